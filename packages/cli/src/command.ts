@@ -1,0 +1,19 @@
+import type { InstanceDirs } from '@ctl/proto/paths';
+
+export interface CommandContext {
+  dirs: InstanceDirs;
+  namespace: string;
+  autostart: boolean;
+  /** The path of this CLI's entry script, for starting `ctl daemon` in the background. */
+  entry: string;
+  env: NodeJS.ProcessEnv;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** A command module: `ctl <name> …`. Returns the exit code. */
+export interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[], context: CommandContext): Promise<number>;
+}

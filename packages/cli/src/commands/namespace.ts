@@ -1,0 +1,94 @@
+import { parseArgs } from 'node:util';
+import { UsageError } from '../args';
+import type { Command, CommandContext } from '../command';
+import { connectDaemon } from '../connect';
+
+const USAGE = `Usage: ctl namespace COMMAND
+
+Commands:
+  ls [-q] [--format json]        list namespaces
+  create NAME [LABEL=VALUE...]   create a namespace
+  label NAME [LABEL=VALUE...]    set labels (an empty value removes a label)
+  rm NAME...                     remove empty namespaces
+`;
+
+function parseLabels(items: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`label "${item}" is not KEY=VALUE`);
+    labels[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return labels;
+}
+
+async function withNamespaces<T>(context: CommandContext, fn: (ns: import('@ctl/containerd-lite/client').NamespacesClient) => Promise<T>): Promise<T> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { NamespacesClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
+  const daemon = await connectDaemon(context);
+  try {
+    return await fn(new NamespacesClient(daemon['containerd-lite']));
+  } finally {
+    daemon.close();
+  }
+}
+
+export const command: Command = {
+  summary: 'Manage namespaces',
+  usage: USAGE,
+  async run(args, context) {
+    const [verb, ...rest] = args;
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: rest,
+        options: { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } },
+        allowPositionals: true,
+        strict: true,
+      });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const { values, positionals } = parsed;
+    switch (verb) {
+      case 'ls':
+      case 'list': {
+        const list = await withNamespaces(context, (ns) => ns.list());
+        if (values.format === 'json') context.out(`${JSON.stringify(list, null, 2)}\n`);
+        else if (values.quiet) context.out(list.map((n) => `${n.name}\n`).join(''));
+        else {
+          const rows = list.map((n) => [n.name, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')]);
+          context.out(['NAME                LABELS', ...rows.map(([n, l]) => `${n!.padEnd(20)}${l}`)].join('\n') + '\n');
+        }
+        return 0;
+      }
+      case 'create': {
+        const [name, ...labels] = positionals;
+        if (!name) throw new UsageError('create needs a NAME');
+        await withNamespaces(context, (ns) => ns.create({ name, labels: parseLabels(labels) }));
+        context.out(`${name}\n`);
+        return 0;
+      }
+      case 'label': {
+        const [name, ...labels] = positionals;
+        if (!name) throw new UsageError('label needs a NAME');
+        const parsedLabels = parseLabels(labels);
+        await withNamespaces(context, (ns) => ns.update({ name, labels: parsedLabels }, Object.keys(parsedLabels).map((k) => `labels.${k}`)));
+        return 0;
+      }
+      case 'rm':
+      case 'remove': {
+        if (positionals.length === 0) throw new UsageError('rm needs at least one NAME');
+        await withNamespaces(context, async (ns) => {
+          for (const name of positionals) {
+            await ns.delete(name);
+            context.out(`${name}\n`);
+          }
+        });
+        return 0;
+      }
+      default:
+        throw new UsageError(verb ? `unknown namespace command "${verb}"` : 'namespace needs a command');
+    }
+  },
+};

@@ -1,0 +1,103 @@
+/**
+ * Reaching the daemon: one light wire client per service socket. When nothing answers and
+ * autostart is on, `ctl daemon` is started in the background (detached, logging to a file
+ * under the state dir) and the command goes on once it serves.
+ */
+import { EngineError, ErrorKind, type InstanceDirs, type ServiceName, WireClient, daemonLogFile, serviceSocket, unavailable, wireMethod } from '@ctl/proto';
+import type { HealthCheckRequest } from '@ctl/proto/generated/grpc/health/v1/HealthCheckRequest';
+import type { HealthCheckResponse__Output } from '@ctl/proto/generated/grpc/health/v1/HealthCheckResponse';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import type { CommandContext } from './command';
+
+export type Daemon = Record<ServiceName, WireClient> & { close(): void };
+
+const READY_TIMEOUT_MS = 20_000;
+const POLL_MS = 15;
+
+const healthCheck = () =>
+  wireMethod<HealthCheckRequest, HealthCheckResponse__Output>('grpc/health/v1/health', 'grpc.health.v1.Health', 'Check');
+
+/** True when the service on this client answers SERVING; false when nothing answers. */
+async function serving(client: WireClient): Promise<boolean> {
+  try {
+    const res = await client.unary(healthCheck(), { service: '' }, { timeoutMs: 2000 });
+    return res.status === 'SERVING';
+  } catch (err) {
+    if (err instanceof EngineError && err.kind === ErrorKind.Unavailable) {
+      client.close();
+      return false;
+    }
+    throw err;
+  }
+}
+
+function openClients(dirs: InstanceDirs): Daemon {
+  const clients = {
+    'containerd-lite': new WireClient(serviceSocket(dirs, 'containerd-lite')),
+    snapshotter: new WireClient(serviceSocket(dirs, 'snapshotter')),
+    netd: new WireClient(serviceSocket(dirs, 'netd')),
+  };
+  return { ...clients, close: () => Object.values(clients).forEach((c) => c.close()) };
+}
+
+function logTail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Starts `ctl daemon` detached from this process, with its output in the state dir's log. */
+function startDaemon(context: CommandContext): { exited: () => number | null | undefined } {
+  const { dirs } = context;
+  mkdirSync(dirs.state, { recursive: true, mode: 0o711 });
+  const logFile = daemonLogFile(dirs);
+  const log = openSync(logFile, 'a', 0o600);
+  let exitCode: number | null | undefined;
+  try {
+    const child = spawn(process.execPath, [context.entry, '--root', dirs.root, '--state', dirs.state, 'daemon'], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: context.env,
+    });
+    child.on('exit', (code, signal) => {
+      exitCode = code ?? (signal ? 128 : null);
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  return { exited: () => exitCode };
+}
+
+/**
+ * Connects to the daemon of this instance, starting it when none answers (unless autostart is
+ * off). containerd-lite starts last in `ctl daemon`, so its health answers for all three.
+ */
+export async function connectDaemon(context: CommandContext): Promise<Daemon> {
+  const daemon = openClients(context.dirs);
+  if (await serving(daemon['containerd-lite'])) return daemon;
+  const socket = serviceSocket(context.dirs, 'containerd-lite');
+  if (!context.autostart) {
+    daemon.close();
+    throw unavailable(`no daemon answers on ${socket} and autostart is off (start one with "ctl daemon")`);
+  }
+  const started = startDaemon(context);
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let exitedAt: number | undefined;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    if (await serving(daemon['containerd-lite'])) return daemon;
+    // A daemon that exits may have lost a race to another one starting at the same moment;
+    // give that one a moment to answer before reporting the failure.
+    if (started.exited() !== undefined) exitedAt ??= Date.now();
+    if ((exitedAt !== undefined && Date.now() - exitedAt > 2000) || Date.now() > deadline) {
+      daemon.close();
+      const logFile = daemonLogFile(context.dirs);
+      const why = exitedAt !== undefined ? `exited with code ${started.exited()}` : `did not answer within ${READY_TIMEOUT_MS / 1000} s`;
+      throw unavailable(`the daemon started for ${socket} ${why}; last lines of ${logFile}:\n${logTail(logFile)}`);
+    }
+  }
+}

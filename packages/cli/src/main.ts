@@ -1,0 +1,112 @@
+/**
+ * `ctl` entry point. Only node built-ins and small modules load here; a command's own module
+ * (and with it gRPC, codecs, service code) loads when that command runs, so `ctl --help` and
+ * `ctl --version` cost little more than Node's own start.
+ */
+import { UsageError, parseGlobal } from './args';
+import type { Command, CommandContext } from './command';
+
+interface CommandEntry {
+  summary: string;
+  load(): Command;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const COMMANDS: Record<string, CommandEntry> = {
+  version: { summary: 'Show the client and daemon versions', load: () => require('./commands/version').command },
+  daemon: { summary: 'Run all services (containerd-lite, snapshotter, netd) in one process', load: () => require('./commands/daemon').command },
+  namespace: { summary: 'Manage namespaces', load: () => require('./commands/namespace').command },
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace' };
+
+export const USAGE = `Usage: ctl [global options] COMMAND [options]
+
+A container engine in the model of containerd: build, ship, run.
+
+Global options:
+  --root DIR          instance root for persistent data (env CTL_ROOT; default /var/lib/ctl)
+  --state DIR         instance state for sockets and runtime files (env CTL_STATE; default /run/ctl)
+  -n, --namespace NS  namespace to work in (env CTL_NAMESPACE; default "default")
+  --no-autostart      do not start the daemon when none answers (env CTL_NO_AUTOSTART=1)
+  -h, --help          print help (ctl COMMAND --help for a command's)
+  -v, --version       print the client version
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, entry]) => `  ${name.padEnd(18)}  ${entry.summary}`)
+  .join('\n')}
+`;
+
+function clientVersion(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const info = require('@ctl/proto/build-info.json') as { version: string; revision: string };
+  return `ctl version ${info.version}${info.revision ? `, revision ${info.revision}` : ''}`;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const err = (text: string): void => void process.stderr.write(text);
+  const out = (text: string): void => void process.stdout.write(text);
+  let global;
+  try {
+    global = parseGlobal(argv, env);
+  } catch (e) {
+    err(`ctl: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (global.version) {
+    out(`${clientVersion()}\n`);
+    return 0;
+  }
+  if (!global.command) {
+    (global.help ? out : err)(USAGE);
+    return global.help ? 0 : 2;
+  }
+  const name = ALIASES[global.command] ?? global.command;
+  if (name === 'help') {
+    out(USAGE);
+    return 0;
+  }
+  const entry = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
+    err(`ctl: unknown command "${global.command}"\n\n${USAGE}`);
+    return 2;
+  }
+  const command = entry.load();
+  if (global.help || global.args.includes('--help') || global.args.includes('-h')) {
+    out(command.usage);
+    return 0;
+  }
+  const context: CommandContext = {
+    dirs: global.dirs,
+    namespace: global.namespace,
+    autostart: global.autostart,
+    entry: require.resolve('../../bin/ctl.js'),
+    env,
+    out,
+    err,
+  };
+  try {
+    return await command.run(global.args, context);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`ctl ${name}: ${e.message}\n\n${e.usage ?? command.usage}`);
+      return 2;
+    }
+    err(`ctl ${name}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+/** Runs the CLI as a process: the exit code becomes the process's. */
+export function runCli(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`ctl: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

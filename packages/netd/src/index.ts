@@ -1,0 +1,2 @@
+export { createNetdService } from './service';
+export { SCHEMA } from './layout';

@@ -1,0 +1,2 @@
+export { createSnapshotterService } from './service';
+export { SCHEMA } from './layout';

@@ -1,0 +1,72 @@
+/**
+ * Each service's metadata lives in its own LevelDB with a schema version key and ordered
+ * migrations (containerd's metadata/migrations.go). A service refuses a database written by a
+ * newer schema rather than guess at it.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Level } from 'level';
+import { ErrorKind, EngineError, failedPrecondition } from './errors';
+
+export const SCHEMA_VERSION_KEY = 'meta/schema-version';
+
+export type Database = Level<string, unknown>;
+
+export interface Migration {
+  /** The schema version this migration produces. */
+  version: number;
+  describe: string;
+  migrate(db: Database): Promise<void>;
+}
+
+export interface SchemaDefinition {
+  /** The version this code reads and writes. */
+  version: number;
+  /** Ordered by version; each takes the store from version - 1 to version. The first, to 1,
+   * lays out an empty store. */
+  migrations: readonly Migration[];
+}
+
+export async function openDatabase(dir: string, schema: SchemaDefinition): Promise<Database> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Level } = require('level') as typeof import('level');
+  const db = new Level<string, unknown>(dir, { valueEncoding: 'json' });
+  try {
+    await db.open();
+  } catch (err) {
+    throw new EngineError(ErrorKind.Unavailable, `open database ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    await migrate(db, schema);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return db;
+}
+
+export async function schemaVersion(db: Database): Promise<number> {
+  const value = await db.get(SCHEMA_VERSION_KEY);
+  return typeof value === 'number' ? value : 0;
+}
+
+async function migrate(db: Database, schema: SchemaDefinition): Promise<void> {
+  let current = await schemaVersion(db);
+  if (current > schema.version) {
+    throw failedPrecondition(
+      `database ${db.location} has schema version ${current}, newer than this build's ${schema.version}`,
+    );
+  }
+  for (const step of schema.migrations) {
+    if (step.version <= current) continue;
+    if (step.version !== current + 1) {
+      throw failedPrecondition(`no migration from schema version ${current} to ${step.version} (${step.describe})`);
+    }
+    await step.migrate(db);
+    await db.put(SCHEMA_VERSION_KEY, step.version);
+    current = step.version;
+  }
+  if (current !== schema.version) {
+    throw failedPrecondition(`migrations end at schema version ${current}, expected ${schema.version}`);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Engine errors carry a kind that survives wrapping; the kind, not the message, is what callers
+ * and the gRPC boundary act on. This module has no transport imports so that domain code can
+ * use it freely; status.ts maps kinds to gRPC codes.
+ */
+export enum ErrorKind {
+  Unknown = 'Unknown',
+  InvalidArgument = 'InvalidArgument',
+  NotFound = 'NotFound',
+  AlreadyExists = 'AlreadyExists',
+  FailedPrecondition = 'FailedPrecondition',
+  Unavailable = 'Unavailable',
+  NotImplemented = 'NotImplemented',
+  Canceled = 'Canceled',
+  DeadlineExceeded = 'DeadlineExceeded',
+  PermissionDenied = 'PermissionDenied',
+  ResourceExhausted = 'ResourceExhausted',
+  Aborted = 'Aborted',
+  Internal = 'Internal',
+}
+
+export class EngineError extends Error {
+  readonly kind: ErrorKind;
+
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineError';
+    this.kind = kind;
+  }
+}
+
+/** The kind of any thrown value: an EngineError's own, or the first kind found along its causes. */
+export function errorKind(err: unknown): ErrorKind {
+  for (let e: unknown = err, depth = 0; e && depth < 16; depth++) {
+    if (e instanceof EngineError) return e.kind;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return ErrorKind.Unknown;
+}
+
+export function isKind(err: unknown, kind: ErrorKind): boolean {
+  return errorKind(err) === kind;
+}
+
+/** Adds context to an error's message while keeping its kind. */
+export function wrap(err: unknown, context: string): EngineError {
+  const message = err instanceof Error ? err.message : String(err);
+  return new EngineError(errorKind(err), `${context}: ${message}`, { cause: err });
+}
+
+export const notFound = (message: string): EngineError => new EngineError(ErrorKind.NotFound, message);
+export const alreadyExists = (message: string): EngineError => new EngineError(ErrorKind.AlreadyExists, message);
+export const invalidArgument = (message: string): EngineError => new EngineError(ErrorKind.InvalidArgument, message);
+export const failedPrecondition = (message: string): EngineError =>
+  new EngineError(ErrorKind.FailedPrecondition, message);
+export const unavailable = (message: string): EngineError => new EngineError(ErrorKind.Unavailable, message);
+export const notImplemented = (message: string): EngineError => new EngineError(ErrorKind.NotImplemented, message);

@@ -1,0 +1,14 @@
+/**
+ * @ctl/proto: the contracts and the helpers that speak them. This entry point loads nothing
+ * heavy; grpc-js, the descriptor and winston load only when a server or logger is made.
+ */
+export * from './errors';
+export * from './status';
+export * from './namespace';
+export * from './paths';
+export { type Contracts, loadContracts, loaderOptions } from './contracts';
+export { type Database, type Migration, type SchemaDefinition, SCHEMA_VERSION_KEY, openDatabase, schemaVersion } from './db';
+export { type Logger, type LogLevel, LOG_LEVELS, createLogger, childLogger } from './logger';
+export * from './server';
+export { type ServiceBinary, runServiceBinary, parseLogLevel } from './service-main';
+export { type WireMethod, type CallOptions, WireClient, wireMethod } from './wire';

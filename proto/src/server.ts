@@ -1,0 +1,310 @@
+/**
+ * Serving the contracts on unix sockets: one socket per service, mode 0600, a live daemon's
+ * socket never stolen and a stale one replaced, health and version answered for every service,
+ * and a graceful shutdown (stop accepting, finish in-flight calls, close the database, remove
+ * the socket file).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { accessSync, chmodSync, constants, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import * as net from 'node:net';
+import { dirname } from 'node:path';
+import { loadContracts } from './contracts';
+import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument } from './errors';
+import type { HealthCheckRequest__Output } from './generated/grpc/health/v1/HealthCheckRequest';
+import type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse';
+import type { Logger } from './logger';
+import type { InstanceDirs, ServiceName } from './paths';
+import { toGrpcStatus } from './status';
+
+export interface ServiceRegistration {
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+}
+
+/** What a service package hands to the server: its gRPC services and how to close its stores. */
+export interface ServiceParts {
+  name: ServiceName;
+  registrations: ServiceRegistration[];
+  close(): Promise<void>;
+}
+
+export interface ServiceContext {
+  dirs: InstanceDirs;
+  logger: Logger;
+}
+
+export type ServiceFactory = (context: ServiceContext) => Promise<ServiceParts>;
+
+export interface ServerHandle {
+  readonly name: ServiceName;
+  readonly socket: string;
+  /** Stops accepting, waits up to graceMs for in-flight calls, closes the stores, removes the socket. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export interface BuildInfo {
+  version: string;
+  revision: string;
+}
+
+export function buildInfo(): BuildInfo {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./build-info.json') as BuildInfo;
+}
+
+/** Makes a handler's thrown error (or rejected promise) the gRPC status of its call. */
+export function unaryHandler<Req, Res>(fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request, call).then(
+      (response) => callback(null, response),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+  };
+}
+
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  return toGrpcStatus(err);
+}
+
+function checkSocketDirectory(socket: string): void {
+  const dir = dirname(socket);
+  let stat;
+  try {
+    stat = statSync(dir);
+  } catch (err) {
+    throw invalidArgument(`cannot listen on ${socket}: directory ${dir} does not exist (${(err as NodeJS.ErrnoException).code})`);
+  }
+  if (!stat.isDirectory()) throw invalidArgument(`cannot listen on ${socket}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw invalidArgument(`cannot listen on ${socket}: directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/**
+ * An abstract-namespace unix socket named after the socket path is the lock that says "a
+ * daemon owns this path": the kernel releases it when its holder dies, however it dies, so a
+ * crash never leaves a lock behind, and two daemons starting at once cannot both take the path.
+ */
+function acquireSocketLock(socket: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const lock = net.createServer();
+    lock.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(alreadyExists(`socket ${socket} is in use by another running daemon`));
+      else reject(new EngineError(ErrorKind.Unavailable, `lock ${socket}: ${err.message}`, { cause: err }));
+    });
+    lock.listen({ path: `\0ctl-socket-lock:${socket}` }, () => {
+      lock.unref();
+      resolve(lock);
+    });
+  });
+}
+
+function probe(socket: string): Promise<'live' | 'stale'> {
+  return new Promise((resolve, reject) => {
+    const conn = net.connect(socket);
+    conn.once('connect', () => {
+      conn.destroy();
+      resolve('live');
+    });
+    conn.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') resolve('stale');
+      else reject(new EngineError(ErrorKind.Unavailable, `probe ${socket}: ${err.message}`, { cause: err }));
+    });
+  });
+}
+
+/** Removes a socket file no process listens on any more; refuses one that a process answers on. */
+async function clearStaleSocket(socket: string, logger: Logger): Promise<void> {
+  let stat;
+  try {
+    stat = lstatSync(socket);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw failedPrecondition(`cannot listen on ${socket}: it exists and is not a socket`);
+  if ((await probe(socket)) === 'live') throw alreadyExists(`socket ${socket} is held by a live process; not taking it over`);
+  unlinkSync(socket);
+  logger.warn('removed stale socket', { socket });
+}
+
+interface Health {
+  implementation: grpc.UntypedServiceImplementation;
+  /** Tells every watcher the service is going away and ends their streams, so shutdown need not wait on them. */
+  endWatches(): void;
+}
+
+function health(serving: () => boolean, services: Set<string>): Health {
+  const statusOf = (service: string): HealthCheckResponse['status'] | undefined => {
+    if (service !== '' && !services.has(service)) return undefined;
+    return serving() ? 'SERVING' : 'NOT_SERVING';
+  };
+  const watches = new Set<grpc.ServerWritableStream<HealthCheckRequest__Output, HealthCheckResponse>>();
+  return {
+    implementation: {
+      Check: (call: grpc.ServerUnaryCall<HealthCheckRequest__Output, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) => {
+        const status = statusOf(call.request.service);
+        if (!status) callback(toServiceError(new EngineError(ErrorKind.NotFound, `unknown service "${call.request.service}"`)));
+        else callback(null, { status });
+      },
+      Watch: (call: grpc.ServerWritableStream<HealthCheckRequest__Output, HealthCheckResponse>) => {
+        call.write({ status: statusOf(call.request.service) ?? 'SERVICE_UNKNOWN' });
+        watches.add(call);
+        call.on('cancelled', () => watches.delete(call));
+      },
+    },
+    endWatches: () => {
+      for (const call of watches) {
+        call.write({ status: 'NOT_SERVING' });
+        call.end();
+      }
+      watches.clear();
+    },
+  };
+}
+
+function serviceNames(definition: grpc.ServiceDefinition): string[] {
+  return Object.values(definition).map((method) => method.path.split('/')[1]!);
+}
+
+/** Serves one service's parts on a unix socket. */
+export async function serveUnix(socket: string, parts: ServiceParts, logger: Logger): Promise<ServerHandle> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const grpcJs = require('@grpc/grpc-js') as typeof grpc;
+  const contracts = loadContracts();
+  checkSocketDirectory(socket);
+  const lock = await acquireSocketLock(socket);
+  let serving = false;
+  const registered = new Set<string>();
+  const healthService = health(() => serving, registered);
+  const server = new grpcJs.Server({
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.max_send_message_length': 16 * 1024 * 1024,
+  });
+  try {
+    await clearStaleSocket(socket, logger);
+    const info = buildInfo();
+    const add = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void => {
+      server.addService(definition, implementation);
+      for (const name of serviceNames(definition)) registered.add(name);
+    };
+    add(contracts.containerd.services.version.v1.Version.service, {
+      Version: unaryHandler(async () => ({ version: info.version, revision: info.revision })),
+    });
+    for (const r of parts.registrations) add(r.definition, r.implementation);
+    add(contracts.grpc.health.v1.Health.service, healthService.implementation);
+    // The socket is made with mode 0600 from the start (umask), not loosened then tightened.
+    const previousUmask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.bindAsync(`unix:${socket}`, grpcJs.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+      });
+    } finally {
+      process.umask(previousUmask);
+    }
+    chmodSync(socket, 0o600);
+  } catch (err) {
+    server.forceShutdown();
+    lock.close();
+    if (err instanceof EngineError) throw err;
+    throw new EngineError(ErrorKind.Unavailable, `listen on ${socket}: ${(err as Error).message}`, { cause: err });
+  }
+  const boundInode = lstatSync(socket).ino;
+  serving = true;
+  logger.info('serving', { socket });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (graceMs = 10_000): Promise<void> => {
+    closing ??= (async () => {
+      serving = false;
+      healthService.endWatches();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn('in-flight calls did not finish in time; cancelling them', { graceMs });
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      try {
+        await parts.close();
+      } finally {
+        try {
+          // Only the socket this server made: a successor may already have replaced it.
+          if (lstatSync(socket).ino === boundInode) unlinkSync(socket);
+        } catch {
+          // Already gone.
+        }
+        lock.close();
+        logger.info('stopped', { socket });
+      }
+    })();
+    return closing;
+  };
+  return { name: parts.name, socket, shutdown };
+}
+
+export interface InstanceService {
+  name: ServiceName;
+  socket: string;
+  factory: ServiceFactory;
+}
+
+/**
+ * Starts services in order (a later one may be a client of an earlier one) and returns their
+ * handles; if one fails, those already started are shut down again before the error is thrown.
+ */
+export async function startServices(services: InstanceService[], dirs: InstanceDirs, logger: Logger, childLogger: (name: ServiceName) => Logger): Promise<ServerHandle[]> {
+  mkdirSync(dirs.state, { recursive: true, mode: 0o711 });
+  mkdirSync(dirs.root, { recursive: true, mode: 0o711 });
+  const handles: ServerHandle[] = [];
+  try {
+    for (const service of services) {
+      const log = childLogger(service.name);
+      const parts = await service.factory({ dirs, logger: log });
+      try {
+        handles.push(await serveUnix(service.socket, parts, log));
+      } catch (err) {
+        await parts.close();
+        throw err;
+      }
+    }
+  } catch (err) {
+    await stopServices(handles);
+    logger.error('start failed', { error: (err as Error).message });
+    throw err;
+  }
+  return handles;
+}
+
+/** Shuts services down in the reverse of their start order. */
+export async function stopServices(handles: ServerHandle[], graceMs?: number): Promise<void> {
+  for (const handle of [...handles].reverse()) await handle.shutdown(graceMs);
+}
+
+/** Runs until SIGTERM or SIGINT, then shuts down gracefully; a second signal exits at once. */
+export function stopOnSignals(handles: ServerHandle[], logger: Logger, exit: (code: number) => void = process.exit): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn('second signal; exiting now', { signal });
+      exit(1);
+      return;
+    }
+    stopping = true;
+    logger.info('shutting down', { signal });
+    stopServices(handles).then(
+      () => exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { error: (err as Error).message });
+        exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

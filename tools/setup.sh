@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything the project needs on a Debian 12 host, as root:
+# the Debian packages (runtime deps, interop and benchmark references), the npm workspace
+# and the build. It never starts system services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Packages the project uses. Runtime: busybox-static (test images), iproute2, nftables,
+# btrfs-progs, xfsprogs, libseccomp-dev and libjansson-dev (the C runtime links them).
+# Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry,
+# containernetworking-plugins, hyperfine.
+PACKAGES=(
+  busybox-static iproute2 nftables btrfs-progs xfsprogs
+  libseccomp-dev libjansson-dev pkg-config
+  containerd runc crun skopeo docker-registry containernetworking-plugins
+  hyperfine
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # policy-rc.d keeps the packages' maintainer scripts from starting system services.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; made_policy=1
+  fi
+  trap '[ "$made_policy" = 1 ] && rm -f "$policy"' EXIT
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Some packages enable a unit even with policy-rc.d; stop nothing, just make sure they don't run.
+  for svc in containerd docker-registry; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      echo "setup: note: $svc is running as a system service (not started by us)" >&2
+    fi
+  done
+fi
+
+# npm workspace: lockfile-exact install; no dependency install scripts are needed.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --ignore-scripts
+fi
+
+# Build everything (code generation, TypeScript, native code) through nx.
+npx nx run-many -t build --output-style=static
