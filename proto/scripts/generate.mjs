@@ -55,7 +55,7 @@ writeFileSync(join(here, 'dist', 'descriptor.json'), JSON.stringify({ files, roo
 
 // Static codecs, one module per .proto file so that a command loads only what it speaks.
 const { pbjs } = require('protobufjs-cli');
-const staticArgs = ['-p', '.', '-t', 'static-module', '-w', 'commonjs', '--no-verify', '--no-delimited',
+const staticArgs = ['-p', '.', '-t', 'static-module', '-w', join(here, 'scripts', 'codec-wrapper.tmpl'), '--no-verify', '--no-delimited',
   '--no-beautify', '--no-comments', '--no-service'];
 // Each file gets a root of its own (-r), so its method table below does not clash with another's.
 for (const file of files) {
@@ -85,8 +85,7 @@ for (const file of files) {
     }
   }
   const stem = file.replace(/\.proto$/, '').replace(/\//g, '_');
-  writeFileSync(join(here, 'dist', 'static', `${stem}.js`),
-    `${code}\nmodule.exports.__methods = ${JSON.stringify(methods)};\n`);
+  writeFileSync(join(here, 'dist', 'static', `${stem}.js`), `${code}\nmodule.exports.methods = ${JSON.stringify(methods)};\n`);
 }
 
 let revision = '';

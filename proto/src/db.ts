@@ -3,9 +3,9 @@
  * migrations (containerd's metadata/migrations.go). A service refuses a database written by a
  * newer schema rather than guess at it.
  */
-import { mkdirSync } from 'node:fs';
 import type { Level } from 'level';
 import { ErrorKind, EngineError, failedPrecondition } from './errors';
+import { ensureDir } from './fsutil';
 
 export const SCHEMA_VERSION_KEY = 'meta/schema-version';
 
@@ -27,14 +27,16 @@ export interface SchemaDefinition {
 }
 
 export async function openDatabase(dir: string, schema: SchemaDefinition): Promise<Database> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureDir(dir, 0o700);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Level } = require('level') as typeof import('level');
   const db = new Level<string, unknown>(dir, { valueEncoding: 'json' });
   try {
     await db.open();
   } catch (err) {
-    throw new EngineError(ErrorKind.Unavailable, `open database ${dir}: ${(err as Error).message}`, { cause: err });
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code === 'LEVEL_LOCKED' ? 'it is in use by another process' : (cause?.message ?? (err as Error).message);
+    throw new EngineError(ErrorKind.Unavailable, `open database ${dir}: ${why}`, { cause: err });
   }
   try {
     await migrate(db, schema);

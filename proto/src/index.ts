@@ -6,6 +6,7 @@ export * from './errors';
 export * from './status';
 export * from './namespace';
 export * from './paths';
+export { ensureDir } from './fsutil';
 export { type Contracts, loadContracts, loaderOptions } from './contracts';
 export { type Database, type Migration, type SchemaDefinition, SCHEMA_VERSION_KEY, openDatabase, schemaVersion } from './db';
 export { type Logger, type LogLevel, LOG_LEVELS, createLogger, childLogger } from './logger';

@@ -5,7 +5,8 @@
  * the socket file).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { accessSync, chmodSync, constants, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, constants, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { ensureDir } from './fsutil';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
 import { loadContracts } from './contracts';
@@ -168,13 +169,39 @@ function serviceNames(definition: grpc.ServiceDefinition): string[] {
   return Object.values(definition).map((method) => method.path.split('/')[1]!);
 }
 
+/**
+ * The right to serve on a socket path: its directory checked, its lock held, a stale socket
+ * file removed. Taken before a service opens its stores, so that a second daemon fails on the
+ * socket, with a message about the socket, and touches nothing else.
+ */
+export interface SocketClaim {
+  socket: string;
+  release(): void;
+}
+
+export async function claimSocket(socket: string, logger: Logger): Promise<SocketClaim> {
+  checkSocketDirectory(socket);
+  const lock = await acquireSocketLock(socket);
+  try {
+    await clearStaleSocket(socket, logger);
+  } catch (err) {
+    lock.close();
+    throw err;
+  }
+  return { socket, release: () => lock.close() };
+}
+
 /** Serves one service's parts on a unix socket. */
 export async function serveUnix(socket: string, parts: ServiceParts, logger: Logger): Promise<ServerHandle> {
+  return serveClaimed(await claimSocket(socket, logger), parts, logger);
+}
+
+/** Serves one service's parts on a socket already claimed; the handle's shutdown releases it. */
+export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logger: Logger): Promise<ServerHandle> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const grpcJs = require('@grpc/grpc-js') as typeof grpc;
   const contracts = loadContracts();
-  checkSocketDirectory(socket);
-  const lock = await acquireSocketLock(socket);
+  const { socket } = claim;
   let serving = false;
   const registered = new Set<string>();
   const healthService = health(() => serving, registered);
@@ -183,7 +210,6 @@ export async function serveUnix(socket: string, parts: ServiceParts, logger: Log
     'grpc.max_send_message_length': 16 * 1024 * 1024,
   });
   try {
-    await clearStaleSocket(socket, logger);
     const info = buildInfo();
     const add = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void => {
       server.addService(definition, implementation);
@@ -206,7 +232,7 @@ export async function serveUnix(socket: string, parts: ServiceParts, logger: Log
     chmodSync(socket, 0o600);
   } catch (err) {
     server.forceShutdown();
-    lock.close();
+    claim.release();
     if (err instanceof EngineError) throw err;
     throw new EngineError(ErrorKind.Unavailable, `listen on ${socket}: ${(err as Error).message}`, { cause: err });
   }
@@ -239,7 +265,7 @@ export async function serveUnix(socket: string, parts: ServiceParts, logger: Log
         } catch {
           // Already gone.
         }
-        lock.close();
+        claim.release();
         logger.info('stopped', { socket });
       }
     })();
@@ -259,15 +285,17 @@ export interface InstanceService {
  * handles; if one fails, those already started are shut down again before the error is thrown.
  */
 export async function startServices(services: InstanceService[], dirs: InstanceDirs, logger: Logger, childLogger: (name: ServiceName) => Logger): Promise<ServerHandle[]> {
-  mkdirSync(dirs.state, { recursive: true, mode: 0o711 });
-  mkdirSync(dirs.root, { recursive: true, mode: 0o711 });
+  ensureDir(dirs.state);
+  ensureDir(dirs.root);
   const handles: ServerHandle[] = [];
+  const claims: SocketClaim[] = [];
   try {
-    for (const service of services) {
+    for (const service of services) claims.push(await claimSocket(service.socket, childLogger(service.name)));
+    for (const [i, service] of services.entries()) {
       const log = childLogger(service.name);
       const parts = await service.factory({ dirs, logger: log });
       try {
-        handles.push(await serveUnix(service.socket, parts, log));
+        handles.push(await serveClaimed(claims[i]!, parts, log));
       } catch (err) {
         await parts.close();
         throw err;
@@ -275,6 +303,7 @@ export async function startServices(services: InstanceService[], dirs: InstanceD
     }
   } catch (err) {
     await stopServices(handles);
+    for (const claim of claims.slice(handles.length)) claim.release();
     logger.error('start failed', { error: (err as Error).message });
     throw err;
   }

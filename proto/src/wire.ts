@@ -37,18 +37,40 @@ export interface WireMethod<Req, Res> {
 // The same conversions as loader-options.json gives grpc-js, so both clients return one shape.
 const TO_OBJECT = { longs: Number, enums: String, defaults: true, oneofs: true } as const;
 
+interface CodecModule {
+  (protobuf: unknown): Record<string, unknown>;
+  methods: Record<string, MethodInfo>;
+}
+
+const codecRoots = new Map<string, Record<string, unknown>>();
+let protobufRuntime: unknown;
+
+/** The static codecs of one .proto file, loaded on first use. */
+function codecRoot(stem: string): { root: Record<string, unknown>; methods: Record<string, MethodInfo> } {
+  // Required by package name, so that the CLI's bundle (which leaves them outside) and the
+  // plain build find the same files.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(`@ctl/proto/static/${stem}`) as CodecModule;
+  let root = codecRoots.get(stem);
+  if (!root) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    protobufRuntime ??= require('protobufjs/minimal');
+    root = mod(protobufRuntime);
+    codecRoots.set(stem, root);
+  }
+  return { root, methods: mod.methods };
+}
+
 /**
  * Looks a method up in the static codecs of one .proto file, named by its path without
  * `.proto` (e.g. `containerd/services/version/v1/version`).
  */
 export function wireMethod<Req, Res>(protoFile: string, service: string, method: string): WireMethod<Req, Res> {
-  const stem = protoFile.replace(/\//g, '_');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(`./static/${stem}.js`) as Record<string, unknown> & { __methods: Record<string, MethodInfo> };
-  const info = mod.__methods[`${service}/${method}`];
+  const { root, methods } = codecRoot(protoFile.replace(/\//g, '_'));
+  const info = methods[`${service}/${method}`];
   if (!info) throw new EngineError(ErrorKind.NotFound, `no method ${service}/${method} in ${protoFile}.proto`);
   if (info.requestStream) throw new EngineError(ErrorKind.NotImplemented, `${info.path}: client streaming is not supported by the light client`);
-  const type = (name: string): StaticType => name.split('.').reduce<any>((ns, part) => ns?.[part], mod) as StaticType; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const type = (name: string): StaticType => name.split('.').reduce<any>((ns, part) => ns?.[part], root) as StaticType; // eslint-disable-line @typescript-eslint/no-explicit-any
   const requestType = type(info.requestType);
   const responseType = type(info.responseType);
   return {

@@ -1,3 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-require('../dist/src/main.js').runCli();
+// The bundled build starts faster; the plain one is there for development and tests.
+let cli;
+try {
+  cli = require('../dist/src/main.bundle.js');
+} catch (err) {
+  if (err.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes('main.bundle.js')) throw err;
+  cli = require('../dist/src/main.js');
+}
+cli.runCli();

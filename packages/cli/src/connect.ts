@@ -3,11 +3,15 @@
  * autostart is on, `ctl daemon` is started in the background (detached, logging to a file
  * under the state dir) and the command goes on once it serves.
  */
-import { EngineError, ErrorKind, type InstanceDirs, type ServiceName, WireClient, daemonLogFile, serviceSocket, unavailable, wireMethod } from '@ctl/proto';
+// Light subpaths only: this module is on every daemon command's start-up path.
+import { EngineError, ErrorKind, unavailable } from '@ctl/proto/errors';
+import { ensureDir } from '@ctl/proto/fsutil';
+import { type InstanceDirs, type ServiceName, daemonLogFile, serviceSocket } from '@ctl/proto/paths';
+import { WireClient, wireMethod } from '@ctl/proto/wire';
 import type { HealthCheckRequest } from '@ctl/proto/generated/grpc/health/v1/HealthCheckRequest';
 import type { HealthCheckResponse__Output } from '@ctl/proto/generated/grpc/health/v1/HealthCheckResponse';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { CommandContext } from './command';
 
 export type Daemon = Record<ServiceName, WireClient> & { close(): void };
@@ -52,7 +56,7 @@ function logTail(file: string, lines = 20): string {
 /** Starts `ctl daemon` detached from this process, with its output in the state dir's log. */
 function startDaemon(context: CommandContext): { exited: () => number | null | undefined } {
   const { dirs } = context;
-  mkdirSync(dirs.state, { recursive: true, mode: 0o711 });
+  ensureDir(dirs.state);
   const logFile = daemonLogFile(dirs);
   const log = openSync(logFile, 'a', 0o600);
   let exitCode: number | null | undefined;

@@ -1,4 +1,5 @@
-import { type BuildInfo, SERVICE_NAMES, type ServiceName, wireMethod } from '@ctl/proto';
+import { SERVICE_NAMES, type ServiceName } from '@ctl/proto/paths';
+import { wireMethod } from '@ctl/proto/wire';
 import type { VersionResponse__Output } from '@ctl/proto/generated/containerd/services/version/v1/VersionResponse';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
@@ -10,6 +11,11 @@ const USAGE = `Usage: ctl version [--format json]
 Prints the client's version and the version of each service of the daemon
 (containerd-lite, snapshotter, netd), starting the daemon if none answers.
 `;
+
+interface BuildInfo {
+  version: string;
+  revision: string;
+}
 
 interface Versions {
   client: BuildInfo;

@@ -1,5 +1,5 @@
 /** The namespaces API over the light wire client, for the command line. */
-import { type WireClient, wireMethod } from '@ctl/proto';
+import { type WireClient, wireMethod } from '@ctl/proto/wire';
 import type { CreateNamespaceRequest } from '@ctl/proto/generated/containerd/services/namespaces/v1/CreateNamespaceRequest';
 import type { CreateNamespaceResponse__Output } from '@ctl/proto/generated/containerd/services/namespaces/v1/CreateNamespaceResponse';
 import type { DeleteNamespaceRequest } from '@ctl/proto/generated/containerd/services/namespaces/v1/DeleteNamespaceRequest';

@@ -1,0 +1,73 @@
+/**
+ * Helpers for the packages' tests: throw-away instance directories and child processes that are
+ * always cleaned up, also when a test fails.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { InstanceDirs } from './paths';
+
+export interface TempInstance extends InstanceDirs {
+  base: string;
+  remove(): void;
+}
+
+export function tempInstance(prefix = 'ctl-test-'): TempInstance {
+  const base = mkdtempSync(join(tmpdir(), prefix));
+  return { base, root: join(base, 'root'), state: join(base, 'state'), remove: () => rmSync(base, { recursive: true, force: true }) };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Child {
+  process: ChildProcess;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns a process whose output is collected; `killAll` ends those still running. */
+export class Children {
+  private readonly children: Child[] = [];
+
+  spawn(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Child {
+    const proc = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      proc.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    const child = { process: proc, output: () => output, exited };
+    this.children.push(child);
+    return child;
+  }
+
+  /** SIGKILLs every child this set spawned that is still running (by its own pid). */
+  async killAll(): Promise<void> {
+    for (const child of this.children) {
+      if (child.process.exitCode === null && child.process.signalCode === null) {
+        child.process.kill('SIGKILL');
+        await child.exited;
+      }
+    }
+    this.children.length = 0;
+  }
+}
