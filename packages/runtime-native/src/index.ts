@@ -1,5 +1,18 @@
 /**
- * runtime-native: the OCI runtime seam. TypeScript builds and validates OCI specs; the C
- * runtime (ctl-runtime) and shim (ctl-shim) execute them. The runtime issue fills this in.
+ * runtime-native: the OCI runtime seam. TypeScript builds and validates OCI specs and writes
+ * bundles; the C runtime (ctl-runtime, runc's command line) and the per-container shim
+ * (ctl-shim) execute them.
  */
-export const OCI_VERSION = '1.1.0';
+export { OCI_VERSION, buildSpec } from './spec/builder';
+export type { RunOptions } from './spec/builder';
+export { validateSpec } from './spec/validate';
+export { loadDefaultProfile, resolveProfile, DEFAULT_PROFILE_PATH } from './spec/seccomp';
+export type { Profile, ProfileRule } from './spec/seccomp';
+export * from './spec/defaults';
+export type * from './spec/types';
+export { writeBundle } from './bundle';
+export { RuntimeError, SpecError, kindFromRuntimeMessage } from './errors';
+export type { ErrorKind } from './errors';
+export { RUNTIME_BINARY, SHIM_BINARY, nativeBinaries } from './native';
+export { Runtime, DEFAULT_ROOT, readLog } from './runtime';
+export type { State, Status, ExitStatus, CommandResult, RuntimeOptions, LogLine } from './runtime';

@@ -1,0 +1,40 @@
+{
+  # Two plain executables (no Node addon): the runtime must start without Node.
+  "target_defaults": {
+    "cflags!": ["-O3", "-fno-omit-frame-pointer"],
+    "cflags": ["-O2", "-Wall", "-Wno-format-truncation", "-std=gnu11"],
+    "ldflags": ["-Wl,--as-needed"],
+  },
+  "targets": [
+    {
+      "target_name": "ctl-runtime",
+      "type": "executable",
+      "sources": [
+        "src/native/main.c",
+        "src/native/util.c",
+        "src/native/spec.c",
+        "src/native/state.c",
+        "src/native/namespaces.c",
+        "src/native/mounts.c",
+        "src/native/cgroups.c",
+        "src/native/caps.c",
+        "src/native/seccomp.c",
+        "src/native/process.c",
+        "src/native/spawn.c",
+        "src/native/create.c",
+        "src/native/start.c",
+        "src/native/kill.c",
+        "src/native/delete.c",
+        "src/native/exec.c",
+        "src/native/ops.c"
+      ],
+      "cflags": ["<!@(pkg-config --cflags libseccomp jansson)"],
+      "libraries": ["<!@(pkg-config --libs libseccomp jansson)"]
+    },
+    {
+      "target_name": "ctl-shim",
+      "type": "executable",
+      "sources": ["src/native/shim.c"]
+    }
+  ]
+}

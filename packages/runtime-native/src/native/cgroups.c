@@ -1,0 +1,657 @@
+/* Cgroups: one manager over three layouts, chosen by looking at the host.
+ *   v1      - one hierarchy per controller (this machine, under /sys/fs/cgroup/<controller>)
+ *   hybrid  - v1 controllers plus a v2 hierarchy at /sys/fs/cgroup/unified (the container joins both)
+ *   v2      - the unified hierarchy at /sys/fs/cgroup
+ * Every controller function takes its directory as a parameter. */
+#include "ctl.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+static void msleep(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+int cg_detect(enum cg_mode *mode, struct ctl_err *e) {
+  struct statfs sf;
+  if (statfs("/sys/fs/cgroup", &sf) < 0) return SYSERR(e, "statfs", "/sys/fs/cgroup");
+  if (sf.f_type == CGROUP2_SUPER_MAGIC) {
+    *mode = CG_V2;
+    return 0;
+  }
+  *mode = (statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) ? CG_HYBRID : CG_V1;
+  return 0;
+}
+
+/* Controllers we manage on v1; named hierarchies (name=systemd) are left alone. */
+static bool v1_wanted(const char *opts) {
+  static const char *known[] = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"};
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", opts);
+  for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+      if (!strcmp(t, known[i])) return true;
+  return false;
+}
+
+/* Keep only the controller names from a super-options string ("rw,cpu,cpuacct" -> "cpu,cpuacct"). */
+static char *v1_controllers(const char *superopts) {
+  char buf[256], out[256] = "";
+  snprintf(buf, sizeof buf, "%s", superopts);
+  for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s)) {
+    if (!strcmp(t, "rw") || !strcmp(t, "ro") || strchr(t, '=') || !strcmp(t, "clone_children") || !strcmp(t, "noprefix")) continue;
+    if (*out) strcat(out, ",");
+    strncat(out, t, sizeof out - strlen(out) - 1);
+  }
+  return strdup(out);
+}
+
+static void add_hierarchy(struct cgroup *cg, const char *name, const char *opts, const char *mnt) {
+  if (cg->n >= 16) return;
+  cg->ctrl[cg->n] = strdup(name);
+  cg->opts[cg->n] = strdup(opts);
+  cg->dir[cg->n] = xasprintf("%s%s", mnt, cg->path);
+  cg->n++;
+}
+
+int cg_init(struct cgroup *cg, const char *cgpath, struct ctl_err *e) {
+  memset(cg, 0, sizeof *cg);
+  if (cg_detect(&cg->mode, e) < 0) return -1;
+  cg->path = cgpath[0] == '/' ? strdup(cgpath) : xasprintf("/%s", cgpath);
+  size_t l = strlen(cg->path);
+  while (l > 1 && cg->path[l - 1] == '/') cg->path[--l] = 0;
+  if (cg->mode == CG_V2) {
+    add_hierarchy(cg, "unified", "", "/sys/fs/cgroup");
+    return 0;
+  }
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return SYSERR(e, "open", "/proc/self/mountinfo");
+  char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    char *sep = strstr(line, " - ");
+    if (!sep) continue;
+    char mnt[1024], fstype[64], src[256], superopts[1024];
+    if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1) continue;
+    if (sscanf(sep + 3, "%63s %255s %1023s", fstype, src, superopts) != 3) continue;
+    if (strncmp(mnt, "/sys/fs/cgroup/", 15) != 0) continue;
+    if (!strcmp(fstype, "cgroup") && v1_wanted(superopts)) {
+      cleanup_free char *ctrls = v1_controllers(superopts);
+      add_hierarchy(cg, ctrls, ctrls, mnt);
+    } else if (!strcmp(fstype, "cgroup2") && cg->mode == CG_HYBRID) {
+      add_hierarchy(cg, "unified", "", mnt);
+    }
+  }
+  fclose(f);
+  return 0;
+}
+
+void cg_free(struct cgroup *cg) {
+  free(cg->path);
+  for (int i = 0; i < cg->n; i++) {
+    free(cg->ctrl[i]);
+    free(cg->opts[i]);
+    free(cg->dir[i]);
+  }
+  for (int i = 0; i < cg->ncreated; i++) free(cg->created[i]);
+  memset(cg, 0, sizeof *cg);
+}
+
+/* The directory of the hierarchy that carries controller c ("memory"; "unified" for v2). */
+const char *cg_dir(struct cgroup *cg, const char *c) {
+  for (int i = 0; i < cg->n; i++) {
+    if (cg->mode == CG_V2) return cg->dir[i];
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", cg->ctrl[i]);
+    for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
+      if (!strcmp(t, c)) return cg->dir[i];
+  }
+  return NULL;
+}
+
+static bool is_v1_dir(struct cgroup *cg, int i) { return strcmp(cg->ctrl[i], "unified") != 0; }
+
+static int cg_write(const char *dir, const char *file, const char *val, struct ctl_err *e) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  return write_file(path, val, strlen(val), e);
+}
+
+static int cg_writef(const char *dir, const char *file, struct ctl_err *e, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int cg_writef(const char *dir, const char *file, struct ctl_err *e, const char *fmt, ...) {
+  char val[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(val, sizeof val, fmt, ap);
+  va_end(ap);
+  return cg_write(dir, file, val, e);
+}
+
+static char *cg_read(const char *dir, const char *file) {
+  char path[1024], *buf = NULL;
+  struct ctl_err e;
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  if (read_file(path, &buf, &e) < 0) return NULL;
+  return buf;
+}
+
+/* A new v1 cpuset cgroup has empty cpus/mems: copy the parent's, else no task can join it. */
+static int cpuset_inherit(const char *dir, struct ctl_err *e) {
+  const char *files[] = {"cpuset.cpus", "cpuset.mems"};
+  cleanup_free char *parent = strdup(dir);
+  *strrchr(parent, '/') = 0;
+  for (int i = 0; i < 2; i++) {
+    cleanup_free char *cur = cg_read(dir, files[i]);
+    if (cur && cur[0] && cur[0] != '\n') continue;
+    cleanup_free char *val = cg_read(parent, files[i]);
+    if (!val) return ctl_fail(e, errno, "read %s/%s", parent, files[i]);
+    if (cg_write(dir, files[i], val, e) < 0) return -1;
+  }
+  return 0;
+}
+
+/* v2: a controller is usable in a child only when every ancestor enables it in subtree_control. */
+static int v2_enable_controllers(const char *mnt, const char *path, struct ctl_err *e) {
+  cleanup_free char *avail = cg_read(mnt, "cgroup.controllers");
+  if (!avail) return 0;
+  char want[512] = "";
+  char *s = NULL;
+  for (char *t = strtok_r(avail, " \n", &s); t; t = strtok_r(NULL, " \n", &s)) {
+    strcat(want, want[0] ? " +" : "+");
+    strncat(want, t, sizeof want - strlen(want) - 1);
+  }
+  if (!want[0]) return 0;
+  cleanup_free char *cur = xasprintf("%s", mnt);
+  cleanup_free char *p = strdup(path);
+  /* every proper ancestor of the leaf, starting at the mount root */
+  char *last = strrchr(p, '/');
+  if (last) *last = 0;
+  char *save = NULL;
+  struct ctl_err ignore;
+  cg_write(cur, "cgroup.subtree_control", want, &ignore);
+  for (char *t = strtok_r(p, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+    char *next = xasprintf("%s/%s", cur, t);
+    free(cur);
+    cur = next;
+    if (cg_write(cur, "cgroup.subtree_control", want, &ignore) < 0) {
+      /* enable one by one so that one unavailable controller does not block the rest */
+      cleanup_free char *w = strdup(want);
+      char *s2 = NULL;
+      for (char *c = strtok_r(w, " ", &s2); c; c = strtok_r(NULL, " ", &s2)) cg_write(cur, "cgroup.subtree_control", c, &ignore);
+    }
+  }
+  (void)e;
+  return 0;
+}
+
+int cg_create(struct cgroup *cg, struct ctl_err *e) {
+  for (int i = 0; i < cg->n; i++) {
+    const char *dir = cg->dir[i];
+    size_t mlen = strlen(dir) - strlen(cg->path);
+    cleanup_free char *mnt = strndup(dir, mlen);
+    if (!is_v1_dir(cg, i) && cg->mode == CG_V2) v2_enable_controllers(mnt, cg->path, e);
+    cleanup_free char *p = strdup(dir);
+    bool cpuset = is_v1_dir(cg, i) && strstr(cg->ctrl[i], "cpuset") != NULL;
+    for (char *s = p + mlen + 1;; s++) {
+      if (*s != '/' && *s) continue;
+      char saved = *s;
+      *s = 0;
+      for (int attempt = 0;; attempt++) {
+        if (mkdir(p, 0755) == 0) {
+          if (cg->ncreated < 48) cg->created[cg->ncreated++] = strdup(p);
+          if (cpuset && cpuset_inherit(p, e) < 0) return -1;
+        } else if (errno == ENOENT && attempt < 3) {
+          continue; /* a concurrent delete removed a shared parent: retry */
+        } else if (errno != EEXIST) {
+          return SYSERR(e, "mkdir", p);
+        } else if (cpuset && saved == 0 && cpuset_inherit(p, e) < 0) {
+          return -1;
+        }
+        break;
+      }
+      if (!saved) break;
+      *s = saved;
+    }
+  }
+  return 0;
+}
+
+int cg_enter(struct cgroup *cg, pid_t pid, struct ctl_err *e) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", pid);
+  for (int i = 0; i < cg->n; i++)
+    if (cg_write(cg->dir[i], "cgroup.procs", buf, e) < 0) return -1;
+  return 0;
+}
+
+/* ---- resources ---- */
+
+static int devices_v1(const char *dir, json_t *rules, struct ctl_err *e) {
+  size_t i;
+  json_t *r;
+  json_array_foreach(rules, i, r) {
+    const char *type = jstr(r, "type"), *access = jstr(r, "access");
+    long long maj = -1, min = -1;
+    bool has_maj = jint(r, "major", &maj), has_min = jint(r, "minor", &min);
+    char rule[128], majs[24] = "*", mins[24] = "*";
+    if (has_maj && maj >= 0) snprintf(majs, sizeof majs, "%lld", maj);
+    if (has_min && min >= 0) snprintf(mins, sizeof mins, "%lld", min);
+    if (!type || !strcmp(type, "a")) snprintf(rule, sizeof rule, "a");
+    else snprintf(rule, sizeof rule, "%s %s:%s %s", type, majs, mins, access ? access : "rwm");
+    if (!strcmp(rule, "a")) snprintf(rule, sizeof rule, "a *:* %s", access ? access : "rwm");
+    if (cg_write(dir, jbool(r, "allow") ? "devices.allow" : "devices.deny", rule, e) < 0)
+      return ctl_wrap(e, "linux.resources.devices[%zu]", i);
+  }
+  /* as runc: mknod of anything, and the devices every container gets, stay allowed */
+  static const char *defaults[] = {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
+                                   "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"};
+  if (json_array_size(rules))
+    for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++)
+      if (cg_write(dir, "devices.allow", defaults[k], e) < 0) return ctl_wrap(e, "default device rule \"%s\"", defaults[k]);
+  return 0;
+}
+
+static int throttle(const char *dir, const char *file, json_t *list, bool v2, const char *v2key, struct ctl_err *e) {
+  size_t i;
+  json_t *d;
+  json_array_foreach(list, i, d) {
+    long long maj = 0, min = 0, rate = 0;
+    jint(d, "major", &maj);
+    jint(d, "minor", &min);
+    jint(d, "rate", &rate);
+    if (v2) {
+      if (cg_writef(dir, "io.max", e, "%lld:%lld %s=%lld", maj, min, v2key, rate) < 0) return -1;
+    } else if (cg_writef(dir, file, e, "%lld:%lld %lld", maj, min, rate) < 0) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int apply_v1(struct cgroup *cg, json_t *res, struct ctl_err *e) {
+  long long v;
+  const char *d;
+  json_t *mem = json_object_get(res, "memory");
+  if (mem && (d = cg_dir(cg, "memory"))) {
+    long long limit = 0, swap = 0;
+    bool has_limit = jint(mem, "limit", &limit), has_swap = jint(mem, "swap", &swap);
+    if (has_limit && cg_writef(d, "memory.limit_in_bytes", e, "%lld", limit) < 0) {
+      /* lowering below the current mem+swap limit: set swap first */
+      if (!has_swap || cg_writef(d, "memory.memsw.limit_in_bytes", e, "%lld", swap) < 0 ||
+          cg_writef(d, "memory.limit_in_bytes", e, "%lld", limit) < 0)
+        return ctl_wrap(e, "linux.resources.memory.limit");
+    }
+    if (has_swap && swap != 0) {
+      char p[1024];
+      snprintf(p, sizeof p, "%s/memory.memsw.limit_in_bytes", d);
+      if (access(p, F_OK) == 0) {
+        if (cg_writef(d, "memory.memsw.limit_in_bytes", e, "%lld", swap) < 0) return ctl_wrap(e, "linux.resources.memory.swap");
+      } else {
+        ctl_log("warning", "linux.resources.memory.swap ignored: swap accounting is off (no memory.memsw.*)");
+      }
+    }
+    if (jint(mem, "reservation", &v) && cg_writef(d, "memory.soft_limit_in_bytes", e, "%lld", v) < 0)
+      return ctl_wrap(e, "linux.resources.memory.reservation");
+    if (jint(mem, "swappiness", &v) && v >= 0 && v <= 100 && cg_writef(d, "memory.swappiness", e, "%lld", v) < 0)
+      return ctl_wrap(e, "linux.resources.memory.swappiness");
+    if (jbool(mem, "disableOOMKiller") && cg_write(d, "memory.oom_control", "1", e) < 0)
+      return ctl_wrap(e, "linux.resources.memory.disableOOMKiller");
+  }
+  json_t *cpu = json_object_get(res, "cpu");
+  if (cpu) {
+    if ((d = cg_dir(cg, "cpu"))) {
+      if (jint(cpu, "shares", &v) && v && cg_writef(d, "cpu.shares", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.shares");
+      if (jint(cpu, "period", &v) && v && cg_writef(d, "cpu.cfs_period_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.period");
+      if (jint(cpu, "quota", &v) && v && cg_writef(d, "cpu.cfs_quota_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.quota");
+      if (jint(cpu, "realtimePeriod", &v) && v && cg_writef(d, "cpu.rt_period_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.realtimePeriod");
+      if (jint(cpu, "realtimeRuntime", &v) && v && cg_writef(d, "cpu.rt_runtime_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.realtimeRuntime");
+    }
+    if ((d = cg_dir(cg, "cpuset"))) {
+      const char *s;
+      if ((s = jstr(cpu, "cpus")) && *s && cg_write(d, "cpuset.cpus", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.cpus");
+      if ((s = jstr(cpu, "mems")) && *s && cg_write(d, "cpuset.mems", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.mems");
+    }
+  }
+  json_t *pids = json_object_get(res, "pids");
+  if (pids && (d = cg_dir(cg, "pids")) && jint(pids, "limit", &v)) {
+    int r = v > 0 ? cg_writef(d, "pids.max", e, "%lld", v) : cg_write(d, "pids.max", "max", e);
+    if (r < 0) return ctl_wrap(e, "linux.resources.pids.limit");
+  }
+  json_t *bio = json_object_get(res, "blockIO");
+  if (bio && (d = cg_dir(cg, "blkio"))) {
+    if (jint(bio, "weight", &v) && v) {
+      if (cg_writef(d, "blkio.bfq.weight", e, "%lld", v) < 0 && cg_writef(d, "blkio.weight", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.blockIO.weight (this kernel offers neither blkio.weight nor blkio.bfq.weight)");
+    }
+    size_t i;
+    json_t *wd;
+    json_array_foreach(json_object_get(bio, "weightDevice"), i, wd) {
+      long long maj = 0, min = 0, w = 0;
+      jint(wd, "major", &maj);
+      jint(wd, "minor", &min);
+      if (!jint(wd, "weight", &w)) continue;
+      if (cg_writef(d, "blkio.bfq.weight_device", e, "%lld:%lld %lld", maj, min, w) < 0 &&
+          cg_writef(d, "blkio.weight_device", e, "%lld:%lld %lld", maj, min, w) < 0)
+        return ctl_wrap(e, "linux.resources.blockIO.weightDevice[%zu]", i);
+    }
+    if (throttle(d, "blkio.throttle.read_bps_device", json_object_get(bio, "throttleReadBpsDevice"), false, NULL, e) < 0 ||
+        throttle(d, "blkio.throttle.write_bps_device", json_object_get(bio, "throttleWriteBpsDevice"), false, NULL, e) < 0 ||
+        throttle(d, "blkio.throttle.read_iops_device", json_object_get(bio, "throttleReadIOPSDevice"), false, NULL, e) < 0 ||
+        throttle(d, "blkio.throttle.write_iops_device", json_object_get(bio, "throttleWriteIOPSDevice"), false, NULL, e) < 0)
+      return ctl_wrap(e, "linux.resources.blockIO");
+  }
+  json_t *devs = json_object_get(res, "devices");
+  if (devs && (d = cg_dir(cg, "devices")) && devices_v1(d, devs, e) < 0) return -1;
+  json_t *net = json_object_get(res, "network");
+  if (net && (d = cg_dir(cg, "net_cls")) && jint(net, "classID", &v) && cg_writef(d, "net_cls.classid", e, "%lld", v) < 0)
+    return ctl_wrap(e, "linux.resources.network.classID");
+  return 0;
+}
+
+static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_err *e) {
+  long long v;
+  (void)cg;
+  json_t *mem = json_object_get(res, "memory");
+  if (mem) {
+    long long limit = 0, swap = 0;
+    bool has_limit = jint(mem, "limit", &limit);
+    if (has_limit && (limit > 0 ? cg_writef(d, "memory.max", e, "%lld", limit) : cg_write(d, "memory.max", "max", e)) < 0)
+      return ctl_wrap(e, "linux.resources.memory.limit");
+    if (jint(mem, "swap", &swap) && swap != 0) {
+      int r = swap < 0 ? cg_write(d, "memory.swap.max", "max", e) : cg_writef(d, "memory.swap.max", e, "%lld", has_limit && swap >= limit ? swap - limit : swap);
+      if (r < 0) return ctl_wrap(e, "linux.resources.memory.swap");
+    }
+    if (jint(mem, "reservation", &v) && v > 0 && cg_writef(d, "memory.low", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.memory.reservation");
+  }
+  json_t *cpu = json_object_get(res, "cpu");
+  if (cpu) {
+    if (jint(cpu, "shares", &v) && v) {
+      long long w = 1 + ((v - 2) * 9999) / 262142;
+      if (cg_writef(d, "cpu.weight", e, "%lld", w < 1 ? 1 : w > 10000 ? 10000 : w) < 0) return ctl_wrap(e, "linux.resources.cpu.shares");
+    }
+    long long quota = 0, period = 100000;
+    bool hq = jint(cpu, "quota", &quota);
+    jint(cpu, "period", &period);
+    if (hq || json_object_get(cpu, "period")) {
+      int r = quota > 0 ? cg_writef(d, "cpu.max", e, "%lld %lld", quota, period ? period : 100000)
+                        : cg_writef(d, "cpu.max", e, "max %lld", period ? period : 100000);
+      if (r < 0) return ctl_wrap(e, "linux.resources.cpu.quota");
+    }
+    const char *s;
+    if ((s = jstr(cpu, "cpus")) && *s && cg_write(d, "cpuset.cpus", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.cpus");
+    if ((s = jstr(cpu, "mems")) && *s && cg_write(d, "cpuset.mems", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.mems");
+  }
+  json_t *pids = json_object_get(res, "pids");
+  if (pids && jint(pids, "limit", &v)) {
+    int r = v > 0 ? cg_writef(d, "pids.max", e, "%lld", v) : cg_write(d, "pids.max", "max", e);
+    if (r < 0) return ctl_wrap(e, "linux.resources.pids.limit");
+  }
+  json_t *bio = json_object_get(res, "blockIO");
+  if (bio) {
+    if (jint(bio, "weight", &v) && v) {
+      long long w = 1 + ((v - 10) * 9999) / 990;
+      if (cg_writef(d, "io.weight", e, "default %lld", w) < 0 && cg_writef(d, "io.bfq.weight", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.blockIO.weight");
+    }
+    if (throttle(d, NULL, json_object_get(bio, "throttleReadBpsDevice"), true, "rbps", e) < 0 ||
+        throttle(d, NULL, json_object_get(bio, "throttleWriteBpsDevice"), true, "wbps", e) < 0 ||
+        throttle(d, NULL, json_object_get(bio, "throttleReadIOPSDevice"), true, "riops", e) < 0 ||
+        throttle(d, NULL, json_object_get(bio, "throttleWriteIOPSDevice"), true, "wiops", e) < 0)
+      return ctl_wrap(e, "linux.resources.blockIO");
+  }
+  const char *k;
+  json_t *val;
+  json_object_foreach(json_object_get(res, "unified"), k, val) {
+    if (!json_is_string(val) || strchr(k, '/')) return ctl_fail(e, 0, "linux.resources.unified.%s: invalid", k);
+    if (cg_write(d, k, json_string_value(val), e) < 0) return ctl_wrap(e, "linux.resources.unified.%s", k);
+  }
+  return 0;
+}
+
+int cg_apply(struct cgroup *cg, json_t *res, struct ctl_err *e) {
+  if (!res) return 0;
+  if (cg->mode == CG_V2) return apply_v2(cg, cg->dir[0], res, e);
+  if (apply_v1(cg, res, e) < 0) return -1;
+  /* hybrid: the v2 hierarchy carries only what v1 lacks (here hugetlb) */
+  const char *u = cg->mode == CG_HYBRID ? cg_dir(cg, "unified") : NULL;
+  json_t *hp = json_object_get(res, "hugepageLimits");
+  if (json_array_size(hp)) {
+    const char *d = cg_dir(cg, "hugetlb");
+    bool v2 = false;
+    if (!d && u) {
+      cleanup_free char *mnt = strndup(u, strlen(u) - strlen(cg->path));
+      v2_enable_controllers(mnt, cg->path, e);
+      d = u;
+      v2 = true;
+    }
+    if (!d) return ctl_fail(e, 0, "linux.resources.hugepageLimits: no hugetlb controller on this host");
+    size_t i;
+    json_t *h;
+    json_array_foreach(hp, i, h) {
+      const char *size = jstr(h, "pageSize");
+      long long limit = 0;
+      jint(h, "limit", &limit);
+      cleanup_free char *file = xasprintf("hugetlb.%s.%s", size ? size : "2MB", v2 ? "max" : "limit_in_bytes");
+      if (cg_writef(d, file, e, "%lld", limit) < 0) return ctl_wrap(e, "linux.resources.hugepageLimits[%zu]", i);
+    }
+  }
+  return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int cg_pids(struct cgroup *cg, pid_t **pids, int *n, struct ctl_err *e) {
+  const char *d = cg->mode == CG_V2 ? cg->dir[0] : (cg_dir(cg, "pids") ?: cg_dir(cg, "freezer") ?: cg_dir(cg, "memory"));
+  *pids = NULL;
+  *n = 0;
+  if (!d) return ctl_fail(e, 0, "no cgroup hierarchy to list processes from");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/cgroup.procs", d);
+  cleanup_free char *buf = NULL;
+  if (read_file(path, &buf, e) < 0) return -1;
+  int cap = 16;
+  *pids = xmalloc(cap * sizeof(pid_t));
+  for (char *s = NULL, *t = strtok_r(buf, "\n", &s); t; t = strtok_r(NULL, "\n", &s)) {
+    if (*n == cap) {
+      cap *= 2;
+      *pids = realloc(*pids, cap * sizeof(pid_t));
+    }
+    (*pids)[(*n)++] = atoi(t);
+  }
+  return 0;
+}
+
+int cg_is_frozen(struct cgroup *cg) {
+  if (cg->mode == CG_V2) {
+    cleanup_free char *ev = cg_read(cg->dir[0], "cgroup.events");
+    return ev && strstr(ev, "frozen 1") != NULL;
+  }
+  const char *d = cg_dir(cg, "freezer");
+  if (!d) return 0;
+  cleanup_free char *st = cg_read(d, "freezer.state");
+  return st && !strncmp(st, "FROZEN", 6);
+}
+
+int cg_freeze(struct cgroup *cg, bool freeze, struct ctl_err *e) {
+  if (cg->mode == CG_V2) {
+    if (cg_write(cg->dir[0], "cgroup.freeze", freeze ? "1" : "0", e) < 0) return -1;
+  } else {
+    const char *d = cg_dir(cg, "freezer");
+    if (!d) return ctl_fail(e, 0, "no freezer cgroup controller on this host");
+    if (cg_write(d, "freezer.state", freeze ? "FROZEN" : "THAWED", e) < 0) return -1;
+  }
+  for (int i = 0; i < 1000; i++) {
+    if (cg_is_frozen(cg) == (freeze ? 1 : 0)) return 0;
+    if (freeze && cg->mode != CG_V2 && i % 10 == 9) cg_write(cg_dir(cg, "freezer"), "freezer.state", "FROZEN", e);
+    msleep(1);
+  }
+  return ctl_fail(e, EBUSY, "%s cgroup %s", freeze ? "freeze" : "thaw", cg->path);
+}
+
+int cg_kill_all(struct cgroup *cg, int sig, struct ctl_err *e) {
+  bool frozen = false;
+  if (sig == SIGKILL && cg_freeze(cg, true, e) == 0) frozen = true;
+  pid_t *pids = NULL;
+  int n = 0;
+  int r = cg_pids(cg, &pids, &n, e);
+  for (int i = 0; r == 0 && i < n; i++) kill(pids[i], sig);
+  free(pids);
+  if (frozen) cg_freeze(cg, false, e);
+  return r;
+}
+
+int cg_destroy(struct cgroup *cg, struct ctl_err *e) {
+  /* leaves first (they must go), then the parents we made (best effort: others may share them) */
+  for (int i = 0; i < cg->n; i++) {
+    for (int attempt = 0;; attempt++) {
+      if (rmdir(cg->dir[i]) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY || attempt >= 500) return SYSERR(e, "rmdir", cg->dir[i]);
+      msleep(2);
+    }
+  }
+  for (int i = cg->ncreated - 1; i >= 0; i--) rmdir(cg->created[i]);
+  return 0;
+}
+
+/* ---- persistence in state.json ---- */
+json_t *cg_to_json(struct cgroup *cg) {
+  json_t *dirs = json_array(), *created = json_array();
+  for (int i = 0; i < cg->n; i++)
+    json_array_append_new(dirs, json_pack("{s:s,s:s,s:s}", "controllers", cg->ctrl[i], "opts", cg->opts[i], "dir", cg->dir[i]));
+  for (int i = 0; i < cg->ncreated; i++) json_array_append_new(created, json_string(cg->created[i]));
+  return json_pack("{s:s,s:s,s:o,s:o}", "mode", cg->mode == CG_V2 ? "v2" : cg->mode == CG_HYBRID ? "hybrid" : "v1", "path", cg->path,
+                   "hierarchies", dirs, "created", created);
+}
+
+int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e) {
+  memset(cg, 0, sizeof *cg);
+  const char *mode = jstr(j, "mode"), *path = jstr(j, "path");
+  if (!mode || !path) return ctl_fail(e, 0, "state.json: cgroup record is incomplete");
+  cg->mode = !strcmp(mode, "v2") ? CG_V2 : !strcmp(mode, "hybrid") ? CG_HYBRID : CG_V1;
+  cg->path = strdup(path);
+  size_t i;
+  json_t *h;
+  json_array_foreach(json_object_get(j, "hierarchies"), i, h) {
+    if (cg->n >= 16) break;
+    cg->ctrl[cg->n] = strdup(jstr(h, "controllers") ?: "");
+    cg->opts[cg->n] = strdup(jstr(h, "opts") ?: "");
+    cg->dir[cg->n] = strdup(jstr(h, "dir") ?: "/nonexistent");
+    cg->n++;
+  }
+  json_array_foreach(json_object_get(j, "created"), i, h) if (cg->ncreated < 48) cg->created[cg->ncreated++] = strdup(json_string_value(h));
+  return 0;
+}
+
+/* ---- stats (runc's events --stats shape) ---- */
+static unsigned long long read_ull(const char *dir, const char *file) {
+  cleanup_free char *s = dir ? cg_read(dir, file) : NULL;
+  return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static json_t *kv_file(const char *dir, const char *file) {
+  json_t *o = json_object();
+  cleanup_free char *s = dir ? cg_read(dir, file) : NULL;
+  if (!s) return o;
+  for (char *sv = NULL, *line = strtok_r(s, "\n", &sv); line; line = strtok_r(NULL, "\n", &sv)) {
+    char k[128];
+    unsigned long long v;
+    if (sscanf(line, "%127s %llu", k, &v) == 2) json_object_set_new(o, k, json_integer(v));
+  }
+  return o;
+}
+
+static json_t *blkio_entries(const char *dir, const char *file) {
+  json_t *a = json_array();
+  cleanup_free char *s = dir ? cg_read(dir, file) : NULL;
+  if (!s) return a;
+  for (char *sv = NULL, *line = strtok_r(s, "\n", &sv); line; line = strtok_r(NULL, "\n", &sv)) {
+    unsigned maj, min;
+    char op[32];
+    unsigned long long v;
+    if (sscanf(line, "%u:%u %31s %llu", &maj, &min, op, &v) == 4)
+      json_array_append_new(a, json_pack("{s:i,s:i,s:s,s:I}", "major", maj, "minor", min, "op", op, "value", (json_int_t)v));
+  }
+  return a;
+}
+
+json_t *cg_stats(struct cgroup *cg) {
+  json_t *data = json_object();
+  if (cg->mode == CG_V2) {
+    const char *d = cg->dir[0];
+    json_t *cs = kv_file(d, "cpu.stat");
+    json_t *ms = kv_file(d, "memory.stat");
+    json_object_set_new(data, "cpu", json_pack("{s:{s:I,s:I,s:I}}", "usage", "total", (json_int_t)(json_integer_value(json_object_get(cs, "usage_usec")) * 1000),
+                                               "user", (json_int_t)(json_integer_value(json_object_get(cs, "user_usec")) * 1000),
+                                               "kernel", (json_int_t)(json_integer_value(json_object_get(cs, "system_usec")) * 1000)));
+    json_decref(cs);
+    json_object_set_new(data, "memory", json_pack("{s:{s:I,s:I},s:o}", "usage", "usage", (json_int_t)read_ull(d, "memory.current"), "limit",
+                                                  (json_int_t)read_ull(d, "memory.max"), "raw", ms));
+    json_object_set_new(data, "pids", json_pack("{s:I,s:I}", "current", (json_int_t)read_ull(d, "pids.current"), "limit", (json_int_t)read_ull(d, "pids.max")));
+    return data;
+  }
+  const char *cpuacct = cg_dir(cg, "cpuacct"), *mem = cg_dir(cg, "memory"), *pids = cg_dir(cg, "pids"), *blk = cg_dir(cg, "blkio");
+  json_t *percpu = json_array();
+  cleanup_free char *pc = cpuacct ? cg_read(cpuacct, "cpuacct.usage_percpu") : NULL;
+  if (pc)
+    for (char *sv = NULL, *t = strtok_r(pc, " \n", &sv); t; t = strtok_r(NULL, " \n", &sv)) json_array_append_new(percpu, json_integer(strtoll(t, NULL, 10)));
+  json_t *ca = kv_file(cpuacct, "cpuacct.stat");
+  long hz = sysconf(_SC_CLK_TCK);
+  json_t *thr = kv_file(cg_dir(cg, "cpu"), "cpu.stat");
+  json_object_set_new(data, "cpu", json_pack("{s:{s:I,s:o,s:I,s:I},s:{s:I,s:I,s:I}}", "usage", "total", (json_int_t)read_ull(cpuacct, "cpuacct.usage"), "percpu", percpu,
+                                             "kernel", (json_int_t)(json_integer_value(json_object_get(ca, "system")) * (1000000000LL / hz)),
+                                             "user", (json_int_t)(json_integer_value(json_object_get(ca, "user")) * (1000000000LL / hz)),
+                                             "throttling", "periods", (json_int_t)json_integer_value(json_object_get(thr, "nr_periods")),
+                                             "throttledPeriods", (json_int_t)json_integer_value(json_object_get(thr, "nr_throttled")),
+                                             "throttledTime", (json_int_t)json_integer_value(json_object_get(thr, "throttled_time"))));
+  json_decref(ca);
+  json_decref(thr);
+  json_object_set_new(data, "memory",
+                      json_pack("{s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I},s:o}", "cache", (json_int_t)0, "usage", "usage",
+                                (json_int_t)read_ull(mem, "memory.usage_in_bytes"), "max", (json_int_t)read_ull(mem, "memory.max_usage_in_bytes"), "limit",
+                                (json_int_t)read_ull(mem, "memory.limit_in_bytes"), "failcnt", (json_int_t)read_ull(mem, "memory.failcnt"), "swap", "usage",
+                                (json_int_t)read_ull(mem, "memory.memsw.usage_in_bytes"), "max", (json_int_t)read_ull(mem, "memory.memsw.max_usage_in_bytes"),
+                                "limit", (json_int_t)read_ull(mem, "memory.memsw.limit_in_bytes"), "failcnt", (json_int_t)read_ull(mem, "memory.memsw.failcnt"),
+                                "raw", kv_file(mem, "memory.stat")));
+  json_t *m = json_object_get(data, "memory");
+  json_object_set(m, "cache", json_object_get(json_object_get(m, "raw"), "cache") ?: json_integer(0));
+  cleanup_free char *pmax = pids ? cg_read(pids, "pids.max") : NULL;
+  json_object_set_new(data, "pids", json_pack("{s:I,s:I}", "current", (json_int_t)read_ull(pids, "pids.current"), "limit",
+                                              (json_int_t)(pmax && strncmp(pmax, "max", 3) ? strtoll(pmax, NULL, 10) : 0)));
+  json_object_set_new(data, "blkio", json_pack("{s:o,s:o}", "ioServiceBytesRecursive", blkio_entries(blk, "blkio.throttle.io_service_bytes_recursive"),
+                                               "ioServicedRecursive", blkio_entries(blk, "blkio.throttle.io_serviced_recursive")));
+  return data;
+}
+
+/* ---- a cgroup filesystem inside the container (spec mount of type "cgroup") ---- */
+int cg_mount_in_container(struct cgroup *cg, const char *dest, unsigned long flags, bool cgroupns, struct ctl_err *e) {
+  if (cg->mode == CG_V2) {
+    if (cgroupns) {
+      if (mount("cgroup2", dest, "cgroup2", flags, NULL) < 0) return ctl_fail(e, errno, "mount cgroup2 on %s", dest);
+    } else if (mount(cg->dir[0], dest, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+               mount(NULL, dest, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) {
+      return ctl_fail(e, errno, "bind %s on %s", cg->dir[0], dest);
+    }
+    return 0;
+  }
+  if (mount("tmpfs", dest, "tmpfs", (flags & ~MS_RDONLY), "mode=755") < 0) return ctl_fail(e, errno, "mount tmpfs on %s", dest);
+  for (int i = 0; i < cg->n; i++) {
+    if (!is_v1_dir(cg, i)) continue;
+    cleanup_free char *sub = xasprintf("%s/%s", dest, cg->ctrl[i]);
+    if (mkdir(sub, 0755) < 0 && errno != EEXIST) return SYSERR(e, "mkdir", sub);
+    int r = cgroupns ? mount("cgroup", sub, "cgroup", flags, cg->opts[i])
+                     : mount(cg->dir[i], sub, NULL, MS_BIND | MS_REC, NULL);
+    if (r < 0) return ctl_fail(e, errno, "mount cgroup %s on %s", cg->opts[i], sub);
+    if (!cgroupns && mount(NULL, sub, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) return ctl_fail(e, errno, "remount %s", sub);
+  }
+  if ((flags & MS_RDONLY) && mount(NULL, dest, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) return ctl_fail(e, errno, "remount ro %s", dest);
+  return 0;
+}

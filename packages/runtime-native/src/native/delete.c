@@ -1,0 +1,44 @@
+/* delete: remove a stopped (or, with --force, any) container: its processes, cgroups, state. */
+#include "ctl.h"
+#include <signal.h>
+#include <time.h>
+
+static void msleep(int ms) {
+  struct timespec ts = {0, ms * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+int cmd_delete(struct gopts *g, const char *id, bool force, struct ctl_err *e) {
+  struct state st;
+  if (state_load(g->root, id, &st, e) < 0) return -1;
+  int r = -1;
+  enum status s = state_status(&st);
+  if ((s == ST_RUNNING || s == ST_PAUSED) && !force) {
+    ctl_fail(e, 0, "cannot delete container %s that is not stopped: container still running", id);
+    goto out;
+  }
+  if (s != ST_STOPPED) {
+    /* created (never started), or --force: SIGKILL everything and wait for it to be gone */
+    if (st.has_cg) cg_kill_all(&st.cg, SIGKILL, e);
+    if (st.pid > 0) kill(st.pid, SIGKILL);
+    for (int i = 0; i < 2000 && state_status(&st) != ST_STOPPED; i++) msleep(1);
+  }
+  if (st.has_cg) {
+    pid_t *pids = NULL;
+    int n = 0;
+    for (int i = 0; i < 2000; i++) {
+      if (cg_pids(&st.cg, &pids, &n, e) < 0 || n == 0) break;
+      if (i % 50 == 0) cg_kill_all(&st.cg, SIGKILL, e);
+      free(pids);
+      pids = NULL;
+      msleep(1);
+    }
+    free(pids);
+    if (cg_destroy(&st.cg, e) < 0) goto out;
+  }
+  safe_rmdir_r(st.dir);
+  r = 0;
+out:
+  state_free(&st);
+  return r;
+}

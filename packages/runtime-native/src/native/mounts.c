@@ -1,0 +1,278 @@
+/* The container's filesystem: spec mounts under the rootfs, device nodes and /dev links,
+ * pivot_root, then masked and read-only paths and a read-only root. Runs in the container's
+ * init, in its new mount namespace. */
+#include "ctl.h"
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+static const struct {
+  const char *name;
+  bool clear;
+  unsigned long flag;
+} FLAGS[] = {
+    {"ro", false, MS_RDONLY},        {"rw", true, MS_RDONLY},          {"nosuid", false, MS_NOSUID},
+    {"suid", true, MS_NOSUID},       {"nodev", false, MS_NODEV},       {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},    {"exec", true, MS_NOEXEC},        {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS}, {"dirsync", false, MS_DIRSYNC},   {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},    {"nomand", true, MS_MANDLOCK},    {"atime", true, MS_NOATIME},
+    {"noatime", false, MS_NOATIME},  {"diratime", true, MS_NODIRATIME}, {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME}, {"norelatime", true, MS_RELATIME}, {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+};
+static const struct {
+  const char *name;
+  unsigned long flag;
+} PROPAGATION[] = {
+    {"private", MS_PRIVATE},         {"rprivate", MS_PRIVATE | MS_REC}, {"shared", MS_SHARED},
+    {"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE},               {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE},   {"runbindable", MS_UNBINDABLE | MS_REC},
+};
+
+unsigned long mount_parse_options(json_t *options, char **data, unsigned long *propagation, bool *bind, bool *rec) {
+  unsigned long flags = 0;
+  size_t i, dlen = 0;
+  json_t *o;
+  *data = NULL;
+  json_array_foreach(options, i, o) {
+    const char *s = json_string_value(o);
+    if (!s) continue;
+    bool known = false;
+    for (size_t k = 0; k < sizeof FLAGS / sizeof *FLAGS; k++)
+      if (!strcmp(s, FLAGS[k].name)) {
+        flags = FLAGS[k].clear ? flags & ~FLAGS[k].flag : flags | FLAGS[k].flag;
+        known = true;
+      }
+    for (size_t k = 0; k < sizeof PROPAGATION / sizeof *PROPAGATION; k++)
+      if (!strcmp(s, PROPAGATION[k].name)) {
+        *propagation = PROPAGATION[k].flag;
+        known = true;
+      }
+    if (!strcmp(s, "bind")) *bind = known = true;
+    if (!strcmp(s, "rbind")) *bind = *rec = known = true;
+    if (!strcmp(s, "tmpcopyup") || !strcmp(s, "defaults")) known = true;
+    if (known) continue;
+    size_t l = strlen(s);
+    *data = realloc(*data, dlen + l + 2);
+    if (dlen) (*data)[dlen++] = ',';
+    memcpy(*data + dlen, s, l + 1);
+    dlen += l;
+  }
+  return flags;
+}
+
+/* The flags a remount must keep: in a user namespace the kernel locks them. */
+static unsigned long locked_flags(const char *path) {
+  struct statvfs sv;
+  unsigned long f = 0;
+  if (statvfs(path, &sv) < 0) return 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_RDONLY) f |= MS_RDONLY;
+  return f;
+}
+
+static int touch(const char *path, struct ctl_err *e) {
+  int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno != EEXIST && errno != EISDIR) return SYSERR(e, "create", path);
+  if (fd >= 0) close(fd);
+  return 0;
+}
+
+static int mkparent(const char *path, struct ctl_err *e) {
+  cleanup_free char *p = strdup(path);
+  char *slash = strrchr(p, '/');
+  if (slash && slash != p) {
+    *slash = 0;
+    return mkdir_p(p, 0755, e);
+  }
+  return 0;
+}
+
+static int bind_mount(const char *src, const char *dest, unsigned long flags, unsigned long prop, bool rec, bool userns, struct ctl_err *e) {
+  if (mount(src, dest, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0) return ctl_fail(e, errno, "bind mount %s on %s", src, dest);
+  unsigned long extra = flags & ~(MS_REMOUNT | MS_BIND | MS_REC);
+  if (extra) {
+    unsigned long keep = userns ? locked_flags(dest) & ~MS_RDONLY : 0;
+    if (mount(NULL, dest, NULL, MS_BIND | MS_REMOUNT | extra | keep, NULL) < 0) return ctl_fail(e, errno, "remount %s", dest);
+  }
+  if (prop && mount(NULL, dest, NULL, prop, NULL) < 0) return ctl_fail(e, errno, "set propagation of %s", dest);
+  return 0;
+}
+
+static int do_spec_mount(struct mount_ctx *m, size_t idx, json_t *mnt, struct ctl_err *e) {
+  const char *type = jstr(mnt, "type") ?: "", *src = jstr(mnt, "source") ?: "";
+  cleanup_free char *dest = xasprintf("%s%s", m->rootfs, jstr(mnt, "destination"));
+  cleanup_free char *data = NULL;
+  unsigned long prop = 0;
+  bool bind = !strcmp(type, "bind"), rec = false;
+  unsigned long flags = mount_parse_options(json_object_get(mnt, "options"), &data, &prop, &bind, &rec);
+  if (bind) {
+    cleanup_free char *abs = src[0] == '/' ? strdup(src) : xasprintf("%s/%s", m->bundle, src);
+    struct stat st;
+    if (stat(abs, &st) < 0) return ctl_fail(e, errno, "mounts[%zu].source: bind source %s", idx, abs);
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdir_p(dest, 0755, e) < 0) return -1;
+    } else if (mkparent(dest, e) < 0 || touch(dest, e) < 0) {
+      return -1;
+    }
+    if (bind_mount(abs, dest, flags, prop, rec, m->userns, e) < 0) return ctl_wrap(e, "mounts[%zu]", idx);
+    return 0;
+  }
+  if (mkdir_p(dest, 0755, e) < 0) return -1;
+  if (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2")) {
+    if (!m->cg) return 0;
+    return cg_mount_in_container(m->cg, dest, flags, m->cgroupns, e) < 0 ? ctl_wrap(e, "mounts[%zu]", idx) : 0;
+  }
+  if (mount(src, dest, type, flags, data) < 0) {
+    int err = errno;
+    /* without a network (sysfs) or ipc (mqueue) namespace of our own, the kernel refuses a new
+     * instance in a user namespace: bind the host's instead, as runc does */
+    if (err == EPERM && (!strcmp(type, "sysfs") || !strcmp(type, "mqueue"))) {
+      const char *host = !strcmp(type, "sysfs") ? "/sys" : "/dev/mqueue";
+      if (bind_mount(host, dest, flags, prop, true, m->userns, e) == 0) return 0;
+    }
+    return ctl_fail(e, err, "mounts[%zu]: mount %s (%s) on %s%s%s", idx, src, type, dest, data ? " with " : "", data ? data : "");
+  }
+  if (prop && mount(NULL, dest, NULL, prop, NULL) < 0) return ctl_fail(e, errno, "set propagation of %s", dest);
+  return 0;
+}
+
+static const struct {
+  const char *path;
+  unsigned maj, min;
+} DEFAULT_DEVICES[] = {{"/dev/null", 1, 3}, {"/dev/zero", 1, 5}, {"/dev/full", 1, 7},
+                       {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}};
+
+static int make_device(struct mount_ctx *m, const char *path, char type, unsigned maj, unsigned min, mode_t mode, uid_t uid, gid_t gid,
+                       struct ctl_err *e) {
+  cleanup_free char *dest = xasprintf("%s%s", m->rootfs, path);
+  if (mkparent(dest, e) < 0) return -1;
+  if (m->userns) {
+    /* no mknod in a user namespace: bind the host's node */
+    if (touch(dest, e) < 0) return -1;
+    if (mount(path, dest, NULL, MS_BIND, NULL) < 0) return ctl_fail(e, errno, "bind device %s on %s", path, dest);
+    return 0;
+  }
+  mode_t fmt = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
+  if (mknod(dest, fmt | (mode & 07777), makedev(maj, min)) < 0) {
+    if (errno != EEXIST) return ctl_fail(e, errno, "mknod %s", dest);
+    unlink(dest);
+    if (mknod(dest, fmt | (mode & 07777), makedev(maj, min)) < 0) return ctl_fail(e, errno, "mknod %s", dest);
+  }
+  if (chown(dest, uid, gid) < 0) return ctl_fail(e, errno, "chown %s", dest);
+  return 0;
+}
+
+static int make_devices(struct mount_ctx *m, struct ctl_err *e) {
+  size_t i;
+  json_t *d;
+  json_t *devs = jpath(m->spec, "linux.devices");
+  for (size_t k = 0; k < sizeof DEFAULT_DEVICES / sizeof *DEFAULT_DEVICES; k++) {
+    bool overridden = false;
+    json_array_foreach(devs, i, d) if (!strcmp(jstr(d, "path"), DEFAULT_DEVICES[k].path)) overridden = true;
+    if (!overridden && make_device(m, DEFAULT_DEVICES[k].path, 'c', DEFAULT_DEVICES[k].maj, DEFAULT_DEVICES[k].min, 0666, 0, 0, e) < 0) return -1;
+  }
+  json_array_foreach(devs, i, d) {
+    long long maj = 0, min = 0, mode = 0666, uid = 0, gid = 0;
+    jint(d, "major", &maj);
+    jint(d, "minor", &min);
+    jint(d, "fileMode", &mode);
+    jint(d, "uid", &uid);
+    jint(d, "gid", &gid);
+    if (make_device(m, jstr(d, "path"), jstr(d, "type")[0], maj, min, mode, uid, gid, e) < 0) return ctl_wrap(e, "linux.devices[%zu]", i);
+  }
+  static const char *links[][2] = {{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+                                   {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+                                   {"/proc/kcore", "/dev/core"}};
+  for (size_t k = 0; k < sizeof links / sizeof *links; k++) {
+    cleanup_free char *dest = xasprintf("%s%s", m->rootfs, links[k][1]);
+    if (symlink(links[k][0], dest) < 0 && errno != EEXIST) return ctl_fail(e, errno, "symlink %s", dest);
+  }
+  cleanup_free char *pts = xasprintf("%s/dev/pts/ptmx", m->rootfs);
+  if (access(pts, F_OK) == 0) {
+    cleanup_free char *ptmx = xasprintf("%s/dev/ptmx", m->rootfs);
+    unlink(ptmx);
+    if (symlink("pts/ptmx", ptmx) < 0) return ctl_fail(e, errno, "symlink %s", ptmx);
+  }
+  return 0;
+}
+
+int mounts_prepare_rootfs(struct mount_ctx *m, struct ctl_err *e) {
+  unsigned long prop = MS_SLAVE | MS_REC;
+  const char *rp = jstr(jpath(m->spec, "linux"), "rootfsPropagation");
+  if (rp && *rp) {
+    bool found = false;
+    for (size_t k = 0; k < sizeof PROPAGATION / sizeof *PROPAGATION; k++)
+      if (!strcmp(rp, PROPAGATION[k].name)) prop = PROPAGATION[k].flag, found = true;
+    if (!found) return ctl_fail(e, 0, "config.json: linux.rootfsPropagation: unknown value \"%s\"", rp);
+  }
+  if (mount(NULL, "/", NULL, prop, NULL) < 0) return ctl_fail(e, errno, "set propagation of / (linux.rootfsPropagation)");
+  if (mount(m->rootfs, m->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) return ctl_fail(e, errno, "bind mount rootfs %s", m->rootfs);
+  size_t i;
+  json_t *mnt;
+  json_array_foreach(json_object_get(m->spec, "mounts"), i, mnt) if (do_spec_mount(m, i, mnt, e) < 0) return -1;
+  return make_devices(m, e);
+}
+
+int mounts_pivot(struct mount_ctx *m, struct ctl_err *e) {
+  if (m->no_pivot) {
+    if (chdir(m->rootfs) < 0) return SYSERR(e, "chdir", m->rootfs);
+    if (mount(m->rootfs, "/", NULL, MS_MOVE, NULL) < 0) return ctl_fail(e, errno, "move mount %s to /", m->rootfs);
+    if (chroot(".") < 0) return SYSERR(e, "chroot", m->rootfs);
+    if (chdir("/") < 0) return SYSERR(e, "chdir", "/");
+    return 0;
+  }
+  cleanup_close int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (oldroot < 0) return SYSERR(e, "open", "/");
+  cleanup_close int newroot = open(m->rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (newroot < 0) return SYSERR(e, "open", m->rootfs);
+  if (fchdir(newroot) < 0) return SYSERR(e, "fchdir", m->rootfs);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) return ctl_fail(e, errno, "pivot_root %s", m->rootfs);
+  if (fchdir(oldroot) < 0) return SYSERR(e, "fchdir", "old root");
+  if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) return SYSERR(e, "make old root rslave", ".");
+  if (umount2(".", MNT_DETACH) < 0) return SYSERR(e, "umount old root", ".");
+  if (chdir("/") < 0) return SYSERR(e, "chdir", "/");
+  return 0;
+}
+
+int mount_console(const char *slave, struct ctl_err *e) {
+  if (touch("/dev/console", e) < 0) return -1;
+  if (mount(slave, "/dev/console", NULL, MS_BIND, NULL) < 0) return ctl_fail(e, errno, "bind %s on /dev/console", slave);
+  return 0;
+}
+
+static int mask_path(const char *p, struct ctl_err *e) {
+  struct stat st;
+  if (stat(p, &st) < 0) return errno == ENOENT ? 0 : ctl_fail(e, errno, "linux.maskedPaths: stat %s", p);
+  int r = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0") : mount("/dev/null", p, NULL, MS_BIND, NULL);
+  if (r < 0 && errno != ENOENT) return ctl_fail(e, errno, "linux.maskedPaths: mask %s", p);
+  return 0;
+}
+
+static int readonly_path(const char *p, struct ctl_err *e) {
+  if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+    if (errno == ENOENT) return 0;
+    return ctl_fail(e, errno, "linux.readonlyPaths: bind %s", p);
+  }
+  if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(p), NULL) < 0)
+    return ctl_fail(e, errno, "linux.readonlyPaths: remount %s read-only", p);
+  return 0;
+}
+
+int mounts_finalize(struct mount_ctx *m, struct ctl_err *e) {
+  size_t i;
+  json_t *p;
+  json_array_foreach(jpath(m->spec, "linux.maskedPaths"), i, p) if (mask_path(json_string_value(p), e) < 0) return -1;
+  json_array_foreach(jpath(m->spec, "linux.readonlyPaths"), i, p) if (readonly_path(json_string_value(p), e) < 0) return -1;
+  if (jbool(json_object_get(m->spec, "root"), "readonly")) {
+    if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/"), NULL) < 0)
+      return ctl_fail(e, errno, "root.readonly: remount / read-only");
+  }
+  return 0;
+}

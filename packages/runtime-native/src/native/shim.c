@@ -1,0 +1,393 @@
+/* ctl-shim: one small process per container, the parent (subreaper) of the container's init.
+ *
+ *   ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE]
+ *            -- RUNTIME [ARGS...]      (e.g. ctl-runtime --root R create --bundle B --pid-file FILE ID)
+ *
+ * The starter forks; the shim detaches (setsid, double fork) so that it survives whoever started
+ * it, becomes a child subreaper and runs the runtime's create with pipes (or, with
+ * --console-socket, a pty it receives over that socket) as the container's stdio. When create has
+ * succeeded the starter prints the init pid and exits 0. The shim then forwards signals to the
+ * init, writes every line of output to the log as one JSON object ({"time","stream","log"}), and
+ * when the init exits writes {"pid","exitStatus","signal","oomKilled","exitedAt"} atomically
+ * (tmp + fsync + rename) to the exit file (default DIR/exit.json) and exits.
+ *
+ * Kept small on purpose (target: under 1 MiB resident): no JSON library, no stdio buffers, fixed
+ * buffers only. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <stdbool.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 8192
+
+struct stream {
+  const char *name;
+  int fd;
+  char buf[LINE_MAX_BYTES];
+  size_t len;
+};
+
+static int log_fd = -1;
+static struct stream out_s = {"stdout", -1, {0}, 0}, err_s = {"stderr", -1, {0}, 0};
+
+static void die(const char *what) {
+  char msg[256];
+  int n = snprintf(msg, sizeof msg, "ctl-shim: %s: %s\n", what, strerror(errno));
+  if (write(2, msg, n) < 0) { /* nothing */ }
+  _exit(1);
+}
+
+static void now_rfc3339(char *buf, size_t len) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += w;
+    n -= w;
+  }
+}
+
+/* one JSON object per line: {"time":"…","stream":"stdout","log":"text\n"} */
+static void emit(struct stream *s, const char *data, size_t n) {
+  static char out[LINE_MAX_BYTES * 6 + 128];
+  char t[48];
+  if (log_fd < 0) return;
+  now_rfc3339(t, sizeof t);
+  size_t o = snprintf(out, sizeof out, "{\"time\":\"%s\",\"stream\":\"%s\",\"log\":\"", t, s->name);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = data[i];
+    if (c == '"' || c == '\\') out[o++] = '\\', out[o++] = c;
+    else if (c == '\n') out[o++] = '\\', out[o++] = 'n';
+    else if (c == '\r') out[o++] = '\\', out[o++] = 'r';
+    else if (c == '\t') out[o++] = '\\', out[o++] = 't';
+    else if (c < 0x20 || c == 0x7f) o += snprintf(out + o, 7, "\\u%04x", c);
+    else out[o++] = c;
+  }
+  memcpy(out + o, "\"}\n", 3);
+  write_all(log_fd, out, o + 3);
+}
+
+/* returns 0 at EOF/error (stream closed), 1 otherwise */
+static int pump(struct stream *s) {
+  ssize_t r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+  if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+  if (r <= 0) {
+    if (s->len) emit(s, s->buf, s->len);
+    s->len = 0;
+    return 0;
+  }
+  s->len += r;
+  size_t start = 0;
+  for (size_t i = 0; i < s->len; i++)
+    if (s->buf[i] == '\n') {
+      emit(s, s->buf + start, i + 1 - start);
+      start = i + 1;
+    }
+  if (start == 0 && s->len == sizeof s->buf) { /* a line longer than the buffer: emit a piece */
+    emit(s, s->buf, s->len);
+    start = s->len;
+  }
+  memmove(s->buf, s->buf + start, s->len - start);
+  s->len -= start;
+  return 1;
+}
+
+static int recv_fd(int sock) {
+  char name[256], cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = name, .iov_len = sizeof name};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+static long read_long_file(const char *path) {
+  char buf[32];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  return strtol(buf, NULL, 10);
+}
+
+/* The oom_kill counter of the init's memory cgroup (v1 memory.oom_control, v2 memory.events). */
+static int oom_fd = -1;
+static long oom_count(void) {
+  char buf[512];
+  if (oom_fd < 0) return -1;
+  ssize_t n = pread(oom_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = strstr(buf, "oom_kill ");
+  return p ? strtol(p + 9, NULL, 10) : -1;
+}
+
+static void open_oom(pid_t pid) {
+  char path[512], buf[2048];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  for (char *line = buf, *next; line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = 0;
+    char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2) continue;
+    *c2 = 0;
+    const char *ctrls = c1 + 1, *cgpath = c2 + 1;
+    if (strstr(ctrls, "memory")) snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/memory.oom_control", cgpath);
+    else if (!*ctrls) snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.events", cgpath);
+    else continue;
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) continue;
+    if (oom_fd >= 0) close(oom_fd);
+    oom_fd = f;
+    if (strstr(ctrls, "memory")) break; /* v1 memory wins over a hybrid v2 entry */
+  }
+}
+
+static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
+  char buf[512], t[48], tmp[4200];
+  now_rfc3339(t, sizeof t);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int n = snprintf(buf, sizeof buf, "{\"pid\":%d,\"exitStatus\":%d,\"signal\":%d,\"oomKilled\":%s,\"exitedAt\":\"%s\"}\n", pid, code, sig,
+                   oom ? "true" : "false", t);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  write_all(fd, buf, n);
+  fsync(fd);
+  close(fd);
+  rename(tmp, path);
+}
+
+int main(int argc, char **argv) {
+  const char *state_dir = NULL, *pid_file = NULL, *log_path = NULL, *console_path = NULL, *exit_file = NULL;
+  int i;
+  for (i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--")) {
+      i++;
+      break;
+    }
+    const char **dst = !strcmp(argv[i], "--state-dir") ? &state_dir : !strcmp(argv[i], "--pid-file") ? &pid_file
+                     : !strcmp(argv[i], "--log") ? &log_path : !strcmp(argv[i], "--console-socket") ? &console_path
+                     : !strcmp(argv[i], "--exit-file") ? &exit_file : NULL;
+    if (!dst || i + 1 >= argc) {
+      fprintf(stderr, "usage: ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE] -- RUNTIME ARGS...\n");
+      return 2;
+    }
+    *dst = argv[++i];
+  }
+  if (!state_dir || !pid_file || i >= argc) {
+    fprintf(stderr, "ctl-shim: --state-dir, --pid-file and a runtime command are required\n");
+    return 2;
+  }
+  char **runtime_argv = argv + i;
+  char exit_default[4096];
+  if (!exit_file) {
+    snprintf(exit_default, sizeof exit_default, "%s/exit.json", state_dir);
+    exit_file = exit_default;
+  }
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) die("pipe");
+  pid_t first = fork();
+  if (first < 0) die("fork");
+  if (first > 0) {
+    /* the starter: wait for "ok PID" or "err CODE" */
+    close(ready[1]);
+    waitpid(first, NULL, 0);
+    char msg[64];
+    ssize_t n = 0, r;
+    while ((r = read(ready[0], msg + n, sizeof msg - 1 - n)) > 0) n += r;
+    msg[n > 0 ? n : 0] = 0;
+    if (!strncmp(msg, "ok ", 3)) {
+      printf("%s\n", msg + 3);
+      return 0;
+    }
+    fprintf(stderr, "ctl-shim: container create failed%s%s\n", n ? ": " : "", msg);
+    return !strncmp(msg, "err ", 4) ? atoi(msg + 4) ?: 1 : 1;
+  }
+  close(ready[0]);
+  if (setsid() < 0) die("setsid");
+  pid_t second = fork();
+  if (second < 0) die("fork");
+  if (second > 0) _exit(0);
+  /* the shim proper */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("prctl PR_SET_CHILD_SUBREAPER");
+  if (chdir("/") < 0) die("chdir /");
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (log_path) log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  sigset_t mask;
+  sigfillset(&mask);
+  sigdelset(&mask, SIGSEGV);
+  sigdelset(&mask, SIGBUS);
+  sigdelset(&mask, SIGFPE);
+  sigdelset(&mask, SIGILL);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) die("signalfd");
+  int lsock = -1, master = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+  if (console_path) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", console_path);
+    unlink(console_path);
+    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lsock < 0 || bind(lsock, (struct sockaddr *)&a, sizeof a) < 0 || listen(lsock, 1) < 0) die("console socket");
+  } else if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    die("pipe");
+  }
+  pid_t rt = fork();
+  if (rt < 0) die("fork runtime");
+  if (rt == 0) {
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
+    dup2(devnull, 0);
+    dup2(console_path ? devnull : outp[1], 1);
+    dup2(console_path ? devnull : errp[1], 2);
+    execvp(runtime_argv[0], runtime_argv);
+    die(runtime_argv[0]);
+  }
+  if (outp[1] >= 0) close(outp[1]), close(errp[1]);
+  out_s.fd = outp[0];
+  err_s.fd = errp[0];
+  pid_t init = -1;
+  int init_status = 0;
+  long oom_base = 0;
+  bool init_done = false, rt_done = false;
+  struct timespec done_at = {0, 0};
+  struct {
+    pid_t pid;
+    int status;
+  } early[8];
+  int nearly = 0;
+  for (;;) {
+    struct pollfd p[5];
+    int np = 0;
+    p[np++] = (struct pollfd){sfd, POLLIN, 0};
+    if (out_s.fd >= 0) p[np++] = (struct pollfd){out_s.fd, POLLIN, 0};
+    if (err_s.fd >= 0) p[np++] = (struct pollfd){err_s.fd, POLLIN, 0};
+    if (lsock >= 0) p[np++] = (struct pollfd){lsock, POLLIN, 0};
+    if (init_done && out_s.fd < 0 && err_s.fd < 0) break;
+    int timeout = -1;
+    if (init_done) {
+      /* after the init is gone, give its stdio a moment to drain (others may hold it open) */
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long ms = (now.tv_sec - done_at.tv_sec) * 1000 + (now.tv_nsec - done_at.tv_nsec) / 1000000;
+      if (ms > 2000) break;
+      timeout = 2000 - ms;
+    }
+    int n = poll(p, np, timeout);
+    if (n < 0 && errno != EINTR) die("poll");
+    if (n <= 0) continue;
+    for (int k = 0; k < np; k++) {
+      if (!p[k].revents) continue;
+      int fd = p[k].fd;
+      if (fd == lsock) {
+        int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        master = recv_fd(c);
+        close(c);
+        close(lsock);
+        lsock = -1;
+        unlink(console_path);
+        if (master >= 0) out_s.fd = master; /* a pty has one stream: the terminal */
+      } else if (fd == out_s.fd) {
+        if (!pump(&out_s)) close(out_s.fd), out_s.fd = -1;
+      } else if (fd == err_s.fd) {
+        if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
+      } else if (fd == sfd) {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) == sizeof si) {
+          if (si.ssi_signo != SIGCHLD) {
+            if (init > 0 && !init_done) kill(init, si.ssi_signo);
+            continue;
+          }
+          int st;
+          pid_t w;
+          while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+            if (w == rt && !rt_done) {
+              rt_done = true;
+              char msg[64];
+              int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+              long pid = code == 0 ? read_long_file(pid_file) : -1;
+              if (pid > 0) {
+                init = (pid_t)pid;
+                open_oom(init);
+                oom_base = oom_count();
+                if (oom_base < 0) oom_base = 0;
+                int m = snprintf(msg, sizeof msg, "ok %ld", pid);
+                write_all(ready[1], msg, m);
+                close(ready[1]);
+                /* the init may have been reaped already (it was reparented to us) */
+              } else {
+                int m = snprintf(msg, sizeof msg, "err %d", code ? code : 1);
+                write_all(ready[1], msg, m);
+                close(ready[1]);
+                /* drain what the runtime wrote, then leave */
+                while (out_s.fd >= 0 && pump(&out_s)) {}
+                while (err_s.fd >= 0 && pump(&err_s)) {}
+                _exit(1);
+              }
+            } else if (w == init) {
+              init_status = st;
+              init_done = true;
+              clock_gettime(CLOCK_MONOTONIC, &done_at);
+            } else if (!rt_done && nearly < 8) {
+              /* reparented to us and gone before create returned: maybe the init, decided below */
+              early[nearly].pid = w;
+              early[nearly++].status = st;
+            }
+          }
+        }
+      }
+    }
+    if (rt_done && init > 0 && !init_done) {
+      for (int k = 0; k < nearly; k++)
+        if (early[k].pid == init) {
+          init_status = early[k].status;
+          init_done = true;
+          clock_gettime(CLOCK_MONOTONIC, &done_at);
+        }
+      nearly = 0;
+    }
+  }
+  if (out_s.fd >= 0 && out_s.len) emit(&out_s, out_s.buf, out_s.len);
+  if (err_s.fd >= 0 && err_s.len) emit(&err_s, err_s.buf, err_s.len);
+  long oom_now = oom_count();
+  int oom = oom_now > oom_base;
+  write_exit_file(exit_file, init, init_status, oom);
+  return 0;
+}

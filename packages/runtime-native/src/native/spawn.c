@@ -1,0 +1,182 @@
+/* The two-stage fork shared by create and exec (see ctl.h). */
+#include "ctl.h"
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef KEYCTL_JOIN_SESSION_KEYRING
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#endif
+
+static int set_sysctls(json_t *spec, struct ctl_err *e) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(jpath(spec, "linux.sysctl"), k, v) {
+    char path[512];
+    snprintf(path, sizeof path, "/proc/sys/%s", k);
+    for (char *p = path + 10; *p; p++)
+      if (*p == '.') *p = '/';
+    const char *val = json_string_value(v);
+    if (write_file(path, val, strlen(val), e) < 0) return ctl_wrap(e, "linux.sysctl.%s", k);
+  }
+  return 0;
+}
+
+static void reset_signals(void) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+}
+
+static void stage2(struct spawn *sp, int sync_fd) __attribute__((noreturn));
+static void stage2(struct spawn *sp, int sync_fd) {
+  struct ctl_err e = {0};
+  json_t *p = sp->process;
+  reset_signals();
+  if (setsid() < 0 && !sp->is_exec) ctl_fail(&e, errno, "setsid");
+  umask(0);
+  if (proc_set_oom_score_adj(p, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (!sp->is_exec) {
+    if (sp->plan.new_flags & CLONE_NEWNS) {
+      if (mounts_prepare_rootfs(&sp->mctx, &e) < 0 || mounts_pivot(&sp->mctx, &e) < 0) sync_child_fail(sync_fd, &e);
+    }
+    const char *hn = jstr(sp->spec, "hostname"), *dn = jstr(sp->spec, "domainname");
+    if (hn && *hn && sethostname(hn, strlen(hn)) < 0) ctl_fail(&e, errno, "sethostname %s (hostname)", hn), sync_child_fail(sync_fd, &e);
+    if (dn && *dn && setdomainname(dn, strlen(dn)) < 0) ctl_fail(&e, errno, "setdomainname %s (domainname)", dn), sync_child_fail(sync_fd, &e);
+    if (set_sysctls(sp->spec, &e) < 0) sync_child_fail(sync_fd, &e);
+  }
+  if (jbool(p, "terminal")) {
+    if (sp->console_fd < 0) ctl_fail(&e, 0, "process.terminal is true but no --console-socket was given"), sync_child_fail(sync_fd, &e);
+    if (sp->is_exec && setsid() < 0) ctl_fail(&e, errno, "setsid"), sync_child_fail(sync_fd, &e);
+    if (proc_open_console(sp->console_fd, p, !sp->is_exec, &e) < 0) sync_child_fail(sync_fd, &e);
+    close(sp->console_fd);
+  }
+  const char *cwd = jstr(p, "cwd");
+  if (cwd && chdir(cwd) < 0) {
+    if (errno != ENOENT || sp->is_exec || mkdir_p(cwd, 0755, &e) < 0 || chdir(cwd) < 0)
+      ctl_fail(&e, errno, "chdir %s (process.cwd)", cwd), sync_child_fail(sync_fd, &e);
+  }
+  if (!sp->is_exec && (sp->plan.new_flags & CLONE_NEWNS) && mounts_finalize(&sp->mctx, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (proc_set_rlimits(p, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (!sp->is_exec && !sp->no_new_keyring) {
+    /* a session keyring of its own, so containers do not share the host's */
+    if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, "_ses.ctl") < 0) ctl_debug("join session keyring: %s", strerror(errno));
+  }
+  cleanup_free char *resolved = proc_lookup_path(p, &e);
+  if (!resolved) sync_child_fail(sync_fd, &e);
+  umask(022);
+  json_t *sc = jpath(sp->spec, "linux.seccomp");
+  bool nnp = jbool(p, "noNewPrivileges");
+  /* without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the caps go */
+  if (!nnp && sc && seccomp_apply(sc, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (proc_finalize_user_caps(p, sp->spec, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) ctl_fail(&e, errno, "prctl PR_SET_NO_NEW_PRIVS"), sync_child_fail(sync_fd, &e);
+  if (sync_send(sync_fd, SYNC_READY, getpid(), NULL) < 0) _exit(1);
+  if (sp->fifo_fd >= 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", sp->fifo_fd);
+    int w = open(path, O_WRONLY | O_CLOEXEC); /* blocks until `start` opens the other end */
+    if (w < 0 || write(w, "0", 1) != 1) {
+      fprintf(stderr, "ctl-runtime: open exec fifo: %s\n", strerror(errno));
+      _exit(1);
+    }
+    close(w);
+    close(sp->fifo_fd);
+  }
+  /* with no_new_privs, as close to execve as possible */
+  if (nnp && sc && seccomp_apply(sc, &e) < 0) {
+    fprintf(stderr, "ctl-runtime: %s\n", e.msg);
+    _exit(1);
+  }
+  proc_exec(p, resolved);
+}
+
+static void stage1(struct spawn *sp, int sync_fd) __attribute__((noreturn));
+static void stage1(struct spawn *sp, int sync_fd) {
+  struct ctl_err e = {0};
+  struct sync_msg m;
+  if (sync_recv(sync_fd, &m) != 1 || m.type != SYNC_GO) _exit(1);
+  if (ns_join(&sp->plan, false, false, &e) < 0) sync_child_fail(sync_fd, &e);
+  int flags = sp->plan.new_flags;
+  if (flags & CLONE_NEWUSER) {
+    if (unshare(CLONE_NEWUSER) < 0) ctl_fail(&e, errno, "unshare user namespace"), sync_child_fail(sync_fd, &e);
+    if (sync_send(sync_fd, SYNC_USERMAP, getpid(), NULL) < 0) _exit(1);
+    if (sync_recv(sync_fd, &m) != 1 || m.type != SYNC_USERMAP_DONE) _exit(1);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) ctl_fail(&e, errno, "become root in the user namespace (is container uid/gid 0 mapped?)"), sync_child_fail(sync_fd, &e);
+  }
+  if (sp->plan.join[NS_USER] && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+    ctl_fail(&e, errno, "become root in the joined user namespace"), sync_child_fail(sync_fd, &e);
+  if ((flags & ~CLONE_NEWUSER) && unshare(flags & ~CLONE_NEWUSER) < 0) {
+    ctl_fail(&e, errno, "unshare namespaces (linux.namespaces, flags 0x%x)", flags & ~CLONE_NEWUSER);
+    sync_child_fail(sync_fd, &e);
+  }
+  pid_t child = fork();
+  if (child < 0) ctl_fail(&e, errno, "fork container process"), sync_child_fail(sync_fd, &e);
+  if (child == 0) stage2(sp, sync_fd);
+  sync_send(sync_fd, SYNC_PID, child, NULL);
+  _exit(0);
+}
+
+int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
+  int sv[2];
+  *pid = -1;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return ctl_fail(e, errno, "socketpair");
+  pid_t s1 = fork();
+  if (s1 < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return ctl_fail(e, errno, "fork");
+  }
+  if (s1 == 0) {
+    close(sv[0]);
+    stage1(sp, sv[1]);
+  }
+  close(sv[1]);
+  int fd = sv[0], r = -1;
+  struct sync_msg m;
+  if (sp->cg && cg_enter(sp->cg, s1, e) < 0) goto out;
+  if (sync_send(fd, SYNC_GO, 0, NULL) < 0) {
+    ctl_fail(e, errno, "sync with container process");
+    goto out;
+  }
+  for (;;) {
+    int n = sync_recv(fd, &m);
+    if (n <= 0) {
+      ctl_fail(e, 0, "container process exited during setup");
+      goto out;
+    }
+    if (m.type == SYNC_USERMAP) {
+      if (ns_write_id_maps(m.pid, sp->spec, e) < 0) goto out;
+      sync_send(fd, SYNC_USERMAP_DONE, 0, NULL);
+    } else if (m.type == SYNC_PID) {
+      *pid = m.pid;
+    } else if (m.type == SYNC_ERROR) {
+      *e = m.err;
+      goto out;
+    } else if (m.type == SYNC_READY) {
+      r = 0;
+      goto out;
+    }
+  }
+out:
+  close(fd);
+  if (r < 0) {
+    kill(s1, SIGKILL);
+    if (*pid > 0) kill(*pid, SIGKILL);
+  }
+  while (waitpid(s1, NULL, 0) < 0 && errno == EINTR) {
+  }
+  if (r < 0 && *pid > 0) {
+    /* reap it if it is our child (run/exec set us as subreaper); otherwise its reaper will */
+    waitpid(*pid, NULL, __WALL);
+    *pid = -1;
+  }
+  return r;
+}

@@ -1,0 +1,44 @@
+/* start: open exec.fifo's read end, which releases the init waiting on the write end. */
+#include "ctl.h"
+#include <fcntl.h>
+#include <poll.h>
+
+int cmd_start(struct gopts *g, const char *id, struct ctl_err *e) {
+  struct state st;
+  if (state_load(g->root, id, &st, e) < 0) return -1;
+  int r = -1;
+  enum status s = state_status(&st);
+  cleanup_free char *fifo = xasprintf("%s/exec.fifo", st.dir);
+  if (s != ST_CREATED) {
+    ctl_fail(e, 0, "cannot start a container that is %s: %s", s == ST_STOPPED ? "stopped (container not running)" : "already started", id);
+    goto out;
+  }
+  int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    SYSERR(e, "open", fifo);
+    goto out;
+  }
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  for (;;) {
+    int n = poll(&pfd, 1, 100);
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) break;
+    if (state_status(&st) == ST_STOPPED) {
+      close(fd);
+      ctl_fail(e, 0, "container init exited before start: %s", id);
+      goto out;
+    }
+  }
+  char c;
+  ssize_t got = read(fd, &c, 1);
+  close(fd);
+  if (got != 1) {
+    ctl_fail(e, 0, "container init exited before start: %s", id);
+    goto out;
+  }
+  unlink(fifo);
+  r = 0;
+out:
+  state_free(&st);
+  return r;
+}

@@ -1,0 +1,230 @@
+/**
+ * Run bundles through the native runtime (ctl-runtime, runc's command line) and the per-container
+ * shim (ctl-shim). The lifecycle of one container:
+ *
+ *   createWithShim(id, bundle)  -> the shim runs `ctl-runtime create`; the init waits   (created)
+ *   start(id)                   -> the init execs process.args                          (running)
+ *   waitExit(bundle)            -> the shim wrote exit.json when the init exited        (stopped)
+ *   delete(id)                  -> processes, cgroups and state are gone
+ *
+ * kill, exec, ps, pause/resume, state and stats work in between.
+ */
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RuntimeError, kindFromRuntimeMessage } from './errors';
+import { nativeBinaries } from './native';
+import type { Process } from './spec/types';
+
+export const DEFAULT_ROOT = '/run/ctl/runtime';
+
+export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export interface State {
+  ociVersion: string;
+  id: string;
+  status: Status;
+  pid: number;
+  bundle: string;
+  rootfs?: string;
+  created?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface ExitStatus {
+  pid: number;
+  exitStatus: number;
+  signal: number;
+  oomKilled: boolean;
+  exitedAt: string;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RuntimeOptions {
+  /** state root (--root) */
+  root?: string;
+  runtimeBinary?: string;
+  shimBinary?: string;
+}
+
+function run(bin: string, args: string[], input?: string): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(bin, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') return reject(new RuntimeError('Unavailable', `${bin}: ${err.message}`));
+      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+function failure(what: string, r: CommandResult): RuntimeError {
+  const msg = r.stderr.trim().replace(/^ctl-(runtime|shim): /gm, '') || `exit code ${r.code}`;
+  return new RuntimeError(kindFromRuntimeMessage(msg), `${what}: ${msg}`, { exitCode: r.code, stderr: r.stderr });
+}
+
+export class Runtime {
+  readonly root: string;
+  readonly runtimeBinary: string;
+  readonly shimBinary: string;
+
+  constructor(opts: RuntimeOptions = {}) {
+    this.root = opts.root ?? DEFAULT_ROOT;
+    const bins = opts.runtimeBinary && opts.shimBinary ? { runtime: opts.runtimeBinary, shim: opts.shimBinary } : nativeBinaries();
+    this.runtimeBinary = opts.runtimeBinary ?? bins.runtime;
+    this.shimBinary = opts.shimBinary ?? bins.shim;
+  }
+
+  /** Run a ctl-runtime subcommand; resolves with its result whatever the exit code. */
+  command(args: string[], input?: string): Promise<CommandResult> {
+    return run(this.runtimeBinary, ['--root', this.root, ...args], input);
+  }
+
+  private async ok(what: string, args: string[]): Promise<string> {
+    const r = await this.command(args);
+    if (r.code !== 0) throw failure(what, r);
+    return r.stdout;
+  }
+
+  /**
+   * Create through a shim that outlives the caller. Files in the bundle: init.pid, exit.json,
+   * container.log (one JSON object per output line), runtime.log (the runtime's own log).
+   */
+  async createWithShim(id: string, bundle: string, opts: { tty?: boolean } = {}): Promise<{ pid: number }> {
+    const pidFile = path.join(bundle, 'init.pid');
+    for (const f of ['init.pid', 'exit.json']) fs.rmSync(path.join(bundle, f), { force: true });
+    const shimArgs = ['--state-dir', bundle, '--pid-file', pidFile, '--log', path.join(bundle, 'container.log')];
+    const rtArgs = [this.runtimeBinary, '--root', this.root, '--log', path.join(bundle, 'runtime.log'), '--log-format', 'json', 'create'];
+    rtArgs.push('--bundle', bundle, '--pid-file', pidFile);
+    if (opts.tty) {
+      const sock = path.join(bundle, 'console.sock');
+      shimArgs.push('--console-socket', sock);
+      rtArgs.push('--console-socket', sock);
+    }
+    rtArgs.push(id);
+    const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
+    if (r.code !== 0) {
+      const last = lastRuntimeError(path.join(bundle, 'runtime.log'));
+      throw failure(`create ${id}`, { ...r, stderr: last ?? r.stderr });
+    }
+    return { pid: Number(r.stdout.trim()) };
+  }
+
+  async create(id: string, bundle: string, pidFile?: string): Promise<void> {
+    await this.ok(`create ${id}`, ['create', '--bundle', bundle, ...(pidFile ? ['--pid-file', pidFile] : []), id]);
+  }
+
+  async start(id: string): Promise<void> {
+    await this.ok(`start ${id}`, ['start', id]);
+  }
+
+  async state(id: string): Promise<State> {
+    return JSON.parse(await this.ok(`state ${id}`, ['state', id])) as State;
+  }
+
+  async kill(id: string, signal: string | number = 'TERM', all = false): Promise<void> {
+    await this.ok(`kill ${id}`, ['kill', ...(all ? ['--all'] : []), id, String(signal)]);
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    await this.ok(`delete ${id}`, ['delete', ...(force ? ['--force'] : []), id]);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.ok(`pause ${id}`, ['pause', id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.ok(`resume ${id}`, ['resume', id]);
+  }
+
+  async ps(id: string): Promise<number[]> {
+    return JSON.parse(await this.ok(`ps ${id}`, ['ps', '--format', 'json', id])) as number[];
+  }
+
+  async stats(id: string): Promise<Record<string, unknown>> {
+    return JSON.parse(await this.ok(`events ${id}`, ['events', '--stats', id])) as Record<string, unknown>;
+  }
+
+  /** exec a process in the container and wait for it: exit code and output. */
+  async exec(id: string, proc: Process): Promise<CommandResult> {
+    const file = path.join(fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'ctl-process-')), 'process.json');
+    try {
+      fs.writeFileSync(file, JSON.stringify(proc));
+      return await this.command(['exec', '--process', file, id]);
+    } finally {
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+  }
+
+  /** Resolves when the shim has written exit.json into the bundle. */
+  async waitExit(bundle: string, pollMs = 20): Promise<ExitStatus> {
+    const file = path.join(bundle, 'exit.json');
+    for (;;) {
+      try {
+        return JSON.parse(fs.readFileSync(file, 'utf8')) as ExitStatus;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  /** create (with a shim) + start + wait + delete: the whole `run`. */
+  async runToExit(id: string, bundle: string): Promise<ExitStatus & { log: LogLine[] }> {
+    await this.createWithShim(id, bundle);
+    try {
+      await this.start(id);
+      const status = await this.waitExit(bundle);
+      return { ...status, log: readLog(path.join(bundle, 'container.log')) };
+    } finally {
+      await this.delete(id, true).catch(() => undefined);
+    }
+  }
+
+  /** `ctl-runtime run` in the foreground (no shim): exit code and output. */
+  runForeground(id: string, bundle: string): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.runtimeBinary, ['--root', this.root, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal ? 9 : 0), stdout, stderr }));
+    });
+  }
+}
+
+export interface LogLine {
+  time: string;
+  stream: 'stdout' | 'stderr';
+  log: string;
+}
+
+export function readLog(file: string): LogLine[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+function lastRuntimeError(logFile: string): string | undefined {
+  if (!fs.existsSync(logFile)) return undefined;
+  const lines = fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const o = JSON.parse(lines[i]) as { level?: string; msg?: string };
+      if (o.level === 'error' && o.msg) return o.msg;
+    } catch {
+      /* not JSON: skip */
+    }
+  }
+  return undefined;
+}

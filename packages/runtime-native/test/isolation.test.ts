@@ -1,0 +1,121 @@
+/** Isolation on the real kernel: namespaces, mounts, capabilities, seccomp, user namespace. */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Fixture, requireRootAndBusybox } from './helpers';
+
+describe('runtime isolation (root, real kernel)', function () {
+  let fx: Fixture;
+  before(function () {
+    requireRootAndBusybox(this);
+    fx = new Fixture();
+  });
+  afterEach(async () => fx && (await fx.cleanupContainers()));
+  after(() => fx?.destroy());
+
+  it('runs the process as pid 1 and hides host pids', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', `echo pid=$$; test -e /proc/${process.pid} && echo host-visible || echo host-hidden; ls /proc | grep -c '^[0-9]'`]);
+    const r = await fx.runtime.runForeground(id, b);
+    assert.equal(r.code, 0, r.stderr);
+    const [pidLine, vis, count] = r.stdout.trim().split('\n');
+    assert.equal(pidLine, 'pid=1');
+    assert.equal(vis, 'host-hidden');
+    assert.ok(Number(count) <= 4, `only the container's few processes are listed, got ${count}`);
+  });
+
+  it('sets the hostname in its own uts namespace', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['hostname'], { hostname: 'ctl-test-host' });
+    const r = await fx.runtime.runForeground(id, b);
+    assert.equal(r.stdout.trim(), 'ctl-test-host');
+    assert.notEqual(os.hostname(), 'ctl-test-host');
+  });
+
+  it('keeps a mount made inside invisible outside', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'mount -t tmpfs inside /mnt && touch /mnt/made-inside && grep -c " /mnt " /proc/self/mountinfo'], {
+      privileged: true,
+    });
+    const r = await fx.runtime.runForeground(id, b);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '1');
+    assert.equal(fs.existsSync(path.join(fx.rootfs, 'mnt', 'made-inside')), false);
+    assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(' inside '));
+  });
+
+  it('refuses writes to a read-only root', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['touch', '/rootfile'], { readonlyRootfs: true });
+    const r = await fx.runtime.runForeground(id, b);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Read-only file system/);
+    assert.equal(fs.existsSync(path.join(fx.rootfs, 'rootfile')), false);
+  });
+
+  it('drops CAP_SYS_ADMIN by default (mount fails) and keeps it when privileged', async () => {
+    const cmd = ['sh', '-c', 'mount -t tmpfs t /mnt && echo mounted'];
+    const id1 = fx.id();
+    const denied = await fx.runtime.runForeground(id1, fx.bundle(id1, cmd, { seccomp: 'unconfined' }));
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /Operation not permitted|permission denied/i);
+    const id2 = fx.id();
+    const allowed = await fx.runtime.runForeground(id2, fx.bundle(id2, cmd, { privileged: true }));
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(allowed.stdout.trim(), 'mounted');
+  });
+
+  it('applies the capability sets (CapEff/CapBnd of the default list)', async () => {
+    const id = fx.id();
+    const r = await fx.runtime.runForeground(id, fx.bundle(id, ['grep', '-E', '^Cap(Eff|Bnd|Amb)', '/proc/self/status']));
+    // the 14 Docker defaults: chown dac_override fowner fsetid kill setgid setuid setpcap net_bind_service net_raw sys_chroot mknod audit_write setfcap
+    assert.match(r.stdout, /CapEff:\s+00000000a80425fb/);
+    assert.match(r.stdout, /CapBnd:\s+00000000a80425fb/);
+    assert.match(r.stdout, /CapAmb:\s+0000000000000000/);
+  });
+
+  it('the default seccomp profile blocks unshare of a user namespace (allowed unconfined)', async () => {
+    const cmd = ['sh', '-c', 'unshare -U true && echo unshared'];
+    const id1 = fx.id();
+    const blocked = await fx.runtime.runForeground(id1, fx.bundle(id1, cmd));
+    assert.notEqual(blocked.code, 0);
+    assert.match(blocked.stderr, /Operation not permitted/);
+    const id2 = fx.id();
+    const free = await fx.runtime.runForeground(id2, fx.bundle(id2, cmd, { seccomp: 'unconfined' }));
+    assert.equal(free.code, 0, free.stderr);
+    assert.equal(free.stdout.trim(), 'unshared');
+  });
+
+  it('user namespace: root inside owns files as the mapped uid outside', async () => {
+    const data = fs.mkdtempSync(path.join(fx.dir, 'data-'));
+    fs.chmodSync(data, 0o777);
+    const map = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'id -u; touch /data/owned; chown 5:5 /data/owned'], {
+      userns: { uidMappings: map, gidMappings: map },
+      binds: [`${data}:/data`],
+    });
+    const r = await fx.runtime.runForeground(id, b);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '0');
+    const st = fs.statSync(path.join(data, 'owned'));
+    assert.equal(st.uid, 200005);
+    assert.equal(st.gid, 200005);
+  });
+
+  it('applies user, groups, cwd, env, sysctl and rlimits', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'id; pwd; echo $GREETING; cat /proc/sys/net/ipv4/ip_forward; ulimit -n'], {
+      user: '1000:1000',
+      additionalGids: [20, 30],
+      workdir: '/tmp',
+      env: ['GREETING=hello'],
+      sysctls: { 'net.ipv4.ip_forward': '1' },
+      ulimits: [{ type: 'RLIMIT_NOFILE', soft: 256, hard: 512 }],
+    });
+    const r = await fx.runtime.runForeground(id, b);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['uid=1000 gid=1000 groups=20,30', '/tmp', 'hello', '1', '256']);
+  });
+});
