@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstanceDirs } from './paths';
+import { WireClient, wireMethod } from './wire';
 
 export interface TempInstance extends InstanceDirs {
   base: string;
@@ -60,6 +61,18 @@ export class Children {
     return child;
   }
 
+  /** SIGTERMs the children still running, newest first, each given graceMs before SIGKILL. */
+  async stopAll(graceMs = 10_000): Promise<void> {
+    for (const child of [...this.children].reverse()) {
+      if (child.process.exitCode !== null || child.process.signalCode !== null) continue;
+      child.process.kill('SIGTERM');
+      const timer = setTimeout(() => child.process.kill('SIGKILL'), graceMs);
+      await child.exited;
+      clearTimeout(timer);
+    }
+    this.children.length = 0;
+  }
+
   /** SIGKILLs every child this set spawned that is still running (by its own pid). */
   async killAll(): Promise<void> {
     for (const child of this.children) {
@@ -70,4 +83,20 @@ export class Children {
     }
     this.children.length = 0;
   }
+}
+
+/** Waits until a service answers Version on socket (a stale socket file does not count). */
+export async function waitForService(socket: string, timeoutMs = 20_000): Promise<void> {
+  const version = wireMethod<object, { version: string }>('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
+  await waitFor(`a service on ${socket}`, async () => {
+    const client = new WireClient(socket);
+    try {
+      await client.unary(version, {}, { timeoutMs: 1000 });
+      return true;
+    } catch {
+      return undefined;
+    } finally {
+      client.close();
+    }
+  }, timeoutMs, 25);
 }

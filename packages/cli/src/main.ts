@@ -16,9 +16,10 @@ const COMMANDS: Record<string, CommandEntry> = {
   version: { summary: 'Show the client and daemon versions', load: () => require('./commands/version').command },
   daemon: { summary: 'Run all services (containerd-lite, snapshotter, netd) in one process', load: () => require('./commands/daemon').command },
   namespace: { summary: 'Manage namespaces', load: () => require('./commands/namespace').command },
+  snapshot: { summary: 'Manage snapshots (--snapshotter overlayfs|native|btrfs)', load: () => require('./commands/snapshot').command },
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
-const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace' };
+const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot' };
 
 export const USAGE = `Usage: ctl [global options] COMMAND [options]
 

@@ -1,14 +1,28 @@
 /**
- * Key layout of the snapshotter's metadata database (LevelDB, JSON values).
+ * Key layout of the snapshotter's metadata database (LevelDB, JSON values). Each driver has
+ * its own key space, so one service can serve several drivers from one database.
  *
- *   meta/schema-version   number   the schema this store is written in
+ *   meta/schema-version                              number
+ *   snap/<driver>/next-id                            number   the next id to hand out (never reused)
+ *   snap/<driver>/info/<key or name>                 Record   one per snapshot (see metadata.ts)
+ *   snap/<driver>/children/<parent name>\0<key>      ""       parent -> child index
  *
- * Schema 1 is the empty store that the service opens and versions; the issues that give the
- * snapshotter its objects add their keys here, each with a migration.
+ * Schema 1: the versioned empty store. Schema 2: snapshot records (no data to move: schema 1
+ * held none).
  */
 import type { SchemaDefinition } from '@ctl/proto';
 
 export const SCHEMA: SchemaDefinition = {
-  version: 1,
-  migrations: [{ version: 1, describe: 'versioned empty store', migrate: async () => undefined }],
+  version: 2,
+  migrations: [
+    { version: 1, describe: 'versioned empty store', migrate: async () => undefined },
+    { version: 2, describe: 'snapshot records, per-driver key spaces', migrate: async () => undefined },
+  ],
 };
+
+export const driverPrefix = (driver: string): string => `snap/${driver}/`;
+export const nextIdKey = (driver: string): string => `${driverPrefix(driver)}next-id`;
+export const infoPrefix = (driver: string): string => `${driverPrefix(driver)}info/`;
+export const infoKey = (driver: string, key: string): string => `${infoPrefix(driver)}${key}`;
+export const childrenPrefix = (driver: string, parent: string): string => `${driverPrefix(driver)}children/${parent}\0`;
+export const childKey = (driver: string, parent: string, child: string): string => `${childrenPrefix(driver, parent)}${child}`;

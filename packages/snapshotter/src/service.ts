@@ -1,18 +1,30 @@
-import { type ServiceFactory, openDatabase, serviceRoot } from '@ctl/proto';
+import { type ServiceFactory, loadContracts, openDatabase, serviceRoot } from '@ctl/proto';
 import { join } from 'node:path';
+import { readConfig } from './config';
+import { snapshotsRegistration } from './grpc';
 import { SCHEMA } from './layout';
+import { openSnapshotters } from './snapshotters';
 
 /**
- * The snapshotter service's parts: its database and its gRPC services (Version and Health are added by
- * the server for every service).
+ * The snapshotter service's parts: its database, its drivers, and containerd's Snapshots API
+ * over them (Version and Health are added by the server for every service).
  */
 export const createSnapshotterService: ServiceFactory = async ({ dirs, logger }) => {
   const root = serviceRoot(dirs, 'snapshotter');
   const db = await openDatabase(join(root, 'meta'), SCHEMA);
-  logger.debug('database open', { location: db.location });
-  return {
-    name: 'snapshotter',
-    registrations: [],
-    close: () => db.close(),
-  };
+  try {
+    const snapshotters = await openSnapshotters(root, db, readConfig(root), logger);
+    logger.info('drivers loaded', { drivers: snapshotters.names(), default: snapshotters.defaultName });
+    return {
+      name: 'snapshotter',
+      registrations: [snapshotsRegistration(loadContracts(), snapshotters)],
+      close: async () => {
+        await snapshotters.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
 };

@@ -1,0 +1,4 @@
+/** What a client of the snapshotter needs, without the service: the API types and the client. */
+export type { Cleaner, Info, Kind, Mount, Snapshotter, Usage } from './snapshotter';
+export { SIZE_LIMIT_LABEL } from './snapshotter';
+export { SnapshotsClient } from './client';

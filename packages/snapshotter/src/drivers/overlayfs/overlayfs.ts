@@ -1,0 +1,74 @@
+/**
+ * overlayfs: each snapshot a directory snapshots/<id> with fs/ (its layer) and, when active,
+ * work/ (overlay's work dir). An active snapshot mounts as an overlay of its parents' layers
+ * under its own; whiteouts and opaque directories are overlay's own (character device 0/0,
+ * trusted.overlay.opaque), so layers apply with no translation.
+ */
+import { join } from 'node:path';
+import type { Mount, Usage } from '../../snapshotter';
+import type { CreateOptions, Driver, DriverSnapshot } from '../driver';
+import { diskUsage, entries, makeDirs, removeTree } from '../disk';
+import type { SizedLayers } from '../sized';
+
+export class OverlayDriver implements Driver {
+  readonly name = 'overlayfs';
+  private readonly snapshots: string;
+
+  constructor(
+    root: string,
+    private readonly sized: SizedLayers,
+  ) {
+    this.snapshots = join(root, 'snapshots');
+  }
+
+  private dir(id: string): string {
+    return join(this.snapshots, id);
+  }
+
+  private fs(id: string): string {
+    return join(this.dir(id), 'fs');
+  }
+
+  async create(snapshot: DriverSnapshot, options: CreateOptions): Promise<void> {
+    const dir = this.dir(snapshot.id);
+    await makeDirs(dir);
+    // A size-limited layer lives on a file system of its own, mounted on the snapshot's dir,
+    // so that fs/ and work/ (which overlay wants on one file system) are both inside it.
+    if (options.sizeLimit !== undefined) await this.sized.create(dir, options.sizeLimit);
+    await makeDirs(this.fs(snapshot.id));
+    if (snapshot.kind === 'ACTIVE') await makeDirs(join(dir, 'work'));
+  }
+
+  mounts(snapshot: DriverSnapshot): Mount[] {
+    const { id, kind, parents } = snapshot;
+    if (parents.length === 0) {
+      return [{ type: 'bind', source: this.fs(id), options: [kind === 'VIEW' ? 'ro' : 'rw', 'rbind'] }];
+    }
+    if (kind === 'VIEW' && parents.length === 1) {
+      return [{ type: 'bind', source: this.fs(parents[0]!), options: ['ro', 'rbind'] }];
+    }
+    const lowerdir = `lowerdir=${parents.map((p) => this.fs(p)).join(':')}`;
+    if (kind === 'VIEW') return [{ type: 'overlay', source: 'overlay', options: [lowerdir] }];
+    return [{ type: 'overlay', source: 'overlay', options: [`workdir=${join(this.dir(id), 'work')}`, `upperdir=${this.fs(id)}`, lowerdir] }];
+  }
+
+  async commit(snapshot: DriverSnapshot): Promise<void> {
+    // The layer stays where it is; overlay's work dir is only for active snapshots.
+    await removeTree(join(this.dir(snapshot.id), 'work'));
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.sized.remove(this.dir(id));
+    await removeTree(this.dir(id));
+  }
+
+  usage(snapshot: DriverSnapshot): Promise<Usage> {
+    return diskUsage(this.fs(snapshot.id));
+  }
+
+  async onDisk(): Promise<string[]> {
+    // A size-limited layer's image file (<id>.img) counts too: a crash may leave it alone.
+    const ids = (await entries(this.snapshots)).map((e) => /^(\d+)(?:\.img)?$/.exec(e)?.[1]);
+    return [...new Set(ids.filter((id): id is string => id !== undefined))];
+  }
+}

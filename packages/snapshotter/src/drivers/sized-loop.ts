@@ -1,0 +1,10 @@
+/** SizedLayers on loop-mounted image files (src/quota), the image beside the layer's dir. */
+import { createSizedDir, removeSizedDir } from '../quota';
+import type { SizedLayers } from './sized';
+
+export function loopSizedLayers(): SizedLayers {
+  return {
+    create: (dir, bytes) => createSizedDir(dir, `${dir}.img`, bytes),
+    remove: (dir) => removeSizedDir(dir, `${dir}.img`),
+  };
+}

@@ -1,0 +1,67 @@
+/** The gRPC adapter: containerd.services.snapshots.v1.Snapshots over the loaded drivers. */
+import type * as grpc from '@grpc/grpc-js';
+import { type Contracts, type ServiceRegistration, toServiceError, unaryHandler } from '@ctl/proto';
+import type { CommitSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/CommitSnapshotRequest';
+import type { ListSnapshotsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/ListSnapshotsRequest';
+import type { MountsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/MountsRequest';
+import type { PrepareSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/PrepareSnapshotRequest';
+import type { UpdateSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/UpdateSnapshotRequest';
+import { type WireInfo, infoToWire, mountToWire } from './convert';
+import type { Info } from './snapshotter';
+import type { Snapshotters } from './snapshotters';
+
+/** containerd sends List results in batches of this many. */
+const LIST_BATCH = 100;
+
+interface KeyRequest {
+  snapshotter: string;
+  key: string;
+}
+
+export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+  const pick = (req: { snapshotter: string }) => snapshotters.get(req.snapshotter);
+  return {
+    definition: contracts.containerd.services.snapshots.v1.Snapshots.service,
+    implementation: {
+      Prepare: unaryHandler(async (req: PrepareSnapshotRequest__Output) => ({
+        mounts: (await pick(req).prepare(req.key, req.parent, req.labels)).map(mountToWire),
+      })),
+      View: unaryHandler(async (req: PrepareSnapshotRequest__Output) => ({
+        mounts: (await pick(req).view(req.key, req.parent, req.labels)).map(mountToWire),
+      })),
+      Mounts: unaryHandler(async (req: MountsRequest__Output) => ({ mounts: (await pick(req).mounts(req.key)).map(mountToWire) })),
+      Commit: unaryHandler(async (req: CommitSnapshotRequest__Output) => {
+        await pick(req).commit(req.name, req.key, req.labels);
+        return {};
+      }),
+      Remove: unaryHandler(async (req: KeyRequest) => {
+        await pick(req).remove(req.key);
+        return {};
+      }),
+      Stat: unaryHandler(async (req: KeyRequest) => ({ info: infoToWire(await pick(req).stat(req.key)) })),
+      Update: unaryHandler(async (req: UpdateSnapshotRequest__Output) => {
+        const info = req.info ?? { name: '', labels: {} };
+        return { info: infoToWire(await pick(req).update({ name: info.name, labels: info.labels }, req.updateMask?.paths ?? [])) };
+      }),
+      Usage: unaryHandler(async (req: KeyRequest) => pick(req).usage(req.key)),
+      Cleanup: unaryHandler(async (req: { snapshotter: string }) => {
+        await pick(req).cleanup();
+        return {};
+      }),
+      List: (call: grpc.ServerWritableStream<ListSnapshotsRequest__Output, { info: WireInfo[] }>) => {
+        void (async () => {
+          let batch: Info[] = [];
+          await pick(call.request).walk((info) => {
+            batch.push(info);
+            if (batch.length === LIST_BATCH) {
+              call.write({ info: batch.map(infoToWire) });
+              batch = [];
+            }
+          }, call.request.filters);
+          if (batch.length) call.write({ info: batch.map(infoToWire) });
+          call.end();
+        })().catch((err: unknown) => call.emit('error', toServiceError(err)));
+      },
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Interop proof: Debian's containerd, started on private paths with this service as a proxy
+ * snapshotter plugin, imports a busybox image into our snapshots, runs a container on them
+ * with `ctr run --rm` (runc), and lists our snapshots with `ctr snapshots ls|tree|usage`.
+ */
+import { Children, type TempInstance, isAlive, tempInstance, waitFor, waitForService } from '@ctl/proto/testing';
+import { strict as assert } from 'node:assert';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ensureDir } from '@ctl/proto/fsutil';
+
+const run = promisify(execFile);
+const REPO = join(__dirname, '..', '..', '..', '..');
+const BIN = join(REPO, 'node_modules', '.bin', 'ctl-snapshotter');
+
+function which(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('containerd with this snapshotter as a proxy plugin', function () {
+  this.timeout(180_000);
+  let tmp: TempInstance;
+  const children = new Children();
+  let address: string;
+  const ctr = (...args: string[]) => run('ctr', ['--address', address, '--namespace', 'interop', ...args], { timeout: 60_000 });
+
+  before(function () {
+    for (const tool of ['containerd', 'ctr', 'runc']) {
+      if (!which(tool)) this.skip(); // tools/setup.sh installs them; without them there is nothing to prove against
+    }
+  });
+
+  beforeEach(() => {
+    tmp = tempInstance('ctl-interop-');
+    ensureDir(tmp.state);
+    address = join(tmp.base, 'containerd.sock');
+  });
+
+  afterEach(async () => {
+    // containerd first (it holds mounts of our snapshots while a task runs), then our service.
+    await children.stopAll(15_000);
+    // Whatever containerd left mounted under our temp dir (only ours, by exact prefix).
+    const ours = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(tmp.base));
+    for (const m of ours.reverse()) await run('umount', ['-l', m]).catch(() => undefined);
+    tmp.remove();
+  });
+
+  it('imports, runs and lists busybox on our snapshots', async () => {
+    const socket = join(tmp.state, 'snapshotter.sock');
+    const service = children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state], { ...process.env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs,native' });
+    await waitForService(socket);
+
+    const config = join(tmp.base, 'containerd.toml');
+    writeFileSync(
+      config,
+      `version = 2
+root = "${tmp.base}/containerd-root"
+state = "${tmp.base}/containerd-state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "${address}"
+[ttrpc]
+  address = "${address}.ttrpc"
+[proxy_plugins]
+  [proxy_plugins.ctl-overlayfs]
+    type = "snapshot"
+    address = "${socket}"
+`,
+    );
+    const containerd = children.spawn('containerd', ['--config', config, '--log-level', 'warn']);
+    await waitFor('containerd', () => existsSync(address) || undefined, 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${containerd.output()}`);
+    });
+
+    const image = join(tmp.base, 'busybox.tar');
+    await run(join(REPO, 'tools', 'busybox-image.sh'), [image, 'docker.io/library/busybox:interop']);
+    await ctr('images', 'import', '--snapshotter', 'ctl-overlayfs', image);
+
+    const hello = await ctr('run', '--rm', '--snapshotter', 'ctl-overlayfs', 'docker.io/library/busybox:interop', 'interop-1', 'sh', '-c', 'echo hello from busybox; ls /bin/busybox');
+    assert.match(hello.stdout, /hello from busybox/);
+    assert.match(hello.stdout, /\/bin\/busybox/);
+
+    const code = await ctr('run', '--rm', '--snapshotter', 'ctl-overlayfs', 'docker.io/library/busybox:interop', 'interop-2', 'sh', '-c', 'exit 3').then(
+      () => 0,
+      (e: { code?: number }) => e.code,
+    );
+    assert.equal(code, 3);
+
+    const ls = await ctr('snapshots', '--snapshotter', 'ctl-overlayfs', 'ls');
+    assert.match(ls.stdout, /sha256:[0-9a-f]{64}\s+Committed/);
+    const tree = await ctr('snapshots', '--snapshotter', 'ctl-overlayfs', 'tree');
+    assert.match(tree.stdout, /sha256:[0-9a-f]{64}/);
+    const chainId = /sha256:[0-9a-f]{64}/.exec(ls.stdout)![0];
+    const usage = await ctr('snapshots', '--snapshotter', 'ctl-overlayfs', 'usage', chainId);
+    const size = /sha256:[0-9a-f]{64}\s+(\d+(?:\.\d+)?)\s*([KMG]i?B)/.exec(usage.stdout);
+    assert.ok(size, usage.stdout);
+    assert.match(size[2]!, /MiB/, 'busybox is a megabyte or two');
+    assert.equal(isAlive(service.process.pid!), true);
+  });
+});
