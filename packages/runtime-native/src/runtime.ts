@@ -114,8 +114,21 @@ export class Runtime {
     return { pid: Number(r.stdout.trim()) };
   }
 
+  /**
+   * Create without a shim. The init inherits the runtime's stdio (runc's contract), so here it
+   * gets /dev/null and errors are read from the runtime's log in the bundle.
+   */
   async create(id: string, bundle: string, pidFile?: string): Promise<void> {
-    await this.ok(`create ${id}`, ['create', '--bundle', bundle, ...(pidFile ? ['--pid-file', pidFile] : []), id]);
+    const log = path.join(bundle, 'runtime.log');
+    const args = ['--root', this.root, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle];
+    if (pidFile) args.push('--pid-file', pidFile);
+    args.push(id);
+    const code = await new Promise<number>((resolve, reject) => {
+      const child = spawn(this.runtimeBinary, args, { stdio: 'ignore' });
+      child.on('error', reject);
+      child.on('exit', (c) => resolve(c ?? 1));
+    });
+    if (code !== 0) throw failure(`create ${id}`, { code, stdout: '', stderr: lastRuntimeError(log) ?? '' });
   }
 
   async start(id: string): Promise<void> {

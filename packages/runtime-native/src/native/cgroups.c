@@ -519,6 +519,14 @@ int cg_destroy(struct cgroup *cg, struct ctl_err *e) {
     }
   }
   for (int i = cg->ncreated - 1; i >= 0; i--) rmdir(cg->created[i]);
+  /* /ctl is this engine's own parent: whichever container leaves it last removes it, even if
+   * another one made it (the maker may have gone first, while this one was still in it) */
+  if (!strncmp(cg->path, "/ctl/", 5) && !strchr(cg->path + 5, '/'))
+    for (int i = 0; i < cg->n; i++) {
+      cleanup_free char *parent = strdup(cg->dir[i]);
+      char *slash = strrchr(parent, '/');
+      if (slash) *slash = 0, rmdir(parent);
+    }
   return 0;
 }
 

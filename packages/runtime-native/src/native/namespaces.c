@@ -113,7 +113,7 @@ static int write_map(pid_t pid, const char *file, json_t *maps, struct ctl_err *
   }
   snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
   if (write_file(path, buf, off, e) < 0)
-    return ctl_wrap(e, "config.json: linux.%s", !strcmp(file, "uid_map") ? "uidMappings" : "gidMappings");
+    return ctl_fail(e, e->errnum, "config.json: linux.%s: write %s", !strcmp(file, "uid_map") ? "uidMappings" : "gidMappings", path);
   return 0;
 }
 

@@ -249,6 +249,8 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("prctl PR_SET_CHILD_SUBREAPER");
   if (chdir("/") < 0) die("chdir /");
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  /* let go of the starter's stdio: whoever reads it must see EOF when the starter exits */
+  for (int fd = 0; fd < 3; fd++) dup2(devnull, fd);
   if (log_path) log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   sigset_t mask;
   sigfillset(&mask);

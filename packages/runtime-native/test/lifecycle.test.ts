@@ -1,0 +1,187 @@
+/** Lifecycle through the shim: create/start/exec/pause/resume/kill/delete, OOM, pids, tty. */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readLog } from '../src';
+import { Fixture, cgroupDirs, cgroupFile, processAlive, requireRootAndBusybox, until } from './helpers';
+
+function shimPidOf(initPid: number): number {
+  const stat = fs.readFileSync(`/proc/${initPid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function rssKiB(pid: number): number {
+  const m = /^Rss:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return Number(m?.[1]);
+}
+
+describe('runtime lifecycle with the shim (root, real kernel)', function () {
+  let fx: Fixture;
+  before(function () {
+    requireRootAndBusybox(this);
+    fx = new Fixture();
+  });
+  afterEach(async () => fx && (await fx.cleanupContainers()));
+  after(() => fx?.destroy());
+
+  it('create waits, start runs, the shim logs output as JSON lines and records the exit', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'echo out-line; echo err-line >&2; exit 3']);
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    assert.ok(pid > 1);
+    const st = await fx.runtime.state(id);
+    assert.deepEqual([st.status, st.pid, st.id, st.bundle, st.ociVersion], ['created', pid, id, b, '1.1.0']);
+    assert.equal(readLog(path.join(b, 'container.log')).length, 0, 'nothing runs before start');
+    await fx.runtime.start(id);
+    const exit = await fx.runtime.waitExit(b);
+    assert.deepEqual([exit.exitStatus, exit.oomKilled, exit.pid], [3, false, pid]);
+    assert.equal((await fx.runtime.state(id)).status, 'stopped');
+    const log = readLog(path.join(b, 'container.log'));
+    assert.deepEqual(
+      log.map((l) => [l.stream, l.log]).sort(),
+      [
+        ['stderr', 'err-line\n'],
+        ['stdout', 'out-line\n'],
+      ],
+    );
+    assert.ok(log.every((l) => !Number.isNaN(Date.parse(l.time))));
+    await fx.runtime.delete(id);
+  });
+
+  it('exec runs in the same namespaces and cgroup; ps lists both; the shim stays under 1 MiB', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sleep', '1000'], { hostname: 'exec-host' });
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    const r = await fx.runtime.exec(id, { args: ['sh', '-c', 'hostname; cat /proc/1/cmdline; echo; exit 7'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] });
+    assert.equal(r.code, 7, r.stderr);
+    assert.deepEqual(r.stdout.split('\n').slice(0, 2), ['exec-host', 'sleep\u00001000\u0000']);
+    assert.deepEqual(await fx.runtime.ps(id), [pid]);
+    const shim = shimPidOf(pid);
+    assert.match(fs.readFileSync(`/proc/${shim}/cmdline`, 'utf8'), /ctl-shim/);
+    const rss = rssKiB(shim);
+    console.log(`      shim pid ${shim}: Rss ${rss} kB`);
+    assert.ok(rss <= 1024, `shim resident memory ${rss} kB`);
+    const stats = await fx.runtime.stats(id);
+    const data = stats.data as { memory: { usage: { usage: number } }; pids: { current: number } };
+    assert.equal(stats.type, 'stats');
+    assert.ok(data.memory.usage.usage > 0);
+    assert.equal(data.pids.current, 1);
+    await fx.runtime.kill(id, 'KILL');
+    const exit = await fx.runtime.waitExit(b);
+    assert.equal(exit.exitStatus, 137);
+    assert.equal(exit.signal, 9);
+    await fx.runtime.delete(id);
+    assert.equal(processAlive(pid), false);
+    assert.equal(processAlive(shim), false);
+  });
+
+  it('pause freezes and resume thaws', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sleep', '1000']);
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    await fx.runtime.pause(id);
+    assert.equal((await fx.runtime.state(id)).status, 'paused');
+    assert.equal(cgroupFile('freezer', id, 'freezer.state'), 'FROZEN');
+    const refused = await fx.runtime.exec(id, { args: ['true'], cwd: '/', user: { uid: 0, gid: 0 } });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /paused/);
+    await fx.runtime.resume(id);
+    assert.equal(cgroupFile('freezer', id, 'freezer.state'), 'THAWED');
+    assert.equal((await fx.runtime.state(id)).status, 'running');
+    const r = await fx.runtime.exec(id, { args: ['true'], cwd: '/', user: { uid: 0, gid: 0 } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(processAlive(pid));
+  });
+
+  it('kill --all and delete --force leave no process, mount or cgroup', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'sleep 1000 & sleep 1000 & sleep 1000']);
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    await until(() => cgroupFile('pids', id, 'cgroup.procs').split('\n').length >= 3);
+    const pids = await fx.runtime.ps(id);
+    assert.ok(pids.length >= 3 && pids.includes(pid), `ps: ${pids.join(',')}`);
+    await assert.rejects(fx.runtime.delete(id), /still running/);
+    // pid 1 of a pid namespace ignores signals it has no handler for, except SIGKILL
+    await fx.runtime.kill(id, 'KILL', true);
+    const exit = await fx.runtime.waitExit(b);
+    assert.equal(exit.exitStatus, 137);
+    await fx.runtime.delete(id, true);
+    for (const p of [pid, ...pids]) assert.equal(processAlive(p), false, `process ${p} survived`);
+    for (const d of cgroupDirs(id)) assert.equal(fs.existsSync(d), false, d);
+    assert.equal(fs.existsSync(fx.stateDir(id)), false);
+    await assert.rejects(fx.runtime.state(id), /does not exist/);
+  });
+
+  it('delete of a created container kills its waiting init', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['true']);
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    assert.ok(processAlive(pid));
+    await fx.runtime.delete(id);
+    assert.equal(processAlive(pid), false);
+    const exit = await fx.runtime.waitExit(b);
+    assert.equal(exit.exitStatus, 137);
+  });
+
+  it('a memory limit OOM-kills a hog: exit 137 with the OOM flag', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=128M', 'count=1'], { memory: 32 << 20, memorySwap: 32 << 20 });
+    assert.equal(cgroupDirs(id).some((d) => fs.existsSync(d)), false);
+    await fx.runtime.createWithShim(id, b);
+    assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(32 << 20));
+    await fx.runtime.start(id);
+    const exit = await fx.runtime.waitExit(b);
+    assert.equal(exit.exitStatus, 137);
+    assert.equal(exit.oomKilled, true);
+  });
+
+  it('a process that exits normally under a memory limit is not flagged as OOM', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1M', 'count=1'], { memory: 32 << 20 });
+    const exit = await fx.runtime.runToExit(id, b);
+    assert.deepEqual([exit.exitStatus, exit.oomKilled], [0, false]);
+  });
+
+  it('a pids limit contains a fork bomb', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'for i in $(seq 1 64); do sleep 1000 & done; sleep 1000'], { pidsLimit: 10 });
+    await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    // the kernel counts refused forks in pids.events; wait for the bomb to hit the wall
+    await until(() => Number(/max (\d+)/.exec(cgroupFile('pids', id, 'pids.events'))?.[1]) > 0);
+    assert.equal(cgroupFile('pids', id, 'pids.max'), '10');
+    assert.ok(Number(cgroupFile('pids', id, 'pids.current')) <= 10);
+    assert.ok(Number(cgroupFile('pids', id, 'pids.peak')) <= 10);
+  });
+
+  it('gives the process a terminal through the console socket', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'tty; test -t 0 && echo stdin-is-tty'], { tty: true });
+    await fx.runtime.createWithShim(id, b, { tty: true });
+    await fx.runtime.start(id);
+    const exit = await fx.runtime.waitExit(b);
+    assert.equal(exit.exitStatus, 0);
+    const text = readLog(path.join(b, 'container.log')).map((l) => l.log).join('');
+    assert.match(text, /\/dev\/pts\/0\r?\n/);
+    assert.match(text, /stdin-is-tty/);
+  });
+
+  it('the shim survives the death of its starter and reports exit codes', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'sleep 1000']);
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    const shim = shimPidOf(pid);
+    // the starter (our child) has exited; the shim was re-parented and is a session leader
+    const stat = fs.readFileSync(`/proc/${shim}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${shim}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    assert.notEqual(Number(stat[1]), process.pid);
+    assert.equal(Number(stat[3]), Number(stat[2]), 'session id is not its own process group');
+    await fx.runtime.start(id);
+    process.kill(pid, 'SIGTERM'); // pid 1 of the namespace ignores SIGTERM: it keeps running
+    await fx.runtime.kill(id, 'KILL');
+    const exit = await fx.runtime.waitExit(b);
+    assert.equal(exit.exitStatus, 137);
+  });
+});
