@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MIN_SIZED_DIR_BYTES, createSizedDir, parseSize, remountSizedDir, removeSizedDir, sizedDirMount } from '../src/quota';
+import { MIN_SIZED_DIR_BYTES, createSizedDir, parseSize, remountSizedDir, removeSizedDir, sizedDirMount, temporaryImageOf } from '../src/quota';
 
 const MiB = 1024 * 1024;
 const EXT4_MAGIC = 0xef53;
@@ -111,6 +111,17 @@ describe('sized directories (root, loop-mounted ext4)', function () {
     await removeSizedDir(dir, image);
   });
 
+  it('formats over, and removes, the temporary image a crashed create left', async () => {
+    const { dir, image } = paths('crashed');
+    writeFileSync(temporaryImageOf(image), 'half an image');
+    await createSizedDir(dir, image, 8 * MiB);
+    assert.ok(!existsSync(temporaryImageOf(image)));
+    execFileSync('umount', [dir]);
+    writeFileSync(temporaryImageOf(image), 'half an image');
+    await removeSizedDir(dir, image);
+    assert.ok(!existsSync(temporaryImageOf(image)) && !existsSync(image));
+  });
+
   it('removes the image when the mount is already gone', async () => {
     const { dir, image } = paths('unmounted');
     await createSizedDir(dir, image, 8 * MiB);
@@ -147,6 +158,15 @@ describe('sized directories (root, loop-mounted ext4)', function () {
     await assert.rejects(createSizedDir(small.dir, small.image, MIN_SIZED_DIR_BYTES - 1), (err) => errorKind(err) === ErrorKind.InvalidArgument);
     assert.ok(!existsSync(small.image));
     await assert.rejects(remountSizedDir(small.dir, small.image), (err) => errorKind(err) === ErrorKind.NotFound);
+  });
+
+  it('leaves a directory that never had a size alone', async () => {
+    const plain = join(base, 'plain');
+    mkdirSync(plain);
+    writeFileSync(join(plain, 'data'), 'mine');
+    await removeSizedDir(plain, join(base, 'plain.img'));
+    assert.equal(readFileSync(join(plain, 'data'), 'utf8'), 'mine');
+    await removeSizedDir(join(base, 'never-made'), join(base, 'never-made.img'));
   });
 
   it('refuses to unmount a mount that its image does not back', async () => {

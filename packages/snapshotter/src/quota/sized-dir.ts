@@ -13,9 +13,8 @@
  * a reboot. All three are idempotent, and none unmounts anything not backed by its own image.
  */
 import { ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound, wrap } from '@ctl/proto/errors';
-import { randomBytes } from 'node:crypto';
 import { type Stats } from 'node:fs';
-import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { formatSize } from './size';
 import { loopBackingFile, loopDevicesOf, mountTable, mountsAt, run } from './system';
@@ -59,7 +58,10 @@ export async function createSizedDir(dir: string, imagePath: string, bytes: numb
     return;
   }
 
-  const temporary = `${image}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // One fixed temporary name, so that removeSizedDir and a caller's cleanup find what a crash
+  // left without listing the directory; two creates of one image at once are a caller's bug.
+  const temporary = temporaryImageOf(image);
+  await rm(temporary, { force: true });
   try {
     const file = await open(temporary, 'wx', 0o600);
     try {
@@ -91,7 +93,7 @@ export async function createSizedDir(dir: string, imagePath: string, bytes: numb
 
 /**
  * Unmounts dir when its image is mounted there, detaches the loop device if autoclear has not
- * done so, deletes the image (and temporary images a crashed createSizedDir left) and removes
+ * done so, deletes the image (and the temporary image a crashed createSizedDir left) and removes
  * dir when it is empty. Succeeds when any of these is already gone; refuses (FailedPrecondition)
  * to unmount a mount at dir that is not backed by imagePath.
  */
@@ -99,7 +101,9 @@ export async function removeSizedDir(dir: string, imagePath: string): Promise<vo
   const image = await resolveFile(imagePath).catch(() => resolve(imagePath));
   const target = await realpath(dir).catch(() => undefined);
 
-  if (target) {
+  // Drivers call this on every remove, limited or not, so the common case (no mount, no image)
+  // costs a few stats and never reads the mount table or the loop devices.
+  if (target && (await isMountPoint(target))) {
     for (;;) {
       const mounts = await mountsAt(target);
       const top = mounts[mounts.length - 1];
@@ -114,9 +118,11 @@ export async function removeSizedDir(dir: string, imagePath: string): Promise<vo
     }
   }
 
-  await detachLoops(image);
-  await rm(image, { force: true });
-  await removeTemporaries(image);
+  if (await statOrUndefined(image)) {
+    await detachLoops(image);
+    await rm(image, { force: true });
+  }
+  await rm(temporaryImageOf(image), { force: true });
   if (target) {
     // Only an empty mount point is removed: dir may be the caller's, with its own content.
     await rmdir(target).catch(() => undefined);
@@ -190,10 +196,15 @@ async function detachLoops(image: string): Promise<void> {
   }
 }
 
-async function removeTemporaries(image: string): Promise<void> {
-  const prefix = `${basename(image)}.tmp-`;
-  const names = await readdir(dirname(image)).catch(() => [] as string[]);
-  for (const name of names) if (name.startsWith(prefix)) await rm(join(dirname(image), name), { force: true });
+/** Where createSizedDir formats an image before renaming it into place. */
+export function temporaryImageOf(image: string): string {
+  return `${image}.tmp`;
+}
+
+/** A mount on dir shows as a device different from its parent directory's. */
+async function isMountPoint(dir: string): Promise<boolean> {
+  const [self, parent] = await Promise.all([stat(dir), stat(dirname(dir))]);
+  return self.dev !== parent.dev || self.ino === parent.ino;
 }
 
 /** An absolute path with its directory's symlinks resolved, as the kernel reports loop backing files. */
