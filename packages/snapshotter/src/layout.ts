@@ -5,10 +5,9 @@
  *   meta/schema-version                              number
  *   snap/<driver>/next-id                            number   the next id to hand out (never reused)
  *   snap/<driver>/info/<key or name>                 Record   one per snapshot (see metadata.ts)
- *   snap/<driver>/children/<parent name>\0<key>      ""       parent -> child index
  *
  * Schema 1: the versioned empty store. Schema 2: snapshot records (no data to move: schema 1
- * held none).
+ * held none). Parent -> children is derived from the records when the service opens.
  */
 import type { SchemaDefinition } from '@ctl/proto';
 
@@ -24,5 +23,3 @@ export const driverPrefix = (driver: string): string => `snap/${driver}/`;
 export const nextIdKey = (driver: string): string => `${driverPrefix(driver)}next-id`;
 export const infoPrefix = (driver: string): string => `${driverPrefix(driver)}info/`;
 export const infoKey = (driver: string, key: string): string => `${infoPrefix(driver)}${key}`;
-export const childrenPrefix = (driver: string, parent: string): string => `${driverPrefix(driver)}children/${parent}\0`;
-export const childKey = (driver: string, parent: string, child: string): string => `${childrenPrefix(driver, parent)}${child}`;

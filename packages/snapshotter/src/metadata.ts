@@ -5,14 +5,13 @@
  * Crash safety (kill -9 at any point): the disk changes first and the record last on create,
  * the record first and the disk last on remove, so a record always points at a whole
  * snapshot; what a crash leaves on disk without a record is an orphan that cleanup() removes.
- * Ids are persisted before use and never reused, so an orphan is never mistaken for a new
- * snapshot. Mutations are serialised, so checks and writes cannot interleave.
+ * Ids are never reused (see open()), so an orphan is never mistaken for a new snapshot. Mutations are serialised, so checks and writes cannot interleave.
  */
 import type { Database } from '@ctl/proto';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Driver, DriverSnapshot } from './drivers/driver';
 import { parseFilters } from './filters';
-import { childKey, childrenPrefix, infoKey, infoPrefix, nextIdKey } from './layout';
+import { infoKey, infoPrefix, nextIdKey } from './layout';
 import { type Cleaner, type Info, type Kind, type Mount, SIZE_LIMIT_LABEL, type Snapshotter, type Usage } from './snapshotter';
 import { parseSize } from './quota';
 
@@ -58,14 +57,54 @@ const toInfo = (name: string, r: SnapshotRecord): Info => ({
 
 export class MetaSnapshotter implements Snapshotter, Cleaner {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Disk removals run behind the record's removal, as containerd's GC does them. */
+  private removals: Promise<void> = Promise.resolve();
+  /**
+   * The records of this driver, read once at open: this service is the database's only writer
+   * (LevelDB's lock), so the copy in memory stays exact, and reads need no database round trip.
+   */
+  private readonly records = new Map<string, SnapshotRecord>();
+  private readonly children = new Map<string, Set<string>>();
+  private nextId = 1;
 
-  constructor(
+  private constructor(
     private readonly db: Database,
     readonly driver: Driver,
   ) {}
 
+  static async open(db: Database, driver: Driver): Promise<MetaSnapshotter> {
+    const s = new MetaSnapshotter(db, driver);
+    const prefix = infoPrefix(driver.name);
+    for await (const [k, v] of db.iterator({ gt: prefix, lt: `${prefix}\xff` })) s.index(k.slice(prefix.length), v as SnapshotRecord);
+    // The next id is saved with each new record; a crash between a driver's create and that
+    // save leaves an orphan on disk whose id must not be handed out again, so ids on disk
+    // count too (their contents would otherwise be taken for a new snapshot's).
+    const saved = ((await db.get(nextIdKey(driver.name))) as number | undefined) ?? 1;
+    const onDisk = (await driver.onDisk()).map(Number);
+    s.nextId = Math.max(saved, ...onDisk.map((id) => id + 1));
+    return s;
+  }
+
   get name(): string {
     return this.driver.name;
+  }
+
+  private index(key: string, r: SnapshotRecord): void {
+    this.records.set(key, r);
+    if (r.parent) {
+      let set = this.children.get(r.parent);
+      if (!set) this.children.set(r.parent, (set = new Set()));
+      set.add(key);
+    }
+  }
+
+  private unindex(key: string): void {
+    const r = this.records.get(key);
+    if (!r) return;
+    this.records.delete(key);
+    const set = r.parent ? this.children.get(r.parent) : undefined;
+    set?.delete(key);
+    if (set?.size === 0) this.children.delete(r.parent);
   }
 
   /** Runs mutations one at a time. */
@@ -75,22 +114,18 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     return run;
   }
 
-  private async record(key: string): Promise<SnapshotRecord | undefined> {
-    return (await this.db.get(infoKey(this.driver.name, key))) as SnapshotRecord | undefined;
-  }
-
-  private async mustRecord(key: string): Promise<SnapshotRecord> {
+  private mustRecord(key: string): SnapshotRecord {
     validateKey(key);
-    const r = await this.record(key);
+    const r = this.records.get(key);
     if (!r) throw notFound(`snapshot "${key}" not found`);
     return r;
   }
 
   /** Parent chain ids, nearest first. */
-  private async chain(parent: string): Promise<string[]> {
+  private chain(parent: string): string[] {
     const ids: string[] = [];
     for (let name = parent; name; ) {
-      const r = await this.record(name);
+      const r = this.records.get(name);
       if (!r) throw notFound(`parent snapshot "${name}" not found`);
       ids.push(r.id);
       name = r.parent;
@@ -98,17 +133,17 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     return ids;
   }
 
-  private async driverSnapshot(r: SnapshotRecord): Promise<DriverSnapshot> {
-    return { id: r.id, kind: r.kind, parents: await this.chain(r.parent) };
+  private driverSnapshot(r: SnapshotRecord): DriverSnapshot {
+    return { id: r.id, kind: r.kind, parents: this.chain(r.parent) };
   }
 
   async stat(key: string): Promise<Info> {
-    return toInfo(key, await this.mustRecord(key));
+    return toInfo(key, this.mustRecord(key));
   }
 
   update(info: Pick<Info, 'name' | 'labels'>, fieldpaths: string[] = []): Promise<Info> {
     return this.serial(async () => {
-      const r = await this.mustRecord(info.name);
+      const r = this.mustRecord(info.name);
       let labels: Record<string, string>;
       if (fieldpaths.length === 0) {
         labels = { ...(info.labels ?? {}) };
@@ -126,19 +161,19 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       }
       const updated: SnapshotRecord = { ...r, labels: validateLabels(labels), updated: new Date().toISOString() };
       await this.db.put(infoKey(this.driver.name, info.name), updated);
+      this.records.set(info.name, updated);
       return toInfo(info.name, updated);
     });
   }
 
   async usage(key: string): Promise<Usage> {
-    const r = await this.mustRecord(key);
-    return this.driver.usage(await this.driverSnapshot(r));
+    return this.driver.usage(this.driverSnapshot(this.mustRecord(key)));
   }
 
   async mounts(key: string): Promise<Mount[]> {
-    const r = await this.mustRecord(key);
+    const r = this.mustRecord(key);
     if (r.kind === 'COMMITTED') throw failedPrecondition(`snapshot "${key}" is committed: only active and view snapshots have mounts`);
-    return this.driver.mounts(await this.driverSnapshot(r));
+    return this.driver.mounts(this.driverSnapshot(r));
   }
 
   prepare(key: string, parent: string, labels: Record<string, string> = {}): Promise<Mount[]> {
@@ -155,16 +190,15 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       const checked = validateLabels(labels);
       const sizeLimit = checked[SIZE_LIMIT_LABEL] !== undefined ? parseSize(checked[SIZE_LIMIT_LABEL]) : undefined;
       if (sizeLimit !== undefined && kind !== 'ACTIVE') throw invalidArgument(`${SIZE_LIMIT_LABEL} applies to active snapshots only, not to view "${key}"`);
-      if (await this.record(key)) throw alreadyExists(`snapshot "${key}" already exists`);
+      if (this.records.has(key)) throw alreadyExists(`snapshot "${key}" already exists`);
       if (parent) {
         validateKey(parent, 'parent');
-        const p = await this.record(parent);
+        const p = this.records.get(parent);
         if (!p) throw notFound(`parent snapshot "${parent}" not found`);
         if (p.kind !== 'COMMITTED') throw invalidArgument(`parent "${parent}" is not a committed snapshot (it is ${p.kind.toLowerCase()})`);
       }
-      const next = ((await this.db.get(nextIdKey(this.driver.name))) as number | undefined) ?? 1;
-      await this.db.put(nextIdKey(this.driver.name), next + 1);
-      const snapshot: DriverSnapshot = { id: String(next), kind, parents: await this.chain(parent) };
+      const id = this.nextId++;
+      const snapshot: DriverSnapshot = { id: String(id), kind, parents: this.chain(parent) };
       try {
         await this.driver.create(snapshot, { sizeLimit });
       } catch (err) {
@@ -173,9 +207,8 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       }
       const now = new Date().toISOString();
       const record: SnapshotRecord = { id: snapshot.id, kind, parent, labels: checked, created: now, updated: now };
-      const batch = this.db.batch().put(infoKey(this.driver.name, key), record);
-      if (parent) batch.put(childKey(this.driver.name, parent, key), '');
-      await batch.write();
+      await this.db.batch().put(infoKey(this.driver.name, key), record).put(nextIdKey(this.driver.name), this.nextId).write();
+      this.index(key, record);
       return this.driver.mounts(snapshot);
     });
   }
@@ -183,37 +216,38 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
   commit(name: string, key: string, labels: Record<string, string> = {}): Promise<void> {
     return this.serial(async () => {
       validateKey(name, 'name');
-      const r = await this.mustRecord(key);
+      const r = this.mustRecord(key);
       if (r.kind !== 'ACTIVE') throw failedPrecondition(`snapshot "${key}" is ${r.kind.toLowerCase()}: only active snapshots can be committed`);
-      if (await this.record(name)) throw alreadyExists(`snapshot "${name}" already exists`);
+      if (this.records.has(name)) throw alreadyExists(`snapshot "${name}" already exists`);
       const merged = validateLabels({ ...r.labels, ...labels });
-      await this.driver.commit(await this.driverSnapshot(r));
+      await this.driver.commit(this.driverSnapshot(r));
       const now = new Date().toISOString();
       const record: SnapshotRecord = { ...r, kind: 'COMMITTED', labels: merged, created: now, updated: now };
-      const batch = this.db.batch().del(infoKey(this.driver.name, key)).put(infoKey(this.driver.name, name), record);
-      if (r.parent) batch.del(childKey(this.driver.name, r.parent, key)).put(childKey(this.driver.name, r.parent, name), '');
-      await batch.write();
+      await this.db.batch().del(infoKey(this.driver.name, key)).put(infoKey(this.driver.name, name), record).write();
+      this.unindex(key);
+      this.index(name, record);
     });
   }
 
   remove(key: string): Promise<void> {
     return this.serial(async () => {
-      const r = await this.mustRecord(key);
-      for await (const child of this.db.keys({ gt: childrenPrefix(this.driver.name, key), lt: `${childrenPrefix(this.driver.name, key)}\xff`, limit: 1 })) {
-        throw failedPrecondition(`cannot remove snapshot "${key}": it has children (e.g. "${child.slice(childrenPrefix(this.driver.name, key).length)}")`);
+      const r = this.mustRecord(key);
+      const children = this.children.get(key);
+      if (children?.size) {
+        throw failedPrecondition(`cannot remove snapshot "${key}": it has children (e.g. "${children.values().next().value}")`);
       }
-      const batch = this.db.batch().del(infoKey(this.driver.name, key));
-      if (r.parent) batch.del(childKey(this.driver.name, r.parent, key));
-      await batch.write();
-      await this.driver.remove(r.id);
+      await this.db.del(infoKey(this.driver.name, key));
+      this.unindex(key);
+      // The record is gone, so the snapshot is; its files go in the background. A crash before
+      // they are gone leaves an orphan for cleanup(), never a record without files.
+      this.removals = this.removals.then(() => this.driver.remove(r.id)).catch(() => undefined);
     });
   }
 
   async walk(fn: (info: Info) => void | Promise<void>, filters: string[] = []): Promise<void> {
     const filter = parseFilters(filters);
-    const prefix = infoPrefix(this.driver.name);
-    for await (const [k, v] of this.db.iterator({ gt: prefix, lt: `${prefix}\xff` })) {
-      const info = toInfo(k.slice(prefix.length), v as SnapshotRecord);
+    for (const [name, r] of [...this.records.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const info = toInfo(name, r);
       const matches = filter.match((path) => {
         switch (path[0]) {
           case 'name':
@@ -232,12 +266,16 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     }
   }
 
+  /** Waits for background removals of snapshots already removed. */
+  settled(): Promise<void> {
+    return this.removals;
+  }
+
   /** Removes what the driver has on disk that no record points to (left by crashes). */
   cleanup(): Promise<void> {
     return this.serial(async () => {
-      const known = new Set<string>();
-      const prefix = infoPrefix(this.driver.name);
-      for await (const v of this.db.values({ gt: prefix, lt: `${prefix}\xff` })) known.add((v as SnapshotRecord).id);
+      await this.removals;
+      const known = new Set([...this.records.values()].map((r) => r.id));
       for (const id of await this.driver.onDisk()) if (!known.has(id)) await this.driver.remove(id);
     });
   }

@@ -33,7 +33,10 @@ export class Snapshotters {
   }
 
   async close(): Promise<void> {
-    for (const s of this.byName.values()) await s.driver.close?.();
+    for (const s of this.byName.values()) {
+      await s.settled();
+      await s.driver.close?.();
+    }
   }
 }
 
@@ -52,7 +55,7 @@ export async function openSnapshotters(serviceRoot: string, db: Database, config
       logger.info('driver skipped', { driver: name, reason: why });
       continue;
     }
-    byName.set(name, new MetaSnapshotter(db, await registration.open({ root })));
+    byName.set(name, await MetaSnapshotter.open(db, await registration.open({ root })));
     logger.debug('driver loaded', { driver: name, root });
   }
   if (!byName.has(config.default)) {

@@ -16,10 +16,12 @@ export function localSubject(registration: DriverRegistration, prepareRoot?: (tm
     ensureDir(root);
     const db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
     const driver = await registration.open({ root });
+    const snapshotter = await MetaSnapshotter.open(db, driver);
     return {
-      snapshotter: new MetaSnapshotter(db, driver),
+      snapshotter,
       onDisk: () => driver.onDisk(),
       teardown: async () => {
+        await snapshotter.settled();
         await db.close();
         tmp.remove();
       },
