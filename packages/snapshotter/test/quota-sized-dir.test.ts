@@ -169,12 +169,15 @@ describe('sized directories (root, loop-mounted ext4)', function () {
     await removeSizedDir(join(base, 'never-made'), join(base, 'never-made.img'));
   });
 
-  it('refuses to unmount a mount that its image does not back', async () => {
+  it('neither unmounts nor covers a mount that its image does not back', async () => {
     const foreign = join(base, 'foreign');
     mkdirSync(foreign);
     ourMounts.push(foreign);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'ctl-test', foreign]);
     await assert.rejects(removeSizedDir(foreign, join(base, 'foreign.img')), (err) => errorKind(err) === ErrorKind.FailedPrecondition && /left alone/.test((err as Error).message));
     assert.ok(mountedAt(foreign), 'the tmpfs is still mounted');
+    await assert.rejects(createSizedDir(foreign, join(base, 'foreign.img'), 8 * MiB), (err) => errorKind(err) === ErrorKind.FailedPrecondition && /already a mount of ctl-test/.test((err as Error).message));
+    assert.ok(!existsSync(join(base, 'foreign.img')), 'no image left behind');
+    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === foreign).length, 1, 'nothing mounted on top');
   });
 });

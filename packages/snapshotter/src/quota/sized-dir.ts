@@ -155,6 +155,8 @@ async function mountImage(target: string, image: string): Promise<void> {
   const mounts = await mountsAt(target);
   const top = mounts[mounts.length - 1];
   if (top && (await loopBackingFile(top.source)) === image) return;
+  // Mounting on top would hide what is mounted there now, and a later remove would refuse it.
+  if (top) throw failedPrecondition(`mount ${image} on ${target}: ${target} is already a mount of ${top.source} (${top.fsType})`);
 
   // Two loop devices on one ext4 image, each mounted, would corrupt it: refuse instead.
   const devices = await loopDevicesOf(image);
