@@ -1,7 +1,7 @@
 export { createSnapshotterService } from './service';
 export { SCHEMA } from './layout';
 export type { Cleaner, Info, Kind, Mount, Snapshotter, Usage } from './snapshotter';
-export { SIZE_LIMIT_LABEL } from './snapshotter';
+export { SIZE_LIMIT_LABEL, UNPACK_REF_LABEL } from './snapshotter';
 export type { Driver, DriverRegistration, DriverSnapshot, CreateOptions } from './drivers/driver';
 export { registerDriver, registeredDrivers, driverRegistration } from './registry';
 export { MetaSnapshotter } from './metadata';

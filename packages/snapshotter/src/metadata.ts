@@ -12,7 +12,7 @@ import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@c
 import type { Driver, DriverSnapshot } from './drivers/driver';
 import { parseFilters } from './filters';
 import { infoKey, infoPrefix, nextIdKey } from './layout';
-import { type Cleaner, type Info, type Kind, type Mount, SIZE_LIMIT_LABEL, type Snapshotter, type Usage } from './snapshotter';
+import { type Cleaner, type Info, type Kind, type Mount, SIZE_LIMIT_LABEL, type Snapshotter, UNPACK_REF_LABEL, type Usage } from './snapshotter';
 import { parseSize } from './quota';
 
 export const MAX_KEY_BYTES = 1024;
@@ -121,6 +121,14 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     return r;
   }
 
+  /** A committed snapshot carrying the unpack label `ref` on the same parent, if any. */
+  private findUnpacked(ref: string, parent: string): string | undefined {
+    for (const [name, r] of this.records) {
+      if (r.kind === 'COMMITTED' && r.parent === parent && r.labels[UNPACK_REF_LABEL] === ref) return name;
+    }
+    return undefined;
+  }
+
   /** Parent chain ids, nearest first. */
   private chain(parent: string): string[] {
     const ids: string[] = [];
@@ -191,6 +199,12 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       const sizeLimit = checked[SIZE_LIMIT_LABEL] !== undefined ? parseSize(checked[SIZE_LIMIT_LABEL]) : undefined;
       if (sizeLimit !== undefined && kind !== 'ACTIVE') throw invalidArgument(`${SIZE_LIMIT_LABEL} applies to active snapshots only, not to view "${key}"`);
       if (this.records.has(key)) throw alreadyExists(`snapshot "${key}" already exists`);
+      const ref = checked[UNPACK_REF_LABEL];
+      if (kind === 'ACTIVE' && ref && this.findUnpacked(ref, parent)) {
+        // containerd's unpack shortcut: the layer is here already (committed in another
+        // namespace, say); AlreadyExists makes containerd find it with a List on this label.
+        throw alreadyExists(`target snapshot "${ref}" already exists`);
+      }
       if (parent) {
         validateKey(parent, 'parent');
         const p = this.records.get(parent);

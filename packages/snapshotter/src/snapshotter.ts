@@ -79,3 +79,11 @@ export interface Cleaner {
  * forwards it to proxy snapshotters.
  */
 export const SIZE_LIMIT_LABEL = 'containerd.io/snapshot/ctl.size-limit';
+
+/**
+ * The label containerd's pull unpacker puts on Prepare: the chain id of the layer about to be
+ * unpacked. A Prepare carrying it, for a layer already committed on the same parent with the
+ * same label, answers AlreadyExists so that containerd reuses that snapshot (found by List
+ * with this label) instead of unpacking the layer again.
+ */
+export const UNPACK_REF_LABEL = 'containerd.io/snapshot.ref';

@@ -141,6 +141,21 @@ export function describeConformance(label: string, setup: () => Promise<Conforma
       assert.deepEqual(names.sort(), ['active', 'base']);
     });
 
+    it("answers AlreadyExists for a layer already unpacked (containerd's snapshot.ref shortcut)", async () => {
+      const ref = 'sha256:' + 'a'.repeat(64);
+      const labels = { 'containerd.io/snapshot.ref': ref };
+      await s.prepare('ns1/1/extract', '', labels);
+      await s.commit('ns1/2/' + ref, 'ns1/1/extract', labels);
+      await assert.rejects(s.prepare('ns2/3/extract', '', labels), (e: unknown) => isKind(e, ErrorKind.AlreadyExists) && (e as Error).message.includes(ref));
+      assert.equal((await s.stat('ns2/3/extract').catch(() => undefined)), undefined, 'nothing half-made');
+      const found: string[] = [];
+      await s.walk((i) => void found.push(i.name), [`labels."containerd.io/snapshot.ref"==${ref},parent==""`]);
+      assert.deepEqual(found, ['ns1/2/' + ref]);
+      // Another parent, or no label, is a plain Prepare.
+      await s.prepare('ns2/4/other', 'ns1/2/' + ref, labels);
+      await s.prepare('ns2/5/plain', '');
+    });
+
     it('updates labels with field masks and bumps updatedAt', async () => {
       await s.prepare('a', '', { keep: '1', drop: '2' });
       const before = await s.stat('a');
