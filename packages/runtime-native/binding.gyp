@@ -26,7 +26,8 @@
         "src/native/kill.c",
         "src/native/delete.c",
         "src/native/exec.c",
-        "src/native/ops.c"
+        "src/native/ops.c",
+        "src/native/hooks.c"
       ],
       "cflags": ["<!@(pkg-config --cflags libseccomp jansson)"],
       "libraries": ["<!@(pkg-config --libs libseccomp jansson)"]

@@ -184,4 +184,48 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     const exit = await fx.runtime.waitExit(b);
     assert.equal(exit.exitStatus, 137);
   });
+
+  it('runs hooks: createRuntime and poststop on the host with the state on stdin, startContainer inside', async () => {
+    const id = fx.id();
+    const out = path.join(fx.dir, `hooks-${id}`);
+    fs.mkdirSync(out);
+    const b = fx.bundle(id, ['cat', '/dev/shm/started'], {}, (s) => {
+      s.hooks = {
+        createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/create.json`] }],
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'echo started-inside > /dev/shm/started'] }],
+        poststop: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/poststop.json`] }],
+      };
+    });
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    const created = JSON.parse(fs.readFileSync(path.join(out, 'create.json'), 'utf8')) as { id: string; pid: number; status: string; bundle: string };
+    assert.deepEqual([created.id, created.pid, created.status, created.bundle], [id, pid, 'created', b]);
+    await fx.runtime.start(id);
+    await fx.runtime.waitExit(b);
+    assert.deepEqual(readLog(path.join(b, 'container.log')).map((l) => l.log), ['started-inside\n']);
+    assert.equal(fs.existsSync(path.join(out, 'poststop.json')), false);
+    await fx.runtime.delete(id);
+    assert.equal((JSON.parse(fs.readFileSync(path.join(out, 'poststop.json'), 'utf8')) as { id: string }).id, id);
+  });
+
+  it('a failing createRuntime hook fails create and leaves nothing behind', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['true'], {}, (s) => {
+      s.hooks = { createRuntime: [{ path: '/bin/false' }] };
+    });
+    await assert.rejects(fx.runtime.createWithShim(id, b), /hooks\.createRuntime\[0\] \(\/bin\/false\): exited with status 1/);
+    for (const d of cgroupDirs(id)) assert.equal(fs.existsSync(d), false, d);
+    assert.equal(fs.existsSync(fx.stateDir(id)), false);
+  });
+
+  it('update changes the resources of a running container', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sleep', '1000'], { pidsLimit: 50, memory: 64 << 20 });
+    await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    assert.equal(cgroupFile('pids', id, 'pids.max'), '50');
+    const r = await fx.runtime.command(['update', '--resources', '-', id], JSON.stringify({ pids: { limit: 7 }, memory: { limit: 48 << 20 } }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(cgroupFile('pids', id, 'pids.max'), '7');
+    assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(48 << 20));
+  });
 });

@@ -101,6 +101,18 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
     kill(pid, SIGKILL);
     goto fail;
   }
+  if (json_object_get(spec, "hooks")) {
+    json_t *sj = state_to_oci_json(st);
+    json_object_set_new(sj, "status", json_string(o->run ? "running" : "created"));
+    const char *kinds[] = {"prestart", "createRuntime", "createContainer"};
+    for (int k = 0; k < 3; k++)
+      if (hooks_run(spec, kinds[k], sj, e) < 0) {
+        json_decref(sj);
+        kill(pid, SIGKILL);
+        goto fail;
+      }
+    json_decref(sj);
+  }
   if (o->pid_file && write_pid_file(o->pid_file, pid, e) < 0) {
     kill(pid, SIGKILL);
     goto fail;
@@ -155,6 +167,13 @@ int cmd_run(struct gopts *g, const char *id, struct create_opts *o, struct ctl_e
     state_free(&st);
     return cmd_start(g, id, e) < 0 ? -1 : 0;
   }
+  cleanup_json json_t *spec = spec_load_unchecked(st.bundle);
+  if (spec && json_object_get(spec, "hooks")) {
+    json_t *sj = state_to_oci_json(&st);
+    struct ctl_err he;
+    if (hooks_run(spec, "poststart", sj, &he) < 0) ctl_log("warning", "%s", he.msg);
+    json_decref(sj);
+  }
   forward_to = pid;
   int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
   for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], forward);
@@ -171,6 +190,11 @@ int cmd_run(struct gopts *g, const char *id, struct create_opts *o, struct ctl_e
   struct ctl_err ignore;
   if (st.has_cg) cg_kill_all(&st.cg, SIGKILL, &ignore);
   while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {
+  }
+  if (spec && json_object_get(spec, "hooks")) {
+    json_t *sj = state_to_oci_json(&st);
+    if (hooks_run(spec, "poststop", sj, &ignore) < 0) ctl_log("warning", "%s", ignore.msg);
+    json_decref(sj);
   }
   if (destroy_state(&st, e) < 0) ctl_log("warning", "%s", e->msg);
   state_free(&st);

@@ -62,6 +62,10 @@ const char *jstr(json_t *o, const char *key);
 bool jbool(json_t *o, const char *key);
 bool jint(json_t *o, const char *key, long long *out);
 
+/* ---- hooks.c ---- */
+int hooks_run(json_t *spec, const char *kind, json_t *state, struct ctl_err *e);
+json_t *spec_load_unchecked(const char *bundle);
+
 /* ---- namespaces.c ---- */
 enum { NS_USER, NS_MNT, NS_PID, NS_NET, NS_IPC, NS_UTS, NS_CGROUP, NS_TIME, NS_COUNT };
 struct ns_plan {
@@ -201,6 +205,7 @@ int cmd_exec(struct gopts *g, const char *id, struct exec_opts *o, struct ctl_er
 int cmd_state(struct gopts *g, const char *id, struct ctl_err *e);
 int cmd_ps(struct gopts *g, const char *id, const char *format, struct ctl_err *e);
 int cmd_pause(struct gopts *g, const char *id, bool pause, struct ctl_err *e);
+int cmd_update(struct gopts *g, const char *id, json_t *resources, struct ctl_err *e);
 int cmd_list(struct gopts *g, const char *format, bool quiet, struct ctl_err *e);
 int cmd_events(struct gopts *g, const char *id, bool stats, struct ctl_err *e);
 int parse_signal(const char *s);

@@ -49,7 +49,7 @@ static const char *flag(struct flag *flags, const char *name) {
 static void usage(void) {
   fprintf(stderr,
           "usage: ctl-runtime [--root DIR] [--log FILE] [--log-format json|text] [--debug] [--systemd-cgroup] COMMAND [ARGS]\n"
-          "commands: create, start, run, state, kill, delete, exec, ps, pause, resume, list, events, spec-validate\n");
+          "commands: create, start, run, state, kill, delete, exec, ps, pause, resume, update, list, events, spec-validate\n");
 }
 
 int main(int argc, char **argv) {
@@ -165,6 +165,37 @@ int main(int argc, char **argv) {
       goto fail;
     }
     r = cmd_events(&go, p[0], flag(f, "stats") != NULL, &e);
+  } else if (!strcmp(cmd, "update")) {
+    /* update --resources FILE|- ID: LinuxResources JSON (what containerd's Update passes) */
+    struct flag f[] = {{"resources", true, NULL}, {"r", true, NULL}, {"memory", true, NULL}, {"pids-limit", true, NULL},
+                       {"cpu-shares", true, NULL}, {"cpu-quota", true, NULL}, {"cpu-period", true, NULL}, {NULL, false, NULL}};
+    if (parse_flags(sargc, sargv, f, p, &np, false, &e) < 0) goto fail;
+    if (np != 1) {
+      ctl_fail(&e, 0, "update: exactly one container id is required");
+      goto fail;
+    }
+    const char *res = flag(f, "resources") ?: flag(f, "r");
+    json_t *j = NULL;
+    json_error_t jerr;
+    if (res) {
+      j = !strcmp(res, "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(res, 0, &jerr);
+      if (!j) {
+        ctl_fail(&e, 0, "update --resources %s: %s (line %d)", res, jerr.text, jerr.line);
+        goto fail;
+      }
+    } else {
+      j = json_object();
+      const char *v;
+      if ((v = flag(f, "memory"))) json_object_set_new(j, "memory", json_pack("{s:I}", "limit", (json_int_t)strtoll(v, NULL, 10)));
+      if ((v = flag(f, "pids-limit"))) json_object_set_new(j, "pids", json_pack("{s:I}", "limit", (json_int_t)strtoll(v, NULL, 10)));
+      json_t *cpu = json_object();
+      if ((v = flag(f, "cpu-shares"))) json_object_set_new(cpu, "shares", json_integer(strtoll(v, NULL, 10)));
+      if ((v = flag(f, "cpu-quota"))) json_object_set_new(cpu, "quota", json_integer(strtoll(v, NULL, 10)));
+      if ((v = flag(f, "cpu-period"))) json_object_set_new(cpu, "period", json_integer(strtoll(v, NULL, 10)));
+      json_object_set_new(j, "cpu", cpu);
+    }
+    r = cmd_update(&go, p[0], j, &e);
+    json_decref(j);
   } else if (!strcmp(cmd, "spec-validate")) {
     /* validate a bundle without running it (used by tests and tools) */
     struct flag f[] = {{"bundle", true, NULL}, {"b", true, NULL}, {NULL, false, NULL}};

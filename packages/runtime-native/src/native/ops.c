@@ -62,6 +62,17 @@ int cmd_pause(struct gopts *g, const char *id, bool pause, struct ctl_err *e) {
   return r;
 }
 
+int cmd_update(struct gopts *g, const char *id, json_t *resources, struct ctl_err *e) {
+  struct state st;
+  if (state_load(g->root, id, &st, e) < 0) return -1;
+  int r = -1;
+  if (state_status(&st) == ST_STOPPED) ctl_fail(e, 0, "container not running: %s", id);
+  else if (!st.has_cg) ctl_fail(e, 0, "container %s has no cgroup", id);
+  else r = cg_apply(&st.cg, resources, e);
+  state_free(&st);
+  return r;
+}
+
 int cmd_list(struct gopts *g, const char *format, bool quiet, struct ctl_err *e) {
   DIR *d = opendir(g->root);
   bool json = format && !strcmp(format, "json");

@@ -90,6 +90,15 @@ static void stage2(struct spawn *sp, int sync_fd) {
     close(w);
     close(sp->fifo_fd);
   }
+  if (!sp->is_exec && json_object_get(sp->spec, "hooks")) {
+    /* startContainer: in the container, after start, before the user's process */
+    json_t *sj = json_pack("{s:s,s:s,s:i}", "ociVersion", CTL_OCI_VERSION, "status", "running", "pid", 1);
+    if (hooks_run(sp->spec, "startContainer", sj, &e) < 0) {
+      fprintf(stderr, "ctl-runtime: %s\n", e.msg);
+      _exit(1);
+    }
+    json_decref(sj);
+  }
   /* with no_new_privs, as close to execve as possible */
   if (nnp && sc && seccomp_apply(sc, &e) < 0) {
     fprintf(stderr, "ctl-runtime: %s\n", e.msg);

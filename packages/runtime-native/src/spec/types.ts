@@ -11,7 +11,25 @@ export interface Spec {
   domainname?: string;
   mounts?: Mount[];
   annotations?: Record<string, string>;
+  hooks?: Hooks;
   linux?: Linux;
+}
+
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** When each runs: see src/native/hooks.c. */
+export interface Hooks {
+  prestart?: Hook[];
+  createRuntime?: Hook[];
+  createContainer?: Hook[];
+  startContainer?: Hook[];
+  poststart?: Hook[];
+  poststop?: Hook[];
 }
 
 export interface Process {

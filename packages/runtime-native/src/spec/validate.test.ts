@@ -42,6 +42,7 @@ describe('validateSpec', () => {
     assert.equal(fieldOf((s) => s.mounts!.push({ destination: '/x', type: 'bind' })), 'mounts[7].source');
     assert.equal(fieldOf((s) => (s.linux!.seccomp!.defaultAction = 'SCMP_ACT_NOPE')), 'linux.seccomp.defaultAction');
     assert.equal(fieldOf((s) => (s.linux!.cgroupsPath = '/a/../b')), 'linux.cgroupsPath');
+    assert.equal(fieldOf((s) => (s.hooks = { poststop: [{ path: 'relative' }] })), 'hooks.poststop[0].path');
   });
 
   it('checks user namespace mappings', () => {

@@ -72,6 +72,12 @@ export function validateSpec(spec: Spec): void {
     if (bind && !m.source) throw new SpecError(`${f}.source`, `a bind mount of ${m.destination} needs a source`);
     if (!bind && !m.type) throw new SpecError(`${f}.type`, `required for non-bind mount of ${m.destination}`);
   });
+  for (const [kind, hooks] of Object.entries(spec.hooks ?? {})) {
+    (hooks as { path: unknown; timeout?: unknown }[]).forEach((h, i) => {
+      if (typeof h.path !== 'string' || !h.path.startsWith('/')) throw new SpecError(`hooks.${kind}[${i}].path`, 'must be an absolute path');
+      if (h.timeout !== undefined && (!isInt(h.timeout) || h.timeout <= 0)) throw new SpecError(`hooks.${kind}[${i}].timeout`, 'must be a positive integer');
+    });
+  }
   const l = spec.linux;
   if (!l) return;
   const seen = new Set<string>();
