@@ -59,8 +59,9 @@ export class NativeDriver implements Driver {
   }
 
   async onDisk(): Promise<string[]> {
-    // A size-limited layer's image file (<id>.img) counts too: a crash may leave it alone.
-    const ids = (await entries(this.snapshots)).map((e) => /^(\d+)(?:\.img)?$/.exec(e)?.[1]);
+    // A size-limited layer's image (<id>.img, or <id>.img.tmp while it is formatted) counts
+    // too: a crash may leave it alone.
+    const ids = (await entries(this.snapshots)).map((e) => /^(\d+)(?:\.img(?:\.tmp)?)?$/.exec(e)?.[1]);
     return [...new Set(ids.filter((id): id is string => id !== undefined))];
   }
 }

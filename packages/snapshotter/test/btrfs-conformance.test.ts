@@ -1,0 +1,62 @@
+/**
+ * The snapshotter conformance suite (conformance.ts) over the btrfs driver, on a btrfs file
+ * system that this file makes in a loop-mounted image and takes down afterwards, also on failure.
+ */
+import { openDatabase } from '@ctl/proto';
+import { tempInstance } from '@ctl/proto/testing';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { btrfsDriver } from '../src/drivers/btrfs/register';
+import { SCHEMA } from '../src/layout';
+import { MetaSnapshotter } from '../src/metadata';
+import { describeConformance } from './conformance';
+
+describe('btrfs (root, loop-mounted btrfs image)', function () {
+  this.timeout(60_000);
+  let base = '';
+  let image = '';
+  let fs = '';
+  let fsMounted = false;
+  let roots = 0;
+
+  before(function () {
+    if (process.getuid?.() !== 0) this.skip();
+    base = realpathSync(mkdtempSync(join(tmpdir(), 'ctl-btrfs-conf-')));
+    image = join(base, 'btrfs.img');
+    fs = join(base, 'fs');
+    mkdirSync(fs);
+    writeFileSync(image, '');
+    truncateSync(image, 1024 * 1024 * 1024);
+    execFileSync('mkfs.btrfs', ['-q', image], { stdio: 'ignore' });
+    execFileSync('mount', ['-o', 'loop', image, fs]);
+    fsMounted = true;
+  });
+
+  after(() => {
+    if (!base) return;
+    if (fsMounted && readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === fs)) execFileSync('umount', [fs]);
+    const loops = execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim();
+    for (const line of loops.split('\n').filter(Boolean)) execFileSync('losetup', ['-d', line.split(':')[0]]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  describeConformance('btrfs driver', async () => {
+    // Metadata on the host's disk, snapshots on the btrfs file system; each test its own root.
+    const tmp = tempInstance('ctl-snap-');
+    const root = join(fs, `root-${roots++}`, 'btrfs');
+    const db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
+    const driver = await btrfsDriver.open({ root });
+    const snapshotter = await MetaSnapshotter.open(db, driver);
+    return {
+      snapshotter,
+      onDisk: () => driver.onDisk(),
+      teardown: async () => {
+        await snapshotter.settled();
+        await db.close();
+        tmp.remove();
+      },
+    };
+  });
+});
