@@ -118,4 +118,23 @@ describe('runtime isolation (root, real kernel)', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['uid=1000 gid=1000 groups=20,30', '/tmp', 'hello', '1', '256']);
   });
+
+  it('resolves mount destinations inside the rootfs: an image symlink cannot aim a mount at the host', async () => {
+    const outside = path.join(fx.dir, 'outside');
+    fs.mkdirSync(outside);
+    const link = path.join(fx.rootfs, 'escape');
+    fs.symlinkSync(outside, link);
+    try {
+      const id = fx.id();
+      const b = fx.bundle(id, ['sh', '-c', 'touch /escape/mnt/made && echo ok'], {
+        mounts: [{ destination: '/escape/mnt', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] }],
+      });
+      const r = await fx.runtime.runForeground(id, b);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), 'ok');
+      assert.deepEqual(fs.readdirSync(outside), [], 'nothing was made in the host directory');
+    } finally {
+      fs.rmSync(link);
+    }
+  });
 });

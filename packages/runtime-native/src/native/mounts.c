@@ -9,6 +9,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <linux/openat2.h>
 
 static const struct {
   const char *name;
@@ -84,14 +85,93 @@ static int touch(const char *path, struct ctl_err *e) {
   return 0;
 }
 
-static int mkparent(const char *path, struct ctl_err *e) {
-  cleanup_free char *p = strdup(path);
-  char *slash = strrchr(p, '/');
-  if (slash && slash != p) {
-    *slash = 0;
-    return mkdir_p(p, 0755, e);
+static int openat2_in_root(int dirfd, const char *rel, struct ctl_err *e) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+  if (fd < 0 && errno != ENOENT) ctl_fail(e, errno, "openat2 %s", rel);
+  return fd;
+}
+
+/* Walk `path` from the root, making what is missing (directories; an empty file for the last
+ * name when as_file). Each name is made in a directory that was itself resolved in root; a
+ * dangling symlink is followed by restarting the walk at its target (also taken in root).
+ * Returns an O_PATH fd. */
+static int walk_and_make(int root, const char *dest, bool as_file, struct ctl_err *e) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s", dest);
+  for (int hops = 0; hops < 40; hops++) {
+    char prefix[4096] = "";
+    int parent = dup(root);
+    char *cur = path, *restart = NULL;
+    while (*cur) {
+      while (*cur == '/') cur++;
+      if (!*cur) break;
+      char *end = strchrnul(cur, '/');
+      char comp[256];
+      snprintf(comp, sizeof comp, "%.*s", (int)(end - cur), cur);
+      bool last = *end == 0 || end[strspn(end, "/")] == 0;
+      size_t pl = strlen(prefix);
+      snprintf(prefix + pl, sizeof prefix - pl, "/%s", comp);
+      int next = openat2_in_root(root, prefix, e);
+      if (next < 0 && errno != ENOENT) {
+        close(parent);
+        return -1;
+      }
+      if (next < 0) {
+        char tgt[4096];
+        ssize_t n = readlinkat(parent, comp, tgt, sizeof tgt - 1);
+        if (n >= 0) { /* a dangling symlink: continue at its target, resolved in root */
+          tgt[n] = 0;
+          static char buf[8192];
+          prefix[pl] = 0;
+          snprintf(buf, sizeof buf, "%s%s%s%s", tgt[0] == '/' ? "" : prefix, tgt[0] == '/' ? "" : "/", tgt, end);
+          restart = buf;
+          close(parent);
+          break;
+        }
+        int r = (last && as_file) ? openat(parent, comp, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644) : mkdirat(parent, comp, 0755);
+        if (r < 0 && errno != EEXIST) {
+          ctl_fail(e, errno, "create %s in rootfs", prefix);
+          close(parent);
+          return -1;
+        }
+        if (last && as_file && r >= 0) close(r);
+        next = openat2_in_root(root, prefix, e);
+        if (next < 0) {
+          ctl_fail(e, errno, "open %s in rootfs", prefix);
+          close(parent);
+          return -1;
+        }
+      }
+      close(parent);
+      parent = next;
+      cur = end;
+    }
+    if (!restart) return parent;
+    snprintf(path, sizeof path, "%s", restart);
   }
-  return 0;
+  return ctl_fail(e, ELOOP, "resolve %s in rootfs", dest);
+}
+
+/* The host path of `dest` inside the rootfs, made if missing, with every symlink resolved as if
+ * the rootfs were / (openat2 RESOLVE_IN_ROOT): a symlink in the image cannot point a mount
+ * outside the container. */
+static char *resolve_in_root(const char *rootfs, const char *dest, bool as_file, struct ctl_err *e) {
+  cleanup_close int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return ctl_fail(e, errno, "open rootfs %s", rootfs), NULL;
+  int fd = openat2_in_root(root, dest, e);
+  if (fd < 0 && errno != ENOENT) return NULL;
+  if (fd < 0 && (fd = walk_and_make(root, dest, as_file, e)) < 0) return NULL;
+  char link[64], target[4096];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, sizeof target - 1);
+  close(fd);
+  if (n < 0) return ctl_fail(e, errno, "readlink %s (%s)", link, dest), NULL;
+  target[n] = 0;
+  size_t rl = strlen(rootfs);
+  if (strncmp(target, rootfs, rl) != 0 || (target[rl] != '/' && target[rl] != 0))
+    return ctl_fail(e, EXDEV, "%s resolves outside the rootfs to %s", dest, target), NULL;
+  return strdup(target);
 }
 
 static int bind_mount(const char *src, const char *dest, unsigned long flags, unsigned long prop, bool rec, bool userns, struct ctl_err *e) {
@@ -107,7 +187,7 @@ static int bind_mount(const char *src, const char *dest, unsigned long flags, un
 
 static int do_spec_mount(struct mount_ctx *m, size_t idx, json_t *mnt, struct ctl_err *e) {
   const char *type = jstr(mnt, "type") ?: "", *src = jstr(mnt, "source") ?: "";
-  cleanup_free char *dest = xasprintf("%s%s", m->rootfs, jstr(mnt, "destination"));
+  cleanup_free char *dest = NULL;
   cleanup_free char *data = NULL;
   unsigned long prop = 0;
   bool bind = !strcmp(type, "bind"), rec = false;
@@ -116,15 +196,13 @@ static int do_spec_mount(struct mount_ctx *m, size_t idx, json_t *mnt, struct ct
     cleanup_free char *abs = src[0] == '/' ? strdup(src) : xasprintf("%s/%s", m->bundle, src);
     struct stat st;
     if (stat(abs, &st) < 0) return ctl_fail(e, errno, "mounts[%zu].source: bind source %s", idx, abs);
-    if (S_ISDIR(st.st_mode)) {
-      if (mkdir_p(dest, 0755, e) < 0) return -1;
-    } else if (mkparent(dest, e) < 0 || touch(dest, e) < 0) {
-      return -1;
-    }
+    dest = resolve_in_root(m->rootfs, jstr(mnt, "destination"), !S_ISDIR(st.st_mode), e);
+    if (!dest) return ctl_wrap(e, "mounts[%zu].destination", idx);
     if (bind_mount(abs, dest, flags, prop, rec, m->userns, e) < 0) return ctl_wrap(e, "mounts[%zu]", idx);
     return 0;
   }
-  if (mkdir_p(dest, 0755, e) < 0) return -1;
+  dest = resolve_in_root(m->rootfs, jstr(mnt, "destination"), false, e);
+  if (!dest) return ctl_wrap(e, "mounts[%zu].destination", idx);
   if (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2")) {
     if (!m->cg) return 0;
     return cg_mount_in_container(m->cg, dest, flags, m->cgroupns, e) < 0 ? ctl_wrap(e, "mounts[%zu]", idx) : 0;
@@ -151,15 +229,21 @@ static const struct {
 
 static int make_device(struct mount_ctx *m, const char *path, char type, unsigned maj, unsigned min, mode_t mode, uid_t uid, gid_t gid,
                        struct ctl_err *e) {
-  cleanup_free char *dest = xasprintf("%s%s", m->rootfs, path);
-  if (mkparent(dest, e) < 0) return -1;
+  cleanup_free char *dest = NULL;
   if (m->userns) {
     /* no mknod in a user namespace: bind the host's node */
-    if (touch(dest, e) < 0) return -1;
+    if (!(dest = resolve_in_root(m->rootfs, path, true, e))) return -1;
     if (mount(path, dest, NULL, MS_BIND, NULL) < 0) return ctl_fail(e, errno, "bind device %s on %s", path, dest);
     return 0;
   }
   mode_t fmt = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
+  /* resolve the parent in root, then make the node by name inside it */
+  cleanup_free char *pdir = strdup(path);
+  char *slash = strrchr(pdir, '/');
+  *slash = 0;
+  cleanup_free char *parent = resolve_in_root(m->rootfs, *pdir ? pdir : "/", false, e);
+  if (!parent) return -1;
+  dest = xasprintf("%s/%s", parent, slash + 1);
   if (mknod(dest, fmt | (mode & 07777), makedev(maj, min)) < 0) {
     if (errno != EEXIST) return ctl_fail(e, errno, "mknod %s", dest);
     unlink(dest);
@@ -190,13 +274,15 @@ static int make_devices(struct mount_ctx *m, struct ctl_err *e) {
   static const char *links[][2] = {{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
                                    {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
                                    {"/proc/kcore", "/dev/core"}};
+  cleanup_free char *devdir = resolve_in_root(m->rootfs, "/dev", false, e);
+  if (!devdir) return -1;
   for (size_t k = 0; k < sizeof links / sizeof *links; k++) {
-    cleanup_free char *dest = xasprintf("%s%s", m->rootfs, links[k][1]);
+    cleanup_free char *dest = xasprintf("%s%s", devdir, links[k][1] + 4);
     if (symlink(links[k][0], dest) < 0 && errno != EEXIST) return ctl_fail(e, errno, "symlink %s", dest);
   }
-  cleanup_free char *pts = xasprintf("%s/dev/pts/ptmx", m->rootfs);
+  cleanup_free char *pts = xasprintf("%s/pts/ptmx", devdir);
   if (access(pts, F_OK) == 0) {
-    cleanup_free char *ptmx = xasprintf("%s/dev/ptmx", m->rootfs);
+    cleanup_free char *ptmx = xasprintf("%s/ptmx", devdir);
     unlink(ptmx);
     if (symlink("pts/ptmx", ptmx) < 0) return ctl_fail(e, errno, "symlink %s", ptmx);
   }
