@@ -5,6 +5,7 @@
 export * from './errors';
 export * from './status';
 export * from './namespace';
+export * from './labels';
 export * from './paths';
 export { ensureDir } from './fsutil';
 export { type Contracts, loadContracts, loaderOptions } from './contracts';

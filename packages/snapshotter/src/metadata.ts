@@ -9,6 +9,7 @@
  */
 import type { Database } from '@ctl/proto';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
+import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import type { Driver, DriverSnapshot } from './drivers/driver';
 import { parseFilters } from './filters';
 import { infoKey, infoPrefix, nextIdKey } from './layout';
@@ -16,7 +17,6 @@ import { type Cleaner, type Info, type Kind, type Mount, SIZE_LIMIT_LABEL, type 
 import { parseSize } from './quota';
 
 export const MAX_KEY_BYTES = 1024;
-export const MAX_LABEL_BYTES = 4096;
 export const MAX_LABELS_BYTES = 64 * 1024;
 
 interface SnapshotRecord {
@@ -32,18 +32,6 @@ function validateKey(key: string, what = 'key'): void {
   if (!key) throw invalidArgument(`snapshot ${what} must not be empty`);
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw invalidArgument(`snapshot ${what} "${key.slice(0, 64)}…" is longer than ${MAX_KEY_BYTES} bytes`);
   if (key.includes('\0')) throw invalidArgument(`snapshot ${what} must not contain NUL`);
-}
-
-function validateLabels(labels: Record<string, string>): Record<string, string> {
-  let total = 0;
-  for (const [k, v] of Object.entries(labels)) {
-    const size = Buffer.byteLength(k) + Buffer.byteLength(v);
-    if (!k) throw invalidArgument('label key must not be empty');
-    if (size > MAX_LABEL_BYTES) throw invalidArgument(`label "${k.slice(0, 64)}" is longer than ${MAX_LABEL_BYTES} bytes with its value`);
-    total += size;
-  }
-  if (total > MAX_LABELS_BYTES) throw invalidArgument(`labels total ${total} bytes, more than ${MAX_LABELS_BYTES}`);
-  return { ...labels };
 }
 
 const toInfo = (name: string, r: SnapshotRecord): Info => ({
@@ -152,22 +140,8 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
   update(info: Pick<Info, 'name' | 'labels'>, fieldpaths: string[] = []): Promise<Info> {
     return this.serial(async () => {
       const r = this.mustRecord(info.name);
-      let labels: Record<string, string>;
-      if (fieldpaths.length === 0) {
-        labels = { ...(info.labels ?? {}) };
-      } else {
-        labels = { ...r.labels };
-        for (const path of fieldpaths) {
-          if (path === 'labels') labels = { ...(info.labels ?? {}) };
-          else if (path.startsWith('labels.')) {
-            const k = path.slice('labels.'.length);
-            const v = info.labels?.[k];
-            if (v) labels[k] = v;
-            else delete labels[k];
-          } else throw invalidArgument(`cannot update field "${path}" of snapshot "${info.name}": only labels can change`);
-        }
-      }
-      const updated: SnapshotRecord = { ...r, labels: validateLabels(labels), updated: new Date().toISOString() };
+      const labels = applyLabelUpdate(r.labels, info.labels, fieldpaths, `snapshot "${info.name}"`);
+      const updated: SnapshotRecord = { ...r, labels: validateLabels(labels, MAX_LABELS_BYTES), updated: new Date().toISOString() };
       await this.db.put(infoKey(this.driver.name, info.name), updated);
       this.records.set(info.name, updated);
       return toInfo(info.name, updated);
@@ -195,7 +169,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
   private create(kind: 'ACTIVE' | 'VIEW', key: string, parent: string, labels: Record<string, string>): Promise<Mount[]> {
     return this.serial(async () => {
       validateKey(key);
-      const checked = validateLabels(labels);
+      const checked = validateLabels(labels, MAX_LABELS_BYTES);
       const sizeLimit = checked[SIZE_LIMIT_LABEL] !== undefined ? parseSize(checked[SIZE_LIMIT_LABEL]) : undefined;
       if (sizeLimit !== undefined && kind !== 'ACTIVE') throw invalidArgument(`${SIZE_LIMIT_LABEL} applies to active snapshots only, not to view "${key}"`);
       if (this.records.has(key)) throw alreadyExists(`snapshot "${key}" already exists`);
@@ -233,7 +207,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       const r = this.mustRecord(key);
       if (r.kind !== 'ACTIVE') throw failedPrecondition(`snapshot "${key}" is ${r.kind.toLowerCase()}: only active snapshots can be committed`);
       if (this.records.has(name)) throw alreadyExists(`snapshot "${name}" already exists`);
-      const merged = validateLabels({ ...r.labels, ...labels });
+      const merged = validateLabels({ ...r.labels, ...labels }, MAX_LABELS_BYTES);
       await this.driver.commit(this.driverSnapshot(r));
       const now = new Date().toISOString();
       const record: SnapshotRecord = { ...r, kind: 'COMMITTED', labels: merged, created: now, updated: now };

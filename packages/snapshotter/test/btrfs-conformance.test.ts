@@ -2,16 +2,13 @@
  * The snapshotter conformance suite (conformance.ts) over the btrfs driver, on a btrfs file
  * system that this file makes in a loop-mounted image and takes down afterwards, also on failure.
  */
-import { openDatabase } from '@ctl/proto';
-import { tempInstance } from '@ctl/proto/testing';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { btrfsDriver } from '../src/drivers/btrfs/register';
-import { SCHEMA } from '../src/layout';
-import { MetaSnapshotter } from '../src/metadata';
 import { describeConformance } from './conformance';
+import { localSubject } from './subjects';
 
 describe('btrfs (root, loop-mounted btrfs image)', function () {
   this.timeout(60_000);
@@ -42,21 +39,6 @@ describe('btrfs (root, loop-mounted btrfs image)', function () {
     rmSync(base, { recursive: true, force: true });
   });
 
-  describeConformance('btrfs driver', async () => {
-    // Metadata on the host's disk, snapshots on the btrfs file system; each test its own root.
-    const tmp = tempInstance('ctl-snap-');
-    const root = join(fs, `root-${roots++}`, 'btrfs');
-    const db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
-    const driver = await btrfsDriver.open({ root });
-    const snapshotter = await MetaSnapshotter.open(db, driver);
-    return {
-      snapshotter,
-      onDisk: () => driver.onDisk(),
-      teardown: async () => {
-        await snapshotter.settled();
-        await db.close();
-        tmp.remove();
-      },
-    };
-  });
+  // Metadata on the host's disk, snapshots on the btrfs file system; each test its own root.
+  describeConformance('btrfs driver', localSubject(btrfsDriver, async () => join(fs, `root-${roots++}`, 'btrfs')));
 });

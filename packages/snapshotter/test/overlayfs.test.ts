@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { overlayfsDriver } from '../src/drivers/overlayfs/register';
 import { mountAll, unmountAll } from '../src/mount';
-import { localSubject } from './drivers.test';
+import { localSubject } from './subjects';
 
 describe('overlayfs driver specifics', function () {
   this.timeout(120_000);

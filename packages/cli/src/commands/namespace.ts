@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { connectDaemon } from '../connect';
+import { parseLabelArgs } from '../labels';
 
 const USAGE = `Usage: ctl namespace COMMAND
 
@@ -11,16 +12,6 @@ Commands:
   label NAME [LABEL=VALUE...]    set labels (an empty value removes a label)
   rm NAME...                     remove empty namespaces
 `;
-
-function parseLabels(items: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new UsageError(`label "${item}" is not KEY=VALUE`);
-    labels[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return labels;
-}
 
 async function withNamespaces<T>(context: CommandContext, fn: (ns: import('@ctl/containerd-lite/client').NamespacesClient) => Promise<T>): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -65,14 +56,14 @@ export const command: Command = {
       case 'create': {
         const [name, ...labels] = positionals;
         if (!name) throw new UsageError('create needs a NAME');
-        await withNamespaces(context, (ns) => ns.create({ name, labels: parseLabels(labels) }));
+        await withNamespaces(context, (ns) => ns.create({ name, labels: parseLabelArgs(labels) }));
         context.out(`${name}\n`);
         return 0;
       }
       case 'label': {
         const [name, ...labels] = positionals;
         if (!name) throw new UsageError('label needs a NAME');
-        const parsedLabels = parseLabels(labels);
+        const parsedLabels = parseLabelArgs(labels);
         await withNamespaces(context, (ns) => ns.update({ name, labels: parsedLabels }, Object.keys(parsedLabels).map((k) => `labels.${k}`)));
         return 0;
       }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { connectDaemon } from '../connect';
+import { parseLabelArgs } from '../labels';
 
 type SnapshotsClient = import('@ctl/snapshotter/client').SnapshotsClient;
 type Info = import('@ctl/snapshotter/client').Info;
@@ -47,16 +48,6 @@ function mountCommands(mounts: Mount[], target: string): string {
   return mounts.map((m) => `mount -t ${m.type} ${m.source} ${target} -o ${m.options.join(',')}\n`).join('');
 }
 
-function parseLabels(items: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new UsageError(`label "${item}" is not KEY=VALUE`);
-    labels[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return labels;
-}
-
 async function withSnapshots<T>(context: CommandContext, snapshotter: string, fn: (s: SnapshotsClient) => Promise<T>): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
@@ -96,7 +87,7 @@ export const command: Command = {
     const { values, positionals } = parsed;
     const [verb, ...args] = positionals;
     const snapshotter = values.snapshotter ?? context.env.CTL_SNAPSHOTTER ?? '';
-    const labels = parseLabels(values.label ?? []);
+    const labels = parseLabelArgs(values.label ?? []);
     const out = context.out;
     return withSnapshots(context, snapshotter, async (s) => {
       switch (verb) {
@@ -154,7 +145,7 @@ export const command: Command = {
         }
         case 'label': {
           need(args, 1, 'label needs a KEY');
-          const set = parseLabels(args.slice(1));
+          const set = parseLabelArgs(args.slice(1));
           const info = await s.update({ name: args[0]!, labels: set }, Object.keys(set).map((k) => `labels.${k}`));
           out(Object.entries(info.labels).map(([k, v]) => `${k}=${v}\n`).join(''));
           return 0;

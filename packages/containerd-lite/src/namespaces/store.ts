@@ -1,18 +1,6 @@
-import { type Database, alreadyExists, failedPrecondition, invalidArgument, notFound, validateNamespace } from '@ctl/proto';
+import { type Database, alreadyExists, applyLabelUpdate, failedPrecondition, notFound, validateLabels, validateNamespace } from '@ctl/proto';
 import { NAMESPACE_PREFIX, namespaceKey } from '../layout';
 import type { Namespace, Namespaces } from './namespaces';
-
-const MAX_LABEL_BYTES = 4096;
-
-function validateLabels(labels: Record<string, string>): Record<string, string> {
-  for (const [key, value] of Object.entries(labels)) {
-    if (!key) throw invalidArgument('label key must not be empty');
-    if (Buffer.byteLength(key) + Buffer.byteLength(value) > MAX_LABEL_BYTES) {
-      throw invalidArgument(`label "${key.slice(0, 64)}" is longer than ${MAX_LABEL_BYTES} bytes with its value`);
-    }
-  }
-  return { ...labels };
-}
 
 interface StoredNamespace {
   labels: Record<string, string>;
@@ -62,24 +50,7 @@ export class NamespaceStore implements Namespaces {
 
   async update(namespace: Namespace, mask: string[] = []): Promise<Namespace> {
     const current = await this.get(namespace.name);
-    let labels: Record<string, string>;
-    if (mask.length === 0) {
-      labels = { ...(namespace.labels ?? {}) };
-    } else {
-      labels = { ...current.labels };
-      for (const path of mask) {
-        if (path === 'labels') {
-          labels = { ...(namespace.labels ?? {}) };
-        } else if (path.startsWith('labels.')) {
-          const key = path.slice('labels.'.length);
-          const value = namespace.labels?.[key];
-          if (value) labels[key] = value;
-          else delete labels[key];
-        } else {
-          throw invalidArgument(`cannot update field "${path}" of namespace "${namespace.name}": only labels can change`);
-        }
-      }
-    }
+    const labels = applyLabelUpdate(current.labels, namespace.labels, mask, `namespace "${namespace.name}"`);
     validateLabels(labels);
     await this.db.put(namespaceKey(namespace.name), { labels } satisfies StoredNamespace);
     return { name: namespace.name, labels };

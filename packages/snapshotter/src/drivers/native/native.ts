@@ -4,30 +4,13 @@
  * file system can, and is a full copy otherwise (cp --reflink=auto). Whiteouts need no
  * representation: a deletion is simply absent from the copy.
  */
-import { join } from 'node:path';
-import type { Mount, Usage } from '../../snapshotter';
+import type { Mount } from '../../snapshotter';
 import type { CreateOptions, Driver, DriverSnapshot } from '../driver';
-import { diskUsage, entries, makeDirs, removeTree, tool } from '../disk';
-import type { SizedLayers } from '../sized';
+import { makeDirs, tool } from '../disk';
+import { LayerDirs } from '../layer-dirs';
 
-export class NativeDriver implements Driver {
+export class NativeDriver extends LayerDirs implements Driver {
   readonly name = 'native';
-  private readonly snapshots: string;
-
-  constructor(
-    root: string,
-    private readonly sized: SizedLayers,
-  ) {
-    this.snapshots = join(root, 'snapshots');
-  }
-
-  private dir(id: string): string {
-    return join(this.snapshots, id);
-  }
-
-  private fs(id: string): string {
-    return join(this.dir(id), 'fs');
-  }
 
   async create(snapshot: DriverSnapshot, options: CreateOptions): Promise<void> {
     await makeDirs(this.dir(snapshot.id));
@@ -47,21 +30,5 @@ export class NativeDriver implements Driver {
 
   async commit(): Promise<void> {
     // A committed native snapshot is its directory as it is.
-  }
-
-  async remove(id: string): Promise<void> {
-    await this.sized.remove(this.dir(id));
-    await removeTree(this.dir(id));
-  }
-
-  usage(snapshot: DriverSnapshot): Promise<Usage> {
-    return diskUsage(this.fs(snapshot.id));
-  }
-
-  async onDisk(): Promise<string[]> {
-    // A size-limited layer's image (<id>.img, or <id>.img.tmp while it is formatted) counts
-    // too: a crash may leave it alone.
-    const ids = (await entries(this.snapshots)).map((e) => /^(\d+)(?:\.img(?:\.tmp)?)?$/.exec(e)?.[1]);
-    return [...new Set(ids.filter((id): id is string => id !== undefined))];
   }
 }

@@ -5,29 +5,13 @@
  * trusted.overlay.opaque), so layers apply with no translation.
  */
 import { join } from 'node:path';
-import type { Mount, Usage } from '../../snapshotter';
+import type { Mount } from '../../snapshotter';
 import type { CreateOptions, Driver, DriverSnapshot } from '../driver';
-import { diskUsage, entries, makeDirs, removeTree } from '../disk';
-import type { SizedLayers } from '../sized';
+import { makeDirs, removeTree } from '../disk';
+import { LayerDirs } from '../layer-dirs';
 
-export class OverlayDriver implements Driver {
+export class OverlayDriver extends LayerDirs implements Driver {
   readonly name = 'overlayfs';
-  private readonly snapshots: string;
-
-  constructor(
-    root: string,
-    private readonly sized: SizedLayers,
-  ) {
-    this.snapshots = join(root, 'snapshots');
-  }
-
-  private dir(id: string): string {
-    return join(this.snapshots, id);
-  }
-
-  private fs(id: string): string {
-    return join(this.dir(id), 'fs');
-  }
 
   async create(snapshot: DriverSnapshot, options: CreateOptions): Promise<void> {
     const dir = this.dir(snapshot.id);
@@ -55,21 +39,5 @@ export class OverlayDriver implements Driver {
   async commit(snapshot: DriverSnapshot): Promise<void> {
     // The layer stays where it is; overlay's work dir is only for active snapshots.
     await removeTree(join(this.dir(snapshot.id), 'work'));
-  }
-
-  async remove(id: string): Promise<void> {
-    await this.sized.remove(this.dir(id));
-    await removeTree(this.dir(id));
-  }
-
-  usage(snapshot: DriverSnapshot): Promise<Usage> {
-    return diskUsage(this.fs(snapshot.id));
-  }
-
-  async onDisk(): Promise<string[]> {
-    // A size-limited layer's image (<id>.img, or <id>.img.tmp while it is formatted) counts
-    // too: a crash may leave it alone.
-    const ids = (await entries(this.snapshots)).map((e) => /^(\d+)(?:\.img(?:\.tmp)?)?$/.exec(e)?.[1]);
-    return [...new Set(ids.filter((id): id is string => id !== undefined))];
   }
 }
