@@ -159,37 +159,38 @@ static int cpuset_inherit(const char *dir, struct ctl_err *e) {
   return 0;
 }
 
-/* v2: a controller is usable in a child only when every ancestor enables it in subtree_control. */
-static int v2_enable_controllers(const char *mnt, const char *path, struct ctl_err *e) {
+/* v2: a controller is usable in a cgroup only when every ancestor enables it in
+ * cgroup.subtree_control. Enabled on demand, one controller at a time, only for what the spec
+ * asks for, so a container without limits changes nothing above its own cgroup. */
+static int v2_enable(struct cgroup *cg, const char *leaf, const char *controller, const char *field, struct ctl_err *e) {
+  size_t mlen = strlen(leaf) - strlen(cg->path);
+  cleanup_free char *mnt = strndup(leaf, mlen);
   cleanup_free char *avail = cg_read(mnt, "cgroup.controllers");
-  if (!avail) return 0;
-  char want[512] = "";
+  bool found = false;
   char *s = NULL;
-  for (char *t = strtok_r(avail, " \n", &s); t; t = strtok_r(NULL, " \n", &s)) {
-    strcat(want, want[0] ? " +" : "+");
-    strncat(want, t, sizeof want - strlen(want) - 1);
-  }
-  if (!want[0]) return 0;
-  cleanup_free char *cur = xasprintf("%s", mnt);
-  cleanup_free char *p = strdup(path);
-  /* every proper ancestor of the leaf, starting at the mount root */
-  char *last = strrchr(p, '/');
-  if (last) *last = 0;
+  for (char *t = avail ? strtok_r(avail, " \n", &s) : NULL; t; t = strtok_r(NULL, " \n", &s))
+    if (!strcmp(t, controller)) found = true;
+  if (!found) return ctl_fail(e, 0, "%s: the %s controller is not available in the cgroup v2 hierarchy at %s", field, controller, mnt);
+  cleanup_free char *want = xasprintf("+%s", controller);
+  cleanup_free char *cur = strdup(mnt);
+  cleanup_free char *p = strdup(cg->path);
   char *save = NULL;
-  struct ctl_err ignore;
-  cg_write(cur, "cgroup.subtree_control", want, &ignore);
-  for (char *t = strtok_r(p, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-    char *next = xasprintf("%s/%s", cur, t);
+  /* the mount root, then every proper ancestor of the leaf */
+  char *tok = strtok_r(p, "/", &save);
+  for (;;) {
+    cleanup_free char *sc = cg_read(cur, "cgroup.subtree_control");
+    bool on = false;
+    char *s2 = NULL;
+    for (char *t = sc ? strtok_r(sc, " \n", &s2) : NULL; t; t = strtok_r(NULL, " \n", &s2))
+      if (!strcmp(t, controller)) on = true;
+    if (!on && cg_write(cur, "cgroup.subtree_control", want, e) < 0) return ctl_wrap(e, "%s: enable %s", field, controller);
+    char *next_tok = strtok_r(NULL, "/", &save);
+    if (!next_tok) break; /* tok is the leaf itself */
+    char *next = xasprintf("%s/%s", cur, tok);
     free(cur);
     cur = next;
-    if (cg_write(cur, "cgroup.subtree_control", want, &ignore) < 0) {
-      /* enable one by one so that one unavailable controller does not block the rest */
-      cleanup_free char *w = strdup(want);
-      char *s2 = NULL;
-      for (char *c = strtok_r(w, " ", &s2); c; c = strtok_r(NULL, " ", &s2)) cg_write(cur, "cgroup.subtree_control", c, &ignore);
-    }
+    tok = next_tok;
   }
-  (void)e;
   return 0;
 }
 
@@ -198,7 +199,6 @@ int cg_create(struct cgroup *cg, struct ctl_err *e) {
     const char *dir = cg->dir[i];
     size_t mlen = strlen(dir) - strlen(cg->path);
     cleanup_free char *mnt = strndup(dir, mlen);
-    if (!is_v1_dir(cg, i) && cg->mode == CG_V2) v2_enable_controllers(mnt, cg->path, e);
     cleanup_free char *p = strdup(dir);
     bool cpuset = is_v1_dir(cg, i) && strstr(cg->ctrl[i], "cpuset") != NULL;
     for (char *s = p + mlen + 1;; s++) {
@@ -361,6 +361,7 @@ static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_er
   long long v;
   (void)cg;
   json_t *mem = json_object_get(res, "memory");
+  if (mem && json_object_size(mem) && v2_enable(cg, d, "memory", "linux.resources.memory", e) < 0) return -1;
   if (mem) {
     long long limit = 0, swap = 0;
     bool has_limit = jint(mem, "limit", &limit);
@@ -373,6 +374,10 @@ static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_er
     if (jint(mem, "reservation", &v) && v > 0 && cg_writef(d, "memory.low", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.memory.reservation");
   }
   json_t *cpu = json_object_get(res, "cpu");
+  if (cpu && (json_object_get(cpu, "shares") || json_object_get(cpu, "quota") || json_object_get(cpu, "period")) &&
+      v2_enable(cg, d, "cpu", "linux.resources.cpu", e) < 0)
+    return -1;
+  if (cpu && (jstr(cpu, "cpus") || jstr(cpu, "mems")) && v2_enable(cg, d, "cpuset", "linux.resources.cpu.cpus", e) < 0) return -1;
   if (cpu) {
     if (jint(cpu, "shares", &v) && v) {
       long long w = 1 + ((v - 2) * 9999) / 262142;
@@ -392,10 +397,12 @@ static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_er
   }
   json_t *pids = json_object_get(res, "pids");
   if (pids && jint(pids, "limit", &v)) {
+    if (v2_enable(cg, d, "pids", "linux.resources.pids", e) < 0) return -1;
     int r = v > 0 ? cg_writef(d, "pids.max", e, "%lld", v) : cg_write(d, "pids.max", "max", e);
     if (r < 0) return ctl_wrap(e, "linux.resources.pids.limit");
   }
   json_t *bio = json_object_get(res, "blockIO");
+  if (bio && json_object_size(bio) && v2_enable(cg, d, "io", "linux.resources.blockIO", e) < 0) return -1;
   if (bio) {
     if (jint(bio, "weight", &v) && v) {
       long long w = 1 + ((v - 10) * 9999) / 990;
@@ -407,6 +414,15 @@ static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_er
         throttle(d, NULL, json_object_get(bio, "throttleReadIOPSDevice"), true, "riops", e) < 0 ||
         throttle(d, NULL, json_object_get(bio, "throttleWriteIOPSDevice"), true, "wiops", e) < 0)
       return ctl_wrap(e, "linux.resources.blockIO");
+  }
+  size_t i;
+  json_t *h;
+  json_array_foreach(json_object_get(res, "hugepageLimits"), i, h) {
+    long long limit = 0;
+    jint(h, "limit", &limit);
+    if (i == 0 && v2_enable(cg, d, "hugetlb", "linux.resources.hugepageLimits", e) < 0) return -1;
+    cleanup_free char *file = xasprintf("hugetlb.%s.max", jstr(h, "pageSize") ?: "2MB");
+    if (cg_writef(d, file, e, "%lld", limit) < 0) return ctl_wrap(e, "linux.resources.hugepageLimits[%zu]", i);
   }
   const char *k;
   json_t *val;
@@ -428,8 +444,7 @@ int cg_apply(struct cgroup *cg, json_t *res, struct ctl_err *e) {
     const char *d = cg_dir(cg, "hugetlb");
     bool v2 = false;
     if (!d && u) {
-      cleanup_free char *mnt = strndup(u, strlen(u) - strlen(cg->path));
-      v2_enable_controllers(mnt, cg->path, e);
+      if (v2_enable(cg, u, "hugetlb", "linux.resources.hugepageLimits", e) < 0) return -1;
       d = u;
       v2 = true;
     }
