@@ -15,6 +15,8 @@ SHIM=$PKG/build/Release/ctl-shim
 
 WORK=$(mktemp -d /tmp/ctl-bench-shim.XXXXXX)
 CD_PID=
+# runc leaves containerd's namespace cgroup (/default) behind: remove it after, if we made it
+HAD_DEFAULT_CG=$(ls -d /sys/fs/cgroup/*/default 2>/dev/null | head -1)
 cleanup() {
   for d in "$WORK"/ctl/*/; do
     [ -d "$d" ] && "$CTL" --root "$WORK/state" delete --force "$(basename "$d")" >/dev/null 2>&1 || true
@@ -30,6 +32,7 @@ cleanup() {
     done
     kill "$CD_PID" 2>/dev/null || true
     wait "$CD_PID" 2>/dev/null || true
+    [ -n "$HAD_DEFAULT_CG" ] || for d in /sys/fs/cgroup/*/default; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
   fi
   grep " $WORK" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$WORK"
