@@ -137,4 +137,13 @@ describe('runtime isolation (root, real kernel)', function () {
       fs.rmSync(link);
     }
   });
+
+  it('--no-pivot: the root is moved and chrooted instead of pivoted', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'ls /; test -e /proc/1/root/bin/busybox && echo rootfs-is-root']);
+    const r = await fx.runtime.command(['run', '--no-pivot', '--bundle', b, id]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /rootfs-is-root/);
+    assert.ok(!r.stdout.includes('bundles'), 'host directories are not visible');
+  });
 });

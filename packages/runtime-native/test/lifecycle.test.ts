@@ -228,4 +228,30 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.equal(cgroupFile('pids', id, 'pids.max'), '7');
     assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(48 << 20));
   });
+
+  it('the shim forwards signals to the init', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'trap "echo got-term; exit 5" TERM; echo ready; while true; do sleep 0.1; done']);
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    await until(() => readLog(path.join(b, 'container.log')).some((l) => l.log === 'ready\n'));
+    process.kill(shimPidOf(pid), 'SIGTERM');
+    const exit = await fx.runtime.waitExit(b);
+    assert.equal(exit.exitStatus, 5);
+    assert.ok(readLog(path.join(b, 'container.log')).some((l) => l.log === 'got-term\n'));
+  });
+
+  it('joins the network namespace of another container by path', async () => {
+    const a = fx.id();
+    const ba = fx.bundle(a, ['sleep', '1000']);
+    const { pid } = await fx.runtime.createWithShim(a, ba);
+    await fx.runtime.start(a);
+    const nsA = fs.readlinkSync(`/proc/${pid}/ns/net`);
+    assert.notEqual(nsA, fs.readlinkSync('/proc/self/ns/net'));
+    const b = fx.id();
+    const bb = fx.bundle(b, ['readlink', '/proc/self/ns/net'], { network: { path: `/proc/${pid}/ns/net` } });
+    const r = await fx.runtime.runForeground(b, bb);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), nsA);
+  });
 });
