@@ -15,4 +15,5 @@ export { RuntimeError, SpecError, kindFromRuntimeMessage } from './errors';
 export type { ErrorKind } from './errors';
 export { RUNTIME_BINARY, SHIM_BINARY, nativeBinaries } from './native';
 export { Runtime, DEFAULT_ROOT, readLog } from './runtime';
+export { Attachment } from './attach';
 export type { State, Status, ExitStatus, CommandResult, RuntimeOptions, LogLine } from './runtime';

@@ -7,11 +7,12 @@
  *   waitExit(bundle)            -> the shim wrote exit.json when the init exited        (stopped)
  *   delete(id)                  -> processes, cgroups and state are gone
  *
- * kill, exec, ps, pause/resume, state and stats work in between.
+ * kill, exec, ps, pause/resume, state, stats and attach work in between.
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Attachment } from './attach';
 import { RuntimeError, kindFromRuntimeMessage } from './errors';
 import { nativeBinaries } from './native';
 import type { Process } from './spec/types';
@@ -94,10 +95,12 @@ export class Runtime {
    * Create through a shim that outlives the caller. Files in the bundle: init.pid, exit.json,
    * container.log (one JSON object per output line), runtime.log (the runtime's own log).
    */
-  async createWithShim(id: string, bundle: string, opts: { tty?: boolean } = {}): Promise<{ pid: number }> {
+  async createWithShim(id: string, bundle: string, opts: { tty?: boolean; stdin?: boolean; attach?: boolean } = {}): Promise<{ pid: number }> {
     const pidFile = path.join(bundle, 'init.pid');
     for (const f of ['init.pid', 'exit.json']) fs.rmSync(path.join(bundle, f), { force: true });
     const shimArgs = ['--state-dir', bundle, '--pid-file', pidFile, '--log', path.join(bundle, 'container.log')];
+    if (opts.attach || opts.stdin) shimArgs.push('--attach-socket', path.join(bundle, 'attach.sock'));
+    if (opts.stdin) shimArgs.push('--stdin');
     const rtArgs = [this.runtimeBinary, '--root', this.root, '--log', path.join(bundle, 'runtime.log'), '--log-format', 'json', 'create'];
     rtArgs.push('--bundle', bundle, '--pid-file', pidFile);
     if (opts.tty) {
@@ -172,6 +175,11 @@ export class Runtime {
     } finally {
       fs.rmSync(path.dirname(file), { recursive: true, force: true });
     }
+  }
+
+  /** Attach to the container's streams (created with { attach: true } or { stdin: true }). */
+  attach(bundle: string): Promise<Attachment> {
+    return Attachment.connect(path.join(bundle, 'attach.sock'));
   }
 
   /** Resolves when the shim has written exit.json into the bundle. */

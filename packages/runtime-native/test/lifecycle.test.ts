@@ -254,4 +254,24 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), nsA);
   });
+
+  it('attach: a client gets the output framed by stream and feeds stdin', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'echo ready; read line; echo got:$line; echo oops >&2']);
+    await fx.runtime.createWithShim(id, b, { stdin: true });
+    const att = await fx.runtime.attach(b);
+    const out: string[] = [];
+    const err: string[] = [];
+    att.on('stdout', (c) => out.push(c.toString()));
+    att.on('stderr', (c) => err.push(c.toString()));
+    await fx.runtime.start(id);
+    await until(() => out.join('').includes('ready\n'));
+    att.write('hello\n');
+    const exit = await fx.runtime.waitExit(b);
+    att.close();
+    assert.equal(exit.exitStatus, 0);
+    assert.equal(out.join(''), 'ready\ngot:hello\n');
+    assert.equal(err.join(''), 'oops\n');
+    assert.deepEqual(readLog(path.join(b, 'container.log')).map((l) => l.log).sort(), ['got:hello\n', 'oops\n', 'ready\n']);
+  });
 });

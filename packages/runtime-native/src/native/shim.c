@@ -1,7 +1,8 @@
 /* ctl-shim: one small process per container, the parent (subreaper) of the container's init.
  *
  *   ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE]
- *            -- RUNTIME [ARGS...]      (e.g. ctl-runtime --root R create --bundle B --pid-file FILE ID)
+ *            [--attach-socket PATH] [--stdin] -- RUNTIME [ARGS...]
+ *            (e.g. ctl-runtime --root R create --bundle B --pid-file FILE ID)
  *
  * The starter forks; the shim detaches (setsid, double fork) so that it survives whoever started
  * it, becomes a child subreaper and runs the runtime's create with pipes (or, with
@@ -10,6 +11,11 @@
  * init, writes every line of output to the log as one JSON object ({"time","stream","log"}), and
  * when the init exits writes {"pid","exitStatus","signal","oomKilled","exitedAt"} atomically
  * (tmp + fsync + rename) to the exit file (default DIR/exit.json) and exits.
+ *
+ * Attachable streams: with --attach-socket, clients that connect receive the output from then on
+ * in Docker's multiplexed framing (8-byte header: stream 1=stdout 2=stderr, 3 zero bytes, length
+ * uint32 big-endian; then the bytes); with --stdin, what a client sends is the container's stdin
+ * (the terminal's input with a pty), and the first client to close its side closes stdin.
  *
  * Kept small on purpose (target: under 1 MiB resident): no JSON library, no stdio buffers, fixed
  * buffers only. */
@@ -41,6 +47,22 @@ struct stream {
 };
 
 static int log_fd = -1;
+#define MAX_CLIENTS 4
+static int clients[MAX_CLIENTS] = {-1, -1, -1, -1};
+
+static void broadcast(int stream, const char *data, size_t n) {
+  unsigned char hdr[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (clients[i] < 0) continue;
+    struct iovec iov[2] = {{hdr, 8}, {(void *)data, n}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    /* a client that cannot keep up is dropped rather than stalling the container */
+    if (sendmsg(clients[i], &m, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(n + 8)) {
+      close(clients[i]);
+      clients[i] = -1;
+    }
+  }
+}
 static struct stream out_s = {"stdout", -1, {0}, 0}, err_s = {"stderr", -1, {0}, 0};
 
 static void die(const char *what) {
@@ -100,6 +122,7 @@ static int pump(struct stream *s) {
     s->len = 0;
     return 0;
   }
+  broadcast(s == &err_s ? 2 : 1, s->buf + s->len, r);
   s->len += r;
   size_t start = 0;
   for (size_t i = 0; i < s->len; i++)
@@ -195,18 +218,24 @@ static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
 }
 
 int main(int argc, char **argv) {
-  const char *state_dir = NULL, *pid_file = NULL, *log_path = NULL, *console_path = NULL, *exit_file = NULL;
+  const char *state_dir = NULL, *pid_file = NULL, *log_path = NULL, *console_path = NULL, *exit_file = NULL, *attach_path = NULL;
+  bool want_stdin = false;
   int i;
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--")) {
       i++;
       break;
     }
+    if (!strcmp(argv[i], "--stdin")) {
+      want_stdin = true;
+      continue;
+    }
     const char **dst = !strcmp(argv[i], "--state-dir") ? &state_dir : !strcmp(argv[i], "--pid-file") ? &pid_file
                      : !strcmp(argv[i], "--log") ? &log_path : !strcmp(argv[i], "--console-socket") ? &console_path
-                     : !strcmp(argv[i], "--exit-file") ? &exit_file : NULL;
+                     : !strcmp(argv[i], "--exit-file") ? &exit_file : !strcmp(argv[i], "--attach-socket") ? &attach_path : NULL;
     if (!dst || i + 1 >= argc) {
-      fprintf(stderr, "usage: ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE] -- RUNTIME ARGS...\n");
+      fprintf(stderr, "usage: ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE] "
+                      "[--attach-socket PATH] [--stdin] -- RUNTIME ARGS...\n");
       return 2;
     }
     *dst = argv[++i];
@@ -261,7 +290,17 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
-  int lsock = -1, master = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+  int lsock = -1, master = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, asock = -1;
+  if (attach_path) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", attach_path);
+    unlink(attach_path);
+    asock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (asock < 0 || bind(asock, (struct sockaddr *)&a, sizeof a) < 0 || listen(asock, MAX_CLIENTS) < 0) die("attach socket");
+    chmod(attach_path, 0600);
+  }
+  if (want_stdin && !console_path && pipe2(inp, O_CLOEXEC) < 0) die("pipe");
+  int stdin_w = inp[1]; /* with a pty: the master, once received */
   if (console_path) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof a.sun_path, "%s", console_path);
@@ -275,13 +314,14 @@ int main(int argc, char **argv) {
   if (rt < 0) die("fork runtime");
   if (rt == 0) {
     sigprocmask(SIG_UNBLOCK, &mask, NULL);
-    dup2(devnull, 0);
+    dup2(inp[0] >= 0 ? inp[0] : devnull, 0);
     dup2(console_path ? devnull : outp[1], 1);
     dup2(console_path ? devnull : errp[1], 2);
     execvp(runtime_argv[0], runtime_argv);
     die(runtime_argv[0]);
   }
   if (outp[1] >= 0) close(outp[1]), close(errp[1]);
+  if (inp[0] >= 0) close(inp[0]);
   out_s.fd = outp[0];
   err_s.fd = errp[0];
   pid_t init = -1;
@@ -295,12 +335,15 @@ int main(int argc, char **argv) {
   } early[8];
   int nearly = 0;
   for (;;) {
-    struct pollfd p[5];
+    struct pollfd p[6 + MAX_CLIENTS];
     int np = 0;
     p[np++] = (struct pollfd){sfd, POLLIN, 0};
     if (out_s.fd >= 0) p[np++] = (struct pollfd){out_s.fd, POLLIN, 0};
     if (err_s.fd >= 0) p[np++] = (struct pollfd){err_s.fd, POLLIN, 0};
     if (lsock >= 0) p[np++] = (struct pollfd){lsock, POLLIN, 0};
+    if (asock >= 0 && !init_done) p[np++] = (struct pollfd){asock, POLLIN, 0};
+    for (int c = 0; c < MAX_CLIENTS; c++)
+      if (clients[c] >= 0) p[np++] = (struct pollfd){clients[c], POLLIN, 0};
     if (init_done && out_s.fd < 0 && err_s.fd < 0) break;
     int timeout = -1;
     if (init_done) {
@@ -325,12 +368,29 @@ int main(int argc, char **argv) {
         close(lsock);
         lsock = -1;
         unlink(console_path);
-        if (master >= 0) out_s.fd = master; /* a pty has one stream: the terminal */
+        if (master >= 0) out_s.fd = master, stdin_w = want_stdin ? master : -1; /* a pty has one stream: the terminal */
+      } else if (fd == asock) {
+        int c = accept4(asock, NULL, NULL, SOCK_CLOEXEC);
+        int slot = -1;
+        for (int k2 = 0; k2 < MAX_CLIENTS; k2++)
+          if (clients[k2] < 0) slot = k2;
+        if (c >= 0 && slot >= 0) clients[slot] = c;
+        else if (c >= 0) close(c);
       } else if (fd == out_s.fd) {
         if (!pump(&out_s)) close(out_s.fd), out_s.fd = -1;
       } else if (fd == err_s.fd) {
         if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
-      } else if (fd == sfd) {
+      } else if (fd != sfd) { /* an attached client: its bytes are the container's stdin */
+        char in[4096];
+        ssize_t r = read(fd, in, sizeof in);
+        if (r > 0 && stdin_w >= 0) write_all(stdin_w, in, r);
+        if (r <= 0) {
+          for (int c = 0; c < MAX_CLIENTS; c++)
+            if (clients[c] == fd) clients[c] = -1;
+          close(fd);
+          if (stdin_w >= 0 && stdin_w != master) close(stdin_w), stdin_w = -1; /* stdin-once */
+        }
+      } else {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si) {
           if (si.ssi_signo != SIGCHLD) {
@@ -388,6 +448,7 @@ int main(int argc, char **argv) {
   }
   if (out_s.fd >= 0 && out_s.len) emit(&out_s, out_s.buf, out_s.len);
   if (err_s.fd >= 0 && err_s.len) emit(&err_s, err_s.buf, err_s.len);
+  if (attach_path) unlink(attach_path);
   long oom_now = oom_count();
   int oom = oom_now > oom_base;
   write_exit_file(exit_file, init, init_status, oom);
