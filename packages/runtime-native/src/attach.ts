@@ -6,11 +6,7 @@
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 
-export interface Attachment {
-  on(event: 'stdout' | 'stderr', listener: (chunk: Buffer) => void): this;
-  on(event: 'close', listener: () => void): this;
-}
-
+/** Events: 'stdout' and 'stderr' (chunk: Buffer), 'close'. */
 export class Attachment extends EventEmitter {
   private buf = Buffer.alloc(0);
 

@@ -262,8 +262,8 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     const att = await fx.runtime.attach(b);
     const out: string[] = [];
     const err: string[] = [];
-    att.on('stdout', (c) => out.push(c.toString()));
-    att.on('stderr', (c) => err.push(c.toString()));
+    att.on('stdout', (c: Buffer) => out.push(c.toString()));
+    att.on('stderr', (c: Buffer) => err.push(c.toString()));
     await fx.runtime.start(id);
     await until(() => out.join('').includes('ready\n'));
     att.write('hello\n');
