@@ -265,6 +265,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       await this.removals;
       const known = new Set([...this.records.values()].map((r) => r.id));
       for (const id of await this.driver.onDisk()) if (!known.has(id)) await this.driver.remove(id);
+      await this.driver.collect?.();
     });
   }
 }

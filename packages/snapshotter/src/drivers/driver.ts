@@ -35,6 +35,8 @@ export interface Driver {
   usage(snapshot: DriverSnapshot): Promise<Usage>;
   /** The ids that have something on disk, for cleanup of what no record points to. */
   onDisk(): Promise<string[]>;
+  /** Deletes now what removed snapshots left for deferred deletion, if the driver defers. */
+  collect?(): Promise<void>;
   /** Releases what the driver holds (mounts of its own such as size-limited layers stay). */
   close?(): Promise<void>;
 }

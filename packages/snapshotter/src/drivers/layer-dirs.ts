@@ -2,20 +2,60 @@
  * The on-disk layout overlayfs and native share: snapshots/<id> per snapshot, its layer in
  * snapshots/<id>/fs, an optional size-limited file system mounted on snapshots/<id>.
  */
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Usage } from '../snapshotter';
 import type { DriverSnapshot } from './driver';
-import { diskUsage, entries, removeTree } from './disk';
+import { diskUsage, entries, makeDirs, tool } from './disk';
 import type { SizedLayers } from './sized';
+
+/** How long removed layers wait in the trash before they are deleted, in ms. */
+const SWEEP_DELAY_MS = 1000;
 
 export abstract class LayerDirs {
   protected readonly snapshots: string;
+  /**
+   * Removed layers are renamed here at once and deleted a moment later in one sweep, as
+   * containerd's garbage collector deletes behind its records: a remove then costs a rename,
+   * and the deletion of many files runs off the path of the calls that follow.
+   */
+  private readonly trash: string;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> = Promise.resolve();
 
   constructor(
     root: string,
     protected readonly sized: SizedLayers,
   ) {
     this.snapshots = join(root, 'snapshots');
+    this.trash = join(root, 'trash');
+    makeDirs(this.snapshots, this.trash);
+    // Whatever a crash left in the trash goes too.
+    this.scheduleSweep();
+  }
+
+  /** A sweep runs SWEEP_DELAY_MS after the first removal that finds none pending, so removed
+   * layers never wait longer than that, however steady the stream of removals. */
+  private scheduleSweep(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setTimeout(() => void this.collect(), SWEEP_DELAY_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Deletes the removed layers now. */
+  collect(): Promise<void> {
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.sweeping = this.sweeping.then(async () => {
+      const removed = (await entries(this.trash)).map((e) => join(this.trash, e));
+      // One rm process for the whole sweep deletes far faster than a walk in JavaScript.
+      if (removed.length) await tool('rm', ['-rf', '--one-file-system', '--', ...removed]);
+    });
+    return this.sweeping;
+  }
+
+  async close(): Promise<void> {
+    await this.collect();
   }
 
   protected dir(id: string): string {
@@ -27,8 +67,15 @@ export abstract class LayerDirs {
   }
 
   async remove(id: string): Promise<void> {
+    // A size-limited layer is a mount point, which cannot be renamed: unmount it first.
     await this.sized.remove(this.dir(id));
-    await removeTree(this.dir(id));
+    try {
+      renameSync(this.dir(id), join(this.trash, `${id}-${Date.now()}-${process.pid}`));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return;
+    }
+    this.scheduleSweep();
   }
 
   usage(snapshot: DriverSnapshot): Promise<Usage> {

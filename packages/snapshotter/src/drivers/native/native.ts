@@ -13,11 +13,11 @@ export class NativeDriver extends LayerDirs implements Driver {
   readonly name = 'native';
 
   async create(snapshot: DriverSnapshot, options: CreateOptions): Promise<void> {
-    await makeDirs(this.dir(snapshot.id));
+    makeDirs(this.dir(snapshot.id));
     if (options.sizeLimit !== undefined) await this.sized.create(this.dir(snapshot.id), options.sizeLimit);
     const parent = snapshot.parents[0];
     if (parent === undefined) {
-      await makeDirs(this.fs(snapshot.id));
+      makeDirs(this.fs(snapshot.id));
       return;
     }
     // cp -a keeps owners, modes, times, xattrs, hard links and device nodes.
