@@ -1,6 +1,7 @@
 import { ErrorKind, WireClient, isKind, serviceSocket, wireMethod } from '@ctl/proto';
 import { Children, type TempInstance, isAlive, tempInstance, waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, CTL, ctl, daemonPids, stopDaemons } from './helpers';
@@ -167,6 +168,19 @@ describe('service binaries', function () {
     const level = children.spawn(binPath('ctl-netd'), ['--log-level', 'loud']);
     assert.equal((await level.exited).code, 2);
     assert.match(level.output(), /unknown log level "loud"/);
+  });
+
+  it('names the directory when the socket directory is not writable', async () => {
+    const ro = join(instance.base, 'ro');
+    mkdirSync(ro);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+    try {
+      const proc = children.spawn(binPath('ctl-netd'), ['--socket', join(ro, 'n.sock'), '--root', instance.root, '--state', instance.state]);
+      assert.equal((await proc.exited).code, 1);
+      assert.match(proc.output(), new RegExp(`cannot listen on ${ro}/n\\.sock: directory ${ro} is not writable`));
+    } finally {
+      execFileSync('umount', [ro]);
+    }
   });
 
   it('is not fooled by an unreachable daemon: Unavailable, not a hang', async () => {
