@@ -274,4 +274,17 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.equal(err.join(''), 'oops\n');
     assert.deepEqual(readLog(path.join(b, 'container.log')).map((l) => l.log).sort(), ['got:hello\n', 'oops\n', 'ready\n']);
   });
+
+  it('a user-namespaced container waits for start and takes an exec in its user namespace', async () => {
+    const map = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    const id = fx.id();
+    const b = fx.bundle(id, ['sleep', '1000'], { userns: { uidMappings: map, gidMappings: map } });
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+200000\s+200000/m);
+    const r = await fx.runtime.exec(id, { args: ['sh', '-c', 'id -u; cat /proc/self/uid_map'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.split('\n')[0], '0');
+    assert.match(r.stdout, /^\s+0\s+200000\s+65536$/m);
+  });
 });

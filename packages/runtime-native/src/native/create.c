@@ -72,7 +72,8 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
   int r = -1;
   cleanup_free char *fifo = xasprintf("%s/exec.fifo", st->dir);
   if (!o->run) {
-    if (mkfifo(fifo, 0622) < 0) {
+    /* 0622 (not cut by the umask): an init whose root is an unprivileged host uid must write it */
+    if (mkfifo(fifo, 0622) < 0 || chmod(fifo, 0622) < 0) {
       SYSERR(e, "mkfifo", fifo);
       goto fail;
     }
