@@ -77,6 +77,17 @@ describe('ctl daemon', function () {
     assert.deepEqual(daemonPids(instance), pids, 'no second daemon');
   });
 
+  it('starts exactly one daemon when several commands find none at once', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () => {
+        const c = children.spawn(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, 'version', '--format', 'json']);
+        return c.exited.then(({ code }) => ({ code, output: c.output() }));
+      }),
+    );
+    for (const r of runs) assert.equal(r.code, 0, r.output);
+    assert.equal(daemonPids(instance).filter(isAlive).length, 1);
+  });
+
   it('does not start a daemon with --no-autostart or CTL_NO_AUTOSTART=1', async () => {
     for (const run of [ctl(instance, ['--no-autostart', 'version']), ctl(instance, ['version'], { CTL_NO_AUTOSTART: '1' })]) {
       assert.equal(run.code, 1);
