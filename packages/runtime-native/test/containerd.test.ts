@@ -162,4 +162,22 @@ describe('containerd with ctl-runtime as its runc binary (root, real kernel)', f
     assert.equal((await ctr('container', 'rm', 'rc2')).code, 0);
     assert.ok(!fs.existsSync('/sys/fs/cgroup/memory/default/rc2'), 'the cgroup is gone');
   });
+
+  it('terminals: ctr run -t and ctr task exec -t (console socket protocol, through script(1) for a pty)', async function () {
+    if (!which('script')) this.skip();
+    const inPty = (cmd: string[]) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        const line = ['ctr', '-a', sock, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+        execFile('script', ['-qec', line, '/dev/null'], { timeout: 20000 }, (err, stdout) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout }),
+        );
+      });
+    const run = await inPty(['run', '--rm', '-t', ...runFlags(), IMAGE, 'rc1', 'sh', '-c', 'tty; exit 2']);
+    assert.match(run.out, /\/dev\/pts\/0/);
+    assert.equal(run.code, 2);
+    assert.equal((await ctr('run', '-d', ...runFlags(), IMAGE, 'rc2', 'sleep', '1000')).code, 0);
+    const ex = await inPty(['task', 'exec', '-t', '--exec-id', 'e2', 'rc2', 'sh', '-c', 'test -t 0 && echo exec-tty; exit 4']);
+    assert.match(ex.out, /exec-tty/);
+    assert.equal(ex.code, 4);
+  });
 });

@@ -40,7 +40,9 @@ static void stage2(struct spawn *sp, int sync_fd) {
   struct ctl_err e = {0};
   json_t *p = sp->process;
   reset_signals();
-  if (setsid() < 0 && !sp->is_exec) ctl_fail(&e, errno, "setsid");
+  /* a session of its own (stage 2 is a fresh child, never a group leader): needed for a
+   * controlling terminal, and keeps the container out of the caller's job control */
+  if (setsid() < 0) ctl_fail(&e, errno, "setsid"), sync_child_fail(sync_fd, &e);
   umask(0);
   if (proc_set_oom_score_adj(p, &e) < 0) sync_child_fail(sync_fd, &e);
   if (!sp->is_exec) {
@@ -54,7 +56,6 @@ static void stage2(struct spawn *sp, int sync_fd) {
   }
   if (jbool(p, "terminal")) {
     if (sp->console_fd < 0) ctl_fail(&e, 0, "process.terminal is true but no --console-socket was given"), sync_child_fail(sync_fd, &e);
-    if (sp->is_exec && setsid() < 0) ctl_fail(&e, errno, "setsid"), sync_child_fail(sync_fd, &e);
     if (proc_open_console(sp->console_fd, p, !sp->is_exec, &e) < 0) sync_child_fail(sync_fd, &e);
     close(sp->console_fd);
   }
