@@ -11,7 +11,7 @@ import type { Database } from '@ctl/proto';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import type { Driver, DriverSnapshot } from './drivers/driver';
-import { parseFilters } from './filters';
+import { parseFilters } from '@ctl/proto/filters';
 import { infoKey, infoPrefix, nextIdKey } from './layout';
 import { type Cleaner, type Info, type Kind, type Mount, SIZE_LIMIT_LABEL, type Snapshotter, UNPACK_REF_LABEL, type Usage } from './snapshotter';
 import { parseSize } from './quota';

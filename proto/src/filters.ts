@@ -5,7 +5,7 @@
  * a bare field path tests that the field is present and not empty. Values and path parts may be
  * double-quoted.
  */
-import { invalidArgument } from '@ctl/proto/errors';
+import { invalidArgument } from './errors';
 
 type Operator = '==' | '!=' | '~=' | 'present';
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { ErrorKind, isKind } from '@ctl/proto/errors';
+import { ErrorKind, isKind } from './errors';
 import { type Adaptor, parseFilters } from './filters';
 
 const info = (name: string, kind: string, labels: Record<string, string>): Adaptor => (path) => {
