@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLog } from '../src';
+import type { RuntimeError } from '../src';
 import { Fixture, cgroupDirs, cgroupFile, processAlive, requireRootAndBusybox, until } from './helpers';
 
 function shimPidOf(initPid: number): number {
@@ -32,10 +33,18 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     const st = await fx.runtime.state(id);
     assert.deepEqual([st.status, st.pid, st.id, st.bundle, st.ociVersion], ['created', pid, id, b, '1.1.0']);
     assert.equal(readLog(path.join(b, 'container.log')).length, 0, 'nothing runs before start');
+    await assert.rejects(fx.runtime.resume(id), /container not paused/);
     await fx.runtime.start(id);
+    await assert.rejects(fx.runtime.start(id), /cannot start an? (already started|stopped)/);
     const exit = await fx.runtime.waitExit(b);
     assert.deepEqual([exit.exitStatus, exit.oomKilled, exit.pid], [3, false, pid]);
     assert.equal((await fx.runtime.state(id)).status, 'stopped');
+    assert.equal((await fx.runtime.state(id)).pid, 0);
+    // the state machine refuses what a stopped container cannot do
+    await assert.rejects(fx.runtime.kill(id, 'KILL'), (e: RuntimeError) => /container not running/.test(e.message) && e.kind === 'FailedPrecondition');
+    await assert.rejects(fx.runtime.pause(id), /container not running/);
+    const ex = await fx.runtime.exec(id, { args: ['true'], cwd: '/', user: { uid: 0, gid: 0 } });
+    assert.match(ex.stderr, /cannot exec in a stopped container/);
     const log = readLog(path.join(b, 'container.log'));
     assert.deepEqual(
       log.map((l) => [l.stream, l.log]).sort(),

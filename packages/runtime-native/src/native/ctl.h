@@ -167,6 +167,10 @@ int state_save(struct state *s, struct ctl_err *e);
 void state_free(struct state *s);
 enum status state_status(struct state *s);
 const char *status_name(enum status st);
+/* The state machine: which verb may act on a container in which status (one table, state.c).
+ * Returns 0 or fills e with runc's message for the refusal. */
+enum verb { V_START, V_KILL, V_DELETE, V_FORCE_DELETE, V_EXEC, V_PAUSE, V_RESUME, V_UPDATE };
+int state_allow(enum verb v, enum status st, const char *id, struct ctl_err *e);
 json_t *state_to_oci_json(struct state *s);
 unsigned long long proc_start_time(pid_t pid);
 

@@ -13,10 +13,7 @@ int cmd_delete(struct gopts *g, const char *id, bool force, struct ctl_err *e) {
   if (state_load(g->root, id, &st, e) < 0) return -1;
   int r = -1;
   enum status s = state_status(&st);
-  if ((s == ST_RUNNING || s == ST_PAUSED) && !force) {
-    ctl_fail(e, 0, "cannot delete container %s that is not stopped: container still running", id);
-    goto out;
-  }
+  if (state_allow(force ? V_FORCE_DELETE : V_DELETE, s, id, e) < 0) goto out;
   if (s != ST_STOPPED) {
     /* created (never started), or --force: SIGKILL everything and wait for it to be gone */
     if (st.has_cg) cg_kill_all(&st.cg, SIGKILL, e);

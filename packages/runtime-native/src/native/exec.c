@@ -53,14 +53,7 @@ int cmd_exec(struct gopts *g, const char *id, struct exec_opts *o, struct ctl_er
   json_t *spec = NULL, *process = NULL;
   struct spawn sp = {.fifo_fd = -1, .console_fd = -1, .is_exec = true};
   enum status s = state_status(&st);
-  if (s == ST_STOPPED) {
-    ctl_fail(e, 0, "cannot exec in a stopped container: container not running: %s", id);
-    goto out;
-  }
-  if (s == ST_PAUSED) {
-    ctl_fail(e, 0, "cannot exec in a paused container: container paused: %s", id);
-    goto out;
-  }
+  if (state_allow(V_EXEC, s, id, e) < 0) goto out;
   spec = spec_load(st.bundle, e);
   if (!spec) goto out;
   process = exec_process(spec, o, e);

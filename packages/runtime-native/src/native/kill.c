@@ -29,8 +29,8 @@ int cmd_kill(struct gopts *g, const char *id, const char *signame, bool all, str
   if (state_load(g->root, id, &st, e) < 0) return -1;
   int r = 0;
   enum status s = state_status(&st);
-  if (s == ST_STOPPED && !all) {
-    r = ctl_fail(e, 0, "container not running: %s", id);
+  if (!all && state_allow(V_KILL, s, id, e) < 0) {
+    r = -1;
   } else if (all && st.has_cg) {
     r = cg_kill_all(&st.cg, sig, e);
   } else if (kill(st.pid, sig) < 0) {

@@ -54,8 +54,7 @@ int cmd_pause(struct gopts *g, const char *id, bool pause, struct ctl_err *e) {
   if (state_load(g->root, id, &st, e) < 0) return -1;
   int r = -1;
   enum status s = state_status(&st);
-  if (pause && s != ST_RUNNING && s != ST_CREATED) ctl_fail(e, 0, "container not running: %s", id);
-  else if (!pause && s != ST_PAUSED) ctl_fail(e, 0, "container not paused: %s", id);
+  if (state_allow(pause ? V_PAUSE : V_RESUME, s, id, e) < 0) r = -1;
   else if (!st.has_cg) ctl_fail(e, 0, "container %s has no cgroup", id);
   else r = cg_freeze(&st.cg, pause, e);
   state_free(&st);
@@ -66,7 +65,7 @@ int cmd_update(struct gopts *g, const char *id, json_t *resources, struct ctl_er
   struct state st;
   if (state_load(g->root, id, &st, e) < 0) return -1;
   int r = -1;
-  if (state_status(&st) == ST_STOPPED) ctl_fail(e, 0, "container not running: %s", id);
+  if (state_allow(V_UPDATE, state_status(&st), id, e) < 0) r = -1;
   else if (!st.has_cg) ctl_fail(e, 0, "container %s has no cgroup", id);
   else r = cg_apply(&st.cg, resources, e);
   state_free(&st);

@@ -9,10 +9,7 @@ int cmd_start(struct gopts *g, const char *id, struct ctl_err *e) {
   int r = -1;
   enum status s = state_status(&st);
   cleanup_free char *fifo = xasprintf("%s/exec.fifo", st.dir);
-  if (s != ST_CREATED) {
-    ctl_fail(e, 0, "cannot start a container that is %s: %s", s == ST_STOPPED ? "stopped (container not running)" : "already started", id);
-    goto out;
-  }
+  if (state_allow(V_START, s, id, e) < 0) goto out;
   int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     SYSERR(e, "open", fifo);

@@ -115,3 +115,31 @@ json_t *state_to_oci_json(struct state *s) {
   json_object_set_new(j, "annotations", s->annotations ? json_incref(s->annotations) : json_object());
   return j;
 }
+
+/*            created  running  paused  stopped       (creating never reaches a verb) */
+static const bool ALLOWED[][5] = {
+    [V_START] = {[ST_CREATED] = true},
+    [V_KILL] = {[ST_CREATED] = true, [ST_RUNNING] = true, [ST_PAUSED] = true},
+    [V_DELETE] = {[ST_CREATED] = true, [ST_STOPPED] = true},
+    [V_FORCE_DELETE] = {[ST_CREATED] = true, [ST_RUNNING] = true, [ST_PAUSED] = true, [ST_STOPPED] = true},
+    [V_EXEC] = {[ST_CREATED] = true, [ST_RUNNING] = true},
+    [V_PAUSE] = {[ST_CREATED] = true, [ST_RUNNING] = true},
+    [V_RESUME] = {[ST_PAUSED] = true},
+    [V_UPDATE] = {[ST_CREATED] = true, [ST_RUNNING] = true, [ST_PAUSED] = true},
+};
+
+int state_allow(enum verb v, enum status st, const char *id, struct ctl_err *e) {
+  if (ALLOWED[v][st]) return 0;
+  switch (v) {
+  case V_START:
+    return ctl_fail(e, 0, st == ST_STOPPED ? "cannot start a stopped container (container not running): %s" : "cannot start an already started container: %s", id);
+  case V_DELETE:
+    return ctl_fail(e, 0, "cannot delete container %s that is not stopped: container still running", id);
+  case V_EXEC:
+    return ctl_fail(e, 0, st == ST_PAUSED ? "cannot exec in a paused container: container paused: %s" : "cannot exec in a stopped container: container not running: %s", id);
+  case V_RESUME:
+    return ctl_fail(e, 0, "container not paused: %s", id);
+  default:
+    return ctl_fail(e, 0, "container not running: %s", id);
+  }
+}
