@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DEFAULT_MASKED_PATHS } from '../src';
 import { Fixture, requireRootAndBusybox } from './helpers';
 
 describe('runtime isolation (root, real kernel)', function () {
@@ -145,5 +146,29 @@ describe('runtime isolation (root, real kernel)', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /rootfs-is-root/);
     assert.ok(!r.stdout.includes('bundles'), 'host directories are not visible');
+  });
+
+  it('sets up /dev, masked and read-only paths, oom_score_adj and no_new_privs', async () => {
+    // a masked /proc file that this kernel has and that is not empty on the host
+    const masked = DEFAULT_MASKED_PATHS.find((p) => p.startsWith('/proc/') && fs.existsSync(p) && fs.statSync(p).isFile() && fs.readFileSync(p).length > 0);
+    assert.ok(masked, 'no masked /proc file exists on this kernel');
+    const id = fx.id();
+    const script = [
+      'ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty | cut -c1',
+      'for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done',
+      `wc -c < ${masked}`,
+      'echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable || echo sys-readonly',
+      'ls /sys/firmware | wc -l',
+      'cat /proc/self/oom_score_adj',
+      'grep NoNewPrivs /proc/self/status',
+      'grep -c " /dev/shm " /proc/self/mountinfo',
+    ].join('; ');
+    const b = fx.bundle(id, ['sh', '-c', script], { oomScoreAdj: 500, noNewPrivileges: true });
+    const r = await fx.runtime.runForeground(id, b);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.deepEqual(lines.slice(0, 6), ['c', 'c', 'c', 'c', 'c', 'c']);
+    assert.deepEqual(lines.slice(6, 11), ['/proc/self/fd', '/proc/self/fd/0', '/proc/self/fd/1', '/proc/self/fd/2', 'pts/ptmx']);
+    assert.deepEqual(lines.slice(11).map((l) => l.replace(/\s+/g, ' ').trim()), ['0', 'sys-readonly', '0', '500', 'NoNewPrivs: 1', '1']);
   });
 });
