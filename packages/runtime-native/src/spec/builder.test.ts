@@ -9,7 +9,7 @@ describe('buildSpec', () => {
   it('combines entrypoint and cmd, env, user and workdir from the image', () => {
     const s = buildSpec(image, { id: 'c1', env: ['A=2', 'B=3'] });
     assert.deepEqual(s.process?.args, ['/bin/sh', '-c', 'echo hi']);
-    assert.deepEqual(s.process?.env, ['PATH=/bin', 'A=2', 'B=3']);
+    assert.deepEqual(s.process?.env, ['PATH=/bin', 'A=2', 'B=3', 'HOME=/']);
     assert.equal(s.process?.cwd, '/work');
     assert.deepEqual(s.process?.user, { uid: 1000, gid: 1000 });
   });

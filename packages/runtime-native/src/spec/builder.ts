@@ -3,6 +3,7 @@
  * (capabilities, masked/read-only paths, mounts, device rules, seccomp profile).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { SpecError } from '../errors';
 import {
   ALL_CAPABILITIES,
@@ -14,6 +15,7 @@ import {
   defaultMounts,
 } from './defaults';
 import { loadDefaultProfile, resolveProfile } from './seccomp';
+import { resolveUser } from './user';
 import type { IdMapping, ImageConfig, Mount, Namespace, Resources, Rlimit, Seccomp, Spec } from './types';
 import { validateSpec } from './validate';
 
@@ -24,13 +26,15 @@ export interface RunOptions {
   id: string;
   /** root filesystem: absolute, or relative to the bundle */
   rootfs?: string;
+  /** where the bundle will be (to find a relative rootfs's /etc/passwd); default the current directory */
+  bundleDir?: string;
   /** replaces the image's Cmd */
   cmd?: string[];
   /** replaces the image's Entrypoint */
   entrypoint?: string[];
   /** added to (and overriding) the image's Env */
   env?: string[];
-  /** "uid", "uid:gid" (numeric) */
+  /** "name", "uid", "name:group", "uid:gid": names are looked up in the rootfs's /etc/passwd and /etc/group */
   user?: string;
   additionalGids?: number[];
   workdir?: string;
@@ -77,21 +81,13 @@ export interface RunOptions {
   shmSize?: number;
 }
 
-function parseUser(user: string | undefined): { uid: number; gid: number } {
-  if (!user) return { uid: 0, gid: 0 };
-  const m = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!m) throw new SpecError('process.user', `"${user}" is not numeric uid[:gid] (names need the image's /etc/passwd)`);
-  const uid = Number(m[1]);
-  return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
-}
-
-function mergeEnv(base: string[], extra: string[]): string[] {
+function mergeEnv(base: string[], extra: string[], defaults: Record<string, string>): string[] {
   const out = new Map<string, string>();
   for (const e of [...base, ...extra]) {
     const i = e.indexOf('=');
     out.set(i < 0 ? e : e.slice(0, i), e);
   }
-  if (![...out.keys()].includes('PATH')) out.set('PATH', `PATH=${DEFAULT_PATH}`);
+  for (const [k, v] of Object.entries(defaults)) if (!out.has(k)) out.set(k, `${k}=${v}`);
   return [...out.values()];
 }
 
@@ -159,7 +155,8 @@ export function buildSpec(image: ImageConfig, o: RunOptions): Spec {
   const cmd = o.cmd ?? (o.entrypoint ? [] : (image.Cmd ?? []));
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new SpecError('process.args', 'no command: the image has no Entrypoint/Cmd and none was given');
-  const { uid, gid } = parseUser(o.user ?? image.User);
+  const rootfs = o.rootfs ?? 'rootfs';
+  const user = resolveUser(o.user ?? image.User, path.isAbsolute(rootfs) ? rootfs : path.join(o.bundleDir ?? '.', rootfs));
   const caps = capabilitySet(o);
   const namespaces: Namespace[] = [{ type: 'mount' }];
   if (o.pidMode !== 'host') namespaces.push({ type: 'pid' });
@@ -179,16 +176,16 @@ export function buildSpec(image: ImageConfig, o: RunOptions): Spec {
     ociVersion: OCI_VERSION,
     process: {
       terminal: o.tty ?? false,
-      user: { uid, gid, ...(o.additionalGids ? { additionalGids: o.additionalGids } : {}) },
+      user: { uid: user.uid, gid: user.gid, ...(o.additionalGids || user.additionalGids.length ? { additionalGids: o.additionalGids ?? user.additionalGids } : {}) },
       args,
-      env: mergeEnv(image.Env ?? [], o.env ?? []),
+      env: mergeEnv(image.Env ?? [], o.env ?? [], { PATH: DEFAULT_PATH, HOME: user.home, ...(o.tty ? { TERM: 'xterm' } : {}) }),
       cwd: o.workdir ?? (image.WorkingDir || '/'),
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
       noNewPrivileges: o.noNewPrivileges ?? false,
       ...(o.ulimits ? { rlimits: o.ulimits } : {}),
       ...(o.oomScoreAdj !== undefined ? { oomScoreAdj: o.oomScoreAdj } : {}),
     },
-    root: { path: o.rootfs ?? 'rootfs', readonly: o.readonlyRootfs ?? false },
+    root: { path: rootfs, readonly: o.readonlyRootfs ?? false },
     hostname: o.utsMode === 'host' ? undefined : (o.hostname ?? o.id.slice(0, 12)),
     mounts,
     annotations: { ...(image.Labels ?? {}), ...(o.annotations ?? {}) },
