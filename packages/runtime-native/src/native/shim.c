@@ -394,7 +394,8 @@ int main(int argc, char **argv) {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si) {
           if (si.ssi_signo != SIGCHLD) {
-            if (init > 0 && !init_done) kill(init, si.ssi_signo);
+            /* SIGPIPE is our own (a stdin reader went away), not one to pass on */
+            if (si.ssi_signo != SIGPIPE && init > 0 && !init_done) kill(init, si.ssi_signo);
             continue;
           }
           int st;
