@@ -35,7 +35,7 @@ static int expect(json_t *v, int type, const char *field, bool required, struct 
   int t = json_typeof(v);
   if (type == JSON_TRUE && (t == JSON_TRUE || t == JSON_FALSE)) return 0;
   if (type == JSON_INTEGER && t == JSON_INTEGER) return 0;
-  if (t != type) return ctl_fail(e, 0, "config.json: %s: must be %s %s", field, type == JSON_ARRAY || type == JSON_OBJECT ? "an" : "a", names[type]);
+  if (t != type) return ctl_fail(e, 0, "config.json: %s: must be %s %s", field, strchr("aeiou", names[type][0]) ? "an" : "a", names[type]);
   return 0;
 }
 
