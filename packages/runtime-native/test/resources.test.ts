@@ -74,4 +74,16 @@ describe('cgroup resources (root, real kernel, cgroup v1)', function () {
     assert.match(r.stdout, /rc=1/);
     assert.match(r.stderr, /Operation not permitted/);
   });
+
+  it('the container sees its own cgroup (at / with a cgroup namespace) and its limits under /sys/fs/cgroup', async () => {
+    for (const cgroupns of [true, false]) {
+      const id = fx.id();
+      const b = fx.bundle(id, ['sh', '-c', 'grep ":memory:" /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes'], { cgroupns, memory: 64 << 20 });
+      const r = await fx.runtime.runForeground(id, b);
+      assert.equal(r.code, 0, r.stderr);
+      const [line, limit] = r.stdout.trim().split('\n');
+      assert.equal(line.split(':')[2], cgroupns ? '/' : `/ctl/${id}`);
+      assert.equal(limit, String(64 << 20));
+    }
+  });
 });
