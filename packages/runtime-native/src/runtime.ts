@@ -121,6 +121,26 @@ export class Runtime {
    * Create without a shim. The init inherits the runtime's stdio (runc's contract), so here it
    * gets /dev/null and errors are read from the runtime's log in the bundle.
    */
+  /**
+   * exec through a shim of its own (the exec'd process is re-parented to it): `dir` receives
+   * exec.pid, exit.json, exec.log, and attach.sock when asked for. Wait with waitExit(dir).
+   */
+  async execWithShim(id: string, proc: Process, dir: string, opts: { stdin?: boolean; attach?: boolean } = {}): Promise<{ pid: number }> {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const f of ['exec.pid', 'exit.json']) fs.rmSync(path.join(dir, f), { force: true });
+    const procFile = path.join(dir, 'process.json');
+    fs.writeFileSync(procFile, JSON.stringify(proc));
+    const pidFile = path.join(dir, 'exec.pid');
+    const shimArgs = ['--state-dir', dir, '--pid-file', pidFile, '--log', path.join(dir, 'exec.log')];
+    if (opts.attach || opts.stdin) shimArgs.push('--attach-socket', path.join(dir, 'attach.sock'));
+    if (opts.stdin) shimArgs.push('--stdin');
+    const rtArgs = [this.runtimeBinary, '--root', this.root, '--log', path.join(dir, 'runtime.log'), '--log-format', 'json'];
+    rtArgs.push('exec', '--detach', '--process', procFile, '--pid-file', pidFile, id);
+    const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
+    if (r.code !== 0) throw failure(`exec in ${id}`, { ...r, stderr: lastRuntimeError(path.join(dir, 'runtime.log')) ?? r.stderr });
+    return { pid: Number(r.stdout.trim()) };
+  }
+
   async create(id: string, bundle: string, pidFile?: string): Promise<void> {
     const log = path.join(bundle, 'runtime.log');
     const args = ['--root', this.root, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle];

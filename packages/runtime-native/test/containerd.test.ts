@@ -180,4 +180,9 @@ describe('containerd with ctl-runtime as its runc binary (root, real kernel)', f
     assert.match(ex.out, /exec-tty/);
     assert.equal(ex.code, 4);
   });
+
+  it('a memory limit set through containerd OOM-kills a hog: exit 137', async () => {
+    const r = await ctr('run', '--rm', '--memory-limit', String(32 << 20), ...runFlags(), IMAGE, 'rc1', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=128M', 'count=1');
+    assert.equal(r.code, 137, r.stderr);
+  });
 });

@@ -296,4 +296,21 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.deepEqual(r.stdout.split('\n')[0], '0');
     assert.match(r.stdout, /^\s+0\s+200000\s+65536$/m);
   });
+
+  it('exec through a shim of its own: logged, attachable, exit recorded', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sleep', '1000']);
+    await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    const dir = path.join(b, 'exec-1');
+    const { pid } = await fx.runtime.execWithShim(id, { args: ['sh', '-c', 'read x; echo exec:$x; exit 6'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, dir, { stdin: true });
+    assert.ok((await fx.runtime.ps(id)).includes(pid));
+    const att = await fx.runtime.attach(dir);
+    att.write('hi\n');
+    const exit = await fx.runtime.waitExit(dir);
+    att.close();
+    assert.deepEqual([exit.pid, exit.exitStatus], [pid, 6]);
+    assert.deepEqual(readLog(path.join(dir, 'exec.log')).map((l) => l.log), ['exec:hi\n']);
+    assert.equal((await fx.runtime.state(id)).status, 'running');
+  });
 });
