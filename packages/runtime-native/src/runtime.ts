@@ -162,6 +162,11 @@ export class Runtime {
     return JSON.parse(await this.ok(`state ${id}`, ['state', id])) as State;
   }
 
+  /** Every container under this root (after a daemon restart: what is still there). */
+  async list(): Promise<State[]> {
+    return JSON.parse(await this.ok('list', ['list', '--format', 'json'])) as State[];
+  }
+
   async kill(id: string, signal: string | number = 'TERM', all = false): Promise<void> {
     await this.ok(`kill ${id}`, ['kill', ...(all ? ['--all'] : []), id, String(signal)]);
   }

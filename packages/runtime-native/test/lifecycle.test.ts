@@ -66,6 +66,7 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.equal(r.code, 7, r.stderr);
     assert.deepEqual(r.stdout.split('\n').slice(0, 2), ['exec-host', 'sleep\u00001000\u0000']);
     assert.deepEqual(await fx.runtime.ps(id), [pid]);
+    assert.deepEqual((await fx.runtime.list()).map((c) => [c.id, c.status, c.pid]), [[id, 'running', pid]]);
     const shim = shimPidOf(pid);
     assert.match(fs.readFileSync(`/proc/${shim}/cmdline`, 'utf8'), /ctl-shim/);
     const rss = rssKiB(shim);
