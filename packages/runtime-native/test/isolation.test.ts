@@ -171,4 +171,15 @@ describe('runtime isolation (root, real kernel)', function () {
     assert.deepEqual(lines.slice(6, 11), ['/proc/self/fd', '/proc/self/fd/0', '/proc/self/fd/1', '/proc/self/fd/2', 'pts/ptmx']);
     assert.deepEqual(lines.slice(11).map((l) => l.replace(/\s+/g, ' ').trim()), ['0', 'sys-readonly', '0', '500', 'NoNewPrivs: 1', '1']);
   });
+
+  it('applies process.scheduler (nice) and process.ioPriority', async () => {
+    const id = fx.id();
+    const b = fx.bundle(id, ['sh', '-c', 'cut -d" " -f19 /proc/self/stat; ionice -p $$'], {}, (s) => {
+      s.process!.scheduler = { policy: 'SCHED_OTHER', nice: 7 };
+      s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+    });
+    const r = await fx.runtime.runForeground(id, b);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['7', 'best-effort: prio 6']);
+  });
 });

@@ -140,6 +140,8 @@ int seccomp_apply(json_t *seccomp, struct ctl_err *e);
 /* ---- process.c: the steps a process takes between setup and execve ---- */
 int proc_set_rlimits(json_t *process, struct ctl_err *e);
 int proc_set_oom_score_adj(json_t *process, struct ctl_err *e);
+int proc_set_apparmor(json_t *process, struct ctl_err *e);
+int proc_set_sched(json_t *process, struct ctl_err *e);
 int proc_finalize_user_caps(json_t *process, json_t *spec, struct ctl_err *e);
 char *proc_lookup_path(json_t *process, struct ctl_err *e);
 void proc_exec(json_t *process, const char *resolved) __attribute__((noreturn));

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <termios.h>
 
 int proc_set_rlimits(json_t *process, struct ctl_err *e) {
@@ -29,6 +31,56 @@ int proc_set_rlimits(json_t *process, struct ctl_err *e) {
         return ctl_fail(e, err, "process.rlimits[%zu] (%s): setrlimit hard=%lld above the current hard limit %llu needs CAP_SYS_RESOURCE", i, t,
                         hard, (unsigned long long)cur.rlim_max);
       return ctl_fail(e, err, "process.rlimits[%zu] (%s): setrlimit soft=%lld hard=%lld", i, t, soft, hard);
+    }
+  }
+  return 0;
+}
+
+/* process.apparmorProfile: applied at execve when the host runs AppArmor (ignored otherwise, as runc). */
+int proc_set_apparmor(json_t *process, struct ctl_err *e) {
+  const char *profile = jstr(process, "apparmorProfile");
+  if (!profile || !*profile) return 0;
+  cleanup_free char *enabled = NULL;
+  struct ctl_err ignore;
+  if (read_file("/sys/module/apparmor/parameters/enabled", &enabled, &ignore) < 0 || enabled[0] != 'Y') {
+    ctl_debug("process.apparmorProfile %s ignored: AppArmor is not enabled", profile);
+    return 0;
+  }
+  cleanup_free char *cmd = xasprintf("exec %s", profile);
+  const char *attr = access("/proc/self/attr/apparmor/exec", F_OK) == 0 ? "/proc/self/attr/apparmor/exec" : "/proc/self/attr/exec";
+  if (write_file(attr, cmd, strlen(cmd), e) < 0) return ctl_wrap(e, "process.apparmorProfile");
+  return 0;
+}
+
+/* process.ioPriority (class IOPRIO_CLASS_RT|BE|IDLE, priority 0-7) and process.scheduler (policy, nice, priority). */
+int proc_set_sched(json_t *process, struct ctl_err *e) {
+  json_t *io = json_object_get(process, "ioPriority");
+  if (io) {
+    const char *cls = jstr(io, "class");
+    long long prio = 0;
+    jint(io, "priority", &prio);
+    int c = !cls ? -1 : !strcmp(cls, "IOPRIO_CLASS_RT") ? 1 : !strcmp(cls, "IOPRIO_CLASS_BE") ? 2 : !strcmp(cls, "IOPRIO_CLASS_IDLE") ? 3 : -1;
+    if (c < 0) return ctl_fail(e, 0, "config.json: process.ioPriority.class: unknown class \"%s\"", cls ? cls : "");
+    if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (c << 13) | (int)(prio & 7)) < 0)
+      return ctl_fail(e, errno, "ioprio_set (process.ioPriority)");
+  }
+  json_t *sch = json_object_get(process, "scheduler");
+  if (sch) {
+    long long nice = 0, prio = 0;
+    if (jint(sch, "nice", &nice) && setpriority(PRIO_PROCESS, 0, (int)nice) < 0) return ctl_fail(e, errno, "setpriority %lld (process.scheduler.nice)", nice);
+    const char *pol = jstr(sch, "policy");
+    if (pol) {
+      static const struct {
+        const char *n;
+        int p;
+      } P[] = {{"SCHED_OTHER", SCHED_OTHER}, {"SCHED_FIFO", SCHED_FIFO}, {"SCHED_RR", SCHED_RR}, {"SCHED_BATCH", SCHED_BATCH}, {"SCHED_IDLE", SCHED_IDLE}};
+      int policy = -1;
+      for (size_t i = 0; i < sizeof P / sizeof *P; i++)
+        if (!strcmp(pol, P[i].n)) policy = P[i].p;
+      if (policy < 0) return ctl_fail(e, 0, "config.json: process.scheduler.policy: unsupported policy \"%s\"", pol);
+      jint(sch, "priority", &prio);
+      struct sched_param sp = {.sched_priority = (int)prio};
+      if (sched_setscheduler(0, policy, &sp) < 0) return ctl_fail(e, errno, "sched_setscheduler %s (process.scheduler)", pol);
     }
   }
   return 0;

@@ -65,7 +65,7 @@ static void stage2(struct spawn *sp, int sync_fd) {
       ctl_fail(&e, errno, "chdir %s (process.cwd)", cwd), sync_child_fail(sync_fd, &e);
   }
   if (!sp->is_exec && (sp->plan.new_flags & CLONE_NEWNS) && mounts_finalize(&sp->mctx, &e) < 0) sync_child_fail(sync_fd, &e);
-  if (proc_set_rlimits(p, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (proc_set_rlimits(p, &e) < 0 || proc_set_sched(p, &e) < 0 || proc_set_apparmor(p, &e) < 0) sync_child_fail(sync_fd, &e);
   if (!sp->is_exec && !sp->no_new_keyring) {
     /* a session keyring of its own, so containers do not share the host's */
     if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, "_ses.ctl") < 0) ctl_debug("join session keyring: %s", strerror(errno));

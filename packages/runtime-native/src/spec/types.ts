@@ -44,6 +44,8 @@ export interface Process {
   noNewPrivileges?: boolean;
   oomScoreAdj?: number;
   apparmorProfile?: string;
+  ioPriority?: { class: 'IOPRIO_CLASS_RT' | 'IOPRIO_CLASS_BE' | 'IOPRIO_CLASS_IDLE'; priority: number };
+  scheduler?: { policy: string; nice?: number; priority?: number };
 }
 
 export interface Capabilities {
