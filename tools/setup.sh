@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Packages the project uses. Runtime: busybox-static (test images), iproute2, nftables,
-# btrfs-progs, xfsprogs, libseccomp-dev and libjansson-dev (the C runtime links them).
+# Packages the project uses. Build: gcc, make, python3 and pkg-config (node-gyp builds the C
+# runtime). Runtime: busybox-static (test images), iproute2, nftables, btrfs-progs, xfsprogs,
+# e2fsprogs (size-limited layers), libseccomp-dev and libjansson-dev (the C runtime links them).
 # Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry,
 # containernetworking-plugins, hyperfine.
 PACKAGES=(
-  busybox-static iproute2 nftables btrfs-progs xfsprogs
-  libseccomp-dev libjansson-dev pkg-config
+  gcc make python3 pkg-config
+  busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs
+  libseccomp-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins
   hyperfine
 )
