@@ -3,7 +3,9 @@
  * own http2 module plus the precompiled static codecs, instead of @grpc/grpc-js and a
  * descriptor. Loading grpc-js and the contracts costs several times a whole Node start, which
  * a long-running service pays once and a CLI would pay on every command (see tools/bench).
- * It speaks unary and server-streaming calls over a unix socket: what the CLI needs.
+ * It speaks unary and server-streaming calls over a unix socket, and, through `call()`,
+ * client-streaming and bidirectional ones (the content store's Write) plus server streams read
+ * at the caller's pace, with flow control both ways so a large blob is never held in memory.
  */
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import * as http2 from 'node:http2';
@@ -29,6 +31,7 @@ interface MethodInfo {
 /** One RPC with its codecs; Req and Res are the generated TypeScript types. */
 export interface WireMethod<Req, Res> {
   path: string;
+  requestStream: boolean;
   responseStream: boolean;
   encode(request: Req): Uint8Array;
   decode(bytes: Uint8Array): Res;
@@ -69,12 +72,12 @@ export function wireMethod<Req, Res>(protoFile: string, service: string, method:
   const { root, methods } = codecRoot(protoFile.replace(/\//g, '_'));
   const info = methods[`${service}/${method}`];
   if (!info) throw new EngineError(ErrorKind.NotFound, `no method ${service}/${method} in ${protoFile}.proto`);
-  if (info.requestStream) throw new EngineError(ErrorKind.NotImplemented, `${info.path}: client streaming is not supported by the light client`);
   const type = (name: string): StaticType => name.split('.').reduce<any>((ns, part) => ns?.[part], root) as StaticType; // eslint-disable-line @typescript-eslint/no-explicit-any
   const requestType = type(info.requestType);
   const responseType = type(info.responseType);
   return {
     path: info.path,
+    requestStream: info.requestStream,
     responseStream: info.responseStream,
     encode: (request) => requestType.encode(requestType.fromObject(request ?? {})).finish(),
     decode: (bytes) => responseType.toObject(responseType.decode(bytes), TO_OBJECT) as Res,
@@ -95,21 +98,60 @@ function frame(message: Uint8Array): Buffer {
   return out;
 }
 
-/** Splits a byte stream into gRPC length-prefixed messages. */
+/**
+ * Splits a byte stream into gRPC length-prefixed messages. Chunks are kept as they came and
+ * joined once per message, so a message spread over many HTTP/2 frames is copied once.
+ */
 class Deframer {
-  private buffered: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private length = 0;
 
   push(chunk: Buffer): Buffer[] {
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
     const out: Buffer[] = [];
-    while (this.buffered.length >= 5) {
-      const length = this.buffered.readUInt32BE(1);
-      if (this.buffered.length < 5 + length) break;
-      if (this.buffered[0] !== 0) throw new EngineError(ErrorKind.Internal, 'compressed gRPC message not supported');
-      out.push(this.buffered.subarray(5, 5 + length));
-      this.buffered = this.buffered.subarray(5 + length);
+    while (this.length >= 5) {
+      const head = this.first(5);
+      const size = head.readUInt32BE(1);
+      if (this.length < 5 + size) break;
+      if (head[0] !== 0) throw new EngineError(ErrorKind.Internal, 'compressed gRPC message not supported');
+      out.push(this.take(5 + size).subarray(5));
     }
     return out;
+  }
+
+  /** The first chunk, merged with the next ones until it holds at least n bytes. */
+  private first(n: number): Buffer {
+    while (this.chunks[0]!.length < n) {
+      const [a, b, ...rest] = this.chunks;
+      this.chunks = [Buffer.concat([a!, b!]), ...rest];
+    }
+    return this.chunks[0]!;
+  }
+
+  private take(n: number): Buffer {
+    this.length -= n;
+    const head = this.chunks[0]!;
+    if (head.length >= n) {
+      if (head.length === n) this.chunks.shift();
+      else this.chunks[0] = head.subarray(n);
+      return head.subarray(0, n);
+    }
+    const parts: Buffer[] = [];
+    let need = n;
+    while (need > 0) {
+      const c = this.chunks[0]!;
+      if (c.length <= need) {
+        parts.push(c);
+        this.chunks.shift();
+        need -= c.length;
+      } else {
+        parts.push(c.subarray(0, need));
+        this.chunks[0] = c.subarray(need);
+        need = 0;
+      }
+    }
+    return Buffer.concat(parts, n);
   }
 }
 
@@ -149,7 +191,7 @@ export class WireClient {
     return new EngineError(ErrorKind.Unavailable, `connect ${this.socket}: ${err.message}`, { cause: err });
   }
 
-  private start<Req, Res>(method: WireMethod<Req, Res>, request: Req, options: CallOptions): ClientHttp2Stream {
+  private openStream<Req, Res>(method: WireMethod<Req, Res>, options: CallOptions): ClientHttp2Stream {
     const headers: Record<string, string> = {
       ':method': 'POST',
       ':path': method.path,
@@ -159,7 +201,6 @@ export class WireClient {
     };
     if (options.timeoutMs !== undefined) headers['grpc-timeout'] = `${Math.max(1, Math.ceil(options.timeoutMs))}m`;
     const stream = this.open().request(headers);
-    stream.end(frame(method.encode(request)));
     if (options.timeoutMs !== undefined) {
       stream.setTimeout(options.timeoutMs, () => {
         stream.destroy(new EngineError(ErrorKind.DeadlineExceeded, `${method.path}: deadline of ${options.timeoutMs} ms exceeded`));
@@ -168,8 +209,17 @@ export class WireClient {
     return stream;
   }
 
+  private start<Req, Res>(method: WireMethod<Req, Res>, request: Req, options: CallOptions): ClientHttp2Stream {
+    const stream = this.openStream(method, options);
+    stream.end(frame(method.encode(request)));
+    return stream;
+  }
+
   /** Runs one call, handing each response message to onMessage; resolves at the end status. */
   private run<Req, Res>(method: WireMethod<Req, Res>, request: Req, options: CallOptions, onMessage: (m: Res) => void): Promise<void> {
+    if (method.requestStream) {
+      return Promise.reject(new EngineError(ErrorKind.InvalidArgument, `${method.path} streams requests: open it with call()`));
+    }
     return new Promise<void>((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {
@@ -224,8 +274,150 @@ export class WireClient {
     await this.run(method, request, options, onMessage);
   }
 
+  /**
+   * Opens a call of any kind and hands back both of its streams: send() requests (each resolves
+   * once HTTP/2 has taken it), end() the requests, recv() responses one at a time. Responses
+   * are read from the socket only as fast as recv() takes them.
+   */
+  call<Req, Res>(method: WireMethod<Req, Res>, options: CallOptions = {}): WireCall<Req, Res> {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.openStream(method, options);
+    } catch (err) {
+      return WireCall.failed(this.connectionError(err as Error));
+    }
+    return new WireCall(method, stream, (err) => (err instanceof EngineError ? err : this.connectionError(this.sessionError ?? err)),
+      () => (this.sessionError ? this.connectionError(this.sessionError) : undefined));
+  }
+
   close(): void {
     this.session?.close();
     this.session = undefined;
+  }
+}
+
+/** Responses buffered before the socket is paused: a few messages, whatever their size. */
+const RECV_HIGH_WATER = 4;
+
+/** One open call; see WireClient.call. */
+export class WireCall<Req, Res> {
+  private readonly queue: Res[] = [];
+  private waiting: { resolve: (m: Res | undefined) => void; reject: (err: Error) => void } | undefined;
+  /** Set once the call is over: null for OK, else the error it ended with. */
+  private outcome: EngineError | null | undefined;
+  private status: EngineError | null | undefined;
+
+  static failed<Req, Res>(err: EngineError): WireCall<Req, Res> {
+    const call = new WireCall<Req, Res>(undefined, undefined, () => err, () => err);
+    call.outcome = err;
+    return call;
+  }
+
+  constructor(
+    private readonly method: WireMethod<Req, Res> | undefined,
+    private readonly stream: ClientHttp2Stream | undefined,
+    toError: (err: Error) => EngineError,
+    sessionError: () => EngineError | undefined,
+  ) {
+    if (!stream || !method) return;
+    const deframer = new Deframer();
+    stream.on('response', (headers) => {
+      if (headers['grpc-status'] !== undefined) this.status = statusOf(headers);
+    });
+    stream.on('trailers', (trailers) => {
+      this.status = statusOf(trailers);
+    });
+    stream.on('data', (chunk: Buffer) => {
+      try {
+        for (const message of deframer.push(chunk)) this.deliver(method.decode(message));
+      } catch (err) {
+        stream.destroy(err as Error);
+      }
+    });
+    stream.on('error', (err) => this.finish(toError(err)));
+    // The server's end of the stream (after its trailers, once every message has been read)
+    // ends the call, also while this side is still open for sending.
+    stream.on('end', () => {
+      this.finish(this.status === undefined ? unavailable(`${method.path}: stream ended without a status`) : this.status);
+      if (!stream.writableEnded && !stream.destroyed) stream.end();
+    });
+    stream.on('close', () => {
+      if (this.status === undefined) this.finish(sessionError() ?? unavailable(`${method.path}: stream closed without a status`));
+      else this.finish(this.status);
+    });
+  }
+
+  private deliver(message: Res): void {
+    if (this.waiting) {
+      const { resolve } = this.waiting;
+      this.waiting = undefined;
+      resolve(message);
+      return;
+    }
+    this.queue.push(message);
+    if (this.queue.length >= RECV_HIGH_WATER) this.stream?.pause();
+  }
+
+  private finish(outcome: EngineError | null): void {
+    if (this.outcome !== undefined) return;
+    this.outcome = outcome;
+    if (this.waiting && this.queue.length === 0) {
+      const { resolve, reject } = this.waiting;
+      this.waiting = undefined;
+      if (outcome) reject(outcome);
+      else resolve(undefined);
+    }
+  }
+
+  /** Sends one request message; resolves when HTTP/2 has taken it (flow control). */
+  send(request: Req): Promise<void> {
+    const stream = this.stream;
+    if (this.outcome !== undefined || !stream || !this.method) return Promise.reject(this.outcome ?? unavailable('call is over'));
+    if (stream.writableEnded) return Promise.reject(new EngineError(ErrorKind.FailedPrecondition, `${this.method.path}: send after end`));
+    const bytes = frame(this.method.encode(request));
+    return new Promise<void>((resolve, reject) => {
+      stream.write(bytes, (err) => {
+        if (err) reject(this.outcome ?? new EngineError(ErrorKind.Unavailable, `${this.method!.path}: ${err.message}`, { cause: err }));
+        else resolve();
+      });
+    });
+  }
+
+  /** Ends the requests; the responses go on until the server ends the call. */
+  end(): void {
+    if (this.stream && !this.stream.writableEnded && !this.stream.destroyed) this.stream.end();
+  }
+
+  /** The next response, or undefined when the call ended with OK; rejects with the call's error. */
+  recv(): Promise<Res | undefined> {
+    if (this.queue.length > 0) {
+      const message = this.queue.shift()!;
+      if (this.queue.length < RECV_HIGH_WATER && this.stream?.isPaused()) this.stream.resume();
+      return Promise.resolve(message);
+    }
+    if (this.outcome !== undefined) return this.outcome ? Promise.reject(this.outcome) : Promise.resolve(undefined);
+    if (this.waiting) return Promise.reject(new EngineError(ErrorKind.FailedPrecondition, 'recv while another recv is pending'));
+    this.stream?.resume();
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+    });
+  }
+
+  /** Ends the call from this side (the server sees it cancelled). */
+  cancel(): void {
+    if (this.stream && !this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.finish(new EngineError(ErrorKind.Canceled, `${this.method?.path ?? 'call'}: cancelled by the client`));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Res, void, undefined> {
+    try {
+      for (;;) {
+        const message = await this.recv();
+        if (message === undefined) return;
+        yield message;
+      }
+    } finally {
+      if (this.outcome === undefined) this.cancel();
+    }
   }
 }

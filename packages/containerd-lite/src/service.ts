@@ -1,5 +1,7 @@
 import { type ServiceFactory, loadContracts, openDatabase, serviceRoot } from '@ctl/proto';
 import { join } from 'node:path';
+import { contentRegistration } from './content/grpc';
+import { ContentStore } from './content/store';
 import { SCHEMA } from './layout';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
@@ -8,11 +10,22 @@ import { NamespaceStore } from './namespaces/store';
 export const createContainerdLiteService: ServiceFactory = async ({ dirs, logger }) => {
   const root = serviceRoot(dirs, 'containerd-lite');
   const db = await openDatabase(join(root, 'meta'), SCHEMA);
-  logger.debug('database open', { location: db.location });
-  const namespaces = new NamespaceStore(db);
-  return {
-    name: 'containerd-lite',
-    registrations: [namespacesRegistration(loadContracts(), namespaces)],
-    close: () => db.close(),
-  };
+  try {
+    logger.debug('database open', { location: db.location });
+    const namespaces = new NamespaceStore(db);
+    const content = await ContentStore.open(db, join(root, 'content'));
+    namespaces.registerInUseCheck(async (ns) => {
+      const n = await content.countIn(ns);
+      return n > 0 ? `${n} blob${n === 1 ? '' : 's'}` : undefined;
+    });
+    const contracts = loadContracts();
+    return {
+      name: 'containerd-lite',
+      registrations: [namespacesRegistration(contracts, namespaces), contentRegistration(contracts, content)],
+      close: () => db.close(),
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
 };
