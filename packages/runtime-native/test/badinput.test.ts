@@ -4,16 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildSpec } from '../src';
 import type { RuntimeError, Spec } from '../src';
-import { Fixture, assertNoLeftovers, requireRootAndBusybox } from './helpers';
+import { type Fixture, assertNoLeftovers, useFixture } from './helpers';
 
 describe('runtime bad input (root, real kernel)', function () {
-  let fx: Fixture;
-  before(function () {
-    requireRootAndBusybox(this);
-    fx = new Fixture();
-  });
-  afterEach(async () => fx && (await fx.cleanupContainers()));
-  after(() => fx?.destroy());
+  let fx!: Fixture;
+  useFixture((f) => (fx = f));
 
   /** A valid spec for id, edited as raw JSON (so the TypeScript validator is bypassed). */
   function spec(id: string, edit: (s: Spec & Record<string, unknown>) => void): string {

@@ -20,6 +20,22 @@ export function requireRootAndBusybox(ctx: Mocha.Context): void {
   if (!fs.existsSync(BUSYBOX)) ctx.skip();
 }
 
+/**
+ * The hooks every root suite of this package needs: skipped without root or busybox, one
+ * Fixture for the suite, its containers cleaned after each test and everything after the last,
+ * also when a test fails. `set` receives the fixture once it exists.
+ */
+export function useFixture(set: (fx: Fixture) => void): void {
+  let fx: Fixture | undefined;
+  before(function () {
+    requireRootAndBusybox(this);
+    fx = new Fixture();
+    set(fx);
+  });
+  afterEach(async () => fx && (await fx.cleanupContainers()));
+  after(() => fx?.destroy());
+}
+
 export class Fixture {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctl-rt-it-'));
   readonly rootfs = path.join(this.dir, 'rootfs');

@@ -4,16 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_MASKED_PATHS } from '../src';
-import { Fixture, requireRootAndBusybox } from './helpers';
+import { type Fixture, useFixture } from './helpers';
 
 describe('runtime isolation (root, real kernel)', function () {
-  let fx: Fixture;
-  before(function () {
-    requireRootAndBusybox(this);
-    fx = new Fixture();
-  });
-  afterEach(async () => fx && (await fx.cleanupContainers()));
-  after(() => fx?.destroy());
+  let fx!: Fixture;
+  useFixture((f) => (fx = f));
 
   it('runs the process as pid 1 and hides host pids', async () => {
     const id = fx.id();

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLog } from '../src';
 import type { RuntimeError } from '../src';
-import { Fixture, cgroupDirs, cgroupFile, processAlive, requireRootAndBusybox, until } from './helpers';
+import { type Fixture, cgroupDirs, cgroupFile, processAlive, until, useFixture } from './helpers';
 
 function shimPidOf(initPid: number): number {
   const stat = fs.readFileSync(`/proc/${initPid}/stat`, 'utf8');
@@ -17,13 +17,8 @@ function rssKiB(pid: number): number {
 }
 
 describe('runtime lifecycle with the shim (root, real kernel)', function () {
-  let fx: Fixture;
-  before(function () {
-    requireRootAndBusybox(this);
-    fx = new Fixture();
-  });
-  afterEach(async () => fx && (await fx.cleanupContainers()));
-  after(() => fx?.destroy());
+  let fx!: Fixture;
+  useFixture((f) => (fx = f));
 
   it('create waits, start runs, the shim logs output as JSON lines and records the exit', async () => {
     const id = fx.id();
@@ -278,6 +273,9 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     await until(() => out.join('').includes('ready\n'));
     att.write('hello\n');
     const exit = await fx.runtime.waitExit(b);
+    // The exit is recorded as soon as the process ends; its last output may still be on its
+    // way through the attach socket.
+    await until(() => out.join('').includes('got:hello\n') && err.join('').includes('oops\n'));
     att.close();
     assert.equal(exit.exitStatus, 0);
     assert.equal(out.join(''), 'ready\ngot:hello\n');
