@@ -14,10 +14,7 @@ export const createContainerdLiteService: ServiceFactory = async ({ dirs, logger
     logger.debug('database open', { location: db.location });
     const namespaces = new NamespaceStore(db);
     const content = await ContentStore.open(db, join(root, 'content'));
-    namespaces.registerInUseCheck(async (ns) => {
-      const n = await content.countIn(ns);
-      return n > 0 ? `${n} blob${n === 1 ? '' : 's'}` : undefined;
-    });
+    namespaces.registerInUseCheck((ns) => content.inUse(ns));
     const contracts = loadContracts();
     return {
       name: 'containerd-lite',

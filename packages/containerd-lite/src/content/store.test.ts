@@ -42,7 +42,12 @@ describe('content store on disk', () => {
     const st = statSync(join(root(), 'blobs', 'sha256', digest.slice(7)));
     assert.equal(st.mode & 0o777, 0o444);
     assert.deepEqual(await store.db.get(namespaceKey('fresh')), { labels: {} });
-    assert.equal(await store.countIn('fresh'), 1);
+    assert.equal(await store.inUse('fresh'), '1 blob');
+    const pending = await store.namespace('fresh').writer('pending');
+    await pending.close();
+    assert.equal(await store.inUse('fresh'), '1 blob and 1 ingest');
+    await store.namespace('fresh').abort('pending');
+    assert.equal(await store.inUse('other'), undefined);
     assert.deepEqual(readdirSync(join(root(), 'ingest')), []);
   });
 

@@ -119,12 +119,16 @@ export class ContentStore {
     return new NamespacedContent(this, validateNamespace(namespace));
   }
 
-  /** How many blobs a namespace holds, for the namespace store's "still in use" check. */
-  async countIn(namespace: string): Promise<number> {
-    let n = 0;
+  /** What a namespace still holds (blobs, ingests), for the namespace store's "in use" check. */
+  async inUse(namespace: string): Promise<string | undefined> {
+    let blobs = 0;
     const prefix = contentPrefix(namespace);
-    for await (const _key of this.db.keys({ gt: prefix, lt: `${prefix}\xff` })) n++;
-    return n;
+    for await (const _key of this.db.keys({ gt: prefix, lt: `${prefix}\xff` })) blobs++;
+    const ingests = (await this.listStatuses(namespace, [])).length;
+    const parts = [];
+    if (blobs) parts.push(`${blobs} blob${blobs === 1 ? '' : 's'}`);
+    if (ingests) parts.push(`${ingests} ingest${ingests === 1 ? '' : 's'}`);
+    return parts.length ? parts.join(' and ') : undefined;
   }
 
   blobDir(): string {
