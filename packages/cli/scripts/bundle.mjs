@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
-await build({
+const result = await build({
   entryPoints: [join(pkg, 'dist', 'src', 'main.js')],
   outfile: join(pkg, 'dist', 'src', 'main.bundle.js'),
   bundle: true,
@@ -20,4 +20,14 @@ await build({
   alias: { '@protobufjs/inquire': join(pkg, 'scripts', 'inquire.cjs') },
   logLevel: 'warning',
   logOverride: { 'require-resolve-not-external': 'silent' },
+  metafile: true,
 });
+
+// The point of the bundle is what it leaves out: a client module that imports the services'
+// side of @ctl/proto (grpc-js, winston, level) would make every command parse them. Fail the
+// build instead of shipping a slow CLI; import light subpaths (@ctl/proto/errors, /wire, …).
+const heavy = Object.keys(result.metafile.inputs).filter((input) => /node_modules\/(@grpc\/grpc-js|winston|level|classic-level|@grpc\/proto-loader)\//.test(input));
+if (heavy.length) {
+  console.error(`bundle: the CLI's start-up bundle pulls in service-side modules:\n  ${heavy.slice(0, 10).join('\n  ')}`);
+  process.exit(1);
+}

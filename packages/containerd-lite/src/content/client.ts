@@ -8,7 +8,8 @@
  * whole Node start; the extension is plain HTTP/2 framing with no extra imports, and it gives
  * Read and Write flow control, so blobs stream through in bounded memory.
  */
-import { EngineError, ErrorKind, namespaceHeaders, unavailable } from '@ctl/proto';
+import { EngineError, ErrorKind, unavailable } from '@ctl/proto/errors';
+import { namespaceHeaders } from '@ctl/proto/namespace';
 import { type CallOptions, type WireCall, type WireClient, wireMethod } from '@ctl/proto/wire';
 import type { ReadContentResponse__Output } from '@ctl/proto/generated/containerd/services/content/v1/ReadContentResponse';
 import type { WriteContentRequest } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentRequest';
