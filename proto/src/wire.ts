@@ -168,6 +168,13 @@ function statusOf(headers: IncomingHttpHeaders): EngineError | null {
   return fromGrpcStatus(code, message || `gRPC status ${code}`);
 }
 
+/** Nothing listens on the socket (missing, or refused): the request never reached a server. */
+export class NotServingError extends EngineError {
+  constructor(message: string) {
+    super(ErrorKind.Unavailable, message);
+  }
+}
+
 export class WireClient {
   private session: ClientHttp2Session | undefined;
   private sessionError: Error | undefined;
@@ -186,8 +193,11 @@ export class WireClient {
   }
 
   private connectionError(err: Error): EngineError {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') return unavailable(`no service answers on ${this.socket} (${code})`);
+    // http2 reports a refused connection as a cancelled stream whose cause is the socket's error.
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const causeCode = ((err as { cause?: NodeJS.ErrnoException }).cause?.code) ?? '';
+    const refused = ['ENOENT', 'ECONNREFUSED'].find((c) => c === code || c === causeCode);
+    if (refused) return new NotServingError(`no service answers on ${this.socket} (${refused})`);
     return new EngineError(ErrorKind.Unavailable, `connect ${this.socket}: ${err.message}`, { cause: err });
   }
 

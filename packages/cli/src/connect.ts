@@ -7,7 +7,7 @@
 import { EngineError, ErrorKind, unavailable } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { type InstanceDirs, type ServiceName, daemonLogFile, serviceSocket } from '@ctl/proto/paths';
-import { WireClient, wireMethod } from '@ctl/proto/wire';
+import { NotServingError, WireClient, wireMethod } from '@ctl/proto/wire';
 import type { HealthCheckRequest } from '@ctl/proto/generated/grpc/health/v1/HealthCheckRequest';
 import type { HealthCheckResponse__Output } from '@ctl/proto/generated/grpc/health/v1/HealthCheckResponse';
 import { spawn } from 'node:child_process';
@@ -76,32 +76,46 @@ function startDaemon(context: CommandContext): { exited: () => number | null | u
   return { exited: () => exitCode };
 }
 
-/**
- * Connects to the daemon of this instance, starting it when none answers (unless autostart is
- * off). containerd-lite starts last in `ctl daemon`, so its health answers for all three.
- */
-export async function connectDaemon(context: CommandContext): Promise<Daemon> {
-  const daemon = openClients(context.dirs);
-  if (await serving(daemon['containerd-lite'])) return daemon;
+/** Starts the daemon and waits until it serves; the clients are reconnected by their next call. */
+async function startAndWait(context: CommandContext, daemon: Daemon): Promise<void> {
   const socket = serviceSocket(context.dirs, 'containerd-lite');
-  if (!context.autostart) {
-    daemon.close();
-    throw unavailable(`no daemon answers on ${socket} and autostart is off (start one with "ctl daemon")`);
-  }
   const started = startDaemon(context);
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let exitedAt: number | undefined;
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    if (await serving(daemon['containerd-lite'])) return daemon;
+    if (await serving(daemon['containerd-lite'])) return;
     // A daemon that exits may have lost a race to another one starting at the same moment;
     // give that one a moment to answer before reporting the failure.
     if (started.exited() !== undefined) exitedAt ??= Date.now();
-    if ((exitedAt !== undefined && Date.now() - exitedAt > 2000) || Date.now() > deadline) {
-      daemon.close();
+    if ((exitedAt !== undefined && Date.now() - exitedAt > 5000) || Date.now() > deadline) {
       const logFile = daemonLogFile(context.dirs);
       const why = exitedAt !== undefined ? `exited with code ${started.exited()}` : `did not answer within ${READY_TIMEOUT_MS / 1000} s`;
       throw unavailable(`the daemon started for ${socket} ${why}; last lines of ${logFile}:\n${logTail(logFile)}`);
     }
+  }
+}
+
+/**
+ * Runs fn with clients of this instance's daemon. When nothing answers (the request reached no
+ * server, so running it again is safe), the daemon is started in the background, unless
+ * autostart is off, and fn runs once more. No probe precedes fn: a running daemon costs the
+ * command no extra round trip.
+ */
+export async function withDaemon<T>(context: CommandContext, fn: (daemon: Daemon) => Promise<T>): Promise<T> {
+  const daemon = openClients(context.dirs);
+  try {
+    try {
+      return await fn(daemon);
+    } catch (err) {
+      if (!(err instanceof NotServingError)) throw err;
+      if (!context.autostart) {
+        throw unavailable(`no daemon answers on ${serviceSocket(context.dirs, 'containerd-lite')} and autostart is off (start one with "ctl daemon")`);
+      }
+      await startAndWait(context, daemon);
+      return await fn(daemon);
+    }
+  } finally {
+    daemon.close();
   }
 }

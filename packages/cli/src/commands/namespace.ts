@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
-import { connectDaemon } from '../connect';
+import { withDaemon } from '../connect';
 import { parseLabelArgs } from '../labels';
 
 const USAGE = `Usage: ctl namespace COMMAND
@@ -16,12 +16,7 @@ Commands:
 async function withNamespaces<T>(context: CommandContext, fn: (ns: import('@ctl/containerd-lite/client').NamespacesClient) => Promise<T>): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { NamespacesClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
-  const daemon = await connectDaemon(context);
-  try {
-    return await fn(new NamespacesClient(daemon['containerd-lite']));
-  } finally {
-    daemon.close();
-  }
+  return withDaemon(context, (daemon) => fn(new NamespacesClient(daemon['containerd-lite'])));
 }
 
 export const command: Command = {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
-import { connectDaemon } from '../connect';
+import { withDaemon } from '../connect';
 import { parseLabelArgs } from '../labels';
 
 type SnapshotsClient = import('@ctl/snapshotter/client').SnapshotsClient;
@@ -51,12 +51,7 @@ function mountCommands(mounts: Mount[], target: string): string {
 async function withSnapshots<T>(context: CommandContext, snapshotter: string, fn: (s: SnapshotsClient) => Promise<T>): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
-  const daemon = await connectDaemon(context);
-  try {
-    return await fn(new SnapshotsClient(daemon.snapshotter, snapshotter));
-  } finally {
-    daemon.close();
-  }
+  return withDaemon(context, (daemon) => fn(new SnapshotsClient(daemon.snapshotter, snapshotter)));
 }
 
 async function all(s: SnapshotsClient, filters: string[] = []): Promise<Info[]> {

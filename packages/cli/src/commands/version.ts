@@ -1,10 +1,10 @@
 import { SERVICE_NAMES, type ServiceName } from '@ctl/proto/paths';
-import { wireMethod } from '@ctl/proto/wire';
+import { NotServingError, wireMethod } from '@ctl/proto/wire';
 import type { VersionResponse__Output } from '@ctl/proto/generated/containerd/services/version/v1/VersionResponse';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
 import type { Command } from '../command';
-import { connectDaemon } from '../connect';
+import { withDaemon } from '../connect';
 
 const USAGE = `Usage: ctl version [--format json]
 
@@ -35,24 +35,23 @@ export const command: Command = {
     if (format !== undefined && format !== 'json') throw new UsageError(`unknown format "${format}" (want json)`);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const versions: Versions = { client: require('@ctl/proto/build-info.json') as BuildInfo, services: {} };
-    const daemon = await connectDaemon(context);
     const method = wireMethod<object, VersionResponse__Output>('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
+    const results = await withDaemon(context, async (daemon) => {
+      const settled = await Promise.allSettled(SERVICE_NAMES.map((name) => daemon[name].unary(method, {}, { timeoutMs: 5000 })));
+      // Nothing on containerd-lite's socket means no daemon: let withDaemon start one.
+      const lite = settled[SERVICE_NAMES.indexOf('containerd-lite')]!;
+      if (lite.status === 'rejected' && lite.reason instanceof NotServingError) throw lite.reason;
+      return settled;
+    });
     let failed = false;
-    try {
-      await Promise.all(
-        SERVICE_NAMES.map(async (name) => {
-          try {
-            const { version, revision } = await daemon[name].unary(method, {}, { timeoutMs: 5000 });
-            versions.services[name] = { version, revision };
-          } catch (err) {
-            failed = true;
-            versions.services[name] = { error: (err as Error).message };
-          }
-        }),
-      );
-    } finally {
-      daemon.close();
-    }
+    SERVICE_NAMES.forEach((name, i) => {
+      const r = results[i]!;
+      if (r.status === 'fulfilled') versions.services[name] = { version: r.value.version, revision: r.value.revision };
+      else {
+        failed = true;
+        versions.services[name] = { error: (r.reason as Error).message };
+      }
+    });
     if (format === 'json') {
       context.out(`${JSON.stringify(versions, null, 2)}\n`);
     } else {
