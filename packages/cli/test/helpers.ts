@@ -1,6 +1,6 @@
 import { type TempInstance, isAlive, waitFor } from '@ctl/proto/testing';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CTL = join(__dirname, '..', '..', 'bin', 'ctl.js');
@@ -31,15 +31,38 @@ export function daemonPids(instance: TempInstance): number[] {
     .map((line) => (JSON.parse(line) as { pid: number }).pid);
 }
 
+/**
+ * Processes whose command line names this instance's state dir: the daemons its commands
+ * started, including one still starting up that has not logged "daemon ready" yet (a loser of
+ * a start-up race that outlives the winner would otherwise be missed). The temp dir is this
+ * test's own, so these are processes the test started.
+ */
+function instanceProcesses(instance: TempInstance): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.some((a, i) => a === '--state' && args[i + 1] === instance.state)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
 /** Stops the daemons this instance started (by their own pids): SIGTERM, then SIGKILL. */
 export async function stopDaemons(instance: TempInstance): Promise<void> {
-  for (const pid of daemonPids(instance)) {
-    if (!isAlive(pid)) continue;
-    process.kill(pid, 'SIGTERM');
-    try {
-      await waitFor(`daemon ${pid} to exit`, () => !isAlive(pid) || undefined, 10_000);
-    } catch {
-      process.kill(pid, 'SIGKILL');
+  for (let round = 0; round < 3; round++) {
+    const pids = [...new Set([...daemonPids(instance), ...instanceProcesses(instance)])].filter(isAlive);
+    if (pids.length === 0) return;
+    for (const pid of pids) process.kill(pid, 'SIGTERM');
+    for (const pid of pids) {
+      try {
+        await waitFor(`daemon ${pid} to exit`, () => !isAlive(pid) || undefined, 10_000);
+      } catch {
+        process.kill(pid, 'SIGKILL');
+      }
     }
   }
 }

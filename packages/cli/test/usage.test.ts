@@ -1,11 +1,15 @@
 import { tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { parseGlobal } from '../src/args';
-import { ctl } from './helpers';
+import { ctl, stopDaemons } from './helpers';
 
 describe('ctl usage', () => {
   const instance = tempInstance();
-  after(() => instance.remove());
+  after(async () => {
+    // None of these commands may start a daemon; if one did, it must not outlive the test.
+    await stopDaemons(instance);
+    instance.remove();
+  });
 
   it('prints usage and exits 2 on an unknown command or flag', () => {
     for (const args of [['frobnicate'], ['--frobnicate', 'version'], ['version', '--frobnicate'], ['namespace', 'frob'], []]) {
