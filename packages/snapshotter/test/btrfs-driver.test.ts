@@ -6,50 +6,13 @@
 import { ErrorKind, errorKind } from '@ctl/proto/errors';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  truncateSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { constants, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Driver, DriverSnapshot } from '../src/drivers/driver';
 import { btrfsDriver } from '../src/drivers/btrfs/register';
 import type { Mount } from '../src/snapshotter';
-
-const MiB = 1024 * 1024;
-
-function mountedAt(path: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === path);
-}
-
-function fill(file: string, limit: number): { written: number; code?: string } {
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(MiB, 0xa5);
-  let written = 0;
-  try {
-    while (written < limit) written += writeSync(fd, chunk);
-    fsyncSync(fd);
-    return { written };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    // libuv has no name for EDQUOT and reports it as UNKNOWN; the errno still says which it is.
-    return { written, code: e.errno === -constants.errno.EDQUOT ? 'EDQUOT' : e.code };
-  } finally {
-    closeSync(fd);
-  }
-}
+import { MiB, fill, mountedAt } from './fs-helpers';
 
 function writeError(path: string): string | undefined {
   try {

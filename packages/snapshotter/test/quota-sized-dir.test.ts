@@ -5,38 +5,16 @@
 import { ErrorKind, errorKind } from '@ctl/proto/errors';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MIN_SIZED_DIR_BYTES, createSizedDir, parseSize, remountSizedDir, removeSizedDir, sizedDirMount, temporaryImageOf } from '../src/quota';
+import { MiB, fill, mountedAt } from './fs-helpers';
 
-const MiB = 1024 * 1024;
 const EXT4_MAGIC = 0xef53;
-
-function mountedAt(path: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === path);
-}
 
 function loopsOf(image: string): string {
   return execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim();
-}
-
-/** Writes 1 MiB chunks until `limit` bytes or the first error; returns what it wrote and the error code. */
-function fill(file: string, limit: number): { written: number; code?: string } {
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(MiB, 0x5a);
-  let written = 0;
-  try {
-    while (written < limit) written += writeSync(fd, chunk);
-    fsyncSync(fd);
-    return { written };
-  } catch (err) {
-    return { written, code: (err as NodeJS.ErrnoException).code };
-  } finally {
-    closeSync(fd);
-  }
 }
 
 describe('sized directories (root, loop-mounted ext4)', function () {
