@@ -70,6 +70,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     const saved = ((await db.get(nextIdKey(driver.name))) as number | undefined) ?? 1;
     const onDisk = (await driver.onDisk()).map(Number);
     s.nextId = Math.max(saved, ...onDisk.map((id) => id + 1));
+    await driver.restore?.([...s.records.values()].map((r) => r.id));
     return s;
   }
 

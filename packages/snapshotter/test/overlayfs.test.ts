@@ -1,9 +1,16 @@
 import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { overlayfsDriver } from '../src/drivers/overlayfs/register';
 import { mountAll, unmountAll } from '../src/mount';
+import { openDatabase } from '@ctl/proto';
+import { tempInstance } from '@ctl/proto/testing';
+import { SCHEMA } from '../src/layout';
+import { MetaSnapshotter } from '../src/metadata';
+import { SIZE_LIMIT_LABEL } from '../src/snapshotter';
+import { MiB, fill, mountedAt } from './fs-helpers';
 import { localSubject } from './subjects';
 
 describe('overlayfs driver specifics', function () {
@@ -68,5 +75,38 @@ describe('overlayfs driver specifics', function () {
     for (const i of [0, 1, 100, 209]) assert.equal(readFileSync(join(dir, `f${i}`), 'utf8'), String(i));
     writeFileSync(join(dir, 'new'), 'x');
     await unmount(dir);
+  });
+
+  it('mounts a size-limited layer again when the service opens after a reboot unmounted it', async () => {
+    const tmp = tempInstance('ctl-ovl-restore-');
+    const root = join(tmp.root, 'overlayfs');
+    let db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
+    let s = await MetaSnapshotter.open(db, await overlayfsDriver.open({ root }));
+    let layerDir = '';
+    teardown = async () => {
+      if (layerDir && mountedAt(layerDir)) execFileSync('umount', [layerDir]);
+      await db.close().catch(() => undefined);
+      tmp.remove();
+    };
+    const mounts = await s.prepare('limited', '', { [SIZE_LIMIT_LABEL]: '16m' });
+    layerDir = dirname(mounts[0]!.source);
+    const dir = await mountAt(mounts, 'before');
+    writeFileSync(join(dir, 'kept'), 'across the reboot');
+    await unmount(dir);
+    // What a reboot does to the layer's own file system: it is no longer mounted.
+    execFileSync('umount', [layerDir]);
+    assert.equal(mountedAt(layerDir), false);
+    await db.close();
+
+    db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
+    s = await MetaSnapshotter.open(db, await overlayfsDriver.open({ root }));
+    assert.equal(mountedAt(layerDir), true, 'mounted again at open');
+    const after = await mountAt(await s.mounts('limited'), 'after');
+    assert.equal(readFileSync(join(after, 'kept'), 'utf8'), 'across the reboot');
+    assert.equal(fill(join(after, 'big'), 32 * MiB).code, 'ENOSPC', 'the limit holds again');
+    await unmount(after);
+    await s.remove('limited');
+    await s.cleanup();
+    assert.equal(mountedAt(layerDir), false);
   });
 });

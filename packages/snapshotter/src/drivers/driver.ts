@@ -35,6 +35,11 @@ export interface Driver {
   usage(snapshot: DriverSnapshot): Promise<Usage>;
   /** The ids that have something on disk, for cleanup of what no record points to. */
   onDisk(): Promise<string[]>;
+  /**
+   * Brings the snapshots the records name back to a usable state when the service opens, e.g.
+   * mounts again size-limited layers that a reboot unmounted.
+   */
+  restore?(ids: string[]): Promise<void>;
   /** Deletes now what removed snapshots left for deferred deletion, if the driver defers. */
   collect?(): Promise<void>;
   /** Releases what the driver holds (mounts of its own such as size-limited layers stay). */

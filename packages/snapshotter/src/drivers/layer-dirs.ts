@@ -66,6 +66,10 @@ export abstract class LayerDirs {
     return join(this.dir(id), 'fs');
   }
 
+  async restore(ids: string[]): Promise<void> {
+    for (const id of ids) await this.sized.restore(this.dir(id));
+  }
+
   async remove(id: string): Promise<void> {
     // A size-limited layer is a mount point, which cannot be renamed: unmount it first.
     await this.sized.remove(this.dir(id));

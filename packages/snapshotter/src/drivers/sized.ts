@@ -9,4 +9,6 @@ export interface SizedLayers {
   create(dir: string, bytes: number): Promise<void>;
   /** Undoes create for dir; does nothing when dir has no such file system. */
   remove(dir: string): Promise<void>;
+  /** Mounts dir's file system again when it has one that is not mounted (after a reboot). */
+  restore(dir: string): Promise<void>;
 }
