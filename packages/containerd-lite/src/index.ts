@@ -6,3 +6,4 @@ export { NamespacesClient } from './namespaces/client';
 export type { Content, Info as ContentInfo, ReadOptions, Status as ContentStatus, Writer as ContentWriter, WriterOptions } from './content/content';
 export { ContentStore } from './content/store';
 export { ContentClient } from './content/client';
+export { type BlobSource, type WriteBlobOptions, bytesSource, writeBlob } from './content/helpers';

@@ -7,6 +7,7 @@ import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import type { Content } from '../src/content/content';
+import { bytesSource, writeBlob } from '../src/content/helpers';
 
 export interface ContentSubject {
   /** The content API as seen from one namespace. */
@@ -244,6 +245,43 @@ export function describeContentConformance(label: string, setup: () => Promise<C
       assert.deepEqual(subject.blobFiles(), [digest.slice(7)]);
       await two.delete(digest);
       assert.deepEqual(subject.blobFiles(), []);
+    });
+
+    it('writes whole blobs with writeBlob: resuming, waiting for a held ref, taking existing ones', async () => {
+      const data = Buffer.from('a blob written by the helper, '.repeat(2000));
+      const w = await c.writer('helper', { total: data.length });
+      await w.write(data.subarray(0, 10_000));
+      await w.close();
+      const offsets: number[] = [];
+      const source = (offset: number) => {
+        offsets.push(offset);
+        return bytesSource(data)(offset);
+      };
+      assert.equal(await writeBlob(c, 'helper', source, { total: data.length, expected: sha256(data), labels: { via: 'helper' } }), sha256(data));
+      assert.deepEqual(offsets, [10_000]);
+      assert.deepEqual((await c.info(sha256(data))).labels, { via: 'helper' });
+      // Already there: nothing is read.
+      assert.equal(await writeBlob(c, 'helper-2', source, { expected: sha256(data) }), sha256(data));
+      assert.deepEqual(offsets, [10_000]);
+      // The same bytes under another ref, without an expected digest: the digest, not an error.
+      assert.equal(await writeBlob(c, 'helper-3', bytesSource(data)), sha256(data));
+      await assert.rejects(c.status('helper-3'), kind(ErrorKind.NotFound));
+
+      // A ref held by another writer is waited for.
+      const held = await c.writer('busy');
+      const release = setTimeout(() => void held.close(), 150);
+      try {
+        assert.equal(await writeBlob(c, 'busy', bytesSource(Buffer.from('late'))), sha256('late'));
+      } finally {
+        clearTimeout(release);
+      }
+      await assert.rejects(
+        writeBlob(c, 'wrong', bytesSource(Buffer.from('abc')), { expected: sha256('abd') }),
+        kind(ErrorKind.FailedPrecondition),
+      );
+      const lockedAgain = await c.writer('held-forever');
+      await assert.rejects(writeBlob(c, 'held-forever', bytesSource(Buffer.from('x')), { lockTimeoutMs: 100 }), kind(ErrorKind.Unavailable));
+      await lockedAgain.close();
     });
 
     it('validates digests, refs and labels', async () => {
