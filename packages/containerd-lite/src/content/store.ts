@@ -513,12 +513,15 @@ class IngestWriter implements Writer {
       this.hash = createHash('sha256');
       this.offset = 0;
     }
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await fh.write(data, done, data.length - done, this.offset + done);
-      done += bytesWritten;
-    }
+    // The file write runs on libuv's threads while this thread hashes the same bytes. If the
+    // write fails the writer ends, and the next one hashes what reached the file.
+    const written = (async () => {
+      for (let done = 0; done < data.length; ) {
+        done += (await fh.write(data, done, data.length - done, this.offset + done)).bytesWritten;
+      }
+    })();
     this.hash.update(data);
+    await written;
     this.offset += data.length;
     this.updatedAt = new Date();
     return this.offset;
