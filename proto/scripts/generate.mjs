@@ -55,12 +55,12 @@ writeFileSync(join(here, 'dist', 'descriptor.json'), JSON.stringify({ files, roo
 
 // Static codecs, one module per .proto file so that a command loads only what it speaks.
 const { pbjs } = require('protobufjs-cli');
-const staticArgs = ['-p', '.', '-t', 'static-module', '-w', join(here, 'scripts', 'codec-wrapper.tmpl'), '--no-verify', '--no-delimited',
+const staticArgs = ['-p', here, '-t', 'static-module', '-w', join(here, 'scripts', 'codec-wrapper.tmpl'), '--no-verify', '--no-delimited',
   '--no-beautify', '--no-comments', '--no-service'];
 // Each file gets a root of its own (-r), so its method table below does not clash with another's.
 for (const file of files) {
   const code = await new Promise((resolvePromise, reject) => {
-    pbjs.main([...staticArgs, "-r", file, file], (err, output) => (err ? reject(err) : resolvePromise(output)));
+    pbjs.main([...staticArgs, "-r", file, join(here, file)], (err, output) => (err ? reject(err) : resolvePromise(output)));
   });
   const methods = {};
   const services = [];

@@ -5,7 +5,6 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { type Contracts, type ServiceRegistration, EngineError, ErrorKind, alreadyExists, invalidArgument, isKind, namespaceFromMetadata, toServiceError, unaryHandler } from '@ctl/proto';
-import type { ProtoGrpcType as ContentProto } from '@ctl/proto/generated/content';
 import type { AbortRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/AbortRequest';
 import type { DeleteContentRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/DeleteContentRequest';
 import type { InfoRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/InfoRequest';
@@ -151,11 +150,8 @@ async function writeSession(contentOf: (call: Call) => Content, call: grpc.Serve
 
 export function contentRegistration(contracts: Contracts, store: ContentStore): ServiceRegistration {
   const contentOf = (call: Call): Content => store.namespace(namespaceFromMetadata(call.metadata));
-  // The contracts are loaded from one descriptor holding every .proto file; Contracts names
-  // the services other packages use, so content's type is added here.
-  const proto = contracts as unknown as ContentProto;
   return {
-    definition: proto.containerd.services.content.v1.Content.service,
+    definition: contracts.containerd.services.content.v1.Content.service,
     implementation: {
       Info: unaryHandler(async (req: InfoRequest__Output, call) => ({ info: infoToWire(await contentOf(call).info(req.digest)) })),
       Update: unaryHandler(async (req: UpdateRequest__Output, call) => {
