@@ -6,7 +6,7 @@
 import { Children, type TempInstance, isAlive, tempInstance, waitFor, waitForService } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureDir } from '@ctl/proto/fsutil';
@@ -29,7 +29,10 @@ describe('containerd with this snapshotter as a proxy plugin', function () {
   let tmp: TempInstance;
   const children = new Children();
   let address: string;
-  const ctr = (...args: string[]) => run('ctr', ['--address', address, '--namespace', 'interop', ...args], { timeout: 60_000 });
+  // containerd puts each task's cgroup under /<namespace>/ and leaves that parent behind: a
+  // namespace of this run's own lets the test remove exactly what it caused.
+  const namespace = `ctl-interop-${process.pid}`;
+  const ctr = (...args: string[]) => run('ctr', ['--address', address, '--namespace', namespace, ...args], { timeout: 60_000 });
 
   before(function () {
     for (const tool of ['containerd', 'ctr', 'runc']) {
@@ -49,6 +52,10 @@ describe('containerd with this snapshotter as a proxy plugin', function () {
     // Whatever containerd left mounted under our temp dir (only ours, by exact prefix).
     const ours = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(tmp.base));
     for (const m of ours.reverse()) await run('umount', ['-l', m]).catch(() => undefined);
+    for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
+      const dir = join('/sys/fs/cgroup', hierarchy, namespace);
+      if (existsSync(dir)) rmdirSync(dir);
+    }
     tmp.remove();
   });
 
