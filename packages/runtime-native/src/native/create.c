@@ -169,12 +169,7 @@ int cmd_run(struct gopts *g, const char *id, struct create_opts *o, struct ctl_e
     return cmd_start(g, id, e) < 0 ? -1 : 0;
   }
   cleanup_json json_t *spec = spec_load_unchecked(st.bundle);
-  if (spec && json_object_get(spec, "hooks")) {
-    json_t *sj = state_to_oci_json(&st);
-    struct ctl_err he;
-    if (hooks_run(spec, "poststart", sj, &he) < 0) ctl_log("warning", "%s", he.msg);
-    json_decref(sj);
-  }
+  hooks_run_warn(spec, "poststart", &st);
   forward_to = pid;
   int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
   for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], forward);
@@ -192,11 +187,7 @@ int cmd_run(struct gopts *g, const char *id, struct create_opts *o, struct ctl_e
   if (st.has_cg) cg_kill_all(&st.cg, SIGKILL, &ignore);
   while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {
   }
-  if (spec && json_object_get(spec, "hooks")) {
-    json_t *sj = state_to_oci_json(&st);
-    if (hooks_run(spec, "poststop", sj, &ignore) < 0) ctl_log("warning", "%s", ignore.msg);
-    json_decref(sj);
-  }
+  hooks_run_warn(spec, "poststop", &st);
   if (destroy_state(&st, e) < 0) ctl_log("warning", "%s", e->msg);
   state_free(&st);
   return code;

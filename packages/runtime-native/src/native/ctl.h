@@ -174,6 +174,9 @@ const char *status_name(enum status st);
 enum verb { V_START, V_KILL, V_DELETE, V_FORCE_DELETE, V_EXEC, V_PAUSE, V_RESUME, V_UPDATE };
 int state_allow(enum verb v, enum status st, const char *id, struct ctl_err *e);
 json_t *state_to_oci_json(struct state *s);
+/* Runs the hooks of one kind whose failure must not fail the operation (poststart, poststop):
+ * a failure is logged as a warning. Does nothing when spec is NULL or has no hooks. */
+void hooks_run_warn(json_t *spec, const char *kind, struct state *st);
 unsigned long long proc_start_time(pid_t pid);
 
 /* ---- verbs ---- */

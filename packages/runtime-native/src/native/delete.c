@@ -34,12 +34,7 @@ int cmd_delete(struct gopts *g, const char *id, bool force, struct ctl_err *e) {
     if (cg_destroy(&st.cg, e) < 0) goto out;
   }
   json_t *spec = spec_load_unchecked(st.bundle);
-  if (spec && json_object_get(spec, "hooks")) {
-    json_t *sj = state_to_oci_json(&st);
-    struct ctl_err he;
-    if (hooks_run(spec, "poststop", sj, &he) < 0) ctl_log("warning", "%s", he.msg);
-    json_decref(sj);
-  }
+  hooks_run_warn(spec, "poststop", &st);
   if (spec) json_decref(spec);
   safe_rmdir_r(st.dir);
   r = 0;

@@ -73,6 +73,14 @@ int hooks_run(json_t *spec, const char *kind, json_t *state, struct ctl_err *e) 
   return r;
 }
 
+void hooks_run_warn(json_t *spec, const char *kind, struct state *st) {
+  if (!spec || !json_object_get(spec, "hooks")) return;
+  json_t *sj = state_to_oci_json(st);
+  struct ctl_err he;
+  if (hooks_run(spec, kind, sj, &he) < 0) ctl_log("warning", "%s", he.msg);
+  json_decref(sj);
+}
+
 json_t *spec_load_unchecked(const char *bundle) {
   cleanup_free char *path = xasprintf("%s/config.json", bundle);
   return json_load_file(path, 0, NULL);

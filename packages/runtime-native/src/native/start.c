@@ -36,12 +36,7 @@ int cmd_start(struct gopts *g, const char *id, struct ctl_err *e) {
   unlink(fifo);
   r = 0;
   json_t *spec = spec_load_unchecked(st.bundle);
-  if (spec && json_object_get(spec, "hooks")) {
-    json_t *sj = state_to_oci_json(&st);
-    struct ctl_err he;
-    if (hooks_run(spec, "poststart", sj, &he) < 0) ctl_log("warning", "%s", he.msg);
-    json_decref(sj);
-  }
+  hooks_run_warn(spec, "poststart", &st);
   if (spec) json_decref(spec);
 out:
   state_free(&st);
