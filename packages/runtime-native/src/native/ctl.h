@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <jansson.h>
+#include "clock.h"
 
 #define CTL_OCI_VERSION "1.1.0"
 #define CTL_DEFAULT_ROOT "/run/ctl/runtime"
@@ -40,7 +41,6 @@ void ctl_json_decrefp(json_t **j);
 void ctl_log_init(const char *path, bool json, bool debug);
 void ctl_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define ctl_debug(...) ctl_log("debug", __VA_ARGS__)
-void ctl_rfc3339(char *buf, size_t len);
 
 /* small file helpers */
 int write_file(const char *path, const char *data, size_t len, struct ctl_err *e);

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 
 #define LINE_MAX_BYTES 8192
 
@@ -72,15 +73,6 @@ static void die(const char *what) {
   _exit(1);
 }
 
-static void now_rfc3339(char *buf, size_t len) {
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
-}
-
 static void write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
@@ -98,7 +90,7 @@ static void emit(struct stream *s, const char *data, size_t n) {
   static char out[LINE_MAX_BYTES * 6 + 128];
   char t[48];
   if (log_fd < 0) return;
-  now_rfc3339(t, sizeof t);
+  ctl_rfc3339(t, sizeof t);
   size_t o = snprintf(out, sizeof out, "{\"time\":\"%s\",\"stream\":\"%s\",\"log\":\"", t, s->name);
   for (size_t i = 0; i < n; i++) {
     unsigned char c = data[i];
@@ -203,7 +195,7 @@ static void open_oom(pid_t pid) {
 
 static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
   char buf[512], t[48], tmp[4200];
-  now_rfc3339(t, sizeof t);
+  ctl_rfc3339(t, sizeof t);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int n = snprintf(buf, sizeof buf, "{\"pid\":%d,\"exitStatus\":%d,\"signal\":%d,\"oomKilled\":%s,\"exitedAt\":\"%s\"}\n", pid, code, sig,

@@ -64,15 +64,6 @@ void ctl_log_init(const char *path, bool json, bool debug) {
   if (path) log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-void ctl_rfc3339(char *buf, size_t len) {
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
-}
-
 void ctl_log(const char *level, const char *fmt, ...) {
   char msg[2048], t[64];
   va_list ap;
