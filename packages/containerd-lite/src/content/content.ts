@@ -42,6 +42,12 @@ export interface WriterOptions {
   total?: number;
   /** Expected digest, checked at commit; AlreadyExists at once if the namespace has it. */
   expected?: string;
+  /**
+   * A lease (of the same namespace) that holds the ingest and, once committed, the blob, so the
+   * garbage collector leaves both until the lease goes. Recorded in the same write as the ingest
+   * and the blob's record (as containerd does through the `containerd-lease` header).
+   */
+  lease?: string;
 }
 
 export interface ReadOptions {

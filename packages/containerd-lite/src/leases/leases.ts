@@ -1,0 +1,39 @@
+/**
+ * Leases (containerd.services.leases.v1) of one namespace: a lease holds resources (blobs,
+ * ingests, snapshots) so that the garbage collector leaves them while an operation that made
+ * them (an import, an unpack, a container creation) is still under way. A lease with the label
+ * `containerd.io/gc.expire` (RFC 3339) stops holding anything at that time.
+ */
+
+export interface Lease {
+  id: string;
+  createdAt: Date;
+  labels: Record<string, string>;
+}
+
+/**
+ * A resource a lease holds, with containerd's type names: "content" (id = digest), "ingests"
+ * (id = ref), "snapshots/<snapshotter>" (id = snapshot key).
+ */
+export interface Resource {
+  id: string;
+  type: string;
+}
+
+export interface DeleteLeaseOptions {
+  /** Collect garbage before returning. */
+  sync?: boolean;
+}
+
+export interface Leases {
+  /** A random id when none is given; AlreadyExists when the id is taken. */
+  create(options?: { id?: string; labels?: Record<string, string> }): Promise<Lease>;
+  /** NotFound when there is no such lease; schedules a garbage collection. */
+  delete(id: string, options?: DeleteLeaseOptions): Promise<void>;
+  /** Leases matching any of the filters (fields id, labels.<key>). */
+  list(filters?: string[]): Promise<Lease[]>;
+  /** NotFound when there is no such lease; adding a resource twice is not an error. */
+  addResource(id: string, resource: Resource): Promise<void>;
+  deleteResource(id: string, resource: Resource): Promise<void>;
+  listResources(id: string): Promise<Resource[]>;
+}
