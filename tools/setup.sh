@@ -7,13 +7,13 @@ cd "$(dirname "$0")/.."
 
 # Packages the project uses. Build: gcc, make, python3 and pkg-config (node-gyp builds the C
 # runtime). Runtime: busybox-static (test images), iproute2, nftables, btrfs-progs, xfsprogs,
-# e2fsprogs (size-limited layers), libseccomp-dev and libjansson-dev (the C runtime links them).
+# e2fsprogs (size-limited layers), libseccomp-dev libarchive-dev libssl-dev and libjansson-dev (the C runtime links them).
 # Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry,
 # containernetworking-plugins, hyperfine.
 PACKAGES=(
   gcc make python3 pkg-config
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs
-  libseccomp-dev libjansson-dev
+  libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins
   hyperfine
 )
