@@ -9,6 +9,7 @@ import { accessSync, chmodSync, constants, lstatSync, statSync, unlinkSync } fro
 import { ensureDir } from './fsutil';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
+import type { Writable } from 'node:stream';
 import { loadContracts } from './contracts';
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument } from './errors';
 import type { HealthCheckRequest__Output } from './generated/grpc/health/v1/HealthCheckRequest';
@@ -336,4 +337,30 @@ export function stopOnSignals(handles: ServerHandle[], logger: Logger, exit: (co
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** Writes one message, waiting while the stream's buffer is full. */
+export function sendMessage<T>(stream: Writable, message: T): Promise<void> {
+  if (stream.write(message)) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+/** Ends a streaming call with the outcome of its handler, unless the client has gone. */
+export function finishStream(call: Writable & { cancelled: boolean }, work: Promise<void>): void {
+  work.then(
+    () => {
+      if (!call.cancelled && !call.destroyed) call.end();
+    },
+    (err: unknown) => {
+      if (!call.cancelled && !call.destroyed) call.emit('error', toServiceError(err));
+    },
+  );
 }

@@ -8,3 +8,6 @@ export { MetaSnapshotter } from './metadata';
 export { SnapshotsClient } from './client';
 export { mountAll, unmountAll } from './mount';
 export { parseSize } from './quota';
+export { driverName } from './snapshotters';
+export { readConfig, type SnapshotterConfig } from './config';
+export { type WireMount, mountFromWire, mountToWire } from './convert';

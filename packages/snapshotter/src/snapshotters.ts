@@ -13,6 +13,12 @@ import './drivers';
 import { MetaSnapshotter } from './metadata';
 import { driverRegistration, registeredDrivers } from './registry';
 
+/** The driver a request's snapshotter name means: "" and "ctl" the default, "ctl-<driver>" the driver. */
+export function driverName(requested: string, defaultName: string): string {
+  if (requested === '' || requested === 'ctl') return defaultName;
+  return requested.startsWith('ctl-') ? requested.slice('ctl-'.length) : requested;
+}
+
 export class Snapshotters {
   constructor(
     private readonly byName: Map<string, MetaSnapshotter>,
@@ -24,9 +30,7 @@ export class Snapshotters {
   }
 
   get(requested: string): MetaSnapshotter {
-    let name = requested;
-    if (name === '' || name === 'ctl') name = this.defaultName;
-    else if (!this.byName.has(name) && name.startsWith('ctl-')) name = name.slice('ctl-'.length);
+    const name = this.byName.has(requested) ? requested : driverName(requested, this.defaultName);
     const found = this.byName.get(name);
     if (!found) throw invalidArgument(`snapshotter "${requested}" not loaded (loaded: ${this.names().join(', ')})`);
     return found;

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
+import { humanSize, table } from '../format';
 import { parseLabelArgs } from '../labels';
 
 type SnapshotsClient = import('@ctl/snapshotter/client').SnapshotsClient;
@@ -27,22 +28,6 @@ Options:
                        default: the service's default driver)
   --label LABEL=VALUE  labels for prepare, view and commit (repeatable)
 `;
-
-function humanSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  return `${u === 0 ? n : n.toFixed(1)} ${units[u]}`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n') + '\n';
-}
 
 function mountCommands(mounts: Mount[], target: string): string {
   return mounts.map((m) => `mount -t ${m.type} ${m.source} ${target} -o ${m.options.join(',')}\n`).join('');

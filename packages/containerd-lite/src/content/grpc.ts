@@ -4,7 +4,7 @@
  * control both ways: Read waits for the client to drain, Write reads one message at a time.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { type Contracts, type ServiceRegistration, EngineError, ErrorKind, alreadyExists, invalidArgument, isKind, namespaceFromMetadata, toServiceError, unaryHandler } from '@ctl/proto';
+import { type Contracts, type ServiceRegistration, EngineError, ErrorKind, alreadyExists, invalidArgument, isKind, finishStream, namespaceFromMetadata, sendMessage, unaryHandler } from '@ctl/proto';
 import type { AbortRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/AbortRequest';
 import type { DeleteContentRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/DeleteContentRequest';
 import type { InfoRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/InfoRequest';
@@ -16,7 +16,7 @@ import type { StatusRequest__Output } from '@ctl/proto/generated/containerd/serv
 import type { UpdateRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/UpdateRequest';
 import type { WriteContentRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentRequest';
 import type { WriteContentResponse } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentResponse';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Content } from './content';
 import { type WireInfo, infoToWire, statusToWire, toTimestamp } from './convert';
 import type { ContentStore } from './store';
@@ -55,31 +55,6 @@ function messageReader<T>(stream: Readable, what: string): () => Promise<T | und
   };
 }
 
-/** Writes one message, waiting while the stream's buffer is full. */
-function send<T>(stream: Writable, message: T): Promise<void> {
-  if (stream.write(message)) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
-}
-
-/** Ends a streaming call with the outcome of its handler, unless the client has gone. */
-function finishStream(call: Writable & { cancelled: boolean }, work: Promise<void>): void {
-  work.then(
-    () => {
-      if (!call.cancelled && !call.destroyed) call.end();
-    },
-    (err: unknown) => {
-      if (!call.cancelled && !call.destroyed) call.emit('error', toServiceError(err));
-    },
-  );
-}
 
 async function has(content: Content, digest: string): Promise<boolean> {
   try {
@@ -138,7 +113,7 @@ async function writeSession(contentOf: (call: Call) => Content, call: grpc.Serve
       } else {
         throw invalidArgument(`content write of ref "${writer.ref}": unknown action ${String(req.action)}`);
       }
-      await send(call, response);
+      await sendMessage(call, response);
       if (req.action === 'COMMIT') return;
       req = await next();
       if (!req) return;
@@ -175,7 +150,7 @@ export function contentRegistration(contracts: Contracts, store: ContentStore): 
         finishStream(call, (async () => {
           const infos = await contentOf(call).list(call.request.filters);
           for (let i = 0; i < infos.length && !call.cancelled; i += LIST_BATCH) {
-            await send(call, { info: infos.slice(i, i + LIST_BATCH).map(infoToWire) });
+            await sendMessage(call, { info: infos.slice(i, i + LIST_BATCH).map(infoToWire) });
           }
         })());
       },
@@ -186,7 +161,7 @@ export function contentRegistration(contracts: Contracts, store: ContentStore): 
           let offset = Math.max(0, call.request.offset);
           for await (const data of contentOf(call).read(digest, { offset, size: Math.max(0, size) })) {
             if (call.cancelled || call.destroyed) return;
-            await send(call, { offset, data });
+            await sendMessage(call, { offset, data });
             offset += data.length;
           }
         })());
