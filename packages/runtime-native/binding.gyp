@@ -1,5 +1,5 @@
 {
-  # Two plain executables (no Node addon): the runtime must start without Node.
+  # Plain executables (no Node addon): the runtime must start without Node.
   "target_defaults": {
     "cflags!": ["-O3", "-fno-omit-frame-pointer"],
     "cflags": ["-O2", "-Wall", "-Wno-format-truncation", "-std=gnu11"],
@@ -39,6 +39,22 @@
       "sources": ["src/native/shim.c", "src/native/clock.c"],
       # static: no shared-library pages to map, which keeps the resident size per shim near 0.6 MiB
       "ldflags": ["-static"]
+    },
+    {
+      # OCI layer applier: libarchive for tar/gzip/zstd, libcrypto for sha256
+      "target_name": "ctl-apply",
+      "type": "executable",
+      "sources": ["src/native/apply.c", "src/native/apply_common.c"],
+      "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
+      "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
+    },
+    {
+      # OCI layer differ (overlay upperdir or two trees -> tar layer)
+      "target_name": "ctl-diff",
+      "type": "executable",
+      "sources": ["src/native/diff.c", "src/native/apply_common.c"],
+      "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
+      "libraries": ["<!@(pkg-config --libs libarchive libcrypto)"]
     }
   ]
 }
