@@ -12,6 +12,8 @@ export interface WriteBlobOptions {
   /** Expected digest; when the namespace already has it nothing is written. */
   expected?: string;
   labels?: Record<string, string>;
+  /** A lease that holds the ingest and the blob (the `containerd-lease` header over the wire). */
+  lease?: string;
   /** How long to wait for a ref another writer holds, in milliseconds (default 30 s). */
   lockTimeoutMs?: number;
 }
@@ -26,7 +28,7 @@ async function openWriter(content: Content, ref: string, options: WriteBlobOptio
   const deadline = Date.now() + (options.lockTimeoutMs ?? 30_000);
   for (let delay = 2; ; delay = Math.min(delay * 2, 500)) {
     try {
-      return await content.writer(ref, { total: options.total, expected: options.expected });
+      return await content.writer(ref, { total: options.total, expected: options.expected, lease: options.lease });
     } catch (err) {
       if (isKind(err, ErrorKind.AlreadyExists)) return undefined;
       if (!isKind(err, ErrorKind.Unavailable) || Date.now() + delay > deadline) throw err;
