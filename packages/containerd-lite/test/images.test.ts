@@ -1,20 +1,24 @@
 import { ErrorKind, isKind } from '@ctl/proto';
 import { strict as assert } from 'node:assert';
 import { MediaType, sha256 } from '../src/oci';
+import type { Images } from '../src/images/images';
 import { type Instance, startInstance } from './instance';
 
 const kind = (k: ErrorKind) => (e: unknown) => isKind(e, k);
 const target = (text: string, mediaType: string = MediaType.ociManifest) => ({ mediaType, digest: sha256(text), size: text.length });
 
-describe('images through gRPC', () => {
+// One suite for both implementations: the gRPC client the CLI uses and the local store.
+for (const via of ['gRPC client', 'local store'] as const) describe(`images (${via})`, () => {
   let inst: Instance;
+  let imagesOf: (ns?: string) => Images;
   beforeEach(async () => {
     inst = await startInstance();
+    imagesOf = (ns = 'default') => (via === 'gRPC client' ? inst.images(ns) : inst.local.images.namespace(ns));
   });
   afterEach(async () => inst.teardown());
 
   it('creates, gets, lists, updates and deletes, keeping timestamps', async () => {
-    const images = inst.images('team');
+    const images = imagesOf('team');
     const created = await images.create({ name: 'docker.io/library/busybox:latest', target: { ...target('m1'), annotations: { a: '1' } }, labels: { k: 'v' } });
     assert.equal(created.name, 'docker.io/library/busybox:latest');
     assert.deepEqual(created.target, { ...target('m1'), annotations: { a: '1' } });
@@ -31,14 +35,14 @@ describe('images through gRPC', () => {
     assert.deepEqual((await images.list()).map((i) => i.name), [created.name]);
     // Using a namespace made it.
     assert.deepEqual((await inst.namespaces.list()).map((n) => n.name), ['team']);
-    assert.deepEqual(await inst.images('other').list(), []);
+    assert.deepEqual(await imagesOf('other').list(), []);
     await images.delete(created.name);
     await assert.rejects(images.get(created.name), kind(ErrorKind.NotFound));
     await assert.rejects(images.delete(created.name), kind(ErrorKind.NotFound));
   });
 
   it('updates only the fields a mask names', async () => {
-    const images = inst.images();
+    const images = imagesOf();
     await images.create({ name: 'img', target: { ...target('m1'), annotations: { keep: '1', drop: '2' } }, labels: { keep: 'a', drop: 'b' } });
     let img = await images.update({ name: 'img', labels: { added: 'c', drop: '' } }, ['labels.added', 'labels.drop']);
     assert.deepEqual(img.labels, { keep: 'a', added: 'c' });
@@ -56,7 +60,7 @@ describe('images through gRPC', () => {
   });
 
   it('filters by name, target digest, media type and labels (filters OR-ed, selectors AND-ed)', async () => {
-    const images = inst.images();
+    const images = imagesOf();
     await images.create({ name: 'a/one:1', target: target('1'), labels: { tier: 'base', 'containerd.io/x': 'y' } });
     await images.create({ name: 'a/two:1', target: target('2', MediaType.ociIndex), labels: { tier: 'app' } });
     await images.create({ name: 'b/three:1', target: target('3') });
@@ -72,7 +76,7 @@ describe('images through gRPC', () => {
   });
 
   it('refuses duplicates, bad names and bad targets', async () => {
-    const images = inst.images();
+    const images = imagesOf();
     await images.create({ name: 'img', target: target('1') });
     await assert.rejects(images.create({ name: 'img', target: target('2') }), kind(ErrorKind.AlreadyExists));
     await assert.rejects(images.create({ name: '', target: target('2') }), kind(ErrorKind.InvalidArgument));
@@ -88,9 +92,9 @@ describe('images through gRPC', () => {
   });
 
   it('keeps a namespace with images or leases from being deleted', async () => {
-    await inst.images('busy').create({ name: 'img', target: target('1') });
+    await imagesOf('busy').create({ name: 'img', target: target('1') });
     await assert.rejects(inst.namespaces.delete('busy'), (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 image/.test((e as Error).message));
-    await inst.images('busy').delete('img');
+    await imagesOf('busy').delete('img');
     const lease = await inst.leases('busy').create();
     await assert.rejects(inst.namespaces.delete('busy'), (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 lease/.test((e as Error).message));
     await inst.leases('busy').delete(lease.id);

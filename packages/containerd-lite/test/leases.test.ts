@@ -1,19 +1,23 @@
 import { ErrorKind, isKind } from '@ctl/proto';
 import { strict as assert } from 'node:assert';
 import { sha256 } from '../src/oci';
+import type { Leases } from '../src/leases/leases';
 import { type Instance, startInstance } from './instance';
 
 const kind = (k: ErrorKind) => (e: unknown) => isKind(e, k);
 
-describe('leases through gRPC', () => {
+// One suite for both implementations: the gRPC client the CLI uses and the local store.
+for (const via of ['gRPC client', 'local store'] as const) describe(`leases (${via})`, () => {
   let inst: Instance;
+  let leasesOf: (ns?: string) => Leases;
   beforeEach(async () => {
     inst = await startInstance();
+    leasesOf = (ns = 'default') => (via === 'gRPC client' ? inst.leases(ns) : inst.local.leases.namespace(ns));
   });
   afterEach(async () => inst.teardown());
 
   it('creates (named or with a random id), lists with filters, and deletes', async () => {
-    const leases = inst.leases('team');
+    const leases = leasesOf('team');
     const named = await leases.create({ id: 'import-1', labels: { 'containerd.io/gc.expire': '2099-01-01T00:00:00Z', kind: 'import' } });
     assert.equal(named.id, 'import-1');
     assert.deepEqual(named.labels, { 'containerd.io/gc.expire': '2099-01-01T00:00:00Z', kind: 'import' });
@@ -23,7 +27,7 @@ describe('leases through gRPC', () => {
     assert.deepEqual((await leases.list()).map((l) => l.id).sort(), [named.id, random.id].sort());
     assert.deepEqual((await leases.list(['labels.kind==import'])).map((l) => l.id), ['import-1']);
     assert.deepEqual((await leases.list([`id==${random.id}`])).map((l) => l.id), [random.id]);
-    assert.deepEqual(await inst.leases('other').list(), []);
+    assert.deepEqual(await leasesOf('other').list(), []);
     await assert.rejects(leases.create({ id: 'import-1' }), kind(ErrorKind.AlreadyExists));
     await assert.rejects(leases.create({ id: 'bad/id' }), kind(ErrorKind.InvalidArgument));
     await leases.delete('import-1', { sync: true });
@@ -32,7 +36,7 @@ describe('leases through gRPC', () => {
   });
 
   it('adds, lists and deletes resources; an unknown lease is NotFound', async () => {
-    const leases = inst.leases();
+    const leases = leasesOf();
     await leases.create({ id: 'l1' });
     const digest = sha256('x');
     await leases.addResource('l1', { id: digest, type: 'content' });
@@ -57,7 +61,7 @@ describe('leases through gRPC', () => {
   });
 
   it('records a content write made with the containerd-lease header, ingest then blob', async () => {
-    const leases = inst.leases();
+    const leases = leasesOf();
     await leases.create({ id: 'w' });
     const content = inst.content();
     const writer = await content.writer('ref-a', { lease: 'w' });
