@@ -26,6 +26,11 @@
  * ingest or the blob unheld. Commits, leased writer opens and label updates run under the GC
  * lock shared (gc/lock.ts); the collector's own removals go through removeRecord,
  * removeOrphanBlob and removeIngest, which re-check under the digest and ingest queues.
+ *
+ * Ingests and GC (containerd's rule, applied by gc/collector.ts): an ingest written under a
+ * lease lives as long as the lease; one written without a lease is removed once it has not
+ * been written to for the collector's ingest expiry (24 hours by default; containerd fixes
+ * 24 hours from the writer's open). meta.json records the lease of the last writer.
  */
 import { type Database, EngineError, ErrorKind, alreadyExists, ensureDir, failedPrecondition, invalidArgument, notFound, unavailable, validateNamespace } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';

@@ -23,11 +23,12 @@
  * content that only a snapshot label references is not protected while that snapshotter is
  * down).
  *
- * Ingests (containerd's rule, documented in content/store.ts): an ingest written under a lease
+ * Ingests (containerd's rule): an ingest written under a lease
  * lives as long as the lease (it goes at the first collection after the lease is deleted or
  * expires); one written without a lease goes once it has not been written to for
- * `ingestExpiryMs` (24 hours by default, containerd's fixed expiry). An ingest that a writer
- * holds open is never removed.
+ * `ingestExpiryMs` (24 hours by default; containerd sets a fixed 24 hours from the writer's
+ * open, here it counts from the last write, so a slow but live upload is never cut off). An
+ * ingest that a writer holds open is never removed.
  *
  * Scheduling: `schedule()` (after deletes) runs a collection `delayMs` after the last call;
  * collections never overlap; `collect()` runs one as soon as the one in progress ends (a call
