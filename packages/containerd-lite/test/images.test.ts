@@ -79,6 +79,9 @@ for (const via of ['gRPC client', 'local store'] as const) describe(`images (${v
     const images = imagesOf();
     await images.create({ name: 'img', target: target('1') });
     await assert.rejects(images.create({ name: 'img', target: target('2') }), kind(ErrorKind.AlreadyExists));
+    // Racing creates of one name: exactly one wins.
+    const race = await Promise.allSettled([images.create({ name: 'raced', target: target('a') }), images.create({ name: 'raced', target: target('b') })]);
+    assert.deepEqual(race.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
     await assert.rejects(images.create({ name: '', target: target('2') }), kind(ErrorKind.InvalidArgument));
     await assert.rejects(images.create({ name: 'x'.repeat(5000), target: target('2') }), kind(ErrorKind.InvalidArgument));
     await assert.rejects(images.create({ name: 'bad\nname', target: target('2') }), kind(ErrorKind.InvalidArgument));
@@ -88,7 +91,7 @@ for (const via of ['gRPC client', 'local store'] as const) describe(`images (${v
     await assert.rejects(images.create({ name: 's', target: { ...target('2'), size: -1 } }), kind(ErrorKind.InvalidArgument));
     await assert.rejects(images.create({ name: 'l', target: target('2'), labels: { k: 'v'.repeat(4096) } }), kind(ErrorKind.InvalidArgument));
     await assert.rejects(images.get(''), kind(ErrorKind.InvalidArgument));
-    assert.deepEqual((await images.list()).map((i) => i.name), ['img']);
+    assert.deepEqual((await images.list()).map((i) => i.name), ['img', 'raced']);
   });
 
   it('keeps a namespace with images or leases from being deleted', async () => {

@@ -42,6 +42,7 @@ import { join } from 'node:path';
 import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { ContentEntry } from '../gc/mark';
+import { KeyedQueue } from '../keyed-queue';
 import { CONTENT_PREFIX, contentKey, leaseKey, leaseResourceKey, namespaceKey } from '../layout';
 import type { Content, Info, ReadOptions, Status, Writer, WriterOptions } from './content';
 
@@ -109,22 +110,6 @@ const toInfo = (digest: string, r: BlobRecord): Info => ({
 });
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
-
-/** Runs functions one at a time per key. */
-class KeyedQueue {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const tail = this.tails.get(key) ?? Promise.resolve();
-    const result = tail.then(fn, fn);
-    const settled = result.catch(() => undefined);
-    this.tails.set(key, settled);
-    void settled.then(() => {
-      if (this.tails.get(key) === settled) this.tails.delete(key);
-    });
-    return result;
-  }
-}
 
 export class ContentStore {
   /** The open writer of each ingest key (one at a time: the ref's lock). */

@@ -9,6 +9,7 @@ import { parseFilters } from '@ctl/proto/filters';
 import { GcLock } from '../gc/lock';
 import { type GcTrigger, noGc } from '../gc/gc';
 import type { ImageEntry } from '../gc/mark';
+import { KeyedQueue } from '../keyed-queue';
 import { IMAGE_PREFIX, imageKey, namespaceKey, splitNamespaced, under } from '../layout';
 import type { Descriptor } from '../oci';
 import type { DeleteOptions, Image, Images } from './images';
@@ -67,6 +68,8 @@ export interface ImageStoreOptions {
 export class ImageStore {
   readonly lock: GcLock;
   gc: GcTrigger;
+  /** Create, update and delete of one image never interleave (lock order: GC lock, then this). */
+  private readonly queue = new KeyedQueue();
 
   constructor(
     readonly db: Database,
@@ -130,7 +133,7 @@ export class ImageStore {
     const name = validateImageName(image.name);
     const target = validateTarget(image.target, `image "${name}"`);
     const labels = validateLabels(image.labels ?? {});
-    return this.lock.shared(async () => {
+    return this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
       if (await this.read(namespace, name)) throw alreadyExists(`image "${name}" already exists in namespace "${namespace}"`);
       const now = new Date().toISOString();
       const record: ImageRecord = { labels, target, created: now, updated: now };
@@ -139,13 +142,13 @@ export class ImageStore {
       if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
       await batch.write();
       return toImage(name, record);
-    });
+    }));
   }
 
   async update(namespace: string, image: Pick<Image, 'name'> & Partial<Pick<Image, 'target' | 'labels'>>, fieldpaths: string[]): Promise<Image> {
     const name = validateImageName(image.name);
     const what = `image "${name}"`;
-    return this.lock.shared(async () => {
+    return this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
       const current = await this.mustRead(namespace, name);
       let { labels, target } = current;
       if (fieldpaths.length === 0) {
@@ -171,12 +174,14 @@ export class ImageStore {
       const record: ImageRecord = { ...current, labels, target, updated: new Date().toISOString() };
       await this.db.put(imageKey(namespace, name), record);
       return toImage(name, record);
-    });
+    }));
   }
 
   async delete(namespace: string, name: string, options: DeleteOptions): Promise<void> {
-    await this.mustRead(namespace, name);
-    await this.db.del(imageKey(namespace, name));
+    await this.queue.run(imageKey(namespace, name), async () => {
+      await this.mustRead(namespace, name);
+      await this.db.del(imageKey(namespace, name));
+    });
     if (options.sync) await this.gc.collect();
     else this.gc.schedule();
   }

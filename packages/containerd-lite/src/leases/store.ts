@@ -11,6 +11,7 @@ import { validateDigest } from '../content/store';
 import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { LeaseEntry } from '../gc/mark';
+import { KeyedQueue } from '../keyed-queue';
 import { LEASE_PREFIX, LEASE_RESOURCE_PREFIX, leaseKey, leaseResourceKey, leaseResourcePrefix, namespaceKey, splitNamespaced, under } from '../layout';
 import type { DeleteLeaseOptions, Lease, Leases, Resource } from './leases';
 
@@ -54,6 +55,8 @@ export interface LeaseStoreOptions {
 export class LeaseStore {
   readonly lock: GcLock;
   gc: GcTrigger;
+  /** Changes to one lease never interleave (lock order: GC lock, then this). */
+  private readonly queue = new KeyedQueue();
 
   constructor(
     readonly db: Database,
@@ -87,21 +90,23 @@ export class LeaseStore {
   async create(namespace: string, options: { id?: string; labels?: Record<string, string> }): Promise<Lease> {
     const id = validateLeaseId(options.id || `${Date.now()}-${randomBytes(6).toString('hex')}`);
     const labels = validateLabels(options.labels ?? {});
-    return this.lock.shared(async () => {
+    return this.lock.shared(() => this.queue.run(leaseKey(namespace, id), async () => {
       if (await this.read(namespace, id)) throw alreadyExists(`lease "${id}" already exists in namespace "${namespace}"`);
       const record: LeaseRecord = { labels, created: new Date().toISOString() };
       const batch = this.db.batch().put(leaseKey(namespace, id), record);
       if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
       await batch.write();
       return toLease(id, record);
-    });
+    }));
   }
 
   async delete(namespace: string, id: string, options: DeleteLeaseOptions): Promise<void> {
-    await this.mustRead(namespace, id);
-    const batch = this.db.batch().del(leaseKey(namespace, id));
-    for await (const key of this.db.keys(under(leaseResourcePrefix(namespace, id)))) batch.del(key);
-    await batch.write();
+    await this.queue.run(leaseKey(namespace, id), async () => {
+      await this.mustRead(namespace, id);
+      const batch = this.db.batch().del(leaseKey(namespace, id));
+      for await (const key of this.db.keys(under(leaseResourcePrefix(namespace, id)))) batch.del(key);
+      await batch.write();
+    });
     if (options.sync) await this.gc.collect();
     else this.gc.schedule();
   }
@@ -124,16 +129,18 @@ export class LeaseStore {
 
   async addResource(namespace: string, id: string, resource: Resource): Promise<void> {
     const valid = validateResource(resource);
-    await this.lock.shared(async () => {
+    await this.lock.shared(() => this.queue.run(leaseKey(namespace, id), async () => {
       await this.mustRead(namespace, id);
       await this.db.put(leaseResourceKey(namespace, id, valid.type, valid.id), valid);
-    });
+    }));
   }
 
   async deleteResource(namespace: string, id: string, resource: Resource): Promise<void> {
     const valid = validateResource(resource);
-    await this.mustRead(namespace, id);
-    await this.db.del(leaseResourceKey(namespace, id, valid.type, valid.id));
+    await this.queue.run(leaseKey(namespace, id), async () => {
+      await this.mustRead(namespace, id);
+      await this.db.del(leaseResourceKey(namespace, id, valid.type, valid.id));
+    });
   }
 
   async listResources(namespace: string, id: string): Promise<Resource[]> {
