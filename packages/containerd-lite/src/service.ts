@@ -62,6 +62,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       namespaces.registerInUseCheck((ns) => content.inUse(ns));
       namespaces.registerInUseCheck((ns) => images.inUse(ns));
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
+      namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
       onOpen?.({ namespaces, content, images, leases, gc, lock });
       const contracts = loadContracts();
       return {

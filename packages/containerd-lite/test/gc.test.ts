@@ -224,6 +224,16 @@ describe('garbage collection', function () {
       assert.deepEqual(await content.list(), []);
     });
 
+    it('keeps a namespace that still has snapshots from being deleted', async () => {
+      await inst.leases('team').create({ id: 'l' });
+      await inst.leases('team').delete('l');
+      await inst.snapshots!.prepare('team/c1', '');
+      await inst.snapshots!.prepare('team-other/c1', '');
+      await assert.rejects(inst.namespaces.delete('team'), (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 snapshot/.test((e as Error).message));
+      await inst.snapshots!.remove('team/c1');
+      await inst.namespaces.delete('team');
+    });
+
     it('keeps leased snapshots, labelled roots and registered roots', async () => {
       await inst.leases().create({ id: 'ctr' });
       await inst.leases().addResource('ctr', { type: 'snapshots/native', id: 'leased' });

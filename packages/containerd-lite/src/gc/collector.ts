@@ -113,6 +113,26 @@ export class Collector implements GarbageCollector, GcTrigger {
     return out;
   }
 
+  /**
+   * The snapshots of ours a namespace still has in the recorded snapshotters, for the
+   * namespace store's "in use" check (once the namespace is gone they would be nobody's). A
+   * snapshotter that cannot be asked is skipped with a warning.
+   */
+  async snapshotsInUse(namespace: string): Promise<string | undefined> {
+    const own = new Set([namespace]);
+    let n = 0;
+    for (const name of await this.recordedSnapshotters()) {
+      try {
+        await withTimeout(`list snapshots of "${name}"`, this.snapshotterTimeoutMs, this.client(name).walk((info) => {
+          if (snapshotNamespace(info.name, own) !== undefined) n++;
+        }));
+      } catch (err) {
+        this.options.logger.warn('snapshotter not asked whether a namespace is in use', { snapshotter: name, namespace, error: (err as Error).message });
+      }
+    }
+    return n ? `${n} snapshot${n === 1 ? '' : 's'}` : undefined;
+  }
+
   schedule(): void {
     if (this.closed) return;
     if (this.timer) clearTimeout(this.timer);
