@@ -46,5 +46,9 @@ export type GcRoot =
   | { type: 'content'; namespace: string; digest: string }
   | { type: 'snapshot'; namespace: string; snapshotter: string; key: string };
 
-/** Called at every collection, under its lock, for the roots of the moment. */
+/**
+ * Called at every collection, under its lock held exclusive, for the roots of the moment. It
+ * must only read: a provider that waited on a store change (which takes the lock shared)
+ * would wait forever.
+ */
 export type RootsProvider = () => Promise<Iterable<GcRoot>> | Iterable<GcRoot>;
