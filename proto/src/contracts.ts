@@ -6,14 +6,17 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Options } from '@grpc/proto-loader';
 import type { ProtoGrpcType as ContentProto } from './generated/content';
+import type { ProtoGrpcType as GcProto } from './generated/gc';
 import type { ProtoGrpcType as HealthProto } from './generated/health';
+import type { ProtoGrpcType as ImagesProto } from './generated/images';
+import type { ProtoGrpcType as LeasesProto } from './generated/leases';
 import type { ProtoGrpcType as NamespaceProto } from './generated/namespace';
 import type { ProtoGrpcType as NetdProto } from './generated/netd';
 import type { ProtoGrpcType as SnapshotsProto } from './generated/snapshots';
 import type { ProtoGrpcType as TransferProto } from './generated/transfer';
 import type { ProtoGrpcType as VersionProto } from './generated/version';
 
-export type Contracts = ContentProto & HealthProto & NamespaceProto & NetdProto & SnapshotsProto & TransferProto & VersionProto;
+export type Contracts = ContentProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & SnapshotsProto & TransferProto & VersionProto;
 
 let loaded: Contracts | undefined;
 

@@ -7,3 +7,16 @@ export type { Content, Info as ContentInfo, ReadOptions, Status as ContentStatus
 export { ContentStore } from './content/store';
 export { ContentClient } from './content/client';
 export { type BlobSource, type WriteBlobOptions, bytesSource, writeBlob } from './content/helpers';
+export { containerdLiteService, type ContainerdLite, type GcSettings } from './service';
+export type { DeleteOptions as ImageDeleteOptions, Image, Images } from './images/images';
+export { ImageStore, validateImageName, validateTarget } from './images/store';
+export { ImagesClient } from './images/client';
+export { type DeleteLeaseOptions, type Lease, type Leases, type Resource as LeaseResource, LEASE_HEADER } from './leases/leases';
+export { LeaseStore } from './leases/store';
+export { LeasesClient } from './leases/client';
+export type { CollectResult, GarbageCollector, GcRoot, GcTrigger, RootsProvider } from './gc/gc';
+export { Collector, type CollectorOptions, DEFAULT_INGEST_EXPIRY_MS } from './gc/collector';
+export { GcLock } from './gc/lock';
+export { GcClient } from './gc/client';
+export { snapshotName } from './gc/mark';
+export * from './oci';

@@ -1,7 +1,7 @@
 import { openDatabase, schemaVersion } from '@ctl/proto';
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { SCHEMA, namespaceKey } from './layout';
+import { SCHEMA, contentKey, namespaceKey, splitNamespaced, IMAGE_PREFIX, imageKey } from './layout';
 
 describe('containerd-lite schema', () => {
   let tmp: TempInstance;
@@ -10,7 +10,7 @@ describe('containerd-lite schema', () => {
   });
   afterEach(() => tmp.remove());
 
-  it('migrates a schema 1 store (namespaces only) to schema 2, keeping its records', async () => {
+  it('migrates a schema 1 store (namespaces only) to the current schema, keeping its records', async () => {
     const v1 = { version: 1, migrations: SCHEMA.migrations.slice(0, 1) };
     const old = await openDatabase(tmp.root, v1);
     await old.put(namespaceKey('team'), { labels: { a: 'b' } });
@@ -19,10 +19,31 @@ describe('containerd-lite schema', () => {
 
     const db = await openDatabase(tmp.root, SCHEMA);
     try {
-      assert.equal(await schemaVersion(db), 2);
+      assert.equal(await schemaVersion(db), 3);
       assert.deepEqual(await db.get(namespaceKey('team')), { labels: { a: 'b' } });
     } finally {
       await db.close();
     }
+  });
+
+  it('migrates a schema 2 store (content records) to schema 3, keeping its records', async () => {
+    const v2 = { version: 2, migrations: SCHEMA.migrations.slice(0, 2) };
+    const old = await openDatabase(tmp.root, v2);
+    const record = { size: 1, labels: {}, created: '2020-01-01T00:00:00.000Z', updated: '2020-01-01T00:00:00.000Z' };
+    await old.put(namespaceKey('team'), { labels: {} });
+    await old.put(contentKey('team', `sha256:${'a'.repeat(64)}`), record);
+    await old.close();
+
+    const db = await openDatabase(tmp.root, SCHEMA);
+    try {
+      assert.equal(await schemaVersion(db), 3);
+      assert.deepEqual(await db.get(contentKey('team', `sha256:${'a'.repeat(64)}`)), record);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('splits namespaced keys whose names contain slashes', () => {
+    assert.deepEqual(splitNamespaced(imageKey('ns1', 'docker.io/library/busybox:latest'), IMAGE_PREFIX), ['ns1', 'docker.io/library/busybox:latest']);
   });
 });

@@ -1,15 +1,26 @@
 /**
  * Key layout of containerd-lite's metadata database (LevelDB, JSON values).
  *
- *   meta/schema-version                     number                          the schema this store is written in
- *   ns/<namespace>                          { labels }                      one record per namespace
- *   content/<namespace>/<digest>            { size, labels, created, updated }  a blob visible in a namespace (schema 2)
+ *   meta/schema-version                          number                          the schema this store is written in
+ *   ns/<namespace>                               { labels }                      one record per namespace
+ *   content/<namespace>/<digest>                 { size, labels, created, updated }  a blob visible in a namespace (schema 2)
+ *   image/<namespace>/<name>                     { labels, target, created, updated }  an image (schema 3)
+ *   lease/<namespace>/<id>                       { labels, created }             a lease (schema 3)
+ *   lease-res/<namespace>/<id>/<type>/<res id>   { type, id }                    a resource the lease holds (schema 3)
+ *   snapshotter/<name>                           { recorded }                    a snapshotter containerd-lite has made
+ *                                                                                snapshots in, swept by GC (schema 3)
+ *
+ * Image names may contain '/', namespaces and lease ids never do, so the first two segments
+ * after the prefix are unambiguous. A lease resource's type is "content" (id = digest),
+ * "ingests" (id = ref) or "snapshots/<snapshotter>" (id = snapshot key without the namespace);
+ * the value repeats type and id so that nothing has to be parsed back out of the key.
  *
  * Blobs and ingests themselves live on disk under <root>/containerd-lite/content (see
  * content/store.ts); the records here say which namespaces see them. A namespace record is
- * written in the same batch as the first content record of a namespace.
+ * written in the same batch as the first content, image or lease record of a namespace.
  *
  * Schema 1: namespaces. Schema 2: content records (nothing to move: schema 1 held none).
+ * Schema 3: images, leases, lease resources, snapshotters (nothing to move: all new keys).
  */
 import type { SchemaDefinition } from '@ctl/proto';
 
@@ -19,10 +30,37 @@ export const namespaceKey = (name: string): string => `${NAMESPACE_PREFIX}${name
 export const CONTENT_PREFIX = 'content/';
 export const contentKey = (namespace: string, digest: string): string => `${CONTENT_PREFIX}${namespace}/${digest}`;
 
+export const IMAGE_PREFIX = 'image/';
+export const imageKey = (namespace: string, name: string): string => `${IMAGE_PREFIX}${namespace}/${name}`;
+
+export const LEASE_PREFIX = 'lease/';
+export const leaseKey = (namespace: string, id: string): string => `${LEASE_PREFIX}${namespace}/${id}`;
+
+export const LEASE_RESOURCE_PREFIX = 'lease-res/';
+/** All resources of one lease (or, with id omitted, of all leases of a namespace) sort under this. */
+export const leaseResourcePrefix = (namespace: string, id?: string): string =>
+  id === undefined ? `${LEASE_RESOURCE_PREFIX}${namespace}/` : `${LEASE_RESOURCE_PREFIX}${namespace}/${id}/`;
+export const leaseResourceKey = (namespace: string, id: string, type: string, resource: string): string =>
+  `${leaseResourcePrefix(namespace, id)}${type}/${resource}`;
+
+export const SNAPSHOTTER_PREFIX = 'snapshotter/';
+export const snapshotterKey = (name: string): string => `${SNAPSHOTTER_PREFIX}${name}`;
+
+/** The bounds of a LevelDB range holding every key that starts with prefix. */
+export const under = (prefix: string): { gt: string; lt: string } => ({ gt: prefix, lt: `${prefix}\xff` });
+
+/** Splits "<namespace>/<rest>" (after a prefix); rest may itself contain '/'. */
+export function splitNamespaced(key: string, prefix: string): [string, string] {
+  const tail = key.slice(prefix.length);
+  const slash = tail.indexOf('/');
+  return [tail.slice(0, slash), tail.slice(slash + 1)];
+}
+
 export const SCHEMA: SchemaDefinition = {
-  version: 2,
+  version: 3,
   migrations: [
     { version: 1, describe: 'namespaces', migrate: async () => undefined },
     { version: 2, describe: 'content records per namespace', migrate: async () => undefined },
+    { version: 3, describe: 'images, leases, lease resources and snapshotters', migrate: async () => undefined },
   ],
 };

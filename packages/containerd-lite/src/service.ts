@@ -1,28 +1,92 @@
-import { type ServiceFactory, loadContracts, openDatabase, serviceRoot } from '@ctl/proto';
+import { type ServiceFactory, WireClient, loadContracts, openDatabase, serviceRoot, serviceSocket } from '@ctl/proto';
+import { SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
 import { contentRegistration } from './content/grpc';
 import { ContentStore } from './content/store';
+import { Collector, type CollectorOptions } from './gc/collector';
+import { gcRegistration } from './gc/grpc';
+import { GcLock } from './gc/lock';
+import { imagesRegistration } from './images/grpc';
+import { ImageStore } from './images/store';
 import { SCHEMA } from './layout';
+import { leasesRegistration } from './leases/grpc';
+import { LeaseStore } from './leases/store';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
 
+/** Settings of the collector a test (or an embedder) may change. */
+export type GcSettings = Pick<CollectorOptions, 'ingestExpiryMs' | 'delayMs' | 'snapshotterTimeoutMs' | 'snapshotter'>;
+
+/** The stores and the collector of one containerd-lite instance, for in-process users (unpacker, containers). */
+export interface ContainerdLite {
+  namespaces: NamespaceStore;
+  content: ContentStore;
+  images: ImageStore;
+  leases: LeaseStore;
+  gc: Collector;
+  lock: GcLock;
+}
+
 /** containerd-lite's parts: its database and the containerd services it implements so far. */
-export const createContainerdLiteService: ServiceFactory = async ({ dirs, logger }) => {
-  const root = serviceRoot(dirs, 'containerd-lite');
-  const db = await openDatabase(join(root, 'meta'), SCHEMA);
-  try {
-    logger.debug('database open', { location: db.location });
-    const namespaces = new NamespaceStore(db);
-    const content = await ContentStore.open(db, join(root, 'content'));
-    namespaces.registerInUseCheck((ns) => content.inUse(ns));
-    const contracts = loadContracts();
-    return {
-      name: 'containerd-lite',
-      registrations: [namespacesRegistration(contracts, namespaces), contentRegistration(contracts, content)],
-      close: () => db.close(),
-    };
-  } catch (err) {
-    await db.close();
-    throw err;
-  }
-};
+export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts: ContainerdLite) => void): ServiceFactory {
+  return async ({ dirs, logger }) => {
+    const root = serviceRoot(dirs, 'containerd-lite');
+    const db = await openDatabase(join(root, 'meta'), SCHEMA);
+    const wires: WireClient[] = [];
+    let collector: Collector | undefined;
+    try {
+      logger.debug('database open', { location: db.location });
+      const lock = new GcLock();
+      const namespaces = new NamespaceStore(db);
+      const content = await ContentStore.open(db, join(root, 'content'), { lock });
+      const images = new ImageStore(db, { lock });
+      const leases = new LeaseStore(db, { lock });
+      const gc = new Collector({
+        db,
+        lock,
+        content,
+        images,
+        leases,
+        logger,
+        snapshotter: (name) => {
+          const wire = new WireClient(serviceSocket(dirs, 'snapshotter'));
+          wires.push(wire);
+          return new SnapshotsClient(wire, name);
+        },
+        ...settings,
+      });
+      collector = gc;
+      content.gc = gc;
+      images.gc = gc;
+      leases.gc = gc;
+      namespaces.registerInUseCheck((ns) => content.inUse(ns));
+      namespaces.registerInUseCheck((ns) => images.inUse(ns));
+      namespaces.registerInUseCheck((ns) => leases.inUse(ns));
+      namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
+      onOpen?.({ namespaces, content, images, leases, gc, lock });
+      const contracts = loadContracts();
+      return {
+        name: 'containerd-lite',
+        registrations: [
+          namespacesRegistration(contracts, namespaces),
+          contentRegistration(contracts, content),
+          imagesRegistration(contracts, images),
+          leasesRegistration(contracts, leases),
+          gcRegistration(contracts, gc),
+        ],
+        close: async () => {
+          await gc.close();
+          for (const wire of wires) wire.close();
+          await db.close();
+        },
+      };
+    } catch (err) {
+      await collector?.close();
+      await db.close();
+      throw err;
+    }
+  };
+}
+
+/** containerd-lite with the default collector settings. */
+export const createContainerdLiteService: ServiceFactory = containerdLiteService();

@@ -14,6 +14,7 @@ import { type CallOptions, type WireCall, type WireClient, wireMethod } from '@c
 import type { ReadContentResponse__Output } from '@ctl/proto/generated/containerd/services/content/v1/ReadContentResponse';
 import type { WriteContentRequest } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentRequest';
 import type { WriteContentResponse__Output } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentResponse';
+import { LEASE_HEADER } from '../leases/leases';
 import type { Content, Info, ReadOptions, Status, Writer, WriterOptions } from './content';
 import { type WireInfo, type WireStatus, fromTimestamp, infoFromWire, statusFromWire } from './convert';
 
@@ -73,7 +74,9 @@ export class ContentClient implements Content {
   }
 
   async writer(ref: string, options: WriterOptions = {}): Promise<Writer> {
-    const call = this.wire.call(method<WriteContentRequest, WriteContentResponse__Output>('Write'), this.options);
+    // The lease travels as containerd's header, on the Write stream only.
+    const callOptions = options.lease ? { ...this.options, headers: { ...this.options.headers, [LEASE_HEADER]: options.lease } } : this.options;
+    const call = this.wire.call(method<WriteContentRequest, WriteContentResponse__Output>('Write'), callOptions);
     const writer = new RemoteWriter(call, ref, options, () => this.abort(ref));
     await writer.status();
     return writer;

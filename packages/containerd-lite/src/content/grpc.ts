@@ -17,6 +17,7 @@ import type { UpdateRequest__Output } from '@ctl/proto/generated/containerd/serv
 import type { WriteContentRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentRequest';
 import type { WriteContentResponse } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentResponse';
 import type { Readable } from 'node:stream';
+import { LEASE_HEADER } from '../leases/leases';
 import type { Content } from './content';
 import { type WireInfo, infoToWire, statusToWire, toTimestamp } from './convert';
 import type { ContentStore } from './store';
@@ -80,7 +81,8 @@ async function writeSession(contentOf: (call: Call) => Content, call: grpc.Serve
   const content = contentOf(call);
   let total = req.total;
   let expected = req.expected;
-  const writer = await content.writer(req.ref, { total, expected });
+  const lease = call.metadata.get(LEASE_HEADER).map(String)[0] || undefined;
+  const writer = await content.writer(req.ref, { total, expected, lease });
   try {
     for (;;) {
       if (req.expected) {

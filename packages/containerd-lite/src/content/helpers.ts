@@ -3,7 +3,7 @@
  * content.WriteBlob does: wait for a ref another writer holds, resume at the offset the ingest
  * has reached, verify, commit, and take "already exists" as success.
  */
-import { EngineError, ErrorKind, isKind } from '@ctl/proto/errors';
+import { ErrorKind, isKind } from '@ctl/proto/errors';
 import type { Content, Writer } from './content';
 
 export interface WriteBlobOptions {
@@ -12,7 +12,7 @@ export interface WriteBlobOptions {
   /** Expected digest; when the namespace already has it nothing is written. */
   expected?: string;
   labels?: Record<string, string>;
-  /** The lease that holds the ingest and the blob (see WriterOptions.lease). */
+  /** A lease that holds the ingest and the blob (the `containerd-lease` header over the wire). */
   lease?: string;
   /** How long to wait for a ref another writer holds, in milliseconds (default 30 s). */
   lockTimeoutMs?: number;
@@ -28,7 +28,7 @@ async function openWriter(content: Content, ref: string, options: WriteBlobOptio
   const deadline = Date.now() + (options.lockTimeoutMs ?? 30_000);
   for (let delay = 2; ; delay = Math.min(delay * 2, 500)) {
     try {
-      return await content.writer(ref, { total: options.total, expected: options.expected, ...(options.lease ? { lease: options.lease } : {}) });
+      return await content.writer(ref, { total: options.total, expected: options.expected, lease: options.lease });
     } catch (err) {
       if (isKind(err, ErrorKind.AlreadyExists)) return undefined;
       if (!isKind(err, ErrorKind.Unavailable) || Date.now() + delay > deadline) throw err;
@@ -69,26 +69,4 @@ export function bytesSource(data: Uint8Array): BlobSource {
   return async function* (offset) {
     if (offset < data.length) yield data.subarray(offset);
   };
-}
-
-/** A small blob (a manifest, an index, a config) read whole; InvalidArgument past maxBytes. */
-export async function readSmallBlob(content: Content, digest: string, maxBytes = 16 << 20): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of content.read(digest)) {
-    size += chunk.length;
-    if (size > maxBytes) throw new EngineError(ErrorKind.InvalidArgument, `blob ${digest} is larger than ${maxBytes} bytes, too large for a manifest or config`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** A JSON blob (manifest, index, config), parsed; InvalidArgument when it is not JSON. */
-export async function readJsonBlob<T>(content: Content, digest: string): Promise<T> {
-  const data = await readSmallBlob(content, digest);
-  try {
-    return JSON.parse(data.toString('utf8')) as T;
-  } catch (err) {
-    throw new EngineError(ErrorKind.InvalidArgument, `blob ${digest} is not valid JSON: ${(err as Error).message}`, { cause: err });
-  }
 }

@@ -19,6 +19,18 @@
  * The records are also indexed in memory, read once at open: this service is the database's
  * only writer (LevelDB's lock), so the copy stays exact and Info and Read need no database
  * round trip (ctr reads blobs in 32 KiB Read calls).
+ *
+ * Leases: a writer opened with a lease records `lease-res/<ns>/<lease>/ingests/<ref>` before
+ * the ingest is made, and the commit writes `lease-res/<ns>/<lease>/content/<digest>` (and
+ * drops the ingest's) in the same batch as the blob's record, so the collector never sees the
+ * ingest or the blob unheld. Commits, leased writer opens and label updates run under the GC
+ * lock shared (gc/lock.ts); the collector's own removals go through removeRecord,
+ * removeOrphanBlob and removeIngest, which re-check under the digest and ingest queues.
+ *
+ * Ingests and GC (containerd's rule, applied by gc/collector.ts): an ingest written under a
+ * lease lives as long as the lease; one written without a lease is removed once it has not
+ * been written to for the collector's ingest expiry (24 hours by default; containerd fixes
+ * 24 hours from the writer's open). meta.json records the lease of the last writer.
  */
 import { type Database, EngineError, ErrorKind, alreadyExists, ensureDir, failedPrecondition, invalidArgument, notFound, unavailable, validateNamespace } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
@@ -27,7 +39,11 @@ import { type Hash, createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, chmod, lstat, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CONTENT_PREFIX, contentKey, namespaceKey } from '../layout';
+import { type GcTrigger, noGc } from '../gc/gc';
+import { GcLock } from '../gc/lock';
+import type { ContentEntry } from '../gc/mark';
+import { KeyedQueue } from '../keyed-queue';
+import { CONTENT_PREFIX, contentKey, leaseKey, leaseResourceKey, namespaceKey } from '../layout';
 import type { Content, Info, ReadOptions, Status, Writer, WriterOptions } from './content';
 
 /** Read chunk size: containerd's content service reads and sends 1 MiB at a time. */
@@ -66,6 +82,23 @@ interface IngestMeta {
   total: number;
   expected: string;
   startedAt: string;
+  /** The lease the last writer was opened under; absent: none (the ingest expires instead). */
+  lease?: string;
+}
+
+/** An ingest as the collector sees it. */
+export interface IngestInfo {
+  key: string;
+  namespace: string;
+  ref: string;
+  lease?: string;
+  updatedAt: Date;
+  size: number;
+}
+
+export interface ContentStoreOptions {
+  lock?: GcLock;
+  gc?: GcTrigger;
 }
 
 const toInfo = (digest: string, r: BlobRecord): Info => ({
@@ -78,22 +111,6 @@ const toInfo = (digest: string, r: BlobRecord): Info => ({
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 
-/** Runs functions one at a time per key. */
-class KeyedQueue {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const tail = this.tails.get(key) ?? Promise.resolve();
-    const result = tail.then(fn, fn);
-    const settled = result.catch(() => undefined);
-    this.tails.set(key, settled);
-    void settled.then(() => {
-      if (this.tails.get(key) === settled) this.tails.delete(key);
-    });
-    return result;
-  }
-}
-
 export class ContentStore {
   /** The open writer of each ingest key (one at a time: the ref's lock). */
   private readonly active = new Map<string, IngestWriter>();
@@ -104,13 +121,20 @@ export class ContentStore {
   /** Writer calls, aborts and commits of one ingest never interleave. */
   readonly ingestQueue = new KeyedQueue();
 
+  readonly lock: GcLock;
+  gc: GcTrigger;
+
   private constructor(
     readonly db: Database,
     readonly root: string,
-  ) {}
+    options: ContentStoreOptions,
+  ) {
+    this.lock = options.lock ?? new GcLock();
+    this.gc = options.gc ?? noGc;
+  }
 
-  static async open(db: Database, root: string): Promise<ContentStore> {
-    const store = new ContentStore(db, root);
+  static async open(db: Database, root: string, options: ContentStoreOptions = {}): Promise<ContentStore> {
+    const store = new ContentStore(db, root, options);
     ensureDir(root, 0o711);
     ensureDir(store.blobDir(), 0o711);
     ensureDir(store.ingestRoot(), 0o700);
@@ -232,17 +256,35 @@ export class ContentStore {
     return true;
   }
 
+  /** NotFound unless the lease exists in the namespace. */
+  async checkLease(namespace: string, lease: string): Promise<void> {
+    if ((await this.db.get(leaseKey(namespace, lease))) === undefined) throw notFound(`lease "${lease}" not found in namespace "${namespace}"`);
+  }
+
   async openWriter(namespace: string, ref: string, options: WriterOptions): Promise<Writer> {
     validateRef(ref);
     const total = validateSize(options.total, `expected size of ref "${ref}"`);
     const expected = options.expected ? validateDigest(options.expected) : '';
+    const lease = options.lease || undefined;
+    if (lease) {
+      // The lease holds the ingest before it exists (or, as containerd does, the blob the
+      // namespace already has, before AlreadyExists is answered).
+      await this.lock.shared(async () => {
+        await this.checkLease(namespace, lease);
+        if (expected && this.record(namespace, expected)) {
+          await this.db.put(leaseResourceKey(namespace, lease, 'content', expected), { type: 'content', id: expected });
+          throw alreadyExists(`content ${expected} already exists in namespace "${namespace}"`);
+        }
+        await this.db.put(leaseResourceKey(namespace, lease, 'ingests', ref), { type: 'ingests', id: ref });
+      });
+    }
     if (expected && this.record(namespace, expected)) throw alreadyExists(`content ${expected} already exists in namespace "${namespace}"`);
     const key = this.ingestKey(namespace, ref);
     if (this.active.has(key)) throw unavailable(`ingest ref "${ref}" is locked: another write to it is in progress`);
     const writer = new IngestWriter(this, namespace, ref, key);
     this.active.set(key, writer);
     try {
-      await this.ingestQueue.run(key, () => writer.open(total, expected));
+      await this.ingestQueue.run(key, () => writer.open(total, expected, lease));
     } catch (err) {
       this.release(key, writer);
       throw err;
@@ -267,9 +309,16 @@ export class ContentStore {
    * Makes verified ingest data a blob of the namespace: the file renamed into blobs/ (unless
    * a whole copy is already there) and fsynced, then the records in one batch.
    */
-  async commitData(namespace: string, digest: string, size: number, dataPath: string, labels: Record<string, string>): Promise<Info> {
-    return this.digestQueue.run(digest, async () => {
-      if (this.record(namespace, digest)) throw alreadyExists(`content ${digest} already exists in namespace "${namespace}"`);
+  async commitData(namespace: string, digest: string, size: number, dataPath: string, labels: Record<string, string>, lease?: { id: string; ref: string }): Promise<Info> {
+    // Lock order: the GC lock, then the digest queue (see gc/lock.ts).
+    return this.lock.shared(() => this.digestQueue.run(digest, async () => {
+      if (lease) await this.checkLease(namespace, lease.id);
+      const leaseContent = lease ? leaseResourceKey(namespace, lease.id, 'content', digest) : undefined;
+      const leaseIngest = lease ? leaseResourceKey(namespace, lease.id, 'ingests', lease.ref) : undefined;
+      if (this.record(namespace, digest)) {
+        if (lease) await this.db.batch().put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!).write();
+        throw alreadyExists(`content ${digest} already exists in namespace "${namespace}"`);
+      }
       const target = this.blobPath(digest);
       let present = false;
       try {
@@ -285,39 +334,128 @@ export class ContentStore {
       const now = new Date().toISOString();
       const record: BlobRecord = { size, labels, created: now, updated: now };
       const batch = this.db.batch().put(contentKey(namespace, digest), record);
+      if (lease) batch.put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!);
       // Using a namespace makes it, as in containerd.
       if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
       await batch.write();
       this.index(namespace, digest, record);
       return toInfo(digest, record);
-    });
+    }));
   }
 
   async delete(namespace: string, digest: string): Promise<void> {
     validateDigest(digest);
-    await this.digestQueue.run(digest, async () => {
+    this.mustRecord(namespace, digest);
+    await this.removeRecord(namespace, digest);
+    this.gc.schedule();
+  }
+
+  /**
+   * Removes a namespace's record of a blob, and the blob file when no namespace has it any
+   * more. Answers the bytes freed on disk (0 when the file stays or was already gone);
+   * NotFound when there is no such record.
+   */
+  async removeRecord(namespace: string, digest: string): Promise<{ fileRemoved: boolean; bytes: number }> {
+    return this.digestQueue.run(digest, async () => {
       this.mustRecord(namespace, digest);
       await this.db.del(contentKey(namespace, digest));
       this.index(namespace, digest, undefined);
-      for (const inNamespace of this.records.values()) if (inNamespace.has(digest)) return;
-      try {
-        await unlink(this.blobPath(digest));
-      } catch (err) {
-        if (errno(err) !== 'ENOENT') throw err;
-      }
+      if (this.heldAnywhere(digest)) return { fileRemoved: false, bytes: 0 };
+      return this.unlinkBlob(digest);
+    });
+  }
+
+  private heldAnywhere(digest: string): boolean {
+    for (const inNamespace of this.records.values()) if (inNamespace.has(digest)) return true;
+    return false;
+  }
+
+  private async unlinkBlob(digest: string): Promise<{ fileRemoved: boolean; bytes: number }> {
+    try {
+      const { size } = await lstat(this.blobPath(digest));
+      await unlink(this.blobPath(digest));
+      return { fileRemoved: true, bytes: size };
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw err;
+      return { fileRemoved: false, bytes: 0 };
+    }
+  }
+
+  /** Every record of every namespace, for the collector. */
+  allRecords(): ContentEntry[] {
+    const out: ContentEntry[] = [];
+    for (const [namespace, inNamespace] of this.records) {
+      for (const [digest, record] of inNamespace) out.push({ namespace, digest, labels: record.labels });
+    }
+    return out;
+  }
+
+  /** Digests of the blob files on disk that no namespace has a record of. */
+  async orphanBlobs(): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of await readdir(this.blobDir())) {
+      const digest = `sha256:${name}`;
+      if (DIGEST_PATTERN.test(digest) && !this.heldAnywhere(digest)) out.push(digest);
+    }
+    return out;
+  }
+
+  /**
+   * Removes a blob file no record points to, unless a commit has recorded it meanwhile (a
+   * commit of the digest holds its queue from the rename to the record).
+   */
+  async removeOrphanBlob(digest: string): Promise<{ fileRemoved: boolean; bytes: number }> {
+    return this.digestQueue.run(digest, async () => (this.heldAnywhere(digest) ? { fileRemoved: false, bytes: 0 } : this.unlinkBlob(digest)));
+  }
+
+  /** Every ingest of every namespace, for the collector. */
+  async allIngests(): Promise<IngestInfo[]> {
+    const out: IngestInfo[] = [];
+    for (const key of await readdir(this.ingestRoot())) {
+      if (key.startsWith('.')) continue;
+      const info = await this.ingestInfo(key);
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  private async ingestInfo(key: string): Promise<IngestInfo | undefined> {
+    const meta = await this.readMeta(key);
+    if (!meta) return undefined;
+    try {
+      const status = await this.statusOf(key, meta);
+      return { key, namespace: meta.namespace, ref: meta.ref, lease: meta.lease, updatedAt: status.updatedAt, size: status.offset };
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Drops an ingest the collector found unheld, unless it changed since (a writer holds it, it
+   * was written to, or reopened under another lease). Answers the bytes freed, or undefined
+   * when it stays.
+   */
+  async removeIngest(seen: IngestInfo): Promise<number | undefined> {
+    return this.ingestQueue.run(seen.key, async () => {
+      if (this.active.has(seen.key)) return undefined;
+      const now = await this.ingestInfo(seen.key);
+      if (!now || now.lease !== seen.lease || now.updatedAt.getTime() !== seen.updatedAt.getTime() || now.size !== seen.size) return undefined;
+      return (await this.dropIngest(seen.key)) ? now.size : undefined;
     });
   }
 
   async update(namespace: string, info: Pick<Info, 'digest' | 'labels'>, fieldpaths: string[]): Promise<Info> {
     validateDigest(info.digest);
-    return this.digestQueue.run(info.digest, async () => {
+    // Labels make references (gc.ref.*): under the GC lock shared, before the digest queue.
+    return this.lock.shared(() => this.digestQueue.run(info.digest, async () => {
       const current = this.mustRecord(namespace, info.digest);
       const labels = validateLabels(applyLabelUpdate(current.labels, info.labels, fieldpaths, `content ${info.digest}`));
       const record: BlobRecord = { ...current, labels, updated: new Date().toISOString() };
       await this.db.put(contentKey(namespace, info.digest), record);
       this.index(namespace, info.digest, record);
       return toInfo(info.digest, record);
-    });
+    }));
   }
 
   async *read(namespace: string, digest: string, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
@@ -409,6 +547,7 @@ class IngestWriter implements Writer {
   private offset = 0;
   private total = 0;
   private expected = '';
+  private lease: string | undefined;
   private startedAt = new Date();
   private updatedAt = new Date();
   /** Why the writer can no longer be used, once it cannot. */
@@ -431,13 +570,13 @@ class IngestWriter implements Writer {
   }
 
   /** Creates the ingest, or resumes it: the bytes already written are hashed again. */
-  async open(total: number, expected: string): Promise<void> {
+  async open(total: number, expected: string, lease: string | undefined): Promise<void> {
     let meta = await this.store.readMeta(this.key);
     if (meta && (meta.namespace !== this.namespace || meta.ref !== this.ref)) {
       throw new EngineError(ErrorKind.Internal, `ingest ${this.key} belongs to ref "${meta.ref}" in "${meta.namespace}", not "${this.ref}" in "${this.namespace}"`);
     }
     if (!meta) {
-      meta = { namespace: this.namespace, ref: this.ref, total, expected, startedAt: new Date().toISOString() };
+      meta = { namespace: this.namespace, ref: this.ref, total, expected, startedAt: new Date().toISOString(), ...(lease ? { lease } : {}) };
       const tmp = join(this.store.ingestRoot(), `.tmp-${this.key}-${randomBytes(4).toString('hex')}`);
       ensureDir(tmp, 0o700);
       try {
@@ -448,11 +587,14 @@ class IngestWriter implements Writer {
         await rm(tmp, { recursive: true, force: true });
         throw err;
       }
-    } else if ((total > 0 && total !== meta.total) || (expected && expected !== meta.expected)) {
-      // The latest expectations given win, as with containerd's Write.
-      meta = { ...meta, total: total > 0 ? total : meta.total, expected: expected || meta.expected };
+    } else if ((total > 0 && total !== meta.total) || (expected && expected !== meta.expected) || lease !== meta.lease) {
+      // The latest expectations given win, as with containerd's Write; so does the lease (an
+      // ingest resumed without one expires like any unleased ingest).
+      const { lease: _old, ...rest } = meta;
+      meta = { ...rest, total: total > 0 ? total : meta.total, expected: expected || meta.expected, ...(lease ? { lease } : {}) };
       await this.store.writeMeta(this.dir, meta);
     }
+    this.lease = lease;
     this.total = meta.total;
     this.expected = meta.expected;
     this.startedAt = new Date(meta.startedAt);
@@ -545,7 +687,7 @@ class IngestWriter implements Writer {
         await fh.sync();
         await this.closeFile();
         try {
-          await this.store.commitData(this.namespace, actual, this.offset, this.dataPath, validLabels);
+          await this.store.commitData(this.namespace, actual, this.offset, this.dataPath, validLabels, this.lease ? { id: this.lease, ref: this.ref } : undefined);
         } catch (err) {
           // containerd drops the ingest when the namespace already has the blob.
           if (err instanceof EngineError && err.kind === ErrorKind.AlreadyExists) await this.store.dropIngest(this.key);

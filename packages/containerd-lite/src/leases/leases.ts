@@ -5,6 +5,12 @@
  * `containerd.io/gc.expire` (RFC 3339) stops holding anything at that time.
  */
 
+/**
+ * The gRPC metadata header that puts a call inside a lease (containerd's): a content write
+ * made with it is held by the lease, ingest and committed blob alike.
+ */
+export const LEASE_HEADER = 'containerd-lease';
+
 export interface Lease {
   id: string;
   createdAt: Date;

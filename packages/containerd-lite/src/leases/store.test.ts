@@ -1,0 +1,57 @@
+import { ErrorKind, isKind, openDatabase, type Database } from '@ctl/proto';
+import { type TempInstance, tempInstance } from '@ctl/proto/testing';
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { ContentStore } from '../content/store';
+import { GcLock } from '../gc/lock';
+import { SCHEMA, leaseResourceKey } from '../layout';
+import { sha256 } from '../oci';
+import { LeaseStore } from './store';
+
+const kind = (k: ErrorKind) => (e: unknown) => isKind(e, k);
+
+describe('lease store', () => {
+  let tmp: TempInstance;
+  let db: Database;
+  let leases: LeaseStore;
+  let content: ContentStore;
+
+  beforeEach(async () => {
+    tmp = tempInstance('ctl-leases-');
+    db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
+    const lock = new GcLock();
+    leases = new LeaseStore(db, { lock });
+    content = await ContentStore.open(db, join(tmp.root, 'content'), { lock });
+  });
+  afterEach(async () => {
+    await db.close();
+    tmp.remove();
+  });
+
+  it('lists every lease with its resources for the collector, and resources whose lease is gone', async () => {
+    await leases.namespace('a').create({ id: 'l1', labels: { x: 'y' } });
+    await leases.namespace('b').create({ id: 'l1' });
+    await leases.namespace('a').addResource('l1', { type: 'ingests', id: 'ref/with/slashes' });
+    await db.put(leaseResourceKey('a', 'ghost', 'content', sha256('x')), { type: 'content', id: sha256('x') });
+    const { leases: all, dangling } = await leases.all();
+    assert.deepEqual(all.map((l) => [l.namespace, l.id, l.resources]), [
+      ['a', 'l1', [{ type: 'ingests', id: 'ref/with/slashes' }]],
+      ['b', 'l1', []],
+    ]);
+    assert.equal(dangling.length, 1);
+    await leases.remove([{ namespace: 'a', id: 'l1' }], dangling);
+    const after = await leases.all();
+    assert.deepEqual(after.leases.map((l) => `${l.namespace}/${l.id}`), ['b/l1']);
+    assert.deepEqual(after.dangling, []);
+  });
+
+  it('fails a commit whose lease was deleted while the ingest was written, keeping the ingest', async () => {
+    await leases.namespace('a').create({ id: 'l1' });
+    const writer = await content.namespace('a').writer('ref', { lease: 'l1' });
+    await writer.write(Buffer.from('data'));
+    await leases.namespace('a').delete('l1');
+    await assert.rejects(writer.commit(), kind(ErrorKind.NotFound));
+    assert.deepEqual(await content.namespace('a').list(), []);
+    assert.deepEqual((await content.namespace('a').listStatuses()).map((s) => s.offset), [4]);
+  });
+});

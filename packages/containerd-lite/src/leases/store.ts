@@ -1,0 +1,215 @@
+/**
+ * The leases store: lease records and the resources they hold, in containerd-lite's database
+ * (see layout.ts), one namespace at a time through `namespace(ns)`. Creating a lease and
+ * adding a resource to one run under the GC lock shared, so that a collection sees a resource
+ * either held or not yet made; deleting a lease schedules a collection (or runs it, with sync).
+ */
+import { type Database, EngineError, ErrorKind, alreadyExists, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import { parseFilters } from '@ctl/proto/filters';
+import { randomBytes } from 'node:crypto';
+import { validateDigest } from '../content/store';
+import { type GcTrigger, noGc } from '../gc/gc';
+import { GcLock } from '../gc/lock';
+import type { LeaseEntry } from '../gc/mark';
+import { KeyedQueue } from '../keyed-queue';
+import { LEASE_PREFIX, LEASE_RESOURCE_PREFIX, leaseKey, leaseResourceKey, leaseResourcePrefix, namespaceKey, splitNamespaced, under } from '../layout';
+import type { DeleteLeaseOptions, Lease, Leases, Resource } from './leases';
+
+interface LeaseRecord {
+  labels: Record<string, string>;
+  created: string;
+}
+
+// containerd's identifiers: letters and digits, joined by '.', '_' or '-', at most 76 characters.
+const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+
+export function validateLeaseId(id: string): string {
+  if (!id) throw invalidArgument('lease id must not be empty');
+  if (id.length > 76 || !IDENTIFIER.test(id)) {
+    throw invalidArgument(`lease id "${id.slice(0, 80)}" must be at most 76 letters, digits, '.', '_' or '-' between alphanumerics`);
+  }
+  return id;
+}
+
+/** Checks a resource as containerd does: known types, well-formed ids. */
+export function validateResource(resource: Resource | null | undefined): Resource {
+  if (!resource) throw invalidArgument('a lease resource must be given');
+  const { id, type } = resource;
+  if (!id) throw invalidArgument('lease resource id must not be empty');
+  if (Buffer.byteLength(id) > 4096) throw invalidArgument(`lease resource id "${id.slice(0, 64)}…" is longer than 4096 bytes`);
+  if (type === 'content') validateDigest(id);
+  else if (type === 'snapshots' || type === 'snapshots/') throw invalidArgument('lease resource type "snapshots" needs a snapshotter: "snapshots/<name>"');
+  else if (type.startsWith('snapshots/')) {
+    if (type.slice('snapshots/'.length).includes('/')) throw invalidArgument(`lease resource type "${type}": snapshotter names contain no '/'`);
+  } else if (type !== 'ingests') throw new EngineError(ErrorKind.NotImplemented, `unsupported lease resource type "${type}"`);
+  return { id, type };
+}
+
+const toLease = (id: string, r: LeaseRecord): Lease => ({ id, createdAt: new Date(r.created), labels: r.labels });
+
+export interface LeaseStoreOptions {
+  lock?: GcLock;
+  gc?: GcTrigger;
+}
+
+export class LeaseStore {
+  readonly lock: GcLock;
+  gc: GcTrigger;
+  /** Changes to one lease never interleave (lock order: GC lock, then this). */
+  private readonly queue = new KeyedQueue();
+
+  constructor(
+    readonly db: Database,
+    options: LeaseStoreOptions = {},
+  ) {
+    this.lock = options.lock ?? new GcLock();
+    this.gc = options.gc ?? noGc;
+  }
+
+  namespace(namespace: string): Leases {
+    return new NamespacedLeases(this, validateNamespace(namespace));
+  }
+
+  async read(namespace: string, id: string): Promise<LeaseRecord | undefined> {
+    return (await this.db.get(leaseKey(namespace, id))) as LeaseRecord | undefined;
+  }
+
+  async mustRead(namespace: string, id: string): Promise<LeaseRecord> {
+    validateLeaseId(id);
+    const r = await this.read(namespace, id);
+    if (!r) throw notFound(`lease "${id}" not found in namespace "${namespace}"`);
+    return r;
+  }
+
+  async inUse(namespace: string): Promise<string | undefined> {
+    let n = 0;
+    for await (const _ of this.db.keys(under(leaseKey(namespace, '')))) n++;
+    return n ? `${n} lease${n === 1 ? '' : 's'}` : undefined;
+  }
+
+  async create(namespace: string, options: { id?: string; labels?: Record<string, string> }): Promise<Lease> {
+    const id = validateLeaseId(options.id || `${Date.now()}-${randomBytes(6).toString('hex')}`);
+    const labels = validateLabels(options.labels ?? {});
+    return this.lock.shared(() => this.queue.run(leaseKey(namespace, id), async () => {
+      if (await this.read(namespace, id)) throw alreadyExists(`lease "${id}" already exists in namespace "${namespace}"`);
+      const record: LeaseRecord = { labels, created: new Date().toISOString() };
+      const batch = this.db.batch().put(leaseKey(namespace, id), record);
+      if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+      await batch.write();
+      return toLease(id, record);
+    }));
+  }
+
+  async delete(namespace: string, id: string, options: DeleteLeaseOptions): Promise<void> {
+    await this.queue.run(leaseKey(namespace, id), async () => {
+      await this.mustRead(namespace, id);
+      const batch = this.db.batch().del(leaseKey(namespace, id));
+      for await (const key of this.db.keys(under(leaseResourcePrefix(namespace, id)))) batch.del(key);
+      await batch.write();
+    });
+    if (options.sync) await this.gc.collect();
+    else this.gc.schedule();
+  }
+
+  async list(namespace: string, filters: string[]): Promise<Lease[]> {
+    const filter = parseFilters(filters);
+    const out: Lease[] = [];
+    const prefix = leaseKey(namespace, '');
+    for await (const [key, value] of this.db.iterator(under(prefix))) {
+      const lease = toLease(key.slice(prefix.length), value as LeaseRecord);
+      const match = filter.match((path) => {
+        if (path[0] === 'id') return lease.id;
+        if (path[0] === 'labels') return lease.labels[path.slice(1).join('.')];
+        return undefined;
+      });
+      if (match) out.push(lease);
+    }
+    return out;
+  }
+
+  async addResource(namespace: string, id: string, resource: Resource): Promise<void> {
+    const valid = validateResource(resource);
+    await this.lock.shared(() => this.queue.run(leaseKey(namespace, id), async () => {
+      await this.mustRead(namespace, id);
+      await this.db.put(leaseResourceKey(namespace, id, valid.type, valid.id), valid);
+    }));
+  }
+
+  async deleteResource(namespace: string, id: string, resource: Resource): Promise<void> {
+    const valid = validateResource(resource);
+    await this.queue.run(leaseKey(namespace, id), async () => {
+      await this.mustRead(namespace, id);
+      await this.db.del(leaseResourceKey(namespace, id, valid.type, valid.id));
+    });
+  }
+
+  async listResources(namespace: string, id: string): Promise<Resource[]> {
+    await this.mustRead(namespace, id);
+    const out: Resource[] = [];
+    for await (const value of this.db.values(under(leaseResourcePrefix(namespace, id)))) out.push(value as Resource);
+    return out;
+  }
+
+  /**
+   * Every lease of every namespace with its resources, for the garbage collector, plus the
+   * keys of resources whose lease is gone (left by nothing in normal operation; swept).
+   */
+  async all(): Promise<{ leases: LeaseEntry[]; dangling: string[] }> {
+    const leases = new Map<string, LeaseEntry>();
+    for await (const [key, value] of this.db.iterator(under(LEASE_PREFIX))) {
+      const [namespace, id] = splitNamespaced(key, LEASE_PREFIX);
+      leases.set(`${namespace}/${id}`, { namespace, id, labels: (value as LeaseRecord).labels, resources: [] });
+    }
+    const dangling: string[] = [];
+    for await (const [key, value] of this.db.iterator(under(LEASE_RESOURCE_PREFIX))) {
+      const [namespace, rest] = splitNamespaced(key, LEASE_RESOURCE_PREFIX);
+      const lease = leases.get(`${namespace}/${rest.slice(0, rest.indexOf('/'))}`);
+      if (lease) lease.resources.push(value as Resource);
+      else dangling.push(key);
+    }
+    return { leases: [...leases.values()], dangling };
+  }
+
+  /** Removes leases (expired ones, by the collector) with their resources, in one batch. */
+  async remove(leases: Array<{ namespace: string; id: string }>, danglingKeys: string[] = []): Promise<void> {
+    if (!leases.length && !danglingKeys.length) return;
+    const batch = this.db.batch();
+    for (const { namespace, id } of leases) {
+      batch.del(leaseKey(namespace, id));
+      for await (const key of this.db.keys(under(leaseResourcePrefix(namespace, id)))) batch.del(key);
+    }
+    for (const key of danglingKeys) batch.del(key);
+    await batch.write();
+  }
+}
+
+class NamespacedLeases implements Leases {
+  constructor(
+    private readonly store: LeaseStore,
+    readonly namespace: string,
+  ) {}
+
+  create(options: { id?: string; labels?: Record<string, string> } = {}): Promise<Lease> {
+    return this.store.create(this.namespace, options);
+  }
+
+  delete(id: string, options: DeleteLeaseOptions = {}): Promise<void> {
+    return this.store.delete(this.namespace, id, options);
+  }
+
+  list(filters: string[] = []): Promise<Lease[]> {
+    return this.store.list(this.namespace, filters);
+  }
+
+  addResource(id: string, resource: Resource): Promise<void> {
+    return this.store.addResource(this.namespace, id, resource);
+  }
+
+  deleteResource(id: string, resource: Resource): Promise<void> {
+    return this.store.deleteResource(this.namespace, id, resource);
+  }
+
+  listResources(id: string): Promise<Resource[]> {
+    return this.store.listResources(this.namespace, id);
+  }
+}
