@@ -7,3 +7,7 @@ export type { Content, Info as ContentInfo, ReadOptions, Status as ContentStatus
 export { ContentStore } from './content/store';
 export { ContentClient } from './content/client';
 export { type BlobSource, type WriteBlobOptions, bytesSource, writeBlob } from './content/helpers';
+export type { Image, Images } from './images/images';
+export { type ExportOptions, type ExportResult, type ImportOptions, type ImportResult, type ImportedImage, type Progress as ArchiveProgress, type ProgressEvent as ArchiveProgressEvent, exportArchive, importArchive } from './archive';
+export * as reference from './reference';
+export * as platforms from './platforms';
