@@ -143,11 +143,22 @@ describe('exportArchive', function () {
     for (const [p, kind, re] of cases) {
       await assert.rejects(p, (err: Error) => errorKind(err) === kind && re.test(err.message));
     }
+    await assert.rejects(exportArchive(join(f.dir, 'no', 'such', 'dir.tar'), { content: f.content, images: f.images, references: ['busybox'], format: 'docker-archive' }), (err: Error) => errorKind(err) === ErrorKind.NotFound && /does not exist/.test(err.message));
     // A layer gone from the store: found while planning, before anything is written.
     const layer = skopeoInspect(`oci-archive:${busybox}`).Layers[0]!;
     await f.content.delete(layer);
     await assert.rejects(exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive' }), (err: Error) => errorKind(err) === ErrorKind.NotFound && err.message.includes(layer));
     assert.equal(existsSync(out), false);
+    assert.deepEqual(readdirSync(f.dir), []);
+  });
+
+  it('an abort while writing leaves no file behind', async () => {
+    const out = join(f.dir, 'aborted.tar');
+    const ac = new AbortController();
+    await assert.rejects(
+      exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive', signal: ac.signal, progress: (e) => e.event === 'saved' && ac.abort() }),
+      (err: Error) => errorKind(err) === ErrorKind.Canceled,
+    );
     assert.deepEqual(readdirSync(f.dir), []);
   });
 });

@@ -198,6 +198,9 @@ describe('importArchive', function () {
 
       result = await importArchive(path, { content: f.content, images: f.images, platforms: [{ os: 'linux', architecture: 's390x' }] });
       assert.deepEqual(result.images[0]!.manifests, [], 'nothing to unpack, the image is still recorded');
+      const labels = (await f.content.info(idx.desc.digest)).labels;
+      assert.equal(labels[`${Label.gcRefContent}m.0`], arm.manifest.desc.digest, 'numbered by position in the index');
+      assert.equal(labels[`${Label.gcRefContent}m.1`], amd.manifest.desc.digest, 'an import for another platform keeps earlier labels');
     });
 
     it('tolerates the blobs of unselected platforms being absent, but not selected ones', async () => {
@@ -294,10 +297,25 @@ describe('importArchive', function () {
       await expectFailure(f, importArchive(path, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /1 layers but the config lists 0 diff_ids/);
     });
 
-    it('stops when the signal is aborted', async () => {
+    it('stops when the signal is aborted, before or during the read', async () => {
       const ac = new AbortController();
       ac.abort();
       await expectFailure(f, importArchive(busybox, { content: f.content, images: f.images, signal: ac.signal }), ErrorKind.Canceled, /canceled/);
+      const mid = new AbortController();
+      const { Readable } = await import('node:stream');
+      const data = readFileSync(busybox);
+      // A slow source: the abort lands while the layer is being written.
+      const slow = Readable.from(
+        (async function* () {
+          for (let i = 0; i < data.length; i += 64 << 10) {
+            if (i === 256 << 10) mid.abort();
+            yield data.subarray(i, i + (64 << 10));
+            await new Promise((r) => setImmediate(r));
+          }
+        })(),
+      );
+      await expectFailure(f, importArchive(slow, { content: f.content, images: f.images, signal: mid.signal }), ErrorKind.Canceled, /canceled/);
+      assert.deepEqual(await f.content.listStatuses(), [], 'the interrupted ingest is dropped');
     });
   });
 

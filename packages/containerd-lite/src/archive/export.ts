@@ -123,7 +123,9 @@ class TarOut {
     const ws = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('error', reject);
+      ws.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'ENOENT' ? notFound(`export to ${output}: directory ${dirname(output)} does not exist`) : new EngineError(ErrorKind.Unknown, `export to ${output}: ${err.message}`, { cause: err })),
+      );
     });
     const t = new TarOut(ws);
     t.file = ws;

@@ -24,8 +24,10 @@
  *
  * Then the walk, before any image record is touched: top-level index → each entry (index or
  * manifest) → nested indexes → manifests → config and layers, all checked to be present with
- * their descriptor sizes; GC labels are set on the parents (index `gc.ref.content.m.<i>`,
- * manifest `gc.ref.content.config` and `gc.ref.content.l.<i>`). Inside an image index only the
+ * their descriptor sizes; GC labels are set on the parents (index `gc.ref.content.m.<i>`, i
+ * the child's position in the index; manifest `gc.ref.content.config` and
+ * `gc.ref.content.l.<i>`). Labels are only added, never removed, so a later import for other
+ * platforms widens what is kept. Inside an image index only the
  * manifests of the selected platforms are labelled and checked (so the others can be
  * collected); each top-level entry is an image the archive names and is kept whole, whatever
  * its platform.
@@ -100,7 +102,12 @@ interface Scan {
   small: Map<string, Buffer>;
   /** Symlinks and hard links: entry path → target entry path. */
   links: Map<string, string>;
+  /** Bytes held in small. */
+  smallBytes: number;
 }
+
+/** All the JSON files kept in memory together (configs of a many-image docker save are a few KiB each). */
+const MAX_SMALL_TOTAL = 64 << 20;
 
 /** One entry of the tar as tar-stream yields it: its header and its bytes. */
 type TarEntry = AsyncIterable<unknown> & { header: tar.Header };
@@ -260,13 +267,16 @@ class Walker {
     if (!Array.isArray(index.manifests)) throw invalidArgument(`image index ${desc.digest} has no manifests list`);
     const children = index.manifests.map((d, i) => checkDescriptor(d, `entry ${i} of image index ${desc.digest}`));
     // Entries without a platform pass the filter, as with containerd's FilterPlatforms.
-    const selected = children.filter((c) => !isManifest(c.mediaType) || !c.platform || this.sel.matcher.match(c.platform));
+    const isSelected = (c: Descriptor) => !isManifest(c.mediaType) || !c.platform || this.sel.matcher.match(c.platform);
+    const selected = children.filter(isSelected);
     const found: Descriptor[] = [];
     for (const child of selected) {
       if (!isIndex(child.mediaType) && !isManifest(child.mediaType)) continue; // artifacts: not ours to walk
       found.push(...(await this.walk(child, `manifest of image index ${desc.digest}`, depth + 1)));
     }
-    await setLabels(this.content, desc.digest, Object.fromEntries(selected.map((c, i) => [`${Label.gcRefContent}m.${i}`, c.digest])));
+    // Numbered by position in the index (not among the selected), so importing again for
+    // another platform adds labels and never repoints one that protects an earlier choice.
+    await setLabels(this.content, desc.digest, Object.fromEntries(children.flatMap((c, i) => (isSelected(c) ? [[`${Label.gcRefContent}m.${i}`, c.digest]] : []))));
     return found;
   }
 
@@ -326,7 +336,7 @@ async function readArchive(source: string | NodeJS.ReadableStream, options: Impo
     input = source as Readable;
   }
   const archiveName = typeof source === 'string' ? source : 'archive';
-  const scan: Scan = { files: new Map(), small: new Map(), links: new Map() };
+  const scan: Scan = { files: new Map(), small: new Map(), links: new Map(), smallBytes: 0 };
   const importId = randomBytes(6).toString('hex');
   const extract = tar.extract();
   let read = 0;
@@ -405,6 +415,8 @@ async function handleEntry(entry: TarEntry, scan: Scan, ctx: WriteContext, impor
   const size = header.size ?? 0;
   if (SMALL_NAMES.has(path) || (!path.includes('/') && path.endsWith('.json'))) {
     if (size > MAX_JSON_BYTES) throw invalidArgument(`archive entry "${path}" is ${size} bytes, more than the ${MAX_JSON_BYTES} allowed for a JSON file`);
+    scan.smallBytes += size - (scan.small.get(path)?.length ?? 0);
+    if (scan.smallBytes > MAX_SMALL_TOTAL) throw invalidArgument(`archive entry "${path}": the archive's JSON files add up to more than ${MAX_SMALL_TOTAL} bytes`);
     const chunks: Buffer[] = [];
     for await (const chunk of entry) chunks.push(chunk as Buffer);
     scan.small.set(path, Buffer.concat(chunks));
