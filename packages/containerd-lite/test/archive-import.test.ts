@@ -94,6 +94,21 @@ describe('importArchive', function () {
     assert.equal(index.manifests.length, 1);
   });
 
+  it('imports archives compressed as a whole (tar.gz, tar.zst)', async () => {
+    const gz = join(f.dir, 'busybox.tar.gz');
+    sh('bash', ['-c', `gzip -c ${busybox} > ${gz}`]);
+    const events: ProgressEvent[] = [];
+    let result = await importArchive(gz, { content: f.content, images: f.images, progress: (e) => events.push(e) });
+    assert.equal(result.images[0]!.target.digest, busyboxDigest);
+    assert.equal(events.filter((e) => e.event === 'reading').at(-1)!.current, statSync(gz).size, 'progress counts the bytes of the file');
+    const docker = join(f.dir, 'docker.tar');
+    const zst = join(f.dir, 'docker.tar.zst');
+    sh('skopeo', ['copy', '-q', `oci-archive:${busybox}`, `docker-archive:${docker}:busybox:zst`]);
+    sh('zstd', ['-q', docker, '-o', zst]);
+    result = await importArchive(createReadStream(zst), { content: f.content, images: f.images });
+    assert.equal(result.images[0]!.name, 'docker.io/library/busybox:zst');
+  });
+
   it('imports a skopeo zstd OCI archive with a tag-and-name ref.name', async () => {
     const zstd = join(f.dir, 'zstd.tar');
     sh('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', `oci-archive:${busybox}`, `oci-archive:${zstd}:busybox:zstd`]);

@@ -2,9 +2,11 @@
  * What import and export share: progress events, cancellation, reading small JSON blobs from
  * the content store, and the platform selection rules.
  */
-import { EngineError, ErrorKind, invalidArgument, isKind, notFound } from '@ctl/proto/errors';
+import { EngineError, ErrorKind, failedPrecondition, invalidArgument, isKind, notFound } from '@ctl/proto/errors';
+import { spawn } from 'node:child_process';
+import { createGunzip } from 'node:zlib';
 import type { Content } from '../content/content';
-import type { Descriptor, Platform } from '../oci';
+import type { Compression, Descriptor, Platform } from '../oci';
 import { type Matcher, all, any, hostPlatform } from '../platforms';
 
 export interface ProgressEvent {
@@ -92,4 +94,66 @@ export function checkDescriptor(d: unknown, what: string): Descriptor {
   if (!/^sha256:[a-f0-9]{64}$/.test(desc.digest)) throw invalidArgument(`${what}: digest "${desc.digest.slice(0, 80)}" is not sha256:<64 hex digits>`);
   if (SCHEMA1.includes(desc.mediaType)) throw invalidArgument(`${what} ${desc.digest}: Docker schema 1 manifests are not supported`);
   return desc;
+}
+
+export function waitEvent(emitter: NodeJS.EventEmitter, events: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const e of events) emitter.off(e, done);
+      resolve();
+    };
+    for (const e of events) emitter.on(e, done);
+  });
+}
+
+/** Writes source into sink with backpressure, ending it; a source error destroys the sink. */
+function feed(source: AsyncIterable<Uint8Array>, sink: NodeJS.WritableStream & { destroy(err?: Error): void; destroyed?: boolean }): void {
+  (async () => {
+    for await (const chunk of source) {
+      if (sink.destroyed) return;
+      if (!sink.write(chunk)) await waitEvent(sink, ['drain', 'close', 'error']);
+    }
+    if (!sink.destroyed) sink.end();
+  })().catch((err) => sink.destroy(err as Error));
+}
+
+/**
+ * The decompressed bytes of source, streamed: gzip with Node's zlib; zstd through the
+ * `zstd -dc` command, since Node 20's zlib has no zstd (FailedPrecondition when the command
+ * is not installed).
+ */
+export function decompress(source: AsyncIterable<Uint8Array>, compression: Compression, what: string): AsyncIterable<Uint8Array> {
+  if (compression === 'none') return source;
+  if (compression === 'gzip') {
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    feed(source, gunzip);
+    return (async function* () {
+      try {
+        for await (const chunk of gunzip) yield chunk as Buffer;
+      } catch (err) {
+        if (err instanceof EngineError) throw err;
+        throw invalidArgument(`gunzip ${what}: ${(err as Error).message}`);
+      } finally {
+        gunzip.destroy();
+      }
+    })();
+  }
+  const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? failedPrecondition(`${what} is zstd-compressed, and the zstd command that decompresses it is not installed`) : err));
+    child.on('close', (code, sig) => (code === 0 ? resolve() : reject(invalidArgument(`zstd -dc of ${what} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`))));
+  });
+  exited.catch(() => undefined);
+  child.stdin.on('error', () => undefined);
+  feed(source, child.stdin);
+  return (async function* () {
+    try {
+      for await (const chunk of child.stdout) yield chunk as Buffer;
+      await exited;
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  })();
 }

@@ -26,20 +26,18 @@
  * renamed, so the path shows either nothing (or the old file) or the whole archive. A stream
  * given as output is ended when the archive is complete (and destroyed on failure).
  */
-import { EngineError, ErrorKind, failedPrecondition, invalidArgument, isKind, notFound } from '@ctl/proto/errors';
-import { spawn } from 'node:child_process';
+import { EngineError, ErrorKind, invalidArgument, isKind, notFound } from '@ctl/proto/errors';
 import { createHash, randomBytes } from 'node:crypto';
 import { type WriteStream, createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import type { Content } from '../content/content';
 import type { Image, Images } from '../images/images';
 import { Annotation, type Descriptor, type ImageConfig, type Index, type Manifest, MediaType, type Platform, isIndex, isManifest, layerCompression } from '../oci';
 import { only } from '../platforms';
 import { familiarName, isReference, normalizeReference, parseNormalizedReference } from '../reference';
-import { type Progress, checkAborted, checkBlob, checkDescriptor, readBlob, readJson, selection } from './common';
+import { type Progress, checkAborted, decompress, waitEvent, checkBlob, checkDescriptor, readBlob, readJson, selection } from './common';
 
 export interface ExportOptions {
   content: Content;
@@ -200,16 +198,6 @@ class TarOut {
   }
 }
 
-function waitEvent(emitter: NodeJS.EventEmitter, events: string[]): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      for (const e of events) emitter.off(e, done);
-      resolve();
-    };
-    for (const e of events) emitter.on(e, done);
-  });
-}
-
 export async function exportArchive(output: string | NodeJS.WritableStream, options: ExportOptions): Promise<ExportResult> {
   const { signal } = options;
   checkAborted(signal);
@@ -323,41 +311,8 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
 /** The uncompressed bytes of a layer blob. */
 function uncompressed(content: Content, layer: Descriptor, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
   const compression = layerCompression(layer.mediaType);
-  const source = blobSource(content, layer.digest, layer.size, () => undefined, signal);
-  if (compression === 'none') return source;
-  if (compression === 'gzip') {
-    const gunzip = createGunzip({ chunkSize: 1 << 20 });
-    feed(source, gunzip);
-    return gunzip;
-  }
-  if (compression === 'zstd') {
-    const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<void>((resolve, reject) => {
-      child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? failedPrecondition('zstd layers need the zstd command to decompress, and it is not installed') : err));
-      child.on('close', (code, sig) => (code === 0 ? resolve() : reject(invalidArgument(`zstd -dc of layer ${layer.digest} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`))));
-    });
-    exited.catch(() => undefined);
-    child.stdin.on('error', () => undefined);
-    feed(source, child.stdin);
-    return (async function* () {
-      try {
-        for await (const chunk of child.stdout) yield chunk as Buffer;
-        await exited;
-      } finally {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }
-    })();
-  }
-  throw invalidArgument(`layer ${layer.digest}: media type "${layer.mediaType}" is not a layer docker-archive can hold`);
-}
-
-function feed(source: AsyncIterable<Uint8Array>, sink: NodeJS.WritableStream & { destroy(err?: Error): void }): void {
-  (async () => {
-    for await (const chunk of source) if (!sink.write(chunk)) await waitEvent(sink, ['drain', 'close', 'error']);
-    sink.end();
-  })().catch((err) => sink.destroy(err as Error));
+  if (!compression) throw invalidArgument(`layer ${layer.digest}: media type "${layer.mediaType}" is not a layer docker-archive can hold`);
+  return decompress(blobSource(content, layer.digest, layer.size, () => undefined, signal), compression, `layer ${layer.digest}`);
 }
 
 interface DockerImage {

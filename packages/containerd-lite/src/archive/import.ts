@@ -2,6 +2,9 @@
  * Importing an image archive into the content store and image records, in one streaming pass
  * over the tar (containerd's images/archive importer plus `ctr images import`'s naming).
  *
+ * The archive may be compressed as a whole (gzip or zstd, detected by magic), as
+ * `docker save | gzip` makes it.
+ *
  * Formats:
  *   - oci-archive: an OCI image layout in a tar (skopeo, umoci, buildah, containerd export);
  *     detected by `oci-layout`. Docker ≥ 25 `docker save` archives are OCI layouts too (they
@@ -54,7 +57,7 @@ import type { Images } from '../images/images';
 import { Annotation, type Descriptor, type ImageConfig, type Index, Label, type Manifest, MediaType, type Platform, isConfig, isIndex, isManifest, layerCompression, sha256 } from '../oci';
 import { only } from '../platforms';
 import { isReference, normalizeReference, parseNormalizedReference } from '../reference';
-import { MAX_JSON_BYTES, type Progress, type Selection, checkAborted, checkBlob, checkDescriptor, readJson, selection } from './common';
+import { MAX_JSON_BYTES, type Progress, type Selection, checkAborted, decompress, checkBlob, checkDescriptor, readJson, selection } from './common';
 
 export interface ImportOptions {
   content: Content;
@@ -343,15 +346,22 @@ async function readArchive(source: string | NodeJS.ReadableStream, options: Impo
   let reported = 0;
   let inputError: unknown;
 
-  // Feeds the archive into the tar reader with backpressure; the reader's own errors end it.
+  const counted = (async function* () {
+    for await (const chunk of input) {
+      read += (chunk as Buffer).length;
+      if (read - reported >= 4 << 20) {
+        reported = read;
+        progress({ event: 'reading', name: archiveName, current: read, total });
+      }
+      yield chunk as Buffer;
+    }
+  })();
+
+  // Feeds the archive (decompressed when it is a .tar.gz or .tar.zst, as `docker save | gzip`
+  // makes) into the tar reader with backpressure; the reader's own errors end it.
   const pump = (async () => {
     try {
-      for await (const chunk of input) {
-        read += (chunk as Buffer).length;
-        if (read - reported >= 4 << 20) {
-          reported = read;
-          progress({ event: 'reading', name: archiveName, current: read, total });
-        }
+      for await (const chunk of await decompressed(counted, archiveName)) {
         if (extract.destroyed) break;
         if (!extract.write(chunk)) {
           await new Promise<void>((resolve) => {
@@ -394,6 +404,23 @@ async function readArchive(source: string | NodeJS.ReadableStream, options: Impo
   if (inputError) throw new EngineError(ErrorKind.Unknown, `read ${archiveName}: ${(inputError as Error).message}`, { cause: inputError });
   progress({ event: 'reading', name: archiveName, current: read, total: total || read });
   return scan;
+}
+
+/** The archive's bytes, decompressed when they start with gzip or zstd magic. */
+async function decompressed(source: AsyncIterator<Buffer> & AsyncIterable<Buffer>, name: string): Promise<AsyncIterable<Uint8Array>> {
+  let head = Buffer.alloc(0);
+  while (head.length < 4) {
+    const next = await source.next();
+    if (next.done) break;
+    head = Buffer.concat([head, next.value]);
+  }
+  const whole = (async function* () {
+    if (head.length) yield head;
+    yield* source;
+  })();
+  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return decompress(whole, 'gzip', name);
+  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) return decompress(whole, 'zstd', name);
+  return whole;
 }
 
 async function drain(entry: AsyncIterable<unknown>): Promise<void> {
