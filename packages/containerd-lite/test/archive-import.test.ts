@@ -47,7 +47,16 @@ describe('importArchive', function () {
 
   it('imports the busybox OCI archive: blobs, GC labels, image record, manifests to unpack', async () => {
     const events: ProgressEvent[] = [];
-    const result = await importArchive(busybox, { content: f.content, images: f.images, lease: 'test-lease', progress: (e) => events.push(e) });
+    // Every writer opened gets the caller's lease.
+    const leases: (string | undefined)[] = [];
+    const content = Object.create(f.content) as typeof f.content;
+    content.writer = (ref, opts) => {
+      leases.push(opts?.lease);
+      return f.content.writer(ref, opts);
+    };
+    const result = await importArchive(busybox, { content, images: f.images, lease: 'test-lease', progress: (e) => events.push(e) });
+    assert.ok(leases.length >= 4, `${leases.length} writers`);
+    assert.deepEqual(new Set(leases), new Set(['test-lease']));
     assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/busybox:latest']);
     const record = await f.images.get('docker.io/library/busybox:latest');
     assert.equal(record.target.digest, busyboxDigest);
@@ -150,7 +159,7 @@ describe('importArchive', function () {
     const gz = sh('bash', ['-c', 'printf layer-one | gzip -n | base64 -w0']);
     const layer1 = Buffer.from(gz, 'base64');
     const layer2 = Buffer.from('layer-two');
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256('layer-one'), sha256('layer-two'), sha256('layer-two')] } }));
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256('layer-one'), sha256('layer-two'), sha256('layer-two'), sha256('layer-one')] } }));
     const cfgName = `${sha256(config).slice(7)}.json`;
     const path = await writeTar(join(f.dir, 'classic.tar'), [
       { name: 'aaa/', type: 'directory' },
@@ -159,14 +168,15 @@ describe('importArchive', function () {
       { name: 'aaa/layer.tar', data: layer1 },
       { name: 'bbb/layer.tar', data: layer2 },
       { name: 'ccc/layer.tar', type: 'symlink', linkname: '../bbb/layer.tar' },
+      { name: 'ddd/layer.tar', type: 'link', linkname: 'aaa/layer.tar' },
       { name: cfgName, data: config },
-      { name: 'manifest.json', data: JSON.stringify([{ Config: cfgName, RepoTags: ['classic:1', 'example.com/classic:2'], Layers: ['aaa/layer.tar', 'bbb/layer.tar', './ccc/layer.tar'] }]) },
+      { name: 'manifest.json', data: JSON.stringify([{ Config: cfgName, RepoTags: ['classic:1', 'example.com/classic:2'], Layers: ['aaa/layer.tar', 'bbb/layer.tar', './ccc/layer.tar', 'ddd/layer.tar'] }]) },
     ]);
     const result = await importArchive(path, { content: f.content, images: f.images, allPlatforms: true });
     assert.deepEqual(result.images.map((i) => i.name).sort(), ['docker.io/library/classic:1', 'example.com/classic:2']);
     const m = await readJsonBlob<Manifest>(f, result.images[0]!.target.digest);
-    assert.deepEqual(m.layers.map((l) => l.mediaType), [MediaType.dockerLayerGzip, MediaType.dockerLayer, MediaType.dockerLayer]);
-    assert.deepEqual(m.layers.map((l) => l.digest), [sha256(layer1), sha256(layer2), sha256(layer2)]);
+    assert.deepEqual(m.layers.map((l) => l.mediaType), [MediaType.dockerLayerGzip, MediaType.dockerLayer, MediaType.dockerLayer, MediaType.dockerLayerGzip]);
+    assert.deepEqual(m.layers.map((l) => l.digest), [sha256(layer1), sha256(layer2), sha256(layer2), sha256(layer1)]);
     assert.equal(m.config.digest, sha256(config));
   });
 
