@@ -46,6 +46,10 @@ describe('exportArchive', function () {
     assert.equal(index.manifests[0].annotations[Annotation.imageName], 'docker.io/library/busybox:latest');
     assert.equal(index.manifests[0].annotations[Annotation.refName], 'latest');
     assert.ok(tarList(out).includes('oci-layout'));
+    // The Docker-compatible manifest.json alongside, read by skopeo as a docker-archive.
+    const dockerView = skopeoInspect(`docker-archive:${out}`);
+    assert.deepEqual(dockerView.Layers, skopeoConfig(`oci-archive:${busybox}`).rootfs.diff_ids, 'skopeo reports the layers uncompressed');
+    assert.deepEqual(JSON.parse(sh('tar', ['xOf', out, 'manifest.json']))[0].RepoTags, ['busybox:latest']);
     assert.ok(events.some((e) => e.event === 'saved' && e.name === original.Layers[0]));
     assert.deepEqual(readdirSync(f.dir), ['out-oci.tar'], 'no temporary file left');
 

@@ -5,7 +5,9 @@
  * oci-archive: `oci-layout`, every blob reachable from the images (for the selected
  * platforms) under `blobs/sha256/<hex>`, then `index.json` with one entry per reference: the
  * image's target descriptor with `io.containerd.image.name` (the image name) and, when the
- * name has a tag, `org.opencontainers.image.ref.name` (the tag). A multi-platform image keeps
+ * name has a tag, `org.opencontainers.image.ref.name` (the tag). Unless skipDockerManifest,
+ * also a `manifest.json` pointing into blobs/ for each tagged image (one platform each), as
+ * Docker ≥ 25 and containerd write it, so older `docker load` reads the archive too. A multi-platform image keeps
  * its index blob as it is, so it may list manifests that are not in the archive: those of
  * unselected platforms, and those absent from the local store (imported or pulled for one
  * platform only), which are skipped with a progress message rather than failing. An image
@@ -35,7 +37,7 @@ import * as tar from 'tar-stream';
 import type { Content } from '../content/content';
 import type { Image, Images } from '../images/images';
 import { Annotation, type Descriptor, type ImageConfig, type Index, type Manifest, MediaType, type Platform, isIndex, isManifest, layerCompression } from '../oci';
-import { only } from '../platforms';
+import { hostPlatform, only } from '../platforms';
 import { familiarName, isReference, normalizeReference, parseNormalizedReference } from '../reference';
 import { type Progress, checkAborted, decompress, waitEvent, checkBlob, checkDescriptor, readBlob, readJson, selection } from './common';
 
@@ -49,6 +51,8 @@ export interface ExportOptions {
   platforms?: Platform[];
   /** Every platform present locally (oci-archive only). */
   allPlatforms?: boolean;
+  /** oci-archive: leave out the Docker-compatible manifest.json (written by default). */
+  skipDockerManifest?: boolean;
   progress?: Progress;
   signal?: AbortSignal;
 }
@@ -293,6 +297,7 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
     if (tag) annotations[Annotation.refName] = tag;
     entries.push({ ...image.target, annotations });
   }
+  const dockerManifest = options.skipDockerManifest ? [] : await dockerManifestEntries(content, images, sel.allPlatforms ? [hostPlatform()] : sel.platforms, blobs);
   return {
     async write(out) {
       await out.add('oci-layout', 0, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
@@ -303,9 +308,39 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
       }
       const index: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: entries };
       await out.add('index.json', 0, Buffer.from(JSON.stringify(index)));
+      if (dockerManifest.length) await out.add('manifest.json', 0, Buffer.from(JSON.stringify(dockerManifest)));
       for (const e of entries) progress({ event: 'image', name: e.annotations![Annotation.imageName]!, current: 0, total: 0 });
     },
   };
+}
+
+/**
+ * manifest.json entries for an OCI export, as Docker ≥ 25 and containerd write them, so
+ * `docker load` of Docker ≤ 24 reads the archive too: per tagged image, the manifest for the
+ * first selected platform (the host with allPlatforms), when all its blobs are in the archive.
+ */
+async function dockerManifestEntries(content: Content, images: Image[], platforms: Platform[], blobs: Map<string, number>): Promise<{ Config: string; RepoTags: string[]; Layers: string[] }[]> {
+  const byManifest = new Map<string, { Config: string; RepoTags: string[]; Layers: string[] }>();
+  for (const image of images) {
+    const ref = isReference(image.name) ? parseNormalizedReference(image.name) : undefined;
+    if (!ref?.tag) continue;
+    let desc: Descriptor;
+    try {
+      desc = await pickManifest(content, image, platforms);
+    } catch (err) {
+      if (isKind(err, ErrorKind.NotFound)) continue;
+      throw err;
+    }
+    if (!blobs.has(desc.digest)) continue;
+    const manifest = await readJson<Manifest>(content, desc, `manifest of image "${image.name}"`);
+    const digests = [manifest.config?.digest, ...(manifest.layers ?? []).map((l) => l.digest)];
+    if (!digests.every((d) => typeof d === 'string' && blobs.has(d))) continue;
+    const path = (d: string) => `blobs/sha256/${d.slice(7)}`;
+    let entry = byManifest.get(desc.digest);
+    if (!entry) byManifest.set(desc.digest, (entry = { Config: path(manifest.config.digest), RepoTags: [], Layers: manifest.layers.map((l) => path(l.digest)) }));
+    entry.RepoTags.push(familiarName({ domain: ref.domain, path: ref.path, tag: ref.tag }));
+  }
+  return [...byManifest.values()];
 }
 
 /** The uncompressed bytes of a layer blob. */
