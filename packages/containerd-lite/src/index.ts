@@ -20,3 +20,6 @@ export { GcLock } from './gc/lock';
 export { GcClient } from './gc/client';
 export { snapshotName } from './gc/mark';
 export * from './oci';
+export { type ExportOptions, type ExportResult, type ImportOptions, type ImportResult, type ImportedImage, type Progress as ArchiveProgress, type ProgressEvent as ArchiveProgressEvent, exportArchive, importArchive } from './archive';
+export * as reference from './reference';
+export * as platforms from './platforms';
