@@ -156,6 +156,18 @@ describe('exportArchive', function () {
     assert.deepEqual(readdirSync(f.dir), []);
   });
 
+  it('an output stream that fails ends the export with its error', async () => {
+    const { Writable } = await import('node:stream');
+    let n = 0;
+    const broken = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        n += chunk.length;
+        cb(n > 100_000 ? new Error('disk on fire') : null);
+      },
+    });
+    await assert.rejects(exportArchive(broken, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive' }), /disk on fire/);
+  });
+
   it('an abort while writing leaves no file behind', async () => {
     const out = join(f.dir, 'aborted.tar');
     const ac = new AbortController();

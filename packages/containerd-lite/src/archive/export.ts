@@ -100,6 +100,8 @@ class TarOut {
   entries = 0;
 
   private constructor(private readonly out: NodeJS.WritableStream) {
+    // Errors are kept in failure and thrown from add/finish; streamx would throw unheard ones.
+    this.pack.on('error', () => undefined);
     this.consumer = (async () => {
       try {
         for await (const chunk of this.pack as AsyncIterable<Buffer>) {
@@ -149,12 +151,15 @@ class TarOut {
         return;
       }
       const sink = this.pack.entry({ name, size, mode: 0o644, mtime: MTIME, type: 'file' }, done);
+      sink.on('error', () => undefined);
       (async () => {
         let written = 0;
         for await (const chunk of data) {
           written += chunk.length;
           if (written > size) throw invalidArgument(`archive entry "${name}": more than the ${size} bytes expected`);
-          if (!sink.write(chunk)) await waitEvent(sink as unknown as NodeJS.EventEmitter, ['drain', 'close']);
+          const gone = () => (sink as unknown as { destroying: boolean }).destroying || sink.destroyed;
+          if (gone()) throw new Error(`archive entry "${name}" was closed`);
+          if (!sink.write(chunk) && !gone()) await waitEvent(sink as unknown as NodeJS.EventEmitter, ['drain', 'close', 'error']);
           this.check();
         }
         if (written !== size) throw invalidArgument(`archive entry "${name}": ${written} bytes, ${size} expected`);
@@ -180,9 +185,9 @@ class TarOut {
         ws.end();
       });
       this.check();
-      this.file = undefined;
       await rename(this.tmp!, this.target!);
       this.tmp = undefined;
+      this.file = undefined;
     } else {
       await new Promise<void>((resolve) => (this.out as NodeJS.WritableStream & { end(cb: () => void): void }).end(resolve));
     }
@@ -195,7 +200,7 @@ class TarOut {
     if (this.file) {
       const ws = this.file;
       if (!ws.closed) await new Promise<void>((resolve) => ws.destroy().once('close', () => resolve()));
-      await unlink(this.tmp!).catch(() => undefined);
+      if (this.tmp) await unlink(this.tmp).catch(() => undefined);
     } else {
       (this.out as unknown as { destroy(err?: unknown): void }).destroy?.(err);
     }
