@@ -17,9 +17,12 @@ const COMMANDS: Record<string, CommandEntry> = {
   daemon: { summary: 'Run all services (containerd-lite, snapshotter, netd) in one process', load: () => require('./commands/daemon').command },
   namespace: { summary: 'Manage namespaces', load: () => require('./commands/namespace').command },
   snapshot: { summary: 'Manage snapshots (--snapshotter overlayfs|native|btrfs)', load: () => require('./commands/snapshot').command },
+  image: { summary: 'Import, export, list, inspect, tag and remove images', load: () => require('./commands/image').command },
+  content: { summary: 'Manage blobs in the content store', load: () => require('./commands/content').command },
+  gc: { summary: 'Collect garbage now: blobs and snapshots nothing holds', load: () => require('./commands/gc').command },
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
-const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot' };
+const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot', images: 'image' };
 
 export const USAGE = `Usage: ctl [global options] COMMAND [options]
 

@@ -10,3 +10,4 @@ export { type DeleteLeaseOptions, type Lease, type Leases, type Resource as Leas
 export { LeasesClient } from './leases/client';
 export type { CollectResult, GarbageCollector } from './gc/gc';
 export { GcClient } from './gc/client';
+export { TransferClient, type TransferProgress } from './transfer/client';

@@ -1,7 +1,10 @@
 import { type ServiceFactory, WireClient, loadContracts, openDatabase, serviceRoot, serviceSocket } from '@ctl/proto';
+import { driverName, readConfig } from '@ctl/snapshotter';
 import { SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
 import { contentRegistration } from './content/grpc';
+import { Differ } from './diff/differ';
+import { diffRegistration } from './diff/grpc';
 import { ContentStore } from './content/store';
 import { Collector, type CollectorOptions } from './gc/collector';
 import { gcRegistration } from './gc/grpc';
@@ -13,6 +16,8 @@ import { leasesRegistration } from './leases/grpc';
 import { LeaseStore } from './leases/store';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
+import { transferRegistration } from './transfer/grpc';
+import { Transfer } from './transfer/transfer';
 
 /** Settings of the collector a test (or an embedder) may change. */
 export type GcSettings = Pick<CollectorOptions, 'ingestExpiryMs' | 'delayMs' | 'snapshotterTimeoutMs' | 'snapshotter'>;
@@ -64,6 +69,21 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
       onOpen?.({ namespaces, content, images, leases, gc, lock });
+      const tmp = join(root, 'tmp');
+      const differ = new Differ(tmp);
+      const snapshotsWire = new WireClient(serviceSocket(dirs, 'snapshotter'));
+      wires.push(snapshotsWire);
+      const transfer = new Transfer({
+        content,
+        images: (ns) => images.namespace(ns),
+        leases: (ns) => leases.namespace(ns),
+        unpackTarget: async (ns, requested, hold) => {
+          // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
+          const snapshotter = driverName(requested, readConfig(serviceRoot(dirs, 'snapshotter')).default);
+          await gc.recordSnapshotter(snapshotter);
+          return { namespace: ns, content: content.namespace(ns), blobPath: (digest) => content.blobPath(digest), snapshotter, snapshots: new SnapshotsClient(snapshotsWire, snapshotter), differ, hold };
+        },
+      });
       const contracts = loadContracts();
       return {
         name: 'containerd-lite',
@@ -73,6 +93,8 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),
           gcRegistration(contracts, gc),
+          diffRegistration(contracts, content, differ, tmp),
+          transferRegistration(contracts, transfer),
         ],
         close: async () => {
           await gc.close();

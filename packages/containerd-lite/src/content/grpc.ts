@@ -17,7 +17,7 @@ import type { UpdateRequest__Output } from '@ctl/proto/generated/containerd/serv
 import type { WriteContentRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentRequest';
 import type { WriteContentResponse } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentResponse';
 import type { Readable } from 'node:stream';
-import { LEASE_HEADER } from '../leases/leases';
+import { leaseFromMetadata } from '../leases/leases';
 import type { Content } from './content';
 import { type WireInfo, infoToWire, statusToWire, toTimestamp } from './convert';
 import type { ContentStore } from './store';
@@ -81,7 +81,7 @@ async function writeSession(contentOf: (call: Call) => Content, call: grpc.Serve
   const content = contentOf(call);
   let total = req.total;
   let expected = req.expected;
-  const lease = call.metadata.get(LEASE_HEADER).map(String)[0] || undefined;
+  const lease = leaseFromMetadata(call.metadata);
   const writer = await content.writer(req.ref, { total, expected, lease });
   try {
     for (;;) {

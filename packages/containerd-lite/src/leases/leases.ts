@@ -11,6 +11,11 @@
  */
 export const LEASE_HEADER = 'containerd-lease';
 
+/** The lease a call's containerd-lease header names, if any. */
+export function leaseFromMetadata(metadata: { get(key: string): unknown[] }): string | undefined {
+  return metadata.get(LEASE_HEADER).map(String)[0] || undefined;
+}
+
 export interface Lease {
   id: string;
   createdAt: Date;

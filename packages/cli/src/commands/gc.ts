@@ -1,0 +1,29 @@
+import { UsageError } from '../args';
+import type { Command } from '../command';
+import { withDaemon } from '../connect';
+import { humanSize } from '../format';
+
+const USAGE = `Usage: ctl gc
+
+Collects garbage now, in every namespace: blobs, ingests and snapshots that no image, lease,
+container or other blob or snapshot holds. (Removing images or leases schedules a collection
+by itself; this runs one at once and reports what it removed.)
+`;
+
+export const command: Command = {
+  summary: 'Collect garbage now',
+  usage: USAGE,
+  async run(args, context) {
+    if (args.length) throw new UsageError(`gc takes no arguments (got ${args.join(' ')})`);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { GcClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
+    const r = await withDaemon(context, (daemon) => new GcClient(daemon['containerd-lite']).collect());
+    const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+    context.out(
+      `removed ${plural(r.blobsRemoved, 'blob')} (${plural(r.contentRemoved, 'record')}), ${plural(r.ingestsRemoved, 'ingest')}, ` +
+        `${plural(r.snapshotsRemoved, 'snapshot')} and ${plural(r.leasesRemoved, 'expired lease')}; freed ${humanSize(r.bytesFreed)} in ${r.durationMs} ms\n`,
+    );
+    for (const e of r.errors) context.err(`ctl: gc: ${e}\n`);
+    return r.errors.length ? 1 : 0;
+  },
+};

@@ -1,0 +1,322 @@
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { ensureDir } from '@ctl/proto/fsutil';
+import { UsageError } from '../args';
+import type { Command, CommandContext } from '../command';
+import { type Daemon, withDaemon } from '../connect';
+import { humanSize, table } from '../format';
+import { ProgressLine } from '../progress';
+
+type Client = typeof import('@ctl/containerd-lite/client');
+type Images = import('@ctl/containerd-lite/client').Images;
+type Image = import('@ctl/containerd-lite/client').Image;
+type Content = import('@ctl/containerd-lite/client').Content;
+type Progress = import('@ctl/containerd-lite/client').TransferProgress;
+
+const USAGE = `Usage: ctl image COMMAND
+
+Commands:
+  import [OPTIONS] FILE|-          import an OCI layout or docker-archive tar (- reads stdin)
+      --format oci-archive|docker-archive   (default: detected)
+      --platform OS/ARCH[/VARIANT]          platform to keep and unpack (repeatable; default: this host's)
+      --all-platforms                       keep every platform
+      --base-name NAME                      name for images the archive does not name
+      --no-unpack                           only store the blobs and image records
+      --snapshotter NAME                    where to unpack (env CTL_SNAPSHOTTER)
+  export -o FILE [OPTIONS] IMAGE...  write images to an archive
+      --format oci-archive|docker-archive   (default: oci-archive)
+      --platform OS/ARCH[/VARIANT], --all-platforms
+  ls [-q] [--format json] [FILTER...]   list images (containerd filters, e.g. name~=busybox)
+  inspect IMAGE...                 the image record, manifest and config as JSON
+  rm [--sync] IMAGE...             remove images (their layers go at the next collection; --sync: now)
+  tag SOURCE TARGET...             give an image more names
+`;
+
+function client(): Client {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@ctl/containerd-lite/client') as Client;
+}
+
+function reference(): typeof import('@ctl/containerd-lite/reference') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+}
+
+const normalize = (name: string): string => reference().normalizeReference(name);
+
+function parsePlatform(value: string): { os: string; architecture: string; variant: string } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parse } = require('@ctl/containerd-lite/platforms') as typeof import('@ctl/containerd-lite/platforms');
+  const p = parse(value);
+  return { os: p.os, architecture: p.architecture, variant: p.variant ?? '' };
+}
+
+async function readJson<T>(content: Content, digest: string): Promise<T> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of content.read(digest)) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+}
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { os: string; architecture: string; variant?: string };
+}
+
+const isIndex = (t: string): boolean => t.endsWith('image.index.v1+json') || t.endsWith('manifest.list.v2+json');
+
+/** What an image holds locally: the size of its blobs that are present, and its platforms. */
+async function summarize(content: Content, target: Descriptor): Promise<{ size: number; platforms: string[] }> {
+  const seen = new Set<string>();
+  const platforms: string[] = [];
+  let size = 0;
+  const present = async (d: Descriptor): Promise<boolean> => {
+    if (seen.has(d.digest)) return false;
+    seen.add(d.digest);
+    try {
+      await content.info(d.digest);
+      size += d.size;
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const walk = async (d: Descriptor): Promise<void> => {
+    if (!(await present(d))) return;
+    if (isIndex(d.mediaType)) {
+      const index = await readJson<{ manifests: Descriptor[] }>(content, d.digest);
+      for (const m of index.manifests ?? []) await walk(m);
+    } else if (d.mediaType.includes('manifest')) {
+      const manifest = await readJson<{ config: Descriptor; layers: Descriptor[] }>(content, d.digest);
+      if (await present(manifest.config)) {
+        const config = await readJson<{ os?: string; architecture?: string; variant?: string }>(content, manifest.config.digest);
+        platforms.push([config.os, config.architecture, config.variant].filter(Boolean).join('/'));
+      }
+      for (const l of manifest.layers ?? []) await present(l);
+    }
+  };
+  await walk(target);
+  return { size, platforms: [...new Set(platforms)] };
+}
+
+function importProgress(context: CommandContext): { onProgress: (p: Progress) => void; line: ProgressLine } {
+  const line = new ProgressLine(process.stderr);
+  const layers = new Map<string, string>();
+  const onProgress = (p: Progress): void => {
+    switch (p.event) {
+      case 'reading':
+        line.update(`reading archive  ${humanSize(Number(p.current))} / ${humanSize(Number(p.total))}`);
+        break;
+      case 'unpacking':
+      case 'unpacked':
+        layers.set(p.name, p.event);
+        line.update(`unpacking  layer ${Number(p.current)}/${Number(p.total)}  ${p.name.slice(0, 19)}`);
+        break;
+      case 'imported':
+        line.clear();
+        context.out(`${p.name}\n`);
+        break;
+      case 'image':
+        // A note about an entry (no name to give it, no manifest for this platform); the
+        // plain "<name>: <digest>" ones are followed by an "imported" event.
+        if (p.message && !p.message.startsWith(`${p.name}: `)) {
+          line.clear();
+          context.err(`${p.message}\n`);
+        }
+        break;
+      default:
+    }
+  };
+  return { onProgress, line };
+}
+
+/** stdin to a file the daemon can open, removed afterwards. */
+async function stdinToFile(context: CommandContext): Promise<string> {
+  const dir = join(context.dirs.state, 'import');
+  ensureDir(dir);
+  const file = join(dir, `stdin-${process.pid}-${Date.now()}.tar`);
+  await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
+  return file;
+}
+
+const images = (daemon: Daemon, context: CommandContext): Images => new (client().ImagesClient)(daemon['containerd-lite'], context.namespace);
+const contentOf = (daemon: Daemon, context: CommandContext): Content => new (client().ContentClient)(daemon['containerd-lite'], context.namespace);
+
+async function run(verb: string | undefined, argv: string[], context: CommandContext): Promise<number> {
+  const parse = (options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>) => {
+    try {
+      return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  };
+  switch (verb) {
+    case 'import': {
+      const { values, positionals } = parse({
+        format: { type: 'string' },
+        platform: { type: 'string', multiple: true },
+        'all-platforms': { type: 'boolean' },
+        'base-name': { type: 'string' },
+        'no-unpack': { type: 'boolean' },
+        snapshotter: { type: 'string' },
+      });
+      if (positionals.length !== 1) throw new UsageError('import needs one FILE (or - for stdin)');
+      const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
+      const fromStdin = positionals[0] === '-';
+      const path = fromStdin ? await stdinToFile(context) : resolve(positionals[0]!);
+      const { onProgress, line } = importProgress(context);
+      try {
+        await withDaemon(context, (daemon) =>
+          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).import(
+            {
+              path,
+              format: (values.format as string | undefined) ?? '',
+              platforms,
+              allPlatforms: Boolean(values['all-platforms']),
+              snapshotter: (values.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
+              unpack: !values['no-unpack'],
+              baseName: (values['base-name'] as string | undefined) ? normalize(values['base-name'] as string) : '',
+            },
+            onProgress,
+          ),
+        );
+      } finally {
+        line.clear();
+        if (fromStdin) await rm(path, { force: true });
+      }
+      return 0;
+    }
+    case 'export': {
+      const { values, positionals } = parse({
+        output: { type: 'string', short: 'o' },
+        format: { type: 'string' },
+        platform: { type: 'string', multiple: true },
+        'all-platforms': { type: 'boolean' },
+      });
+      if (!values.output) throw new UsageError('export needs -o FILE');
+      if (positionals.length === 0) throw new UsageError('export needs at least one IMAGE');
+      const line = new ProgressLine(process.stderr);
+      try {
+        await withDaemon(context, (daemon) =>
+          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).export(
+            {
+              path: resolve(values.output as string),
+              format: (values.format as string | undefined) ?? 'oci-archive',
+              references: positionals.map(normalize),
+              platforms: ((values.platform as string[] | undefined) ?? []).map(parsePlatform),
+              allPlatforms: Boolean(values['all-platforms']),
+            },
+            (p) => {
+              if (p.total) line.update(`writing ${values.output as string}  ${humanSize(Number(p.current))} / ${humanSize(Number(p.total))}`);
+            },
+          ),
+        );
+      } finally {
+        line.clear();
+      }
+      return 0;
+    }
+    case 'ls':
+    case 'list': {
+      const { values, positionals } = parse({ quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
+      return withDaemon(context, async (daemon) => {
+        const list = (await images(daemon, context).list(positionals)).sort((a, b) => a.name.localeCompare(b.name));
+        if (values.quiet) {
+          context.out(list.map((i) => `${i.name}\n`).join(''));
+          return 0;
+        }
+        const content = contentOf(daemon, context);
+        const rows = [];
+        for (const image of list) rows.push({ image, ...(await summarize(content, image.target)) });
+        if (values.format === 'json') {
+          context.out(`${JSON.stringify(rows.map((r) => ({ ...r.image, size: r.size, platforms: r.platforms })), null, 2)}\n`);
+        } else {
+          context.out(table([
+            ['REF', 'TYPE', 'DIGEST', 'SIZE', 'PLATFORMS'],
+            ...rows.map((r) => [r.image.name, isIndex(r.image.target.mediaType) ? 'index' : 'manifest', r.image.target.digest, humanSize(r.size), r.platforms.join(',')]),
+          ]));
+        }
+        return 0;
+      });
+    }
+    case 'inspect': {
+      const { positionals } = parse({});
+      if (positionals.length === 0) throw new UsageError('inspect needs at least one IMAGE');
+      return withDaemon(context, async (daemon) => {
+        const content = contentOf(daemon, context);
+        const out = [];
+        for (const name of positionals) {
+          const image: Image = await images(daemon, context).get(normalize(name));
+          const detail: Record<string, unknown> = { ...image };
+          let target: Descriptor = image.target;
+          if (isIndex(target.mediaType)) {
+            const index = await readJson<{ manifests: Descriptor[] }>(content, target.digest);
+            detail.index = index;
+            const local = [];
+            for (const m of index.manifests ?? []) {
+              try {
+                await content.info(m.digest);
+                local.push(m);
+              } catch {
+                // not kept locally (another platform)
+              }
+            }
+            if (local[0]) target = local[0];
+          }
+          if (!isIndex(target.mediaType)) {
+            const manifest = await readJson<{ config: Descriptor }>(content, target.digest);
+            detail.manifest = manifest;
+            detail.config = await readJson(content, manifest.config.digest);
+          }
+          out.push(detail);
+        }
+        context.out(`${JSON.stringify(out, null, 2)}\n`);
+        return 0;
+      });
+    }
+    case 'rm':
+    case 'remove': {
+      const { values, positionals } = parse({ sync: { type: 'boolean' } });
+      if (positionals.length === 0) throw new UsageError('rm needs at least one IMAGE');
+      return withDaemon(context, async (daemon) => {
+        const names = positionals.map(normalize);
+        for (let i = 0; i < names.length; i++) {
+          await images(daemon, context).delete(names[i]!, { sync: Boolean(values.sync) && i === names.length - 1 });
+          context.out(`${names[i]}\n`);
+        }
+        return 0;
+      });
+    }
+    case 'tag': {
+      const { positionals } = parse({});
+      if (positionals.length < 2) throw new UsageError('tag needs a SOURCE and at least one TARGET');
+      const [source, ...targets] = positionals.map(normalize);
+      return withDaemon(context, async (daemon) => {
+        const store = images(daemon, context);
+        const image = await store.get(source!);
+        for (const name of targets) {
+          try {
+            await store.create({ name, target: image.target, labels: image.labels });
+          } catch (err) {
+            if ((err as { kind?: string }).kind !== 'AlreadyExists') throw err;
+            await store.update({ name, target: image.target }, ['target']);
+          }
+          context.out(`${name}\n`);
+        }
+        return 0;
+      });
+    }
+    default:
+      throw new UsageError(verb ? `unknown image command "${verb}"` : 'image needs a command');
+  }
+}
+
+export const command: Command = {
+  summary: 'Manage images',
+  usage: USAGE,
+  run: ([verb, ...rest], context) => run(verb, rest, context),
+};

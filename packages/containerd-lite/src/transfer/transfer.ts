@@ -1,0 +1,122 @@
+/**
+ * Moving images in and out on the server side (ctl.transfer.v1), so that the command line only
+ * names a file and shows progress. An import runs under a lease of its own, so the garbage
+ * collector leaves its blobs and snapshots alone until the image records hold them; the lease
+ * expires by itself after a day if the daemon dies mid-import.
+ */
+import { invalidArgument, notImplemented } from '@ctl/proto/errors';
+import { exportArchive, importArchive } from '../archive';
+import type { ContentStore } from '../content/store';
+import type { Images } from '../images/images';
+import type { Leases, Resource } from '../leases/leases';
+import { type Platform, Label } from '../oci';
+import { type UnpackTarget, unpack } from '../unpack/unpacker';
+
+export interface ProgressEvent {
+  event: string;
+  name: string;
+  current: number;
+  total: number;
+  message?: string;
+}
+
+export type Progress = (event: ProgressEvent) => void;
+
+export interface ImportRequest {
+  path: string;
+  format: string;
+  platforms: Platform[];
+  allPlatforms: boolean;
+  snapshotter: string;
+  unpack: boolean;
+  baseName: string;
+}
+
+export interface ExportRequest {
+  path: string;
+  format: string;
+  references: string[];
+  platforms: Platform[];
+  allPlatforms: boolean;
+}
+
+export interface TransferDeps {
+  content: ContentStore;
+  images(namespace: string): Images;
+  leases(namespace: string): Leases;
+  /** What an unpack into this namespace and snapshotter needs, holding what it makes in the lease through hold. */
+  unpackTarget(namespace: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
+}
+
+/** An operation's lease lives this long at most, should the daemon die before it is deleted. */
+const LEASE_TTL_MS = 24 * 3600_000;
+
+async function withLease<T>(leases: Leases, fn: (lease: string) => Promise<T>): Promise<T> {
+  const lease = await leases.create({ labels: { [Label.gcExpire]: new Date(Date.now() + LEASE_TTL_MS).toISOString() } });
+  try {
+    return await fn(lease.id);
+  } finally {
+    await leases.delete(lease.id);
+  }
+}
+
+const platforms = (list: Platform[]): Platform[] => list.filter((p) => p.os || p.architecture);
+
+export class Transfer {
+  constructor(private readonly deps: TransferDeps) {}
+
+  async import(namespace: string, request: ImportRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
+    if (!request.path) throw invalidArgument('import: no archive path');
+    const { deps } = this;
+    const leases = deps.leases(namespace);
+    await withLease(leases, async (lease) => {
+      const content = deps.content.namespace(namespace);
+      const result = await importArchive(request.path, {
+        content,
+        images: deps.images(namespace),
+        lease,
+        format: request.format as '' | 'oci-archive' | 'docker-archive',
+        platforms: platforms(request.platforms),
+        allPlatforms: request.allPlatforms,
+        baseName: request.baseName,
+        progress,
+        signal,
+      });
+      for (const image of result.images) progress({ event: 'imported', name: image.name, current: 0, total: 0, message: image.target.digest });
+      if (!request.unpack) return;
+      const target = await deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
+      const done = new Set<string>();
+      for (const manifest of result.manifests) {
+        if (done.has(manifest.digest)) continue;
+        done.add(manifest.digest);
+        const unpacked = await unpack(target, manifest, (p) => progress({ ...p, event: p.event === 'exists' ? 'unpacked' : p.event }), signal);
+        progress({ event: 'unpacked', name: manifest.digest, current: unpacked.applied, total: unpacked.applied + unpacked.existing, message: unpacked.chainId });
+      }
+    });
+  }
+
+  async export(namespace: string, request: ExportRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
+    if (!request.path) throw invalidArgument('export: no output path');
+    if (request.references.length === 0) throw invalidArgument('export: no image named');
+    const format = request.format || 'oci-archive';
+    if (format !== 'oci-archive' && format !== 'docker-archive') throw invalidArgument(`export: unknown format ${JSON.stringify(format)} (oci-archive or docker-archive)`);
+    await exportArchive(request.path, {
+      content: this.deps.content.namespace(namespace),
+      images: this.deps.images(namespace),
+      references: request.references,
+      format,
+      platforms: platforms(request.platforms),
+      allPlatforms: request.allPlatforms,
+      progress,
+      signal,
+    });
+  }
+
+  pull(): Promise<void> {
+    return Promise.reject(notImplemented('pull: registries are not supported yet'));
+  }
+
+  push(): Promise<void> {
+    return Promise.reject(notImplemented('push: registries are not supported yet'));
+  }
+}

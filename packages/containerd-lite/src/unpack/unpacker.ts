@@ -1,0 +1,121 @@
+/**
+ * Unpacking an image: its layers applied in order onto snapshots, as containerd's unpacker
+ * does. Each layer's snapshot is named by its chain id, so images that share lower layers share
+ * their snapshots, and a layer already there is skipped. A layer is applied on an active
+ * snapshot prepared on its parent's chain id and committed as its own chain id only when the
+ * applied bytes had the diff id the image config names; otherwise the active snapshot is
+ * removed and nothing is committed.
+ *
+ * Snapshot names in the snapshotter are `<namespace>/<key>`, so namespaces never see each
+ * other's layers; labels and lease resources carry the key without the namespace, as in
+ * containerd.
+ */
+import { ErrorKind, invalidArgument, isKind, wrap } from '@ctl/proto/errors';
+import type { Snapshotter } from '@ctl/snapshotter';
+import { randomBytes } from 'node:crypto';
+import type { Content } from '../content/content';
+import { readJson } from '../archive/common';
+import type { Differ } from '../diff/differ';
+import { snapshotName } from '../gc/mark';
+import type { Resource } from '../leases/leases';
+import { type Descriptor, type ImageConfig, type Manifest, Label, chainIds, isConfig, isManifest } from '../oci';
+
+export interface UnpackProgress {
+  event: 'unpacking' | 'unpacked' | 'exists';
+  /** The layer's digest. */
+  name: string;
+  /** Layers done so far, of total. */
+  current: number;
+  total: number;
+}
+
+export interface UnpackTarget {
+  namespace: string;
+  /** The namespace's content. */
+  content: Content;
+  /** Where a blob's bytes are on disk (the applier reads the file itself). */
+  blobPath(digest: string): string;
+  /** The snapshotter's driver, as named in labels and lease resources. */
+  snapshotter: string;
+  snapshots: Snapshotter;
+  differ: Differ;
+  /** Takes a resource into the operation's lease before it is made, so GC leaves it. */
+  hold(resource: Resource): Promise<void>;
+}
+
+export interface UnpackResult {
+  /** The chain id of the top layer: the parent of a container's snapshot. */
+  chainId: string;
+  applied: number;
+  existing: number;
+}
+
+async function exists(snapshots: Snapshotter, name: string): Promise<boolean> {
+  try {
+    await snapshots.stat(name);
+    return true;
+  } catch (err) {
+    if (isKind(err, ErrorKind.NotFound)) return false;
+    throw err;
+  }
+}
+
+/** The manifest and config of a platform manifest, checked against each other. */
+export async function readImage(content: Content, manifest: Descriptor): Promise<{ manifest: Manifest; config: ImageConfig }> {
+  if (!isManifest(manifest.mediaType)) throw invalidArgument(`unpack: ${manifest.digest} is a ${manifest.mediaType}, not an image manifest`);
+  const parsed = await readJson<Manifest>(content, manifest, 'manifest');
+  if (!parsed.config || !Array.isArray(parsed.layers)) throw invalidArgument(`manifest ${manifest.digest} has no config or layers`);
+  if (!isConfig(parsed.config.mediaType)) throw invalidArgument(`manifest ${manifest.digest}: config media type ${parsed.config.mediaType} is not an image config`);
+  const config = await readJson<ImageConfig>(content, parsed.config, 'image config');
+  const diffIds = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== parsed.layers.length) {
+    throw invalidArgument(`image ${manifest.digest}: ${parsed.layers.length} layers but ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff ids in its config`);
+  }
+  return { manifest: parsed, config };
+}
+
+export async function unpack(target: UnpackTarget, manifest: Descriptor, progress?: (p: UnpackProgress) => void, signal?: AbortSignal): Promise<UnpackResult> {
+  const { content, snapshots, namespace, snapshotter } = target;
+  const image = await readImage(content, manifest);
+  const diffIds = image.config.rootfs.diff_ids;
+  const chain = chainIds(diffIds);
+  const layers = image.manifest.layers;
+  const snapshotType = `snapshots/${snapshotter}`;
+  let applied = 0;
+  let existing = 0;
+  for (let i = 0; i < layers.length; i++) {
+    signal?.throwIfAborted();
+    const layer = layers[i]!;
+    const chainId = chain[i]!;
+    const name = snapshotName(namespace, chainId);
+    await target.hold({ type: snapshotType, id: chainId });
+    if (await exists(snapshots, name)) {
+      existing++;
+      progress?.({ event: 'exists', name: layer.digest, current: i + 1, total: layers.length });
+      continue;
+    }
+    progress?.({ event: 'unpacking', name: layer.digest, current: i, total: layers.length });
+    await content.info(layer.digest);
+    const activeKey = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
+    await target.hold({ type: snapshotType, id: activeKey });
+    const active = snapshotName(namespace, activeKey);
+    const mounts = await snapshots.prepare(active, i ? snapshotName(namespace, chain[i - 1]!) : '');
+    try {
+      await target.differ.apply(target.blobPath(layer.digest), layer.mediaType, mounts, { expectDiffId: diffIds[i], signal });
+      await snapshots.commit(name, active);
+    } catch (err) {
+      await snapshots.remove(active).catch(() => undefined);
+      // Another unpack of the same layer committed first: its snapshot is as good as ours.
+      if (!isKind(err, ErrorKind.AlreadyExists)) throw wrap(err, `unpack layer ${i + 1}/${layers.length} (${layer.digest})`);
+    }
+    await content.update({ digest: layer.digest, labels: { [Label.uncompressed]: diffIds[i]! } }, [`labels.${Label.uncompressed}`]);
+    applied++;
+    progress?.({ event: 'unpacked', name: layer.digest, current: i + 1, total: layers.length });
+  }
+  const top = chain[chain.length - 1];
+  if (top) {
+    const label = `${Label.gcRefSnapshot}${snapshotter}`;
+    await content.update({ digest: image.manifest.config.digest, labels: { [label]: top } }, [`labels.${label}`]);
+  }
+  return { chainId: top ?? '', applied, existing };
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+// Image import + unpack, side by side in one run on the same archive and the same file system:
+// `ctl image import` (daemon already running) against Debian's containerd (`ctr images import`,
+// overlayfs snapshotter, runc not involved) and against `tar -xzf` of the same layer as a floor.
+// The image is synthetic: one gzip layer of about 100 MB in about 5,000 files (half random,
+// half text-like bytes, so gzip has work to do), built once per run of this script.
+//
+// Every contender starts each round from the same state: hyperfine's --prepare removes what the
+// previous round made (image rm + synchronous GC for the engines, rm -rf for tar). This disk's
+// ext4 slows down for a while after many deletions, so contenders alternate round by round
+// (hyperfine runs them one after another; we repeat the set), and BENCH_FS=tmpfs puts all three
+// on one tmpfs instead. Prints medians, ratios (targets: ctl <= 0.5x containerd, <= 1.2x tar)
+// and the daemon's peak resident memory (target < 200 MB).
+//
+//   node tools/bench/image-import.mjs            # on ext4 under /var/tmp
+//   BENCH_FS=tmpfs node tools/bench/image-import.mjs
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const FS = process.env.BENCH_FS ?? 'disk';
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const FILES = Number(process.env.BENCH_FILES ?? 5000);
+const TOTAL = Number(process.env.BENCH_BYTES ?? 100e6);
+const ctl = join(repo, 'node_modules', '.bin', 'ctl');
+
+const base = mkdtempSync(join(FS === 'tmpfs' ? '/tmp' : '/var/tmp', 'ctl-bench-import-'));
+if (FS === 'tmpfs') execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6g', 'tmpfs', base]);
+const children = [];
+const env = { ...process.env };
+delete env.NODE_EXTRA_CA_CERTS;
+
+const sha256 = (data) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const fileDigest = (path) => sha256(readFileSync(path));
+
+/** A deterministic generator (xorshift), so every run of the script builds the same layer. */
+function* bytesFrom(seed) {
+  let x = seed >>> 0 || 1;
+  for (;;) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    yield x;
+  }
+}
+
+function buildImage(dir) {
+  const rootfs = join(dir, 'rootfs');
+  const words = Buffer.from('lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua\n');
+  const rand = bytesFrom(42);
+  const mean = TOTAL / FILES;
+  for (let i = 0; i < FILES; i++) {
+    const sub = join(rootfs, `d${i % 50}`, `e${i % 7}`);
+    mkdirSync(sub, { recursive: true });
+    const size = Math.floor(mean * (0.1 + 1.8 * ((rand.next().value % 1000) / 1000)));
+    const buf = Buffer.alloc(size);
+    const half = Math.floor(size / 2);
+    for (let o = 0; o + 4 <= half; o += 4) buf.writeUInt32LE(rand.next().value, o);
+    for (let o = half; o < size; o += words.length) words.copy(buf, o, 0, Math.min(words.length, size - o));
+    const fd = openSync(join(sub, `f${i}.dat`), 'w');
+    writeSync(fd, buf);
+    closeSync(fd);
+  }
+  const layout = join(dir, 'layout');
+  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=2020-01-01', '-cf', join(dir, 'layer.tar'), '-C', rootfs, '.']);
+  const diffId = fileDigest(join(dir, 'layer.tar'));
+  execFileSync('sh', ['-c', `gzip -n -6 -c "${join(dir, 'layer.tar')}" > "${join(dir, 'layer.tar.gz')}"`]);
+  rmSync(join(dir, 'layer.tar'));
+  const layerDigest = fileDigest(join(dir, 'layer.tar.gz'));
+  const layerSize = readFileSync(join(dir, 'layer.tar.gz')).length;
+  execFileSync('cp', [join(dir, 'layer.tar.gz'), join(layout, 'blobs', 'sha256', layerDigest.slice(7))]);
+  const blob = (obj) => {
+    const data = Buffer.from(JSON.stringify(obj));
+    const digest = sha256(data);
+    writeFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), data);
+    return { digest, size: data.length };
+  };
+  const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch] ?? process.arch;
+  const config = blob({ architecture: arch, os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [diffId] } });
+  const manifest = blob({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layerSize }],
+  });
+  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(join(layout, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': 'docker.io/library/bench:latest', 'org.opencontainers.image.ref.name': 'latest' } }],
+  }));
+  execFileSync('tar', ['-cf', join(dir, 'image.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs']);
+  rmSync(rootfs, { recursive: true, force: true });
+  rmSync(layout, { recursive: true, force: true });
+  return { layerSize };
+}
+
+async function waitFor(what, fn) {
+  for (let i = 0; i < 400; i++) {
+    try { if (fn()) return; } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const peakKb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+
+try {
+  console.log(`building the synthetic image in ${base} (${FS === 'tmpfs' ? 'tmpfs' : 'ext4, /var/tmp'})...`);
+  const { layerSize } = buildImage(base);
+  console.log(`layer: ${(layerSize / 1e6).toFixed(1)} MB gzip, ${FILES} files, ~${(TOTAL / 1e6).toFixed(0)} MB uncompressed`);
+
+  const ours = join(base, 'ctl');
+  const ctlArgs = ['--root', join(ours, 'root'), '--state', join(ours, 'state')];
+  mkdirSync(join(ours, 'state'), { recursive: true });
+  const daemon = spawn(ctl, [...ctlArgs, 'daemon', '--log-level', 'warn'], { stdio: 'inherit', env: { ...env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' } });
+  children.push(daemon);
+
+  const theirs = join(base, 'containerd');
+  mkdirSync(theirs, { recursive: true });
+  const address = join(theirs, 'containerd.sock');
+  writeFileSync(join(theirs, 'config.toml'), `version = 2
+root = "${theirs}/root"
+state = "${theirs}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "${address}"
+[ttrpc]
+  address = "${address}.ttrpc"
+`);
+  children.push(spawn('containerd', ['--config', join(theirs, 'config.toml'), '--log-level', 'error'], { stdio: 'inherit' }));
+  await waitFor('ctl daemon', () => execFileSync(ctl, [...ctlArgs, '--no-autostart', 'version'], { env, stdio: 'pipe' }));
+  await waitFor('containerd', () => execFileSync('ctr', ['-a', address, 'version'], { stdio: 'pipe' }));
+
+  const image = join(base, 'image.tar');
+  const dest = join(base, 'tar-dest');
+  const q = (s) => `'${s}'`;
+  const ctlCmd = `${q(ctl)} ${ctlArgs.map(q).join(' ')} --no-autostart`;
+  const ctrCmd = `ctr -a ${q(address)} -n bench`;
+  const json = join(base, 'hyperfine.json');
+  execFileSync('hyperfine', [
+    '--runs', String(RUNS), '--export-json', json, '--style', 'basic',
+    '--prepare', `${ctrCmd} images rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`,
+    '--command-name', 'containerd: ctr images import', `${ctrCmd} images import ${q(image)}`,
+    '--prepare', `${ctlCmd} image rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`,
+    '--command-name', 'ctl image import', `${ctlCmd} image import ${q(image)}`,
+    '--prepare', `rm -rf ${q(dest)}; mkdir ${q(dest)}; sync`,
+    '--command-name', 'tar -xzf (floor)', `tar -xzf ${q(join(base, 'layer.tar.gz'))} -C ${q(dest)}`,
+  ], { stdio: 'inherit', env });
+  const results = JSON.parse(readFileSync(json, 'utf8')).results;
+  const median = (name) => results.find((r) => r.command === name).median;
+  const [c, o, t] = ['containerd: ctr images import', 'ctl image import', 'tar -xzf (floor)'].map(median);
+  console.log(`\nimport + unpack of one ~100 MB layer (${FS === 'tmpfs' ? 'all on tmpfs' : 'all on ext4 under /var/tmp'}), medians of ${RUNS}:`);
+  console.log(`  containerd ${c.toFixed(3)} s, ctl ${o.toFixed(3)} s, tar -xzf ${t.toFixed(3)} s`);
+  console.log(`  ctl / containerd = ${(o / c).toFixed(2)}x (target <= 0.50x); ctl / tar -xzf = ${(o / t).toFixed(2)}x (target <= 1.20x)`);
+  console.log(`  ctl daemon peak RSS (VmHWM, whole life): ${(peakKb(daemon.pid) / 1024).toFixed(1)} MiB (target < 200 MB)`);
+} finally {
+  for (const child of children.reverse()) {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)));
+  }
+  if (FS === 'tmpfs') execFileSync('umount', ['-R', base]);
+  rmSync(base, { recursive: true, force: true });
+}
