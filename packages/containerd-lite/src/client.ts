@@ -11,3 +11,4 @@ export { LeasesClient } from './leases/client';
 export type { CollectResult, GarbageCollector } from './gc/gc';
 export { GcClient } from './gc/client';
 export { TransferClient, type TransferProgress } from './transfer/client';
+export { DiffClient } from './diff/client';

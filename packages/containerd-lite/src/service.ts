@@ -69,6 +69,8 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
       onOpen?.({ namespaces, content, images, leases, gc, lock });
+      // The snapshotter service's default driver, read from the same settings it reads at start.
+      const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
       const tmp = join(root, 'tmp');
       const differ = new Differ(tmp);
       const snapshotsWire = new WireClient(serviceSocket(dirs, 'snapshotter'));
@@ -79,7 +81,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         leases: (ns) => leases.namespace(ns),
         unpackTarget: async (ns, requested, hold) => {
           // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
-          const snapshotter = driverName(requested, readConfig(serviceRoot(dirs, 'snapshotter')).default);
+          const snapshotter = driverName(requested, defaultSnapshotter);
           await gc.recordSnapshotter(snapshotter);
           return { namespace: ns, content: content.namespace(ns), blobPath: (digest) => content.blobPath(digest), snapshotter, snapshots: new SnapshotsClient(snapshotsWire, snapshotter), differ, hold };
         },

@@ -33,7 +33,8 @@ export interface Instance {
   teardown(): Promise<void>;
 }
 
-export async function startInstance(options: { snapshotter?: boolean; gc?: GcSettings } = {}): Promise<Instance> {
+export async function startInstance(options: { snapshotter?: boolean; drivers?: string[]; gc?: GcSettings } = {}): Promise<Instance> {
+  const drivers = options.drivers ?? ['native'];
   const tmp = tempInstance('ctl-cdl-');
   ensureDir(tmp.state);
   const logger = createLogger('test', 'error');
@@ -47,7 +48,7 @@ export async function startInstance(options: { snapshotter?: boolean; gc?: GcSet
   try {
     if (options.snapshotter) {
       const env = process.env;
-      process.env = { ...env, CTL_SNAPSHOTTER_DRIVERS: 'native', CTL_SNAPSHOTTER_DEFAULT: 'native' };
+      process.env = { ...env, CTL_SNAPSHOTTER_DRIVERS: drivers.join(','), CTL_SNAPSHOTTER_DEFAULT: drivers[0] };
       try {
         handles.push(await serveUnix(serviceSocket(tmp, 'snapshotter'), await createSnapshotterService({ dirs: tmp, logger }), logger));
       } finally {
@@ -55,7 +56,15 @@ export async function startInstance(options: { snapshotter?: boolean; gc?: GcSet
       }
     }
     let local: ContainerdLite | undefined;
-    const parts = await containerdLiteService(options.gc ?? {}, (p) => (local = p))({ dirs: tmp, logger });
+    // containerd-lite reads the snapshotter's default from the same settings.
+    const env = process.env;
+    process.env = { ...env, CTL_SNAPSHOTTER_DEFAULT: drivers[0] };
+    let parts;
+    try {
+      parts = await containerdLiteService(options.gc ?? {}, (p) => (local = p))({ dirs: tmp, logger });
+    } finally {
+      process.env = env;
+    }
     handles.push(await serveUnix(serviceSocket(tmp, 'containerd-lite'), parts, logger));
     const wire = new WireClient(serviceSocket(tmp, 'containerd-lite'));
     wires.push(wire);
