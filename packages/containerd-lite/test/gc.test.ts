@@ -159,6 +159,20 @@ describe('garbage collection', function () {
       assert.deepEqual(await content.listStatuses(), []);
     });
 
+    it('runs collections one at a time; calls while one waits share it', async () => {
+      const gc = inst.local.gc;
+      const first = gc.collect();
+      // Not started yet: a second call shares it.
+      assert.equal(gc.collect(), first);
+      await new Promise((resolve) => setImmediate(resolve));
+      // Started: later calls get the next one, which they share.
+      const second = gc.collect();
+      assert.notEqual(second, first);
+      assert.equal(gc.collect(), second);
+      const [a, b] = await Promise.all([first, second]);
+      assert.notEqual(a, b);
+    });
+
     it('reports an unreachable snapshotter and still collects content', async () => {
       await inst.local.gc.recordSnapshotter('native');
       await put(inst.content(), 'garbage');
