@@ -263,6 +263,54 @@ describe('garbage collection', function () {
       assert.deepEqual(await names(), ['default/container-1', 'default/rooted']);
     });
 
+    it('never loses a snapshot an unpack made under a lease while collections run', async function () {
+      this.timeout(30_000);
+      const ns = 'unpack';
+      const leases = inst.leases(ns);
+      const content = inst.content(ns);
+      const images = inst.images(ns);
+      const snaps = inst.snapshots!;
+      let stop = false;
+      const gcLoop = (async () => {
+        while (!stop) await inst.gc.collect();
+      })();
+      const unpacker = async (w: number): Promise<string[]> => {
+        const chain: string[] = [];
+        let parent = '';
+        for (let i = 0; i < 8; i++) {
+          const lease = await leases.create();
+          const key = `extract-${w}-${i}`;
+          const name = `sha256:${w}-${i}`;
+          // The lease holds both names before the snapshotter makes them.
+          await leases.addResource(lease.id, { type: 'snapshots/native', id: key });
+          await leases.addResource(lease.id, { type: 'snapshots/native', id: name });
+          await snaps.prepare(`${ns}/${key}`, parent);
+          await snaps.commit(`${ns}/${name}`, `${ns}/${key}`);
+          parent = `${ns}/${name}`;
+          chain.push(parent);
+          const config = await put(content, `config ${w} ${i}`, { [`${Label.gcRefSnapshot}native`]: name }, lease.id);
+          await images.update({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } }).catch(async (err: unknown) => {
+            if (!isKind(err, ErrorKind.NotFound)) throw err;
+            await images.create({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } });
+          });
+          await leases.delete(lease.id);
+          await snaps.stat(parent);
+        }
+        return chain;
+      };
+      let chains: string[][];
+      try {
+        chains = await Promise.all([unpacker(0), unpacker(1)]);
+      } finally {
+        stop = true;
+        await gcLoop;
+      }
+      await inst.gc.collect();
+      // Each image's top snapshot keeps its whole chain.
+      assert.deepEqual(await names(), chains.flat().sort());
+      assert.equal((await content.list()).length, 2);
+    });
+
     it('never loses referenced content while writes, image creation and collections run together', async function () {
       this.timeout(30_000);
       const content = inst.content('busy');
