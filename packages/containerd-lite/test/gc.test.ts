@@ -103,17 +103,16 @@ describe('garbage collection', function () {
 
     it('removes an expired lease and what only it held', async () => {
       const leases = inst.leases();
-      await leases.create({ id: 'old', labels: { [Label.gcExpire]: new Date(Date.now() + 300).toISOString() } });
+      // Expired already (a lease still takes writes until a collection removes it, as in containerd).
+      await leases.create({ id: 'old', labels: { [Label.gcExpire]: new Date(Date.now() - 1000).toISOString() } });
       await leases.create({ id: 'young', labels: { [Label.gcExpire]: new Date(Date.now() + 3_600_000).toISOString() } });
-      const digest = await put(inst.content(), 'expiring', {}, 'old');
-      let r = await inst.gc.collect();
-      assert.equal(r.leasesRemoved, 0);
-      assert.ok(await has(inst.content(), digest));
-      await new Promise((resolve) => setTimeout(resolve, 350));
-      r = await inst.gc.collect();
+      const expiring = await put(inst.content(), 'expiring', {}, 'old');
+      const held = await put(inst.content(), 'held', {}, 'young');
+      const r = await inst.gc.collect();
       assert.equal(r.leasesRemoved, 1);
       assert.deepEqual((await leases.list()).map((l) => l.id), ['young']);
-      assert.ok(!(await has(inst.content(), digest)));
+      assert.ok(!(await has(inst.content(), expiring)));
+      assert.ok(await has(inst.content(), held));
     });
 
     it('removes an orphan blob file, and leaves files that are not blob names', async () => {
@@ -157,6 +156,20 @@ describe('garbage collection', function () {
       r = await inst.gc.collect();
       assert.equal(r.ingestsRemoved, 1);
       assert.deepEqual(await content.listStatuses(), []);
+    });
+
+    it('runs collections one at a time; calls while one waits share it', async () => {
+      const gc = inst.local.gc;
+      const first = gc.collect();
+      // Not started yet: a second call shares it.
+      assert.equal(gc.collect(), first);
+      await new Promise((resolve) => setImmediate(resolve));
+      // Started: later calls get the next one, which they share.
+      const second = gc.collect();
+      assert.notEqual(second, first);
+      assert.equal(gc.collect(), second);
+      const [a, b] = await Promise.all([first, second]);
+      assert.notEqual(a, b);
     });
 
     it('reports an unreachable snapshotter and still collects content', async () => {
@@ -248,6 +261,54 @@ describe('garbage collection', function () {
       assert.deepEqual(await names(), ['default/container-1', 'default/leased', 'default/rooted']);
       await inst.leases().delete('ctr', { sync: true });
       assert.deepEqual(await names(), ['default/container-1', 'default/rooted']);
+    });
+
+    it('never loses a snapshot an unpack made under a lease while collections run', async function () {
+      this.timeout(30_000);
+      const ns = 'unpack';
+      const leases = inst.leases(ns);
+      const content = inst.content(ns);
+      const images = inst.images(ns);
+      const snaps = inst.snapshots!;
+      let stop = false;
+      const gcLoop = (async () => {
+        while (!stop) await inst.gc.collect();
+      })();
+      const unpacker = async (w: number): Promise<string[]> => {
+        const chain: string[] = [];
+        let parent = '';
+        for (let i = 0; i < 8; i++) {
+          const lease = await leases.create();
+          const key = `extract-${w}-${i}`;
+          const name = `sha256:${w}-${i}`;
+          // The lease holds both names before the snapshotter makes them.
+          await leases.addResource(lease.id, { type: 'snapshots/native', id: key });
+          await leases.addResource(lease.id, { type: 'snapshots/native', id: name });
+          await snaps.prepare(`${ns}/${key}`, parent);
+          await snaps.commit(`${ns}/${name}`, `${ns}/${key}`);
+          parent = `${ns}/${name}`;
+          chain.push(parent);
+          const config = await put(content, `config ${w} ${i}`, { [`${Label.gcRefSnapshot}native`]: name }, lease.id);
+          await images.update({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } }).catch(async (err: unknown) => {
+            if (!isKind(err, ErrorKind.NotFound)) throw err;
+            await images.create({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } });
+          });
+          await leases.delete(lease.id);
+          await snaps.stat(parent);
+        }
+        return chain;
+      };
+      let chains: string[][];
+      try {
+        chains = await Promise.all([unpacker(0), unpacker(1)]);
+      } finally {
+        stop = true;
+        await gcLoop;
+      }
+      await inst.gc.collect();
+      // Each image's top snapshot keeps its whole chain.
+      assert.deepEqual(await names(), chains.flat().sort());
+      assert.equal((await content.list()).length, 2);
     });
 
     it('never loses referenced content while writes, image creation and collections run together', async function () {
