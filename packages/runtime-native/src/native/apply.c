@@ -244,14 +244,16 @@ static int set_opaque_xattr(const char *dir, struct lerr *e) {
   return 0;
 }
 
+static int clear_unwritten(struct applier *ap, const char *dir, struct lerr *e);
+
 static int whiteout(struct applier *ap, const char *path, struct archive_entry *entry, struct lerr *e) {
   struct stat st;
   bool exists = lstat(path, &st) == 0;
   if (pathset_get(&ap->seen, path) & WRITTEN) {
     /* a whiteout hides lower layers only; this layer's own entry stays, and for a directory
      * the lower one's children must not show through it */
-    if (ap->mode == WH_OVERLAY && exists && S_ISDIR(st.st_mode)) return set_opaque_xattr(path, e);
-    return 0;
+    if (!exists || !S_ISDIR(st.st_mode)) return 0;
+    return ap->mode == WH_OVERLAY ? set_opaque_xattr(path, e) : clear_unwritten(ap, path, e);
   }
   if (exists && remove_all(path, e) < 0) return -1;
   if (ap->mode == WH_REMOVE) return 0;
