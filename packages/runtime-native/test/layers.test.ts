@@ -149,6 +149,38 @@ describe('applyLayer (ctl-apply)', function () {
     }
   });
 
+  for (const whiteouts of ['remove', 'overlay'] as const) {
+    it(`a whiteout and a new directory of the same name in one layer hide the lower one's content (${whiteouts}), in either order`, async () => {
+      const lower = fx.fresh('lower');
+      for (const d of ['d1', 'd2']) {
+        fs.mkdirSync(path.join(lower, d));
+        fs.writeFileSync(path.join(lower, d, 'old'), 'old');
+      }
+      const layer = makeTar(fx.fresh('same.tar', false), [
+        { name: '.wh.d1' },
+        { name: 'd1/', type: 'dir' },
+        { name: 'd1/new', data: 'new' },
+        { name: 'd2/new', data: 'new' },
+        { name: '.wh.d2' },
+      ]);
+      let view = lower;
+      let merged: string | undefined;
+      if (whiteouts === 'overlay') {
+        const upper = fx.fresh('upper');
+        await applyLayer({ input: layer, target: upper, whiteouts });
+        view = merged = fx.overlay(lower, upper);
+      } else {
+        await applyLayer({ input: layer, target: lower, whiteouts });
+      }
+      try {
+        const files = execFileSync('find', ['.', '-mindepth', '1'], { cwd: view, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+        assert.deepEqual(files, ['./d1', './d1/new', './d2', './d2/new']);
+      } finally {
+        if (merged) fx.umount(merged);
+      }
+    });
+  }
+
   it('replaces a file by a directory and a directory (non-empty) by a file; dir over dir keeps content', async () => {
     const target = fx.fresh('root');
     fs.mkdirSync(path.join(target, 'was-dir/sub'), { recursive: true });
