@@ -6,6 +6,8 @@
 export enum ErrorKind {
   Unknown = 'Unknown',
   InvalidArgument = 'InvalidArgument',
+  /** An offset or size outside what exists (a read past the end, a write at the wrong offset). */
+  OutOfRange = 'OutOfRange',
   NotFound = 'NotFound',
   AlreadyExists = 'AlreadyExists',
   FailedPrecondition = 'FailedPrecondition',
@@ -51,6 +53,7 @@ export function wrap(err: unknown, context: string): EngineError {
 export const notFound = (message: string): EngineError => new EngineError(ErrorKind.NotFound, message);
 export const alreadyExists = (message: string): EngineError => new EngineError(ErrorKind.AlreadyExists, message);
 export const invalidArgument = (message: string): EngineError => new EngineError(ErrorKind.InvalidArgument, message);
+export const outOfRange = (message: string): EngineError => new EngineError(ErrorKind.OutOfRange, message);
 export const failedPrecondition = (message: string): EngineError =>
   new EngineError(ErrorKind.FailedPrecondition, message);
 export const unavailable = (message: string): EngineError => new EngineError(ErrorKind.Unavailable, message);

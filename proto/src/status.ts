@@ -28,6 +28,7 @@ export const GrpcCode = {
 const kindToCode: ReadonlyArray<readonly [ErrorKind, number]> = [
   [ErrorKind.Unknown, GrpcCode.UNKNOWN],
   [ErrorKind.InvalidArgument, GrpcCode.INVALID_ARGUMENT],
+  [ErrorKind.OutOfRange, GrpcCode.OUT_OF_RANGE],
   [ErrorKind.NotFound, GrpcCode.NOT_FOUND],
   [ErrorKind.AlreadyExists, GrpcCode.ALREADY_EXISTS],
   [ErrorKind.FailedPrecondition, GrpcCode.FAILED_PRECONDITION],

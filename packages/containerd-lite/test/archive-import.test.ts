@@ -1,3 +1,4 @@
+import { LeaseStore } from '../src/leases/store';
 import { ErrorKind, errorKind } from '@ctl/proto/errors';
 import { tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
@@ -54,6 +55,7 @@ describe('importArchive', function () {
       leases.push(opts?.lease);
       return f.content.writer(ref, opts);
     };
+    await new LeaseStore(f.db).namespace('default').create({ id: 'test-lease' });
     const result = await importArchive(busybox, { content, images: f.images, lease: 'test-lease', progress: (e) => events.push(e) });
     assert.ok(leases.length >= 4, `${leases.length} writers`);
     assert.deepEqual(new Set(leases), new Set(['test-lease']));

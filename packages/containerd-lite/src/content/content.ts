@@ -51,7 +51,7 @@ export interface WriterOptions {
 }
 
 export interface ReadOptions {
-  /** First byte to read (default 0); past the end is InvalidArgument. */
+  /** First byte to read (default 0); past the end is OutOfRange. */
   offset?: number;
   /** Bytes to read; 0 or more than remain reads to the end. */
   size?: number;
@@ -68,7 +68,7 @@ export interface Writer {
   digest(): Promise<string>;
   /**
    * Appends data. An offset, when given, must be the current one, or 0 to start over (what
-   * was written is dropped); any other offset is InvalidArgument. Returns the new offset.
+   * was written is dropped); any other offset is OutOfRange. Returns the new offset.
    */
   write(data: Uint8Array, offset?: number): Promise<number>;
   /**

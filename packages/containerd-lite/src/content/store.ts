@@ -32,7 +32,7 @@
  * been written to for the collector's ingest expiry (24 hours by default; containerd fixes
  * 24 hours from the writer's open). meta.json records the lease of the last writer.
  */
-import { type Database, EngineError, ErrorKind, alreadyExists, ensureDir, failedPrecondition, invalidArgument, notFound, unavailable, validateNamespace } from '@ctl/proto';
+import { type Database, EngineError, ErrorKind, alreadyExists, ensureDir, failedPrecondition, invalidArgument, notFound, outOfRange, unavailable, validateNamespace } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import { type Hash, createHash, randomBytes } from 'node:crypto';
@@ -462,7 +462,7 @@ export class ContentStore {
     const record = this.mustRecord(namespace, digest);
     const offset = validateSize(options.offset, `read offset of ${digest}`);
     const size = validateSize(options.size, `read size of ${digest}`);
-    if (offset > record.size) throw invalidArgument(`read of ${digest} at offset ${offset}: past the end of its ${record.size} bytes`);
+    if (offset > record.size) throw outOfRange(`read of ${digest} at offset ${offset}: past the end of its ${record.size} bytes`);
     const end = size === 0 || offset + size > record.size ? record.size : offset + size;
     if (end === offset) return;
     let fh: FileHandle;
@@ -649,7 +649,7 @@ class IngestWriter implements Writer {
   private async writeAt(fh: FileHandle, data: Uint8Array, offset: number | undefined): Promise<number> {
     if (offset !== undefined && offset !== this.offset) {
       if (offset !== 0) {
-        throw invalidArgument(`write to ingest ref "${this.ref}" at offset ${offset}: writes continue at the current offset ${this.offset} or restart at 0`);
+        throw outOfRange(`write to ingest ref "${this.ref}" at offset ${offset}: writes continue at the current offset ${this.offset} or restart at 0`);
       }
       await fh.truncate(0);
       this.hash = createHash('sha256');
