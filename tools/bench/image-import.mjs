@@ -5,18 +5,19 @@
 // The image is synthetic: one gzip layer of about 100 MB in about 5,000 files (half random,
 // half text-like bytes, so gzip has work to do), built once per run of this script.
 //
-// Every contender starts each round from the same state: hyperfine's --prepare removes what the
+// Every contender starts each round from the same state: a clean-up step removes what the
 // previous round made (image rm + synchronous GC for the engines, rm -rf for tar). This disk's
 // ext4 slows down for a while after many deletions, so contenders alternate round by round
-// (hyperfine runs them one after another; we repeat the set), and BENCH_FS=tmpfs puts all three
+// (each round runs the three in a rotating order), and BENCH_FS=tmpfs puts all three
 // on one tmpfs instead. Prints medians, ratios (targets: ctl <= 0.5x containerd, <= 1.2x tar)
 // and the daemon's peak resident memory (target < 200 MB).
 //
 //   node tools/bench/image-import.mjs            # on ext4 under /var/tmp
 //   BENCH_FS=tmpfs node tools/bench/image-import.mjs
+//   BENCH_IMAGE=DIR: build the image into DIR once (image.tar, layer.tar.gz) and reuse it later
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -107,8 +108,18 @@ async function waitFor(what, fn) {
 const peakKb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 try {
-  console.log(`building the synthetic image in ${base} (${FS === 'tmpfs' ? 'tmpfs' : 'ext4, /var/tmp'})...`);
-  const { layerSize } = buildImage(base);
+  const cached = process.env.BENCH_IMAGE;
+  let layerSize;
+  if (cached && existsSync(join(cached, 'image.tar')) && existsSync(join(cached, 'layer.tar.gz'))) {
+    layerSize = statSync(join(cached, 'layer.tar.gz')).size;
+  } else {
+    console.log(`building the synthetic image in ${cached ?? base}...`);
+    if (cached) mkdirSync(cached, { recursive: true });
+    ({ layerSize } = buildImage(cached ?? base));
+  }
+  // Every contender reads its input from the file system under test.
+  if (cached) for (const f of ['image.tar', 'layer.tar.gz']) copyFileSync(join(cached, f), join(base, f));
+  console.log(`contenders run in ${base} (${FS === 'tmpfs' ? 'tmpfs' : 'ext4, /var/tmp'})`);
   console.log(`layer: ${(layerSize / 1e6).toFixed(1)} MB gzip, ${FILES} files, ~${(TOTAL / 1e6).toFixed(0)} MB uncompressed`);
 
   const ours = join(base, 'ctl');
@@ -138,19 +149,27 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   const q = (s) => `'${s}'`;
   const ctlCmd = `${q(ctl)} ${ctlArgs.map(q).join(' ')} --no-autostart`;
   const ctrCmd = `ctr -a ${q(address)} -n bench`;
-  const json = join(base, 'hyperfine.json');
-  execFileSync('hyperfine', [
-    '--runs', String(RUNS), '--export-json', json, '--style', 'basic',
-    '--prepare', `${ctrCmd} images rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`,
-    '--command-name', 'containerd: ctr images import', `${ctrCmd} images import ${q(image)}`,
-    '--prepare', `${ctlCmd} image rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`,
-    '--command-name', 'ctl image import', `${ctlCmd} image import ${q(image)}`,
-    '--prepare', `rm -rf ${q(dest)}; mkdir ${q(dest)}; sync`,
-    '--command-name', 'tar -xzf (floor)', `tar -xzf ${q(join(base, 'layer.tar.gz'))} -C ${q(dest)}`,
-  ], { stdio: 'inherit', env });
-  const results = JSON.parse(readFileSync(json, 'utf8')).results;
-  const median = (name) => results.find((r) => r.command === name).median;
-  const [c, o, t] = ['containerd: ctr images import', 'ctl image import', 'tar -xzf (floor)'].map(median);
+  // Contenders alternate round by round, in a rotating order, each after its own clean-up and
+  // a sync, so that none of them always meets the disk right after another's deletions.
+  const contenders = [
+    { name: 'containerd: ctr images import', prepare: `${ctrCmd} images rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`, run: `${ctrCmd} images import ${q(image)} >/dev/null` },
+    { name: 'ctl image import', prepare: `${ctlCmd} image rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`, run: `${ctlCmd} image import ${q(image)} >/dev/null` },
+    { name: 'tar -xzf (floor)', prepare: `rm -rf ${q(dest)}; mkdir ${q(dest)}; sync`, run: `tar -xzf ${q(join(base, 'layer.tar.gz'))} -C ${q(dest)}` },
+  ];
+  const times = new Map(contenders.map((c) => [c.name, []]));
+  for (let round = 0; round < RUNS; round++) {
+    for (let i = 0; i < contenders.length; i++) {
+      const c = contenders[(round + i) % contenders.length];
+      execFileSync('sh', ['-c', c.prepare], { env, stdio: 'inherit' });
+      const t = process.hrtime.bigint();
+      execFileSync('sh', ['-c', c.run], { env, stdio: 'inherit' });
+      times.get(c.name).push(Number(process.hrtime.bigint() - t) / 1e9);
+    }
+  }
+  const sorted = (xs) => [...xs].sort((x, y) => x - y);
+  const median = (name) => sorted(times.get(name))[Math.floor(RUNS / 2)];
+  for (const c of contenders) console.log(`  ${c.name.padEnd(32)} ${sorted(times.get(c.name)).map((x) => x.toFixed(3)).join('  ')} s`);
+  const [c, o, t] = contenders.map((x) => median(x.name));
   console.log(`\nimport + unpack of one ~100 MB layer (${FS === 'tmpfs' ? 'all on tmpfs' : 'all on ext4 under /var/tmp'}), medians of ${RUNS}:`);
   console.log(`  containerd ${c.toFixed(3)} s, ctl ${o.toFixed(3)} s, tar -xzf ${t.toFixed(3)} s`);
   console.log(`  ctl / containerd = ${(o / c).toFixed(2)}x (target <= 0.50x); ctl / tar -xzf = ${(o / t).toFixed(2)}x (target <= 1.20x)`);

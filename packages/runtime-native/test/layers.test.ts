@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
-import { applyLayer } from '../src/layers';
+import { APPLY_BINARY, applyLayer } from '../src/layers';
 import { LayerFixture, getXattr, isRoot, makeTar, sha256File, sha256Of } from './layers-fixture';
 import type { Compression, TarEntry } from './layers-fixture';
 
@@ -45,6 +45,40 @@ describe('applyLayer (ctl-apply)', function () {
     fx = new LayerFixture();
   });
   after(() => fx?.destroy());
+
+  it('creates the same tree with parallel file writers as with the main thread alone', async () => {
+    // Many files over many directories, so that every writer thread gets work; special bits,
+    // owners, xattrs, times, a hardlink to a file still in flight, and a file replaced later.
+    const entries: TarEntry[] = [];
+    for (let d = 0; d < 12; d++) {
+      entries.push({ name: `d${d}/`, type: 'dir', mode: 0o755, mtime: MTIME + d });
+      for (let f = 0; f < 40; f++) {
+        const i = d * 40 + f;
+        entries.push({ name: `d${d}/f${f}`, data: `file ${i} `.repeat(i % 97), mode: [0o644, 0o600, 0o4755, 0o2750][i % 4], uid: i % 5, gid: i % 7, mtime: MTIME + i, ...(i % 50 === 0 ? { xattrs: { 'user.n': String(i) } } : {}) });
+      }
+      entries.push({ name: `d${d}/link`, type: 'hardlink', linkname: `d${d}/f39` });
+    }
+    const layer = makeTar(fx.fresh('many.tar', false), entries, { compression: 'gzip' });
+    const serial = fx.fresh('serial');
+    const parallel = fx.fresh('parallel');
+    execFileSync(APPLY_BINARY, ['--target', serial, '--whiteouts', 'remove', '--input', layer], { env: { ...process.env, CTL_APPLY_WRITERS: '0' } });
+    execFileSync(APPLY_BINARY, ['--target', parallel, '--whiteouts', 'remove', '--input', layer], { env: { ...process.env, CTL_APPLY_WRITERS: '3' } });
+    // name, type+mode, owner, mtime, size, links, content hash and user xattrs of every path
+    const describeTree = (root: string): string =>
+      execFileSync('python3', ['-c', [
+        'import os, sys, hashlib',
+        'root = sys.argv[1]',
+        'for d, dirs, files in sorted(os.walk(root)):',
+        '    for n in sorted(dirs + files):',
+        '        p = os.path.join(d, n); st = os.lstat(p)',
+        '        h = hashlib.sha256(open(p, "rb").read()).hexdigest() if os.path.isfile(p) else ""',
+        '        x = sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False) if k.startswith("user."))',
+        '        print(os.path.relpath(p, root), oct(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns, st.st_size, st.st_nlink, h, x)',
+      ].join('\n'), root], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const want = describeTree(serial);
+    assert.ok(want.split('\n').length > 500);
+    assert.equal(describeTree(parallel), want);
+  });
 
   for (const compression of ['none', 'gzip', 'zstd'] as Compression[]) {
     it(`restores owners, modes, times, xattrs, links and special files (${compression})`, async () => {

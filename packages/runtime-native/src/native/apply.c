@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <locale.h>
 #include <pthread.h>
+#include "apply_writers.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +65,8 @@ struct applier {
   enum whiteout_mode mode;
   bool devices;
   struct archive *disk;
+  struct writers *writers; /* NULL: every file written on the main thread */
+  char *last_parent;       /* the parent dir of the last file handed to the writers: it exists */
   struct pathset seen;
   bool root_times_set;
   struct timespec root_times[2];
@@ -374,6 +377,82 @@ static int copy_data(struct archive *in, struct archive *disk, const char *path,
   }
 }
 
+/* Files up to this size go to the writer threads, and this much file data may be in flight. */
+#define WRITER_FILE_MAX (8u << 20)
+#define WRITER_INFLIGHT_MAX (64u << 20)
+
+static int ensure_parent(struct applier *ap, const char *path, struct lerr *e) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return 0;
+  size_t n = (size_t)(slash - path);
+  if (ap->last_parent && strlen(ap->last_parent) == n && !strncmp(ap->last_parent, path, n)) return 0;
+  char *parent = strndup(path, n);
+  if (!parent) abort();
+  struct stat st;
+  /* a directory this layer wrote (or one of its ancestors) exists; others are looked up, and made
+   * with 0755 when missing, as archive_write_disk does for the files it writes */
+  if (!(pathset_get(&ap->seen, parent) & WRITTEN) && stat(parent, &st) < 0) {
+    if (errno != ENOENT || mkdir_parents(path, e) < 0) {
+      int ret = errno == ENOENT ? -1 : LSYSERR(e, "stat", parent);
+      free(parent);
+      return ret;
+    }
+  }
+  free(ap->last_parent);
+  ap->last_parent = parent;
+  return 0;
+}
+
+/* A new regular file: its bytes read here, its creation done by a writer thread. */
+static int offload_file(struct applier *ap, struct archive *in, struct archive_entry *entry, const char *path, const char *raw,
+                        struct lerr *e) {
+  if (ensure_parent(ap, path, e) < 0) return -1;
+  struct file_job *job = calloc(1, sizeof(*job));
+  if (!job) abort();
+  job->path = strdup(path);
+  job->len = (size_t)archive_entry_size(entry);
+  job->data = malloc(job->len ? job->len : 1);
+  if (!job->path || !job->data) abort();
+  for (size_t got = 0; got < job->len;) {
+    la_ssize_t r = archive_read_data(in, job->data + got, job->len - got);
+    if (r <= 0) {
+      file_job_free(job);
+      return lfail(e, EXIT_LAYER_INVALID, 0, "%s: reading layer: %s", raw, r < 0 ? archive_error_string(in) ?: "read error" : "truncated");
+    }
+    got += (size_t)r;
+  }
+  job->mode = archive_entry_mode(entry);
+  job->uid = (uid_t)archive_entry_uid(entry);
+  job->gid = (gid_t)archive_entry_gid(entry);
+  job->times[1].tv_sec = archive_entry_mtime(entry);
+  job->times[1].tv_nsec = archive_entry_mtime_nsec(entry);
+  if (archive_entry_atime_is_set(entry)) {
+    job->times[0].tv_sec = archive_entry_atime(entry);
+    job->times[0].tv_nsec = archive_entry_atime_nsec(entry);
+  } else {
+    job->times[0] = job->times[1];
+  }
+  size_t count = (size_t)archive_entry_xattr_reset(entry);
+  if (count) {
+    job->xattrs = calloc(count, sizeof(*job->xattrs));
+    if (!job->xattrs) abort();
+    const char *name;
+    const void *value;
+    size_t size;
+    while (job->nxattrs < count && archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+      struct file_xattr *x = &job->xattrs[job->nxattrs++];
+      x->name = strdup(name);
+      x->value = malloc(size ? size : 1);
+      if (!x->name || !x->value) abort();
+      memcpy(x->value, value, size);
+      x->size = size;
+    }
+  }
+  if (writers_submit(ap->writers, job, e) < 0) return -1;
+  mark_written(ap, path);
+  return 0;
+}
+
 static int apply_entry(struct applier *ap, struct archive *in, struct archive_entry *entry, struct lerr *e) {
   const char *raw = archive_entry_pathname(entry);
   if (!raw) raw = archive_entry_pathname_utf8(entry);
@@ -402,6 +481,8 @@ static int apply_entry(struct applier *ap, struct archive *in, struct archive_en
   if (!*path) return apply_root(ap, entry, e);
 
   const char *link = archive_entry_hardlink(entry);
+  /* a hardlink's target, or a path this layer already wrote, may still be with a writer */
+  if (ap->writers && (link || (pathset_get(&ap->seen, path) & WRITTEN)) && writers_drain(ap->writers, e) < 0) return -1;
   if (link) {
     cleanup_lfree char *target = NULL;
     if (layer_path_normalize(link, &target, &reason) < 0)
@@ -424,6 +505,8 @@ static int apply_entry(struct applier *ap, struct archive *in, struct archive_en
     replaced_whiteout = S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
     if (remove_all(path, e) < 0) return -1;
   }
+  if (ap->writers && type == AE_IFREG && !link && archive_entry_size(entry) <= (la_int64_t)WRITER_FILE_MAX)
+    return offload_file(ap, in, entry, path, raw, e);
   if (disk_status(ap->disk, archive_write_header(ap->disk, entry), raw, e) < 0) return -1;
   if (archive_entry_size(entry) > 0 && copy_data(in, ap->disk, raw, e) < 0) return -1;
   if (disk_status(ap->disk, archive_write_finish_entry(ap->disk), raw, e) < 0) return -1;
@@ -495,6 +578,12 @@ int main(int argc, char **argv) {
   archive_write_disk_set_options(ap.disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
                                               ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
 
+  /* CTL_APPLY_WRITERS=0 writes every file on the main thread */
+  const char *nw = getenv("CTL_APPLY_WRITERS");
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int writers = nw ? atoi(nw) : (int)(cpus < 2 ? 2 : cpus > 4 ? 4 : cpus);
+  if (writers > 0 && writers_start(&ap.writers, writers, WRITER_INFLIGHT_MAX, &err) < 0) die_err(&err);
+
   uint64_t entries = 0;
   for (;;) {
     struct archive_entry *entry;
@@ -507,6 +596,7 @@ int main(int argc, char **argv) {
     entries++;
     if (apply_entry(&ap, in, entry, &err) < 0) die_err(&err);
   }
+  if (ap.writers && writers_drain(ap.writers, &err) < 0) die_err(&err);
   /* directory modes and times, deferred by archive_write_disk until every child is written */
   if (archive_write_close(ap.disk) < ARCHIVE_WARN) {
     struct lerr e2;
