@@ -58,3 +58,14 @@ export const failedPrecondition = (message: string): EngineError =>
   new EngineError(ErrorKind.FailedPrecondition, message);
 export const unavailable = (message: string): EngineError => new EngineError(ErrorKind.Unavailable, message);
 export const notImplemented = (message: string): EngineError => new EngineError(ErrorKind.NotImplemented, message);
+
+/** True when the lookup succeeds, false when it fails with NotFound; any other failure passes through. */
+export async function found(lookup: Promise<unknown>): Promise<boolean> {
+  try {
+    await lookup;
+    return true;
+  } catch (err) {
+    if (isKind(err, ErrorKind.NotFound)) return false;
+    throw err;
+  }
+}

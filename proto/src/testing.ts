@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 /**
  * Helpers for the packages' tests: throw-away instance directories and child processes that are
  * always cleaned up, also when a test fails.
@@ -99,4 +100,9 @@ export async function waitForService(socket: string, timeoutMs = 20_000): Promis
       client.close();
     }
   }, timeoutMs, 25);
+}
+
+/** Whether a command is on PATH (tests that need Debian's containerd, skopeo, … skip without it). */
+export function haveCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startContainerd } from './lib/containerd.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FS = process.env.BENCH_FS ?? 'disk';
@@ -130,17 +131,8 @@ try {
 
   const theirs = join(base, 'containerd');
   mkdirSync(theirs, { recursive: true });
-  const address = join(theirs, 'containerd.sock');
-  writeFileSync(join(theirs, 'config.toml'), `version = 2
-root = "${theirs}/root"
-state = "${theirs}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "${address}"
-[ttrpc]
-  address = "${address}.ttrpc"
-`);
-  children.push(spawn('containerd', ['--config', join(theirs, 'config.toml'), '--log-level', 'error'], { stdio: 'inherit' }));
+  const { address, child: containerd } = startContainerd(theirs);
+  children.push(containerd);
   await waitFor('ctl daemon', () => execFileSync(ctl, [...ctlArgs, '--no-autostart', 'version'], { env, stdio: 'pipe' }));
   await waitFor('containerd', () => execFileSync('ctr', ['-a', address, 'version'], { stdio: 'pipe' }));
 

@@ -6,11 +6,12 @@
 // ext4. Measures: Prepare+Mounts+Remove of N snapshots on a shared parent, and Prepare+Commit
 // of a 50-layer chain; prints per-operation medians and ratios (target: ours <= containerd's).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startContainerd } from './lib/containerd.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(join(repo, 'proto', 'package.json'));
@@ -80,17 +81,8 @@ try {
   children.push(spawn(join(repo, 'node_modules', '.bin', 'ctl-snapshotter'), ['--root', join(ours, 'root'), '--state', join(ours, 'state'), '--log-level', 'warn'], {
     stdio: 'inherit', env: { ...process.env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
   }));
-  const address = join(theirs, 'containerd.sock');
-  writeFileSync(join(theirs, 'config.toml'), `version = 2
-root = "${theirs}/root"
-state = "${theirs}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "${address}"
-[ttrpc]
-  address = "${address}.ttrpc"
-`);
-  children.push(spawn('containerd', ['--config', join(theirs, 'config.toml'), '--log-level', 'error'], { stdio: 'inherit' }));
+  const { address, child: containerd } = startContainerd(theirs);
+  children.push(containerd);
   const version = wireMethod('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
   await waitFor('our snapshotter', async () => { const c = new WireClient(ourSocket); try { return await c.unary(version, {}); } finally { c.close(); } });
   await waitFor('containerd', async () => { const c = new WireClient(address); try { return await c.unary(version, {}); } finally { c.close(); } });

@@ -3,10 +3,10 @@
  * containerd's own Go client: ingest (the bidi Write), ls (List), get (Read), label (Update),
  * active (ListStatuses), rm (Delete), and an ingest resumed after ctr was killed mid-stream.
  */
-import { Children, type TempInstance, tempInstance, waitFor, waitForService } from '@ctl/proto/testing';
+import { Children, type TempInstance, haveCommand, tempInstance, waitFor, waitForService } from '@ctl/proto/testing';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,14 +16,6 @@ const run = promisify(execFile);
 const REPO = join(__dirname, '..', '..', '..', '..');
 const BIN = join(REPO, 'node_modules', '.bin', 'containerd-lite');
 
-function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('ctr content commands against containerd-lite', function () {
   this.timeout(60_000);
@@ -48,7 +40,7 @@ describe('ctr content commands against containerd-lite', function () {
   };
 
   before(function () {
-    if (!have('ctr')) this.skip(); // tools/setup.sh installs it; without it there is nothing to prove against
+    if (!haveCommand('ctr')) this.skip(); // tools/setup.sh installs it; without it there is nothing to prove against
   });
   beforeEach(async () => {
     tmp = tempInstance('ctl-content-ctr-');

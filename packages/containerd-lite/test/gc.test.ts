@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Content } from '../src/content/content';
-import { bytesSource, writeBlob } from '../src/content/helpers';
+import { bytesSource, hasBlob, writeBlob } from '../src/content/helpers';
 import { Label, MediaType, sha256 } from '../src/oci';
 import { type Instance, startInstance } from './instance';
 
@@ -20,15 +20,6 @@ async function put(content: Content, data: string | Buffer, labels: Record<strin
   return writeBlob(content, `ref-${randomBytes(6).toString('hex')}`, bytesSource(bytes), { expected: sha256(bytes), total: bytes.length, labels, lease });
 }
 
-async function has(content: Content, digest: string): Promise<boolean> {
-  try {
-    await content.info(digest);
-    return true;
-  } catch (err) {
-    if (isKind(err, ErrorKind.NotFound)) return false;
-    throw err;
-  }
-}
 
 async function readAll(content: Content, digest: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -55,12 +46,12 @@ describe('garbage collection', function () {
       assert.equal(r.contentRemoved, 1);
       assert.equal(r.blobsRemoved, 1);
       assert.ok(r.bytesFreed >= 'held by nothing'.length);
-      assert.ok(await has(content, leased));
-      assert.ok(!(await has(content, loose)));
+      assert.ok(await hasBlob(content, leased));
+      assert.ok(!(await hasBlob(content, loose)));
       assert.deepEqual(inst.blobFiles(), [hex(leased)]);
 
       await inst.leases('ns1').delete('pull', { sync: true });
-      assert.ok(!(await has(content, leased)));
+      assert.ok(!(await hasBlob(content, leased)));
       assert.deepEqual(inst.blobFiles(), []);
     });
 
@@ -69,8 +60,8 @@ describe('garbage collection', function () {
       const digest = await put(inst.content('a'), 'shared', {}, 'l');
       await put(inst.content('b'), 'shared');
       await inst.gc.collect();
-      assert.ok(await has(inst.content('a'), digest));
-      assert.ok(!(await has(inst.content('b'), digest)));
+      assert.ok(await hasBlob(inst.content('a'), digest));
+      assert.ok(!(await hasBlob(inst.content('b'), digest)));
       assert.deepEqual(inst.blobFiles(), [hex(digest)]);
     });
 
@@ -86,8 +77,8 @@ describe('garbage collection', function () {
       const other = await put(content, 'unreferenced', {}, 'import');
       await inst.images().create({ name: 'example.com/app:1', target: { mediaType: MediaType.ociIndex, digest: index, size: 5 } });
       await inst.leases().delete('import', { sync: true });
-      for (const d of [layer, config, manifest, index]) assert.ok(await has(content, d), d);
-      assert.ok(!(await has(content, other)));
+      for (const d of [layer, config, manifest, index]) assert.ok(await hasBlob(content, d), d);
+      assert.ok(!(await hasBlob(content, other)));
 
       // Deleting the image (without sync) schedules a collection that takes the rest.
       await inst.images().delete('example.com/app:1');
@@ -98,7 +89,7 @@ describe('garbage collection', function () {
     it('keeps content labelled containerd.io/gc.root', async () => {
       const root = await put(inst.content(), 'root', { [Label.gcRoot]: new Date().toISOString() });
       await inst.gc.collect();
-      assert.ok(await has(inst.content(), root));
+      assert.ok(await hasBlob(inst.content(), root));
     });
 
     it('removes an expired lease and what only it held', async () => {
@@ -111,8 +102,8 @@ describe('garbage collection', function () {
       const r = await inst.gc.collect();
       assert.equal(r.leasesRemoved, 1);
       assert.deepEqual((await leases.list()).map((l) => l.id), ['young']);
-      assert.ok(!(await has(inst.content(), expiring)));
-      assert.ok(await has(inst.content(), held));
+      assert.ok(!(await hasBlob(inst.content(), expiring)));
+      assert.ok(await hasBlob(inst.content(), held));
     });
 
     it('removes an orphan blob file, and leaves files that are not blob names', async () => {

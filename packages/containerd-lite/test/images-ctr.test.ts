@@ -7,7 +7,7 @@
  */
 import { WireClient } from '@ctl/proto';
 import { ensureDir } from '@ctl/proto/fsutil';
-import { Children, type TempInstance, tempInstance, waitForService } from '@ctl/proto/testing';
+import { Children, type TempInstance, haveCommand, tempInstance, waitForService } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -22,14 +22,6 @@ const run = promisify(execFile);
 const REPO = join(__dirname, '..', '..', '..', '..');
 const BIN = join(REPO, 'node_modules', '.bin', 'containerd-lite');
 
-function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
 
@@ -78,7 +70,7 @@ describe('ctr images and leases against containerd-lite', function () {
     (await run('ctr', ['--address', socket, '--namespace', 'interop', ...args], { timeout: 20_000 })).stdout;
 
   before(function () {
-    if (!have('ctr') || !have('tar')) this.skip(); // tools/setup.sh installs ctr
+    if (!haveCommand('ctr') || !haveCommand('tar')) this.skip(); // tools/setup.sh installs ctr
   });
   beforeEach(async () => {
     tmp = tempInstance('ctl-images-ctr-');

@@ -48,14 +48,7 @@ export function selection(options: { platforms?: Platform[]; allPlatforms?: bool
 
 /** Reads a whole small blob (a manifest, index or config), checking the size its descriptor gives. */
 export async function readBlob(content: Content, desc: Descriptor, what: string): Promise<Buffer> {
-  let size: number;
-  try {
-    size = (await content.info(desc.digest)).size;
-  } catch (err) {
-    if (isKind(err, ErrorKind.NotFound)) throw notFound(`${what} ${desc.digest} not found: the blob is missing`);
-    throw err;
-  }
-  if (desc.size !== undefined && size !== desc.size) throw invalidArgument(`${what} ${desc.digest}: the blob has ${size} bytes, its descriptor says ${desc.size}`);
+  const size = await checkBlob(content, desc, what);
   if (size > MAX_JSON_BYTES) throw invalidArgument(`${what} ${desc.digest} is ${size} bytes, more than the ${MAX_JSON_BYTES} allowed for JSON`);
   const chunks: Buffer[] = [];
   for await (const chunk of content.read(desc.digest)) chunks.push(chunk);
@@ -80,7 +73,7 @@ export async function checkBlob(content: Content, desc: Descriptor, what: string
     if (isKind(err, ErrorKind.NotFound)) throw notFound(`${what} ${desc.digest} not found: the blob is missing`);
     throw err;
   }
-  if (size !== desc.size) throw invalidArgument(`${what} ${desc.digest}: the blob has ${size} bytes, its descriptor says ${desc.size}`);
+  if (desc.size !== undefined && size !== desc.size) throw invalidArgument(`${what} ${desc.digest}: the blob has ${size} bytes, its descriptor says ${desc.size}`);
   return size;
 }
 

@@ -35,6 +35,7 @@ import { rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tar from 'tar-stream';
 import type { Content } from '../content/content';
+import { hasBlob } from '../content/helpers';
 import type { Image, Images } from '../images/images';
 import { Annotation, type Descriptor, type ImageConfig, type Index, type Manifest, MediaType, type Platform, isIndex, isManifest, layerCompression } from '../oci';
 import { hostPlatform, only } from '../platforms';
@@ -248,15 +249,6 @@ function blobSource(content: Content, digest: string, size: number, progress: Pr
   })();
 }
 
-async function present(content: Content, digest: string): Promise<boolean> {
-  try {
-    await content.info(digest);
-    return true;
-  } catch (err) {
-    if (isKind(err, ErrorKind.NotFound)) return false;
-    throw err;
-  }
-}
 
 async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
   const { content, progress = () => undefined, signal } = options;
@@ -275,7 +267,7 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
         const child = checkDescriptor(raw, `entry ${i} of image index ${desc.digest}`);
         if (isManifest(child.mediaType) && child.platform && !sel.matcher.match(child.platform)) continue;
         if (!isManifest(child.mediaType) && !isIndex(child.mediaType)) continue;
-        if (!(await present(content, child.digest))) {
+        if (!(await hasBlob(content, child.digest))) {
           progress({ event: 'image', name: child.digest, current: 0, total: 0, message: `skipped manifest ${child.digest} of ${desc.digest}: not in the content store` });
           continue;
         }
@@ -447,7 +439,7 @@ async function pickManifest(content: Content, image: Image, platforms: Platform[
     for (const [i, raw] of (index.manifests ?? []).entries()) {
       const child = checkDescriptor(raw, `entry ${i} of image index ${desc.digest}`);
       if ((isManifest(child.mediaType) && child.platform) || isIndex(child.mediaType)) {
-        if (await present(content, child.digest)) await (isIndex(child.mediaType) ? collect(child, depth + 1) : candidates.push(child));
+        if (await hasBlob(content, child.digest)) await (isIndex(child.mediaType) ? collect(child, depth + 1) : candidates.push(child));
       }
     }
   };

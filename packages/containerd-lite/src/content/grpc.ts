@@ -4,7 +4,7 @@
  * control both ways: Read waits for the client to drain, Write reads one message at a time.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { type Contracts, type ServiceRegistration, EngineError, ErrorKind, alreadyExists, invalidArgument, isKind, finishStream, namespaceFromMetadata, sendMessage, unaryHandler } from '@ctl/proto';
+import { type Contracts, type ServiceRegistration, EngineError, ErrorKind, alreadyExists, invalidArgument, finishStream, namespaceFromMetadata, sendMessage, unaryHandler } from '@ctl/proto';
 import type { AbortRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/AbortRequest';
 import type { DeleteContentRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/DeleteContentRequest';
 import type { InfoRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/InfoRequest';
@@ -21,6 +21,7 @@ import { leaseFromMetadata } from '../leases/leases';
 import type { Content } from './content';
 import { type WireInfo, infoToWire, statusToWire, toTimestamp } from './convert';
 import type { ContentStore } from './store';
+import { hasBlob } from './helpers';
 
 /** containerd sends List results in batches of this many. */
 const LIST_BATCH = 100;
@@ -57,15 +58,6 @@ function messageReader<T>(stream: Readable, what: string): () => Promise<T | und
 }
 
 
-async function has(content: Content, digest: string): Promise<boolean> {
-  try {
-    await content.info(digest);
-    return true;
-  } catch (err) {
-    if (isKind(err, ErrorKind.NotFound)) return false;
-    throw err;
-  }
-}
 
 /**
  * One Write stream, as containerd's content service runs it: the first message names the ref
@@ -86,7 +78,7 @@ async function writeSession(contentOf: (call: Call) => Content, call: grpc.Serve
   try {
     for (;;) {
       if (req.expected) {
-        if (await has(content, req.expected)) {
+        if (await hasBlob(content, req.expected)) {
           await writer.abort();
           throw alreadyExists(`content ${req.expected} already exists; write of ref "${writer.ref}" aborted`);
         }

@@ -3,7 +3,7 @@
  * content.WriteBlob does: wait for a ref another writer holds, resume at the offset the ingest
  * has reached, verify, commit, and take "already exists" as success.
  */
-import { ErrorKind, isKind } from '@ctl/proto/errors';
+import { ErrorKind, found, isKind } from '@ctl/proto/errors';
 import type { Content, Writer } from './content';
 
 export interface WriteBlobOptions {
@@ -70,3 +70,6 @@ export function bytesSource(data: Uint8Array): BlobSource {
     if (offset < data.length) yield data.subarray(offset);
   };
 }
+
+/** Whether the namespace has the blob. */
+export const hasBlob = (content: Content, digest: string): Promise<boolean> => found(content.info(digest));

@@ -10,7 +10,7 @@
  * other's layers; labels and lease resources carry the key without the namespace, as in
  * containerd.
  */
-import { ErrorKind, invalidArgument, isKind, wrap } from '@ctl/proto/errors';
+import { ErrorKind, found, invalidArgument, isKind, wrap } from '@ctl/proto/errors';
 import type { Snapshotter } from '@ctl/snapshotter';
 import { randomBytes } from 'node:crypto';
 import type { Content } from '../content/content';
@@ -50,15 +50,6 @@ export interface UnpackResult {
   existing: number;
 }
 
-async function exists(snapshots: Snapshotter, name: string): Promise<boolean> {
-  try {
-    await snapshots.stat(name);
-    return true;
-  } catch (err) {
-    if (isKind(err, ErrorKind.NotFound)) return false;
-    throw err;
-  }
-}
 
 /** The manifest and config of a platform manifest, checked against each other. */
 export async function readImage(content: Content, manifest: Descriptor): Promise<{ manifest: Manifest; config: ImageConfig }> {
@@ -89,7 +80,7 @@ export async function unpack(target: UnpackTarget, manifest: Descriptor, progres
     const chainId = chain[i]!;
     const name = snapshotName(namespace, chainId);
     await target.hold({ type: snapshotType, id: chainId });
-    if (await exists(snapshots, name)) {
+    if (await found(snapshots.stat(name))) {
       existing++;
       progress?.({ event: 'exists', name: layer.digest, current: i + 1, total: layers.length });
       continue;

@@ -74,17 +74,7 @@ struct applier {
 
 static const char *prog = "ctl-apply";
 
-static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "%s: ", prog);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  _exit(code);  /* the reader thread may still hold the input; nothing to flush */
-}
+#define die(...) layer_die(prog, __VA_ARGS__)
 
 static void die_err(const struct lerr *e) { die(e->code ? e->code : EXIT_LAYER_INTERNAL, "%s", e->msg); }
 

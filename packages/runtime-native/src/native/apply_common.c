@@ -174,3 +174,15 @@ int remove_all(const char *path, struct lerr *e) {
   if (nftw(path, remove_one, 64, FTW_DEPTH | FTW_PHYS) < 0) return LSYSERR(e, "remove", path);
   return 0;
 }
+
+void layer_die(const char *prog, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+  fflush(stdout);
+  _exit(code);
+}

@@ -41,6 +41,9 @@ int lfail(struct lerr *e, int code, int errnum, const char *fmt, ...) __attribut
 int exit_code_for_errno(int errnum);
 #define LSYSERR(e, call, path) lfail((e), 0, errno, "%s %s", (call), (path))
 
+/* Print "<prog>: <message>" to stderr and end the process with code (_exit: threads may still run). */
+void layer_die(const char *prog, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+
 void lfreep(void *p);
 void lclosep(int *fd);
 #define cleanup_lfree __attribute__((cleanup(lfreep)))
