@@ -23,3 +23,7 @@ export * from './oci';
 export { type ExportOptions, type ExportResult, type ImportOptions, type ImportResult, type ImportedImage, type Progress as ArchiveProgress, type ProgressEvent as ArchiveProgressEvent, exportArchive, importArchive } from './archive';
 export * as reference from './reference';
 export * as platforms from './platforms';
+export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL } from './containers/containers';
+export { type Envelope, type Publisher, Topic } from './events/events';
+export { DEFAULT_QUEUE_LIMIT, Exchange, type ExchangeOptions, type SubscribeOptions, validateTopic } from './events/exchange';
+export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from './events/codec';

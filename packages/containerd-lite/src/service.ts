@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { contentRegistration } from './content/grpc';
 import { Differ } from './diff/differ';
 import { diffRegistration } from './diff/grpc';
+import { Exchange } from './events/exchange';
+import { eventsRegistration } from './events/grpc';
 import { ContentStore } from './content/store';
 import { Collector, type CollectorOptions } from './gc/collector';
 import { gcRegistration } from './gc/grpc';
@@ -22,8 +24,10 @@ import { Transfer } from './transfer/transfer';
 /** Settings of the collector a test (or an embedder) may change. */
 export type GcSettings = Pick<CollectorOptions, 'ingestExpiryMs' | 'delayMs' | 'snapshotterTimeoutMs' | 'snapshotter'>;
 
-/** The stores and the collector of one containerd-lite instance, for in-process users (unpacker, containers). */
+/** The stores and the collector of one containerd-lite instance, for in-process users (unpacker, containers, tasks). */
 export interface ContainerdLite {
+  /** The event exchange: other services publish through it (it is a Publisher) and subscribe to it in-process. */
+  events: Exchange;
   namespaces: NamespaceStore;
   content: ContentStore;
   images: ImageStore;
@@ -41,6 +45,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
     let collector: Collector | undefined;
     try {
       logger.debug('database open', { location: db.location });
+      const events = new Exchange({ logger });
       const lock = new GcLock();
       const namespaces = new NamespaceStore(db);
       const content = await ContentStore.open(db, join(root, 'content'), { lock });
@@ -68,7 +73,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       namespaces.registerInUseCheck((ns) => images.inUse(ns));
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
-      onOpen?.({ namespaces, content, images, leases, gc, lock });
+      onOpen?.({ events, namespaces, content, images, leases, gc, lock });
       // The snapshotter service's default driver, read from the same settings it reads at start.
       const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
       const tmp = join(root, 'tmp');
@@ -91,6 +96,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         name: 'containerd-lite',
         registrations: [
           namespacesRegistration(contracts, namespaces),
+          eventsRegistration(contracts, events),
           contentRegistration(contracts, content),
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),
@@ -98,7 +104,9 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),
         ],
+        endStreams: () => events.close(),
         close: async () => {
+          events.close();
           await gc.close();
           for (const wire of wires) wire.close();
           await db.close();
