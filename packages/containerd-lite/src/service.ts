@@ -2,6 +2,8 @@ import { type ServiceFactory, WireClient, loadContracts, openDatabase, serviceRo
 import { driverName, readConfig } from '@ctl/snapshotter';
 import { SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
+import { containersRegistration } from './containers/grpc';
+import { ContainerStore } from './containers/store';
 import { contentRegistration } from './content/grpc';
 import { Differ } from './diff/differ';
 import { diffRegistration } from './diff/grpc';
@@ -29,6 +31,7 @@ export interface ContainerdLite {
   /** The event exchange: other services publish through it (it is a Publisher) and subscribe to it in-process. */
   events: Exchange;
   namespaces: NamespaceStore;
+  containers: ContainerStore;
   content: ContentStore;
   images: ImageStore;
   leases: LeaseStore;
@@ -51,6 +54,10 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       const content = await ContentStore.open(db, join(root, 'content'), { lock });
       const images = new ImageStore(db, { lock });
       const leases = new LeaseStore(db, { lock });
+      const containers = new ContainerStore(db, { lock, publisher: events });
+      namespaces.publisher = events;
+      content.publisher = events;
+      images.publisher = events;
       const gc = new Collector({
         db,
         lock,
@@ -69,11 +76,15 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       content.gc = gc;
       images.gc = gc;
       leases.gc = gc;
+      containers.gc = gc;
+      // A container holds its snapshot (provider only reads, as the collector's lock requires).
+      gc.registerRoots(() => containers.roots());
+      namespaces.registerInUseCheck((ns) => containers.inUse(ns));
       namespaces.registerInUseCheck((ns) => content.inUse(ns));
       namespaces.registerInUseCheck((ns) => images.inUse(ns));
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
-      onOpen?.({ events, namespaces, content, images, leases, gc, lock });
+      onOpen?.({ events, namespaces, containers, content, images, leases, gc, lock });
       // The snapshotter service's default driver, read from the same settings it reads at start.
       const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
       const tmp = join(root, 'tmp');
@@ -97,6 +108,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         registrations: [
           namespacesRegistration(contracts, namespaces),
           eventsRegistration(contracts, events),
+          containersRegistration(contracts, containers),
           contentRegistration(contracts, content),
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),

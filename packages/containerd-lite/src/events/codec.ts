@@ -29,7 +29,13 @@ export function isKnownEventType(type: string): boolean {
   return codec(type) !== undefined;
 }
 
-// Dates become google.protobuf.Timestamp objects; everything else passes as it is.
+const isAny = (o: object, url: string): boolean => {
+  const keys = Object.keys(o);
+  return keys.length === 2 && keys.includes(url) && keys.includes('value');
+};
+
+// Dates become google.protobuf.Timestamp objects and Anys the codecs' { type_url, value };
+// everything else passes as it is.
 function toWire(value: unknown): unknown {
   if (value instanceof Date) {
     const ms = value.getTime();
@@ -38,15 +44,22 @@ function toWire(value: unknown): unknown {
   }
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return value.map(toWire);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)]));
+  if (value && typeof value === 'object') {
+    if (isAny(value, 'typeUrl')) return { type_url: (value as Any).typeUrl, value: (value as Any).value };
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)]));
+  }
   return value;
 }
 
-// Timestamps (an object of exactly seconds and nanos) come back as Dates.
+// Timestamps (an object of exactly seconds and nanos) come back as Dates, Anys as Any.
 function fromWire(value: unknown): unknown {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return value.map(fromWire);
   if (value && typeof value === 'object') {
+    if (isAny(value, 'type_url')) {
+      const a = value as { type_url: string; value: Uint8Array };
+      return { typeUrl: a.type_url, value: Buffer.from(a.value) } satisfies Any;
+    }
     const keys = Object.keys(value);
     if (keys.length === 2 && keys.includes('seconds') && keys.includes('nanos')) {
       const t = value as { seconds: number | string; nanos: number };
@@ -59,7 +72,8 @@ function fromWire(value: unknown): unknown {
 
 /**
  * Encodes the fields (camelCase, as in the generated types; Dates for timestamps) of the
- * containerd.events message `type` into an Any. InvalidArgument for a type this build lacks.
+ * containerd.events message `type` into an Any (Anys inside as { typeUrl, value }).
+ * InvalidArgument for a type this build lacks.
  */
 export function encodeEvent(type: string, fields: Record<string, unknown>): Any {
   const c = codec(type);

@@ -3,8 +3,9 @@ import type { Any } from '../containers/containers';
 import { type WireTimestamp, fromTimestamp, toTimestamp } from '../content/convert';
 import type { Envelope } from './events';
 
+/** google.protobuf.Any as both clients give it (protobufjs keeps the well-known types' snake_case names). */
 export interface WireAny {
-  typeUrl: string;
+  type_url: string;
   value: Buffer | Uint8Array;
 }
 
@@ -15,11 +16,11 @@ export interface WireEnvelope {
   event: WireAny | null;
 }
 
-export const anyToWire = (a: Any): WireAny => ({ typeUrl: a.typeUrl, value: a.value });
+export const anyToWire = (a: Any): WireAny => ({ type_url: a.typeUrl, value: a.value });
 
 /** Undefined for an absent Any (so that a field left unset stays unset). */
 export const anyFromWire = (w: Partial<WireAny> | null | undefined): Any | undefined =>
-  w ? { typeUrl: w.typeUrl ?? '', value: Buffer.from(w.value ?? Buffer.alloc(0)) } : undefined;
+  w ? { typeUrl: w.type_url ?? '', value: Buffer.from(w.value ?? Buffer.alloc(0)) } : undefined;
 
 export const envelopeToWire = (e: Envelope): WireEnvelope => ({
   timestamp: toTimestamp(e.timestamp),
