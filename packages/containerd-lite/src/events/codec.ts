@@ -65,7 +65,8 @@ function fromWire(value: unknown): unknown {
       const t = value as { seconds: number | string; nanos: number };
       return new Date(Number(t.seconds) * 1000 + Math.floor(Number(t.nanos) / 1e6));
     }
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromWire(v)]));
+    // Absent message fields (null) are left out.
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, fromWire(v)]));
   }
   return value;
 }
