@@ -27,7 +27,7 @@ export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE
 export { type Envelope, type Publisher, Topic } from './events/events';
 export { DEFAULT_QUEUE_LIMIT, Exchange, type ExchangeOptions, type SubscribeOptions, validateTopic } from './events/exchange';
 export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from './events/codec';
-export { ContainerStore, type ContainerStoreOptions } from './containers/store';
+export { type ContainerDeleteCheck, ContainerStore, type ContainerStoreOptions } from './containers/store';
 export { ContainersClient } from './containers/client';
 export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { MAX_IDENTIFIER_LENGTH, validateIdentifier } from './identifiers';

@@ -213,6 +213,25 @@ describe('containers and garbage collection', function () {
     await inst.containers().update({ id: 'web', snapshotKey: 'web2' }, ['snapshotkey']);
     r = await inst.gc.collect();
     assert.deepEqual(await names(), ['default/base', 'default/web2']);
+    // Labels reference too: a content blob and another snapshot stay while the container has them.
+    await inst.snapshots!.prepare('default/extra', '');
+    const w = await inst.content().writer('ref-held');
+    await w.write(Buffer.from('held'));
+    const { sha256 } = await import('../src/oci');
+    const digest = await w.commit(4, sha256('held'));
+    await inst.containers().update({ id: 'web', labels: { 'containerd.io/gc.ref.content.x': digest, 'containerd.io/gc.ref.snapshot.native': 'extra' } }, ['labels']);
+    r = await inst.gc.collect();
+    assert.equal(r.contentRemoved, 0);
+    assert.deepEqual(await names(), ['default/base', 'default/extra', 'default/web2']);
+    await inst.containers().update({ id: 'web' }, ['labels']);
+    r = await inst.gc.collect();
+    assert.equal(r.contentRemoved, 1);
+    assert.deepEqual(await names(), ['default/base', 'default/web2']);
+    // A delete check (the tasks service's) can refuse.
+    let allowed = false;
+    inst.local.containers.registerDeleteCheck(async (ns, id) => (ns === 'default' && id === 'web' && !allowed ? 'it has a task' : undefined));
+    await assert.rejects(inst.containers().delete('web'), (err: unknown) => isKind(err, ErrorKind.FailedPrecondition) && /has a task/.test((err as Error).message));
+    allowed = true;
     // Deleting the container schedules a collection that takes the rest.
     await inst.containers().delete('web');
     for (let i = 0; i < 100 && (await names()).length > 0; i++) await new Promise((res) => setTimeout(res, 50));

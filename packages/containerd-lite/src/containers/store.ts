@@ -5,7 +5,7 @@
  * and update run under the GC lock shared; delete schedules a collection. Changes are
  * announced on /containers/{create,update,delete} when a publisher is set.
  */
-import { type Database, alreadyExists, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import { type Database, alreadyExists, failedPrecondition, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import type { Publisher } from '../events/events';
 import { Topic } from '../events/events';
@@ -14,7 +14,10 @@ import { GcLock } from '../gc/lock';
 import { validateIdentifier } from '../identifiers';
 import { KeyedQueue } from '../keyed-queue';
 import { CONTAINER_PREFIX, containerKey, namespaceKey, splitNamespaced, under } from '../layout';
+import { Label } from '../oci';
 import type { Any, Container, Containers, NewContainer } from './containers';
+
+const GC_REF_CONTENT = Label.gcRefContent.slice(0, -1);
 
 interface StoredAny {
   typeUrl: string;
@@ -86,6 +89,12 @@ function validate(id: string, f: Fields): void {
 /** Fields a full update (no field paths) replaces, as in containerd. */
 const FULL_UPDATE = ['labels', 'spec', 'extensions', 'image', 'snapshotkey'];
 
+/**
+ * Asks whether a container may go (the tasks service: not while it has a task); answers the
+ * reason it may not, which makes Delete FailedPrecondition.
+ */
+export type ContainerDeleteCheck = (namespace: string, id: string) => Promise<string | undefined>;
+
 export interface ContainerStoreOptions {
   lock?: GcLock;
   gc?: GcTrigger;
@@ -98,6 +107,7 @@ export class ContainerStore {
   /** Announces creates, updates and deletes when set. */
   publisher: Publisher | undefined;
   private readonly queue = new KeyedQueue();
+  private readonly deleteChecks: ContainerDeleteCheck[] = [];
 
   constructor(
     readonly db: Database,
@@ -106,6 +116,11 @@ export class ContainerStore {
     this.lock = options.lock ?? new GcLock();
     this.gc = options.gc ?? noGc;
     this.publisher = options.publisher;
+  }
+
+  /** Adds a check run before each delete (containerd leaves it to the client; a service may do it here). */
+  registerDeleteCheck(check: ContainerDeleteCheck): void {
+    this.deleteChecks.push(check);
   }
 
   namespace(namespace: string): Containers {
@@ -135,8 +150,9 @@ export class ContainerStore {
   }
 
   /**
-   * The GC roots of every container: its snapshot. Read-only, so it may run while the
-   * collector holds its lock exclusive.
+   * The GC roots of every container, as in containerd: its snapshot, and what its labels
+   * reference (containerd.io/gc.ref.content[.<x>] = digest, containerd.io/gc.ref.snapshot.<snapshotter>
+   * = key). Read-only, so it may run while the collector holds its lock exclusive.
    */
   async roots(): Promise<GcRoot[]> {
     const out: GcRoot[] = [];
@@ -144,6 +160,13 @@ export class ContainerStore {
       const [namespace] = splitNamespaced(key, CONTAINER_PREFIX);
       const r = value as ContainerRecord;
       if (r.snapshotter && r.snapshotKey) out.push({ type: 'snapshot', namespace, snapshotter: r.snapshotter, key: r.snapshotKey });
+      for (const [label, target] of Object.entries(r.labels)) {
+        if (!target) continue;
+        if (label === GC_REF_CONTENT || label.startsWith(Label.gcRefContent)) out.push({ type: 'content', namespace, digest: target });
+        else if (label.startsWith(Label.gcRefSnapshot) && label.length > Label.gcRefSnapshot.length) {
+          out.push({ type: 'snapshot', namespace, snapshotter: label.slice(Label.gcRefSnapshot.length), key: target });
+        }
+      }
     }
     return out;
   }
@@ -275,6 +298,10 @@ export class ContainerStore {
   async delete(namespace: string, id: string): Promise<void> {
     await this.queue.run(containerKey(namespace, id), async () => {
       await this.mustRead(namespace, id);
+      for (const check of this.deleteChecks) {
+        const why = await check(namespace, id);
+        if (why) throw failedPrecondition(`container "${id}" cannot be deleted: ${why}`);
+      }
       await this.db.del(containerKey(namespace, id));
     });
     this.publisher?.publish(namespace, Topic.containerDelete, 'containerd.events.ContainerDelete', { id });
