@@ -5,8 +5,11 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Options } from '@grpc/proto-loader';
+import type { ProtoGrpcType as ContainersProto } from './generated/containers';
 import type { ProtoGrpcType as ContentProto } from './generated/content';
 import type { ProtoGrpcType as DiffProto } from './generated/diff';
+import type { ProtoGrpcType as EventsProto } from './generated/events';
+import type { ProtoGrpcType as EventMessagesProto } from './generated/messages';
 import type { ProtoGrpcType as GcProto } from './generated/gc';
 import type { ProtoGrpcType as HealthProto } from './generated/health';
 import type { ProtoGrpcType as ImagesProto } from './generated/images';
@@ -17,7 +20,7 @@ import type { ProtoGrpcType as SnapshotsProto } from './generated/snapshots';
 import type { ProtoGrpcType as TransferProto } from './generated/transfer';
 import type { ProtoGrpcType as VersionProto } from './generated/version';
 
-export type Contracts = ContentProto & DiffProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & SnapshotsProto & TransferProto & VersionProto;
+export type Contracts = ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & SnapshotsProto & TransferProto & VersionProto;
 
 let loaded: Contracts | undefined;
 

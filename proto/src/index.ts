@@ -13,4 +13,4 @@ export { type Database, type Migration, type SchemaDefinition, SCHEMA_VERSION_KE
 export { type Logger, type LogLevel, LOG_LEVELS, createLogger, childLogger } from './logger';
 export * from './server';
 export { type ServiceBinary, runServiceBinary, parseLogLevel } from './service-main';
-export { type WireMethod, type CallOptions, WireClient, wireMethod } from './wire';
+export { type WireMethod, type WireType, type CallOptions, WireClient, wireMethod, wireType } from './wire';

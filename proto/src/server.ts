@@ -27,6 +27,11 @@ export interface ServiceRegistration {
 export interface ServiceParts {
   name: ServiceName;
   registrations: ServiceRegistration[];
+  /**
+   * Called when shutdown starts, before in-flight calls are awaited: ends calls that would
+   * otherwise stream forever (event subscriptions), so shutdown need not wait out its grace.
+   */
+  endStreams?(): void;
   close(): Promise<void>;
 }
 
@@ -246,6 +251,7 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
     closing ??= (async () => {
       serving = false;
       healthService.endWatches();
+      parts.endStreams?.();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('in-flight calls did not finish in time; cancelling them', { graceMs });

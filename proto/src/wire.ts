@@ -84,6 +84,27 @@ export function wireMethod<Req, Res>(protoFile: string, service: string, method:
   };
 }
 
+/** One message type's codec, from the static codecs of the .proto file that defines it. */
+export interface WireType<T> {
+  encode(message: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/**
+ * The codec of one message type (full name without the leading dot, e.g.
+ * `containerd.events.TaskExit`) from the static codecs of `protoFile` (path without `.proto`);
+ * undefined when the file has no such type. Decoding gives the same shape as the RPCs' messages.
+ */
+export function wireType<T>(protoFile: string, fullName: string): WireType<T> | undefined {
+  const { root } = codecRoot(protoFile.replace(/\//g, '_'));
+  const type = fullName.split('.').reduce<any>((ns, part) => ns?.[part], root) as StaticType | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (typeof type?.encode !== 'function') return undefined;
+  return {
+    encode: (message) => type.encode(type.fromObject(message ?? {})).finish(),
+    decode: (bytes) => type.toObject(type.decode(bytes), TO_OBJECT) as T,
+  };
+}
+
 export interface CallOptions {
   headers?: Record<string, string>;
   /** Milliseconds until the call is abandoned with DeadlineExceeded. */

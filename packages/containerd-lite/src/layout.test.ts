@@ -1,7 +1,7 @@
 import { openDatabase, schemaVersion } from '@ctl/proto';
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { SCHEMA, contentKey, namespaceKey, splitNamespaced, IMAGE_PREFIX, imageKey } from './layout';
+import { SCHEMA, contentKey, containerKey, namespaceKey, splitNamespaced, IMAGE_PREFIX, imageKey, leaseKey } from './layout';
 
 describe('containerd-lite schema', () => {
   let tmp: TempInstance;
@@ -19,7 +19,7 @@ describe('containerd-lite schema', () => {
 
     const db = await openDatabase(tmp.root, SCHEMA);
     try {
-      assert.equal(await schemaVersion(db), 3);
+      assert.equal(await schemaVersion(db), SCHEMA.version);
       assert.deepEqual(await db.get(namespaceKey('team')), { labels: { a: 'b' } });
     } finally {
       await db.close();
@@ -36,8 +36,26 @@ describe('containerd-lite schema', () => {
 
     const db = await openDatabase(tmp.root, SCHEMA);
     try {
-      assert.equal(await schemaVersion(db), 3);
+      assert.equal(await schemaVersion(db), SCHEMA.version);
       assert.deepEqual(await db.get(contentKey('team', `sha256:${'a'.repeat(64)}`)), record);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('migrates a schema 3 store (images, leases) to schema 4 (containers), keeping its records', async () => {
+    const v3 = { version: 3, migrations: SCHEMA.migrations.slice(0, 3) };
+    const old = await openDatabase(tmp.root, v3);
+    const lease = { labels: {}, created: '2020-01-01T00:00:00.000Z' };
+    await old.put(namespaceKey('team'), { labels: {} });
+    await old.put(leaseKey('team', 'l1'), lease);
+    await old.close();
+
+    const db = await openDatabase(tmp.root, SCHEMA);
+    try {
+      assert.equal(await schemaVersion(db), 4);
+      assert.deepEqual(await db.get(leaseKey('team', 'l1')), lease);
+      assert.equal(await db.get(containerKey('team', 'c1')), undefined);
     } finally {
       await db.close();
     }

@@ -9,6 +9,9 @@
  *   lease-res/<namespace>/<id>/<type>/<res id>   { type, id }                    a resource the lease holds (schema 3)
  *   snapshotter/<name>                           { recorded }                    a snapshotter containerd-lite has made
  *                                                                                snapshots in, swept by GC (schema 3)
+ *   container/<namespace>/<id>                   { labels, image, runtime, spec, snapshotter, snapshotKey,
+ *                                                  extensions, sandbox, created, updated }  a container (schema 4);
+ *                                                                                Anys as { typeUrl, value (base64) }
  *
  * Image names may contain '/', namespaces and lease ids never do, so the first two segments
  * after the prefix are unambiguous. A lease resource's type is "content" (id = digest),
@@ -21,6 +24,7 @@
  *
  * Schema 1: namespaces. Schema 2: content records (nothing to move: schema 1 held none).
  * Schema 3: images, leases, lease resources, snapshotters (nothing to move: all new keys).
+ * Schema 4: containers (nothing to move: all new keys). Container ids never contain '/'.
  */
 import type { SchemaDefinition } from '@ctl/proto';
 
@@ -43,6 +47,9 @@ export const leaseResourcePrefix = (namespace: string, id?: string): string =>
 export const leaseResourceKey = (namespace: string, id: string, type: string, resource: string): string =>
   `${leaseResourcePrefix(namespace, id)}${type}/${resource}`;
 
+export const CONTAINER_PREFIX = 'container/';
+export const containerKey = (namespace: string, id: string): string => `${CONTAINER_PREFIX}${namespace}/${id}`;
+
 export const SNAPSHOTTER_PREFIX = 'snapshotter/';
 export const snapshotterKey = (name: string): string => `${SNAPSHOTTER_PREFIX}${name}`;
 
@@ -57,10 +64,11 @@ export function splitNamespaced(key: string, prefix: string): [string, string] {
 }
 
 export const SCHEMA: SchemaDefinition = {
-  version: 3,
+  version: 4,
   migrations: [
     { version: 1, describe: 'namespaces', migrate: async () => undefined },
     { version: 2, describe: 'content records per namespace', migrate: async () => undefined },
     { version: 3, describe: 'images, leases, lease resources and snapshotters', migrate: async () => undefined },
+    { version: 4, describe: 'containers', migrate: async () => undefined },
   ],
 };

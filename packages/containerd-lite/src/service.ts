@@ -2,9 +2,13 @@ import { type ServiceFactory, WireClient, loadContracts, openDatabase, serviceRo
 import { driverName, readConfig } from '@ctl/snapshotter';
 import { SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
+import { containersRegistration } from './containers/grpc';
+import { ContainerStore } from './containers/store';
 import { contentRegistration } from './content/grpc';
 import { Differ } from './diff/differ';
 import { diffRegistration } from './diff/grpc';
+import { Exchange } from './events/exchange';
+import { eventsRegistration } from './events/grpc';
 import { ContentStore } from './content/store';
 import { Collector, type CollectorOptions } from './gc/collector';
 import { gcRegistration } from './gc/grpc';
@@ -22,9 +26,12 @@ import { Transfer } from './transfer/transfer';
 /** Settings of the collector a test (or an embedder) may change. */
 export type GcSettings = Pick<CollectorOptions, 'ingestExpiryMs' | 'delayMs' | 'snapshotterTimeoutMs' | 'snapshotter'>;
 
-/** The stores and the collector of one containerd-lite instance, for in-process users (unpacker, containers). */
+/** The stores and the collector of one containerd-lite instance, for in-process users (unpacker, containers, tasks). */
 export interface ContainerdLite {
+  /** The event exchange: other services publish through it (it is a Publisher) and subscribe to it in-process. */
+  events: Exchange;
   namespaces: NamespaceStore;
+  containers: ContainerStore;
   content: ContentStore;
   images: ImageStore;
   leases: LeaseStore;
@@ -41,11 +48,16 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
     let collector: Collector | undefined;
     try {
       logger.debug('database open', { location: db.location });
+      const events = new Exchange({ logger });
       const lock = new GcLock();
       const namespaces = new NamespaceStore(db);
       const content = await ContentStore.open(db, join(root, 'content'), { lock });
       const images = new ImageStore(db, { lock });
       const leases = new LeaseStore(db, { lock });
+      const containers = new ContainerStore(db, { lock, publisher: events });
+      namespaces.publisher = events;
+      content.publisher = events;
+      images.publisher = events;
       const gc = new Collector({
         db,
         lock,
@@ -64,11 +76,15 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       content.gc = gc;
       images.gc = gc;
       leases.gc = gc;
+      containers.gc = gc;
+      // A container holds its snapshot (provider only reads, as the collector's lock requires).
+      gc.registerRoots(() => containers.roots());
+      namespaces.registerInUseCheck((ns) => containers.inUse(ns));
       namespaces.registerInUseCheck((ns) => content.inUse(ns));
       namespaces.registerInUseCheck((ns) => images.inUse(ns));
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
-      onOpen?.({ namespaces, content, images, leases, gc, lock });
+      onOpen?.({ events, namespaces, containers, content, images, leases, gc, lock });
       // The snapshotter service's default driver, read from the same settings it reads at start.
       const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
       const tmp = join(root, 'tmp');
@@ -91,6 +107,8 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         name: 'containerd-lite',
         registrations: [
           namespacesRegistration(contracts, namespaces),
+          eventsRegistration(contracts, events),
+          containersRegistration(contracts, containers),
           contentRegistration(contracts, content),
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),
@@ -98,7 +116,9 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),
         ],
+        endStreams: () => events.close(),
         close: async () => {
+          events.close();
           await gc.close();
           for (const wire of wires) wire.close();
           await db.close();

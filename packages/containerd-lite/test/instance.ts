@@ -9,7 +9,9 @@ import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { SnapshotsClient, createSnapshotterService } from '@ctl/snapshotter';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ContainersClient } from '../src/containers/client';
 import { ContentClient } from '../src/content/client';
+import { EventsClient } from '../src/events/client';
 import { GcClient } from '../src/gc/client';
 import { ImagesClient } from '../src/images/client';
 import { LeasesClient } from '../src/leases/client';
@@ -22,6 +24,8 @@ export interface Instance {
   /** In-process access to the stores and the collector. */
   local: ContainerdLite;
   content(ns?: string): ContentClient;
+  containers(ns?: string): ContainersClient;
+  events: EventsClient;
   images(ns?: string): ImagesClient;
   leases(ns?: string): LeasesClient;
   namespaces: NamespacesClient;
@@ -80,6 +84,8 @@ export async function startInstance(options: { snapshotter?: boolean; drivers?: 
       wire,
       local: local!,
       content: (ns = 'default') => new ContentClient(wire, ns),
+      containers: (ns = 'default') => new ContainersClient(wire, ns),
+      events: new EventsClient(wire),
       images: (ns = 'default') => new ImagesClient(wire, ns),
       leases: (ns = 'default') => new LeasesClient(wire, ns),
       namespaces: new NamespacesClient(wire),

@@ -28,6 +28,8 @@ export interface Container {
   createdAt: Date;
   updatedAt: Date;
   extensions: Record<string, Any>;
+  /** The sandbox the container belongs to (containerd 1.7+); stored, not interpreted. */
+  sandbox?: string;
 }
 
 export type NewContainer = Pick<Container, 'id'> & Partial<Omit<Container, 'id' | 'createdAt' | 'updatedAt'>>;

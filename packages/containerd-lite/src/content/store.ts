@@ -39,6 +39,7 @@ import { type Hash, createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, chmod, lstat, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type Publisher, Topic } from '../events/events';
 import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { ContentEntry } from '../gc/mark';
@@ -123,6 +124,8 @@ export class ContentStore {
 
   readonly lock: GcLock;
   gc: GcTrigger;
+  /** Announces deletes (/content/delete) when set; collections are not announced, as in containerd. */
+  publisher: Publisher | undefined;
 
   private constructor(
     readonly db: Database,
@@ -347,6 +350,7 @@ export class ContentStore {
     validateDigest(digest);
     this.mustRecord(namespace, digest);
     await this.removeRecord(namespace, digest);
+    this.publisher?.publish(namespace, Topic.contentDelete, 'containerd.events.ContentDelete', { digest });
     this.gc.schedule();
   }
 

@@ -13,6 +13,7 @@ import { KeyedQueue } from '../keyed-queue';
 import { IMAGE_PREFIX, imageKey, namespaceKey, splitNamespaced, under } from '../layout';
 import type { Descriptor } from '../oci';
 import type { DeleteOptions, Image, Images } from './images';
+import { type Publisher, Topic } from '../events/events';
 
 /** Bound on an image name, in bytes (containerd's bound on one label, which names often end up in). */
 export const MAX_IMAGE_NAME_BYTES = 4096;
@@ -63,11 +64,14 @@ const toImage = (name: string, r: ImageRecord): Image => ({
 export interface ImageStoreOptions {
   lock?: GcLock;
   gc?: GcTrigger;
+  publisher?: Publisher;
 }
 
 export class ImageStore {
   readonly lock: GcLock;
   gc: GcTrigger;
+  /** Announces creates, updates and deletes (/images/*) when set. */
+  publisher: Publisher | undefined;
   /** Create, update and delete of one image never interleave (lock order: GC lock, then this). */
   private readonly queue = new KeyedQueue();
 
@@ -77,6 +81,7 @@ export class ImageStore {
   ) {
     this.lock = options.lock ?? new GcLock();
     this.gc = options.gc ?? noGc;
+    this.publisher = options.publisher;
   }
 
   namespace(namespace: string): Images {
@@ -133,7 +138,7 @@ export class ImageStore {
     const name = validateImageName(image.name);
     const target = validateTarget(image.target, `image "${name}"`);
     const labels = validateLabels(image.labels ?? {});
-    return this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
+    const created = await this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
       if (await this.read(namespace, name)) throw alreadyExists(`image "${name}" already exists in namespace "${namespace}"`);
       const now = new Date().toISOString();
       const record: ImageRecord = { labels, target, created: now, updated: now };
@@ -143,12 +148,14 @@ export class ImageStore {
       await batch.write();
       return toImage(name, record);
     }));
+    this.publisher?.publish(namespace, Topic.imageCreate, 'containerd.events.ImageCreate', { name, labels: created.labels });
+    return created;
   }
 
   async update(namespace: string, image: Pick<Image, 'name'> & Partial<Pick<Image, 'target' | 'labels'>>, fieldpaths: string[]): Promise<Image> {
     const name = validateImageName(image.name);
     const what = `image "${name}"`;
-    return this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
+    const updated = await this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
       const current = await this.mustRead(namespace, name);
       let { labels, target } = current;
       if (fieldpaths.length === 0) {
@@ -175,6 +182,8 @@ export class ImageStore {
       await this.db.put(imageKey(namespace, name), record);
       return toImage(name, record);
     }));
+    this.publisher?.publish(namespace, Topic.imageUpdate, 'containerd.events.ImageUpdate', { name, labels: updated.labels });
+    return updated;
   }
 
   async delete(namespace: string, name: string, options: DeleteOptions): Promise<void> {
@@ -182,6 +191,7 @@ export class ImageStore {
       await this.mustRead(namespace, name);
       await this.db.del(imageKey(namespace, name));
     });
+    this.publisher?.publish(namespace, Topic.imageDelete, 'containerd.events.ImageDelete', { name });
     if (options.sync) await this.gc.collect();
     else this.gc.schedule();
   }

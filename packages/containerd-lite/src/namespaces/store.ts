@@ -1,6 +1,7 @@
 import { type Database, alreadyExists, applyLabelUpdate, failedPrecondition, notFound, validateLabels, validateNamespace } from '@ctl/proto';
 import { NAMESPACE_PREFIX, namespaceKey } from '../layout';
 import type { Namespace, Namespaces } from './namespaces';
+import { type Publisher, Topic } from '../events/events';
 
 interface StoredNamespace {
   labels: Record<string, string>;
@@ -14,6 +15,11 @@ export type NamespaceInUse = (namespace: string) => Promise<string | undefined>;
 
 export class NamespaceStore implements Namespaces {
   private readonly inUse: NamespaceInUse[] = [];
+  /**
+   * Announces creates, updates and deletes (/namespaces/*) when set. The envelope's namespace
+   * is the namespace concerned (containerd uses the caller's, which this store does not see).
+   */
+  publisher: Publisher | undefined;
 
   constructor(private readonly db: Database) {}
 
@@ -45,6 +51,7 @@ export class NamespaceStore implements Namespaces {
     const labels = validateLabels(namespace.labels ?? {});
     if (await this.read(namespace.name)) throw alreadyExists(`namespace "${namespace.name}" already exists`);
     await this.db.put(namespaceKey(namespace.name), { labels } satisfies StoredNamespace);
+    this.publisher?.publish(namespace.name, Topic.namespaceCreate, 'containerd.events.NamespaceCreate', { name: namespace.name, labels });
     return { name: namespace.name, labels };
   }
 
@@ -53,6 +60,7 @@ export class NamespaceStore implements Namespaces {
     const labels = applyLabelUpdate(current.labels, namespace.labels, mask, `namespace "${namespace.name}"`);
     validateLabels(labels);
     await this.db.put(namespaceKey(namespace.name), { labels } satisfies StoredNamespace);
+    this.publisher?.publish(namespace.name, Topic.namespaceUpdate, 'containerd.events.NamespaceUpdate', { name: namespace.name, labels });
     return { name: namespace.name, labels };
   }
 
@@ -63,5 +71,6 @@ export class NamespaceStore implements Namespaces {
       if (what) throw failedPrecondition(`namespace "${name}" must be empty, but it still has ${what}`);
     }
     await this.db.del(namespaceKey(name));
+    this.publisher?.publish(name, Topic.namespaceDelete, 'containerd.events.NamespaceDelete', { name });
   }
 }
