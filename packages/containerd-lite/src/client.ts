@@ -12,3 +12,5 @@ export type { CollectResult, GarbageCollector } from './gc/gc';
 export { GcClient } from './gc/client';
 export { TransferClient, type TransferProgress } from './transfer/client';
 export { DiffClient } from './diff/client';
+export type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric as TaskMetric, ProcessState, Tasks, TaskStatus } from './tasks/tasks';
+export { TasksClient } from './tasks/client';

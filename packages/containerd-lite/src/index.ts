@@ -23,3 +23,5 @@ export * from './oci';
 export { type ExportOptions, type ExportResult, type ImportOptions, type ImportResult, type ImportedImage, type Progress as ArchiveProgress, type ProgressEvent as ArchiveProgressEvent, exportArchive, importArchive } from './archive';
 export * as reference from './reference';
 export * as platforms from './platforms';
+export * from './tasks';
+export { TasksClient } from './tasks/client';

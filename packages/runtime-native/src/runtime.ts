@@ -93,12 +93,13 @@ export class Runtime {
 
   /**
    * Create through a shim that outlives the caller. Files in the bundle: init.pid, exit.json,
-   * container.log (one JSON object per output line), runtime.log (the runtime's own log).
+   * container.log (one JSON object per output line; `log` puts it elsewhere, e.g. where it
+   * outlives the bundle), runtime.log (the runtime's own log).
    */
-  async createWithShim(id: string, bundle: string, opts: { tty?: boolean; stdin?: boolean; attach?: boolean } = {}): Promise<{ pid: number }> {
+  async createWithShim(id: string, bundle: string, opts: { tty?: boolean; stdin?: boolean; attach?: boolean; log?: string } = {}): Promise<{ pid: number }> {
     const pidFile = path.join(bundle, 'init.pid');
     for (const f of ['init.pid', 'exit.json']) fs.rmSync(path.join(bundle, f), { force: true });
-    const shimArgs = ['--state-dir', bundle, '--pid-file', pidFile, '--log', path.join(bundle, 'container.log')];
+    const shimArgs = ['--state-dir', bundle, '--pid-file', pidFile, '--log', opts.log ?? path.join(bundle, 'container.log')];
     if (opts.attach || opts.stdin) shimArgs.push('--attach-socket', path.join(bundle, 'attach.sock'));
     if (opts.stdin) shimArgs.push('--stdin');
     const rtArgs = [this.runtimeBinary, '--root', this.root, '--log', path.join(bundle, 'runtime.log'), '--log-format', 'json', 'create'];
