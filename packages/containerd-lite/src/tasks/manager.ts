@@ -495,7 +495,9 @@ export class TaskManager {
         case 'paused':
           return 'PAUSED';
         default:
-          return t.init.readExit() ? 'STOPPED' : 'RUNNING'; // exited; the shim is writing exit.json
+          // The init has exited; the shim is about to write exit.json (it reaps, then writes).
+          await Promise.race([t.init.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
+          return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
       }
     } catch {
       return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
