@@ -16,6 +16,8 @@ import { leasesRegistration } from './leases/grpc';
 import { LeaseStore } from './leases/store';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
+import { type TaskManager, type TaskManagerOptions, createTaskManager } from './tasks/manager';
+import { tasksRegistration } from './tasks/grpc';
 import { transferRegistration } from './transfer/grpc';
 import { Transfer } from './transfer/transfer';
 
@@ -32,13 +34,20 @@ export interface ContainerdLite {
   lock: GcLock;
 }
 
+/**
+ * The Tasks service's dependencies, made from the other parts (the containers store, the events
+ * exchange). Optional until the merge wires the real ones in; without it there is no Tasks service.
+ */
+export type TasksWiring = (parts: ContainerdLite) => Pick<TaskManagerOptions, 'containers' | 'publisher'>;
+
 /** containerd-lite's parts: its database and the containerd services it implements so far. */
-export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts: ContainerdLite) => void): ServiceFactory {
+export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts: ContainerdLite) => void, tasks?: TasksWiring): ServiceFactory {
   return async ({ dirs, logger }) => {
     const root = serviceRoot(dirs, 'containerd-lite');
     const db = await openDatabase(join(root, 'meta'), SCHEMA);
     const wires: WireClient[] = [];
     let collector: Collector | undefined;
+    let taskManager: TaskManager | undefined;
     try {
       logger.debug('database open', { location: db.location });
       const lock = new GcLock();
@@ -69,6 +78,8 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
       onOpen?.({ namespaces, content, images, leases, gc, lock });
+      // Tasks recover the shims a previous run left (restart safety) before serving.
+      if (tasks) taskManager = await createTaskManager({ dirs, logger, ...tasks({ namespaces, content, images, leases, gc, lock }) });
       // The snapshotter service's default driver, read from the same settings it reads at start.
       const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
       const tmp = join(root, 'tmp');
@@ -97,14 +108,17 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           gcRegistration(contracts, gc),
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),
+          ...(taskManager ? [tasksRegistration(contracts, taskManager)] : []),
         ],
         close: async () => {
+          taskManager?.close();
           await gc.close();
           for (const wire of wires) wire.close();
           await db.close();
         },
       };
     } catch (err) {
+      taskManager?.close();
       await collector?.close();
       await db.close();
       throw err;
