@@ -14,6 +14,28 @@ import { BUSYBOX, RecordingPublisher, TasksFixture, waitFor } from './tasks-fixt
 const isRoot = process.getuid?.() === 0;
 const NS = 'default';
 
+/** Starts the ids' tasks in a child process holding a TaskManager, then kills it with SIGKILL. */
+async function runInChild(fx: TasksFixture, ids: string[]): Promise<Record<string, number>> {
+  const input = {
+    dirs: { root: fx.tmp.root, state: fx.tmp.state },
+    rootfs: fx.rootfs,
+    containers: Object.fromEntries(ids.map((id) => [id, { spec: fx.containers.get(`${NS}/${id}`)!.spec!.value.toString('base64') }])),
+  };
+  const inputFile = path.join(fx.tmp.base, 'child-input.json');
+  fs.writeFileSync(inputFile, JSON.stringify(input));
+  const child = spawn(process.execPath, [path.join(__dirname, 'tasks-child.js'), inputFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    return await waitFor('the child to start its tasks', () => (out.includes('\n') ? (JSON.parse(out) as Record<string, number>) : child.exitCode !== null ? Promise.reject(new Error(`child failed: ${err}`)) : undefined), 15_000);
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+  }
+}
+
 describe('tasks restart recovery (root, real kernel)', function () {
   let fx: TasksFixture;
   let recovered: TaskManager | undefined;
@@ -31,25 +53,7 @@ describe('tasks restart recovery (root, real kernel)', function () {
     this.timeout(30_000);
     const running = fx.container(['sleep', '60']);
     const exited = fx.container(['sh', '-c', 'sleep 0.5; exit 7']);
-    const input = {
-      dirs: { root: fx.tmp.root, state: fx.tmp.state },
-      rootfs: fx.rootfs,
-      containers: Object.fromEntries([running, exited].map((id) => [id, { spec: fx.containers.get(`${NS}/${id}`)!.spec!.value.toString('base64') }])),
-    };
-    const inputFile = path.join(fx.tmp.base, 'child-input.json');
-    fs.writeFileSync(inputFile, JSON.stringify(input));
-    const child = spawn(process.execPath, [path.join(__dirname, 'tasks-child.js'), inputFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    let pids: Record<string, number>;
-    try {
-      pids = await waitFor('the child to start its tasks', () => (out.includes('\n') ? (JSON.parse(out) as Record<string, number>) : child.exitCode !== null ? Promise.reject(new Error(`child failed: ${err}`)) : undefined), 15_000);
-    } finally {
-      child.kill('SIGKILL');
-      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
-    }
+    const pids = await runInChild(fx, [running, exited]);
     for (const id of [running, exited]) fx.rememberPid(id, pids[id]!);
 
     // the second task exits while no manager watches
@@ -85,5 +89,23 @@ describe('tasks restart recovery (root, real kernel)', function () {
     recovered = await TaskManager.open(fx.options(again));
     assert.deepEqual(again.events, []);
     assert.deepEqual(await recovered.list(NS), []);
+  });
+
+  it('records 255 for a task whose shim and init died while the daemon was down, and deletes it', async function () {
+    this.timeout(30_000);
+    const id = fx.container(['sleep', '60']);
+    const pids = await runInChild(fx, [id]);
+    fx.rememberPid(id, pids[id]!);
+    const shim = Number(fs.readFileSync(`/proc/${pids[id]}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    process.kill(shim, 'SIGKILL');
+    process.kill(pids[id]!, 'SIGKILL');
+    await waitFor('the init to be gone', () => !fs.existsSync(`/proc/${pids[id]}`), 5000);
+    const publisher = new RecordingPublisher();
+    recovered = await TaskManager.open(fx.options(publisher));
+    const got = await recovered.get(NS, id);
+    assert.equal(got.status, 'STOPPED');
+    assert.equal(got.exitStatus, 255);
+    await waitFor('the exit event', () => publisher.events.some((e) => e.topic === '/tasks/exit'), 3000);
+    assert.equal((await recovered.delete(NS, id)).exitStatus, 255);
   });
 });

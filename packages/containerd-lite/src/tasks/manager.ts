@@ -79,6 +79,15 @@ function writeJsonAtomic(file: string, value: unknown): void {
   fs.renameSync(tmp, file);
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function isMountPoint(dir: string): boolean {
   const real = fs.existsSync(dir) ? fs.realpathSync(dir) : dir;
   return fs
@@ -449,9 +458,23 @@ export class TaskManager {
         }
         this.tasks.set(this.key(ns, id), task);
         this.watchInit(task);
+        await this.reconcileLostShim(task);
         this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
       }
     }
+  }
+
+  /**
+   * An init that is gone without an exit.json (its shim was killed too) would never be waited
+   * for: give the shim a moment, then record the exit as containerd does for a lost shim (255).
+   */
+  private async reconcileLostShim(t: Task): Promise<void> {
+    const p = t.init;
+    if (p.readExit() || !p.readPid() || processAlive(p.pid)) return;
+    await Promise.race([p.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    if (p.readExit()) return;
+    this.opts.logger?.warn('task init gone without an exit status: recording 255', { namespace: t.namespace, id: t.id, pid: p.pid });
+    writeJsonAtomic(path.join(p.dir, 'exit.json'), { pid: p.pid, exitStatus: 255, signal: 0, oomKilled: false, exitedAt: new Date().toISOString() });
   }
 
   // --- helpers ---
