@@ -66,7 +66,7 @@ describe('tasks over gRPC (root, real kernel)', function () {
     assert.equal((await tasks.get(id)).status, 'PAUSED');
     await tasks.resume(id);
     await assert.rejects(tasks.delete(id), (e) => isKind(e, ErrorKind.FailedPrecondition));
-    await assert.rejects(tasks.resizePty(id, '', 80, 25), (e) => isKind(e, ErrorKind.NotImplemented));
+    await assert.rejects(tasks.resizePty(id, '', 80, 25), (e) => isKind(e, ErrorKind.FailedPrecondition));
     await tasks.closeIO(id);
     await tasks.kill(id, 9);
     assert.equal((await tasks.wait(id)).exitStatus, 137);

@@ -106,7 +106,7 @@ describe('tasks (root, real kernel)', function () {
     assert.ok(Object.keys(metrics[0]!.data).length > 0);
 
     await m.update(NS, id, { pids: { limit: 50 } });
-    await assert.rejects(m.resizePty(NS, id, '', 80, 24), (e) => isKind(e, ErrorKind.NotImplemented));
+    await assert.rejects(m.resizePty(NS, id, '', 80, 24), (e) => isKind(e, ErrorKind.FailedPrecondition)); // no terminal
   });
 
   it('gives stdin to a task created with one and closes it through CloseIO', async () => {
@@ -120,7 +120,16 @@ describe('tasks (root, real kernel)', function () {
     assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['done']);
   });
 
-  it('follows the log until the task exits', async () => {
+  it('runs a task on a terminal and resizes it', async () => {
+    const id = fx.container(['sh', '-c', 'sleep 0.5; stty size']);
+    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), terminal: true })).pid);
+    await fx.manager.start(NS, id);
+    await fx.manager.resizePty(NS, id, '', 100, 40);
+    assert.equal((await fx.manager.wait(NS, id)).exitStatus, 0);
+    assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['40 100']);
+  });
+
+    it('follows the log until the task exits', async () => {
     const id = await run(['sh', '-c', 'echo one; sleep 0.3; echo two']);
     await fx.manager.start(NS, id);
     const lines = await collect(fx.manager.logs(NS, id, { follow: true }));

@@ -20,7 +20,6 @@
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound, notImplemented } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, writeBundle } from '@ctl/runtime-native';
-import { Attachment } from '@ctl/runtime-native';
 import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -352,10 +351,12 @@ export class TaskManager {
     });
   }
 
-  async resizePty(ns: string, id: string, execId: string, _width: number, _height: number): Promise<void> {
+  async resizePty(ns: string, id: string, execId: string, width: number, height: number): Promise<void> {
     const t = this.task(ns, id);
-    if (execId) this.proc(t, execId);
-    throw notImplemented(`resize pty of task "${id}": the shim cannot resize its pty yet`);
+    const p = execId ? this.proc(t, execId) : t.init;
+    if (!p.stdio.terminal) throw failedPrecondition(`resize pty of "${execId || id}": it has no terminal`);
+    if (p.readExit()) throw notFound(`resize pty of "${execId || id}": process already finished`);
+    await t.runtime.resizePty(p.dir, width, height).catch((err) => Promise.reject(engine(err)));
   }
 
   async closeIO(ns: string, id: string, execId = ''): Promise<void> {
@@ -363,11 +364,9 @@ export class TaskManager {
     const p = execId ? this.proc(t, execId) : t.init;
     if (!p.stdio.stdin) return; // no stdin: nothing to close
     if (p.readExit()) return;
-    // The shim closes the process's stdin when an attached client closes its side.
-    const a = await Attachment.connect(path.join(p.dir, 'attach.sock')).catch((err: Error) => {
-      throw failedPrecondition(`close stdin of "${execId || id}": ${err.message}`);
+    await t.runtime.closeStdin(p.dir).catch((err) => {
+      if (!p.readExit()) throw engine(err); // else the shim left meanwhile: nothing to close
     });
-    a.end();
   }
 
   async pause(ns: string, id: string): Promise<void> {

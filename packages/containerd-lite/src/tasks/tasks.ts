@@ -91,7 +91,7 @@ export interface Tasks {
   kill(containerId: string, signal: number, options?: KillOptions): Promise<void>;
   /** Adds an exec process (CREATED); start(containerId, execId) runs it. */
   exec(containerId: string, options: ExecOptions): Promise<void>;
-  /** Unimplemented: the shim cannot resize its pty yet. */
+  /** Sets the terminal size of a task (or exec) created with terminal; FailedPrecondition without one. */
   resizePty(containerId: string, execId: string, width: number, height: number): Promise<void>;
   /** Closes the process's stdin (EOF for the process). */
   closeIO(containerId: string, execId?: string): Promise<void>;
