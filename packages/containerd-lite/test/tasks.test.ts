@@ -1,6 +1,7 @@
 /** The task manager on the real kernel (root): busybox containers through runtime-native's shim. */
 import { isKind, ErrorKind } from '@ctl/proto/errors';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BUSYBOX, TasksFixture, collect, mountsUnder, waitFor } from './tasks-fixture';
@@ -111,7 +112,7 @@ describe('tasks (root, real kernel)', function () {
 
   it('gives stdin to a task created with one and closes it through CloseIO', async () => {
     const id = fx.container(['sh', '-c', 'cat; echo done']);
-    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), stdin: 'stdin' })).pid);
+    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), stdin: 'attach' })).pid);
     const attach = fx.manager.attachPath(NS, id);
     assert.ok(fs.existsSync(attach));
     await fx.manager.start(NS, id);
@@ -120,7 +121,33 @@ describe('tasks (root, real kernel)', function () {
     assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['done']);
   });
 
-  it('runs a task on a terminal and resizes it', async () => {
+  it('copies output into containerd-style FIFOs and stdin from one', async () => {
+    const dir = fs.mkdtempSync(path.join(fx.tmp.base, 'fifo-'));
+    const [stdin, stdout, stderr] = ['in', 'out', 'err'].map((n) => path.join(dir, n)) as [string, string, string];
+    for (const f of [stdin, stdout, stderr]) execFileSync('mkfifo', ['-m', '0600', f]);
+    const id = fx.container(['sh', '-c', 'read line; echo "got $line"; echo oops >&2']);
+    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), stdin, stdout, stderr })).pid);
+    // the client's ends, as ctr opens them
+    const readAll = (f: string) =>
+      new Promise<string>((resolve) => {
+        let text = '';
+        const s = fs.createReadStream(f);
+        s.on('data', (d) => (text += d.toString()));
+        s.on('end', () => resolve(text));
+      });
+    const out = readAll(stdout);
+    const err = readAll(stderr);
+    const w = fs.createWriteStream(stdin);
+    await fx.manager.start(NS, id);
+    w.write('hello\n');
+    assert.equal((await fx.manager.wait(NS, id)).exitStatus, 0);
+    w.destroy();
+    assert.equal(await out, 'got hello\n');
+    assert.equal(await err, 'oops\n');
+    await fx.manager.delete(NS, id);
+  });
+
+    it('runs a task on a terminal and resizes it', async () => {
     const id = fx.container(['sh', '-c', 'sleep 0.5; stty size']);
     fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), terminal: true })).pid);
     await fx.manager.start(NS, id);

@@ -26,6 +26,7 @@ import * as path from 'node:path';
 import { type Container, SPEC_TYPE_URL } from '../containers/containers';
 import { type Publisher, Topic } from '../events/events';
 import { KeyedQueue } from '../keyed-queue';
+import { FifoBridge } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio, exitCode } from './process';
 import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks, TaskStatus } from './tasks';
@@ -49,6 +50,9 @@ interface TaskJson extends Stdio {
 
 class Task {
   readonly execs = new Map<string, ShimProcess>();
+  /** While Start runs, the init's exit waits to be announced after /tasks/start. */
+  starting = false;
+  pendingExit?: () => void;
   constructor(
     readonly namespace: string,
     readonly id: string,
@@ -99,6 +103,8 @@ export class TaskManager {
   private readonly tasks = new Map<string, Task>();
   private readonly runtimes = new Map<string, Runtime>();
   private readonly queue = new KeyedQueue();
+  /** FIFO bridges by process dir */
+  private readonly bridges = new Map<string, FifoBridge>();
   readonly tasksDir: string;
   readonly runtimeDir: string;
   readonly logsDir: string;
@@ -120,6 +126,8 @@ export class TaskManager {
   /** Stops watching; the shims and their containers keep running (a later open() finds them). */
   close(): void {
     this.closed = true;
+    for (const b of this.bridges.values()) b.close();
+    this.bridges.clear();
     for (const t of this.tasks.values()) {
       t.init.unwatch();
       for (const e of t.execs.values()) e.unwatch();
@@ -219,6 +227,7 @@ export class TaskManager {
           .createWithShim(id, bundle, { tty: meta.terminal, stdin: meta.stdin !== '', attach: true, log: this.logPath(ns, id) })
           .catch((err) => Promise.reject(engine(err)));
         init.pid = pid;
+        await this.bridge(init);
         const task = new Task(ns, id, bundle, runtime, init, meta);
         this.tasks.set(this.key(ns, id), task);
         this.watchInit(task);
@@ -231,6 +240,7 @@ export class TaskManager {
         });
         return this.state(task, init, 'CREATED');
       } catch (err) {
+        this.unbridge(bundle);
         await runtime.delete(id, true).catch(() => undefined);
         if (mounted) await unmountAll(path.join(bundle, 'rootfs')).catch(() => undefined);
         this.removeBundle(bundle);
@@ -244,9 +254,17 @@ export class TaskManager {
       const t = this.task(ns, id);
       if (!execId) {
         if (t.init.readExit()) throw failedPrecondition(`task "${id}" has exited`);
-        await t.runtime.start(id).catch((err) => Promise.reject(engine(err)));
-        t.init.started = true;
-        this.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
+        t.starting = true;
+        try {
+          await t.runtime.start(id).catch((err) => Promise.reject(engine(err)));
+          t.init.started = true;
+          this.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
+        } finally {
+          t.starting = false;
+          const pending = t.pendingExit;
+          t.pendingExit = undefined;
+          pending?.();
+        }
         return { pid: t.init.pid };
       }
       const p = this.proc(t, execId);
@@ -257,6 +275,7 @@ export class TaskManager {
         .catch((err) => Promise.reject(engine(err)));
       p.pid = pid;
       p.started = true;
+      await this.bridge(p).catch((err) => this.opts.logger?.warn('exec stdio FIFOs', { id, execId, err: (err as Error).message }));
       this.watchExec(t, p);
       this.publish(ns, Topic.taskExecStarted, 'containerd.events.TaskExecStarted', { container_id: id, exec_id: execId, pid });
       return { pid };
@@ -277,7 +296,11 @@ export class TaskManager {
         if (!(err instanceof RuntimeError && err.kind === 'NotFound')) throw engine(err);
       });
       t.init.unwatch();
-      for (const e of t.execs.values()) e.unwatch();
+      this.unbridge(t.init.dir);
+      for (const e of t.execs.values()) {
+        e.unwatch();
+        this.unbridge(e.dir);
+      }
       const rootfs = path.join(t.bundle, 'rootfs');
       if (t.meta.ownRootfs && isMountPoint(rootfs)) await unmountAll(rootfs);
       this.removeBundle(t.bundle);
@@ -295,6 +318,7 @@ export class TaskManager {
       const p = this.proc(t, execId);
       if (p.started && !p.readExit()) throw failedPrecondition(`exec "${execId}" in task "${id}" is running: kill it before deleting`);
       p.unwatch();
+      this.unbridge(p.dir);
       fs.rmSync(p.dir, { recursive: true, force: true });
       t.execs.delete(execId);
       const result = p.result(execId);
@@ -454,10 +478,14 @@ export class TaskManager {
           const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
           task.execs.set(execId, p);
           if (p.started) this.watchExec(task, p);
+          if (p.started && !p.readExit()) await this.bridge(p).catch(() => undefined);
         }
         this.tasks.set(this.key(ns, id), task);
         this.watchInit(task);
         await this.reconcileLostShim(task);
+        if (!init.readExit()) {
+          await this.bridge(init).catch((err) => this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }));
+        }
         this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
       }
     }
@@ -478,6 +506,19 @@ export class TaskManager {
 
   // --- helpers ---
 
+  /** Connects containerd's stdio FIFOs, when the process was given any, to its shim. */
+  private async bridge(p: ShimProcess): Promise<void> {
+    const b = await FifoBridge.open(path.join(p.dir, 'attach.sock'), p.stdio).catch((err: Error) => {
+      throw invalidArgument(`stdio FIFOs of "${p.execId || path.basename(p.dir)}": ${err.message}`);
+    });
+    if (b) this.bridges.set(p.dir, b);
+  }
+
+  private unbridge(dir: string): void {
+    this.bridges.get(dir)?.close();
+    this.bridges.delete(dir);
+  }
+
   private watchInit(t: Task): void {
     t.init.watch((e) => this.announceExit(t, t.init, e, t.id));
   }
@@ -488,6 +529,10 @@ export class TaskManager {
 
   private announceExit(t: Task, p: ShimProcess, e: ExitStatus, id: string): void {
     if (this.closed || p.announced) return;
+    if (p === t.init && t.starting) {
+      t.pendingExit = () => this.announceExit(t, p, e, id);
+      return;
+    }
     if (e.oomKilled && !p.execId) this.publish(t.namespace, Topic.taskOOM, 'containerd.events.TaskOOM', { container_id: t.id });
     this.publish(t.namespace, Topic.taskExit, 'containerd.events.TaskExit', {
       container_id: t.id,

@@ -46,7 +46,11 @@ export interface ExitResult {
 export interface CreateTaskOptions {
   /** Mounts that make the root filesystem (a snapshot's mounts), mounted on <bundle>/rootfs. */
   rootfs?: Mount[];
-  /** containerd's FIFO paths: recorded and reported only; a non-empty stdin gives the task a stdin. */
+  /**
+   * containerd's stdio FIFOs (absolute paths, made by the client): the daemon copies the shim's
+   * output into stdout/stderr and stdin into the process. Any non-empty stdin gives the process
+   * a stdin on its attach socket; a non-absolute value (e.g. "attach") asks for only that.
+   */
   stdin?: string;
   stdout?: string;
   stderr?: string;
