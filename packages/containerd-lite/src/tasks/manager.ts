@@ -19,6 +19,7 @@
  */
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound, notImplemented } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
+import { validateNamespace } from '@ctl/proto/namespace';
 import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, writeBundle } from '@ctl/runtime-native';
 import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
 import * as fs from 'node:fs';
@@ -159,11 +160,11 @@ export class TaskManager {
   // --- paths ---
 
   bundleDir(ns: string, id: string): string {
-    return path.join(this.tasksDir, ns, id);
+    return path.join(this.tasksDir, validateNamespace(ns), checkId('container id', id));
   }
 
   logPath(ns: string, id: string): string {
-    return path.join(this.logsDir, ns, `${id}.log`);
+    return path.join(this.logsDir, validateNamespace(ns), `${checkId('container id', id)}.log`);
   }
 
   /** The shim's attach socket of the init (or an exec): Docker's multiplexed output; stdin when the process has one. */
@@ -450,45 +451,49 @@ export class TaskManager {
     if (!fs.existsSync(this.tasksDir)) return;
     for (const ns of fs.readdirSync(this.tasksDir)) {
       for (const id of fs.readdirSync(path.join(this.tasksDir, ns))) {
-        const bundle = this.bundleDir(ns, id);
-        const runtime = this.runtime(ns);
-        let meta: TaskJson;
-        try {
-          meta = JSON.parse(fs.readFileSync(path.join(bundle, 'task.json'), 'utf8')) as TaskJson;
-        } catch {
-          this.opts.logger?.warn('removing a task whose create did not finish', { namespace: ns, id });
-          await runtime.delete(id, true).catch(() => undefined);
-          const rootfs = path.join(bundle, 'rootfs');
-          if (isMountPoint(rootfs)) await unmountAll(rootfs).catch(() => undefined);
-          if (!isMountPoint(rootfs)) this.removeBundle(bundle);
-          continue;
-        }
-        const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
-        const task = new Task(ns, id, bundle, runtime, init, meta);
-        const execDir = path.join(bundle, 'exec');
-        for (const execId of fs.existsSync(execDir) ? fs.readdirSync(execDir) : []) {
-          const dir = path.join(execDir, execId);
-          let stdio: Stdio;
-          try {
-            stdio = JSON.parse(fs.readFileSync(path.join(dir, 'exec.json'), 'utf8')) as Stdio;
-          } catch {
-            fs.rmSync(dir, { recursive: true, force: true });
-            continue;
-          }
-          const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
-          task.execs.set(execId, p);
-          if (p.started) this.watchExec(task, p);
-          if (p.started && !p.readExit()) await this.bridge(p).catch(() => undefined);
-        }
-        this.tasks.set(this.key(ns, id), task);
-        this.watchInit(task);
-        await this.reconcileLostShim(task);
-        if (!init.readExit()) {
-          await this.bridge(init).catch((err) => this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }));
-        }
-        this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
+        await this.recoverOne(ns, id).catch((err: Error) => this.opts.logger?.error('task not recovered', { namespace: ns, id, err: err.message }));
       }
     }
+  }
+
+  private async recoverOne(ns: string, id: string): Promise<void> {
+    const bundle = this.bundleDir(ns, id);
+    const runtime = this.runtime(ns);
+    let meta: TaskJson;
+    try {
+      meta = JSON.parse(fs.readFileSync(path.join(bundle, 'task.json'), 'utf8')) as TaskJson;
+    } catch {
+      this.opts.logger?.warn('removing a task whose create did not finish', { namespace: ns, id });
+      await runtime.delete(id, true).catch(() => undefined);
+      const rootfs = path.join(bundle, 'rootfs');
+      if (isMountPoint(rootfs)) await unmountAll(rootfs).catch(() => undefined);
+      if (!isMountPoint(rootfs)) this.removeBundle(bundle);
+      return;
+    }
+    const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
+    const task = new Task(ns, id, bundle, runtime, init, meta);
+    const execDir = path.join(bundle, 'exec');
+    for (const execId of fs.existsSync(execDir) ? fs.readdirSync(execDir) : []) {
+      const dir = path.join(execDir, execId);
+      let stdio: Stdio;
+      try {
+        stdio = JSON.parse(fs.readFileSync(path.join(dir, 'exec.json'), 'utf8')) as Stdio;
+      } catch {
+        fs.rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
+      task.execs.set(execId, p);
+      if (p.started) this.watchExec(task, p);
+      if (p.started && !p.readExit()) await this.bridge(p).catch(() => undefined);
+    }
+    this.tasks.set(this.key(ns, id), task);
+    this.watchInit(task);
+    await this.reconcileLostShim(task);
+    if (!init.readExit()) {
+      await this.bridge(init).catch((err) => this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }));
+    }
+    this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
   }
 
   /**
