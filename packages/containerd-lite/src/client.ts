@@ -17,3 +17,7 @@ export { ContainersClient } from './containers/client';
 export { type Envelope, type Publisher, Topic } from './events/events';
 export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from './events/codec';
+export type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric as TaskMetric, ProcessState, Tasks, TaskStatus } from './tasks/tasks';
+export { TasksClient } from './tasks/client';
+export { RunnerClient } from './run/client';
+export type { Container, Containers } from './containers/containers';

@@ -31,3 +31,5 @@ export { type ContainerDeleteCheck, ContainerStore, type ContainerStoreOptions }
 export { ContainersClient } from './containers/client';
 export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { MAX_IDENTIFIER_LENGTH, validateIdentifier } from './identifiers';
+export * from './tasks';
+export { TasksClient } from './tasks/client';

@@ -1,4 +1,4 @@
-import { type ServiceFactory, WireClient, loadContracts, openDatabase, serviceRoot, serviceSocket } from '@ctl/proto';
+import { ErrorKind, type ServiceFactory, WireClient, failedPrecondition, found, isKind, loadContracts, openDatabase, serviceRoot, serviceSocket } from '@ctl/proto';
 import { driverName, readConfig } from '@ctl/snapshotter';
 import { SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
@@ -20,6 +20,12 @@ import { leasesRegistration } from './leases/grpc';
 import { LeaseStore } from './leases/store';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
+import { type TaskManager, createTaskManager } from './tasks/manager';
+import { runnerRegistration } from './run/grpc';
+import { Runner } from './run/runner';
+import type { UnpackTarget } from './unpack/unpacker';
+import type { Resource } from './leases/leases';
+import { tasksRegistration } from './tasks/grpc';
 import { transferRegistration } from './transfer/grpc';
 import { Transfer } from './transfer/transfer';
 
@@ -39,6 +45,30 @@ export interface ContainerdLite {
   lock: GcLock;
 }
 
+/**
+ * Ends a container's task before the container goes: a stopped one is deleted, a running or
+ * paused one only with force (killed, waited for, deleted); FailedPrecondition otherwise.
+ */
+async function removeTask(tasks: TaskManager, ns: string, id: string, force: boolean): Promise<void> {
+  let state;
+  try {
+    state = await tasks.get(ns, id);
+  } catch (err) {
+    if (isKind(err, ErrorKind.NotFound)) return;
+    throw err;
+  }
+  if (state.status === 'RUNNING' || state.status === 'PAUSED' || state.status === 'PAUSING') {
+    if (!force) throw failedPrecondition(`container ${id} is running`);
+    const exited = tasks.wait(ns, id);
+    if (state.status !== 'RUNNING') await tasks.resume(ns, id).catch(() => undefined);
+    await tasks.kill(ns, id, 9, { all: true }).catch((err: unknown) => {
+      if (!isKind(err, ErrorKind.NotFound)) throw err;
+    });
+    await exited;
+  }
+  await tasks.delete(ns, id);
+}
+
 /** containerd-lite's parts: its database and the containerd services it implements so far. */
 export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts: ContainerdLite) => void): ServiceFactory {
   return async ({ dirs, logger }) => {
@@ -46,6 +76,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
     const db = await openDatabase(join(root, 'meta'), SCHEMA);
     const wires: WireClient[] = [];
     let collector: Collector | undefined;
+    let taskManager: TaskManager | undefined;
     try {
       logger.debug('database open', { location: db.location });
       const events = new Exchange({ logger });
@@ -85,22 +116,33 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
       onOpen?.({ events, namespaces, containers, content, images, leases, gc, lock });
+      // Tasks recover the shims a previous run left (restart safety) before serving.
+      const tasks = await createTaskManager({ dirs, logger, containers: (ns, id) => containers.namespace(ns).get(id), publisher: events });
+      taskManager = tasks;
+      // A container with a task cannot go (containerd's rule); its log goes with it.
+      containers.registerDeleteCheck(async (ns, id) => ((await found(tasks.get(ns, id))) ? 'it has a task: delete the task first' : undefined));
+      containers.onDeleted((ns, id) => tasks.removeLogs(ns, id));
       // The snapshotter service's default driver, read from the same settings it reads at start.
       const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
       const tmp = join(root, 'tmp');
       const differ = new Differ(tmp);
       const snapshotsWire = new WireClient(serviceSocket(dirs, 'snapshotter'));
       wires.push(snapshotsWire);
-      const transfer = new Transfer({
-        content,
+      const unpackTarget = async (ns: string, requested: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget> => {
+        // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
+        const snapshotter = driverName(requested, defaultSnapshotter);
+        await gc.recordSnapshotter(snapshotter);
+        return { namespace: ns, content: content.namespace(ns), blobPath: (digest) => content.blobPath(digest), snapshotter, snapshots: new SnapshotsClient(snapshotsWire, snapshotter), differ, hold };
+      };
+      const transfer = new Transfer({ content, images: (ns) => images.namespace(ns), leases: (ns) => leases.namespace(ns), unpackTarget });
+      const runner = new Runner({
+        content: (ns) => content.namespace(ns),
         images: (ns) => images.namespace(ns),
         leases: (ns) => leases.namespace(ns),
-        unpackTarget: async (ns, requested, hold) => {
-          // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
-          const snapshotter = driverName(requested, defaultSnapshotter);
-          await gc.recordSnapshotter(snapshotter);
-          return { namespace: ns, content: content.namespace(ns), blobPath: (digest) => content.blobPath(digest), snapshotter, snapshots: new SnapshotsClient(snapshotsWire, snapshotter), differ, hold };
-        },
+        containers: (ns) => containers.namespace(ns),
+        unpackTarget,
+        removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
+        tmpRoot: tmp,
       });
       const contracts = loadContracts();
       return {
@@ -115,16 +157,20 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           gcRegistration(contracts, gc),
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),
+          tasksRegistration(contracts, tasks),
+          runnerRegistration(contracts, runner),
         ],
         endStreams: () => events.close(),
         close: async () => {
           events.close();
+          taskManager?.close();
           await gc.close();
           for (const wire of wires) wire.close();
           await db.close();
         },
       };
     } catch (err) {
+      taskManager?.close();
       await collector?.close();
       await db.close();
       throw err;

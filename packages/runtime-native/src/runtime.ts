@@ -11,6 +11,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Attachment } from './attach';
 import { RuntimeError, kindFromRuntimeMessage } from './errors';
@@ -93,14 +94,16 @@ export class Runtime {
 
   /**
    * Create through a shim that outlives the caller. Files in the bundle: init.pid, exit.json,
-   * container.log (one JSON object per output line), runtime.log (the runtime's own log).
+   * container.log (one JSON object per output line; `log` puts it elsewhere, e.g. where it
+   * outlives the bundle), runtime.log (the runtime's own log).
    */
-  async createWithShim(id: string, bundle: string, opts: { tty?: boolean; stdin?: boolean; attach?: boolean } = {}): Promise<{ pid: number }> {
+  async createWithShim(id: string, bundle: string, opts: { tty?: boolean; stdin?: boolean; attach?: boolean; log?: string } = {}): Promise<{ pid: number }> {
     const pidFile = path.join(bundle, 'init.pid');
     for (const f of ['init.pid', 'exit.json']) fs.rmSync(path.join(bundle, f), { force: true });
-    const shimArgs = ['--state-dir', bundle, '--pid-file', pidFile, '--log', path.join(bundle, 'container.log')];
+    const shimArgs = ['--state-dir', bundle, '--pid-file', pidFile, '--log', opts.log ?? path.join(bundle, 'container.log')];
     if (opts.attach || opts.stdin) shimArgs.push('--attach-socket', path.join(bundle, 'attach.sock'));
     if (opts.stdin) shimArgs.push('--stdin');
+    shimArgs.push('--control-socket', path.join(bundle, 'control.sock'));
     const rtArgs = [this.runtimeBinary, '--root', this.root, '--log', path.join(bundle, 'runtime.log'), '--log-format', 'json', 'create'];
     rtArgs.push('--bundle', bundle, '--pid-file', pidFile);
     if (opts.tty) {
@@ -134,6 +137,7 @@ export class Runtime {
     const shimArgs = ['--state-dir', dir, '--pid-file', pidFile, '--log', path.join(dir, 'exec.log')];
     if (opts.attach || opts.stdin) shimArgs.push('--attach-socket', path.join(dir, 'attach.sock'));
     if (opts.stdin) shimArgs.push('--stdin');
+    shimArgs.push('--control-socket', path.join(dir, 'control.sock'));
     const rtArgs = [this.runtimeBinary, '--root', this.root, '--log', path.join(dir, 'runtime.log'), '--log-format', 'json'];
     rtArgs.push('exec', '--detach', '--process', procFile, '--pid-file', pidFile, id);
     const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
@@ -207,6 +211,19 @@ export class Runtime {
     return Attachment.connect(path.join(bundle, 'attach.sock'));
   }
 
+  /**
+   * Sets the terminal size of a process created with a tty, through its shim's control socket
+   * (dir = the bundle, or an exec's dir). FailedPrecondition when it has no terminal.
+   */
+  resizePty(dir: string, cols: number, rows: number): Promise<void> {
+    return shimControl(dir, `resize ${cols} ${rows}`);
+  }
+
+  /** Closes the stdin of a process created with { stdin: true } (EOF for it), through its shim. */
+  closeStdin(dir: string): Promise<void> {
+    return shimControl(dir, 'close-stdin');
+  }
+
   /** Resolves when the shim has written exit.json into the bundle. */
   async waitExit(bundle: string, pollMs = 20): Promise<ExitStatus> {
     const file = path.join(bundle, 'exit.json');
@@ -259,6 +276,26 @@ export function readLog(file: string): LogLine[] {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as LogLine);
+}
+
+/** One command on a shim's control socket; rejects with the shim's "err …" answer. */
+function shimControl(dir: string, command: string): Promise<void> {
+  const sock = path.join(dir, 'control.sock');
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const c = net.createConnection(sock, () => c.write(`${command}\n`));
+    c.setTimeout(5000, () => c.destroy(new RuntimeError('Unavailable', `shim control ${sock}: no answer`)));
+    c.on('data', (d: Buffer) => (answer += d.toString()));
+    c.on('error', (err: NodeJS.ErrnoException) =>
+      reject(err instanceof RuntimeError ? err : new RuntimeError(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'NotFound' : 'Unavailable', `shim control ${sock}: ${err.message}`)),
+    );
+    c.on('close', () => {
+      const a = answer.trim();
+      if (a === 'ok') resolve();
+      else if (a.startsWith('err ')) reject(new RuntimeError('FailedPrecondition', `${command.split(' ')[0]}: ${a.slice(4)}`));
+      else reject(new RuntimeError('Unavailable', `shim control ${sock}: closed without an answer`));
+    });
+  });
 }
 
 function lastRuntimeError(logFile: string): string | undefined {

@@ -108,6 +108,7 @@ export class ContainerStore {
   publisher: Publisher | undefined;
   private readonly queue = new KeyedQueue();
   private readonly deleteChecks: ContainerDeleteCheck[] = [];
+  private readonly deletedHooks: Array<(namespace: string, id: string) => void> = [];
 
   constructor(
     readonly db: Database,
@@ -121,6 +122,11 @@ export class ContainerStore {
   /** Adds a check run before each delete (containerd leaves it to the client; a service may do it here). */
   registerDeleteCheck(check: ContainerDeleteCheck): void {
     this.deleteChecks.push(check);
+  }
+
+  /** fn runs after each delete (what a container owned outside this store: its log file). */
+  onDeleted(fn: (namespace: string, id: string) => void): void {
+    this.deletedHooks.push(fn);
   }
 
   namespace(namespace: string): Containers {
@@ -304,6 +310,7 @@ export class ContainerStore {
       }
       await this.db.del(containerKey(namespace, id));
     });
+    for (const hook of this.deletedHooks) hook(namespace, id);
     this.publisher?.publish(namespace, Topic.containerDelete, 'containerd.events.ContainerDelete', { id });
     this.gc.schedule();
   }

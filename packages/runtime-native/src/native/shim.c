@@ -1,7 +1,7 @@
 /* ctl-shim: one small process per container, the parent (subreaper) of the container's init.
  *
  *   ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE]
- *            [--attach-socket PATH] [--stdin] -- RUNTIME [ARGS...]
+ *            [--attach-socket PATH] [--control-socket PATH] [--stdin] -- RUNTIME [ARGS...]
  *            (e.g. ctl-runtime --root R create --bundle B --pid-file FILE ID)
  *
  * The starter forks; the shim detaches (setsid, double fork) so that it survives whoever started
@@ -17,6 +17,10 @@
  * uint32 big-endian; then the bytes); with --stdin, what a client sends is the container's stdin
  * (the terminal's input with a pty), and the first client to close its side closes stdin.
  *
+ * Control: with --control-socket, each connection carries one command line and gets one answer
+ * line ("ok" or "err MESSAGE"): "resize COLS ROWS" sets the pty's window size (the container
+ * gets SIGWINCH), "close-stdin" closes the container's stdin (a pipe; no-op with a pty).
+ *
  * Kept small on purpose (target: under 1 MiB resident): no JSON library, no stdio buffers, fixed
  * buffers only. */
 #define _GNU_SOURCE
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -131,6 +136,35 @@ static int pump(struct stream *s) {
   return 1;
 }
 
+/* One control command per connection (see the top of this file). The socket is root's (0600);
+ * a client that sends nothing within 200 ms is dropped, so none can stall the shim for long. */
+static void control(int lsock, int master, int *stdin_w) {
+  int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return;
+  struct timeval tv = {0, 200000};
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char cmd[64], err[128];
+  ssize_t n = read(c, cmd, sizeof cmd - 1);
+  const char *reply = "ok\n";
+  unsigned cols, rows;
+  if (n <= 0) {
+    close(c);
+    return;
+  }
+  cmd[n] = 0;
+  if (sscanf(cmd, "resize %u %u", &cols, &rows) == 2) {
+    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    if (master < 0) reply = "err no terminal\n";
+    else if (ioctl(master, TIOCSWINSZ, &ws) < 0) snprintf(err, sizeof err, "err resize: %s\n", strerror(errno)), reply = err;
+  } else if (!strncmp(cmd, "close-stdin", 11)) {
+    if (*stdin_w >= 0 && *stdin_w != master) close(*stdin_w), *stdin_w = -1;
+  } else {
+    reply = "err unknown command\n";
+  }
+  if (send(c, reply, strlen(reply), MSG_NOSIGNAL) < 0) { /* the client left */ }
+  close(c);
+}
+
 static int recv_fd(int sock) {
   char name[256], cbuf[CMSG_SPACE(sizeof(int))];
   struct iovec iov = {.iov_base = name, .iov_len = sizeof name};
@@ -211,6 +245,7 @@ static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
 
 int main(int argc, char **argv) {
   const char *state_dir = NULL, *pid_file = NULL, *log_path = NULL, *console_path = NULL, *exit_file = NULL, *attach_path = NULL;
+  const char *control_path = NULL;
   bool want_stdin = false;
   int i;
   for (i = 1; i < argc; i++) {
@@ -224,10 +259,11 @@ int main(int argc, char **argv) {
     }
     const char **dst = !strcmp(argv[i], "--state-dir") ? &state_dir : !strcmp(argv[i], "--pid-file") ? &pid_file
                      : !strcmp(argv[i], "--log") ? &log_path : !strcmp(argv[i], "--console-socket") ? &console_path
-                     : !strcmp(argv[i], "--exit-file") ? &exit_file : !strcmp(argv[i], "--attach-socket") ? &attach_path : NULL;
+                     : !strcmp(argv[i], "--exit-file") ? &exit_file : !strcmp(argv[i], "--attach-socket") ? &attach_path
+                     : !strcmp(argv[i], "--control-socket") ? &control_path : NULL;
     if (!dst || i + 1 >= argc) {
       fprintf(stderr, "usage: ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE] "
-                      "[--attach-socket PATH] [--stdin] -- RUNTIME ARGS...\n");
+                      "[--attach-socket PATH] [--control-socket PATH] [--stdin] -- RUNTIME ARGS...\n");
       return 2;
     }
     *dst = argv[++i];
@@ -282,7 +318,7 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
-  int lsock = -1, master = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, asock = -1;
+  int lsock = -1, master = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, asock = -1, csock = -1;
   if (attach_path) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof a.sun_path, "%s", attach_path);
@@ -290,6 +326,14 @@ int main(int argc, char **argv) {
     asock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (asock < 0 || bind(asock, (struct sockaddr *)&a, sizeof a) < 0 || listen(asock, MAX_CLIENTS) < 0) die("attach socket");
     chmod(attach_path, 0600);
+  }
+  if (control_path) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", control_path);
+    unlink(control_path);
+    csock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (csock < 0 || bind(csock, (struct sockaddr *)&a, sizeof a) < 0 || listen(csock, 4) < 0) die("control socket");
+    chmod(control_path, 0600);
   }
   if (want_stdin && !console_path && pipe2(inp, O_CLOEXEC) < 0) die("pipe");
   int stdin_w = inp[1]; /* with a pty: the master, once received */
@@ -327,13 +371,14 @@ int main(int argc, char **argv) {
   } early[8];
   int nearly = 0;
   for (;;) {
-    struct pollfd p[6 + MAX_CLIENTS];
+    struct pollfd p[7 + MAX_CLIENTS];
     int np = 0;
     p[np++] = (struct pollfd){sfd, POLLIN, 0};
     if (out_s.fd >= 0) p[np++] = (struct pollfd){out_s.fd, POLLIN, 0};
     if (err_s.fd >= 0) p[np++] = (struct pollfd){err_s.fd, POLLIN, 0};
     if (lsock >= 0) p[np++] = (struct pollfd){lsock, POLLIN, 0};
     if (asock >= 0 && !init_done) p[np++] = (struct pollfd){asock, POLLIN, 0};
+    if (csock >= 0 && !init_done) p[np++] = (struct pollfd){csock, POLLIN, 0};
     for (int c = 0; c < MAX_CLIENTS; c++)
       if (clients[c] >= 0) p[np++] = (struct pollfd){clients[c], POLLIN, 0};
     if (init_done && out_s.fd < 0 && err_s.fd < 0) break;
@@ -368,6 +413,8 @@ int main(int argc, char **argv) {
           if (clients[k2] < 0) slot = k2;
         if (c >= 0 && slot >= 0) clients[slot] = c;
         else if (c >= 0) close(c);
+      } else if (fd == csock) {
+        control(csock, master, &stdin_w);
       } else if (fd == out_s.fd) {
         if (!pump(&out_s)) close(out_s.fd), out_s.fd = -1;
       } else if (fd == err_s.fd) {
@@ -442,6 +489,7 @@ int main(int argc, char **argv) {
   if (out_s.fd >= 0 && out_s.len) emit(&out_s, out_s.buf, out_s.len);
   if (err_s.fd >= 0 && err_s.len) emit(&err_s, err_s.buf, err_s.len);
   if (attach_path) unlink(attach_path);
+  if (control_path) unlink(control_path);
   long oom_now = oom_count();
   int oom = oom_now > oom_base;
   write_exit_file(exit_file, init, init_status, oom);

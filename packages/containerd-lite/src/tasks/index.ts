@@ -1,0 +1,5 @@
+/** Tasks: running containers through runtime-native's shim (containerd.services.tasks.v1). */
+export * from './tasks';
+export { TaskManager, createTaskManager, type TaskManagerOptions } from './manager';
+export type { LogOptions } from './logs';
+export { tasksRegistration } from './grpc';

@@ -1,0 +1,114 @@
+/**
+ * One process a shim holds (a task's init or an exec): its directory, its pid, and the exit the
+ * shim records there as exit.json. Exits are noticed through inotify on the directory (the shim
+ * renames exit.json into place), with a slow poll as a fallback; each exit is announced once,
+ * even across daemon restarts, through the `exit.announced` marker written after the announcement.
+ */
+import type { ExitStatus } from '@ctl/runtime-native';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ExitResult } from './tasks';
+
+const FALLBACK_POLL_MS = 1000;
+const ANNOUNCED = 'exit.announced';
+
+export interface Stdio {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+export class ShimProcess {
+  pid = 0;
+  exit?: ExitStatus;
+  started: boolean;
+  private waiters: Array<(e: ExitStatus) => void> = [];
+  private watcher?: fs.FSWatcher;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    /** "" for the init */
+    readonly execId: string,
+    readonly dir: string,
+    readonly pidFile: string,
+    readonly stdio: Stdio,
+    started: boolean,
+  ) {
+    this.started = started;
+    this.readPid();
+  }
+
+  readPid(): number {
+    try {
+      this.pid = Number(fs.readFileSync(this.pidFile, 'utf8').trim()) || this.pid;
+    } catch {
+      /* not written yet */
+    }
+    return this.pid;
+  }
+
+  readExit(): ExitStatus | undefined {
+    if (this.exit) return this.exit;
+    try {
+      this.exit = JSON.parse(fs.readFileSync(path.join(this.dir, 'exit.json'), 'utf8')) as ExitStatus;
+    } catch {
+      /* not exited, or the rename is not done */
+    }
+    return this.exit;
+  }
+
+  get announced(): boolean {
+    return fs.existsSync(path.join(this.dir, ANNOUNCED));
+  }
+
+  markAnnounced(): void {
+    fs.writeFileSync(path.join(this.dir, ANNOUNCED), '');
+  }
+
+  /** Calls onExit once when exit.json appears (at once if it is there). */
+  watch(onExit: (e: ExitStatus) => void): void {
+    this.unwatch();
+    const check = (): void => {
+      const e = this.readExit();
+      if (!e) return;
+      this.unwatch();
+      onExit(e);
+      for (const w of this.waiters.splice(0)) w(e);
+    };
+    try {
+      this.watcher = fs.watch(this.dir, (_event, name) => {
+        if (name === 'exit.json') check();
+      });
+      this.watcher.on('error', () => undefined);
+    } catch {
+      /* the poll below still sees it */
+    }
+    this.timer = setInterval(check, FALLBACK_POLL_MS);
+    this.timer.unref();
+    check();
+  }
+
+  unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  waitExit(): Promise<ExitStatus> {
+    const e = this.readExit();
+    if (e) return Promise.resolve(e);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  result(id: string): ExitResult {
+    const e = this.exit;
+    return { id, pid: e?.pid ?? this.pid, exitStatus: e ? exitCode(e) : 0, exitedAt: e ? new Date(e.exitedAt) : new Date(0) };
+  }
+}
+
+/** containerd's exit_status: the code, or 128 + signal when a signal ended the process (the shim writes it so). */
+export function exitCode(e: ExitStatus): number {
+  return e.exitStatus;
+}

@@ -1,0 +1,193 @@
+/** The task manager on the real kernel (root): busybox containers through runtime-native's shim. */
+import { isKind, ErrorKind } from '@ctl/proto/errors';
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BUSYBOX, TasksFixture, collect, mountsUnder, waitFor } from './tasks-fixture';
+
+const isRoot = process.getuid?.() === 0;
+const NS = 'default';
+
+describe('tasks (root, real kernel)', function () {
+  let fx: TasksFixture;
+  before(async function () {
+    if (!isRoot || !fs.existsSync(BUSYBOX)) this.skip();
+    fx = new TasksFixture();
+    await fx.open();
+  });
+  afterEach(async () => fx && (await fx.cleanup()));
+  after(() => fx?.destroy());
+
+  async function run(cmd: string[]): Promise<string> {
+    const id = fx.container(cmd);
+    const created = await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts() });
+    fx.rememberPid(id, created.pid);
+    return id;
+  }
+
+  it('creates, starts and waits for echo hello: exit 0, "hello" in the log, events in order', async () => {
+    const id = await run(['echo', 'hello']);
+    const m = fx.manager;
+    assert.equal((await m.get(NS, id)).status, 'CREATED');
+    assert.ok(mountsUnder(m.bundleDir(NS, id)).length > 0, 'rootfs mounted');
+    const waited = m.wait(NS, id); // before start
+    const { pid } = await m.start(NS, id);
+    assert.ok(pid > 0);
+    const exit = await waited;
+    assert.equal(exit.exitStatus, 0);
+    const got = await m.get(NS, id);
+    assert.equal(got.status, 'STOPPED');
+    assert.equal(got.exitStatus, 0);
+    const lines = await collect(m.logs(NS, id));
+    assert.deepEqual(lines.map((l) => l.log.trim()), ['hello']);
+    const del = await m.delete(NS, id);
+    assert.equal(del.exitStatus, 0);
+    assert.equal(fs.existsSync(m.bundleDir(NS, id)), false, 'bundle removed');
+    assert.deepEqual(mountsUnder(m.bundleDir(NS, id)), []);
+    // the log outlives the task until the container's removal
+    assert.equal((await collect(m.logs(NS, id))).length, 1);
+    m.removeLogs(NS, id);
+    assert.deepEqual(fx.publisher.topics(id), ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
+    const ev = fx.publisher.events.find((e) => e.topic === '/tasks/exit' && e.event.container_id === id)!;
+    assert.equal(ev.type, 'containerd.events.TaskExit');
+    assert.equal(ev.event.id, id);
+    assert.equal(ev.event.exit_status, 0);
+    await assert.rejects(m.get(NS, id), (e) => isKind(e, ErrorKind.NotFound));
+  });
+
+  it('reports exit code 3', async () => {
+    const id = await run(['sh', '-c', 'exit 3']);
+    await fx.manager.start(NS, id);
+    assert.equal((await fx.manager.wait(NS, id)).exitStatus, 3);
+    assert.equal((await fx.manager.delete(NS, id)).exitStatus, 3);
+  });
+
+  it('kills a sleep with SIGTERM; Delete while running is FailedPrecondition', async () => {
+    // pid 1 of a pid namespace ignores signals it has no handler for: the shell traps TERM
+    const id = await run(['sh', '-c', 'trap "exit 143" TERM; while :; do sleep 0.05; done']);
+    await fx.manager.start(NS, id);
+    assert.equal((await fx.manager.get(NS, id)).status, 'RUNNING');
+    await assert.rejects(fx.manager.delete(NS, id), (e) => isKind(e, ErrorKind.FailedPrecondition));
+    await fx.manager.kill(NS, id, 15);
+    const exit = await fx.manager.wait(NS, id);
+    assert.equal(exit.exitStatus, 128 + 15);
+    assert.equal((await fx.manager.get(NS, id)).status, 'STOPPED');
+    await assert.rejects(fx.manager.kill(NS, id, 15), (e) => isKind(e, ErrorKind.NotFound));
+    await fx.manager.delete(NS, id);
+  });
+
+  it('execs echo in a running task, lists pids, pauses and resumes, gives metrics, updates resources', async () => {
+    const id = await run(['sleep', '60']);
+    const { pid } = await fx.manager.start(NS, id);
+    const m = fx.manager;
+    await m.exec(NS, id, { execId: 'e1', spec: { args: ['sh', '-c', 'echo from-exec; exit 4'], env: ['PATH=/bin'], cwd: '/' } });
+    assert.equal((await m.get(NS, id, 'e1')).status, 'CREATED');
+    const started = await m.start(NS, id, 'e1');
+    assert.ok(started.pid > 0);
+    const exit = await m.wait(NS, id, 'e1');
+    assert.equal(exit.exitStatus, 4);
+    assert.deepEqual((await collect(m.logs(NS, id, { execId: 'e1' }))).map((l) => l.log.trim()), ['from-exec']);
+    assert.equal((await m.deleteProcess(NS, id, 'e1')).exitStatus, 4);
+    assert.ok(fx.publisher.topics(id).includes('/tasks/exec-added'));
+    assert.ok(fx.publisher.topics(id).includes('/tasks/exec-started'));
+
+    const pids = await m.pids(NS, id);
+    assert.ok(pids.includes(pid), `pids ${pids.join(',')} include ${pid}`);
+
+    await m.pause(NS, id);
+    assert.equal((await m.get(NS, id)).status, 'PAUSED');
+    await m.resume(NS, id);
+    assert.equal((await m.get(NS, id)).status, 'RUNNING');
+    assert.ok(fx.publisher.topics(id).includes('/tasks/paused') && fx.publisher.topics(id).includes('/tasks/resumed'));
+
+    const metrics = await m.metrics(NS, [id]);
+    assert.equal(metrics.length, 1);
+    assert.equal(metrics[0]!.id, id);
+    assert.ok(Object.keys(metrics[0]!.data).length > 0);
+
+    await m.update(NS, id, { pids: { limit: 50 } });
+    await assert.rejects(m.resizePty(NS, id, '', 80, 24), (e) => isKind(e, ErrorKind.FailedPrecondition)); // no terminal
+  });
+
+  it('gives stdin to a task created with one and closes it through CloseIO', async () => {
+    const id = fx.container(['sh', '-c', 'cat; echo done']);
+    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), stdin: 'attach' })).pid);
+    const attach = fx.manager.attachPath(NS, id);
+    assert.ok(fs.existsSync(attach));
+    await fx.manager.start(NS, id);
+    await fx.manager.closeIO(NS, id);
+    assert.equal((await fx.manager.wait(NS, id)).exitStatus, 0);
+    assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['done']);
+  });
+
+  it('copies output into containerd-style FIFOs and stdin from one', async () => {
+    const dir = fs.mkdtempSync(path.join(fx.tmp.base, 'fifo-'));
+    const [stdin, stdout, stderr] = ['in', 'out', 'err'].map((n) => path.join(dir, n)) as [string, string, string];
+    for (const f of [stdin, stdout, stderr]) execFileSync('mkfifo', ['-m', '0600', f]);
+    const id = fx.container(['sh', '-c', 'read line; echo "got $line"; echo oops >&2']);
+    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), stdin, stdout, stderr })).pid);
+    // the client's ends, as ctr opens them
+    const readAll = (f: string) =>
+      new Promise<string>((resolve) => {
+        let text = '';
+        const s = fs.createReadStream(f);
+        s.on('data', (d) => (text += d.toString()));
+        s.on('end', () => resolve(text));
+      });
+    const out = readAll(stdout);
+    const err = readAll(stderr);
+    const w = fs.createWriteStream(stdin);
+    await fx.manager.start(NS, id);
+    w.write('hello\n');
+    assert.equal((await fx.manager.wait(NS, id)).exitStatus, 0);
+    w.destroy();
+    assert.equal(await out, 'got hello\n');
+    assert.equal(await err, 'oops\n');
+    await fx.manager.delete(NS, id);
+  });
+
+    it('runs a task on a terminal and resizes it', async () => {
+    const id = fx.container(['sh', '-c', 'sleep 0.5; stty size']);
+    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), terminal: true })).pid);
+    await fx.manager.start(NS, id);
+    await fx.manager.resizePty(NS, id, '', 100, 40);
+    assert.equal((await fx.manager.wait(NS, id)).exitStatus, 0);
+    assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['40 100']);
+  });
+
+    it('follows the log until the task exits', async () => {
+    const id = await run(['sh', '-c', 'echo one; sleep 0.3; echo two']);
+    await fx.manager.start(NS, id);
+    const lines = await collect(fx.manager.logs(NS, id, { follow: true }));
+    assert.deepEqual(lines.map((l) => l.log.trim()), ['one', 'two']);
+    assert.deepEqual((await collect(fx.manager.logs(NS, id, { tail: 1 }))).map((l) => l.log.trim()), ['two']);
+  });
+
+  it('deletes a task that was created but never started', async () => {
+    const id = await run(['sleep', '60']);
+    await fx.manager.delete(NS, id);
+    assert.equal(fs.existsSync(fx.manager.bundleDir(NS, id)), false);
+  });
+
+  it('refuses a second task for a container and a task for a missing container', async () => {
+    const id = await run(['true']);
+    await assert.rejects(fx.manager.create(NS, id, { rootfs: fx.rootfsMounts() }), (e) => isKind(e, ErrorKind.AlreadyExists));
+    await assert.rejects(fx.manager.create(NS, 'nope', { rootfs: fx.rootfsMounts() }), (e) => isKind(e, ErrorKind.NotFound));
+    assert.equal(fs.existsSync(fx.manager.bundleDir(NS, 'nope')), false);
+  });
+
+  it('runs 10 tasks in parallel and deletes them cleanly', async function () {
+    this.timeout(60_000);
+    const ids = Array.from({ length: 10 }, () => fx.container(['sh', '-c', 'echo hi; sleep 0.2']));
+    await Promise.all(ids.map(async (id) => fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts() })).pid)));
+    await Promise.all(ids.map((id) => fx.manager.start(NS, id)));
+    assert.equal((await fx.manager.list(NS)).length, 10);
+    const exits = await Promise.all(ids.map((id) => fx.manager.wait(NS, id)));
+    assert.deepEqual(exits.map((e) => e.exitStatus), ids.map(() => 0));
+    await Promise.all(ids.map((id) => fx.manager.delete(NS, id)));
+    assert.deepEqual(mountsUnder(fx.tmp.state), []);
+    assert.deepEqual(fs.readdirSync(path.join(fx.manager.tasksDir, NS)), []);
+    await waitFor('no task listed', async () => (await fx.manager.list(NS)).length === 0);
+  });
+});
