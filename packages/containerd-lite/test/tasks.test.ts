@@ -156,6 +156,17 @@ describe('tasks (root, real kernel)', function () {
     assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['40 100']);
   });
 
+    it('publishes /tasks/oom for a task its memory limit killed', async () => {
+    const id = fx.container(['sh', '-c', 'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo survived'], NS, (spec) => {
+      spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, memory: { limit: 16 * 1024 * 1024 } } };
+    });
+    fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts() })).pid);
+    await fx.manager.start(NS, id);
+    const exit = await fx.manager.wait(NS, id);
+    assert.notEqual(exit.exitStatus, 0);
+    assert.deepEqual(fx.publisher.topics(id).slice(0, 4), ['/tasks/create', '/tasks/start', '/tasks/oom', '/tasks/exit']);
+  });
+
     it('follows the log until the task exits', async () => {
     const id = await run(['sh', '-c', 'echo one; sleep 0.3; echo two']);
     await fx.manager.start(NS, id);
