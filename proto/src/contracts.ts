@@ -16,12 +16,13 @@ import type { ProtoGrpcType as ImagesProto } from './generated/images';
 import type { ProtoGrpcType as LeasesProto } from './generated/leases';
 import type { ProtoGrpcType as NamespaceProto } from './generated/namespace';
 import type { ProtoGrpcType as NetdProto } from './generated/netd';
+import type { ProtoGrpcType as RunProto } from './generated/run';
 import type { ProtoGrpcType as SnapshotsProto } from './generated/snapshots';
 import type { ProtoGrpcType as TasksProto } from './generated/tasks';
 import type { ProtoGrpcType as TransferProto } from './generated/transfer';
 import type { ProtoGrpcType as VersionProto } from './generated/version';
 
-export type Contracts = ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & SnapshotsProto & TasksProto & TransferProto & VersionProto;
+export type Contracts = ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & RunProto & SnapshotsProto & TasksProto & TransferProto & VersionProto;
 
 let loaded: Contracts | undefined;
 

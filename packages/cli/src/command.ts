@@ -15,5 +15,10 @@ export interface CommandContext {
 export interface Command {
   summary: string;
   usage: string;
+  /**
+   * -h/--help count only before the first positional (IMAGE, CONTAINER), since what follows
+   * is the container's command and its own options.
+   */
+  helpBeforeImageOnly?: boolean;
   run(args: string[], context: CommandContext): Promise<number>;
 }

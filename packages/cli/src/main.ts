@@ -20,6 +20,17 @@ const COMMANDS: Record<string, CommandEntry> = {
   image: { summary: 'Import, export, list, inspect, tag and remove images', load: () => require('./commands/image').command },
   content: { summary: 'Manage blobs in the content store', load: () => require('./commands/content').command },
   gc: { summary: 'Collect garbage now: blobs and snapshots nothing holds', load: () => require('./commands/gc').command },
+  run: { summary: 'Run a command in a new container', load: () => require('./commands/container').commands.run },
+  create: { summary: 'Create a container', load: () => require('./commands/container').commands.create },
+  start: { summary: 'Start containers', load: () => require('./commands/container').commands.start },
+  ps: { summary: 'List containers', load: () => require('./commands/container').commands.ps },
+  logs: { summary: "Show a container's output", load: () => require('./commands/container').commands.logs },
+  stop: { summary: 'Stop containers', load: () => require('./commands/container').commands.stop },
+  kill: { summary: 'Signal containers', load: () => require('./commands/container').commands.kill },
+  rm: { summary: 'Remove containers', load: () => require('./commands/container').commands.rm },
+  wait: { summary: 'Wait for containers to stop', load: () => require('./commands/container').commands.wait },
+  inspect: { summary: 'Show containers as JSON', load: () => require('./commands/container').commands.inspect },
+  exec: { summary: 'Run a command in a running container', load: () => require('./commands/container').commands.exec },
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot', images: 'image' };
@@ -77,7 +88,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2;
   }
   const command = entry.load();
-  if (global.help || global.args.includes('--help') || global.args.includes('-h')) {
+  const firstPositional = global.args.findIndex((a) => !a.startsWith('-'));
+  const optionArgs = command.helpBeforeImageOnly && firstPositional >= 0 ? global.args.slice(0, firstPositional) : global.args;
+  if (global.help || optionArgs.includes('--help') || optionArgs.includes('-h')) {
     out(command.usage);
     return 0;
   }

@@ -20,4 +20,3 @@ export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from '.
 export type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric as TaskMetric, ProcessState, Tasks, TaskStatus } from './tasks/tasks';
 export { TasksClient } from './tasks/client';
 export { RunnerClient } from './run/client';
-export type { Container, Containers } from './containers/containers';

@@ -1,0 +1,614 @@
+/**
+ * Containers the Docker way: run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec.
+ * The daemon makes containers (ctl.run.v1: image, snapshot, spec, record in one call) and runs
+ * their tasks (containerd's Tasks API); output comes straight from the shim's attach socket and
+ * the log file, which are on this host.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { UsageError } from '../args';
+import type { Command, CommandContext } from '../command';
+import { type Daemon, withDaemon } from '../connect';
+import { table } from '../format';
+import { parseLabelArgs } from '../labels';
+import { parseRunArgs, runOptions } from '../runflags';
+
+type Client = typeof import('@ctl/containerd-lite/client');
+type Tasks = import('@ctl/containerd-lite/client').Tasks;
+type Containers = import('@ctl/containerd-lite/client').Containers;
+type Container = import('@ctl/containerd-lite/client').Container;
+type ProcessState = import('@ctl/containerd-lite/client').ProcessState;
+
+/** Docker's exit codes for what is not the container's own: the engine failed, the command could not be run or found. */
+const ENGINE_FAILED = 125;
+const CANNOT_INVOKE = 126;
+const NOT_FOUND = 127;
+
+const STOP_SIGNAL_LABEL = 'ctl.stop-signal';
+const STOP_TIMEOUT_LABEL = 'ctl.stop-timeout';
+
+function client(): Client {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@ctl/containerd-lite/client') as Client;
+}
+
+interface Api {
+  runner: InstanceType<Client['RunnerClient']>;
+  tasks: Tasks;
+  containers: Containers;
+}
+
+const api = (daemon: Daemon, context: CommandContext): Api => {
+  const c = client();
+  const wire = daemon['containerd-lite'];
+  return { runner: new c.RunnerClient(wire, context.namespace), tasks: new c.TasksClient(wire, context.namespace), containers: new c.ContainersClient(wire, context.namespace) };
+};
+
+const kindOf = (err: unknown): string | undefined => (err as { kind?: string }).kind;
+
+export function signalNumber(value: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const name = value.toUpperCase().startsWith('SIG') ? value.toUpperCase() : `SIG${value.toUpperCase()}`;
+  const n = (constants.signals as Record<string, number>)[name];
+  if (!n) throw new UsageError(`unknown signal "${value}"`);
+  return n;
+}
+
+const taskDir = (context: CommandContext, id: string): string => join(context.dirs.state, 'containerd-lite', 'tasks', context.namespace, id);
+const logFile = (context: CommandContext, id: string): string => join(context.dirs.root, 'containerd-lite', 'logs', context.namespace, `${id}.log`);
+
+async function taskOf(tasks: Tasks, id: string): Promise<ProcessState | undefined> {
+  try {
+    return await tasks.get(id);
+  } catch (err) {
+    if (kindOf(err) === 'NotFound') return undefined;
+    throw err;
+  }
+}
+
+/** The exit code docker gives when the runtime could not start the command. */
+function startFailure(message: string): number {
+  if (/no such file|not found in \$PATH|executable file not found|ENOENT/i.test(message)) return NOT_FOUND;
+  if (/permission denied|EACCES|exec format error|is a directory/i.test(message)) return CANNOT_INVOKE;
+  return ENGINE_FAILED;
+}
+
+/** Copies the shim's output to ours (and, with -i, our stdin to the process) until it closes. */
+async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<{ closed: Promise<void>; detach(): void }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Attachment } = require('@ctl/runtime-native/attach') as typeof import('@ctl/runtime-native/attach');
+  const a = await Attachment.connect(socket);
+  a.on('stdout', (chunk: Buffer) => process.stdout.write(chunk));
+  a.on('stderr', (chunk: Buffer) => process.stderr.write(chunk));
+  const closed = new Promise<void>((resolve) => a.once('close', resolve));
+  const onData = (d: Buffer): void => a.write(d);
+  const onEnd = (): void => onStdinEnd();
+  if (interactive) {
+    process.stdin.on('data', onData);
+    process.stdin.once('end', onEnd);
+  }
+  return {
+    closed,
+    detach: () => {
+      if (interactive) {
+        process.stdin.off('data', onData);
+        process.stdin.off('end', onEnd);
+        process.stdin.pause();
+      }
+      a.close();
+    },
+  };
+}
+
+/** Runs a created task in the foreground: output, signals, terminal size; resolves with its exit code. */
+async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string }): Promise<number> {
+  const io = await attach(o.socket, o.interactive, () => void tasks.closeIO(id, o.execId ?? '').catch(() => undefined));
+  const raw = o.tty && process.stdin.isTTY;
+  if (raw) process.stdin.setRawMode(true);
+  const resize = (): void => {
+    if (process.stdout.columns) void tasks.resizePty(id, o.execId ?? '', process.stdout.columns, process.stdout.rows).catch(() => undefined);
+  };
+  const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, constants.signals[signal], { execId: o.execId ?? '' }).catch(() => undefined);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  try {
+    try {
+      await tasks.start(id, o.execId ?? '');
+    } catch (err) {
+      context.err(`ctl: ${(err as Error).message}\n`);
+      return startFailure((err as Error).message);
+    }
+    if (o.tty) {
+      resize();
+      process.stdout.on('resize', resize);
+    }
+    if (!raw) for (const s of signals) process.on(s, forward);
+    const exit = await tasks.wait(id, o.execId ?? '');
+    // The last output may still be on its way: the shim closes the socket once it has sent it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([io.closed, new Promise((r) => (timer = setTimeout(r, 500)))]);
+    clearTimeout(timer);
+    return exit.exitStatus;
+  } finally {
+    for (const s of signals) process.off(s, forward);
+    if (o.tty) process.stdout.off('resize', resize);
+    if (raw) process.stdin.setRawMode(false);
+    io.detach();
+  }
+}
+
+function labelsFrom(values: Record<string, unknown>): Record<string, string> {
+  const labels = parseLabelArgs((values.label as string[] | undefined) ?? []);
+  if (values['stop-signal']) {
+    signalNumber(values['stop-signal'] as string);
+    labels[STOP_SIGNAL_LABEL] = values['stop-signal'] as string;
+  }
+  if (values['stop-timeout']) labels[STOP_TIMEOUT_LABEL] = String(Number(values['stop-timeout']));
+  return labels;
+}
+
+async function createContainer(context: CommandContext, a: Api, argv: string[]): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
+  const parsed = parseRunArgs(argv);
+  const options = runOptions(parsed, context.env);
+  const v = parsed.values;
+  const created = await a.runner.create({
+    id: (v.name as string | undefined) ?? '',
+    image: parsed.image,
+    optionsJson: JSON.stringify(options),
+    snapshotter: (v.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
+    labels: labelsFrom(v),
+  });
+  try {
+    await a.tasks.create(created.id, { rootfs: created.rootfs, stdin: v.interactive ? 'attach' : '', terminal: Boolean(v.tty) });
+  } catch (err) {
+    await a.runner.remove(created.id, true).catch(() => undefined);
+    throw err;
+  }
+  return { id: created.id, parsed, rootfs: created.rootfs };
+}
+
+const RUN_USAGE = `Usage: ctl run [OPTIONS] IMAGE [COMMAND] [ARG...]
+
+Runs a command in a new container (docker run's options):
+  -d, --detach             run in the background and print the container id
+  -i, --interactive        keep stdin open          -t, --tty  allocate a terminal
+  --rm                     remove the container when it exits
+  --name NAME              container name (default: a random id)
+  -e, --env K=V|K          environment (repeatable)  --env-file FILE
+  -w, --workdir DIR        -u, --user USER[:GROUP]   --entrypoint CMD   --hostname NAME
+  -v, --volume /host:/ctr[:ro]   --tmpfs /path[:opts]   --read-only
+  -m, --memory SIZE  --memory-swap SIZE  --cpus N  -c, --cpu-shares N  --cpuset-cpus LIST
+  --pids-limit N  --blkio-weight N  --ulimit NAME=SOFT[:HARD]  --shm-size SIZE
+  --cap-add CAP  --cap-drop CAP  --privileged  --security-opt seccomp=unconfined|FILE|no-new-privileges
+  -l, --label K=V  --stop-signal SIG  --stop-timeout SECONDS  --network none|host
+  --snapshotter NAME  --runtime runtime-native
+
+Exit code: the command's; 125 when the engine fails, 126 when the command cannot be run,
+127 when it is not found.
+`;
+
+const run: Command = {
+  summary: 'Run a command in a new container',
+  usage: RUN_USAGE,
+  helpBeforeImageOnly: true,
+  async run(argv, context) {
+    parseRunArgs(argv); // usage errors before anything starts
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      let made;
+      try {
+        made = await createContainer(context, a, argv);
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        context.err(`ctl run: ${(err as Error).message}\n`);
+        return startFailure((err as Error).message);
+      }
+      const { id, parsed } = made;
+      const v = parsed.values;
+      if (v.detach) {
+        try {
+          await a.tasks.start(id);
+        } catch (err) {
+          context.err(`ctl run: ${(err as Error).message}\n`);
+          return startFailure((err as Error).message);
+        }
+        context.out(`${id}\n`);
+        return 0;
+      }
+      const code = await foreground(context, a.tasks, id, { interactive: Boolean(v.interactive), tty: Boolean(v.tty), socket: join(taskDir(context, id), 'attach.sock') });
+      if (v.rm) {
+        await a.tasks.delete(id).catch(() => undefined);
+        await a.runner.remove(id, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
+      }
+      return code;
+    });
+  },
+};
+
+const create: Command = {
+  summary: 'Create a container without starting it',
+  usage: RUN_USAGE.replace('ctl run', 'ctl create').replace('Runs a command in a new container', 'Creates a container (start it with ctl start)'),
+  helpBeforeImageOnly: true,
+  async run(argv, context) {
+    parseRunArgs(argv);
+    return withDaemon(context, async (daemon) => {
+      const { id } = await createContainer(context, api(daemon, context), argv);
+      context.out(`${id}\n`);
+      return 0;
+    });
+  },
+};
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function parseOptions<T extends Options>(argv: string[], options: T) {
+  try {
+    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function ids(positionals: string[], verb: string): string[] {
+  if (positionals.length === 0) throw new UsageError(`${verb} needs at least one CONTAINER`);
+  return positionals;
+}
+
+/** Runs fn for each container; errors are reported per container and make the exit code 1. */
+async function each(context: CommandContext, verb: string, list: string[], fn: (id: string) => Promise<void>): Promise<number> {
+  let code = 0;
+  for (const id of list) {
+    try {
+      await fn(id);
+    } catch (err) {
+      context.err(`ctl ${verb}: ${id}: ${(err as Error).message}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+function specOf(c: Container): { process?: { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number } } } {
+  try {
+    return c.spec ? (JSON.parse(Buffer.from(c.spec.value).toString('utf8')) as ReturnType<typeof specOf>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function ago(date: Date): string {
+  const s = Math.max(0, (Date.now() - date.getTime()) / 1000);
+  if (s < 60) return `${Math.floor(s)} seconds ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} minutes ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} hours ago`;
+  return `${Math.floor(s / 86400)} days ago`;
+}
+
+function statusText(task: ProcessState | undefined): string {
+  if (!task) return 'Created';
+  switch (task.status) {
+    case 'RUNNING':
+      return 'Up';
+    case 'PAUSED':
+      return 'Up (Paused)';
+    case 'CREATED':
+      return 'Created';
+    case 'STOPPED':
+      return `Exited (${task.exitStatus})${task.exitedAt ? ` ${ago(task.exitedAt)}` : ''}`;
+    default:
+      return task.status;
+  }
+}
+
+const start: Command = {
+  summary: 'Start stopped or created containers',
+  usage: 'Usage: ctl start [-a] CONTAINER...\n\n  -a, --attach   attach to output and wait (one container)\n',
+  async run(argv, context) {
+    const { values, positionals } = parseOptions(argv, { attach: { type: 'boolean', short: 'a' } });
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
+      let code = 0;
+      for (const id of ids(positionals, 'start')) {
+        try {
+          const task = await taskOf(a.tasks, id);
+          if (task && task.status !== 'STOPPED' && task.status !== 'CREATED') throw new Error(`already ${task.status.toLowerCase()}`);
+          if (task?.status === 'STOPPED') await a.tasks.delete(id);
+          if (!task || task.status === 'STOPPED') {
+            const container = await a.containers.get(id);
+            const rootfs = await new SnapshotsClient(daemon.snapshotter, container.snapshotter).mounts(`${context.namespace}/${container.snapshotKey}`);
+            await a.tasks.create(id, { rootfs, terminal: false });
+          }
+          if (values.attach) return await foreground(context, a.tasks, id, { interactive: false, tty: false, socket: join(taskDir(context, id), 'attach.sock') });
+          await a.tasks.start(id);
+          context.out(`${id}\n`);
+        } catch (err) {
+          context.err(`ctl start: ${id}: ${(err as Error).message}\n`);
+          code = 1;
+        }
+      }
+      return code;
+    });
+  },
+};
+
+const ps: Command = {
+  summary: 'List containers',
+  usage: 'Usage: ctl ps [-a] [-q] [--format json]\n\n  -a, --all   also containers that are not running\n',
+  async run(argv, context) {
+    const { values } = parseOptions(argv, { all: { type: 'boolean', short: 'a' }, quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      const [containers, tasks] = await Promise.all([a.containers.list(), a.tasks.list()]);
+      const byId = new Map(tasks.filter((t) => !t.id).map((t) => [t.containerId, t]));
+      const rows = containers
+        .map((c) => ({ container: c, task: byId.get(c.id) }))
+        .filter((r) => values.all || r.task?.status === 'RUNNING' || r.task?.status === 'PAUSED')
+        .sort((x, y) => y.container.createdAt.getTime() - x.container.createdAt.getTime());
+      if (values.quiet) context.out(rows.map((r) => `${r.container.id}\n`).join(''));
+      else if (values.format === 'json') {
+        context.out(`${JSON.stringify(rows.map((r) => ({ id: r.container.id, image: r.container.image, command: specOf(r.container).process?.args ?? [], created: r.container.createdAt, status: r.task?.status ?? 'CREATED', pid: r.task?.pid ?? 0, exitCode: r.task?.status === 'STOPPED' ? r.task.exitStatus : null, labels: r.container.labels })), null, 2)}\n`);
+      } else {
+        context.out(table([
+          ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'],
+          ...rows.map((r) => {
+            const cmd = (specOf(r.container).process?.args ?? []).join(' ');
+            return [r.container.id, r.container.image.replace(/^docker\.io\/(library\/)?/, ''), JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 29)}…` : cmd), ago(r.container.createdAt), statusText(r.task)];
+          }),
+        ]));
+      }
+      return 0;
+    });
+  },
+};
+
+/** Writes log records (the shim's JSON lines {time, stream, log}) to stdout and stderr. */
+function printLog(text: string, o: { since?: number; timestamps?: boolean }): void {
+  for (const line of text.split('\n')) {
+    let rec: { time?: string; stream?: string; log?: string };
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      continue;
+    }
+    if (o.since && rec.time && Date.parse(rec.time) < o.since) continue;
+    (rec.stream === 'stderr' ? process.stderr : process.stdout).write(`${o.timestamps && rec.time ? `${rec.time} ` : ''}${rec.log ?? ''}`);
+  }
+}
+
+/** "10m", "2h", "30s" ago, or an RFC 3339 time / Unix seconds. */
+function sinceTime(value: string): number {
+  const rel = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(value);
+  if (rel) return Date.now() - Number(rel[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[rel[2] as 's' | 'm' | 'h'];
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new UsageError(`--since ${value}: expected e.g. 10m, 2h, or an RFC 3339 time`);
+  return t;
+}
+
+const logs: Command = {
+  summary: "Show a container's output",
+  usage: 'Usage: ctl logs [-f] [--tail N] [--since TIME] [-t] CONTAINER\n\n  -f, --follow       keep printing until the container stops\n  --tail N           only the last N lines\n  --since TIME       only lines since TIME (10m, 2h, RFC 3339)\n  -t, --timestamps   prefix each line with its time\n',
+  async run(argv, context) {
+    const { values, positionals } = parseOptions(argv, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' }, since: { type: 'string' }, timestamps: { type: 'boolean', short: 't' } });
+    if (positionals.length !== 1) throw new UsageError('logs needs one CONTAINER');
+    const id = positionals[0]!;
+    const since = values.since ? sinceTime(values.since) : 0;
+    const tail = values.tail !== undefined && values.tail !== 'all' ? Number(values.tail) : undefined;
+    if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`--tail ${values.tail}: expected a number`);
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      await a.containers.get(id);
+      const file = logFile(context, id);
+      const print = (line: string): void => printLog(line, { since, timestamps: values.timestamps });
+      let offset = 0;
+      let pending = '';
+      const readNew = async (first: boolean): Promise<void> => {
+        if (!existsSync(file)) return;
+        const size = statSync(file).size;
+        if (size <= offset) return;
+        const fh = await open(file, 'r');
+        try {
+          const buf = Buffer.alloc(size - offset);
+          await fh.read(buf, 0, buf.length, offset);
+          offset = size;
+          const lines = (pending + buf.toString('utf8')).split('\n');
+          pending = lines.pop() ?? '';
+          for (const line of first && tail !== undefined ? (tail === 0 ? [] : lines.slice(-tail)) : lines) print(line);
+        } finally {
+          await fh.close();
+        }
+      };
+      await readNew(true);
+      if (!values.follow) return 0;
+      for (;;) {
+        const task = await taskOf(a.tasks, id);
+        const running = task && task.status !== 'STOPPED';
+        await readNew(false);
+        if (!running) return 0;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+  },
+};
+
+async function stopOne(a: Api, id: string, timeoutSec: number | undefined): Promise<void> {
+  const container = await a.containers.get(id);
+  const task = await taskOf(a.tasks, id);
+  if (!task || task.status === 'STOPPED' || task.status === 'CREATED') return;
+  const signal = signalNumber(container.labels[STOP_SIGNAL_LABEL] ?? 'SIGTERM');
+  const timeout = timeoutSec ?? Number(container.labels[STOP_TIMEOUT_LABEL] ?? 10);
+  const exited = a.tasks.wait(id);
+  if (task.status === 'PAUSED') await a.tasks.resume(id).catch(() => undefined);
+  await a.tasks.kill(id, signal).catch((err: unknown) => {
+    if (kindOf(err) !== 'NotFound') throw err;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeout * 1000)))]);
+  clearTimeout(timer);
+  if (timedOut) {
+    await a.tasks.kill(id, constants.signals.SIGKILL, { all: true }).catch((err: unknown) => {
+      if (kindOf(err) !== 'NotFound') throw err;
+    });
+    await exited;
+  }
+}
+
+const stop: Command = {
+  summary: 'Stop running containers (stop signal, then SIGKILL after the timeout)',
+  usage: 'Usage: ctl stop [-t SECONDS] CONTAINER...\n\n  -t, --time N   seconds to wait before SIGKILL (default: the container\'s --stop-timeout, else 10)\n',
+  async run(argv, context) {
+    const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
+    const timeout = values.time !== undefined ? Number(values.time) : undefined;
+    if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${values.time}: expected seconds`);
+    return withDaemon(context, (daemon) => each(context, 'stop', ids(positionals, 'stop'), async (id) => {
+      await stopOne(api(daemon, context), id, timeout);
+      context.out(`${id}\n`);
+    }));
+  },
+};
+
+const kill: Command = {
+  summary: 'Send a signal to running containers',
+  usage: 'Usage: ctl kill [-s SIGNAL] CONTAINER...\n',
+  async run(argv, context) {
+    const { values, positionals } = parseOptions(argv, { signal: { type: 'string', short: 's' } });
+    const signal = signalNumber(values.signal ?? 'KILL');
+    return withDaemon(context, (daemon) => each(context, 'kill', ids(positionals, 'kill'), async (id) => {
+      const task = await taskOf(api(daemon, context).tasks, id);
+      if (!task || task.status === 'STOPPED') throw new Error('is not running');
+      await api(daemon, context).tasks.kill(id, signal);
+      context.out(`${id}\n`);
+    }));
+  },
+};
+
+const rm: Command = {
+  summary: 'Remove containers',
+  usage: 'Usage: ctl rm [-f] CONTAINER...\n\n  -f, --force   kill a running container first\n',
+  async run(argv, context) {
+    const { values, positionals } = parseOptions(argv, { force: { type: 'boolean', short: 'f' }, volumes: { type: 'boolean', short: 'v' } });
+    return withDaemon(context, (daemon) => each(context, 'rm', ids(positionals, 'rm'), async (id) => {
+      await api(daemon, context).runner.remove(id, Boolean(values.force));
+      context.out(`${id}\n`);
+    }));
+  },
+};
+
+const wait: Command = {
+  summary: 'Wait for containers to stop; print their exit codes',
+  usage: 'Usage: ctl wait CONTAINER...\n',
+  async run(argv, context) {
+    const { positionals } = parseOptions(argv, {});
+    return withDaemon(context, (daemon) => each(context, 'wait', ids(positionals, 'wait'), async (id) => {
+      const exit = await api(daemon, context).tasks.wait(id);
+      context.out(`${exit.exitStatus}\n`);
+    }));
+  },
+};
+
+const inspect: Command = {
+  summary: 'Show containers as JSON',
+  usage: 'Usage: ctl inspect CONTAINER...\n',
+  async run(argv, context) {
+    const { positionals } = parseOptions(argv, {});
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      const out: unknown[] = [];
+      const code = await each(context, 'inspect', ids(positionals, 'inspect'), async (id) => {
+        const c = await a.containers.get(id);
+        const task = await taskOf(a.tasks, id);
+        const exitFile = join(taskDir(context, id), 'exit.json');
+        const exit = existsSync(exitFile) ? (JSON.parse(readFileSync(exitFile, 'utf8')) as { oomKilled?: boolean }) : {};
+        out.push({
+          Id: c.id,
+          Name: c.id,
+          Image: c.image,
+          Created: c.createdAt,
+          State: { Status: (task?.status ?? 'CREATED').toLowerCase(), Running: task?.status === 'RUNNING', Paused: task?.status === 'PAUSED', Pid: task?.pid ?? 0, ExitCode: task?.status === 'STOPPED' ? task.exitStatus : 0, OOMKilled: Boolean(exit.oomKilled), FinishedAt: task?.exitedAt ?? null },
+          Labels: c.labels,
+          Snapshotter: c.snapshotter,
+          SnapshotKey: c.snapshotKey,
+          Runtime: c.runtime.name,
+          LogPath: logFile(context, id),
+          Spec: specOf(c),
+        });
+      });
+      context.out(`${JSON.stringify(out, null, 2)}\n`);
+      return code;
+    });
+  },
+};
+
+const exec: Command = {
+  summary: 'Run a command in a running container',
+  usage: 'Usage: ctl exec [-i] [-d] [-e K=V] [-u UID[:GID]] [-w DIR] CONTAINER COMMAND [ARG...]\n',
+  helpBeforeImageOnly: true,
+  async run(argv, context) {
+    // Options before CONTAINER; everything after it is the command.
+    let i = 0;
+    const opts: string[] = [];
+    const takesValue = new Set(['-e', '--env', '-u', '--user', '-w', '--workdir']);
+    for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
+      opts.push(argv[i]!);
+      if (takesValue.has(argv[i]!) && i + 1 < argv.length) opts.push(argv[++i]!);
+    }
+    const [id, ...cmd] = argv.slice(i);
+    const { values } = parseOptions(opts, { interactive: { type: 'boolean', short: 'i' }, tty: { type: 'boolean', short: 't' }, detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true }, user: { type: 'string', short: 'u' }, workdir: { type: 'string', short: 'w' } });
+    if (!id || cmd.length === 0) throw new UsageError('exec needs a CONTAINER and a COMMAND');
+    if (values.tty) throw new UsageError('exec -t is not supported yet');
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      const task = await taskOf(a.tasks, id);
+      if (!task || task.status !== 'RUNNING') {
+        context.err(`ctl exec: container ${id} is not running\n`);
+        return 1;
+      }
+      const base = specOf(await a.containers.get(id)).process ?? {};
+      const env = new Map((base.env ?? []).map((e) => [e.split('=')[0]!, e]));
+      for (const e of values.env ?? []) env.set(e.split('=')[0]!, e.includes('=') ? e : `${e}=${context.env[e] ?? ''}`);
+      let user = base.user ?? { uid: 0, gid: 0 };
+      if (values.user) {
+        const m = /^(\d+)(?::(\d+))?$/.exec(values.user);
+        if (!m) throw new UsageError(`-u ${values.user}: give a numeric UID[:GID]`);
+        user = { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+      }
+      const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
+      const spec = { ...base, args: cmd, env: [...env.values()], cwd: values.workdir ?? base.cwd ?? '/', user, terminal: false };
+      await a.tasks.exec(id, { execId, spec, stdin: values.interactive ? 'attach' : '' });
+      const dir = join(taskDir(context, id), 'exec', execId);
+      try {
+        try {
+          await a.tasks.start(id, execId);
+        } catch (err) {
+          context.err(`ctl exec: ${(err as Error).message}\n`);
+          return startFailure((err as Error).message);
+        }
+        if (values.detach) return 0;
+        // The exec's shim makes its attach socket as it starts: output from before a client
+        // connects is only in its log, so without stdin the log is what is shown.
+        if (!values.interactive) {
+          const exit = await a.tasks.wait(id, execId);
+          printLog(readFileSync(join(dir, 'exec.log'), 'utf8'), {});
+          return exit.exitStatus;
+        }
+        const socket = join(dir, 'attach.sock');
+        for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
+        const io = await attach(socket, true, () => void a.tasks.closeIO(id, execId).catch(() => undefined));
+        try {
+          const exit = await a.tasks.wait(id, execId);
+          return exit.exitStatus;
+        } finally {
+          io.detach();
+        }
+      } finally {
+        if (!values.detach) await a.tasks.deleteProcess(id, execId).catch(() => undefined);
+      }
+    });
+  },
+};
+
+export const commands: Record<string, Command> = { run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec };

@@ -1,0 +1,206 @@
+/**
+ * `ctl run`/`ctl create` options, Docker's spelling: options come before IMAGE, and everything
+ * after IMAGE is the command (so `ctl run busybox ls -l` passes -l to ls). Parsed here into
+ * runtime-native's RunOptions, which the daemon turns into the OCI spec.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UsageError } from './args';
+
+interface Flag {
+  name: string;
+  short?: string;
+  value: boolean;
+  multiple?: boolean;
+}
+
+const FLAGS: Flag[] = [
+  { name: 'detach', short: 'd', value: false },
+  { name: 'interactive', short: 'i', value: false },
+  { name: 'tty', short: 't', value: false },
+  { name: 'rm', value: false },
+  { name: 'name', value: true },
+  { name: 'env', short: 'e', value: true, multiple: true },
+  { name: 'env-file', value: true, multiple: true },
+  { name: 'workdir', short: 'w', value: true },
+  { name: 'user', short: 'u', value: true },
+  { name: 'entrypoint', value: true },
+  { name: 'hostname', value: true },
+  { name: 'read-only', value: false },
+  { name: 'memory', short: 'm', value: true },
+  { name: 'memory-swap', value: true },
+  { name: 'memory-reservation', value: true },
+  { name: 'cpus', value: true },
+  { name: 'cpu-shares', short: 'c', value: true },
+  { name: 'cpuset-cpus', value: true },
+  { name: 'pids-limit', value: true },
+  { name: 'blkio-weight', value: true },
+  { name: 'cap-add', value: true, multiple: true },
+  { name: 'cap-drop', value: true, multiple: true },
+  { name: 'privileged', value: false },
+  { name: 'security-opt', value: true, multiple: true },
+  { name: 'ulimit', value: true, multiple: true },
+  { name: 'label', short: 'l', value: true, multiple: true },
+  { name: 'volume', short: 'v', value: true, multiple: true },
+  { name: 'tmpfs', value: true, multiple: true },
+  { name: 'network', value: true },
+  { name: 'stop-signal', value: true },
+  { name: 'stop-timeout', value: true },
+  { name: 'snapshotter', value: true },
+  { name: 'runtime', value: true },
+  { name: 'shm-size', value: true },
+];
+
+export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; image: string; command: string[] };
+
+/** Splits argv into options, IMAGE and the command after it. */
+export function parseRunArgs(argv: string[], needImage = true): Parsed {
+  const values: Parsed['values'] = {};
+  let i = 0;
+  const set = (flag: Flag, value: string | boolean): void => {
+    if (flag.multiple) values[flag.name] = [...((values[flag.name] as string[] | undefined) ?? []), value as string];
+    else values[flag.name] = value;
+  };
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') break;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = arg.slice(2, eq < 0 ? undefined : eq);
+      const flag = FLAGS.find((f) => f.name === name);
+      if (!flag) throw new UsageError(`unknown option --${name}`);
+      if (!flag.value) {
+        if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+        set(flag, true);
+      } else if (eq >= 0) set(flag, arg.slice(eq + 1));
+      else {
+        if (i + 1 >= argv.length) throw new UsageError(`--${name} needs a value`);
+        set(flag, argv[++i]!);
+      }
+      continue;
+    }
+    // -dit, -e K=V, -eK=V
+    for (let j = 1; j < arg.length; j++) {
+      const flag = FLAGS.find((f) => f.short === arg[j]);
+      if (!flag) throw new UsageError(`unknown option -${arg[j]}`);
+      if (!flag.value) {
+        set(flag, true);
+        continue;
+      }
+      const rest = arg.slice(j + 1);
+      if (rest) set(flag, rest);
+      else {
+        if (i + 1 >= argv.length) throw new UsageError(`-${arg[j]} needs a value`);
+        set(flag, argv[++i]!);
+      }
+      break;
+    }
+  }
+  const image = argv[i] ?? '';
+  if (needImage && !image) throw new UsageError('an IMAGE is needed');
+  return { values, image, command: argv.slice(i + 1) };
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Docker's sizes: 512, 64k, 256m, 1g (binary units; an optional trailing "b"). */
+export function parseBytes(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(value.trim());
+  if (!m) throw new UsageError(`${what}: invalid size "${value}" (e.g. 512m, 1g)`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+function number(value: string, what: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`${what}: "${value}" is not a number`);
+  return n;
+}
+
+function envFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--env-file ${path}: ${(err as Error).message}`);
+  }
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
+/** -e NAME takes NAME's value from this environment, as docker does. */
+const envArg = (e: string, env: NodeJS.ProcessEnv): string | undefined => (e.includes('=') ? e : env[e] !== undefined ? `${e}=${env[e]}` : undefined);
+
+const ULIMIT = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/;
+
+/** The RunOptions (runtime-native's) the daemon builds the spec from. */
+export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const v = p.values;
+  const list = (name: string): string[] => (v[name] as string[] | undefined) ?? [];
+  const str = (name: string): string | undefined => v[name] as string | undefined;
+  const o: Record<string, unknown> = {};
+  if (p.command.length) o.cmd = p.command;
+  if (str('entrypoint') !== undefined) o.entrypoint = str('entrypoint') ? [str('entrypoint')] : [];
+  const envs = [...list('env-file').flatMap(envFile), ...list('env').map((e) => envArg(e, env)).filter((e): e is string => Boolean(e))];
+  if (envs.length) o.env = envs;
+  if (str('user')) o.user = str('user');
+  if (str('workdir')) o.workdir = str('workdir');
+  if (str('hostname')) o.hostname = str('hostname');
+  if (v.tty) o.tty = true;
+  if (v['read-only']) o.readonlyRootfs = true;
+  if (v.privileged) o.privileged = true;
+  if (list('cap-add').length) o.capAdd = list('cap-add');
+  if (list('cap-drop').length) o.capDrop = list('cap-drop');
+  for (const opt of list('security-opt')) {
+    if (opt === 'no-new-privileges' || opt === 'no-new-privileges:true' || opt === 'no-new-privileges=true') o.noNewPrivileges = true;
+    else if (opt === 'seccomp=unconfined' || opt === 'seccomp:unconfined') o.seccomp = 'unconfined';
+    else if (/^seccomp[=:]/.test(opt)) {
+      const file = resolve(opt.slice('seccomp='.length));
+      try {
+        o.seccomp = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      } catch (err) {
+        throw new UsageError(`--security-opt ${opt}: ${(err as Error).message}`);
+      }
+    } else throw new UsageError(`--security-opt ${opt}: supported: seccomp=unconfined|FILE, no-new-privileges`);
+  }
+  if (str('memory')) o.memory = parseBytes(str('memory')!, '--memory');
+  if (str('memory-swap')) o.memorySwap = str('memory-swap') === '-1' ? -1 : parseBytes(str('memory-swap')!, '--memory-swap');
+  if (str('memory-reservation')) o.memoryReservation = parseBytes(str('memory-reservation')!, '--memory-reservation');
+  if (str('shm-size')) o.shmSize = parseBytes(str('shm-size')!, '--shm-size');
+  if (str('cpus')) o.cpus = number(str('cpus')!, '--cpus');
+  if (str('cpu-shares')) o.cpuShares = number(str('cpu-shares')!, '--cpu-shares');
+  if (str('cpuset-cpus')) o.cpusetCpus = str('cpuset-cpus');
+  if (str('pids-limit')) o.pidsLimit = number(str('pids-limit')!, '--pids-limit');
+  if (str('blkio-weight')) o.blkioWeight = number(str('blkio-weight')!, '--blkio-weight');
+  if (list('ulimit').length) {
+    o.ulimits = list('ulimit').map((u) => {
+      const m = ULIMIT.exec(u);
+      if (!m) throw new UsageError(`--ulimit ${u}: expected NAME=SOFT[:HARD], e.g. nofile=1024:2048`);
+      return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft: Number(m[2]), hard: Number(m[3] ?? m[2]) };
+    });
+  }
+  const binds = list('volume').map((b) => {
+    const parts = b.split(':');
+    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]?.startsWith('/') || (parts[2] && !/^(ro|rw)$/.test(parts[2]))) {
+      throw new UsageError(`-v ${b}: expected /host/path:/container/path[:ro|rw]`);
+    }
+    if (!parts[0].startsWith('/')) throw new UsageError(`-v ${b}: named volumes are not supported yet; give an absolute host path`);
+    return b;
+  });
+  if (binds.length) o.binds = binds;
+  if (list('tmpfs').length) {
+    o.mounts = list('tmpfs').map((t) => {
+      const [dest, opts] = t.split(':');
+      if (!dest?.startsWith('/')) throw new UsageError(`--tmpfs ${t}: expected /path[:options]`);
+      return { destination: dest, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])] };
+    });
+  }
+  const network = str('network');
+  if (network && network !== 'none' && network !== 'host') throw new UsageError(`--network ${network}: supported: none, host`);
+  if (network) o.network = network;
+  const runtime = str('runtime');
+  if (runtime && runtime !== 'runtime-native' && runtime !== 'ctl') throw new UsageError(`--runtime ${runtime}: only runtime-native is supported yet`);
+  return o;
+}

@@ -1,0 +1,22 @@
+/** The gRPC adapter of ctl.run.v1.Runner. */
+import { type Contracts, type ServiceRegistration, namespaceFromMetadata, unaryHandler } from '@ctl/proto';
+import type { CreateRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
+import type { RemoveRequest__Output } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
+import { mountToWire } from '@ctl/snapshotter';
+import type { Runner } from './runner';
+
+export function runnerRegistration(contracts: Contracts, runner: Runner): ServiceRegistration {
+  return {
+    definition: contracts.ctl.run.v1.Runner.service,
+    implementation: {
+      Create: unaryHandler(async (req: CreateRequest__Output, call) => {
+        const created = await runner.create(namespaceFromMetadata(call.metadata), req);
+        return { id: created.id, image: created.image, rootfs: created.rootfs.map(mountToWire) };
+      }),
+      Remove: unaryHandler(async (req: RemoveRequest__Output, call) => {
+        await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force);
+        return {};
+      }),
+    },
+  };
+}
