@@ -169,6 +169,20 @@ async function createContainer(context: CommandContext, a: Api, argv: string[]):
   return { id: created.id, parsed, rootfs: created.rootfs };
 }
 
+/** Checks run/create options before anything is made; the exit code when they are bad. */
+function refuseBadOptions(argv: string[], context: CommandContext, verb: string): number | undefined {
+  try {
+    const parsed = parseRunArgs(argv);
+    runOptions(parsed, context.env);
+    labelsFrom(parsed.values);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    context.err(`ctl ${verb}: ${err.message}\nSee 'ctl ${verb} --help'.\n`);
+    return ENGINE_FAILED;
+  }
+}
+
 const RUN_USAGE = `Usage: ctl run [OPTIONS] IMAGE [COMMAND] [ARG...]
 
 Runs a command in a new container (docker run's options):
@@ -194,7 +208,9 @@ const run: Command = {
   usage: RUN_USAGE,
   helpBeforeImageOnly: true,
   async run(argv, context) {
-    parseRunArgs(argv); // usage errors before anything starts
+    // Bad options are the engine refusing the run: docker's 125, not a usage error's 2.
+    const bad = refuseBadOptions(argv, context, 'run');
+    if (bad !== undefined) return bad;
     return withDaemon(context, async (daemon) => {
       const a = api(daemon, context);
       let made;
@@ -232,7 +248,8 @@ const create: Command = {
   usage: RUN_USAGE.replace('ctl run', 'ctl create').replace('Runs a command in a new container', 'Creates a container (start it with ctl start)'),
   helpBeforeImageOnly: true,
   async run(argv, context) {
-    parseRunArgs(argv);
+    const bad = refuseBadOptions(argv, context, 'create');
+    if (bad !== undefined) return bad;
     return withDaemon(context, async (daemon) => {
       const { id } = await createContainer(context, api(daemon, context), argv);
       context.out(`${id}\n`);

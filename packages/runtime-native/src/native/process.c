@@ -165,8 +165,10 @@ void proc_exec(json_t *process, const char *resolved) {
   for (i = 0; i < na; i++) argv[i] = (char *)json_string_value(json_array_get(args, i));
   for (i = 0; i < ne; i++) envp[i] = (char *)json_string_value(json_array_get(env, i));
   execve(resolved, argv, envp);
-  fprintf(stderr, "ctl-runtime: exec %s: %s\n", resolved, strerror(errno));
-  _exit(127);
+  int err = errno;
+  fprintf(stderr, "ctl-runtime: exec %s: %s\n", resolved, strerror(err));
+  /* the shell's (and docker's) codes: 127 not found, 126 found but not runnable */
+  _exit(err == ENOENT ? 127 : 126);
 }
 
 int console_socket_connect(const char *path, struct ctl_err *e) {

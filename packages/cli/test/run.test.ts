@@ -1,0 +1,176 @@
+/**
+ * `ctl run` and the container commands end to end, as root on the real kernel, from the busybox
+ * image that tools/busybox-image.sh makes: exit codes, environment, mounts, limits that really
+ * bite, logs, exec, stop, a daemon killed while containers run, many containers at once, and
+ * bad input that must leave nothing behind.
+ */
+import { type TempInstance, tempInstance, waitFor } from '@ctl/proto/testing';
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CTL, type Run, ctl, daemonPids, stopDaemons } from './helpers';
+
+const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
+
+describe('ctl run and the container commands', function () {
+  this.timeout(120_000);
+  let instance: TempInstance;
+  // A namespace of this run's own: its containers' cgroups live under /ctl/<ns>, removed after.
+  const ns = `ctl-run-test-${process.pid}`;
+  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
+  const run = (...args: string[]): Run => ctl(instance, args, env);
+  const ok = (...args: string[]): string => {
+    const r = run(...args);
+    assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** Runs ctl without waiting (many at once). */
+  const start = (...args: string[]): Promise<Run> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, ...args], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  const containers = (): string[] => ok('ps', '-a', '-q').split('\n').filter(Boolean);
+  const ourSnapshots = (): string[] => (JSON.parse(ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith(`${ns}/`) && !n.startsWith(`${ns}/sha256:`));
+
+  before(() => {
+    instance = tempInstance();
+    const archive = join(instance.base, 'busybox.tar');
+    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive]);
+    ok('image', 'import', archive);
+  });
+  afterEach(() => {
+    for (const id of containers()) run('rm', '-f', id);
+  });
+  after(async () => {
+    await stopDaemons(instance);
+    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(instance.base));
+    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
+    instance.remove();
+    for (const controller of readdirSync('/sys/fs/cgroup')) {
+      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
+      if (existsSync(dir)) rmdirSync(dir);
+    }
+    assert.deepEqual(mounts, [], 'mounts were left behind');
+  });
+
+  it('runs a command and exits with its code; 125, 126, 127 for what is not the command', () => {
+    const hello = run('run', '--rm', 'busybox', 'echo', 'hello');
+    assert.equal(hello.code, 0, hello.stderr);
+    assert.equal(hello.stdout, 'hello\n');
+    assert.equal(run('run', '--rm', 'busybox', 'sh', '-c', 'exit 3').code, 3);
+    const missing = run('run', '--rm', 'busybox', 'no-such-command');
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /not found/);
+    const notExecutable = run('run', '--rm', 'busybox', '/etc/passwd');
+    assert.equal(notExecutable.code, 126, notExecutable.stderr);
+    const noImage = run('run', '--rm', 'no-such-image', 'true');
+    assert.equal(noImage.code, 125);
+    assert.match(noImage.stderr, /image "no-such-image" not found/);
+    assert.deepEqual(containers(), [], '--rm and failures leave no container');
+    assert.deepEqual(ourSnapshots(), [], 'nor a snapshot');
+  });
+
+  it('takes env and workdir from the image and from flags', () => {
+    const out = ok('run', '--rm', '-e', 'FOO=bar', '-w', '/tmp', '--hostname', 'box', 'busybox', 'sh', '-c', 'echo $FOO $PATH; pwd; hostname');
+    const [vars, pwd, host] = out.trim().split('\n');
+    assert.match(vars!, /^bar \/usr\/local\/sbin:/);
+    assert.equal(pwd, '/tmp');
+    assert.equal(host, 'box');
+    assert.equal(ok('run', '--rm', 'busybox', 'pwd').trim(), '/');
+  });
+
+  it('keeps data in a bind mount across containers, and honours :ro and --read-only', () => {
+    const data = join(instance.base, 'data');
+    mkdirSync(data);
+    ok('run', '--rm', '-v', `${data}:/data`, 'busybox', 'sh', '-c', 'echo kept > /data/file');
+    assert.equal(ok('run', '--rm', '-v', `${data}:/data:ro`, 'busybox', 'cat', '/data/file'), 'kept\n');
+    assert.notEqual(run('run', '--rm', '-v', `${data}:/data:ro`, 'busybox', 'touch', '/data/x').code, 0);
+    const ro = run('run', '--rm', '--read-only', 'busybox', 'touch', '/x');
+    assert.equal(ro.code, 1);
+    assert.match(ro.stderr, /Read-only file system/);
+  });
+
+  it('kills a memory hog (137, OOMKilled) and holds a fork bomb with --pids-limit', () => {
+    const hog = run('run', '--name', 'hog', '--memory', '32m', 'busybox', 'sh', '-c', 'x=a; while true; do x=$x$x; done');
+    assert.equal(hog.code, 137);
+    const [state] = JSON.parse(ok('inspect', 'hog')) as { State: { OOMKilled: boolean; ExitCode: number } }[];
+    assert.deepEqual([state!.State.OOMKilled, state!.State.ExitCode], [true, 137]);
+    const forks = run('run', '--rm', '--pids-limit', '10', 'busybox', 'sh', '-c', 'for i in $(seq 30); do sleep 5 & done; wait');
+    assert.notEqual(forks.code, 0);
+    assert.match(forks.stderr, /can't fork/);
+  });
+
+  it('follows logs, execs into a running container, and stops one that ignores SIGTERM', async () => {
+    ok('run', '-d', '--name', 'talker', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.2; done');
+    assert.equal(ok('logs', '-f', 'talker'), 'line 1\nline 2\nline 3\n');
+    assert.equal(ok('logs', '--tail', '1', 'talker'), 'line 3\n');
+    assert.match(ok('ps', '-a'), /talker .*Exited \(0\)/);
+
+    ok('run', '-d', '--name', 'sleeper', 'busybox', 'sleep', '300');
+    assert.match(ok('ps'), /sleeper .*Up/);
+    const exec = run('exec', '-e', 'X=1', 'sleeper', 'sh', '-c', 'echo in $X; exit 4');
+    assert.deepEqual([exec.code, exec.stdout], [4, 'in 1\n']);
+    // PID 1 without a handler ignores SIGTERM: stop waits the timeout, then SIGKILL.
+    const t = Date.now();
+    ok('stop', '-t', '1', 'sleeper');
+    const took = Date.now() - t;
+    assert.ok(took >= 900 && took < 8000, `stop took ${took} ms`);
+    assert.match(ok('ps', '-a'), /sleeper .*Exited \(137\)/);
+    const stopped = run('exec', 'sleeper', 'true');
+    assert.equal(stopped.code, 1);
+    assert.match(stopped.stderr, /not running/);
+  });
+
+  it('keeps containers running through a SIGKILL of the daemon, and reports exits that happened meanwhile', async () => {
+    for (let i = 0; i < 5; i++) ok('run', '-d', '--name', `keep${i}`, 'busybox', 'sleep', '300');
+    ok('run', '-d', '--name', 'quitter', 'busybox', 'sh', '-c', 'sleep 1; exit 7');
+    const pids = daemonPids(instance);
+    assert.ok(pids.length > 0);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    // The next command starts a new daemon, which finds the shims.
+    const ps = ok('ps', '-a');
+    for (let i = 0; i < 5; i++) assert.match(ps, new RegExp(`keep${i} .*Up`));
+    assert.match(ps, /quitter .*Exited \(7\)/);
+    ok('stop', '-t', '0', 'keep0');
+    assert.match(ok('ps', '-a'), /keep0 .*Exited \(137\)/);
+  });
+
+  it('starts 50 containers in parallel and removes them cleanly', async () => {
+    const started = await Promise.all(Array.from({ length: 50 }, (_, i) => start('run', '-d', '--name', `many${i}`, 'busybox', 'sleep', '300')));
+    for (const r of started) assert.equal(r.code, 0, r.stderr);
+    assert.equal(ok('ps', '-q').split('\n').filter(Boolean).length, 50);
+    const removed = await Promise.all(Array.from({ length: 50 }, (_, i) => start('rm', '-f', `many${i}`)));
+    for (const r of removed) assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(containers(), []);
+    assert.deepEqual(ourSnapshots(), []);
+    await waitFor('tasks gone', () => (readdirSync(join(instance.state, 'containerd-lite', 'tasks', ns)).length === 0 ? true : undefined));
+  });
+
+  it('refuses bad input clearly and leaves nothing half-made', () => {
+    const before = ourSnapshots();
+    const badMemory = run('run', '--memory', 'lots', 'busybox', 'true');
+    assert.deepEqual([badMemory.code, /--memory: invalid size "lots"/.test(badMemory.stderr)], [125, true]);
+    const badVolume = run('run', '-v', 'relative:/data', 'busybox', 'true');
+    assert.equal(badVolume.code, 125);
+    assert.match(badVolume.stderr, /-v relative:\/data/);
+    ok('run', '-d', '--name', 'taken', 'busybox', 'sleep', '300');
+    const clash = run('run', '--name', 'taken', 'busybox', 'true');
+    assert.equal(clash.code, 125);
+    assert.match(clash.stderr, /"taken" is already in use/);
+    const rmRunning = run('rm', 'taken');
+    assert.equal(rmRunning.code, 1);
+    assert.match(rmRunning.stderr, /is running: stop it first, or remove it with -f/);
+    assert.deepEqual(containers(), ['taken']);
+    assert.deepEqual(ourSnapshots(), [...before, `${ns}/taken`].sort());
+    ok('rm', '-f', 'taken');
+    assert.deepEqual(ourSnapshots(), before);
+    writeFileSync(join(instance.base, 'unused'), '');
+  });
+});
