@@ -12,6 +12,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { EngineError, ErrorKind, unavailable } from './errors';
 import { GrpcCode, fromGrpcStatus } from './status';
+import { namespaceHeaders } from './namespace';
 
 interface StaticType {
   encode(message: unknown): { finish(): Uint8Array };
@@ -450,5 +451,17 @@ export class WireCall<Req, Res> {
     } finally {
       if (this.outcome === undefined) this.cancel();
     }
+  }
+}
+
+/** A client of one namespaced service: every call carries the containerd-namespace header. */
+export class NamespacedClient {
+  protected readonly options: CallOptions;
+
+  constructor(
+    protected readonly wire: WireClient,
+    readonly namespace = 'default',
+  ) {
+    this.options = { headers: namespaceHeaders(namespace) };
   }
 }

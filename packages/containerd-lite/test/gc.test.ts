@@ -231,7 +231,8 @@ describe('garbage collection', function () {
     it('keeps a namespace that still has snapshots from being deleted', async () => {
       await inst.leases('team').create({ id: 'l' });
       await inst.leases('team').delete('l');
-      await inst.snapshots!.prepare('team/c1', '');
+      // Held, so that the collection the lease delete schedules cannot take it first.
+      await inst.snapshots!.prepare('team/c1', '', { [Label.gcRoot]: 'test' });
       await inst.snapshots!.prepare('team-other/c1', '');
       await assert.rejects(inst.namespaces.delete('team'), (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 snapshot/.test((e as Error).message));
       await inst.snapshots!.remove('team/c1');

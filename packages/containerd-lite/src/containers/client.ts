@@ -1,6 +1,5 @@
 /** The containers API over the light wire client, for the command line; a caller cannot tell it from the local store. */
-import { namespaceHeaders } from '@ctl/proto/namespace';
-import { type CallOptions, type WireClient, wireMethod } from '@ctl/proto/wire';
+import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import type { Container, Containers, NewContainer } from './containers';
 import { type WireContainer, containerFromWire, containerToWire } from './convert';
 
@@ -8,16 +7,7 @@ const FILE = 'containerd/services/containers/v1/containers';
 const SERVICE = 'containerd.services.containers.v1.Containers';
 const method = <Req, Res>(name: string) => wireMethod<Req, Res>(FILE, SERVICE, name);
 
-export class ContainersClient implements Containers {
-  private readonly options: CallOptions;
-
-  constructor(
-    private readonly wire: WireClient,
-    readonly namespace = 'default',
-  ) {
-    this.options = { headers: namespaceHeaders(namespace) };
-  }
-
+export class ContainersClient extends NamespacedClient implements Containers {
   async get(id: string): Promise<Container> {
     const res = await this.wire.unary(method<object, { container: WireContainer }>('Get'), { id }, this.options);
     return containerFromWire(res.container);

@@ -9,8 +9,7 @@
  * Read and Write flow control, so blobs stream through in bounded memory.
  */
 import { EngineError, ErrorKind, unavailable } from '@ctl/proto/errors';
-import { namespaceHeaders } from '@ctl/proto/namespace';
-import { type CallOptions, type WireCall, type WireClient, wireMethod } from '@ctl/proto/wire';
+import { NamespacedClient, type WireCall, wireMethod } from '@ctl/proto/wire';
 import type { ReadContentResponse__Output } from '@ctl/proto/generated/containerd/services/content/v1/ReadContentResponse';
 import type { WriteContentRequest } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentRequest';
 import type { WriteContentResponse__Output } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentResponse';
@@ -25,16 +24,7 @@ const method = <Req, Res>(name: string) => wireMethod<Req, Res>(FILE, SERVICE, n
 /** Data per Write message: well under gRPC's 16 MiB message bound. */
 export const WRITE_CHUNK = 1 << 20;
 
-export class ContentClient implements Content {
-  private readonly options: CallOptions;
-
-  constructor(
-    private readonly wire: WireClient,
-    readonly namespace = 'default',
-  ) {
-    this.options = { headers: namespaceHeaders(namespace) };
-  }
-
+export class ContentClient extends NamespacedClient implements Content {
   async info(digest: string): Promise<Info> {
     const res = await this.wire.unary(method<object, { info: WireInfo }>('Info'), { digest }, this.options);
     return infoFromWire(res.info);

@@ -1,6 +1,5 @@
 /** The images API over the light wire client, for the command line; a caller cannot tell it from the local store. */
-import { namespaceHeaders } from '@ctl/proto/namespace';
-import { type CallOptions, type WireClient, wireMethod } from '@ctl/proto/wire';
+import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import { descriptorToWire, imageFromWire, type WireImage } from './convert';
 import type { DeleteOptions, Image, Images } from './images';
 
@@ -8,16 +7,7 @@ const FILE = 'containerd/services/images/v1/images';
 const SERVICE = 'containerd.services.images.v1.Images';
 const method = <Req, Res>(name: string) => wireMethod<Req, Res>(FILE, SERVICE, name);
 
-export class ImagesClient implements Images {
-  private readonly options: CallOptions;
-
-  constructor(
-    private readonly wire: WireClient,
-    readonly namespace = 'default',
-  ) {
-    this.options = { headers: namespaceHeaders(namespace) };
-  }
-
+export class ImagesClient extends NamespacedClient implements Images {
   async get(name: string): Promise<Image> {
     const res = await this.wire.unary(method<object, { image: WireImage }>('Get'), { name }, this.options);
     return imageFromWire(res.image);

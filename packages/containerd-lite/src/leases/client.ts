@@ -1,6 +1,5 @@
 /** The leases API over the light wire client; a caller cannot tell it from the local store. */
-import { namespaceHeaders } from '@ctl/proto/namespace';
-import { type CallOptions, type WireClient, wireMethod } from '@ctl/proto/wire';
+import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import { type WireLease, leaseFromWire } from './convert';
 import type { DeleteLeaseOptions, Lease, Leases, Resource } from './leases';
 export { LEASE_HEADER } from './leases';
@@ -9,16 +8,7 @@ const FILE = 'containerd/services/leases/v1/leases';
 const SERVICE = 'containerd.services.leases.v1.Leases';
 const method = <Req, Res>(name: string) => wireMethod<Req, Res>(FILE, SERVICE, name);
 
-export class LeasesClient implements Leases {
-  private readonly options: CallOptions;
-
-  constructor(
-    private readonly wire: WireClient,
-    readonly namespace = 'default',
-  ) {
-    this.options = { headers: namespaceHeaders(namespace) };
-  }
-
+export class LeasesClient extends NamespacedClient implements Leases {
   async create(options: { id?: string; labels?: Record<string, string> } = {}): Promise<Lease> {
     const res = await this.wire.unary(method<object, { lease: WireLease }>('Create'), { id: options.id ?? '', labels: options.labels ?? {} }, this.options);
     return leaseFromWire(res.lease);

@@ -1,6 +1,5 @@
 /** ctl.run.v1 over the light wire client, for the command line. */
-import { namespaceHeaders } from '@ctl/proto/namespace';
-import { type WireClient, wireMethod } from '@ctl/proto/wire';
+import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import type { CreateRequest } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
 import type { CreateResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CreateResponse';
 import type { RemoveRequest } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
@@ -9,18 +8,13 @@ import type { Mount } from '@ctl/snapshotter/client';
 const FILE = 'ctl/run/v1/run';
 const SERVICE = 'ctl.run.v1.Runner';
 
-export class RunnerClient {
-  constructor(
-    private readonly wire: WireClient,
-    private readonly namespace: string,
-  ) {}
-
+export class RunnerClient extends NamespacedClient {
   async create(request: CreateRequest): Promise<{ id: string; image: string; rootfs: Mount[] }> {
-    const res = await this.wire.unary(wireMethod<CreateRequest, CreateResponse__Output>(FILE, SERVICE, 'Create'), request, { headers: namespaceHeaders(this.namespace) });
+    const res = await this.wire.unary(wireMethod<CreateRequest, CreateResponse__Output>(FILE, SERVICE, 'Create'), request, this.options);
     return { id: res.id, image: res.image, rootfs: res.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })) };
   }
 
   async remove(id: string, force = false): Promise<void> {
-    await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force }, { headers: namespaceHeaders(this.namespace) });
+    await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force }, this.options);
   }
 }

@@ -3,8 +3,7 @@
  * the local manager. Output and stdin do not go through gRPC: the CLI reads the log file and
  * connects to the shim's attach socket directly (paths: TaskManager.logPath / attachPath).
  */
-import { namespaceHeaders } from '@ctl/proto/namespace';
-import { type CallOptions, type WireClient, wireMethod } from '@ctl/proto/wire';
+import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import { type WireExit, type WireMetric, type WireProcess, exitFromWire, jsonToAny, metricFromWire, processFromWire } from './convert';
 import { type CreateTaskOptions, type ExecOptions, type ExitResult, type KillOptions, type Metric, PROCESS_TYPE_URL, type ProcessState, RESOURCES_TYPE_URL, type Tasks } from './tasks';
 
@@ -12,16 +11,7 @@ const FILE = 'containerd/services/tasks/v1/tasks';
 const SERVICE = 'containerd.services.tasks.v1.Tasks';
 const method = <Req, Res>(name: string) => wireMethod<Req, Res>(FILE, SERVICE, name);
 
-export class TasksClient implements Tasks {
-  private readonly options: CallOptions;
-
-  constructor(
-    private readonly wire: WireClient,
-    readonly namespace = 'default',
-  ) {
-    this.options = { headers: namespaceHeaders(namespace) };
-  }
-
+export class TasksClient extends NamespacedClient implements Tasks {
   private call<Res>(name: string, request: object): Promise<Res> {
     return this.wire.unary(method<object, Res>(name), request, this.options);
   }
