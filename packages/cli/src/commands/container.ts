@@ -234,10 +234,8 @@ const run: Command = {
         return 0;
       }
       const code = await foreground(context, a.tasks, id, { interactive: Boolean(v.interactive), tty: Boolean(v.tty), socket: join(taskDir(context, id), 'attach.sock') });
-      if (v.rm) {
-        await a.tasks.delete(id).catch(() => undefined);
-        await a.runner.remove(id, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
-      }
+      // Remove deletes the stopped task too: one call.
+      if (v.rm) await a.runner.remove(id, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
       return code;
     });
   },
