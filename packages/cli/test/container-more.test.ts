@@ -84,6 +84,10 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.ok(after > 0 && after !== pid, `pid ${pid} then ${after}`);
     assert.match(ok('ps'), /sleeper .*Up/);
     assert.equal(run('top', 'no-such').code, 1);
+    ok('stop', '-t', '0', 'sleeper');
+    assert.match(ok('stats', '--no-stream', 'sleeper').split('\n')[1]!, /^sleeper\s+0\.00%\s+0B \/ 0B\s+0\.00%\s+0B \/ 0B\s+0$/);
+    assert.match(ok('container', 'rm', '--help'), /^Usage: ctl rm/);
+    assert.match(ok('container', '--help'), /^Usage: ctl container COMMAND/);
   });
 
   it('streams stats every second until Ctrl-C, and commits a running container (paused meanwhile, running after)', async () => {

@@ -218,7 +218,9 @@ const stats: Command = {
           });
           if (stop.signal.aborted) return 0;
           const now = await sample();
-          const rows = now.map((s) => statsRow(s, previous.get(s.id))).sort((x, y) => x.id.localeCompare(y.id));
+          // A named container that does not run shows zeros, as docker shows it.
+          const stopped = positionals.filter((id) => !now.some((s) => s.id === id)).map((id): Sample => ({ id, at: 0, cpuNs: 0, memory: 0, limit: 0, pids: 0, blockRead: 0, blockWrite: 0 }));
+          const rows = [...now, ...stopped].map((s) => statsRow(s, previous.get(s.id))).sort((x, y) => x.id.localeCompare(y.id));
           previous = new Map(now.map((s) => [s.id, s]));
           if (values.format === 'json') context.out(`${JSON.stringify(rows)}\n`);
           else {
@@ -444,6 +446,8 @@ const more: Record<string, Command> = { pause, unpause, top, stats, restart, eve
 const VERBS: Record<string, string> = { ls: 'ps', list: 'ps', ps: 'ps' };
 
 const container: Command = {
+  // Help of `ctl container VERB --help` is the verb's, so the verb decides.
+  helpBeforeImageOnly: true,
   summary: 'Manage containers (ctl container prune, and the docker verbs: ls, rm, start, …)',
   usage: `Usage: ctl container COMMAND
 
@@ -465,7 +469,9 @@ Commands:
     const name = VERBS[verb] ?? verb;
     const command = Object.prototype.hasOwnProperty.call(more, name) ? more[name] : Object.prototype.hasOwnProperty.call(containerCommands, name) ? containerCommands[name] : undefined;
     if (!command) throw new UsageError(`unknown container command "${verb}"`);
-    if (rest.includes('-h') || rest.includes('--help')) {
+    const first = rest.findIndex((a) => !a.startsWith('-'));
+    const options = command.helpBeforeImageOnly && first >= 0 ? rest.slice(0, first) : rest;
+    if (options.includes('-h') || options.includes('--help')) {
       context.out(command.usage);
       return 0;
     }
