@@ -31,6 +31,14 @@ const COMMANDS: Record<string, CommandEntry> = {
   wait: { summary: 'Wait for containers to stop', load: () => require('./commands/container').commands.wait },
   inspect: { summary: 'Show containers as JSON', load: () => require('./commands/container').commands.inspect },
   exec: { summary: 'Run a command in a running container', load: () => require('./commands/container').commands.exec },
+  pause: { summary: 'Pause containers', load: () => require('./commands/container-more').commands.pause },
+  unpause: { summary: 'Unpause containers', load: () => require('./commands/container-more').commands.unpause },
+  top: { summary: 'Show the processes of a container', load: () => require('./commands/container-more').commands.top },
+  stats: { summary: 'Show resource usage of containers', load: () => require('./commands/container-more').commands.stats },
+  restart: { summary: 'Restart containers', load: () => require('./commands/container-more').commands.restart },
+  events: { summary: 'Print events as they happen', load: () => require('./commands/container-more').commands.events },
+  commit: { summary: "Make an image of a container's changes", load: () => require('./commands/container-more').commands.commit },
+  container: { summary: 'Manage containers (prune; ls, rm, … as the shortcuts)', load: () => require('./commands/container-more').commands.container },
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot', images: 'image' };

@@ -22,6 +22,7 @@ import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
 import { type TaskManager, createTaskManager } from './tasks/manager';
 import { runnerRegistration } from './run/grpc';
+import { Committer } from './run/commit';
 import { Runner } from './run/runner';
 import type { UnpackTarget } from './unpack/unpacker';
 import type { Resource } from './leases/leases';
@@ -144,6 +145,20 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
         tmpRoot: tmp,
       });
+      const committer = new Committer({
+        content: (ns) => content.namespace(ns),
+        images: (ns) => images.namespace(ns),
+        leases: (ns) => leases.namespace(ns),
+        containers: (ns) => containers.namespace(ns),
+        unpackTarget,
+        freeze: async (ns, id) => {
+          const state = await tasks.get(ns, id).catch(() => undefined);
+          if (state?.status !== 'RUNNING') return async () => undefined;
+          await tasks.pause(ns, id);
+          return () => tasks.resume(ns, id).catch(() => undefined);
+        },
+        tmpRoot: tmp,
+      });
       const contracts = loadContracts();
       return {
         name: 'containerd-lite',
@@ -158,7 +173,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),
           tasksRegistration(contracts, tasks),
-          runnerRegistration(contracts, runner),
+          runnerRegistration(contracts, runner, committer),
         ],
         endStreams: () => events.close(),
         close: async () => {

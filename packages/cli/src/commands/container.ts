@@ -627,3 +627,7 @@ const exec: Command = {
 };
 
 export const commands: Record<string, Command> = { run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec };
+
+// For the other container commands (container-more.ts): one way to reach the daemon, find a
+// task, stop a container and report per container.
+export { type Api, api, each, ids, kindOf, stopOne, taskOf };

@@ -1,5 +1,7 @@
 /** ctl.run.v1 over the light wire client, for the command line. */
 import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
+import type { CommitRequest } from '@ctl/proto/generated/ctl/run/v1/CommitRequest';
+import type { CommitResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CommitResponse';
 import type { CreateRequest } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
 import type { CreateResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CreateResponse';
 import type { RemoveRequest } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
@@ -16,5 +18,11 @@ export class RunnerClient extends NamespacedClient {
 
   async remove(id: string, force = false): Promise<void> {
     await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force }, this.options);
+  }
+
+  /** Makes image `reference` of the container's changes; resolves with its digests. */
+  async commit(request: CommitRequest): Promise<{ image: string; digest: string; configDigest: string; diffId: string; size: number }> {
+    const res = await this.wire.unary(wireMethod<CommitRequest, CommitResponse__Output>(FILE, SERVICE, 'Commit'), request, this.options);
+    return { image: res.image, digest: res.digest, configDigest: res.configDigest, diffId: res.diffId, size: Number(res.size) };
   }
 }

@@ -1,11 +1,13 @@
 /** The gRPC adapter of ctl.run.v1.Runner. */
 import { type Contracts, type ServiceRegistration, namespaceFromMetadata, unaryHandler } from '@ctl/proto';
 import type { CreateRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
+import type { CommitRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CommitRequest';
 import type { RemoveRequest__Output } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
 import { mountToWire } from '@ctl/snapshotter';
+import type { Committer } from './commit';
 import type { Runner } from './runner';
 
-export function runnerRegistration(contracts: Contracts, runner: Runner): ServiceRegistration {
+export function runnerRegistration(contracts: Contracts, runner: Runner, committer: Committer): ServiceRegistration {
   return {
     definition: contracts.ctl.run.v1.Runner.service,
     implementation: {
@@ -16,6 +18,10 @@ export function runnerRegistration(contracts: Contracts, runner: Runner): Servic
       Remove: unaryHandler(async (req: RemoveRequest__Output, call) => {
         await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force);
         return {};
+      }),
+      Commit: unaryHandler(async (req: CommitRequest__Output, call) => {
+        const c = await committer.commit(namespaceFromMetadata(call.metadata), req);
+        return { image: c.image, digest: c.digest, configDigest: c.configDigest, diffId: c.diffId, size: c.size };
       }),
     },
   };

@@ -60,7 +60,7 @@ const LEASE_TTL_MS = 3600_000;
 const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
 /** The platform manifest of an image for this host. */
-async function hostManifest(content: Content, target: Descriptor, name: string): Promise<Descriptor> {
+export async function hostManifest(content: Content, target: Descriptor, name: string): Promise<Descriptor> {
   if (isManifest(target.mediaType)) return target;
   if (!isIndex(target.mediaType)) throw invalidArgument(`image ${name}: its target is a ${target.mediaType}, not an index or manifest`);
   const index = await readJson<Index>(content, target, 'index');

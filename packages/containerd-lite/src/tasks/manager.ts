@@ -638,7 +638,9 @@ export class TaskManager {
 
   private publish(ns: string, topic: string, type: string, event: Record<string, unknown>): void {
     try {
-      this.opts.publisher.publish(ns, topic, type, event);
+      // The codecs take the generated types' camelCase names: snake_case fields were dropped.
+      const fields = Object.fromEntries(Object.entries(event).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+      this.opts.publisher.publish(ns, topic, type, fields);
     } catch (err) {
       this.opts.logger?.warn('publish failed', { topic, err: (err as Error).message });
     }

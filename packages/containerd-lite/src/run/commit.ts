@@ -1,0 +1,295 @@
+/**
+ * `ctl commit` (ctl.run.v1 Runner.Commit): a container's changes as a new image, the way
+ * docker commit makes one, from containerd's parts.
+ *
+ *   1. The container's snapshot `<ns>/<key>` is diffed against a view of its image's top layer
+ *      (the Differ reads an overlay's upperdir alone when the view is exactly its lowerdirs)
+ *      into a gzip layer, written into content with its `containerd.io/uncompressed` label.
+ *   2. The config is the image's with the diff id appended, a history entry (created_by: the
+ *      container's command; comment: the message), the container's command, env and workdir
+ *      from its spec, then the --change instructions.
+ *   3. An OCI manifest of the image's layers (Docker media types turned into their OCI twins:
+ *      the bytes are the same) and the new one, carrying the GC labels that keep config and
+ *      layers; the image record is created or moved to it.
+ *   4. The image is unpacked as an import would: only the new layer is applied, on a snapshot
+ *      of the parent, and committed as `<ns>/<new chain id>`, so its containers start at once.
+ *
+ * Everything made is held by a lease until the image record holds it. A running container is
+ * paused while its files are read (docker's default), so the layer is one moment of it.
+ */
+import { ErrorKind, failedPrecondition, invalidArgument, isKind, notFound } from '@ctl/proto/errors';
+import { ensureDir } from '@ctl/proto/fsutil';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Containers } from '../containers/containers';
+import type { Content } from '../content/content';
+import { bytesSource, writeBlob } from '../content/helpers';
+import { snapshotName } from '../gc/mark';
+import type { Images } from '../images/images';
+import type { Leases, Resource } from '../leases/leases';
+import { type Descriptor, type ImageConfig, type Manifest, Label, MediaType, chainIds, sha256 } from '../oci';
+import { normalizeReference } from '../reference';
+import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
+import { hostManifest } from './runner';
+
+export interface CommitRequest {
+  id: string;
+  reference: string;
+  message: string;
+  author: string;
+  changes: string[];
+  pause: boolean;
+}
+
+export interface Committed {
+  image: string;
+  digest: string;
+  configDigest: string;
+  diffId: string;
+  size: number;
+}
+
+export interface CommitDeps {
+  content(ns: string): Content;
+  images(ns: string): Images;
+  leases(ns: string): Leases;
+  containers(ns: string): Containers;
+  unpackTarget(ns: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
+  /** Pauses the container's task if it runs; resolves with what undoes that (nothing when it did not run). */
+  freeze(ns: string, id: string): Promise<() => Promise<void>>;
+  tmpRoot: string;
+}
+
+type ContainerConfig = NonNullable<ImageConfig['config']>;
+type History = NonNullable<ImageConfig['history']>[number] & { author?: string };
+interface SpecProcess {
+  args?: string[];
+  env?: string[];
+  cwd?: string;
+}
+
+const LEASE_TTL_MS = 3600_000;
+
+/** Docker's layer media types and their OCI twins (the same bytes). */
+const OCI_LAYER: Record<string, string> = {
+  [MediaType.dockerLayer]: MediaType.ociLayer,
+  [MediaType.dockerLayerGzip]: MediaType.ociLayerGzip,
+  'application/vnd.docker.image.rootfs.foreign.diff.tar': 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+};
+
+/** A Dockerfile-style argument list: a JSON array, else the shell form (`/bin/sh -c …`). */
+function commandForm(rest: string, instruction: string): string[] {
+  if (rest.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rest);
+    } catch {
+      throw invalidArgument(`change "${instruction} ${rest}": not a JSON array of strings`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw invalidArgument(`change "${instruction} ${rest}": not a JSON array of strings`);
+    return parsed as string[];
+  }
+  return ['/bin/sh', '-c', rest];
+}
+
+const unquote = (s: string): string => (/^".*"$/.test(s) ? (JSON.parse(s) as string) : s);
+
+/** KEY=VALUE pairs (values may be double-quoted), or the old `KEY VALUE` form. */
+function pairs(rest: string, instruction: string): [string, string][] {
+  if (!rest.includes('=')) {
+    const m = /^(\S+)\s+(.*)$/.exec(rest);
+    if (!m) throw invalidArgument(`change "${instruction} ${rest}": expected KEY=VALUE`);
+    return [[m[1]!, m[2]!]];
+  }
+  const out: [string, string][] = [];
+  for (const m of rest.matchAll(/([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) out.push([unquote(m[1]!), unquote(m[2]!)]);
+  return out;
+}
+
+const setEnv = (env: string[], key: string, value: string): string[] => [...env.filter((e) => e.split('=')[0] !== key), `${key}=${value}`];
+
+/** Applies docker commit --change instructions to a config (a new object; the given one is left). */
+export function applyChanges(config: ContainerConfig, changes: readonly string[]): ContainerConfig {
+  const out: ContainerConfig = { ...config };
+  for (const change of changes) {
+    const m = /^\s*([A-Za-z]+)\s+(.+?)\s*$/s.exec(change);
+    if (!m) throw invalidArgument(`change "${change}": expected INSTRUCTION ARGUMENTS`);
+    const instruction = m[1]!.toUpperCase();
+    const rest = m[2]!;
+    switch (instruction) {
+      case 'CMD':
+        out.Cmd = commandForm(rest, instruction);
+        break;
+      case 'ENTRYPOINT':
+        out.Entrypoint = commandForm(rest, instruction);
+        break;
+      case 'ENV':
+        for (const [k, v] of pairs(rest, instruction)) out.Env = setEnv(out.Env ?? [], k, v);
+        break;
+      case 'LABEL':
+        out.Labels = { ...(out.Labels ?? {}), ...Object.fromEntries(pairs(rest, instruction)) };
+        break;
+      case 'WORKDIR':
+        out.WorkingDir = rest;
+        break;
+      case 'USER':
+        out.User = rest;
+        break;
+      case 'STOPSIGNAL':
+        out.StopSignal = rest;
+        break;
+      case 'EXPOSE':
+        out.ExposedPorts = { ...(out.ExposedPorts ?? {}), ...Object.fromEntries(rest.split(/\s+/).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])) };
+        break;
+      case 'VOLUME': {
+        const dirs = rest.startsWith('[') ? commandForm(rest, instruction) : rest.split(/\s+/);
+        out.Volumes = { ...(out.Volumes ?? {}), ...Object.fromEntries(dirs.map((d) => [d, {}])) };
+        break;
+      }
+      default:
+        throw invalidArgument(`change "${change}": ${instruction} is not one of CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE, VOLUME`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The config a container commits: the image's, with the container's command (after the
+ * image's entrypoint when it still starts with it), env (less what the engine adds: HOME,
+ * TERM) and workdir.
+ */
+export function containerConfig(image: ContainerConfig | null | undefined, proc: SpecProcess | undefined): ContainerConfig {
+  const out: ContainerConfig = { ...(image ?? {}) };
+  if (!proc) return out;
+  const args = proc.args ?? [];
+  const entrypoint = image?.Entrypoint ?? [];
+  if (args.length) {
+    if (entrypoint.length && entrypoint.every((a, i) => args[i] === a)) out.Cmd = args.slice(entrypoint.length);
+    else {
+      out.Entrypoint = null;
+      out.Cmd = args;
+    }
+  }
+  if (proc.env) {
+    const imageKeys = new Set((image?.Env ?? []).map((e) => e.split('=')[0]));
+    out.Env = proc.env.filter((e) => !['HOME', 'TERM'].includes(e.split('=')[0]!) || imageKeys.has(e.split('=')[0]));
+  }
+  if (proc.cwd && (proc.cwd !== '/' || image?.WorkingDir)) out.WorkingDir = proc.cwd;
+  return out;
+}
+
+function specProcess(value: Uint8Array | undefined): SpecProcess | undefined {
+  if (!value) return undefined;
+  try {
+    return (JSON.parse(Buffer.from(value).toString('utf8')) as { process?: SpecProcess }).process;
+  } catch {
+    return undefined;
+  }
+}
+
+export class Committer {
+  constructor(private readonly deps: CommitDeps) {}
+
+  async commit(ns: string, request: CommitRequest): Promise<Committed> {
+    const { deps } = this;
+    if (!request.reference) throw invalidArgument('commit needs a name for the new image (REPO[:TAG])');
+    const ref = normalizeReference(request.reference);
+    const container = await deps.containers(ns).get(request.id).catch((err: unknown) => {
+      if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${request.id}`);
+      throw err;
+    });
+    if (!container.snapshotKey) throw failedPrecondition(`container ${request.id} has no snapshot to commit`);
+    const content = deps.content(ns);
+    const base = await deps.images(ns).get(container.image).catch((err: unknown) => {
+      if (isKind(err, ErrorKind.NotFound)) throw failedPrecondition(`the image ${container.image} of container ${request.id} is gone: its parent layers are unknown`);
+      throw err;
+    });
+    const baseManifest = await hostManifest(content, base.target, container.image);
+    const { manifest, config } = await readImage(content, baseManifest);
+    const parent = chainIds(config.rootfs.diff_ids).at(-1) ?? '';
+
+    const leases = deps.leases(ns);
+    const lease = await leases.create({ labels: { [Label.gcExpire]: new Date(Date.now() + LEASE_TTL_MS).toISOString() } });
+    ensureDir(deps.tmpRoot);
+    const dir = await mkdtemp(join(deps.tmpRoot, 'commit-'));
+    try {
+      const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
+      const target = await deps.unpackTarget(ns, container.snapshotter, hold);
+      const { snapshots } = target;
+
+      // 1. The layer.
+      const output = join(dir, 'layer');
+      const viewKey = `commit-${randomBytes(6).toString('hex')}`;
+      let left: Awaited<ReturnType<typeof snapshots.view>> = [];
+      if (parent) {
+        await hold({ type: `snapshots/${target.snapshotter}`, id: viewKey });
+        left = await snapshots.view(snapshotName(ns, viewKey), snapshotName(ns, parent));
+      }
+      let diff;
+      try {
+        const right = await snapshots.mounts(snapshotName(ns, container.snapshotKey));
+        const thaw = request.pause ? await deps.freeze(ns, request.id) : async () => undefined;
+        try {
+          diff = await target.differ.diff(left, right, MediaType.ociLayerGzip, output);
+        } finally {
+          await thaw();
+        }
+      } finally {
+        if (parent) await snapshots.remove(snapshotName(ns, viewKey)).catch(() => undefined);
+      }
+      await writeBlob(content, `commit-${diff.digest}`, (offset) => createReadStream(output, { start: offset }), {
+        total: diff.size,
+        expected: diff.digest,
+        labels: { [Label.uncompressed]: diff.diffId },
+        lease: lease.id,
+      });
+
+      // 2. The config.
+      const created = new Date().toISOString();
+      const proc = specProcess(container.spec?.value);
+      const history: History = { created, created_by: (proc?.args ?? []).join(' ') };
+      if (request.author) history.author = request.author;
+      if (request.message) history.comment = request.message;
+      const newConfig: ImageConfig & { author?: string } = {
+        ...config,
+        created,
+        config: applyChanges(containerConfig(config.config, proc), request.changes),
+        rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids, diff.diffId] },
+        history: [...(config.history ?? []), history],
+      };
+      if (request.author) newConfig.author = request.author;
+      const configBytes = Buffer.from(JSON.stringify(newConfig));
+      const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: sha256(configBytes), size: configBytes.length };
+      await writeBlob(content, `commit-${configDesc.digest}`, bytesSource(configBytes), { total: configDesc.size, expected: configDesc.digest, lease: lease.id });
+
+      // 3. The manifest and the image record.
+      const layers: Descriptor[] = [
+        ...manifest.layers.map((l) => ({ ...l, mediaType: OCI_LAYER[l.mediaType] ?? l.mediaType })),
+        { mediaType: MediaType.ociLayerGzip, digest: diff.digest, size: diff.size },
+      ];
+      const newManifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDesc, layers };
+      const manifestBytes = Buffer.from(JSON.stringify(newManifest));
+      const manifestDesc: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
+      const gcLabels: Record<string, string> = { [`${Label.gcRefContent}config`]: configDesc.digest };
+      layers.forEach((l, i) => (gcLabels[`${Label.gcRefContent}l.${i}`] = l.digest));
+      await writeBlob(content, `commit-${manifestDesc.digest}`, bytesSource(manifestBytes), { total: manifestDesc.size, expected: manifestDesc.digest, labels: gcLabels, lease: lease.id });
+
+      // 4. The snapshot of the new layer (applied from the blob, on the parent's), then the record.
+      await unpack(target, manifestDesc);
+      const images = deps.images(ns);
+      try {
+        await images.create({ name: ref, target: manifestDesc, labels: {} });
+      } catch (err) {
+        if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
+        await images.update({ name: ref, target: manifestDesc }, ['target']);
+      }
+      return { image: ref, digest: manifestDesc.digest, configDigest: configDesc.digest, diffId: diff.diffId, size: diff.size };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await leases.delete(lease.id).catch(() => undefined);
+    }
+  }
+}
