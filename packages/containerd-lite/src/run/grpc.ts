@@ -14,7 +14,7 @@ export function runnerRegistration(contracts: Contracts, runner: Runner): Servic
         return { id: created.id, image: created.image, rootfs: created.rootfs.map(mountToWire) };
       }),
       Remove: unaryHandler(async (req: RemoveRequest__Output, call) => {
-        await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force);
+        await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force, req.removeVolumes);
         return {};
       }),
     },
