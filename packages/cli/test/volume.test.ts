@@ -44,6 +44,10 @@ describe('ctl volume and volumes in containers', function () {
     const archive = join(instance.base, 'busybox.tar');
     execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive]);
     ok('image', 'import', archive);
+    // The same with Volumes /data and /cache in its config, each holding a file "seed".
+    const withVolumes = join(instance.base, 'withvol.tar');
+    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), withVolumes, 'docker.io/library/withvol:latest'], { env: { ...process.env, VOLUMES: '/data /cache' } });
+    ok('image', 'import', withVolumes);
   });
   afterEach(() => {
     for (const id of containers()) run('rm', '-f', id);
@@ -136,6 +140,20 @@ describe('ctl volume and volumes in containers', function () {
     assert.deepEqual(volumes(), ['named1']);
     assert.equal(ok('volume', 'prune', '-a'), 'Deleted Volumes:\nnamed1\n');
     assert.deepEqual(volumes(), []);
+  });
+
+  it('gives the image\'s Volumes anonymous volumes holding the image\'s content, unless mounted otherwise', () => {
+    assert.equal(ok('run', '--name', 'iv1', 'withvol', 'sh', '-c', 'cat /data/seed /cache/seed; echo new > /data/new'), 'from the image\nfrom the image\n');
+    const made = volumes();
+    assert.equal(made.length, 2);
+    for (const name of made) assert.deepEqual([inspect(name).Anonymous, inspect(name).UsedBy], [true, ['iv1']]);
+    assert.ok(made.some((name) => existsSync(join(inspect(name).Mountpoint, 'new'))));
+    ok('rm', '-v', 'iv1');
+    assert.deepEqual(volumes(), []);
+
+    // A volume or tmpfs at an image volume's path takes its place.
+    assert.equal(ok('run', '--rm', '-v', 'mine:/data', '--tmpfs', '/cache', 'withvol', 'sh', '-c', 'ls /cache; cat /data/seed'), 'from the image\n');
+    assert.deepEqual(volumes(), ['mine']);
   });
 
   it('refuses bad specs with 125 and clear messages, leaving nothing behind', () => {
