@@ -108,6 +108,11 @@ describe('ctl volume and volumes in containers', function () {
       assert.match(refused.stderr, /volume busy1 is in use by containers user1, user2: remove them first/);
     }
     assert.equal(run('volume', 'prune', '-a').stdout, '', 'prune keeps volumes in use');
+    ok('volume', 'create', '--label', 'x=1', 'idle1');
+    assert.equal(ok('volume', 'ls', '-q', '-f', 'dangling=true'), 'idle1\n');
+    assert.equal(ok('volume', 'ls', '-q', '--filter', 'dangling=false'), 'busy1\n');
+    assert.equal(ok('volume', 'ls', '-q', '-f', 'label=x=1', '-f', 'name=idle'), 'idle1\n');
+    assert.equal(run('volume', 'ls', '-f', 'size=1').code, 2);
     ok('rm', '-f', 'user1', 'user2');
     const dir = join(volumesDir(), 'busy1');
     assert.ok(existsSync(dir));

@@ -16,7 +16,8 @@ const USAGE = `Usage: ctl volume COMMAND
 
 Commands:
   create [--label K=V]... [NAME]   create a volume (a random name if none); prints its name
-  ls [-q] [--format json]          list volumes
+  ls [-q] [--format json] [-f F]   list volumes; filters: dangling=true|false, name=PART,
+                                   label=KEY[=VALUE] (repeatable; all must match)
   inspect NAME...                  show volumes as JSON
   rm [-f] NAME...                  remove volumes (never one a container uses; -f: no error if missing)
   prune [-a] [-f]                  remove unused anonymous volumes (-a: all unused volumes)
@@ -41,7 +42,26 @@ const inspectJson = (v: Volume): Record<string, unknown> => ({
   UsedBy: v.usedBy,
 });
 
-function parse(rest: string[]) {
+/** docker volume ls's filters: dangling (no container uses it), name (a substring), label. */
+function filterOf(filters: string[]): (v: Volume) => boolean {
+  const tests = filters.map((f): ((v: Volume) => boolean) => {
+    const eq = f.indexOf('=');
+    const key = f.slice(0, eq < 0 ? undefined : eq);
+    const value = eq < 0 ? '' : f.slice(eq + 1);
+    if (key === 'dangling' && /^(true|false|1|0)$/.test(value)) return (v) => (v.usedBy.length === 0) === (value === 'true' || value === '1');
+    if (key === 'name' && value) return (v) => v.name.includes(value);
+    if (key === 'label' && value) {
+      const [k, ...rest] = value.split('=');
+      return (v) => k! in v.labels && (rest.length === 0 || v.labels[k!] === rest.join('='));
+    }
+    throw new UsageError(`--filter ${f}: supported: dangling=true|false, name=PART, label=KEY[=VALUE]`);
+  });
+  return (v) => tests.every((t) => t(v));
+}
+
+/** -f is --filter for ls and --force elsewhere, as in docker. */
+function parse(rest: string[], verb: string | undefined) {
+  const ls = verb === 'ls' || verb === 'list';
   try {
     return parseArgs({
       args: rest,
@@ -49,9 +69,10 @@ function parse(rest: string[]) {
         quiet: { type: 'boolean', short: 'q' },
         format: { type: 'string' },
         label: { type: 'string', short: 'l', multiple: true },
-        force: { type: 'boolean', short: 'f' },
+        force: ls ? { type: 'boolean' } : { type: 'boolean', short: 'f' },
         all: { type: 'boolean', short: 'a' },
         driver: { type: 'string', short: 'd' },
+        filter: ls ? { type: 'string', short: 'f', multiple: true } : { type: 'string', multiple: true },
       },
       allowPositionals: true,
       strict: true,
@@ -66,7 +87,8 @@ export const command: Command = {
   usage: USAGE,
   async run(args, context) {
     const [verb, ...rest] = args;
-    const { values, positionals } = parse(rest);
+    const { values, positionals } = parse(rest, verb);
+    if (positionals.length && (verb === 'ls' || verb === 'list')) throw new UsageError('ls takes no arguments');
     switch (verb) {
       case 'create': {
         if (positionals.length > 1) throw new UsageError('create takes at most one NAME');
@@ -77,7 +99,8 @@ export const command: Command = {
       }
       case 'ls':
       case 'list': {
-        const list = (await withVolumes(context, (v) => v.list())).sort((a, b) => a.name.localeCompare(b.name));
+        const keep = filterOf(values.filter ?? []);
+        const list = (await withVolumes(context, (v) => v.list())).filter(keep).sort((a, b) => a.name.localeCompare(b.name));
         if (values.format === 'json') context.out(`${JSON.stringify(list.map(inspectJson), null, 2)}\n`);
         else if (values.format) throw new UsageError(`--format ${values.format}: only json is supported`);
         else if (values.quiet) context.out(list.map((v) => `${v.name}\n`).join(''));

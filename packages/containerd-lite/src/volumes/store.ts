@@ -55,9 +55,10 @@ export class VolumeStore {
   /** Opens the store on its directory, sweeping the trash of removals a crash interrupted. */
   static async open(db: Database, root: string): Promise<VolumeStore> {
     ensureDir(root, 0o701);
-    for (const ns of readdirSync(root)) {
-      for (const entry of readdirSync(join(root, ns))) {
-        if (entry.startsWith(TRASH)) await rm(join(root, ns, entry), { recursive: true, force: true });
+    for (const ns of readdirSync(root, { withFileTypes: true })) {
+      if (!ns.isDirectory()) continue;
+      for (const entry of readdirSync(join(root, ns.name))) {
+        if (entry.startsWith(TRASH)) await rm(join(root, ns.name, entry), { recursive: true, force: true });
       }
     }
     return new VolumeStore(db, root);
