@@ -7,7 +7,7 @@
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Run, ctl, stopDaemons } from './helpers';
 
@@ -91,6 +91,12 @@ describe('ctl volume and volumes in containers', function () {
     assert.equal(ro.code, 1);
     assert.match(ro.stderr, /Read-only file system/);
     assert.deepEqual(volumes(), [generated, 'data1'].sort(), '--rm keeps named volumes');
+
+    // Mounts go parents first, whatever the order of the flags.
+    const host = join(instance.base, 'nested');
+    mkdirSync(host);
+    writeFileSync(join(host, 'from-host'), 'h');
+    assert.equal(ok('run', '--rm', '-v', `${host}:/a/b`, '-v', 'data1:/a', 'busybox', 'ls', '/a/b'), 'from-host\n');
 
     // A missing named volume is made; docker's copy-up fills an empty one from the image.
     assert.match(ok('run', '--rm', '-v', 'etc1:/etc', 'busybox', 'cat', '/etc/passwd'), /^root:/);

@@ -278,6 +278,14 @@ export class Runner {
       } else {
         spec = buildSpec(imageConfig, run);
       }
+      // buildSpec puts the defaults first, then binds, then mounts; the user's go parents first
+      // (docker sorts them by depth), so a volume at /a cannot hide a bind at /a/b.
+      const users = (run.binds?.length ?? 0) + (run.mounts?.length ?? 0);
+      if (spec.mounts && users > 1) {
+        const depth = (m: { destination: string }): number => m.destination.split('/').filter(Boolean).length;
+        const head = spec.mounts.slice(0, spec.mounts.length - users);
+        spec.mounts = [...head, ...spec.mounts.slice(head.length).sort((x, y) => depth(x) - depth(y))];
+      }
       validateSpec(spec);
       return spec;
     } catch (err) {
