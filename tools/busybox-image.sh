@@ -4,6 +4,9 @@
 # `sh` as the default command. Reproducible: the same busybox gives the same digests.
 #
 #   tools/busybox-image.sh OUT.tar [NAME]      NAME defaults to docker.io/library/busybox:latest
+#
+# VOLUMES="/data /cache" declares those paths as the image's Volumes, each holding a file
+# `seed` ("from the image"), for tests of anonymous volumes and their copy-up.
 set -euo pipefail
 out=${1:?usage: busybox-image.sh OUT.tar [NAME]}
 name=${2:-docker.io/library/busybox:latest}
@@ -27,6 +30,13 @@ cp "$busybox" "$rootfs/bin/busybox"
 for applet in $("$busybox" --list); do
   [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
 done
+volumes_json=
+for v in ${VOLUMES:-}; do
+  mkdir -p "$rootfs$v"
+  echo 'from the image' >"$rootfs$v/seed"
+  volumes_json="$volumes_json${volumes_json:+,}\"$v\":{}"
+done
+[ -z "$volumes_json" ] || volumes_json=",\"Volumes\":{$volumes_json}"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 
@@ -46,7 +56,7 @@ diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
 layer=$(gzip -n -9 <"$work/layer.tar" | put)
 layer_size=$(stat -c %s "$blobs/$layer")
 
-config=$(printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"tools/busybox-image.sh","comment":"busybox-static from Debian"}]}' "$arch" "$diff_id" | put)
+config=$(printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/"%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"tools/busybox-image.sh","comment":"busybox-static from Debian"}]}' "$arch" "$volumes_json" "$diff_id" | put)
 config_size=$(stat -c %s "$blobs/$config")
 
 manifest=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \

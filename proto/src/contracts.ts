@@ -21,8 +21,9 @@ import type { ProtoGrpcType as SnapshotsProto } from './generated/snapshots';
 import type { ProtoGrpcType as TasksProto } from './generated/tasks';
 import type { ProtoGrpcType as TransferProto } from './generated/transfer';
 import type { ProtoGrpcType as VersionProto } from './generated/version';
+import type { ProtoGrpcType as VolumesProto } from './generated/volumes';
 
-export type Contracts = ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & RunProto & SnapshotsProto & TasksProto & TransferProto & VersionProto;
+export type Contracts = ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & RunProto & SnapshotsProto & TasksProto & TransferProto & VersionProto & VolumesProto;
 
 let loaded: Contracts | undefined;
 

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   snapshot: { summary: 'Manage snapshots (--snapshotter overlayfs|native|btrfs)', load: () => require('./commands/snapshot').command },
   image: { summary: 'Import, export, list, inspect, tag and remove images', load: () => require('./commands/image').command },
   content: { summary: 'Manage blobs in the content store', load: () => require('./commands/content').command },
+  volume: { summary: 'Manage volumes: create, ls, inspect, rm, prune', load: () => require('./commands/volume').command },
   gc: { summary: 'Collect garbage now: blobs and snapshots nothing holds', load: () => require('./commands/gc').command },
   run: { summary: 'Run a command in a new container', load: () => require('./commands/container').commands.run },
   create: { summary: 'Create a container', load: () => require('./commands/container').commands.create },
@@ -41,7 +42,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   container: { summary: 'Manage containers (prune; ls, rm, … as the shortcuts)', load: () => require('./commands/container-more').commands.container },
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
-const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot', images: 'image' };
+const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot', images: 'image', volumes: 'volume' };
 
 export const USAGE = `Usage: ctl [global options] COMMAND [options]
 

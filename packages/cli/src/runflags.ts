@@ -6,6 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from './args';
+import { type OciMount, type VolumeMount, checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
+import { parseBytes } from './sizes';
+
+export { parseBytes };
 
 interface Flag {
   name: string;
@@ -43,6 +47,7 @@ const FLAGS: Flag[] = [
   { name: 'label', short: 'l', value: true, multiple: true },
   { name: 'volume', short: 'v', value: true, multiple: true },
   { name: 'tmpfs', value: true, multiple: true },
+  { name: 'mount', value: true, multiple: true },
   { name: 'network', value: true },
   { name: 'stop-signal', value: true },
   { name: 'stop-timeout', value: true },
@@ -103,15 +108,6 @@ export function parseRunArgs(argv: string[], needImage = true): Parsed {
   const image = argv[i] ?? '';
   if (needImage && !image) throw new UsageError('an IMAGE is needed');
   return { values, image, command: argv.slice(i + 1) };
-}
-
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
-/** Docker's sizes: 512, 64k, 256m, 1g (binary units; an optional trailing "b"). */
-export function parseBytes(value: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(value.trim());
-  if (!m) throw new UsageError(`${what}: invalid size "${value}" (e.g. 512m, 1g)`);
-  return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
 }
 
 function number(value: string, what: string): number {
@@ -181,22 +177,34 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
       return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft: Number(m[2]), hard: Number(m[3] ?? m[2]) };
     });
   }
-  const binds = list('volume').map((b) => {
-    const parts = b.split(':');
-    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]?.startsWith('/') || (parts[2] && !/^(ro|rw)$/.test(parts[2]))) {
-      throw new UsageError(`-v ${b}: expected /host/path:/container/path[:ro|rw]`);
+  // -v, --mount and --tmpfs, in Docker's syntax (see mounts.ts); a destination only once.
+  const binds: string[] = [];
+  const mounts: OciMount[] = [];
+  const volumes: VolumeMount[] = [];
+  const where: { destination: string; what: string }[] = [];
+  const parsed = [...list('volume').map((v) => ({ what: `-v ${v}`, m: parseVolumeFlag(v) })), ...list('mount').map((v) => ({ what: `--mount ${v}`, m: parseMountFlag(v) }))];
+  for (const { what, m } of parsed) {
+    if (m.kind === 'bind') {
+      binds.push(m.bind);
+      where.push({ destination: m.bind.split(':')[1]!, what });
+    } else if (m.kind === 'mount') {
+      mounts.push(m.mount);
+      where.push({ destination: m.mount.destination, what });
+    } else {
+      volumes.push(m.volume);
+      where.push({ destination: m.volume.destination, what });
     }
-    if (!parts[0].startsWith('/')) throw new UsageError(`-v ${b}: named volumes are not supported yet; give an absolute host path`);
-    return b;
-  });
-  if (binds.length) o.binds = binds;
-  if (list('tmpfs').length) {
-    o.mounts = list('tmpfs').map((t) => {
-      const [dest, opts] = t.split(':');
-      if (!dest?.startsWith('/')) throw new UsageError(`--tmpfs ${t}: expected /path[:options]`);
-      return { destination: dest, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])] };
-    });
   }
+  for (const t of list('tmpfs')) {
+    const [dest, opts] = t.split(':');
+    if (!dest?.startsWith('/')) throw new UsageError(`--tmpfs ${t}: expected /path[:options]`);
+    mounts.push({ destination: dest, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])] });
+    where.push({ destination: dest, what: `--tmpfs ${t}` });
+  }
+  checkDuplicates(where);
+  if (binds.length) o.binds = binds;
+  if (mounts.length) o.mounts = mounts;
+  if (volumes.length) o.volumes = volumes;
   const network = str('network');
   if (network && network !== 'none' && network !== 'host') throw new UsageError(`--network ${network}: supported: none, host`);
   if (network) o.network = network;

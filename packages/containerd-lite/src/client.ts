@@ -20,3 +20,5 @@ export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from '.
 export type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric as TaskMetric, ProcessState, Tasks, TaskStatus } from './tasks/tasks';
 export { TasksClient } from './tasks/client';
 export { RunnerClient } from './run/client';
+export { type NewVolume, type Volume, type Volumes, VOLUME_DRIVER } from './volumes/volumes';
+export { VolumesClient } from './volumes/client';

@@ -33,3 +33,6 @@ export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { MAX_IDENTIFIER_LENGTH, validateIdentifier } from './identifiers';
 export * from './tasks';
 export { TasksClient } from './tasks/client';
+export { type NewVolume, type Volume, type Volumes, VOLUME_DRIVER } from './volumes/volumes';
+export { VolumeStore, type VolumeUsage, validateVolumeName } from './volumes/store';
+export { VolumesClient } from './volumes/client';

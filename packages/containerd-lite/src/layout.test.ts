@@ -1,7 +1,7 @@
 import { openDatabase, schemaVersion } from '@ctl/proto';
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { SCHEMA, contentKey, containerKey, namespaceKey, splitNamespaced, IMAGE_PREFIX, imageKey, leaseKey } from './layout';
+import { SCHEMA, contentKey, containerKey, namespaceKey, splitNamespaced, IMAGE_PREFIX, imageKey, leaseKey, volumeKey } from './layout';
 
 describe('containerd-lite schema', () => {
   let tmp: TempInstance;
@@ -53,9 +53,27 @@ describe('containerd-lite schema', () => {
 
     const db = await openDatabase(tmp.root, SCHEMA);
     try {
-      assert.equal(await schemaVersion(db), 4);
+      assert.equal(await schemaVersion(db), SCHEMA.version);
       assert.deepEqual(await db.get(leaseKey('team', 'l1')), lease);
       assert.equal(await db.get(containerKey('team', 'c1')), undefined);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('migrates a schema 4 store (containers) to schema 5 (volumes), keeping its records', async () => {
+    const v4 = { version: 4, migrations: SCHEMA.migrations.slice(0, 4) };
+    const old = await openDatabase(tmp.root, v4);
+    const container = { labels: {}, image: 'busybox', runtime: { name: 'io.containerd.runc.v2' }, snapshotter: 'overlayfs', snapshotKey: 'c1', extensions: {}, created: '2020-01-01T00:00:00.000Z', updated: '2020-01-01T00:00:00.000Z' };
+    await old.put(namespaceKey('team'), { labels: {} });
+    await old.put(containerKey('team', 'c1'), container);
+    await old.close();
+
+    const db = await openDatabase(tmp.root, SCHEMA);
+    try {
+      assert.equal(await schemaVersion(db), 5);
+      assert.deepEqual(await db.get(containerKey('team', 'c1')), container);
+      assert.equal(await db.get(volumeKey('team', 'v1')), undefined);
     } finally {
       await db.close();
     }

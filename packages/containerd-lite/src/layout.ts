@@ -12,6 +12,8 @@
  *   container/<namespace>/<id>                   { labels, image, runtime, spec, snapshotter, snapshotKey,
  *                                                  extensions, sandbox, created, updated }  a container (schema 4);
  *                                                                                Anys as { typeUrl, value (base64) }
+ *   volume/<namespace>/<name>                    { labels, created, driver, anonymous? }  a volume (schema 5); its data
+ *                                                                                is <root>/containerd-lite/volumes/<namespace>/<name>/_data
  *
  * Image names may contain '/', namespaces and lease ids never do, so the first two segments
  * after the prefix are unambiguous. A lease resource's type is "content" (id = digest),
@@ -25,6 +27,8 @@
  * Schema 1: namespaces. Schema 2: content records (nothing to move: schema 1 held none).
  * Schema 3: images, leases, lease resources, snapshotters (nothing to move: all new keys).
  * Schema 4: containers (nothing to move: all new keys). Container ids never contain '/'.
+ * Schema 5: volumes (nothing to move: all new keys). Volume names never contain '/'. Volumes
+ * are not GC roots nor collected: one lives until removed (see volumes/store.ts).
  */
 import type { SchemaDefinition } from '@ctl/proto';
 
@@ -50,6 +54,9 @@ export const leaseResourceKey = (namespace: string, id: string, type: string, re
 export const CONTAINER_PREFIX = 'container/';
 export const containerKey = (namespace: string, id: string): string => `${CONTAINER_PREFIX}${namespace}/${id}`;
 
+export const VOLUME_PREFIX = 'volume/';
+export const volumeKey = (namespace: string, name: string): string => `${VOLUME_PREFIX}${namespace}/${name}`;
+
 export const SNAPSHOTTER_PREFIX = 'snapshotter/';
 export const snapshotterKey = (name: string): string => `${SNAPSHOTTER_PREFIX}${name}`;
 
@@ -64,11 +71,12 @@ export function splitNamespaced(key: string, prefix: string): [string, string] {
 }
 
 export const SCHEMA: SchemaDefinition = {
-  version: 4,
+  version: 5,
   migrations: [
     { version: 1, describe: 'namespaces', migrate: async () => undefined },
     { version: 2, describe: 'content records per namespace', migrate: async () => undefined },
     { version: 3, describe: 'images, leases, lease resources and snapshotters', migrate: async () => undefined },
     { version: 4, describe: 'containers', migrate: async () => undefined },
+    { version: 5, describe: 'volumes', migrate: async () => undefined },
   ],
 };

@@ -28,6 +28,8 @@ import type { UnpackTarget } from './unpack/unpacker';
 import type { Resource } from './leases/leases';
 import { tasksRegistration } from './tasks/grpc';
 import { transferRegistration } from './transfer/grpc';
+import { volumesRegistration } from './volumes/grpc';
+import { VolumeStore } from './volumes/store';
 import { Transfer } from './transfer/transfer';
 
 /** Settings of the collector a test (or an embedder) may change. */
@@ -42,6 +44,7 @@ export interface ContainerdLite {
   content: ContentStore;
   images: ImageStore;
   leases: LeaseStore;
+  volumes: VolumeStore;
   gc: Collector;
   lock: GcLock;
 }
@@ -87,6 +90,23 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       const images = new ImageStore(db, { lock });
       const leases = new LeaseStore(db, { lock });
       const containers = new ContainerStore(db, { lock, publisher: events });
+      const volumes = await VolumeStore.open(db, join(root, 'volumes'));
+      // A volume is in use while a container's spec binds its _data (however it got there).
+      volumes.registerUsage(async (ns) => {
+        const usage = new Map<string, string[]>();
+        for (const c of await containers.list(ns)) {
+          let mounts: { source?: string }[] = [];
+          try {
+            mounts = c.spec ? ((JSON.parse(Buffer.from(c.spec.value).toString('utf8')) as { mounts?: { source?: string }[] }).mounts ?? []) : [];
+          } catch {
+            // Not JSON: not a spec of ours, so no volume of ours either.
+          }
+          for (const name of new Set(mounts.map((m) => (m.source ? volumes.nameOf(ns, m.source) : undefined)))) {
+            if (name) usage.set(name, [...(usage.get(name) ?? []), c.id]);
+          }
+        }
+        return usage;
+      });
       namespaces.publisher = events;
       content.publisher = events;
       images.publisher = events;
@@ -116,7 +136,8 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       namespaces.registerInUseCheck((ns) => images.inUse(ns));
       namespaces.registerInUseCheck((ns) => leases.inUse(ns));
       namespaces.registerInUseCheck((ns) => gc.snapshotsInUse(ns));
-      onOpen?.({ events, namespaces, containers, content, images, leases, gc, lock });
+      namespaces.registerInUseCheck((ns) => volumes.inUse(ns));
+      onOpen?.({ events, namespaces, containers, content, images, leases, volumes, gc, lock });
       // Tasks recover the shims a previous run left (restart safety) before serving.
       const tasks = await createTaskManager({ dirs, logger, containers: (ns, id) => containers.namespace(ns).get(id), publisher: events });
       taskManager = tasks;
@@ -137,6 +158,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       };
       const transfer = new Transfer({ content, images: (ns) => images.namespace(ns), leases: (ns) => leases.namespace(ns), unpackTarget });
       const runner = new Runner({
+        volumes,
         content: (ns) => content.namespace(ns),
         images: (ns) => images.namespace(ns),
         leases: (ns) => leases.namespace(ns),
@@ -174,6 +196,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           transferRegistration(contracts, transfer),
           tasksRegistration(contracts, tasks),
           runnerRegistration(contracts, runner, committer),
+          volumesRegistration(contracts, volumes),
         ],
         endStreams: () => events.close(),
         close: async () => {

@@ -163,7 +163,7 @@ async function createContainer(context: CommandContext, a: Api, argv: string[]):
   try {
     await a.tasks.create(created.id, { rootfs: created.rootfs, stdin: v.interactive ? 'attach' : '', terminal: Boolean(v.tty) });
   } catch (err) {
-    await a.runner.remove(created.id, true).catch(() => undefined);
+    await a.runner.remove(created.id, true, true).catch(() => undefined);
     throw err;
   }
   return { id: created.id, parsed, rootfs: created.rootfs };
@@ -188,11 +188,15 @@ const RUN_USAGE = `Usage: ctl run [OPTIONS] IMAGE [COMMAND] [ARG...]
 Runs a command in a new container (docker run's options):
   -d, --detach             run in the background and print the container id
   -i, --interactive        keep stdin open          -t, --tty  allocate a terminal
-  --rm                     remove the container when it exits
+  --rm                     remove the container (and its anonymous volumes) when it exits
   --name NAME              container name (default: a random id)
   -e, --env K=V|K          environment (repeatable)  --env-file FILE
   -w, --workdir DIR        -u, --user USER[:GROUP]   --entrypoint CMD   --hostname NAME
-  -v, --volume /host:/ctr[:ro]   --tmpfs /path[:opts]   --read-only
+  -v, --volume /host:/ctr[:ro] | NAME:/ctr[:ro] | /ctr (anonymous volume)
+  --mount type=bind,source=/host,target=/ctr[,readonly]
+  --mount type=volume[,source=NAME],target=/ctr[,readonly][,volume-nocopy]
+  --mount type=tmpfs,target=/ctr[,tmpfs-size=64m][,tmpfs-mode=1777]
+  --tmpfs /path[:opts]   --read-only
   -m, --memory SIZE  --memory-swap SIZE  --cpus N  -c, --cpu-shares N  --cpuset-cpus LIST
   --pids-limit N  --blkio-weight N  --ulimit NAME=SOFT[:HARD]  --shm-size SIZE
   --cap-add CAP  --cap-drop CAP  --privileged  --security-opt seccomp=unconfined|FILE|no-new-privileges
@@ -234,8 +238,8 @@ const run: Command = {
         return 0;
       }
       const code = await foreground(context, a.tasks, id, { interactive: Boolean(v.interactive), tty: Boolean(v.tty), socket: join(taskDir(context, id), 'attach.sock') });
-      // Remove deletes the stopped task too: one call.
-      if (v.rm) await a.runner.remove(id, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
+      // Remove deletes the stopped task too (one call), and with it anonymous volumes, as docker's --rm.
+      if (v.rm) await a.runner.remove(id, true, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
       return code;
     });
   },
@@ -503,11 +507,11 @@ const kill: Command = {
 
 const rm: Command = {
   summary: 'Remove containers',
-  usage: 'Usage: ctl rm [-f] CONTAINER...\n\n  -f, --force   kill a running container first\n',
+  usage: 'Usage: ctl rm [-f] [-v] CONTAINER...\n\n  -f, --force     kill a running container first\n  -v, --volumes   also remove its anonymous volumes (unless another container uses them)\n',
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { force: { type: 'boolean', short: 'f' }, volumes: { type: 'boolean', short: 'v' } });
     return withDaemon(context, (daemon) => each(context, 'rm', ids(positionals, 'rm'), async (id) => {
-      await api(daemon, context).runner.remove(id, Boolean(values.force));
+      await api(daemon, context).runner.remove(id, Boolean(values.force), Boolean(values.volumes));
       context.out(`${id}\n`);
     }));
   },

@@ -16,8 +16,9 @@ export class RunnerClient extends NamespacedClient {
     return { id: res.id, image: res.image, rootfs: res.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })) };
   }
 
-  async remove(id: string, force = false): Promise<void> {
-    await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force }, this.options);
+  /** removeVolumes: also the container's anonymous volumes no other container uses (docker rm -v). */
+  async remove(id: string, force = false, removeVolumes = false): Promise<void> {
+    await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force, removeVolumes }, this.options);
   }
 
   /** Makes image `reference` of the container's changes; resolves with its digests. */

@@ -16,7 +16,7 @@ export function runnerRegistration(contracts: Contracts, runner: Runner, committ
         return { id: created.id, image: created.image, rootfs: created.rootfs.map(mountToWire) };
       }),
       Remove: unaryHandler(async (req: RemoveRequest__Output, call) => {
-        await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force);
+        await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force, req.removeVolumes);
         return {};
       }),
       Commit: unaryHandler(async (req: CommitRequest__Output, call) => {

@@ -8,14 +8,25 @@
  * runtime-native from the image config and the options, the container recorded (a GC root
  * holding its snapshot). Until the record exists a lease holds what was made, and a failure
  * removes the snapshot again, so nothing is left half-made.
+ *
+ * Volumes: the options may carry `volumes` ({name, destination, readonly, nocopy}; name ""
+ * for an anonymous one). Missing named volumes are made (docker does), and each of the image's
+ * Volumes without a mount at its path gets an anonymous volume; all are bound from their _data
+ * directories. A volume that is empty when the container is made gets a copy (cp -a) of what
+ * the image has at the destination, unless nocopy (docker's copy-up). The volumes are made and
+ * the container recorded in one turn of the volume store's namespace queue, so a volume removal
+ * cannot take a volume between the two; a failed create removes the anonymous volumes it made.
  */
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, found, invalidArgument, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { type RunOptions, type Spec, SpecError, buildSpec, validateSpec } from '@ctl/runtime-native';
 import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
+import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
 import { SPEC_TYPE_URL, type Containers } from '../containers/containers';
 import type { Content } from '../content/content';
@@ -26,6 +37,8 @@ import { type Descriptor, type ImageConfig, type Index, Label, isIndex, isManife
 import { format, hostPlatform, only } from '../platforms';
 import { normalizeReference } from '../reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
+import { validateVolumeName } from '../volumes/store';
+import type { NewVolume, Volume } from '../volumes/volumes';
 
 /** The runtime name containers made here carry (tasks run them with runtime-native's shim). */
 export const RUNTIME_NAME = 'io.containerd.runc.v2';
@@ -44,7 +57,27 @@ export interface Created {
   image: string;
 }
 
+/** A volume a container mounts, as the options carry it. */
+export interface VolumeOption {
+  /** "" for a new anonymous volume. */
+  name: string;
+  destination: string;
+  readonly?: boolean;
+  /** Do not copy the image's content at destination into a new (empty) volume. */
+  nocopy?: boolean;
+}
+
+/** What the runner needs of the volume store (VolumeStore is one). */
+export interface RunnerVolumes {
+  exclusive<T>(ns: string, fn: () => Promise<T>): Promise<T>;
+  createLocked(ns: string, volume: NewVolume): Promise<Volume & { made: boolean }>;
+  removeLocked(ns: string, name: string, force: boolean): Promise<void>;
+  get(ns: string, name: string): Promise<Volume>;
+  nameOf(ns: string, source: string): string | undefined;
+}
+
 export interface RunnerDeps {
+  volumes: RunnerVolumes;
   content(ns: string): Content;
   images(ns: string): Images;
   leases(ns: string): Leases;
@@ -86,6 +119,68 @@ function parseOptions(json: string): RunOptions {
   return options as RunOptions;
 }
 
+function volumeOptions(value: unknown): VolumeOption[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidArgument('run options: volumes must be an array');
+  return value.map((v: Partial<VolumeOption> | null, i) => {
+    if (!v || typeof v !== 'object' || typeof v.destination !== 'string') throw invalidArgument(`run options: volumes[${i}] needs a destination`);
+    const destination = posix.normalize(v.destination).replace(/(.)\/+$/, '$1');
+    if (!destination.startsWith('/') || destination === '/') throw invalidArgument(`volume destination "${v.destination}" must be an absolute path other than /`);
+    const name = v.name ?? '';
+    if (name) validateVolumeName(name);
+    return { name, destination, readonly: Boolean(v.readonly), nocopy: Boolean(v.nocopy) };
+  });
+}
+
+/** The destinations the options already mount (binds, mounts), normalised. */
+function mountedPaths(options: RunOptions): string[] {
+  return [...(options.binds ?? []).map((b) => b.split(':')[1] ?? ''), ...(options.mounts ?? []).map((m) => m.destination)].filter(Boolean).map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1'));
+}
+
+/**
+ * path inside root, its symbolic links resolved as if root were / (so a link cannot lead out
+ * of the image); undefined when a component is missing.
+ */
+function resolveIn(root: string, path: string): string | undefined {
+  const todo = path.split('/').filter(Boolean);
+  let at: string[] = [];
+  for (let links = 0; todo.length; ) {
+    const part = todo.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      at.pop();
+      continue;
+    }
+    const full = join(root, ...at, part);
+    let st;
+    try {
+      st = lstatSync(full);
+    } catch {
+      return undefined;
+    }
+    if (st.isSymbolicLink()) {
+      if (++links > 40) return undefined;
+      const target = readlinkSync(full);
+      if (target.startsWith('/')) at = [];
+      todo.unshift(...target.split('/').filter(Boolean));
+      continue;
+    }
+    at.push(part);
+  }
+  return join(root, ...at);
+}
+
+/** docker's copy-up: what the image has at each destination, into its (empty) volume. */
+async function copyUp(rootfs: string, copies: { destination: string; mountpoint: string }[]): Promise<void> {
+  for (const c of copies) {
+    const source = resolveIn(rootfs, c.destination);
+    if (!source || !lstatSync(source).isDirectory() || readdirSync(source).length === 0) continue;
+    await promisify(execFile)('cp', ['-a', `${source}/.`, `${c.mountpoint}/`]).catch((err: Error & { stderr?: string }) => {
+      throw wrap(err, `copy the image's ${c.destination} into its volume: ${err.stderr?.trim() ?? ''}`);
+    });
+  }
+}
+
 /** A user given by name needs the image's /etc/passwd and /etc/group. */
 const namesUser = (user: string | undefined): boolean => Boolean(user && user.split(':').some((part) => part !== '' && !/^\d+$/.test(part)));
 
@@ -100,7 +195,8 @@ export class Runner {
     if (await found(containers.get(id))) throw alreadyExists(`container name "${id}" is already in use: remove it first (ctl rm ${id})`);
     if (!request.image) throw invalidArgument('no image given');
     const ref = normalizeReference(request.image);
-    const options = parseOptions(request.optionsJson);
+    const { volumes: volumesOption, ...options } = parseOptions(request.optionsJson) as RunOptions & { volumes?: unknown };
+    const wanted = volumeOptions(volumesOption);
     const content = deps.content(ns);
     const image = await deps.images(ns).get(ref).catch((err: unknown) => {
       if (isKind(err, ErrorKind.NotFound)) throw notFound(`image "${request.image}" not found: import it first (ctl image import FILE)`);
@@ -108,6 +204,14 @@ export class Runner {
     });
     const manifest = await hostManifest(content, image.target, ref);
     const { config } = await readImage(content, manifest);
+    const taken = new Set<string>();
+    for (const p of [...mountedPaths(options), ...wanted.map((v) => v.destination)]) {
+      if (taken.has(p)) throw invalidArgument(`duplicate mount point: ${p}`);
+      taken.add(p);
+    }
+    // The image's Volumes without a mount of their own get anonymous volumes.
+    const imageVolumes = Object.keys(config.config?.Volumes ?? {}).map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1')).filter((p) => p.startsWith('/') && p !== '/' && !taken.has(p));
+    const volumes = [...wanted, ...[...new Set(imageVolumes)].map((destination): VolumeOption => ({ name: '', destination }))];
 
     const leases = deps.leases(ns);
     const lease = await leases.create({ labels: { [Label.gcExpire]: new Date(Date.now() + LEASE_TTL_MS).toISOString() } });
@@ -119,16 +223,34 @@ export class Runner {
       const key = snapshotName(ns, id);
       const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '');
       try {
-        const spec = await this.spec(ns, id, config, options, rootfs);
-        await containers.create({
-          id,
-          image: ref,
-          labels: request.labels,
-          runtime: { name: RUNTIME_NAME },
-          spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
-          snapshotter: target.snapshotter,
-          snapshotKey: id,
-        });
+        const record = async (): Promise<void> => {
+          const made: string[] = [];
+          try {
+            const mounts: NonNullable<RunOptions['mounts']> = [];
+            const copies: { destination: string; mountpoint: string }[] = [];
+            for (const v of volumes) {
+              const volume = await deps.volumes.createLocked(ns, { name: v.name, anonymous: !v.name });
+              if (volume.made && !v.name) made.push(volume.name);
+              mounts.push({ destination: v.destination, type: 'bind', source: volume.mountpoint, options: ['rbind', v.readonly ? 'ro' : 'rw'] });
+              if (!v.nocopy && readdirSync(volume.mountpoint).length === 0) copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
+            }
+            const spec = await this.spec(ns, id, config, { ...options, mounts: [...mounts, ...(options.mounts ?? [])] }, rootfs, copies);
+            await containers.create({
+              id,
+              image: ref,
+              labels: request.labels,
+              runtime: { name: RUNTIME_NAME },
+              spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
+              snapshotter: target.snapshotter,
+              snapshotKey: id,
+            });
+          } catch (err) {
+            for (const name of made) await deps.volumes.removeLocked(ns, name, true).catch(() => undefined);
+            throw err;
+          }
+        };
+        if (volumes.length) await deps.volumes.exclusive(ns, record);
+        else await record();
       } catch (err) {
         await target.snapshots.remove(key).catch(() => undefined);
         throw err;
@@ -140,17 +262,29 @@ export class Runner {
   }
 
   /** The container's OCI spec: the image config under the options, in the container's own cgroup. */
-  private async spec(ns: string, id: string, image: ImageConfig, options: RunOptions, rootfs: Mount[]): Promise<Spec> {
+  private async spec(ns: string, id: string, image: ImageConfig, options: RunOptions, rootfs: Mount[], copies: { destination: string; mountpoint: string }[]): Promise<Spec> {
     const run: RunOptions = { ...options, id, cgroupsPath: options.cgroupsPath ?? `/ctl/${ns}/${id}`, rootfs: 'rootfs' };
     const { Labels, ...rest } = image.config ?? {};
     const imageConfig = { ...rest, ...(Labels ? { Labels } : {}) };
     try {
       let spec: Spec;
-      if (namesUser(options.user ?? imageConfig.User)) {
-        spec = await this.withMounted(rootfs, (dir) => buildSpec(imageConfig, { ...run, rootfs: dir }));
+      const byName = namesUser(options.user ?? imageConfig.User);
+      if (byName || copies.length) {
+        spec = await this.withMounted(rootfs, async (dir) => {
+          await copyUp(dir, copies);
+          return buildSpec(imageConfig, byName ? { ...run, rootfs: dir } : run);
+        });
         spec.root = { ...spec.root, path: 'rootfs' };
       } else {
         spec = buildSpec(imageConfig, run);
+      }
+      // buildSpec puts the defaults first, then binds, then mounts; the user's go parents first
+      // (docker sorts them by depth), so a volume at /a cannot hide a bind at /a/b.
+      const users = (run.binds?.length ?? 0) + (run.mounts?.length ?? 0);
+      if (spec.mounts && users > 1) {
+        const depth = (m: { destination: string }): number => m.destination.split('/').filter(Boolean).length;
+        const head = spec.mounts.slice(0, spec.mounts.length - users);
+        spec.mounts = [...head, ...spec.mounts.slice(head.length).sort((x, y) => depth(x) - depth(y))];
       }
       validateSpec(spec);
       return spec;
@@ -166,18 +300,29 @@ export class Runner {
     try {
       await mountAll(mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] })), dir);
       try {
-        return fn(dir);
+        return await fn(dir);
       } finally {
         await unmountAll(dir);
       }
     } catch (err) {
-      throw wrap(err, 'read the image\'s users');
+      throw wrap(err, 'read the image');
     } finally {
       await rmdir(dir).catch(() => undefined);
     }
   }
 
-  async remove(ns: string, id: string, force: boolean): Promise<void> {
+  /** The names of the volumes a container's spec mounts. */
+  private volumesOf(ns: string, container: { spec?: { value: Buffer } }): string[] {
+    try {
+      const spec = container.spec ? (JSON.parse(Buffer.from(container.spec.value).toString('utf8')) as Spec) : undefined;
+      return [...new Set((spec?.mounts ?? []).map((m) => (m.source ? this.deps.volumes.nameOf(ns, m.source) : undefined)).filter((n): n is string => Boolean(n)))];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Removes a container, its task (see removeTask) and snapshot; with removeVolumes its anonymous volumes no other container uses. */
+  async remove(ns: string, id: string, force: boolean, removeVolumes = false): Promise<void> {
     const containers = this.deps.containers(ns);
     const container = await containers.get(id).catch((err: unknown) => {
       if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${id}`);
@@ -192,6 +337,17 @@ export class Runner {
       const target = await this.deps.unpackTarget(ns, container.snapshotter, async () => undefined);
       await target.snapshots.remove(snapshotName(ns, container.snapshotKey)).catch((err: unknown) => {
         if (!isKind(err, ErrorKind.NotFound)) throw err;
+      });
+    }
+    const names = removeVolumes ? this.volumesOf(ns, container) : [];
+    if (names.length) {
+      const { volumes } = this.deps;
+      await volumes.exclusive(ns, async () => {
+        for (const name of names) {
+          const volume = await volumes.get(ns, name).catch(() => undefined);
+          // Another container may use it too: docker keeps it then.
+          if (volume?.anonymous && volume.usedBy.length === 0) await volumes.removeLocked(ns, name, true);
+        }
       });
     }
   }
