@@ -20,3 +20,4 @@ export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from '.
 export type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric as TaskMetric, ProcessState, Tasks, TaskStatus } from './tasks/tasks';
 export { TasksClient } from './tasks/client';
 export { RunnerClient } from './run/client';
+export { RestartLabel, type RestartPolicy, type RestartPolicyName, parseRestartPolicy, policyOf, restartCountOf, restartLabels } from './restart/policy';

@@ -33,3 +33,5 @@ export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { MAX_IDENTIFIER_LENGTH, validateIdentifier } from './identifiers';
 export * from './tasks';
 export { TasksClient } from './tasks/client';
+export { RestartSupervisor, type SupervisorDeps } from './restart/supervisor';
+export { RestartLabel, type RestartPolicy, type RestartPolicyName, backoffDelay, parseRestartPolicy, policyOf, restartCountOf, restartLabels, shouldRestart } from './restart/policy';

@@ -30,7 +30,7 @@ export class RecordingPublisher implements Publisher {
     this.events.push({ namespace, topic, type, event });
   }
   topics(id?: string): string[] {
-    return this.events.filter((e) => !id || e.event.container_id === id).map((e) => e.topic);
+    return this.events.filter((e) => !id || e.event.containerId === id).map((e) => e.topic);
   }
 }
 

@@ -73,13 +73,13 @@ describe('tasks restart recovery (root, real kernel)', function () {
     assert.equal(e.exitStatus, 7);
     assert.equal((await m.wait(NS, exited)).exitStatus, 7);
     const exits = publisher.events.filter((x) => x.topic === '/tasks/exit');
-    assert.deepEqual(exits.map((x) => [x.event.container_id, x.event.exit_status]), [[exited, 7]]);
+    assert.deepEqual(exits.map((x) => [x.event.containerId, x.event.exitStatus]), [[exited, 7]]);
 
     assert.equal((await m.list(NS)).length, 2);
     await assert.rejects(m.delete(NS, running), (x) => isKind(x, ErrorKind.FailedPrecondition));
     await m.kill(NS, running, 9);
     assert.equal((await m.wait(NS, running)).exitStatus, 137);
-    assert.deepEqual(publisher.events.filter((x) => x.topic === '/tasks/exit').map((x) => x.event.container_id), [exited, running]);
+    assert.deepEqual(publisher.events.filter((x) => x.topic === '/tasks/exit').map((x) => x.event.containerId), [exited, running]);
     assert.equal((await m.delete(NS, running)).exitStatus, 137);
     assert.equal((await m.delete(NS, exited)).exitStatus, 7);
 

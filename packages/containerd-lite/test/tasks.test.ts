@@ -49,10 +49,10 @@ describe('tasks (root, real kernel)', function () {
     assert.equal((await collect(m.logs(NS, id))).length, 1);
     m.removeLogs(NS, id);
     assert.deepEqual(fx.publisher.topics(id), ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
-    const ev = fx.publisher.events.find((e) => e.topic === '/tasks/exit' && e.event.container_id === id)!;
+    const ev = fx.publisher.events.find((e) => e.topic === '/tasks/exit' && e.event.containerId === id)!;
     assert.equal(ev.type, 'containerd.events.TaskExit');
     assert.equal(ev.event.id, id);
-    assert.equal(ev.event.exit_status, 0);
+    assert.equal(ev.event.exitStatus, 0);
     await assert.rejects(m.get(NS, id), (e) => isKind(e, ErrorKind.NotFound));
   });
 

@@ -54,6 +54,8 @@ export interface RunnerDeps {
   removeTask(ns: string, id: string, force: boolean): Promise<void>;
   /** A directory of ours for short-lived mounts. */
   tmpRoot: string;
+  /** Runs a container's removal with no restart of it pending or in progress (the restart supervisor's). */
+  exclusive?<T>(ns: string, id: string, fn: () => Promise<T>): Promise<T>;
 }
 
 const LEASE_TTL_MS = 3600_000;
@@ -178,6 +180,11 @@ export class Runner {
   }
 
   async remove(ns: string, id: string, force: boolean): Promise<void> {
+    const { exclusive } = this.deps;
+    return exclusive ? exclusive(ns, id, () => this.removeNow(ns, id, force)) : this.removeNow(ns, id, force);
+  }
+
+  private async removeNow(ns: string, id: string, force: boolean): Promise<void> {
     const containers = this.deps.containers(ns);
     const container = await containers.get(id).catch((err: unknown) => {
       if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${id}`);
