@@ -179,6 +179,12 @@ export class RestartSupervisor {
       return;
     }
     await tasks.start(ns, id);
+    // A ctl stop that came after that read found a created task and did not signal it.
+    const after = await containers.get(id).catch(() => undefined);
+    if (!after || after.labels[RestartLabel.stoppedByUser] === 'true') {
+      this.deps.logger?.info('container stopped by the user as it restarted: killing it', { namespace: ns, id });
+      await tasks.kill(ns, id, 9, { all: true }).catch(() => undefined);
+    }
   }
 
   private track(key: string): Tracked {
