@@ -54,6 +54,7 @@ const FLAGS: Flag[] = [
   { name: 'snapshotter', value: true },
   { name: 'runtime', value: true },
   { name: 'shm-size', value: true },
+  { name: 'restart', value: true },
 ];
 
 export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; image: string; command: string[] };

@@ -36,3 +36,5 @@ export { TasksClient } from './tasks/client';
 export { type NewVolume, type Volume, type Volumes, VOLUME_DRIVER } from './volumes/volumes';
 export { VolumeStore, type VolumeUsage, validateVolumeName } from './volumes/store';
 export { VolumesClient } from './volumes/client';
+export { RestartSupervisor, type SupervisorDeps } from './restart/supervisor';
+export { RestartLabel, type RestartPolicy, type RestartPolicyName, backoffDelay, parseRestartPolicy, policyOf, restartCountOf, restartLabels, shouldRestart } from './restart/policy';

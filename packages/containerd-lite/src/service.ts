@@ -21,6 +21,7 @@ import { LeaseStore } from './leases/store';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
 import { type TaskManager, createTaskManager } from './tasks/manager';
+import { RestartSupervisor } from './restart/supervisor';
 import { runnerRegistration } from './run/grpc';
 import { Committer } from './run/commit';
 import { Runner } from './run/runner';
@@ -81,6 +82,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
     const wires: WireClient[] = [];
     let collector: Collector | undefined;
     let taskManager: TaskManager | undefined;
+    let supervisor: RestartSupervisor | undefined;
     try {
       logger.debug('database open', { location: db.location });
       const events = new Exchange({ logger });
@@ -156,6 +158,16 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         await gc.recordSnapshotter(snapshotter);
         return { namespace: ns, content: content.namespace(ns), blobPath: (digest) => content.blobPath(digest), snapshotter, snapshots: new SnapshotsClient(snapshotsWire, snapshotter), differ, hold };
       };
+      // Restart policies (--restart): after the task manager, which has recovered the tasks by now.
+      supervisor = new RestartSupervisor({
+        events,
+        containers: (ns) => containers.namespace(ns),
+        namespaces: async () => (await namespaces.list()).map((n) => n.name),
+        tasks,
+        mounts: (snapshotter, key) => new SnapshotsClient(snapshotsWire, snapshotter).mounts(key),
+        logger,
+      });
+      const restarts = supervisor;
       const transfer = new Transfer({ content, images: (ns) => images.namespace(ns), leases: (ns) => leases.namespace(ns), unpackTarget });
       const runner = new Runner({
         volumes,
@@ -166,6 +178,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         unpackTarget,
         removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
         tmpRoot: tmp,
+        exclusive: (ns, id, fn) => restarts.exclusive(ns, id, fn),
       });
       const committer = new Committer({
         content: (ns) => content.namespace(ns),
@@ -181,6 +194,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         },
         tmpRoot: tmp,
       });
+      supervisor.start();
       const contracts = loadContracts();
       return {
         name: 'containerd-lite',
@@ -200,6 +214,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         ],
         endStreams: () => events.close(),
         close: async () => {
+          supervisor?.close();
           events.close();
           taskManager?.close();
           await gc.close();
@@ -208,6 +223,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         },
       };
     } catch (err) {
+      supervisor?.close();
       taskManager?.close();
       await collector?.close();
       await db.close();

@@ -9,6 +9,7 @@ import { open } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Daemon, withDaemon } from '../connect';
@@ -139,8 +140,27 @@ async function foreground(context: CommandContext, tasks: Tasks, id: string, o: 
   }
 }
 
+/** --restart as labels the daemon's restart supervisor reads (UsageError when bad, or with --rm). */
+function restartLabelsFrom(values: Record<string, unknown>): Record<string, string> {
+  const value = values.restart as string | undefined;
+  if (value === undefined) return {};
+  let policy;
+  try {
+    policy = client().parseRestartPolicy(value);
+  } catch (err) {
+    throw new UsageError(`--restart: ${(err as Error).message}`);
+  }
+  if (policy.name !== 'no' && values.rm) throw new UsageError('conflicting options: --restart and --rm');
+  return client().restartLabels(policy);
+}
+
+/** Labels the user may not set by hand: the supervisor's bookkeeping. */
+const RESERVED_LABELS = (): string[] => Object.values(client().RestartLabel);
+
 function labelsFrom(values: Record<string, unknown>): Record<string, string> {
   const labels = parseLabelArgs((values.label as string[] | undefined) ?? []);
+  for (const key of RESERVED_LABELS()) if (key in labels) throw new UsageError(`--label ${key}: reserved (use --restart)`);
+  Object.assign(labels, restartLabelsFrom(values));
   if (values['stop-signal']) {
     signalNumber(values['stop-signal'] as string);
     labels[STOP_SIGNAL_LABEL] = values['stop-signal'] as string;
@@ -201,6 +221,8 @@ Runs a command in a new container (docker run's options):
   --pids-limit N  --blkio-weight N  --ulimit NAME=SOFT[:HARD]  --shm-size SIZE
   --cap-add CAP  --cap-drop CAP  --privileged  --security-opt seccomp=unconfined|FILE|no-new-privileges
   -l, --label K=V  --stop-signal SIG  --stop-timeout SECONDS  --network none|host
+  --restart no|on-failure[:N]|always|unless-stopped   restart the container when it exits
+                           (the daemon does, with a back-off; not after ctl stop/kill)
   --snapshotter NAME  --runtime runtime-native
 
 Exit code: the command's; 125 when the engine fails, 126 when the command cannot be run,
@@ -275,13 +297,17 @@ function ids(positionals: string[], verb: string): string[] {
   return positionals;
 }
 
-/** Runs fn for each container; errors are reported per container and make the exit code 1. */
+/**
+ * Runs fn for each container; errors are reported per container and make the exit code 1.
+ * No daemon answering the first one goes to withDaemon, which starts one and runs all again.
+ */
 async function each(context: CommandContext, verb: string, list: string[], fn: (id: string) => Promise<void>): Promise<number> {
   let code = 0;
-  for (const id of list) {
+  for (const [i, id] of list.entries()) {
     try {
       await fn(id);
     } catch (err) {
+      if (i === 0 && err instanceof NotServingError) throw err;
       context.err(`ctl ${verb}: ${id}: ${(err as Error).message}\n`);
       code = 1;
     }
@@ -335,9 +361,10 @@ const start: Command = {
         try {
           const task = await taskOf(a.tasks, id);
           if (task && task.status !== 'STOPPED' && task.status !== 'CREATED') throw new Error(`already ${task.status.toLowerCase()}`);
+          const container = await a.containers.get(id);
+          await markStoppedByUser(a, container, false);
           if (task?.status === 'STOPPED') await a.tasks.delete(id);
           if (!task || task.status === 'STOPPED') {
-            const container = await a.containers.get(id);
             const rootfs = await new SnapshotsClient(daemon.snapshotter, container.snapshotter).mounts(`${context.namespace}/${container.snapshotKey}`);
             await a.tasks.create(id, { rootfs, terminal: false });
           }
@@ -454,8 +481,23 @@ const logs: Command = {
   },
 };
 
+/**
+ * Tells the daemon's restart supervisor the user stopped the container (ctl stop, ctl kill), so
+ * its restart policy does not bring it back; set before signalling. cleared by ctl start.
+ */
+async function markStoppedByUser(a: Api, container: Container, stopped: boolean): Promise<void> {
+  const { RestartLabel } = client();
+  if (!container.labels[RestartLabel.policy]) return;
+  const labels: Record<string, string> = stopped ? { [RestartLabel.stoppedByUser]: 'true' } : {};
+  const paths = [`labels.${RestartLabel.stoppedByUser}`];
+  // A start by the user begins the count again (on-failure:N allows N more).
+  if (!stopped) paths.push(`labels.${RestartLabel.count}`);
+  await a.containers.update({ id: container.id, labels }, paths);
+}
+
 async function stopOne(a: Api, id: string, timeoutSec: number | undefined): Promise<void> {
   const container = await a.containers.get(id);
+  await markStoppedByUser(a, container, true);
   const task = await taskOf(a.tasks, id);
   if (!task || task.status === 'STOPPED' || task.status === 'CREATED') return;
   const signal = signalNumber(container.labels[STOP_SIGNAL_LABEL] ?? 'SIGTERM');
@@ -497,9 +539,11 @@ const kill: Command = {
     const { values, positionals } = parseOptions(argv, { signal: { type: 'string', short: 's' } });
     const signal = signalNumber(values.signal ?? 'KILL');
     return withDaemon(context, (daemon) => each(context, 'kill', ids(positionals, 'kill'), async (id) => {
-      const task = await taskOf(api(daemon, context).tasks, id);
+      const a = api(daemon, context);
+      const task = await taskOf(a.tasks, id);
       if (!task || task.status === 'STOPPED') throw new Error('is not running');
-      await api(daemon, context).tasks.kill(id, signal);
+      await markStoppedByUser(a, await a.containers.get(id), true);
+      await a.tasks.kill(id, signal);
       context.out(`${id}\n`);
     }));
   },
@@ -548,6 +592,8 @@ const inspect: Command = {
           Image: c.image,
           Created: c.createdAt,
           State: { Status: (task?.status ?? 'CREATED').toLowerCase(), Running: task?.status === 'RUNNING', Paused: task?.status === 'PAUSED', Pid: task?.pid ?? 0, ExitCode: task?.status === 'STOPPED' ? task.exitStatus : 0, OOMKilled: Boolean(exit.oomKilled), FinishedAt: task?.exitedAt ?? null },
+          RestartCount: client().restartCountOf(c.labels),
+          HostConfig: { RestartPolicy: { Name: client().policyOf(c.labels).name, MaximumRetryCount: client().policyOf(c.labels).maxRetries } },
           Labels: c.labels,
           Snapshotter: c.snapshotter,
           SnapshotKey: c.snapshotKey,

@@ -87,6 +87,8 @@ export interface RunnerDeps {
   removeTask(ns: string, id: string, force: boolean): Promise<void>;
   /** A directory of ours for short-lived mounts. */
   tmpRoot: string;
+  /** Runs a container's removal with no restart of it pending or in progress (the restart supervisor's). */
+  exclusive?<T>(ns: string, id: string, fn: () => Promise<T>): Promise<T>;
 }
 
 const LEASE_TTL_MS = 3600_000;
@@ -321,8 +323,17 @@ export class Runner {
     }
   }
 
-  /** Removes a container, its task (see removeTask) and snapshot; with removeVolumes its anonymous volumes no other container uses. */
+  /**
+   * Removes a container, its task (see removeTask) and snapshot; with removeVolumes its anonymous
+   * volumes no other container uses. Runs in the restart supervisor's queue for the container, so
+   * a pending restart is cancelled and none starts while it runs.
+   */
   async remove(ns: string, id: string, force: boolean, removeVolumes = false): Promise<void> {
+    const { exclusive } = this.deps;
+    return exclusive ? exclusive(ns, id, () => this.removeNow(ns, id, force, removeVolumes)) : this.removeNow(ns, id, force, removeVolumes);
+  }
+
+  private async removeNow(ns: string, id: string, force: boolean, removeVolumes: boolean): Promise<void> {
     const containers = this.deps.containers(ns);
     const container = await containers.get(id).catch((err: unknown) => {
       if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${id}`);

@@ -636,10 +636,13 @@ export class TaskManager {
     return p;
   }
 
+  /**
+   * Publishes a task event written with containerd's field names (container_id, exit_status, …)
+   * in the camelCase the publisher's codec encodes; snake_case keys would be dropped silently.
+   */
   private publish(ns: string, topic: string, type: string, event: Record<string, unknown>): void {
+    const fields = Object.fromEntries(Object.entries(event).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
     try {
-      // The codecs take the generated types' camelCase names: snake_case fields were dropped.
-      const fields = Object.fromEntries(Object.entries(event).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
       this.opts.publisher.publish(ns, topic, type, fields);
     } catch (err) {
       this.opts.logger?.warn('publish failed', { topic, err: (err as Error).message });

@@ -1,0 +1,150 @@
+/**
+ * `ctl run --restart` end to end, as root on the real kernel, from the busybox image: the
+ * daemon's restart supervisor brings exited containers back as their policy says (on-failure:N
+ * exactly N times, always even after exit 0), not after `ctl stop`, never after `rm -f`, and
+ * after a daemon restart for exits it missed.
+ */
+import { type TempInstance, tempInstance, waitFor } from '@ctl/proto/testing';
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Run, ctl, daemonPids, stopDaemons } from './helpers';
+
+const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
+
+interface Inspected {
+  State: { Status: string; ExitCode: number };
+  RestartCount: number;
+  HostConfig: { RestartPolicy: { Name: string; MaximumRetryCount: number } };
+  Labels: Record<string, string>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('ctl run --restart', function () {
+  this.timeout(60_000);
+  let instance: TempInstance;
+  const ns = `ctl-restart-test-${process.pid}`;
+  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
+  const run = (...args: string[]): Run => ctl(instance, args, env);
+  const ok = (...args: string[]): string => {
+    const r = run(...args);
+    assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const inspect = (id: string): Inspected => (JSON.parse(ok('inspect', id)) as Inspected[])[0]!;
+  const runs = (id: string, marker = 'run'): number => ok('logs', id).split('\n').filter((l) => l === marker).length;
+  const containers = (): string[] => ok('ps', '-a', '-q').split('\n').filter(Boolean);
+  const ourSnapshots = (): string[] => (JSON.parse(ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith(`${ns}/`) && !n.startsWith(`${ns}/sha256:`));
+  const ourMounts = (): string[] => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(instance.base));
+  const tasksDir = (): string => join(instance.state, 'containerd-lite', 'tasks', ns);
+
+  before(() => {
+    instance = tempInstance();
+    const archive = join(instance.base, 'busybox.tar');
+    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive]);
+    ok('image', 'import', archive);
+  });
+  afterEach(() => {
+    for (const id of containers()) run('rm', '-f', id);
+  });
+  after(async () => {
+    await stopDaemons(instance);
+    const mounts = ourMounts();
+    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
+    if (process.env.CTL_TEST_KEEP_LOG) execFileSync('cp', [join(instance.state, 'daemon.log'), process.env.CTL_TEST_KEEP_LOG]);
+    instance.remove();
+    for (const controller of readdirSync('/sys/fs/cgroup')) {
+      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
+      if (existsSync(dir)) rmdirSync(dir);
+      try {
+        rmdirSync(join('/sys/fs/cgroup', controller, 'ctl'));
+      } catch {
+        // not there, or in use by other containers
+      }
+    }
+    assert.deepEqual(mounts, [], 'mounts were left behind');
+  });
+
+  it('restarts a failing container exactly N times with on-failure:N', async () => {
+    ok('run', '-d', '--name', 'fails', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3');
+    await waitFor('two restarts', () => (inspect('fails').RestartCount === 2 && runs('fails') === 3) || undefined, 15_000, 200);
+    // The back-off after the second restart would be 400 ms: wait past it; no third restart.
+    await sleep(1500);
+    const state = inspect('fails');
+    assert.equal(state.RestartCount, 2);
+    assert.deepEqual(state.HostConfig.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 2 });
+    assert.deepEqual([state.State.Status, state.State.ExitCode], ['stopped', 3]);
+    assert.equal(runs('fails'), 3, 'the log shows three runs');
+    // A clean exit is not a failure.
+    ok('run', '-d', '--name', 'fine', '--restart', 'on-failure', 'busybox', 'sh', '-c', 'echo run');
+    await sleep(1000);
+    assert.deepEqual([inspect('fine').RestartCount, runs('fine')], [0, 1]);
+  });
+
+  it('restarts an always container that exits 0, and leaves it stopped after ctl stop', async () => {
+    ok('run', '-d', '--name', 'loop', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run; sleep 0.3');
+    await waitFor('restarts', () => inspect('loop').RestartCount >= 2 || undefined, 15_000, 200);
+    ok('stop', '-t', '1', 'loop');
+    const n = runs('loop');
+    await sleep(1500);
+    assert.equal(runs('loop'), n, 'no run after ctl stop');
+    assert.equal(inspect('loop').State.Status, 'stopped');
+    assert.equal(inspect('loop').Labels['ctl.stopped-by-user'], 'true');
+  });
+
+  it('leaves an unless-stopped container stopped after ctl stop, and ctl start resumes its policy', async () => {
+    ok('run', '-d', '--name', 'svc', '--restart', 'unless-stopped', 'busybox', 'sh', '-c', 'echo run; sleep 300');
+    ok('stop', '-t', '1', 'svc');
+    await sleep(1000);
+    assert.equal(inspect('svc').State.Status, 'stopped');
+    assert.equal(runs('svc'), 1);
+    ok('start', 'svc');
+    assert.equal(inspect('svc').State.Status, 'running');
+    assert.equal(inspect('svc').Labels['ctl.stopped-by-user'], undefined);
+    ok('kill', 'svc');
+    await sleep(1000);
+    assert.equal(inspect('svc').State.Status, 'stopped', 'ctl kill is a stop by the user too');
+  });
+
+  it('refuses a bad policy and --restart with --rm (125)', () => {
+    const bogus = run('run', '--restart', 'bogus', 'busybox', 'true');
+    assert.equal(bogus.code, 125);
+    assert.match(bogus.stderr, /--restart: invalid restart policy "bogus"/);
+    const zero = run('run', '--restart', 'on-failure:0', 'busybox', 'true');
+    assert.equal(zero.code, 125);
+    const rm = run('run', '--rm', '--restart', 'always', 'busybox', 'true');
+    assert.equal(rm.code, 125);
+    assert.match(rm.stderr, /conflicting options: --restart and --rm/);
+    assert.deepEqual(containers(), []);
+  });
+
+  it('removes a restarting container for good with rm -f', async () => {
+    const before = ourSnapshots();
+    ok('run', '-d', '--name', 'flappy', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run; exit 1');
+    await waitFor('restarts', () => inspect('flappy').RestartCount >= 3 || undefined, 15_000, 100);
+    ok('rm', '-f', 'flappy');
+    // Longer than the back-off then pending (at most 1.6 s at the fifth restart).
+    await sleep(2500);
+    assert.deepEqual(containers(), []);
+    assert.deepEqual(ourSnapshots(), before);
+    assert.equal(existsSync(join(tasksDir(), 'flappy')), false, 'no task');
+    assert.deepEqual(ourMounts().filter((m) => m.includes('flappy')), [], 'no mounts');
+  });
+
+  it('restarts an always container whose exit happened while the daemon was down', async () => {
+    ok('run', '-d', '--name', 'survivor', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run; sleep 2');
+    for (const pid of daemonPids(instance)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await sleep(3000);
+    // The next command starts a daemon; its supervisor finds the exit and restarts.
+    await waitFor('a restart after the daemon restart', () => inspect('survivor').RestartCount >= 1 || undefined, 15_000, 200);
+    assert.ok(runs('survivor') >= 2);
+  });
+});
