@@ -2,51 +2,19 @@
  * pause/unpause, top, stats, restart, events, container prune and commit end to end, as root on
  * the real kernel, from the busybox image that tools/busybox-image.sh makes.
  */
-import { type TempInstance, tempInstance, waitFor } from '@ctl/proto/testing';
+import { waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CTL, type Run, ctl, stopDaemons } from './helpers';
-
-const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
+import { useEngine } from './engine';
+import { CTL } from './helpers';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('ctl pause, top, stats, restart, events, container prune, commit', function () {
   this.timeout(60_000);
-  let instance: TempInstance;
-  const ns = `ctl-more-test-${process.pid}`;
-  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
-  const run = (...args: string[]): Run => ctl(instance, args, env);
-  const ok = (...args: string[]): string => {
-    const r = run(...args);
-    assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const containers = (): string[] => ok('ps', '-a', '-q').split('\n').filter(Boolean);
+  const engine = useEngine('more');
+  const { ns, env, run, ok, containers } = engine;
   const pidOf = (id: string): number => (JSON.parse(ok('inspect', id)) as { State: { Pid: number } }[])[0]!.State.Pid;
-
-  before(() => {
-    instance = tempInstance();
-    const archive = join(instance.base, 'busybox.tar');
-    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive]);
-    ok('image', 'import', archive);
-  });
-  afterEach(() => {
-    for (const id of containers()) run('rm', '-f', id);
-  });
-  after(async () => {
-    await stopDaemons(instance);
-    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(instance.base));
-    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
-    instance.remove();
-    for (const controller of readdirSync('/sys/fs/cgroup')) {
-      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
-      // Only our namespace's: the engine's parent cgroup is shared with tests running beside us.
-      if (existsSync(dir)) rmdirSync(dir);
-    }
-    assert.deepEqual(mounts, [], 'mounts were left behind');
-  });
 
   it('pauses a container (its counter stands still, ps says Paused) and unpauses it', async () => {
     ok('run', '-d', '--name', 'counter', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done');
@@ -92,7 +60,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
 
   it('streams stats every second until Ctrl-C, and commits a running container (paused meanwhile, running after)', async () => {
     ok('run', '-d', '--name', 'busy', 'busybox', 'sh', '-c', 'echo made > /made; sleep 300');
-    const child = spawn(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, 'stats', '--format', 'json', 'busy'], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
+    const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'stats', '--format', 'json', 'busy'], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor('two refreshes', () => out.split('\n').filter(Boolean).length >= 2 || undefined, 10_000);
@@ -109,7 +77,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
 
   it('prints the events of a run: /containers/create and /tasks/exit; filters by type', async () => {
     const follow = (...args: string[]): { child: ChildProcess; out: () => string } => {
-      const child = spawn(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, 'events', ...args], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
+      const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'events', ...args], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       return { child, out: () => out };
@@ -153,7 +121,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.equal(ok('run', '--rm', 'mine:1'), 'committed\n', 'CMD from --change');
     assert.equal(ok('run', '--rm', 'mine:1', 'sh', '-c', 'echo $KEPT; test -e /bin/vi || echo deleted'), 'yes\ndeleted\n');
     assert.match(ok('image', 'ls'), new RegExp(`docker.io/library/mine:1\\s+manifest\\s+${digest}`));
-    const archive = join(instance.base, 'mine.tar');
+    const archive = join(engine.instance.base, 'mine.tar');
     ok('image', 'export', '-o', archive, 'mine:1');
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${archive}`], { encoding: 'utf8' })) as { Layers: string[]; Digest: string };
     assert.equal(inspected.Layers.length, 2);

@@ -4,14 +4,13 @@
  * exactly N times, always even after exit 0), not after `ctl stop`, never after `rm -f`, and
  * after a daemon restart for exits it missed.
  */
-import { type TempInstance, tempInstance, waitFor } from '@ctl/proto/testing';
+import { waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Run, ctl, daemonPids, stopDaemons } from './helpers';
-
-const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
+import { useEngine } from './engine';
+import { daemonPids } from './helpers';
 
 interface Inspected {
   State: { Status: string; ExitCode: number };
@@ -24,48 +23,15 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe('ctl run --restart', function () {
   this.timeout(60_000);
-  let instance: TempInstance;
-  const ns = `ctl-restart-test-${process.pid}`;
-  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
-  const run = (...args: string[]): Run => ctl(instance, args, env);
-  const ok = (...args: string[]): string => {
-    const r = run(...args);
-    assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const engine = useEngine('restart', {
+    beforeCleanup: (e) => {
+      if (process.env.CTL_TEST_KEEP_LOG) execFileSync('cp', [join(e.instance.state, 'daemon.log'), process.env.CTL_TEST_KEEP_LOG]);
+    },
+  });
+  const { ns, run, ok, containers, ourSnapshots, ourMounts } = engine;
   const inspect = (id: string): Inspected => (JSON.parse(ok('inspect', id)) as Inspected[])[0]!;
   const runs = (id: string, marker = 'run'): number => ok('logs', id).split('\n').filter((l) => l === marker).length;
-  const containers = (): string[] => ok('ps', '-a', '-q').split('\n').filter(Boolean);
-  const ourSnapshots = (): string[] => (JSON.parse(ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith(`${ns}/`) && !n.startsWith(`${ns}/sha256:`));
-  const ourMounts = (): string[] => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(instance.base));
-  const tasksDir = (): string => join(instance.state, 'containerd-lite', 'tasks', ns);
-
-  before(() => {
-    instance = tempInstance();
-    const archive = join(instance.base, 'busybox.tar');
-    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive]);
-    ok('image', 'import', archive);
-  });
-  afterEach(() => {
-    for (const id of containers()) run('rm', '-f', id);
-  });
-  after(async () => {
-    await stopDaemons(instance);
-    const mounts = ourMounts();
-    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
-    if (process.env.CTL_TEST_KEEP_LOG) execFileSync('cp', [join(instance.state, 'daemon.log'), process.env.CTL_TEST_KEEP_LOG]);
-    instance.remove();
-    for (const controller of readdirSync('/sys/fs/cgroup')) {
-      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
-      if (existsSync(dir)) rmdirSync(dir);
-      try {
-        rmdirSync(join('/sys/fs/cgroup', controller, 'ctl'));
-      } catch {
-        // not there, or in use by other containers
-      }
-    }
-    assert.deepEqual(mounts, [], 'mounts were left behind');
-  });
+  const tasksDir = (): string => join(engine.instance.state, 'containerd-lite', 'tasks', ns);
 
   it('restarts a failing container exactly N times with on-failure:N', async () => {
     ok('run', '-d', '--name', 'fails', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3');
@@ -135,7 +101,7 @@ describe('ctl run --restart', function () {
 
   it('restarts an always container whose exit happened while the daemon was down', async () => {
     ok('run', '-d', '--name', 'survivor', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run; sleep 2');
-    for (const pid of daemonPids(instance)) {
+    for (const pid of daemonPids(engine.instance)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

@@ -4,62 +4,17 @@
  * bite, logs, exec, stop, a daemon killed while containers run, many containers at once, and
  * bad input that must leave nothing behind.
  */
-import { type TempInstance, tempInstance, waitFor } from '@ctl/proto/testing';
+import { waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CTL, type Run, ctl, daemonPids, stopDaemons } from './helpers';
-
-const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
+import { useEngine } from './engine';
+import { daemonPids } from './helpers';
 
 describe('ctl run and the container commands', function () {
   this.timeout(120_000);
-  let instance: TempInstance;
-  // A namespace of this run's own: its containers' cgroups live under /ctl/<ns>, removed after.
-  const ns = `ctl-run-test-${process.pid}`;
-  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
-  const run = (...args: string[]): Run => ctl(instance, args, env);
-  const ok = (...args: string[]): string => {
-    const r = run(...args);
-    assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  /** Runs ctl without waiting (many at once). */
-  const start = (...args: string[]): Promise<Run> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, ...args], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  const containers = (): string[] => ok('ps', '-a', '-q').split('\n').filter(Boolean);
-  const ourSnapshots = (): string[] => (JSON.parse(ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith(`${ns}/`) && !n.startsWith(`${ns}/sha256:`));
-
-  before(() => {
-    instance = tempInstance();
-    const archive = join(instance.base, 'busybox.tar');
-    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive]);
-    ok('image', 'import', archive);
-  });
-  afterEach(() => {
-    for (const id of containers()) run('rm', '-f', id);
-  });
-  after(async () => {
-    await stopDaemons(instance);
-    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(instance.base));
-    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
-    instance.remove();
-    for (const controller of readdirSync('/sys/fs/cgroup')) {
-      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
-      // Only this run's own: /ctl is the engine's parent, shared with suites running alongside
-      // (removing it under them makes the kernel refuse their cpuset cgroups).
-      if (existsSync(dir)) rmdirSync(dir);
-    }
-    assert.deepEqual(mounts, [], 'mounts were left behind');
-  });
+  const engine = useEngine('run');
+  const { ns, run, ok, start, containers, ourSnapshots } = engine;
 
   it('runs a command and exits with its code; 125, 126, 127 for what is not the command', () => {
     const hello = run('run', '--rm', 'busybox', 'echo', 'hello');
@@ -88,7 +43,7 @@ describe('ctl run and the container commands', function () {
   });
 
   it('keeps data in a bind mount across containers, and honours :ro and --read-only', () => {
-    const data = join(instance.base, 'data');
+    const data = join(engine.instance.base, 'data');
     mkdirSync(data);
     ok('run', '--rm', '-v', `${data}:/data`, 'busybox', 'sh', '-c', 'echo kept > /data/file');
     assert.equal(ok('run', '--rm', '-v', `${data}:/data:ro`, 'busybox', 'cat', '/data/file'), 'kept\n');
@@ -132,7 +87,7 @@ describe('ctl run and the container commands', function () {
   it('keeps containers running through a SIGKILL of the daemon, and reports exits that happened meanwhile', async () => {
     for (let i = 0; i < 5; i++) ok('run', '-d', '--name', `keep${i}`, 'busybox', 'sleep', '300');
     ok('run', '-d', '--name', 'quitter', 'busybox', 'sh', '-c', 'sleep 1; exit 7');
-    const pids = daemonPids(instance);
+    const pids = daemonPids(engine.instance);
     assert.ok(pids.length > 0);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 1500));
@@ -152,7 +107,7 @@ describe('ctl run and the container commands', function () {
     for (const r of removed) assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(containers(), []);
     assert.deepEqual(ourSnapshots(), []);
-    await waitFor('tasks gone', () => (readdirSync(join(instance.state, 'containerd-lite', 'tasks', ns)).length === 0 ? true : undefined));
+    await waitFor('tasks gone', () => (readdirSync(join(engine.instance.state, 'containerd-lite', 'tasks', ns)).length === 0 ? true : undefined));
   });
 
   it('refuses bad input clearly and leaves nothing half-made', () => {

@@ -4,14 +4,10 @@
  * docker's copy-up, in-use refusals, `ctl rm -v`, prune, bad specs. Everything is in this
  * test's own instance root and namespace, and goes with them.
  */
-import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Run, ctl, stopDaemons } from './helpers';
-
-const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
+import { useEngine } from './engine';
 
 interface InspectedVolume {
   Name: string;
@@ -25,51 +21,26 @@ interface InspectedVolume {
 
 describe('ctl volume and volumes in containers', function () {
   this.timeout(120_000);
-  let instance: TempInstance;
-  const ns = `ctl-volume-test-${process.pid}`;
-  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
-  const run = (...args: string[]): Run => ctl(instance, args, env);
-  const ok = (...args: string[]): string => {
-    const r = run(...args);
-    assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const containers = (): string[] => ok('ps', '-a', '-q').split('\n').filter(Boolean);
+  const engine = useEngine('volume', {
+    afterEach: (e) => {
+      for (const name of e.ok('volume', 'ls', '-q').split('\n').filter(Boolean)) e.run('volume', 'rm', name);
+    },
+    beforeCleanup: () => {
+      left = existsSync(volumesDir()) ? readdirSync(volumesDir()) : [];
+    },
+  });
+  const { ns, run, ok, containers } = engine;
+  let left: string[] = [];
   const volumes = (): string[] => ok('volume', 'ls', '-q').split('\n').filter(Boolean);
   const inspect = (name: string): InspectedVolume => (JSON.parse(ok('volume', 'inspect', name)) as InspectedVolume[])[0]!;
-  const volumesDir = (): string => join(instance.root, 'containerd-lite', 'volumes', ns);
+  const volumesDir = (): string => join(engine.instance.root, 'containerd-lite', 'volumes', ns);
 
   before(() => {
-    instance = tempInstance();
-    const archive = join(instance.base, 'busybox.tar');
-    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive]);
-    ok('image', 'import', archive);
     // The same with Volumes /data and /cache in its config, each holding a file "seed".
-    const withVolumes = join(instance.base, 'withvol.tar');
-    execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), withVolumes, 'docker.io/library/withvol:latest'], { env: { ...process.env, VOLUMES: '/data /cache' } });
-    ok('image', 'import', withVolumes);
+    engine.importBusybox('docker.io/library/withvol:latest', { VOLUMES: '/data /cache' });
   });
-  afterEach(() => {
-    for (const id of containers()) run('rm', '-f', id);
-    for (const name of volumes()) run('volume', 'rm', name);
-  });
-  after(async () => {
-    const left = existsSync(volumesDir()) ? readdirSync(volumesDir()) : [];
-    await stopDaemons(instance);
-    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(instance.base));
-    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
-    instance.remove();
-    for (const controller of readdirSync('/sys/fs/cgroup')) {
-      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
-      if (existsSync(dir)) rmdirSync(dir);
-      try {
-        rmdirSync(join('/sys/fs/cgroup', controller, 'ctl'));
-      } catch {
-        // not there, or in use by other containers
-      }
-    }
-    assert.deepEqual(mounts, [], 'mounts were left behind');
-    assert.deepEqual(left, [], 'volume directories were left behind');
+  after(() => {
+    assert.deepEqual(left.filter((n) => !n.startsWith('.')), [], 'volume directories were left behind');
   });
 
   it('creates, lists and inspects volumes; keeps data across containers; honours :ro', () => {
@@ -93,7 +64,7 @@ describe('ctl volume and volumes in containers', function () {
     assert.deepEqual(volumes(), [generated, 'data1'].sort(), '--rm keeps named volumes');
 
     // Mounts go parents first, whatever the order of the flags.
-    const host = join(instance.base, 'nested');
+    const host = join(engine.instance.base, 'nested');
     mkdirSync(host);
     writeFileSync(join(host, 'from-host'), 'h');
     assert.equal(ok('run', '--rm', '-v', `${host}:/a/b`, '-v', 'data1:/a', 'busybox', 'ls', '/a/b'), 'from-host\n');

@@ -1,0 +1,94 @@
+/**
+ * One engine instance for a suite of container tests: a temp root/state with the busybox image
+ * (tools/busybox-image.sh) imported, a namespace of the suite's own, containers removed after
+ * each test, and after all: daemons stopped, mounts and the namespace's cgroups removed (only
+ * those: /ctl is the engine's parent, shared with suites running alongside), the temp dir gone.
+ */
+import { type TempInstance, tempInstance } from '@ctl/proto/testing';
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CTL, type Run, ctl, stopDaemons } from './helpers';
+
+export const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
+
+export interface Engine {
+  readonly instance: TempInstance;
+  readonly ns: string;
+  readonly env: Record<string, string>;
+  run(...args: string[]): Run;
+  /** Runs ctl and asserts it succeeded; its stdout. */
+  ok(...args: string[]): string;
+  /** Runs ctl without waiting (many at once). */
+  start(...args: string[]): Promise<Run>;
+  /** Every container of the namespace. */
+  containers(): string[];
+  /** The namespace's snapshots other than image layers (containers' own). */
+  ourSnapshots(): string[];
+  /** Mounts under the instance's temp dir. */
+  ourMounts(): string[];
+  /** Builds the busybox image (with extra environment for the script, e.g. VOLUMES) and imports it. */
+  importBusybox(name?: string, env?: NodeJS.ProcessEnv): void;
+}
+
+export function useEngine(suite: string, hooks: { afterEach?: (e: Engine) => void; beforeCleanup?: (e: Engine) => void } = {}): Engine {
+  let instance: TempInstance | undefined;
+  const ns = `ctl-${suite}-test-${process.pid}`;
+  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
+  const engine: Engine = {
+    get instance() {
+      if (!instance) throw new Error('the engine is not set up yet');
+      return instance;
+    },
+    ns,
+    env,
+    run: (...args) => ctl(engine.instance, args, env),
+    ok(...args) {
+      const r = engine.run(...args);
+      assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    },
+    start: (...args) =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, ...args], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      }),
+    containers: () => engine.ok('ps', '-a', '-q').split('\n').filter(Boolean),
+    ourSnapshots: () =>
+      (JSON.parse(engine.ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith(`${ns}/`) && !n.startsWith(`${ns}/sha256:`)),
+    ourMounts: () => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(engine.instance.base)),
+    importBusybox(name, extraEnv = {}) {
+      const archive = join(engine.instance.base, `${name?.replace(/\W/g, '_') ?? 'busybox'}.tar`);
+      execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive, ...(name ? [name] : [])], { env: { ...process.env, ...extraEnv } });
+      engine.ok('image', 'import', archive);
+    },
+  };
+
+  before(() => {
+    instance = tempInstance();
+    engine.importBusybox();
+  });
+  afterEach(() => {
+    for (const id of engine.containers()) engine.run('rm', '-f', id);
+    hooks.afterEach?.(engine);
+  });
+  after(async () => {
+    if (!instance) return;
+    hooks.beforeCleanup?.(engine);
+    await stopDaemons(instance);
+    const mounts = engine.ourMounts();
+    for (const m of [...mounts].reverse()) execFileSync('umount', ['-l', m]);
+    instance.remove();
+    for (const controller of readdirSync('/sys/fs/cgroup')) {
+      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
+      if (existsSync(dir)) rmdirSync(dir);
+    }
+    assert.deepEqual(mounts, [], 'mounts were left behind');
+  });
+  return engine;
+}
