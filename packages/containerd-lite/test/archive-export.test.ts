@@ -1,5 +1,4 @@
 import { ErrorKind, errorKind } from '@ctl/proto/errors';
-import { tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { createWriteStream, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,18 +6,9 @@ import { exportArchive, importArchive } from '../src/archive';
 import type { ProgressEvent } from '../src/archive/common';
 import { Annotation, MediaType } from '../src/oci';
 import { hostPlatform } from '../src/platforms';
-import { type Fixture, OCI_LAYOUT, blob, blobEntry, busyboxArchive, fixture, image, sh, skopeoConfig, skopeoInspect, writeTar } from './archive-helpers';
+import { type Fixture, OCI_LAYOUT, blob, blobEntry, fixture, sharedBusybox, image, sh, skopeoConfig, skopeoInspect, writeTar } from './archive-helpers';
 
-const shared = tempInstance('ctl-archive-exp-');
-let busybox: string;
-let busyboxDigest: string;
-
-before(function () {
-  this.timeout(60_000);
-  busybox = join(shared.base, 'busybox.tar');
-  busyboxDigest = busyboxArchive(busybox);
-});
-after(() => shared.remove());
+const shared = sharedBusybox('ctl-archive-exp-');
 
 const tarList = (path: string) => sh('tar', ['tf', path]).trim().split('\n').sort();
 
@@ -27,7 +17,7 @@ describe('exportArchive', function () {
   let f: Fixture;
   beforeEach(async () => {
     f = await fixture();
-    await importArchive(busybox, { content: f.content, images: f.images });
+    await importArchive(shared.path, { content: f.content, images: f.images });
   });
   afterEach(async () => {
     await f.teardown();
@@ -39,8 +29,8 @@ describe('exportArchive', function () {
     const result = await exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive', progress: (e) => events.push(e) });
     assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/busybox:latest']);
     const inspect = skopeoInspect(`oci-archive:${out}`);
-    assert.equal(inspect.Digest, busyboxDigest);
-    const original = skopeoInspect(`oci-archive:${busybox}`);
+    assert.equal(inspect.Digest, shared.digest);
+    const original = skopeoInspect(`oci-archive:${shared.path}`);
     assert.deepEqual(inspect.Layers, original.Layers);
     const index = JSON.parse(sh('tar', ['xOf', out, 'index.json']));
     assert.equal(index.manifests[0].annotations[Annotation.imageName], 'docker.io/library/busybox:latest');
@@ -48,7 +38,7 @@ describe('exportArchive', function () {
     assert.ok(tarList(out).includes('oci-layout'));
     // The Docker-compatible manifest.json alongside, read by skopeo as a docker-archive.
     const dockerView = skopeoInspect(`docker-archive:${out}`);
-    assert.deepEqual(dockerView.Layers, skopeoConfig(`oci-archive:${busybox}`).rootfs.diff_ids, 'skopeo reports the layers uncompressed');
+    assert.deepEqual(dockerView.Layers, skopeoConfig(`oci-archive:${shared.path}`).rootfs.diff_ids, 'skopeo reports the layers uncompressed');
     assert.deepEqual(JSON.parse(sh('tar', ['xOf', out, 'manifest.json']))[0].RepoTags, ['busybox:latest']);
     assert.ok(events.some((e) => e.event === 'saved' && e.name === original.Layers[0]));
     assert.deepEqual(readdirSync(f.dir), ['out-oci.tar'], 'no temporary file left');
@@ -57,7 +47,7 @@ describe('exportArchive', function () {
     try {
       const again = await importArchive(out, { content: g.content, images: g.images });
       assert.equal(again.images[0]!.name, 'docker.io/library/busybox:latest');
-      assert.equal(again.images[0]!.target.digest, busyboxDigest);
+      assert.equal(again.images[0]!.target.digest, shared.digest);
     } finally {
       await g.teardown();
     }
@@ -86,7 +76,7 @@ describe('exportArchive', function () {
 
   it('docker-archive from a zstd image decompresses with the zstd command', async () => {
     const zstd = join(f.dir, 'zstd.tar');
-    sh('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', `oci-archive:${busybox}`, `oci-archive:${zstd}:busybox:zstd`]);
+    sh('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', `oci-archive:${shared.path}`, `oci-archive:${zstd}:busybox:zstd`]);
     await importArchive(zstd, { content: f.content, images: f.images });
     const out = join(f.dir, 'zstd-docker.tar');
     const stream = createWriteStream(out);
@@ -149,7 +139,7 @@ describe('exportArchive', function () {
     }
     await assert.rejects(exportArchive(join(f.dir, 'no', 'such', 'dir.tar'), { content: f.content, images: f.images, references: ['busybox'], format: 'docker-archive' }), (err: Error) => errorKind(err) === ErrorKind.NotFound && /does not exist/.test(err.message));
     // A layer gone from the store: found while planning, before anything is written.
-    const layer = skopeoInspect(`oci-archive:${busybox}`).Layers[0]!;
+    const layer = skopeoInspect(`oci-archive:${shared.path}`).Layers[0]!;
     await f.content.delete(layer);
     await assert.rejects(exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive' }), (err: Error) => errorKind(err) === ErrorKind.NotFound && err.message.includes(layer));
     assert.equal(existsSync(out), false);

@@ -110,3 +110,15 @@ export function busyboxArchive(out: string, name?: string): string {
   const line = sh('bash', [join(REPO_ROOT, 'tools', 'busybox-image.sh'), out, ...(name ? [name] : [])]);
   return /sha256:[a-f0-9]{64}/.exec(line)![0];
 }
+
+/** The busybox archive (tools/busybox-image.sh), built once for a test file and removed after it. */
+export function sharedBusybox(prefix: string): { readonly path: string; readonly digest: string } {
+  const shared = tempInstance(prefix);
+  const state = { path: join(shared.base, 'busybox.tar'), digest: '' };
+  before(function () {
+    this.timeout(60_000);
+    state.digest = busyboxArchive(state.path);
+  });
+  after(() => shared.remove());
+  return state;
+}

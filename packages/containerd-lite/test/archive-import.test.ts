@@ -1,6 +1,5 @@
 import { LeaseStore } from '../src/leases/store';
 import { ErrorKind, errorKind } from '@ctl/proto/errors';
-import { tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { createReadStream, readFileSync, statSync, truncateSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,18 +7,9 @@ import { importArchive } from '../src/archive';
 import type { ProgressEvent } from '../src/archive/common';
 import { Annotation, Label, type Manifest, MediaType, sha256 } from '../src/oci';
 import { format, hostPlatform } from '../src/platforms';
-import { type Fixture, OCI_LAYOUT, blob, blobEntry, busyboxArchive, fixture, image, sh, writeTar } from './archive-helpers';
+import { type Fixture, OCI_LAYOUT, blob, blobEntry, fixture, sharedBusybox, image, sh, writeTar } from './archive-helpers';
 
-const shared = tempInstance('ctl-archive-src-');
-let busybox: string;
-let busyboxDigest: string;
-
-before(function () {
-  this.timeout(60_000);
-  busybox = join(shared.base, 'busybox.tar');
-  busyboxDigest = busyboxArchive(busybox);
-});
-after(() => shared.remove());
+const shared = sharedBusybox('ctl-archive-src-');
 
 async function readJsonBlob<T>(f: Fixture, digest: string): Promise<T> {
   const chunks: Buffer[] = [];
@@ -46,7 +36,7 @@ describe('importArchive', function () {
     await f.teardown();
   });
 
-  it('imports the busybox OCI archive: blobs, GC labels, image record, manifests to unpack', async () => {
+  it('imports the shared.path OCI archive: blobs, GC labels, image record, manifests to unpack', async () => {
     const events: ProgressEvent[] = [];
     // Every writer opened gets the caller's lease.
     const leases: (string | undefined)[] = [];
@@ -56,39 +46,39 @@ describe('importArchive', function () {
       return f.content.writer(ref, opts);
     };
     await new LeaseStore(f.db).namespace('default').create({ id: 'test-lease' });
-    const result = await importArchive(busybox, { content, images: f.images, lease: 'test-lease', progress: (e) => events.push(e) });
+    const result = await importArchive(shared.path, { content, images: f.images, lease: 'test-lease', progress: (e) => events.push(e) });
     assert.ok(leases.length >= 4, `${leases.length} writers`);
     assert.deepEqual(new Set(leases), new Set(['test-lease']));
     assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/busybox:latest']);
     const record = await f.images.get('docker.io/library/busybox:latest');
-    assert.equal(record.target.digest, busyboxDigest);
+    assert.equal(record.target.digest, shared.digest);
     assert.equal(record.target.mediaType, MediaType.ociManifest);
     assert.equal(result.manifests.length, 1);
-    assert.equal(result.manifests[0]!.digest, busyboxDigest);
+    assert.equal(result.manifests[0]!.digest, shared.digest);
     assert.equal(result.manifests[0]!.platform?.architecture, hostPlatform().architecture);
     assert.deepEqual(result.images[0]!.manifests, result.manifests);
-    const manifest = await readJsonBlob<Manifest>(f, busyboxDigest);
-    const labels = (await f.content.info(busyboxDigest)).labels;
+    const manifest = await readJsonBlob<Manifest>(f, shared.digest);
+    const labels = (await f.content.info(shared.digest)).labels;
     assert.equal(labels[`${Label.gcRefContent}config`], manifest.config.digest);
     assert.equal(labels[`${Label.gcRefContent}l.0`], manifest.layers[0]!.digest);
-    assert.equal((await f.content.info(result.index.digest)).labels[`${Label.gcRefContent}m.0`], busyboxDigest);
+    assert.equal((await f.content.info(result.index.digest)).labels[`${Label.gcRefContent}m.0`], shared.digest);
     assert.equal((await f.content.info(manifest.layers[0]!.digest)).size, manifest.layers[0]!.size);
     const reading = events.filter((e) => e.event === 'reading');
-    assert.equal(reading.at(-1)!.current, statSync(busybox).size);
-    assert.equal(reading.at(-1)!.total, statSync(busybox).size);
+    assert.equal(reading.at(-1)!.current, statSync(shared.path).size);
+    assert.equal(reading.at(-1)!.total, statSync(shared.path).size);
     assert.ok(events.some((e) => e.event === 'saved' && e.name === `blobs/sha256/${manifest.layers[0]!.digest.slice(7)}`));
     assert.ok(events.some((e) => e.event === 'image' && e.name === 'docker.io/library/busybox:latest'));
     assert.deepEqual(await f.content.listStatuses(), [], 'no ingest left behind');
 
     // Again, from a stream: blobs already there are fine, the record is updated.
-    const again = await importArchive(createReadStream(busybox), { content: f.content, images: f.images });
-    assert.equal(again.images[0]!.target.digest, busyboxDigest);
+    const again = await importArchive(createReadStream(shared.path), { content: f.content, images: f.images });
+    assert.equal(again.images[0]!.target.digest, shared.digest);
     assert.equal(f.images.records.size, 1);
   });
 
   it('imports skopeo docker-archive (uncompressed layers, symlinked layer dirs) as Docker schema2 under an index', async () => {
     const docker = join(f.dir, 'docker.tar');
-    sh('skopeo', ['copy', '-q', `oci-archive:${busybox}`, `docker-archive:${docker}:busybox:latest`]);
+    sh('skopeo', ['copy', '-q', `oci-archive:${shared.path}`, `docker-archive:${docker}:busybox:latest`]);
     const result = await importArchive(docker, { content: f.content, images: f.images });
     const record = await f.images.get('docker.io/library/busybox:latest');
     assert.equal(record.target.mediaType, MediaType.dockerManifest);
@@ -107,14 +97,14 @@ describe('importArchive', function () {
 
   it('imports archives compressed as a whole (tar.gz, tar.zst)', async () => {
     const gz = join(f.dir, 'busybox.tar.gz');
-    sh('bash', ['-c', `gzip -c ${busybox} > ${gz}`]);
+    sh('bash', ['-c', `gzip -c ${shared.path} > ${gz}`]);
     const events: ProgressEvent[] = [];
     let result = await importArchive(gz, { content: f.content, images: f.images, progress: (e) => events.push(e) });
-    assert.equal(result.images[0]!.target.digest, busyboxDigest);
+    assert.equal(result.images[0]!.target.digest, shared.digest);
     assert.equal(events.filter((e) => e.event === 'reading').at(-1)!.current, statSync(gz).size, 'progress counts the bytes of the file');
     const docker = join(f.dir, 'docker.tar');
     const zst = join(f.dir, 'docker.tar.zst');
-    sh('skopeo', ['copy', '-q', `oci-archive:${busybox}`, `docker-archive:${docker}:busybox:zst`]);
+    sh('skopeo', ['copy', '-q', `oci-archive:${shared.path}`, `docker-archive:${docker}:busybox:zst`]);
     sh('zstd', ['-q', docker, '-o', zst]);
     result = await importArchive(createReadStream(zst), { content: f.content, images: f.images });
     assert.equal(result.images[0]!.name, 'docker.io/library/busybox:zst');
@@ -122,7 +112,7 @@ describe('importArchive', function () {
 
   it('imports a skopeo zstd OCI archive with a tag-and-name ref.name', async () => {
     const zstd = join(f.dir, 'zstd.tar');
-    sh('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', `oci-archive:${busybox}`, `oci-archive:${zstd}:busybox:zstd`]);
+    sh('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', `oci-archive:${shared.path}`, `oci-archive:${zstd}:busybox:zstd`]);
     const result = await importArchive(zstd, { content: f.content, images: f.images });
     assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/busybox:zstd']);
     const manifest = await readJsonBlob<Manifest>(f, result.images[0]!.target.digest);
@@ -287,8 +277,8 @@ describe('importArchive', function () {
 
     it('a truncated archive', async () => {
       const cut = join(f.dir, 'cut.tar');
-      copyFileSync(busybox, cut);
-      truncateSync(cut, Math.floor(statSync(busybox).size / 2));
+      copyFileSync(shared.path, cut);
+      truncateSync(cut, Math.floor(statSync(shared.path).size / 2));
       await expectFailure(f, importArchive(cut, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /truncated|Unexpected end/);
       assert.deepEqual(await f.content.listStatuses(), []);
     });
@@ -327,10 +317,10 @@ describe('importArchive', function () {
     it('stops when the signal is aborted, before or during the read', async () => {
       const ac = new AbortController();
       ac.abort();
-      await expectFailure(f, importArchive(busybox, { content: f.content, images: f.images, signal: ac.signal }), ErrorKind.Canceled, /canceled/);
+      await expectFailure(f, importArchive(shared.path, { content: f.content, images: f.images, signal: ac.signal }), ErrorKind.Canceled, /canceled/);
       const mid = new AbortController();
       const { Readable } = await import('node:stream');
-      const data = readFileSync(busybox);
+      const data = readFileSync(shared.path);
       // A slow source: the abort lands while the layer is being written.
       const slow = Readable.from(
         (async function* () {
@@ -385,7 +375,7 @@ describe('importArchive', function () {
 
   it('reads the archive bytes once (reading progress matches the file)', async () => {
     const events: ProgressEvent[] = [];
-    await importArchive(busybox, { content: f.content, images: f.images, progress: (e) => events.push(e) });
-    assert.equal(events.filter((e) => e.event === 'reading').at(-1)!.current, readFileSync(busybox).length);
+    await importArchive(shared.path, { content: f.content, images: f.images, progress: (e) => events.push(e) });
+    assert.equal(events.filter((e) => e.event === 'reading').at(-1)!.current, readFileSync(shared.path).length);
   });
 });

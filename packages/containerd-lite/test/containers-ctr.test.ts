@@ -5,63 +5,29 @@
  * `rm --keep-snapshot` (Delete), and `ctr events` (Subscribe), which decodes our
  * containerd.events payloads by their type URLs.
  */
-import { WireClient } from '@ctl/proto';
-import { ensureDir } from '@ctl/proto/fsutil';
-import { Children, type TempInstance, tempInstance, waitFor, waitForService } from '@ctl/proto/testing';
+import { waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { ContainersClient } from '../src/containers/client';
 import { SPEC_TYPE_URL } from '../src/containers/containers';
-
-const run = promisify(execFile);
-const REPO = join(__dirname, '..', '..', '..', '..');
-const BIN = join(REPO, 'node_modules', '.bin', 'containerd-lite');
-
-function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { useCtrInterop } from './ctr-interop';
 
 describe('ctr containers and events against containerd-lite', function () {
   this.timeout(60_000);
-  let tmp: TempInstance;
-  let socket: string;
-  let wire: WireClient;
+  const interop = useCtrInterop('ctl-containers-ctr-');
+  const { ctr } = interop;
   let events: ChildProcess | undefined;
-  const children = new Children();
-  const ctr = async (...args: string[]): Promise<string> =>
-    (await run('ctr', ['--address', socket, '--namespace', 'interop', ...args], { timeout: 20_000 })).stdout;
 
-  before(function () {
-    if (!have('ctr')) this.skip(); // tools/setup.sh installs ctr
-  });
-  beforeEach(async () => {
-    tmp = tempInstance('ctl-containers-ctr-');
-    ensureDir(tmp.state);
-    socket = join(tmp.state, 'containerd-lite.sock');
-    children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state, '--log-level', 'warn']);
-    await waitForService(socket);
-    wire = new WireClient(socket);
-  });
-  afterEach(async () => {
+  afterEach(() => {
     if (events && events.exitCode === null) events.kill('SIGTERM');
     events = undefined;
-    wire?.close();
-    await children.stopAll(5000);
-    tmp.remove();
   });
 
   it('lists, shows, labels and removes containers; ctr events decodes what the store publishes', async () => {
     let out = '';
-    events = spawn('ctr', ['--address', socket, '--namespace', 'interop', 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    events = spawn('ctr', ['--address', interop.socket, '--namespace', 'interop', 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
     events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const containers = new ContainersClient(wire, 'interop');
+    const containers = new ContainersClient(interop.wire, 'interop');
     const spec = { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify({ ociVersion: '1.0.2', process: { args: ['sh'], cwd: '/' } })) };
     // ctr events has no "subscribed" signal: publish until its first line shows up.
     await waitFor('ctr events to subscribe', async () => {

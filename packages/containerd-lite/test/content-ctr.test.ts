@@ -3,32 +3,27 @@
  * containerd's own Go client: ingest (the bidi Write), ls (List), get (Read), label (Update),
  * active (ListStatuses), rm (Delete), and an ingest resumed after ctr was killed mid-stream.
  */
-import { Children, type TempInstance, haveCommand, tempInstance, waitFor, waitForService } from '@ctl/proto/testing';
-import { ensureDir } from '@ctl/proto/fsutil';
+import { waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { useCtrInterop } from './ctr-interop';
 
 const run = promisify(execFile);
-const REPO = join(__dirname, '..', '..', '..', '..');
-const BIN = join(REPO, 'node_modules', '.bin', 'containerd-lite');
-
 
 describe('ctr content commands against containerd-lite', function () {
   this.timeout(60_000);
-  let tmp: TempInstance;
-  const children = new Children();
+  const interop = useCtrInterop('ctl-content-ctr-');
   const others: ChildProcess[] = [];
-  let socket: string;
   const ctr = async (args: string[], stdinFile?: string): Promise<string> => {
-    if (!stdinFile) return (await run('ctr', ['--address', socket, '--namespace', 'interop', ...args], { timeout: 20_000, encoding: 'buffer', maxBuffer: 64 << 20 })).stdout.toString('latin1');
+    if (!stdinFile) return (await run('ctr', ['--address', interop.socket, '--namespace', 'interop', ...args], { timeout: 20_000, encoding: 'buffer', maxBuffer: 64 << 20 })).stdout.toString('latin1');
     const fd = openSync(stdinFile, 'r');
     try {
       return await new Promise<string>((resolve, reject) => {
-        const p = spawn('ctr', ['--address', socket, '--namespace', 'interop', ...args], { stdio: [fd, 'pipe', 'pipe'] });
+        const p = spawn('ctr', ['--address', interop.socket, '--namespace', 'interop', ...args], { stdio: [fd, 'pipe', 'pipe'] });
         let out = '';
         p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
         p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -39,26 +34,14 @@ describe('ctr content commands against containerd-lite', function () {
     }
   };
 
-  before(function () {
-    if (!haveCommand('ctr')) this.skip(); // tools/setup.sh installs it; without it there is nothing to prove against
-  });
-  beforeEach(async () => {
-    tmp = tempInstance('ctl-content-ctr-');
-    ensureDir(tmp.state);
-    socket = join(tmp.state, 'containerd-lite.sock');
-    children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state, '--log-level', 'warn']);
-    await waitForService(socket);
-  });
-  afterEach(async () => {
+  afterEach(() => {
     for (const p of others.splice(0)) {
       if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     }
-    await children.stopAll(5000);
-    tmp.remove();
   });
 
   function blobFile(name: string, size: number): { path: string; digest: string } {
-    const path = join(tmp.base, name);
+    const path = join(interop.tmp.base, name);
     const data = createCipheriv('aes-256-ctr', createHash('sha256').update(name).digest(), Buffer.alloc(16)).update(Buffer.alloc(size));
     writeFileSync(path, data);
     return { path, digest: `sha256:${createHash('sha256').update(data).digest('hex')}` };
@@ -69,13 +52,13 @@ describe('ctr content commands against containerd-lite', function () {
     await ctr(['content', 'ingest', '--expected-size', '3000000', '--expected-digest', blob.digest, 'my-ref'], blob.path);
     const ls = await ctr(['content', 'ls']);
     assert.match(ls, new RegExp(`${blob.digest}\\s+3MB`));
-    const got = (await run('ctr', ['--address', socket, '--namespace', 'interop', 'content', 'get', blob.digest], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
+    const got = (await run('ctr', ['--address', interop.socket, '--namespace', 'interop', 'content', 'get', blob.digest], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
     assert.equal(`sha256:${createHash('sha256').update(got).digest('hex')}`, blob.digest);
 
     await ctr(['content', 'label', blob.digest, 'containerd.io/gc.root=yes']);
     assert.match(await ctr(['content', 'ls']), /containerd\.io\/gc\.root=yes/);
     // Another namespace does not see it.
-    assert.doesNotMatch((await run('ctr', ['--address', socket, '--namespace', 'elsewhere', 'content', 'ls', '-q'])).stdout, /sha256/);
+    assert.doesNotMatch((await run('ctr', ['--address', interop.socket, '--namespace', 'elsewhere', 'content', 'ls', '-q'])).stdout, /sha256/);
 
     // A wrong expected digest is refused and nothing is stored.
     const other = blobFile('other', 1000);
@@ -91,7 +74,7 @@ describe('ctr content commands against containerd-lite', function () {
     // ctr reads its stdin from a pipe that stalls after 3 MB, and is killed there.
     const feeder = spawn('sh', ['-c', `head -c 3000000 "$0"; exec sleep 30`, blob.path], { stdio: ['ignore', 'pipe', 'ignore'] });
     others.push(feeder);
-    const stalled = spawn('ctr', ['--address', socket, '--namespace', 'interop', 'content', 'ingest', '--expected-size', '8000000', '--expected-digest', blob.digest, 'big-ref'], { stdio: [feeder.stdout, 'ignore', 'ignore'] });
+    const stalled = spawn('ctr', ['--address', interop.socket, '--namespace', 'interop', 'content', 'ingest', '--expected-size', '8000000', '--expected-digest', blob.digest, 'big-ref'], { stdio: [feeder.stdout, 'ignore', 'ignore'] });
     others.push(stalled);
     await waitFor('a partial ingest', async () => {
       const active = await ctr(['content', 'active']);

@@ -5,23 +5,15 @@
  * Images.Create, Leases.Delete — lists it, and removes it with --sync, after which the
  * collector has taken every blob. Plus ctr's lease commands.
  */
-import { WireClient } from '@ctl/proto';
-import { ensureDir } from '@ctl/proto/fsutil';
-import { Children, type TempInstance, haveCommand, tempInstance, waitForService } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ContentClient } from '../src/content/client';
 import { GcClient } from '../src/gc/client';
 import { ImagesClient } from '../src/images/client';
 import { Label, MediaType, sha256 } from '../src/oci';
-
-const run = promisify(execFile);
-const REPO = join(__dirname, '..', '..', '..', '..');
-const BIN = join(REPO, 'node_modules', '.bin', 'containerd-lite');
-
+import { useCtrInterop } from './ctr-interop';
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
 
@@ -62,37 +54,16 @@ function ociArchive(dir: string): { tar: string; manifest: string; config: strin
 
 describe('ctr images and leases against containerd-lite', function () {
   this.timeout(60_000);
-  let tmp: TempInstance;
-  let socket: string;
-  let wire: WireClient;
-  const children = new Children();
-  const ctr = async (...args: string[]): Promise<string> =>
-    (await run('ctr', ['--address', socket, '--namespace', 'interop', ...args], { timeout: 20_000 })).stdout;
+  const interop = useCtrInterop('ctl-images-ctr-', ['tar']);
+  const { ctr } = interop;
 
-  before(function () {
-    if (!haveCommand('ctr') || !haveCommand('tar')) this.skip(); // tools/setup.sh installs ctr
-  });
-  beforeEach(async () => {
-    tmp = tempInstance('ctl-images-ctr-');
-    ensureDir(tmp.state);
-    socket = join(tmp.state, 'containerd-lite.sock');
-    children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state, '--log-level', 'warn']);
-    await waitForService(socket);
-    wire = new WireClient(socket);
-  });
-  afterEach(async () => {
-    wire?.close();
-    await children.stopAll(5000);
-    tmp.remove();
-  });
-
-  const blobFiles = () => readdirSync(join(tmp.root, 'containerd-lite', 'content', 'blobs', 'sha256')).sort();
+  const blobFiles = () => readdirSync(join(interop.tmp.root, 'containerd-lite', 'content', 'blobs', 'sha256')).sort();
 
   it('imports an OCI archive, lists it, keeps it through GC and removes it with rm --sync', async () => {
-    const archive = ociArchive(tmp.base);
+    const archive = ociArchive(interop.tmp.base);
     await ctr('images', 'import', '--no-unpack', '--base-name', 'example.com/app', archive.tar);
 
-    const images = new ImagesClient(wire, 'interop');
+    const images = new ImagesClient(interop.wire, 'interop');
     const image = await images.get('example.com/app:1.0');
     assert.equal(image.target.digest, archive.manifest);
     assert.equal(image.target.mediaType, MediaType.ociManifest);
@@ -101,10 +72,10 @@ describe('ctr images and leases against containerd-lite', function () {
     assert.equal((await ctr('leases', 'ls', '-q')).trim(), '', 'the import lease is gone');
 
     // The importer labelled the manifest with its children, so they survive a collection.
-    const content = new ContentClient(wire, 'interop');
+    const content = new ContentClient(interop.wire, 'interop');
     const labels = (await content.info(archive.manifest)).labels;
     assert.deepEqual(Object.entries(labels).filter(([k]) => k.startsWith(Label.gcRefContent)).map(([, v]) => v).sort(), [archive.config, archive.layer].sort());
-    const gc = new GcClient(wire);
+    const gc = new GcClient(interop.wire);
     // Only the archive's index.json goes: ctr stores it but keeps no image of it without --index-name.
     const kept = await gc.collect();
     assert.equal(kept.contentRemoved, 1);
