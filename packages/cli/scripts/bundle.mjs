@@ -1,33 +1,47 @@
-// Bundles the CLI's start-up path (entry, commands, light clients, protobuf runtime) into one
-// file, because resolving and loading dozens of small modules costs more than Node's own start
-// (tools/bench/cli-startup.mjs measures it). Left outside: the daemon command (it loads the
-// services and grpc-js, and runs long enough not to care) and the per-.proto codecs, which
-// load one by one as commands need them. The bundle sits beside the plain build in dist/src so
-// that relative requires resolve the same from both.
+// Bundles the CLI's start-up path into a few files, because resolving and loading dozens of
+// small modules costs more than Node's own start (tools/bench/cli-startup.mjs measures it): the
+// entry alone, and each command module with its light clients and the protobuf runtime. A
+// command pays only for its own code (one bundle of every command grew to 300 KB and cost
+// --help and version several milliseconds). Left outside: the daemon command and the
+// per-.proto codecs, which load one by one as commands need them. The bundles sit beside the
+// plain build in dist/src so that relative requires resolve the same from both.
 import { build } from 'esbuild';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
-const result = await build({
-  entryPoints: [join(pkg, 'dist', 'src', 'main.js')],
-  outfile: join(pkg, 'dist', 'src', 'main.bundle.js'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  external: ['./commands/daemon', '@ctl/proto/static/*'],
-  alias: { '@protobufjs/inquire': join(pkg, 'scripts', 'inquire.cjs') },
-  logLevel: 'warning',
-  logOverride: { 'require-resolve-not-external': 'silent' },
-  metafile: true,
-});
+const src = join(pkg, 'dist', 'src');
 
-// The point of the bundle is what it leaves out: a client module that imports the services'
-// side of @ctl/proto (grpc-js, winston, level) would make every command parse them. Fail the
-// build instead of shipping a slow CLI; import light subpaths (@ctl/proto/errors, /wire, …).
-const heavy = Object.keys(result.metafile.inputs).filter((input) => /node_modules\/(@grpc\/grpc-js|winston|level|classic-level|@grpc\/proto-loader)\//.test(input));
-if (heavy.length) {
-  console.error(`bundle: the CLI's start-up bundle pulls in service-side modules:\n  ${heavy.slice(0, 10).join('\n  ')}`);
-  process.exit(1);
+async function bundle(entry, outfile, external) {
+  const result = await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['@ctl/proto/static/*', ...external],
+    alias: { '@protobufjs/inquire': join(pkg, 'scripts', 'inquire.cjs') },
+    logLevel: 'warning',
+    logOverride: { 'require-resolve-not-external': 'silent', 'unsupported-require-call': 'silent' },
+    metafile: true,
+  });
+  // The point of a bundle is what it leaves out: a client module that imports the services'
+  // side of @ctl/proto (grpc-js, winston, level) would make commands parse them. Fail the
+  // build instead of shipping a slow CLI; import light subpaths (@ctl/proto/errors, /wire, …).
+  const heavy = Object.keys(result.metafile.inputs).filter((input) => /node_modules\/(@grpc\/grpc-js|winston|level|classic-level|@grpc\/proto-loader)\//.test(input));
+  if (heavy.length) {
+    console.error(`bundle: ${outfile} pulls in service-side modules:\n  ${heavy.slice(0, 10).join('\n  ')}`);
+    process.exit(1);
+  }
+}
+
+// The entry alone (argument parsing, usage, the command table): what --help and --version load.
+await bundle(join(src, 'main.js'), join(src, 'main.bundle.js'), ['./commands/*']);
+// One bundle per command module, loaded only when that command runs; the daemon command stays
+// plain (it loads the services and grpc-js, and runs long enough not to care).
+for (const file of readdirSync(join(src, 'commands'))) {
+  if (!file.endsWith('.js') || file.endsWith('.test.js') || file.endsWith('.bundle.js') || file === 'daemon.js') continue;
+  await bundle(join(src, 'commands', file), join(src, 'commands', file.replace(/\.js$/, '.bundle.js')), []);
 }

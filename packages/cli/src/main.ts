@@ -11,37 +11,53 @@ interface CommandEntry {
   load(): Command;
 }
 
-/* eslint-disable @typescript-eslint/no-require-imports */
+/**
+ * A command's module: its one-file bundle when the build made one (one file to read and parse,
+ * only that command's code), else the plain module (development, tests of the plain build).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function commandModule(name: string): any {
+  const bundled = `./commands/${name}.bundle.js`;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(bundled);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes(`${name}.bundle.js`)) throw err;
+    const plain = `./commands/${name}`;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(plain);
+  }
+}
+
 const COMMANDS: Record<string, CommandEntry> = {
-  version: { summary: 'Show the client and daemon versions', load: () => require('./commands/version').command },
-  daemon: { summary: 'Run all services (containerd-lite, snapshotter, netd) in one process', load: () => require('./commands/daemon').command },
-  namespace: { summary: 'Manage namespaces', load: () => require('./commands/namespace').command },
-  snapshot: { summary: 'Manage snapshots (--snapshotter overlayfs|native|btrfs)', load: () => require('./commands/snapshot').command },
-  image: { summary: 'Import, export, list, inspect, tag and remove images', load: () => require('./commands/image').command },
-  content: { summary: 'Manage blobs in the content store', load: () => require('./commands/content').command },
-  volume: { summary: 'Manage volumes: create, ls, inspect, rm, prune', load: () => require('./commands/volume').command },
-  gc: { summary: 'Collect garbage now: blobs and snapshots nothing holds', load: () => require('./commands/gc').command },
-  run: { summary: 'Run a command in a new container', load: () => require('./commands/container').commands.run },
-  create: { summary: 'Create a container', load: () => require('./commands/container').commands.create },
-  start: { summary: 'Start containers', load: () => require('./commands/container').commands.start },
-  ps: { summary: 'List containers', load: () => require('./commands/container').commands.ps },
-  logs: { summary: "Show a container's output", load: () => require('./commands/container').commands.logs },
-  stop: { summary: 'Stop containers', load: () => require('./commands/container').commands.stop },
-  kill: { summary: 'Signal containers', load: () => require('./commands/container').commands.kill },
-  rm: { summary: 'Remove containers', load: () => require('./commands/container').commands.rm },
-  wait: { summary: 'Wait for containers to stop', load: () => require('./commands/container').commands.wait },
-  inspect: { summary: 'Show containers as JSON', load: () => require('./commands/container').commands.inspect },
-  exec: { summary: 'Run a command in a running container', load: () => require('./commands/container').commands.exec },
-  pause: { summary: 'Pause containers', load: () => require('./commands/container-more').commands.pause },
-  unpause: { summary: 'Unpause containers', load: () => require('./commands/container-more').commands.unpause },
-  top: { summary: 'Show the processes of a container', load: () => require('./commands/container-more').commands.top },
-  stats: { summary: 'Show resource usage of containers', load: () => require('./commands/container-more').commands.stats },
-  restart: { summary: 'Restart containers', load: () => require('./commands/container-more').commands.restart },
-  events: { summary: 'Print events as they happen', load: () => require('./commands/container-more').commands.events },
-  commit: { summary: "Make an image of a container's changes", load: () => require('./commands/container-more').commands.commit },
-  container: { summary: 'Manage containers (prune; ls, rm, … as the shortcuts)', load: () => require('./commands/container-more').commands.container },
+  version: { summary: 'Show the client and daemon versions', load: () => commandModule('version').command },
+  daemon: { summary: 'Run all services (containerd-lite, snapshotter, netd) in one process', load: () => commandModule('daemon').command },
+  namespace: { summary: 'Manage namespaces', load: () => commandModule('namespace').command },
+  snapshot: { summary: 'Manage snapshots (--snapshotter overlayfs|native|btrfs)', load: () => commandModule('snapshot').command },
+  image: { summary: 'Import, export, list, inspect, tag and remove images', load: () => commandModule('image').command },
+  content: { summary: 'Manage blobs in the content store', load: () => commandModule('content').command },
+  volume: { summary: 'Manage volumes: create, ls, inspect, rm, prune', load: () => commandModule('volume').command },
+  gc: { summary: 'Collect garbage now: blobs and snapshots nothing holds', load: () => commandModule('gc').command },
+  run: { summary: 'Run a command in a new container', load: () => commandModule('container').commands.run },
+  create: { summary: 'Create a container', load: () => commandModule('container').commands.create },
+  start: { summary: 'Start containers', load: () => commandModule('container').commands.start },
+  ps: { summary: 'List containers', load: () => commandModule('container').commands.ps },
+  logs: { summary: "Show a container's output", load: () => commandModule('container').commands.logs },
+  stop: { summary: 'Stop containers', load: () => commandModule('container').commands.stop },
+  kill: { summary: 'Signal containers', load: () => commandModule('container').commands.kill },
+  rm: { summary: 'Remove containers', load: () => commandModule('container').commands.rm },
+  wait: { summary: 'Wait for containers to stop', load: () => commandModule('container').commands.wait },
+  inspect: { summary: 'Show containers as JSON', load: () => commandModule('container').commands.inspect },
+  exec: { summary: 'Run a command in a running container', load: () => commandModule('container').commands.exec },
+  pause: { summary: 'Pause containers', load: () => commandModule('container-more').commands.pause },
+  unpause: { summary: 'Unpause containers', load: () => commandModule('container-more').commands.unpause },
+  top: { summary: 'Show the processes of a container', load: () => commandModule('container-more').commands.top },
+  stats: { summary: 'Show resource usage of containers', load: () => commandModule('container-more').commands.stats },
+  restart: { summary: 'Restart containers', load: () => commandModule('container-more').commands.restart },
+  events: { summary: 'Print events as they happen', load: () => commandModule('container-more').commands.events },
+  commit: { summary: "Make an image of a container's changes", load: () => commandModule('container-more').commands.commit },
+  container: { summary: 'Manage containers (prune; ls, rm, … as the shortcuts)', load: () => commandModule('container-more').commands.container },
 };
-/* eslint-enable @typescript-eslint/no-require-imports */
 const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot', images: 'image', volumes: 'volume' };
 
 export const USAGE = `Usage: ctl [global options] COMMAND [options]
@@ -115,8 +131,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     return await command.run(global.args, context);
   } catch (e) {
-    if (e instanceof UsageError) {
-      err(`ctl ${name}: ${e.message}\n\n${e.usage ?? command.usage}`);
+    // A command's bundle has its own copy of UsageError: recognise it by name too.
+    if (e instanceof UsageError || (e instanceof Error && e.name === 'UsageError')) {
+      err(`ctl ${name}: ${e.message}\n\n${(e as UsageError).usage ?? command.usage}`);
       return 2;
     }
     err(`ctl ${name}: ${(e as Error).message}\n`);
