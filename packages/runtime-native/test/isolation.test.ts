@@ -83,6 +83,26 @@ describe('runtime isolation (root, real kernel)', function () {
     assert.equal(free.stdout.trim(), 'unshared');
   });
 
+  it('keeps the compiled default profile in the runtime root, blocks from the cache too, and recompiles a damaged cache', async () => {
+    const cmd = ['sh', '-c', 'unshare -U true && echo unshared'];
+    const cached = (): string[] => fs.readdirSync(fx.runtime.root).filter((f) => /^seccomp-[0-9a-f]{16}\.bpf$/.test(f));
+    const blocked = async (): Promise<void> => {
+      const id = fx.id();
+      const r = await fx.runtime.runForeground(id, fx.bundle(id, cmd));
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /Operation not permitted/);
+    };
+    await blocked();
+    const [file] = cached();
+    assert.ok(file, 'a compiled filter is cached');
+    const built = fs.statSync(path.join(fx.runtime.root, file)).mtimeMs;
+    await blocked(); // loaded from the cache
+    assert.equal(fs.statSync(path.join(fx.runtime.root, file)).mtimeMs, built, 'the cache was used, not rewritten');
+    fs.writeFileSync(path.join(fx.runtime.root, file), 'CTLBPF1\ngarbage');
+    await blocked(); // a damaged entry is ignored and written again
+    assert.ok(fs.statSync(path.join(fx.runtime.root, file)).size > 1000);
+  });
+
   it('user namespace: root inside owns files as the mapped uid outside', async () => {
     const data = fs.mkdtempSync(path.join(fx.dir, 'data-'));
     fs.chmodSync(data, 0o777);

@@ -95,6 +95,7 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
   sp.mctx = (struct mount_ctx){.spec = spec, .bundle = bundle, .cg = &st->cg, .rootfs = rootfs, .userns = sp.plan.has[NS_USER],
                                .cgroupns = sp.plan.has[NS_CGROUP], .no_pivot = o->no_pivot, .terminal = jbool(process, "terminal")};
   pid_t pid;
+  sp.cache_dir = g->root;
   if (spawn_process(&sp, &pid, e) < 0) goto fail;
   st->pid = pid;
   st->start_time = proc_start_time(pid);

@@ -135,6 +135,9 @@ int caps_apply(unsigned long long sets[5], struct ctl_err *e);
 int cap_from_name(const char *name);
 
 /* ---- seccomp.c ---- */
+/* In the parent, before the fork: the filter compiled (or read from cache_dir's cache). */
+int seccomp_prepare(json_t *seccomp, const char *cache_dir, struct ctl_err *e);
+/* In the container's process: the prepared filter, else one compiled now. */
 int seccomp_apply(json_t *seccomp, struct ctl_err *e);
 
 /* ---- process.c: the steps a process takes between setup and execve ---- */
@@ -233,6 +236,7 @@ struct spawn {
   bool no_new_keyring;
   int fifo_fd;              /* O_PATH exec.fifo, -1: exec without waiting for start */
   int console_fd;           /* connected --console-socket, -1 if none */
+  const char *cache_dir;    /* the runtime's --root, where compiled seccomp filters are kept */
 };
 int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e);
 

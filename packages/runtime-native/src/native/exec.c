@@ -69,6 +69,7 @@ int cmd_exec(struct gopts *g, const char *id, struct exec_opts *o, struct ctl_er
   if (o->console_socket && jbool(process, "terminal") && (sp.console_fd = console_socket_connect(o->console_socket, e)) < 0) goto out;
   if (!o->detach) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   pid_t pid;
+  sp.cache_dir = g->root;
   if (spawn_process(&sp, &pid, e) < 0) goto out;
   if (o->pid_file && write_pid_file(o->pid_file, pid, e) < 0) {
     kill(pid, SIGKILL);

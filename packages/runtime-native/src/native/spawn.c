@@ -138,6 +138,12 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
   int sv[2];
   *pid = -1;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return ctl_fail(e, errno, "socketpair");
+  json_t *sc = jpath(sp->spec, "linux.seccomp");
+  if (sc && seccomp_prepare(sc, sp->cache_dir, e) < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return -1;
+  }
   pid_t s1 = fork();
   if (s1 < 0) {
     close(sv[0]);
