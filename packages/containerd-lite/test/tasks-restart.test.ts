@@ -79,7 +79,10 @@ describe('tasks restart recovery (root, real kernel)', function () {
     await assert.rejects(m.delete(NS, running), (x) => isKind(x, ErrorKind.FailedPrecondition));
     await m.kill(NS, running, 9);
     assert.equal((await m.wait(NS, running)).exitStatus, 137);
-    assert.deepEqual(publisher.events.filter((x) => x.topic === '/tasks/exit').map((x) => x.event.containerId), [exited, running]);
+    // Wait answers as soon as the exit is recorded; the event may follow a moment later.
+    const exitEvents = () => publisher.events.filter((x) => x.topic === '/tasks/exit').map((x) => x.event.containerId);
+    await waitFor('the second /tasks/exit', () => exitEvents().length >= 2 || undefined, 5000);
+    assert.deepEqual(exitEvents(), [exited, running]);
     assert.equal((await m.delete(NS, running)).exitStatus, 137);
     assert.equal((await m.delete(NS, exited)).exitStatus, 7);
 
