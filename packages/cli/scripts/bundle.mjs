@@ -22,7 +22,7 @@ async function bundle(entry, outfile, external) {
     target: 'node20',
     format: 'cjs',
     external: ['@ctl/proto/static/*', ...external],
-    alias: { '@protobufjs/inquire': join(pkg, 'scripts', 'inquire.cjs') },
+    alias: { '@protobufjs/inquire': join(pkg, 'scripts', 'inquire.cjs'), long: join(pkg, 'scripts', 'no-long.cjs') },
     logLevel: 'warning',
     logOverride: { 'require-resolve-not-external': 'silent', 'unsupported-require-call': 'silent' },
     metafile: true,
