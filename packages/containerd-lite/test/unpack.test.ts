@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { gzipSync } from 'node:zlib';
+import { bytesSource, writeBlob } from '../src/content/helpers';
 import { DiffClient } from '../src/diff/client';
 import { TransferClient, type TransferProgress } from '../src/transfer/client';
 import { type Descriptor, Annotation, MediaType, chainIds, sha256 } from '../src/oci';
@@ -197,8 +198,11 @@ describe('unpack and diff', function () {
 
   it('refuses to apply what is not a layer', async () => {
     const diff = new DiffClient(inst.wire, 'diff');
+    const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+    const digest = await writeBlob(inst.content('diff'), 'not-a-layer', bytesSource(config), { labels: { 'containerd.io/gc.root': 'test' } });
     const fresh = await snapshots('native').prepare('diff/apply-bad', '', { 'containerd.io/gc.root': 'test' });
-    await assert.rejects(diff.apply({ mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256('x'), size: 1 }, fresh), /not found|unsupported/);
+    await assert.rejects(diff.apply({ mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: config.length }, fresh), /unsupported layer media type/);
+    await assert.rejects(diff.apply({ mediaType: MediaType.ociLayer, digest: sha256('absent'), size: 1 }, fresh), /not found/);
     await snapshots('native').remove('diff/apply-bad');
   });
 });
