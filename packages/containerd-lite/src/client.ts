@@ -12,7 +12,7 @@ export type { CollectResult, GarbageCollector } from './gc/gc';
 export { GcClient } from './gc/client';
 export { TransferClient, type TransferProgress } from './transfer/client';
 export { DiffClient } from './diff/client';
-export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL } from './containers/containers';
+export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL, specOf } from './containers/containers';
 export { ContainersClient } from './containers/client';
 export { type Envelope, type Publisher, Topic } from './events/events';
 export { EventsClient, type EventsSubscribeOptions } from './events/client';

@@ -97,21 +97,17 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       volumes.registerUsage(async (ns) => {
         const usage = new Map<string, string[]>();
         for (const c of await containers.list(ns)) {
-          let mounts: { source?: string }[] = [];
-          try {
-            mounts = c.spec ? ((JSON.parse(Buffer.from(c.spec.value).toString('utf8')) as { mounts?: { source?: string }[] }).mounts ?? []) : [];
-          } catch {
-            // Not JSON: not a spec of ours, so no volume of ours either.
-          }
-          for (const name of new Set(mounts.map((m) => (m.source ? volumes.nameOf(ns, m.source) : undefined)))) {
-            if (name) usage.set(name, [...(usage.get(name) ?? []), c.id]);
-          }
+          for (const name of volumes.usedBy(ns, c)) usage.set(name, [...(usage.get(name) ?? []), c.id]);
         }
         return usage;
       });
       namespaces.publisher = events;
       content.publisher = events;
       images.publisher = events;
+      // One connection to the snapshotter for everything here (collections, unpacks, tasks'
+      // mounts); it reconnects by itself when the snapshotter restarts.
+      const snapshotsWire = new WireClient(serviceSocket(dirs, 'snapshotter'));
+      wires.push(snapshotsWire);
       const gc = new Collector({
         db,
         lock,
@@ -119,11 +115,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         images,
         leases,
         logger,
-        snapshotter: (name) => {
-          const wire = new WireClient(serviceSocket(dirs, 'snapshotter'));
-          wires.push(wire);
-          return new SnapshotsClient(wire, name);
-        },
+        snapshotter: (name) => new SnapshotsClient(snapshotsWire, name),
         ...settings,
       });
       collector = gc;
@@ -150,8 +142,6 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
       const tmp = join(root, 'tmp');
       const differ = new Differ(tmp);
-      const snapshotsWire = new WireClient(serviceSocket(dirs, 'snapshotter'));
-      wires.push(snapshotsWire);
       const unpackTarget = async (ns: string, requested: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget> => {
         // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
         const snapshotter = driverName(requested, defaultSnapshotter);
@@ -176,6 +166,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         leases: (ns) => leases.namespace(ns),
         containers: (ns) => containers.namespace(ns),
         unpackTarget,
+        snapshots: (driver) => new SnapshotsClient(snapshotsWire, driver),
         removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
         tmpRoot: tmp,
         exclusive: (ns, id, fn) => restarts.exclusive(ns, id, fn),

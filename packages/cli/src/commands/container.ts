@@ -315,13 +315,10 @@ async function each(context: CommandContext, verb: string, list: string[], fn: (
   return code;
 }
 
-function specOf(c: Container): { process?: { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number } } } {
-  try {
-    return c.spec ? (JSON.parse(Buffer.from(c.spec.value).toString('utf8')) as ReturnType<typeof specOf>) : {};
-  } catch {
-    return {};
-  }
-}
+type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number } };
+
+/** The container's spec (only its process is read here); {} when there is none. */
+const specOf = (c: Container): { process?: ContainerProcess } => client().specOf<{ process?: ContainerProcess }>(c) ?? {};
 
 function ago(date: Date): string {
   const s = Math.max(0, (Date.now() - date.getTime()) / 1000);

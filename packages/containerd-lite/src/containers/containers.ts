@@ -14,6 +14,20 @@ export interface Any {
 /** The type URL containerd gives an OCI runtime spec carried as JSON in an Any. */
 export const SPEC_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 
+/**
+ * The container's OCI spec as JSON, for readers that only look into it (its process, its
+ * mounts); undefined when there is none or it is not JSON. Running a task is strict about the
+ * spec (TaskManager), these readers are not.
+ */
+export function specOf<T = { process?: Record<string, unknown>; mounts?: { source?: string }[] }>(container: { spec?: Any }): T | undefined {
+  if (!container.spec?.value?.length) return undefined;
+  try {
+    return JSON.parse(Buffer.from(container.spec.value).toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface Container {
   id: string;
   labels: Record<string, string>;

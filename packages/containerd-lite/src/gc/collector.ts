@@ -101,9 +101,14 @@ export class Collector implements GarbageCollector, GcTrigger {
    * Records that containerd-lite makes snapshots in this snapshotter, so that collections
    * sweep it. Call it before the first Prepare there (idempotent, cheap).
    */
+  private readonly recorded = new Set<string>();
+
   async recordSnapshotter(name: string): Promise<void> {
     if (!name || name.includes('/')) throw new Error(`snapshotter name "${name}" must be non-empty and without '/'`);
+    // Every unpack and container creation asks: answer from memory once the record is there.
+    if (this.recorded.has(name)) return;
     if ((await this.options.db.get(snapshotterKey(name))) === undefined) await this.options.db.put(snapshotterKey(name), { recorded: new Date().toISOString() });
+    this.recorded.add(name);
   }
 
   /** The snapshotters recorded so far. */

@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Containers } from '../containers/containers';
+import { type Containers, specOf } from '../containers/containers';
 import type { Content } from '../content/content';
 import { bytesSource, writeBlob } from '../content/helpers';
 import { snapshotName } from '../gc/mark';
@@ -181,14 +181,6 @@ export function containerConfig(image: ContainerConfig | null | undefined, proc:
   return out;
 }
 
-function specProcess(value: Uint8Array | undefined): SpecProcess | undefined {
-  if (!value) return undefined;
-  try {
-    return (JSON.parse(Buffer.from(value).toString('utf8')) as { process?: SpecProcess }).process;
-  } catch {
-    return undefined;
-  }
-}
 
 export class Committer {
   constructor(private readonly deps: CommitDeps) {}
@@ -249,7 +241,7 @@ export class Committer {
 
       // 2. The config.
       const created = new Date().toISOString();
-      const proc = specProcess(container.spec?.value);
+      const proc = specOf<{ process?: SpecProcess }>(container)?.process;
       const history: History = { created, created_by: (proc?.args ?? []).join(' ') };
       if (request.author) history.author = request.author;
       if (request.message) history.comment = request.message;

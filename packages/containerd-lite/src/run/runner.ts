@@ -20,7 +20,7 @@
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, found, invalidArgument, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { type RunOptions, type Spec, SpecError, buildSpec, validateSpec } from '@ctl/runtime-native';
-import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
+import { type Mount, type Snapshotter, mountAll, unmountAll } from '@ctl/snapshotter';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
@@ -28,7 +28,7 @@ import { mkdtemp, rmdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
-import { SPEC_TYPE_URL, type Containers } from '../containers/containers';
+import { type Any, SPEC_TYPE_URL, type Containers } from '../containers/containers';
 import type { Content } from '../content/content';
 import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
@@ -73,7 +73,7 @@ export interface RunnerVolumes {
   createLocked(ns: string, volume: NewVolume): Promise<Volume & { made: boolean }>;
   removeLocked(ns: string, name: string, force: boolean): Promise<void>;
   get(ns: string, name: string): Promise<Volume>;
-  nameOf(ns: string, source: string): string | undefined;
+  usedBy(ns: string, container: { spec?: Any }): string[];
 }
 
 export interface RunnerDeps {
@@ -83,6 +83,8 @@ export interface RunnerDeps {
   leases(ns: string): Leases;
   containers(ns: string): Containers;
   unpackTarget(ns: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
+  /** The snapshotter service's API for one driver. */
+  snapshots(driver: string): Snapshotter;
   /** Ends the container's task: FailedPrecondition while it runs unless force (then it is killed). */
   removeTask(ns: string, id: string, force: boolean): Promise<void>;
   /** A directory of ours for short-lived mounts. */
@@ -313,16 +315,6 @@ export class Runner {
     }
   }
 
-  /** The names of the volumes a container's spec mounts. */
-  private volumesOf(ns: string, container: { spec?: { value: Buffer } }): string[] {
-    try {
-      const spec = container.spec ? (JSON.parse(Buffer.from(container.spec.value).toString('utf8')) as Spec) : undefined;
-      return [...new Set((spec?.mounts ?? []).map((m) => (m.source ? this.deps.volumes.nameOf(ns, m.source) : undefined)).filter((n): n is string => Boolean(n)))];
-    } catch {
-      return [];
-    }
-  }
-
   /**
    * Removes a container, its task (see removeTask) and snapshot; with removeVolumes its anonymous
    * volumes no other container uses. Runs in the restart supervisor's queue for the container, so
@@ -345,12 +337,11 @@ export class Runner {
     });
     await containers.delete(id);
     if (container.snapshotKey) {
-      const target = await this.deps.unpackTarget(ns, container.snapshotter, async () => undefined);
-      await target.snapshots.remove(snapshotName(ns, container.snapshotKey)).catch((err: unknown) => {
+      await this.deps.snapshots(container.snapshotter).remove(snapshotName(ns, container.snapshotKey)).catch((err: unknown) => {
         if (!isKind(err, ErrorKind.NotFound)) throw err;
       });
     }
-    const names = removeVolumes ? this.volumesOf(ns, container) : [];
+    const names = removeVolumes ? this.deps.volumes.usedBy(ns, container) : [];
     if (names.length) {
       const { volumes } = this.deps;
       await volumes.exclusive(ns, async () => {

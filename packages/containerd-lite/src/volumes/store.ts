@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type Any, specOf } from '../containers/containers';
 import { KeyedQueue } from '../keyed-queue';
 import { VOLUME_PREFIX, namespaceKey, splitNamespaced, under, volumeKey } from '../layout';
 import { type NewVolume, VOLUME_DRIVER, type Volume, type Volumes } from './volumes';
@@ -82,6 +83,12 @@ export class VolumeStore {
   }
 
   /** The name of the volume a mount source is the mountpoint of, if it is one of this namespace's. */
+  /** The volumes a container's spec mounts (however they got there). */
+  usedBy(namespace: string, container: { spec?: Any }): string[] {
+    const mounts = specOf(container)?.mounts ?? [];
+    return [...new Set(mounts.map((m) => (m.source ? this.nameOf(namespace, m.source) : undefined)).filter((n): n is string => Boolean(n)))];
+  }
+
   nameOf(namespace: string, source: string): string | undefined {
     const prefix = join(this.root, namespace) + '/';
     if (!source.startsWith(prefix) || !source.endsWith('/_data')) return undefined;
