@@ -23,3 +23,4 @@ export { RunnerClient } from './run/client';
 export { type NewVolume, type Volume, type Volumes, VOLUME_DRIVER } from './volumes/volumes';
 export { VolumesClient } from './volumes/client';
 export { RestartLabel, type RestartPolicy, type RestartPolicyName, parseRestartPolicy, policyOf, restartCountOf, restartLabels } from './restart/policy';
+export { isIndex, isManifest } from './oci';

@@ -13,7 +13,7 @@ import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Daemon, withDaemon } from '../connect';
-import { table } from '../format';
+import { age, table } from '../format';
 import { parseLabelArgs } from '../labels';
 import { parseRunArgs, runOptions } from '../runflags';
 
@@ -320,13 +320,6 @@ type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: 
 /** The container's spec (only its process is read here); {} when there is none. */
 const specOf = (c: Container): { process?: ContainerProcess } => client().specOf<{ process?: ContainerProcess }>(c) ?? {};
 
-function ago(date: Date): string {
-  const s = Math.max(0, (Date.now() - date.getTime()) / 1000);
-  if (s < 60) return `${Math.floor(s)} seconds ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} minutes ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} hours ago`;
-  return `${Math.floor(s / 86400)} days ago`;
-}
 
 function statusText(task: ProcessState | undefined): string {
   if (!task) return 'Created';
@@ -338,7 +331,7 @@ function statusText(task: ProcessState | undefined): string {
     case 'CREATED':
       return 'Created';
     case 'STOPPED':
-      return `Exited (${task.exitStatus})${task.exitedAt ? ` ${ago(task.exitedAt)}` : ''}`;
+      return `Exited (${task.exitStatus})${task.exitedAt ? ` ${age(task.exitedAt)} ago` : ''}`;
     default:
       return task.status;
   }
@@ -399,7 +392,7 @@ const ps: Command = {
           ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'],
           ...rows.map((r) => {
             const cmd = (specOf(r.container).process?.args ?? []).join(' ');
-            return [r.container.id, r.container.image.replace(/^docker\.io\/(library\/)?/, ''), JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 29)}…` : cmd), ago(r.container.createdAt), statusText(r.task)];
+            return [r.container.id, r.container.image.replace(/^docker\.io\/(library\/)?/, ''), JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 29)}…` : cmd), `${age(r.container.createdAt)} ago`, statusText(r.task)];
           }),
         ]));
       }

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
-import { humanSize, table } from '../format';
+import { age, humanSize, table } from '../format';
 
 type Content = import('@ctl/containerd-lite/client').Content;
 
@@ -20,13 +20,6 @@ async function withContent<T>(context: CommandContext, fn: (c: Content) => Promi
   return withDaemon(context, (daemon) => fn(new ContentClient(daemon['containerd-lite'], context.namespace)));
 }
 
-function age(date: Date): string {
-  const s = Math.max(0, (Date.now() - date.getTime()) / 1000);
-  if (s < 60) return `${Math.floor(s)} seconds`;
-  if (s < 3600) return `${Math.floor(s / 60)} minutes`;
-  if (s < 86400) return `${Math.floor(s / 3600)} hours`;
-  return `${Math.floor(s / 86400)} days`;
-}
 
 /** Writes a chunk to stdout, waiting when the pipe is full so a large blob never piles up in memory. */
 function write(chunk: Buffer): Promise<void> {

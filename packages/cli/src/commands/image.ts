@@ -67,7 +67,7 @@ interface Descriptor {
   platform?: { os: string; architecture: string; variant?: string };
 }
 
-const isIndex = (t: string): boolean => t.endsWith('image.index.v1+json') || t.endsWith('manifest.list.v2+json');
+const isIndex = (mediaType: string): boolean => client().isIndex(mediaType);
 
 /** What an image holds locally: the size of its blobs that are present, and its platforms. */
 async function summarize(content: Content, target: Descriptor): Promise<{ size: number; platforms: string[] }> {
@@ -90,7 +90,7 @@ async function summarize(content: Content, target: Descriptor): Promise<{ size: 
     if (isIndex(d.mediaType)) {
       const index = await readJson<{ manifests: Descriptor[] }>(content, d.digest);
       for (const m of index.manifests ?? []) await walk(m);
-    } else if (d.mediaType.includes('manifest')) {
+    } else if (client().isManifest(d.mediaType)) {
       const manifest = await readJson<{ config: Descriptor; layers: Descriptor[] }>(content, d.digest);
       if (await present(manifest.config)) {
         const config = await readJson<{ os?: string; architecture?: string; variant?: string }>(content, manifest.config.digest);
