@@ -41,6 +41,12 @@
       "ldflags": ["-static"]
     },
     {
+      # runs short commands for the daemon, which should not fork itself (see launch.c)
+      "target_name": "ctl-launch",
+      "type": "executable",
+      "sources": ["src/native/launch.c"]
+    },
+    {
       # OCI layer applier: libarchive for tar/gzip/zstd, libcrypto for sha256
       "target_name": "ctl-apply",
       "type": "executable",

@@ -9,11 +9,12 @@
  *
  * kill, exec, ps, pause/resume, state, stats and attach work in between.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Attachment } from './attach';
+import { launch } from './launch';
 import { RuntimeError, kindFromRuntimeMessage } from './errors';
 import { nativeBinaries } from './native';
 import type { Process } from './spec/types';
@@ -55,13 +56,7 @@ export interface RuntimeOptions {
 }
 
 function run(bin: string, args: string[], input?: string): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(bin, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(new RuntimeError('Unavailable', `${bin}: ${err.message}`));
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
+  return launch(bin, args, { input }).catch((err: Error) => Promise.reject(new RuntimeError('Unavailable', `${bin}: ${err.message}`)));
 }
 
 function failure(what: string, r: CommandResult): RuntimeError {

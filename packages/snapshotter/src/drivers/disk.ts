@@ -1,22 +1,23 @@
 /** File-system helpers the drivers share. */
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
-import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { launch } from '@ctl/runtime-native/launch';
 import type { Usage } from '../snapshotter';
 
-const run = promisify(execFile);
-
-/** Runs a tool; a failure becomes an error naming the command and what it printed. */
+/**
+ * Runs a tool (through runtime-native's launcher: no fork of this process); a failure becomes
+ * an error naming the command and what it printed.
+ */
 export async function tool(command: string, args: string[], options: { cwd?: string } = {}): Promise<string> {
+  let r;
   try {
-    const { stdout } = await run(command, args, { cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
+    r = await launch(command, args, { cwd: options.cwd });
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new EngineError(ErrorKind.Unknown, `${command} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`, { cause: err });
+    throw new EngineError(ErrorKind.Unknown, `${command} ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
   }
+  if (r.code !== 0) throw new EngineError(ErrorKind.Unknown, `${command} ${args.join(' ')}: ${(r.stderr || `exit code ${r.code}`).trim()}`);
+  return r.stdout;
 }
 
 /**

@@ -1,0 +1,159 @@
+/**
+ * Short commands (mount, umount, the runtime's start/delete/kill, the shim's starter, rm, du) run
+ * through ctl-launch, one small process per Node process, instead of Node's child_process: a
+ * spawn from Node forks the whole process on the event loop's thread, milliseconds for a daemon
+ * with a large heap, during which no other request moves (see src/native/launch.c). Without the
+ * launcher binary, or with CTL_LAUNCHER=0, commands fall back to child_process.
+ *
+ * A light module (node built-ins only): the snapshotter and the CLI import it without the rest
+ * of runtime-native.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import * as path from 'node:path';
+
+export interface LaunchResult {
+  /** exit code; 128 + signal number when a signal ended the command */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface LaunchOptions {
+  /** written to the command's stdin (otherwise /dev/null) */
+  input?: string;
+  cwd?: string;
+}
+
+/** The command could not be started at all (errno-style code, as child_process reports it). */
+export class LaunchError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'LaunchError';
+  }
+}
+
+export const LAUNCH_BINARY = path.join(__dirname, '..', '..', 'build', 'Release', 'ctl-launch');
+
+const SPAWN_FAILED = 0x80000000;
+const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+interface Pending {
+  resolve(r: LaunchResult): void;
+  reject(err: Error): void;
+}
+
+class Launcher {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private buffered: Buffer = Buffer.alloc(0);
+  dead = false;
+
+  constructor(binary: string) {
+    this.child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.child.on('error', (err) => this.fail(err));
+    this.child.on('exit', (code, signal) => this.fail(new Error(`ctl-launch exited (${signal ?? code})`)));
+    this.child.stdin!.on('error', (err) => this.fail(err));
+    this.idle();
+  }
+
+  run(file: string, args: string[], opts: LaunchOptions): Promise<LaunchResult> {
+    const id = this.nextId++;
+    const strings = Buffer.from([opts.cwd ?? '', file, ...args].map((s) => `${s}\0`).join(''));
+    const input = Buffer.from(opts.input ?? '');
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(8 + strings.length + 4 + input.length, 0);
+    head.writeUInt32LE(id, 4);
+    head.writeUInt32LE(1 + args.length, 8);
+    const inputLen = Buffer.alloc(4);
+    inputLen.writeUInt32LE(input.length, 0);
+    return new Promise<LaunchResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.busy();
+      this.child.stdin!.write(Buffer.concat([head, strings, inputLen, input]));
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    while (this.buffered.length >= 4) {
+      const len = this.buffered.readUInt32LE(0);
+      if (this.buffered.length < 4 + len) break;
+      const msg = this.buffered.subarray(4, 4 + len);
+      this.buffered = this.buffered.subarray(4 + len);
+      const id = msg.readUInt32LE(0);
+      const status = msg.readUInt32LE(4);
+      const outLen = msg.readUInt32LE(8);
+      const stdout = msg.toString('utf8', 12, 12 + outLen);
+      const stderr = msg.toString('utf8', 16 + outLen, 16 + outLen + msg.readUInt32LE(12 + outLen));
+      const p = this.pending.get(id);
+      if (!p) continue;
+      this.pending.delete(id);
+      if (status & SPAWN_FAILED) {
+        const errno = status & ~SPAWN_FAILED;
+        p.reject(new LaunchError(stderr.trim(), errnoNames.get(errno) ?? `errno ${errno}`));
+      } else {
+        p.resolve({ code: status, stdout, stderr });
+      }
+    }
+    if (this.pending.size === 0) this.idle();
+  }
+
+  /** While nothing is pending the launcher must not keep its Node process alive. */
+  private idle(): void {
+    this.child.unref();
+    (this.child.stdout as unknown as { unref(): void }).unref();
+    (this.child.stdin as unknown as { unref(): void }).unref();
+  }
+
+  private busy(): void {
+    this.child.ref();
+    (this.child.stdout as unknown as { ref(): void }).ref();
+    (this.child.stdin as unknown as { ref(): void }).ref();
+  }
+
+  private fail(err: Error): void {
+    if (this.dead) return;
+    this.dead = true;
+    // Whether those commands ran is unknown; their callers see an error, as for a lost reply.
+    for (const p of this.pending.values()) p.reject(new LaunchError(`ctl-launch: ${err.message}`, 'ECHILD'));
+    this.pending.clear();
+    this.idle();
+  }
+}
+
+let shared: Launcher | undefined;
+
+function launcher(): Launcher | undefined {
+  if (process.env.CTL_LAUNCHER === '0' || !existsSync(LAUNCH_BINARY)) return undefined;
+  if (!shared || shared.dead) shared = new Launcher(LAUNCH_BINARY);
+  return shared;
+}
+
+function viaChildProcess(file: string, args: string[], opts: LaunchOptions): Promise<LaunchResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { cwd: opts.cwd, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve({ code: 0, stdout, stderr });
+      const e = err as NodeJS.ErrnoException & { code?: number | string; signal?: NodeJS.Signals | null };
+      if (typeof e.code === 'number') return resolve({ code: e.code, stdout, stderr });
+      if (e.signal) return resolve({ code: 128 + (constants.signals[e.signal] ?? 0), stdout, stderr });
+      reject(new LaunchError(`${file}: ${e.message}`, String(e.code ?? 'EIO')));
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/**
+ * Runs a command to its end and resolves with its exit code and output, whatever the code;
+ * rejects with a LaunchError only when it could not be started.
+ */
+export function launch(file: string, args: string[], opts: LaunchOptions = {}): Promise<LaunchResult> {
+  const l = launcher();
+  return l ? l.run(file, args, opts) : viaChildProcess(file, args, opts);
+}

@@ -1,0 +1,311 @@
+/* ctl-launch: runs short commands for a long-lived Node process that should not fork itself.
+ *
+ * Node's child_process forks the whole daemon: the kernel copies the page tables of ~100 MB of
+ * heap on every spawn, and libuv does it on the event loop's thread, so each `mount`, `umount`
+ * or `ctl-runtime start` blocks every other request for milliseconds and parallel container
+ * starts queue behind each other. This process is small, so its posix_spawn (vfork) costs
+ * almost nothing, and the daemon only writes a request and later reads the answer.
+ *
+ * Protocol on stdin/stdout, all integers little-endian uint32 unless said otherwise:
+ *   request:  len id argc cwd\0 argv[0]\0 ... argv[argc-1]\0 input_len input
+ *             (len counts everything after itself; an empty cwd means "inherit")
+ *   response: len id status stdout_len stdout stderr_len stderr
+ *             status: exit code, 128+signal when killed, or 0x80000000|errno when the command
+ *             could not be started (stderr then says why, as "ctl-launch: FILE: ERROR").
+ * Requests run concurrently; responses come in completion order, matched by id. The
+ * environment is the launcher's own (the daemon's at the time it started the launcher).
+ * At EOF on stdin the launcher finishes what runs, answers, and exits. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_JOBS 256
+#define MAX_REQUEST (16u << 20)
+
+struct buf {
+  char *p;
+  size_t len, cap;
+};
+
+static void buf_add(struct buf *b, const void *data, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      perror("ctl-launch: realloc");
+      exit(1);
+    }
+    b->p = p, b->cap = cap;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+}
+
+static void buf_u32(struct buf *b, uint32_t v) { buf_add(b, &v, 4); }
+
+struct job {
+  bool used, exited;
+  uint32_t id;
+  pid_t pid;
+  int status;
+  int out, err, in;   /* our ends; -1 once closed */
+  struct buf o, e;
+  const char *input;  /* into req */
+  size_t input_len, input_off;
+  char *req;          /* the request, owned */
+};
+
+static struct job jobs[MAX_JOBS];
+static struct buf reply; /* responses waiting to be written to stdout */
+static struct buf request;
+
+static void queue_response(uint32_t id, uint32_t status, const struct buf *o, const struct buf *e) {
+  uint32_t olen = o ? o->len : 0, elen = e ? e->len : 0;
+  buf_u32(&reply, 4 + 4 + 4 + olen + 4 + elen);
+  buf_u32(&reply, id);
+  buf_u32(&reply, (uint32_t)status);
+  buf_u32(&reply, olen);
+  if (olen) buf_add(&reply, o->p, olen);
+  buf_u32(&reply, elen);
+  if (elen) buf_add(&reply, e->p, elen);
+}
+
+static void fail_request(uint32_t id, const char *file, int err) {
+  char msg[512];
+  struct buf e = {0};
+  int n = snprintf(msg, sizeof msg, "ctl-launch: %s: %s\n", file, strerror(err));
+  buf_add(&e, msg, n);
+  queue_response(id, 0x80000000u | (uint32_t)err, NULL, &e);
+  free(e.p);
+}
+
+static void finish_if_done(struct job *j) {
+  if (!j->used || !j->exited || j->out >= 0 || j->err >= 0) return;
+  int code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
+  queue_response(j->id, code, &j->o, &j->e);
+  if (j->in >= 0) close(j->in);
+  free(j->o.p);
+  free(j->e.p);
+  free(j->req);
+  memset(j, 0, sizeof *j);
+  j->out = j->err = j->in = -1;
+}
+
+/* Parses one request (owned by the caller until handed to a job) and starts its command. */
+static void start(char *req, uint32_t len) {
+  if (len < 12) {
+    free(req);
+    return;
+  }
+  uint32_t id, argc;
+  memcpy(&id, req, 4);
+  memcpy(&argc, req + 4, 4);
+  char *p = req + 8, *end = req + len;
+  char *cwd = p;
+  p = memchr(p, 0, end - p);
+  if (!p || argc == 0 || argc > 4096) goto bad;
+  p++;
+  char **argv = calloc(argc + 1, sizeof *argv);
+  for (uint32_t i = 0; i < argc; i++) {
+    char *z = memchr(p, 0, end - p);
+    if (!z) {
+      free(argv);
+      goto bad;
+    }
+    argv[i] = p;
+    p = z + 1;
+  }
+  uint32_t input_len;
+  if (end - p < 4) {
+    free(argv);
+    goto bad;
+  }
+  memcpy(&input_len, p, 4);
+  p += 4;
+  if ((uint32_t)(end - p) < input_len) {
+    free(argv);
+    goto bad;
+  }
+  struct job *j = NULL;
+  for (int k = 0; k < MAX_JOBS && !j; k++)
+    if (!jobs[k].used) j = &jobs[k];
+  if (!j) {
+    fail_request(id, argv[0], EAGAIN);
+    free(argv);
+    free(req);
+    return;
+  }
+  int outp[2], errp[2], inp[2] = {-1, -1};
+  if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || (input_len && pipe2(inp, O_CLOEXEC) < 0)) {
+    fail_request(id, argv[0], errno);
+    free(argv);
+    free(req);
+    return;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (inp[0] >= 0) posix_spawn_file_actions_adddup2(&fa, inp[0], 0);
+  else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+  if (*cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  /* the children get the default signal state, not our blocked SIGCHLD */
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  close(outp[1]);
+  close(errp[1]);
+  if (inp[0] >= 0) close(inp[0]);
+  if (rc != 0) {
+    close(outp[0]);
+    close(errp[0]);
+    if (inp[1] >= 0) close(inp[1]);
+    fail_request(id, argv[0], rc);
+    free(argv);
+    free(req);
+    return;
+  }
+  free(argv);
+  *j = (struct job){.used = true, .id = id, .pid = pid, .out = outp[0], .err = errp[0], .in = inp[1], .req = req};
+  j->input = p;
+  j->input_len = input_len;
+  if (j->in >= 0) fcntl(j->in, F_SETFL, O_NONBLOCK);
+  return;
+bad:
+  fprintf(stderr, "ctl-launch: malformed request %u\n", id);
+  free(req);
+}
+
+/* Takes whole requests off the front of the input buffer. */
+static void take_requests(void) {
+  size_t off = 0;
+  while (request.len - off >= 4) {
+    uint32_t len;
+    memcpy(&len, request.p + off, 4);
+    if (len > MAX_REQUEST) {
+      fprintf(stderr, "ctl-launch: request of %u bytes refused\n", len);
+      exit(1);
+    }
+    if (request.len - off - 4 < len) break;
+    char *req = malloc(len ? len : 1);
+    memcpy(req, request.p + off + 4, len);
+    off += 4 + len;
+    start(req, len);
+  }
+  memmove(request.p, request.p + off, request.len - off);
+  request.len -= off;
+}
+
+int main(void) {
+  for (int k = 0; k < MAX_JOBS; k++) jobs[k].out = jobs[k].err = jobs[k].in = -1;
+  signal(SIGPIPE, SIG_IGN);
+  /* the daemon's ^C is the daemon's business: what we run finishes and is answered */
+  signal(SIGINT, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    perror("ctl-launch: signalfd");
+    return 1;
+  }
+  fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
+  bool input_open = true;
+  for (;;) {
+    int running = 0;
+    for (int k = 0; k < MAX_JOBS; k++) running += jobs[k].used;
+    if (!input_open && !running && reply.len == 0) return 0;
+    struct pollfd p[2 + 3 * MAX_JOBS];
+    struct job *owner[2 + 3 * MAX_JOBS];
+    int np = 0;
+    p[np] = (struct pollfd){sfd, POLLIN, 0}, owner[np++] = NULL;
+    if (input_open) p[np] = (struct pollfd){0, POLLIN, 0}, owner[np++] = NULL;
+    if (reply.len) p[np] = (struct pollfd){1, POLLOUT, 0}, owner[np++] = NULL;
+    for (int k = 0; k < MAX_JOBS; k++) {
+      struct job *j = &jobs[k];
+      if (!j->used) continue;
+      if (j->out >= 0) p[np] = (struct pollfd){j->out, POLLIN, 0}, owner[np++] = j;
+      if (j->err >= 0) p[np] = (struct pollfd){j->err, POLLIN, 0}, owner[np++] = j;
+      if (j->in >= 0) p[np] = (struct pollfd){j->in, POLLOUT, 0}, owner[np++] = j;
+    }
+    if (poll(p, np, -1) < 0) {
+      if (errno == EINTR) continue;
+      perror("ctl-launch: poll");
+      return 1;
+    }
+    for (int k = 0; k < np; k++) {
+      if (!p[k].revents) continue;
+      int fd = p[k].fd;
+      struct job *j = owner[k];
+      if (j && (fd == j->out || fd == j->err)) {
+        char chunk[65536];
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r > 0) buf_add(fd == j->out ? &j->o : &j->e, chunk, r);
+        else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+          close(fd);
+          if (fd == j->out) j->out = -1;
+          else j->err = -1;
+          finish_if_done(j);
+        }
+      } else if (j && fd == j->in) {
+        ssize_t w = write(fd, j->input + j->input_off, j->input_len - j->input_off);
+        if (w > 0) j->input_off += w;
+        if ((w < 0 && errno != EAGAIN && errno != EINTR) || j->input_off == j->input_len) close(j->in), j->in = -1;
+      } else if (fd == 0) {
+        char chunk[65536];
+        ssize_t r = read(0, chunk, sizeof chunk);
+        if (r > 0) {
+          buf_add(&request, chunk, r);
+          take_requests();
+        } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+          input_open = false;
+        }
+      } else if (fd == 1) {
+        ssize_t w = write(1, reply.p, reply.len);
+        if (w > 0) {
+          memmove(reply.p, reply.p + w, reply.len - w);
+          reply.len -= w;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+          return 1; /* nobody reads our answers any more */
+        }
+      } else if (fd == sfd) {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) == sizeof si) {
+        }
+        int st;
+        pid_t w;
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+          for (int m = 0; m < MAX_JOBS; m++)
+            if (jobs[m].used && jobs[m].pid == w) {
+              jobs[m].exited = true;
+              jobs[m].status = st;
+              finish_if_done(&jobs[m]);
+            }
+      }
+    }
+  }
+}
