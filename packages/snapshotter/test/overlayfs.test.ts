@@ -56,6 +56,23 @@ describe('overlayfs driver specifics', function () {
     assert.match(child[0]!.options.join(','), /workdir=.*,upperdir=.*,lowerdir=/);
   });
 
+  it('gives an active snapshot its work dir back when a crash cut a commit between the driver and the record', async () => {
+    const subject = await localSubject(overlayfsDriver)();
+    teardown = subject.teardown;
+    const s = subject.snapshotter;
+    await s.prepare('base', '');
+    await s.commit('B', 'base');
+    const first = await s.prepare('c', 'B');
+    const workdir = /workdir=([^,]+)/.exec(first[0]!.options.join(','))![1]!;
+    // What the driver's half of commit does before the record changes.
+    rmSync(workdir, { recursive: true });
+    const again = await s.mounts('c');
+    assert.deepEqual(again, first);
+    const dir = await mountAt(again, 'c');
+    writeFileSync(join(dir, 'f'), 'x');
+    await unmount(dir);
+  });
+
   it('mounts a chain of 210 layers, past the one-page limit of mount options', async () => {
     const subject = await localSubject(overlayfsDriver)();
     teardown = subject.teardown;

@@ -34,6 +34,9 @@ export class OverlayDriver extends LayerDirs implements Driver {
     }
     const lowerdir = `lowerdir=${parents.map((p) => this.fs(p)).join(':')}`;
     if (kind === 'VIEW') return [{ type: 'overlay', source: 'overlay', options: [lowerdir] }];
+    // A crash between a commit's removal of work/ and the commit's record leaves a snapshot
+    // that is still active but has no work/; overlay needs one (empty), so it comes back here.
+    makeDirs(join(this.dir(id), 'work'));
     return [{ type: 'overlay', source: 'overlay', options: [`workdir=${join(this.dir(id), 'work')}`, `upperdir=${this.fs(id)}`, lowerdir] }];
   }
 
