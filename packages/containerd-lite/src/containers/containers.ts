@@ -62,5 +62,6 @@ export interface Containers {
    */
   update(container: NewContainer, fieldpaths?: string[]): Promise<Container>;
   /** NotFound when there is no such container; schedules a garbage collection. */
-  delete(id: string): Promise<void>;
+  /** options.collect false: no collection is scheduled (the caller removes the snapshot itself). */
+  delete(id: string, options?: { collect?: boolean }): Promise<void>;
 }

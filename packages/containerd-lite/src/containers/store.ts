@@ -301,7 +301,7 @@ export class ContainerStore {
     return updated;
   }
 
-  async delete(namespace: string, id: string): Promise<void> {
+  async delete(namespace: string, id: string, options: { collect?: boolean } = {}): Promise<void> {
     await this.queue.run(containerKey(namespace, id), async () => {
       await this.mustRead(namespace, id);
       for (const check of this.deleteChecks) {
@@ -312,7 +312,7 @@ export class ContainerStore {
     });
     for (const hook of this.deletedHooks) hook(namespace, id);
     this.publisher?.publish(namespace, Topic.containerDelete, 'containerd.events.ContainerDelete', { id });
-    this.gc.schedule();
+    if (options.collect !== false) this.gc.schedule();
   }
 }
 
@@ -338,7 +338,7 @@ class NamespacedContainers implements Containers {
     return this.store.update(this.namespace, container, fieldpaths);
   }
 
-  delete(id: string): Promise<void> {
-    return this.store.delete(this.namespace, id);
+  delete(id: string, options?: { collect?: boolean }): Promise<void> {
+    return this.store.delete(this.namespace, id, options);
   }
 }

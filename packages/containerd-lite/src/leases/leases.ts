@@ -34,6 +34,11 @@ export interface Resource {
 export interface DeleteLeaseOptions {
   /** Collect garbage before returning. */
   sync?: boolean;
+  /**
+   * false: no collection is scheduled, because the caller knows that everything the lease held
+   * is referenced otherwise (in process only; the gRPC API always schedules one).
+   */
+  collect?: boolean;
 }
 
 export interface Leases {

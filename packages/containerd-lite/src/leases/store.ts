@@ -108,7 +108,7 @@ export class LeaseStore {
       await batch.write();
     });
     if (options.sync) await this.gc.collect();
-    else this.gc.schedule();
+    else if (options.collect !== false) this.gc.schedule();
   }
 
   async list(namespace: string, filters: string[]): Promise<Lease[]> {

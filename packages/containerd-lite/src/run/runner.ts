@@ -219,6 +219,7 @@ export class Runner {
 
     const leases = deps.leases(ns);
     const lease = await leases.create({ labels: { [Label.gcExpire]: new Date(Date.now() + LEASE_TTL_MS).toISOString() } });
+    let created = false;
     try {
       const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
       const target = await deps.unpackTarget(ns, request.snapshotter, hold);
@@ -259,9 +260,11 @@ export class Runner {
         await target.snapshots.remove(key).catch(() => undefined);
         throw err;
       }
+      created = true;
       return { id, rootfs, image: ref };
     } finally {
-      await leases.delete(lease.id).catch(() => undefined);
+      // Made: the container references all the lease held, so there is nothing to collect.
+      await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
     }
   }
 
@@ -335,7 +338,8 @@ export class Runner {
       if (isKind(err, ErrorKind.FailedPrecondition)) throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
     });
-    await containers.delete(id);
+    // The snapshot is removed here and now, so no collection is needed for it.
+    await containers.delete(id, { collect: !container.snapshotKey });
     if (container.snapshotKey) {
       await this.deps.snapshots(container.snapshotter).remove(snapshotName(ns, container.snapshotKey)).catch((err: unknown) => {
         if (!isKind(err, ErrorKind.NotFound)) throw err;
