@@ -77,8 +77,10 @@ describe('ctr images and leases against containerd-lite', function () {
     assert.deepEqual(Object.entries(labels).filter(([k]) => k.startsWith(Label.gcRefContent)).map(([, v]) => v).sort(), [archive.config, archive.layer].sort());
     const gc = new GcClient(interop.wire);
     // Only the archive's index.json goes: ctr stores it but keeps no image of it without --index-name.
+    // (The collection ctr's lease removal scheduled may have taken it already, so this one
+    // removes it or finds it gone.)
     const kept = await gc.collect();
-    assert.equal(kept.contentRemoved, 1);
+    assert.ok(kept.contentRemoved <= 1, `${kept.contentRemoved} removed`);
     assert.deepEqual(blobFiles(), [archive.manifest, archive.config, archive.layer].map((d) => d.slice(7)).sort());
 
     await ctr('images', 'rm', '--sync', 'example.com/app:1.0');
