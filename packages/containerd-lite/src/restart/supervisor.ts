@@ -13,8 +13,8 @@
  *
  * Daemon start: the task manager publishes the exits it finds while it opens, before anyone
  * subscribes; so `start` scans the containers that have a policy and treats a STOPPED task as
- * an exit that just happened (same rules: an `always` container the user stopped stays stopped,
- * unlike Docker, which restarts it after a daemon restart).
+ * an exit that just happened. As Docker does, a daemon start also brings back an `always`
+ * container the user stopped (its user-stop mark is cleared); `unless-stopped` ones stay stopped.
  */
 import { ErrorKind, isKind, type Logger } from '@ctl/proto';
 import type { Mount } from '@ctl/snapshotter';
@@ -25,7 +25,7 @@ import type { Exchange } from '../events/exchange';
 import { snapshotName } from '../gc/mark';
 import { KeyedQueue } from '../keyed-queue';
 import type { TaskManager } from '../tasks/manager';
-import { BACKOFF_RESET_AFTER_MS, RestartLabel, backoffDelay, policyOf, restartCountOf, shouldRestart } from './policy';
+import { BACKOFF_RESET_AFTER_MS, RestartLabel, backoffDelay, policyOf, restartCountOf, shouldRestart, stoppedByUser } from './policy';
 
 export interface SupervisorDeps {
   events: Exchange;
@@ -112,6 +112,12 @@ export class RestartSupervisor {
         if (policyOf(c.labels).name === 'no') continue;
         const state = await this.deps.tasks.get(ns, c.id).catch(() => undefined);
         if (state?.status !== 'STOPPED') continue;
+        if (policyOf(c.labels).name === 'always' && stoppedByUser(c.labels)) {
+          await this.deps
+            .containers(ns)
+            .update({ id: c.id, labels: {} }, [`labels.${RestartLabel.stoppedByUser}`])
+            .catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
+        }
         this.exited(ns, c.id, state.exitStatus, state.exitedAt?.getTime() ?? Date.now());
       }
     }
