@@ -1,23 +1,27 @@
 #!/usr/bin/env node
 // `ctl run --rm busybox /bin/true` end to end against `ctr run --rm` of the same image on
-// Debian's containerd with runc, side by side with hyperfine (each contender's daemon already
-// running, image already unpacked; state on one tmpfs so the disk's state does not count).
-// Reported without NODE_EXTRA_CA_CERTS (users' hosts) and with it (this machine's default).
-// Also: memory the engine adds per running container (shims plus daemon growth, 20 sleeping
-// containers; BENCH_SLEEPERS to change) and the time to start them all in parallel.
+// Debian's containerd with runc, and `podman run --rm` (runc) when podman is installed, side by
+// side with hyperfine (each contender's daemon already running, image already unpacked; all
+// state on one tmpfs so the disk's state does not count). Reported without NODE_EXTRA_CA_CERTS
+// (users' hosts) and with it (this machine's default).
+// Also: memory the engine adds per running container (shims plus daemon growth; podman: its
+// conmons) for 50 sleeping containers (BENCH_SLEEPERS to change), and the time to start them all
+// in parallel.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
+import { podman as startPodman } from './lib/podman.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ctl = join(repo, 'node_modules', '.bin', 'ctl');
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
-const SLEEPERS = Number(process.env.BENCH_SLEEPERS ?? 20);
+const SLEEPERS = Number(process.env.BENCH_SLEEPERS ?? 50);
 const base = mkdtempSync('/tmp/ctl-bench-run-');
 execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2g', 'tmpfs', base]);
 const children = [];
+let pod;
 const plain = { ...process.env };
 delete plain.NODE_EXTRA_CA_CERTS;
 const q = (s) => `'${s}'`;
@@ -60,6 +64,8 @@ try {
   await waitFor('containerd', () => execFileSync('ctr', ['-a', address, 'version'], { stdio: 'pipe' }));
   execFileSync(ctl, [...ctlArgs, 'image', 'import', image], { env: plain, stdio: 'pipe' });
   execFileSync('ctr', ['-a', address, '-n', 'bench', 'images', 'import', image], { stdio: 'pipe' });
+  pod = startPodman(join(base, 'podman'));
+  pod?.run(['load', '-i', image]);
 
   const ctlCmd = `${q(ctl)} ${ctlArgs.map(q).join(' ')} --no-autostart`;
   const ctrCmd = `ctr -a ${q(address)} -n bench`;
@@ -68,9 +74,10 @@ try {
     execFileSync('hyperfine', ['--warmup', '3', '--runs', String(RUNS), '--export-json', json, '--style', 'basic',
       '--command-name', 'ctr run --rm (containerd + runc)', `${ctrCmd} run --rm docker.io/library/busybox:latest bench-ctr /bin/true`,
       '--command-name', 'ctl run --rm', `${ctlCmd} run --rm busybox /bin/true`,
+      ...(pod ? ['--command-name', 'podman run --rm (runc)', `${pod.shell} run --rm --network none busybox /bin/true`] : []),
     ], { stdio: 'inherit', env: withCerts ? process.env : plain });
-    const [c, o] = JSON.parse(readFileSync(json, 'utf8')).results.map((r) => r.median);
-    return { c, o };
+    const [c, o, p] = JSON.parse(readFileSync(json, 'utf8')).results.map((r) => r.median);
+    return { c, o, p };
   };
   const a = measure(false);
   const b = process.env.NODE_EXTRA_CA_CERTS ? measure(true) : undefined;
@@ -88,12 +95,22 @@ try {
   const ctrParallel = Date.now() - t;
   const ctrShims = rssOf(`containerd-shim-runc-v2 -namespace bench`);
   const ctdAfter = rssOf(`containerd --config ${join(base, 'containerd')}`);
+  let podParallel;
+  let conmons = 0;
+  if (pod) {
+    t = Date.now();
+    await Promise.all(Array.from({ length: SLEEPERS }, (_, i) => new Promise((r) => spawn('podman', [...pod.args, 'run', '-d', '--network', 'none', '--name', `s${i}`, 'busybox', 'sleep', '600'], { env: pod.env, stdio: 'ignore' }).on('exit', r))));
+    podParallel = Date.now() - t;
+    conmons = rssOf(`conmon .*${join(base, 'podman')}`);
+  }
 
+  const ms = (x) => `${(x * 1000).toFixed(1)} ms`;
+  const line = (r) => `ctr ${ms(r.c)}, ctl ${ms(r.o)}${r.p ? `, podman ${ms(r.p)}` : ''}: ctl/ctr = ${(r.o / r.c).toFixed(2)}x${r.p ? `, ctl/podman = ${(r.o / r.p).toFixed(2)}x` : ''}`;
   console.log(`\nrun --rm busybox /bin/true, medians of ${RUNS} (state on tmpfs):`);
-  console.log(`  without NODE_EXTRA_CA_CERTS: ctr ${(a.c * 1000).toFixed(1)} ms, ctl ${(a.o * 1000).toFixed(1)} ms: ctl/ctr = ${(a.o / a.c).toFixed(2)}x (target <= 1.00x)`);
-  if (b) console.log(`  with NODE_EXTRA_CA_CERTS:    ctr ${(b.c * 1000).toFixed(1)} ms, ctl ${(b.o * 1000).toFixed(1)} ms: ctl/ctr = ${(b.o / b.c).toFixed(2)}x`);
-  console.log(`${SLEEPERS} sleeping containers started in parallel: ctl ${ctlParallel} ms, containerd ${ctrParallel} ms (${(ctlParallel / ctrParallel).toFixed(2)}x)`);
-  console.log(`memory added per running container: ctl ${((ctlShims + after - before) / SLEEPERS / 1024).toFixed(2)} MiB (shims ${(ctlShims / SLEEPERS / 1024).toFixed(2)} + daemon growth ${((after - before) / SLEEPERS / 1024).toFixed(2)}), containerd ${((ctrShims + ctdAfter - ctdBefore) / SLEEPERS / 1024).toFixed(2)} MiB (target ctl <= 1 MiB)`);
+  console.log(`  without NODE_EXTRA_CA_CERTS: ${line(a)} (target ctl/ctr <= 1.00x)`);
+  if (b) console.log(`  with NODE_EXTRA_CA_CERTS:    ${line(b)}`);
+  console.log(`${SLEEPERS} sleeping containers started in parallel: ctl ${ctlParallel} ms, containerd ${ctrParallel} ms (${(ctlParallel / ctrParallel).toFixed(2)}x, target < 1)${pod ? `, podman ${podParallel} ms` : ''}`);
+  console.log(`memory added per running container: ctl ${((ctlShims + after - before) / SLEEPERS / 1024).toFixed(2)} MiB (shims ${(ctlShims / SLEEPERS / 1024).toFixed(2)} + daemon growth ${((after - before) / SLEEPERS / 1024).toFixed(2)}), containerd ${((ctrShims + ctdAfter - ctdBefore) / SLEEPERS / 1024).toFixed(2)} MiB${pod ? `, podman ${(conmons / SLEEPERS / 1024).toFixed(2)} MiB (conmons)` : ''} (target ctl <= 1 MiB)`);
   for (let i = 0; i < SLEEPERS; i++) {
     execFileSync(ctl, [...ctlArgs, '--no-autostart', 'rm', '-f', `s${i}`], { env: plain, stdio: 'ignore' });
     try { execFileSync('ctr', ['-a', address, '-n', 'bench', 'tasks', 'kill', '-s', 'KILL', `s${i}`], { stdio: 'ignore' }); } catch {}
@@ -104,6 +121,7 @@ try {
     try { execFileSync('ctr', ['-a', address, '-n', 'bench', 'containers', 'rm', `s${i}`], { stdio: 'ignore' }); } catch {}
   }
 } finally {
+  pod?.reset();
   for (const child of children.reverse()) {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)));
@@ -111,7 +129,7 @@ try {
   execFileSync('sh', ['-c', `grep ' ${base}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l; umount -l ${q(base)} 2>/dev/null || true`]);
   rmSync(base, { recursive: true, force: true });
   for (const c of ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'unified', 'hugetlb', 'net_cls', 'perf_event', 'net_prio', 'rdma', 'systemd', 'misc']) {
-    for (const d of [`/sys/fs/cgroup/${c}/ctl/default`, `/sys/fs/cgroup/${c}/ctl`, `/sys/fs/cgroup/${c}/bench`]) {
+    for (const d of [`/sys/fs/cgroup/${c}/ctl/default`, `/sys/fs/cgroup/${c}/ctl`, `/sys/fs/cgroup/${c}/bench`, `/sys/fs/cgroup/${c}/libpod_parent`]) {
       try { execFileSync('rmdir', [d], { stdio: 'ignore' }); } catch {}
     }
   }
