@@ -10,7 +10,6 @@ import { type InstanceDirs, type ServiceName, daemonLogFile, serviceSocket } fro
 import { NotServingError, WireClient, wireMethod } from '@ctl/proto/wire';
 import type { HealthCheckRequest } from '@ctl/proto/generated/grpc/health/v1/HealthCheckRequest';
 import type { HealthCheckResponse__Output } from '@ctl/proto/generated/grpc/health/v1/HealthCheckResponse';
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { CommandContext } from './command';
 
@@ -61,6 +60,10 @@ function startDaemon(context: CommandContext): { exited: () => number | null | u
   const log = openSync(logFile, 'a', 0o600);
   let exitCode: number | null | undefined;
   try {
+    // Loaded here, not at the top: child_process (with dgram and net's socket list) costs every
+    // command its compile time, and only the first command of a boot starts a daemon.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
     const child = spawn(process.execPath, [context.entry, '--root', dirs.root, '--state', dirs.state, 'daemon'], {
       detached: true,
       stdio: ['ignore', log, log],

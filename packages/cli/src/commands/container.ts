@@ -5,7 +5,6 @@
  * the log file, which are on this host.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -446,6 +445,9 @@ const logs: Command = {
         if (!existsSync(file)) return;
         const size = statSync(file).size;
         if (size <= offset) return;
+        // fs/promises (and the readline modules it loads) only for logs -f, not for every command
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { open } = require('node:fs/promises') as typeof import('node:fs/promises');
         const fh = await open(file, 'r');
         try {
           const buf = Buffer.alloc(size - offset);
