@@ -63,7 +63,10 @@ export function parseChallenges(header: string): Challenge[] {
         }
         i++;
       } else {
-        value = token();
+        // Unquoted: a token by the RFC, but a bare URL realm is seen too; up to a comma or space.
+        const m = /^[^\s,]*/.exec(header.slice(i))!;
+        value = m[0];
+        i += value.length;
       }
       current.params[word.toLowerCase()] = value;
     } else {
