@@ -128,6 +128,13 @@ describe('ctl pull and push with a registry', function () {
     assert.deepEqual(image.platforms, [`linux/${HOST_ARCH}`]);
     assert.ok(!blobs().includes(other.digest) && !blobs().includes(otherConfig.digest), 'the other platform is not fetched');
     assert.equal(ok('run', '--rm', ref, 'echo', 'from-index'), 'from-index\n');
+    // Half an index is not pushed as if it were whole.
+    ok('image', 'tag', ref, `${host}/multi-copy:partial`);
+    const partial = run('push', `${host}/multi-copy:partial`);
+    assert.equal(partial.code, 1);
+    assert.match(partial.stderr, new RegExp(`${other.digest} is not stored here \\(platform linux/s390x\\), so the whole image cannot be pushed; push one platform with --platform`));
+    assert.equal((await fetch(`http://${host}/v2/multi-copy/manifests/partial`, { method: 'HEAD' })).status, 404, 'nothing is tagged');
+    ok('image', 'rm', `${host}/multi-copy:partial`);
 
     ok('pull', '--platform', 'linux/s390x', '--no-unpack', ref);
     assert.ok(blobs().includes(otherConfig.digest), '--platform fetches that platform');
