@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # e2fsprogs (size-limited layers), zstd (zstd layers on export; tests make zstd layers), file,
 # libseccomp-dev and libjansson-dev (the C runtime links them), libarchive-dev and libssl-dev
 # (ctl-apply and ctl-diff link them).
-# Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry,
+# Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry (the pull/push
+# tests start their own instance on 127.0.0.1; the package's system service is not used),
 # containernetworking-plugins, hyperfine.
 PACKAGES=(
   gcc make python3 pkg-config

@@ -55,6 +55,8 @@ const FLAGS: Flag[] = [
   { name: 'runtime', value: true },
   { name: 'shm-size', value: true },
   { name: 'restart', value: true },
+  { name: 'pull', value: true },
+  { name: 'plain-http', value: false },
 ];
 
 export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; image: string; command: string[] };
@@ -131,6 +133,15 @@ function envFile(path: string): string[] {
 const envArg = (e: string, env: NodeJS.ProcessEnv): string | undefined => (e.includes('=') ? e : env[e] !== undefined ? `${e}=${env[e]}` : undefined);
 
 const ULIMIT = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/;
+
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+/** --pull missing|always|never (docker's; default missing: pull only an image that is not here). */
+export function pullPolicy(values: Parsed['values']): PullPolicy {
+  const value = (values.pull as string | undefined) ?? 'missing';
+  if (value !== 'missing' && value !== 'always' && value !== 'never') throw new UsageError(`--pull ${value}: expected missing, always or never`);
+  return value;
+}
 
 /** The RunOptions (runtime-native's) the daemon builds the spec from. */
 export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -27,6 +27,13 @@ describe('ctl usage', () => {
     assert.equal(h.code, 0);
     assert.match(h.stdout, /Commands:\n(.|\n)*version(.|\n)*daemon/);
     assert.match(ctl(instance, ['version', '--help']).stdout, /Usage: ctl version/);
+    assert.match(ctl(instance, ['pull', '--help']).stdout, /^Usage: ctl pull \[OPTIONS\] REF(.|\n)*--all-platforms(.|\n)*--plain-http/);
+    assert.match(ctl(instance, ['push', '-h']).stdout, /^Usage: ctl push \[OPTIONS\] REF(.|\n)*--platform/);
+    for (const args of [['pull'], ['push', 'a', 'b'], ['image', 'pull', '--frob', 'busybox']]) {
+      const bad = ctl(instance, args);
+      assert.equal(bad.code, 2, args.join(' '));
+      assert.match(bad.stderr, /Usage: ctl/);
+    }
   });
 
   it('reads global options and their environment variables', () => {

@@ -14,7 +14,8 @@ import type { Command, CommandContext } from '../command';
 import { type Daemon, withDaemon } from '../connect';
 import { age, table } from '../format';
 import { parseLabelArgs } from '../labels';
-import { parseRunArgs, runOptions } from '../runflags';
+import { pull, registryFlags } from '../pull';
+import { type Parsed, parseRunArgs, pullPolicy, runOptions } from '../runflags';
 
 type Client = typeof import('@ctl/containerd-lite/client');
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
@@ -168,13 +169,55 @@ function labelsFrom(values: Record<string, unknown>): Record<string, string> {
   return labels;
 }
 
-async function createContainer(context: CommandContext, a: Api, argv: string[]): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
+/** A failure to get the image (pull or --pull never): docker's 125, whatever the message says. */
+class ImageError extends Error {}
+
+/**
+ * The image by --pull's policy: pulled first (always), pulled when there is no record of it
+ * (missing, as docker says "Unable to find image … locally"), or required to be here (never).
+ * Returns the normalised name.
+ */
+async function ensureImage(context: CommandContext, daemon: Daemon, parsed: Parsed): Promise<string> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { normalizeReference, familiarName } = require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+  let name: string;
+  try {
+    name = normalizeReference(parsed.image);
+  } catch (err) {
+    throw new ImageError((err as Error).message);
+  }
+  const policy = pullPolicy(parsed.values);
+  let here = policy !== 'always';
+  if (here) {
+    try {
+      await new (client().ImagesClient)(daemon['containerd-lite'], context.namespace).get(name);
+    } catch (err) {
+      if (kindOf(err) !== 'NotFound') throw err;
+      here = false;
+    }
+  }
+  if (here) return name;
+  if (policy === 'never') throw new ImageError(`No such image: ${familiarName(name)}`);
+  if (policy === 'missing') context.err(`Unable to find image '${familiarName(name)}' locally\n`);
+  try {
+    // -u is the container's user here, so no credentials: anonymous pulls only.
+    const registry = registryFlags({ 'plain-http': parsed.values['plain-http'] }, context.env);
+    await pull(context, daemon, name, { snapshotter: parsed.values.snapshotter as string | undefined, registry });
+  } catch (err) {
+    if (err instanceof NotServingError) throw err;
+    throw new ImageError((err as Error).message);
+  }
+  return name;
+}
+
+async function createContainer(context: CommandContext, daemon: Daemon, a: Api, argv: string[]): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
   const parsed = parseRunArgs(argv);
   const options = runOptions(parsed, context.env);
   const v = parsed.values;
+  const image = await ensureImage(context, daemon, parsed);
   const created = await a.runner.create({
     id: (v.name as string | undefined) ?? '',
-    image: parsed.image,
+    image,
     optionsJson: JSON.stringify(options),
     snapshotter: (v.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
     labels: labelsFrom(v),
@@ -193,6 +236,7 @@ function refuseBadOptions(argv: string[], context: CommandContext, verb: string)
   try {
     const parsed = parseRunArgs(argv);
     runOptions(parsed, context.env);
+    pullPolicy(parsed.values);
     labelsFrom(parsed.values);
     return undefined;
   } catch (err) {
@@ -223,6 +267,8 @@ Runs a command in a new container (docker run's options):
   --restart no|on-failure[:N]|always|unless-stopped   restart the container when it exits
                            (the daemon does, with a back-off; not after ctl stop/kill)
   --snapshotter NAME  --runtime runtime-native
+  --pull missing|always|never   pull the image first: when it is not here (default), always, or never
+  --plain-http             pull over HTTP (always so for localhost and 127.0.0.1 registries)
 
 Exit code: the command's; 125 when the engine fails, 126 when the command cannot be run,
 127 when it is not found.
@@ -240,11 +286,11 @@ const run: Command = {
       const a = api(daemon, context);
       let made;
       try {
-        made = await createContainer(context, a, argv);
+        made = await createContainer(context, daemon, a, argv);
       } catch (err) {
         if (err instanceof UsageError) throw err;
         context.err(`ctl run: ${(err as Error).message}\n`);
-        return startFailure((err as Error).message);
+        return err instanceof ImageError ? ENGINE_FAILED : startFailure((err as Error).message);
       }
       const { id, parsed } = made;
       const v = parsed.values;
@@ -274,7 +320,14 @@ const create: Command = {
     const bad = refuseBadOptions(argv, context, 'create');
     if (bad !== undefined) return bad;
     return withDaemon(context, async (daemon) => {
-      const { id } = await createContainer(context, api(daemon, context), argv);
+      let id;
+      try {
+        ({ id } = await createContainer(context, daemon, api(daemon, context), argv));
+      } catch (err) {
+        if (!(err instanceof ImageError)) throw err;
+        context.err(`ctl create: ${err.message}\n`);
+        return ENGINE_FAILED;
+      }
       context.out(`${id}\n`);
       return 0;
     });

@@ -9,6 +9,7 @@ import type { Command, CommandContext } from '../command';
 import { type Daemon, withDaemon } from '../connect';
 import { humanSize, table } from '../format';
 import { ProgressLine } from '../progress';
+import { pull, registryFlags, transferProgress } from '../pull';
 
 type Client = typeof import('@ctl/containerd-lite/client');
 type Images = import('@ctl/containerd-lite/client').Images;
@@ -29,6 +30,15 @@ Commands:
   export -o FILE [OPTIONS] IMAGE...  write images to an archive
       --format oci-archive|docker-archive   (default: oci-archive)
       --platform OS/ARCH[/VARIANT], --all-platforms
+  pull [OPTIONS] REF               pull an image from a registry (prints its name)
+      --platform OS/ARCH[/VARIANT]          platform to fetch and unpack (repeatable; default: this host's)
+      --all-platforms                       fetch every platform
+      --plain-http                          HTTP instead of HTTPS (always for localhost, 127.0.0.1, ::1)
+      -u, --user USER[:PASSWORD]            registry credentials (password also from env CTL_REGISTRY_PASSWORD)
+      --no-unpack, --snapshotter NAME
+  push [OPTIONS] REF               push an image to the registry its name says
+      --platform OS/ARCH[/VARIANT]          push only this platform's manifest of a multi-platform image
+      --plain-http, -u/--user USER[:PASSWORD]
   ls [-q] [--format json] [FILTER...]   list images (containerd filters, e.g. name~=busybox)
   inspect IMAGE...                 the image record, manifest and config as JSON
   rm [--sync] IMAGE...             remove images (their layers go at the next collection; --sync: now)
@@ -220,6 +230,57 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       }
       return 0;
     }
+    case 'pull': {
+      const { values, positionals } = parse({
+        platform: { type: 'string', multiple: true },
+        'all-platforms': { type: 'boolean' },
+        'plain-http': { type: 'boolean' },
+        user: { type: 'string', short: 'u' },
+        'no-unpack': { type: 'boolean' },
+        snapshotter: { type: 'string' },
+      });
+      if (positionals.length !== 1) throw new UsageError('pull needs one REF');
+      const name = normalize(positionals[0]!);
+      const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
+      const pulled = await withDaemon(context, (daemon) =>
+        pull(context, daemon, name, {
+          platforms,
+          allPlatforms: Boolean(values['all-platforms']),
+          snapshotter: values.snapshotter as string | undefined,
+          unpack: !values['no-unpack'],
+          registry: registryFlags(values, context.env),
+        }),
+      );
+      context.out(`${pulled.name}\n`);
+      return 0;
+    }
+    case 'push': {
+      const { values, positionals } = parse({
+        platform: { type: 'string' },
+        'plain-http': { type: 'boolean' },
+        user: { type: 'string', short: 'u' },
+      });
+      if (positionals.length !== 1) throw new UsageError('push needs one REF');
+      const name = normalize(positionals[0]!);
+      const platform = values.platform ? parsePlatform(values.platform as string) : undefined;
+      const { onProgress, line } = transferProgress('pushing', name);
+      let digest = '';
+      try {
+        await withDaemon(context, (daemon) =>
+          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).push(
+            { reference: name, target: '', ...(platform && { platform }), registry: registryFlags(values, context.env) },
+            (p) => {
+              if (p.event === 'pushed-image') digest = p.message;
+              else onProgress(p);
+            },
+          ),
+        );
+      } finally {
+        line.clear();
+      }
+      context.out(`${name}@${digest}\n`);
+      return 0;
+    }
     case 'ls':
     case 'list': {
       const { values, positionals } = parse({ quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
@@ -319,4 +380,17 @@ export const command: Command = {
   summary: 'Manage images',
   usage: USAGE,
   run: ([verb, ...rest], context) => run(verb, rest, context),
+};
+
+/** `ctl pull` and `ctl push`, as docker has them: `ctl image pull` and `ctl image push`. */
+const verbUsage = (verb: 'pull' | 'push'): string => {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  ${verb} `));
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith('    '));
+  return `Usage: ctl ${lines[start]!.trim()}\n${lines.slice(start + 1, end).join('\n')}\n`;
+};
+
+export const commands: Record<'pull' | 'push', Command> = {
+  pull: { summary: 'Pull an image from a registry', usage: verbUsage('pull'), run: (args, context) => run('pull', args, context) },
+  push: { summary: 'Push an image to a registry', usage: verbUsage('push'), run: (args, context) => run('push', args, context) },
 };

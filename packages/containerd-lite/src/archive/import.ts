@@ -181,17 +181,7 @@ export async function importArchive(source: string | NodeJS.ReadableStream, opti
 
   for (const image of images) {
     checkAborted(signal);
-    try {
-      await options.images.update({ name: image.name, target: image.target }, ['target']);
-    } catch (err) {
-      if (!isKind(err, ErrorKind.NotFound)) throw err;
-      try {
-        await options.images.create({ name: image.name, target: image.target });
-      } catch (err2) {
-        if (!isKind(err2, ErrorKind.AlreadyExists)) throw err2;
-        await options.images.update({ name: image.name, target: image.target }, ['target']);
-      }
-    }
+    await recordImage(options.images, image.name, image.target);
     progress({ event: 'image', name: image.name, current: 0, total: 0, message: `${image.name}: ${image.target.digest}` });
   }
   const manifests = new Map<string, Descriptor>();
@@ -221,7 +211,29 @@ function imageName(entry: Descriptor, baseName: string | undefined, progress: Pr
   return undefined;
 }
 
-function pickManifests(found: Descriptor[], sel: Selection): Descriptor[] {
+/** Points the image record name at target, making it when there is none (a race with another maker is fine). */
+export async function recordImage(images: Images, name: string, target: Descriptor): Promise<void> {
+  try {
+    await images.update({ name, target }, ['target']);
+  } catch (err) {
+    if (!isKind(err, ErrorKind.NotFound)) throw err;
+    try {
+      await images.create({ name, target });
+    } catch (err2) {
+      if (!isKind(err2, ErrorKind.AlreadyExists)) throw err2;
+      await images.update({ name, target }, ['target']);
+    }
+  }
+}
+
+/**
+ * Whether an index entry is kept (labelled, walked, fetched) under a selection. Entries without
+ * a platform pass the filter, as with containerd's FilterPlatforms.
+ */
+export const isSelected = (sel: Selection, child: Descriptor): boolean => !isManifest(child.mediaType) || !child.platform || sel.matcher.match(child.platform);
+
+/** The manifests to unpack among those an image's walk found (see ImportedImage.manifests). */
+export function pickManifests(found: Descriptor[], sel: Selection): Descriptor[] {
   const runnable = found.filter((d) => d.platform && d.platform.os !== 'unknown' && d.platform.architecture !== 'unknown');
   if (sel.allPlatforms) return runnable;
   const picked = new Map<string, Descriptor>();
@@ -240,8 +252,11 @@ async function setLabels(content: Content, digest: string, labels: Record<string
   await content.update({ digest, labels }, keys.map((k) => `labels.${k}`));
 }
 
-/** Walks an image (index or manifest), checking blobs and setting GC labels; returns its selected manifests with platforms. */
-class Walker {
+/**
+ * Walks an image (index or manifest) whose blobs are in content, checking them and setting GC
+ * labels; returns its selected manifests with platforms. Import and pull both end with it.
+ */
+export class Walker {
   private readonly done = new Map<string, Descriptor[]>();
 
   constructor(
@@ -269,9 +284,7 @@ class Walker {
     if (index.mediaType && !isIndex(index.mediaType)) throw invalidArgument(`image index ${desc.digest} says its media type is "${index.mediaType}"`);
     if (!Array.isArray(index.manifests)) throw invalidArgument(`image index ${desc.digest} has no manifests list`);
     const children = index.manifests.map((d, i) => checkDescriptor(d, `entry ${i} of image index ${desc.digest}`));
-    // Entries without a platform pass the filter, as with containerd's FilterPlatforms.
-    const isSelected = (c: Descriptor) => !isManifest(c.mediaType) || !c.platform || this.sel.matcher.match(c.platform);
-    const selected = children.filter(isSelected);
+    const selected = children.filter((c) => isSelected(this.sel, c));
     const found: Descriptor[] = [];
     for (const child of selected) {
       if (!isIndex(child.mediaType) && !isManifest(child.mediaType)) continue; // artifacts: not ours to walk
@@ -279,7 +292,7 @@ class Walker {
     }
     // Numbered by position in the index (not among the selected), so importing again for
     // another platform adds labels and never repoints one that protects an earlier choice.
-    await setLabels(this.content, desc.digest, Object.fromEntries(children.flatMap((c, i) => (isSelected(c) ? [[`${Label.gcRefContent}m.${i}`, c.digest]] : []))));
+    await setLabels(this.content, desc.digest, Object.fromEntries(children.flatMap((c, i) => (isSelected(this.sel, c) ? [[`${Label.gcRefContent}m.${i}`, c.digest]] : []))));
     return found;
   }
 

@@ -203,7 +203,7 @@ export class Runner {
     const wanted = volumeOptions(volumesOption);
     const content = deps.content(ns);
     const image = await deps.images(ns).get(ref).catch((err: unknown) => {
-      if (isKind(err, ErrorKind.NotFound)) throw notFound(`image "${request.image}" not found: import it first (ctl image import FILE)`);
+      if (isKind(err, ErrorKind.NotFound)) throw notFound(`image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`);
       throw err;
     });
     const manifest = await hostManifest(content, image.target, ref);

@@ -2,6 +2,8 @@
 import { type Contracts, type ServiceRegistration, finishStream, namespaceFromMetadata, sendMessage } from '@ctl/proto';
 import type { ExportRequest__Output } from '@ctl/proto/generated/ctl/transfer/v1/ExportRequest';
 import type { ImportRequest__Output } from '@ctl/proto/generated/ctl/transfer/v1/ImportRequest';
+import type { PullRequest__Output } from '@ctl/proto/generated/ctl/transfer/v1/PullRequest';
+import type { PushRequest__Output } from '@ctl/proto/generated/ctl/transfer/v1/PushRequest';
 import type { Progress } from '@ctl/proto/generated/ctl/transfer/v1/Progress';
 import type * as grpc from '@grpc/grpc-js';
 import type { Platform } from '../oci';
@@ -56,8 +58,19 @@ export function transferRegistration(contracts: Contracts, transfer: Transfer): 
         streamed(call, (progress, signal) =>
           transfer.export(namespaceFromMetadata(call.metadata), { ...call.request, platforms: platformsOf(call.request.platforms) }, progress, signal),
         ),
-      Pull: (call: Call<unknown>) => streamed(call, () => transfer.pull()),
-      Push: (call: Call<unknown>) => streamed(call, () => transfer.push()),
+      Pull: (call: Call<PullRequest__Output>) =>
+        streamed(call, (progress, signal) =>
+          transfer.pull(namespaceFromMetadata(call.metadata), { ...call.request, platforms: platformsOf(call.request.platforms) }, progress, signal),
+        ),
+      Push: (call: Call<PushRequest__Output>) =>
+        streamed(call, (progress, signal) =>
+          transfer.push(
+            namespaceFromMetadata(call.metadata),
+            { ...call.request, platform: call.request.platform ? platformsOf([call.request.platform])[0] : undefined },
+            progress,
+            signal,
+          ),
+        ),
     },
   };
 }

@@ -1,15 +1,16 @@
 /**
  * Moving images in and out on the server side (ctl.transfer.v1), so that the command line only
- * names a file and shows progress. An import runs under a lease of its own, so the garbage
- * collector leaves its blobs and snapshots alone until the image records hold them; the lease
- * expires by itself after a day if the daemon dies mid-import.
+ * names a file or a reference and shows progress. An import or pull runs under a lease of its
+ * own, so the garbage collector leaves its blobs and snapshots alone until the image records
+ * hold them; the lease expires by itself after a day if the daemon dies mid-way.
  */
-import { invalidArgument, notImplemented } from '@ctl/proto/errors';
+import { invalidArgument } from '@ctl/proto/errors';
 import { exportArchive, importArchive } from '../archive';
 import type { ContentStore } from '../content/store';
 import type { Images } from '../images/images';
 import type { Leases, Resource } from '../leases/leases';
-import { type Platform, Label } from '../oci';
+import { type Descriptor, type Platform, Label } from '../oci';
+import { pullImage, pushImage } from '../remotes';
 import { type UnpackTarget, unpack } from '../unpack/unpacker';
 
 export interface ProgressEvent {
@@ -39,6 +40,34 @@ export interface ExportRequest {
   platforms: Platform[];
   allPlatforms: boolean;
 }
+
+/** How to reach a registry (plain HTTP, credentials). */
+export interface RegistryRequest {
+  plainHttp: boolean;
+  username: string;
+  password: string;
+}
+
+export interface PullRequest {
+  reference: string;
+  platforms: Platform[];
+  allPlatforms: boolean;
+  snapshotter: string;
+  unpack: boolean;
+  registry?: RegistryRequest | null;
+}
+
+export interface PushRequest {
+  reference: string;
+  target: string;
+  platform?: Platform | null;
+  registry?: RegistryRequest | null;
+}
+
+const registryOptions = (r: RegistryRequest | null | undefined) => ({
+  plainHttp: Boolean(r?.plainHttp),
+  ...(r?.username && { credentials: { username: r.username, password: r.password ?? '' } }),
+});
 
 export interface TransferDeps {
   content: ContentStore;
@@ -85,13 +114,7 @@ export class Transfer {
       for (const image of result.images) progress({ event: 'imported', name: image.name, current: 0, total: 0, message: image.target.digest });
       if (!request.unpack) return;
       const target = await deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
-      const done = new Set<string>();
-      for (const manifest of result.manifests) {
-        if (done.has(manifest.digest)) continue;
-        done.add(manifest.digest);
-        const unpacked = await unpack(target, manifest, (p) => progress({ ...p, event: p.event === 'exists' ? 'unpacked' : p.event }), signal);
-        progress({ event: 'unpacked', name: manifest.digest, current: unpacked.applied, total: unpacked.applied + unpacked.existing, message: unpacked.chainId });
-      }
+      await unpackAll(target, result.manifests, progress, signal);
     });
   }
 
@@ -112,11 +135,53 @@ export class Transfer {
     });
   }
 
-  pull(): Promise<void> {
-    return Promise.reject(notImplemented('pull: registries are not supported yet'));
+  async pull(namespace: string, request: PullRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
+    if (!request.reference) throw invalidArgument('pull: no image named');
+    const { deps } = this;
+    const leases = deps.leases(namespace);
+    await withLease(leases, async (lease) => {
+      const result = await pullImage(request.reference, {
+        content: deps.content.namespace(namespace),
+        images: deps.images(namespace),
+        lease,
+        hold: (digest) => leases.addResource(lease, { type: 'content', id: digest }),
+        platforms: platforms(request.platforms),
+        allPlatforms: request.allPlatforms,
+        registry: registryOptions(request.registry),
+        progress,
+        signal,
+      });
+      if (!result.manifests.length) progress({ event: 'image', name: result.name, current: 0, total: 0, message: `no manifest for the selected platform(s) in ${result.name}; nothing to unpack` });
+      if (request.unpack && result.manifests.length) {
+        const target = await deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
+        await unpackAll(target, result.manifests, progress, signal);
+      }
+      progress({ event: 'pulled', name: result.name, current: 0, total: 0, message: result.target.digest });
+    });
   }
 
-  push(): Promise<void> {
-    return Promise.reject(notImplemented('push: registries are not supported yet'));
+  async push(namespace: string, request: PushRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
+    if (!request.reference) throw invalidArgument('push: no image named');
+    const platform = request.platform && (request.platform.os || request.platform.architecture) ? request.platform : undefined;
+    const result = await pushImage(request.reference, request.target, {
+      content: this.deps.content.namespace(namespace),
+      images: this.deps.images(namespace),
+      ...(platform && { platform }),
+      registry: registryOptions(request.registry),
+      progress,
+      signal,
+    });
+    progress({ event: 'pushed-image', name: result.name, current: 0, total: 0, message: result.target.digest });
+  }
+}
+
+/** Unpacks each manifest once, reporting each layer and each image's top chain id. */
+async function unpackAll(target: UnpackTarget, manifests: Descriptor[], progress: Progress, signal?: AbortSignal): Promise<void> {
+  const done = new Set<string>();
+  for (const manifest of manifests) {
+    if (done.has(manifest.digest)) continue;
+    done.add(manifest.digest);
+    const unpacked = await unpack(target, manifest, (p) => progress({ ...p, event: p.event === 'exists' ? 'unpacked' : p.event }), signal);
+    progress({ event: 'unpacked', name: manifest.digest, current: unpacked.applied, total: unpacked.applied + unpacked.existing, message: unpacked.chainId });
   }
 }

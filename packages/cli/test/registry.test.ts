@@ -1,0 +1,268 @@
+/**
+ * Pull and push against a real registry (Debian's docker-registry on 127.0.0.1, see
+ * registry.ts), interop with skopeo both ways, platform selection, `run --pull`, and a fake
+ * registry (an HTTP server in this process) that sends bytes not matching their digests.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { useEngine } from './engine';
+import { type TestRegistry, freePort, getBlob, getManifest, putBlob, putManifest, sha256, startRegistry } from './registry';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+const BUSYBOX = 'docker.io/library/busybox:latest';
+const HOST_ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
+/** A platform no test machine is: the second platform of the index. */
+const OTHER = { os: 'linux', architecture: 's390x' };
+
+interface ImageRow {
+  name: string;
+  target: { mediaType: string; digest: string };
+  platforms: string[];
+}
+
+describe('ctl pull and push with a registry', function () {
+  this.timeout(180_000);
+  const engine = useEngine('registry');
+  const { run, ok, containers, ourSnapshots } = engine;
+  let registry: TestRegistry;
+  let busyboxDigest = '';
+
+  const images = (): ImageRow[] => JSON.parse(ok('image', 'ls', '--format', 'json')) as ImageRow[];
+  const imageOf = (name: string): ImageRow | undefined => images().find((i) => i.name === name);
+  const blobs = (): string[] => ok('content', 'ls', '-q').trim().split('\n').filter(Boolean);
+  /** Removes every image here and collects their blobs and snapshots, so the next pull fetches for real. */
+  const forgetAll = (): void => {
+    const names = images().map((i) => i.name);
+    if (names.length) ok('image', 'rm', '--sync', ...names);
+    assert.deepEqual(blobs(), [], 'no blob is left once no image holds it');
+  };
+
+  before(async () => {
+    registry = await startRegistry();
+    busyboxDigest = imageOf(BUSYBOX)!.target.digest;
+  });
+  after(async () => {
+    await registry?.stop();
+  });
+
+  it('pushes an image that skopeo reads back with the same digests', () => {
+    const ref = `${registry.host}/busybox:latest`;
+    ok('image', 'tag', 'busybox', ref);
+    const pushed = ok('push', ref);
+    assert.equal(pushed, `${ref}@${busyboxDigest}\n`);
+    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`], { encoding: 'utf8' })) as { Digest: string; Architecture: string };
+    assert.equal(inspect.Digest, busyboxDigest);
+    assert.equal(inspect.Architecture, HOST_ARCH);
+    const archive = join(engine.instance.base, 'from-registry.tar');
+    execFileSync('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci-archive:${archive}:skopeo/busybox:copied`]);
+    ok('image', 'import', archive);
+    assert.equal(imageOf('docker.io/skopeo/busybox:copied')?.target.digest, busyboxDigest, 'what skopeo copied out imports to the digest we pushed');
+    // Pushing again finds every blob there already.
+    assert.equal(ok('image', 'push', ref), pushed);
+    ok('image', 'rm', 'docker.io/skopeo/busybox:copied');
+  });
+
+  it('pulls by tag and by digest into an empty store, and runs what it pulled', () => {
+    forgetAll();
+    const byDigest = `${registry.host}/busybox@${busyboxDigest}`;
+    assert.equal(ok('pull', byDigest), `${byDigest}\n`);
+    assert.equal(imageOf(byDigest)?.target.digest, busyboxDigest);
+    const manifest = JSON.parse(ok('content', 'get', busyboxDigest)) as { config: { digest: string }; layers: { digest: string }[] };
+    const present = blobs();
+    for (const d of [busyboxDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) assert.ok(present.includes(d), `${d} was fetched`);
+    // GC labels as an import sets them: the manifest holds its config and layers.
+    const info = (JSON.parse(ok('content', 'ls', '--format', 'json')) as { digest: string; labels: Record<string, string> }[]).find((b) => b.digest === busyboxDigest)!;
+    assert.equal(info.labels['containerd.io/gc.ref.content.config'], manifest.config.digest);
+    assert.equal(info.labels['containerd.io/gc.ref.content.l.0'], manifest.layers[0]!.digest);
+    assert.equal(ok('run', '--rm', byDigest, 'echo', 'pulled'), 'pulled\n');
+    const byTag = `${registry.host}/busybox:latest`;
+    assert.equal(ok('image', 'pull', registry.host + '/busybox'), `${byTag}\n`);
+    assert.equal(imageOf(byTag)?.target.digest, busyboxDigest);
+    assert.equal(ok('run', '--rm', byTag, 'echo', 'tagged'), 'tagged\n');
+  });
+
+  it('pulls what skopeo pushed as Docker schema2', () => {
+    const archive = join(engine.instance.base, 'busybox-out.tar');
+    ok('image', 'export', '-o', archive, `${registry.host}/busybox:latest`);
+    const ref = `${registry.host}/v2s2/busybox:1`;
+    execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--format', 'v2s2', `oci-archive:${archive}`, `docker://${ref}`]);
+    assert.equal(ok('pull', ref), `${ref}\n`);
+    const image = imageOf(ref)!;
+    assert.equal(image.target.mediaType, DOCKER_MANIFEST);
+    assert.deepEqual(image.platforms, [`linux/${HOST_ARCH}`]);
+    assert.equal(ok('run', '--rm', ref, 'echo', 'schema2'), 'schema2\n');
+  });
+
+  it('picks the host platform of an index by default, others with --platform or --all-platforms', async () => {
+    const host = registry.host;
+    // An index of this host's busybox and a second platform (its config says s390x), written
+    // straight into the registry.
+    const source = await getManifest(host, 'busybox', busyboxDigest);
+    const manifest = JSON.parse(source.data.toString('utf8')) as { config: { mediaType: string; digest: string; size: number }; layers: unknown[] };
+    const config = JSON.parse((await getBlob(host, 'busybox', manifest.config.digest)).toString('utf8')) as Record<string, unknown>;
+    for (const d of [manifest.config.digest, ...(manifest.layers as { digest: string }[]).map((l) => l.digest)]) await putBlob(host, 'multi', await getBlob(host, 'busybox', d));
+    await putManifest(host, 'multi', busyboxDigest, source.mediaType, source.data);
+    const otherConfig = await putBlob(host, 'multi', Buffer.from(JSON.stringify({ ...config, architecture: OTHER.architecture })));
+    const otherData = Buffer.from(JSON.stringify({ ...manifest, config: { ...manifest.config, ...otherConfig } }));
+    const other = await putManifest(host, 'multi', sha256(otherData), source.mediaType, otherData);
+    const index = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: DOCKER_LIST,
+      manifests: [
+        { mediaType: source.mediaType, digest: busyboxDigest, size: source.data.length, platform: { os: 'linux', architecture: HOST_ARCH } },
+        { mediaType: source.mediaType, ...other, platform: OTHER },
+      ],
+    }));
+    const indexDesc = await putManifest(host, 'multi', 'latest', DOCKER_LIST, index);
+    const ref = `${host}/multi:latest`;
+
+    forgetAll();
+    ok('pull', ref);
+    let image = imageOf(ref)!;
+    assert.deepEqual([image.target.mediaType, image.target.digest], [DOCKER_LIST, indexDesc.digest]);
+    assert.deepEqual(image.platforms, [`linux/${HOST_ARCH}`]);
+    assert.ok(!blobs().includes(other.digest) && !blobs().includes(otherConfig.digest), 'the other platform is not fetched');
+    assert.equal(ok('run', '--rm', ref, 'echo', 'from-index'), 'from-index\n');
+    // Half an index is not pushed as if it were whole.
+    ok('image', 'tag', ref, `${host}/multi-copy:partial`);
+    const partial = run('push', `${host}/multi-copy:partial`);
+    assert.equal(partial.code, 1);
+    assert.match(partial.stderr, new RegExp(`${other.digest} is not stored here \\(platform linux/s390x\\), so the whole image cannot be pushed; push one platform with --platform`));
+    assert.equal((await fetch(`http://${host}/v2/multi-copy/manifests/partial`, { method: 'HEAD' })).status, 404, 'nothing is tagged');
+    ok('image', 'rm', `${host}/multi-copy:partial`);
+
+    ok('pull', '--platform', 'linux/s390x', '--no-unpack', ref);
+    assert.ok(blobs().includes(otherConfig.digest), '--platform fetches that platform');
+    assert.deepEqual(imageOf(ref)!.platforms.sort(), [`linux/${HOST_ARCH}`, 'linux/s390x'].sort());
+
+    forgetAll();
+    ok('pull', '--all-platforms', '--no-unpack', ref);
+    image = imageOf(ref)!;
+    assert.deepEqual(image.platforms.sort(), [`linux/${HOST_ARCH}`, 'linux/s390x'].sort());
+
+    // The whole index goes back to another repository; one platform of it goes as a plain manifest.
+    ok('image', 'tag', ref, `${host}/multi-copy:all`);
+    assert.equal(ok('push', `${host}/multi-copy:all`), `${host}/multi-copy:all@${indexDesc.digest}\n`);
+    ok('image', 'tag', ref, `${host}/multi-copy:s390x`);
+    assert.equal(ok('push', '--platform', 'linux/s390x', `${host}/multi-copy:s390x`), `${host}/multi-copy:s390x@${other.digest}\n`);
+    assert.equal((await getManifest(host, 'multi-copy', 's390x')).data.equals(otherData), true);
+    ok('image', 'rm', `${host}/multi-copy:all`, `${host}/multi-copy:s390x`);
+  });
+
+  it('run --pull: missing pulls once, always pulls again, never refuses; failures leave nothing', async () => {
+    forgetAll();
+    const host = registry.host;
+    const ref = `${host}/policy:1`;
+    // policy:1 is busybox in the registry.
+    ok('image', 'import', join(engine.instance.base, 'busybox.tar'));
+    ok('image', 'tag', 'busybox', ref);
+    ok('push', ref);
+    ok('image', 'rm', '--sync', ref, BUSYBOX);
+
+    const never = run('run', '--rm', '--pull', 'never', ref, 'true');
+    assert.equal(never.code, 125);
+    assert.match(never.stderr, /No such image: 127\.0\.0\.1:\d+\/policy:1/);
+    assert.equal(imageOf(ref), undefined, '--pull never pulls nothing');
+
+    const missing = run('run', '--rm', ref, 'echo', 'first');
+    assert.equal(missing.code, 0, missing.stderr);
+    assert.equal(missing.stdout, 'first\n');
+    assert.match(missing.stderr, /Unable to find image '127\.0\.0\.1:\d+\/policy:1' locally/);
+    assert.equal(imageOf(ref)?.target.digest, busyboxDigest);
+    assert.equal(ok('run', '--rm', '--pull', 'never', ref, 'echo', 'here'), 'here\n');
+
+    // The tag moves in the registry to another image (busybox with a volume: other config).
+    ok('image', 'tag', ref, `${host}/keep:1`);
+    engine.importBusybox(ref, { VOLUMES: '/data' });
+    const moved = imageOf(ref)!.target.digest;
+    assert.notEqual(moved, busyboxDigest);
+    ok('push', ref);
+    ok('image', 'tag', `${host}/keep:1`, ref); // back to the first image, locally only
+    assert.equal(imageOf(ref)?.target.digest, busyboxDigest);
+    const again = run('run', '--rm', ref, 'true');
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /Unable to find image/);
+    assert.equal(imageOf(ref)?.target.digest, busyboxDigest, '--pull missing uses the image that is here');
+    const always = run('run', '--rm', '--pull', 'always', ref, 'ls', '/data');
+    assert.equal(always.code, 0, always.stderr);
+    assert.equal(always.stdout, 'seed\n', 'the container runs the image pulled again');
+    assert.equal(imageOf(ref)?.target.digest, moved, '--pull always pulls again');
+
+    const bad = run('create', '--pull', 'sometimes', ref);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /--pull sometimes: expected missing, always or never/);
+    const unknownTag = run('run', '--rm', `${host}/policy:nope`, 'true');
+    assert.equal(unknownTag.code, 125);
+    assert.match(unknownTag.stderr, /policy:nope: not found in the registry \(MANIFEST_UNKNOWN/);
+    const closed = `127.0.0.1:${await freePort()}/busybox:latest`;
+    const unreachable = run('create', closed);
+    assert.equal(unreachable.code, 125);
+    assert.match(unreachable.stderr, /registry 127\.0\.0\.1:\d+ is not reachable: connect ECONNREFUSED/);
+    const pullUnknown = run('pull', `${host}/policy:nope`);
+    assert.equal(pullUnknown.code, 1);
+    assert.match(pullUnknown.stderr, /not found in the registry/);
+    assert.deepEqual(containers(), []);
+    assert.deepEqual(ourSnapshots(), []);
+    assert.equal(imageOf(`${host}/policy:nope`), undefined);
+    assert.equal(imageOf(closed), undefined);
+  });
+
+  describe('a registry that sends bytes not matching their digests', () => {
+    const good = Buffer.from('the layer the manifest names\n');
+    const evil = Buffer.from('something else of this size!\n');
+    const config = Buffer.from(JSON.stringify({ architecture: HOST_ARCH, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(good)] } }));
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(good), size: good.length }],
+    }));
+    const lying = Buffer.from(manifest.toString('utf8').replace('"schemaVersion":2', '"schemaVersion": 2'));
+    let server: Server;
+    let host = '';
+
+    before(async () => {
+      assert.equal(evil.length, good.length);
+      server = createServer((req: IncomingMessage, res: ServerResponse) => {
+        const path = req.url ?? '';
+        if (path === '/v2/bad/manifests/latest') res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(manifest);
+        else if (path === `/v2/bad/manifests/${sha256(manifest)}`) res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(manifest);
+        else if (path === '/v2/bad/manifests/lying') res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha256(manifest) }).end(lying);
+        else if (path === `/v2/bad/blobs/${sha256(config)}`) res.writeHead(200).end(config);
+        else if (path === `/v2/bad/blobs/${sha256(good)}`) res.writeHead(200).end(evil);
+        else res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'no' }] }));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    after(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+    it('refuses the layer, names nothing and commits no bad blob', async () => {
+      // ctl runs asynchronously here: this process serves the registry meanwhile.
+      for (const ref of [`${host}/bad:latest`, `${host}/bad@${sha256(manifest)}`]) {
+        const r = await engine.start('pull', ref);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, new RegExp(`blob ${sha256(good)} from ${host}/bad: the bytes the registry sent have digest ${sha256(evil)}; refused`));
+        assert.equal(imageOf(ref), undefined, 'no image is named');
+        assert.ok(!blobs().includes(sha256(good)) && !blobs().includes(sha256(evil)), 'the bad bytes are not committed under any digest');
+      }
+      const runIt = await engine.start('run', '--rm', `${host}/bad:latest`, 'true');
+      assert.equal(runIt.code, 125);
+      assert.match(runIt.stderr, /refused/);
+      assert.deepEqual(containers(), []);
+    });
+
+    it('refuses a manifest whose bytes are not the digest the registry states', async () => {
+      const r = await engine.start('pull', `${host}/bad:lying`);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`the registry says its digest is ${sha256(manifest)}, but its content has ${sha256(lying)}`));
+      assert.equal(imageOf(`${host}/bad:lying`), undefined);
+      assert.ok(!blobs().includes(sha256(lying)));
+    });
+  });
+});

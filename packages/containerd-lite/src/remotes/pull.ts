@@ -1,0 +1,217 @@
+/**
+ * Pulling an image from a registry into the content store and an image record: resolve the
+ * reference to a manifest or index, fetch the selected platforms' manifests, configs and layers
+ * (a few blobs at a time, each digest and size checked while it streams into a content writer),
+ * then the same walk an import ends with (checks and GC labels; see archive/import.ts), and only
+ * then the image record. Everything is written under the caller's lease, so a pull that fails
+ * leaves no name and only blobs the collector takes once the lease goes; a blob whose bytes do
+ * not match its digest is never committed.
+ */
+import { EngineError, ErrorKind, invalidArgument, isKind } from '@ctl/proto/errors';
+import { randomBytes } from 'node:crypto';
+import { checkAborted, checkDescriptor, readBlob, selection } from '../archive/common';
+import { Walker, isSelected, pickManifests, recordImage } from '../archive/import';
+import type { Content, Writer } from '../content/content';
+import type { Images } from '../images/images';
+import { type Descriptor, type Index, type Manifest, type Platform, isIndex, isManifest } from '../oci';
+import { formatReference, parseNormalizedReference } from '../reference';
+import { Registry, type RegistryOptions } from './registry';
+
+export interface PullProgress {
+  /**
+   * resolved: the reference's manifest or index (message: its digest); fetching: bytes of a
+   * blob so far (name = digest); fetched: a blob is in content (also one that was there);
+   * image: the image record was made (name, message = digest).
+   */
+  event: 'resolved' | 'fetching' | 'fetched' | 'image';
+  name: string;
+  current: number;
+  total: number;
+  message?: string;
+}
+
+export interface PullOptions {
+  content: Content;
+  images: Images;
+  /** Held by every writer, so what is fetched stays until the caller's lease goes. */
+  lease: string;
+  /** Takes a blob the namespace already had into the lease, so the collector leaves it until the image holds it. */
+  hold(digest: string): Promise<void>;
+  platforms?: Platform[];
+  allPlatforms?: boolean;
+  registry?: Omit<RegistryOptions, 'signal'>;
+  progress?: (event: PullProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface PullResult {
+  /** The image record's name: the normalised reference. */
+  name: string;
+  target: Descriptor;
+  /** The platform manifests to unpack (as ImportedImage.manifests). */
+  manifests: Descriptor[];
+}
+
+/** Blobs fetched at once: enough to fill a link, few enough not to hog a registry. */
+const PARALLEL = 3;
+/** Writes go to the content store in chunks of about this size, not per network packet. */
+const WRITE_CHUNK = 1 << 20;
+
+export async function pullImage(reference: string, options: PullOptions): Promise<PullResult> {
+  const { content, signal, progress = () => undefined } = options;
+  const ref = parseNormalizedReference(reference);
+  const name = formatReference(ref);
+  const registry = new Registry(ref.domain, ref.path, 'pull', { ...options.registry, signal });
+  const sel = selection(options);
+  const pullId = randomBytes(6).toString('hex');
+
+  const top = await registry.manifest(ref.digest ?? ref.tag!);
+  const target: Descriptor = top.desc;
+  progress({ event: 'resolved', name, current: 0, total: 0, message: target.digest });
+  await storeBytes(content, target, top.data, `pull-${pullId}-${target.digest}`, options);
+
+  // The tree, fetched breadth-first: manifests one by one (small), blobs a few at a time.
+  const blobs = new Map<string, Descriptor>();
+  const seen = new Set<string>();
+  const visit = async (desc: Descriptor, data: Buffer, depth: number): Promise<void> => {
+    checkAborted(signal);
+    if (seen.has(desc.digest)) return;
+    seen.add(desc.digest);
+    if (depth > 8) throw invalidArgument(`image index ${desc.digest}: indexes nested more than 8 deep`);
+    const json = parse(data, desc);
+    if (isIndex(desc.mediaType)) {
+      const index = json as Index;
+      if (!Array.isArray(index.manifests)) throw invalidArgument(`image index ${desc.digest} has no manifests list`);
+      for (const [i, entry] of index.manifests.entries()) {
+        const child = checkDescriptor(entry, `entry ${i} of image index ${desc.digest}`);
+        if ((!isIndex(child.mediaType) && !isManifest(child.mediaType)) || !isSelected(sel, child)) continue;
+        await visit(child, await manifestBytes(registry, child, `pull-${pullId}-${child.digest}`, options), depth + 1);
+      }
+    } else if (isManifest(desc.mediaType)) {
+      const manifest = json as Manifest;
+      if (!manifest.config || !Array.isArray(manifest.layers)) throw invalidArgument(`manifest ${desc.digest} has no config or layers`);
+      const config = checkDescriptor(manifest.config, `config of manifest ${desc.digest}`);
+      blobs.set(config.digest, config);
+      for (const [i, layer] of manifest.layers.entries()) {
+        const l = checkDescriptor(layer, `layer ${i} of manifest ${desc.digest}`);
+        blobs.set(l.digest, l);
+      }
+    }
+  };
+  await visit(target, top.data, 0);
+
+  const queue = [...blobs.values()];
+  const worker = async (): Promise<void> => {
+    for (let desc = queue.shift(); desc; desc = queue.shift()) {
+      checkAborted(signal);
+      await fetchBlob(registry, desc, `pull-${pullId}-${desc.digest}`, options);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, worker));
+
+  // Everything is in content: check it and label it as an import does, then name it.
+  const found = await new Walker(content, sel, signal).walk(target, 'image');
+  const manifests = pickManifests(found, sel);
+  checkAborted(signal);
+  await recordImage(options.images, name, target);
+  progress({ event: 'image', name, current: 0, total: 0, message: target.digest });
+  return { name, target, manifests };
+}
+
+function parse(data: Buffer, desc: Descriptor): unknown {
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch (err) {
+    throw invalidArgument(`${desc.mediaType} ${desc.digest} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A child manifest or index: the stored one when the namespace has it, else the registry's, stored. */
+async function manifestBytes(registry: Registry, desc: Descriptor, ingest: string, options: PullOptions): Promise<Buffer> {
+  try {
+    const data = await readBlob(options.content, desc, 'manifest');
+    await options.hold(desc.digest);
+    return data;
+  } catch (err) {
+    if (!isKind(err, ErrorKind.NotFound)) throw err;
+  }
+  const { desc: got, data } = await registry.manifest(desc.digest);
+  if (got.size !== desc.size) throw invalidArgument(`manifest ${desc.digest} from ${registry.host}: ${got.size} bytes, its descriptor says ${desc.size}`);
+  await storeBytes(options.content, desc, data, ingest, options);
+  return data;
+}
+
+/** Writes bytes already checked against desc.digest into content (already there: held instead). */
+async function storeBytes(content: Content, desc: Descriptor, data: Buffer, ingest: string, options: PullOptions): Promise<void> {
+  let writer: Writer;
+  try {
+    writer = await content.writer(ingest, { total: data.length, expected: desc.digest, lease: options.lease });
+  } catch (err) {
+    if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
+    await options.hold(desc.digest);
+    return;
+  }
+  try {
+    await writer.write(data);
+    await writer.commit(data.length, desc.digest);
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
+    await options.hold(desc.digest);
+  }
+}
+
+/** Streams a blob from the registry into content, checking its size and digest before the commit. */
+async function fetchBlob(registry: Registry, desc: Descriptor, ingest: string, options: PullOptions): Promise<void> {
+  const { content, signal, progress = () => undefined } = options;
+  let writer: Writer;
+  try {
+    writer = await content.writer(ingest, { total: desc.size, expected: desc.digest, lease: options.lease });
+  } catch (err) {
+    if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
+    await options.hold(desc.digest);
+    progress({ event: 'fetched', name: desc.digest, current: desc.size, total: desc.size, message: 'exists' });
+    return;
+  }
+  const what = `blob ${desc.digest} from ${registry.host}/${registry.repository}`;
+  let committed = false;
+  try {
+    const { body, size } = await registry.blob(desc);
+    if (size !== undefined && size !== desc.size) throw invalidArgument(`${what}: the registry sends ${size} bytes, the descriptor says ${desc.size}`);
+    let written = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (!pendingBytes) return;
+      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      written = await writer.write(chunk);
+      progress({ event: 'fetching', name: desc.digest, current: written, total: desc.size });
+    };
+    for await (const chunk of body) {
+      checkAborted(signal);
+      if (written + pendingBytes + chunk.length > desc.size) throw invalidArgument(`${what}: the registry sends more than the ${desc.size} bytes its descriptor says`);
+      pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      pendingBytes += chunk.length;
+      if (pendingBytes >= WRITE_CHUNK) await flush();
+    }
+    await flush();
+    if (written !== desc.size) throw invalidArgument(`${what}: got ${written} bytes, the descriptor says ${desc.size} (connection cut?)`);
+    const digest = await writer.digest();
+    if (digest !== desc.digest) throw invalidArgument(`${what}: the bytes the registry sent have digest ${digest}; refused`);
+    try {
+      await writer.commit(desc.size, desc.digest);
+    } catch (err) {
+      if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
+      await options.hold(desc.digest);
+    }
+    committed = true;
+    progress({ event: 'fetched', name: desc.digest, current: desc.size, total: desc.size });
+  } catch (err) {
+    if (err instanceof EngineError) throw err;
+    throw new EngineError(ErrorKind.Unavailable, `${what}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    if (!committed) await writer.abort().catch(() => undefined);
+  }
+}
