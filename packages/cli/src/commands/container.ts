@@ -15,7 +15,7 @@ import type { Command, CommandContext } from '../command';
 import { type Daemon, withDaemon } from '../connect';
 import { age, table } from '../format';
 import { parseLabelArgs } from '../labels';
-import { parseRunArgs, runOptions } from '../runflags';
+import { parseRunArgs, runOptions, runtimeFlag } from '../runflags';
 
 type Client = typeof import('@ctl/containerd-lite/client');
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
@@ -179,6 +179,7 @@ async function createContainer(context: CommandContext, a: Api, argv: string[]):
     optionsJson: JSON.stringify(options),
     snapshotter: (v.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
     labels: labelsFrom(v),
+    runtime: runtimeFlag(parsed),
   });
   try {
     await a.tasks.create(created.id, { rootfs: created.rootfs, stdin: v.interactive ? 'attach' : '', terminal: Boolean(v.tty) });
@@ -219,11 +220,13 @@ Runs a command in a new container (docker run's options):
   --tmpfs /path[:opts]   --read-only
   -m, --memory SIZE  --memory-swap SIZE  --cpus N  -c, --cpu-shares N  --cpuset-cpus LIST
   --pids-limit N  --blkio-weight N  --ulimit NAME=SOFT[:HARD]  --shm-size SIZE
+  --device-read-bps PATH:RATE  --device-write-bps PATH:RATE (RATE e.g. 1mb)
+  --device-read-iops PATH:N  --device-write-iops PATH:N   (PATH a block device)
   --cap-add CAP  --cap-drop CAP  --privileged  --security-opt seccomp=unconfined|FILE|no-new-privileges
   -l, --label K=V  --stop-signal SIG  --stop-timeout SECONDS  --network none|host
   --restart no|on-failure[:N]|always|unless-stopped   restart the container when it exits
                            (the daemon does, with a back-off; not after ctl stop/kill)
-  --snapshotter NAME  --runtime runtime-native
+  --snapshotter NAME  --runtime runtime-native|runc|crun (default runtime-native)
 
 Exit code: the command's; 125 when the engine fails, 126 when the command cannot be run,
 127 when it is not found.
@@ -583,7 +586,11 @@ const inspect: Command = {
           Created: c.createdAt,
           State: { Status: (task?.status ?? 'CREATED').toLowerCase(), Running: task?.status === 'RUNNING', Paused: task?.status === 'PAUSED', Pid: task?.pid ?? 0, ExitCode: task?.status === 'STOPPED' ? task.exitStatus : 0, OOMKilled: Boolean(exit.oomKilled), FinishedAt: task?.exitedAt ?? null },
           RestartCount: client().restartCountOf(c.labels),
-          HostConfig: { RestartPolicy: { Name: client().policyOf(c.labels).name, MaximumRetryCount: client().policyOf(c.labels).maxRetries } },
+          HostConfig: {
+            RestartPolicy: { Name: client().policyOf(c.labels).name, MaximumRetryCount: client().policyOf(c.labels).maxRetries },
+            // docker's name of the OCI runtime; Runtime below is containerd's (the shim's)
+            Runtime: client().binaryName(c.runtime) || 'runtime-native',
+          },
           Labels: c.labels,
           Snapshotter: c.snapshotter,
           SnapshotKey: c.snapshotKey,
