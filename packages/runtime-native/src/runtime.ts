@@ -7,7 +7,8 @@
  *   waitExit(bundle)            -> the shim wrote exit.json when the init exited        (stopped)
  *   delete(id)                  -> processes, cgroups and state are gone
  *
- * kill, exec, ps, pause/resume, state, stats and attach work in between.
+ * kill, exec, ps, pause/resume, state, stats and attach work in between. The same works with
+ * runc or crun as the runtime binary (runtimeChoice in native.ts; `flavor` says whose command line).
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
