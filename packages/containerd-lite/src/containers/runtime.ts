@@ -31,8 +31,8 @@ export function runtimeRecord(binaryName: string): Container['runtime'] {
 }
 
 /** binary_name of runc options (protobuf); '' when the options are of another type or do not set it. */
-export function binaryName(runtime: Container['runtime']): string {
-  const o: Any | undefined = runtime.options;
+export function binaryName(runtime: Container['runtime'] | undefined): string {
+  const o: Any | undefined = runtime?.options;
   if (!o || !/(^|\/)containerd\.runc\.v1\.Options$/.test(o.typeUrl)) return '';
   const b = o.value;
   let at = 0;
