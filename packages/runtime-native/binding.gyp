@@ -47,6 +47,12 @@
       "sources": ["src/native/launch.c"]
     },
     {
+      # crun on a hybrid cgroup layout (see the file's comment)
+      "target_name": "ctl-crun",
+      "type": "executable",
+      "sources": ["src/native/crun_wrap.c"]
+    },
+    {
       # OCI layer applier: libarchive for tar/gzip/zstd, libcrypto for sha256
       "target_name": "ctl-apply",
       "type": "executable",

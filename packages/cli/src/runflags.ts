@@ -3,7 +3,7 @@
  * after IMAGE is the command (so `ctl run busybox ls -l` passes -l to ls). Parsed here into
  * runtime-native's RunOptions, which the daemon turns into the OCI spec.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from './args';
 import { type OciMount, type VolumeMount, checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
@@ -39,6 +39,10 @@ const FLAGS: Flag[] = [
   { name: 'cpuset-cpus', value: true },
   { name: 'pids-limit', value: true },
   { name: 'blkio-weight', value: true },
+  { name: 'device-read-bps', value: true, multiple: true },
+  { name: 'device-write-bps', value: true, multiple: true },
+  { name: 'device-read-iops', value: true, multiple: true },
+  { name: 'device-write-iops', value: true, multiple: true },
   { name: 'cap-add', value: true, multiple: true },
   { name: 'cap-drop', value: true, multiple: true },
   { name: 'privileged', value: false },
@@ -143,6 +147,49 @@ export function pullPolicy(values: Parsed['values']): PullPolicy {
   return value;
 }
 
+/** The runtimes --runtime takes; io.containerd.runc.v2 (the shim's name) and ctl mean the default. */
+const RUNTIMES: Record<string, string> = { 'runtime-native': '', ctl: '', 'io.containerd.runc.v2': '', runc: 'runc', crun: 'crun' };
+
+/** --runtime as the daemon's Create takes it: "" for runtime-native (the default), runc or crun. */
+export function runtimeFlag(p: Parsed): string {
+  const name = p.values.runtime as string | undefined;
+  if (name === undefined) return '';
+  const runtime = RUNTIMES[name];
+  if (runtime === undefined) throw new UsageError(`--runtime ${name}: unknown runtime (supported: runtime-native, runc, crun)`);
+  return runtime;
+}
+
+/**
+ * docker's --device-{read,write}-{bps,iops} PATH:RATE, as the spec's throttle rules: the block
+ * device's major:minor on this host (the daemon's: it runs here), the rate in bytes (1mb, 512k)
+ * or I/O operations per second.
+ */
+function throttleFlag(flag: string, value: string, iops: boolean): { major: number; minor: number; rate: number } {
+  const colon = value.lastIndexOf(':');
+  const file = colon > 0 ? value.slice(0, colon) : '';
+  const rateText = colon > 0 ? value.slice(colon + 1) : '';
+  if (!file || !rateText) throw new UsageError(`--${flag} ${value}: expected PATH:RATE, e.g. /dev/sda:${iops ? '100' : '1mb'}`);
+  let rate: number;
+  if (iops) {
+    if (!/^\d+$/.test(rateText)) throw new UsageError(`--${flag} ${value}: the rate must be a whole number of I/O operations per second`);
+    rate = Number(rateText);
+  } else {
+    rate = parseBytes(rateText, `--${flag} ${value}`);
+  }
+  let st;
+  try {
+    st = statSync(file, { bigint: true });
+  } catch (err) {
+    throw new UsageError(`--${flag} ${value}: ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such device' : (err as Error).message}`);
+  }
+  if (!st.isBlockDevice()) throw new UsageError(`--${flag} ${value}: ${file} is not a block device`);
+  // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
+  const dev = st.rdev;
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+  return { major, minor, rate };
+}
+
 /** The RunOptions (runtime-native's) the daemon builds the spec from. */
 export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const v = p.values;
@@ -182,6 +229,13 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
   if (str('cpuset-cpus')) o.cpusetCpus = str('cpuset-cpus');
   if (str('pids-limit')) o.pidsLimit = number(str('pids-limit')!, '--pids-limit');
   if (str('blkio-weight')) o.blkioWeight = number(str('blkio-weight')!, '--blkio-weight');
+  const throttles = [
+    ['device-read-bps', 'deviceReadBps', false],
+    ['device-write-bps', 'deviceWriteBps', false],
+    ['device-read-iops', 'deviceReadIops', true],
+    ['device-write-iops', 'deviceWriteIops', true],
+  ] as const;
+  for (const [flag, option, iops] of throttles) if (list(flag).length) o[option] = list(flag).map((value) => throttleFlag(flag, value, iops));
   if (list('ulimit').length) {
     o.ulimits = list('ulimit').map((u) => {
       const m = ULIMIT.exec(u);
@@ -220,7 +274,6 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
   const network = str('network');
   if (network && network !== 'none' && network !== 'host') throw new UsageError(`--network ${network}: supported: none, host`);
   if (network) o.network = network;
-  const runtime = str('runtime');
-  if (runtime && runtime !== 'runtime-native' && runtime !== 'ctl') throw new UsageError(`--runtime ${runtime}: only runtime-native is supported yet`);
+  runtimeFlag(p);
   return o;
 }

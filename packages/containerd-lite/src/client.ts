@@ -14,6 +14,7 @@ export { TransferClient, type TransferProgress } from './transfer/client';
 export { DiffClient } from './diff/client';
 export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL, specOf } from './containers/containers';
 export { ContainersClient } from './containers/client';
+export { RUNC_OPTIONS_TYPE, RUNC_SHIM, binaryName, runtimeRecord } from './containers/runtime';
 export { type Envelope, type Publisher, Topic } from './events/events';
 export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from './events/codec';

@@ -29,6 +29,7 @@ export { DEFAULT_QUEUE_LIMIT, Exchange, type ExchangeOptions, type SubscribeOpti
 export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from './events/codec';
 export { type ContainerDeleteCheck, ContainerStore, type ContainerStoreOptions } from './containers/store';
 export { ContainersClient } from './containers/client';
+export { RUNC_OPTIONS_TYPE, RUNC_SHIM, binaryName, runtimeRecord } from './containers/runtime';
 export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { MAX_IDENTIFIER_LENGTH, validateIdentifier } from './identifiers';
 export * from './tasks';

@@ -7,7 +7,8 @@
  *   waitExit(bundle)            -> the shim wrote exit.json when the init exited        (stopped)
  *   delete(id)                  -> processes, cgroups and state are gone
  *
- * kill, exec, ps, pause/resume, state, stats and attach work in between.
+ * kill, exec, ps, pause/resume, state, stats and attach work in between. The same works with
+ * runc or crun as the runtime binary (runtimeChoice in native.ts; `flavor` says whose command line).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +17,7 @@ import * as path from 'node:path';
 import { Attachment } from './attach';
 import { launch } from './launch';
 import { RuntimeError, kindFromRuntimeMessage } from './errors';
-import { nativeBinaries } from './native';
+import { RUNTIME_BINARY, type RuntimeFlavor, nativeBinaries } from './native';
 import type { Process } from './spec/types';
 
 export const DEFAULT_ROOT = '/run/ctl/runtime';
@@ -53,14 +54,28 @@ export interface RuntimeOptions {
   root?: string;
   runtimeBinary?: string;
   shimBinary?: string;
+  /** whose command line runtimeBinary has (default: ctl-runtime's); see runtimeChoice */
+  flavor?: RuntimeFlavor;
 }
 
 function run(bin: string, args: string[], input?: string): Promise<CommandResult> {
   return launch(bin, args, { input }).catch((err: Error) => Promise.reject(new RuntimeError('Unavailable', `${bin}: ${err.message}`)));
 }
 
+/** The message of a runtime's stderr: runc writes logrus lines (time=… level=error msg="…"). */
+function message(stderr: string): string {
+  return stderr
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const m = /\blevel=\w+ msg="((?:[^"\\]|\\.)*)"/.exec(l);
+      return m ? m[1]!.replace(/\\(.)/g, '$1') : l.replace(/^ctl-(runtime|shim): /, '');
+    })
+    .join('\n');
+}
+
 function failure(what: string, r: CommandResult): RuntimeError {
-  const msg = r.stderr.trim().replace(/^ctl-(runtime|shim): /gm, '') || `exit code ${r.code}`;
+  const msg = message(r.stderr) || `exit code ${r.code}`;
   return new RuntimeError(kindFromRuntimeMessage(msg), `${what}: ${msg}`, { exitCode: r.code, stderr: r.stderr });
 }
 
@@ -68,9 +83,11 @@ export class Runtime {
   readonly root: string;
   readonly runtimeBinary: string;
   readonly shimBinary: string;
+  readonly flavor: RuntimeFlavor;
 
   constructor(opts: RuntimeOptions = {}) {
     this.root = opts.root ?? DEFAULT_ROOT;
+    this.flavor = opts.flavor ?? 'native';
     const bins = opts.runtimeBinary && opts.shimBinary ? { runtime: opts.runtimeBinary, shim: opts.shimBinary } : nativeBinaries();
     this.runtimeBinary = opts.runtimeBinary ?? bins.runtime;
     this.shimBinary = opts.shimBinary ?? bins.shim;
@@ -186,8 +203,21 @@ export class Runtime {
     return JSON.parse(await this.ok(`ps ${id}`, ['ps', '--format', 'json', id])) as number[];
   }
 
+  /** runc's `events --stats` record ({type: 'stats', id, data}). */
   async stats(id: string): Promise<Record<string, unknown>> {
-    return JSON.parse(await this.ok(`events ${id}`, ['events', '--stats', id])) as Record<string, unknown>;
+    if (this.flavor !== 'crun') return JSON.parse(await this.ok(`events ${id}`, ['events', '--stats', id])) as Record<string, unknown>;
+    // crun has no events: ctl-runtime reads the same figures from the container's cgroup.
+    const { bundle } = await this.state(id);
+    let cgroupsPath: string | undefined;
+    try {
+      cgroupsPath = (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } }).linux?.cgroupsPath;
+    } catch (err) {
+      throw new RuntimeError('NotFound', `stats of ${id}: the bundle's config.json: ${(err as Error).message}`);
+    }
+    if (!cgroupsPath?.startsWith('/')) throw new RuntimeError('FailedPrecondition', `stats of ${id}: its spec has no absolute linux.cgroupsPath`);
+    const r = await run(RUNTIME_BINARY, ['events', '--stats', '--cgroup', cgroupsPath, id]);
+    if (r.code !== 0) throw failure(`stats of ${id}`, r);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
   }
 
   /** exec a process in the container and wait for it: exit code and output. */

@@ -15,7 +15,7 @@ import { type Daemon, withDaemon } from '../connect';
 import { age, table } from '../format';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
-import { type Parsed, parseRunArgs, pullPolicy, runOptions } from '../runflags';
+import { type Parsed, parseRunArgs, pullPolicy, runOptions, runtimeFlag } from '../runflags';
 
 type Client = typeof import('@ctl/containerd-lite/client');
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
@@ -221,6 +221,7 @@ async function createContainer(context: CommandContext, daemon: Daemon, a: Api, 
     optionsJson: JSON.stringify(options),
     snapshotter: (v.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
     labels: labelsFrom(v),
+    runtime: runtimeFlag(parsed),
   });
   try {
     await a.tasks.create(created.id, { rootfs: created.rootfs, stdin: v.interactive ? 'attach' : '', terminal: Boolean(v.tty) });
@@ -262,11 +263,13 @@ Runs a command in a new container (docker run's options):
   --tmpfs /path[:opts]   --read-only
   -m, --memory SIZE  --memory-swap SIZE  --cpus N  -c, --cpu-shares N  --cpuset-cpus LIST
   --pids-limit N  --blkio-weight N  --ulimit NAME=SOFT[:HARD]  --shm-size SIZE
+  --device-read-bps PATH:RATE  --device-write-bps PATH:RATE (RATE e.g. 1mb)
+  --device-read-iops PATH:N  --device-write-iops PATH:N   (PATH a block device)
   --cap-add CAP  --cap-drop CAP  --privileged  --security-opt seccomp=unconfined|FILE|no-new-privileges
   -l, --label K=V  --stop-signal SIG  --stop-timeout SECONDS  --network none|host
   --restart no|on-failure[:N]|always|unless-stopped   restart the container when it exits
                            (the daemon does, with a back-off; not after ctl stop/kill)
-  --snapshotter NAME  --runtime runtime-native
+  --snapshotter NAME  --runtime runtime-native|runc|crun (default runtime-native)
   --pull missing|always|never   pull the image first: when it is not here (default), always, or never
   --plain-http             pull over HTTP (always so for localhost and 127.0.0.1 registries)
 
@@ -638,7 +641,11 @@ const inspect: Command = {
           Created: c.createdAt,
           State: { Status: (task?.status ?? 'CREATED').toLowerCase(), Running: task?.status === 'RUNNING', Paused: task?.status === 'PAUSED', Pid: task?.pid ?? 0, ExitCode: task?.status === 'STOPPED' ? task.exitStatus : 0, OOMKilled: Boolean(exit.oomKilled), FinishedAt: task?.exitedAt ?? null },
           RestartCount: client().restartCountOf(c.labels),
-          HostConfig: { RestartPolicy: { Name: client().policyOf(c.labels).name, MaximumRetryCount: client().policyOf(c.labels).maxRetries } },
+          HostConfig: {
+            RestartPolicy: { Name: client().policyOf(c.labels).name, MaximumRetryCount: client().policyOf(c.labels).maxRetries },
+            // docker's name of the OCI runtime; Runtime below is containerd's (the shim's)
+            Runtime: client().binaryName(c.runtime) || 'runtime-native',
+          },
           Labels: c.labels,
           Snapshotter: c.snapshotter,
           SnapshotKey: c.snapshotKey,

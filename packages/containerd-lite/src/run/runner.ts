@@ -19,7 +19,7 @@
  */
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, found, invalidArgument, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
-import { type RunOptions, type Spec, SpecError, buildSpec, validateSpec } from '@ctl/runtime-native';
+import { type RunOptions, RuntimeError, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
 import { type Mount, type Snapshotter, mountAll, unmountAll } from '@ctl/snapshotter';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -29,6 +29,7 @@ import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
 import { type Any, SPEC_TYPE_URL, type Containers } from '../containers/containers';
+import { runtimeRecord } from '../containers/runtime';
 import type { Content } from '../content/content';
 import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
@@ -40,15 +41,14 @@ import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import { validateVolumeName } from '../volumes/store';
 import type { NewVolume, Volume } from '../volumes/volumes';
 
-/** The runtime name containers made here carry (tasks run them with runtime-native's shim). */
-export const RUNTIME_NAME = 'io.containerd.runc.v2';
-
 export interface CreateRequest {
   id: string;
   image: string;
   optionsJson: string;
   snapshotter: string;
   labels: Record<string, string>;
+  /** "" or runtime-native (ctl-runtime), runc, crun */
+  runtime?: string;
 }
 
 export interface Created {
@@ -198,6 +198,15 @@ export class Runner {
     const containers = deps.containers(ns);
     if (await found(containers.get(id))) throw alreadyExists(`container name "${id}" is already in use: remove it first (ctl rm ${id})`);
     if (!request.image) throw invalidArgument('no image given');
+    // Before anything is made: an unknown or missing runtime leaves nothing behind.
+    let runtime: string;
+    try {
+      const choice = runtimeChoice(request.runtime ?? '');
+      runtime = choice.flavor === 'native' ? '' : choice.name;
+    } catch (err) {
+      if (err instanceof RuntimeError) throw new EngineError(ErrorKind[err.kind], err.message, { cause: err });
+      throw err;
+    }
     const ref = normalizeReference(request.image);
     const { volumes: volumesOption, ...options } = parseOptions(request.optionsJson) as RunOptions & { volumes?: unknown };
     const wanted = volumeOptions(volumesOption);
@@ -244,7 +253,7 @@ export class Runner {
               id,
               image: ref,
               labels: request.labels,
-              runtime: { name: RUNTIME_NAME },
+              runtime: runtimeRecord(runtime),
               spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
               snapshotter: target.snapshotter,
               snapshotKey: id,

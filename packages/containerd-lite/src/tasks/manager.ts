@@ -5,12 +5,14 @@
  *   <state>/containerd-lite/tasks/<ns>/<id>/          the bundle of one task
  *       config.json   the container's OCI spec, root.path = "rootfs" (when rootfs mounts are given)
  *       rootfs/       the Create request's mounts, mounted here
- *       task.json     what Create was asked (stdio paths, terminal, whether rootfs is ours to unmount)
+ *       task.json     what Create was asked (stdio paths, terminal, whether rootfs is ours to unmount, the runtime)
  *       init.pid, exit.json, runtime.log, attach.sock, console.sock    written by the shim/runtime
  *       exit.announced   marker: /tasks/exit was published for this exit (never twice, also across restarts)
  *       exec/<exec id>/  exec.json (the process and stdio), then the exec shim's exec.pid, exit.json,
  *                        exec.log (its output), attach.sock
- *   <state>/containerd-lite/runtime/<ns>/             the runtime's root, one per namespace (as runc's in containerd)
+ *   <state>/containerd-lite/runtime/<ns>/             ctl-runtime's root, one per namespace (as runc's in containerd)
+ *   <state>/containerd-lite/{runc,crun}/<ns>/         runc's and crun's roots, for containers that name them
+ *                                                     (containers/runtime.ts: runc options' binary_name)
  *   <root>/containerd-lite/logs/<ns>/<id>.log         the init's output, JSON lines; kept after the task's
  *                                                     delete until removeLogs (the container's removal)
  *
@@ -20,11 +22,12 @@
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound, notImplemented } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { validateNamespace } from '@ctl/proto/namespace';
-import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, writeBundle } from '@ctl/runtime-native';
+import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice, writeBundle } from '@ctl/runtime-native';
 import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Container, SPEC_TYPE_URL } from '../containers/containers';
+import { binaryName } from '../containers/runtime';
 import { type Publisher, Topic } from '../events/events';
 import { KeyedQueue } from '../keyed-queue';
 import { FifoBridge } from './fifo';
@@ -39,7 +42,7 @@ export interface TaskManagerOptions {
   containers: (namespace: string, id: string) => Promise<Container>;
   publisher: Publisher;
   logger?: Logger;
-  /** ctl-runtime / ctl-shim binaries (default: runtime-native's) */
+  /** ctl-runtime / ctl-shim binaries (default: runtime-native's); runc and crun are found in PATH */
   runtimeBinary?: string;
   shimBinary?: string;
 }
@@ -47,6 +50,8 @@ export interface TaskManagerOptions {
 interface TaskJson extends Stdio {
   ownRootfs: boolean;
   createdAt: string;
+  /** the container's runtime binary name: runc, crun; absent for ctl-runtime */
+  runtime?: string;
 }
 
 class Task {
@@ -202,11 +207,20 @@ export class TaskManager {
       if (fs.existsSync(bundle)) throw alreadyExists(`task "${id}": bundle ${bundle} exists`);
       const rootfsMounts = o.rootfs ?? [];
       const ownRootfs = rootfsMounts.length > 0;
-      const meta: TaskJson = { stdin: o.stdin ?? '', stdout: o.stdout ?? '', stderr: o.stderr ?? '', terminal: !!o.terminal, ownRootfs, createdAt: new Date().toISOString() };
+      const runtimeName = binaryName(container.runtime);
+      const runtime = this.runtime(ns, runtimeName);
+      const meta: TaskJson = {
+        stdin: o.stdin ?? '',
+        stdout: o.stdout ?? '',
+        stderr: o.stderr ?? '',
+        terminal: !!o.terminal,
+        ownRootfs,
+        createdAt: new Date().toISOString(),
+        ...(runtimeName ? { runtime: runtimeName } : {}),
+      };
       spec.process = { ...(spec.process ?? { args: [], cwd: '/' }), terminal: meta.terminal } as Spec['process'];
       if (ownRootfs) spec.root = { ...(spec.root ?? {}), path: 'rootfs' } as Spec['root'];
       else if (!spec.root?.path || !path.isAbsolute(spec.root.path)) throw invalidArgument(`task "${id}": no rootfs mounts and the spec's root.path is not absolute`);
-      const runtime = this.runtime(ns);
       let mounted = false;
       try {
         fs.mkdirSync(path.dirname(bundle), { recursive: true, mode: 0o711 });
@@ -458,18 +472,18 @@ export class TaskManager {
 
   private async recoverOne(ns: string, id: string): Promise<void> {
     const bundle = this.bundleDir(ns, id);
-    const runtime = this.runtime(ns);
     let meta: TaskJson;
     try {
       meta = JSON.parse(fs.readFileSync(path.join(bundle, 'task.json'), 'utf8')) as TaskJson;
     } catch {
+      // task.json is written before the runtime's create runs: no runtime has this container.
       this.opts.logger?.warn('removing a task whose create did not finish', { namespace: ns, id });
-      await runtime.delete(id, true).catch(() => undefined);
       const rootfs = path.join(bundle, 'rootfs');
       if (isMountPoint(rootfs)) await unmountAll(rootfs).catch(() => undefined);
       if (!isMountPoint(rootfs)) this.removeBundle(bundle);
       return;
     }
+    const runtime = this.runtime(ns, meta.runtime ?? '');
     const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
     const task = new Task(ns, id, bundle, runtime, init, meta);
     const execDir = path.join(bundle, 'exec');
@@ -609,13 +623,30 @@ export class TaskManager {
     fs.rmSync(bundle, { recursive: true, force: true });
   }
 
-  private runtime(ns: string): Runtime {
-    let r = this.runtimes.get(ns);
+  /**
+   * The runtime of a namespace's containers that name `name` (a runc options' binary_name; ""
+   * for ctl-runtime); FailedPrecondition when it is unknown or not installed.
+   */
+  private runtime(ns: string, name: string): Runtime {
+    const key = `${validateNamespace(ns)}\0${name}`;
+    let r = this.runtimes.get(key);
     if (!r) {
-      const root = path.join(this.runtimeDir, ns);
+      let choice;
+      try {
+        choice = runtimeChoice(name);
+      } catch (err) {
+        throw failedPrecondition(`runtime of the container: ${(err as Error).message}`);
+      }
+      const native = choice.flavor === 'native';
+      const root = native ? path.join(this.runtimeDir, ns) : path.join(path.dirname(this.runtimeDir), choice.name, ns);
       fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-      r = new Runtime({ root, runtimeBinary: this.opts.runtimeBinary, shimBinary: this.opts.shimBinary });
-      this.runtimes.set(ns, r);
+      r = new Runtime({
+        root,
+        runtimeBinary: native ? (this.opts.runtimeBinary ?? choice.binary) : choice.binary,
+        shimBinary: this.opts.shimBinary,
+        flavor: choice.flavor,
+      });
+      this.runtimes.set(key, r);
     }
     return r;
   }

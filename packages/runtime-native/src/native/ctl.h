@@ -219,7 +219,7 @@ int cmd_ps(struct gopts *g, const char *id, const char *format, struct ctl_err *
 int cmd_pause(struct gopts *g, const char *id, bool pause, struct ctl_err *e);
 int cmd_update(struct gopts *g, const char *id, json_t *resources, struct ctl_err *e);
 int cmd_list(struct gopts *g, const char *format, bool quiet, struct ctl_err *e);
-int cmd_events(struct gopts *g, const char *id, bool stats, struct ctl_err *e);
+int cmd_events(struct gopts *g, const char *id, bool stats, const char *cgroup, struct ctl_err *e);
 int parse_signal(const char *s);
 
 /* ---- spawn.c: the two-stage fork shared by create and exec ----

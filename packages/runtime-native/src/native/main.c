@@ -158,13 +158,13 @@ int main(int argc, char **argv) {
     if (parse_flags(sargc, sargv, f, p, &np, false, &e) < 0) goto fail;
     r = cmd_list(&go, flag(f, "format") ?: flag(f, "f"), flag(f, "quiet") || flag(f, "q"), &e);
   } else if (!strcmp(cmd, "events")) {
-    struct flag f[] = {{"stats", false, NULL}, {"interval", true, NULL}, {NULL, false, NULL}};
+    struct flag f[] = {{"stats", false, NULL}, {"interval", true, NULL}, {"cgroup", true, NULL}, {NULL, false, NULL}};
     if (parse_flags(sargc, sargv, f, p, &np, false, &e) < 0) goto fail;
     if (np != 1) {
       ctl_fail(&e, 0, "events: exactly one container id is required");
       goto fail;
     }
-    r = cmd_events(&go, p[0], flag(f, "stats") != NULL, &e);
+    r = cmd_events(&go, p[0], flag(f, "stats") != NULL, flag(f, "cgroup"), &e);
   } else if (!strcmp(cmd, "update")) {
     /* update --resources FILE|- ID: LinuxResources JSON (what containerd's Update passes) */
     struct flag f[] = {{"resources", true, NULL}, {"r", true, NULL}, {"memory", true, NULL}, {"pids-limit", true, NULL},

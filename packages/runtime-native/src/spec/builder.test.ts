@@ -64,6 +64,25 @@ describe('buildSpec', () => {
     assert.deepEqual(s.linux?.resources?.blockIO, { weight: 300 });
   });
 
+  it('maps device throttles into blockIO, next to the weight; a bad number is a SpecError', () => {
+    const s = buildSpec(image, {
+      id: 'c',
+      blkioWeight: 300,
+      deviceReadBps: [{ major: 8, minor: 0, rate: 1048576 }],
+      deviceWriteBps: [{ major: 8, minor: 16, rate: 10240 }],
+      deviceReadIops: [{ major: 8, minor: 0, rate: 100 }],
+      deviceWriteIops: [{ major: 7, minor: 3, rate: 50 }],
+    });
+    assert.deepEqual(s.linux?.resources?.blockIO, {
+      weight: 300,
+      throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1048576 }],
+      throttleWriteBpsDevice: [{ major: 8, minor: 16, rate: 10240 }],
+      throttleReadIOPSDevice: [{ major: 8, minor: 0, rate: 100 }],
+      throttleWriteIOPSDevice: [{ major: 7, minor: 3, rate: 50 }],
+    });
+    assert.throws(() => buildSpec(image, { id: 'c', deviceWriteBps: [{ major: 8, minor: 0, rate: -1 }] }), /throttleWriteBpsDevice\[0\]\.rate/);
+  });
+
   it('network: none makes a new netns, host shares, a path joins', () => {
     const types = (o: Parameters<typeof buildSpec>[1]) => buildSpec(image, o).linux?.namespaces?.find((n) => n.type === 'network');
     assert.deepEqual(types({ id: 'c' }), { type: 'network' });

@@ -16,7 +16,7 @@ import {
 } from './defaults';
 import { loadDefaultProfile, resolveProfile } from './seccomp';
 import { resolveUser } from './user';
-import type { IdMapping, ImageConfig, Mount, Namespace, Resources, Rlimit, Seccomp, Spec } from './types';
+import type { IdMapping, ImageConfig, Mount, Namespace, Resources, Rlimit, Seccomp, Spec, ThrottleDevice } from './types';
 import { validateSpec } from './validate';
 
 export const OCI_VERSION = '1.1.0';
@@ -61,6 +61,11 @@ export interface RunOptions {
   cpusetMems?: string;
   pidsLimit?: number;
   blkioWeight?: number;
+  /** docker's --device-read-bps/--device-write-bps (bytes per second) and --device-read-iops/--device-write-iops, by block device major:minor */
+  deviceReadBps?: ThrottleDevice[];
+  deviceWriteBps?: ThrottleDevice[];
+  deviceReadIops?: ThrottleDevice[];
+  deviceWriteIops?: ThrottleDevice[];
   /** extra mounts, appended after the defaults */
   mounts?: Mount[];
   /** Docker-style binds: "src:dst[:ro]" */
@@ -147,6 +152,22 @@ function resources(o: RunOptions): Resources {
   }
   if (o.pidsLimit !== undefined) r.pids = { limit: o.pidsLimit };
   if (o.blkioWeight !== undefined) r.blockIO = { weight: o.blkioWeight };
+  const throttles = [
+    ['deviceReadBps', 'throttleReadBpsDevice'],
+    ['deviceWriteBps', 'throttleWriteBpsDevice'],
+    ['deviceReadIops', 'throttleReadIOPSDevice'],
+    ['deviceWriteIops', 'throttleWriteIOPSDevice'],
+  ] as const;
+  for (const [option, field] of throttles) {
+    const list = o[option];
+    if (!list?.length) continue;
+    list.forEach((d, i) => {
+      for (const k of ['major', 'minor', 'rate'] as const) {
+        if (!Number.isSafeInteger(d[k]) || d[k] < 0) throw new SpecError(`linux.resources.blockIO.${field}[${i}].${k}`, `must be a non-negative integer, not ${String(d[k])}`);
+      }
+    });
+    r.blockIO = { ...r.blockIO, [field]: list.map((d) => ({ major: d.major, minor: d.minor, rate: d.rate })) };
+  }
   return r;
 }
 
