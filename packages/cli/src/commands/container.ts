@@ -172,57 +172,60 @@ function labelsFrom(values: Record<string, unknown>): Record<string, string> {
 /** A failure to get the image (pull or --pull never): docker's 125, whatever the message says. */
 class ImageError extends Error {}
 
-/**
- * The image by --pull's policy: pulled first (always), pulled when there is no record of it
- * (missing, as docker says "Unable to find image … locally"), or required to be here (never).
- * Returns the normalised name.
- */
-async function ensureImage(context: CommandContext, daemon: Daemon, parsed: Parsed): Promise<string> {
+/** The runner's answer when the image has no record here (runner.ts: "image … not found"). */
+const imageMissing = (err: unknown): boolean => kindOf(err) === 'NotFound' && /^image "/.test((err as Error).message);
+
+/** Pulls the image (--pull always, or missing when it is not here); a failure is an ImageError. */
+async function pullImage(context: CommandContext, daemon: Daemon, parsed: Parsed): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { normalizeReference, familiarName } = require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
-  let name: string;
-  try {
-    name = normalizeReference(parsed.image);
-  } catch (err) {
-    throw new ImageError((err as Error).message);
-  }
-  const policy = pullPolicy(parsed.values);
-  let here = policy !== 'always';
-  if (here) {
-    try {
-      await new (client().ImagesClient)(daemon['containerd-lite'], context.namespace).get(name);
-    } catch (err) {
-      if (kindOf(err) !== 'NotFound') throw err;
-      here = false;
-    }
-  }
-  if (here) return name;
-  if (policy === 'never') throw new ImageError(`No such image: ${familiarName(name)}`);
-  if (policy === 'missing') context.err(`Unable to find image '${familiarName(name)}' locally\n`);
+  const { normalizeReference } = require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
   try {
     // -u is the container's user here, so no credentials: anonymous pulls only.
     const registry = registryFlags({ 'plain-http': parsed.values['plain-http'] }, context.env);
-    await pull(context, daemon, name, { snapshotter: parsed.values.snapshotter as string | undefined, registry });
+    await pull(context, daemon, normalizeReference(parsed.image), { snapshotter: parsed.values.snapshotter as string | undefined, registry });
   } catch (err) {
     if (err instanceof NotServingError) throw err;
     throw new ImageError((err as Error).message);
   }
-  return name;
 }
 
+/**
+ * The container, from the image by --pull's policy: pulled first (always); made from the local
+ * image, and when there is none pulled (missing, as docker says "Unable to find image …
+ * locally") or refused (never). The common case, a local image, costs no extra call.
+ */
 async function createContainer(context: CommandContext, daemon: Daemon, a: Api, argv: string[]): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
   const parsed = parseRunArgs(argv);
   const options = runOptions(parsed, context.env);
   const v = parsed.values;
-  const image = await ensureImage(context, daemon, parsed);
-  const created = await a.runner.create({
+  const policy = pullPolicy(v);
+  if (policy === 'always') await pullImage(context, daemon, parsed);
+  const request = {
     id: (v.name as string | undefined) ?? '',
-    image,
+    image: parsed.image,
     optionsJson: JSON.stringify(options),
     snapshotter: (v.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
     labels: labelsFrom(v),
     runtime: runtimeFlag(parsed),
-  });
+  };
+  let created;
+  try {
+    created = await a.runner.create(request);
+  } catch (err) {
+    if (!imageMissing(err) || policy === 'always') throw err;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { familiarName, normalizeReference } = require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+    let name: string;
+    try {
+      name = familiarName(normalizeReference(parsed.image));
+    } catch (bad) {
+      throw new ImageError((bad as Error).message);
+    }
+    if (policy === 'never') throw new ImageError(`No such image: ${name}`);
+    context.err(`Unable to find image '${name}' locally\n`);
+    await pullImage(context, daemon, parsed);
+    created = await a.runner.create(request);
+  }
   try {
     await a.tasks.create(created.id, { rootfs: created.rootfs, stdin: v.interactive ? 'attach' : '', terminal: Boolean(v.tty) });
   } catch (err) {
