@@ -4,12 +4,12 @@
  * bite, logs, exec, stop, a daemon killed while containers run, many containers at once, and
  * bad input that must leave nothing behind.
  */
-import { waitFor } from '@ctl/proto/testing';
+import { isAlive, waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { useEngine } from './engine';
-import { daemonPids } from './helpers';
+import { daemonPids, stopDaemons } from './helpers';
 
 describe('ctl run and the container commands', function () {
   this.timeout(120_000);
@@ -31,6 +31,13 @@ describe('ctl run and the container commands', function () {
     assert.match(noImage.stderr, /No such image: no-such-image:latest/);
     assert.deepEqual(containers(), [], '--rm and failures leave no container');
     assert.deepEqual(ourSnapshots(), [], 'nor a snapshot');
+  });
+
+  it('starts the daemon when ctl run is the first command (no daemon answers)', async () => {
+    await stopDaemons(engine.instance);
+    const r = run('run', '--rm', 'busybox', 'echo', 'first');
+    assert.deepEqual([r.code, r.stdout], [0, 'first\n'], r.stderr);
+    assert.equal(daemonPids(engine.instance).filter(isAlive).length, 1);
   });
 
   it('takes env and workdir from the image and from flags', () => {

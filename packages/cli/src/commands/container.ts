@@ -70,8 +70,13 @@ async function taskOf(tasks: Tasks, id: string): Promise<ProcessState | undefine
   }
 }
 
-/** The exit code docker gives when the runtime could not start the command. */
-function startFailure(message: string): number {
+/**
+ * The exit code docker gives when the runtime could not start the command. An engine that did
+ * not answer is 125 whatever its message says (a socket's ENOENT is not the command's).
+ */
+function startFailure(err: unknown): number {
+  if (err instanceof NotServingError || ['Unavailable', 'DeadlineExceeded', 'Cancelled'].includes(kindOf(err) ?? '')) return ENGINE_FAILED;
+  const message = (err as Error).message;
   if (/no such file|not found in \$PATH|executable file not found|ENOENT/i.test(message)) return NOT_FOUND;
   if (/permission denied|EACCES|exec format error|is a directory/i.test(message)) return CANNOT_INVOKE;
   return ENGINE_FAILED;
@@ -119,7 +124,7 @@ async function foreground(context: CommandContext, tasks: Tasks, id: string, o: 
       await tasks.start(id, o.execId ?? '');
     } catch (err) {
       context.err(`ctl: ${(err as Error).message}\n`);
-      return startFailure((err as Error).message);
+      return startFailure(err);
     }
     if (o.tty) {
       resize();
@@ -294,9 +299,10 @@ const run: Command = {
       try {
         made = await createContainer(context, daemon, a, argv);
       } catch (err) {
-        if (err instanceof UsageError) throw err;
+        // No daemon answered (nothing was made): withDaemon starts one and runs this again.
+        if (err instanceof UsageError || err instanceof NotServingError) throw err;
         context.err(`ctl run: ${(err as Error).message}\n`);
-        return err instanceof ImageError ? ENGINE_FAILED : startFailure((err as Error).message);
+        return err instanceof ImageError ? ENGINE_FAILED : startFailure(err);
       }
       const { id, parsed } = made;
       const v = parsed.values;
@@ -305,7 +311,7 @@ const run: Command = {
           await a.tasks.start(id);
         } catch (err) {
           context.err(`ctl run: ${(err as Error).message}\n`);
-          return startFailure((err as Error).message);
+          return startFailure(err);
         }
         context.out(`${id}\n`);
         return 0;
@@ -705,7 +711,7 @@ const exec: Command = {
           await a.tasks.start(id, execId);
         } catch (err) {
           context.err(`ctl exec: ${(err as Error).message}\n`);
-          return startFailure((err as Error).message);
+          return startFailure(err);
         }
         if (values.detach) return 0;
         // The exec's shim makes its attach socket as it starts: output from before a client
