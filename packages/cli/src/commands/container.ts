@@ -209,6 +209,8 @@ Runs a command in a new container (docker run's options):
   -d, --detach             run in the background and print the container id
   -i, --interactive        keep stdin open          -t, --tty  allocate a terminal
   --rm                     remove the container (and its anonymous volumes) when it exits
+  --init                   run an init (tini, as /sbin/docker-init) as PID 1: it forwards
+                           signals and reaps zombies; the command is its child
   --name NAME              container name (default: a random id)
   -e, --env K=V|K          environment (repeatable)  --env-file FILE
   -w, --workdir DIR        -u, --user USER[:GROUP]   --entrypoint CMD   --hostname NAME
@@ -315,10 +317,24 @@ async function each(context: CommandContext, verb: string, list: string[], fn: (
   return code;
 }
 
-type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number } };
+type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number; additionalGids?: number[] } };
 
-/** The container's spec (only its process is read here); {} when there is none. */
-const specOf = (c: Container): { process?: ContainerProcess } => client().specOf<{ process?: ContainerProcess }>(c) ?? {};
+/** The container's spec (its process and root are read here); {} when there is none. */
+const specOf = (c: Container): { process?: ContainerProcess; root?: { path?: string } } => client().specOf<{ process?: ContainerProcess; root?: { path?: string } }>(c) ?? {};
+
+/** Where a running container's root filesystem is on this host: the task's mounted rootfs, or the spec's own absolute root. */
+function rootfsOf(context: CommandContext, id: string, c: Container): string {
+  const own = specOf(c).root?.path;
+  return own && own.startsWith('/') ? own : join(taskDir(context, id), 'rootfs');
+}
+
+/** exec -u NAME|UID[:GROUP|GID], names looked up in the container's /etc/passwd and /etc/group (as run -u). */
+function execUser(spec: string, rootfs: string): { uid: number; gid: number; additionalGids?: number[] } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { resolveUser } = require('@ctl/runtime-native/user') as typeof import('@ctl/runtime-native/user');
+  const u = resolveUser(spec, rootfs);
+  return { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
+}
 
 
 function statusText(task: ProcessState | undefined): string {
@@ -600,7 +616,7 @@ const inspect: Command = {
 
 const exec: Command = {
   summary: 'Run a command in a running container',
-  usage: 'Usage: ctl exec [-i] [-d] [-e K=V] [-u UID[:GID]] [-w DIR] CONTAINER COMMAND [ARG...]\n',
+  usage: 'Usage: ctl exec [-i] [-t] [-d] [-e K=V] [-u USER[:GROUP]] [-w DIR] CONTAINER COMMAND [ARG...]\n\n  -u, --user   a name or UID (and group name or GID), looked up in the container\n',
   helpBeforeImageOnly: true,
   async run(argv, context) {
     // Options before CONTAINER; everything after it is the command.
@@ -622,14 +638,19 @@ const exec: Command = {
         context.err(`ctl exec: container ${id} is not running\n`);
         return 1;
       }
-      const base = specOf(await a.containers.get(id)).process ?? {};
+      const container = await a.containers.get(id);
+      const base = specOf(container).process ?? {};
       const env = new Map((base.env ?? []).map((e) => [e.split('=')[0]!, e]));
       for (const e of values.env ?? []) env.set(e.split('=')[0]!, e.includes('=') ? e : `${e}=${context.env[e] ?? ''}`);
       let user = base.user ?? { uid: 0, gid: 0 };
       if (values.user) {
-        const m = /^(\d+)(?::(\d+))?$/.exec(values.user);
-        if (!m) throw new UsageError(`-u ${values.user}: give a numeric UID[:GID]`);
-        user = { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+        try {
+          user = execUser(values.user, rootfsOf(context, id, container));
+        } catch (err) {
+          // docker's words and code for a user the container does not know
+          context.err(`ctl exec: ${(err as Error).message.replace(/^process\.user: /, '')}\n`);
+          return CANNOT_INVOKE;
+        }
       }
       const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
       const spec = { ...base, args: cmd, env: [...env.values()], cwd: values.workdir ?? base.cwd ?? '/', user, terminal: false };
