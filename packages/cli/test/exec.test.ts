@@ -6,7 +6,56 @@ import { waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { useEngine } from './engine';
+import { CTL } from './helpers';
+
+/**
+ * Drives a command on a real pty (python3's pty module: node-pty is not installed): waits for
+ * the shell's prompt, asks for tty and stty size, changes the window size and asks again until
+ * the new size shows, exits 3. Prints the transcript, then "STATUS <exit code>".
+ */
+const PTY_DRIVER = `
+import fcntl, os, pty, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+def size(rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+size(30, 90)
+out = b''
+def until(pat, secs=30):
+    global out
+    end = time.time() + secs
+    while pat not in out:
+        if time.time() > end:
+            sys.stdout.write(out.decode(errors='replace') + '\\nTIMEOUT waiting for ' + pat.decode())
+            sys.exit(1)
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+until(b'# ')
+os.write(fd, b'tty; stty size; echo D$((1+1))\\n')
+until(b'D2\\r\\n')
+size(50, 120)
+for i in range(50):
+    os.write(fd, ('stty size; echo R$((%d+1000))\\n' % i).encode())
+    until(('R%d\\r\\n' % (i + 1000)).encode())
+    if b'50 120' in out:
+        break
+    time.sleep(0.2)
+os.write(fd, b'exit 3\\n')
+try:
+    while True:
+        out += os.read(fd, 4096)
+except OSError:
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace') + '\\nSTATUS %d\\n' % os.waitstatus_to_exitcode(status))
+`;
 
 describe('ctl exec, attach and --init', function () {
   this.timeout(120_000);
@@ -42,6 +91,51 @@ describe('ctl exec, attach and --init', function () {
     assert.match(ok('ps', '-a'), /inited .*Exited \(143\)/);
     ok('stop', '-t', '1', 'plain');
     assert.match(ok('ps', '-a'), /plain .*Exited \(137\)/);
+  });
+
+  it('exec streams output as it comes, stdout and stderr apart, and passes the exit code on', async () => {
+    ok('run', '-d', '--name', 'live', 'busybox', 'sleep', '300');
+    // "a" then wait for a file the test makes only once it has seen "a": output must be live.
+    const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'exec', 'live', 'sh', '-c', 'echo a; echo err-a >&2; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo b; exit 7'], {
+      env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', r));
+    try {
+      await waitFor('"a" while the exec runs', () => stdout === 'a\n' && stderr === 'err-a\n', 20_000);
+      assert.equal(child.exitCode, null, 'still running');
+      ok('exec', 'live', 'touch', '/tmp/go');
+      assert.equal(await closed, 7);
+      assert.deepEqual([stdout, stderr], ['a\nb\n', 'err-a\n']);
+    } finally {
+      if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+    }
+    // quick ones too (the process may be gone before the CLI attaches)
+    for (let i = 0; i < 5; i++) {
+      const quick = run('exec', 'live', 'sh', '-c', `echo out${i}; echo err${i} >&2; exit ${i}`);
+      assert.deepEqual([quick.code, quick.stdout, quick.stderr], [i, `out${i}\n`, `err${i}\n`]);
+    }
+  });
+
+  it('exec -t gives the process a terminal; -it is interactive and follows the window size', () => {
+    ok('run', '-d', '--name', 'term', 'busybox', 'sleep', '300');
+    const t = run('exec', '-t', 'term', 'sh', '-c', 'tty; echo $TERM');
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /^\/dev\/pts\/\d+\r\nxterm\r\n$/);
+    assert.equal(run('exec', 'term', 'tty').stdout, 'not a tty\n');
+    const driven = spawnSync('python3', ['-c', PTY_DRIVER, process.execPath, CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'exec', '-it', 'term', 'sh'], {
+      env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+      encoding: 'utf8',
+      timeout: 90_000,
+    });
+    const transcript = driven.stdout;
+    assert.equal(driven.status, 0, `${transcript}\n${driven.stderr}`);
+    assert.match(transcript, /\/dev\/pts\/\d+\r\n30 90\r\nD2\r\n/, transcript);
+    assert.match(transcript, /50 120\r\nR\d+\r\n/, transcript);
+    assert.match(transcript, /STATUS 3\n$/, transcript);
   });
 
   it('exec -u takes names from the container\'s /etc/passwd and /etc/group; an unknown one is 126', () => {

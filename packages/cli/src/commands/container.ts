@@ -77,8 +77,13 @@ function startFailure(message: string): number {
   return ENGINE_FAILED;
 }
 
+interface Io {
+  closed: Promise<void>;
+  detach(): void;
+}
+
 /** Copies the shim's output to ours (and, with -i, our stdin to the process) until it closes. */
-async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<{ closed: Promise<void>; detach(): void }> {
+async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<Io> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Attachment } = require('@ctl/runtime-native/attach') as typeof import('@ctl/runtime-native/attach');
   const a = await Attachment.connect(socket);
@@ -104,39 +109,62 @@ async function attach(socket: string, interactive: boolean, onStdinEnd: () => vo
   };
 }
 
-/** Runs a created task in the foreground: output, signals, terminal size; resolves with its exit code. */
-async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string }): Promise<number> {
-  const io = await attach(o.socket, o.interactive, () => void tasks.closeIO(id, o.execId ?? '').catch(() => undefined));
+/**
+ * Our terminal in raw mode, as docker's (cfmakeraw): libuv's raw mode keeps output processing,
+ * which would turn the container terminal's \r\n into \r\r\n; stty turns it off (Node has no
+ * termios call). setRawMode(false) restores the whole original state.
+ */
+function rawTerminal(): void {
+  process.stdin.setRawMode(true);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('node:child_process') as typeof import('node:child_process')).spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+}
+
+/**
+ * Runs a created task (or exec) in the foreground: output, stdin, signals, terminal size;
+ * resolves with its exit code. An init's shim is there before Start, so we attach first; an
+ * exec's shim starts with the process, so we attach right after Start (the shim keeps what the
+ * process wrote before that for us) and read its log if it is gone already.
+ */
+async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string }): Promise<number> {
+  const execId = o.execId ?? '';
+  const connect = (): Promise<Io> => attach(o.socket, o.interactive, () => void tasks.closeIO(id, execId).catch(() => undefined));
+  let io = execId ? undefined : await connect();
   const raw = o.tty && process.stdin.isTTY;
-  if (raw) process.stdin.setRawMode(true);
+  if (raw) rawTerminal();
   const resize = (): void => {
-    if (process.stdout.columns) void tasks.resizePty(id, o.execId ?? '', process.stdout.columns, process.stdout.rows).catch(() => undefined);
+    if (process.stdout.columns) void tasks.resizePty(id, execId, process.stdout.columns, process.stdout.rows).catch(() => undefined);
   };
-  const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, constants.signals[signal], { execId: o.execId ?? '' }).catch(() => undefined);
+  const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, constants.signals[signal], { execId }).catch(() => undefined);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   try {
     try {
-      await tasks.start(id, o.execId ?? '');
+      await tasks.start(id, execId);
     } catch (err) {
-      context.err(`ctl: ${(err as Error).message}\n`);
+      context.err(`ctl${execId ? ' exec' : ''}: ${(err as Error).message}\n`);
       return startFailure((err as Error).message);
     }
+    if (!io) io = await connect().catch(() => undefined);
     if (o.tty) {
       resize();
       process.stdout.on('resize', resize);
     }
     if (!raw) for (const s of signals) process.on(s, forward);
-    const exit = await tasks.wait(id, o.execId ?? '');
-    // The last output may still be on its way: the shim closes the socket once it has sent it.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([io.closed, new Promise((r) => (timer = setTimeout(r, 500)))]);
-    clearTimeout(timer);
+    const exit = await tasks.wait(id, execId);
+    if (io) {
+      // The last output may still be on its way: the shim closes the socket once it has sent it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([io.closed, new Promise((r) => (timer = setTimeout(r, 500)))]);
+      clearTimeout(timer);
+    } else if (o.execLog && existsSync(o.execLog)) {
+      printLog(readFileSync(o.execLog, 'utf8'), {});
+    }
     return exit.exitStatus;
   } finally {
     for (const s of signals) process.off(s, forward);
     if (o.tty) process.stdout.off('resize', resize);
     if (raw) process.stdin.setRawMode(false);
-    io.detach();
+    io?.detach();
   }
 }
 
@@ -630,7 +658,6 @@ const exec: Command = {
     const [id, ...cmd] = argv.slice(i);
     const { values } = parseOptions(opts, { interactive: { type: 'boolean', short: 'i' }, tty: { type: 'boolean', short: 't' }, detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true }, user: { type: 'string', short: 'u' }, workdir: { type: 'string', short: 'w' } });
     if (!id || cmd.length === 0) throw new UsageError('exec needs a CONTAINER and a COMMAND');
-    if (values.tty) throw new UsageError('exec -t is not supported yet');
     return withDaemon(context, async (daemon) => {
       const a = api(daemon, context);
       const task = await taskOf(a.tasks, id);
@@ -653,33 +680,22 @@ const exec: Command = {
         }
       }
       const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
-      const spec = { ...base, args: cmd, env: [...env.values()], cwd: values.workdir ?? base.cwd ?? '/', user, terminal: false };
-      await a.tasks.exec(id, { execId, spec, stdin: values.interactive ? 'attach' : '' });
+      // docker gives a terminal its TERM
+      if (values.tty && !env.has('TERM')) env.set('TERM', 'TERM=xterm');
+      const spec = { ...base, args: cmd, env: [...env.values()], cwd: values.workdir ?? base.cwd ?? '/', user, terminal: Boolean(values.tty) };
+      await a.tasks.exec(id, { execId, spec, stdin: values.interactive ? 'attach' : '', terminal: Boolean(values.tty) });
       const dir = join(taskDir(context, id), 'exec', execId);
       try {
-        try {
-          await a.tasks.start(id, execId);
-        } catch (err) {
-          context.err(`ctl exec: ${(err as Error).message}\n`);
-          return startFailure((err as Error).message);
+        if (values.detach) {
+          try {
+            await a.tasks.start(id, execId);
+          } catch (err) {
+            context.err(`ctl exec: ${(err as Error).message}\n`);
+            return startFailure((err as Error).message);
+          }
+          return 0;
         }
-        if (values.detach) return 0;
-        // The exec's shim makes its attach socket as it starts: output from before a client
-        // connects is only in its log, so without stdin the log is what is shown.
-        if (!values.interactive) {
-          const exit = await a.tasks.wait(id, execId);
-          printLog(readFileSync(join(dir, 'exec.log'), 'utf8'), {});
-          return exit.exitStatus;
-        }
-        const socket = join(dir, 'attach.sock');
-        for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
-        const io = await attach(socket, true, () => void a.tasks.closeIO(id, execId).catch(() => undefined));
-        try {
-          const exit = await a.tasks.wait(id, execId);
-          return exit.exitStatus;
-        } finally {
-          io.detach();
-        }
+        return await foreground(context, a.tasks, id, { interactive: Boolean(values.interactive), tty: Boolean(values.tty), socket: join(dir, 'attach.sock'), execId, execLog: join(dir, 'exec.log') });
       } finally {
         if (!values.detach) await a.tasks.deleteProcess(id, execId).catch(() => undefined);
       }
