@@ -91,7 +91,7 @@ async function attach(socket: string, interactive: boolean, onStdinEnd: () => vo
   a.on('stderr', (chunk: Buffer) => process.stderr.write(chunk));
   const closed = new Promise<void>((resolve) => a.once('close', resolve));
   const onData = (d: Buffer): void => a.write(d);
-  const onEnd = (): void => onStdinEnd();
+  const onEnd = (): void => void a.flushed().then(onStdinEnd);
   if (interactive) {
     process.stdin.on('data', onData);
     process.stdin.once('end', onEnd);

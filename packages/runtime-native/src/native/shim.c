@@ -193,7 +193,16 @@ static void control(int lsock, int master, int *stdin_w) {
     if (master < 0) reply = "err no terminal\n";
     else if (ioctl(master, TIOCSWINSZ, &ws) < 0) snprintf(err, sizeof err, "err resize: %s\n", strerror(errno)), reply = err;
   } else if (!strncmp(cmd, "close-stdin", 11)) {
-    if (*stdin_w >= 0 && *stdin_w != master) close(*stdin_w), *stdin_w = -1;
+    if (*stdin_w >= 0 && *stdin_w != master) {
+      /* what a client sent before asking is the process's too: the sockets are read in no
+       * particular order, so take it now (the main loop sees a client's EOF later) */
+      char in[4096];
+      for (int k = 0; k < MAX_CLIENTS; k++) {
+        ssize_t r;
+        while (clients[k] >= 0 && (r = recv(clients[k], in, sizeof in, MSG_DONTWAIT)) > 0) write_all(*stdin_w, in, r);
+      }
+      close(*stdin_w), *stdin_w = -1;
+    }
   } else {
     reply = "err unknown command\n";
   }
@@ -458,7 +467,9 @@ int main(int argc, char **argv) {
         if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
       } else if (fd != sfd) { /* an attached client: its bytes are the container's stdin */
         char in[4096];
-        ssize_t r = read(fd, in, sizeof in);
+        /* non-blocking: a close-stdin earlier in this round may have taken what poll saw */
+        ssize_t r = recv(fd, in, sizeof in, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (r > 0 && stdin_w >= 0) write_all(stdin_w, in, r);
         if (r <= 0) {
           for (int c = 0; c < MAX_CLIENTS; c++)
