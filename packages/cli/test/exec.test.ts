@@ -138,6 +138,24 @@ describe('ctl exec, attach and --init', function () {
     assert.match(transcript, /STATUS 3\n$/, transcript);
   });
 
+  it('attach: output from now on, our input as its stdin, its exit code; a stopped container is refused', async () => {
+    ok('run', '-di', '--name', 'att', 'busybox', 'sh', '-c', 'read x; echo got $x; echo err >&2; exit 4');
+    // The container answers only what reaches it through the attachment, so nothing is missed.
+    const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'attach', 'att'], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', r));
+    child.stdin.end('hi\n');
+    assert.equal(await closed, 4, stderr);
+    assert.deepEqual([stdout, stderr], ['got hi\n', 'err\n']);
+    const stopped = run('attach', 'att');
+    assert.equal(stopped.code, 1);
+    assert.match(stopped.stderr, /cannot attach to a stopped container/);
+    assert.equal(run('attach', 'no-such-container').code, 1);
+  });
+
   it('exec -u takes names from the container\'s /etc/passwd and /etc/group; an unknown one is 126', () => {
     ok('run', '-d', '--name', 'users', 'busybox', 'sleep', '300');
     assert.equal(ok('exec', '-u', 'nobody', 'users', 'sh', '-c', 'echo $(id -u) $(id -g)'), '65534 65534\n');

@@ -121,12 +121,12 @@ function rawTerminal(): void {
 }
 
 /**
- * Runs a created task (or exec) in the foreground: output, stdin, signals, terminal size;
- * resolves with its exit code. An init's shim is there before Start, so we attach first; an
+ * Runs a created task (or exec) in the foreground, or (running) follows one that runs already:
+ * output, stdin, signals, terminal size; resolves with its exit code. An init's shim is there before Start, so we attach first; an
  * exec's shim starts with the process, so we attach right after Start (the shim keeps what the
  * process wrote before that for us) and read its log if it is gone already.
  */
-async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string }): Promise<number> {
+async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string; running?: boolean }): Promise<number> {
   const execId = o.execId ?? '';
   const connect = (): Promise<Io> => attach(o.socket, o.interactive, () => void tasks.closeIO(id, execId).catch(() => undefined));
   let io = execId ? undefined : await connect();
@@ -139,7 +139,7 @@ async function foreground(context: CommandContext, tasks: Tasks, id: string, o: 
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   try {
     try {
-      await tasks.start(id, execId);
+      if (!o.running) await tasks.start(id, execId);
     } catch (err) {
       context.err(`ctl${execId ? ' exec' : ''}: ${(err as Error).message}\n`);
       return startFailure((err as Error).message);
@@ -703,7 +703,34 @@ const exec: Command = {
   },
 };
 
-export const commands: Record<string, Command> = { run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec };
+const attachCommand: Command = {
+  summary: "Attach to a running container's input and output",
+  usage: `Usage: ctl attach [--no-stdin] CONTAINER
+
+Shows the container's output from now on and, when it was made with -i, gives it our input
+(end of input closes its stdin); with a terminal (-t), ours is raw and its size follows ours.
+Signals go to the container (on a terminal, ^C is the container's). Exits with its exit code.
+  --no-stdin   do not attach input
+`,
+  async run(argv, context) {
+    const { values, positionals } = parseOptions(argv, { 'no-stdin': { type: 'boolean' } });
+    if (positionals.length !== 1) throw new UsageError('attach needs one CONTAINER');
+    const id = positionals[0]!;
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      await a.containers.get(id);
+      const task = await taskOf(a.tasks, id);
+      if (!task || (task.status !== 'RUNNING' && task.status !== 'PAUSED')) {
+        context.err(`ctl attach: ${id}: you cannot attach to a stopped container, start it first\n`);
+        return 1;
+      }
+      const interactive = !values['no-stdin'] && task.stdin !== '';
+      return foreground(context, a.tasks, id, { interactive, tty: task.terminal, socket: join(taskDir(context, id), 'attach.sock'), running: true });
+    });
+  },
+};
+
+export const commands: Record<string, Command> = { run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec, attach: attachCommand };
 
 // For the other container commands (container-more.ts): one way to reach the daemon, find a
 // task, stop a container and report per container.
