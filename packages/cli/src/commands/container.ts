@@ -4,6 +4,7 @@
  * their tasks (containerd's Tasks API); output comes straight from the shim's attach socket and
  * the log file, which are on this host.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { constants } from 'node:os';
@@ -116,15 +117,15 @@ async function attach(socket: string, interactive: boolean, onStdinEnd: () => vo
  */
 function rawTerminal(): void {
   process.stdin.setRawMode(true);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require('node:child_process') as typeof import('node:child_process')).spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+  spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
 }
 
 /**
  * Runs a created task (or exec) in the foreground, or (running) follows one that runs already:
- * output, stdin, signals, terminal size; resolves with its exit code. An init's shim is there before Start, so we attach first; an
- * exec's shim starts with the process, so we attach right after Start (the shim keeps what the
- * process wrote before that for us) and read its log if it is gone already.
+ * output, stdin, signals, terminal size; resolves with its exit code. An init's shim is there
+ * before Start, so we attach first; an exec's shim starts with the process, so we attach right
+ * after Start (the shim keeps what the process wrote before that for us) and read its log if
+ * it is gone already.
  */
 async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string; running?: boolean }): Promise<number> {
   const execId = o.execId ?? '';

@@ -466,6 +466,9 @@ int main(int argc, char **argv) {
       } else if (fd == err_s.fd) {
         if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
       } else if (fd != sfd) { /* an attached client: its bytes are the container's stdin */
+        bool live = false;
+        for (int c = 0; c < MAX_CLIENTS; c++) live |= clients[c] == fd;
+        if (!live) continue; /* dropped earlier in this round (too slow): its fd is closed */
         char in[4096];
         /* non-blocking: a close-stdin earlier in this round may have taken what poll saw */
         ssize_t r = recv(fd, in, sizeof in, MSG_DONTWAIT);
