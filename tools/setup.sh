@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # Packages the project uses. Build: gcc, make, python3 and pkg-config (node-gyp builds the C
 # runtime). Runtime: busybox-static (test images), iproute2, nftables, btrfs-progs, xfsprogs,
 # e2fsprogs (size-limited layers), zstd (zstd layers on export; tests make zstd layers), file,
+# tini (its static build is run --init's /sbin/docker-init),
 # libseccomp-dev and libjansson-dev (the C runtime links them), libarchive-dev and libssl-dev
 # (ctl-apply and ctl-diff link them).
 # Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry (the pull/push
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 # containernetworking-plugins, hyperfine.
 PACKAGES=(
   gcc make python3 pkg-config
-  busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file
+  busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
   libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins
   hyperfine

@@ -5,6 +5,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Options } from '@grpc/proto-loader';
+import type { ProtoGrpcType as AttachProto } from './generated/attach';
 import type { ProtoGrpcType as ContainersProto } from './generated/containers';
 import type { ProtoGrpcType as ContentProto } from './generated/content';
 import type { ProtoGrpcType as DiffProto } from './generated/diff';
@@ -23,7 +24,7 @@ import type { ProtoGrpcType as TransferProto } from './generated/transfer';
 import type { ProtoGrpcType as VersionProto } from './generated/version';
 import type { ProtoGrpcType as VolumesProto } from './generated/volumes';
 
-export type Contracts = ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & RunProto & SnapshotsProto & TasksProto & TransferProto & VersionProto & VolumesProto;
+export type Contracts = AttachProto & ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & RunProto & SnapshotsProto & TasksProto & TransferProto & VersionProto & VolumesProto;
 
 let loaded: Contracts | undefined;
 

@@ -51,6 +51,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   wait: { summary: 'Wait for containers to stop', load: () => commandModule('container').commands.wait },
   inspect: { summary: 'Show containers as JSON', load: () => commandModule('container').commands.inspect },
   exec: { summary: 'Run a command in a running container', load: () => commandModule('container').commands.exec },
+  attach: { summary: "Attach to a running container's input and output", load: () => commandModule('container').commands.attach },
   pause: { summary: 'Pause containers', load: () => commandModule('container-more').commands.pause },
   unpause: { summary: 'Unpause containers', load: () => commandModule('container-more').commands.unpause },
   top: { summary: 'Show the processes of a container', load: () => commandModule('container-more').commands.top },

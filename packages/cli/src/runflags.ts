@@ -23,6 +23,7 @@ const FLAGS: Flag[] = [
   { name: 'interactive', short: 'i', value: false },
   { name: 'tty', short: 't', value: false },
   { name: 'rm', value: false },
+  { name: 'init', value: false },
   { name: 'name', value: true },
   { name: 'env', short: 'e', value: true, multiple: true },
   { name: 'env-file', value: true, multiple: true },
@@ -204,6 +205,7 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
   if (str('workdir')) o.workdir = str('workdir');
   if (str('hostname')) o.hostname = str('hostname');
   if (v.tty) o.tty = true;
+  if (v.init) o.init = true;
   if (v['read-only']) o.readonlyRootfs = true;
   if (v.privileged) o.privileged = true;
   if (list('cap-add').length) o.capAdd = list('cap-add');

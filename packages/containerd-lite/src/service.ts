@@ -27,6 +27,7 @@ import { Committer } from './run/commit';
 import { Runner } from './run/runner';
 import type { UnpackTarget } from './unpack/unpacker';
 import type { Resource } from './leases/leases';
+import { attachRegistration } from './tasks/attach-grpc';
 import { tasksRegistration } from './tasks/grpc';
 import { transferRegistration } from './transfer/grpc';
 import { volumesRegistration } from './volumes/grpc';
@@ -200,6 +201,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),
           tasksRegistration(contracts, tasks),
+          attachRegistration(contracts, tasks),
           runnerRegistration(contracts, runner, committer),
           volumesRegistration(contracts, volumes),
         ],

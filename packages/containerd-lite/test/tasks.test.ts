@@ -1,5 +1,6 @@
 /** The task manager on the real kernel (root): busybox containers through runtime-native's shim. */
 import { isKind, ErrorKind } from '@ctl/proto/errors';
+import { Attachment } from '@ctl/runtime-native';
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -108,6 +109,41 @@ describe('tasks (root, real kernel)', function () {
 
     await m.update(NS, id, { pids: { limit: 50 } });
     await assert.rejects(m.resizePty(NS, id, '', 80, 24), (e) => isKind(e, ErrorKind.FailedPrecondition)); // no terminal
+  });
+
+  it('an exec attached after it started gets its output from the start, stdout and stderr apart; also when it has already exited', async () => {
+    const id = await run(['sleep', '60']);
+    await fx.manager.start(NS, id);
+    const m = fx.manager;
+    const frames = async (execId: string, args: string[]): Promise<{ out: string; err: string; exit: number }> => {
+      await m.exec(NS, id, { execId, spec: { args, env: ['PATH=/bin'], cwd: '/' } });
+      await m.start(NS, id, execId);
+      const exit = m.wait(NS, id, execId);
+      if (execId === 'late') await exit; // the process is gone before anyone attaches
+      const a = await Attachment.connect(m.attachPath(NS, id, execId));
+      let out = '';
+      let err = '';
+      a.on('stdout', (d: Buffer) => (out += d.toString()));
+      a.on('stderr', (d: Buffer) => (err += d.toString()));
+      await new Promise((r) => a.once('close', r));
+      return { out, err, exit: (await exit).exitStatus };
+    };
+    assert.deepEqual(await frames('early', ['sh', '-c', 'echo first; echo to-err >&2; sleep 0.3; echo last']), { out: 'first\nlast\n', err: 'to-err\n', exit: 0 });
+    assert.deepEqual(await frames('late', ['sh', '-c', 'echo quick; exit 5']), { out: 'quick\n', err: '', exit: 5 });
+  });
+
+  it('execs on a terminal: a pty of the container, resized through ResizePty', async () => {
+    const id = await run(['sleep', '60']);
+    await fx.manager.start(NS, id);
+    const m = fx.manager;
+    await m.exec(NS, id, { execId: 't1', terminal: true, spec: { args: ['sh', '-c', 'tty; sleep 0.5; stty size'], env: ['PATH=/bin'], cwd: '/' } });
+    assert.equal((await m.get(NS, id, 't1')).terminal, true);
+    await m.start(NS, id, 't1');
+    await m.resizePty(NS, id, 't1', 100, 40);
+    assert.equal((await m.wait(NS, id, 't1')).exitStatus, 0);
+    const [tty, size] = (await collect(m.logs(NS, id, { execId: 't1' }))).map((l) => l.log.trim());
+    assert.match(tty!, /^\/dev\/pts\/\d+$/);
+    assert.equal(size, '40 100');
   });
 
   it('gives stdin to a task created with one and closes it through CloseIO', async () => {

@@ -40,6 +40,14 @@ export class Attachment extends EventEmitter {
     this.sock.write(data);
   }
 
+  /** Resolves once what was written so far is with the shim (then a close-stdin cannot overtake it). */
+  flushed(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.sock.destroyed) resolve();
+      else this.sock.write(Buffer.alloc(0), () => resolve());
+    });
+  }
+
   /** Close our side: the container's stdin sees EOF. */
   end(): void {
     this.sock.end();

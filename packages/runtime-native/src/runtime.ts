@@ -139,19 +139,27 @@ export class Runtime {
   /**
    * exec through a shim of its own (the exec'd process is re-parented to it): `dir` receives
    * exec.pid, exit.json, exec.log, and attach.sock when asked for. Wait with waitExit(dir).
+   * The process runs before anyone can attach, so the shim keeps its first output for the first
+   * client (--backlog). With tty (proc.terminal), its stdio is a pty the shim holds (resizePty(dir)).
    */
-  async execWithShim(id: string, proc: Process, dir: string, opts: { stdin?: boolean; attach?: boolean } = {}): Promise<{ pid: number }> {
+  async execWithShim(id: string, proc: Process, dir: string, opts: { stdin?: boolean; attach?: boolean; tty?: boolean } = {}): Promise<{ pid: number }> {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const f of ['exec.pid', 'exit.json']) fs.rmSync(path.join(dir, f), { force: true });
     const procFile = path.join(dir, 'process.json');
     fs.writeFileSync(procFile, JSON.stringify(proc));
     const pidFile = path.join(dir, 'exec.pid');
     const shimArgs = ['--state-dir', dir, '--pid-file', pidFile, '--log', path.join(dir, 'exec.log')];
-    if (opts.attach || opts.stdin) shimArgs.push('--attach-socket', path.join(dir, 'attach.sock'));
+    if (opts.attach || opts.stdin) shimArgs.push('--attach-socket', path.join(dir, 'attach.sock'), '--backlog');
     if (opts.stdin) shimArgs.push('--stdin');
     shimArgs.push('--control-socket', path.join(dir, 'control.sock'));
     const rtArgs = [this.runtimeBinary, '--root', this.root, '--log', path.join(dir, 'runtime.log'), '--log-format', 'json'];
-    rtArgs.push('exec', '--detach', '--process', procFile, '--pid-file', pidFile, id);
+    rtArgs.push('exec', '--detach', '--process', procFile, '--pid-file', pidFile);
+    if (opts.tty) {
+      const sock = path.join(dir, 'console.sock');
+      shimArgs.push('--console-socket', sock);
+      rtArgs.push('--console-socket', sock);
+    }
+    rtArgs.push(id);
     const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
     if (r.code !== 0) throw failure(`exec in ${id}`, { ...r, stderr: lastRuntimeError(path.join(dir, 'runtime.log')) ?? r.stderr });
     return { pid: Number(r.stdout.trim()) };

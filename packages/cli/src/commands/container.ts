@@ -82,8 +82,13 @@ function startFailure(err: unknown): number {
   return ENGINE_FAILED;
 }
 
+interface Io {
+  closed: Promise<void>;
+  detach(): void;
+}
+
 /** Copies the shim's output to ours (and, with -i, our stdin to the process) until it closes. */
-async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<{ closed: Promise<void>; detach(): void }> {
+async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<Io> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Attachment } = require('@ctl/runtime-native/attach') as typeof import('@ctl/runtime-native/attach');
   const a = await Attachment.connect(socket);
@@ -91,7 +96,7 @@ async function attach(socket: string, interactive: boolean, onStdinEnd: () => vo
   a.on('stderr', (chunk: Buffer) => process.stderr.write(chunk));
   const closed = new Promise<void>((resolve) => a.once('close', resolve));
   const onData = (d: Buffer): void => a.write(d);
-  const onEnd = (): void => onStdinEnd();
+  const onEnd = (): void => void a.flushed().then(onStdinEnd);
   if (interactive) {
     process.stdin.on('data', onData);
     process.stdin.once('end', onEnd);
@@ -109,39 +114,65 @@ async function attach(socket: string, interactive: boolean, onStdinEnd: () => vo
   };
 }
 
-/** Runs a created task in the foreground: output, signals, terminal size; resolves with its exit code. */
-async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string }): Promise<number> {
-  const io = await attach(o.socket, o.interactive, () => void tasks.closeIO(id, o.execId ?? '').catch(() => undefined));
+/**
+ * Our terminal in raw mode, as docker's (cfmakeraw): libuv's raw mode keeps output processing,
+ * which would turn the container terminal's \r\n into \r\r\n; stty turns it off (Node has no
+ * termios call). setRawMode(false) restores the whole original state.
+ */
+function rawTerminal(): void {
+  process.stdin.setRawMode(true);
+  // loaded here: child_process costs every command its compile time, and only -t needs it
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+}
+
+/**
+ * Runs a created task (or exec) in the foreground, or (running) follows one that runs already:
+ * output, stdin, signals, terminal size; resolves with its exit code. An init's shim is there
+ * before Start, so we attach first; an exec's shim starts with the process, so we attach right
+ * after Start (the shim keeps what the process wrote before that for us) and read its log if
+ * it is gone already.
+ */
+async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string; running?: boolean }): Promise<number> {
+  const execId = o.execId ?? '';
+  const connect = (): Promise<Io> => attach(o.socket, o.interactive, () => void tasks.closeIO(id, execId).catch(() => undefined));
+  let io = execId ? undefined : await connect();
   const raw = o.tty && process.stdin.isTTY;
-  if (raw) process.stdin.setRawMode(true);
+  if (raw) rawTerminal();
   const resize = (): void => {
-    if (process.stdout.columns) void tasks.resizePty(id, o.execId ?? '', process.stdout.columns, process.stdout.rows).catch(() => undefined);
+    if (process.stdout.columns) void tasks.resizePty(id, execId, process.stdout.columns, process.stdout.rows).catch(() => undefined);
   };
-  const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, constants.signals[signal], { execId: o.execId ?? '' }).catch(() => undefined);
+  const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, constants.signals[signal], { execId }).catch(() => undefined);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   try {
     try {
-      await tasks.start(id, o.execId ?? '');
+      if (!o.running) await tasks.start(id, execId);
     } catch (err) {
-      context.err(`ctl: ${(err as Error).message}\n`);
+      context.err(`ctl${execId ? ' exec' : ''}: ${(err as Error).message}\n`);
       return startFailure(err);
     }
+    if (!io) io = await connect().catch(() => undefined);
     if (o.tty) {
       resize();
       process.stdout.on('resize', resize);
     }
     if (!raw) for (const s of signals) process.on(s, forward);
-    const exit = await tasks.wait(id, o.execId ?? '');
-    // The last output may still be on its way: the shim closes the socket once it has sent it.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([io.closed, new Promise((r) => (timer = setTimeout(r, 500)))]);
-    clearTimeout(timer);
+    const exit = await tasks.wait(id, execId);
+    if (io) {
+      // The last output may still be on its way: the shim closes the socket once it has sent it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([io.closed, new Promise((r) => (timer = setTimeout(r, 500)))]);
+      clearTimeout(timer);
+    } else if (o.execLog && existsSync(o.execLog)) {
+      printLog(readFileSync(o.execLog, 'utf8'), {});
+    }
     return exit.exitStatus;
   } finally {
     for (const s of signals) process.off(s, forward);
     if (o.tty) process.stdout.off('resize', resize);
     if (raw) process.stdin.setRawMode(false);
-    io.detach();
+    io?.detach();
   }
 }
 
@@ -261,6 +292,8 @@ Runs a command in a new container (docker run's options):
   -d, --detach             run in the background and print the container id
   -i, --interactive        keep stdin open          -t, --tty  allocate a terminal
   --rm                     remove the container (and its anonymous volumes) when it exits
+  --init                   run an init (tini, as /sbin/docker-init) as PID 1: it forwards
+                           signals and reaps zombies; the command is its child
   --name NAME              container name (default: a random id)
   -e, --env K=V|K          environment (repeatable)  --env-file FILE
   -w, --workdir DIR        -u, --user USER[:GROUP]   --entrypoint CMD   --hostname NAME
@@ -379,10 +412,24 @@ async function each(context: CommandContext, verb: string, list: string[], fn: (
   return code;
 }
 
-type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number } };
+type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number; additionalGids?: number[] } };
 
-/** The container's spec (only its process is read here); {} when there is none. */
-const specOf = (c: Container): { process?: ContainerProcess } => client().specOf<{ process?: ContainerProcess }>(c) ?? {};
+/** The container's spec (its process and root are read here); {} when there is none. */
+const specOf = (c: Container): { process?: ContainerProcess; root?: { path?: string } } => client().specOf<{ process?: ContainerProcess; root?: { path?: string } }>(c) ?? {};
+
+/** Where a running container's root filesystem is on this host: the task's mounted rootfs, or the spec's own absolute root. */
+function rootfsOf(context: CommandContext, id: string, c: Container): string {
+  const own = specOf(c).root?.path;
+  return own && own.startsWith('/') ? own : join(taskDir(context, id), 'rootfs');
+}
+
+/** exec -u NAME|UID[:GROUP|GID], names looked up in the container's /etc/passwd and /etc/group (as run -u). */
+function execUser(spec: string, rootfs: string): { uid: number; gid: number; additionalGids?: number[] } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { resolveUser } = require('@ctl/runtime-native/user') as typeof import('@ctl/runtime-native/user');
+  const u = resolveUser(spec, rootfs);
+  return { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
+}
 
 
 function statusText(task: ProcessState | undefined): string {
@@ -671,7 +718,7 @@ const inspect: Command = {
 
 const exec: Command = {
   summary: 'Run a command in a running container',
-  usage: 'Usage: ctl exec [-i] [-d] [-e K=V] [-u UID[:GID]] [-w DIR] CONTAINER COMMAND [ARG...]\n',
+  usage: 'Usage: ctl exec [-i] [-t] [-d] [-e K=V] [-u USER[:GROUP]] [-w DIR] CONTAINER COMMAND [ARG...]\n\n  -u, --user   a name or UID (and group name or GID), looked up in the container\n',
   helpBeforeImageOnly: true,
   async run(argv, context) {
     // Options before CONTAINER; everything after it is the command.
@@ -685,7 +732,6 @@ const exec: Command = {
     const [id, ...cmd] = argv.slice(i);
     const { values } = parseOptions(opts, { interactive: { type: 'boolean', short: 'i' }, tty: { type: 'boolean', short: 't' }, detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true }, user: { type: 'string', short: 'u' }, workdir: { type: 'string', short: 'w' } });
     if (!id || cmd.length === 0) throw new UsageError('exec needs a CONTAINER and a COMMAND');
-    if (values.tty) throw new UsageError('exec -t is not supported yet');
     return withDaemon(context, async (daemon) => {
       const a = api(daemon, context);
       const task = await taskOf(a.tasks, id);
@@ -693,43 +739,37 @@ const exec: Command = {
         context.err(`ctl exec: container ${id} is not running\n`);
         return 1;
       }
-      const base = specOf(await a.containers.get(id)).process ?? {};
+      const container = await a.containers.get(id);
+      const base = specOf(container).process ?? {};
       const env = new Map((base.env ?? []).map((e) => [e.split('=')[0]!, e]));
       for (const e of values.env ?? []) env.set(e.split('=')[0]!, e.includes('=') ? e : `${e}=${context.env[e] ?? ''}`);
       let user = base.user ?? { uid: 0, gid: 0 };
       if (values.user) {
-        const m = /^(\d+)(?::(\d+))?$/.exec(values.user);
-        if (!m) throw new UsageError(`-u ${values.user}: give a numeric UID[:GID]`);
-        user = { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+        try {
+          user = execUser(values.user, rootfsOf(context, id, container));
+        } catch (err) {
+          // docker's words and code for a user the container does not know
+          context.err(`ctl exec: ${(err as Error).message.replace(/^process\.user: /, '')}\n`);
+          return CANNOT_INVOKE;
+        }
       }
       const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
-      const spec = { ...base, args: cmd, env: [...env.values()], cwd: values.workdir ?? base.cwd ?? '/', user, terminal: false };
-      await a.tasks.exec(id, { execId, spec, stdin: values.interactive ? 'attach' : '' });
+      // docker gives a terminal its TERM
+      if (values.tty && !env.has('TERM')) env.set('TERM', 'TERM=xterm');
+      const spec = { ...base, args: cmd, env: [...env.values()], cwd: values.workdir ?? base.cwd ?? '/', user, terminal: Boolean(values.tty) };
+      await a.tasks.exec(id, { execId, spec, stdin: values.interactive ? 'attach' : '', terminal: Boolean(values.tty) });
       const dir = join(taskDir(context, id), 'exec', execId);
       try {
-        try {
-          await a.tasks.start(id, execId);
-        } catch (err) {
-          context.err(`ctl exec: ${(err as Error).message}\n`);
-          return startFailure(err);
+        if (values.detach) {
+          try {
+            await a.tasks.start(id, execId);
+          } catch (err) {
+            context.err(`ctl exec: ${(err as Error).message}\n`);
+            return startFailure(err);
+          }
+          return 0;
         }
-        if (values.detach) return 0;
-        // The exec's shim makes its attach socket as it starts: output from before a client
-        // connects is only in its log, so without stdin the log is what is shown.
-        if (!values.interactive) {
-          const exit = await a.tasks.wait(id, execId);
-          printLog(readFileSync(join(dir, 'exec.log'), 'utf8'), {});
-          return exit.exitStatus;
-        }
-        const socket = join(dir, 'attach.sock');
-        for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
-        const io = await attach(socket, true, () => void a.tasks.closeIO(id, execId).catch(() => undefined));
-        try {
-          const exit = await a.tasks.wait(id, execId);
-          return exit.exitStatus;
-        } finally {
-          io.detach();
-        }
+        return await foreground(context, a.tasks, id, { interactive: Boolean(values.interactive), tty: Boolean(values.tty), socket: join(dir, 'attach.sock'), execId, execLog: join(dir, 'exec.log') });
       } finally {
         if (!values.detach) await a.tasks.deleteProcess(id, execId).catch(() => undefined);
       }
@@ -737,7 +777,34 @@ const exec: Command = {
   },
 };
 
-export const commands: Record<string, Command> = { run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec };
+const attachCommand: Command = {
+  summary: "Attach to a running container's input and output",
+  usage: `Usage: ctl attach [--no-stdin] CONTAINER
+
+Shows the container's output from now on and, when it was made with -i, gives it our input
+(end of input closes its stdin); with a terminal (-t), ours is raw and its size follows ours.
+Signals go to the container (on a terminal, ^C is the container's). Exits with its exit code.
+  --no-stdin   do not attach input
+`,
+  async run(argv, context) {
+    const { values, positionals } = parseOptions(argv, { 'no-stdin': { type: 'boolean' } });
+    if (positionals.length !== 1) throw new UsageError('attach needs one CONTAINER');
+    const id = positionals[0]!;
+    return withDaemon(context, async (daemon) => {
+      const a = api(daemon, context);
+      await a.containers.get(id);
+      const task = await taskOf(a.tasks, id);
+      if (!task || (task.status !== 'RUNNING' && task.status !== 'PAUSED')) {
+        context.err(`ctl attach: ${id}: you cannot attach to a stopped container, start it first\n`);
+        return 1;
+      }
+      const interactive = !values['no-stdin'] && task.stdin !== '';
+      return foreground(context, a.tasks, id, { interactive, tty: task.terminal, socket: join(taskDir(context, id), 'attach.sock'), running: true });
+    });
+  },
+};
+
+export const commands: Record<string, Command> = { run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec, attach: attachCommand };
 
 // For the other container commands (container-more.ts): one way to reach the daemon, find a
 // task, stop a container and report per container.

@@ -7,8 +7,8 @@
  * the daemon's thread pool.
  *
  * Limits: the bridge lives in the daemon, so output while the daemon is down is not copied (it is
- * in the log file); an exec's output written before the bridge attaches (exec starts at once)
- * reaches the log only.
+ * in the log file). An exec's output from before the bridge attaches (exec starts at once) is
+ * kept for it by the shim (--backlog, the first 64 KiB).
  */
 import { Attachment } from '@ctl/runtime-native';
 import * as fs from 'node:fs';

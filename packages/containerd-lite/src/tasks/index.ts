@@ -3,3 +3,4 @@ export * from './tasks';
 export { TaskManager, createTaskManager, type TaskManagerOptions } from './manager';
 export type { LogOptions } from './logs';
 export { tasksRegistration } from './grpc';
+export { attachRegistration } from './attach-grpc';

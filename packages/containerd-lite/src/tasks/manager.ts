@@ -19,7 +19,7 @@
  * The shims outlive this process: open() scans the bundles and watches them again; an exit that
  * happened while nothing watched is published then, once.
  */
-import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound, notImplemented } from '@ctl/proto/errors';
+import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { validateNamespace } from '@ctl/proto/namespace';
 import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice, writeBundle } from '@ctl/runtime-native';
@@ -285,8 +285,9 @@ export class TaskManager {
       const p = this.proc(t, execId);
       if (p.started) throw failedPrecondition(`exec "${execId}" in task "${id}" was already started`);
       const { spec } = JSON.parse(fs.readFileSync(path.join(p.dir, 'exec.json'), 'utf8')) as { spec: Record<string, unknown> };
+      const tty = p.stdio.terminal;
       const { pid } = await t.runtime
-        .execWithShim(id, { ...spec, terminal: false } as unknown as Spec['process'] & object, p.dir, { stdin: p.stdio.stdin !== '', attach: true })
+        .execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, { stdin: p.stdio.stdin !== '', attach: true, tty })
         .catch((err) => Promise.reject(engine(err)));
       p.pid = pid;
       p.started = true;
@@ -379,11 +380,10 @@ export class TaskManager {
       const t = this.task(ns, id);
       if (t.execs.has(o.execId)) throw alreadyExists(`exec "${o.execId}" in task "${id}" already exists`);
       if (t.init.readExit()) throw failedPrecondition(`task "${id}" has exited`);
-      if (o.terminal) throw notImplemented(`exec "${o.execId}": a terminal for exec processes is not supported yet`);
       if (!Array.isArray(o.spec.args) || o.spec.args.length === 0) throw invalidArgument(`exec "${o.execId}": spec.args is required`);
       const dir = path.join(t.bundle, 'exec', o.execId);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const stdio: Stdio = { stdin: o.stdin ?? '', stdout: o.stdout ?? '', stderr: o.stderr ?? '', terminal: false };
+      const stdio: Stdio = { stdin: o.stdin ?? '', stdout: o.stdout ?? '', stderr: o.stderr ?? '', terminal: !!o.terminal };
       writeJsonAtomic(path.join(dir, 'exec.json'), { spec: { cwd: '/', ...o.spec }, ...stdio });
       t.execs.set(o.execId, new ShimProcess(o.execId, dir, path.join(dir, 'exec.pid'), stdio, false));
       this.publish(ns, Topic.taskExecAdded, 'containerd.events.TaskExecAdded', { container_id: id, exec_id: o.execId });

@@ -59,7 +59,7 @@ export interface CreateTaskOptions {
 
 export interface ExecOptions {
   execId: string;
-  /** The OCI process (config.json's "process") to run. terminal is not supported for execs yet. */
+  /** The OCI process (config.json's "process") to run; with terminal, its stdio is a pty (ResizePty with the exec id). */
   spec: Record<string, unknown>;
   stdin?: string;
   stdout?: string;

@@ -1,7 +1,7 @@
 /* ctl-shim: one small process per container, the parent (subreaper) of the container's init.
  *
  *   ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE]
- *            [--attach-socket PATH] [--control-socket PATH] [--stdin] -- RUNTIME [ARGS...]
+ *            [--attach-socket PATH] [--control-socket PATH] [--stdin] [--backlog] -- RUNTIME [ARGS...]
  *            (e.g. ctl-runtime --root R create --bundle B --pid-file FILE ID)
  *
  * The starter forks; the shim detaches (setsid, double fork) so that it survives whoever started
@@ -16,6 +16,10 @@
  * in Docker's multiplexed framing (8-byte header: stream 1=stdout 2=stderr, 3 zero bytes, length
  * uint32 big-endian; then the bytes); with --stdin, what a client sends is the container's stdin
  * (the terminal's input with a pty), and the first client to close its side closes stdin.
+ * With --backlog (an exec, whose client can only connect once the process runs), output from
+ * before the first client connects is kept (up to 64 KiB) and sent to it first; and when the
+ * process is gone before any client came, the shim waits up to 2 s for one after writing the
+ * exit file, so that a short exec's output still reaches the client that started it.
  *
  * Control: with --control-socket, each connection carries one command line and gets one answer
  * line ("ok" or "err MESSAGE"): "resize COLS ROWS" sets the pty's window size (the container
@@ -56,8 +60,19 @@ static int log_fd = -1;
 #define MAX_CLIENTS 4
 static int clients[MAX_CLIENTS] = {-1, -1, -1, -1};
 
+/* --backlog: framed output kept until the first client; allocated only then */
+#define BACKLOG_MAX (64 * 1024)
+static char *backlog;
+static size_t backlog_len;
+static bool backlog_on, backlog_full;
+
 static void broadcast(int stream, const char *data, size_t n) {
   unsigned char hdr[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  if (backlog_on && !backlog_full) {
+    /* once a chunk does not fit, keep nothing more: a gap in the middle would be worse */
+    if (backlog_len + 8 + n > BACKLOG_MAX) backlog_full = true;
+    else memcpy(backlog + backlog_len, hdr, 8), memcpy(backlog + backlog_len + 8, data, n), backlog_len += 8 + n;
+  }
   for (int i = 0; i < MAX_CLIENTS; i++) {
     if (clients[i] < 0) continue;
     struct iovec iov[2] = {{hdr, 8}, {(void *)data, n}};
@@ -70,6 +85,27 @@ static void broadcast(int stream, const char *data, size_t n) {
   }
 }
 static struct stream out_s = {"stdout", -1, {0}, 0}, err_s = {"stderr", -1, {0}, 0};
+
+/* A new attach client; the first one gets the backlog (a fresh socket's buffer holds it). */
+static void add_client(int c) {
+  int slot = -1;
+  for (int k = 0; k < MAX_CLIENTS; k++)
+    if (clients[k] < 0) slot = k;
+  if (slot < 0) {
+    close(c);
+    return;
+  }
+  if (backlog_on) {
+    backlog_on = false;
+    if (backlog_len && send(c, backlog, backlog_len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)backlog_len) {
+      close(c);
+      c = -1;
+    }
+    free(backlog);
+    backlog = NULL;
+  }
+  if (c >= 0) clients[slot] = c;
+}
 
 static void die(const char *what) {
   char msg[256];
@@ -157,7 +193,16 @@ static void control(int lsock, int master, int *stdin_w) {
     if (master < 0) reply = "err no terminal\n";
     else if (ioctl(master, TIOCSWINSZ, &ws) < 0) snprintf(err, sizeof err, "err resize: %s\n", strerror(errno)), reply = err;
   } else if (!strncmp(cmd, "close-stdin", 11)) {
-    if (*stdin_w >= 0 && *stdin_w != master) close(*stdin_w), *stdin_w = -1;
+    if (*stdin_w >= 0 && *stdin_w != master) {
+      /* what a client sent before asking is the process's too: the sockets are read in no
+       * particular order, so take it now (the main loop sees a client's EOF later) */
+      char in[4096];
+      for (int k = 0; k < MAX_CLIENTS; k++) {
+        ssize_t r;
+        while (clients[k] >= 0 && (r = recv(clients[k], in, sizeof in, MSG_DONTWAIT)) > 0) write_all(*stdin_w, in, r);
+      }
+      close(*stdin_w), *stdin_w = -1;
+    }
   } else {
     reply = "err unknown command\n";
   }
@@ -246,7 +291,7 @@ static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
 int main(int argc, char **argv) {
   const char *state_dir = NULL, *pid_file = NULL, *log_path = NULL, *console_path = NULL, *exit_file = NULL, *attach_path = NULL;
   const char *control_path = NULL;
-  bool want_stdin = false;
+  bool want_stdin = false, want_backlog = false;
   int i;
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--")) {
@@ -257,13 +302,17 @@ int main(int argc, char **argv) {
       want_stdin = true;
       continue;
     }
+    if (!strcmp(argv[i], "--backlog")) {
+      want_backlog = true;
+      continue;
+    }
     const char **dst = !strcmp(argv[i], "--state-dir") ? &state_dir : !strcmp(argv[i], "--pid-file") ? &pid_file
                      : !strcmp(argv[i], "--log") ? &log_path : !strcmp(argv[i], "--console-socket") ? &console_path
                      : !strcmp(argv[i], "--exit-file") ? &exit_file : !strcmp(argv[i], "--attach-socket") ? &attach_path
                      : !strcmp(argv[i], "--control-socket") ? &control_path : NULL;
     if (!dst || i + 1 >= argc) {
       fprintf(stderr, "usage: ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE] "
-                      "[--attach-socket PATH] [--control-socket PATH] [--stdin] -- RUNTIME ARGS...\n");
+                      "[--attach-socket PATH] [--control-socket PATH] [--stdin] [--backlog] -- RUNTIME ARGS...\n");
       return 2;
     }
     *dst = argv[++i];
@@ -326,6 +375,7 @@ int main(int argc, char **argv) {
     asock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (asock < 0 || bind(asock, (struct sockaddr *)&a, sizeof a) < 0 || listen(asock, MAX_CLIENTS) < 0) die("attach socket");
     chmod(attach_path, 0600);
+    if (want_backlog && (backlog = malloc(BACKLOG_MAX))) backlog_on = true;
   }
   if (control_path) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -408,11 +458,7 @@ int main(int argc, char **argv) {
         if (master >= 0) out_s.fd = master, stdin_w = want_stdin ? master : -1; /* a pty has one stream: the terminal */
       } else if (fd == asock) {
         int c = accept4(asock, NULL, NULL, SOCK_CLOEXEC);
-        int slot = -1;
-        for (int k2 = 0; k2 < MAX_CLIENTS; k2++)
-          if (clients[k2] < 0) slot = k2;
-        if (c >= 0 && slot >= 0) clients[slot] = c;
-        else if (c >= 0) close(c);
+        if (c >= 0) add_client(c);
       } else if (fd == csock) {
         control(csock, master, &stdin_w);
       } else if (fd == out_s.fd) {
@@ -420,8 +466,13 @@ int main(int argc, char **argv) {
       } else if (fd == err_s.fd) {
         if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
       } else if (fd != sfd) { /* an attached client: its bytes are the container's stdin */
+        bool live = false;
+        for (int c = 0; c < MAX_CLIENTS; c++) live |= clients[c] == fd;
+        if (!live) continue; /* dropped earlier in this round (too slow): its fd is closed */
         char in[4096];
-        ssize_t r = read(fd, in, sizeof in);
+        /* non-blocking: a close-stdin earlier in this round may have taken what poll saw */
+        ssize_t r = recv(fd, in, sizeof in, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (r > 0 && stdin_w >= 0) write_all(stdin_w, in, r);
         if (r <= 0) {
           for (int c = 0; c < MAX_CLIENTS; c++)
@@ -488,10 +539,18 @@ int main(int argc, char **argv) {
   }
   if (out_s.fd >= 0 && out_s.len) emit(&out_s, out_s.buf, out_s.len);
   if (err_s.fd >= 0 && err_s.len) emit(&err_s, err_s.buf, err_s.len);
-  if (attach_path) unlink(attach_path);
   if (control_path) unlink(control_path);
   long oom_now = oom_count();
   int oom = oom_now > oom_base;
   write_exit_file(exit_file, init, init_status, oom);
+  if (backlog_on) {
+    /* nobody attached yet: the client that started us may be about to; it gets all, then EOF */
+    struct pollfd ap = {asock, POLLIN, 0};
+    if (poll(&ap, 1, 2000) > 0) {
+      int c = accept4(asock, NULL, NULL, SOCK_CLOEXEC);
+      if (c >= 0) add_client(c);
+    }
+  }
+  if (attach_path) unlink(attach_path);
   return 0;
 }

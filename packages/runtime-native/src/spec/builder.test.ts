@@ -102,6 +102,14 @@ describe('buildSpec', () => {
     assert.deepEqual(s.mounts?.at(-1), { destination: '/mnt', type: 'bind', source: '/data', options: ['rbind', 'ro'] });
   });
 
+  it('init: the host init bound read-only at /sbin/docker-init runs the command as its child', () => {
+    const s = buildSpec(image, { id: 'c', init: true, initPath: process.execPath, binds: ['/data:/mnt'] });
+    assert.deepEqual(s.process?.args, ['/sbin/docker-init', '--', '/bin/sh', '-c', 'echo hi']);
+    assert.deepEqual(s.mounts?.find((m) => m.destination === '/sbin/docker-init'), { destination: '/sbin/docker-init', type: 'bind', source: process.execPath, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    assert.equal(s.mounts?.at(-1)?.destination, '/mnt', "the user's mounts stay last");
+    assert.throws(() => buildSpec(image, { id: 'c', init: true, initPath: '/nonexistent/tini' }), (e: SpecError) => e.field === 'init' && /not installed/.test(e.message));
+  });
+
   it('rejects what it cannot run, naming the field', () => {
     assert.throws(() => buildSpec({}, { id: 'c' }), (e: SpecError) => e.field === 'process.args');
     assert.throws(() => buildSpec(image, { id: 'c', user: 'nobody' }), (e: SpecError) => e.field === 'process.user');

@@ -84,6 +84,27 @@ export interface RunOptions {
   cgroupsPath?: string;
   annotations?: Record<string, string>;
   shmSize?: number;
+  /** docker run --init: an init (tini) as PID 1 runs the command as its child, forwards signals and reaps zombies */
+  init?: boolean;
+  /** the host's init binary, bind-mounted read-only at /sbin/docker-init (default: Debian tini's static build) */
+  initPath?: string;
+}
+
+/** A static build, because the image may have no libc (busybox); Debian's tini package ships it. */
+export const DEFAULT_INIT_PATH = '/usr/bin/tini-static';
+/** Where docker puts its init in the container; kept so that tools which look for it find it. */
+export const INIT_DESTINATION = '/sbin/docker-init';
+
+/** The init's bind mount (SpecError when the host has no init binary). */
+function initMount(initPath: string): Mount {
+  let ok = false;
+  try {
+    ok = fs.statSync(initPath).isFile();
+  } catch {
+    /* reported below */
+  }
+  if (!ok) throw new SpecError('init', `${initPath} is not installed (Debian's tini package provides it), so --init cannot be used`);
+  return { destination: INIT_DESTINATION, type: 'bind', source: initPath, options: ['bind', 'ro', 'nosuid', 'nodev'] };
 }
 
 function mergeEnv(base: string[], extra: string[], defaults: Record<string, string>): string[] {
@@ -174,8 +195,9 @@ function resources(o: RunOptions): Resources {
 export function buildSpec(image: ImageConfig, o: RunOptions): Spec {
   const entrypoint = o.entrypoint ?? image.Entrypoint ?? [];
   const cmd = o.cmd ?? (o.entrypoint ? [] : (image.Cmd ?? []));
-  const args = [...entrypoint, ...cmd];
-  if (args.length === 0) throw new SpecError('process.args', 'no command: the image has no Entrypoint/Cmd and none was given');
+  const command = [...entrypoint, ...cmd];
+  if (command.length === 0) throw new SpecError('process.args', 'no command: the image has no Entrypoint/Cmd and none was given');
+  const args = o.init ? [INIT_DESTINATION, '--', ...command] : command;
   const rootfs = o.rootfs ?? 'rootfs';
   const user = resolveUser(o.user ?? image.User, path.isAbsolute(rootfs) ? rootfs : path.join(o.bundleDir ?? '.', rootfs));
   const caps = capabilitySet(o);
@@ -188,7 +210,8 @@ export function buildSpec(image: ImageConfig, o: RunOptions): Spec {
   if (o.cgroupns) namespaces.push({ type: 'cgroup' });
   if (o.userns) namespaces.push({ type: 'user' });
 
-  const mounts = [...defaultMounts(o.shmSize), ...bindMounts(o.binds ?? []), ...(o.mounts ?? [])];
+  // The init's mount goes with the defaults: the user's binds and mounts stay last (the runner sorts those).
+  const mounts = [...defaultMounts(o.shmSize), ...(o.init ? [initMount(o.initPath ?? DEFAULT_INIT_PATH)] : []), ...bindMounts(o.binds ?? []), ...(o.mounts ?? [])];
   if (o.privileged) {
     for (const m of mounts) if (m.type === 'sysfs' || m.type === 'cgroup') m.options = (m.options ?? []).filter((x) => x !== 'ro');
   }

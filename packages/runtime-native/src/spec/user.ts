@@ -2,6 +2,9 @@
  * Resolve a Docker-style user ("name", "uid", "name:group", "uid:gid") against the image's
  * /etc/passwd and /etc/group, as Docker does: numeric ids need no files; names must exist.
  * Supplementary groups are those listing the user by name in /etc/group.
+ *
+ * The files are read as the container would see them: symlinks resolve inside the rootfs (an
+ * image, or a running container, may make /etc/passwd a link to anything), never to the host's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -27,26 +30,76 @@ interface GroupEntry {
   members: string[];
 }
 
-function readLines(file: string): string[][] {
+const MAX_LINKS = 40;
+
+/**
+ * rootfs joined with an in-container path, every symlink on the way resolved as if rootfs were
+ * "/" (".." stops at it): a path inside rootfs whatever the links say (as securejoin does).
+ */
+export function pathInRoot(rootfs: string, p: string): string {
+  const todo = p.split('/').filter(Boolean);
+  let done: string[] = [];
+  let links = 0;
+  while (todo.length) {
+    const part = todo.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const here = path.join(rootfs, ...done, part);
+    let link: string | undefined;
+    try {
+      if (fs.lstatSync(here).isSymbolicLink()) link = fs.readlinkSync(here);
+    } catch {
+      /* missing: what follows cannot exist either; opening it will say so */
+    }
+    if (link === undefined) {
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) throw new SpecError('rootfs', `${p}: too many levels of symbolic links`);
+    if (link.startsWith('/')) done = [];
+    todo.unshift(...link.split('/').filter(Boolean));
+  }
+  return path.join(rootfs, ...done);
+}
+
+/**
+ * A regular file of the rootfs as text; undefined when there is none. O_NOFOLLOW: the last
+ * component, checked above, may not become a link meanwhile; O_NONBLOCK: a FIFO placed there
+ * is refused by the check on the open file, not waited on.
+ */
+function readInRoot(rootfs: string, p: string): string | undefined {
+  const file = pathInRoot(rootfs, p);
+  let fd: number;
   try {
-    return fs
-      .readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(':'));
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
-    return [];
+    return undefined;
+  }
+  try {
+    return fs.fstatSync(fd).isFile() ? fs.readFileSync(fd, 'utf8') : undefined;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
+function readLines(rootfs: string, file: string): string[][] {
+  return (readInRoot(rootfs, file) ?? '')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(':'));
+}
+
 function passwd(rootfs: string): PasswdEntry[] {
-  return readLines(path.join(rootfs, 'etc', 'passwd'))
+  return readLines(rootfs, '/etc/passwd')
     .filter((f) => f.length >= 7)
     .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] }));
 }
 
 function groups(rootfs: string): GroupEntry[] {
-  return readLines(path.join(rootfs, 'etc', 'group'))
+  return readLines(rootfs, '/etc/group')
     .filter((f) => f.length >= 4)
     .map((f) => ({ name: f[0], gid: Number(f[2]), members: f[3] ? f[3].split(',') : [] }));
 }
@@ -66,7 +119,7 @@ export function resolveUser(spec: string | undefined, rootfs: string): ResolvedU
     entry = users.find((p) => p.uid === uid);
   } else {
     entry = users.find((p) => p.name === u);
-    if (!entry) throw new SpecError('process.user', `user "${u}" not found in the image's /etc/passwd`);
+    if (!entry) throw new SpecError('process.user', `unable to find user ${u}: no matching entries in passwd file`);
     uid = entry.uid;
   }
   const grps = groups(rootfs);
@@ -75,7 +128,7 @@ export function resolveUser(spec: string | undefined, rootfs: string): ResolvedU
   else if (isNum(g)) gid = Number(g);
   else {
     const ge = grps.find((x) => x.name === g);
-    if (!ge) throw new SpecError('process.user', `group "${g}" not found in the image's /etc/group`);
+    if (!ge) throw new SpecError('process.user', `unable to find group ${g}: no matching entries in group file`);
     gid = ge.gid;
   }
   const additionalGids = entry ? grps.filter((x) => x.members.includes(entry!.name) && x.gid !== gid).map((x) => x.gid) : [];
