@@ -21,14 +21,15 @@ export function ctl(instance: TempInstance, args: string[], env: NodeJS.ProcessE
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
-/** Pids of the daemons that started in this instance, from their "daemon ready" log lines. */
+/** Pids of the daemons that started in this instance and still run, from their "daemon ready" log lines. */
 export function daemonPids(instance: TempInstance): number[] {
   const log = join(instance.state, 'daemon.log');
   if (!existsSync(log)) return [];
   return readFileSync(log, 'utf8')
     .split('\n')
     .filter((line) => line.includes('"daemon ready"'))
-    .map((line) => (JSON.parse(line) as { pid: number }).pid);
+    .map((line) => (JSON.parse(line) as { pid: number }).pid)
+    .filter(isAlive);
 }
 
 /**

@@ -4,7 +4,7 @@
  * exactly N times, always even after exit 0), not after `ctl stop`, never after `rm -f`, and
  * after a daemon restart for exits it missed.
  */
-import { waitFor } from '@ctl/proto/testing';
+import { isAlive, waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -107,17 +107,9 @@ describe('ctl run --restart', function () {
     await waitFor('both running', () => (runs('keeper') === 1 && runs('resting') === 1) || undefined, 15_000, 100);
     ok('stop', '-t', '1', 'keeper', 'resting');
     assert.equal(inspect('keeper').Labels['ctl.stopped-by-user'], 'true');
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const daemons = daemonPids(engine.instance).filter(alive);
+    const daemons = daemonPids(engine.instance);
     for (const pid of daemons) process.kill(pid, 'SIGTERM');
-    await waitFor('the daemon gone', () => !daemons.some(alive) || undefined, 15_000, 100);
+    await waitFor('the daemon gone', () => !daemons.some(isAlive) || undefined, 15_000, 100);
     // The next command starts a daemon.
     await waitFor('keeper restarted', () => (inspect('keeper').State.Status === 'running' && runs('keeper') === 2) || undefined, 15_000, 200);
     assert.equal(inspect('keeper').Labels['ctl.stopped-by-user'], undefined);
