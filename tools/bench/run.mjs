@@ -39,7 +39,7 @@ function rssOf(re) {
   let total = 0;
   let pids = [];
   try {
-    pids = execFileSync('pgrep', ['-f', re], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    pids = execFileSync('pgrep', ['-f', '--', re], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
   } catch {
     // none
   }
