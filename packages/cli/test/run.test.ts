@@ -6,7 +6,7 @@
  */
 import { waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { useEngine } from './engine';
 import { daemonPids, stopDaemons } from './helpers';
@@ -58,6 +58,22 @@ describe('ctl run and the container commands', function () {
     const ro = run('run', '--rm', '--read-only', 'busybox', 'touch', '/x');
     assert.equal(ro.code, 1);
     assert.match(ro.stderr, /Read-only file system/);
+  });
+
+  it('weighs block I/O with --blkio-weight where the kernel can, and otherwise warns and discards it (as docker)', () => {
+    const weightFile = ['blkio.bfq.weight', 'blkio.weight'].find((f) => existsSync(`/sys/fs/cgroup/blkio/${f}`));
+    const r = run('run', '-d', '--name', 'weighed', '--blkio-weight', '300', 'busybox', 'sleep', '60');
+    try {
+      assert.equal(r.code, 0, r.stderr);
+      if (weightFile) {
+        assert.equal(readFileSync(`/sys/fs/cgroup/blkio/ctl/${ns}/weighed/${weightFile}`, 'utf8').trim().split(/\s+/).pop(), '300');
+        assert.doesNotMatch(r.stderr, /WARNING/);
+      } else {
+        assert.match(r.stderr, /^WARNING: Your kernel does not support Block I\/O weight or the cgroup is not mounted\. Weight discarded\.$/m);
+      }
+    } finally {
+      run('rm', '-f', 'weighed');
+    }
   });
 
   it('kills a memory hog (137, OOMKilled) and holds a fork bomb with --pids-limit', () => {

@@ -262,6 +262,7 @@ async function createContainer(context: CommandContext, daemon: Daemon, a: Api, 
     await pullImage(context, daemon, parsed);
     created = await a.runner.create(request);
   }
+  for (const w of created.warnings) context.err(`WARNING: ${w}\n`);
   try {
     await a.tasks.create(created.id, { rootfs: created.rootfs, stdin: v.interactive ? 'attach' : '', terminal: Boolean(v.tty) });
   } catch (err) {

@@ -13,7 +13,7 @@ export function runnerRegistration(contracts: Contracts, runner: Runner, committ
     implementation: {
       Create: unaryHandler(async (req: CreateRequest__Output, call) => {
         const created = await runner.create(namespaceFromMetadata(call.metadata), req);
-        return { id: created.id, image: created.image, rootfs: created.rootfs.map(mountToWire) };
+        return { id: created.id, image: created.image, rootfs: created.rootfs.map(mountToWire), warnings: created.warnings };
       }),
       Remove: unaryHandler(async (req: RemoveRequest__Output, call) => {
         await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force, req.removeVolumes);

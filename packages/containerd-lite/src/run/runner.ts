@@ -23,7 +23,7 @@ import { type RunOptions, RuntimeError, type Spec, SpecError, buildSpec, runtime
 import { type Mount, type Snapshotter, mountAll, unmountAll } from '@ctl/snapshotter';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rmdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,20 @@ export interface Created {
   id: string;
   rootfs: Mount[];
   image: string;
+  warnings: string[];
+}
+
+/**
+ * Whether this kernel weighs block I/O: cgroup v1's blkio.weight (CFQ) or blkio.bfq.weight
+ * (BFQ), or v2's io controller. Without it docker discards --blkio-weight with a warning.
+ */
+function blkioWeightSupported(): boolean {
+  if (existsSync('/sys/fs/cgroup/blkio')) return ['blkio.weight', 'blkio.bfq.weight'].some((f) => existsSync(`/sys/fs/cgroup/blkio/${f}`));
+  try {
+    return readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').split(/\s+/).includes('io');
+  } catch {
+    return false;
+  }
 }
 
 /** A volume a container mounts, as the options carry it. */
@@ -209,6 +223,11 @@ export class Runner {
     }
     const ref = normalizeReference(request.image);
     const { volumes: volumesOption, ...options } = parseOptions(request.optionsJson) as RunOptions & { volumes?: unknown };
+    const warnings: string[] = [];
+    if (options.blkioWeight !== undefined && !blkioWeightSupported()) {
+      warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
+      delete options.blkioWeight;
+    }
     const wanted = volumeOptions(volumesOption);
     const content = deps.content(ns);
     const image = await deps.images(ns).get(ref).catch((err: unknown) => {
@@ -270,7 +289,7 @@ export class Runner {
         throw err;
       }
       created = true;
-      return { id, rootfs, image: ref };
+      return { id, rootfs, image: ref, warnings };
     } finally {
       // Made: the container references all the lease held, so there is nothing to collect.
       await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
