@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildSpec } from '../src';
+import { Runtime, SHIM_BINARY, buildSpec } from '../src';
 import type { RuntimeError, Spec } from '../src';
 import { type Fixture, assertNoLeftovers, useFixture } from './helpers';
 
@@ -27,6 +27,24 @@ describe('runtime bad input (root, real kernel)', function () {
     });
     assertNoLeftovers(id, fx);
   }
+
+  it('a runtime that fails without logging: the shim says its code and its last stderr line, or that no pid came', async () => {
+    const fake = (name: string, body: string): string => {
+      const file = path.join(fx.dir, name);
+      fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return file;
+    };
+    const cases: [string, RegExp][] = [
+      ['echo "first line" >&2; echo "the fake runtime broke" >&2; exit 4', /create \S+: container create failed: err 4 the fake runtime broke$/],
+      ['exit 0', /container create failed: err 1 the runtime exited 0 but \S+init\.pid holds no pid/],
+    ];
+    for (const [i, [body, expected]] of cases.entries()) {
+      const rt = new Runtime({ root: fx.runtime.root, runtimeBinary: fake(`fake-runtime-${i}`, body), shimBinary: SHIM_BINARY });
+      const id = fx.id();
+      const b = fx.rawBundle(id, '{}');
+      await assert.rejects(rt.createWithShim(id, b), (err: RuntimeError) => expected.test(err.message.trim()) || assert.fail(err.message));
+    }
+  });
 
   it('malformed config.json', async () => {
     const id = fx.id();

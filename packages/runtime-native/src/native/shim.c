@@ -126,10 +126,19 @@ static void write_all(int fd, const char *p, size_t n) {
   }
 }
 
+/* the last line the runtime (then the container) wrote to stderr, for a failed create's message */
+static char last_err[200];
+
 /* one JSON object per line: {"time":"…","stream":"stdout","log":"text\n"} */
 static void emit(struct stream *s, const char *data, size_t n) {
   static char out[LINE_MAX_BYTES * 6 + 128];
   char t[48];
+  if (s == &err_s && n > 1) {
+    size_t k = n - (data[n - 1] == '\n');
+    if (k >= sizeof last_err) k = sizeof last_err - 1;
+    memcpy(last_err, data, k);
+    last_err[k] = 0;
+  }
   if (log_fd < 0) return;
   ctl_rfc3339(t, sizeof t);
   size_t o = snprintf(out, sizeof out, "{\"time\":\"%s\",\"stream\":\"%s\",\"log\":\"", t, s->name);
@@ -335,7 +344,7 @@ int main(int argc, char **argv) {
     /* the starter: wait for "ok PID" or "err CODE" */
     close(ready[1]);
     waitpid(first, NULL, 0);
-    char msg[64];
+    char msg[1024];
     ssize_t n = 0, r;
     while ((r = read(ready[0], msg + n, sizeof msg - 1 - n)) > 0) n += r;
     msg[n > 0 ? n : 0] = 0;
@@ -493,7 +502,7 @@ int main(int argc, char **argv) {
           while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
             if (w == rt && !rt_done) {
               rt_done = true;
-              char msg[64];
+              char msg[1024];
               int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
               long pid = code == 0 ? read_long_file(pid_file) : -1;
               if (pid > 0) {
@@ -506,7 +515,16 @@ int main(int argc, char **argv) {
                 close(ready[1]);
                 /* the init may have been reaped already (it was reparented to us) */
               } else {
-                int m = snprintf(msg, sizeof msg, "err %d", code ? code : 1);
+                /* what the runtime said on stderr is the reason (bounded: a writer it left behind
+                 * must not hold the create up) */
+                for (int k = 0; k < 20 && err_s.fd >= 0; k++) {
+                  struct pollfd q = {err_s.fd, POLLIN, 0};
+                  if (poll(&q, 1, 50) <= 0) break;
+                  if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
+                }
+                int m = code ? snprintf(msg, sizeof msg, "err %d %s", code, last_err)
+                             : snprintf(msg, sizeof msg, "err 1 the runtime exited 0 but %s holds no pid", pid_file);
+                if (m >= (int)sizeof msg) m = sizeof msg - 1;
                 write_all(ready[1], msg, m);
                 close(ready[1]);
                 /* drain what the runtime wrote, then leave */
