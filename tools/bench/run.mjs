@@ -121,7 +121,19 @@ try {
     try { execFileSync('ctr', ['-a', address, '-n', 'bench', 'containers', 'rm', `s${i}`], { stdio: 'ignore' }); } catch {}
   }
 } finally {
-  pod?.reset();
+  if (pod) {
+    pod.reset();
+    // conmon runs `podman container cleanup` as each container dies: wait for those, or they
+    // mount podman's storage again under a base already unmounted.
+    for (let i = 0; i < 200; i++) {
+      try {
+        execFileSync('pgrep', ['-f', '--', `(podman|conmon) .*${base}`], { stdio: 'ignore' });
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   for (const child of children.reverse()) {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)));
@@ -129,7 +141,7 @@ try {
   execFileSync('sh', ['-c', `grep ' ${base}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l; umount -l ${q(base)} 2>/dev/null || true`]);
   rmSync(base, { recursive: true, force: true });
   for (const c of ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'unified', 'hugetlb', 'net_cls', 'perf_event', 'net_prio', 'rdma', 'systemd', 'misc']) {
-    for (const d of [`/sys/fs/cgroup/${c}/ctl/default`, `/sys/fs/cgroup/${c}/ctl`, `/sys/fs/cgroup/${c}/bench`, `/sys/fs/cgroup/${c}/libpod_parent`]) {
+    for (const d of [`/sys/fs/cgroup/${c}/ctl/default`, `/sys/fs/cgroup/${c}/ctl`, `/sys/fs/cgroup/${c}/bench`, `/sys/fs/cgroup/${c}/libpod_parent/conmon`, `/sys/fs/cgroup/${c}/libpod_parent`]) {
       try { execFileSync('rmdir', [d], { stdio: 'ignore' }); } catch {}
     }
   }
