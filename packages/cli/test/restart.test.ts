@@ -22,7 +22,8 @@ interface Inspected {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('ctl run --restart', function () {
-  this.timeout(60_000);
+  // Generous: restarts are a chain of creates, starts and deletes, slow on a loaded CI machine.
+  this.timeout(180_000);
   const engine = useEngine('restart', {
     beforeCleanup: (e) => {
       if (process.env.CTL_TEST_KEEP_LOG) execFileSync('cp', [join(e.instance.state, 'daemon.log'), process.env.CTL_TEST_KEEP_LOG]);
@@ -35,7 +36,7 @@ describe('ctl run --restart', function () {
 
   it('restarts a failing container exactly N times with on-failure:N', async () => {
     ok('run', '-d', '--name', 'fails', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3');
-    await waitFor('two restarts', () => (inspect('fails').RestartCount === 2 && runs('fails') === 3) || undefined, 15_000, 200);
+    await waitFor('two restarts', () => (inspect('fails').RestartCount === 2 && runs('fails') === 3) || undefined, 45_000, 200);
     // The back-off after the second restart would be 400 ms: wait past it; no third restart.
     await sleep(1500);
     const state = inspect('fails');
@@ -51,7 +52,7 @@ describe('ctl run --restart', function () {
 
   it('restarts an always container that exits 0, and leaves it stopped after ctl stop', async () => {
     ok('run', '-d', '--name', 'loop', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run; sleep 0.3');
-    await waitFor('restarts', () => inspect('loop').RestartCount >= 2 || undefined, 15_000, 200);
+    await waitFor('restarts', () => inspect('loop').RestartCount >= 2 || undefined, 45_000, 200);
     ok('stop', '-t', '1', 'loop');
     const n = runs('loop');
     await sleep(1500);
@@ -91,7 +92,7 @@ describe('ctl run --restart', function () {
   it('removes a restarting container for good with rm -f', async () => {
     const before = ourSnapshots();
     ok('run', '-d', '--name', 'flappy', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run; exit 1');
-    await waitFor('restarts', () => inspect('flappy').RestartCount >= 3 || undefined, 15_000, 100);
+    await waitFor('restarts', () => inspect('flappy').RestartCount >= 3 || undefined, 45_000, 100);
     ok('rm', '-f', 'flappy');
     // Longer than the back-off then pending (at most 1.6 s at the fifth restart).
     await sleep(2500);
@@ -104,14 +105,14 @@ describe('ctl run --restart', function () {
   it('brings back an always container the user stopped when the daemon restarts, not an unless-stopped one (as docker)', async () => {
     ok('run', '-d', '--name', 'keeper', '--restart', 'always', 'busybox', 'sh', '-c', 'echo run; exec sleep 600');
     ok('run', '-d', '--name', 'resting', '--restart', 'unless-stopped', 'busybox', 'sh', '-c', 'echo run; exec sleep 600');
-    await waitFor('both running', () => (runs('keeper') === 1 && runs('resting') === 1) || undefined, 15_000, 100);
+    await waitFor('both running', () => (runs('keeper') === 1 && runs('resting') === 1) || undefined, 45_000, 100);
     ok('stop', '-t', '1', 'keeper', 'resting');
     assert.equal(inspect('keeper').Labels['ctl.stopped-by-user'], 'true');
     const daemons = daemonPids(engine.instance);
     for (const pid of daemons) process.kill(pid, 'SIGTERM');
-    await waitFor('the daemon gone', () => !daemons.some(isAlive) || undefined, 15_000, 100);
+    await waitFor('the daemon gone', () => !daemons.some(isAlive) || undefined, 45_000, 100);
     // The next command starts a daemon.
-    await waitFor('keeper restarted', () => (inspect('keeper').State.Status === 'running' && runs('keeper') === 2) || undefined, 15_000, 200);
+    await waitFor('keeper restarted', () => (inspect('keeper').State.Status === 'running' && runs('keeper') === 2) || undefined, 45_000, 200);
     assert.equal(inspect('keeper').Labels['ctl.stopped-by-user'], undefined);
     await sleep(1000);
     assert.equal(inspect('resting').State.Status, 'stopped');
@@ -129,7 +130,7 @@ describe('ctl run --restart', function () {
     }
     await sleep(3000);
     // The next command starts a daemon; its supervisor finds the exit and restarts.
-    await waitFor('a restart after the daemon restart', () => inspect('survivor').RestartCount >= 1 || undefined, 15_000, 200);
+    await waitFor('a restart after the daemon restart', () => inspect('survivor').RestartCount >= 1 || undefined, 45_000, 200);
     assert.ok(runs('survivor') >= 2);
   });
 });

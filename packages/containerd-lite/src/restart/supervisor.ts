@@ -179,9 +179,16 @@ export class RestartSupervisor {
     } catch (err) {
       if (!notFound(err)) throw err;
     }
-    if (!current || current.labels[RestartLabel.stoppedByUser] === 'true' || this.removing.has(key)) {
-      // Stopped (or removed) by the user while the task was being made.
+    if (!current || this.removing.has(key)) {
+      // Removed while the task was being made.
       await tasks.delete(ns, id).catch(() => undefined);
+      return;
+    }
+    if (current.labels[RestartLabel.stoppedByUser] === 'true') {
+      // Stopped by the user while the task was being made: its init dies before it runs the
+      // command, and the container is left as a stop leaves one, with a stopped task (deleting
+      // it would leave no task at all, which reads as a container never started: "created").
+      await tasks.kill(ns, id, 9, { all: true }).catch(() => undefined);
       return;
     }
     await tasks.start(ns, id);
