@@ -24,6 +24,24 @@ describe('cgroup resources (root, real kernel, cgroup v1)', function () {
   afterEach(async () => fx && (await fx.cleanupContainers()));
   after(() => fx?.destroy());
 
+  it('fills a shared parent cpuset that a concurrent create made but has not filled yet', async () => {
+    // What a second create finds while the first is between its mkdir of the parent and the
+    // write of the parent's cpus/mems: an existing cpuset with none. Its container must still run.
+    const parent = `ctl-cpuset-it-${process.pid}`;
+    const dir = `/sys/fs/cgroup/cpuset/${parent}`;
+    fs.mkdirSync(dir);
+    try {
+      assert.equal(fs.readFileSync(`${dir}/cpuset.cpus`, 'utf8').trim(), '', 'a new cpuset has no cpus');
+      const id = fx.id();
+      const r = await fx.runtime.runForeground(id, fx.bundle(id, ['true'], { cgroupsPath: `/${parent}/${id}` }));
+      assert.equal(r.code, 0, r.stderr);
+      assert.notEqual(fs.readFileSync(`${dir}/cpuset.cpus`, 'utf8').trim(), '');
+    } finally {
+      for (const d of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) if (d.isDirectory()) fs.rmdirSync(`${dir}/${d.name}`);
+      fs.rmdirSync(dir);
+    }
+  });
+
   it('memory, cpu, cpuset, pids and blkio throttles land in their files', async function () {
     const disk = rootDisk();
     if (!disk) this.skip();

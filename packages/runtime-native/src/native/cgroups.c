@@ -213,7 +213,10 @@ int cg_create(struct cgroup *cg, struct ctl_err *e) {
           continue; /* a concurrent delete removed a shared parent: retry */
         } else if (errno != EEXIST) {
           return SYSERR(e, "mkdir", p);
-        } else if (cpuset && saved == 0 && cpuset_inherit(p, e) < 0) {
+        } else if (cpuset && cpuset_inherit(p, e) < 0) {
+          /* a shared parent (ctl, ctl/<ns>) that a concurrent create has just made may not have
+           * its cpus/mems yet: whoever comes first fills them, or the leaf inherits empty ones
+           * and no task can join it (ENOSPC) */
           return -1;
         }
         break;
