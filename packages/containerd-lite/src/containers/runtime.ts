@@ -6,6 +6,7 @@
  * an empty binary_name, is the default: ctl-runtime (runtime-native).
  */
 import { invalidArgument } from '@ctl/proto/errors';
+import { Reader, Writer } from 'protobufjs/minimal';
 import type { Any, Container } from './containers';
 
 export const RUNC_SHIM = 'io.containerd.runc.v2';
@@ -13,62 +14,29 @@ export const RUNC_OPTIONS_TYPE = 'containerd.runc.v1.Options';
 /** containerd.runc.v1.Options.binary_name */
 const BINARY_NAME_FIELD = 6;
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}
-
 /** The runtime record of a container run with binaryName ('' for the default). */
 export function runtimeRecord(binaryName: string): Container['runtime'] {
   if (!binaryName) return { name: RUNC_SHIM };
-  const bytes = Buffer.from(binaryName, 'utf8');
-  return { name: RUNC_SHIM, options: { typeUrl: RUNC_OPTIONS_TYPE, value: Buffer.from([...varint((BINARY_NAME_FIELD << 3) | 2), ...varint(bytes.length), ...bytes]) } };
+  const value = Buffer.from(Writer.create().uint32((BINARY_NAME_FIELD << 3) | 2).string(binaryName).finish());
+  return { name: RUNC_SHIM, options: { typeUrl: RUNC_OPTIONS_TYPE, value } };
 }
 
 /** binary_name of runc options (protobuf); '' when the options are of another type or do not set it. */
 export function binaryName(runtime: Container['runtime'] | undefined): string {
   const o: Any | undefined = runtime?.options;
   if (!o || !/(^|\/)containerd\.runc\.v1\.Options$/.test(o.typeUrl)) return '';
-  const b = o.value;
-  let at = 0;
+  // Only binary_name is read, so the message's other fields are skipped rather than decoded.
+  const reader = Reader.create(o.value);
   let name = '';
-  const read = (): number => {
-    let n = 0;
-    for (let shift = 0; ; shift += 7) {
-      if (at >= b.length || shift > 28) throw invalidArgument('runtime options: malformed containerd.runc.v1.Options');
-      const byte = b[at++]!;
-      n += (byte & 0x7f) * 2 ** shift;
-      if (!(byte & 0x80)) return n;
+  try {
+    while (reader.pos < reader.len) {
+      const key = reader.uint32();
+      // bytes(), not string(): a Buffer reader's string() clips a length past the end silently
+      if (key >>> 3 === BINARY_NAME_FIELD && (key & 7) === 2) name = Buffer.from(reader.bytes()).toString('utf8');
+      else reader.skipType(key & 7);
     }
-  };
-  while (at < b.length) {
-    const key = read();
-    const field = Math.floor(key / 8);
-    switch (key & 7) {
-      case 0:
-        read();
-        break;
-      case 1:
-        at += 8;
-        break;
-      case 5:
-        at += 4;
-        break;
-      case 2: {
-        const len = read();
-        if (at + len > b.length) throw invalidArgument('runtime options: malformed containerd.runc.v1.Options');
-        if (field === BINARY_NAME_FIELD) name = b.subarray(at, at + len).toString('utf8');
-        at += len;
-        break;
-      }
-      default:
-        throw invalidArgument('runtime options: malformed containerd.runc.v1.Options');
-    }
+  } catch (err) {
+    throw invalidArgument(`runtime options: malformed containerd.runc.v1.Options: ${(err as Error).message}`);
   }
   return name;
 }

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { checkAborted, checkDescriptor, readBlob, selection } from '../archive/common';
 import { Walker, isSelected, pickManifests, recordImage } from '../archive/import';
 import type { Content, Writer } from '../content/content';
+import { bytesSource, writeBlob } from '../content/helpers';
 import type { Images } from '../images/images';
 import { type Descriptor, type Index, type Manifest, type Platform, isIndex, isManifest } from '../oci';
 import { formatReference, parseNormalizedReference } from '../reference';
@@ -141,24 +142,10 @@ async function manifestBytes(registry: Registry, desc: Descriptor, ingest: strin
   return data;
 }
 
-/** Writes bytes already checked against desc.digest into content (already there: held instead). */
+/** Writes bytes already checked against desc.digest into content, and holds them in the lease (also when they were there). */
 async function storeBytes(content: Content, desc: Descriptor, data: Buffer, ingest: string, options: PullOptions): Promise<void> {
-  let writer: Writer;
-  try {
-    writer = await content.writer(ingest, { total: data.length, expected: desc.digest, lease: options.lease });
-  } catch (err) {
-    if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
-    await options.hold(desc.digest);
-    return;
-  }
-  try {
-    await writer.write(data);
-    await writer.commit(data.length, desc.digest);
-  } catch (err) {
-    await writer.abort().catch(() => undefined);
-    if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
-    await options.hold(desc.digest);
-  }
+  await writeBlob(content, ingest, bytesSource(data), { total: data.length, expected: desc.digest, lease: options.lease });
+  await options.hold(desc.digest);
 }
 
 /** Streams a blob from the registry into content, checking its size and digest before the commit. */

@@ -126,14 +126,16 @@ static void write_all(int fd, const char *p, size_t n) {
   }
 }
 
-/* the last line the runtime (then the container) wrote to stderr, for a failed create's message */
+/* the last line the runtime wrote to stderr, for a failed create's message (kept only while
+ * the create runs: the container's own output need not be copied) */
 static char last_err[200];
+static bool creating = true;
 
 /* one JSON object per line: {"time":"…","stream":"stdout","log":"text\n"} */
 static void emit(struct stream *s, const char *data, size_t n) {
   static char out[LINE_MAX_BYTES * 6 + 128];
   char t[48];
-  if (s == &err_s && n > 1) {
+  if (creating && s == &err_s && n > 1) {
     size_t k = n - (data[n - 1] == '\n');
     if (k >= sizeof last_err) k = sizeof last_err - 1;
     memcpy(last_err, data, k);
@@ -510,6 +512,7 @@ int main(int argc, char **argv) {
                 open_oom(init);
                 oom_base = oom_count();
                 if (oom_base < 0) oom_base = 0;
+                creating = false;
                 int m = snprintf(msg, sizeof msg, "ok %ld", pid);
                 write_all(ready[1], msg, m);
                 close(ready[1]);
