@@ -38,8 +38,10 @@ for (const [key, value] of Object.entries(options)) {
 }
 const genTypes = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
 // The include-dirs flag is a greedy array option, so it goes last, after the file names.
-execFileSync(process.execPath, [genTypes, ...flags, '--grpcLib=@grpc/grpc-js', `--outDir=${generated}`,
-  ...files, '--includeDirs', '.'], { cwd: here, stdio: ['ignore', 'ignore', 'inherit'] });
+execFileSync(process.execPath, [genTypes, ...flags, '--grpcLib=@grpc/grpc-js', `--outDir=${generated}`, ...files, '--includeDirs', '.'], {
+  cwd: here,
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 
 const protobuf = require('protobufjs');
 const root = new protobuf.Root();
@@ -55,12 +57,23 @@ writeFileSync(join(here, 'dist', 'descriptor.json'), JSON.stringify({ files, roo
 
 // Static codecs, one module per .proto file so that a command loads only what it speaks.
 const { pbjs } = require('protobufjs-cli');
-const staticArgs = ['-p', here, '-t', 'static-module', '-w', join(here, 'scripts', 'codec-wrapper.tmpl'), '--no-verify', '--no-delimited',
-  '--no-beautify', '--no-comments', '--no-service'];
+const staticArgs = [
+  '-p',
+  here,
+  '-t',
+  'static-module',
+  '-w',
+  join(here, 'scripts', 'codec-wrapper.tmpl'),
+  '--no-verify',
+  '--no-delimited',
+  '--no-beautify',
+  '--no-comments',
+  '--no-service',
+];
 // Each file gets a root of its own (-r), so its method table below does not clash with another's.
 for (const file of files) {
   const code = await new Promise((resolvePromise, reject) => {
-    pbjs.main([...staticArgs, "-r", file, join(here, file)], (err, output) => (err ? reject(err) : resolvePromise(output)));
+    pbjs.main([...staticArgs, '-r', file, join(here, file)], (err, output) => (err ? reject(err) : resolvePromise(output)));
   });
   const methods = {};
   const services = [];
@@ -91,7 +104,8 @@ for (const file of files) {
 let revision = '';
 try {
   revision = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: here, stdio: ['ignore', 'pipe', 'ignore'] })
-    .toString().trim();
+    .toString()
+    .trim();
 } catch {
   // Not a git checkout (an exported tree): the revision stays empty, as containerd's does.
 }

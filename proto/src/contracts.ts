@@ -24,7 +24,24 @@ import type { ProtoGrpcType as TransferProto } from './generated/transfer';
 import type { ProtoGrpcType as VersionProto } from './generated/version';
 import type { ProtoGrpcType as VolumesProto } from './generated/volumes';
 
-export type Contracts = AttachProto & ContainersProto & ContentProto & DiffProto & EventsProto & EventMessagesProto & GcProto & HealthProto & ImagesProto & LeasesProto & NamespaceProto & NetdProto & RunProto & SnapshotsProto & TasksProto & TransferProto & VersionProto & VolumesProto;
+export type Contracts = AttachProto &
+  ContainersProto &
+  ContentProto &
+  DiffProto &
+  EventsProto &
+  EventMessagesProto &
+  GcProto &
+  HealthProto &
+  ImagesProto &
+  LeasesProto &
+  NamespaceProto &
+  NetdProto &
+  RunProto &
+  SnapshotsProto &
+  TasksProto &
+  TransferProto &
+  VersionProto &
+  VolumesProto;
 
 let loaded: Contracts | undefined;
 

@@ -55,9 +55,7 @@ export async function schemaVersion(db: Database): Promise<number> {
 async function migrate(db: Database, schema: SchemaDefinition): Promise<void> {
   let current = await schemaVersion(db);
   if (current > schema.version) {
-    throw failedPrecondition(
-      `database ${db.location} has schema version ${current}, newer than this build's ${schema.version}`,
-    );
+    throw failedPrecondition(`database ${db.location} has schema version ${current}, newer than this build's ${schema.version}`);
   }
   for (const step of schema.migrations) {
     if (step.version <= current) continue;

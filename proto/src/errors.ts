@@ -54,8 +54,7 @@ export const notFound = (message: string): EngineError => new EngineError(ErrorK
 export const alreadyExists = (message: string): EngineError => new EngineError(ErrorKind.AlreadyExists, message);
 export const invalidArgument = (message: string): EngineError => new EngineError(ErrorKind.InvalidArgument, message);
 export const outOfRange = (message: string): EngineError => new EngineError(ErrorKind.OutOfRange, message);
-export const failedPrecondition = (message: string): EngineError =>
-  new EngineError(ErrorKind.FailedPrecondition, message);
+export const failedPrecondition = (message: string): EngineError => new EngineError(ErrorKind.FailedPrecondition, message);
 export const unavailable = (message: string): EngineError => new EngineError(ErrorKind.Unavailable, message);
 export const notImplemented = (message: string): EngineError => new EngineError(ErrorKind.NotImplemented, message);
 

@@ -2,10 +2,12 @@ import { strict as assert } from 'node:assert';
 import { ErrorKind, isKind } from './errors';
 import { type Adaptor, parseFilters } from './filters';
 
-const info = (name: string, kind: string, labels: Record<string, string>): Adaptor => (path) => {
-  if (path[0] === 'labels') return labels[path.slice(1).join('.')];
-  return ({ name, kind, parent: '' } as Record<string, string>)[path[0]!];
-};
+const info =
+  (name: string, kind: string, labels: Record<string, string>): Adaptor =>
+  (path) => {
+    if (path[0] === 'labels') return labels[path.slice(1).join('.')];
+    return ({ name, kind, parent: '' } as Record<string, string>)[path[0]!];
+  };
 
 describe('filters', () => {
   const a = info('a', 'committed', { 'containerd.io/snapshot.ref': 'sha256:1', team: 'x' });
@@ -34,7 +36,11 @@ describe('filters', () => {
 
   it('rejects malformed filters as InvalidArgument', () => {
     for (const bad of ['name==a,', 'labels."open', 'name~=(', '==x']) {
-      assert.throws(() => parseFilters([bad]), (e: unknown) => isKind(e, ErrorKind.InvalidArgument), bad);
+      assert.throws(
+        () => parseFilters([bad]),
+        (e: unknown) => isKind(e, ErrorKind.InvalidArgument),
+        bad,
+      );
     }
   });
 });

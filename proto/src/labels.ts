@@ -24,7 +24,12 @@ export function validateLabels(labels: Record<string, string>, maxTotalBytes = I
  * "labels.<key>" sets one (an empty value removes it). Any other path is InvalidArgument, since
  * only labels change after creation. `what` names the object for messages.
  */
-export function applyLabelUpdate(current: Record<string, string>, given: Record<string, string> | undefined, paths: readonly string[], what: string): Record<string, string> {
+export function applyLabelUpdate(
+  current: Record<string, string>,
+  given: Record<string, string> | undefined,
+  paths: readonly string[],
+  what: string,
+): Record<string, string> {
   if (paths.length === 0) return { ...(given ?? {}) };
   let labels = { ...current };
   for (const path of paths) {

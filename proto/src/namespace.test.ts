@@ -20,7 +20,11 @@ describe('containerd-namespace header', () => {
 
   it('rejects names containerd rejects', () => {
     for (const bad of ['', '-a', 'a-', 'a..b', 'a/b', 'x'.repeat(77), 'spaces here']) {
-      assert.throws(() => validateNamespace(bad), (e: unknown) => isKind(e, ErrorKind.InvalidArgument), bad);
+      assert.throws(
+        () => validateNamespace(bad),
+        (e: unknown) => isKind(e, ErrorKind.InvalidArgument),
+        bad,
+      );
     }
     for (const good of ['default', 'k8s.io', 'a_b-c.d', 'x'.repeat(76)]) assert.equal(validateNamespace(good), good);
   });

@@ -11,9 +11,15 @@ import { Children, type TempInstance, tempInstance, waitFor } from './testing';
 import { WireClient, wireMethod } from './wire';
 
 const logger = createLogger('test', 'error');
-const version = () => wireMethod<object, { version: string; revision: string }>('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
+const version = () =>
+  wireMethod<object, { version: string; revision: string }>(
+    'containerd/services/version/v1/version',
+    'containerd.services.version.v1.Version',
+    'Version',
+  );
 const health = () => wireMethod<{ service: string }, { status: string }>('grpc/health/v1/health', 'grpc.health.v1.Health', 'Check');
-const snapshots = (name: string) => wireMethod<object, any>('containerd/services/snapshots/v1/snapshots', 'containerd.services.snapshots.v1.Snapshots', name); // eslint-disable-line @typescript-eslint/no-explicit-any
+const snapshots = (name: string) =>
+  wireMethod<object, any>('containerd/services/snapshots/v1/snapshots', 'containerd.services.snapshots.v1.Snapshots', name); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 interface TestParts extends ServiceParts {
   closed: boolean;
@@ -86,9 +92,14 @@ describe('serving on a unix socket', () => {
     handles.push(await serveUnix(socket, testParts(), logger));
     const client = new WireClient(socket);
     try {
-      await assert.rejects(client.unary(snapshots('Stat'), { key: 'k1' }), (e: unknown) => isKind(e, ErrorKind.NotFound) && /snapshot "k1" not found/.test((e as Error).message));
+      await assert.rejects(
+        client.unary(snapshots('Stat'), { key: 'k1' }),
+        (e: unknown) => isKind(e, ErrorKind.NotFound) && /snapshot "k1" not found/.test((e as Error).message),
+      );
       const names: string[] = [];
-      await client.serverStream(snapshots('List'), {}, (m: { info: Array<{ name: string; kind: string }> }) => names.push(...m.info.map((i) => `${i.name}:${i.kind}`)));
+      await client.serverStream(snapshots('List'), {}, (m: { info: Array<{ name: string; kind: string }> }) =>
+        names.push(...m.info.map((i) => `${i.name}:${i.kind}`)),
+      );
       assert.deepEqual(names, ['s0:COMMITTED', 's1:COMMITTED', 's2:COMMITTED']);
       await assert.rejects(client.unary(snapshots('Prepare'), { key: 'x' }), (e: unknown) => isKind(e, ErrorKind.NotImplemented));
     } finally {
@@ -103,7 +114,9 @@ describe('serving on a unix socket', () => {
     const grpcJs = require('@grpc/grpc-js') as typeof grpc;
     const client = new contracts.containerd.services.version.v1.Version(`unix:${socket}`, grpcJs.credentials.createInsecure());
     try {
-      const res = await new Promise<{ version: string }>((resolve, reject) => client.Version({}, (err, r) => (err ? reject(err) : resolve(r!))));
+      const res = await new Promise<{ version: string }>((resolve, reject) =>
+        client.Version({}, (err, r) => (err ? reject(err) : resolve(r!))),
+      );
       assert.match(res.version, /^\d+\.\d+\.\d+/);
     } finally {
       client.close();
@@ -131,7 +144,10 @@ describe('serving on a unix socket', () => {
   });
 
   it('replaces a stale socket file left by a killed process', async () => {
-    const holder = children.spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socket)}, () => console.log('listening'))`]);
+    const holder = children.spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(socket)}, () => console.log('listening'))`,
+    ]);
     await waitFor('holder to listen', () => holder.output().includes('listening') || undefined);
     holder.process.kill('SIGKILL');
     await holder.exited;
@@ -150,7 +166,10 @@ describe('serving on a unix socket', () => {
     const live = net.createServer((conn) => conn.on('error', () => undefined).end('still here'));
     await new Promise<void>((resolve) => live.listen(socket, resolve));
     try {
-      await assert.rejects(serveUnix(socket, testParts(), logger), (e: unknown) => isKind(e, ErrorKind.AlreadyExists) && (e as Error).message.includes(socket));
+      await assert.rejects(
+        serveUnix(socket, testParts(), logger),
+        (e: unknown) => isKind(e, ErrorKind.AlreadyExists) && (e as Error).message.includes(socket),
+      );
       const reply = await new Promise<string>((resolve) => net.connect(socket).on('data', (d) => resolve(d.toString())));
       assert.equal(reply, 'still here');
     } finally {
@@ -160,7 +179,10 @@ describe('serving on a unix socket', () => {
 
   it('refuses a second server on the same socket, and the first keeps serving', async () => {
     handles.push(await serveUnix(socket, testParts(), logger));
-    await assert.rejects(serveUnix(socket, testParts(), logger), (e: unknown) => isKind(e, ErrorKind.AlreadyExists) && (e as Error).message.includes(socket));
+    await assert.rejects(
+      serveUnix(socket, testParts(), logger),
+      (e: unknown) => isKind(e, ErrorKind.AlreadyExists) && (e as Error).message.includes(socket),
+    );
     const client = new WireClient(socket);
     try {
       assert.equal((await client.unary(health(), { service: '' })).status, 'SERVING');
@@ -171,7 +193,10 @@ describe('serving on a unix socket', () => {
 
   it('names the path when the socket directory is missing or not a directory', async () => {
     const missing = join(tmp.base, 'no', 'such', 'dir', 'x.sock');
-    await assert.rejects(serveUnix(missing, testParts(), logger), (e: unknown) => isKind(e, ErrorKind.InvalidArgument) && (e as Error).message.includes(join(tmp.base, 'no', 'such', 'dir')));
+    await assert.rejects(
+      serveUnix(missing, testParts(), logger),
+      (e: unknown) => isKind(e, ErrorKind.InvalidArgument) && (e as Error).message.includes(join(tmp.base, 'no', 'such', 'dir')),
+    );
     const file = join(tmp.base, 'file');
     writeFileSync(file, '');
     await assert.rejects(serveUnix(join(file, 'x.sock'), testParts(), logger), /is not a directory/);

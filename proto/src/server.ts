@@ -60,7 +60,9 @@ export function buildInfo(): BuildInfo {
 }
 
 /** Makes a handler's thrown error (or rejected promise) the gRPC status of its call. */
-export function unaryHandler<Req, Res>(fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+export function unaryHandler<Req, Res>(
+  fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     fn(call.request, call).then(
       (response) => callback(null, response),
@@ -150,7 +152,10 @@ function health(serving: () => boolean, services: Set<string>): Health {
   const watches = new Set<grpc.ServerWritableStream<HealthCheckRequest__Output, HealthCheckResponse>>();
   return {
     implementation: {
-      Check: (call: grpc.ServerUnaryCall<HealthCheckRequest__Output, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) => {
+      Check: (
+        call: grpc.ServerUnaryCall<HealthCheckRequest__Output, HealthCheckResponse>,
+        callback: grpc.sendUnaryData<HealthCheckResponse>,
+      ) => {
         const status = statusOf(call.request.service);
         if (!status) callback(toServiceError(new EngineError(ErrorKind.NotFound, `unknown service "${call.request.service}"`)));
         else callback(null, { status });
@@ -291,7 +296,12 @@ export interface InstanceService {
  * Starts services in order (a later one may be a client of an earlier one) and returns their
  * handles; if one fails, those already started are shut down again before the error is thrown.
  */
-export async function startServices(services: InstanceService[], dirs: InstanceDirs, logger: Logger, childLogger: (name: ServiceName) => Logger): Promise<ServerHandle[]> {
+export async function startServices(
+  services: InstanceService[],
+  dirs: InstanceDirs,
+  logger: Logger,
+  childLogger: (name: ServiceName) => Logger,
+): Promise<ServerHandle[]> {
   ensureDir(dirs.state);
   ensureDir(dirs.root);
   const handles: ServerHandle[] = [];

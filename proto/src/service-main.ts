@@ -72,7 +72,9 @@ export async function runServiceBinary(binary: ServiceBinary, argv = process.arg
   const socket = values.socket ?? env.CTL_SOCKET ?? serviceSocket(dirs, binary.service);
   const logger = createLogger(binary.service, level);
   try {
-    const handles = await startServices([{ name: binary.service, socket, factory: binary.factory }], dirs, logger, (name) => childLogger(logger, name));
+    const handles = await startServices([{ name: binary.service, socket, factory: binary.factory }], dirs, logger, (name) =>
+      childLogger(logger, name),
+    );
     stopOnSignals(handles, logger);
   } catch (err) {
     process.stderr.write(`${binary.command}: ${(err as Error).message}\n`);

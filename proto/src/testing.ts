@@ -20,7 +20,12 @@ export function tempInstance(prefix = 'ctl-test-'): TempInstance {
   return { base, root: join(base, 'root'), state: join(base, 'state'), remove: () => rmSync(base, { recursive: true, force: true }) };
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  intervalMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -88,18 +93,27 @@ export class Children {
 
 /** Waits until a service answers Version on socket (a stale socket file does not count). */
 export async function waitForService(socket: string, timeoutMs = 20_000): Promise<void> {
-  const version = wireMethod<object, { version: string }>('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
-  await waitFor(`a service on ${socket}`, async () => {
-    const client = new WireClient(socket);
-    try {
-      await client.unary(version, {}, { timeoutMs: 1000 });
-      return true;
-    } catch {
-      return undefined;
-    } finally {
-      client.close();
-    }
-  }, timeoutMs, 25);
+  const version = wireMethod<object, { version: string }>(
+    'containerd/services/version/v1/version',
+    'containerd.services.version.v1.Version',
+    'Version',
+  );
+  await waitFor(
+    `a service on ${socket}`,
+    async () => {
+      const client = new WireClient(socket);
+      try {
+        await client.unary(version, {}, { timeoutMs: 1000 });
+        return true;
+      } catch {
+        return undefined;
+      } finally {
+        client.close();
+      }
+    },
+    timeoutMs,
+    25,
+  );
 }
 
 /** Whether a command is on PATH (tests that need Debian's containerd, skopeo, … skip without it). */

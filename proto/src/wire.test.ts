@@ -45,31 +45,30 @@ describe('wire client streaming calls', () => {
     flooded = 0;
     cancelled = false;
     server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * MiB, 'grpc.max_send_message_length': 16 * MiB });
-    server.addService(
-      { Echo: definition('Echo', true, true), Flood: definition('Flood', false, true) } as grpc.ServiceDefinition,
-      {
-        Echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-          call.on('cancelled', () => (cancelled = true));
-          call.on('data', (m: Buffer) => {
-            if (m.toString() === 'fail') call.emit('error', { code: GrpcCode.FAILED_PRECONDITION, details: 'told to fail' });
-            else call.write(m);
-          });
-          call.on('end', () => call.end());
-        },
-        Flood: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-          void (async () => {
-            for (let i = 0; i < 64 && !call.cancelled; i++) {
-              const ok = call.write(Buffer.alloc(MiB, i));
-              flooded++;
-              if (!ok) await new Promise((resolve) => call.once('drain', resolve));
-            }
-            call.end();
-          })();
-        },
+    server.addService({ Echo: definition('Echo', true, true), Flood: definition('Flood', false, true) } as grpc.ServiceDefinition, {
+      Echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.on('cancelled', () => (cancelled = true));
+        call.on('data', (m: Buffer) => {
+          if (m.toString() === 'fail') call.emit('error', { code: GrpcCode.FAILED_PRECONDITION, details: 'told to fail' });
+          else call.write(m);
+        });
+        call.on('end', () => call.end());
       },
-    );
+      Flood: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+        void (async () => {
+          for (let i = 0; i < 64 && !call.cancelled; i++) {
+            const ok = call.write(Buffer.alloc(MiB, i));
+            flooded++;
+            if (!ok) await new Promise((resolve) => call.once('drain', resolve));
+          }
+          call.end();
+        })();
+      },
+    });
     const socket = join(tmp.base, 'wire.sock');
-    await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
     client = new WireClient(socket);
   });
   afterEach(() => {

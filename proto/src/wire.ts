@@ -217,7 +217,7 @@ export class WireClient {
   private connectionError(err: Error): EngineError {
     // http2 reports a refused connection as a cancelled stream whose cause is the socket's error.
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    const causeCode = ((err as { cause?: NodeJS.ErrnoException }).cause?.code) ?? '';
+    const causeCode = (err as { cause?: NodeJS.ErrnoException }).cause?.code ?? '';
     const refused = ['ENOENT', 'ECONNREFUSED'].find((c) => c === code || c === causeCode);
     if (refused) return new NotServingError(`no service answers on ${this.socket} (${refused})`);
     return new EngineError(ErrorKind.Unavailable, `connect ${this.socket}: ${err.message}`, { cause: err });
@@ -282,7 +282,9 @@ export class WireClient {
       });
       stream.on('close', () => {
         if (status === undefined) {
-          reject(this.sessionError ? this.connectionError(this.sessionError) : unavailable(`${method.path}: stream closed without a status`));
+          reject(
+            this.sessionError ? this.connectionError(this.sessionError) : unavailable(`${method.path}: stream closed without a status`),
+          );
         } else if (status) {
           reject(status);
         } else {
@@ -302,7 +304,12 @@ export class WireClient {
   }
 
   /** A server-streaming call; messages arrive in order, all of them before the promise settles. */
-  async serverStream<Req, Res>(method: WireMethod<Req, Res>, request: Req, onMessage: (m: Res) => void, options: CallOptions = {}): Promise<void> {
+  async serverStream<Req, Res>(
+    method: WireMethod<Req, Res>,
+    request: Req,
+    onMessage: (m: Res) => void,
+    options: CallOptions = {},
+  ): Promise<void> {
     await this.run(method, request, options, onMessage);
   }
 
@@ -318,8 +325,12 @@ export class WireClient {
     } catch (err) {
       return WireCall.failed(this.connectionError(err as Error));
     }
-    return new WireCall(method, stream, (err) => (err instanceof EngineError ? err : this.connectionError(this.sessionError ?? err)),
-      () => (this.sessionError ? this.connectionError(this.sessionError) : undefined));
+    return new WireCall(
+      method,
+      stream,
+      (err) => (err instanceof EngineError ? err : this.connectionError(this.sessionError ?? err)),
+      () => (this.sessionError ? this.connectionError(this.sessionError) : undefined),
+    );
   }
 
   close(): void {
@@ -340,7 +351,12 @@ export class WireCall<Req, Res> {
   private status: EngineError | null | undefined;
 
   static failed<Req, Res>(err: EngineError): WireCall<Req, Res> {
-    const call = new WireCall<Req, Res>(undefined, undefined, () => err, () => err);
+    const call = new WireCall<Req, Res>(
+      undefined,
+      undefined,
+      () => err,
+      () => err,
+    );
     call.outcome = err;
     return call;
   }

@@ -18,7 +18,11 @@ const root = join(base, 'root');
 const state = join(base, 'state');
 const inst = `--root ${root} --state ${state}`;
 
-const daemon = spawn(process.execPath, [join(repo, 'packages/cli/bin/ctl.js'), '--root', root, '--state', state, 'daemon', '--log-level', 'warn'], { stdio: 'ignore' });
+const daemon = spawn(
+  process.execPath,
+  [join(repo, 'packages/cli/bin/ctl.js'), '--root', root, '--state', state, 'daemon', '--log-level', 'warn'],
+  { stdio: 'ignore' },
+);
 try {
   for (let i = 0; i < 200; i++) {
     try {
@@ -35,13 +39,28 @@ try {
     'ctl version (daemon running)': `${ctl} ${inst} --no-autostart version`,
   };
   const results = {};
-  for (const [label, env] of [['without NODE_EXTRA_CA_CERTS', { NODE_EXTRA_CA_CERTS: '' }], ['with NODE_EXTRA_CA_CERTS', {}]]) {
+  for (const [label, env] of [
+    ['without NODE_EXTRA_CA_CERTS', { NODE_EXTRA_CA_CERTS: '' }],
+    ['with NODE_EXTRA_CA_CERTS', {}],
+  ]) {
     const json = join(base, 'out.json');
     const childEnv = { ...process.env, ...env };
     if (env.NODE_EXTRA_CA_CERTS === '') delete childEnv.NODE_EXTRA_CA_CERTS;
     else childEnv.NODE_EXTRA_CA_CERTS ??= '/etc/ssl/certs/ca-certificates.crt';
-    execFileSync('hyperfine', ['-N', '--warmup', '5', '--runs', String(runs), '--export-json', json,
-      ...Object.entries(commands).flatMap(([name, cmd]) => ['-n', name, cmd])], { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      'hyperfine',
+      [
+        '-N',
+        '--warmup',
+        '5',
+        '--runs',
+        String(runs),
+        '--export-json',
+        json,
+        ...Object.entries(commands).flatMap(([name, cmd]) => ['-n', name, cmd]),
+      ],
+      { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     results[label] = Object.fromEntries(JSON.parse(readFileSync(json, 'utf8')).results.map((r) => [r.command, r.median]));
   }
   const targets = { 'ctl --version': 1.5, 'ctl --help': 1.5, 'ctl version (daemon running)': 2.5 };
@@ -53,7 +72,9 @@ try {
       const ratio = median / floor;
       const target = targets[name];
       const verdict = target ? `<= ${target}x ${ratio <= target ? 'met' : 'MISSED'}` : '';
-      console.log(`  ${name.padEnd(30)} ${(median * 1000).toFixed(1).padStart(7)}ms  ${ratio.toFixed(2).padStart(6)}x             ${verdict}`);
+      console.log(
+        `  ${name.padEnd(30)} ${(median * 1000).toFixed(1).padStart(7)}ms  ${ratio.toFixed(2).padStart(6)}x             ${verdict}`,
+      );
     }
   }
 } finally {

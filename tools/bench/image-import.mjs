@@ -17,7 +17,19 @@
 //   BENCH_IMAGE=DIR: build the image into DIR once (image.tar, layer.tar.gz) and reuse it later
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
@@ -42,14 +54,20 @@ const fileDigest = (path) => sha256(readFileSync(path));
 function* bytesFrom(seed) {
   let x = seed >>> 0 || 1;
   for (;;) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     yield x;
   }
 }
 
 function buildImage(dir) {
   const rootfs = join(dir, 'rootfs');
-  const words = Buffer.from('lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua\n');
+  const words = Buffer.from(
+    'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua\n',
+  );
   const rand = bytesFrom(42);
   const mean = TOTAL / FILES;
   for (let i = 0; i < FILES; i++) {
@@ -66,7 +84,18 @@ function buildImage(dir) {
   }
   const layout = join(dir, 'layout');
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-  execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=2020-01-01', '-cf', join(dir, 'layer.tar'), '-C', rootfs, '.']);
+  execFileSync('tar', [
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--mtime=2020-01-01',
+    '-cf',
+    join(dir, 'layer.tar'),
+    '-C',
+    rootfs,
+    '.',
+  ]);
   const diffId = fileDigest(join(dir, 'layer.tar'));
   execFileSync('sh', ['-c', `gzip -n -6 -c "${join(dir, 'layer.tar')}" > "${join(dir, 'layer.tar.gz')}"`]);
   rmSync(join(dir, 'layer.tar'));
@@ -88,10 +117,19 @@ function buildImage(dir) {
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layerSize }],
   });
   writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(join(layout, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': 'docker.io/library/bench:latest', 'org.opencontainers.image.ref.name': 'latest' } }],
-  }));
+  writeFileSync(
+    join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'io.containerd.image.name': 'docker.io/library/bench:latest', 'org.opencontainers.image.ref.name': 'latest' },
+        },
+      ],
+    }),
+  );
   execFileSync('tar', ['-cf', join(dir, 'image.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs']);
   rmSync(rootfs, { recursive: true, force: true });
   rmSync(layout, { recursive: true, force: true });
@@ -100,7 +138,9 @@ function buildImage(dir) {
 
 async function waitFor(what, fn) {
   for (let i = 0; i < 400; i++) {
-    try { if (fn()) return; } catch {}
+    try {
+      if (fn()) return;
+    } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
@@ -126,7 +166,10 @@ try {
   const ours = join(base, 'ctl');
   const ctlArgs = ['--root', join(ours, 'root'), '--state', join(ours, 'state')];
   mkdirSync(join(ours, 'state'), { recursive: true });
-  const daemon = spawn(ctl, [...ctlArgs, 'daemon', '--log-level', 'warn'], { stdio: 'inherit', env: { ...env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' } });
+  const daemon = spawn(ctl, [...ctlArgs, 'daemon', '--log-level', 'warn'], {
+    stdio: 'inherit',
+    env: { ...env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
+  });
   children.push(daemon);
 
   const theirs = join(base, 'containerd');
@@ -144,9 +187,21 @@ try {
   // Contenders alternate round by round, in a rotating order, each after its own clean-up and
   // a sync, so that none of them always meets the disk right after another's deletions.
   const contenders = [
-    { name: 'containerd: ctr images import', prepare: `${ctrCmd} images rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`, run: `${ctrCmd} images import ${q(image)} >/dev/null` },
-    { name: 'ctl image import', prepare: `${ctlCmd} image rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`, run: `${ctlCmd} image import ${q(image)} >/dev/null` },
-    { name: 'tar -xzf (floor)', prepare: `rm -rf ${q(dest)}; mkdir ${q(dest)}; sync`, run: `tar -xzf ${q(join(base, 'layer.tar.gz'))} -C ${q(dest)}` },
+    {
+      name: 'containerd: ctr images import',
+      prepare: `${ctrCmd} images rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`,
+      run: `${ctrCmd} images import ${q(image)} >/dev/null`,
+    },
+    {
+      name: 'ctl image import',
+      prepare: `${ctlCmd} image rm --sync docker.io/library/bench:latest >/dev/null 2>&1; sync`,
+      run: `${ctlCmd} image import ${q(image)} >/dev/null`,
+    },
+    {
+      name: 'tar -xzf (floor)',
+      prepare: `rm -rf ${q(dest)}; mkdir ${q(dest)}; sync`,
+      run: `tar -xzf ${q(join(base, 'layer.tar.gz'))} -C ${q(dest)}`,
+    },
   ];
   const times = new Map(contenders.map((c) => [c.name, []]));
   for (let round = 0; round < RUNS; round++) {
@@ -160,9 +215,16 @@ try {
   }
   const sorted = (xs) => [...xs].sort((x, y) => x - y);
   const median = (name) => sorted(times.get(name))[Math.floor(RUNS / 2)];
-  for (const c of contenders) console.log(`  ${c.name.padEnd(32)} ${sorted(times.get(c.name)).map((x) => x.toFixed(3)).join('  ')} s`);
+  for (const c of contenders)
+    console.log(
+      `  ${c.name.padEnd(32)} ${sorted(times.get(c.name))
+        .map((x) => x.toFixed(3))
+        .join('  ')} s`,
+    );
   const [c, o, t] = contenders.map((x) => median(x.name));
-  console.log(`\nimport + unpack of one ~100 MB layer (${FS === 'tmpfs' ? 'all on tmpfs' : 'all on ext4 under /var/tmp'}), medians of ${RUNS}:`);
+  console.log(
+    `\nimport + unpack of one ~100 MB layer (${FS === 'tmpfs' ? 'all on tmpfs' : 'all on ext4 under /var/tmp'}), medians of ${RUNS}:`,
+  );
   console.log(`  containerd ${c.toFixed(3)} s, ctl ${o.toFixed(3)} s, tar -xzf ${t.toFixed(3)} s`);
   console.log(`  ctl / containerd = ${(o / c).toFixed(2)}x (target <= 0.50x); ctl / tar -xzf = ${(o / t).toFixed(2)}x (target <= 1.20x)`);
   console.log(`  ctl daemon peak RSS (VmHWM, whole life): ${(peakKb(daemon.pid) / 1024).toFixed(1)} MiB (target < 200 MB)`);

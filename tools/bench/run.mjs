@@ -28,7 +28,9 @@ const q = (s) => `'${s}'`;
 
 async function waitFor(what, fn) {
   for (let i = 0; i < 400; i++) {
-    try { if (fn()) return; } catch {}
+    try {
+      if (fn()) return;
+    } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
@@ -56,7 +58,10 @@ try {
   execFileSync('bash', [join(repo, 'tools', 'busybox-image.sh'), image]);
   const ctlArgs = ['--root', join(base, 'ctl', 'root'), '--state', join(base, 'ctl', 'state')];
   mkdirSync(join(base, 'ctl', 'state'), { recursive: true });
-  const daemon = spawn(ctl, [...ctlArgs, 'daemon', '--log-level', 'warn'], { stdio: 'inherit', env: { ...plain, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' } });
+  const daemon = spawn(ctl, [...ctlArgs, 'daemon', '--log-level', 'warn'], {
+    stdio: 'inherit',
+    env: { ...plain, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
+  });
   children.push(daemon);
   const { address, child } = startContainerd(join(base, 'containerd'));
   children.push(child);
@@ -71,11 +76,27 @@ try {
   const ctrCmd = `ctr -a ${q(address)} -n bench`;
   const json = join(base, 'run.json');
   const measure = (withCerts) => {
-    execFileSync('hyperfine', ['--warmup', '3', '--runs', String(RUNS), '--export-json', json, '--style', 'basic',
-      '--command-name', 'ctr run --rm (containerd + runc)', `${ctrCmd} run --rm docker.io/library/busybox:latest bench-ctr /bin/true`,
-      '--command-name', 'ctl run --rm', `${ctlCmd} run --rm busybox /bin/true`,
-      ...(pod ? ['--command-name', 'podman run --rm (runc)', `${pod.shell} run --rm --network none busybox /bin/true`] : []),
-    ], { stdio: 'inherit', env: withCerts ? process.env : plain });
+    execFileSync(
+      'hyperfine',
+      [
+        '--warmup',
+        '3',
+        '--runs',
+        String(RUNS),
+        '--export-json',
+        json,
+        '--style',
+        'basic',
+        '--command-name',
+        'ctr run --rm (containerd + runc)',
+        `${ctrCmd} run --rm docker.io/library/busybox:latest bench-ctr /bin/true`,
+        '--command-name',
+        'ctl run --rm',
+        `${ctlCmd} run --rm busybox /bin/true`,
+        ...(pod ? ['--command-name', 'podman run --rm (runc)', `${pod.shell} run --rm --network none busybox /bin/true`] : []),
+      ],
+      { stdio: 'inherit', env: withCerts ? process.env : plain },
+    );
     const [c, o, p] = JSON.parse(readFileSync(json, 'utf8')).results.map((r) => r.median);
     return { c, o, p };
   };
@@ -85,13 +106,34 @@ try {
   // Memory per running container and parallel starts.
   const before = rssOf(`--state ${join(base, 'ctl', 'state')}`);
   let t = Date.now();
-  await Promise.all(Array.from({ length: SLEEPERS }, (_, i) => new Promise((r) => spawn(ctl, [...ctlArgs, '--no-autostart', 'run', '-d', '--name', `s${i}`, 'busybox', 'sleep', '600'], { env: plain, stdio: 'ignore' }).on('exit', r))));
+  await Promise.all(
+    Array.from(
+      { length: SLEEPERS },
+      (_, i) =>
+        new Promise((r) =>
+          spawn(ctl, [...ctlArgs, '--no-autostart', 'run', '-d', '--name', `s${i}`, 'busybox', 'sleep', '600'], {
+            env: plain,
+            stdio: 'ignore',
+          }).on('exit', r),
+        ),
+    ),
+  );
   const ctlParallel = Date.now() - t;
   const ctlShims = rssOf(`ctl-shim.*${base}`);
   const after = rssOf(`--state ${join(base, 'ctl', 'state')}`);
   const ctdBefore = rssOf(`containerd --config ${join(base, 'containerd')}`);
   t = Date.now();
-  await Promise.all(Array.from({ length: SLEEPERS }, (_, i) => new Promise((r) => spawn('ctr', ['-a', address, '-n', 'bench', 'run', '-d', 'docker.io/library/busybox:latest', `s${i}`, 'sleep', '600'], { stdio: 'ignore' }).on('exit', r))));
+  await Promise.all(
+    Array.from(
+      { length: SLEEPERS },
+      (_, i) =>
+        new Promise((r) =>
+          spawn('ctr', ['-a', address, '-n', 'bench', 'run', '-d', 'docker.io/library/busybox:latest', `s${i}`, 'sleep', '600'], {
+            stdio: 'ignore',
+          }).on('exit', r),
+        ),
+    ),
+  );
   const ctrParallel = Date.now() - t;
   const ctrShims = rssOf(`containerd-shim-runc-v2 -namespace bench`);
   const ctdAfter = rssOf(`containerd --config ${join(base, 'containerd')}`);
@@ -99,26 +141,48 @@ try {
   let conmons = 0;
   if (pod) {
     t = Date.now();
-    await Promise.all(Array.from({ length: SLEEPERS }, (_, i) => new Promise((r) => spawn('podman', [...pod.args, 'run', '-d', '--network', 'none', '--name', `s${i}`, 'busybox', 'sleep', '600'], { env: pod.env, stdio: 'ignore' }).on('exit', r))));
+    await Promise.all(
+      Array.from(
+        { length: SLEEPERS },
+        (_, i) =>
+          new Promise((r) =>
+            spawn('podman', [...pod.args, 'run', '-d', '--network', 'none', '--name', `s${i}`, 'busybox', 'sleep', '600'], {
+              env: pod.env,
+              stdio: 'ignore',
+            }).on('exit', r),
+          ),
+      ),
+    );
     podParallel = Date.now() - t;
     conmons = rssOf(`conmon .*${join(base, 'podman')}`);
   }
 
   const ms = (x) => `${(x * 1000).toFixed(1)} ms`;
-  const line = (r) => `ctr ${ms(r.c)}, ctl ${ms(r.o)}${r.p ? `, podman ${ms(r.p)}` : ''}: ctl/ctr = ${(r.o / r.c).toFixed(2)}x${r.p ? `, ctl/podman = ${(r.o / r.p).toFixed(2)}x` : ''}`;
+  const line = (r) =>
+    `ctr ${ms(r.c)}, ctl ${ms(r.o)}${r.p ? `, podman ${ms(r.p)}` : ''}: ctl/ctr = ${(r.o / r.c).toFixed(2)}x${r.p ? `, ctl/podman = ${(r.o / r.p).toFixed(2)}x` : ''}`;
   console.log(`\nrun --rm busybox /bin/true, medians of ${RUNS} (state on tmpfs):`);
   console.log(`  without NODE_EXTRA_CA_CERTS: ${line(a)} (target ctl/ctr <= 1.00x)`);
   if (b) console.log(`  with NODE_EXTRA_CA_CERTS:    ${line(b)}`);
-  console.log(`${SLEEPERS} sleeping containers started in parallel: ctl ${ctlParallel} ms, containerd ${ctrParallel} ms (${(ctlParallel / ctrParallel).toFixed(2)}x, target < 1)${pod ? `, podman ${podParallel} ms` : ''}`);
-  console.log(`memory added per running container: ctl ${((ctlShims + after - before) / SLEEPERS / 1024).toFixed(2)} MiB (shims ${(ctlShims / SLEEPERS / 1024).toFixed(2)} + daemon growth ${((after - before) / SLEEPERS / 1024).toFixed(2)}), containerd ${((ctrShims + ctdAfter - ctdBefore) / SLEEPERS / 1024).toFixed(2)} MiB${pod ? `, podman ${(conmons / SLEEPERS / 1024).toFixed(2)} MiB (conmons)` : ''} (target ctl <= 1 MiB)`);
+  console.log(
+    `${SLEEPERS} sleeping containers started in parallel: ctl ${ctlParallel} ms, containerd ${ctrParallel} ms (${(ctlParallel / ctrParallel).toFixed(2)}x, target < 1)${pod ? `, podman ${podParallel} ms` : ''}`,
+  );
+  console.log(
+    `memory added per running container: ctl ${((ctlShims + after - before) / SLEEPERS / 1024).toFixed(2)} MiB (shims ${(ctlShims / SLEEPERS / 1024).toFixed(2)} + daemon growth ${((after - before) / SLEEPERS / 1024).toFixed(2)}), containerd ${((ctrShims + ctdAfter - ctdBefore) / SLEEPERS / 1024).toFixed(2)} MiB${pod ? `, podman ${(conmons / SLEEPERS / 1024).toFixed(2)} MiB (conmons)` : ''} (target ctl <= 1 MiB)`,
+  );
   for (let i = 0; i < SLEEPERS; i++) {
     execFileSync(ctl, [...ctlArgs, '--no-autostart', 'rm', '-f', `s${i}`], { env: plain, stdio: 'ignore' });
-    try { execFileSync('ctr', ['-a', address, '-n', 'bench', 'tasks', 'kill', '-s', 'KILL', `s${i}`], { stdio: 'ignore' }); } catch {}
+    try {
+      execFileSync('ctr', ['-a', address, '-n', 'bench', 'tasks', 'kill', '-s', 'KILL', `s${i}`], { stdio: 'ignore' });
+    } catch {}
   }
   await new Promise((r) => setTimeout(r, 500));
   for (let i = 0; i < SLEEPERS; i++) {
-    try { execFileSync('ctr', ['-a', address, '-n', 'bench', 'tasks', 'rm', `s${i}`], { stdio: 'ignore' }); } catch {}
-    try { execFileSync('ctr', ['-a', address, '-n', 'bench', 'containers', 'rm', `s${i}`], { stdio: 'ignore' }); } catch {}
+    try {
+      execFileSync('ctr', ['-a', address, '-n', 'bench', 'tasks', 'rm', `s${i}`], { stdio: 'ignore' });
+    } catch {}
+    try {
+      execFileSync('ctr', ['-a', address, '-n', 'bench', 'containers', 'rm', `s${i}`], { stdio: 'ignore' });
+    } catch {}
   }
 } finally {
   if (pod) {
@@ -138,11 +202,39 @@ try {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)));
   }
-  execFileSync('sh', ['-c', `grep ' ${base}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l; umount -l ${q(base)} 2>/dev/null || true`]);
+  execFileSync('sh', [
+    '-c',
+    `grep ' ${base}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l; umount -l ${q(base)} 2>/dev/null || true`,
+  ]);
   rmSync(base, { recursive: true, force: true });
-  for (const c of ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'unified', 'hugetlb', 'net_cls', 'perf_event', 'net_prio', 'rdma', 'systemd', 'misc']) {
-    for (const d of [`/sys/fs/cgroup/${c}/ctl/default`, `/sys/fs/cgroup/${c}/ctl`, `/sys/fs/cgroup/${c}/bench`, `/sys/fs/cgroup/${c}/libpod_parent/conmon`, `/sys/fs/cgroup/${c}/libpod_parent`]) {
-      try { execFileSync('rmdir', [d], { stdio: 'ignore' }); } catch {}
+  for (const c of [
+    'blkio',
+    'cpu',
+    'cpuacct',
+    'cpuset',
+    'devices',
+    'freezer',
+    'memory',
+    'pids',
+    'unified',
+    'hugetlb',
+    'net_cls',
+    'perf_event',
+    'net_prio',
+    'rdma',
+    'systemd',
+    'misc',
+  ]) {
+    for (const d of [
+      `/sys/fs/cgroup/${c}/ctl/default`,
+      `/sys/fs/cgroup/${c}/ctl`,
+      `/sys/fs/cgroup/${c}/bench`,
+      `/sys/fs/cgroup/${c}/libpod_parent/conmon`,
+      `/sys/fs/cgroup/${c}/libpod_parent`,
+    ]) {
+      try {
+        execFileSync('rmdir', [d], { stdio: 'ignore' });
+      } catch {}
     }
   }
 }

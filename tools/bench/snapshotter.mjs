@@ -78,14 +78,35 @@ try {
   mkdirSync(join(ours, 'state'), { recursive: true });
   mkdirSync(theirs, { recursive: true });
   const ourSocket = join(ours, 'state', 'snapshotter.sock');
-  children.push(spawn(join(repo, 'node_modules', '.bin', 'ctl-snapshotter'), ['--root', join(ours, 'root'), '--state', join(ours, 'state'), '--log-level', 'warn'], {
-    stdio: 'inherit', env: { ...process.env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
-  }));
+  children.push(
+    spawn(
+      join(repo, 'node_modules', '.bin', 'ctl-snapshotter'),
+      ['--root', join(ours, 'root'), '--state', join(ours, 'state'), '--log-level', 'warn'],
+      {
+        stdio: 'inherit',
+        env: { ...process.env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
+      },
+    ),
+  );
   const { address, child: containerd } = startContainerd(theirs);
   children.push(containerd);
   const version = wireMethod('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
-  await waitFor('our snapshotter', async () => { const c = new WireClient(ourSocket); try { return await c.unary(version, {}); } finally { c.close(); } });
-  await waitFor('containerd', async () => { const c = new WireClient(address); try { return await c.unary(version, {}); } finally { c.close(); } });
+  await waitFor('our snapshotter', async () => {
+    const c = new WireClient(ourSocket);
+    try {
+      return await c.unary(version, {});
+    } finally {
+      c.close();
+    }
+  });
+  await waitFor('containerd', async () => {
+    const c = new WireClient(address);
+    try {
+      return await c.unary(version, {});
+    } finally {
+      c.close();
+    }
+  });
 
   const results = [
     await measure('containerd (built-in overlayfs)', address, 'overlayfs', { 'containerd-namespace': 'bench' }),
@@ -93,9 +114,12 @@ try {
   ];
   console.log(`\nsnapshots.v1 over gRPC, state on tmpfs, median of ${ROUNDS} rounds (per operation)`);
   console.log(`  ${'contender'.padEnd(34)} ${'Prepare+Mounts+Remove'.padStart(22)} ${'Prepare+Commit (chain)'.padStart(23)}`);
-  for (const r of results) console.log(`  ${r.label.padEnd(34)} ${r.prep.toFixed(3).padStart(19)} ms ${r.commit.toFixed(3).padStart(20)} ms`);
+  for (const r of results)
+    console.log(`  ${r.label.padEnd(34)} ${r.prep.toFixed(3).padStart(19)} ms ${r.commit.toFixed(3).padStart(20)} ms`);
   const [c, o] = results;
-  console.log(`  ratio ours/containerd: Prepare+Mounts+Remove ${(o.prep / c.prep).toFixed(2)}x, Commit chain ${(o.commit / c.commit).toFixed(2)}x (target <= 1.00x)`);
+  console.log(
+    `  ratio ours/containerd: Prepare+Mounts+Remove ${(o.prep / c.prep).toFixed(2)}x, Commit chain ${(o.commit / c.commit).toFixed(2)}x (target <= 1.00x)`,
+  );
 } finally {
   for (const child of children.reverse()) {
     child.kill('SIGTERM');

@@ -3,7 +3,11 @@
 const { join } = require('node:path');
 // Compiled code of the CLI's own modules, kept between runs (dist/src/code-cache.js says why).
 try {
-  require('../dist/src/code-cache.js').installCodeCache(join(__dirname, '..', '..', '..'), join(__dirname, '..', 'dist', '.code-cache'), process.argv.slice(2));
+  require('../dist/src/code-cache.js').installCodeCache(
+    join(__dirname, '..', '..', '..'),
+    join(__dirname, '..', 'dist', '.code-cache'),
+    process.argv.slice(2),
+  );
 } catch {
   // no cache: a plain start
 }

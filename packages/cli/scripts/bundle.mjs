@@ -30,7 +30,9 @@ async function bundle(entry, outfile, external) {
   // The point of a bundle is what it leaves out: a client module that imports the services'
   // side of @ctl/proto (grpc-js, winston, level) would make commands parse them. Fail the
   // build instead of shipping a slow CLI; import light subpaths (@ctl/proto/errors, /wire, …).
-  const heavy = Object.keys(result.metafile.inputs).filter((input) => /node_modules\/(@grpc\/grpc-js|winston|level|classic-level|@grpc\/proto-loader)\//.test(input));
+  const heavy = Object.keys(result.metafile.inputs).filter((input) =>
+    /node_modules\/(@grpc\/grpc-js|winston|level|classic-level|@grpc\/proto-loader)\//.test(input),
+  );
   if (heavy.length) {
     console.error(`bundle: ${outfile} pulls in service-side modules:\n  ${heavy.slice(0, 10).join('\n  ')}`);
     process.exit(1);

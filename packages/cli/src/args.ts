@@ -5,7 +5,10 @@
 import { type InstanceDirs, instanceDirs } from '@ctl/proto/paths';
 
 export class UsageError extends Error {
-  constructor(message: string, readonly usage?: string) {
+  constructor(
+    message: string,
+    readonly usage?: string,
+  ) {
     super(message);
     this.name = 'UsageError';
   }

@@ -113,7 +113,9 @@ export async function withDaemon<T>(context: CommandContext, fn: (daemon: Daemon
     } catch (err) {
       if (!(err instanceof NotServingError)) throw err;
       if (!context.autostart) {
-        throw unavailable(`no daemon answers on ${serviceSocket(context.dirs, 'containerd-lite')} and autostart is off (start one with "ctl daemon")`);
+        throw unavailable(
+          `no daemon answers on ${serviceSocket(context.dirs, 'containerd-lite')} and autostart is off (start one with "ctl daemon")`,
+        );
       }
       await startAndWait(context, daemon);
       return await fn(daemon);

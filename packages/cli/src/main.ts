@@ -22,7 +22,8 @@ function commandModule(name: string): any {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(bundled);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes(`${name}.bundle.js`)) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes(`${name}.bundle.js`))
+      throw err;
     const plain = `./commands/${name}`;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(plain);
@@ -59,9 +60,18 @@ const COMMANDS: Record<string, CommandEntry> = {
   restart: { summary: 'Restart containers', load: () => commandModule('container-more').commands.restart },
   events: { summary: 'Print events as they happen', load: () => commandModule('container-more').commands.events },
   commit: { summary: "Make an image of a container's changes", load: () => commandModule('container-more').commands.commit },
-  container: { summary: 'Manage containers (prune; ls, rm, … as the shortcuts)', load: () => commandModule('container-more').commands.container },
+  container: {
+    summary: 'Manage containers (prune; ls, rm, … as the shortcuts)',
+    load: () => commandModule('container-more').commands.container,
+  },
 };
-const ALIASES: Record<string, string> = { namespaces: 'namespace', ns: 'namespace', snapshots: 'snapshot', images: 'image', volumes: 'volume' };
+const ALIASES: Record<string, string> = {
+  namespaces: 'namespace',
+  ns: 'namespace',
+  snapshots: 'snapshot',
+  images: 'image',
+  volumes: 'volume',
+};
 
 export const USAGE = `Usage: ctl [global options] COMMAND [options]
 

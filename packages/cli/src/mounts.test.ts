@@ -4,18 +4,31 @@ import { UsageError } from './args';
 import { checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
 import { parseRunArgs, runOptions } from './runflags';
 
-const refused = (fn: () => unknown, message: RegExp): void => assert.throws(fn, (err: unknown) => err instanceof UsageError && message.test(err.message));
+const refused = (fn: () => unknown, message: RegExp): void =>
+  assert.throws(fn, (err: unknown) => err instanceof UsageError && message.test(err.message));
 
 describe('--mount', () => {
-  it('parses volume mounts, named and anonymous, with Docker\'s aliases', () => {
-    assert.deepEqual(parseMountFlag('type=volume,source=data,target=/data'), { kind: 'volume', volume: { name: 'data', destination: '/data' } });
-    assert.deepEqual(parseMountFlag('src=data,dst=/data/,ro'), { kind: 'volume', volume: { name: 'data', destination: '/data', readonly: true } });
-    assert.deepEqual(parseMountFlag('type=volume,destination=/x,readonly=false,volume-nocopy'), { kind: 'volume', volume: { name: '', destination: '/x', nocopy: true } });
+  it("parses volume mounts, named and anonymous, with Docker's aliases", () => {
+    assert.deepEqual(parseMountFlag('type=volume,source=data,target=/data'), {
+      kind: 'volume',
+      volume: { name: 'data', destination: '/data' },
+    });
+    assert.deepEqual(parseMountFlag('src=data,dst=/data/,ro'), {
+      kind: 'volume',
+      volume: { name: 'data', destination: '/data', readonly: true },
+    });
+    assert.deepEqual(parseMountFlag('type=volume,destination=/x,readonly=false,volume-nocopy'), {
+      kind: 'volume',
+      volume: { name: '', destination: '/x', nocopy: true },
+    });
   });
 
   it('parses bind mounts of existing paths into OCI mounts', () => {
     const dir = tmpdir();
-    assert.deepEqual(parseMountFlag(`type=bind,source=${dir},target=/b,readonly`), { kind: 'mount', mount: { destination: '/b', type: 'bind', source: dir, options: ['rbind', 'ro'] } });
+    assert.deepEqual(parseMountFlag(`type=bind,source=${dir},target=/b,readonly`), {
+      kind: 'mount',
+      mount: { destination: '/b', type: 'bind', source: dir, options: ['rbind', 'ro'] },
+    });
     assert.deepEqual(parseMountFlag(`type=bind,src=${dir},target=/b,bind-propagation=rslave,bind-nonrecursive`).kind, 'mount');
     refused(() => parseMountFlag('type=bind,source=/no/such/dir/here,target=/b'), /bind source path does not exist: \/no\/such\/dir\/here/);
     refused(() => parseMountFlag('type=bind,source=rel,target=/b'), /must be an absolute path/);
@@ -26,7 +39,12 @@ describe('--mount', () => {
   it('parses tmpfs mounts with size and mode', () => {
     assert.deepEqual(parseMountFlag('type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770'), {
       kind: 'mount',
-      mount: { destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', `size=${64 * 1024 * 1024}`, 'mode=1770'] },
+      mount: {
+        destination: '/t',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'nodev', 'noexec', `size=${64 * 1024 * 1024}`, 'mode=1770'],
+      },
     });
     refused(() => parseMountFlag('type=tmpfs,source=x,target=/t'), /unexpected key "source" for a tmpfs mount/);
     refused(() => parseMountFlag('type=tmpfs,target=/t,tmpfs-size=lots'), /invalid size "lots"/);
@@ -52,7 +70,10 @@ describe('-v', () => {
     assert.deepEqual(parseVolumeFlag('/host:/ctr:ro'), { kind: 'bind', bind: '/host:/ctr:ro' });
     assert.deepEqual(parseVolumeFlag('data:/data'), { kind: 'volume', volume: { name: 'data', destination: '/data' } });
     assert.deepEqual(parseVolumeFlag('data:/data:ro'), { kind: 'volume', volume: { name: 'data', destination: '/data', readonly: true } });
-    assert.deepEqual(parseVolumeFlag('data:/data:nocopy'), { kind: 'volume', volume: { name: 'data', destination: '/data', nocopy: true } });
+    assert.deepEqual(parseVolumeFlag('data:/data:nocopy'), {
+      kind: 'volume',
+      volume: { name: 'data', destination: '/data', nocopy: true },
+    });
     assert.deepEqual(parseVolumeFlag('/data'), { kind: 'volume', volume: { name: '', destination: '/data' } });
   });
 
@@ -69,14 +90,28 @@ describe('-v', () => {
 
 describe('run options with mounts', () => {
   it('puts binds, mounts and volumes where the daemon takes them', () => {
-    const o = runOptions(parseRunArgs(['-v', '/h:/a', '-v', 'data:/b', '--mount', 'type=tmpfs,target=/c', '--mount', 'target=/d', 'busybox']), {});
+    const o = runOptions(
+      parseRunArgs(['-v', '/h:/a', '-v', 'data:/b', '--mount', 'type=tmpfs,target=/c', '--mount', 'target=/d', 'busybox']),
+      {},
+    );
     assert.deepEqual(o.binds, ['/h:/a']);
-    assert.deepEqual((o.mounts as { destination: string }[]).map((m) => m.destination), ['/c']);
-    assert.deepEqual(o.volumes, [{ name: 'data', destination: '/b' }, { name: '', destination: '/d' }]);
+    assert.deepEqual(
+      (o.mounts as { destination: string }[]).map((m) => m.destination),
+      ['/c'],
+    );
+    assert.deepEqual(o.volumes, [
+      { name: 'data', destination: '/b' },
+      { name: '', destination: '/d' },
+    ]);
   });
 
   it('refuses a destination given twice', () => {
     refused(() => runOptions(parseRunArgs(['-v', 'aa:/x', '--tmpfs', '/x', 'busybox']), {}), /duplicate mount point: \/x/);
-    assert.doesNotThrow(() => checkDuplicates([{ destination: '/a', what: '-v a:/a' }, { destination: '/b', what: '-v b:/b' }]));
+    assert.doesNotThrow(() =>
+      checkDuplicates([
+        { destination: '/a', what: '-v a:/a' },
+        { destination: '/b', what: '-v b:/b' },
+      ]),
+    );
   });
 });

@@ -87,16 +87,29 @@ export function parseMountFlag(spec: string): ParsedMount {
       // Unlike -v, --mount does not make a missing source (docker's rule).
       if (!existsSync(source)) throw new UsageError(`${what}: bind source path does not exist: ${source}`);
       const propagation = fields.get('bind-propagation');
-      if (propagation && !PROPAGATION.has(propagation)) throw new UsageError(`${what}: bind-propagation "${propagation}": one of ${[...PROPAGATION].join(', ')}`);
+      if (propagation && !PROPAGATION.has(propagation))
+        throw new UsageError(`${what}: bind-propagation "${propagation}": one of ${[...PROPAGATION].join(', ')}`);
       const recursive = !(fields.has('bind-nonrecursive') && bool(fields.get('bind-nonrecursive'), 'bind-nonrecursive', what));
-      return { kind: 'mount', mount: { destination: target, type: 'bind', source, options: [recursive ? 'rbind' : 'bind', readonly ? 'ro' : 'rw', ...(propagation ? [propagation] : [])] } };
+      return {
+        kind: 'mount',
+        mount: {
+          destination: target,
+          type: 'bind',
+          source,
+          options: [recursive ? 'rbind' : 'bind', readonly ? 'ro' : 'rw', ...(propagation ? [propagation] : [])],
+        },
+      };
     }
     case 'volume': {
-      if (source && !VOLUME_NAME.test(source)) throw new UsageError(`${what}: invalid volume name "${source}": [a-zA-Z0-9][a-zA-Z0-9_.-]+ (for a host directory use type=bind)`);
+      if (source && !VOLUME_NAME.test(source))
+        throw new UsageError(`${what}: invalid volume name "${source}": [a-zA-Z0-9][a-zA-Z0-9_.-]+ (for a host directory use type=bind)`);
       const driver = fields.get('volume-driver');
       if (driver && driver !== 'local') throw new UsageError(`${what}: volume driver "${driver}" is not supported: only local`);
       const nocopy = fields.has('volume-nocopy') && bool(fields.get('volume-nocopy'), 'volume-nocopy', what);
-      return { kind: 'volume', volume: { name: source ?? '', destination: target, ...(readonly ? { readonly } : {}), ...(nocopy ? { nocopy } : {}) } };
+      return {
+        kind: 'volume',
+        volume: { name: source ?? '', destination: target, ...(readonly ? { readonly } : {}), ...(nocopy ? { nocopy } : {}) },
+      };
     }
     default: {
       const options = ['nosuid', 'nodev', 'noexec'];
@@ -118,11 +131,13 @@ export function parseVolumeFlag(spec: string): ParsedMount {
   const what = `-v ${spec}`;
   const parts = spec.split(':');
   if (parts.length === 1) {
-    if (!spec.startsWith('/')) throw new UsageError(`${what}: expected /container/path, NAME:/container/path[:ro] or /host/path:/container/path[:ro]`);
+    if (!spec.startsWith('/'))
+      throw new UsageError(`${what}: expected /container/path, NAME:/container/path[:ro] or /host/path:/container/path[:ro]`);
     return { kind: 'volume', volume: { name: '', destination: destination(spec, what) } };
   }
   const [source, target, mode] = parts as [string, string, string | undefined];
-  if (parts.length > 3 || !source || !target) throw new UsageError(`${what}: expected NAME:/container/path[:ro] or /host/path:/container/path[:ro]`);
+  if (parts.length > 3 || !source || !target)
+    throw new UsageError(`${what}: expected NAME:/container/path[:ro] or /host/path:/container/path[:ro]`);
   const dest = destination(target, what);
   const opts = mode === undefined ? [] : mode.split(',');
   for (const o of opts) {
@@ -134,9 +149,19 @@ export function parseVolumeFlag(spec: string): ParsedMount {
     return { kind: 'bind', bind: `${source}:${dest}${mode ? `:${mode}` : ''}` };
   }
   if (!VOLUME_NAME.test(source)) {
-    throw new UsageError(`${what}: "${source}" is not a valid volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+); to mount a host directory, give an absolute path`);
+    throw new UsageError(
+      `${what}: "${source}" is not a valid volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+); to mount a host directory, give an absolute path`,
+    );
   }
-  return { kind: 'volume', volume: { name: source, destination: dest, ...(opts.includes('ro') ? { readonly: true } : {}), ...(opts.includes('nocopy') ? { nocopy: true } : {}) } };
+  return {
+    kind: 'volume',
+    volume: {
+      name: source,
+      destination: dest,
+      ...(opts.includes('ro') ? { readonly: true } : {}),
+      ...(opts.includes('nocopy') ? { nocopy: true } : {}),
+    },
+  };
 }
 
 /** Where each parsed mount lands; a destination given twice is refused, as docker does. */

@@ -46,7 +46,9 @@ export function transferProgress(verb: 'pulling' | 'pushing', name: string): { o
     switch (p.event) {
       case 'fetching':
       case 'pushing':
-        line.update(`${verb} ${name}  ${done} done  ${p.name.slice(7, 19)}  ${humanSize(Number(p.current))} / ${humanSize(Number(p.total))}`);
+        line.update(
+          `${verb} ${name}  ${done} done  ${p.name.slice(7, 19)}  ${humanSize(Number(p.current))} / ${humanSize(Number(p.total))}`,
+        );
         break;
       case 'fetched':
       case 'pushed':
@@ -68,7 +70,12 @@ export function transferProgress(verb: 'pulling' | 'pushing', name: string): { o
  * Pulls reference into the context's namespace; returns the image's name and digest. Notes the
  * daemon sends (no manifest for this platform) go to stderr.
  */
-export async function pull(context: CommandContext, daemon: Daemon, reference: string, flags: PullFlags = {}): Promise<{ name: string; digest: string }> {
+export async function pull(
+  context: CommandContext,
+  daemon: Daemon,
+  reference: string,
+  flags: PullFlags = {},
+): Promise<{ name: string; digest: string }> {
   const { onProgress, line } = transferProgress('pulling', reference);
   let result = { name: reference, digest: '' };
   try {

@@ -131,11 +131,15 @@ function envFile(path: string): string[] {
   } catch (err) {
     throw new UsageError(`--env-file ${path}: ${(err as Error).message}`);
   }
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 /** -e NAME takes NAME's value from this environment, as docker does. */
-const envArg = (e: string, env: NodeJS.ProcessEnv): string | undefined => (e.includes('=') ? e : env[e] !== undefined ? `${e}=${env[e]}` : undefined);
+const envArg = (e: string, env: NodeJS.ProcessEnv): string | undefined =>
+  e.includes('=') ? e : env[e] !== undefined ? `${e}=${env[e]}` : undefined;
 
 const ULIMIT = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/;
 
@@ -144,7 +148,8 @@ export type PullPolicy = 'missing' | 'always' | 'never';
 /** --pull missing|always|never (docker's; default missing: pull only an image that is not here). */
 export function pullPolicy(values: Parsed['values']): PullPolicy {
   const value = (values.pull as string | undefined) ?? 'missing';
-  if (value !== 'missing' && value !== 'always' && value !== 'never') throw new UsageError(`--pull ${value}: expected missing, always or never`);
+  if (value !== 'missing' && value !== 'always' && value !== 'never')
+    throw new UsageError(`--pull ${value}: expected missing, always or never`);
   return value;
 }
 
@@ -181,7 +186,9 @@ function throttleFlag(flag: string, value: string, iops: boolean): { major: numb
   try {
     st = statSync(file, { bigint: true });
   } catch (err) {
-    throw new UsageError(`--${flag} ${value}: ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such device' : (err as Error).message}`);
+    throw new UsageError(
+      `--${flag} ${value}: ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such device' : (err as Error).message}`,
+    );
   }
   if (!st.isBlockDevice()) throw new UsageError(`--${flag} ${value}: ${file} is not a block device`);
   // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
@@ -199,7 +206,12 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
   const o: Record<string, unknown> = {};
   if (p.command.length) o.cmd = p.command;
   if (str('entrypoint') !== undefined) o.entrypoint = str('entrypoint') ? [str('entrypoint')] : [];
-  const envs = [...list('env-file').flatMap(envFile), ...list('env').map((e) => envArg(e, env)).filter((e): e is string => Boolean(e))];
+  const envs = [
+    ...list('env-file').flatMap(envFile),
+    ...list('env')
+      .map((e) => envArg(e, env))
+      .filter((e): e is string => Boolean(e)),
+  ];
   if (envs.length) o.env = envs;
   if (str('user')) o.user = str('user');
   if (str('workdir')) o.workdir = str('workdir');
@@ -237,7 +249,8 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
     ['device-read-iops', 'deviceReadIops', true],
     ['device-write-iops', 'deviceWriteIops', true],
   ] as const;
-  for (const [flag, option, iops] of throttles) if (list(flag).length) o[option] = list(flag).map((value) => throttleFlag(flag, value, iops));
+  for (const [flag, option, iops] of throttles)
+    if (list(flag).length) o[option] = list(flag).map((value) => throttleFlag(flag, value, iops));
   if (list('ulimit').length) {
     o.ulimits = list('ulimit').map((u) => {
       const m = ULIMIT.exec(u);
@@ -250,7 +263,10 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
   const mounts: OciMount[] = [];
   const volumes: VolumeMount[] = [];
   const where: { destination: string; what: string }[] = [];
-  const parsed = [...list('volume').map((v) => ({ what: `-v ${v}`, m: parseVolumeFlag(v) })), ...list('mount').map((v) => ({ what: `--mount ${v}`, m: parseMountFlag(v) }))];
+  const parsed = [
+    ...list('volume').map((v) => ({ what: `-v ${v}`, m: parseVolumeFlag(v) })),
+    ...list('mount').map((v) => ({ what: `--mount ${v}`, m: parseMountFlag(v) })),
+  ];
   for (const { what, m } of parsed) {
     if (m.kind === 'bind') {
       binds.push(m.bind);
@@ -266,7 +282,12 @@ export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, un
   for (const t of list('tmpfs')) {
     const [dest, opts] = t.split(':');
     if (!dest?.startsWith('/')) throw new UsageError(`--tmpfs ${t}: expected /path[:options]`);
-    mounts.push({ destination: dest, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])] });
+    mounts.push({
+      destination: dest,
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])],
+    });
     where.push({ destination: dest, what: `--tmpfs ${t}` });
   }
   checkDuplicates(where);

@@ -9,4 +9,3 @@ export function parseBytes(value: string, what: string): number {
   if (!m) throw new UsageError(`${what}: invalid size "${value}" (e.g. 512m, 1g)`);
   return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
 }
-

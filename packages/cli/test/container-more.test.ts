@@ -43,7 +43,12 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     const table = ok('stats', '--no-stream', 'sleeper').split('\n');
     assert.match(table[0]!, /^CONTAINER ID\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+BLOCK I\/O\s+PIDS$/);
     assert.match(table[1]!, /^sleeper\s+\d+\.\d\d%\s+[\d.]+(B|KiB|MiB) \/ [\d.]+(MiB|GiB)\s+\d+\.\d\d%\s+\S+ \/ \S+\s+1$/);
-    const [json] = JSON.parse(ok('stats', '--no-stream', '--format', 'json')) as { id: string; memoryUsage: number; memoryLimit: number; pids: number }[];
+    const [json] = JSON.parse(ok('stats', '--no-stream', '--format', 'json')) as {
+      id: string;
+      memoryUsage: number;
+      memoryLimit: number;
+      pids: number;
+    }[];
     assert.equal(json!.id, 'sleeper');
     assert.ok(json!.memoryUsage > 0 && json!.memoryLimit > json!.memoryUsage, JSON.stringify(json));
 
@@ -60,7 +65,11 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
 
   it('streams stats every second until Ctrl-C, and commits a running container (paused meanwhile, running after)', async () => {
     ok('run', '-d', '--name', 'busy', 'busybox', 'sh', '-c', 'echo made > /made; sleep 300');
-    const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'stats', '--format', 'json', 'busy'], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
+    const child = spawn(
+      process.execPath,
+      [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'stats', '--format', 'json', 'busy'],
+      { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor('two refreshes', () => out.split('\n').filter(Boolean).length >= 2 || undefined, 10_000);
@@ -77,7 +86,9 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
 
   it('prints the events of a run: /containers/create and /tasks/exit; filters by type', async () => {
     const follow = (...args: string[]): { child: ChildProcess; out: () => string } => {
-      const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'events', ...args], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
+      const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'events', ...args], {
+        env: { ...process.env, CTL_NO_AUTOSTART: '', ...env },
+      });
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       return { child, out: () => out };
@@ -98,7 +109,14 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.match(create ?? '', new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z /containers/create ${ns} \\{.*"id":"evented"`));
     assert.match(lines.find((l) => l.includes(' /tasks/exit ')) ?? '', /"containerId":"evented"/);
     assert.equal(images.out(), '', 'type=image shows no container events');
-    assert.deepEqual(exits.out().split('\n').filter(Boolean).map((l) => l.split(' ')[1]), ['/tasks/exit']);
+    assert.deepEqual(
+      exits
+        .out()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ')[1]),
+      ['/tasks/exit'],
+    );
   });
 
   it('prunes only stopped and created containers', () => {
@@ -123,10 +141,16 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.match(ok('image', 'ls'), new RegExp(`docker.io/library/mine:1\\s+manifest\\s+${digest}`));
     const archive = join(engine.instance.base, 'mine.tar');
     ok('image', 'export', '-o', archive, 'mine:1');
-    const inspected = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${archive}`], { encoding: 'utf8' })) as { Layers: string[]; Digest: string };
+    const inspected = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${archive}`], { encoding: 'utf8' })) as {
+      Layers: string[];
+      Digest: string;
+    };
     assert.equal(inspected.Layers.length, 2);
     assert.equal(inspected.Digest, digest);
-    const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci-archive:${archive}`], { encoding: 'utf8' })) as { history: { comment?: string }[]; rootfs: { diff_ids: string[] } };
+    const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci-archive:${archive}`], { encoding: 'utf8' })) as {
+      history: { comment?: string }[];
+      rootfs: { diff_ids: string[] };
+    };
     assert.equal(config.rootfs.diff_ids.length, 2);
     assert.equal(config.history.at(-1)!.comment, 'a file');
     // Committing again under the same name moves it.

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { BIN, CTL, ctl, daemonPids, stopDaemons } from './helpers';
 
 const SERVICES = ['containerd-lite', 'snapshotter', 'netd'] as const;
-const version = () => wireMethod<object, { version: string }>('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
+const version = () =>
+  wireMethod<object, { version: string }>('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
 
 async function versionOf(socket: string): Promise<string> {
   const client = new WireClient(socket);
@@ -50,7 +51,10 @@ describe('ctl daemon', function () {
     daemon.process.kill('SIGTERM');
     const { code } = await daemon.exited;
     assert.equal(code, 0, daemon.output());
-    assert.deepEqual(readdirSync(instance.state).filter((f) => f.endsWith('.sock')), []);
+    assert.deepEqual(
+      readdirSync(instance.state).filter((f) => f.endsWith('.sock')),
+      [],
+    );
     assert.equal(isAlive(daemon.process.pid!), false);
   });
 
@@ -80,7 +84,16 @@ describe('ctl daemon', function () {
   it('starts exactly one daemon when several commands find none at once', async () => {
     const runs = await Promise.all(
       Array.from({ length: 6 }, () => {
-        const c = children.spawn(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, 'version', '--format', 'json']);
+        const c = children.spawn(process.execPath, [
+          CTL,
+          '--root',
+          instance.root,
+          '--state',
+          instance.state,
+          'version',
+          '--format',
+          'json',
+        ]);
         return c.exited.then(({ code }) => ({ code, output: c.output() }));
       }),
     );
@@ -150,7 +163,16 @@ describe('service binaries', function () {
     it(`${binary} serves Version on --socket and cleans up on SIGTERM`, async () => {
       mkdirSync(instance.state, { recursive: true });
       const socket = `${instance.state}/custom-${service}.sock`;
-      const proc = children.spawn(binPath(binary), ['--socket', socket, '--root', instance.root, '--state', instance.state, '--log-level', 'debug']);
+      const proc = children.spawn(binPath(binary), [
+        '--socket',
+        socket,
+        '--root',
+        instance.root,
+        '--state',
+        instance.state,
+        '--log-level',
+        'debug',
+      ]);
       await waitFor(`${binary} serving`, () => proc.output().includes('"serving"') || undefined, 20_000);
       assert.match(proc.output(), /^\{.*"level":"info".*\}$/m, 'JSON log lines');
       assert.match(await versionOf(socket), /^\d+\.\d+\.\d+/);
@@ -163,14 +185,26 @@ describe('service binaries', function () {
 
   it('reads CTL_SOCKET, CTL_ROOT and CTL_STATE', async () => {
     const socket = `${instance.base}/env.sock`;
-    const proc = children.spawn(binPath('ctl-netd'), [], { ...process.env, CTL_SOCKET: socket, CTL_ROOT: instance.root, CTL_STATE: instance.state });
+    const proc = children.spawn(binPath('ctl-netd'), [], {
+      ...process.env,
+      CTL_SOCKET: socket,
+      CTL_ROOT: instance.root,
+      CTL_STATE: instance.state,
+    });
     await waitFor('ctl-netd serving', () => proc.output().includes('"serving"') || undefined, 20_000);
     assert.match(await versionOf(socket), /^\d/);
     assert.equal(existsSync(`${instance.root}/netd/meta`), true);
   });
 
   it('fails clearly on a socket in a missing directory, and on bad flags', async () => {
-    const missing = children.spawn(binPath('ctl-snapshotter'), ['--socket', '/nonexistent-ctl-dir/s.sock', '--root', instance.root, '--state', instance.state]);
+    const missing = children.spawn(binPath('ctl-snapshotter'), [
+      '--socket',
+      '/nonexistent-ctl-dir/s.sock',
+      '--root',
+      instance.root,
+      '--state',
+      instance.state,
+    ]);
     assert.equal((await missing.exited).code, 1);
     assert.match(missing.output(), /cannot listen on \/nonexistent-ctl-dir\/s\.sock: directory \/nonexistent-ctl-dir does not exist/);
     const bad = children.spawn(binPath('containerd-lite'), ['--bogus']);
@@ -186,7 +220,14 @@ describe('service binaries', function () {
     mkdirSync(ro);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
     try {
-      const proc = children.spawn(binPath('ctl-netd'), ['--socket', join(ro, 'n.sock'), '--root', instance.root, '--state', instance.state]);
+      const proc = children.spawn(binPath('ctl-netd'), [
+        '--socket',
+        join(ro, 'n.sock'),
+        '--root',
+        instance.root,
+        '--state',
+        instance.state,
+      ]);
       assert.equal((await proc.exited).code, 1);
       assert.match(proc.output(), new RegExp(`cannot listen on ${ro}/n\\.sock: directory ${ro} is not writable`));
     } finally {

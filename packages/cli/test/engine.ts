@@ -51,7 +51,9 @@ export function useEngine(suite: string, hooks: { afterEach?: (e: Engine) => voi
     },
     start: (...args) =>
       new Promise((resolve) => {
-        const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, ...args], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...env } });
+        const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, ...args], {
+          env: { ...process.env, CTL_NO_AUTOSTART: '', ...env },
+        });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -60,8 +62,14 @@ export function useEngine(suite: string, hooks: { afterEach?: (e: Engine) => voi
       }),
     containers: () => engine.ok('ps', '-a', '-q').split('\n').filter(Boolean),
     ourSnapshots: () =>
-      (JSON.parse(engine.ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith(`${ns}/`) && !n.startsWith(`${ns}/sha256:`)),
-    ourMounts: () => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(engine.instance.base)),
+      (JSON.parse(engine.ok('snapshot', 'ls', '--format', 'json')) as { name: string }[])
+        .map((s) => s.name)
+        .filter((n) => n.startsWith(`${ns}/`) && !n.startsWith(`${ns}/sha256:`)),
+    ourMounts: () =>
+      readFileSync('/proc/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((m) => m.startsWith(engine.instance.base)),
     importBusybox(name, extraEnv = {}) {
       const archive = join(engine.instance.base, `${name?.replace(/\W/g, '_') ?? 'busybox'}.tar`);
       execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive, ...(name ? [name] : [])], { env: { ...process.env, ...extraEnv } });

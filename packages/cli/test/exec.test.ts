@@ -77,10 +77,14 @@ describe('ctl exec, attach and --init', function () {
     const cmd = 'sh -c "sleep 0.5 &"; touch /tmp/ready; exec sleep 300';
     const procs = (id: string): string => ok('exec', id, 'ps', '-o', 'pid,stat,args');
     // PID 1's own command line names the orphan too
-    const others = (id: string): string[] => procs(id).split('\n').filter((l) => !/^\s*1 /.test(l));
+    const others = (id: string): string[] =>
+      procs(id)
+        .split('\n')
+        .filter((l) => !/^\s*1 /.test(l));
     ok('run', '-d', '--name', 'plain', 'busybox', 'sh', '-c', cmd);
     ok('run', '-d', '--init', '--name', 'inited', 'busybox', 'sh', '-c', cmd);
-    for (const id of ['plain', 'inited']) await waitFor(`${id} ready`, () => run('exec', id, 'test', '-e', '/tmp/ready').code === 0, 10_000, 200);
+    for (const id of ['plain', 'inited'])
+      await waitFor(`${id} ready`, () => run('exec', id, 'test', '-e', '/tmp/ready').code === 0, 10_000, 200);
     // sleep as PID 1 never waits: the orphan stays a zombie.
     await waitFor('a zombie under a plain PID 1', () => others('plain').some((l) => / Z +\[?sleep/.test(l)), 10_000, 200);
     // docker-init waits for it: it goes away entirely.
@@ -96,9 +100,24 @@ describe('ctl exec, attach and --init', function () {
   it('exec streams output as it comes, stdout and stderr apart, and passes the exit code on', async () => {
     ok('run', '-d', '--name', 'live', 'busybox', 'sleep', '300');
     // "a" then wait for a file the test makes only once it has seen "a": output must be live.
-    const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'exec', 'live', 'sh', '-c', 'echo a; echo err-a >&2; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo b; exit 7'], {
-      env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        CTL,
+        '--root',
+        engine.instance.root,
+        '--state',
+        engine.instance.state,
+        'exec',
+        'live',
+        'sh',
+        '-c',
+        'echo a; echo err-a >&2; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo b; exit 7',
+      ],
+      {
+        env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -126,11 +145,28 @@ describe('ctl exec, attach and --init', function () {
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /^\/dev\/pts\/\d+\r\nxterm\r\n$/);
     assert.equal(run('exec', 'term', 'tty').stdout, 'not a tty\n');
-    const driven = spawnSync('python3', ['-c', PTY_DRIVER, process.execPath, CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'exec', '-it', 'term', 'sh'], {
-      env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
-      encoding: 'utf8',
-      timeout: 90_000,
-    });
+    const driven = spawnSync(
+      'python3',
+      [
+        '-c',
+        PTY_DRIVER,
+        process.execPath,
+        CTL,
+        '--root',
+        engine.instance.root,
+        '--state',
+        engine.instance.state,
+        'exec',
+        '-it',
+        'term',
+        'sh',
+      ],
+      {
+        env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+        encoding: 'utf8',
+        timeout: 90_000,
+      },
+    );
     const transcript = driven.stdout;
     assert.equal(driven.status, 0, `${transcript}\n${driven.stderr}`);
     assert.match(transcript, /\/dev\/pts\/\d+\r\n30 90\r\nD2\r\n/, transcript);
@@ -141,7 +177,9 @@ describe('ctl exec, attach and --init', function () {
   it('attach: output from now on, our input as its stdin, its exit code; a stopped container is refused', async () => {
     ok('run', '-di', '--name', 'att', 'busybox', 'sh', '-c', 'read x; echo got $x; echo err >&2; exit 4');
     // The container answers only what reaches it through the attachment, so nothing is missed.
-    const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'attach', 'att'], { env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env } });
+    const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'attach', 'att'], {
+      env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -156,7 +194,7 @@ describe('ctl exec, attach and --init', function () {
     assert.equal(run('attach', 'no-such-container').code, 1);
   });
 
-  it('exec -u takes names from the container\'s /etc/passwd and /etc/group; an unknown one is 126', () => {
+  it("exec -u takes names from the container's /etc/passwd and /etc/group; an unknown one is 126", () => {
     ok('run', '-d', '--name', 'users', 'busybox', 'sleep', '300');
     assert.equal(ok('exec', '-u', 'nobody', 'users', 'sh', '-c', 'echo $(id -u) $(id -g)'), '65534 65534\n');
     assert.equal(ok('exec', '-u', 'nobody:root', 'users', 'sh', '-c', 'echo $(id -u) $(id -g)'), '65534 0\n');
@@ -168,7 +206,13 @@ describe('ctl exec, attach and --init', function () {
     assert.equal(group.code, 126);
     assert.match(group.stderr, /unable to find group nosuch: no matching entries in group file/);
     // The container makes /etc/passwd a link to the host's: it resolves inside the container.
-    ok('exec', 'users', 'sh', '-c', 'mkdir -p /x/etc && echo ghost:x:4242:4242::/:/bin/sh > /x/etc/passwd && rm /etc/passwd && ln -s /x/etc/passwd /etc/passwd');
+    ok(
+      'exec',
+      'users',
+      'sh',
+      '-c',
+      'mkdir -p /x/etc && echo ghost:x:4242:4242::/:/bin/sh > /x/etc/passwd && rm /etc/passwd && ln -s /x/etc/passwd /etc/passwd',
+    );
     assert.equal(ok('exec', '-u', 'ghost', 'users', 'id', '-u'), '4242\n');
     // A link to a host file the container has no copy of: it must not be read.
     const hostFile = join(engine.instance.base, 'passwd-on-the-host');

@@ -20,7 +20,8 @@ describe('ctl image, content and gc', function () {
     assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  const ours = (): string[] => (JSON.parse(ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith('default/'));
+  const ours = (): string[] =>
+    (JSON.parse(ok('snapshot', 'ls', '--format', 'json')) as { name: string }[]).map((s) => s.name).filter((n) => n.startsWith('default/'));
 
   before(() => {
     instance = tempInstance();
@@ -38,7 +39,9 @@ describe('ctl image, content and gc', function () {
     const list = ok('image', 'ls');
     assert.match(list, /^REF\s+TYPE\s+DIGEST\s+SIZE\s+PLATFORMS$/m);
     assert.match(list, new RegExp(`^${BUSYBOX.replace(/\./g, '\\.')}\\s+\\S+\\s+sha256:[0-9a-f]{64}\\s+[0-9.]+ \\S+\\s+linux/`, 'm'));
-    const [detail] = JSON.parse(ok('image', 'inspect', 'busybox')) as { config: { config: { Cmd: string[] }; rootfs: { diff_ids: string[] } } }[];
+    const [detail] = JSON.parse(ok('image', 'inspect', 'busybox')) as {
+      config: { config: { Cmd: string[] }; rootfs: { diff_ids: string[] } };
+    }[];
     assert.deepEqual(detail!.config.config.Cmd, ['sh']);
     const chainId = detail!.config.rootfs.diff_ids[0]!;
     assert.deepEqual(ours(), [`default/${chainId}`]);
@@ -66,17 +69,25 @@ describe('ctl image, content and gc', function () {
   });
 
   it('exports archives that skopeo reads and that import to the same digests', () => {
-    const target = (JSON.parse(ok('image', 'ls', '--format', 'json')) as { name: string; target: { digest: string } }[]).find((i) => i.name === BUSYBOX)!.target.digest;
+    const target = (JSON.parse(ok('image', 'ls', '--format', 'json')) as { name: string; target: { digest: string } }[]).find(
+      (i) => i.name === BUSYBOX,
+    )!.target.digest;
     const oci = join(instance.base, 'out-oci.tar');
     const docker = join(instance.base, 'out-docker.tar');
     ok('image', 'export', '-o', oci, 'busybox');
     ok('image', 'export', '--format', 'docker-archive', '-o', docker, 'busybox');
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${oci}`], { encoding: 'utf8' })) as { Layers: string[] };
     assert.equal(inspected.Layers.length, 1);
-    assert.equal((JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${docker}`], { encoding: 'utf8' })) as { Layers: string[] }).Layers.length, 1);
+    assert.equal(
+      (JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${docker}`], { encoding: 'utf8' })) as { Layers: string[] }).Layers
+        .length,
+      1,
+    );
     const other = ctl(instance, ['-n', 'other', 'image', 'import', '--no-unpack', oci], env);
     assert.equal(other.code, 0, other.stderr);
-    const again = JSON.parse(ctl(instance, ['-n', 'other', 'image', 'ls', '--format', 'json'], env).stdout) as { target: { digest: string } }[];
+    const again = JSON.parse(ctl(instance, ['-n', 'other', 'image', 'ls', '--format', 'json'], env).stdout) as {
+      target: { digest: string };
+    }[];
     assert.equal(again[0]!.target.digest, target);
     assert.equal(ctl(instance, ['-n', 'other', 'image', 'rm', '--sync', BUSYBOX], env).code, 0);
   });
@@ -85,7 +96,19 @@ describe('ctl image, content and gc', function () {
     const blobs = ok('content', 'ls', '-q').trim().split('\n');
     const digest = blobs[0]!;
     const file = join(instance.base, 'blob');
-    writeFileSync(file, execFileSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'ctl.js'), '--root', instance.root, '--state', instance.state, 'content', 'get', digest]));
+    writeFileSync(
+      file,
+      execFileSync(process.execPath, [
+        join(__dirname, '..', '..', 'bin', 'ctl.js'),
+        '--root',
+        instance.root,
+        '--state',
+        instance.state,
+        'content',
+        'get',
+        digest,
+      ]),
+    );
     assert.equal(`sha256:${execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0]}`, digest);
   });
 

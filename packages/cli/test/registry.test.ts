@@ -55,13 +55,26 @@ describe('ctl pull and push with a registry', function () {
     ok('image', 'tag', 'busybox', ref);
     const pushed = ok('push', ref);
     assert.equal(pushed, `${ref}@${busyboxDigest}\n`);
-    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`], { encoding: 'utf8' })) as { Digest: string; Architecture: string };
+    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`], { encoding: 'utf8' })) as {
+      Digest: string;
+      Architecture: string;
+    };
     assert.equal(inspect.Digest, busyboxDigest);
     assert.equal(inspect.Architecture, HOST_ARCH);
     const archive = join(engine.instance.base, 'from-registry.tar');
-    execFileSync('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci-archive:${archive}:skopeo/busybox:copied`]);
+    execFileSync('skopeo', [
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      `docker://${ref}`,
+      `oci-archive:${archive}:skopeo/busybox:copied`,
+    ]);
     ok('image', 'import', archive);
-    assert.equal(imageOf('docker.io/skopeo/busybox:copied')?.target.digest, busyboxDigest, 'what skopeo copied out imports to the digest we pushed');
+    assert.equal(
+      imageOf('docker.io/skopeo/busybox:copied')?.target.digest,
+      busyboxDigest,
+      'what skopeo copied out imports to the digest we pushed',
+    );
     // Pushing again finds every blob there already.
     assert.equal(ok('image', 'push', ref), pushed);
     ok('image', 'rm', 'docker.io/skopeo/busybox:copied');
@@ -74,9 +87,12 @@ describe('ctl pull and push with a registry', function () {
     assert.equal(imageOf(byDigest)?.target.digest, busyboxDigest);
     const manifest = JSON.parse(ok('content', 'get', busyboxDigest)) as { config: { digest: string }; layers: { digest: string }[] };
     const present = blobs();
-    for (const d of [busyboxDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) assert.ok(present.includes(d), `${d} was fetched`);
+    for (const d of [busyboxDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])
+      assert.ok(present.includes(d), `${d} was fetched`);
     // GC labels as an import sets them: the manifest holds its config and layers.
-    const info = (JSON.parse(ok('content', 'ls', '--format', 'json')) as { digest: string; labels: Record<string, string> }[]).find((b) => b.digest === busyboxDigest)!;
+    const info = (JSON.parse(ok('content', 'ls', '--format', 'json')) as { digest: string; labels: Record<string, string> }[]).find(
+      (b) => b.digest === busyboxDigest,
+    )!;
     assert.equal(info.labels['containerd.io/gc.ref.content.config'], manifest.config.digest);
     assert.equal(info.labels['containerd.io/gc.ref.content.l.0'], manifest.layers[0]!.digest);
     assert.equal(ok('run', '--rm', byDigest, 'echo', 'pulled'), 'pulled\n');
@@ -103,21 +119,32 @@ describe('ctl pull and push with a registry', function () {
     // An index of this host's busybox and a second platform (its config says s390x), written
     // straight into the registry.
     const source = await getManifest(host, 'busybox', busyboxDigest);
-    const manifest = JSON.parse(source.data.toString('utf8')) as { config: { mediaType: string; digest: string; size: number }; layers: unknown[] };
+    const manifest = JSON.parse(source.data.toString('utf8')) as {
+      config: { mediaType: string; digest: string; size: number };
+      layers: unknown[];
+    };
     const config = JSON.parse((await getBlob(host, 'busybox', manifest.config.digest)).toString('utf8')) as Record<string, unknown>;
-    for (const d of [manifest.config.digest, ...(manifest.layers as { digest: string }[]).map((l) => l.digest)]) await putBlob(host, 'multi', await getBlob(host, 'busybox', d));
+    for (const d of [manifest.config.digest, ...(manifest.layers as { digest: string }[]).map((l) => l.digest)])
+      await putBlob(host, 'multi', await getBlob(host, 'busybox', d));
     await putManifest(host, 'multi', busyboxDigest, source.mediaType, source.data);
     const otherConfig = await putBlob(host, 'multi', Buffer.from(JSON.stringify({ ...config, architecture: OTHER.architecture })));
     const otherData = Buffer.from(JSON.stringify({ ...manifest, config: { ...manifest.config, ...otherConfig } }));
     const other = await putManifest(host, 'multi', sha256(otherData), source.mediaType, otherData);
-    const index = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: DOCKER_LIST,
-      manifests: [
-        { mediaType: source.mediaType, digest: busyboxDigest, size: source.data.length, platform: { os: 'linux', architecture: HOST_ARCH } },
-        { mediaType: source.mediaType, ...other, platform: OTHER },
-      ],
-    }));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: DOCKER_LIST,
+        manifests: [
+          {
+            mediaType: source.mediaType,
+            digest: busyboxDigest,
+            size: source.data.length,
+            platform: { os: 'linux', architecture: HOST_ARCH },
+          },
+          { mediaType: source.mediaType, ...other, platform: OTHER },
+        ],
+      }),
+    );
     const indexDesc = await putManifest(host, 'multi', 'latest', DOCKER_LIST, index);
     const ref = `${host}/multi:latest`;
 
@@ -132,7 +159,12 @@ describe('ctl pull and push with a registry', function () {
     ok('image', 'tag', ref, `${host}/multi-copy:partial`);
     const partial = run('push', `${host}/multi-copy:partial`);
     assert.equal(partial.code, 1);
-    assert.match(partial.stderr, new RegExp(`${other.digest} is not stored here \\(platform linux/s390x\\), so the whole image cannot be pushed; push one platform with --platform`));
+    assert.match(
+      partial.stderr,
+      new RegExp(
+        `${other.digest} is not stored here \\(platform linux/s390x\\), so the whole image cannot be pushed; push one platform with --platform`,
+      ),
+    );
     assert.equal((await fetch(`http://${host}/v2/multi-copy/manifests/partial`, { method: 'HEAD' })).status, 404, 'nothing is tagged');
     ok('image', 'rm', `${host}/multi-copy:partial`);
 
@@ -215,13 +247,17 @@ describe('ctl pull and push with a registry', function () {
   describe('a registry that sends bytes not matching their digests', () => {
     const good = Buffer.from('the layer the manifest names\n');
     const evil = Buffer.from('something else of this size!\n');
-    const config = Buffer.from(JSON.stringify({ architecture: HOST_ARCH, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(good)] } }));
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(good), size: good.length }],
-    }));
+    const config = Buffer.from(
+      JSON.stringify({ architecture: HOST_ARCH, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(good)] } }),
+    );
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(good), size: good.length }],
+      }),
+    );
     const lying = Buffer.from(manifest.toString('utf8').replace('"schemaVersion":2', '"schemaVersion": 2'));
     let server: Server;
     let host = '';
@@ -232,10 +268,14 @@ describe('ctl pull and push with a registry', function () {
         const path = req.url ?? '';
         if (path === '/v2/bad/manifests/latest') res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(manifest);
         else if (path === `/v2/bad/manifests/${sha256(manifest)}`) res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(manifest);
-        else if (path === '/v2/bad/manifests/lying') res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha256(manifest) }).end(lying);
+        else if (path === '/v2/bad/manifests/lying')
+          res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha256(manifest) }).end(lying);
         else if (path === `/v2/bad/blobs/${sha256(config)}`) res.writeHead(200).end(config);
         else if (path === `/v2/bad/blobs/${sha256(good)}`) res.writeHead(200).end(evil);
-        else res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'no' }] }));
+        else
+          res
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'no' }] }));
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -247,7 +287,10 @@ describe('ctl pull and push with a registry', function () {
       for (const ref of [`${host}/bad:latest`, `${host}/bad@${sha256(manifest)}`]) {
         const r = await engine.start('pull', ref);
         assert.equal(r.code, 1, r.stderr);
-        assert.match(r.stderr, new RegExp(`blob ${sha256(good)} from ${host}/bad: the bytes the registry sent have digest ${sha256(evil)}; refused`));
+        assert.match(
+          r.stderr,
+          new RegExp(`blob ${sha256(good)} from ${host}/bad: the bytes the registry sent have digest ${sha256(evil)}; refused`),
+        );
         assert.equal(imageOf(ref), undefined, 'no image is named');
         assert.ok(!blobs().includes(sha256(good)) && !blobs().includes(sha256(evil)), 'the bad bytes are not committed under any digest');
       }

@@ -39,7 +39,20 @@ export async function startRegistry(): Promise<TestRegistry> {
     const config = join(dir, 'config.yml');
     writeFileSync(
       config,
-      ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'data')}`, '  delete:', '    enabled: true', 'http:', `  addr: ${host}`, `  secret: ${createHash('sha256').update(dir).digest('hex')}`, ''].join('\n'),
+      [
+        'version: 0.1',
+        'log:',
+        '  level: error',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${join(dir, 'data')}`,
+        '  delete:',
+        '    enabled: true',
+        'http:',
+        `  addr: ${host}`,
+        `  secret: ${createHash('sha256').update(dir).digest('hex')}`,
+        '',
+      ].join('\n'),
     );
     const proc = spawn(REGISTRY_BINARY, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
@@ -47,14 +60,19 @@ export async function startRegistry(): Promise<TestRegistry> {
     proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.once('error', (err) => (stderr += String(err)));
-    await waitFor(`docker-registry on ${host}`, async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
-      try {
-        return (await fetch(`http://${host}/v2/`)).ok || undefined;
-      } catch {
-        return undefined;
-      }
-    }, 20_000, 50);
+    await waitFor(
+      `docker-registry on ${host}`,
+      async () => {
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
+        try {
+          return (await fetch(`http://${host}/v2/`)).ok || undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      20_000,
+      50,
+    );
     return {
       host,
       async stop() {
@@ -88,15 +106,28 @@ export async function putBlob(host: string, repo: string, data: Buffer): Promise
   return { digest, size: data.length };
 }
 
-export async function putManifest(host: string, repo: string, reference: string, mediaType: string, data: Buffer): Promise<{ digest: string; size: number }> {
-  const res = await fetch(`http://${host}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: data, headers: { 'content-type': mediaType } });
+export async function putManifest(
+  host: string,
+  repo: string,
+  reference: string,
+  mediaType: string,
+  data: Buffer,
+): Promise<{ digest: string; size: number }> {
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${reference}`, {
+    method: 'PUT',
+    body: data,
+    headers: { 'content-type': mediaType },
+  });
   if (res.status !== 201) throw new Error(`put manifest ${repo}:${reference}: ${res.status} ${await res.text()}`);
   return { digest: sha256(data), size: data.length };
 }
 
 export async function getManifest(host: string, repo: string, reference: string): Promise<{ mediaType: string; data: Buffer }> {
   const res = await fetch(`http://${host}/v2/${repo}/manifests/${reference}`, {
-    headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' },
+    headers: {
+      accept:
+        'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json',
+    },
   });
   if (!res.ok) throw new Error(`get manifest ${repo}:${reference}: ${res.status}`);
   return { mediaType: (res.headers.get('content-type') ?? '').split(';')[0]!, data: Buffer.from(await res.arrayBuffer()) };
@@ -107,4 +138,3 @@ export async function getBlob(host: string, repo: string, digest: string): Promi
   if (!res.ok) throw new Error(`get blob ${digest}: ${res.status}`);
   return Buffer.from(await res.arrayBuffer());
 }
-

@@ -31,7 +31,10 @@ describe('ctl run --restart', function () {
   });
   const { ns, run, ok, containers, ourSnapshots, ourMounts } = engine;
   const inspect = (id: string): Inspected => (JSON.parse(ok('inspect', id)) as Inspected[])[0]!;
-  const runs = (id: string, marker = 'run'): number => ok('logs', id).split('\n').filter((l) => l === marker).length;
+  const runs = (id: string, marker = 'run'): number =>
+    ok('logs', id)
+      .split('\n')
+      .filter((l) => l === marker).length;
   const tasksDir = (): string => join(engine.instance.state, 'containerd-lite', 'tasks', ns);
 
   it('restarts a failing container exactly N times with on-failure:N', async () => {
@@ -99,7 +102,11 @@ describe('ctl run --restart', function () {
     assert.deepEqual(containers(), []);
     assert.deepEqual(ourSnapshots(), before);
     assert.equal(existsSync(join(tasksDir(), 'flappy')), false, 'no task');
-    assert.deepEqual(ourMounts().filter((m) => m.includes('flappy')), [], 'no mounts');
+    assert.deepEqual(
+      ourMounts().filter((m) => m.includes('flappy')),
+      [],
+      'no mounts',
+    );
   });
 
   it('brings back an always container the user stopped when the daemon restarts, not an unless-stopped one (as docker)', async () => {
@@ -112,7 +119,12 @@ describe('ctl run --restart', function () {
     for (const pid of daemons) process.kill(pid, 'SIGTERM');
     await waitFor('the daemon gone', () => !daemons.some(isAlive) || undefined, 45_000, 100);
     // The next command starts a daemon.
-    await waitFor('keeper restarted', () => (inspect('keeper').State.Status === 'running' && runs('keeper') === 2) || undefined, 45_000, 200);
+    await waitFor(
+      'keeper restarted',
+      () => (inspect('keeper').State.Status === 'running' && runs('keeper') === 2) || undefined,
+      45_000,
+      200,
+    );
     assert.equal(inspect('keeper').Labels['ctl.stopped-by-user'], undefined);
     await sleep(1000);
     assert.equal(inspect('resting').State.Status, 'stopped');

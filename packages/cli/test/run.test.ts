@@ -42,7 +42,10 @@ describe('ctl run and the container commands', function () {
 
   it('runs and removes containers without a garbage collection each time (nothing becomes collectable)', async () => {
     const log = join(engine.instance.state, 'daemon.log');
-    const collections = (): number => readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"garbage collected"')).length;
+    const collections = (): number =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"garbage collected"')).length;
     await new Promise((r) => setTimeout(r, 500)); // past any collection scheduled before
     const before = collections();
     for (let i = 0; i < 3; i++) ok('run', '--rm', 'busybox', 'true');
@@ -52,7 +55,20 @@ describe('ctl run and the container commands', function () {
   });
 
   it('takes env and workdir from the image and from flags', () => {
-    const out = ok('run', '--rm', '-e', 'FOO=bar', '-w', '/tmp', '--hostname', 'box', 'busybox', 'sh', '-c', 'echo $FOO $PATH; pwd; hostname');
+    const out = ok(
+      'run',
+      '--rm',
+      '-e',
+      'FOO=bar',
+      '-w',
+      '/tmp',
+      '--hostname',
+      'box',
+      'busybox',
+      'sh',
+      '-c',
+      'echo $FOO $PATH; pwd; hostname',
+    );
     const [vars, pwd, host] = out.trim().split('\n');
     assert.match(vars!, /^bar \/usr\/local\/sbin:/);
     assert.equal(pwd, '/tmp');
@@ -80,7 +96,10 @@ describe('ctl run and the container commands', function () {
         assert.equal(readFileSync(`/sys/fs/cgroup/blkio/ctl/${ns}/weighed/${weightFile}`, 'utf8').trim().split(/\s+/).pop(), '300');
         assert.doesNotMatch(r.stderr, /WARNING/);
       } else {
-        assert.match(r.stderr, /^WARNING: Your kernel does not support Block I\/O weight or the cgroup is not mounted\. Weight discarded\.$/m);
+        assert.match(
+          r.stderr,
+          /^WARNING: Your kernel does not support Block I\/O weight or the cgroup is not mounted\. Weight discarded\.$/m,
+        );
       }
     } finally {
       run('rm', '-f', 'weighed');
@@ -134,14 +153,18 @@ describe('ctl run and the container commands', function () {
   });
 
   it('starts 50 containers in parallel and removes them cleanly', async () => {
-    const started = await Promise.all(Array.from({ length: 50 }, (_, i) => start('run', '-d', '--name', `many${i}`, 'busybox', 'sleep', '300')));
+    const started = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => start('run', '-d', '--name', `many${i}`, 'busybox', 'sleep', '300')),
+    );
     for (const r of started) assert.equal(r.code, 0, r.stderr);
     assert.equal(ok('ps', '-q').split('\n').filter(Boolean).length, 50);
     const removed = await Promise.all(Array.from({ length: 50 }, (_, i) => start('rm', '-f', `many${i}`)));
     for (const r of removed) assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(containers(), []);
     assert.deepEqual(ourSnapshots(), []);
-    await waitFor('tasks gone', () => (readdirSync(join(engine.instance.state, 'containerd-lite', 'tasks', ns)).length === 0 ? true : undefined));
+    await waitFor('tasks gone', () =>
+      readdirSync(join(engine.instance.state, 'containerd-lite', 'tasks', ns)).length === 0 ? true : undefined,
+    );
   });
 
   it('refuses bad input clearly and leaves nothing half-made', () => {

@@ -59,7 +59,19 @@ describe('ctl run --runtime and --device-*-bps', function () {
       });
 
       it('kills a memory hog (137, OOMKilled)', () => {
-        const hog = run('run', '--name', 'hog', '--runtime', runtime, '--memory', '32m', 'busybox', 'sh', '-c', 'x=a; while true; do x=$x$x; done');
+        const hog = run(
+          'run',
+          '--name',
+          'hog',
+          '--runtime',
+          runtime,
+          '--memory',
+          '32m',
+          'busybox',
+          'sh',
+          '-c',
+          'x=a; while true; do x=$x$x; done',
+        );
         assert.equal(hog.code, 137, hog.stderr);
         const [state] = JSON.parse(ok('inspect', 'hog')) as { State: { OOMKilled: boolean; ExitCode: number } }[];
         assert.deepEqual([state!.State.OOMKilled, state!.State.ExitCode], [true, 137]);
@@ -70,7 +82,9 @@ describe('ctl run --runtime and --device-*-bps', function () {
         assert.equal(ok('exec', 'svc', 'cat', '/proc/1/comm'), 'sleep\n');
         assert.equal(run('exec', 'svc', 'sh', '-c', 'exit 4').code, 4);
         assert.match(ok('ps'), /svc +busybox:latest +"sleep 300" .* Up/);
-        const [pid] = readFileSync(join(bundle('svc'), 'init.pid'), 'utf8').trim().split('\n');
+        const [pid] = readFileSync(join(bundle('svc'), 'init.pid'), 'utf8')
+          .trim()
+          .split('\n');
         assert.match(ok('top', 'svc'), new RegExp(`\\b${pid}\\b.*sleep 300`));
         const dirs = cgroupDirs(ns, 'svc').filter(existsSync);
         assert.ok(dirs.length > 0, 'the container has a cgroup');
@@ -121,8 +135,27 @@ describe('ctl run --runtime and --device-*-bps', function () {
       it(`throttles direct writes to the device (${runtime}): the cgroup holds the rules and accounts the bytes`, function () {
         if (runtime !== 'runtime-native' && !inPath(runtime)) this.skip();
         const dev = devNumbers();
-        ok('run', '-d', '--name', 'bw', '--runtime', runtime, '-v', `${mnt}:/data`, '--device-write-bps', `${loop}:1mb`, '--device-read-bps', `${loop}:2mb`,
-          '--device-write-iops', `${loop}:1000`, '--device-read-iops', `${loop}:2000`, 'busybox', 'sleep', '300');
+        ok(
+          'run',
+          '-d',
+          '--name',
+          'bw',
+          '--runtime',
+          runtime,
+          '-v',
+          `${mnt}:/data`,
+          '--device-write-bps',
+          `${loop}:1mb`,
+          '--device-read-bps',
+          `${loop}:2mb`,
+          '--device-write-iops',
+          `${loop}:1000`,
+          '--device-read-iops',
+          `${loop}:2000`,
+          'busybox',
+          'sleep',
+          '300',
+        );
         const blkio = cgroupDirs(ns, 'bw').find((d) => existsSync(join(d, 'blkio.throttle.write_bps_device')));
         assert.ok(blkio, 'a v1 blkio cgroup (this host)');
         const rule = (file: string): string => readFileSync(join(blkio, file), 'utf8').trim();
@@ -132,7 +165,10 @@ describe('ctl run --runtime and --device-*-bps', function () {
         assert.equal(rule('blkio.throttle.read_iops_device'), `${dev} 2000`);
         ok('exec', 'bw', 'dd', 'if=/dev/zero', 'of=/data/f', 'bs=64k', 'count=32', 'oflag=direct');
         const written = new RegExp(`^${dev} Write (\\d+)$`, 'm').exec(rule('blkio.throttle.io_service_bytes'));
-        assert.ok(written && Number(written[1]) >= 2 << 20, `the 2 MiB written through the throttled device are accounted: ${written?.[1]}`);
+        assert.ok(
+          written && Number(written[1]) >= 2 << 20,
+          `the 2 MiB written through the throttled device are accounted: ${written?.[1]}`,
+        );
         ok('rm', '-f', 'bw');
       });
     }

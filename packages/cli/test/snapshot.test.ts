@@ -43,7 +43,10 @@ describe('ctl snapshot', function () {
     assert.match(ls.stdout, /^KEY\s+PARENT\s+KIND$/m);
     assert.match(ls.stdout, /^base\s+COMMITTED$/m);
     assert.match(ls.stdout, /^child\s+base\s+ACTIVE$/m);
-    assert.deepEqual(JSON.parse(run('ls', '--format', 'json', 'kind==active').stdout).map((i: { name: string }) => i.name), ['child']);
+    assert.deepEqual(
+      JSON.parse(run('ls', '--format', 'json', 'kind==active').stdout).map((i: { name: string }) => i.name),
+      ['child'],
+    );
     assert.equal(run('tree').stdout, '\\_ base\n  \\_ child\n');
     assert.equal(JSON.parse(run('info', 'base').stdout).kind, 'COMMITTED');
     assert.match(run('usage', 'base').stdout, /^base\s+\S+ \S+\s+[1-9]\d*$/m);

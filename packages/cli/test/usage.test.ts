@@ -38,14 +38,17 @@ describe('ctl usage', () => {
 
   it('reads global options and their environment variables', () => {
     const g = parseGlobal(['--root=/r', '--state', '/s', '-n', 'ns1', '--no-autostart', 'version', '--format', 'json'], {});
-    assert.deepEqual({ ...g.dirs, ns: g.namespace, auto: g.autostart, cmd: g.command, args: g.args }, {
-      root: '/r',
-      state: '/s',
-      ns: 'ns1',
-      auto: false,
-      cmd: 'version',
-      args: ['--format', 'json'],
-    });
+    assert.deepEqual(
+      { ...g.dirs, ns: g.namespace, auto: g.autostart, cmd: g.command, args: g.args },
+      {
+        root: '/r',
+        state: '/s',
+        ns: 'ns1',
+        auto: false,
+        cmd: 'version',
+        args: ['--format', 'json'],
+      },
+    );
     const e = parseGlobal(['ps'], { CTL_ROOT: '/er', CTL_STATE: '/es', CTL_NAMESPACE: 'x', CTL_NO_AUTOSTART: '1' });
     assert.deepEqual([e.dirs.root, e.dirs.state, e.namespace, e.autostart], ['/er', '/es', 'x', false]);
     const d = parseGlobal(['ps'], {});

@@ -40,7 +40,11 @@ describe('ctl volume and volumes in containers', function () {
     engine.importBusybox('docker.io/library/withvol:latest', { VOLUMES: '/data /cache' });
   });
   after(() => {
-    assert.deepEqual(left.filter((n) => !n.startsWith('.')), [], 'volume directories were left behind');
+    assert.deepEqual(
+      left.filter((n) => !n.startsWith('.')),
+      [],
+      'volume directories were left behind',
+    );
   });
 
   it('creates, lists and inspects volumes; keeps data across containers; honours :ro', () => {
@@ -57,7 +61,10 @@ describe('ctl volume and volumes in containers', function () {
 
     ok('run', '--rm', '-v', 'data1:/data', 'busybox', 'sh', '-c', 'echo kept > /data/file');
     assert.equal(readFileSync(join(v.Mountpoint, 'file'), 'utf8'), 'kept\n');
-    assert.equal(ok('run', '--rm', '--mount', 'type=volume,source=data1,target=/other,readonly', 'busybox', 'cat', '/other/file'), 'kept\n');
+    assert.equal(
+      ok('run', '--rm', '--mount', 'type=volume,source=data1,target=/other,readonly', 'busybox', 'cat', '/other/file'),
+      'kept\n',
+    );
     const ro = run('run', '--rm', '-v', 'data1:/data:ro', 'busybox', 'touch', '/data/x');
     assert.equal(ro.code, 1);
     assert.match(ro.stderr, /Read-only file system/);
@@ -79,7 +86,10 @@ describe('ctl volume and volumes in containers', function () {
     ok('run', '-d', '--name', 'user1', '-v', 'busy1:/d', 'busybox', 'sleep', '300');
     ok('create', '--name', 'user2', '--mount', 'source=busy1,target=/d', 'busybox', 'true');
     assert.deepEqual(inspect('busy1').UsedBy.sort(), ['user1', 'user2']);
-    for (const args of [['volume', 'rm', 'busy1'], ['volume', 'rm', '-f', 'busy1']]) {
+    for (const args of [
+      ['volume', 'rm', 'busy1'],
+      ['volume', 'rm', '-f', 'busy1'],
+    ]) {
       const refused = run(...args);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /volume busy1 is in use by containers user1, user2: remove them first/);
@@ -124,8 +134,11 @@ describe('ctl volume and volumes in containers', function () {
     assert.deepEqual(volumes(), []);
   });
 
-  it('gives the image\'s Volumes anonymous volumes holding the image\'s content, unless mounted otherwise', () => {
-    assert.equal(ok('run', '--name', 'iv1', 'withvol', 'sh', '-c', 'cat /data/seed /cache/seed; echo new > /data/new'), 'from the image\nfrom the image\n');
+  it("gives the image's Volumes anonymous volumes holding the image's content, unless mounted otherwise", () => {
+    assert.equal(
+      ok('run', '--name', 'iv1', 'withvol', 'sh', '-c', 'cat /data/seed /cache/seed; echo new > /data/new'),
+      'from the image\nfrom the image\n',
+    );
     const made = volumes();
     assert.equal(made.length, 2);
     for (const name of made) assert.deepEqual([inspect(name).Anonymous, inspect(name).UsedBy], [true, ['iv1']]);
@@ -134,7 +147,10 @@ describe('ctl volume and volumes in containers', function () {
     assert.deepEqual(volumes(), []);
 
     // A volume or tmpfs at an image volume's path takes its place.
-    assert.equal(ok('run', '--rm', '-v', 'mine:/data', '--tmpfs', '/cache', 'withvol', 'sh', '-c', 'ls /cache; cat /data/seed'), 'from the image\n');
+    assert.equal(
+      ok('run', '--rm', '-v', 'mine:/data', '--tmpfs', '/cache', 'withvol', 'sh', '-c', 'ls /cache; cat /data/seed'),
+      'from the image\n',
+    );
     assert.deepEqual(volumes(), ['mine']);
   });
 

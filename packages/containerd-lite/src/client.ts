@@ -1,7 +1,14 @@
 /** What a client of containerd-lite needs, without the service code: the API types and clients. */
 export type { Namespace, Namespaces } from './namespaces/namespaces';
 export { NamespacesClient } from './namespaces/client';
-export type { Content, Info as ContentInfo, ReadOptions, Status as ContentStatus, Writer as ContentWriter, WriterOptions } from './content/content';
+export type {
+  Content,
+  Info as ContentInfo,
+  ReadOptions,
+  Status as ContentStatus,
+  Writer as ContentWriter,
+  WriterOptions,
+} from './content/content';
 export { ContentClient } from './content/client';
 export { type BlobSource, type WriteBlobOptions, bytesSource, writeBlob } from './content/helpers';
 export type { DeleteOptions as ImageDeleteOptions, Image, Images } from './images/images';
@@ -18,10 +25,27 @@ export { RUNC_OPTIONS_TYPE, RUNC_SHIM, binaryName, runtimeRecord } from './conta
 export { type Envelope, type Publisher, Topic } from './events/events';
 export { EventsClient, type EventsSubscribeOptions } from './events/client';
 export { type DecodedEvent, decodeEvent, encodeEvent, isKnownEventType } from './events/codec';
-export type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric as TaskMetric, ProcessState, Tasks, TaskStatus } from './tasks/tasks';
+export type {
+  CreateTaskOptions,
+  ExecOptions,
+  ExitResult,
+  KillOptions,
+  Metric as TaskMetric,
+  ProcessState,
+  Tasks,
+  TaskStatus,
+} from './tasks/tasks';
 export { TasksClient } from './tasks/client';
 export { RunnerClient } from './run/client';
 export { type NewVolume, type Volume, type Volumes, VOLUME_DRIVER } from './volumes/volumes';
 export { VolumesClient } from './volumes/client';
-export { RestartLabel, type RestartPolicy, type RestartPolicyName, parseRestartPolicy, policyOf, restartCountOf, restartLabels } from './restart/policy';
+export {
+  RestartLabel,
+  type RestartPolicy,
+  type RestartPolicyName,
+  parseRestartPolicy,
+  policyOf,
+  restartCountOf,
+  restartLabels,
+} from './restart/policy';
 export { isIndex, isManifest } from './oci';

@@ -10,7 +10,9 @@ const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$/;
 /** Returns id, or throws InvalidArgument naming `what` (e.g. "container id"). */
 export function validateIdentifier(id: string | undefined, what: string): string {
   if (!id) throw invalidArgument(`${what}: identifier must not be empty`);
-  if (id.length > MAX_IDENTIFIER_LENGTH) throw invalidArgument(`${what}: identifier "${id.slice(0, 80)}" is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
-  if (!IDENTIFIER.test(id)) throw invalidArgument(`${what}: identifier "${id.slice(0, 80)}" must be letters and digits, with single '.', '_' or '-' between them`);
+  if (id.length > MAX_IDENTIFIER_LENGTH)
+    throw invalidArgument(`${what}: identifier "${id.slice(0, 80)}" is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
+  if (!IDENTIFIER.test(id))
+    throw invalidArgument(`${what}: identifier "${id.slice(0, 80)}" must be letters and digits, with single '.', '_' or '-' between them`);
   return id;
 }

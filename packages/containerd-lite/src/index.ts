@@ -3,7 +3,14 @@ export { SCHEMA } from './layout';
 export type { Namespace, Namespaces } from './namespaces/namespaces';
 export { NamespaceStore } from './namespaces/store';
 export { NamespacesClient } from './namespaces/client';
-export type { Content, Info as ContentInfo, ReadOptions, Status as ContentStatus, Writer as ContentWriter, WriterOptions } from './content/content';
+export type {
+  Content,
+  Info as ContentInfo,
+  ReadOptions,
+  Status as ContentStatus,
+  Writer as ContentWriter,
+  WriterOptions,
+} from './content/content';
 export { ContentStore } from './content/store';
 export { ContentClient } from './content/client';
 export { type BlobSource, type WriteBlobOptions, bytesSource, writeBlob } from './content/helpers';
@@ -20,7 +27,17 @@ export { GcLock } from './gc/lock';
 export { GcClient } from './gc/client';
 export { snapshotName } from './gc/mark';
 export * from './oci';
-export { type ExportOptions, type ExportResult, type ImportOptions, type ImportResult, type ImportedImage, type Progress as ArchiveProgress, type ProgressEvent as ArchiveProgressEvent, exportArchive, importArchive } from './archive';
+export {
+  type ExportOptions,
+  type ExportResult,
+  type ImportOptions,
+  type ImportResult,
+  type ImportedImage,
+  type Progress as ArchiveProgress,
+  type ProgressEvent as ArchiveProgressEvent,
+  exportArchive,
+  importArchive,
+} from './archive';
 export * as reference from './reference';
 export * as platforms from './platforms';
 export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL } from './containers/containers';
@@ -38,4 +55,14 @@ export { type NewVolume, type Volume, type Volumes, VOLUME_DRIVER } from './volu
 export { VolumeStore, type VolumeUsage, validateVolumeName } from './volumes/store';
 export { VolumesClient } from './volumes/client';
 export { RestartSupervisor, type SupervisorDeps } from './restart/supervisor';
-export { RestartLabel, type RestartPolicy, type RestartPolicyName, backoffDelay, parseRestartPolicy, policyOf, restartCountOf, restartLabels, shouldRestart } from './restart/policy';
+export {
+  RestartLabel,
+  type RestartPolicy,
+  type RestartPolicyName,
+  backoffDelay,
+  parseRestartPolicy,
+  policyOf,
+  restartCountOf,
+  restartLabels,
+  shouldRestart,
+} from './restart/policy';

@@ -64,7 +64,16 @@ describe('containerd-lite schema', () => {
   it('migrates a schema 4 store (containers) to schema 5 (volumes), keeping its records', async () => {
     const v4 = { version: 4, migrations: SCHEMA.migrations.slice(0, 4) };
     const old = await openDatabase(tmp.root, v4);
-    const container = { labels: {}, image: 'busybox', runtime: { name: 'io.containerd.runc.v2' }, snapshotter: 'overlayfs', snapshotKey: 'c1', extensions: {}, created: '2020-01-01T00:00:00.000Z', updated: '2020-01-01T00:00:00.000Z' };
+    const container = {
+      labels: {},
+      image: 'busybox',
+      runtime: { name: 'io.containerd.runc.v2' },
+      snapshotter: 'overlayfs',
+      snapshotKey: 'c1',
+      extensions: {},
+      created: '2020-01-01T00:00:00.000Z',
+      updated: '2020-01-01T00:00:00.000Z',
+    };
     await old.put(namespaceKey('team'), { labels: {} });
     await old.put(containerKey('team', 'c1'), container);
     await old.close();
@@ -80,6 +89,9 @@ describe('containerd-lite schema', () => {
   });
 
   it('splits namespaced keys whose names contain slashes', () => {
-    assert.deepEqual(splitNamespaced(imageKey('ns1', 'docker.io/library/busybox:latest'), IMAGE_PREFIX), ['ns1', 'docker.io/library/busybox:latest']);
+    assert.deepEqual(splitNamespaced(imageKey('ns1', 'docker.io/library/busybox:latest'), IMAGE_PREFIX), [
+      'ns1',
+      'docker.io/library/busybox:latest',
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import { createContainerdLiteService } from './service';
 void runServiceBinary({
   command: 'containerd-lite',
   service: 'containerd-lite',
-  summary: "Serves containerd's services (namespaces, version; containers, tasks, content, images and events as they land) on a unix socket.",
+  summary:
+    "Serves containerd's services (namespaces, version; containers, tasks, content, images and events as they land) on a unix socket.",
   factory: createContainerdLiteService,
 });

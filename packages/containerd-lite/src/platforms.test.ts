@@ -24,7 +24,11 @@ describe('platforms', () => {
     assert.equal(format({ os: 'linux', architecture: 'arm64', variant: 'v8' }), 'linux/arm64/v8');
     assert.equal(format(parse('linux/386')), 'linux/386');
     for (const bad of ['', 'a/b/c/d', 'linux//amd64', 'linux/am d64']) {
-      assert.throws(() => parse(bad), (err: Error) => isKind(err, ErrorKind.InvalidArgument) && /invalid platform/.test(err.message), bad);
+      assert.throws(
+        () => parse(bad),
+        (err: Error) => isKind(err, ErrorKind.InvalidArgument) && /invalid platform/.test(err.message),
+        bad,
+      );
     }
     assert.deepEqual(normalize({ os: 'linux', architecture: 'armhf' }), { os: 'linux', architecture: 'arm', variant: 'v7' });
   });

@@ -67,12 +67,31 @@ export function parse(spec: string): Platform {
   if (!spec.trim() || parts.length > 3 || parts.some((x) => !/^[A-Za-z0-9_.-]+$/.test(x))) {
     throw invalidArgument(`invalid platform "${spec}": expected os/architecture[/variant], e.g. linux/arm64/v8`);
   }
-  const knownOs = ['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'aix', 'android', 'ios', 'js', 'wasip1', 'plan9', 'dragonfly'];
+  const knownOs = [
+    'linux',
+    'windows',
+    'darwin',
+    'freebsd',
+    'netbsd',
+    'openbsd',
+    'solaris',
+    'illumos',
+    'aix',
+    'android',
+    'ios',
+    'js',
+    'wasip1',
+    'plan9',
+    'dragonfly',
+  ];
   if (parts.length === 1) {
     const only = parts[0]!.toLowerCase();
-    return knownOs.includes(only) ? normalize({ os: only, architecture: hostPlatform().architecture, variant: only === 'linux' ? hostPlatform().variant : undefined }) : normalize({ os: 'linux', architecture: only });
+    return knownOs.includes(only)
+      ? normalize({ os: only, architecture: hostPlatform().architecture, variant: only === 'linux' ? hostPlatform().variant : undefined })
+      : normalize({ os: 'linux', architecture: only });
   }
-  if (parts.length === 2 && !knownOs.includes(parts[0]!.toLowerCase())) return normalize({ os: 'linux', architecture: parts[0]!, variant: parts[1] });
+  if (parts.length === 2 && !knownOs.includes(parts[0]!.toLowerCase()))
+    return normalize({ os: 'linux', architecture: parts[0]!, variant: parts[1] });
   return normalize({ os: parts[0]!, architecture: parts[1]!, variant: parts[2] });
 }
 
@@ -81,7 +100,18 @@ export function format(p: Platform): string {
   return [p.os || 'unknown', p.architecture || 'unknown', ...(p.variant ? [p.variant] : [])].join('/');
 }
 
-const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', mips: 'mips', mipsel: 'mipsle', loong64: 'loong64' };
+const ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  mips: 'mips',
+  mipsel: 'mipsle',
+  loong64: 'loong64',
+};
 
 /**
  * The platform this process runs on: os linux, architecture from process.arch in OCI names
@@ -106,7 +136,8 @@ export interface Matcher {
   less(a: Platform, b: Platform): boolean;
 }
 
-const sameOsArchVariant = (a: Platform, b: Platform): boolean => a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
+const sameOsArchVariant = (a: Platform, b: Platform): boolean =>
+  a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
 
 /** The platform and what it is compatible with, best first (all normalised). */
 function vector(p: Platform): Platform[] {

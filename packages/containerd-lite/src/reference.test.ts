@@ -52,7 +52,11 @@ describe('reference', () => {
       ['localhost:5000/', /empty/],
     ];
     for (const [input, why] of bad) {
-      assert.throws(() => normalizeReference(input), (err: Error) => isKind(err, ErrorKind.InvalidArgument) && why.test(err.message) && err.message.includes('invalid reference'), input);
+      assert.throws(
+        () => normalizeReference(input),
+        (err: Error) => isKind(err, ErrorKind.InvalidArgument) && why.test(err.message) && err.message.includes('invalid reference'),
+        input,
+      );
       assert.equal(isReference(input), false, input);
     }
   });

@@ -43,14 +43,16 @@ const DIGEST = /^([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA
 const HEX64 = /^[a-f0-9]{64}$/;
 const DIGEST_HEX_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 
-const fail = (input: string, why: string) => invalidArgument(`invalid reference "${input.length > 300 ? `${input.slice(0, 300)}…` : input}": ${why}`);
+const fail = (input: string, why: string) =>
+  invalidArgument(`invalid reference "${input.length > 300 ? `${input.slice(0, 300)}…` : input}": ${why}`);
 
 function checkDigest(input: string, digest: string): string {
   const m = DIGEST.exec(digest);
   if (!m) throw fail(input, `digest "${digest}" is not <algorithm>:<hex>`);
   const want = DIGEST_HEX_LENGTH[m[1]!];
   if (want === undefined) throw fail(input, `digest algorithm "${m[1]}" is not supported (sha256, sha384, sha512)`);
-  if (m[2]!.length !== want || m[2] !== m[2]!.toLowerCase()) throw fail(input, `digest "${digest}" must have ${want} lower-case hex digits`);
+  if (m[2]!.length !== want || m[2] !== m[2]!.toLowerCase())
+    throw fail(input, `digest "${digest}" must have ${want} lower-case hex digits`);
   return digest;
 }
 
@@ -80,7 +82,10 @@ function checkPath(input: string, path: string): void {
       if (component && component.toLowerCase() !== component && PATH_COMPONENT.test(component.toLowerCase())) {
         throw fail(input, `repository name "${path}" must be lower-case`);
       }
-      throw fail(input, `repository name component "${component}" must be lower-case letters and digits, separated by ".", "_", "__" or "-"`);
+      throw fail(
+        input,
+        `repository name component "${component}" must be lower-case letters and digits, separated by ".", "_", "__" or "-"`,
+      );
     }
   }
 }
@@ -97,7 +102,13 @@ export function parseReference(input: string): Reference {
   const slash = name.indexOf('/');
   let domain = '';
   let path = name;
-  if (slash >= 0 && DOMAIN.test(name.slice(0, slash)) && (/[.:]/.test(name.slice(0, slash)) || name.slice(0, slash) === 'localhost' || name.slice(0, slash) !== name.slice(0, slash).toLowerCase())) {
+  if (
+    slash >= 0 &&
+    DOMAIN.test(name.slice(0, slash)) &&
+    (/[.:]/.test(name.slice(0, slash)) ||
+      name.slice(0, slash) === 'localhost' ||
+      name.slice(0, slash) !== name.slice(0, slash).toLowerCase())
+  ) {
     domain = name.slice(0, slash);
     path = name.slice(slash + 1);
   }
@@ -161,7 +172,8 @@ export function familiarName(ref: Reference | string): string {
   const r = typeof ref === 'string' ? parseNormalizedReference(ref) : ref;
   let name = referenceName(r);
   if (r.domain === DEFAULT_DOMAIN) {
-    name = r.path.startsWith(OFFICIAL_PREFIX) && r.path.indexOf('/', OFFICIAL_PREFIX.length) < 0 ? r.path.slice(OFFICIAL_PREFIX.length) : r.path;
+    name =
+      r.path.startsWith(OFFICIAL_PREFIX) && r.path.indexOf('/', OFFICIAL_PREFIX.length) < 0 ? r.path.slice(OFFICIAL_PREFIX.length) : r.path;
   }
   return `${name}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}`;
 }

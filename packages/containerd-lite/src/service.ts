@@ -1,4 +1,15 @@
-import { ErrorKind, type ServiceFactory, WireClient, failedPrecondition, found, isKind, loadContracts, openDatabase, serviceRoot, serviceSocket } from '@ctl/proto';
+import {
+  ErrorKind,
+  type ServiceFactory,
+  WireClient,
+  failedPrecondition,
+  found,
+  isKind,
+  loadContracts,
+  openDatabase,
+  serviceRoot,
+  serviceSocket,
+} from '@ctl/proto';
 import { driverName, readConfig } from '@ctl/snapshotter';
 import { SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
@@ -137,7 +148,9 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       const tasks = await createTaskManager({ dirs, logger, containers: (ns, id) => containers.namespace(ns).get(id), publisher: events });
       taskManager = tasks;
       // A container with a task cannot go (containerd's rule); its log goes with it.
-      containers.registerDeleteCheck(async (ns, id) => ((await found(tasks.get(ns, id))) ? 'it has a task: delete the task first' : undefined));
+      containers.registerDeleteCheck(async (ns, id) =>
+        (await found(tasks.get(ns, id))) ? 'it has a task: delete the task first' : undefined,
+      );
       containers.onDeleted((ns, id) => tasks.removeLogs(ns, id));
       // The snapshotter service's default driver, read from the same settings it reads at start.
       const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
@@ -147,7 +160,15 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
         const snapshotter = driverName(requested, defaultSnapshotter);
         await gc.recordSnapshotter(snapshotter);
-        return { namespace: ns, content: content.namespace(ns), blobPath: (digest) => content.blobPath(digest), snapshotter, snapshots: new SnapshotsClient(snapshotsWire, snapshotter), differ, hold };
+        return {
+          namespace: ns,
+          content: content.namespace(ns),
+          blobPath: (digest) => content.blobPath(digest),
+          snapshotter,
+          snapshots: new SnapshotsClient(snapshotsWire, snapshotter),
+          differ,
+          hold,
+        };
       };
       // Restart policies (--restart): after the task manager, which has recovered the tasks by now.
       supervisor = new RestartSupervisor({

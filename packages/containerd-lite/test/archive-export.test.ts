@@ -6,7 +6,19 @@ import { exportArchive, importArchive } from '../src/archive';
 import type { ProgressEvent } from '../src/archive/common';
 import { Annotation, MediaType } from '../src/oci';
 import { hostPlatform } from '../src/platforms';
-import { type Fixture, OCI_LAYOUT, blob, blobEntry, fixture, sharedBusybox, image, sh, skopeoConfig, skopeoInspect, writeTar } from './archive-helpers';
+import {
+  type Fixture,
+  OCI_LAYOUT,
+  blob,
+  blobEntry,
+  fixture,
+  sharedBusybox,
+  image,
+  sh,
+  skopeoConfig,
+  skopeoInspect,
+  writeTar,
+} from './archive-helpers';
 
 const shared = sharedBusybox('ctl-archive-exp-');
 
@@ -26,8 +38,17 @@ describe('exportArchive', function () {
   it('oci-archive: skopeo reads it, and importing it again gives the same target', async () => {
     const out = join(f.dir, 'out-oci.tar');
     const events: ProgressEvent[] = [];
-    const result = await exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive', progress: (e) => events.push(e) });
-    assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/busybox:latest']);
+    const result = await exportArchive(out, {
+      content: f.content,
+      images: f.images,
+      references: ['busybox'],
+      format: 'oci-archive',
+      progress: (e) => events.push(e),
+    });
+    assert.deepEqual(
+      result.images.map((i) => i.name),
+      ['docker.io/library/busybox:latest'],
+    );
     const inspect = skopeoInspect(`oci-archive:${out}`);
     assert.equal(inspect.Digest, shared.digest);
     const original = skopeoInspect(`oci-archive:${shared.path}`);
@@ -38,7 +59,11 @@ describe('exportArchive', function () {
     assert.ok(tarList(out).includes('oci-layout'));
     // The Docker-compatible manifest.json alongside, read by skopeo as a docker-archive.
     const dockerView = skopeoInspect(`docker-archive:${out}`);
-    assert.deepEqual(dockerView.Layers, skopeoConfig(`oci-archive:${shared.path}`).rootfs.diff_ids, 'skopeo reports the layers uncompressed');
+    assert.deepEqual(
+      dockerView.Layers,
+      skopeoConfig(`oci-archive:${shared.path}`).rootfs.diff_ids,
+      'skopeo reports the layers uncompressed',
+    );
     assert.deepEqual(JSON.parse(sh('tar', ['xOf', out, 'manifest.json']))[0].RepoTags, ['busybox:latest']);
     assert.ok(events.some((e) => e.event === 'saved' && e.name === original.Layers[0]));
     assert.deepEqual(readdirSync(f.dir), ['out-oci.tar'], 'no temporary file left');
@@ -55,7 +80,12 @@ describe('exportArchive', function () {
 
   it('docker-archive: classic layout with uncompressed layers that skopeo reads', async () => {
     const out = join(f.dir, 'out-docker.tar');
-    await exportArchive(out, { content: f.content, images: f.images, references: ['docker.io/library/busybox:latest'], format: 'docker-archive' });
+    await exportArchive(out, {
+      content: f.content,
+      images: f.images,
+      references: ['docker.io/library/busybox:latest'],
+      format: 'docker-archive',
+    });
     const config = skopeoConfig(`docker-archive:${out}`);
     const inspect = skopeoInspect(`docker-archive:${out}`);
     assert.deepEqual(inspect.Layers, config.rootfs.diff_ids, 'layers are the uncompressed tars');
@@ -76,7 +106,15 @@ describe('exportArchive', function () {
 
   it('docker-archive from a zstd image decompresses with the zstd command', async () => {
     const zstd = join(f.dir, 'zstd.tar');
-    sh('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', `oci-archive:${shared.path}`, `oci-archive:${zstd}:busybox:zstd`]);
+    sh('skopeo', [
+      'copy',
+      '-q',
+      '--dest-compress',
+      '--dest-compress-format',
+      'zstd',
+      `oci-archive:${shared.path}`,
+      `oci-archive:${zstd}:busybox:zstd`,
+    ]);
     await importArchive(zstd, { content: f.content, images: f.images });
     const out = join(f.dir, 'zstd-docker.tar');
     const stream = createWriteStream(out);
@@ -96,16 +134,34 @@ describe('exportArchive', function () {
       manifests: [
         { ...arm.manifest.desc, platform: { os: 'linux', architecture: 'arm64' } },
         { ...amd.manifest.desc, platform: { os: 'linux', architecture: 'amd64' } },
-        { mediaType: MediaType.ociManifest, digest: `sha256:${'e'.repeat(64)}`, size: 10, platform: { os: 'linux', architecture: 'ppc64le' } },
+        {
+          mediaType: MediaType.ociManifest,
+          digest: `sha256:${'e'.repeat(64)}`,
+          size: 10,
+          platform: { os: 'linux', architecture: 'ppc64le' },
+        },
       ],
     });
     const src = await writeTar(join(f.dir, 'multi.tar'), [
       OCI_LAYOUT,
-      { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...idx.desc, annotations: { [Annotation.imageName]: 'example.com/multi:1' } }] }) },
+      {
+        name: 'index.json',
+        data: JSON.stringify({
+          schemaVersion: 2,
+          manifests: [{ ...idx.desc, annotations: { [Annotation.imageName]: 'example.com/multi:1' } }],
+        }),
+      },
       blobEntry(idx),
       ...[...amd.blobs, ...arm.blobs].map(blobEntry),
     ]);
-    await importArchive(src, { content: f.content, images: f.images, platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] });
+    await importArchive(src, {
+      content: f.content,
+      images: f.images,
+      platforms: [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'arm64' },
+      ],
+    });
     const host = hostPlatform().architecture === 'arm64' ? arm : amd;
     const other = host === amd ? arm : amd;
     const blobsOf = (path: string) => tarList(path).filter((n) => n.startsWith('blobs/sha256/') && n.length > 13);
@@ -116,12 +172,28 @@ describe('exportArchive', function () {
 
     const allOut = join(f.dir, 'all.tar');
     const events: ProgressEvent[] = [];
-    await exportArchive(allOut, { content: f.content, images: f.images, references: ['example.com/multi:1'], format: 'oci-archive', allPlatforms: true, progress: (e) => events.push(e) });
+    await exportArchive(allOut, {
+      content: f.content,
+      images: f.images,
+      references: ['example.com/multi:1'],
+      format: 'oci-archive',
+      allPlatforms: true,
+      progress: (e) => events.push(e),
+    });
     assert.deepEqual(blobsOf(allOut), [idx, ...amd.blobs, ...arm.blobs].map((b) => `blobs/sha256/${b.desc.digest.slice(7)}`).sort());
-    assert.ok(events.some((e) => /not in the content store/.test(e.message ?? '')), 'the absent ppc64le manifest is reported');
+    assert.ok(
+      events.some((e) => /not in the content store/.test(e.message ?? '')),
+      'the absent ppc64le manifest is reported',
+    );
 
     const dock = join(f.dir, 'dock.tar');
-    await exportArchive(dock, { content: f.content, images: f.images, references: ['example.com/multi:1'], format: 'docker-archive', platforms: [{ os: 'linux', architecture: other === arm ? 'arm64' : 'amd64' }] });
+    await exportArchive(dock, {
+      content: f.content,
+      images: f.images,
+      references: ['example.com/multi:1'],
+      format: 'docker-archive',
+      platforms: [{ os: 'linux', architecture: other === arm ? 'arm64' : 'amd64' }],
+    });
     const manifest = JSON.parse(sh('tar', ['xOf', dock, 'manifest.json']));
     assert.equal(manifest[0].Config, `${other.config.desc.digest.slice(7)}.json`);
     assert.deepEqual(manifest[0].RepoTags, ['example.com/multi:1']);
@@ -130,18 +202,41 @@ describe('exportArchive', function () {
   it('errors: unknown image, no matching platform, allPlatforms for docker-archive; no file left', async () => {
     const out = join(f.dir, 'x.tar');
     const cases: [Promise<unknown>, ErrorKind, RegExp][] = [
-      [exportArchive(out, { content: f.content, images: f.images, references: ['nope'], format: 'oci-archive' }), ErrorKind.NotFound, /image "nope" not found/],
-      [exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'docker-archive', allPlatforms: true }), ErrorKind.InvalidArgument, /one platform per image/],
-      [exportArchive(out, { content: f.content, images: f.images, references: [], format: 'oci-archive' }), ErrorKind.InvalidArgument, /no image references/],
+      [
+        exportArchive(out, { content: f.content, images: f.images, references: ['nope'], format: 'oci-archive' }),
+        ErrorKind.NotFound,
+        /image "nope" not found/,
+      ],
+      [
+        exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'docker-archive', allPlatforms: true }),
+        ErrorKind.InvalidArgument,
+        /one platform per image/,
+      ],
+      [
+        exportArchive(out, { content: f.content, images: f.images, references: [], format: 'oci-archive' }),
+        ErrorKind.InvalidArgument,
+        /no image references/,
+      ],
     ];
     for (const [p, kind, re] of cases) {
       await assert.rejects(p, (err: Error) => errorKind(err) === kind && re.test(err.message));
     }
-    await assert.rejects(exportArchive(join(f.dir, 'no', 'such', 'dir.tar'), { content: f.content, images: f.images, references: ['busybox'], format: 'docker-archive' }), (err: Error) => errorKind(err) === ErrorKind.NotFound && /does not exist/.test(err.message));
+    await assert.rejects(
+      exportArchive(join(f.dir, 'no', 'such', 'dir.tar'), {
+        content: f.content,
+        images: f.images,
+        references: ['busybox'],
+        format: 'docker-archive',
+      }),
+      (err: Error) => errorKind(err) === ErrorKind.NotFound && /does not exist/.test(err.message),
+    );
     // A layer gone from the store: found while planning, before anything is written.
     const layer = skopeoInspect(`oci-archive:${shared.path}`).Layers[0]!;
     await f.content.delete(layer);
-    await assert.rejects(exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive' }), (err: Error) => errorKind(err) === ErrorKind.NotFound && err.message.includes(layer));
+    await assert.rejects(
+      exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive' }),
+      (err: Error) => errorKind(err) === ErrorKind.NotFound && err.message.includes(layer),
+    );
     assert.equal(existsSync(out), false);
     assert.deepEqual(readdirSync(f.dir), []);
   });
@@ -155,14 +250,24 @@ describe('exportArchive', function () {
         cb(n > 100_000 ? new Error('disk on fire') : null);
       },
     });
-    await assert.rejects(exportArchive(broken, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive' }), /disk on fire/);
+    await assert.rejects(
+      exportArchive(broken, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive' }),
+      /disk on fire/,
+    );
   });
 
   it('an abort while writing leaves no file behind', async () => {
     const out = join(f.dir, 'aborted.tar');
     const ac = new AbortController();
     await assert.rejects(
-      exportArchive(out, { content: f.content, images: f.images, references: ['busybox'], format: 'oci-archive', signal: ac.signal, progress: (e) => e.event === 'saved' && ac.abort() }),
+      exportArchive(out, {
+        content: f.content,
+        images: f.images,
+        references: ['busybox'],
+        format: 'oci-archive',
+        signal: ac.signal,
+        progress: (e) => e.event === 'saved' && ac.abort(),
+      }),
       (err: Error) => errorKind(err) === ErrorKind.Canceled,
     );
     assert.deepEqual(readdirSync(f.dir), []);

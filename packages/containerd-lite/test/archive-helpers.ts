@@ -76,12 +76,19 @@ export async function writeTar(path: string, entries: TarEntry[]): Promise<strin
   return path;
 }
 
-export function blob(mediaType: string, data: Buffer | string | object, extra: Partial<Descriptor> = {}): { desc: Descriptor; data: Buffer } {
+export function blob(
+  mediaType: string,
+  data: Buffer | string | object,
+  extra: Partial<Descriptor> = {},
+): { desc: Descriptor; data: Buffer } {
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(typeof data === 'string' ? data : JSON.stringify(data));
   return { desc: { mediaType, digest: sha256(bytes), size: bytes.length, ...extra }, data: bytes };
 }
 
-export const blobEntry = (b: { desc: Descriptor; data: Buffer }): TarEntry => ({ name: `blobs/sha256/${b.desc.digest.slice(7)}`, data: b.data });
+export const blobEntry = (b: { desc: Descriptor; data: Buffer }): TarEntry => ({
+  name: `blobs/sha256/${b.desc.digest.slice(7)}`,
+  data: b.data,
+});
 
 export const OCI_LAYOUT: TarEntry = { name: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' };
 
@@ -89,7 +96,12 @@ export const OCI_LAYOUT: TarEntry = { name: 'oci-layout', data: '{"imageLayoutVe
 export function image(arch: string, layerText: string, layerType: string = MediaType.ociLayer) {
   const layer = blob(layerType, Buffer.from(layerText));
   const config = blob(MediaType.ociConfig, { architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layerText)] } });
-  const manifest = blob(MediaType.ociManifest, { schemaVersion: 2, mediaType: MediaType.ociManifest, config: config.desc, layers: [layer.desc] });
+  const manifest = blob(MediaType.ociManifest, {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: config.desc,
+    layers: [layer.desc],
+  });
   return { layer, config, manifest, blobs: [layer, config, manifest] };
 }
 

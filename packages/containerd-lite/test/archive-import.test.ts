@@ -49,7 +49,10 @@ describe('importArchive', function () {
     const result = await importArchive(shared.path, { content, images: f.images, lease: 'test-lease', progress: (e) => events.push(e) });
     assert.ok(leases.length >= 4, `${leases.length} writers`);
     assert.deepEqual(new Set(leases), new Set(['test-lease']));
-    assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/busybox:latest']);
+    assert.deepEqual(
+      result.images.map((i) => i.name),
+      ['docker.io/library/busybox:latest'],
+    );
     const record = await f.images.get('docker.io/library/busybox:latest');
     assert.equal(record.target.digest, shared.digest);
     assert.equal(record.target.mediaType, MediaType.ociManifest);
@@ -90,7 +93,10 @@ describe('importArchive', function () {
     assert.equal(manifest.layers[0]!.mediaType, MediaType.dockerLayer);
     const config = await readJsonBlob<{ rootfs: { diff_ids: string[] } }>(f, manifest.config.digest);
     assert.equal(manifest.layers[0]!.digest, config.rootfs.diff_ids[0], 'an uncompressed layer is named by its diff id');
-    assert.deepEqual(result.manifests.map((m) => m.digest), [record.target.digest]);
+    assert.deepEqual(
+      result.manifests.map((m) => m.digest),
+      [record.target.digest],
+    );
     const index = await readJsonBlob<{ manifests: unknown[] }>(f, result.index.digest);
     assert.equal(index.manifests.length, 1);
   });
@@ -112,17 +118,38 @@ describe('importArchive', function () {
 
   it('imports a skopeo zstd OCI archive with a tag-and-name ref.name', async () => {
     const zstd = join(f.dir, 'zstd.tar');
-    sh('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', `oci-archive:${shared.path}`, `oci-archive:${zstd}:busybox:zstd`]);
+    sh('skopeo', [
+      'copy',
+      '-q',
+      '--dest-compress',
+      '--dest-compress-format',
+      'zstd',
+      `oci-archive:${shared.path}`,
+      `oci-archive:${zstd}:busybox:zstd`,
+    ]);
     const result = await importArchive(zstd, { content: f.content, images: f.images });
-    assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/busybox:zstd']);
+    assert.deepEqual(
+      result.images.map((i) => i.name),
+      ['docker.io/library/busybox:zstd'],
+    );
     const manifest = await readJsonBlob<Manifest>(f, result.images[0]!.target.digest);
     assert.equal(manifest.layers[0]!.mediaType, MediaType.ociLayerZstd);
   });
 
   it('takes the OCI layout of a Docker ≥ 25 archive (oci-layout + manifest.json), or manifest.json when asked', async () => {
     const img = image(hostPlatform().architecture, 'layer-25');
-    const index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{ ...img.manifest.desc, annotations: { [Annotation.imageName]: 'docker.io/library/d25:1', [Annotation.refName]: '1' } }] };
-    const manifestJson = [{ Config: `blobs/sha256/${img.config.desc.digest.slice(7)}`, RepoTags: ['d25:1'], Layers: [`blobs/sha256/${img.layer.desc.digest.slice(7)}`] }];
+    const index = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociIndex,
+      manifests: [{ ...img.manifest.desc, annotations: { [Annotation.imageName]: 'docker.io/library/d25:1', [Annotation.refName]: '1' } }],
+    };
+    const manifestJson = [
+      {
+        Config: `blobs/sha256/${img.config.desc.digest.slice(7)}`,
+        RepoTags: ['d25:1'],
+        Layers: [`blobs/sha256/${img.layer.desc.digest.slice(7)}`],
+      },
+    ];
     const path = await writeTar(join(f.dir, 'd25.tar'), [
       ...img.blobs.map(blobEntry),
       { name: 'index.json', data: JSON.stringify(index) },
@@ -151,7 +178,13 @@ describe('importArchive', function () {
     const gz = sh('bash', ['-c', 'printf layer-one | gzip -n | base64 -w0']);
     const layer1 = Buffer.from(gz, 'base64');
     const layer2 = Buffer.from('layer-two');
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256('layer-one'), sha256('layer-two'), sha256('layer-two'), sha256('layer-one')] } }));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [sha256('layer-one'), sha256('layer-two'), sha256('layer-two'), sha256('layer-one')] },
+      }),
+    );
     const cfgName = `${sha256(config).slice(7)}.json`;
     const path = await writeTar(join(f.dir, 'classic.tar'), [
       { name: 'aaa/', type: 'directory' },
@@ -162,13 +195,28 @@ describe('importArchive', function () {
       { name: 'ccc/layer.tar', type: 'symlink', linkname: '../bbb/layer.tar' },
       { name: 'ddd/layer.tar', type: 'link', linkname: 'aaa/layer.tar' },
       { name: cfgName, data: config },
-      { name: 'manifest.json', data: JSON.stringify([{ Config: cfgName, RepoTags: ['classic:1', 'example.com/classic:2'], Layers: ['aaa/layer.tar', 'bbb/layer.tar', './ccc/layer.tar', 'ddd/layer.tar'] }]) },
+      {
+        name: 'manifest.json',
+        data: JSON.stringify([
+          {
+            Config: cfgName,
+            RepoTags: ['classic:1', 'example.com/classic:2'],
+            Layers: ['aaa/layer.tar', 'bbb/layer.tar', './ccc/layer.tar', 'ddd/layer.tar'],
+          },
+        ]),
+      },
     ]);
     const result = await importArchive(path, { content: f.content, images: f.images, allPlatforms: true });
     assert.deepEqual(result.images.map((i) => i.name).sort(), ['docker.io/library/classic:1', 'example.com/classic:2']);
     const m = await readJsonBlob<Manifest>(f, result.images[0]!.target.digest);
-    assert.deepEqual(m.layers.map((l) => l.mediaType), [MediaType.dockerLayerGzip, MediaType.dockerLayer, MediaType.dockerLayer, MediaType.dockerLayerGzip]);
-    assert.deepEqual(m.layers.map((l) => l.digest), [sha256(layer1), sha256(layer2), sha256(layer2), sha256(layer1)]);
+    assert.deepEqual(
+      m.layers.map((l) => l.mediaType),
+      [MediaType.dockerLayerGzip, MediaType.dockerLayer, MediaType.dockerLayer, MediaType.dockerLayerGzip],
+    );
+    assert.deepEqual(
+      m.layers.map((l) => l.digest),
+      [sha256(layer1), sha256(layer2), sha256(layer2), sha256(layer1)],
+    );
     assert.equal(m.config.digest, sha256(config));
   });
 
@@ -185,7 +233,13 @@ describe('importArchive', function () {
     });
     const top = { schemaVersion: 2, manifests: [{ ...idx.desc, annotations: { [Annotation.imageName]: 'example.com/multi:1' } }] };
     const build = (omitArm = false) =>
-      writeTar(join(f.dir, 'multi.tar'), [OCI_LAYOUT, { name: 'index.json', data: JSON.stringify(top) }, blobEntry(idx), ...amd.blobs.map(blobEntry), ...(omitArm ? [] : arm.blobs).map(blobEntry)]);
+      writeTar(join(f.dir, 'multi.tar'), [
+        OCI_LAYOUT,
+        { name: 'index.json', data: JSON.stringify(top) },
+        blobEntry(idx),
+        ...amd.blobs.map(blobEntry),
+        ...(omitArm ? [] : arm.blobs).map(blobEntry),
+      ]);
     const mLabels = async () =>
       Object.entries((await f.content.info(idx.desc.digest)).labels)
         .filter(([k]) => k.startsWith(`${Label.gcRefContent}m.`))
@@ -197,20 +251,29 @@ describe('importArchive', function () {
       const host = hostPlatform().architecture === 'arm64' ? arm : amd;
       let result = await importArchive(path, { content: f.content, images: f.images });
       assert.equal((await f.images.get('example.com/multi:1')).target.digest, idx.desc.digest);
-      assert.deepEqual(result.manifests.map((m) => m.digest), [host.manifest.desc.digest]);
+      assert.deepEqual(
+        result.manifests.map((m) => m.digest),
+        [host.manifest.desc.digest],
+      );
       assert.deepEqual(await mLabels(), [host.manifest.desc.digest]);
       const other = host === amd ? arm : amd;
       assert.deepEqual((await f.content.info(other.manifest.desc.digest)).labels, {}, 'unselected manifest left unlabelled');
 
       await f.content.update({ digest: idx.desc.digest, labels: {} }, ['labels']);
       result = await importArchive(path, { content: f.content, images: f.images, platforms: [{ os: 'linux', architecture: 'arm64' }] });
-      assert.deepEqual(result.manifests.map((m) => m.digest), [arm.manifest.desc.digest]);
+      assert.deepEqual(
+        result.manifests.map((m) => m.digest),
+        [arm.manifest.desc.digest],
+      );
       assert.equal(format(result.manifests[0]!.platform!), 'linux/arm64/v8');
       assert.deepEqual(await mLabels(), [arm.manifest.desc.digest]);
       assert.equal((await f.content.info(arm.manifest.desc.digest)).labels[`${Label.gcRefContent}config`], arm.config.desc.digest);
 
       result = await importArchive(path, { content: f.content, images: f.images, allPlatforms: true });
-      assert.deepEqual(result.images[0]!.manifests.map((m) => m.digest).sort(), [amd.manifest.desc.digest, arm.manifest.desc.digest].sort());
+      assert.deepEqual(
+        result.images[0]!.manifests.map((m) => m.digest).sort(),
+        [amd.manifest.desc.digest, arm.manifest.desc.digest].sort(),
+      );
       assert.deepEqual(await mLabels(), [amd.manifest.desc.digest, arm.manifest.desc.digest].sort());
 
       result = await importArchive(path, { content: f.content, images: f.images, platforms: [{ os: 'linux', architecture: 's390x' }] });
@@ -225,14 +288,26 @@ describe('importArchive', function () {
       await importArchive(path, { content: f.content, images: f.images, platforms: [{ os: 'linux', architecture: 'amd64' }] });
       assert.equal(f.images.records.size, 1);
       f.images.records.clear();
-      await expectFailure(f, importArchive(path, { content: f.content, images: f.images, allPlatforms: true }), ErrorKind.NotFound, new RegExp(`${arm.manifest.desc.digest}.*missing`));
+      await expectFailure(
+        f,
+        importArchive(path, { content: f.content, images: f.images, allPlatforms: true }),
+        ErrorKind.NotFound,
+        new RegExp(`${arm.manifest.desc.digest}.*missing`),
+      );
     });
   });
 
   describe('naming', () => {
     const img = image('amd64', 'naming');
     const archive = (annotations?: Record<string, string>) =>
-      writeTar(join(f.dir, 'n.tar'), [OCI_LAYOUT, { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...img.manifest.desc, ...(annotations && { annotations }) }] }) }, ...img.blobs.map(blobEntry)]);
+      writeTar(join(f.dir, 'n.tar'), [
+        OCI_LAYOUT,
+        {
+          name: 'index.json',
+          data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...img.manifest.desc, ...(annotations && { annotations }) }] }),
+        },
+        ...img.blobs.map(blobEntry),
+      ]);
 
     it('a tag-only ref.name needs a base name: <baseName>:<ref.name>', async () => {
       const path = await archive({ [Annotation.refName]: 'v1' });
@@ -241,17 +316,26 @@ describe('importArchive', function () {
       assert.deepEqual(result.images, []);
       assert.ok(events.some((e) => e.event === 'image' && /only a tag/.test(e.message ?? '')));
       result = await importArchive(path, { content: f.content, images: f.images, baseName: 'foo' });
-      assert.deepEqual(result.images.map((i) => i.name), ['docker.io/library/foo:v1']);
+      assert.deepEqual(
+        result.images.map((i) => i.name),
+        ['docker.io/library/foo:v1'],
+      );
     });
 
     it('a full ref.name is normalised; no name at all is <baseName>@<digest> or skipped', async () => {
       let result = await importArchive(await archive({ [Annotation.refName]: 'quay.io/a/b:2' }), { content: f.content, images: f.images });
-      assert.deepEqual(result.images.map((i) => i.name), ['quay.io/a/b:2']);
+      assert.deepEqual(
+        result.images.map((i) => i.name),
+        ['quay.io/a/b:2'],
+      );
       const path = await archive();
       result = await importArchive(path, { content: f.content, images: f.images });
       assert.deepEqual(result.images, []);
       result = await importArchive(path, { content: f.content, images: f.images, baseName: 'example.com/base' });
-      assert.deepEqual(result.images.map((i) => i.name), [`example.com/base@${img.manifest.desc.digest}`]);
+      assert.deepEqual(
+        result.images.map((i) => i.name),
+        [`example.com/base@${img.manifest.desc.digest}`],
+      );
     });
   });
 
@@ -260,64 +344,140 @@ describe('importArchive', function () {
       const img = image('amd64', 'good');
       const path = await writeTar(join(f.dir, 'bad.tar'), [
         OCI_LAYOUT,
-        { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...img.manifest.desc, annotations: { [Annotation.imageName]: 'x/y:z' } }] }) },
+        {
+          name: 'index.json',
+          data: JSON.stringify({
+            schemaVersion: 2,
+            manifests: [{ ...img.manifest.desc, annotations: { [Annotation.imageName]: 'x/y:z' } }],
+          }),
+        },
         img.blobs.map(blobEntry)[1]!,
         img.blobs.map(blobEntry)[2]!,
         { name: `blobs/sha256/${img.layer.desc.digest.slice(7)}`, data: 'evil' },
       ]);
-      await expectFailure(f, importArchive(path, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, new RegExp(`archive entry "blobs/sha256/${img.layer.desc.digest.slice(7)}".*digest`));
+      await expectFailure(
+        f,
+        importArchive(path, { content: f.content, images: f.images }),
+        ErrorKind.InvalidArgument,
+        new RegExp(`archive entry "blobs/sha256/${img.layer.desc.digest.slice(7)}".*digest`),
+      );
       assert.deepEqual(await f.content.listStatuses(), [], 'the failed ingest is dropped');
     });
 
     it('a blob a manifest references is missing', async () => {
       const img = image('amd64', 'missing');
-      const path = await writeTar(join(f.dir, 'missing.tar'), [OCI_LAYOUT, { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...img.manifest.desc, annotations: { [Annotation.imageName]: 'x/y:z' } }] }) }, blobEntry(img.config), blobEntry(img.manifest)]);
-      await expectFailure(f, importArchive(path, { content: f.content, images: f.images }), ErrorKind.NotFound, new RegExp(`layer 0 of manifest ${img.manifest.desc.digest}.*${img.layer.desc.digest} not found`));
+      const path = await writeTar(join(f.dir, 'missing.tar'), [
+        OCI_LAYOUT,
+        {
+          name: 'index.json',
+          data: JSON.stringify({
+            schemaVersion: 2,
+            manifests: [{ ...img.manifest.desc, annotations: { [Annotation.imageName]: 'x/y:z' } }],
+          }),
+        },
+        blobEntry(img.config),
+        blobEntry(img.manifest),
+      ]);
+      await expectFailure(
+        f,
+        importArchive(path, { content: f.content, images: f.images }),
+        ErrorKind.NotFound,
+        new RegExp(`layer 0 of manifest ${img.manifest.desc.digest}.*${img.layer.desc.digest} not found`),
+      );
     });
 
     it('a truncated archive', async () => {
       const cut = join(f.dir, 'cut.tar');
       copyFileSync(shared.path, cut);
       truncateSync(cut, Math.floor(statSync(shared.path).size / 2));
-      await expectFailure(f, importArchive(cut, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /truncated|Unexpected end/);
+      await expectFailure(
+        f,
+        importArchive(cut, { content: f.content, images: f.images }),
+        ErrorKind.InvalidArgument,
+        /truncated|Unexpected end/,
+      );
       assert.deepEqual(await f.content.listStatuses(), []);
     });
 
     it('an entry name that escapes the archive', async () => {
       for (const name of ['../evil', '/etc/evil', 'blobs/../../evil']) {
         const path = await writeTar(join(f.dir, 'trav.tar'), [OCI_LAYOUT, { name, data: 'x' }]);
-        await expectFailure(f, importArchive(path, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /escapes the archive/);
+        await expectFailure(
+          f,
+          importArchive(path, { content: f.content, images: f.images }),
+          ErrorKind.InvalidArgument,
+          /escapes the archive/,
+        );
       }
       const link = await writeTar(join(f.dir, 'link.tar'), [{ name: 'a/layer.tar', type: 'symlink', linkname: '../../etc/passwd' }]);
-      await expectFailure(f, importArchive(link, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /escapes the archive/);
+      await expectFailure(
+        f,
+        importArchive(link, { content: f.content, images: f.images }),
+        ErrorKind.InvalidArgument,
+        /escapes the archive/,
+      );
     });
 
     it('an archive that is neither format, or not a tar at all', async () => {
       const path = await writeTar(join(f.dir, 'neither.tar'), [{ name: 'hello.txt', data: 'hi' }]);
-      await expectFailure(f, importArchive(path, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /neither an OCI image layout.*nor a docker save archive/);
+      await expectFailure(
+        f,
+        importArchive(path, { content: f.content, images: f.images }),
+        ErrorKind.InvalidArgument,
+        /neither an OCI image layout.*nor a docker save archive/,
+      );
       const junk = join(f.dir, 'junk.tar');
       sh('bash', ['-c', `head -c 4096 /dev/urandom > ${junk}`]);
-      await expectFailure(f, importArchive(junk, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /not a valid tar archive/);
-      await expectFailure(f, importArchive(join(f.dir, 'nope.tar'), { content: f.content, images: f.images }), ErrorKind.NotFound, /not found/);
+      await expectFailure(
+        f,
+        importArchive(junk, { content: f.content, images: f.images }),
+        ErrorKind.InvalidArgument,
+        /not a valid tar archive/,
+      );
+      await expectFailure(
+        f,
+        importArchive(join(f.dir, 'nope.tar'), { content: f.content, images: f.images }),
+        ErrorKind.NotFound,
+        /not found/,
+      );
     });
 
     it('a schema 1 manifest, and a layer count that differs from the diff ids', async () => {
       const s1 = blob('application/vnd.docker.distribution.manifest.v1+prettyjws', { schemaVersion: 1 });
-      let path = await writeTar(join(f.dir, 's1.tar'), [OCI_LAYOUT, { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [s1.desc] }) }, blobEntry(s1)]);
-      await expectFailure(f, importArchive(path, { content: f.content, images: f.images, baseName: 'x' }), ErrorKind.InvalidArgument, /schema 1/);
+      let path = await writeTar(join(f.dir, 's1.tar'), [
+        OCI_LAYOUT,
+        { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [s1.desc] }) },
+        blobEntry(s1),
+      ]);
+      await expectFailure(
+        f,
+        importArchive(path, { content: f.content, images: f.images, baseName: 'x' }),
+        ErrorKind.InvalidArgument,
+        /schema 1/,
+      );
       const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
       path = await writeTar(join(f.dir, 'count.tar'), [
         { name: 'l/layer.tar', data: 'x' },
         { name: 'c.json', data: config },
         { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', RepoTags: ['a:b'], Layers: ['l/layer.tar'] }]) },
       ]);
-      await expectFailure(f, importArchive(path, { content: f.content, images: f.images }), ErrorKind.InvalidArgument, /1 layers but the config lists 0 diff_ids/);
+      await expectFailure(
+        f,
+        importArchive(path, { content: f.content, images: f.images }),
+        ErrorKind.InvalidArgument,
+        /1 layers but the config lists 0 diff_ids/,
+      );
     });
 
     it('stops when the signal is aborted, before or during the read', async () => {
       const ac = new AbortController();
       ac.abort();
-      await expectFailure(f, importArchive(shared.path, { content: f.content, images: f.images, signal: ac.signal }), ErrorKind.Canceled, /canceled/);
+      await expectFailure(
+        f,
+        importArchive(shared.path, { content: f.content, images: f.images, signal: ac.signal }),
+        ErrorKind.Canceled,
+        /canceled/,
+      );
       const mid = new AbortController();
       const { Readable } = await import('node:stream');
       const data = readFileSync(shared.path);
@@ -331,7 +491,12 @@ describe('importArchive', function () {
           }
         })(),
       );
-      await expectFailure(f, importArchive(slow, { content: f.content, images: f.images, signal: mid.signal }), ErrorKind.Canceled, /canceled/);
+      await expectFailure(
+        f,
+        importArchive(slow, { content: f.content, images: f.images, signal: mid.signal }),
+        ErrorKind.Canceled,
+        /canceled/,
+      );
       assert.deepEqual(await f.content.listStatuses(), [], 'the interrupted ingest is dropped');
     });
   });
@@ -352,7 +517,11 @@ describe('importArchive', function () {
         if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', () => r()));
       }
       sink.end(null);
-      const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } });
+      const config = JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] },
+      });
       pack.entry({ name: 'c.json' }, config);
       pack.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: 'c.json', RepoTags: ['big:1'], Layers: ['big/layer.tar'] }]));
       pack.finalize();
@@ -362,7 +531,11 @@ describe('importArchive', function () {
     let peak = before;
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     try {
-      const result = await importArchive(Readable.from(pack as AsyncIterable<Buffer>), { content: f.content, images: f.images, allPlatforms: true });
+      const result = await importArchive(Readable.from(pack as AsyncIterable<Buffer>), {
+        content: f.content,
+        images: f.images,
+        allPlatforms: true,
+      });
       const m = await readJsonBlob<Manifest>(f, result.images[0]!.target.digest);
       assert.equal(m.layers[0]!.digest, `sha256:${hash.digest('hex')}`);
       assert.equal(m.layers[0]!.size, SIZE);

@@ -7,7 +7,10 @@ import { strict as assert } from 'node:assert';
 import { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL } from '../src/containers/containers';
 import { type Instance, startInstance } from './instance';
 
-const spec = (args: string[] = ['sh']): Any => ({ typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify({ ociVersion: '1.0.2', process: { args } })) });
+const spec = (args: string[] = ['sh']): Any => ({
+  typeUrl: SPEC_TYPE_URL,
+  value: Buffer.from(JSON.stringify({ ociVersion: '1.0.2', process: { args } })),
+});
 const RUNC = 'io.containerd.runc.v2';
 
 const container = (id: string, more: Partial<NewContainer> = {}): NewContainer => ({
@@ -51,7 +54,9 @@ describe('containers', function () {
         const options: Any = { typeUrl: 'containerd.runc.v1.Options', value: Buffer.from([8, 1]) };
         const ext: Any = { typeUrl: 'example.com/Ext', value: Buffer.from('ext') };
         const before = Date.now();
-        const created = await containers.create(container('web', { labels: { app: 'web' }, runtime: { name: RUNC, options }, extensions: { ext } }));
+        const created = await containers.create(
+          container('web', { labels: { app: 'web' }, runtime: { name: RUNC, options }, extensions: { ext } }),
+        );
         assert.ok(created.createdAt.getTime() >= before - 1000);
         assert.deepEqual(created.createdAt, created.updatedAt);
         const got = await containers.get('web');
@@ -72,7 +77,10 @@ describe('containers', function () {
         expectFields(created);
         expectFields(got);
         assert.deepEqual(got.createdAt, created.createdAt);
-        assert.deepEqual((await containers.list()).map((c) => c.id), ['web']);
+        assert.deepEqual(
+          (await containers.list()).map((c) => c.id),
+          ['web'],
+        );
         await containers.delete('web');
         await rejects(containers.get('web'), ErrorKind.NotFound, /container "web" not found/);
         await rejects(containers.delete('web'), ErrorKind.NotFound);
@@ -117,7 +125,9 @@ describe('containers', function () {
       });
 
       it('updates with field masks as containerd does', async () => {
-        const c = await containers.create(container('u', { labels: { a: '1', b: '2' }, extensions: { e1: { typeUrl: 't', value: Buffer.from('1') } } }));
+        const c = await containers.create(
+          container('u', { labels: { a: '1', b: '2' }, extensions: { e1: { typeUrl: 't', value: Buffer.from('1') } } }),
+        );
         await new Promise((r) => setTimeout(r, 5));
         // One label set, one removed (empty value), the rest kept.
         let u = await containers.update({ id: 'u', labels: { a: '9', b: '' } }, ['labels.a', 'labels.b']);
@@ -125,7 +135,11 @@ describe('containers', function () {
         assert.equal(u.image, c.image);
         assert.deepEqual(u.createdAt, c.createdAt);
         assert.ok(u.updatedAt.getTime() > c.updatedAt.getTime());
-        u = await containers.update({ id: 'u', image: 'alpine', snapshotKey: 'u2', spec: spec(['true']) }, ['image', 'snapshotkey', 'spec']);
+        u = await containers.update({ id: 'u', image: 'alpine', snapshotKey: 'u2', spec: spec(['true']) }, [
+          'image',
+          'snapshotkey',
+          'spec',
+        ]);
         assert.equal(u.image, 'alpine');
         assert.equal(u.snapshotKey, 'u2');
         assert.deepEqual(JSON.parse(Buffer.from(u.spec!.value).toString()).process.args, ['true']);
@@ -135,7 +149,11 @@ describe('containers', function () {
         assert.deepEqual(Object.keys(u.extensions), ['e2']);
         // Immutable fields and unknown paths.
         for (const path of ['id', 'runtime', 'snapshotter', 'runtime.name', 'created_at', 'nonsense']) {
-          await rejects(containers.update({ ...container('u'), snapshotter: 'other', runtime: { name: 'other' } }, [path]), ErrorKind.InvalidArgument, /cannot update/);
+          await rejects(
+            containers.update({ ...container('u'), snapshotter: 'other', runtime: { name: 'other' } }, [path]),
+            ErrorKind.InvalidArgument,
+            /cannot update/,
+          );
         }
         // The spec cannot be removed (validated as on create).
         await rejects(containers.update({ id: 'u' }, ['spec']), ErrorKind.InvalidArgument, /spec/);
@@ -178,7 +196,10 @@ describe('containers', function () {
     assert.equal(listed.length, 500);
     assert.equal(listed[499]!.id, 'c499');
     assert.equal(listed[0]!.spec!.value.length, 40 * 1024);
-    assert.deepEqual((await containers.list(['id==c042'])).map((c) => c.id), ['c042']);
+    assert.deepEqual(
+      (await containers.list(['id==c042'])).map((c) => c.id),
+      ['c042'],
+    );
   });
 });
 
@@ -219,7 +240,11 @@ describe('containers and garbage collection', function () {
     await w.write(Buffer.from('held'));
     const { sha256 } = await import('../src/oci');
     const digest = await w.commit(4, sha256('held'));
-    await inst.containers().update({ id: 'web', labels: { 'containerd.io/gc.ref.content.x': digest, 'containerd.io/gc.ref.snapshot.native': 'extra' } }, ['labels']);
+    await inst
+      .containers()
+      .update({ id: 'web', labels: { 'containerd.io/gc.ref.content.x': digest, 'containerd.io/gc.ref.snapshot.native': 'extra' } }, [
+        'labels',
+      ]);
     r = await inst.gc.collect();
     assert.equal(r.contentRemoved, 0);
     assert.deepEqual(await names(), ['default/base', 'default/extra', 'default/web2']);
@@ -229,8 +254,13 @@ describe('containers and garbage collection', function () {
     assert.deepEqual(await names(), ['default/base', 'default/web2']);
     // A delete check (the tasks service's) can refuse.
     let allowed = false;
-    inst.local.containers.registerDeleteCheck(async (ns, id) => (ns === 'default' && id === 'web' && !allowed ? 'it has a task' : undefined));
-    await assert.rejects(inst.containers().delete('web'), (err: unknown) => isKind(err, ErrorKind.FailedPrecondition) && /has a task/.test((err as Error).message));
+    inst.local.containers.registerDeleteCheck(async (ns, id) =>
+      ns === 'default' && id === 'web' && !allowed ? 'it has a task' : undefined,
+    );
+    await assert.rejects(
+      inst.containers().delete('web'),
+      (err: unknown) => isKind(err, ErrorKind.FailedPrecondition) && /has a task/.test((err as Error).message),
+    );
     allowed = true;
     // Deleting the container schedules a collection that takes the rest.
     await inst.containers().delete('web');

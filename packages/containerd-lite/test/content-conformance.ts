@@ -229,7 +229,10 @@ export function describeContentConformance(label: string, setup: () => Promise<C
       const w1 = await one.writer('shared-ref');
       assert.equal((await w1.status()).offset, 0);
       await w1.abort();
-      assert.deepEqual((await one.listStatuses()).map((s) => s.ref), []);
+      assert.deepEqual(
+        (await one.listStatuses()).map((s) => s.ref),
+        [],
+      );
       assert.equal((await two.status('shared-ref')).offset, 7);
 
       const w2 = await two.writer('shared-ref');
@@ -257,7 +260,10 @@ export function describeContentConformance(label: string, setup: () => Promise<C
         offsets.push(offset);
         return bytesSource(data)(offset);
       };
-      assert.equal(await writeBlob(c, 'helper', source, { total: data.length, expected: sha256(data), labels: { via: 'helper' } }), sha256(data));
+      assert.equal(
+        await writeBlob(c, 'helper', source, { total: data.length, expected: sha256(data), labels: { via: 'helper' } }),
+        sha256(data),
+      );
       assert.deepEqual(offsets, [10_000]);
       assert.deepEqual((await c.info(sha256(data))).labels, { via: 'helper' });
       // Already there: nothing is read.
@@ -280,7 +286,10 @@ export function describeContentConformance(label: string, setup: () => Promise<C
         kind(ErrorKind.FailedPrecondition),
       );
       const lockedAgain = await c.writer('held-forever');
-      await assert.rejects(writeBlob(c, 'held-forever', bytesSource(Buffer.from('x')), { lockTimeoutMs: 100 }), kind(ErrorKind.Unavailable));
+      await assert.rejects(
+        writeBlob(c, 'held-forever', bytesSource(Buffer.from('x')), { lockTimeoutMs: 100 }),
+        kind(ErrorKind.Unavailable),
+      );
       await lockedAgain.close();
     });
 

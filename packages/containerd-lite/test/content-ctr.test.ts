@@ -19,7 +19,14 @@ describe('ctr content commands against containerd-lite', function () {
   const interop = useCtrInterop('ctl-content-ctr-');
   const others: ChildProcess[] = [];
   const ctr = async (args: string[], stdinFile?: string): Promise<string> => {
-    if (!stdinFile) return (await run('ctr', ['--address', interop.socket, '--namespace', 'interop', ...args], { timeout: 20_000, encoding: 'buffer', maxBuffer: 64 << 20 })).stdout.toString('latin1');
+    if (!stdinFile)
+      return (
+        await run('ctr', ['--address', interop.socket, '--namespace', 'interop', ...args], {
+          timeout: 20_000,
+          encoding: 'buffer',
+          maxBuffer: 64 << 20,
+        })
+      ).stdout.toString('latin1');
     const fd = openSync(stdinFile, 'r');
     try {
       return await new Promise<string>((resolve, reject) => {
@@ -52,17 +59,27 @@ describe('ctr content commands against containerd-lite', function () {
     await ctr(['content', 'ingest', '--expected-size', '3000000', '--expected-digest', blob.digest, 'my-ref'], blob.path);
     const ls = await ctr(['content', 'ls']);
     assert.match(ls, new RegExp(`${blob.digest}\\s+3MB`));
-    const got = (await run('ctr', ['--address', interop.socket, '--namespace', 'interop', 'content', 'get', blob.digest], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
+    const got = (
+      await run('ctr', ['--address', interop.socket, '--namespace', 'interop', 'content', 'get', blob.digest], {
+        encoding: 'buffer',
+        maxBuffer: 64 << 20,
+      })
+    ).stdout;
     assert.equal(`sha256:${createHash('sha256').update(got).digest('hex')}`, blob.digest);
 
     await ctr(['content', 'label', blob.digest, 'containerd.io/gc.root=yes']);
     assert.match(await ctr(['content', 'ls']), /containerd\.io\/gc\.root=yes/);
     // Another namespace does not see it.
-    assert.doesNotMatch((await run('ctr', ['--address', interop.socket, '--namespace', 'elsewhere', 'content', 'ls', '-q'])).stdout, /sha256/);
+    assert.doesNotMatch(
+      (await run('ctr', ['--address', interop.socket, '--namespace', 'elsewhere', 'content', 'ls', '-q'])).stdout,
+      /sha256/,
+    );
 
     // A wrong expected digest is refused and nothing is stored.
     const other = blobFile('other', 1000);
-    await assert.rejects(ctr(['content', 'ingest', '--expected-digest', blob.digest.replace(/.$/, (c) => (c === '0' ? '1' : '0')), 'wrong'], other.path));
+    await assert.rejects(
+      ctr(['content', 'ingest', '--expected-digest', blob.digest.replace(/.$/, (c) => (c === '0' ? '1' : '0')), 'wrong'], other.path),
+    );
     assert.doesNotMatch(await ctr(['content', 'ls', '-q']), new RegExp(other.digest));
 
     await ctr(['content', 'rm', blob.digest]);
@@ -74,12 +91,33 @@ describe('ctr content commands against containerd-lite', function () {
     // ctr reads its stdin from a pipe that stalls after 3 MB, and is killed there.
     const feeder = spawn('sh', ['-c', `head -c 3000000 "$0"; exec sleep 30`, blob.path], { stdio: ['ignore', 'pipe', 'ignore'] });
     others.push(feeder);
-    const stalled = spawn('ctr', ['--address', interop.socket, '--namespace', 'interop', 'content', 'ingest', '--expected-size', '8000000', '--expected-digest', blob.digest, 'big-ref'], { stdio: [feeder.stdout, 'ignore', 'ignore'] });
+    const stalled = spawn(
+      'ctr',
+      [
+        '--address',
+        interop.socket,
+        '--namespace',
+        'interop',
+        'content',
+        'ingest',
+        '--expected-size',
+        '8000000',
+        '--expected-digest',
+        blob.digest,
+        'big-ref',
+      ],
+      { stdio: [feeder.stdout, 'ignore', 'ignore'] },
+    );
     others.push(stalled);
-    await waitFor('a partial ingest', async () => {
-      const active = await ctr(['content', 'active']);
-      return /big-ref\s+[1-9]/.test(active) ? true : undefined;
-    }, 20_000, 100);
+    await waitFor(
+      'a partial ingest',
+      async () => {
+        const active = await ctr(['content', 'active']);
+        return /big-ref\s+[1-9]/.test(active) ? true : undefined;
+      },
+      20_000,
+      100,
+    );
     stalled.kill('SIGKILL');
     feeder.kill('SIGKILL');
     assert.match(await ctr(['content', 'active']), /big-ref/);

@@ -53,8 +53,14 @@ describe('content and namespaces in one containerd-lite service', () => {
       const w = await content.writer('r');
       await w.write(Buffer.from('x'));
       const digest = await w.commit();
-      assert.deepEqual((await namespaces.list()).map((n) => n.name), ['builds']);
-      await assert.rejects(namespaces.delete('builds'), (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 blob/.test((e as Error).message));
+      assert.deepEqual(
+        (await namespaces.list()).map((n) => n.name),
+        ['builds'],
+      );
+      await assert.rejects(
+        namespaces.delete('builds'),
+        (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 blob/.test((e as Error).message),
+      );
       await content.delete(digest);
       await namespaces.delete('builds');
       assert.deepEqual(await namespaces.list(), []);
@@ -70,7 +76,12 @@ describe('content Write stream, message by message', () => {
   let tmp: TempInstance;
   let handle: ServerHandle | undefined;
   let wire: WireClient;
-  const write = () => wireMethod<WriteContentRequest, WriteContentResponse__Output>('containerd/services/content/v1/content', 'containerd.services.content.v1.Content', 'Write');
+  const write = () =>
+    wireMethod<WriteContentRequest, WriteContentResponse__Output>(
+      'containerd/services/content/v1/content',
+      'containerd.services.content.v1.Content',
+      'Write',
+    );
 
   beforeEach(async () => {
     tmp = tempInstance('ctl-content-write-');

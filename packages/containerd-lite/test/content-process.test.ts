@@ -81,7 +81,9 @@ describe('content store in a containerd-lite process', function () {
   /** Every blob file holds exactly the bytes its name says. */
   function assertBlobsWhole(): void {
     for (const name of blobFiles()) {
-      const digest = createHash('sha256').update(readFileSync(join(blobDir(), name))).digest('hex');
+      const digest = createHash('sha256')
+        .update(readFileSync(join(blobDir(), name)))
+        .digest('hex');
       assert.equal(digest, name, `blob file ${name} is whole`);
     }
   }

@@ -35,7 +35,8 @@ export function useCtrInterop(prefix: string, needs: string[] = []): CtrInterop 
     get wire() {
       return wire!;
     },
-    ctr: async (...args) => (await run('ctr', ['--address', state.socket, '--namespace', 'interop', ...args], { timeout: 20_000, maxBuffer: 64 << 20 })).stdout,
+    ctr: async (...args) =>
+      (await run('ctr', ['--address', state.socket, '--namespace', 'interop', ...args], { timeout: 20_000, maxBuffer: 64 << 20 })).stdout,
   };
   before(function () {
     // tools/setup.sh installs ctr; without it there is nothing to prove against

@@ -57,8 +57,16 @@ describe('events', function () {
     await until('11 events', () => sub.got.length >= 9);
     const seen = sub.got.map((e) => [e.namespace, e.topic, decodeEvent(e.event)]);
     assert.deepEqual(seen, [
-      ['team', '/containers/create', { type: 'containerd.events.ContainerCreate', fields: { id: 'c1', image: 'busybox', runtime: { name: 'io.containerd.runc.v2' } } }],
-      ['team', '/containers/update', { type: 'containerd.events.ContainerUpdate', fields: { id: 'c1', image: 'busybox', labels: { a: 'c' }, snapshotKey: '' } }],
+      [
+        'team',
+        '/containers/create',
+        { type: 'containerd.events.ContainerCreate', fields: { id: 'c1', image: 'busybox', runtime: { name: 'io.containerd.runc.v2' } } },
+      ],
+      [
+        'team',
+        '/containers/update',
+        { type: 'containerd.events.ContainerUpdate', fields: { id: 'c1', image: 'busybox', labels: { a: 'c' }, snapshotKey: '' } },
+      ],
       ['team', '/containers/delete', { type: 'containerd.events.ContainerDelete', fields: { id: 'c1' } }],
       ['team', '/images/create', { type: 'containerd.events.ImageCreate', fields: { name: 'img', labels: { x: 'y' } } }],
       ['team', '/images/update', { type: 'containerd.events.ImageUpdate', fields: { name: 'img', labels: { x: 'z' } } }],
@@ -84,38 +92,63 @@ describe('events', function () {
     const exits = await subscribe(['topic=="/tasks/exit",namespace==default']);
     const byId = await subscribe(['event.container_id==c2']);
     const containers = await subscribe(['topic~="/containers/"']);
-    const publish = (ns: string, topic: string, type: string, fields: Record<string, unknown>) => inst.local.events.publish(ns, topic, type, fields);
+    const publish = (ns: string, topic: string, type: string, fields: Record<string, unknown>) =>
+      inst.local.events.publish(ns, topic, type, fields);
     publish('default', '/tasks/exit', 'containerd.events.TaskExit', { containerId: 'c1', exitStatus: 3 });
     publish('other', '/tasks/exit', 'containerd.events.TaskExit', { containerId: 'c2', exitStatus: 4 });
     publish('default', '/tasks/start', 'containerd.events.TaskStart', { containerId: 'c2', pid: 9 });
     await inst.containers().create({ id: 'c3', runtime: { name: 'rt' }, spec });
     await until('deliveries', () => exits.got.length === 1 && byId.got.length === 2 && containers.got.length === 1);
     assert.deepEqual(decodeEvent(exits.got[0]!.event).fields.exitStatus, 3);
-    assert.deepEqual(byId.got.map((e) => `${e.namespace}${e.topic}`), ['other/tasks/exit', 'default/tasks/start']);
+    assert.deepEqual(
+      byId.got.map((e) => `${e.namespace}${e.topic}`),
+      ['other/tasks/exit', 'default/tasks/start'],
+    );
     assert.equal(containers.got[0]!.topic, '/containers/create');
     await Promise.all([exits.stop(), byId.stop(), containers.stop()]);
   });
 
-  it('Publish and Forward round trip; their errors are containerd\'s', async () => {
+  it("Publish and Forward round trip; their errors are containerd's", async () => {
     const sub = await subscribe(['namespace==ns1']);
     await inst.events.publish('ns1', '/tasks/oom', encodeEvent('containerd.events.TaskOOM', { containerId: 'c9' }));
     const stamp = new Date('2024-02-03T04:05:06.789Z');
-    await inst.events.forward({ timestamp: stamp, namespace: 'ns1', topic: '/custom/thing', event: { typeUrl: 'example.com/Opaque', value: Buffer.from('raw') } });
+    await inst.events.forward({
+      timestamp: stamp,
+      namespace: 'ns1',
+      topic: '/custom/thing',
+      event: { typeUrl: 'example.com/Opaque', value: Buffer.from('raw') },
+    });
     await until('two events', () => sub.got.length === 2);
     assert.equal(sub.got[0]!.topic, '/tasks/oom');
     assert.deepEqual(decodeEvent(sub.got[0]!.event).fields, { containerId: 'c9' });
-    assert.deepEqual(sub.got[1], { timestamp: stamp, namespace: 'ns1', topic: '/custom/thing', event: { typeUrl: 'example.com/Opaque', value: Buffer.from('raw') } });
+    assert.deepEqual(sub.got[1], {
+      timestamp: stamp,
+      namespace: 'ns1',
+      topic: '/custom/thing',
+      event: { typeUrl: 'example.com/Opaque', value: Buffer.from('raw') },
+    });
     const kind = (k: ErrorKind) => (err: unknown) => isKind(err, k);
-    await assert.rejects(inst.events.publish('ns1', 'no-slash', encodeEvent('containerd.events.TaskOOM', {})), kind(ErrorKind.InvalidArgument));
-    await assert.rejects(inst.events.forward({ timestamp: new Date(0), namespace: 'ns1', topic: '/a', event: encodeEvent('containerd.events.TaskOOM', {}) }), kind(ErrorKind.InvalidArgument));
-    await assert.rejects(inst.events.subscribe(['topic=="x'], () => undefined), kind(ErrorKind.InvalidArgument));
+    await assert.rejects(
+      inst.events.publish('ns1', 'no-slash', encodeEvent('containerd.events.TaskOOM', {})),
+      kind(ErrorKind.InvalidArgument),
+    );
+    await assert.rejects(
+      inst.events.forward({ timestamp: new Date(0), namespace: 'ns1', topic: '/a', event: encodeEvent('containerd.events.TaskOOM', {}) }),
+      kind(ErrorKind.InvalidArgument),
+    );
+    await assert.rejects(
+      inst.events.subscribe(['topic=="x'], () => undefined),
+      kind(ErrorKind.InvalidArgument),
+    );
     await sub.stop();
   });
 
   it('requires the namespace header on Publish', async () => {
     const { wireMethod } = await import('@ctl/proto/wire');
     const m = wireMethod<object, object>('containerd/services/events/v1/events', 'containerd.services.events.v1.Events', 'Publish');
-    await assert.rejects(inst.wire.unary(m, { topic: '/a', event: { type_url: 'x', value: Buffer.alloc(0) } }), (err: unknown) => isKind(err, ErrorKind.FailedPrecondition));
+    await assert.rejects(inst.wire.unary(m, { topic: '/a', event: { type_url: 'x', value: Buffer.alloc(0) } }), (err: unknown) =>
+      isKind(err, ErrorKind.FailedPrecondition),
+    );
   });
 
   it('cleans up a cancelled subscription, and shutdown ends live ones', async () => {
@@ -131,7 +164,10 @@ describe('events', function () {
     await until('subscribed', () => inst.local.events.subscriberCount === own + 1);
     const started = Date.now();
     const teardown = inst.teardown();
-    await live.then(() => undefined, () => undefined);
+    await live.then(
+      () => undefined,
+      () => undefined,
+    );
     await teardown;
     assert.ok(Date.now() - started < 900, `shutdown took ${Date.now() - started} ms`);
     inst = await startInstance();

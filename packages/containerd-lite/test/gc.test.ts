@@ -17,9 +17,13 @@ const hex = (digest: string) => digest.slice('sha256:'.length);
 
 async function put(content: Content, data: string | Buffer, labels: Record<string, string> = {}, lease?: string): Promise<string> {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  return writeBlob(content, `ref-${randomBytes(6).toString('hex')}`, bytesSource(bytes), { expected: sha256(bytes), total: bytes.length, labels, lease });
+  return writeBlob(content, `ref-${randomBytes(6).toString('hex')}`, bytesSource(bytes), {
+    expected: sha256(bytes),
+    total: bytes.length,
+    labels,
+    lease,
+  });
 }
-
 
 async function readAll(content: Content, digest: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -70,7 +74,12 @@ describe('garbage collection', function () {
       await inst.leases().create({ id: 'import' });
       const layer = await put(content, 'layer tar', {}, 'import');
       const config = await put(content, '{"config":1}', {}, 'import');
-      const manifest = await put(content, 'manifest', { [`${Label.gcRefContent}config`]: config, [`${Label.gcRefContent}l.0`]: layer }, 'import');
+      const manifest = await put(
+        content,
+        'manifest',
+        { [`${Label.gcRefContent}config`]: config, [`${Label.gcRefContent}l.0`]: layer },
+        'import',
+      );
       // A cycle: the index and the manifest name each other.
       const index = await put(content, 'index', { [`${Label.gcRefContent}m.0`]: manifest }, 'import');
       await content.update({ digest: manifest, labels: { [`${Label.gcRefContent}back`]: index } }, [`labels.${Label.gcRefContent}back`]);
@@ -101,7 +110,10 @@ describe('garbage collection', function () {
       const held = await put(inst.content(), 'held', {}, 'young');
       const r = await inst.gc.collect();
       assert.equal(r.leasesRemoved, 1);
-      assert.deepEqual((await leases.list()).map((l) => l.id), ['young']);
+      assert.deepEqual(
+        (await leases.list()).map((l) => l.id),
+        ['young'],
+      );
       assert.ok(!(await hasBlob(inst.content(), expiring)));
       assert.ok(await hasBlob(inst.content(), held));
     });
@@ -122,7 +134,10 @@ describe('garbage collection', function () {
     it('removes ingests of a deleted lease; leaves those of a live lease, and unleased ones until they expire', async () => {
       const content = inst.content();
       await inst.leases().create({ id: 'l1' });
-      for (const [ref, lease] of [['leased', 'l1'], ['free', undefined]] as const) {
+      for (const [ref, lease] of [
+        ['leased', 'l1'],
+        ['free', undefined],
+      ] as const) {
         const w = await content.writer(ref, { lease });
         await w.write(Buffer.from(`partial ${ref}`));
         await w.close();
@@ -132,7 +147,10 @@ describe('garbage collection', function () {
       assert.deepEqual((await content.listStatuses()).map((s) => s.ref).sort(), ['free', 'leased']);
 
       await inst.leases().delete('l1', { sync: true });
-      assert.deepEqual((await content.listStatuses()).map((s) => s.ref), ['free']);
+      assert.deepEqual(
+        (await content.listStatuses()).map((s) => s.ref),
+        ['free'],
+      );
 
       // Not written to for longer than the expiry (backdated on disk).
       const [dir] = inst.ingestDirs();
@@ -219,9 +237,10 @@ describe('garbage collection', function () {
       await inst.images(ns).create({ name: 'app', target: { mediaType: MediaType.ociManifest, digest: manifest, size: 8 } });
       await inst.leases(ns).delete('unpack', { sync: true });
 
-      assert.deepEqual(await names(), [
-        'foreign', 'foreign-child', 'ns1/8/sha256:c1', 'ns1/sha256:c1', 'ns1/sha256:c2', 'ns1/sha256:p', 'zz/sha256:c1',
-      ].sort());
+      assert.deepEqual(
+        await names(),
+        ['foreign', 'foreign-child', 'ns1/8/sha256:c1', 'ns1/sha256:c1', 'ns1/sha256:c2', 'ns1/sha256:p', 'zz/sha256:c1'].sort(),
+      );
 
       await inst.images(ns).delete('app', { sync: true });
       assert.deepEqual(await names(), ['foreign', 'foreign-child', 'ns1/8/sha256:c1', 'ns1/sha256:p', 'zz/sha256:c1'].sort());
@@ -234,7 +253,10 @@ describe('garbage collection', function () {
       // Held, so that the collection the lease delete schedules cannot take it first.
       await inst.snapshots!.prepare('team/c1', '', { [Label.gcRoot]: 'test' });
       await inst.snapshots!.prepare('team-other/c1', '');
-      await assert.rejects(inst.namespaces.delete('team'), (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 snapshot/.test((e as Error).message));
+      await assert.rejects(
+        inst.namespaces.delete('team'),
+        (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /1 snapshot/.test((e as Error).message),
+      );
       await inst.snapshots!.remove('team/c1');
       await inst.namespaces.delete('team');
     });
@@ -281,10 +303,12 @@ describe('garbage collection', function () {
           parent = `${ns}/${name}`;
           chain.push(parent);
           const config = await put(content, `config ${w} ${i}`, { [`${Label.gcRefSnapshot}native`]: name }, lease.id);
-          await images.update({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } }).catch(async (err: unknown) => {
-            if (!isKind(err, ErrorKind.NotFound)) throw err;
-            await images.create({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } });
-          });
+          await images
+            .update({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } })
+            .catch(async (err: unknown) => {
+              if (!isKind(err, ErrorKind.NotFound)) throw err;
+              await images.create({ name: `img-${w}`, target: { mediaType: MediaType.ociConfig, digest: config, size: 1 } });
+            });
           await leases.delete(lease.id);
           await snaps.stat(parent);
         }

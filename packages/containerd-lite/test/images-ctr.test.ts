@@ -36,17 +36,22 @@ function ociArchive(dir: string): { tar: string; manifest: string; config: strin
   const layer = blob(layerBytes);
   const platform = { os: 'linux', architecture: ARCH[process.arch] ?? process.arch };
   const config = blob(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} }));
-  const manifest = blob(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.ociConfig, ...config },
-    layers: [{ mediaType: MediaType.ociLayer, ...layer }],
-  }));
+  const manifest = blob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, ...config },
+      layers: [{ mediaType: MediaType.ociLayer, ...layer }],
+    }),
+  );
   writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(layout, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{ mediaType: MediaType.ociManifest, ...manifest, platform, annotations: { 'org.opencontainers.image.ref.name': '1.0' } }],
-  }));
+  writeFileSync(
+    join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: MediaType.ociManifest, ...manifest, platform, annotations: { 'org.opencontainers.image.ref.name': '1.0' } }],
+    }),
+  );
   const tar = join(dir, 'image.tar');
   execFileSync('tar', ['-cf', tar, '-C', layout, '.']);
   return { tar, manifest: manifest.digest, config: config.digest, layer: layer.digest };
@@ -74,7 +79,13 @@ describe('ctr images and leases against containerd-lite', function () {
     // The importer labelled the manifest with its children, so they survive a collection.
     const content = new ContentClient(interop.wire, 'interop');
     const labels = (await content.info(archive.manifest)).labels;
-    assert.deepEqual(Object.entries(labels).filter(([k]) => k.startsWith(Label.gcRefContent)).map(([, v]) => v).sort(), [archive.config, archive.layer].sort());
+    assert.deepEqual(
+      Object.entries(labels)
+        .filter(([k]) => k.startsWith(Label.gcRefContent))
+        .map(([, v]) => v)
+        .sort(),
+      [archive.config, archive.layer].sort(),
+    );
     const gc = new GcClient(interop.wire);
     // Only the archive's index.json goes: ctr stores it but keeps no image of it without --index-name.
     // (The collection ctr's lease removal scheduled may have taken it already, so this one

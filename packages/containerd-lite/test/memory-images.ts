@@ -19,7 +19,13 @@ export class MemoryImages implements Images {
     if (!image.name) throw invalidArgument('image name must not be empty');
     if (this.records.has(image.name)) throw alreadyExists(`image "${image.name}" already exists`);
     const now = new Date();
-    const record: Image = { name: image.name, target: structuredClone(image.target), labels: { ...(image.labels ?? {}) }, createdAt: now, updatedAt: now };
+    const record: Image = {
+      name: image.name,
+      target: structuredClone(image.target),
+      labels: { ...(image.labels ?? {}) },
+      createdAt: now,
+      updatedAt: now,
+    };
     this.records.set(image.name, record);
     return structuredClone(record);
   }

@@ -23,7 +23,10 @@ async function main(): Promise<void> {
     containers: async (_ns, id) => {
       const c = input.containers[id];
       if (!c) throw notFound(`container "${id}" not found`);
-      return { id, spec: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: Buffer.from(c.spec, 'base64') } } as Container;
+      return {
+        id,
+        spec: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: Buffer.from(c.spec, 'base64') },
+      } as Container;
     },
   });
   const pids: Record<string, number> = {};

@@ -25,7 +25,15 @@ describe('tasks over gRPC (root, real kernel)', function () {
     fx = new TasksFixture();
     const manager = await fx.open();
     socket = path.join(fx.tmp.state, 'containerd-lite.sock');
-    server = await serveUnix(socket, { name: 'containerd-lite', registrations: [tasksRegistration(loadContracts(), manager), attachRegistration(loadContracts(), manager)], close: async () => undefined }, createLogger('test', 'error'));
+    server = await serveUnix(
+      socket,
+      {
+        name: 'containerd-lite',
+        registrations: [tasksRegistration(loadContracts(), manager), attachRegistration(loadContracts(), manager)],
+        close: async () => undefined,
+      },
+      createLogger('test', 'error'),
+    );
     wire = new WireClient(socket);
     tasks = new TasksClient(wire, 'default');
   });
@@ -130,9 +138,15 @@ describe('tasks over gRPC (root, real kernel)', function () {
       const id = fx.container(['sleep', '60']);
       fx.rememberPid(id, (await tasks.create(id, { rootfs: fx.rootfsMounts() })).pid);
       await tasks.start(id);
-      await tasks.exec(id, { execId: 'cat', stdin: 'attach', spec: { args: ['sh', '-c', 'echo first; cat; echo after-eof'], env: ['PATH=/bin'], cwd: '/' } });
+      await tasks.exec(id, {
+        execId: 'cat',
+        stdin: 'attach',
+        spec: { args: ['sh', '-c', 'echo first; cat; echo after-eof'], env: ['PATH=/bin'], cwd: '/' },
+      });
       await tasks.start(id, 'cat');
-      const outcome = await attach([{ start: { containerId: id, execId: 'cat', stdin: true, stdout: true } }], { afterOutput: [{ stdin: Buffer.from('piped\n') }, { closeStdin: true }] });
+      const outcome = await attach([{ start: { containerId: id, execId: 'cat', stdin: true, stdout: true } }], {
+        afterOutput: [{ stdin: Buffer.from('piped\n') }, { closeStdin: true }],
+      });
       assert.equal(outcome.code, grpc.status.OK, outcome.details);
       assert.deepEqual([outcome.stdout, outcome.exit], ['first\npiped\nafter-eof\n', 0]);
       await tasks.deleteProcess(id, 'cat');
@@ -152,7 +166,13 @@ describe('tasks over gRPC (root, real kernel)', function () {
       await tasks.kill(id, 9);
       await tasks.wait(id);
       // an exited process has only its exit to give
-      assert.deepEqual(await attach([{ start: { containerId: id, stdout: true } }]), { stdout: '', stderr: '', exit: 137, code: grpc.status.OK, details: 'OK' });
+      assert.deepEqual(await attach([{ start: { containerId: id, stdout: true } }]), {
+        stdout: '',
+        stderr: '',
+        exit: 137,
+        code: grpc.status.OK,
+        details: 'OK',
+      });
     });
   });
 });

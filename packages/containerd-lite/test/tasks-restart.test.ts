@@ -29,7 +29,16 @@ async function runInChild(fx: TasksFixture, ids: string[]): Promise<Record<strin
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   try {
-    return await waitFor('the child to start its tasks', () => (out.includes('\n') ? (JSON.parse(out) as Record<string, number>) : child.exitCode !== null ? Promise.reject(new Error(`child failed: ${err}`)) : undefined), 15_000);
+    return await waitFor(
+      'the child to start its tasks',
+      () =>
+        out.includes('\n')
+          ? (JSON.parse(out) as Record<string, number>)
+          : child.exitCode !== null
+            ? Promise.reject(new Error(`child failed: ${err}`))
+            : undefined,
+      15_000,
+    );
   } finally {
     child.kill('SIGKILL');
     await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
@@ -73,7 +82,10 @@ describe('tasks restart recovery (root, real kernel)', function () {
     assert.equal(e.exitStatus, 7);
     assert.equal((await m.wait(NS, exited)).exitStatus, 7);
     const exits = publisher.events.filter((x) => x.topic === '/tasks/exit');
-    assert.deepEqual(exits.map((x) => [x.event.containerId, x.event.exitStatus]), [[exited, 7]]);
+    assert.deepEqual(
+      exits.map((x) => [x.event.containerId, x.event.exitStatus]),
+      [[exited, 7]],
+    );
 
     assert.equal((await m.list(NS)).length, 2);
     await assert.rejects(m.delete(NS, running), (x) => isKind(x, ErrorKind.FailedPrecondition));

@@ -41,7 +41,10 @@ describe('tasks (root, real kernel)', function () {
     assert.equal(got.status, 'STOPPED');
     assert.equal(got.exitStatus, 0);
     const lines = await collect(m.logs(NS, id));
-    assert.deepEqual(lines.map((l) => l.log.trim()), ['hello']);
+    assert.deepEqual(
+      lines.map((l) => l.log.trim()),
+      ['hello'],
+    );
     const del = await m.delete(NS, id);
     assert.equal(del.exitStatus, 0);
     assert.equal(fs.existsSync(m.bundleDir(NS, id)), false, 'bundle removed');
@@ -88,7 +91,10 @@ describe('tasks (root, real kernel)', function () {
     assert.ok(started.pid > 0);
     const exit = await m.wait(NS, id, 'e1');
     assert.equal(exit.exitStatus, 4);
-    assert.deepEqual((await collect(m.logs(NS, id, { execId: 'e1' }))).map((l) => l.log.trim()), ['from-exec']);
+    assert.deepEqual(
+      (await collect(m.logs(NS, id, { execId: 'e1' }))).map((l) => l.log.trim()),
+      ['from-exec'],
+    );
     assert.equal((await m.deleteProcess(NS, id, 'e1')).exitStatus, 4);
     assert.ok(fx.publisher.topics(id).includes('/tasks/exec-added'));
     assert.ok(fx.publisher.topics(id).includes('/tasks/exec-started'));
@@ -128,7 +134,11 @@ describe('tasks (root, real kernel)', function () {
       await new Promise((r) => a.once('close', r));
       return { out, err, exit: (await exit).exitStatus };
     };
-    assert.deepEqual(await frames('early', ['sh', '-c', 'echo first; echo to-err >&2; sleep 0.3; echo last']), { out: 'first\nlast\n', err: 'to-err\n', exit: 0 });
+    assert.deepEqual(await frames('early', ['sh', '-c', 'echo first; echo to-err >&2; sleep 0.3; echo last']), {
+      out: 'first\nlast\n',
+      err: 'to-err\n',
+      exit: 0,
+    });
     assert.deepEqual(await frames('late', ['sh', '-c', 'echo quick; exit 5']), { out: 'quick\n', err: '', exit: 5 });
   });
 
@@ -136,7 +146,11 @@ describe('tasks (root, real kernel)', function () {
     const id = await run(['sleep', '60']);
     await fx.manager.start(NS, id);
     const m = fx.manager;
-    await m.exec(NS, id, { execId: 't1', terminal: true, spec: { args: ['sh', '-c', 'tty; sleep 0.5; stty size'], env: ['PATH=/bin'], cwd: '/' } });
+    await m.exec(NS, id, {
+      execId: 't1',
+      terminal: true,
+      spec: { args: ['sh', '-c', 'tty; sleep 0.5; stty size'], env: ['PATH=/bin'], cwd: '/' },
+    });
     assert.equal((await m.get(NS, id, 't1')).terminal, true);
     await m.start(NS, id, 't1');
     await m.resizePty(NS, id, 't1', 100, 40);
@@ -154,7 +168,10 @@ describe('tasks (root, real kernel)', function () {
     await fx.manager.start(NS, id);
     await fx.manager.closeIO(NS, id);
     assert.equal((await fx.manager.wait(NS, id)).exitStatus, 0);
-    assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['done']);
+    assert.deepEqual(
+      (await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()),
+      ['done'],
+    );
   });
 
   it('copies output into containerd-style FIFOs and stdin from one', async () => {
@@ -183,16 +200,19 @@ describe('tasks (root, real kernel)', function () {
     await fx.manager.delete(NS, id);
   });
 
-    it('runs a task on a terminal and resizes it', async () => {
+  it('runs a task on a terminal and resizes it', async () => {
     const id = fx.container(['sh', '-c', 'sleep 0.5; stty size']);
     fx.rememberPid(id, (await fx.manager.create(NS, id, { rootfs: fx.rootfsMounts(), terminal: true })).pid);
     await fx.manager.start(NS, id);
     await fx.manager.resizePty(NS, id, '', 100, 40);
     assert.equal((await fx.manager.wait(NS, id)).exitStatus, 0);
-    assert.deepEqual((await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()), ['40 100']);
+    assert.deepEqual(
+      (await collect(fx.manager.logs(NS, id))).map((l) => l.log.trim()),
+      ['40 100'],
+    );
   });
 
-    it('publishes /tasks/oom for a task its memory limit killed', async () => {
+  it('publishes /tasks/oom for a task its memory limit killed', async () => {
     const id = fx.container(['sh', '-c', 'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo survived'], NS, (spec) => {
       spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, memory: { limit: 16 * 1024 * 1024 } } };
     });
@@ -203,12 +223,18 @@ describe('tasks (root, real kernel)', function () {
     assert.deepEqual(fx.publisher.topics(id).slice(0, 4), ['/tasks/create', '/tasks/start', '/tasks/oom', '/tasks/exit']);
   });
 
-    it('follows the log until the task exits', async () => {
+  it('follows the log until the task exits', async () => {
     const id = await run(['sh', '-c', 'echo one; sleep 0.3; echo two']);
     await fx.manager.start(NS, id);
     const lines = await collect(fx.manager.logs(NS, id, { follow: true }));
-    assert.deepEqual(lines.map((l) => l.log.trim()), ['one', 'two']);
-    assert.deepEqual((await collect(fx.manager.logs(NS, id, { tail: 1 }))).map((l) => l.log.trim()), ['two']);
+    assert.deepEqual(
+      lines.map((l) => l.log.trim()),
+      ['one', 'two'],
+    );
+    assert.deepEqual(
+      (await collect(fx.manager.logs(NS, id, { tail: 1 }))).map((l) => l.log.trim()),
+      ['two'],
+    );
   });
 
   it('deletes a task that was created but never started', async () => {
@@ -231,7 +257,10 @@ describe('tasks (root, real kernel)', function () {
     await Promise.all(ids.map((id) => fx.manager.start(NS, id)));
     assert.equal((await fx.manager.list(NS)).length, 10);
     const exits = await Promise.all(ids.map((id) => fx.manager.wait(NS, id)));
-    assert.deepEqual(exits.map((e) => e.exitStatus), ids.map(() => 0));
+    assert.deepEqual(
+      exits.map((e) => e.exitStatus),
+      ids.map(() => 0),
+    );
     await Promise.all(ids.map((id) => fx.manager.delete(NS, id)));
     assert.deepEqual(mountsUnder(fx.tmp.state), []);
     assert.deepEqual(fs.readdirSync(path.join(fx.manager.tasksDir, NS)), []);

@@ -27,13 +27,32 @@ interface BuiltImage {
 }
 
 /** An OCI archive of one image whose layers are the given tars (gzip-compressed unless plain). */
-async function ociArchive(path: string, name: string, layers: Buffer[], options: { plain?: boolean; diffIds?: string[] } = {}): Promise<BuiltImage> {
+async function ociArchive(
+  path: string,
+  name: string,
+  layers: Buffer[],
+  options: { plain?: boolean; diffIds?: string[] } = {},
+): Promise<BuiltImage> {
   const diffIds = options.diffIds ?? layers.map((l) => sha256(l));
   const layerBlobs = layers.map((l) => (options.plain ? blob(MediaType.ociLayer, l) : blob(MediaType.ociLayerGzip, gzipSync(l))));
-  const config = blob(MediaType.ociConfig, { architecture: hostArch(), os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: diffIds } });
-  const manifest = blob(MediaType.ociManifest, { schemaVersion: 2, mediaType: MediaType.ociManifest, config: config.desc, layers: layerBlobs.map((b) => b.desc) });
+  const config = blob(MediaType.ociConfig, {
+    architecture: hostArch(),
+    os: 'linux',
+    config: { Cmd: ['/bin/sh'] },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+  });
+  const manifest = blob(MediaType.ociManifest, {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: config.desc,
+    layers: layerBlobs.map((b) => b.desc),
+  });
   const index = { schemaVersion: 2, manifests: [{ ...manifest.desc, annotations: { [Annotation.imageName]: name } }] };
-  await writeTar(path, [OCI_LAYOUT, ...[...layerBlobs, config, manifest].map(blobEntry), { name: 'index.json', data: JSON.stringify(index) }]);
+  await writeTar(path, [
+    OCI_LAYOUT,
+    ...[...layerBlobs, config, manifest].map(blobEntry),
+    { name: 'index.json', data: JSON.stringify(index) },
+  ]);
   return { name, diffIds, chain: chainIds(diffIds) };
 }
 
@@ -66,7 +85,9 @@ describe('unpack and diff', function () {
   const snapshots = (driver: string) => new SnapshotsClient(snapWire, driver);
   const importArchive = async (path: string, snapshotter: string, ns = 'default'): Promise<TransferProgress[]> => {
     const events: TransferProgress[] = [];
-    await transfer(ns).import({ path, format: '', platforms: [], allPlatforms: false, snapshotter, unpack: true, baseName: '' }, (p) => events.push(p));
+    await transfer(ns).import({ path, format: '', platforms: [], allPlatforms: false, snapshotter, unpack: true, baseName: '' }, (p) =>
+      events.push(p),
+    );
     return events;
   };
   const names = async (driver: string): Promise<string[]> => {
@@ -106,13 +127,36 @@ describe('unpack and diff', function () {
 
   for (const driver of ['overlayfs', 'native']) {
     it(`applies layers in order with whiteouts and opaque dirs (${driver})`, async () => {
-      const base = await layerTar([dir('a'), file('a/x', 'x1'), file('a/y', 'y1'), dir('b'), file('b/z', 'z1'), dir('c'), file('c/keep', 'k')]);
-      const top = await layerTar([dir('a'), file('a/.wh.x', ''), dir('b'), file('b/n', 'new'), file('b/.wh..wh..opq', ''), file('c/keep', 'k2'), file('d', 'file')]);
+      const base = await layerTar([
+        dir('a'),
+        file('a/x', 'x1'),
+        file('a/y', 'y1'),
+        dir('b'),
+        file('b/z', 'z1'),
+        dir('c'),
+        file('c/keep', 'k'),
+      ]);
+      const top = await layerTar([
+        dir('a'),
+        file('a/.wh.x', ''),
+        dir('b'),
+        file('b/n', 'new'),
+        file('b/.wh..wh..opq', ''),
+        file('c/keep', 'k2'),
+        file('d', 'file'),
+      ]);
       const ns = `wh-${driver}`;
       const img = await ociArchive(join(work, `wh-${driver}.tar`), 'docker.io/library/wh:1', [base, top]);
       await importArchive(join(work, `wh-${driver}.tar`), driver, ns);
-      assert.deepEqual((await names(driver)).filter((n) => n.startsWith(`${ns}/`)), img.chain.map((c) => `${ns}/${c}`).sort());
-      const seen = await inView(driver, `${ns}/${img.chain[1]}`, (root) => ({ tree: tree(root), keep: readFileSync(join(root, 'c', 'keep'), 'utf8'), n: readFileSync(join(root, 'b', 'n'), 'utf8') }));
+      assert.deepEqual(
+        (await names(driver)).filter((n) => n.startsWith(`${ns}/`)),
+        img.chain.map((c) => `${ns}/${c}`).sort(),
+      );
+      const seen = await inView(driver, `${ns}/${img.chain[1]}`, (root) => ({
+        tree: tree(root),
+        keep: readFileSync(join(root, 'c', 'keep'), 'utf8'),
+        n: readFileSync(join(root, 'b', 'n'), 'utf8'),
+      }));
       assert.deepEqual(seen.tree, ['a/', 'a/y', 'b/', 'b/n', 'c/', 'c/keep', 'd']);
       assert.equal(seen.keep, 'k2');
       assert.equal(seen.n, 'new');
@@ -141,7 +185,11 @@ describe('unpack and diff', function () {
     const wrong = sha256('something else');
     await ociArchive(join(work, 'bad-diffid.tar'), 'docker.io/library/bad:1', [layer], { diffIds: [wrong] });
     await assert.rejects(importArchive(join(work, 'bad-diffid.tar'), 'overlayfs', 'bad'), /diff id mismatch|diff_id/i);
-    assert.deepEqual((await names('overlayfs')).filter((n) => n.startsWith('bad/')), [], 'no committed layer and no extract snapshot left');
+    assert.deepEqual(
+      (await names('overlayfs')).filter((n) => n.startsWith('bad/')),
+      [],
+      'no committed layer and no extract snapshot left',
+    );
   });
 
   it('rejects a layer that writes outside its snapshot, committing nothing', async () => {
@@ -151,7 +199,10 @@ describe('unpack and diff', function () {
     await ociArchive(join(work, 'evil.tar'), 'docker.io/library/evil:1', [evil], { plain: true });
     await assert.rejects(importArchive(join(work, 'evil.tar'), 'native', 'evil'), /\.\./);
     assert.ok(!existsSync(join(sentinel, 'escaped')));
-    assert.deepEqual((await names('native')).filter((n) => n.startsWith('evil/')), []);
+    assert.deepEqual(
+      (await names('native')).filter((n) => n.startsWith('evil/')),
+      [],
+    );
   });
 
   it("turns a container's changes into a layer (Diff) that applies back (Apply) to the same tree", async () => {
@@ -190,7 +241,10 @@ describe('unpack and diff', function () {
     const applied = await diff.apply(desc, fresh);
     assert.equal(applied.digest, diffId);
     await overlay.commit('diff/applied', 'diff/apply-1', held);
-    const got = await inView('overlayfs', 'diff/applied', (root) => ({ tree: tree(root), old: readFileSync(join(root, 'app', 'old'), 'utf8') }));
+    const got = await inView('overlayfs', 'diff/applied', (root) => ({
+      tree: tree(root),
+      old: readFileSync(join(root, 'app', 'old'), 'utf8'),
+    }));
     assert.deepEqual(got.tree, expected);
     assert.equal(got.old, 'changed');
     for (const key of ['diff/parent-view', 'diff/container-1', 'diff/applied']) await overlay.remove(key);
@@ -199,9 +253,14 @@ describe('unpack and diff', function () {
   it('refuses to apply what is not a layer', async () => {
     const diff = new DiffClient(inst.wire, 'diff');
     const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
-    const digest = await writeBlob(inst.content('diff'), 'not-a-layer', bytesSource(config), { labels: { 'containerd.io/gc.root': 'test' } });
+    const digest = await writeBlob(inst.content('diff'), 'not-a-layer', bytesSource(config), {
+      labels: { 'containerd.io/gc.root': 'test' },
+    });
     const fresh = await snapshots('native').prepare('diff/apply-bad', '', { 'containerd.io/gc.root': 'test' });
-    await assert.rejects(diff.apply({ mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: config.length }, fresh), /unsupported layer media type/);
+    await assert.rejects(
+      diff.apply({ mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: config.length }, fresh),
+      /unsupported layer media type/,
+    );
     await assert.rejects(diff.apply({ mediaType: MediaType.ociLayer, digest: sha256('absent'), size: 1 }, fresh), /not found/);
     await snapshots('native').remove('diff/apply-bad');
   });

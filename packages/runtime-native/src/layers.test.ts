@@ -19,16 +19,21 @@ describe('layers wrapper', () => {
   });
 
   it('a malformed expected diff id is refused by ctl-apply as InvalidArgument', async () => {
-    await assert.rejects(applyLayer({ input: '/dev/null', target: '/nonexistent', whiteouts: 'remove', expectDiffId: 'md5:x' }), (err: Error & { kind?: string }) => {
-      assert.equal(err.kind, ErrorKind.InvalidArgument);
-      assert.match(err.message, /^ctl-apply: --expect-diff-id md5:x: not a sha256/);
-      return true;
-    });
+    await assert.rejects(
+      applyLayer({ input: '/dev/null', target: '/nonexistent', whiteouts: 'remove', expectDiffId: 'md5:x' }),
+      (err: Error & { kind?: string }) => {
+        assert.equal(err.kind, ErrorKind.InvalidArgument);
+        assert.match(err.message, /^ctl-apply: --expect-diff-id md5:x: not a sha256/);
+        return true;
+      },
+    );
   });
 
   it('an already aborted signal does not start the tool', async () => {
     const ac = new AbortController();
     ac.abort();
-    await assert.rejects(diffLayer({ upper: '/', mode: 'overlay', compression: 'none', output: '/nonexistent/x', signal: ac.signal }), { kind: ErrorKind.Canceled });
+    await assert.rejects(diffLayer({ upper: '/', mode: 'overlay', compression: 'none', output: '/nonexistent/x', signal: ac.signal }), {
+      kind: ErrorKind.Canceled,
+    });
   });
 });

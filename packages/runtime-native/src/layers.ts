@@ -126,7 +126,8 @@ function runTool(binary: string, args: string[], input: NodeJS.ReadableStream | 
       if (input && child.stdin) input.unpipe(child.stdin);
       if (spawnError) reject(new EngineError(ErrorKind.Internal, `${tool}: ${spawnError.message}`, { cause: spawnError }));
       else if (signal?.aborted) reject(new EngineError(ErrorKind.Canceled, `${tool}: canceled`, { cause: signal.reason }));
-      else if (inputError) reject(new EngineError(ErrorKind.Internal, `${tool}: reading the layer stream: ${inputError.message}`, { cause: inputError }));
+      else if (inputError)
+        reject(new EngineError(ErrorKind.Internal, `${tool}: reading the layer stream: ${inputError.message}`, { cause: inputError }));
       else if (code === 0) resolve(stdout);
       else {
         const msg = stderr.trim() || `${tool} exited with ${code ?? sig}`;

@@ -58,11 +58,14 @@ export function inPath(name: string, envPath = process.env.PATH ?? '/usr/local/b
  * another name, FailedPrecondition when the runtime is not installed.
  */
 export function runtimeChoice(name: string): RuntimeChoice {
-  if (name === '' || name === 'runtime-native' || name === 'ctl-runtime') return { name: 'runtime-native', flavor: 'native', binary: nativeBinaries().runtime };
-  if (name !== 'runc' && name !== 'crun') throw new RuntimeError('InvalidArgument', `unknown runtime "${name}": supported: ${RUNTIME_NAMES.join(', ')}`);
+  if (name === '' || name === 'runtime-native' || name === 'ctl-runtime')
+    return { name: 'runtime-native', flavor: 'native', binary: nativeBinaries().runtime };
+  if (name !== 'runc' && name !== 'crun')
+    throw new RuntimeError('InvalidArgument', `unknown runtime "${name}": supported: ${RUNTIME_NAMES.join(', ')}`);
   const found = inPath(name);
   if (!found) throw new RuntimeError('FailedPrecondition', `runtime ${name} is not installed on this host (no ${name} executable in PATH)`);
   if (name === 'runc') return { name, flavor: 'runc', binary: found };
-  if (!fs.existsSync(CRUN_WRAPPER)) throw new RuntimeError('Unavailable', `${CRUN_WRAPPER} is missing: run "npm run build" in packages/runtime-native`);
+  if (!fs.existsSync(CRUN_WRAPPER))
+    throw new RuntimeError('Unavailable', `${CRUN_WRAPPER} is missing: run "npm run build" in packages/runtime-native`);
   return { name, flavor: 'crun', binary: CRUN_WRAPPER };
 }

@@ -109,7 +109,11 @@ export class Runtime {
    * container.log (one JSON object per output line; `log` puts it elsewhere, e.g. where it
    * outlives the bundle), runtime.log (the runtime's own log).
    */
-  async createWithShim(id: string, bundle: string, opts: { tty?: boolean; stdin?: boolean; attach?: boolean; log?: string } = {}): Promise<{ pid: number }> {
+  async createWithShim(
+    id: string,
+    bundle: string,
+    opts: { tty?: boolean; stdin?: boolean; attach?: boolean; log?: string } = {},
+  ): Promise<{ pid: number }> {
     const pidFile = path.join(bundle, 'init.pid');
     for (const f of ['init.pid', 'exit.json']) fs.rmSync(path.join(bundle, f), { force: true });
     const shimArgs = ['--state-dir', bundle, '--pid-file', pidFile, '--log', opts.log ?? path.join(bundle, 'container.log')];
@@ -142,7 +146,12 @@ export class Runtime {
    * The process runs before anyone can attach, so the shim keeps its first output for the first
    * client (--backlog). With tty (proc.terminal), its stdio is a pty the shim holds (resizePty(dir)).
    */
-  async execWithShim(id: string, proc: Process, dir: string, opts: { stdin?: boolean; attach?: boolean; tty?: boolean } = {}): Promise<{ pid: number }> {
+  async execWithShim(
+    id: string,
+    proc: Process,
+    dir: string,
+    opts: { stdin?: boolean; attach?: boolean; tty?: boolean } = {},
+  ): Promise<{ pid: number }> {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const f of ['exec.pid', 'exit.json']) fs.rmSync(path.join(dir, f), { force: true });
     const procFile = path.join(dir, 'process.json');
@@ -218,11 +227,13 @@ export class Runtime {
     const { bundle } = await this.state(id);
     let cgroupsPath: string | undefined;
     try {
-      cgroupsPath = (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } }).linux?.cgroupsPath;
+      cgroupsPath = (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } }).linux
+        ?.cgroupsPath;
     } catch (err) {
       throw new RuntimeError('NotFound', `stats of ${id}: the bundle's config.json: ${(err as Error).message}`);
     }
-    if (!cgroupsPath?.startsWith('/')) throw new RuntimeError('FailedPrecondition', `stats of ${id}: its spec has no absolute linux.cgroupsPath`);
+    if (!cgroupsPath?.startsWith('/'))
+      throw new RuntimeError('FailedPrecondition', `stats of ${id}: its spec has no absolute linux.cgroupsPath`);
     const r = await run(RUNTIME_BINARY, ['events', '--stats', '--cgroup', cgroupsPath, id]);
     if (r.code !== 0) throw failure(`stats of ${id}`, r);
     return JSON.parse(r.stdout) as Record<string, unknown>;
@@ -320,7 +331,14 @@ function shimControl(dir: string, command: string): Promise<void> {
     c.setTimeout(5000, () => c.destroy(new RuntimeError('Unavailable', `shim control ${sock}: no answer`)));
     c.on('data', (d: Buffer) => (answer += d.toString()));
     c.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err instanceof RuntimeError ? err : new RuntimeError(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'NotFound' : 'Unavailable', `shim control ${sock}: ${err.message}`)),
+      reject(
+        err instanceof RuntimeError
+          ? err
+          : new RuntimeError(
+              err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'NotFound' : 'Unavailable',
+              `shim control ${sock}: ${err.message}`,
+            ),
+      ),
     );
     c.on('close', () => {
       const a = answer.trim();

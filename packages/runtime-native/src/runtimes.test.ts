@@ -19,7 +19,8 @@ describe('runtimeChoice', () => {
 
   it('maps "" and runtime-native to ctl-runtime, runc to PATH\'s runc, crun to the ctl-crun wrapper', function () {
     if (!fs.existsSync(RUNTIME_BINARY) || !fs.existsSync(CRUN_WRAPPER)) this.skip();
-    for (const name of ['', 'runtime-native', 'ctl-runtime']) assert.deepEqual(runtimeChoice(name), { name: 'runtime-native', flavor: 'native', binary: RUNTIME_BINARY });
+    for (const name of ['', 'runtime-native', 'ctl-runtime'])
+      assert.deepEqual(runtimeChoice(name), { name: 'runtime-native', flavor: 'native', binary: RUNTIME_BINARY });
     for (const name of ['runc', 'crun']) {
       const fake = path.join(dir, name);
       fs.writeFileSync(fake, '#!/bin/sh\n', { mode: 0o755 });
@@ -31,10 +32,17 @@ describe('runtimeChoice', () => {
   });
 
   it('refuses an unknown name (InvalidArgument) and a runtime that is not installed (FailedPrecondition)', () => {
-    assert.throws(() => runtimeChoice('youki'), { kind: 'InvalidArgument', message: /unknown runtime "youki": supported: runtime-native, runc, crun/ });
+    assert.throws(() => runtimeChoice('youki'), {
+      kind: 'InvalidArgument',
+      message: /unknown runtime "youki": supported: runtime-native, runc, crun/,
+    });
     assert.throws(() => runtimeChoice('/usr/bin/runc'), { kind: 'InvalidArgument' });
     const empty = fs.mkdtempSync(path.join(dir, 'empty-'));
     process.env.PATH = empty;
-    for (const name of ['runc', 'crun']) assert.throws(() => runtimeChoice(name), { kind: 'FailedPrecondition', message: new RegExp(`runtime ${name} is not installed on this host \\(no ${name} executable in PATH\\)`) });
+    for (const name of ['runc', 'crun'])
+      assert.throws(() => runtimeChoice(name), {
+        kind: 'FailedPrecondition',
+        message: new RegExp(`runtime ${name} is not installed on this host \\(no ${name} executable in PATH\\)`),
+      });
   });
 });

@@ -35,7 +35,10 @@ describe('runtime bad input (root, real kernel)', function () {
       return file;
     };
     const cases: [string, RegExp][] = [
-      ['echo "first line" >&2; echo "the fake runtime broke" >&2; exit 4', /create \S+: container create failed: err 4 the fake runtime broke$/],
+      [
+        'echo "first line" >&2; echo "the fake runtime broke" >&2; exit 4',
+        /create \S+: container create failed: err 4 the fake runtime broke$/,
+      ],
       ['exit 0', /container create failed: err 1 the runtime exited 0 but \S+init\.pid holds no pid/],
     ];
     for (const [i, [body, expected]] of cases.entries()) {
@@ -53,12 +56,20 @@ describe('runtime bad input (root, real kernel)', function () {
 
   it('missing rootfs', async () => {
     const id = fx.id();
-    await createFails(id, spec(id, (s) => (s.root.path = '/nonexistent/rootfs')), /root\.path: rootfs \/nonexistent\/rootfs: No such file or directory/);
+    await createFails(
+      id,
+      spec(id, (s) => (s.root.path = '/nonexistent/rootfs')),
+      /root\.path: rootfs \/nonexistent\/rootfs: No such file or directory/,
+    );
   });
 
   it('unknown namespace type', async () => {
     const id = fx.id();
-    await createFails(id, spec(id, (s) => s.linux!.namespaces!.push({ type: 'bogus' as never })), /linux\.namespaces\[5\]\.type: unknown namespace type "bogus"/);
+    await createFails(
+      id,
+      spec(id, (s) => s.linux!.namespaces!.push({ type: 'bogus' as never })),
+      /linux\.namespaces\[5\]\.type: unknown namespace type "bogus"/,
+    );
   });
 
   it('bad uid mapping (invalid entry)', async () => {
@@ -96,7 +107,11 @@ describe('runtime bad input (root, real kernel)', function () {
     const text = spec(id, (s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: hard * 2 }]));
     const capEff = BigInt(`0x${/CapEff:\s+([0-9a-f]+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'}`);
     if ((capEff >> 24n) & 1n) this.skip(); // CAP_SYS_RESOURCE: this host may raise it
-    await createFails(id, text, /process\.rlimits\[0\] \(RLIMIT_NOFILE\): setrlimit hard=\d+ above the current hard limit \d+ needs CAP_SYS_RESOURCE/);
+    await createFails(
+      id,
+      text,
+      /process\.rlimits\[0\] \(RLIMIT_NOFILE\): setrlimit hard=\d+ above the current hard limit \d+ needs CAP_SYS_RESOURCE/,
+    );
   });
 
   it('an existing id, an unknown container and a bad id are recognisable runc errors', async () => {

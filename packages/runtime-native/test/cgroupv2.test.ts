@@ -29,7 +29,8 @@ describe('runtime on a cgroup v2 layout (root, real kernel)', function () {
   });
   afterEach(async () => {
     if (!fx) return;
-    for (const id of fs.existsSync(fx.runtime.root) ? fs.readdirSync(fx.runtime.root) : []) await rt.delete(id, true).catch(() => undefined);
+    for (const id of fs.existsSync(fx.runtime.root) ? fs.readdirSync(fx.runtime.root) : [])
+      await rt.delete(id, true).catch(() => undefined);
     await fx.cleanupContainers();
   });
   after(() => fx?.destroy());

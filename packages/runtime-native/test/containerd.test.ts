@@ -40,7 +40,14 @@ function busyboxArchive(work: string): string {
   const l = blob(img, layerTar);
   const config = blob(
     img,
-    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [l.digest] } })),
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Env: ['PATH=/bin'], Cmd: ['sh'] },
+        rootfs: { type: 'layers', diff_ids: [l.digest] },
+      }),
+    ),
   );
   const manifest = blob(
     img,
@@ -59,7 +66,11 @@ function busyboxArchive(work: string): string {
     JSON.stringify({
       schemaVersion: 2,
       manifests: [
-        { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': IMAGE, 'org.opencontainers.image.ref.name': 'ctl-test' } },
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'io.containerd.image.name': IMAGE, 'org.opencontainers.image.ref.name': 'ctl-test' },
+        },
       ],
     }),
   );
@@ -130,7 +141,11 @@ describe('containerd with ctl-runtime as its runc binary (root, real kernel)', f
     }
     if (!work) return;
     // unmount whatever containerd left mounted under its private root, then remove it all
-    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(work));
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m) => m?.startsWith(work));
     for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
     fs.rmSync(work, { recursive: true, force: true });
   });
@@ -182,7 +197,20 @@ describe('containerd with ctl-runtime as its runc binary (root, real kernel)', f
   });
 
   it('a memory limit set through containerd OOM-kills a hog: exit 137', async () => {
-    const r = await ctr('run', '--rm', '--memory-limit', String(32 << 20), ...runFlags(), IMAGE, 'rc1', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=128M', 'count=1');
+    const r = await ctr(
+      'run',
+      '--rm',
+      '--memory-limit',
+      String(32 << 20),
+      ...runFlags(),
+      IMAGE,
+      'rc1',
+      'dd',
+      'if=/dev/zero',
+      'of=/dev/null',
+      'bs=128M',
+      'count=1',
+    );
     assert.equal(r.code, 137, r.stderr);
   });
 });

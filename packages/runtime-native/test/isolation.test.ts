@@ -12,7 +12,11 @@ describe('runtime isolation (root, real kernel)', function () {
 
   it('runs the process as pid 1 and hides host pids', async () => {
     const id = fx.id();
-    const b = fx.bundle(id, ['sh', '-c', `echo pid=$$; test -e /proc/${process.pid} && echo host-visible || echo host-hidden; ls /proc | grep -c '^[0-9]'`]);
+    const b = fx.bundle(id, [
+      'sh',
+      '-c',
+      `echo pid=$$; test -e /proc/${process.pid} && echo host-visible || echo host-hidden; ls /proc | grep -c '^[0-9]'`,
+    ]);
     const r = await fx.runtime.runForeground(id, b);
     assert.equal(r.code, 0, r.stderr);
     const [pidLine, vis, count] = r.stdout.trim().split('\n');
@@ -165,7 +169,9 @@ describe('runtime isolation (root, real kernel)', function () {
 
   it('sets up /dev, masked and read-only paths, oom_score_adj and no_new_privs', async () => {
     // a masked /proc file that this kernel has and that is not empty on the host
-    const masked = DEFAULT_MASKED_PATHS.find((p) => p.startsWith('/proc/') && fs.existsSync(p) && fs.statSync(p).isFile() && fs.readFileSync(p).length > 0);
+    const masked = DEFAULT_MASKED_PATHS.find(
+      (p) => p.startsWith('/proc/') && fs.existsSync(p) && fs.statSync(p).isFile() && fs.readFileSync(p).length > 0,
+    );
     assert.ok(masked, 'no masked /proc file exists on this kernel');
     const id = fx.id();
     const script = [
@@ -184,7 +190,10 @@ describe('runtime isolation (root, real kernel)', function () {
     const lines = r.stdout.trim().split('\n');
     assert.deepEqual(lines.slice(0, 6), ['c', 'c', 'c', 'c', 'c', 'c']);
     assert.deepEqual(lines.slice(6, 11), ['/proc/self/fd', '/proc/self/fd/0', '/proc/self/fd/1', '/proc/self/fd/2', 'pts/ptmx']);
-    assert.deepEqual(lines.slice(11).map((l) => l.replace(/\s+/g, ' ').trim()), ['0', 'sys-readonly', '0', '500', 'NoNewPrivs: 1', '1']);
+    assert.deepEqual(
+      lines.slice(11).map((l) => l.replace(/\s+/g, ' ').trim()),
+      ['0', 'sys-readonly', '0', '500', 'NoNewPrivs: 1', '1'],
+    );
   });
 
   it('applies process.scheduler (nice) and process.ioPriority', async () => {

@@ -39,7 +39,10 @@ describe('launch (ctl-launch)', function () {
 
   it('reports a signal as 128 + its number, and a file it cannot run as a LaunchError', async () => {
     assert.equal((await launch('sh', ['-c', 'kill -TERM $$'])).code, 128 + 15);
-    await assert.rejects(launch('/nonexistent/tool', []), (err: unknown) => err instanceof LaunchError && err.code === 'ENOENT' && /nonexistent/.test(err.message));
+    await assert.rejects(
+      launch('/nonexistent/tool', []),
+      (err: unknown) => err instanceof LaunchError && err.code === 'ENOENT' && /nonexistent/.test(err.message),
+    );
     const dir = mkdtempSync(join(tmpdir(), 'ctl-launch-'));
     try {
       writeFileSync(join(dir, 'not-executable'), '#!/bin/sh\n', { mode: 0o644 });

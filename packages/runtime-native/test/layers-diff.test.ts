@@ -11,8 +11,12 @@ import { LayerFixture, isRoot, listTree, setXattr, sha256File, sha256Of } from '
 
 /** Names and types of a layer's entries (python3's tarfile reads PAX, xattrs and all). */
 function tarEntries(tar: Buffer): string[] {
-  const script = "import sys, tarfile\nfor m in tarfile.open(fileobj=sys.stdin.buffer, mode='r|'): print(m.name, m.type.decode(), m.linkname)";
-  return execFileSync('python3', ['-c', script], { input: tar, encoding: 'utf8' }).split('\n').filter(Boolean).map((l) => l.trim());
+  const script =
+    "import sys, tarfile\nfor m in tarfile.open(fileobj=sys.stdin.buffer, mode='r|'): print(m.name, m.type.decode(), m.linkname)";
+  return execFileSync('python3', ['-c', script], { input: tar, encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.trim());
 }
 
 function decompress(file: string, compression: 'gzip' | 'zstd' | 'none'): Buffer {
@@ -69,9 +73,15 @@ describe('diffLayer (ctl-diff)', function () {
     const r = await diffLayer({ upper, mode: 'overlay', compression: 'gzip', output: out });
     const entries = tarEntries(decompress(out, 'gzip'));
     assert.ok(entries.includes('gone/.wh.deep') === false && entries.some((e) => e.startsWith('.wh.gone ')), entries.join('\n'));
-    assert.ok(entries.some((e) => e.startsWith('data/.wh..wh..opq ')), entries.join('\n'));
+    assert.ok(
+      entries.some((e) => e.startsWith('data/.wh..wh..opq ')),
+      entries.join('\n'),
+    );
     assert.ok(entries.some((e) => /^new-link 1 new$/.test(e)) || entries.some((e) => /^new 1 new-link$/.test(e)), 'hardlink entry');
-    assert.equal(entries.some((e) => e.includes('trusted.overlay')), false);
+    assert.equal(
+      entries.some((e) => e.includes('trusted.overlay')),
+      false,
+    );
     assert.equal(r.digest, sha256File(out));
     assert.equal(r.size, fs.statSync(out).size);
     const tar = decompress(out, 'gzip');
@@ -111,10 +121,24 @@ describe('diffLayer (ctl-diff)', function () {
       assert.equal(r1.diffId, sha256Of(decompress(out1, compression)));
       if (compression === 'none') assert.equal(r1.digest, r1.diffId);
       const entries = tarEntries(decompress(out1, compression));
-      assert.ok(entries.some((e) => e.startsWith('.wh.gone ')), entries.join('\n'));
-      assert.equal(entries.some((e) => e.startsWith('gone/')), false, 'one whiteout for a removed dir');
-      assert.ok(entries.some((e) => e.startsWith('data/sub/.wh.old ') || e.startsWith('data/.wh.sub ')), entries.join('\n'));
-      assert.equal(entries.some((e) => e.startsWith('usr/')), false, 'unchanged paths are not emitted');
+      assert.ok(
+        entries.some((e) => e.startsWith('.wh.gone ')),
+        entries.join('\n'),
+      );
+      assert.equal(
+        entries.some((e) => e.startsWith('gone/')),
+        false,
+        'one whiteout for a removed dir',
+      );
+      assert.ok(
+        entries.some((e) => e.startsWith('data/sub/.wh.old ') || e.startsWith('data/.wh.sub ')),
+        entries.join('\n'),
+      );
+      assert.equal(
+        entries.some((e) => e.startsWith('usr/')),
+        false,
+        'unchanged paths are not emitted',
+      );
 
       const copy = fx.fresh('copy');
       execFileSync('cp', ['-a', `${lower}/.`, copy]);
@@ -124,7 +148,12 @@ describe('diffLayer (ctl-diff)', function () {
   }
 
   it('errors: a missing tree is NotFound, compare without lower is InvalidArgument', async () => {
-    await assert.rejects(diffLayer({ upper: path.join(fx.dir, 'none'), mode: 'overlay', compression: 'none', output: fx.fresh('x', false) }), { kind: 'NotFound' });
-    await assert.rejects(diffLayer({ upper: fx.dir, mode: 'compare', compression: 'none', output: fx.fresh('x', false) }), { kind: 'InvalidArgument' });
+    await assert.rejects(
+      diffLayer({ upper: path.join(fx.dir, 'none'), mode: 'overlay', compression: 'none', output: fx.fresh('x', false) }),
+      { kind: 'NotFound' },
+    );
+    await assert.rejects(diffLayer({ upper: fx.dir, mode: 'compare', compression: 'none', output: fx.fresh('x', false) }), {
+      kind: 'InvalidArgument',
+    });
   });
 });

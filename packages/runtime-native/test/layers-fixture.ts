@@ -85,12 +85,27 @@ export function sha256File(file: string): string {
 }
 
 export function getXattr(file: string, name: string): string | undefined {
-  const out = execFileSync('python3', ['-c', `import os,sys\ntry: sys.stdout.write(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())\nexcept OSError: sys.stdout.write('\\0')`, file, name], { encoding: 'utf8' });
+  const out = execFileSync(
+    'python3',
+    [
+      '-c',
+      `import os,sys\ntry: sys.stdout.write(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())\nexcept OSError: sys.stdout.write('\\0')`,
+      file,
+      name,
+    ],
+    { encoding: 'utf8' },
+  );
   return out === '\0' ? undefined : out;
 }
 
 export function setXattr(file: string, name: string, value: string): void {
-  execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode(), follow_symlinks=False)', file, name, value]);
+  execFileSync('python3', [
+    '-c',
+    'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode(), follow_symlinks=False)',
+    file,
+    name,
+    value,
+  ]);
 }
 
 /** A temp dir for one suite, with the mounts made in it; destroy() undoes both. */
@@ -148,7 +163,19 @@ export function listTree(root: string): string[] {
       const r = rel ? `${rel}/${name}` : name;
       const p = path.join(root, r);
       const st = fs.lstatSync(p);
-      const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '?';
+      const type = st.isDirectory()
+        ? 'd'
+        : st.isSymbolicLink()
+          ? 'l'
+          : st.isFile()
+            ? 'f'
+            : st.isFIFO()
+              ? 'p'
+              : st.isCharacterDevice()
+                ? 'c'
+                : st.isBlockDevice()
+                  ? 'b'
+                  : '?';
       const parts = [r, type, (st.mode & 0o7777).toString(8), `${st.uid}:${st.gid}`];
       if (type === 'f') parts.push(String(st.size), sha256File(p));
       if (type === 'l') parts.push(fs.readlinkSync(p));

@@ -31,7 +31,11 @@ function gzipOf(fx: LayerFixture, entries: TarEntry[]): Buffer {
 
 const CASES: Case[] = [
   { name: '../escape', entries: [{ name: '../escape', data: 'x' }], rejects: /\.\.\/escape: path has a '\.\.' component/ },
-  { name: 'a/../../escape', entries: [{ name: 'a/../../escape', data: 'x' }], rejects: /a\/\.\.\/\.\.\/escape: path has a '\.\.' component/ },
+  {
+    name: 'a/../../escape',
+    entries: [{ name: 'a/../../escape', data: 'x' }],
+    rejects: /a\/\.\.\/\.\.\/escape: path has a '\.\.' component/,
+  },
   {
     name: 'absolute /etc/x is taken relative to the root',
     entries: [{ name: '/etc/x', data: 'x' }],
@@ -39,21 +43,38 @@ const CASES: Case[] = [
   },
   {
     name: 'symlink evil -> / then evil/escape lands inside',
-    entries: [{ name: 'evil', type: 'symlink', linkname: '/' }, { name: 'evil/escape', data: 'x' }],
+    entries: [
+      { name: 'evil', type: 'symlink', linkname: '/' },
+      { name: 'evil/escape', data: 'x' },
+    ],
     contained: (t) => assert.equal(fs.readFileSync(path.join(t, 'escape'), 'utf8'), 'x'),
   },
   {
     name: 'symlink up -> ../../.. then up/escape lands inside',
-    entries: [{ name: 'up', type: 'symlink', linkname: '../../..' }, { name: 'up/escape', data: 'x' }],
+    entries: [
+      { name: 'up', type: 'symlink', linkname: '../../..' },
+      { name: 'up/escape', data: 'x' },
+    ],
     contained: (t) => assert.equal(fs.readFileSync(path.join(t, 'escape'), 'utf8'), 'x'),
   },
   {
     name: 'symlink to outside then a hardlink through it',
-    entries: [{ name: 'out', type: 'symlink', linkname: '../sentinel' }, { name: 'steal', type: 'hardlink', linkname: 'out/secret' }],
+    entries: [
+      { name: 'out', type: 'symlink', linkname: '../sentinel' },
+      { name: 'steal', type: 'hardlink', linkname: 'out/secret' },
+    ],
     rejects: /steal: hardlink target out\/secret is not in the layer root/,
   },
-  { name: 'hardlink to ../../outside', entries: [{ name: 'h', type: 'hardlink', linkname: '../../outside' }], rejects: /h: hardlink target \.\.\/\.\.\/outside: path has a '\.\.' component/ },
-  { name: 'hardlink to an absolute host path', entries: [{ name: 'h', type: 'hardlink', linkname: '/etc/passwd' }], rejects: /h: hardlink target \/etc\/passwd is not in the layer root/ },
+  {
+    name: 'hardlink to ../../outside',
+    entries: [{ name: 'h', type: 'hardlink', linkname: '../../outside' }],
+    rejects: /h: hardlink target \.\.\/\.\.\/outside: path has a '\.\.' component/,
+  },
+  {
+    name: 'hardlink to an absolute host path',
+    entries: [{ name: 'h', type: 'hardlink', linkname: '/etc/passwd' }],
+    rejects: /h: hardlink target \/etc\/passwd is not in the layer root/,
+  },
   { name: 'whiteout .wh..', entries: [{ name: '.wh..' }], rejects: /\.wh\.\.: invalid whiteout name/ },
   { name: 'whiteout ../.wh.x', entries: [{ name: '../.wh.x' }], rejects: /\.\.\/\.wh\.x: path has a '\.\.' component/ },
   {
@@ -75,7 +96,10 @@ const CASES: Case[] = [
   {
     name: 'a device node with devices: false is skipped',
     devices: false,
-    entries: [{ name: 'sda', type: 'block', major: 8, minor: 0 }, { name: 'mem', type: 'char', major: 1, minor: 1 }],
+    entries: [
+      { name: 'sda', type: 'block', major: 8, minor: 0 },
+      { name: 'mem', type: 'char', major: 1, minor: 1 },
+    ],
     contained: (t) => assert.deepEqual(fs.readdirSync(t), []),
   },
   {
@@ -97,13 +121,22 @@ const CASES: Case[] = [
   {
     name: 'a corrupted gzip',
     raw: (fx) => {
-      const g = Buffer.from(gzipOf(fx, [{ name: 'f', data: 'hello '.repeat(5000) }, { name: 'g', data: 'more' }]));
+      const g = Buffer.from(
+        gzipOf(fx, [
+          { name: 'f', data: 'hello '.repeat(5000) },
+          { name: 'g', data: 'more' },
+        ]),
+      );
       for (let i = 20; i < g.length - 8; i += 7) g[i] ^= 0x5a;
       return g;
     },
     rejects: /./,
   },
-  { name: 'a non-tar blob', raw: () => Buffer.from('this is not a tar archive at all\n'.repeat(40)), rejects: /not a tar archive|Unrecognized|damaged/i },
+  {
+    name: 'a non-tar blob',
+    raw: () => Buffer.from('this is not a tar archive at all\n'.repeat(40)),
+    rejects: /not a tar archive|Unrecognized|damaged/i,
+  },
 ];
 
 describe('applyLayer: malicious corpus', function () {
@@ -138,7 +171,11 @@ describe('applyLayer: malicious corpus', function () {
         assert.match(err.message, /^ctl-apply: /);
         assert.match(err.message, c.rejects);
       }
-      assert.deepEqual(listTree(base).filter((l) => !l.startsWith('root')), before, 'something outside the target changed');
+      assert.deepEqual(
+        listTree(base).filter((l) => !l.startsWith('root')),
+        before,
+        'something outside the target changed',
+      );
       assert.equal(fs.statSync('/etc/passwd').mtimeMs, hostPasswd.mtimeMs);
       assert.equal(fs.existsSync(path.join(path.dirname(base), 'escape')), false);
       assert.equal(fs.existsSync('/escape'), false);

@@ -54,27 +54,47 @@ describe('applyLayer (ctl-apply)', function () {
       entries.push({ name: `d${d}/`, type: 'dir', mode: 0o755, mtime: MTIME + d });
       for (let f = 0; f < 40; f++) {
         const i = d * 40 + f;
-        entries.push({ name: `d${d}/f${f}`, data: `file ${i} `.repeat(i % 97), mode: [0o644, 0o600, 0o4755, 0o2750][i % 4], uid: i % 5, gid: i % 7, mtime: MTIME + i, ...(i % 50 === 0 ? { xattrs: { 'user.n': String(i) } } : {}) });
+        entries.push({
+          name: `d${d}/f${f}`,
+          data: `file ${i} `.repeat(i % 97),
+          mode: [0o644, 0o600, 0o4755, 0o2750][i % 4],
+          uid: i % 5,
+          gid: i % 7,
+          mtime: MTIME + i,
+          ...(i % 50 === 0 ? { xattrs: { 'user.n': String(i) } } : {}),
+        });
       }
       entries.push({ name: `d${d}/link`, type: 'hardlink', linkname: `d${d}/f39` });
     }
     const layer = makeTar(fx.fresh('many.tar', false), entries, { compression: 'gzip' });
     const serial = fx.fresh('serial');
     const parallel = fx.fresh('parallel');
-    execFileSync(APPLY_BINARY, ['--target', serial, '--whiteouts', 'remove', '--input', layer], { env: { ...process.env, CTL_APPLY_WRITERS: '0' } });
-    execFileSync(APPLY_BINARY, ['--target', parallel, '--whiteouts', 'remove', '--input', layer], { env: { ...process.env, CTL_APPLY_WRITERS: '3' } });
+    execFileSync(APPLY_BINARY, ['--target', serial, '--whiteouts', 'remove', '--input', layer], {
+      env: { ...process.env, CTL_APPLY_WRITERS: '0' },
+    });
+    execFileSync(APPLY_BINARY, ['--target', parallel, '--whiteouts', 'remove', '--input', layer], {
+      env: { ...process.env, CTL_APPLY_WRITERS: '3' },
+    });
     // name, type+mode, owner, mtime, size, links, content hash and user xattrs of every path
     const describeTree = (root: string): string =>
-      execFileSync('python3', ['-c', [
-        'import os, sys, hashlib',
-        'root = sys.argv[1]',
-        'for d, dirs, files in sorted(os.walk(root)):',
-        '    for n in sorted(dirs + files):',
-        '        p = os.path.join(d, n); st = os.lstat(p)',
-        '        h = hashlib.sha256(open(p, "rb").read()).hexdigest() if os.path.isfile(p) else ""',
-        '        x = sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False) if k.startswith("user."))',
-        '        print(os.path.relpath(p, root), oct(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns, st.st_size, st.st_nlink, h, x)',
-      ].join('\n'), root], { encoding: 'utf8', maxBuffer: 16 << 20 });
+      execFileSync(
+        'python3',
+        [
+          '-c',
+          [
+            'import os, sys, hashlib',
+            'root = sys.argv[1]',
+            'for d, dirs, files in sorted(os.walk(root)):',
+            '    for n in sorted(dirs + files):',
+            '        p = os.path.join(d, n); st = os.lstat(p)',
+            '        h = hashlib.sha256(open(p, "rb").read()).hexdigest() if os.path.isfile(p) else ""',
+            '        x = sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False) if k.startswith("user."))',
+            '        print(os.path.relpath(p, root), oct(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns, st.st_size, st.st_nlink, h, x)',
+          ].join('\n'),
+          root,
+        ],
+        { encoding: 'utf8', maxBuffer: 16 << 20 },
+      );
     const want = describeTree(serial);
     assert.ok(want.split('\n').length > 500);
     assert.equal(describeTree(parallel), want);
@@ -128,12 +148,20 @@ describe('applyLayer (ctl-apply)', function () {
   it('a diff id mismatch is FailedPrecondition', async () => {
     const layer = makeTar(fx.fresh('mm.tar', false), NORMAL);
     const wrong = sha256Of(Buffer.from('other'));
-    await rejectsWith(applyLayer({ input: layer, target: fx.fresh('root'), whiteouts: 'remove', expectDiffId: wrong }), ErrorKind.FailedPrecondition, /diff id mismatch: layer is sha256:[0-9a-f]{64}, expected sha256:/);
+    await rejectsWith(
+      applyLayer({ input: layer, target: fx.fresh('root'), whiteouts: 'remove', expectDiffId: wrong }),
+      ErrorKind.FailedPrecondition,
+      /diff id mismatch: layer is sha256:[0-9a-f]{64}, expected sha256:/,
+    );
     assert.notEqual(sha256File(layer), wrong);
   });
 
   it('a missing input is NotFound', async () => {
-    await rejectsWith(applyLayer({ input: path.join(fx.dir, 'nope.tar'), target: fx.fresh('root'), whiteouts: 'remove' }), ErrorKind.NotFound, /nope\.tar/);
+    await rejectsWith(
+      applyLayer({ input: path.join(fx.dir, 'nope.tar'), target: fx.fresh('root'), whiteouts: 'remove' }),
+      ErrorKind.NotFound,
+      /nope\.tar/,
+    );
   });
 
   /** lower: a/{keep,gone,sub/deep}, opq/{old,sub/old}, file */
@@ -156,7 +184,7 @@ describe('applyLayer (ctl-apply)', function () {
     { name: 'x/.wh..wh.reserved' },
   ];
 
-  it('remove mode deletes whited-out paths and the lower content of opaque dirs, keeping this layer\'s entries', async () => {
+  it("remove mode deletes whited-out paths and the lower content of opaque dirs, keeping this layer's entries", async () => {
     const target = lowerTree();
     await applyLayer({ input: makeTar(fx.fresh('wh.tar', false), WHITEOUT_LAYER), target, whiteouts: 'remove' });
     const files = execFileSync('find', ['.', '-mindepth', '1'], { cwd: target, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
@@ -259,7 +287,11 @@ describe('applyLayer (ctl-apply)', function () {
     fx.mount(['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs'], small);
     try {
       const layer = makeTar(fx.fresh('big.tar', false), [{ name: 'big', randomBytes: 3 << 20 }], { compression: 'gzip' });
-      await rejectsWith(applyLayer({ input: layer, target: small, whiteouts: 'remove' }), ErrorKind.ResourceExhausted, /disk or quota is full/);
+      await rejectsWith(
+        applyLayer({ input: layer, target: small, whiteouts: 'remove' }),
+        ErrorKind.ResourceExhausted,
+        /disk or quota is full/,
+      );
     } finally {
       fx.umount(small);
     }

@@ -36,18 +36,18 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.equal((await fx.runtime.state(id)).status, 'stopped');
     assert.equal((await fx.runtime.state(id)).pid, 0);
     // the state machine refuses what a stopped container cannot do
-    await assert.rejects(fx.runtime.kill(id, 'KILL'), (e: RuntimeError) => /container not running/.test(e.message) && e.kind === 'FailedPrecondition');
+    await assert.rejects(
+      fx.runtime.kill(id, 'KILL'),
+      (e: RuntimeError) => /container not running/.test(e.message) && e.kind === 'FailedPrecondition',
+    );
     await assert.rejects(fx.runtime.pause(id), /container not running/);
     const ex = await fx.runtime.exec(id, { args: ['true'], cwd: '/', user: { uid: 0, gid: 0 } });
     assert.match(ex.stderr, /cannot exec in a stopped container/);
     const log = readLog(path.join(b, 'container.log'));
-    assert.deepEqual(
-      log.map((l) => [l.stream, l.log]).sort(),
-      [
-        ['stderr', 'err-line\n'],
-        ['stdout', 'out-line\n'],
-      ],
-    );
+    assert.deepEqual(log.map((l) => [l.stream, l.log]).sort(), [
+      ['stderr', 'err-line\n'],
+      ['stdout', 'out-line\n'],
+    ]);
     assert.ok(log.every((l) => !Number.isNaN(Date.parse(l.time))));
     await fx.runtime.delete(id);
   });
@@ -57,11 +57,19 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     const b = fx.bundle(id, ['sleep', '1000'], { hostname: 'exec-host' });
     const { pid } = await fx.runtime.createWithShim(id, b);
     await fx.runtime.start(id);
-    const r = await fx.runtime.exec(id, { args: ['sh', '-c', 'hostname; cat /proc/1/cmdline; echo; exit 7'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] });
+    const r = await fx.runtime.exec(id, {
+      args: ['sh', '-c', 'hostname; cat /proc/1/cmdline; echo; exit 7'],
+      cwd: '/',
+      user: { uid: 0, gid: 0 },
+      env: ['PATH=/bin'],
+    });
     assert.equal(r.code, 7, r.stderr);
     assert.deepEqual(r.stdout.split('\n').slice(0, 2), ['exec-host', 'sleep\u00001000\u0000']);
     assert.deepEqual(await fx.runtime.ps(id), [pid]);
-    assert.deepEqual((await fx.runtime.list()).map((c) => [c.id, c.status, c.pid]), [[id, 'running', pid]]);
+    assert.deepEqual(
+      (await fx.runtime.list()).map((c) => [c.id, c.status, c.pid]),
+      [[id, 'running', pid]],
+    );
     const shim = shimPidOf(pid);
     assert.match(fs.readFileSync(`/proc/${shim}/cmdline`, 'utf8'), /ctl-shim/);
     const rss = rssKiB(shim);
@@ -134,7 +142,10 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
   it('a memory limit OOM-kills a hog: exit 137 with the OOM flag', async () => {
     const id = fx.id();
     const b = fx.bundle(id, ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=128M', 'count=1'], { memory: 32 << 20, memorySwap: 32 << 20 });
-    assert.equal(cgroupDirs(id).some((d) => fs.existsSync(d)), false);
+    assert.equal(
+      cgroupDirs(id).some((d) => fs.existsSync(d)),
+      false,
+    );
     await fx.runtime.createWithShim(id, b);
     assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(32 << 20));
     await fx.runtime.start(id);
@@ -169,7 +180,9 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     await fx.runtime.start(id);
     const exit = await fx.runtime.waitExit(b);
     assert.equal(exit.exitStatus, 0);
-    const text = readLog(path.join(b, 'container.log')).map((l) => l.log).join('');
+    const text = readLog(path.join(b, 'container.log'))
+      .map((l) => l.log)
+      .join('');
     assert.match(text, /\/dev\/pts\/0\r?\n/);
     assert.match(text, /stdin-is-tty/);
   });
@@ -180,7 +193,10 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     const { pid } = await fx.runtime.createWithShim(id, b);
     const shim = shimPidOf(pid);
     // the starter (our child) has exited; the shim was re-parented and is a session leader
-    const stat = fs.readFileSync(`/proc/${shim}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${shim}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    const stat = fs
+      .readFileSync(`/proc/${shim}/stat`, 'utf8')
+      .slice(fs.readFileSync(`/proc/${shim}/stat`, 'utf8').lastIndexOf(')') + 2)
+      .split(' ');
     assert.notEqual(Number(stat[1]), process.pid);
     assert.equal(Number(stat[3]), Number(stat[2]), 'session id is not its own process group');
     await fx.runtime.start(id);
@@ -202,11 +218,19 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
       };
     });
     const { pid } = await fx.runtime.createWithShim(id, b);
-    const created = JSON.parse(fs.readFileSync(path.join(out, 'create.json'), 'utf8')) as { id: string; pid: number; status: string; bundle: string };
+    const created = JSON.parse(fs.readFileSync(path.join(out, 'create.json'), 'utf8')) as {
+      id: string;
+      pid: number;
+      status: string;
+      bundle: string;
+    };
     assert.deepEqual([created.id, created.pid, created.status, created.bundle], [id, pid, 'created', b]);
     await fx.runtime.start(id);
     await fx.runtime.waitExit(b);
-    assert.deepEqual(readLog(path.join(b, 'container.log')).map((l) => l.log), ['started-inside\n']);
+    assert.deepEqual(
+      readLog(path.join(b, 'container.log')).map((l) => l.log),
+      ['started-inside\n'],
+    );
     assert.equal(fs.existsSync(path.join(out, 'poststop.json')), false);
     await fx.runtime.delete(id);
     assert.equal((JSON.parse(fs.readFileSync(path.join(out, 'poststop.json'), 'utf8')) as { id: string }).id, id);
@@ -228,7 +252,10 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     await fx.runtime.createWithShim(id, b);
     await fx.runtime.start(id);
     assert.equal(cgroupFile('pids', id, 'pids.max'), '50');
-    const r = await fx.runtime.command(['update', '--resources', '-', id], JSON.stringify({ pids: { limit: 7 }, memory: { limit: 48 << 20 } }));
+    const r = await fx.runtime.command(
+      ['update', '--resources', '-', id],
+      JSON.stringify({ pids: { limit: 7 }, memory: { limit: 48 << 20 } }),
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(cgroupFile('pids', id, 'pids.max'), '7');
     assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(48 << 20));
@@ -280,7 +307,12 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.equal(exit.exitStatus, 0);
     assert.equal(out.join(''), 'ready\ngot:hello\n');
     assert.equal(err.join(''), 'oops\n');
-    assert.deepEqual(readLog(path.join(b, 'container.log')).map((l) => l.log).sort(), ['got:hello\n', 'oops\n', 'ready\n']);
+    assert.deepEqual(
+      readLog(path.join(b, 'container.log'))
+        .map((l) => l.log)
+        .sort(),
+      ['got:hello\n', 'oops\n', 'ready\n'],
+    );
   });
 
   it('a user-namespaced container waits for start and takes an exec in its user namespace', async () => {
@@ -290,7 +322,12 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     const { pid } = await fx.runtime.createWithShim(id, b);
     await fx.runtime.start(id);
     assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+200000\s+200000/m);
-    const r = await fx.runtime.exec(id, { args: ['sh', '-c', 'id -u; cat /proc/self/uid_map'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] });
+    const r = await fx.runtime.exec(id, {
+      args: ['sh', '-c', 'id -u; cat /proc/self/uid_map'],
+      cwd: '/',
+      user: { uid: 0, gid: 0 },
+      env: ['PATH=/bin'],
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.split('\n')[0], '0');
     assert.match(r.stdout, /^\s+0\s+200000\s+65536$/m);
@@ -302,14 +339,22 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     await fx.runtime.createWithShim(id, b);
     await fx.runtime.start(id);
     const dir = path.join(b, 'exec-1');
-    const { pid } = await fx.runtime.execWithShim(id, { args: ['sh', '-c', 'read x; echo exec:$x; exit 6'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }, dir, { stdin: true });
+    const { pid } = await fx.runtime.execWithShim(
+      id,
+      { args: ['sh', '-c', 'read x; echo exec:$x; exit 6'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] },
+      dir,
+      { stdin: true },
+    );
     assert.ok((await fx.runtime.ps(id)).includes(pid));
     const att = await fx.runtime.attach(dir);
     att.write('hi\n');
     const exit = await fx.runtime.waitExit(dir);
     att.close();
     assert.deepEqual([exit.pid, exit.exitStatus], [pid, 6]);
-    assert.deepEqual(readLog(path.join(dir, 'exec.log')).map((l) => l.log), ['exec:hi\n']);
+    assert.deepEqual(
+      readLog(path.join(dir, 'exec.log')).map((l) => l.log),
+      ['exec:hi\n'],
+    );
     assert.equal((await fx.runtime.state(id)).status, 'running');
   });
 });

@@ -37,7 +37,8 @@ describe('cgroup resources (root, real kernel, cgroup v1)', function () {
       assert.equal(r.code, 0, r.stderr);
       assert.notEqual(fs.readFileSync(`${dir}/cpuset.cpus`, 'utf8').trim(), '');
     } finally {
-      for (const d of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) if (d.isDirectory()) fs.rmdirSync(`${dir}/${d.name}`);
+      for (const d of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : [])
+        if (d.isDirectory()) fs.rmdirSync(`${dir}/${d.name}`);
       fs.rmdirSync(dir);
     }
   });
@@ -49,7 +50,16 @@ describe('cgroup resources (root, real kernel, cgroup v1)', function () {
     const b = fx.bundle(
       id,
       ['sleep', '1000'],
-      { memory: 96 << 20, memoryReservation: 32 << 20, memorySwap: 128 << 20, cpuShares: 512, cpus: 0.5, cpusetCpus: '0', cpusetMems: '0', pidsLimit: 33 },
+      {
+        memory: 96 << 20,
+        memoryReservation: 32 << 20,
+        memorySwap: 128 << 20,
+        cpuShares: 512,
+        cpus: 0.5,
+        cpusetCpus: '0',
+        cpusetMems: '0',
+        pidsLimit: 33,
+      },
       (s) => {
         s.linux!.resources!.blockIO = {
           throttleReadBpsDevice: [{ ...disk!, rate: 1048576 }],
@@ -98,7 +108,10 @@ describe('cgroup resources (root, real kernel, cgroup v1)', function () {
   it('the container sees its own cgroup (at / with a cgroup namespace) and its limits under /sys/fs/cgroup', async () => {
     for (const cgroupns of [true, false]) {
       const id = fx.id();
-      const b = fx.bundle(id, ['sh', '-c', 'grep ":memory:" /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes'], { cgroupns, memory: 64 << 20 });
+      const b = fx.bundle(id, ['sh', '-c', 'grep ":memory:" /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes'], {
+        cgroupns,
+        memory: 64 << 20,
+      });
       const r = await fx.runtime.runForeground(id, b);
       assert.equal(r.code, 0, r.stderr);
       const [line, limit] = r.stdout.trim().split('\n');

@@ -27,7 +27,11 @@ export class SnapshotsClient implements Snapshotter, Cleaner {
   }
 
   async update(info: Pick<Info, 'name' | 'labels'>, fieldpaths: string[] = []): Promise<Info> {
-    const request = { snapshotter: this.snapshotter, info: { name: info.name, labels: info.labels }, ...(fieldpaths.length ? { updateMask: { paths: fieldpaths } } : {}) };
+    const request = {
+      snapshotter: this.snapshotter,
+      info: { name: info.name, labels: info.labels },
+      ...(fieldpaths.length ? { updateMask: { paths: fieldpaths } } : {}),
+    };
     const res = await this.wire.unary(method<object, { info: WireInfo }>('Update'), request);
     return infoFromWire(res.info);
   }

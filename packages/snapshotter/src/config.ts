@@ -28,7 +28,11 @@ export function readConfig(serviceRoot: string, env: NodeJS.ProcessEnv = process
       throw invalidArgument(`snapshotter config ${file}: ${(err as Error).message}`);
     }
   }
-  const drivers = env.CTL_SNAPSHOTTER_DRIVERS ? env.CTL_SNAPSHOTTER_DRIVERS.split(',').map((d) => d.trim()).filter(Boolean) : fromFile.drivers;
+  const drivers = env.CTL_SNAPSHOTTER_DRIVERS
+    ? env.CTL_SNAPSHOTTER_DRIVERS.split(',')
+        .map((d) => d.trim())
+        .filter(Boolean)
+    : fromFile.drivers;
   return {
     drivers,
     default: env.CTL_SNAPSHOTTER_DEFAULT || fromFile.default || 'overlayfs',

@@ -23,7 +23,8 @@ export interface WireMount {
 }
 
 export const toTimestamp = (d: Date): WireTimestamp => ({ seconds: Math.floor(d.getTime() / 1000), nanos: (d.getTime() % 1000) * 1e6 });
-export const fromTimestamp = (t: WireTimestamp | null | undefined): Date => new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6));
+export const fromTimestamp = (t: WireTimestamp | null | undefined): Date =>
+  new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6));
 
 export const infoToWire = (i: Info): WireInfo => ({
   name: i.name,
@@ -45,4 +46,9 @@ export const infoFromWire = (w: WireInfo): Info => ({
 });
 
 export const mountToWire = (m: Mount): WireMount => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options });
-export const mountFromWire = (m: WireMount): Mount => ({ type: m.type, source: m.source, ...(m.target ? { target: m.target } : {}), options: m.options });
+export const mountFromWire = (m: WireMount): Mount => ({
+  type: m.type,
+  source: m.source,
+  ...(m.target ? { target: m.target } : {}),
+  options: m.options,
+});

@@ -13,7 +13,16 @@ import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import type { Driver, DriverSnapshot } from './drivers/driver';
 import { parseFilters } from '@ctl/proto/filters';
 import { infoKey, infoPrefix, nextIdKey } from './layout';
-import { type Cleaner, type Info, type Kind, type Mount, SIZE_LIMIT_LABEL, type Snapshotter, UNPACK_REF_LABEL, type Usage } from './snapshotter';
+import {
+  type Cleaner,
+  type Info,
+  type Kind,
+  type Mount,
+  SIZE_LIMIT_LABEL,
+  type Snapshotter,
+  UNPACK_REF_LABEL,
+  type Usage,
+} from './snapshotter';
 import { parseSize } from './quota';
 
 export const MAX_KEY_BYTES = 1024;
@@ -30,7 +39,8 @@ interface SnapshotRecord {
 
 function validateKey(key: string, what = 'key'): void {
   if (!key) throw invalidArgument(`snapshot ${what} must not be empty`);
-  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw invalidArgument(`snapshot ${what} "${key.slice(0, 64)}…" is longer than ${MAX_KEY_BYTES} bytes`);
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES)
+    throw invalidArgument(`snapshot ${what} "${key.slice(0, 64)}…" is longer than ${MAX_KEY_BYTES} bytes`);
   if (key.includes('\0')) throw invalidArgument(`snapshot ${what} must not contain NUL`);
 }
 
@@ -121,7 +131,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
   /** Parent chain ids, nearest first. */
   private chain(parent: string): string[] {
     const ids: string[] = [];
-    for (let name = parent; name; ) {
+    for (let name = parent; name;) {
       const r = this.records.get(name);
       if (!r) throw notFound(`parent snapshot "${name}" not found`);
       ids.push(r.id);
@@ -172,7 +182,8 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       validateKey(key);
       const checked = validateLabels(labels, MAX_LABELS_BYTES);
       const sizeLimit = checked[SIZE_LIMIT_LABEL] !== undefined ? parseSize(checked[SIZE_LIMIT_LABEL]) : undefined;
-      if (sizeLimit !== undefined && kind !== 'ACTIVE') throw invalidArgument(`${SIZE_LIMIT_LABEL} applies to active snapshots only, not to view "${key}"`);
+      if (sizeLimit !== undefined && kind !== 'ACTIVE')
+        throw invalidArgument(`${SIZE_LIMIT_LABEL} applies to active snapshots only, not to view "${key}"`);
       if (this.records.has(key)) throw alreadyExists(`snapshot "${key}" already exists`);
       const ref = checked[UNPACK_REF_LABEL];
       if (kind === 'ACTIVE' && ref && this.findUnpacked(ref, parent)) {
@@ -206,7 +217,8 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     return this.serial(async () => {
       validateKey(name, 'name');
       const r = this.mustRecord(key);
-      if (r.kind !== 'ACTIVE') throw failedPrecondition(`snapshot "${key}" is ${r.kind.toLowerCase()}: only active snapshots can be committed`);
+      if (r.kind !== 'ACTIVE')
+        throw failedPrecondition(`snapshot "${key}" is ${r.kind.toLowerCase()}: only active snapshots can be committed`);
       if (this.records.has(name)) throw alreadyExists(`snapshot "${name}" already exists`);
       const merged = validateLabels({ ...r.labels, ...labels }, MAX_LABELS_BYTES);
       await this.driver.commit(this.driverSnapshot(r));

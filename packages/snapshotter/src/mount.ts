@@ -30,7 +30,14 @@ export function compactOverlayOptions(options: string[]): { cwd: string; options
     cwd,
     options: options.map((o) => {
       const prefix = DIR_OPTIONS.find((p) => o.startsWith(p));
-      return prefix ? prefix + o.slice(prefix.length).split(':').map((p) => relative(cwd, p)).join(':') : o;
+      return prefix
+        ? prefix +
+            o
+              .slice(prefix.length)
+              .split(':')
+              .map((p) => relative(cwd, p))
+              .join(':')
+        : o;
     }),
   };
 }
@@ -49,7 +56,9 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
       const compact = compactOverlayOptions(options);
       if (compact) ({ options, cwd } = compact);
       if (options.join(',').length >= PAGE_SIZE) {
-        throw invalidArgument(`mount overlay on ${target}: options of ${options.join(',').length} bytes exceed one page even with relative paths`);
+        throw invalidArgument(
+          `mount overlay on ${target}: options of ${options.join(',').length} bytes exceed one page even with relative paths`,
+        );
       }
     }
     try {

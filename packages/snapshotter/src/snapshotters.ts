@@ -44,7 +44,12 @@ export class Snapshotters {
   }
 }
 
-export async function openSnapshotters(serviceRoot: string, db: Database, config: SnapshotterConfig, logger: Logger): Promise<Snapshotters> {
+export async function openSnapshotters(
+  serviceRoot: string,
+  db: Database,
+  config: SnapshotterConfig,
+  logger: Logger,
+): Promise<Snapshotters> {
   const explicit = config.drivers !== undefined;
   const wanted = config.drivers ?? registeredDrivers();
   const byName = new Map<string, MetaSnapshotter>();

@@ -33,12 +33,21 @@ describe('btrfs (root, loop-mounted btrfs image)', function () {
 
   after(() => {
     if (!base) return;
-    if (fsMounted && readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === fs)) execFileSync('umount', [fs]);
+    if (
+      fsMounted &&
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .some((l) => l.split(' ')[4] === fs)
+    )
+      execFileSync('umount', [fs]);
     const loops = execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim();
     for (const line of loops.split('\n').filter(Boolean)) execFileSync('losetup', ['-d', line.split(':')[0]]);
     rmSync(base, { recursive: true, force: true });
   });
 
   // Metadata on the host's disk, snapshots on the btrfs file system; each test its own root.
-  describeConformance('btrfs driver', localSubject(btrfsDriver, async () => join(fs, `root-${roots++}`, 'btrfs')));
+  describeConformance(
+    'btrfs driver',
+    localSubject(btrfsDriver, async () => join(fs, `root-${roots++}`, 'btrfs')),
+  );
 });

@@ -94,7 +94,7 @@ describe('btrfs driver (root, loop-mounted btrfs image)', function () {
     await assert.rejects(btrfsDriver.open({ root: join(base, 'plain') }), (err) => errorKind(err) === ErrorKind.FailedPrecondition);
   });
 
-  it('shows a parent in its child, keeps the child\'s writes its own, and makes views read-only', async () => {
+  it("shows a parent in its child, keeps the child's writes its own, and makes views read-only", async () => {
     await driver.create(active('1'), {});
     let dir = mount(driver.mounts(active('1')));
     writeFileSync(join(dir, 'base.txt'), 'parent');
@@ -102,7 +102,10 @@ describe('btrfs driver (root, loop-mounted btrfs image)', function () {
     writeFileSync(join(dir, 'sub', 'f'), 'deep');
     unmount(dir);
     await driver.commit(active('1'));
-    assert.throws(() => driver.mounts(committed('1')), (err) => errorKind(err) === ErrorKind.FailedPrecondition);
+    assert.throws(
+      () => driver.mounts(committed('1')),
+      (err) => errorKind(err) === ErrorKind.FailedPrecondition,
+    );
     assert.deepEqual(await driver.onDisk(), ['1']);
 
     await driver.create(active('2', '1'), {});
@@ -117,7 +120,7 @@ describe('btrfs driver (root, loop-mounted btrfs image)', function () {
     const mounts = driver.mounts(view('3', '1'));
     assert.ok(mounts[0].options.includes('ro'));
     dir = mount(mounts);
-    assert.equal(readFileSync(join(dir, 'base.txt'), 'utf8'), 'parent', 'the parent did not see the child\'s write');
+    assert.equal(readFileSync(join(dir, 'base.txt'), 'utf8'), 'parent', "the parent did not see the child's write");
     assert.ok(!existsSync(join(dir, 'new.txt')));
     assert.equal(writeError(join(dir, 'base.txt')), 'EROFS');
     unmount(dir);
@@ -146,7 +149,10 @@ describe('btrfs driver (root, loop-mounted btrfs image)', function () {
     writeFileSync(join(driver.mounts(active('20'))[0].source, 'kept'), 'yes');
     await driver.create(active('20'), {});
     assert.equal(readFileSync(join(driver.mounts(active('20'))[0].source, 'kept'), 'utf8'), 'yes');
-    await assert.rejects(driver.create(active('21', '999'), {}), (err) => errorKind(err) === ErrorKind.NotFound && /parent 999/.test((err as Error).message));
+    await assert.rejects(
+      driver.create(active('21', '999'), {}),
+      (err) => errorKind(err) === ErrorKind.NotFound && /parent 999/.test((err as Error).message),
+    );
     assert.ok(!(await driver.onDisk()).includes('21'));
     await assert.rejects(driver.create(active('../x'), {}), (err) => errorKind(err) === ErrorKind.InvalidArgument);
   });
@@ -166,7 +172,7 @@ describe('btrfs driver (root, loop-mounted btrfs image)', function () {
     assert.equal(readFileSync(join(dir, 'late'), 'utf8'), '2');
   });
 
-  it('counts a layer\'s own files in usage, not its parent\'s', async () => {
+  it("counts a layer's own files in usage, not its parent's", async () => {
     await driver.create(active('40'), {});
     assert.equal(fill(join(driver.mounts(active('40'))[0].source, 'parent.bin'), 2 * MiB).code, undefined);
     await driver.commit(active('40'));
@@ -201,7 +207,10 @@ describe('btrfs driver (root, loop-mounted btrfs image)', function () {
     const other = mount(driver.mounts(active('52', '50')));
 
     const inside = fill(join(limited, 'big'), 64 * MiB);
-    assert.ok(inside.code === 'EDQUOT' || inside.code === 'ENOSPC', `writing 64 MiB past an 8 MiB limit stopped with ${inside.code ?? 'no error'}`);
+    assert.ok(
+      inside.code === 'EDQUOT' || inside.code === 'ENOSPC',
+      `writing 64 MiB past an 8 MiB limit stopped with ${inside.code ?? 'no error'}`,
+    );
     // The limit is on the layer's own bytes: the parent's 4 MiB do not count against it.
     assert.ok(inside.written >= 6 * MiB && inside.written <= 8 * MiB, `wrote ${inside.written} bytes before ${inside.code}`);
     assert.equal(readFileSync(join(limited, 'image.bin')).length, 4 * MiB);

@@ -64,7 +64,9 @@ export function describeConformance(label: string, setup: () => Promise<Conforma
     async function contents(parent: string, file: string): Promise<string | undefined> {
       const key = `view-${seq++}`;
       try {
-        return await withMounted(await s.view(key, parent), (dir) => (existsSync(join(dir, file)) ? readFileSync(join(dir, file), 'utf8') : undefined));
+        return await withMounted(await s.view(key, parent), (dir) =>
+          existsSync(join(dir, file)) ? readFileSync(join(dir, file), 'utf8') : undefined,
+        );
       } finally {
         await s.remove(key);
       }
@@ -146,8 +148,11 @@ export function describeConformance(label: string, setup: () => Promise<Conforma
       const labels = { 'containerd.io/snapshot.ref': ref };
       await s.prepare('ns1/1/extract', '', labels);
       await s.commit('ns1/2/' + ref, 'ns1/1/extract', labels);
-      await assert.rejects(s.prepare('ns2/3/extract', '', labels), (e: unknown) => isKind(e, ErrorKind.AlreadyExists) && (e as Error).message.includes(ref));
-      assert.equal((await s.stat('ns2/3/extract').catch(() => undefined)), undefined, 'nothing half-made');
+      await assert.rejects(
+        s.prepare('ns2/3/extract', '', labels),
+        (e: unknown) => isKind(e, ErrorKind.AlreadyExists) && (e as Error).message.includes(ref),
+      );
+      assert.equal(await s.stat('ns2/3/extract').catch(() => undefined), undefined, 'nothing half-made');
       const found: string[] = [];
       await s.walk((i) => void found.push(i.name), [`labels."containerd.io/snapshot.ref"==${ref},parent==""`]);
       assert.deepEqual(found, ['ns1/2/' + ref]);
@@ -205,7 +210,8 @@ export function describeConformance(label: string, setup: () => Promise<Conforma
         assert.equal(readFileSync(join(d, 'f'), 'utf8'), 'base');
         writeFileSync(join(d, 'fits'), Buffer.alloc(4 * 1024 * 1024));
         // EDQUOT (btrfs qgroups) has no name in libuv: Node reports it as UNKNOWN with errno -122.
-        const full = (e: unknown) => ['ENOSPC', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code ?? '') || (e as NodeJS.ErrnoException).errno === -122;
+        const full = (e: unknown) =>
+          ['ENOSPC', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code ?? '') || (e as NodeJS.ErrnoException).errno === -122;
         assert.throws(() => writeFileSync(join(d, 'too-big'), Buffer.alloc(32 * 1024 * 1024)), full);
       });
       await withMounted(free, (d) => writeFileSync(join(d, 'big'), Buffer.alloc(32 * 1024 * 1024)));

@@ -50,7 +50,10 @@ describe('containerd with this snapshotter as a proxy plugin', function () {
     // containerd first (it holds mounts of our snapshots while a task runs), then our service.
     await children.stopAll(15_000);
     // Whatever containerd left mounted under our temp dir (only ours, by exact prefix).
-    const ours = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(tmp.base));
+    const ours = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '')
+      .filter((m) => m.startsWith(tmp.base));
     for (const m of ours.reverse()) await run('umount', ['-l', m]).catch(() => undefined);
     for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
       const dir = join('/sys/fs/cgroup', hierarchy, namespace);
@@ -61,7 +64,10 @@ describe('containerd with this snapshotter as a proxy plugin', function () {
 
   it('imports, runs and lists busybox on our snapshots', async () => {
     const socket = join(tmp.state, 'snapshotter.sock');
-    const service = children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state], { ...process.env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs,native' });
+    const service = children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state], {
+      ...process.env,
+      CTL_SNAPSHOTTER_DRIVERS: 'overlayfs,native',
+    });
     await waitForService(socket);
 
     const config = join(tmp.base, 'containerd.toml');
@@ -90,11 +96,31 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     await run(join(REPO, 'tools', 'busybox-image.sh'), [image, 'docker.io/library/busybox:interop']);
     await ctr('images', 'import', '--snapshotter', 'ctl-overlayfs', image);
 
-    const hello = await ctr('run', '--rm', '--snapshotter', 'ctl-overlayfs', 'docker.io/library/busybox:interop', 'interop-1', 'sh', '-c', 'echo hello from busybox; ls /bin/busybox');
+    const hello = await ctr(
+      'run',
+      '--rm',
+      '--snapshotter',
+      'ctl-overlayfs',
+      'docker.io/library/busybox:interop',
+      'interop-1',
+      'sh',
+      '-c',
+      'echo hello from busybox; ls /bin/busybox',
+    );
     assert.match(hello.stdout, /hello from busybox/);
     assert.match(hello.stdout, /\/bin\/busybox/);
 
-    const code = await ctr('run', '--rm', '--snapshotter', 'ctl-overlayfs', 'docker.io/library/busybox:interop', 'interop-2', 'sh', '-c', 'exit 3').then(
+    const code = await ctr(
+      'run',
+      '--rm',
+      '--snapshotter',
+      'ctl-overlayfs',
+      'docker.io/library/busybox:interop',
+      'interop-2',
+      'sh',
+      '-c',
+      'exit 3',
+    ).then(
       () => 0,
       (e: { code?: number }) => e.code,
     );

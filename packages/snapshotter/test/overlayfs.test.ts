@@ -81,7 +81,10 @@ describe('overlayfs driver specifics', function () {
     // Layers are written straight into their upper dirs: mounting 210 times would only test speed.
     for (let i = 0; i < 210; i++) {
       const mounts = await s.prepare(`k${i}`, parent);
-      const upper = mounts[0]!.type === 'bind' ? mounts[0]!.source : mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
+      const upper =
+        mounts[0]!.type === 'bind'
+          ? mounts[0]!.source
+          : mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
       writeFileSync(join(upper, `f${i}`), String(i));
       await s.commit(`layer-${i}`, `k${i}`);
       parent = `layer-${i}`;

@@ -8,7 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MIN_SIZED_DIR_BYTES, createSizedDir, parseSize, remountSizedDir, removeSizedDir, sizedDirMount, temporaryImageOf } from '../src/quota';
+import {
+  MIN_SIZED_DIR_BYTES,
+  createSizedDir,
+  parseSize,
+  remountSizedDir,
+  removeSizedDir,
+  sizedDirMount,
+  temporaryImageOf,
+} from '../src/quota';
 import { MiB, fill, mountedAt } from './fs-helpers';
 
 const EXT4_MAGIC = 0xef53;
@@ -119,7 +127,13 @@ describe('sized directories (root, loop-mounted ext4)', function () {
     await remountSizedDir(dir, image);
     await remountSizedDir(dir, image); // already mounted: nothing to do
     assert.equal(readFileSync(join(dir, 'kept'), 'utf8'), 'still here');
-    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === dir).length, 1, 'mounted once');
+    assert.equal(
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4] === dir).length,
+      1,
+      'mounted once',
+    );
     assert.equal(fill(join(dir, 'big'), 32 * MiB).code, 'ENOSPC');
     await removeSizedDir(dir, image);
     assert.ok(!mountedAt(dir) && !existsSync(image));
@@ -129,11 +143,23 @@ describe('sized directories (root, loop-mounted ext4)', function () {
     const { dir, image } = paths('twice');
     await createSizedDir(dir, image, 8 * MiB);
     await createSizedDir(dir, image, 8 * MiB);
-    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === dir).length, 1, 'mounted once');
-    await assert.rejects(createSizedDir(dir, image, 16 * MiB), (err) => errorKind(err) === ErrorKind.AlreadyExists && /already exists with 8MiB/.test((err as Error).message));
+    assert.equal(
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4] === dir).length,
+      1,
+      'mounted once',
+    );
+    await assert.rejects(
+      createSizedDir(dir, image, 16 * MiB),
+      (err) => errorKind(err) === ErrorKind.AlreadyExists && /already exists with 8MiB/.test((err as Error).message),
+    );
 
     const small = paths('small');
-    await assert.rejects(createSizedDir(small.dir, small.image, MIN_SIZED_DIR_BYTES - 1), (err) => errorKind(err) === ErrorKind.InvalidArgument);
+    await assert.rejects(
+      createSizedDir(small.dir, small.image, MIN_SIZED_DIR_BYTES - 1),
+      (err) => errorKind(err) === ErrorKind.InvalidArgument,
+    );
     assert.ok(!existsSync(small.image));
     await assert.rejects(remountSizedDir(small.dir, small.image), (err) => errorKind(err) === ErrorKind.NotFound);
   });
@@ -152,10 +178,22 @@ describe('sized directories (root, loop-mounted ext4)', function () {
     mkdirSync(foreign);
     ourMounts.push(foreign);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'ctl-test', foreign]);
-    await assert.rejects(removeSizedDir(foreign, join(base, 'foreign.img')), (err) => errorKind(err) === ErrorKind.FailedPrecondition && /left alone/.test((err as Error).message));
+    await assert.rejects(
+      removeSizedDir(foreign, join(base, 'foreign.img')),
+      (err) => errorKind(err) === ErrorKind.FailedPrecondition && /left alone/.test((err as Error).message),
+    );
     assert.ok(mountedAt(foreign), 'the tmpfs is still mounted');
-    await assert.rejects(createSizedDir(foreign, join(base, 'foreign.img'), 8 * MiB), (err) => errorKind(err) === ErrorKind.FailedPrecondition && /already a mount of ctl-test/.test((err as Error).message));
+    await assert.rejects(
+      createSizedDir(foreign, join(base, 'foreign.img'), 8 * MiB),
+      (err) => errorKind(err) === ErrorKind.FailedPrecondition && /already a mount of ctl-test/.test((err as Error).message),
+    );
     assert.ok(!existsSync(join(base, 'foreign.img')), 'no image left behind');
-    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === foreign).length, 1, 'nothing mounted on top');
+    assert.equal(
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4] === foreign).length,
+      1,
+      'nothing mounted on top',
+    );
   });
 });

@@ -8,7 +8,10 @@ import { MetaSnapshotter } from '../src/metadata';
 import type { ConformanceSubject } from './conformance';
 
 /** A subject for the conformance suite: one driver behind a MetaSnapshotter, in a temp dir. */
-export function localSubject(registration: DriverRegistration, prepareRoot?: (tmp: TempInstance) => Promise<string>): () => Promise<ConformanceSubject> {
+export function localSubject(
+  registration: DriverRegistration,
+  prepareRoot?: (tmp: TempInstance) => Promise<string>,
+): () => Promise<ConformanceSubject> {
   return async () => {
     const tmp = tempInstance('ctl-snap-');
     const root = prepareRoot ? await prepareRoot(tmp) : join(tmp.root, registration.name);

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 export function startContainerd(dir) {
   mkdirSync(dir, { recursive: true });
   const address = join(dir, 'containerd.sock');
-  writeFileSync(join(dir, 'config.toml'), `version = 2
+  writeFileSync(
+    join(dir, 'config.toml'),
+    `version = 2
 root = "${dir}/root"
 state = "${dir}/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
@@ -15,7 +17,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "${address}"
 [ttrpc]
   address = "${address}.ttrpc"
-`);
+`,
+  );
   // Its shims log at info whatever the daemon's level: into a file, not over the figures.
   const log = openSync(join(dir, 'containerd.log'), 'a');
   const child = spawn('containerd', ['--config', join(dir, 'config.toml'), '--log-level', 'error'], { stdio: ['ignore', log, log] });

@@ -18,7 +18,20 @@ export function podman(dir) {
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'containers.conf');
   writeFileSync(conf, '[containers]\ndefault_ulimits = []\n');
-  const args = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--tmpdir', join(dir, 'tmp')];
+  const args = [
+    '--root',
+    join(dir, 'root'),
+    '--runroot',
+    join(dir, 'run'),
+    '--runtime',
+    'runc',
+    '--cgroup-manager',
+    'cgroupfs',
+    '--events-backend',
+    'file',
+    '--tmpdir',
+    join(dir, 'tmp'),
+  ];
   const env = { ...process.env, CONTAINERS_CONF: conf };
   return {
     args,

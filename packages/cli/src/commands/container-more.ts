@@ -23,7 +23,12 @@ function client(): Client {
 
 function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
   try {
-    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({
+      args: argv,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -72,7 +77,13 @@ const HZ = 100;
 
 function users(): Map<number, string> {
   try {
-    return new Map(readFileSync('/etc/passwd', 'utf8').split('\n').filter(Boolean).map((l) => l.split(':')).map((f) => [Number(f[2]), f[0]!]));
+    return new Map(
+      readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(':'))
+        .map((f) => [Number(f[2]), f[0]!]),
+    );
   } catch {
     return new Map();
   }
@@ -113,8 +124,22 @@ function psRow(pid: number, names: Map<number, string>, bootTime: number, uptime
   const startDate = new Date((bootTime + started) * 1000);
   const today = new Date().toDateString() === startDate.toDateString();
   const stime = today ? `${two(startDate.getHours())}:${two(startDate.getMinutes())}` : startDate.toDateString().slice(4, 10);
-  const cmd = cmdline.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1).join(' ').trim() || `[${comm}]`;
-  return [names.get(uid) ?? String(uid), String(pid), f[1]!, String(Math.floor((cpu / elapsed) * 100)), stime, ttyName(Number(f[4])), clock(cpu), cmd];
+  const cmd =
+    cmdline
+      .split('\0')
+      .filter((a, i, all) => a !== '' || i < all.length - 1)
+      .join(' ')
+      .trim() || `[${comm}]`;
+  return [
+    names.get(uid) ?? String(uid),
+    String(pid),
+    f[1]!,
+    String(Math.floor((cpu / elapsed) * 100)),
+    stime,
+    ttyName(Number(f[4])),
+    clock(cpu),
+    cmd,
+  ];
 }
 
 const top: Command = {
@@ -161,7 +186,12 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0))
 /** The figures docker shows, from the runtime's stats (runc's `events --stats` shape, v1 or v2). */
 export function sampleOf(m: Metric): Sample {
   // `ctl-runtime events --stats` prints {type: 'stats', id, data}; the counters are in data.
-  const d = ((m.data as { data?: object }).data ?? m.data) as { cpu?: { usage?: { total?: number } }; memory?: { usage?: { usage?: number; limit?: number }; raw?: Record<string, number> }; pids?: { current?: number }; blkio?: { ioServiceBytesRecursive?: { op: string; value: number }[] } };
+  const d = ((m.data as { data?: object }).data ?? m.data) as {
+    cpu?: { usage?: { total?: number } };
+    memory?: { usage?: { usage?: number; limit?: number }; raw?: Record<string, number> };
+    pids?: { current?: number };
+    blkio?: { ioServiceBytesRecursive?: { op: string; value: number }[] };
+  };
   const raw = d.memory?.raw ?? {};
   // docker's "usage": the cgroup's memory less the page cache it can drop at once.
   const inactive = num(raw.total_inactive_file ?? raw.inactive_file);
@@ -185,16 +215,30 @@ export function sampleOf(m: Metric): Sample {
 function statsRow(now: Sample, before: Sample | undefined) {
   const wall = before ? (now.at - before.at) * 1e6 : 0;
   const cpu = before && wall > 0 ? ((now.cpuNs - before.cpuNs) / wall) * 100 : 0;
-  return { id: now.id, cpuPercent: Math.max(cpu, 0), memoryUsage: now.memory, memoryLimit: now.limit, memoryPercent: now.limit ? (now.memory / now.limit) * 100 : 0, blockRead: now.blockRead, blockWrite: now.blockWrite, pids: now.pids };
+  return {
+    id: now.id,
+    cpuPercent: Math.max(cpu, 0),
+    memoryUsage: now.memory,
+    memoryLimit: now.limit,
+    memoryPercent: now.limit ? (now.memory / now.limit) * 100 : 0,
+    blockRead: now.blockRead,
+    blockWrite: now.blockWrite,
+    pids: now.pids,
+  };
 }
 
 const size = (n: number): string => humanSize(n).replace(' ', '');
 
 const stats: Command = {
   summary: 'Show live resource usage of containers',
-  usage: 'Usage: ctl stats [--no-stream] [--format json] [CONTAINER...]\n\n  --no-stream     print once and exit (CPU % over one second)\n  --format json   one JSON array per refresh\n\nWithout CONTAINER: every running container. Refreshes every second until Ctrl-C.\n',
+  usage:
+    'Usage: ctl stats [--no-stream] [--format json] [CONTAINER...]\n\n  --no-stream     print once and exit (CPU % over one second)\n  --format json   one JSON array per refresh\n\nWithout CONTAINER: every running container. Refreshes every second until Ctrl-C.\n',
   async run(argv, context) {
-    const { values, positionals } = parseOptions(argv, { 'no-stream': { type: 'boolean' }, format: { type: 'string' }, all: { type: 'boolean', short: 'a' } });
+    const { values, positionals } = parseOptions(argv, {
+      'no-stream': { type: 'boolean' },
+      format: { type: 'string' },
+      all: { type: 'boolean', short: 'a' },
+    });
     if (values.format && values.format !== 'json') throw new UsageError(`--format ${values.format}: only json is supported`);
     return withDaemon(context, async (daemon) => {
       const a = api(daemon, context);
@@ -205,7 +249,9 @@ const stats: Command = {
       try {
         let previous = new Map<string, Sample>();
         const sample = async (): Promise<Sample[]> => {
-          const wanted = positionals.length ? positionals : (await a.tasks.list()).filter((t) => !t.id && RUNNING.has(t.status)).map((t) => t.containerId);
+          const wanted = positionals.length
+            ? positionals
+            : (await a.tasks.list()).filter((t) => !t.id && RUNNING.has(t.status)).map((t) => t.containerId);
           if (wanted.length === 0) return [];
           return (await a.tasks.metrics(wanted)).map(sampleOf);
         };
@@ -219,15 +265,26 @@ const stats: Command = {
           if (stop.signal.aborted) return 0;
           const now = await sample();
           // A named container that does not run shows zeros, as docker shows it.
-          const stopped = positionals.filter((id) => !now.some((s) => s.id === id)).map((id): Sample => ({ id, at: 0, cpuNs: 0, memory: 0, limit: 0, pids: 0, blockRead: 0, blockWrite: 0 }));
+          const stopped = positionals
+            .filter((id) => !now.some((s) => s.id === id))
+            .map((id): Sample => ({ id, at: 0, cpuNs: 0, memory: 0, limit: 0, pids: 0, blockRead: 0, blockWrite: 0 }));
           const rows = [...now, ...stopped].map((s) => statsRow(s, previous.get(s.id))).sort((x, y) => x.id.localeCompare(y.id));
           previous = new Map(now.map((s) => [s.id, s]));
           if (values.format === 'json') context.out(`${JSON.stringify(rows)}\n`);
           else {
-            context.out(`${tty ? '\x1b[2J\x1b[H' : ''}${table([
-              ['CONTAINER ID', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS'],
-              ...rows.map((r) => [r.id, `${r.cpuPercent.toFixed(2)}%`, `${size(r.memoryUsage)} / ${size(r.memoryLimit)}`, `${r.memoryPercent.toFixed(2)}%`, `${size(r.blockRead)} / ${size(r.blockWrite)}`, String(r.pids)]),
-            ])}`);
+            context.out(
+              `${tty ? '\x1b[2J\x1b[H' : ''}${table([
+                ['CONTAINER ID', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS'],
+                ...rows.map((r) => [
+                  r.id,
+                  `${r.cpuPercent.toFixed(2)}%`,
+                  `${size(r.memoryUsage)} / ${size(r.memoryLimit)}`,
+                  `${r.memoryPercent.toFixed(2)}%`,
+                  `${size(r.blockRead)} / ${size(r.blockWrite)}`,
+                  String(r.pids),
+                ]),
+              ])}`,
+            );
           }
           if (values['no-stream']) return 0;
         }
@@ -242,28 +299,49 @@ const stats: Command = {
 
 const restart: Command = {
   summary: 'Restart containers (stop, then start)',
-  usage: "Usage: ctl restart [-t SECONDS] CONTAINER...\n\n  -t, --time N   seconds to wait for the stop before SIGKILL (default: the container's --stop-timeout, else 10)\n",
+  usage:
+    "Usage: ctl restart [-t SECONDS] CONTAINER...\n\n  -t, --time N   seconds to wait for the stop before SIGKILL (default: the container's --stop-timeout, else 10)\n",
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
     const timeout = values.time !== undefined ? Number(values.time) : undefined;
     if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${values.time}: expected seconds`);
     const list = ids(positionals, 'restart');
-    return withDaemon(context, (daemon) => each(context, 'restart', list, async (id) => {
-      await stopOne(api(daemon, context), id, timeout);
-      // Starting is `ctl start`'s own code; its message comes back under our name.
-      let message = '';
-      const quiet: CommandContext = { ...context, out: () => undefined, err: (text) => (message += text.replace(/^ctl start: [^:]*: /, '')) };
-      const code = await containerCommands.start!.run([id], quiet);
-      if (code !== 0) throw new Error(message.trim() || `start exited ${code}`);
-      context.out(`${id}\n`);
-    }));
+    return withDaemon(context, (daemon) =>
+      each(context, 'restart', list, async (id) => {
+        await stopOne(api(daemon, context), id, timeout);
+        // Starting is `ctl start`'s own code; its message comes back under our name.
+        let message = '';
+        const quiet: CommandContext = {
+          ...context,
+          out: () => undefined,
+          err: (text) => (message += text.replace(/^ctl start: [^:]*: /, '')),
+        };
+        const code = await containerCommands.start!.run([id], quiet);
+        if (code !== 0) throw new Error(message.trim() || `start exited ${code}`);
+        context.out(`${id}\n`);
+      }),
+    );
   },
 };
 
 /* ---- events ---- */
 
-const EVENT_NAMES: Record<string, string> = { die: 'exit', destroy: 'delete', pause: 'paused', unpause: 'resumed', exec_create: 'exec-added', exec_start: 'exec-started' };
-const TYPE_TOPICS: Record<string, string> = { container: 'containers', image: 'images', task: 'tasks', namespace: 'namespaces', content: 'content', snapshot: 'snapshot' };
+const EVENT_NAMES: Record<string, string> = {
+  die: 'exit',
+  destroy: 'delete',
+  pause: 'paused',
+  unpause: 'resumed',
+  exec_create: 'exec-added',
+  exec_start: 'exec-started',
+};
+const TYPE_TOPICS: Record<string, string> = {
+  container: 'containers',
+  image: 'images',
+  task: 'tasks',
+  namespace: 'namespaces',
+  content: 'content',
+  snapshot: 'snapshot',
+};
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]]/g, '[$&]');
 
 /**
@@ -300,7 +378,11 @@ export function eventFilters(namespace: string, given: readonly string[]): strin
   let combos: string[][] = [[`namespace==${JSON.stringify(namespace)}`]];
   for (const selectors of byKey.values()) combos = combos.flatMap((c) => selectors.map((s) => [...c, s]));
   // Containers' own events name the container `id`, tasks' `container_id`: a container filter takes either.
-  return combos.flatMap((c) => (c.some((s) => s.startsWith('event.container_id==')) ? [c.join(','), c.map((s) => s.replace(/^event\.container_id==/, 'event.id==')).join(',')] : [c.join(',')]));
+  return combos.flatMap((c) =>
+    c.some((s) => s.startsWith('event.container_id=='))
+      ? [c.join(','), c.map((s) => s.replace(/^event\.container_id==/, 'event.id==')).join(',')]
+      : [c.join(',')],
+  );
 }
 
 function sinceOrUntil(value: string, what: string): number {
@@ -326,9 +408,15 @@ Prints TIME TOPIC NAMESPACE FIELDS for each event of this namespace until Ctrl-C
 The daemon keeps no history: only events from now on are shown (no --since).
 `,
   async run(argv, context) {
-    const { values, positionals } = parseOptions(argv, { filter: { type: 'string', short: 'f', multiple: true }, until: { type: 'string' }, since: { type: 'string' }, format: { type: 'string' } });
+    const { values, positionals } = parseOptions(argv, {
+      filter: { type: 'string', short: 'f', multiple: true },
+      until: { type: 'string' },
+      since: { type: 'string' },
+      format: { type: 'string' },
+    });
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    if (values.since !== undefined) throw new UsageError('--since: the daemon keeps no history of events; only events from now on can be shown');
+    if (values.since !== undefined)
+      throw new UsageError('--since: the daemon keeps no history of events; only events from now on can be shown');
     const filters = eventFilters(context.namespace, values.filter ?? []);
     const until = values.until !== undefined ? sinceOrUntil(values.until, '--until') : undefined;
     return withDaemon(context, async (daemon) => {
@@ -348,7 +436,10 @@ The daemon keeps no history: only events from now on are shown (no --since).
             } catch {
               fields = { typeUrl: envelope.event.typeUrl };
             }
-            if (values.format === 'json') context.out(`${JSON.stringify({ time: envelope.timestamp, topic: envelope.topic, namespace: envelope.namespace, event: fields })}\n`);
+            if (values.format === 'json')
+              context.out(
+                `${JSON.stringify({ time: envelope.timestamp, topic: envelope.topic, namespace: envelope.namespace, event: fields })}\n`,
+              );
             else context.out(`${envelope.timestamp.toISOString()} ${envelope.topic} ${envelope.namespace} ${JSON.stringify(fields)}\n`);
           },
           { signal: stop.signal },
@@ -385,7 +476,8 @@ const prune: Command = {
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { force: { type: 'boolean', short: 'f' } });
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    if (!values.force && !(await confirm('WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] '))) return 0;
+    if (!values.force && !(await confirm('WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ')))
+      return 0;
     return withDaemon(context, async (daemon) => {
       const a = api(daemon, context);
       const [containers, tasks] = await Promise.all([a.containers.list(), a.tasks.list()]);
@@ -394,20 +486,32 @@ const prune: Command = {
       const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
       const removed: string[] = [];
       let reclaimed = 0;
-      const code = await each(context, 'container prune', containers.filter((c) => !running.has(c.id)).map((c) => c.id), async (id) => {
-        const c = containers.find((x) => x.id === id)!;
-        const bytes = c.snapshotKey ? await new SnapshotsClient(daemon.snapshotter, c.snapshotter).usage(`${context.namespace}/${c.snapshotKey}`).then((u) => u.size, () => 0) : 0;
-        try {
-          await a.runner.remove(id, false);
-        } catch (err) {
-          // Started meanwhile: not ours to remove.
-          if (kindOf(err) === 'FailedPrecondition') return;
-          throw err;
-        }
-        removed.push(id);
-        reclaimed += bytes;
-      });
-      context.out(`${removed.length ? `Deleted Containers:\n${removed.map((id) => `${id}\n`).join('')}\n` : ''}Total reclaimed space: ${humanSize(reclaimed)}\n`);
+      const code = await each(
+        context,
+        'container prune',
+        containers.filter((c) => !running.has(c.id)).map((c) => c.id),
+        async (id) => {
+          const c = containers.find((x) => x.id === id)!;
+          const bytes = c.snapshotKey
+            ? await new SnapshotsClient(daemon.snapshotter, c.snapshotter).usage(`${context.namespace}/${c.snapshotKey}`).then(
+                (u) => u.size,
+                () => 0,
+              )
+            : 0;
+          try {
+            await a.runner.remove(id, false);
+          } catch (err) {
+            // Started meanwhile: not ours to remove.
+            if (kindOf(err) === 'FailedPrecondition') return;
+            throw err;
+          }
+          removed.push(id);
+          reclaimed += bytes;
+        },
+      );
+      context.out(
+        `${removed.length ? `Deleted Containers:\n${removed.map((id) => `${id}\n`).join('')}\n` : ''}Total reclaimed space: ${humanSize(reclaimed)}\n`,
+      );
       return code;
     });
   },
@@ -428,12 +532,25 @@ const commit: Command = {
 Prints the new image's digest (its manifest's; the image record's target).
 `,
   async run(argv, context) {
-    const { values, positionals } = parseOptions(argv, { message: { type: 'string', short: 'm' }, author: { type: 'string', short: 'a' }, change: { type: 'string', short: 'c', multiple: true }, pause: { type: 'boolean', short: 'p' }, 'no-pause': { type: 'boolean' } });
+    const { values, positionals } = parseOptions(argv, {
+      message: { type: 'string', short: 'm' },
+      author: { type: 'string', short: 'a' },
+      change: { type: 'string', short: 'c', multiple: true },
+      pause: { type: 'boolean', short: 'p' },
+      'no-pause': { type: 'boolean' },
+    });
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError('commit needs a CONTAINER and a REPO[:TAG]');
     if (positionals.length === 1) throw new UsageError('commit needs a REPO[:TAG]: images here are records with a name');
     const [id, reference] = positionals as [string, string];
     return withDaemon(context, async (daemon) => {
-      const made = await api(daemon, context).runner.commit({ id, reference, message: values.message ?? '', author: values.author ?? '', changes: values.change ?? [], pause: !values['no-pause'] });
+      const made = await api(daemon, context).runner.commit({
+        id,
+        reference,
+        message: values.message ?? '',
+        author: values.author ?? '',
+        changes: values.change ?? [],
+        pause: !values['no-pause'],
+      });
       context.out(`${made.digest}\n`);
       return 0;
     });
@@ -467,7 +584,11 @@ Commands:
       return prune.run(rest, context);
     }
     const name = VERBS[verb] ?? verb;
-    const command = Object.prototype.hasOwnProperty.call(more, name) ? more[name] : Object.prototype.hasOwnProperty.call(containerCommands, name) ? containerCommands[name] : undefined;
+    const command = Object.prototype.hasOwnProperty.call(more, name)
+      ? more[name]
+      : Object.prototype.hasOwnProperty.call(containerCommands, name)
+        ? containerCommands[name]
+        : undefined;
     if (!command) throw new UsageError(`unknown container command "${verb}"`);
     const first = rest.findIndex((a) => !a.startsWith('-'));
     const options = command.helpBeforeImageOnly && first >= 0 ? rest.slice(0, first) : rest;

@@ -45,7 +45,11 @@ interface Api {
 const api = (daemon: Daemon, context: CommandContext): Api => {
   const c = client();
   const wire = daemon['containerd-lite'];
-  return { runner: new c.RunnerClient(wire, context.namespace), tasks: new c.TasksClient(wire, context.namespace), containers: new c.ContainersClient(wire, context.namespace) };
+  return {
+    runner: new c.RunnerClient(wire, context.namespace),
+    tasks: new c.TasksClient(wire, context.namespace),
+    containers: new c.ContainersClient(wire, context.namespace),
+  };
 };
 
 const kindOf = (err: unknown): string | undefined => (err as { kind?: string }).kind;
@@ -58,8 +62,10 @@ export function signalNumber(value: string): number {
   return n;
 }
 
-const taskDir = (context: CommandContext, id: string): string => join(context.dirs.state, 'containerd-lite', 'tasks', context.namespace, id);
-const logFile = (context: CommandContext, id: string): string => join(context.dirs.root, 'containerd-lite', 'logs', context.namespace, `${id}.log`);
+const taskDir = (context: CommandContext, id: string): string =>
+  join(context.dirs.state, 'containerd-lite', 'tasks', context.namespace, id);
+const logFile = (context: CommandContext, id: string): string =>
+  join(context.dirs.root, 'containerd-lite', 'logs', context.namespace, `${id}.log`);
 
 async function taskOf(tasks: Tasks, id: string): Promise<ProcessState | undefined> {
   try {
@@ -134,7 +140,12 @@ function rawTerminal(): void {
  * after Start (the shim keeps what the process wrote before that for us) and read its log if
  * it is gone already.
  */
-async function foreground(context: CommandContext, tasks: Tasks, id: string, o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string; running?: boolean }): Promise<number> {
+async function foreground(
+  context: CommandContext,
+  tasks: Tasks,
+  id: string,
+  o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string; running?: boolean },
+): Promise<number> {
   const execId = o.execId ?? '';
   const connect = (): Promise<Io> => attach(o.socket, o.interactive, () => void tasks.closeIO(id, execId).catch(() => undefined));
   let io = execId ? undefined : await connect();
@@ -218,7 +229,10 @@ async function pullImage(context: CommandContext, daemon: Daemon, parsed: Parsed
   try {
     // -u is the container's user here, so no credentials: anonymous pulls only.
     const registry = registryFlags({ 'plain-http': parsed.values['plain-http'] }, context.env);
-    await pull(context, daemon, normalizeReference(parsed.image), { snapshotter: parsed.values.snapshotter as string | undefined, registry });
+    await pull(context, daemon, normalizeReference(parsed.image), {
+      snapshotter: parsed.values.snapshotter as string | undefined,
+      registry,
+    });
   } catch (err) {
     if (err instanceof NotServingError) throw err;
     throw new ImageError((err as Error).message);
@@ -230,7 +244,12 @@ async function pullImage(context: CommandContext, daemon: Daemon, parsed: Parsed
  * image, and when there is none pulled (missing, as docker says "Unable to find image …
  * locally") or refused (never). The common case, a local image, costs no extra call.
  */
-async function createContainer(context: CommandContext, daemon: Daemon, a: Api, argv: string[]): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
+async function createContainer(
+  context: CommandContext,
+  daemon: Daemon,
+  a: Api,
+  argv: string[],
+): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
   const parsed = parseRunArgs(argv);
   const options = runOptions(parsed, context.env);
   const v = parsed.values;
@@ -250,7 +269,8 @@ async function createContainer(context: CommandContext, daemon: Daemon, a: Api, 
   } catch (err) {
     if (!imageMissing(err) || policy === 'always') throw err;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { familiarName, normalizeReference } = require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+    const { familiarName, normalizeReference } =
+      require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
     let name: string;
     try {
       name = familiarName(normalizeReference(parsed.image));
@@ -350,7 +370,11 @@ const run: Command = {
         context.out(`${id}\n`);
         return 0;
       }
-      const code = await foreground(context, a.tasks, id, { interactive: Boolean(v.interactive), tty: Boolean(v.tty), socket: join(taskDir(context, id), 'attach.sock') });
+      const code = await foreground(context, a.tasks, id, {
+        interactive: Boolean(v.interactive),
+        tty: Boolean(v.tty),
+        socket: join(taskDir(context, id), 'attach.sock'),
+      });
       // Remove deletes the stopped task too (one call), and with it anonymous volumes, as docker's --rm.
       if (v.rm) await a.runner.remove(id, true, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
       return code;
@@ -360,7 +384,10 @@ const run: Command = {
 
 const create: Command = {
   summary: 'Create a container without starting it',
-  usage: RUN_USAGE.replace('ctl run', 'ctl create').replace('Runs a command in a new container', 'Creates a container (start it with ctl start)'),
+  usage: RUN_USAGE.replace('ctl run', 'ctl create').replace(
+    'Runs a command in a new container',
+    'Creates a container (start it with ctl start)',
+  ),
   helpBeforeImageOnly: true,
   async run(argv, context) {
     const bad = refuseBadOptions(argv, context, 'create');
@@ -384,7 +411,12 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 function parseOptions<T extends Options>(argv: string[], options: T) {
   try {
-    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({
+      args: argv,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -416,7 +448,8 @@ async function each(context: CommandContext, verb: string, list: string[], fn: (
 type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: { uid: number; gid: number; additionalGids?: number[] } };
 
 /** The container's spec (its process and root are read here); {} when there is none. */
-const specOf = (c: Container): { process?: ContainerProcess; root?: { path?: string } } => client().specOf<{ process?: ContainerProcess; root?: { path?: string } }>(c) ?? {};
+const specOf = (c: Container): { process?: ContainerProcess; root?: { path?: string } } =>
+  client().specOf<{ process?: ContainerProcess; root?: { path?: string } }>(c) ?? {};
 
 /** Where a running container's root filesystem is on this host: the task's mounted rootfs, or the spec's own absolute root. */
 function rootfsOf(context: CommandContext, id: string, c: Container): string {
@@ -431,7 +464,6 @@ function execUser(spec: string, rootfs: string): { uid: number; gid: number; add
   const u = resolveUser(spec, rootfs);
   return { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
 }
-
 
 function statusText(task: ProcessState | undefined): string {
   if (!task) return 'Created';
@@ -467,10 +499,17 @@ const start: Command = {
           await markStoppedByUser(a, container, false);
           if (task?.status === 'STOPPED') await a.tasks.delete(id);
           if (!task || task.status === 'STOPPED') {
-            const rootfs = await new SnapshotsClient(daemon.snapshotter, container.snapshotter).mounts(`${context.namespace}/${container.snapshotKey}`);
+            const rootfs = await new SnapshotsClient(daemon.snapshotter, container.snapshotter).mounts(
+              `${context.namespace}/${container.snapshotKey}`,
+            );
             await a.tasks.create(id, { rootfs, terminal: false });
           }
-          if (values.attach) return await foreground(context, a.tasks, id, { interactive: false, tty: false, socket: join(taskDir(context, id), 'attach.sock') });
+          if (values.attach)
+            return await foreground(context, a.tasks, id, {
+              interactive: false,
+              tty: false,
+              socket: join(taskDir(context, id), 'attach.sock'),
+            });
           await a.tasks.start(id);
           context.out(`${id}\n`);
         } catch (err) {
@@ -487,7 +526,11 @@ const ps: Command = {
   summary: 'List containers',
   usage: 'Usage: ctl ps [-a] [-q] [--format json]\n\n  -a, --all   also containers that are not running\n',
   async run(argv, context) {
-    const { values } = parseOptions(argv, { all: { type: 'boolean', short: 'a' }, quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
+    const { values } = parseOptions(argv, {
+      all: { type: 'boolean', short: 'a' },
+      quiet: { type: 'boolean', short: 'q' },
+      format: { type: 'string' },
+    });
     return withDaemon(context, async (daemon) => {
       const a = api(daemon, context);
       const [containers, tasks] = await Promise.all([a.containers.list(), a.tasks.list()]);
@@ -498,15 +541,38 @@ const ps: Command = {
         .sort((x, y) => y.container.createdAt.getTime() - x.container.createdAt.getTime());
       if (values.quiet) context.out(rows.map((r) => `${r.container.id}\n`).join(''));
       else if (values.format === 'json') {
-        context.out(`${JSON.stringify(rows.map((r) => ({ id: r.container.id, image: r.container.image, command: specOf(r.container).process?.args ?? [], created: r.container.createdAt, status: r.task?.status ?? 'CREATED', pid: r.task?.pid ?? 0, exitCode: r.task?.status === 'STOPPED' ? r.task.exitStatus : null, labels: r.container.labels })), null, 2)}\n`);
+        context.out(
+          `${JSON.stringify(
+            rows.map((r) => ({
+              id: r.container.id,
+              image: r.container.image,
+              command: specOf(r.container).process?.args ?? [],
+              created: r.container.createdAt,
+              status: r.task?.status ?? 'CREATED',
+              pid: r.task?.pid ?? 0,
+              exitCode: r.task?.status === 'STOPPED' ? r.task.exitStatus : null,
+              labels: r.container.labels,
+            })),
+            null,
+            2,
+          )}\n`,
+        );
       } else {
-        context.out(table([
-          ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'],
-          ...rows.map((r) => {
-            const cmd = (specOf(r.container).process?.args ?? []).join(' ');
-            return [r.container.id, r.container.image.replace(/^docker\.io\/(library\/)?/, ''), JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 29)}…` : cmd), `${age(r.container.createdAt)} ago`, statusText(r.task)];
-          }),
-        ]));
+        context.out(
+          table([
+            ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'],
+            ...rows.map((r) => {
+              const cmd = (specOf(r.container).process?.args ?? []).join(' ');
+              return [
+                r.container.id,
+                r.container.image.replace(/^docker\.io\/(library\/)?/, ''),
+                JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 29)}…` : cmd),
+                `${age(r.container.createdAt)} ago`,
+                statusText(r.task),
+              ];
+            }),
+          ]),
+        );
       }
       return 0;
     });
@@ -539,9 +605,15 @@ function sinceTime(value: string): number {
 
 const logs: Command = {
   summary: "Show a container's output",
-  usage: 'Usage: ctl logs [-f] [--tail N] [--since TIME] [-t] CONTAINER\n\n  -f, --follow       keep printing until the container stops\n  --tail N           only the last N lines\n  --since TIME       only lines since TIME (10m, 2h, RFC 3339)\n  -t, --timestamps   prefix each line with its time\n',
+  usage:
+    'Usage: ctl logs [-f] [--tail N] [--since TIME] [-t] CONTAINER\n\n  -f, --follow       keep printing until the container stops\n  --tail N           only the last N lines\n  --since TIME       only lines since TIME (10m, 2h, RFC 3339)\n  -t, --timestamps   prefix each line with its time\n',
   async run(argv, context) {
-    const { values, positionals } = parseOptions(argv, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' }, since: { type: 'string' }, timestamps: { type: 'boolean', short: 't' } });
+    const { values, positionals } = parseOptions(argv, {
+      follow: { type: 'boolean', short: 'f' },
+      tail: { type: 'string' },
+      since: { type: 'string' },
+      timestamps: { type: 'boolean', short: 't' },
+    });
     if (positionals.length !== 1) throw new UsageError('logs needs one CONTAINER');
     const id = positionals[0]!;
     const since = values.since ? sinceTime(values.since) : 0;
@@ -613,7 +685,10 @@ async function stopOne(a: Api, id: string, timeoutSec: number | undefined): Prom
     if (kindOf(err) !== 'NotFound') throw err;
   });
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeout * 1000)))]);
+  const timedOut = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeout * 1000))),
+  ]);
   clearTimeout(timer);
   if (timedOut) {
     await a.tasks.kill(id, constants.signals.SIGKILL, { all: true }).catch((err: unknown) => {
@@ -625,15 +700,18 @@ async function stopOne(a: Api, id: string, timeoutSec: number | undefined): Prom
 
 const stop: Command = {
   summary: 'Stop running containers (stop signal, then SIGKILL after the timeout)',
-  usage: 'Usage: ctl stop [-t SECONDS] CONTAINER...\n\n  -t, --time N   seconds to wait before SIGKILL (default: the container\'s --stop-timeout, else 10)\n',
+  usage:
+    "Usage: ctl stop [-t SECONDS] CONTAINER...\n\n  -t, --time N   seconds to wait before SIGKILL (default: the container's --stop-timeout, else 10)\n",
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
     const timeout = values.time !== undefined ? Number(values.time) : undefined;
     if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${values.time}: expected seconds`);
-    return withDaemon(context, (daemon) => each(context, 'stop', ids(positionals, 'stop'), async (id) => {
-      await stopOne(api(daemon, context), id, timeout);
-      context.out(`${id}\n`);
-    }));
+    return withDaemon(context, (daemon) =>
+      each(context, 'stop', ids(positionals, 'stop'), async (id) => {
+        await stopOne(api(daemon, context), id, timeout);
+        context.out(`${id}\n`);
+      }),
+    );
   },
 };
 
@@ -643,26 +721,34 @@ const kill: Command = {
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { signal: { type: 'string', short: 's' } });
     const signal = signalNumber(values.signal ?? 'KILL');
-    return withDaemon(context, (daemon) => each(context, 'kill', ids(positionals, 'kill'), async (id) => {
-      const a = api(daemon, context);
-      const task = await taskOf(a.tasks, id);
-      if (!task || task.status === 'STOPPED') throw new Error('is not running');
-      await markStoppedByUser(a, await a.containers.get(id), true);
-      await a.tasks.kill(id, signal);
-      context.out(`${id}\n`);
-    }));
+    return withDaemon(context, (daemon) =>
+      each(context, 'kill', ids(positionals, 'kill'), async (id) => {
+        const a = api(daemon, context);
+        const task = await taskOf(a.tasks, id);
+        if (!task || task.status === 'STOPPED') throw new Error('is not running');
+        await markStoppedByUser(a, await a.containers.get(id), true);
+        await a.tasks.kill(id, signal);
+        context.out(`${id}\n`);
+      }),
+    );
   },
 };
 
 const rm: Command = {
   summary: 'Remove containers',
-  usage: 'Usage: ctl rm [-f] [-v] CONTAINER...\n\n  -f, --force     kill a running container first\n  -v, --volumes   also remove its anonymous volumes (unless another container uses them)\n',
+  usage:
+    'Usage: ctl rm [-f] [-v] CONTAINER...\n\n  -f, --force     kill a running container first\n  -v, --volumes   also remove its anonymous volumes (unless another container uses them)\n',
   async run(argv, context) {
-    const { values, positionals } = parseOptions(argv, { force: { type: 'boolean', short: 'f' }, volumes: { type: 'boolean', short: 'v' } });
-    return withDaemon(context, (daemon) => each(context, 'rm', ids(positionals, 'rm'), async (id) => {
-      await api(daemon, context).runner.remove(id, Boolean(values.force), Boolean(values.volumes));
-      context.out(`${id}\n`);
-    }));
+    const { values, positionals } = parseOptions(argv, {
+      force: { type: 'boolean', short: 'f' },
+      volumes: { type: 'boolean', short: 'v' },
+    });
+    return withDaemon(context, (daemon) =>
+      each(context, 'rm', ids(positionals, 'rm'), async (id) => {
+        await api(daemon, context).runner.remove(id, Boolean(values.force), Boolean(values.volumes));
+        context.out(`${id}\n`);
+      }),
+    );
   },
 };
 
@@ -671,10 +757,12 @@ const wait: Command = {
   usage: 'Usage: ctl wait CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withDaemon(context, (daemon) => each(context, 'wait', ids(positionals, 'wait'), async (id) => {
-      const exit = await api(daemon, context).tasks.wait(id);
-      context.out(`${exit.exitStatus}\n`);
-    }));
+    return withDaemon(context, (daemon) =>
+      each(context, 'wait', ids(positionals, 'wait'), async (id) => {
+        const exit = await api(daemon, context).tasks.wait(id);
+        context.out(`${exit.exitStatus}\n`);
+      }),
+    );
   },
 };
 
@@ -696,7 +784,15 @@ const inspect: Command = {
           Name: c.id,
           Image: c.image,
           Created: c.createdAt,
-          State: { Status: (task?.status ?? 'CREATED').toLowerCase(), Running: task?.status === 'RUNNING', Paused: task?.status === 'PAUSED', Pid: task?.pid ?? 0, ExitCode: task?.status === 'STOPPED' ? task.exitStatus : 0, OOMKilled: Boolean(exit.oomKilled), FinishedAt: task?.exitedAt ?? null },
+          State: {
+            Status: (task?.status ?? 'CREATED').toLowerCase(),
+            Running: task?.status === 'RUNNING',
+            Paused: task?.status === 'PAUSED',
+            Pid: task?.pid ?? 0,
+            ExitCode: task?.status === 'STOPPED' ? task.exitStatus : 0,
+            OOMKilled: Boolean(exit.oomKilled),
+            FinishedAt: task?.exitedAt ?? null,
+          },
           RestartCount: client().restartCountOf(c.labels),
           HostConfig: {
             RestartPolicy: { Name: client().policyOf(c.labels).name, MaximumRetryCount: client().policyOf(c.labels).maxRetries },
@@ -719,7 +815,8 @@ const inspect: Command = {
 
 const exec: Command = {
   summary: 'Run a command in a running container',
-  usage: 'Usage: ctl exec [-i] [-t] [-d] [-e K=V] [-u USER[:GROUP]] [-w DIR] CONTAINER COMMAND [ARG...]\n\n  -u, --user   a name or UID (and group name or GID), looked up in the container\n',
+  usage:
+    'Usage: ctl exec [-i] [-t] [-d] [-e K=V] [-u USER[:GROUP]] [-w DIR] CONTAINER COMMAND [ARG...]\n\n  -u, --user   a name or UID (and group name or GID), looked up in the container\n',
   helpBeforeImageOnly: true,
   async run(argv, context) {
     // Options before CONTAINER; everything after it is the command.
@@ -731,7 +828,14 @@ const exec: Command = {
       if (takesValue.has(argv[i]!) && i + 1 < argv.length) opts.push(argv[++i]!);
     }
     const [id, ...cmd] = argv.slice(i);
-    const { values } = parseOptions(opts, { interactive: { type: 'boolean', short: 'i' }, tty: { type: 'boolean', short: 't' }, detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true }, user: { type: 'string', short: 'u' }, workdir: { type: 'string', short: 'w' } });
+    const { values } = parseOptions(opts, {
+      interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
+      detach: { type: 'boolean', short: 'd' },
+      env: { type: 'string', short: 'e', multiple: true },
+      user: { type: 'string', short: 'u' },
+      workdir: { type: 'string', short: 'w' },
+    });
     if (!id || cmd.length === 0) throw new UsageError('exec needs a CONTAINER and a COMMAND');
     return withDaemon(context, async (daemon) => {
       const a = api(daemon, context);
@@ -757,7 +861,14 @@ const exec: Command = {
       const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
       // docker gives a terminal its TERM
       if (values.tty && !env.has('TERM')) env.set('TERM', 'TERM=xterm');
-      const spec = { ...base, args: cmd, env: [...env.values()], cwd: values.workdir ?? base.cwd ?? '/', user, terminal: Boolean(values.tty) };
+      const spec = {
+        ...base,
+        args: cmd,
+        env: [...env.values()],
+        cwd: values.workdir ?? base.cwd ?? '/',
+        user,
+        terminal: Boolean(values.tty),
+      };
       await a.tasks.exec(id, { execId, spec, stdin: values.interactive ? 'attach' : '', terminal: Boolean(values.tty) });
       const dir = join(taskDir(context, id), 'exec', execId);
       try {
@@ -770,7 +881,13 @@ const exec: Command = {
           }
           return 0;
         }
-        return await foreground(context, a.tasks, id, { interactive: Boolean(values.interactive), tty: Boolean(values.tty), socket: join(dir, 'attach.sock'), execId, execLog: join(dir, 'exec.log') });
+        return await foreground(context, a.tasks, id, {
+          interactive: Boolean(values.interactive),
+          tty: Boolean(values.tty),
+          socket: join(dir, 'attach.sock'),
+          execId,
+          execLog: join(dir, 'exec.log'),
+        });
       } finally {
         if (!values.detach) await a.tasks.deleteProcess(id, execId).catch(() => undefined);
       }
@@ -800,12 +917,30 @@ Signals go to the container (on a terminal, ^C is the container's). Exits with i
         return 1;
       }
       const interactive = !values['no-stdin'] && task.stdin !== '';
-      return foreground(context, a.tasks, id, { interactive, tty: task.terminal, socket: join(taskDir(context, id), 'attach.sock'), running: true });
+      return foreground(context, a.tasks, id, {
+        interactive,
+        tty: task.terminal,
+        socket: join(taskDir(context, id), 'attach.sock'),
+        running: true,
+      });
     });
   },
 };
 
-export const commands: Record<string, Command> = { run, create, start, ps, logs, stop, kill, rm, wait, inspect, exec, attach: attachCommand };
+export const commands: Record<string, Command> = {
+  run,
+  create,
+  start,
+  ps,
+  logs,
+  stop,
+  kill,
+  rm,
+  wait,
+  inspect,
+  exec,
+  attach: attachCommand,
+};
 
 // For the other container commands (container-more.ts): one way to reach the daemon, find a
 // task, stop a container and report per container.

@@ -20,7 +20,6 @@ async function withContent<T>(context: CommandContext, fn: (c: Content) => Promi
   return withDaemon(context, (daemon) => fn(new ContentClient(daemon['containerd-lite'], context.namespace)));
 }
 
-
 /** Writes a chunk to stdout, waiting when the pipe is full so a large blob never piles up in memory. */
 function write(chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -35,7 +34,12 @@ export const command: Command = {
   async run([verb, ...argv], context) {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, options: { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } }, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args: argv,
+        options: { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } },
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -48,8 +52,16 @@ export const command: Command = {
           if (values.format === 'json') context.out(`${JSON.stringify(infos, null, 2)}\n`);
           else if (values.quiet) context.out(infos.map((i) => `${i.digest}\n`).join(''));
           else {
-            const labels = (l: Record<string, string>): string => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(',');
-            context.out(table([['DIGEST', 'SIZE', 'AGE', 'LABELS'], ...infos.map((i) => [i.digest, humanSize(i.size), age(i.createdAt), labels(i.labels)])]));
+            const labels = (l: Record<string, string>): string =>
+              Object.entries(l)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(',');
+            context.out(
+              table([
+                ['DIGEST', 'SIZE', 'AGE', 'LABELS'],
+                ...infos.map((i) => [i.digest, humanSize(i.size), age(i.createdAt), labels(i.labels)]),
+              ]),
+            );
           }
           return 0;
         });

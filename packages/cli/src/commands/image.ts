@@ -153,8 +153,10 @@ async function stdinToFile(context: CommandContext): Promise<string> {
   return file;
 }
 
-const images = (daemon: Daemon, context: CommandContext): Images => new (client().ImagesClient)(daemon['containerd-lite'], context.namespace);
-const contentOf = (daemon: Daemon, context: CommandContext): Content => new (client().ContentClient)(daemon['containerd-lite'], context.namespace);
+const images = (daemon: Daemon, context: CommandContext): Images =>
+  new (client().ImagesClient)(daemon['containerd-lite'], context.namespace);
+const contentOf = (daemon: Daemon, context: CommandContext): Content =>
+  new (client().ContentClient)(daemon['containerd-lite'], context.namespace);
 
 async function run(verb: string | undefined, argv: string[], context: CommandContext): Promise<number> {
   const parse = (options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>) => {
@@ -221,7 +223,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
               allPlatforms: Boolean(values['all-platforms']),
             },
             (p) => {
-              if (p.total) line.update(`writing ${values.output as string}  ${humanSize(Number(p.current))} / ${humanSize(Number(p.total))}`);
+              if (p.total)
+                line.update(`writing ${values.output as string}  ${humanSize(Number(p.current))} / ${humanSize(Number(p.total))}`);
             },
           ),
         );
@@ -294,12 +297,26 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         const rows = [];
         for (const image of list) rows.push({ image, ...(await summarize(content, image.target)) });
         if (values.format === 'json') {
-          context.out(`${JSON.stringify(rows.map((r) => ({ ...r.image, size: r.size, platforms: r.platforms })), null, 2)}\n`);
+          context.out(
+            `${JSON.stringify(
+              rows.map((r) => ({ ...r.image, size: r.size, platforms: r.platforms })),
+              null,
+              2,
+            )}\n`,
+          );
         } else {
-          context.out(table([
-            ['REF', 'TYPE', 'DIGEST', 'SIZE', 'PLATFORMS'],
-            ...rows.map((r) => [r.image.name, isIndex(r.image.target.mediaType) ? 'index' : 'manifest', r.image.target.digest, humanSize(r.size), r.platforms.join(',')]),
-          ]));
+          context.out(
+            table([
+              ['REF', 'TYPE', 'DIGEST', 'SIZE', 'PLATFORMS'],
+              ...rows.map((r) => [
+                r.image.name,
+                isIndex(r.image.target.mediaType) ? 'index' : 'manifest',
+                r.image.target.digest,
+                humanSize(r.size),
+                r.platforms.join(','),
+              ]),
+            ]),
+          );
         }
         return 0;
       });

@@ -13,7 +13,10 @@ Commands:
   rm NAME...                     remove empty namespaces
 `;
 
-async function withNamespaces<T>(context: CommandContext, fn: (ns: import('@ctl/containerd-lite/client').NamespacesClient) => Promise<T>): Promise<T> {
+async function withNamespaces<T>(
+  context: CommandContext,
+  fn: (ns: import('@ctl/containerd-lite/client').NamespacesClient) => Promise<T>,
+): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { NamespacesClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
   return withDaemon(context, (daemon) => fn(new NamespacesClient(daemon['containerd-lite'])));
@@ -43,7 +46,12 @@ export const command: Command = {
         if (values.format === 'json') context.out(`${JSON.stringify(list, null, 2)}\n`);
         else if (values.quiet) context.out(list.map((n) => `${n.name}\n`).join(''));
         else {
-          const rows = list.map((n) => [n.name, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')]);
+          const rows = list.map((n) => [
+            n.name,
+            Object.entries(n.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(','),
+          ]);
           context.out(['NAME                LABELS', ...rows.map(([n, l]) => `${n!.padEnd(20)}${l}`)].join('\n') + '\n');
         }
         return 0;
@@ -59,7 +67,12 @@ export const command: Command = {
         const [name, ...labels] = positionals;
         if (!name) throw new UsageError('label needs a NAME');
         const parsedLabels = parseLabelArgs(labels);
-        await withNamespaces(context, (ns) => ns.update({ name, labels: parsedLabels }, Object.keys(parsedLabels).map((k) => `labels.${k}`)));
+        await withNamespaces(context, (ns) =>
+          ns.update(
+            { name, labels: parsedLabels },
+            Object.keys(parsedLabels).map((k) => `labels.${k}`),
+          ),
+        );
         return 0;
       }
       case 'rm':

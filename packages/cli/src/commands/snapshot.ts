@@ -109,7 +109,8 @@ export const command: Command = {
         case 'prepare':
         case 'view': {
           need(args, 1, `${verb} needs a KEY`);
-          const mounts = verb === 'prepare' ? await s.prepare(args[0]!, args[1] ?? '', labels) : await s.view(args[0]!, args[1] ?? '', labels);
+          const mounts =
+            verb === 'prepare' ? await s.prepare(args[0]!, args[1] ?? '', labels) : await s.view(args[0]!, args[1] ?? '', labels);
           out(mountCommands(mounts, '/tmp/mnt'));
           return 0;
         }
@@ -126,8 +127,15 @@ export const command: Command = {
         case 'label': {
           need(args, 1, 'label needs a KEY');
           const set = parseLabelArgs(args.slice(1));
-          const info = await s.update({ name: args[0]!, labels: set }, Object.keys(set).map((k) => `labels.${k}`));
-          out(Object.entries(info.labels).map(([k, v]) => `${k}=${v}\n`).join(''));
+          const info = await s.update(
+            { name: args[0]!, labels: set },
+            Object.keys(set).map((k) => `labels.${k}`),
+          );
+          out(
+            Object.entries(info.labels)
+              .map(([k, v]) => `${k}=${v}\n`)
+              .join(''),
+          );
           return 0;
         }
         case 'rm':

@@ -28,14 +28,20 @@ export const command: Command = {
   async run(args, context) {
     let format: string | undefined;
     try {
-      ({ values: { format } } = parseArgs({ args, options: { format: { type: 'string' } }, strict: true }));
+      ({
+        values: { format },
+      } = parseArgs({ args, options: { format: { type: 'string' } }, strict: true }));
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
     if (format !== undefined && format !== 'json') throw new UsageError(`unknown format "${format}" (want json)`);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const versions: Versions = { client: require('@ctl/proto/build-info.json') as BuildInfo, services: {} };
-    const method = wireMethod<object, VersionResponse__Output>('containerd/services/version/v1/version', 'containerd.services.version.v1.Version', 'Version');
+    const method = wireMethod<object, VersionResponse__Output>(
+      'containerd/services/version/v1/version',
+      'containerd.services.version.v1.Version',
+      'Version',
+    );
     const results = await withDaemon(context, async (daemon) => {
       const settled = await Promise.allSettled(SERVICE_NAMES.map((name) => daemon[name].unary(method, {}, { timeoutMs: 5000 })));
       // Nothing on containerd-lite's socket means no daemon: let withDaemon start one.

@@ -48,7 +48,8 @@ function filterOf(filters: string[]): (v: Volume) => boolean {
     const eq = f.indexOf('=');
     const key = f.slice(0, eq < 0 ? undefined : eq);
     const value = eq < 0 ? '' : f.slice(eq + 1);
-    if (key === 'dangling' && /^(true|false|1|0)$/.test(value)) return (v) => (v.usedBy.length === 0) === (value === 'true' || value === '1');
+    if (key === 'dangling' && /^(true|false|1|0)$/.test(value))
+      return (v) => (v.usedBy.length === 0) === (value === 'true' || value === '1');
     if (key === 'name' && value) return (v) => v.name.includes(value);
     if (key === 'label' && value) {
       const [k, ...rest] = value.split('=');

@@ -29,7 +29,8 @@ export type Progress = (event: ProgressEvent) => void;
 export const MAX_JSON_BYTES = 16 << 20;
 
 export function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new EngineError(ErrorKind.Canceled, `canceled: ${String(signal.reason ?? 'aborted')}`, { cause: signal.reason });
+  if (signal?.aborted)
+    throw new EngineError(ErrorKind.Canceled, `canceled: ${String(signal.reason ?? 'aborted')}`, { cause: signal.reason });
 }
 
 /** The selection used for GC labels and for the manifests to unpack or export. */
@@ -49,7 +50,8 @@ export function selection(options: { platforms?: Platform[]; allPlatforms?: bool
 /** Reads a whole small blob (a manifest, index or config), checking the size its descriptor gives. */
 export async function readBlob(content: Content, desc: Descriptor, what: string): Promise<Buffer> {
   const size = await checkBlob(content, desc, what);
-  if (size > MAX_JSON_BYTES) throw invalidArgument(`${what} ${desc.digest} is ${size} bytes, more than the ${MAX_JSON_BYTES} allowed for JSON`);
+  if (size > MAX_JSON_BYTES)
+    throw invalidArgument(`${what} ${desc.digest} is ${size} bytes, more than the ${MAX_JSON_BYTES} allowed for JSON`);
   const chunks: Buffer[] = [];
   for await (const chunk of content.read(desc.digest)) chunks.push(chunk);
   return Buffer.concat(chunks);
@@ -73,18 +75,30 @@ export async function checkBlob(content: Content, desc: Descriptor, what: string
     if (isKind(err, ErrorKind.NotFound)) throw notFound(`${what} ${desc.digest} not found: the blob is missing`);
     throw err;
   }
-  if (desc.size !== undefined && size !== desc.size) throw invalidArgument(`${what} ${desc.digest}: the blob has ${size} bytes, its descriptor says ${desc.size}`);
+  if (desc.size !== undefined && size !== desc.size)
+    throw invalidArgument(`${what} ${desc.digest}: the blob has ${size} bytes, its descriptor says ${desc.size}`);
   return size;
 }
 
-export const SCHEMA1 = ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws'];
+export const SCHEMA1 = [
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+];
 
 export function checkDescriptor(d: unknown, what: string): Descriptor {
   const desc = d as Descriptor;
-  if (!desc || typeof desc !== 'object' || typeof desc.mediaType !== 'string' || typeof desc.digest !== 'string' || !Number.isSafeInteger(desc.size) || desc.size < 0) {
+  if (
+    !desc ||
+    typeof desc !== 'object' ||
+    typeof desc.mediaType !== 'string' ||
+    typeof desc.digest !== 'string' ||
+    !Number.isSafeInteger(desc.size) ||
+    desc.size < 0
+  ) {
     throw invalidArgument(`${what}: not a valid descriptor (mediaType, digest, size): ${JSON.stringify(d)?.slice(0, 200)}`);
   }
-  if (!/^sha256:[a-f0-9]{64}$/.test(desc.digest)) throw invalidArgument(`${what}: digest "${desc.digest.slice(0, 80)}" is not sha256:<64 hex digits>`);
+  if (!/^sha256:[a-f0-9]{64}$/.test(desc.digest))
+    throw invalidArgument(`${what}: digest "${desc.digest.slice(0, 80)}" is not sha256:<64 hex digits>`);
   if (SCHEMA1.includes(desc.mediaType)) throw invalidArgument(`${what} ${desc.digest}: Docker schema 1 manifests are not supported`);
   return desc;
 }
@@ -135,8 +149,16 @@ export function decompress(source: AsyncIterable<Uint8Array>, compression: Compr
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? failedPrecondition(`${what} is zstd-compressed, and the zstd command that decompresses it is not installed`) : err));
-    child.on('close', (code, sig) => (code === 0 ? resolve() : reject(invalidArgument(`zstd -dc of ${what} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`))));
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'ENOENT'
+          ? failedPrecondition(`${what} is zstd-compressed, and the zstd command that decompresses it is not installed`)
+          : err,
+      ),
+    );
+    child.on('close', (code, sig) =>
+      code === 0 ? resolve() : reject(invalidArgument(`zstd -dc of ${what} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`)),
+    );
   });
   exited.catch(() => undefined);
   child.stdin.on('error', () => undefined);

@@ -37,7 +37,18 @@ import * as tar from 'tar-stream';
 import type { Content } from '../content/content';
 import { hasBlob } from '../content/helpers';
 import type { Image, Images } from '../images/images';
-import { Annotation, type Descriptor, type ImageConfig, type Index, type Manifest, MediaType, type Platform, isIndex, isManifest, layerCompression } from '../oci';
+import {
+  Annotation,
+  type Descriptor,
+  type ImageConfig,
+  type Index,
+  type Manifest,
+  MediaType,
+  type Platform,
+  isIndex,
+  isManifest,
+  layerCompression,
+} from '../oci';
 import { hostPlatform, only } from '../platforms';
 import { familiarName, isReference, normalizeReference, parseNormalizedReference } from '../reference';
 import { type Progress, checkAborted, decompress, waitEvent, checkBlob, checkDescriptor, readBlob, readJson, selection } from './common';
@@ -129,7 +140,11 @@ class TarOut {
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'ENOENT' ? notFound(`export to ${output}: directory ${dirname(output)} does not exist`) : new EngineError(ErrorKind.Unknown, `export to ${output}: ${err.message}`, { cause: err })),
+        reject(
+          err.code === 'ENOENT'
+            ? notFound(`export to ${output}: directory ${dirname(output)} does not exist`)
+            : new EngineError(ErrorKind.Unknown, `export to ${output}: ${err.message}`, { cause: err }),
+        ),
       );
     });
     const t = new TarOut(ws);
@@ -140,7 +155,10 @@ class TarOut {
   }
 
   private check(): void {
-    if (this.failure) throw new EngineError(ErrorKind.Unknown, `write archive: ${(this.failure as Error).message ?? String(this.failure)}`, { cause: this.failure });
+    if (this.failure)
+      throw new EngineError(ErrorKind.Unknown, `write archive: ${(this.failure as Error).message ?? String(this.failure)}`, {
+        cause: this.failure,
+      });
   }
 
   async add(name: string, size: number, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
@@ -211,8 +229,10 @@ class TarOut {
 export async function exportArchive(output: string | NodeJS.WritableStream, options: ExportOptions): Promise<ExportResult> {
   const { signal } = options;
   checkAborted(signal);
-  if (options.format !== 'oci-archive' && options.format !== 'docker-archive') throw invalidArgument(`export: unknown format "${options.format}" (oci-archive or docker-archive)`);
-  if (options.format === 'docker-archive' && options.allPlatforms) throw invalidArgument('export: a docker-archive holds one platform per image; choose platforms instead of all platforms');
+  if (options.format !== 'oci-archive' && options.format !== 'docker-archive')
+    throw invalidArgument(`export: unknown format "${options.format}" (oci-archive or docker-archive)`);
+  if (options.format === 'docker-archive' && options.allPlatforms)
+    throw invalidArgument('export: a docker-archive holds one platform per image; choose platforms instead of all platforms');
   const images = await resolveImages(options.images, options.references);
   // Plan (and check) everything before the first byte is written.
   const plan = options.format === 'oci-archive' ? await planOci(images, options) : await planDocker(images, options);
@@ -233,7 +253,13 @@ interface Plan {
   write(out: TarOut): Promise<void>;
 }
 
-function blobSource(content: Content, digest: string, size: number, progress: Progress, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+function blobSource(
+  content: Content,
+  digest: string,
+  size: number,
+  progress: Progress,
+  signal: AbortSignal | undefined,
+): AsyncIterable<Uint8Array> {
   return (async function* () {
     let done = 0;
     let reported = 0;
@@ -248,7 +274,6 @@ function blobSource(content: Content, digest: string, size: number, progress: Pr
     }
   })();
 }
-
 
 async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
   const { content, progress = () => undefined, signal } = options;
@@ -268,7 +293,13 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
         if (isManifest(child.mediaType) && child.platform && !sel.matcher.match(child.platform)) continue;
         if (!isManifest(child.mediaType) && !isIndex(child.mediaType)) continue;
         if (!(await hasBlob(content, child.digest))) {
-          progress({ event: 'image', name: child.digest, current: 0, total: 0, message: `skipped manifest ${child.digest} of ${desc.digest}: not in the content store` });
+          progress({
+            event: 'image',
+            name: child.digest,
+            current: 0,
+            total: 0,
+            message: `skipped manifest ${child.digest} of ${desc.digest}: not in the content store`,
+          });
           continue;
         }
         manifests += await walk(child, `manifest of image index ${desc.digest}`, depth + 1);
@@ -276,10 +307,12 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
       await add(desc, what);
       return manifests;
     }
-    if (!isManifest(desc.mediaType)) throw invalidArgument(`${what} ${desc.digest}: media type "${desc.mediaType}" is neither an image index nor a manifest`);
+    if (!isManifest(desc.mediaType))
+      throw invalidArgument(`${what} ${desc.digest}: media type "${desc.mediaType}" is neither an image index nor a manifest`);
     const manifest = await readJson<Manifest>(content, desc, what);
     await add(checkDescriptor(manifest.config, `config of manifest ${desc.digest}`), `config of manifest ${desc.digest}:`);
-    for (const [i, layer] of (manifest.layers ?? []).entries()) await add(checkDescriptor(layer, `layer ${i} of manifest ${desc.digest}`), `layer ${i} of manifest ${desc.digest}:`);
+    for (const [i, layer] of (manifest.layers ?? []).entries())
+      await add(checkDescriptor(layer, `layer ${i} of manifest ${desc.digest}`), `layer ${i} of manifest ${desc.digest}:`);
     await add(desc, what);
     return 1;
   };
@@ -294,7 +327,9 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
     if (tag) annotations[Annotation.refName] = tag;
     entries.push({ ...image.target, annotations });
   }
-  const dockerManifest = options.skipDockerManifest ? [] : await dockerManifestEntries(content, images, sel.allPlatforms ? [hostPlatform()] : sel.platforms, blobs);
+  const dockerManifest = options.skipDockerManifest
+    ? []
+    : await dockerManifestEntries(content, images, sel.allPlatforms ? [hostPlatform()] : sel.platforms, blobs);
   return {
     async write(out) {
       await out.add('oci-layout', 0, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
@@ -316,7 +351,12 @@ async function planOci(images: Image[], options: ExportOptions): Promise<Plan> {
  * `docker load` of Docker ≤ 24 reads the archive too: per tagged image, the manifest for the
  * first selected platform (the host with allPlatforms), when all its blobs are in the archive.
  */
-async function dockerManifestEntries(content: Content, images: Image[], platforms: Platform[], blobs: Map<string, number>): Promise<{ Config: string; RepoTags: string[]; Layers: string[] }[]> {
+async function dockerManifestEntries(
+  content: Content,
+  images: Image[],
+  platforms: Platform[],
+  blobs: Map<string, number>,
+): Promise<{ Config: string; RepoTags: string[]; Layers: string[] }[]> {
   const byManifest = new Map<string, { Config: string; RepoTags: string[]; Layers: string[] }>();
   for (const image of images) {
     const ref = isReference(image.name) ? parseNormalizedReference(image.name) : undefined;
@@ -334,7 +374,11 @@ async function dockerManifestEntries(content: Content, images: Image[], platform
     if (!digests.every((d) => typeof d === 'string' && blobs.has(d))) continue;
     const path = (d: string) => `blobs/sha256/${d.slice(7)}`;
     let entry = byManifest.get(desc.digest);
-    if (!entry) byManifest.set(desc.digest, (entry = { Config: path(manifest.config.digest), RepoTags: [], Layers: manifest.layers.map((l) => path(l.digest)) }));
+    if (!entry)
+      byManifest.set(
+        desc.digest,
+        (entry = { Config: path(manifest.config.digest), RepoTags: [], Layers: manifest.layers.map((l) => path(l.digest)) }),
+      );
     entry.RepoTags.push(familiarName({ domain: ref.domain, path: ref.path, tag: ref.tag }));
   }
   return [...byManifest.values()];
@@ -344,7 +388,11 @@ async function dockerManifestEntries(content: Content, images: Image[], platform
 function uncompressed(content: Content, layer: Descriptor, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
   const compression = layerCompression(layer.mediaType);
   if (!compression) throw invalidArgument(`layer ${layer.digest}: media type "${layer.mediaType}" is not a layer docker-archive can hold`);
-  return decompress(blobSource(content, layer.digest, layer.size, () => undefined, signal), compression, `layer ${layer.digest}`);
+  return decompress(
+    blobSource(content, layer.digest, layer.size, () => undefined, signal),
+    compression,
+    `layer ${layer.digest}`,
+  );
 }
 
 interface DockerImage {
@@ -364,17 +412,22 @@ async function planDocker(images: Image[], options: ExportOptions): Promise<Plan
     const cfg = await readJson<ImageConfig>(content, config, `config of image "${image.name}"`);
     const diffIds = cfg.rootfs?.diff_ids ?? [];
     const layers = (manifest.layers ?? []).map((l, i) => checkDescriptor(l, `layer ${i} of manifest ${manifestDesc.digest}`));
-    if (diffIds.length !== layers.length) throw invalidArgument(`image "${image.name}": ${layers.length} layers but its config lists ${diffIds.length} diff_ids`);
+    if (diffIds.length !== layers.length)
+      throw invalidArgument(`image "${image.name}": ${layers.length} layers but its config lists ${diffIds.length} diff_ids`);
     for (const [i, layer] of layers.entries()) {
       await checkBlob(content, layer, `layer ${i} of image "${image.name}":`);
-      if (layerCompression(layer.mediaType) === undefined) throw invalidArgument(`layer ${i} of image "${image.name}": media type "${layer.mediaType}" cannot go in a docker-archive`);
-      if (!/^sha256:[a-f0-9]{64}$/.test(diffIds[i]!)) throw invalidArgument(`image "${image.name}": diff id ${i} "${diffIds[i]}" is not a sha256 digest`);
+      if (layerCompression(layer.mediaType) === undefined)
+        throw invalidArgument(`layer ${i} of image "${image.name}": media type "${layer.mediaType}" cannot go in a docker-archive`);
+      if (!/^sha256:[a-f0-9]{64}$/.test(diffIds[i]!))
+        throw invalidArgument(`image "${image.name}": diff id ${i} "${diffIds[i]}" is not a sha256 digest`);
     }
     let entry = byManifest.get(manifestDesc.digest);
-    if (!entry) byManifest.set(manifestDesc.digest, (entry = { config, layers: layers.map((desc, i) => ({ desc, diffId: diffIds[i]! })), tags: [] }));
+    if (!entry)
+      byManifest.set(manifestDesc.digest, (entry = { config, layers: layers.map((desc, i) => ({ desc, diffId: diffIds[i]! })), tags: [] }));
     const ref = isReference(image.name) ? parseNormalizedReference(image.name) : undefined;
     if (ref?.tag) entry.tags.push(familiarName({ domain: ref.domain, path: ref.path, tag: ref.tag }));
-    else progress({ event: 'image', name: image.name, current: 0, total: 0, message: `${image.name} has no tag: exported without a RepoTag` });
+    else
+      progress({ event: 'image', name: image.name, current: 0, total: 0, message: `${image.name} has no tag: exported without a RepoTag` });
   }
   return {
     async write(out) {
@@ -404,7 +457,8 @@ async function planDocker(images: Image[], options: ExportOptions): Promise<Plan
               size += chunk.length;
             }
             const actual = `sha256:${hash.digest('hex')}`;
-            if (actual !== diffId) throw invalidArgument(`layer ${desc.digest} decompresses to ${actual}, but the config's diff id is ${diffId}`);
+            if (actual !== diffId)
+              throw invalidArgument(`layer ${desc.digest} decompresses to ${actual}, but the config's diff id is ${diffId}`);
           }
           progress({ event: 'blob', name: desc.digest, current: 0, total: size });
           await out.add(name, size, uncompressed(content, desc, signal));
@@ -434,7 +488,8 @@ async function pickManifest(content: Content, image: Image, platforms: Platform[
       candidates.push(desc);
       return;
     }
-    if (!isIndex(desc.mediaType)) throw invalidArgument(`image "${image.name}": media type "${desc.mediaType}" is neither an image index nor a manifest`);
+    if (!isIndex(desc.mediaType))
+      throw invalidArgument(`image "${image.name}": media type "${desc.mediaType}" is neither an image index nor a manifest`);
     const index = await readJson<Index>(content, desc, `index of image "${image.name}"`);
     for (const [i, raw] of (index.manifests ?? []).entries()) {
       const child = checkDescriptor(raw, `entry ${i} of image index ${desc.digest}`);
@@ -452,5 +507,7 @@ async function pickManifest(content: Content, image: Image, platforms: Platform[
     for (const c of candidates) if (m.match(c.platform!) && (!best || m.less(c.platform!, best.platform!))) best = c;
     if (best) return best;
   }
-  throw notFound(`image "${image.name}": no manifest for ${platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')).join(', ')} is in the content store`);
+  throw notFound(
+    `image "${image.name}": no manifest for ${platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')).join(', ')} is in the content store`,
+  );
 }

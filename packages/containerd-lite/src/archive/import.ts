@@ -54,10 +54,34 @@ import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import type { Content, Writer } from '../content/content';
 import type { Images } from '../images/images';
-import { Annotation, type Descriptor, type ImageConfig, type Index, Label, type Manifest, MediaType, type Platform, isConfig, isIndex, isManifest, layerCompression, sha256 } from '../oci';
+import {
+  Annotation,
+  type Descriptor,
+  type ImageConfig,
+  type Index,
+  Label,
+  type Manifest,
+  MediaType,
+  type Platform,
+  isConfig,
+  isIndex,
+  isManifest,
+  layerCompression,
+  sha256,
+} from '../oci';
 import { only } from '../platforms';
 import { isReference, normalizeReference, parseNormalizedReference } from '../reference';
-import { MAX_JSON_BYTES, type Progress, type Selection, checkAborted, decompress, checkBlob, checkDescriptor, readJson, selection } from './common';
+import {
+  MAX_JSON_BYTES,
+  type Progress,
+  type Selection,
+  checkAborted,
+  decompress,
+  checkBlob,
+  checkDescriptor,
+  readJson,
+  selection,
+} from './common';
 
 export interface ImportOptions {
   content: Content;
@@ -123,8 +147,12 @@ const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 /** The entry name made relative and clean; InvalidArgument for absolute names and `..`. */
 export function entryPath(name: string): string {
   const raw = name.replace(/\\/g, '/');
-  if (raw.startsWith('/') || raw.split('/').includes('..')) throw invalidArgument(`archive entry "${name}": path escapes the archive (absolute or containing "..")`);
-  const clean = posix.normalize(raw).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  if (raw.startsWith('/') || raw.split('/').includes('..'))
+    throw invalidArgument(`archive entry "${name}": path escapes the archive (absolute or containing "..")`);
+  const clean = posix
+    .normalize(raw)
+    .replace(/^(\.\/)+/, '')
+    .replace(/\/+$/, '');
   if (clean === '.' || clean === '') return '';
   return clean;
 }
@@ -133,7 +161,8 @@ function linkTarget(entry: string, linkname: string, hard: boolean): string {
   const raw = linkname.replace(/\\/g, '/');
   if (raw.startsWith('/')) throw invalidArgument(`archive entry "${entry}": link target "${linkname}" is absolute`);
   const resolved = posix.normalize(hard ? raw : posix.join(posix.dirname(entry), raw));
-  if (resolved === '..' || resolved.startsWith('../')) throw invalidArgument(`archive entry "${entry}": link target "${linkname}" escapes the archive`);
+  if (resolved === '..' || resolved.startsWith('../'))
+    throw invalidArgument(`archive entry "${entry}": link target "${linkname}" escapes the archive`);
   return resolved.replace(/^(\.\/)+/, '');
 }
 
@@ -149,7 +178,8 @@ export async function importArchive(source: string | NodeJS.ReadableStream, opti
   if (!format) {
     if (has('oci-layout')) format = 'oci-archive';
     else if (has('manifest.json')) format = 'docker-archive';
-    else throw invalidArgument('the archive is neither an OCI image layout (no oci-layout file) nor a docker save archive (no manifest.json)');
+    else
+      throw invalidArgument('the archive is neither an OCI image layout (no oci-layout file) nor a docker save archive (no manifest.json)');
   }
   const writeOptions = { content, lease: options.lease, signal };
   const index = format === 'oci-archive' ? await ociIndex(scan, writeOptions) : await dockerIndex(scan, writeOptions);
@@ -175,7 +205,13 @@ export async function importArchive(source: string | NodeJS.ReadableStream, opti
   const images = [...named.values()];
   for (const image of images) {
     if (!image.manifests.length) {
-      progress({ event: 'image', name: image.name, current: 0, total: 0, message: `no manifest for the selected platform(s) in ${image.name}; nothing to unpack` });
+      progress({
+        event: 'image',
+        name: image.name,
+        current: 0,
+        total: 0,
+        message: `no manifest for the selected platform(s) in ${image.name}; nothing to unpack`,
+      });
     }
   }
 
@@ -200,14 +236,26 @@ function imageName(entry: Descriptor, baseName: string | undefined, progress: Pr
       const combined = `${baseName}:${ref}`;
       return isReference(combined) ? normalizeReference(combined) : combined;
     }
-    progress({ event: 'image', name: entry.digest, current: 0, total: 0, message: `skipped ${entry.digest}: ref name "${ref}" is only a tag and no base name was given` });
+    progress({
+      event: 'image',
+      name: entry.digest,
+      current: 0,
+      total: 0,
+      message: `skipped ${entry.digest}: ref name "${ref}" is only a tag and no base name was given`,
+    });
     return undefined;
   }
   if (baseName) {
     const byDigest = `${baseName}@${entry.digest}`;
     return isReference(byDigest) ? normalizeReference(byDigest) : byDigest;
   }
-  progress({ event: 'image', name: entry.digest, current: 0, total: 0, message: `skipped ${entry.digest}: the archive gives it no name (use a base name to name it by digest)` });
+  progress({
+    event: 'image',
+    name: entry.digest,
+    current: 0,
+    total: 0,
+    message: `skipped ${entry.digest}: the archive gives it no name (use a base name to name it by digest)`,
+  });
   return undefined;
 }
 
@@ -230,7 +278,8 @@ export async function recordImage(images: Images, name: string, target: Descript
  * Whether an index entry is kept (labelled, walked, fetched) under a selection. Entries without
  * a platform pass the filter, as with containerd's FilterPlatforms.
  */
-export const isSelected = (sel: Selection, child: Descriptor): boolean => !isManifest(child.mediaType) || !child.platform || sel.matcher.match(child.platform);
+export const isSelected = (sel: Selection, child: Descriptor): boolean =>
+  !isManifest(child.mediaType) || !child.platform || sel.matcher.match(child.platform);
 
 /** The manifests to unpack among those an image's walk found (see ImportedImage.manifests). */
 export function pickManifests(found: Descriptor[], sel: Selection): Descriptor[] {
@@ -249,7 +298,10 @@ export function pickManifests(found: Descriptor[], sel: Selection): Descriptor[]
 async function setLabels(content: Content, digest: string, labels: Record<string, string>): Promise<void> {
   const keys = Object.keys(labels);
   if (!keys.length) return;
-  await content.update({ digest, labels }, keys.map((k) => `labels.${k}`));
+  await content.update(
+    { digest, labels },
+    keys.map((k) => `labels.${k}`),
+  );
 }
 
 /**
@@ -281,7 +333,8 @@ export class Walker {
 
   private async walkIndex(desc: Descriptor, what: string, depth: number): Promise<Descriptor[]> {
     const index = await readJson<Index>(this.content, desc, what === 'image' ? 'image index' : what);
-    if (index.mediaType && !isIndex(index.mediaType)) throw invalidArgument(`image index ${desc.digest} says its media type is "${index.mediaType}"`);
+    if (index.mediaType && !isIndex(index.mediaType))
+      throw invalidArgument(`image index ${desc.digest} says its media type is "${index.mediaType}"`);
     if (!Array.isArray(index.manifests)) throw invalidArgument(`image index ${desc.digest} has no manifests list`);
     const children = index.manifests.map((d, i) => checkDescriptor(d, `entry ${i} of image index ${desc.digest}`));
     const selected = children.filter((c) => isSelected(this.sel, c));
@@ -292,14 +345,22 @@ export class Walker {
     }
     // Numbered by position in the index (not among the selected), so importing again for
     // another platform adds labels and never repoints one that protects an earlier choice.
-    await setLabels(this.content, desc.digest, Object.fromEntries(children.flatMap((c, i) => (isSelected(this.sel, c) ? [[`${Label.gcRefContent}m.${i}`, c.digest]] : []))));
+    await setLabels(
+      this.content,
+      desc.digest,
+      Object.fromEntries(children.flatMap((c, i) => (isSelected(this.sel, c) ? [[`${Label.gcRefContent}m.${i}`, c.digest]] : []))),
+    );
     return found;
   }
 
   private async walkManifest(desc: Descriptor, what: string): Promise<Descriptor> {
     const manifest = await readJson<Manifest>(this.content, desc, what === 'image' ? 'image manifest' : what);
-    if ((manifest as { schemaVersion?: number }).schemaVersion !== 2) throw invalidArgument(`manifest ${desc.digest}: schemaVersion ${(manifest as { schemaVersion?: number }).schemaVersion} is not supported (schema 1 manifests are refused)`);
-    if (manifest.mediaType && !isManifest(manifest.mediaType)) throw invalidArgument(`manifest ${desc.digest} says its media type is "${manifest.mediaType}"`);
+    if ((manifest as { schemaVersion?: number }).schemaVersion !== 2)
+      throw invalidArgument(
+        `manifest ${desc.digest}: schemaVersion ${(manifest as { schemaVersion?: number }).schemaVersion} is not supported (schema 1 manifests are refused)`,
+      );
+    if (manifest.mediaType && !isManifest(manifest.mediaType))
+      throw invalidArgument(`manifest ${desc.digest} says its media type is "${manifest.mediaType}"`);
     const config = checkDescriptor(manifest.config, `config of manifest ${desc.digest}`);
     if (!Array.isArray(manifest.layers)) throw invalidArgument(`manifest ${desc.digest} has no layers list`);
     const layers = manifest.layers.map((l, i) => checkDescriptor(l, `layer ${i} of manifest ${desc.digest}`));
@@ -310,10 +371,13 @@ export class Walker {
       const cfg = await readJson<ImageConfig>(this.content, config, `config of manifest ${desc.digest}:`);
       const diffIds = cfg.rootfs?.diff_ids;
       if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
-        throw invalidArgument(`manifest ${desc.digest} has ${layers.length} layers but its config ${config.digest} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids`);
+        throw invalidArgument(
+          `manifest ${desc.digest} has ${layers.length} layers but its config ${config.digest} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids`,
+        );
       }
       for (const [i, layer] of layers.entries()) {
-        if (layerCompression(layer.mediaType) === undefined) throw invalidArgument(`layer ${i} of manifest ${desc.digest}: media type "${layer.mediaType}" is not an image layer type`);
+        if (layerCompression(layer.mediaType) === undefined)
+          throw invalidArgument(`layer ${i} of manifest ${desc.digest}: media type "${layer.mediaType}" is not an image layer type`);
       }
       platform ??= { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant && { variant: cfg.variant }) };
     } else {
@@ -404,7 +468,8 @@ async function readArchive(source: string | NodeJS.ReadableStream, options: Impo
     }
   } catch (err) {
     if (signal?.aborted) checkAborted(signal);
-    if (inputError) throw new EngineError(ErrorKind.Unknown, `read ${archiveName}: ${(inputError as Error).message}`, { cause: inputError });
+    if (inputError)
+      throw new EngineError(ErrorKind.Unknown, `read ${archiveName}: ${(inputError as Error).message}`, { cause: inputError });
     if (err instanceof EngineError) throw err;
     // tar-stream's own errors: not a tar, truncated, bad header.
     throw invalidArgument(`${archiveName} is not a valid tar archive: ${(err as Error).message}`);
@@ -454,9 +519,11 @@ async function handleEntry(entry: TarEntry, scan: Scan, ctx: WriteContext, impor
   scan.links.delete(path);
   const size = header.size ?? 0;
   if (SMALL_NAMES.has(path) || (!path.includes('/') && path.endsWith('.json'))) {
-    if (size > MAX_JSON_BYTES) throw invalidArgument(`archive entry "${path}" is ${size} bytes, more than the ${MAX_JSON_BYTES} allowed for a JSON file`);
+    if (size > MAX_JSON_BYTES)
+      throw invalidArgument(`archive entry "${path}" is ${size} bytes, more than the ${MAX_JSON_BYTES} allowed for a JSON file`);
     scan.smallBytes += size - (scan.small.get(path)?.length ?? 0);
-    if (scan.smallBytes > MAX_SMALL_TOTAL) throw invalidArgument(`archive entry "${path}": the archive's JSON files add up to more than ${MAX_SMALL_TOTAL} bytes`);
+    if (scan.smallBytes > MAX_SMALL_TOTAL)
+      throw invalidArgument(`archive entry "${path}": the archive's JSON files add up to more than ${MAX_SMALL_TOTAL} bytes`);
     const chunks: Buffer[] = [];
     for await (const chunk of entry) chunks.push(chunk as Buffer);
     scan.small.set(path, Buffer.concat(chunks));
@@ -472,7 +539,15 @@ async function handleEntry(entry: TarEntry, scan: Scan, ctx: WriteContext, impor
 }
 
 /** Streams one entry into a content writer; returns its digest. */
-async function storeEntry(entry: TarEntry, path: string, ref: string, size: number, expected: string | undefined, ctx: WriteContext, progress: Progress): Promise<string> {
+async function storeEntry(
+  entry: TarEntry,
+  path: string,
+  ref: string,
+  size: number,
+  expected: string | undefined,
+  ctx: WriteContext,
+  progress: Progress,
+): Promise<string> {
   let writer: Writer;
   try {
     writer = await ctx.content.writer(ref, { total: size, expected, lease: ctx.lease });
@@ -495,9 +570,11 @@ async function storeEntry(entry: TarEntry, path: string, ref: string, size: numb
         progress({ event: 'blob', name: path, current: written, total: size });
       }
     }
-    if (written !== size) throw invalidArgument(`archive entry "${path}": got ${written} bytes, its header says ${size} (truncated archive?)`);
+    if (written !== size)
+      throw invalidArgument(`archive entry "${path}": got ${written} bytes, its header says ${size} (truncated archive?)`);
     const digest = await writer.digest();
-    if (expected && digest !== expected) throw invalidArgument(`archive entry "${path}": its content has digest ${digest}, not the ${expected} its name says`);
+    if (expected && digest !== expected)
+      throw invalidArgument(`archive entry "${path}": its content has digest ${digest}, not the ${expected} its name says`);
     try {
       await writer.commit(size, expected);
     } catch (err) {
@@ -533,7 +610,11 @@ async function putJson(ctx: WriteContext, data: Buffer, mediaType: string, what:
   const digest = sha256(data);
   let writer: Writer;
   try {
-    writer = await ctx.content.writer(`import-${randomBytes(6).toString('hex')}-${what}`, { total: data.length, expected: digest, lease: ctx.lease });
+    writer = await ctx.content.writer(`import-${randomBytes(6).toString('hex')}-${what}`, {
+      total: data.length,
+      expected: digest,
+      lease: ctx.lease,
+    });
   } catch (err) {
     if (isKind(err, ErrorKind.AlreadyExists)) return { mediaType, digest, size: data.length };
     throw err;
@@ -590,7 +671,8 @@ async function dockerIndex(scan: Scan, ctx: WriteContext): Promise<Descriptor> {
   const manifests: Descriptor[] = [];
   for (const [i, entry] of entries.entries()) {
     const what = `manifest.json entry ${i}`;
-    if (!entry || typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw invalidArgument(`${what}: Config and Layers are required`);
+    if (!entry || typeof entry.Config !== 'string' || !Array.isArray(entry.Layers))
+      throw invalidArgument(`${what}: Config and Layers are required`);
     // The config: buffered (<hex>.json) or stored (blobs/sha256/<hex> in Docker ≥ 25 archives).
     const configPath = resolvePath(scan, entry.Config, `${what} Config`);
     let configData = scan.small.get(configPath);
@@ -611,10 +693,13 @@ async function dockerIndex(scan: Scan, ctx: WriteContext): Promise<Descriptor> {
     }
     const hexName = /^([a-f0-9]{64})\.json$/.exec(posix.basename(configPath))?.[1];
     const configDesc = await putJson(ctx, configData, MediaType.dockerConfig, configPath);
-    if (hexName && `sha256:${hexName}` !== configDesc.digest) throw invalidArgument(`${what}: config "${entry.Config}" has digest ${configDesc.digest}, not the one its name says`);
+    if (hexName && `sha256:${hexName}` !== configDesc.digest)
+      throw invalidArgument(`${what}: config "${entry.Config}" has digest ${configDesc.digest}, not the one its name says`);
     const diffIds = config?.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== entry.Layers.length) {
-      throw invalidArgument(`${what}: ${entry.Layers.length} layers but the config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids`);
+      throw invalidArgument(
+        `${what}: ${entry.Layers.length} layers but the config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids`,
+      );
     }
     const layers: Descriptor[] = [];
     for (const layerName of entry.Layers) {
@@ -622,21 +707,30 @@ async function dockerIndex(scan: Scan, ctx: WriteContext): Promise<Descriptor> {
       const stored = scan.files.get(path);
       if (!stored) throw notFound(`${what}: layer "${layerName}" is not in the archive`);
       const magic = await sniff(ctx.content, stored.digest);
-      const mediaType = magic.subarray(0, 2).equals(GZIP_MAGIC) ? MediaType.dockerLayerGzip : magic.equals(ZSTD_MAGIC) ? MediaType.ociLayerZstd : MediaType.dockerLayer;
+      const mediaType = magic.subarray(0, 2).equals(GZIP_MAGIC)
+        ? MediaType.dockerLayerGzip
+        : magic.equals(ZSTD_MAGIC)
+          ? MediaType.ociLayerZstd
+          : MediaType.dockerLayer;
       layers.push({ mediaType, digest: stored.digest, size: stored.size });
     }
     const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.dockerManifest, config: configDesc, layers };
     const desc = await putJson(ctx, Buffer.from(JSON.stringify(manifest)), MediaType.dockerManifest, `manifest-${i}`);
-    const platform: Platform | undefined = config.os && config.architecture ? { architecture: config.architecture, os: config.os, ...(config.variant && { variant: config.variant }) } : undefined;
+    const platform: Platform | undefined =
+      config.os && config.architecture
+        ? { architecture: config.architecture, os: config.os, ...(config.variant && { variant: config.variant }) }
+        : undefined;
     const base: Descriptor = { ...desc, ...(platform && { platform }) };
     const tags = (entry.RepoTags ?? []).filter((t) => typeof t === 'string' && t);
     if (!tags.length) manifests.push(base);
     for (const tag of tags) {
       const ref = parseNormalizedReference(tag);
-      manifests.push({ ...base, annotations: { [Annotation.imageName]: normalizeReference(tag), ...(ref.tag && { [Annotation.refName]: ref.tag }) } });
+      manifests.push({
+        ...base,
+        annotations: { [Annotation.imageName]: normalizeReference(tag), ...(ref.tag && { [Annotation.refName]: ref.tag }) },
+      });
     }
   }
   const index: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
   return putJson(ctx, Buffer.from(JSON.stringify(index)), MediaType.ociIndex, 'index');
 }
-

@@ -16,12 +16,21 @@ export class ContainersClient extends NamespacedClient implements Containers {
   /** Through ListStream, as ctr lists (one container per message, so no message size bound). */
   async list(filters: string[] = []): Promise<Container[]> {
     const out: Container[] = [];
-    await this.wire.serverStream(method<object, { container: WireContainer }>('ListStream'), { filters }, (m) => out.push(containerFromWire(m.container)), this.options);
+    await this.wire.serverStream(
+      method<object, { container: WireContainer }>('ListStream'),
+      { filters },
+      (m) => out.push(containerFromWire(m.container)),
+      this.options,
+    );
     return out;
   }
 
   async create(container: NewContainer): Promise<Container> {
-    const res = await this.wire.unary(method<object, { container: WireContainer }>('Create'), { container: containerToWire(container) }, this.options);
+    const res = await this.wire.unary(
+      method<object, { container: WireContainer }>('Create'),
+      { container: containerToWire(container) },
+      this.options,
+    );
     return containerFromWire(res.container);
   }
 

@@ -19,7 +19,9 @@ export const SPEC_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/
  * mounts); undefined when there is none or it is not JSON. Running a task is strict about the
  * spec (TaskManager), these readers are not.
  */
-export function specOf<T = { process?: Record<string, unknown>; mounts?: { source?: string }[] }>(container: { spec?: Any }): T | undefined {
+export function specOf<T = { process?: Record<string, unknown>; mounts?: { source?: string }[] }>(container: {
+  spec?: Any;
+}): T | undefined {
   if (!container.spec?.value?.length) return undefined;
   try {
     return JSON.parse(Buffer.from(container.spec.value).toString('utf8')) as T;

@@ -17,6 +17,9 @@ describe('container runtime records (runc options binary_name)', () => {
     const value = Buffer.from([0x08, 1, 0x1a, 1, 0x78, 0x32, 4, ...Buffer.from('runc'), 0x48, 1]);
     assert.equal(binaryName({ name: RUNC_SHIM, options: { typeUrl: `types.containerd.io/${RUNC_OPTIONS_TYPE}`, value } }), 'runc');
     assert.equal(binaryName({ name: RUNC_SHIM, options: { typeUrl: 'example.com/Other', value } }), '');
-    assert.throws(() => binaryName({ name: RUNC_SHIM, options: { typeUrl: RUNC_OPTIONS_TYPE, value: Buffer.from([0x32, 9, 0x61]) } }), /malformed/);
+    assert.throws(
+      () => binaryName({ name: RUNC_SHIM, options: { typeUrl: RUNC_OPTIONS_TYPE, value: Buffer.from([0x32, 9, 0x61]) } }),
+      /malformed/,
+    );
   });
 });

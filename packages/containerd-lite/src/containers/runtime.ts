@@ -17,7 +17,12 @@ const BINARY_NAME_FIELD = 6;
 /** The runtime record of a container run with binaryName ('' for the default). */
 export function runtimeRecord(binaryName: string): Container['runtime'] {
   if (!binaryName) return { name: RUNC_SHIM };
-  const value = Buffer.from(Writer.create().uint32((BINARY_NAME_FIELD << 3) | 2).string(binaryName).finish());
+  const value = Buffer.from(
+    Writer.create()
+      .uint32((BINARY_NAME_FIELD << 3) | 2)
+      .string(binaryName)
+      .finish(),
+  );
   return { name: RUNC_SHIM, options: { typeUrl: RUNC_OPTIONS_TYPE, value } };
 }
 

@@ -40,7 +40,8 @@ interface ContainerRecord {
 
 const storeAny = (a: Any): StoredAny => ({ typeUrl: a.typeUrl, value: Buffer.from(a.value).toString('base64') });
 const loadAny = (s: StoredAny): Any => ({ typeUrl: s.typeUrl, value: Buffer.from(s.value, 'base64') });
-const mapValues = <A, B>(m: Record<string, A>, f: (a: A) => B): Record<string, B> => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, f(v)]));
+const mapValues = <A, B>(m: Record<string, A>, f: (a: A) => B): Record<string, B> =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, f(v)]));
 
 function toContainer(id: string, r: ContainerRecord): Container {
   const c: Container = {
@@ -213,16 +214,18 @@ export class ContainerStore {
     const id = validateIdentifier(container.id, 'container id');
     const fields = fieldsOf(container);
     validate(id, fields);
-    const created = await this.lock.shared(() => this.queue.run(containerKey(namespace, id), async () => {
-      if (await this.read(namespace, id)) throw alreadyExists(`container "${id}" already exists in namespace "${namespace}"`);
-      const now = new Date().toISOString();
-      const record: ContainerRecord = { ...fields, created: now, updated: now };
-      const batch = this.db.batch().put(containerKey(namespace, id), record);
-      // Using a namespace makes it, as in containerd.
-      if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
-      await batch.write();
-      return toContainer(id, record);
-    }));
+    const created = await this.lock.shared(() =>
+      this.queue.run(containerKey(namespace, id), async () => {
+        if (await this.read(namespace, id)) throw alreadyExists(`container "${id}" already exists in namespace "${namespace}"`);
+        const now = new Date().toISOString();
+        const record: ContainerRecord = { ...fields, created: now, updated: now };
+        const batch = this.db.batch().put(containerKey(namespace, id), record);
+        // Using a namespace makes it, as in containerd.
+        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        await batch.write();
+        return toContainer(id, record);
+      }),
+    );
     this.publisher?.publish(namespace, Topic.containerCreate, 'containerd.events.ContainerCreate', {
       id,
       image: created.image,
@@ -242,56 +245,59 @@ export class ContainerStore {
     const id = container.id;
     if (!id) throw invalidArgument('container update needs an id');
     const given = fieldsOf(container);
-    const updated = await this.lock.shared(() => this.queue.run(containerKey(namespace, id), async () => {
-      const current = await this.mustRead(namespace, id);
-      const next: ContainerRecord = { ...current, labels: { ...current.labels }, extensions: { ...current.extensions } };
-      let paths = fieldpaths;
-      if (paths.length === 0) {
-        paths = FULL_UPDATE;
-        if (given.snapshotter !== current.snapshotter) throw invalidArgument(`container "${id}": snapshotter cannot change (immutable)`);
-        if (given.runtime.name !== current.runtime.name) throw invalidArgument(`container "${id}": runtime name cannot change (immutable)`);
-      }
-      for (const path of paths) {
-        if (path.startsWith('labels.')) {
-          const key = path.slice('labels.'.length);
-          const value = given.labels[key];
-          if (value) next.labels[key] = value;
-          else delete next.labels[key];
-          continue;
+    const updated = await this.lock.shared(() =>
+      this.queue.run(containerKey(namespace, id), async () => {
+        const current = await this.mustRead(namespace, id);
+        const next: ContainerRecord = { ...current, labels: { ...current.labels }, extensions: { ...current.extensions } };
+        let paths = fieldpaths;
+        if (paths.length === 0) {
+          paths = FULL_UPDATE;
+          if (given.snapshotter !== current.snapshotter) throw invalidArgument(`container "${id}": snapshotter cannot change (immutable)`);
+          if (given.runtime.name !== current.runtime.name)
+            throw invalidArgument(`container "${id}": runtime name cannot change (immutable)`);
         }
-        if (path.startsWith('extensions.')) {
-          const key = path.slice('extensions.'.length);
-          const value = given.extensions[key];
-          if (value) next.extensions[key] = value;
-          else delete next.extensions[key];
-          continue;
+        for (const path of paths) {
+          if (path.startsWith('labels.')) {
+            const key = path.slice('labels.'.length);
+            const value = given.labels[key];
+            if (value) next.labels[key] = value;
+            else delete next.labels[key];
+            continue;
+          }
+          if (path.startsWith('extensions.')) {
+            const key = path.slice('extensions.'.length);
+            const value = given.extensions[key];
+            if (value) next.extensions[key] = value;
+            else delete next.extensions[key];
+            continue;
+          }
+          switch (path) {
+            case 'labels':
+              next.labels = given.labels;
+              break;
+            case 'spec':
+              if (given.spec) next.spec = given.spec;
+              else delete next.spec;
+              break;
+            case 'extensions':
+              next.extensions = given.extensions;
+              break;
+            case 'image':
+              next.image = given.image;
+              break;
+            case 'snapshotkey':
+              next.snapshotKey = given.snapshotKey;
+              break;
+            default:
+              throw invalidArgument(`cannot update field "${path}" of container "${id}"`);
+          }
         }
-        switch (path) {
-          case 'labels':
-            next.labels = given.labels;
-            break;
-          case 'spec':
-            if (given.spec) next.spec = given.spec;
-            else delete next.spec;
-            break;
-          case 'extensions':
-            next.extensions = given.extensions;
-            break;
-          case 'image':
-            next.image = given.image;
-            break;
-          case 'snapshotkey':
-            next.snapshotKey = given.snapshotKey;
-            break;
-          default:
-            throw invalidArgument(`cannot update field "${path}" of container "${id}"`);
-        }
-      }
-      validate(id, next);
-      next.updated = new Date().toISOString();
-      await this.db.put(containerKey(namespace, id), next);
-      return toContainer(id, next);
-    }));
+        validate(id, next);
+        next.updated = new Date().toISOString();
+        await this.db.put(containerKey(namespace, id), next);
+        return toContainer(id, next);
+      }),
+    );
     this.publisher?.publish(namespace, Topic.containerUpdate, 'containerd.events.ContainerUpdate', {
       id,
       image: updated.image,

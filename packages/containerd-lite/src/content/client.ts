@@ -31,14 +31,22 @@ export class ContentClient extends NamespacedClient implements Content {
   }
 
   async update(info: Pick<Info, 'digest' | 'labels'>, fieldpaths: string[] = []): Promise<Info> {
-    const request = { info: { digest: info.digest, labels: info.labels }, ...(fieldpaths.length ? { updateMask: { paths: fieldpaths } } : {}) };
+    const request = {
+      info: { digest: info.digest, labels: info.labels },
+      ...(fieldpaths.length ? { updateMask: { paths: fieldpaths } } : {}),
+    };
     const res = await this.wire.unary(method<object, { info: WireInfo }>('Update'), request, this.options);
     return infoFromWire(res.info);
   }
 
   async list(filters: string[] = []): Promise<Info[]> {
     const out: Info[] = [];
-    await this.wire.serverStream(method<object, { info: WireInfo[] }>('List'), { filters }, (m) => out.push(...m.info.map(infoFromWire)), this.options);
+    await this.wire.serverStream(
+      method<object, { info: WireInfo[] }>('List'),
+      { filters },
+      (m) => out.push(...m.info.map(infoFromWire)),
+      this.options,
+    );
     return out;
   }
 
@@ -65,7 +73,9 @@ export class ContentClient extends NamespacedClient implements Content {
 
   async writer(ref: string, options: WriterOptions = {}): Promise<Writer> {
     // The lease travels as containerd's header, on the Write stream only.
-    const callOptions = options.lease ? { ...this.options, headers: { ...this.options.headers, [LEASE_HEADER]: options.lease } } : this.options;
+    const callOptions = options.lease
+      ? { ...this.options, headers: { ...this.options.headers, [LEASE_HEADER]: options.lease } }
+      : this.options;
     const call = this.wire.call(method<WriteContentRequest, WriteContentResponse__Output>('Write'), callOptions);
     const writer = new RemoteWriter(call, ref, options, () => this.abort(ref));
     await writer.status();
@@ -121,7 +131,14 @@ class RemoteWriter implements Writer {
   async status(): Promise<Status> {
     const res = await this.exchange({ action: 'STAT' });
     if (Number(res.total) > 0) this.total = Number(res.total);
-    return { ref: this.ref, offset: this.offset, total: this.total, expected: this.expected, startedAt: fromTimestamp(res.startedAt), updatedAt: fromTimestamp(res.updatedAt) };
+    return {
+      ref: this.ref,
+      offset: this.offset,
+      total: this.total,
+      expected: this.expected,
+      startedAt: fromTimestamp(res.startedAt),
+      updatedAt: fromTimestamp(res.updatedAt),
+    };
   }
 
   async digest(): Promise<string> {

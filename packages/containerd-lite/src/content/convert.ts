@@ -27,7 +27,8 @@ export const toTimestamp = (d: Date): WireTimestamp => {
   const ms = d.getTime();
   return { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1e6 };
 };
-export const fromTimestamp = (t: WireTimestamp | null | undefined): Date => new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6));
+export const fromTimestamp = (t: WireTimestamp | null | undefined): Date =>
+  new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6));
 
 export const infoToWire = (i: Info): WireInfo => ({
   digest: i.digest,

@@ -4,7 +4,18 @@
  * control both ways: Read waits for the client to drain, Write reads one message at a time.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { type Contracts, type ServiceRegistration, EngineError, ErrorKind, alreadyExists, invalidArgument, finishStream, namespaceFromMetadata, sendMessage, unaryHandler } from '@ctl/proto';
+import {
+  type Contracts,
+  type ServiceRegistration,
+  EngineError,
+  ErrorKind,
+  alreadyExists,
+  invalidArgument,
+  finishStream,
+  namespaceFromMetadata,
+  sendMessage,
+  unaryHandler,
+} from '@ctl/proto';
 import type { AbortRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/AbortRequest';
 import type { DeleteContentRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/DeleteContentRequest';
 import type { InfoRequest__Output } from '@ctl/proto/generated/containerd/services/content/v1/InfoRequest';
@@ -57,15 +68,16 @@ function messageReader<T>(stream: Readable, what: string): () => Promise<T | und
   };
 }
 
-
-
 /**
  * One Write stream, as containerd's content service runs it: the first message names the ref
  * and opens (or resumes) its ingest; each message may update the expected total and digest
  * (an expected digest the namespace already has aborts the ingest with AlreadyExists); every
  * message is answered; COMMIT ends the stream; a half-close leaves the ingest to be resumed.
  */
-async function writeSession(contentOf: (call: Call) => Content, call: grpc.ServerDuplexStream<WriteContentRequest__Output, WriteContentResponse>): Promise<void> {
+async function writeSession(
+  contentOf: (call: Call) => Content,
+  call: grpc.ServerDuplexStream<WriteContentRequest__Output, WriteContentResponse>,
+): Promise<void> {
   const next = messageReader<WriteContentRequest__Output>(call, 'content write');
   let req = await next();
   if (!req) return;
@@ -141,24 +153,30 @@ export function contentRegistration(contracts: Contracts, store: ContentStore): 
         return {};
       }),
       List: (call: grpc.ServerWritableStream<ListContentRequest__Output, { info: WireInfo[] }>) => {
-        finishStream(call, (async () => {
-          const infos = await contentOf(call).list(call.request.filters);
-          for (let i = 0; i < infos.length && !call.cancelled; i += LIST_BATCH) {
-            await sendMessage(call, { info: infos.slice(i, i + LIST_BATCH).map(infoToWire) });
-          }
-        })());
+        finishStream(
+          call,
+          (async () => {
+            const infos = await contentOf(call).list(call.request.filters);
+            for (let i = 0; i < infos.length && !call.cancelled; i += LIST_BATCH) {
+              await sendMessage(call, { info: infos.slice(i, i + LIST_BATCH).map(infoToWire) });
+            }
+          })(),
+        );
       },
       Read: (call: grpc.ServerWritableStream<ReadContentRequest__Output, ReadContentResponse>) => {
-        finishStream(call, (async () => {
-          const { digest, size } = call.request;
-          // containerd reads from the start when the offset is negative.
-          let offset = Math.max(0, call.request.offset);
-          for await (const data of contentOf(call).read(digest, { offset, size: Math.max(0, size) })) {
-            if (call.cancelled || call.destroyed) return;
-            await sendMessage(call, { offset, data });
-            offset += data.length;
-          }
-        })());
+        finishStream(
+          call,
+          (async () => {
+            const { digest, size } = call.request;
+            // containerd reads from the start when the offset is negative.
+            let offset = Math.max(0, call.request.offset);
+            for await (const data of contentOf(call).read(digest, { offset, size: Math.max(0, size) })) {
+              if (call.cancelled || call.destroyed) return;
+              await sendMessage(call, { offset, data });
+              offset += data.length;
+            }
+          })(),
+        );
       },
       Write: (call: grpc.ServerDuplexStream<WriteContentRequest__Output, WriteContentResponse>) => {
         finishStream(call, writeSession(contentOf, call));

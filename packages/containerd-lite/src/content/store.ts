@@ -32,7 +32,19 @@
  * been written to for the collector's ingest expiry (24 hours by default; containerd fixes
  * 24 hours from the writer's open). meta.json records the lease of the last writer.
  */
-import { type Database, EngineError, ErrorKind, alreadyExists, ensureDir, failedPrecondition, invalidArgument, notFound, outOfRange, unavailable, validateNamespace } from '@ctl/proto';
+import {
+  type Database,
+  EngineError,
+  ErrorKind,
+  alreadyExists,
+  ensureDir,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  outOfRange,
+  unavailable,
+  validateNamespace,
+} from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import { type Hash, createHash, randomBytes } from 'node:crypto';
@@ -60,7 +72,8 @@ export function validateDigest(digest: string): string {
 
 function validateRef(ref: string): string {
   if (!ref) throw invalidArgument('ingest ref must not be empty');
-  if (Buffer.byteLength(ref) > MAX_REF_BYTES) throw invalidArgument(`ingest ref "${ref.slice(0, 64)}…" is longer than ${MAX_REF_BYTES} bytes`);
+  if (Buffer.byteLength(ref) > MAX_REF_BYTES)
+    throw invalidArgument(`ingest ref "${ref.slice(0, 64)}…" is longer than ${MAX_REF_BYTES} bytes`);
   return ref;
 }
 
@@ -261,7 +274,8 @@ export class ContentStore {
 
   /** NotFound unless the lease exists in the namespace. */
   async checkLease(namespace: string, lease: string): Promise<void> {
-    if ((await this.db.get(leaseKey(namespace, lease))) === undefined) throw notFound(`lease "${lease}" not found in namespace "${namespace}"`);
+    if ((await this.db.get(leaseKey(namespace, lease))) === undefined)
+      throw notFound(`lease "${lease}" not found in namespace "${namespace}"`);
   }
 
   async openWriter(namespace: string, ref: string, options: WriterOptions): Promise<Writer> {
@@ -312,38 +326,47 @@ export class ContentStore {
    * Makes verified ingest data a blob of the namespace: the file renamed into blobs/ (unless
    * a whole copy is already there) and fsynced, then the records in one batch.
    */
-  async commitData(namespace: string, digest: string, size: number, dataPath: string, labels: Record<string, string>, lease?: { id: string; ref: string }): Promise<Info> {
+  async commitData(
+    namespace: string,
+    digest: string,
+    size: number,
+    dataPath: string,
+    labels: Record<string, string>,
+    lease?: { id: string; ref: string },
+  ): Promise<Info> {
     // Lock order: the GC lock, then the digest queue (see gc/lock.ts).
-    return this.lock.shared(() => this.digestQueue.run(digest, async () => {
-      if (lease) await this.checkLease(namespace, lease.id);
-      const leaseContent = lease ? leaseResourceKey(namespace, lease.id, 'content', digest) : undefined;
-      const leaseIngest = lease ? leaseResourceKey(namespace, lease.id, 'ingests', lease.ref) : undefined;
-      if (this.record(namespace, digest)) {
-        if (lease) await this.db.batch().put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!).write();
-        throw alreadyExists(`content ${digest} already exists in namespace "${namespace}"`);
-      }
-      const target = this.blobPath(digest);
-      let present = false;
-      try {
-        present = (await lstat(target)).size === size;
-      } catch (err) {
-        if (errno(err) !== 'ENOENT') throw err;
-      }
-      if (!present) {
-        await rename(dataPath, target);
-        await chmod(target, 0o444);
-        await syncDir(this.blobDir());
-      }
-      const now = new Date().toISOString();
-      const record: BlobRecord = { size, labels, created: now, updated: now };
-      const batch = this.db.batch().put(contentKey(namespace, digest), record);
-      if (lease) batch.put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!);
-      // Using a namespace makes it, as in containerd.
-      if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
-      await batch.write();
-      this.index(namespace, digest, record);
-      return toInfo(digest, record);
-    }));
+    return this.lock.shared(() =>
+      this.digestQueue.run(digest, async () => {
+        if (lease) await this.checkLease(namespace, lease.id);
+        const leaseContent = lease ? leaseResourceKey(namespace, lease.id, 'content', digest) : undefined;
+        const leaseIngest = lease ? leaseResourceKey(namespace, lease.id, 'ingests', lease.ref) : undefined;
+        if (this.record(namespace, digest)) {
+          if (lease) await this.db.batch().put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!).write();
+          throw alreadyExists(`content ${digest} already exists in namespace "${namespace}"`);
+        }
+        const target = this.blobPath(digest);
+        let present = false;
+        try {
+          present = (await lstat(target)).size === size;
+        } catch (err) {
+          if (errno(err) !== 'ENOENT') throw err;
+        }
+        if (!present) {
+          await rename(dataPath, target);
+          await chmod(target, 0o444);
+          await syncDir(this.blobDir());
+        }
+        const now = new Date().toISOString();
+        const record: BlobRecord = { size, labels, created: now, updated: now };
+        const batch = this.db.batch().put(contentKey(namespace, digest), record);
+        if (lease) batch.put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!);
+        // Using a namespace makes it, as in containerd.
+        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        await batch.write();
+        this.index(namespace, digest, record);
+        return toInfo(digest, record);
+      }),
+    );
   }
 
   async delete(namespace: string, digest: string): Promise<void> {
@@ -409,7 +432,9 @@ export class ContentStore {
    * commit of the digest holds its queue from the rename to the record).
    */
   async removeOrphanBlob(digest: string): Promise<{ fileRemoved: boolean; bytes: number }> {
-    return this.digestQueue.run(digest, async () => (this.heldAnywhere(digest) ? { fileRemoved: false, bytes: 0 } : this.unlinkBlob(digest)));
+    return this.digestQueue.run(digest, async () =>
+      this.heldAnywhere(digest) ? { fileRemoved: false, bytes: 0 } : this.unlinkBlob(digest),
+    );
   }
 
   /** Every ingest of every namespace, for the collector. */
@@ -444,7 +469,8 @@ export class ContentStore {
     return this.ingestQueue.run(seen.key, async () => {
       if (this.active.has(seen.key)) return undefined;
       const now = await this.ingestInfo(seen.key);
-      if (!now || now.lease !== seen.lease || now.updatedAt.getTime() !== seen.updatedAt.getTime() || now.size !== seen.size) return undefined;
+      if (!now || now.lease !== seen.lease || now.updatedAt.getTime() !== seen.updatedAt.getTime() || now.size !== seen.size)
+        return undefined;
       return (await this.dropIngest(seen.key)) ? now.size : undefined;
     });
   }
@@ -452,14 +478,16 @@ export class ContentStore {
   async update(namespace: string, info: Pick<Info, 'digest' | 'labels'>, fieldpaths: string[]): Promise<Info> {
     validateDigest(info.digest);
     // Labels make references (gc.ref.*): under the GC lock shared, before the digest queue.
-    return this.lock.shared(() => this.digestQueue.run(info.digest, async () => {
-      const current = this.mustRecord(namespace, info.digest);
-      const labels = validateLabels(applyLabelUpdate(current.labels, info.labels, fieldpaths, `content ${info.digest}`));
-      const record: BlobRecord = { ...current, labels, updated: new Date().toISOString() };
-      await this.db.put(contentKey(namespace, info.digest), record);
-      this.index(namespace, info.digest, record);
-      return toInfo(info.digest, record);
-    }));
+    return this.lock.shared(() =>
+      this.digestQueue.run(info.digest, async () => {
+        const current = this.mustRecord(namespace, info.digest);
+        const labels = validateLabels(applyLabelUpdate(current.labels, info.labels, fieldpaths, `content ${info.digest}`));
+        const record: BlobRecord = { ...current, labels, updated: new Date().toISOString() };
+        await this.db.put(contentKey(namespace, info.digest), record);
+        this.index(namespace, info.digest, record);
+        return toInfo(info.digest, record);
+      }),
+    );
   }
 
   async *read(namespace: string, digest: string, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
@@ -477,12 +505,16 @@ export class ContentStore {
       throw err;
     }
     try {
-      for (let at = offset; at < end; ) {
+      for (let at = offset; at < end;) {
         const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, end - at));
         let filled = 0;
         while (filled < buffer.length) {
           const { bytesRead } = await fh.read(buffer, filled, buffer.length - filled, at + filled);
-          if (bytesRead === 0) throw new EngineError(ErrorKind.Internal, `content ${digest}: blob file ends at ${at + filled}, its record says ${record.size} bytes`);
+          if (bytesRead === 0)
+            throw new EngineError(
+              ErrorKind.Internal,
+              `content ${digest}: blob file ends at ${at + filled}, its record says ${record.size} bytes`,
+            );
           filled += bytesRead;
         }
         at += filled;
@@ -512,7 +544,8 @@ export class ContentStore {
     validateRef(ref);
     const key = this.ingestKey(namespace, ref);
     const meta = await this.readMeta(key);
-    if (!meta || meta.namespace !== namespace || meta.ref !== ref) throw notFound(`ingest ref "${ref}" not found in namespace "${namespace}"`);
+    if (!meta || meta.namespace !== namespace || meta.ref !== ref)
+      throw notFound(`ingest ref "${ref}" not found in namespace "${namespace}"`);
     return this.statusOf(key, meta);
   }
 
@@ -577,10 +610,20 @@ class IngestWriter implements Writer {
   async open(total: number, expected: string, lease: string | undefined): Promise<void> {
     let meta = await this.store.readMeta(this.key);
     if (meta && (meta.namespace !== this.namespace || meta.ref !== this.ref)) {
-      throw new EngineError(ErrorKind.Internal, `ingest ${this.key} belongs to ref "${meta.ref}" in "${meta.namespace}", not "${this.ref}" in "${this.namespace}"`);
+      throw new EngineError(
+        ErrorKind.Internal,
+        `ingest ${this.key} belongs to ref "${meta.ref}" in "${meta.namespace}", not "${this.ref}" in "${this.namespace}"`,
+      );
     }
     if (!meta) {
-      meta = { namespace: this.namespace, ref: this.ref, total, expected, startedAt: new Date().toISOString(), ...(lease ? { lease } : {}) };
+      meta = {
+        namespace: this.namespace,
+        ref: this.ref,
+        total,
+        expected,
+        startedAt: new Date().toISOString(),
+        ...(lease ? { lease } : {}),
+      };
       const tmp = join(this.store.ingestRoot(), `.tmp-${this.key}-${randomBytes(4).toString('hex')}`);
       ensureDir(tmp, 0o700);
       try {
@@ -625,7 +668,14 @@ class IngestWriter implements Writer {
   }
 
   currentStatus(): Status {
-    return { ref: this.ref, offset: this.offset, total: this.total, expected: this.expected, startedAt: this.startedAt, updatedAt: this.updatedAt };
+    return {
+      ref: this.ref,
+      offset: this.offset,
+      total: this.total,
+      expected: this.expected,
+      startedAt: this.startedAt,
+      updatedAt: this.updatedAt,
+    };
   }
 
   async status(): Promise<Status> {
@@ -653,7 +703,9 @@ class IngestWriter implements Writer {
   private async writeAt(fh: FileHandle, data: Uint8Array, offset: number | undefined): Promise<number> {
     if (offset !== undefined && offset !== this.offset) {
       if (offset !== 0) {
-        throw outOfRange(`write to ingest ref "${this.ref}" at offset ${offset}: writes continue at the current offset ${this.offset} or restart at 0`);
+        throw outOfRange(
+          `write to ingest ref "${this.ref}" at offset ${offset}: writes continue at the current offset ${this.offset} or restart at 0`,
+        );
       }
       await fh.truncate(0);
       this.hash = createHash('sha256');
@@ -662,7 +714,7 @@ class IngestWriter implements Writer {
     // The file write runs on libuv's threads while this thread hashes the same bytes. If the
     // write fails the writer ends, and the next one hashes what reached the file.
     const written = (async () => {
-      for (let done = 0; done < data.length; ) {
+      for (let done = 0; done < data.length;) {
         done += (await fh.write(data, done, data.length - done, this.offset + done)).bytesWritten;
       }
     })();
@@ -691,7 +743,14 @@ class IngestWriter implements Writer {
         await fh.sync();
         await this.closeFile();
         try {
-          await this.store.commitData(this.namespace, actual, this.offset, this.dataPath, validLabels, this.lease ? { id: this.lease, ref: this.ref } : undefined);
+          await this.store.commitData(
+            this.namespace,
+            actual,
+            this.offset,
+            this.dataPath,
+            validLabels,
+            this.lease ? { id: this.lease, ref: this.ref } : undefined,
+          );
         } catch (err) {
           // containerd drops the ingest when the namespace already has the blob.
           if (err instanceof EngineError && err.kind === ErrorKind.AlreadyExists) await this.store.dropIngest(this.key);

@@ -13,19 +13,37 @@ interface WireDescriptor {
   annotations?: Record<string, string>;
 }
 
-const fromWire = (d: WireDescriptor | null | undefined): Descriptor => ({ mediaType: d?.mediaType ?? '', digest: d?.digest ?? '', size: Number(d?.size ?? 0) });
+const fromWire = (d: WireDescriptor | null | undefined): Descriptor => ({
+  mediaType: d?.mediaType ?? '',
+  digest: d?.digest ?? '',
+  size: Number(d?.size ?? 0),
+});
 const mountToWire = (m: Mount) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options });
 
 export class DiffClient extends NamespacedClient {
   /** Applies a layer blob of the namespace's content onto mounts; returns the uncompressed layer's descriptor (digest = diff id). */
   async apply(diff: Descriptor, mounts: Mount[]): Promise<Descriptor> {
-    const res = await this.wire.unary(wireMethod<object, { applied: WireDescriptor | null }>(FILE, SERVICE, 'Apply'), { diff, mounts: mounts.map(mountToWire) }, this.options);
+    const res = await this.wire.unary(
+      wireMethod<object, { applied: WireDescriptor | null }>(FILE, SERVICE, 'Apply'),
+      { diff, mounts: mounts.map(mountToWire) },
+      this.options,
+    );
     return fromWire(res.applied);
   }
 
   /** Writes the layer from left to right into the namespace's content; returns its descriptor. */
-  async diff(left: Mount[], right: Mount[], options: { mediaType?: string; ref?: string; labels?: Record<string, string> } = {}): Promise<Descriptor> {
-    const request = { left: left.map(mountToWire), right: right.map(mountToWire), mediaType: options.mediaType ?? '', ref: options.ref ?? '', labels: options.labels ?? {} };
+  async diff(
+    left: Mount[],
+    right: Mount[],
+    options: { mediaType?: string; ref?: string; labels?: Record<string, string> } = {},
+  ): Promise<Descriptor> {
+    const request = {
+      left: left.map(mountToWire),
+      right: right.map(mountToWire),
+      mediaType: options.mediaType ?? '',
+      ref: options.ref ?? '',
+      labels: options.labels ?? {},
+    };
     const res = await this.wire.unary(wireMethod<object, { diff: WireDescriptor | null }>(FILE, SERVICE, 'Diff'), request, this.options);
     return fromWire(res.diff);
   }

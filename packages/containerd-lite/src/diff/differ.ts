@@ -71,8 +71,17 @@ export class Differ {
     if (!layerCompression(mediaType)) throw invalidArgument(`apply: unsupported layer media type ${JSON.stringify(mediaType)}`);
     if (mounts.length === 0) throw invalidArgument('apply: no mounts to apply the layer onto');
     const direct = directTarget(mounts);
-    if (direct) return applyLayer({ input: blob, target: direct.dir, whiteouts: direct.whiteouts, expectDiffId: options.expectDiffId, signal: options.signal });
-    return this.withMounted(mounts, false, (dir) => applyLayer({ input: blob, target: dir, whiteouts: 'remove', expectDiffId: options.expectDiffId, signal: options.signal }));
+    if (direct)
+      return applyLayer({
+        input: blob,
+        target: direct.dir,
+        whiteouts: direct.whiteouts,
+        expectDiffId: options.expectDiffId,
+        signal: options.signal,
+      });
+    return this.withMounted(mounts, false, (dir) =>
+      applyLayer({ input: blob, target: dir, whiteouts: 'remove', expectDiffId: options.expectDiffId, signal: options.signal }),
+    );
   }
 
   /**
@@ -86,7 +95,13 @@ export class Differ {
     const leftDirs = layerDirs(left);
     const rightDirs = layerDirs(right);
     const [rightMount] = right;
-    if (leftDirs && rightDirs && rightMount?.type === 'overlay' && option(rightMount, 'upperdir') && sameDirs(rightDirs.slice(1), leftDirs)) {
+    if (
+      leftDirs &&
+      rightDirs &&
+      rightMount?.type === 'overlay' &&
+      option(rightMount, 'upperdir') &&
+      sameDirs(rightDirs.slice(1), leftDirs)
+    ) {
       return diffLayer({ upper: rightDirs[0]!, mode: 'overlay', compression, output, signal });
     }
     return this.withMounted(right, true, (upper) =>
@@ -100,7 +115,9 @@ export class Differ {
     ensureDir(this.tmpRoot);
     const dir = await mkdtemp(join(this.tmpRoot, 'mount-'));
     try {
-      const asked = readOnly ? mounts.map((m) => (m.options.includes('ro') ? m : { ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] })) : mounts;
+      const asked = readOnly
+        ? mounts.map((m) => (m.options.includes('ro') ? m : { ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] }))
+        : mounts;
       try {
         await mountAll(asked, dir);
       } catch (err) {

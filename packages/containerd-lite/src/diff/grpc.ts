@@ -42,7 +42,12 @@ export function diffRegistration(contracts: Contracts, content: ContentStore, di
           const result = await differ.diff(mounts(req.left as WireMount[]), mounts(req.right as WireMount[]), mediaType, output);
           const labels = { ...req.labels, [Label.uncompressed]: result.diffId };
           const ref = req.ref || `diff-${result.digest}`;
-          await writeBlob(ns, ref, (offset) => createReadStream(output, { start: offset }), { total: result.size, expected: result.digest, labels, lease: leaseFromMetadata(call.metadata) });
+          await writeBlob(ns, ref, (offset) => createReadStream(output, { start: offset }), {
+            total: result.size,
+            expected: result.digest,
+            labels,
+            lease: leaseFromMetadata(call.metadata),
+          });
           return { diff: { mediaType, digest: result.digest, size: result.size, annotations: {} } };
         } finally {
           await rm(dir, { recursive: true, force: true });

@@ -56,6 +56,10 @@ export class EventsClient {
   /** Forwards a whole envelope (its namespace and timestamp kept). */
   async forward(envelope: Envelope): Promise<void> {
     if (!envelope.namespace) throw new EngineError(ErrorKind.InvalidArgument, 'a forwarded envelope needs a namespace');
-    await this.wire.unary(method<object, object>('Forward'), { envelope: envelopeToWire(envelope) }, { headers: namespaceHeaders(envelope.namespace) });
+    await this.wire.unary(
+      method<object, object>('Forward'),
+      { envelope: envelopeToWire(envelope) },
+      { headers: namespaceHeaders(envelope.namespace) },
+    );
   }
 }

@@ -66,7 +66,11 @@ function fromWire(value: unknown): unknown {
       return new Date(Number(t.seconds) * 1000 + Math.floor(Number(t.nanos) / 1e6));
     }
     // Absent message fields (null) are left out.
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, fromWire(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== null && v !== undefined)
+        .map(([k, v]) => [k, fromWire(v)]),
+    );
   }
   return value;
 }

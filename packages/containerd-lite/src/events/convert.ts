@@ -29,7 +29,9 @@ export const envelopeToWire = (e: Envelope): WireEnvelope => ({
   event: anyToWire(e.event),
 });
 
-export const envelopeFromWire = (w: { timestamp?: WireTimestamp | null; namespace?: string; topic?: string; event?: Partial<WireAny> | null } | null | undefined): Envelope => ({
+export const envelopeFromWire = (
+  w: { timestamp?: WireTimestamp | null; namespace?: string; topic?: string; event?: Partial<WireAny> | null } | null | undefined,
+): Envelope => ({
   timestamp: w?.timestamp ? fromTimestamp(w.timestamp) : new Date(0),
   namespace: w?.namespace ?? '',
   topic: w?.topic ?? '',

@@ -21,7 +21,10 @@ describe('event exchange', () => {
     const exitedAt = new Date(1_700_000_000_123);
     const any = encodeEvent('containerd.events.TaskExit', { containerId: 'c1', id: 'c1', pid: 42, exitStatus: 137, exitedAt });
     assert.equal(any.typeUrl, 'containerd.events.TaskExit');
-    assert.deepEqual(decodeEvent(any), { type: 'containerd.events.TaskExit', fields: { containerId: 'c1', id: 'c1', pid: 42, exitStatus: 137, exitedAt } });
+    assert.deepEqual(decodeEvent(any), {
+      type: 'containerd.events.TaskExit',
+      fields: { containerId: 'c1', id: 'c1', pid: 42, exitStatus: 137, exitedAt },
+    });
     const options = { typeUrl: 'containerd.runc.v1.Options', value: Buffer.from([8, 1]) };
     const create = decodeEvent(encodeEvent('containerd.events.ContainerCreate', { id: 'c', image: 'i', runtime: { name: 'r', options } }));
     assert.deepEqual(create.fields.runtime, { name: 'r', options });
@@ -34,11 +37,21 @@ describe('event exchange', () => {
 
   it('validates topics as containerd does', () => {
     for (const ok of ['/tasks/exit', '/tasks/exec-added', '/a', '/a.b/c_d']) assert.equal(validateTopic(ok), ok);
-    for (const bad of ['', 'tasks/exit', '/', '/tasks//exit', '/tasks/exit/', '/tasks/ex it', '/-a']) assert.throws(() => validateTopic(bad), invalid, bad);
+    for (const bad of ['', 'tasks/exit', '/', '/tasks//exit', '/tasks/exit/', '/tasks/ex it', '/-a'])
+      assert.throws(() => validateTopic(bad), invalid, bad);
     const ex = new Exchange();
     assert.throws(() => ex.publish('default', 'nope', 'containerd.events.TaskOOM', {}), invalid);
     assert.throws(() => ex.publish('bad/ns', '/tasks/oom', 'containerd.events.TaskOOM', {}), invalid);
-    assert.throws(() => ex.forward({ timestamp: new Date(0), namespace: 'default', topic: '/tasks/oom', event: encodeEvent('containerd.events.TaskOOM', {}) }), invalid);
+    assert.throws(
+      () =>
+        ex.forward({
+          timestamp: new Date(0),
+          namespace: 'default',
+          topic: '/tasks/oom',
+          event: encodeEvent('containerd.events.TaskOOM', {}),
+        }),
+      invalid,
+    );
     assert.throws(() => ex.subscribe(['topic=="unterminated']), invalid);
   });
 
@@ -54,7 +67,12 @@ describe('event exchange', () => {
     ex.publish('other', '/tasks/start', 'containerd.events.TaskStart', { containerId: 'c2', pid: 1 });
     ex.publish('default', '/images/update', 'containerd.events.ImageUpdate', { name: 'i', labels: { app: 'web' } });
     const topics = async (it: AsyncIterator<Envelope>, n: number) => (await take(it, n)).map((e) => `${e.namespace}${e.topic}`);
-    assert.deepEqual(await topics(all, 4), ['default/tasks/exit', 'default/containers/create', 'other/tasks/start', 'default/images/update']);
+    assert.deepEqual(await topics(all, 4), [
+      'default/tasks/exit',
+      'default/containers/create',
+      'other/tasks/start',
+      'default/images/update',
+    ]);
     assert.deepEqual(await topics(exits, 1), ['default/tasks/exit']);
     assert.deepEqual(await topics(containers, 2), ['default/containers/create', 'other/tasks/start']);
     assert.deepEqual(await topics(byField, 3), ['default/containers/create', 'other/tasks/start', 'default/images/update']);

@@ -59,7 +59,13 @@ function eventField(fields: Record<string, unknown> | undefined, path: string[])
     const part = path[i]!;
     const next = Object.prototype.hasOwnProperty.call(record, part) ? record[part] : record[snakeToCamel(part)];
     // A map (labels): the rest of the path is one key, dots and all.
-    if (next && typeof next === 'object' && !Array.isArray(next) && !(next instanceof Date) && (part === 'labels' || part === 'annotations')) {
+    if (
+      next &&
+      typeof next === 'object' &&
+      !Array.isArray(next) &&
+      !(next instanceof Date) &&
+      (part === 'labels' || part === 'annotations')
+    ) {
       const key = path.slice(i + 1).join('.');
       const v = (next as Record<string, unknown>)[key];
       return typeof v === 'string' ? v : undefined;
@@ -214,7 +220,12 @@ export class Exchange implements Publisher {
     if (!envelope.timestamp || envelope.timestamp.getTime() <= 0 || Number.isNaN(envelope.timestamp.getTime())) {
       throw invalidArgument('a forwarded event envelope must have a timestamp');
     }
-    this.deliver({ timestamp: envelope.timestamp, namespace: envelope.namespace, topic: envelope.topic, event: envelope.event ?? { typeUrl: '', value: Buffer.alloc(0) } });
+    this.deliver({
+      timestamp: envelope.timestamp,
+      namespace: envelope.namespace,
+      topic: envelope.topic,
+      event: envelope.event ?? { typeUrl: '', value: Buffer.alloc(0) },
+    });
   }
 
   /**
@@ -223,7 +234,7 @@ export class Exchange implements Publisher {
    * InvalidArgument for a filter that does not parse.
    */
   subscribe(filters: string[] = [], signalOrOptions?: AbortSignal | SubscribeOptions): AsyncIterableIterator<Envelope> {
-    const options: SubscribeOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : signalOrOptions ?? {};
+    const options: SubscribeOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
     const filter = parseFilters(filters);
     const subscription = new Subscription(filter, options.queueLimit ?? this.queueLimit, this.logger, (s) => this.subscribers.delete(s));
     if (options.signal?.aborted) {

@@ -1,5 +1,15 @@
 /** The gRPC adapter of the event exchange (containerd.services.events.v1.Events). */
-import { type Contracts, NAMESPACE_HEADER, type ServiceRegistration, failedPrecondition, finishStream, invalidArgument, sendMessage, unaryHandler, validateNamespace } from '@ctl/proto';
+import {
+  type Contracts,
+  NAMESPACE_HEADER,
+  type ServiceRegistration,
+  failedPrecondition,
+  finishStream,
+  invalidArgument,
+  sendMessage,
+  unaryHandler,
+  validateNamespace,
+} from '@ctl/proto';
 import type { ForwardRequest__Output } from '@ctl/proto/generated/containerd/services/events/v1/ForwardRequest';
 import type { PublishRequest__Output } from '@ctl/proto/generated/containerd/services/events/v1/PublishRequest';
 import type { SubscribeRequest__Output } from '@ctl/proto/generated/containerd/services/events/v1/SubscribeRequest';
@@ -33,16 +43,19 @@ export function eventsRegistration(contracts: Contracts, exchange: Exchange): Se
         const abort = new AbortController();
         call.on('cancelled', () => abort.abort());
         call.on('close', () => abort.abort());
-        finishStream(call, (async () => {
-          // Parsed before the first message, so a bad filter is the call's status.
-          const envelopes = exchange.subscribe(call.request.filters, abort.signal);
-          // Headers go out at once, so a client knows it is subscribed before any event.
-          call.sendMetadata(new (call.metadata.constructor as typeof grpc.Metadata)());
-          for await (const envelope of envelopes) {
-            if (call.cancelled || call.destroyed) break;
-            await sendMessage(call, envelopeToWire(envelope));
-          }
-        })());
+        finishStream(
+          call,
+          (async () => {
+            // Parsed before the first message, so a bad filter is the call's status.
+            const envelopes = exchange.subscribe(call.request.filters, abort.signal);
+            // Headers go out at once, so a client knows it is subscribed before any event.
+            call.sendMetadata(new (call.metadata.constructor as typeof grpc.Metadata)());
+            for await (const envelope of envelopes) {
+              if (call.cancelled || call.destroyed) break;
+              await sendMessage(call, envelopeToWire(envelope));
+            }
+          })(),
+        );
       },
     },
   };

@@ -65,7 +65,16 @@ export interface CollectorOptions {
   snapshotterTimeoutMs?: number;
 }
 
-const emptyResult = (): CollectResult => ({ contentRemoved: 0, blobsRemoved: 0, ingestsRemoved: 0, snapshotsRemoved: 0, leasesRemoved: 0, bytesFreed: 0, durationMs: 0, errors: [] });
+const emptyResult = (): CollectResult => ({
+  contentRemoved: 0,
+  blobsRemoved: 0,
+  ingestsRemoved: 0,
+  snapshotsRemoved: 0,
+  leasesRemoved: 0,
+  bytesFreed: 0,
+  durationMs: 0,
+  errors: [],
+});
 
 function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -107,7 +116,8 @@ export class Collector implements GarbageCollector, GcTrigger {
     if (!name || name.includes('/')) throw new Error(`snapshotter name "${name}" must be non-empty and without '/'`);
     // Every unpack and container creation asks: answer from memory once the record is there.
     if (this.recorded.has(name)) return;
-    if ((await this.options.db.get(snapshotterKey(name))) === undefined) await this.options.db.put(snapshotterKey(name), { recorded: new Date().toISOString() });
+    if ((await this.options.db.get(snapshotterKey(name))) === undefined)
+      await this.options.db.put(snapshotterKey(name), { recorded: new Date().toISOString() });
     this.recorded.add(name);
   }
 
@@ -128,11 +138,19 @@ export class Collector implements GarbageCollector, GcTrigger {
     let n = 0;
     for (const name of await this.recordedSnapshotters()) {
       try {
-        await withTimeout(`list snapshots of "${name}"`, this.snapshotterTimeoutMs, this.client(name).walk((info) => {
-          if (snapshotNamespace(info.name, own) !== undefined) n++;
-        }));
+        await withTimeout(
+          `list snapshots of "${name}"`,
+          this.snapshotterTimeoutMs,
+          this.client(name).walk((info) => {
+            if (snapshotNamespace(info.name, own) !== undefined) n++;
+          }),
+        );
       } catch (err) {
-        this.options.logger.warn('snapshotter not asked whether a namespace is in use', { snapshotter: name, namespace, error: (err as Error).message });
+        this.options.logger.warn('snapshotter not asked whether a namespace is in use', {
+          snapshotter: name,
+          namespace,
+          error: (err as Error).message,
+        });
       }
     }
     return n ? `${n} snapshot${n === 1 ? '' : 's'}` : undefined;
@@ -201,9 +219,19 @@ export class Collector implements GarbageCollector, GcTrigger {
       for (const name of await this.recordedSnapshotters()) {
         try {
           const found: SnapshotEntry[] = [];
-          await withTimeout(`list snapshots of "${name}"`, timeout, this.client(name).walk((info) => {
-            found.push({ snapshotter: name, name: info.name, parent: info.parent, labels: info.labels, namespace: snapshotNamespace(info.name, namespaces) });
-          }));
+          await withTimeout(
+            `list snapshots of "${name}"`,
+            timeout,
+            this.client(name).walk((info) => {
+              found.push({
+                snapshotter: name,
+                name: info.name,
+                parent: info.parent,
+                labels: info.labels,
+                namespace: snapshotNamespace(info.name, namespaces),
+              });
+            }),
+          );
           snapshots.push(...found);
           reachable.add(name);
         } catch (err) {
@@ -261,7 +289,8 @@ export class Collector implements GarbageCollector, GcTrigger {
           try {
             await withTimeout(`clean up "${name}"`, timeout, client.cleanup());
           } catch (err) {
-            if (!isKind(err, ErrorKind.NotImplemented)) logger.warn('snapshotter cleanup failed', { snapshotter: name, error: (err as Error).message });
+            if (!isKind(err, ErrorKind.NotImplemented))
+              logger.warn('snapshotter cleanup failed', { snapshotter: name, error: (err as Error).message });
           }
         }
       }

@@ -35,7 +35,16 @@ export interface GcTrigger {
 /** A trigger that does nothing (stores used without a collector, as in unit tests). */
 export const noGc: GcTrigger = {
   schedule: () => undefined,
-  collect: async () => ({ contentRemoved: 0, blobsRemoved: 0, ingestsRemoved: 0, snapshotsRemoved: 0, leasesRemoved: 0, bytesFreed: 0, durationMs: 0, errors: [] }),
+  collect: async () => ({
+    contentRemoved: 0,
+    blobsRemoved: 0,
+    ingestsRemoved: 0,
+    snapshotsRemoved: 0,
+    leasesRemoved: 0,
+    bytesFreed: 0,
+    durationMs: 0,
+    errors: [],
+  }),
 };
 
 /**
@@ -43,8 +52,7 @@ export const noGc: GcTrigger = {
  * are without the namespace prefix, as in labels and lease resources.
  */
 export type GcRoot =
-  | { type: 'content'; namespace: string; digest: string }
-  | { type: 'snapshot'; namespace: string; snapshotter: string; key: string };
+  { type: 'content'; namespace: string; digest: string } | { type: 'snapshot'; namespace: string; snapshotter: string; key: string };
 
 /**
  * Called at every collection, under its lock held exclusive, for the roots of the moment. It

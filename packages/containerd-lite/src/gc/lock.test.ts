@@ -34,12 +34,16 @@ describe('GC lock', () => {
 
   it('releases on failure', async () => {
     const lock = new GcLock();
-    await assert.rejects(lock.exclusive(async () => {
-      throw new Error('boom');
-    }));
-    await assert.rejects(lock.shared(async () => {
-      throw new Error('boom');
-    }));
+    await assert.rejects(
+      lock.exclusive(async () => {
+        throw new Error('boom');
+      }),
+    );
+    await assert.rejects(
+      lock.shared(async () => {
+        throw new Error('boom');
+      }),
+    );
     assert.equal(await lock.exclusive(async () => 1), 1);
   });
 });

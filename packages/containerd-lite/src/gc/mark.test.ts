@@ -12,7 +12,11 @@ describe('GC mark', () => {
     state.content.push(
       { namespace: 'a', digest: d('1'), labels: { 'containerd.io/gc.ref.content.m.0': d('2') } },
       // A cycle back to the index.
-      { namespace: 'a', digest: d('2'), labels: { 'containerd.io/gc.ref.content.config': d('3'), 'containerd.io/gc.ref.content.back': d('1') } },
+      {
+        namespace: 'a',
+        digest: d('2'),
+        labels: { 'containerd.io/gc.ref.content.config': d('3'), 'containerd.io/gc.ref.content.back': d('1') },
+      },
       { namespace: 'a', digest: d('3'), labels: { 'containerd.io/gc.ref.snapshot.overlayfs': 'sha256:chain' } },
       { namespace: 'a', digest: d('4'), labels: {} },
       // Same digest in another namespace: not referenced from there.
@@ -35,7 +39,11 @@ describe('GC mark', () => {
   it('tolerates references to what does not exist', () => {
     const state = empty();
     state.images.push({ namespace: 'a', name: 'img', target: d('9') });
-    state.content.push({ namespace: 'a', digest: d('1'), labels: { 'containerd.io/gc.root': 'x', 'containerd.io/gc.ref.content': d('8') } });
+    state.content.push({
+      namespace: 'a',
+      digest: d('1'),
+      labels: { 'containerd.io/gc.root': 'x', 'containerd.io/gc.ref.content': d('8') },
+    });
     state.snapshots.push({ snapshotter: 's', name: 'a/k', parent: 'a/missing', labels: { 'containerd.io/gc.root': '1' }, namespace: 'a' });
     const { marked } = mark(state);
     assert.ok(marked.has(contentNode('a', d('1'))));
@@ -52,13 +60,30 @@ describe('GC mark', () => {
       { namespace: 'a', digest: d('4'), labels: {} },
     );
     state.leases.push(
-      { namespace: 'a', id: 'live', labels: { 'containerd.io/gc.expire': '2026-01-02T00:00:00Z' }, resources: [{ type: 'content', id: d('1') }, { type: 'ingests', id: 'r1' }, { type: 'snapshots/s', id: 'k' }] },
-      { namespace: 'a', id: 'old', labels: { 'containerd.io/gc.expire': '2025-12-31T23:59:59Z' }, resources: [{ type: 'ingests', id: 'r2' }] },
+      {
+        namespace: 'a',
+        id: 'live',
+        labels: { 'containerd.io/gc.expire': '2026-01-02T00:00:00Z' },
+        resources: [
+          { type: 'content', id: d('1') },
+          { type: 'ingests', id: 'r1' },
+          { type: 'snapshots/s', id: 'k' },
+        ],
+      },
+      {
+        namespace: 'a',
+        id: 'old',
+        labels: { 'containerd.io/gc.expire': '2025-12-31T23:59:59Z' },
+        resources: [{ type: 'ingests', id: 'r2' }],
+      },
       { namespace: 'a', id: 'flat', labels: { 'containerd.io/gc.flat': 'true' }, resources: [{ type: 'content', id: d('3') }] },
       { namespace: 'a', id: 'junk-date', labels: { 'containerd.io/gc.expire': 'soon' }, resources: [{ type: 'unknown', id: 'x' }] },
     );
     const { marked, expired } = mark(state);
-    assert.deepEqual(expired.map((l) => l.id), ['old']);
+    assert.deepEqual(
+      expired.map((l) => l.id),
+      ['old'],
+    );
     assert.ok(marked.has(contentNode('a', d('2'))));
     assert.ok(marked.has(ingestNode('a', 'r1')));
     assert.ok(!marked.has(ingestNode('a', 'r2')));

@@ -106,7 +106,8 @@ export function leaseExpired(labels: Record<string, string>, now: Date): boolean
 export function resourceNode(namespace: string, resource: LeaseResource): string | undefined {
   if (resource.type === 'content') return contentNode(namespace, resource.id);
   if (resource.type === 'ingests') return ingestNode(namespace, resource.id);
-  if (resource.type.startsWith('snapshots/')) return snapshotNode(resource.type.slice('snapshots/'.length), snapshotName(namespace, resource.id));
+  if (resource.type.startsWith('snapshots/'))
+    return snapshotNode(resource.type.slice('snapshots/'.length), snapshotName(namespace, resource.id));
   return undefined;
 }
 

@@ -19,7 +19,9 @@ export class ImagesClient extends NamespacedClient implements Images {
   }
 
   async create(image: Pick<Image, 'name' | 'target'> & Partial<Pick<Image, 'labels'>>): Promise<Image> {
-    const request = { image: { name: image.name, labels: image.labels ?? {}, target: image.target ? descriptorToWire(image.target) : undefined } };
+    const request = {
+      image: { name: image.name, labels: image.labels ?? {}, target: image.target ? descriptorToWire(image.target) : undefined },
+    };
     const res = await this.wire.unary(method<object, { image: WireImage }>('Create'), request, this.options);
     return imageFromWire(res.image);
   }

@@ -16,16 +16,25 @@ export function imagesRegistration(contracts: Contracts, store: ImageStore): Ser
     definition: contracts.containerd.services.images.v1.Images.service,
     implementation: {
       Get: unaryHandler(async (req: GetImageRequest__Output, call) => ({ image: imageToWire(await imagesOf(call).get(req.name)) })),
-      List: unaryHandler(async (req: ListImagesRequest__Output, call) => ({ images: (await imagesOf(call).list(req.filters)).map(imageToWire) })),
+      List: unaryHandler(async (req: ListImagesRequest__Output, call) => ({
+        images: (await imagesOf(call).list(req.filters)).map(imageToWire),
+      })),
       Create: unaryHandler(async (req: CreateImageRequest__Output, call) => {
         if (!req.image) throw invalidArgument('image create needs an image');
-        const image = await imagesOf(call).create({ name: req.image.name, labels: req.image.labels, target: descriptorFromWire(req.image.target)! });
+        const image = await imagesOf(call).create({
+          name: req.image.name,
+          labels: req.image.labels,
+          target: descriptorFromWire(req.image.target)!,
+        });
         return { image: imageToWire(image) };
       }),
       Update: unaryHandler(async (req: UpdateImageRequest__Output, call) => {
         if (!req.image) throw invalidArgument('image update needs an image');
         const target = descriptorFromWire(req.image.target);
-        const image = await imagesOf(call).update({ name: req.image.name, labels: req.image.labels, ...(target ? { target } : {}) }, req.updateMask?.paths ?? []);
+        const image = await imagesOf(call).update(
+          { name: req.image.name, labels: req.image.labels, ...(target ? { target } : {}) },
+          req.updateMask?.paths ?? [],
+        );
         return { image: imageToWire(image) };
       }),
       Delete: unaryHandler(async (req: DeleteImageRequest__Output, call) => {

@@ -30,7 +30,10 @@ describe('image store', () => {
       { namespace: 'a', name: 'x/y:1', target: target.digest },
       { namespace: 'ab', name: 'z', target: target.digest },
     ]);
-    assert.deepEqual((await store.namespace('a').list()).map((i) => i.name), ['x/y:1']);
+    assert.deepEqual(
+      (await store.namespace('a').list()).map((i) => i.name),
+      ['x/y:1'],
+    );
     assert.equal(await store.inUse('a'), '1 image');
     assert.equal(await store.inUse('b'), undefined);
   });
@@ -41,7 +44,16 @@ describe('image store', () => {
       schedule: () => void calls.push('schedule'),
       collect: async () => {
         calls.push('collect');
-        return { contentRemoved: 0, blobsRemoved: 0, ingestsRemoved: 0, snapshotsRemoved: 0, leasesRemoved: 0, bytesFreed: 0, durationMs: 0, errors: [] };
+        return {
+          contentRemoved: 0,
+          blobsRemoved: 0,
+          ingestsRemoved: 0,
+          snapshotsRemoved: 0,
+          leasesRemoved: 0,
+          bytesFreed: 0,
+          durationMs: 0,
+          errors: [],
+        };
       },
     };
     const store = new ImageStore(db, { gc });

@@ -31,7 +31,8 @@ const DIGEST_LENGTHS: Record<string, number> = { sha256: 64, sha512: 128 };
 
 export function validateImageName(name: string | undefined): string {
   if (!name) throw invalidArgument('image name must not be empty');
-  if (Buffer.byteLength(name) > MAX_IMAGE_NAME_BYTES) throw invalidArgument(`image name "${name.slice(0, 64)}…" is longer than ${MAX_IMAGE_NAME_BYTES} bytes`);
+  if (Buffer.byteLength(name) > MAX_IMAGE_NAME_BYTES)
+    throw invalidArgument(`image name "${name.slice(0, 64)}…" is longer than ${MAX_IMAGE_NAME_BYTES} bytes`);
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(name)) throw invalidArgument(`image name ${JSON.stringify(name.slice(0, 64))} contains control characters`);
   return name;
@@ -138,50 +139,63 @@ export class ImageStore {
     const name = validateImageName(image.name);
     const target = validateTarget(image.target, `image "${name}"`);
     const labels = validateLabels(image.labels ?? {});
-    const created = await this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
-      if (await this.read(namespace, name)) throw alreadyExists(`image "${name}" already exists in namespace "${namespace}"`);
-      const now = new Date().toISOString();
-      const record: ImageRecord = { labels, target, created: now, updated: now };
-      const batch = this.db.batch().put(imageKey(namespace, name), record);
-      // Using a namespace makes it, as in containerd.
-      if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
-      await batch.write();
-      return toImage(name, record);
-    }));
+    const created = await this.lock.shared(() =>
+      this.queue.run(imageKey(namespace, name), async () => {
+        if (await this.read(namespace, name)) throw alreadyExists(`image "${name}" already exists in namespace "${namespace}"`);
+        const now = new Date().toISOString();
+        const record: ImageRecord = { labels, target, created: now, updated: now };
+        const batch = this.db.batch().put(imageKey(namespace, name), record);
+        // Using a namespace makes it, as in containerd.
+        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        await batch.write();
+        return toImage(name, record);
+      }),
+    );
     this.publisher?.publish(namespace, Topic.imageCreate, 'containerd.events.ImageCreate', { name, labels: created.labels });
     return created;
   }
 
-  async update(namespace: string, image: Pick<Image, 'name'> & Partial<Pick<Image, 'target' | 'labels'>>, fieldpaths: string[]): Promise<Image> {
+  async update(
+    namespace: string,
+    image: Pick<Image, 'name'> & Partial<Pick<Image, 'target' | 'labels'>>,
+    fieldpaths: string[],
+  ): Promise<Image> {
     const name = validateImageName(image.name);
     const what = `image "${name}"`;
-    const updated = await this.lock.shared(() => this.queue.run(imageKey(namespace, name), async () => {
-      const current = await this.mustRead(namespace, name);
-      let { labels, target } = current;
-      if (fieldpaths.length === 0) {
-        target = validateTarget(image.target, what);
-        labels = validateLabels(image.labels ?? {});
-      } else {
-        const labelPaths: string[] = [];
-        for (const path of fieldpaths) {
-          if (path === 'labels' || path.startsWith('labels.')) {
-            labelPaths.push(path);
-          } else if (path === 'target') {
-            target = validateTarget(image.target, what);
-          } else if (path === 'annotations' || path.startsWith('annotations.')) {
-            const annotations = applyLabelUpdate(target.annotations ?? {}, image.target?.annotations, [path.replace(/^annotations/, 'labels')], what);
-            target = { ...target, annotations: validateLabels(annotations) };
-            if (!Object.keys(annotations).length) delete target.annotations;
-          } else {
-            throw invalidArgument(`cannot update field "${path}" of ${what}: only target, labels and annotations can change`);
+    const updated = await this.lock.shared(() =>
+      this.queue.run(imageKey(namespace, name), async () => {
+        const current = await this.mustRead(namespace, name);
+        let { labels, target } = current;
+        if (fieldpaths.length === 0) {
+          target = validateTarget(image.target, what);
+          labels = validateLabels(image.labels ?? {});
+        } else {
+          const labelPaths: string[] = [];
+          for (const path of fieldpaths) {
+            if (path === 'labels' || path.startsWith('labels.')) {
+              labelPaths.push(path);
+            } else if (path === 'target') {
+              target = validateTarget(image.target, what);
+            } else if (path === 'annotations' || path.startsWith('annotations.')) {
+              const annotations = applyLabelUpdate(
+                target.annotations ?? {},
+                image.target?.annotations,
+                [path.replace(/^annotations/, 'labels')],
+                what,
+              );
+              target = { ...target, annotations: validateLabels(annotations) };
+              if (!Object.keys(annotations).length) delete target.annotations;
+            } else {
+              throw invalidArgument(`cannot update field "${path}" of ${what}: only target, labels and annotations can change`);
+            }
           }
+          if (labelPaths.length) labels = validateLabels(applyLabelUpdate(labels, image.labels, labelPaths, what));
         }
-        if (labelPaths.length) labels = validateLabels(applyLabelUpdate(labels, image.labels, labelPaths, what));
-      }
-      const record: ImageRecord = { ...current, labels, target, updated: new Date().toISOString() };
-      await this.db.put(imageKey(namespace, name), record);
-      return toImage(name, record);
-    }));
+        const record: ImageRecord = { ...current, labels, target, updated: new Date().toISOString() };
+        await this.db.put(imageKey(namespace, name), record);
+        return toImage(name, record);
+      }),
+    );
     this.publisher?.publish(namespace, Topic.imageUpdate, 'containerd.events.ImageUpdate', { name, labels: updated.labels });
     return updated;
   }

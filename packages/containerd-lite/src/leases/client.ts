@@ -10,7 +10,11 @@ const method = <Req, Res>(name: string) => wireMethod<Req, Res>(FILE, SERVICE, n
 
 export class LeasesClient extends NamespacedClient implements Leases {
   async create(options: { id?: string; labels?: Record<string, string> } = {}): Promise<Lease> {
-    const res = await this.wire.unary(method<object, { lease: WireLease }>('Create'), { id: options.id ?? '', labels: options.labels ?? {} }, this.options);
+    const res = await this.wire.unary(
+      method<object, { lease: WireLease }>('Create'),
+      { id: options.id ?? '', labels: options.labels ?? {} },
+      this.options,
+    );
     return leaseFromWire(res.lease);
   }
 

@@ -9,4 +9,8 @@ export interface WireLease {
 }
 
 export const leaseToWire = (l: Lease): WireLease => ({ id: l.id, createdAt: toTimestamp(l.createdAt), labels: l.labels });
-export const leaseFromWire = (w: WireLease | null | undefined): Lease => ({ id: w?.id ?? '', createdAt: fromTimestamp(w?.createdAt), labels: w?.labels ?? {} });
+export const leaseFromWire = (w: WireLease | null | undefined): Lease => ({
+  id: w?.id ?? '',
+  createdAt: fromTimestamp(w?.createdAt),
+  labels: w?.labels ?? {},
+});

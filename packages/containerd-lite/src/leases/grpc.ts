@@ -20,7 +20,9 @@ export function leasesRegistration(contracts: Contracts, store: LeaseStore): Ser
   return {
     definition: contracts.containerd.services.leases.v1.Leases.service,
     implementation: {
-      Create: unaryHandler(async (req: CreateRequest__Output, call) => ({ lease: leaseToWire(await leasesOf(call).create({ id: req.id, labels: req.labels })) })),
+      Create: unaryHandler(async (req: CreateRequest__Output, call) => ({
+        lease: leaseToWire(await leasesOf(call).create({ id: req.id, labels: req.labels })),
+      })),
       Delete: unaryHandler(async (req: DeleteRequest__Output, call) => {
         await leasesOf(call).delete(req.id, { sync: req.sync });
         return {};
@@ -34,7 +36,9 @@ export function leasesRegistration(contracts: Contracts, store: LeaseStore): Ser
         await leasesOf(call).deleteResource(req.id, resourceOf(req.resource));
         return {};
       }),
-      ListResources: unaryHandler(async (req: ListResourcesRequest__Output, call) => ({ resources: await leasesOf(call).listResources(req.id) })),
+      ListResources: unaryHandler(async (req: ListResourcesRequest__Output, call) => ({
+        resources: await leasesOf(call).listResources(req.id),
+      })),
     },
   };
 }

@@ -34,14 +34,20 @@ describe('lease store', () => {
     await leases.namespace('a').addResource('l1', { type: 'ingests', id: 'ref/with/slashes' });
     await db.put(leaseResourceKey('a', 'ghost', 'content', sha256('x')), { type: 'content', id: sha256('x') });
     const { leases: all, dangling } = await leases.all();
-    assert.deepEqual(all.map((l) => [l.namespace, l.id, l.resources]), [
-      ['a', 'l1', [{ type: 'ingests', id: 'ref/with/slashes' }]],
-      ['b', 'l1', []],
-    ]);
+    assert.deepEqual(
+      all.map((l) => [l.namespace, l.id, l.resources]),
+      [
+        ['a', 'l1', [{ type: 'ingests', id: 'ref/with/slashes' }]],
+        ['b', 'l1', []],
+      ],
+    );
     assert.equal(dangling.length, 1);
     await leases.remove([{ namespace: 'a', id: 'l1' }], dangling);
     const after = await leases.all();
-    assert.deepEqual(after.leases.map((l) => `${l.namespace}/${l.id}`), ['b/l1']);
+    assert.deepEqual(
+      after.leases.map((l) => `${l.namespace}/${l.id}`),
+      ['b/l1'],
+    );
     assert.deepEqual(after.dangling, []);
   });
 
@@ -52,6 +58,9 @@ describe('lease store', () => {
     await leases.namespace('a').delete('l1');
     await assert.rejects(writer.commit(), kind(ErrorKind.NotFound));
     assert.deepEqual(await content.namespace('a').list(), []);
-    assert.deepEqual((await content.namespace('a').listStatuses()).map((s) => s.offset), [4]);
+    assert.deepEqual(
+      (await content.namespace('a').listStatuses()).map((s) => s.offset),
+      [4],
+    );
   });
 });

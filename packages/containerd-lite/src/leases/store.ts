@@ -4,7 +4,16 @@
  * adding a resource to one run under the GC lock shared, so that a collection sees a resource
  * either held or not yet made; deleting a lease schedules a collection (or runs it, with sync).
  */
-import { type Database, EngineError, ErrorKind, alreadyExists, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import {
+  type Database,
+  EngineError,
+  ErrorKind,
+  alreadyExists,
+  invalidArgument,
+  notFound,
+  validateLabels,
+  validateNamespace,
+} from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { randomBytes } from 'node:crypto';
 import { validateDigest } from '../content/store';
@@ -12,7 +21,16 @@ import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { LeaseEntry } from '../gc/mark';
 import { KeyedQueue } from '../keyed-queue';
-import { LEASE_PREFIX, LEASE_RESOURCE_PREFIX, leaseKey, leaseResourceKey, leaseResourcePrefix, namespaceKey, splitNamespaced, under } from '../layout';
+import {
+  LEASE_PREFIX,
+  LEASE_RESOURCE_PREFIX,
+  leaseKey,
+  leaseResourceKey,
+  leaseResourcePrefix,
+  namespaceKey,
+  splitNamespaced,
+  under,
+} from '../layout';
 import type { DeleteLeaseOptions, Lease, Leases, Resource } from './leases';
 
 interface LeaseRecord {
@@ -38,9 +56,11 @@ export function validateResource(resource: Resource | null | undefined): Resourc
   if (!id) throw invalidArgument('lease resource id must not be empty');
   if (Buffer.byteLength(id) > 4096) throw invalidArgument(`lease resource id "${id.slice(0, 64)}…" is longer than 4096 bytes`);
   if (type === 'content') validateDigest(id);
-  else if (type === 'snapshots' || type === 'snapshots/') throw invalidArgument('lease resource type "snapshots" needs a snapshotter: "snapshots/<name>"');
+  else if (type === 'snapshots' || type === 'snapshots/')
+    throw invalidArgument('lease resource type "snapshots" needs a snapshotter: "snapshots/<name>"');
   else if (type.startsWith('snapshots/')) {
-    if (type.slice('snapshots/'.length).includes('/')) throw invalidArgument(`lease resource type "${type}": snapshotter names contain no '/'`);
+    if (type.slice('snapshots/'.length).includes('/'))
+      throw invalidArgument(`lease resource type "${type}": snapshotter names contain no '/'`);
   } else if (type !== 'ingests') throw new EngineError(ErrorKind.NotImplemented, `unsupported lease resource type "${type}"`);
   return { id, type };
 }
@@ -90,14 +110,16 @@ export class LeaseStore {
   async create(namespace: string, options: { id?: string; labels?: Record<string, string> }): Promise<Lease> {
     const id = validateLeaseId(options.id || `${Date.now()}-${randomBytes(6).toString('hex')}`);
     const labels = validateLabels(options.labels ?? {});
-    return this.lock.shared(() => this.queue.run(leaseKey(namespace, id), async () => {
-      if (await this.read(namespace, id)) throw alreadyExists(`lease "${id}" already exists in namespace "${namespace}"`);
-      const record: LeaseRecord = { labels, created: new Date().toISOString() };
-      const batch = this.db.batch().put(leaseKey(namespace, id), record);
-      if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
-      await batch.write();
-      return toLease(id, record);
-    }));
+    return this.lock.shared(() =>
+      this.queue.run(leaseKey(namespace, id), async () => {
+        if (await this.read(namespace, id)) throw alreadyExists(`lease "${id}" already exists in namespace "${namespace}"`);
+        const record: LeaseRecord = { labels, created: new Date().toISOString() };
+        const batch = this.db.batch().put(leaseKey(namespace, id), record);
+        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        await batch.write();
+        return toLease(id, record);
+      }),
+    );
   }
 
   async delete(namespace: string, id: string, options: DeleteLeaseOptions): Promise<void> {
@@ -129,10 +151,12 @@ export class LeaseStore {
 
   async addResource(namespace: string, id: string, resource: Resource): Promise<void> {
     const valid = validateResource(resource);
-    await this.lock.shared(() => this.queue.run(leaseKey(namespace, id), async () => {
-      await this.mustRead(namespace, id);
-      await this.db.put(leaseResourceKey(namespace, id, valid.type, valid.id), valid);
-    }));
+    await this.lock.shared(() =>
+      this.queue.run(leaseKey(namespace, id), async () => {
+        await this.mustRead(namespace, id);
+        await this.db.put(leaseResourceKey(namespace, id, valid.type, valid.id), valid);
+      }),
+    );
   }
 
   async deleteResource(namespace: string, id: string, resource: Resource): Promise<void> {

@@ -26,7 +26,10 @@ describe('namespace store', () => {
     await store.create({ name: 'b', labels: {} });
     await store.create({ name: 'a', labels: { team: 'x' } });
     assert.deepEqual(await store.get('a'), { name: 'a', labels: { team: 'x' } });
-    assert.deepEqual((await store.list()).map((n) => n.name), ['a', 'b']);
+    assert.deepEqual(
+      (await store.list()).map((n) => n.name),
+      ['a', 'b'],
+    );
     await store.delete('a');
     await assert.rejects(store.get('a'), kind(ErrorKind.NotFound));
     await assert.rejects(store.delete('a'), kind(ErrorKind.NotFound));
@@ -37,12 +40,18 @@ describe('namespace store', () => {
     await assert.rejects(store.create({ name: 'a', labels: {} }), kind(ErrorKind.AlreadyExists));
     await assert.rejects(store.create({ name: 'a/b', labels: {} }), kind(ErrorKind.InvalidArgument));
     await assert.rejects(store.create({ name: 'c', labels: { k: 'v'.repeat(4096) } }), kind(ErrorKind.InvalidArgument));
-    assert.deepEqual((await store.list()).map((n) => n.name), ['a']);
+    assert.deepEqual(
+      (await store.list()).map((n) => n.name),
+      ['a'],
+    );
   });
 
   it('updates labels with containerd field-mask semantics', async () => {
     await store.create({ name: 'a', labels: { keep: '1', drop: '2' } });
-    assert.deepEqual((await store.update({ name: 'a', labels: { added: '3', drop: '' } }, ['labels.added', 'labels.drop'])).labels, { keep: '1', added: '3' });
+    assert.deepEqual((await store.update({ name: 'a', labels: { added: '3', drop: '' } }, ['labels.added', 'labels.drop'])).labels, {
+      keep: '1',
+      added: '3',
+    });
     assert.deepEqual((await store.update({ name: 'a', labels: { only: '4' } }, ['labels'])).labels, { only: '4' });
     assert.deepEqual((await store.update({ name: 'a', labels: { none: '5' } })).labels, { none: '5' });
     await assert.rejects(store.update({ name: 'a', labels: {} }, ['name']), kind(ErrorKind.InvalidArgument));
@@ -52,7 +61,10 @@ describe('namespace store', () => {
   it('refuses to delete a namespace something still lives in', async () => {
     await store.create({ name: 'busy', labels: {} });
     store.registerInUseCheck(async (ns) => (ns === 'busy' ? '1 container' : undefined));
-    await assert.rejects(store.delete('busy'), (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /still has 1 container/.test((e as Error).message));
+    await assert.rejects(
+      store.delete('busy'),
+      (e: unknown) => isKind(e, ErrorKind.FailedPrecondition) && /still has 1 container/.test((e as Error).message),
+    );
     assert.equal((await store.get('busy')).name, 'busy');
   });
 });

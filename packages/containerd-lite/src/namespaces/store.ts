@@ -1,4 +1,12 @@
-import { type Database, alreadyExists, applyLabelUpdate, failedPrecondition, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import {
+  type Database,
+  alreadyExists,
+  applyLabelUpdate,
+  failedPrecondition,
+  notFound,
+  validateLabels,
+  validateNamespace,
+} from '@ctl/proto';
 import { NAMESPACE_PREFIX, namespaceKey } from '../layout';
 import type { Namespace, Namespaces } from './namespaces';
 import { type Publisher, Topic } from '../events/events';

@@ -8,15 +8,23 @@ import { Registry, isLocalhost, registryHost } from './registry';
 
 describe('registry auth', () => {
   it('parses WWW-Authenticate challenges: quoted values, escapes, several challenges', () => {
-    assert.deepEqual(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"'), [
-      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/busybox:pull' } },
-    ]);
+    assert.deepEqual(
+      parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"'),
+      [
+        {
+          scheme: 'bearer',
+          params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/busybox:pull' },
+        },
+      ],
+    );
     assert.deepEqual(parseChallenges('Basic realm="Registry Realm"'), [{ scheme: 'basic', params: { realm: 'Registry Realm' } }]);
     assert.deepEqual(parseChallenges('Basic realm="a, b", Bearer realm=http://x/token , error="insufficient_scope"'), [
       { scheme: 'basic', params: { realm: 'a, b' } },
       { scheme: 'bearer', params: { realm: 'http://x/token', error: 'insufficient_scope' } },
     ]);
-    assert.deepEqual(parseChallenges('Bearer realm="say \\"hi\\"",Service=s'), [{ scheme: 'bearer', params: { realm: 'say "hi"', service: 's' } }]);
+    assert.deepEqual(parseChallenges('Bearer realm="say \\"hi\\"",Service=s'), [
+      { scheme: 'bearer', params: { realm: 'say "hi"', service: 's' } },
+    ]);
     assert.deepEqual(parseChallenges('Negotiate'), [{ scheme: 'negotiate', params: {} }]);
     assert.deepEqual(parseChallenges(''), []);
     assert.deepEqual(parseChallenges('=,,"'), [], 'junk is skipped, not thrown');
@@ -30,14 +38,22 @@ describe('registry auth', () => {
   });
 
   describe('against a registry that wants a token', () => {
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256('{}'), size: 2 }, layers: [] }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256('{}'), size: 2 },
+        layers: [],
+      }),
+    );
     let server: Server;
     let host: string;
     let mode: 'bearer' | 'basic' = 'bearer';
     const tokenRequests: URL[] = [];
     const USER = 'alice';
     const PASSWORD = 's3cret';
-    const basicOk = (req: IncomingMessage): boolean => req.headers.authorization === `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+    const basicOk = (req: IncomingMessage): boolean =>
+      req.headers.authorization === `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 
     before(async () => {
       server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -49,18 +65,27 @@ describe('registry auth', () => {
             return;
           }
           const scopes = url.searchParams.getAll('scope').join(' ');
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `t:${req.headers.authorization ? USER : 'anonymous'}:${scopes}` }));
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ token: `t:${req.headers.authorization ? USER : 'anonymous'}:${scopes}` }));
           return;
         }
         if (url.pathname === '/v2/team/app/manifests/v1') {
           const auth = req.headers.authorization ?? '';
           const allowed = mode === 'bearer' ? auth === `Bearer t:${USER}:repository:team/app:pull` : basicOk(req);
           if (!allowed) {
-            const challenge = mode === 'bearer' ? `Bearer realm="http://${host}/token",service="test-registry",scope="repository:team/app:pull"` : 'Basic realm="test"';
-            res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+            const challenge =
+              mode === 'bearer'
+                ? `Bearer realm="http://${host}/token",service="test-registry",scope="repository:team/app:pull"`
+                : 'Basic realm="test"';
+            res
+              .writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' })
+              .end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
             return;
           }
-          res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': sha256(manifest) }).end(manifest);
+          res
+            .writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': sha256(manifest) })
+            .end(manifest);
           return;
         }
         res.writeHead(404).end();
@@ -92,7 +117,9 @@ describe('registry auth', () => {
       const anonymous = await new Registry(host, 'team/app', 'pull').manifest('v1').catch((e: unknown) => e as Error);
       assert.equal(errorKind(anonymous), ErrorKind.PermissionDenied);
       assert.match((anonymous as Error).message, /unauthorized: 401 Unauthorized \(UNAUTHORIZED: authentication required\)/);
-      const wrong = await new Registry(host, 'team/app', 'pull', { credentials: { username: USER, password: 'nope' } }).manifest('v1').catch((e: unknown) => e as Error);
+      const wrong = await new Registry(host, 'team/app', 'pull', { credentials: { username: USER, password: 'nope' } })
+        .manifest('v1')
+        .catch((e: unknown) => e as Error);
       assert.equal(errorKind(wrong), ErrorKind.PermissionDenied);
       assert.match((wrong as Error).message, /token endpoint .* refused the credentials of alice/);
       mode = 'basic';

@@ -118,10 +118,13 @@ export class Authorizer {
     if (bearer) {
       this.header = `Bearer ${await this.token(bearer, signal)}`;
     } else if (challenges.some((c) => c.scheme === 'basic')) {
-      if (!this.credentials) throw denied(`registry ${this.host} asks for a user name and password (give them with --user USER[:PASSWORD])`);
+      if (!this.credentials)
+        throw denied(`registry ${this.host} asks for a user name and password (give them with --user USER[:PASSWORD])`);
       this.header = basic(this.credentials);
     } else {
-      throw denied(`registry ${this.host} answered 401 Unauthorized without a challenge this client knows (${response.headers.get('www-authenticate') ?? 'no WWW-Authenticate header'})`);
+      throw denied(
+        `registry ${this.host} answered 401 Unauthorized without a challenge this client knows (${response.headers.get('www-authenticate') ?? 'no WWW-Authenticate header'})`,
+      );
     }
     return this.header !== previous;
   }
@@ -145,11 +148,16 @@ export class Authorizer {
     const res = await this.http(url.toString(), { headers, signal });
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel().catch(() => undefined);
-      throw denied(`registry ${this.host}: the token endpoint ${url.origin}${url.pathname} refused ${this.credentials ? `the credentials of ${this.credentials.username}` : 'anonymous access'} (${res.status})`);
+      throw denied(
+        `registry ${this.host}: the token endpoint ${url.origin}${url.pathname} refused ${this.credentials ? `the credentials of ${this.credentials.username}` : 'anonymous access'} (${res.status})`,
+      );
     }
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
-      throw new EngineError(ErrorKind.Unavailable, `registry ${this.host}: the token endpoint ${url.origin}${url.pathname} answered ${res.status} ${res.statusText}`);
+      throw new EngineError(
+        ErrorKind.Unavailable,
+        `registry ${this.host}: the token endpoint ${url.origin}${url.pathname} answered ${res.status} ${res.statusText}`,
+      );
     }
     let body: TokenResponse;
     try {
@@ -158,7 +166,8 @@ export class Authorizer {
       throw new EngineError(ErrorKind.Unknown, `registry ${this.host}: the token endpoint's answer is not JSON: ${(err as Error).message}`);
     }
     const token = body?.token || body?.access_token;
-    if (typeof token !== 'string' || !token) throw new EngineError(ErrorKind.Unknown, `registry ${this.host}: the token endpoint's answer has no token`);
+    if (typeof token !== 'string' || !token)
+      throw new EngineError(ErrorKind.Unknown, `registry ${this.host}: the token endpoint's answer has no token`);
     return token;
   }
 }

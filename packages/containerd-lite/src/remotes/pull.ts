@@ -137,7 +137,8 @@ async function manifestBytes(registry: Registry, desc: Descriptor, ingest: strin
     if (!isKind(err, ErrorKind.NotFound)) throw err;
   }
   const { desc: got, data } = await registry.manifest(desc.digest);
-  if (got.size !== desc.size) throw invalidArgument(`manifest ${desc.digest} from ${registry.host}: ${got.size} bytes, its descriptor says ${desc.size}`);
+  if (got.size !== desc.size)
+    throw invalidArgument(`manifest ${desc.digest} from ${registry.host}: ${got.size} bytes, its descriptor says ${desc.size}`);
   await storeBytes(options.content, desc, data, ingest, options);
   return data;
 }
@@ -164,7 +165,8 @@ async function fetchBlob(registry: Registry, desc: Descriptor, ingest: string, o
   let committed = false;
   try {
     const { body, size } = await registry.blob(desc);
-    if (size !== undefined && size !== desc.size) throw invalidArgument(`${what}: the registry sends ${size} bytes, the descriptor says ${desc.size}`);
+    if (size !== undefined && size !== desc.size)
+      throw invalidArgument(`${what}: the registry sends ${size} bytes, the descriptor says ${desc.size}`);
     let written = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
@@ -178,7 +180,8 @@ async function fetchBlob(registry: Registry, desc: Descriptor, ingest: string, o
     };
     for await (const chunk of body) {
       checkAborted(signal);
-      if (written + pendingBytes + chunk.length > desc.size) throw invalidArgument(`${what}: the registry sends more than the ${desc.size} bytes its descriptor says`);
+      if (written + pendingBytes + chunk.length > desc.size)
+        throw invalidArgument(`${what}: the registry sends more than the ${desc.size} bytes its descriptor says`);
       pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       pendingBytes += chunk.length;
       if (pendingBytes >= WRITE_CHUNK) await flush();

@@ -47,7 +47,11 @@ interface Tree {
 }
 
 /** Pushes the image named source to target (default: source); returns what the target names. */
-export async function pushImage(source: string, target: string | undefined, options: PushOptions): Promise<{ name: string; target: Descriptor }> {
+export async function pushImage(
+  source: string,
+  target: string | undefined,
+  options: PushOptions,
+): Promise<{ name: string; target: Descriptor }> {
   const { content, signal, progress = () => undefined } = options;
   const sourceName = normalizeReference(source);
   const dest = parseNormalizedReference(target || source);
@@ -58,7 +62,10 @@ export async function pushImage(source: string, target: string | undefined, opti
   });
   let top: Descriptor = { mediaType: image.target.mediaType, digest: image.target.digest, size: image.target.size };
   if (options.platform) top = await platformManifest(content, top, options.platform, sourceName);
-  if (dest.digest && dest.digest !== top.digest) throw invalidArgument(`push ${destName}: the image's ${options.platform ? 'manifest' : 'target'} is ${top.digest}, not the digest the reference names`);
+  if (dest.digest && dest.digest !== top.digest)
+    throw invalidArgument(
+      `push ${destName}: the image's ${options.platform ? 'manifest' : 'target'} is ${top.digest}, not the digest the reference names`,
+    );
 
   const tree: Tree = { blobs: new Map(), manifests: [] };
   await collect(content, top, tree, new Set(), sourceName, 0);
@@ -70,7 +77,9 @@ export async function pushImage(source: string, target: string | undefined, opti
       progress({ event: 'exists', name: desc.digest, current: desc.size, total: desc.size });
       continue;
     }
-    await registry.uploadBlob(desc, () => counted(content.read(desc.digest), (n) => progress({ event: 'pushing', name: desc.digest, current: n, total: desc.size })));
+    await registry.uploadBlob(desc, () =>
+      counted(content.read(desc.digest), (n) => progress({ event: 'pushing', name: desc.digest, current: n, total: desc.size })),
+    );
     progress({ event: 'pushed', name: desc.digest, current: desc.size, total: desc.size });
   }
   for (const desc of tree.manifests) {
@@ -109,7 +118,9 @@ async function collect(content: Content, desc: Descriptor, tree: Tree, seen: Set
   if (depth > 8) throw invalidArgument(`image ${name}: indexes nested more than 8 deep`);
   const missing = (err: unknown, what: string): never => {
     if (isKind(err, ErrorKind.NotFound)) {
-      throw failedPrecondition(`image ${name}: ${what} ${desc.digest} is not stored here${desc.platform ? ` (platform ${formatPlatform(desc.platform)})` : ''}, so the whole image cannot be pushed; push one platform with --platform, or pull it with --all-platforms first`);
+      throw failedPrecondition(
+        `image ${name}: ${what} ${desc.digest} is not stored here${desc.platform ? ` (platform ${formatPlatform(desc.platform)})` : ''}, so the whole image cannot be pushed; push one platform with --platform, or pull it with --all-platforms first`,
+      );
     }
     throw err;
   };
@@ -133,7 +144,8 @@ async function collect(content: Content, desc: Descriptor, tree: Tree, seen: Set
       const blob = checkDescriptor(d, i === 0 ? `config of manifest ${desc.digest}` : `layer ${i - 1} of manifest ${desc.digest}`);
       if (blob.urls?.length && /foreign|nondistributable/.test(blob.mediaType)) continue; // not ours to distribute
       await checkBlob(content, blob, 'blob').catch((err: unknown) => {
-        if (isKind(err, ErrorKind.NotFound)) throw failedPrecondition(`image ${name}: blob ${blob.digest} of manifest ${desc.digest} is not stored here; it cannot be pushed`);
+        if (isKind(err, ErrorKind.NotFound))
+          throw failedPrecondition(`image ${name}: blob ${blob.digest} of manifest ${desc.digest} is not stored here; it cannot be pushed`);
         throw err;
       });
       tree.blobs.set(blob.digest, blob);
@@ -155,7 +167,8 @@ async function platformManifest(content: Content, top: Descriptor, platform: Pla
   };
   if (isManifest(top.mediaType)) {
     const p = await platformOf(top);
-    if (!p || !matcher.match(p)) throw notFound(`image ${name} is for ${p ? formatPlatform(p) : 'no platform'}, not ${formatPlatform(platform)}`);
+    if (!p || !matcher.match(p))
+      throw notFound(`image ${name} is for ${p ? formatPlatform(p) : 'no platform'}, not ${formatPlatform(platform)}`);
     return top;
   }
   let best: { desc: Descriptor; platform: Platform } | undefined;

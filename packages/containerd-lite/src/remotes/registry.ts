@@ -22,7 +22,13 @@ export interface RegistryOptions {
 }
 
 /** What containerd sends when resolving: the four manifest types, then anything. */
-export const MANIFEST_ACCEPT = [MediaType.dockerManifest, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.ociIndex, '*/*'].join(', ');
+export const MANIFEST_ACCEPT = [
+  MediaType.dockerManifest,
+  MediaType.dockerManifestList,
+  MediaType.ociManifest,
+  MediaType.ociIndex,
+  '*/*',
+].join(', ');
 
 /** Where a reference's domain is served: Docker Hub's API lives on registry-1.docker.io. */
 export function registryHost(domain: string): string {
@@ -99,7 +105,9 @@ export class Registry {
   ) {
     this.host = registryHost(domain);
     this.base = `${options.plainHttp || isLocalhost(this.host) ? 'http' : 'https'}://${this.host}`;
-    this.auth = new Authorizer(this.host, [`repository:${repository}:${actions}`], options.credentials, (url, init) => this.send(url, init));
+    this.auth = new Authorizer(this.host, [`repository:${repository}:${actions}`], options.credentials, (url, init) =>
+      this.send(url, init),
+    );
   }
 
   /** fetch, with network failures as Unavailable (and a hint when HTTPS met a plain HTTP server). */
@@ -110,7 +118,10 @@ export class Registry {
       if (this.options.signal?.aborted) throw new EngineError(ErrorKind.Canceled, 'canceled', { cause: err });
       const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
       const why = cause?.message ?? cause?.code ?? (err as Error).message;
-      const hint = /wrong version number|EPROTO|ERR_SSL/i.test(`${cause?.code} ${cause?.message}`) && url.startsWith('https:') ? ' (is it a plain HTTP registry? use --plain-http)' : '';
+      const hint =
+        /wrong version number|EPROTO|ERR_SSL/i.test(`${cause?.code} ${cause?.message}`) && url.startsWith('https:')
+          ? ' (is it a plain HTTP registry? use --plain-http)'
+          : '';
       throw new EngineError(ErrorKind.Unavailable, `registry ${this.host} is not reachable: ${why}${hint}`, { cause: err });
     }
   }
@@ -133,7 +144,8 @@ export class Registry {
         return res;
       }
       await res.body?.cancel().catch(() => undefined);
-      if (!(await this.auth.challenge(res, this.options.signal))) throw denied(`registry ${this.host}: the credentials were refused (401 Unauthorized)`);
+      if (!(await this.auth.challenge(res, this.options.signal)))
+        throw denied(`registry ${this.host}: the credentials were refused (401 Unauthorized)`);
     }
   }
 
@@ -152,9 +164,11 @@ export class Registry {
     if (!res.ok) throw await statusError(res, `get manifest ${what}`);
     const data = await readLimited(res, MAX_JSON_BYTES, `manifest ${what}`);
     const digest = sha256(data);
-    if (reference.includes(':') && reference !== digest) throw invalidArgument(`manifest ${what}: the registry sent content with digest ${digest}, not the one asked for`);
+    if (reference.includes(':') && reference !== digest)
+      throw invalidArgument(`manifest ${what}: the registry sent content with digest ${digest}, not the one asked for`);
     const stated = res.headers.get('docker-content-digest');
-    if (stated?.startsWith('sha256:') && stated !== digest) throw invalidArgument(`manifest ${what}: the registry says its digest is ${stated}, but its content has ${digest}`);
+    if (stated?.startsWith('sha256:') && stated !== digest)
+      throw invalidArgument(`manifest ${what}: the registry says its digest is ${stated}, but its content has ${digest}`);
     return { desc: { mediaType: manifestType(res.headers.get('content-type'), data, what), digest, size: data.length }, data };
   }
 
@@ -201,7 +215,11 @@ export class Registry {
   /** Stores a manifest or index under a tag or its digest, bytes verbatim. */
   async putManifest(reference: string, desc: Descriptor, data: Buffer): Promise<void> {
     const what = `push manifest ${desc.digest} to ${this.host}/${this.repository}${reference.includes(':') ? '@' : ':'}${reference}`;
-    const res = await this.request(this.path('manifests', reference), { method: 'PUT', headers: { 'content-type': desc.mediaType }, body: () => data });
+    const res = await this.request(this.path('manifests', reference), {
+      method: 'PUT',
+      headers: { 'content-type': desc.mediaType },
+      body: () => data,
+    });
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await statusError(res, what);
     await res.body?.cancel().catch(() => undefined);
     const stated = res.headers.get('docker-content-digest');
@@ -235,7 +253,8 @@ function manifestType(contentType: string | null, data: Buffer, what: string): s
   } catch (err) {
     throw invalidArgument(`manifest ${what} is not valid JSON: ${(err as Error).message}`);
   }
-  if (SCHEMA1.includes(header) || body?.schemaVersion === 1) throw invalidArgument(`manifest ${what}: Docker schema 1 manifests are not supported`);
+  if (SCHEMA1.includes(header) || body?.schemaVersion === 1)
+    throw invalidArgument(`manifest ${what}: Docker schema 1 manifests are not supported`);
   if (isIndex(header) || isManifest(header)) return header;
   if (typeof body?.mediaType === 'string' && (isIndex(body.mediaType) || isManifest(body.mediaType))) return body.mediaType;
   if (Array.isArray(body?.manifests)) return MediaType.ociIndex;

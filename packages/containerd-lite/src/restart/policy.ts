@@ -39,7 +39,8 @@ export function parseRestartPolicy(value: string): RestartPolicy {
   }
   if (max === undefined) return { name: name as RestartPolicyName, maxRetries: 0 };
   if (name !== 'on-failure') throw new Error(`invalid restart policy "${value}": a maximum retry count can only be used with on-failure`);
-  if (!/^\d+$/.test(max) || Number(max) <= 0) throw new Error(`invalid restart policy "${value}": the maximum retry count must be a positive integer`);
+  if (!/^\d+$/.test(max) || Number(max) <= 0)
+    throw new Error(`invalid restart policy "${value}": the maximum retry count must be a positive integer`);
   return { name: 'on-failure', maxRetries: Number(max) };
 }
 

@@ -59,7 +59,9 @@ export class RestartSupervisor {
   /** Follows exits from now on, then restarts what exited while the daemon was down. */
   start(): void {
     const events = this.deps.events.subscribe([`topic=="${Topic.taskExit}"`, `topic=="${Topic.taskStart}"`], this.abort.signal);
-    void this.follow(events).catch((err: Error) => this.deps.logger?.error('restart supervisor stopped following exits', { err: err.message }));
+    void this.follow(events).catch((err: Error) =>
+      this.deps.logger?.error('restart supervisor stopped following exits', { err: err.message }),
+    );
     void this.recover().catch((err: Error) => this.deps.logger?.error('restart recovery failed', { err: err.message }));
   }
 
@@ -127,23 +129,37 @@ export class RestartSupervisor {
   private exited(ns: string, id: string, exitStatus: number, exitedAt: number): void {
     const key = this.key(ns, id);
     if (this.removing.has(key) || this.abort.signal.aborted) return;
-    void this.queue.run(key, async () => {
-      const container = await this.deps.containers(ns).get(id).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
-      if (!container || !shouldRestart(container.labels, exitStatus) || this.removing.has(key)) return;
-      const t = this.track(key);
-      if (t.timer) return; // already scheduled
-      if (t.startedAt !== undefined && exitedAt - t.startedAt >= BACKOFF_RESET_AFTER_MS) t.consecutive = 0;
-      t.consecutive++;
-      const delayMs = backoffDelay(t.consecutive);
-      const attempt = restartCountOf(container.labels) + 1;
-      this.deps.logger?.info('restarting container', { namespace: ns, id, exitStatus, attempt, delayMs, policy: policyOf(container.labels).name });
-      t.timer = setTimeout(() => {
-        t.timer = undefined;
-        void this.queue.run(key, () => this.restart(ns, id, exitStatus)).catch((err: Error) => {
-          this.deps.logger?.error('container restart failed', { namespace: ns, id, err: err.message });
+    void this.queue
+      .run(key, async () => {
+        const container = await this.deps
+          .containers(ns)
+          .get(id)
+          .catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
+        if (!container || !shouldRestart(container.labels, exitStatus) || this.removing.has(key)) return;
+        const t = this.track(key);
+        if (t.timer) return; // already scheduled
+        if (t.startedAt !== undefined && exitedAt - t.startedAt >= BACKOFF_RESET_AFTER_MS) t.consecutive = 0;
+        t.consecutive++;
+        const delayMs = backoffDelay(t.consecutive);
+        const attempt = restartCountOf(container.labels) + 1;
+        this.deps.logger?.info('restarting container', {
+          namespace: ns,
+          id,
+          exitStatus,
+          attempt,
+          delayMs,
+          policy: policyOf(container.labels).name,
         });
-      }, delayMs);
-    }).catch((err: Error) => this.deps.logger?.error('restart supervisor', { namespace: ns, id, err: err.message }));
+        t.timer = setTimeout(() => {
+          t.timer = undefined;
+          void this.queue
+            .run(key, () => this.restart(ns, id, exitStatus))
+            .catch((err: Error) => {
+              this.deps.logger?.error('container restart failed', { namespace: ns, id, err: err.message });
+            });
+        }, delayMs);
+      })
+      .catch((err: Error) => this.deps.logger?.error('restart supervisor', { namespace: ns, id, err: err.message }));
   }
 
   /** In the container's queue: the stopped task out, a new one on the same snapshot, started. */
@@ -175,7 +191,9 @@ export class RestartSupervisor {
     // Counted before it starts, so the start's exit always sees the new count.
     let current: Container | undefined;
     try {
-      current = await containers.update({ id, labels: { [RestartLabel.count]: String(restartCountOf(container.labels) + 1) } }, [`labels.${RestartLabel.count}`]);
+      current = await containers.update({ id, labels: { [RestartLabel.count]: String(restartCountOf(container.labels) + 1) } }, [
+        `labels.${RestartLabel.count}`,
+      ]);
     } catch (err) {
       if (!notFound(err)) throw err;
     }

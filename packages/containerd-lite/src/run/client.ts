@@ -13,7 +13,12 @@ const SERVICE = 'ctl.run.v1.Runner';
 export class RunnerClient extends NamespacedClient {
   async create(request: CreateRequest): Promise<{ id: string; image: string; rootfs: Mount[]; warnings: string[] }> {
     const res = await this.wire.unary(wireMethod<CreateRequest, CreateResponse__Output>(FILE, SERVICE, 'Create'), request, this.options);
-    return { id: res.id, image: res.image, rootfs: res.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })), warnings: res.warnings ?? [] };
+    return {
+      id: res.id,
+      image: res.image,
+      rootfs: res.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })),
+      warnings: res.warnings ?? [],
+    };
   }
 
   /** removeVolumes: also the container's anonymous volumes no other container uses (docker rm -v). */

@@ -14,7 +14,18 @@ describe('commit config', () => {
   });
 
   it('applies docker commit --change instructions', () => {
-    const c = applyChanges({ Env: ['A=1', 'B=2'] }, ['CMD ["cat", "/file"]', 'ENTRYPOINT echo hi', 'ENV A=3 C="x y"', 'ENV D 4', 'WORKDIR /w', 'USER 1000', 'LABEL k=v "q"="w"', 'EXPOSE 80 53/udp', 'STOPSIGNAL SIGINT', 'VOLUME ["/data"]']);
+    const c = applyChanges({ Env: ['A=1', 'B=2'] }, [
+      'CMD ["cat", "/file"]',
+      'ENTRYPOINT echo hi',
+      'ENV A=3 C="x y"',
+      'ENV D 4',
+      'WORKDIR /w',
+      'USER 1000',
+      'LABEL k=v "q"="w"',
+      'EXPOSE 80 53/udp',
+      'STOPSIGNAL SIGINT',
+      'VOLUME ["/data"]',
+    ]);
     assert.deepEqual(c, {
       Cmd: ['cat', '/file'],
       Entrypoint: ['/bin/sh', '-c', 'echo hi'],
@@ -26,6 +37,11 @@ describe('commit config', () => {
       StopSignal: 'SIGINT',
       Volumes: { '/data': {} },
     });
-    for (const bad of ['RUN true', 'CMD ["x", 1]', 'CMD', 'ENV']) assert.throws(() => applyChanges({}, [bad]), (err: unknown) => isKind(err, ErrorKind.InvalidArgument), bad);
+    for (const bad of ['RUN true', 'CMD ["x", 1]', 'CMD', 'ENV'])
+      assert.throws(
+        () => applyChanges({}, [bad]),
+        (err: unknown) => isKind(err, ErrorKind.InvalidArgument),
+        bad,
+      );
   });
 });

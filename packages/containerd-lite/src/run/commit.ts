@@ -89,7 +89,8 @@ function commandForm(rest: string, instruction: string): string[] {
     } catch {
       throw invalidArgument(`change "${instruction} ${rest}": not a JSON array of strings`);
     }
-    if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw invalidArgument(`change "${instruction} ${rest}": not a JSON array of strings`);
+    if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string'))
+      throw invalidArgument(`change "${instruction} ${rest}": not a JSON array of strings`);
     return parsed as string[];
   }
   return ['/bin/sh', '-c', rest];
@@ -142,7 +143,10 @@ export function applyChanges(config: ContainerConfig, changes: readonly string[]
         out.StopSignal = rest;
         break;
       case 'EXPOSE':
-        out.ExposedPorts = { ...(out.ExposedPorts ?? {}), ...Object.fromEntries(rest.split(/\s+/).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])) };
+        out.ExposedPorts = {
+          ...(out.ExposedPorts ?? {}),
+          ...Object.fromEntries(rest.split(/\s+/).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])),
+        };
         break;
       case 'VOLUME': {
         const dirs = rest.startsWith('[') ? commandForm(rest, instruction) : rest.split(/\s+/);
@@ -150,7 +154,9 @@ export function applyChanges(config: ContainerConfig, changes: readonly string[]
         break;
       }
       default:
-        throw invalidArgument(`change "${change}": ${instruction} is not one of CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE, VOLUME`);
+        throw invalidArgument(
+          `change "${change}": ${instruction} is not one of CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE, VOLUME`,
+        );
     }
   }
   return out;
@@ -181,7 +187,6 @@ export function containerConfig(image: ContainerConfig | null | undefined, proc:
   return out;
 }
 
-
 export class Committer {
   constructor(private readonly deps: CommitDeps) {}
 
@@ -189,16 +194,23 @@ export class Committer {
     const { deps } = this;
     if (!request.reference) throw invalidArgument('commit needs a name for the new image (REPO[:TAG])');
     const ref = normalizeReference(request.reference);
-    const container = await deps.containers(ns).get(request.id).catch((err: unknown) => {
-      if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${request.id}`);
-      throw err;
-    });
+    const container = await deps
+      .containers(ns)
+      .get(request.id)
+      .catch((err: unknown) => {
+        if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${request.id}`);
+        throw err;
+      });
     if (!container.snapshotKey) throw failedPrecondition(`container ${request.id} has no snapshot to commit`);
     const content = deps.content(ns);
-    const base = await deps.images(ns).get(container.image).catch((err: unknown) => {
-      if (isKind(err, ErrorKind.NotFound)) throw failedPrecondition(`the image ${container.image} of container ${request.id} is gone: its parent layers are unknown`);
-      throw err;
-    });
+    const base = await deps
+      .images(ns)
+      .get(container.image)
+      .catch((err: unknown) => {
+        if (isKind(err, ErrorKind.NotFound))
+          throw failedPrecondition(`the image ${container.image} of container ${request.id} is gone: its parent layers are unknown`);
+        throw err;
+      });
     const baseManifest = await hostManifest(content, base.target, container.image);
     const { manifest, config } = await readImage(content, baseManifest);
     const parent = chainIds(config.rootfs.diff_ids).at(-1) ?? '';
@@ -255,7 +267,11 @@ export class Committer {
       if (request.author) newConfig.author = request.author;
       const configBytes = Buffer.from(JSON.stringify(newConfig));
       const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: sha256(configBytes), size: configBytes.length };
-      await writeBlob(content, `commit-${configDesc.digest}`, bytesSource(configBytes), { total: configDesc.size, expected: configDesc.digest, lease: lease.id });
+      await writeBlob(content, `commit-${configDesc.digest}`, bytesSource(configBytes), {
+        total: configDesc.size,
+        expected: configDesc.digest,
+        lease: lease.id,
+      });
 
       // 3. The manifest and the image record.
       const layers: Descriptor[] = [
@@ -267,7 +283,12 @@ export class Committer {
       const manifestDesc: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
       const gcLabels: Record<string, string> = { [`${Label.gcRefContent}config`]: configDesc.digest };
       layers.forEach((l, i) => (gcLabels[`${Label.gcRefContent}l.${i}`] = l.digest));
-      await writeBlob(content, `commit-${manifestDesc.digest}`, bytesSource(manifestBytes), { total: manifestDesc.size, expected: manifestDesc.digest, labels: gcLabels, lease: lease.id });
+      await writeBlob(content, `commit-${manifestDesc.digest}`, bytesSource(manifestBytes), {
+        total: manifestDesc.size,
+        expected: manifestDesc.digest,
+        labels: gcLabels,
+        lease: lease.id,
+      });
 
       // 4. The snapshot of the new layer (applied from the blob, on the parent's), then the record.
       await unpack(target, manifestDesc);

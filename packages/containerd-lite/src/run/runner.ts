@@ -17,7 +17,17 @@
  * the container recorded in one turn of the volume store's namespace queue, so a volume removal
  * cannot take a volume between the two; a failed create removes the anonymous volumes it made.
  */
-import { EngineError, ErrorKind, alreadyExists, failedPrecondition, found, invalidArgument, isKind, notFound, wrap } from '@ctl/proto/errors';
+import {
+  EngineError,
+  ErrorKind,
+  alreadyExists,
+  failedPrecondition,
+  found,
+  invalidArgument,
+  isKind,
+  notFound,
+  wrap,
+} from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { type RunOptions, RuntimeError, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
 import { type Mount, type Snapshotter, mountAll, unmountAll } from '@ctl/snapshotter';
@@ -119,9 +129,12 @@ export async function hostManifest(content: Content, target: Descriptor, name: s
   const candidates = [];
   for (const m of index.manifests ?? []) {
     if (isIndex(m.mediaType)) candidates.push(await hostManifest(content, m, name).catch(() => undefined));
-    else if (isManifest(m.mediaType) && m.platform && matcher.match(m.platform) && (await found(content.info(m.digest)))) candidates.push(m);
+    else if (isManifest(m.mediaType) && m.platform && matcher.match(m.platform) && (await found(content.info(m.digest))))
+      candidates.push(m);
   }
-  const usable = candidates.filter((m): m is Descriptor => Boolean(m)).sort((a, b) => (a.platform && b.platform && matcher.less(a.platform, b.platform) ? -1 : 1));
+  const usable = candidates
+    .filter((m): m is Descriptor => Boolean(m))
+    .sort((a, b) => (a.platform && b.platform && matcher.less(a.platform, b.platform) ? -1 : 1));
   if (!usable[0]) throw notFound(`image ${name} has no manifest for ${format(hostPlatform())} in the content store`);
   return usable[0];
 }
@@ -141,9 +154,11 @@ function volumeOptions(value: unknown): VolumeOption[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw invalidArgument('run options: volumes must be an array');
   return value.map((v: Partial<VolumeOption> | null, i) => {
-    if (!v || typeof v !== 'object' || typeof v.destination !== 'string') throw invalidArgument(`run options: volumes[${i}] needs a destination`);
+    if (!v || typeof v !== 'object' || typeof v.destination !== 'string')
+      throw invalidArgument(`run options: volumes[${i}] needs a destination`);
     const destination = posix.normalize(v.destination).replace(/(.)\/+$/, '$1');
-    if (!destination.startsWith('/') || destination === '/') throw invalidArgument(`volume destination "${v.destination}" must be an absolute path other than /`);
+    if (!destination.startsWith('/') || destination === '/')
+      throw invalidArgument(`volume destination "${v.destination}" must be an absolute path other than /`);
     const name = v.name ?? '';
     if (name) validateVolumeName(name);
     return { name, destination, readonly: Boolean(v.readonly), nocopy: Boolean(v.nocopy) };
@@ -152,7 +167,9 @@ function volumeOptions(value: unknown): VolumeOption[] {
 
 /** The destinations the options already mount (binds, mounts), normalised. */
 function mountedPaths(options: RunOptions): string[] {
-  return [...(options.binds ?? []).map((b) => b.split(':')[1] ?? ''), ...(options.mounts ?? []).map((m) => m.destination)].filter(Boolean).map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1'));
+  return [...(options.binds ?? []).map((b) => b.split(':')[1] ?? ''), ...(options.mounts ?? []).map((m) => m.destination)]
+    .filter(Boolean)
+    .map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1'));
 }
 
 /**
@@ -162,7 +179,7 @@ function mountedPaths(options: RunOptions): string[] {
 function resolveIn(root: string, path: string): string | undefined {
   const todo = path.split('/').filter(Boolean);
   let at: string[] = [];
-  for (let links = 0; todo.length; ) {
+  for (let links = 0; todo.length;) {
     const part = todo.shift()!;
     if (part === '.') continue;
     if (part === '..') {
@@ -200,7 +217,8 @@ async function copyUp(rootfs: string, copies: { destination: string; mountpoint:
 }
 
 /** A user given by name needs the image's /etc/passwd and /etc/group. */
-const namesUser = (user: string | undefined): boolean => Boolean(user && user.split(':').some((part) => part !== '' && !/^\d+$/.test(part)));
+const namesUser = (user: string | undefined): boolean =>
+  Boolean(user && user.split(':').some((part) => part !== '' && !/^\d+$/.test(part)));
 
 export class Runner {
   constructor(private readonly deps: RunnerDeps) {}
@@ -208,7 +226,8 @@ export class Runner {
   async create(ns: string, request: CreateRequest): Promise<Created> {
     const { deps } = this;
     const id = request.id || randomBytes(6).toString('hex');
-    if (!ID.test(id) || id.length > 76) throw invalidArgument(`invalid container name "${id}": letters and digits, separated by one of "._-", at most 76 characters`);
+    if (!ID.test(id) || id.length > 76)
+      throw invalidArgument(`invalid container name "${id}": letters and digits, separated by one of "._-", at most 76 characters`);
     const containers = deps.containers(ns);
     if (await found(containers.get(id))) throw alreadyExists(`container name "${id}" is already in use: remove it first (ctl rm ${id})`);
     if (!request.image) throw invalidArgument('no image given');
@@ -230,10 +249,14 @@ export class Runner {
     }
     const wanted = volumeOptions(volumesOption);
     const content = deps.content(ns);
-    const image = await deps.images(ns).get(ref).catch((err: unknown) => {
-      if (isKind(err, ErrorKind.NotFound)) throw notFound(`image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`);
-      throw err;
-    });
+    const image = await deps
+      .images(ns)
+      .get(ref)
+      .catch((err: unknown) => {
+        if (isKind(err, ErrorKind.NotFound))
+          throw notFound(`image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`);
+        throw err;
+      });
     const manifest = await hostManifest(content, image.target, ref);
     const { config } = await readImage(content, manifest);
     const taken = new Set<string>();
@@ -242,7 +265,9 @@ export class Runner {
       taken.add(p);
     }
     // The image's Volumes without a mount of their own get anonymous volumes.
-    const imageVolumes = Object.keys(config.config?.Volumes ?? {}).map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1')).filter((p) => p.startsWith('/') && p !== '/' && !taken.has(p));
+    const imageVolumes = Object.keys(config.config?.Volumes ?? {})
+      .map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1'))
+      .filter((p) => p.startsWith('/') && p !== '/' && !taken.has(p));
     const volumes = [...wanted, ...[...new Set(imageVolumes)].map((destination): VolumeOption => ({ name: '', destination }))];
 
     const leases = deps.leases(ns);
@@ -264,8 +289,14 @@ export class Runner {
             for (const v of volumes) {
               const volume = await deps.volumes.createLocked(ns, { name: v.name, anonymous: !v.name });
               if (volume.made && !v.name) made.push(volume.name);
-              mounts.push({ destination: v.destination, type: 'bind', source: volume.mountpoint, options: ['rbind', v.readonly ? 'ro' : 'rw'] });
-              if (!v.nocopy && readdirSync(volume.mountpoint).length === 0) copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
+              mounts.push({
+                destination: v.destination,
+                type: 'bind',
+                source: volume.mountpoint,
+                options: ['rbind', v.readonly ? 'ro' : 'rw'],
+              });
+              if (!v.nocopy && readdirSync(volume.mountpoint).length === 0)
+                copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
             }
             const spec = await this.spec(ns, id, config, { ...options, mounts: [...mounts, ...(options.mounts ?? [])] }, rootfs, copies);
             await containers.create({
@@ -297,7 +328,14 @@ export class Runner {
   }
 
   /** The container's OCI spec: the image config under the options, in the container's own cgroup. */
-  private async spec(ns: string, id: string, image: ImageConfig, options: RunOptions, rootfs: Mount[], copies: { destination: string; mountpoint: string }[]): Promise<Spec> {
+  private async spec(
+    ns: string,
+    id: string,
+    image: ImageConfig,
+    options: RunOptions,
+    rootfs: Mount[],
+    copies: { destination: string; mountpoint: string }[],
+  ): Promise<Spec> {
     const run: RunOptions = { ...options, id, cgroupsPath: options.cgroupsPath ?? `/ctl/${ns}/${id}`, rootfs: 'rootfs' };
     const { Labels, ...rest } = image.config ?? {};
     const imageConfig = { ...rest, ...(Labels ? { Labels } : {}) };
@@ -333,7 +371,10 @@ export class Runner {
     ensureDir(this.deps.tmpRoot);
     const dir = await mkdtemp(join(this.deps.tmpRoot, 'rootfs-'));
     try {
-      await mountAll(mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] })), dir);
+      await mountAll(
+        mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] })),
+        dir,
+      );
       try {
         return await fn(dir);
       } finally {
@@ -363,15 +404,19 @@ export class Runner {
       throw err;
     });
     await this.deps.removeTask(ns, id, force).catch((err: unknown) => {
-      if (isKind(err, ErrorKind.FailedPrecondition)) throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
+      if (isKind(err, ErrorKind.FailedPrecondition))
+        throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
     });
     // The snapshot is removed here and now, so no collection is needed for it.
     await containers.delete(id, { collect: !container.snapshotKey });
     if (container.snapshotKey) {
-      await this.deps.snapshots(container.snapshotter).remove(snapshotName(ns, container.snapshotKey)).catch((err: unknown) => {
-        if (!isKind(err, ErrorKind.NotFound)) throw err;
-      });
+      await this.deps
+        .snapshots(container.snapshotter)
+        .remove(snapshotName(ns, container.snapshotKey))
+        .catch((err: unknown) => {
+          if (!isKind(err, ErrorKind.NotFound)) throw err;
+        });
     }
     const names = removeVolumes ? this.deps.volumes.usedBy(ns, container) : [];
     if (names.length) {

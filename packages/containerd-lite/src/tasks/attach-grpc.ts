@@ -4,7 +4,14 @@
  * are not on this host. The first request names the process; output chunks follow as the shim
  * sends them, and the exit status last.
  */
-import { type Contracts, type ServiceRegistration, failedPrecondition, finishStream, invalidArgument, namespaceFromMetadata } from '@ctl/proto';
+import {
+  type Contracts,
+  type ServiceRegistration,
+  failedPrecondition,
+  finishStream,
+  invalidArgument,
+  namespaceFromMetadata,
+} from '@ctl/proto';
 import type { AttachRequest__Output } from '@ctl/proto/generated/ctl/attach/v1/AttachRequest';
 import type { AttachResponse } from '@ctl/proto/generated/ctl/attach/v1/AttachResponse';
 import { Attachment } from '@ctl/runtime-native';
@@ -60,10 +67,12 @@ async function serve(manager: TaskManager, call: Call): Promise<void> {
   const state = await tasks.get(containerId, execId);
   const name = execId ? `exec "${execId}" in task "${containerId}"` : `task "${containerId}"`;
   if (stdin && !state.stdin) throw failedPrecondition(`attach: ${name} has no stdin (create it with one)`);
-  if (execId && state.status === 'CREATED') throw failedPrecondition(`attach: ${name} is not started yet (its shim keeps the first output for the first client)`);
+  if (execId && state.status === 'CREATED')
+    throw failedPrecondition(`attach: ${name} is not started yet (its shim keeps the first output for the first client)`);
   const exited = tasks.wait(containerId, execId);
   // A process that has exited (and whose shim has left) only has its exit to give.
-  const attachment = state.status === 'STOPPED' ? undefined : await Attachment.connect(manager.attachPath(ns, containerId, execId)).catch(() => undefined);
+  const attachment =
+    state.status === 'STOPPED' ? undefined : await Attachment.connect(manager.attachPath(ns, containerId, execId)).catch(() => undefined);
   const closed = attachment ? new Promise<void>((resolve) => attachment.once('close', resolve)) : Promise.resolve();
   try {
     if (stdout) attachment?.on('stdout', (chunk: Buffer) => call.write({ stdout: chunk }));
@@ -84,7 +93,8 @@ async function serve(manager: TaskManager, call: Call): Promise<void> {
           break;
         case 'closeStdin':
           // after what was written before it: the shim takes it before closing
-          if (stdin && r.closeStdin) void (attachment?.flushed() ?? Promise.resolve()).then(() => tasks.closeIO(containerId, execId)).catch(() => undefined);
+          if (stdin && r.closeStdin)
+            void (attachment?.flushed() ?? Promise.resolve()).then(() => tasks.closeIO(containerId, execId)).catch(() => undefined);
           break;
         default:
           break;

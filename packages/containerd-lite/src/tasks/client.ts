@@ -5,7 +5,17 @@
  */
 import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import { type WireExit, type WireMetric, type WireProcess, exitFromWire, jsonToAny, metricFromWire, processFromWire } from './convert';
-import { type CreateTaskOptions, type ExecOptions, type ExitResult, type KillOptions, type Metric, PROCESS_TYPE_URL, type ProcessState, RESOURCES_TYPE_URL, type Tasks } from './tasks';
+import {
+  type CreateTaskOptions,
+  type ExecOptions,
+  type ExitResult,
+  type KillOptions,
+  type Metric,
+  PROCESS_TYPE_URL,
+  type ProcessState,
+  RESOURCES_TYPE_URL,
+  type Tasks,
+} from './tasks';
 
 const FILE = 'containerd/services/tasks/v1/tasks';
 const SERVICE = 'containerd.services.tasks.v1.Tasks';
@@ -25,7 +35,17 @@ export class TasksClient extends NamespacedClient implements Tasks {
       stderr: o.stderr ?? '',
       terminal: !!o.terminal,
     });
-    return { containerId, id: '', pid: res.pid, status: 'CREATED', stdin: o.stdin ?? '', stdout: o.stdout ?? '', stderr: o.stderr ?? '', terminal: !!o.terminal, exitStatus: 0 };
+    return {
+      containerId,
+      id: '',
+      pid: res.pid,
+      status: 'CREATED',
+      stdin: o.stdin ?? '',
+      stdout: o.stdout ?? '',
+      stderr: o.stderr ?? '',
+      terminal: !!o.terminal,
+      exitStatus: 0,
+    };
   }
 
   async start(containerId: string, execId = ''): Promise<{ pid: number }> {
@@ -90,7 +110,9 @@ export class TasksClient extends NamespacedClient implements Tasks {
   }
 
   async metrics(containerIds: string[] = []): Promise<Metric[]> {
-    return (await this.call<{ metrics: WireMetric[] }>('Metrics', { filters: containerIds.map((id) => `id==${id}`) })).metrics.map(metricFromWire);
+    return (await this.call<{ metrics: WireMetric[] }>('Metrics', { filters: containerIds.map((id) => `id==${id}`) })).metrics.map(
+      metricFromWire,
+    );
   }
 
   async wait(containerId: string, execId = ''): Promise<ExitResult> {

@@ -67,9 +67,19 @@ export const processFromWire = (w: WireProcess | null | undefined): ProcessState
   ...(w?.exitedAt && (Number(w.exitedAt.seconds) || w.exitedAt.nanos) ? { exitedAt: fromTimestamp(w.exitedAt) } : {}),
 });
 
-export const exitToWire = (e: ExitResult): WireExit => ({ id: e.id, pid: e.pid, exitStatus: e.exitStatus, exitedAt: toTimestamp(e.exitedAt) });
+export const exitToWire = (e: ExitResult): WireExit => ({
+  id: e.id,
+  pid: e.pid,
+  exitStatus: e.exitStatus,
+  exitedAt: toTimestamp(e.exitedAt),
+});
 
-export const exitFromWire = (w: WireExit, id: string): ExitResult => ({ id: w.id || id, pid: w.pid ?? 0, exitStatus: w.exitStatus ?? 0, exitedAt: fromTimestamp(w.exitedAt) });
+export const exitFromWire = (w: WireExit, id: string): ExitResult => ({
+  id: w.id || id,
+  pid: w.pid ?? 0,
+  exitStatus: w.exitStatus ?? 0,
+  exitedAt: fromTimestamp(w.exitedAt),
+});
 
 export const metricToWire = (m: Metric): WireMetric => ({
   timestamp: toTimestamp(m.timestamp),

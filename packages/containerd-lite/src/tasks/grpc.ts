@@ -23,7 +23,15 @@ import type { Tasks } from './tasks';
 
 /** Metrics filters: "id==<container id>" (or a bare id) select tasks; none selects all. */
 function idsFromFilters(filters: string[]): string[] {
-  return filters.flatMap((f) => f.split(',')).map((f) => f.trim().replace(/^id==/, '').replace(/^"(.*)"$/, '$1')).filter(Boolean);
+  return filters
+    .flatMap((f) => f.split(','))
+    .map((f) =>
+      f
+        .trim()
+        .replace(/^id==/, '')
+        .replace(/^"(.*)"$/, '$1'),
+    )
+    .filter(Boolean);
 }
 
 export function tasksRegistration(contracts: Contracts, manager: TaskManager): ServiceRegistration {
@@ -52,7 +60,9 @@ export function tasksRegistration(contracts: Contracts, manager: TaskManager): S
         if (!req.execId) throw invalidArgument('exec_id is required');
         return exitToWire(await tasksOf(call).deleteProcess(need(req.containerId), req.execId));
       }),
-      Get: unaryHandler(async (req: GetRequest__Output, call) => ({ process: processToWire(await tasksOf(call).get(need(req.containerId), req.execId)) })),
+      Get: unaryHandler(async (req: GetRequest__Output, call) => ({
+        process: processToWire(await tasksOf(call).get(need(req.containerId), req.execId)),
+      })),
       List: unaryHandler(async (_req: ListTasksRequest__Output, call) => ({ tasks: (await tasksOf(call).list()).map(processToWire) })),
       Kill: unaryHandler(async (req: KillRequest__Output, call) => {
         await tasksOf(call).kill(need(req.containerId), req.signal || 15, { execId: req.execId, all: req.all });
@@ -61,7 +71,14 @@ export function tasksRegistration(contracts: Contracts, manager: TaskManager): S
       Exec: unaryHandler(async (req: ExecProcessRequest__Output, call) => {
         if (!req.execId) throw invalidArgument('exec_id is required');
         const spec = jsonFromAny(req.spec, `exec "${req.execId}" spec`);
-        await tasksOf(call).exec(need(req.containerId), { execId: req.execId, spec, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal });
+        await tasksOf(call).exec(need(req.containerId), {
+          execId: req.execId,
+          spec,
+          stdin: req.stdin,
+          stdout: req.stdout,
+          stderr: req.stderr,
+          terminal: req.terminal,
+        });
         return {};
       }),
       ResizePty: unaryHandler(async (req: ResizePtyRequest__Output, call) => {
@@ -80,7 +97,9 @@ export function tasksRegistration(contracts: Contracts, manager: TaskManager): S
         await tasksOf(call).resume(need(req.containerId));
         return {};
       }),
-      ListPids: unaryHandler(async (req: ListPidsRequest__Output, call) => ({ processes: (await tasksOf(call).pids(need(req.containerId))).map((pid) => ({ pid })) })),
+      ListPids: unaryHandler(async (req: ListPidsRequest__Output, call) => ({
+        processes: (await tasksOf(call).pids(need(req.containerId))).map((pid) => ({ pid })),
+      })),
       Checkpoint: unaryHandler(async () => {
         throw notImplemented('checkpoint is not supported');
       }),
@@ -88,7 +107,9 @@ export function tasksRegistration(contracts: Contracts, manager: TaskManager): S
         await tasksOf(call).update(need(req.containerId), jsonFromAny(req.resources, 'update resources'));
         return {};
       }),
-      Metrics: unaryHandler(async (req: MetricsRequest__Output, call) => ({ metrics: (await tasksOf(call).metrics(idsFromFilters(req.filters))).map(metricToWire) })),
+      Metrics: unaryHandler(async (req: MetricsRequest__Output, call) => ({
+        metrics: (await tasksOf(call).metrics(idsFromFilters(req.filters))).map(metricToWire),
+      })),
       Wait: unaryHandler(async (req: WaitRequest__Output, call) => {
         const e = await tasksOf(call).wait(need(req.containerId), req.execId);
         return { exitStatus: e.exitStatus, exitedAt: exitToWire(e).exitedAt };

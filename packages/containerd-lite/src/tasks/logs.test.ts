@@ -14,7 +14,10 @@ describe('tasks: log reading', () => {
 
   it('reads, filters by since, keeps the tail, skips torn lines', async () => {
     const f = path.join(dir, 'a.log');
-    fs.writeFileSync(f, line('2026-01-01T00:00:00Z', 'a\n') + 'not json\n' + line('2026-01-02T00:00:00Z', 'b\n') + line('2026-01-03T00:00:00Z', 'c\n'));
+    fs.writeFileSync(
+      f,
+      line('2026-01-01T00:00:00Z', 'a\n') + 'not json\n' + line('2026-01-02T00:00:00Z', 'b\n') + line('2026-01-03T00:00:00Z', 'c\n'),
+    );
     const all = [];
     for await (const l of followLog(f, () => true)) all.push(l.log);
     assert.deepEqual(all, ['a\n', 'b\n', 'c\n']);
@@ -43,7 +46,18 @@ describe('tasks: log reading', () => {
 
 describe('tasks: wire conversion', () => {
   it('round-trips a process and a metric, and reads Any in either spelling', () => {
-    const p = { containerId: 'c', id: '', pid: 7, status: 'STOPPED' as const, stdin: '', stdout: '', stderr: '', terminal: false, exitStatus: 3, exitedAt: new Date(1_700_000_000_123) };
+    const p = {
+      containerId: 'c',
+      id: '',
+      pid: 7,
+      status: 'STOPPED' as const,
+      stdin: '',
+      stdout: '',
+      stderr: '',
+      terminal: false,
+      exitStatus: 3,
+      exitedAt: new Date(1_700_000_000_123),
+    };
     assert.deepEqual(processFromWire(processToWire(p)), p);
     const m = { id: 'c', timestamp: new Date(1_700_000_000_000), data: { memory: { usage: 1 } } };
     assert.deepEqual(metricFromWire(metricToWire(m)), m);

@@ -220,7 +220,8 @@ export class TaskManager {
       };
       spec.process = { ...(spec.process ?? { args: [], cwd: '/' }), terminal: meta.terminal } as Spec['process'];
       if (ownRootfs) spec.root = { ...(spec.root ?? {}), path: 'rootfs' } as Spec['root'];
-      else if (!spec.root?.path || !path.isAbsolute(spec.root.path)) throw invalidArgument(`task "${id}": no rootfs mounts and the spec's root.path is not absolute`);
+      else if (!spec.root?.path || !path.isAbsolute(spec.root.path))
+        throw invalidArgument(`task "${id}": no rootfs mounts and the spec's root.path is not absolute`);
       let mounted = false;
       try {
         fs.mkdirSync(path.dirname(bundle), { recursive: true, mode: 0o711 });
@@ -287,7 +288,11 @@ export class TaskManager {
       const { spec } = JSON.parse(fs.readFileSync(path.join(p.dir, 'exec.json'), 'utf8')) as { spec: Record<string, unknown> };
       const tty = p.stdio.terminal;
       const { pid } = await t.runtime
-        .execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, { stdin: p.stdio.stdin !== '', attach: true, tty })
+        .execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, {
+          stdin: p.stdio.stdin !== '',
+          attach: true,
+          tty,
+        })
         .catch((err) => Promise.reject(engine(err)));
       p.pid = pid;
       p.started = true;
@@ -302,7 +307,8 @@ export class TaskManager {
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
       const status = await this.initStatus(t);
-      if (status === 'RUNNING' || status === 'PAUSED' || status === 'PAUSING') throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
+      if (status === 'RUNNING' || status === 'PAUSED' || status === 'PAUSING')
+        throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
       if (status === 'CREATED') {
         // Never started: the runtime kills the waiting init; the shim records its exit.
         await t.runtime.delete(id, true).catch(() => undefined);
@@ -322,7 +328,13 @@ export class TaskManager {
       this.removeBundle(t.bundle);
       this.tasks.delete(this.key(ns, id));
       const result = t.init.result(id);
-      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', { container_id: id, id, pid: result.pid, exit_status: result.exitStatus, exited_at: result.exitedAt });
+      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
+        container_id: id,
+        id,
+        pid: result.pid,
+        exit_status: result.exitStatus,
+        exited_at: result.exitedAt,
+      });
       return result;
     });
   }
@@ -338,7 +350,13 @@ export class TaskManager {
       fs.rmSync(p.dir, { recursive: true, force: true });
       t.execs.delete(execId);
       const result = p.result(execId);
-      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', { container_id: id, id: execId, pid: result.pid, exit_status: result.exitStatus, exited_at: result.exitedAt });
+      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
+        container_id: id,
+        id: execId,
+        pid: result.pid,
+        exit_status: result.exitStatus,
+        exited_at: result.exitedAt,
+      });
       return result;
     });
   }
@@ -366,7 +384,8 @@ export class TaskManager {
       return;
     }
     const p = this.proc(t, o.execId);
-    if (!p.started || p.readExit() || !p.pid) throw notFound(`exec "${o.execId}" in task "${id}": process ${p.started ? 'already finished' : 'not started'}`);
+    if (!p.started || p.readExit() || !p.pid)
+      throw notFound(`exec "${o.execId}" in task "${id}": process ${p.started ? 'already finished' : 'not started'}`);
     try {
       process.kill(p.pid, signal);
     } catch (err) {
@@ -465,7 +484,9 @@ export class TaskManager {
     if (!fs.existsSync(this.tasksDir)) return;
     for (const ns of fs.readdirSync(this.tasksDir)) {
       for (const id of fs.readdirSync(path.join(this.tasksDir, ns))) {
-        await this.recoverOne(ns, id).catch((err: Error) => this.opts.logger?.error('task not recovered', { namespace: ns, id, err: err.message }));
+        await this.recoverOne(ns, id).catch((err: Error) =>
+          this.opts.logger?.error('task not recovered', { namespace: ns, id, err: err.message }),
+        );
       }
     }
   }
@@ -505,7 +526,9 @@ export class TaskManager {
     this.watchInit(task);
     await this.reconcileLostShim(task);
     if (!init.readExit()) {
-      await this.bridge(init).catch((err) => this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }));
+      await this.bridge(init).catch((err) =>
+        this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }),
+      );
     }
     this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
   }
@@ -520,7 +543,13 @@ export class TaskManager {
     await Promise.race([p.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
     if (p.readExit()) return;
     this.opts.logger?.warn('task init gone without an exit status: recording 255', { namespace: t.namespace, id: t.id, pid: p.pid });
-    writeJsonAtomic(path.join(p.dir, 'exit.json'), { pid: p.pid, exitStatus: 255, signal: 0, oomKilled: false, exitedAt: new Date().toISOString() });
+    writeJsonAtomic(path.join(p.dir, 'exit.json'), {
+      pid: p.pid,
+      exitStatus: 255,
+      signal: 0,
+      oomKilled: false,
+      exitedAt: new Date().toISOString(),
+    });
   }
 
   // --- helpers ---
@@ -608,7 +637,8 @@ export class TaskManager {
 
   private specOf(c: Container): Spec {
     if (!c.spec || !c.spec.value?.length) throw failedPrecondition(`container "${c.id}" has no spec`);
-    if (c.spec.typeUrl !== SPEC_TYPE_URL && !c.spec.typeUrl.endsWith('/Spec')) throw invalidArgument(`container "${c.id}": spec of type ${c.spec.typeUrl} is not an OCI runtime spec`);
+    if (c.spec.typeUrl !== SPEC_TYPE_URL && !c.spec.typeUrl.endsWith('/Spec'))
+      throw invalidArgument(`container "${c.id}": spec of type ${c.spec.typeUrl} is not an OCI runtime spec`);
     try {
       return JSON.parse(c.spec.value.toString('utf8')) as Spec;
     } catch (err) {
@@ -672,7 +702,9 @@ export class TaskManager {
    * in the camelCase the publisher's codec encodes; snake_case keys would be dropped silently.
    */
   private publish(ns: string, topic: string, type: string, event: Record<string, unknown>): void {
-    const fields = Object.fromEntries(Object.entries(event).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+    const fields = Object.fromEntries(
+      Object.entries(event).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
+    );
     try {
       this.opts.publisher.publish(ns, topic, type, fields);
     } catch (err) {

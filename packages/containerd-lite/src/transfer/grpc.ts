@@ -30,20 +30,25 @@ function streamed<Req>(call: Call<Req>, run: (progress: (e: ProgressEvent) => vo
     const event = pending;
     pending = undefined;
     lastSent = Date.now();
-    queue = queue.then(() => sendMessage(call, { event: event.event, name: event.name, current: event.current, total: event.total, message: event.message ?? '' }));
+    queue = queue.then(() =>
+      sendMessage(call, { event: event.event, name: event.name, current: event.current, total: event.total, message: event.message ?? '' }),
+    );
   };
   const progress = (event: ProgressEvent): void => {
     if (pending && (pending.event !== event.event || pending.name !== event.name)) flush();
     pending = event;
     if (Date.now() - lastSent >= 100) flush();
   };
-  finishStream(call, (async () => {
-    await run(progress, abort.signal);
-    flush();
-    progress({ event: 'done', name: '', current: 0, total: 0 });
-    flush();
-    await queue;
-  })());
+  finishStream(
+    call,
+    (async () => {
+      await run(progress, abort.signal);
+      flush();
+      progress({ event: 'done', name: '', current: 0, total: 0 });
+      flush();
+      await queue;
+    })(),
+  );
 }
 
 export function transferRegistration(contracts: Contracts, transfer: Transfer): ServiceRegistration {
@@ -52,15 +57,30 @@ export function transferRegistration(contracts: Contracts, transfer: Transfer): 
     implementation: {
       Import: (call: Call<ImportRequest__Output>) =>
         streamed(call, (progress, signal) =>
-          transfer.import(namespaceFromMetadata(call.metadata), { ...call.request, platforms: platformsOf(call.request.platforms) }, progress, signal),
+          transfer.import(
+            namespaceFromMetadata(call.metadata),
+            { ...call.request, platforms: platformsOf(call.request.platforms) },
+            progress,
+            signal,
+          ),
         ),
       Export: (call: Call<ExportRequest__Output>) =>
         streamed(call, (progress, signal) =>
-          transfer.export(namespaceFromMetadata(call.metadata), { ...call.request, platforms: platformsOf(call.request.platforms) }, progress, signal),
+          transfer.export(
+            namespaceFromMetadata(call.metadata),
+            { ...call.request, platforms: platformsOf(call.request.platforms) },
+            progress,
+            signal,
+          ),
         ),
       Pull: (call: Call<PullRequest__Output>) =>
         streamed(call, (progress, signal) =>
-          transfer.pull(namespaceFromMetadata(call.metadata), { ...call.request, platforms: platformsOf(call.request.platforms) }, progress, signal),
+          transfer.pull(
+            namespaceFromMetadata(call.metadata),
+            { ...call.request, platforms: platformsOf(call.request.platforms) },
+            progress,
+            signal,
+          ),
         ),
       Push: (call: Call<PushRequest__Output>) =>
         streamed(call, (progress, signal) =>

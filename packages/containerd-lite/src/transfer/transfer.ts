@@ -111,7 +111,8 @@ export class Transfer {
         progress,
         signal,
       });
-      for (const image of result.images) progress({ event: 'imported', name: image.name, current: 0, total: 0, message: image.target.digest });
+      for (const image of result.images)
+        progress({ event: 'imported', name: image.name, current: 0, total: 0, message: image.target.digest });
       if (!request.unpack) return;
       const target = await deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
       await unpackAll(target, result.manifests, progress, signal);
@@ -122,7 +123,8 @@ export class Transfer {
     if (!request.path) throw invalidArgument('export: no output path');
     if (request.references.length === 0) throw invalidArgument('export: no image named');
     const format = request.format || 'oci-archive';
-    if (format !== 'oci-archive' && format !== 'docker-archive') throw invalidArgument(`export: unknown format ${JSON.stringify(format)} (oci-archive or docker-archive)`);
+    if (format !== 'oci-archive' && format !== 'docker-archive')
+      throw invalidArgument(`export: unknown format ${JSON.stringify(format)} (oci-archive or docker-archive)`);
     await exportArchive(request.path, {
       content: this.deps.content.namespace(namespace),
       images: this.deps.images(namespace),
@@ -151,7 +153,14 @@ export class Transfer {
         progress,
         signal,
       });
-      if (!result.manifests.length) progress({ event: 'image', name: result.name, current: 0, total: 0, message: `no manifest for the selected platform(s) in ${result.name}; nothing to unpack` });
+      if (!result.manifests.length)
+        progress({
+          event: 'image',
+          name: result.name,
+          current: 0,
+          total: 0,
+          message: `no manifest for the selected platform(s) in ${result.name}; nothing to unpack`,
+        });
       if (request.unpack && result.manifests.length) {
         const target = await deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
         await unpackAll(target, result.manifests, progress, signal);
@@ -182,6 +191,12 @@ async function unpackAll(target: UnpackTarget, manifests: Descriptor[], progress
     if (done.has(manifest.digest)) continue;
     done.add(manifest.digest);
     const unpacked = await unpack(target, manifest, (p) => progress({ ...p, event: p.event === 'exists' ? 'unpacked' : p.event }), signal);
-    progress({ event: 'unpacked', name: manifest.digest, current: unpacked.applied, total: unpacked.applied + unpacked.existing, message: unpacked.chainId });
+    progress({
+      event: 'unpacked',
+      name: manifest.digest,
+      current: unpacked.applied,
+      total: unpacked.applied + unpacked.existing,
+      message: unpacked.chainId,
+    });
   }
 }

@@ -50,22 +50,30 @@ export interface UnpackResult {
   existing: number;
 }
 
-
 /** The manifest and config of a platform manifest, checked against each other. */
 export async function readImage(content: Content, manifest: Descriptor): Promise<{ manifest: Manifest; config: ImageConfig }> {
-  if (!isManifest(manifest.mediaType)) throw invalidArgument(`unpack: ${manifest.digest} is a ${manifest.mediaType}, not an image manifest`);
+  if (!isManifest(manifest.mediaType))
+    throw invalidArgument(`unpack: ${manifest.digest} is a ${manifest.mediaType}, not an image manifest`);
   const parsed = await readJson<Manifest>(content, manifest, 'manifest');
   if (!parsed.config || !Array.isArray(parsed.layers)) throw invalidArgument(`manifest ${manifest.digest} has no config or layers`);
-  if (!isConfig(parsed.config.mediaType)) throw invalidArgument(`manifest ${manifest.digest}: config media type ${parsed.config.mediaType} is not an image config`);
+  if (!isConfig(parsed.config.mediaType))
+    throw invalidArgument(`manifest ${manifest.digest}: config media type ${parsed.config.mediaType} is not an image config`);
   const config = await readJson<ImageConfig>(content, parsed.config, 'image config');
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== parsed.layers.length) {
-    throw invalidArgument(`image ${manifest.digest}: ${parsed.layers.length} layers but ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff ids in its config`);
+    throw invalidArgument(
+      `image ${manifest.digest}: ${parsed.layers.length} layers but ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff ids in its config`,
+    );
   }
   return { manifest: parsed, config };
 }
 
-export async function unpack(target: UnpackTarget, manifest: Descriptor, progress?: (p: UnpackProgress) => void, signal?: AbortSignal): Promise<UnpackResult> {
+export async function unpack(
+  target: UnpackTarget,
+  manifest: Descriptor,
+  progress?: (p: UnpackProgress) => void,
+  signal?: AbortSignal,
+): Promise<UnpackResult> {
   const { content, snapshots, namespace, snapshotter } = target;
   const image = await readImage(content, manifest);
   const diffIds = image.config.rootfs.diff_ids;

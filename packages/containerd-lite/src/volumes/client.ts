@@ -27,12 +27,20 @@ const fromWire = (v: Volume__Output | null): Volume => ({
 
 export class VolumesClient extends NamespacedClient implements Volumes {
   async create(volume: NewVolume): Promise<Volume> {
-    const res = await this.wire.unary(wireMethod<CreateVolumeRequest, CreateVolumeResponse__Output>(FILE, SERVICE, 'Create'), { name: volume.name ?? '', labels: volume.labels ?? {}, driver: volume.driver ?? '' }, this.options);
+    const res = await this.wire.unary(
+      wireMethod<CreateVolumeRequest, CreateVolumeResponse__Output>(FILE, SERVICE, 'Create'),
+      { name: volume.name ?? '', labels: volume.labels ?? {}, driver: volume.driver ?? '' },
+      this.options,
+    );
     return fromWire(res.volume);
   }
 
   async get(name: string): Promise<Volume> {
-    const res = await this.wire.unary(wireMethod<GetVolumeRequest, GetVolumeResponse__Output>(FILE, SERVICE, 'Get'), { name }, this.options);
+    const res = await this.wire.unary(
+      wireMethod<GetVolumeRequest, GetVolumeResponse__Output>(FILE, SERVICE, 'Get'),
+      { name },
+      this.options,
+    );
     return fromWire(res.volume);
   }
 
@@ -42,11 +50,19 @@ export class VolumesClient extends NamespacedClient implements Volumes {
   }
 
   async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
-    await this.wire.unary(wireMethod<RemoveVolumeRequest, object>(FILE, SERVICE, 'Remove'), { name, force: Boolean(options.force) }, this.options);
+    await this.wire.unary(
+      wireMethod<RemoveVolumeRequest, object>(FILE, SERVICE, 'Remove'),
+      { name, force: Boolean(options.force) },
+      this.options,
+    );
   }
 
   async prune(options: { all?: boolean } = {}): Promise<string[]> {
-    const res = await this.wire.unary(wireMethod<PruneVolumesRequest, PruneVolumesResponse__Output>(FILE, SERVICE, 'Prune'), { all: Boolean(options.all) }, this.options);
+    const res = await this.wire.unary(
+      wireMethod<PruneVolumesRequest, PruneVolumesResponse__Output>(FILE, SERVICE, 'Prune'),
+      { all: Boolean(options.all) },
+      this.options,
+    );
     return res.removed;
   }
 }

@@ -38,14 +38,21 @@ describe('volume store', () => {
     assert.ok(existsSync(join(v.mountpoint, 'f')));
     const anonymous = await volumes.create({ anonymous: true });
     assert.match(anonymous.name, /^[0-9a-f]{64}$/);
-    assert.deepEqual((await volumes.list()).map((x) => [x.name, x.anonymous]).sort(), [[anonymous.name, true], ['data', false]].sort());
+    assert.deepEqual(
+      (await volumes.list()).map((x) => [x.name, x.anonymous]).sort(),
+      [
+        [anonymous.name, true],
+        ['data', false],
+      ].sort(),
+    );
     assert.deepEqual(await store.namespace('b').list(), []);
     assert.equal(await store.inUse('a'), '2 volumes');
   });
 
   it('refuses bad names and drivers', async () => {
     const volumes = (await VolumeStore.open(db, root)).namespace('a');
-    for (const name of ['a', '-x', 'a/b', '..', 'a b', 'x'.repeat(256)]) await rejects(volumes.create({ name }), ErrorKind.InvalidArgument, /invalid volume name/);
+    for (const name of ['a', '-x', 'a/b', '..', 'a b', 'x'.repeat(256)])
+      await rejects(volumes.create({ name }), ErrorKind.InvalidArgument, /invalid volume name/);
     await rejects(volumes.create({ name: 'ok', driver: 'nfs' }), ErrorKind.InvalidArgument, /only "local"/);
     await rejects(volumes.get('missing'), ErrorKind.NotFound, /no such volume: missing/);
   });
@@ -57,7 +64,8 @@ describe('volume store', () => {
     const volumes = store.namespace('a');
     await volumes.create({ name: 'data' });
     assert.deepEqual((await volumes.get('data')).usedBy, ['c1', 'c2']);
-    for (const force of [false, true]) await rejects(volumes.remove('data', { force }), ErrorKind.FailedPrecondition, /volume data is in use by containers c1, c2/);
+    for (const force of [false, true])
+      await rejects(volumes.remove('data', { force }), ErrorKind.FailedPrecondition, /volume data is in use by containers c1, c2/);
     assert.deepEqual(await volumes.prune({ all: true }), []);
     users = [];
     await volumes.remove('data');
@@ -75,7 +83,10 @@ describe('volume store', () => {
     store.registerUsage(async () => new Map([[used.name, ['c1']]]));
     assert.deepEqual(await volumes.prune(), [anonymous.name]);
     assert.deepEqual(await volumes.prune({ all: true }), ['named']);
-    assert.deepEqual((await volumes.list()).map((v) => v.name), [used.name]);
+    assert.deepEqual(
+      (await volumes.list()).map((v) => v.name),
+      [used.name],
+    );
   });
 
   it('sweeps the trash of an interrupted removal when it opens, and maps mount sources to names', async () => {

@@ -35,7 +35,9 @@ const TRASH = '.trash-';
 
 export function validateVolumeName(name: string): string {
   if (!NAME.test(name) || name.length > 255) {
-    throw invalidArgument(`invalid volume name "${name.slice(0, 80)}": two or more of [a-zA-Z0-9_.-], starting with a letter or digit, at most 255 (to mount a host directory, give an absolute path)`);
+    throw invalidArgument(
+      `invalid volume name "${name.slice(0, 80)}": two or more of [a-zA-Z0-9_.-], starting with a letter or digit, at most 255 (to mount a host directory, give an absolute path)`,
+    );
   }
   return name;
 }
@@ -86,7 +88,9 @@ export class VolumeStore {
   /** The volumes a container's spec mounts (however they got there). */
   usedBy(namespace: string, container: { spec?: Any }): string[] {
     const mounts = specOf(container)?.mounts ?? [];
-    return [...new Set(mounts.map((m) => (m.source ? this.nameOf(namespace, m.source) : undefined)).filter((n): n is string => Boolean(n)))];
+    return [
+      ...new Set(mounts.map((m) => (m.source ? this.nameOf(namespace, m.source) : undefined)).filter((n): n is string => Boolean(n))),
+    ];
   }
 
   nameOf(namespace: string, source: string): string | undefined {
@@ -101,7 +105,15 @@ export class VolumeStore {
   }
 
   private toVolume(namespace: string, name: string, r: VolumeRecord, usedBy: string[]): Volume {
-    return { name, driver: r.driver, mountpoint: this.mountpoint(namespace, name), labels: r.labels, createdAt: new Date(r.created), anonymous: Boolean(r.anonymous), usedBy };
+    return {
+      name,
+      driver: r.driver,
+      mountpoint: this.mountpoint(namespace, name),
+      labels: r.labels,
+      createdAt: new Date(r.created),
+      anonymous: Boolean(r.anonymous),
+      usedBy,
+    };
   }
 
   async get(namespace: string, name: string): Promise<Volume> {
@@ -179,7 +191,10 @@ export class VolumeStore {
       throw notFound(`no such volume: ${name}`);
     }
     const users = (await this.usage(namespace)).get(name) ?? [];
-    if (users.length) throw failedPrecondition(`volume ${name} is in use by container${users.length === 1 ? '' : 's'} ${users.join(', ')}: remove ${users.length === 1 ? 'it' : 'them'} first`);
+    if (users.length)
+      throw failedPrecondition(
+        `volume ${name} is in use by container${users.length === 1 ? '' : 's'} ${users.join(', ')}: remove ${users.length === 1 ? 'it' : 'them'} first`,
+      );
     await this.drop(namespace, name);
   }
 

@@ -29,7 +29,10 @@ describe('buildSpec', () => {
     assert.equal(s.linux?.seccomp?.defaultAction, 'SCMP_ACT_ERRNO');
     assert.equal(s.linux?.resources?.devices?.[0].allow, false);
     assert.equal(s.linux?.cgroupsPath, '/ctl/c1');
-    assert.deepEqual(s.linux?.namespaces?.map((n) => n.type), ['mount', 'pid', 'ipc', 'uts', 'network']);
+    assert.deepEqual(
+      s.linux?.namespaces?.map((n) => n.type),
+      ['mount', 'pid', 'ipc', 'uts', 'network'],
+    );
     const dests = s.mounts?.map((m) => m.destination);
     assert.deepEqual(dests, ['/proc', '/dev', '/dev/pts', '/sys', '/sys/fs/cgroup', '/dev/mqueue', '/dev/shm']);
   });
@@ -50,14 +53,23 @@ describe('buildSpec', () => {
   });
 
   it('the seccomp profile follows the capabilities: CAP_SYS_ADMIN unlocks mount and unshare', () => {
-    const names = (s: ReturnType<typeof buildSpec>) => new Set(s.linux?.seccomp?.syscalls?.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
+    const names = (s: ReturnType<typeof buildSpec>) =>
+      new Set(s.linux?.seccomp?.syscalls?.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
     assert.ok(!names(buildSpec(image, { id: 'c' })).has('unshare'));
     assert.ok(!names(buildSpec(image, { id: 'c' })).has('keyctl'));
     assert.ok(names(buildSpec(image, { id: 'c', capAdd: ['SYS_ADMIN'] })).has('mount'));
   });
 
   it('maps resources: memory, cpus, pids, blkio', () => {
-    const s = buildSpec(image, { id: 'c', memory: 64 << 20, memorySwap: 64 << 20, cpus: 1.5, pidsLimit: 20, blkioWeight: 300, cpusetCpus: '0' });
+    const s = buildSpec(image, {
+      id: 'c',
+      memory: 64 << 20,
+      memorySwap: 64 << 20,
+      cpus: 1.5,
+      pidsLimit: 20,
+      blkioWeight: 300,
+      cpusetCpus: '0',
+    });
     assert.deepEqual(s.linux?.resources?.memory, { limit: 64 << 20, swap: 64 << 20 });
     assert.deepEqual(s.linux?.resources?.cpu, { period: 100000, quota: 150000, cpus: '0' });
     assert.deepEqual(s.linux?.resources?.pids, { limit: 20 });
@@ -80,7 +92,10 @@ describe('buildSpec', () => {
       throttleReadIOPSDevice: [{ major: 8, minor: 0, rate: 100 }],
       throttleWriteIOPSDevice: [{ major: 7, minor: 3, rate: 50 }],
     });
-    assert.throws(() => buildSpec(image, { id: 'c', deviceWriteBps: [{ major: 8, minor: 0, rate: -1 }] }), /throttleWriteBpsDevice\[0\]\.rate/);
+    assert.throws(
+      () => buildSpec(image, { id: 'c', deviceWriteBps: [{ major: 8, minor: 0, rate: -1 }] }),
+      /throttleWriteBpsDevice\[0\]\.rate/,
+    );
   });
 
   it('network: none makes a new netns, host shares, a path joins', () => {
@@ -105,15 +120,33 @@ describe('buildSpec', () => {
   it('init: the host init bound read-only at /sbin/docker-init runs the command as its child', () => {
     const s = buildSpec(image, { id: 'c', init: true, initPath: process.execPath, binds: ['/data:/mnt'] });
     assert.deepEqual(s.process?.args, ['/sbin/docker-init', '--', '/bin/sh', '-c', 'echo hi']);
-    assert.deepEqual(s.mounts?.find((m) => m.destination === '/sbin/docker-init'), { destination: '/sbin/docker-init', type: 'bind', source: process.execPath, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    assert.deepEqual(
+      s.mounts?.find((m) => m.destination === '/sbin/docker-init'),
+      { destination: '/sbin/docker-init', type: 'bind', source: process.execPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+    );
     assert.equal(s.mounts?.at(-1)?.destination, '/mnt', "the user's mounts stay last");
-    assert.throws(() => buildSpec(image, { id: 'c', init: true, initPath: '/nonexistent/tini' }), (e: SpecError) => e.field === 'init' && /not installed/.test(e.message));
+    assert.throws(
+      () => buildSpec(image, { id: 'c', init: true, initPath: '/nonexistent/tini' }),
+      (e: SpecError) => e.field === 'init' && /not installed/.test(e.message),
+    );
   });
 
   it('rejects what it cannot run, naming the field', () => {
-    assert.throws(() => buildSpec({}, { id: 'c' }), (e: SpecError) => e.field === 'process.args');
-    assert.throws(() => buildSpec(image, { id: 'c', user: 'nobody' }), (e: SpecError) => e.field === 'process.user');
-    assert.throws(() => buildSpec(image, { id: 'c', binds: ['nocolon'] }), (e: SpecError) => e.field === 'binds[0]');
-    assert.throws(() => buildSpec(image, { id: 'c', memory: 1000 }), (e: SpecError) => e.field === 'linux.resources.memory.limit');
+    assert.throws(
+      () => buildSpec({}, { id: 'c' }),
+      (e: SpecError) => e.field === 'process.args',
+    );
+    assert.throws(
+      () => buildSpec(image, { id: 'c', user: 'nobody' }),
+      (e: SpecError) => e.field === 'process.user',
+    );
+    assert.throws(
+      () => buildSpec(image, { id: 'c', binds: ['nocolon'] }),
+      (e: SpecError) => e.field === 'binds[0]',
+    );
+    assert.throws(
+      () => buildSpec(image, { id: 'c', memory: 1000 }),
+      (e: SpecError) => e.field === 'linux.resources.memory.limit',
+    );
   });
 });

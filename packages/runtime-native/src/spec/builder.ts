@@ -184,7 +184,8 @@ function resources(o: RunOptions): Resources {
     if (!list?.length) continue;
     list.forEach((d, i) => {
       for (const k of ['major', 'minor', 'rate'] as const) {
-        if (!Number.isSafeInteger(d[k]) || d[k] < 0) throw new SpecError(`linux.resources.blockIO.${field}[${i}].${k}`, `must be a non-negative integer, not ${String(d[k])}`);
+        if (!Number.isSafeInteger(d[k]) || d[k] < 0)
+          throw new SpecError(`linux.resources.blockIO.${field}[${i}].${k}`, `must be a non-negative integer, not ${String(d[k])}`);
       }
     });
     r.blockIO = { ...r.blockIO, [field]: list.map((d) => ({ major: d.major, minor: d.minor, rate: d.rate })) };
@@ -211,7 +212,12 @@ export function buildSpec(image: ImageConfig, o: RunOptions): Spec {
   if (o.userns) namespaces.push({ type: 'user' });
 
   // The init's mount goes with the defaults: the user's binds and mounts stay last (the runner sorts those).
-  const mounts = [...defaultMounts(o.shmSize), ...(o.init ? [initMount(o.initPath ?? DEFAULT_INIT_PATH)] : []), ...bindMounts(o.binds ?? []), ...(o.mounts ?? [])];
+  const mounts = [
+    ...defaultMounts(o.shmSize),
+    ...(o.init ? [initMount(o.initPath ?? DEFAULT_INIT_PATH)] : []),
+    ...bindMounts(o.binds ?? []),
+    ...(o.mounts ?? []),
+  ];
   if (o.privileged) {
     for (const m of mounts) if (m.type === 'sysfs' || m.type === 'cgroup') m.options = (m.options ?? []).filter((x) => x !== 'ro');
   }
@@ -220,7 +226,11 @@ export function buildSpec(image: ImageConfig, o: RunOptions): Spec {
     ociVersion: OCI_VERSION,
     process: {
       terminal: o.tty ?? false,
-      user: { uid: user.uid, gid: user.gid, ...(o.additionalGids || user.additionalGids.length ? { additionalGids: o.additionalGids ?? user.additionalGids } : {}) },
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        ...(o.additionalGids || user.additionalGids.length ? { additionalGids: o.additionalGids ?? user.additionalGids } : {}),
+      },
       args,
       env: mergeEnv(image.Env ?? [], o.env ?? [], { PATH: DEFAULT_PATH, HOME: user.home, ...(o.tty ? { TERM: 'xterm' } : {}) }),
       cwd: o.workdir ?? (image.WorkingDir || '/'),

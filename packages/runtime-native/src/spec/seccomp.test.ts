@@ -4,7 +4,11 @@ import { loadDefaultProfile, resolveProfile } from './seccomp';
 describe('default seccomp profile', () => {
   const profile = loadDefaultProfile();
   const allowed = (caps: string[], arch = 'x64') =>
-    new Set(resolveProfile(profile, caps, arch).syscalls!.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
+    new Set(
+      resolveProfile(profile, caps, arch)
+        .syscalls!.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args)
+        .flatMap((r) => r.names),
+    );
 
   it('is an allowlist that denies with EPERM by default', () => {
     const s = resolveProfile(profile, []);
@@ -16,7 +20,8 @@ describe('default seccomp profile', () => {
   it('allows ordinary syscalls and blocks keyctl, add_key, mount, unshare without capabilities', () => {
     const a = allowed([]);
     for (const n of ['read', 'write', 'openat', 'execve', 'clock_gettime', 'futex']) assert.ok(a.has(n), n);
-    for (const n of ['keyctl', 'add_key', 'request_key', 'mount', 'unshare', 'setns', 'reboot', 'kexec_load', 'bpf']) assert.ok(!a.has(n), n);
+    for (const n of ['keyctl', 'add_key', 'request_key', 'mount', 'unshare', 'setns', 'reboot', 'kexec_load', 'bpf'])
+      assert.ok(!a.has(n), n);
   });
 
   it('gates syscalls on capabilities', () => {

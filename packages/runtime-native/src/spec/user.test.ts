@@ -29,8 +29,14 @@ describe('resolveUser', () => {
   });
 
   it('names the field when a name is unknown', () => {
-    assert.throws(() => resolveUser('ghost', rootfs), (e: SpecError) => e.field === 'process.user' && /ghost/.test(e.message));
-    assert.throws(() => resolveUser('app:ghosts', rootfs), (e: SpecError) => e.field === 'process.user' && /ghosts/.test(e.message));
+    assert.throws(
+      () => resolveUser('ghost', rootfs),
+      (e: SpecError) => e.field === 'process.user' && /ghost/.test(e.message),
+    );
+    assert.throws(
+      () => resolveUser('app:ghosts', rootfs),
+      (e: SpecError) => e.field === 'process.user' && /ghosts/.test(e.message),
+    );
   });
 
   it('reads the files as the container sees them: symlinks resolve inside the rootfs, never to the host', () => {
@@ -51,7 +57,11 @@ describe('resolveUser', () => {
       assert.throws(() => resolveUser('intruder', root), /unable to find user intruder/, '".." stops at the rootfs');
       fs.rmSync(path.join(root, 'etc', 'passwd'));
       fs.symlinkSync('/real/passwd', path.join(root, 'etc', 'passwd'));
-      assert.deepEqual(resolveUser('inside', root), { uid: 7, gid: 8, additionalGids: [], home: '/in' }, 'a link inside the rootfs is followed there');
+      assert.deepEqual(
+        resolveUser('inside', root),
+        { uid: 7, gid: 8, additionalGids: [], home: '/in' },
+        'a link inside the rootfs is followed there',
+      );
       fs.rmSync(path.join(root, 'etc', 'passwd'));
       fs.symlinkSync('passwd', path.join(root, 'etc', 'passwd'));
       assert.throws(() => resolveUser('inside', root), /too many levels of symbolic links/);

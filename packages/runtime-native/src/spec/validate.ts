@@ -8,13 +8,32 @@ import type { IdMapping, Spec } from './types';
 
 const NAMESPACE_TYPES = new Set(['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time']);
 const RLIMITS = new Set([
-  'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC',
-  'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE',
-  'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
+  'RLIMIT_CPU',
+  'RLIMIT_FSIZE',
+  'RLIMIT_DATA',
+  'RLIMIT_STACK',
+  'RLIMIT_CORE',
+  'RLIMIT_RSS',
+  'RLIMIT_NPROC',
+  'RLIMIT_NOFILE',
+  'RLIMIT_MEMLOCK',
+  'RLIMIT_AS',
+  'RLIMIT_LOCKS',
+  'RLIMIT_SIGPENDING',
+  'RLIMIT_MSGQUEUE',
+  'RLIMIT_NICE',
+  'RLIMIT_RTPRIO',
+  'RLIMIT_RTTIME',
 ]);
 const SECCOMP_ACTIONS = new Set([
-  'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO',
-  'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG',
+  'SCMP_ACT_KILL',
+  'SCMP_ACT_KILL_PROCESS',
+  'SCMP_ACT_KILL_THREAD',
+  'SCMP_ACT_TRAP',
+  'SCMP_ACT_ERRNO',
+  'SCMP_ACT_TRACE',
+  'SCMP_ACT_ALLOW',
+  'SCMP_ACT_LOG',
 ]);
 const CAPS = new Set(ALL_CAPABILITIES);
 
@@ -38,7 +57,8 @@ export function validateSpec(spec: Spec): void {
   if (!spec || typeof spec !== 'object') throw new SpecError('(root)', 'must be an object');
   if (typeof spec.ociVersion !== 'string') throw new SpecError('ociVersion', 'required string is missing');
   if (!spec.ociVersion.startsWith('1.')) throw new SpecError('ociVersion', `unsupported version "${spec.ociVersion}" (want 1.x)`);
-  if (!spec.root || typeof spec.root.path !== 'string' || spec.root.path === '') throw new SpecError('root.path', 'required string is missing');
+  if (!spec.root || typeof spec.root.path !== 'string' || spec.root.path === '')
+    throw new SpecError('root.path', 'required string is missing');
   const p = spec.process;
   if (!p) throw new SpecError('process', 'required field is missing');
   if (!isStrArray(p.args) || p.args.length === 0) throw new SpecError('process.args', 'must be a non-empty array of strings');
@@ -74,8 +94,10 @@ export function validateSpec(spec: Spec): void {
   });
   for (const [kind, hooks] of Object.entries(spec.hooks ?? {})) {
     (hooks as { path: unknown; timeout?: unknown }[]).forEach((h, i) => {
-      if (typeof h.path !== 'string' || !h.path.startsWith('/')) throw new SpecError(`hooks.${kind}[${i}].path`, 'must be an absolute path');
-      if (h.timeout !== undefined && (!isInt(h.timeout) || h.timeout <= 0)) throw new SpecError(`hooks.${kind}[${i}].timeout`, 'must be a positive integer');
+      if (typeof h.path !== 'string' || !h.path.startsWith('/'))
+        throw new SpecError(`hooks.${kind}[${i}].path`, 'must be an absolute path');
+      if (h.timeout !== undefined && (!isInt(h.timeout) || h.timeout <= 0))
+        throw new SpecError(`hooks.${kind}[${i}].timeout`, 'must be a positive integer');
     });
   }
   const l = spec.linux;
@@ -116,7 +138,8 @@ export function validateSpec(spec: Spec): void {
     if (!SECCOMP_ACTIONS.has(sc.defaultAction)) throw new SpecError('linux.seccomp.defaultAction', `unknown action "${sc.defaultAction}"`);
     sc.syscalls?.forEach((r, i) => {
       if (!SECCOMP_ACTIONS.has(r.action)) throw new SpecError(`linux.seccomp.syscalls[${i}].action`, `unknown action "${r.action}"`);
-      if (!isStrArray(r.names) || r.names.length === 0) throw new SpecError(`linux.seccomp.syscalls[${i}].names`, 'must be a non-empty array');
+      if (!isStrArray(r.names) || r.names.length === 0)
+        throw new SpecError(`linux.seccomp.syscalls[${i}].names`, 'must be a non-empty array');
     });
   }
 }

@@ -51,7 +51,9 @@ export async function createSizedDir(dir: string, imagePath: string, bytes: numb
   const existing = await statOrUndefined(image);
   if (existing) {
     if (existing.size !== bytes) {
-      throw alreadyExists(`sized directory ${target}: image ${image} already exists with ${formatSize(existing.size)}, not ${formatSize(bytes)}`);
+      throw alreadyExists(
+        `sized directory ${target}: image ${image} already exists with ${formatSize(existing.size)}, not ${formatSize(bytes)}`,
+      );
     }
     // A second call, or a crash after the image was renamed into place but before the mount.
     await mountImage(target, image);
@@ -191,7 +193,8 @@ async function detachLoops(image: string): Promise<void> {
     if (mounted) throw failedPrecondition(`remove sized directory image ${image}: still mounted on ${mounted.mountPoint}`);
     if (Date.now() > deadline) {
       for (const device of devices) await run('losetup', ['-d', device]).catch(() => undefined);
-      if ((await loopDevicesOf(image)).length > 0) throw failedPrecondition(`remove sized directory image ${image}: loop device ${devices.join(', ')} stays attached`);
+      if ((await loopDevicesOf(image)).length > 0)
+        throw failedPrecondition(`remove sized directory image ${image}: loop device ${devices.join(', ')} stays attached`);
       return;
     }
     await new Promise((done) => setTimeout(done, 20));

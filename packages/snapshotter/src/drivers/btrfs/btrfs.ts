@@ -207,7 +207,8 @@ export class BtrfsDriver implements Driver {
 
 /** Ids become path names: anything that could leave the driver's directories is refused. */
 function checkId(id: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,255}$/.test(id) || id === '.' || id === '..') throw invalidArgument(`btrfs: invalid snapshot id ${JSON.stringify(id)}`);
+  if (!/^[A-Za-z0-9_.-]{1,255}$/.test(id) || id === '.' || id === '..')
+    throw invalidArgument(`btrfs: invalid snapshot id ${JSON.stringify(id)}`);
   return id;
 }
 

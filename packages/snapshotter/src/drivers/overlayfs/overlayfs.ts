@@ -37,7 +37,9 @@ export class OverlayDriver extends LayerDirs implements Driver {
     // A crash between a commit's removal of work/ and the commit's record leaves a snapshot
     // that is still active but has no work/; overlay needs one (empty), so it comes back here.
     makeDirs(join(this.dir(id), 'work'));
-    return [{ type: 'overlay', source: 'overlay', options: [`workdir=${join(this.dir(id), 'work')}`, `upperdir=${this.fs(id)}`, lowerdir] }];
+    return [
+      { type: 'overlay', source: 'overlay', options: [`workdir=${join(this.dir(id), 'work')}`, `upperdir=${this.fs(id)}`, lowerdir] },
+    ];
   }
 
   async commit(snapshot: DriverSnapshot): Promise<void> {

@@ -13,7 +13,11 @@ const UNSUITABLE_UPPER = new Map([
 export const overlayfsDriver: DriverRegistration = {
   name: 'overlayfs',
   async unsupported({ root }) {
-    if (!readFileSync('/proc/filesystems', 'utf8').split('\n').some((l) => l.trim().endsWith('overlay'))) {
+    if (
+      !readFileSync('/proc/filesystems', 'utf8')
+        .split('\n')
+        .some((l) => l.trim().endsWith('overlay'))
+    ) {
       return 'the kernel does not offer overlay (no "overlay" in /proc/filesystems)';
     }
     const fsType = (await statfs(root)).type;
