@@ -69,7 +69,8 @@ describe('runtime isolation (root, real kernel)', function () {
   it('applies the capability sets (CapEff/CapBnd of the default list)', async () => {
     const id = fx.id();
     const r = await fx.runtime.runForeground(id, fx.bundle(id, ['grep', '-E', '^Cap(Eff|Bnd|Amb)', '/proc/self/status']));
-    // the 14 Docker defaults: chown dac_override fowner fsetid kill setgid setuid setpcap net_bind_service net_raw sys_chroot mknod audit_write setfcap
+    // the 14 Docker defaults: chown dac_override fowner fsetid kill setgid setuid setpcap
+    // net_bind_service net_raw sys_chroot mknod audit_write setfcap
     assert.match(r.stdout, /CapEff:\s+00000000a80425fb/);
     assert.match(r.stdout, /CapBnd:\s+00000000a80425fb/);
     assert.match(r.stdout, /CapAmb:\s+0000000000000000/);

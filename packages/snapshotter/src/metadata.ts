@@ -5,7 +5,8 @@
  * Crash safety (kill -9 at any point): the disk changes first and the record last on create,
  * the record first and the disk last on remove, so a record always points at a whole
  * snapshot; what a crash leaves on disk without a record is an orphan that cleanup() removes.
- * Ids are never reused (see open()), so an orphan is never mistaken for a new snapshot. Mutations are serialised, so checks and writes cannot interleave.
+ * Ids are never reused (see open()), so an orphan is never mistaken for a new snapshot.
+ * Mutations are serialised, so checks and writes cannot interleave.
  */
 import type { Database } from '@ctl/proto';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';

@@ -268,8 +268,8 @@ async function createContainer(
     created = await a.runner.create(request);
   } catch (err) {
     if (!imageMissing(err) || policy === 'always') throw err;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { familiarName, normalizeReference } =
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
     let name: string;
     try {

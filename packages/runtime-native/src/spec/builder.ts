@@ -61,7 +61,10 @@ export interface RunOptions {
   cpusetMems?: string;
   pidsLimit?: number;
   blkioWeight?: number;
-  /** docker's --device-read-bps/--device-write-bps (bytes per second) and --device-read-iops/--device-write-iops, by block device major:minor */
+  /**
+   * docker's --device-read-bps/--device-write-bps (bytes per second) and
+   * --device-read-iops/--device-write-iops, by block device major:minor
+   */
   deviceReadBps?: ThrottleDevice[];
   deviceWriteBps?: ThrottleDevice[];
   deviceReadIops?: ThrottleDevice[];
