@@ -13,6 +13,7 @@
         "src/native/main.c",
         "src/native/util.c",
         "src/native/spec.c",
+        "src/native/json.c",
         "src/native/state.c",
         "src/native/namespaces.c",
         "src/native/mounts.c",

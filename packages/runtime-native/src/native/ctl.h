@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "clock.h"
+#include "json.h"
 
 #define CTL_OCI_VERSION "1.1.0"
 #define CTL_DEFAULT_ROOT "/run/ctl/runtime"
@@ -57,10 +58,6 @@ void *xmalloc(size_t n);
 json_t *spec_load(const char *bundle, struct ctl_err *e);
 int spec_validate_process(json_t *process, const char *where, struct ctl_err *e);
 int rlimit_from_name(const char *name);
-json_t *jpath(json_t *root, const char *dotted);  /* "linux.resources.memory" */
-const char *jstr(json_t *o, const char *key);
-bool jbool(json_t *o, const char *key);
-bool jint(json_t *o, const char *key, long long *out);
 
 /* ---- hooks.c ---- */
 int hooks_run(json_t *spec, const char *kind, json_t *state, struct ctl_err *e);

@@ -6,29 +6,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-json_t *jpath(json_t *root, const char *dotted) {
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", dotted);
-  json_t *cur = root;
-  for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save))
-    cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
-  return cur;
-}
-
-const char *jstr(json_t *o, const char *key) {
-  json_t *v = o ? json_object_get(o, key) : NULL;
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-bool jbool(json_t *o, const char *key) { return json_is_true(o ? json_object_get(o, key) : NULL); }
-
-bool jint(json_t *o, const char *key, long long *out) {
-  json_t *v = o ? json_object_get(o, key) : NULL;
-  if (!json_is_integer(v)) return false;
-  *out = json_integer_value(v);
-  return true;
-}
-
 static int expect(json_t *v, int type, const char *field, bool required, struct ctl_err *e) {
   static const char *names[] = {"object", "array", "string", "integer", "real", "boolean", "boolean", "null"};
   if (!v) return required ? ctl_fail(e, 0, "config.json: %s: required field is missing", field) : 0;
