@@ -22,6 +22,7 @@
         "src/native/seccomp.c",
         "src/native/process.c",
         "src/native/spawn.c",
+        "src/native/sync.c",
         "src/native/create.c",
         "src/native/start.c",
         "src/native/kill.c",

@@ -1,9 +1,8 @@
-/* Errors, logging, small file helpers and the parent/child sync protocol. */
+/* Errors, logging and small file helpers. */
 #include "ctl.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -194,31 +193,4 @@ int safe_rmdir_r(const char *path) {
   }
   closedir(d);
   return rmdir(path);
-}
-
-/* ---- sync protocol ---- */
-int sync_send(int fd, int type, pid_t pid, const struct ctl_err *err) {
-  struct sync_msg m = {.type = type, .pid = pid};
-  if (err) m.err = *err;
-  for (;;) {
-    ssize_t w = send(fd, &m, sizeof m, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    return w == (ssize_t)sizeof m ? 0 : -1;
-  }
-}
-
-int sync_recv(int fd, struct sync_msg *m) {
-  for (;;) {
-    ssize_t r = recv(fd, m, sizeof *m, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -1;
-    if (r == 0) return 0;
-    if (r != (ssize_t)sizeof *m) return -1;
-    return 1;
-  }
-}
-
-void sync_child_fail(int fd, struct ctl_err *e) {
-  sync_send(fd, SYNC_ERROR, getpid(), e);
-  _exit(1);
 }
