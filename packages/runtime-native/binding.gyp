@@ -9,9 +9,12 @@
     {
       "target_name": "ctl-runtime",
       "type": "executable",
+      # every file of the runtime uses GNU extensions (unshare, setns, pipe2, ...)
+      "defines": ["_GNU_SOURCE"],
       "sources": [
         "src/native/main.c",
         "src/native/util.c",
+        "src/native/error.c",
         "src/native/spec.c",
         "src/native/json.c",
         "src/native/state.c",

@@ -1,6 +1,13 @@
 /* Capabilities: the bounding set is dropped first, then (after the uid switch) effective,
  * permitted and inheritable are set with capset and the ambient set is raised. */
-#include "ctl.h"
+#include "caps.h"
+#include "util.h"
+#include "error.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <sys/prctl.h>

@@ -3,7 +3,13 @@
  *   hybrid  - v1 controllers plus a v2 hierarchy at /sys/fs/cgroup/unified (the container joins both)
  *   v2      - the unified hierarchy at /sys/fs/cgroup
  * Every controller function takes its directory as a parameter. */
-#include "ctl.h"
+#include "cgroups.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>

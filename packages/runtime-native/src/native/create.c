@@ -1,7 +1,22 @@
 /* create: validate the bundle, make the state dir, exec.fifo and cgroup, spawn the container's
  * init (which stops before execve until `start`), record the state and the pid file.
  * run: the same without the fifo, then wait for the init and delete. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "spec.h"
+#include "hooks.h"
+#include "namespaces.h"
+#include "cgroups.h"
+#include "mounts.h"
+#include "process.h"
+#include "state.h"
+#include "spawn.h"
+#include "clock.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <limits.h>

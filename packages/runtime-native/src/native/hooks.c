@@ -2,7 +2,14 @@
  * Where they run: prestart/createRuntime/createContainer in the runtime after the container's
  * namespaces and rootfs are ready (before start), startContainer in the container just before
  * execve, poststart after start, poststop in delete. */
-#include "ctl.h"
+#include "hooks.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "state.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -79,9 +86,4 @@ void hooks_run_warn(json_t *spec, const char *kind, struct state *st) {
   struct ctl_err he;
   if (hooks_run(spec, kind, sj, &he) < 0) ctl_log("warning", "%s", he.msg);
   json_decref(sj);
-}
-
-json_t *spec_load_unchecked(const char *bundle) {
-  cleanup_free char *path = xasprintf("%s/config.json", bundle);
-  return json_load_file(path, 0, NULL);
 }

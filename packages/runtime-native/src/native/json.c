@@ -25,3 +25,7 @@ bool jint(json_t *o, const char *key, long long *out) {
   *out = json_integer_value(v);
   return true;
 }
+
+void ctl_json_decrefp(json_t **j) {
+  if (*j) json_decref(*j);
+}

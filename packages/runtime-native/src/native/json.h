@@ -11,4 +11,7 @@ const char *jstr(json_t *o, const char *key);
 bool jbool(json_t *o, const char *key);
 bool jint(json_t *o, const char *key, long long *out);
 
+void ctl_json_decrefp(json_t **j);
+#define cleanup_json __attribute__((cleanup(ctl_json_decrefp)))
+
 #endif

@@ -1,5 +1,10 @@
 /* kill: a signal to the init, or with --all to every process in the container's cgroup. */
-#include "ctl.h"
+#include "commands.h"
+#include "error.h"
+#include "cgroups.h"
+#include "state.h"
+#include <stdlib.h>
+#include <string.h>
 #include <signal.h>
 #include <stdio.h>
 

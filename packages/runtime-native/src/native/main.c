@@ -1,5 +1,12 @@
 /* ctl-runtime: a runc-compatible command line over the OCI runtime in this directory. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "spec.h"
+#include "state.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 
 struct flag {

@@ -1,7 +1,14 @@
 /* The container's filesystem: spec mounts under the rootfs, device nodes and /dev links,
  * pivot_root, then masked and read-only paths and a read-only root. Runs in the container's
  * init, in its new mount namespace. */
-#include "ctl.h"
+#include "mounts.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "cgroups.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mount.h>

@@ -1,5 +1,11 @@
 /* Namespaces: which to create, which to join (by path), and the user namespace id maps. */
-#include "ctl.h"
+#include "namespaces.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>

@@ -1,5 +1,12 @@
 /* The small verbs: state, ps, pause/resume, list, events. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "cgroups.h"
+#include "state.h"
+#include <stdlib.h>
+#include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <stdio.h>

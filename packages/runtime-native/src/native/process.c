@@ -1,6 +1,15 @@
 /* What a container process does between its setup and execve: rlimits, oom_score_adj,
  * groups/uid/gid with capabilities, the console, PATH lookup and the exec itself. */
-#include "ctl.h"
+#include "process.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "spec.h"
+#include "mounts.h"
+#include "caps.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>

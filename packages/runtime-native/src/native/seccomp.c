@@ -1,5 +1,11 @@
 /* Seccomp: linux.seccomp of the spec compiled by libseccomp and loaded into the process. */
-#include "ctl.h"
+#include "seccomp.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>

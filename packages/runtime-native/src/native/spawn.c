@@ -1,5 +1,18 @@
-/* The two-stage fork shared by create and exec (see ctl.h). */
-#include "ctl.h"
+/* The two-stage fork shared by create and exec (see spawn.h). */
+#include "spawn.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "hooks.h"
+#include "namespaces.h"
+#include "cgroups.h"
+#include "mounts.h"
+#include "seccomp.h"
+#include "process.h"
+#include "state.h"
+#include "sync.h"
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>

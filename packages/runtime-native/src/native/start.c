@@ -1,5 +1,12 @@
 /* start: open exec.fifo's read end, which releases the init waiting on the write end. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "spec.h"
+#include "hooks.h"
+#include "state.h"
+#include <jansson.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <poll.h>
 

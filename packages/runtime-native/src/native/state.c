@@ -1,7 +1,14 @@
 /* Container state on disk: <root>/<id>/state.json (written atomically) and exec.fifo while
  * the init waits for start. The status is derived, never stored: the init process's liveness
  * (pid plus start time, so a reused pid is not mistaken for it), the fifo and the freezer. */
-#include "ctl.h"
+#include "state.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "cgroups.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <sys/stat.h>
 

@@ -1,6 +1,8 @@
 /* The parent <-> child protocol of create and exec: fixed-size messages over a SOCK_SEQPACKET
  * socketpair, so one send is one message and a dead peer reads as EOF. */
-#include "ctl.h"
+#include "sync.h"
+#include "error.h"
+#include <unistd.h>
 #include <sys/socket.h>
 
 int sync_send(int fd, int type, pid_t pid, const struct ctl_err *err) {
