@@ -62,12 +62,28 @@ static char *v1_controllers(const char *superopts) {
   return strdup(out);
 }
 
-static void add_hierarchy(struct cgroup *cg, const char *name, const char *opts, const char *mnt) {
-  if (cg->n >= 16) return;
-  cg->ctrl[cg->n] = strdup(name);
-  cg->opts[cg->n] = strdup(opts);
-  cg->dir[cg->n] = xasprintf("%s%s", mnt, cg->path);
+/* v[n] = s in an array of n strings that grows by one (hierarchies and a path's levels are few) */
+static char **strv_append(char **v, int n, char *s) {
+  v = realloc(v, (n + 1) * sizeof *v);
+  if (!v) abort();
+  v[n] = s;
+  return v;
+}
+
+static void add_hierarchy_dir(struct cgroup *cg, const char *name, const char *opts, char *dir) {
+  cg->ctrl = strv_append(cg->ctrl, cg->n, strdup(name));
+  cg->opts = strv_append(cg->opts, cg->n, strdup(opts));
+  cg->dir = strv_append(cg->dir, cg->n, dir);
   cg->n++;
+}
+
+static void add_hierarchy(struct cgroup *cg, const char *name, const char *opts, const char *mnt) {
+  add_hierarchy_dir(cg, name, opts, xasprintf("%s%s", mnt, cg->path));
+}
+
+static void add_created(struct cgroup *cg, const char *dir) {
+  cg->created = strv_append(cg->created, cg->ncreated, strdup(dir));
+  cg->ncreated++;
 }
 
 int cg_init(struct cgroup *cg, const char *cgpath, struct ctl_err *e) {
@@ -109,6 +125,10 @@ void cg_free(struct cgroup *cg) {
     free(cg->dir[i]);
   }
   for (int i = 0; i < cg->ncreated; i++) free(cg->created[i]);
+  free(cg->ctrl);
+  free(cg->opts);
+  free(cg->dir);
+  free(cg->created);
   memset(cg, 0, sizeof *cg);
 }
 
@@ -213,7 +233,7 @@ int cg_create(struct cgroup *cg, struct ctl_err *e) {
       *s = 0;
       for (int attempt = 0;; attempt++) {
         if (mkdir(p, 0755) == 0) {
-          if (cg->ncreated < 48) cg->created[cg->ncreated++] = strdup(p);
+          add_created(cg, p);
           if (cpuset && cpuset_inherit(p, e) < 0) return -1;
         } else if (errno == ENOENT && attempt < 3) {
           continue; /* a concurrent delete removed a shared parent: retry */
@@ -572,14 +592,9 @@ int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e) {
   cg->path = strdup(path);
   size_t i;
   json_t *h;
-  json_array_foreach(json_object_get(j, "hierarchies"), i, h) {
-    if (cg->n >= 16) break;
-    cg->ctrl[cg->n] = strdup(jstr(h, "controllers") ?: "");
-    cg->opts[cg->n] = strdup(jstr(h, "opts") ?: "");
-    cg->dir[cg->n] = strdup(jstr(h, "dir") ?: "/nonexistent");
-    cg->n++;
-  }
-  json_array_foreach(json_object_get(j, "created"), i, h) if (cg->ncreated < 48) cg->created[cg->ncreated++] = strdup(json_string_value(h));
+  json_array_foreach(json_object_get(j, "hierarchies"), i, h)
+    add_hierarchy_dir(cg, jstr(h, "controllers") ?: "", jstr(h, "opts") ?: "", strdup(jstr(h, "dir") ?: "/nonexistent"));
+  json_array_foreach(json_object_get(j, "created"), i, h) if (json_is_string(h)) add_created(cg, json_string_value(h));
   return 0;
 }
 

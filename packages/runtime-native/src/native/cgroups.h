@@ -11,11 +11,13 @@ enum cg_mode { CG_V1, CG_V2, CG_HYBRID };
 struct cgroup {
   enum cg_mode mode;
   char *path; /* cgroupsPath, e.g. /ctl/<id> */
+  /* one entry per hierarchy, n of them (arrays grow as the host's hierarchies are found) */
   int n;
-  char *ctrl[16];    /* controller names ("memory", "cpu,cpuacct", "unified") */
-  char *dir[16];     /* absolute directory of this container's cgroup in each hierarchy */
-  char *opts[16];    /* v1 mount options naming the hierarchy (cpu, name=systemd) */
-  char *created[48]; /* directories we made (deepest last) */
+  char **ctrl; /* controller names ("memory", "cpu,cpuacct", "unified") */
+  char **dir;  /* absolute directory of this container's cgroup in each hierarchy */
+  char **opts; /* v1 mount options naming the hierarchy (cpu, name=systemd) */
+  /* directories we made (deepest last), all of them: destroy removes exactly these */
+  char **created;
   int ncreated;
 };
 int cg_detect(enum cg_mode *mode, struct ctl_err *e);
