@@ -42,8 +42,7 @@ int cg_detect(enum cg_mode *mode, struct ctl_err *e) {
 /* Controllers we manage on v1; named hierarchies (name=systemd) are left alone. */
 static bool v1_wanted(const char *opts) {
   static const char *known[] = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"};
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", opts);
+  cleanup_free char *buf = strdup(opts);
   for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
       if (!strcmp(t, known[i])) return true;
@@ -52,14 +51,14 @@ static bool v1_wanted(const char *opts) {
 
 /* Keep only the controller names from a super-options string ("rw,cpu,cpuacct" -> "cpu,cpuacct"). */
 static char *v1_controllers(const char *superopts) {
-  char buf[256], out[256] = "";
-  snprintf(buf, sizeof buf, "%s", superopts);
+  cleanup_free char *buf = strdup(superopts);
+  char *out = xmalloc(strlen(superopts) + 1); /* a subset of superopts: it fits */
   for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s)) {
     if (!strcmp(t, "rw") || !strcmp(t, "ro") || strchr(t, '=') || !strcmp(t, "clone_children") || !strcmp(t, "noprefix")) continue;
     if (*out) strcat(out, ",");
-    strncat(out, t, sizeof out - strlen(out) - 1);
+    strcat(out, t);
   }
-  return strdup(out);
+  return out;
 }
 
 /* v[n] = s in an array of n strings that grows by one (hierarchies and a path's levels are few) */
@@ -98,13 +97,15 @@ int cg_init(struct cgroup *cg, const char *cgpath, struct ctl_err *e) {
   }
   FILE *f = fopen("/proc/self/mountinfo", "re");
   if (!f) return SYSERR(e, "open", "/proc/self/mountinfo");
-  char line[4096];
-  while (fgets(line, sizeof line, f)) {
+  /* whole lines of any length (a long line read in pieces would be parsed as several) */
+  cleanup_free char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
     char *sep = strstr(line, " - ");
     if (!sep) continue;
-    char mnt[1024], fstype[64], src[256], superopts[1024];
-    if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1) continue;
-    if (sscanf(sep + 3, "%63s %255s %1023s", fstype, src, superopts) != 3) continue;
+    cleanup_free char *mnt = NULL, *fstype = NULL, *superopts = NULL;
+    if (sscanf(line, "%*s %*s %*s %*s %ms", &mnt) != 1) continue;
+    if (sscanf(sep + 3, "%ms %*s %ms", &fstype, &superopts) != 2) continue;
     if (strncmp(mnt, "/sys/fs/cgroup/", 15) != 0) continue;
     if (!strcmp(fstype, "cgroup") && v1_wanted(superopts)) {
       cleanup_free char *ctrls = v1_controllers(superopts);
@@ -136,8 +137,7 @@ void cg_free(struct cgroup *cg) {
 const char *cg_dir(struct cgroup *cg, const char *c) {
   for (int i = 0; i < cg->n; i++) {
     if (cg->mode == CG_V2) return cg->dir[i];
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", cg->ctrl[i]);
+    cleanup_free char *buf = strdup(cg->ctrl[i]);
     for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
       if (!strcmp(t, c)) return cg->dir[i];
   }
@@ -147,8 +147,7 @@ const char *cg_dir(struct cgroup *cg, const char *c) {
 static bool is_v1_dir(struct cgroup *cg, int i) { return strcmp(cg->ctrl[i], "unified") != 0; }
 
 static int cg_write(const char *dir, const char *file, const char *val, struct ctl_err *e) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
+  cleanup_free char *path = xasprintf("%s/%s", dir, file);
   return write_file(path, val, strlen(val), e);
 }
 
@@ -163,9 +162,9 @@ static int cg_writef(const char *dir, const char *file, struct ctl_err *e, const
 }
 
 static char *cg_read(const char *dir, const char *file) {
-  char path[1024], *buf = NULL;
+  char *buf = NULL;
   struct ctl_err e;
-  snprintf(path, sizeof path, "%s/%s", dir, file);
+  cleanup_free char *path = xasprintf("%s/%s", dir, file);
   if (read_file(path, &buf, &e) < 0) return NULL;
   return buf;
 }
@@ -320,8 +319,7 @@ static int apply_v1(struct cgroup *cg, json_t *res, struct ctl_err *e) {
         return ctl_wrap(e, "linux.resources.memory.limit");
     }
     if (has_swap && swap != 0) {
-      char p[1024];
-      snprintf(p, sizeof p, "%s/memory.memsw.limit_in_bytes", d);
+      cleanup_free char *p = xasprintf("%s/memory.memsw.limit_in_bytes", d);
       if (access(p, F_OK) == 0) {
         if (cg_writef(d, "memory.memsw.limit_in_bytes", e, "%lld", swap) < 0) return ctl_wrap(e, "linux.resources.memory.swap");
       } else {
@@ -498,8 +496,7 @@ int cg_pids(struct cgroup *cg, pid_t **pids, int *n, struct ctl_err *e) {
   *pids = NULL;
   *n = 0;
   if (!d) return ctl_fail(e, 0, "no cgroup hierarchy to list processes from");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/cgroup.procs", d);
+  cleanup_free char *path = xasprintf("%s/cgroup.procs", d);
   cleanup_free char *buf = NULL;
   if (read_file(path, &buf, e) < 0) return -1;
   int cap = 16;

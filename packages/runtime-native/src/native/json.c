@@ -1,14 +1,15 @@
 /* Typed lookups in jansson objects (json.h). */
 #include "json.h"
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 json_t *jpath(json_t *root, const char *dotted) {
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", dotted);
+  char *buf = strdup(dotted);
+  if (!buf) abort();
   json_t *cur = root;
   for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save))
     cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
+  free(buf);
   return cur;
 }
 

@@ -143,9 +143,9 @@ int main(int argc, char **argv) {
       ctl_fail(&e, 0, "exec: a container id is required");
       goto fail;
     }
-    char *env[64];
+    char **env = xmalloc((sargc + 1) * sizeof(char *));
     int nenv = 0;
-    for (int i = 0; i < sargc && nenv < 64; i++)
+    for (int i = 0; i < sargc; i++)
       if ((!strcmp(sargv[i], "--env") || !strcmp(sargv[i], "-e")) && i + 1 < sargc) env[nenv++] = sargv[i + 1];
     struct exec_opts o = {.process_file = flag(f, "process") ?: flag(f, "p"), .pid_file = flag(f, "pid-file"),
                           .console_socket = flag(f, "console-socket"), .cwd = flag(f, "cwd"), .detach = flag(f, "detach") || flag(f, "d"),

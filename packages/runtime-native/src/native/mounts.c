@@ -105,6 +105,8 @@ static int openat2_in_root(int dirfd, const char *rel, struct ctl_err *e) {
  * Returns an O_PATH fd. */
 static int walk_and_make(int root, const char *dest, bool as_file, struct ctl_err *e) {
   char path[4096];
+  /* the walk keeps paths in PATH_MAX-sized buffers: a longer one is refused, not cut */
+  if (strlen(dest) >= sizeof path) return ctl_fail(e, ENAMETOOLONG, "resolve %s in rootfs", dest);
   snprintf(path, sizeof path, "%s", dest);
   for (int hops = 0; hops < 40; hops++) {
     char prefix[4096] = "";
@@ -155,6 +157,7 @@ static int walk_and_make(int root, const char *dest, bool as_file, struct ctl_er
       cur = end;
     }
     if (!restart) return parent;
+    if (strlen(restart) >= sizeof path) return ctl_fail(e, ENAMETOOLONG, "resolve %s in rootfs: a symlink leads to a longer path", dest);
     snprintf(path, sizeof path, "%s", restart);
   }
   return ctl_fail(e, ELOOP, "resolve %s in rootfs", dest);

@@ -31,8 +31,7 @@ static int set_sysctls(json_t *spec, struct ctl_err *e) {
   const char *k;
   json_t *v;
   json_object_foreach(jpath(spec, "linux.sysctl"), k, v) {
-    char path[512];
-    snprintf(path, sizeof path, "/proc/sys/%s", k);
+    cleanup_free char *path = xasprintf("/proc/sys/%s", k);
     for (char *p = path + 10; *p; p++)
       if (*p == '.') *p = '/';
     const char *val = json_string_value(v);

@@ -43,12 +43,15 @@ int write_file(const char *path, const char *data, size_t len, struct ctl_err *e
 }
 
 int write_file_fmt(struct ctl_err *e, const char *path, const char *fmt, ...) {
-  char buf[512];
+  char *buf;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  int n = vasprintf(&buf, fmt, ap);
   va_end(ap);
-  return write_file(path, buf, n, e);
+  if (n < 0) abort();
+  int r = write_file(path, buf, n, e);
+  free(buf);
+  return r;
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len, struct ctl_err *e) {
