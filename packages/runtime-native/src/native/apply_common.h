@@ -11,16 +11,17 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include "kinds.h"
 
-/* Exit codes of both tools; packages/runtime-native/src/errors.ts maps them to error kinds. */
+/* Exit codes of both tools: the kinds of kinds.h, which packages/runtime-native/src/errors.ts maps. */
 enum {
   EXIT_LAYER_OK = 0,
-  EXIT_LAYER_INVALID = 1,  /* malformed, truncated or malicious layer (or tree, for ctl-diff) */
-  EXIT_LAYER_USAGE = 2,
-  EXIT_LAYER_MISMATCH = 3, /* --expect-diff-id differs */
-  EXIT_LAYER_NOSPACE = 4,  /* ENOSPC / EDQUOT */
-  EXIT_LAYER_NOTFOUND = 5, /* input file, target or tree missing */
-  EXIT_LAYER_INTERNAL = 6, /* any other system error */
+  EXIT_LAYER_INVALID = CTL_KIND_INVALID_ARGUMENT, /* malformed, truncated or malicious layer (or tree, for ctl-diff) */
+  EXIT_LAYER_USAGE = CTL_KIND_USAGE,
+  EXIT_LAYER_MISMATCH = CTL_KIND_FAILED_PRECONDITION, /* --expect-diff-id differs */
+  EXIT_LAYER_NOSPACE = CTL_KIND_RESOURCE_EXHAUSTED,   /* ENOSPC / EDQUOT */
+  EXIT_LAYER_NOTFOUND = CTL_KIND_NOT_FOUND,           /* input file, target or tree missing */
+  EXIT_LAYER_INTERNAL = CTL_KIND_INTERNAL,            /* any other system error */
 };
 
 #define WHITEOUT_PREFIX ".wh."

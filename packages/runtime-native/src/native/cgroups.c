@@ -195,7 +195,7 @@ static int v2_enable(struct cgroup *cg, const char *leaf, const char *controller
   char *s = NULL;
   for (char *t = avail ? strtok_r(avail, " \n", &s) : NULL; t; t = strtok_r(NULL, " \n", &s))
     if (!strcmp(t, controller)) found = true;
-  if (!found) return ctl_fail(e, 0, "%s: the %s controller is not available in the cgroup v2 hierarchy at %s", field, controller, mnt);
+  if (!found) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "%s: the %s controller is not available in the cgroup v2 hierarchy at %s", field, controller, mnt);
   cleanup_free char *want = xasprintf("+%s", controller);
   cleanup_free char *cur = strdup(mnt);
   cleanup_free char *p = strdup(cg->path);
@@ -475,7 +475,7 @@ int cg_apply(struct cgroup *cg, json_t *res, struct ctl_err *e) {
       d = u;
       v2 = true;
     }
-    if (!d) return ctl_fail(e, 0, "linux.resources.hugepageLimits: no hugetlb controller on this host");
+    if (!d) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "linux.resources.hugepageLimits: no hugetlb controller on this host");
     size_t i;
     json_t *h;
     json_array_foreach(hp, i, h) {
@@ -495,7 +495,7 @@ int cg_pids(struct cgroup *cg, pid_t **pids, int *n, struct ctl_err *e) {
   const char *d = cg->mode == CG_V2 ? cg->dir[0] : (cg_dir(cg, "pids") ?: cg_dir(cg, "freezer") ?: cg_dir(cg, "memory"));
   *pids = NULL;
   *n = 0;
-  if (!d) return ctl_fail(e, 0, "no cgroup hierarchy to list processes from");
+  if (!d) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "no cgroup hierarchy to list processes from");
   cleanup_free char *path = xasprintf("%s/cgroup.procs", d);
   cleanup_free char *buf = NULL;
   if (read_file(path, &buf, e) < 0) return -1;
@@ -527,7 +527,7 @@ int cg_freeze(struct cgroup *cg, bool freeze, struct ctl_err *e) {
     if (cg_write(cg->dir[0], "cgroup.freeze", freeze ? "1" : "0", e) < 0) return -1;
   } else {
     const char *d = cg_dir(cg, "freezer");
-    if (!d) return ctl_fail(e, 0, "no freezer cgroup controller on this host");
+    if (!d) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "no freezer cgroup controller on this host");
     if (cg_write(d, "freezer.state", freeze ? "FROZEN" : "THAWED", e) < 0) return -1;
   }
   for (int i = 0; i < 1000; i++) {
@@ -584,7 +584,7 @@ json_t *cg_to_json(struct cgroup *cg) {
 int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e) {
   memset(cg, 0, sizeof *cg);
   const char *mode = jstr(j, "mode"), *path = jstr(j, "path");
-  if (!mode || !path) return ctl_fail(e, 0, "state.json: cgroup record is incomplete");
+  if (!mode || !path) return ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "state.json: cgroup record is incomplete");
   cg->mode = !strcmp(mode, "v2") ? CG_V2 : !strcmp(mode, "hybrid") ? CG_HYBRID : CG_V1;
   cg->path = strdup(path);
   size_t i;

@@ -73,7 +73,7 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
     ns_plan_free(&sp.plan);
     free(st->dir);
     st->dir = NULL;
-    if (err == EEXIST) return ctl_fail(e, 0, "container with given ID already exists: %s", id);
+    if (err == EEXIST) return ctl_fail_kind(e, CTL_KIND_ALREADY_EXISTS, 0, "container with given ID already exists: %s", id);
     return ctl_fail(e, err, "mkdir %s", g->root);
   }
   /* from here on, failure undoes everything made */

@@ -63,7 +63,7 @@ static int run_hook(json_t *h, const char *kind, size_t idx, const char *state, 
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return ctl_fail(e, 0, "hooks.%s[%zu] (%s): %s %d", kind, idx, path, WIFEXITED(status) ? "exited with status" : "killed by signal",
+    return ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "hooks.%s[%zu] (%s): %s %d", kind, idx, path, WIFEXITED(status) ? "exited with status" : "killed by signal",
                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
   return 0;
 }

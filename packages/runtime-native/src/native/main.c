@@ -218,6 +218,7 @@ int main(int argc, char **argv) {
   }
   if (r == 0) return 0;
 fail:
-  ctl_log("error", "%s", e.msg);
-  return 1;
+  ctl_log_error(&e);
+  /* never 0 for a failure, even one that forgot its kind */
+  return e.kind ? (int)e.kind : CTL_KIND_INTERNAL;
 }

@@ -30,7 +30,7 @@ int cmd_ps(struct gopts *g, const char *id, const char *format, struct ctl_err *
   pid_t *pids = NULL;
   int n = 0, r = -1;
   if (!st.has_cg) {
-    ctl_fail(e, 0, "container %s has no cgroup", id);
+    ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
     goto out;
   }
   if (cg_pids(&st.cg, &pids, &n, e) < 0) goto out;
@@ -63,7 +63,7 @@ int cmd_pause(struct gopts *g, const char *id, bool pause, struct ctl_err *e) {
   int r = -1;
   enum status s = state_status(&st);
   if (state_allow(pause ? V_PAUSE : V_RESUME, s, id, e) < 0) r = -1;
-  else if (!st.has_cg) ctl_fail(e, 0, "container %s has no cgroup", id);
+  else if (!st.has_cg) ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
   else r = cg_freeze(&st.cg, pause, e);
   state_free(&st);
   return r;
@@ -74,7 +74,7 @@ int cmd_update(struct gopts *g, const char *id, json_t *resources, struct ctl_er
   if (state_load(g->root, id, &st, e) < 0) return -1;
   int r = -1;
   if (state_allow(V_UPDATE, state_status(&st), id, e) < 0) r = -1;
-  else if (!st.has_cg) ctl_fail(e, 0, "container %s has no cgroup", id);
+  else if (!st.has_cg) ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
   else r = cg_apply(&st.cg, resources, e);
   state_free(&st);
   return r;
@@ -121,7 +121,7 @@ int cmd_events(struct gopts *g, const char *id, bool stats, const char *cgroup, 
     for (int i = 0; i < cg.n; i++) there = there || stat(cg.dir[i], &sb) == 0;
     if (!there) {
       cg_free(&cg);
-      return ctl_fail(e, 0, "cgroup %s does not exist", cgroup);
+      return ctl_fail_kind(e, CTL_KIND_NOT_FOUND, 0, "cgroup %s does not exist", cgroup);
     }
     json_t *ev = json_pack("{s:s,s:s,s:o}", "type", "stats", "id", id, "data", cg_stats(&cg));
     char *txt = json_dumps(ev, JSON_COMPACT);
@@ -136,7 +136,7 @@ int cmd_events(struct gopts *g, const char *id, bool stats, const char *cgroup, 
     if (state_load(g->root, id, &st, e) < 0) return -1;
     if (!st.has_cg) {
       state_free(&st);
-      return ctl_fail(e, 0, "container %s has no cgroup", id);
+      return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
     }
     enum status s = state_status(&st);
     json_t *ev = json_pack("{s:s,s:s,s:o}", "type", "stats", "id", id, "data", cg_stats(&st.cg));

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
+#include "kinds.h"
 
 #define LINE_MAX_BYTES 8192
 
@@ -111,7 +112,7 @@ static void die(const char *what) {
   char msg[256];
   int n = snprintf(msg, sizeof msg, "ctl-shim: %s: %s\n", what, strerror(errno));
   if (write(2, msg, n) < 0) { /* nothing */ }
-  _exit(1);
+  _exit(CTL_KIND_INTERNAL);
 }
 
 static void write_all(int fd, const char *p, size_t n) {
@@ -355,7 +356,8 @@ int main(int argc, char **argv) {
       return 0;
     }
     fprintf(stderr, "ctl-shim: container create failed%s%s\n", n ? ": " : "", msg);
-    return !strncmp(msg, "err ", 4) ? atoi(msg + 4) ?: 1 : 1;
+    /* the runtime's exit code is its kind of failure (kinds.h): passed on as it is */
+    return !strncmp(msg, "err ", 4) ? atoi(msg + 4) ?: CTL_KIND_INTERNAL : CTL_KIND_INTERNAL;
   }
   close(ready[0]);
   if (setsid() < 0) die("setsid");
@@ -526,7 +528,7 @@ int main(int argc, char **argv) {
                   if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
                 }
                 int m = code ? snprintf(msg, sizeof msg, "err %d %s", code, last_err)
-                             : snprintf(msg, sizeof msg, "err 1 the runtime exited 0 but %s holds no pid", pid_file);
+                             : snprintf(msg, sizeof msg, "err %d the runtime exited 0 but %s holds no pid", CTL_KIND_INTERNAL, pid_file);
                 if (m >= (int)sizeof msg) m = sizeof msg - 1;
                 write_all(ready[1], msg, m);
                 close(ready[1]);

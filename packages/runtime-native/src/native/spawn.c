@@ -177,7 +177,7 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
   for (;;) {
     int n = sync_recv(fd, &m);
     if (n <= 0) {
-      ctl_fail(e, 0, "container process exited during setup");
+      ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "container process exited during setup");
       goto out;
     }
     if (m.type == SYNC_USERMAP) {

@@ -256,6 +256,9 @@ json_t *spec_load(const char *bundle, struct ctl_err *e) {
   if (expect(ann, JSON_OBJECT, "annotations", false, e) < 0) goto fail;
   return spec;
 fail:
+  /* a path the config names but the host lacks (rootfs, bind source, namespace) is a refused
+   * config too, whatever errno said */
+  e->kind = CTL_KIND_INVALID_ARGUMENT;
   json_decref(spec);
   return NULL;
 }

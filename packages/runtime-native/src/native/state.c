@@ -52,7 +52,7 @@ int state_load(const char *root, const char *id, struct state *s, struct ctl_err
   if (!j) {
     int err = errno;
     struct stat st;
-    if (stat(path, &st) < 0) return ctl_fail(e, 0, "container %s does not exist", id);
+    if (stat(path, &st) < 0) return ctl_fail_kind(e, CTL_KIND_NOT_FOUND, 0, "container %s does not exist", id);
     return ctl_fail(e, err, "read %s: %s", path, jerr.text);
   }
   s->id = strdup(id);
@@ -139,14 +139,14 @@ int state_allow(enum verb v, enum status st, const char *id, struct ctl_err *e) 
   if (ALLOWED[v][st]) return 0;
   switch (v) {
   case V_START:
-    return ctl_fail(e, 0, st == ST_STOPPED ? "cannot start a stopped container (container not running): %s" : "cannot start an already started container: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, st == ST_STOPPED ? "cannot start a stopped container (container not running): %s" : "cannot start an already started container: %s", id);
   case V_DELETE:
-    return ctl_fail(e, 0, "cannot delete container %s that is not stopped: container still running", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "cannot delete container %s that is not stopped: container still running", id);
   case V_EXEC:
-    return ctl_fail(e, 0, st == ST_PAUSED ? "cannot exec in a paused container: container paused: %s" : "cannot exec in a stopped container: container not running: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, st == ST_PAUSED ? "cannot exec in a paused container: container paused: %s" : "cannot exec in a stopped container: container not running: %s", id);
   case V_RESUME:
-    return ctl_fail(e, 0, "container not paused: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container not paused: %s", id);
   default:
-    return ctl_fail(e, 0, "container not running: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container not running: %s", id);
   }
 }
