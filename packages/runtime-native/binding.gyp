@@ -21,6 +21,7 @@
         "src/native/namespaces.c",
         "src/native/mounts.c",
         "src/native/cgroups.c",
+        "src/native/cgroups_stats.c",
         "src/native/caps.c",
         "src/native/seccomp.c",
         "src/native/process.c",

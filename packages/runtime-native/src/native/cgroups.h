@@ -32,7 +32,9 @@ int cg_pids(struct cgroup *cg, pid_t **pids, int *n, struct ctl_err *e);
 int cg_freeze(struct cgroup *cg, bool freeze, struct ctl_err *e);
 int cg_is_frozen(struct cgroup *cg);
 int cg_kill_all(struct cgroup *cg, int sig, struct ctl_err *e);
-json_t *cg_stats(struct cgroup *cg);
+json_t *cg_stats(struct cgroup *cg); /* cgroups_stats.c */
+/* dir/file's contents (malloc'd), NULL if unreadable */
+char *cg_read(const char *dir, const char *file);
 json_t *cg_to_json(struct cgroup *cg);
 int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e);
 int cg_mount_in_container(struct cgroup *cg, const char *dest, unsigned long flags, bool cgroupns, struct ctl_err *e);
