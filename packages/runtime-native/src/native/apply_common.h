@@ -31,9 +31,9 @@ enum {
 #define OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
 
 struct lerr {
-  int errnum;      /* errno of the failing call, 0 for a rule violation */
-  int code;        /* exit code this error ends the tool with */
-  char msg[2048];  /* "<entry path>: <reason>" or "<call> <path>: <strerror>" */
+  int errnum;     /* errno of the failing call, 0 for a rule violation */
+  int code;       /* exit code this error ends the tool with */
+  char msg[2048]; /* "<entry path>: <reason>" or "<call> <path>: <strerror>" */
 };
 
 /* Fill e (message + ": strerror(errnum)" when errnum != 0, exit code from errnum unless given); returns -1. */
@@ -51,7 +51,9 @@ void lclosep(int *fd);
 #define cleanup_lclose __attribute__((cleanup(lclosep)))
 
 /* sha256 streamed through libcrypto's EVP (uses SHA-NI where the CPU has it) */
-struct sha256 { void *ctx; };
+struct sha256 {
+  void *ctx;
+};
 void sha256_init(struct sha256 *h);
 void sha256_update(struct sha256 *h, const void *data, size_t len);
 /* "sha256:<64 hex>" into out (72 bytes) and frees the context */

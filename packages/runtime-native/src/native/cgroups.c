@@ -41,7 +41,8 @@ int cg_detect(enum cg_mode *mode, struct ctl_err *e) {
 
 /* Controllers we manage on v1; named hierarchies (name=systemd) are left alone. */
 static bool v1_wanted(const char *opts) {
-  static const char *known[] = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"};
+  static const char *known[] = {"cpu",  "cpuacct", "cpuset",  "memory",   "devices",    "freezer", "blkio",
+                                "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma",    "misc"};
   cleanup_free char *buf = strdup(opts);
   for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
@@ -195,7 +196,9 @@ static int v2_enable(struct cgroup *cg, const char *leaf, const char *controller
   char *s = NULL;
   for (char *t = avail ? strtok_r(avail, " \n", &s) : NULL; t; t = strtok_r(NULL, " \n", &s))
     if (!strcmp(t, controller)) found = true;
-  if (!found) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "%s: the %s controller is not available in the cgroup v2 hierarchy at %s", field, controller, mnt);
+  if (!found)
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "%s: the %s controller is not available in the cgroup v2 hierarchy at %s",
+                         field, controller, mnt);
   cleanup_free char *want = xasprintf("+%s", controller);
   cleanup_free char *cur = strdup(mnt);
   cleanup_free char *p = strdup(cg->path);
@@ -273,15 +276,17 @@ static int devices_v1(const char *dir, json_t *rules, struct ctl_err *e) {
     char rule[128], majs[24] = "*", mins[24] = "*";
     if (has_maj && maj >= 0) snprintf(majs, sizeof majs, "%lld", maj);
     if (has_min && min >= 0) snprintf(mins, sizeof mins, "%lld", min);
-    if (!type || !strcmp(type, "a")) snprintf(rule, sizeof rule, "a");
-    else snprintf(rule, sizeof rule, "%s %s:%s %s", type, majs, mins, access ? access : "rwm");
+    if (!type || !strcmp(type, "a"))
+      snprintf(rule, sizeof rule, "a");
+    else
+      snprintf(rule, sizeof rule, "%s %s:%s %s", type, majs, mins, access ? access : "rwm");
     if (!strcmp(rule, "a")) snprintf(rule, sizeof rule, "a *:* %s", access ? access : "rwm");
     if (cg_write(dir, jbool(r, "allow") ? "devices.allow" : "devices.deny", rule, e) < 0)
       return ctl_wrap(e, "linux.resources.devices[%zu]", i);
   }
   /* as runc: mknod of anything, and the devices every container gets, stay allowed */
-  static const char *defaults[] = {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
-                                   "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"};
+  static const char *defaults[] = {"c *:* m",   "b *:* m",   "c 1:3 rwm",   "c 1:8 rwm", "c 1:7 rwm",   "c 5:0 rwm",
+                                   "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"};
   if (json_array_size(rules))
     for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++)
       if (cg_write(dir, "devices.allow", defaults[k], e) < 0) return ctl_wrap(e, "default device rule \"%s\"", defaults[k]);
@@ -337,10 +342,14 @@ static int apply_v1(struct cgroup *cg, json_t *res, struct ctl_err *e) {
   if (cpu) {
     if ((d = cg_dir(cg, "cpu"))) {
       if (jint(cpu, "shares", &v) && v && cg_writef(d, "cpu.shares", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.shares");
-      if (jint(cpu, "period", &v) && v && cg_writef(d, "cpu.cfs_period_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.period");
-      if (jint(cpu, "quota", &v) && v && cg_writef(d, "cpu.cfs_quota_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.quota");
-      if (jint(cpu, "realtimePeriod", &v) && v && cg_writef(d, "cpu.rt_period_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.realtimePeriod");
-      if (jint(cpu, "realtimeRuntime", &v) && v && cg_writef(d, "cpu.rt_runtime_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.realtimeRuntime");
+      if (jint(cpu, "period", &v) && v && cg_writef(d, "cpu.cfs_period_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.period");
+      if (jint(cpu, "quota", &v) && v && cg_writef(d, "cpu.cfs_quota_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.quota");
+      if (jint(cpu, "realtimePeriod", &v) && v && cg_writef(d, "cpu.rt_period_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.realtimePeriod");
+      if (jint(cpu, "realtimeRuntime", &v) && v && cg_writef(d, "cpu.rt_runtime_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.realtimeRuntime");
     }
     if ((d = cg_dir(cg, "cpuset"))) {
       const char *s;
@@ -395,10 +404,12 @@ static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_er
     if (has_limit && (limit > 0 ? cg_writef(d, "memory.max", e, "%lld", limit) : cg_write(d, "memory.max", "max", e)) < 0)
       return ctl_wrap(e, "linux.resources.memory.limit");
     if (jint(mem, "swap", &swap) && swap != 0) {
-      int r = swap < 0 ? cg_write(d, "memory.swap.max", "max", e) : cg_writef(d, "memory.swap.max", e, "%lld", has_limit && swap >= limit ? swap - limit : swap);
+      int r = swap < 0 ? cg_write(d, "memory.swap.max", "max", e)
+                       : cg_writef(d, "memory.swap.max", e, "%lld", has_limit && swap >= limit ? swap - limit : swap);
       if (r < 0) return ctl_wrap(e, "linux.resources.memory.swap");
     }
-    if (jint(mem, "reservation", &v) && v > 0 && cg_writef(d, "memory.low", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.memory.reservation");
+    if (jint(mem, "reservation", &v) && v > 0 && cg_writef(d, "memory.low", e, "%lld", v) < 0)
+      return ctl_wrap(e, "linux.resources.memory.reservation");
   }
   json_t *cpu = json_object_get(res, "cpu");
   if (cpu && (json_object_get(cpu, "shares") || json_object_get(cpu, "quota") || json_object_get(cpu, "period")) &&
@@ -577,8 +588,11 @@ json_t *cg_to_json(struct cgroup *cg) {
   for (int i = 0; i < cg->n; i++)
     json_array_append_new(dirs, json_pack("{s:s,s:s,s:s}", "controllers", cg->ctrl[i], "opts", cg->opts[i], "dir", cg->dir[i]));
   for (int i = 0; i < cg->ncreated; i++) json_array_append_new(created, json_string(cg->created[i]));
-  return json_pack("{s:s,s:s,s:o,s:o}", "mode", cg->mode == CG_V2 ? "v2" : cg->mode == CG_HYBRID ? "hybrid" : "v1", "path", cg->path,
-                   "hierarchies", dirs, "created", created);
+  return json_pack("{s:s,s:s,s:o,s:o}", "mode",
+                   cg->mode == CG_V2       ? "v2"
+                   : cg->mode == CG_HYBRID ? "hybrid"
+                                           : "v1",
+                   "path", cg->path, "hierarchies", dirs, "created", created);
 }
 
 int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e) {
@@ -590,7 +604,7 @@ int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e) {
   size_t i;
   json_t *h;
   json_array_foreach(json_object_get(j, "hierarchies"), i, h)
-    add_hierarchy_dir(cg, jstr(h, "controllers") ?: "", jstr(h, "opts") ?: "", strdup(jstr(h, "dir") ?: "/nonexistent"));
+      add_hierarchy_dir(cg, jstr(h, "controllers") ?: "", jstr(h, "opts") ?: "", strdup(jstr(h, "dir") ?: "/nonexistent"));
   json_array_foreach(json_object_get(j, "created"), i, h) if (json_is_string(h)) add_created(cg, json_string_value(h));
   return 0;
 }
@@ -611,11 +625,11 @@ int cg_mount_in_container(struct cgroup *cg, const char *dest, unsigned long fla
     if (!is_v1_dir(cg, i)) continue;
     cleanup_free char *sub = xasprintf("%s/%s", dest, cg->ctrl[i]);
     if (mkdir(sub, 0755) < 0 && errno != EEXIST) return SYSERR(e, "mkdir", sub);
-    int r = cgroupns ? mount("cgroup", sub, "cgroup", flags, cg->opts[i])
-                     : mount(cg->dir[i], sub, NULL, MS_BIND | MS_REC, NULL);
+    int r = cgroupns ? mount("cgroup", sub, "cgroup", flags, cg->opts[i]) : mount(cg->dir[i], sub, NULL, MS_BIND | MS_REC, NULL);
     if (r < 0) return ctl_fail(e, errno, "mount cgroup %s on %s", cg->opts[i], sub);
     if (!cgroupns && mount(NULL, sub, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) return ctl_fail(e, errno, "remount %s", sub);
   }
-  if ((flags & MS_RDONLY) && mount(NULL, dest, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) return ctl_fail(e, errno, "remount ro %s", dest);
+  if ((flags & MS_RDONLY) && mount(NULL, dest, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+    return ctl_fail(e, errno, "remount ro %s", dest);
   return 0;
 }

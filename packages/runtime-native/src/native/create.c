@@ -107,8 +107,14 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
     if (sp.console_fd < 0) goto fail;
   }
   sp.cg = &st->cg;
-  sp.mctx = (struct mount_ctx){.spec = spec, .bundle = bundle, .cg = &st->cg, .rootfs = rootfs, .userns = sp.plan.has[NS_USER],
-                               .cgroupns = sp.plan.has[NS_CGROUP], .no_pivot = o->no_pivot, .terminal = jbool(process, "terminal")};
+  sp.mctx = (struct mount_ctx){.spec = spec,
+                               .bundle = bundle,
+                               .cg = &st->cg,
+                               .rootfs = rootfs,
+                               .userns = sp.plan.has[NS_USER],
+                               .cgroupns = sp.plan.has[NS_CGROUP],
+                               .no_pivot = o->no_pivot,
+                               .terminal = jbool(process, "terminal")};
   pid_t pid;
   sp.cache_dir = g->root;
   if (spawn_process(&sp, &pid, e) < 0) goto fail;
@@ -201,8 +207,7 @@ int cmd_run(struct gopts *g, const char *id, struct create_opts *o, struct ctl_e
   }
   struct ctl_err ignore;
   if (st.has_cg) cg_kill_all(&st.cg, SIGKILL, &ignore);
-  while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {
-  }
+  while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {}
   hooks_run_warn(spec, "poststop", &st);
   if (destroy_state(&st, e) < 0) ctl_log("warning", "%s", e->msg);
   state_free(&st);

@@ -107,8 +107,10 @@ void ctl_log_init(const char *path, bool json, bool debug) {
 static void log_line(const char *level, const char *kind, const char *msg) {
   char t[64];
   bool is_err = strcmp(level, "error") == 0;
-  if (is_err) fprintf(stderr, "ctl-runtime: %s\n", msg);
-  else if (log_debug && log_fd < 0) fprintf(stderr, "ctl-runtime: %s: %s\n", level, msg);
+  if (is_err)
+    fprintf(stderr, "ctl-runtime: %s\n", msg);
+  else if (log_debug && log_fd < 0)
+    fprintf(stderr, "ctl-runtime: %s: %s\n", level, msg);
   if (log_fd < 0) return;
   ctl_rfc3339(t, sizeof t);
   char *line = NULL;
@@ -124,7 +126,8 @@ static void log_line(const char *level, const char *kind, const char *msg) {
   } else {
     line = xasprintf("time=\"%s\" level=%s msg=\"%s\"\n", t, level, msg);
   }
-  if (write(log_fd, line, strlen(line)) < 0) { /* nothing better to do */ }
+  if (write(log_fd, line, strlen(line)) < 0) { /* nothing better to do */
+  }
   free(line);
 }
 

@@ -8,9 +8,9 @@
 #include "kinds.h"
 
 struct ctl_err {
-  int errnum;          /* errno of the failing syscall, 0 for a validation error */
-  enum ctl_kind kind;  /* what ctl-runtime exits with (kinds.h) */
-  char msg[1024];      /* "mount proc on /x/proc: Operation not permitted" */
+  int errnum;         /* errno of the failing syscall, 0 for a validation error */
+  enum ctl_kind kind; /* what ctl-runtime exits with (kinds.h) */
+  char msg[1024];     /* "mount proc on /x/proc: Operation not permitted" */
 };
 
 /* Fill e with the formatted text (plus ": strerror(errnum)" when errnum != 0); returns -1.

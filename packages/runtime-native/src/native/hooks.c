@@ -44,14 +44,14 @@ static int run_hook(json_t *h, const char *kind, size_t idx, const char *state, 
   }
   close(in[0]);
   signal(SIGPIPE, SIG_IGN);
-  if (write(in[1], state, strlen(state)) < 0) { /* a hook need not read its stdin */ }
+  if (write(in[1], state, strlen(state)) < 0) { /* a hook need not read its stdin */
+  }
   close(in[1]);
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), status = 0;
   if (pidfd >= 0 && timeout > 0) {
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     int n;
-    while ((n = poll(&p, 1, (int)(timeout * 1000))) < 0 && errno == EINTR) {
-    }
+    while ((n = poll(&p, 1, (int)(timeout * 1000))) < 0 && errno == EINTR) {}
     if (n == 0) {
       kill(pid, SIGKILL);
       waitpid(pid, NULL, 0);
@@ -60,11 +60,11 @@ static int run_hook(json_t *h, const char *kind, size_t idx, const char *state, 
     }
   }
   if (pidfd >= 0) close(pidfd);
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "hooks.%s[%zu] (%s): %s %d", kind, idx, path, WIFEXITED(status) ? "exited with status" : "killed by signal",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    return ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "hooks.%s[%zu] (%s): %s %d", kind, idx, path,
+                         WIFEXITED(status) ? "exited with status" : "killed by signal",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
   return 0;
 }
 

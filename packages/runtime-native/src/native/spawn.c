@@ -63,7 +63,8 @@ static void stage2(struct spawn *sp, int sync_fd) {
     }
     const char *hn = jstr(sp->spec, "hostname"), *dn = jstr(sp->spec, "domainname");
     if (hn && *hn && sethostname(hn, strlen(hn)) < 0) ctl_fail(&e, errno, "sethostname %s (hostname)", hn), sync_child_fail(sync_fd, &e);
-    if (dn && *dn && setdomainname(dn, strlen(dn)) < 0) ctl_fail(&e, errno, "setdomainname %s (domainname)", dn), sync_child_fail(sync_fd, &e);
+    if (dn && *dn && setdomainname(dn, strlen(dn)) < 0)
+      ctl_fail(&e, errno, "setdomainname %s (domainname)", dn), sync_child_fail(sync_fd, &e);
     if (set_sysctls(sp->spec, &e) < 0) sync_child_fail(sync_fd, &e);
   }
   if (jbool(p, "terminal")) {
@@ -131,7 +132,8 @@ static void stage1(struct spawn *sp, int sync_fd) {
     if (unshare(CLONE_NEWUSER) < 0) ctl_fail(&e, errno, "unshare user namespace"), sync_child_fail(sync_fd, &e);
     if (sync_send(sync_fd, SYNC_USERMAP, getpid(), NULL) < 0) _exit(1);
     if (sync_recv(sync_fd, &m) != 1 || m.type != SYNC_USERMAP_DONE) _exit(1);
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) ctl_fail(&e, errno, "become root in the user namespace (is container uid/gid 0 mapped?)"), sync_child_fail(sync_fd, &e);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+      ctl_fail(&e, errno, "become root in the user namespace (is container uid/gid 0 mapped?)"), sync_child_fail(sync_fd, &e);
   }
   if (sp->plan.join[NS_USER] && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
     ctl_fail(&e, errno, "become root in the joined user namespace"), sync_child_fail(sync_fd, &e);
@@ -199,8 +201,7 @@ out:
     kill(s1, SIGKILL);
     if (*pid > 0) kill(*pid, SIGKILL);
   }
-  while (waitpid(s1, NULL, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(s1, NULL, 0) < 0 && errno == EINTR) {}
   if (r < 0 && *pid > 0) {
     /* reap it if it is our child (run/exec set us as subreaper); otherwise its reaper will */
     waitpid(*pid, NULL, __WALL);
