@@ -1,15 +1,16 @@
-import { ErrorKind as EngineErrorKind } from '@ctl/proto/errors';
+import { EngineError, ErrorKind } from '@ctl/proto/errors';
 
-/** Errors of this package. The kind survives wrapping and maps to gRPC status in the adapters. */
-export type ErrorKind = 'InvalidArgument' | 'NotFound' | 'AlreadyExists' | 'FailedPrecondition' | 'Unavailable' | 'Internal';
-
-export class RuntimeError extends Error {
+/**
+ * Errors of this package: EngineErrors (the engine's ErrorKind, which the gRPC boundary maps), so
+ * a service can rethrow them as they are; `details` keeps what the runtime binary said.
+ */
+export class RuntimeError extends EngineError {
   constructor(
-    readonly kind: ErrorKind,
+    kind: ErrorKind,
     message: string,
     readonly details: { field?: string; exitCode?: number; stderr?: string } = {},
   ) {
-    super(message);
+    super(kind, message);
     this.name = 'RuntimeError';
   }
 }
@@ -20,46 +21,64 @@ export class SpecError extends RuntimeError {
     readonly field: string,
     problem: string,
   ) {
-    super('InvalidArgument', `${field}: ${problem}`, { field });
+    super(ErrorKind.InvalidArgument, `${field}: ${problem}`, { field });
     this.name = 'SpecError';
   }
 }
 
-/** Map the runtime's canonical runc messages to kinds (go-runc and the containerd shim do the same). */
-export function kindFromRuntimeMessage(msg: string): ErrorKind {
-  if (/does not exist|not found|no such file/i.test(msg)) return 'NotFound';
-  if (/already exists/i.test(msg)) return 'AlreadyExists';
-  if (/not running|still running|not stopped|paused|not paused|already started|stopped/i.test(msg)) return 'FailedPrecondition';
-  if (/config\.json|invalid|unknown|must be|required/i.test(msg)) return 'InvalidArgument';
-  return 'Internal';
+/**
+ * The exit codes of our native tools (ctl-runtime, ctl-shim's create, ctl-apply, ctl-diff) and the
+ * kind each stands for: src/native/kinds.h, the one table on the C side. 1 is runc's only error
+ * code; for our tools it means the input was refused.
+ */
+export const NATIVE_EXIT = {
+  Ok: 0,
+  InvalidArgument: 1,
+  Usage: 2,
+  FailedPrecondition: 3,
+  ResourceExhausted: 4,
+  NotFound: 5,
+  Internal: 6,
+  AlreadyExists: 7,
+  PermissionDenied: 8,
+} as const;
+
+const KIND_OF_EXIT: Record<number, ErrorKind> = {
+  [NATIVE_EXIT.InvalidArgument]: ErrorKind.InvalidArgument,
+  [NATIVE_EXIT.Usage]: ErrorKind.InvalidArgument,
+  [NATIVE_EXIT.FailedPrecondition]: ErrorKind.FailedPrecondition,
+  [NATIVE_EXIT.ResourceExhausted]: ErrorKind.ResourceExhausted,
+  [NATIVE_EXIT.NotFound]: ErrorKind.NotFound,
+  [NATIVE_EXIT.Internal]: ErrorKind.Internal,
+  [NATIVE_EXIT.AlreadyExists]: ErrorKind.AlreadyExists,
+  [NATIVE_EXIT.PermissionDenied]: ErrorKind.PermissionDenied,
+};
+
+/** The kind a native tool's exit code reports; Internal for any other code (a signal, a crash). */
+export function kindFromNativeExit(code: number | null): ErrorKind {
+  return (code !== null && KIND_OF_EXIT[code]) || ErrorKind.Internal;
 }
 
 /**
- * Exit codes of ctl-apply and ctl-diff (src/native/apply_common.h) and the engine error kind each
- * stands for. The one place that maps them; the stderr text becomes the message.
+ * runc and crun exit 1 whatever failed: only their messages tell the kind, in runc's canonical
+ * phrases (go-runc and the containerd shim match them the same way). For those foreign runtimes
+ * only; ctl-runtime reports its kind as its exit code.
  */
-export const LAYER_EXIT = {
-  Ok: 0,
-  Invalid: 1, // malformed, truncated, corrupt or malicious layer: stderr names the entry and reason
-  Usage: 2,
-  DiffIdMismatch: 3,
-  NoSpace: 4,
-  NotFound: 5, // input, target or tree missing
-  Internal: 6,
-} as const;
-
-export function kindFromLayerExit(code: number | null): EngineErrorKind {
-  switch (code) {
-    case LAYER_EXIT.Invalid:
-    case LAYER_EXIT.Usage:
-      return EngineErrorKind.InvalidArgument;
-    case LAYER_EXIT.DiffIdMismatch:
-      return EngineErrorKind.FailedPrecondition;
-    case LAYER_EXIT.NoSpace:
-      return EngineErrorKind.ResourceExhausted;
-    case LAYER_EXIT.NotFound:
-      return EngineErrorKind.NotFound;
-    default:
-      return EngineErrorKind.Internal;
-  }
+export function kindFromForeignRuntimeMessage(msg: string): ErrorKind {
+  if (/does not exist|not found|no such file/i.test(msg)) return ErrorKind.NotFound;
+  if (/already exists/i.test(msg)) return ErrorKind.AlreadyExists;
+  if (/not running|still running|not stopped|paused|not paused|already started|stopped/i.test(msg)) return ErrorKind.FailedPrecondition;
+  if (/config\.json|invalid|unknown|must be|required/i.test(msg)) return ErrorKind.InvalidArgument;
+  return ErrorKind.Internal;
 }
+
+/** The layer tools' names for their exit codes (kinds.h's EXIT_LAYER_* in apply_common.h). */
+export const LAYER_EXIT = {
+  Ok: NATIVE_EXIT.Ok,
+  Invalid: NATIVE_EXIT.InvalidArgument, // malformed, truncated, corrupt or malicious layer: stderr names the entry and reason
+  Usage: NATIVE_EXIT.Usage,
+  DiffIdMismatch: NATIVE_EXIT.FailedPrecondition,
+  NoSpace: NATIVE_EXIT.ResourceExhausted,
+  NotFound: NATIVE_EXIT.NotFound, // input, target or tree missing
+  Internal: NATIVE_EXIT.Internal,
+} as const;

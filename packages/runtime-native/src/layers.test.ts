@@ -4,18 +4,18 @@
  */
 import * as assert from 'node:assert/strict';
 import { ErrorKind } from '@ctl/proto/errors';
-import { LAYER_EXIT, kindFromLayerExit } from './errors';
+import { LAYER_EXIT, kindFromNativeExit } from './errors';
 import { applyLayer, diffLayer } from './layers';
 
 describe('layers wrapper', () => {
   it('maps every exit code of ctl-apply/ctl-diff to one kind', () => {
-    assert.equal(kindFromLayerExit(LAYER_EXIT.Invalid), ErrorKind.InvalidArgument);
-    assert.equal(kindFromLayerExit(LAYER_EXIT.Usage), ErrorKind.InvalidArgument);
-    assert.equal(kindFromLayerExit(LAYER_EXIT.DiffIdMismatch), ErrorKind.FailedPrecondition);
-    assert.equal(kindFromLayerExit(LAYER_EXIT.NoSpace), ErrorKind.ResourceExhausted);
-    assert.equal(kindFromLayerExit(LAYER_EXIT.NotFound), ErrorKind.NotFound);
-    assert.equal(kindFromLayerExit(LAYER_EXIT.Internal), ErrorKind.Internal);
-    assert.equal(kindFromLayerExit(137), ErrorKind.Internal);
+    assert.equal(kindFromNativeExit(LAYER_EXIT.Invalid), ErrorKind.InvalidArgument);
+    assert.equal(kindFromNativeExit(LAYER_EXIT.Usage), ErrorKind.InvalidArgument);
+    assert.equal(kindFromNativeExit(LAYER_EXIT.DiffIdMismatch), ErrorKind.FailedPrecondition);
+    assert.equal(kindFromNativeExit(LAYER_EXIT.NoSpace), ErrorKind.ResourceExhausted);
+    assert.equal(kindFromNativeExit(LAYER_EXIT.NotFound), ErrorKind.NotFound);
+    assert.equal(kindFromNativeExit(LAYER_EXIT.Internal), ErrorKind.Internal);
+    assert.equal(kindFromNativeExit(137), ErrorKind.Internal);
   });
 
   it('a malformed expected diff id is refused by ctl-apply as InvalidArgument', async () => {

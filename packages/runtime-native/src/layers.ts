@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
-import { kindFromLayerExit } from './errors';
+import { kindFromNativeExit } from './errors';
 
 const RELEASE_DIR = path.join(__dirname, '..', '..', 'build', 'Release');
 export const APPLY_BINARY = path.join(RELEASE_DIR, 'ctl-apply');
@@ -131,7 +131,7 @@ function runTool(binary: string, args: string[], input: NodeJS.ReadableStream | 
       else if (code === 0) resolve(stdout);
       else {
         const msg = stderr.trim() || `${tool} exited with ${code ?? sig}`;
-        reject(new EngineError(code === null ? ErrorKind.Internal : kindFromLayerExit(code), msg));
+        reject(new EngineError(code === null ? ErrorKind.Internal : kindFromNativeExit(code), msg));
       }
     });
   });

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ErrorKind } from '@ctl/proto/errors';
 import { RuntimeError } from './errors';
 
 const PACKAGE_ROOT = path.join(__dirname, '..', '..');
@@ -16,7 +17,7 @@ export const CRUN_WRAPPER = path.join(PACKAGE_ROOT, 'build', 'Release', 'ctl-cru
 
 export function nativeBinaries(): { runtime: string; shim: string } {
   for (const b of [RUNTIME_BINARY, SHIM_BINARY]) {
-    if (!fs.existsSync(b)) throw new RuntimeError('Unavailable', `${b} is missing: run "npm run build" in packages/runtime-native`);
+    if (!fs.existsSync(b)) throw new RuntimeError(ErrorKind.Unavailable, `${b} is missing: run "npm run build" in packages/runtime-native`);
   }
   return { runtime: RUNTIME_BINARY, shim: SHIM_BINARY };
 }
@@ -61,11 +62,12 @@ export function runtimeChoice(name: string): RuntimeChoice {
   if (name === '' || name === 'runtime-native' || name === 'ctl-runtime')
     return { name: 'runtime-native', flavor: 'native', binary: nativeBinaries().runtime };
   if (name !== 'runc' && name !== 'crun')
-    throw new RuntimeError('InvalidArgument', `unknown runtime "${name}": supported: ${RUNTIME_NAMES.join(', ')}`);
+    throw new RuntimeError(ErrorKind.InvalidArgument, `unknown runtime "${name}": supported: ${RUNTIME_NAMES.join(', ')}`);
   const found = inPath(name);
-  if (!found) throw new RuntimeError('FailedPrecondition', `runtime ${name} is not installed on this host (no ${name} executable in PATH)`);
+  if (!found)
+    throw new RuntimeError(ErrorKind.FailedPrecondition, `runtime ${name} is not installed on this host (no ${name} executable in PATH)`);
   if (name === 'runc') return { name, flavor: 'runc', binary: found };
   if (!fs.existsSync(CRUN_WRAPPER))
-    throw new RuntimeError('Unavailable', `${CRUN_WRAPPER} is missing: run "npm run build" in packages/runtime-native`);
+    throw new RuntimeError(ErrorKind.Unavailable, `${CRUN_WRAPPER} is missing: run "npm run build" in packages/runtime-native`);
   return { name, flavor: 'crun', binary: CRUN_WRAPPER };
 }

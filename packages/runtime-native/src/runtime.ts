@@ -16,7 +16,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Attachment } from './attach';
 import { launch } from './launch';
-import { RuntimeError, kindFromRuntimeMessage } from './errors';
+import { ErrorKind } from '@ctl/proto/errors';
+import { RuntimeError, kindFromForeignRuntimeMessage, kindFromNativeExit } from './errors';
 import { RUNTIME_BINARY, type RuntimeFlavor, nativeBinaries } from './native';
 import type { Process } from './spec/types';
 
@@ -59,7 +60,9 @@ export interface RuntimeOptions {
 }
 
 function run(bin: string, args: string[], input?: string): Promise<CommandResult> {
-  return launch(bin, args, { input }).catch((err: Error) => Promise.reject(new RuntimeError('Unavailable', `${bin}: ${err.message}`)));
+  return launch(bin, args, { input }).catch((err: Error) =>
+    Promise.reject(new RuntimeError(ErrorKind.Unavailable, `${bin}: ${err.message}`)),
+  );
 }
 
 /** The message of a runtime's stderr: runc writes logrus lines (time=… level=error msg="…"). */
@@ -74,9 +77,12 @@ function message(stderr: string): string {
     .join('\n');
 }
 
-function failure(what: string, r: CommandResult): RuntimeError {
+/** A failed command of the runtime (directly or through the shim, which exits with the runtime's code). */
+function failure(what: string, r: CommandResult, flavor: RuntimeFlavor): RuntimeError {
   const msg = message(r.stderr) || `exit code ${r.code}`;
-  return new RuntimeError(kindFromRuntimeMessage(msg), `${what}: ${msg}`, { exitCode: r.code, stderr: r.stderr });
+  // ctl-runtime's exit code is its kind (src/native/kinds.h); runc and crun say it only in words
+  const kind = flavor === 'native' ? kindFromNativeExit(r.code) : kindFromForeignRuntimeMessage(msg);
+  return new RuntimeError(kind, `${what}: ${msg}`, { exitCode: r.code, stderr: r.stderr });
 }
 
 export class Runtime {
@@ -100,7 +106,7 @@ export class Runtime {
 
   private async ok(what: string, args: string[]): Promise<string> {
     const r = await this.command(args);
-    if (r.code !== 0) throw failure(what, r);
+    if (r.code !== 0) throw failure(what, r, this.flavor);
     return r.stdout;
   }
 
@@ -131,7 +137,7 @@ export class Runtime {
     const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
     if (r.code !== 0) {
       const last = lastRuntimeError(path.join(bundle, 'runtime.log'));
-      throw failure(`create ${id}`, { ...r, stderr: last ?? r.stderr });
+      throw failure(`create ${id}`, { ...r, stderr: last ?? r.stderr }, this.flavor);
     }
     return { pid: Number(r.stdout.trim()) };
   }
@@ -170,7 +176,8 @@ export class Runtime {
     }
     rtArgs.push(id);
     const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
-    if (r.code !== 0) throw failure(`exec in ${id}`, { ...r, stderr: lastRuntimeError(path.join(dir, 'runtime.log')) ?? r.stderr });
+    if (r.code !== 0)
+      throw failure(`exec in ${id}`, { ...r, stderr: lastRuntimeError(path.join(dir, 'runtime.log')) ?? r.stderr }, this.flavor);
     return { pid: Number(r.stdout.trim()) };
   }
 
@@ -184,7 +191,7 @@ export class Runtime {
       child.on('error', reject);
       child.on('exit', (c) => resolve(c ?? 1));
     });
-    if (code !== 0) throw failure(`create ${id}`, { code, stdout: '', stderr: lastRuntimeError(log) ?? '' });
+    if (code !== 0) throw failure(`create ${id}`, { code, stdout: '', stderr: lastRuntimeError(log) ?? '' }, this.flavor);
   }
 
   async start(id: string): Promise<void> {
@@ -230,12 +237,12 @@ export class Runtime {
       cgroupsPath = (JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } }).linux
         ?.cgroupsPath;
     } catch (err) {
-      throw new RuntimeError('NotFound', `stats of ${id}: the bundle's config.json: ${(err as Error).message}`);
+      throw new RuntimeError(ErrorKind.NotFound, `stats of ${id}: the bundle's config.json: ${(err as Error).message}`);
     }
     if (!cgroupsPath?.startsWith('/'))
-      throw new RuntimeError('FailedPrecondition', `stats of ${id}: its spec has no absolute linux.cgroupsPath`);
+      throw new RuntimeError(ErrorKind.FailedPrecondition, `stats of ${id}: its spec has no absolute linux.cgroupsPath`);
     const r = await run(RUNTIME_BINARY, ['events', '--stats', '--cgroup', cgroupsPath, id]);
-    if (r.code !== 0) throw failure(`stats of ${id}`, r);
+    if (r.code !== 0) throw failure(`stats of ${id}`, r, 'native'); // ctl-runtime itself, whatever the flavor
     return JSON.parse(r.stdout) as Record<string, unknown>;
   }
 
@@ -328,14 +335,14 @@ function shimControl(dir: string, command: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let answer = '';
     const c = net.createConnection(sock, () => c.write(`${command}\n`));
-    c.setTimeout(5000, () => c.destroy(new RuntimeError('Unavailable', `shim control ${sock}: no answer`)));
+    c.setTimeout(5000, () => c.destroy(new RuntimeError(ErrorKind.Unavailable, `shim control ${sock}: no answer`)));
     c.on('data', (d: Buffer) => (answer += d.toString()));
     c.on('error', (err: NodeJS.ErrnoException) =>
       reject(
         err instanceof RuntimeError
           ? err
           : new RuntimeError(
-              err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'NotFound' : 'Unavailable',
+              err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? ErrorKind.NotFound : ErrorKind.Unavailable,
               `shim control ${sock}: ${err.message}`,
             ),
       ),
@@ -343,8 +350,8 @@ function shimControl(dir: string, command: string): Promise<void> {
     c.on('close', () => {
       const a = answer.trim();
       if (a === 'ok') resolve();
-      else if (a.startsWith('err ')) reject(new RuntimeError('FailedPrecondition', `${command.split(' ')[0]}: ${a.slice(4)}`));
-      else reject(new RuntimeError('Unavailable', `shim control ${sock}: closed without an answer`));
+      else if (a.startsWith('err ')) reject(new RuntimeError(ErrorKind.FailedPrecondition, `${command.split(' ')[0]}: ${a.slice(4)}`));
+      else reject(new RuntimeError(ErrorKind.Unavailable, `shim control ${sock}: closed without an answer`));
     });
   });
 }

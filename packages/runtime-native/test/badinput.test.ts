@@ -29,17 +29,13 @@ describe('runtime bad input (root, real kernel)', function () {
   }
 
   it('a runtime that fails without logging: the shim says its code and its last stderr line, or that no pid came', async () => {
-    const fake = (name: string, body: string): string => {
-      const file = path.join(fx.dir, name);
-      fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-      return file;
-    };
+    const fake = (name: string, body: string): string => fx.script(name, body);
     const cases: [string, RegExp][] = [
       [
         'echo "first line" >&2; echo "the fake runtime broke" >&2; exit 4',
         /create \S+: container create failed: err 4 the fake runtime broke$/,
       ],
-      ['exit 0', /container create failed: err 1 the runtime exited 0 but \S+init\.pid holds no pid/],
+      ['exit 0', /container create failed: err 6 the runtime exited 0 but \S+init\.pid holds no pid/],
     ];
     for (const [i, [body, expected]] of cases.entries()) {
       const rt = new Runtime({ root: fx.runtime.root, runtimeBinary: fake(`fake-runtime-${i}`, body), shimBinary: SHIM_BINARY });

@@ -84,6 +84,13 @@ export class Fixture {
     return dir;
   }
 
+  /** An executable shell script in the fixture's directory (e.g. a fake runtime). */
+  script(name: string, body: string): string {
+    const file = path.join(this.dir, name);
+    fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    return file;
+  }
+
   stateDir(id: string): string {
     return path.join(this.runtime.root, id);
   }

@@ -2,6 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ErrorKind } from '@ctl/proto/errors';
 import { readLog } from '../src';
 import type { RuntimeError } from '../src';
 import { type Fixture, cgroupDirs, cgroupFile, processAlive, until, useFixture } from './helpers';
@@ -38,7 +39,7 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     // the state machine refuses what a stopped container cannot do
     await assert.rejects(
       fx.runtime.kill(id, 'KILL'),
-      (e: RuntimeError) => /container not running/.test(e.message) && e.kind === 'FailedPrecondition',
+      (e: RuntimeError) => /container not running/.test(e.message) && e.kind === ErrorKind.FailedPrecondition,
     );
     await assert.rejects(fx.runtime.pause(id), /container not running/);
     const ex = await fx.runtime.exec(id, { args: ['true'], cwd: '/', user: { uid: 0, gid: 0 } });

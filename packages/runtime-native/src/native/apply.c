@@ -52,8 +52,8 @@ struct pipeline {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct slot slots[NSLOTS];
-  size_t head, tail, filled;  /* fill at head, consume at tail */
-  bool held;                  /* the extractor still reads slots[tail] */
+  size_t head, tail, filled; /* fill at head, consume at tail */
+  bool held;                 /* the extractor still reads slots[tail] */
   bool eof, failed;
   int errnum;
   char errmsg[1024];
@@ -152,11 +152,11 @@ static la_ssize_t tar_read_cb(struct archive *a, void *ud, const void **buf) {
     *buf = p->slots[p->tail].buf;
     la_ssize_t len = (la_ssize_t)p->slots[p->tail].len;
     pthread_mutex_unlock(&p->mu);
-    sha256_update(&p->hash, *buf, len);  /* outside the lock: the reader may fill other slots */
+    sha256_update(&p->hash, *buf, len); /* outside the lock: the reader may fill other slots */
     p->total += len;
     return len;
   }
-  la_ssize_t r = 0;  /* end of the stream */
+  la_ssize_t r = 0; /* end of the stream */
   if (p->failed) {
     archive_set_error(a, p->errnum ? p->errnum : -1, "%s", p->errmsg);
     r = -1;
@@ -188,8 +188,7 @@ static int pipeline_open(struct pipeline *p, int fd, struct lerr *e) {
   archive_read_support_filter_zstd(p->outer);
   archive_read_support_format_raw(p->outer);
   struct archive_entry *raw;
-  if (archive_read_open_fd(p->outer, fd, INPUT_BLOCK) != ARCHIVE_OK ||
-      archive_read_next_header(p->outer, &raw) != ARCHIVE_OK)
+  if (archive_read_open_fd(p->outer, fd, INPUT_BLOCK) != ARCHIVE_OK || archive_read_next_header(p->outer, &raw) != ARCHIVE_OK)
     return lfail(e, EXIT_LAYER_INVALID, 0, "reading layer: %s", archive_error_string(p->outer) ?: "empty input");
   return 0;
 }
@@ -228,8 +227,10 @@ static int mkdir_parents(const char *path, struct lerr *e) {
 
 static char *path_join(const char *dir, const char *name) {
   char *out;
-  if (!*dir) out = strdup(name);
-  else if (asprintf(&out, "%s/%s", dir, name) < 0) out = NULL;
+  if (!*dir)
+    out = strdup(name);
+  else if (asprintf(&out, "%s/%s", dir, name) < 0)
+    out = NULL;
   if (!out) abort();
   return out;
 }
@@ -306,7 +307,11 @@ static void filter_xattrs(struct archive_entry *entry) {
   while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK)
     if (!strncmp(name, OVERLAY_XATTR_PREFIX, strlen(OVERLAY_XATTR_PREFIX))) bad = true;
   if (!bad) return;
-  struct kept { char *name; void *value; size_t size; } kept[256];
+  struct kept {
+    char *name;
+    void *value;
+    size_t size;
+  } kept[256];
   int n = 0;
   archive_entry_xattr_reset(entry);
   while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK && n < 256) {
@@ -457,10 +462,9 @@ static int apply_entry(struct applier *ap, struct archive *in, struct archive_en
     cleanup_lfree char *dir = strndup(path, slash ? (size_t)(slash - path) : 0);
     if (!dir) abort();
     if (!strcmp(base, WHITEOUT_OPAQUE)) return opaque(ap, dir, e);
-    if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX))) return 0;  /* reserved */
+    if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX))) return 0; /* reserved */
     const char *name = base + strlen(WHITEOUT_PREFIX);
-    if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
-      return lfail(e, EXIT_LAYER_INVALID, 0, "%s: invalid whiteout name", raw);
+    if (!*name || !strcmp(name, ".") || !strcmp(name, "..")) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: invalid whiteout name", raw);
     cleanup_lfree char *victim = path_join(dir, name);
     return whiteout(ap, victim, entry, e);
   }
@@ -479,8 +483,7 @@ static int apply_entry(struct applier *ap, struct archive *in, struct archive_en
       return lfail(e, EXIT_LAYER_INVALID, 0, "%s: hardlink target %s: %s", raw, link, reason);
     if (!*target) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: hardlink to the root", raw);
     struct stat tst;
-    if (lstat(target, &tst) < 0)
-      return lfail(e, EXIT_LAYER_INVALID, 0, "%s: hardlink target %s is not in the layer root", raw, link);
+    if (lstat(target, &tst) < 0) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: hardlink target %s is not in the layer root", raw, link);
     if (!strcmp(target, path)) return 0;
     archive_entry_copy_hardlink(entry, target);
   }
@@ -509,17 +512,18 @@ static int apply_entry(struct applier *ap, struct archive *in, struct archive_en
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: %s --target DIR --whiteouts overlay|remove [--input FILE] [--expect-diff-id sha256:HEX] [--no-devices]\n",
-          prog);
+  fprintf(stderr, "usage: %s --target DIR --whiteouts overlay|remove [--input FILE] [--expect-diff-id sha256:HEX] [--no-devices]\n", prog);
   exit(EXIT_LAYER_USAGE);
 }
 
 int main(int argc, char **argv) {
   static const struct option opts[] = {
-      {"target", required_argument, NULL, 't'},       {"whiteouts", required_argument, NULL, 'w'},
-      {"input", required_argument, NULL, 'i'},        {"expect-diff-id", required_argument, NULL, 'e'},
-      {"no-devices", no_argument, NULL, 'n'},         {"help", no_argument, NULL, 'h'},
+      {"target", required_argument, NULL, 't'},
+      {"whiteouts", required_argument, NULL, 'w'},
+      {"input", required_argument, NULL, 'i'},
+      {"expect-diff-id", required_argument, NULL, 'e'},
+      {"no-devices", no_argument, NULL, 'n'},
+      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *target = NULL, *input = NULL, *expect = NULL, *mode = NULL;
@@ -527,24 +531,38 @@ int main(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
-    case 't': target = optarg; break;
-    case 'w': mode = optarg; break;
-    case 'i': input = optarg; break;
-    case 'e': expect = optarg; break;
-    case 'n': devices = false; break;
-    default: usage();
+    case 't':
+      target = optarg;
+      break;
+    case 'w':
+      mode = optarg;
+      break;
+    case 'i':
+      input = optarg;
+      break;
+    case 'e':
+      expect = optarg;
+      break;
+    case 'n':
+      devices = false;
+      break;
+    default:
+      usage();
     }
   }
   if (optind != argc || !target || !mode) usage();
   struct applier ap = {.devices = devices};
-  if (!strcmp(mode, "overlay")) ap.mode = WH_OVERLAY;
-  else if (!strcmp(mode, "remove")) ap.mode = WH_REMOVE;
-  else usage();
+  if (!strcmp(mode, "overlay"))
+    ap.mode = WH_OVERLAY;
+  else if (!strcmp(mode, "remove"))
+    ap.mode = WH_REMOVE;
+  else
+    usage();
   if (expect && !is_sha256_digest(expect)) die(EXIT_LAYER_USAGE, "--expect-diff-id %s: not a sha256:<64 lowercase hex> digest", expect);
 
   /* UTF-8 PAX paths reach the filesystem unchanged */
   setlocale(LC_ALL, "C.UTF-8");
-  umask(022);  /* parents the layer does not list get 0755, as in containerd */
+  umask(022); /* parents the layer does not list get 0755, as in containerd */
 
   int fd = 0;
   if (input && (fd = open(input, O_RDONLY | O_CLOEXEC)) < 0)
@@ -565,8 +583,8 @@ int main(int argc, char **argv) {
     die(EXIT_LAYER_INVALID, "layer is not a tar archive: %s", archive_error_string(in) ?: "unknown format");
 
   ap.disk = archive_write_disk_new();
-  archive_write_disk_set_options(ap.disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                                              ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+  archive_write_disk_set_options(ap.disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                                              ARCHIVE_EXTRACT_SECURE_NODOTDOT);
 
   /* CTL_APPLY_WRITERS=0 writes every file on the main thread */
   const char *nw = getenv("CTL_APPLY_WRITERS");
@@ -593,15 +611,12 @@ int main(int argc, char **argv) {
     disk_error(ap.disk, "fixing directory times", &e2);
     die_err(&e2);
   }
-  if (ap.root_times_set && utimensat(AT_FDCWD, ".", ap.root_times, 0) < 0)
-    die(EXIT_LAYER_INTERNAL, "utimensat /: %s", strerror(errno));
+  if (ap.root_times_set && utimensat(AT_FDCWD, ".", ap.root_times, 0) < 0) die(EXIT_LAYER_INTERNAL, "utimensat /: %s", strerror(errno));
 
   char diff_id[72];
   if (pipeline_finish(&pipe, in, diff_id, &err) < 0) die_err(&err);
-  if (expect && strcmp(expect, diff_id) != 0)
-    die(EXIT_LAYER_MISMATCH, "diff id mismatch: layer is %s, expected %s", diff_id, expect);
-  printf("{\"diffId\":\"%s\",\"size\":%llu,\"entries\":%llu}\n", diff_id, (unsigned long long)pipe.total,
-         (unsigned long long)entries);
+  if (expect && strcmp(expect, diff_id) != 0) die(EXIT_LAYER_MISMATCH, "diff id mismatch: layer is %s, expected %s", diff_id, expect);
+  printf("{\"diffId\":\"%s\",\"size\":%llu,\"entries\":%llu}\n", diff_id, (unsigned long long)pipe.total, (unsigned long long)entries);
   if (fflush(stdout) != 0) return EXIT_LAYER_INTERNAL;
   return 0;
 }

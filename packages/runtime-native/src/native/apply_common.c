@@ -16,7 +16,7 @@ int exit_code_for_errno(int errnum) {
     return EXIT_LAYER_NOSPACE;
   /* what a crafted or inconsistent layer makes the filesystem answer */
   case 0:
-  case -1:  /* libarchive's ARCHIVE_ERRNO_MISC */
+  case -1: /* libarchive's ARCHIVE_ERRNO_MISC */
   case ENOENT:
   case ENOTDIR:
   case EEXIST:
@@ -39,8 +39,7 @@ int lfail(struct lerr *e, int code, int errnum, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
   va_end(ap);
-  if (errnum > 0 && n >= 0 && (size_t)n < sizeof e->msg)
-    snprintf(e->msg + n, sizeof e->msg - n, ": %s", strerror(errnum));
+  if (errnum > 0 && n >= 0 && (size_t)n < sizeof e->msg) snprintf(e->msg + n, sizeof e->msg - n, ": %s", strerror(errnum));
   e->errnum = errnum;
   e->code = code ? code : exit_code_for_errno(errnum);
   return -1;
@@ -79,7 +78,7 @@ bool is_sha256_digest(const char *s) {
 }
 
 static uint64_t path_hash(const char *s) {
-  uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
 }

@@ -11,16 +11,17 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include "kinds.h"
 
-/* Exit codes of both tools; packages/runtime-native/src/errors.ts maps them to error kinds. */
+/* Exit codes of both tools: the kinds of kinds.h, which packages/runtime-native/src/errors.ts maps. */
 enum {
   EXIT_LAYER_OK = 0,
-  EXIT_LAYER_INVALID = 1,  /* malformed, truncated or malicious layer (or tree, for ctl-diff) */
-  EXIT_LAYER_USAGE = 2,
-  EXIT_LAYER_MISMATCH = 3, /* --expect-diff-id differs */
-  EXIT_LAYER_NOSPACE = 4,  /* ENOSPC / EDQUOT */
-  EXIT_LAYER_NOTFOUND = 5, /* input file, target or tree missing */
-  EXIT_LAYER_INTERNAL = 6, /* any other system error */
+  EXIT_LAYER_INVALID = CTL_KIND_INVALID_ARGUMENT, /* malformed, truncated or malicious layer (or tree, for ctl-diff) */
+  EXIT_LAYER_USAGE = CTL_KIND_USAGE,
+  EXIT_LAYER_MISMATCH = CTL_KIND_FAILED_PRECONDITION, /* --expect-diff-id differs */
+  EXIT_LAYER_NOSPACE = CTL_KIND_RESOURCE_EXHAUSTED,   /* ENOSPC / EDQUOT */
+  EXIT_LAYER_NOTFOUND = CTL_KIND_NOT_FOUND,           /* input file, target or tree missing */
+  EXIT_LAYER_INTERNAL = CTL_KIND_INTERNAL,            /* any other system error */
 };
 
 #define WHITEOUT_PREFIX ".wh."
@@ -30,9 +31,9 @@ enum {
 #define OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
 
 struct lerr {
-  int errnum;      /* errno of the failing call, 0 for a rule violation */
-  int code;        /* exit code this error ends the tool with */
-  char msg[2048];  /* "<entry path>: <reason>" or "<call> <path>: <strerror>" */
+  int errnum;     /* errno of the failing call, 0 for a rule violation */
+  int code;       /* exit code this error ends the tool with */
+  char msg[2048]; /* "<entry path>: <reason>" or "<call> <path>: <strerror>" */
 };
 
 /* Fill e (message + ": strerror(errnum)" when errnum != 0, exit code from errnum unless given); returns -1. */
@@ -50,7 +51,9 @@ void lclosep(int *fd);
 #define cleanup_lclose __attribute__((cleanup(lclosep)))
 
 /* sha256 streamed through libcrypto's EVP (uses SHA-NI where the CPU has it) */
-struct sha256 { void *ctx; };
+struct sha256 {
+  void *ctx;
+};
 void sha256_init(struct sha256 *h);
 void sha256_update(struct sha256 *h, const void *data, size_t len);
 /* "sha256:<64 hex>" into out (72 bytes) and frees the context */

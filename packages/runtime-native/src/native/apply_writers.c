@@ -18,7 +18,7 @@ struct writers {
   struct queue *queues; /* one per writer: files of one directory go to one writer */
   size_t queued;
   size_t inflight_bytes, max_bytes;
-  int busy;  /* jobs taken but not finished */
+  int busy; /* jobs taken but not finished */
   bool stop, failed;
   struct lerr err;
   int n;
@@ -63,9 +63,12 @@ static int create_file(const struct file_job *job, struct lerr *e) {
   int fd = open(job->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return sys_fail(e, "create", job->path);
   int ret = 0;
-  if (write_all(fd, job->data, job->len) < 0) ret = sys_fail(e, "write", job->path);
-  else if (fchown(fd, job->uid, job->gid) < 0) ret = LSYSERR(e, "fchown", job->path);
-  else if ((job->mode & 07777) != 0600 && fchmod(fd, job->mode & 07777) < 0) ret = LSYSERR(e, "fchmod", job->path);
+  if (write_all(fd, job->data, job->len) < 0)
+    ret = sys_fail(e, "write", job->path);
+  else if (fchown(fd, job->uid, job->gid) < 0)
+    ret = LSYSERR(e, "fchown", job->path);
+  else if ((job->mode & 07777) != 0600 && fchmod(fd, job->mode & 07777) < 0)
+    ret = LSYSERR(e, "fchmod", job->path);
   for (size_t i = 0; ret == 0 && i < job->nxattrs; i++)
     if (fsetxattr(fd, job->xattrs[i].name, job->xattrs[i].value, job->xattrs[i].size, 0) < 0)
       ret = lfail(e, 0, errno, "%s: setxattr %s", job->path, job->xattrs[i].name);
@@ -165,8 +168,10 @@ int writers_submit(struct writers *w, struct file_job *job, struct lerr *e) {
   }
   job->next = NULL;
   struct queue *q = queue_for(w, job->path);
-  if (q->tail) q->tail->next = job;
-  else q->head = job;
+  if (q->tail)
+    q->tail->next = job;
+  else
+    q->head = job;
   q->tail = job;
   w->queued++;
   w->inflight_bytes += job->len;

@@ -3,7 +3,13 @@
  *   hybrid  - v1 controllers plus a v2 hierarchy at /sys/fs/cgroup/unified (the container joins both)
  *   v2      - the unified hierarchy at /sys/fs/cgroup
  * Every controller function takes its directory as a parameter. */
-#include "ctl.h"
+#include "cgroups.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,9 +41,9 @@ int cg_detect(enum cg_mode *mode, struct ctl_err *e) {
 
 /* Controllers we manage on v1; named hierarchies (name=systemd) are left alone. */
 static bool v1_wanted(const char *opts) {
-  static const char *known[] = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"};
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", opts);
+  static const char *known[] = {"cpu",  "cpuacct", "cpuset",  "memory",   "devices",    "freezer", "blkio",
+                                "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma",    "misc"};
+  cleanup_free char *buf = strdup(opts);
   for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
       if (!strcmp(t, known[i])) return true;
@@ -46,22 +52,38 @@ static bool v1_wanted(const char *opts) {
 
 /* Keep only the controller names from a super-options string ("rw,cpu,cpuacct" -> "cpu,cpuacct"). */
 static char *v1_controllers(const char *superopts) {
-  char buf[256], out[256] = "";
-  snprintf(buf, sizeof buf, "%s", superopts);
+  cleanup_free char *buf = strdup(superopts);
+  char *out = xmalloc(strlen(superopts) + 1); /* a subset of superopts: it fits */
   for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s)) {
     if (!strcmp(t, "rw") || !strcmp(t, "ro") || strchr(t, '=') || !strcmp(t, "clone_children") || !strcmp(t, "noprefix")) continue;
     if (*out) strcat(out, ",");
-    strncat(out, t, sizeof out - strlen(out) - 1);
+    strcat(out, t);
   }
-  return strdup(out);
+  return out;
+}
+
+/* v[n] = s in an array of n strings that grows by one (hierarchies and a path's levels are few) */
+static char **strv_append(char **v, int n, char *s) {
+  v = realloc(v, (n + 1) * sizeof *v);
+  if (!v) abort();
+  v[n] = s;
+  return v;
+}
+
+static void add_hierarchy_dir(struct cgroup *cg, const char *name, const char *opts, char *dir) {
+  cg->ctrl = strv_append(cg->ctrl, cg->n, strdup(name));
+  cg->opts = strv_append(cg->opts, cg->n, strdup(opts));
+  cg->dir = strv_append(cg->dir, cg->n, dir);
+  cg->n++;
 }
 
 static void add_hierarchy(struct cgroup *cg, const char *name, const char *opts, const char *mnt) {
-  if (cg->n >= 16) return;
-  cg->ctrl[cg->n] = strdup(name);
-  cg->opts[cg->n] = strdup(opts);
-  cg->dir[cg->n] = xasprintf("%s%s", mnt, cg->path);
-  cg->n++;
+  add_hierarchy_dir(cg, name, opts, xasprintf("%s%s", mnt, cg->path));
+}
+
+static void add_created(struct cgroup *cg, const char *dir) {
+  cg->created = strv_append(cg->created, cg->ncreated, strdup(dir));
+  cg->ncreated++;
 }
 
 int cg_init(struct cgroup *cg, const char *cgpath, struct ctl_err *e) {
@@ -76,13 +98,15 @@ int cg_init(struct cgroup *cg, const char *cgpath, struct ctl_err *e) {
   }
   FILE *f = fopen("/proc/self/mountinfo", "re");
   if (!f) return SYSERR(e, "open", "/proc/self/mountinfo");
-  char line[4096];
-  while (fgets(line, sizeof line, f)) {
+  /* whole lines of any length (a long line read in pieces would be parsed as several) */
+  cleanup_free char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
     char *sep = strstr(line, " - ");
     if (!sep) continue;
-    char mnt[1024], fstype[64], src[256], superopts[1024];
-    if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1) continue;
-    if (sscanf(sep + 3, "%63s %255s %1023s", fstype, src, superopts) != 3) continue;
+    cleanup_free char *mnt = NULL, *fstype = NULL, *superopts = NULL;
+    if (sscanf(line, "%*s %*s %*s %*s %ms", &mnt) != 1) continue;
+    if (sscanf(sep + 3, "%ms %*s %ms", &fstype, &superopts) != 2) continue;
     if (strncmp(mnt, "/sys/fs/cgroup/", 15) != 0) continue;
     if (!strcmp(fstype, "cgroup") && v1_wanted(superopts)) {
       cleanup_free char *ctrls = v1_controllers(superopts);
@@ -103,6 +127,10 @@ void cg_free(struct cgroup *cg) {
     free(cg->dir[i]);
   }
   for (int i = 0; i < cg->ncreated; i++) free(cg->created[i]);
+  free(cg->ctrl);
+  free(cg->opts);
+  free(cg->dir);
+  free(cg->created);
   memset(cg, 0, sizeof *cg);
 }
 
@@ -110,8 +138,7 @@ void cg_free(struct cgroup *cg) {
 const char *cg_dir(struct cgroup *cg, const char *c) {
   for (int i = 0; i < cg->n; i++) {
     if (cg->mode == CG_V2) return cg->dir[i];
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", cg->ctrl[i]);
+    cleanup_free char *buf = strdup(cg->ctrl[i]);
     for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
       if (!strcmp(t, c)) return cg->dir[i];
   }
@@ -121,8 +148,7 @@ const char *cg_dir(struct cgroup *cg, const char *c) {
 static bool is_v1_dir(struct cgroup *cg, int i) { return strcmp(cg->ctrl[i], "unified") != 0; }
 
 static int cg_write(const char *dir, const char *file, const char *val, struct ctl_err *e) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
+  cleanup_free char *path = xasprintf("%s/%s", dir, file);
   return write_file(path, val, strlen(val), e);
 }
 
@@ -136,10 +162,10 @@ static int cg_writef(const char *dir, const char *file, struct ctl_err *e, const
   return cg_write(dir, file, val, e);
 }
 
-static char *cg_read(const char *dir, const char *file) {
-  char path[1024], *buf = NULL;
+char *cg_read(const char *dir, const char *file) {
+  char *buf = NULL;
   struct ctl_err e;
-  snprintf(path, sizeof path, "%s/%s", dir, file);
+  cleanup_free char *path = xasprintf("%s/%s", dir, file);
   if (read_file(path, &buf, &e) < 0) return NULL;
   return buf;
 }
@@ -170,7 +196,9 @@ static int v2_enable(struct cgroup *cg, const char *leaf, const char *controller
   char *s = NULL;
   for (char *t = avail ? strtok_r(avail, " \n", &s) : NULL; t; t = strtok_r(NULL, " \n", &s))
     if (!strcmp(t, controller)) found = true;
-  if (!found) return ctl_fail(e, 0, "%s: the %s controller is not available in the cgroup v2 hierarchy at %s", field, controller, mnt);
+  if (!found)
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "%s: the %s controller is not available in the cgroup v2 hierarchy at %s",
+                         field, controller, mnt);
   cleanup_free char *want = xasprintf("+%s", controller);
   cleanup_free char *cur = strdup(mnt);
   cleanup_free char *p = strdup(cg->path);
@@ -207,7 +235,7 @@ int cg_create(struct cgroup *cg, struct ctl_err *e) {
       *s = 0;
       for (int attempt = 0;; attempt++) {
         if (mkdir(p, 0755) == 0) {
-          if (cg->ncreated < 48) cg->created[cg->ncreated++] = strdup(p);
+          add_created(cg, p);
           if (cpuset && cpuset_inherit(p, e) < 0) return -1;
         } else if (errno == ENOENT && attempt < 3) {
           continue; /* a concurrent delete removed a shared parent: retry */
@@ -248,15 +276,17 @@ static int devices_v1(const char *dir, json_t *rules, struct ctl_err *e) {
     char rule[128], majs[24] = "*", mins[24] = "*";
     if (has_maj && maj >= 0) snprintf(majs, sizeof majs, "%lld", maj);
     if (has_min && min >= 0) snprintf(mins, sizeof mins, "%lld", min);
-    if (!type || !strcmp(type, "a")) snprintf(rule, sizeof rule, "a");
-    else snprintf(rule, sizeof rule, "%s %s:%s %s", type, majs, mins, access ? access : "rwm");
+    if (!type || !strcmp(type, "a"))
+      snprintf(rule, sizeof rule, "a");
+    else
+      snprintf(rule, sizeof rule, "%s %s:%s %s", type, majs, mins, access ? access : "rwm");
     if (!strcmp(rule, "a")) snprintf(rule, sizeof rule, "a *:* %s", access ? access : "rwm");
     if (cg_write(dir, jbool(r, "allow") ? "devices.allow" : "devices.deny", rule, e) < 0)
       return ctl_wrap(e, "linux.resources.devices[%zu]", i);
   }
   /* as runc: mknod of anything, and the devices every container gets, stay allowed */
-  static const char *defaults[] = {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
-                                   "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"};
+  static const char *defaults[] = {"c *:* m",   "b *:* m",   "c 1:3 rwm",   "c 1:8 rwm", "c 1:7 rwm",   "c 5:0 rwm",
+                                   "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"};
   if (json_array_size(rules))
     for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++)
       if (cg_write(dir, "devices.allow", defaults[k], e) < 0) return ctl_wrap(e, "default device rule \"%s\"", defaults[k]);
@@ -294,8 +324,7 @@ static int apply_v1(struct cgroup *cg, json_t *res, struct ctl_err *e) {
         return ctl_wrap(e, "linux.resources.memory.limit");
     }
     if (has_swap && swap != 0) {
-      char p[1024];
-      snprintf(p, sizeof p, "%s/memory.memsw.limit_in_bytes", d);
+      cleanup_free char *p = xasprintf("%s/memory.memsw.limit_in_bytes", d);
       if (access(p, F_OK) == 0) {
         if (cg_writef(d, "memory.memsw.limit_in_bytes", e, "%lld", swap) < 0) return ctl_wrap(e, "linux.resources.memory.swap");
       } else {
@@ -313,10 +342,14 @@ static int apply_v1(struct cgroup *cg, json_t *res, struct ctl_err *e) {
   if (cpu) {
     if ((d = cg_dir(cg, "cpu"))) {
       if (jint(cpu, "shares", &v) && v && cg_writef(d, "cpu.shares", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.shares");
-      if (jint(cpu, "period", &v) && v && cg_writef(d, "cpu.cfs_period_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.period");
-      if (jint(cpu, "quota", &v) && v && cg_writef(d, "cpu.cfs_quota_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.quota");
-      if (jint(cpu, "realtimePeriod", &v) && v && cg_writef(d, "cpu.rt_period_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.realtimePeriod");
-      if (jint(cpu, "realtimeRuntime", &v) && v && cg_writef(d, "cpu.rt_runtime_us", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.realtimeRuntime");
+      if (jint(cpu, "period", &v) && v && cg_writef(d, "cpu.cfs_period_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.period");
+      if (jint(cpu, "quota", &v) && v && cg_writef(d, "cpu.cfs_quota_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.quota");
+      if (jint(cpu, "realtimePeriod", &v) && v && cg_writef(d, "cpu.rt_period_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.realtimePeriod");
+      if (jint(cpu, "realtimeRuntime", &v) && v && cg_writef(d, "cpu.rt_runtime_us", e, "%lld", v) < 0)
+        return ctl_wrap(e, "linux.resources.cpu.realtimeRuntime");
     }
     if ((d = cg_dir(cg, "cpuset"))) {
       const char *s;
@@ -371,10 +404,12 @@ static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_er
     if (has_limit && (limit > 0 ? cg_writef(d, "memory.max", e, "%lld", limit) : cg_write(d, "memory.max", "max", e)) < 0)
       return ctl_wrap(e, "linux.resources.memory.limit");
     if (jint(mem, "swap", &swap) && swap != 0) {
-      int r = swap < 0 ? cg_write(d, "memory.swap.max", "max", e) : cg_writef(d, "memory.swap.max", e, "%lld", has_limit && swap >= limit ? swap - limit : swap);
+      int r = swap < 0 ? cg_write(d, "memory.swap.max", "max", e)
+                       : cg_writef(d, "memory.swap.max", e, "%lld", has_limit && swap >= limit ? swap - limit : swap);
       if (r < 0) return ctl_wrap(e, "linux.resources.memory.swap");
     }
-    if (jint(mem, "reservation", &v) && v > 0 && cg_writef(d, "memory.low", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.memory.reservation");
+    if (jint(mem, "reservation", &v) && v > 0 && cg_writef(d, "memory.low", e, "%lld", v) < 0)
+      return ctl_wrap(e, "linux.resources.memory.reservation");
   }
   json_t *cpu = json_object_get(res, "cpu");
   if (cpu && (json_object_get(cpu, "shares") || json_object_get(cpu, "quota") || json_object_get(cpu, "period")) &&
@@ -451,7 +486,7 @@ int cg_apply(struct cgroup *cg, json_t *res, struct ctl_err *e) {
       d = u;
       v2 = true;
     }
-    if (!d) return ctl_fail(e, 0, "linux.resources.hugepageLimits: no hugetlb controller on this host");
+    if (!d) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "linux.resources.hugepageLimits: no hugetlb controller on this host");
     size_t i;
     json_t *h;
     json_array_foreach(hp, i, h) {
@@ -471,9 +506,8 @@ int cg_pids(struct cgroup *cg, pid_t **pids, int *n, struct ctl_err *e) {
   const char *d = cg->mode == CG_V2 ? cg->dir[0] : (cg_dir(cg, "pids") ?: cg_dir(cg, "freezer") ?: cg_dir(cg, "memory"));
   *pids = NULL;
   *n = 0;
-  if (!d) return ctl_fail(e, 0, "no cgroup hierarchy to list processes from");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/cgroup.procs", d);
+  if (!d) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "no cgroup hierarchy to list processes from");
+  cleanup_free char *path = xasprintf("%s/cgroup.procs", d);
   cleanup_free char *buf = NULL;
   if (read_file(path, &buf, e) < 0) return -1;
   int cap = 16;
@@ -504,7 +538,7 @@ int cg_freeze(struct cgroup *cg, bool freeze, struct ctl_err *e) {
     if (cg_write(cg->dir[0], "cgroup.freeze", freeze ? "1" : "0", e) < 0) return -1;
   } else {
     const char *d = cg_dir(cg, "freezer");
-    if (!d) return ctl_fail(e, 0, "no freezer cgroup controller on this host");
+    if (!d) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "no freezer cgroup controller on this host");
     if (cg_write(d, "freezer.state", freeze ? "FROZEN" : "THAWED", e) < 0) return -1;
   }
   for (int i = 0; i < 1000; i++) {
@@ -554,107 +588,25 @@ json_t *cg_to_json(struct cgroup *cg) {
   for (int i = 0; i < cg->n; i++)
     json_array_append_new(dirs, json_pack("{s:s,s:s,s:s}", "controllers", cg->ctrl[i], "opts", cg->opts[i], "dir", cg->dir[i]));
   for (int i = 0; i < cg->ncreated; i++) json_array_append_new(created, json_string(cg->created[i]));
-  return json_pack("{s:s,s:s,s:o,s:o}", "mode", cg->mode == CG_V2 ? "v2" : cg->mode == CG_HYBRID ? "hybrid" : "v1", "path", cg->path,
-                   "hierarchies", dirs, "created", created);
+  return json_pack("{s:s,s:s,s:o,s:o}", "mode",
+                   cg->mode == CG_V2       ? "v2"
+                   : cg->mode == CG_HYBRID ? "hybrid"
+                                           : "v1",
+                   "path", cg->path, "hierarchies", dirs, "created", created);
 }
 
 int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e) {
   memset(cg, 0, sizeof *cg);
   const char *mode = jstr(j, "mode"), *path = jstr(j, "path");
-  if (!mode || !path) return ctl_fail(e, 0, "state.json: cgroup record is incomplete");
+  if (!mode || !path) return ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "state.json: cgroup record is incomplete");
   cg->mode = !strcmp(mode, "v2") ? CG_V2 : !strcmp(mode, "hybrid") ? CG_HYBRID : CG_V1;
   cg->path = strdup(path);
   size_t i;
   json_t *h;
-  json_array_foreach(json_object_get(j, "hierarchies"), i, h) {
-    if (cg->n >= 16) break;
-    cg->ctrl[cg->n] = strdup(jstr(h, "controllers") ?: "");
-    cg->opts[cg->n] = strdup(jstr(h, "opts") ?: "");
-    cg->dir[cg->n] = strdup(jstr(h, "dir") ?: "/nonexistent");
-    cg->n++;
-  }
-  json_array_foreach(json_object_get(j, "created"), i, h) if (cg->ncreated < 48) cg->created[cg->ncreated++] = strdup(json_string_value(h));
+  json_array_foreach(json_object_get(j, "hierarchies"), i, h)
+      add_hierarchy_dir(cg, jstr(h, "controllers") ?: "", jstr(h, "opts") ?: "", strdup(jstr(h, "dir") ?: "/nonexistent"));
+  json_array_foreach(json_object_get(j, "created"), i, h) if (json_is_string(h)) add_created(cg, json_string_value(h));
   return 0;
-}
-
-/* ---- stats (runc's events --stats shape) ---- */
-static unsigned long long read_ull(const char *dir, const char *file) {
-  cleanup_free char *s = dir ? cg_read(dir, file) : NULL;
-  return s ? strtoull(s, NULL, 10) : 0;
-}
-
-static json_t *kv_file(const char *dir, const char *file) {
-  json_t *o = json_object();
-  cleanup_free char *s = dir ? cg_read(dir, file) : NULL;
-  if (!s) return o;
-  for (char *sv = NULL, *line = strtok_r(s, "\n", &sv); line; line = strtok_r(NULL, "\n", &sv)) {
-    char k[128];
-    unsigned long long v;
-    if (sscanf(line, "%127s %llu", k, &v) == 2) json_object_set_new(o, k, json_integer(v));
-  }
-  return o;
-}
-
-static json_t *blkio_entries(const char *dir, const char *file) {
-  json_t *a = json_array();
-  cleanup_free char *s = dir ? cg_read(dir, file) : NULL;
-  if (!s) return a;
-  for (char *sv = NULL, *line = strtok_r(s, "\n", &sv); line; line = strtok_r(NULL, "\n", &sv)) {
-    unsigned maj, min;
-    char op[32];
-    unsigned long long v;
-    if (sscanf(line, "%u:%u %31s %llu", &maj, &min, op, &v) == 4)
-      json_array_append_new(a, json_pack("{s:i,s:i,s:s,s:I}", "major", maj, "minor", min, "op", op, "value", (json_int_t)v));
-  }
-  return a;
-}
-
-json_t *cg_stats(struct cgroup *cg) {
-  json_t *data = json_object();
-  if (cg->mode == CG_V2) {
-    const char *d = cg->dir[0];
-    json_t *cs = kv_file(d, "cpu.stat");
-    json_t *ms = kv_file(d, "memory.stat");
-    json_object_set_new(data, "cpu", json_pack("{s:{s:I,s:I,s:I}}", "usage", "total", (json_int_t)(json_integer_value(json_object_get(cs, "usage_usec")) * 1000),
-                                               "user", (json_int_t)(json_integer_value(json_object_get(cs, "user_usec")) * 1000),
-                                               "kernel", (json_int_t)(json_integer_value(json_object_get(cs, "system_usec")) * 1000)));
-    json_decref(cs);
-    json_object_set_new(data, "memory", json_pack("{s:{s:I,s:I},s:o}", "usage", "usage", (json_int_t)read_ull(d, "memory.current"), "limit",
-                                                  (json_int_t)read_ull(d, "memory.max"), "raw", ms));
-    json_object_set_new(data, "pids", json_pack("{s:I,s:I}", "current", (json_int_t)read_ull(d, "pids.current"), "limit", (json_int_t)read_ull(d, "pids.max")));
-    return data;
-  }
-  const char *cpuacct = cg_dir(cg, "cpuacct"), *mem = cg_dir(cg, "memory"), *pids = cg_dir(cg, "pids"), *blk = cg_dir(cg, "blkio");
-  json_t *percpu = json_array();
-  cleanup_free char *pc = cpuacct ? cg_read(cpuacct, "cpuacct.usage_percpu") : NULL;
-  if (pc)
-    for (char *sv = NULL, *t = strtok_r(pc, " \n", &sv); t; t = strtok_r(NULL, " \n", &sv)) json_array_append_new(percpu, json_integer(strtoll(t, NULL, 10)));
-  json_t *ca = kv_file(cpuacct, "cpuacct.stat");
-  long hz = sysconf(_SC_CLK_TCK);
-  json_t *thr = kv_file(cg_dir(cg, "cpu"), "cpu.stat");
-  json_object_set_new(data, "cpu", json_pack("{s:{s:I,s:o,s:I,s:I},s:{s:I,s:I,s:I}}", "usage", "total", (json_int_t)read_ull(cpuacct, "cpuacct.usage"), "percpu", percpu,
-                                             "kernel", (json_int_t)(json_integer_value(json_object_get(ca, "system")) * (1000000000LL / hz)),
-                                             "user", (json_int_t)(json_integer_value(json_object_get(ca, "user")) * (1000000000LL / hz)),
-                                             "throttling", "periods", (json_int_t)json_integer_value(json_object_get(thr, "nr_periods")),
-                                             "throttledPeriods", (json_int_t)json_integer_value(json_object_get(thr, "nr_throttled")),
-                                             "throttledTime", (json_int_t)json_integer_value(json_object_get(thr, "throttled_time"))));
-  json_decref(ca);
-  json_decref(thr);
-  json_object_set_new(data, "memory",
-                      json_pack("{s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I},s:o}", "cache", (json_int_t)0, "usage", "usage",
-                                (json_int_t)read_ull(mem, "memory.usage_in_bytes"), "max", (json_int_t)read_ull(mem, "memory.max_usage_in_bytes"), "limit",
-                                (json_int_t)read_ull(mem, "memory.limit_in_bytes"), "failcnt", (json_int_t)read_ull(mem, "memory.failcnt"), "swap", "usage",
-                                (json_int_t)read_ull(mem, "memory.memsw.usage_in_bytes"), "max", (json_int_t)read_ull(mem, "memory.memsw.max_usage_in_bytes"),
-                                "limit", (json_int_t)read_ull(mem, "memory.memsw.limit_in_bytes"), "failcnt", (json_int_t)read_ull(mem, "memory.memsw.failcnt"),
-                                "raw", kv_file(mem, "memory.stat")));
-  json_t *m = json_object_get(data, "memory");
-  json_object_set(m, "cache", json_object_get(json_object_get(m, "raw"), "cache") ?: json_integer(0));
-  cleanup_free char *pmax = pids ? cg_read(pids, "pids.max") : NULL;
-  json_object_set_new(data, "pids", json_pack("{s:I,s:I}", "current", (json_int_t)read_ull(pids, "pids.current"), "limit",
-                                              (json_int_t)(pmax && strncmp(pmax, "max", 3) ? strtoll(pmax, NULL, 10) : 0)));
-  json_object_set_new(data, "blkio", json_pack("{s:o,s:o}", "ioServiceBytesRecursive", blkio_entries(blk, "blkio.throttle.io_service_bytes_recursive"),
-                                               "ioServicedRecursive", blkio_entries(blk, "blkio.throttle.io_serviced_recursive")));
-  return data;
 }
 
 /* ---- a cgroup filesystem inside the container (spec mount of type "cgroup") ---- */
@@ -673,11 +625,11 @@ int cg_mount_in_container(struct cgroup *cg, const char *dest, unsigned long fla
     if (!is_v1_dir(cg, i)) continue;
     cleanup_free char *sub = xasprintf("%s/%s", dest, cg->ctrl[i]);
     if (mkdir(sub, 0755) < 0 && errno != EEXIST) return SYSERR(e, "mkdir", sub);
-    int r = cgroupns ? mount("cgroup", sub, "cgroup", flags, cg->opts[i])
-                     : mount(cg->dir[i], sub, NULL, MS_BIND | MS_REC, NULL);
+    int r = cgroupns ? mount("cgroup", sub, "cgroup", flags, cg->opts[i]) : mount(cg->dir[i], sub, NULL, MS_BIND | MS_REC, NULL);
     if (r < 0) return ctl_fail(e, errno, "mount cgroup %s on %s", cg->opts[i], sub);
     if (!cgroupns && mount(NULL, sub, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) return ctl_fail(e, errno, "remount %s", sub);
   }
-  if ((flags & MS_RDONLY) && mount(NULL, dest, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) return ctl_fail(e, errno, "remount ro %s", dest);
+  if ((flags & MS_RDONLY) && mount(NULL, dest, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+    return ctl_fail(e, errno, "remount ro %s", dest);
   return 0;
 }

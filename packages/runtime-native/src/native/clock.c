@@ -1,4 +1,6 @@
+#ifndef _GNU_SOURCE /* ctl-runtime defines it for all its files */
 #define _GNU_SOURCE
+#endif
 #include "clock.h"
 #include <stdio.h>
 #include <time.h>

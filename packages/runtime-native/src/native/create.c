@@ -1,7 +1,22 @@
 /* create: validate the bundle, make the state dir, exec.fifo and cgroup, spawn the container's
  * init (which stops before execve until `start`), record the state and the pid file.
  * run: the same without the fifo, then wait for the init and delete. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "spec.h"
+#include "hooks.h"
+#include "namespaces.h"
+#include "cgroups.h"
+#include "mounts.h"
+#include "process.h"
+#include "state.h"
+#include "spawn.h"
+#include "clock.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <limits.h>
@@ -58,7 +73,7 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
     ns_plan_free(&sp.plan);
     free(st->dir);
     st->dir = NULL;
-    if (err == EEXIST) return ctl_fail(e, 0, "container with given ID already exists: %s", id);
+    if (err == EEXIST) return ctl_fail_kind(e, CTL_KIND_ALREADY_EXISTS, 0, "container with given ID already exists: %s", id);
     return ctl_fail(e, err, "mkdir %s", g->root);
   }
   /* from here on, failure undoes everything made */
@@ -92,8 +107,14 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
     if (sp.console_fd < 0) goto fail;
   }
   sp.cg = &st->cg;
-  sp.mctx = (struct mount_ctx){.spec = spec, .bundle = bundle, .cg = &st->cg, .rootfs = rootfs, .userns = sp.plan.has[NS_USER],
-                               .cgroupns = sp.plan.has[NS_CGROUP], .no_pivot = o->no_pivot, .terminal = jbool(process, "terminal")};
+  sp.mctx = (struct mount_ctx){.spec = spec,
+                               .bundle = bundle,
+                               .cg = &st->cg,
+                               .rootfs = rootfs,
+                               .userns = sp.plan.has[NS_USER],
+                               .cgroupns = sp.plan.has[NS_CGROUP],
+                               .no_pivot = o->no_pivot,
+                               .terminal = jbool(process, "terminal")};
   pid_t pid;
   sp.cache_dir = g->root;
   if (spawn_process(&sp, &pid, e) < 0) goto fail;
@@ -186,8 +207,7 @@ int cmd_run(struct gopts *g, const char *id, struct create_opts *o, struct ctl_e
   }
   struct ctl_err ignore;
   if (st.has_cg) cg_kill_all(&st.cg, SIGKILL, &ignore);
-  while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {
-  }
+  while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {}
   hooks_run_warn(spec, "poststop", &st);
   if (destroy_state(&st, e) < 0) ctl_log("warning", "%s", e->msg);
   state_free(&st);

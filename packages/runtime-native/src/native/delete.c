@@ -1,5 +1,13 @@
 /* delete: remove a stopped (or, with --force, any) container: its processes, cgroups, state. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "spec.h"
+#include "hooks.h"
+#include "cgroups.h"
+#include "state.h"
+#include <jansson.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <time.h>
 

@@ -36,7 +36,7 @@ enum diff_mode { MODE_OVERLAY, MODE_COMPARE };
 struct differ {
   enum diff_mode mode;
   const char *upper, *lower;
-  struct archive *tar, *compressor;  /* compressor is NULL for --compression none */
+  struct archive *tar, *compressor; /* compressor is NULL for --compression none */
   struct archive_entry_linkresolver *links;
   struct sha256 diff_hash, digest_hash;
   uint64_t usize, csize;
@@ -132,16 +132,18 @@ static int write_failed(struct differ *d, const char *what, struct lerr *e) {
     return -1;
   }
   int errnum = archive_errno(d->tar);
-  return lfail(e, exit_code_for_errno(errnum) == EXIT_LAYER_NOSPACE ? EXIT_LAYER_NOSPACE : EXIT_LAYER_INTERNAL, 0,
-               "%s: %s", what, archive_error_string(d->tar) ?: "write failed");
+  return lfail(e, exit_code_for_errno(errnum) == EXIT_LAYER_NOSPACE ? EXIT_LAYER_NOSPACE : EXIT_LAYER_INTERNAL, 0, "%s: %s", what,
+               archive_error_string(d->tar) ?: "write failed");
 }
 
 /* ---- reading the trees ---- */
 
 static char *join(const char *a, const char *b) {
   char *out;
-  if (!*a) out = strdup(b);
-  else if (asprintf(&out, "%s/%s", a, b) < 0) out = NULL;
+  if (!*a)
+    out = strdup(b);
+  else if (asprintf(&out, "%s/%s", a, b) < 0)
+    out = NULL;
   if (!out) abort();
   return out;
 }
@@ -211,7 +213,7 @@ static int read_xattrs(const char *path, struct xattrs *x, struct lerr *e) {
     x->values[x->n] = value;
     x->sizes[x->n++] = size;
   }
-  for (size_t i = 1; i < x->n; i++)  /* few entries: insertion sort */
+  for (size_t i = 1; i < x->n; i++) /* few entries: insertion sort */
     for (size_t j = i; j > 0 && strcmp(x->names[j - 1], x->names[j]) > 0; j--) {
       char *tn = x->names[j], *tv = x->values[j];
       ssize_t ts = x->sizes[j];
@@ -224,8 +226,7 @@ static int read_xattrs(const char *path, struct xattrs *x, struct lerr *e) {
 static bool xattrs_equal(const struct xattrs *a, const struct xattrs *b) {
   if (a->n != b->n) return false;
   for (size_t i = 0; i < a->n; i++)
-    if (strcmp(a->names[i], b->names[i]) || a->sizes[i] != b->sizes[i] || memcmp(a->values[i], b->values[i], a->sizes[i]))
-      return false;
+    if (strcmp(a->names[i], b->names[i]) || a->sizes[i] != b->sizes[i] || memcmp(a->values[i], b->values[i], a->sizes[i])) return false;
   return true;
 }
 
@@ -368,23 +369,20 @@ static int walk_overlay(struct differ *d, const char *rel, struct lerr *e) {
     }
     if ((r = emit_path(d, child_abs, child, &st, e)) < 0) break;
     if (!S_ISDIR(st.st_mode)) continue;
-    if (is_opaque_dir(child_abs) && (r = emit_whiteout(d, child, WHITEOUT_OPAQUE + strlen(WHITEOUT_PREFIX), &st, e)) < 0)
-      break;
+    if (is_opaque_dir(child_abs) && (r = emit_whiteout(d, child, WHITEOUT_OPAQUE + strlen(WHITEOUT_PREFIX), &st, e)) < 0) break;
     r = walk_overlay(d, child, e);
   }
   free_names(names, n);
   return r;
 }
 
-static bool metadata_differs(const char *la, const struct stat *ls, const char *ua, const struct stat *us, struct lerr *e,
-                             int *err) {
+static bool metadata_differs(const char *la, const struct stat *ls, const char *ua, const struct stat *us, struct lerr *e, int *err) {
   *err = 0;
   if ((ls->st_mode & S_IFMT) != (us->st_mode & S_IFMT) || ls->st_mode != us->st_mode || ls->st_uid != us->st_uid ||
       ls->st_gid != us->st_gid)
     return true;
   if (S_ISREG(us->st_mode) && ls->st_size != us->st_size) return true;
-  if ((ls->st_mtim.tv_sec != us->st_mtim.tv_sec || ls->st_mtim.tv_nsec != us->st_mtim.tv_nsec))
-    return true;
+  if ((ls->st_mtim.tv_sec != us->st_mtim.tv_sec || ls->st_mtim.tv_nsec != us->st_mtim.tv_nsec)) return true;
   if ((S_ISCHR(us->st_mode) || S_ISBLK(us->st_mode)) && ls->st_rdev != us->st_rdev) return true;
   if (S_ISLNK(us->st_mode)) {
     char lt[PATH_MAX + 1], ut[PATH_MAX + 1];
@@ -420,12 +418,12 @@ static int walk_compare(struct differ *d, const char *rel, struct lerr *e) {
   size_t i = 0, j = 0;
   while (r == 0 && (i < nu || j < nl)) {
     int c = i == nu ? 1 : j == nl ? -1 : strcmp(un[i], ln[j]);
-    if (c > 0) {  /* only in lower: removed */
+    if (c > 0) { /* only in lower: removed */
       r = emit_whiteout(d, rel, ln[j++], NULL, e);
       continue;
     }
     cleanup_lfree char *child = join(rel, un[i]);
-    if (c < 0) {  /* only in upper: new */
+    if (c < 0) { /* only in upper: new */
       i++;
       r = emit_with_subtree(d, child, e);
       continue;
@@ -457,16 +455,18 @@ static int walk_compare(struct differ *d, const char *rel, struct lerr *e) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: %s --upper DIR [--lower DIR] --mode overlay|compare --compression gzip|zstd|none --output FILE\n",
-          prog);
+  fprintf(stderr, "usage: %s --upper DIR [--lower DIR] --mode overlay|compare --compression gzip|zstd|none --output FILE\n", prog);
   exit(EXIT_LAYER_USAGE);
 }
 
 int main(int argc, char **argv) {
   static const struct option opts[] = {
-      {"upper", required_argument, NULL, 'u'},       {"lower", required_argument, NULL, 'l'},
-      {"mode", required_argument, NULL, 'm'},        {"compression", required_argument, NULL, 'c'},
-      {"output", required_argument, NULL, 'o'},      {"help", no_argument, NULL, 'h'},
+      {"upper", required_argument, NULL, 'u'},
+      {"lower", required_argument, NULL, 'l'},
+      {"mode", required_argument, NULL, 'm'},
+      {"compression", required_argument, NULL, 'c'},
+      {"output", required_argument, NULL, 'o'},
+      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *mode = NULL, *compression = NULL, *output = NULL;
@@ -474,18 +474,32 @@ int main(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
-    case 'u': d.upper = optarg; break;
-    case 'l': d.lower = optarg; break;
-    case 'm': mode = optarg; break;
-    case 'c': compression = optarg; break;
-    case 'o': output = optarg; break;
-    default: usage();
+    case 'u':
+      d.upper = optarg;
+      break;
+    case 'l':
+      d.lower = optarg;
+      break;
+    case 'm':
+      mode = optarg;
+      break;
+    case 'c':
+      compression = optarg;
+      break;
+    case 'o':
+      output = optarg;
+      break;
+    default:
+      usage();
     }
   }
   if (optind != argc || !d.upper || !mode || !compression || !output) usage();
-  if (!strcmp(mode, "overlay")) d.mode = MODE_OVERLAY;
-  else if (!strcmp(mode, "compare")) d.mode = MODE_COMPARE;
-  else usage();
+  if (!strcmp(mode, "overlay"))
+    d.mode = MODE_OVERLAY;
+  else if (!strcmp(mode, "compare"))
+    d.mode = MODE_COMPARE;
+  else
+    usage();
   if (d.mode == MODE_COMPARE && !d.lower) die(EXIT_LAYER_USAGE, "--mode compare needs --lower");
   if (d.mode == MODE_OVERLAY && d.lower) die(EXIT_LAYER_USAGE, "--lower is for --mode compare");
   if (strcmp(compression, "gzip") && strcmp(compression, "zstd") && strcmp(compression, "none")) usage();
@@ -499,8 +513,11 @@ int main(int argc, char **argv) {
     if (!S_ISDIR(st.st_mode)) die(EXIT_LAYER_USAGE, "%s: not a directory", trees[i]);
   }
   d.out_fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (d.out_fd < 0) die(errno == ENOENT ? EXIT_LAYER_NOTFOUND : exit_code_for_errno(errno) == EXIT_LAYER_NOSPACE ? EXIT_LAYER_NOSPACE : EXIT_LAYER_INTERNAL,
-                        "open %s: %s", output, strerror(errno));
+  if (d.out_fd < 0)
+    die(errno == ENOENT                                    ? EXIT_LAYER_NOTFOUND
+        : exit_code_for_errno(errno) == EXIT_LAYER_NOSPACE ? EXIT_LAYER_NOSPACE
+                                                           : EXIT_LAYER_INTERNAL,
+        "open %s: %s", output, strerror(errno));
   if (!(d.buf = malloc(COPY_BUF))) abort();
   open_output(&d, compression);
 
@@ -512,12 +529,14 @@ int main(int argc, char **argv) {
     if (d.out_failed) die_err(&d.out_err);
     die(EXIT_LAYER_INTERNAL, "compressing: %s", archive_error_string(d.compressor));
   }
-  if (close(d.out_fd) < 0) die(exit_code_for_errno(errno) == EXIT_LAYER_NOSPACE ? EXIT_LAYER_NOSPACE : EXIT_LAYER_INTERNAL, "close %s: %s", output, strerror(errno));
+  if (close(d.out_fd) < 0)
+    die(exit_code_for_errno(errno) == EXIT_LAYER_NOSPACE ? EXIT_LAYER_NOSPACE : EXIT_LAYER_INTERNAL, "close %s: %s", output,
+        strerror(errno));
   char diff_id[72], digest[72];
   sha256_final_hex(&d.diff_hash, diff_id);
   sha256_final_hex(&d.digest_hash, digest);
-  printf("{\"diffId\":\"%s\",\"digest\":\"%s\",\"size\":%llu,\"uncompressedSize\":%llu}\n", diff_id, digest,
-         (unsigned long long)d.csize, (unsigned long long)d.usize);
+  printf("{\"diffId\":\"%s\",\"digest\":\"%s\",\"size\":%llu,\"uncompressedSize\":%llu}\n", diff_id, digest, (unsigned long long)d.csize,
+         (unsigned long long)d.usize);
   archive_write_free(d.tar);
   if (d.compressor) archive_write_free(d.compressor);
   archive_entry_linkresolver_free(d.links);

@@ -1,5 +1,14 @@
 /* exec: run an extra process in a running container's namespaces and cgroup. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "spec.h"
+#include "namespaces.h"
+#include "process.h"
+#include "state.h"
+#include "spawn.h"
+#include <unistd.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>

@@ -2,7 +2,14 @@
  * Where they run: prestart/createRuntime/createContainer in the runtime after the container's
  * namespaces and rootfs are ready (before start), startContainer in the container just before
  * execve, poststart after start, poststop in delete. */
-#include "ctl.h"
+#include "hooks.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "state.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -37,14 +44,14 @@ static int run_hook(json_t *h, const char *kind, size_t idx, const char *state, 
   }
   close(in[0]);
   signal(SIGPIPE, SIG_IGN);
-  if (write(in[1], state, strlen(state)) < 0) { /* a hook need not read its stdin */ }
+  if (write(in[1], state, strlen(state)) < 0) { /* a hook need not read its stdin */
+  }
   close(in[1]);
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), status = 0;
   if (pidfd >= 0 && timeout > 0) {
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     int n;
-    while ((n = poll(&p, 1, (int)(timeout * 1000))) < 0 && errno == EINTR) {
-    }
+    while ((n = poll(&p, 1, (int)(timeout * 1000))) < 0 && errno == EINTR) {}
     if (n == 0) {
       kill(pid, SIGKILL);
       waitpid(pid, NULL, 0);
@@ -53,11 +60,11 @@ static int run_hook(json_t *h, const char *kind, size_t idx, const char *state, 
     }
   }
   if (pidfd >= 0) close(pidfd);
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return ctl_fail(e, 0, "hooks.%s[%zu] (%s): %s %d", kind, idx, path, WIFEXITED(status) ? "exited with status" : "killed by signal",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    return ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "hooks.%s[%zu] (%s): %s %d", kind, idx, path,
+                         WIFEXITED(status) ? "exited with status" : "killed by signal",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
   return 0;
 }
 
@@ -79,9 +86,4 @@ void hooks_run_warn(json_t *spec, const char *kind, struct state *st) {
   struct ctl_err he;
   if (hooks_run(spec, kind, sj, &he) < 0) ctl_log("warning", "%s", he.msg);
   json_decref(sj);
-}
-
-json_t *spec_load_unchecked(const char *bundle) {
-  cleanup_free char *path = xasprintf("%s/config.json", bundle);
-  return json_load_file(path, 0, NULL);
 }

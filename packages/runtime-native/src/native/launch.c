@@ -62,11 +62,11 @@ struct job {
   uint32_t id;
   pid_t pid;
   int status;
-  int out, err, in;   /* our ends; -1 once closed */
+  int out, err, in; /* our ends; -1 once closed */
   struct buf o, e;
-  const char *input;  /* into req */
+  const char *input; /* into req */
   size_t input_len, input_off;
-  char *req;          /* the request, owned */
+  char *req; /* the request, owned */
 };
 
 static struct job jobs[MAX_JOBS];
@@ -158,8 +158,10 @@ static void start(char *req, uint32_t len) {
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  if (inp[0] >= 0) posix_spawn_file_actions_adddup2(&fa, inp[0], 0);
-  else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (inp[0] >= 0)
+    posix_spawn_file_actions_adddup2(&fa, inp[0], 0);
+  else
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
   posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
   if (*cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
@@ -264,11 +266,14 @@ int main(void) {
       if (j && (fd == j->out || fd == j->err)) {
         char chunk[65536];
         ssize_t r = read(fd, chunk, sizeof chunk);
-        if (r > 0) buf_add(fd == j->out ? &j->o : &j->e, chunk, r);
+        if (r > 0)
+          buf_add(fd == j->out ? &j->o : &j->e, chunk, r);
         else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
           close(fd);
-          if (fd == j->out) j->out = -1;
-          else j->err = -1;
+          if (fd == j->out)
+            j->out = -1;
+          else
+            j->err = -1;
           finish_if_done(j);
         }
       } else if (j && fd == j->in) {
@@ -294,8 +299,7 @@ int main(void) {
         }
       } else if (fd == sfd) {
         struct signalfd_siginfo si;
-        while (read(sfd, &si, sizeof si) == sizeof si) {
-        }
+        while (read(sfd, &si, sizeof si) == sizeof si) {}
         int st;
         pid_t w;
         while ((w = waitpid(-1, &st, WNOHANG)) > 0)

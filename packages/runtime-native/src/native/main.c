@@ -1,5 +1,12 @@
 /* ctl-runtime: a runc-compatible command line over the OCI runtime in this directory. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "spec.h"
+#include "state.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 
 struct flag {
@@ -30,9 +37,12 @@ static int parse_flags(int argc, char **argv, struct flag *flags, char **pos, in
       if (strlen(p->name) == nl && !strncmp(p->name, name, nl)) f = p;
     if (!f) return ctl_fail(e, 0, "flag provided but not defined: %s", a);
     if (f->has_arg) {
-      if (eq) f->value = eq + 1;
-      else if (i + 1 < argc) f->value = argv[++i];
-      else return ctl_fail(e, 0, "flag needs an argument: %s", a);
+      if (eq)
+        f->value = eq + 1;
+      else if (i + 1 < argc)
+        f->value = argv[++i];
+      else
+        return ctl_fail(e, 0, "flag needs an argument: %s", a);
     } else {
       f->value = eq ? (strcmp(eq + 1, "false") ? "" : NULL) : "";
     }
@@ -47,17 +57,16 @@ static const char *flag(struct flag *flags, const char *name) {
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: ctl-runtime [--root DIR] [--log FILE] [--log-format json|text] [--debug] [--systemd-cgroup] COMMAND [ARGS]\n"
-          "commands: create, start, run, state, kill, delete, exec, ps, pause, resume, update, list, events, spec-validate\n");
+  fprintf(stderr, "usage: ctl-runtime [--root DIR] [--log FILE] [--log-format json|text] [--debug] [--systemd-cgroup] COMMAND [ARGS]\n"
+                  "commands: create, start, run, state, kill, delete, exec, ps, pause, resume, update, list, events, spec-validate\n");
 }
 
 int main(int argc, char **argv) {
   struct ctl_err e = {0};
-  struct flag g[] = {{"root", true, NULL},         {"log", true, NULL},          {"log-format", true, NULL},
-                     {"debug", false, NULL},       {"systemd-cgroup", false, NULL}, {"criu", true, NULL},
-                     {"rootless", true, NULL},     {"help", false, NULL},        {"h", false, NULL},
-                     {"version", false, NULL},     {"v", false, NULL},           {NULL, false, NULL}};
+  struct flag g[] = {
+      {"root", true, NULL}, {"log", true, NULL},      {"log-format", true, NULL}, {"debug", false, NULL}, {"systemd-cgroup", false, NULL},
+      {"criu", true, NULL}, {"rootless", true, NULL}, {"help", false, NULL},      {"h", false, NULL},     {"version", false, NULL},
+      {"v", false, NULL},   {NULL, false, NULL}};
   char **pos = xmalloc((argc + 1) * sizeof(char *));
   int npos = 0;
   if (parse_flags(argc - 1, argv + 1, g, pos, &npos, true, &e) < 0) {
@@ -91,10 +100,14 @@ int main(int argc, char **argv) {
       ctl_fail(&e, 0, "%s: exactly one container id is required", cmd);
       goto fail;
     }
-    struct create_opts o = {.bundle = flag(f, "bundle") ?: flag(f, "b"), .pid_file = flag(f, "pid-file"),
-                            .console_socket = flag(f, "console-socket"), .no_pivot = flag(f, "no-pivot") != NULL,
-                            .no_new_keyring = flag(f, "no-new-keyring") != NULL, .detach = flag(f, "detach") || flag(f, "d")};
-    if (!strcmp(cmd, "create")) r = cmd_create(&go, p[0], &o, &e);
+    struct create_opts o = {.bundle = flag(f, "bundle") ?: flag(f, "b"),
+                            .pid_file = flag(f, "pid-file"),
+                            .console_socket = flag(f, "console-socket"),
+                            .no_pivot = flag(f, "no-pivot") != NULL,
+                            .no_new_keyring = flag(f, "no-new-keyring") != NULL,
+                            .detach = flag(f, "detach") || flag(f, "d")};
+    if (!strcmp(cmd, "create"))
+      r = cmd_create(&go, p[0], &o, &e);
     else {
       r = cmd_run(&go, p[0], &o, &e);
       if (r >= 0) return r;
@@ -106,9 +119,12 @@ int main(int argc, char **argv) {
       ctl_fail(&e, 0, "%s: exactly one container id is required", cmd);
       goto fail;
     }
-    if (!strcmp(cmd, "start")) r = cmd_start(&go, p[0], &e);
-    else if (!strcmp(cmd, "state")) r = cmd_state(&go, p[0], &e);
-    else r = cmd_pause(&go, p[0], !strcmp(cmd, "pause"), &e);
+    if (!strcmp(cmd, "start"))
+      r = cmd_start(&go, p[0], &e);
+    else if (!strcmp(cmd, "state"))
+      r = cmd_state(&go, p[0], &e);
+    else
+      r = cmd_pause(&go, p[0], !strcmp(cmd, "pause"), &e);
   } else if (!strcmp(cmd, "kill")) {
     struct flag f[] = {{"all", false, NULL}, {"a", false, NULL}, {NULL, false, NULL}};
     if (parse_flags(sargc, sargv, f, p, &np, false, &e) < 0) goto fail;
@@ -126,23 +142,34 @@ int main(int argc, char **argv) {
     }
     r = cmd_delete(&go, p[0], flag(f, "force") || flag(f, "f"), &e);
   } else if (!strcmp(cmd, "exec")) {
-    struct flag f[] = {{"process", true, NULL}, {"p", true, NULL},       {"detach", false, NULL}, {"d", false, NULL},
-                       {"pid-file", true, NULL}, {"console-socket", true, NULL}, {"tty", false, NULL}, {"t", false, NULL},
-                       {"cwd", true, NULL},      {"env", true, NULL},      {"e", true, NULL},       {"user", true, NULL},
-                       {"u", true, NULL},        {"preserve-fds", true, NULL}, {NULL, false, NULL}};
+    struct flag f[] = {{"process", true, NULL},  {"p", true, NULL},
+                       {"detach", false, NULL},  {"d", false, NULL},
+                       {"pid-file", true, NULL}, {"console-socket", true, NULL},
+                       {"tty", false, NULL},     {"t", false, NULL},
+                       {"cwd", true, NULL},      {"env", true, NULL},
+                       {"e", true, NULL},        {"user", true, NULL},
+                       {"u", true, NULL},        {"preserve-fds", true, NULL},
+                       {NULL, false, NULL}};
     /* flags end at the container id: what follows is the command */
     if (parse_flags(sargc, sargv, f, p, &np, true, &e) < 0) goto fail;
     if (np < 1) {
       ctl_fail(&e, 0, "exec: a container id is required");
       goto fail;
     }
-    char *env[64];
+    char **env = xmalloc((sargc + 1) * sizeof(char *));
     int nenv = 0;
-    for (int i = 0; i < sargc && nenv < 64; i++)
+    for (int i = 0; i < sargc; i++)
       if ((!strcmp(sargv[i], "--env") || !strcmp(sargv[i], "-e")) && i + 1 < sargc) env[nenv++] = sargv[i + 1];
-    struct exec_opts o = {.process_file = flag(f, "process") ?: flag(f, "p"), .pid_file = flag(f, "pid-file"),
-                          .console_socket = flag(f, "console-socket"), .cwd = flag(f, "cwd"), .detach = flag(f, "detach") || flag(f, "d"),
-                          .tty = flag(f, "tty") || flag(f, "t"), .args = p + 1, .nargs = np - 1, .env = env, .nenv = nenv};
+    struct exec_opts o = {.process_file = flag(f, "process") ?: flag(f, "p"),
+                          .pid_file = flag(f, "pid-file"),
+                          .console_socket = flag(f, "console-socket"),
+                          .cwd = flag(f, "cwd"),
+                          .detach = flag(f, "detach") || flag(f, "d"),
+                          .tty = flag(f, "tty") || flag(f, "t"),
+                          .args = p + 1,
+                          .nargs = np - 1,
+                          .env = env,
+                          .nenv = nenv};
     r = cmd_exec(&go, p[0], &o, &e);
     if (r >= 0) return r;
   } else if (!strcmp(cmd, "ps")) {
@@ -167,7 +194,7 @@ int main(int argc, char **argv) {
     r = cmd_events(&go, p[0], flag(f, "stats") != NULL, flag(f, "cgroup"), &e);
   } else if (!strcmp(cmd, "update")) {
     /* update --resources FILE|- ID: LinuxResources JSON (what containerd's Update passes) */
-    struct flag f[] = {{"resources", true, NULL}, {"r", true, NULL}, {"memory", true, NULL}, {"pids-limit", true, NULL},
+    struct flag f[] = {{"resources", true, NULL},  {"r", true, NULL},         {"memory", true, NULL},     {"pids-limit", true, NULL},
                        {"cpu-shares", true, NULL}, {"cpu-quota", true, NULL}, {"cpu-period", true, NULL}, {NULL, false, NULL}};
     if (parse_flags(sargc, sargv, f, p, &np, false, &e) < 0) goto fail;
     if (np != 1) {
@@ -211,6 +238,7 @@ int main(int argc, char **argv) {
   }
   if (r == 0) return 0;
 fail:
-  ctl_log("error", "%s", e.msg);
-  return 1;
+  ctl_log_error(&e);
+  /* never 0 for a failure, even one that forgot its kind */
+  return e.kind ? (int)e.kind : CTL_KIND_INTERNAL;
 }

@@ -1,7 +1,14 @@
 /* The container's filesystem: spec mounts under the rootfs, device nodes and /dev links,
  * pivot_root, then masked and read-only paths and a read-only root. Runs in the container's
  * init, in its new mount namespace. */
-#include "ctl.h"
+#include "mounts.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "cgroups.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mount.h>
@@ -16,22 +23,35 @@ static const struct {
   bool clear;
   unsigned long flag;
 } FLAGS[] = {
-    {"ro", false, MS_RDONLY},        {"rw", true, MS_RDONLY},          {"nosuid", false, MS_NOSUID},
-    {"suid", true, MS_NOSUID},       {"nodev", false, MS_NODEV},       {"dev", true, MS_NODEV},
-    {"noexec", false, MS_NOEXEC},    {"exec", true, MS_NOEXEC},        {"sync", false, MS_SYNCHRONOUS},
-    {"async", true, MS_SYNCHRONOUS}, {"dirsync", false, MS_DIRSYNC},   {"remount", false, MS_REMOUNT},
-    {"mand", false, MS_MANDLOCK},    {"nomand", true, MS_MANDLOCK},    {"atime", true, MS_NOATIME},
-    {"noatime", false, MS_NOATIME},  {"diratime", true, MS_NODIRATIME}, {"nodiratime", false, MS_NODIRATIME},
-    {"relatime", false, MS_RELATIME}, {"norelatime", true, MS_RELATIME}, {"strictatime", false, MS_STRICTATIME},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"nosuid", false, MS_NOSUID},
+    {"suid", true, MS_NOSUID},
+    {"nodev", false, MS_NODEV},
+    {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},
+    {"exec", true, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},
+    {"nomand", true, MS_MANDLOCK},
+    {"atime", true, MS_NOATIME},
+    {"noatime", false, MS_NOATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
     {"nostrictatime", true, MS_STRICTATIME},
 };
 static const struct {
   const char *name;
   unsigned long flag;
 } PROPAGATION[] = {
-    {"private", MS_PRIVATE},         {"rprivate", MS_PRIVATE | MS_REC}, {"shared", MS_SHARED},
-    {"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE},               {"rslave", MS_SLAVE | MS_REC},
-    {"unbindable", MS_UNBINDABLE},   {"runbindable", MS_UNBINDABLE | MS_REC},
+    {"private", MS_PRIVATE}, {"rprivate", MS_PRIVATE | MS_REC}, {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},     {"rslave", MS_SLAVE | MS_REC},     {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
 unsigned long mount_parse_options(json_t *options, char **data, unsigned long *propagation, bool *bind, bool *rec) {
@@ -98,6 +118,8 @@ static int openat2_in_root(int dirfd, const char *rel, struct ctl_err *e) {
  * Returns an O_PATH fd. */
 static int walk_and_make(int root, const char *dest, bool as_file, struct ctl_err *e) {
   char path[4096];
+  /* the walk keeps paths in PATH_MAX-sized buffers: a longer one is refused, not cut */
+  if (strlen(dest) >= sizeof path) return ctl_fail(e, ENAMETOOLONG, "resolve %s in rootfs", dest);
   snprintf(path, sizeof path, "%s", dest);
   for (int hops = 0; hops < 40; hops++) {
     char prefix[4096] = "";
@@ -148,6 +170,7 @@ static int walk_and_make(int root, const char *dest, bool as_file, struct ctl_er
       cur = end;
     }
     if (!restart) return parent;
+    if (strlen(restart) >= sizeof path) return ctl_fail(e, ENAMETOOLONG, "resolve %s in rootfs: a symlink leads to a longer path", dest);
     snprintf(path, sizeof path, "%s", restart);
   }
   return ctl_fail(e, ELOOP, "resolve %s in rootfs", dest);
@@ -174,7 +197,8 @@ static char *resolve_in_root(const char *rootfs, const char *dest, bool as_file,
   return strdup(target);
 }
 
-static int bind_mount(const char *src, const char *dest, unsigned long flags, unsigned long prop, bool rec, bool userns, struct ctl_err *e) {
+static int bind_mount(const char *src, const char *dest, unsigned long flags, unsigned long prop, bool rec, bool userns,
+                      struct ctl_err *e) {
   if (mount(src, dest, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0) return ctl_fail(e, errno, "bind mount %s on %s", src, dest);
   unsigned long extra = flags & ~(MS_REMOUNT | MS_BIND | MS_REC);
   if (extra) {
@@ -224,7 +248,7 @@ static int do_spec_mount(struct mount_ctx *m, size_t idx, json_t *mnt, struct ct
 static const struct {
   const char *path;
   unsigned maj, min;
-} DEFAULT_DEVICES[] = {{"/dev/null", 1, 3}, {"/dev/zero", 1, 5}, {"/dev/full", 1, 7},
+} DEFAULT_DEVICES[] = {{"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
                        {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}};
 
 static int make_device(struct mount_ctx *m, const char *path, char type, unsigned maj, unsigned min, mode_t mode, uid_t uid, gid_t gid,
@@ -260,7 +284,8 @@ static int make_devices(struct mount_ctx *m, struct ctl_err *e) {
   for (size_t k = 0; k < sizeof DEFAULT_DEVICES / sizeof *DEFAULT_DEVICES; k++) {
     bool overridden = false;
     json_array_foreach(devs, i, d) if (!strcmp(jstr(d, "path"), DEFAULT_DEVICES[k].path)) overridden = true;
-    if (!overridden && make_device(m, DEFAULT_DEVICES[k].path, 'c', DEFAULT_DEVICES[k].maj, DEFAULT_DEVICES[k].min, 0666, 0, 0, e) < 0) return -1;
+    if (!overridden && make_device(m, DEFAULT_DEVICES[k].path, 'c', DEFAULT_DEVICES[k].maj, DEFAULT_DEVICES[k].min, 0666, 0, 0, e) < 0)
+      return -1;
   }
   json_array_foreach(devs, i, d) {
     long long maj = 0, min = 0, mode = 0666, uid = 0, gid = 0;
@@ -271,8 +296,10 @@ static int make_devices(struct mount_ctx *m, struct ctl_err *e) {
     jint(d, "gid", &gid);
     if (make_device(m, jstr(d, "path"), jstr(d, "type")[0], maj, min, mode, uid, gid, e) < 0) return ctl_wrap(e, "linux.devices[%zu]", i);
   }
-  static const char *links[][2] = {{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-                                   {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+  static const char *links[][2] = {{"/proc/self/fd", "/dev/fd"},
+                                   {"/proc/self/fd/0", "/dev/stdin"},
+                                   {"/proc/self/fd/1", "/dev/stdout"},
+                                   {"/proc/self/fd/2", "/dev/stderr"},
                                    {"/proc/kcore", "/dev/core"}};
   cleanup_free char *devdir = resolve_in_root(m->rootfs, "/dev", false, e);
   if (!devdir) return -1;

@@ -1,5 +1,11 @@
 /* Namespaces: which to create, which to join (by path), and the user namespace id maps. */
-#include "ctl.h"
+#include "namespaces.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -10,14 +16,18 @@
 #endif
 
 static const struct {
-  const char *name;   /* OCI name */
-  const char *proc;   /* /proc/PID/ns entry */
+  const char *name; /* OCI name */
+  const char *proc; /* /proc/PID/ns entry */
   int flag;
 } NS[NS_COUNT] = {
-    [NS_USER] = {"user", "user", CLONE_NEWUSER},       [NS_MNT] = {"mount", "mnt", CLONE_NEWNS},
-    [NS_PID] = {"pid", "pid", CLONE_NEWPID},           [NS_NET] = {"network", "net", CLONE_NEWNET},
-    [NS_IPC] = {"ipc", "ipc", CLONE_NEWIPC},           [NS_UTS] = {"uts", "uts", CLONE_NEWUTS},
-    [NS_CGROUP] = {"cgroup", "cgroup", CLONE_NEWCGROUP}, [NS_TIME] = {"time", "time", CLONE_NEWTIME},
+    [NS_USER] = {"user", "user", CLONE_NEWUSER},
+    [NS_MNT] = {"mount", "mnt", CLONE_NEWNS},
+    [NS_PID] = {"pid", "pid", CLONE_NEWPID},
+    [NS_NET] = {"network", "net", CLONE_NEWNET},
+    [NS_IPC] = {"ipc", "ipc", CLONE_NEWIPC},
+    [NS_UTS] = {"uts", "uts", CLONE_NEWUTS},
+    [NS_CGROUP] = {"cgroup", "cgroup", CLONE_NEWCGROUP},
+    [NS_TIME] = {"time", "time", CLONE_NEWTIME},
 };
 
 int ns_type_from_name(const char *name) {
@@ -37,8 +47,10 @@ int ns_plan_from_spec(json_t *spec, struct ns_plan *p, struct ctl_err *e) {
     if (t < 0) return ctl_fail(e, 0, "config.json: linux.namespaces[%zu].type: unknown namespace type", i);
     p->has[t] = true;
     const char *path = jstr(ns, "path");
-    if (path && *path) p->join[t] = strdup(path);
-    else p->new_flags |= NS[t].flag;
+    if (path && *path)
+      p->join[t] = strdup(path);
+    else
+      p->new_flags |= NS[t].flag;
   }
   return 0;
 }

@@ -1,5 +1,12 @@
 /* The small verbs: state, ps, pause/resume, list, events. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "cgroups.h"
+#include "state.h"
+#include <stdlib.h>
+#include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -23,7 +30,7 @@ int cmd_ps(struct gopts *g, const char *id, const char *format, struct ctl_err *
   pid_t *pids = NULL;
   int n = 0, r = -1;
   if (!st.has_cg) {
-    ctl_fail(e, 0, "container %s has no cgroup", id);
+    ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
     goto out;
   }
   if (cg_pids(&st.cg, &pids, &n, e) < 0) goto out;
@@ -55,9 +62,12 @@ int cmd_pause(struct gopts *g, const char *id, bool pause, struct ctl_err *e) {
   if (state_load(g->root, id, &st, e) < 0) return -1;
   int r = -1;
   enum status s = state_status(&st);
-  if (state_allow(pause ? V_PAUSE : V_RESUME, s, id, e) < 0) r = -1;
-  else if (!st.has_cg) ctl_fail(e, 0, "container %s has no cgroup", id);
-  else r = cg_freeze(&st.cg, pause, e);
+  if (state_allow(pause ? V_PAUSE : V_RESUME, s, id, e) < 0)
+    r = -1;
+  else if (!st.has_cg)
+    ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
+  else
+    r = cg_freeze(&st.cg, pause, e);
   state_free(&st);
   return r;
 }
@@ -66,9 +76,12 @@ int cmd_update(struct gopts *g, const char *id, json_t *resources, struct ctl_er
   struct state st;
   if (state_load(g->root, id, &st, e) < 0) return -1;
   int r = -1;
-  if (state_allow(V_UPDATE, state_status(&st), id, e) < 0) r = -1;
-  else if (!st.has_cg) ctl_fail(e, 0, "container %s has no cgroup", id);
-  else r = cg_apply(&st.cg, resources, e);
+  if (state_allow(V_UPDATE, state_status(&st), id, e) < 0)
+    r = -1;
+  else if (!st.has_cg)
+    ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
+  else
+    r = cg_apply(&st.cg, resources, e);
   state_free(&st);
   return r;
 }
@@ -86,10 +99,13 @@ int cmd_list(struct gopts *g, const char *format, bool quiet, struct ctl_err *e)
     struct ctl_err ignore;
     if (state_load(g->root, de->d_name, &st, &ignore) < 0) continue;
     json_t *j = state_to_oci_json(&st);
-    if (json) json_array_append(arr, j);
-    else if (quiet) printf("%s\n", st.id);
+    if (json)
+      json_array_append(arr, j);
+    else if (quiet)
+      printf("%s\n", st.id);
     else
-      printf("%-20s %-8lld %-10s %-40s %s\n", st.id, json_integer_value(json_object_get(j, "pid")), jstr(j, "status"), st.bundle, st.created);
+      printf("%-20s %-8lld %-10s %-40s %s\n", st.id, json_integer_value(json_object_get(j, "pid")), jstr(j, "status"), st.bundle,
+             st.created);
     json_decref(j);
     state_free(&st);
   }
@@ -114,7 +130,7 @@ int cmd_events(struct gopts *g, const char *id, bool stats, const char *cgroup, 
     for (int i = 0; i < cg.n; i++) there = there || stat(cg.dir[i], &sb) == 0;
     if (!there) {
       cg_free(&cg);
-      return ctl_fail(e, 0, "cgroup %s does not exist", cgroup);
+      return ctl_fail_kind(e, CTL_KIND_NOT_FOUND, 0, "cgroup %s does not exist", cgroup);
     }
     json_t *ev = json_pack("{s:s,s:s,s:o}", "type", "stats", "id", id, "data", cg_stats(&cg));
     char *txt = json_dumps(ev, JSON_COMPACT);
@@ -129,7 +145,7 @@ int cmd_events(struct gopts *g, const char *id, bool stats, const char *cgroup, 
     if (state_load(g->root, id, &st, e) < 0) return -1;
     if (!st.has_cg) {
       state_free(&st);
-      return ctl_fail(e, 0, "container %s has no cgroup", id);
+      return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container %s has no cgroup", id);
     }
     enum status s = state_status(&st);
     json_t *ev = json_pack("{s:s,s:s,s:o}", "type", "stats", "id", id, "data", cg_stats(&st.cg));

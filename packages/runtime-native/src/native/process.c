@@ -1,6 +1,15 @@
 /* What a container process does between its setup and execve: rlimits, oom_score_adj,
  * groups/uid/gid with capabilities, the console, PATH lookup and the exec itself. */
-#include "ctl.h"
+#include "process.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "spec.h"
+#include "mounts.h"
+#include "caps.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
@@ -28,8 +37,8 @@ int proc_set_rlimits(json_t *process, struct ctl_err *e) {
       int err = errno;
       getrlimit(res, &cur);
       if (err == EPERM && rl.rlim_max > cur.rlim_max)
-        return ctl_fail(e, err, "process.rlimits[%zu] (%s): setrlimit hard=%lld above the current hard limit %llu needs CAP_SYS_RESOURCE", i, t,
-                        hard, (unsigned long long)cur.rlim_max);
+        return ctl_fail(e, err, "process.rlimits[%zu] (%s): setrlimit hard=%lld above the current hard limit %llu needs CAP_SYS_RESOURCE",
+                        i, t, hard, (unsigned long long)cur.rlim_max);
       return ctl_fail(e, err, "process.rlimits[%zu] (%s): setrlimit soft=%lld hard=%lld", i, t, soft, hard);
     }
   }
@@ -59,7 +68,11 @@ int proc_set_sched(json_t *process, struct ctl_err *e) {
     const char *cls = jstr(io, "class");
     long long prio = 0;
     jint(io, "priority", &prio);
-    int c = !cls ? -1 : !strcmp(cls, "IOPRIO_CLASS_RT") ? 1 : !strcmp(cls, "IOPRIO_CLASS_BE") ? 2 : !strcmp(cls, "IOPRIO_CLASS_IDLE") ? 3 : -1;
+    int c = !cls                                ? -1
+            : !strcmp(cls, "IOPRIO_CLASS_RT")   ? 1
+            : !strcmp(cls, "IOPRIO_CLASS_BE")   ? 2
+            : !strcmp(cls, "IOPRIO_CLASS_IDLE") ? 3
+                                                : -1;
     if (c < 0) return ctl_fail(e, 0, "config.json: process.ioPriority.class: unknown class \"%s\"", cls ? cls : "");
     if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (c << 13) | (int)(prio & 7)) < 0)
       return ctl_fail(e, errno, "ioprio_set (process.ioPriority)");
@@ -67,13 +80,18 @@ int proc_set_sched(json_t *process, struct ctl_err *e) {
   json_t *sch = json_object_get(process, "scheduler");
   if (sch) {
     long long nice = 0, prio = 0;
-    if (jint(sch, "nice", &nice) && setpriority(PRIO_PROCESS, 0, (int)nice) < 0) return ctl_fail(e, errno, "setpriority %lld (process.scheduler.nice)", nice);
+    if (jint(sch, "nice", &nice) && setpriority(PRIO_PROCESS, 0, (int)nice) < 0)
+      return ctl_fail(e, errno, "setpriority %lld (process.scheduler.nice)", nice);
     const char *pol = jstr(sch, "policy");
     if (pol) {
       static const struct {
         const char *n;
         int p;
-      } P[] = {{"SCHED_OTHER", SCHED_OTHER}, {"SCHED_FIFO", SCHED_FIFO}, {"SCHED_RR", SCHED_RR}, {"SCHED_BATCH", SCHED_BATCH}, {"SCHED_IDLE", SCHED_IDLE}};
+      } P[] = {{"SCHED_OTHER", SCHED_OTHER},
+               {"SCHED_FIFO", SCHED_FIFO},
+               {"SCHED_RR", SCHED_RR},
+               {"SCHED_BATCH", SCHED_BATCH},
+               {"SCHED_IDLE", SCHED_IDLE}};
       int policy = -1;
       for (size_t i = 0; i < sizeof P / sizeof *P; i++)
         if (!strcmp(pol, P[i].n)) policy = P[i].p;

@@ -1,5 +1,11 @@
 /* Seccomp: linux.seccomp of the spec compiled by libseccomp and loaded into the process. */
-#include "ctl.h"
+#include "seccomp.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -9,14 +15,22 @@
 #include <sys/syscall.h>
 
 static int parse_action(const char *name, long long errno_ret, uint32_t *out) {
-  if (!strcmp(name, "SCMP_ACT_KILL") || !strcmp(name, "SCMP_ACT_KILL_THREAD")) *out = SCMP_ACT_KILL_THREAD;
-  else if (!strcmp(name, "SCMP_ACT_KILL_PROCESS")) *out = SCMP_ACT_KILL_PROCESS;
-  else if (!strcmp(name, "SCMP_ACT_TRAP")) *out = SCMP_ACT_TRAP;
-  else if (!strcmp(name, "SCMP_ACT_ERRNO")) *out = SCMP_ACT_ERRNO((uint16_t)errno_ret);
-  else if (!strcmp(name, "SCMP_ACT_TRACE")) *out = SCMP_ACT_TRACE((uint16_t)errno_ret);
-  else if (!strcmp(name, "SCMP_ACT_ALLOW")) *out = SCMP_ACT_ALLOW;
-  else if (!strcmp(name, "SCMP_ACT_LOG")) *out = SCMP_ACT_LOG;
-  else return -1;
+  if (!strcmp(name, "SCMP_ACT_KILL") || !strcmp(name, "SCMP_ACT_KILL_THREAD"))
+    *out = SCMP_ACT_KILL_THREAD;
+  else if (!strcmp(name, "SCMP_ACT_KILL_PROCESS"))
+    *out = SCMP_ACT_KILL_PROCESS;
+  else if (!strcmp(name, "SCMP_ACT_TRAP"))
+    *out = SCMP_ACT_TRAP;
+  else if (!strcmp(name, "SCMP_ACT_ERRNO"))
+    *out = SCMP_ACT_ERRNO((uint16_t)errno_ret);
+  else if (!strcmp(name, "SCMP_ACT_TRACE"))
+    *out = SCMP_ACT_TRACE((uint16_t)errno_ret);
+  else if (!strcmp(name, "SCMP_ACT_ALLOW"))
+    *out = SCMP_ACT_ALLOW;
+  else if (!strcmp(name, "SCMP_ACT_LOG"))
+    *out = SCMP_ACT_LOG;
+  else
+    return -1;
   return 0;
 }
 
@@ -24,8 +38,13 @@ static int parse_op(const char *name, enum scmp_compare *op) {
   static const struct {
     const char *n;
     enum scmp_compare op;
-  } OPS[] = {{"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT}, {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-             {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT}, {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
+  } OPS[] = {{"SCMP_CMP_NE", SCMP_CMP_NE},
+             {"SCMP_CMP_LT", SCMP_CMP_LT},
+             {"SCMP_CMP_LE", SCMP_CMP_LE},
+             {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+             {"SCMP_CMP_GE", SCMP_CMP_GE},
+             {"SCMP_CMP_GT", SCMP_CMP_GT},
+             {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
   for (size_t i = 0; i < sizeof OPS / sizeof *OPS; i++)
     if (!strcmp(name, OPS[i].n)) return *op = OPS[i].op, 0;
   return -1;
@@ -35,12 +54,13 @@ static uint32_t parse_arch(const char *name) {
   static const struct {
     const char *n;
     uint32_t a;
-  } ARCH[] = {{"SCMP_ARCH_X86", SCMP_ARCH_X86}, {"SCMP_ARCH_X86_64", SCMP_ARCH_X86_64}, {"SCMP_ARCH_X32", SCMP_ARCH_X32},
-              {"SCMP_ARCH_ARM", SCMP_ARCH_ARM}, {"SCMP_ARCH_AARCH64", SCMP_ARCH_AARCH64}, {"SCMP_ARCH_MIPS", SCMP_ARCH_MIPS},
-              {"SCMP_ARCH_MIPS64", SCMP_ARCH_MIPS64}, {"SCMP_ARCH_MIPS64N32", SCMP_ARCH_MIPS64N32}, {"SCMP_ARCH_MIPSEL", SCMP_ARCH_MIPSEL},
-              {"SCMP_ARCH_MIPSEL64", SCMP_ARCH_MIPSEL64}, {"SCMP_ARCH_MIPSEL64N32", SCMP_ARCH_MIPSEL64N32}, {"SCMP_ARCH_PPC", SCMP_ARCH_PPC},
-              {"SCMP_ARCH_PPC64", SCMP_ARCH_PPC64}, {"SCMP_ARCH_PPC64LE", SCMP_ARCH_PPC64LE}, {"SCMP_ARCH_S390", SCMP_ARCH_S390},
-              {"SCMP_ARCH_S390X", SCMP_ARCH_S390X}, {"SCMP_ARCH_RISCV64", SCMP_ARCH_RISCV64}};
+  } ARCH[] = {
+      {"SCMP_ARCH_X86", SCMP_ARCH_X86},           {"SCMP_ARCH_X86_64", SCMP_ARCH_X86_64},           {"SCMP_ARCH_X32", SCMP_ARCH_X32},
+      {"SCMP_ARCH_ARM", SCMP_ARCH_ARM},           {"SCMP_ARCH_AARCH64", SCMP_ARCH_AARCH64},         {"SCMP_ARCH_MIPS", SCMP_ARCH_MIPS},
+      {"SCMP_ARCH_MIPS64", SCMP_ARCH_MIPS64},     {"SCMP_ARCH_MIPS64N32", SCMP_ARCH_MIPS64N32},     {"SCMP_ARCH_MIPSEL", SCMP_ARCH_MIPSEL},
+      {"SCMP_ARCH_MIPSEL64", SCMP_ARCH_MIPSEL64}, {"SCMP_ARCH_MIPSEL64N32", SCMP_ARCH_MIPSEL64N32}, {"SCMP_ARCH_PPC", SCMP_ARCH_PPC},
+      {"SCMP_ARCH_PPC64", SCMP_ARCH_PPC64},       {"SCMP_ARCH_PPC64LE", SCMP_ARCH_PPC64LE},         {"SCMP_ARCH_S390", SCMP_ARCH_S390},
+      {"SCMP_ARCH_S390X", SCMP_ARCH_S390X},       {"SCMP_ARCH_RISCV64", SCMP_ARCH_RISCV64}};
   for (size_t i = 0; i < sizeof ARCH / sizeof *ARCH; i++)
     if (!strcmp(name, ARCH[i].n)) return ARCH[i].a;
   return 0;
@@ -121,8 +141,10 @@ static scmp_filter_ctx build_filter(json_t *sc, struct ctl_err *e) {
   json_t *flags = json_object_get(sc, "flags");
   json_array_foreach(flags, i, a) {
     const char *f = json_string_value(a) ?: "";
-    if (!strcmp(f, "SECCOMP_FILTER_FLAG_LOG")) seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
-    else if (!strcmp(f, "SECCOMP_FILTER_FLAG_SPEC_ALLOW")) seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1);
+    if (!strcmp(f, "SECCOMP_FILTER_FLAG_LOG"))
+      seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
+    else if (!strcmp(f, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"))
+      seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1);
   }
   /* no_new_privs is the spec's business (process.noNewPrivileges), not libseccomp's */
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
@@ -141,9 +163,9 @@ fail:
  * ready program to the kernel, as seccomp_load() would.
  */
 static struct {
-  json_t *sc;              /* the linux.seccomp object the program was made for */
+  json_t *sc; /* the linux.seccomp object the program was made for */
   struct sock_fprog prog;
-  unsigned flags;          /* SECCOMP_FILTER_FLAG_* */
+  unsigned flags; /* SECCOMP_FILTER_FLAG_* */
 } prepared;
 
 static const char CACHE_MAGIC[8] = "CTLBPF1\n";
@@ -160,8 +182,10 @@ static unsigned filter_flags(json_t *sc) {
   json_t *a;
   json_array_foreach(json_object_get(sc, "flags"), i, a) {
     const char *f = json_string_value(a) ?: "";
-    if (!strcmp(f, "SECCOMP_FILTER_FLAG_LOG")) flags |= SECCOMP_FILTER_FLAG_LOG;
-    else if (!strcmp(f, "SECCOMP_FILTER_FLAG_SPEC_ALLOW")) flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    if (!strcmp(f, "SECCOMP_FILTER_FLAG_LOG"))
+      flags |= SECCOMP_FILTER_FLAG_LOG;
+    else if (!strcmp(f, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"))
+      flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
   }
   return flags;
 }
@@ -174,7 +198,8 @@ static bool cache_load(const char *path, const char *canon) {
   uint32_t clen = 0, n = 0;
   bool ok = fread(magic, 1, 8, f) == 8 && !memcmp(magic, CACHE_MAGIC, 8) && fread(&clen, 4, 1, f) == 1 && clen == strlen(canon);
   char *stored = ok ? malloc(clen + 1) : NULL;
-  ok = ok && stored && fread(stored, 1, clen, f) == clen && !memcmp(stored, canon, clen) && fread(&n, 4, 1, f) == 1 && n > 0 && n <= BPF_MAXINSNS;
+  ok = ok && stored && fread(stored, 1, clen, f) == clen && !memcmp(stored, canon, clen) && fread(&n, 4, 1, f) == 1 && n > 0 &&
+       n <= BPF_MAXINSNS;
   free(stored);
   struct sock_filter *insns = ok ? calloc(n, sizeof *insns) : NULL;
   ok = ok && insns && fread(insns, sizeof *insns, n, f) == n && fgetc(f) == EOF;
@@ -194,8 +219,8 @@ static void cache_store(const char *path, const char *canon) {
   FILE *f = fopen(tmp, "wxe");
   if (!f) return;
   uint32_t clen = (uint32_t)strlen(canon), n = prepared.prog.len;
-  bool ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&clen, 4, 1, f) == 1 && fwrite(canon, 1, clen, f) == clen && fwrite(&n, 4, 1, f) == 1 &&
-            fwrite(prepared.prog.filter, sizeof *prepared.prog.filter, n, f) == n;
+  bool ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&clen, 4, 1, f) == 1 && fwrite(canon, 1, clen, f) == clen &&
+            fwrite(&n, 4, 1, f) == 1 && fwrite(prepared.prog.filter, sizeof *prepared.prog.filter, n, f) == n;
   ok = fclose(f) == 0 && ok;
   if (!ok || rename(tmp, path) < 0) unlink(tmp);
 }
@@ -242,7 +267,8 @@ int seccomp_prepare(json_t *sc, const char *cache_dir, struct ctl_err *e) {
 int seccomp_apply(json_t *sc, struct ctl_err *e) {
   if (!sc) return 0;
   if (prepared.sc == sc) {
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, prepared.flags, &prepared.prog) < 0) return ctl_fail(e, errno, "seccomp (linux.seccomp)");
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, prepared.flags, &prepared.prog) < 0)
+      return ctl_fail(e, errno, "seccomp (linux.seccomp)");
     return 0;
   }
   scmp_filter_ctx ctx = build_filter(sc, e);

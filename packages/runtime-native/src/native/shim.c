@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
+#include "kinds.h"
 
 #define LINE_MAX_BYTES 8192
 
@@ -67,11 +68,14 @@ static size_t backlog_len;
 static bool backlog_on, backlog_full;
 
 static void broadcast(int stream, const char *data, size_t n) {
-  unsigned char hdr[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  unsigned char hdr[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+                          (unsigned char)n};
   if (backlog_on && !backlog_full) {
     /* once a chunk does not fit, keep nothing more: a gap in the middle would be worse */
-    if (backlog_len + 8 + n > BACKLOG_MAX) backlog_full = true;
-    else memcpy(backlog + backlog_len, hdr, 8), memcpy(backlog + backlog_len + 8, data, n), backlog_len += 8 + n;
+    if (backlog_len + 8 + n > BACKLOG_MAX)
+      backlog_full = true;
+    else
+      memcpy(backlog + backlog_len, hdr, 8), memcpy(backlog + backlog_len + 8, data, n), backlog_len += 8 + n;
   }
   for (int i = 0; i < MAX_CLIENTS; i++) {
     if (clients[i] < 0) continue;
@@ -110,8 +114,9 @@ static void add_client(int c) {
 static void die(const char *what) {
   char msg[256];
   int n = snprintf(msg, sizeof msg, "ctl-shim: %s: %s\n", what, strerror(errno));
-  if (write(2, msg, n) < 0) { /* nothing */ }
-  _exit(1);
+  if (write(2, msg, n) < 0) { /* nothing */
+  }
+  _exit(CTL_KIND_INTERNAL);
 }
 
 static void write_all(int fd, const char *p, size_t n) {
@@ -146,12 +151,18 @@ static void emit(struct stream *s, const char *data, size_t n) {
   size_t o = snprintf(out, sizeof out, "{\"time\":\"%s\",\"stream\":\"%s\",\"log\":\"", t, s->name);
   for (size_t i = 0; i < n; i++) {
     unsigned char c = data[i];
-    if (c == '"' || c == '\\') out[o++] = '\\', out[o++] = c;
-    else if (c == '\n') out[o++] = '\\', out[o++] = 'n';
-    else if (c == '\r') out[o++] = '\\', out[o++] = 'r';
-    else if (c == '\t') out[o++] = '\\', out[o++] = 't';
-    else if (c < 0x20 || c == 0x7f) o += snprintf(out + o, 7, "\\u%04x", c);
-    else out[o++] = c;
+    if (c == '"' || c == '\\')
+      out[o++] = '\\', out[o++] = c;
+    else if (c == '\n')
+      out[o++] = '\\', out[o++] = 'n';
+    else if (c == '\r')
+      out[o++] = '\\', out[o++] = 'r';
+    else if (c == '\t')
+      out[o++] = '\\', out[o++] = 't';
+    else if (c < 0x20 || c == 0x7f)
+      o += snprintf(out + o, 7, "\\u%04x", c);
+    else
+      out[o++] = c;
   }
   memcpy(out + o, "\"}\n", 3);
   write_all(log_fd, out, o + 3);
@@ -201,8 +212,10 @@ static void control(int lsock, int master, int *stdin_w) {
   cmd[n] = 0;
   if (sscanf(cmd, "resize %u %u", &cols, &rows) == 2) {
     struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-    if (master < 0) reply = "err no terminal\n";
-    else if (ioctl(master, TIOCSWINSZ, &ws) < 0) snprintf(err, sizeof err, "err resize: %s\n", strerror(errno)), reply = err;
+    if (master < 0)
+      reply = "err no terminal\n";
+    else if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+      snprintf(err, sizeof err, "err resize: %s\n", strerror(errno)), reply = err;
   } else if (!strncmp(cmd, "close-stdin", 11)) {
     if (*stdin_w >= 0 && *stdin_w != master) {
       /* what a client sent before asking is the process's too: the sockets are read in no
@@ -217,7 +230,8 @@ static void control(int lsock, int master, int *stdin_w) {
   } else {
     reply = "err unknown command\n";
   }
-  if (send(c, reply, strlen(reply), MSG_NOSIGNAL) < 0) { /* the client left */ }
+  if (send(c, reply, strlen(reply), MSG_NOSIGNAL) < 0) { /* the client left */
+  }
   close(c);
 }
 
@@ -272,9 +286,12 @@ static void open_oom(pid_t pid) {
     if (!c2) continue;
     *c2 = 0;
     const char *ctrls = c1 + 1, *cgpath = c2 + 1;
-    if (strstr(ctrls, "memory")) snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/memory.oom_control", cgpath);
-    else if (!*ctrls) snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.events", cgpath);
-    else continue;
+    if (strstr(ctrls, "memory"))
+      snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/memory.oom_control", cgpath);
+    else if (!*ctrls)
+      snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.events", cgpath);
+    else
+      continue;
     int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) continue;
     if (oom_fd >= 0) close(oom_fd);
@@ -317,10 +334,14 @@ int main(int argc, char **argv) {
       want_backlog = true;
       continue;
     }
-    const char **dst = !strcmp(argv[i], "--state-dir") ? &state_dir : !strcmp(argv[i], "--pid-file") ? &pid_file
-                     : !strcmp(argv[i], "--log") ? &log_path : !strcmp(argv[i], "--console-socket") ? &console_path
-                     : !strcmp(argv[i], "--exit-file") ? &exit_file : !strcmp(argv[i], "--attach-socket") ? &attach_path
-                     : !strcmp(argv[i], "--control-socket") ? &control_path : NULL;
+    const char **dst = !strcmp(argv[i], "--state-dir")        ? &state_dir
+                       : !strcmp(argv[i], "--pid-file")       ? &pid_file
+                       : !strcmp(argv[i], "--log")            ? &log_path
+                       : !strcmp(argv[i], "--console-socket") ? &console_path
+                       : !strcmp(argv[i], "--exit-file")      ? &exit_file
+                       : !strcmp(argv[i], "--attach-socket")  ? &attach_path
+                       : !strcmp(argv[i], "--control-socket") ? &control_path
+                                                              : NULL;
     if (!dst || i + 1 >= argc) {
       fprintf(stderr, "usage: ctl-shim --state-dir DIR --pid-file FILE [--log FILE] [--console-socket PATH] [--exit-file FILE] "
                       "[--attach-socket PATH] [--control-socket PATH] [--stdin] [--backlog] -- RUNTIME ARGS...\n");
@@ -355,7 +376,8 @@ int main(int argc, char **argv) {
       return 0;
     }
     fprintf(stderr, "ctl-shim: container create failed%s%s\n", n ? ": " : "", msg);
-    return !strncmp(msg, "err ", 4) ? atoi(msg + 4) ?: 1 : 1;
+    /* the runtime's exit code is its kind of failure (kinds.h): passed on as it is */
+    return !strncmp(msg, "err ", 4) ? atoi(msg + 4) ?: CTL_KIND_INTERNAL : CTL_KIND_INTERNAL;
   }
   close(ready[0]);
   if (setsid() < 0) die("setsid");
@@ -526,7 +548,7 @@ int main(int argc, char **argv) {
                   if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
                 }
                 int m = code ? snprintf(msg, sizeof msg, "err %d %s", code, last_err)
-                             : snprintf(msg, sizeof msg, "err 1 the runtime exited 0 but %s holds no pid", pid_file);
+                             : snprintf(msg, sizeof msg, "err %d the runtime exited 0 but %s holds no pid", CTL_KIND_INTERNAL, pid_file);
                 if (m >= (int)sizeof msg) m = sizeof msg - 1;
                 write_all(ready[1], msg, m);
                 close(ready[1]);

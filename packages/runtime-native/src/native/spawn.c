@@ -1,5 +1,18 @@
-/* The two-stage fork shared by create and exec (see ctl.h). */
-#include "ctl.h"
+/* The two-stage fork shared by create and exec (see spawn.h). */
+#include "spawn.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "hooks.h"
+#include "namespaces.h"
+#include "cgroups.h"
+#include "mounts.h"
+#include "seccomp.h"
+#include "process.h"
+#include "state.h"
+#include "sync.h"
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,8 +31,7 @@ static int set_sysctls(json_t *spec, struct ctl_err *e) {
   const char *k;
   json_t *v;
   json_object_foreach(jpath(spec, "linux.sysctl"), k, v) {
-    char path[512];
-    snprintf(path, sizeof path, "/proc/sys/%s", k);
+    cleanup_free char *path = xasprintf("/proc/sys/%s", k);
     for (char *p = path + 10; *p; p++)
       if (*p == '.') *p = '/';
     const char *val = json_string_value(v);
@@ -51,7 +63,8 @@ static void stage2(struct spawn *sp, int sync_fd) {
     }
     const char *hn = jstr(sp->spec, "hostname"), *dn = jstr(sp->spec, "domainname");
     if (hn && *hn && sethostname(hn, strlen(hn)) < 0) ctl_fail(&e, errno, "sethostname %s (hostname)", hn), sync_child_fail(sync_fd, &e);
-    if (dn && *dn && setdomainname(dn, strlen(dn)) < 0) ctl_fail(&e, errno, "setdomainname %s (domainname)", dn), sync_child_fail(sync_fd, &e);
+    if (dn && *dn && setdomainname(dn, strlen(dn)) < 0)
+      ctl_fail(&e, errno, "setdomainname %s (domainname)", dn), sync_child_fail(sync_fd, &e);
     if (set_sysctls(sp->spec, &e) < 0) sync_child_fail(sync_fd, &e);
   }
   if (jbool(p, "terminal")) {
@@ -119,7 +132,8 @@ static void stage1(struct spawn *sp, int sync_fd) {
     if (unshare(CLONE_NEWUSER) < 0) ctl_fail(&e, errno, "unshare user namespace"), sync_child_fail(sync_fd, &e);
     if (sync_send(sync_fd, SYNC_USERMAP, getpid(), NULL) < 0) _exit(1);
     if (sync_recv(sync_fd, &m) != 1 || m.type != SYNC_USERMAP_DONE) _exit(1);
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) ctl_fail(&e, errno, "become root in the user namespace (is container uid/gid 0 mapped?)"), sync_child_fail(sync_fd, &e);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+      ctl_fail(&e, errno, "become root in the user namespace (is container uid/gid 0 mapped?)"), sync_child_fail(sync_fd, &e);
   }
   if (sp->plan.join[NS_USER] && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
     ctl_fail(&e, errno, "become root in the joined user namespace"), sync_child_fail(sync_fd, &e);
@@ -165,7 +179,7 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
   for (;;) {
     int n = sync_recv(fd, &m);
     if (n <= 0) {
-      ctl_fail(e, 0, "container process exited during setup");
+      ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "container process exited during setup");
       goto out;
     }
     if (m.type == SYNC_USERMAP) {
@@ -187,8 +201,7 @@ out:
     kill(s1, SIGKILL);
     if (*pid > 0) kill(*pid, SIGKILL);
   }
-  while (waitpid(s1, NULL, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(s1, NULL, 0) < 0 && errno == EINTR) {}
   if (r < 0 && *pid > 0) {
     /* reap it if it is our child (run/exec set us as subreaper); otherwise its reaper will */
     waitpid(*pid, NULL, __WALL);

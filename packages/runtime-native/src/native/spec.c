@@ -1,33 +1,20 @@
 /* config.json: load, and validate everything that can be checked before anything is made, so a
  * bad bundle fails with a message naming the field or path and leaves nothing behind. */
-#include "ctl.h"
+#include "spec.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "namespaces.h"
+#include "mounts.h"
+#include "caps.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-
-json_t *jpath(json_t *root, const char *dotted) {
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", dotted);
-  json_t *cur = root;
-  for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save))
-    cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
-  return cur;
-}
-
-const char *jstr(json_t *o, const char *key) {
-  json_t *v = o ? json_object_get(o, key) : NULL;
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-bool jbool(json_t *o, const char *key) { return json_is_true(o ? json_object_get(o, key) : NULL); }
-
-bool jint(json_t *o, const char *key, long long *out) {
-  json_t *v = o ? json_object_get(o, key) : NULL;
-  if (!json_is_integer(v)) return false;
-  *out = json_integer_value(v);
-  return true;
-}
 
 static int expect(json_t *v, int type, const char *field, bool required, struct ctl_err *e) {
   static const char *names[] = {"object", "array", "string", "integer", "real", "boolean", "boolean", "null"};
@@ -47,9 +34,10 @@ static int validate_string_array(json_t *a, const char *field, bool required, st
   return 0;
 }
 
-static const char *rlimit_names[] = {"RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
-                                     "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
-                                     "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME"};
+static const char *rlimit_names[] = {"RLIMIT_CPU",      "RLIMIT_FSIZE", "RLIMIT_DATA",   "RLIMIT_STACK",
+                                     "RLIMIT_CORE",     "RLIMIT_RSS",   "RLIMIT_NPROC",  "RLIMIT_NOFILE",
+                                     "RLIMIT_MEMLOCK",  "RLIMIT_AS",    "RLIMIT_LOCKS",  "RLIMIT_SIGPENDING",
+                                     "RLIMIT_MSGQUEUE", "RLIMIT_NICE",  "RLIMIT_RTPRIO", "RLIMIT_RTTIME"};
 
 int rlimit_from_name(const char *n) {
   for (size_t i = 0; i < sizeof rlimit_names / sizeof *rlimit_names; i++)
@@ -68,7 +56,8 @@ int spec_validate_process(json_t *p, const char *where, struct ctl_err *e) {
   snprintf(f, sizeof f, "%s.cwd", where);
   json_t *cwd = json_object_get(p, "cwd");
   if (expect(cwd, JSON_STRING, f, true, e) < 0) return -1;
-  if (json_string_value(cwd)[0] != '/') return ctl_fail(e, 0, "config.json: %s: must be an absolute path, got \"%s\"", f, json_string_value(cwd));
+  if (json_string_value(cwd)[0] != '/')
+    return ctl_fail(e, 0, "config.json: %s: must be an absolute path, got \"%s\"", f, json_string_value(cwd));
   json_t *user = json_object_get(p, "user");
   snprintf(f, sizeof f, "%s.user", where);
   if (expect(user, JSON_OBJECT, f, false, e) < 0) return -1;
@@ -78,16 +67,15 @@ int spec_validate_process(json_t *p, const char *where, struct ctl_err *e) {
       json_t *v = json_object_get(user, keys[i]);
       snprintf(f, sizeof f, "%s.user.%s", where, keys[i]);
       if (expect(v, JSON_INTEGER, f, false, e) < 0) return -1;
-      if (v && (json_integer_value(v) < 0 || json_integer_value(v) > UINT_MAX))
-        return ctl_fail(e, 0, "config.json: %s: out of range", f);
+      if (v && (json_integer_value(v) < 0 || json_integer_value(v) > UINT_MAX)) return ctl_fail(e, 0, "config.json: %s: out of range", f);
     }
     json_t *ag = json_object_get(user, "additionalGids");
     snprintf(f, sizeof f, "%s.user.additionalGids", where);
     if (expect(ag, JSON_ARRAY, f, false, e) < 0) return -1;
     size_t i;
     json_t *v;
-    json_array_foreach(ag, i, v) if (!json_is_integer(v) || json_integer_value(v) < 0)
-      return ctl_fail(e, 0, "config.json: %s[%zu]: must be a non-negative integer", f, i);
+    json_array_foreach(ag, i, v) if (!json_is_integer(v) || json_integer_value(v) < 0) return ctl_fail(
+        e, 0, "config.json: %s[%zu]: must be a non-negative integer", f, i);
   }
   json_t *rl = json_object_get(p, "rlimits");
   snprintf(f, sizeof f, "%s.rlimits", where);
@@ -97,8 +85,7 @@ int spec_validate_process(json_t *p, const char *where, struct ctl_err *e) {
   json_array_foreach(rl, i, r) {
     const char *t = jstr(r, "type");
     long long soft, hard;
-    if (!t || rlimit_from_name(t) < 0)
-      return ctl_fail(e, 0, "config.json: %s[%zu].type: unknown rlimit \"%s\"", f, i, t ? t : "");
+    if (!t || rlimit_from_name(t) < 0) return ctl_fail(e, 0, "config.json: %s[%zu].type: unknown rlimit \"%s\"", f, i, t ? t : "");
     if (!jint(r, "soft", &soft) || !jint(r, "hard", &hard))
       return ctl_fail(e, 0, "config.json: %s[%zu]: soft and hard must be integers", f, i);
     if ((unsigned long long)soft > (unsigned long long)hard)
@@ -178,8 +165,7 @@ static int validate_linux(json_t *spec, const char *bundle, struct ctl_err *e) {
   }
   json_t *cgp = json_object_get(linux_, "cgroupsPath");
   if (expect(cgp, JSON_STRING, "linux.cgroupsPath", false, e) < 0) return -1;
-  if (cgp && strstr(json_string_value(cgp), ".."))
-    return ctl_fail(e, 0, "config.json: linux.cgroupsPath: must not contain \"..\"");
+  if (cgp && strstr(json_string_value(cgp), "..")) return ctl_fail(e, 0, "config.json: linux.cgroupsPath: must not contain \"..\"");
   json_t *mp = json_object_get(linux_, "maskedPaths"), *rp = json_object_get(linux_, "readonlyPaths");
   if (validate_string_array(mp, "linux.maskedPaths", false, e) < 0 || validate_string_array(rp, "linux.readonlyPaths", false, e) < 0)
     return -1;
@@ -197,8 +183,7 @@ static int validate_mounts(json_t *spec, const char *bundle, struct ctl_err *e) 
     snprintf(f, sizeof f, "mounts[%zu]", i);
     if (expect(m, JSON_OBJECT, f, true, e) < 0) return -1;
     const char *dest = jstr(m, "destination");
-    if (!dest || dest[0] != '/')
-      return ctl_fail(e, 0, "config.json: mounts[%zu].destination: must be an absolute path", i);
+    if (!dest || dest[0] != '/') return ctl_fail(e, 0, "config.json: mounts[%zu].destination: must be an absolute path", i);
     snprintf(f, sizeof f, "mounts[%zu].options", i);
     if (validate_string_array(json_object_get(m, "options"), f, false, e) < 0) return -1;
     char *data = NULL;
@@ -230,8 +215,10 @@ json_t *spec_load(const char *bundle, struct ctl_err *e) {
   }
   json_t *spec = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
   if (!spec) {
-    if (access(path, R_OK) < 0) ctl_fail(e, errno, "open %s", path);
-    else ctl_fail(e, 0, "%s: malformed JSON at line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
+    if (access(path, R_OK) < 0)
+      ctl_fail(e, errno, "open %s", path);
+    else
+      ctl_fail(e, 0, "%s: malformed JSON at line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
     return NULL;
   }
   if (!json_is_object(spec)) {
@@ -269,6 +256,14 @@ json_t *spec_load(const char *bundle, struct ctl_err *e) {
   if (expect(ann, JSON_OBJECT, "annotations", false, e) < 0) goto fail;
   return spec;
 fail:
+  /* a path the config names but the host lacks (rootfs, bind source, namespace) is a refused
+   * config too, whatever errno said */
+  e->kind = CTL_KIND_INVALID_ARGUMENT;
   json_decref(spec);
   return NULL;
+}
+
+json_t *spec_load_unchecked(const char *bundle) {
+  cleanup_free char *path = xasprintf("%s/config.json", bundle);
+  return json_load_file(path, 0, NULL);
 }

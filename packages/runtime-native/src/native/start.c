@@ -1,5 +1,12 @@
 /* start: open exec.fifo's read end, which releases the init waiting on the write end. */
-#include "ctl.h"
+#include "commands.h"
+#include "util.h"
+#include "error.h"
+#include "spec.h"
+#include "hooks.h"
+#include "state.h"
+#include <jansson.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <poll.h>
 
@@ -22,7 +29,7 @@ int cmd_start(struct gopts *g, const char *id, struct ctl_err *e) {
     if (n > 0) break;
     if (state_status(&st) == ST_STOPPED) {
       close(fd);
-      ctl_fail(e, 0, "container init exited before start: %s", id);
+      ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container init exited before start: %s", id);
       goto out;
     }
   }
@@ -30,7 +37,7 @@ int cmd_start(struct gopts *g, const char *id, struct ctl_err *e) {
   ssize_t got = read(fd, &c, 1);
   close(fd);
   if (got != 1) {
-    ctl_fail(e, 0, "container init exited before start: %s", id);
+    ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container init exited before start: %s", id);
     goto out;
   }
   unlink(fifo);

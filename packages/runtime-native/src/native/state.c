@@ -1,7 +1,14 @@
 /* Container state on disk: <root>/<id>/state.json (written atomically) and exec.fifo while
  * the init waits for start. The status is derived, never stored: the init process's liveness
  * (pid plus start time, so a reused pid is not mistaken for it), the fifo and the freezer. */
-#include "ctl.h"
+#include "state.h"
+#include "util.h"
+#include "error.h"
+#include "json.h"
+#include "cgroups.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -45,7 +52,7 @@ int state_load(const char *root, const char *id, struct state *s, struct ctl_err
   if (!j) {
     int err = errno;
     struct stat st;
-    if (stat(path, &st) < 0) return ctl_fail(e, 0, "container %s does not exist", id);
+    if (stat(path, &st) < 0) return ctl_fail_kind(e, CTL_KIND_NOT_FOUND, 0, "container %s does not exist", id);
     return ctl_fail(e, err, "read %s: %s", path, jerr.text);
   }
   s->id = strdup(id);
@@ -109,9 +116,9 @@ const char *status_name(enum status st) {
 
 json_t *state_to_oci_json(struct state *s) {
   enum status st = state_status(s);
-  json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s}", "ociVersion", CTL_OCI_VERSION, "id", s->id, "pid",
-                        st == ST_STOPPED ? 0 : (int)s->pid, "status", status_name(st), "bundle", s->bundle, "rootfs", s->rootfs, "created",
-                        s->created, "owner", "");
+  json_t *j =
+      json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s}", "ociVersion", CTL_OCI_VERSION, "id", s->id, "pid", st == ST_STOPPED ? 0 : (int)s->pid,
+                "status", status_name(st), "bundle", s->bundle, "rootfs", s->rootfs, "created", s->created, "owner", "");
   json_object_set_new(j, "annotations", s->annotations ? json_incref(s->annotations) : json_object());
   return j;
 }
@@ -132,14 +139,20 @@ int state_allow(enum verb v, enum status st, const char *id, struct ctl_err *e) 
   if (ALLOWED[v][st]) return 0;
   switch (v) {
   case V_START:
-    return ctl_fail(e, 0, st == ST_STOPPED ? "cannot start a stopped container (container not running): %s" : "cannot start an already started container: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0,
+                         st == ST_STOPPED ? "cannot start a stopped container (container not running): %s"
+                                          : "cannot start an already started container: %s",
+                         id);
   case V_DELETE:
-    return ctl_fail(e, 0, "cannot delete container %s that is not stopped: container still running", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "cannot delete container %s that is not stopped: container still running", id);
   case V_EXEC:
-    return ctl_fail(e, 0, st == ST_PAUSED ? "cannot exec in a paused container: container paused: %s" : "cannot exec in a stopped container: container not running: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0,
+                         st == ST_PAUSED ? "cannot exec in a paused container: container paused: %s"
+                                         : "cannot exec in a stopped container: container not running: %s",
+                         id);
   case V_RESUME:
-    return ctl_fail(e, 0, "container not paused: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container not paused: %s", id);
   default:
-    return ctl_fail(e, 0, "container not running: %s", id);
+    return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container not running: %s", id);
   }
 }

@@ -1,42 +1,17 @@
-/* Errors, logging, small file helpers and the parent/child sync protocol. */
-#include "ctl.h"
+/* Cleanup helpers, allocation and small file helpers. */
+#include "util.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
-
-int ctl_fail(struct ctl_err *e, int errnum, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-  va_end(ap);
-  e->errnum = errnum;
-  if (errnum) {
-    size_t l = strlen(e->msg);
-    snprintf(e->msg + l, sizeof e->msg - l, ": %s", strerror(errnum));
-  }
-  return -1;
-}
-
-int ctl_wrap(struct ctl_err *e, const char *fmt, ...) {
-  char prefix[512], old[sizeof e->msg];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(prefix, sizeof prefix, fmt, ap);
-  va_end(ap);
-  memcpy(old, e->msg, sizeof old);
-  snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
-  return -1;
-}
 
 void ctl_freep(void *p) { free(*(void **)p); }
 void ctl_closep(int *fd) {
   if (*fd >= 0) close(*fd);
-}
-void ctl_json_decrefp(json_t **j) {
-  if (*j) json_decref(*j);
 }
 
 void *xmalloc(size_t n) {
@@ -54,42 +29,6 @@ char *xasprintf(const char *fmt, ...) {
   return s;
 }
 
-static int log_fd = -1;
-static bool log_json = false;
-static bool log_debug = false;
-
-void ctl_log_init(const char *path, bool json, bool debug) {
-  log_json = json;
-  log_debug = debug;
-  if (path) log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-}
-
-void ctl_log(const char *level, const char *fmt, ...) {
-  char msg[2048], t[64];
-  va_list ap;
-  bool is_err = strcmp(level, "error") == 0;
-  if (!is_err && strcmp(level, "debug") == 0 && !log_debug) return;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (is_err) fprintf(stderr, "ctl-runtime: %s\n", msg);
-  else if (log_debug && log_fd < 0) fprintf(stderr, "ctl-runtime: %s: %s\n", level, msg);
-  if (log_fd < 0) return;
-  ctl_rfc3339(t, sizeof t);
-  char *line = NULL;
-  if (log_json) {
-    json_t *o = json_pack("{s:s,s:s,s:s}", "level", level, "msg", msg, "time", t);
-    char *s = json_dumps(o, JSON_COMPACT);
-    line = xasprintf("%s\n", s);
-    free(s);
-    json_decref(o);
-  } else {
-    line = xasprintf("time=\"%s\" level=%s msg=\"%s\"\n", t, level, msg);
-  }
-  if (write(log_fd, line, strlen(line)) < 0) { /* nothing better to do */ }
-  free(line);
-}
-
 int write_file(const char *path, const char *data, size_t len, struct ctl_err *e) {
   int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
   if (fd < 0) return SYSERR(e, "open", path);
@@ -104,12 +43,15 @@ int write_file(const char *path, const char *data, size_t len, struct ctl_err *e
 }
 
 int write_file_fmt(struct ctl_err *e, const char *path, const char *fmt, ...) {
-  char buf[512];
+  char *buf;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  int n = vasprintf(&buf, fmt, ap);
   va_end(ap);
-  return write_file(path, buf, n, e);
+  if (n < 0) abort();
+  int r = write_file(path, buf, n, e);
+  free(buf);
+  return r;
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len, struct ctl_err *e) {
@@ -194,31 +136,4 @@ int safe_rmdir_r(const char *path) {
   }
   closedir(d);
   return rmdir(path);
-}
-
-/* ---- sync protocol ---- */
-int sync_send(int fd, int type, pid_t pid, const struct ctl_err *err) {
-  struct sync_msg m = {.type = type, .pid = pid};
-  if (err) m.err = *err;
-  for (;;) {
-    ssize_t w = send(fd, &m, sizeof m, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    return w == (ssize_t)sizeof m ? 0 : -1;
-  }
-}
-
-int sync_recv(int fd, struct sync_msg *m) {
-  for (;;) {
-    ssize_t r = recv(fd, m, sizeof *m, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -1;
-    if (r == 0) return 0;
-    if (r != (ssize_t)sizeof *m) return -1;
-    return 1;
-  }
-}
-
-void sync_child_fail(int fd, struct ctl_err *e) {
-  sync_send(fd, SYNC_ERROR, getpid(), e);
-  _exit(1);
 }

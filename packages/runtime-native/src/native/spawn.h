@@ -1,0 +1,31 @@
+/* The two-stage fork shared by create and exec (spawn.c).
+ * stage 1 joins namespaces by path, unshares the new ones (asking the parent for the user
+ * namespace id maps) and forks stage 2, which is the container process: pid 1 of a new pid
+ * namespace for create. Stage 2 reports READY (or an error record) before it waits/execs. */
+#ifndef CTL_SPAWN_H
+#define CTL_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include "error.h"
+#include "mounts.h"
+#include "namespaces.h"
+
+struct cgroup;
+
+struct spawn {
+  json_t *spec;
+  json_t *process;
+  struct ns_plan plan;
+  struct cgroup *cg; /* NULL: no cgroup to join */
+  struct mount_ctx mctx;
+  bool is_exec;
+  bool no_new_keyring;
+  int fifo_fd;           /* O_PATH exec.fifo, -1: exec without waiting for start */
+  int console_fd;        /* connected --console-socket, -1 if none */
+  const char *cache_dir; /* the runtime's --root, where compiled seccomp filters are kept */
+};
+int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e);
+
+#endif

@@ -1,0 +1,18 @@
+/* The parent <-> child protocol during create/exec (sync.c). */
+#ifndef CTL_SYNC_H
+#define CTL_SYNC_H
+
+#include <sys/types.h>
+#include "error.h"
+
+enum sync_type { SYNC_GO = 1, SYNC_USERMAP, SYNC_USERMAP_DONE, SYNC_PID, SYNC_READY, SYNC_ERROR };
+struct sync_msg {
+  int type;
+  pid_t pid;
+  struct ctl_err err;
+};
+int sync_send(int fd, int type, pid_t pid, const struct ctl_err *err);
+int sync_recv(int fd, struct sync_msg *m); /* 0 on EOF, 1 on a message, -1 on error */
+void sync_child_fail(int fd, struct ctl_err *e) __attribute__((noreturn));
+
+#endif
