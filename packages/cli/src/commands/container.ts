@@ -16,6 +16,7 @@ import { age, table } from '../format';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
 import { type Parsed, parseRunArgs, pullPolicy, runOptions, runtimeFlag } from '../runflags';
+import { signalNumber } from '../signals';
 
 type Client = typeof import('@ctl/containerd-lite/client');
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
@@ -53,14 +54,6 @@ const api = (daemon: Daemon, context: CommandContext): Api => {
 };
 
 const kindOf = (err: unknown): string | undefined => (err as { kind?: string }).kind;
-
-export function signalNumber(value: string): number {
-  if (/^\d+$/.test(value)) return Number(value);
-  const name = value.toUpperCase().startsWith('SIG') ? value.toUpperCase() : `SIG${value.toUpperCase()}`;
-  const n = (constants.signals as Record<string, number>)[name];
-  if (!n) throw new UsageError(`unknown signal "${value}"`);
-  return n;
-}
 
 const taskDir = (context: CommandContext, id: string): string =>
   join(context.dirs.state, 'containerd-lite', 'tasks', context.namespace, id);
