@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { tmpdir } from 'node:os';
 import { UsageError } from './args';
 import { checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
-import { parseRunArgs, runOptions } from './runflags';
+import { containerConfig, parseRunArgs } from './runflags';
 
 const refused = (fn: () => unknown, message: RegExp): void =>
   assert.throws(fn, (err: unknown) => err instanceof UsageError && message.test(err.message));
@@ -10,26 +10,32 @@ const refused = (fn: () => unknown, message: RegExp): void =>
 describe('--mount', () => {
   it("parses volume mounts, named and anonymous, with Docker's aliases", () => {
     assert.deepEqual(parseMountFlag('type=volume,source=data,target=/data'), {
-      kind: 'volume',
-      volume: { name: 'data', destination: '/data' },
+      destination: '/data',
+      volume: { name: 'data', nocopy: false },
     });
     assert.deepEqual(parseMountFlag('src=data,dst=/data/,ro'), {
-      kind: 'volume',
-      volume: { name: 'data', destination: '/data', readonly: true },
+      destination: '/data',
+      volume: { name: 'data', nocopy: false },
+      readonly: true,
     });
     assert.deepEqual(parseMountFlag('type=volume,destination=/x,readonly=false,volume-nocopy'), {
-      kind: 'volume',
-      volume: { name: '', destination: '/x', nocopy: true },
+      destination: '/x',
+      volume: { name: '', nocopy: true },
     });
   });
 
-  it('parses bind mounts of existing paths into OCI mounts', () => {
+  it('parses bind mounts of existing paths', () => {
     const dir = tmpdir();
     assert.deepEqual(parseMountFlag(`type=bind,source=${dir},target=/b,readonly`), {
-      kind: 'mount',
-      mount: { destination: '/b', type: 'bind', source: dir, options: ['rbind', 'ro'] },
+      destination: '/b',
+      bind: { source: dir, nonrecursive: false, propagation: '' },
+      readonly: true,
     });
-    assert.deepEqual(parseMountFlag(`type=bind,src=${dir},target=/b,bind-propagation=rslave,bind-nonrecursive`).kind, 'mount');
+    assert.deepEqual(parseMountFlag(`type=bind,src=${dir},target=/b,bind-propagation=rslave,bind-nonrecursive`), {
+      destination: '/b',
+      bind: { source: dir, nonrecursive: true, propagation: 'rslave' },
+      readonly: false,
+    });
     refused(() => parseMountFlag('type=bind,source=/no/such/dir/here,target=/b'), /bind source path does not exist: \/no\/such\/dir\/here/);
     refused(() => parseMountFlag('type=bind,source=rel,target=/b'), /must be an absolute path/);
     refused(() => parseMountFlag('type=bind,target=/b'), /needs a source/);
@@ -37,14 +43,10 @@ describe('--mount', () => {
   });
 
   it('parses tmpfs mounts with size and mode', () => {
-    assert.deepEqual(parseMountFlag('type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770'), {
-      kind: 'mount',
-      mount: {
-        destination: '/t',
-        type: 'tmpfs',
-        source: 'tmpfs',
-        options: ['nosuid', 'nodev', 'noexec', `size=${64 * 1024 * 1024}`, 'mode=1770'],
-      },
+    assert.deepEqual(parseMountFlag('type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770,ro'), {
+      destination: '/t',
+      tmpfs: { sizeBytes: 64 * 1024 * 1024, mode: 0o1770 },
+      readonly: true,
     });
     refused(() => parseMountFlag('type=tmpfs,source=x,target=/t'), /unexpected key "source" for a tmpfs mount/);
     refused(() => parseMountFlag('type=tmpfs,target=/t,tmpfs-size=lots'), /invalid size "lots"/);
@@ -67,14 +69,14 @@ describe('--mount', () => {
 
 describe('-v', () => {
   it('tells binds, named volumes and anonymous volumes apart', () => {
-    assert.deepEqual(parseVolumeFlag('/host:/ctr:ro'), { kind: 'bind', bind: '/host:/ctr:ro' });
-    assert.deepEqual(parseVolumeFlag('data:/data'), { kind: 'volume', volume: { name: 'data', destination: '/data' } });
-    assert.deepEqual(parseVolumeFlag('data:/data:ro'), { kind: 'volume', volume: { name: 'data', destination: '/data', readonly: true } });
-    assert.deepEqual(parseVolumeFlag('data:/data:nocopy'), {
-      kind: 'volume',
-      volume: { name: 'data', destination: '/data', nocopy: true },
-    });
-    assert.deepEqual(parseVolumeFlag('/data'), { kind: 'volume', volume: { name: '', destination: '/data' } });
+    assert.deepEqual(parseVolumeFlag('/host:/ctr:ro'), { destination: '/ctr', bind: { source: '/host' }, readonly: true });
+    assert.deepEqual(parseVolumeFlag('/host:/ctr:rw'), { destination: '/ctr', bind: { source: '/host' }, readonly: false });
+    // No mode: the mount's options say neither ro nor rw, as docker's -v.
+    assert.deepEqual(parseVolumeFlag('/host:/ctr'), { destination: '/ctr', bind: { source: '/host' } });
+    assert.deepEqual(parseVolumeFlag('data:/data'), { destination: '/data', volume: { name: 'data' } });
+    assert.deepEqual(parseVolumeFlag('data:/data:ro'), { destination: '/data', volume: { name: 'data' }, readonly: true });
+    assert.deepEqual(parseVolumeFlag('data:/data:nocopy'), { destination: '/data', volume: { name: 'data', nocopy: true } });
+    assert.deepEqual(parseVolumeFlag('/data'), { destination: '/data', volume: { name: '' } });
   });
 
   it('refuses bad specs clearly', () => {
@@ -88,25 +90,35 @@ describe('-v', () => {
   });
 });
 
-describe('run options with mounts', () => {
-  it('puts binds, mounts and volumes where the daemon takes them', () => {
-    const o = runOptions(
-      parseRunArgs(['-v', '/h:/a', '-v', 'data:/b', '--mount', 'type=tmpfs,target=/c', '--mount', 'target=/d', 'busybox']),
+describe('container config with mounts', () => {
+  it('lists -v, --mount and --tmpfs in that order, each as its kind', () => {
+    const { mounts } = containerConfig(
+      parseRunArgs([
+        '--tmpfs',
+        '/e:size=1m',
+        '-v',
+        '/h:/a',
+        '-v',
+        'data:/b',
+        '--mount',
+        'type=tmpfs,target=/c',
+        '--mount',
+        'target=/d',
+        'busybox',
+      ]),
       {},
     );
-    assert.deepEqual(o.binds, ['/h:/a']);
-    assert.deepEqual(
-      (o.mounts as { destination: string }[]).map((m) => m.destination),
-      ['/c'],
-    );
-    assert.deepEqual(o.volumes, [
-      { name: 'data', destination: '/b' },
-      { name: '', destination: '/d' },
+    assert.deepEqual(mounts, [
+      { destination: '/a', bind: { source: '/h' } },
+      { destination: '/b', volume: { name: 'data' } },
+      { destination: '/c', tmpfs: {} },
+      { destination: '/d', volume: { name: '', nocopy: false } },
+      { destination: '/e', tmpfs: {}, options: ['size=1m'] },
     ]);
   });
 
   it('refuses a destination given twice', () => {
-    refused(() => runOptions(parseRunArgs(['-v', 'aa:/x', '--tmpfs', '/x', 'busybox']), {}), /duplicate mount point: \/x/);
+    refused(() => containerConfig(parseRunArgs(['-v', 'aa:/x', '--tmpfs', '/x', 'busybox']), {}), /duplicate mount point: \/x/);
     assert.doesNotThrow(() =>
       checkDuplicates([
         { destination: '/a', what: '-v a:/a' },

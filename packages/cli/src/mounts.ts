@@ -1,7 +1,6 @@
 /**
  * `-v`/`--volume` and `--mount` of `ctl run`/`ctl create`, Docker's syntax, parsed into what
- * the daemon takes: binds ("src:dst[:opts]"), OCI mounts (tmpfs, --mount binds) and volumes
- * ({name, destination, readonly, nocopy}; name "" for an anonymous volume).
+ * the daemon takes: ctl.run.v1 Mounts (a bind of a host path, a volume, a tmpfs).
  *
  *   -v /host:/ctr[:ro|rw]        a bind mount of a host path
  *   -v NAME:/ctr[:ro|rw|nocopy]  a named volume (made if missing)
@@ -10,26 +9,13 @@
  *   --mount type=volume,[source=NAME,]target=/b[,readonly][,volume-nocopy]
  *   --mount type=tmpfs,target=/t[,tmpfs-size=64m][,tmpfs-mode=1777]
  */
+import type { Mount } from '@ctl/proto/generated/ctl/run/v1/Mount';
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { UsageError } from './args';
 import { parseBytes } from './sizes';
 
-export interface VolumeMount {
-  name: string;
-  destination: string;
-  readonly?: boolean;
-  nocopy?: boolean;
-}
-
-export interface OciMount {
-  destination: string;
-  type: string;
-  source: string;
-  options: string[];
-}
-
-export type ParsedMount = { kind: 'volume'; volume: VolumeMount } | { kind: 'mount'; mount: OciMount } | { kind: 'bind'; bind: string };
+export type { Mount };
 
 /** Docker's volume names. */
 export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -51,7 +37,7 @@ function bool(value: string | undefined, key: string, what: string): boolean {
 }
 
 /** One --mount value: comma-separated key=value fields (Docker's keys and aliases). */
-export function parseMountFlag(spec: string): ParsedMount {
+export function parseMountFlag(spec: string): Mount {
   const what = `--mount ${spec}`;
   const fields = new Map<string, string | undefined>();
   for (const field of spec.split(',')) {
@@ -89,16 +75,8 @@ export function parseMountFlag(spec: string): ParsedMount {
       const propagation = fields.get('bind-propagation');
       if (propagation && !PROPAGATION.has(propagation))
         throw new UsageError(`${what}: bind-propagation "${propagation}": one of ${[...PROPAGATION].join(', ')}`);
-      const recursive = !(fields.has('bind-nonrecursive') && bool(fields.get('bind-nonrecursive'), 'bind-nonrecursive', what));
-      return {
-        kind: 'mount',
-        mount: {
-          destination: target,
-          type: 'bind',
-          source,
-          options: [recursive ? 'rbind' : 'bind', readonly ? 'ro' : 'rw', ...(propagation ? [propagation] : [])],
-        },
-      };
+      const nonrecursive = fields.has('bind-nonrecursive') && bool(fields.get('bind-nonrecursive'), 'bind-nonrecursive', what);
+      return { destination: target, bind: { source, nonrecursive, propagation: propagation ?? '' }, readonly };
     }
     case 'volume': {
       if (source && !VOLUME_NAME.test(source))
@@ -106,34 +84,29 @@ export function parseMountFlag(spec: string): ParsedMount {
       const driver = fields.get('volume-driver');
       if (driver && driver !== 'local') throw new UsageError(`${what}: volume driver "${driver}" is not supported: only local`);
       const nocopy = fields.has('volume-nocopy') && bool(fields.get('volume-nocopy'), 'volume-nocopy', what);
-      return {
-        kind: 'volume',
-        volume: { name: source ?? '', destination: target, ...(readonly ? { readonly } : {}), ...(nocopy ? { nocopy } : {}) },
-      };
+      return { destination: target, volume: { name: source ?? '', nocopy }, ...(readonly ? { readonly } : {}) };
     }
     default: {
-      const options = ['nosuid', 'nodev', 'noexec'];
       const size = fields.get('tmpfs-size');
-      if (size) options.push(`size=${parseBytes(size, `${what}: tmpfs-size`)}`);
       const mode = fields.get('tmpfs-mode');
-      if (mode) {
-        if (!/^[0-7]{1,4}$/.test(mode)) throw new UsageError(`${what}: tmpfs-mode "${mode}" is not an octal mode`);
-        options.push(`mode=${mode}`);
-      }
-      if (readonly) options.push('ro');
-      return { kind: 'mount', mount: { destination: target, type: 'tmpfs', source: 'tmpfs', options } };
+      if (mode && !/^[0-7]{1,4}$/.test(mode)) throw new UsageError(`${what}: tmpfs-mode "${mode}" is not an octal mode`);
+      const tmpfs = {
+        ...(size ? { sizeBytes: parseBytes(size, `${what}: tmpfs-size`) } : {}),
+        ...(mode ? { mode: parseInt(mode, 8) } : {}),
+      };
+      return { destination: target, tmpfs, ...(readonly ? { readonly } : {}) };
     }
   }
 }
 
 /** One -v value. */
-export function parseVolumeFlag(spec: string): ParsedMount {
+export function parseVolumeFlag(spec: string): Mount {
   const what = `-v ${spec}`;
   const parts = spec.split(':');
   if (parts.length === 1) {
     if (!spec.startsWith('/'))
       throw new UsageError(`${what}: expected /container/path, NAME:/container/path[:ro] or /host/path:/container/path[:ro]`);
-    return { kind: 'volume', volume: { name: '', destination: destination(spec, what) } };
+    return { destination: destination(spec, what), volume: { name: '' } };
   }
   const [source, target, mode] = parts as [string, string, string | undefined];
   if (parts.length > 3 || !source || !target)
@@ -146,7 +119,9 @@ export function parseVolumeFlag(spec: string): ParsedMount {
   if (opts.includes('ro') && opts.includes('rw')) throw new UsageError(`${what}: ro and rw both given`);
   if (source.startsWith('/')) {
     if (opts.includes('nocopy')) throw new UsageError(`${what}: nocopy is for volumes, not bind mounts`);
-    return { kind: 'bind', bind: `${source}:${dest}${mode ? `:${mode}` : ''}` };
+    // No mode given: neither ro nor rw goes into the mount's options (docker's -v).
+    const readonly = opts.includes('ro') ? true : opts.includes('rw') ? false : undefined;
+    return { destination: dest, bind: { source }, ...(readonly === undefined ? {} : { readonly }) };
   }
   if (!VOLUME_NAME.test(source)) {
     throw new UsageError(
@@ -154,13 +129,9 @@ export function parseVolumeFlag(spec: string): ParsedMount {
     );
   }
   return {
-    kind: 'volume',
-    volume: {
-      name: source,
-      destination: dest,
-      ...(opts.includes('ro') ? { readonly: true } : {}),
-      ...(opts.includes('nocopy') ? { nocopy: true } : {}),
-    },
+    destination: dest,
+    volume: { name: source, ...(opts.includes('nocopy') ? { nocopy: true } : {}) },
+    ...(opts.includes('ro') ? { readonly: true } : {}),
   };
 }
 

@@ -1,12 +1,19 @@
 /**
  * `ctl run`/`ctl create` options, Docker's spelling: options come before IMAGE, and everything
  * after IMAGE is the command (so `ctl run busybox ls -l` passes -l to ls). Parsed here into
- * runtime-native's RunOptions, which the daemon turns into the OCI spec.
+ * ctl.run.v1's ContainerConfig (sizes in bytes, structured mounts), which the daemon turns into
+ * the OCI spec; what a container may be is the daemon's to judge, the flags' syntax is ours.
  */
+import type { ContainerConfig } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
+import type { Lifecycle } from '@ctl/proto/generated/ctl/run/v1/Lifecycle';
+import type { Process } from '@ctl/proto/generated/ctl/run/v1/Process';
+import type { Resources } from '@ctl/proto/generated/ctl/run/v1/Resources';
+import type { Security } from '@ctl/proto/generated/ctl/run/v1/Security';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from './args';
-import { type OciMount, type VolumeMount, checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
+import { type Mount, checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
+import { signalNumber } from './signals';
 import { parseBytes } from './sizes';
 
 export { parseBytes };
@@ -198,105 +205,134 @@ function throttleFlag(flag: string, value: string, iops: boolean): { major: numb
   return { major, minor, rate };
 }
 
-/** The RunOptions (runtime-native's) the daemon builds the spec from. */
-export function runOptions(p: Parsed, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const v = p.values;
-  const list = (name: string): string[] => (v[name] as string[] | undefined) ?? [];
-  const str = (name: string): string | undefined => v[name] as string | undefined;
-  const o: Record<string, unknown> = {};
-  if (p.command.length) o.cmd = p.command;
-  if (str('entrypoint') !== undefined) o.entrypoint = str('entrypoint') ? [str('entrypoint')] : [];
-  const envs = [
-    ...list('env-file').flatMap(envFile),
-    ...list('env')
-      .map((e) => envArg(e, env))
-      .filter((e): e is string => Boolean(e)),
-  ];
-  if (envs.length) o.env = envs;
-  if (str('user')) o.user = str('user');
-  if (str('workdir')) o.workdir = str('workdir');
-  if (str('hostname')) o.hostname = str('hostname');
-  if (v.tty) o.tty = true;
-  if (v.init) o.init = true;
-  if (v['read-only']) o.readonlyRootfs = true;
-  if (v.privileged) o.privileged = true;
-  if (list('cap-add').length) o.capAdd = list('cap-add');
-  if (list('cap-drop').length) o.capDrop = list('cap-drop');
-  for (const opt of list('security-opt')) {
-    if (opt === 'no-new-privileges' || opt === 'no-new-privileges:true' || opt === 'no-new-privileges=true') o.noNewPrivileges = true;
-    else if (opt === 'seccomp=unconfined' || opt === 'seccomp:unconfined') o.seccomp = 'unconfined';
+/** containerd-lite's client entry, loaded when needed (as the commands do): it has the restart policy parser. */
+type Client = typeof import('@ctl/containerd-lite/client');
+
+/** A whole number, as docker's integer flags take them. */
+function integer(value: string, what: string): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`${what}: "${value}" is not a whole number`);
+  return Number(value);
+}
+
+/** --security-opt seccomp=unconfined|FILE and no-new-privileges (FILE: an OCI seccomp profile). */
+function securityOpts(opts: string[]): Pick<Security, 'noNewPrivileges' | 'seccomp'> {
+  const s: Pick<Security, 'noNewPrivileges' | 'seccomp'> = {};
+  for (const opt of opts) {
+    if (opt === 'no-new-privileges' || opt === 'no-new-privileges:true' || opt === 'no-new-privileges=true') s.noNewPrivileges = true;
+    else if (opt === 'seccomp=unconfined' || opt === 'seccomp:unconfined') s.seccomp = { mode: 'UNCONFINED' };
     else if (/^seccomp[=:]/.test(opt)) {
       const file = resolve(opt.slice('seccomp='.length));
       try {
-        o.seccomp = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+        const text = readFileSync(file, 'utf8');
+        JSON.parse(text);
+        s.seccomp = { mode: 'PROFILE', profileJson: text };
       } catch (err) {
         throw new UsageError(`--security-opt ${opt}: ${(err as Error).message}`);
       }
     } else throw new UsageError(`--security-opt ${opt}: supported: seccomp=unconfined|FILE, no-new-privileges`);
   }
-  if (str('memory')) o.memory = parseBytes(str('memory')!, '--memory');
-  if (str('memory-swap')) o.memorySwap = str('memory-swap') === '-1' ? -1 : parseBytes(str('memory-swap')!, '--memory-swap');
-  if (str('memory-reservation')) o.memoryReservation = parseBytes(str('memory-reservation')!, '--memory-reservation');
-  if (str('shm-size')) o.shmSize = parseBytes(str('shm-size')!, '--shm-size');
-  if (str('cpus')) o.cpus = number(str('cpus')!, '--cpus');
-  if (str('cpu-shares')) o.cpuShares = number(str('cpu-shares')!, '--cpu-shares');
-  if (str('cpuset-cpus')) o.cpusetCpus = str('cpuset-cpus');
-  if (str('pids-limit')) o.pidsLimit = number(str('pids-limit')!, '--pids-limit');
-  if (str('blkio-weight')) o.blkioWeight = number(str('blkio-weight')!, '--blkio-weight');
-  const throttles = [
-    ['device-read-bps', 'deviceReadBps', false],
-    ['device-write-bps', 'deviceWriteBps', false],
-    ['device-read-iops', 'deviceReadIops', true],
-    ['device-write-iops', 'deviceWriteIops', true],
-  ] as const;
-  for (const [flag, option, iops] of throttles)
-    if (list(flag).length) o[option] = list(flag).map((value) => throttleFlag(flag, value, iops));
-  if (list('ulimit').length) {
-    o.ulimits = list('ulimit').map((u) => {
+  return s;
+}
+
+/** --stop-signal, --stop-timeout and --restart (UsageError when bad, or --restart with --rm). */
+function lifecycle(v: Parsed['values']): Lifecycle {
+  const l: Lifecycle = {};
+  const signal = v['stop-signal'] as string | undefined;
+  if (signal) {
+    signalNumber(signal);
+    l.stopSignal = signal;
+  }
+  if (v['stop-timeout']) l.stopTimeout = integer(v['stop-timeout'] as string, '--stop-timeout');
+  const restart = v.restart as string | undefined;
+  if (restart !== undefined) {
+    let policy;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      policy = (require('@ctl/containerd-lite/client') as Client).parseRestartPolicy(restart);
+    } catch (err) {
+      throw new UsageError(`--restart: ${(err as Error).message}`);
+    }
+    if (policy.name !== 'no' && v.rm) throw new UsageError('conflicting options: --restart and --rm');
+    l.restartPolicy = { name: policy.name, maximumRetryCount: policy.maxRetries };
+  }
+  return l;
+}
+
+/** -v, --mount and --tmpfs, in Docker's syntax (see mounts.ts); a destination only once. */
+function mounts(list: (name: string) => string[]): Mount[] {
+  const parsed = [
+    ...list('volume').map((v) => ({ what: `-v ${v}`, mount: parseVolumeFlag(v) })),
+    ...list('mount').map((v) => ({ what: `--mount ${v}`, mount: parseMountFlag(v) })),
+    ...list('tmpfs').map((t) => {
+      const [destination, opts] = t.split(':');
+      if (!destination?.startsWith('/')) throw new UsageError(`--tmpfs ${t}: expected /path[:options]`);
+      return { what: `--tmpfs ${t}`, mount: { destination, tmpfs: {}, options: opts ? opts.split(',') : [] } };
+    }),
+  ];
+  checkDuplicates(parsed.map(({ what, mount }) => ({ destination: mount.destination!, what })));
+  return parsed.map((p) => p.mount);
+}
+
+/** The container the flags describe, as ctl.run.v1's ContainerConfig: parsed values only. */
+export function containerConfig(p: Parsed, env: NodeJS.ProcessEnv): ContainerConfig {
+  const v = p.values;
+  const list = (name: string): string[] => (v[name] as string[] | undefined) ?? [];
+  const str = (name: string): string | undefined => v[name] as string | undefined;
+  const bytes = (name: string): number | undefined => (str(name) ? parseBytes(str(name)!, `--${name}`) : undefined);
+  const whole = (name: string): number | undefined => (str(name) ? integer(str(name)!, `--${name}`) : undefined);
+  const entrypoint = str('entrypoint');
+  const processConfig: Process = {
+    cmd: p.command,
+    ...(entrypoint !== undefined ? { entrypoint: { values: entrypoint ? [entrypoint] : [] } } : {}),
+    env: [
+      ...list('env-file').flatMap(envFile),
+      ...list('env')
+        .map((e) => envArg(e, env))
+        .filter((e): e is string => Boolean(e)),
+    ],
+    user: str('user') ?? '',
+    workdir: str('workdir') ?? '',
+    tty: Boolean(v.tty),
+    rlimits: list('ulimit').map((u) => {
       const m = ULIMIT.exec(u);
       if (!m) throw new UsageError(`--ulimit ${u}: expected NAME=SOFT[:HARD], e.g. nofile=1024:2048`);
       return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft: Number(m[2]), hard: Number(m[3] ?? m[2]) };
-    });
-  }
-  // -v, --mount and --tmpfs, in Docker's syntax (see mounts.ts); a destination only once.
-  const binds: string[] = [];
-  const mounts: OciMount[] = [];
-  const volumes: VolumeMount[] = [];
-  const where: { destination: string; what: string }[] = [];
-  const parsed = [
-    ...list('volume').map((v) => ({ what: `-v ${v}`, m: parseVolumeFlag(v) })),
-    ...list('mount').map((v) => ({ what: `--mount ${v}`, m: parseMountFlag(v) })),
-  ];
-  for (const { what, m } of parsed) {
-    if (m.kind === 'bind') {
-      binds.push(m.bind);
-      where.push({ destination: m.bind.split(':')[1]!, what });
-    } else if (m.kind === 'mount') {
-      mounts.push(m.mount);
-      where.push({ destination: m.mount.destination, what });
-    } else {
-      volumes.push(m.volume);
-      where.push({ destination: m.volume.destination, what });
-    }
-  }
-  for (const t of list('tmpfs')) {
-    const [dest, opts] = t.split(':');
-    if (!dest?.startsWith('/')) throw new UsageError(`--tmpfs ${t}: expected /path[:options]`);
-    mounts.push({
-      destination: dest,
-      type: 'tmpfs',
-      source: 'tmpfs',
-      options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])],
-    });
-    where.push({ destination: dest, what: `--tmpfs ${t}` });
-  }
-  checkDuplicates(where);
-  if (binds.length) o.binds = binds;
-  if (mounts.length) o.mounts = mounts;
-  if (volumes.length) o.volumes = volumes;
+    }),
+  };
+  const throttles = (flag: string, iops: boolean) => list(flag).map((value) => throttleFlag(flag, value, iops));
+  const resources: Resources = {
+    memoryBytes: bytes('memory'),
+    memorySwapBytes: str('memory-swap') === '-1' ? -1 : bytes('memory-swap'),
+    memoryReservationBytes: bytes('memory-reservation'),
+    cpus: str('cpus') ? number(str('cpus')!, '--cpus') : undefined,
+    cpuShares: whole('cpu-shares'),
+    cpusetCpus: str('cpuset-cpus') ?? '',
+    pidsLimit: whole('pids-limit'),
+    blkioWeight: whole('blkio-weight'),
+    deviceReadBps: throttles('device-read-bps', false),
+    deviceWriteBps: throttles('device-write-bps', false),
+    deviceReadIops: throttles('device-read-iops', true),
+    deviceWriteIops: throttles('device-write-iops', true),
+  };
+  const security: Security = {
+    privileged: Boolean(v.privileged),
+    capAdd: list('cap-add'),
+    capDrop: list('cap-drop'),
+    readonlyRootfs: Boolean(v['read-only']),
+    ...securityOpts(list('security-opt')),
+  };
   const network = str('network');
   if (network && network !== 'none' && network !== 'host') throw new UsageError(`--network ${network}: supported: none, host`);
-  if (network) o.network = network;
   runtimeFlag(p);
-  return o;
+  return {
+    process: processConfig,
+    resources,
+    mounts: mounts(list),
+    security,
+    namespaces: { network: network === 'host' ? 'HOST' : 'NONE' },
+    lifecycle: lifecycle(v),
+    hostname: str('hostname') ?? '',
+    init: Boolean(v.init),
+    shmSizeBytes: bytes('shm-size'),
+  };
 }

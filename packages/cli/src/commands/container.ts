@@ -15,7 +15,8 @@ import { type Daemon, withDaemon } from '../connect';
 import { age, table } from '../format';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
-import { type Parsed, parseRunArgs, pullPolicy, runOptions, runtimeFlag } from '../runflags';
+import { type Parsed, containerConfig, parseRunArgs, pullPolicy, runtimeFlag } from '../runflags';
+import { signalNumber } from '../signals';
 
 type Client = typeof import('@ctl/containerd-lite/client');
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
@@ -53,14 +54,6 @@ const api = (daemon: Daemon, context: CommandContext): Api => {
 };
 
 const kindOf = (err: unknown): string | undefined => (err as { kind?: string }).kind;
-
-export function signalNumber(value: string): number {
-  if (/^\d+$/.test(value)) return Number(value);
-  const name = value.toUpperCase().startsWith('SIG') ? value.toUpperCase() : `SIG${value.toUpperCase()}`;
-  const n = (constants.signals as Record<string, number>)[name];
-  if (!n) throw new UsageError(`unknown signal "${value}"`);
-  return n;
-}
 
 const taskDir = (context: CommandContext, id: string): string =>
   join(context.dirs.state, 'containerd-lite', 'tasks', context.namespace, id);
@@ -187,32 +180,12 @@ async function foreground(
   }
 }
 
-/** --restart as labels the daemon's restart supervisor reads (UsageError when bad, or with --rm). */
-function restartLabelsFrom(values: Record<string, unknown>): Record<string, string> {
-  const value = values.restart as string | undefined;
-  if (value === undefined) return {};
-  let policy;
-  try {
-    policy = client().parseRestartPolicy(value);
-  } catch (err) {
-    throw new UsageError(`--restart: ${(err as Error).message}`);
-  }
-  if (policy.name !== 'no' && values.rm) throw new UsageError('conflicting options: --restart and --rm');
-  return client().restartLabels(policy);
-}
-
 /** Labels the user may not set by hand: the supervisor's bookkeeping. */
 const RESERVED_LABELS = (): string[] => Object.values(client().RestartLabel);
 
 function labelsFrom(values: Record<string, unknown>): Record<string, string> {
   const labels = parseLabelArgs((values.label as string[] | undefined) ?? []);
   for (const key of RESERVED_LABELS()) if (key in labels) throw new UsageError(`--label ${key}: reserved (use --restart)`);
-  Object.assign(labels, restartLabelsFrom(values));
-  if (values['stop-signal']) {
-    signalNumber(values['stop-signal'] as string);
-    labels[STOP_SIGNAL_LABEL] = values['stop-signal'] as string;
-  }
-  if (values['stop-timeout']) labels[STOP_TIMEOUT_LABEL] = String(Number(values['stop-timeout']));
   return labels;
 }
 
@@ -251,14 +224,14 @@ async function createContainer(
   argv: string[],
 ): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
   const parsed = parseRunArgs(argv);
-  const options = runOptions(parsed, context.env);
+  const config = containerConfig(parsed, context.env);
   const v = parsed.values;
   const policy = pullPolicy(v);
   if (policy === 'always') await pullImage(context, daemon, parsed);
   const request = {
     id: (v.name as string | undefined) ?? '',
     image: parsed.image,
-    optionsJson: JSON.stringify(options),
+    config,
     snapshotter: (v.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
     labels: labelsFrom(v),
     runtime: runtimeFlag(parsed),
@@ -296,7 +269,7 @@ async function createContainer(
 function refuseBadOptions(argv: string[], context: CommandContext, verb: string): number | undefined {
   try {
     const parsed = parseRunArgs(argv);
-    runOptions(parsed, context.env);
+    containerConfig(parsed, context.env);
     pullPolicy(parsed.values);
     labelsFrom(parsed.values);
     return undefined;

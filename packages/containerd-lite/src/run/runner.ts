@@ -9,11 +9,11 @@
  * holding its snapshot). Until the record exists a lease holds what was made, and a failure
  * removes the snapshot again, so nothing is left half-made.
  *
- * Volumes: the options may carry `volumes` ({name, destination, readonly, nocopy}; name ""
- * for an anonymous one). Missing named volumes are made (docker does), and each of the image's
- * Volumes without a mount at its path gets an anonymous volume; all are bound from their _data
- * directories. A volume that is empty when the container is made gets a copy (cp -a) of what
- * the image has at the destination, unless nocopy (docker's copy-up). The volumes are made and
+ * Volumes: the config's volume mounts (run/options.ts; name "" for an anonymous one). Missing
+ * named volumes are made (docker does), and each of the image's Volumes without a mount at its
+ * path gets an anonymous volume; all are bound from their _data directories. A volume that is
+ * empty when the container is made gets a copy (cp -a) of what the image has at the destination,
+ * unless nocopy (docker's copy-up). The volumes are made and
  * the container recorded in one turn of the volume store's namespace queue, so a volume removal
  * cannot take a volume between the two; a failed create removes the anonymous volumes it made.
  */
@@ -29,13 +29,14 @@ import {
   wrap,
 } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
+import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { type RunOptions, RuntimeError, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
 import { type Mount, type Snapshotter, mountAll, unmountAll } from '@ctl/snapshotter';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rmdir } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
 import { type Any, SPEC_TYPE_URL, type Containers } from '../containers/containers';
@@ -48,13 +49,14 @@ import { type Descriptor, type ImageConfig, type Index, Label, isIndex, isManife
 import { format, hostPlatform, only } from '../platforms';
 import { normalizeReference } from '../reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
-import { validateVolumeName } from '../volumes/store';
 import type { NewVolume, Volume } from '../volumes/volumes';
+import { type VolumeOption, fromConfig, normalPath, recordLabels } from './options';
 
 export interface CreateRequest {
   id: string;
   image: string;
-  optionsJson: string;
+  /** What runs and how; unset: the image's defaults. */
+  config?: ContainerConfig__Output | null;
   snapshotter: string;
   labels: Record<string, string>;
   /** "" or runtime-native (ctl-runtime), runc, crun */
@@ -79,16 +81,6 @@ function blkioWeightSupported(): boolean {
   } catch {
     return false;
   }
-}
-
-/** A volume a container mounts, as the options carry it. */
-export interface VolumeOption {
-  /** "" for a new anonymous volume. */
-  name: string;
-  destination: string;
-  readonly?: boolean;
-  /** Do not copy the image's content at destination into a new (empty) volume. */
-  nocopy?: boolean;
 }
 
 /** What the runner needs of the volume store (VolumeStore is one). */
@@ -139,38 +131,8 @@ export async function hostManifest(content: Content, target: Descriptor, name: s
   return usable[0];
 }
 
-function parseOptions(json: string): RunOptions {
-  let options: unknown;
-  try {
-    options = json ? JSON.parse(json) : {};
-  } catch (err) {
-    throw invalidArgument(`run options are not JSON: ${(err as Error).message}`);
-  }
-  if (!options || typeof options !== 'object' || Array.isArray(options)) throw invalidArgument('run options must be a JSON object');
-  return options as RunOptions;
-}
-
-function volumeOptions(value: unknown): VolumeOption[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw invalidArgument('run options: volumes must be an array');
-  return value.map((v: Partial<VolumeOption> | null, i) => {
-    if (!v || typeof v !== 'object' || typeof v.destination !== 'string')
-      throw invalidArgument(`run options: volumes[${i}] needs a destination`);
-    const destination = posix.normalize(v.destination).replace(/(.)\/+$/, '$1');
-    if (!destination.startsWith('/') || destination === '/')
-      throw invalidArgument(`volume destination "${v.destination}" must be an absolute path other than /`);
-    const name = v.name ?? '';
-    if (name) validateVolumeName(name);
-    return { name, destination, readonly: Boolean(v.readonly), nocopy: Boolean(v.nocopy) };
-  });
-}
-
-/** The destinations the options already mount (binds, mounts), normalised. */
-function mountedPaths(options: RunOptions): string[] {
-  return [...(options.binds ?? []).map((b) => b.split(':')[1] ?? ''), ...(options.mounts ?? []).map((m) => m.destination)]
-    .filter(Boolean)
-    .map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1'));
-}
+/** The destinations the options already mount. */
+const mountedPaths = (options: Omit<RunOptions, 'id'>): string[] => (options.mounts ?? []).map((m) => m.destination);
 
 /**
  * path inside root, its symbolic links resolved as if root were / (so a link cannot lead out
@@ -241,13 +203,13 @@ export class Runner {
       throw err;
     }
     const ref = normalizeReference(request.image);
-    const { volumes: volumesOption, ...options } = parseOptions(request.optionsJson) as RunOptions & { volumes?: unknown };
+    const { options, volumes: wanted, labels: lifecycle } = fromConfig(request.config);
+    const labels = recordLabels(request.labels, lifecycle);
     const warnings: string[] = [];
     if (options.blkioWeight !== undefined && !blkioWeightSupported()) {
       warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
       delete options.blkioWeight;
     }
-    const wanted = volumeOptions(volumesOption);
     const content = deps.content(ns);
     const image = await deps
       .images(ns)
@@ -266,7 +228,7 @@ export class Runner {
     }
     // The image's Volumes without a mount of their own get anonymous volumes.
     const imageVolumes = Object.keys(config.config?.Volumes ?? {})
-      .map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1'))
+      .map(normalPath)
       .filter((p) => p.startsWith('/') && p !== '/' && !taken.has(p));
     const volumes = [...wanted, ...[...new Set(imageVolumes)].map((destination): VolumeOption => ({ name: '', destination }))];
 
@@ -302,7 +264,7 @@ export class Runner {
             await containers.create({
               id,
               image: ref,
-              labels: request.labels,
+              labels,
               runtime: runtimeRecord(runtime),
               spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
               snapshotter: target.snapshotter,
@@ -332,7 +294,7 @@ export class Runner {
     ns: string,
     id: string,
     image: ImageConfig,
-    options: RunOptions,
+    options: Omit<RunOptions, 'id'>,
     rootfs: Mount[],
     copies: { destination: string; mountpoint: string }[],
   ): Promise<Spec> {

@@ -1,0 +1,43 @@
+import { strict as assert } from 'node:assert';
+import { UsageError } from './args';
+import { containerConfig, parseRunArgs } from './runflags';
+
+const config = (...argv: string[]) => containerConfig(parseRunArgs([...argv, 'busybox', 'sh']), { HOME: '/root' });
+
+describe('run flags to a ContainerConfig', () => {
+  it('sends parsed values: bytes, whole numbers, the lifecycle, the seccomp mode', () => {
+    const c = config(
+      ...['-m', '64m', '--memory-swap', '-1', '--cpus', '1.5', '--pids-limit', '50', '--shm-size', '1k', '-e', 'HOME'],
+      ...['--entrypoint', '', '--stop-signal', 'HUP', '--stop-timeout', '3', '--restart', 'on-failure:2'],
+      ...['--security-opt', 'seccomp=unconfined', '--security-opt', 'no-new-privileges', '--network', 'host'],
+    );
+    assert.deepEqual(
+      [c.resources?.memoryBytes, c.resources?.memorySwapBytes, c.resources?.cpus, c.resources?.pidsLimit, c.shmSizeBytes],
+      [64 * 1024 * 1024, -1, 1.5, 50, 1024],
+    );
+    assert.deepEqual(c.process?.entrypoint, { values: [] });
+    assert.deepEqual(c.process?.cmd, ['sh']);
+    assert.deepEqual(c.process?.env, ['HOME=/root']);
+    assert.deepEqual(c.lifecycle, { stopSignal: 'HUP', stopTimeout: 3, restartPolicy: { name: 'on-failure', maximumRetryCount: 2 } });
+    assert.deepEqual(c.security?.seccomp, { mode: 'UNCONFINED' });
+    assert.equal(c.security?.noNewPrivileges, true);
+    assert.equal(c.namespaces?.network, 'HOST');
+    assert.equal(config().process?.entrypoint, undefined, "no --entrypoint: the image's");
+  });
+
+  it('refuses what docker refuses before anything is sent', () => {
+    for (const [argv, message] of [
+      [['--stop-timeout', '1.5'], /--stop-timeout: "1.5" is not a whole number/],
+      [['--pids-limit', 'lots'], /--pids-limit: "lots" is not a whole number/],
+      [['--stop-signal', 'NOPE'], /unknown signal "NOPE"/],
+      [['--rm', '--restart', 'always'], /conflicting options: --restart and --rm/],
+      [['--network', 'bridge'], /--network bridge: supported: none, host/],
+    ] as const) {
+      assert.throws(
+        () => config(...argv),
+        (err: unknown) => err instanceof UsageError && message.test(err.message),
+        argv.join(' '),
+      );
+    }
+  });
+});
