@@ -6,7 +6,8 @@ import type { ListSnapshotsRequest__Output } from '@ctl/proto/generated/containe
 import type { MountsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/MountsRequest';
 import type { PrepareSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/PrepareSnapshotRequest';
 import type { UpdateSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/UpdateSnapshotRequest';
-import { type WireInfo, infoToWire, mountToWire } from './convert';
+import { mountToWire } from '@ctl/runtime-native/mount';
+import { type WireInfo, infoToWire } from './convert';
 import type { Info } from './snapshotter';
 import type { Snapshotters } from './snapshotters';
 
