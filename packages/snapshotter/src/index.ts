@@ -7,5 +7,4 @@ export { registerDriver, registeredDrivers, driverRegistration } from './registr
 export { MetaSnapshotter } from './metadata';
 export { SnapshotsClient } from './client';
 export { parseSize } from './quota';
-export { driverName } from './snapshotters';
-export { readConfig, type SnapshotterConfig } from './config';
+export { DriversClient } from './drivers-client';
