@@ -10,8 +10,7 @@ import {
   serviceRoot,
   serviceSocket,
 } from '@ctl/proto';
-import { driverName, readConfig } from '@ctl/snapshotter';
-import { SnapshotsClient } from '@ctl/snapshotter/client';
+import { DriversClient, SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
 import { containersRegistration } from './containers/grpc';
 import { ContainerStore } from './containers/store';
@@ -27,6 +26,7 @@ import { GcLock } from './gc/lock';
 import { imagesRegistration } from './images/grpc';
 import { ImageStore } from './images/store';
 import { SCHEMA } from './layout';
+import { CachedDriverResolver } from './snapshotter-drivers';
 import { leasesRegistration } from './leases/grpc';
 import { LeaseStore } from './leases/store';
 import { namespacesRegistration } from './namespaces/grpc';
@@ -152,13 +152,12 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         (await found(tasks.get(ns, id))) ? 'it has a task: delete the task first' : undefined,
       );
       containers.onDeleted((ns, id) => tasks.removeLogs(ns, id));
-      // The snapshotter service's default driver, read from the same settings it reads at start.
-      const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
+      // Labels and GC need the driver's own name, not "" or "ctl-<driver>": the snapshotter says which.
+      const drivers = new CachedDriverResolver(new DriversClient(snapshotsWire));
       const tmp = join(root, 'tmp');
       const differ = new Differ(tmp);
       const unpackTarget = async (ns: string, requested: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget> => {
-        // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
-        const snapshotter = driverName(requested, defaultSnapshotter);
+        const snapshotter = await drivers.resolve(requested);
         await gc.recordSnapshotter(snapshotter);
         return {
           namespace: ns,
