@@ -113,6 +113,7 @@ export interface IngestInfo {
 export interface ContentStoreOptions {
   lock?: GcLock;
   gc?: GcTrigger;
+  publisher?: Publisher;
 }
 
 const toInfo = (digest: string, r: BlobRecord): Info => ({
@@ -136,9 +137,9 @@ export class ContentStore {
   readonly ingestQueue = new KeyedQueue();
 
   readonly lock: GcLock;
-  gc: GcTrigger;
+  private readonly gc: GcTrigger;
   /** Announces deletes (/content/delete) when set; collections are not announced, as in containerd. */
-  publisher: Publisher | undefined;
+  private readonly publisher: Publisher | undefined;
 
   private constructor(
     readonly db: Database,
@@ -147,6 +148,7 @@ export class ContentStore {
   ) {
     this.lock = options.lock ?? new GcLock();
     this.gc = options.gc ?? noGc;
+    this.publisher = options.publisher;
   }
 
   static async open(db: Database, root: string, options: ContentStoreOptions = {}): Promise<ContentStore> {

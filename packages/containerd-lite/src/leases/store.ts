@@ -74,7 +74,7 @@ export interface LeaseStoreOptions {
 
 export class LeaseStore {
   readonly lock: GcLock;
-  gc: GcTrigger;
+  private readonly gc: GcTrigger;
   /** Changes to one lease never interleave (lock order: GC lock, then this). */
   private readonly queue = new KeyedQueue();
 
