@@ -16,7 +16,7 @@ import {
 } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { randomBytes } from 'node:crypto';
-import { validateDigest } from '../content/store';
+import { validateDigest } from '../content/ingests';
 import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { LeaseEntry } from '../gc/mark';
