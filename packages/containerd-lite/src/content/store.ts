@@ -67,7 +67,7 @@ import {
   validateSize,
 } from './ingests';
 import { NamespacedContent } from './namespaced';
-import { IngestWriter, type WriterStore } from './writer';
+import { IngestWriter, type VerifiedData, type WriterStore } from './writer';
 
 interface BlobRecord {
   size: number;
@@ -118,7 +118,7 @@ export class ContentStore {
   /** What the writers may do to the store (see writer.ts). */
   private readonly writerStore: WriterStore = {
     queue: this.ingestQueue,
-    commitData: (...args) => this.commitData(...args),
+    commitData: (data) => this.commitData(data),
     release: (writer) => {
       if (this.active.get(writer.key) === writer) this.active.delete(writer.key);
     },
@@ -255,14 +255,7 @@ export class ContentStore {
    * Makes verified ingest data a blob of the namespace: the file renamed into blobs/ (unless
    * a whole copy is already there) and fsynced, then the records in one batch.
    */
-  private async commitData(
-    namespace: string,
-    digest: string,
-    size: number,
-    dataPath: string,
-    labels: Record<string, string>,
-    lease?: { id: string; ref: string },
-  ): Promise<Info> {
+  private async commitData({ namespace, digest, size, dataPath, labels, lease }: VerifiedData): Promise<Info> {
     // Lock order: the GC lock, then the digest queue (see gc/lock.ts).
     return this.lock.shared(() =>
       this.digestQueue.run(digest, async () => {

@@ -12,18 +12,23 @@ import type { KeyedQueue } from '../keyed-queue';
 import type { Status, Writer } from './content';
 import { type IngestArea, READ_CHUNK, ingestKey, validateDigest, validateSize } from './ingests';
 
+/** Ingest bytes whose digest and size the writer has checked, ready to become a blob of the namespace. */
+export interface VerifiedData {
+  namespace: string;
+  digest: string;
+  size: number;
+  /** The ingest's data file, renamed into blobs/ by the commit. */
+  dataPath: string;
+  labels: Record<string, string>;
+  /** The lease the writer was opened under, and its ref (the lease's ingest resource gives way to the blob). */
+  lease?: { id: string; ref: string };
+}
+
 /** What a writer needs of its store: the ingest queue, the commit of verified bytes, and to let go of the ref. */
 export interface WriterStore {
   /** Writer calls, aborts and commits of one ingest (by key) never interleave. */
   readonly queue: KeyedQueue;
-  commitData(
-    namespace: string,
-    digest: string,
-    size: number,
-    dataPath: string,
-    labels: Record<string, string>,
-    lease?: { id: string; ref: string },
-  ): Promise<unknown>;
+  commitData(data: VerifiedData): Promise<unknown>;
   /** The writer has ended: the ref may be opened again. */
   release(writer: IngestWriter): void;
   abort(namespace: string, ref: string): Promise<void>;
@@ -186,14 +191,14 @@ export class IngestWriter implements Writer {
         await fh.sync();
         await this.closeFile();
         try {
-          await this.store.commitData(
-            this.namespace,
-            actual,
-            this.offset,
-            this.dataPath,
-            validLabels,
-            this.lease ? { id: this.lease, ref: this.ref } : undefined,
-          );
+          await this.store.commitData({
+            namespace: this.namespace,
+            digest: actual,
+            size: this.offset,
+            dataPath: this.dataPath,
+            labels: validLabels,
+            lease: this.lease ? { id: this.lease, ref: this.ref } : undefined,
+          });
         } catch (err) {
           // containerd drops the ingest when the namespace already has the blob.
           if (err instanceof EngineError && err.kind === ErrorKind.AlreadyExists) await this.ingests.drop(this.key);
