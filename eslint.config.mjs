@@ -16,10 +16,7 @@ const BOUNDARIES = {
   'packages/runtime-native': { allowed: ['@ctl/proto'] },
   'packages/snapshotter': { allowed: ['@ctl/proto', '@ctl/runtime-native'] },
   'packages/netd': { allowed: ['@ctl/proto', '@ctl/runtime-native'] },
-  'packages/containerd-lite': {
-    // '@ctl/snapshotter' itself only until mount handling leaves the snapshotter (issue 15).
-    allowed: ['@ctl/proto', '@ctl/runtime-native', '@ctl/snapshotter/client', '@ctl/netd/client', '@ctl/snapshotter'],
-  },
+  'packages/containerd-lite': { allowed: ['@ctl/proto', '@ctl/runtime-native', '@ctl/snapshotter/client', '@ctl/netd/client'] },
   'packages/cli': { allowed: ['@ctl/proto'] },
 };
 // Files that host other services in-process; they may import those services' main entries.

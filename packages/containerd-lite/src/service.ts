@@ -10,8 +10,7 @@ import {
   serviceRoot,
   serviceSocket,
 } from '@ctl/proto';
-import { driverName, readConfig } from '@ctl/snapshotter';
-import { SnapshotsClient } from '@ctl/snapshotter/client';
+import { DriversClient, SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
 import { containersRegistration } from './containers/grpc';
 import { ContainerStore } from './containers/store';
@@ -23,10 +22,12 @@ import { eventsRegistration } from './events/grpc';
 import { ContentStore } from './content/store';
 import { Collector, type CollectorOptions } from './gc/collector';
 import { gcRegistration } from './gc/grpc';
+import { GcRelay } from './gc/gc';
 import { GcLock } from './gc/lock';
 import { imagesRegistration } from './images/grpc';
 import { ImageStore } from './images/store';
 import { SCHEMA } from './layout';
+import { CachedDriverResolver } from './snapshotter-drivers';
 import { leasesRegistration } from './leases/grpc';
 import { LeaseStore } from './leases/store';
 import { namespacesRegistration } from './namespaces/grpc';
@@ -86,7 +87,24 @@ async function removeTask(tasks: TaskManager, ns: string, id: string, force: boo
   await tasks.delete(ns, id);
 }
 
-/** containerd-lite's parts: its database and the containerd services it implements so far. */
+/**
+ * containerd-lite's parts: its database and the services it implements. The wiring, in order, each
+ * part made from what it needs (a later part never reaches back into an earlier one's fields):
+ *
+ *   part        made from                                                      served as (gRPC)
+ *   events      logger                                                         containerd Events
+ *   stores      db, GC lock, GC trigger (relay, bound to gc below), events     Namespaces, Content, Images, Leases,
+ *                                                                              Containers, ctl Volumes
+ *   gc          db, lock, content, images, leases, the snapshotter's clients   ctl GC (and bound to the stores' relay)
+ *   tasks       dirs, containers, events (recovers the shims first)            containerd Tasks, ctl Attach
+ *   unpack      content, gc, snapshotter's Drivers + Snapshots, differ         containerd Diff (the differ)
+ *   restarts    events, containers, namespaces, tasks, snapshots               —
+ *   transfer    content, images, leases, unpack                                ctl Transfer
+ *   runner      volumes, stores, unpack, snapshots, tasks, restarts            ctl Run (with committer)
+ *   committer   stores, unpack, tasks                                          ctl Run
+ *
+ * Checks between stores (in use, delete checks, GC roots) are registered right after the parts they join.
+ */
 export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts: ContainerdLite) => void): ServiceFactory {
   return async ({ dirs, logger }) => {
     const root = serviceRoot(dirs, 'containerd-lite');
@@ -99,11 +117,14 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       logger.debug('database open', { location: db.location });
       const events = new Exchange({ logger });
       const lock = new GcLock();
-      const namespaces = new NamespaceStore(db);
-      const content = await ContentStore.open(db, join(root, 'content'), { lock });
-      const images = new ImageStore(db, { lock });
-      const leases = new LeaseStore(db, { lock });
-      const containers = new ContainerStore(db, { lock, publisher: events });
+      // The stores schedule collections after deletes; the collector reads the stores, so it comes after them.
+      const gcRelay = new GcRelay();
+      const storeDeps = { lock, gc: gcRelay, publisher: events };
+      const namespaces = new NamespaceStore(db, { publisher: events });
+      const content = await ContentStore.open(db, join(root, 'content'), storeDeps);
+      const images = new ImageStore(db, storeDeps);
+      const leases = new LeaseStore(db, { lock, gc: gcRelay });
+      const containers = new ContainerStore(db, storeDeps);
       const volumes = await VolumeStore.open(db, join(root, 'volumes'));
       // A volume is in use while a container's spec binds its _data (however it got there).
       volumes.registerUsage(async (ns) => {
@@ -113,28 +134,14 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         }
         return usage;
       });
-      namespaces.publisher = events;
-      content.publisher = events;
-      images.publisher = events;
       // One connection to the snapshotter for everything here (collections, unpacks, tasks'
       // mounts); it reconnects by itself when the snapshotter restarts.
       const snapshotsWire = new WireClient(serviceSocket(dirs, 'snapshotter'));
       wires.push(snapshotsWire);
-      const gc = new Collector({
-        db,
-        lock,
-        content,
-        images,
-        leases,
-        logger,
-        snapshotter: (name) => new SnapshotsClient(snapshotsWire, name),
-        ...settings,
-      });
+      const snapshots = (driver: string): SnapshotsClient => new SnapshotsClient(snapshotsWire, driver);
+      const gc = new Collector({ db, lock, content, images, leases, logger, snapshotter: snapshots, ...settings });
       collector = gc;
-      content.gc = gc;
-      images.gc = gc;
-      leases.gc = gc;
-      containers.gc = gc;
+      gcRelay.bind(gc);
       // A container holds its snapshot (provider only reads, as the collector's lock requires).
       gc.registerRoots(() => containers.roots());
       namespaces.registerInUseCheck((ns) => containers.inUse(ns));
@@ -152,20 +159,19 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         (await found(tasks.get(ns, id))) ? 'it has a task: delete the task first' : undefined,
       );
       containers.onDeleted((ns, id) => tasks.removeLogs(ns, id));
-      // The snapshotter service's default driver, read from the same settings it reads at start.
-      const defaultSnapshotter = readConfig(serviceRoot(dirs, 'snapshotter')).default;
+      // Labels and GC need the driver's own name, not "" or "ctl-<driver>": the snapshotter says which.
+      const drivers = new CachedDriverResolver(new DriversClient(snapshotsWire));
       const tmp = join(root, 'tmp');
       const differ = new Differ(tmp);
       const unpackTarget = async (ns: string, requested: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget> => {
-        // Labels and GC need the driver's own name, not "" or "ctl-<driver>".
-        const snapshotter = driverName(requested, defaultSnapshotter);
+        const snapshotter = await drivers.resolve(requested);
         await gc.recordSnapshotter(snapshotter);
         return {
           namespace: ns,
           content: content.namespace(ns),
           blobPath: (digest) => content.blobPath(digest),
           snapshotter,
-          snapshots: new SnapshotsClient(snapshotsWire, snapshotter),
+          snapshots: snapshots(snapshotter),
           differ,
           hold,
         };
@@ -176,7 +182,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         containers: (ns) => containers.namespace(ns),
         namespaces: async () => (await namespaces.list()).map((n) => n.name),
         tasks,
-        mounts: (snapshotter, key) => new SnapshotsClient(snapshotsWire, snapshotter).mounts(key),
+        mounts: (snapshotter, key) => snapshots(snapshotter).mounts(key),
         logger,
       });
       const restarts = supervisor;
@@ -188,7 +194,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         leases: (ns) => leases.namespace(ns),
         containers: (ns) => containers.namespace(ns),
         unpackTarget,
-        snapshots: (driver) => new SnapshotsClient(snapshotsWire, driver),
+        snapshots,
         removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
         tmpRoot: tmp,
         exclusive: (ns, id, fn) => restarts.exclusive(ns, id, fn),

@@ -60,15 +60,7 @@ export async function startInstance(options: { snapshotter?: boolean; drivers?: 
       }
     }
     let local: ContainerdLite | undefined;
-    // containerd-lite reads the snapshotter's default from the same settings.
-    const env = process.env;
-    process.env = { ...env, CTL_SNAPSHOTTER_DEFAULT: drivers[0] };
-    let parts;
-    try {
-      parts = await containerdLiteService(options.gc ?? {}, (p) => (local = p))({ dirs: tmp, logger });
-    } finally {
-      process.env = env;
-    }
+    const parts = await containerdLiteService(options.gc ?? {}, (p) => (local = p))({ dirs: tmp, logger });
     handles.push(await serveUnix(serviceSocket(tmp, 'containerd-lite'), parts, logger));
     const wire = new WireClient(serviceSocket(tmp, 'containerd-lite'));
     wires.push(wire);

@@ -8,6 +8,7 @@ import { createLogger } from '@ctl/proto';
 import { notFound } from '@ctl/proto/errors';
 import { type TempInstance, isAlive, tempInstance, waitFor } from '@ctl/proto/testing';
 import { buildSpec } from '@ctl/runtime-native';
+import { mountTableSync } from '@ctl/runtime-native/mount';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -51,19 +52,14 @@ export function makeBusyboxRootfs(dir: string): string {
 
 /** The cgroup directories a container with cgroupsPath /ctl/<id> could have made on this host. */
 export function cgroupDirs(id: string): string[] {
-  const out: string[] = [];
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const m = / (\/sys\/fs\/cgroup\/?[^ ]*) .* - (cgroup2?) /.exec(line);
-    if (m) out.push(path.join(m[1]!, 'ctl', id));
-  }
-  return out;
+  return mountTableSync()
+    .filter((m) => (m.fsType === 'cgroup' || m.fsType === 'cgroup2') && /^\/sys\/fs\/cgroup(\/|$)/.test(m.mountPoint))
+    .map((m) => path.join(m.mountPoint, 'ctl', id));
 }
 
 export function mountsUnder(dir: string): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
+  return mountTableSync()
+    .map((m) => m.mountPoint)
     .filter((p) => p.startsWith(dir));
 }
 

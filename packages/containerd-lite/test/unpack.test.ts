@@ -5,7 +5,8 @@
  * applies back to the same tree.
  */
 import { WireClient, serviceSocket } from '@ctl/proto';
-import { type Mount, SnapshotsClient, mountAll, unmountAll } from '@ctl/snapshotter';
+import { type Mount, mountAll, unmountAll } from '@ctl/runtime-native/mount';
+import { SnapshotsClient } from '@ctl/snapshotter/client';
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

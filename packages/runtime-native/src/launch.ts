@@ -5,9 +5,10 @@
  * with a large heap, during which no other request moves (see src/native/launch.c). Without the
  * launcher binary, or with CTL_LAUNCHER=0, commands fall back to child_process.
  *
- * A light module (node built-ins only): the snapshotter and the CLI import it without the rest
- * of runtime-native.
+ * A light module (node built-ins and @ctl/proto/errors only): the snapshotter and the CLI import it
+ * without the rest of runtime-native.
  */
+import { EngineError, ErrorKind } from '@ctl/proto/errors';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -156,4 +157,19 @@ function viaChildProcess(file: string, args: string[], opts: LaunchOptions): Pro
 export function launch(file: string, args: string[], opts: LaunchOptions = {}): Promise<LaunchResult> {
   const l = launcher();
   return l ? l.run(file, args, opts) : viaChildProcess(file, args, opts);
+}
+
+/**
+ * Runs a tool through the launcher and resolves with its stdout; a tool that cannot start or exits
+ * non-zero rejects with an error naming the command and what it printed.
+ */
+export async function runTool(command: string, args: string[], options: { cwd?: string } = {}): Promise<string> {
+  let r;
+  try {
+    r = await launch(command, args, { cwd: options.cwd });
+  } catch (err) {
+    throw new EngineError(ErrorKind.Unknown, `${command} ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
+  }
+  if (r.code !== 0) throw new EngineError(ErrorKind.Unknown, `${command} ${args.join(' ')}: ${(r.stderr || `exit code ${r.code}`).trim()}`);
+  return r.stdout;
 }

@@ -4,7 +4,8 @@
  */
 import type { WireClient } from '@ctl/proto/wire';
 import { wireMethod } from '@ctl/proto/wire';
-import { type WireInfo, type WireMount, infoFromWire, mountFromWire } from './convert';
+import { type WireMount, mountFromWire } from '@ctl/runtime-native/mount';
+import { type WireInfo, infoFromWire } from './convert';
 import type { Cleaner, Info, Mount, Snapshotter, Usage } from './snapshotter';
 
 const FILE = 'containerd/services/snapshots/v1/snapshots';

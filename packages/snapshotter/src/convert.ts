@@ -1,5 +1,5 @@
-/** Between the domain's shapes and the wire's (Timestamps, Info, Mount). */
-import type { Info, Kind, Mount } from './snapshotter';
+/** Between the domain's shapes and the wire's (Timestamps, Info); mounts' is '@ctl/runtime-native/mount'. */
+import type { Info, Kind } from './snapshotter';
 
 export interface WireTimestamp {
   seconds: number | string;
@@ -13,13 +13,6 @@ export interface WireInfo {
   createdAt: WireTimestamp | null;
   updatedAt: WireTimestamp | null;
   labels: Record<string, string>;
-}
-
-export interface WireMount {
-  type: string;
-  source: string;
-  target: string;
-  options: string[];
 }
 
 export const toTimestamp = (d: Date): WireTimestamp => ({ seconds: Math.floor(d.getTime() / 1000), nanos: (d.getTime() % 1000) * 1e6 });
@@ -43,12 +36,4 @@ export const infoFromWire = (w: WireInfo): Info => ({
   createdAt: fromTimestamp(w.createdAt),
   updatedAt: fromTimestamp(w.updatedAt),
   labels: w.labels ?? {},
-});
-
-export const mountToWire = (m: Mount): WireMount => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options });
-export const mountFromWire = (m: WireMount): Mount => ({
-  type: m.type,
-  source: m.source,
-  ...(m.target ? { target: m.target } : {}),
-  options: m.options,
 });

@@ -1,4 +1,4 @@
-/** The gRPC adapter: containerd.services.snapshots.v1.Snapshots over the loaded drivers. */
+/** The gRPC adapters: containerd.services.snapshots.v1.Snapshots over the loaded drivers, and ctl.snapshotter.v1.Drivers. */
 import type * as grpc from '@grpc/grpc-js';
 import { type Contracts, type ServiceRegistration, toServiceError, unaryHandler } from '@ctl/proto';
 import type { CommitSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/CommitSnapshotRequest';
@@ -6,7 +6,9 @@ import type { ListSnapshotsRequest__Output } from '@ctl/proto/generated/containe
 import type { MountsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/MountsRequest';
 import type { PrepareSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/PrepareSnapshotRequest';
 import type { UpdateSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/UpdateSnapshotRequest';
-import { type WireInfo, infoToWire, mountToWire } from './convert';
+import type { ResolveRequest__Output } from '@ctl/proto/generated/ctl/snapshotter/v1/ResolveRequest';
+import { mountToWire } from '@ctl/runtime-native/mount';
+import { type WireInfo, infoToWire } from './convert';
 import type { Info } from './snapshotter';
 import type { Snapshotters } from './snapshotters';
 
@@ -62,6 +64,16 @@ export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapsh
           call.end();
         })().catch((err: unknown) => call.emit('error', toServiceError(err)));
       },
+    },
+  };
+}
+
+/** ctl.snapshotter.v1.Drivers: which loaded driver a snapshotter name reaches, for clients that record it (labels, GC). */
+export function driversRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+  return {
+    definition: contracts.ctl.snapshotter.v1.Drivers.service,
+    implementation: {
+      Resolve: unaryHandler(async (req: ResolveRequest__Output) => ({ driver: snapshotters.resolve(req.name) })),
     },
   };
 }

@@ -6,8 +6,5 @@ export type { Driver, DriverRegistration, DriverSnapshot, CreateOptions } from '
 export { registerDriver, registeredDrivers, driverRegistration } from './registry';
 export { MetaSnapshotter } from './metadata';
 export { SnapshotsClient } from './client';
-export { mountAll, unmountAll } from './mount';
 export { parseSize } from './quota';
-export { driverName } from './snapshotters';
-export { readConfig, type SnapshotterConfig } from './config';
-export { type WireMount, mountFromWire, mountToWire } from './convert';
+export { DriversClient } from './drivers-client';

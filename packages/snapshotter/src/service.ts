@@ -1,13 +1,14 @@
 import { type ServiceFactory, loadContracts, openDatabase, serviceRoot } from '@ctl/proto';
 import { join } from 'node:path';
 import { readConfig } from './config';
-import { snapshotsRegistration } from './grpc';
+import { driversRegistration, snapshotsRegistration } from './grpc';
 import { SCHEMA } from './layout';
 import { openSnapshotters } from './snapshotters';
 
 /**
- * The snapshotter service's parts: its database, its drivers, and containerd's Snapshots API
- * over them (Version and Health are added by the server for every service).
+ * The snapshotter service's parts: its database, its drivers, containerd's Snapshots API over them
+ * and our Drivers API, which names the driver a request reaches (Version and Health are added by
+ * the server for every service).
  */
 export const createSnapshotterService: ServiceFactory = async ({ dirs, logger }) => {
   const root = serviceRoot(dirs, 'snapshotter');
@@ -17,7 +18,7 @@ export const createSnapshotterService: ServiceFactory = async ({ dirs, logger })
     logger.info('drivers loaded', { drivers: snapshotters.names(), default: snapshotters.defaultName });
     return {
       name: 'snapshotter',
-      registrations: [snapshotsRegistration(loadContracts(), snapshotters)],
+      registrations: [snapshotsRegistration(loadContracts(), snapshotters), driversRegistration(loadContracts(), snapshotters)],
       close: async () => {
         await snapshotters.close();
         await db.close();

@@ -18,6 +18,7 @@
  * Remove of a snapshot with children; InvalidArgument for malformed keys, a parent that is not
  * committed, labels over the size bound, and updates of anything but labels.
  */
+import type { Mount } from '@ctl/runtime-native/mount';
 
 export type Kind = 'VIEW' | 'ACTIVE' | 'COMMITTED';
 
@@ -38,13 +39,8 @@ export interface Usage {
   inodes: number;
 }
 
-/** One mount, in containerd.types.Mount's shape; applied in order they make the snapshot's view. */
-export interface Mount {
-  type: string;
-  source: string;
-  target?: string;
-  options: string[];
-}
+/** One mount; applied in order they make the snapshot's view. Mount handling lives in runtime-native, shared by the services. */
+export type { Mount };
 
 export interface Snapshotter {
   /** Info of any snapshot by key or name. */

@@ -29,11 +29,15 @@ export class Snapshotters {
     return [...this.byName.keys()];
   }
 
-  get(requested: string): MetaSnapshotter {
+  /** The loaded driver a request's snapshotter name reaches (see driverName), by its own name. */
+  resolve(requested: string): string {
     const name = this.byName.has(requested) ? requested : driverName(requested, this.defaultName);
-    const found = this.byName.get(name);
-    if (!found) throw invalidArgument(`snapshotter "${requested}" not loaded (loaded: ${this.names().join(', ')})`);
-    return found;
+    if (!this.byName.has(name)) throw invalidArgument(`snapshotter "${requested}" not loaded (loaded: ${this.names().join(', ')})`);
+    return name;
+  }
+
+  get(requested: string): MetaSnapshotter {
+    return this.byName.get(this.resolve(requested))!;
   }
 
   async close(): Promise<void> {

@@ -3,11 +3,12 @@
  * system that this file makes in a loop-mounted image and takes down afterwards, also on failure.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { btrfsDriver } from '../src/drivers/btrfs/register';
 import { describeConformance } from './conformance';
+import { mountedAt } from './fs-helpers';
 import { localSubject } from './subjects';
 
 describe('btrfs (root, loop-mounted btrfs image)', function () {
@@ -33,13 +34,7 @@ describe('btrfs (root, loop-mounted btrfs image)', function () {
 
   after(() => {
     if (!base) return;
-    if (
-      fsMounted &&
-      readFileSync('/proc/self/mountinfo', 'utf8')
-        .split('\n')
-        .some((l) => l.split(' ')[4] === fs)
-    )
-      execFileSync('umount', [fs]);
+    if (fsMounted && mountedAt(fs)) execFileSync('umount', [fs]);
     const loops = execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim();
     for (const line of loops.split('\n').filter(Boolean)) execFileSync('losetup', ['-d', line.split(':')[0]]);
     rmSync(base, { recursive: true, force: true });

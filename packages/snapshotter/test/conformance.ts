@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mountAll, unmountAll } from '../src/mount';
+import { mountAll, unmountAll } from '@ctl/runtime-native/mount';
 import { type Cleaner, type Mount, SIZE_LIMIT_LABEL, type Snapshotter } from '../src/snapshotter';
 
 export interface ConformanceSubject {

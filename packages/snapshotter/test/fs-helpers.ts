@@ -1,13 +1,17 @@
 /** File-system helpers the root tests share. */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mountTableSync } from '@ctl/runtime-native/mount';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 
 export const MiB = 1024 * 1024;
 
+/** How many mounts sit on exactly this path. */
+export function mountCount(path: string): number {
+  return mountTableSync().filter((m) => m.mountPoint === path).length;
+}
+
 export function mountedAt(path: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === path);
+  return mountCount(path) > 0;
 }
 
 /** Writes 1 MiB chunks until `limit` bytes or the first error; returns what it wrote and the error code. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { overlayfsDriver } from '../src/drivers/overlayfs/register';
-import { mountAll, unmountAll } from '../src/mount';
+import { mountAll, unmountAll } from '@ctl/runtime-native/mount';
 import { openDatabase } from '@ctl/proto';
 import { tempInstance } from '@ctl/proto/testing';
 import { SCHEMA } from '../src/layout';

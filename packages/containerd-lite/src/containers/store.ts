@@ -104,9 +104,9 @@ export interface ContainerStoreOptions {
 
 export class ContainerStore {
   readonly lock: GcLock;
-  gc: GcTrigger;
+  private readonly gc: GcTrigger;
   /** Announces creates, updates and deletes when set. */
-  publisher: Publisher | undefined;
+  private readonly publisher: Publisher | undefined;
   private readonly queue = new KeyedQueue();
   private readonly deleteChecks: ContainerDeleteCheck[] = [];
   private readonly deletedHooks: Array<(namespace: string, id: string) => void> = [];

@@ -2,7 +2,7 @@
  * What the conformance suite cannot see from outside: the files on disk, and what the store
  * makes of what a crash leaves behind.
  */
-import { openDatabase } from '@ctl/proto';
+import { type Database, openDatabase } from '@ctl/proto';
 import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCHEMA, namespaceKey } from '../layout';
+import { ingestKey } from './ingests';
 import { ContentStore } from './store';
 
 const sha256 = (data: string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -17,10 +18,11 @@ const sha256 = (data: string): string => `sha256:${createHash('sha256').update(d
 describe('content store on disk', () => {
   let tmp: TempInstance;
   let close: () => Promise<void>;
+  let db: Database;
   const root = () => join(tmp.root, 'content');
 
   async function open(): Promise<ContentStore> {
-    const db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
+    db = await openDatabase(join(tmp.root, 'meta'), SCHEMA);
     close = () => db.close();
     return ContentStore.open(db, root());
   }
@@ -41,7 +43,7 @@ describe('content store on disk', () => {
     const digest = await w.commit();
     const st = statSync(join(root(), 'blobs', 'sha256', digest.slice(7)));
     assert.equal(st.mode & 0o777, 0o444);
-    assert.deepEqual(await store.db.get(namespaceKey('fresh')), { labels: {} });
+    assert.deepEqual(await db.get(namespaceKey('fresh')), { labels: {} });
     assert.equal(await store.inUse('fresh'), '1 blob');
     const pending = await store.namespace('fresh').writer('pending');
     await pending.close();
@@ -72,7 +74,7 @@ describe('content store on disk', () => {
     await w.write(Buffer.from('whole'));
     await w.close();
     // What the crash leaves: the data renamed into blobs/, no record, the ingest without data.
-    const key = store.ingestKey('default', 'crashed');
+    const key = ingestKey('default', 'crashed');
     renameSync(join(root(), 'ingest', key, 'data'), store.blobPath(sha256('whole')));
     await close();
 

@@ -38,8 +38,6 @@ import {
   ErrorKind,
   alreadyExists,
   ensureDir,
-  failedPrecondition,
-  invalidArgument,
   notFound,
   outOfRange,
   unavailable,
@@ -47,9 +45,7 @@ import {
 } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
-import { type Hash, createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { type FileHandle, chmod, lstat, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, chmod, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Publisher, Topic } from '../events/events';
 import { type GcTrigger, noGc } from '../gc/gc';
@@ -58,46 +54,26 @@ import type { ContentEntry } from '../gc/mark';
 import { KeyedQueue } from '../keyed-queue';
 import { CONTENT_PREFIX, contentKey, leaseKey, leaseResourceKey, namespaceKey } from '../layout';
 import type { Content, Info, ReadOptions, Status, Writer, WriterOptions } from './content';
-
-/** Read chunk size: containerd's content service reads and sends 1 MiB at a time. */
-export const READ_CHUNK = 1 << 20;
-export const MAX_REF_BYTES = 4096;
-
-const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
-
-export function validateDigest(digest: string): string {
-  if (!DIGEST_PATTERN.test(digest)) throw invalidArgument(`digest "${digest.slice(0, 80)}" is not valid: expected sha256:<64 hex digits>`);
-  return digest;
-}
-
-function validateRef(ref: string): string {
-  if (!ref) throw invalidArgument('ingest ref must not be empty');
-  if (Buffer.byteLength(ref) > MAX_REF_BYTES)
-    throw invalidArgument(`ingest ref "${ref.slice(0, 64)}…" is longer than ${MAX_REF_BYTES} bytes`);
-  return ref;
-}
-
-function validateSize(value: number | undefined, what: string): number {
-  const n = value ?? 0;
-  if (!Number.isSafeInteger(n) || n < 0) throw invalidArgument(`${what} ${value} must be a non-negative integer`);
-  return n;
-}
+import {
+  DIGEST_PATTERN,
+  type IngestMeta,
+  IngestArea,
+  READ_CHUNK,
+  errno,
+  ingestKey,
+  syncDir,
+  validateDigest,
+  validateRef,
+  validateSize,
+} from './ingests';
+import { NamespacedContent } from './namespaced';
+import { IngestWriter, type VerifiedData, type WriterStore } from './writer';
 
 interface BlobRecord {
   size: number;
   labels: Record<string, string>;
   created: string;
   updated: string;
-}
-
-interface IngestMeta {
-  namespace: string;
-  ref: string;
-  total: number;
-  expected: string;
-  startedAt: string;
-  /** The lease the last writer was opened under; absent: none (the ingest expires instead). */
-  lease?: string;
 }
 
 /** An ingest as the collector sees it. */
@@ -112,7 +88,10 @@ export interface IngestInfo {
 
 export interface ContentStoreOptions {
   lock?: GcLock;
+  /** Called after a delete (a debounced collection). */
   gc?: GcTrigger;
+  /** Announces deletes (/content/delete); collections are not announced, as in containerd. */
+  publisher?: Publisher;
 }
 
 const toInfo = (digest: string, r: BlobRecord): Info => ({
@@ -123,44 +102,49 @@ const toInfo = (digest: string, r: BlobRecord): Info => ({
   labels: r.labels,
 });
 
-const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
-
 export class ContentStore {
   /** The open writer of each ingest key (one at a time: the ref's lock). */
   private readonly active = new Map<string, IngestWriter>();
   /** namespace -> digest -> record, as in the database. */
   private readonly records = new Map<string, Map<string, BlobRecord>>();
   /** Commits and deletes of one digest never interleave. */
-  readonly digestQueue = new KeyedQueue();
+  private readonly digestQueue = new KeyedQueue();
   /** Writer calls, aborts and commits of one ingest never interleave. */
-  readonly ingestQueue = new KeyedQueue();
-
-  readonly lock: GcLock;
-  gc: GcTrigger;
-  /** Announces deletes (/content/delete) when set; collections are not announced, as in containerd. */
-  publisher: Publisher | undefined;
+  private readonly ingestQueue = new KeyedQueue();
+  private readonly ingests: IngestArea;
+  private readonly lock: GcLock;
+  private readonly gc: GcTrigger;
+  private readonly publisher: Publisher | undefined;
+  /** What the writers may do to the store (see writer.ts). */
+  private readonly writerStore: WriterStore = {
+    queue: this.ingestQueue,
+    commitData: (data) => this.commitData(data),
+    release: (writer) => {
+      if (this.active.get(writer.key) === writer) this.active.delete(writer.key);
+    },
+    abort: (namespace, ref) => this.abort(namespace, ref),
+  };
 
   private constructor(
-    readonly db: Database,
+    private readonly db: Database,
     readonly root: string,
     options: ContentStoreOptions,
   ) {
     this.lock = options.lock ?? new GcLock();
     this.gc = options.gc ?? noGc;
+    this.publisher = options.publisher;
+    this.ingests = new IngestArea(join(root, 'ingest'));
   }
 
   static async open(db: Database, root: string, options: ContentStoreOptions = {}): Promise<ContentStore> {
     const store = new ContentStore(db, root, options);
     ensureDir(root, 0o711);
     ensureDir(store.blobDir(), 0o711);
-    ensureDir(store.ingestRoot(), 0o700);
     for await (const [key, value] of db.iterator({ gt: CONTENT_PREFIX, lt: `${CONTENT_PREFIX}\xff` })) {
       const [namespace, digest] = key.slice(CONTENT_PREFIX.length).split('/') as [string, string];
       store.index(namespace, digest, value as BlobRecord);
     }
-    for (const name of await readdir(store.ingestRoot())) {
-      if (name.startsWith('.')) await rm(join(store.ingestRoot(), name), { recursive: true, force: true });
-    }
+    await store.ingests.open();
     return store;
   }
 
@@ -178,6 +162,10 @@ export class ContentStore {
       inNamespace.delete(digest);
       if (inNamespace.size === 0) this.records.delete(namespace);
     }
+  }
+
+  async info(namespace: string, digest: string): Promise<Info> {
+    return toInfo(digest, this.mustRecord(namespace, digest));
   }
 
   /** What a namespace still holds (blobs, ingests), for the namespace store's "in use" check. */
@@ -198,82 +186,27 @@ export class ContentStore {
     return join(this.blobDir(), digest.slice('sha256:'.length));
   }
 
-  ingestRoot(): string {
-    return join(this.root, 'ingest');
-  }
-
-  ingestKey(namespace: string, ref: string): string {
-    return createHash('sha256').update(`${namespace}\0${ref}`).digest('hex');
-  }
-
-  ingestDir(key: string): string {
-    return join(this.ingestRoot(), key);
-  }
-
-  record(namespace: string, digest: string): BlobRecord | undefined {
+  private record(namespace: string, digest: string): BlobRecord | undefined {
     return this.records.get(namespace)?.get(digest);
   }
 
-  mustRecord(namespace: string, digest: string): BlobRecord {
+  /** The record of a blob in a namespace; NotFound when there is none. */
+  private mustRecord(namespace: string, digest: string): BlobRecord {
     validateDigest(digest);
     const r = this.record(namespace, digest);
     if (!r) throw notFound(`content ${digest} not found in namespace "${namespace}"`);
     return r;
   }
 
-  async readMeta(key: string): Promise<IngestMeta | undefined> {
-    try {
-      return JSON.parse(await readFile(join(this.ingestDir(key), 'meta.json'), 'utf8')) as IngestMeta;
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return undefined;
-      throw new EngineError(ErrorKind.Internal, `read ingest ${key}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  /** Writes meta.json atomically (temporary name, fsync, rename). */
-  async writeMeta(dir: string, meta: IngestMeta): Promise<void> {
-    const tmp = join(dir, `.meta-${randomBytes(6).toString('hex')}`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(meta));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(dir, 'meta.json'));
-  }
-
   /** Status of an ingest from disk (or from its open writer). */
-  async statusOf(key: string, meta: IngestMeta): Promise<Status> {
+  private async statusOf(key: string, meta: IngestMeta): Promise<Status> {
     const writer = this.active.get(key);
     if (writer?.ready) return writer.currentStatus();
-    let offset = 0;
-    let updatedAt = new Date(meta.startedAt);
-    try {
-      const st = await stat(join(this.ingestDir(key), 'data'));
-      offset = st.size;
-      updatedAt = st.mtime;
-    } catch (err) {
-      if (errno(err) !== 'ENOENT') throw err;
-    }
-    return { ref: meta.ref, offset, total: meta.total, expected: meta.expected, startedAt: new Date(meta.startedAt), updatedAt };
-  }
-
-  /** Removes an ingest directory in one step (rename to a trash name), then its files. */
-  async dropIngest(key: string): Promise<boolean> {
-    const trash = join(this.ingestRoot(), `.trash-${key}-${randomBytes(4).toString('hex')}`);
-    try {
-      await rename(this.ingestDir(key), trash);
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return false;
-      throw err;
-    }
-    await rm(trash, { recursive: true, force: true });
-    return true;
+    return this.ingests.status(key, meta);
   }
 
   /** NotFound unless the lease exists in the namespace. */
-  async checkLease(namespace: string, lease: string): Promise<void> {
+  private async checkLease(namespace: string, lease: string): Promise<void> {
     if ((await this.db.get(leaseKey(namespace, lease))) === undefined)
       throw notFound(`lease "${lease}" not found in namespace "${namespace}"`);
   }
@@ -296,29 +229,25 @@ export class ContentStore {
       });
     }
     if (expected && this.record(namespace, expected)) throw alreadyExists(`content ${expected} already exists in namespace "${namespace}"`);
-    const key = this.ingestKey(namespace, ref);
+    const key = ingestKey(namespace, ref);
     if (this.active.has(key)) throw unavailable(`ingest ref "${ref}" is locked: another write to it is in progress`);
-    const writer = new IngestWriter(this, namespace, ref, key);
+    const writer = new IngestWriter(this.ingests, this.writerStore, namespace, ref);
     this.active.set(key, writer);
     try {
       await this.ingestQueue.run(key, () => writer.open(total, expected, lease));
     } catch (err) {
-      this.release(key, writer);
+      this.writerStore.release(writer);
       throw err;
     }
     return writer;
   }
 
-  release(key: string, writer: IngestWriter): void {
-    if (this.active.get(key) === writer) this.active.delete(key);
-  }
-
   async abort(namespace: string, ref: string): Promise<void> {
     validateRef(ref);
-    const key = this.ingestKey(namespace, ref);
+    const key = ingestKey(namespace, ref);
     await this.ingestQueue.run(key, async () => {
       await this.active.get(key)?.invalidate('aborted');
-      if (!(await this.dropIngest(key))) throw notFound(`ingest ref "${ref}" not found in namespace "${namespace}"`);
+      if (!(await this.ingests.drop(key))) throw notFound(`ingest ref "${ref}" not found in namespace "${namespace}"`);
     });
   }
 
@@ -326,14 +255,7 @@ export class ContentStore {
    * Makes verified ingest data a blob of the namespace: the file renamed into blobs/ (unless
    * a whole copy is already there) and fsynced, then the records in one batch.
    */
-  async commitData(
-    namespace: string,
-    digest: string,
-    size: number,
-    dataPath: string,
-    labels: Record<string, string>,
-    lease?: { id: string; ref: string },
-  ): Promise<Info> {
+  private async commitData({ namespace, digest, size, dataPath, labels, lease }: VerifiedData): Promise<Info> {
     // Lock order: the GC lock, then the digest queue (see gc/lock.ts).
     return this.lock.shared(() =>
       this.digestQueue.run(digest, async () => {
@@ -440,8 +362,7 @@ export class ContentStore {
   /** Every ingest of every namespace, for the collector. */
   async allIngests(): Promise<IngestInfo[]> {
     const out: IngestInfo[] = [];
-    for (const key of await readdir(this.ingestRoot())) {
-      if (key.startsWith('.')) continue;
+    for (const key of await this.ingests.keys()) {
       const info = await this.ingestInfo(key);
       if (info) out.push(info);
     }
@@ -449,7 +370,7 @@ export class ContentStore {
   }
 
   private async ingestInfo(key: string): Promise<IngestInfo | undefined> {
-    const meta = await this.readMeta(key);
+    const meta = await this.ingests.readMeta(key);
     if (!meta) return undefined;
     try {
       const status = await this.statusOf(key, meta);
@@ -471,7 +392,7 @@ export class ContentStore {
       const now = await this.ingestInfo(seen.key);
       if (!now || now.lease !== seen.lease || now.updatedAt.getTime() !== seen.updatedAt.getTime() || now.size !== seen.size)
         return undefined;
-      return (await this.dropIngest(seen.key)) ? now.size : undefined;
+      return (await this.ingests.drop(seen.key)) ? now.size : undefined;
     });
   }
 
@@ -542,8 +463,8 @@ export class ContentStore {
 
   async status(namespace: string, ref: string): Promise<Status> {
     validateRef(ref);
-    const key = this.ingestKey(namespace, ref);
-    const meta = await this.readMeta(key);
+    const key = ingestKey(namespace, ref);
+    const meta = await this.ingests.readMeta(key);
     if (!meta || meta.namespace !== namespace || meta.ref !== ref)
       throw notFound(`ingest ref "${ref}" not found in namespace "${namespace}"`);
     return this.statusOf(key, meta);
@@ -552,9 +473,8 @@ export class ContentStore {
   async listStatuses(namespace: string, filters: string[]): Promise<Status[]> {
     const filter = parseFilters(filters);
     const out: Status[] = [];
-    for (const key of (await readdir(this.ingestRoot())).sort()) {
-      if (key.startsWith('.')) continue;
-      const meta = await this.readMeta(key);
+    for (const key of await this.ingests.keys()) {
+      const meta = await this.ingests.readMeta(key);
       if (!meta || meta.namespace !== namespace) continue;
       if (!filter.match((path) => (path[0] === 'ref' ? meta.ref : undefined))) continue;
       try {
@@ -565,275 +485,5 @@ export class ContentStore {
       }
     }
     return out;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** An open ingest: the data file, the running digest, the ref's lock. */
-class IngestWriter implements Writer {
-  private fh: FileHandle | undefined;
-  private hash: Hash = createHash('sha256');
-  private offset = 0;
-  private total = 0;
-  private expected = '';
-  private lease: string | undefined;
-  private startedAt = new Date();
-  private updatedAt = new Date();
-  /** Why the writer can no longer be used, once it cannot. */
-  private ended: string | undefined;
-  ready = false;
-
-  constructor(
-    private readonly store: ContentStore,
-    private readonly namespace: string,
-    readonly ref: string,
-    private readonly key: string,
-  ) {}
-
-  private get dir(): string {
-    return this.store.ingestDir(this.key);
-  }
-
-  private get dataPath(): string {
-    return join(this.dir, 'data');
-  }
-
-  /** Creates the ingest, or resumes it: the bytes already written are hashed again. */
-  async open(total: number, expected: string, lease: string | undefined): Promise<void> {
-    let meta = await this.store.readMeta(this.key);
-    if (meta && (meta.namespace !== this.namespace || meta.ref !== this.ref)) {
-      throw new EngineError(
-        ErrorKind.Internal,
-        `ingest ${this.key} belongs to ref "${meta.ref}" in "${meta.namespace}", not "${this.ref}" in "${this.namespace}"`,
-      );
-    }
-    if (!meta) {
-      meta = {
-        namespace: this.namespace,
-        ref: this.ref,
-        total,
-        expected,
-        startedAt: new Date().toISOString(),
-        ...(lease ? { lease } : {}),
-      };
-      const tmp = join(this.store.ingestRoot(), `.tmp-${this.key}-${randomBytes(4).toString('hex')}`);
-      ensureDir(tmp, 0o700);
-      try {
-        await this.store.writeMeta(tmp, meta);
-        await writeFile(join(tmp, 'data'), '', { mode: 0o600 });
-        await rename(tmp, this.dir);
-      } catch (err) {
-        await rm(tmp, { recursive: true, force: true });
-        throw err;
-      }
-    } else if ((total > 0 && total !== meta.total) || (expected && expected !== meta.expected) || lease !== meta.lease) {
-      // The latest expectations given win, as with containerd's Write; so does the lease (an
-      // ingest resumed without one expires like any unleased ingest).
-      const { lease: _old, ...rest } = meta;
-      meta = { ...rest, total: total > 0 ? total : meta.total, expected: expected || meta.expected, ...(lease ? { lease } : {}) };
-      await this.store.writeMeta(this.dir, meta);
-    }
-    this.lease = lease;
-    this.total = meta.total;
-    this.expected = meta.expected;
-    this.startedAt = new Date(meta.startedAt);
-    // A crash between a commit's rename and its record leaves the ingest without data.
-    this.fh = await open(this.dataPath, constants.O_RDWR | constants.O_CREAT, 0o600);
-    try {
-      const st = await this.fh.stat();
-      this.updatedAt = st.mtime;
-      for await (const chunk of this.fh.createReadStream({ start: 0, highWaterMark: READ_CHUNK, autoClose: false })) {
-        this.hash.update(chunk as Buffer);
-        this.offset += (chunk as Buffer).length;
-      }
-    } catch (err) {
-      await this.fh.close();
-      this.fh = undefined;
-      throw err;
-    }
-    this.ready = true;
-  }
-
-  private check(): FileHandle {
-    if (this.ended || !this.fh) throw failedPrecondition(`writer of ingest ref "${this.ref}" is ${this.ended ?? 'closed'}`);
-    return this.fh;
-  }
-
-  currentStatus(): Status {
-    return {
-      ref: this.ref,
-      offset: this.offset,
-      total: this.total,
-      expected: this.expected,
-      startedAt: this.startedAt,
-      updatedAt: this.updatedAt,
-    };
-  }
-
-  async status(): Promise<Status> {
-    this.check();
-    return this.currentStatus();
-  }
-
-  async digest(): Promise<string> {
-    this.check();
-    return `sha256:${this.hash.copy().digest('hex')}`;
-  }
-
-  write(data: Uint8Array, offset?: number): Promise<number> {
-    return this.store.ingestQueue.run(this.key, async () => {
-      const fh = this.check();
-      try {
-        return await this.writeAt(fh, data, offset);
-      } catch (err) {
-        await this.end('closed after a failed write');
-        throw err;
-      }
-    });
-  }
-
-  private async writeAt(fh: FileHandle, data: Uint8Array, offset: number | undefined): Promise<number> {
-    if (offset !== undefined && offset !== this.offset) {
-      if (offset !== 0) {
-        throw outOfRange(
-          `write to ingest ref "${this.ref}" at offset ${offset}: writes continue at the current offset ${this.offset} or restart at 0`,
-        );
-      }
-      await fh.truncate(0);
-      this.hash = createHash('sha256');
-      this.offset = 0;
-    }
-    // The file write runs on libuv's threads while this thread hashes the same bytes. If the
-    // write fails the writer ends, and the next one hashes what reached the file.
-    const written = (async () => {
-      for (let done = 0; done < data.length;) {
-        done += (await fh.write(data, done, data.length - done, this.offset + done)).bytesWritten;
-      }
-    })();
-    this.hash.update(data);
-    await written;
-    this.offset += data.length;
-    this.updatedAt = new Date();
-    return this.offset;
-  }
-
-  commit(size?: number, expected?: string, labels: Record<string, string> = {}): Promise<string> {
-    return this.store.ingestQueue.run(this.key, async () => {
-      const fh = this.check();
-      let outcome = 'closed after a failed commit';
-      try {
-        const wantSize = validateSize(size, `commit size of ref "${this.ref}"`) || this.total;
-        const wantDigest = expected ? validateDigest(expected) : this.expected;
-        const validLabels = validateLabels(labels);
-        if (wantSize > 0 && wantSize !== this.offset) {
-          throw failedPrecondition(`commit of ingest ref "${this.ref}": it has ${this.offset} bytes, expected ${wantSize}`);
-        }
-        const actual = `sha256:${this.hash.copy().digest('hex')}`;
-        if (wantDigest && wantDigest !== actual) {
-          throw failedPrecondition(`commit of ingest ref "${this.ref}": its digest is ${actual}, expected ${wantDigest}`);
-        }
-        await fh.sync();
-        await this.closeFile();
-        try {
-          await this.store.commitData(
-            this.namespace,
-            actual,
-            this.offset,
-            this.dataPath,
-            validLabels,
-            this.lease ? { id: this.lease, ref: this.ref } : undefined,
-          );
-        } catch (err) {
-          // containerd drops the ingest when the namespace already has the blob.
-          if (err instanceof EngineError && err.kind === ErrorKind.AlreadyExists) await this.store.dropIngest(this.key);
-          throw err;
-        }
-        await this.store.dropIngest(this.key);
-        outcome = 'committed';
-        return actual;
-      } finally {
-        await this.end(outcome);
-      }
-    });
-  }
-
-  private async closeFile(): Promise<void> {
-    const fh = this.fh;
-    this.fh = undefined;
-    await fh?.close();
-  }
-
-  private async end(why: string): Promise<void> {
-    this.ended ??= why;
-    await this.closeFile();
-    this.store.release(this.key, this);
-  }
-
-  /** Ends the writer because its ingest is going away under it (Abort from elsewhere). */
-  async invalidate(why: string): Promise<void> {
-    await this.end(why);
-  }
-
-  close(): Promise<void> {
-    return this.store.ingestQueue.run(this.key, async () => {
-      if (this.fh) await this.fh.sync();
-      await this.end('closed');
-    });
-  }
-
-  async abort(): Promise<void> {
-    await this.close();
-    await this.store.abort(this.namespace, this.ref);
-  }
-}
-
-class NamespacedContent implements Content {
-  constructor(
-    private readonly store: ContentStore,
-    readonly namespace: string,
-  ) {}
-
-  async info(digest: string): Promise<Info> {
-    return toInfo(digest, this.store.mustRecord(this.namespace, digest));
-  }
-
-  update(info: Pick<Info, 'digest' | 'labels'>, fieldpaths: string[] = []): Promise<Info> {
-    return this.store.update(this.namespace, info, fieldpaths);
-  }
-
-  list(filters: string[] = []): Promise<Info[]> {
-    return this.store.list(this.namespace, filters);
-  }
-
-  delete(digest: string): Promise<void> {
-    return this.store.delete(this.namespace, digest);
-  }
-
-  read(digest: string, options: ReadOptions = {}): AsyncIterable<Buffer> {
-    return this.store.read(this.namespace, digest, options);
-  }
-
-  status(ref: string): Promise<Status> {
-    return this.store.status(this.namespace, ref);
-  }
-
-  listStatuses(filters: string[] = []): Promise<Status[]> {
-    return this.store.listStatuses(this.namespace, filters);
-  }
-
-  writer(ref: string, options: WriterOptions = {}): Promise<Writer> {
-    return this.store.openWriter(this.namespace, ref, options);
-  }
-
-  abort(ref: string): Promise<void> {
-    return this.store.abort(this.namespace, ref);
   }
 }

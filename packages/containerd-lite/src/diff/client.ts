@@ -1,6 +1,6 @@
 /** The diff API over the light wire client (containerd.services.diff.v1), for tests and callers outside the daemon. */
 import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
-import type { Mount } from '@ctl/snapshotter/client';
+import { type Mount, mountToWire } from '@ctl/runtime-native/mount';
 import type { Descriptor } from '../oci';
 
 const FILE = 'containerd/services/diff/v1/diff';
@@ -18,7 +18,6 @@ const fromWire = (d: WireDescriptor | null | undefined): Descriptor => ({
   digest: d?.digest ?? '',
   size: Number(d?.size ?? 0),
 });
-const mountToWire = (m: Mount) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options });
 
 export class DiffClient extends NamespacedClient {
   /** Applies a layer blob of the namespace's content onto mounts; returns the uncompressed layer's descriptor (digest = diff id). */

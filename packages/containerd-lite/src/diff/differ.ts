@@ -10,12 +10,9 @@
  * The applier itself (runtime-native's ctl-apply) runs chrooted into its target, so no entry
  * of a layer can reach outside it.
  */
-import { ensureDir } from '@ctl/proto/fsutil';
-import { EngineError, ErrorKind, invalidArgument, wrap } from '@ctl/proto/errors';
+import { invalidArgument } from '@ctl/proto/errors';
 import { type ApplyResult, type DiffResult, type WhiteoutMode, applyLayer, diffLayer } from '@ctl/runtime-native/layers';
-import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
-import { mkdtemp, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type Mount, withReadonlyTempMount, withTempMount } from '@ctl/runtime-native/mount';
 import { type Compression, MediaType, layerCompression } from '../oci';
 
 /** Where a layer can be written straight into a directory, and in which whiteout form. */
@@ -79,7 +76,7 @@ export class Differ {
         expectDiffId: options.expectDiffId,
         signal: options.signal,
       });
-    return this.withMounted(mounts, false, (dir) =>
+    return withTempMount(mounts, this.tmpRoot, (dir) =>
       applyLayer({ input: blob, target: dir, whiteouts: 'remove', expectDiffId: options.expectDiffId, signal: options.signal }),
     );
   }
@@ -104,34 +101,10 @@ export class Differ {
     ) {
       return diffLayer({ upper: rightDirs[0]!, mode: 'overlay', compression, output, signal });
     }
-    return this.withMounted(right, true, (upper) =>
+    return withReadonlyTempMount(right, this.tmpRoot, (upper) =>
       left.length === 0
         ? diffLayer({ upper, mode: 'compare', compression, output, signal })
-        : this.withMounted(left, true, (lower) => diffLayer({ lower, upper, mode: 'compare', compression, output, signal })),
+        : withReadonlyTempMount(left, this.tmpRoot, (lower) => diffLayer({ lower, upper, mode: 'compare', compression, output, signal })),
     );
-  }
-
-  private async withMounted<T>(mounts: Mount[], readOnly: boolean, fn: (dir: string) => Promise<T>): Promise<T> {
-    ensureDir(this.tmpRoot);
-    const dir = await mkdtemp(join(this.tmpRoot, 'mount-'));
-    try {
-      const asked = readOnly
-        ? mounts.map((m) => (m.options.includes('ro') ? m : { ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] }))
-        : mounts;
-      try {
-        await mountAll(asked, dir);
-      } catch (err) {
-        throw wrap(err, 'mount the snapshot');
-      }
-      try {
-        return await fn(dir);
-      } finally {
-        await unmountAll(dir).catch((err: unknown) => {
-          throw new EngineError(ErrorKind.Internal, `unmount ${dir}: ${(err as Error).message}`, { cause: err });
-        });
-      }
-    } finally {
-      await rmdir(dir).catch(() => undefined);
-    }
   }
 }

@@ -7,7 +7,7 @@ import { type Contracts, type ServiceRegistration, namespaceFromMetadata, unaryH
 import { invalidArgument } from '@ctl/proto/errors';
 import type { ApplyRequest__Output } from '@ctl/proto/generated/containerd/services/diff/v1/ApplyRequest';
 import type { DiffRequest__Output } from '@ctl/proto/generated/containerd/services/diff/v1/DiffRequest';
-import { type WireMount, mountFromWire } from '@ctl/snapshotter';
+import { type WireMount, mountFromWire } from '@ctl/runtime-native/mount';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -48,6 +48,26 @@ export const noGc: GcTrigger = {
 };
 
 /**
+ * The trigger the stores are made with, before the collector exists: the collector reads the
+ * stores, so it is made after them and bound here once (bind). Until then nothing is collected.
+ */
+export class GcRelay implements GcTrigger {
+  private target: GcTrigger = noGc;
+
+  bind(collector: GcTrigger): void {
+    this.target = collector;
+  }
+
+  schedule(): void {
+    this.target.schedule();
+  }
+
+  collect(): Promise<CollectResult> {
+    return this.target.collect();
+  }
+}
+
+/**
  * A GC root another component adds (containers hold their snapshot and image). Snapshot keys
  * are without the namespace prefix, as in labels and lease resources.
  */

@@ -70,9 +70,9 @@ export interface ImageStoreOptions {
 
 export class ImageStore {
   readonly lock: GcLock;
-  gc: GcTrigger;
+  private readonly gc: GcTrigger;
   /** Announces creates, updates and deletes (/images/*) when set. */
-  publisher: Publisher | undefined;
+  private readonly publisher: Publisher | undefined;
   /** Create, update and delete of one image never interleave (lock order: GC lock, then this). */
   private readonly queue = new KeyedQueue();
 

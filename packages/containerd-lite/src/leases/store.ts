@@ -16,7 +16,7 @@ import {
 } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { randomBytes } from 'node:crypto';
-import { validateDigest } from '../content/store';
+import { validateDigest } from '../content/ingests';
 import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { LeaseEntry } from '../gc/mark';
@@ -74,7 +74,7 @@ export interface LeaseStoreOptions {
 
 export class LeaseStore {
   readonly lock: GcLock;
-  gc: GcTrigger;
+  private readonly gc: GcTrigger;
   /** Changes to one lease never interleave (lock order: GC lock, then this). */
   private readonly queue = new KeyedQueue();
 

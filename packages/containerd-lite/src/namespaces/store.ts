@@ -27,9 +27,14 @@ export class NamespaceStore implements Namespaces {
    * Announces creates, updates and deletes (/namespaces/*) when set. The envelope's namespace
    * is the namespace concerned (containerd uses the caller's, which this store does not see).
    */
-  publisher: Publisher | undefined;
+  private readonly publisher: Publisher | undefined;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    options: { publisher?: Publisher } = {},
+  ) {
+    this.publisher = options.publisher;
+  }
 
   registerInUseCheck(check: NamespaceInUse): void {
     this.inUse.push(check);

@@ -10,7 +10,8 @@
 import { EngineError, ErrorKind, invalidArgument, isKind } from '@ctl/proto/errors';
 import { randomBytes } from 'node:crypto';
 import { checkAborted, checkDescriptor, readBlob, selection } from '../archive/common';
-import { Walker, isSelected, pickManifests, recordImage } from '../archive/import';
+import { recordImage } from '../archive/naming';
+import { Walker, isSelected, pickManifests } from '../archive/walk';
 import type { Content, Writer } from '../content/content';
 import { bytesSource, writeBlob } from '../content/helpers';
 import type { Images } from '../images/images';

@@ -17,7 +17,7 @@
  * container the user stopped (its user-stop mark is cleared); `unless-stopped` ones stay stopped.
  */
 import { ErrorKind, isKind, type Logger } from '@ctl/proto';
-import type { Mount } from '@ctl/snapshotter';
+import type { Mount } from '@ctl/runtime-native/mount';
 import type { Container, Containers } from '../containers/containers';
 import { decodeEvent } from '../events/codec';
 import { type Envelope, Topic } from '../events/events';

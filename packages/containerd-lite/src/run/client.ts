@@ -5,7 +5,7 @@ import type { CommitResponse__Output } from '@ctl/proto/generated/ctl/run/v1/Com
 import type { CreateRequest } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
 import type { CreateResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CreateResponse';
 import type { RemoveRequest } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
-import type { Mount } from '@ctl/snapshotter/client';
+import type { Mount } from '@ctl/runtime-native/mount';
 
 const FILE = 'ctl/run/v1/run';
 const SERVICE = 'ctl.run.v1.Runner';

@@ -3,7 +3,7 @@ import { type Contracts, type ServiceRegistration, namespaceFromMetadata, unaryH
 import type { CreateRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
 import type { CommitRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CommitRequest';
 import type { RemoveRequest__Output } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
-import { mountToWire } from '@ctl/snapshotter';
+import { mountToWire } from '@ctl/runtime-native/mount';
 import type { Committer } from './commit';
 import type { Runner } from './runner';
 

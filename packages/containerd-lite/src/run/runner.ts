@@ -28,14 +28,13 @@ import {
   notFound,
   wrap,
 } from '@ctl/proto/errors';
-import { ensureDir } from '@ctl/proto/fsutil';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { type RunOptions, RuntimeError, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
-import { type Mount, type Snapshotter, mountAll, unmountAll } from '@ctl/snapshotter';
+import { type Mount, withReadonlyTempMount } from '@ctl/runtime-native/mount';
+import type { Snapshotter } from '@ctl/snapshotter/client';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
@@ -305,10 +304,10 @@ export class Runner {
       let spec: Spec;
       const byName = namesUser(options.user ?? imageConfig.User);
       if (byName || copies.length) {
-        spec = await this.withMounted(rootfs, async (dir) => {
+        spec = await withReadonlyTempMount(rootfs, this.deps.tmpRoot, async (dir) => {
           await copyUp(dir, copies);
           return buildSpec(imageConfig, byName ? { ...run, rootfs: dir } : run);
-        });
+        }).catch((err: unknown) => Promise.reject(wrap(err, 'read the image')));
         spec.root = { ...spec.root, path: 'rootfs' };
       } else {
         spec = buildSpec(imageConfig, run);
@@ -326,26 +325,6 @@ export class Runner {
     } catch (err) {
       if (err instanceof SpecError) throw new EngineError(ErrorKind.InvalidArgument, err.message, { cause: err });
       throw err;
-    }
-  }
-
-  private async withMounted<T>(mounts: Mount[], fn: (dir: string) => T): Promise<T> {
-    ensureDir(this.deps.tmpRoot);
-    const dir = await mkdtemp(join(this.deps.tmpRoot, 'rootfs-'));
-    try {
-      await mountAll(
-        mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] })),
-        dir,
-      );
-      try {
-        return await fn(dir);
-      } finally {
-        await unmountAll(dir);
-      }
-    } catch (err) {
-      throw wrap(err, 'read the image');
-    } finally {
-      await rmdir(dir).catch(() => undefined);
     }
   }
 

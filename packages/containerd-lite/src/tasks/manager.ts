@@ -23,7 +23,7 @@ import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgum
 import type { Logger } from '@ctl/proto';
 import { validateNamespace } from '@ctl/proto/namespace';
 import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice, writeBundle } from '@ctl/runtime-native';
-import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
+import { type Mount, mountAll, mountTableSync, mountToWire, unmountAll } from '@ctl/runtime-native/mount';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Container, SPEC_TYPE_URL } from '../containers/containers';
@@ -99,10 +99,7 @@ function processAlive(pid: number): boolean {
 
 function isMountPoint(dir: string): boolean {
   const real = fs.existsSync(dir) ? fs.realpathSync(dir) : dir;
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === real);
+  return mountTableSync().some((m) => m.mountPoint === real);
 }
 
 export class TaskManager {
@@ -250,7 +247,7 @@ export class TaskManager {
         this.publish(ns, Topic.taskCreate, 'containerd.events.TaskCreate', {
           container_id: id,
           bundle,
-          rootfs: rootfsMounts.map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options })),
+          rootfs: rootfsMounts.map(mountToWire),
           io: { stdin: meta.stdin, stdout: meta.stdout, stderr: meta.stderr, terminal: meta.terminal },
           pid,
         });

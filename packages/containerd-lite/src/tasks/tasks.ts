@@ -14,7 +14,7 @@
  * Output of every task goes to a log file (JSON lines {time, stream, log}) that outlives the
  * task; a client can attach to the shim's socket for live output and stdin.
  */
-import type { Mount } from '@ctl/snapshotter';
+import type { Mount } from '@ctl/runtime-native/mount';
 
 /** containerd's task status enum (api/types/task Status), by name as on the wire. */
 export type TaskStatus = 'UNKNOWN' | 'CREATED' | 'RUNNING' | 'STOPPED' | 'PAUSED' | 'PAUSING';

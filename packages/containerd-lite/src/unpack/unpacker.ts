@@ -11,7 +11,7 @@
  * containerd.
  */
 import { ErrorKind, found, invalidArgument, isKind, wrap } from '@ctl/proto/errors';
-import type { Snapshotter } from '@ctl/snapshotter';
+import type { Snapshotter } from '@ctl/snapshotter/client';
 import { randomBytes } from 'node:crypto';
 import type { Content } from '../content/content';
 import { readJson } from '../archive/common';

@@ -6,7 +6,8 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Usage } from '../snapshotter';
 import type { DriverSnapshot } from './driver';
-import { diskUsage, entries, makeDirs, tool } from './disk';
+import { runTool } from '@ctl/runtime-native/launch';
+import { diskUsage, entries, makeDirs } from './disk';
 import type { SizedLayers } from './sized';
 
 /** How long removed layers wait in the trash before they are deleted, in ms. */
@@ -49,7 +50,7 @@ export abstract class LayerDirs {
     this.sweeping = this.sweeping.then(async () => {
       const removed = (await entries(this.trash)).map((e) => join(this.trash, e));
       // One rm process for the whole sweep deletes far faster than a walk in JavaScript.
-      if (removed.length) await tool('rm', ['-rf', '--one-file-system', '--', ...removed]);
+      if (removed.length) await runTool('rm', ['-rf', '--one-file-system', '--', ...removed]);
     });
     return this.sweeping;
   }

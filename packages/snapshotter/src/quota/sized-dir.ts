@@ -17,7 +17,8 @@ import { type Stats } from 'node:fs';
 import { mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { formatSize } from './size';
-import { loopBackingFile, loopDevicesOf, mountTable, mountsAt, run } from './system';
+import { mountTable } from '@ctl/runtime-native/mount';
+import { loopBackingFile, loopDevicesOf, mountsAt, run } from './system';
 
 /**
  * The smallest image createSizedDir formats. ext4 itself formats smaller, but below this the

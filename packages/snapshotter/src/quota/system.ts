@@ -2,6 +2,7 @@
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
 import { execFile } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
+import { type MountInfo, mountTable } from '@ctl/runtime-native/mount';
 
 // mkfs.ext4, mount and losetup live in sbin, which a service's PATH (systemd units, CI runners)
 // does not always include; the tools are called by name so a PATH that has them still wins.
@@ -30,32 +31,8 @@ export function run(command: string, args: string[], kind: ErrorKind = ErrorKind
   });
 }
 
-export interface MountEntry {
-  mountPoint: string;
-  fsType: string;
-  source: string;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as octal (\040 …). */
-function unescape(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
-}
-
-/** The mounts of this process's mount namespace, in mount order (a later one covers an earlier one). */
-export async function mountTable(): Promise<MountEntry[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const mounts: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const fields = line.split(' ');
-    const dash = fields.indexOf('-', 6);
-    if (dash < 0) continue;
-    mounts.push({ mountPoint: unescape(fields[4]), fsType: fields[dash + 1], source: unescape(fields[dash + 2]) });
-  }
-  return mounts;
-}
-
-export async function mountsAt(path: string): Promise<MountEntry[]> {
+/** The mounts on exactly this path, lowest first. */
+export async function mountsAt(path: string): Promise<MountInfo[]> {
   return (await mountTable()).filter((m) => m.mountPoint === path);
 }
 

@@ -6,7 +6,8 @@
  */
 import type { Mount } from '../../snapshotter';
 import type { CreateOptions, Driver, DriverSnapshot } from '../driver';
-import { makeDirs, tool } from '../disk';
+import { runTool } from '@ctl/runtime-native/launch';
+import { makeDirs } from '../disk';
 import { LayerDirs } from '../layer-dirs';
 
 export class NativeDriver extends LayerDirs implements Driver {
@@ -21,7 +22,7 @@ export class NativeDriver extends LayerDirs implements Driver {
       return;
     }
     // cp -a keeps owners, modes, times, xattrs, hard links and device nodes.
-    await tool('cp', ['-a', '--reflink=auto', '--no-target-directory', this.fs(parent), this.fs(snapshot.id)]);
+    await runTool('cp', ['-a', '--reflink=auto', '--no-target-directory', this.fs(parent), this.fs(snapshot.id)]);
   }
 
   mounts(snapshot: DriverSnapshot): Mount[] {
