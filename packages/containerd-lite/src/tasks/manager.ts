@@ -21,6 +21,7 @@
  */
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
+import { writeJsonAtomic } from '@ctl/proto/fsutil';
 import { validateNamespace } from '@ctl/proto/namespace';
 import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice, writeBundle } from '@ctl/runtime-native';
 import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
@@ -80,12 +81,6 @@ function checkId(what: string, id: string): string {
 function engine(err: unknown): unknown {
   if (err instanceof RuntimeError) return new EngineError(ErrorKind[err.kind], err.message, { cause: err });
   return err;
-}
-
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value));
-  fs.renameSync(tmp, file);
 }
 
 function processAlive(pid: number): boolean {
