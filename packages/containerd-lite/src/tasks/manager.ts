@@ -30,6 +30,7 @@ import * as path from 'node:path';
 import { type Container, SPEC_TYPE_URL } from '../containers/containers';
 import { binaryName } from '../containers/runtime';
 import { type Publisher, Topic } from '../events/events';
+import { validateIdentifier } from '../identifiers';
 import { KeyedQueue } from '../keyed-queue';
 import { FifoBridge } from './fifo';
 import { followLog, type LogOptions } from './logs';
@@ -68,13 +69,6 @@ class Task {
     readonly init: ShimProcess,
     readonly meta: TaskJson,
   ) {}
-}
-
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/;
-
-function checkId(what: string, id: string): string {
-  if (!ID_RE.test(id)) throw invalidArgument(`${what} "${id}": must match ${ID_RE.source}`);
-  return id;
 }
 
 /** runtime-native's errors as engine errors, keeping their kind. */
@@ -160,11 +154,11 @@ export class TaskManager {
   // --- paths ---
 
   bundleDir(ns: string, id: string): string {
-    return path.join(this.tasksDir, validateNamespace(ns), checkId('container id', id));
+    return path.join(this.tasksDir, validateNamespace(ns), validateIdentifier(id, 'container id'));
   }
 
   logPath(ns: string, id: string): string {
-    return path.join(this.logsDir, validateNamespace(ns), `${checkId('container id', id)}.log`);
+    return path.join(this.logsDir, validateNamespace(ns), `${validateIdentifier(id, 'container id')}.log`);
   }
 
   /** The shim's attach socket of the init (or an exec): Docker's multiplexed output; stdin when the process has one. */
@@ -193,7 +187,7 @@ export class TaskManager {
   // --- lifecycle ---
 
   async create(ns: string, id: string, o: CreateTaskOptions = {}): Promise<ProcessState> {
-    checkId('container id', id);
+    validateIdentifier(id, 'container id');
     return this.queue.run(this.key(ns, id), async () => {
       if (this.tasks.has(this.key(ns, id))) throw alreadyExists(`task "${id}" already exists`);
       const container = await this.opts.containers(ns, id);
@@ -389,7 +383,7 @@ export class TaskManager {
   }
 
   async exec(ns: string, id: string, o: ExecOptions): Promise<void> {
-    checkId('exec id', o.execId);
+    validateIdentifier(o.execId, 'exec id');
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
       if (t.execs.has(o.execId)) throw alreadyExists(`exec "${o.execId}" in task "${id}" already exists`);
