@@ -22,6 +22,7 @@
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { writeJsonAtomic } from '@ctl/proto/fsutil';
+import { allows, statusOfRuntime } from '@ctl/proto/task-status';
 import { validateNamespace } from '@ctl/proto/namespace';
 import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice, writeBundle } from '@ctl/runtime-native';
 import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
@@ -296,8 +297,7 @@ export class TaskManager {
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
       const status = await this.initStatus(t);
-      if (status === 'RUNNING' || status === 'PAUSED' || status === 'PAUSING')
-        throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
+      if (!allows(status, 'delete')) throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
       if (status === 'CREATED') {
         // Never started: the runtime kills the waiting init; the shim records its exit.
         await t.runtime.delete(id, true).catch(() => undefined);
@@ -590,19 +590,11 @@ export class TaskManager {
     try {
       const s = await t.runtime.state(t.id);
       if (s.pid) t.init.pid = s.pid;
-      switch (s.status) {
-        case 'creating':
-        case 'created':
-          return 'CREATED';
-        case 'running':
-          return 'RUNNING';
-        case 'paused':
-          return 'PAUSED';
-        default:
-          // The init has exited; the shim is about to write exit.json (it reaps, then writes).
-          await Promise.race([t.init.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
-          return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
-      }
+      const status = statusOfRuntime(s.status);
+      if (status) return status;
+      // The init has exited; the shim is about to write exit.json (it reaps, then writes).
+      await Promise.race([t.init.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
+      return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
     } catch {
       return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
     }
