@@ -1,20 +1,6 @@
 /**
  * The task manager: runs containers' tasks through runtime-native's shim and runtime. Domain
- * code (no gRPC). On disk, all under the instance's state dir (runtime state, gone at reboot):
- *
- *   <state>/containerd-lite/tasks/<ns>/<id>/          the bundle of one task
- *       config.json   the container's OCI spec, root.path = "rootfs" (when rootfs mounts are given)
- *       rootfs/       the Create request's mounts, mounted here
- *       task.json     what Create was asked (stdio paths, terminal, whether rootfs is ours to unmount, the runtime)
- *       init.pid, exit.json, runtime.log, attach.sock, console.sock    written by the shim/runtime
- *       exit.announced   marker: /tasks/exit was published for this exit (never twice, also across restarts)
- *       exec/<exec id>/  exec.json (the process and stdio), then the exec shim's exec.pid, exit.json,
- *                        exec.log (its output), attach.sock
- *   <state>/containerd-lite/runtime/<ns>/             ctl-runtime's root, one per namespace (as runc's in containerd)
- *   <state>/containerd-lite/{runc,crun}/<ns>/         runc's and crun's roots, for containers that name them
- *                                                     (containers/runtime.ts: runc options' binary_name)
- *   <root>/containerd-lite/logs/<ns>/<id>.log         the init's output, JSON lines; kept after the task's
- *                                                     delete until removeLogs (the container's removal)
+ * code (no gRPC). The layout on disk is bundle.ts's.
  *
  * The shims outlive this process: open() scans the bundles and watches them again; an exit that
  * happened while nothing watched is published then, once.
@@ -24,15 +10,31 @@ import type { Logger } from '@ctl/proto';
 import { writeJsonAtomic } from '@ctl/proto/fsutil';
 import { allows, statusOfRuntime } from '@ctl/proto/task-status';
 import { validateNamespace } from '@ctl/proto/namespace';
-import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice, writeBundle } from '@ctl/runtime-native';
-import { type Mount, mountAll, unmountAll } from '@ctl/snapshotter';
+import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice } from '@ctl/runtime-native';
+import type { Mount } from '@ctl/snapshotter';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Container, SPEC_TYPE_URL } from '../containers/containers';
+import type { Container } from '../containers/containers';
 import { binaryName } from '../containers/runtime';
 import { type Publisher, Topic } from '../events/events';
 import { validateIdentifier } from '../identifiers';
 import { KeyedQueue } from '../keyed-queue';
+import {
+  TaskDirs,
+  type TaskJson,
+  bundleSpec,
+  execsDir,
+  makeBundleDir,
+  mountRootfs,
+  readExecJson,
+  readTaskJson,
+  removeBundle,
+  rootfsMounted,
+  unmountRootfs,
+  writeExecJson,
+  writeSpec,
+  writeTaskJson,
+} from './bundle';
 import { FifoBridge } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio, exitCode } from './process';
@@ -48,13 +50,6 @@ export interface TaskManagerOptions {
   /** ctl-runtime / ctl-shim binaries (default: runtime-native's); runc and crun are found in PATH */
   runtimeBinary?: string;
   shimBinary?: string;
-}
-
-interface TaskJson extends Stdio {
-  ownRootfs: boolean;
-  createdAt: string;
-  /** the container's runtime binary name: runc, crun; absent for ctl-runtime */
-  runtime?: string;
 }
 
 class Task {
@@ -87,29 +82,17 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function isMountPoint(dir: string): boolean {
-  const real = fs.existsSync(dir) ? fs.realpathSync(dir) : dir;
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === real);
-}
-
 export class TaskManager {
   private readonly tasks = new Map<string, Task>();
   private readonly runtimes = new Map<string, Runtime>();
   private readonly queue = new KeyedQueue();
   /** FIFO bridges by process dir */
   private readonly bridges = new Map<string, FifoBridge>();
-  readonly tasksDir: string;
-  readonly runtimeDir: string;
-  readonly logsDir: string;
+  private readonly dirs: TaskDirs;
   private closed = false;
 
   private constructor(private readonly opts: TaskManagerOptions) {
-    this.tasksDir = path.join(opts.dirs.state, 'containerd-lite', 'tasks');
-    this.runtimeDir = path.join(opts.dirs.state, 'containerd-lite', 'runtime');
-    this.logsDir = path.join(opts.dirs.root, 'containerd-lite', 'logs');
+    this.dirs = new TaskDirs(opts.dirs);
   }
 
   /** A manager that has found the tasks left by an earlier one (see recover). */
@@ -154,12 +137,24 @@ export class TaskManager {
 
   // --- paths ---
 
+  get tasksDir(): string {
+    return this.dirs.tasksDir;
+  }
+
+  get runtimeDir(): string {
+    return this.dirs.runtimeDir;
+  }
+
+  get logsDir(): string {
+    return this.dirs.logsDir;
+  }
+
   bundleDir(ns: string, id: string): string {
-    return path.join(this.tasksDir, validateNamespace(ns), validateIdentifier(id, 'container id'));
+    return this.dirs.bundleDir(ns, id);
   }
 
   logPath(ns: string, id: string): string {
-    return path.join(this.logsDir, validateNamespace(ns), `${validateIdentifier(id, 'container id')}.log`);
+    return this.dirs.logPath(ns, id);
   }
 
   /** The shim's attach socket of the init (or an exec): Docker's multiplexed output; stdin when the process has one. */
@@ -192,7 +187,6 @@ export class TaskManager {
     return this.queue.run(this.key(ns, id), async () => {
       if (this.tasks.has(this.key(ns, id))) throw alreadyExists(`task "${id}" already exists`);
       const container = await this.opts.containers(ns, id);
-      const spec = this.specOf(container);
       const bundle = this.bundleDir(ns, id);
       if (fs.existsSync(bundle)) throw alreadyExists(`task "${id}": bundle ${bundle} exists`);
       const rootfsMounts = o.rootfs ?? [];
@@ -208,26 +202,17 @@ export class TaskManager {
         createdAt: new Date().toISOString(),
         ...(runtimeName ? { runtime: runtimeName } : {}),
       };
-      spec.process = { ...(spec.process ?? { args: [], cwd: '/' }), terminal: meta.terminal } as Spec['process'];
-      if (ownRootfs) spec.root = { ...(spec.root ?? {}), path: 'rootfs' } as Spec['root'];
-      else if (!spec.root?.path || !path.isAbsolute(spec.root.path))
-        throw invalidArgument(`task "${id}": no rootfs mounts and the spec's root.path is not absolute`);
+      const spec = bundleSpec(container, meta.terminal, ownRootfs);
       let mounted = false;
       try {
-        fs.mkdirSync(path.dirname(bundle), { recursive: true, mode: 0o711 });
-        fs.mkdirSync(bundle, { mode: 0o711 });
+        makeBundleDir(bundle);
         if (ownRootfs) {
-          fs.mkdirSync(path.join(bundle, 'rootfs'), { mode: 0o755 });
-          await mountAll(rootfsMounts, path.join(bundle, 'rootfs'));
+          await mountRootfs(bundle, rootfsMounts);
           mounted = true;
         }
-        try {
-          writeBundle(bundle, spec);
-        } catch (err) {
-          throw invalidArgument(`task "${id}": spec: ${(err as Error).message}`);
-        }
+        writeSpec(bundle, id, spec);
         fs.mkdirSync(path.join(this.logsDir, ns), { recursive: true, mode: 0o700 });
-        writeJsonAtomic(path.join(bundle, 'task.json'), meta);
+        writeTaskJson(bundle, meta);
         const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, false);
         const { pid } = await runtime
           .createWithShim(id, bundle, { tty: meta.terminal, stdin: meta.stdin !== '', attach: true, log: this.logPath(ns, id) })
@@ -248,8 +233,8 @@ export class TaskManager {
       } catch (err) {
         this.unbridge(bundle);
         await runtime.delete(id, true).catch(() => undefined);
-        if (mounted) await unmountAll(path.join(bundle, 'rootfs')).catch(() => undefined);
-        this.removeBundle(bundle);
+        if (mounted) await unmountRootfs(bundle).catch(() => undefined);
+        removeBundle(bundle);
         throw err;
       }
     });
@@ -275,7 +260,7 @@ export class TaskManager {
       }
       const p = this.proc(t, execId);
       if (p.started) throw failedPrecondition(`exec "${execId}" in task "${id}" was already started`);
-      const { spec } = JSON.parse(fs.readFileSync(path.join(p.dir, 'exec.json'), 'utf8')) as { spec: Record<string, unknown> };
+      const { spec } = readExecJson(p.dir);
       const tty = p.stdio.terminal;
       const { pid } = await t.runtime
         .execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, {
@@ -312,9 +297,8 @@ export class TaskManager {
         e.unwatch();
         this.unbridge(e.dir);
       }
-      const rootfs = path.join(t.bundle, 'rootfs');
-      if (t.meta.ownRootfs && isMountPoint(rootfs)) await unmountAll(rootfs);
-      this.removeBundle(t.bundle);
+      if (t.meta.ownRootfs && rootfsMounted(t.bundle)) await unmountRootfs(t.bundle);
+      removeBundle(t.bundle);
       this.tasks.delete(this.key(ns, id));
       const result = t.init.result(id);
       this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
@@ -389,10 +373,10 @@ export class TaskManager {
       if (t.execs.has(o.execId)) throw alreadyExists(`exec "${o.execId}" in task "${id}" already exists`);
       if (t.init.readExit()) throw failedPrecondition(`task "${id}" has exited`);
       if (!Array.isArray(o.spec.args) || o.spec.args.length === 0) throw invalidArgument(`exec "${o.execId}": spec.args is required`);
-      const dir = path.join(t.bundle, 'exec', o.execId);
+      const dir = path.join(execsDir(t.bundle), o.execId);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const stdio: Stdio = { stdin: o.stdin ?? '', stdout: o.stdout ?? '', stderr: o.stderr ?? '', terminal: !!o.terminal };
-      writeJsonAtomic(path.join(dir, 'exec.json'), { spec: { cwd: '/', ...o.spec }, ...stdio });
+      writeExecJson(dir, { spec: { cwd: '/', ...o.spec }, ...stdio });
       t.execs.set(o.execId, new ShimProcess(o.execId, dir, path.join(dir, 'exec.pid'), stdio, false));
       this.publish(ns, Topic.taskExecAdded, 'containerd.events.TaskExecAdded', { container_id: id, exec_id: o.execId });
     });
@@ -484,24 +468,23 @@ export class TaskManager {
     const bundle = this.bundleDir(ns, id);
     let meta: TaskJson;
     try {
-      meta = JSON.parse(fs.readFileSync(path.join(bundle, 'task.json'), 'utf8')) as TaskJson;
+      meta = readTaskJson(bundle);
     } catch {
       // task.json is written before the runtime's create runs: no runtime has this container.
       this.opts.logger?.warn('removing a task whose create did not finish', { namespace: ns, id });
-      const rootfs = path.join(bundle, 'rootfs');
-      if (isMountPoint(rootfs)) await unmountAll(rootfs).catch(() => undefined);
-      if (!isMountPoint(rootfs)) this.removeBundle(bundle);
+      if (rootfsMounted(bundle)) await unmountRootfs(bundle).catch(() => undefined);
+      if (!rootfsMounted(bundle)) removeBundle(bundle);
       return;
     }
     const runtime = this.runtime(ns, meta.runtime ?? '');
     const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
     const task = new Task(ns, id, bundle, runtime, init, meta);
-    const execDir = path.join(bundle, 'exec');
+    const execDir = execsDir(bundle);
     for (const execId of fs.existsSync(execDir) ? fs.readdirSync(execDir) : []) {
       const dir = path.join(execDir, execId);
       let stdio: Stdio;
       try {
-        stdio = JSON.parse(fs.readFileSync(path.join(dir, 'exec.json'), 'utf8')) as Stdio;
+        stdio = readExecJson(dir);
       } catch {
         fs.rmSync(dir, { recursive: true, force: true });
         continue;
@@ -616,24 +599,6 @@ export class TaskManager {
     };
   }
 
-  private specOf(c: Container): Spec {
-    if (!c.spec || !c.spec.value?.length) throw failedPrecondition(`container "${c.id}" has no spec`);
-    if (c.spec.typeUrl !== SPEC_TYPE_URL && !c.spec.typeUrl.endsWith('/Spec'))
-      throw invalidArgument(`container "${c.id}": spec of type ${c.spec.typeUrl} is not an OCI runtime spec`);
-    try {
-      return JSON.parse(c.spec.value.toString('utf8')) as Spec;
-    } catch (err) {
-      throw invalidArgument(`container "${c.id}": spec is not JSON: ${(err as Error).message}`);
-    }
-  }
-
-  private removeBundle(bundle: string): void {
-    const rootfs = path.join(bundle, 'rootfs');
-    // Never recurse into a mounted rootfs: that would delete the snapshot's files.
-    if (isMountPoint(rootfs)) throw new EngineError(ErrorKind.Internal, `bundle ${bundle}: rootfs is still mounted`);
-    fs.rmSync(bundle, { recursive: true, force: true });
-  }
-
   /**
    * The runtime of a namespace's containers that name `name` (a runc options' binary_name; ""
    * for ctl-runtime); FailedPrecondition when it is unknown or not installed.
@@ -649,7 +614,7 @@ export class TaskManager {
         throw failedPrecondition(`runtime of the container: ${(err as Error).message}`);
       }
       const native = choice.flavor === 'native';
-      const root = native ? path.join(this.runtimeDir, ns) : path.join(path.dirname(this.runtimeDir), choice.name, ns);
+      const root = this.dirs.runtimeRoot(ns, choice.name, native);
       fs.mkdirSync(root, { recursive: true, mode: 0o700 });
       r = new Runtime({
         root,
