@@ -8,7 +8,7 @@
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { writeJsonAtomic } from '@ctl/proto/fsutil';
-import { allows, statusOfRuntime } from '@ctl/proto/task-status';
+import { allows } from '@ctl/proto/task-status';
 import { validateNamespace } from '@ctl/proto/namespace';
 import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice } from '@ctl/runtime-native';
 import type { Mount } from '@ctl/snapshotter';
@@ -38,7 +38,8 @@ import {
 import { FifoBridge } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio, exitCode } from './process';
-import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks, TaskStatus } from './tasks';
+import { Task } from './task';
+import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks } from './tasks';
 
 export interface TaskManagerOptions {
   /** the instance's dirs: state (runtime state: bundles, runtime root) and root (persistent: logs) */
@@ -50,21 +51,6 @@ export interface TaskManagerOptions {
   /** ctl-runtime / ctl-shim binaries (default: runtime-native's); runc and crun are found in PATH */
   runtimeBinary?: string;
   shimBinary?: string;
-}
-
-class Task {
-  readonly execs = new Map<string, ShimProcess>();
-  /** While Start runs, the init's exit waits to be announced after /tasks/start. */
-  starting = false;
-  pendingExit?: () => void;
-  constructor(
-    readonly namespace: string,
-    readonly id: string,
-    readonly bundle: string,
-    readonly runtime: Runtime,
-    readonly init: ShimProcess,
-    readonly meta: TaskJson,
-  ) {}
 }
 
 /** runtime-native's errors as engine errors, keeping their kind. */
@@ -160,14 +146,14 @@ export class TaskManager {
   /** The shim's attach socket of the init (or an exec): Docker's multiplexed output; stdin when the process has one. */
   attachPath(ns: string, id: string, execId?: string): string {
     const t = this.task(ns, id);
-    return path.join(execId ? this.proc(t, execId).dir : t.bundle, 'attach.sock');
+    return path.join(execId ? t.exec(execId).dir : t.bundle, 'attach.sock');
   }
 
   /** The output of the init (or an exec) as log lines; with follow, until the process has exited. */
   logs(ns: string, id: string, options: LogOptions & { execId?: string } = {}): AsyncIterable<LogLine> {
     const t = this.tasks.get(this.key(ns, id));
     if (options.execId) {
-      const p = this.proc(this.task(ns, id), options.execId);
+      const p = this.task(ns, id).exec(options.execId);
       return followLog(path.join(p.dir, 'exec.log'), () => !p.started || !!p.readExit(), options);
     }
     const file = this.logPath(ns, id);
@@ -229,7 +215,7 @@ export class TaskManager {
           io: { stdin: meta.stdin, stdout: meta.stdout, stderr: meta.stderr, terminal: meta.terminal },
           pid,
         });
-        return this.state(task, init, 'CREATED');
+        return task.state(init, 'CREATED');
       } catch (err) {
         this.unbridge(bundle);
         await runtime.delete(id, true).catch(() => undefined);
@@ -258,7 +244,7 @@ export class TaskManager {
         }
         return { pid: t.init.pid };
       }
-      const p = this.proc(t, execId);
+      const p = t.exec(execId);
       if (p.started) throw failedPrecondition(`exec "${execId}" in task "${id}" was already started`);
       const { spec } = readExecJson(p.dir);
       const tty = p.stdio.terminal;
@@ -281,7 +267,7 @@ export class TaskManager {
   async delete(ns: string, id: string): Promise<ExitResult> {
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
-      const status = await this.initStatus(t);
+      const status = await t.initStatus();
       if (!allows(status, 'delete')) throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
       if (status === 'CREATED') {
         // Never started: the runtime kills the waiting init; the shim records its exit.
@@ -316,7 +302,7 @@ export class TaskManager {
     if (!execId) return this.delete(ns, id);
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
-      const p = this.proc(t, execId);
+      const p = t.exec(execId);
       if (p.started && !p.readExit()) throw failedPrecondition(`exec "${execId}" in task "${id}" is running: kill it before deleting`);
       p.unwatch();
       this.unbridge(p.dir);
@@ -336,14 +322,14 @@ export class TaskManager {
 
   async get(ns: string, id: string, execId = ''): Promise<ProcessState> {
     const t = this.task(ns, id);
-    if (!execId) return this.state(t, t.init, await this.initStatus(t));
-    const p = this.proc(t, execId);
-    return this.state(t, p, p.readExit() ? 'STOPPED' : p.started ? 'RUNNING' : 'CREATED');
+    if (!execId) return t.state(t.init, await t.initStatus());
+    const p = t.exec(execId);
+    return t.state(p, t.execStatus(p));
   }
 
   async list(ns: string): Promise<ProcessState[]> {
     const out: ProcessState[] = [];
-    for (const t of this.tasks.values()) if (t.namespace === ns) out.push(this.state(t, t.init, await this.initStatus(t)));
+    for (const t of this.tasks.values()) if (t.namespace === ns) out.push(t.state(t.init, await t.initStatus()));
     return out;
   }
 
@@ -356,7 +342,7 @@ export class TaskManager {
       });
       return;
     }
-    const p = this.proc(t, o.execId);
+    const p = t.exec(o.execId);
     if (!p.started || p.readExit() || !p.pid)
       throw notFound(`exec "${o.execId}" in task "${id}": process ${p.started ? 'already finished' : 'not started'}`);
     try {
@@ -384,7 +370,7 @@ export class TaskManager {
 
   async resizePty(ns: string, id: string, execId: string, width: number, height: number): Promise<void> {
     const t = this.task(ns, id);
-    const p = execId ? this.proc(t, execId) : t.init;
+    const p = t.process(execId);
     if (!p.stdio.terminal) throw failedPrecondition(`resize pty of "${execId || id}": it has no terminal`);
     if (p.readExit()) throw notFound(`resize pty of "${execId || id}": process already finished`);
     await t.runtime.resizePty(p.dir, width, height).catch((err) => Promise.reject(engine(err)));
@@ -392,7 +378,7 @@ export class TaskManager {
 
   async closeIO(ns: string, id: string, execId = ''): Promise<void> {
     const t = this.task(ns, id);
-    const p = execId ? this.proc(t, execId) : t.init;
+    const p = t.process(execId);
     if (!p.stdio.stdin) return; // no stdin: nothing to close
     if (p.readExit()) return;
     await t.runtime.closeStdin(p.dir).catch((err) => {
@@ -441,7 +427,7 @@ export class TaskManager {
 
   async wait(ns: string, id: string, execId = ''): Promise<ExitResult> {
     const t = this.task(ns, id);
-    const p = execId ? this.proc(t, execId) : t.init;
+    const p = t.process(execId);
     await p.waitExit();
     return p.result(execId || id);
   }
@@ -568,37 +554,6 @@ export class TaskManager {
     }
   }
 
-  private async initStatus(t: Task): Promise<TaskStatus> {
-    if (t.init.readExit()) return 'STOPPED';
-    try {
-      const s = await t.runtime.state(t.id);
-      if (s.pid) t.init.pid = s.pid;
-      const status = statusOfRuntime(s.status);
-      if (status) return status;
-      // The init has exited; the shim is about to write exit.json (it reaps, then writes).
-      await Promise.race([t.init.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
-      return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
-    } catch {
-      return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
-    }
-  }
-
-  private state(t: Task, p: ShimProcess, status: TaskStatus): ProcessState {
-    const e = p.readExit();
-    return {
-      containerId: t.id,
-      id: p.execId,
-      pid: p.readPid(),
-      status,
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.stderr,
-      terminal: p.stdio.terminal,
-      exitStatus: e ? exitCode(e) : 0,
-      ...(e ? { exitedAt: new Date(e.exitedAt) } : {}),
-    };
-  }
-
   /**
    * The runtime of a namespace's containers that name `name` (a runc options' binary_name; ""
    * for ctl-runtime); FailedPrecondition when it is unknown or not installed.
@@ -635,12 +590,6 @@ export class TaskManager {
     const t = this.tasks.get(this.key(ns, id));
     if (!t) throw notFound(`task "${id}" not found`);
     return t;
-  }
-
-  private proc(t: Task, execId: string): ShimProcess {
-    const p = t.execs.get(execId);
-    if (!p) throw notFound(`exec "${execId}" in task "${t.id}" not found`);
-    return p;
   }
 
   /**
