@@ -10,7 +10,7 @@ import type { Logger } from '@ctl/proto';
 import { writeJsonAtomic } from '@ctl/proto/fsutil';
 import { allows } from '@ctl/proto/task-status';
 import { validateNamespace } from '@ctl/proto/namespace';
-import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice } from '@ctl/runtime-native';
+import { type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice } from '@ctl/runtime-native';
 import type { Mount } from '@ctl/snapshotter';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -37,8 +37,9 @@ import {
 } from './bundle';
 import { FifoBridge } from './fifo';
 import { followLog, type LogOptions } from './logs';
-import { ShimProcess, type Stdio, exitCode } from './process';
+import { ShimProcess, type Stdio } from './process';
 import { Task } from './task';
+import { TaskEvents } from './task-events';
 import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks } from './tasks';
 
 export interface TaskManagerOptions {
@@ -75,10 +76,11 @@ export class TaskManager {
   /** FIFO bridges by process dir */
   private readonly bridges = new Map<string, FifoBridge>();
   private readonly dirs: TaskDirs;
-  private closed = false;
+  private readonly events: TaskEvents;
 
   private constructor(private readonly opts: TaskManagerOptions) {
     this.dirs = new TaskDirs(opts.dirs);
+    this.events = new TaskEvents(opts.publisher, opts.logger);
   }
 
   /** A manager that has found the tasks left by an earlier one (see recover). */
@@ -90,7 +92,7 @@ export class TaskManager {
 
   /** Stops watching; the shims and their containers keep running (a later open() finds them). */
   close(): void {
-    this.closed = true;
+    this.events.close();
     for (const b of this.bridges.values()) b.close();
     this.bridges.clear();
     for (const t of this.tasks.values()) {
@@ -207,8 +209,8 @@ export class TaskManager {
         await this.bridge(init);
         const task = new Task(ns, id, bundle, runtime, init, meta);
         this.tasks.set(this.key(ns, id), task);
-        this.watchInit(task);
-        this.publish(ns, Topic.taskCreate, 'containerd.events.TaskCreate', {
+        this.events.watchInit(task);
+        this.events.publish(ns, Topic.taskCreate, 'containerd.events.TaskCreate', {
           container_id: id,
           bundle,
           rootfs: rootfsMounts.map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options })),
@@ -235,7 +237,7 @@ export class TaskManager {
         try {
           await t.runtime.start(id).catch((err) => Promise.reject(engine(err)));
           t.init.started = true;
-          this.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
+          this.events.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
         } finally {
           t.starting = false;
           const pending = t.pendingExit;
@@ -258,8 +260,8 @@ export class TaskManager {
       p.pid = pid;
       p.started = true;
       await this.bridge(p).catch((err) => this.opts.logger?.warn('exec stdio FIFOs', { id, execId, err: (err as Error).message }));
-      this.watchExec(t, p);
-      this.publish(ns, Topic.taskExecStarted, 'containerd.events.TaskExecStarted', { container_id: id, exec_id: execId, pid });
+      this.events.watchExec(t, p);
+      this.events.publish(ns, Topic.taskExecStarted, 'containerd.events.TaskExecStarted', { container_id: id, exec_id: execId, pid });
       return { pid };
     });
   }
@@ -287,7 +289,7 @@ export class TaskManager {
       removeBundle(t.bundle);
       this.tasks.delete(this.key(ns, id));
       const result = t.init.result(id);
-      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
+      this.events.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
         container_id: id,
         id,
         pid: result.pid,
@@ -309,7 +311,7 @@ export class TaskManager {
       fs.rmSync(p.dir, { recursive: true, force: true });
       t.execs.delete(execId);
       const result = p.result(execId);
-      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
+      this.events.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
         container_id: id,
         id: execId,
         pid: result.pid,
@@ -364,7 +366,7 @@ export class TaskManager {
       const stdio: Stdio = { stdin: o.stdin ?? '', stdout: o.stdout ?? '', stderr: o.stderr ?? '', terminal: !!o.terminal };
       writeExecJson(dir, { spec: { cwd: '/', ...o.spec }, ...stdio });
       t.execs.set(o.execId, new ShimProcess(o.execId, dir, path.join(dir, 'exec.pid'), stdio, false));
-      this.publish(ns, Topic.taskExecAdded, 'containerd.events.TaskExecAdded', { container_id: id, exec_id: o.execId });
+      this.events.publish(ns, Topic.taskExecAdded, 'containerd.events.TaskExecAdded', { container_id: id, exec_id: o.execId });
     });
   }
 
@@ -389,13 +391,13 @@ export class TaskManager {
   async pause(ns: string, id: string): Promise<void> {
     const t = this.task(ns, id);
     await t.runtime.pause(id).catch((err) => Promise.reject(engine(err)));
-    this.publish(ns, Topic.taskPaused, 'containerd.events.TaskPaused', { container_id: id });
+    this.events.publish(ns, Topic.taskPaused, 'containerd.events.TaskPaused', { container_id: id });
   }
 
   async resume(ns: string, id: string): Promise<void> {
     const t = this.task(ns, id);
     await t.runtime.resume(id).catch((err) => Promise.reject(engine(err)));
-    this.publish(ns, Topic.taskResumed, 'containerd.events.TaskResumed', { container_id: id });
+    this.events.publish(ns, Topic.taskResumed, 'containerd.events.TaskResumed', { container_id: id });
   }
 
   async pids(ns: string, id: string): Promise<number[]> {
@@ -477,11 +479,11 @@ export class TaskManager {
       }
       const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
       task.execs.set(execId, p);
-      if (p.started) this.watchExec(task, p);
+      if (p.started) this.events.watchExec(task, p);
       if (p.started && !p.readExit()) await this.bridge(p).catch(() => undefined);
     }
     this.tasks.set(this.key(ns, id), task);
-    this.watchInit(task);
+    this.events.watchInit(task);
     await this.reconcileLostShim(task);
     if (!init.readExit()) {
       await this.bridge(init).catch((err) =>
@@ -525,35 +527,6 @@ export class TaskManager {
     this.bridges.delete(dir);
   }
 
-  private watchInit(t: Task): void {
-    t.init.watch((e) => this.announceExit(t, t.init, e, t.id));
-  }
-
-  private watchExec(t: Task, p: ShimProcess): void {
-    p.watch((e) => this.announceExit(t, p, e, p.execId));
-  }
-
-  private announceExit(t: Task, p: ShimProcess, e: ExitStatus, id: string): void {
-    if (this.closed || p.announced) return;
-    if (p === t.init && t.starting) {
-      t.pendingExit = () => this.announceExit(t, p, e, id);
-      return;
-    }
-    if (e.oomKilled && !p.execId) this.publish(t.namespace, Topic.taskOOM, 'containerd.events.TaskOOM', { container_id: t.id });
-    this.publish(t.namespace, Topic.taskExit, 'containerd.events.TaskExit', {
-      container_id: t.id,
-      id,
-      pid: e.pid,
-      exit_status: exitCode(e),
-      exited_at: new Date(e.exitedAt),
-    });
-    try {
-      p.markAnnounced();
-    } catch {
-      /* deleted meanwhile */
-    }
-  }
-
   /**
    * The runtime of a namespace's containers that name `name` (a runc options' binary_name; ""
    * for ctl-runtime); FailedPrecondition when it is unknown or not installed.
@@ -590,21 +563,6 @@ export class TaskManager {
     const t = this.tasks.get(this.key(ns, id));
     if (!t) throw notFound(`task "${id}" not found`);
     return t;
-  }
-
-  /**
-   * Publishes a task event written with containerd's field names (container_id, exit_status, …)
-   * in the camelCase the publisher's codec encodes; snake_case keys would be dropped silently.
-   */
-  private publish(ns: string, topic: string, type: string, event: Record<string, unknown>): void {
-    const fields = Object.fromEntries(
-      Object.entries(event).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
-    );
-    try {
-      this.opts.publisher.publish(ns, topic, type, fields);
-    } catch (err) {
-      this.opts.logger?.warn('publish failed', { topic, err: (err as Error).message });
-    }
   }
 }
 
