@@ -35,7 +35,7 @@ import {
   writeSpec,
   writeTaskJson,
 } from './bundle';
-import { FifoBridge } from './fifo';
+import { FifoBridges } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio } from './process';
 import { Task } from './task';
@@ -73,8 +73,7 @@ export class TaskManager {
   private readonly tasks = new Map<string, Task>();
   private readonly runtimes = new Map<string, Runtime>();
   private readonly queue = new KeyedQueue();
-  /** FIFO bridges by process dir */
-  private readonly bridges = new Map<string, FifoBridge>();
+  private readonly bridges = new FifoBridges();
   private readonly dirs: TaskDirs;
   private readonly events: TaskEvents;
 
@@ -93,8 +92,7 @@ export class TaskManager {
   /** Stops watching; the shims and their containers keep running (a later open() finds them). */
   close(): void {
     this.events.close();
-    for (const b of this.bridges.values()) b.close();
-    this.bridges.clear();
+    this.bridges.closeAll();
     for (const t of this.tasks.values()) {
       t.init.unwatch();
       for (const e of t.execs.values()) e.unwatch();
@@ -206,7 +204,7 @@ export class TaskManager {
           .createWithShim(id, bundle, { tty: meta.terminal, stdin: meta.stdin !== '', attach: true, log: this.logPath(ns, id) })
           .catch((err) => Promise.reject(engine(err)));
         init.pid = pid;
-        await this.bridge(init);
+        await this.bridges.bridge(init);
         const task = new Task(ns, id, bundle, runtime, init, meta);
         this.tasks.set(this.key(ns, id), task);
         this.events.watchInit(task);
@@ -219,7 +217,7 @@ export class TaskManager {
         });
         return task.state(init, 'CREATED');
       } catch (err) {
-        this.unbridge(bundle);
+        this.bridges.unbridge(bundle);
         await runtime.delete(id, true).catch(() => undefined);
         if (mounted) await unmountRootfs(bundle).catch(() => undefined);
         removeBundle(bundle);
@@ -259,7 +257,7 @@ export class TaskManager {
         .catch((err) => Promise.reject(engine(err)));
       p.pid = pid;
       p.started = true;
-      await this.bridge(p).catch((err) => this.opts.logger?.warn('exec stdio FIFOs', { id, execId, err: (err as Error).message }));
+      await this.bridges.bridge(p).catch((err) => this.opts.logger?.warn('exec stdio FIFOs', { id, execId, err: (err as Error).message }));
       this.events.watchExec(t, p);
       this.events.publish(ns, Topic.taskExecStarted, 'containerd.events.TaskExecStarted', { container_id: id, exec_id: execId, pid });
       return { pid };
@@ -280,10 +278,10 @@ export class TaskManager {
         if (!(err instanceof RuntimeError && err.kind === 'NotFound')) throw engine(err);
       });
       t.init.unwatch();
-      this.unbridge(t.init.dir);
+      this.bridges.unbridge(t.init.dir);
       for (const e of t.execs.values()) {
         e.unwatch();
-        this.unbridge(e.dir);
+        this.bridges.unbridge(e.dir);
       }
       if (t.meta.ownRootfs && rootfsMounted(t.bundle)) await unmountRootfs(t.bundle);
       removeBundle(t.bundle);
@@ -307,7 +305,7 @@ export class TaskManager {
       const p = t.exec(execId);
       if (p.started && !p.readExit()) throw failedPrecondition(`exec "${execId}" in task "${id}" is running: kill it before deleting`);
       p.unwatch();
-      this.unbridge(p.dir);
+      this.bridges.unbridge(p.dir);
       fs.rmSync(p.dir, { recursive: true, force: true });
       t.execs.delete(execId);
       const result = p.result(execId);
@@ -480,15 +478,15 @@ export class TaskManager {
       const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
       task.execs.set(execId, p);
       if (p.started) this.events.watchExec(task, p);
-      if (p.started && !p.readExit()) await this.bridge(p).catch(() => undefined);
+      if (p.started && !p.readExit()) await this.bridges.bridge(p).catch(() => undefined);
     }
     this.tasks.set(this.key(ns, id), task);
     this.events.watchInit(task);
     await this.reconcileLostShim(task);
     if (!init.readExit()) {
-      await this.bridge(init).catch((err) =>
-        this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }),
-      );
+      await this.bridges
+        .bridge(init)
+        .catch((err) => this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }));
     }
     this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
   }
@@ -513,19 +511,6 @@ export class TaskManager {
   }
 
   // --- helpers ---
-
-  /** Connects containerd's stdio FIFOs, when the process was given any, to its shim. */
-  private async bridge(p: ShimProcess): Promise<void> {
-    const b = await FifoBridge.open(path.join(p.dir, 'attach.sock'), p.stdio).catch((err: Error) => {
-      throw invalidArgument(`stdio FIFOs of "${p.execId || path.basename(p.dir)}": ${err.message}`);
-    });
-    if (b) this.bridges.set(p.dir, b);
-  }
-
-  private unbridge(dir: string): void {
-    this.bridges.get(dir)?.close();
-    this.bridges.delete(dir);
-  }
 
   /**
    * The runtime of a namespace's containers that name `name` (a runc options' binary_name; ""
