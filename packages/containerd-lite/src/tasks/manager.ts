@@ -9,8 +9,7 @@ import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgum
 import type { Logger } from '@ctl/proto';
 import { writeJsonAtomic } from '@ctl/proto/fsutil';
 import { allows } from '@ctl/proto/task-status';
-import { validateNamespace } from '@ctl/proto/namespace';
-import { type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice } from '@ctl/runtime-native';
+import { type LogLine, RuntimeError } from '@ctl/runtime-native';
 import type { Mount } from '@ctl/snapshotter';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -38,26 +37,18 @@ import {
 import { FifoBridges } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio } from './process';
+import { type ShimBinaries, ShimManager, engine } from './shim-manager';
 import { Task } from './task';
 import { TaskEvents } from './task-events';
 import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks } from './tasks';
 
-export interface TaskManagerOptions {
+export interface TaskManagerOptions extends ShimBinaries {
   /** the instance's dirs: state (runtime state: bundles, runtime root) and root (persistent: logs) */
   dirs: { root: string; state: string };
   /** the container of a task (NotFound when there is none) */
   containers: (namespace: string, id: string) => Promise<Container>;
   publisher: Publisher;
   logger?: Logger;
-  /** ctl-runtime / ctl-shim binaries (default: runtime-native's); runc and crun are found in PATH */
-  runtimeBinary?: string;
-  shimBinary?: string;
-}
-
-/** runtime-native's errors as engine errors, keeping their kind. */
-function engine(err: unknown): unknown {
-  if (err instanceof RuntimeError) return new EngineError(ErrorKind[err.kind], err.message, { cause: err });
-  return err;
 }
 
 function processAlive(pid: number): boolean {
@@ -71,14 +62,15 @@ function processAlive(pid: number): boolean {
 
 export class TaskManager {
   private readonly tasks = new Map<string, Task>();
-  private readonly runtimes = new Map<string, Runtime>();
   private readonly queue = new KeyedQueue();
   private readonly bridges = new FifoBridges();
   private readonly dirs: TaskDirs;
+  private readonly shims: ShimManager;
   private readonly events: TaskEvents;
 
   private constructor(private readonly opts: TaskManagerOptions) {
     this.dirs = new TaskDirs(opts.dirs);
+    this.shims = new ShimManager(this.dirs, opts);
     this.events = new TaskEvents(opts.publisher, opts.logger);
   }
 
@@ -178,7 +170,7 @@ export class TaskManager {
       const rootfsMounts = o.rootfs ?? [];
       const ownRootfs = rootfsMounts.length > 0;
       const runtimeName = binaryName(container.runtime);
-      const runtime = this.runtime(ns, runtimeName);
+      const runtime = this.shims.runtime(ns, runtimeName);
       const meta: TaskJson = {
         stdin: o.stdin ?? '',
         stdout: o.stdout ?? '',
@@ -200,9 +192,7 @@ export class TaskManager {
         fs.mkdirSync(path.join(this.logsDir, ns), { recursive: true, mode: 0o700 });
         writeTaskJson(bundle, meta);
         const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, false);
-        const { pid } = await runtime
-          .createWithShim(id, bundle, { tty: meta.terminal, stdin: meta.stdin !== '', attach: true, log: this.logPath(ns, id) })
-          .catch((err) => Promise.reject(engine(err)));
+        const pid = await this.shims.startInit(runtime, id, bundle, meta, this.logPath(ns, id));
         init.pid = pid;
         await this.bridges.bridge(init);
         const task = new Task(ns, id, bundle, runtime, init, meta);
@@ -246,15 +236,7 @@ export class TaskManager {
       }
       const p = t.exec(execId);
       if (p.started) throw failedPrecondition(`exec "${execId}" in task "${id}" was already started`);
-      const { spec } = readExecJson(p.dir);
-      const tty = p.stdio.terminal;
-      const { pid } = await t.runtime
-        .execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, {
-          stdin: p.stdio.stdin !== '',
-          attach: true,
-          tty,
-        })
-        .catch((err) => Promise.reject(engine(err)));
+      const pid = await this.shims.startExec(t.runtime, id, p);
       p.pid = pid;
       p.started = true;
       await this.bridges.bridge(p).catch((err) => this.opts.logger?.warn('exec stdio FIFOs', { id, execId, err: (err as Error).message }));
@@ -462,7 +444,7 @@ export class TaskManager {
       if (!rootfsMounted(bundle)) removeBundle(bundle);
       return;
     }
-    const runtime = this.runtime(ns, meta.runtime ?? '');
+    const runtime = this.shims.runtime(ns, meta.runtime ?? '');
     const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
     const task = new Task(ns, id, bundle, runtime, init, meta);
     const execDir = execsDir(bundle);
@@ -511,34 +493,6 @@ export class TaskManager {
   }
 
   // --- helpers ---
-
-  /**
-   * The runtime of a namespace's containers that name `name` (a runc options' binary_name; ""
-   * for ctl-runtime); FailedPrecondition when it is unknown or not installed.
-   */
-  private runtime(ns: string, name: string): Runtime {
-    const key = `${validateNamespace(ns)}\0${name}`;
-    let r = this.runtimes.get(key);
-    if (!r) {
-      let choice;
-      try {
-        choice = runtimeChoice(name);
-      } catch (err) {
-        throw failedPrecondition(`runtime of the container: ${(err as Error).message}`);
-      }
-      const native = choice.flavor === 'native';
-      const root = this.dirs.runtimeRoot(ns, choice.name, native);
-      fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-      r = new Runtime({
-        root,
-        runtimeBinary: native ? (this.opts.runtimeBinary ?? choice.binary) : choice.binary,
-        shimBinary: this.opts.shimBinary,
-        flavor: choice.flavor,
-      });
-      this.runtimes.set(key, r);
-    }
-    return r;
-  }
 
   private key(ns: string, id: string): string {
     return `${ns}\0${id}`;
