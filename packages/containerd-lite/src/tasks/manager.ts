@@ -1,13 +1,16 @@
 /**
- * The task manager: runs containers' tasks through runtime-native's shim and runtime. Domain
- * code (no gRPC). The layout on disk is bundle.ts's.
+ * The task manager (containerd's runtime v2 task manager): the Tasks API's verbs on the tasks of
+ * every namespace, through runtime-native's shims. Domain code (no gRPC). The parts, each in its
+ * own file: the layout on disk (bundle.ts), starting shims and choosing the runtime
+ * (shim-manager.ts), finding the tasks an earlier daemon left (shim-load.ts), one task and its
+ * status (task.ts), one shim-held process (process.ts), events and exits (task-events.ts), and
+ * containerd's stdio FIFOs (fifo.ts).
  *
- * The shims outlive this process: open() scans the bundles and watches them again; an exit that
+ * The shims outlive this process: open() finds the bundles and watches them again; an exit that
  * happened while nothing watched is published then, once.
  */
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
-import { writeJsonAtomic } from '@ctl/proto/fsutil';
 import { allows } from '@ctl/proto/task-status';
 import { type LogLine, RuntimeError } from '@ctl/runtime-native';
 import type { Mount } from '@ctl/snapshotter';
@@ -25,8 +28,6 @@ import {
   execsDir,
   makeBundleDir,
   mountRootfs,
-  readExecJson,
-  readTaskJson,
   removeBundle,
   rootfsMounted,
   unmountRootfs,
@@ -38,6 +39,7 @@ import { FifoBridges } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio } from './process';
 import { type ShimBinaries, ShimManager, engine } from './shim-manager';
+import { loadTasks } from './shim-load';
 import { Task } from './task';
 import { TaskEvents } from './task-events';
 import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks } from './tasks';
@@ -51,21 +53,12 @@ export interface TaskManagerOptions extends ShimBinaries {
   logger?: Logger;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class TaskManager {
   private readonly tasks = new Map<string, Task>();
   private readonly queue = new KeyedQueue();
-  private readonly bridges = new FifoBridges();
   private readonly dirs: TaskDirs;
   private readonly shims: ShimManager;
+  private readonly bridges = new FifoBridges();
   private readonly events: TaskEvents;
 
   private constructor(private readonly opts: TaskManagerOptions) {
@@ -74,10 +67,17 @@ export class TaskManager {
     this.events = new TaskEvents(opts.publisher, opts.logger);
   }
 
-  /** A manager that has found the tasks left by an earlier one (see recover). */
+  /** A manager that has found the tasks left by an earlier one (see shim-load.ts). */
   static async open(opts: TaskManagerOptions): Promise<TaskManager> {
     const m = new TaskManager(opts);
-    await m.recover();
+    await loadTasks({
+      dirs: m.dirs,
+      shims: m.shims,
+      bridges: m.bridges,
+      events: m.events,
+      logger: opts.logger,
+      add: (task) => m.tasks.set(m.key(task.namespace, task.id), task),
+    });
     return m;
   }
 
@@ -412,84 +412,6 @@ export class TaskManager {
     const p = t.process(execId);
     await p.waitExit();
     return p.result(execId || id);
-  }
-
-  // --- restart recovery ---
-
-  /**
-   * Finds the bundles an earlier manager left: a task whose create did not finish (no task.json)
-   * is removed; the others are watched again, and an exit recorded while nothing watched is
-   * published now (once: exit.announced).
-   */
-  private async recover(): Promise<void> {
-    if (!fs.existsSync(this.tasksDir)) return;
-    for (const ns of fs.readdirSync(this.tasksDir)) {
-      for (const id of fs.readdirSync(path.join(this.tasksDir, ns))) {
-        await this.recoverOne(ns, id).catch((err: Error) =>
-          this.opts.logger?.error('task not recovered', { namespace: ns, id, err: err.message }),
-        );
-      }
-    }
-  }
-
-  private async recoverOne(ns: string, id: string): Promise<void> {
-    const bundle = this.bundleDir(ns, id);
-    let meta: TaskJson;
-    try {
-      meta = readTaskJson(bundle);
-    } catch {
-      // task.json is written before the runtime's create runs: no runtime has this container.
-      this.opts.logger?.warn('removing a task whose create did not finish', { namespace: ns, id });
-      if (rootfsMounted(bundle)) await unmountRootfs(bundle).catch(() => undefined);
-      if (!rootfsMounted(bundle)) removeBundle(bundle);
-      return;
-    }
-    const runtime = this.shims.runtime(ns, meta.runtime ?? '');
-    const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
-    const task = new Task(ns, id, bundle, runtime, init, meta);
-    const execDir = execsDir(bundle);
-    for (const execId of fs.existsSync(execDir) ? fs.readdirSync(execDir) : []) {
-      const dir = path.join(execDir, execId);
-      let stdio: Stdio;
-      try {
-        stdio = readExecJson(dir);
-      } catch {
-        fs.rmSync(dir, { recursive: true, force: true });
-        continue;
-      }
-      const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
-      task.execs.set(execId, p);
-      if (p.started) this.events.watchExec(task, p);
-      if (p.started && !p.readExit()) await this.bridges.bridge(p).catch(() => undefined);
-    }
-    this.tasks.set(this.key(ns, id), task);
-    this.events.watchInit(task);
-    await this.reconcileLostShim(task);
-    if (!init.readExit()) {
-      await this.bridges
-        .bridge(init)
-        .catch((err) => this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }));
-    }
-    this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
-  }
-
-  /**
-   * An init that is gone without an exit.json (its shim was killed too) would never be waited
-   * for: give the shim a moment, then record the exit as containerd does for a lost shim (255).
-   */
-  private async reconcileLostShim(t: Task): Promise<void> {
-    const p = t.init;
-    if (p.readExit() || !p.readPid() || processAlive(p.pid)) return;
-    await Promise.race([p.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
-    if (p.readExit()) return;
-    this.opts.logger?.warn('task init gone without an exit status: recording 255', { namespace: t.namespace, id: t.id, pid: p.pid });
-    writeJsonAtomic(path.join(p.dir, 'exit.json'), {
-      pid: p.pid,
-      exitStatus: 255,
-      signal: 0,
-      oomKilled: false,
-      exitedAt: new Date().toISOString(),
-    });
   }
 
   // --- helpers ---
