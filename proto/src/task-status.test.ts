@@ -1,28 +1,28 @@
 import { strict as assert } from 'node:assert';
 import { TASK_STATUSES, type TaskStatus, type TaskVerb, allows, hasExited, isActive, statusOfRuntime } from './task-status';
 
-/** The table read back row by row: a change to it has to change this too. */
-const EXPECTED: Record<TaskVerb, TaskStatus[]> = {
-  start: ['CREATED'],
-  kill: ['CREATED', 'RUNNING', 'PAUSED', 'PAUSING'],
-  pause: ['RUNNING'],
-  resume: ['PAUSED', 'PAUSING'],
-  exec: ['CREATED', 'RUNNING'],
-  delete: ['UNKNOWN', 'CREATED', 'STOPPED'],
-  update: ['CREATED', 'RUNNING', 'PAUSED', 'PAUSING'],
+/** The table read back by status (the module holds it by verb): a change to it has to change this too. */
+const EXPECTED: Record<TaskStatus, TaskVerb[]> = {
+  UNKNOWN: ['delete'],
+  CREATED: ['start', 'kill', 'exec', 'delete', 'update'],
+  RUNNING: ['kill', 'pause', 'exec', 'update'],
+  STOPPED: ['delete'],
+  PAUSED: ['kill', 'resume', 'update'],
+  PAUSING: ['kill', 'resume', 'update'],
 };
+const VERBS: TaskVerb[] = ['start', 'kill', 'pause', 'resume', 'exec', 'delete', 'update'];
 
 describe('task status table', () => {
   it("lists containerd's statuses in the wire enum's order", () => {
     assert.deepEqual(TASK_STATUSES, ['UNKNOWN', 'CREATED', 'RUNNING', 'STOPPED', 'PAUSED', 'PAUSING']);
   });
 
-  it('allows each verb in exactly its statuses', () => {
-    for (const [verb, statuses] of Object.entries(EXPECTED) as Array<[TaskVerb, TaskStatus[]]>) {
+  it('allows in each status exactly its verbs', () => {
+    for (const status of TASK_STATUSES) {
       assert.deepEqual(
-        TASK_STATUSES.filter((s) => allows(s, verb)),
-        statuses,
-        verb,
+        VERBS.filter((v) => allows(status, v)),
+        EXPECTED[status],
+        status,
       );
     }
   });
