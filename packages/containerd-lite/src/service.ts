@@ -10,6 +10,7 @@ import {
   serviceRoot,
   serviceSocket,
 } from '@ctl/proto';
+import { allows, isActive } from '@ctl/proto/task-status';
 import { DriversClient, SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
 import { containersRegistration } from './containers/grpc';
@@ -75,10 +76,10 @@ async function removeTask(tasks: TaskManager, ns: string, id: string, force: boo
     if (isKind(err, ErrorKind.NotFound)) return;
     throw err;
   }
-  if (state.status === 'RUNNING' || state.status === 'PAUSED' || state.status === 'PAUSING') {
+  if (isActive(state.status)) {
     if (!force) throw failedPrecondition(`container ${id} is running`);
     const exited = tasks.wait(ns, id);
-    if (state.status !== 'RUNNING') await tasks.resume(ns, id).catch(() => undefined);
+    if (allows(state.status, 'resume')) await tasks.resume(ns, id).catch(() => undefined);
     await tasks.kill(ns, id, 9, { all: true }).catch((err: unknown) => {
       if (!isKind(err, ErrorKind.NotFound)) throw err;
     });
@@ -207,7 +208,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         unpackTarget,
         freeze: async (ns, id) => {
           const state = await tasks.get(ns, id).catch(() => undefined);
-          if (state?.status !== 'RUNNING') return async () => undefined;
+          if (!state || !allows(state.status, 'pause')) return async () => undefined;
           await tasks.pause(ns, id);
           return () => tasks.resume(ns, id).catch(() => undefined);
         },

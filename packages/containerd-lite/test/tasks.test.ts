@@ -87,6 +87,11 @@ describe('tasks (root, real kernel)', function () {
     const m = fx.manager;
     await m.exec(NS, id, { execId: 'e1', spec: { args: ['sh', '-c', 'echo from-exec; exit 4'], env: ['PATH=/bin'], cwd: '/' } });
     assert.equal((await m.get(NS, id, 'e1')).status, 'CREATED');
+    // containerd's identifier rule (the Containers store's too): single '.', '_' or '-' between letters and digits
+    for (const bad of ['e1-', 'a..b', '_a', 'x'.repeat(77)]) {
+      await assert.rejects(m.exec(NS, id, { execId: bad, spec: { args: ['true'] } }), (e) => isKind(e, ErrorKind.InvalidArgument), bad);
+      await assert.rejects(m.create(NS, bad), (e) => isKind(e, ErrorKind.InvalidArgument), bad);
+    }
     const started = await m.start(NS, id, 'e1');
     assert.ok(started.pid > 0);
     const exit = await m.wait(NS, id, 'e1');

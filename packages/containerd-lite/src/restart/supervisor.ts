@@ -17,6 +17,7 @@
  * container the user stopped (its user-stop mark is cleared); `unless-stopped` ones stay stopped.
  */
 import { ErrorKind, isKind, type Logger } from '@ctl/proto';
+import { hasExited } from '@ctl/proto/task-status';
 import type { Mount } from '@ctl/runtime-native/mount';
 import type { Container, Containers } from '../containers/containers';
 import { decodeEvent } from '../events/codec';
@@ -113,7 +114,7 @@ export class RestartSupervisor {
       for (const c of await this.deps.containers(ns).list()) {
         if (policyOf(c.labels).name === 'no') continue;
         const state = await this.deps.tasks.get(ns, c.id).catch(() => undefined);
-        if (state?.status !== 'STOPPED') continue;
+        if (!state || !hasExited(state.status)) continue;
         if (policyOf(c.labels).name === 'always' && stoppedByUser(c.labels)) {
           await this.deps
             .containers(ns)
@@ -178,7 +179,7 @@ export class RestartSupervisor {
     const { tasks } = this.deps;
     const state = await tasks.get(ns, id).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
     // Someone else (ctl start) has started it again meanwhile.
-    if (state && state.status !== 'STOPPED') return;
+    if (state && !hasExited(state.status)) return;
     if (state) await tasks.delete(ns, id).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
     if (!container.snapshotKey) throw new Error(`container "${id}" has no snapshot to restart on`);
     const rootfs = await this.deps.mounts(container.snapshotter, snapshotName(ns, container.snapshotKey));

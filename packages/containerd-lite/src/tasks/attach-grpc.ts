@@ -14,6 +14,7 @@ import {
 } from '@ctl/proto';
 import type { AttachRequest__Output } from '@ctl/proto/generated/ctl/attach/v1/AttachRequest';
 import type { AttachResponse } from '@ctl/proto/generated/ctl/attach/v1/AttachResponse';
+import { hasExited } from '@ctl/proto/task-status';
 import { Attachment } from '@ctl/runtime-native';
 import type * as grpc from '@grpc/grpc-js';
 import { exitToWire } from './convert';
@@ -71,8 +72,9 @@ async function serve(manager: TaskManager, call: Call): Promise<void> {
     throw failedPrecondition(`attach: ${name} is not started yet (its shim keeps the first output for the first client)`);
   const exited = tasks.wait(containerId, execId);
   // A process that has exited (and whose shim has left) only has its exit to give.
-  const attachment =
-    state.status === 'STOPPED' ? undefined : await Attachment.connect(manager.attachPath(ns, containerId, execId)).catch(() => undefined);
+  const attachment = hasExited(state.status)
+    ? undefined
+    : await Attachment.connect(manager.attachPath(ns, containerId, execId)).catch(() => undefined);
   const closed = attachment ? new Promise<void>((resolve) => attachment.once('close', resolve)) : Promise.resolve();
   try {
     if (stdout) attachment?.on('stdout', (chunk: Buffer) => call.write({ stdout: chunk }));

@@ -10,10 +10,12 @@
  * in the log file). An exec's output from before the bridge attaches (exec starts at once) is
  * kept for it by the shim (--backlog, the first 64 KiB).
  */
+import { invalidArgument } from '@ctl/proto/errors';
 import { Attachment } from '@ctl/runtime-native';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import type { ShimProcess } from './process';
 
 export interface FifoPaths {
   stdin: string;
@@ -67,5 +69,28 @@ export class FifoBridge {
       if (s.writable) s.end(() => s.destroy());
       else s.destroy();
     }
+  }
+}
+
+/** The open bridges of the daemon's processes, by process dir. */
+export class FifoBridges {
+  private readonly bridges = new Map<string, FifoBridge>();
+
+  /** Connects containerd's stdio FIFOs, when the process was given any, to its shim. */
+  async bridge(p: ShimProcess): Promise<void> {
+    const b = await FifoBridge.open(path.join(p.dir, 'attach.sock'), p.stdio).catch((err: Error) => {
+      throw invalidArgument(`stdio FIFOs of "${p.execId || path.basename(p.dir)}": ${err.message}`);
+    });
+    if (b) this.bridges.set(p.dir, b);
+  }
+
+  unbridge(dir: string): void {
+    this.bridges.get(dir)?.close();
+    this.bridges.delete(dir);
+  }
+
+  closeAll(): void {
+    for (const b of this.bridges.values()) b.close();
+    this.bridges.clear();
   }
 }

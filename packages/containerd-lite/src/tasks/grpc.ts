@@ -16,6 +16,7 @@ import type { ResumeTaskRequest__Output } from '@ctl/proto/generated/containerd/
 import type { StartRequest__Output } from '@ctl/proto/generated/containerd/services/tasks/v1/StartRequest';
 import type { UpdateTaskRequest__Output } from '@ctl/proto/generated/containerd/services/tasks/v1/UpdateTaskRequest';
 import type { WaitRequest__Output } from '@ctl/proto/generated/containerd/services/tasks/v1/WaitRequest';
+import { mountFromWire } from '@ctl/runtime-native/mount';
 import type * as grpc from '@grpc/grpc-js';
 import { exitToWire, jsonFromAny, metricToWire, processToWire } from './convert';
 import type { TaskManager } from './manager';
@@ -46,7 +47,7 @@ export function tasksRegistration(contracts: Contracts, manager: TaskManager): S
       Create: unaryHandler(async (req: CreateTaskRequest__Output, call) => {
         if (req.checkpoint?.digest) throw notImplemented('create from a checkpoint is not supported');
         const p = await tasksOf(call).create(need(req.containerId), {
-          rootfs: req.rootfs.map((m) => ({ type: m.type, source: m.source, target: m.target || undefined, options: m.options })),
+          rootfs: req.rootfs.map(mountFromWire),
           stdin: req.stdin,
           stdout: req.stdout,
           stderr: req.stderr,

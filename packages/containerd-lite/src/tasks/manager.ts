@@ -1,136 +1,90 @@
 /**
- * The task manager: runs containers' tasks through runtime-native's shim and runtime. Domain
- * code (no gRPC). On disk, all under the instance's state dir (runtime state, gone at reboot):
+ * The task manager (containerd's runtime v2 task manager): the Tasks API's verbs on the tasks of
+ * every namespace, through runtime-native's shims. Domain code (no gRPC). The parts, each in its
+ * own file: the layout on disk (bundle.ts), starting shims and choosing the runtime
+ * (shim-manager.ts), finding the tasks an earlier daemon left (shim-load.ts), one task and its
+ * status (task.ts), one shim-held process (process.ts), events and exits (task-events.ts), and
+ * containerd's stdio FIFOs (fifo.ts).
  *
- *   <state>/containerd-lite/tasks/<ns>/<id>/          the bundle of one task
- *       config.json   the container's OCI spec, root.path = "rootfs" (when rootfs mounts are given)
- *       rootfs/       the Create request's mounts, mounted here
- *       task.json     what Create was asked (stdio paths, terminal, whether rootfs is ours to unmount, the runtime)
- *       init.pid, exit.json, runtime.log, attach.sock, console.sock    written by the shim/runtime
- *       exit.announced   marker: /tasks/exit was published for this exit (never twice, also across restarts)
- *       exec/<exec id>/  exec.json (the process and stdio), then the exec shim's exec.pid, exit.json,
- *                        exec.log (its output), attach.sock
- *   <state>/containerd-lite/runtime/<ns>/             ctl-runtime's root, one per namespace (as runc's in containerd)
- *   <state>/containerd-lite/{runc,crun}/<ns>/         runc's and crun's roots, for containers that name them
- *                                                     (containers/runtime.ts: runc options' binary_name)
- *   <root>/containerd-lite/logs/<ns>/<id>.log         the init's output, JSON lines; kept after the task's
- *                                                     delete until removeLogs (the container's removal)
- *
- * The shims outlive this process: open() scans the bundles and watches them again; an exit that
+ * The shims outlive this process: open() finds the bundles and watches them again; an exit that
  * happened while nothing watched is published then, once.
  */
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
-import { validateNamespace } from '@ctl/proto/namespace';
-import { type ExitStatus, type LogLine, Runtime, RuntimeError, type Spec, runtimeChoice, writeBundle } from '@ctl/runtime-native';
-import { type Mount, mountAll, mountTableSync, mountToWire, unmountAll } from '@ctl/runtime-native/mount';
+import { allows } from '@ctl/proto/task-status';
+import { type LogLine, RuntimeError } from '@ctl/runtime-native';
+import { type Mount, mountToWire } from '@ctl/runtime-native/mount';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Container, SPEC_TYPE_URL } from '../containers/containers';
+import type { Container } from '../containers/containers';
 import { binaryName } from '../containers/runtime';
 import { type Publisher, Topic } from '../events/events';
+import { validateIdentifier } from '../identifiers';
 import { KeyedQueue } from '../keyed-queue';
-import { FifoBridge } from './fifo';
+import {
+  TaskDirs,
+  type TaskJson,
+  bundleSpec,
+  execsDir,
+  makeBundleDir,
+  mountRootfs,
+  removeBundle,
+  rootfsMounted,
+  unmountRootfs,
+  writeExecJson,
+  writeSpec,
+  writeTaskJson,
+} from './bundle';
+import { FifoBridges } from './fifo';
 import { followLog, type LogOptions } from './logs';
-import { ShimProcess, type Stdio, exitCode } from './process';
-import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks, TaskStatus } from './tasks';
+import { ShimProcess, type Stdio } from './process';
+import { type ShimBinaries, ShimManager, engine } from './shim-manager';
+import { loadTasks } from './shim-load';
+import { Task } from './task';
+import { TaskEvents } from './task-events';
+import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks } from './tasks';
 
-export interface TaskManagerOptions {
+export interface TaskManagerOptions extends ShimBinaries {
   /** the instance's dirs: state (runtime state: bundles, runtime root) and root (persistent: logs) */
   dirs: { root: string; state: string };
   /** the container of a task (NotFound when there is none) */
   containers: (namespace: string, id: string) => Promise<Container>;
   publisher: Publisher;
   logger?: Logger;
-  /** ctl-runtime / ctl-shim binaries (default: runtime-native's); runc and crun are found in PATH */
-  runtimeBinary?: string;
-  shimBinary?: string;
-}
-
-interface TaskJson extends Stdio {
-  ownRootfs: boolean;
-  createdAt: string;
-  /** the container's runtime binary name: runc, crun; absent for ctl-runtime */
-  runtime?: string;
-}
-
-class Task {
-  readonly execs = new Map<string, ShimProcess>();
-  /** While Start runs, the init's exit waits to be announced after /tasks/start. */
-  starting = false;
-  pendingExit?: () => void;
-  constructor(
-    readonly namespace: string,
-    readonly id: string,
-    readonly bundle: string,
-    readonly runtime: Runtime,
-    readonly init: ShimProcess,
-    readonly meta: TaskJson,
-  ) {}
-}
-
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/;
-
-function checkId(what: string, id: string): string {
-  if (!ID_RE.test(id)) throw invalidArgument(`${what} "${id}": must match ${ID_RE.source}`);
-  return id;
-}
-
-/** runtime-native's errors as engine errors, keeping their kind. */
-function engine(err: unknown): unknown {
-  if (err instanceof RuntimeError) return new EngineError(ErrorKind[err.kind], err.message, { cause: err });
-  return err;
-}
-
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value));
-  fs.renameSync(tmp, file);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function isMountPoint(dir: string): boolean {
-  const real = fs.existsSync(dir) ? fs.realpathSync(dir) : dir;
-  return mountTableSync().some((m) => m.mountPoint === real);
 }
 
 export class TaskManager {
   private readonly tasks = new Map<string, Task>();
-  private readonly runtimes = new Map<string, Runtime>();
   private readonly queue = new KeyedQueue();
-  /** FIFO bridges by process dir */
-  private readonly bridges = new Map<string, FifoBridge>();
-  readonly tasksDir: string;
-  readonly runtimeDir: string;
-  readonly logsDir: string;
-  private closed = false;
+  private readonly dirs: TaskDirs;
+  private readonly shims: ShimManager;
+  private readonly bridges = new FifoBridges();
+  private readonly events: TaskEvents;
 
   private constructor(private readonly opts: TaskManagerOptions) {
-    this.tasksDir = path.join(opts.dirs.state, 'containerd-lite', 'tasks');
-    this.runtimeDir = path.join(opts.dirs.state, 'containerd-lite', 'runtime');
-    this.logsDir = path.join(opts.dirs.root, 'containerd-lite', 'logs');
+    this.dirs = new TaskDirs(opts.dirs);
+    this.shims = new ShimManager(this.dirs, opts);
+    this.events = new TaskEvents(opts.publisher, opts.logger);
   }
 
-  /** A manager that has found the tasks left by an earlier one (see recover). */
+  /** A manager that has found the tasks left by an earlier one (see shim-load.ts). */
   static async open(opts: TaskManagerOptions): Promise<TaskManager> {
     const m = new TaskManager(opts);
-    await m.recover();
+    await loadTasks({
+      dirs: m.dirs,
+      shims: m.shims,
+      bridges: m.bridges,
+      events: m.events,
+      logger: opts.logger,
+      add: (task) => m.tasks.set(m.key(task.namespace, task.id), task),
+    });
     return m;
   }
 
   /** Stops watching; the shims and their containers keep running (a later open() finds them). */
   close(): void {
-    this.closed = true;
-    for (const b of this.bridges.values()) b.close();
-    this.bridges.clear();
+    this.events.close();
+    this.bridges.closeAll();
     for (const t of this.tasks.values()) {
       t.init.unwatch();
       for (const e of t.execs.values()) e.unwatch();
@@ -161,25 +115,37 @@ export class TaskManager {
 
   // --- paths ---
 
+  get tasksDir(): string {
+    return this.dirs.tasksDir;
+  }
+
+  get runtimeDir(): string {
+    return this.dirs.runtimeDir;
+  }
+
+  get logsDir(): string {
+    return this.dirs.logsDir;
+  }
+
   bundleDir(ns: string, id: string): string {
-    return path.join(this.tasksDir, validateNamespace(ns), checkId('container id', id));
+    return this.dirs.bundleDir(ns, id);
   }
 
   logPath(ns: string, id: string): string {
-    return path.join(this.logsDir, validateNamespace(ns), `${checkId('container id', id)}.log`);
+    return this.dirs.logPath(ns, id);
   }
 
   /** The shim's attach socket of the init (or an exec): Docker's multiplexed output; stdin when the process has one. */
   attachPath(ns: string, id: string, execId?: string): string {
     const t = this.task(ns, id);
-    return path.join(execId ? this.proc(t, execId).dir : t.bundle, 'attach.sock');
+    return path.join(execId ? t.exec(execId).dir : t.bundle, 'attach.sock');
   }
 
   /** The output of the init (or an exec) as log lines; with follow, until the process has exited. */
   logs(ns: string, id: string, options: LogOptions & { execId?: string } = {}): AsyncIterable<LogLine> {
     const t = this.tasks.get(this.key(ns, id));
     if (options.execId) {
-      const p = this.proc(this.task(ns, id), options.execId);
+      const p = this.task(ns, id).exec(options.execId);
       return followLog(path.join(p.dir, 'exec.log'), () => !p.started || !!p.readExit(), options);
     }
     const file = this.logPath(ns, id);
@@ -195,17 +161,16 @@ export class TaskManager {
   // --- lifecycle ---
 
   async create(ns: string, id: string, o: CreateTaskOptions = {}): Promise<ProcessState> {
-    checkId('container id', id);
+    validateIdentifier(id, 'container id');
     return this.queue.run(this.key(ns, id), async () => {
       if (this.tasks.has(this.key(ns, id))) throw alreadyExists(`task "${id}" already exists`);
       const container = await this.opts.containers(ns, id);
-      const spec = this.specOf(container);
       const bundle = this.bundleDir(ns, id);
       if (fs.existsSync(bundle)) throw alreadyExists(`task "${id}": bundle ${bundle} exists`);
       const rootfsMounts = o.rootfs ?? [];
       const ownRootfs = rootfsMounts.length > 0;
       const runtimeName = binaryName(container.runtime);
-      const runtime = this.runtime(ns, runtimeName);
+      const runtime = this.shims.runtime(ns, runtimeName);
       const meta: TaskJson = {
         stdin: o.stdin ?? '',
         stdout: o.stdout ?? '',
@@ -215,48 +180,37 @@ export class TaskManager {
         createdAt: new Date().toISOString(),
         ...(runtimeName ? { runtime: runtimeName } : {}),
       };
-      spec.process = { ...(spec.process ?? { args: [], cwd: '/' }), terminal: meta.terminal } as Spec['process'];
-      if (ownRootfs) spec.root = { ...(spec.root ?? {}), path: 'rootfs' } as Spec['root'];
-      else if (!spec.root?.path || !path.isAbsolute(spec.root.path))
-        throw invalidArgument(`task "${id}": no rootfs mounts and the spec's root.path is not absolute`);
+      const spec = bundleSpec(container, meta.terminal, ownRootfs);
       let mounted = false;
       try {
-        fs.mkdirSync(path.dirname(bundle), { recursive: true, mode: 0o711 });
-        fs.mkdirSync(bundle, { mode: 0o711 });
+        makeBundleDir(bundle);
         if (ownRootfs) {
-          fs.mkdirSync(path.join(bundle, 'rootfs'), { mode: 0o755 });
-          await mountAll(rootfsMounts, path.join(bundle, 'rootfs'));
+          await mountRootfs(bundle, rootfsMounts);
           mounted = true;
         }
-        try {
-          writeBundle(bundle, spec);
-        } catch (err) {
-          throw invalidArgument(`task "${id}": spec: ${(err as Error).message}`);
-        }
+        writeSpec(bundle, id, spec);
         fs.mkdirSync(path.join(this.logsDir, ns), { recursive: true, mode: 0o700 });
-        writeJsonAtomic(path.join(bundle, 'task.json'), meta);
+        writeTaskJson(bundle, meta);
         const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, false);
-        const { pid } = await runtime
-          .createWithShim(id, bundle, { tty: meta.terminal, stdin: meta.stdin !== '', attach: true, log: this.logPath(ns, id) })
-          .catch((err) => Promise.reject(engine(err)));
+        const pid = await this.shims.startInit(runtime, id, bundle, meta, this.logPath(ns, id));
         init.pid = pid;
-        await this.bridge(init);
+        await this.bridges.bridge(init);
         const task = new Task(ns, id, bundle, runtime, init, meta);
         this.tasks.set(this.key(ns, id), task);
-        this.watchInit(task);
-        this.publish(ns, Topic.taskCreate, 'containerd.events.TaskCreate', {
+        this.events.watchInit(task);
+        this.events.publish(ns, Topic.taskCreate, 'containerd.events.TaskCreate', {
           container_id: id,
           bundle,
           rootfs: rootfsMounts.map(mountToWire),
           io: { stdin: meta.stdin, stdout: meta.stdout, stderr: meta.stderr, terminal: meta.terminal },
           pid,
         });
-        return this.state(task, init, 'CREATED');
+        return task.state(init, 'CREATED');
       } catch (err) {
-        this.unbridge(bundle);
+        this.bridges.unbridge(bundle);
         await runtime.delete(id, true).catch(() => undefined);
-        if (mounted) await unmountAll(path.join(bundle, 'rootfs')).catch(() => undefined);
-        this.removeBundle(bundle);
+        if (mounted) await unmountRootfs(bundle).catch(() => undefined);
+        removeBundle(bundle);
         throw err;
       }
     });
@@ -271,7 +225,7 @@ export class TaskManager {
         try {
           await t.runtime.start(id).catch((err) => Promise.reject(engine(err)));
           t.init.started = true;
-          this.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
+          this.events.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
         } finally {
           t.starting = false;
           const pending = t.pendingExit;
@@ -280,22 +234,14 @@ export class TaskManager {
         }
         return { pid: t.init.pid };
       }
-      const p = this.proc(t, execId);
+      const p = t.exec(execId);
       if (p.started) throw failedPrecondition(`exec "${execId}" in task "${id}" was already started`);
-      const { spec } = JSON.parse(fs.readFileSync(path.join(p.dir, 'exec.json'), 'utf8')) as { spec: Record<string, unknown> };
-      const tty = p.stdio.terminal;
-      const { pid } = await t.runtime
-        .execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, {
-          stdin: p.stdio.stdin !== '',
-          attach: true,
-          tty,
-        })
-        .catch((err) => Promise.reject(engine(err)));
+      const pid = await this.shims.startExec(t.runtime, id, p);
       p.pid = pid;
       p.started = true;
-      await this.bridge(p).catch((err) => this.opts.logger?.warn('exec stdio FIFOs', { id, execId, err: (err as Error).message }));
-      this.watchExec(t, p);
-      this.publish(ns, Topic.taskExecStarted, 'containerd.events.TaskExecStarted', { container_id: id, exec_id: execId, pid });
+      await this.bridges.bridge(p).catch((err) => this.opts.logger?.warn('exec stdio FIFOs', { id, execId, err: (err as Error).message }));
+      this.events.watchExec(t, p);
+      this.events.publish(ns, Topic.taskExecStarted, 'containerd.events.TaskExecStarted', { container_id: id, exec_id: execId, pid });
       return { pid };
     });
   }
@@ -303,9 +249,8 @@ export class TaskManager {
   async delete(ns: string, id: string): Promise<ExitResult> {
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
-      const status = await this.initStatus(t);
-      if (status === 'RUNNING' || status === 'PAUSED' || status === 'PAUSING')
-        throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
+      const status = await t.initStatus();
+      if (!allows(status, 'delete')) throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
       if (status === 'CREATED') {
         // Never started: the runtime kills the waiting init; the shim records its exit.
         await t.runtime.delete(id, true).catch(() => undefined);
@@ -315,17 +260,16 @@ export class TaskManager {
         if (!(err instanceof RuntimeError && err.kind === 'NotFound')) throw engine(err);
       });
       t.init.unwatch();
-      this.unbridge(t.init.dir);
+      this.bridges.unbridge(t.init.dir);
       for (const e of t.execs.values()) {
         e.unwatch();
-        this.unbridge(e.dir);
+        this.bridges.unbridge(e.dir);
       }
-      const rootfs = path.join(t.bundle, 'rootfs');
-      if (t.meta.ownRootfs && isMountPoint(rootfs)) await unmountAll(rootfs);
-      this.removeBundle(t.bundle);
+      if (t.meta.ownRootfs && rootfsMounted(t.bundle)) await unmountRootfs(t.bundle);
+      removeBundle(t.bundle);
       this.tasks.delete(this.key(ns, id));
       const result = t.init.result(id);
-      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
+      this.events.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
         container_id: id,
         id,
         pid: result.pid,
@@ -340,14 +284,14 @@ export class TaskManager {
     if (!execId) return this.delete(ns, id);
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
-      const p = this.proc(t, execId);
+      const p = t.exec(execId);
       if (p.started && !p.readExit()) throw failedPrecondition(`exec "${execId}" in task "${id}" is running: kill it before deleting`);
       p.unwatch();
-      this.unbridge(p.dir);
+      this.bridges.unbridge(p.dir);
       fs.rmSync(p.dir, { recursive: true, force: true });
       t.execs.delete(execId);
       const result = p.result(execId);
-      this.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
+      this.events.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {
         container_id: id,
         id: execId,
         pid: result.pid,
@@ -360,14 +304,14 @@ export class TaskManager {
 
   async get(ns: string, id: string, execId = ''): Promise<ProcessState> {
     const t = this.task(ns, id);
-    if (!execId) return this.state(t, t.init, await this.initStatus(t));
-    const p = this.proc(t, execId);
-    return this.state(t, p, p.readExit() ? 'STOPPED' : p.started ? 'RUNNING' : 'CREATED');
+    if (!execId) return t.state(t.init, await t.initStatus());
+    const p = t.exec(execId);
+    return t.state(p, t.execStatus(p));
   }
 
   async list(ns: string): Promise<ProcessState[]> {
     const out: ProcessState[] = [];
-    for (const t of this.tasks.values()) if (t.namespace === ns) out.push(this.state(t, t.init, await this.initStatus(t)));
+    for (const t of this.tasks.values()) if (t.namespace === ns) out.push(t.state(t.init, await t.initStatus()));
     return out;
   }
 
@@ -380,7 +324,7 @@ export class TaskManager {
       });
       return;
     }
-    const p = this.proc(t, o.execId);
+    const p = t.exec(o.execId);
     if (!p.started || p.readExit() || !p.pid)
       throw notFound(`exec "${o.execId}" in task "${id}": process ${p.started ? 'already finished' : 'not started'}`);
     try {
@@ -391,24 +335,24 @@ export class TaskManager {
   }
 
   async exec(ns: string, id: string, o: ExecOptions): Promise<void> {
-    checkId('exec id', o.execId);
+    validateIdentifier(o.execId, 'exec id');
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
       if (t.execs.has(o.execId)) throw alreadyExists(`exec "${o.execId}" in task "${id}" already exists`);
       if (t.init.readExit()) throw failedPrecondition(`task "${id}" has exited`);
       if (!Array.isArray(o.spec.args) || o.spec.args.length === 0) throw invalidArgument(`exec "${o.execId}": spec.args is required`);
-      const dir = path.join(t.bundle, 'exec', o.execId);
+      const dir = path.join(execsDir(t.bundle), o.execId);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const stdio: Stdio = { stdin: o.stdin ?? '', stdout: o.stdout ?? '', stderr: o.stderr ?? '', terminal: !!o.terminal };
-      writeJsonAtomic(path.join(dir, 'exec.json'), { spec: { cwd: '/', ...o.spec }, ...stdio });
+      writeExecJson(dir, { spec: { cwd: '/', ...o.spec }, ...stdio });
       t.execs.set(o.execId, new ShimProcess(o.execId, dir, path.join(dir, 'exec.pid'), stdio, false));
-      this.publish(ns, Topic.taskExecAdded, 'containerd.events.TaskExecAdded', { container_id: id, exec_id: o.execId });
+      this.events.publish(ns, Topic.taskExecAdded, 'containerd.events.TaskExecAdded', { container_id: id, exec_id: o.execId });
     });
   }
 
   async resizePty(ns: string, id: string, execId: string, width: number, height: number): Promise<void> {
     const t = this.task(ns, id);
-    const p = execId ? this.proc(t, execId) : t.init;
+    const p = t.process(execId);
     if (!p.stdio.terminal) throw failedPrecondition(`resize pty of "${execId || id}": it has no terminal`);
     if (p.readExit()) throw notFound(`resize pty of "${execId || id}": process already finished`);
     await t.runtime.resizePty(p.dir, width, height).catch((err) => Promise.reject(engine(err)));
@@ -416,7 +360,7 @@ export class TaskManager {
 
   async closeIO(ns: string, id: string, execId = ''): Promise<void> {
     const t = this.task(ns, id);
-    const p = execId ? this.proc(t, execId) : t.init;
+    const p = t.process(execId);
     if (!p.stdio.stdin) return; // no stdin: nothing to close
     if (p.readExit()) return;
     await t.runtime.closeStdin(p.dir).catch((err) => {
@@ -427,13 +371,13 @@ export class TaskManager {
   async pause(ns: string, id: string): Promise<void> {
     const t = this.task(ns, id);
     await t.runtime.pause(id).catch((err) => Promise.reject(engine(err)));
-    this.publish(ns, Topic.taskPaused, 'containerd.events.TaskPaused', { container_id: id });
+    this.events.publish(ns, Topic.taskPaused, 'containerd.events.TaskPaused', { container_id: id });
   }
 
   async resume(ns: string, id: string): Promise<void> {
     const t = this.task(ns, id);
     await t.runtime.resume(id).catch((err) => Promise.reject(engine(err)));
-    this.publish(ns, Topic.taskResumed, 'containerd.events.TaskResumed', { container_id: id });
+    this.events.publish(ns, Topic.taskResumed, 'containerd.events.TaskResumed', { container_id: id });
   }
 
   async pids(ns: string, id: string): Promise<number[]> {
@@ -465,218 +409,12 @@ export class TaskManager {
 
   async wait(ns: string, id: string, execId = ''): Promise<ExitResult> {
     const t = this.task(ns, id);
-    const p = execId ? this.proc(t, execId) : t.init;
+    const p = t.process(execId);
     await p.waitExit();
     return p.result(execId || id);
   }
 
-  // --- restart recovery ---
-
-  /**
-   * Finds the bundles an earlier manager left: a task whose create did not finish (no task.json)
-   * is removed; the others are watched again, and an exit recorded while nothing watched is
-   * published now (once: exit.announced).
-   */
-  private async recover(): Promise<void> {
-    if (!fs.existsSync(this.tasksDir)) return;
-    for (const ns of fs.readdirSync(this.tasksDir)) {
-      for (const id of fs.readdirSync(path.join(this.tasksDir, ns))) {
-        await this.recoverOne(ns, id).catch((err: Error) =>
-          this.opts.logger?.error('task not recovered', { namespace: ns, id, err: err.message }),
-        );
-      }
-    }
-  }
-
-  private async recoverOne(ns: string, id: string): Promise<void> {
-    const bundle = this.bundleDir(ns, id);
-    let meta: TaskJson;
-    try {
-      meta = JSON.parse(fs.readFileSync(path.join(bundle, 'task.json'), 'utf8')) as TaskJson;
-    } catch {
-      // task.json is written before the runtime's create runs: no runtime has this container.
-      this.opts.logger?.warn('removing a task whose create did not finish', { namespace: ns, id });
-      const rootfs = path.join(bundle, 'rootfs');
-      if (isMountPoint(rootfs)) await unmountAll(rootfs).catch(() => undefined);
-      if (!isMountPoint(rootfs)) this.removeBundle(bundle);
-      return;
-    }
-    const runtime = this.runtime(ns, meta.runtime ?? '');
-    const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
-    const task = new Task(ns, id, bundle, runtime, init, meta);
-    const execDir = path.join(bundle, 'exec');
-    for (const execId of fs.existsSync(execDir) ? fs.readdirSync(execDir) : []) {
-      const dir = path.join(execDir, execId);
-      let stdio: Stdio;
-      try {
-        stdio = JSON.parse(fs.readFileSync(path.join(dir, 'exec.json'), 'utf8')) as Stdio;
-      } catch {
-        fs.rmSync(dir, { recursive: true, force: true });
-        continue;
-      }
-      const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
-      task.execs.set(execId, p);
-      if (p.started) this.watchExec(task, p);
-      if (p.started && !p.readExit()) await this.bridge(p).catch(() => undefined);
-    }
-    this.tasks.set(this.key(ns, id), task);
-    this.watchInit(task);
-    await this.reconcileLostShim(task);
-    if (!init.readExit()) {
-      await this.bridge(init).catch((err) =>
-        this.opts.logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }),
-      );
-    }
-    this.opts.logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
-  }
-
-  /**
-   * An init that is gone without an exit.json (its shim was killed too) would never be waited
-   * for: give the shim a moment, then record the exit as containerd does for a lost shim (255).
-   */
-  private async reconcileLostShim(t: Task): Promise<void> {
-    const p = t.init;
-    if (p.readExit() || !p.readPid() || processAlive(p.pid)) return;
-    await Promise.race([p.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
-    if (p.readExit()) return;
-    this.opts.logger?.warn('task init gone without an exit status: recording 255', { namespace: t.namespace, id: t.id, pid: p.pid });
-    writeJsonAtomic(path.join(p.dir, 'exit.json'), {
-      pid: p.pid,
-      exitStatus: 255,
-      signal: 0,
-      oomKilled: false,
-      exitedAt: new Date().toISOString(),
-    });
-  }
-
   // --- helpers ---
-
-  /** Connects containerd's stdio FIFOs, when the process was given any, to its shim. */
-  private async bridge(p: ShimProcess): Promise<void> {
-    const b = await FifoBridge.open(path.join(p.dir, 'attach.sock'), p.stdio).catch((err: Error) => {
-      throw invalidArgument(`stdio FIFOs of "${p.execId || path.basename(p.dir)}": ${err.message}`);
-    });
-    if (b) this.bridges.set(p.dir, b);
-  }
-
-  private unbridge(dir: string): void {
-    this.bridges.get(dir)?.close();
-    this.bridges.delete(dir);
-  }
-
-  private watchInit(t: Task): void {
-    t.init.watch((e) => this.announceExit(t, t.init, e, t.id));
-  }
-
-  private watchExec(t: Task, p: ShimProcess): void {
-    p.watch((e) => this.announceExit(t, p, e, p.execId));
-  }
-
-  private announceExit(t: Task, p: ShimProcess, e: ExitStatus, id: string): void {
-    if (this.closed || p.announced) return;
-    if (p === t.init && t.starting) {
-      t.pendingExit = () => this.announceExit(t, p, e, id);
-      return;
-    }
-    if (e.oomKilled && !p.execId) this.publish(t.namespace, Topic.taskOOM, 'containerd.events.TaskOOM', { container_id: t.id });
-    this.publish(t.namespace, Topic.taskExit, 'containerd.events.TaskExit', {
-      container_id: t.id,
-      id,
-      pid: e.pid,
-      exit_status: exitCode(e),
-      exited_at: new Date(e.exitedAt),
-    });
-    try {
-      p.markAnnounced();
-    } catch {
-      /* deleted meanwhile */
-    }
-  }
-
-  private async initStatus(t: Task): Promise<TaskStatus> {
-    if (t.init.readExit()) return 'STOPPED';
-    try {
-      const s = await t.runtime.state(t.id);
-      if (s.pid) t.init.pid = s.pid;
-      switch (s.status) {
-        case 'creating':
-        case 'created':
-          return 'CREATED';
-        case 'running':
-          return 'RUNNING';
-        case 'paused':
-          return 'PAUSED';
-        default:
-          // The init has exited; the shim is about to write exit.json (it reaps, then writes).
-          await Promise.race([t.init.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
-          return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
-      }
-    } catch {
-      return t.init.readExit() ? 'STOPPED' : 'UNKNOWN';
-    }
-  }
-
-  private state(t: Task, p: ShimProcess, status: TaskStatus): ProcessState {
-    const e = p.readExit();
-    return {
-      containerId: t.id,
-      id: p.execId,
-      pid: p.readPid(),
-      status,
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.stderr,
-      terminal: p.stdio.terminal,
-      exitStatus: e ? exitCode(e) : 0,
-      ...(e ? { exitedAt: new Date(e.exitedAt) } : {}),
-    };
-  }
-
-  private specOf(c: Container): Spec {
-    if (!c.spec || !c.spec.value?.length) throw failedPrecondition(`container "${c.id}" has no spec`);
-    if (c.spec.typeUrl !== SPEC_TYPE_URL && !c.spec.typeUrl.endsWith('/Spec'))
-      throw invalidArgument(`container "${c.id}": spec of type ${c.spec.typeUrl} is not an OCI runtime spec`);
-    try {
-      return JSON.parse(c.spec.value.toString('utf8')) as Spec;
-    } catch (err) {
-      throw invalidArgument(`container "${c.id}": spec is not JSON: ${(err as Error).message}`);
-    }
-  }
-
-  private removeBundle(bundle: string): void {
-    const rootfs = path.join(bundle, 'rootfs');
-    // Never recurse into a mounted rootfs: that would delete the snapshot's files.
-    if (isMountPoint(rootfs)) throw new EngineError(ErrorKind.Internal, `bundle ${bundle}: rootfs is still mounted`);
-    fs.rmSync(bundle, { recursive: true, force: true });
-  }
-
-  /**
-   * The runtime of a namespace's containers that name `name` (a runc options' binary_name; ""
-   * for ctl-runtime); FailedPrecondition when it is unknown or not installed.
-   */
-  private runtime(ns: string, name: string): Runtime {
-    const key = `${validateNamespace(ns)}\0${name}`;
-    let r = this.runtimes.get(key);
-    if (!r) {
-      let choice;
-      try {
-        choice = runtimeChoice(name);
-      } catch (err) {
-        throw failedPrecondition(`runtime of the container: ${(err as Error).message}`);
-      }
-      const native = choice.flavor === 'native';
-      const root = native ? path.join(this.runtimeDir, ns) : path.join(path.dirname(this.runtimeDir), choice.name, ns);
-      fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-      r = new Runtime({
-        root,
-        runtimeBinary: native ? (this.opts.runtimeBinary ?? choice.binary) : choice.binary,
-        shimBinary: this.opts.shimBinary,
-        flavor: choice.flavor,
-      });
-      this.runtimes.set(key, r);
-    }
-    return r;
-  }
 
   private key(ns: string, id: string): string {
     return `${ns}\0${id}`;
@@ -686,27 +424,6 @@ export class TaskManager {
     const t = this.tasks.get(this.key(ns, id));
     if (!t) throw notFound(`task "${id}" not found`);
     return t;
-  }
-
-  private proc(t: Task, execId: string): ShimProcess {
-    const p = t.execs.get(execId);
-    if (!p) throw notFound(`exec "${execId}" in task "${t.id}" not found`);
-    return p;
-  }
-
-  /**
-   * Publishes a task event written with containerd's field names (container_id, exit_status, …)
-   * in the camelCase the publisher's codec encodes; snake_case keys would be dropped silently.
-   */
-  private publish(ns: string, topic: string, type: string, event: Record<string, unknown>): void {
-    const fields = Object.fromEntries(
-      Object.entries(event).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
-    );
-    try {
-      this.opts.publisher.publish(ns, topic, type, fields);
-    } catch (err) {
-      this.opts.logger?.warn('publish failed', { topic, err: (err as Error).message });
-    }
   }
 }
 

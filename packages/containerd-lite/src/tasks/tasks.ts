@@ -15,9 +15,10 @@
  * task; a client can attach to the shim's socket for live output and stdin.
  */
 import type { Mount } from '@ctl/runtime-native/mount';
+import type { TaskStatus } from '@ctl/proto/task-status';
 
-/** containerd's task status enum (api/types/task Status), by name as on the wire. */
-export type TaskStatus = 'UNKNOWN' | 'CREATED' | 'RUNNING' | 'STOPPED' | 'PAUSED' | 'PAUSING';
+/** containerd's task status enum, and which verbs each status allows: see '@ctl/proto/task-status'. */
+export type { TaskStatus };
 
 /** A task's init (id "") or one of its exec processes. */
 export interface ProcessState {

@@ -1,0 +1,106 @@
+/**
+ * Finding the tasks an earlier daemon left (containerd's runtime v2 shim load). Shims detach
+ * from the daemon (setsid, double fork), so a SIGKILL of the daemon leaves the containers
+ * running: a task whose create did not finish (no task.json) is removed; the others are
+ * watched again, and an exit recorded while nothing watched is published now (once:
+ * exit.announced).
+ */
+import type { Logger } from '@ctl/proto';
+import { writeJsonAtomic } from '@ctl/proto/fsutil';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type TaskDirs, type TaskJson, execsDir, readExecJson, readTaskJson, removeBundle, rootfsMounted, unmountRootfs } from './bundle';
+import type { FifoBridges } from './fifo';
+import { ShimProcess, type Stdio } from './process';
+import type { ShimManager } from './shim-manager';
+import { Task } from './task';
+import type { TaskEvents } from './task-events';
+
+export interface ShimLoadDeps {
+  dirs: TaskDirs;
+  shims: ShimManager;
+  bridges: FifoBridges;
+  events: TaskEvents;
+  logger?: Logger;
+  /** Registers a task found again with the manager. */
+  add(task: Task): void;
+}
+
+/** Loads every bundle under the tasks dir; one that fails is logged and left as it is. */
+export async function loadTasks(deps: ShimLoadDeps): Promise<void> {
+  const { tasksDir } = deps.dirs;
+  if (!fs.existsSync(tasksDir)) return;
+  for (const ns of fs.readdirSync(tasksDir)) {
+    for (const id of fs.readdirSync(path.join(tasksDir, ns))) {
+      await loadTask(deps, ns, id).catch((err: Error) => deps.logger?.error('task not recovered', { namespace: ns, id, err: err.message }));
+    }
+  }
+}
+
+async function loadTask(deps: ShimLoadDeps, ns: string, id: string): Promise<void> {
+  const { logger, events, bridges } = deps;
+  const bundle = deps.dirs.bundleDir(ns, id);
+  let meta: TaskJson;
+  try {
+    meta = readTaskJson(bundle);
+  } catch {
+    // task.json is written before the runtime's create runs: no runtime has this container.
+    logger?.warn('removing a task whose create did not finish', { namespace: ns, id });
+    if (rootfsMounted(bundle)) await unmountRootfs(bundle).catch(() => undefined);
+    if (!rootfsMounted(bundle)) removeBundle(bundle);
+    return;
+  }
+  const runtime = deps.shims.runtime(ns, meta.runtime ?? '');
+  const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
+  const task = new Task(ns, id, bundle, runtime, init, meta);
+  const execDir = execsDir(bundle);
+  for (const execId of fs.existsSync(execDir) ? fs.readdirSync(execDir) : []) {
+    const dir = path.join(execDir, execId);
+    let stdio: Stdio;
+    try {
+      stdio = readExecJson(dir);
+    } catch {
+      fs.rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
+    const p = new ShimProcess(execId, dir, path.join(dir, 'exec.pid'), stdio, fs.existsSync(path.join(dir, 'exec.pid')));
+    task.execs.set(execId, p);
+    if (p.started) events.watchExec(task, p);
+    if (p.started && !p.readExit()) await bridges.bridge(p).catch(() => undefined);
+  }
+  deps.add(task);
+  events.watchInit(task);
+  await reconcileLostShim(task, logger);
+  if (!init.readExit()) {
+    await bridges.bridge(init).catch((err) => logger?.warn('stdio FIFOs not reopened', { namespace: ns, id, err: (err as Error).message }));
+  }
+  logger?.info('task recovered', { namespace: ns, id, pid: init.pid, exited: !!init.exit });
+}
+
+/**
+ * An init that is gone without an exit.json (its shim was killed too) would never be waited
+ * for: give the shim a moment, then record the exit as containerd does for a lost shim (255).
+ */
+async function reconcileLostShim(t: Task, logger?: Logger): Promise<void> {
+  const p = t.init;
+  if (p.readExit() || !p.readPid() || processAlive(p.pid)) return;
+  await Promise.race([p.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
+  if (p.readExit()) return;
+  logger?.warn('task init gone without an exit status: recording 255', { namespace: t.namespace, id: t.id, pid: p.pid });
+  writeJsonAtomic(path.join(p.dir, 'exit.json'), {
+    pid: p.pid,
+    exitStatus: 255,
+    signal: 0,
+    oomKilled: false,
+    exitedAt: new Date().toISOString(),
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
