@@ -104,8 +104,8 @@ export class Runtime {
     return run(this.runtimeBinary, ['--root', this.root, ...args], input);
   }
 
-  private async ok(what: string, args: string[]): Promise<string> {
-    const r = await this.command(args);
+  private async ok(what: string, args: string[], input?: string): Promise<string> {
+    const r = await this.command(args, input);
     if (r.code !== 0) throw failure(what, r, this.flavor);
     return r.stdout;
   }
@@ -221,6 +221,11 @@ export class Runtime {
 
   async resume(id: string): Promise<void> {
     await this.ok(`resume ${id}`, ['resume', id]);
+  }
+
+  /** Changes a running container's resources (an OCI linux.resources object), as `runc update --resources -`. */
+  async update(id: string, resources: Record<string, unknown>): Promise<void> {
+    await this.ok(`update ${id}`, ['update', '--resources', '-', id], JSON.stringify(resources));
   }
 
   async ps(id: string): Promise<number[]> {

@@ -29,7 +29,7 @@ import {
   wrap,
 } from '@ctl/proto/errors';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
-import { type RunOptions, RuntimeError, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
+import { type RunOptions, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
 import { type Mount, withReadonlyTempMount } from '@ctl/runtime-native/mount';
 import type { Snapshotter } from '@ctl/snapshotter/client';
 import { randomBytes } from 'node:crypto';
@@ -193,14 +193,8 @@ export class Runner {
     if (await found(containers.get(id))) throw alreadyExists(`container name "${id}" is already in use: remove it first (ctl rm ${id})`);
     if (!request.image) throw invalidArgument('no image given');
     // Before anything is made: an unknown or missing runtime leaves nothing behind.
-    let runtime: string;
-    try {
-      const choice = runtimeChoice(request.runtime ?? '');
-      runtime = choice.flavor === 'native' ? '' : choice.name;
-    } catch (err) {
-      if (err instanceof RuntimeError) throw new EngineError(ErrorKind[err.kind], err.message, { cause: err });
-      throw err;
-    }
+    const choice = runtimeChoice(request.runtime ?? '');
+    const runtime = choice.flavor === 'native' ? '' : choice.name;
     const ref = normalizeReference(request.image);
     const { options, volumes: wanted, labels: lifecycle } = fromConfig(request.config);
     const labels = recordLabels(request.labels, lifecycle);

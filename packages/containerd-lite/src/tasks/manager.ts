@@ -9,10 +9,10 @@
  * The shims outlive this process: open() finds the bundles and watches them again; an exit that
  * happened while nothing watched is published then, once.
  */
-import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
+import { ErrorKind, alreadyExists, isKind, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { allows } from '@ctl/proto/task-status';
-import { type LogLine, RuntimeError } from '@ctl/runtime-native';
+import type { LogLine } from '@ctl/runtime-native';
 import { type Mount, mountToWire } from '@ctl/runtime-native/mount';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -38,7 +38,7 @@ import {
 import { FifoBridges } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio } from './process';
-import { type ShimBinaries, ShimManager, engine } from './shim-manager';
+import { type ShimBinaries, ShimManager } from './shim-manager';
 import { loadTasks } from './shim-load';
 import { Task } from './task';
 import { TaskEvents } from './task-events';
@@ -223,7 +223,7 @@ export class TaskManager {
         if (t.init.readExit()) throw failedPrecondition(`task "${id}" has exited`);
         t.starting = true;
         try {
-          await t.runtime.start(id).catch((err) => Promise.reject(engine(err)));
+          await t.runtime.start(id);
           t.init.started = true;
           this.events.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
         } finally {
@@ -257,7 +257,7 @@ export class TaskManager {
         await Promise.race([t.init.waitExit(), new Promise((r) => setTimeout(r, 5000))]);
       }
       await t.runtime.delete(id, true).catch((err) => {
-        if (!(err instanceof RuntimeError && err.kind === 'NotFound')) throw engine(err);
+        if (!isKind(err, ErrorKind.NotFound)) throw err;
       });
       t.init.unwatch();
       this.bridges.unbridge(t.init.dir);
@@ -320,7 +320,7 @@ export class TaskManager {
     if (!o.execId) {
       if (t.init.readExit()) throw notFound(`task "${id}": process already finished`);
       await t.runtime.kill(id, signal, !!o.all).catch((err) => {
-        throw t.init.readExit() ? notFound(`task "${id}": process already finished`) : engine(err);
+        throw t.init.readExit() ? notFound(`task "${id}": process already finished`) : err;
       });
       return;
     }
@@ -355,7 +355,7 @@ export class TaskManager {
     const p = t.process(execId);
     if (!p.stdio.terminal) throw failedPrecondition(`resize pty of "${execId || id}": it has no terminal`);
     if (p.readExit()) throw notFound(`resize pty of "${execId || id}": process already finished`);
-    await t.runtime.resizePty(p.dir, width, height).catch((err) => Promise.reject(engine(err)));
+    await t.runtime.resizePty(p.dir, width, height);
   }
 
   async closeIO(ns: string, id: string, execId = ''): Promise<void> {
@@ -364,34 +364,30 @@ export class TaskManager {
     if (!p.stdio.stdin) return; // no stdin: nothing to close
     if (p.readExit()) return;
     await t.runtime.closeStdin(p.dir).catch((err) => {
-      if (!p.readExit()) throw engine(err); // else the shim left meanwhile: nothing to close
+      if (!p.readExit()) throw err; // else the shim left meanwhile: nothing to close
     });
   }
 
   async pause(ns: string, id: string): Promise<void> {
     const t = this.task(ns, id);
-    await t.runtime.pause(id).catch((err) => Promise.reject(engine(err)));
+    await t.runtime.pause(id);
     this.events.publish(ns, Topic.taskPaused, 'containerd.events.TaskPaused', { container_id: id });
   }
 
   async resume(ns: string, id: string): Promise<void> {
     const t = this.task(ns, id);
-    await t.runtime.resume(id).catch((err) => Promise.reject(engine(err)));
+    await t.runtime.resume(id);
     this.events.publish(ns, Topic.taskResumed, 'containerd.events.TaskResumed', { container_id: id });
   }
 
   async pids(ns: string, id: string): Promise<number[]> {
     const t = this.task(ns, id);
-    return t.runtime.ps(id).catch((err) => Promise.reject(engine(err)));
+    return t.runtime.ps(id);
   }
 
   async update(ns: string, id: string, resources: Record<string, unknown>): Promise<void> {
     const t = this.task(ns, id);
-    const r = await t.runtime.command(['update', '--resources', '-', id], JSON.stringify(resources));
-    if (r.code !== 0) {
-      const msg = r.stderr.trim().replace(/^ctl-runtime: /, '');
-      throw new EngineError(/does not exist/.test(msg) ? ErrorKind.NotFound : ErrorKind.InvalidArgument, `update task "${id}": ${msg}`);
-    }
+    await t.runtime.update(id, resources);
   }
 
   async metrics(ns: string, ids: string[] = []): Promise<Metric[]> {

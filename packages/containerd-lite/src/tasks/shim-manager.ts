@@ -1,20 +1,14 @@
 /**
  * Starting shims (containerd's runtime v2 shim manager): the OCI runtime that runs a namespace's
  * containers (ctl-runtime, or runc/crun when the container names them), the launch of an init's
- * shim and of an exec's, and runtime-native's errors as engine errors.
+ * shim and of an exec's.
  */
-import { EngineError, ErrorKind, failedPrecondition } from '@ctl/proto/errors';
+import { failedPrecondition } from '@ctl/proto/errors';
 import { validateNamespace } from '@ctl/proto/namespace';
-import { Runtime, RuntimeError, type Spec, runtimeChoice } from '@ctl/runtime-native';
+import { Runtime, type Spec, runtimeChoice } from '@ctl/runtime-native';
 import * as fs from 'node:fs';
 import { type TaskDirs, readExecJson } from './bundle';
 import type { ShimProcess, Stdio } from './process';
-
-/** runtime-native's errors as engine errors, keeping their kind. */
-export function engine(err: unknown): unknown {
-  if (err instanceof RuntimeError) return new EngineError(ErrorKind[err.kind], err.message, { cause: err });
-  return err;
-}
 
 export interface ShimBinaries {
   /** ctl-runtime / ctl-shim binaries (default: runtime-native's); runc and crun are found in PATH */
@@ -60,9 +54,7 @@ export class ShimManager {
 
   /** Starts the init's shim (the runtime's create: the init then waits for start); returns the init's pid. */
   async startInit(runtime: Runtime, id: string, bundle: string, stdio: Stdio, log: string): Promise<number> {
-    const { pid } = await runtime
-      .createWithShim(id, bundle, { tty: stdio.terminal, stdin: stdio.stdin !== '', attach: true, log })
-      .catch((err) => Promise.reject(engine(err)));
+    const { pid } = await runtime.createWithShim(id, bundle, { tty: stdio.terminal, stdin: stdio.stdin !== '', attach: true, log });
     return pid;
   }
 
@@ -70,13 +62,11 @@ export class ShimManager {
   async startExec(runtime: Runtime, id: string, p: ShimProcess): Promise<number> {
     const { spec } = readExecJson(p.dir);
     const tty = p.stdio.terminal;
-    const { pid } = await runtime
-      .execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, {
-        stdin: p.stdio.stdin !== '',
-        attach: true,
-        tty,
-      })
-      .catch((err) => Promise.reject(engine(err)));
+    const { pid } = await runtime.execWithShim(id, { ...spec, terminal: tty } as unknown as Spec['process'] & object, p.dir, {
+      stdin: p.stdio.stdin !== '',
+      attach: true,
+      tty,
+    });
     return pid;
   }
 }
