@@ -225,7 +225,7 @@ const imageMissing = (err: unknown): boolean => kindOf(err) === 'NotFound' && /^
 /** Pulls the image (--pull always, or missing when it is not here); a failure is an ImageError. */
 async function pullImage(context: CommandContext, daemon: Daemon, parsed: Parsed): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { normalizeReference } = require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+  const { normalizeReference } = require('@ctl/proto/reference') as typeof import('@ctl/proto/reference');
   try {
     // -u is the container's user here, so no credentials: anonymous pulls only.
     const registry = registryFlags({ 'plain-http': parsed.values['plain-http'] }, context.env);
@@ -270,7 +270,7 @@ async function createContainer(
     if (!imageMissing(err) || policy === 'always') throw err;
     const { familiarName, normalizeReference } =
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+      require('@ctl/proto/reference') as typeof import('@ctl/proto/reference');
     let name: string;
     try {
       name = familiarName(normalizeReference(parsed.image));

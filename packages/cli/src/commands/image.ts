@@ -50,9 +50,9 @@ function client(): Client {
   return require('@ctl/containerd-lite/client') as Client;
 }
 
-function reference(): typeof import('@ctl/containerd-lite/reference') {
+function reference(): typeof import('@ctl/proto/reference') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+  return require('@ctl/proto/reference') as typeof import('@ctl/proto/reference');
 }
 
 const normalize = (name: string): string => reference().normalizeReference(name);

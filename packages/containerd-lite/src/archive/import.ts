@@ -70,7 +70,7 @@ import {
   sha256,
 } from '../oci';
 import { only } from '../platforms';
-import { isReference, normalizeReference, parseNormalizedReference } from '../reference';
+import { isReference, normalizeReference, parseNormalizedReference } from '@ctl/proto/reference';
 import {
   MAX_JSON_BYTES,
   type Progress,

@@ -46,7 +46,7 @@ import type { Images } from '../images/images';
 import type { Leases, Resource } from '../leases/leases';
 import { type Descriptor, type ImageConfig, type Index, Label, isIndex, isManifest } from '../oci';
 import { format, hostPlatform, only } from '../platforms';
-import { normalizeReference } from '../reference';
+import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import { validateVolumeName } from '../volumes/store';
 import type { NewVolume, Volume } from '../volumes/volumes';
