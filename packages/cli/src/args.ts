@@ -3,6 +3,7 @@
  * on every command, including --help and --version.
  */
 import { type InstanceDirs, instanceDirs } from '@ctl/proto/paths';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export class UsageError extends Error {
   constructor(
@@ -11,6 +12,29 @@ export class UsageError extends Error {
   ) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/** What a command accepts: node:util parseArgs's option table. */
+export type OptionTable = NonNullable<ParseArgsConfig['options']>;
+type Strict<T extends OptionTable> = { args: string[]; options: T; allowPositionals: true; strict: true };
+export type ParsedOptions<T extends OptionTable> = ReturnType<typeof parseArgs<Strict<T>>>;
+
+/**
+ * A command's own options and operands (strict: an unknown option is an error). Every command
+ * parses through here, so a bad option is reported the same way everywhere: a UsageError with
+ * parseArgs's message. positionals: false refuses operands too (for commands that take none).
+ */
+export function parseOptions<T extends OptionTable>(argv: string[], options: T, { positionals = true } = {}): ParsedOptions<T> {
+  try {
+    return parseArgs<Strict<T>>({
+      args: argv,
+      options,
+      allowPositionals: positionals as true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 }
 

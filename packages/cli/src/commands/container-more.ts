@@ -6,11 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
 import { humanSize, table } from '../format';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { api, commands as containerCommands, each, ids, kindOf, stopOne, taskOf } from './container';
 
 type Client = typeof import('@ctl/containerd-lite/client');
@@ -19,19 +18,6 @@ type Metric = import('@ctl/containerd-lite/client').TaskMetric;
 function client(): Client {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('@ctl/containerd-lite/client') as Client;
-}
-
-function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
-  try {
-    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({
-      args: argv,
-      options,
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
 }
 
 const RUNNING = new Set(['RUNNING', 'PAUSED', 'PAUSING']);

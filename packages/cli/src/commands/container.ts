@@ -7,9 +7,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { NotServingError } from '@ctl/proto/wire';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Daemon, withDaemon } from '../connect';
 import { age, table } from '../format';
@@ -406,21 +405,6 @@ const create: Command = {
     });
   },
 };
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-function parseOptions<T extends Options>(argv: string[], options: T) {
-  try {
-    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({
-      args: argv,
-      options,
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
 
 function ids(positionals: string[], verb: string): string[] {
   if (positionals.length === 0) throw new UsageError(`${verb} needs at least one CONTAINER`);

@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
 import { age, humanSize, table } from '../format';
@@ -32,18 +31,7 @@ export const command: Command = {
   summary: 'Manage blobs in the content store',
   usage: USAGE,
   async run([verb, ...argv], context) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = parseOptions(argv, { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
     switch (verb) {
       case 'ls':
       case 'list':

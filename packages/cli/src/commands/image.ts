@@ -2,9 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
 import { ensureDir } from '@ctl/proto/fsutil';
-import { UsageError } from '../args';
+import { type OptionTable, UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Daemon, withDaemon } from '../connect';
 import { humanSize, table } from '../format';
@@ -159,13 +158,7 @@ const contentOf = (daemon: Daemon, context: CommandContext): Content =>
   new (client().ContentClient)(daemon['containerd-lite'], context.namespace);
 
 async function run(verb: string | undefined, argv: string[], context: CommandContext): Promise<number> {
-  const parse = (options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>) => {
-    try {
-      return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  };
+  const parse = <T extends OptionTable>(options: T) => parseOptions(argv, options);
   switch (verb) {
     case 'import': {
       const { values, positionals } = parse({

@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
 import { parseLabelArgs } from '../labels';
@@ -27,18 +26,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, context) {
     const [verb, ...rest] = args;
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: rest,
-        options: { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = parseOptions(rest, { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
     switch (verb) {
       case 'ls':
       case 'list': {

@@ -2,8 +2,7 @@
  * `ctl volume create|ls|inspect|rm|prune`: named volumes (ctl.volumes.v1), Docker's commands.
  * Containers use them with `ctl run -v NAME:/path` or `--mount type=volume,...`.
  */
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
 import { table } from '../format';
@@ -63,24 +62,15 @@ function filterOf(filters: string[]): (v: Volume) => boolean {
 /** -f is --filter for ls and --force elsewhere, as in docker. */
 function parse(rest: string[], verb: string | undefined) {
   const ls = verb === 'ls' || verb === 'list';
-  try {
-    return parseArgs({
-      args: rest,
-      options: {
-        quiet: { type: 'boolean', short: 'q' },
-        format: { type: 'string' },
-        label: { type: 'string', short: 'l', multiple: true },
-        force: ls ? { type: 'boolean' } : { type: 'boolean', short: 'f' },
-        all: { type: 'boolean', short: 'a' },
-        driver: { type: 'string', short: 'd' },
-        filter: ls ? { type: 'string', short: 'f', multiple: true } : { type: 'string', multiple: true },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  return parseOptions(rest, {
+    quiet: { type: 'boolean', short: 'q' },
+    format: { type: 'string' },
+    label: { type: 'string', short: 'l', multiple: true },
+    force: ls ? { type: 'boolean' } : { type: 'boolean', short: 'f' },
+    all: { type: 'boolean', short: 'a' },
+    driver: { type: 'string', short: 'd' },
+    filter: ls ? { type: 'string', short: 'f', multiple: true } : { type: 'string', multiple: true },
+  });
 }
 
 export const command: Command = {
