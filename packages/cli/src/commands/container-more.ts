@@ -8,17 +8,11 @@ import { totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
-import { withDaemon } from '../connect';
+import { lite, withClients } from '../clients';
 import { humanSize, table } from '../format';
-import { api, commands as containerCommands, each, ids, kindOf, stopOne, taskOf } from './container';
+import { commands as containerCommands, each, ids, kindOf, stopOne, taskOf } from './container';
 
-type Client = typeof import('@ctl/containerd-lite/client');
 type Metric = import('@ctl/containerd-lite/client').TaskMetric;
-
-function client(): Client {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@ctl/containerd-lite/client') as Client;
-}
 
 const RUNNING = new Set(['RUNNING', 'PAUSED', 'PAUSING']);
 
@@ -27,8 +21,7 @@ const pause: Command = {
   usage: 'Usage: ctl pause CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withDaemon(context, (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, (a) => {
       return each(context, 'pause', ids(positionals, 'pause'), async (id) => {
         const task = await taskOf(a.tasks, id);
         if (!task || task.status !== 'RUNNING') throw new Error(task?.status === 'PAUSED' ? 'is already paused' : 'is not running');
@@ -44,8 +37,7 @@ const unpause: Command = {
   usage: 'Usage: ctl unpause CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withDaemon(context, (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, (a) => {
       return each(context, 'unpause', ids(positionals, 'unpause'), async (id) => {
         const task = await taskOf(a.tasks, id);
         if (task?.status !== 'PAUSED') throw new Error('is not paused');
@@ -135,8 +127,7 @@ const top: Command = {
     const { positionals } = parseOptions(argv, {});
     if (positionals.length !== 1) throw new UsageError('top needs one CONTAINER');
     const id = positionals[0]!;
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       const task = await taskOf(a.tasks, id);
       if (!task || !RUNNING.has(task.status)) {
         await a.containers.get(id);
@@ -226,8 +217,7 @@ const stats: Command = {
       all: { type: 'boolean', short: 'a' },
     });
     if (values.format && values.format !== 'json') throw new UsageError(`--format ${values.format}: only json is supported`);
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       for (const id of positionals) await a.containers.get(id);
       const stop = new AbortController();
       const onInt = (): void => stop.abort();
@@ -292,9 +282,9 @@ const restart: Command = {
     const timeout = values.time !== undefined ? Number(values.time) : undefined;
     if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${values.time}: expected seconds`);
     const list = ids(positionals, 'restart');
-    return withDaemon(context, (daemon) =>
+    return withClients(context, (a) =>
       each(context, 'restart', list, async (id) => {
-        await stopOne(api(daemon, context), id, timeout);
+        await stopOne(a, id, timeout);
         // Starting is `ctl start`'s own code; its message comes back under our name.
         let message = '';
         const quiet: CommandContext = {
@@ -405,15 +395,15 @@ The daemon keeps no history: only events from now on are shown (no --since).
       throw new UsageError('--since: the daemon keeps no history of events; only events from now on can be shown');
     const filters = eventFilters(context.namespace, values.filter ?? []);
     const until = values.until !== undefined ? sinceOrUntil(values.until, '--until') : undefined;
-    return withDaemon(context, async (daemon) => {
-      const c = client();
+    return withClients(context, async (a) => {
+      const c = lite();
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       const timer = until !== undefined ? setTimeout(onSignal, Math.max(until - Date.now(), 0)) : undefined;
       try {
-        await new c.EventsClient(daemon['containerd-lite']).subscribe(
+        await a.events.subscribe(
           filters,
           (envelope) => {
             let fields: Record<string, unknown> = {};
@@ -464,8 +454,7 @@ const prune: Command = {
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     if (!values.force && !(await confirm('WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ')))
       return 0;
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       const [containers, tasks] = await Promise.all([a.containers.list(), a.tasks.list()]);
       const running = new Set(tasks.filter((t) => !t.id && RUNNING.has(t.status)).map((t) => t.containerId));
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -479,7 +468,7 @@ const prune: Command = {
         async (id) => {
           const c = containers.find((x) => x.id === id)!;
           const bytes = c.snapshotKey
-            ? await new SnapshotsClient(daemon.snapshotter, c.snapshotter).usage(`${context.namespace}/${c.snapshotKey}`).then(
+            ? await new SnapshotsClient(a.daemon.snapshotter, c.snapshotter).usage(`${context.namespace}/${c.snapshotKey}`).then(
                 (u) => u.size,
                 () => 0,
               )
@@ -528,8 +517,8 @@ Prints the new image's digest (its manifest's; the image record's target).
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError('commit needs a CONTAINER and a REPO[:TAG]');
     if (positionals.length === 1) throw new UsageError('commit needs a REPO[:TAG]: images here are records with a name');
     const [id, reference] = positionals as [string, string];
-    return withDaemon(context, async (daemon) => {
-      const made = await api(daemon, context).runner.commit({
+    return withClients(context, async (a) => {
+      const made = await a.runner.commit({
         id,
         reference,
         message: values.message ?? '',

@@ -10,15 +10,13 @@ import { join } from 'node:path';
 import { NotServingError } from '@ctl/proto/wire';
 import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
-import { type Daemon, withDaemon } from '../connect';
+import { type Clients, lite, withClients } from '../clients';
 import { age, table } from '../format';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
 import { type Parsed, parseRunArgs, pullPolicy, runOptions, runtimeFlag } from '../runflags';
 
-type Client = typeof import('@ctl/containerd-lite/client');
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
-type Containers = import('@ctl/containerd-lite/client').Containers;
 type Container = import('@ctl/containerd-lite/client').Container;
 type ProcessState = import('@ctl/containerd-lite/client').ProcessState;
 
@@ -29,27 +27,6 @@ const NOT_FOUND = 127;
 
 const STOP_SIGNAL_LABEL = 'ctl.stop-signal';
 const STOP_TIMEOUT_LABEL = 'ctl.stop-timeout';
-
-function client(): Client {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@ctl/containerd-lite/client') as Client;
-}
-
-interface Api {
-  runner: InstanceType<Client['RunnerClient']>;
-  tasks: Tasks;
-  containers: Containers;
-}
-
-const api = (daemon: Daemon, context: CommandContext): Api => {
-  const c = client();
-  const wire = daemon['containerd-lite'];
-  return {
-    runner: new c.RunnerClient(wire, context.namespace),
-    tasks: new c.TasksClient(wire, context.namespace),
-    containers: new c.ContainersClient(wire, context.namespace),
-  };
-};
 
 const kindOf = (err: unknown): string | undefined => (err as { kind?: string }).kind;
 
@@ -192,16 +169,16 @@ function restartLabelsFrom(values: Record<string, unknown>): Record<string, stri
   if (value === undefined) return {};
   let policy;
   try {
-    policy = client().parseRestartPolicy(value);
+    policy = lite().parseRestartPolicy(value);
   } catch (err) {
     throw new UsageError(`--restart: ${(err as Error).message}`);
   }
   if (policy.name !== 'no' && values.rm) throw new UsageError('conflicting options: --restart and --rm');
-  return client().restartLabels(policy);
+  return lite().restartLabels(policy);
 }
 
 /** Labels the user may not set by hand: the supervisor's bookkeeping. */
-const RESERVED_LABELS = (): string[] => Object.values(client().RestartLabel);
+const RESERVED_LABELS = (): string[] => Object.values(lite().RestartLabel);
 
 function labelsFrom(values: Record<string, unknown>): Record<string, string> {
   const labels = parseLabelArgs((values.label as string[] | undefined) ?? []);
@@ -222,13 +199,13 @@ class ImageError extends Error {}
 const imageMissing = (err: unknown): boolean => kindOf(err) === 'NotFound' && /^image "/.test((err as Error).message);
 
 /** Pulls the image (--pull always, or missing when it is not here); a failure is an ImageError. */
-async function pullImage(context: CommandContext, daemon: Daemon, parsed: Parsed): Promise<void> {
+async function pullImage(context: CommandContext, clients: Clients, parsed: Parsed): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { normalizeReference } = require('@ctl/proto/reference') as typeof import('@ctl/proto/reference');
   try {
     // -u is the container's user here, so no credentials: anonymous pulls only.
     const registry = registryFlags({ 'plain-http': parsed.values['plain-http'] }, context.env);
-    await pull(context, daemon, normalizeReference(parsed.image), {
+    await pull(context, clients, normalizeReference(parsed.image), {
       snapshotter: parsed.values.snapshotter as string | undefined,
       registry,
     });
@@ -245,15 +222,14 @@ async function pullImage(context: CommandContext, daemon: Daemon, parsed: Parsed
  */
 async function createContainer(
   context: CommandContext,
-  daemon: Daemon,
-  a: Api,
+  a: Clients,
   argv: string[],
 ): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
   const parsed = parseRunArgs(argv);
   const options = runOptions(parsed, context.env);
   const v = parsed.values;
   const policy = pullPolicy(v);
-  if (policy === 'always') await pullImage(context, daemon, parsed);
+  if (policy === 'always') await pullImage(context, a, parsed);
   const request = {
     id: (v.name as string | undefined) ?? '',
     image: parsed.image,
@@ -278,7 +254,7 @@ async function createContainer(
     }
     if (policy === 'never') throw new ImageError(`No such image: ${name}`);
     context.err(`Unable to find image '${name}' locally\n`);
-    await pullImage(context, daemon, parsed);
+    await pullImage(context, a, parsed);
     created = await a.runner.create(request);
   }
   for (const w of created.warnings) context.err(`WARNING: ${w}\n`);
@@ -346,11 +322,10 @@ const run: Command = {
     // Bad options are the engine refusing the run: docker's 125, not a usage error's 2.
     const bad = refuseBadOptions(argv, context, 'run');
     if (bad !== undefined) return bad;
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       let made;
       try {
-        made = await createContainer(context, daemon, a, argv);
+        made = await createContainer(context, a, argv);
       } catch (err) {
         // No daemon answered (nothing was made): withDaemon starts one and runs this again.
         if (err instanceof UsageError || err instanceof NotServingError) throw err;
@@ -391,10 +366,10 @@ const create: Command = {
   async run(argv, context) {
     const bad = refuseBadOptions(argv, context, 'create');
     if (bad !== undefined) return bad;
-    return withDaemon(context, async (daemon) => {
+    return withClients(context, async (a) => {
       let id;
       try {
-        ({ id } = await createContainer(context, daemon, api(daemon, context), argv));
+        ({ id } = await createContainer(context, a, argv));
       } catch (err) {
         if (!(err instanceof ImageError)) throw err;
         context.err(`ctl create: ${err.message}\n`);
@@ -433,7 +408,7 @@ type ContainerProcess = { args?: string[]; env?: string[]; cwd?: string; user?: 
 
 /** The container's spec (its process and root are read here); {} when there is none. */
 const specOf = (c: Container): { process?: ContainerProcess; root?: { path?: string } } =>
-  client().specOf<{ process?: ContainerProcess; root?: { path?: string } }>(c) ?? {};
+  lite().specOf<{ process?: ContainerProcess; root?: { path?: string } }>(c) ?? {};
 
 /** Where a running container's root filesystem is on this host: the task's mounted rootfs, or the spec's own absolute root. */
 function rootfsOf(context: CommandContext, id: string, c: Container): string {
@@ -470,8 +445,7 @@ const start: Command = {
   usage: 'Usage: ctl start [-a] CONTAINER...\n\n  -a, --attach   attach to output and wait (one container)\n',
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { attach: { type: 'boolean', short: 'a' } });
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
       let code = 0;
@@ -483,7 +457,7 @@ const start: Command = {
           await markStoppedByUser(a, container, false);
           if (task?.status === 'STOPPED') await a.tasks.delete(id);
           if (!task || task.status === 'STOPPED') {
-            const rootfs = await new SnapshotsClient(daemon.snapshotter, container.snapshotter).mounts(
+            const rootfs = await new SnapshotsClient(a.daemon.snapshotter, container.snapshotter).mounts(
               `${context.namespace}/${container.snapshotKey}`,
             );
             await a.tasks.create(id, { rootfs, terminal: false });
@@ -515,8 +489,7 @@ const ps: Command = {
       quiet: { type: 'boolean', short: 'q' },
       format: { type: 'string' },
     });
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       const [containers, tasks] = await Promise.all([a.containers.list(), a.tasks.list()]);
       const byId = new Map(tasks.filter((t) => !t.id).map((t) => [t.containerId, t]));
       const rows = containers
@@ -603,8 +576,7 @@ const logs: Command = {
     const since = values.since ? sinceTime(values.since) : 0;
     const tail = values.tail !== undefined && values.tail !== 'all' ? Number(values.tail) : undefined;
     if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`--tail ${values.tail}: expected a number`);
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       await a.containers.get(id);
       const file = logFile(context, id);
       const print = (line: string): void => printLog(line, { since, timestamps: values.timestamps });
@@ -646,8 +618,8 @@ const logs: Command = {
  * Tells the daemon's restart supervisor the user stopped the container (ctl stop, ctl kill), so
  * its restart policy does not bring it back; set before signalling. cleared by ctl start.
  */
-async function markStoppedByUser(a: Api, container: Container, stopped: boolean): Promise<void> {
-  const { RestartLabel } = client();
+async function markStoppedByUser(a: Clients, container: Container, stopped: boolean): Promise<void> {
+  const { RestartLabel } = lite();
   if (!container.labels[RestartLabel.policy]) return;
   const labels: Record<string, string> = stopped ? { [RestartLabel.stoppedByUser]: 'true' } : {};
   const paths = [`labels.${RestartLabel.stoppedByUser}`];
@@ -656,7 +628,7 @@ async function markStoppedByUser(a: Api, container: Container, stopped: boolean)
   await a.containers.update({ id: container.id, labels }, paths);
 }
 
-async function stopOne(a: Api, id: string, timeoutSec: number | undefined): Promise<void> {
+async function stopOne(a: Clients, id: string, timeoutSec: number | undefined): Promise<void> {
   const container = await a.containers.get(id);
   await markStoppedByUser(a, container, true);
   const task = await taskOf(a.tasks, id);
@@ -690,9 +662,9 @@ const stop: Command = {
     const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
     const timeout = values.time !== undefined ? Number(values.time) : undefined;
     if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${values.time}: expected seconds`);
-    return withDaemon(context, (daemon) =>
+    return withClients(context, (a) =>
       each(context, 'stop', ids(positionals, 'stop'), async (id) => {
-        await stopOne(api(daemon, context), id, timeout);
+        await stopOne(a, id, timeout);
         context.out(`${id}\n`);
       }),
     );
@@ -705,9 +677,8 @@ const kill: Command = {
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { signal: { type: 'string', short: 's' } });
     const signal = signalNumber(values.signal ?? 'KILL');
-    return withDaemon(context, (daemon) =>
+    return withClients(context, (a) =>
       each(context, 'kill', ids(positionals, 'kill'), async (id) => {
-        const a = api(daemon, context);
         const task = await taskOf(a.tasks, id);
         if (!task || task.status === 'STOPPED') throw new Error('is not running');
         await markStoppedByUser(a, await a.containers.get(id), true);
@@ -727,9 +698,9 @@ const rm: Command = {
       force: { type: 'boolean', short: 'f' },
       volumes: { type: 'boolean', short: 'v' },
     });
-    return withDaemon(context, (daemon) =>
+    return withClients(context, (a) =>
       each(context, 'rm', ids(positionals, 'rm'), async (id) => {
-        await api(daemon, context).runner.remove(id, Boolean(values.force), Boolean(values.volumes));
+        await a.runner.remove(id, Boolean(values.force), Boolean(values.volumes));
         context.out(`${id}\n`);
       }),
     );
@@ -741,9 +712,9 @@ const wait: Command = {
   usage: 'Usage: ctl wait CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withDaemon(context, (daemon) =>
+    return withClients(context, (a) =>
       each(context, 'wait', ids(positionals, 'wait'), async (id) => {
-        const exit = await api(daemon, context).tasks.wait(id);
+        const exit = await a.tasks.wait(id);
         context.out(`${exit.exitStatus}\n`);
       }),
     );
@@ -755,8 +726,7 @@ const inspect: Command = {
   usage: 'Usage: ctl inspect CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       const out: unknown[] = [];
       const code = await each(context, 'inspect', ids(positionals, 'inspect'), async (id) => {
         const c = await a.containers.get(id);
@@ -777,11 +747,11 @@ const inspect: Command = {
             OOMKilled: Boolean(exit.oomKilled),
             FinishedAt: task?.exitedAt ?? null,
           },
-          RestartCount: client().restartCountOf(c.labels),
+          RestartCount: lite().restartCountOf(c.labels),
           HostConfig: {
-            RestartPolicy: { Name: client().policyOf(c.labels).name, MaximumRetryCount: client().policyOf(c.labels).maxRetries },
+            RestartPolicy: { Name: lite().policyOf(c.labels).name, MaximumRetryCount: lite().policyOf(c.labels).maxRetries },
             // docker's name of the OCI runtime; Runtime below is containerd's (the shim's)
-            Runtime: client().binaryName(c.runtime) || 'runtime-native',
+            Runtime: lite().binaryName(c.runtime) || 'runtime-native',
           },
           Labels: c.labels,
           Snapshotter: c.snapshotter,
@@ -821,8 +791,7 @@ const exec: Command = {
       workdir: { type: 'string', short: 'w' },
     });
     if (!id || cmd.length === 0) throw new UsageError('exec needs a CONTAINER and a COMMAND');
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       const task = await taskOf(a.tasks, id);
       if (!task || task.status !== 'RUNNING') {
         context.err(`ctl exec: container ${id} is not running\n`);
@@ -892,8 +861,7 @@ Signals go to the container (on a terminal, ^C is the container's). Exits with i
     const { values, positionals } = parseOptions(argv, { 'no-stdin': { type: 'boolean' } });
     if (positionals.length !== 1) throw new UsageError('attach needs one CONTAINER');
     const id = positionals[0]!;
-    return withDaemon(context, async (daemon) => {
-      const a = api(daemon, context);
+    return withClients(context, async (a) => {
       await a.containers.get(id);
       const task = await taskOf(a.tasks, id);
       if (!task || (task.status !== 'RUNNING' && task.status !== 'PAUSED')) {
@@ -928,4 +896,4 @@ export const commands: Record<string, Command> = {
 
 // For the other container commands (container-more.ts): one way to reach the daemon, find a
 // task, stop a container and report per container.
-export { type Api, api, each, ids, kindOf, stopOne, taskOf };
+export { each, ids, kindOf, stopOne, taskOf };

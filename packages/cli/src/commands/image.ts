@@ -5,13 +5,11 @@ import { pipeline } from 'node:stream/promises';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { type OptionTable, UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
-import { type Daemon, withDaemon } from '../connect';
+import { lite, withClients } from '../clients';
 import { humanSize, table } from '../format';
 import { ProgressLine } from '../progress';
 import { pull, registryFlags, transferProgress } from '../pull';
 
-type Client = typeof import('@ctl/containerd-lite/client');
-type Images = import('@ctl/containerd-lite/client').Images;
 type Image = import('@ctl/containerd-lite/client').Image;
 type Content = import('@ctl/containerd-lite/client').Content;
 type Progress = import('@ctl/containerd-lite/client').TransferProgress;
@@ -44,11 +42,6 @@ Commands:
   tag SOURCE TARGET...             give an image more names
 `;
 
-function client(): Client {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@ctl/containerd-lite/client') as Client;
-}
-
 function reference(): typeof import('@ctl/proto/reference') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('@ctl/proto/reference') as typeof import('@ctl/proto/reference');
@@ -76,7 +69,7 @@ interface Descriptor {
   platform?: { os: string; architecture: string; variant?: string };
 }
 
-const isIndex = (mediaType: string): boolean => client().isIndex(mediaType);
+const isIndex = (mediaType: string): boolean => lite().isIndex(mediaType);
 
 /** What an image holds locally: the size of its blobs that are present, and its platforms. */
 async function summarize(content: Content, target: Descriptor): Promise<{ size: number; platforms: string[] }> {
@@ -99,7 +92,7 @@ async function summarize(content: Content, target: Descriptor): Promise<{ size: 
     if (isIndex(d.mediaType)) {
       const index = await readJson<{ manifests: Descriptor[] }>(content, d.digest);
       for (const m of index.manifests ?? []) await walk(m);
-    } else if (client().isManifest(d.mediaType)) {
+    } else if (lite().isManifest(d.mediaType)) {
       const manifest = await readJson<{ config: Descriptor; layers: Descriptor[] }>(content, d.digest);
       if (await present(manifest.config)) {
         const config = await readJson<{ os?: string; architecture?: string; variant?: string }>(content, manifest.config.digest);
@@ -152,11 +145,6 @@ async function stdinToFile(context: CommandContext): Promise<string> {
   return file;
 }
 
-const images = (daemon: Daemon, context: CommandContext): Images =>
-  new (client().ImagesClient)(daemon['containerd-lite'], context.namespace);
-const contentOf = (daemon: Daemon, context: CommandContext): Content =>
-  new (client().ContentClient)(daemon['containerd-lite'], context.namespace);
-
 async function run(verb: string | undefined, argv: string[], context: CommandContext): Promise<number> {
   const parse = <T extends OptionTable>(options: T) => parseOptions(argv, options);
   switch (verb) {
@@ -175,8 +163,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       const path = fromStdin ? await stdinToFile(context) : resolve(positionals[0]!);
       const { onProgress, line } = importProgress(context);
       try {
-        await withDaemon(context, (daemon) =>
-          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).import(
+        await withClients(context, ({ transfer }) =>
+          transfer.import(
             {
               path,
               format: (values.format as string | undefined) ?? '',
@@ -206,8 +194,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       if (positionals.length === 0) throw new UsageError('export needs at least one IMAGE');
       const line = new ProgressLine(process.stderr);
       try {
-        await withDaemon(context, (daemon) =>
-          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).export(
+        await withClients(context, ({ transfer }) =>
+          transfer.export(
             {
               path: resolve(values.output as string),
               format: (values.format as string | undefined) ?? 'oci-archive',
@@ -238,8 +226,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       if (positionals.length !== 1) throw new UsageError('pull needs one REF');
       const name = normalize(positionals[0]!);
       const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
-      const pulled = await withDaemon(context, (daemon) =>
-        pull(context, daemon, name, {
+      const pulled = await withClients(context, (clients) =>
+        pull(context, clients, name, {
           platforms,
           allPlatforms: Boolean(values['all-platforms']),
           snapshotter: values.snapshotter as string | undefined,
@@ -262,8 +250,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       const { onProgress, line } = transferProgress('pushing', name);
       let digest = '';
       try {
-        await withDaemon(context, (daemon) =>
-          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).push(
+        await withClients(context, ({ transfer }) =>
+          transfer.push(
             { reference: name, target: '', ...(platform && { platform }), registry: registryFlags(values, context.env) },
             (p) => {
               if (p.event === 'pushed-image') digest = p.message;
@@ -280,13 +268,12 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'ls':
     case 'list': {
       const { values, positionals } = parse({ quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
-      return withDaemon(context, async (daemon) => {
-        const list = (await images(daemon, context).list(positionals)).sort((a, b) => a.name.localeCompare(b.name));
+      return withClients(context, async ({ images, content }) => {
+        const list = (await images.list(positionals)).sort((a, b) => a.name.localeCompare(b.name));
         if (values.quiet) {
           context.out(list.map((i) => `${i.name}\n`).join(''));
           return 0;
         }
-        const content = contentOf(daemon, context);
         const rows = [];
         for (const image of list) rows.push({ image, ...(await summarize(content, image.target)) });
         if (values.format === 'json') {
@@ -317,11 +304,10 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'inspect': {
       const { positionals } = parse({});
       if (positionals.length === 0) throw new UsageError('inspect needs at least one IMAGE');
-      return withDaemon(context, async (daemon) => {
-        const content = contentOf(daemon, context);
+      return withClients(context, async ({ images, content }) => {
         const out = [];
         for (const name of positionals) {
-          const image: Image = await images(daemon, context).get(normalize(name));
+          const image: Image = await images.get(normalize(name));
           const detail: Record<string, unknown> = { ...image };
           let target: Descriptor = image.target;
           if (isIndex(target.mediaType)) {
@@ -353,10 +339,10 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'remove': {
       const { values, positionals } = parse({ sync: { type: 'boolean' } });
       if (positionals.length === 0) throw new UsageError('rm needs at least one IMAGE');
-      return withDaemon(context, async (daemon) => {
+      return withClients(context, async ({ images }) => {
         const names = positionals.map(normalize);
         for (let i = 0; i < names.length; i++) {
-          await images(daemon, context).delete(names[i]!, { sync: Boolean(values.sync) && i === names.length - 1 });
+          await images.delete(names[i]!, { sync: Boolean(values.sync) && i === names.length - 1 });
           context.out(`${names[i]}\n`);
         }
         return 0;
@@ -366,8 +352,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       const { positionals } = parse({});
       if (positionals.length < 2) throw new UsageError('tag needs a SOURCE and at least one TARGET');
       const [source, ...targets] = positionals.map(normalize);
-      return withDaemon(context, async (daemon) => {
-        const store = images(daemon, context);
+      return withClients(context, async ({ images: store }) => {
         const image = await store.get(source!);
         for (const name of targets) {
           try {
