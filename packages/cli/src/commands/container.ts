@@ -8,7 +8,7 @@ import { UsageError, parseOptions } from '../args';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 import { each, kindOf } from '../container/common';
-import { RUNNING } from '../container/status';
+import { hasProcesses } from '../container/status';
 import { humanSize } from '../format';
 
 async function confirm(question: string): Promise<boolean> {
@@ -35,7 +35,7 @@ const prune: Command = {
       return 0;
     return withClients(context, async (a) => {
       const [containers, tasks] = await Promise.all([a.containers.list(), a.tasks.list()]);
-      const running = new Set(tasks.filter((t) => !t.id && RUNNING.has(t.status)).map((t) => t.containerId));
+      const running = new Set(tasks.filter((t) => !t.id && hasProcesses(t)).map((t) => t.containerId));
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
       const removed: string[] = [];

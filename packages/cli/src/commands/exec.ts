@@ -8,6 +8,7 @@ import type { Command, CommandContext } from '../command';
 import { withClients } from '../clients';
 import { CANNOT_INVOKE, specOf, startFailure, taskDir, taskOf } from '../container/common';
 import { foreground } from '../container/io';
+import { isRunning, isUp } from '../container/status';
 
 type Container = import('@ctl/containerd-lite/client').Container;
 
@@ -51,7 +52,7 @@ const exec: Command = {
     if (!id || cmd.length === 0) throw new UsageError('exec needs a CONTAINER and a COMMAND');
     return withClients(context, async (a) => {
       const task = await taskOf(a.tasks, id);
-      if (!task || task.status !== 'RUNNING') {
+      if (!isRunning(task)) {
         context.err(`ctl exec: container ${id} is not running\n`);
         return 1;
       }
@@ -122,7 +123,7 @@ Signals go to the container (on a terminal, ^C is the container's). Exits with i
     return withClients(context, async (a) => {
       await a.containers.get(id);
       const task = await taskOf(a.tasks, id);
-      if (!task || (task.status !== 'RUNNING' && task.status !== 'PAUSED')) {
+      if (!task || !isUp(task)) {
         context.err(`ctl attach: ${id}: you cannot attach to a stopped container, start it first\n`);
         return 1;
       }

@@ -9,6 +9,7 @@ import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
 import { STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, each, ids, kindOf, signalNumber, taskDir, taskOf } from '../container/common';
 import { foreground } from '../container/io';
+import { hasExited, isPaused, isStartable } from '../container/status';
 
 type Container = import('@ctl/containerd-lite/client').Container;
 
@@ -24,11 +25,11 @@ const start: Command = {
       for (const id of ids(positionals, 'start')) {
         try {
           const task = await taskOf(a.tasks, id);
-          if (task && task.status !== 'STOPPED' && task.status !== 'CREATED') throw new Error(`already ${task.status.toLowerCase()}`);
+          if (task && !isStartable(task)) throw new Error(`already ${task.status.toLowerCase()}`);
           const container = await a.containers.get(id);
           await markStoppedByUser(a, container, false);
-          if (task?.status === 'STOPPED') await a.tasks.delete(id);
-          if (!task || task.status === 'STOPPED') {
+          if (hasExited(task)) await a.tasks.delete(id);
+          if (!task || hasExited(task)) {
             const rootfs = await new SnapshotsClient(a.daemon.snapshotter, container.snapshotter).mounts(
               `${context.namespace}/${container.snapshotKey}`,
             );
@@ -70,11 +71,11 @@ async function stopOne(a: Clients, id: string, timeoutSec: number | undefined): 
   const container = await a.containers.get(id);
   await markStoppedByUser(a, container, true);
   const task = await taskOf(a.tasks, id);
-  if (!task || task.status === 'STOPPED' || task.status === 'CREATED') return;
+  if (!task || isStartable(task)) return;
   const signal = signalNumber(container.labels[STOP_SIGNAL_LABEL] ?? 'SIGTERM');
   const timeout = timeoutSec ?? Number(container.labels[STOP_TIMEOUT_LABEL] ?? 10);
   const exited = a.tasks.wait(id);
-  if (task.status === 'PAUSED') await a.tasks.resume(id).catch(() => undefined);
+  if (isPaused(task)) await a.tasks.resume(id).catch(() => undefined);
   await a.tasks.kill(id, signal).catch((err: unknown) => {
     if (kindOf(err) !== 'NotFound') throw err;
   });
@@ -118,7 +119,7 @@ const kill: Command = {
     return withClients(context, (a) =>
       each(context, 'kill', ids(positionals, 'kill'), async (id) => {
         const task = await taskOf(a.tasks, id);
-        if (!task || task.status === 'STOPPED') throw new Error('is not running');
+        if (!task || hasExited(task)) throw new Error('is not running');
         await markStoppedByUser(a, await a.containers.get(id), true);
         await a.tasks.kill(id, signal);
         context.out(`${id}\n`);

@@ -5,6 +5,7 @@ import type { Command } from '../command';
 import { withClients } from '../clients';
 import { logFile, taskOf } from '../container/common';
 import { printLog } from '../container/log-records';
+import { hasExited } from '../container/status';
 
 /** "10m", "2h", "30s" ago, or an RFC 3339 time / Unix seconds. */
 function sinceTime(value: string): number {
@@ -61,7 +62,7 @@ const logs: Command = {
       if (!values.follow) return 0;
       for (;;) {
         const task = await taskOf(a.tasks, id);
-        const running = task && task.status !== 'STOPPED';
+        const running = task && !hasExited(task);
         await readNew(false);
         if (!running) return 0;
         await new Promise((r) => setTimeout(r, 100));

@@ -10,27 +10,10 @@ import { UsageError, parseOptions } from '../args';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
 import { each, ids, logFile, specOf, taskDir, taskOf } from '../container/common';
-import { RUNNING } from '../container/status';
+import { hasExited, hasProcesses, isPaused, isRunning, isUp, statusText } from '../container/status';
 import { age, humanSize, table } from '../format';
 
-type ProcessState = import('@ctl/containerd-lite/client').ProcessState;
 type Metric = import('@ctl/containerd-lite/client').TaskMetric;
-
-function statusText(task: ProcessState | undefined): string {
-  if (!task) return 'Created';
-  switch (task.status) {
-    case 'RUNNING':
-      return 'Up';
-    case 'PAUSED':
-      return 'Up (Paused)';
-    case 'CREATED':
-      return 'Created';
-    case 'STOPPED':
-      return `Exited (${task.exitStatus})${task.exitedAt ? ` ${age(task.exitedAt)} ago` : ''}`;
-    default:
-      return task.status;
-  }
-}
 
 const ps: Command = {
   summary: 'List containers',
@@ -46,7 +29,7 @@ const ps: Command = {
       const byId = new Map(tasks.filter((t) => !t.id).map((t) => [t.containerId, t]));
       const rows = containers
         .map((c) => ({ container: c, task: byId.get(c.id) }))
-        .filter((r) => values.all || r.task?.status === 'RUNNING' || r.task?.status === 'PAUSED')
+        .filter((r) => values.all || isUp(r.task))
         .sort((x, y) => y.container.createdAt.getTime() - x.container.createdAt.getTime());
       if (values.quiet) context.out(rows.map((r) => `${r.container.id}\n`).join(''));
       else if (values.format === 'json') {
@@ -59,7 +42,7 @@ const ps: Command = {
               created: r.container.createdAt,
               status: r.task?.status ?? 'CREATED',
               pid: r.task?.pid ?? 0,
-              exitCode: r.task?.status === 'STOPPED' ? r.task.exitStatus : null,
+              exitCode: r.task && hasExited(r.task) ? r.task.exitStatus : null,
               labels: r.container.labels,
             })),
             null,
@@ -107,10 +90,10 @@ const inspect: Command = {
           Created: c.createdAt,
           State: {
             Status: (task?.status ?? 'CREATED').toLowerCase(),
-            Running: task?.status === 'RUNNING',
-            Paused: task?.status === 'PAUSED',
+            Running: isRunning(task),
+            Paused: isPaused(task),
             Pid: task?.pid ?? 0,
-            ExitCode: task?.status === 'STOPPED' ? task.exitStatus : 0,
+            ExitCode: task && hasExited(task) ? task.exitStatus : 0,
             OOMKilled: Boolean(exit.oomKilled),
             FinishedAt: task?.exitedAt ?? null,
           },
@@ -215,7 +198,7 @@ const top: Command = {
     const id = positionals[0]!;
     return withClients(context, async (a) => {
       const task = await taskOf(a.tasks, id);
-      if (!task || !RUNNING.has(task.status)) {
+      if (!task || !hasProcesses(task)) {
         await a.containers.get(id);
         context.err(`ctl top: container ${id} is not running\n`);
         return 1;
@@ -313,7 +296,7 @@ const stats: Command = {
         const sample = async (): Promise<Sample[]> => {
           const wanted = positionals.length
             ? positionals
-            : (await a.tasks.list()).filter((t) => !t.id && RUNNING.has(t.status)).map((t) => t.containerId);
+            : (await a.tasks.list()).filter((t) => !t.id && hasProcesses(t)).map((t) => t.containerId);
           if (wanted.length === 0) return [];
           return (await a.tasks.metrics(wanted)).map(sampleOf);
         };
