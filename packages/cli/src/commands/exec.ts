@@ -2,21 +2,12 @@
  * ctl exec and ctl attach: a new process in a running container, or the container's own, in the
  * foreground through the shim's attach socket (container/io.ts).
  */
-import { join } from 'node:path';
 import { UsageError, parseOptions } from '../args';
-import type { Command, CommandContext } from '../command';
+import type { Command } from '../command';
 import { withClients } from '../clients';
-import { CANNOT_INVOKE, specOf, startFailure, taskDir, taskOf } from '../container/common';
+import { CANNOT_INVOKE, specOf, startFailure, taskOf } from '../container/common';
 import { foreground } from '../container/io';
 import { isRunning, isUp } from '../container/status';
-
-type Container = import('@ctl/containerd-lite/client').Container;
-
-/** Where a running container's root filesystem is on this host: the task's mounted rootfs, or the spec's own absolute root. */
-function rootfsOf(context: CommandContext, id: string, c: Container): string {
-  const own = specOf(c).root?.path;
-  return own && own.startsWith('/') ? own : join(taskDir(context, id), 'rootfs');
-}
 
 /** exec -u NAME|UID[:GROUP|GID], names looked up in the container's /etc/passwd and /etc/group (as run -u). */
 function execUser(spec: string, rootfs: string): { uid: number; gid: number; additionalGids?: number[] } {
@@ -56,21 +47,22 @@ const exec: Command = {
         context.err(`ctl exec: container ${id} is not running\n`);
         return 1;
       }
-      const container = await a.containers.get(id);
+      const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
+      // Where the exec's stdio will be and the container's root (for -u): asked alongside the spec, at no extra wait.
+      const [container, where] = await Promise.all([a.containers.get(id), a.runner.inspect(id, execId)]);
       const base = specOf(container).process ?? {};
       const env = new Map((base.env ?? []).map((e) => [e.split('=')[0]!, e]));
       for (const e of values.env ?? []) env.set(e.split('=')[0]!, e.includes('=') ? e : `${e}=${context.env[e] ?? ''}`);
       let user = base.user ?? { uid: 0, gid: 0 };
       if (values.user) {
         try {
-          user = execUser(values.user, rootfsOf(context, id, container));
+          user = execUser(values.user, where.rootfs);
         } catch (err) {
           // docker's words and code for a user the container does not know
           context.err(`ctl exec: ${(err as Error).message.replace(/^process\.user: /, '')}\n`);
           return CANNOT_INVOKE;
         }
       }
-      const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
       // docker gives a terminal its TERM
       if (values.tty && !env.has('TERM')) env.set('TERM', 'TERM=xterm');
       const spec = {
@@ -82,7 +74,6 @@ const exec: Command = {
         terminal: Boolean(values.tty),
       };
       await a.tasks.exec(id, { execId, spec, stdin: values.interactive ? 'attach' : '', terminal: Boolean(values.tty) });
-      const dir = join(taskDir(context, id), 'exec', execId);
       try {
         if (values.detach) {
           try {
@@ -96,9 +87,9 @@ const exec: Command = {
         return await foreground(context, a.tasks, id, {
           interactive: Boolean(values.interactive),
           tty: Boolean(values.tty),
-          socket: join(dir, 'attach.sock'),
+          socket: where.attachSocket,
           execId,
-          execLog: join(dir, 'exec.log'),
+          execLog: where.logPath,
         });
       } finally {
         if (!values.detach) await a.tasks.deleteProcess(id, execId).catch(() => undefined);
@@ -121,7 +112,7 @@ Signals go to the container (on a terminal, ^C is the container's). Exits with i
     if (positionals.length !== 1) throw new UsageError('attach needs one CONTAINER');
     const id = positionals[0]!;
     return withClients(context, async (a) => {
-      await a.containers.get(id);
+      const { attachSocket } = await a.runner.inspect(id);
       const task = await taskOf(a.tasks, id);
       if (!task || !isUp(task)) {
         context.err(`ctl attach: ${id}: you cannot attach to a stopped container, start it first\n`);
@@ -131,7 +122,7 @@ Signals go to the container (on a terminal, ^C is the container's). Exits with i
       return foreground(context, a.tasks, id, {
         interactive,
         tty: task.terminal,
-        socket: join(taskDir(context, id), 'attach.sock'),
+        socket: attachSocket,
         running: true,
       });
     });

@@ -3,11 +3,10 @@
  * the daemon's restart supervisor the user stopped it; start clears that.
  */
 import { constants } from 'node:os';
-import { join } from 'node:path';
 import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
-import { STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, each, ids, kindOf, signalNumber, taskDir, taskOf } from '../container/common';
+import { STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, each, ids, kindOf, signalNumber, taskOf } from '../container/common';
 import { foreground } from '../container/io';
 import { hasExited, isPaused, isStartable } from '../container/status';
 
@@ -39,7 +38,7 @@ const start: Command = {
             return await foreground(context, a.tasks, id, {
               interactive: false,
               tty: false,
-              socket: join(taskDir(context, id), 'attach.sock'),
+              socket: (await a.runner.inspect(id)).attachSocket,
             });
           await a.tasks.start(id);
           context.out(`${id}\n`);

@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { UsageError, parseOptions } from '../args';
 import type { Command } from '../command';
 import { withClients } from '../clients';
-import { logFile, taskOf } from '../container/common';
+import { taskOf } from '../container/common';
 import { printLog } from '../container/log-records';
 import { hasExited } from '../container/status';
 
@@ -34,8 +34,7 @@ const logs: Command = {
     const tail = values.tail !== undefined && values.tail !== 'all' ? Number(values.tail) : undefined;
     if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`--tail ${values.tail}: expected a number`);
     return withClients(context, async (a) => {
-      await a.containers.get(id);
-      const file = logFile(context, id);
+      const file = (await a.runner.inspect(id)).logPath;
       const print = (line: string): void => printLog(line, { since, timestamps: values.timestamps });
       let offset = 0;
       let pending = '';

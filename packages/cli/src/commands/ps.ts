@@ -3,13 +3,12 @@
  * task's pids, read from /proc on this host, where containers run) and stats (the Tasks API's
  * metrics).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { join } from 'node:path';
 import { UsageError, parseOptions } from '../args';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
-import { each, ids, logFile, specOf, taskDir, taskOf } from '../container/common';
+import { each, ids, specOf, taskOf } from '../container/common';
 import { hasExited, hasProcesses, isPaused, isRunning, isUp, statusText } from '../container/status';
 import { age, humanSize, table } from '../format';
 
@@ -81,8 +80,7 @@ const inspect: Command = {
       const code = await each(context, 'inspect', ids(positionals, 'inspect'), async (id) => {
         const c = await a.containers.get(id);
         const task = await taskOf(a.tasks, id);
-        const exitFile = join(taskDir(context, id), 'exit.json');
-        const exit = existsSync(exitFile) ? (JSON.parse(readFileSync(exitFile, 'utf8')) as { oomKilled?: boolean }) : {};
+        const where = await a.runner.inspect(id);
         out.push({
           Id: c.id,
           Name: c.id,
@@ -94,7 +92,7 @@ const inspect: Command = {
             Paused: isPaused(task),
             Pid: task?.pid ?? 0,
             ExitCode: task && hasExited(task) ? task.exitStatus : 0,
-            OOMKilled: Boolean(exit.oomKilled),
+            OOMKilled: where.oomKilled,
             FinishedAt: task?.exitedAt ?? null,
           },
           RestartCount: lite().restartCountOf(c.labels),
@@ -107,7 +105,7 @@ const inspect: Command = {
           Snapshotter: c.snapshotter,
           SnapshotKey: c.snapshotKey,
           Runtime: c.runtime.name,
-          LogPath: logFile(context, id),
+          LogPath: where.logPath,
           Spec: specOf(c),
         });
       });

@@ -3,12 +3,11 @@
  * record in one call), pulling the image first by --pull's policy; run then starts its task in
  * the foreground (or detached).
  */
-import { join } from 'node:path';
 import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
-import { ENGINE_FAILED, STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, kindOf, signalNumber, startFailure, taskDir } from '../container/common';
+import { ENGINE_FAILED, STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, kindOf, signalNumber, startFailure } from '../container/common';
 import { foreground } from '../container/io';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
@@ -75,7 +74,12 @@ async function createContainer(
   context: CommandContext,
   a: Clients,
   argv: string[],
-): Promise<{ id: string; parsed: ReturnType<typeof parseRunArgs>; rootfs: import('@ctl/snapshotter/client').Mount[] }> {
+): Promise<{
+  id: string;
+  parsed: ReturnType<typeof parseRunArgs>;
+  rootfs: import('@ctl/snapshotter/client').Mount[];
+  attachSocket: string;
+}> {
   const parsed = parseRunArgs(argv);
   const options = runOptions(parsed, context.env);
   const v = parsed.values;
@@ -115,7 +119,7 @@ async function createContainer(
     await a.runner.remove(created.id, true, true).catch(() => undefined);
     throw err;
   }
-  return { id: created.id, parsed, rootfs: created.rootfs };
+  return { id: created.id, parsed, rootfs: created.rootfs, attachSocket: created.attachSocket };
 }
 
 /** Checks run/create options before anything is made; the exit code when they are bad. */
@@ -198,7 +202,7 @@ const run: Command = {
       const code = await foreground(context, a.tasks, id, {
         interactive: Boolean(v.interactive),
         tty: Boolean(v.tty),
-        socket: join(taskDir(context, id), 'attach.sock'),
+        socket: made.attachSocket,
       });
       // Remove deletes the stopped task too (one call), and with it anonymous volumes, as docker's --rm.
       if (v.rm) await a.runner.remove(id, true, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));

@@ -3,7 +3,6 @@
  * container's task, reporting per container, and reading a container's spec.
  */
 import { constants } from 'node:os';
-import { join } from 'node:path';
 import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { CommandContext } from '../command';
@@ -30,11 +29,6 @@ export function signalNumber(value: string): number {
   if (!n) throw new UsageError(`unknown signal "${value}"`);
   return n;
 }
-
-export const taskDir = (context: CommandContext, id: string): string =>
-  join(context.dirs.state, 'containerd-lite', 'tasks', context.namespace, id);
-export const logFile = (context: CommandContext, id: string): string =>
-  join(context.dirs.root, 'containerd-lite', 'logs', context.namespace, `${id}.log`);
 
 export async function taskOf(tasks: Tasks, id: string): Promise<ProcessState | undefined> {
   try {

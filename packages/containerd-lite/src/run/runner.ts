@@ -49,6 +49,7 @@ import { format, hostPlatform, only } from '../platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import { validateVolumeName } from '../volumes/store';
+import type { TaskLocation } from '../tasks/tasks';
 import type { NewVolume, Volume } from '../volumes/volumes';
 
 export interface CreateRequest {
@@ -66,6 +67,8 @@ export interface Created {
   rootfs: Mount[];
   image: string;
   warnings: string[];
+  /** the shim's attach socket of the container's task, once it is created */
+  attachSocket: string;
 }
 
 /**
@@ -111,6 +114,8 @@ export interface RunnerDeps {
   snapshots(driver: string): Snapshotter;
   /** Ends the container's task: FailedPrecondition while it runs unless force (then it is killed). */
   removeTask(ns: string, id: string, force: boolean): Promise<void>;
+  /** Where a container's task (or exec) has its files on this host (the task manager's locate). */
+  locateTask(ns: string, id: string, execId?: string): TaskLocation;
   /** A directory of ours for short-lived mounts. */
   tmpRoot: string;
   /** Runs a container's removal with no restart of it pending or in progress (the restart supervisor's). */
@@ -320,7 +325,7 @@ export class Runner {
         throw err;
       }
       created = true;
-      return { id, rootfs, image: ref, warnings };
+      return { id, rootfs, image: ref, warnings, attachSocket: deps.locateTask(ns, id).attachSocket };
     } finally {
       // Made: the container references all the lease held, so there is nothing to collect.
       await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
@@ -385,6 +390,12 @@ export class Runner {
     } finally {
       await rmdir(dir).catch(() => undefined);
     }
+  }
+
+  /** A container's task (or exec) on this host: its stdio, root filesystem and OOM kill (ctl.run.v1 Inspect). */
+  async inspect(ns: string, id: string, execId = ''): Promise<TaskLocation> {
+    await this.deps.containers(ns).get(id);
+    return this.deps.locateTask(ns, id, execId);
   }
 
   /**

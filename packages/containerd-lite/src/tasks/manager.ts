@@ -33,7 +33,17 @@ import { KeyedQueue } from '../keyed-queue';
 import { FifoBridge } from './fifo';
 import { followLog, type LogOptions } from './logs';
 import { ShimProcess, type Stdio, exitCode } from './process';
-import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks, TaskStatus } from './tasks';
+import type {
+  CreateTaskOptions,
+  ExecOptions,
+  ExitResult,
+  KillOptions,
+  Metric,
+  ProcessState,
+  TaskLocation,
+  Tasks,
+  TaskStatus,
+} from './tasks';
 
 export interface TaskManagerOptions {
   /** the instance's dirs: state (runtime state: bundles, runtime root) and root (persistent: logs) */
@@ -176,6 +186,25 @@ export class TaskManager {
   attachPath(ns: string, id: string, execId?: string): string {
     const t = this.task(ns, id);
     return path.join(execId ? this.proc(t, execId).dir : t.bundle, 'attach.sock');
+  }
+
+  /**
+   * Where the init's (or an exec's) attach socket, log and root filesystem are, whether or not
+   * the task or exec exists yet, and whether the OOM killer ended it.
+   */
+  locate(ns: string, id: string, execId = ''): TaskLocation {
+    const bundle = this.bundleDir(ns, id);
+    const dir = execId ? path.join(bundle, 'exec', checkId('exec id', execId)) : bundle;
+    const t = this.tasks.get(this.key(ns, id));
+    const p = execId ? t?.execs.get(execId) : t?.init;
+    // Without rootfs mounts of its own the task runs on the spec's absolute root (see create).
+    const spec = (): Spec => JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+    return {
+      attachSocket: path.join(dir, 'attach.sock'),
+      logPath: execId ? path.join(dir, 'exec.log') : this.logPath(ns, id),
+      rootfs: !t ? '' : t.meta.ownRootfs ? path.join(bundle, 'rootfs') : (spec().root?.path ?? ''),
+      oomKilled: Boolean(p?.readExit()?.oomKilled),
+    };
   }
 
   /** The output of the init (or an exec) as log lines; with follow, until the process has exited. */
