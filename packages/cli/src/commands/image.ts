@@ -1,8 +1,8 @@
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ensureDir } from '@ctl/proto/fsutil';
 import { type OptionTable, UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { lite, withClients } from '../clients';
@@ -136,12 +136,20 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
   return { onProgress, line };
 }
 
-/** stdin to a file the daemon can open, removed afterwards. */
-async function stdinToFile(context: CommandContext): Promise<string> {
-  const dir = join(context.dirs.state, 'import');
-  ensureDir(dir);
-  const file = join(dir, `stdin-${process.pid}-${Date.now()}.tar`);
-  await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
+/**
+ * stdin to a file the daemon can open (Transfer.Import reads a path, as for `ctl image import
+ * FILE`): a private temporary directory of ours, removed afterwards, in the system's temporary
+ * directory (TMPDIR for large archives), not in the daemon's state dir.
+ */
+async function stdinToFile(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ctl-import-'));
+  const file = join(dir, 'stdin.tar');
+  try {
+    await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return file;
 }
 
@@ -160,7 +168,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       if (positionals.length !== 1) throw new UsageError('import needs one FILE (or - for stdin)');
       const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
       const fromStdin = positionals[0] === '-';
-      const path = fromStdin ? await stdinToFile(context) : resolve(positionals[0]!);
+      const path = fromStdin ? await stdinToFile() : resolve(positionals[0]!);
       const { onProgress, line } = importProgress(context);
       try {
         await withClients(context, ({ transfer }) =>
@@ -179,7 +187,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         );
       } finally {
         line.clear();
-        if (fromStdin) await rm(path, { force: true });
+        if (fromStdin) await rm(dirname(path), { recursive: true, force: true });
       }
       return 0;
     }
