@@ -3,11 +3,12 @@
  * record in one call), pulling the image first by --pull's policy; run then starts its task in
  * the foreground (or detached).
  */
+import { ErrorReason } from '@ctl/proto/errors';
 import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
-import { ENGINE_FAILED, STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, kindOf, signalNumber, startFailure } from '../container/common';
+import { ENGINE_FAILED, STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, signalNumber, startFailure } from '../container/common';
 import { foreground } from '../container/io';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
@@ -45,8 +46,8 @@ function labelsFrom(values: Record<string, unknown>): Record<string, string> {
 /** A failure to get the image (pull or --pull never): docker's 125, whatever the message says. */
 class ImageError extends Error {}
 
-/** The runner's answer when the image has no record here (runner.ts: "image … not found"). */
-const imageMissing = (err: unknown): boolean => kindOf(err) === 'NotFound' && /^image "/.test((err as Error).message);
+/** The runner's answer when the image has no record here. */
+const imageMissing = (err: unknown): boolean => (err as { reason?: string }).reason === ErrorReason.ImageNotFound;
 
 /** Pulls the image (--pull always, or missing when it is not here); a failure is an ImageError. */
 async function pullImage(context: CommandContext, clients: Clients, parsed: Parsed): Promise<void> {

@@ -20,6 +20,7 @@
 import {
   EngineError,
   ErrorKind,
+  ErrorReason,
   alreadyExists,
   failedPrecondition,
   found,
@@ -259,7 +260,11 @@ export class Runner {
       .get(ref)
       .catch((err: unknown) => {
         if (isKind(err, ErrorKind.NotFound))
-          throw notFound(`image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`);
+          throw new EngineError(
+            ErrorKind.NotFound,
+            `image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`,
+            { reason: ErrorReason.ImageNotFound },
+          );
         throw err;
       });
     const manifest = await hostManifest(content, image.target, ref);
