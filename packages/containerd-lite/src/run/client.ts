@@ -30,7 +30,7 @@ export class RunnerClient extends NamespacedClient {
     await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force, removeVolumes }, this.options);
   }
 
-  /** Where the container's task (or an exec: execId) has its stdio and root filesystem on the daemon's host, and whether it was OOM-killed. */
+  /** Where the container's task (or exec) keeps its stdio and root filesystem on the daemon's host; whether it was OOM-killed. */
   async inspect(id: string, execId = ''): Promise<TaskLocation> {
     const res = await this.wire.unary(
       wireMethod<InspectRequest, InspectResponse__Output>(FILE, SERVICE, 'Inspect'),
