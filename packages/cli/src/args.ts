@@ -38,6 +38,19 @@ export function parseOptions<T extends OptionTable>(argv: string[], options: T, 
   }
 }
 
+/**
+ * A time option's value: a duration (10s, 5m, 2h) before now (sign -1: --since) or after it (sign
+ * 1: --until), Unix seconds, or an RFC 3339 time. examples: what the error message suggests.
+ */
+export function timeOption(value: string, option: string, sign: 1 | -1, examples: string): number {
+  const rel = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(value);
+  if (rel) return Date.now() + sign * Number(rel[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[rel[2] as 's' | 'm' | 'h'];
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new UsageError(`${option} ${value}: expected e.g. ${examples}, or an RFC 3339 time`);
+  return t;
+}
+
 export interface GlobalOptions {
   dirs: InstanceDirs;
   namespace: string;

@@ -1,5 +1,5 @@
 /** ctl events: the events service's stream, with docker's --filter keys as containerd filters. */
-import { UsageError, parseOptions } from '../args';
+import { UsageError, parseOptions, timeOption } from '../args';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
 
@@ -62,15 +62,6 @@ export function eventFilters(namespace: string, given: readonly string[]): strin
   );
 }
 
-function sinceOrUntil(value: string, what: string): number {
-  const rel = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(value);
-  if (rel) return Date.now() + Number(rel[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[rel[2] as 's' | 'm' | 'h'];
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new UsageError(`${what} ${value}: expected e.g. 10s, 5m, or an RFC 3339 time`);
-  return t;
-}
-
 const events: Command = {
   summary: 'Print events as they happen',
   usage: `Usage: ctl events [--filter KEY=VALUE]... [--until TIME] [--format json]
@@ -95,7 +86,7 @@ The daemon keeps no history: only events from now on are shown (no --since).
     if (values.since !== undefined)
       throw new UsageError('--since: the daemon keeps no history of events; only events from now on can be shown');
     const filters = eventFilters(context.namespace, values.filter ?? []);
-    const until = values.until !== undefined ? sinceOrUntil(values.until, '--until') : undefined;
+    const until = values.until !== undefined ? timeOption(values.until, '--until', 1, '10s, 5m') : undefined;
     return withClients(context, async (a) => {
       const c = lite();
       const stop = new AbortController();

@@ -92,14 +92,20 @@ async function stopOne(a: Clients, id: string, timeoutSec: number | undefined): 
   }
 }
 
+/** stop's and restart's -t: seconds before SIGKILL; undefined for the container's own. */
+function stopTimeout(value: string | undefined): number | undefined {
+  const timeout = value !== undefined ? Number(value) : undefined;
+  if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${value}: expected seconds`);
+  return timeout;
+}
+
 const stop: Command = {
   summary: 'Stop running containers (stop signal, then SIGKILL after the timeout)',
   usage:
     "Usage: ctl stop [-t SECONDS] CONTAINER...\n\n  -t, --time N   seconds to wait before SIGKILL (default: the container's --stop-timeout, else 10)\n",
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
-    const timeout = values.time !== undefined ? Number(values.time) : undefined;
-    if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${values.time}: expected seconds`);
+    const timeout = stopTimeout(values.time);
     return withClients(context, (a) =>
       each(context, 'stop', ids(positionals, 'stop'), async (id) => {
         await stopOne(a, id, timeout);
@@ -165,8 +171,7 @@ const restart: Command = {
     "Usage: ctl restart [-t SECONDS] CONTAINER...\n\n  -t, --time N   seconds to wait for the stop before SIGKILL (default: the container's --stop-timeout, else 10)\n",
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
-    const timeout = values.time !== undefined ? Number(values.time) : undefined;
-    if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${values.time}: expected seconds`);
+    const timeout = stopTimeout(values.time);
     const list = ids(positionals, 'restart');
     return withClients(context, (a) =>
       each(context, 'restart', list, async (id) => {

@@ -1,21 +1,11 @@
 /** ctl logs: the container's log file (the shim's JSON lines), followed with -f while its task runs. */
 import { existsSync, statSync } from 'node:fs';
-import { UsageError, parseOptions } from '../args';
+import { UsageError, parseOptions, timeOption } from '../args';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 import { taskOf } from '../container/common';
 import { printLog } from '../container/log-records';
 import { hasExited } from '../container/status';
-
-/** "10m", "2h", "30s" ago, or an RFC 3339 time / Unix seconds. */
-function sinceTime(value: string): number {
-  const rel = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(value);
-  if (rel) return Date.now() - Number(rel[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[rel[2] as 's' | 'm' | 'h'];
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new UsageError(`--since ${value}: expected e.g. 10m, 2h, or an RFC 3339 time`);
-  return t;
-}
 
 const logs: Command = {
   summary: "Show a container's output",
@@ -30,7 +20,7 @@ const logs: Command = {
     });
     if (positionals.length !== 1) throw new UsageError('logs needs one CONTAINER');
     const id = positionals[0]!;
-    const since = values.since ? sinceTime(values.since) : 0;
+    const since = values.since ? timeOption(values.since, '--since', -1, '10m, 2h') : 0;
     const tail = values.tail !== undefined && values.tail !== 'all' ? Number(values.tail) : undefined;
     if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`--tail ${values.tail}: expected a number`);
     return withClients(context, async (a) => {
