@@ -21,13 +21,24 @@ export enum ErrorKind {
   Internal = 'Internal',
 }
 
+/**
+ * Finer than a kind, for callers that act on the difference (as google.rpc.ErrorInfo's reason):
+ * it travels beside the gRPC status (status.ts), so that clients never match message text.
+ */
+export enum ErrorReason {
+  /** NotFound: the image named has no record here (ctl run pulls it then). */
+  ImageNotFound = 'ImageNotFound',
+}
+
 export class EngineError extends Error {
   readonly kind: ErrorKind;
+  readonly reason?: ErrorReason;
 
-  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown; reason?: ErrorReason }) {
     super(message, options);
     this.name = 'EngineError';
     this.kind = kind;
+    if (options?.reason) this.reason = options.reason;
   }
 }
 
@@ -38,6 +49,15 @@ export function errorKind(err: unknown): ErrorKind {
     e = (e as { cause?: unknown }).cause;
   }
   return ErrorKind.Unknown;
+}
+
+/** The reason of any thrown value: the first one found along its causes (see ErrorReason). */
+export function errorReason(err: unknown): ErrorReason | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 16; depth++) {
+    if (e instanceof EngineError && e.reason) return e.reason;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 export function isKind(err: unknown, kind: ErrorKind): boolean {

@@ -16,7 +16,7 @@ import type { HealthCheckRequest__Output } from './generated/grpc/health/v1/Heal
 import type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse';
 import type { Logger } from './logger';
 import type { InstanceDirs, ServiceName } from './paths';
-import { toGrpcStatus } from './status';
+import { REASON_TRAILER, toGrpcStatus } from './status';
 
 export interface ServiceRegistration {
   definition: grpc.ServiceDefinition;
@@ -72,7 +72,12 @@ export function unaryHandler<Req, Res>(
 }
 
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
-  return toGrpcStatus(err);
+  const { code, details, reason } = toGrpcStatus(err);
+  if (!reason) return { code, details };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const metadata = new (require('@grpc/grpc-js') as typeof grpc).Metadata();
+  metadata.set(REASON_TRAILER, reason);
+  return { code, details, metadata };
 }
 
 function checkSocketDirectory(socket: string): void {

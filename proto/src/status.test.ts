@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { EngineError, ErrorKind, errorKind, notFound, wrap } from './errors';
+import { EngineError, ErrorKind, ErrorReason, errorKind, notFound, wrap } from './errors';
 import { GrpcCode, fromGrpcStatus, grpcCodeOf, kindOfGrpcCode, toGrpcStatus } from './status';
 
 describe('error kinds and gRPC status', () => {
@@ -41,5 +41,13 @@ describe('error kinds and gRPC status', () => {
     assert.equal(back.kind, ErrorKind.NotFound);
     assert.equal(back.message, 'image "busybox" not found');
     assert.equal(toGrpcStatus('a string').code, GrpcCode.UNKNOWN);
+  });
+
+  it('carries a reason, also from a cause, and rebuilds it', () => {
+    const missing = new EngineError(ErrorKind.NotFound, 'image "x" not found', { reason: ErrorReason.ImageNotFound });
+    const status = toGrpcStatus(new Error('run', { cause: missing }));
+    assert.deepEqual(status, { code: GrpcCode.NOT_FOUND, details: 'run', reason: ErrorReason.ImageNotFound });
+    assert.equal(fromGrpcStatus(GrpcCode.NOT_FOUND, 'image "x" not found', status.reason).reason, ErrorReason.ImageNotFound);
+    assert.equal(fromGrpcStatus(GrpcCode.NOT_FOUND, 'image "x" not found').reason, undefined);
   });
 });

@@ -3,7 +3,7 @@
  * it. Codes are plain numbers (the gRPC spec's), so this module loads without @grpc/grpc-js.
  * Only adapters and clients call it.
  */
-import { EngineError, ErrorKind, errorKind } from './errors';
+import { EngineError, ErrorKind, type ErrorReason, errorKind, errorReason } from './errors';
 
 export const GrpcCode = {
   OK: 0,
@@ -53,13 +53,17 @@ export function kindOfGrpcCode(code: number): ErrorKind {
   return kindByCode.get(code) ?? ErrorKind.Unknown;
 }
 
-/** What a server sends for a thrown value: a status code and a message, never a stack. */
-export function toGrpcStatus(err: unknown): { code: number; details: string } {
+/** The trailer that carries an error's reason beside grpc-status and grpc-message. */
+export const REASON_TRAILER = 'ctl-error-reason';
+
+/** What a server sends for a thrown value: a status code, a message and its reason if any, never a stack. */
+export function toGrpcStatus(err: unknown): { code: number; details: string; reason?: ErrorReason } {
   const details = err instanceof Error ? err.message : String(err);
-  return { code: grpcCodeOf(errorKind(err)), details };
+  const reason = errorReason(err);
+  return { code: grpcCodeOf(errorKind(err)), details, ...(reason ? { reason } : {}) };
 }
 
-/** Rebuilds the engine error a server sent, from a status code and message. */
-export function fromGrpcStatus(code: number, details: string): EngineError {
-  return new EngineError(kindOfGrpcCode(code), details);
+/** Rebuilds the engine error a server sent, from a status code, message and reason. */
+export function fromGrpcStatus(code: number, details: string, reason?: string): EngineError {
+  return new EngineError(kindOfGrpcCode(code), details, reason ? { reason: reason as ErrorReason } : undefined);
 }

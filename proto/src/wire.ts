@@ -11,7 +11,7 @@ import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { EngineError, ErrorKind, unavailable } from './errors';
-import { GrpcCode, fromGrpcStatus } from './status';
+import { GrpcCode, REASON_TRAILER, fromGrpcStatus } from './status';
 import { namespaceHeaders } from './namespace';
 
 interface StaticType {
@@ -187,7 +187,8 @@ function statusOf(headers: IncomingHttpHeaders): EngineError | null {
   } catch {
     // A message that is not percent-encoded is used as it came.
   }
-  return fromGrpcStatus(code, message || `gRPC status ${code}`);
+  const reason = headers[REASON_TRAILER];
+  return fromGrpcStatus(code, message || `gRPC status ${code}`, typeof reason === 'string' ? reason : undefined);
 }
 
 /** Nothing listens on the socket (missing, or refused): the request never reached a server. */

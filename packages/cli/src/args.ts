@@ -3,6 +3,7 @@
  * on every command, including --help and --version.
  */
 import { type InstanceDirs, instanceDirs } from '@ctl/proto/paths';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export class UsageError extends Error {
   constructor(
@@ -12,6 +13,42 @@ export class UsageError extends Error {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** What a command accepts: node:util parseArgs's option table. */
+export type OptionTable = NonNullable<ParseArgsConfig['options']>;
+type Strict<T extends OptionTable> = { args: string[]; options: T; allowPositionals: true; strict: true };
+export type ParsedOptions<T extends OptionTable> = ReturnType<typeof parseArgs<Strict<T>>>;
+
+/**
+ * A command's own options and operands (strict: an unknown option is an error). Every command
+ * parses through here, so a bad option is reported the same way everywhere: a UsageError with
+ * parseArgs's message. positionals: false refuses operands too (for commands that take none).
+ */
+export function parseOptions<T extends OptionTable>(argv: string[], options: T, { positionals = true } = {}): ParsedOptions<T> {
+  try {
+    return parseArgs<Strict<T>>({
+      args: argv,
+      options,
+      allowPositionals: positionals as true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/**
+ * A time option's value: a duration (10s, 5m, 2h) before now (sign -1: --since) or after it (sign
+ * 1: --until), Unix seconds, or an RFC 3339 time. examples: what the error message suggests.
+ */
+export function timeOption(value: string, option: string, sign: 1 | -1, examples: string): number {
+  const rel = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(value);
+  if (rel) return Date.now() + sign * Number(rel[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[rel[2] as 's' | 'm' | 'h'];
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new UsageError(`${option} ${value}: expected e.g. ${examples}, or an RFC 3339 time`);
+  return t;
 }
 
 export interface GlobalOptions {

@@ -7,6 +7,8 @@ export interface CommandContext {
   /** The path of this CLI's entry script, for starting `ctl daemon` in the background. */
   entry: string;
   env: NodeJS.ProcessEnv;
+  /** Another command of ctl by name, loaded as ctl loads it: for commands that dispatch (ctl container VERB). */
+  command(name: string): Command | undefined;
   out: (text: string) => void;
   err: (text: string) => void;
 }

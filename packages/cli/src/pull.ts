@@ -3,11 +3,10 @@
  * `ctl image pull` and `ctl run --pull` share.
  */
 import type { CommandContext } from './command';
-import type { Daemon } from './connect';
+import type { Clients } from './clients';
 import { humanSize } from './format';
 import { ProgressLine } from './progress';
 
-type Client = typeof import('@ctl/containerd-lite/client');
 type Progress = import('@ctl/containerd-lite/client').TransferProgress;
 
 export interface RegistryFlags {
@@ -22,11 +21,6 @@ export interface PullFlags {
   snapshotter?: string;
   unpack?: boolean;
   registry?: RegistryFlags;
-}
-
-function client(): Client {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@ctl/containerd-lite/client') as Client;
 }
 
 /** -u/--user USER[:PASSWORD] (the password may come from CTL_REGISTRY_PASSWORD instead). */
@@ -72,14 +66,14 @@ export function transferProgress(verb: 'pulling' | 'pushing', name: string): { o
  */
 export async function pull(
   context: CommandContext,
-  daemon: Daemon,
+  clients: Clients,
   reference: string,
   flags: PullFlags = {},
 ): Promise<{ name: string; digest: string }> {
   const { onProgress, line } = transferProgress('pulling', reference);
   let result = { name: reference, digest: '' };
   try {
-    await new (client().TransferClient)(daemon['containerd-lite'], context.namespace).pull(
+    await clients.transfer.pull(
       {
         reference,
         platforms: flags.platforms ?? [],

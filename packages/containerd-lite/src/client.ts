@@ -32,6 +32,7 @@ export type {
   KillOptions,
   Metric as TaskMetric,
   ProcessState,
+  TaskLocation,
   Tasks,
   TaskStatus,
 } from './tasks/tasks';

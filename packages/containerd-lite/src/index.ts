@@ -38,7 +38,6 @@ export {
   exportArchive,
   importArchive,
 } from './archive';
-export * as reference from './reference';
 export * as platforms from './platforms';
 export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL } from './containers/containers';
 export { type Envelope, type Publisher, Topic } from './events/events';

@@ -197,6 +197,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         unpackTarget,
         snapshots,
         removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
+        locateTask: (ns, id, execId) => tasks.locate(ns, id, execId),
         tmpRoot: tmp,
         exclusive: (ns, id, fn) => restarts.exclusive(ns, id, fn),
       });

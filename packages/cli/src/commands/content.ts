@@ -1,10 +1,7 @@
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
-import type { Command, CommandContext } from '../command';
-import { withDaemon } from '../connect';
+import { UsageError, parseOptions } from '../args';
+import type { Command } from '../command';
+import { withClients } from '../clients';
 import { age, humanSize, table } from '../format';
-
-type Content = import('@ctl/containerd-lite/client').Content;
 
 const USAGE = `Usage: ctl content COMMAND
 
@@ -13,12 +10,6 @@ Commands:
   get DIGEST                            write a blob to stdout
   rm DIGEST...                          remove blobs from this namespace
 `;
-
-async function withContent<T>(context: CommandContext, fn: (c: Content) => Promise<T>): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { ContentClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
-  return withDaemon(context, (daemon) => fn(new ContentClient(daemon['containerd-lite'], context.namespace)));
-}
 
 /** Writes a chunk to stdout, waiting when the pipe is full so a large blob never piles up in memory. */
 function write(chunk: Buffer): Promise<void> {
@@ -32,22 +23,11 @@ export const command: Command = {
   summary: 'Manage blobs in the content store',
   usage: USAGE,
   async run([verb, ...argv], context) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = parseOptions(argv, { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
     switch (verb) {
       case 'ls':
       case 'list':
-        return withContent(context, async (content) => {
+        return withClients(context, async ({ content }) => {
           const infos = (await content.list(positionals)).sort((a, b) => a.digest.localeCompare(b.digest));
           if (values.format === 'json') context.out(`${JSON.stringify(infos, null, 2)}\n`);
           else if (values.quiet) context.out(infos.map((i) => `${i.digest}\n`).join(''));
@@ -67,14 +47,14 @@ export const command: Command = {
         });
       case 'get':
         if (positionals.length !== 1) throw new UsageError('get needs one DIGEST');
-        return withContent(context, async (content) => {
+        return withClients(context, async ({ content }) => {
           for await (const chunk of content.read(positionals[0]!)) await write(chunk);
           return 0;
         });
       case 'rm':
       case 'remove':
         if (positionals.length === 0) throw new UsageError('rm needs at least one DIGEST');
-        return withContent(context, async (content) => {
+        return withClients(context, async ({ content }) => {
           for (const digest of positionals) {
             await content.delete(digest);
             context.out(`${digest}\n`);

@@ -1,7 +1,6 @@
 import { childLogger, createLogger, parseLogLevel, serviceSocket, startServices, stopOnSignals } from '@ctl/proto';
 import type { LogLevel } from '@ctl/proto';
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command } from '../command';
 
 const USAGE = `Usage: ctl [--root DIR] [--state DIR] daemon [--log-level LEVEL]
@@ -18,9 +17,9 @@ export const command: Command = {
   summary: 'Run all services in one process',
   usage: USAGE,
   async run(args, context) {
+    const { values } = parseOptions(args, { 'log-level': { type: 'string' } }, { positionals: false });
     let level: LogLevel;
     try {
-      const { values } = parseArgs({ args, options: { 'log-level': { type: 'string' } }, strict: true });
       level = parseLogLevel(values['log-level'] ?? context.env.CTL_LOG_LEVEL);
     } catch (e) {
       throw new UsageError((e as Error).message);

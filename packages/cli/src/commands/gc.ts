@@ -1,6 +1,6 @@
 import { UsageError } from '../args';
 import type { Command } from '../command';
-import { withDaemon } from '../connect';
+import { withClients } from '../clients';
 import { humanSize } from '../format';
 
 const USAGE = `Usage: ctl gc
@@ -15,9 +15,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, context) {
     if (args.length) throw new UsageError(`gc takes no arguments (got ${args.join(' ')})`);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { GcClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
-    const r = await withDaemon(context, (daemon) => new GcClient(daemon['containerd-lite']).collect());
+    const r = await withClients(context, ({ gc }) => gc.collect());
     const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
     context.out(
       `removed ${plural(r.blobsRemoved, 'blob')} (${plural(r.contentRemoved, 'record')}), ${plural(r.ingestsRemoved, 'ingest')}, ` +

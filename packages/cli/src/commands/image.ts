@@ -1,18 +1,15 @@
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
-import { ensureDir } from '@ctl/proto/fsutil';
-import { UsageError } from '../args';
+import { type OptionTable, UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
-import { type Daemon, withDaemon } from '../connect';
+import { lite, withClients } from '../clients';
 import { humanSize, table } from '../format';
 import { ProgressLine } from '../progress';
 import { pull, registryFlags, transferProgress } from '../pull';
 
-type Client = typeof import('@ctl/containerd-lite/client');
-type Images = import('@ctl/containerd-lite/client').Images;
 type Image = import('@ctl/containerd-lite/client').Image;
 type Content = import('@ctl/containerd-lite/client').Content;
 type Progress = import('@ctl/containerd-lite/client').TransferProgress;
@@ -45,14 +42,9 @@ Commands:
   tag SOURCE TARGET...             give an image more names
 `;
 
-function client(): Client {
+function reference(): typeof import('@ctl/proto/reference') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@ctl/containerd-lite/client') as Client;
-}
-
-function reference(): typeof import('@ctl/containerd-lite/reference') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@ctl/containerd-lite/reference') as typeof import('@ctl/containerd-lite/reference');
+  return require('@ctl/proto/reference') as typeof import('@ctl/proto/reference');
 }
 
 const normalize = (name: string): string => reference().normalizeReference(name);
@@ -77,7 +69,7 @@ interface Descriptor {
   platform?: { os: string; architecture: string; variant?: string };
 }
 
-const isIndex = (mediaType: string): boolean => client().isIndex(mediaType);
+const isIndex = (mediaType: string): boolean => lite().isIndex(mediaType);
 
 /** What an image holds locally: the size of its blobs that are present, and its platforms. */
 async function summarize(content: Content, target: Descriptor): Promise<{ size: number; platforms: string[] }> {
@@ -100,7 +92,7 @@ async function summarize(content: Content, target: Descriptor): Promise<{ size: 
     if (isIndex(d.mediaType)) {
       const index = await readJson<{ manifests: Descriptor[] }>(content, d.digest);
       for (const m of index.manifests ?? []) await walk(m);
-    } else if (client().isManifest(d.mediaType)) {
+    } else if (lite().isManifest(d.mediaType)) {
       const manifest = await readJson<{ config: Descriptor; layers: Descriptor[] }>(content, d.digest);
       if (await present(manifest.config)) {
         const config = await readJson<{ os?: string; architecture?: string; variant?: string }>(content, manifest.config.digest);
@@ -144,28 +136,25 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
   return { onProgress, line };
 }
 
-/** stdin to a file the daemon can open, removed afterwards. */
-async function stdinToFile(context: CommandContext): Promise<string> {
-  const dir = join(context.dirs.state, 'import');
-  ensureDir(dir);
-  const file = join(dir, `stdin-${process.pid}-${Date.now()}.tar`);
-  await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
+/**
+ * stdin to a file the daemon can open (Transfer.Import reads a path, as for `ctl image import
+ * FILE`): a private temporary directory of ours, removed afterwards, in the system's temporary
+ * directory (TMPDIR for large archives), not in the daemon's state dir.
+ */
+async function stdinToFile(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ctl-import-'));
+  const file = join(dir, 'stdin.tar');
+  try {
+    await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return file;
 }
 
-const images = (daemon: Daemon, context: CommandContext): Images =>
-  new (client().ImagesClient)(daemon['containerd-lite'], context.namespace);
-const contentOf = (daemon: Daemon, context: CommandContext): Content =>
-  new (client().ContentClient)(daemon['containerd-lite'], context.namespace);
-
 async function run(verb: string | undefined, argv: string[], context: CommandContext): Promise<number> {
-  const parse = (options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>) => {
-    try {
-      return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  };
+  const parse = <T extends OptionTable>(options: T) => parseOptions(argv, options);
   switch (verb) {
     case 'import': {
       const { values, positionals } = parse({
@@ -179,11 +168,11 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       if (positionals.length !== 1) throw new UsageError('import needs one FILE (or - for stdin)');
       const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
       const fromStdin = positionals[0] === '-';
-      const path = fromStdin ? await stdinToFile(context) : resolve(positionals[0]!);
+      const path = fromStdin ? await stdinToFile() : resolve(positionals[0]!);
       const { onProgress, line } = importProgress(context);
       try {
-        await withDaemon(context, (daemon) =>
-          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).import(
+        await withClients(context, ({ transfer }) =>
+          transfer.import(
             {
               path,
               format: (values.format as string | undefined) ?? '',
@@ -198,7 +187,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         );
       } finally {
         line.clear();
-        if (fromStdin) await rm(path, { force: true });
+        if (fromStdin) await rm(dirname(path), { recursive: true, force: true });
       }
       return 0;
     }
@@ -213,8 +202,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       if (positionals.length === 0) throw new UsageError('export needs at least one IMAGE');
       const line = new ProgressLine(process.stderr);
       try {
-        await withDaemon(context, (daemon) =>
-          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).export(
+        await withClients(context, ({ transfer }) =>
+          transfer.export(
             {
               path: resolve(values.output as string),
               format: (values.format as string | undefined) ?? 'oci-archive',
@@ -245,8 +234,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       if (positionals.length !== 1) throw new UsageError('pull needs one REF');
       const name = normalize(positionals[0]!);
       const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
-      const pulled = await withDaemon(context, (daemon) =>
-        pull(context, daemon, name, {
+      const pulled = await withClients(context, (clients) =>
+        pull(context, clients, name, {
           platforms,
           allPlatforms: Boolean(values['all-platforms']),
           snapshotter: values.snapshotter as string | undefined,
@@ -269,8 +258,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       const { onProgress, line } = transferProgress('pushing', name);
       let digest = '';
       try {
-        await withDaemon(context, (daemon) =>
-          new (client().TransferClient)(daemon['containerd-lite'], context.namespace).push(
+        await withClients(context, ({ transfer }) =>
+          transfer.push(
             { reference: name, target: '', ...(platform && { platform }), registry: registryFlags(values, context.env) },
             (p) => {
               if (p.event === 'pushed-image') digest = p.message;
@@ -287,13 +276,12 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'ls':
     case 'list': {
       const { values, positionals } = parse({ quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
-      return withDaemon(context, async (daemon) => {
-        const list = (await images(daemon, context).list(positionals)).sort((a, b) => a.name.localeCompare(b.name));
+      return withClients(context, async ({ images, content }) => {
+        const list = (await images.list(positionals)).sort((a, b) => a.name.localeCompare(b.name));
         if (values.quiet) {
           context.out(list.map((i) => `${i.name}\n`).join(''));
           return 0;
         }
-        const content = contentOf(daemon, context);
         const rows = [];
         for (const image of list) rows.push({ image, ...(await summarize(content, image.target)) });
         if (values.format === 'json') {
@@ -324,11 +312,10 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'inspect': {
       const { positionals } = parse({});
       if (positionals.length === 0) throw new UsageError('inspect needs at least one IMAGE');
-      return withDaemon(context, async (daemon) => {
-        const content = contentOf(daemon, context);
+      return withClients(context, async ({ images, content }) => {
         const out = [];
         for (const name of positionals) {
-          const image: Image = await images(daemon, context).get(normalize(name));
+          const image: Image = await images.get(normalize(name));
           const detail: Record<string, unknown> = { ...image };
           let target: Descriptor = image.target;
           if (isIndex(target.mediaType)) {
@@ -360,10 +347,10 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'remove': {
       const { values, positionals } = parse({ sync: { type: 'boolean' } });
       if (positionals.length === 0) throw new UsageError('rm needs at least one IMAGE');
-      return withDaemon(context, async (daemon) => {
+      return withClients(context, async ({ images }) => {
         const names = positionals.map(normalize);
         for (let i = 0; i < names.length; i++) {
-          await images(daemon, context).delete(names[i]!, { sync: Boolean(values.sync) && i === names.length - 1 });
+          await images.delete(names[i]!, { sync: Boolean(values.sync) && i === names.length - 1 });
           context.out(`${names[i]}\n`);
         }
         return 0;
@@ -373,8 +360,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       const { positionals } = parse({});
       if (positionals.length < 2) throw new UsageError('tag needs a SOURCE and at least one TARGET');
       const [source, ...targets] = positionals.map(normalize);
-      return withDaemon(context, async (daemon) => {
-        const store = images(daemon, context);
+      return withClients(context, async ({ images: store }) => {
         const image = await store.get(source!);
         for (const name of targets) {
           try {

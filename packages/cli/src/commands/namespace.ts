@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
-import type { Command, CommandContext } from '../command';
-import { withDaemon } from '../connect';
+import { UsageError, parseOptions } from '../args';
+import type { Command } from '../command';
+import { withClients } from '../clients';
 import { parseLabelArgs } from '../labels';
 
 const USAGE = `Usage: ctl namespace COMMAND
@@ -13,36 +12,16 @@ Commands:
   rm NAME...                     remove empty namespaces
 `;
 
-async function withNamespaces<T>(
-  context: CommandContext,
-  fn: (ns: import('@ctl/containerd-lite/client').NamespacesClient) => Promise<T>,
-): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { NamespacesClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
-  return withDaemon(context, (daemon) => fn(new NamespacesClient(daemon['containerd-lite'])));
-}
-
 export const command: Command = {
   summary: 'Manage namespaces',
   usage: USAGE,
   async run(args, context) {
     const [verb, ...rest] = args;
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: rest,
-        options: { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = parseOptions(rest, { quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
     switch (verb) {
       case 'ls':
       case 'list': {
-        const list = await withNamespaces(context, (ns) => ns.list());
+        const list = await withClients(context, ({ namespaces: ns }) => ns.list());
         if (values.format === 'json') context.out(`${JSON.stringify(list, null, 2)}\n`);
         else if (values.quiet) context.out(list.map((n) => `${n.name}\n`).join(''));
         else {
@@ -59,7 +38,7 @@ export const command: Command = {
       case 'create': {
         const [name, ...labels] = positionals;
         if (!name) throw new UsageError('create needs a NAME');
-        await withNamespaces(context, (ns) => ns.create({ name, labels: parseLabelArgs(labels) }));
+        await withClients(context, ({ namespaces: ns }) => ns.create({ name, labels: parseLabelArgs(labels) }));
         context.out(`${name}\n`);
         return 0;
       }
@@ -67,7 +46,7 @@ export const command: Command = {
         const [name, ...labels] = positionals;
         if (!name) throw new UsageError('label needs a NAME');
         const parsedLabels = parseLabelArgs(labels);
-        await withNamespaces(context, (ns) =>
+        await withClients(context, ({ namespaces: ns }) =>
           ns.update(
             { name, labels: parsedLabels },
             Object.keys(parsedLabels).map((k) => `labels.${k}`),
@@ -78,7 +57,7 @@ export const command: Command = {
       case 'rm':
       case 'remove': {
         if (positionals.length === 0) throw new UsageError('rm needs at least one NAME');
-        await withNamespaces(context, async (ns) => {
+        await withClients(context, async ({ namespaces: ns }) => {
           for (const name of positionals) {
             await ns.delete(name);
             context.out(`${name}\n`);

@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
 import { humanSize, table } from '../format';
@@ -53,18 +52,11 @@ export const command: Command = {
   summary: 'Manage snapshots',
   usage: USAGE,
   async run(argv, context) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: { snapshotter: { type: 'string' }, format: { type: 'string' }, label: { type: 'string', multiple: true } },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = parseOptions(argv, {
+      snapshotter: { type: 'string' },
+      format: { type: 'string' },
+      label: { type: 'string', multiple: true },
+    });
     const [verb, ...args] = positionals;
     const snapshotter = values.snapshotter ?? context.env.CTL_SNAPSHOTTER ?? '';
     const labels = parseLabelArgs(values.label ?? []);

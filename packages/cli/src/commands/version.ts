@@ -1,8 +1,7 @@
 import { SERVICE_NAMES, type ServiceName } from '@ctl/proto/paths';
 import { NotServingError, wireMethod } from '@ctl/proto/wire';
 import type { VersionResponse__Output } from '@ctl/proto/generated/containerd/services/version/v1/VersionResponse';
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
+import { UsageError, parseOptions } from '../args';
 import type { Command } from '../command';
 import { withDaemon } from '../connect';
 
@@ -26,14 +25,7 @@ export const command: Command = {
   summary: 'Show the client and daemon versions',
   usage: USAGE,
   async run(args, context) {
-    let format: string | undefined;
-    try {
-      ({
-        values: { format },
-      } = parseArgs({ args, options: { format: { type: 'string' } }, strict: true }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { format } = parseOptions(args, { format: { type: 'string' } }, { positionals: false }).values;
     if (format !== undefined && format !== 'json') throw new UsageError(`unknown format "${format}" (want json)`);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const versions: Versions = { client: require('@ctl/proto/build-info.json') as BuildInfo, services: {} };

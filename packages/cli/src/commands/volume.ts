@@ -2,15 +2,13 @@
  * `ctl volume create|ls|inspect|rm|prune`: named volumes (ctl.volumes.v1), Docker's commands.
  * Containers use them with `ctl run -v NAME:/path` or `--mount type=volume,...`.
  */
-import { parseArgs } from 'node:util';
-import { UsageError } from '../args';
-import type { Command, CommandContext } from '../command';
-import { withDaemon } from '../connect';
+import { UsageError, parseOptions } from '../args';
+import type { Command } from '../command';
+import { withClients } from '../clients';
 import { table } from '../format';
 import { parseLabelArgs } from '../labels';
 
 type Volume = import('@ctl/containerd-lite/client').Volume;
-type VolumesClient = import('@ctl/containerd-lite/client').VolumesClient;
 
 const USAGE = `Usage: ctl volume COMMAND
 
@@ -22,12 +20,6 @@ Commands:
   rm [-f] NAME...                  remove volumes (never one a container uses; -f: no error if missing)
   prune [-a] [-f]                  remove unused anonymous volumes (-a: all unused volumes)
 `;
-
-async function withVolumes<T>(context: CommandContext, fn: (volumes: VolumesClient) => Promise<T>): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { VolumesClient } = require('@ctl/containerd-lite/client') as typeof import('@ctl/containerd-lite/client');
-  return withDaemon(context, (daemon) => fn(new VolumesClient(daemon['containerd-lite'], context.namespace)));
-}
 
 /** docker volume inspect's shape (plus whether it is anonymous and who uses it). */
 const inspectJson = (v: Volume): Record<string, unknown> => ({
@@ -63,24 +55,15 @@ function filterOf(filters: string[]): (v: Volume) => boolean {
 /** -f is --filter for ls and --force elsewhere, as in docker. */
 function parse(rest: string[], verb: string | undefined) {
   const ls = verb === 'ls' || verb === 'list';
-  try {
-    return parseArgs({
-      args: rest,
-      options: {
-        quiet: { type: 'boolean', short: 'q' },
-        format: { type: 'string' },
-        label: { type: 'string', short: 'l', multiple: true },
-        force: ls ? { type: 'boolean' } : { type: 'boolean', short: 'f' },
-        all: { type: 'boolean', short: 'a' },
-        driver: { type: 'string', short: 'd' },
-        filter: ls ? { type: 'string', short: 'f', multiple: true } : { type: 'string', multiple: true },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  return parseOptions(rest, {
+    quiet: { type: 'boolean', short: 'q' },
+    format: { type: 'string' },
+    label: { type: 'string', short: 'l', multiple: true },
+    force: ls ? { type: 'boolean' } : { type: 'boolean', short: 'f' },
+    all: { type: 'boolean', short: 'a' },
+    driver: { type: 'string', short: 'd' },
+    filter: ls ? { type: 'string', short: 'f', multiple: true } : { type: 'string', multiple: true },
+  });
 }
 
 export const command: Command = {
@@ -94,14 +77,16 @@ export const command: Command = {
       case 'create': {
         if (positionals.length > 1) throw new UsageError('create takes at most one NAME');
         const labels = parseLabelArgs(values.label ?? []);
-        const volume = await withVolumes(context, (v) => v.create({ name: positionals[0] ?? '', labels, driver: values.driver ?? '' }));
+        const volume = await withClients(context, ({ volumes: v }) =>
+          v.create({ name: positionals[0] ?? '', labels, driver: values.driver ?? '' }),
+        );
         context.out(`${volume.name}\n`);
         return 0;
       }
       case 'ls':
       case 'list': {
         const keep = filterOf(values.filter ?? []);
-        const list = (await withVolumes(context, (v) => v.list())).filter(keep).sort((a, b) => a.name.localeCompare(b.name));
+        const list = (await withClients(context, ({ volumes: v }) => v.list())).filter(keep).sort((a, b) => a.name.localeCompare(b.name));
         if (values.format === 'json') context.out(`${JSON.stringify(list.map(inspectJson), null, 2)}\n`);
         else if (values.format) throw new UsageError(`--format ${values.format}: only json is supported`);
         else if (values.quiet) context.out(list.map((v) => `${v.name}\n`).join(''));
@@ -110,7 +95,7 @@ export const command: Command = {
       }
       case 'inspect': {
         if (positionals.length === 0) throw new UsageError('inspect needs at least one NAME');
-        return withVolumes(context, async (v) => {
+        return withClients(context, async ({ volumes: v }) => {
           const out: unknown[] = [];
           let code = 0;
           for (const name of positionals) {
@@ -128,7 +113,7 @@ export const command: Command = {
       case 'rm':
       case 'remove': {
         if (positionals.length === 0) throw new UsageError('rm needs at least one NAME');
-        return withVolumes(context, async (v) => {
+        return withClients(context, async ({ volumes: v }) => {
           let code = 0;
           for (const name of positionals) {
             try {
@@ -144,7 +129,7 @@ export const command: Command = {
       }
       case 'prune': {
         if (positionals.length) throw new UsageError('prune takes no arguments');
-        const removed = await withVolumes(context, (v) => v.prune({ all: values.all }));
+        const removed = await withClients(context, ({ volumes: v }) => v.prune({ all: values.all }));
         if (removed.length) context.out(`Deleted Volumes:\n${removed.map((n) => `${n}\n`).join('')}`);
         return 0;
       }

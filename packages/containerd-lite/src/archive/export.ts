@@ -50,7 +50,7 @@ import {
   layerCompression,
 } from '../oci';
 import { hostPlatform, only } from '../platforms';
-import { familiarName, isReference, normalizeReference, parseNormalizedReference } from '../reference';
+import { familiarName, isReference, normalizeReference, parseNormalizedReference } from '@ctl/proto/reference';
 import { type Progress, checkAborted, decompress, waitEvent, checkBlob, checkDescriptor, readBlob, readJson, selection } from './common';
 
 export interface ExportOptions {

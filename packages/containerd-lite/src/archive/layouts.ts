@@ -14,7 +14,7 @@ import {
   isIndex,
   sha256,
 } from '../oci';
-import { normalizeReference, parseNormalizedReference } from '../reference';
+import { normalizeReference, parseNormalizedReference } from '@ctl/proto/reference';
 import { GZIP_MAGIC, type Scan, type WriteContext, ZSTD_MAGIC, parseSmall, resolvePath } from './scan';
 
 async function putJson(ctx: WriteContext, data: Buffer, mediaType: string, what: string): Promise<Descriptor> {

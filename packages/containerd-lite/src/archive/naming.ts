@@ -2,7 +2,7 @@
 import { ErrorKind, isKind } from '@ctl/proto/errors';
 import type { Images } from '../images/images';
 import { Annotation, type Descriptor } from '../oci';
-import { isReference, normalizeReference } from '../reference';
+import { isReference, normalizeReference } from '@ctl/proto/reference';
 import { type Progress } from './common';
 
 export function imageName(entry: Descriptor, baseName: string | undefined, progress: Progress): string | undefined {

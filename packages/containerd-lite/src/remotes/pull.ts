@@ -16,7 +16,7 @@ import type { Content, Writer } from '../content/content';
 import { bytesSource, writeBlob } from '../content/helpers';
 import type { Images } from '../images/images';
 import { type Descriptor, type Index, type Manifest, type Platform, isIndex, isManifest } from '../oci';
-import { formatReference, parseNormalizedReference } from '../reference';
+import { formatReference, parseNormalizedReference } from '@ctl/proto/reference';
 import { Registry, type RegistryOptions } from './registry';
 
 export interface PullProgress {

@@ -13,7 +13,7 @@ import type { Content } from '../content/content';
 import type { Images } from '../images/images';
 import { type Descriptor, type ImageConfig, type Index, type Manifest, type Platform, isConfig, isIndex, isManifest } from '../oci';
 import { format as formatPlatform, only } from '../platforms';
-import { formatReference, normalizeReference, parseNormalizedReference } from '../reference';
+import { formatReference, normalizeReference, parseNormalizedReference } from '@ctl/proto/reference';
 import { Registry, type RegistryOptions } from './registry';
 
 export interface PushProgress {

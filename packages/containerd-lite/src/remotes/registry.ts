@@ -11,7 +11,7 @@
 import { EngineError, ErrorKind, invalidArgument, notFound } from '@ctl/proto/errors';
 import { MAX_JSON_BYTES, SCHEMA1 } from '../archive/common';
 import { type Descriptor, MediaType, isIndex, isManifest, sha256 } from '../oci';
-import { DEFAULT_DOMAIN } from '../reference';
+import { DEFAULT_DOMAIN } from '@ctl/proto/reference';
 import { Authorizer, type Credentials, denied } from './auth';
 
 export interface RegistryOptions {

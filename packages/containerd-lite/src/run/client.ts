@@ -4,26 +4,40 @@ import type { CommitRequest } from '@ctl/proto/generated/ctl/run/v1/CommitReques
 import type { CommitResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CommitResponse';
 import type { CreateRequest } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
 import type { CreateResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CreateResponse';
+import type { InspectRequest } from '@ctl/proto/generated/ctl/run/v1/InspectRequest';
+import type { InspectResponse__Output } from '@ctl/proto/generated/ctl/run/v1/InspectResponse';
 import type { RemoveRequest } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
 import type { Mount } from '@ctl/runtime-native/mount';
+import type { TaskLocation } from '../tasks/tasks';
 
 const FILE = 'ctl/run/v1/run';
 const SERVICE = 'ctl.run.v1.Runner';
 
 export class RunnerClient extends NamespacedClient {
-  async create(request: CreateRequest): Promise<{ id: string; image: string; rootfs: Mount[]; warnings: string[] }> {
+  async create(request: CreateRequest): Promise<{ id: string; image: string; rootfs: Mount[]; warnings: string[]; attachSocket: string }> {
     const res = await this.wire.unary(wireMethod<CreateRequest, CreateResponse__Output>(FILE, SERVICE, 'Create'), request, this.options);
     return {
       id: res.id,
       image: res.image,
       rootfs: res.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })),
       warnings: res.warnings ?? [],
+      attachSocket: res.attachSocket,
     };
   }
 
   /** removeVolumes: also the container's anonymous volumes no other container uses (docker rm -v). */
   async remove(id: string, force = false, removeVolumes = false): Promise<void> {
     await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force, removeVolumes }, this.options);
+  }
+
+  /** Where the container's task (or exec) keeps its stdio and root filesystem on the daemon's host; whether it was OOM-killed. */
+  async inspect(id: string, execId = ''): Promise<TaskLocation> {
+    const res = await this.wire.unary(
+      wireMethod<InspectRequest, InspectResponse__Output>(FILE, SERVICE, 'Inspect'),
+      { id, execId },
+      this.options,
+    );
+    return { attachSocket: res.attachSocket, logPath: res.logPath, rootfs: res.rootfs, oomKilled: res.oomKilled };
   }
 
   /** Makes image `reference` of the container's changes; resolves with its digests. */

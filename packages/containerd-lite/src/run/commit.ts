@@ -30,7 +30,7 @@ import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
 import type { Leases, Resource } from '../leases/leases';
 import { type Descriptor, type ImageConfig, type Manifest, Label, MediaType, chainIds, sha256 } from '../oci';
-import { normalizeReference } from '../reference';
+import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import { hostManifest } from './runner';
 

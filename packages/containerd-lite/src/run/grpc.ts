@@ -2,6 +2,7 @@
 import { type Contracts, type ServiceRegistration, namespaceFromMetadata, unaryHandler } from '@ctl/proto';
 import type { CreateRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
 import type { CommitRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CommitRequest';
+import type { InspectRequest__Output } from '@ctl/proto/generated/ctl/run/v1/InspectRequest';
 import type { RemoveRequest__Output } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
 import { mountToWire } from '@ctl/runtime-native/mount';
 import type { Committer } from './commit';
@@ -13,7 +14,13 @@ export function runnerRegistration(contracts: Contracts, runner: Runner, committ
     implementation: {
       Create: unaryHandler(async (req: CreateRequest__Output, call) => {
         const created = await runner.create(namespaceFromMetadata(call.metadata), req);
-        return { id: created.id, image: created.image, rootfs: created.rootfs.map(mountToWire), warnings: created.warnings };
+        return {
+          id: created.id,
+          image: created.image,
+          rootfs: created.rootfs.map(mountToWire),
+          warnings: created.warnings,
+          attachSocket: created.attachSocket,
+        };
       }),
       Remove: unaryHandler(async (req: RemoveRequest__Output, call) => {
         await runner.remove(namespaceFromMetadata(call.metadata), req.id, req.force, req.removeVolumes);
@@ -23,6 +30,9 @@ export function runnerRegistration(contracts: Contracts, runner: Runner, committ
         const c = await committer.commit(namespaceFromMetadata(call.metadata), req);
         return { image: c.image, digest: c.digest, configDigest: c.configDigest, diffId: c.diffId, size: c.size };
       }),
+      Inspect: unaryHandler(async (req: InspectRequest__Output, call) =>
+        runner.inspect(namespaceFromMetadata(call.metadata), req.id, req.execId),
+      ),
     },
   };
 }

@@ -20,6 +20,7 @@
 import {
   EngineError,
   ErrorKind,
+  ErrorReason,
   alreadyExists,
   failedPrecondition,
   found,
@@ -46,8 +47,9 @@ import type { Images } from '../images/images';
 import type { Leases, Resource } from '../leases/leases';
 import { type Descriptor, type ImageConfig, type Index, Label, isIndex, isManifest } from '../oci';
 import { format, hostPlatform, only } from '../platforms';
-import { normalizeReference } from '../reference';
+import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
+import type { TaskLocation } from '../tasks/tasks';
 import type { NewVolume, Volume } from '../volumes/volumes';
 import { type VolumeOption, fromConfig, normalPath, recordLabels } from './options';
 
@@ -67,6 +69,8 @@ export interface Created {
   rootfs: Mount[];
   image: string;
   warnings: string[];
+  /** the shim's attach socket of the container's task, once it is created */
+  attachSocket: string;
 }
 
 /**
@@ -102,6 +106,8 @@ export interface RunnerDeps {
   snapshots(driver: string): Snapshotter;
   /** Ends the container's task: FailedPrecondition while it runs unless force (then it is killed). */
   removeTask(ns: string, id: string, force: boolean): Promise<void>;
+  /** Where a container's task (or exec) has its files on this host (the task manager's locate). */
+  locateTask(ns: string, id: string, execId?: string): TaskLocation;
   /** A directory of ours for short-lived mounts. */
   tmpRoot: string;
   /** Runs a container's removal with no restart of it pending or in progress (the restart supervisor's). */
@@ -209,7 +215,11 @@ export class Runner {
       .get(ref)
       .catch((err: unknown) => {
         if (isKind(err, ErrorKind.NotFound))
-          throw notFound(`image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`);
+          throw new EngineError(
+            ErrorKind.NotFound,
+            `image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`,
+            { reason: ErrorReason.ImageNotFound },
+          );
         throw err;
       });
     const manifest = await hostManifest(content, image.target, ref);
@@ -275,7 +285,7 @@ export class Runner {
         throw err;
       }
       created = true;
-      return { id, rootfs, image: ref, warnings };
+      return { id, rootfs, image: ref, warnings, attachSocket: deps.locateTask(ns, id).attachSocket };
     } finally {
       // Made: the container references all the lease held, so there is nothing to collect.
       await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
@@ -320,6 +330,12 @@ export class Runner {
       if (err instanceof SpecError) throw new EngineError(ErrorKind.InvalidArgument, err.message, { cause: err });
       throw err;
     }
+  }
+
+  /** A container's task (or exec) on this host: its stdio, root filesystem and OOM kill (ctl.run.v1 Inspect). */
+  async inspect(ns: string, id: string, execId = ''): Promise<TaskLocation> {
+    await this.deps.containers(ns).get(id);
+    return this.deps.locateTask(ns, id, execId);
   }
 
   /**

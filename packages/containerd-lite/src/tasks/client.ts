@@ -1,7 +1,7 @@
 /**
  * The tasks API over the light wire client, for the command line; a caller cannot tell it from
  * the local manager. Output and stdin do not go through gRPC: the CLI reads the log file and
- * connects to the shim's attach socket directly (paths: TaskManager.logPath / attachPath).
+ * connects to the shim's attach socket directly (their paths: ctl.run.v1 Inspect, TaskManager.locate).
  */
 import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import { type WireExit, type WireMetric, type WireProcess, exitFromWire, jsonToAny, metricFromWire, processFromWire } from './convert';

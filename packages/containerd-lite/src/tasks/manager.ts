@@ -12,7 +12,7 @@
 import { ErrorKind, alreadyExists, isKind, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { allows } from '@ctl/proto/task-status';
-import type { LogLine } from '@ctl/runtime-native';
+import type { LogLine, Spec } from '@ctl/runtime-native';
 import { type Mount, mountToWire } from '@ctl/runtime-native/mount';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,7 +42,7 @@ import { type ShimBinaries, ShimManager } from './shim-manager';
 import { loadTasks } from './shim-load';
 import { Task } from './task';
 import { TaskEvents } from './task-events';
-import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, Tasks } from './tasks';
+import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, TaskLocation, Tasks } from './tasks';
 
 export interface TaskManagerOptions extends ShimBinaries {
   /** the instance's dirs: state (runtime state: bundles, runtime root) and root (persistent: logs) */
@@ -139,6 +139,25 @@ export class TaskManager {
   attachPath(ns: string, id: string, execId?: string): string {
     const t = this.task(ns, id);
     return path.join(execId ? t.exec(execId).dir : t.bundle, 'attach.sock');
+  }
+
+  /**
+   * Where the init's (or an exec's) attach socket, log and root filesystem are, whether or not
+   * the task or exec exists yet, and whether the OOM killer ended it.
+   */
+  locate(ns: string, id: string, execId = ''): TaskLocation {
+    const bundle = this.bundleDir(ns, id);
+    const dir = execId ? path.join(execsDir(bundle), validateIdentifier(execId, 'exec id')) : bundle;
+    const t = this.tasks.get(this.key(ns, id));
+    const p = execId ? t?.execs.get(execId) : t?.init;
+    // Without rootfs mounts of its own the task runs on the spec's absolute root (see create).
+    const spec = (): Spec => JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+    return {
+      attachSocket: path.join(dir, 'attach.sock'),
+      logPath: execId ? path.join(dir, 'exec.log') : this.logPath(ns, id),
+      rootfs: !t ? '' : t.meta.ownRootfs ? path.join(bundle, 'rootfs') : (spec().root?.path ?? ''),
+      oomKilled: Boolean(p?.readExit()?.oomKilled),
+    };
   }
 
   /** The output of the init (or an exec) as log lines; with follow, until the process has exited. */

@@ -81,6 +81,21 @@ export interface Metric {
   data: Record<string, unknown>;
 }
 
+/**
+ * Where a task's (or an exec's) files are on the daemon's host, and how it ended: what a local
+ * client needs beyond the Tasks API (ctl.run.v1 Inspect).
+ */
+export interface TaskLocation {
+  /** the shim's attach socket: docker's multiplexed output, and stdin when the process has one */
+  attachSocket: string;
+  /** the init's log (kept until the container's removal), or the exec's own */
+  logPath: string;
+  /** the task's root filesystem; "" without a task */
+  rootfs: string;
+  /** the OOM killer ended the process */
+  oomKilled: boolean;
+}
+
 /** The Tasks API of one namespace; the local manager and the wire client both implement it. */
 export interface Tasks {
   /** NotFound when the container does not exist; AlreadyExists when it has a task. */

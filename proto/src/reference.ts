@@ -14,9 +14,9 @@
  * most 255 characters; tag = [\w][\w.-]{0,127}; digest = algorithm ":" hex.
  *
  * Pure: no I/O and no heavy imports, so the CLI can load it through the light subpath
- * `@ctl/containerd-lite/reference`.
+ * `@ctl/proto/reference`; containerd-lite uses the same module.
  */
-import { invalidArgument } from '@ctl/proto/errors';
+import { invalidArgument } from './errors';
 
 export interface Reference {
   /** Registry host, with a port when given ("docker.io", "localhost:5000"). */

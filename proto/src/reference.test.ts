@@ -1,4 +1,4 @@
-import { ErrorKind, isKind } from '@ctl/proto/errors';
+import { ErrorKind, isKind } from './errors';
 import { strict as assert } from 'node:assert';
 import { familiarName, formatReference, isReference, normalizeReference, parseNormalizedReference, parseReference } from './reference';
 

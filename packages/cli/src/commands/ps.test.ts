@@ -1,18 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { UsageError } from '../args';
-import { eventFilters, sampleOf } from './container-more';
+import { sampleOf } from './ps';
 
-describe('container-more', () => {
-  it("maps docker's event filters to containerd's: one key's values OR-ed, keys AND-ed, in this namespace", () => {
-    assert.deepEqual(eventFilters('ns', []), ['namespace=="ns"']);
-    assert.deepEqual(eventFilters('ns', ['type=container', 'type=task', 'event=die']), [
-      'namespace=="ns",topic~="^/containers/",topic~="/exit$"',
-      'namespace=="ns",topic~="^/tasks/",topic~="/exit$"',
-    ]);
-    assert.deepEqual(eventFilters('ns', ['container=c1']), ['namespace=="ns",event.container_id=="c1"', 'namespace=="ns",event.id=="c1"']);
-    for (const bad of ['type=volume', 'colour=red', 'novalue']) assert.throws(() => eventFilters('ns', [bad]), UsageError, bad);
-  });
-
+describe('ps', () => {
   it("reads docker's figures from the runtime's stats (cgroup v1, no limit: the host's memory)", () => {
     const s = sampleOf({
       id: 'c',

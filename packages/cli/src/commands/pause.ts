@@ -1,0 +1,40 @@
+/** ctl pause and ctl unpause: the Tasks API's Pause and Resume (the cgroup freezer). */
+import type { Command } from '../command';
+import { parseOptions } from '../args';
+import { withClients } from '../clients';
+import { each, ids, taskOf } from '../container/common';
+import { isPaused, isRunning } from '../container/status';
+
+const pause: Command = {
+  summary: 'Pause all processes of containers',
+  usage: 'Usage: ctl pause CONTAINER...\n',
+  async run(argv, context) {
+    const { positionals } = parseOptions(argv, {});
+    return withClients(context, (a) => {
+      return each(context, 'pause', ids(positionals, 'pause'), async (id) => {
+        const task = await taskOf(a.tasks, id);
+        if (!isRunning(task)) throw new Error(isPaused(task) ? 'is already paused' : 'is not running');
+        await a.tasks.pause(id);
+        context.out(`${id}\n`);
+      });
+    });
+  },
+};
+
+const unpause: Command = {
+  summary: 'Unpause all processes of containers',
+  usage: 'Usage: ctl unpause CONTAINER...\n',
+  async run(argv, context) {
+    const { positionals } = parseOptions(argv, {});
+    return withClients(context, (a) => {
+      return each(context, 'unpause', ids(positionals, 'unpause'), async (id) => {
+        const task = await taskOf(a.tasks, id);
+        if (!isPaused(task)) throw new Error('is not paused');
+        await a.tasks.resume(id);
+        context.out(`${id}\n`);
+      });
+    });
+  },
+};
+
+export const commands: Record<string, Command> = { pause, unpause };

@@ -1,0 +1,77 @@
+/**
+ * What the container commands share: docker's exit codes, the stop labels, finding a
+ * container's task, reporting per container, and reading a container's spec.
+ */
+import { NotServingError } from '@ctl/proto/wire';
+import { UsageError } from '../args';
+import type { CommandContext } from '../command';
+import { lite } from '../clients';
+
+type Tasks = import('@ctl/containerd-lite/client').Tasks;
+type Container = import('@ctl/containerd-lite/client').Container;
+type ProcessState = import('@ctl/containerd-lite/client').ProcessState;
+
+/** Docker's exit codes for what is not the container's own: the engine failed, the command could not be run or found. */
+export const ENGINE_FAILED = 125;
+export const CANNOT_INVOKE = 126;
+export const NOT_FOUND = 127;
+
+export const STOP_SIGNAL_LABEL = 'ctl.stop-signal';
+export const STOP_TIMEOUT_LABEL = 'ctl.stop-timeout';
+
+export const kindOf = (err: unknown): string | undefined => (err as { kind?: string }).kind;
+
+export async function taskOf(tasks: Tasks, id: string): Promise<ProcessState | undefined> {
+  try {
+    return await tasks.get(id);
+  } catch (err) {
+    if (kindOf(err) === 'NotFound') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The exit code docker gives when the runtime could not start the command. An engine that did
+ * not answer is 125 whatever its message says (a socket's ENOENT is not the command's).
+ */
+export function startFailure(err: unknown): number {
+  if (err instanceof NotServingError || ['Unavailable', 'DeadlineExceeded', 'Cancelled'].includes(kindOf(err) ?? '')) return ENGINE_FAILED;
+  const message = (err as Error).message;
+  if (/no such file|not found in \$PATH|executable file not found|ENOENT/i.test(message)) return NOT_FOUND;
+  if (/permission denied|EACCES|exec format error|is a directory/i.test(message)) return CANNOT_INVOKE;
+  return ENGINE_FAILED;
+}
+
+export function ids(positionals: string[], verb: string): string[] {
+  if (positionals.length === 0) throw new UsageError(`${verb} needs at least one CONTAINER`);
+  return positionals;
+}
+
+/**
+ * Runs fn for each container; errors are reported per container and make the exit code 1.
+ * No daemon answering the first one goes to withDaemon, which starts one and runs all again.
+ */
+export async function each(context: CommandContext, verb: string, list: string[], fn: (id: string) => Promise<void>): Promise<number> {
+  let code = 0;
+  for (const [i, id] of list.entries()) {
+    try {
+      await fn(id);
+    } catch (err) {
+      if (i === 0 && err instanceof NotServingError) throw err;
+      context.err(`ctl ${verb}: ${id}: ${(err as Error).message}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+export type ContainerProcess = {
+  args?: string[];
+  env?: string[];
+  cwd?: string;
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+};
+
+/** The container's spec (its process and root are read here); {} when there is none. */
+export const specOf = (c: Container): { process?: ContainerProcess; root?: { path?: string } } =>
+  lite().specOf<{ process?: ContainerProcess; root?: { path?: string } }>(c) ?? {};
