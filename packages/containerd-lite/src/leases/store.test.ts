@@ -28,6 +28,14 @@ describe('lease store', () => {
     tmp.remove();
   });
 
+  it("takes the random ids containerd's clients make (ctr: nanoseconds, '-', 4 base64url characters), not a '/'", async () => {
+    for (const id of ['566229709-RZu-', '1-_a_', '7--x9', 'a.b']) await leases.namespace('a').create({ id });
+    assert.deepEqual((await leases.namespace('a').list()).map((l) => l.id).sort(), ['1-_a_', '566229709-RZu-', '7--x9', 'a.b']);
+    for (const id of ['a/b', 'a b', 'x'.repeat(257), 'tab\there']) {
+      await assert.rejects(leases.namespace('a').create({ id }), kind(ErrorKind.InvalidArgument));
+    }
+  });
+
   it('lists every lease with its resources for the collector, and resources whose lease is gone', async () => {
     await leases.namespace('a').create({ id: 'l1', labels: { x: 'y' } });
     await leases.namespace('b').create({ id: 'l1' });

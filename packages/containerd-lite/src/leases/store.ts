@@ -38,13 +38,19 @@ interface LeaseRecord {
   created: string;
 }
 
-// containerd's identifiers: letters and digits, joined by '.', '_' or '-', at most 76 characters.
-const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+/**
+ * Lease ids as containerd takes them: any non-empty name (containerd checks nothing more, and its
+ * clients' random ids, e.g. ctr's "566229709-RZu-", end or double up with '-' and '_', so the
+ * identifier rule of containers would refuse some of them). We refuse only what would break
+ * the record's key (layout.ts: '/' separates its segments) or a log line: '/', white space and
+ * control characters, and more than 256 characters.
+ */
+const LEASE_ID = /^[^/\s\p{Cc}]{1,256}$/u;
 
 export function validateLeaseId(id: string): string {
   if (!id) throw invalidArgument('lease id must not be empty');
-  if (id.length > 76 || !IDENTIFIER.test(id)) {
-    throw invalidArgument(`lease id "${id.slice(0, 80)}" must be at most 76 letters, digits, '.', '_' or '-' between alphanumerics`);
+  if (!LEASE_ID.test(id)) {
+    throw invalidArgument(`lease id "${id.slice(0, 80)}" must be at most 256 characters without '/', white space or control characters`);
   }
   return id;
 }
