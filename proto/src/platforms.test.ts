@@ -1,4 +1,4 @@
-import { ErrorKind, isKind } from '@ctl/proto/errors';
+import { ErrorKind, isKind } from './errors';
 import { strict as assert } from 'node:assert';
 import { all, any, format, hostPlatform, normalize, only, onlyStrict, parse } from './platforms';
 

@@ -14,10 +14,16 @@
  * Among several matches, `less` orders the best first: the platform itself, then each
  * compatible one in the order above.
  */
-import { invalidArgument } from '@ctl/proto/errors';
-import type { Platform } from './oci';
+import { invalidArgument } from './errors';
 
-export type { Platform } from './oci';
+/** An OCI image index's platform (image-spec's Platform). */
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+}
 
 /** Normalises os, architecture and variant spellings (x86_64 → amd64, aarch64 → arm64, armhf → arm/v7 …). */
 export function normalize(p: Platform): Platform {

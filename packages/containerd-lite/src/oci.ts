@@ -3,6 +3,7 @@
  * twins, which are structurally the same JSON), descriptors, manifests, indexes, configs, and
  * the layer identities (diff id, chain id). Pure data and functions; no I/O.
  */
+import type { Platform } from '@ctl/proto/platforms';
 import { createHash } from 'node:crypto';
 
 export const MediaType = {
@@ -40,13 +41,7 @@ export const Label = {
   uncompressed: 'containerd.io/uncompressed',
 } as const;
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-  'os.version'?: string;
-  'os.features'?: string[];
-}
+export type { Platform };
 
 export interface Descriptor {
   mediaType: string;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { exportArchive, importArchive } from '../src/archive';
 import type { ProgressEvent } from '../src/archive/common';
 import { Annotation, MediaType } from '../src/oci';
-import { hostPlatform } from '../src/platforms';
+import { hostPlatform } from '@ctl/proto/platforms';
 import {
   type Fixture,
   OCI_LAYOUT,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { importArchive } from '../src/archive';
 import type { ProgressEvent } from '../src/archive/common';
 import { Annotation, Label, type Manifest, MediaType, sha256 } from '../src/oci';
-import { format, hostPlatform } from '../src/platforms';
+import { format, hostPlatform } from '@ctl/proto/platforms';
 import { type Fixture, OCI_LAYOUT, blob, blobEntry, fixture, sharedBusybox, image, sh, writeTar } from './archive-helpers';
 
 const shared = sharedBusybox('ctl-archive-src-');

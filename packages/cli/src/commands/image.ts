@@ -51,7 +51,7 @@ const normalize = (name: string): string => reference().normalizeReference(name)
 
 function parsePlatform(value: string): { os: string; architecture: string; variant: string } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { parse } = require('@ctl/containerd-lite/platforms') as typeof import('@ctl/containerd-lite/platforms');
+  const { parse } = require('@ctl/proto/platforms') as typeof import('@ctl/proto/platforms');
   const p = parse(value);
   return { os: p.os, architecture: p.architecture, variant: p.variant ?? '' };
 }

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { createGunzip } from 'node:zlib';
 import type { Content } from '../content/content';
 import type { Compression, Descriptor, Platform } from '../oci';
-import { type Matcher, all, any, hostPlatform } from '../platforms';
+import { type Matcher, all, any, hostPlatform } from '@ctl/proto/platforms';
 
 export interface ProgressEvent {
   /**

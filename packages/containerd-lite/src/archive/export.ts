@@ -49,7 +49,7 @@ import {
   isManifest,
   layerCompression,
 } from '../oci';
-import { hostPlatform, only } from '../platforms';
+import { hostPlatform, only } from '@ctl/proto/platforms';
 import { familiarName, isReference, normalizeReference, parseNormalizedReference } from '@ctl/proto/reference';
 import { type Progress, checkAborted, decompress, waitEvent, checkBlob, checkDescriptor, readBlob, readJson, selection } from './common';
 

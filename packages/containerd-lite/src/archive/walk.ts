@@ -15,7 +15,7 @@ import {
   isManifest,
   layerCompression,
 } from '../oci';
-import { only } from '../platforms';
+import { only } from '@ctl/proto/platforms';
 import { type Selection, checkAborted, checkBlob, checkDescriptor, readJson } from './common';
 
 /**

@@ -12,7 +12,7 @@ import { checkAborted, checkBlob, checkDescriptor, readBlob } from '../archive/c
 import type { Content } from '../content/content';
 import type { Images } from '../images/images';
 import { type Descriptor, type ImageConfig, type Index, type Manifest, type Platform, isConfig, isIndex, isManifest } from '../oci';
-import { format as formatPlatform, only } from '../platforms';
+import { format as formatPlatform, only } from '@ctl/proto/platforms';
 import { formatReference, normalizeReference, parseNormalizedReference } from '@ctl/proto/reference';
 import { Registry, type RegistryOptions } from './registry';
 

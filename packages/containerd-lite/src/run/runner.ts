@@ -46,7 +46,7 @@ import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
 import type { Leases, Resource } from '../leases/leases';
 import { type Descriptor, type ImageConfig, type Index, Label, isIndex, isManifest } from '../oci';
-import { format, hostPlatform, only } from '../platforms';
+import { format, hostPlatform, only } from '@ctl/proto/platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import type { TaskLocation } from '../tasks/tasks';
