@@ -40,7 +40,7 @@ import type { ContentStore, IngestInfo } from '../content/store';
 import type { ImageStore } from '../images/store';
 import { NAMESPACE_PREFIX, SNAPSHOTTER_PREFIX, snapshotterKey, under } from '../layout';
 import type { LeaseStore } from '../leases/store';
-import type { CollectResult, GarbageCollector, GcRoot, GcTrigger, RootsProvider } from './gc';
+import { type CollectResult, type GarbageCollector, type GcRoot, type GcTrigger, type RootsProvider, emptyResult } from './gc';
 import type { GcLock } from './lock';
 import { type SnapshotEntry, contentNode, ingestNode, mark, removalOrder, snapshotName, snapshotNamespace, snapshotNode } from './mark';
 
@@ -64,17 +64,6 @@ export interface CollectorOptions {
   /** Bound on each call to a snapshotter, so an unresponsive one cannot hold the lock long. */
   snapshotterTimeoutMs?: number;
 }
-
-const emptyResult = (): CollectResult => ({
-  contentRemoved: 0,
-  blobsRemoved: 0,
-  ingestsRemoved: 0,
-  snapshotsRemoved: 0,
-  leasesRemoved: 0,
-  bytesFreed: 0,
-  durationMs: 0,
-  errors: [],
-});
 
 function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -32,19 +32,22 @@ export interface GcTrigger {
   collect(): Promise<CollectResult>;
 }
 
+/** A collection that found nothing to do. */
+export const emptyResult = (): CollectResult => ({
+  contentRemoved: 0,
+  blobsRemoved: 0,
+  ingestsRemoved: 0,
+  snapshotsRemoved: 0,
+  leasesRemoved: 0,
+  bytesFreed: 0,
+  durationMs: 0,
+  errors: [],
+});
+
 /** A trigger that does nothing (stores used without a collector, as in unit tests). */
 export const noGc: GcTrigger = {
   schedule: () => undefined,
-  collect: async () => ({
-    contentRemoved: 0,
-    blobsRemoved: 0,
-    ingestsRemoved: 0,
-    snapshotsRemoved: 0,
-    leasesRemoved: 0,
-    bytesFreed: 0,
-    durationMs: 0,
-    errors: [],
-  }),
+  collect: async () => emptyResult(),
 };
 
 /**

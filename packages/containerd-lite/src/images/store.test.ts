@@ -3,7 +3,7 @@ import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { SCHEMA, namespaceKey } from '../layout';
 import { MediaType, sha256 } from '../oci';
-import type { GcTrigger } from '../gc/gc';
+import { type GcTrigger, emptyResult } from '../gc/gc';
 import { ImageStore } from './store';
 
 const target = { mediaType: MediaType.ociManifest, digest: sha256('m'), size: 1 };
@@ -44,16 +44,7 @@ describe('image store', () => {
       schedule: () => void calls.push('schedule'),
       collect: async () => {
         calls.push('collect');
-        return {
-          contentRemoved: 0,
-          blobsRemoved: 0,
-          ingestsRemoved: 0,
-          snapshotsRemoved: 0,
-          leasesRemoved: 0,
-          bytesFreed: 0,
-          durationMs: 0,
-          errors: [],
-        };
+        return emptyResult();
       },
     };
     const store = new ImageStore(db, { gc });
