@@ -7,7 +7,7 @@ import type { Command } from '../command';
 import { withClients } from '../clients';
 import { CANNOT_INVOKE, specOf, startFailure, taskOf } from '../container/common';
 import { foreground } from '../container/io';
-import { isRunning, isUp } from '../container/status';
+import { hasProcesses, isRunning } from '../container/status';
 
 /** exec -u NAME|UID[:GROUP|GID], names looked up in the container's /etc/passwd and /etc/group (as run -u). */
 function execUser(spec: string, rootfs: string): { uid: number; gid: number; additionalGids?: number[] } {
@@ -114,7 +114,7 @@ Signals go to the container (on a terminal, ^C is the container's). Exits with i
     return withClients(context, async (a) => {
       const { attachSocket } = await a.runner.inspect(id);
       const task = await taskOf(a.tasks, id);
-      if (!task || !isUp(task)) {
+      if (!task || !hasProcesses(task)) {
         context.err(`ctl attach: ${id}: you cannot attach to a stopped container, start it first\n`);
         return 1;
       }

@@ -3,7 +3,7 @@ import type { Command } from '../command';
 import { parseOptions } from '../args';
 import { withClients } from '../clients';
 import { each, ids, taskOf } from '../container/common';
-import { isPaused, isRunning } from '../container/status';
+import { canPause, canResume, isPaused } from '../container/status';
 
 const pause: Command = {
   summary: 'Pause all processes of containers',
@@ -13,7 +13,7 @@ const pause: Command = {
     return withClients(context, (a) => {
       return each(context, 'pause', ids(positionals, 'pause'), async (id) => {
         const task = await taskOf(a.tasks, id);
-        if (!isRunning(task)) throw new Error(isPaused(task) ? 'is already paused' : 'is not running');
+        if (!canPause(task)) throw new Error(isPaused(task) ? 'is already paused' : 'is not running');
         await a.tasks.pause(id);
         context.out(`${id}\n`);
       });
@@ -29,7 +29,7 @@ const unpause: Command = {
     return withClients(context, (a) => {
       return each(context, 'unpause', ids(positionals, 'unpause'), async (id) => {
         const task = await taskOf(a.tasks, id);
-        if (!isPaused(task)) throw new Error('is not paused');
+        if (!canResume(task)) throw new Error('is not paused');
         await a.tasks.resume(id);
         context.out(`${id}\n`);
       });

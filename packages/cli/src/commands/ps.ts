@@ -9,7 +9,7 @@ import { UsageError, parseOptions } from '../args';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
 import { each, ids, specOf, taskOf } from '../container/common';
-import { hasExited, hasProcesses, isPaused, isRunning, isUp, statusText } from '../container/status';
+import { hasExited, hasProcesses, isPaused, isRunning, statusText } from '../container/status';
 import { age, humanSize, table } from '../format';
 
 type Metric = import('@ctl/containerd-lite/client').TaskMetric;
@@ -28,7 +28,7 @@ const ps: Command = {
       const byId = new Map(tasks.filter((t) => !t.id).map((t) => [t.containerId, t]));
       const rows = containers
         .map((c) => ({ container: c, task: byId.get(c.id) }))
-        .filter((r) => values.all || isUp(r.task))
+        .filter((r) => values.all || hasProcesses(r.task))
         .sort((x, y) => y.container.createdAt.getTime() - x.container.createdAt.getTime());
       if (values.quiet) context.out(rows.map((r) => `${r.container.id}\n`).join(''));
       else if (values.format === 'json') {
