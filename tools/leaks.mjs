@@ -85,6 +85,17 @@ const daemon = spawn(process.execPath, [join(repo, 'packages', 'cli', 'bin', 'ct
   stdio: 'ignore',
 });
 let failed = false;
+// Interrupted: the daemon and the tmpfs go as on a normal end (the finally below does not run).
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    daemon.kill('SIGTERM');
+    daemon.once('exit', () => {
+      execFileSync('umount', ['--recursive', '--lazy', base]);
+      rmSync(base, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
 try {
   for (let i = 0; ; i++) {
     try {

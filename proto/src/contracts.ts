@@ -20,6 +20,7 @@ import type { ProtoGrpcType as NetdProto } from './generated/netd';
 import type { ProtoGrpcType as RunProto } from './generated/run';
 import type { ProtoGrpcType as SnapshotsProto } from './generated/snapshots';
 import type { ProtoGrpcType as SnapshotterProto } from './generated/snapshotter';
+import type { ProtoGrpcType as SystemProto } from './generated/system';
 import type { ProtoGrpcType as TasksProto } from './generated/tasks';
 import type { ProtoGrpcType as TransferProto } from './generated/transfer';
 import type { ProtoGrpcType as VersionProto } from './generated/version';
@@ -40,6 +41,7 @@ export type Contracts = AttachProto &
   RunProto &
   SnapshotsProto &
   SnapshotterProto &
+  SystemProto &
   TasksProto &
   TransferProto &
   VersionProto &

@@ -56,6 +56,9 @@ export class Clients {
   get gc(): Client<'GcClient'> {
     return this.once('gc', () => new (lite().GcClient)(this.wire));
   }
+  get system(): Client<'SystemClient'> {
+    return this.once('system', () => new (lite().SystemClient)(this.wire));
+  }
 
   private get wire(): Daemon['containerd-lite'] {
     return this.daemon['containerd-lite'];

@@ -41,6 +41,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   content: { summary: 'Manage blobs in the content store', load: () => commandModule('content').command },
   volume: { summary: 'Manage volumes: create, ls, inspect, rm, prune', load: () => commandModule('volume').command },
   gc: { summary: 'Collect garbage now: blobs and snapshots nothing holds', load: () => commandModule('gc').command },
+  system: { summary: 'Check the engine: records against what is on disk and on the host', load: () => commandModule('system').command },
   run: { summary: 'Run a command in a new container', load: () => commandModule('run').commands.run },
   create: { summary: 'Create a container', load: () => commandModule('run').commands.create },
   start: { summary: 'Start containers', load: () => commandModule('lifecycle').commands.start },

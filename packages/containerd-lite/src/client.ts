@@ -17,6 +17,8 @@ export { type DeleteLeaseOptions, type Lease, type Leases, type Resource as Leas
 export { LeasesClient } from './leases/client';
 export type { CollectResult, GarbageCollector } from './gc/gc';
 export { GcClient } from './gc/client';
+export { SystemClient } from './system/client';
+export type { Problem } from './system/check';
 export { TransferClient, type TransferProgress } from './transfer/client';
 export { DiffClient } from './diff/client';
 export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL, specOf } from './containers/containers';

@@ -23,6 +23,8 @@ import { eventsRegistration } from './events/grpc';
 import { ContentStore } from './content/store';
 import { Collector, type CollectorOptions } from './gc/collector';
 import { gcRegistration } from './gc/grpc';
+import { findDataProblems } from './system/check';
+import { systemRegistration } from './system/grpc';
 import { GcRelay } from './gc/gc';
 import { GcLock } from './gc/lock';
 import { imagesRegistration } from './images/grpc';
@@ -103,6 +105,7 @@ async function removeTask(tasks: TaskManager, ns: string, id: string, force: boo
  *   transfer    content, images, leases, unpack                                ctl Transfer
  *   runner      volumes, stores, unpack, snapshots, tasks, restarts            ctl Run (with committer)
  *   committer   stores, unpack, tasks                                          ctl Run
+ *   check       gc's inventory, tasks' leftovers                               ctl System
  *
  * Checks between stores (in use, delete checks, GC roots) are registered right after the parts they join.
  */
@@ -227,6 +230,10 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),
           gcRegistration(contracts, gc),
+          systemRegistration(contracts, async () => [
+            ...findDataProblems(await gc.inventory()),
+            ...tasks.leftovers([root, join(dirs.state, 'containerd-lite')]),
+          ]),
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),
           tasksRegistration(contracts, tasks),

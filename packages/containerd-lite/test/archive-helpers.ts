@@ -10,7 +10,8 @@ import * as tar from 'tar-stream';
 import type { Content } from '../src/content/content';
 import { ContentStore } from '../src/content/store';
 import { SCHEMA } from '../src/layout';
-import { type Descriptor, MediaType, sha256 } from '../src/oci';
+import { type Descriptor, Annotation, MediaType, chainIds, sha256 } from '../src/oci';
+import { gzipSync } from 'node:zlib';
 import { MemoryImages } from './memory-images';
 
 export const REPO_ROOT = join(__dirname, '..', '..', '..', '..');
@@ -133,4 +134,44 @@ export function sharedBusybox(prefix: string): { readonly path: string; readonly
   });
   after(() => shared.remove());
   return state;
+}
+
+export interface BuiltImage {
+  name: string;
+  diffIds: string[];
+  chain: string[];
+}
+
+/** An OCI archive of one image whose layers are the given tars (gzip-compressed unless plain). */
+export async function ociArchive(
+  path: string,
+  name: string,
+  layers: Buffer[],
+  options: { plain?: boolean; diffIds?: string[] } = {},
+): Promise<BuiltImage> {
+  const diffIds = options.diffIds ?? layers.map((l) => sha256(l));
+  const layerBlobs = layers.map((l) => (options.plain ? blob(MediaType.ociLayer, l) : blob(MediaType.ociLayerGzip, gzipSync(l))));
+  const config = blob(MediaType.ociConfig, {
+    architecture: hostArch(),
+    os: 'linux',
+    config: { Cmd: ['/bin/sh'] },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+  });
+  const manifest = blob(MediaType.ociManifest, {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: config.desc,
+    layers: layerBlobs.map((b) => b.desc),
+  });
+  const index = { schemaVersion: 2, manifests: [{ ...manifest.desc, annotations: { [Annotation.imageName]: name } }] };
+  await writeTar(path, [
+    OCI_LAYOUT,
+    ...[...layerBlobs, config, manifest].map(blobEntry),
+    { name: 'index.json', data: JSON.stringify(index) },
+  ]);
+  return { name, diffIds, chain: chainIds(diffIds) };
+}
+
+function hostArch(): string {
+  return ({ x64: 'amd64', arm64: 'arm64', ia32: '386' } as Record<string, string>)[process.arch] ?? process.arch;
 }

@@ -11,55 +11,15 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { gzipSync } from 'node:zlib';
+
 import { bytesSource, writeBlob } from '../src/content/helpers';
 import { DiffClient } from '../src/diff/client';
 import { TransferClient, type TransferProgress } from '../src/transfer/client';
-import { type Descriptor, Annotation, MediaType, chainIds, sha256 } from '../src/oci';
-import { type TarEntry, OCI_LAYOUT, blob, blobEntry, tarStream, writeTar } from './archive-helpers';
+import { type Descriptor, MediaType, sha256 } from '../src/oci';
+import { type TarEntry, ociArchive, tarStream } from './archive-helpers';
 import { type Instance, startInstance } from './instance';
 
 const layerTar = async (entries: TarEntry[]): Promise<Buffer> => buffer(tarStream(entries));
-
-interface BuiltImage {
-  name: string;
-  diffIds: string[];
-  chain: string[];
-}
-
-/** An OCI archive of one image whose layers are the given tars (gzip-compressed unless plain). */
-async function ociArchive(
-  path: string,
-  name: string,
-  layers: Buffer[],
-  options: { plain?: boolean; diffIds?: string[] } = {},
-): Promise<BuiltImage> {
-  const diffIds = options.diffIds ?? layers.map((l) => sha256(l));
-  const layerBlobs = layers.map((l) => (options.plain ? blob(MediaType.ociLayer, l) : blob(MediaType.ociLayerGzip, gzipSync(l))));
-  const config = blob(MediaType.ociConfig, {
-    architecture: hostArch(),
-    os: 'linux',
-    config: { Cmd: ['/bin/sh'] },
-    rootfs: { type: 'layers', diff_ids: diffIds },
-  });
-  const manifest = blob(MediaType.ociManifest, {
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: config.desc,
-    layers: layerBlobs.map((b) => b.desc),
-  });
-  const index = { schemaVersion: 2, manifests: [{ ...manifest.desc, annotations: { [Annotation.imageName]: name } }] };
-  await writeTar(path, [
-    OCI_LAYOUT,
-    ...[...layerBlobs, config, manifest].map(blobEntry),
-    { name: 'index.json', data: JSON.stringify(index) },
-  ]);
-  return { name, diffIds, chain: chainIds(diffIds) };
-}
-
-function hostArch(): string {
-  return ({ x64: 'amd64', arm64: 'arm64', ia32: '386' } as Record<string, string>)[process.arch] ?? process.arch;
-}
 
 const file = (name: string, data: string): TarEntry => ({ name, data });
 const dir = (name: string): TarEntry => ({ name, type: 'directory' });

@@ -42,6 +42,8 @@ import { NAMESPACE_PREFIX, SNAPSHOTTER_PREFIX, snapshotterKey, under } from '../
 import type { LeaseStore } from '../leases/store';
 import { type CollectResult, type GarbageCollector, type GcRoot, type GcTrigger, type RootsProvider, emptyResult } from './gc';
 import type { GcLock } from './lock';
+import type { Inventory } from '../system/check';
+import { existsSync } from 'node:fs';
 import { type SnapshotEntry, contentNode, ingestNode, mark, removalOrder, snapshotName, snapshotNamespace, snapshotNode } from './mark';
 
 export const DEFAULT_INGEST_EXPIRY_MS = 24 * 60 * 60 * 1000;
@@ -123,25 +125,11 @@ export class Collector implements GarbageCollector, GcTrigger {
    * snapshotter that cannot be asked is skipped with a warning.
    */
   async snapshotsInUse(namespace: string): Promise<string | undefined> {
-    const own = new Set([namespace]);
-    let n = 0;
-    for (const name of await this.recordedSnapshotters()) {
-      try {
-        await withTimeout(
-          `list snapshots of "${name}"`,
-          this.snapshotterTimeoutMs,
-          this.client(name).walk((info) => {
-            if (snapshotNamespace(info.name, own) !== undefined) n++;
-          }),
-        );
-      } catch (err) {
-        this.options.logger.warn('snapshotter not asked whether a namespace is in use', {
-          snapshotter: name,
-          namespace,
-          error: (err as Error).message,
-        });
-      }
+    const { snapshots, failures } = await this.allSnapshots(new Set([namespace]));
+    for (const [name, err] of failures) {
+      this.options.logger.warn('snapshotter not asked whether a namespace is in use', { snapshotter: name, namespace, error: err.message });
     }
+    const n = snapshots.filter((s) => s.namespace !== undefined).length;
     return n ? `${n} snapshot${n === 1 ? '' : 's'}` : undefined;
   }
 
@@ -171,6 +159,61 @@ export class Collector implements GarbageCollector, GcTrigger {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+  }
+
+  /**
+   * What `ctl system check` judges (system/check.ts), taken under the lock shared so that no
+   * collection runs meanwhile: content records, images, every recorded snapshotter's snapshots,
+   * what containers hold.
+   */
+  async inventory(): Promise<Inventory> {
+    const { db, lock, content, images } = this.options;
+    return lock.shared(async () => {
+      const namespaces = new Set<string>();
+      for await (const key of db.keys(under(NAMESPACE_PREFIX))) namespaces.add(key.slice(NAMESPACE_PREFIX.length));
+      const { snapshots, failures } = await this.allSnapshots(namespaces);
+      const unreachable = failures.map(([name]) => name);
+      const containerRoots: GcRoot[] = [];
+      for (const provider of this.roots) containerRoots.push(...(await provider()));
+      return {
+        content: content.allRecords(),
+        blobPresent: (digest: string) => existsSync(content.blobPath(digest)),
+        images: await images.all(),
+        snapshots,
+        unreachable,
+        containerRoots,
+      };
+    });
+  }
+
+  /**
+   * Every recorded snapshotter's snapshots (a snapshotter's only when its whole walk answered
+   * in time), with the namespace of those containerd-lite made among `namespaces`.
+   */
+  private async allSnapshots(
+    namespaces: ReadonlySet<string>,
+  ): Promise<{ snapshots: SnapshotEntry[]; answered: string[]; failures: [string, Error][] }> {
+    const snapshots: SnapshotEntry[] = [];
+    const answered: string[] = [];
+    const failures: [string, Error][] = [];
+    for (const name of await this.recordedSnapshotters()) {
+      const found: SnapshotEntry[] = [];
+      try {
+        await withTimeout(
+          `list snapshots of "${name}"`,
+          this.snapshotterTimeoutMs,
+          this.client(name).walk((info) => {
+            const namespace = snapshotNamespace(info.name, namespaces);
+            found.push({ snapshotter: name, name: info.name, parent: info.parent, labels: info.labels, namespace });
+          }),
+        );
+        snapshots.push(...found);
+        answered.push(name);
+      } catch (err) {
+        failures.push([name, err as Error]);
+      }
+    }
+    return { snapshots, answered, failures };
   }
 
   private client(name: string): Snapshotter & Partial<Cleaner> {
@@ -203,30 +246,8 @@ export class Collector implements GarbageCollector, GcTrigger {
       const namespaces = new Set<string>();
       for await (const key of db.keys(under(NAMESPACE_PREFIX))) namespaces.add(key.slice(NAMESPACE_PREFIX.length));
 
-      const snapshots: SnapshotEntry[] = [];
-      const reachable = new Set<string>();
-      for (const name of await this.recordedSnapshotters()) {
-        try {
-          const found: SnapshotEntry[] = [];
-          await withTimeout(
-            `list snapshots of "${name}"`,
-            timeout,
-            this.client(name).walk((info) => {
-              found.push({
-                snapshotter: name,
-                name: info.name,
-                parent: info.parent,
-                labels: info.labels,
-                namespace: snapshotNamespace(info.name, namespaces),
-              });
-            }),
-          );
-          snapshots.push(...found);
-          reachable.add(name);
-        } catch (err) {
-          result.errors.push(`snapshotter "${name}": ${(err as Error).message}`);
-        }
-      }
+      const { snapshots, answered: reachable, failures } = await this.allSnapshots(namespaces);
+      for (const [name, err] of failures) result.errors.push(`snapshotter "${name}": ${err.message}`);
 
       const { leases: leaseEntries, dangling } = await leases.all();
       const now = new Date();

@@ -37,7 +37,9 @@ import {
 } from './bundle';
 import { FifoBridges } from './fifo';
 import { followLog, type LogOptions } from './logs';
-import { ShimProcess, type Stdio } from './process';
+import { type KnownTask, taskLeftovers } from './leftovers';
+import type { Problem } from '../system/check';
+import { ShimProcess, type Stdio, processAlive } from './process';
 import { type ShimBinaries, ShimManager } from './shim-manager';
 import { loadTasks } from './shim-load';
 import { Task } from './task';
@@ -89,6 +91,17 @@ export class TaskManager {
       t.init.unwatch();
       for (const e of t.execs.values()) e.unwatch();
     }
+  }
+
+  /** What the host holds of this instance's tasks that no task accounts for (ctl system check). */
+  leftovers(instanceDirs: string[]): Problem[] {
+    const known: KnownTask[] = [...this.tasks.values()].map((t) => ({
+      namespace: t.namespace,
+      id: t.id,
+      bundle: t.bundle,
+      lost: !t.init.readExit() && t.init.readPid() > 0 && !processAlive(t.init.pid),
+    }));
+    return taskLeftovers(known, this.dirs.tasksDir, instanceDirs);
   }
 
   /** The Tasks API bound to one namespace. */

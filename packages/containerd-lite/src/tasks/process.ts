@@ -112,3 +112,13 @@ export class ShimProcess {
 export function exitCode(e: ExitStatus): number {
   return e.exitStatus;
 }
+
+/** Whether a process of this pid exists (it may belong to another user: EPERM). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type TaskDirs, type TaskJson, execsDir, readExecJson, readTaskJson, removeBundle, rootfsMounted, unmountRootfs } from './bundle';
 import type { FifoBridges } from './fifo';
-import { ShimProcess, type Stdio } from './process';
+import { ShimProcess, type Stdio, processAlive } from './process';
 import type { ShimManager } from './shim-manager';
 import { Task } from './task';
 import type { TaskEvents } from './task-events';
@@ -94,13 +94,4 @@ async function reconcileLostShim(t: Task, logger?: Logger): Promise<void> {
     oomKilled: false,
     exitedAt: new Date().toISOString(),
   });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
