@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// Fault injection (issue 11): SIGKILL the daemon at a random moment of an operation (import,
+// pull, run, rm, commit, gc), start it again, and ask `ctl system check`; a container started
+// before the first trial must stay controllable throughout, and no helper (ctl-apply, ctl-diff)
+// may outlive the daemon that started it. One private instance on a tmpfs, its own registry
+// (Debian's docker-registry on 127.0.0.1) for pulls.
+//   node tools/fault-inject.mjs [TRIALS]     (default 100; FAULT_OPS=import,pull,... to pick)
+// Prints one line per trial and a summary; exits 1 when any trial left a problem.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const TRIALS = Number(process.argv[2] ?? 100);
+const OPS = (process.env.FAULT_OPS ?? 'import,pull,run,rm,commit,gc').split(',');
+const base = mkdtempSync('/tmp/ctl-faults-');
+execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'tmpfs', base]);
+const root = join(base, 'root');
+const state = join(base, 'state');
+mkdirSync(state, { recursive: true });
+const env = { ...process.env, CTL_NO_AUTOSTART: '1' };
+const ctlArgs = (args) => [join(repo, 'packages', 'cli', 'bin', 'ctl.js'), '--root', root, '--state', state, ...args];
+const ctl = (...args) => spawnSync(process.execPath, ctlArgs(args), { env, encoding: 'utf8' });
+const must = (...args) => {
+  const r = ctl(...args);
+  if (r.status !== 0) throw new Error(`ctl ${args.join(' ')}: exit ${r.status}: ${r.stderr.trim()}`);
+  return r.stdout;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let daemon;
+let registry;
+
+async function startDaemon() {
+  daemon = spawn(process.execPath, ctlArgs(['daemon']), { env, stdio: 'ignore' });
+  for (let i = 0; i < 400; i++) {
+    if (ctl('version').status === 0) return;
+    await sleep(50);
+  }
+  throw new Error('the daemon did not answer');
+}
+
+async function killDaemon() {
+  const exited = new Promise((r) => daemon.once('exit', r));
+  daemon.kill('SIGKILL');
+  await exited;
+}
+
+/** Helpers of this instance still running (they must die with their daemon). */
+function orphanHelpers() {
+  try {
+    return execFileSync('pgrep', ['-af', `ctl-(apply|diff).*${base}`], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function startRegistry() {
+  const host = `127.0.0.1:${await freePort()}`;
+  const config = join(base, 'registry.yml');
+  const secret = createHash('sha256').update(base).digest('hex');
+  const yml = ['version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${base}/registry`];
+  writeFileSync(config, [...yml, 'http:', `  addr: ${host}`, `  secret: ${secret}`, ''].join('\n'));
+  registry = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://${host}/v2/`)).ok) return host;
+    } catch {
+      // not yet
+    }
+    await sleep(50);
+  }
+  throw new Error('docker-registry did not answer');
+}
+
+/**
+ * The operations, each given a fresh name per trial: `prepare` runs before, `args` is what the
+ * daemon dies during (after up to `window` ms), `after` removes what the trial made.
+ */
+function operations(host) {
+  const fat = 'fat:1';
+  const remote = `${host}/fat:1`;
+  const dropFat = () => {
+    ctl('image', 'rm', '--sync', fat);
+    ctl('image', 'rm', '--sync', remote);
+  };
+  return {
+    import: { prepare: dropFat, args: () => ['image', 'import', join(base, 'fat.tar')], window: 1500 },
+    pull: { prepare: dropFat, args: () => ['pull', remote], window: 1500 },
+    run: {
+      prepare: () => undefined,
+      args: (n) => ['run', '--name', `r${n}`, 'busybox', 'sh', '-c', 'echo hi'],
+      after: (n) => ctl('rm', '-f', `r${n}`),
+      window: 600,
+    },
+    rm: {
+      prepare: (n) => must('run', '-d', '--name', `x${n}`, 'busybox', 'sleep', '600'),
+      args: (n) => ['rm', '-f', `x${n}`],
+      after: (n) => ctl('rm', '-f', `x${n}`),
+      window: 400,
+    },
+    commit: {
+      prepare: (n) => must('run', '-d', '--name', `c${n}`, 'busybox', 'sh', '-c', 'head -c 20000000 /dev/urandom > /big; sleep 600'),
+      args: (n) => ['commit', `c${n}`, `committed:${n}`],
+      after: (n) => (ctl('rm', '-f', `c${n}`), ctl('image', 'rm', `committed:${n}`)),
+      window: 1500,
+    },
+    gc: { prepare: () => ctl('image', 'rm', fat), args: () => ['gc'], window: 400 },
+  };
+}
+
+let failures = 0;
+try {
+  const image = join(base, 'busybox.tar');
+  execFileSync('bash', [join(repo, 'tools', 'busybox-image.sh'), image]);
+  await startDaemon();
+  must('image', 'import', image);
+  // A fat image (a 40 MB random layer) for imports and pulls with a window worth aiming at.
+  must('run', '--name', 'fatmaker', 'busybox', 'sh', '-c', 'head -c 40000000 /dev/urandom > /big');
+  must('commit', 'fatmaker', 'fat:1');
+  must('rm', 'fatmaker');
+  must('image', 'export', '-o', join(base, 'fat.tar'), 'fat:1');
+  const host = await startRegistry();
+  must('image', 'tag', 'fat:1', `${host}/fat:1`);
+  must('push', `${host}/fat:1`);
+  must('run', '-d', '--name', 'keeper', 'busybox', 'sleep', '100000');
+  const ops = operations(host);
+  console.log(`${TRIALS} trials over ${OPS.join(', ')}; state on tmpfs`);
+  for (let n = 1; n <= TRIALS; n++) {
+    const name = OPS[n % OPS.length];
+    const op = ops[name];
+    op.prepare(n);
+    const client = spawn(process.execPath, ctlArgs(op.args(n)), { env, stdio: 'ignore' });
+    const delay = Math.floor(Math.random() * op.window);
+    await sleep(delay);
+    await killDaemon();
+    await new Promise((r) => (client.exitCode !== null ? r() : client.once('exit', r)));
+    await sleep(100);
+    const orphans = orphanHelpers();
+    await startDaemon();
+    const check = ctl('system', 'check');
+    const keeper = ctl('exec', 'keeper', 'true').status === 0;
+    const ok = check.status === 0 && keeper && !orphans;
+    if (!ok) failures++;
+    const why = [
+      check.status === 0 ? '' : `check: ${check.stdout.trim().replace(/\n/g, '; ')}`,
+      keeper ? '' : 'keeper not controllable',
+      orphans ? `helpers outlived the daemon: ${orphans}` : '',
+    ].filter(Boolean);
+    op.after?.(n);
+    console.log(`${String(n).padStart(3)} ${name.padEnd(7)} killed after ${String(delay).padStart(4)} ms: ${ok ? 'ok' : why.join(' | ')}`);
+  }
+  must('rm', '-f', 'keeper');
+  console.log(`\n${TRIALS - failures} of ${TRIALS} trials left a consistent engine`);
+} finally {
+  if (daemon && daemon.exitCode === null) {
+    for (const id of ctl('ps', '-aq').stdout.split('\n').filter(Boolean)) ctl('rm', '-f', id);
+    await killDaemon();
+  }
+  registry?.kill('SIGTERM');
+  spawnSync('umount', ['--recursive', '--lazy', base]);
+  rmSync(base, { recursive: true, force: true });
+}
+process.exit(failures ? 1 : 0);
