@@ -8,7 +8,7 @@
  * A light module (node built-ins and @ctl/proto/errors only): the snapshotter and the CLI import it
  * without the rest of runtime-native.
  */
-import { EngineError, ErrorKind } from '@ctl/proto/errors';
+import { EngineError, ErrorKind, invalidArgument } from '@ctl/proto/errors';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -155,6 +155,10 @@ function viaChildProcess(file: string, args: string[], opts: LaunchOptions): Pro
  * rejects with a LaunchError only when it could not be started.
  */
 export function launch(file: string, args: string[], opts: LaunchOptions = {}): Promise<LaunchResult> {
+  // The launcher's request frames its strings with NULs (so does execve): one inside a string
+  // would shift every field after it and leave the launcher waiting for bytes that never come.
+  const withNul = [opts.cwd ?? '', file, ...args].find((s) => s.includes('\0'));
+  if (withNul !== undefined) return Promise.reject(invalidArgument(`${file}: argument ${JSON.stringify(withNul)} contains a NUL byte`));
   const l = launcher();
   return l ? l.run(file, args, opts) : viaChildProcess(file, args, opts);
 }

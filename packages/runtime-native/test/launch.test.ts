@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { LAUNCH_BINARY, LaunchError, launch } from '../src/launch';
 
 /** pids of the ctl-launch processes that are children of this process */
@@ -50,6 +51,20 @@ describe('launch (ctl-launch)', function () {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('refuses an argument with a NUL byte (it would desynchronise the launcher) and goes on serving', async () => {
+    for (const [file, args, cwd] of [
+      ['echo', ['a\0b']],
+      ['ec\0ho', []],
+      ['echo', ['x'], '/tmp\0'],
+    ] as const) {
+      await assert.rejects(
+        Promise.race([launch(file, [...args], { cwd }), new Promise((_, reject) => setTimeout(() => reject(new Error('hung')), 5000))]),
+        (err: unknown) => isKind(err, ErrorKind.InvalidArgument) && /NUL/.test((err as Error).message),
+      );
+    }
+    assert.deepEqual(await launch('echo', ['still here']), { code: 0, stdout: 'still here\n', stderr: '' });
   });
 
   it('runs many commands at once and answers each with its own output, large ones too', async () => {
