@@ -102,7 +102,9 @@ static void stage2(struct spawn *sp, int sync_fd) {
       fprintf(stderr, "ctl-runtime: open exec fifo: %s\n", strerror(errno));
       _exit(1);
     }
-    close(w);
+    /* w stays open until execve closes it: `start` reads to end of file, so it returns once the
+     * process runs (or this one died). A signal sent right after start then finds the program,
+     * not this init, which as pid 1 of its namespace would drop it (no handler installed yet). */
     close(sp->fifo_fd);
   }
   if (!sp->is_exec && json_object_get(sp->spec, "hooks")) {
