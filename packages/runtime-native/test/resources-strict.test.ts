@@ -4,6 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { ErrorKind } from '@ctl/proto/errors';
 import { buildSpec } from '../src';
 import type { RuntimeError } from '../src';
 import { type Fixture, assertNoLeftovers, cgroupDirs, cgroupFile, useFixture } from './helpers';
@@ -26,23 +27,51 @@ describe('linux.resources: applied or refused (root, real kernel)', function () 
     return JSON.stringify(s);
   }
 
-  const refused: [string, Record<string, unknown>, RegExp, string | undefined][] = [
-    ['network.classID', { network: { classID: 1048577 } }, /network\.classID: this host has no net_cls cgroup controller/, 'net_cls'],
+  /** [what, linux.resources, the error, the kind, skip when the host can apply it] */
+  const refused: [string, Record<string, unknown>, RegExp, ErrorKind, () => boolean][] = [
+    [
+      'network.classID',
+      { network: { classID: 1048577 } },
+      /network\.classID: this host has no net_cls cgroup controller/,
+      ErrorKind.FailedPrecondition,
+      () => hasController('net_cls'),
+    ],
     [
       'network.priorities',
       { network: { priorities: [{ name: 'lo', priority: 2 }] } },
       /network\.priorities: this host has no net_prio cgroup controller/,
-      'net_prio',
+      ErrorKind.FailedPrecondition,
+      () => hasController('net_prio'),
     ],
-    ['rdma', { rdma: { mlx5_1: { hcaHandles: 3 } } }, /rdma: this host has no rdma cgroup controller/, 'rdma'],
-    ['memory.swappiness out of range', { memory: { swappiness: 101 } }, /memory\.swappiness: 101 is outside 0-100/, undefined],
+    [
+      'rdma',
+      { rdma: { mlx5_1: { hcaHandles: 3 } } },
+      /rdma: this host has no rdma cgroup controller/,
+      ErrorKind.FailedPrecondition,
+      () => hasController('rdma'),
+    ],
+    [
+      'blockIO.leafWeight without CFQ',
+      { blockIO: { leafWeight: 500 } },
+      /blockIO\.leafWeight: .*No such file/,
+      ErrorKind.FailedPrecondition,
+      () => fs.existsSync('/sys/fs/cgroup/blkio/blkio.leaf_weight'),
+    ],
+    [
+      'memory.swappiness out of range',
+      { memory: { swappiness: 101 } },
+      /memory\.swappiness: 101 is outside 0-100/,
+      ErrorKind.InvalidArgument,
+      () => false,
+    ],
   ];
-  for (const [what, resources, message, controller] of refused) {
+  for (const [what, resources, message, kind, canApply] of refused) {
     it(`refuses ${what} where it cannot be applied`, async function () {
-      if (!cgroupV1 || (controller && hasController(controller))) this.skip();
+      if (!cgroupV1 || canApply()) this.skip();
       const id = fx.id();
       await assert.rejects(fx.runtime.create(id, fx.rawBundle(id, config(id, resources))), (err: RuntimeError) => {
         assert.match(err.message, message);
+        assert.equal(err.kind, kind);
         return true;
       });
       assertNoLeftovers(id, fx);

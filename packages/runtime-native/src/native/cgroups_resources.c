@@ -134,6 +134,29 @@ static int refuse_fields(json_t *o, const char *section, const char *const *keys
   return 0;
 }
 
+/* blkio's weight range (10-1000) onto io.weight's (1-10000) */
+static long long io_weight(long long w) { return 1 + ((w - 10) * 9999) / 990; }
+
+/* weightDevice[]: "MAJ:MIN WEIGHT" into the BFQ file, else the generic one (v2: io.weight's
+ * range); leafWeight only on v1, where the file exists (CFQ), refused on v2 */
+static int weight_devices(const char *d, json_t *bio, bool v2, struct ctl_err *e) {
+  size_t i;
+  json_t *wd;
+  json_array_foreach(json_object_get(bio, "weightDevice"), i, wd) {
+    long long maj = 0, min = 0, w = 0;
+    jint(wd, "major", &maj);
+    jint(wd, "minor", &min);
+    if (jint(wd, "weight", &w) && cg_writef(d, v2 ? "io.bfq.weight" : "blkio.bfq.weight_device", e, "%lld:%lld %lld", maj, min, w) < 0 &&
+        cg_writef(d, v2 ? "io.weight" : "blkio.weight_device", e, "%lld:%lld %lld", maj, min, v2 ? io_weight(w) : w) < 0)
+      return ctl_wrap(e, RES "blockIO.weightDevice[%zu].weight", i);
+    if (!jint(wd, "leafWeight", &w)) continue;
+    if (v2) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, RES "blockIO.weightDevice[%zu].leafWeight: cgroup v2 has none", i);
+    if (cg_writef(d, "blkio.leaf_weight_device", e, "%lld:%lld %lld", maj, min, w) < 0)
+      return ctl_wrap(e, RES "blockIO.weightDevice[%zu].leafWeight", i);
+  }
+  return 0;
+}
+
 /* ---- v1 ---- */
 
 static int memory_v1(struct cgroup *cg, json_t *mem, struct ctl_err *e) {
@@ -205,18 +228,7 @@ static int blkio_v1(struct cgroup *cg, json_t *bio, struct ctl_err *e) {
       return ctl_wrap(e, RES "blockIO.weight (this kernel offers neither blkio.weight nor blkio.bfq.weight)");
   }
   if (jint(bio, "leafWeight", &v) && v && cg_writef(d, "blkio.leaf_weight", e, "%lld", v) < 0) return ctl_wrap(e, RES "blockIO.leafWeight");
-  size_t i;
-  json_t *wd;
-  json_array_foreach(json_object_get(bio, "weightDevice"), i, wd) {
-    long long maj = 0, min = 0, w = 0;
-    jint(wd, "major", &maj);
-    jint(wd, "minor", &min);
-    if (jint(wd, "weight", &w) && cg_writef(d, "blkio.bfq.weight_device", e, "%lld:%lld %lld", maj, min, w) < 0 &&
-        cg_writef(d, "blkio.weight_device", e, "%lld:%lld %lld", maj, min, w) < 0)
-      return ctl_wrap(e, RES "blockIO.weightDevice[%zu].weight", i);
-    if (jint(wd, "leafWeight", &w) && cg_writef(d, "blkio.leaf_weight_device", e, "%lld:%lld %lld", maj, min, w) < 0)
-      return ctl_wrap(e, RES "blockIO.weightDevice[%zu].leafWeight", i);
-  }
+  if (weight_devices(d, bio, false, e) < 0) return -1;
   return throttles(d, bio, false, e);
 }
 
@@ -367,21 +379,10 @@ static int io_v2(struct cgroup *cg, const char *d, json_t *bio, struct ctl_err *
   if (cg_v2_enable(cg, d, "io", RES "blockIO", e) < 0) return -1;
   long long v;
   if (jint(bio, "weight", &v) && v) {
-    long long w = 1 + ((v - 10) * 9999) / 990;
-    if (cg_writef(d, "io.weight", e, "default %lld", w) < 0 && cg_writef(d, "io.bfq.weight", e, "%lld", v) < 0)
+    if (cg_writef(d, "io.weight", e, "default %lld", io_weight(v)) < 0 && cg_writef(d, "io.bfq.weight", e, "%lld", v) < 0)
       return ctl_wrap(e, RES "blockIO.weight");
   }
-  size_t i;
-  json_t *wd;
-  json_array_foreach(json_object_get(bio, "weightDevice"), i, wd) {
-    long long maj = 0, min = 0, w = 0;
-    jint(wd, "major", &maj);
-    jint(wd, "minor", &min);
-    if (refuse_fields(wd, "blockIO.weightDevice[]", leaf, "cgroup v2 has no leaf weight", e) < 0) return -1;
-    if (jint(wd, "weight", &w) && cg_writef(d, "io.bfq.weight", e, "%lld:%lld %lld", maj, min, w) < 0 &&
-        cg_writef(d, "io.weight", e, "%lld:%lld %lld", maj, min, 1 + ((w - 10) * 9999) / 990) < 0)
-      return ctl_wrap(e, RES "blockIO.weightDevice[%zu].weight", i);
-  }
+  if (weight_devices(d, bio, true, e) < 0) return -1;
   return throttles(d, bio, true, e);
 }
 
@@ -414,5 +415,8 @@ static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_er
 
 int cg_apply(struct cgroup *cg, json_t *res, struct ctl_err *e) {
   if (!res) return 0;
-  return cg->mode == CG_V2 ? apply_v2(cg, cg->dir[0], res, e) : apply_v1(cg, res, e);
+  int r = cg->mode == CG_V2 ? apply_v2(cg, cg->dir[0], res, e) : apply_v1(cg, res, e);
+  /* the cgroup was just made (or checked by update): a missing file is one this kernel lacks */
+  if (r < 0 && e->errnum == ENOENT) e->kind = CTL_KIND_FAILED_PRECONDITION;
+  return r;
 }
