@@ -60,6 +60,18 @@ describe('rootfs in other mount namespaces (root, real kernel)', function () {
     }
   });
 
+  it('a mount namespace path naming our own is inheriting it: no pivot_root of our root', async () => {
+    // (not run without the guard: pivot_root in this namespace would move this machine's root)
+    const id = fx.id();
+    const text = config(id, ['cat', MARKER], (s) => {
+      for (const n of s.linux!.namespaces!) if (n.type === 'mount') n.path = `/proc/${process.pid}/ns/mnt`;
+    });
+    const r = await fx.runtime.runForeground(id, fx.rawBundle(id, text));
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(fs.existsSync(path.join(fx.rootfs, MARKER.slice(1))) && !fs.existsSync(MARKER), 'our / is still ours');
+    assertNoLeftovers(id, fx);
+  });
+
   for (const [propagation, field] of [
     ['shared', /shared:\d+/],
     ['unbindable', /unbindable/],

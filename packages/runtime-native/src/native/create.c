@@ -110,7 +110,8 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
                                .userns = sp.plan.has[NS_USER],
                                .cgroupns = sp.plan.has[NS_CGROUP],
                                .no_pivot = o->no_pivot,
-                               .host_mntns = !sp.plan.has[NS_MNT],
+                               /* joining our own mount namespace by path is inheriting it: never pivot ours */
+                               .host_mntns = !sp.plan.has[NS_MNT] || ns_is_current(NS_MNT, sp.plan.join[NS_MNT]),
                                .terminal = jbool(process, "terminal")};
   pid_t pid;
   sp.cache_dir = g->root;
