@@ -22,6 +22,7 @@
         "src/native/mounts.c",
         "src/native/cgroups.c",
         "src/native/cgroups_stats.c",
+        "src/native/cgroups_resources.c",
         "src/native/caps.c",
         "src/native/seccomp.c",
         "src/native/process.c",

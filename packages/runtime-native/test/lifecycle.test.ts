@@ -237,6 +237,18 @@ describe('runtime lifecycle with the shim (root, real kernel)', function () {
     assert.equal((JSON.parse(fs.readFileSync(path.join(out, 'poststop.json'), 'utf8')) as { id: string }).id, id);
   });
 
+  it('start returns once the process runs, not while the init still prepares it', async () => {
+    // a signal sent right after start must find the program: the init, pid 1 of its namespace,
+    // drops signals it has no handler for. A slow startContainer hook widens that window.
+    const id = fx.id();
+    const b = fx.bundle(id, ['sleep', '1000'], {}, (s) => {
+      s.hooks = { startContainer: [{ path: '/bin/sleep', args: ['sleep', '0.5'] }] };
+    });
+    const { pid } = await fx.runtime.createWithShim(id, b);
+    await fx.runtime.start(id);
+    assert.equal(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\u00001000\u0000');
+  });
+
   it('a failing createRuntime hook fails create and leaves nothing behind', async () => {
     const id = fx.id();
     const b = fx.bundle(id, ['true'], {}, (s) => {

@@ -147,13 +147,12 @@ const char *cg_dir(struct cgroup *cg, const char *c) {
 
 static bool is_v1_dir(struct cgroup *cg, int i) { return strcmp(cg->ctrl[i], "unified") != 0; }
 
-static int cg_write(const char *dir, const char *file, const char *val, struct ctl_err *e) {
+int cg_write(const char *dir, const char *file, const char *val, struct ctl_err *e) {
   cleanup_free char *path = xasprintf("%s/%s", dir, file);
   return write_file(path, val, strlen(val), e);
 }
 
-static int cg_writef(const char *dir, const char *file, struct ctl_err *e, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int cg_writef(const char *dir, const char *file, struct ctl_err *e, const char *fmt, ...) {
+int cg_writef(const char *dir, const char *file, struct ctl_err *e, const char *fmt, ...) {
   char val[256];
   va_list ap;
   va_start(ap, fmt);
@@ -188,7 +187,7 @@ static int cpuset_inherit(const char *dir, struct ctl_err *e) {
 /* v2: a controller is usable in a cgroup only when every ancestor enables it in
  * cgroup.subtree_control. Enabled on demand, one controller at a time, only for what the spec
  * asks for, so a container without limits changes nothing above its own cgroup. */
-static int v2_enable(struct cgroup *cg, const char *leaf, const char *controller, const char *field, struct ctl_err *e) {
+int cg_v2_enable(struct cgroup *cg, const char *leaf, const char *controller, const char *field, struct ctl_err *e) {
   size_t mlen = strlen(leaf) - strlen(cg->path);
   cleanup_free char *mnt = strndup(leaf, mlen);
   cleanup_free char *avail = cg_read(mnt, "cgroup.controllers");
@@ -261,242 +260,6 @@ int cg_enter(struct cgroup *cg, pid_t pid, struct ctl_err *e) {
   snprintf(buf, sizeof buf, "%d", pid);
   for (int i = 0; i < cg->n; i++)
     if (cg_write(cg->dir[i], "cgroup.procs", buf, e) < 0) return -1;
-  return 0;
-}
-
-/* ---- resources ---- */
-
-static int devices_v1(const char *dir, json_t *rules, struct ctl_err *e) {
-  size_t i;
-  json_t *r;
-  json_array_foreach(rules, i, r) {
-    const char *type = jstr(r, "type"), *access = jstr(r, "access");
-    long long maj = -1, min = -1;
-    bool has_maj = jint(r, "major", &maj), has_min = jint(r, "minor", &min);
-    char rule[128], majs[24] = "*", mins[24] = "*";
-    if (has_maj && maj >= 0) snprintf(majs, sizeof majs, "%lld", maj);
-    if (has_min && min >= 0) snprintf(mins, sizeof mins, "%lld", min);
-    if (!type || !strcmp(type, "a"))
-      snprintf(rule, sizeof rule, "a");
-    else
-      snprintf(rule, sizeof rule, "%s %s:%s %s", type, majs, mins, access ? access : "rwm");
-    if (!strcmp(rule, "a")) snprintf(rule, sizeof rule, "a *:* %s", access ? access : "rwm");
-    if (cg_write(dir, jbool(r, "allow") ? "devices.allow" : "devices.deny", rule, e) < 0)
-      return ctl_wrap(e, "linux.resources.devices[%zu]", i);
-  }
-  /* as runc: mknod of anything, and the devices every container gets, stay allowed */
-  static const char *defaults[] = {"c *:* m",   "b *:* m",   "c 1:3 rwm",   "c 1:8 rwm", "c 1:7 rwm",   "c 5:0 rwm",
-                                   "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"};
-  if (json_array_size(rules))
-    for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++)
-      if (cg_write(dir, "devices.allow", defaults[k], e) < 0) return ctl_wrap(e, "default device rule \"%s\"", defaults[k]);
-  return 0;
-}
-
-static int throttle(const char *dir, const char *file, json_t *list, bool v2, const char *v2key, struct ctl_err *e) {
-  size_t i;
-  json_t *d;
-  json_array_foreach(list, i, d) {
-    long long maj = 0, min = 0, rate = 0;
-    jint(d, "major", &maj);
-    jint(d, "minor", &min);
-    jint(d, "rate", &rate);
-    if (v2) {
-      if (cg_writef(dir, "io.max", e, "%lld:%lld %s=%lld", maj, min, v2key, rate) < 0) return -1;
-    } else if (cg_writef(dir, file, e, "%lld:%lld %lld", maj, min, rate) < 0) {
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static int apply_v1(struct cgroup *cg, json_t *res, struct ctl_err *e) {
-  long long v;
-  const char *d;
-  json_t *mem = json_object_get(res, "memory");
-  if (mem && (d = cg_dir(cg, "memory"))) {
-    long long limit = 0, swap = 0;
-    bool has_limit = jint(mem, "limit", &limit), has_swap = jint(mem, "swap", &swap);
-    if (has_limit && cg_writef(d, "memory.limit_in_bytes", e, "%lld", limit) < 0) {
-      /* lowering below the current mem+swap limit: set swap first */
-      if (!has_swap || cg_writef(d, "memory.memsw.limit_in_bytes", e, "%lld", swap) < 0 ||
-          cg_writef(d, "memory.limit_in_bytes", e, "%lld", limit) < 0)
-        return ctl_wrap(e, "linux.resources.memory.limit");
-    }
-    if (has_swap && swap != 0) {
-      cleanup_free char *p = xasprintf("%s/memory.memsw.limit_in_bytes", d);
-      if (access(p, F_OK) == 0) {
-        if (cg_writef(d, "memory.memsw.limit_in_bytes", e, "%lld", swap) < 0) return ctl_wrap(e, "linux.resources.memory.swap");
-      } else {
-        ctl_log("warning", "linux.resources.memory.swap ignored: swap accounting is off (no memory.memsw.*)");
-      }
-    }
-    if (jint(mem, "reservation", &v) && cg_writef(d, "memory.soft_limit_in_bytes", e, "%lld", v) < 0)
-      return ctl_wrap(e, "linux.resources.memory.reservation");
-    if (jint(mem, "swappiness", &v) && v >= 0 && v <= 100 && cg_writef(d, "memory.swappiness", e, "%lld", v) < 0)
-      return ctl_wrap(e, "linux.resources.memory.swappiness");
-    if (jbool(mem, "disableOOMKiller") && cg_write(d, "memory.oom_control", "1", e) < 0)
-      return ctl_wrap(e, "linux.resources.memory.disableOOMKiller");
-  }
-  json_t *cpu = json_object_get(res, "cpu");
-  if (cpu) {
-    if ((d = cg_dir(cg, "cpu"))) {
-      if (jint(cpu, "shares", &v) && v && cg_writef(d, "cpu.shares", e, "%lld", v) < 0) return ctl_wrap(e, "linux.resources.cpu.shares");
-      if (jint(cpu, "period", &v) && v && cg_writef(d, "cpu.cfs_period_us", e, "%lld", v) < 0)
-        return ctl_wrap(e, "linux.resources.cpu.period");
-      if (jint(cpu, "quota", &v) && v && cg_writef(d, "cpu.cfs_quota_us", e, "%lld", v) < 0)
-        return ctl_wrap(e, "linux.resources.cpu.quota");
-      if (jint(cpu, "realtimePeriod", &v) && v && cg_writef(d, "cpu.rt_period_us", e, "%lld", v) < 0)
-        return ctl_wrap(e, "linux.resources.cpu.realtimePeriod");
-      if (jint(cpu, "realtimeRuntime", &v) && v && cg_writef(d, "cpu.rt_runtime_us", e, "%lld", v) < 0)
-        return ctl_wrap(e, "linux.resources.cpu.realtimeRuntime");
-    }
-    if ((d = cg_dir(cg, "cpuset"))) {
-      const char *s;
-      if ((s = jstr(cpu, "cpus")) && *s && cg_write(d, "cpuset.cpus", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.cpus");
-      if ((s = jstr(cpu, "mems")) && *s && cg_write(d, "cpuset.mems", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.mems");
-    }
-  }
-  json_t *pids = json_object_get(res, "pids");
-  if (pids && (d = cg_dir(cg, "pids")) && jint(pids, "limit", &v)) {
-    int r = v > 0 ? cg_writef(d, "pids.max", e, "%lld", v) : cg_write(d, "pids.max", "max", e);
-    if (r < 0) return ctl_wrap(e, "linux.resources.pids.limit");
-  }
-  json_t *bio = json_object_get(res, "blockIO");
-  if (bio && (d = cg_dir(cg, "blkio"))) {
-    if (jint(bio, "weight", &v) && v) {
-      if (cg_writef(d, "blkio.bfq.weight", e, "%lld", v) < 0 && cg_writef(d, "blkio.weight", e, "%lld", v) < 0)
-        return ctl_wrap(e, "linux.resources.blockIO.weight (this kernel offers neither blkio.weight nor blkio.bfq.weight)");
-    }
-    size_t i;
-    json_t *wd;
-    json_array_foreach(json_object_get(bio, "weightDevice"), i, wd) {
-      long long maj = 0, min = 0, w = 0;
-      jint(wd, "major", &maj);
-      jint(wd, "minor", &min);
-      if (!jint(wd, "weight", &w)) continue;
-      if (cg_writef(d, "blkio.bfq.weight_device", e, "%lld:%lld %lld", maj, min, w) < 0 &&
-          cg_writef(d, "blkio.weight_device", e, "%lld:%lld %lld", maj, min, w) < 0)
-        return ctl_wrap(e, "linux.resources.blockIO.weightDevice[%zu]", i);
-    }
-    if (throttle(d, "blkio.throttle.read_bps_device", json_object_get(bio, "throttleReadBpsDevice"), false, NULL, e) < 0 ||
-        throttle(d, "blkio.throttle.write_bps_device", json_object_get(bio, "throttleWriteBpsDevice"), false, NULL, e) < 0 ||
-        throttle(d, "blkio.throttle.read_iops_device", json_object_get(bio, "throttleReadIOPSDevice"), false, NULL, e) < 0 ||
-        throttle(d, "blkio.throttle.write_iops_device", json_object_get(bio, "throttleWriteIOPSDevice"), false, NULL, e) < 0)
-      return ctl_wrap(e, "linux.resources.blockIO");
-  }
-  json_t *devs = json_object_get(res, "devices");
-  if (devs && (d = cg_dir(cg, "devices")) && devices_v1(d, devs, e) < 0) return -1;
-  json_t *net = json_object_get(res, "network");
-  if (net && (d = cg_dir(cg, "net_cls")) && jint(net, "classID", &v) && cg_writef(d, "net_cls.classid", e, "%lld", v) < 0)
-    return ctl_wrap(e, "linux.resources.network.classID");
-  return 0;
-}
-
-static int apply_v2(struct cgroup *cg, const char *d, json_t *res, struct ctl_err *e) {
-  long long v;
-  (void)cg;
-  json_t *mem = json_object_get(res, "memory");
-  if (mem && json_object_size(mem) && v2_enable(cg, d, "memory", "linux.resources.memory", e) < 0) return -1;
-  if (mem) {
-    long long limit = 0, swap = 0;
-    bool has_limit = jint(mem, "limit", &limit);
-    if (has_limit && (limit > 0 ? cg_writef(d, "memory.max", e, "%lld", limit) : cg_write(d, "memory.max", "max", e)) < 0)
-      return ctl_wrap(e, "linux.resources.memory.limit");
-    if (jint(mem, "swap", &swap) && swap != 0) {
-      int r = swap < 0 ? cg_write(d, "memory.swap.max", "max", e)
-                       : cg_writef(d, "memory.swap.max", e, "%lld", has_limit && swap >= limit ? swap - limit : swap);
-      if (r < 0) return ctl_wrap(e, "linux.resources.memory.swap");
-    }
-    if (jint(mem, "reservation", &v) && v > 0 && cg_writef(d, "memory.low", e, "%lld", v) < 0)
-      return ctl_wrap(e, "linux.resources.memory.reservation");
-  }
-  json_t *cpu = json_object_get(res, "cpu");
-  if (cpu && (json_object_get(cpu, "shares") || json_object_get(cpu, "quota") || json_object_get(cpu, "period")) &&
-      v2_enable(cg, d, "cpu", "linux.resources.cpu", e) < 0)
-    return -1;
-  if (cpu && (jstr(cpu, "cpus") || jstr(cpu, "mems")) && v2_enable(cg, d, "cpuset", "linux.resources.cpu.cpus", e) < 0) return -1;
-  if (cpu) {
-    if (jint(cpu, "shares", &v) && v) {
-      long long w = 1 + ((v - 2) * 9999) / 262142;
-      if (cg_writef(d, "cpu.weight", e, "%lld", w < 1 ? 1 : w > 10000 ? 10000 : w) < 0) return ctl_wrap(e, "linux.resources.cpu.shares");
-    }
-    long long quota = 0, period = 100000;
-    bool hq = jint(cpu, "quota", &quota);
-    jint(cpu, "period", &period);
-    if (hq || json_object_get(cpu, "period")) {
-      int r = quota > 0 ? cg_writef(d, "cpu.max", e, "%lld %lld", quota, period ? period : 100000)
-                        : cg_writef(d, "cpu.max", e, "max %lld", period ? period : 100000);
-      if (r < 0) return ctl_wrap(e, "linux.resources.cpu.quota");
-    }
-    const char *s;
-    if ((s = jstr(cpu, "cpus")) && *s && cg_write(d, "cpuset.cpus", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.cpus");
-    if ((s = jstr(cpu, "mems")) && *s && cg_write(d, "cpuset.mems", s, e) < 0) return ctl_wrap(e, "linux.resources.cpu.mems");
-  }
-  json_t *pids = json_object_get(res, "pids");
-  if (pids && jint(pids, "limit", &v)) {
-    if (v2_enable(cg, d, "pids", "linux.resources.pids", e) < 0) return -1;
-    int r = v > 0 ? cg_writef(d, "pids.max", e, "%lld", v) : cg_write(d, "pids.max", "max", e);
-    if (r < 0) return ctl_wrap(e, "linux.resources.pids.limit");
-  }
-  json_t *bio = json_object_get(res, "blockIO");
-  if (bio && json_object_size(bio) && v2_enable(cg, d, "io", "linux.resources.blockIO", e) < 0) return -1;
-  if (bio) {
-    if (jint(bio, "weight", &v) && v) {
-      long long w = 1 + ((v - 10) * 9999) / 990;
-      if (cg_writef(d, "io.weight", e, "default %lld", w) < 0 && cg_writef(d, "io.bfq.weight", e, "%lld", v) < 0)
-        return ctl_wrap(e, "linux.resources.blockIO.weight");
-    }
-    if (throttle(d, NULL, json_object_get(bio, "throttleReadBpsDevice"), true, "rbps", e) < 0 ||
-        throttle(d, NULL, json_object_get(bio, "throttleWriteBpsDevice"), true, "wbps", e) < 0 ||
-        throttle(d, NULL, json_object_get(bio, "throttleReadIOPSDevice"), true, "riops", e) < 0 ||
-        throttle(d, NULL, json_object_get(bio, "throttleWriteIOPSDevice"), true, "wiops", e) < 0)
-      return ctl_wrap(e, "linux.resources.blockIO");
-  }
-  size_t i;
-  json_t *h;
-  json_array_foreach(json_object_get(res, "hugepageLimits"), i, h) {
-    long long limit = 0;
-    jint(h, "limit", &limit);
-    if (i == 0 && v2_enable(cg, d, "hugetlb", "linux.resources.hugepageLimits", e) < 0) return -1;
-    cleanup_free char *file = xasprintf("hugetlb.%s.max", jstr(h, "pageSize") ?: "2MB");
-    if (cg_writef(d, file, e, "%lld", limit) < 0) return ctl_wrap(e, "linux.resources.hugepageLimits[%zu]", i);
-  }
-  const char *k;
-  json_t *val;
-  json_object_foreach(json_object_get(res, "unified"), k, val) {
-    if (!json_is_string(val) || strchr(k, '/')) return ctl_fail(e, 0, "linux.resources.unified.%s: invalid", k);
-    if (cg_write(d, k, json_string_value(val), e) < 0) return ctl_wrap(e, "linux.resources.unified.%s", k);
-  }
-  return 0;
-}
-
-int cg_apply(struct cgroup *cg, json_t *res, struct ctl_err *e) {
-  if (!res) return 0;
-  if (cg->mode == CG_V2) return apply_v2(cg, cg->dir[0], res, e);
-  if (apply_v1(cg, res, e) < 0) return -1;
-  /* hybrid: the v2 hierarchy carries only what v1 lacks (here hugetlb) */
-  const char *u = cg->mode == CG_HYBRID ? cg_dir(cg, "unified") : NULL;
-  json_t *hp = json_object_get(res, "hugepageLimits");
-  if (json_array_size(hp)) {
-    const char *d = cg_dir(cg, "hugetlb");
-    bool v2 = false;
-    if (!d && u) {
-      if (v2_enable(cg, u, "hugetlb", "linux.resources.hugepageLimits", e) < 0) return -1;
-      d = u;
-      v2 = true;
-    }
-    if (!d) return ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "linux.resources.hugepageLimits: no hugetlb controller on this host");
-    size_t i;
-    json_t *h;
-    json_array_foreach(hp, i, h) {
-      const char *size = jstr(h, "pageSize");
-      long long limit = 0;
-      jint(h, "limit", &limit);
-      cleanup_free char *file = xasprintf("hugetlb.%s.%s", size ? size : "2MB", v2 ? "max" : "limit_in_bytes");
-      if (cg_writef(d, file, e, "%lld", limit) < 0) return ctl_wrap(e, "linux.resources.hugepageLimits[%zu]", i);
-    }
-  }
   return 0;
 }
 

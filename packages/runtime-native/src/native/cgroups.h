@@ -23,6 +23,7 @@ struct cgroup {
 int cg_detect(enum cg_mode *mode, struct ctl_err *e);
 int cg_init(struct cgroup *cg, const char *cgpath, struct ctl_err *e);
 int cg_create(struct cgroup *cg, struct ctl_err *e);
+/* linux.resources (cgroups_resources.c): each field lands in its file or fails, naming it */
 int cg_apply(struct cgroup *cg, json_t *resources, struct ctl_err *e);
 int cg_enter(struct cgroup *cg, pid_t pid, struct ctl_err *e);
 int cg_destroy(struct cgroup *cg, struct ctl_err *e);
@@ -35,6 +36,10 @@ int cg_kill_all(struct cgroup *cg, int sig, struct ctl_err *e);
 json_t *cg_stats(struct cgroup *cg); /* cgroups_stats.c */
 /* dir/file's contents (malloc'd), NULL if unreadable */
 char *cg_read(const char *dir, const char *file);
+/* for cgroups_*.c: write dir/file; enable a controller down to leaf on v2 (field names the asker) */
+int cg_write(const char *dir, const char *file, const char *val, struct ctl_err *e);
+int cg_writef(const char *dir, const char *file, struct ctl_err *e, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int cg_v2_enable(struct cgroup *cg, const char *leaf, const char *controller, const char *field, struct ctl_err *e);
 json_t *cg_to_json(struct cgroup *cg);
 int cg_from_json(struct cgroup *cg, json_t *j, struct ctl_err *e);
 int cg_mount_in_container(struct cgroup *cg, const char *dest, unsigned long flags, bool cgroupns, struct ctl_err *e);

@@ -61,10 +61,6 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
 
   struct spawn sp = {.spec = spec, .process = process, .fifo_fd = -1, .console_fd = -1, .no_new_keyring = o->no_new_keyring};
   if (ns_plan_from_spec(spec, &sp.plan, e) < 0) return -1;
-  if (!(sp.plan.new_flags & CLONE_NEWNS) && !sp.plan.join[NS_MNT]) {
-    ns_plan_free(&sp.plan);
-    return ctl_fail(e, 0, "config.json: linux.namespaces: a mount namespace is required");
-  }
 
   if (mkdir_p(g->root, 0711, e) < 0) return ns_plan_free(&sp.plan), -1;
   st->dir = state_dir(g->root, id);
@@ -114,10 +110,16 @@ static int do_create(struct gopts *g, const char *id, struct create_opts *o, str
                                .userns = sp.plan.has[NS_USER],
                                .cgroupns = sp.plan.has[NS_CGROUP],
                                .no_pivot = o->no_pivot,
+                               /* joining our own mount namespace by path is inheriting it: never pivot ours */
+                               .host_mntns = !sp.plan.has[NS_MNT] || ns_is_current(NS_MNT, sp.plan.join[NS_MNT]),
                                .terminal = jbool(process, "terminal")};
   pid_t pid;
   sp.cache_dir = g->root;
-  if (spawn_process(&sp, &pid, e) < 0) goto fail;
+  /* a container without a mount namespace stacks its rootfs bind in ours: remember which it is */
+  unsigned long long below = sp.mctx.host_mntns ? mounts_top_id(rootfs) : 0;
+  int spawned = spawn_process(&sp, &pid, e);
+  if (sp.mctx.host_mntns && mounts_top_id(rootfs) != below) st->host_mount_id = mounts_top_id(rootfs);
+  if (spawned < 0) goto fail;
   st->pid = pid;
   st->start_time = proc_start_time(pid);
   if (state_save(st, e) < 0) {
@@ -149,6 +151,10 @@ fail:
     cg_kill_all(&st->cg, SIGKILL, &ignore);
     cg_destroy(&st->cg, &ignore);
   }
+  if (st->host_mount_id) {
+    struct ctl_err ignore;
+    mounts_release_host(rootfs, st->host_mount_id, &ignore);
+  }
   safe_rmdir_r(st->dir);
 out:
   if (sp.fifo_fd >= 0) close(sp.fifo_fd);
@@ -167,6 +173,7 @@ int cmd_create(struct gopts *g, const char *id, struct create_opts *o, struct ct
 
 static int destroy_state(struct state *st, struct ctl_err *e) {
   if (st->has_cg && cg_destroy(&st->cg, e) < 0) return -1;
+  if (mounts_release_host(st->rootfs, st->host_mount_id, e) < 0) return -1;
   safe_rmdir_r(st->dir);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include "spec.h"
 #include "hooks.h"
 #include "cgroups.h"
+#include "mounts.h"
 #include "state.h"
 #include <jansson.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ int cmd_delete(struct gopts *g, const char *id, bool force, struct ctl_err *e) {
     free(pids);
     if (cg_destroy(&st.cg, e) < 0) goto out;
   }
+  if (mounts_release_host(st.rootfs, st.host_mount_id, e) < 0) goto out;
   json_t *spec = spec_load_unchecked(st.bundle);
   hooks_run_warn(spec, "poststop", &st);
   if (spec) json_decref(spec);

@@ -72,6 +72,10 @@ int cmd_exec(struct gopts *g, const char *id, struct exec_opts *o, struct ctl_er
     goto out;
   }
   if (ns_plan_for_pid(st.pid, &sp.plan, e) < 0) goto out;
+  /* a container in our mount namespace has its root only as its init's root directory */
+  char root[64];
+  snprintf(root, sizeof root, "/proc/%d/root", st.pid);
+  if (!sp.plan.join[NS_MNT]) sp.exec_root = root;
   sp.spec = spec;
   sp.process = process;
   sp.cg = st.has_cg ? &st.cg : NULL;

@@ -1,6 +1,7 @@
 /* The container's filesystem: spec mounts under the rootfs, device nodes and /dev links,
  * pivot_root, then masked and read-only paths and a read-only root. Runs in the container's
- * init, in its new mount namespace. */
+ * init, in its mount namespace (new or joined by path), or, for a container without one, in the
+ * caller's under a bind of the rootfs (host_mntns). */
 #include "mounts.h"
 #include "util.h"
 #include "error.h"
@@ -316,16 +317,57 @@ static int make_devices(struct mount_ctx *m, struct ctl_err *e) {
   return 0;
 }
 
-int mounts_prepare_rootfs(struct mount_ctx *m, struct ctl_err *e) {
-  unsigned long prop = MS_SLAVE | MS_REC;
-  const char *rp = jstr(jpath(m->spec, "linux"), "rootfsPropagation");
-  if (rp && *rp) {
-    bool found = false;
-    for (size_t k = 0; k < sizeof PROPAGATION / sizeof *PROPAGATION; k++)
-      if (!strcmp(rp, PROPAGATION[k].name)) prop = PROPAGATION[k].flag, found = true;
-    if (!found) return ctl_fail(e, 0, "config.json: linux.rootfsPropagation: unknown value \"%s\"", rp);
+/* linux.rootfsPropagation as mount flags; *given tells whether the config names one. */
+static int root_propagation(json_t *spec, unsigned long *prop, bool *given, struct ctl_err *e) {
+  *prop = MS_SLAVE | MS_REC;
+  const char *rp = jstr(jpath(spec, "linux"), "rootfsPropagation");
+  *given = rp && *rp;
+  if (!*given) return 0;
+  for (size_t k = 0; k < sizeof PROPAGATION / sizeof *PROPAGATION; k++)
+    if (!strcmp(rp, PROPAGATION[k].name)) return *prop = PROPAGATION[k].flag, 0;
+  return ctl_fail(e, 0, "config.json: linux.rootfsPropagation: unknown value \"%s\"", rp);
+}
+
+/* pivot_root refuses (EINVAL) a new root whose parent mount is shared, as it is when
+ * rootfsPropagation is "shared": make the mount that holds the rootfs private first (in the
+ * container's namespace; the root gets the asked propagation back after the pivot). */
+static int rootfs_parent_private(const char *rootfs, struct ctl_err *e) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return SYSERR(e, "open", "/proc/self/mountinfo");
+  cleanup_free char *line = NULL, *best = NULL;
+  size_t cap = 0, rl = strlen(rootfs), best_len = 0;
+  bool best_shared = false;
+  while (getline(&line, &cap, f) > 0) {
+    char mp[4096];
+    if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) continue;
+    size_t ml = strlen(mp);
+    bool prefix = !strcmp(mp, "/") || (!strncmp(rootfs, mp, ml) && (rootfs[ml] == '/' || rootfs[ml] == 0));
+    if (!prefix || ml > rl || (best && ml < best_len)) continue;
+    char *sep = strstr(line, " - ");
+    char *shared = strstr(line, " shared:");
+    free(best);
+    best = strdup(mp);
+    best_len = ml;
+    best_shared = shared && sep && shared < sep;
   }
-  if (mount(NULL, "/", NULL, prop, NULL) < 0) return ctl_fail(e, errno, "set propagation of / (linux.rootfsPropagation)");
+  fclose(f);
+  if (best && best_shared && mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0)
+    return ctl_fail(e, errno, "make %s, the mount holding the rootfs, private (linux.rootfsPropagation)", best);
+  return 0;
+}
+
+int mounts_prepare_rootfs(struct mount_ctx *m, struct ctl_err *e) {
+  unsigned long prop;
+  bool given;
+  if (root_propagation(m->spec, &prop, &given, e) < 0) return -1;
+  if (m->host_mntns) {
+    if (given) return ctl_fail(e, 0, "config.json: linux.rootfsPropagation needs a mount namespace (linux.namespaces has none)");
+  } else {
+    /* an unbindable / could not give the rootfs bind below: it gets that after the pivot */
+    if (mount(NULL, "/", NULL, (prop & MS_UNBINDABLE) ? MS_SLAVE | MS_REC : prop, NULL) < 0)
+      return ctl_fail(e, errno, "set propagation of / (linux.rootfsPropagation)");
+    if (rootfs_parent_private(m->rootfs, e) < 0) return -1;
+  }
   if (mount(m->rootfs, m->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) return ctl_fail(e, errno, "bind mount rootfs %s", m->rootfs);
   size_t i;
   json_t *mnt;
@@ -333,7 +375,12 @@ int mounts_prepare_rootfs(struct mount_ctx *m, struct ctl_err *e) {
   return make_devices(m, e);
 }
 
-int mounts_pivot(struct mount_ctx *m, struct ctl_err *e) {
+static int enter_root(struct mount_ctx *m, struct ctl_err *e) {
+  if (m->host_mntns) {
+    /* the caller's namespace: neither pivot_root nor a move of the rootfs may touch its / */
+    if (chroot(m->rootfs) < 0) return SYSERR(e, "chroot", m->rootfs);
+    return chdir("/") < 0 ? SYSERR(e, "chdir", "/") : 0;
+  }
   if (m->no_pivot) {
     if (chdir(m->rootfs) < 0) return SYSERR(e, "chdir", m->rootfs);
     if (mount(m->rootfs, "/", NULL, MS_MOVE, NULL) < 0) return ctl_fail(e, errno, "move mount %s to /", m->rootfs);
@@ -351,6 +398,31 @@ int mounts_pivot(struct mount_ctx *m, struct ctl_err *e) {
   if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) return SYSERR(e, "make old root rslave", ".");
   if (umount2(".", MNT_DETACH) < 0) return SYSERR(e, "umount old root", ".");
   if (chdir("/") < 0) return SYSERR(e, "chdir", "/");
+  return 0;
+}
+
+int mounts_pivot(struct mount_ctx *m, struct ctl_err *e) {
+  unsigned long prop;
+  bool given;
+  if (enter_root(m, e) < 0 || root_propagation(m->spec, &prop, &given, e) < 0) return -1;
+  /* the container's root itself gets the asked propagation (the set-up may have changed it) */
+  if (given && !m->host_mntns && mount(NULL, "/", NULL, prop, NULL) < 0)
+    return ctl_fail(e, errno, "set propagation of the container's / (linux.rootfsPropagation)");
+  return 0;
+}
+
+unsigned long long mounts_top_id(const char *path) {
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x4000U
+#endif
+  struct statx sx;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID_UNIQUE, &sx) < 0) return 0;
+  return (sx.stx_mask & (STATX_MNT_ID_UNIQUE | STATX_MNT_ID)) ? sx.stx_mnt_id : 0;
+}
+
+int mounts_release_host(const char *rootfs, unsigned long long id, struct ctl_err *e) {
+  if (!id || mounts_top_id(rootfs) != id) return 0;
+  if (umount2(rootfs, MNT_DETACH) < 0) return ctl_fail(e, errno, "detach the rootfs mounts of %s", rootfs);
   return 0;
 }
 

@@ -74,6 +74,13 @@ int ns_plan_for_pid(pid_t pid, struct ns_plan *p, struct ctl_err *e) {
   return 0;
 }
 
+bool ns_is_current(int type, const char *path) {
+  char ours[64];
+  struct stat a, b;
+  snprintf(ours, sizeof ours, "/proc/self/ns/%s", NS[type].proc);
+  return path && stat(path, &a) == 0 && stat(ours, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 void ns_plan_free(struct ns_plan *p) {
   for (int t = 0; t < NS_COUNT; t++) free(p->join[t]);
 }

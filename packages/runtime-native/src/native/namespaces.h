@@ -19,6 +19,8 @@ int ns_clone_flag(int type);
 int ns_plan_from_spec(json_t *spec, struct ns_plan *p, struct ctl_err *e);
 int ns_plan_for_pid(pid_t pid, struct ns_plan *p, struct ctl_err *e);
 void ns_plan_free(struct ns_plan *p);
+/* path names the namespace of this type that we are in already */
+bool ns_is_current(int type, const char *path);
 int ns_join(struct ns_plan *p, bool user_only, bool skip_user, struct ctl_err *e);
 int ns_write_id_maps(pid_t pid, json_t *spec, struct ctl_err *e);
 

@@ -57,10 +57,11 @@ static void stage2(struct spawn *sp, int sync_fd) {
   if (setsid() < 0) ctl_fail(&e, errno, "setsid"), sync_child_fail(sync_fd, &e);
   umask(0);
   if (proc_set_oom_score_adj(p, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (sp->is_exec && sp->exec_root && (chroot(sp->exec_root) < 0 || chdir("/") < 0))
+    ctl_fail(&e, errno, "chroot %s (the container's root)", sp->exec_root), sync_child_fail(sync_fd, &e);
   if (!sp->is_exec) {
-    if (sp->plan.new_flags & CLONE_NEWNS) {
-      if (mounts_prepare_rootfs(&sp->mctx, &e) < 0 || mounts_pivot(&sp->mctx, &e) < 0) sync_child_fail(sync_fd, &e);
-    }
+    /* in a mount namespace new or joined by path alike (the rootfs is set up in the joined one) */
+    if (mounts_prepare_rootfs(&sp->mctx, &e) < 0 || mounts_pivot(&sp->mctx, &e) < 0) sync_child_fail(sync_fd, &e);
     const char *hn = jstr(sp->spec, "hostname"), *dn = jstr(sp->spec, "domainname");
     if (hn && *hn && sethostname(hn, strlen(hn)) < 0) ctl_fail(&e, errno, "sethostname %s (hostname)", hn), sync_child_fail(sync_fd, &e);
     if (dn && *dn && setdomainname(dn, strlen(dn)) < 0)
@@ -77,7 +78,7 @@ static void stage2(struct spawn *sp, int sync_fd) {
     if (errno != ENOENT || sp->is_exec || mkdir_p(cwd, 0755, &e) < 0 || chdir(cwd) < 0)
       ctl_fail(&e, errno, "chdir %s (process.cwd)", cwd), sync_child_fail(sync_fd, &e);
   }
-  if (!sp->is_exec && (sp->plan.new_flags & CLONE_NEWNS) && mounts_finalize(&sp->mctx, &e) < 0) sync_child_fail(sync_fd, &e);
+  if (!sp->is_exec && mounts_finalize(&sp->mctx, &e) < 0) sync_child_fail(sync_fd, &e);
   if (proc_set_rlimits(p, &e) < 0 || proc_set_sched(p, &e) < 0 || proc_set_apparmor(p, &e) < 0) sync_child_fail(sync_fd, &e);
   if (!sp->is_exec && !sp->no_new_keyring) {
     /* a session keyring of its own, so containers do not share the host's */
@@ -101,7 +102,9 @@ static void stage2(struct spawn *sp, int sync_fd) {
       fprintf(stderr, "ctl-runtime: open exec fifo: %s\n", strerror(errno));
       _exit(1);
     }
-    close(w);
+    /* w stays open until execve closes it: `start` reads to end of file, so it returns once the
+     * process runs (or this one died). A signal sent right after start then finds the program,
+     * not this init, which as pid 1 of its namespace would drop it (no handler installed yet). */
     close(sp->fifo_fd);
   }
   if (!sp->is_exec && json_object_get(sp->spec, "hooks")) {

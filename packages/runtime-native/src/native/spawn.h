@@ -25,6 +25,7 @@ struct spawn {
   int fifo_fd;           /* O_PATH exec.fifo, -1: exec without waiting for start */
   int console_fd;        /* connected --console-socket, -1 if none */
   const char *cache_dir; /* the runtime's --root, where compiled seccomp filters are kept */
+  const char *exec_root; /* exec into a container without a mount namespace: its root to chroot into */
 };
 int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e);
 

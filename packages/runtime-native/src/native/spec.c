@@ -146,6 +146,8 @@ static int validate_linux(json_t *spec, const char *bundle, struct ctl_err *e) {
     return ctl_fail(e, 0, "config.json: linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
   if (jstr(spec, "hostname") && *jstr(spec, "hostname") && !seen[NS_UTS])
     return ctl_fail(e, 0, "config.json: hostname: setting the hostname needs a uts namespace");
+  if (jstr(spec, "domainname") && *jstr(spec, "domainname") && !seen[NS_UTS])
+    return ctl_fail(e, 0, "config.json: domainname: setting the domain name needs a uts namespace");
   json_t *sysctl = json_object_get(linux_, "sysctl");
   if (expect(sysctl, JSON_OBJECT, "linux.sysctl", false, e) < 0) return -1;
   const char *k;

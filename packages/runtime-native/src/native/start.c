@@ -35,12 +35,20 @@ int cmd_start(struct gopts *g, const char *id, struct ctl_err *e) {
   }
   char c;
   ssize_t got = read(fd, &c, 1);
-  close(fd);
   if (got != 1) {
+    close(fd);
     ctl_fail_kind(e, CTL_KIND_FAILED_PRECONDITION, 0, "container init exited before start: %s", id);
     goto out;
   }
   unlink(fifo);
+  /* to end of file: the init holds its end until execve (spawn.c), so we return once the
+   * container's program runs, as runc does */
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  for (;;) {
+    ssize_t n = read(fd, &c, 1);
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  }
+  close(fd);
   r = 0;
   json_t *spec = spec_load_unchecked(st.bundle);
   hooks_run_warn(spec, "poststart", &st);

@@ -62,6 +62,7 @@ int state_load(const char *root, const char *id, struct state *s, struct ctl_err
   long long v = 0;
   if (jint(j, "pid", &v)) s->pid = (pid_t)v;
   if (jint(j, "pidStart", &v)) s->start_time = (unsigned long long)v;
+  if (jint(j, "hostMountId", &v)) s->host_mount_id = (unsigned long long)v;
   s->annotations = json_incref(json_object_get(j, "annotations"));
   json_t *cg = json_object_get(j, "cgroup");
   if (cg) {
@@ -80,6 +81,7 @@ int state_save(struct state *s, struct ctl_err *e) {
                         (json_int_t)s->start_time, "bundle", s->bundle, "rootfs", s->rootfs, "created", s->created, "owner", "");
   if (s->annotations) json_object_set(j, "annotations", s->annotations);
   if (s->has_cg) json_object_set_new(j, "cgroup", cg_to_json(&s->cg));
+  if (s->host_mount_id) json_object_set_new(j, "hostMountId", json_integer((json_int_t)s->host_mount_id));
   char *text = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   cleanup_free char *path = xasprintf("%s/state.json", s->dir);

@@ -20,7 +20,8 @@ struct state {
   json_t *annotations;
   struct cgroup cg;
   bool has_cg;
-  char *dir; /* <root>/<id> */
+  unsigned long long host_mount_id; /* the rootfs bind made in the caller's mount namespace, 0: none */
+  char *dir;                        /* <root>/<id> */
 };
 enum status { ST_CREATING, ST_CREATED, ST_RUNNING, ST_PAUSED, ST_STOPPED };
 int state_id_valid(const char *id, struct ctl_err *e);
