@@ -13,6 +13,8 @@ describe('time', () => {
     assert.deepEqual(toTimestamp(new PreciseDate(-1n)), { seconds: -1, nanos: 999_999_999 });
     assert.deepEqual(toTimestamp(new Date(1500)), { seconds: 1, nanos: 500_000_000 });
     assert.equal(epochNanos(fromTimestamp(null)), 0n);
+    // Nothing below the millisecond: a plain Date, equal to the one it came from.
+    assert.deepEqual(fromTimestamp(toTimestamp(new Date(1500))), new Date(1500));
   });
 
   it('writes 9 fractional digits and reads 0 to 9, so records stored with milliseconds still read', () => {

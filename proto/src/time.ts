@@ -5,7 +5,8 @@
  * suite checks exactly that. So:
  *
  * - `PreciseDate` is a Date that keeps the nanoseconds below its millisecond; everything that
- *   takes a Date takes it, and `toISOString` (so JSON and stored records) writes 9 digits.
+ *   takes a Date takes it, and `toISOString` (so JSON and stored records) writes 9 digits. Times
+ *   read or stamped here are PreciseDates when they have such nanoseconds, plain Dates if not.
  * - `now()` reads the wall clock to the nanosecond: the monotonic clock (process.hrtime) plus
  *   its offset to the wall clock, measured at a millisecond tick of Date.now().
  * - `parseTime` reads ISO strings with 0 to 9 fractional digits, so records stored with
@@ -39,6 +40,14 @@ export class PreciseDate extends Date {
   }
 }
 
+/**
+ * The Date for a time in nanoseconds since the epoch: a PreciseDate when it has nanoseconds below
+ * the millisecond, else a plain Date (so times that lose nothing compare equal to plain Dates).
+ */
+export function fromEpochNanos(ns: bigint): Date {
+  return ns % NS_PER_MS === 0n ? new Date(Number(ns / NS_PER_MS)) : new PreciseDate(ns);
+}
+
 /** Nanoseconds since the epoch of any Date (a plain one has none below its millisecond). */
 export const epochNanos = (d: Date): bigint =>
   BigInt(d.getTime()) * NS_PER_MS + BigInt(d instanceof PreciseDate ? d.subMillisecondNanos : 0);
@@ -49,8 +58,8 @@ export const toTimestamp = (d: Date): WireTimestamp => {
   return { seconds: Number(seconds), nanos: Number(ns - seconds * NS_PER_S) };
 };
 
-export const fromTimestamp = (t: WireTimestamp | null | undefined): PreciseDate =>
-  new PreciseDate(BigInt(t?.seconds ?? 0) * NS_PER_S + BigInt(t?.nanos ?? 0));
+export const fromTimestamp = (t: WireTimestamp | null | undefined): Date =>
+  fromEpochNanos(BigInt(t?.seconds ?? 0) * NS_PER_S + BigInt(t?.nanos ?? 0));
 
 const ISO_FRACTION = /^(.*T\d\d:\d\d:\d\d)\.(\d{1,9})(Z|[+-]\d\d:\d\d)$/;
 
@@ -59,7 +68,7 @@ export function parseTime(iso: string): Date {
   const m = ISO_FRACTION.exec(iso);
   const whole = m ? new Date(`${m[1]}${m[3]}`) : new Date(iso);
   if (!m || Number.isNaN(whole.getTime())) return whole;
-  return new PreciseDate(BigInt(whole.getTime()) * NS_PER_MS + BigInt(m[2].padEnd(9, '0')));
+  return fromEpochNanos(BigInt(whole.getTime()) * NS_PER_MS + BigInt(m[2].padEnd(9, '0')));
 }
 
 /** The longest a measurement of the clocks' offset may take; a longer one was interrupted. */
@@ -96,7 +105,7 @@ function measureOffset(): bigint {
 let offset: bigint | undefined;
 
 /** The wall clock to the nanosecond. */
-export function now(): PreciseDate {
+export function now(): Date {
   offset ??= measureOffset();
   let ns = process.hrtime.bigint() + offset;
   const wallMs = BigInt(Date.now());
@@ -107,5 +116,5 @@ export function now(): PreciseDate {
     offset = measureOffset();
     ns = process.hrtime.bigint() + offset;
   }
-  return new PreciseDate(ns);
+  return fromEpochNanos(ns);
 }
