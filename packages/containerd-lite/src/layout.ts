@@ -29,6 +29,8 @@
  * Schema 4: containers (nothing to move: all new keys). Container ids never contain '/'.
  * Schema 5: volumes (nothing to move: all new keys). Volume names never contain '/'. Volumes
  * are not GC roots nor collected: one lives until removed (see volumes/store.ts).
+ * Times (created, updated) are ISO strings, with 9 fractional digits since nanosecond times and
+ * 3 before; `parseTime` reads both and older builds read the new ones, so no schema change.
  */
 import type { SchemaDefinition } from '@ctl/proto';
 

@@ -1,10 +1,9 @@
-/** Between the domain's shapes and the wire's (Timestamps, Info); mounts' is '@ctl/runtime-native/mount'. */
+/**
+ * Between the domain's shapes and the wire's (Info); times convert with '@ctl/proto/time' (nanoseconds),
+ * mounts with '@ctl/runtime-native/mount'.
+ */
+import { type WireTimestamp, fromTimestamp, toTimestamp } from '@ctl/proto/time';
 import type { Info, Kind } from './snapshotter';
-
-export interface WireTimestamp {
-  seconds: number | string;
-  nanos: number;
-}
 
 export interface WireInfo {
   name: string;
@@ -14,10 +13,6 @@ export interface WireInfo {
   updatedAt: WireTimestamp | null;
   labels: Record<string, string>;
 }
-
-export const toTimestamp = (d: Date): WireTimestamp => ({ seconds: Math.floor(d.getTime() / 1000), nanos: (d.getTime() % 1000) * 1e6 });
-export const fromTimestamp = (t: WireTimestamp | null | undefined): Date =>
-  new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6));
 
 export const infoToWire = (i: Info): WireInfo => ({
   name: i.name,

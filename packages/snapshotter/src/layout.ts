@@ -8,6 +8,8 @@
  *
  * Schema 1: the versioned empty store. Schema 2: snapshot records (no data to move: schema 1
  * held none). Parent -> children is derived from the records when the service opens.
+ * Times in records are ISO strings; since nanosecond times they carry 9 fractional digits
+ * instead of 3. No schema change: parseTime reads both, and older builds read the new ones.
  */
 import type { SchemaDefinition } from '@ctl/proto';
 

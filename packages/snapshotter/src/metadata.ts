@@ -13,6 +13,7 @@ import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@c
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import type { Driver, DriverSnapshot } from './drivers/driver';
 import { parseFilters } from '@ctl/proto/filters';
+import { now, parseTime } from '@ctl/proto/time';
 import { infoKey, infoPrefix, nextIdKey } from './layout';
 import {
   type Cleaner,
@@ -34,6 +35,7 @@ interface SnapshotRecord {
   kind: Kind;
   parent: string;
   labels: Record<string, string>;
+  /** ISO 8601 with 9 fractional digits (3 in records written before nanosecond times; both read). */
   created: string;
   updated: string;
 }
@@ -49,8 +51,8 @@ const toInfo = (name: string, r: SnapshotRecord): Info => ({
   name,
   parent: r.parent,
   kind: r.kind,
-  createdAt: new Date(r.created),
-  updatedAt: new Date(r.updated),
+  createdAt: parseTime(r.created),
+  updatedAt: parseTime(r.updated),
   labels: r.labels,
 });
 
@@ -153,7 +155,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     return this.serial(async () => {
       const r = this.mustRecord(info.name);
       const labels = applyLabelUpdate(r.labels, info.labels, fieldpaths, `snapshot "${info.name}"`);
-      const updated: SnapshotRecord = { ...r, labels: validateLabels(labels, MAX_LABELS_BYTES), updated: new Date().toISOString() };
+      const updated: SnapshotRecord = { ...r, labels: validateLabels(labels, MAX_LABELS_BYTES), updated: now().toISOString() };
       await this.db.put(infoKey(this.driver.name, info.name), updated);
       this.records.set(info.name, updated);
       return toInfo(info.name, updated);
@@ -206,8 +208,8 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
         await this.driver.remove(snapshot.id).catch(() => undefined);
         throw err;
       }
-      const now = new Date().toISOString();
-      const record: SnapshotRecord = { id: snapshot.id, kind, parent, labels: checked, created: now, updated: now };
+      const stamp = now().toISOString();
+      const record: SnapshotRecord = { id: snapshot.id, kind, parent, labels: checked, created: stamp, updated: stamp };
       await this.db.batch().put(infoKey(this.driver.name, key), record).put(nextIdKey(this.driver.name), this.nextId).write();
       this.index(key, record);
       return this.driver.mounts(snapshot);
@@ -223,8 +225,8 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
       if (this.records.has(name)) throw alreadyExists(`snapshot "${name}" already exists`);
       const merged = validateLabels({ ...r.labels, ...labels }, MAX_LABELS_BYTES);
       await this.driver.commit(this.driverSnapshot(r));
-      const now = new Date().toISOString();
-      const record: SnapshotRecord = { ...r, kind: 'COMMITTED', labels: merged, created: now, updated: now };
+      const stamp = now().toISOString();
+      const record: SnapshotRecord = { ...r, kind: 'COMMITTED', labels: merged, created: stamp, updated: stamp };
       await this.db.batch().del(infoKey(this.driver.name, key)).put(infoKey(this.driver.name, name), record).write();
       this.unindex(key);
       this.index(name, record);

@@ -1,8 +1,14 @@
 /**
- * The drivers one service serves, each wrapped in its MetaSnapshotter, and how a request's
- * `snapshotter` name picks one: the driver's own name; "" or "ctl" for the default; and
- * "ctl-<driver>", the names to give this service's drivers in containerd's proxy_plugins
- * (containerd's built-in "overlayfs" and "native" plugins already hold the plain names).
+ * The drivers one service serves, each wrapped in its MetaSnapshotter, and which driver a
+ * request's `snapshotter` name reaches (resolve):
+ * - a loaded driver's own name: that driver;
+ * - "" and "ctl": the default driver;
+ * - a name the config maps (config.json "names", CTL_SNAPSHOTTER_NAMES, --proxy-name): its driver;
+ * - "ctl-<driver>" or a known driver's plain name: that driver, InvalidArgument when not loaded;
+ * - any other name: the default driver. containerd sends the name its proxy_plugins entry has,
+ *   and the user picks that name.
+ * Clients that record a driver (containerd-lite's GC) record what resolve answers, so one name
+ * keeps reaching one driver for as long as the config stays.
  */
 import type { Database, Logger } from '@ctl/proto';
 import { invalidArgument } from '@ctl/proto/errors';
@@ -13,27 +19,32 @@ import './drivers';
 import { MetaSnapshotter } from './metadata';
 import { driverRegistration, registeredDrivers } from './registry';
 
-/** The driver a request's snapshotter name means: "" and "ctl" the default, "ctl-<driver>" the driver. */
-export function driverName(requested: string, defaultName: string): string {
-  if (requested === '' || requested === 'ctl') return defaultName;
-  return requested.startsWith('ctl-') ? requested.slice('ctl-'.length) : requested;
-}
+const RESERVED_PREFIX = 'ctl-';
 
 export class Snapshotters {
   constructor(
     private readonly byName: Map<string, MetaSnapshotter>,
     readonly defaultName: string,
+    /** Request names mapped to loaded drivers (checked by openSnapshotters). */
+    private readonly mapped: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   names(): string[] {
     return [...this.byName.keys()];
   }
 
-  /** The loaded driver a request's snapshotter name reaches (see driverName), by its own name. */
+  /** The loaded driver a request's snapshotter name reaches (see above), by its own name. */
   resolve(requested: string): string {
-    const name = this.byName.has(requested) ? requested : driverName(requested, this.defaultName);
-    if (!this.byName.has(name)) throw invalidArgument(`snapshotter "${requested}" not loaded (loaded: ${this.names().join(', ')})`);
-    return name;
+    if (this.byName.has(requested)) return requested;
+    if (requested === '' || requested === 'ctl') return this.defaultName;
+    const mapped = this.mapped.get(requested);
+    if (mapped !== undefined) return mapped;
+    const named = requested.startsWith(RESERVED_PREFIX) ? requested.slice(RESERVED_PREFIX.length) : requested;
+    if (requested !== named || driverRegistration(named)) {
+      if (this.byName.has(named)) return named;
+      throw invalidArgument(`snapshotter "${requested}" not loaded (loaded: ${this.names().join(', ')})`);
+    }
+    return this.defaultName;
   }
 
   get(requested: string): MetaSnapshotter {
@@ -74,5 +85,15 @@ export async function openSnapshotters(
   if (!byName.has(config.default)) {
     throw invalidArgument(`default snapshotter "${config.default}" is not loaded (loaded: ${[...byName.keys()].join(', ') || 'none'})`);
   }
-  return new Snapshotters(byName, config.default);
+  for (const [name, driver] of Object.entries(config.names)) {
+    if (name === 'ctl' || name.startsWith(RESERVED_PREFIX) || driverRegistration(name)) {
+      throw invalidArgument(`snapshotter name "${name}" cannot be mapped: "ctl", "ctl-<driver>" and driver names are taken`);
+    }
+    if (!byName.has(driver)) {
+      throw invalidArgument(
+        `snapshotter name "${name}" maps to driver "${driver}", which is not loaded (loaded: ${[...byName.keys()].join(', ')})`,
+      );
+    }
+  }
+  return new Snapshotters(byName, config.default, new Map(Object.entries(config.names)));
 }

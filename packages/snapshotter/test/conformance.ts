@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mountAll, unmountAll } from '@ctl/runtime-native/mount';
+import { epochNanos, now } from '@ctl/proto/time';
 import { type Cleaner, type Mount, SIZE_LIMIT_LABEL, type Snapshotter } from '../src/snapshotter';
 
 export interface ConformanceSubject {
@@ -164,14 +165,37 @@ export function describeConformance(label: string, setup: () => Promise<Conforma
     it('updates labels with field masks and bumps updatedAt', async () => {
       await s.prepare('a', '', { keep: '1', drop: '2' });
       const before = await s.stat('a');
-      await new Promise((r) => setTimeout(r, 5));
       const after = await s.update({ name: 'a', labels: { add: '3', drop: '' } }, ['labels.add', 'labels.drop']);
       assert.deepEqual(after.labels, { keep: '1', add: '3' });
-      assert.ok(after.updatedAt.getTime() > before.updatedAt.getTime());
+      assert.ok(epochNanos(after.updatedAt) > epochNanos(before.updatedAt));
+      assert.equal(epochNanos(after.createdAt), epochNanos(before.createdAt));
       assert.deepEqual((await s.update({ name: 'a', labels: { only: 'x' } }, ['labels'])).labels, { only: 'x' });
       await assert.rejects(s.update({ name: 'a', labels: {} }, ['parent']), kind(ErrorKind.InvalidArgument));
       await assert.rejects(s.update({ name: 'zz', labels: {} }), kind(ErrorKind.NotFound));
       assert.deepEqual((await s.stat('a')).labels, { only: 'x' });
+    });
+
+    it("stamps times to the nanosecond, between instants read just before and after the call (containerd's suite)", async () => {
+      // A millisecond clock lands before `before` unless a millisecond tick falls inside the
+      // call; a few rounds make that luck impossible.
+      const between = async <T>(call: () => Promise<T>): Promise<{ value: T; before: bigint; after: bigint }> => {
+        const before = epochNanos(now());
+        const value = await call();
+        return { value, before, after: epochNanos(now()) };
+      };
+      const within = (t: Date, w: { before: bigint; after: bigint }, what: string) =>
+        assert.ok(w.before < epochNanos(t) && epochNanos(t) < w.after, `${what}: ${w.before} < ${epochNanos(t)} < ${w.after}`);
+      for (let i = 0; i < 5; i++) {
+        const prepared = await between(() => s.prepare(`t${i}-active`, ''));
+        const active = await s.stat(`t${i}-active`);
+        within(active.createdAt, prepared, 'prepare createdAt');
+        assert.equal(epochNanos(active.updatedAt), epochNanos(active.createdAt));
+        const committed = await between(() => s.commit(`t${i}`, `t${i}-active`));
+        within((await s.stat(`t${i}`)).createdAt, committed, 'commit createdAt');
+        const updated = await between(() => s.update({ name: `t${i}`, labels: { n: String(i) } }));
+        within(updated.value.updatedAt, updated, 'update updatedAt');
+        assert.equal(epochNanos((await s.stat(`t${i}`)).updatedAt), epochNanos(updated.value.updatedAt));
+      }
     });
 
     it('walks with containerd filters', async () => {

@@ -10,6 +10,8 @@ import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureDir } from '@ctl/proto/fsutil';
+import { WireClient } from '@ctl/proto/wire';
+import { SnapshotsClient } from '../src/client';
 
 const run = promisify(execFile);
 const REPO = join(__dirname, '..', '..', '..', '..');
@@ -62,15 +64,21 @@ describe('containerd with this snapshotter as a proxy plugin', function () {
     tmp.remove();
   });
 
-  it('imports, runs and lists busybox on our snapshots', async () => {
+  /** This service on its own socket, with overlayfs (the default) and native. */
+  async function startService(args: string[] = []): Promise<{ socket: string; pid: number }> {
     const socket = join(tmp.state, 'snapshotter.sock');
-    const service = children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state], {
+    const service = children.spawn(BIN, ['--socket', socket, '--root', tmp.root, '--state', tmp.state, ...args], {
       ...process.env,
       CTL_SNAPSHOTTER_DRIVERS: 'overlayfs,native',
     });
     await waitForService(socket);
+    return { socket, pid: service.process.pid! };
+  }
 
+  /** A private containerd with each of `proxies` a [proxy_plugins] entry pointing at socket. */
+  async function startContainerd(socket: string, proxies: string[]): Promise<void> {
     const config = join(tmp.base, 'containerd.toml');
+    const plugins = proxies.map((name) => `  [proxy_plugins.${name}]\n    type = "snapshot"\n    address = "${socket}"\n`).join('');
     writeFileSync(
       config,
       `version = 2
@@ -81,16 +89,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "${address}"
 [ttrpc]
   address = "${address}.ttrpc"
+[plugins."io.containerd.gc.v1.scheduler"]
+  deletion_threshold = 1
 [proxy_plugins]
-  [proxy_plugins.ctl-overlayfs]
-    type = "snapshot"
-    address = "${socket}"
-`,
+${plugins}`,
     );
     const containerd = children.spawn('containerd', ['--config', config, '--log-level', 'warn']);
     await waitFor('containerd', () => existsSync(address) || undefined, 30_000).catch((e: Error) => {
       throw new Error(`${e.message}\n${containerd.output()}`);
     });
+  }
+
+  it('imports, runs and lists busybox on our snapshots', async () => {
+    const service = await startService();
+    await startContainerd(service.socket, ['ctl-overlayfs']);
 
     const image = join(tmp.base, 'busybox.tar');
     await run(join(REPO, 'tools', 'busybox-image.sh'), [image, 'docker.io/library/busybox:interop']);
@@ -135,6 +147,41 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     const size = /sha256:[0-9a-f]{64}\s+(\d+(?:\.\d+)?)\s*([KMG]i?B)/.exec(usage.stdout);
     assert.ok(size, usage.stdout);
     assert.match(size[2]!, /MiB/, 'busybox is a megabyte or two');
-    assert.equal(isAlive(service.process.pid!), true);
+    assert.equal(isAlive(service.pid), true);
+  });
+
+  it('answers under any proxy_plugins name: unknown names reach the default driver, --proxy-name maps one to a driver', async () => {
+    const service = await startService(['--proxy-name', 'mynative=native']);
+    await startContainerd(service.socket, ['mysnap', 'mynative']);
+    const snapshots = (snapshotter: string, ...args: string[]) => ctr('snapshots', '--snapshotter', snapshotter, ...args);
+    await snapshots('mysnap', 'prepare', 'k-mysnap');
+    await snapshots('mynative', 'prepare', 'k-mynative');
+    assert.match((await snapshots('mysnap', 'ls')).stdout, /k-mysnap\s+Active/);
+    assert.match((await snapshots('mynative', 'ls')).stdout, /k-mynative\s+Active/);
+    // Which driver holds each: containerd prefixes our keys with its namespace and an id.
+    const wire = new WireClient(service.socket);
+    try {
+      const keysOf = async (driver: string) => {
+        const keys: string[] = [];
+        await new SnapshotsClient(wire, driver).walk((info) => void keys.push(info.name.split('/').pop()!));
+        return keys;
+      };
+      assert.deepEqual([await keysOf('overlayfs'), await keysOf('native')], [['k-mysnap'], ['k-mynative']]);
+      // containerd removes from its backends in its next collection (deletion_threshold = 1); one
+      // at a time, as a removal that lands while a collection ends may wait for the next one.
+      for (const [name, driver] of [
+        ['mysnap', 'overlayfs'],
+        ['mynative', 'native'],
+      ] as const) {
+        await snapshots(name, 'rm', `k-${name}`);
+        assert.equal((await snapshots(name, 'ls')).stdout.includes(`k-${name}`), false);
+        await waitFor(`containerd to remove k-${name} from ${driver}`, async () =>
+          (await keysOf(driver)).length === 0 ? true : undefined,
+        );
+      }
+    } finally {
+      wire.close();
+    }
+    assert.equal(isAlive(service.pid), true);
   });
 });

@@ -50,7 +50,12 @@ describe('Drivers.Resolve (ctl.snapshotter.v1)', () => {
   before(async () => {
     ensureDir(tmp.state);
     const env = process.env;
-    process.env = { ...env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs,native', CTL_SNAPSHOTTER_DEFAULT: 'native' };
+    process.env = {
+      ...env,
+      CTL_SNAPSHOTTER_DRIVERS: 'overlayfs,native',
+      CTL_SNAPSHOTTER_DEFAULT: 'native',
+      CTL_SNAPSHOTTER_NAMES: 'fast=overlayfs',
+    };
     try {
       const parts = await createSnapshotterService({ dirs: tmp, logger: createLogger('test', 'error') });
       handle = await serveUnix(serviceSocket(tmp, 'snapshotter'), parts, createLogger('test', 'error'));
@@ -70,6 +75,12 @@ describe('Drivers.Resolve (ctl.snapshotter.v1)', () => {
     const drivers = new DriversClient(wire);
     const answers = await Promise.all(['', 'ctl', 'native', 'overlayfs', 'ctl-overlayfs', 'ctl-native'].map((n) => drivers.resolve(n)));
     assert.deepEqual(answers, ['native', 'native', 'native', 'overlayfs', 'overlayfs', 'native']);
+  });
+
+  it("answers the default for a name it does not know (a containerd proxy_plugins name), a mapped name's driver for a mapped one", async () => {
+    const drivers = new DriversClient(wire);
+    const answers = await Promise.all(['mysnap', 'fast', 'constructor', '__proto__'].map((n) => drivers.resolve(n)));
+    assert.deepEqual(answers, ['native', 'overlayfs', 'native', 'native']);
   });
 
   it('refuses a name that reaches no loaded driver as InvalidArgument', async () => {

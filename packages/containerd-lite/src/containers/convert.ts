@@ -1,5 +1,5 @@
 /** Between the containers domain's shapes and the wire's (containerd.services.containers.v1.Container). */
-import { type WireTimestamp, fromTimestamp, toTimestamp } from '../content/convert';
+import { type WireTimestamp, fromTimestamp, toTimestamp } from '@ctl/proto/time';
 import { type WireAny, anyFromWire, anyToWire } from '../events/convert';
 import type { Any, Container, NewContainer } from './containers';
 

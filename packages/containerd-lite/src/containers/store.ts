@@ -7,6 +7,7 @@
  */
 import { type Database, alreadyExists, failedPrecondition, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
+import { now, parseTime } from '@ctl/proto/time';
 import type { Publisher } from '../events/events';
 import { Topic } from '../events/events';
 import { type GcRoot, type GcTrigger, noGc } from '../gc/gc';
@@ -51,8 +52,8 @@ function toContainer(id: string, r: ContainerRecord): Container {
     runtime: r.runtime.options ? { name: r.runtime.name, options: loadAny(r.runtime.options) } : { name: r.runtime.name },
     snapshotter: r.snapshotter,
     snapshotKey: r.snapshotKey,
-    createdAt: new Date(r.created),
-    updatedAt: new Date(r.updated),
+    createdAt: parseTime(r.created),
+    updatedAt: parseTime(r.updated),
     extensions: mapValues(r.extensions, loadAny),
   };
   if (r.spec) c.spec = loadAny(r.spec);
@@ -217,8 +218,8 @@ export class ContainerStore {
     const created = await this.lock.shared(() =>
       this.queue.run(containerKey(namespace, id), async () => {
         if (await this.read(namespace, id)) throw alreadyExists(`container "${id}" already exists in namespace "${namespace}"`);
-        const now = new Date().toISOString();
-        const record: ContainerRecord = { ...fields, created: now, updated: now };
+        const stamp = now().toISOString();
+        const record: ContainerRecord = { ...fields, created: stamp, updated: stamp };
         const batch = this.db.batch().put(containerKey(namespace, id), record);
         // Using a namespace makes it, as in containerd.
         if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
@@ -293,7 +294,7 @@ export class ContainerStore {
           }
         }
         validate(id, next);
-        next.updated = new Date().toISOString();
+        next.updated = now().toISOString();
         await this.db.put(containerKey(namespace, id), next);
         return toContainer(id, next);
       }),

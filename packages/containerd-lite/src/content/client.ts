@@ -15,7 +15,8 @@ import type { WriteContentRequest } from '@ctl/proto/generated/containerd/servic
 import type { WriteContentResponse__Output } from '@ctl/proto/generated/containerd/services/content/v1/WriteContentResponse';
 import { LEASE_HEADER } from '../leases/leases';
 import type { Content, Info, ReadOptions, Status, Writer, WriterOptions } from './content';
-import { type WireInfo, type WireStatus, fromTimestamp, infoFromWire, statusFromWire } from './convert';
+import { fromTimestamp } from '@ctl/proto/time';
+import { type WireInfo, type WireStatus, infoFromWire, statusFromWire } from './convert';
 
 const FILE = 'containerd/services/content/v1/content';
 const SERVICE = 'containerd.services.content.v1.Content';

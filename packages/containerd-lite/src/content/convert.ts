@@ -1,10 +1,6 @@
-/** Between the content domain's shapes and the wire's (Timestamps, Info, Status). */
+/** Between the content domain's shapes and the wire's (Info, Status); times with '@ctl/proto/time' (nanoseconds). */
+import { type WireTimestamp, fromTimestamp, toTimestamp } from '@ctl/proto/time';
 import type { Info, Status } from './content';
-
-export interface WireTimestamp {
-  seconds: number | string;
-  nanos: number;
-}
 
 export interface WireInfo {
   digest: string;
@@ -22,13 +18,6 @@ export interface WireStatus {
   startedAt: WireTimestamp | null;
   updatedAt: WireTimestamp | null;
 }
-
-export const toTimestamp = (d: Date): WireTimestamp => {
-  const ms = d.getTime();
-  return { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1e6 };
-};
-export const fromTimestamp = (t: WireTimestamp | null | undefined): Date =>
-  new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6));
 
 export const infoToWire = (i: Info): WireInfo => ({
   digest: i.digest,

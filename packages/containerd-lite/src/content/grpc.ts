@@ -30,7 +30,8 @@ import type { WriteContentResponse } from '@ctl/proto/generated/containerd/servi
 import type { Readable } from 'node:stream';
 import { leaseFromMetadata } from '../leases/leases';
 import type { Content } from './content';
-import { type WireInfo, infoToWire, statusToWire, toTimestamp } from './convert';
+import { now, toTimestamp } from '@ctl/proto/time';
+import { type WireInfo, infoToWire, statusToWire } from './convert';
 import type { ContentStore } from './store';
 import { hasBlob } from './helpers';
 
@@ -112,7 +113,7 @@ async function writeSession(
         if (req.action === 'COMMIT') {
           const status = await writer.status();
           response.digest = await writer.commit(total, expected, req.labels);
-          Object.assign(response, { total: response.offset, startedAt: toTimestamp(status.startedAt), updatedAt: toTimestamp(new Date()) });
+          Object.assign(response, { total: response.offset, startedAt: toTimestamp(status.startedAt), updatedAt: toTimestamp(now()) });
         } else {
           response.digest = await writer.digest();
         }

@@ -4,6 +4,7 @@
  * a temporary name and renamed) and go away whole (renamed to a trash name, then removed).
  */
 import { EngineError, ErrorKind, ensureDir, invalidArgument } from '@ctl/proto';
+import { fromEpochNanos, parseTime } from '@ctl/proto/time';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -119,15 +120,16 @@ export class IngestArea {
   /** Status of an ingest from disk: the data file's size and time. */
   async status(key: string, meta: IngestMeta): Promise<Status> {
     let offset = 0;
-    let updatedAt = new Date(meta.startedAt);
+    const startedAt = parseTime(meta.startedAt);
+    let updatedAt = startedAt;
     try {
-      const st = await stat(this.dataPath(key));
-      offset = st.size;
-      updatedAt = st.mtime;
+      const st = await stat(this.dataPath(key), { bigint: true });
+      offset = Number(st.size);
+      updatedAt = fromEpochNanos(st.mtimeNs);
     } catch (err) {
       if (errno(err) !== 'ENOENT') throw err;
     }
-    return { ref: meta.ref, offset, total: meta.total, expected: meta.expected, startedAt: new Date(meta.startedAt), updatedAt };
+    return { ref: meta.ref, offset, total: meta.total, expected: meta.expected, startedAt, updatedAt };
   }
 
   /** Removes an ingest directory in one step (rename to a trash name), then its files; false when there was none. */

@@ -44,6 +44,7 @@ import {
   validateNamespace,
 } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
+import { epochNanos, now, parseTime } from '@ctl/proto/time';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import { type FileHandle, chmod, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -97,8 +98,8 @@ export interface ContentStoreOptions {
 const toInfo = (digest: string, r: BlobRecord): Info => ({
   digest,
   size: r.size,
-  createdAt: new Date(r.created),
-  updatedAt: new Date(r.updated),
+  createdAt: parseTime(r.created),
+  updatedAt: parseTime(r.updated),
   labels: r.labels,
 });
 
@@ -278,8 +279,8 @@ export class ContentStore {
           await chmod(target, 0o444);
           await syncDir(this.blobDir());
         }
-        const now = new Date().toISOString();
-        const record: BlobRecord = { size, labels, created: now, updated: now };
+        const stamp = now().toISOString();
+        const record: BlobRecord = { size, labels, created: stamp, updated: stamp };
         const batch = this.db.batch().put(contentKey(namespace, digest), record);
         if (lease) batch.put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!);
         // Using a namespace makes it, as in containerd.
@@ -389,10 +390,15 @@ export class ContentStore {
   async removeIngest(seen: IngestInfo): Promise<number | undefined> {
     return this.ingestQueue.run(seen.key, async () => {
       if (this.active.has(seen.key)) return undefined;
-      const now = await this.ingestInfo(seen.key);
-      if (!now || now.lease !== seen.lease || now.updatedAt.getTime() !== seen.updatedAt.getTime() || now.size !== seen.size)
+      const latest = await this.ingestInfo(seen.key);
+      if (
+        !latest ||
+        latest.lease !== seen.lease ||
+        epochNanos(latest.updatedAt) !== epochNanos(seen.updatedAt) ||
+        latest.size !== seen.size
+      )
         return undefined;
-      return (await this.ingests.drop(seen.key)) ? now.size : undefined;
+      return (await this.ingests.drop(seen.key)) ? latest.size : undefined;
     });
   }
 
@@ -403,7 +409,7 @@ export class ContentStore {
       this.digestQueue.run(info.digest, async () => {
         const current = this.mustRecord(namespace, info.digest);
         const labels = validateLabels(applyLabelUpdate(current.labels, info.labels, fieldpaths, `content ${info.digest}`));
-        const record: BlobRecord = { ...current, labels, updated: new Date().toISOString() };
+        const record: BlobRecord = { ...current, labels, updated: now().toISOString() };
         await this.db.put(contentKey(namespace, info.digest), record);
         this.index(namespace, info.digest, record);
         return toInfo(info.digest, record);

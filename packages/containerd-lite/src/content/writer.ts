@@ -5,6 +5,7 @@
  */
 import { EngineError, ErrorKind, failedPrecondition, outOfRange } from '@ctl/proto';
 import { validateLabels } from '@ctl/proto/labels';
+import { now, parseTime } from '@ctl/proto/time';
 import { type Hash, createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -42,8 +43,8 @@ export class IngestWriter implements Writer {
   private total = 0;
   private expected = '';
   private lease: string | undefined;
-  private startedAt = new Date();
-  private updatedAt = new Date();
+  private startedAt: Date = now();
+  private updatedAt: Date = now();
   /** Why the writer can no longer be used, once it cannot. */
   private ended: string | undefined;
   ready = false;
@@ -78,7 +79,7 @@ export class IngestWriter implements Writer {
         ref: this.ref,
         total,
         expected,
-        startedAt: new Date().toISOString(),
+        startedAt: now().toISOString(),
         ...(lease ? { lease } : {}),
       };
       await this.ingests.create(this.key, meta);
@@ -92,7 +93,7 @@ export class IngestWriter implements Writer {
     this.lease = lease;
     this.total = meta.total;
     this.expected = meta.expected;
-    this.startedAt = new Date(meta.startedAt);
+    this.startedAt = parseTime(meta.startedAt);
     // A crash between a commit's rename and its record leaves the ingest without data.
     this.fh = await open(this.dataPath, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
@@ -169,7 +170,7 @@ export class IngestWriter implements Writer {
     this.hash.update(data);
     await written;
     this.offset += data.length;
-    this.updatedAt = new Date();
+    this.updatedAt = now();
     return this.offset;
   }
 

@@ -1,6 +1,6 @@
 /** Between the events domain's shapes and the wire's (Envelope, Any). */
 import type { Any } from '../containers/containers';
-import { type WireTimestamp, fromTimestamp, toTimestamp } from '../content/convert';
+import { type WireTimestamp, fromTimestamp, toTimestamp } from '@ctl/proto/time';
 import type { Envelope } from './events';
 
 /** google.protobuf.Any as both clients give it (protobufjs keeps the well-known types' snake_case names). */

@@ -1,6 +1,6 @@
 /** Between the images domain's shapes and the wire's (containerd.types.Descriptor, Image). */
 import type { Descriptor } from '../oci';
-import { type WireTimestamp, fromTimestamp, toTimestamp } from '../content/convert';
+import { type WireTimestamp, fromTimestamp, toTimestamp } from '@ctl/proto/time';
 import type { Image } from './images';
 
 export interface WireDescriptor {

@@ -6,6 +6,7 @@
  */
 import { type Database, alreadyExists, applyLabelUpdate, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
+import { now, parseTime } from '@ctl/proto/time';
 import { GcLock } from '../gc/lock';
 import { type GcTrigger, noGc } from '../gc/gc';
 import type { ImageEntry } from '../gc/mark';
@@ -58,8 +59,8 @@ const toImage = (name: string, r: ImageRecord): Image => ({
   name,
   labels: r.labels,
   target: r.target,
-  createdAt: new Date(r.created),
-  updatedAt: new Date(r.updated),
+  createdAt: parseTime(r.created),
+  updatedAt: parseTime(r.updated),
 });
 
 export interface ImageStoreOptions {
@@ -142,8 +143,8 @@ export class ImageStore {
     const created = await this.lock.shared(() =>
       this.queue.run(imageKey(namespace, name), async () => {
         if (await this.read(namespace, name)) throw alreadyExists(`image "${name}" already exists in namespace "${namespace}"`);
-        const now = new Date().toISOString();
-        const record: ImageRecord = { labels, target, created: now, updated: now };
+        const stamp = now().toISOString();
+        const record: ImageRecord = { labels, target, created: stamp, updated: stamp };
         const batch = this.db.batch().put(imageKey(namespace, name), record);
         // Using a namespace makes it, as in containerd.
         if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
@@ -191,7 +192,7 @@ export class ImageStore {
           }
           if (labelPaths.length) labels = validateLabels(applyLabelUpdate(labels, image.labels, labelPaths, what));
         }
-        const record: ImageRecord = { ...current, labels, target, updated: new Date().toISOString() };
+        const record: ImageRecord = { ...current, labels, target, updated: now().toISOString() };
         await this.db.put(imageKey(namespace, name), record);
         return toImage(name, record);
       }),

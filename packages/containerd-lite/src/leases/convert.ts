@@ -1,5 +1,5 @@
 /** Between the leases domain's shapes and the wire's. */
-import { type WireTimestamp, fromTimestamp, toTimestamp } from '../content/convert';
+import { type WireTimestamp, fromTimestamp, toTimestamp } from '@ctl/proto/time';
 import type { Lease } from './leases';
 
 export interface WireLease {

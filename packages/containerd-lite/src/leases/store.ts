@@ -15,6 +15,7 @@ import {
   validateNamespace,
 } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
+import { now, parseTime } from '@ctl/proto/time';
 import { randomBytes } from 'node:crypto';
 import { validateDigest } from '../content/ingests';
 import { type GcTrigger, noGc } from '../gc/gc';
@@ -71,7 +72,7 @@ export function validateResource(resource: Resource | null | undefined): Resourc
   return { id, type };
 }
 
-const toLease = (id: string, r: LeaseRecord): Lease => ({ id, createdAt: new Date(r.created), labels: r.labels });
+const toLease = (id: string, r: LeaseRecord): Lease => ({ id, createdAt: parseTime(r.created), labels: r.labels });
 
 export interface LeaseStoreOptions {
   lock?: GcLock;
@@ -119,7 +120,7 @@ export class LeaseStore {
     return this.lock.shared(() =>
       this.queue.run(leaseKey(namespace, id), async () => {
         if (await this.read(namespace, id)) throw alreadyExists(`lease "${id}" already exists in namespace "${namespace}"`);
-        const record: LeaseRecord = { labels, created: new Date().toISOString() };
+        const record: LeaseRecord = { labels, created: now().toISOString() };
         const batch = this.db.batch().put(leaseKey(namespace, id), record);
         if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
         await batch.write();

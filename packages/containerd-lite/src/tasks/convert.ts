@@ -1,6 +1,6 @@
 /** Between the tasks domain's shapes and the wire's (containerd.v1.types.Process, Metric, Any). */
 import { invalidArgument } from '@ctl/proto/errors';
-import { type WireTimestamp, fromTimestamp, toTimestamp } from '../content/convert';
+import { type WireTimestamp, fromTimestamp, toTimestamp } from '@ctl/proto/time';
 import { type ExitResult, type Metric, type ProcessState, STATS_TYPE_URL, type TaskStatus } from './tasks';
 
 /**

@@ -9,7 +9,7 @@ import type { PruneVolumesRequest } from '@ctl/proto/generated/ctl/volumes/v1/Pr
 import type { PruneVolumesResponse__Output } from '@ctl/proto/generated/ctl/volumes/v1/PruneVolumesResponse';
 import type { RemoveVolumeRequest } from '@ctl/proto/generated/ctl/volumes/v1/RemoveVolumeRequest';
 import type { Volume__Output } from '@ctl/proto/generated/ctl/volumes/v1/Volume';
-import { fromTimestamp } from '../content/convert';
+import { fromTimestamp } from '@ctl/proto/time';
 import type { NewVolume, Volume, Volumes } from './volumes';
 
 const FILE = 'ctl/volumes/v1/volumes';

@@ -5,7 +5,7 @@ import type { GetVolumeRequest__Output } from '@ctl/proto/generated/ctl/volumes/
 import type { PruneVolumesRequest__Output } from '@ctl/proto/generated/ctl/volumes/v1/PruneVolumesRequest';
 import type { RemoveVolumeRequest__Output } from '@ctl/proto/generated/ctl/volumes/v1/RemoveVolumeRequest';
 import type { Volume as WireVolume } from '@ctl/proto/generated/ctl/volumes/v1/Volume';
-import { toTimestamp } from '../content/convert';
+import { toTimestamp } from '@ctl/proto/time';
 import type { VolumeStore } from './store';
 import type { Volume } from './volumes';
 
