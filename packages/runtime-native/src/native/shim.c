@@ -456,11 +456,15 @@ int main(int argc, char **argv) {
   for (;;) {
     struct pollfd p[7 + MAX_CLIENTS];
     int np = 0;
+    /* New attach clients first, in every round until the output is drained: a client that
+     * connected before the process could write (the CLI attaches before Start) is queued on the
+     * socket by then, and must be one of the clients before any output read in this round is
+     * sent, or that output reaches nobody. */
+    if (asock >= 0) p[np++] = (struct pollfd){asock, POLLIN, 0};
     p[np++] = (struct pollfd){sfd, POLLIN, 0};
     if (out_s.fd >= 0) p[np++] = (struct pollfd){out_s.fd, POLLIN, 0};
     if (err_s.fd >= 0) p[np++] = (struct pollfd){err_s.fd, POLLIN, 0};
     if (lsock >= 0) p[np++] = (struct pollfd){lsock, POLLIN, 0};
-    if (asock >= 0 && !init_done) p[np++] = (struct pollfd){asock, POLLIN, 0};
     if (csock >= 0 && !init_done) p[np++] = (struct pollfd){csock, POLLIN, 0};
     for (int c = 0; c < MAX_CLIENTS; c++)
       if (clients[c] >= 0) p[np++] = (struct pollfd){clients[c], POLLIN, 0};
@@ -490,8 +494,8 @@ int main(int argc, char **argv) {
         unlink(console_path);
         if (master >= 0) out_s.fd = master, stdin_w = want_stdin ? master : -1; /* a pty has one stream: the terminal */
       } else if (fd == asock) {
-        int c = accept4(asock, NULL, NULL, SOCK_CLOEXEC);
-        if (c >= 0) add_client(c);
+        int c;
+        while ((c = accept4(asock, NULL, NULL, SOCK_CLOEXEC)) >= 0) add_client(c);
       } else if (fd == csock) {
         control(csock, master, &stdin_w);
       } else if (fd == out_s.fd) {
