@@ -1,6 +1,6 @@
 /**
  * Faults and isolation (issue 11), end to end as root: two instances on one host keep to their
- * own cgroups; no output of a foreground run is lost when many run at once.
+ * own cgroups; a container whose shim is killed is seen to stop; no output of a foreground run is lost when many run at once.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
@@ -32,6 +32,19 @@ describe('faults and isolation', function () {
     assert.deepEqual(other.cgroupDirs('col').filter(existsSync), [], 'the removed one leaves no cgroup');
     assert.match(engine.ok('ps'), /^col .* Up/m);
     assert.equal(engine.ok('exec', 'col', 'echo', 'alive'), 'alive\n');
+  });
+
+  it('notices a SIGKILLed shim: wait returns 255, ps says Exited (255), stop returns, rm leaves nothing', () => {
+    // ps said Up, stop -t 1 and wait never returned: nothing but the shim recorded the exit.
+    engine.ok('run', '-d', '--name', 'orphan', 'busybox', 'sleep', '300');
+    const bundle = join(engine.instance.state, 'containerd-lite', 'tasks', engine.ns, 'orphan');
+    process.kill(Number(readFileSync(join(bundle, 'shim.pid'), 'utf8').split(' ')[0]), 'SIGKILL');
+    assert.equal(engine.ok('wait', 'orphan'), '255\n');
+    assert.match(engine.ok('ps', '-a'), /^orphan .* Exited \(255\)/m);
+    engine.ok('stop', '-t', '1', 'orphan');
+    engine.ok('rm', 'orphan');
+    assert.equal(existsSync(bundle), false, 'the bundle is gone');
+    assert.deepEqual(engine.cgroupDirs('orphan').filter(existsSync), [], 'and the cgroup');
   });
 
   it('delivers every line of output of short foreground runs, 40 of them 10 at a time', async () => {
