@@ -32,6 +32,20 @@ export function serviceRoot(dirs: InstanceDirs, service: ServiceName): string {
   return join(dirs.root, service);
 }
 
+/**
+ * The cgroup under which an instance puts its containers (`<parent>/<namespace>/<id>`), one per
+ * root, so that two instances never share a container's cgroup: `/ctl` for the default root (the
+ * paths existing setups have), else `/ctl-` and the first 12 hex digits of the sha256 of the root.
+ */
+export function cgroupParent(dirs: Pick<InstanceDirs, 'root'>): string {
+  const root = resolve(dirs.root);
+  if (root === DEFAULT_ROOT) return '/ctl';
+  // loaded here: this module is on every CLI command's start-up path, and only services need it
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  return `/ctl-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`;
+}
+
 export function daemonLogFile(dirs: InstanceDirs): string {
   return join(dirs.state, 'daemon.log');
 }

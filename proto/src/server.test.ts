@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
-import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { loadContracts } from './contracts';
@@ -189,6 +190,27 @@ describe('serving on a unix socket', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('holds a lock only root can take: another user squatting the old abstract name cannot keep it from starting', async () => {
+    // The lock was the abstract socket "\0ctl-socket-lock:<socket>": any user could bind it first.
+    const squatter = children.spawn('setpriv', [
+      ...['--reuid', '1000', '--regid', '1000', '--clear-groups', process.execPath, '-e'],
+      `require('net').createServer().listen({ path: '\\0ctl-socket-lock:' + ${JSON.stringify(socket)} }, () => console.log('listening'))`,
+    ]);
+    await waitFor('the squatter to listen', () => squatter.output().includes('listening') || undefined);
+    handles.push(await serveUnix(socket, testParts(), logger));
+    const lock = statSync(`${socket}.lock`);
+    assert.deepEqual([lock.uid, lock.mode & 0o777], [0, 0o600]);
+    // Held for other processes too (flock), and refused to a second server.
+    assert.equal(spawnSync('flock', ['--nonblock', `${socket}.lock`, 'true']).status, 1);
+    await assert.rejects(serveUnix(socket, testParts(), logger), (e: unknown) => isKind(e, ErrorKind.AlreadyExists));
+  });
+
+  it('refuses a lock file another user owns', async () => {
+    writeFileSync(`${socket}.lock`, '');
+    chownSync(`${socket}.lock`, 1000, 1000);
+    await assert.rejects(serveUnix(socket, testParts(), logger), /belongs to uid 1000, not to this daemon's user: remove it/);
   });
 
   it('names the path when the socket directory is missing or not a directory', async () => {

@@ -1,11 +1,11 @@
 /**
- * Serving the contracts on unix sockets: one socket per service, mode 0600, a live daemon's
- * socket never stolen and a stale one replaced, health and version answered for every service,
- * and a graceful shutdown (stop accepting, finish in-flight calls, close the database, remove
- * the socket file).
+ * Serving the contracts on unix sockets: one socket per service, mode 0600, held under a lock
+ * only root can take (`<socket>.lock`), a live daemon's socket never stolen and a stale one
+ * replaced, health and version answered for every service, and a graceful shutdown (stop
+ * accepting, finish in-flight calls, close the database, remove the socket file).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { accessSync, chmodSync, constants, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { ensureDir } from './fsutil';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
@@ -96,23 +96,55 @@ function checkSocketDirectory(socket: string): void {
   }
 }
 
+/** flock(1)'s exit code (--conflict-exit-code) when another holds the lock. */
+const LOCK_HELD = 75;
+
 /**
- * An abstract-namespace unix socket named after the socket path is the lock that says "a
- * daemon owns this path": the kernel releases it when its holder dies, however it dies, so a
- * crash never leaves a lock behind, and two daemons starting at once cannot both take the path.
+ * The lock that says "a daemon owns this socket path": flock(2) on `<socket>.lock`, a file of
+ * mode 0600 owned by the daemon's user (root) beside the socket, so no other user can open it,
+ * let alone lock it. (It was an abstract socket name, which any local user could bind first,
+ * a container with --network host too, and so keep every daemon from starting.) The kernel
+ * drops the lock when its holder dies, however it dies; flock locks belong to the open file,
+ * so two claims in one process exclude each other too. Node has no flock: util-linux's
+ * flock(1) takes it on our open file, handed over as its fd 3, and exits; the lock stays with
+ * our descriptor (close-on-exec, so no child of the daemon keeps it). The file stays when
+ * released: removing it would let a later claim lock a file that a newer one has replaced.
  */
-function acquireSocketLock(socket: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const lock = net.createServer();
-    lock.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') reject(alreadyExists(`socket ${socket} is in use by another running daemon`));
-      else reject(new EngineError(ErrorKind.Unavailable, `lock ${socket}: ${err.message}`, { cause: err }));
+function acquireSocketLock(socket: string): { release(): void } {
+  const file = `${socket}.lock`;
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    throw new EngineError(ErrorKind.Unavailable, `lock ${socket}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const owner = fstatSync(fd).uid;
+    if (owner !== process.geteuid?.())
+      throw failedPrecondition(`lock ${socket}: ${file} belongs to uid ${owner}, not to this daemon's user: remove it`);
+    fchmodSync(fd, 0o600);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+    const r = spawnSync('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_HELD), '3'], {
+      stdio: ['ignore', 'ignore', 'pipe', fd],
+      encoding: 'utf8',
     });
-    lock.listen({ path: `\0ctl-socket-lock:${socket}` }, () => {
-      lock.unref();
-      resolve(lock);
-    });
-  });
+    if (r.status === LOCK_HELD) throw alreadyExists(`socket ${socket} is in use by another running daemon`);
+    if (r.status !== 0) {
+      const why = r.error ? `flock (util-linux): ${r.error.message}` : r.stderr.trim() || `flock exited ${r.status ?? r.signal}`;
+      throw new EngineError(ErrorKind.Unavailable, `lock ${socket}: ${why}`, { cause: r.error });
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  let held = true;
+  return {
+    release: () => {
+      if (held) closeSync(fd);
+      held = false;
+    },
+  };
 }
 
 function probe(socket: string): Promise<'live' | 'stale'> {
@@ -197,14 +229,14 @@ export interface SocketClaim {
 
 export async function claimSocket(socket: string, logger: Logger): Promise<SocketClaim> {
   checkSocketDirectory(socket);
-  const lock = await acquireSocketLock(socket);
+  const lock = acquireSocketLock(socket);
   try {
     await clearStaleSocket(socket, logger);
   } catch (err) {
-    lock.close();
+    lock.release();
     throw err;
   }
-  return { socket, release: () => lock.close() };
+  return { socket, release: lock.release };
 }
 
 /** Serves one service's parts on a unix socket. */

@@ -1,9 +1,10 @@
 /**
  * One engine instance for a suite of container tests: a temp root/state with the busybox image
  * (tools/busybox-image.sh) imported, a namespace of the suite's own, containers removed after
- * each test, and after all: daemons stopped, mounts and the namespace's cgroups removed (only
- * those: /ctl is the engine's parent, shared with suites running alongside), the temp dir gone.
+ * each test, and after all: daemons stopped, mounts and the instance's cgroups removed (its
+ * parent is its own, `/ctl-<hash of the root>`), the temp dir gone.
  */
+import { cgroupParent } from '@ctl/proto/paths';
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
@@ -28,13 +29,18 @@ export interface Engine {
   ourSnapshots(): string[];
   /** Mounts under the instance's temp dir. */
   ourMounts(): string[];
+  /** Where a container's cgroup is (or would be) in each hierarchy of this host (v1, hybrid or v2). */
+  cgroupDirs(id: string): string[];
   /** Builds the busybox image (with extra environment for the script, e.g. VOLUMES) and imports it. */
   importBusybox(name?: string, env?: NodeJS.ProcessEnv): void;
 }
 
-export function useEngine(suite: string, hooks: { afterEach?: (e: Engine) => void; beforeCleanup?: (e: Engine) => void } = {}): Engine {
+export function useEngine(
+  suite: string,
+  hooks: { afterEach?: (e: Engine) => void; beforeCleanup?: (e: Engine) => void; namespace?: string } = {},
+): Engine {
   let instance: TempInstance | undefined;
-  const ns = `ctl-${suite}-test-${process.pid}`;
+  const ns = hooks.namespace ?? `ctl-${suite}-test-${process.pid}`;
   const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
   const engine: Engine = {
     get instance() {
@@ -70,6 +76,7 @@ export function useEngine(suite: string, hooks: { afterEach?: (e: Engine) => voi
         .split('\n')
         .map((l) => l.split(' ')[1] ?? '')
         .filter((m) => m.startsWith(engine.instance.base)),
+    cgroupDirs: (id) => cgroupDirs(join(cgroupParent(engine.instance), ns, id)),
     importBusybox(name, extraEnv = {}) {
       const archive = join(engine.instance.base, `${name?.replace(/\W/g, '_') ?? 'busybox'}.tar`);
       execFileSync('bash', [join(TOOLS, 'busybox-image.sh'), archive, ...(name ? [name] : [])], { env: { ...process.env, ...extraEnv } });
@@ -92,11 +99,17 @@ export function useEngine(suite: string, hooks: { afterEach?: (e: Engine) => voi
     const mounts = engine.ourMounts();
     for (const m of [...mounts].reverse()) execFileSync('umount', ['-l', m]);
     instance.remove();
-    for (const controller of readdirSync('/sys/fs/cgroup')) {
-      const dir = join('/sys/fs/cgroup', controller, 'ctl', ns);
+    // Emptied by the runtime as the last container leaves; a test that failed half way may leave them.
+    for (const dir of [...cgroupDirs(join(cgroupParent(instance), ns)), ...cgroupDirs(cgroupParent(instance))])
       if (existsSync(dir)) rmdirSync(dir);
-    }
     assert.deepEqual(mounts, [], 'mounts were left behind');
   });
   return engine;
+}
+
+/** A cgroup path's directory in each hierarchy of this host (v1, hybrid or v2). */
+export function cgroupDirs(path: string): string[] {
+  const root = '/sys/fs/cgroup';
+  if (existsSync(join(root, 'cgroup.controllers'))) return [join(root, path)];
+  return readdirSync(root).map((h) => join(root, h, path));
 }

@@ -13,13 +13,6 @@ import { useEngine } from './engine';
 /** Whether an executable is in PATH (as the daemon, started with this environment, looks). */
 const inPath = (name: string): boolean => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 
-/** Where a container's cgroup would be in each hierarchy on this host (v1, hybrid or v2). */
-function cgroupDirs(ns: string, id: string): string[] {
-  const root = '/sys/fs/cgroup';
-  if (existsSync(join(root, 'cgroup.controllers'))) return [join(root, 'ctl', ns, id)];
-  return readdirSync(root).map((h) => join(root, h, 'ctl', ns, id));
-}
-
 describe('ctl run --runtime and --device-*-bps', function () {
   this.timeout(180_000);
   const engine = useEngine('runtimes');
@@ -86,7 +79,7 @@ describe('ctl run --runtime and --device-*-bps', function () {
           .trim()
           .split('\n');
         assert.match(ok('top', 'svc'), new RegExp(`\\b${pid}\\b.*sleep 300`));
-        const dirs = cgroupDirs(ns, 'svc').filter(existsSync);
+        const dirs = engine.cgroupDirs('svc').filter(existsSync);
         assert.ok(dirs.length > 0, 'the container has a cgroup');
         const pidsDir = dirs.find((d) => existsSync(join(d, 'pids.max')));
         if (pidsDir) assert.equal(readFileSync(join(pidsDir, 'pids.max'), 'utf8').trim(), '50');
@@ -156,7 +149,7 @@ describe('ctl run --runtime and --device-*-bps', function () {
           'sleep',
           '300',
         );
-        const blkio = cgroupDirs(ns, 'bw').find((d) => existsSync(join(d, 'blkio.throttle.write_bps_device')));
+        const blkio = engine.cgroupDirs('bw').find((d) => existsSync(join(d, 'blkio.throttle.write_bps_device')));
         assert.ok(blkio, 'a v1 blkio cgroup (this host)');
         const rule = (file: string): string => readFileSync(join(blkio, file), 'utf8').trim();
         assert.equal(rule('blkio.throttle.write_bps_device'), `${dev} 1048576`);

@@ -2,6 +2,7 @@ import {
   ErrorKind,
   type ServiceFactory,
   WireClient,
+  cgroupParent,
   failedPrecondition,
   found,
   isKind,
@@ -202,6 +203,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
         locateTask: (ns, id, execId) => tasks.locate(ns, id, execId),
         tmpRoot: tmp,
+        cgroupParent: cgroupParent(dirs),
         exclusive: (ns, id, fn) => restarts.exclusive(ns, id, fn),
       });
       const committer = new Committer({

@@ -60,6 +60,39 @@ describe('tasks (root, real kernel)', function () {
     await assert.rejects(m.get(NS, id), (e) => isKind(e, ErrorKind.NotFound));
   });
 
+  it('notices a SIGKILLed shim: its container is killed, Wait and Get give 255, Delete works; for an exec too', async function () {
+    this.timeout(30_000);
+    // Nothing but the shim records an exit: Wait, ctl stop and ps waited on its exit.json for ever.
+    const m = fx.manager;
+    const shimOf = (dir: string): number => Number(fs.readFileSync(path.join(dir, 'shim.pid'), 'utf8').split(' ')[0]);
+    const id = await run(['sleep', '60']);
+    await m.start(NS, id);
+    await m.exec(NS, id, { execId: 'e1', spec: { args: ['sleep', '60'] } });
+    await m.start(NS, id, 'e1');
+    const execWaited = m.wait(NS, id, 'e1');
+    process.kill(shimOf(path.join(m.bundleDir(NS, id), 'exec', 'e1')), 'SIGKILL');
+    assert.equal((await execWaited).exitStatus, 255);
+    assert.equal((await m.get(NS, id, 'e1')).status, 'STOPPED');
+    assert.equal((await m.get(NS, id)).status, 'RUNNING', 'an exec shim lost is not the task lost');
+    const { pid } = await m.get(NS, id);
+    const waited = m.wait(NS, id);
+    process.kill(shimOf(m.bundleDir(NS, id)), 'SIGKILL');
+    assert.equal((await waited).exitStatus, 255);
+    const got = await m.get(NS, id);
+    assert.deepEqual([got.status, got.exitStatus], ['STOPPED', 255]);
+    await waitFor('the container killed', () => !fs.existsSync(`/proc/${pid}`) || undefined, 5000);
+    const exits = fx.publisher.events.filter((e) => e.topic === '/tasks/exit' && e.event.containerId === id);
+    assert.deepEqual(
+      exits.map((e) => [e.event.id, e.event.exitStatus]),
+      [
+        ['e1', 255],
+        [id, 255],
+      ],
+    );
+    await assert.rejects(m.kill(NS, id, 15), (e) => isKind(e, ErrorKind.NotFound));
+    assert.equal((await m.delete(NS, id)).exitStatus, 255);
+  });
+
   it('reports exit code 3', async () => {
     const id = await run(['sh', '-c', 'exit 3']);
     await fx.manager.start(NS, id);

@@ -42,6 +42,8 @@ export interface ExitStatus {
   signal: number;
   oomKilled: boolean;
   exitedAt: string;
+  /** why the status is not the process's own (written by the daemon, e.g. "shim disconnected": 255) */
+  error?: string;
 }
 
 export interface CommandResult {

@@ -94,10 +94,9 @@ export async function foreground(
     if (!raw) for (const s of signals) process.on(s, forward);
     const exit = await tasks.wait(id, execId);
     if (io) {
-      // The last output may still be on its way: the shim closes the socket once it has sent it.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([io.closed, new Promise((r) => (timer = setTimeout(r, 500)))]);
-      clearTimeout(timer);
+      // The exit status can come before the last output: the shim sends all of it, then exits,
+      // which closes the socket; so the end of the stream, not a timer, says everything is here.
+      await io.closed;
     } else if (o.execLog && existsSync(o.execLog)) {
       printLog(readFileSync(o.execLog, 'utf8'), {});
     }

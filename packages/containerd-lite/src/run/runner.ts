@@ -110,6 +110,8 @@ export interface RunnerDeps {
   locateTask(ns: string, id: string, execId?: string): TaskLocation;
   /** A directory of ours for short-lived mounts. */
   tmpRoot: string;
+  /** The instance's cgroup (`@ctl/proto`'s cgroupParent): a container's is `<parent>/<ns>/<id>`, never another instance's. */
+  cgroupParent: string;
   /** Runs a container's removal with no restart of it pending or in progress (the restart supervisor's). */
   exclusive?<T>(ns: string, id: string, fn: () => Promise<T>): Promise<T>;
 }
@@ -292,7 +294,7 @@ export class Runner {
     }
   }
 
-  /** The container's OCI spec: the image config under the options, in the container's own cgroup. */
+  /** The container's OCI spec: the image config under the options, in the container's own cgroup under the instance's. */
   private async spec(
     ns: string,
     id: string,
@@ -301,7 +303,12 @@ export class Runner {
     rootfs: Mount[],
     copies: { destination: string; mountpoint: string }[],
   ): Promise<Spec> {
-    const run: RunOptions = { ...options, id, cgroupsPath: options.cgroupsPath ?? `/ctl/${ns}/${id}`, rootfs: 'rootfs' };
+    const run: RunOptions = {
+      ...options,
+      id,
+      cgroupsPath: options.cgroupsPath ?? `${this.deps.cgroupParent}/${ns}/${id}`,
+      rootfs: 'rootfs',
+    };
     const { Labels, ...rest } = image.config ?? {};
     const imageConfig = { ...rest, ...(Labels ? { Labels } : {}) };
     try {

@@ -3,6 +3,8 @@
  * shim records there as exit.json. Exits are noticed through inotify on the directory (the shim
  * renames exit.json into place), with a slow poll as a fallback; each exit is announced once,
  * even across daemon restarts, through the `exit.announced` marker written after the announcement.
+ * The poll also looks at the shim itself (its shim.pid): a shim gone without an exit.json was
+ * killed, and nothing else would ever record this process's exit (see lost-shim.ts).
  */
 import type { ExitStatus } from '@ctl/runtime-native';
 import * as fs from 'node:fs';
@@ -11,6 +13,20 @@ import type { ExitResult } from './tasks';
 
 const FALLBACK_POLL_MS = 1000;
 const ANNOUNCED = 'exit.announced';
+const SHIM_PID = 'shim.pid';
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks); undefined when the process is gone or a zombie. */
+function processStartTime(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // the fields after the command's closing parenthesis: 3 (state) onwards
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[22 - 3];
+}
 
 export interface Stdio {
   stdin: string;
@@ -66,12 +82,40 @@ export class ShimProcess {
     fs.writeFileSync(path.join(this.dir, ANNOUNCED), '');
   }
 
-  /** Calls onExit once when exit.json appears (at once if it is there). */
-  watch(onExit: (e: ExitStatus) => void): void {
+  /**
+   * Whether the shim holding this process is gone: the process its shim.pid names ("PID
+   * STARTTIME") has exited, or the pid now belongs to another process. undefined when unknown (no
+   * shim.pid: not started yet, or a shim of an earlier version).
+   */
+  shimGone(): boolean | undefined {
+    let fields: string[];
+    try {
+      fields = fs.readFileSync(path.join(this.dir, SHIM_PID), 'utf8').trim().split(' ');
+    } catch {
+      return undefined;
+    }
+    const pid = Number(fields[0]);
+    return !pid || processStartTime(pid) !== fields[1];
+  }
+
+  /**
+   * Calls onExit once when exit.json appears (at once if it is there); onLost (once) when the shim
+   * is gone without writing it: onLost is to record an exit, which then goes to onExit.
+   */
+  watch(onExit: (e: ExitStatus) => void, onLost?: () => Promise<void>): void {
     this.unwatch();
+    let settling = false;
     const check = (): void => {
+      // the shim renames exit.json into place before it exits: a gone shim has written it, or never will
+      const gone = onLost && !settling && this.shimGone();
       const e = this.readExit();
-      if (!e) return;
+      if (!e) {
+        if (gone) {
+          settling = true;
+          void onLost().finally(check);
+        }
+        return;
+      }
       this.unwatch();
       onExit(e);
       for (const w of this.waiters.splice(0)) w(e);

@@ -6,11 +6,11 @@
  * exit.announced).
  */
 import type { Logger } from '@ctl/proto';
-import { writeJsonAtomic } from '@ctl/proto/fsutil';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type TaskDirs, type TaskJson, execsDir, readExecJson, readTaskJson, removeBundle, rootfsMounted, unmountRootfs } from './bundle';
 import type { FifoBridges } from './fifo';
+import { recordLostExit } from './lost-shim';
 import { ShimProcess, type Stdio, processAlive } from './process';
 import type { ShimManager } from './shim-manager';
 import { Task } from './task';
@@ -78,20 +78,15 @@ async function loadTask(deps: ShimLoadDeps, ns: string, id: string): Promise<voi
 }
 
 /**
- * An init that is gone without an exit.json (its shim was killed too) would never be waited
- * for: give the shim a moment, then record the exit as containerd does for a lost shim (255).
+ * An init that is gone without an exit.json, held by a shim of an earlier version (no shim.pid,
+ * so its watcher cannot tell that the shim is gone): give the shim a moment, then record the
+ * exit as containerd does for a lost shim (255). With shim.pid the watcher settles it.
  */
 async function reconcileLostShim(t: Task, logger?: Logger): Promise<void> {
   const p = t.init;
-  if (p.readExit() || !p.readPid() || processAlive(p.pid)) return;
+  if (p.shimGone() !== undefined || p.readExit() || !p.readPid() || processAlive(p.pid)) return;
   await Promise.race([p.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
   if (p.readExit()) return;
   logger?.warn('task init gone without an exit status: recording 255', { namespace: t.namespace, id: t.id, pid: p.pid });
-  writeJsonAtomic(path.join(p.dir, 'exit.json'), {
-    pid: p.pid,
-    exitStatus: 255,
-    signal: 0,
-    oomKilled: false,
-    exitedAt: new Date().toISOString(),
-  });
+  recordLostExit(p, 'shim disconnected');
 }

@@ -1,11 +1,12 @@
 /**
  * The tasks' events (containerd.events.Task*) and the exits that cause /tasks/exit: every
- * process's exit.json is announced once (the exit.announced marker holds across restarts), and
+ * process's exit.json (its shim's, or 255 for a lost shim) is announced once (the exit.announced marker holds across restarts), and
  * an init's exit never before its /tasks/start.
  */
 import type { Logger } from '@ctl/proto';
 import type { ExitStatus } from '@ctl/runtime-native';
 import { type Publisher, Topic } from '../events/events';
+import { settleLostShim } from './lost-shim';
 import { type ShimProcess, exitCode } from './process';
 import type { Task } from './task';
 
@@ -32,12 +33,19 @@ export class TaskEvents {
     }
   }
 
+  /** Announces the init's exit when its shim records it, or when the shim is lost (lost-shim.ts). */
   watchInit(t: Task): void {
-    t.init.watch((e) => this.announceExit(t, t.init, e, t.id));
+    t.init.watch(
+      (e) => this.announceExit(t, t.init, e, t.id),
+      () => settleLostShim(t, t.init, this.logger),
+    );
   }
 
   watchExec(t: Task, p: ShimProcess): void {
-    p.watch((e) => this.announceExit(t, p, e, p.execId));
+    p.watch(
+      (e) => this.announceExit(t, p, e, p.execId),
+      () => settleLostShim(t, p, this.logger),
+    );
   }
 
   /** Announces no more exits: a later manager announces those it finds (the processes keep running). */

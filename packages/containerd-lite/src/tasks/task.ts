@@ -43,12 +43,12 @@ export class Task {
       if (s.pid) this.init.pid = s.pid;
       const status = statusOfRuntime(s.status);
       if (status) return status;
-      // The init has exited; the shim is about to write exit.json (it reaps, then writes).
-      await Promise.race([this.init.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
-      return this.init.readExit() ? 'STOPPED' : 'UNKNOWN';
     } catch {
-      return this.init.readExit() ? 'STOPPED' : 'UNKNOWN';
+      // No runtime state: the container of a lost shim was just deleted (lost-shim.ts).
     }
+    // The init has exited; its shim (or, for a lost shim, the watcher) is about to write exit.json.
+    await Promise.race([this.init.waitExit(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    return this.init.readExit() ? 'STOPPED' : 'UNKNOWN';
   }
 
   /** An exec's status: from its files alone (its shim records the exit). */

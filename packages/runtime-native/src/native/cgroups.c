@@ -228,25 +228,26 @@ int cg_create(struct cgroup *cg, struct ctl_err *e) {
     cleanup_free char *mnt = strndup(dir, mlen);
     cleanup_free char *p = strdup(dir);
     bool cpuset = is_v1_dir(cg, i) && strstr(cg->ctrl[i], "cpuset") != NULL;
+    int restarts = 0;
     for (char *s = p + mlen + 1;; s++) {
       if (*s != '/' && *s) continue;
       char saved = *s;
       *s = 0;
-      for (int attempt = 0;; attempt++) {
-        if (mkdir(p, 0755) == 0) {
-          add_created(cg, p);
-          if (cpuset && cpuset_inherit(p, e) < 0) return -1;
-        } else if (errno == ENOENT && attempt < 3) {
-          continue; /* a concurrent delete removed a shared parent: retry */
-        } else if (errno != EEXIST) {
-          return SYSERR(e, "mkdir", p);
-        } else if (cpuset && cpuset_inherit(p, e) < 0) {
-          /* a shared parent (ctl, ctl/<ns>) that a concurrent create has just made may not have
-           * its cpus/mems yet: whoever comes first fills them, or the leaf inherits empty ones
-           * and no task can join it (ENOSPC) */
-          return -1;
-        }
-        break;
+      if (mkdir(p, 0755) == 0) {
+        add_created(cg, p);
+        if (cpuset && cpuset_inherit(p, e) < 0) return -1;
+      } else if (errno == ENOENT && restarts++ < 10) {
+        /* a concurrent delete removed a shared parent (cg_destroy): walk down from the top again */
+        *s = saved;
+        s = p + mlen;
+        continue;
+      } else if (errno != EEXIST) {
+        return SYSERR(e, "mkdir", p);
+      } else if (cpuset && cpuset_inherit(p, e) < 0) {
+        /* a shared parent (ctl, ctl/<ns>) that a concurrent create has just made may not have
+         * its cpus/mems yet: whoever comes first fills them, or the leaf inherits empty ones
+         * and no task can join it (ENOSPC) */
+        return -1;
       }
       if (!saved) break;
       *s = saved;
@@ -324,6 +325,16 @@ int cg_kill_all(struct cgroup *cg, int sig, struct ctl_err *e) {
   return r;
 }
 
+/* Whether path is under an engine instance's own parent: /ctl/ or /ctl-<12 hex digits>/
+ * (cgroupParent in @ctl/proto's paths.ts), a tree nothing but the engine's containers uses. */
+static bool under_engine_parent(const char *path) {
+  if (!strncmp(path, "/ctl/", 5)) return true;
+  if (strncmp(path, "/ctl-", 5)) return false;
+  for (int i = 5; i < 17; i++)
+    if (!path[i] || !strchr("0123456789abcdef", path[i])) return false;
+  return path[17] == '/';
+}
+
 int cg_destroy(struct cgroup *cg, struct ctl_err *e) {
   /* leaves first (they must go), then the parents we made (best effort: others may share them) */
   for (int i = 0; i < cg->n; i++) {
@@ -334,13 +345,14 @@ int cg_destroy(struct cgroup *cg, struct ctl_err *e) {
     }
   }
   for (int i = cg->ncreated - 1; i >= 0; i--) rmdir(cg->created[i]);
-  /* /ctl is this engine's own parent: whichever container leaves it last removes it, even if
-   * another one made it (the maker may have gone first, while this one was still in it) */
-  if (!strncmp(cg->path, "/ctl/", 5) && !strchr(cg->path + 5, '/'))
+  /* in an engine instance's own tree (/ctl or /ctl-<hash>, then /<namespace>), whichever
+   * container leaves a parent last removes it, even if another one made it (the maker may have
+   * gone first, while this one was still in it); one still in use stays (EBUSY) */
+  if (under_engine_parent(cg->path))
     for (int i = 0; i < cg->n; i++) {
+      size_t top = strlen(cg->dir[i]) - strlen(cg->path);
       cleanup_free char *parent = strdup(cg->dir[i]);
-      char *slash = strrchr(parent, '/');
-      if (slash) *slash = 0, rmdir(parent);
+      for (char *slash; (slash = strrchr(parent, '/')) && (size_t)(slash - parent) > top;) *slash = 0, rmdir(parent);
     }
   return 0;
 }

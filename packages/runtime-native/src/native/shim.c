@@ -21,6 +21,8 @@
  * process is gone before any client came, the shim waits up to 2 s for one after writing the
  * exit file, so that a short exec's output still reaches the client that started it.
  *
+ * DIR/shim.pid holds "PID STARTTIME" of the shim proper (see write_shim_pid).
+ *
  * Control: with --control-socket, each connection carries one command line and gets one answer
  * line ("ok" or "err MESSAGE"): "resize COLS ROWS" sets the pty's window size (the container
  * gets SIGWINCH), "close-stdin" closes the container's stdin (a pipe; no-op with a pty).
@@ -300,13 +302,9 @@ static void open_oom(pid_t pid) {
   }
 }
 
-static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
-  char buf[512], t[48], tmp[4200];
-  ctl_rfc3339(t, sizeof t);
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  int n = snprintf(buf, sizeof buf, "{\"pid\":%d,\"exitStatus\":%d,\"signal\":%d,\"oomKilled\":%s,\"exitedAt\":\"%s\"}\n", pid, code, sig,
-                   oom ? "true" : "false", t);
+/* tmp + fsync + rename: readers see the whole file or none */
+static void write_file_atomic(const char *path, const char *buf, size_t n) {
+  char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
@@ -314,6 +312,35 @@ static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
   fsync(fd);
   close(fd);
   rename(tmp, path);
+}
+
+static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
+  char buf[512], t[48];
+  ctl_rfc3339(t, sizeof t);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int n = snprintf(buf, sizeof buf, "{\"pid\":%d,\"exitStatus\":%d,\"signal\":%d,\"oomKilled\":%s,\"exitedAt\":\"%s\"}\n", pid, code, sig,
+                   oom ? "true" : "false", t);
+  write_file_atomic(path, buf, n);
+}
+
+/* DIR/shim.pid, "PID STARTTIME" (field 22 of /proc/self/stat): whoever watches the process can
+ * tell that its shim is gone (killed before it could write the exit file), and a new process
+ * that got the pid is not taken for it */
+static void write_shim_pid(const char *state_dir) {
+  char buf[1024], path[4096];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0) close(fd);
+  if (n <= 0) die("read /proc/self/stat");
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')');
+  unsigned long long start;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
+    die("parse /proc/self/stat");
+  n = snprintf(buf, sizeof buf, "%d %llu\n", (int)getpid(), start);
+  snprintf(path, sizeof path, "%s/shim.pid", state_dir);
+  write_file_atomic(path, buf, n);
 }
 
 int main(int argc, char **argv) {
@@ -386,6 +413,7 @@ int main(int argc, char **argv) {
   if (second > 0) _exit(0);
   /* the shim proper */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("prctl PR_SET_CHILD_SUBREAPER");
+  write_shim_pid(state_dir);
   if (chdir("/") < 0) die("chdir /");
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   /* let go of the starter's stdio: whoever reads it must see EOF when the starter exits */
@@ -456,11 +484,15 @@ int main(int argc, char **argv) {
   for (;;) {
     struct pollfd p[7 + MAX_CLIENTS];
     int np = 0;
+    /* New attach clients first, in every round until the output is drained: a client that
+     * connected before the process could write (the CLI attaches before Start) is queued on the
+     * socket by then, and must be one of the clients before any output read in this round is
+     * sent, or that output reaches nobody. */
+    if (asock >= 0) p[np++] = (struct pollfd){asock, POLLIN, 0};
     p[np++] = (struct pollfd){sfd, POLLIN, 0};
     if (out_s.fd >= 0) p[np++] = (struct pollfd){out_s.fd, POLLIN, 0};
     if (err_s.fd >= 0) p[np++] = (struct pollfd){err_s.fd, POLLIN, 0};
     if (lsock >= 0) p[np++] = (struct pollfd){lsock, POLLIN, 0};
-    if (asock >= 0 && !init_done) p[np++] = (struct pollfd){asock, POLLIN, 0};
     if (csock >= 0 && !init_done) p[np++] = (struct pollfd){csock, POLLIN, 0};
     for (int c = 0; c < MAX_CLIENTS; c++)
       if (clients[c] >= 0) p[np++] = (struct pollfd){clients[c], POLLIN, 0};
@@ -490,8 +522,8 @@ int main(int argc, char **argv) {
         unlink(console_path);
         if (master >= 0) out_s.fd = master, stdin_w = want_stdin ? master : -1; /* a pty has one stream: the terminal */
       } else if (fd == asock) {
-        int c = accept4(asock, NULL, NULL, SOCK_CLOEXEC);
-        if (c >= 0) add_client(c);
+        int c;
+        while ((c = accept4(asock, NULL, NULL, SOCK_CLOEXEC)) >= 0) add_client(c);
       } else if (fd == csock) {
         control(csock, master, &stdin_w);
       } else if (fd == out_s.fd) {
