@@ -79,6 +79,23 @@ describe('importArchive', function () {
     assert.equal(f.images.records.size, 1);
   });
 
+  it('names nothing when the step before naming (the unpack) fails, and hands it the manifests', async () => {
+    let given: string[] = [];
+    await assert.rejects(
+      importArchive(shared.path, {
+        content: f.content,
+        images: f.images,
+        beforeNaming: async (manifests) => {
+          given = manifests.map((m) => m.digest);
+          throw new Error('layer 0: diff id mismatch');
+        },
+      }),
+      /diff id mismatch/,
+    );
+    assert.deepEqual(given, [shared.digest]);
+    assert.equal(f.images.records.size, 0, 'no image record after a failed unpack');
+  });
+
   it('imports skopeo docker-archive (uncompressed layers, symlinked layer dirs) as Docker schema2 under an index', async () => {
     const docker = join(f.dir, 'docker.tar');
     sh('skopeo', ['copy', '-q', `oci-archive:${shared.path}`, `docker-archive:${docker}:busybox:latest`]);

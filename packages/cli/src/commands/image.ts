@@ -105,9 +105,11 @@ async function summarize(content: Content, target: Descriptor): Promise<{ size: 
   return { size, platforms: [...new Set(platforms)] };
 }
 
-function importProgress(context: CommandContext): { onProgress: (p: Progress) => void; line: ProgressLine } {
+/** The import's progress line and notes; the names imported are collected, for stdout once the whole import succeeded. */
+function importProgress(context: CommandContext): { onProgress: (p: Progress) => void; line: ProgressLine; names: string[] } {
   const line = new ProgressLine(process.stderr);
   const layers = new Map<string, string>();
+  const names: string[] = [];
   const onProgress = (p: Progress): void => {
     switch (p.event) {
       case 'reading':
@@ -119,8 +121,7 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
         line.update(`unpacking  layer ${Number(p.current)}/${Number(p.total)}  ${p.name.slice(0, 19)}`);
         break;
       case 'imported':
-        line.clear();
-        context.out(`${p.name}\n`);
+        names.push(p.name);
         break;
       case 'image':
         // A note about an entry (no name to give it, no manifest for this platform); the
@@ -133,7 +134,7 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
       default:
     }
   };
-  return { onProgress, line };
+  return { onProgress, line, names };
 }
 
 /**
@@ -169,7 +170,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
       const fromStdin = positionals[0] === '-';
       const path = fromStdin ? await stdinToFile() : resolve(positionals[0]!);
-      const { onProgress, line } = importProgress(context);
+      const { onProgress, line, names } = importProgress(context);
       try {
         await withClients(context, ({ transfer }) =>
           transfer.import(
@@ -189,6 +190,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         line.clear();
         if (fromStdin) await rm(dirname(path), { recursive: true, force: true });
       }
+      context.out(names.map((n) => `${n}\n`).join(''));
       return 0;
     }
     case 'export': {
