@@ -161,4 +161,13 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.equal(run('commit', 'writer2').code, 2);
     assert.equal(run('commit', 'nobody', 'x:1').code, 1);
   });
+
+  it('finds an image an archive names without a registry host (rt/longpath:latest) by that short name everywhere', () => {
+    engine.importBusybox('rt/longpath:latest');
+    assert.match(ok('image', 'ls', '-q'), /^docker\.io\/rt\/longpath:latest$/m, 'recorded normalised');
+    assert.equal((JSON.parse(ok('image', 'inspect', 'rt/longpath')) as { name: string }[])[0]!.name, 'docker.io/rt/longpath:latest');
+    assert.equal(ok('run', '--rm', 'rt/longpath:latest', 'echo', 'ok'), 'ok\n');
+    ok('image', 'rm', 'rt/longpath');
+    assert.doesNotMatch(ok('image', 'ls', '-q'), /longpath/);
+  });
 });

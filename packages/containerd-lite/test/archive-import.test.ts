@@ -354,6 +354,26 @@ describe('importArchive', function () {
         [`example.com/base@${img.manifest.desc.digest}`],
       );
     });
+
+    it('io.containerd.image.name is normalised as every command normalises; one that is no reference is skipped', async () => {
+      let result = await importArchive(await archive({ [Annotation.imageName]: 'rt/longpath:latest' }), {
+        content: f.content,
+        images: f.images,
+      });
+      assert.deepEqual(
+        result.images.map((i) => i.name),
+        ['docker.io/rt/longpath:latest'],
+      );
+      assert.deepEqual([...f.images.records.keys()], ['docker.io/rt/longpath:latest']);
+      const events: ProgressEvent[] = [];
+      result = await importArchive(await archive({ [Annotation.imageName]: 'Not A Reference' }), {
+        content: f.content,
+        images: f.images,
+        progress: (e) => events.push(e),
+      });
+      assert.deepEqual(result.images, []);
+      assert.ok(events.some((e) => e.event === 'image' && /"Not A Reference" is not an image reference/.test(e.message ?? '')));
+    });
   });
 
   describe('bad input', () => {

@@ -35,8 +35,9 @@
  * collected); each top-level entry is an image the archive names and is kept whole, whatever
  * its platform.
  *
- * Naming (per top-level entry, in order; the last entry of a name wins):
- *   1. `io.containerd.image.name`, verbatim;
+ * Naming (per top-level entry, in order; the last entry of a name wins; every name normalised, as
+ * the commands normalise what they are given, and an entry whose name is no reference is skipped):
+ *   1. `io.containerd.image.name` (rt/x:1 → docker.io/rt/x:1; containerd's ctr keeps it verbatim);
  *   2. else `org.opencontainers.image.ref.name`: when it is a full reference (has "/", ":" or
  *      "@" and parses), normalised (busybox:1 → docker.io/library/busybox:1); otherwise a tag,
  *      named `<baseName>:<ref.name>` (skipped with a message when there is no baseName);
