@@ -158,7 +158,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     const second = ok('commit', 'writer2', 'mine:1').trim();
     assert.notEqual(second, digest);
     assert.equal(ok('run', '--rm', 'mine:1', 'cat', '/file'), 'two\n');
-    assert.equal(run('commit', 'writer2').code, 2);
+    assert.equal(run('commit', 'writer2').code, 125);
     assert.equal(run('commit', 'nobody', 'x:1').code, 1);
   });
 

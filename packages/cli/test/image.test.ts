@@ -158,8 +158,8 @@ describe('ctl image, content and gc', function () {
     const missing = run('image', 'rm', 'nosuch');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /not found/);
-    assert.equal(run('image', 'import').code, 2);
-    assert.equal(run('image', 'export', 'busybox').code, 2);
+    assert.equal(run('image', 'import').code, 125);
+    assert.equal(run('image', 'export', 'busybox').code, 125);
   });
 
   it('names nothing when an import fails, and leaves what it stored to the collector', () => {

@@ -42,6 +42,11 @@ export function startFailure(err: unknown): number {
   return ENGINE_FAILED;
 }
 
+/** docker's check before it attaches a terminal: input (-i) on a terminal (-t) needs our stdin to be one. */
+export function checkTty(interactive: boolean, tty: boolean): void {
+  if (interactive && tty && !process.stdin.isTTY) throw new Error('the input device is not a TTY');
+}
+
 export function ids(positionals: string[], verb: string): string[] {
   if (positionals.length === 0) throw new UsageError(`${verb} needs at least one CONTAINER`);
   return positionals;
