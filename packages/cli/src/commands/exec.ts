@@ -5,7 +5,7 @@
 import { UsageError, parseLeadingOptions, parseOptions } from '../args';
 import type { Command } from '../command';
 import { withClients } from '../clients';
-import { CANNOT_INVOKE, checkTty, specOf, startFailure, taskOf } from '../container/common';
+import { CANNOT_INVOKE, checkTty, kindOf, specOf, startFailure, taskOf } from '../container/common';
 import { foreground } from '../container/io';
 import { hasProcesses, isRunning } from '../container/status';
 
@@ -38,7 +38,12 @@ const exec: Command = {
     return withClients(context, async (a) => {
       const task = await taskOf(a.tasks, id);
       if (!isRunning(task)) {
-        context.err(`ctl exec: container ${id} is not running\n`);
+        const exists = await a.containers.get(id).then(
+          () => true,
+          (err: unknown) => (kindOf(err) === 'NotFound' ? false : Promise.reject(err)),
+        );
+        // docker's words for each
+        context.err(`ctl exec: Error response from daemon: ${exists ? `container ${id} is not running` : `No such container: ${id}`}\n`);
         return 1;
       }
       const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
