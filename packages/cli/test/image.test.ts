@@ -93,6 +93,17 @@ describe('ctl image, content and gc', function () {
     assert.equal(ours().length, 1);
     ok('image', 'tag', 'busybox', 'mybox:1');
     assert.deepEqual(ok('image', 'ls', '-q').trim().split('\n'), [BUSYBOX, 'docker.io/library/mybox:1']);
+    assert.equal(ok('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'), 'busybox:latest\nmybox:1\n');
+    const [header, first] = ok('image', 'ls', '--format', 'table {{.Repository}}\\t{{.ID}}\\t{{.Size}}').split('\n');
+    assert.equal(header, 'REPOSITORY   IMAGE ID       SIZE');
+    assert.match(first!, /^busybox {6}[0-9a-f]{12} {3}[0-9.]+ \S+$/);
+    assert.match(
+      ok('image', 'inspect', '--format', '{{.name}} {{json .config.rootfs.type}}', 'busybox'),
+      /^docker\.io\/library\/busybox:latest "layers"\n$/,
+    );
+    const bad = run('image', 'ls', '--format', '{{.Names}}');
+    assert.deepEqual([bad.code, bad.stdout], [125, '']);
+    assert.match(bad.stderr, /template: can't evaluate field Names/);
   });
 
   it('exports archives that skopeo reads and that import to the same digests', () => {

@@ -6,8 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import { type OptionTable, UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { lite, withClients } from '../clients';
-import { humanSize, table } from '../format';
+import { age, humanSize, table } from '../format';
 import { ProgressLine } from '../progress';
+import { type Fields, template } from '../template';
 import { pull, registryFlags, transferProgress } from '../pull';
 
 type Image = import('@ctl/containerd-lite/client').Image;
@@ -36,8 +37,10 @@ Commands:
   push [OPTIONS] REF               push an image to the registry its name says
       --platform OS/ARCH[/VARIANT]          push only this platform's manifest of a multi-platform image
       --plain-http, -u/--user USER[:PASSWORD]
-  ls [-q] [--format json] [FILTER...]   list images (containerd filters, e.g. name~=busybox)
-  inspect IMAGE...                 the image record, manifest and config as JSON
+  ls [-q] [--format json|FORMAT] [FILTER...]   list images (containerd filters, e.g. name~=busybox)
+      --format FORMAT                       docker's Go-template subset ({{.Field}}, {{json .}}, {{json .Field}}, "table");
+                                            fields: Repository Tag Digest ID CreatedSince CreatedAt Size
+  inspect [-f FORMAT] IMAGE...     the image record, manifest and config as JSON (or through FORMAT)
   rm [--sync] IMAGE...             remove images (their layers go at the next collection; --sync: now)
   tag SOURCE TARGET...             give an image more names
 `;
@@ -48,6 +51,32 @@ function reference(): typeof import('@ctl/proto/reference') {
 }
 
 const normalize = (name: string): string => reference().normalizeReference(name);
+
+/** image ls's fields for --format, docker's names and headers; the ID is the target's digest, as docker's containerd store has it. */
+const IMAGE_FIELDS: Fields = {
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  ID: 'IMAGE ID',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+};
+
+/** An image as docker's `images` shows it, under its field names. */
+function imageRow(image: Image, size: number): Record<keyof typeof IMAGE_FIELDS, string> {
+  const { familiarName, isReference, parseNormalizedReference } = reference();
+  const ref = isReference(image.name) ? parseNormalizedReference(image.name) : undefined;
+  return {
+    Repository: ref ? familiarName({ domain: ref.domain, path: ref.path }) : image.name,
+    Tag: ref?.tag ?? '<none>',
+    Digest: image.target.digest,
+    ID: image.target.digest.replace(/^sha256:/, '').slice(0, 12),
+    CreatedSince: `${age(image.createdAt)} ago`,
+    CreatedAt: image.createdAt.toISOString(),
+    Size: humanSize(size),
+  };
+}
 
 function parsePlatform(value: string): { os: string; architecture: string; variant: string } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -278,6 +307,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'ls':
     case 'list': {
       const { values, positionals } = parse({ quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
+      const format = template(values.format, IMAGE_FIELDS);
       return withClients(context, async ({ images, content }) => {
         const list = (await images.list(positionals)).sort((a, b) => a.name.localeCompare(b.name));
         if (values.quiet) {
@@ -286,7 +316,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         }
         const rows = [];
         for (const image of list) rows.push({ image, ...(await summarize(content, image.target)) });
-        if (values.format === 'json') {
+        if (format) context.out(format.render(rows.map((r) => imageRow(r.image, r.size))));
+        else if (values.format === 'json') {
           context.out(
             `${JSON.stringify(
               rows.map((r) => ({ ...r.image, size: r.size, platforms: r.platforms })),
@@ -312,8 +343,9 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       });
     }
     case 'inspect': {
-      const { positionals } = parse({});
+      const { values, positionals } = parse({ format: { type: 'string', short: 'f' } });
       if (positionals.length === 0) throw new UsageError('inspect needs at least one IMAGE');
+      const format = template(values.format);
       return withClients(context, async ({ images, content }) => {
         const out = [];
         for (const name of positionals) {
@@ -341,7 +373,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
           }
           out.push(detail);
         }
-        context.out(`${JSON.stringify(out, null, 2)}\n`);
+        context.out(format ? format.render(out) : `${JSON.stringify(out, null, 2)}\n`);
         return 0;
       });
     }
