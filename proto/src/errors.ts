@@ -28,6 +28,10 @@ export enum ErrorKind {
 export enum ErrorReason {
   /** NotFound: the image named has no record here (ctl run pulls it then). */
   ImageNotFound = 'ImageNotFound',
+  /** The container's command (process.args[0]) does not exist, in PATH or at its path: docker's exit 127. */
+  CommandNotFound = 'CommandNotFound',
+  /** The container's command exists but cannot be executed (no execute bit, a directory): docker's exit 126. */
+  CommandNotExecutable = 'CommandNotExecutable',
 }
 
 export class EngineError extends Error {

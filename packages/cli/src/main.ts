@@ -3,8 +3,9 @@
  * (and with it gRPC, codecs, service code) loads when that command runs, so `ctl --help` and
  * `ctl --version` cost little more than Node's own start.
  */
-import { UsageError, parseGlobal } from './args';
+import { USAGE_FAILED, UsageError, parseGlobal } from './args';
 import type { Command, CommandContext } from './command';
+import { suggestions } from './suggest';
 
 interface CommandEntry {
   summary: string;
@@ -98,6 +99,12 @@ function clientVersion(): string {
   return `ctl version ${info.version}${info.revision ? `, revision ${info.revision}` : ''}`;
 }
 
+/** A usage error as docker reports it: the message and where help is (no usage text, no Node parser text). */
+const usageError = (err: (text: string) => void, prefix: string, message: string, help: string): number => {
+  err(`${prefix}: ${message}\nSee '${help} --help'.\n`);
+  return USAGE_FAILED;
+};
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const err = (text: string): void => void process.stderr.write(text);
   const out = (text: string): void => void process.stdout.write(text);
@@ -105,8 +112,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     global = parseGlobal(argv, env);
   } catch (e) {
-    err(`ctl: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
+    return usageError(err, 'ctl', (e as Error).message, 'ctl');
   }
   if (global.version) {
     out(`${clientVersion()}\n`);
@@ -114,7 +120,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (!global.command) {
     (global.help ? out : err)(USAGE);
-    return global.help ? 0 : 2;
+    return global.help ? 0 : USAGE_FAILED;
   }
   const name = ALIASES[global.command] ?? global.command;
   if (name === 'help') {
@@ -123,8 +129,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const entry = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) {
-    err(`ctl: unknown command "${global.command}"\n\n${USAGE}`);
-    return 2;
+    const near = suggestions(global.command, [...Object.keys(COMMANDS), ...Object.keys(ALIASES)]);
+    const hint = near.length ? `\n\nDid you mean this?\n${near.map((n) => `\t${n}\n`).join('')}` : '';
+    return usageError(err, 'ctl', `unknown command "${global.command}"${hint}`, 'ctl');
   }
   const command = entry.load();
   const firstPositional = global.args.findIndex((a) => !a.startsWith('-'));
@@ -147,10 +154,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return await command.run(global.args, context);
   } catch (e) {
     // A command's bundle has its own copy of UsageError: recognise it by name too.
-    if (e instanceof UsageError || (e instanceof Error && e.name === 'UsageError')) {
-      err(`ctl ${name}: ${e.message}\n\n${(e as UsageError).usage ?? command.usage}`);
-      return 2;
-    }
+    if (e instanceof UsageError || (e instanceof Error && e.name === 'UsageError'))
+      return usageError(err, `ctl ${name}`, e.message, `ctl ${name}`);
     err(`ctl ${name}: ${(e as Error).message}\n`);
     return 1;
   }

@@ -25,6 +25,18 @@ describe('run flags to a ContainerConfig', () => {
     assert.equal(config().process?.entrypoint, undefined, "no --entrypoint: the image's");
   });
 
+  it("splits options from IMAGE and its command as docker's parser does", () => {
+    const parsed = parseRunArgs(['-dit', '--memory-swap', '-1', '-e', '', '-eK=V', '--name=x', 'busybox', 'ls', '-l', '--all']);
+    assert.deepEqual(parsed.values.detach && parsed.values.interactive && parsed.values.tty, true);
+    assert.deepEqual([parsed.values['memory-swap'], parsed.values.env, parsed.values.name], ['-1', ['', 'K=V'], 'x']);
+    assert.deepEqual([parsed.image, parsed.command], ['busybox', ['ls', '-l', '--all']]);
+    assert.deepEqual(parseRunArgs(['--rm', '--', 'busybox', '-x']).command, ['-x']);
+    assert.throws(() => parseRunArgs(['--memory']), /flag needs an argument: --memory/);
+    assert.throws(() => parseRunArgs(['--rm=yes', 'busybox']), /flag --rm takes no value, got "yes"/);
+    assert.throws(() => parseRunArgs(['-dq', 'busybox']), /unknown shorthand flag: 'q' in -q/);
+    assert.throws(() => parseRunArgs(['--rm']), /requires at least 1 argument/);
+  });
+
   it('refuses what docker refuses before anything is sent', () => {
     for (const [argv, message] of [
       [['--stop-timeout', '1.5'], /--stop-timeout: "1.5" is not a whole number/],

@@ -11,7 +11,7 @@ import type { Resources } from '@ctl/proto/generated/ctl/run/v1/Resources';
 import type { Security } from '@ctl/proto/generated/ctl/run/v1/Security';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UsageError } from './args';
+import { type OptionTable, UsageError, parseLeadingOptions } from './args';
 import { type Mount, checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
 import { signalNumber } from './signals';
 import { parseBytes } from './sizes';
@@ -73,56 +73,20 @@ const FLAGS: Flag[] = [
 
 export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; image: string; command: string[] };
 
+/** The run/create options as a parseOptions table. */
+const OPTIONS: OptionTable = Object.fromEntries(
+  FLAGS.map((f) => [
+    f.name,
+    { type: f.value ? 'string' : 'boolean', ...(f.short && { short: f.short }), ...(f.multiple && { multiple: true }) },
+  ]),
+) as OptionTable;
+
 /** Splits argv into options, IMAGE and the command after it. */
 export function parseRunArgs(argv: string[], needImage = true): Parsed {
-  const values: Parsed['values'] = {};
-  let i = 0;
-  const set = (flag: Flag, value: string | boolean): void => {
-    if (flag.multiple) values[flag.name] = [...((values[flag.name] as string[] | undefined) ?? []), value as string];
-    else values[flag.name] = value;
-  };
-  for (; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      i++;
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') break;
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      const name = arg.slice(2, eq < 0 ? undefined : eq);
-      const flag = FLAGS.find((f) => f.name === name);
-      if (!flag) throw new UsageError(`unknown option --${name}`);
-      if (!flag.value) {
-        if (eq >= 0) throw new UsageError(`--${name} takes no value`);
-        set(flag, true);
-      } else if (eq >= 0) set(flag, arg.slice(eq + 1));
-      else {
-        if (i + 1 >= argv.length) throw new UsageError(`--${name} needs a value`);
-        set(flag, argv[++i]!);
-      }
-      continue;
-    }
-    // -dit, -e K=V, -eK=V
-    for (let j = 1; j < arg.length; j++) {
-      const flag = FLAGS.find((f) => f.short === arg[j]);
-      if (!flag) throw new UsageError(`unknown option -${arg[j]}`);
-      if (!flag.value) {
-        set(flag, true);
-        continue;
-      }
-      const rest = arg.slice(j + 1);
-      if (rest) set(flag, rest);
-      else {
-        if (i + 1 >= argv.length) throw new UsageError(`-${arg[j]} needs a value`);
-        set(flag, argv[++i]!);
-      }
-      break;
-    }
-  }
-  const image = argv[i] ?? '';
-  if (needImage && !image) throw new UsageError('an IMAGE is needed');
-  return { values, image, command: argv.slice(i + 1) };
+  const { values, rest } = parseLeadingOptions(argv, OPTIONS);
+  const image = rest[0] ?? '';
+  if (needImage && !image) throw new UsageError('requires at least 1 argument (IMAGE)');
+  return { values: values as Parsed['values'], image, command: rest.slice(1) };
 }
 
 function number(value: string, what: string): number {

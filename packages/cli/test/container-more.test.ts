@@ -96,19 +96,27 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     const all = follow();
     const images = follow('--filter', 'type=image');
     const exits = follow('--filter', 'event=die', '--filter', 'type=task');
+    const formatted = follow('--filter', 'event=die', '--format', '{{.Type}} {{.Action}} {{.ID}} {{json .Event.exitStatus}}');
     // No readiness line to wait for: the subscriptions are made within a moment.
     await sleep(1500);
     ok('run', '--rm', '--name', 'evented', 'busybox', 'true');
     await waitFor('the exit event', () => /\/tasks\/exit/.test(all.out()) || undefined, 10_000);
     await waitFor('the filtered exit event', () => /\/tasks\/exit/.test(exits.out()) || undefined, 10_000);
+    await waitFor('the formatted exit event', () => formatted.out() || undefined, 10_000);
     await sleep(200);
-    for (const f of [all, images, exits]) f.child.kill('SIGINT');
-    await Promise.all([all, images, exits].map((f) => new Promise((r) => (f.child.exitCode !== null ? r(null) : f.child.once('exit', r)))));
+    for (const f of [all, images, exits, formatted]) f.child.kill('SIGINT');
+    await Promise.all(
+      [all, images, exits, formatted].map((f) => new Promise((r) => (f.child.exitCode !== null ? r(null) : f.child.once('exit', r)))),
+    );
     const lines = all.out().split('\n').filter(Boolean);
     const create = lines.find((l) => l.includes(' /containers/create '));
     assert.match(create ?? '', new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z /containers/create ${ns} \\{.*"id":"evented"`));
     assert.match(lines.find((l) => l.includes(' /tasks/exit ')) ?? '', /"containerId":"evented"/);
     assert.equal(images.out(), '', 'type=image shows no container events');
+    assert.equal(formatted.out(), 'task exit evented 0\n');
+    const bad = run('events', '--format', '{{.Bogus}}');
+    assert.deepEqual([bad.code, bad.stdout], [125, '']);
+    assert.match(bad.stderr, /^ctl events: template: can't evaluate field Bogus/);
     assert.deepEqual(
       exits
         .out()
@@ -117,6 +125,30 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
         .map((l) => l.split(' ')[1]),
       ['/tasks/exit'],
     );
+  });
+
+  it("prints ps, inspect and stats through docker's --format templates; an unknown field is an error, never the default table", () => {
+    ok('run', '-d', '--name', 'fmt', '-l', 'team=a', 'busybox', 'sleep', '300');
+    assert.equal(ok('ps', '--format', '{{.Names}}'), 'fmt\n');
+    assert.equal(
+      ok('ps', '--format', 'table {{.Names}}\\t{{.State}}\\t{{.Labels}}'),
+      'NAMES     STATE     LABELS\nfmt       running   team=a\n',
+    );
+    const row = JSON.parse(ok('ps', '--format', '{{json .}}')) as Record<string, string>;
+    assert.deepEqual([row.ID, row.Image, row.Command, row.Status], ['fmt', 'busybox:latest', '"sleep 300"', 'Up']);
+    assert.equal(ok('inspect', '-f', '{{.Name}} {{.State.Running}} {{json .Labels}}', 'fmt'), 'fmt true {"team":"a"}\n');
+    assert.equal(ok('inspect', '--format', '{{.State.Pid}}', 'fmt'), `${pidOf('fmt')}\n`);
+    assert.equal(ok('stats', '--no-stream', '--format', '{{.Name}}: {{.PIDs}}', 'fmt'), 'fmt: 1\n');
+    for (const args of [
+      ['ps', '--format', '{{.Bogus}}'],
+      ['inspect', '-f', '{{.State.Bogus}}', 'fmt'],
+      ['stats', '--no-stream', '--format', '{{.NetIO}}', 'fmt'],
+      ['ps', '--format', '{{.Names | upper}}'],
+    ]) {
+      const bad = run(...args);
+      assert.deepEqual([bad.code, bad.stdout], [125, ''], args.join(' '));
+      assert.match(bad.stderr, /^ctl \w+: template: (can't evaluate field|unsupported action)/, args.join(' '));
+    }
   });
 
   it('prunes only stopped and created containers', () => {
@@ -158,7 +190,16 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     const second = ok('commit', 'writer2', 'mine:1').trim();
     assert.notEqual(second, digest);
     assert.equal(ok('run', '--rm', 'mine:1', 'cat', '/file'), 'two\n');
-    assert.equal(run('commit', 'writer2').code, 2);
+    assert.equal(run('commit', 'writer2').code, 125);
     assert.equal(run('commit', 'nobody', 'x:1').code, 1);
+  });
+
+  it('finds an image an archive names without a registry host (rt/longpath:latest) by that short name everywhere', () => {
+    engine.importBusybox('rt/longpath:latest');
+    assert.match(ok('image', 'ls', '-q'), /^docker\.io\/rt\/longpath:latest$/m, 'recorded normalised');
+    assert.equal((JSON.parse(ok('image', 'inspect', 'rt/longpath')) as { name: string }[])[0]!.name, 'docker.io/rt/longpath:latest');
+    assert.equal(ok('run', '--rm', 'rt/longpath:latest', 'echo', 'ok'), 'ok\n');
+    ok('image', 'rm', 'rt/longpath');
+    assert.doesNotMatch(ok('image', 'ls', '-q'), /longpath/);
   });
 });

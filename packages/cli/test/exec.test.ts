@@ -194,6 +194,25 @@ describe('ctl exec, attach and --init', function () {
     assert.equal(run('attach', 'no-such-container').code, 1);
   });
 
+  it('exec names what is wrong as docker does: no such container (1), the command not found (127) or not runnable (126)', () => {
+    const noContainer = run('exec', 'no-such-container', 'true');
+    assert.deepEqual(
+      [noContainer.code, noContainer.stderr],
+      [1, 'ctl exec: Error response from daemon: No such container: no-such-container\n'],
+    );
+    ok('create', '--name', 'idle', 'busybox', 'sleep', '300');
+    const notRunning = run('exec', 'idle', 'true');
+    assert.deepEqual([notRunning.code, notRunning.stderr], [1, 'ctl exec: Error response from daemon: container idle is not running\n']);
+    ok('start', 'idle');
+    const missing = run('exec', 'idle', 'no-such-command');
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stderr, /exec: "no-such-command": executable file not found in \$PATH\n$/);
+    const notExecutable = run('exec', '-d', 'idle', '/etc/passwd');
+    assert.equal(notExecutable.code, 126, notExecutable.stderr);
+    assert.match(notExecutable.stderr, /exec: "\/etc\/passwd": permission denied\n$/);
+    for (const r of [missing, notExecutable]) assert.doesNotMatch(r.stderr, /ctl-runtime|ctl-shim/);
+  });
+
   it("exec -u takes names from the container's /etc/passwd and /etc/group; an unknown one is 126", () => {
     ok('run', '-d', '--name', 'users', 'busybox', 'sleep', '300');
     assert.equal(ok('exec', '-u', 'nobody', 'users', 'sh', '-c', 'echo $(id -u) $(id -g)'), '65534 65534\n');

@@ -1,12 +1,39 @@
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ctl, stopDaemons } from './helpers';
 
 const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
 const BUSYBOX = 'docker.io/library/busybox:latest';
+
+/**
+ * A copy of the busybox archive whose config lists a diff_id its layer does not have: every blob
+ * is present and well-formed, so only the unpack finds the lie.
+ */
+function withWrongDiffId(archive: string, out: string, dir: string): void {
+  mkdirSync(dir);
+  execFileSync('tar', ['-xf', archive, '-C', dir]);
+  const blobPath = (digest: string) => join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  const put = (json: unknown): { digest: string; size: number } => {
+    const data = Buffer.from(JSON.stringify(json));
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    writeFileSync(blobPath(digest), data);
+    return { digest, size: data.length };
+  };
+  type Desc = { digest: string; size: number };
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: Desc[] };
+  const manifest = JSON.parse(readFileSync(blobPath(index.manifests[0]!.digest), 'utf8')) as { config: Desc };
+  const config = JSON.parse(readFileSync(blobPath(manifest.config.digest), 'utf8')) as { rootfs: { diff_ids: string[] } };
+  config.rootfs.diff_ids = [`sha256:${'0'.repeat(64)}`];
+  Object.assign(manifest.config, put(config));
+  Object.assign(index.manifests[0]!, put(manifest));
+  writeFileSync(join(dir, 'index.json.new'), JSON.stringify(index));
+  renameSync(join(dir, 'index.json.new'), join(dir, 'index.json'));
+  execFileSync('tar', ['-cf', out, '-C', dir, 'oci-layout', 'index.json', 'blobs']);
+}
 
 describe('ctl image, content and gc', function () {
   this.timeout(120_000);
@@ -66,6 +93,17 @@ describe('ctl image, content and gc', function () {
     assert.equal(ours().length, 1);
     ok('image', 'tag', 'busybox', 'mybox:1');
     assert.deepEqual(ok('image', 'ls', '-q').trim().split('\n'), [BUSYBOX, 'docker.io/library/mybox:1']);
+    assert.equal(ok('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'), 'busybox:latest\nmybox:1\n');
+    const [header, first] = ok('image', 'ls', '--format', 'table {{.Repository}}\\t{{.ID}}\\t{{.Size}}').split('\n');
+    assert.equal(header, 'REPOSITORY   IMAGE ID       SIZE');
+    assert.match(first!, /^busybox {6}[0-9a-f]{12} {3}[0-9.]+ \S+$/);
+    assert.match(
+      ok('image', 'inspect', '--format', '{{.name}} {{json .config.rootfs.type}}', 'busybox'),
+      /^docker\.io\/library\/busybox:latest "layers"\n$/,
+    );
+    const bad = run('image', 'ls', '--format', '{{.Names}}');
+    assert.deepEqual([bad.code, bad.stdout], [125, '']);
+    assert.match(bad.stderr, /template: can't evaluate field Names/);
   });
 
   it('exports archives that skopeo reads and that import to the same digests', () => {
@@ -131,7 +169,20 @@ describe('ctl image, content and gc', function () {
     const missing = run('image', 'rm', 'nosuch');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /not found/);
-    assert.equal(run('image', 'import').code, 2);
-    assert.equal(run('image', 'export', 'busybox').code, 2);
+    assert.equal(run('image', 'import').code, 125);
+    assert.equal(run('image', 'export', 'busybox').code, 125);
+  });
+
+  it('names nothing when an import fails, and leaves what it stored to the collector', () => {
+    const lying = join(instance.base, 'wrong-diff-id.tar');
+    withWrongDiffId(archive, lying, join(instance.base, 'wrong-diff-id'));
+    const bad = run('image', 'import', lying);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /^ctl image: .*diff/);
+    assert.equal(bad.stdout, '', 'no name on stdout');
+    assert.equal(ok('image', 'ls', '-q'), '', 'no image record');
+    ok('gc');
+    assert.equal(ok('content', 'ls', '-q'), '', 'the blobs are collected');
+    assert.deepEqual(ours(), [], 'the snapshots are collected');
   });
 });

@@ -21,11 +21,19 @@ describe('ctl run and the container commands', function () {
     assert.equal(hello.code, 0, hello.stderr);
     assert.equal(hello.stdout, 'hello\n');
     assert.equal(run('run', '--rm', 'busybox', 'sh', '-c', 'exit 3').code, 3);
+    // In docker's words about the container's command, never naming our own binaries.
     const missing = run('run', '--rm', 'busybox', 'no-such-command');
     assert.equal(missing.code, 127);
-    assert.match(missing.stderr, /not found/);
+    assert.match(missing.stderr, /^ctl run: .*exec: "no-such-command": executable file not found in \$PATH\n$/);
+    const missingPath = run('run', '--rm', 'busybox', '/no/such');
+    assert.equal(missingPath.code, 127);
+    assert.match(missingPath.stderr, /exec: "\/no\/such": stat \/no\/such: no such file or directory\n$/);
     const notExecutable = run('run', '--rm', 'busybox', '/etc/passwd');
     assert.equal(notExecutable.code, 126, notExecutable.stderr);
+    assert.match(notExecutable.stderr, /^ctl run: .*exec: "\/etc\/passwd": permission denied\n$/);
+    const directory = run('run', '--rm', 'busybox', '/bin');
+    assert.equal(directory.code, 126, directory.stderr);
+    for (const r of [missing, missingPath, notExecutable, directory]) assert.doesNotMatch(r.stderr, /ctl-runtime|ctl-shim/);
     const noImage = run('run', '--rm', '--pull', 'never', 'no-such-image', 'true');
     assert.equal(noImage.code, 125);
     assert.match(noImage.stderr, /No such image: no-such-image:latest/);

@@ -54,6 +54,15 @@ describe('ctl volume and volumes in containers', function () {
     assert.match(generated, /^[0-9a-f]{64}$/);
     assert.deepEqual(volumes(), [generated, 'data1'].sort());
     assert.match(ok('volume', 'ls'), /^DRIVER\s+VOLUME NAME\nlocal\s+/);
+    assert.equal(ok('volume', 'ls', '-f', 'name=data1', '--format', '{{.Name}} {{.Driver}} {{.Labels}}'), 'data1 local team=a\n');
+    assert.equal(
+      ok('volume', 'ls', '-f', 'name=data1', '--format', 'table {{.Name}}\\t{{.Scope}}'),
+      'VOLUME NAME   SCOPE\ndata1         local\n',
+    );
+    assert.equal(ok('volume', 'inspect', '--format', '{{.Mountpoint}}', 'data1'), `${join(volumesDir(), 'data1', '_data')}\n`);
+    const bad = run('volume', 'ls', '--format', '{{.Size}}');
+    assert.deepEqual([bad.code, bad.stdout], [125, '']);
+    assert.match(bad.stderr, /^ctl volume: template: can't evaluate field Size/);
     const v = inspect('data1');
     assert.equal(v.Mountpoint, join(volumesDir(), 'data1', '_data'));
     assert.deepEqual([v.Name, v.Driver, v.Labels, v.Anonymous], ['data1', 'local', { team: 'a' }, false]);
@@ -99,7 +108,7 @@ describe('ctl volume and volumes in containers', function () {
     assert.equal(ok('volume', 'ls', '-q', '-f', 'dangling=true'), 'idle1\n');
     assert.equal(ok('volume', 'ls', '-q', '--filter', 'dangling=false'), 'busy1\n');
     assert.equal(ok('volume', 'ls', '-q', '-f', 'label=x=1', '-f', 'name=idle'), 'idle1\n');
-    assert.equal(run('volume', 'ls', '-f', 'size=1').code, 2);
+    assert.equal(run('volume', 'ls', '-f', 'size=1').code, 125);
     ok('rm', '-f', 'user1', 'user2');
     const dir = join(volumesDir(), 'busy1');
     assert.ok(existsSync(dir));

@@ -79,6 +79,23 @@ describe('importArchive', function () {
     assert.equal(f.images.records.size, 1);
   });
 
+  it('names nothing when the step before naming (the unpack) fails, and hands it the manifests', async () => {
+    let given: string[] = [];
+    await assert.rejects(
+      importArchive(shared.path, {
+        content: f.content,
+        images: f.images,
+        beforeNaming: async (manifests) => {
+          given = manifests.map((m) => m.digest);
+          throw new Error('layer 0: diff id mismatch');
+        },
+      }),
+      /diff id mismatch/,
+    );
+    assert.deepEqual(given, [shared.digest]);
+    assert.equal(f.images.records.size, 0, 'no image record after a failed unpack');
+  });
+
   it('imports skopeo docker-archive (uncompressed layers, symlinked layer dirs) as Docker schema2 under an index', async () => {
     const docker = join(f.dir, 'docker.tar');
     sh('skopeo', ['copy', '-q', `oci-archive:${shared.path}`, `docker-archive:${docker}:busybox:latest`]);
@@ -336,6 +353,26 @@ describe('importArchive', function () {
         result.images.map((i) => i.name),
         [`example.com/base@${img.manifest.desc.digest}`],
       );
+    });
+
+    it('io.containerd.image.name is normalised as every command normalises; one that is no reference is skipped', async () => {
+      let result = await importArchive(await archive({ [Annotation.imageName]: 'rt/longpath:latest' }), {
+        content: f.content,
+        images: f.images,
+      });
+      assert.deepEqual(
+        result.images.map((i) => i.name),
+        ['docker.io/rt/longpath:latest'],
+      );
+      assert.deepEqual([...f.images.records.keys()], ['docker.io/rt/longpath:latest']);
+      const events: ProgressEvent[] = [];
+      result = await importArchive(await archive({ [Annotation.imageName]: 'Not A Reference' }), {
+        content: f.content,
+        images: f.images,
+        progress: (e) => events.push(e),
+      });
+      assert.deepEqual(result.images, []);
+      assert.ok(events.some((e) => e.event === 'image' && /"Not A Reference" is not an image reference/.test(e.message ?? '')));
     });
   });
 

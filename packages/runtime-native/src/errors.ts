@@ -1,4 +1,4 @@
-import { EngineError, ErrorKind } from '@ctl/proto/errors';
+import { EngineError, ErrorKind, ErrorReason } from '@ctl/proto/errors';
 
 /**
  * Errors of this package: EngineErrors (the engine's ErrorKind, which the gRPC boundary maps), so
@@ -8,9 +8,9 @@ export class RuntimeError extends EngineError {
   constructor(
     kind: ErrorKind,
     message: string,
-    readonly details: { field?: string; exitCode?: number; stderr?: string } = {},
+    readonly details: { field?: string; exitCode?: number; stderr?: string; reason?: ErrorReason } = {},
   ) {
-    super(kind, message);
+    super(kind, message, details.reason ? { reason: details.reason } : undefined);
     this.name = 'RuntimeError';
   }
 }
@@ -70,6 +70,21 @@ export function kindFromForeignRuntimeMessage(msg: string): ErrorKind {
   if (/not running|still running|not stopped|paused|not paused|already started|stopped/i.test(msg)) return ErrorKind.FailedPrecondition;
   if (/config\.json|invalid|unknown|must be|required/i.test(msg)) return ErrorKind.InvalidArgument;
   return ErrorKind.Internal;
+}
+
+/**
+ * Why the container's command could not be run, from the runtime's words when it has no reason
+ * field (runc and crun, whose messages are Go's exec.LookPath errors); undefined for any other failure.
+ */
+export function reasonFromForeignRuntimeMessage(msg: string): ErrorReason | undefined {
+  if (/exec(: "[^"]*"|utable file)[^\n]*(not found in \$PATH|no such file or directory)/i.test(msg)) return ErrorReason.CommandNotFound;
+  if (/exec: "[^"]*":[^\n]*(permission denied|is a directory|exec format error)/i.test(msg)) return ErrorReason.CommandNotExecutable;
+  return undefined;
+}
+
+/** The reason a ctl-runtime log line names (src/native/error.h's ctl_reason), when it is one of ours. */
+export function reasonOf(name: unknown): ErrorReason | undefined {
+  return Object.values(ErrorReason).includes(name as ErrorReason) ? (name as ErrorReason) : undefined;
 }
 
 /** The layer tools' names for their exit codes (kinds.h's EXIT_LAYER_* in apply_common.h). */

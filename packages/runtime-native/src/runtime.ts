@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { Attachment } from './attach';
 import { launch } from './launch';
 import { ErrorKind } from '@ctl/proto/errors';
-import { RuntimeError, kindFromForeignRuntimeMessage, kindFromNativeExit } from './errors';
+import { RuntimeError, kindFromForeignRuntimeMessage, kindFromNativeExit, reasonFromForeignRuntimeMessage, reasonOf } from './errors';
 import { RUNTIME_BINARY, type RuntimeFlavor, nativeBinaries } from './native';
 import type { Process } from './spec/types';
 
@@ -80,11 +80,13 @@ function message(stderr: string): string {
 }
 
 /** A failed command of the runtime (directly or through the shim, which exits with the runtime's code). */
-function failure(what: string, r: CommandResult, flavor: RuntimeFlavor): RuntimeError {
-  const msg = message(r.stderr) || `exit code ${r.code}`;
-  // ctl-runtime's exit code is its kind (src/native/kinds.h); runc and crun say it only in words
+function failure(what: string, r: CommandResult, flavor: RuntimeFlavor, logged?: RuntimeLogError): RuntimeError {
+  const stderr = logged?.msg ?? r.stderr;
+  const msg = message(stderr) || `exit code ${r.code}`;
+  // ctl-runtime's exit code is its kind (src/native/kinds.h) and its log line names the reason; runc and crun say both only in words
   const kind = flavor === 'native' ? kindFromNativeExit(r.code) : kindFromForeignRuntimeMessage(msg);
-  return new RuntimeError(kind, `${what}: ${msg}`, { exitCode: r.code, stderr: r.stderr });
+  const reason = flavor === 'native' ? reasonOf(logged?.reason) : reasonFromForeignRuntimeMessage(msg);
+  return new RuntimeError(kind, `${what}: ${msg}`, { exitCode: r.code, stderr, ...(reason && { reason }) });
 }
 
 export class Runtime {
@@ -137,10 +139,7 @@ export class Runtime {
     }
     rtArgs.push(id);
     const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
-    if (r.code !== 0) {
-      const last = lastRuntimeError(path.join(bundle, 'runtime.log'));
-      throw failure(`create ${id}`, { ...r, stderr: last ?? r.stderr }, this.flavor);
-    }
+    if (r.code !== 0) throw failure(`create ${id}`, r, this.flavor, lastRuntimeError(path.join(bundle, 'runtime.log')));
     return { pid: Number(r.stdout.trim()) };
   }
 
@@ -178,8 +177,7 @@ export class Runtime {
     }
     rtArgs.push(id);
     const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
-    if (r.code !== 0)
-      throw failure(`exec in ${id}`, { ...r, stderr: lastRuntimeError(path.join(dir, 'runtime.log')) ?? r.stderr }, this.flavor);
+    if (r.code !== 0) throw failure(`exec in ${id}`, r, this.flavor, lastRuntimeError(path.join(dir, 'runtime.log')));
     return { pid: Number(r.stdout.trim()) };
   }
 
@@ -193,7 +191,7 @@ export class Runtime {
       child.on('error', reject);
       child.on('exit', (c) => resolve(c ?? 1));
     });
-    if (code !== 0) throw failure(`create ${id}`, { code, stdout: '', stderr: lastRuntimeError(log) ?? '' }, this.flavor);
+    if (code !== 0) throw failure(`create ${id}`, { code, stdout: '', stderr: '' }, this.flavor, lastRuntimeError(log));
   }
 
   async start(id: string): Promise<void> {
@@ -363,13 +361,19 @@ function shimControl(dir: string, command: string): Promise<void> {
   });
 }
 
-function lastRuntimeError(logFile: string): string | undefined {
+/** The failure a runtime's JSON log ends with: its message and, from ctl-runtime, its reason. */
+interface RuntimeLogError {
+  msg: string;
+  reason?: string;
+}
+
+function lastRuntimeError(logFile: string): RuntimeLogError | undefined {
   if (!fs.existsSync(logFile)) return undefined;
   const lines = fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
   for (let i = lines.length - 1; i >= 0; i--) {
     try {
-      const o = JSON.parse(lines[i]) as { level?: string; msg?: string };
-      if (o.level === 'error' && o.msg) return o.msg;
+      const o = JSON.parse(lines[i]) as { level?: string; msg?: string; reason?: string };
+      if (o.level === 'error' && o.msg) return { msg: o.msg, ...(o.reason && { reason: o.reason }) };
     } catch {
       /* not JSON: skip */
     }

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EngineError, ErrorKind } from '@ctl/proto/errors';
+import { EngineError, ErrorKind, ErrorReason, errorReason } from '@ctl/proto/errors';
 import { NATIVE_EXIT, Runtime, RuntimeError, SHIM_BINARY } from '../src';
 import { type Fixture, useFixture } from './helpers';
 
@@ -66,6 +66,20 @@ describe('runtime error kinds (root, real kernel)', function () {
     assert.equal((JSON.parse(last) as { kind?: string }).kind, 'InvalidArgument');
   });
 
+  it("a command that cannot run: the reason (CommandNotFound, CommandNotExecutable) in the log line, in docker's words", async () => {
+    for (const [cmd, reason, kind, words] of [
+      ['no-such-command', ErrorReason.CommandNotFound, ErrorKind.NotFound, 'exec: "no-such-command": executable file not found in $PATH'],
+      ['/etc/passwd', ErrorReason.CommandNotExecutable, ErrorKind.PermissionDenied, 'exec: "/etc/passwd": permission denied'],
+    ] as const) {
+      const id = fx.id();
+      const bundle = fx.bundle(id, [cmd]);
+      const err = await rejection(fx.runtime.createWithShim(id, bundle));
+      assert.deepEqual([err.kind, errorReason(err), err.message], [kind, reason, `create ${id}: ${words}`], cmd);
+      const last = JSON.parse(fs.readFileSync(path.join(bundle, 'runtime.log'), 'utf8').trim().split('\n').pop()!) as { reason?: string };
+      assert.equal(last.reason, reason);
+    }
+  });
+
   describe('the kind comes from the exit code, not from the words', () => {
     const fake = (name: string, body: string): string => fx.script(name, body);
 
@@ -83,6 +97,22 @@ describe('runtime error kinds (root, real kernel)', function () {
       const bin = fake('foreign', 'echo \'time="x" level=error msg="container x does not exist"\' >&2; exit 1');
       const rt = new Runtime({ root: fx.runtime.root, runtimeBinary: bin, shimBinary: SHIM_BINARY, flavor: 'runc' });
       assert.equal((await rejection(rt.state('x'))).kind, ErrorKind.NotFound);
+    });
+
+    it("runc and crun: a command that cannot run is told by Go's exec.LookPath words", async () => {
+      const says = (msg: string) => fake(`says-${msg.length}`, `echo 'time="x" level=error msg="${msg}"' >&2; exit 1`);
+      for (const [msg, reason] of [
+        [
+          'runc create failed: unable to start container process: exec: \\"nosuch\\": executable file not found in $PATH',
+          ErrorReason.CommandNotFound,
+        ],
+        ['unable to start container process: exec: \\"/etc/passwd\\": permission denied', ErrorReason.CommandNotExecutable],
+        ['executable file `nosuch` not found in $PATH: No such file or directory', ErrorReason.CommandNotFound],
+        ['mount proc: permission denied', undefined],
+      ] as const) {
+        const rt = new Runtime({ root: fx.runtime.root, runtimeBinary: says(msg), shimBinary: SHIM_BINARY, flavor: 'runc' });
+        assert.equal(errorReason(await rejection(rt.state('x'))), reason, msg);
+      }
     });
   });
 });

@@ -2,6 +2,7 @@
 import { UsageError, parseOptions, timeOption } from '../args';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
+import { type Fields, template } from '../template';
 
 const EVENT_NAMES: Record<string, string> = {
   die: 'exit',
@@ -19,6 +20,25 @@ const TYPE_TOPICS: Record<string, string> = {
   content: 'content',
   snapshot: 'snapshot',
 };
+/** events' fields for --format: docker's Type, Action and ID, and containerd's topic, namespace and event body. */
+const EVENT_FIELDS: Fields = {
+  Time: 'TIME',
+  Type: 'TYPE',
+  Action: 'ACTION',
+  ID: 'ID',
+  Topic: 'TOPIC',
+  Namespace: 'NAMESPACE',
+  Event: 'EVENT',
+};
+
+/** An event under those names: /tasks/exit → Type task, Action exit; ID the container's (or the event's own name or id). */
+export function eventRow(time: Date, topic: string, namespace: string, event: Record<string, unknown>): Record<string, unknown> {
+  const [kind = '', ...rest] = topic.replace(/^\//, '').split('/');
+  const type = Object.entries(TYPE_TOPICS).find(([, t]) => t === kind)?.[0] ?? kind;
+  const id = event.containerId ?? event.id ?? event.name ?? event.digest ?? event.key ?? '';
+  return { Time: time.toISOString(), Type: type, Action: rest.join('/'), ID: String(id), Topic: topic, Namespace: namespace, Event: event };
+}
+
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]]/g, '[$&]');
 
 /**
@@ -73,6 +93,8 @@ Prints TIME TOPIC NAMESPACE FIELDS for each event of this namespace until Ctrl-C
                (values of one key: any; different keys: all)
   --until TIME stop at TIME (10s, 5m from now, or RFC 3339)
   --format json  one JSON object per line
+  --format FORMAT  docker's Go-template subset ({{.Field}}, {{json .}}, {{json .Field}}), one line per event;
+               fields: ${Object.keys(EVENT_FIELDS).join(' ')}
 The daemon keeps no history: only events from now on are shown (no --since).
 `,
   async run(argv, context) {
@@ -86,6 +108,8 @@ The daemon keeps no history: only events from now on are shown (no --since).
     if (values.since !== undefined)
       throw new UsageError('--since: the daemon keeps no history of events; only events from now on can be shown');
     const filters = eventFilters(context.namespace, values.filter ?? []);
+    const format = template(values.format, EVENT_FIELDS);
+    if (format?.table) throw new UsageError('--format table: events are a stream, not a table');
     const until = values.until !== undefined ? timeOption(values.until, '--until', 1, '10s, 5m') : undefined;
     return withClients(context, async (a) => {
       const c = lite();
@@ -104,7 +128,8 @@ The daemon keeps no history: only events from now on are shown (no --since).
             } catch {
               fields = { typeUrl: envelope.event.typeUrl };
             }
-            if (values.format === 'json')
+            if (format) context.out(format.render([eventRow(envelope.timestamp, envelope.topic, envelope.namespace, fields)]));
+            else if (values.format === 'json')
               context.out(
                 `${JSON.stringify({ time: envelope.timestamp, topic: envelope.topic, namespace: envelope.namespace, event: fields })}\n`,
               );

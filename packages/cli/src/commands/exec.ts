@@ -2,10 +2,10 @@
  * ctl exec and ctl attach: a new process in a running container, or the container's own, in the
  * foreground through the shim's attach socket (container/io.ts).
  */
-import { UsageError, parseOptions } from '../args';
+import { UsageError, parseLeadingOptions, parseOptions } from '../args';
 import type { Command } from '../command';
 import { withClients } from '../clients';
-import { CANNOT_INVOKE, specOf, startFailure, taskOf } from '../container/common';
+import { CANNOT_INVOKE, checkTty, kindOf, specOf, startFailure, taskOf } from '../container/common';
 import { foreground } from '../container/io';
 import { hasProcesses, isRunning } from '../container/status';
 
@@ -24,15 +24,7 @@ const exec: Command = {
   helpBeforeImageOnly: true,
   async run(argv, context) {
     // Options before CONTAINER; everything after it is the command.
-    let i = 0;
-    const opts: string[] = [];
-    const takesValue = new Set(['-e', '--env', '-u', '--user', '-w', '--workdir']);
-    for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
-      opts.push(argv[i]!);
-      if (takesValue.has(argv[i]!) && i + 1 < argv.length) opts.push(argv[++i]!);
-    }
-    const [id, ...cmd] = argv.slice(i);
-    const { values } = parseOptions(opts, {
+    const { values, rest } = parseLeadingOptions(argv, {
       interactive: { type: 'boolean', short: 'i' },
       tty: { type: 'boolean', short: 't' },
       detach: { type: 'boolean', short: 'd' },
@@ -40,11 +32,18 @@ const exec: Command = {
       user: { type: 'string', short: 'u' },
       workdir: { type: 'string', short: 'w' },
     });
+    const [id, ...cmd] = rest;
     if (!id || cmd.length === 0) throw new UsageError('exec needs a CONTAINER and a COMMAND');
+    if (!values.detach) checkTty(Boolean(values.interactive), Boolean(values.tty));
     return withClients(context, async (a) => {
       const task = await taskOf(a.tasks, id);
       if (!isRunning(task)) {
-        context.err(`ctl exec: container ${id} is not running\n`);
+        const exists = await a.containers.get(id).then(
+          () => true,
+          (err: unknown) => (kindOf(err) === 'NotFound' ? false : Promise.reject(err)),
+        );
+        // docker's words for each
+        context.err(`ctl exec: Error response from daemon: ${exists ? `container ${id} is not running` : `No such container: ${id}`}\n`);
         return 1;
       }
       const execId = `exec-${Math.random().toString(16).slice(2, 10)}`;
@@ -119,6 +118,7 @@ Signals go to the container (on a terminal, ^C is the container's). Exits with i
         return 1;
       }
       const interactive = !values['no-stdin'] && task.stdin !== '';
+      checkTty(interactive, task.terminal);
       return foreground(context, a.tasks, id, {
         interactive,
         tty: task.terminal,

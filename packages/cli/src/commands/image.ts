@@ -6,8 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import { type OptionTable, UsageError, parseOptions } from '../args';
 import type { Command, CommandContext } from '../command';
 import { lite, withClients } from '../clients';
-import { humanSize, table } from '../format';
+import { age, humanSize, table } from '../format';
 import { ProgressLine } from '../progress';
+import { type Fields, template } from '../template';
 import { pull, registryFlags, transferProgress } from '../pull';
 
 type Image = import('@ctl/containerd-lite/client').Image;
@@ -36,8 +37,10 @@ Commands:
   push [OPTIONS] REF               push an image to the registry its name says
       --platform OS/ARCH[/VARIANT]          push only this platform's manifest of a multi-platform image
       --plain-http, -u/--user USER[:PASSWORD]
-  ls [-q] [--format json] [FILTER...]   list images (containerd filters, e.g. name~=busybox)
-  inspect IMAGE...                 the image record, manifest and config as JSON
+  ls [-q] [--format json|FORMAT] [FILTER...]   list images (containerd filters, e.g. name~=busybox)
+      --format FORMAT                       docker's Go-template subset ({{.Field}}, {{json .}}, {{json .Field}}, "table");
+                                            fields: Repository Tag Digest ID CreatedSince CreatedAt Size
+  inspect [-f FORMAT] IMAGE...     the image record, manifest and config as JSON (or through FORMAT)
   rm [--sync] IMAGE...             remove images (their layers go at the next collection; --sync: now)
   tag SOURCE TARGET...             give an image more names
 `;
@@ -48,6 +51,32 @@ function reference(): typeof import('@ctl/proto/reference') {
 }
 
 const normalize = (name: string): string => reference().normalizeReference(name);
+
+/** image ls's fields for --format, docker's names and headers; the ID is the target's digest, as docker's containerd store has it. */
+const IMAGE_FIELDS: Fields = {
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  ID: 'IMAGE ID',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+};
+
+/** An image as docker's `images` shows it, under its field names. */
+function imageRow(image: Image, size: number): Record<keyof typeof IMAGE_FIELDS, string> {
+  const { familiarName, isReference, parseNormalizedReference } = reference();
+  const ref = isReference(image.name) ? parseNormalizedReference(image.name) : undefined;
+  return {
+    Repository: ref ? familiarName({ domain: ref.domain, path: ref.path }) : image.name,
+    Tag: ref?.tag ?? '<none>',
+    Digest: image.target.digest,
+    ID: image.target.digest.replace(/^sha256:/, '').slice(0, 12),
+    CreatedSince: `${age(image.createdAt)} ago`,
+    CreatedAt: image.createdAt.toISOString(),
+    Size: humanSize(size),
+  };
+}
 
 function parsePlatform(value: string): { os: string; architecture: string; variant: string } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -105,9 +134,11 @@ async function summarize(content: Content, target: Descriptor): Promise<{ size: 
   return { size, platforms: [...new Set(platforms)] };
 }
 
-function importProgress(context: CommandContext): { onProgress: (p: Progress) => void; line: ProgressLine } {
+/** The import's progress line and notes; the names imported are collected, for stdout once the whole import succeeded. */
+function importProgress(context: CommandContext): { onProgress: (p: Progress) => void; line: ProgressLine; names: string[] } {
   const line = new ProgressLine(process.stderr);
   const layers = new Map<string, string>();
+  const names: string[] = [];
   const onProgress = (p: Progress): void => {
     switch (p.event) {
       case 'reading':
@@ -119,8 +150,7 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
         line.update(`unpacking  layer ${Number(p.current)}/${Number(p.total)}  ${p.name.slice(0, 19)}`);
         break;
       case 'imported':
-        line.clear();
-        context.out(`${p.name}\n`);
+        names.push(p.name);
         break;
       case 'image':
         // A note about an entry (no name to give it, no manifest for this platform); the
@@ -133,7 +163,7 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
       default:
     }
   };
-  return { onProgress, line };
+  return { onProgress, line, names };
 }
 
 /**
@@ -169,7 +199,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       const platforms = ((values.platform as string[] | undefined) ?? []).map(parsePlatform);
       const fromStdin = positionals[0] === '-';
       const path = fromStdin ? await stdinToFile() : resolve(positionals[0]!);
-      const { onProgress, line } = importProgress(context);
+      const { onProgress, line, names } = importProgress(context);
       try {
         await withClients(context, ({ transfer }) =>
           transfer.import(
@@ -189,6 +219,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         line.clear();
         if (fromStdin) await rm(dirname(path), { recursive: true, force: true });
       }
+      context.out(names.map((n) => `${n}\n`).join(''));
       return 0;
     }
     case 'export': {
@@ -276,6 +307,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
     case 'ls':
     case 'list': {
       const { values, positionals } = parse({ quiet: { type: 'boolean', short: 'q' }, format: { type: 'string' } });
+      const format = template(values.format, IMAGE_FIELDS);
       return withClients(context, async ({ images, content }) => {
         const list = (await images.list(positionals)).sort((a, b) => a.name.localeCompare(b.name));
         if (values.quiet) {
@@ -284,7 +316,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         }
         const rows = [];
         for (const image of list) rows.push({ image, ...(await summarize(content, image.target)) });
-        if (values.format === 'json') {
+        if (format) context.out(format.render(rows.map((r) => imageRow(r.image, r.size))));
+        else if (values.format === 'json') {
           context.out(
             `${JSON.stringify(
               rows.map((r) => ({ ...r.image, size: r.size, platforms: r.platforms })),
@@ -310,8 +343,9 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       });
     }
     case 'inspect': {
-      const { positionals } = parse({});
+      const { values, positionals } = parse({ format: { type: 'string', short: 'f' } });
       if (positionals.length === 0) throw new UsageError('inspect needs at least one IMAGE');
+      const format = template(values.format);
       return withClients(context, async ({ images, content }) => {
         const out = [];
         for (const name of positionals) {
@@ -339,7 +373,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
           }
           out.push(detail);
         }
-        context.out(`${JSON.stringify(out, null, 2)}\n`);
+        context.out(format ? format.render(out) : `${JSON.stringify(out, null, 2)}\n`);
         return 0;
       });
     }

@@ -11,18 +11,58 @@ import { lite, withClients } from '../clients';
 import { each, ids, specOf, taskOf } from '../container/common';
 import { hasExited, hasProcesses, isPaused, isRunning, statusText } from '../container/status';
 import { age, humanSize, table } from '../format';
+import { type Fields, template } from '../template';
 
 type Metric = import('@ctl/containerd-lite/client').TaskMetric;
+type Container = import('@ctl/containerd-lite/client').Container;
+type ProcessState = import('@ctl/containerd-lite/client').ProcessState;
+
+/** ps's fields for --format, docker's names and headers (ours have no ports, sizes or networks to show). */
+const PS_FIELDS: Fields = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Status: 'STATUS',
+  State: 'STATE',
+  Names: 'NAMES',
+  Labels: 'LABELS',
+};
+
+/** A container as ps shows it, under docker's field names. */
+function containerRow(c: Container, task: ProcessState | undefined): Record<keyof typeof PS_FIELDS, string> {
+  const cmd = (specOf(c).process?.args ?? []).join(' ');
+  return {
+    ID: c.id,
+    Image: c.image.replace(/^docker\.io\/(library\/)?/, ''),
+    Command: JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 29)}…` : cmd),
+    CreatedAt: c.createdAt.toISOString(),
+    RunningFor: `${age(c.createdAt)} ago`,
+    Status: statusText(task),
+    State: (task?.status ?? 'CREATED').toLowerCase(),
+    Names: c.id,
+    Labels: Object.entries(c.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+  };
+}
 
 const ps: Command = {
   summary: 'List containers',
-  usage: 'Usage: ctl ps [-a] [-q] [--format json]\n\n  -a, --all   also containers that are not running\n',
+  usage: `Usage: ctl ps [-a] [-q] [--format json|FORMAT]
+
+  -a, --all        also containers that are not running
+  --format FORMAT  docker's Go-template subset: {{.Field}}, {{json .}}, {{json .Field}}, "table" prefix
+                   fields: ${Object.keys(PS_FIELDS).join(' ')}
+`,
   async run(argv, context) {
     const { values } = parseOptions(argv, {
       all: { type: 'boolean', short: 'a' },
       quiet: { type: 'boolean', short: 'q' },
       format: { type: 'string' },
     });
+    const format = template(values.format, PS_FIELDS);
     return withClients(context, async (a) => {
       const [containers, tasks] = await Promise.all([a.containers.list(), a.tasks.list()]);
       const byId = new Map(tasks.filter((t) => !t.id).map((t) => [t.containerId, t]));
@@ -31,6 +71,7 @@ const ps: Command = {
         .filter((r) => values.all || hasProcesses(r.task))
         .sort((x, y) => y.container.createdAt.getTime() - x.container.createdAt.getTime());
       if (values.quiet) context.out(rows.map((r) => `${r.container.id}\n`).join(''));
+      else if (format) context.out(format.render(rows.map((r) => containerRow(r.container, r.task))));
       else if (values.format === 'json') {
         context.out(
           `${JSON.stringify(
@@ -49,19 +90,11 @@ const ps: Command = {
           )}\n`,
         );
       } else {
+        const cells = rows.map((r) => containerRow(r.container, r.task));
         context.out(
           table([
             ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'],
-            ...rows.map((r) => {
-              const cmd = (specOf(r.container).process?.args ?? []).join(' ');
-              return [
-                r.container.id,
-                r.container.image.replace(/^docker\.io\/(library\/)?/, ''),
-                JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 29)}…` : cmd),
-                `${age(r.container.createdAt)} ago`,
-                statusText(r.task),
-              ];
-            }),
+            ...cells.map((c) => [c.ID, c.Image, c.Command, c.RunningFor, c.Status]),
           ]),
         );
       }
@@ -72,9 +105,11 @@ const ps: Command = {
 
 const inspect: Command = {
   summary: 'Show containers as JSON',
-  usage: 'Usage: ctl inspect CONTAINER...\n',
+  usage:
+    'Usage: ctl inspect [-f FORMAT] CONTAINER...\n\n  -f, --format FORMAT   each container through a template: {{.State.Pid}}, {{json .State}}, …\n',
   async run(argv, context) {
-    const { positionals } = parseOptions(argv, {});
+    const { values, positionals } = parseOptions(argv, { format: { type: 'string', short: 'f' } });
+    const format = template(values.format);
     return withClients(context, async (a) => {
       const out: unknown[] = [];
       const code = await each(context, 'inspect', ids(positionals, 'inspect'), async (id) => {
@@ -109,7 +144,7 @@ const inspect: Command = {
           Spec: specOf(c),
         });
       });
-      context.out(`${JSON.stringify(out, null, 2)}\n`);
+      context.out(format ? format.render(out as Record<string, unknown>[]) : `${JSON.stringify(out, null, 2)}\n`);
       return code;
     });
   },
@@ -273,17 +308,43 @@ function statsRow(now: Sample, before: Sample | undefined) {
 
 const size = (n: number): string => humanSize(n).replace(' ', '');
 
+/** stats's fields for --format, docker's names and headers (no network I/O here). */
+const STATS_FIELDS: Fields = {
+  Container: 'CONTAINER',
+  ID: 'CONTAINER ID',
+  Name: 'NAME',
+  CPUPerc: 'CPU %',
+  MemUsage: 'MEM USAGE / LIMIT',
+  MemPerc: 'MEM %',
+  BlockIO: 'BLOCK I/O',
+  PIDs: 'PIDS',
+};
+
+/** A stats row as docker prints it, under its field names. */
+const statsCells = (r: ReturnType<typeof statsRow>): Record<keyof typeof STATS_FIELDS, string> => ({
+  Container: r.id,
+  ID: r.id,
+  Name: r.id,
+  CPUPerc: `${r.cpuPercent.toFixed(2)}%`,
+  MemUsage: `${size(r.memoryUsage)} / ${size(r.memoryLimit)}`,
+  MemPerc: `${r.memoryPercent.toFixed(2)}%`,
+  BlockIO: `${size(r.blockRead)} / ${size(r.blockWrite)}`,
+  PIDs: String(r.pids),
+});
+
 const stats: Command = {
   summary: 'Show live resource usage of containers',
   usage:
-    'Usage: ctl stats [--no-stream] [--format json] [CONTAINER...]\n\n  --no-stream     print once and exit (CPU % over one second)\n  --format json   one JSON array per refresh\n\nWithout CONTAINER: every running container. Refreshes every second until Ctrl-C.\n',
+    'Usage: ctl stats [--no-stream] [--format json|FORMAT] [CONTAINER...]\n\n  --no-stream     print once and exit (CPU % over one second)\n' +
+    `  --format json   one JSON array per refresh\n  --format FORMAT docker's Go-template subset; fields: ${Object.keys(STATS_FIELDS).join(' ')}\n\n` +
+    'Without CONTAINER: every running container. Refreshes every second until Ctrl-C.\n',
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, {
       'no-stream': { type: 'boolean' },
       format: { type: 'string' },
       all: { type: 'boolean', short: 'a' },
     });
-    if (values.format && values.format !== 'json') throw new UsageError(`--format ${values.format}: only json is supported`);
+    const format = template(values.format, STATS_FIELDS);
     return withClients(context, async (a) => {
       for (const id of positionals) await a.containers.get(id);
       const stop = new AbortController();
@@ -313,21 +374,13 @@ const stats: Command = {
             .map((id): Sample => ({ id, at: 0, cpuNs: 0, memory: 0, limit: 0, pids: 0, blockRead: 0, blockWrite: 0 }));
           const rows = [...now, ...stopped].map((s) => statsRow(s, previous.get(s.id))).sort((x, y) => x.id.localeCompare(y.id));
           previous = new Map(now.map((s) => [s.id, s]));
+          const cells = rows.map(statsCells);
+          const clear = tty ? '\x1b[2J\x1b[H' : '';
           if (values.format === 'json') context.out(`${JSON.stringify(rows)}\n`);
+          else if (format) context.out(`${clear}${format.render(cells)}`);
           else {
-            context.out(
-              `${tty ? '\x1b[2J\x1b[H' : ''}${table([
-                ['CONTAINER ID', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS'],
-                ...rows.map((r) => [
-                  r.id,
-                  `${r.cpuPercent.toFixed(2)}%`,
-                  `${size(r.memoryUsage)} / ${size(r.memoryLimit)}`,
-                  `${r.memoryPercent.toFixed(2)}%`,
-                  `${size(r.blockRead)} / ${size(r.blockWrite)}`,
-                  String(r.pids),
-                ]),
-              ])}`,
-            );
+            const columns = ['ID', 'CPUPerc', 'MemUsage', 'MemPerc', 'BlockIO', 'PIDs'] as const;
+            context.out(`${clear}${table([columns.map((f) => STATS_FIELDS[f]!), ...cells.map((c) => columns.map((f) => c[f]))])}`);
           }
           if (values['no-stream']) return 0;
         }

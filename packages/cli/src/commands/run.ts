@@ -8,7 +8,7 @@ import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
-import { ENGINE_FAILED, startFailure } from '../container/common';
+import { ENGINE_FAILED, checkTty, startFailure } from '../container/common';
 import { foreground } from '../container/io';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
@@ -103,19 +103,13 @@ async function createContainer(
   return { id: created.id, parsed, rootfs: created.rootfs, attachSocket: created.attachSocket };
 }
 
-/** Checks run/create options before anything is made; the exit code when they are bad. */
-function refuseBadOptions(argv: string[], context: CommandContext, verb: string): number | undefined {
-  try {
-    const parsed = parseRunArgs(argv);
-    containerConfig(parsed, context.env);
-    pullPolicy(parsed.values);
-    labelsFrom(parsed.values);
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    context.err(`ctl ${verb}: ${err.message}\nSee 'ctl ${verb} --help'.\n`);
-    return ENGINE_FAILED;
-  }
+/** Checks run/create options before anything is made (a UsageError: docker's 125 and its "See" line). */
+function checkOptions(argv: string[], context: CommandContext): Parsed {
+  const parsed = parseRunArgs(argv);
+  containerConfig(parsed, context.env);
+  pullPolicy(parsed.values);
+  labelsFrom(parsed.values);
+  return parsed;
 }
 
 const RUN_USAGE = `Usage: ctl run [OPTIONS] IMAGE [COMMAND] [ARG...]
@@ -155,9 +149,8 @@ const run: Command = {
   usage: RUN_USAGE,
   helpBeforeImageOnly: true,
   async run(argv, context) {
-    // Bad options are the engine refusing the run: docker's 125, not a usage error's 2.
-    const bad = refuseBadOptions(argv, context, 'run');
-    if (bad !== undefined) return bad;
+    const { values } = checkOptions(argv, context);
+    if (!values.detach) checkTty(Boolean(values.interactive), Boolean(values.tty));
     return withClients(context, async (a) => {
       let made;
       try {
@@ -200,8 +193,7 @@ const create: Command = {
   ),
   helpBeforeImageOnly: true,
   async run(argv, context) {
-    const bad = refuseBadOptions(argv, context, 'create');
-    if (bad !== undefined) return bad;
+    checkOptions(argv, context);
     return withClients(context, async (a) => {
       let id;
       try {

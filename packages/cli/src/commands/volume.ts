@@ -7,6 +7,7 @@ import type { Command } from '../command';
 import { withClients } from '../clients';
 import { table } from '../format';
 import { parseLabelArgs } from '../labels';
+import { type Fields, template } from '../template';
 
 type Volume = import('@ctl/containerd-lite/client').Volume;
 
@@ -14,9 +15,10 @@ const USAGE = `Usage: ctl volume COMMAND
 
 Commands:
   create [--label K=V]... [NAME]   create a volume (a random name if none); prints its name
-  ls [-q] [--format json] [-f F]   list volumes; filters: dangling=true|false, name=PART,
-                                   label=KEY[=VALUE] (repeatable; all must match)
-  inspect NAME...                  show volumes as JSON
+  ls [-q] [--format json|FORMAT] [-f F]   list volumes; filters: dangling=true|false, name=PART,
+                                   label=KEY[=VALUE] (repeatable; all must match); FORMAT: docker's
+                                   Go-template subset, fields Name Driver Scope Mountpoint Labels
+  inspect [--format FORMAT] NAME...   show volumes as JSON (or through FORMAT)
   rm [-f] NAME...                  remove volumes (never one a container uses; -f: no error if missing)
   prune [-a] [-f]                  remove unused anonymous volumes (-a: all unused volumes)
 `;
@@ -32,6 +34,19 @@ const inspectJson = (v: Volume): Record<string, unknown> => ({
   Scope: 'local',
   Anonymous: v.anonymous,
   UsedBy: v.usedBy,
+});
+
+/** volume ls's fields for --format, docker's names and headers. */
+const LS_FIELDS: Fields = { Name: 'VOLUME NAME', Driver: 'DRIVER', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS' };
+
+const lsRow = (v: Volume): Record<keyof typeof LS_FIELDS, string> => ({
+  Name: v.name,
+  Driver: v.driver,
+  Scope: 'local',
+  Mountpoint: v.mountpoint,
+  Labels: Object.entries(v.labels)
+    .map(([k, l]) => `${k}=${l}`)
+    .join(','),
 });
 
 /** docker volume ls's filters: dangling (no container uses it), name (a substring), label. */
@@ -86,15 +101,17 @@ export const command: Command = {
       case 'ls':
       case 'list': {
         const keep = filterOf(values.filter ?? []);
+        const format = template(values.format, LS_FIELDS);
         const list = (await withClients(context, ({ volumes: v }) => v.list())).filter(keep).sort((a, b) => a.name.localeCompare(b.name));
         if (values.format === 'json') context.out(`${JSON.stringify(list.map(inspectJson), null, 2)}\n`);
-        else if (values.format) throw new UsageError(`--format ${values.format}: only json is supported`);
         else if (values.quiet) context.out(list.map((v) => `${v.name}\n`).join(''));
+        else if (format) context.out(format.render(list.map(lsRow)));
         else context.out(table([['DRIVER', 'VOLUME NAME'], ...list.map((v) => [v.driver, v.name])]));
         return 0;
       }
       case 'inspect': {
         if (positionals.length === 0) throw new UsageError('inspect needs at least one NAME');
+        const format = template(values.format);
         return withClients(context, async ({ volumes: v }) => {
           const out: unknown[] = [];
           let code = 0;
@@ -106,7 +123,7 @@ export const command: Command = {
               code = 1;
             }
           }
-          context.out(`${JSON.stringify(out, null, 2)}\n`);
+          context.out(format ? format.render(out as Record<string, unknown>[]) : `${JSON.stringify(out, null, 2)}\n`);
           return code;
         });
       }

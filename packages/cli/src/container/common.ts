@@ -2,6 +2,7 @@
  * What the container commands share: docker's exit codes, the stop labels, finding a
  * container's task, reporting per container, and reading a container's spec.
  */
+import { ErrorReason } from '@ctl/proto/errors';
 import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { CommandContext } from '../command';
@@ -31,15 +32,19 @@ export async function taskOf(tasks: Tasks, id: string): Promise<ProcessState | u
 }
 
 /**
- * The exit code docker gives when the runtime could not start the command. An engine that did
- * not answer is 125 whatever its message says (a socket's ENOENT is not the command's).
+ * The exit code docker gives when the runtime could not start the command: by the reason the
+ * daemon tags the failure with (never its message text); anything else is the engine's 125.
  */
 export function startFailure(err: unknown): number {
-  if (err instanceof NotServingError || ['Unavailable', 'DeadlineExceeded', 'Cancelled'].includes(kindOf(err) ?? '')) return ENGINE_FAILED;
-  const message = (err as Error).message;
-  if (/no such file|not found in \$PATH|executable file not found|ENOENT/i.test(message)) return NOT_FOUND;
-  if (/permission denied|EACCES|exec format error|is a directory/i.test(message)) return CANNOT_INVOKE;
+  const reason = (err as { reason?: string }).reason;
+  if (reason === ErrorReason.CommandNotFound) return NOT_FOUND;
+  if (reason === ErrorReason.CommandNotExecutable) return CANNOT_INVOKE;
   return ENGINE_FAILED;
+}
+
+/** docker's check before it attaches a terminal: input (-i) on a terminal (-t) needs our stdin to be one. */
+export function checkTty(interactive: boolean, tty: boolean): void {
+  if (interactive && tty && !process.stdin.isTTY) throw new Error('the input device is not a TTY');
 }
 
 export function ids(positionals: string[], verb: string): string[] {

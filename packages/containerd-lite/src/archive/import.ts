@@ -25,7 +25,7 @@
  * computes. Symlinks and hard links are recorded and followed when manifest.json names them.
  * Unreferenced files end up as unreferenced blobs held only by the lease (as with ctr).
  *
- * Then the walk, before any image record is touched: top-level index → each entry (index or
+ * Then the walk, before any image record is touched (and the caller's beforeNaming, the unpack): top-level index → each entry (index or
  * manifest) → nested indexes → manifests → config and layers, all checked to be present with
  * their descriptor sizes; GC labels are set on the parents (index `gc.ref.content.m.<i>`, i
  * the child's position in the index; manifest `gc.ref.content.config` and
@@ -35,8 +35,9 @@
  * collected); each top-level entry is an image the archive names and is kept whole, whatever
  * its platform.
  *
- * Naming (per top-level entry, in order; the last entry of a name wins):
- *   1. `io.containerd.image.name`, verbatim;
+ * Naming (per top-level entry, in order; the last entry of a name wins; every name normalised, as
+ * the commands normalise what they are given, and an entry whose name is no reference is skipped):
+ *   1. `io.containerd.image.name` (rt/x:1 → docker.io/rt/x:1; containerd's ctr keeps it verbatim);
  *   2. else `org.opencontainers.image.ref.name`: when it is a full reference (has "/", ":" or
  *      "@" and parses), normalised (busybox:1 → docker.io/library/busybox:1); otherwise a tag,
  *      named `<baseName>:<ref.name>` (skipped with a message when there is no baseName);
@@ -70,6 +71,12 @@ export interface ImportOptions {
   baseName?: string;
   progress?: Progress;
   signal?: AbortSignal;
+  /**
+   * Runs after the walk and before any image record is made, with the manifests to unpack: the
+   * unpack, so that an image is named only once every layer is unpacked and verified, and a
+   * failure here leaves no name (only what the lease holds, for the collector once it goes).
+   */
+  beforeNaming?: (manifests: Descriptor[]) => Promise<void>;
 }
 
 export interface ImportedImage {
@@ -142,12 +149,13 @@ export async function importArchive(source: string | NodeJS.ReadableStream, opti
     }
   }
 
+  const manifests = new Map<string, Descriptor>();
+  for (const image of images) for (const m of image.manifests) if (!manifests.has(m.digest)) manifests.set(m.digest, m);
+  await options.beforeNaming?.([...manifests.values()]);
   for (const image of images) {
     checkAborted(signal);
     await recordImage(options.images, image.name, image.target);
     progress({ event: 'image', name: image.name, current: 0, total: 0, message: `${image.name}: ${image.target.digest}` });
   }
-  const manifests = new Map<string, Descriptor>();
-  for (const image of images) for (const m of image.manifests) if (!manifests.has(m.digest)) manifests.set(m.digest, m);
   return { index, images, manifests: [...manifests.values()] };
 }

@@ -2,8 +2,8 @@
  * Pulling an image from a registry into the content store and an image record: resolve the
  * reference to a manifest or index, fetch the selected platforms' manifests, configs and layers
  * (a few blobs at a time, each digest and size checked while it streams into a content writer),
- * then the same walk an import ends with (checks and GC labels; see archive/import.ts), and only
- * then the image record. Everything is written under the caller's lease, so a pull that fails
+ * then the same walk an import ends with (checks and GC labels; see archive/import.ts), the
+ * caller's beforeNaming (the unpack), and only then the image record. Everything is written under the caller's lease, so a pull that fails
  * leaves no name and only blobs the collector takes once the lease goes; a blob whose bytes do
  * not match its digest is never committed.
  */
@@ -23,7 +23,7 @@ export interface PullProgress {
   /**
    * resolved: the reference's manifest or index (message: its digest); fetching: bytes of a
    * blob so far (name = digest); fetched: a blob is in content (also one that was there);
-   * image: the image record was made (name, message = digest).
+   * image: the image record was made (name, message = digest), or a note (no manifest for the platform).
    */
   event: 'resolved' | 'fetching' | 'fetched' | 'image';
   name: string;
@@ -44,6 +44,8 @@ export interface PullOptions {
   registry?: Omit<RegistryOptions, 'signal'>;
   progress?: (event: PullProgress) => void;
   signal?: AbortSignal;
+  /** As ImportOptions.beforeNaming: the unpack, before the image record is made. */
+  beforeNaming?: (manifests: Descriptor[]) => Promise<void>;
 }
 
 export interface PullResult {
@@ -114,6 +116,15 @@ export async function pullImage(reference: string, options: PullOptions): Promis
   // Everything is in content: check it and label it as an import does, then name it.
   const found = await new Walker(content, sel, signal).walk(target, 'image');
   const manifests = pickManifests(found, sel);
+  if (!manifests.length)
+    progress({
+      event: 'image',
+      name,
+      current: 0,
+      total: 0,
+      message: `no manifest for the selected platform(s) in ${name}; nothing to unpack`,
+    });
+  await options.beforeNaming?.(manifests);
   checkAborted(signal);
   await recordImage(options.images, name, target);
   progress({ event: 'image', name, current: 0, total: 0, message: target.digest });

@@ -2,7 +2,9 @@
  * Moving images in and out on the server side (ctl.transfer.v1), so that the command line only
  * names a file or a reference and shows progress. An import or pull runs under a lease of its
  * own, so the garbage collector leaves its blobs and snapshots alone until the image records
- * hold them; the lease expires by itself after a day if the daemon dies mid-way.
+ * hold them; the images are named only after every layer is unpacked and verified (beforeNaming),
+ * so a failed import or pull names nothing and what it stored goes with its lease; the lease
+ * expires by itself after a day if the daemon dies mid-way.
  */
 import { invalidArgument } from '@ctl/proto/errors';
 import { exportArchive, importArchive } from '../archive';
@@ -110,12 +112,10 @@ export class Transfer {
         baseName: request.baseName,
         progress,
         signal,
+        beforeNaming: (manifests) => this.unpack(namespace, request, lease, manifests, progress, signal),
       });
       for (const image of result.images)
         progress({ event: 'imported', name: image.name, current: 0, total: 0, message: image.target.digest });
-      if (!request.unpack) return;
-      const target = await deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
-      await unpackAll(target, result.manifests, progress, signal);
     });
   }
 
@@ -152,21 +152,25 @@ export class Transfer {
         registry: registryOptions(request.registry),
         progress,
         signal,
+        beforeNaming: (manifests) => this.unpack(namespace, request, lease, manifests, progress, signal),
       });
-      if (!result.manifests.length)
-        progress({
-          event: 'image',
-          name: result.name,
-          current: 0,
-          total: 0,
-          message: `no manifest for the selected platform(s) in ${result.name}; nothing to unpack`,
-        });
-      if (request.unpack && result.manifests.length) {
-        const target = await deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
-        await unpackAll(target, result.manifests, progress, signal);
-      }
       progress({ event: 'pulled', name: result.name, current: 0, total: 0, message: result.target.digest });
     });
+  }
+
+  /** Unpacks what an import or pull fetched, under its lease, before the image is named (as the request asks). */
+  private async unpack(
+    namespace: string,
+    request: { unpack: boolean; snapshotter: string },
+    lease: string,
+    manifests: Descriptor[],
+    progress: Progress,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (!request.unpack || !manifests.length) return;
+    const leases = this.deps.leases(namespace);
+    const target = await this.deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
+    await unpackAll(target, manifests, progress, signal);
   }
 
   async push(namespace: string, request: PushRequest, progress: Progress, signal?: AbortSignal): Promise<void> {

@@ -60,6 +60,7 @@ static void vfail(struct ctl_err *e, enum ctl_kind kind, int errnum, const char 
   vsnprintf(e->msg, sizeof e->msg, fmt, ap);
   e->errnum = errnum;
   e->kind = kind;
+  e->reason = CTL_REASON_NONE;
   if (errnum) {
     size_t l = strlen(e->msg);
     snprintf(e->msg + l, sizeof e->msg - l, ": %s", strerror(errnum));
@@ -103,8 +104,8 @@ void ctl_log_init(const char *path, bool json, bool debug) {
   if (path) log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-/* kind: NULL except for the command's failure (ctl_log_error) */
-static void log_line(const char *level, const char *kind, const char *msg) {
+/* kind (and reason, when there is one): NULL except for the command's failure (ctl_log_error) */
+static void log_line(const char *level, const char *kind, const char *reason, const char *msg) {
   char t[64];
   bool is_err = strcmp(level, "error") == 0;
   if (is_err)
@@ -117,12 +118,13 @@ static void log_line(const char *level, const char *kind, const char *msg) {
   if (log_json) {
     json_t *o = json_pack("{s:s,s:s,s:s}", "level", level, "msg", msg, "time", t);
     if (kind) json_object_set_new(o, "kind", json_string(kind));
+    if (reason) json_object_set_new(o, "reason", json_string(reason));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     line = xasprintf("%s\n", s);
     free(s);
     json_decref(o);
   } else if (kind) {
-    line = xasprintf("time=\"%s\" level=%s msg=\"%s\" kind=%s\n", t, level, msg, kind);
+    line = xasprintf("time=\"%s\" level=%s msg=\"%s\" kind=%s%s%s\n", t, level, msg, kind, reason ? " reason=" : "", reason ? reason : "");
   } else {
     line = xasprintf("time=\"%s\" level=%s msg=\"%s\"\n", t, level, msg);
   }
@@ -138,7 +140,18 @@ void ctl_log(const char *level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  log_line(level, NULL, msg);
+  log_line(level, NULL, NULL, msg);
 }
 
-void ctl_log_error(const struct ctl_err *e) { log_line("error", ctl_kind_name(e->kind), e->msg); }
+static const char *reason_name(enum ctl_reason reason) {
+  switch (reason) {
+  case CTL_REASON_COMMAND_NOT_FOUND:
+    return "CommandNotFound";
+  case CTL_REASON_COMMAND_NOT_EXECUTABLE:
+    return "CommandNotExecutable";
+  default:
+    return NULL;
+  }
+}
+
+void ctl_log_error(const struct ctl_err *e) { log_line("error", ctl_kind_name(e->kind), reason_name(e->reason), e->msg); }

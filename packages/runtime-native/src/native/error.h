@@ -7,10 +7,19 @@
 #include <stdbool.h>
 #include "kinds.h"
 
+/* Finer than a kind, for the engine to act on (proto's ErrorReason, of the same names): the JSON
+ * log's "reason" field. Set after ctl_fail, which clears it. */
+enum ctl_reason {
+  CTL_REASON_NONE = 0,
+  CTL_REASON_COMMAND_NOT_FOUND,      /* process.args[0] does not exist (docker's 127) */
+  CTL_REASON_COMMAND_NOT_EXECUTABLE, /* it exists but cannot be executed (docker's 126) */
+};
+
 struct ctl_err {
-  int errnum;         /* errno of the failing syscall, 0 for a validation error */
-  enum ctl_kind kind; /* what ctl-runtime exits with (kinds.h) */
-  char msg[1024];     /* "mount proc on /x/proc: Operation not permitted" */
+  int errnum;             /* errno of the failing syscall, 0 for a validation error */
+  enum ctl_kind kind;     /* what ctl-runtime exits with (kinds.h) */
+  enum ctl_reason reason; /* CTL_REASON_NONE unless a caller sets one */
+  char msg[1024];         /* "mount proc on /x/proc: Operation not permitted" */
 };
 
 /* Fill e with the formatted text (plus ": strerror(errnum)" when errnum != 0); returns -1.

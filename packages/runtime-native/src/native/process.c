@@ -7,6 +7,7 @@
 #include "spec.h"
 #include "mounts.h"
 #include "caps.h"
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,22 +159,46 @@ static const char *env_get(json_t *process, const char *name) {
   return NULL;
 }
 
+/* strerror as Go spells it: "permission denied", "exec format error". */
+static const char *lower_strerror(int err) {
+  static char buf[128];
+  snprintf(buf, sizeof buf, "%s", strerror(err));
+  buf[0] = (char)tolower((unsigned char)buf[0]);
+  return buf;
+}
+
+/* The command's failure in docker's (Go's exec.LookPath) words, naming the container's command. */
+static char *command_fail(struct ctl_err *e, enum ctl_reason reason, int errnum, const char *arg0, const char *detail) {
+  ctl_fail_kind(e, ctl_kind_of_errno(errnum), 0, "exec: \"%s\": %s", arg0, detail);
+  e->reason = reason;
+  return NULL;
+}
+
+/* Go's exec.LookPath rule: a regular file (not a directory) with an execute bit. */
+static bool is_executable(const struct stat *st) { return !S_ISDIR(st->st_mode) && (st->st_mode & 0111); }
+
 char *proc_lookup_path(json_t *process, struct ctl_err *e) {
   const char *arg0 = json_string_value(json_array_get(json_object_get(process, "args"), 0));
   struct stat st;
   if (strchr(arg0, '/')) {
-    if (stat(arg0, &st) < 0) return ctl_fail(e, errno, "exec %s (process.args[0])", arg0), NULL;
+    if (stat(arg0, &st) < 0) {
+      int err = errno;
+      enum ctl_reason reason = err == ENOENT || err == ENOTDIR ? CTL_REASON_COMMAND_NOT_FOUND : CTL_REASON_COMMAND_NOT_EXECUTABLE;
+      char detail[160];
+      snprintf(detail, sizeof detail, "stat %s: %s", arg0, lower_strerror(err));
+      return command_fail(e, reason, err, arg0, detail);
+    }
+    if (!is_executable(&st)) return command_fail(e, CTL_REASON_COMMAND_NOT_EXECUTABLE, EACCES, arg0, "permission denied");
     return strdup(arg0);
   }
   const char *path = env_get(process, "PATH") ?: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   cleanup_free char *copy = strdup(path);
   for (char *s = NULL, *dir = strtok_r(copy, ":", &s); dir; dir = strtok_r(NULL, ":", &s)) {
     char *cand = xasprintf("%s/%s", dir, arg0);
-    if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return cand;
+    if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && is_executable(&st)) return cand;
     free(cand);
   }
-  ctl_fail(e, ENOENT, "exec \"%s\" (process.args[0]): executable file not found in $PATH", arg0);
-  return NULL;
+  return command_fail(e, CTL_REASON_COMMAND_NOT_FOUND, ENOENT, arg0, "executable file not found in $PATH");
 }
 
 void proc_exec(json_t *process, const char *resolved) {
@@ -184,7 +209,8 @@ void proc_exec(json_t *process, const char *resolved) {
   for (i = 0; i < ne; i++) envp[i] = (char *)json_string_value(json_array_get(env, i));
   execve(resolved, argv, envp);
   int err = errno;
-  fprintf(stderr, "ctl-runtime: exec %s: %s\n", resolved, strerror(err));
+  /* the container's output, so in docker's words about the container's command, not ours */
+  fprintf(stderr, "exec %s: %s\n", resolved, lower_strerror(err));
   /* the shell's (and docker's) codes: 127 not found, 126 found but not runnable */
   _exit(err == ENOENT ? 127 : 126);
 }
