@@ -2,7 +2,8 @@
 // Leak check (issue 11): N cycles of `ctl run --rm busybox true` and of `run -d` / `exec` /
 // `rm -f` against one daemon of a private instance (--root/--state under one tmpfs), printing
 // every 100 cycles what the engine holds: mounts under the instance, cgroup directories on the
-// host, shims, files under the state dir, the daemon's open fds and its resident memory.
+// instance's cgroup parent, shims, files under the state dir, the daemon's open fds and its
+// resident memory.
 // Everything but RSS must come back to where it started; RSS must be flat after warm-up.
 //   node tools/leaks.mjs [CYCLES]      (default 1000; LEAKS_MODES=rm,exec to pick)
 // Exits 1 when a count other than RSS ended above its start (taken after a few warm-up cycles).
@@ -10,6 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ctl = join(repo, 'node_modules', '.bin', 'ctl');
@@ -26,22 +28,24 @@ const run = (...args) =>
   execFileSync(ctl, ['--root', root, '--state', state, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const WARMUP = 10;
 
-/** Directories below a cgroup hierarchy (v1 memory and pids, and the v2 mount), recursively. */
+// This instance's cgroup parent (proto/src/paths.ts): what its containers' cgroups live under.
+const parent = createRequire(join(repo, 'proto', 'package.json'))('./dist/paths.js').cgroupParent({ root });
+
+/** Cgroup directories under this instance's parent, in every v1 hierarchy and the v2 mount. */
 function cgroupDirs() {
   let n = 0;
-  const walk = (dir, depth) => {
-    if (depth > 8) return;
+  const walk = (dir) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (!e.isDirectory()) continue;
       n++;
-      walk(join(dir, e.name), depth + 1);
+      walk(join(dir, e.name));
     }
   };
-  for (const h of ['memory', 'pids', 'unified']) {
+  for (const h of readdirSync('/sys/fs/cgroup')) {
     try {
-      walk(join('/sys/fs/cgroup', h), 0);
+      walk(join('/sys/fs/cgroup', h, parent));
     } catch {
-      // not mounted here
+      // no such parent in this hierarchy (yet, or any more)
     }
   }
   return n;
