@@ -62,14 +62,21 @@ describe('ctl snapshot', function () {
     assert.throws(() => readFileSync(join(source, 'hello')));
   });
 
-  it('serves other drivers with --snapshotter and refuses unknown ones', () => {
+  it('serves other drivers with --snapshotter, other names with the default, and refuses drivers not loaded', () => {
     assert.equal(run('--snapshotter', 'native', 'prepare', 'n1').code, 0);
     assert.match(run('--snapshotter', 'native', 'ls').stdout, /^n1\s+ACTIVE$/m);
     assert.doesNotMatch(run('ls').stdout, /n1/);
-    const unknown = run('--snapshotter', 'zfs', 'ls');
-    assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /snapshotter "zfs" not loaded/);
+    // A name no driver has is a proxy plugin's name (containerd's [proxy_plugins.NAME]): the default driver.
+    assert.equal(run('prepare', 'd1').code, 0);
+    assert.match(run('--snapshotter', 'mysnap', 'ls').stdout, /^d1\s+ACTIVE$/m);
+    // A driver's own name (ctl-<driver> too) must be loaded: btrfs is not on this ext4 root.
+    for (const name of ['btrfs', 'ctl-btrfs']) {
+      const missing = run('--snapshotter', name, 'ls');
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /not loaded/);
+    }
     assert.equal(run('--snapshotter', 'native', 'rm', 'n1').code, 0);
+    assert.equal(run('rm', 'd1').code, 0);
   });
 
   it('rejects bad requests with clear errors', () => {
