@@ -202,7 +202,7 @@ export class Runner {
     const choice = runtimeChoice(request.runtime ?? '');
     const runtime = choice.flavor === 'native' ? '' : choice.name;
     const ref = normalizeReference(request.image);
-    const { options, volumes: wanted, labels: lifecycle } = fromConfig(request.config);
+    const { options, volumes: wanted, labels: lifecycle, snapshotLabels } = fromConfig(request.config);
     const labels = recordLabels(request.labels, lifecycle);
     const warnings: string[] = [];
     if (options.blkioWeight !== undefined && !blkioWeightSupported()) {
@@ -244,7 +244,7 @@ export class Runner {
       const { chainId } = await unpack(target, manifest);
       await hold({ type: `snapshots/${target.snapshotter}`, id });
       const key = snapshotName(ns, id);
-      const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '');
+      const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels);
       try {
         const record = async (): Promise<void> => {
           const made: string[] = [];
