@@ -7,7 +7,9 @@
  *
  * The launcher dies with this process, and what it runs dies with the launcher (PR_SET_PDEATHSIG),
  * so no helper goes on as an orphan after a daemon is killed; only a command started with
- * `outlivesDaemon` (the shim's starter) keeps running.
+ * `outlivesDaemon` (the shim's starter) keeps running. The kernel sends that signal when the
+ * parent *thread* ends; child_process spawns on the calling JS thread (uv_spawn forks there, not
+ * on a libuv worker), the main thread here, so it comes when this process ends.
  *
  * A light module (node built-ins and @ctl/proto/errors only): the snapshotter and the CLI import it
  * without the rest of runtime-native.
