@@ -51,7 +51,7 @@
       # runs short commands for the daemon, which should not fork itself (see launch.c)
       "target_name": "ctl-launch",
       "type": "executable",
-      "sources": ["src/native/launch.c"]
+      "sources": ["src/native/launch.c", "src/native/parent_death.c"]
     },
     {
       # crun on a hybrid cgroup layout (see the file's comment)
@@ -63,7 +63,7 @@
       # OCI layer applier: libarchive for tar/gzip/zstd, libcrypto for sha256
       "target_name": "ctl-apply",
       "type": "executable",
-      "sources": ["src/native/apply.c", "src/native/apply_writers.c", "src/native/apply_common.c"],
+      "sources": ["src/native/apply.c", "src/native/apply_writers.c", "src/native/apply_common.c", "src/native/parent_death.c"],
       "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
       "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
     },
@@ -71,7 +71,7 @@
       # OCI layer differ (overlay upperdir or two trees -> tar layer)
       "target_name": "ctl-diff",
       "type": "executable",
-      "sources": ["src/native/diff.c", "src/native/apply_common.c"],
+      "sources": ["src/native/diff.c", "src/native/apply_common.c", "src/native/parent_death.c"],
       "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
       "libraries": ["<!@(pkg-config --libs libarchive libcrypto)"]
     }

@@ -5,6 +5,7 @@
  */
 import type { Level } from 'level';
 import { ErrorKind, EngineError, failedPrecondition } from './errors';
+import { SpaceReserve, guardWrites, isNoSpace, openWithReserve } from './db-reserve';
 import { ensureDir } from './fsutil';
 
 export const SCHEMA_VERSION_KEY = 'meta/schema-version';
@@ -31,13 +32,17 @@ export async function openDatabase(dir: string, schema: SchemaDefinition): Promi
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Level } = require('level') as typeof import('level');
   const db = new Level<string, unknown>(dir, { valueEncoding: 'json' });
+  // A full disk must neither keep the database from opening nor its deletes from going through.
+  const reserve = new SpaceReserve(`${dir}.reserve`);
   try {
-    await db.open();
+    await openWithReserve(db, reserve);
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code === 'LEVEL_LOCKED' ? 'it is in use by another process' : (cause?.message ?? (err as Error).message);
-    throw new EngineError(ErrorKind.Unavailable, `open database ${dir}: ${why}`, { cause: err });
+    const kind = isNoSpace(err) ? ErrorKind.ResourceExhausted : ErrorKind.Unavailable;
+    throw new EngineError(kind, `open database ${dir}: ${why}`, { cause: err });
   }
+  guardWrites(db, reserve);
   try {
     await migrate(db, schema);
   } catch (err) {

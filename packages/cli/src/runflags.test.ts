@@ -44,6 +44,10 @@ describe('run flags to a ContainerConfig', () => {
       [['--stop-signal', 'NOPE'], /unknown signal "NOPE"/],
       [['--rm', '--restart', 'always'], /conflicting options: --restart and --rm/],
       [['--network', 'bridge'], /--network bridge: supported: none, host/],
+      [['--storage-opt', 'dm.basesize=20G'], /--storage-opt dm.basesize=20G: supported: size=SIZE/],
+      [['--storage-opt', 'size'], /--storage-opt size: supported: size=SIZE/],
+      [['--storage-opt', 'size=lots'], /--storage-opt size=lots: invalid size "lots"/],
+      [['--storage-opt', 'size=0'], /--storage-opt size=0: the size must be more than 0/],
     ] as const) {
       assert.throws(
         () => config(...argv),
@@ -51,5 +55,11 @@ describe('run flags to a ContainerConfig', () => {
         argv.join(' '),
       );
     }
+  });
+
+  it("takes --storage-opt size= as the writable layer's size in bytes, the last one winning", () => {
+    assert.equal(config('--storage-opt', 'size=20m').resources?.diskBytes, 20 * 1024 * 1024);
+    assert.equal(config('--storage-opt', 'size=1g', '--storage-opt', 'SIZE=512k').resources?.diskBytes, 512 * 1024);
+    assert.equal(config().resources?.diskBytes, undefined, 'no limit unless asked');
   });
 });

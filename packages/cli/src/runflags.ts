@@ -66,6 +66,7 @@ const FLAGS: Flag[] = [
   { name: 'snapshotter', value: true },
   { name: 'runtime', value: true },
   { name: 'shm-size', value: true },
+  { name: 'storage-opt', value: true, multiple: true },
   { name: 'restart', value: true },
   { name: 'pull', value: true },
   { name: 'plain-http', value: false },
@@ -178,6 +179,19 @@ function integer(value: string, what: string): number {
   return Number(value);
 }
 
+/** --storage-opt size=SIZE (docker's; the only key known): the writable layer's size limit in bytes. */
+function storageOpts(opts: string[]): number | undefined {
+  let size: number | undefined;
+  for (const opt of opts) {
+    const eq = opt.indexOf('=');
+    const key = opt.slice(0, eq).trim().toLowerCase();
+    if (eq < 0 || key !== 'size') throw new UsageError(`--storage-opt ${opt}: supported: size=SIZE (e.g. size=20m)`);
+    size = parseBytes(opt.slice(eq + 1), `--storage-opt ${opt}`);
+    if (size <= 0) throw new UsageError(`--storage-opt ${opt}: the size must be more than 0`);
+  }
+  return size;
+}
+
 /** --security-opt seccomp=unconfined|FILE and no-new-privileges (FILE: an OCI seccomp profile). */
 function securityOpts(opts: string[]): Pick<Security, 'noNewPrivileges' | 'seccomp'> {
   const s: Pick<Security, 'noNewPrivileges' | 'seccomp'> = {};
@@ -277,6 +291,7 @@ export function containerConfig(p: Parsed, env: NodeJS.ProcessEnv): ContainerCon
     deviceWriteBps: throttles('device-write-bps', false),
     deviceReadIops: throttles('device-read-iops', true),
     deviceWriteIops: throttles('device-write-iops', true),
+    diskBytes: storageOpts(list('storage-opt')),
   };
   const security: Security = {
     privileged: Boolean(v.privileged),

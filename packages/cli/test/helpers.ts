@@ -1,4 +1,4 @@
-import { type TempInstance, isAlive, waitFor } from '@ctl/proto/testing';
+import { type Child, type Children, type TempInstance, isAlive, waitFor } from '@ctl/proto/testing';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,4 +66,12 @@ export async function stopDaemons(instance: TempInstance): Promise<void> {
       }
     }
   }
+}
+
+/** Starts `ctl daemon` for the instance as a child of this process (its pid is ours to kill) and waits until it serves. */
+export async function spawnDaemon(children: Children, instance: TempInstance, env: NodeJS.ProcessEnv): Promise<Child> {
+  const daemon = children.spawn(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, 'daemon'], env);
+  await waitFor('daemon ready', () => daemon.output().includes('"daemon ready"') || daemon.process.exitCode !== null || undefined, 30_000);
+  if (!daemon.output().includes('"daemon ready"')) throw new Error(`the daemon did not start:\n${daemon.output()}`);
+  return daemon;
 }

@@ -99,7 +99,8 @@ async function removeTask(tasks: TaskManager, ns: string, id: string, force: boo
  *   events      logger                                                         containerd Events
  *   stores      db, GC lock, GC trigger (relay, bound to gc below), events     Namespaces, Content, Images, Leases,
  *                                                                              Containers, ctl Volumes
- *   gc          db, lock, content, images, leases, the snapshotter's clients   ctl GC (and bound to the stores' relay)
+ *   gc          db, lock, content, images, leases, the snapshotter's clients   ctl GC (and bound to the stores' relay);
+ *               then the leases of earlier runs' operations go (collected soon)
  *   tasks       dirs, containers, events (recovers the shims first)            containerd Tasks, ctl Attach
  *   unpack      content, gc, snapshotter's Drivers + Snapshots, differ         containerd Diff (the differ)
  *   restarts    events, containers, namespaces, tasks, snapshots               —
@@ -147,6 +148,12 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       const gc = new Collector({ db, lock, content, images, leases, logger, snapshotter: snapshots, ...settings });
       collector = gc;
       gcRelay.bind(gc);
+      // Operations of an earlier run died with it (their helpers too): their leases hold nothing now.
+      const released = await leases.releaseEarlierRuns();
+      if (released) {
+        logger.info('released the leases of operations that died with an earlier run', { leases: released });
+        gc.schedule();
+      }
       // A container holds its snapshot (provider only reads, as the collector's lock requires).
       gc.registerRoots(() => containers.roots());
       namespaces.registerInUseCheck((ns) => containers.inUse(ns));

@@ -5,6 +5,12 @@
  * with a large heap, during which no other request moves (see src/native/launch.c). Without the
  * launcher binary, or with CTL_LAUNCHER=0, commands fall back to child_process.
  *
+ * The launcher dies with this process, and what it runs dies with the launcher (PR_SET_PDEATHSIG),
+ * so no helper goes on as an orphan after a daemon is killed; only a command started with
+ * `outlivesDaemon` (the shim's starter) keeps running. The kernel sends that signal when the
+ * parent *thread* ends; child_process spawns on the calling JS thread (uv_spawn forks there, not
+ * on a libuv worker), the main thread here, so it comes when this process ends.
+ *
  * A light module (node built-ins and @ctl/proto/errors only): the snapshotter and the CLI import it
  * without the rest of runtime-native.
  */
@@ -25,6 +31,8 @@ export interface LaunchOptions {
   /** written to the command's stdin (otherwise /dev/null) */
   input?: string;
   cwd?: string;
+  /** keeps running when this process dies (the shim's starter); otherwise it is SIGKILLed then */
+  outlivesDaemon?: boolean;
 }
 
 /** The command could not be started at all (errno-style code, as child_process reports it). */
@@ -41,6 +49,8 @@ export class LaunchError extends Error {
 export const LAUNCH_BINARY = path.join(__dirname, '..', '..', 'build', 'Release', 'ctl-launch');
 
 const SPAWN_FAILED = 0x80000000;
+/** request flag of launch.c: the command survives the launcher */
+const LAUNCH_OUTLIVES = 1;
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 interface Pending {
@@ -56,7 +66,7 @@ class Launcher {
   dead = false;
 
   constructor(binary: string) {
-    this.child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(binary, ['--die-with-parent', String(process.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
     this.child.on('error', (err) => this.fail(err));
     this.child.on('exit', (code, signal) => this.fail(new Error(`ctl-launch exited (${signal ?? code})`)));
@@ -68,10 +78,11 @@ class Launcher {
     const id = this.nextId++;
     const strings = Buffer.from([opts.cwd ?? '', file, ...args].map((s) => `${s}\0`).join(''));
     const input = Buffer.from(opts.input ?? '');
-    const head = Buffer.alloc(12);
-    head.writeUInt32LE(8 + strings.length + 4 + input.length, 0);
+    const head = Buffer.alloc(16);
+    head.writeUInt32LE(12 + strings.length + 4 + input.length, 0);
     head.writeUInt32LE(id, 4);
-    head.writeUInt32LE(1 + args.length, 8);
+    head.writeUInt32LE(opts.outlivesDaemon ? LAUNCH_OUTLIVES : 0, 8);
+    head.writeUInt32LE(1 + args.length, 12);
     const inputLen = Buffer.alloc(4);
     inputLen.writeUInt32LE(input.length, 0);
     return new Promise<LaunchResult>((resolve, reject) => {

@@ -97,7 +97,10 @@ function runTool(binary: string, args: string[], input: NodeJS.ReadableStream | 
       reject(new EngineError(ErrorKind.Canceled, `${tool}: canceled`, { cause: signal.reason }));
       return;
     }
-    const child = spawn(binary, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    // An orphan would go on writing into a snapshot that nobody will commit or collect.
+    const child = spawn(binary, [...args, '--die-with-parent', String(process.pid)], {
+      stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let inputError: Error | undefined;

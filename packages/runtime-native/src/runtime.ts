@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Attachment } from './attach';
-import { launch } from './launch';
+import { type LaunchOptions, launch } from './launch';
 import { ErrorKind } from '@ctl/proto/errors';
 import { RuntimeError, kindFromForeignRuntimeMessage, kindFromNativeExit, reasonFromForeignRuntimeMessage, reasonOf } from './errors';
 import { RUNTIME_BINARY, type RuntimeFlavor, nativeBinaries } from './native';
@@ -61,11 +61,12 @@ export interface RuntimeOptions {
   flavor?: RuntimeFlavor;
 }
 
-function run(bin: string, args: string[], input?: string): Promise<CommandResult> {
-  return launch(bin, args, { input }).catch((err: Error) =>
-    Promise.reject(new RuntimeError(ErrorKind.Unavailable, `${bin}: ${err.message}`)),
-  );
+function run(bin: string, args: string[], opts: LaunchOptions = {}): Promise<CommandResult> {
+  return launch(bin, args, opts).catch((err: Error) => Promise.reject(new RuntimeError(ErrorKind.Unavailable, `${bin}: ${err.message}`)));
 }
+
+/** A shim holds its container across a daemon restart, so its starter must not die with the daemon. */
+const SHIM_OUTLIVES_DAEMON: LaunchOptions = { outlivesDaemon: true };
 
 /** The message of a runtime's stderr: runc writes logrus lines (time=… level=error msg="…"). */
 function message(stderr: string): string {
@@ -105,7 +106,7 @@ export class Runtime {
 
   /** Run a ctl-runtime subcommand; resolves with its result whatever the exit code. */
   command(args: string[], input?: string): Promise<CommandResult> {
-    return run(this.runtimeBinary, ['--root', this.root, ...args], input);
+    return run(this.runtimeBinary, ['--root', this.root, ...args], { input });
   }
 
   private async ok(what: string, args: string[], input?: string): Promise<string> {
@@ -138,7 +139,7 @@ export class Runtime {
       rtArgs.push('--console-socket', sock);
     }
     rtArgs.push(id);
-    const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
+    const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs], SHIM_OUTLIVES_DAEMON);
     if (r.code !== 0) throw failure(`create ${id}`, r, this.flavor, lastRuntimeError(path.join(bundle, 'runtime.log')));
     return { pid: Number(r.stdout.trim()) };
   }
@@ -176,7 +177,7 @@ export class Runtime {
       rtArgs.push('--console-socket', sock);
     }
     rtArgs.push(id);
-    const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs]);
+    const r = await run(this.shimBinary, [...shimArgs, '--', ...rtArgs], SHIM_OUTLIVES_DAEMON);
     if (r.code !== 0) throw failure(`exec in ${id}`, r, this.flavor, lastRuntimeError(path.join(dir, 'runtime.log')));
     return { pid: Number(r.stdout.trim()) };
   }

@@ -1,14 +1,16 @@
 /**
  * ctl-launch through launch(): what child_process gave its callers (exit code, both outputs,
  * stdin, cwd, a signal's 128+n, a clear error when the file cannot be run), for many commands at
- * once, and a launcher that dies is replaced.
+ * once, and a launcher that dies is replaced. Nothing outlives the process that launched it but
+ * what asks to (the shim's starter).
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorKind, isKind } from '@ctl/proto/errors';
+import { isAlive, waitFor } from '@ctl/proto/testing';
 import { LAUNCH_BINARY, LaunchError, launch } from '../src/launch';
 
 /** pids of the ctl-launch processes that are children of this process */
@@ -85,5 +87,52 @@ describe('launch (ctl-launch)', function () {
     await assert.rejects(pending, (err: unknown) => err instanceof LaunchError);
     assert.equal((await launch('echo', ['again'])).stdout, 'again\n');
     assert.ok(!launchers().includes(pid));
+  });
+
+  it('kills what it runs when it dies, except what outlives the daemon', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctl-launch-'));
+    const pids: number[] = [];
+    try {
+      await launch('true', []);
+      const [launcher] = launchers();
+      assert.ok(launcher);
+      const started = (name: string) =>
+        waitFor(`${name} to start`, () => (existsSync(join(dir, name)) ? Number(readFileSync(join(dir, name), 'utf8')) : undefined));
+      const dies = launch('sh', ['-c', `echo $$ > ${dir}/dies.tmp && mv ${dir}/dies.tmp ${dir}/dies && exec sleep 300`]);
+      const outlives = launch('sh', ['-c', `echo $$ > ${dir}/outlives.tmp && mv ${dir}/outlives.tmp ${dir}/outlives && exec sleep 300`], {
+        outlivesDaemon: true,
+      });
+      pids.push(await started('dies'), await started('outlives'));
+      process.kill(launcher, 'SIGKILL');
+      await Promise.allSettled([dies, outlives]);
+      await waitFor('the command to die with the launcher', () => !isAlive(pids[0]!) || undefined);
+      assert.equal(isAlive(pids[1]!), true, 'a command that outlives the daemon survives its launcher');
+    } finally {
+      for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('dies with the process that started it, and what it runs with it', async () => {
+    // A Node process runs a command through a launcher and waits: SIGKILL it, as a daemon dies.
+    const dir = mkdtempSync(join(tmpdir(), 'ctl-launch-'));
+    const file = join(dir, 'pids');
+    const script = `require(${JSON.stringify(join(__dirname, '..', 'src', 'launch.js'))})
+      .launch('sh', ['-c', 'echo $PPID $$ > ${file}.tmp && mv ${file}.tmp ${file} && exec sleep 300']);`;
+    const parent = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    let pids: number[] = [];
+    try {
+      pids = await waitFor('the command to start', () =>
+        existsSync(file) ? readFileSync(file, 'utf8').trim().split(' ').map(Number) : undefined,
+      );
+      assert.ok(pids.every(isAlive), 'launcher and command run');
+      parent.kill('SIGKILL');
+      await new Promise((resolve) => parent.once('exit', resolve));
+      await waitFor('the launcher and its command to die with their parent', () => !pids.some(isAlive) || undefined);
+    } finally {
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
+      for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

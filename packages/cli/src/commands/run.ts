@@ -130,6 +130,7 @@ Runs a command in a new container (docker run's options):
   --tmpfs /path[:opts]   --read-only
   -m, --memory SIZE  --memory-swap SIZE  --cpus N  -c, --cpu-shares N  --cpuset-cpus LIST
   --pids-limit N  --blkio-weight N  --ulimit NAME=SOFT[:HARD]  --shm-size SIZE
+  --storage-opt size=SIZE  the container's writable layer holds at most SIZE (e.g. 20m)
   --device-read-bps PATH:RATE  --device-write-bps PATH:RATE (RATE e.g. 1mb)
   --device-read-iops PATH:N  --device-write-iops PATH:N   (PATH a block device)
   --cap-add CAP  --cap-drop CAP  --privileged  --security-opt seccomp=unconfined|FILE|no-new-privileges

@@ -3,7 +3,7 @@
  * the ref's lock while it is open. Its bytes become a blob through the store (WriterStore), which
  * owns the records; a writer only ever commits bytes whose digest it has computed itself.
  */
-import { EngineError, ErrorKind, failedPrecondition, outOfRange } from '@ctl/proto';
+import { EngineError, ErrorKind, failedPrecondition, isNoSpace, outOfRange } from '@ctl/proto';
 import { validateLabels } from '@ctl/proto/labels';
 import { now, parseTime } from '@ctl/proto/time';
 import { type Hash, createHash } from 'node:crypto';
@@ -144,6 +144,8 @@ export class IngestWriter implements Writer {
         return await this.writeAt(fh, data, offset);
       } catch (err) {
         await this.end('closed after a failed write');
+        if (isNoSpace(err))
+          throw new EngineError(ErrorKind.ResourceExhausted, `write to ingest ref "${this.ref}": no space left on device`, { cause: err });
         throw err;
       }
     });

@@ -16,6 +16,14 @@ export function leaseFromMetadata(metadata: { get(key: string): unknown[] }): st
   return metadata.get(LEASE_HEADER).map(String)[0] || undefined;
 }
 
+/**
+ * On a lease the engine takes for one of its own operations (import, pull, run, commit): the run
+ * of containerd-lite that took it, a random id per start. An operation dies with its daemon, so
+ * at start-up the leases of earlier runs hold nothing any more and go (`releaseEarlierRuns`);
+ * leases made by clients (ctr, users) carry no such label and are never touched.
+ */
+export const DAEMON_RUN_LABEL = 'ctl.daemon-run';
+
 export interface Lease {
   id: string;
   createdAt: Date;
@@ -52,4 +60,10 @@ export interface Leases {
   addResource(id: string, resource: Resource): Promise<void>;
   deleteResource(id: string, resource: Resource): Promise<void>;
   listResources(id: string): Promise<Resource[]>;
+}
+
+/** The leases of a namespace as the engine's own operations use them. */
+export interface OperationLeases extends Leases {
+  /** A lease for an operation of this daemon run (DAEMON_RUN_LABEL), expiring after ttlMs in any case. */
+  createForOperation(ttlMs: number): Promise<Lease>;
 }

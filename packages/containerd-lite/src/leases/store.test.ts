@@ -36,6 +36,22 @@ describe('lease store', () => {
     }
   });
 
+  it("releases the operation leases of earlier daemon runs at start-up, never clients' leases or this run's", async () => {
+    const earlier = new LeaseStore(db, { run: 'earlier' });
+    const dead = await earlier.namespace('a').createForOperation(3600_000);
+    await earlier.namespace('a').addResource(dead.id, { type: 'snapshots/overlayfs', id: 'extract-1 sha256:x' });
+    await leases
+      .namespace('a')
+      .create({ id: 'by-ctr', labels: { 'containerd.io/gc.expire': new Date(Date.now() + 3600_000).toISOString() } });
+    const mine = await leases.namespace('b').createForOperation(3600_000);
+    assert.equal(mine.labels['ctl.daemon-run'], leases.run);
+    assert.notEqual(leases.run, 'earlier');
+    assert.equal(await leases.releaseEarlierRuns(), 1);
+    const left = await leases.all();
+    assert.deepEqual(left.leases.map((l) => `${l.namespace}/${l.id}`).sort(), ['a/by-ctr', `b/${mine.id}`]);
+    assert.deepEqual(left.dangling, [], 'the dead lease went with its resources');
+  });
+
   it('lists every lease with its resources for the collector, and resources whose lease is gone', async () => {
     await leases.namespace('a').create({ id: 'l1', labels: { x: 'y' } });
     await leases.namespace('b').create({ id: 'l1' });

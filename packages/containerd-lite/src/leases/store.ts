@@ -32,7 +32,8 @@ import {
   splitNamespaced,
   under,
 } from '../layout';
-import type { DeleteLeaseOptions, Lease, Leases, Resource } from './leases';
+import { Label } from '../oci';
+import { DAEMON_RUN_LABEL, type DeleteLeaseOptions, type Lease, type OperationLeases, type Resource } from './leases';
 
 interface LeaseRecord {
   labels: Record<string, string>;
@@ -77,10 +78,14 @@ const toLease = (id: string, r: LeaseRecord): Lease => ({ id, createdAt: parseTi
 export interface LeaseStoreOptions {
   lock?: GcLock;
   gc?: GcTrigger;
+  /** This run of the daemon (DAEMON_RUN_LABEL); a random id by default. */
+  run?: string;
 }
 
 export class LeaseStore {
   readonly lock: GcLock;
+  /** This run of the daemon, on the leases of its operations. */
+  readonly run: string;
   private readonly gc: GcTrigger;
   /** Changes to one lease never interleave (lock order: GC lock, then this). */
   private readonly queue = new KeyedQueue();
@@ -91,9 +96,10 @@ export class LeaseStore {
   ) {
     this.lock = options.lock ?? new GcLock();
     this.gc = options.gc ?? noGc;
+    this.run = options.run ?? randomBytes(8).toString('hex');
   }
 
-  namespace(namespace: string): Leases {
+  namespace(namespace: string): OperationLeases {
     return new NamespacedLeases(this, validateNamespace(namespace));
   }
 
@@ -201,6 +207,18 @@ export class LeaseStore {
     return { leases: [...leases.values()], dangling };
   }
 
+  /**
+   * Removes the leases that operations of earlier runs of the daemon took (DAEMON_RUN_LABEL of
+   * another run): those operations died with their daemon. Resources they held go at the next
+   * collection, which the caller starts. Returns how many leases went.
+   */
+  async releaseEarlierRuns(): Promise<number> {
+    const { leases } = await this.all();
+    const stale = leases.filter((l) => l.labels[DAEMON_RUN_LABEL] !== undefined && l.labels[DAEMON_RUN_LABEL] !== this.run);
+    await this.remove(stale);
+    return stale.length;
+  }
+
   /** Removes leases (expired ones, by the collector) with their resources, in one batch. */
   async remove(leases: Array<{ namespace: string; id: string }>, danglingKeys: string[] = []): Promise<void> {
     if (!leases.length && !danglingKeys.length) return;
@@ -214,7 +232,7 @@ export class LeaseStore {
   }
 }
 
-class NamespacedLeases implements Leases {
+class NamespacedLeases implements OperationLeases {
   constructor(
     private readonly store: LeaseStore,
     readonly namespace: string,
@@ -222,6 +240,11 @@ class NamespacedLeases implements Leases {
 
   create(options: { id?: string; labels?: Record<string, string> } = {}): Promise<Lease> {
     return this.store.create(this.namespace, options);
+  }
+
+  createForOperation(ttlMs: number): Promise<Lease> {
+    const expire = new Date(Date.now() + ttlMs).toISOString();
+    return this.store.create(this.namespace, { labels: { [Label.gcExpire]: expire, [DAEMON_RUN_LABEL]: this.store.run } });
   }
 
   delete(id: string, options: DeleteLeaseOptions = {}): Promise<void> {

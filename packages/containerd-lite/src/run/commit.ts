@@ -28,7 +28,7 @@ import type { Content } from '../content/content';
 import { bytesSource, writeBlob } from '../content/helpers';
 import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
-import type { Leases, Resource } from '../leases/leases';
+import type { OperationLeases, Resource } from '../leases/leases';
 import { type Descriptor, type ImageConfig, type Manifest, Label, MediaType, chainIds, sha256 } from '../oci';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
@@ -54,7 +54,7 @@ export interface Committed {
 export interface CommitDeps {
   content(ns: string): Content;
   images(ns: string): Images;
-  leases(ns: string): Leases;
+  leases(ns: string): OperationLeases;
   containers(ns: string): Containers;
   unpackTarget(ns: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
   /** Pauses the container's task if it runs; resolves with what undoes that (nothing when it did not run). */
@@ -216,7 +216,7 @@ export class Committer {
     const parent = chainIds(config.rootfs.diff_ids).at(-1) ?? '';
 
     const leases = deps.leases(ns);
-    const lease = await leases.create({ labels: { [Label.gcExpire]: new Date(Date.now() + LEASE_TTL_MS).toISOString() } });
+    const lease = await leases.createForOperation(LEASE_TTL_MS);
     ensureDir(deps.tmpRoot);
     const dir = await mkdtemp(join(deps.tmpRoot, 'commit-'));
     try {

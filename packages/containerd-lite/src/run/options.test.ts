@@ -22,8 +22,8 @@ function refused(config: ContainerConfig, field: string): void {
 
 describe('ContainerConfig to RunOptions', () => {
   it("leaves everything to the image's and the engine's defaults when unset", () => {
-    assert.deepEqual(fromConfig(undefined), { options: {}, volumes: [], labels: {} });
-    assert.deepEqual(convert({}), { options: {}, volumes: [], labels: {} });
+    assert.deepEqual(fromConfig(undefined), { options: {}, volumes: [], labels: {}, snapshotLabels: {} });
+    assert.deepEqual(convert({}), { options: {}, volumes: [], labels: {}, snapshotLabels: {} });
   });
 
   it('converts the process', () => {
@@ -83,6 +83,13 @@ describe('ContainerConfig to RunOptions', () => {
       deviceReadBps: throttle,
       deviceWriteIops: [{ major: 8, minor: 0, rate: 100 }],
     });
+  });
+
+  it("asks for the disk limit as the size-limit label of the container's snapshot", () => {
+    assert.deepEqual(convert({ resources: { diskBytes: 20 << 20 } }).snapshotLabels, {
+      'containerd.io/snapshot/ctl.size-limit': '20971520',
+    });
+    assert.deepEqual(convert({ resources: { memoryBytes: 1 << 30 } }).snapshotLabels, {});
   });
 
   it('converts mounts to OCI mounts in their order, and volumes apart', () => {
@@ -176,6 +183,7 @@ describe('ContainerConfig to RunOptions', () => {
     refused({ process: { workdir: 'rel' } }, 'process.workdir');
     refused({ process: { oomScoreAdj: 1001 } }, 'process.oom_score_adj');
     refused({ resources: { memoryBytes: -1 } }, 'resources.memory_bytes');
+    refused({ resources: { diskBytes: 0 } }, 'resources.disk_bytes');
     refused({ resources: { memorySwapBytes: -2 } }, 'resources.memory_swap_bytes');
     refused({ resources: { cpus: -1 } }, 'resources.cpus');
     refused({ resources: { deviceReadBps: [{ major: -1, minor: 0, rate: 1 }] } }, 'resources.device_read_bps[0].major');

@@ -16,6 +16,7 @@ import type { Security__Output } from '@ctl/proto/generated/ctl/run/v1/Security'
 import type { ThrottleDevice__Output } from '@ctl/proto/generated/ctl/run/v1/ThrottleDevice';
 import type { Lifecycle__Output } from '@ctl/proto/generated/ctl/run/v1/Lifecycle';
 import type { RunOptions } from '@ctl/runtime-native';
+import { SIZE_LIMIT_LABEL } from '@ctl/snapshotter/client';
 import { constants } from 'node:os';
 import { posix } from 'node:path';
 import { RestartLabel, parseRestartPolicy, restartLabels } from '../restart/policy';
@@ -39,6 +40,14 @@ export interface Converted {
   options: Omit<RunOptions, 'id'>;
   volumes: VolumeOption[];
   labels: Record<string, string>;
+  /** Labels of the container's own (active) snapshot, given at Prepare: its size limit. */
+  snapshotLabels: Record<string, string>;
+}
+
+/** The snapshot's labels a ContainerConfig asks for (resources.disk_bytes: the size limit). */
+function snapshotLabels(r: Resources__Output | null): Record<string, string> {
+  if (!r || !present(r.diskBytes)) return {};
+  return { [SIZE_LIMIT_LABEL]: String(integer(r.diskBytes, 'resources.disk_bytes', 1)) };
 }
 
 const bad = (field: string, message: string): Error => invalidArgument(`config.${field}: ${message}`);
@@ -221,7 +230,7 @@ export function recordLabels(labels: Record<string, string>, lifecycle: Record<s
 
 /** Converts a ContainerConfig (unset: the image's defaults); InvalidArgument names a bad field. */
 export function fromConfig(config: ContainerConfig__Output | null | undefined): Converted {
-  if (!config) return { options: {}, volumes: [], labels: {} };
+  if (!config) return { options: {}, volumes: [], labels: {}, snapshotLabels: {} };
   const mounts: SpecMount[] = [];
   const volumes: VolumeOption[] = [];
   config.mounts.forEach((m, i) => {
@@ -243,5 +252,6 @@ export function fromConfig(config: ContainerConfig__Output | null | undefined): 
   if (Object.keys(config.annotations).length) options.annotations = config.annotations;
   // Unset fields stay out, so buildSpec's "given?" checks see what was asked.
   for (const key of Object.keys(options) as (keyof typeof options)[]) if (options[key] === undefined) delete options[key];
-  return { options, volumes, labels: config.lifecycle ? lifecycleLabels(config.lifecycle) : {} };
+  const labels = config.lifecycle ? lifecycleLabels(config.lifecycle) : {};
+  return { options, volumes, labels, snapshotLabels: snapshotLabels(config.resources) };
 }

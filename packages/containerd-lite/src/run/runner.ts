@@ -44,8 +44,8 @@ import { runtimeRecord } from '../containers/runtime';
 import type { Content } from '../content/content';
 import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
-import type { Leases, Resource } from '../leases/leases';
-import { type Descriptor, type ImageConfig, type Index, Label, isIndex, isManifest } from '../oci';
+import type { OperationLeases, Resource } from '../leases/leases';
+import { type Descriptor, type ImageConfig, type Index, isIndex, isManifest } from '../oci';
 import { format, hostPlatform, only } from '@ctl/proto/platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
@@ -99,7 +99,7 @@ export interface RunnerDeps {
   volumes: RunnerVolumes;
   content(ns: string): Content;
   images(ns: string): Images;
-  leases(ns: string): Leases;
+  leases(ns: string): OperationLeases;
   containers(ns: string): Containers;
   unpackTarget(ns: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
   /** The snapshotter service's API for one driver. */
@@ -204,7 +204,7 @@ export class Runner {
     const choice = runtimeChoice(request.runtime ?? '');
     const runtime = choice.flavor === 'native' ? '' : choice.name;
     const ref = normalizeReference(request.image);
-    const { options, volumes: wanted, labels: lifecycle } = fromConfig(request.config);
+    const { options, volumes: wanted, labels: lifecycle, snapshotLabels } = fromConfig(request.config);
     const labels = recordLabels(request.labels, lifecycle);
     const warnings: string[] = [];
     if (options.blkioWeight !== undefined && !blkioWeightSupported()) {
@@ -238,7 +238,7 @@ export class Runner {
     const volumes = [...wanted, ...[...new Set(imageVolumes)].map((destination): VolumeOption => ({ name: '', destination }))];
 
     const leases = deps.leases(ns);
-    const lease = await leases.create({ labels: { [Label.gcExpire]: new Date(Date.now() + LEASE_TTL_MS).toISOString() } });
+    const lease = await leases.createForOperation(LEASE_TTL_MS);
     let created = false;
     try {
       const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
@@ -246,7 +246,7 @@ export class Runner {
       const { chainId } = await unpack(target, manifest);
       await hold({ type: `snapshots/${target.snapshotter}`, id });
       const key = snapshotName(ns, id);
-      const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '');
+      const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels);
       try {
         const record = async (): Promise<void> => {
           const made: string[] = [];

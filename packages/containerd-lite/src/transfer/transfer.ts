@@ -10,8 +10,8 @@ import { invalidArgument } from '@ctl/proto/errors';
 import { exportArchive, importArchive } from '../archive';
 import type { ContentStore } from '../content/store';
 import type { Images } from '../images/images';
-import type { Leases, Resource } from '../leases/leases';
-import { type Descriptor, type Platform, Label } from '../oci';
+import type { OperationLeases, Resource } from '../leases/leases';
+import type { Descriptor, Platform } from '../oci';
 import { pullImage, pushImage } from '../remotes';
 import { type UnpackTarget, unpack } from '../unpack/unpacker';
 
@@ -74,7 +74,7 @@ const registryOptions = (r: RegistryRequest | null | undefined) => ({
 export interface TransferDeps {
   content: ContentStore;
   images(namespace: string): Images;
-  leases(namespace: string): Leases;
+  leases(namespace: string): OperationLeases;
   /** What an unpack into this namespace and snapshotter needs, holding what it makes in the lease through hold. */
   unpackTarget(namespace: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
 }
@@ -82,8 +82,8 @@ export interface TransferDeps {
 /** An operation's lease lives this long at most, should the daemon die before it is deleted. */
 const LEASE_TTL_MS = 24 * 3600_000;
 
-async function withLease<T>(leases: Leases, fn: (lease: string) => Promise<T>): Promise<T> {
-  const lease = await leases.create({ labels: { [Label.gcExpire]: new Date(Date.now() + LEASE_TTL_MS).toISOString() } });
+async function withLease<T>(leases: OperationLeases, fn: (lease: string) => Promise<T>): Promise<T> {
+  const lease = await leases.createForOperation(LEASE_TTL_MS);
   try {
     return await fn(lease.id);
   } finally {

@@ -15,6 +15,7 @@
  * '..' component are refused with a clear message; absolute paths are taken relative to the
  * root. trusted.overlay.* xattrs in the layer are dropped. */
 #include "apply_common.h"
+#include "parent_death.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -512,22 +513,23 @@ static int apply_entry(struct applier *ap, struct archive *in, struct archive_en
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: %s --target DIR --whiteouts overlay|remove [--input FILE] [--expect-diff-id sha256:HEX] [--no-devices]\n", prog);
+  fprintf(stderr,
+          "usage: %s --target DIR --whiteouts overlay|remove [--input FILE] [--expect-diff-id sha256:HEX] [--no-devices] "
+          "[--die-with-parent PID]\n",
+          prog);
   exit(EXIT_LAYER_USAGE);
 }
 
 int main(int argc, char **argv) {
   static const struct option opts[] = {
-      {"target", required_argument, NULL, 't'},
-      {"whiteouts", required_argument, NULL, 'w'},
-      {"input", required_argument, NULL, 'i'},
-      {"expect-diff-id", required_argument, NULL, 'e'},
-      {"no-devices", no_argument, NULL, 'n'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
+      {"target", required_argument, NULL, 't'}, {"whiteouts", required_argument, NULL, 'w'},
+      {"input", required_argument, NULL, 'i'},  {"expect-diff-id", required_argument, NULL, 'e'},
+      {"no-devices", no_argument, NULL, 'n'},   {"die-with-parent", required_argument, NULL, 'P'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
   };
   const char *target = NULL, *input = NULL, *expect = NULL, *mode = NULL;
   bool devices = true;
+  pid_t parent = 0;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -546,10 +548,14 @@ int main(int argc, char **argv) {
     case 'n':
       devices = false;
       break;
+    case 'P':
+      if (!(parent = ctl_parent_pid_arg(optarg))) usage();
+      break;
     default:
       usage();
     }
   }
+  if (parent && ctl_die_with_parent(parent) < 0) die(EXIT_LAYER_INTERNAL, "die with parent %d: %s", (int)parent, strerror(errno));
   if (optind != argc || !target || !mode) usage();
   struct applier ap = {.devices = devices};
   if (!strcmp(mode, "overlay"))

@@ -15,6 +15,7 @@
  * are computed on the way: the tar bytes feed sha256 (diffId) and then the compressor, whose
  * output feeds the second sha256 (digest) and the output file. */
 #include "apply_common.h"
+#include "parent_death.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -455,22 +456,22 @@ static int walk_compare(struct differ *d, const char *rel, struct lerr *e) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: %s --upper DIR [--lower DIR] --mode overlay|compare --compression gzip|zstd|none --output FILE\n", prog);
+  fprintf(stderr,
+          "usage: %s --upper DIR [--lower DIR] --mode overlay|compare --compression gzip|zstd|none --output FILE [--die-with-parent PID]\n",
+          prog);
   exit(EXIT_LAYER_USAGE);
 }
 
 int main(int argc, char **argv) {
   static const struct option opts[] = {
-      {"upper", required_argument, NULL, 'u'},
-      {"lower", required_argument, NULL, 'l'},
-      {"mode", required_argument, NULL, 'm'},
-      {"compression", required_argument, NULL, 'c'},
-      {"output", required_argument, NULL, 'o'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
+      {"upper", required_argument, NULL, 'u'},  {"lower", required_argument, NULL, 'l'},
+      {"mode", required_argument, NULL, 'm'},   {"compression", required_argument, NULL, 'c'},
+      {"output", required_argument, NULL, 'o'}, {"die-with-parent", required_argument, NULL, 'P'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
   };
   const char *mode = NULL, *compression = NULL, *output = NULL;
   struct differ d = {.out_fd = -1};
+  pid_t parent = 0;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -489,10 +490,14 @@ int main(int argc, char **argv) {
     case 'o':
       output = optarg;
       break;
+    case 'P':
+      if (!(parent = ctl_parent_pid_arg(optarg))) usage();
+      break;
     default:
       usage();
     }
   }
+  if (parent && ctl_die_with_parent(parent) < 0) die(EXIT_LAYER_INTERNAL, "die with parent %d: %s", (int)parent, strerror(errno));
   if (optind != argc || !d.upper || !mode || !compression || !output) usage();
   if (!strcmp(mode, "overlay"))
     d.mode = MODE_OVERLAY;

@@ -3,25 +3,30 @@
  * Node's child_process forks the whole daemon: the kernel copies the page tables of ~100 MB of
  * heap on every spawn, and libuv does it on the event loop's thread, so each `mount`, `umount`
  * or `ctl-runtime start` blocks every other request for milliseconds and parallel container
- * starts queue behind each other. This process is small, so its posix_spawn (vfork) costs
+ * starts queue behind each other. This process is small, so its fork costs
  * almost nothing, and the daemon only writes a request and later reads the answer.
  *
  * Protocol on stdin/stdout, all integers little-endian uint32 unless said otherwise:
- *   request:  len id argc cwd\0 argv[0]\0 ... argv[argc-1]\0 input_len input
- *             (len counts everything after itself; an empty cwd means "inherit")
+ *   request:  len id flags argc cwd\0 argv[0]\0 ... argv[argc-1]\0 input_len input
+ *             (len counts everything after itself; an empty cwd means "inherit"; flags: LAUNCH_OUTLIVES)
  *   response: len id status stdout_len stdout stderr_len stderr
  *             status: exit code, 128+signal when killed, or 0x80000000|errno when the command
  *             could not be started (stderr then says why, as "ctl-launch: FILE: ERROR").
  * Requests run concurrently; responses come in completion order, matched by id. The
  * environment is the launcher's own (the daemon's at the time it started the launcher).
- * At EOF on stdin the launcher finishes what runs, answers, and exits. */
+ * At EOF on stdin the launcher finishes what runs, answers, and exits.
+ *
+ * Dying with the daemon (parent_death.h): with `--die-with-parent PID` the launcher is SIGKILLed
+ * when the daemon dies, and every command it runs is SIGKILLed when the launcher dies, unless the
+ * request has LAUNCH_OUTLIVES (the shim's starter: the shim must survive a daemon restart). The
+ * signal is asked for in the child between fork and exec, which posix_spawn cannot do, hence fork:
+ * this process is small, so its fork is cheap. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +34,12 @@
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
+#include "parent_death.h"
 
 #define MAX_JOBS 256
 #define MAX_REQUEST (16u << 20)
+/* request flag: the command keeps running when the launcher dies */
+#define LAUNCH_OUTLIVES 1u
 
 struct buf {
   char *p;
@@ -70,6 +76,7 @@ struct job {
 };
 
 static struct job jobs[MAX_JOBS];
+static pid_t launcher_pid;
 static struct buf reply; /* responses waiting to be written to stdout */
 static struct buf request;
 
@@ -105,16 +112,60 @@ static void finish_if_done(struct job *j) {
   j->out = j->err = j->in = -1;
 }
 
+/* The child's half of a spawn; never returns. A step that fails sends its errno on `report`. */
+static void exec_child(char **argv, const char *cwd, int in, int out, int err, bool outlives, int report) {
+  int e = 0;
+  if (!outlives && ctl_die_with_parent(launcher_pid) < 0) _exit(127); /* the launcher is gone: nobody wants this */
+  if (in < 0 && (in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) goto fail;
+  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) goto fail;
+  if (*cwd && chdir(cwd) < 0) goto fail;
+  /* the command gets the default signal state, not our blocked SIGCHLD and ignored SIGPIPE/SIGINT */
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execvp(argv[0], argv);
+fail:
+  e = errno;
+  if (write(report, &e, sizeof e) < 0) {}
+  _exit(127);
+}
+
+/* Starts argv with the given stdio (in < 0: /dev/null) and cwd ("" to inherit), dying with us
+ * unless it outlives. 0 once it has exec'd, or the errno of what failed (fork, a step, exec). */
+static int spawn(pid_t *pid, char **argv, const char *cwd, int in, int out, int err, bool outlives) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) < 0) return errno;
+  *pid = fork();
+  if (*pid < 0) {
+    int e = errno;
+    close(report[0]);
+    close(report[1]);
+    return e;
+  }
+  if (*pid == 0) exec_child(argv, cwd, in, out, err, outlives, report[1]);
+  close(report[1]);
+  int e = 0;
+  ssize_t n;
+  do n = read(report[0], &e, sizeof e);
+  while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n != sizeof e) return 0; /* closed by exec */
+  while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR) {}
+  return e;
+}
+
 /* Parses one request (owned by the caller until handed to a job) and starts its command. */
 static void start(char *req, uint32_t len) {
-  if (len < 12) {
+  if (len < 16) {
     free(req);
     return;
   }
-  uint32_t id, argc;
+  uint32_t id, flags, argc;
   memcpy(&id, req, 4);
-  memcpy(&argc, req + 4, 4);
-  char *p = req + 8, *end = req + len;
+  memcpy(&flags, req + 4, 4);
+  memcpy(&argc, req + 8, 4);
+  char *p = req + 12, *end = req + len;
   char *cwd = p;
   p = memchr(p, 0, end - p);
   if (!p || argc == 0 || argc > 4096) goto bad;
@@ -156,28 +207,8 @@ static void start(char *req, uint32_t len) {
     free(req);
     return;
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (inp[0] >= 0)
-    posix_spawn_file_actions_adddup2(&fa, inp[0], 0);
-  else
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-  if (*cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
-  /* the children get the default signal state, not our blocked SIGCHLD */
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  pid_t pid = 0;
+  int rc = spawn(&pid, argv, cwd, inp[0], outp[1], errp[1], flags & LAUNCH_OUTLIVES);
   close(outp[1]);
   close(errp[1]);
   if (inp[0] >= 0) close(inp[0]);
@@ -221,7 +252,22 @@ static void take_requests(void) {
   request.len -= off;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  launcher_pid = getpid();
+  if (argc == 3 && !strcmp(argv[1], "--die-with-parent")) {
+    pid_t parent = ctl_parent_pid_arg(argv[2]);
+    if (!parent) {
+      fprintf(stderr, "ctl-launch: --die-with-parent %s: not a pid\n", argv[2]);
+      return 2;
+    }
+    if (ctl_die_with_parent(parent) < 0) {
+      perror("ctl-launch: die with parent");
+      return 1;
+    }
+  } else if (argc != 1) {
+    fprintf(stderr, "usage: ctl-launch [--die-with-parent PID]\n");
+    return 2;
+  }
   for (int k = 0; k < MAX_JOBS; k++) jobs[k].out = jobs[k].err = jobs[k].in = -1;
   signal(SIGPIPE, SIG_IGN);
   /* the daemon's ^C is the daemon's business: what we run finishes and is answered */

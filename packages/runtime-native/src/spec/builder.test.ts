@@ -37,12 +37,23 @@ describe('buildSpec', () => {
     assert.deepEqual(dests, ['/proc', '/dev', '/dev/pts', '/sys', '/sys/fs/cgroup', '/dev/mqueue', '/dev/shm']);
   });
 
-  it('privileged: all capabilities, no masks, no seccomp, no device rules', () => {
+  it("privileged: all capabilities, no masks, no seccomp, every device allowed, the host's devices", () => {
     const s = buildSpec(image, { id: 'c1', privileged: true });
     assert.ok(s.process?.capabilities?.bounding?.includes('CAP_SYS_ADMIN'));
     assert.deepEqual(s.linux?.maskedPaths, []);
     assert.equal(s.linux?.seccomp, undefined);
-    assert.equal(s.linux?.resources?.devices, undefined);
+    assert.deepEqual(s.linux?.resources?.devices, [{ allow: true, access: 'rwm' }]);
+    const devices = s.linux?.devices ?? [];
+    assert.ok(
+      devices.some((d) => d.path === '/dev/null' && d.type === 'c' && d.major === 1 && d.minor === 3),
+      "the host's /dev/null",
+    );
+    assert.equal(
+      devices.find((d) => d.path === '/dev/console'),
+      undefined,
+      'the container has a console of its own',
+    );
+    assert.equal(buildSpec(image, { id: 'c2' }).linux?.devices, undefined, 'not privileged: only the default devices');
   });
 
   it('cap-add and cap-drop adjust the default set', () => {

@@ -14,6 +14,7 @@ import {
   defaultDeviceRules,
   defaultMounts,
 } from './defaults';
+import { allowAllDevices, hostDevices } from './devices';
 import { loadDefaultProfile, resolveProfile } from './seccomp';
 import { resolveUser } from './user';
 import type { IdMapping, ImageConfig, Mount, Namespace, Resources, Rlimit, Seccomp, Spec, ThrottleDevice } from './types';
@@ -153,7 +154,7 @@ function bindMounts(binds: string[]): Mount[] {
 
 function resources(o: RunOptions): Resources {
   const r: Resources = {};
-  if (!o.privileged) r.devices = defaultDeviceRules();
+  r.devices = o.privileged ? allowAllDevices() : defaultDeviceRules();
   if (o.memory !== undefined || o.memoryReservation !== undefined || o.memorySwap !== undefined) {
     r.memory = {};
     if (o.memory !== undefined) r.memory.limit = o.memory;
@@ -252,6 +253,7 @@ export function buildSpec(image: ImageConfig, o: RunOptions): Spec {
       resources: resources(o),
       maskedPaths: o.privileged ? [] : [...DEFAULT_MASKED_PATHS],
       readonlyPaths: o.privileged ? [] : [...DEFAULT_READONLY_PATHS],
+      ...(o.privileged ? { devices: hostDevices() } : {}),
       ...(o.sysctls ? { sysctl: o.sysctls } : {}),
       ...(o.userns ? { uidMappings: o.userns.uidMappings, gidMappings: o.userns.gidMappings } : {}),
     },
