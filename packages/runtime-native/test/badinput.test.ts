@@ -35,7 +35,7 @@ describe('runtime bad input (root, real kernel)', function () {
         'echo "first line" >&2; echo "the fake runtime broke" >&2; exit 4',
         /create \S+: container create failed: err 4 the fake runtime broke$/,
       ],
-      ['exit 0', /container create failed: err 6 the runtime exited 0 but \S+init\.pid holds no pid/],
+      ['exit 0', /container create failed: err 6 the runtime exited 0 but \S+init\.pid holds no pid \(open: No such file or directory\)/],
     ];
     for (const [i, [body, expected]] of cases.entries()) {
       const rt = new Runtime({ root: fx.runtime.root, runtimeBinary: fake(`fake-runtime-${i}`, body), shimBinary: SHIM_BINARY });

@@ -249,15 +249,19 @@ static int recv_fd(int sock) {
   return fd;
 }
 
-static long read_long_file(const char *path) {
+/* The number a small file holds, or -1; why not goes into why (what a failed create reports). */
+static long read_long_file(const char *path, char *why, size_t why_len) {
   char buf[32];
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0) return snprintf(why, why_len, "open: %s", strerror(errno)), -1;
   ssize_t n = read(fd, buf, sizeof buf - 1);
+  int saved = errno;
   close(fd);
-  if (n <= 0) return -1;
+  if (n < 0) return snprintf(why, why_len, "read: %s", strerror(saved)), -1;
   buf[n] = 0;
-  return strtol(buf, NULL, 10);
+  long v = strtol(buf, NULL, 10);
+  if (v <= 0) snprintf(why, why_len, "it holds \"%s\"", buf);
+  return v;
 }
 
 /* The oom_kill counter of the init's memory cgroup (v1 memory.oom_control, v2 memory.events). */
@@ -560,7 +564,8 @@ int main(int argc, char **argv) {
               rt_done = true;
               char msg[1024];
               int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-              long pid = code == 0 ? read_long_file(pid_file) : -1;
+              char pid_why[128] = "";
+              long pid = code == 0 ? read_long_file(pid_file, pid_why, sizeof pid_why) : -1;
               if (pid > 0) {
                 init = (pid_t)pid;
                 open_oom(init);
@@ -580,7 +585,8 @@ int main(int argc, char **argv) {
                   if (!pump(&err_s)) close(err_s.fd), err_s.fd = -1;
                 }
                 int m = code ? snprintf(msg, sizeof msg, "err %d %s", code, last_err)
-                             : snprintf(msg, sizeof msg, "err %d the runtime exited 0 but %s holds no pid", CTL_KIND_INTERNAL, pid_file);
+                             : snprintf(msg, sizeof msg, "err %d the runtime exited 0 but %s holds no pid (%s)", CTL_KIND_INTERNAL,
+                                        pid_file, pid_why);
                 if (m >= (int)sizeof msg) m = sizeof msg - 1;
                 write_all(ready[1], msg, m);
                 close(ready[1]);
