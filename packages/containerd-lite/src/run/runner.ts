@@ -35,7 +35,7 @@ import { type Mount, withReadonlyTempMount } from '@ctl/runtime-native/mount';
 import type { Snapshotter } from '@ctl/snapshotter/client';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
@@ -51,6 +51,7 @@ import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import type { TaskLocation } from '../tasks/tasks';
 import type { NewVolume, Volume } from '../volumes/volumes';
+import { BLKIO_WEIGHT_WARNING, SWAP_LIMIT_WARNING, blkioWeightSupported, swapLimitSupported } from './host-support';
 import { type VolumeOption, fromConfig, normalPath, recordLabels } from './options';
 
 export interface CreateRequest {
@@ -71,19 +72,6 @@ export interface Created {
   warnings: string[];
   /** the shim's attach socket of the container's task, once it is created */
   attachSocket: string;
-}
-
-/**
- * Whether this kernel weighs block I/O: cgroup v1's blkio.weight (CFQ) or blkio.bfq.weight
- * (BFQ), or v2's io controller. Without it docker discards --blkio-weight with a warning.
- */
-function blkioWeightSupported(): boolean {
-  if (existsSync('/sys/fs/cgroup/blkio')) return ['blkio.weight', 'blkio.bfq.weight'].some((f) => existsSync(`/sys/fs/cgroup/blkio/${f}`));
-  try {
-    return readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').split(/\s+/).includes('io');
-  } catch {
-    return false;
-  }
 }
 
 /** What the runner needs of the volume store (VolumeStore is one). */
@@ -208,8 +196,12 @@ export class Runner {
     const labels = recordLabels(request.labels, lifecycle);
     const warnings: string[] = [];
     if (options.blkioWeight !== undefined && !blkioWeightSupported()) {
-      warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
+      warnings.push(BLKIO_WEIGHT_WARNING);
       delete options.blkioWeight;
+    }
+    if (options.memorySwap !== undefined && !swapLimitSupported()) {
+      warnings.push(SWAP_LIMIT_WARNING);
+      delete options.memorySwap;
     }
     const content = deps.content(ns);
     const image = await deps
