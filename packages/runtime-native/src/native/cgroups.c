@@ -233,21 +233,24 @@ int cg_create(struct cgroup *cg, struct ctl_err *e) {
       if (*s != '/' && *s) continue;
       char saved = *s;
       *s = 0;
-      if (mkdir(p, 0755) == 0) {
-        add_created(cg, p);
-        if (cpuset && cpuset_inherit(p, e) < 0) return -1;
-      } else if (errno == ENOENT && restarts++ < 10) {
-        /* a concurrent delete removed a shared parent (cg_destroy): walk down from the top again */
+      bool made = mkdir(p, 0755) == 0;
+      int err = made ? 0 : errno;
+      if (made) add_created(cg, p);
+      if (err && err != EEXIST && err != ENOENT) return ctl_fail(e, err, "mkdir %s", p);
+      /* A shared parent (ctl, ctl/<ns>) that a concurrent create has just made may not have its
+       * cpus/mems yet: whoever comes first fills them, or the leaf inherits empty ones and no
+       * task can join it (ENOSPC). */
+      if (err != ENOENT && cpuset && cpuset_inherit(p, e) < 0) {
+        if (e->errnum != ENOENT) return -1;
+        err = ENOENT;
+      }
+      if (err == ENOENT) {
+        /* a concurrent delete (cg_destroy) removed a shared parent, or the level just made and
+         * still empty, before our leaf held it: walk down from the top again */
+        if (restarts++ >= 10) return ctl_fail(e, ENOENT, "mkdir %s (removed by concurrent deletes 10 times)", p);
         *s = saved;
         s = p + mlen;
         continue;
-      } else if (errno != EEXIST) {
-        return SYSERR(e, "mkdir", p);
-      } else if (cpuset && cpuset_inherit(p, e) < 0) {
-        /* a shared parent (ctl, ctl/<ns>) that a concurrent create has just made may not have
-         * its cpus/mems yet: whoever comes first fills them, or the leaf inherits empty ones
-         * and no task can join it (ENOSPC) */
-        return -1;
       }
       if (!saved) break;
       *s = saved;
