@@ -1,5 +1,6 @@
 /** ctl commit: ctl.run.v1 Commit makes an image of a container's changes. */
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 

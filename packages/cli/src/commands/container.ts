@@ -4,7 +4,8 @@
  * module carries none of their code.
  */
 import { createInterface } from 'node:readline';
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 import { each, kindOf } from '../container/common';

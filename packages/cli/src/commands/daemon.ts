@@ -1,6 +1,7 @@
 import { childLogger, createLogger, parseLogLevel, serviceSocket, startServices, stopOnSignals } from '@ctl/proto';
 import type { LogLevel } from '@ctl/proto';
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command } from '../command';
 
 const USAGE = `Usage: ctl [--root DIR] [--state DIR] daemon [--log-level LEVEL]

@@ -1,5 +1,6 @@
 /** ctl events: the events service's stream, with docker's --filter keys as containerd filters. */
-import { UsageError, parseOptions, timeOption } from '../args';
+import { UsageError } from '../args';
+import { parseOptions, timeOption } from '../options';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
 import { type Fields, template } from '../template';

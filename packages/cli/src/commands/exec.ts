@@ -2,7 +2,8 @@
  * ctl exec and ctl attach: a new process in a running container, or the container's own, in the
  * foreground through the shim's attach socket (container/io.ts).
  */
-import { UsageError, parseLeadingOptions, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseLeadingOptions, parseOptions } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 import { CANNOT_INVOKE, checkTty, kindOf, specOf, startFailure, taskOf } from '../container/common';

@@ -3,7 +3,8 @@
  * the daemon's restart supervisor the user stopped it; start clears that.
  */
 import { constants } from 'node:os';
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
 import { STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, each, ids, kindOf, taskOf } from '../container/common';

@@ -1,6 +1,7 @@
 /** ctl logs: the container's log file (the shim's JSON lines), followed with -f while its task runs. */
 import { existsSync, statSync } from 'node:fs';
-import { UsageError, parseOptions, timeOption } from '../args';
+import { UsageError } from '../args';
+import { parseOptions, timeOption } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 import { taskOf } from '../container/common';

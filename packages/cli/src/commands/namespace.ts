@@ -1,4 +1,5 @@
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 import { parseLabelArgs } from '../labels';

@@ -1,6 +1,6 @@
 /** ctl pause and ctl unpause: the Tasks API's Pause and Resume (the cgroup freezer). */
 import type { Command } from '../command';
-import { parseOptions } from '../args';
+import { parseOptions } from '../options';
 import { withClients } from '../clients';
 import { each, ids, taskOf } from '../container/common';
 import { canPause, canResume, isPaused } from '../container/status';

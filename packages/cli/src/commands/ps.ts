@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
 import { each, ids, specOf, taskOf } from '../container/common';

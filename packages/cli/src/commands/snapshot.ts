@@ -1,4 +1,5 @@
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command, CommandContext } from '../command';
 import { withDaemon } from '../connect';
 import { humanSize, table } from '../format';

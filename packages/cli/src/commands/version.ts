@@ -1,7 +1,8 @@
 import { SERVICE_NAMES, type ServiceName } from '@ctl/proto/paths';
 import { NotServingError, wireMethod } from '@ctl/proto/wire';
 import type { VersionResponse__Output } from '@ctl/proto/generated/containerd/services/version/v1/VersionResponse';
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { withDaemon } from '../connect';
 

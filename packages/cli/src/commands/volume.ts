@@ -2,7 +2,8 @@
  * `ctl volume create|ls|inspect|rm|prune`: named volumes (ctl.volumes.v1), Docker's commands.
  * Containers use them with `ctl run -v NAME:/path` or `--mount type=volume,...`.
  */
-import { UsageError, parseOptions } from '../args';
+import { UsageError } from '../args';
+import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
 import { table } from '../format';
