@@ -10,7 +10,8 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { TOOLS } from './engine';
+import { TOOLS, cgroupDirs } from './engine';
+import { cgroupParent } from '@ctl/proto/paths';
 import { bigImage } from './big-image';
 import { ctl, spawnDaemon, stopDaemons } from './helpers';
 
@@ -45,11 +46,12 @@ describe('a full root file system', function () {
     // Deepest first; the loop device goes with its mount (autoclear).
     for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
     instance.remove();
-    for (const controller of readdirSync('/sys/fs/cgroup')) {
+    // The instance's own cgroup parent, its namespace level first (emptied ones, if delete left any).
+    for (const dir of [...cgroupDirs(join(cgroupParent(instance), ns)), ...cgroupDirs(cgroupParent(instance))]) {
       try {
-        rmdirSync(join('/sys/fs/cgroup', controller, 'ctl', ns));
+        rmdirSync(dir);
       } catch {
-        // Not there.
+        // Not there, or not ours to empty.
       }
     }
   });
