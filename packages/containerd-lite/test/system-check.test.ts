@@ -30,6 +30,32 @@ describe('system check', function () {
     await inst?.teardown();
   });
 
+  it('takes two imports of the same image at once: both name it, and nothing is left over or inconsistent', async () => {
+    const work = mkdtempSync(join(inst.tmp.base, 'twice-'));
+    const layers = await Promise.all([0, 1, 2].map((i) => buffer(tarStream([{ name: `f${i}`, data: 'x'.repeat(100_000 + i) }]))));
+    await ociArchive(join(work, 'same.tar'), 'example.com/twice:1', layers);
+    const transfer = new TransferClient(inst.wire, 'twice');
+    const request = {
+      path: join(work, 'same.tar'),
+      format: '',
+      platforms: [],
+      allPlatforms: false,
+      snapshotter: 'overlayfs',
+      unpack: true,
+    };
+    await Promise.all([1, 2].map(() => transfer.import({ ...request, baseName: '' }, () => undefined)));
+    assert.deepEqual(
+      (await inst.images('twice').list()).map((i) => i.name),
+      ['example.com/twice:1'],
+    );
+    assert.deepEqual(await check.check(), []);
+    await inst.images('twice').delete('example.com/twice:1');
+    await inst.gc.collect();
+    assert.deepEqual(await inst.leases('twice').list(), [], 'the imports leave no lease');
+    assert.deepEqual(await inst.content('twice').list(), [], 'gc frees all of it');
+    rmSync(work, { recursive: true, force: true });
+  });
+
   it('finds nothing in a consistent engine, then each thing removed or left behind', async () => {
     const work = mkdtempSync(join(inst.tmp.base, 'work-'));
     const layer = await buffer(tarStream([{ name: 'f', data: 'x' }]));
