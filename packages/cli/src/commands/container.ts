@@ -3,12 +3,13 @@
  * the top-level commands of those names, loaded as ctl loads them (context.command), so this
  * module carries none of their code.
  */
+import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { createInterface } from 'node:readline';
 import { UsageError } from '../args';
 import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
-import { each, kindOf } from '../container/common';
+import { each } from '../container/common';
 import { hasProcesses } from '../container/status';
 import { humanSize } from '../format';
 
@@ -57,7 +58,7 @@ const prune: Command = {
             await a.runner.remove(id, false);
           } catch (err) {
             // Started meanwhile: not ours to remove.
-            if (kindOf(err) === 'FailedPrecondition') return;
+            if (isKind(err, ErrorKind.FailedPrecondition)) return;
             throw err;
           }
           removed.push(id);

@@ -2,11 +2,12 @@
  * ctl exec and ctl attach: a new process in a running container, or the container's own, in the
  * foreground through the shim's attach socket (container/io.ts).
  */
+import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { UsageError } from '../args';
 import { parseLeadingOptions, parseOptions } from '../options';
 import type { Command } from '../command';
 import { withClients } from '../clients';
-import { CANNOT_INVOKE, checkTty, kindOf, specOf, startFailure, taskOf } from '../container/common';
+import { CANNOT_INVOKE, checkTty, specOf, startFailure, taskOf } from '../container/common';
 import { foreground } from '../container/io';
 import { hasProcesses, isRunning } from '../container/status';
 
@@ -41,7 +42,7 @@ const exec: Command = {
       if (!isRunning(task)) {
         const exists = await a.containers.get(id).then(
           () => true,
-          (err: unknown) => (kindOf(err) === 'NotFound' ? false : Promise.reject(err)),
+          (err: unknown) => (isKind(err, ErrorKind.NotFound) ? false : Promise.reject(err)),
         );
         // docker's words for each
         context.err(`ctl exec: Error response from daemon: ${exists ? `container ${id} is not running` : `No such container: ${id}`}\n`);

@@ -2,12 +2,13 @@
  * A container's life after create: start, stop, kill, restart, wait and rm. Stop and kill tell
  * the daemon's restart supervisor the user stopped it; start clears that.
  */
+import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { constants } from 'node:os';
 import { UsageError } from '../args';
 import { parseOptions } from '../options';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
-import { STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, each, ids, kindOf, taskOf } from '../container/common';
+import { STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, eachContainer, ids, taskOf } from '../container/common';
 import { signalNumber } from '../signals';
 import { foreground } from '../container/io';
 import { hasExited, isPaused, isStartable } from '../container/status';
@@ -20,22 +21,10 @@ const start: Command = {
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { attach: { type: 'boolean', short: 'a' } });
     return withClients(context, async (a) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
       let code = 0;
       for (const id of ids(positionals, 'start')) {
         try {
-          const task = await taskOf(a.tasks, id);
-          if (task && !isStartable(task)) throw new Error(`already ${task.status.toLowerCase()}`);
-          const container = await a.containers.get(id);
-          await markStoppedByUser(a, container, false);
-          if (hasExited(task)) await a.tasks.delete(id);
-          if (!task || hasExited(task)) {
-            const rootfs = await new SnapshotsClient(a.daemon.snapshotter, container.snapshotter).mounts(
-              `${context.namespace}/${container.snapshotKey}`,
-            );
-            await a.tasks.create(id, { rootfs, terminal: false });
-          }
+          await prepareStart(a, context, id);
           if (values.attach)
             return await foreground(context, a.tasks, id, {
               interactive: false,
@@ -53,6 +42,27 @@ const start: Command = {
     });
   },
 };
+
+/**
+ * Makes a container ready to start: a created task stays; an exited one is deleted and, like a
+ * container without a task, gets a new one on its snapshot. Clears the user's stop (restart
+ * policies apply again).
+ */
+async function prepareStart(a: Clients, context: CommandContext, id: string): Promise<void> {
+  const task = await taskOf(a.tasks, id);
+  if (task && !isStartable(task)) throw new Error(`already ${task.status.toLowerCase()}`);
+  const container = await a.containers.get(id);
+  await markStoppedByUser(a, container, false);
+  if (hasExited(task)) await a.tasks.delete(id);
+  if (!task || hasExited(task)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { SnapshotsClient } = require('@ctl/snapshotter/client') as typeof import('@ctl/snapshotter/client');
+    const rootfs = await new SnapshotsClient(a.daemon.snapshotter, container.snapshotter).mounts(
+      `${context.namespace}/${container.snapshotKey}`,
+    );
+    await a.tasks.create(id, { rootfs, terminal: false });
+  }
+}
 
 /**
  * Tells the daemon's restart supervisor the user stopped the container (ctl stop, ctl kill), so
@@ -78,7 +88,7 @@ async function stopOne(a: Clients, id: string, timeoutSec: number | undefined): 
   const exited = a.tasks.wait(id);
   if (isPaused(task)) await a.tasks.resume(id).catch(() => undefined);
   await a.tasks.kill(id, signal).catch((err: unknown) => {
-    if (kindOf(err) !== 'NotFound') throw err;
+    if (!isKind(err, ErrorKind.NotFound)) throw err;
   });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = await Promise.race([
@@ -88,7 +98,7 @@ async function stopOne(a: Clients, id: string, timeoutSec: number | undefined): 
   clearTimeout(timer);
   if (timedOut) {
     await a.tasks.kill(id, constants.signals.SIGKILL, { all: true }).catch((err: unknown) => {
-      if (kindOf(err) !== 'NotFound') throw err;
+      if (!isKind(err, ErrorKind.NotFound)) throw err;
     });
     await exited;
   }
@@ -108,12 +118,10 @@ const stop: Command = {
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
     const timeout = stopTimeout(values.time);
-    return withClients(context, (a) =>
-      each(context, 'stop', ids(positionals, 'stop'), async (id) => {
-        await stopOne(a, id, timeout);
-        context.out(`${id}\n`);
-      }),
-    );
+    return eachContainer(context, 'stop', positionals, async (a, id) => {
+      await stopOne(a, id, timeout);
+      context.out(`${id}\n`);
+    });
   },
 };
 
@@ -123,15 +131,13 @@ const kill: Command = {
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { signal: { type: 'string', short: 's' } });
     const signal = signalNumber(values.signal ?? 'KILL');
-    return withClients(context, (a) =>
-      each(context, 'kill', ids(positionals, 'kill'), async (id) => {
-        const task = await taskOf(a.tasks, id);
-        if (!task || hasExited(task)) throw new Error('is not running');
-        await markStoppedByUser(a, await a.containers.get(id), true);
-        await a.tasks.kill(id, signal);
-        context.out(`${id}\n`);
-      }),
-    );
+    return eachContainer(context, 'kill', positionals, async (a, id) => {
+      const task = await taskOf(a.tasks, id);
+      if (!task || hasExited(task)) throw new Error('is not running');
+      await markStoppedByUser(a, await a.containers.get(id), true);
+      await a.tasks.kill(id, signal);
+      context.out(`${id}\n`);
+    });
   },
 };
 
@@ -144,12 +150,10 @@ const rm: Command = {
       force: { type: 'boolean', short: 'f' },
       volumes: { type: 'boolean', short: 'v' },
     });
-    return withClients(context, (a) =>
-      each(context, 'rm', ids(positionals, 'rm'), async (id) => {
-        await a.runner.remove(id, Boolean(values.force), Boolean(values.volumes));
-        context.out(`${id}\n`);
-      }),
-    );
+    return eachContainer(context, 'rm', positionals, async (a, id) => {
+      await a.runner.remove(id, Boolean(values.force), Boolean(values.volumes));
+      context.out(`${id}\n`);
+    });
   },
 };
 
@@ -158,12 +162,10 @@ const wait: Command = {
   usage: 'Usage: ctl wait CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withClients(context, (a) =>
-      each(context, 'wait', ids(positionals, 'wait'), async (id) => {
-        const exit = await a.tasks.wait(id);
-        context.out(`${exit.exitStatus}\n`);
-      }),
-    );
+    return eachContainer(context, 'wait', positionals, async (a, id) => {
+      const exit = await a.tasks.wait(id);
+      context.out(`${exit.exitStatus}\n`);
+    });
   },
 };
 
@@ -174,22 +176,12 @@ const restart: Command = {
   async run(argv, context) {
     const { values, positionals } = parseOptions(argv, { time: { type: 'string', short: 't' } });
     const timeout = stopTimeout(values.time);
-    const list = ids(positionals, 'restart');
-    return withClients(context, (a) =>
-      each(context, 'restart', list, async (id) => {
-        await stopOne(a, id, timeout);
-        // Starting is `ctl start`'s own code; its message comes back under our name.
-        let message = '';
-        const quiet: CommandContext = {
-          ...context,
-          out: () => undefined,
-          err: (text) => (message += text.replace(/^ctl start: [^:]*: /, '')),
-        };
-        const code = await start.run([id], quiet);
-        if (code !== 0) throw new Error(message.trim() || `start exited ${code}`);
-        context.out(`${id}\n`);
-      }),
-    );
+    return eachContainer(context, 'restart', positionals, async (a, id) => {
+      await stopOne(a, id, timeout);
+      await prepareStart(a, context, id);
+      await a.tasks.start(id);
+      context.out(`${id}\n`);
+    });
   },
 };
 

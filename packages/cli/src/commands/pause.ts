@@ -1,8 +1,7 @@
 /** ctl pause and ctl unpause: the Tasks API's Pause and Resume (the cgroup freezer). */
 import type { Command } from '../command';
 import { parseOptions } from '../options';
-import { withClients } from '../clients';
-import { each, ids, taskOf } from '../container/common';
+import { eachContainer, taskOf } from '../container/common';
 import { canPause, canResume, isPaused } from '../container/status';
 
 const pause: Command = {
@@ -10,13 +9,11 @@ const pause: Command = {
   usage: 'Usage: ctl pause CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withClients(context, (a) => {
-      return each(context, 'pause', ids(positionals, 'pause'), async (id) => {
-        const task = await taskOf(a.tasks, id);
-        if (!canPause(task)) throw new Error(isPaused(task) ? 'is already paused' : 'is not running');
-        await a.tasks.pause(id);
-        context.out(`${id}\n`);
-      });
+    return eachContainer(context, 'pause', positionals, async (a, id) => {
+      const task = await taskOf(a.tasks, id);
+      if (!canPause(task)) throw new Error(isPaused(task) ? 'is already paused' : 'is not running');
+      await a.tasks.pause(id);
+      context.out(`${id}\n`);
     });
   },
 };
@@ -26,13 +23,11 @@ const unpause: Command = {
   usage: 'Usage: ctl unpause CONTAINER...\n',
   async run(argv, context) {
     const { positionals } = parseOptions(argv, {});
-    return withClients(context, (a) => {
-      return each(context, 'unpause', ids(positionals, 'unpause'), async (id) => {
-        const task = await taskOf(a.tasks, id);
-        if (!canResume(task)) throw new Error('is not paused');
-        await a.tasks.resume(id);
-        context.out(`${id}\n`);
-      });
+    return eachContainer(context, 'unpause', positionals, async (a, id) => {
+      const task = await taskOf(a.tasks, id);
+      if (!canResume(task)) throw new Error('is not paused');
+      await a.tasks.resume(id);
+      context.out(`${id}\n`);
     });
   },
 };

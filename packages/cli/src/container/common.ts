@@ -2,11 +2,11 @@
  * What the container commands share: docker's exit codes, the stop labels, finding a
  * container's task, reporting per container, and reading a container's spec.
  */
-import { ErrorReason } from '@ctl/proto/errors';
+import { ErrorKind, ErrorReason, isKind } from '@ctl/proto/errors';
 import { NotServingError } from '@ctl/proto/wire';
 import { UsageError } from '../args';
 import type { CommandContext } from '../command';
-import { lite } from '../clients';
+import { type Clients, lite, withClients } from '../clients';
 
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
 type Container = import('@ctl/containerd-lite/client').Container;
@@ -20,13 +20,11 @@ export const NOT_FOUND = 127;
 export const STOP_SIGNAL_LABEL = 'ctl.stop-signal';
 export const STOP_TIMEOUT_LABEL = 'ctl.stop-timeout';
 
-export const kindOf = (err: unknown): string | undefined => (err as { kind?: string }).kind;
-
 export async function taskOf(tasks: Tasks, id: string): Promise<ProcessState | undefined> {
   try {
     return await tasks.get(id);
   } catch (err) {
-    if (kindOf(err) === 'NotFound') return undefined;
+    if (isKind(err, ErrorKind.NotFound)) return undefined;
     throw err;
   }
 }
@@ -68,6 +66,20 @@ export async function each(context: CommandContext, verb: string, list: string[]
     }
   }
   return code;
+}
+
+/**
+ * The body of the verbs that act on each named container (stop, kill, rm, wait, restart, pause,
+ * unpause): the clients, then fn per container, reported as each() does.
+ */
+export function eachContainer(
+  context: CommandContext,
+  verb: string,
+  positionals: string[],
+  fn: (a: Clients, id: string) => Promise<void>,
+): Promise<number> {
+  const list = ids(positionals, verb);
+  return withClients(context, (a) => each(context, verb, list, (id) => fn(a, id)));
 }
 
 export type ContainerProcess = {
