@@ -77,11 +77,15 @@ describe('system check', function () {
     execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', stray]);
     mounted.push(stray);
 
-    // A shim (a shell named ctl-shim, waiting) of a bundle that is no task.
+    // A shim (a shell named ctl-shim, waiting) of a bundle that is no task. It waits in the shell's
+    // own `read`: a `sleep` would be forked, and for a moment that child carries the same command line.
     const shim = join(work, 'ctl-shim');
     copyFileSync('/bin/sh', shim);
     const bundle = join(inst.tmp.state, 'containerd-lite', 'tasks', 'chk', 'ghost');
-    fakeShim = spawn(shim, ['-c', 'sleep 300; :', 'ctl-shim', join(bundle, 'config.json')], { stdio: 'ignore', detached: true });
+    fakeShim = spawn(shim, ['-c', 'read -r _', 'ctl-shim', join(bundle, 'config.json')], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
     await new Promise((r) => fakeShim!.once('spawn', r));
 
     const problems = await check.check();
