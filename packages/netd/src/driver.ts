@@ -7,7 +7,7 @@
  * Every method leaves nothing half-made: on error it undoes what it did before throwing (an
  * ErrorKind-carrying error, e.g. InvalidArgument naming the bad field).
  */
-import type { Endpoint, Network, PortMapping } from './records';
+import type { Bandwidth, Endpoint, Network, PortMapping } from './records';
 
 /** What Attach asks of a driver once the service has checked the request. */
 export interface AttachPlan {
@@ -21,7 +21,7 @@ export interface AttachPlan {
   ipv6Address: string;
   macAddress: string;
   ports: PortMapping[];
-  bandwidth: { egressBps: number; ingressBps: number };
+  bandwidth: Bandwidth;
 }
 
 export interface NetworkDriver {

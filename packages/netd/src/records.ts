@@ -43,6 +43,12 @@ export interface Endpoint {
   routes: { destination: string; gateway: string }[];
   dns: { nameservers: string[]; search: string[]; options: string[] };
   ports: PortMapping[];
-  bandwidth: { egressBps: number; ingressBps: number };
+  bandwidth: Bandwidth;
   createdAt: string;
+}
+
+/** Bits per second; 0 is no limit. Egress is what the container sends, ingress what it receives. */
+export interface Bandwidth {
+  egressBps: number;
+  ingressBps: number;
 }
