@@ -128,12 +128,16 @@ describe('cni driver (Debian plugins, in a netns of its own)', function () {
   }
 
   /** A conflist on a bridge and subnet of its own (so tests share no state), with `extra` plugins after bridge. */
-  function conflist(extra: object[], options: { version?: string; ipv6?: boolean } = {}): { name: string; subnet: string; text: string } {
+  function conflist(
+    extra: object[],
+    options: { version?: string; ipv6?: boolean; capabilities?: Record<string, boolean> } = {},
+  ): { name: string; subnet: string; text: string } {
     const n = serial++;
     const name = `ctltest${n}`;
     const subnet = `10.213.${n}.0/24`;
     const ranges = [[{ subnet }], ...(options.ipv6 ? [[{ subnet: `fd00:213:${n}::/64` }]] : [])];
-    const bridge = { type: 'bridge', bridge: `ctlbr${n}`, isGateway: true, ipam: { type: 'host-local', ranges, dataDir: ipamDir } };
+    const ipam = { type: 'host-local', ranges, dataDir: ipamDir };
+    const bridge = { type: 'bridge', bridge: `ctlbr${n}`, isGateway: true, capabilities: options.capabilities, ipam };
     return { name, subnet, text: JSON.stringify({ cniVersion: options.version ?? '1.0.0', name, plugins: [bridge, ...extra] }) };
   }
 
@@ -177,6 +181,16 @@ describe('cni driver (Debian plugins, in a netns of its own)', function () {
   const natRules = (): string => inTestNetns('iptables-save', '-t', 'nat');
   const containerLinks = (netns: string): string[] =>
     (JSON.parse(ip('-n', netns.split('/').pop()!, '-j', 'link', 'show')) as { ifname: string }[]).map((l) => l.ifname);
+
+  /** A driver, a network of bridge (+ `extra`) and a container netns attached to it. */
+  async function attachedContainer(networkName: string, extra: object[]) {
+    const cni = conflist(extra);
+    const driver = startDriver();
+    const network = await driver.call<Network>('create', networkRecord(networkName, cni.text), []);
+    const netns = newContainerNetns();
+    const endpoint = await driver.call<Endpoint>('attach', network, plan(netns));
+    return { cni, driver, network, netns, endpoint };
+  }
 
   async function rejects(promise: Promise<unknown>, kind: string, pattern: RegExp): Promise<void> {
     await assert.rejects(promise, (err: Error & { kind?: string }) => {
@@ -230,12 +244,25 @@ describe('cni driver (Debian plugins, in a netns of its own)', function () {
     assert.throws(() => inTestNetns('ip', 'link', 'show', network.bridge), /does not exist/);
   });
 
-  it('detaches from the cache after a restart, with the conflist changed since and the netns gone', async () => {
-    const cni = conflist([{ type: 'loopback' }]);
-    const first = startDriver();
-    const network = await first.call<Network>('create', networkRecord('cached', cni.text), []);
+  it('gives a static address, MAC and bandwidth limit to the plugins that declare them (cniVersion 0.4.0 results)', async () => {
+    const bandwidth = { type: 'bandwidth', capabilities: { bandwidth: true } };
+    const cni = conflist([bandwidth], { version: '0.4.0', capabilities: { ips: true, mac: true } });
+    const driver = startDriver();
+    const network = await driver.call<Network>('create', networkRecord('static', cni.text), []);
     const netns = newContainerNetns();
-    const endpoint = await first.call<Endpoint>('attach', network, plan(netns));
+    const address = cni.subnet.replace('.0/24', '.77');
+    const wanted = { ipv4Address: address, macAddress: '02:42:0a:d5:00:4d', bandwidth: { egressBps: 1_000_000, ingressBps: 2_000_000 } };
+    const endpoint = await driver.call<Endpoint>('attach', network, plan(netns, wanted));
+    assert.deepEqual(endpoint.ips, [{ address: `${address}/24`, gateway: network.ipv4!.gateway }]);
+    assert.equal(endpoint.interface.macAddress, wanted.macAddress);
+    assert.match(inTestNetns('tc', 'qdisc', 'show', 'dev', endpoint.interface.hostName), /tbf .*rate 2Mbit/);
+    await driver.call('detach', network, endpoint);
+    assertNothingLeft(cni, network, netns);
+    assert.deepEqual(JSON.parse(inTestNetns('ip', '-j', 'link', 'show', 'type', 'ifb') || '[]'), [], 'no ifb left');
+  });
+
+  it('detaches from the cache after a restart, with the conflist changed since and the netns gone', async () => {
+    const { cni, driver: first, network, netns, endpoint } = await attachedContainer('cached', [{ type: 'loopback' }]);
     assert.equal(allocations(cni.name).length, 1);
     await first.stop();
     rmNetns(netns.split('/').pop()!);
@@ -252,11 +279,7 @@ describe('cni driver (Debian plugins, in a netns of its own)', function () {
   });
 
   it('CHECK passes on a healthy attachment and reports what a plugin finds broken', async () => {
-    const cni = conflist([{ type: 'loopback' }]);
-    const driver = startDriver();
-    const network = await driver.call<Network>('create', networkRecord('checked', cni.text), []);
-    const netns = newContainerNetns();
-    const endpoint = await driver.call<Endpoint>('attach', network, plan(netns));
+    const { cni, driver, network, netns, endpoint } = await attachedContainer('checked', [{ type: 'loopback' }]);
     await driver.call('check', network, endpoint);
     ip('-n', netns.split('/').pop()!, 'link', 'delete', 'eth0');
     await rejects(
@@ -269,11 +292,7 @@ describe('cni driver (Debian plugins, in a netns of its own)', function () {
   });
 
   it('reconcile undoes an attachment the service never recorded', async () => {
-    const cni = conflist([]);
-    const driver = startDriver();
-    const network = await driver.call<Network>('create', networkRecord('orphan', cni.text), []);
-    const netns = newContainerNetns();
-    await driver.call<Endpoint>('attach', network, plan(netns));
+    const { cni, driver, network, netns } = await attachedContainer('orphan', []);
     assert.deepEqual(await driver.call('reconcile', network, []), []);
     assertNothingLeft(cni, network, netns);
   });

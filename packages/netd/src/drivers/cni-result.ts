@@ -26,8 +26,9 @@ export type EndpointNetwork = Pick<Endpoint, 'interface' | 'ips' | 'routes' | 'd
 
 /**
  * The container's interface is the one named ifName inside a sandbox (else the first in one);
- * its host side is the last interface outside any sandbox (bridge lists the bridge, then the veth;
- * ptp only the veth), empty when the plugin made none (macvlan). Addresses are those of the
+ * its host side is the last interface outside any sandbox listed before it (bridge lists the bridge,
+ * the veth, the container's; ptp the veth, the container's; plugins after them append theirs, as
+ * bandwidth does its ifb), empty when the plugin made none (macvlan). Addresses are those of the
  * container's interface, or every non-loopback one when the result does not say which.
  */
 export function endpointFromResult(value: unknown, ifName: string): EndpointNetwork {
@@ -35,7 +36,10 @@ export function endpointFromResult(value: unknown, ifName: string): EndpointNetw
   const interfaces = Array.isArray(result.interfaces) ? result.interfaces : [];
   let index = interfaces.findIndex((i) => i.sandbox && i.name === ifName);
   if (index < 0) index = interfaces.findIndex((i) => i.sandbox && i.name !== 'lo');
-  const host = interfaces.filter((i) => !i.sandbox).pop();
+  const host = interfaces
+    .slice(0, Math.max(index, 0))
+    .filter((i) => !i.sandbox)
+    .pop();
   const ips = (Array.isArray(result.ips) ? result.ips : [])
     .filter((ip) => typeof ip.address === 'string' && (ip.interface === undefined ? !LOOPBACK.test(ip.address) : ip.interface === index))
     .map((ip) => ({ address: ip.address!, gateway: ip.gateway ?? '' }));
