@@ -5,8 +5,11 @@
  * run leaves behind dies with its namespace or is deleted by the outer run.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 const INSIDE = 'CTL_TEST_NETNS_PREFIX';
 const NETNS_DIR = '/run/netns';
@@ -67,6 +70,12 @@ export class Netns {
 
   exec(command: string, ...args: string[]): string {
     return execFileSync('ip', ['netns', 'exec', this.name, command, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** As exec, without blocking this process's event loop (for servers that run in it). */
+  async run(command: string, ...args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync('ip', ['netns', 'exec', this.name, command, ...args], { encoding: 'utf8' });
+    return stdout;
   }
 
   remove(): void {
