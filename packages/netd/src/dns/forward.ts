@@ -37,53 +37,51 @@ export async function forward(
 
 /** One query on a connected socket of its own: only the upstream can answer it, and its ICMP errors fail fast. */
 function exchangeUdp(query: Buffer, upstream: Upstream, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return withDeadline(upstream, timeoutMs, (settle) => {
     const socket = createSocket(isIP(upstream.address) === 6 ? 'udp6' : 'udp4');
-    const timer = setTimeout(() => finish(new Error(`no answer from ${upstream.address} in ${timeoutMs} ms`)), timeoutMs);
-    let done = false;
-    const finish = (err: Error | undefined, answer?: Buffer): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.close();
-      if (err) reject(err);
-      else resolve(answer!);
-    };
-    socket.on('error', (err) => finish(err));
-    socket.on('message', (message) => finish(undefined, message));
+    socket.on('error', (err) => settle(err));
+    socket.on('message', (message) => settle(undefined, message));
     socket.connect(upstream.port, upstream.address, () => {
       try {
         socket.send(query);
       } catch (err) {
-        finish(err as Error); // the connect failed (no route): its error is the reason
+        settle(err as Error); // the connect failed (no route): its error is the reason
       }
     });
+    return () => socket.close();
   });
 }
 
 function exchangeTcp(query: Buffer, upstream: Upstream, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return withDeadline(upstream, timeoutMs, (settle) => {
     const socket = createConnection({ host: upstream.address, port: upstream.port });
     let received: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => finish(new Error(`no answer from ${upstream.address} in ${timeoutMs} ms`)), timeoutMs);
-    let done = false;
-    const finish = (err: Error | undefined, answer?: Buffer): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(answer!);
-    };
-    socket.on('error', (err) => finish(err));
-    socket.on('close', () => finish(new Error(`${upstream.address} closed the connection`)));
+    socket.on('error', (err) => settle(err));
+    socket.on('close', () => settle(new Error(`${upstream.address} closed the connection`)));
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       const message = takeMessage(received);
-      if (message) finish(undefined, message.message);
+      if (message) settle(undefined, message.message);
     });
     socket.on('connect', () => socket.write(frame(query)));
+    return () => socket.destroy();
   });
+}
+
+type Settle = (err: Error | undefined, answer?: Buffer) => void;
+
+/** Runs one exchange that `start` begins, settled once (answer, error or deadline); then its socket is let go. */
+function withDeadline(upstream: Upstream, timeoutMs: number, start: (settle: Settle) => () => void): Promise<Buffer> {
+  let release = (): void => undefined;
+  const exchange = new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer from ${upstream.address} in ${timeoutMs} ms`)), timeoutMs);
+    release = start((err, answer) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(answer!);
+    });
+  });
+  return exchange.finally(() => release());
 }
 
 /** DNS over TCP: each message is preceded by its length in two bytes (RFC 1035 4.2.2). */

@@ -6,7 +6,7 @@
  */
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
-import { type Server, type Socket, createServer, isIP } from 'node:net';
+import { Server, type Socket, createServer, isIP } from 'node:net';
 import { type NameLookup, decide, serverFailure } from './answer';
 import { type Transport, type UpstreamSpec, forward, frame, takeMessage, toUpstream } from './forward';
 
@@ -48,8 +48,8 @@ export async function startResolver(options: ResolverOptions): Promise<Resolver>
     serveTcp(connection, answer);
   });
   try {
-    await listenUdp(udp, port, options.address);
-    await listenTcp(tcp, port, options.address);
+    await listen(udp, port, options.address);
+    await listen(tcp, port, options.address);
   } catch (err) {
     udp.close();
     tcp.close(() => undefined);
@@ -100,23 +100,16 @@ function serveTcp(connection: Socket, answer: Answerer): void {
   });
 }
 
-function listenUdp(socket: UdpSocket, port: number, address: string): Promise<void> {
+/** Binds a UDP socket or a TCP server: resolves once it listens, rejects with the error that stopped it. */
+function listen(target: UdpSocket | Server, port: number, address: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(port, address, () => {
-      socket.off('error', reject);
+    target.once('error', reject);
+    const listening = (): void => {
+      target.off('error', reject);
       resolve();
-    });
-  });
-}
-
-function listenTcp(server: Server, port: number, address: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => {
-      server.off('error', reject);
-      resolve();
-    });
+    };
+    if (target instanceof Server) target.listen(port, address, listening);
+    else target.bind(port, address, listening);
   });
 }
 
