@@ -5,6 +5,7 @@
 import type { Logger } from '@ctl/proto';
 import type { NetworkDriver } from '../driver';
 import type { Ipam } from '../ipam';
+import { BridgeDriver } from './bridge';
 
 export interface DriverContext {
   /** The instance's name for what it makes on the host: its nftables table, its links' mark ("ctl", "ctl-<12 hex>"). */
@@ -18,7 +19,9 @@ export interface DriverContext {
 
 export type DriverFactory = (context: DriverContext) => NetworkDriver;
 
-const FACTORIES: Record<string, DriverFactory> = {};
+const FACTORIES: Record<string, DriverFactory> = {
+  bridge: (context) => new BridgeDriver(context),
+};
 
 export const driverNames = (): string[] => Object.keys(FACTORIES);
 
