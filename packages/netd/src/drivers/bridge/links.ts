@@ -85,7 +85,8 @@ export async function addVeth(s: VethSpec): Promise<void> {
         `link set lo up`,
         ...s.addresses.map((a) => `addr add ${a} dev ${s.interfaceName}${a.includes(':') ? ' nodad' : ''}`),
         `link set ${s.interfaceName} up`,
-        ...s.gateways.map((g) => `route add default via ${g} dev ${s.interfaceName}`),
+        // append: a netns on a second network keeps the first's default route; the next takes over when it goes.
+        ...s.gateways.map((g) => `route append default via ${g} dev ${s.interfaceName}`),
       ],
       s.netnsPath,
     );
