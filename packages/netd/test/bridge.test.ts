@@ -107,6 +107,22 @@ describe('netd bridge networks (in a netns of their own)', function () {
     for (const n of ['one', 'two', 'inner']) await netd.remove(n);
   });
 
+  it('gives IPv6 addresses and routes on a network that has a v6 subnet', async () => {
+    const six = await netd.create({ name: 'six', ipv6: { subnet: 'fd42:0:0:7::/64' } });
+    assert.equal(six.ipv6?.gateway, 'fd42:0:0:7::1');
+    const [a, b] = [lab.container(), lab.container()];
+    const ea = await netd.attach({ containerId: 'a6', network: 'six', netnsPath: a });
+    const eb = await netd.attach({ containerId: 'b6', network: 'six', netnsPath: b, ipv6Address: 'fd42:0:0:7::99' });
+    assert.deepEqual(ea.ips[1], { address: 'fd42:0:0:7::2/64', gateway: 'fd42:0:0:7::1' });
+    assert.deepEqual(eb.ips[1], { address: 'fd42:0:0:7::99/64', gateway: 'fd42:0:0:7::1' });
+    assert.ok(ea.routes.some((r) => r.destination === '::/0'));
+    assert.ok(lab.ping(a, 'fd42:0:0:7::99'), 'a reaches b over IPv6');
+    assert.ok(lab.ping(b, 'fd42:0:0:7::1'), 'b reaches its IPv6 gateway');
+    await netd.detach('a6');
+    await netd.detach('b6');
+    await netd.remove('six');
+  });
+
   it('leaves no bridge, veth or nftables table behind once everything is removed', async () => {
     assert.deepEqual(await netd.listEndpoints(), []);
     await netd.remove('bridge');

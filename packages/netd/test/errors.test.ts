@@ -45,7 +45,8 @@ describe('netd refuses bad input, leaving nothing behind', function () {
     const e = await netd.attach({ containerId: 'probe', network: 'n', netnsPath: netns });
     assert.equal(e.ips[0]!.address, '10.77.0.3/24');
     await netd.detach('probe');
-    assert.deepEqual(lab.hostState(), before);
+    // The veth goes after detach answers (the kernel is slow to delete links).
+    await waitFor('the probe veth gone', () => (JSON.stringify(lab.hostState()) === JSON.stringify(before) ? true : undefined));
   }
 
   const attach = (extra: Partial<AttachRequest>) => netd.attach({ containerId: 'bad', network: 'n', netnsPath: netns, ...extra });
@@ -119,6 +120,22 @@ describe('netd refuses bad input, leaving nothing behind', function () {
       /network namespace \/run\/netns\/ctl-no-such-netns does not exist/,
     );
     await nothingTaken();
+  });
+
+  it('picks subnets clear of the host routes', async () => {
+    const ip = (...args: string[]) => assert.equal(lab.exec(lab.host, ['ip', ...args]).status, 0, args.join(' '));
+    ip('link', 'add', 'ctl-d0', 'type', 'bridge'); // not ours: it has no mark
+    ip('addr', 'add', '172.17.3.1/24', 'dev', 'ctl-d0');
+    ip('addr', 'add', '172.18.0.1/24', 'dev', 'ctl-d0');
+    ip('link', 'set', 'ctl-d0', 'up');
+    try {
+      assert.equal((await netd.create({ name: 'bridge' })).ipv4?.subnet, '172.19.0.0/16');
+      assert.equal((await netd.create({ name: 'other' })).ipv4?.subnet, '172.20.0.0/16');
+    } finally {
+      ip('link', 'del', 'ctl-d0');
+    }
+    await netd.remove('bridge');
+    await netd.remove('other');
   });
 
   it('removing a network that has endpoints', async () => {

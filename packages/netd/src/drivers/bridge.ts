@@ -32,6 +32,13 @@ export async function isNetns(path: string): Promise<boolean> {
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
   private readonly firewall: Firewall;
+  /**
+   * Host veths being deleted. The kernel takes tens of milliseconds to delete a link (it waits
+   * for RCU grace periods), most of a detach, so a detach lets it go on after the endpoint is
+   * released (addresses, records, ports); whatever needs the name again or the bridge gone
+   * waits for it. One a crash interrupts is swept at the next start (settle).
+   */
+  private readonly deleting = new Map<string, Promise<void>>();
 
   constructor(private readonly context: DriverContext) {
     this.firewall = new Firewall(context.instance);
@@ -100,7 +107,21 @@ export class BridgeDriver implements NetworkDriver {
     return made;
   }
 
+  private deleteLater(name: string): void {
+    const done = deleteLink(name)
+      .catch((err: unknown) => this.context.logger.warn('deleting a veth failed', { veth: name, error: String(err) }))
+      .finally(() => {
+        if (this.deleting.get(name) === done) this.deleting.delete(name);
+      });
+    this.deleting.set(name, done);
+  }
+
+  private async deleted(): Promise<void> {
+    await Promise.all(this.deleting.values());
+  }
+
   async remove(network: Network): Promise<void> {
+    await this.deleted();
     this.firewall.dropNetwork(network.id);
     await this.firewall.write();
     await deleteLink(network.bridge);
@@ -122,6 +143,7 @@ export class BridgeDriver implements NetworkDriver {
       const ipv4 = leases[0]!.address;
       ports = await this.firewall.reserve(key, `container ${plan.containerId}`, ipv4, plan.ports);
       const macAddress = (plan.macAddress || macFor(ipv4)).toLowerCase();
+      await this.deleting.get(key);
       await addVeth({
         table: this.context.instance,
         hostName: key,
@@ -163,7 +185,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async detach(_network: Network, endpoint: Endpoint): Promise<void> {
-    if (endpoint.interface.hostName) await deleteLink(endpoint.interface.hostName);
+    if (endpoint.interface.hostName) this.deleteLater(endpoint.interface.hostName);
     if (this.firewall.dropPorts(endpoint.interface.hostName)) await this.firewall.write();
   }
 
@@ -187,6 +209,7 @@ export class BridgeDriver implements NetworkDriver {
 
   /** After every network was reconciled: links of ours that no record holds go, and the table is written. */
   async settle(live: readonly Endpoint[]): Promise<void> {
+    await this.deleted();
     const bridges = new Set(this.firewall.bridges().values());
     for (const b of await ourLinks(this.context.instance, 'bridge')) if (!bridges.has(b)) await deleteLink(b);
     const veths = new Set(live.map((e) => e.interface.hostName));

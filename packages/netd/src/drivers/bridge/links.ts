@@ -13,6 +13,9 @@ export interface LinkInfo {
   linkinfo?: { info_kind?: string };
 }
 
+/** IPv6 addresses skip duplicate address detection: they are ours to give, and usable at once. */
+const nodad = (address: string): string => (address.includes(':') ? ' nodad' : '');
+
 export const mark = (table: string): string => `ctl-netd:${table}`;
 
 /** The host side of an endpoint's veth: "veth" and 11 hex digits of what identifies it (15, the kernel's most). */
@@ -41,7 +44,7 @@ export async function ensureBridge(table: string, spec: BridgeSpec, exists: bool
   await ipBatch([
     ...(exists ? [] : [`link add ${spec.name} type bridge`]),
     `link set ${spec.name} alias ${mark(table)}`,
-    ...spec.addresses.map((a) => `addr replace ${a} dev ${spec.name}`),
+    ...spec.addresses.map((a) => `addr replace ${a} dev ${spec.name}${nodad(a)}`),
     `link set ${spec.name} up`,
   ]);
   await sysctl('net/ipv4/ip_forward', '1');
@@ -83,7 +86,7 @@ export async function addVeth(s: VethSpec): Promise<void> {
     await ipBatch(
       [
         `link set lo up`,
-        ...s.addresses.map((a) => `addr add ${a} dev ${s.interfaceName}${a.includes(':') ? ' nodad' : ''}`),
+        ...s.addresses.map((a) => `addr add ${a} dev ${s.interfaceName}${nodad(a)}`),
         `link set ${s.interfaceName} up`,
         // append: a netns on a second network keeps the first's default route; the next takes over when it goes.
         ...s.gateways.map((g) => `route append default via ${g} dev ${s.interfaceName}`),
