@@ -31,7 +31,12 @@ export function nft(commands: readonly object[]): Promise<string> {
   return run('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: commands }), 'nft');
 }
 
-/** Sets a sysctl of netd's netns (e.g. "net/ipv4/ip_forward") unless it already has the value. */
+/** Whether this netns has the inet table of that name. */
+export async function nftTableExists(table: string): Promise<boolean> {
+  return (await launch('nft', ['list', 'table', 'inet', table])).code === 0;
+}
+
+/** Sets a sysctl of netd's netns (e.g. "net/ipv4/ip_forward"). */
 export async function sysctl(key: string, value: string): Promise<void> {
   await writeFile(`/proc/sys/${key}`, value);
 }

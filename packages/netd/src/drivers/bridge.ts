@@ -12,7 +12,7 @@ import type { Lease } from '../ipam';
 import type { Endpoint, Network } from '../records';
 import { checkOverlap, completeSubnet, ipv4Pool, pickSubnet } from '../subnets';
 import { Firewall } from './bridge/firewall';
-import { addVeth, deleteLink, ensureBridge, hostVethName, macFor, ourLinks } from './bridge/links';
+import { addVeth, attachToBridge, deleteLink, ensureBridge, hostVethName, macFor, ourLinks } from './bridge/links';
 import { hostRoutes } from './bridge/routes';
 import type { DriverContext } from './index';
 
@@ -94,7 +94,7 @@ export class BridgeDriver implements NetworkDriver {
       throw invalidArgument(`network ${network.name}: IPv6 needs a subnet`);
     }
     const made: Network = { ...network, bridge, ipv4, ...(ipv6 ? { ipv6 } : {}) };
-    if ((await ourLinks(this.context.instance, 'bridge')).includes(bridge)) await deleteLink(bridge);
+    if ((await ourLinks(this.context.instance)).bridge.includes(bridge)) await deleteLink(bridge); // a crash's leftover
     try {
       await ensureBridge(this.context.instance, this.bridgeSpec(made), false);
       this.track(made);
@@ -191,10 +191,10 @@ export class BridgeDriver implements NetworkDriver {
 
   async reconcile(network: Network, endpoints: readonly Endpoint[]): Promise<Endpoint[]> {
     if (!network.bridge) throw failedPrecondition(`network ${network.name} has no bridge`);
-    const bridges = await ourLinks(this.context.instance, 'bridge');
-    await ensureBridge(this.context.instance, this.bridgeSpec(network), bridges.includes(network.bridge));
+    const links = await ourLinks(this.context.instance);
+    await ensureBridge(this.context.instance, this.bridgeSpec(network), links.bridge.includes(network.bridge));
     this.track(network);
-    const veths = new Set(await ourLinks(this.context.instance, 'veth'));
+    const veths = new Set(links.veth);
     const dead: Endpoint[] = [];
     for (const e of endpoints) {
       if (!(await isNetns(e.netnsPath)) || !veths.has(e.interface.hostName)) {
@@ -204,6 +204,13 @@ export class BridgeDriver implements NetworkDriver {
       const ipv4 = e.ips.find((ip) => !ip.address.includes(':'))?.address.split('/')[0] ?? '';
       this.firewall.setPorts(e.interface.hostName, `container ${e.containerId}`, ipv4, e.ports);
     }
+    // A bridge made again has lost its ports: the live endpoints' veths go back on it.
+    const live = endpoints.filter((e) => !dead.includes(e));
+    if (live.length)
+      await attachToBridge(
+        network.bridge,
+        live.map((e) => e.interface.hostName),
+      );
     return dead;
   }
 
@@ -211,9 +218,10 @@ export class BridgeDriver implements NetworkDriver {
   async settle(live: readonly Endpoint[]): Promise<void> {
     await this.deleted();
     const bridges = new Set(this.firewall.bridges().values());
-    for (const b of await ourLinks(this.context.instance, 'bridge')) if (!bridges.has(b)) await deleteLink(b);
     const veths = new Set(live.map((e) => e.interface.hostName));
-    for (const v of await ourLinks(this.context.instance, 'veth')) if (!veths.has(v)) await deleteLink(v);
+    const links = await ourLinks(this.context.instance);
+    for (const b of links.bridge) if (!bridges.has(b)) await deleteLink(b);
+    for (const v of links.veth) if (!veths.has(v)) await deleteLink(v);
     await this.firewall.write();
   }
 }

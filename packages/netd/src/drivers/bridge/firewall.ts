@@ -6,7 +6,7 @@
  * left, the table is removed.
  */
 import { Serial } from '../../store';
-import { nft } from '../../host';
+import { nft, nftTableExists } from '../../host';
 import type { PortMapping } from '../../records';
 import { type Published, choosePorts } from './ports';
 import { type FirewallNetwork, type FirewallPort, renderTable, replaceTable } from './ruleset';
@@ -73,8 +73,9 @@ export class Firewall {
       .then(async () => {
         this.next = undefined;
         const networks = [...this.networks.values()];
-        const body = networks.length ? renderTable(this.table, networks, [...this.ports.values()].flat()) : undefined;
-        await nft(replaceTable(this.table, body));
+        if (networks.length) await nft(replaceTable(this.table, renderTable(this.table, networks, [...this.ports.values()].flat())));
+        // No network: the table goes, if it is there (a start without networks writes nothing to the host).
+        else if (await nftTableExists(this.table)) await nft(replaceTable(this.table, undefined));
       });
     this.next = next;
     this.running = next;

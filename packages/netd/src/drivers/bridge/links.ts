@@ -26,10 +26,11 @@ export const hostVethName = (table: string, namespace: string, containerId: stri
 export const macFor = (ipv4: string): string =>
   ['02', '42', ...ipv4.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 
-/** Links of this instance (by their mark) in the host's netns, of one kind ("bridge", "veth"). */
-export async function ourLinks(table: string, kind: 'bridge' | 'veth'): Promise<string[]> {
-  const links = await ipJson<LinkInfo>(['link', 'show', 'type', kind]);
-  return links.filter((l) => l.ifalias === mark(table)).map((l) => l.ifname);
+/** Links of this instance (by their mark) in the host's netns, by kind: one query for both. */
+export async function ourLinks(table: string): Promise<{ bridge: string[]; veth: string[] }> {
+  const links = (await ipJson<LinkInfo>(['-d', 'link', 'show'])).filter((l) => l.ifalias === mark(table));
+  const ofKind = (kind: string) => links.filter((l) => l.linkinfo?.info_kind === kind).map((l) => l.ifname);
+  return { bridge: ofKind('bridge'), veth: ofKind('veth') };
 }
 
 export interface BridgeSpec {
@@ -51,6 +52,11 @@ export async function ensureBridge(table: string, spec: BridgeSpec, exists: bool
   // Published ports reached at 127.0.0.1 are DNATed into the bridge with their loopback source.
   await sysctl(`net/ipv4/conf/${spec.name}/route_localnet`, '1');
   if (spec.ipv6) await sysctl('net/ipv6/conf/all/forwarding', '1');
+}
+
+/** Puts veths (back) on a bridge, up. */
+export function attachToBridge(bridge: string, veths: readonly string[]): Promise<string> {
+  return ipBatch(veths.map((v) => `link set ${v} master ${bridge} up`));
 }
 
 /** Deletes a link (a bridge, or a veth and so its peer); one already gone is no error. */
@@ -77,12 +83,12 @@ export interface VethSpec {
 
 /** Makes the veth pair, its container end in the netns with its name, addresses and routes, and loopback up. */
 export async function addVeth(s: VethSpec): Promise<void> {
-  await ipBatch([
-    `link add ${s.hostName} type veth peer name ${s.interfaceName} address ${s.macAddress} netns ${s.netnsPath}`,
-    `link set ${s.hostName} alias ${mark(s.table)}`,
-    `link set ${s.hostName} master ${s.bridge} up`,
-  ]);
   try {
+    await ipBatch([
+      `link add ${s.hostName} type veth peer name ${s.interfaceName} address ${s.macAddress} netns ${s.netnsPath}`,
+      `link set ${s.hostName} alias ${mark(s.table)}`,
+      `link set ${s.hostName} master ${s.bridge} up`,
+    ]);
     await ipBatch(
       [
         `link set lo up`,
@@ -94,6 +100,7 @@ export async function addVeth(s: VethSpec): Promise<void> {
       s.netnsPath,
     );
   } catch (err) {
+    // The name is this endpoint's alone (hostVethName), so a link of that name is a leftover of it.
     await deleteLink(s.hostName);
     throw err;
   }
