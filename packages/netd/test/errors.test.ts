@@ -108,6 +108,16 @@ describe('netd refuses bad input, leaving nothing behind', function () {
       ErrorKind.FailedPrecondition,
       /host port 0\.0\.0\.0:8181\/tcp is already in use by a process on the host/,
     );
+    await refused(
+      attach({ ports: [{ ...tcp(8282), hostIp: '::1' }] }),
+      ErrorKind.InvalidArgument,
+      /host ip "::1" of a published port is not an IPv4/,
+    );
+    await refused(
+      attach({ ports: [{ ...tcp(8282), hostIp: '10.1.2.3' }] }),
+      ErrorKind.InvalidArgument,
+      /host ip 10\.1\.2\.3 .* is not an address of this host/,
+    );
     listener.process.kill('SIGKILL');
     await listener.exited;
     await nothingTaken();

@@ -6,7 +6,7 @@
  */
 import { EngineError, ErrorKind, alreadyExists, invalidArgument } from '@ctl/proto';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
+import { createServer, isIPv4 } from 'node:net';
 import type { PortMapping } from '../../records';
 
 /** A published port and whose it is (an endpoint's key). */
@@ -54,6 +54,8 @@ export async function choosePorts(wanted: readonly PortMapping[], published: rea
     }
     if (!Number.isInteger(w.hostPort) || w.hostPort < 0 || w.hostPort > 65535)
       throw invalidArgument(`host port ${w.hostPort} is not a port number`);
+    // The DNAT rules are IPv4 (ruleset.ts), as the contract's host addresses are.
+    if (w.hostIp && !isIPv4(w.hostIp)) throw invalidArgument(`host ip "${w.hostIp}" of a published port is not an IPv4 address`);
     const taken = [...published, ...chosen.map((c) => ({ ...c, owner: 'this endpoint' }))];
     for (let attempt = 0; ; attempt++) {
       let port: number;
