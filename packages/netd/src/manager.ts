@@ -187,12 +187,21 @@ export class NetworkManager {
         this.logger.warn('network of an unknown driver left as it is', { network: network.name, driver: network.driver });
         continue;
       }
-      const dead = new Set(
-        await driver.reconcile(
-          network,
-          mine.map((e) => e.endpoint),
-        ),
-      );
+      let dead: Set<Endpoint>;
+      try {
+        dead = new Set(
+          await driver.reconcile(
+            network,
+            mine.map((e) => e.endpoint),
+          ),
+        );
+      } catch (err) {
+        // One network the host refuses keeps neither netd nor the other networks from starting;
+        // its endpoints count as live, so that nothing of theirs is swept.
+        this.logger.error('network could not be reconciled', { network: network.name, error: String(err) });
+        live.push(...mine);
+        continue;
+      }
       for (const e of mine) {
         if (!dead.has(e.endpoint)) {
           live.push(e);
@@ -208,7 +217,9 @@ export class NetworkManager {
     const networks = await this.store.networks();
     for (const [name, driver] of this.drivers) {
       const ids = new Set(networks.filter((n) => n.driver === name).map((n) => n.id));
-      await driver.settle?.(live.filter((e) => ids.has(e.endpoint.networkId)).map((e) => e.endpoint));
+      await driver
+        .settle?.(live.filter((e) => ids.has(e.endpoint.networkId)).map((e) => e.endpoint))
+        .catch((err: unknown) => this.logger.error('driver could not settle', { driver: name, error: String(err) }));
     }
   }
 }
