@@ -88,6 +88,12 @@ async function bench(ns) {
       await client.detach('bench');
     });
 
+    // Without a port (no nftables write), what `ctl run` on the default bridge adds.
+    const bareMs = await timed(RUNS, async () => {
+      await client.attach({ containerId: 'bench', network: 'bench', netnsPath: ours });
+      await client.detach('bench');
+    });
+
     const theirs = container();
     const list = { cniVersion: '1.0.0', name: 'cnibench' };
     const bridge = {
@@ -115,6 +121,7 @@ async function bench(ns) {
     console.log(`\nattach + detach of one endpoint with one published port, medians of ${RUNS} (in netns ${ns}):`);
     console.log(`  netd (bridge, IPAM, veth, nftables):                ${ms(netdMs)}`);
     console.log(`  CNI plugins (loopback + bridge/host-local + portmap): ${ms(cniMs)}`);
+    console.log(`  netd without a published port:                      ${ms(bareMs)}`);
     console.log(`  netd/CNI = ${(netdMs / cniMs).toFixed(2)}x (target <= 0.5x); node -e 0: ${ms(nodeMs)}`);
     await client.remove('bench');
   } finally {
