@@ -23,6 +23,14 @@ describe('netd bridge networks (in a netns of their own)', function () {
 
   before(async () => {
     lab = new Lab();
+    // A table that is not ours: it must come out of everything as it went in.
+    assert.equal(
+      lab.exec(lab.host, [
+        'nft',
+        'add table ip other; add chain ip other c { type filter hook forward priority 0; }; add rule ip other c counter',
+      ]).status,
+      0,
+    );
     Object.assign(before0, lab.hostState());
     netd = await lab.start();
     www = mkdtempSync(join(tmpdir(), 'ctl-netd-www-'));
@@ -74,6 +82,11 @@ describe('netd bridge networks (in a netns of their own)', function () {
     assert.equal(lab.fetch(lab.host, `http://${HOST_OUTSIDE}:8080/index.html`), 'hello from the container\n');
     assert.equal(lab.fetch(lab.client, `http://${HOST_OUTSIDE}:8080/index.html`), 'hello from the container\n');
     assert.ok(lab.ping(c, CLIENT), 'the container reaches the client (masqueraded)');
+    const neighbour = lab.container();
+    await netd.attach({ containerId: 'neighbour', network: 'bridge', netnsPath: neighbour });
+    assert.equal(lab.fetch(neighbour, `http://${HOST_OUTSIDE}:8080/index.html`), 'hello from the container\n', 'hairpin from its network');
+    assert.equal(lab.fetch(c, `http://${HOST_OUTSIDE}:8080/index.html`), 'hello from the container\n', 'hairpin to itself');
+    await netd.detach('neighbour');
     // A host port of 0 gets a free one.
     const other = await netd.attach({
       containerId: 'web2',
@@ -127,5 +140,6 @@ describe('netd bridge networks (in a netns of their own)', function () {
     assert.deepEqual(await netd.listEndpoints(), []);
     await netd.remove('bridge');
     assert.deepEqual(lab.hostState(), before0);
+    assert.match(lab.exec(lab.host, ['nft', 'list', 'table', 'ip', 'other']).stdout, /chain c \{[^}]*counter packets \d+/);
   });
 });

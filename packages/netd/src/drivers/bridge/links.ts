@@ -54,9 +54,15 @@ export async function ensureBridge(table: string, spec: BridgeSpec, exists: bool
   if (spec.ipv6) await sysctl('net/ipv6/conf/all/forwarding', '1');
 }
 
-/** Puts veths (back) on a bridge, up. */
+/** The lines that put a veth on a bridge, up; hairpin: a container reaching its own published port comes back the way it left. */
+const onBridge = (bridge: string, veth: string): string[] => [
+  `link set ${veth} master ${bridge} up`,
+  `link set ${veth} type bridge_slave hairpin on`,
+];
+
+/** Puts veths (back) on a bridge. */
 export function attachToBridge(bridge: string, veths: readonly string[]): Promise<string> {
-  return ipBatch(veths.map((v) => `link set ${v} master ${bridge} up`));
+  return ipBatch(veths.flatMap((v) => onBridge(bridge, v)));
 }
 
 /** Deletes a link (a bridge, or a veth and so its peer); one already gone is no error. */
@@ -87,7 +93,7 @@ export async function addVeth(s: VethSpec): Promise<void> {
     await ipBatch([
       `link add ${s.hostName} type veth peer name ${s.interfaceName} address ${s.macAddress} netns ${s.netnsPath}`,
       `link set ${s.hostName} alias ${mark(s.table)}`,
-      `link set ${s.hostName} master ${s.bridge} up`,
+      ...onBridge(s.bridge, s.hostName),
     ]);
     await ipBatch(
       [
