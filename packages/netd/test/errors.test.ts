@@ -15,6 +15,7 @@ describe('netd refuses bad input, leaving nothing behind', function () {
   let lab: Lab;
   let netd: NetworksClient;
   let netns: string;
+  let holder: string;
 
   before(async () => {
     lab = new Lab();
@@ -22,7 +23,8 @@ describe('netd refuses bad input, leaving nothing behind', function () {
     await netd.create({ name: 'n', ipv4: { subnet: '10.77.0.0/24' } });
     netns = lab.container();
     // One endpoint publishing 8080 and holding 10.77.0.2, so the next free address is .3.
-    await netd.attach({ containerId: 'holder', network: 'n', netnsPath: lab.container(), ports: [tcp(8080)] });
+    holder = lab.container();
+    await netd.attach({ containerId: 'holder', network: 'n', netnsPath: holder, ports: [tcp(8080)] });
   });
 
   after(() => lab.close());
@@ -146,6 +148,15 @@ describe('netd refuses bad input, leaving nothing behind', function () {
     }
     await netd.remove('bridge');
     await netd.remove('other');
+  });
+
+  it('an interface name the netns has already', async () => {
+    await refused(
+      attach({ netnsPath: holder, interfaceName: 'eth0' }),
+      ErrorKind.AlreadyExists,
+      /interface eth0 already exists in network namespace .*-c1/,
+    );
+    await nothingTaken();
   });
 
   it('removing a network that has endpoints', async () => {

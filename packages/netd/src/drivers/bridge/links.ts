@@ -4,6 +4,7 @@
  * carries the instance's mark as its alias (`ctl-netd:<table>`), so that at start what a crash
  * left behind can be told from what belongs to others.
  */
+import { alreadyExists } from '@ctl/proto/errors';
 import { createHash } from 'node:crypto';
 import { ipBatch, ipJson, noSuchDevice, sysctl } from '../../host';
 
@@ -108,6 +109,15 @@ export async function addVeth(s: VethSpec): Promise<void> {
   } catch (err) {
     // The name is this endpoint's alone (hostVethName), so a link of that name is a leftover of it.
     await deleteLink(s.hostName);
+    if (
+      /File exists/.test(String(err)) &&
+      (await ipBatch([`link show dev ${s.interfaceName}`], s.netnsPath).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw alreadyExists(`interface ${s.interfaceName} already exists in network namespace ${s.netnsPath}`);
+    }
     throw err;
   }
 }
