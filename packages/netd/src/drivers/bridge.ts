@@ -135,13 +135,13 @@ export class BridgeDriver implements NetworkDriver {
     const owner = { namespace: plan.namespace, containerId: plan.containerId };
     const leases: Lease[] = [];
     const key = hostVethName(this.context.instance, plan.namespace, plan.containerId, network.id);
-    let ports = plan.ports;
+    let vethMade = false;
     try {
       leases.push(await ipam.take(network, 4, owner, plan.ipv4Address));
       if (network.ipv6) leases.push(await ipam.take(network, 6, owner, plan.ipv6Address));
       else if (plan.ipv6Address) throw invalidArgument(`network ${network.name} has no IPv6 subnet for address ${plan.ipv6Address}`);
       const ipv4 = leases[0]!.address;
-      ports = await this.firewall.reserve(key, `container ${plan.containerId}`, ipv4, plan.ports);
+      const ports = await this.firewall.reserve(key, `container ${plan.containerId}`, ipv4, plan.ports);
       const macAddress = (plan.macAddress || macFor(ipv4)).toLowerCase();
       await this.deleting.get(key);
       await addVeth({
@@ -154,7 +154,8 @@ export class BridgeDriver implements NetworkDriver {
         addresses: leases.map((l) => l.cidr),
         gateways: network.internal ? [] : leases.map((l) => l.gateway),
       });
-      if (ports.length) await this.firewall.write().catch(async (err: unknown) => Promise.reject(await this.undoVeth(key, err)));
+      vethMade = true;
+      if (ports.length) await this.firewall.write();
       return {
         containerId: plan.containerId,
         network: network.name,
@@ -173,15 +174,11 @@ export class BridgeDriver implements NetworkDriver {
         createdAt: new Date().toISOString(),
       };
     } catch (err) {
+      if (vethMade) await deleteLink(key);
       if (this.firewall.dropPorts(key)) await this.firewall.write().catch(() => undefined);
       await ipam.release(network, leases);
       throw err;
     }
-  }
-
-  private async undoVeth(hostName: string, err: unknown): Promise<unknown> {
-    await deleteLink(hostName);
-    return err;
   }
 
   async detach(_network: Network, endpoint: Endpoint): Promise<void> {

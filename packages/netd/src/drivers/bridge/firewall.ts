@@ -14,6 +14,8 @@ import { type FirewallNetwork, type FirewallPort, renderTable, replaceTable } fr
 export class Firewall {
   private readonly networks = new Map<string, FirewallNetwork>();
   private readonly ports = new Map<string, FirewallPort[]>();
+  /** Who each owner of ports is, for messages ("container web"). */
+  private readonly labels = new Map<string, string>();
   /** Port choices run one at a time, across networks: a host port is the whole host's. */
   private readonly serial = new Serial();
   private running: Promise<void> = Promise.resolve();
@@ -46,8 +48,6 @@ export class Firewall {
       return chosen;
     });
   }
-
-  private readonly labels = new Map<string, string>();
 
   /** Records an endpoint's published ports as they are (reconcile). */
   setPorts(owner: string, label: string, containerIp: string, ports: readonly PortMapping[]): void {
