@@ -154,6 +154,7 @@ describe('cni driver (Debian plugins, in a netns of its own)', function () {
   });
 
   const plan = (netnsPath: string, extra: Partial<AttachPlan> = {}): AttachPlan => ({
+    namespace: 'default',
     containerId: `c${serial++}abc`,
     netnsPath,
     interfaceName: 'eth0',
