@@ -334,7 +334,13 @@ export class TaskManager {
     });
   }
 
+  /**
+   * A process's state once the create, start or delete in progress for the task is done: a
+   * caller never sees a task half made (absent while its create runs, CREATED while it starts),
+   * which `ctl rm -f` and `ctl stop` would take for a task they need not signal.
+   */
   async get(ns: string, id: string, execId = ''): Promise<ProcessState> {
+    await this.queue.settled(this.key(ns, id));
     const t = this.task(ns, id);
     if (!execId) return t.state(t.init, await t.initStatus());
     const p = t.exec(execId);
