@@ -4,18 +4,24 @@
 // before the first trial must stay controllable throughout, and no helper (ctl-apply, ctl-diff)
 // may outlive the daemon that started it. One private instance on a tmpfs, its own registry
 // (Debian's docker-registry on 127.0.0.1) for pulls.
+// With FAULT_SPLIT=1 the three services run as separate processes (containerd-lite,
+// ctl-snapshotter, ctl-netd, as `ctl daemon` hosts them but apart), and each trial SIGKILLs one
+// of them (in turn, so every operation meets every service), starts it again, then checks.
 //   node tools/fault-inject.mjs [TRIALS]     (default 100; FAULT_OPS=import,pull,... to pick)
 // Prints one line per trial and a summary; exits 1 when any trial left a problem.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TRIALS = Number(process.argv[2] ?? 100);
-const OPS = (process.env.FAULT_OPS ?? 'import,pull,run,rm,commit,gc').split(',');
+const SPLIT = process.env.FAULT_SPLIT === '1';
+const OPS = (process.env.FAULT_OPS ?? (SPLIT ? 'import,run,rm,commit,gc' : 'import,pull,run,rm,commit,gc')).split(',');
+/** What a trial kills: the daemon, or each service of a split engine in turn (its binary). */
+const SERVICES = SPLIT ? { 'containerd-lite': 'containerd-lite', snapshotter: 'ctl-snapshotter', netd: 'ctl-netd' } : { daemon: undefined };
 const base = mkdtempSync('/tmp/ctl-faults-');
 execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'tmpfs', base]);
 const root = join(base, 'root');
@@ -30,23 +36,42 @@ const must = (...args) => {
   return r.stdout;
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let daemon;
+/** The running service processes by name (SERVICES). */
+const running = new Map();
 let registry;
 
-async function startDaemon() {
-  daemon = spawn(process.execPath, ctlArgs(['daemon']), { env, stdio: 'ignore' });
+/** Connects to a unix socket: does a service listen there? */
+const listens = (socket) =>
+  new Promise((resolve) => {
+    const c = connect(socket, () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+
+async function startService(name) {
+  const binary = SERVICES[name];
+  const args = binary ? [join(repo, 'node_modules', '.bin', binary), '--root', root, '--state', state] : ctlArgs(['daemon']);
+  running.set(name, spawn(process.execPath, args, { env, stdio: 'ignore' }));
+  const ready = binary ? () => listens(join(state, `${name}.sock`)) : () => ctl('version').status === 0;
   for (let i = 0; i < 400; i++) {
-    if (ctl('version').status === 0) return;
+    if (await ready()) return;
     await sleep(50);
   }
-  throw new Error('the daemon did not answer');
+  throw new Error(`${name} did not answer`);
 }
 
-async function killDaemon() {
-  const exited = new Promise((r) => daemon.once('exit', r));
-  daemon.kill('SIGKILL');
+async function killService(name) {
+  const child = running.get(name);
+  const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+  child.kill('SIGKILL');
   await exited;
 }
+
+const startAll = async () => {
+  for (const name of Object.keys(SERVICES)) await startService(name);
+};
+const killAll = async () => {
+  for (const name of Object.keys(SERVICES)) if (running.get(name)?.exitCode === null) await killService(name);
+};
 
 /** Helpers of this instance still running (they must die with their daemon). */
 function orphanHelpers() {
@@ -123,7 +148,7 @@ let failures = 0;
 try {
   const image = join(base, 'busybox.tar');
   execFileSync('bash', [join(repo, 'tools', 'busybox-image.sh'), image]);
-  await startDaemon();
+  await startAll();
   must('image', 'import', image);
   // A fat image (a 40 MB random layer) for imports and pulls with a window worth aiming at.
   must('run', '--name', 'fatmaker', 'busybox', 'sh', '-c', 'head -c 40000000 /dev/urandom > /big');
@@ -135,19 +160,27 @@ try {
   must('push', `${host}/fat:1`);
   must('run', '-d', '--name', 'keeper', 'busybox', 'sleep', '100000');
   const ops = operations(host);
-  console.log(`${TRIALS} trials over ${OPS.join(', ')}; state on tmpfs`);
+  const victims = Object.keys(SERVICES);
+  console.log(`${TRIALS} trials over ${OPS.join(', ')}, killing ${victims.join(', ')}; state on tmpfs`);
+  const tally = new Map();
   for (let n = 1; n <= TRIALS; n++) {
     const name = OPS[n % OPS.length];
+    const victim = victims[Math.floor((n - 1) / OPS.length) % victims.length];
     const op = ops[name];
     op.prepare(n);
     const client = spawn(process.execPath, ctlArgs(op.args(n)), { env, stdio: 'ignore' });
+    const clientDone = new Promise((r) => (client.exitCode !== null ? r() : client.once('exit', r)));
     const delay = Math.floor(Math.random() * op.window);
     await sleep(delay);
-    await killDaemon();
-    await new Promise((r) => (client.exitCode !== null ? r() : client.once('exit', r)));
+    await killService(victim);
+    // A client of a service that lost its snapshotter or netd may wait for it to come back.
+    if (victim === 'daemon' || victim === 'containerd-lite') await clientDone;
     await sleep(100);
-    const orphans = orphanHelpers();
-    await startDaemon();
+    // Helpers (ctl-apply, ctl-diff) are containerd-lite's: they die with it.
+    const orphans = victim === 'daemon' || victim === 'containerd-lite' ? orphanHelpers() : '';
+    await startService(victim);
+    await Promise.race([clientDone, sleep(120_000).then(() => client.kill('SIGKILL'))]);
+    await clientDone;
     const check = ctl('system', 'check');
     const keeper = ctl('exec', 'keeper', 'true').status === 0;
     const ok = check.status === 0 && keeper && !orphans;
@@ -158,14 +191,20 @@ try {
       orphans ? `helpers outlived the daemon: ${orphans}` : '',
     ].filter(Boolean);
     op.after?.(n);
-    console.log(`${String(n).padStart(3)} ${name.padEnd(7)} killed after ${String(delay).padStart(4)} ms: ${ok ? 'ok' : why.join(' | ')}`);
+    const key = `${victim} during ${name}`;
+    const [good, all] = tally.get(key) ?? [0, 0];
+    tally.set(key, [good + (ok ? 1 : 0), all + 1]);
+    const what = `${name.padEnd(7)} ${victim} killed after ${String(delay).padStart(4)} ms`;
+    console.log(`${String(n).padStart(3)} ${what}: ${ok ? 'ok' : why.join(' | ')}`);
   }
   must('rm', '-f', 'keeper');
-  console.log(`\n${TRIALS - failures} of ${TRIALS} trials left a consistent engine`);
+  console.log('');
+  for (const [key, [good, all]] of [...tally].sort()) console.log(`${key.padEnd(32)} ${good} of ${all} consistent`);
+  console.log(`${TRIALS - failures} of ${TRIALS} trials left a consistent engine`);
 } finally {
-  if (daemon && daemon.exitCode === null) {
+  if ([...running.values()].some((p) => p.exitCode === null)) {
     for (const id of ctl('ps', '-aq').stdout.split('\n').filter(Boolean)) ctl('rm', '-f', id);
-    await killDaemon();
+    await killAll();
   }
   registry?.kill('SIGTERM');
   spawnSync('umount', ['--recursive', '--lazy', base]);

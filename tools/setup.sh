@@ -15,13 +15,14 @@ cd "$(dirname "$0")/.."
 # tests start their own instance on 127.0.0.1; the package's system service is not used),
 # containernetworking-plugins with iptables (their bridge's ipMasq and portmap call it: the netd
 # bench runs them), hyperfine, iperf3 (netd's bandwidth tests and the throughput benchmarks).
-# Lint: clang-format (the C sources' format).
+# Lint: clang-format (the C sources' format). Tests: strace (runtime-native's spawn-order test
+# delays forks with it to force a message order).
 PACKAGES=(
   gcc make python3 pkg-config
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
   libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins iptables
-  hyperfine iperf3 clang-format
+  hyperfine iperf3 clang-format strace
 )
 
 missing=()

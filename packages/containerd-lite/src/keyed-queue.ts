@@ -12,4 +12,9 @@ export class KeyedQueue {
     });
     return result;
   }
+
+  /** Settles once what is queued for key now has run (without holding up what is queued later). */
+  async settled(key: string): Promise<void> {
+    await this.tails.get(key);
+  }
 }

@@ -12,7 +12,7 @@ import {
   serviceSocket,
 } from '@ctl/proto';
 import { allows, isActive } from '@ctl/proto/task-status';
-import { DriversClient, SnapshotsClient } from '@ctl/snapshotter/client';
+import { DriversClient, SnapshotsClient, SnapshotterSystemClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
 import { containersRegistration } from './containers/grpc';
 import { ContainerStore } from './containers/store';
@@ -24,7 +24,7 @@ import { eventsRegistration } from './events/grpc';
 import { ContentStore } from './content/store';
 import { Collector, type CollectorOptions } from './gc/collector';
 import { gcRegistration } from './gc/grpc';
-import { findDataProblems } from './system/check';
+import { findDataProblems, snapshotterProblems } from './system/check';
 import { systemRegistration } from './system/grpc';
 import { GcRelay } from './gc/gc';
 import { GcLock } from './gc/lock';
@@ -242,6 +242,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           systemRegistration(contracts, async () => [
             ...findDataProblems(await gc.inventory()),
             ...tasks.leftovers([root, join(dirs.state, 'containerd-lite')]),
+            ...(await snapshotterProblems(() => new SnapshotterSystemClient(snapshotsWire).check())),
           ]),
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),

@@ -1,5 +1,9 @@
-/** ctl.snapshotter.v1.Drivers over the light wire client: which driver a snapshotter name reaches. */
+/**
+ * ctl.snapshotter.v1 over the light wire client: Drivers (which driver a snapshotter name
+ * reaches) and System (what the drivers' roots hold that no snapshot accounts for).
+ */
 import { type WireClient, wireMethod } from '@ctl/proto/wire';
+import type { Leftover } from './snapshotter';
 
 export class DriversClient {
   constructor(private readonly wire: WireClient) {}
@@ -16,5 +20,19 @@ export class DriversClient {
       'Resolve',
     );
     return (await this.wire.unary(method, { name })).driver;
+  }
+}
+
+export class SnapshotterSystemClient {
+  constructor(private readonly wire: WireClient) {}
+
+  /** Mounts and loop devices under the drivers' roots that no snapshot holds, each with its driver's name. */
+  async check(): Promise<(Leftover & { driver: string })[]> {
+    const method = wireMethod<object, { leftovers: (Leftover & { driver: string })[] }>(
+      'ctl/snapshotter/v1/snapshotter',
+      'ctl.snapshotter.v1.System',
+      'Check',
+    );
+    return (await this.wire.unary(method, {})).leftovers ?? [];
   }
 }

@@ -68,6 +68,16 @@ export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapsh
   };
 }
 
+/** ctl.snapshotter.v1.System: what the drivers' roots hold that no snapshot accounts for (ctl system check). */
+export function systemRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+  return {
+    definition: contracts.ctl.snapshotter.v1.System.service,
+    implementation: {
+      Check: unaryHandler(async () => ({ leftovers: await snapshotters.leftovers() })),
+    },
+  };
+}
+
 /** ctl.snapshotter.v1.Drivers: which loaded driver a snapshotter name reaches, for clients that record it (labels, GC). */
 export function driversRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
   return {

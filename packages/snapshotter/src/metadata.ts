@@ -19,6 +19,7 @@ import {
   type Cleaner,
   type Info,
   type Kind,
+  type Leftover,
   type Mount,
   SIZE_LIMIT_LABEL,
   type Snapshotter,
@@ -270,6 +271,18 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     }
   }
 
+  /** What the host holds under the driver's root that no record accounts for (between operations, so none is half done). */
+  leftovers(): Promise<Leftover[]> {
+    return this.serial(async () => {
+      await this.removals;
+      return (await this.driver.leftovers?.(this.recordedIds())) ?? [];
+    });
+  }
+
+  private recordedIds(): Set<string> {
+    return new Set([...this.records.values()].map((r) => r.id));
+  }
+
   /** Waits for background removals of snapshots already removed. */
   settled(): Promise<void> {
     return this.removals;
@@ -279,7 +292,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
   cleanup(): Promise<void> {
     return this.serial(async () => {
       await this.removals;
-      const known = new Set([...this.records.values()].map((r) => r.id));
+      const known = this.recordedIds();
       for (const id of await this.driver.onDisk()) if (!known.has(id)) await this.driver.remove(id);
       await this.driver.collect?.();
     });

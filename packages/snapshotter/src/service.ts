@@ -1,13 +1,13 @@
 import { type ServiceFactory, loadContracts, openDatabase, serviceRoot } from '@ctl/proto';
 import { join } from 'node:path';
 import { readConfig } from './config';
-import { driversRegistration, snapshotsRegistration } from './grpc';
+import { driversRegistration, snapshotsRegistration, systemRegistration } from './grpc';
 import { SCHEMA } from './layout';
 import { openSnapshotters } from './snapshotters';
 
 /**
- * The snapshotter service's parts: its database, its drivers, containerd's Snapshots API over them
- * and our Drivers API, which names the driver a request reaches (Version and Health are added by
+ * The snapshotter service's parts: its database, its drivers, containerd's Snapshots API over them,
+ * our Drivers API, which names the driver a request reaches, and our System API (Check) (Version and Health are added by
  * the server for every service).
  */
 export const createSnapshotterService: ServiceFactory = async ({ dirs, logger }) => {
@@ -18,7 +18,11 @@ export const createSnapshotterService: ServiceFactory = async ({ dirs, logger })
     logger.info('drivers loaded', { drivers: snapshotters.names(), default: snapshotters.defaultName });
     return {
       name: 'snapshotter',
-      registrations: [snapshotsRegistration(loadContracts(), snapshotters), driversRegistration(loadContracts(), snapshotters)],
+      registrations: [
+        snapshotsRegistration(loadContracts(), snapshotters),
+        driversRegistration(loadContracts(), snapshotters),
+        systemRegistration(loadContracts(), snapshotters),
+      ],
       close: async () => {
         await snapshotters.close();
         await db.close();

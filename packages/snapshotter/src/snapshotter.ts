@@ -33,6 +33,14 @@ export interface Info {
   labels: Record<string, string>;
 }
 
+/** What the host holds under a driver's root that no snapshot accounts for (ctl.snapshotter.v1 System.Check). */
+export interface Leftover {
+  kind: 'mount' | 'loop';
+  /** A mount point or a loop device. */
+  subject: string;
+  detail: string;
+}
+
 /** Disk use of one snapshot's own layer, not its parents'. */
 export interface Usage {
   size: number;

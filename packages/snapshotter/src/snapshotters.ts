@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { SnapshotterConfig } from './config';
 import './drivers';
 import { MetaSnapshotter } from './metadata';
+import type { Leftover } from './snapshotter';
 import { driverRegistration, registeredDrivers } from './registry';
 
 const RESERVED_PREFIX = 'ctl-';
@@ -49,6 +50,13 @@ export class Snapshotters {
 
   get(requested: string): MetaSnapshotter {
     return this.byName.get(this.resolve(requested))!;
+  }
+
+  /** Every loaded driver's leftovers (MetaSnapshotter.leftovers), with the driver's name. */
+  async leftovers(): Promise<(Leftover & { driver: string })[]> {
+    const found: (Leftover & { driver: string })[] = [];
+    for (const [driver, s] of this.byName) for (const l of await s.leftovers()) found.push({ ...l, driver });
+    return found;
   }
 
   async close(): Promise<void> {

@@ -8,8 +8,9 @@
  * Races: all that the supervisor does to one container runs in a per-container queue, and the
  * container's removal (Runner.remove) runs in the same queue through `exclusive`, which first
  * cancels a pending restart; so `rm -f` always wins. A container gone meanwhile (NotFound) ends
- * the matter quietly. A user's `ctl stop`/`ctl kill` sets `ctl.stopped-by-user` before
- * signalling; the label is read again just before the new task starts.
+ * the matter quietly. A user's `ctl stop`/`ctl kill` sets `ctl.stopped-by-user` before it gets
+ * the task and signals; the label is read again inside the task's start (`TaskManager.start`'s
+ * `unless`), so either no start happens or the stop's Get waits for it and signals the task.
  *
  * Daemon start: the task manager publishes the exits it finds while it opens, before anyone
  * subscribes; so `start` scans the containers that have a policy and treats a STOPPED task as
@@ -203,18 +204,16 @@ export class RestartSupervisor {
       await tasks.delete(ns, id).catch(() => undefined);
       return;
     }
-    if (current.labels[RestartLabel.stoppedByUser] === 'true') {
+    // Asked in the task's queue: a ctl stop that set its label before finds no start, one that
+    // set it after finds the task running (its Get waits for the start) and signals it.
+    const stopped = async (): Promise<boolean> => {
+      const now = await containers.get(id).catch(() => undefined);
+      return !now || this.removing.has(key) || stoppedByUser(now.labels);
+    };
+    if ((await tasks.start(ns, id, '', stopped)).skipped) {
       // Stopped by the user while the task was being made: its init dies before it runs the
       // command, and the container is left as a stop leaves one, with a stopped task (deleting
       // it would leave no task at all, which reads as a container never started: "created").
-      await tasks.kill(ns, id, 9, { all: true }).catch(() => undefined);
-      return;
-    }
-    await tasks.start(ns, id);
-    // A ctl stop that came after that read found a created task and did not signal it.
-    const after = await containers.get(id).catch(() => undefined);
-    if (!after || after.labels[RestartLabel.stoppedByUser] === 'true') {
-      this.deps.logger?.info('container stopped by the user as it restarted: killing it', { namespace: ns, id });
       await tasks.kill(ns, id, 9, { all: true }).catch(() => undefined);
     }
   }

@@ -360,6 +360,9 @@ export class Runner {
     });
     // The snapshot is removed here and now, so no collection is needed for it.
     await containers.delete(id, { collect: !container.snapshotKey });
+    // A task create that found the record before it went (ctl run's, racing this rm -f) has
+    // made its task by now (Get waits for it); a later one finds no container.
+    await this.deps.removeTask(ns, id, true);
     if (container.snapshotKey) {
       await this.deps
         .snapshots(container.snapshotter)

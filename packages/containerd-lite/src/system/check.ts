@@ -5,6 +5,7 @@
  * snapshot's parent, every container's snapshot. The task manager adds what it knows of the
  * host (shims, mounts) as problems of its own (tasks/leftovers.ts).
  */
+import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { Label } from '../oci';
 import type { GcRoot } from '../gc/gc';
 import type { ContentEntry, ImageEntry, SnapshotEntry } from '../gc/mark';
@@ -29,6 +30,23 @@ export interface Inventory {
   unreachable: string[];
   /** What containers hold (their snapshots). */
   containerRoots: GcRoot[];
+}
+
+/**
+ * The snapshotter's own leftovers (ctl.snapshotter.v1 System.Check: mounts and loop devices
+ * under its drivers' roots that no snapshot holds) as problems; one of kind snapshotter when
+ * the check fails. None when the snapshotter has no such check (not ours) or does not answer
+ * (the inventory says so already).
+ */
+export async function snapshotterProblems(
+  check: () => Promise<{ kind: string; driver: string; subject: string; detail: string }[]>,
+): Promise<Problem[]> {
+  try {
+    return (await check()).map((l): Problem => ({ kind: l.kind, namespace: '', subject: l.subject, detail: `${l.driver}: ${l.detail}` }));
+  } catch (err) {
+    if (isKind(err, ErrorKind.NotImplemented) || isKind(err, ErrorKind.Unavailable)) return [];
+    return [{ kind: 'snapshotter', namespace: '', subject: 'System.Check', detail: (err as Error).message }];
+  }
 }
 
 export function findDataProblems(inv: Inventory): Problem[] {

@@ -248,11 +248,17 @@ export class TaskManager {
     });
   }
 
-  async start(ns: string, id: string, execId = ''): Promise<{ pid: number }> {
+  /**
+   * Starts the init or an exec. `unless` (the restart supervisor's: has the user stopped the
+   * container?) is asked inside the task's queue, so a Get that comes after whatever it read
+   * waits for the start and sees the task running; when it says yes, nothing starts (`skipped`).
+   */
+  async start(ns: string, id: string, execId = '', unless?: () => Promise<boolean>): Promise<{ pid: number; skipped?: boolean }> {
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
       if (!execId) {
         if (t.init.readExit()) throw failedPrecondition(`task "${id}" has exited`);
+        if (unless && (await unless())) return { pid: t.init.pid, skipped: true };
         t.starting = true;
         try {
           await t.runtime.start(id);
@@ -334,7 +340,13 @@ export class TaskManager {
     });
   }
 
+  /**
+   * A process's state once the create, start or delete in progress for the task is done: a
+   * caller never sees a task half made (absent while its create runs, CREATED while it starts),
+   * which `ctl rm -f` and `ctl stop` would take for a task they need not signal.
+   */
   async get(ns: string, id: string, execId = ''): Promise<ProcessState> {
+    await this.queue.settled(this.key(ns, id));
     const t = this.task(ns, id);
     if (!execId) return t.state(t.init, await t.initStatus());
     const p = t.exec(execId);

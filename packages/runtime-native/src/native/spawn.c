@@ -128,13 +128,13 @@ static void stage1(struct spawn *sp, int sync_fd) __attribute__((noreturn));
 static void stage1(struct spawn *sp, int sync_fd) {
   struct ctl_err e = {0};
   struct sync_msg m;
-  if (sync_recv(sync_fd, &m) != 1 || m.type != SYNC_GO) _exit(1);
+  if (sync_recv(sync_fd, &m, 0) != 1 || m.type != SYNC_GO) _exit(1);
   if (ns_join(&sp->plan, false, false, &e) < 0) sync_child_fail(sync_fd, &e);
   int flags = sp->plan.new_flags;
   if (flags & CLONE_NEWUSER) {
     if (unshare(CLONE_NEWUSER) < 0) ctl_fail(&e, errno, "unshare user namespace"), sync_child_fail(sync_fd, &e);
     if (sync_send(sync_fd, SYNC_USERMAP, getpid(), NULL) < 0) _exit(1);
-    if (sync_recv(sync_fd, &m) != 1 || m.type != SYNC_USERMAP_DONE) _exit(1);
+    if (sync_recv(sync_fd, &m, 0) != 1 || m.type != SYNC_USERMAP_DONE) _exit(1);
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
       ctl_fail(&e, errno, "become root in the user namespace (is container uid/gid 0 mapped?)"), sync_child_fail(sync_fd, &e);
   }
@@ -173,6 +173,7 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
   }
   close(sv[1]);
   int fd = sv[0], r = -1;
+  bool ready = false, s1_reaped = false;
   struct sync_msg m;
   if (sp->cg && cg_enter(sp->cg, s1, e) < 0) goto out;
   if (sync_send(fd, SYNC_GO, 0, NULL) < 0) {
@@ -180,7 +181,8 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
     goto out;
   }
   for (;;) {
-    int n = sync_recv(fd, &m);
+    /* once stage 1 is gone, everything it sent is queued: take it without waiting for more */
+    int n = sync_recv(fd, &m, s1_reaped ? MSG_DONTWAIT : 0);
     if (n <= 0) {
       ctl_fail_kind(e, CTL_KIND_INTERNAL, 0, "container process exited during setup");
       goto out;
@@ -194,17 +196,27 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
       *e = m.err;
       goto out;
     } else if (m.type == SYNC_READY) {
+      ready = true;
+    }
+    if (ready && *pid > 0) {
       r = 0;
       goto out;
+    }
+    if (ready && !s1_reaped) {
+      /* Stage 2 and stage 1 write on the same socket, and on a busy host stage 2 can be ready
+       * before stage 1, which sends SYNC_PID right after its fork, has run again: without its
+       * pid the pid file held -1. Stage 1 exits right after that send: wait for it, read on. */
+      while (waitpid(s1, NULL, 0) < 0 && errno == EINTR) {}
+      s1_reaped = true;
     }
   }
 out:
   close(fd);
   if (r < 0) {
-    kill(s1, SIGKILL);
+    if (!s1_reaped) kill(s1, SIGKILL);
     if (*pid > 0) kill(*pid, SIGKILL);
   }
-  while (waitpid(s1, NULL, 0) < 0 && errno == EINTR) {}
+  while (!s1_reaped && waitpid(s1, NULL, 0) < 0 && errno == EINTR) {}
   if (r < 0 && *pid > 0) {
     /* reap it if it is our child (run/exec set us as subreaper); otherwise its reaper will */
     waitpid(*pid, NULL, __WALL);

@@ -15,9 +15,9 @@ int sync_send(int fd, int type, pid_t pid, const struct ctl_err *err) {
   }
 }
 
-int sync_recv(int fd, struct sync_msg *m) {
+int sync_recv(int fd, struct sync_msg *m, int flags) {
   for (;;) {
-    ssize_t r = recv(fd, m, sizeof *m, 0);
+    ssize_t r = recv(fd, m, sizeof *m, flags);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return -1;
     if (r == 0) return 0;

@@ -12,7 +12,7 @@ struct sync_msg {
   struct ctl_err err;
 };
 int sync_send(int fd, int type, pid_t pid, const struct ctl_err *err);
-int sync_recv(int fd, struct sync_msg *m); /* 0 on EOF, 1 on a message, -1 on error */
+int sync_recv(int fd, struct sync_msg *m, int flags); /* recv(2)'s flags; 0 on EOF, 1 on a message, -1 on error */
 void sync_child_fail(int fd, struct ctl_err *e) __attribute__((noreturn));
 
 #endif

@@ -6,7 +6,7 @@
  * Each driver lives in its own folder under drivers/ with its registration apart from the
  * library (registry.ts).
  */
-import type { Mount, Usage } from '../snapshotter';
+import type { Leftover, Mount, Usage } from '../snapshotter';
 
 export interface DriverSnapshot {
   id: string;
@@ -40,6 +40,11 @@ export interface Driver {
    * mounts again size-limited layers that a reboot unmounted.
    */
   restore?(ids: string[]): Promise<void>;
+  /**
+   * What the host holds under the driver's root (mounts, loop devices on its files) that none
+   * of the recorded snapshots `ids` accounts for; for ctl system check, changes nothing.
+   */
+  leftovers?(ids: ReadonlySet<string>): Promise<Leftover[]>;
   /** Deletes now what removed snapshots left for deferred deletion, if the driver defers. */
   collect?(): Promise<void>;
   /** Releases what the driver holds (mounts of its own such as size-limited layers stay). */

@@ -2,9 +2,11 @@
  * The on-disk layout overlayfs and native share: snapshots/<id> per snapshot, its layer in
  * snapshots/<id>/fs, an optional size-limited file system mounted on snapshots/<id>.
  */
-import { renameSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Usage } from '../snapshotter';
+import { mountTable } from '@ctl/runtime-native/mount';
+import { realpathSync, renameSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { loopDevices } from '../quota/system';
+import type { Leftover, Usage } from '../snapshotter';
 import type { DriverSnapshot } from './driver';
 import { runTool } from '@ctl/runtime-native/launch';
 import { diskUsage, entries, makeDirs } from './disk';
@@ -85,6 +87,35 @@ export abstract class LayerDirs {
 
   usage(snapshot: DriverSnapshot): Promise<Usage> {
     return diskUsage(this.fs(snapshot.id));
+  }
+
+  /**
+   * Mounts under the root other than a recorded snapshot's size-limited layer (its own image,
+   * `<id>.img`, loop-mounted on its dir), and loop devices bound to files under the root that
+   * no such mount uses: what a crash between the steps of a create or remove left.
+   */
+  async leftovers(ids: ReadonlySet<string>): Promise<Leftover[]> {
+    // The kernel reports mount points and loop files by their real paths.
+    const root = realpathSync(dirname(this.snapshots));
+    const snapshots = join(root, 'snapshots');
+    const under = (p: string): boolean => p.startsWith(root + sep);
+    const held = new Set([...ids].map((id) => join(snapshots, id)));
+    const loops = await loopDevices();
+    const backing = new Map(loops.map((l) => [l.device, l.backing]));
+    const found: Leftover[] = [];
+    // A device mounted under the root is the mount's: reported with it when that is a leftover.
+    const mountedHere = new Set<string>();
+    for (const m of await mountTable()) {
+      if (!under(m.mountPoint)) continue;
+      mountedHere.add(m.source);
+      if (held.has(m.mountPoint) && backing.get(m.source) === `${m.mountPoint}.img`) continue;
+      found.push({ kind: 'mount', subject: m.mountPoint, detail: `${m.fsType} mount of ${m.source} that no snapshot holds` });
+    }
+    for (const l of loops) {
+      if (under(l.backing) && !mountedHere.has(l.device))
+        found.push({ kind: 'loop', subject: l.device, detail: `bound to ${l.backing}, which no snapshot has mounted` });
+    }
+    return found;
   }
 
   async onDisk(): Promise<string[]> {

@@ -48,12 +48,18 @@ export async function loopBackingFile(device: string): Promise<string | undefine
   }
 }
 
-/** The loop devices ("/dev/loopN") bound to exactly this file (an absolute, resolved path). */
-export async function loopDevicesOf(file: string): Promise<string[]> {
-  const devices: string[] = [];
+/** The bound loop devices ("/dev/loopN") and the file behind each. */
+export async function loopDevices(): Promise<{ device: string; backing: string }[]> {
+  const bound: { device: string; backing: string }[] = [];
   for (const name of await readdir('/sys/block').catch(() => [] as string[])) {
     if (!/^loop\d+$/.test(name)) continue;
-    if ((await loopBackingFile(`/dev/${name}`)) === file) devices.push(`/dev/${name}`);
+    const backing = await loopBackingFile(`/dev/${name}`);
+    if (backing) bound.push({ device: `/dev/${name}`, backing });
   }
-  return devices;
+  return bound;
+}
+
+/** The loop devices ("/dev/loopN") bound to exactly this file (an absolute, resolved path). */
+export async function loopDevicesOf(file: string): Promise<string[]> {
+  return (await loopDevices()).filter((l) => l.backing === file).map((l) => l.device);
 }
