@@ -13,13 +13,14 @@ cd "$(dirname "$0")/.."
 # (ctl-apply and ctl-diff link them).
 # Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry (the pull/push
 # tests start their own instance on 127.0.0.1; the package's system service is not used),
-# containernetworking-plugins, hyperfine. Lint: clang-format (the C sources' format).
+# containernetworking-plugins, hyperfine, iperf3 (netd's bandwidth tests and the throughput
+# benchmarks). Lint: clang-format (the C sources' format).
 PACKAGES=(
   gcc make python3 pkg-config
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
   libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins
-  hyperfine clang-format
+  hyperfine iperf3 clang-format
 )
 
 missing=()
