@@ -45,6 +45,7 @@ class FakeNetworks implements Partial<Networks> {
   }
   async detach(containerId: string): Promise<void> {
     this.detached.push(containerId);
+    if (this.failOn) throw unavailable('netd is down');
   }
 }
 
@@ -158,7 +159,7 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
     assert.equal(existsSync(files), false);
   });
 
-  it('leaves nothing when an attach fails half way: the first network detached, the netns gone', async () => {
+  it('leaves nothing when an attach fails half way: the first network detached, the netns gone (also when netd fails the detach)', async () => {
     fake.failOn = 'back';
     const plan = networkPlan(
       config({

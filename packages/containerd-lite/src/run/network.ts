@@ -200,15 +200,17 @@ export class ContainerNetworking {
 
   /**
    * Undoes setUp: the container's endpoints on every network (when it had any: a container
-   * without networks never needs netd), its netns and its name files. Safe to repeat.
+   * without networks never needs netd), its netns and its name files. Safe to repeat. The netns
+   * and files go even when netd fails (a detach works without them); that failure is thrown after.
    */
   async tearDown(ns: string, id: string, attached: boolean): Promise<void> {
+    let failure: unknown;
     if (attached) {
       await this.deps
         .networks(ns)
         .detach(id)
         .catch((err: unknown) => {
-          if (!isKind(err, ErrorKind.NotFound)) throw wrap(err, `detach container ${id} from its networks`);
+          if (!isKind(err, ErrorKind.NotFound)) failure = wrap(err, `detach container ${id} from its networks`);
         });
     }
     const netns = this.netnsPath(ns, id);
@@ -217,6 +219,7 @@ export class ContainerNetworking {
       await rm(netns, { force: true });
     }
     await rm(this.filesPath(ns, id), { recursive: true, force: true });
+    if (failure) throw failure;
   }
 
   /** Whether a record's labels say its container was attached to networks. */
