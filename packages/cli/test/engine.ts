@@ -37,11 +37,13 @@ export interface Engine {
 
 export function useEngine(
   suite: string,
-  hooks: { afterEach?: (e: Engine) => void; beforeCleanup?: (e: Engine) => void; namespace?: string } = {},
+  hooks: { afterEach?: (e: Engine) => void; beforeCleanup?: (e: Engine) => void; namespace?: string; defaultNetwork?: string } = {},
 ): Engine {
   let instance: TempInstance | undefined;
   const ns = hooks.namespace ?? `ctl-${suite}-test-${process.pid}`;
-  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
+  // Containers of the suites that do not test networking stay off netd's bridge, so no test
+  // touches the host's interfaces or firewall (the network suite runs in a netns of its own).
+  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns, CTL_DEFAULT_NETWORK: hooks.defaultNetwork ?? 'none' };
   const engine: Engine = {
     get instance() {
       if (!instance) throw new Error('the engine is not set up yet');
