@@ -41,8 +41,8 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.match(topOut[1]!, new RegExp(`^root\\s+${pid}\\s+\\d+\\s+\\d+\\s+\\S+\\s+\\?\\s+\\d\\d:\\d\\d:\\d\\d\\s+sleep 300$`));
 
     const table = ok('stats', '--no-stream', 'sleeper').split('\n');
-    assert.match(table[0]!, /^CONTAINER ID\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+BLOCK I\/O\s+PIDS$/);
-    assert.match(table[1]!, /^sleeper\s+\d+\.\d\d%\s+[\d.]+(B|KiB|MiB) \/ [\d.]+(MiB|GiB)\s+\d+\.\d\d%\s+\S+ \/ \S+\s+1$/);
+    assert.match(table[0]!, /^CONTAINER ID\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    assert.match(table[1]!, /^sleeper\s+\d+\.\d\d%\s+[\d.]+(B|KiB|MiB) \/ [\d.]+(MiB|GiB)\s+\d+\.\d\d%\s+0B \/ 0B\s+\S+ \/ \S+\s+1$/);
     const [json] = JSON.parse(ok('stats', '--no-stream', '--format', 'json')) as {
       id: string;
       memoryUsage: number;
