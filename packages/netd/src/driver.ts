@@ -11,12 +11,14 @@ import type { Bandwidth, Endpoint, Network, PortMapping } from './records';
 
 /** What Attach asks of a driver once the service has checked the request. */
 export interface AttachPlan {
+  /** The containerd namespace of the call: endpoints (and a driver's names for them) are per namespace. */
+  namespace: string;
   containerId: string;
   netnsPath: string;
   interfaceName: string;
   name: string;
   aliases: string[];
-  /** Static addresses asked for (no prefix), empty for dynamic; IPAM is the driver's. */
+  /** Static addresses asked for (no prefix), empty for dynamic. IPAM is the driver's (bridge: netd's own, ipam.ts). */
   ipv4Address: string;
   ipv6Address: string;
   macAddress: string;
@@ -44,4 +46,11 @@ export interface NetworkDriver {
    * releases with detach.
    */
   reconcile(network: Network, endpoints: readonly Endpoint[]): Promise<Endpoint[]>;
+  /**
+   * Optional: at start, after reconcile of every network (of every driver) and the release of the
+   * dead endpoints, with the endpoints of this driver's networks that live on: removes from the
+   * host what a crash left that no record holds (a bridge of a removed network, a half-made veth).
+   * Called also when the driver has no network at all.
+   */
+  settle?(live: readonly Endpoint[]): Promise<void>;
 }

@@ -1,0 +1,196 @@
+/**
+ * The bridge driver: Docker's bridge networks. A Linux bridge per network holding the gateway
+ * addresses (the default network "bridge" is "ctl0" on the default instance; others are
+ * "ctl-<11 hex of the id>"), a veth pair per endpoint with its container end moved into the
+ * container's netns (links.ts), addresses from netd's IPAM (ipam.ts), and the instance's
+ * nftables table for NAT, isolation and published ports (bridge/firewall.ts).
+ */
+import { failedPrecondition, invalidArgument, notFound } from '@ctl/proto';
+import { statfs } from 'node:fs/promises';
+import type { AttachPlan, NetworkDriver } from '../driver';
+import type { Lease } from '../ipam';
+import type { Endpoint, Network } from '../records';
+import { checkOverlap, completeSubnet, ipv4Pool, pickSubnet } from '../subnets';
+import { Firewall } from './bridge/firewall';
+import { addVeth, deleteLink, ensureBridge, hostVethName, macFor, ourLinks } from './bridge/links';
+import { hostRoutes } from './bridge/routes';
+import type { DriverContext } from './index';
+
+const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
+const NSFS_MAGIC = 0x6e736673;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** Whether a path is a live network namespace (a bind mount of one, or /proc/<pid>/ns/net). */
+export async function isNetns(path: string): Promise<boolean> {
+  try {
+    return (await statfs(path)).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+export class BridgeDriver implements NetworkDriver {
+  readonly name = 'bridge';
+  private readonly firewall: Firewall;
+
+  constructor(private readonly context: DriverContext) {
+    this.firewall = new Firewall(context.instance);
+  }
+
+  private bridgeName(network: Network): string {
+    const asked = network.options[BRIDGE_NAME_OPTION];
+    if (asked) {
+      if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(asked))
+        throw invalidArgument(`bridge name "${asked}" of network ${network.name}: 1-15 of [a-zA-Z0-9_.-]`);
+      return asked;
+    }
+    if (network.name === 'bridge' && this.context.instance === 'ctl') return 'ctl0';
+    return `ctl-${network.id.slice(0, 11)}`;
+  }
+
+  private bridgeSpec(network: Network) {
+    const gateways = [network.ipv4, network.ipv6].filter((s) => s !== undefined);
+    return { name: network.bridge, addresses: gateways.map((s) => `${s.gateway}/${s.subnet.split('/')[1]}`), ipv6: Boolean(network.ipv6) };
+  }
+
+  private track(network: Network): void {
+    this.firewall.setNetwork(network.id, {
+      bridge: network.bridge,
+      ipv4: network.ipv4?.subnet,
+      ipv6: network.ipv6?.subnet,
+      internal: network.internal,
+    });
+  }
+
+  async create(network: Network, others: readonly Network[]): Promise<Network> {
+    const bridge = this.bridgeName(network);
+    const clash = others.find((o) => o.bridge === bridge);
+    if (clash) throw invalidArgument(`bridge ${bridge} of network ${network.name} is already network ${clash.name}'s`);
+    let ipv4;
+    if (network.ipv4?.subnet) {
+      ipv4 = completeSubnet(network.ipv4, 4, network.name);
+      checkOverlap(network.name, ipv4.subnet, others);
+    } else {
+      if (network.ipv4?.gateway || network.ipv4?.ipRange)
+        throw invalidArgument(`network ${network.name}: a gateway or ip range needs a subnet`);
+      const ours = new Set(others.map((o) => o.bridge));
+      const routes = (await hostRoutes()).filter((r) => !ours.has(r.dev)).map((r) => r.prefix);
+      const pool = [...ipv4Pool()];
+      const candidates = network.name === 'bridge' ? pool : pool.slice(1);
+      ipv4 = completeSubnet({ subnet: pickSubnet(network.name, candidates, others, routes) }, 4, network.name);
+    }
+    let ipv6;
+    if (network.ipv6?.subnet) {
+      ipv6 = completeSubnet(network.ipv6, 6, network.name);
+      checkOverlap(network.name, ipv6.subnet, others);
+    } else if (network.ipv6?.gateway || network.ipv6?.ipRange) {
+      throw invalidArgument(`network ${network.name}: IPv6 needs a subnet`);
+    }
+    const made: Network = { ...network, bridge, ipv4, ...(ipv6 ? { ipv6 } : {}) };
+    if ((await ourLinks(this.context.instance, 'bridge')).includes(bridge)) await deleteLink(bridge);
+    try {
+      await ensureBridge(this.context.instance, this.bridgeSpec(made), false);
+      this.track(made);
+      await this.firewall.write();
+    } catch (err) {
+      this.firewall.dropNetwork(made.id);
+      await deleteLink(bridge);
+      throw err;
+    }
+    return made;
+  }
+
+  async remove(network: Network): Promise<void> {
+    this.firewall.dropNetwork(network.id);
+    await this.firewall.write();
+    await deleteLink(network.bridge);
+  }
+
+  async attach(network: Network, plan: AttachPlan): Promise<Endpoint> {
+    if (!(await isNetns(plan.netnsPath))) throw notFound(`network namespace ${plan.netnsPath} does not exist`);
+    if (plan.macAddress && !MAC.test(plan.macAddress.toLowerCase())) throw invalidArgument(`invalid MAC address "${plan.macAddress}"`);
+    if (network.internal && plan.ports.length) throw invalidArgument(`network ${network.name} is internal: it cannot publish ports`);
+    const { ipam } = this.context;
+    const owner = { namespace: plan.namespace, containerId: plan.containerId };
+    const leases: Lease[] = [];
+    const key = hostVethName(this.context.instance, plan.namespace, plan.containerId, network.id);
+    let ports = plan.ports;
+    try {
+      leases.push(await ipam.take(network, 4, owner, plan.ipv4Address));
+      if (network.ipv6) leases.push(await ipam.take(network, 6, owner, plan.ipv6Address));
+      else if (plan.ipv6Address) throw invalidArgument(`network ${network.name} has no IPv6 subnet for address ${plan.ipv6Address}`);
+      const ipv4 = leases[0]!.address;
+      ports = await this.firewall.reserve(key, `container ${plan.containerId}`, ipv4, plan.ports);
+      const macAddress = (plan.macAddress || macFor(ipv4)).toLowerCase();
+      await addVeth({
+        table: this.context.instance,
+        hostName: key,
+        bridge: network.bridge,
+        netnsPath: plan.netnsPath,
+        interfaceName: plan.interfaceName,
+        macAddress,
+        addresses: leases.map((l) => l.cidr),
+        gateways: network.internal ? [] : leases.map((l) => l.gateway),
+      });
+      if (ports.length) await this.firewall.write().catch(async (err: unknown) => Promise.reject(await this.undoVeth(key, err)));
+      return {
+        containerId: plan.containerId,
+        network: network.name,
+        networkId: network.id,
+        name: plan.name,
+        aliases: plan.aliases,
+        netnsPath: plan.netnsPath,
+        interface: { name: plan.interfaceName, macAddress, hostName: key },
+        ips: leases.map((l) => ({ address: l.cidr, gateway: l.gateway })),
+        routes: network.internal
+          ? []
+          : leases.map((l) => ({ destination: l.address.includes(':') ? '::/0' : '0.0.0.0/0', gateway: l.gateway })),
+        dns: { nameservers: [], search: [], options: [] },
+        ports,
+        bandwidth: plan.bandwidth,
+        createdAt: new Date().toISOString(),
+      };
+    } catch (err) {
+      if (this.firewall.dropPorts(key)) await this.firewall.write().catch(() => undefined);
+      await ipam.release(network, leases);
+      throw err;
+    }
+  }
+
+  private async undoVeth(hostName: string, err: unknown): Promise<unknown> {
+    await deleteLink(hostName);
+    return err;
+  }
+
+  async detach(_network: Network, endpoint: Endpoint): Promise<void> {
+    if (endpoint.interface.hostName) await deleteLink(endpoint.interface.hostName);
+    if (this.firewall.dropPorts(endpoint.interface.hostName)) await this.firewall.write();
+  }
+
+  async reconcile(network: Network, endpoints: readonly Endpoint[]): Promise<Endpoint[]> {
+    if (!network.bridge) throw failedPrecondition(`network ${network.name} has no bridge`);
+    const bridges = await ourLinks(this.context.instance, 'bridge');
+    await ensureBridge(this.context.instance, this.bridgeSpec(network), bridges.includes(network.bridge));
+    this.track(network);
+    const veths = new Set(await ourLinks(this.context.instance, 'veth'));
+    const dead: Endpoint[] = [];
+    for (const e of endpoints) {
+      if (!(await isNetns(e.netnsPath)) || !veths.has(e.interface.hostName)) {
+        dead.push(e);
+        continue;
+      }
+      const ipv4 = e.ips.find((ip) => !ip.address.includes(':'))?.address.split('/')[0] ?? '';
+      this.firewall.setPorts(e.interface.hostName, `container ${e.containerId}`, ipv4, e.ports);
+    }
+    return dead;
+  }
+
+  /** After every network was reconciled: links of ours that no record holds go, and the table is written. */
+  async settle(live: readonly Endpoint[]): Promise<void> {
+    const bridges = new Set(this.firewall.bridges().values());
+    for (const b of await ourLinks(this.context.instance, 'bridge')) if (!bridges.has(b)) await deleteLink(b);
+    const veths = new Set(live.map((e) => e.interface.hostName));
+    for (const v of await ourLinks(this.context.instance, 'veth')) if (!veths.has(v)) await deleteLink(v);
+    await this.firewall.write();
+  }
+}

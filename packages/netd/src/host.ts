@@ -1,0 +1,40 @@
+/**
+ * Driving the kernel from netd: iproute2 (`ip -batch -`, in the host's netns or, through nsenter,
+ * in a container's) and nftables (`nft -j -f -`), each one exec through ctl-launch (no fork of
+ * the daemon). A batch stops at its first failing line; the error carries what the tool said.
+ */
+import { EngineError, ErrorKind } from '@ctl/proto/errors';
+import { launch } from '@ctl/runtime-native/launch';
+import { writeFile } from 'node:fs/promises';
+
+async function run(command: string, args: string[], input: string, what: string): Promise<string> {
+  const r = await launch(command, args, { input });
+  if (r.code !== 0) throw new EngineError(ErrorKind.Internal, `${what}: ${(r.stderr || r.stdout || `exit code ${r.code}`).trim()}`);
+  return r.stdout;
+}
+
+/** Runs iproute2 commands (one per line, without the leading `ip`), in the netns at netnsPath if given. */
+export function ipBatch(lines: readonly string[], netnsPath?: string): Promise<string> {
+  const input = lines.join('\n') + '\n';
+  if (netnsPath === undefined) return run('ip', ['-batch', '-'], input, `ip: ${lines.join('; ')}`);
+  return run('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], input, `ip in ${netnsPath}: ${lines.join('; ')}`);
+}
+
+/** iproute2's JSON answer to one query (`ip -j <args>`), in the host's netns. */
+export async function ipJson<T>(args: readonly string[]): Promise<T[]> {
+  const out = await run('ip', ['-j', ...args], '', `ip ${args.join(' ')}`);
+  return out.trim() ? (JSON.parse(out) as T[]) : [];
+}
+
+/** Applies an nftables JSON document in one transaction: all of it or nothing. */
+export function nft(commands: readonly object[]): Promise<string> {
+  return run('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: commands }), 'nft');
+}
+
+/** Sets a sysctl of netd's netns (e.g. "net/ipv4/ip_forward") unless it already has the value. */
+export async function sysctl(key: string, value: string): Promise<void> {
+  await writeFile(`/proc/sys/${key}`, value);
+}
+
+/** Whether an `ip` failure says the device is not there (what deletes of gone things answer). */
+export const noSuchDevice = (err: unknown): boolean => /Cannot find device|does not exist|No such device/.test(String(err));
