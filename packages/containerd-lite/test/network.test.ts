@@ -4,7 +4,7 @@
  * requests in order, the name files, and everything gone after tearDown, also when an attach fails.
  * Root: it makes a network namespace (no interface other than its loopback, no traffic).
  */
-import type { AttachRequest, Endpoint, Networks } from '@ctl/netd/client';
+import type { AttachRequest, Endpoint, Network, Networks, NewNetwork } from '@ctl/netd/client';
 import { unavailable } from '@ctl/proto/errors';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { strict as assert } from 'node:assert';
@@ -34,7 +34,12 @@ const endpoint = (r: AttachRequest, i: number): Endpoint => ({
 class FakeNetworks implements Partial<Networks> {
   attached: AttachRequest[] = [];
   detached: string[] = [];
+  created: string[] = [];
   failOn = '';
+  async create(n: NewNetwork, options?: { ifNotExists?: boolean }): Promise<Network> {
+    if (options?.ifNotExists) this.created.push(n.name);
+    return { name: n.name } as Network;
+  }
   async attach(r: AttachRequest): Promise<Endpoint> {
     if (r.network === this.failOn) throw unavailable(`netd: network ${r.network} is down`);
     // the netns is a real one with lo up by now
@@ -77,14 +82,14 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
 
   const mounted = (file: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${file} `);
 
-  it('pins a netns, attaches it to each network in order (ports and limits on the first), writes the name files', async () => {
+  it('pins a netns, attaches it to each network in order (ports and limits on the first; bridge made if missing), writes the name files', async () => {
     const plan = networkPlan(
       config({
         namespaces: { network: 'NONE' },
         networking: {
           networks: [
             { network: 'front', aliases: ['web'], ipv4Address: '', ipv6Address: '', macAddress: '' },
-            { network: 'back', aliases: [], ipv4Address: '', ipv6Address: '', macAddress: '' },
+            { network: 'bridge', aliases: [], ipv4Address: '', ipv6Address: '', macAddress: '' },
           ],
           ports: [{ protocol: 'tcp', hostIp: '', hostPort: 8080, containerPort: 80 }],
           publishAll: true,
@@ -106,9 +111,10 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
       fake.attached.map((a) => [a.network, a.netnsPath, a.name, a.aliases, a.ports?.length, a.bandwidth?.egressBps]),
       [
         ['front', netns, 'c1', ['web'], 3, 1e6],
-        ['back', netns, 'c1', [], 0, undefined],
+        ['bridge', netns, 'c1', [], 0, undefined],
       ],
     );
+    assert.deepEqual(fake.created, ['bridge'], 'the default network is made on first use, no other');
     assert.deepEqual(fake.attached[0]!.ports, [
       { protocol: 'tcp', hostIp: '', hostPort: 8080, containerPort: 80 },
       { protocol: 'tcp', hostIp: '', hostPort: 0, containerPort: 443 },
@@ -116,7 +122,7 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
     ]);
     assert.equal(made.hostname, 'c1');
     assert.deepEqual(made.labels, {
-      'ctl.network.mode': 'front,back',
+      'ctl.network.mode': 'front,bridge',
       'ctl.network.ports': JSON.stringify(endpoint(fake.attached[0]!, 0).ports),
     });
     assert.deepEqual(

@@ -4,6 +4,9 @@
  */
 import type { PortMapping } from '@ctl/netd/client';
 
+/** Docker's default network, which netd makes on first use (every network but it has names that resolve). */
+export const DEFAULT_NETWORK = 'bridge';
+
 export const NetworkLabel = {
   /** none, host, path, container:<id>, or the networks joined at create, comma separated */
   mode: 'ctl.network.mode',

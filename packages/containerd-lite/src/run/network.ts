@@ -22,7 +22,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { NetworkLabel, networksOf } from './network-labels';
+import { DEFAULT_NETWORK, NetworkLabel, networksOf } from './network-labels';
 import { type NetworkPlan, portsToPublish } from './network-plan';
 
 type SpecMount = NonNullable<RunOptions['mounts']>[number];
@@ -180,6 +180,8 @@ export class ContainerNetworking {
     const endpoints: Endpoint[] = [];
     for (const [i, a] of plan.attachments.entries()) {
       const first = i === 0;
+      // made on first use, as docker's daemon has it from the start
+      if (a.network === DEFAULT_NETWORK) await networks.create({ name: DEFAULT_NETWORK }, { ifNotExists: true });
       endpoints.push(
         await networks.attach({
           containerId: id,
