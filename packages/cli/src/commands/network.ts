@@ -12,15 +12,13 @@ import { each } from '../container/common';
 import { portLines } from '../container/network';
 import { table } from '../format';
 import { parseLabelArgs } from '../labels';
+import { DEFAULT_NETWORK } from '../netflags';
 import { parseOptions } from '../options';
 import { type Fields, template } from '../template';
 
 type Network = import('@ctl/netd/client').Network;
 type Endpoint = import('@ctl/netd/client').Endpoint;
 type Subnet = import('@ctl/netd/client').Subnet;
-
-/** The network docker never prunes nor lets go. */
-const DEFAULT_NETWORK = 'bridge';
 
 const USAGE = `Usage: ctl network COMMAND
 
@@ -36,7 +34,7 @@ Commands:
       --config FILE.conflist       cni: the network's CNI configuration list
   ls [-q] [--format json|FORMAT] [-f F]   list networks; filters: name=PART, id=PREFIX, driver=D,
                                    label=KEY[=VALUE]; FORMAT fields: ID Name Driver Scope IPv6 Internal Labels CreatedAt
-  inspect [--format FORMAT] NETWORK...   show networks (with their containers) as JSON
+  inspect [-f FORMAT] NETWORK...   show networks (with their containers) as JSON
   rm NETWORK...                    remove networks (refused while containers are connected)
   connect [--ip IP] [--ip6 IP] [--alias NAME]... NETWORK CONTAINER   connect a running or stopped container
   disconnect [-f] NETWORK CONTAINER
@@ -180,8 +178,10 @@ async function confirm(context: CommandContext, question: string): Promise<boole
   return /^y(es)?$/i.test(answer.trim());
 }
 
+/** -f is --filter for ls, --format for inspect and --force elsewhere, as in docker. */
 function parse(rest: string[], verb: string | undefined) {
   const ls = verb === 'ls' || verb === 'list';
+  const inspect = verb === 'inspect';
   return parseOptions(rest, {
     driver: { type: 'string', short: 'd' },
     subnet: { type: 'string', multiple: true },
@@ -193,9 +193,9 @@ function parse(rest: string[], verb: string | undefined) {
     opt: { type: 'string', short: 'o', multiple: true },
     config: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
-    format: { type: 'string' },
+    format: inspect ? { type: 'string', short: 'f' } : { type: 'string' },
     filter: ls ? { type: 'string', short: 'f', multiple: true } : { type: 'string', multiple: true },
-    force: ls ? { type: 'boolean' } : { type: 'boolean', short: 'f' },
+    force: ls || inspect ? { type: 'boolean' } : { type: 'boolean', short: 'f' },
     ip: { type: 'string' },
     ip6: { type: 'string' },
     alias: { type: 'string', multiple: true },
