@@ -73,12 +73,15 @@ export function networkSettings(mode: string, ports: PortMapping[], endpoints: E
 
 /** Bytes received and sent on the interfaces of a process's network namespace, loopback aside (docker's NET I/O). */
 export function netIo(pid: number): { rx: number; tx: number } {
-  let text = '';
   try {
-    text = pid ? readFileSync(`/proc/${pid}/net/dev`, 'utf8') : '';
+    return pid ? netDevTotals(readFileSync(`/proc/${pid}/net/dev`, 'utf8')) : { rx: 0, tx: 0 };
   } catch {
     return { rx: 0, tx: 0 }; // gone meanwhile
   }
+}
+
+/** /proc/net/dev's receive and transmit byte counters, summed over every interface but lo. */
+export function netDevTotals(text: string): { rx: number; tx: number } {
   let rx = 0;
   let tx = 0;
   for (const line of text.split('\n').slice(2)) {
