@@ -58,7 +58,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.match(ok('ps'), /sleeper .*Up/);
     assert.equal(run('top', 'no-such').code, 1);
     ok('stop', '-t', '0', 'sleeper');
-    assert.match(ok('stats', '--no-stream', 'sleeper').split('\n')[1]!, /^sleeper\s+0\.00%\s+0B \/ 0B\s+0\.00%\s+0B \/ 0B\s+0$/);
+    assert.match(ok('stats', '--no-stream', 'sleeper').split('\n')[1]!, /^sleeper\s+0\.00%\s+0B \/ 0B\s+0\.00%\s+0B \/ 0B\s+0B \/ 0B\s+0$/);
     assert.match(ok('container', 'rm', '--help'), /^Usage: ctl rm/);
     assert.match(ok('container', '--help'), /^Usage: ctl container COMMAND/);
   });
@@ -142,7 +142,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     for (const args of [
       ['ps', '--format', '{{.Bogus}}'],
       ['inspect', '-f', '{{.State.Bogus}}', 'fmt'],
-      ['stats', '--no-stream', '--format', '{{.NetIO}}', 'fmt'],
+      ['stats', '--no-stream', '--format', '{{.NetBogus}}', 'fmt'],
       ['ps', '--format', '{{.Names | upper}}'],
     ]) {
       const bad = run(...args);
