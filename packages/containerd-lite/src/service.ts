@@ -12,9 +12,9 @@ import {
   serviceSocket,
 } from '@ctl/proto';
 import { allows, isActive } from '@ctl/proto/task-status';
-import { NetworksClient } from '@ctl/netd/client';
 import { DriversClient, SnapshotsClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
+import { NetworksClient } from '@ctl/netd/client';
 import { containersRegistration } from './containers/grpc';
 import { ContainerStore } from './containers/store';
 import { contentRegistration } from './content/grpc';
