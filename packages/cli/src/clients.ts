@@ -2,7 +2,7 @@
  * containerd-lite's API clients for a command, over the connection connect.ts opens: the one way
  * commands make them. Each client is made on first use, so a command that needs one namespace-less
  * client (namespaces, gc) never validates the namespace, and the client module (most of a
- * command's bundle) runs only when a command reaches the daemon. The snapshotter's client is not
+ * command's bundle) runs only when a command reaches the daemon; netd's `networks` likewise. The snapshotter's client is not
  * here: only a few commands use it, and `ctl snapshot` should not carry containerd-lite's.
  */
 import type { CommandContext } from './command';
@@ -58,6 +58,15 @@ export class Clients {
   }
   get system(): Client<'SystemClient'> {
     return this.once('system', () => new (lite().SystemClient)(this.wire));
+  }
+
+  /** netd's Networks API (its own socket; @ctl/netd/client, light as the others). */
+  get networks(): import('@ctl/netd/client').NetworksClient {
+    return this.once('networks', () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { NetworksClient } = require('@ctl/netd/client') as typeof import('@ctl/netd/client');
+      return new NetworksClient(this.daemon.netd, this.namespace);
+    });
   }
 
   private get wire(): Daemon['containerd-lite'] {

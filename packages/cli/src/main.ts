@@ -41,6 +41,10 @@ const COMMANDS: Record<string, CommandEntry> = {
   push: { summary: 'Push an image to a registry', load: () => commandModule('image').commands.push },
   content: { summary: 'Manage blobs in the content store', load: () => commandModule('content').command },
   volume: { summary: 'Manage volumes: create, ls, inspect, rm, prune', load: () => commandModule('volume').command },
+  network: {
+    summary: 'Manage networks: create, ls, inspect, rm, connect, disconnect, prune',
+    load: () => commandModule('network').commands.network,
+  },
   gc: { summary: 'Collect garbage now: blobs and snapshots nothing holds', load: () => commandModule('gc').command },
   system: { summary: 'Check the engine: records against what is on disk and on the host', load: () => commandModule('system').command },
   run: { summary: 'Run a command in a new container', load: () => commandModule('run').commands.run },
@@ -59,6 +63,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   unpause: { summary: 'Unpause containers', load: () => commandModule('pause').commands.unpause },
   top: { summary: 'Show the processes of a container', load: () => commandModule('ps').commands.top },
   stats: { summary: 'Show resource usage of containers', load: () => commandModule('ps').commands.stats },
+  port: { summary: "List a container's published ports", load: () => commandModule('network').commands.port },
   restart: { summary: 'Restart containers', load: () => commandModule('lifecycle').commands.restart },
   events: { summary: 'Print events as they happen', load: () => commandModule('events').commands.events },
   commit: { summary: "Make an image of a container's changes", load: () => commandModule('commit').commands.commit },
@@ -73,6 +78,7 @@ const ALIASES: Record<string, string> = {
   snapshots: 'snapshot',
   images: 'image',
   volumes: 'volume',
+  networks: 'network',
 };
 
 export const USAGE = `Usage: ctl [global options] COMMAND [options]

@@ -43,7 +43,7 @@ describe('run flags to a ContainerConfig', () => {
       [['--pids-limit', 'lots'], /--pids-limit: "lots" is not a whole number/],
       [['--stop-signal', 'NOPE'], /unknown signal "NOPE"/],
       [['--rm', '--restart', 'always'], /conflicting options: --restart and --rm/],
-      [['--network', 'bridge'], /--network bridge: supported: none, host/],
+      [['--network', 'none', '--network', 'bridge'], /--network none cannot be combined with other networks/],
       [['--storage-opt', 'dm.basesize=20G'], /--storage-opt dm.basesize=20G: supported: size=SIZE/],
       [['--storage-opt', 'size'], /--storage-opt size: supported: size=SIZE/],
       [['--storage-opt', 'size=lots'], /--storage-opt size=lots: invalid size "lots"/],

@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import { UsageError } from './args';
 import { type OptionTable, parseLeadingOptions } from './options';
 import { type Mount, checkDuplicates, parseMountFlag, parseVolumeFlag } from './mounts';
+import { NETWORK_FLAGS, networkConfig } from './netflags';
 import { signalNumber } from './signals';
 import { parseBytes } from './sizes';
 
@@ -61,7 +62,6 @@ const FLAGS: Flag[] = [
   { name: 'volume', short: 'v', value: true, multiple: true },
   { name: 'tmpfs', value: true, multiple: true },
   { name: 'mount', value: true, multiple: true },
-  { name: 'network', value: true },
   { name: 'stop-signal', value: true },
   { name: 'stop-timeout', value: true },
   { name: 'snapshotter', value: true },
@@ -71,6 +71,7 @@ const FLAGS: Flag[] = [
   { name: 'restart', value: true },
   { name: 'pull', value: true },
   { name: 'plain-http', value: false },
+  ...NETWORK_FLAGS,
 ];
 
 export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; image: string; command: string[] };
@@ -301,15 +302,15 @@ export function containerConfig(p: Parsed, env: NodeJS.ProcessEnv): ContainerCon
     readonlyRootfs: Boolean(v['read-only']),
     ...securityOpts(list('security-opt')),
   };
-  const network = str('network');
-  if (network && network !== 'none' && network !== 'host') throw new UsageError(`--network ${network}: supported: none, host`);
+  const { namespaces, networking } = networkConfig(v, env);
   runtimeFlag(p);
   return {
     process: processConfig,
     resources,
     mounts: mounts(list),
     security,
-    namespaces: { network: network === 'host' ? 'HOST' : 'NONE' },
+    namespaces,
+    networking,
     lifecycle: lifecycle(v),
     hostname: str('hostname') ?? '',
     init: Boolean(v.init),

@@ -41,8 +41,8 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.match(topOut[1]!, new RegExp(`^root\\s+${pid}\\s+\\d+\\s+\\d+\\s+\\S+\\s+\\?\\s+\\d\\d:\\d\\d:\\d\\d\\s+sleep 300$`));
 
     const table = ok('stats', '--no-stream', 'sleeper').split('\n');
-    assert.match(table[0]!, /^CONTAINER ID\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+BLOCK I\/O\s+PIDS$/);
-    assert.match(table[1]!, /^sleeper\s+\d+\.\d\d%\s+[\d.]+(B|KiB|MiB) \/ [\d.]+(MiB|GiB)\s+\d+\.\d\d%\s+\S+ \/ \S+\s+1$/);
+    assert.match(table[0]!, /^CONTAINER ID\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    assert.match(table[1]!, /^sleeper\s+\d+\.\d\d%\s+[\d.]+(B|KiB|MiB) \/ [\d.]+(MiB|GiB)\s+\d+\.\d\d%\s+0B \/ 0B\s+\S+ \/ \S+\s+1$/);
     const [json] = JSON.parse(ok('stats', '--no-stream', '--format', 'json')) as {
       id: string;
       memoryUsage: number;
@@ -58,7 +58,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.match(ok('ps'), /sleeper .*Up/);
     assert.equal(run('top', 'no-such').code, 1);
     ok('stop', '-t', '0', 'sleeper');
-    assert.match(ok('stats', '--no-stream', 'sleeper').split('\n')[1]!, /^sleeper\s+0\.00%\s+0B \/ 0B\s+0\.00%\s+0B \/ 0B\s+0$/);
+    assert.match(ok('stats', '--no-stream', 'sleeper').split('\n')[1]!, /^sleeper\s+0\.00%\s+0B \/ 0B\s+0\.00%\s+0B \/ 0B\s+0B \/ 0B\s+0$/);
     assert.match(ok('container', 'rm', '--help'), /^Usage: ctl rm/);
     assert.match(ok('container', '--help'), /^Usage: ctl container COMMAND/);
   });
@@ -142,7 +142,7 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     for (const args of [
       ['ps', '--format', '{{.Bogus}}'],
       ['inspect', '-f', '{{.State.Bogus}}', 'fmt'],
-      ['stats', '--no-stream', '--format', '{{.NetIO}}', 'fmt'],
+      ['stats', '--no-stream', '--format', '{{.NetBogus}}', 'fmt'],
       ['ps', '--format', '{{.Names | upper}}'],
     ]) {
       const bad = run(...args);

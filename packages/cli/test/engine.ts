@@ -37,11 +37,21 @@ export interface Engine {
 
 export function useEngine(
   suite: string,
-  hooks: { afterEach?: (e: Engine) => void; beforeCleanup?: (e: Engine) => void; namespace?: string } = {},
+  hooks: {
+    afterEach?: (e: Engine) => void;
+    beforeCleanup?: (e: Engine) => void;
+    namespace?: string;
+    /** ctl run's default network (CTL_DEFAULT_NETWORK); none unless a suite asks. */
+    defaultNetwork?: string;
+    /** Every ctl (and so the daemon) in this network namespace (a file; made by the suite before this engine's hooks run). */
+    netns?: () => string;
+  } = {},
 ): Engine {
   let instance: TempInstance | undefined;
   const ns = hooks.namespace ?? `ctl-${suite}-test-${process.pid}`;
-  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns };
+  // Containers of the suites that do not test networking stay off netd's bridge, so no test
+  // touches the host's interfaces or firewall (the network suite runs in a netns of its own).
+  const env = { CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns, CTL_DEFAULT_NETWORK: hooks.defaultNetwork ?? 'none' };
   const engine: Engine = {
     get instance() {
       if (!instance) throw new Error('the engine is not set up yet');
@@ -49,7 +59,7 @@ export function useEngine(
     },
     ns,
     env,
-    run: (...args) => ctl(engine.instance, args, env),
+    run: (...args) => ctl(engine.instance, args, env, hooks.netns?.()),
     ok(...args) {
       const r = engine.run(...args);
       assert.equal(r.code, 0, `ctl ${args.join(' ')}: ${r.stderr}`);
@@ -57,7 +67,9 @@ export function useEngine(
     },
     start: (...args) =>
       new Promise((resolve) => {
-        const child = spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, ...args], {
+        const argv = [CTL, '--root', engine.instance.root, '--state', engine.instance.state, ...args];
+        const netns = hooks.netns?.();
+        const child = spawn(netns ? 'nsenter' : process.execPath, netns ? [`--net=${netns}`, process.execPath, ...argv] : argv, {
           env: { ...process.env, CTL_NO_AUTOSTART: '', ...env },
         });
         let stdout = '';

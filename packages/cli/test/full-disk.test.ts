@@ -25,7 +25,13 @@ describe('a full root file system', function () {
   let instance: TempInstance;
   const children = new Children();
   const ns = `ctl-fulldisk-test-${process.pid}`;
-  const env = { ...process.env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs', CTL_NAMESPACE: ns, CTL_NO_AUTOSTART: '1' };
+  const env = {
+    ...process.env,
+    CTL_SNAPSHOTTER_DRIVERS: 'overlayfs',
+    CTL_NAMESPACE: ns,
+    CTL_NO_AUTOSTART: '1',
+    CTL_DEFAULT_NETWORK: 'none',
+  };
   const run = (...args: string[]) => ctl(instance, args, env);
 
   before(() => {

@@ -12,8 +12,10 @@ export interface Run {
   stderr: string;
 }
 
-export function ctl(instance: TempInstance, args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const res = spawnSync(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, ...args], {
+/** netns: run it (and so the daemon it starts) in that network namespace (a file, e.g. /run/netns/NAME). */
+export function ctl(instance: TempInstance, args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): Run {
+  const argv = [CTL, '--root', instance.root, '--state', instance.state, ...args];
+  const res = spawnSync(netns ? 'nsenter' : process.execPath, netns ? [`--net=${netns}`, process.execPath, ...argv] : argv, {
     env: { ...process.env, CTL_NO_AUTOSTART: '', ...env },
     encoding: 'utf8',
     timeout: 60_000,

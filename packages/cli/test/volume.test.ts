@@ -88,7 +88,8 @@ describe('ctl volume and volumes in containers', function () {
     // A missing named volume is made; docker's copy-up fills an empty one from the image.
     assert.match(ok('run', '--rm', '-v', 'etc1:/etc', 'busybox', 'cat', '/etc/passwd'), /^root:/);
     assert.ok(existsSync(join(inspect('etc1').Mountpoint, 'passwd')));
-    assert.equal(ok('run', '--rm', '-v', 'etc2:/etc:nocopy', 'busybox', 'ls', '/etc'), '');
+    // nothing copied: only the name files, bound over the volume as docker binds them
+    assert.equal(ok('run', '--rm', '-v', 'etc2:/etc:nocopy', 'busybox', 'ls', '/etc'), 'hostname\nhosts\nresolv.conf\n');
   });
 
   it('refuses to remove a volume in use, even with -f, and removes it once the container is gone', () => {

@@ -40,6 +40,7 @@ export type {
 } from './tasks/tasks';
 export { TasksClient } from './tasks/client';
 export { RunnerClient } from './run/client';
+export { DEFAULT_NETWORK, NetworkLabel, networksOf, publishedPorts } from './run/network-labels';
 export { type NewVolume, type Volume, type Volumes, VOLUME_DRIVER } from './volumes/volumes';
 export { VolumesClient } from './volumes/client';
 export {

@@ -14,6 +14,7 @@ import {
 import { allows, isActive } from '@ctl/proto/task-status';
 import { DriversClient, SnapshotsClient, SnapshotterSystemClient } from '@ctl/snapshotter/client';
 import { join } from 'node:path';
+import { NetworksClient } from '@ctl/netd/client';
 import { containersRegistration } from './containers/grpc';
 import { ContainerStore } from './containers/store';
 import { contentRegistration } from './content/grpc';
@@ -40,6 +41,7 @@ import { type TaskManager, createTaskManager } from './tasks/manager';
 import { RestartSupervisor } from './restart/supervisor';
 import { runnerRegistration } from './run/grpc';
 import { Committer } from './run/commit';
+import { ContainerNetworking } from './run/network';
 import { Runner } from './run/runner';
 import type { UnpackTarget } from './unpack/unpacker';
 import type { Resource } from './leases/leases';
@@ -105,7 +107,8 @@ async function removeTask(tasks: TaskManager, ns: string, id: string, force: boo
  *   unpack      content, gc, snapshotter's Drivers + Snapshots, differ         containerd Diff (the differ)
  *   restarts    events, containers, namespaces, tasks, snapshots               —
  *   transfer    content, images, leases, unpack                                ctl Transfer
- *   runner      volumes, stores, unpack, snapshots, tasks, restarts            ctl Run (with committer)
+ *   networking  netd's client, tasks (container: mode)                         —
+ *   runner      volumes, stores, unpack, snapshots, tasks, restarts, networking ctl Run (with committer)
  *   committer   stores, unpack, tasks                                          ctl Run
  *   check       gc's inventory, tasks' leftovers                               ctl System
  *
@@ -198,6 +201,15 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         logger,
       });
       const restarts = supervisor;
+      // netd over gRPC (never in-process), one connection, as for the snapshotter.
+      const netdWire = new WireClient(serviceSocket(dirs, 'netd'));
+      wires.push(netdWire);
+      const networking = new ContainerNetworking({
+        networks: (ns) => new NetworksClient(netdWire, ns),
+        netnsDir: join(dirs.state, 'netns'),
+        filesDir: join(root, 'containers'),
+        taskPid: async (ns, id) => (await tasks.get(ns, id).catch(() => undefined))?.pid || undefined,
+      });
       const transfer = new Transfer({ content, images: (ns) => images.namespace(ns), leases: (ns) => leases.namespace(ns), unpackTarget });
       const runner = new Runner({
         volumes,
@@ -212,6 +224,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         tmpRoot: tmp,
         cgroupParent: cgroupParent(dirs),
         exclusive: (ns, id, fn) => restarts.exclusive(ns, id, fn),
+        networking,
       });
       const committer = new Committer({
         content: (ns) => content.namespace(ns),

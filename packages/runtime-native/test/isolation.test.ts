@@ -33,6 +33,22 @@ describe('runtime isolation (root, real kernel)', function () {
     assert.notEqual(os.hostname(), 'ctl-test-host');
   });
 
+  it('brings up lo in a new network namespace (as runc does), also in a user namespace', async () => {
+    // lo's flags: 0x9 is IFF_UP|IFF_LOOPBACK, 0x8 is down ("Network is unreachable" for 127.0.0.1)
+    const cmd = ['sh', '-c', 'cat /sys/class/net/lo/flags; ping -c1 -W5 127.0.0.1 >/dev/null && echo up'];
+    const id = fx.id();
+    const r = await fx.runtime.runForeground(id, fx.bundle(id, cmd));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['0x9', 'up']);
+    const userns = {
+      uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+      gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+    };
+    const id2 = fx.id();
+    const r2 = await fx.runtime.runForeground(id2, fx.bundle(id2, ['cat', '/sys/class/net/lo/flags'], { userns }));
+    assert.equal(r2.stdout.trim(), '0x9', r2.stderr);
+  });
+
   it('keeps a mount made inside invisible outside', async () => {
     const id = fx.id();
     const b = fx.bundle(id, ['sh', '-c', 'mount -t tmpfs inside /mnt && touch /mnt/made-inside && grep -c " /mnt " /proc/self/mountinfo'], {

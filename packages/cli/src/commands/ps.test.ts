@@ -24,7 +24,7 @@ describe('ps', () => {
     });
     assert.deepEqual(
       { ...s, limit: s.limit > 10_000 },
-      { id: 'c', at: 1000, cpuNs: 5e9, memory: 6000, limit: true, pids: 3, blockRead: 7, blockWrite: 9 },
+      { id: 'c', at: 1000, cpuNs: 5e9, memory: 6000, limit: true, pids: 3, blockRead: 7, blockWrite: 9, netRx: 0, netTx: 0 },
     );
   });
 });

@@ -10,6 +10,7 @@ import { parseOptions } from '../options';
 import type { Command } from '../command';
 import { lite, withClients } from '../clients';
 import { each, ids, specOf, taskOf } from '../container/common';
+import { netIo, networkSettings, portsText } from '../container/network';
 import { hasExited, hasProcesses, isPaused, isRunning, statusText } from '../container/status';
 import { age, humanSize, table } from '../format';
 import { type Fields, template } from '../template';
@@ -18,7 +19,7 @@ type Metric = import('@ctl/containerd-lite/client').TaskMetric;
 type Container = import('@ctl/containerd-lite/client').Container;
 type ProcessState = import('@ctl/containerd-lite/client').ProcessState;
 
-/** ps's fields for --format, docker's names and headers (ours have no ports, sizes or networks to show). */
+/** ps's fields for --format, docker's names and headers (ours have no sizes to show). */
 const PS_FIELDS: Fields = {
   ID: 'CONTAINER ID',
   Image: 'IMAGE',
@@ -27,7 +28,9 @@ const PS_FIELDS: Fields = {
   RunningFor: 'CREATED',
   Status: 'STATUS',
   State: 'STATE',
+  Ports: 'PORTS',
   Names: 'NAMES',
+  Networks: 'NETWORKS',
   Labels: 'LABELS',
 };
 
@@ -42,7 +45,9 @@ function containerRow(c: Container, task: ProcessState | undefined): Record<keyo
     RunningFor: `${age(c.createdAt)} ago`,
     Status: statusText(task),
     State: (task?.status ?? 'CREATED').toLowerCase(),
+    Ports: portsText(lite().publishedPorts(c.labels)),
     Names: c.id,
+    Networks: lite().networksOf(c.labels).join(','),
     Labels: Object.entries(c.labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(','),
@@ -94,8 +99,8 @@ const ps: Command = {
         const cells = rows.map((r) => containerRow(r.container, r.task));
         context.out(
           table([
-            ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'],
-            ...cells.map((c) => [c.ID, c.Image, c.Command, c.RunningFor, c.Status]),
+            ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS'],
+            ...cells.map((c) => [c.ID, c.Image, c.Command, c.RunningFor, c.Status, c.Ports]),
           ]),
         );
       }
@@ -117,6 +122,9 @@ const inspect: Command = {
         const c = await a.containers.get(id);
         const task = await taskOf(a.tasks, id);
         const where = await a.runner.inspect(id);
+        const mode = c.labels[lite().NetworkLabel.mode] ?? 'none';
+        // Live from netd (connect/disconnect change them); a container without networks never asks it.
+        const endpoints = lite().networksOf(c.labels).length ? await a.networks.listEndpoints({ containerId: id }) : [];
         out.push({
           Id: c.id,
           Name: c.id,
@@ -136,7 +144,9 @@ const inspect: Command = {
             RestartPolicy: { Name: lite().policyOf(c.labels).name, MaximumRetryCount: lite().policyOf(c.labels).maxRetries },
             // docker's name of the OCI runtime; Runtime below is containerd's (the shim's)
             Runtime: lite().binaryName(c.runtime) || 'runtime-native',
+            NetworkMode: mode,
           },
+          NetworkSettings: networkSettings(mode, lite().publishedPorts(c.labels), endpoints),
           Labels: c.labels,
           Snapshotter: c.snapshotter,
           SnapshotKey: c.snapshotKey,
@@ -259,12 +269,14 @@ interface Sample {
   pids: number;
   blockRead: number;
   blockWrite: number;
+  netRx: number;
+  netTx: number;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0)) || 0;
 
 /** The figures docker shows, from the runtime's stats (runc's `events --stats` shape, v1 or v2). */
-export function sampleOf(m: Metric): Sample {
+export function sampleOf(m: Metric, pid = 0): Sample {
   // `ctl-runtime events --stats` prints {type: 'stats', id, data}; the counters are in data.
   const d = ((m.data as { data?: object }).data ?? m.data) as {
     cpu?: { usage?: { total?: number } };
@@ -289,6 +301,7 @@ export function sampleOf(m: Metric): Sample {
     pids: num(d.pids?.current),
     blockRead: sum('read'),
     blockWrite: sum('write'),
+    ...(({ rx, tx }) => ({ netRx: rx, netTx: tx }))(netIo(pid)),
   };
 }
 
@@ -303,13 +316,15 @@ function statsRow(now: Sample, before: Sample | undefined) {
     memoryPercent: now.limit ? (now.memory / now.limit) * 100 : 0,
     blockRead: now.blockRead,
     blockWrite: now.blockWrite,
+    netRx: now.netRx,
+    netTx: now.netTx,
     pids: now.pids,
   };
 }
 
 const size = (n: number): string => humanSize(n).replace(' ', '');
 
-/** stats's fields for --format, docker's names and headers (no network I/O here). */
+/** stats's fields for --format, docker's names and headers. */
 const STATS_FIELDS: Fields = {
   Container: 'CONTAINER',
   ID: 'CONTAINER ID',
@@ -317,6 +332,7 @@ const STATS_FIELDS: Fields = {
   CPUPerc: 'CPU %',
   MemUsage: 'MEM USAGE / LIMIT',
   MemPerc: 'MEM %',
+  NetIO: 'NET I/O',
   BlockIO: 'BLOCK I/O',
   PIDs: 'PIDS',
 };
@@ -329,6 +345,7 @@ const statsCells = (r: ReturnType<typeof statsRow>): Record<keyof typeof STATS_F
   CPUPerc: `${r.cpuPercent.toFixed(2)}%`,
   MemUsage: `${size(r.memoryUsage)} / ${size(r.memoryLimit)}`,
   MemPerc: `${r.memoryPercent.toFixed(2)}%`,
+  NetIO: `${size(r.netRx)} / ${size(r.netTx)}`,
   BlockIO: `${size(r.blockRead)} / ${size(r.blockWrite)}`,
   PIDs: String(r.pids),
 });
@@ -354,11 +371,11 @@ const stats: Command = {
       try {
         let previous = new Map<string, Sample>();
         const sample = async (): Promise<Sample[]> => {
-          const wanted = positionals.length
-            ? positionals
-            : (await a.tasks.list()).filter((t) => !t.id && hasProcesses(t)).map((t) => t.containerId);
+          const running = (await a.tasks.list()).filter((t) => !t.id && hasProcesses(t));
+          const wanted = positionals.length ? positionals : running.map((t) => t.containerId);
           if (wanted.length === 0) return [];
-          return (await a.tasks.metrics(wanted)).map(sampleOf);
+          const pids = new Map(running.map((t) => [t.containerId, t.pid]));
+          return (await a.tasks.metrics(wanted)).map((m) => sampleOf(m, pids.get(m.id)));
         };
         const tty = Boolean(process.stdout.isTTY) && !values['no-stream'];
         previous = new Map((await sample()).map((s) => [s.id, s]));
@@ -372,7 +389,7 @@ const stats: Command = {
           // A named container that does not run shows zeros, as docker shows it.
           const stopped = positionals
             .filter((id) => !now.some((s) => s.id === id))
-            .map((id): Sample => ({ id, at: 0, cpuNs: 0, memory: 0, limit: 0, pids: 0, blockRead: 0, blockWrite: 0 }));
+            .map((id): Sample => ({ id, at: 0, cpuNs: 0, memory: 0, limit: 0, pids: 0, blockRead: 0, blockWrite: 0, netRx: 0, netTx: 0 }));
           const rows = [...now, ...stopped].map((s) => statsRow(s, previous.get(s.id))).sort((x, y) => x.id.localeCompare(y.id));
           previous = new Map(now.map((s) => [s.id, s]));
           const cells = rows.map(statsCells);
@@ -380,7 +397,7 @@ const stats: Command = {
           if (values.format === 'json') context.out(`${JSON.stringify(rows)}\n`);
           else if (format) context.out(`${clear}${format.render(cells)}`);
           else {
-            const columns = ['ID', 'CPUPerc', 'MemUsage', 'MemPerc', 'BlockIO', 'PIDs'] as const;
+            const columns = ['ID', 'CPUPerc', 'MemUsage', 'MemPerc', 'NetIO', 'BlockIO', 'PIDs'] as const;
             context.out(`${clear}${table([columns.map((f) => STATS_FIELDS[f]!), ...cells.map((c) => columns.map((f) => c[f]))])}`);
           }
           if (values['no-stream']) return 0;

@@ -134,7 +134,14 @@ Runs a command in a new container (docker run's options):
   --device-read-bps PATH:RATE  --device-write-bps PATH:RATE (RATE e.g. 1mb)
   --device-read-iops PATH:N  --device-write-iops PATH:N   (PATH a block device)
   --cap-add CAP  --cap-drop CAP  --privileged  --security-opt seccomp=unconfined|FILE|no-new-privileges
-  -l, --label K=V  --stop-signal SIG  --stop-timeout SECONDS  --network none|host
+  -l, --label K=V  --stop-signal SIG  --stop-timeout SECONDS
+  --network NET            bridge (default), a network of ctl network create (repeatable: eth0, eth1, …),
+                           none (loopback only), host, container:NAME
+  -p, --publish [IP:][HOST_PORT:]PORT[/tcp|udp]   ranges too (8000-8001:80-81); no HOST_PORT: a free one
+  -P, --publish-all  --expose PORT[/PROTO]   every exposed port (the image's and --expose) on a free port
+  --ip IP  --ip6 IP  --mac-address MAC  --network-alias NAME   on the first network
+  --dns IP  --dns-search DOMAIN  --dns-option OPT  --add-host HOST:IP|host-gateway
+  --network-egress-rate RATE  --network-ingress-rate RATE   bandwidth limits (tc units: 1mbit, 500kbit)
   --restart no|on-failure[:N]|always|unless-stopped   restart the container when it exits
                            (the daemon does, with a back-off; not after ctl stop/kill)
   --snapshotter NAME  --runtime runtime-native|runc|crun (default runtime-native)

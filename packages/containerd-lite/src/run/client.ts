@@ -30,14 +30,17 @@ export class RunnerClient extends NamespacedClient {
     await this.wire.unary(wireMethod<RemoveRequest, object>(FILE, SERVICE, 'Remove'), { id, force, removeVolumes }, this.options);
   }
 
-  /** Where the container's task (or exec) keeps its stdio and root filesystem on the daemon's host; whether it was OOM-killed. */
-  async inspect(id: string, execId = ''): Promise<TaskLocation> {
+  /**
+   * Where the container's task (or exec) keeps its stdio and root filesystem on the daemon's host;
+   * whether it was OOM-killed; the container's own network namespace.
+   */
+  async inspect(id: string, execId = ''): Promise<TaskLocation & { netnsPath: string }> {
     const res = await this.wire.unary(
       wireMethod<InspectRequest, InspectResponse__Output>(FILE, SERVICE, 'Inspect'),
       { id, execId },
       this.options,
     );
-    return { attachSocket: res.attachSocket, logPath: res.logPath, rootfs: res.rootfs, oomKilled: res.oomKilled };
+    return { attachSocket: res.attachSocket, logPath: res.logPath, rootfs: res.rootfs, oomKilled: res.oomKilled, netnsPath: res.netnsPath };
   }
 
   /** Makes image `reference` of the container's changes; resolves with its digests. */

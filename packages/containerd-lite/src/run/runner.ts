@@ -52,6 +52,8 @@ import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import type { TaskLocation } from '../tasks/tasks';
 import type { NewVolume, Volume } from '../volumes/volumes';
 import { BLKIO_WEIGHT_WARNING, SWAP_LIMIT_WARNING, blkioWeightSupported, swapLimitSupported } from './host-support';
+import { ContainerNetworking } from './network';
+import { networkPlan } from './network-plan';
 import { type VolumeOption, fromConfig, normalPath, recordLabels } from './options';
 
 export interface CreateRequest {
@@ -102,6 +104,8 @@ export interface RunnerDeps {
   cgroupParent: string;
   /** Runs a container's removal with no restart of it pending or in progress (the restart supervisor's). */
   exclusive?<T>(ns: string, id: string, fn: () => Promise<T>): Promise<T>;
+  /** The container's network namespace, endpoints (through netd) and name files. */
+  networking: ContainerNetworking;
 }
 
 const LEASE_TTL_MS = 3600_000;
@@ -193,6 +197,7 @@ export class Runner {
     const runtime = choice.flavor === 'native' ? '' : choice.name;
     const ref = normalizeReference(request.image);
     const { options, volumes: wanted, labels: lifecycle, snapshotLabels } = fromConfig(request.config);
+    const plan = networkPlan(request.config);
     const labels = recordLabels(request.labels, lifecycle);
     const warnings: string[] = [];
     if (options.blkioWeight !== undefined && !blkioWeightSupported()) {
@@ -257,17 +262,31 @@ export class Runner {
               if (!v.nocopy && readdirSync(volume.mountpoint).length === 0)
                 copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
             }
-            const spec = await this.spec(ns, id, config, { ...options, mounts: [...mounts, ...(options.mounts ?? [])] }, rootfs, copies);
+            const net = await deps.networking.setUp(ns, id, plan, {
+              hostname: options.hostname,
+              hostUts: options.utsMode === 'host',
+              imageExposed: Object.keys(config.config?.ExposedPorts ?? {}),
+              mounted: new Set([...mountedPaths(options), ...volumes.map((v) => v.destination)]),
+            });
+            const userMounts = [...mounts, ...(options.mounts ?? [])];
+            const runOptions = {
+              ...options,
+              network: net.network ?? options.network,
+              hostname: net.hostname,
+              mounts: [...userMounts, ...net.mounts],
+            };
+            const spec = await this.spec(ns, id, config, runOptions, rootfs, copies);
             await containers.create({
               id,
               image: ref,
-              labels,
+              labels: { ...labels, ...net.labels },
               runtime: runtimeRecord(runtime),
               spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
               snapshotter: target.snapshotter,
               snapshotKey: id,
             });
           } catch (err) {
+            await deps.networking.tearDown(ns, id, plan.mode === 'networks').catch(() => undefined);
             for (const name of made) await deps.volumes.removeLocked(ns, name, true).catch(() => undefined);
             throw err;
           }
@@ -331,10 +350,11 @@ export class Runner {
     }
   }
 
-  /** A container's task (or exec) on this host: its stdio, root filesystem and OOM kill (ctl.run.v1 Inspect). */
-  async inspect(ns: string, id: string, execId = ''): Promise<TaskLocation> {
-    await this.deps.containers(ns).get(id);
-    return this.deps.locateTask(ns, id, execId);
+  /** A container's task (or exec) on this host: its stdio, root filesystem, OOM kill and netns (ctl.run.v1 Inspect). */
+  async inspect(ns: string, id: string, execId = ''): Promise<TaskLocation & { netnsPath: string }> {
+    const container = await this.deps.containers(ns).get(id);
+    const netnsPath = ContainerNetworking.attached(container.labels) ? this.deps.networking.netnsPath(ns, id) : '';
+    return { ...this.deps.locateTask(ns, id, execId), netnsPath };
   }
 
   /**
@@ -358,6 +378,8 @@ export class Runner {
         throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
     });
+    // Before the record goes: a failed detach (netd down) leaves the container to remove again.
+    await this.deps.networking.tearDown(ns, id, ContainerNetworking.attached(container.labels));
     // The snapshot is removed here and now, so no collection is needed for it.
     await containers.delete(id, { collect: !container.snapshotKey });
     // A task create that found the record before it went (ctl run's, racing this rm -f) has

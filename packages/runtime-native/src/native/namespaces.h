@@ -23,5 +23,7 @@ void ns_plan_free(struct ns_plan *p);
 bool ns_is_current(int type, const char *path);
 int ns_join(struct ns_plan *p, bool user_only, bool skip_user, struct ctl_err *e);
 int ns_write_id_maps(pid_t pid, json_t *spec, struct ctl_err *e);
+/* Brings up `lo` in the network namespace we are in (a new one starts with it down). */
+int ns_loopback_up(struct ctl_err *e);
 
 #endif

@@ -144,6 +144,7 @@ static void stage1(struct spawn *sp, int sync_fd) {
     ctl_fail(&e, errno, "unshare namespaces (linux.namespaces, flags 0x%x)", flags & ~CLONE_NEWUSER);
     sync_child_fail(sync_fd, &e);
   }
+  if ((flags & CLONE_NEWNET) && ns_loopback_up(&e) < 0) sync_child_fail(sync_fd, &e);
   pid_t child = fork();
   if (child < 0) ctl_fail(&e, errno, "fork container process"), sync_child_fail(sync_fd, &e);
   if (child == 0) stage2(sp, sync_fd);
