@@ -114,7 +114,8 @@ describe('system check', function () {
         .filter((p) => ['mount', 'loop', 'snapshotter'].includes(p.kind))
         .map((p) => `${p.kind} ${p.subject}`)
         .sort();
-    await snapshots.prepare('chk/sized', '', { [SIZE_LIMIT_LABEL]: '8m' });
+    // A gc root: nothing else refers to it, and the instance's gc may run at any time.
+    await snapshots.prepare('chk/sized', '', { [SIZE_LIMIT_LABEL]: '8m', 'containerd.io/gc.root': 'test' });
     try {
       assert.deepEqual(await found(), []);
       // A loop-mounted image as a size-limited layer's, but no snapshot's (not named as an id, so
