@@ -185,7 +185,9 @@ async function mountImage(target: string, image: string): Promise<void> {
 
 /** Detaches loop devices still bound to image once nothing mounts them (autoclear may lag). */
 async function detachLoops(image: string): Promise<void> {
-  const deadline = Date.now() + 2000;
+  // Generous: the kernel clears an autoclear device from a work queue after the last close, which
+  // lags by seconds under load; losetup -d meanwhile fails.
+  const deadline = Date.now() + 10_000;
   for (;;) {
     const devices = await loopDevicesOf(image);
     if (devices.length === 0) return;
