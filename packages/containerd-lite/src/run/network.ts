@@ -194,6 +194,8 @@ export class ContainerNetworking {
           macAddress: a.macAddress,
           ports: first ? portsToPublish(plan, imageExposed) : [],
           bandwidth: first ? plan.bandwidth : undefined,
+          // on a network with names, its resolver forwards the container's other questions to them
+          dnsUpstreams: plan.dns.nameservers,
         }),
       );
     }
