@@ -7,9 +7,11 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Children, waitFor } from '@ctl/proto/testing';
 import { useEngine } from './engine';
 
 const NETNS = `ctl-netcli-test-${process.pid}`;
+const MBIT = 1_000_000;
 const NETNS_FILE = `/run/netns/${NETNS}`;
 /** The test namespace's own ("outward") address, on a veth of its own (this kernel has no dummy driver). */
 const OUTWARD = '192.0.2.1';
@@ -31,6 +33,8 @@ describe('ctl run with networks (root, a netns of its own)', function () {
     ])
       execFileSync('ip', ['-n', NETNS, ...cmd]);
   });
+  const children = new Children();
+  after(() => children.killAll()); // before the engine's: nothing of ours is left in the namespace
   const e = useEngine('netcli', { defaultNetwork: 'bridge', netns: () => NETNS_FILE });
   after(() => {
     // after the engine's own after hook: its daemon is gone, so nothing holds the namespace's parts
@@ -104,7 +108,7 @@ describe('ctl run with networks (root, a netns of its own)', function () {
     assert.deepEqual(JSON.parse(e.ok('network', 'inspect', 'bridge'))[0].Containers, {});
   });
 
-  it('two containers on a user network reach each other by address, name and alias; connect and disconnect', function () {
+  it('two containers on a user network reach each other by address, name and alias, as containers come and go', () => {
     e.ok('network', 'create', '--subnet', '10.77.0.0/24', 'front');
     e.ok(
       'run',
@@ -127,10 +131,19 @@ describe('ctl run with networks (root, a netns of its own)', function () {
     );
     const get = (target: string) => e.run('run', '--rm', '--network', 'front', 'busybox', 'wget', '-qO-', `http://${target}/hostname`);
     assert.equal(get('10.77.0.10').stdout, 'api\n');
-    const resolver = e.ok('run', '--rm', '--network', 'front', 'busybox', 'cat', '/etc/resolv.conf');
-    if (!/^nameserver 10\.77\.0\./m.test(resolver)) this.skip(); // netd has no resolver for names yet
+    const resolver = e.ok('run', '--rm', '--network', 'front', '--dns', '192.0.2.53', 'busybox', 'cat', '/etc/resolv.conf');
+    assert.match(resolver, /^nameserver 10\.77\.0\.1$/m, "netd's resolver on the gateway, and no other (--dns is its upstream)");
+    assert.doesNotMatch(resolver, /192\.0\.2\.53/);
     assert.equal(get('api').stdout, 'api\n');
     assert.equal(get('backend').stdout, 'api\n');
+    // another container takes the name: the answer follows
+    e.ok('rm', '-f', 'api');
+    e.ok('run', '-d', '--name', 'api', '--network', 'front', '--ip', '10.77.0.11', 'busybox', 'sleep', '300');
+    const lookup = e.ok('run', '--rm', '--network', 'front', 'busybox', 'nslookup', 'api');
+    assert.match(lookup, /^Address:\s*10\.77\.0\.11$/m, lookup);
+    assert.doesNotMatch(lookup, /10\.77\.0\.10/);
+    e.ok('rm', '-f', 'api');
+    e.ok('network', 'rm', 'front');
   });
 
   it('connects a running container to a second network and disconnects it', () => {
@@ -139,7 +152,12 @@ describe('ctl run with networks (root, a netns of its own)', function () {
     e.ok('network', 'create', '--subnet', '10.79.0.0/24', 'extra');
     const connected = e.run('network', 'connect', '--alias', 'm2', 'extra', 'multi');
     assert.equal(connected.code, 0, connected.stderr);
-    assert.match(e.ok('exec', 'multi', 'ip', '-4', '-o', 'addr'), /10\.79\.0\.\d+\//);
+    const address = /10\.79\.0\.\d+(?=\/)/.exec(e.ok('exec', 'multi', 'ip', '-4', '-o', 'addr'))?.[0];
+    assert.ok(address, 'an address on the second network');
+    assert.match(e.ok('exec', 'multi', 'ip', 'route'), /^default via 10\.78\.0\.1 dev eth0/m, 'the first network keeps the default route');
+    assert.ok(e.ok('exec', 'multi', 'cat', '/etc/hosts').includes(`${address}\tmulti\n`), '/etc/hosts has the new address');
+    const byAlias = e.ok('run', '--rm', '--network', 'extra', 'busybox', 'nslookup', 'm2');
+    assert.match(byAlias, new RegExp(`^Address:\\s*${address.replace(/\./g, '\\.')}$`, 'm'), byAlias);
     const inspected = JSON.parse(e.ok('network', 'inspect', '-f', '{{json .Containers}}', 'extra')) as Record<
       string,
       { Aliases: string[] }
@@ -147,10 +165,47 @@ describe('ctl run with networks (root, a netns of its own)', function () {
     assert.deepEqual(inspected.multi?.Aliases, ['m2']);
     e.ok('network', 'disconnect', 'extra', 'multi');
     assert.doesNotMatch(e.ok('exec', 'multi', 'ip', '-4', '-o', 'addr'), /10\.79\.0\./);
+    assert.ok(!e.ok('exec', 'multi', 'cat', '/etc/hosts').includes(address), '/etc/hosts without it');
+    assert.equal(e.run('network', 'disconnect', 'extra', 'multi').code, 1, 'not connected');
+    e.ok('network', 'disconnect', '-f', 'extra', 'multi');
     assert.equal(e.run('network', 'rm', 'side').code, 1, 'refused while a container is connected');
     e.ok('rm', '-f', 'multi');
     e.ok('network', 'rm', 'side', 'extra');
     assert.doesNotMatch(e.ok('network', 'ls', '--format', '{{.Name}}'), /side|extra/);
+  });
+
+  it('limits a container to 1 mbit each way (within 30%, iperf3 against the host side), and inspect shows the limits', async () => {
+    e.ok('run', '-d', '--name', 'shaped', '--network-egress-rate', '1mbit', '--network-ingress-rate', '1mbit', 'busybox', 'sleep', '300');
+    const settings = JSON.parse(e.ok('inspect', '-f', '{{json .NetworkSettings.Networks.bridge}}', 'shaped')) as {
+      Gateway: string;
+      Bandwidth: { egressBps: number; ingressBps: number };
+    };
+    assert.deepEqual(settings.Bandwidth, { egressBps: MBIT, ingressBps: MBIT });
+    const netns = join(e.instance.state, 'netns', e.ns, 'shaped');
+    // the container's side: the host's iperf3 in its network namespace (the image has none)
+    const rate = async (reverse: boolean): Promise<number> => {
+      const server = children.spawn('nsenter', [`--net=${NETNS_FILE}`, 'iperf3', '-s', '-1', '--forceflush', '-B', settings.Gateway]);
+      await waitFor('iperf3 listening', () => /Server listening/.test(server.output()) || undefined);
+      const client = spawnSync(
+        'nsenter',
+        [`--net=${netns}`, 'iperf3', '-c', settings.Gateway, '-t', '4', '-J', ...(reverse ? ['-R'] : [])],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+      await server.exited;
+      return (JSON.parse(client.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+    };
+    for (const [direction, reverse] of [
+      ['egress', false],
+      ['ingress', true],
+    ] as const) {
+      const measured = await rate(reverse);
+      assert.ok(Math.abs(measured / MBIT - 1) <= 0.3, `${direction}: ${(measured / MBIT).toFixed(3)} mbit/s against 1`);
+    }
+    e.ok('rm', '-f', 'shaped');
+    assert.doesNotMatch(inNetns('ip', 'link', 'show').stdout, /ifb-/, 'the shaper went with the container');
   });
 
   it('refuses bad network flags with usage errors (125) and makes nothing', () => {

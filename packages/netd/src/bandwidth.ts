@@ -38,19 +38,62 @@ export function ifbName(hostInterface: string): string {
   return IFB_PREFIX + fitted;
 }
 
+export interface LimitOptions {
+  /** An alias for the ifb (the owner's mark), so that a start can tell its own from others'. */
+  alias?: string;
+}
+
 /**
  * Limits the container behind `hostInterface` to `bandwidth` (bits per second, 0 = no limit that
  * way), replacing any limits it had.
  */
-export async function limitBandwidth(hostInterface: string, bandwidth: Bandwidth): Promise<void> {
+export async function limitBandwidth(hostInterface: string, bandwidth: Bandwidth, options: LimitOptions = {}): Promise<void> {
   if (bandwidth.egressBps <= 0 && bandwidth.ingressBps <= 0) return clearBandwidth(hostInterface);
   checkRate('egress', bandwidth.egressBps);
   checkRate('ingress', bandwidth.ingressBps);
-  if (!(await tryLimit(hostInterface, bandwidth))) return;
+  if (!(await tryLimit(hostInterface, bandwidth, options))) return;
   // Something of an earlier limit is in the way (an ifb, an ingress filter): start again from nothing.
   await clearBandwidth(hostInterface);
-  const conflict = await tryLimit(hostInterface, bandwidth);
+  const conflict = await tryLimit(hostInterface, bandwidth, options);
   if (conflict) throw commandFailed(conflict.command, conflict.result, ErrorKind.Aborted);
+}
+
+/**
+ * Makes the limits of `hostInterface` these, touching nothing when they are already (as after a
+ * restart of netd: the kernel kept them), so that the shaping goes on without a gap. Costs two
+ * `tc` queries when they are in place.
+ */
+export async function ensureBandwidth(hostInterface: string, bandwidth: Bandwidth, options: LimitOptions = {}): Promise<void> {
+  if (!(await bandwidthInPlace(hostInterface, bandwidth))) await limitBandwidth(hostInterface, bandwidth, options);
+}
+
+interface Qdisc {
+  kind: string;
+  root?: boolean;
+  options?: { rate?: number };
+}
+
+/** Whether the qdiscs of `hostInterface` (and its ifb) are those limitBandwidth makes for `bandwidth`. */
+export async function bandwidthInPlace(hostInterface: string, bandwidth: Bandwidth): Promise<boolean> {
+  const [veth, ifb, filters] = await Promise.all([
+    qdiscs(hostInterface),
+    bandwidth.egressBps > 0 ? qdiscs(ifbName(hostInterface)) : Promise.resolve([]),
+    bandwidth.egressBps > 0 ? runCommand('tc', ['-j', 'filter', 'show', 'dev', hostInterface, 'parent', 'ffff:']) : undefined,
+  ]);
+  const shapedAt = (list: Qdisc[], bps: number): boolean => {
+    const root = list.find((q) => q.root);
+    if (bps <= 0) return root?.kind !== 'tbf';
+    // tc JSON gives the rate in bytes per second
+    return root?.kind === 'tbf' && Math.abs((root.options?.rate ?? 0) * 8 - bps) < 8;
+  };
+  const redirected = filters === undefined || (filters.code === 0 && filters.stdout.includes(`"to_dev":"${ifbName(hostInterface)}"`));
+  const ingress = veth.some((q) => q.kind === 'ingress');
+  return shapedAt(veth, bandwidth.ingressBps) && ingress === bandwidth.egressBps > 0 && redirected && shapedAt(ifb, bandwidth.egressBps);
+}
+
+async function qdiscs(device: string): Promise<Qdisc[]> {
+  const shown = await runCommand('tc', ['-j', 'qdisc', 'show', 'dev', device]);
+  return shown.code === 0 && shown.stdout.trim() ? (JSON.parse(shown.stdout) as Qdisc[]) : [];
 }
 
 /** Removes every limit and the ifb of `hostInterface`; no error when they, or the interface, are gone. */
@@ -72,12 +115,14 @@ interface Conflict {
  * Applies the limits to an interface without ours. Answers the conflict when something of ours
  * is already there (nothing changed then); on any other failure removes what it made and throws.
  */
-async function tryLimit(hostInterface: string, bandwidth: Bandwidth): Promise<Conflict | undefined> {
+async function tryLimit(hostInterface: string, bandwidth: Bandwidth, options: LimitOptions): Promise<Conflict | undefined> {
   const ifb = ifbName(hostInterface);
   const lines: string[] = [];
   if (bandwidth.ingressBps > 0) lines.push(`qdisc add dev ${hostInterface} root ${tbf(bandwidth.ingressBps)}`);
   if (bandwidth.egressBps > 0) {
-    const made = await runCommand('ip', ['link', 'add', 'name', ifb, 'up', 'type', 'ifb']);
+    // a new link takes no alias: it is set by a line of its own
+    const alias = options.alias ? `link set ${ifb} alias ${options.alias}\n` : '';
+    const made = await runCommand('ip', ['-batch', '-'], `link add name ${ifb} up type ifb\n${alias}`);
     if (made.code !== 0) return conflictOrThrow('ip', made);
     lines.push(
       `qdisc add dev ${ifb} root ${tbf(bandwidth.egressBps)}`,

@@ -59,4 +59,5 @@ export const endpointFromWire = (e: Endpoint__Output | null): Endpoint => ({
   ports: (e?.ports ?? []).map(portFromWire),
   bandwidth: { egressBps: e?.bandwidth?.egressBps ?? 0, ingressBps: e?.bandwidth?.ingressBps ?? 0 },
   createdAt: timeFromWire(e?.createdAt),
+  dnsUpstreams: e?.dnsUpstreams ?? [],
 });

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { NetworkDriver } from './driver';
 import type { AttachRequest, Networks, NewNetwork } from './networks';
 import type { Endpoint, Network } from './records';
+import type { NetworkResolvers } from './resolvers';
 import { type NamespacedEndpoint, type NetdStore, Serial } from './store';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -22,6 +23,7 @@ export class NetworkManager {
     private readonly store: NetdStore,
     private readonly drivers: ReadonlyMap<string, NetworkDriver>,
     private readonly logger: Logger,
+    private readonly resolvers: NetworkResolvers,
   ) {}
 
   namespace(namespace: string): Networks {
@@ -77,6 +79,7 @@ export class NetworkManager {
         await driver.remove(made).catch(() => undefined);
         throw err;
       }
+      await this.resolvers.ensure(made);
       return made;
     });
   }
@@ -101,6 +104,7 @@ export class NetworkManager {
           const names = users.map((u) => u.endpoint.name || u.endpoint.containerId).join(', ');
           throw failedPrecondition(`network ${network.name} has active endpoints (${names}): disconnect them first`);
         }
+        await this.resolvers.stop(network.id); // before its gateway address goes with the bridge
         await this.driver(network).remove(network);
         await this.store.deleteNetwork(network.id);
       });
@@ -140,12 +144,17 @@ export class NetworkManager {
         ports: (request.ports ?? []).map((p) => ({ ...p, protocol: p.protocol === 'udp' ? 'udp' : 'tcp' })),
         bandwidth: { egressBps: request.bandwidth?.egressBps ?? 0, ingressBps: request.bandwidth?.ingressBps ?? 0 },
       });
+      // a cni network's gateway is on the host only once its plugins made the bridge
+      const resolver = await this.resolvers.ensure(network);
+      if (resolver) endpoint.dns = { ...endpoint.dns, nameservers: [resolver] };
+      if (request.dnsUpstreams?.length) endpoint.dnsUpstreams = request.dnsUpstreams;
       try {
         await this.store.putEndpoint(namespace, endpoint);
       } catch (err) {
         await this.release(namespace, network, endpoint).catch(() => undefined);
         throw err;
       }
+      this.resolvers.add(namespace, endpoint);
       return endpoint;
     });
   }
@@ -168,6 +177,7 @@ export class NetworkManager {
 
   /** Takes the endpoint off the host, then drops its record and addresses. */
   private async release(namespace: string, network: Network, endpoint: Endpoint): Promise<void> {
+    this.resolvers.remove(namespace, endpoint);
     await this.driver(network).detach(network, endpoint);
     await this.store.deleteEndpoint(namespace, endpoint);
   }
@@ -210,6 +220,8 @@ export class NetworkManager {
         this.logger.info('releasing an endpoint whose netns is gone', { container: e.endpoint.containerId, network: network.name });
         await this.release(e.namespace, network, e.endpoint);
       }
+      for (const e of mine) if (!dead.has(e.endpoint)) this.resolvers.add(e.namespace, e.endpoint);
+      await this.resolvers.ensure(network);
       const held = new Set(mine.filter((e) => !dead.has(e.endpoint)).flatMap((e) => e.endpoint.ips.map((ip) => ip.address.split('/')[0]!)));
       const stray = [...(await this.store.allocations(network.id)).keys()].filter((a) => !held.has(a));
       await this.store.release(network.id, stray);

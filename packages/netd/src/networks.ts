@@ -31,6 +31,8 @@ export interface AttachRequest {
   macAddress?: string;
   ports?: PortMapping[];
   bandwidth?: Partial<Bandwidth>;
+  /** The container's own upstream DNS servers (--dns), for the network's resolver. */
+  dnsUpstreams?: string[];
 }
 
 export interface Networks {

@@ -45,6 +45,8 @@ export interface Endpoint {
   ports: PortMapping[];
   bandwidth: Bandwidth;
   createdAt: string;
+  /** The container's own upstream servers (--dns) for the network's resolver; absent or empty: the host's. */
+  dnsUpstreams?: string[];
 }
 
 /** Bits per second; 0 is no limit. Egress is what the container sends, ingress what it receives. */

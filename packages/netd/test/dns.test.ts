@@ -1,17 +1,12 @@
 import { ErrorKind, isKind } from '@ctl/proto/errors';
-import * as dnsPacket from 'dns-packet';
 import { strict as assert } from 'node:assert';
-import { createSocket } from 'node:dgram';
-import { type Server, createConnection, createServer } from 'node:net';
 import { type Resolver, startResolver } from '../src/dns';
-import { frame, takeMessage } from '../src/dns/forward';
+import { type FakeUpstream, OUTSIDE, addressLine, addresses, fakeUpstream, queryTcp, queryUdp } from './dns-client';
 import { Netns, describeInOwnNetns, vethPair } from './netns';
 
 const GATEWAY = '10.78.0.1';
 const CONTAINER = '10.78.0.2';
 const OTHER = '10.78.0.3';
-/** The fake upstream's only name and its address; every other name is NXDOMAIN there. */
-const OUTSIDE = { name: 'outside.example', address: '192.0.2.7' };
 const UPSTREAM = '127.0.0.1';
 
 describeInOwnNetns('the network DNS resolver', __filename, () => {
@@ -109,95 +104,3 @@ describeInOwnNetns('the network DNS resolver', __filename, () => {
     );
   });
 });
-
-function addressLine(address: string): RegExp {
-  return new RegExp(`^Address:\\s*${address.replace(/\./g, '\\.')}$`, 'm');
-}
-
-/** dns-packet's decoded packet; its types leave out the rcode it decodes. */
-type Reply = dnsPacket.DecodedPacket & { rcode: string };
-
-function addresses(packet: Reply): string[] {
-  return (packet.answers ?? []).map((answer) => ('data' in answer ? String(answer.data) : ''));
-}
-
-function query(name: string, type: 'A' | 'AAAA' | 'MX'): Buffer {
-  return dnsPacket.encode({
-    type: 'query',
-    id: Math.floor(Math.random() * 65535),
-    flags: dnsPacket.RECURSION_DESIRED,
-    questions: [{ type, name }],
-  });
-}
-
-function queryUdp(server: string, name: string, type: 'A' | 'AAAA' | 'MX', port = 53): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    socket.on('error', (err) => {
-      socket.close();
-      reject(err);
-    });
-    socket.on('message', (message) => {
-      socket.close();
-      resolve(dnsPacket.decode(message) as Reply);
-    });
-    socket.send(query(name, type), port, server);
-  });
-}
-
-function queryTcp(server: string, name: string, type: 'A' | 'AAAA' | 'MX', port = 53): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: server, port }, () => socket.write(frame(query(name, type))));
-    let received: Buffer = Buffer.alloc(0);
-    socket.on('error', reject);
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const taken = takeMessage(received);
-      if (!taken) return;
-      socket.destroy();
-      resolve(dnsPacket.decode(taken.message) as Reply);
-    });
-  });
-}
-
-interface FakeUpstream {
-  asked(): number;
-  close(): Promise<void>;
-}
-
-/** A tiny authoritative server over UDP and TCP: OUTSIDE has an IPv4 address, every other name is NXDOMAIN. */
-async function fakeUpstream(address: string): Promise<FakeUpstream> {
-  let asked = 0;
-  const answer = (message: Buffer): Buffer => {
-    asked++;
-    const request = dnsPacket.decode(message);
-    const question = request.questions![0]!;
-    const known = question.name === OUTSIDE.name;
-    return dnsPacket.encode({
-      type: 'response',
-      id: request.id,
-      flags: known ? 0 : 3, // 3: NXDOMAIN
-      questions: request.questions,
-      answers: known && question.type === 'A' ? [{ type: 'A', name: question.name, ttl: 60, data: OUTSIDE.address }] : [],
-    });
-  };
-  const udp = createSocket('udp4');
-  udp.on('message', (message, client) => udp.send(answer(message), client.port, client.address));
-  await new Promise<void>((resolve) => udp.bind(53, address, resolve));
-  const tcp: Server = createServer((connection) => {
-    let received: Buffer = Buffer.alloc(0);
-    connection.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const taken = takeMessage(received);
-      if (taken) connection.end(frame(answer(taken.message)));
-    });
-  });
-  await new Promise<void>((resolve) => tcp.listen(53, address, resolve));
-  return {
-    asked: () => asked,
-    close: async () => {
-      await new Promise<void>((resolve) => udp.close(() => resolve()));
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-    },
-  };
-}

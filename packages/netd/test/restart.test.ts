@@ -7,6 +7,13 @@ import { strict as assert } from 'node:assert';
 import type { NetworksClient } from '../src/client';
 import { Lab } from './lab';
 
+interface Qdisc {
+  kind: string;
+  handle: string;
+  root?: boolean;
+  options: { rate: number };
+}
+
 describe('netd restarts and concurrent attaches', function () {
   this.timeout(180_000);
   let lab: Lab;
@@ -52,6 +59,48 @@ describe('netd restarts and concurrent attaches', function () {
     );
     await netd.detach('kept');
     await netd.detach('next');
+  });
+
+  it('keeps bandwidth limits across a SIGKILL as they were, makes lost ones again, and removes them with the endpoint', async () => {
+    await netd.create({ name: 'shaped', ipv4: { subnet: '10.66.0.0/24' } });
+    const netns = lab.container();
+    const e = await netd.attach({
+      containerId: 'shaped',
+      network: 'shaped',
+      netnsPath: netns,
+      bandwidth: { egressBps: 1_000_000, ingressBps: 2_000_000 },
+    });
+    const veth = e.interface.hostName;
+    const ifb = `ifb-${veth.slice('veth'.length)}`;
+    const tbf = (dev: string) => {
+      const qdiscs = JSON.parse(lab.exec(lab.host, ['tc', '-j', 'qdisc', 'show', 'dev', dev]).stdout || '[]') as Qdisc[];
+      const root = qdiscs.find((q) => q.root && q.kind === 'tbf');
+      return root && { handle: root.handle, bps: root.options.rate * 8 };
+    };
+    const shaped = { veth: tbf(veth), ifb: tbf(ifb) };
+    assert.deepEqual([shaped.veth?.bps, shaped.ifb?.bps], [2_000_000, 1_000_000], 'ingress on the veth, egress on its ifb');
+    assert.match(lab.exec(lab.host, ['ip', 'link', 'show', ifb]).stdout, new RegExp(`alias ctl-netd:${lab.table}`));
+
+    await lab.kill();
+    // a crash's leftover: an ifb of ours that no endpoint has
+    assert.equal(lab.exec(lab.host, ['ip', 'link', 'add', 'ifb-stray', 'type', 'ifb']).status, 0);
+    assert.equal(lab.exec(lab.host, ['ip', 'link', 'set', 'ifb-stray', 'alias', `ctl-netd:${lab.table}`]).status, 0);
+    netd = await lab.start();
+    assert.deepEqual({ veth: tbf(veth), ifb: tbf(ifb) }, shaped, 'the same qdiscs (handles), not made again');
+    assert.ok(!lab.hostState().links.includes('ifb-stray'), 'the stray ifb went');
+
+    await lab.kill();
+    assert.equal(lab.exec(lab.host, ['tc', 'qdisc', 'del', 'dev', veth, 'root']).status, 0);
+    netd = await lab.start();
+    assert.deepEqual([tbf(veth)?.bps, tbf(ifb)?.bps], [2_000_000, 1_000_000], 'a lost limit is set again');
+
+    await netd.detach('shaped');
+    await netd.remove('shaped');
+    assert.deepEqual(
+      lab.hostState().links.filter((l) => l === veth || l.startsWith('ifb')),
+      [],
+      'no veth or ifb left',
+    );
   });
 
   it('gives 100 concurrent attaches 100 different addresses', async () => {

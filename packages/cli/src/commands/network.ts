@@ -2,6 +2,7 @@
  * `ctl network create|ls|inspect|rm|connect|disconnect|prune` (netd's ctl.netd.v1, Docker's
  * commands) and `ctl port` (a container's published ports, from its record).
  */
+import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -37,7 +38,7 @@ Commands:
   inspect [-f FORMAT] NETWORK...   show networks (with their containers) as JSON
   rm NETWORK...                    remove networks (refused while containers are connected)
   connect [--ip IP] [--ip6 IP] [--alias NAME]... NETWORK CONTAINER   connect a running or stopped container
-  disconnect [-f] NETWORK CONTAINER
+  disconnect [-f] NETWORK CONTAINER  (-f: no error when it is not connected)
   prune [-f]                       remove every network no container is connected to (never "bridge")
 `;
 
@@ -280,25 +281,21 @@ export const command: Command = {
       case 'connect':
       case 'disconnect': {
         const [network, container] = operands(positionals, 2, `${verb} needs NETWORK and CONTAINER`);
-        return withClients(context, async ({ networks, runner }) => {
-          if (verb === 'disconnect') {
-            await networks.detach(container!, network);
-            return 0;
-          }
-          const { netnsPath } = await runner.inspect(container!);
-          if (!netnsPath)
-            throw new Error(
-              `container ${container} has no network namespace of its own (--network none, host or container:): it cannot join networks`,
-            );
-          await networks.attach({
-            containerId: container!,
-            network: network!,
-            netnsPath,
-            name: container!,
-            aliases: values.alias ?? [],
-            ipv4Address: values.ip ?? '',
-            ipv6Address: values.ip6 ?? '',
-          });
+        // through containerd-lite: it owns the container's netns and /etc/hosts
+        return withClients(context, async ({ runner }) => {
+          if (verb === 'disconnect')
+            // -f: not being connected is no error (docker's, for an endpoint already gone)
+            await runner.disconnect(container!, network!).catch((err: unknown) => {
+              if (!(values.force && isKind(err, ErrorKind.NotFound))) throw err;
+            });
+          else
+            await runner.connect({
+              id: container!,
+              network: network!,
+              aliases: values.alias ?? [],
+              ipv4Address: values.ip ?? '',
+              ipv6Address: values.ip6 ?? '',
+            });
           return 0;
         });
       }

@@ -2,7 +2,10 @@
 import { NamespacedClient, wireMethod } from '@ctl/proto/wire';
 import type { CommitRequest } from '@ctl/proto/generated/ctl/run/v1/CommitRequest';
 import type { CommitResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CommitResponse';
+import type { ConnectRequest } from '@ctl/proto/generated/ctl/run/v1/ConnectRequest';
+import type { ConnectResponse__Output } from '@ctl/proto/generated/ctl/run/v1/ConnectResponse';
 import type { CreateRequest } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
+import type { DisconnectRequest } from '@ctl/proto/generated/ctl/run/v1/DisconnectRequest';
 import type { CreateResponse__Output } from '@ctl/proto/generated/ctl/run/v1/CreateResponse';
 import type { InspectRequest } from '@ctl/proto/generated/ctl/run/v1/InspectRequest';
 import type { InspectResponse__Output } from '@ctl/proto/generated/ctl/run/v1/InspectResponse';
@@ -41,6 +44,16 @@ export class RunnerClient extends NamespacedClient {
       this.options,
     );
     return { attachSocket: res.attachSocket, logPath: res.logPath, rootfs: res.rootfs, oomKilled: res.oomKilled, netnsPath: res.netnsPath };
+  }
+
+  /** docker network connect: the container's interface on the network and its addresses there. */
+  async connect(request: ConnectRequest): Promise<{ interfaceName: string; addresses: string[] }> {
+    const res = await this.wire.unary(wireMethod<ConnectRequest, ConnectResponse__Output>(FILE, SERVICE, 'Connect'), request, this.options);
+    return { interfaceName: res.interfaceName, addresses: res.addresses };
+  }
+
+  async disconnect(id: string, network: string): Promise<void> {
+    await this.wire.unary(wireMethod<DisconnectRequest, object>(FILE, SERVICE, 'Disconnect'), { id, network }, this.options);
   }
 
   /** Makes image `reference` of the container's changes; resolves with its digests. */

@@ -2,6 +2,8 @@
 import { type Contracts, type ServiceRegistration, namespaceFromMetadata, unaryHandler } from '@ctl/proto';
 import type { CreateRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CreateRequest';
 import type { CommitRequest__Output } from '@ctl/proto/generated/ctl/run/v1/CommitRequest';
+import type { ConnectRequest__Output } from '@ctl/proto/generated/ctl/run/v1/ConnectRequest';
+import type { DisconnectRequest__Output } from '@ctl/proto/generated/ctl/run/v1/DisconnectRequest';
 import type { InspectRequest__Output } from '@ctl/proto/generated/ctl/run/v1/InspectRequest';
 import type { RemoveRequest__Output } from '@ctl/proto/generated/ctl/run/v1/RemoveRequest';
 import { mountToWire } from '@ctl/runtime-native/mount';
@@ -33,6 +35,15 @@ export function runnerRegistration(contracts: Contracts, runner: Runner, committ
       Inspect: unaryHandler(async (req: InspectRequest__Output, call) =>
         runner.inspect(namespaceFromMetadata(call.metadata), req.id, req.execId),
       ),
+      Connect: unaryHandler(async (req: ConnectRequest__Output, call) => {
+        const { id, ...attachment } = req;
+        const endpoint = await runner.connect(namespaceFromMetadata(call.metadata), id, attachment);
+        return { interfaceName: endpoint.interface.name, addresses: endpoint.ips.map((ip) => ip.address) };
+      }),
+      Disconnect: unaryHandler(async (req: DisconnectRequest__Output, call) => {
+        await runner.disconnect(namespaceFromMetadata(call.metadata), req.id, req.network);
+        return {};
+      }),
     },
   };
 }

@@ -12,18 +12,26 @@
  * - The record keeps the mode and the published ports as labels (NetworkLabel), for ps, port and
  *   inspect; the endpoints themselves are netd's (ListEndpoints).
  */
-import { type Endpoint, type Networks, buildHosts, buildResolvConf, parseResolvConf, readHostResolvConf } from '@ctl/netd/client';
+import {
+  type Endpoint,
+  type Networks,
+  buildHosts,
+  buildResolvConf,
+  editHosts,
+  parseResolvConf,
+  readHostResolvConf,
+} from '@ctl/netd/client';
 import { ErrorKind, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
 import { runTool } from '@ctl/runtime-native/launch';
 import { unmountAll } from '@ctl/runtime-native/mount';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_NETWORK, NetworkLabel, networksOf } from './network-labels';
-import { type NetworkPlan, portsToPublish } from './network-plan';
+import { type AttachmentPlan, type NetworkPlan, portsToPublish } from './network-plan';
 
 type SpecMount = NonNullable<RunOptions['mounts']>[number];
 
@@ -194,10 +202,56 @@ export class ContainerNetworking {
           macAddress: a.macAddress,
           ports: first ? portsToPublish(plan, imageExposed) : [],
           bandwidth: first ? plan.bandwidth : undefined,
+          // on a network with names, its resolver forwards the container's other questions to them
+          dnsUpstreams: plan.dns.nameservers,
         }),
       );
     }
     return endpoints;
+  }
+
+  /**
+   * docker network connect: one more network on the container's own netns (the caller checked it
+   * has one), named as at create, its --dns (kept by its first endpoint) as the resolver's
+   * upstreams; its addresses there go into its /etc/hosts. On failure the endpoint is undone.
+   */
+  async connect(ns: string, id: string, attachment: AttachmentPlan): Promise<Endpoint> {
+    const networks = this.deps.networks(ns);
+    const [first] = await networks.listEndpoints({ containerId: id });
+    const endpoint = await networks.attach({
+      containerId: id,
+      netnsPath: this.netnsPath(ns, id),
+      name: id,
+      ...attachment,
+      dnsUpstreams: first?.dnsUpstreams ?? [],
+    });
+    try {
+      await this.editHosts(ns, id, { add: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+    } catch (err) {
+      await networks.detach(id, endpoint.networkId).catch(() => undefined);
+      throw err;
+    }
+    return endpoint;
+  }
+
+  /** docker network disconnect: the endpoint goes, and its addresses from the container's /etc/hosts. */
+  async disconnect(ns: string, id: string, network: string): Promise<void> {
+    const networks = this.deps.networks(ns);
+    const [endpoint] = await networks.listEndpoints({ network, containerId: id });
+    if (!endpoint) throw notFound(`container ${id} is not connected to network ${network}`);
+    await networks.detach(id, endpoint.networkId);
+    await this.editHosts(ns, id, { remove: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+  }
+
+  /**
+   * Changes the container's lines of its /etc/hosts, in place: the running container has the
+   * file bound, so a new file put in its place (a rename) would not be seen.
+   */
+  private async editHosts(ns: string, id: string, change: { add?: string[]; remove?: string[] }): Promise<void> {
+    const files = this.filesPath(ns, id);
+    const hostname = (await readFile(join(files, 'hostname'), 'utf8')).trim();
+    const hosts = join(files, 'hosts');
+    await writeFile(hosts, editHosts(await readFile(hosts, 'utf8'), hostname, change));
   }
 
   /**

@@ -32,6 +32,7 @@ import {
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { type RunOptions, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
 import { type Mount, withReadonlyTempMount } from '@ctl/runtime-native/mount';
+import type { Endpoint } from '@ctl/netd/client';
 import type { Snapshotter } from '@ctl/snapshotter/client';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -53,7 +54,7 @@ import type { TaskLocation } from '../tasks/tasks';
 import type { NewVolume, Volume } from '../volumes/volumes';
 import { BLKIO_WEIGHT_WARNING, SWAP_LIMIT_WARNING, blkioWeightSupported, swapLimitSupported } from './host-support';
 import { ContainerNetworking } from './network';
-import { networkPlan } from './network-plan';
+import { type AttachmentPlan, networkPlan } from './network-plan';
 import { type VolumeOption, fromConfig, normalPath, recordLabels } from './options';
 
 export interface CreateRequest {
@@ -357,14 +358,38 @@ export class Runner {
     return { ...this.deps.locateTask(ns, id, execId), netnsPath };
   }
 
+  /** docker network connect / disconnect of a container with a network namespace of its own (ctl.run.v1 Connect, Disconnect). */
+  async connect(ns: string, id: string, attachment: AttachmentPlan): Promise<Endpoint> {
+    await this.ownNetns(ns, id);
+    return this.exclusively(ns, id, () => this.deps.networking.connect(ns, id, attachment));
+  }
+
+  async disconnect(ns: string, id: string, network: string): Promise<void> {
+    await this.ownNetns(ns, id);
+    return this.exclusively(ns, id, () => this.deps.networking.disconnect(ns, id, network));
+  }
+
+  private async ownNetns(ns: string, id: string): Promise<void> {
+    const { labels } = await this.deps.containers(ns).get(id);
+    if (!ContainerNetworking.attached(labels))
+      throw failedPrecondition(
+        `container ${id} has no network namespace of its own (--network none, host or container:): it cannot join or leave networks`,
+      );
+  }
+
+  /** Runs in the restart supervisor's queue for the container, as every change of it does. */
+  private exclusively<T>(ns: string, id: string, work: () => Promise<T>): Promise<T> {
+    const { exclusive } = this.deps;
+    return exclusive ? exclusive(ns, id, work) : work();
+  }
+
   /**
    * Removes a container, its task (see removeTask) and snapshot; with removeVolumes its anonymous
    * volumes no other container uses. Runs in the restart supervisor's queue for the container, so
    * a pending restart is cancelled and none starts while it runs.
    */
   async remove(ns: string, id: string, force: boolean, removeVolumes = false): Promise<void> {
-    const { exclusive } = this.deps;
-    return exclusive ? exclusive(ns, id, () => this.removeNow(ns, id, force, removeVolumes)) : this.removeNow(ns, id, force, removeVolumes);
+    return this.exclusively(ns, id, () => this.removeNow(ns, id, force, removeVolumes));
   }
 
   private async removeNow(ns: string, id: string, force: boolean, removeVolumes: boolean): Promise<void> {

@@ -1,6 +1,6 @@
 import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { strict as assert } from 'node:assert';
-import { buildHosts } from './etc-hosts';
+import { buildHosts, editHosts } from './etc-hosts';
 
 const DEFAULTS =
   '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n' +
@@ -37,5 +37,19 @@ describe('/etc/hosts', () => {
       () => buildHosts({ hostname: 'x', addresses: [], extraHosts: [{ name: 'gw', address: 'host-gateway' }] }),
       (err: unknown) => isKind(err, ErrorKind.InvalidArgument) && /gw:host-gateway/.test((err as Error).message),
     );
+  });
+
+  it("adds a connected network's addresses under the hostname and takes them out again, leaving the rest", () => {
+    const before = buildHosts({
+      hostname: 'web',
+      addresses: ['172.20.0.2'],
+      extraHosts: [{ name: 'db', address: '10.0.0.9' }],
+      noIpv6: true,
+    });
+    const connected = editHosts(before, 'web', { add: ['10.79.0.2', 'fd00::5'] });
+    assert.equal(connected, `${before}10.79.0.2\tweb\nfd00::5\tweb\n`);
+    assert.equal(editHosts(connected, 'web', { remove: ['10.79.0.2', 'fd00::5'] }), before);
+    // a line of that address for another name (an --add-host) stays
+    assert.equal(editHosts(`${before}10.0.0.9\tweb2\n`, 'web', { remove: ['10.0.0.9'] }), `${before}10.0.0.9\tweb2\n`);
   });
 });

@@ -43,6 +43,22 @@ export function buildHosts(request: ContainerHosts): string {
   return records.map(([address, hostNames]) => `${address}\t${hostNames}\n`).join('');
 }
 
+/**
+ * A container's /etc/hosts after `docker network connect` (its addresses on the new network
+ * added under its hostname) or disconnect (its addresses there taken out), as Docker edits it:
+ * the other lines stay as they are.
+ */
+export function editHosts(text: string, hostname: string, change: { add?: string[]; remove?: string[] }): string {
+  const names = ownNames(hostname, undefined);
+  const gone = new Set(change.remove ?? []);
+  const kept = text.split('\n').filter((line) => {
+    const [address = '', ...rest] = line.split('\t');
+    return !(gone.has(address) && rest.join('\t') === names);
+  });
+  const body = kept.join('\n').replace(/\n*$/, '\n');
+  return body + (change.add ?? []).map((address) => `${address}\t${names}\n`).join('');
+}
+
 function resolveHostGateway(extra: ExtraHost, hostGateway: string | undefined): string {
   if (extra.address !== HOST_GATEWAY) return extra.address;
   if (!hostGateway) throw invalidArgument(`--add-host ${extra.name}:${HOST_GATEWAY}: the container has no network gateway`);

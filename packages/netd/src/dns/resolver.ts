@@ -17,7 +17,8 @@ export interface ResolverOptions {
   port?: number;
   /** The network's name, so that `<container>.<network>` is answered too. */
   network?: string;
-  lookup: NameLookup;
+  /** The addresses of a name on the network, as the client (its address) may see them. */
+  lookup: (name: string, client: string) => ReturnType<NameLookup>;
   /** Where other questions go: a list, or per client address (a container's own --dns). */
   upstream: readonly UpstreamSpec[] | ((client: string) => readonly UpstreamSpec[]);
   /** How long each upstream is given before the next is asked; 2 s by default. */
@@ -74,7 +75,7 @@ function answerer(options: ResolverOptions): Answerer {
   const upstreamsOf = (client: string) =>
     (typeof options.upstream === 'function' ? options.upstream(client) : options.upstream).map(toUpstream);
   return async (query, client, transport) => {
-    const decision = decide(query, options.lookup, options.network);
+    const decision = decide(query, (name) => options.lookup(name, client), options.network);
     if (decision.kind === 'answer') return decision.response;
     if (decision.kind === 'drop') return undefined;
     return (await forward(query, upstreamsOf(client), transport, timeoutMs)) ?? serverFailure(query);

@@ -7,18 +7,21 @@
  */
 import { failedPrecondition, invalidArgument, notFound } from '@ctl/proto';
 import { statfs } from 'node:fs/promises';
+import { clearBandwidth, ensureBandwidth, ifbName, limitBandwidth } from '../bandwidth';
 import type { AttachPlan, NetworkDriver } from '../driver';
 import type { Lease } from '../ipam';
-import type { Endpoint, Network } from '../records';
+import type { Bandwidth, Endpoint, Network } from '../records';
 import { checkOverlap, completeSubnet, ipv4Pool, pickSubnet } from '../subnets';
 import { Firewall } from './bridge/firewall';
-import { addVeth, attachToBridge, deleteLink, ensureBridge, hostVethName, macFor, ourLinks } from './bridge/links';
+import { addVeth, attachToBridge, deleteLink, ensureBridge, hostVethName, macFor, mark, ourLinks } from './bridge/links';
 import { hostRoutes } from './bridge/routes';
 import type { DriverContext } from './index';
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 const NSFS_MAGIC = 0x6e736673;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+const limited = (b: Bandwidth): boolean => b.egressBps > 0 || b.ingressBps > 0;
 
 /** Whether a path is a live network namespace (a bind mount of one, or /proc/<pid>/ns/net). */
 export async function isNetns(path: string): Promise<boolean> {
@@ -107,8 +110,10 @@ export class BridgeDriver implements NetworkDriver {
     return made;
   }
 
-  private deleteLater(name: string): void {
+  /** Deletes a host veth in the background, then its bandwidth shaper (the ifb outlives the veth) if it had limits. */
+  private deleteLater(name: string, bandwidth: Bandwidth): void {
     const done = deleteLink(name)
+      .then(() => (limited(bandwidth) ? clearBandwidth(name) : undefined))
       .catch((err: unknown) => this.context.logger.warn('deleting a veth failed', { veth: name, error: String(err) }))
       .finally(() => {
         if (this.deleting.get(name) === done) this.deleting.delete(name);
@@ -136,6 +141,7 @@ export class BridgeDriver implements NetworkDriver {
     const leases: Lease[] = [];
     const key = hostVethName(this.context.instance, plan.namespace, plan.containerId, network.id);
     let vethMade = false;
+    let shaped = false;
     try {
       leases.push(await ipam.take(network, 4, owner, plan.ipv4Address));
       if (network.ipv6) leases.push(await ipam.take(network, 6, owner, plan.ipv6Address));
@@ -155,6 +161,10 @@ export class BridgeDriver implements NetworkDriver {
         gateways: network.internal ? [] : leases.map((l) => l.gateway),
       });
       vethMade = true;
+      if (limited(plan.bandwidth)) {
+        shaped = true;
+        await limitBandwidth(key, plan.bandwidth, { alias: mark(this.context.instance) });
+      }
       if (ports.length) await this.firewall.write();
       return {
         containerId: plan.containerId,
@@ -175,6 +185,7 @@ export class BridgeDriver implements NetworkDriver {
       };
     } catch (err) {
       if (vethMade) await deleteLink(key);
+      if (shaped) await clearBandwidth(key).catch(() => undefined);
       if (this.firewall.dropPorts(key)) await this.firewall.write().catch(() => undefined);
       await ipam.release(network, leases);
       throw err;
@@ -182,7 +193,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async detach(_network: Network, endpoint: Endpoint): Promise<void> {
-    if (endpoint.interface.hostName) this.deleteLater(endpoint.interface.hostName);
+    if (endpoint.interface.hostName) this.deleteLater(endpoint.interface.hostName, endpoint.bandwidth);
     if (this.firewall.dropPorts(endpoint.interface.hostName)) await this.firewall.write();
   }
 
@@ -200,6 +211,11 @@ export class BridgeDriver implements NetworkDriver {
       }
       const ipv4 = e.ips.find((ip) => !ip.address.includes(':'))?.address.split('/')[0] ?? '';
       this.firewall.setPorts(e.interface.hostName, `container ${e.containerId}`, ipv4, e.ports);
+      // the kernel kept the veth's qdiscs across netd's restart: made again only when they differ
+      if (limited(e.bandwidth))
+        await ensureBandwidth(e.interface.hostName, e.bandwidth, { alias: mark(this.context.instance) }).catch((err: unknown) =>
+          this.context.logger.warn('bandwidth limits could not be set again', { veth: e.interface.hostName, error: String(err) }),
+        );
     }
     // A bridge made again has lost its ports: the live endpoints' veths go back on it.
     const live = endpoints.filter((e) => !dead.includes(e));
@@ -216,9 +232,11 @@ export class BridgeDriver implements NetworkDriver {
     await this.deleted();
     const bridges = new Set(this.firewall.bridges().values());
     const veths = new Set(live.map((e) => e.interface.hostName));
+    const shapers = new Set(live.filter((e) => e.bandwidth.egressBps > 0).map((e) => ifbName(e.interface.hostName)));
     const links = await ourLinks(this.context.instance);
     for (const b of links.bridge) if (!bridges.has(b)) await deleteLink(b);
     for (const v of links.veth) if (!veths.has(v)) await deleteLink(v);
+    for (const i of links.ifb) if (!shapers.has(i)) await deleteLink(i);
     await this.firewall.write();
   }
 }

@@ -27,11 +27,11 @@ export const hostVethName = (table: string, namespace: string, containerId: stri
 export const macFor = (ipv4: string): string =>
   ['02', '42', ...ipv4.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 
-/** Links of this instance (by their mark) in the host's netns, by kind: one query for both. */
-export async function ourLinks(table: string): Promise<{ bridge: string[]; veth: string[] }> {
+/** Links of this instance (by their mark) in the host's netns, by kind (ifb: bandwidth.ts's shapers): one query for all. */
+export async function ourLinks(table: string): Promise<{ bridge: string[]; veth: string[]; ifb: string[] }> {
   const links = (await ipJson<LinkInfo>(['-d', 'link', 'show'])).filter((l) => l.ifalias === mark(table));
   const ofKind = (kind: string) => links.filter((l) => l.linkinfo?.info_kind === kind).map((l) => l.ifname);
-  return { bridge: ofKind('bridge'), veth: ofKind('veth') };
+  return { bridge: ofKind('bridge'), veth: ofKind('veth'), ifb: ofKind('ifb') };
 }
 
 export interface BridgeSpec {
