@@ -378,8 +378,7 @@ export class Runner {
         throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
     });
-    // Before the record goes: a failed detach (netd down) leaves the container to remove again.
-    await this.deps.networking.tearDown(ns, id, ContainerNetworking.attached(container.labels));
+    // The store releases its network before the record goes (a failed detach leaves the container to remove again).
     // The snapshot is removed here and now, so no collection is needed for it.
     await containers.delete(id, { collect: !container.snapshotKey });
     // A task create that found the record before it went (ctl run's, racing this rm -f) has
