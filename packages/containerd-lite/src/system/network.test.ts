@@ -42,11 +42,13 @@ describe('system check: networking', () => {
     );
   });
 
-  it('says when netd did not answer instead of judging endpoints', () => {
-    const problems = findNetworkProblems({ netnsFiles: [], containers: [container('a', 1, true, true)], netdError: 'netd did not answer' });
+  it('says when netd did not answer instead of judging endpoints, unless nothing needs netd', () => {
+    const down = { netdError: 'netd did not answer', netdUnavailable: true };
+    const problems = findNetworkProblems({ netnsFiles: [], containers: [container('a', 1, true, true)], ...down });
     assert.deepEqual(
       problems.map((p) => p.kind),
       ['netd'],
     );
+    assert.deepEqual(findNetworkProblems({ netnsFiles: [], containers: [container('b', 0, true, false)], ...down }), []);
   });
 });

@@ -17,6 +17,8 @@ export interface NetworkInventory {
   /** netd's endpoints of every namespace asked; undefined when netd did not answer (netdError says why). */
   endpoints?: { namespace: string; containerId: string; network: string }[];
   netdError?: string;
+  /** netd's socket did not answer (an instance without netd, unless its containers need one). */
+  netdUnavailable?: boolean;
 }
 
 export interface NetworkCheckDeps {
@@ -50,7 +52,8 @@ export async function networkInventory(deps: NetworkCheckDeps): Promise<NetworkI
     }
     inv.endpoints = endpoints;
   } catch (err) {
-    inv.netdError = isKind(err, ErrorKind.Unavailable) ? 'netd did not answer' : (err as Error).message;
+    inv.netdUnavailable = isKind(err, ErrorKind.Unavailable);
+    inv.netdError = inv.netdUnavailable ? 'netd did not answer' : (err as Error).message;
   }
   return inv;
 }
@@ -82,7 +85,8 @@ export function findNetworkProblems(inv: NetworkInventory): Problem[] {
     else if (inv.endpoints && (endpointCount.get(key(c.namespace, c.id)) ?? 0) < c.networks)
       problems.push({ kind: 'endpoint', namespace: c.namespace, subject: c.id, detail: 'netd lost an endpoint of it while its task runs' });
   }
-  if (inv.netdError)
+  const needed = !inv.netdUnavailable || inv.netnsFiles.length > 0 || inv.containers.some((c) => c.networks > 0);
+  if (inv.netdError && needed)
     problems.push({ kind: 'netd', namespace: '', subject: 'ListEndpoints', detail: `${inv.netdError}; endpoints were not checked` });
   return problems;
 }
