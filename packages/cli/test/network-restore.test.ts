@@ -16,6 +16,8 @@ import { useEngine } from './engine';
 import { makeTestNetns, networkSuitesRun, removeTestNetns, testNetns } from './netns';
 
 const NET = testNetns('netrestore', '192.0.2.2');
+/** A web server answering its hostname at /hostname. */
+const HTTPD = ['busybox', 'httpd', '-f', '-p', '80', '-h', '/etc'];
 
 describe('a container network lost and found (root, a netns of its own)', function () {
   this.timeout(120_000);
@@ -37,7 +39,7 @@ describe('a container network lost and found (root, a netns of its own)', functi
   };
 
   it('starts a stopped container again after a reboot took its netns, and after netd lost its endpoint', async () => {
-    e.ok('run', '-d', '--name', 'web', '-p', '18090:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc');
+    e.ok('run', '-d', '--name', 'web', '-p', '18090:80', ...HTTPD);
     assert.equal(fetch(18090), 'web\n');
     e.ok('stop', '-t', '1', 'web');
     execFileSync('umount', [netnsFile('web')]);
@@ -109,26 +111,8 @@ describe('a container network lost and found (root, a netns of its own)', functi
   });
 
   it('takes docker’s -p forms: a host range for one port takes a free one of it, no host port, a host address', () => {
-    e.ok('run', '-d', '--name', 'p1', '-p', '18100:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc');
-    e.ok(
-      'run',
-      '-d',
-      '--name',
-      'p2',
-      '-p',
-      '18100-18102:80',
-      '-p',
-      '127.0.0.1::81',
-      '-p',
-      '82',
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '80',
-      '-h',
-      '/etc',
-    );
+    e.ok('run', '-d', '--name', 'p1', '-p', '18100:80', ...HTTPD);
+    e.ok('run', '-d', '--name', 'p2', '-p', '18100-18102:80', '-p', '127.0.0.1::81', '-p', '82', ...HTTPD);
     const ports = e.ok('port', 'p2').trim().split('\n');
     assert.equal(ports[0], '80/tcp -> 0.0.0.0:18101', 'the first free port of the range (18100 is p1’s)');
     assert.match(ports[1] ?? '', /^81\/tcp -> 127\.0\.0\.1:\d+$/);
