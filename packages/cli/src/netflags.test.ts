@@ -46,7 +46,29 @@ describe('run network flags', () => {
         [8001, 81],
       ],
     );
-    for (const bad of ['8000-8002:80-81', 'x:80', '80/sctp', '70000', '1.2.3:80:80', ':80:', '8080:'])
+    assert.deepEqual(parsePublish('8000-8002:80'), [{ protocol: 'tcp', hostIp: '', hostPort: 8000, hostPortEnd: 8002, containerPort: 80 }]);
+    assert.deepEqual(parsePublish('::1:8080:80/'), [{ protocol: 'tcp', hostIp: '::1', hostPort: 8080, containerPort: 80 }]);
+    assert.deepEqual(parsePublish('[::1]::80'), [{ protocol: 'tcp', hostIp: '::1', hostPort: 0, containerPort: 80 }]);
+    assert.deepEqual(parsePublish(':80'), [{ protocol: 'tcp', hostIp: '', hostPort: 0, containerPort: 80 }]);
+    assert.deepEqual(
+      parsePublish('127.0.0.1:8000-8001:80-81').map((p) => [p.hostIp, p.hostPort, p.containerPort]),
+      [
+        ['127.0.0.1', 8000, 80],
+        ['127.0.0.1', 8001, 81],
+      ],
+    );
+    for (const bad of [
+      '8000-8002:80-81',
+      '8080:80-81',
+      'x:80',
+      '80/sctp',
+      '70000',
+      '1.2.3:80:80',
+      ':80:',
+      '8080:',
+      '[::1]:80',
+      '8002-8000:80',
+    ])
       assert.throws(() => parsePublish(bad), UsageError, bad);
   });
 

@@ -45,26 +45,29 @@ function portRange(text: string, what: string): { first: number; count: number }
   return { first, count: last - first + 1 };
 }
 
-/** -p [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL], ranges of equal length, IPv6 in brackets. */
+/**
+ * -p [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL], split as docker does (the last part the container
+ * port, the one before it the host port, the rest the host address, IPv6 with or without
+ * brackets). Ranges of equal length map port to port; a host range with one container port
+ * publishes it on one free port of the range (hostPortEnd), as docker picks one.
+ */
 export function parsePublish(value: string): PortBinding[] {
   const what = `--publish ${value}`;
   const slash = value.lastIndexOf('/');
-  const protocol = slash >= 0 ? value.slice(slash + 1).toLowerCase() : 'tcp';
+  const protocol = slash >= 0 ? value.slice(slash + 1).toLowerCase() || 'tcp' : 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp') throw new UsageError(`${what}: the protocol must be tcp or udp`);
-  let rest = slash >= 0 ? value.slice(0, slash) : value;
-  let hostIp = '';
-  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
-  if (v6) [, hostIp = '', rest = ''] = v6;
-  const parts = rest.split(':');
-  if (!v6 && parts.length === 3) hostIp = parts.shift()!;
-  else if (v6 && parts.length !== 2) throw new UsageError(`${what}: expected [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`);
-  if (parts.length > 2 || parts.some((p, i) => !p && i === parts.length - 1))
-    throw new UsageError(`${what}: expected [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`);
+  const parts = (slash >= 0 ? value.slice(0, slash) : value).split(':');
+  const containerText = parts.pop() ?? '';
+  const hostText = parts.pop() ?? '';
+  const hostIp = parts.join(':').replace(/^\[(.*)\]$/, '$1');
+  if (!containerText) throw new UsageError(`${what}: expected [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`);
   if (hostIp && !isIP(hostIp)) throw new UsageError(`${what}: "${hostIp}" is not an IP address`);
-  const container = portRange(parts[parts.length - 1]!, what);
-  const host = parts.length === 2 && parts[0] ? portRange(parts[0], what) : undefined;
-  if (host && host.count !== container.count)
+  const container = portRange(containerText, what);
+  const host = hostText ? portRange(hostText, what) : undefined;
+  if (host && host.count !== container.count && container.count !== 1)
     throw new UsageError(`${what}: the host and container port ranges must be of the same length`);
+  if (host && host.count > container.count)
+    return [{ protocol, hostIp, hostPort: host.first, hostPortEnd: host.first + host.count - 1, containerPort: container.first }];
   return Array.from({ length: container.count }, (_, i) => ({
     protocol,
     hostIp,

@@ -4,42 +4,29 @@
  * goes only inside it. The namespace goes at the end with everything in it.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Children, waitFor } from '@ctl/proto/testing';
 import { useEngine } from './engine';
+import { makeTestNetns, networkSuitesRun, removeTestNetns, testNetns } from './netns';
 
-const NETNS = `ctl-netcli-test-${process.pid}`;
+const NET = testNetns('netcli');
+const NETNS_FILE = NET.file;
+const OUTWARD = NET.outward;
+const inNetns = NET.run;
 const MBIT = 1_000_000;
-const NETNS_FILE = `/run/netns/${NETNS}`;
-/** The test namespace's own ("outward") address, on a veth of its own (this kernel has no dummy driver). */
-const OUTWARD = '192.0.2.1';
-
-/** A command in the test namespace (the host side of the containers). */
-const inNetns = (...argv: string[]) => spawnSync('nsenter', [`--net=${NETNS_FILE}`, ...argv], { encoding: 'utf8', timeout: 30_000 });
 
 describe('ctl run with networks (root, a netns of its own)', function () {
   this.timeout(120_000);
   before(function () {
-    if (process.getuid?.() !== 0 || spawnSync('ip', ['-V']).status !== 0 || spawnSync('nft', ['--version']).status !== 0) this.skip();
-    execFileSync('ip', ['netns', 'add', NETNS]);
-    for (const cmd of [
-      ['link', 'set', 'lo', 'up'],
-      ['link', 'add', 'out0', 'type', 'veth', 'peer', 'name', 'out1'],
-      ['addr', 'add', `${OUTWARD}/24`, 'dev', 'out0'],
-      ['link', 'set', 'out0', 'up'],
-      ['link', 'set', 'out1', 'up'],
-    ])
-      execFileSync('ip', ['-n', NETNS, ...cmd]);
+    if (!networkSuitesRun()) this.skip();
+    makeTestNetns(NET);
   });
   const children = new Children();
   after(() => children.killAll()); // before the engine's: nothing of ours is left in the namespace
   const e = useEngine('netcli', { defaultNetwork: 'bridge', netns: () => NETNS_FILE });
-  after(() => {
-    // after the engine's own after hook: its daemon is gone, so nothing holds the namespace's parts
-    if (existsSync(NETNS_FILE)) execFileSync('ip', ['netns', 'del', NETNS]);
-  });
+  after(() => removeTestNetns(NET));
 
   const netnsFiles = (): string[] => {
     const dir = join(e.instance.state, 'netns', e.ns);

@@ -26,6 +26,7 @@ import { ContentStore } from './content/store';
 import { Collector, type CollectorOptions } from './gc/collector';
 import { gcRegistration } from './gc/grpc';
 import { findDataProblems, snapshotterProblems } from './system/check';
+import { findNetworkProblems, networkInventory } from './system/network';
 import { systemRegistration } from './system/grpc';
 import { GcRelay } from './gc/gc';
 import { GcLock } from './gc/lock';
@@ -41,7 +42,8 @@ import { type TaskManager, createTaskManager } from './tasks/manager';
 import { RestartSupervisor } from './restart/supervisor';
 import { runnerRegistration } from './run/grpc';
 import { Committer } from './run/commit';
-import { ContainerNetworking } from './run/network';
+import { ContainerNetworking, isLiveNetns } from './run/network';
+import { networksOf } from './run/network-labels';
 import { Runner } from './run/runner';
 import type { UnpackTarget } from './unpack/unpacker';
 import type { Resource } from './leases/leases';
@@ -107,10 +109,12 @@ async function removeTask(tasks: TaskManager, ns: string, id: string, force: boo
  *   unpack      content, gc, snapshotter's Drivers + Snapshots, differ         containerd Diff (the differ)
  *   restarts    events, containers, namespaces, tasks, snapshots               —
  *   transfer    content, images, leases, unpack                                ctl Transfer
- *   networking  netd's client, tasks (container: mode)                         —
+ *   networking  netd's client, tasks (container: mode), containers; released    —
+ *               by every container delete, restored by every task create
  *   runner      volumes, stores, unpack, snapshots, tasks, restarts, networking ctl Run (with committer)
  *   committer   stores, unpack, tasks                                          ctl Run
- *   check       gc's inventory, tasks' leftovers                               ctl System
+ *   check       gc's inventory, tasks' leftovers, networking's netns files and  ctl System
+ *               netd's endpoints
  *
  * Checks between stores (in use, delete checks, GC roots) are registered right after the parts they join.
  */
@@ -209,6 +213,24 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         netnsDir: join(dirs.state, 'netns'),
         filesDir: join(root, 'containers'),
         taskPid: async (ns, id) => (await tasks.get(ns, id).catch(() => undefined))?.pid || undefined,
+        labels: async (ns, id) =>
+          (
+            await containers
+              .namespace(ns)
+              .get(id)
+              .catch(() => undefined)
+          )?.labels,
+      });
+      // Whichever API removes a container (ctl rm, Containers.Delete as `ctr c rm`), its network goes with it.
+      containers.registerRelease((ns, c) => networking.tearDown(ns, c.id, ContainerNetworking.attached(c.labels), true));
+      containers.onDeleted((ns, id) => networking.deleted(ns, id));
+      // A start after a reboot (or after netd lost the endpoints) makes the container's network again.
+      tasks.registerPrepare(async (ns, id) => {
+        const changed = await networking.restore(ns, id);
+        if (changed) {
+          const paths = Object.keys(changed).map((k) => `labels.${k}`);
+          await containers.namespace(ns).update({ id, labels: changed }, paths);
+        }
       });
       const transfer = new Transfer({ content, images: (ns) => images.namespace(ns), leases: (ns) => leases.namespace(ns), unpackTarget });
       const runner = new Runner({
@@ -256,6 +278,25 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
             ...findDataProblems(await gc.inventory()),
             ...tasks.leftovers([root, join(dirs.state, 'containerd-lite')]),
             ...(await snapshotterProblems(() => new SnapshotterSystemClient(snapshotsWire).check())),
+            ...findNetworkProblems(
+              await networkInventory({
+                netnsDir: join(dirs.state, 'netns'),
+                namespaces: async () => (await namespaces.list()).map((n) => n.name),
+                containers: async (ns) =>
+                  Promise.all(
+                    (await containers.list(ns)).map(async (c) => {
+                      const status = (await tasks.get(ns, c.id).catch(() => undefined))?.status;
+                      return {
+                        id: c.id,
+                        networks: networksOf(c.labels).length,
+                        running: !!status && (isActive(status) || status === 'CREATED'),
+                      };
+                    }),
+                  ),
+                endpoints: (ns) => new NetworksClient(netdWire, ns).listEndpoints(),
+                isLiveNetns,
+              }),
+            ),
           ]),
           diffRegistration(contracts, content, differ, tmp),
           transferRegistration(contracts, transfer),

@@ -9,7 +9,7 @@ import { unavailable } from '@ctl/proto/errors';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainerNetworking } from '../src/run/network';
@@ -36,6 +36,8 @@ class FakeNetworks implements Partial<Networks> {
   detached: string[] = [];
   created: string[] = [];
   failOn = '';
+  /** What netd holds now (attach adds, detach takes all of the container's). */
+  endpoints: Endpoint[] = [];
   async create(n: NewNetwork, options?: { ifNotExists?: boolean }): Promise<Network> {
     if (options?.ifNotExists) this.created.push(n.name);
     return { name: n.name } as Network;
@@ -46,11 +48,17 @@ class FakeNetworks implements Partial<Networks> {
     const lo = execFileSync('nsenter', [`--net=${r.netnsPath}`, 'cat', '/sys/class/net/lo/operstate'], { encoding: 'utf8' }).trim();
     assert.equal(lo, 'unknown', 'lo is up (a loopback is "unknown" when up)');
     this.attached.push(r);
-    return endpoint(r, this.attached.length - 1);
+    const made = endpoint(r, this.attached.length - 1);
+    this.endpoints.push(made);
+    return made;
   }
   async detach(containerId: string): Promise<void> {
     this.detached.push(containerId);
     if (this.failOn) throw unavailable('netd is down');
+    this.endpoints = this.endpoints.filter((e) => e.containerId !== containerId);
+  }
+  async listEndpoints(filter?: { containerId?: string }): Promise<Endpoint[]> {
+    return this.endpoints.filter((e) => !filter?.containerId || e.containerId === filter.containerId);
   }
 }
 
@@ -61,18 +69,24 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
   let dir: string;
   let fake: FakeNetworks;
   let net: ContainerNetworking;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'ctl-net-'));
-    writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\n');
-    writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n10.9.9.9 the-host\n');
-    fake = new FakeNetworks();
-    net = new ContainerNetworking({
+  /** The records' labels, as the container store would answer them. */
+  let records: Map<string, Record<string, string>>;
+  const networking = (): ContainerNetworking =>
+    new ContainerNetworking({
       networks: () => fake as unknown as Networks,
       netnsDir: join(dir, 'netns'),
       filesDir: join(dir, 'containers'),
       taskPid: async () => undefined,
       hostFiles: { hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') },
+      labels: async (_ns, id) => records.get(id),
     });
+  beforeEach(() => {
+    records = new Map();
+    dir = mkdtempSync(join(tmpdir(), 'ctl-net-'));
+    writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\n');
+    writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n10.9.9.9 the-host\n');
+    fake = new FakeNetworks();
+    net = networking();
   });
   afterEach(() => {
     const file = join(dir, 'netns', 'ns', 'c1');
@@ -188,6 +202,59 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
     assert.deepEqual(fake.detached, ['c1']);
     assert.equal(existsSync(join(dir, 'netns', 'ns', 'c1')), false);
     assert.equal(existsSync(join(dir, 'containers', 'ns', 'c1')), false);
+  });
+
+  it('makes the netns again and attaches it again on start after a reboot or when netd lost the endpoints, as asked at create', async () => {
+    const plan = networkPlan(
+      config({
+        namespaces: { network: 'NONE' },
+        networking: {
+          networks: [{ network: 'front', aliases: ['web'], ipv4Address: '172.18.0.9', ipv6Address: '', macAddress: '' }],
+          ports: [{ protocol: 'tcp', hostIp: '', hostPort: 0, containerPort: 80 }],
+          expose: [],
+          dns: [],
+          dnsSearch: [],
+          dnsOptions: [],
+          extraHosts: [],
+        },
+      }),
+    );
+    const made = await net.setUp('ns', 'c1', plan, { hostname: 'box', imageExposed: [], mounted: new Set() });
+    records.set('c1', made.labels);
+    const netns = join(dir, 'netns', 'ns', 'c1');
+    const hosts = join(dir, 'containers', 'ns', 'c1', 'hosts');
+    assert.equal(await net.restore('ns', 'c1'), undefined, 'the first start after create: as made');
+    assert.equal(fake.attached.length, 1);
+
+    // a reboot: /run is empty (the netns file gone), the daemon is new; netd still holds the endpoint
+    execFileSync('umount', [netns]);
+    rmSync(netns);
+    net = networking();
+    fake.endpoints[0]!.ports[0]!.hostPort = 32769; // what the label says, unlike the next attach
+    records.set('c1', { ...made.labels, 'ctl.network.ports': JSON.stringify(fake.endpoints[0]!.ports) });
+    const changed = await net.restore('ns', 'c1');
+    assert.ok(mounted(netns), 'a new netns pinned on the file');
+    assert.deepEqual(fake.detached, ['c1'], 'the stale endpoint released first (its static address can be had again)');
+    assert.deepEqual(fake.attached[1], { ...fake.attached[0], netnsPath: netns }, 'attached again as asked at create');
+    assert.deepEqual(changed, { 'ctl.network.ports': JSON.stringify(fake.endpoints[0]!.ports) }, 'the ports label as published now');
+    assert.match(readFileSync(hosts, 'utf8'), /\n172\.18\.1\.2\tbox\n$/, 'the hosts file names the address it has now');
+    records.set('c1', { ...made.labels, ...changed });
+
+    // netd lost the endpoint; the netns is alive and stays
+    const inode = statSync(netns).ino;
+    fake.endpoints = [];
+    assert.equal(await net.restore('ns', 'c1'), undefined);
+    assert.equal(fake.attached.length, 3);
+    assert.equal(statSync(netns).ino, inode, 'the same netns');
+    assert.equal(await net.restore('ns', 'c1'), undefined);
+    assert.equal(fake.attached.length, 3, 'nothing missing: nothing made');
+
+    // a start racing a delete: once released for the delete nothing comes back
+    await net.tearDown('ns', 'c1', true, true);
+    assert.equal(await net.restore('ns', 'c1'), undefined);
+    assert.equal(existsSync(netns), false);
+    assert.equal(fake.attached.length, 3);
+    assert.deepEqual(fake.endpoints, []);
   });
 
   it('refuses bad networking with InvalidArgument naming the field', () => {

@@ -20,6 +20,7 @@ export const portFromWire = (p: PortMapping__Output): PortMapping => ({
   hostIp: p.hostIp,
   hostPort: p.hostPort,
   containerPort: p.containerPort,
+  ...(p.hostPortEnd ? { hostPortEnd: p.hostPortEnd } : {}),
 });
 
 export const networkToWire = (n: Network): WireNetwork => ({

@@ -29,6 +29,8 @@ export interface PortMapping {
   hostIp: string;
   hostPort: number;
   containerPort: number;
+  /** On attach, above hostPort: one free host port of hostPort..hostPortEnd (published ports have none). */
+  hostPortEnd?: number;
 }
 
 export interface Endpoint {

@@ -6,7 +6,9 @@ const USAGE = `Usage: ctl system check
 
 Checks what the engine's records promise against what is there, changing nothing: every
 image's blobs and unpacked snapshots, every content record's blob, every snapshot's parent,
-every container's snapshot, and shims and mounts of this instance that no task holds. Prints
+every container's snapshot, shims and mounts of this instance that no task holds, network
+namespace files and netd endpoints of no container, and running containers whose network
+namespace or endpoint is gone. Prints
 one line per problem (KIND NAMESPACE SUBJECT: DETAIL) and exits 1 when there is any.
 `;
 

@@ -111,6 +111,7 @@ export class ContainerStore {
   private readonly queue = new KeyedQueue();
   private readonly deleteChecks: ContainerDeleteCheck[] = [];
   private readonly deletedHooks: Array<(namespace: string, id: string) => void> = [];
+  private readonly releasers: Array<(namespace: string, container: Container) => Promise<void>> = [];
 
   constructor(
     readonly db: Database,
@@ -124,6 +125,16 @@ export class ContainerStore {
   /** Adds a check run before each delete (containerd leaves it to the client; a service may do it here). */
   registerDeleteCheck(check: ContainerDeleteCheck): void {
     this.deleteChecks.push(check);
+  }
+
+  /**
+   * fn runs in each delete once the checks pass, before the record goes: it releases what the
+   * container holds outside this store that must not outlive it (its network), through whichever
+   * API the delete came (ctl rm, containerd's Containers.Delete as `ctr c rm`). When it throws the
+   * record stays, so the delete can be tried again.
+   */
+  registerRelease(fn: (namespace: string, container: Container) => Promise<void>): void {
+    this.releasers.push(fn);
   }
 
   /** fn runs after each delete (what a container owned outside this store: its log file). */
@@ -310,11 +321,12 @@ export class ContainerStore {
 
   async delete(namespace: string, id: string, options: { collect?: boolean } = {}): Promise<void> {
     await this.queue.run(containerKey(namespace, id), async () => {
-      await this.mustRead(namespace, id);
+      const record = await this.mustRead(namespace, id);
       for (const check of this.deleteChecks) {
         const why = await check(namespace, id);
         if (why) throw failedPrecondition(`container "${id}" cannot be deleted: ${why}`);
       }
+      for (const release of this.releasers) await release(namespace, toContainer(id, record));
       await this.db.del(containerKey(namespace, id));
     });
     for (const hook of this.deletedHooks) hook(namespace, id);

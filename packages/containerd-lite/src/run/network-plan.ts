@@ -74,12 +74,19 @@ export function networkPlan(config: ContainerConfig__Output | null | undefined):
   if (attachments.length && mode !== 'NONE') throw bad('networking.networks', `networks need namespaces.network NONE, not ${mode}`);
   const ports = (n?.ports ?? []).map((p, i): PortMapping => {
     const field = `networking.ports[${i}]`;
-    return {
+    const mapping: PortMapping = {
       protocol: protocol(p.protocol, `${field}.protocol`),
       hostIp: address(p.hostIp, `${field}.host_ip`),
       hostPort: port(p.hostPort, `${field}.host_port`, 0),
       containerPort: port(p.containerPort, `${field}.container_port`),
     };
+    if (p.hostPortEnd) {
+      // one free port of the range (netd picks it)
+      if (!p.hostPort || port(p.hostPortEnd, `${field}.host_port_end`) <= p.hostPort)
+        throw bad(`${field}.host_port_end`, `${p.hostPortEnd} does not end a range from host_port ${p.hostPort}`);
+      mapping.hostPortEnd = p.hostPortEnd;
+    }
+    return mapping;
   });
   if ((ports.length || n?.publishAll) && !attachments.length) throw bad('networking.ports', 'publishing ports needs a network');
   const extraHosts = (n?.extraHosts ?? []).map((h, i) => {

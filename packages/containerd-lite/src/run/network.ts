@@ -11,6 +11,10 @@
  *   way); `host` mode gets copies of the host's, `container:` mode shares the other container's.
  * - The record keeps the mode and the published ports as labels (NetworkLabel), for ps, port and
  *   inspect; the endpoints themselves are netd's (ListEndpoints).
+ * - What setUp was asked is kept beside the name files (network.json, on the persistent root), so
+ *   a start after a host reboot (the netns file gone with /run) or after netd lost the endpoints
+ *   makes the netns again and attaches it again (restore); addresses may change unless static,
+ *   as in Docker.
  */
 import {
   type Endpoint,
@@ -26,11 +30,12 @@ import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
 import { runTool } from '@ctl/runtime-native/launch';
 import { unmountAll } from '@ctl/runtime-native/mount';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DEFAULT_NETWORK, NetworkLabel, networksOf } from './network-labels';
+import { KeyedQueue } from '../keyed-queue';
+import { DEFAULT_NETWORK, NetworkLabel, networksOf, publishedPorts } from './network-labels';
 import { type AttachmentPlan, type NetworkPlan, portsToPublish } from './network-plan';
 
 type SpecMount = NonNullable<RunOptions['mounts']>[number];
@@ -48,6 +53,8 @@ export interface NetworkingDeps {
   taskPid(ns: string, id: string): Promise<number | undefined>;
   /** The host's files (tests give their own; default /etc/hosts and the host's resolv.conf as Docker finds it). */
   hostFiles?: { hosts: string; resolvConf: string };
+  /** A container's record labels as they are now; undefined once the record is gone (restore asks it in its queue). */
+  labels(ns: string, id: string): Promise<Record<string, string> | undefined>;
 }
 
 export interface NetworkSetUp {
@@ -70,6 +77,26 @@ export interface SetUpRequest {
   mounted: Set<string>;
 }
 
+/** What restore needs to make a container's network again: setUp's plan and request (network.json). */
+interface Recipe {
+  plan: NetworkPlan;
+  hostname: string;
+  hostUts: boolean;
+  imageExposed: string[];
+}
+
+const RECIPE = 'network.json';
+const NSFS_MAGIC = 0x6e736673;
+
+/** Whether the file is a pinned network namespace (a bind mount of nsfs), not a stale file left by a reboot. */
+export function isLiveNetns(file: string): boolean {
+  try {
+    return statfsSync(file).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
 const readHost = (file: string): string => {
   try {
     return readFileSync(file, 'utf8');
@@ -79,6 +106,13 @@ const readHost = (file: string): string => {
 };
 
 export class ContainerNetworking {
+  /** setUp, restore and release of one container run one at a time (a start racing an rm). */
+  private readonly queue = new KeyedQueue();
+  /** Containers released for a delete that has not removed the record yet: restore must not bring them back. */
+  private readonly releasing = new Set<string>();
+  /** Attached by this process and not started since: the first start need not ask netd again. */
+  private readonly fresh = new Set<string>();
+
   constructor(private readonly deps: NetworkingDeps) {}
 
   netnsPath(ns: string, id: string): string {
@@ -94,11 +128,74 @@ export class ContainerNetworking {
    * made is undone here; once it resolves, tearDown undoes it.
    */
   async setUp(ns: string, id: string, plan: NetworkPlan, request: SetUpRequest): Promise<NetworkSetUp> {
+    return this.queue.run(`${ns}/${id}`, async () => {
+      this.releasing.delete(`${ns}/${id}`);
+      try {
+        const made = await this.make(ns, id, plan, request);
+        if (plan.mode === 'networks') {
+          const recipe: Recipe = { plan, hostname: made.hostname, hostUts: Boolean(request.hostUts), imageExposed: request.imageExposed };
+          writeFileAtomic(join(this.filesPath(ns, id), RECIPE), JSON.stringify(recipe), 0o600);
+          this.fresh.add(`${ns}/${id}`);
+        }
+        return made;
+      } catch (err) {
+        await this.tearDownNow(ns, id, plan.mode === 'networks').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Before a container's task is made: a container on networks whose netns is gone (a host
+   * reboot empties /run) or whose endpoints netd no longer has gets its netns made again and
+   * attached again from network.json. Answers the record's labels that changed (the ports as
+   * published now), or undefined when nothing was made. On failure nothing half-made is left
+   * (the name files and network.json stay for the next start).
+   */
+  async restore(ns: string, id: string): Promise<Record<string, string> | undefined> {
+    const key = `${ns}/${id}`;
+    return this.queue.run(key, async () => {
+      const labels = this.releasing.has(key) ? undefined : await this.deps.labels(ns, id);
+      if (!labels || !ContainerNetworking.attached(labels)) return undefined;
+      const netns = this.netnsPath(ns, id);
+      const live = isLiveNetns(netns);
+      if (live && this.fresh.delete(key)) return undefined;
+      const networks = this.deps.networks(ns);
+      if (live && (await networks.listEndpoints({ containerId: id })).length >= networksOf(labels).length) return undefined;
+      const recipe = this.recipe(ns, id, labels);
+      try {
+        // All endpoints go first (a gone netns's still hold addresses and ports, so static ones can be
+        // had again; a live netns gets eth0, eth1, … in order again); a live netns is kept.
+        await this.detach(ns, id);
+        const made = await this.make(ns, id, recipe.plan, { ...recipe, mounted: new Set() });
+        return made.labels[NetworkLabel.ports] === labels[NetworkLabel.ports]
+          ? undefined
+          : { [NetworkLabel.ports]: made.labels[NetworkLabel.ports]! };
+      } catch (err) {
+        await this.release(ns, id, true).catch(() => undefined);
+        throw wrap(err, `make the network of container ${id} again`);
+      }
+    });
+  }
+
+  /** network.json; for a container made before it was kept, its networks and ports as the labels say. */
+  private recipe(ns: string, id: string, labels: Record<string, string>): Recipe {
     try {
-      return await this.make(ns, id, plan, request);
-    } catch (err) {
-      await this.tearDown(ns, id, plan.mode === 'networks').catch(() => undefined);
-      throw err;
+      return JSON.parse(readFileSync(join(this.filesPath(ns, id), RECIPE), 'utf8')) as Recipe;
+    } catch {
+      const attachments = networksOf(labels).map((network) => ({ network, aliases: [], ipv4Address: '', ipv6Address: '', macAddress: '' }));
+      const plan: NetworkPlan = {
+        mode: 'networks',
+        container: '',
+        attachments,
+        ports: publishedPorts(labels),
+        publishAll: false,
+        expose: [],
+        dns: { nameservers: [], search: [], options: [] },
+        extraHosts: [],
+        bandwidth: { egressBps: 0, ingressBps: 0 },
+      };
+      return { plan, hostname: id.slice(0, 12), hostUts: false, imageExposed: [] };
     }
   }
 
@@ -172,9 +269,10 @@ export class ContainerNetworking {
     return { netns, files: this.filesPath(ns, other) };
   }
 
-  /** A new network namespace pinned on the file, its loopback up. */
+  /** A new network namespace pinned on the file, its loopback up (a live one is kept: restore reattaches it). */
   private async makeNetns(ns: string, id: string): Promise<string> {
     const file = this.netnsPath(ns, id);
+    if (isLiveNetns(file)) return file;
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, '', { flag: 'a' });
     await runTool('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']).catch((err: unknown) => {
@@ -258,24 +356,55 @@ export class ContainerNetworking {
    * Undoes setUp: the container's endpoints on every network (when it had any: a container
    * without networks never needs netd), its netns and its name files. Safe to repeat. The netns
    * and files go even when netd fails (a detach works without them); that failure is thrown after.
+   * When `deleting`, a restore that comes after (a start racing the delete) makes nothing again
+   * until a setUp of the same id (call deleted() once the record is gone).
    */
-  async tearDown(ns: string, id: string, attached: boolean): Promise<void> {
-    let failure: unknown;
-    if (attached) {
-      await this.deps
-        .networks(ns)
-        .detach(id)
-        .catch((err: unknown) => {
-          if (!isKind(err, ErrorKind.NotFound)) failure = wrap(err, `detach container ${id} from its networks`);
-        });
-    }
-    const netns = this.netnsPath(ns, id);
-    if (existsSync(netns)) {
-      await unmountAll(netns).catch(() => undefined); // not mounted: a create cut short before unshare
-      await rm(netns, { force: true });
-    }
+  async tearDown(ns: string, id: string, attached: boolean, deleting = false): Promise<void> {
+    await this.queue.run(`${ns}/${id}`, async () => {
+      await this.tearDownNow(ns, id, attached);
+      if (deleting) this.releasing.add(`${ns}/${id}`);
+    });
+  }
+
+  /** The record is gone (or its delete failed): restore reads the record again from now on. */
+  deleted(ns: string, id: string): void {
+    this.releasing.delete(`${ns}/${id}`);
+    this.fresh.delete(`${ns}/${id}`);
+  }
+
+  private async tearDownNow(ns: string, id: string, attached: boolean): Promise<void> {
+    const failure = await this.release(ns, id, attached).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     await rm(this.filesPath(ns, id), { recursive: true, force: true });
     if (failure) throw failure;
+  }
+
+  /** The container's endpoints (when attached) and its netns file; the netns goes even when netd fails. */
+  private async release(ns: string, id: string, attached: boolean): Promise<void> {
+    const failure = attached
+      ? await this.detach(ns, id).then(
+          () => undefined,
+          (err: unknown) => err,
+        )
+      : undefined;
+    this.fresh.delete(`${ns}/${id}`);
+    const netns = this.netnsPath(ns, id);
+    if (existsSync(netns)) {
+      await unmountAll(netns).catch(() => undefined); // not mounted: a create cut short before unshare, or a reboot
+      await rm(netns, { force: true });
+    }
+    if (failure) throw failure;
+  }
+
+  private async detach(ns: string, id: string): Promise<void> {
+    await this.deps
+      .networks(ns)
+      .detach(id)
+      .catch((err: unknown) => {
+        if (!isKind(err, ErrorKind.NotFound)) throw wrap(err, `detach container ${id} from its networks`);
+      });
   }
 
   /** Whether a record's labels say its container was attached to networks. */

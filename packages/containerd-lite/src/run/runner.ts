@@ -403,16 +403,14 @@ export class Runner {
         throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
     });
-    // The snapshot is removed here and now, so no collection is needed for it. The delete is
-    // refused when a task was made since removeTask (ctl run's, racing this rm -f): then nothing
-    // of the container has been taken apart yet, and it stays whole and running.
+    // The store releases the network after its delete checks and before the record goes: a delete
+    // refused because ctl run made the task meanwhile (racing this rm -f) leaves the container
+    // whole, and a failed detach leaves it to remove again. The snapshot is removed here and now,
+    // so no collection is needed for it.
     await containers.delete(id, { collect: !container.snapshotKey });
     // A task create that found the record before it went has made its task by now (Get waits
     // for it); a later one finds no container.
     await this.deps.removeTask(ns, id, true);
-    // After the record: its netns and name files go whatever netd says; an endpoint that a
-    // failed detach (netd down) leaves is released by netd at its next start, its netns gone.
-    await this.deps.networking.tearDown(ns, id, ContainerNetworking.attached(container.labels));
     if (container.snapshotKey) {
       await this.deps
         .snapshots(container.snapshotter)

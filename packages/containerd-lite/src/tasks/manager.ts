@@ -62,6 +62,7 @@ export class TaskManager {
   private readonly shims: ShimManager;
   private readonly bridges = new FifoBridges();
   private readonly events: TaskEvents;
+  private readonly preparers: Array<(namespace: string, id: string) => Promise<void>> = [];
 
   private constructor(private readonly opts: TaskManagerOptions) {
     this.dirs = new TaskDirs(opts.dirs);
@@ -91,6 +92,14 @@ export class TaskManager {
       t.init.unwatch();
       for (const e of t.execs.values()) e.unwatch();
     }
+  }
+
+  /**
+   * fn runs in each task create (in the task's queue) before the bundle is made: it makes again
+   * what the container needs outside its record and may have lost (its network after a reboot).
+   */
+  registerPrepare(fn: (namespace: string, id: string) => Promise<void>): void {
+    this.preparers.push(fn);
   }
 
   /** What the host holds of this instance's tasks that no task accounts for (ctl system check). */
@@ -199,6 +208,7 @@ export class TaskManager {
       const container = await this.opts.containers(ns, id);
       const bundle = this.bundleDir(ns, id);
       if (fs.existsSync(bundle)) throw alreadyExists(`task "${id}": bundle ${bundle} exists`);
+      for (const prepare of this.preparers) await prepare(ns, id);
       const rootfsMounts = o.rootfs ?? [];
       const ownRootfs = rootfsMounts.length > 0;
       const runtimeName = binaryName(container.runtime);

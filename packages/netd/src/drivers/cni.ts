@@ -289,8 +289,8 @@ function runtimeConfigFor(list: ConfList, plan: AttachPlan): Record<string, unkn
     values[capability] = value;
   };
   if (plan.ports.length) {
-    const unset = plan.ports.find((p) => !p.hostPort);
-    if (unset) throw invalidArgument(`published port ${unset.containerPort}/${unset.protocol} needs a host port on a cni network`);
+    const unset = plan.ports.find((p) => !p.hostPort || p.hostPortEnd);
+    if (unset) throw invalidArgument(`published port ${unset.containerPort}/${unset.protocol} needs one host port on a cni network`);
     const mappings = plan.ports.map((p) => ({
       hostPort: p.hostPort,
       containerPort: p.containerPort,

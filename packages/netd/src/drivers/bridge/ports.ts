@@ -2,9 +2,10 @@
  * Host ports for published container ports: a port is ours to publish when no endpoint of this
  * netd publishes it already (same protocol, overlapping host address) and no process on the host
  * has it bound, which we learn by binding it ourselves for a moment (the kernel's own answer,
- * IPv6 wildcard listeners included). Port 0 asks the kernel for a free one.
+ * IPv6 wildcard listeners included). Port 0 asks the kernel for a free one; a range (hostPortEnd)
+ * takes its first port that is ours to publish, as Docker does for `-p 8000-8002:80`.
  */
-import { EngineError, ErrorKind, alreadyExists, invalidArgument } from '@ctl/proto';
+import { EngineError, ErrorKind, alreadyExists, invalidArgument, isKind } from '@ctl/proto';
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv4 } from 'node:net';
 import type { PortMapping } from '../../records';
@@ -54,32 +55,56 @@ export async function choosePorts(wanted: readonly PortMapping[], published: rea
     }
     if (!Number.isInteger(w.hostPort) || w.hostPort < 0 || w.hostPort > 65535)
       throw invalidArgument(`host port ${w.hostPort} is not a port number`);
+    const { hostPortEnd, ...single } = w;
+    if (
+      hostPortEnd !== undefined &&
+      hostPortEnd !== 0 &&
+      (!Number.isInteger(hostPortEnd) || hostPortEnd > 65535 || hostPortEnd <= w.hostPort || !w.hostPort)
+    )
+      throw invalidArgument(`host ports ${w.hostPort}-${hostPortEnd} are not a range of ports`);
     // The DNAT rules are IPv4 (ruleset.ts), as the contract's host addresses are.
     if (w.hostIp && !isIPv4(w.hostIp)) throw invalidArgument(`host ip "${w.hostIp}" of a published port is not an IPv4 address`);
     const taken = [...published, ...chosen.map((c) => ({ ...c, owner: 'this endpoint' }))];
-    for (let attempt = 0; ; attempt++) {
-      let port: number;
-      try {
-        port = await probe(w.protocol, w.hostIp, w.hostPort);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE') {
-          throw new EngineError(ErrorKind.FailedPrecondition, `host port ${describe(w)} is already in use by a process on the host`);
-        }
-        if (code === 'EADDRNOTAVAIL' || code === 'EINVAL')
-          throw invalidArgument(`host ip ${w.hostIp} of port ${describe(w)} is not an address of this host`);
-        throw err;
-      }
-      const mapping = { ...w, hostPort: port };
-      const holder = taken.find((t) => clash(t, mapping));
-      if (!holder) {
-        chosen.push(mapping);
-        break;
-      }
-      // A port the kernel offered may be one we publish (nothing binds it): ask again.
-      if (w.hostPort === 0 && attempt < 100) continue;
-      throw alreadyExists(`host port ${describe(mapping)} is already published by ${holder.owner}`);
+    if (!hostPortEnd) {
+      chosen.push(await choosePort(single, taken));
+      continue;
     }
+    let found: PortMapping | undefined;
+    for (let port = w.hostPort; !found && port <= hostPortEnd; port++) {
+      found = await choosePort({ ...single, hostPort: port }, taken).catch((err: unknown) => {
+        if (isKind(err, ErrorKind.AlreadyExists) || isKind(err, ErrorKind.FailedPrecondition)) return undefined;
+        throw err;
+      });
+    }
+    if (!found) {
+      const range = `${w.hostIp || '0.0.0.0'}:${w.hostPort}-${hostPortEnd}/${w.protocol}`;
+      throw new EngineError(ErrorKind.FailedPrecondition, `no host port of ${range} is free (each is published or bound by a process)`);
+    }
+    chosen.push(found);
   }
   return chosen;
+}
+
+/** One host port (0: any free one) for w, clear of `taken` and of the host's sockets. */
+async function choosePort(w: PortMapping, taken: readonly Published[]): Promise<PortMapping> {
+  for (let attempt = 0; ; attempt++) {
+    let port: number;
+    try {
+      port = await probe(w.protocol, w.hostIp, w.hostPort);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') {
+        throw new EngineError(ErrorKind.FailedPrecondition, `host port ${describe(w)} is already in use by a process on the host`);
+      }
+      if (code === 'EADDRNOTAVAIL' || code === 'EINVAL')
+        throw invalidArgument(`host ip ${w.hostIp} of port ${describe(w)} is not an address of this host`);
+      throw err;
+    }
+    const mapping = { ...w, hostPort: port };
+    const holder = taken.find((t) => clash(t, mapping));
+    if (!holder) return mapping;
+    // A port the kernel offered may be one we publish (nothing binds it): ask again.
+    if (w.hostPort === 0 && attempt < 100) continue;
+    throw alreadyExists(`host port ${describe(mapping)} is already published by ${holder.owner}`);
+  }
 }
