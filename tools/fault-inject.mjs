@@ -27,7 +27,9 @@ execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'tmpfs', base]);
 const root = join(base, 'root');
 const state = join(base, 'state');
 mkdirSync(state, { recursive: true });
-const env = { ...process.env, CTL_NO_AUTOSTART: '1' };
+// No default bridge: the script works in the host's network namespace, whose interfaces and
+// firewall are not ours to change (the network suites run in a netns of their own).
+const env = { ...process.env, CTL_NO_AUTOSTART: '1', CTL_DEFAULT_NETWORK: 'none' };
 const ctlArgs = (args) => [join(repo, 'packages', 'cli', 'bin', 'ctl.js'), '--root', root, '--state', state, ...args];
 const ctl = (...args) => spawnSync(process.execPath, ctlArgs(args), { env, encoding: 'utf8' });
 const must = (...args) => {

@@ -22,7 +22,9 @@ execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2g', 'tmpfs', base]);
 const root = join(base, 'root');
 const state = join(base, 'state');
 mkdirSync(state, { recursive: true });
-const env = { ...process.env, CTL_NO_AUTOSTART: '1' };
+// No default bridge: the script works in the host's network namespace, whose interfaces and
+// firewall are not ours to change (the network suites run in a netns of their own).
+const env = { ...process.env, CTL_NO_AUTOSTART: '1', CTL_DEFAULT_NETWORK: 'none' };
 delete env.NODE_EXTRA_CA_CERTS;
 const run = (...args) =>
   execFileSync(ctl, ['--root', root, '--state', state, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
