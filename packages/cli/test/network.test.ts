@@ -192,7 +192,8 @@ describe('ctl run with networks (root, a netns of its own)', function () {
       assert.ok(Math.abs(measured / MBIT - 1) <= 0.3, `${direction}: ${(measured / MBIT).toFixed(3)} mbit/s against 1`);
     }
     e.ok('rm', '-f', 'shaped');
-    assert.doesNotMatch(inNetns('ip', 'link', 'show').stdout, /ifb-/, 'the shaper went with the container');
+    // netd deletes the veth, and the ifb after it, once the detach has answered
+    await waitFor('the shaper to go with the container', () => !/ifb-/.test(inNetns('ip', 'link', 'show').stdout) || undefined);
   });
 
   it('refuses bad network flags with usage errors (125) and makes nothing', () => {
