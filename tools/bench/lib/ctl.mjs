@@ -35,8 +35,8 @@ export async function startCtl(dir, env) {
   ctl(['image', 'import', image]);
   return {
     ctl,
-    /** the command line as one shell string (for hyperfine) */
-    shell: `${q(ctlBinary)} ${args.map(q).join(' ')} --no-autostart`,
+    /** the command line before the command's own arguments */
+    argv: [ctlBinary, ...args, '--no-autostart'],
     async stop() {
       daemon.kill('SIGTERM');
       await new Promise((r) => (daemon.exitCode !== null || daemon.signalCode ? r() : daemon.once('exit', r)));
