@@ -16,10 +16,9 @@ import { type Endpoint, type Networks, buildHosts, buildResolvConf, parseResolvC
 import { ErrorKind, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
-import { runTool } from '@ctl/runtime-native/launch';
-import { unmountAll } from '@ctl/runtime-native/mount';
+import { addNetns, deleteNetns } from '@ctl/runtime-native/netns';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_NETWORK, NetworkLabel, networksOf } from './network-labels';
@@ -164,12 +163,11 @@ export class ContainerNetworking {
     return { netns, files: this.filesPath(ns, other) };
   }
 
-  /** A new network namespace pinned on the file, its loopback up. */
+  /** A new network namespace pinned on the file, its loopback up (ctl-netns: one exec). */
   private async makeNetns(ns: string, id: string): Promise<string> {
     const file = this.netnsPath(ns, id);
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, '', { flag: 'a' });
-    await runTool('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']).catch((err: unknown) => {
+    await addNetns(file).catch((err: unknown) => {
       throw wrap(err, `make the network namespace of container ${id}`);
     });
     return file;
@@ -180,10 +178,8 @@ export class ContainerNetworking {
     const endpoints: Endpoint[] = [];
     for (const [i, a] of plan.attachments.entries()) {
       const first = i === 0;
-      // made on first use, as docker's daemon has it from the start
-      if (a.network === DEFAULT_NETWORK) await networks.create({ name: DEFAULT_NETWORK }, { ifNotExists: true });
-      endpoints.push(
-        await networks.attach({
+      const attach = () =>
+        networks.attach({
           containerId: id,
           network: a.network,
           netnsPath,
@@ -194,6 +190,14 @@ export class ContainerNetworking {
           macAddress: a.macAddress,
           ports: first ? portsToPublish(plan, imageExposed) : [],
           bandwidth: first ? plan.bandwidth : undefined,
+        });
+      endpoints.push(
+        await attach().catch(async (err: unknown) => {
+          // The default network is made on first use (docker's daemon has it from the start): only
+          // an attach that does not find it pays the create's round trip to netd.
+          if (a.network !== DEFAULT_NETWORK || !isKind(err, ErrorKind.NotFound)) throw err;
+          await networks.create({ name: DEFAULT_NETWORK }, { ifNotExists: true });
+          return attach();
         }),
       );
     }
@@ -203,7 +207,8 @@ export class ContainerNetworking {
   /**
    * Undoes setUp: the container's endpoints on every network (when it had any: a container
    * without networks never needs netd), its netns and its name files. Safe to repeat. The netns
-   * and files go even when netd fails (a detach works without them); that failure is thrown after.
+   * goes after the detach (a CNI plugin's DEL may still enter it), and even when netd fails (a
+   * detach works without it); that failure is thrown after.
    */
   async tearDown(ns: string, id: string, attached: boolean): Promise<void> {
     let failure: unknown;
@@ -216,11 +221,7 @@ export class ContainerNetworking {
         });
     }
     const netns = this.netnsPath(ns, id);
-    if (existsSync(netns)) {
-      await unmountAll(netns).catch(() => undefined); // not mounted: a create cut short before unshare
-      await rm(netns, { force: true });
-    }
-    await rm(this.filesPath(ns, id), { recursive: true, force: true });
+    await Promise.all([existsSync(netns) ? deleteNetns(netns) : undefined, rm(this.filesPath(ns, id), { recursive: true, force: true })]);
     if (failure) throw failure;
   }
 
