@@ -1,0 +1,62 @@
+import { ErrorKind, failedPrecondition, isKind, unavailable } from '@ctl/proto/errors';
+import { strict as assert } from 'node:assert';
+import { Runner, type RunnerDeps } from './runner';
+
+/** Runner.remove with its services stood in for: the order in which a container's parts go. */
+function runner(removeTask: (force: boolean) => Promise<void>, tearDown: () => Promise<void>) {
+  const events: string[] = [];
+  const deps = {
+    containers: () => ({
+      get: async (id: string) => ({ id, labels: { 'ctl.network.mode': 'bridge' }, snapshotKey: '' }),
+      delete: async () => void events.push('record deleted'),
+    }),
+    removeTask: async (_ns: string, _id: string, force: boolean) => {
+      // the second call (after the record went) is the race guard: not what is tested here
+      if (events.includes('task removed')) return;
+      await removeTask(force);
+      events.push('task removed');
+    },
+    networking: {
+      tearDown: async () => {
+        events.push('network torn down');
+        await tearDown();
+      },
+    },
+    volumes: { usedBy: () => [] },
+  };
+  return { runner: new Runner(deps as unknown as RunnerDeps), events };
+}
+
+describe('removing a container: its network and its task', () => {
+  it('forced, tears the network down while the task goes, not after (ctl run --rm waits for both)', async () => {
+    let tornDown!: () => void;
+    const started = new Promise<void>((resolve) => (tornDown = resolve));
+    // the task's removal ends only once the network's teardown has begun: in sequence this never ends
+    const { runner: r, events } = runner(
+      () => started,
+      async () => tornDown(),
+    );
+    await r.remove('ns', 'c1', true);
+    assert.deepEqual(events, ['network torn down', 'task removed', 'record deleted']);
+  });
+
+  it('unforced, leaves the network of a running container alone', async () => {
+    const { runner: r, events } = runner(
+      async (force) => {
+        if (!force) throw failedPrecondition('running');
+      },
+      async () => undefined,
+    );
+    await assert.rejects(r.remove('ns', 'c1', false), (err: unknown) => isKind(err, ErrorKind.FailedPrecondition));
+    assert.deepEqual(events, []);
+  });
+
+  it('keeps the record when the network cannot be torn down (netd down), to remove again', async () => {
+    const { runner: r, events } = runner(
+      async () => undefined,
+      async () => Promise.reject(unavailable('netd is down')),
+    );
+    await assert.rejects(r.remove('ns', 'c1', true), /netd is down/);
+    assert.deepEqual(events, ['network torn down', 'task removed']);
+  });
+});
