@@ -20,15 +20,15 @@ export async function waitFor(what, fn) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function startCtl(dir, env) {
+export async function startCtl(dir, env, binary = ctlBinary) {
   const root = join(dir, 'root');
   const args = ['--root', root, '--state', join(dir, 'state')];
   mkdirSync(join(dir, 'state'), { recursive: true });
-  const daemon = spawn(ctlBinary, [...args, 'daemon', '--log-level', 'warn'], {
+  const daemon = spawn(binary, [...args, 'daemon', '--log-level', 'warn'], {
     stdio: 'inherit',
     env: { ...env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
   });
-  const ctl = (more, opts = {}) => execFileSync(ctlBinary, [...args, '--no-autostart', ...more], { env, stdio: 'pipe', ...opts });
+  const ctl = (more, opts = {}) => execFileSync(binary, [...args, '--no-autostart', ...more], { env, stdio: 'pipe', ...opts });
   await waitFor('ctl daemon', () => ctl(['version']));
   const image = join(dir, 'busybox.tar');
   execFileSync('bash', [join(repo, 'tools', 'busybox-image.sh'), image]);
@@ -36,7 +36,7 @@ export async function startCtl(dir, env) {
   return {
     ctl,
     /** the command line before the command's own arguments */
-    argv: [ctlBinary, ...args, '--no-autostart'],
+    argv: [binary, ...args, '--no-autostart'],
     async stop() {
       daemon.kill('SIGTERM');
       await new Promise((r) => (daemon.exitCode !== null || daemon.signalCode ? r() : daemon.once('exit', r)));
