@@ -60,6 +60,23 @@ class FakeNetworks implements Partial<Networks> {
 
 const config = (c: object): ContainerConfig__Output => c as ContainerConfig__Output;
 
+/** The plan of a container on these networks and nothing else. */
+const onNetworks = (...names: string[]) =>
+  networkPlan(
+    config({
+      namespaces: { network: 'NONE' },
+      networking: {
+        networks: names.map((network) => ({ network, aliases: [] })),
+        ports: [],
+        expose: [],
+        dns: [],
+        dnsSearch: [],
+        dnsOptions: [],
+        extraHosts: [],
+      },
+    }),
+  );
+
 describe('a container network (root, a netns of its own, netd stood in for)', function () {
   if (process.getuid?.() !== 0) return;
   let dir: string;
@@ -152,20 +169,7 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
   });
 
   it('asks netd to make the default network only when an attach does not find it', async () => {
-    const plan = networkPlan(
-      config({
-        namespaces: { network: 'NONE' },
-        networking: {
-          networks: [{ network: 'bridge', aliases: [] }],
-          ports: [],
-          expose: [],
-          dns: [],
-          dnsSearch: [],
-          dnsOptions: [],
-          extraHosts: [],
-        },
-      }),
-    );
+    const plan = onNetworks('bridge');
     for (const id of ['c1', 'c2']) await net.setUp('ns', id, plan, { imageExposed: [], mounted: new Set() });
     assert.deepEqual(
       fake.attached.map((a) => [a.containerId, a.network]),
@@ -199,23 +203,7 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
 
   it('leaves nothing when an attach fails half way: the first network detached, the netns gone (also when netd fails the detach)', async () => {
     fake.failOn = 'back';
-    const plan = networkPlan(
-      config({
-        namespaces: { network: 'NONE' },
-        networking: {
-          networks: [
-            { network: 'front', aliases: [] },
-            { network: 'back', aliases: [] },
-          ],
-          ports: [],
-          expose: [],
-          dns: [],
-          dnsSearch: [],
-          dnsOptions: [],
-          extraHosts: [],
-        },
-      }),
-    );
+    const plan = onNetworks('front', 'back');
     await assert.rejects(net.setUp('ns', 'c1', plan, { imageExposed: [], mounted: new Set() }), /network back is down/);
     assert.deepEqual(fake.detached, ['c1']);
     assert.equal(existsSync(join(dir, 'netns', 'ns', 'c1')), false);
