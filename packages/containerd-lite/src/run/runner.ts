@@ -388,24 +388,15 @@ export class Runner {
       if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${id}`);
       throw err;
     });
-    const tearDown = (): Promise<unknown> =>
-      this.deps.networking.tearDown(ns, id, ContainerNetworking.attached(container.labels)).then(
-        () => undefined,
-        (err: unknown) => err ?? new Error(`tear down the network of container ${id}`),
-      );
-    // Forced, the task goes whatever its state, so its network goes meanwhile (detach, netns):
-    // off the critical path of `ctl run --rm`, which waits for this. Otherwise only once the task
-    // is known to be stopped.
-    const network = force ? tearDown() : undefined;
-    await this.deps.removeTask(ns, id, force).catch(async (err: unknown) => {
-      await network;
+    await this.deps.removeTask(ns, id, force).catch((err: unknown) => {
       if (isKind(err, ErrorKind.FailedPrecondition))
         throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
     });
-    // Before the record goes: a failed detach (netd down) leaves the container to remove again.
-    const failed = await (network ?? tearDown());
-    if (failed) throw failed;
+    // Only once the task is gone (a forced remove whose task removal fails leaves the container
+    // whole, network included), and before the record goes: a failed detach (netd down) leaves the
+    // container to remove again.
+    await this.deps.networking.tearDown(ns, id, ContainerNetworking.attached(container.labels));
     // The snapshot is removed here and now, so no collection is needed for it.
     await containers.delete(id, { collect: !container.snapshotKey });
     // A task create that found the record before it went (ctl run's, racing this rm -f) has
