@@ -59,7 +59,7 @@
       # static: it runs once per container start and stop, so no shared libraries to load
       "target_name": "ctl-netns",
       "type": "executable",
-      "sources": ["src/native/netns.c", "src/native/loopback.c"],
+      "sources": ["src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c"],
       "ldflags": ["-static"]
     },
     {

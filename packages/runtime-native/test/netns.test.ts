@@ -55,6 +55,60 @@ describe('network namespaces on files (ctl-netns) and commands in them (ctl-laun
     await deleteNetns(a);
   });
 
+  it('makes a veth pair into a namespace, configured on both ends, in one exec (ctl-netns veth)', async () => {
+    // netns a plays the host (the helper runs in it through the launcher), b the container's
+    const [a, b] = [join(dir, 'a'), join(dir, 'b')];
+    await addNetns(a);
+    await addNetns(b);
+    const inA = (...args: string[]) => launch('ip', args, { netns: a });
+    for (const args of [
+      ['link', 'add', 'br0', 'type', 'bridge'],
+      ['addr', 'add', '10.9.0.1/24', 'dev', 'br0'],
+      ['link', 'set', 'br0', 'up'],
+    ])
+      assert.equal((await inA(...args)).code, 0);
+    const veth = (host: string, ifname: string, ...rest: string[]) =>
+      launch(NETNS_BINARY, ['veth', host, 'br0', 'ctl-netd:test', b, ifname, '02:42:0a:09:00:02', ...rest], { netns: a });
+    assert.deepEqual(await veth('vethT', 'eth0', '10.9.0.2/24', 'fd99::2/64', 'via', '10.9.0.1'), { code: 0, stdout: '', stderr: '' });
+
+    const [host] = JSON.parse((await inA('-j', '-d', 'link', 'show', 'vethT')).stdout) as {
+      flags: string[];
+      master: string;
+      ifalias: string;
+      linkinfo: { info_slave_data: { hairpin: boolean } };
+    }[];
+    assert.deepEqual(
+      [host!.master, host!.ifalias, host!.flags.includes('UP'), host!.linkinfo.info_slave_data.hairpin],
+      ['br0', 'ctl-netd:test', true, true],
+    );
+    const inB = async (...args: string[]) => JSON.parse((await launch('ip', ['-j', ...args], { netns: b })).stdout) as object[];
+    const links = (await inB('link', 'show')) as { ifname: string; flags: string[]; address: string }[];
+    assert.deepEqual(
+      links.map((l) => [l.ifname, l.flags.includes('UP')]),
+      [
+        ['lo', true],
+        ['eth0', true],
+      ],
+    );
+    assert.equal(links[1]!.address, '02:42:0a:09:00:02');
+    const addrs = (await inB('addr', 'show', 'eth0')) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
+    assert.deepEqual(
+      addrs[0]!.addr_info.filter((i) => i.scope === 'global').map((i) => `${i.local}/${i.prefixlen}`),
+      ['10.9.0.2/24', 'fd99::2/64'],
+    );
+    const routes = (await inB('route', 'show', 'default')) as { gateway: string; dev: string }[];
+    assert.deepEqual(
+      routes.map((r) => [r.gateway, r.dev]),
+      [['10.9.0.1', 'eth0']],
+    );
+
+    // the kernel's refusals, as the native tools' kinds: the name taken (AlreadyExists), no such bridge (NotFound)
+    const again = await veth('vethT', 'eth1');
+    assert.deepEqual([again.code, /File exists/.test(again.stderr)], [7, true]);
+    const noBridge = await launch(NETNS_BINARY, ['veth', 'vethU', 'nobr', 'x', b, 'eth2', '02:42:0a:09:00:03'], { netns: a });
+    assert.deepEqual([noBridge.code, /nobr/.test(noBridge.stderr)], [5, true]);
+  });
+
   it('names the namespace when it cannot enter it, and says NotFound when it cannot make one there', async () => {
     const missing = join(dir, 'missing');
     await assert.rejects(

@@ -6,6 +6,7 @@
  *   ctl-netns add FILE   a new network namespace, its lo up, bind-mounted on FILE (made if missing)
  *   ctl-netns del FILE   unmounts FILE (every mount stacked on it; none is fine) and removes it
  *                        (already gone is fine)
+ *   ctl-netns veth ...   a container's veth pair, made and configured (netns_veth.c)
  *
  * Exit codes are the native tools' kinds (kinds.h); the message names the step and the file. The
  * namespace is made in this process (unshare), so it is this process's /proc/self/ns/net that is
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #include "kinds.h"
 #include "loopback.h"
+#include "netns_veth.h"
 
 static int fail(const char *step, const char *file) {
   int e = errno;
@@ -51,6 +53,7 @@ static int del(const char *file) {
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "add")) return add(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "del")) return del(argv[2]);
-  fprintf(stderr, "usage: ctl-netns add|del FILE\n");
+  if (argc >= 2 && !strcmp(argv[1], "veth")) return netns_veth(argc - 2, argv + 2);
+  fprintf(stderr, "usage: ctl-netns add|del FILE | veth ...\n");
   return CTL_KIND_USAGE;
 }
