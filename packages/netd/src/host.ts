@@ -6,6 +6,7 @@
  */
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
 import { launch } from '@ctl/runtime-native/launch';
+import { NETNS_BINARY } from '@ctl/runtime-native/netns';
 import { writeFile } from 'node:fs/promises';
 
 async function run(command: string, args: string[], input: string, what: string, netns?: string): Promise<string> {
@@ -21,6 +22,15 @@ export function ipBatch(lines: readonly string[], netnsPath?: string): Promise<s
   const input = lines.join('\n') + '\n';
   if (netnsPath === undefined) return run('ip', ['-batch', '-'], input, `ip: ${lines.join('; ')}`);
   return run('ip', ['-batch', '-'], input, `ip in ${netnsPath}: ${lines.join('; ')}`, netnsPath);
+}
+
+/**
+ * runtime-native's ctl-netns `veth`: a container's veth pair made and configured over rtnetlink in
+ * one exec (the host's end and the container's, which it enters itself), where two `ip -batch`
+ * runs (the second through ctl-launch's netns) cost two.
+ */
+export function netnsVeth(args: readonly string[], what: string): Promise<string> {
+  return run(NETNS_BINARY, ['veth', ...args], '', what);
 }
 
 /** iproute2's JSON answer to one query (`ip -j <args>`), in the host's netns. */
