@@ -95,6 +95,13 @@ static int link_up(int fd, struct req *r, int index) {
   return talk(fd, r, RTM_NEWLINK, 0);
 }
 
+/* An IPv4 or IPv6 address into bytes (4 or 16 of them): its family, or -1 (EINVAL). */
+static int parse_ip(const char *ip, unsigned char bytes[16]) {
+  int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+  if (inet_pton(family, ip, bytes) != 1) return errno = EINVAL, -1;
+  return family;
+}
+
 static int add_address(int fd, int index, const char *cidr) {
   char ip[INET6_ADDRSTRLEN + 1];
   const char *slash = strchr(cidr, '/');
@@ -102,14 +109,11 @@ static int add_address(int fd, int index, const char *cidr) {
   memcpy(ip, cidr, slash - cidr);
   ip[slash - cidr] = 0;
   unsigned char bytes[16];
-  int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-  if (inet_pton(family, ip, bytes) != 1) return errno = EINVAL, -1;
+  int family = parse_ip(ip, bytes);
+  if (family < 0) return -1;
   struct req r = {0};
-  struct ifaddrmsg *a = body(&r, sizeof *a);
-  a->ifa_family = family;
-  a->ifa_prefixlen = atoi(slash + 1);
-  a->ifa_flags = family == AF_INET6 ? IFA_F_NODAD : 0;
-  a->ifa_index = index;
+  *(struct ifaddrmsg *)body(&r, sizeof(struct ifaddrmsg)) = (struct ifaddrmsg){
+      .ifa_family = family, .ifa_prefixlen = atoi(slash + 1), .ifa_flags = family == AF_INET6 ? IFA_F_NODAD : 0, .ifa_index = index};
   size_t len = family == AF_INET ? 4 : 16;
   attr(&r, IFA_LOCAL, bytes, len);
   attr(&r, IFA_ADDRESS, bytes, len);
@@ -118,15 +122,14 @@ static int add_address(int fd, int index, const char *cidr) {
 
 static int append_default_route(int fd, int index, const char *gateway) {
   unsigned char bytes[16];
-  int family = strchr(gateway, ':') ? AF_INET6 : AF_INET;
-  if (inet_pton(family, gateway, bytes) != 1) return errno = EINVAL, -1;
+  int family = parse_ip(gateway, bytes);
+  if (family < 0) return -1;
   struct req r = {0};
-  struct rtmsg *m = body(&r, sizeof *m);
-  m->rtm_family = family;
-  m->rtm_table = RT_TABLE_MAIN;
-  m->rtm_protocol = RTPROT_BOOT;
-  m->rtm_scope = RT_SCOPE_UNIVERSE;
-  m->rtm_type = RTN_UNICAST;
+  *(struct rtmsg *)body(&r, sizeof(struct rtmsg)) = (struct rtmsg){.rtm_family = family,
+                                                                   .rtm_table = RT_TABLE_MAIN,
+                                                                   .rtm_protocol = RTPROT_BOOT,
+                                                                   .rtm_scope = RT_SCOPE_UNIVERSE,
+                                                                   .rtm_type = RTN_UNICAST};
   attr(&r, RTA_GATEWAY, bytes, family == AF_INET ? 4 : 16);
   attr(&r, RTA_OIF, &index, sizeof index);
   return talk(fd, &r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND);
