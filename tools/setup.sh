@@ -14,7 +14,10 @@ cd "$(dirname "$0")/.."
 # Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry (the pull/push
 # tests start their own instance on 127.0.0.1; the package's system service is not used),
 # containernetworking-plugins with iptables (their bridge's ipMasq and portmap call it: the netd
-# bench runs them), hyperfine, iperf3 (netd's bandwidth tests and the throughput benchmarks).
+# bench runs them), hyperfine, iperf3 (netd's bandwidth tests and the throughput benchmarks),
+# podman (the run benchmarks' reference: with runc, and on its CNI bridge beside ctl's default
+# bridge; Debian's uses containernetworking-plugins). Not here: docker.io, whose docker-proxy the
+# throughput bench measures when it is installed (it conflicts with Docker's own docker-ce).
 # Lint: clang-format (the C sources' format). Tests: strace (runtime-native's spawn-order test
 # delays forks with it to force a message order).
 PACKAGES=(
@@ -22,7 +25,7 @@ PACKAGES=(
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
   libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins iptables
-  hyperfine iperf3 clang-format strace
+  hyperfine iperf3 podman clang-format strace
 )
 
 missing=()
@@ -45,7 +48,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Some packages enable a unit even with policy-rc.d; stop nothing, just make sure they don't run.
-  for svc in containerd docker-registry; do
+  for svc in containerd docker-registry podman; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
       echo "setup: note: $svc is running as a system service (not started by us)" >&2
     fi

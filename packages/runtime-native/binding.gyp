@@ -35,7 +35,8 @@
         "src/native/exec.c",
         "src/native/ops.c",
         "src/native/hooks.c",
-        "src/native/clock.c"
+        "src/native/clock.c",
+        "src/native/loopback.c"
       ],
       "cflags": ["<!@(pkg-config --cflags libseccomp jansson)"],
       "libraries": ["<!@(pkg-config --libs libseccomp jansson)"]
@@ -52,6 +53,14 @@
       "target_name": "ctl-launch",
       "type": "executable",
       "sources": ["src/native/launch.c", "src/native/parent_death.c"]
+    },
+    {
+      # a container's network namespace pinned on a file, made and removed (see netns.c);
+      # static: it runs once per container start and stop, so no shared libraries to load
+      "target_name": "ctl-netns",
+      "type": "executable",
+      "sources": ["src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c"],
+      "ldflags": ["-static"]
     },
     {
       # crun on a hybrid cgroup layout (see the file's comment)

@@ -33,6 +33,7 @@ import {
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
+import { waitFor } from './lib/ctl.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FS = process.env.BENCH_FS ?? 'disk';
@@ -134,16 +135,6 @@ function buildImage(dir) {
   rmSync(rootfs, { recursive: true, force: true });
   rmSync(layout, { recursive: true, force: true });
   return { layerSize };
-}
-
-async function waitFor(what, fn) {
-  for (let i = 0; i < 400; i++) {
-    try {
-      if (fn()) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const peakKb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);

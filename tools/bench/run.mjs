@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
+import { waitFor } from './lib/ctl.mjs';
 import { podman as startPodman } from './lib/podman.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,16 +26,6 @@ let pod;
 const plain = { ...process.env };
 delete plain.NODE_EXTRA_CA_CERTS;
 const q = (s) => `'${s}'`;
-
-async function waitFor(what, fn) {
-  for (let i = 0; i < 400; i++) {
-    try {
-      if (fn()) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Resident memory (kB) of the processes whose command line matches re. */
 function rssOf(re) {

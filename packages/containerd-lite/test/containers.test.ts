@@ -2,7 +2,7 @@
  * Containers (containerd.services.containers.v1): the same behaviour from the local store and
  * over gRPC through the light client; GC roots; the namespace in-use check.
  */
-import { ErrorKind, isKind } from '@ctl/proto';
+import { ErrorKind, isKind, unavailable } from '@ctl/proto';
 import { strict as assert } from 'node:assert';
 import { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL } from '../src/containers/containers';
 import { type Instance, startInstance } from './instance';
@@ -262,8 +262,19 @@ describe('containers and garbage collection', function () {
       (err: unknown) => isKind(err, ErrorKind.FailedPrecondition) && /has a task/.test((err as Error).message),
     );
     allowed = true;
+    // A release (the network's) runs only after the checks; when it fails the record stays.
+    const released: string[] = [];
+    let releaseFails = true;
+    inst.local.containers.registerRelease(async (_ns, c) => {
+      released.push(c.id);
+      if (releaseFails) throw unavailable('netd is down');
+    });
+    await assert.rejects(inst.containers().delete('web'), /netd is down/);
+    assert.equal((await inst.containers().get('web')).id, 'web', 'the record stays to be deleted again');
+    releaseFails = false;
     // Deleting the container schedules a collection that takes the rest.
     await inst.containers().delete('web');
+    assert.deepEqual(released, ['web', 'web']);
     for (let i = 0; i < 100 && (await names()).length > 0; i++) await new Promise((res) => setTimeout(res, 50));
     assert.deepEqual(await names(), []);
   });

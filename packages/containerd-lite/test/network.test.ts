@@ -5,11 +5,11 @@
  * Root: it makes a network namespace (no interface other than its loopback, no traffic).
  */
 import type { AttachRequest, Endpoint, Network, Networks, NewNetwork } from '@ctl/netd/client';
-import { unavailable } from '@ctl/proto/errors';
+import { notFound, unavailable } from '@ctl/proto/errors';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainerNetworking } from '../src/run/network';
@@ -35,15 +35,19 @@ class FakeNetworks implements Partial<Networks> {
   attached: AttachRequest[] = [];
   detached: string[] = [];
   created: string[] = [];
+  /** the networks netd has, as its attach finds them */
+  networks = new Set(['front', 'back']);
   failOn = '';
   /** What netd holds now (attach adds, detach takes all of the container's). */
   endpoints: Endpoint[] = [];
   async create(n: NewNetwork, options?: { ifNotExists?: boolean }): Promise<Network> {
     if (options?.ifNotExists) this.created.push(n.name);
+    this.networks.add(n.name);
     return { name: n.name } as Network;
   }
   async attach(r: AttachRequest): Promise<Endpoint> {
     if (r.network === this.failOn) throw unavailable(`netd: network ${r.network} is down`);
+    if (!this.networks.has(r.network)) throw notFound(`network ${r.network} not found`);
     // the netns is a real one with lo up by now
     const lo = execFileSync('nsenter', [`--net=${r.netnsPath}`, 'cat', '/sys/class/net/lo/operstate'], { encoding: 'utf8' }).trim();
     assert.equal(lo, 'unknown', 'lo is up (a loopback is "unknown" when up)');
@@ -63,6 +67,23 @@ class FakeNetworks implements Partial<Networks> {
 }
 
 const config = (c: object): ContainerConfig__Output => c as ContainerConfig__Output;
+
+/** The plan of a container on these networks and nothing else. */
+const onNetworks = (...names: string[]) =>
+  networkPlan(
+    config({
+      namespaces: { network: 'NONE' },
+      networking: {
+        networks: names.map((network) => ({ network, aliases: [] })),
+        ports: [],
+        expose: [],
+        dns: [],
+        dnsSearch: [],
+        dnsOptions: [],
+        extraHosts: [],
+      },
+    }),
+  );
 
 describe('a container network (root, a netns of its own, netd stood in for)', function () {
   if (process.getuid?.() !== 0) return;
@@ -89,8 +110,8 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
     net = networking();
   });
   afterEach(() => {
-    const file = join(dir, 'netns', 'ns', 'c1');
-    if (existsSync(file)) execFileSync('umount', [file], { stdio: 'ignore' });
+    const netnsDir = join(dir, 'netns', 'ns');
+    for (const id of existsSync(netnsDir) ? readdirSync(netnsDir) : []) execFileSync('umount', [join(netnsDir, id)], { stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -161,6 +182,21 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
     assert.equal(existsSync(files), false);
   });
 
+  it('asks netd to make the default network only when an attach does not find it', async () => {
+    const plan = onNetworks('bridge');
+    for (const id of ['c1', 'c2']) await net.setUp('ns', id, plan, { imageExposed: [], mounted: new Set() });
+    assert.deepEqual(
+      fake.attached.map((a) => [a.containerId, a.network]),
+      [
+        ['c1', 'bridge'],
+        ['c2', 'bridge'],
+      ],
+    );
+    assert.deepEqual(fake.created, ['bridge'], 'one create, by the first attach that did not find it; none when it is there');
+    for (const id of ['c1', 'c2']) await net.tearDown('ns', id, true);
+    assert.deepEqual(readdirSync(join(dir, 'netns', 'ns')), []);
+  });
+
   it('gives --network none its files from the host (no loopback nameserver) and never asks netd', async () => {
     const plan = networkPlan(config({ namespaces: { network: 'NONE' }, networking: null }));
     const made = await net.setUp('ns', 'c1', plan, { hostname: 'box', imageExposed: [], mounted: new Set(['/etc/hosts']) });
@@ -181,23 +217,7 @@ describe('a container network (root, a netns of its own, netd stood in for)', fu
 
   it('leaves nothing when an attach fails half way: the first network detached, the netns gone (also when netd fails the detach)', async () => {
     fake.failOn = 'back';
-    const plan = networkPlan(
-      config({
-        namespaces: { network: 'NONE' },
-        networking: {
-          networks: [
-            { network: 'front', aliases: [] },
-            { network: 'back', aliases: [] },
-          ],
-          ports: [],
-          expose: [],
-          dns: [],
-          dnsSearch: [],
-          dnsOptions: [],
-          extraHosts: [],
-        },
-      }),
-    );
+    const plan = onNetworks('front', 'back');
     await assert.rejects(net.setUp('ns', 'c1', plan, { imageExposed: [], mounted: new Set() }), /network back is down/);
     assert.deepEqual(fake.detached, ['c1']);
     assert.equal(existsSync(join(dir, 'netns', 'ns', 'c1')), false);

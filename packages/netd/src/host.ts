@@ -1,14 +1,18 @@
 /**
- * Driving the kernel from netd: iproute2 (`ip -batch -`, in the host's netns or, through nsenter,
- * in a container's) and nftables (`nft -j -f -`), each one exec through ctl-launch (no fork of
- * the daemon). A batch stops at its first failing line; the error carries what the tool said.
+ * Driving the kernel from netd: iproute2 (`ip -batch -`, in the host's netns or in a container's,
+ * which ctl-launch enters before the exec: no nsenter in between) and nftables (`nft -j -f -`),
+ * each one exec through ctl-launch (no fork of the daemon). A batch stops at its first failing
+ * line; the error carries what the tool said.
  */
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
 import { launch } from '@ctl/runtime-native/launch';
+import { NETNS_BINARY } from '@ctl/runtime-native/netns';
 import { writeFile } from 'node:fs/promises';
 
-async function run(command: string, args: string[], input: string, what: string): Promise<string> {
-  const r = await launch(command, args, { input });
+async function run(command: string, args: string[], input: string, what: string, netns?: string): Promise<string> {
+  const r = await launch(command, args, { input, netns }).catch((err: unknown) => {
+    throw new EngineError(ErrorKind.Internal, `${what}: ${(err as Error).message}`, { cause: err });
+  });
   if (r.code !== 0) throw new EngineError(ErrorKind.Internal, `${what}: ${(r.stderr || r.stdout || `exit code ${r.code}`).trim()}`);
   return r.stdout;
 }
@@ -17,7 +21,16 @@ async function run(command: string, args: string[], input: string, what: string)
 export function ipBatch(lines: readonly string[], netnsPath?: string): Promise<string> {
   const input = lines.join('\n') + '\n';
   if (netnsPath === undefined) return run('ip', ['-batch', '-'], input, `ip: ${lines.join('; ')}`);
-  return run('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], input, `ip in ${netnsPath}: ${lines.join('; ')}`);
+  return run('ip', ['-batch', '-'], input, `ip in ${netnsPath}: ${lines.join('; ')}`, netnsPath);
+}
+
+/**
+ * runtime-native's ctl-netns `veth`: a container's veth pair made and configured over rtnetlink in
+ * one exec (the host's end and the container's, which it enters itself), where two `ip -batch`
+ * runs (the second through ctl-launch's netns) cost two.
+ */
+export function netnsVeth(args: readonly string[], what: string): Promise<string> {
+  return run(NETNS_BINARY, ['veth', ...args], '', what);
 }
 
 /** iproute2's JSON answer to one query (`ip -j <args>`), in the host's netns. */

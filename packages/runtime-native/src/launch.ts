@@ -33,6 +33,8 @@ export interface LaunchOptions {
   cwd?: string;
   /** keeps running when this process dies (the shim's starter); otherwise it is SIGKILLed then */
   outlivesDaemon?: boolean;
+  /** runs in the network namespace at this path (a bind-mounted netns, /proc/PID/ns/net): no nsenter exec */
+  netns?: string;
 }
 
 /** The command could not be started at all (errno-style code, as child_process reports it). */
@@ -49,8 +51,9 @@ export class LaunchError extends Error {
 export const LAUNCH_BINARY = path.join(__dirname, '..', '..', 'build', 'Release', 'ctl-launch');
 
 const SPAWN_FAILED = 0x80000000;
-/** request flag of launch.c: the command survives the launcher */
+/** request flags of launch.c: the command survives the launcher; a netns path follows the cwd */
 const LAUNCH_OUTLIVES = 1;
+const LAUNCH_NETNS = 2;
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 interface Pending {
@@ -76,12 +79,13 @@ class Launcher {
 
   run(file: string, args: string[], opts: LaunchOptions): Promise<LaunchResult> {
     const id = this.nextId++;
-    const strings = Buffer.from([opts.cwd ?? '', file, ...args].map((s) => `${s}\0`).join(''));
+    const netns = opts.netns === undefined ? [] : [opts.netns];
+    const strings = Buffer.from([opts.cwd ?? '', ...netns, file, ...args].map((s) => `${s}\0`).join(''));
     const input = Buffer.from(opts.input ?? '');
     const head = Buffer.alloc(16);
     head.writeUInt32LE(12 + strings.length + 4 + input.length, 0);
     head.writeUInt32LE(id, 4);
-    head.writeUInt32LE(opts.outlivesDaemon ? LAUNCH_OUTLIVES : 0, 8);
+    head.writeUInt32LE((opts.outlivesDaemon ? LAUNCH_OUTLIVES : 0) | (netns.length ? LAUNCH_NETNS : 0), 8);
     head.writeUInt32LE(1 + args.length, 12);
     const inputLen = Buffer.alloc(4);
     inputLen.writeUInt32LE(input.length, 0);
@@ -149,6 +153,7 @@ function launcher(): Launcher | undefined {
 }
 
 function viaChildProcess(file: string, args: string[], opts: LaunchOptions): Promise<LaunchResult> {
+  if (opts.netns !== undefined) return viaChildProcess('nsenter', [`--net=${opts.netns}`, file, ...args], { ...opts, netns: undefined });
   return new Promise((resolve, reject) => {
     const child = execFile(file, args, { cwd: opts.cwd, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (!err) return resolve({ code: 0, stdout, stderr });
@@ -168,7 +173,7 @@ function viaChildProcess(file: string, args: string[], opts: LaunchOptions): Pro
 export function launch(file: string, args: string[], opts: LaunchOptions = {}): Promise<LaunchResult> {
   // The launcher's request frames its strings with NULs (so does execve): one inside a string
   // would shift every field after it and leave the launcher waiting for bytes that never come.
-  const withNul = [opts.cwd ?? '', file, ...args].find((s) => s.includes('\0'));
+  const withNul = [opts.cwd ?? '', opts.netns ?? '', file, ...args].find((s) => s.includes('\0'));
   if (withNul !== undefined) return Promise.reject(invalidArgument(`${file}: argument ${JSON.stringify(withNul)} contains a NUL byte`));
   const l = launcher();
   return l ? l.run(file, args, opts) : viaChildProcess(file, args, opts);

@@ -4,12 +4,14 @@
 //
 // This machine's quirk: without CAP_SYS_RESOURCE no rlimit can rise above its hard limit, and
 // podman's default ulimits (nofile 1048576) make runc fail, so its containers.conf sets none.
-// It runs with runc (crun refuses the hybrid cgroup layout here), cgroupfs and no network.
+// It runs with runc (crun refuses the hybrid cgroup layout here) and cgroupfs. With `{ cni: true }`
+// its networks are CNI's (Debian's podman has no netavark), configs in a directory of its own;
+// callers run it inside a netns of theirs, where its bridge (cni-podman0) and iptables rules go.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function podman(dir) {
+export function podman(dir, { cni = false } = {}) {
   try {
     execFileSync('podman', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -17,7 +19,10 @@ export function podman(dir) {
   }
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'containers.conf');
-  writeFileSync(conf, '[containers]\ndefault_ulimits = []\n');
+  const network = cni
+    ? `[network]\nnetwork_backend = "cni"\ncni_plugin_dirs = ["/usr/lib/cni"]\nnetwork_config_dir = "${join(dir, 'cni')}"\n`
+    : '';
+  writeFileSync(conf, `[containers]\ndefault_ulimits = []\n${network}`);
   const args = [
     '--root',
     join(dir, 'root'),

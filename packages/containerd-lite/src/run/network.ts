@@ -28,8 +28,7 @@ import {
 import { ErrorKind, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
-import { runTool } from '@ctl/runtime-native/launch';
-import { unmountAll } from '@ctl/runtime-native/mount';
+import { addNetns, deleteNetns } from '@ctl/runtime-native/netns';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
@@ -269,13 +268,12 @@ export class ContainerNetworking {
     return { netns, files: this.filesPath(ns, other) };
   }
 
-  /** A new network namespace pinned on the file, its loopback up (a live one is kept: restore reattaches it). */
+  /** A new network namespace pinned on the file, its loopback up (ctl-netns: one exec); a live one is kept (restore reattaches it). */
   private async makeNetns(ns: string, id: string): Promise<string> {
     const file = this.netnsPath(ns, id);
     if (isLiveNetns(file)) return file;
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, '', { flag: 'a' });
-    await runTool('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']).catch((err: unknown) => {
+    await addNetns(file).catch((err: unknown) => {
       throw wrap(err, `make the network namespace of container ${id}`);
     });
     return file;
@@ -286,10 +284,8 @@ export class ContainerNetworking {
     const endpoints: Endpoint[] = [];
     for (const [i, a] of plan.attachments.entries()) {
       const first = i === 0;
-      // made on first use, as docker's daemon has it from the start
-      if (a.network === DEFAULT_NETWORK) await networks.create({ name: DEFAULT_NETWORK }, { ifNotExists: true });
-      endpoints.push(
-        await networks.attach({
+      const attach = () =>
+        networks.attach({
           containerId: id,
           network: a.network,
           netnsPath,
@@ -302,6 +298,14 @@ export class ContainerNetworking {
           bandwidth: first ? plan.bandwidth : undefined,
           // on a network with names, its resolver forwards the container's other questions to them
           dnsUpstreams: plan.dns.nameservers,
+        });
+      endpoints.push(
+        await attach().catch(async (err: unknown) => {
+          // The default network is made on first use (docker's daemon has it from the start): only
+          // an attach that does not find it pays the create's round trip to netd.
+          if (a.network !== DEFAULT_NETWORK || !isKind(err, ErrorKind.NotFound)) throw err;
+          await networks.create({ name: DEFAULT_NETWORK }, { ifNotExists: true });
+          return attach();
         }),
       );
     }
@@ -391,10 +395,7 @@ export class ContainerNetworking {
       : undefined;
     this.fresh.delete(`${ns}/${id}`);
     const netns = this.netnsPath(ns, id);
-    if (existsSync(netns)) {
-      await unmountAll(netns).catch(() => undefined); // not mounted: a create cut short before unshare, or a reboot
-      await rm(netns, { force: true });
-    }
+    if (existsSync(netns)) await deleteNetns(netns); // also when not mounted: a create cut short, or a reboot
     if (failure) throw failure;
   }
 

@@ -235,74 +235,89 @@ export class Runner {
       .filter((p) => p.startsWith('/') && p !== '/' && !taken.has(p));
     const volumes = [...wanted, ...[...new Set(imageVolumes)].map((destination): VolumeOption => ({ name: '', destination }))];
 
+    // The network (netns, netd's attach) is made while the image is unpacked and the snapshot
+    // prepared: it needs neither, and it is most of what a container on a network adds to a create.
+    const network = deps.networking
+      .setUp(ns, id, plan, {
+        hostname: options.hostname,
+        hostUts: options.utsMode === 'host',
+        imageExposed: Object.keys(config.config?.ExposedPorts ?? {}),
+        mounted: new Set([...mountedPaths(options), ...volumes.map((v) => v.destination)]),
+      })
+      .then(
+        (net) => ({ net }),
+        (err: unknown) => ({ err }),
+      );
     const leases = deps.leases(ns);
-    const lease = await leases.createForOperation(LEASE_TTL_MS);
     let created = false;
     try {
-      const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
-      const target = await deps.unpackTarget(ns, request.snapshotter, hold);
-      const { chainId } = await unpack(target, manifest);
-      await hold({ type: `snapshots/${target.snapshotter}`, id });
-      const key = snapshotName(ns, id);
-      const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels);
+      const lease = await leases.createForOperation(LEASE_TTL_MS);
       try {
-        const record = async (): Promise<void> => {
-          const made: string[] = [];
-          try {
-            const mounts: NonNullable<RunOptions['mounts']> = [];
-            const copies: { destination: string; mountpoint: string }[] = [];
-            for (const v of volumes) {
-              const volume = await deps.volumes.createLocked(ns, { name: v.name, anonymous: !v.name });
-              if (volume.made && !v.name) made.push(volume.name);
-              mounts.push({
-                destination: v.destination,
-                type: 'bind',
-                source: volume.mountpoint,
-                options: ['rbind', v.readonly ? 'ro' : 'rw'],
+        const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
+        const target = await deps.unpackTarget(ns, request.snapshotter, hold);
+        const { chainId } = await unpack(target, manifest);
+        await hold({ type: `snapshots/${target.snapshotter}`, id });
+        const key = snapshotName(ns, id);
+        const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels);
+        try {
+          const record = async (): Promise<void> => {
+            const made: string[] = [];
+            try {
+              const mounts: NonNullable<RunOptions['mounts']> = [];
+              const copies: { destination: string; mountpoint: string }[] = [];
+              for (const v of volumes) {
+                const volume = await deps.volumes.createLocked(ns, { name: v.name, anonymous: !v.name });
+                if (volume.made && !v.name) made.push(volume.name);
+                mounts.push({
+                  destination: v.destination,
+                  type: 'bind',
+                  source: volume.mountpoint,
+                  options: ['rbind', v.readonly ? 'ro' : 'rw'],
+                });
+                if (!v.nocopy && readdirSync(volume.mountpoint).length === 0)
+                  copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
+              }
+              const networked = await network;
+              if ('err' in networked) throw networked.err;
+              const { net } = networked;
+              const userMounts = [...mounts, ...(options.mounts ?? [])];
+              const runOptions = {
+                ...options,
+                network: net.network ?? options.network,
+                hostname: net.hostname,
+                mounts: [...userMounts, ...net.mounts],
+              };
+              const spec = await this.spec(ns, id, config, runOptions, rootfs, copies);
+              await containers.create({
+                id,
+                image: ref,
+                labels: { ...labels, ...net.labels },
+                runtime: runtimeRecord(runtime),
+                spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
+                snapshotter: target.snapshotter,
+                snapshotKey: id,
               });
-              if (!v.nocopy && readdirSync(volume.mountpoint).length === 0)
-                copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
+            } catch (err) {
+              for (const name of made) await deps.volumes.removeLocked(ns, name, true).catch(() => undefined);
+              throw err;
             }
-            const net = await deps.networking.setUp(ns, id, plan, {
-              hostname: options.hostname,
-              hostUts: options.utsMode === 'host',
-              imageExposed: Object.keys(config.config?.ExposedPorts ?? {}),
-              mounted: new Set([...mountedPaths(options), ...volumes.map((v) => v.destination)]),
-            });
-            const userMounts = [...mounts, ...(options.mounts ?? [])];
-            const runOptions = {
-              ...options,
-              network: net.network ?? options.network,
-              hostname: net.hostname,
-              mounts: [...userMounts, ...net.mounts],
-            };
-            const spec = await this.spec(ns, id, config, runOptions, rootfs, copies);
-            await containers.create({
-              id,
-              image: ref,
-              labels: { ...labels, ...net.labels },
-              runtime: runtimeRecord(runtime),
-              spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
-              snapshotter: target.snapshotter,
-              snapshotKey: id,
-            });
-          } catch (err) {
-            await deps.networking.tearDown(ns, id, plan.mode === 'networks').catch(() => undefined);
-            for (const name of made) await deps.volumes.removeLocked(ns, name, true).catch(() => undefined);
-            throw err;
-          }
-        };
-        if (volumes.length) await deps.volumes.exclusive(ns, record);
-        else await record();
-      } catch (err) {
-        await target.snapshots.remove(key).catch(() => undefined);
-        throw err;
+          };
+          if (volumes.length) await deps.volumes.exclusive(ns, record);
+          else await record();
+        } catch (err) {
+          await target.snapshots.remove(key).catch(() => undefined);
+          throw err;
+        }
+        created = true;
+        return { id, rootfs, image: ref, warnings, attachSocket: deps.locateTask(ns, id).attachSocket };
+      } finally {
+        // Made: the container references all the lease held, so there is nothing to collect.
+        await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
       }
-      created = true;
-      return { id, rootfs, image: ref, warnings, attachSocket: deps.locateTask(ns, id).attachSocket };
-    } finally {
-      // Made: the container references all the lease held, so there is nothing to collect.
-      await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
+    } catch (err) {
+      // Whatever failed, the network made meanwhile goes too (a setUp that failed undid itself).
+      if ('net' in (await network)) await deps.networking.tearDown(ns, id, plan.mode === 'networks').catch(() => undefined);
+      throw err;
     }
   }
 

@@ -7,8 +7,9 @@
  * almost nothing, and the daemon only writes a request and later reads the answer.
  *
  * Protocol on stdin/stdout, all integers little-endian uint32 unless said otherwise:
- *   request:  len id flags argc cwd\0 argv[0]\0 ... argv[argc-1]\0 input_len input
- *             (len counts everything after itself; an empty cwd means "inherit"; flags: LAUNCH_OUTLIVES)
+ *   request:  len id flags argc cwd\0 [netns\0] argv[0]\0 ... argv[argc-1]\0 input_len input
+ *             (len counts everything after itself; an empty cwd means "inherit"; flags: LAUNCH_OUTLIVES,
+ *             LAUNCH_NETNS: the netns path is there, and the command runs in that network namespace)
  *   response: len id status stdout_len stdout stderr_len stderr
  *             status: exit code, 128+signal when killed, or 0x80000000|errno when the command
  *             could not be started (stderr then says why, as "ctl-launch: FILE: ERROR").
@@ -24,7 +25,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,6 +43,9 @@
 #define MAX_REQUEST (16u << 20)
 /* request flag: the command keeps running when the launcher dies */
 #define LAUNCH_OUTLIVES 1u
+/* request flag: the command runs in the network namespace at the path after cwd (netd's commands
+ * in a container's netns, without an nsenter exec in between) */
+#define LAUNCH_NETNS 2u
 
 struct buf {
   char *p;
@@ -92,7 +98,7 @@ static void queue_response(uint32_t id, uint32_t status, const struct buf *o, co
 }
 
 static void fail_request(uint32_t id, const char *file, int err) {
-  char msg[512];
+  char msg[PATH_MAX + 256];
   struct buf e = {0};
   int n = snprintf(msg, sizeof msg, "ctl-launch: %s: %s\n", file, strerror(err));
   buf_add(&e, msg, n);
@@ -113,9 +119,14 @@ static void finish_if_done(struct job *j) {
 }
 
 /* The child's half of a spawn; never returns. A step that fails sends its errno on `report`. */
-static void exec_child(char **argv, const char *cwd, int in, int out, int err, bool outlives, int report) {
+static void exec_child(char **argv, const char *cwd, const char *netns, int in, int out, int err, bool outlives, int report) {
   int e = 0;
   if (!outlives && ctl_die_with_parent(launcher_pid) < 0) _exit(127); /* the launcher is gone: nobody wants this */
+  if (netns) {
+    int fd = open(netns, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) goto fail;
+    close(fd);
+  }
   if (in < 0 && (in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) goto fail;
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) goto fail;
   if (*cwd && chdir(cwd) < 0) goto fail;
@@ -131,9 +142,9 @@ fail:
   _exit(127);
 }
 
-/* Starts argv with the given stdio (in < 0: /dev/null) and cwd ("" to inherit), dying with us
- * unless it outlives. 0 once it has exec'd, or the errno of what failed (fork, a step, exec). */
-static int spawn(pid_t *pid, char **argv, const char *cwd, int in, int out, int err, bool outlives) {
+/* Starts argv with the given stdio (in < 0: /dev/null), cwd ("" to inherit) and netns (NULL: ours),
+ * dying with us unless it outlives. 0 once it has exec'd, or the errno of what failed (fork, a step, exec). */
+static int spawn(pid_t *pid, char **argv, const char *cwd, const char *netns, int in, int out, int err, bool outlives) {
   int report[2];
   if (pipe2(report, O_CLOEXEC) < 0) return errno;
   *pid = fork();
@@ -143,7 +154,7 @@ static int spawn(pid_t *pid, char **argv, const char *cwd, int in, int out, int 
     close(report[1]);
     return e;
   }
-  if (*pid == 0) exec_child(argv, cwd, in, out, err, outlives, report[1]);
+  if (*pid == 0) exec_child(argv, cwd, netns, in, out, err, outlives, report[1]);
   close(report[1]);
   int e = 0;
   ssize_t n;
@@ -170,6 +181,13 @@ static void start(char *req, uint32_t len) {
   p = memchr(p, 0, end - p);
   if (!p || argc == 0 || argc > 4096) goto bad;
   p++;
+  char *netns = NULL;
+  if (flags & LAUNCH_NETNS) {
+    netns = p;
+    p = memchr(p, 0, end - p);
+    if (!p) goto bad;
+    p++;
+  }
   char **argv = calloc(argc + 1, sizeof *argv);
   for (uint32_t i = 0; i < argc; i++) {
     char *z = memchr(p, 0, end - p);
@@ -208,7 +226,7 @@ static void start(char *req, uint32_t len) {
     return;
   }
   pid_t pid = 0;
-  int rc = spawn(&pid, argv, cwd, inp[0], outp[1], errp[1], flags & LAUNCH_OUTLIVES);
+  int rc = spawn(&pid, argv, cwd, netns, inp[0], outp[1], errp[1], flags & LAUNCH_OUTLIVES);
   close(outp[1]);
   close(errp[1]);
   if (inp[0] >= 0) close(inp[0]);
@@ -216,7 +234,13 @@ static void start(char *req, uint32_t len) {
     close(outp[0]);
     close(errp[0]);
     if (inp[1] >= 0) close(inp[1]);
-    fail_request(id, argv[0], rc);
+    if (netns) {
+      char what[PATH_MAX + 64];
+      snprintf(what, sizeof what, "%s in network namespace %s", argv[0], netns);
+      fail_request(id, what, rc);
+    } else {
+      fail_request(id, argv[0], rc);
+    }
     free(argv);
     free(req);
     return;

@@ -3,6 +3,8 @@
 #include "util.h"
 #include "error.h"
 #include "json.h"
+#include "loopback.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,9 +12,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <net/if.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -146,20 +145,7 @@ int ns_write_id_maps(pid_t pid, json_t *spec, struct ctl_err *e) {
   return 0;
 }
 
-/* runc and crun do the same: a container without a network of its own still reaches itself on
- * 127.0.0.1. One ioctl pair on a throw-away socket; no netlink, no exec of ip(8). */
 int ns_loopback_up(struct ctl_err *e) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ctl_fail(e, errno, "socket (to bring up lo)");
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  strcpy(ifr.ifr_name, "lo");
-  int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-  if (r == 0 && !(ifr.ifr_flags & IFF_UP)) {
-    ifr.ifr_flags |= IFF_UP;
-    r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-  }
-  if (r < 0) ctl_fail(e, errno, "bring up lo in the new network namespace");
-  close(fd);
-  return r;
+  if (ctl_loopback_up() < 0) return ctl_fail(e, errno, "bring up lo in the new network namespace");
+  return 0;
 }

@@ -1,12 +1,12 @@
 /**
- * The bridge driver's links: a Linux bridge per network and a veth pair per endpoint, made with
- * iproute2 batches (one exec in the host's netns, one in the container's). Every link netd makes
+ * The bridge driver's links: a Linux bridge per network made with iproute2 batches, and a veth
+ * pair per endpoint made by ctl-netns (one exec over rtnetlink for both ends). Every link netd makes
  * carries the instance's mark as its alias (`ctl-netd:<table>`), so that at start what a crash
  * left behind can be told from what belongs to others.
  */
 import { alreadyExists } from '@ctl/proto/errors';
 import { createHash } from 'node:crypto';
-import { ipBatch, ipJson, noSuchDevice, sysctl } from '../../host';
+import { ipBatch, ipJson, netnsVeth, noSuchDevice, sysctl } from '../../host';
 
 export interface LinkInfo {
   ifname: string;
@@ -14,7 +14,7 @@ export interface LinkInfo {
   linkinfo?: { info_kind?: string };
 }
 
-/** IPv6 addresses skip duplicate address detection: they are ours to give, and usable at once. */
+/** IPv6 addresses skip duplicate address detection: they are ours to give, and usable at once (ctl-netns does so too). */
 const nodad = (address: string): string => (address.includes(':') ? ' nodad' : '');
 
 export const mark = (table: string): string => `ctl-netd:${table}`;
@@ -88,24 +88,16 @@ export interface VethSpec {
   gateways: string[];
 }
 
-/** Makes the veth pair, its container end in the netns with its name, addresses and routes, and loopback up. */
+/**
+ * Makes the veth pair, its container end in the netns with its name, addresses and routes, and
+ * loopback up: one exec of ctl-netns (host.ts netnsVeth), the lines of the two iproute2 batches it
+ * replaced in one run.
+ */
 export async function addVeth(s: VethSpec): Promise<void> {
   try {
-    await ipBatch([
-      `link add ${s.hostName} type veth peer name ${s.interfaceName} address ${s.macAddress} netns ${s.netnsPath}`,
-      `link set ${s.hostName} alias ${mark(s.table)}`,
-      ...onBridge(s.bridge, s.hostName),
-    ]);
-    await ipBatch(
-      [
-        `link set lo up`,
-        ...s.addresses.map((a) => `addr add ${a} dev ${s.interfaceName}${nodad(a)}`),
-        `link set ${s.interfaceName} up`,
-        // append: a netns on a second network keeps the first's default route; the next takes over when it goes.
-        ...s.gateways.map((g) => `route append default via ${g} dev ${s.interfaceName}`),
-      ],
-      s.netnsPath,
-    );
+    // A netns on a second network keeps the first's default route (appended); the next takes over when it goes.
+    const args = [s.hostName, s.bridge, mark(s.table), s.netnsPath, s.interfaceName, s.macAddress, ...s.addresses];
+    await netnsVeth([...args, ...(s.gateways.length ? ['via', ...s.gateways] : [])], `veth ${s.hostName} into ${s.netnsPath}`);
   } catch (err) {
     // The name is this endpoint's alone (hostVethName), so a link of that name is a leftover of it.
     await deleteLink(s.hostName);
