@@ -71,7 +71,7 @@
       # OCI layer differ (overlay upperdir or two trees -> tar layer)
       "target_name": "ctl-diff",
       "type": "executable",
-      "sources": ["src/native/diff.c", "src/native/apply_common.c", "src/native/parent_death.c"],
+      "sources": ["src/native/diff.c", "src/native/diff_core.c", "src/native/apply_common.c", "src/native/parent_death.c"],
       "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
       "libraries": ["<!@(pkg-config --libs libarchive libcrypto)"]
     }
