@@ -14,12 +14,15 @@ cd "$(dirname "$0")/.."
 # Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry (the pull/push
 # tests start their own instance on 127.0.0.1; the package's system service is not used),
 # containernetworking-plugins, hyperfine. Lint: clang-format (the C sources' format).
+# Fuzzing (packages/runtime-native/fuzz, built by its build.sh): clang-14 and libclang-rt-14-dev
+# (libFuzzer and the ASan/UBSan runtimes).
 PACKAGES=(
   gcc make python3 pkg-config
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
   libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins
   hyperfine clang-format
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

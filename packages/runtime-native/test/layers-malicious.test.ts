@@ -159,6 +159,9 @@ describe('applyLayer: malicious corpus', function () {
       const input = path.join(base, 'layer');
       if (c.raw) fs.writeFileSync(input, c.raw(fx));
       else fs.copyFileSync(makeTar(fx.fresh('m.tar', false), c.entries ?? []), input);
+      // fuzz/make-seeds.sh takes these layers as seeds for the fuzz harnesses
+      if (process.env.CTL_FUZZ_SEEDS)
+        fs.copyFileSync(input, path.join(process.env.CTL_FUZZ_SEEDS, `malicious-${c.name.replace(/\W+/g, '_')}`));
       const before = listTree(base).filter((l) => !l.startsWith('root'));
       const hostPasswd = fs.statSync('/etc/passwd');
       try {
