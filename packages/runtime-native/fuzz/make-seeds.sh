@@ -6,8 +6,9 @@
 #  - layers written by ctl-diff itself from an overlay upperdir with every kind of entry (whiteout,
 #    opaque dir, hardlinks, xattrs, symlink, fifo, device), uncompressed, gzip and zstd;
 #  - the malicious cases of test/layers-malicious.test.ts (traversal, symlink and hardlink escapes,
-#    device nodes, whiteouts, huge headers, corrupt compression), dumped by that test when
-#    CTL_FUZZ_SEEDS names a directory.
+#    device nodes, whiteouts, corrupt compression), dumped by that test when CTL_FUZZ_SEEDS names
+#    a directory;
+#  - huge headers (a PAX path deeper than PATH_MAX, a 60 KiB xattr, a 30,000-byte GNU long name).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 pkg=$here/..
@@ -46,6 +47,25 @@ touch -d @1700000000.123456789 "$upper/etc/hosts"
 for c in none gzip zstd; do
   "$pkg/build/Release/ctl-diff" --upper "$upper" --mode overlay --compression "$c" --output "$out/ctl-diff-$c.layer" >/dev/null
 done
+
+# huge headers: a PAX path of 40,000 bytes (deeper than PATH_MAX), a 60 KiB xattr, a GNU long name
+python3 - "$out" <<'PY'
+import io, sys, tarfile
+def entry(tf, name, data=b'', **pax):
+    ti = tarfile.TarInfo(name)
+    ti.size = len(data)
+    ti.pax_headers = pax
+    tf.addfile(ti, io.BytesIO(data))
+with open(sys.argv[1] + '/huge-headers.tar', 'wb') as f:
+    tf = tarfile.open(fileobj=f, mode='w', format=tarfile.PAX_FORMAT)
+    entry(tf, 'd/' * 20000 + 'deep', b'x')
+    entry(tf, 'big-xattr', b'y', **{'SCHILY.xattr.user.big': 'v' * 61440})
+    tf.close()
+with open(sys.argv[1] + '/gnu-longname.tar', 'wb') as f:
+    tf = tarfile.open(fileobj=f, mode='w', format=tarfile.GNU_FORMAT)
+    entry(tf, 'n' * 200 + '/' + 'm' * 30000, b'z')
+    tf.close()
+PY
 
 (cd "$pkg" && CTL_FUZZ_SEEDS=$out npx mocha --config ../../.mocharc.json dist/test/layers-malicious.test.js >/dev/null)
 echo "seeds in $out: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"
