@@ -38,6 +38,7 @@ struct differ {
   uint64_t usize, csize;
   int out_fd;
   bool out_failed;
+  bool discard; /* a failed diff: the writers' flush on free goes nowhere */
   struct lerr out_err;
   char *buf;
 };
@@ -46,6 +47,7 @@ struct differ {
 
 static la_ssize_t file_write_cb(struct archive *a, void *ud, const void *buf, size_t len) {
   struct differ *d = ud;
+  if (d->discard) return (la_ssize_t)len;
   sha256_update(&d->digest_hash, buf, len);
   d->csize += len;
   const char *p = buf;
@@ -70,6 +72,7 @@ static la_ssize_t file_write_cb(struct archive *a, void *ud, const void *buf, si
 
 static la_ssize_t tar_write_cb(struct archive *a, void *ud, const void *buf, size_t len) {
   struct differ *d = ud;
+  if (d->discard) return (la_ssize_t)len;
   sha256_update(&d->diff_hash, buf, len);
   d->usize += len;
   if (!d->compressor) return file_write_cb(a, ud, buf, len);
@@ -464,13 +467,16 @@ int layer_diff(const struct diff_options *opts, int out_fd, struct diff_result *
   int r = open_output(&d, opts->compression, e);
   if (r == 0) r = d.mode == MODE_OVERLAY ? walk_overlay(&d, "", e) : walk_compare(&d, "", e);
   if (r == 0) r = finish_output(&d, e);
+  /* after a failure, free still flushes what is buffered through the callbacks: let it go nowhere
+   * (archive_write_fail would skip the flush but leaks libarchive's buffers) */
+  d.discard = r < 0;
+  archive_write_free(d.tar);
+  if (d.compressor) archive_write_free(d.compressor);
   char unused[72];
   sha256_final_hex(&d.diff_hash, r == 0 ? res->diff_id : unused);
   sha256_final_hex(&d.digest_hash, r == 0 ? res->digest : unused);
   res->size = d.csize;
   res->uncompressed_size = d.usize;
-  archive_write_free(d.tar);
-  if (d.compressor) archive_write_free(d.compressor);
   if (d.links) archive_entry_linkresolver_free(d.links);
   free(d.buf);
   return r;
