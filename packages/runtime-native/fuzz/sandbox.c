@@ -153,8 +153,11 @@ static void remove_deep(const char *path) {
     execlp("rm", "rm", "-rf", "--one-file-system", path, (char *)NULL);
     _exit(127);
   }
-  int status;
-  if (pid < 0 || waitpid(pid, &status, 0) < 0 || status != 0) fatal("rm -rf %s failed", path);
+  int status = -1;
+  pid_t r;
+  /* libFuzzer's -timeout alarm interrupts the wait (its handler has no SA_RESTART) */
+  while (pid > 0 && (r = waitpid(pid, &status, 0)) < 0 && errno == EINTR) continue;
+  if (pid < 0 || r < 0 || status != 0) fatal("rm -rf %s failed (status %d): %m", path, status);
 }
 
 const char *sandbox_fresh_path(const char *name) {
