@@ -75,6 +75,12 @@ const CASES: Case[] = [
     entries: [{ name: 'h', type: 'hardlink', linkname: '/etc/passwd' }],
     rejects: /h: hardlink target \/etc\/passwd is not in the layer root/,
   },
+  {
+    // each entry's ancestors are kept: 20,000 components in a 40 KiB path cost ctl-apply 400 MB
+    name: 'a directory path longer than PATH_MAX',
+    entries: [{ name: 'd/'.repeat(2100) + 'deep', type: 'dir' }],
+    rejects: /path is longer than PATH_MAX/,
+  },
   { name: 'whiteout .wh..', entries: [{ name: '.wh..' }], rejects: /\.wh\.\.: invalid whiteout name/ },
   { name: 'whiteout ../.wh.x', entries: [{ name: '../.wh.x' }], rejects: /\.\.\/\.wh\.x: path has a '\.\.' component/ },
   {

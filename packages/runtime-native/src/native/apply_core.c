@@ -444,7 +444,8 @@ static int apply_entry(struct applier *ap, struct archive *in, struct archive_en
   if (!raw) return lfail(e, EXIT_LAYER_INVALID, 0, "entry without a path");
   const char *reason = NULL;
   cleanup_lfree char *path = NULL;
-  if (layer_path_normalize(raw, &path, &reason) < 0) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: %s", raw, reason);
+  if (layer_path_normalize(raw, &path, &reason) < 0) /* cut: the reason must fit the message */
+    return lfail(e, EXIT_LAYER_INVALID, 0, "%.256s%s: %s", raw, strlen(raw) > 256 ? "..." : "", reason);
 
   char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
