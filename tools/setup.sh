@@ -19,13 +19,15 @@ cd "$(dirname "$0")/.."
 # bridge; Debian's uses containernetworking-plugins). Not here: docker.io, whose docker-proxy the
 # throughput bench measures when it is installed (it conflicts with Docker's own docker-ce).
 # Lint: clang-format (the C sources' format). Tests: strace (runtime-native's spawn-order test
-# delays forks with it to force a message order).
+# delays forks with it to force a message order). Fuzzing (packages/runtime-native/fuzz, built by
+# its build.sh): clang-14 and libclang-rt-14-dev (libFuzzer and the ASan/UBSan runtimes).
 PACKAGES=(
   gcc make python3 pkg-config
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
   libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins iptables
   hyperfine iperf3 podman clang-format strace
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

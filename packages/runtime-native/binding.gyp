@@ -72,7 +72,7 @@
       # OCI layer applier: libarchive for tar/gzip/zstd, libcrypto for sha256
       "target_name": "ctl-apply",
       "type": "executable",
-      "sources": ["src/native/apply.c", "src/native/apply_writers.c", "src/native/apply_common.c", "src/native/parent_death.c"],
+      "sources": ["src/native/apply.c", "src/native/apply_core.c", "src/native/apply_writers.c", "src/native/apply_common.c", "src/native/parent_death.c"],
       "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
       "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
     },
@@ -80,7 +80,7 @@
       # OCI layer differ (overlay upperdir or two trees -> tar layer)
       "target_name": "ctl-diff",
       "type": "executable",
-      "sources": ["src/native/diff.c", "src/native/apply_common.c", "src/native/parent_death.c"],
+      "sources": ["src/native/diff.c", "src/native/diff_core.c", "src/native/apply_common.c", "src/native/parent_death.c"],
       "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
       "libraries": ["<!@(pkg-config --libs libarchive libcrypto)"]
     }

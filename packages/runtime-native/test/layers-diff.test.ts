@@ -156,4 +156,20 @@ describe('diffLayer (ctl-diff)', function () {
       kind: 'InvalidArgument',
     });
   });
+
+  it('a tree deeper than PATH_MAX fails with the path and reason, without a crash (found by fuzz/diff_fuzzer)', async () => {
+    // a failed walk used to free the tar writer, whose flush then hashed into a finished context: SIGSEGV
+    const upper = fx.fresh('deep');
+    try {
+      execFileSync('python3', ['-c', "import os\nfor _ in range(2100): os.mkdir('d'); os.chdir('d')"], { cwd: upper });
+      for (const compression of ['none', 'gzip'] as const) {
+        await assert.rejects(diffLayer({ upper, mode: 'overlay', compression, output: fx.fresh('x', false) }), {
+          kind: 'InvalidArgument',
+          message: /^ctl-diff: lstat \/.*\/d\/d\/d/, // the reason is cut off with the 2 KiB message
+        });
+      }
+    } finally {
+      execFileSync('rm', ['-rf', upper]); // GNU rm walks deeper than PATH_MAX, fs.rmSync does not
+    }
+  });
 });

@@ -75,6 +75,12 @@ const CASES: Case[] = [
     entries: [{ name: 'h', type: 'hardlink', linkname: '/etc/passwd' }],
     rejects: /h: hardlink target \/etc\/passwd is not in the layer root/,
   },
+  {
+    // each entry's ancestors are kept: 20,000 components in a 40 KiB path cost ctl-apply 400 MB
+    name: 'a directory path longer than PATH_MAX',
+    entries: [{ name: 'd/'.repeat(2100) + 'deep', type: 'dir' }],
+    rejects: /path is longer than PATH_MAX/,
+  },
   { name: 'whiteout .wh..', entries: [{ name: '.wh..' }], rejects: /\.wh\.\.: invalid whiteout name/ },
   { name: 'whiteout ../.wh.x', entries: [{ name: '../.wh.x' }], rejects: /\.\.\/\.wh\.x: path has a '\.\.' component/ },
   {
@@ -159,6 +165,9 @@ describe('applyLayer: malicious corpus', function () {
       const input = path.join(base, 'layer');
       if (c.raw) fs.writeFileSync(input, c.raw(fx));
       else fs.copyFileSync(makeTar(fx.fresh('m.tar', false), c.entries ?? []), input);
+      // fuzz/make-seeds.sh takes these layers as seeds for the fuzz harnesses
+      if (process.env.CTL_FUZZ_SEEDS)
+        fs.copyFileSync(input, path.join(process.env.CTL_FUZZ_SEEDS, `malicious-${c.name.replace(/\W+/g, '_')}`));
       const before = listTree(base).filter((l) => !l.startsWith('root'));
       const hostPasswd = fs.statSync('/etc/passwd');
       try {

@@ -1,516 +1,26 @@
 /* ctl-apply: extract one OCI layer (tar, optionally gzip or zstd) into a directory, computing its
- * diff_id on the way.
- *
- * Design. Two threads: a reader decompresses the input (libarchive, filter auto + format raw)
- * into 1 MiB slots; the extractor hashes each slot as it takes it and feeds it to a second
- * libarchive reader (format tar) through a read callback, writing with archive_write_disk. The
- * two overlap on separate cores the way `tar -xzf` overlaps with its gzip child; hashing sits
- * with the extractor because inflate alone already fills the reader's core (callgrind: inflate
- * and sha256 are nearly all of the user time). After the tar's end the extractor drains and
- * hashes the rest of the stream, so the diff_id covers all of it.
+ * diff_id on the way. The work is apply_core.c's; this is the command line and the containment.
  *
  * Containment: the input is opened first, then the process chroots into the target, so no path,
  * symlink or hardlink in the layer can reach outside it (symlinks are resolved by the kernel
  * against the new root; directory symlinks such as lib -> usr/lib keep working). Paths with a
  * '..' component are refused with a clear message; absolute paths are taken relative to the
  * root. trusted.overlay.* xattrs in the layer are dropped. */
-#include "apply_common.h"
+#include "apply_core.h"
 #include "parent_death.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <getopt.h>
 #include <locale.h>
-#include <pthread.h>
-#include "apply_writers.h"
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
-
-#define SLOT_SIZE (1 << 20)
-#define NSLOTS 8
-#define INPUT_BLOCK (1 << 20)
-
-enum whiteout_mode { WH_OVERLAY, WH_REMOVE };
-
-/* pathset flags */
-enum { WRITTEN = 1, WHITED_OUT = 2 };
-
-struct slot {
-  char *buf;
-  size_t len;
-};
-
-/* The decompressing reader and the slots it shares with the extractor. */
-struct pipeline {
-  struct archive *outer;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  struct slot slots[NSLOTS];
-  size_t head, tail, filled; /* fill at head, consume at tail */
-  bool held;                 /* the extractor still reads slots[tail] */
-  bool eof, failed;
-  int errnum;
-  char errmsg[1024];
-  struct sha256 hash;
-  uint64_t total;
-};
-
-struct applier {
-  enum whiteout_mode mode;
-  bool devices;
-  struct archive *disk;
-  struct writers *writers; /* NULL: every file written on the main thread */
-  char *last_parent;       /* the parent dir of the last file handed to the writers: it exists */
-  struct pathset seen;
-  bool root_times_set;
-  struct timespec root_times[2];
-};
 
 static const char *prog = "ctl-apply";
 
 #define die(...) layer_die(prog, __VA_ARGS__)
 
 static void die_err(const struct lerr *e) { die(e->code ? e->code : EXIT_LAYER_INTERNAL, "%s", e->msg); }
-
-/* ---- the reader thread ---- */
-
-static void *reader_main(void *arg) {
-  struct pipeline *p = arg;
-  struct slot *cur = NULL;
-  for (;;) {
-    const void *buf;
-    size_t len;
-    la_int64_t off;
-    int r = archive_read_data_block(p->outer, &buf, &len, &off);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) {
-      pthread_mutex_lock(&p->mu);
-      p->failed = true;
-      p->errnum = archive_errno(p->outer);
-      snprintf(p->errmsg, sizeof p->errmsg, "%s", archive_error_string(p->outer) ?: "read error");
-      pthread_cond_broadcast(&p->cv);
-      pthread_mutex_unlock(&p->mu);
-      return NULL;
-    }
-    const char *src = buf;
-    while (len > 0) {
-      if (!cur) {
-        pthread_mutex_lock(&p->mu);
-        /* a slot held by the extractor counts as filled until released */
-        while (p->filled == NSLOTS) pthread_cond_wait(&p->cv, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-        cur = &p->slots[p->head];
-        cur->len = 0;
-      }
-      size_t n = SLOT_SIZE - cur->len < len ? SLOT_SIZE - cur->len : len;
-      memcpy(cur->buf + cur->len, src, n);
-      cur->len += n;
-      src += n;
-      len -= n;
-      if (cur->len == SLOT_SIZE) {
-        pthread_mutex_lock(&p->mu);
-        p->head = (p->head + 1) % NSLOTS;
-        p->filled++;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        cur = NULL;
-      }
-    }
-  }
-  pthread_mutex_lock(&p->mu);
-  if (cur && cur->len) {
-    p->head = (p->head + 1) % NSLOTS;
-    p->filled++;
-  }
-  p->eof = true;
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  return NULL;
-}
-
-static void release_held_locked(struct pipeline *p) {
-  if (!p->held) return;
-  p->held = false;
-  p->tail = (p->tail + 1) % NSLOTS;
-  p->filled--;
-  pthread_cond_broadcast(&p->cv);
-}
-
-static la_ssize_t tar_read_cb(struct archive *a, void *ud, const void **buf) {
-  struct pipeline *p = ud;
-  pthread_mutex_lock(&p->mu);
-  release_held_locked(p);
-  while (p->filled == 0 && !p->eof && !p->failed) pthread_cond_wait(&p->cv, &p->mu);
-  if (p->filled > 0) {
-    p->held = true;
-    *buf = p->slots[p->tail].buf;
-    la_ssize_t len = (la_ssize_t)p->slots[p->tail].len;
-    pthread_mutex_unlock(&p->mu);
-    sha256_update(&p->hash, *buf, len); /* outside the lock: the reader may fill other slots */
-    p->total += len;
-    return len;
-  }
-  la_ssize_t r = 0; /* end of the stream */
-  if (p->failed) {
-    archive_set_error(a, p->errnum ? p->errnum : -1, "%s", p->errmsg);
-    r = -1;
-  }
-  pthread_mutex_unlock(&p->mu);
-  return r;
-}
-
-/* After the tar's end: hash what follows it (padding) to the end of the stream; fails on a bad tail. */
-static int pipeline_finish(struct pipeline *p, struct archive *tar, char diff_id[72], struct lerr *e) {
-  const void *buf;
-  la_ssize_t n;
-  while ((n = tar_read_cb(tar, p, &buf)) > 0) continue;
-  pthread_join(p->thread, NULL);
-  if (n < 0 || p->failed) return lfail(e, EXIT_LAYER_INVALID, 0, "reading layer: %s", p->errmsg);
-  sha256_final_hex(&p->hash, diff_id);
-  return 0;
-}
-
-static int pipeline_open(struct pipeline *p, int fd, struct lerr *e) {
-  memset(p, 0, sizeof *p);
-  pthread_mutex_init(&p->mu, NULL);
-  pthread_cond_init(&p->cv, NULL);
-  for (int i = 0; i < NSLOTS; i++)
-    if (!(p->slots[i].buf = malloc(SLOT_SIZE))) abort();
-  sha256_init(&p->hash);
-  p->outer = archive_read_new();
-  archive_read_support_filter_gzip(p->outer);
-  archive_read_support_filter_zstd(p->outer);
-  archive_read_support_format_raw(p->outer);
-  struct archive_entry *raw;
-  if (archive_read_open_fd(p->outer, fd, INPUT_BLOCK) != ARCHIVE_OK || archive_read_next_header(p->outer, &raw) != ARCHIVE_OK)
-    return lfail(e, EXIT_LAYER_INVALID, 0, "reading layer: %s", archive_error_string(p->outer) ?: "empty input");
-  return 0;
-}
-
-static int pipeline_start(struct pipeline *p, struct lerr *e) {
-  int r = pthread_create(&p->thread, NULL, reader_main, p);
-  if (r) return lfail(e, EXIT_LAYER_INTERNAL, r, "pthread_create");
-  return 0;
-}
-
-/* ---- applying entries (all paths relative to the chroot's "/", cwd) ---- */
-
-static void mark_written(struct applier *ap, const char *path) {
-  pathset_add(&ap->seen, path, WRITTEN);
-  /* ancestors the entry needed count as written too: an opaque dir must keep them */
-  char *copy = strdup(path);
-  if (!copy) abort();
-  for (char *slash = strrchr(copy, '/'); slash; slash = strrchr(copy, '/')) {
-    *slash = '\0';
-    if (pathset_get(&ap->seen, copy) & WRITTEN) break;
-    pathset_add(&ap->seen, copy, WRITTEN);
-  }
-  free(copy);
-}
-
-static int mkdir_parents(const char *path, struct lerr *e) {
-  cleanup_lfree char *copy = strdup(path);
-  if (!copy) abort();
-  for (char *p = copy; (p = strchr(p, '/')); p++) {
-    *p = '\0';
-    if (mkdir(copy, 0755) < 0 && errno != EEXIST) return LSYSERR(e, "mkdir", copy);
-    *p = '/';
-  }
-  return 0;
-}
-
-static char *path_join(const char *dir, const char *name) {
-  char *out;
-  if (!*dir)
-    out = strdup(name);
-  else if (asprintf(&out, "%s/%s", dir, name) < 0)
-    out = NULL;
-  if (!out) abort();
-  return out;
-}
-
-static int set_opaque_xattr(const char *dir, struct lerr *e) {
-  if (setxattr(*dir ? dir : ".", OVERLAY_OPAQUE_XATTR, "y", 1, 0) < 0) return LSYSERR(e, "setxattr " OVERLAY_OPAQUE_XATTR, dir);
-  return 0;
-}
-
-static int clear_unwritten(struct applier *ap, const char *dir, struct lerr *e);
-
-static int whiteout(struct applier *ap, const char *path, struct archive_entry *entry, struct lerr *e) {
-  struct stat st;
-  bool exists = lstat(path, &st) == 0;
-  if (pathset_get(&ap->seen, path) & WRITTEN) {
-    /* a whiteout hides lower layers only; this layer's own entry stays, and for a directory
-     * the lower one's children must not show through it */
-    if (!exists || !S_ISDIR(st.st_mode)) return 0;
-    return ap->mode == WH_OVERLAY ? set_opaque_xattr(path, e) : clear_unwritten(ap, path, e);
-  }
-  if (exists && remove_all(path, e) < 0) return -1;
-  if (ap->mode == WH_REMOVE) return 0;
-  if (mknod(path, S_IFCHR | 0, makedev(0, 0)) < 0) {
-    if (errno != ENOENT || mkdir_parents(path, e) < 0 || mknod(path, S_IFCHR | 0, makedev(0, 0)) < 0)
-      return LSYSERR(e, "mknod whiteout", path);
-  }
-  if (lchown(path, archive_entry_uid(entry), archive_entry_gid(entry)) < 0) return LSYSERR(e, "lchown", path);
-  pathset_add(&ap->seen, path, WHITED_OUT);
-  return 0;
-}
-
-/* Remove everything under dir this layer did not write (remove mode's opaque directory). */
-static int clear_unwritten(struct applier *ap, const char *dir, struct lerr *e) {
-  DIR *d = opendir(*dir ? dir : ".");
-  if (!d) return errno == ENOENT || errno == ENOTDIR ? 0 : LSYSERR(e, "opendir", dir);
-  int ret = 0;
-  struct dirent *de;
-  while ((de = readdir(d))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    cleanup_lfree char *child = path_join(dir, de->d_name);
-    if (pathset_get(&ap->seen, child) & WRITTEN) {
-      struct stat st;
-      if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode) && clear_unwritten(ap, child, e) < 0) {
-        ret = -1;
-        break;
-      }
-    } else if (remove_all(child, e) < 0) {
-      ret = -1;
-      break;
-    }
-  }
-  closedir(d);
-  return ret;
-}
-
-static int opaque(struct applier *ap, const char *dir, struct lerr *e) {
-  if (ap->mode == WH_REMOVE) return clear_unwritten(ap, dir, e);
-  if (*dir) {
-    struct stat st;
-    if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) && remove_all(dir, e) < 0) return -1;
-    if (mkdir_parents(dir, e) < 0) return -1;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) return LSYSERR(e, "mkdir", dir);
-  }
-  return set_opaque_xattr(dir, e);
-}
-
-/* Drop xattrs a layer must not set: trusted.overlay.* would turn into whiteouts or redirects. */
-static void filter_xattrs(struct archive_entry *entry) {
-  if (archive_entry_xattr_reset(entry) == 0) return;
-  const char *name;
-  const void *value;
-  size_t size;
-  bool bad = false;
-  while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK)
-    if (!strncmp(name, OVERLAY_XATTR_PREFIX, strlen(OVERLAY_XATTR_PREFIX))) bad = true;
-  if (!bad) return;
-  struct kept {
-    char *name;
-    void *value;
-    size_t size;
-  } kept[256];
-  int n = 0;
-  archive_entry_xattr_reset(entry);
-  while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK && n < 256) {
-    if (!strncmp(name, OVERLAY_XATTR_PREFIX, strlen(OVERLAY_XATTR_PREFIX))) continue;
-    kept[n].name = strdup(name);
-    kept[n].value = malloc(size ? size : 1);
-    if (!kept[n].name || !kept[n].value) abort();
-    memcpy(kept[n].value, value, size);
-    kept[n++].size = size;
-  }
-  archive_entry_xattr_clear(entry);
-  for (int i = 0; i < n; i++) {
-    archive_entry_xattr_add_entry(entry, kept[i].name, kept[i].value, kept[i].size);
-    free(kept[i].name);
-    free(kept[i].value);
-  }
-}
-
-static int disk_error(struct archive *disk, const char *path, struct lerr *e) {
-  int errnum = archive_errno(disk);
-  const char *msg = archive_error_string(disk) ?: "write failed";
-  int code = exit_code_for_errno(errnum);
-  if (code == EXIT_LAYER_NOSPACE) return lfail(e, code, 0, "%s: no space left: the disk or quota is full (%s)", path, msg);
-  return lfail(e, code, 0, "%s: %s", path, msg);
-}
-
-/* A warning (an attribute that could not be restored) is reported and the layer goes on, unless
- * the disk is full. */
-static int disk_status(struct archive *disk, int r, const char *path, struct lerr *e) {
-  if (r == ARCHIVE_OK) return 0;
-  if (r < ARCHIVE_WARN || exit_code_for_errno(archive_errno(disk)) == EXIT_LAYER_NOSPACE) return disk_error(disk, path, e);
-  fprintf(stderr, "%s: warning: %s: %s\n", prog, path, archive_error_string(disk) ?: "");
-  return 0;
-}
-
-/* The root directory's own entry ("./"): archive_write_disk refuses an empty path. */
-static int apply_root(struct applier *ap, struct archive_entry *entry, struct lerr *e) {
-  if (archive_entry_filetype(entry) != AE_IFDIR) return lfail(e, EXIT_LAYER_INVALID, 0, "./: the root must be a directory");
-  if (lchown(".", archive_entry_uid(entry), archive_entry_gid(entry)) < 0) return LSYSERR(e, "lchown", "/");
-  if (chmod(".", archive_entry_mode(entry) & 07777) < 0) return LSYSERR(e, "chmod", "/");
-  ap->root_times[0].tv_sec = archive_entry_mtime(entry);
-  ap->root_times[0].tv_nsec = archive_entry_mtime_nsec(entry);
-  ap->root_times[1] = ap->root_times[0];
-  ap->root_times_set = true;
-  return 0;
-}
-
-static int copy_data(struct archive *in, struct archive *disk, const char *path, struct lerr *e) {
-  for (;;) {
-    const void *buf;
-    size_t len;
-    la_int64_t off;
-    int r = archive_read_data_block(in, &buf, &len, &off);
-    if (r == ARCHIVE_EOF) return 0;
-    if (r < ARCHIVE_WARN) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: reading layer: %s", path, archive_error_string(in) ?: "read error");
-    /* archive_write_disk reports a failed write(2), ENOSPC included, as a mere warning */
-    if (archive_write_data_block(disk, buf, len, off) != ARCHIVE_OK) return disk_error(disk, path, e);
-  }
-}
-
-/* Files up to this size go to the writer threads, and this much file data may be in flight. */
-#define WRITER_FILE_MAX (8u << 20)
-#define WRITER_INFLIGHT_MAX (64u << 20)
-
-static int ensure_parent(struct applier *ap, const char *path, struct lerr *e) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) return 0;
-  size_t n = (size_t)(slash - path);
-  if (ap->last_parent && strlen(ap->last_parent) == n && !strncmp(ap->last_parent, path, n)) return 0;
-  char *parent = strndup(path, n);
-  if (!parent) abort();
-  struct stat st;
-  /* a directory this layer wrote (or one of its ancestors) exists; others are looked up, and made
-   * with 0755 when missing, as archive_write_disk does for the files it writes */
-  if (!(pathset_get(&ap->seen, parent) & WRITTEN) && stat(parent, &st) < 0) {
-    if (errno != ENOENT || mkdir_parents(path, e) < 0) {
-      int ret = errno == ENOENT ? -1 : LSYSERR(e, "stat", parent);
-      free(parent);
-      return ret;
-    }
-  }
-  free(ap->last_parent);
-  ap->last_parent = parent;
-  return 0;
-}
-
-/* A new regular file: its bytes read here, its creation done by a writer thread. */
-static int offload_file(struct applier *ap, struct archive *in, struct archive_entry *entry, const char *path, const char *raw,
-                        struct lerr *e) {
-  if (ensure_parent(ap, path, e) < 0) return -1;
-  struct file_job *job = calloc(1, sizeof(*job));
-  if (!job) abort();
-  job->path = strdup(path);
-  job->len = (size_t)archive_entry_size(entry);
-  job->data = malloc(job->len ? job->len : 1);
-  if (!job->path || !job->data) abort();
-  for (size_t got = 0; got < job->len;) {
-    la_ssize_t r = archive_read_data(in, job->data + got, job->len - got);
-    if (r <= 0) {
-      file_job_free(job);
-      return lfail(e, EXIT_LAYER_INVALID, 0, "%s: reading layer: %s", raw, r < 0 ? archive_error_string(in) ?: "read error" : "truncated");
-    }
-    got += (size_t)r;
-  }
-  job->mode = archive_entry_mode(entry);
-  job->uid = (uid_t)archive_entry_uid(entry);
-  job->gid = (gid_t)archive_entry_gid(entry);
-  job->times[1].tv_sec = archive_entry_mtime(entry);
-  job->times[1].tv_nsec = archive_entry_mtime_nsec(entry);
-  if (archive_entry_atime_is_set(entry)) {
-    job->times[0].tv_sec = archive_entry_atime(entry);
-    job->times[0].tv_nsec = archive_entry_atime_nsec(entry);
-  } else {
-    job->times[0] = job->times[1];
-  }
-  size_t count = (size_t)archive_entry_xattr_reset(entry);
-  if (count) {
-    job->xattrs = calloc(count, sizeof(*job->xattrs));
-    if (!job->xattrs) abort();
-    const char *name;
-    const void *value;
-    size_t size;
-    while (job->nxattrs < count && archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
-      struct file_xattr *x = &job->xattrs[job->nxattrs++];
-      x->name = strdup(name);
-      x->value = malloc(size ? size : 1);
-      if (!x->name || !x->value) abort();
-      memcpy(x->value, value, size);
-      x->size = size;
-    }
-  }
-  if (writers_submit(ap->writers, job, e) < 0) return -1;
-  mark_written(ap, path);
-  return 0;
-}
-
-static int apply_entry(struct applier *ap, struct archive *in, struct archive_entry *entry, struct lerr *e) {
-  const char *raw = archive_entry_pathname(entry);
-  if (!raw) raw = archive_entry_pathname_utf8(entry);
-  if (!raw) return lfail(e, EXIT_LAYER_INVALID, 0, "entry without a path");
-  const char *reason = NULL;
-  cleanup_lfree char *path = NULL;
-  if (layer_path_normalize(raw, &path, &reason) < 0) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: %s", raw, reason);
-
-  char *slash = strrchr(path, '/');
-  const char *base = slash ? slash + 1 : path;
-  if (!strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX))) {
-    cleanup_lfree char *dir = strndup(path, slash ? (size_t)(slash - path) : 0);
-    if (!dir) abort();
-    if (!strcmp(base, WHITEOUT_OPAQUE)) return opaque(ap, dir, e);
-    if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX))) return 0; /* reserved */
-    const char *name = base + strlen(WHITEOUT_PREFIX);
-    if (!*name || !strcmp(name, ".") || !strcmp(name, "..")) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: invalid whiteout name", raw);
-    cleanup_lfree char *victim = path_join(dir, name);
-    return whiteout(ap, victim, entry, e);
-  }
-
-  unsigned type = archive_entry_filetype(entry);
-  if (type == AE_IFSOCK) return 0;
-  if ((type == AE_IFCHR || type == AE_IFBLK) && !ap->devices) return 0;
-  if (!*path) return apply_root(ap, entry, e);
-
-  const char *link = archive_entry_hardlink(entry);
-  /* a hardlink's target, or a path this layer already wrote, may still be with a writer */
-  if (ap->writers && (link || (pathset_get(&ap->seen, path) & WRITTEN)) && writers_drain(ap->writers, e) < 0) return -1;
-  if (link) {
-    cleanup_lfree char *target = NULL;
-    if (layer_path_normalize(link, &target, &reason) < 0)
-      return lfail(e, EXIT_LAYER_INVALID, 0, "%s: hardlink target %s: %s", raw, link, reason);
-    if (!*target) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: hardlink to the root", raw);
-    struct stat tst;
-    if (lstat(target, &tst) < 0) return lfail(e, EXIT_LAYER_INVALID, 0, "%s: hardlink target %s is not in the layer root", raw, link);
-    if (!strcmp(target, path)) return 0;
-    archive_entry_copy_hardlink(entry, target);
-  }
-  archive_entry_copy_pathname(entry, path);
-  filter_xattrs(entry);
-
-  /* An existing path stays only when both are directories; anything else is replaced, and a
-   * directory in the way may be non-empty (archive_write_disk would only rmdir it). */
-  struct stat st;
-  bool replaced_whiteout = false;
-  if (lstat(path, &st) == 0 && !(S_ISDIR(st.st_mode) && type == AE_IFDIR && !link)) {
-    replaced_whiteout = S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
-    if (remove_all(path, e) < 0) return -1;
-  }
-  if (ap->writers && type == AE_IFREG && !link && archive_entry_size(entry) <= (la_int64_t)WRITER_FILE_MAX)
-    return offload_file(ap, in, entry, path, raw, e);
-  if (disk_status(ap->disk, archive_write_header(ap->disk, entry), raw, e) < 0) return -1;
-  if (archive_entry_size(entry) > 0 && copy_data(in, ap->disk, raw, e) < 0) return -1;
-  if (disk_status(ap->disk, archive_write_finish_entry(ap->disk), raw, e) < 0) return -1;
-  /* a whiteout of this same layer, then a directory: lower content under it must stay hidden */
-  if (ap->mode == WH_OVERLAY && type == AE_IFDIR && replaced_whiteout && (pathset_get(&ap->seen, path) & WHITED_OUT) &&
-      set_opaque_xattr(path, e) < 0)
-    return -1;
-  mark_written(ap, path);
-  return 0;
-}
 
 static void usage(void) {
   fprintf(stderr,
@@ -521,7 +31,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option opts[] = {
+  static const struct option longopts[] = {
       {"target", required_argument, NULL, 't'}, {"whiteouts", required_argument, NULL, 'w'},
       {"input", required_argument, NULL, 'i'},  {"expect-diff-id", required_argument, NULL, 'e'},
       {"no-devices", no_argument, NULL, 'n'},   {"die-with-parent", required_argument, NULL, 'P'},
@@ -531,7 +41,7 @@ int main(int argc, char **argv) {
   bool devices = true;
   pid_t parent = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
     case 't':
       target = optarg;
@@ -557,11 +67,11 @@ int main(int argc, char **argv) {
   }
   if (parent && ctl_die_with_parent(parent) < 0) die(EXIT_LAYER_INTERNAL, "die with parent %d: %s", (int)parent, strerror(errno));
   if (optind != argc || !target || !mode) usage();
-  struct applier ap = {.devices = devices};
+  struct apply_options opts = {.devices = devices};
   if (!strcmp(mode, "overlay"))
-    ap.mode = WH_OVERLAY;
+    opts.mode = WH_OVERLAY;
   else if (!strcmp(mode, "remove"))
-    ap.mode = WH_REMOVE;
+    opts.mode = WH_REMOVE;
   else
     usage();
   if (expect && !is_sha256_digest(expect)) die(EXIT_LAYER_USAGE, "--expect-diff-id %s: not a sha256:<64 lowercase hex> digest", expect);
@@ -578,51 +88,22 @@ int main(int argc, char **argv) {
   if (!S_ISDIR(tst.st_mode)) die(EXIT_LAYER_USAGE, "target %s: not a directory", target);
 
   struct lerr err = {0};
-  struct pipeline pipe;
-  if (pipeline_open(&pipe, fd, &err) < 0) die_err(&err);
+  struct layer_input *layer;
+  if (layer_input_open(&layer, fd, &err) < 0) die_err(&err);
   if (chroot(target) < 0 || chdir("/") < 0) die(EXIT_LAYER_INTERNAL, "chroot %s: %s", target, strerror(errno));
-  if (pipeline_start(&pipe, &err) < 0) die_err(&err);
-
-  struct archive *in = archive_read_new();
-  archive_read_support_format_tar(in);
-  if (archive_read_open(in, &pipe, NULL, tar_read_cb, NULL) != ARCHIVE_OK)
-    die(EXIT_LAYER_INVALID, "layer is not a tar archive: %s", archive_error_string(in) ?: "unknown format");
-
-  ap.disk = archive_write_disk_new();
-  archive_write_disk_set_options(ap.disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                                              ARCHIVE_EXTRACT_SECURE_NODOTDOT);
 
   /* CTL_APPLY_WRITERS=0 writes every file on the main thread */
   const char *nw = getenv("CTL_APPLY_WRITERS");
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  int writers = nw ? atoi(nw) : (int)(cpus < 2 ? 2 : cpus > 4 ? 4 : cpus);
-  if (writers > 0 && writers_start(&ap.writers, writers, WRITER_INFLIGHT_MAX, &err) < 0) die_err(&err);
-
-  uint64_t entries = 0;
-  for (;;) {
-    struct archive_entry *entry;
-    int r = archive_read_next_header(in, &entry);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) {
-      const char *msg = archive_error_string(in) ?: "read error";
-      die(EXIT_LAYER_INVALID, "%s: %s", entries ? "reading layer" : "layer is not a tar archive", msg);
-    }
-    entries++;
-    if (apply_entry(&ap, in, entry, &err) < 0) die_err(&err);
-  }
-  if (ap.writers && writers_drain(ap.writers, &err) < 0) die_err(&err);
-  /* directory modes and times, deferred by archive_write_disk until every child is written */
-  if (archive_write_close(ap.disk) < ARCHIVE_WARN) {
-    struct lerr e2;
-    disk_error(ap.disk, "fixing directory times", &e2);
-    die_err(&e2);
-  }
-  if (ap.root_times_set && utimensat(AT_FDCWD, ".", ap.root_times, 0) < 0) die(EXIT_LAYER_INTERNAL, "utimensat /: %s", strerror(errno));
-
-  char diff_id[72];
-  if (pipeline_finish(&pipe, in, diff_id, &err) < 0) die_err(&err);
-  if (expect && strcmp(expect, diff_id) != 0) die(EXIT_LAYER_MISMATCH, "diff id mismatch: layer is %s, expected %s", diff_id, expect);
-  printf("{\"diffId\":\"%s\",\"size\":%llu,\"entries\":%llu}\n", diff_id, (unsigned long long)pipe.total, (unsigned long long)entries);
+  opts.writers = nw ? atoi(nw) : (int)(cpus < 2 ? 2 : cpus > 4 ? 4 : cpus);
+  opts.warnings = true;
+  /* on failure the process ends at once, without waiting for the reader thread */
+  struct apply_result res;
+  if (layer_apply(layer, &opts, &res, &err) < 0) die_err(&err);
+  if (expect && strcmp(expect, res.diff_id) != 0)
+    die(EXIT_LAYER_MISMATCH, "diff id mismatch: layer is %s, expected %s", res.diff_id, expect);
+  printf("{\"diffId\":\"%s\",\"size\":%llu,\"entries\":%llu}\n", res.diff_id, (unsigned long long)res.size,
+         (unsigned long long)res.entries);
   if (fflush(stdout) != 0) return EXIT_LAYER_INTERNAL;
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +153,13 @@ int layer_path_normalize(const char *in, char **out, const char **reason) {
     p = end;
   }
   *w = '\0';
+  /* the kernel takes no longer path, and each entry's ancestors are kept (apply_core.c's
+   * mark_written): a 40 KiB path of 20,000 components held 400 MB of them */
+  if (w - buf >= PATH_MAX) {
+    free(buf);
+    *reason = "path is longer than PATH_MAX (4096 bytes)";
+    return -1;
+  }
   *out = buf;
   return 0;
 }

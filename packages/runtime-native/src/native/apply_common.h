@@ -71,7 +71,8 @@ void pathset_add(struct pathset *s, const char *path, unsigned flags);
 void pathset_free(struct pathset *s);
 
 /* Normalise a layer path: drop leading '/', empty and '.' components (an absolute path is taken
- * relative to the root); a '..' component is refused (returns -1 and *reason). Result "" = root. */
+ * relative to the root); a '..' component, or a result of PATH_MAX bytes or more, is refused (returns
+ * -1 and *reason). Result "" = root. */
 int layer_path_normalize(const char *in, char **out, const char **reason);
 
 /* Remove path and, for a directory, everything below it; without following symlinks. */
