@@ -6,7 +6,6 @@
  * nftables table for NAT, isolation and published ports (bridge/firewall.ts).
  */
 import { failedPrecondition, invalidArgument, notFound } from '@ctl/proto';
-import { statfs } from 'node:fs/promises';
 import { clearBandwidth, ensureBandwidth, ifbName, limitBandwidth } from '../bandwidth';
 import type { AttachPlan, NetworkDriver } from '../driver';
 import type { Lease } from '../ipam';
@@ -16,21 +15,12 @@ import { Firewall } from './bridge/firewall';
 import { addVeth, attachToBridge, deleteLink, ensureBridge, hostVethName, macFor, mark, ourLinks } from './bridge/links';
 import { hostRoutes } from './bridge/routes';
 import type { DriverContext } from './index';
+import { isNetns } from '../netns';
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
-const NSFS_MAGIC = 0x6e736673;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 const limited = (b: Bandwidth): boolean => b.egressBps > 0 || b.ingressBps > 0;
-
-/** Whether a path is a live network namespace (a bind mount of one, or /proc/<pid>/ns/net). */
-export async function isNetns(path: string): Promise<boolean> {
-  try {
-    return (await statfs(path)).type === NSFS_MAGIC;
-  } catch {
-    return false;
-  }
-}
 
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';

@@ -11,7 +11,6 @@
 import { EngineError, alreadyExists, errorKind, failedPrecondition, invalidArgument, notFound, wrap } from '@ctl/proto/errors';
 import { now } from '@ctl/proto/time';
 import { runTool } from '@ctl/runtime-native/launch';
-import { statfs } from 'node:fs/promises';
 import { BlockList, isIPv4 } from 'node:net';
 import type { AttachPlan, NetworkDriver } from '../driver';
 import type { Endpoint, Network } from '../records';
@@ -19,11 +18,10 @@ import { type CacheEntry, ResultCache } from './cni-cache';
 import { CNI_NAME, type ConfList, declares, ipamSubnets, parseConfList, pluginBinaries, pluginStdin, versionAtLeast } from './cni-config';
 import { type CniCommand, DEFAULT_TIMEOUT_MS, PluginNotFound, type PluginRunner, execPlugin, findPlugin, pluginDirs } from './cni-exec';
 import { endpointFromResult } from './cni-result';
+import { isNetns } from '../netns';
 
 /** The option that carries a cni network's conflist (JSON text). */
 export const CONFLIST_OPTION = 'cni.conflist';
-/** statfs(2) f_type of a network namespace file (/run/netns/x, /proc/PID/ns/net). */
-const NSFS_MAGIC = 0x6e736673;
 
 export interface CniDriverOptions {
   /** netd's data dir; the result cache lives under it. */
@@ -36,15 +34,6 @@ export interface CniDriverOptions {
 
 export function createCniDriver(options: CniDriverOptions): CniDriver {
   return new CniDriver(options);
-}
-
-/** True when path is a live network namespace (a netns bind or /proc/PID/ns/net), not a leftover file. */
-export async function netnsAlive(path: string): Promise<boolean> {
-  try {
-    return (await statfs(path)).type === NSFS_MAGIC;
-  } catch {
-    return false;
-  }
 }
 
 export class CniDriver implements NetworkDriver {
@@ -114,7 +103,7 @@ export class CniDriver implements NetworkDriver {
       checkIds(plan.containerId, plan.interfaceName);
       const list = conflistOf(network);
       const runtimeConfig = runtimeConfigFor(list, plan);
-      if (!(await netnsAlive(plan.netnsPath))) throw notFound(`network namespace ${plan.netnsPath} does not exist`);
+      if (!(await isNetns(plan.netnsPath))) throw notFound(`network namespace ${plan.netnsPath} does not exist`);
       const result = await this.exclusive(network.id, plan.containerId, plan.interfaceName, async () => {
         const earlier = this.cache.read(network.id, plan.containerId, plan.interfaceName);
         if (earlier?.result !== undefined) throw alreadyExists(`${plan.containerId} is already attached as ${plan.interfaceName}`);
@@ -212,7 +201,7 @@ export class CniDriver implements NetworkDriver {
       const entry = this.cache.read(networkId, containerId, ifName);
       if (!entry) return;
       // DEL must work when the netns is gone; CNI_NETNS is empty then.
-      await this.del(entry, (await netnsAlive(entry.netns)) ? entry.netns : '');
+      await this.del(entry, (await isNetns(entry.netns)) ? entry.netns : '');
       this.cache.remove(networkId, containerId, ifName);
     });
   }
@@ -248,7 +237,7 @@ export class CniDriver implements NetworkDriver {
       // Best effort: one that fails stays cached and is tried again at the next reconcile.
       await this.release(network.id, entry.containerId, entry.ifName).catch(() => undefined);
     }
-    const alive = await Promise.all(endpoints.map((e) => netnsAlive(e.netnsPath)));
+    const alive = await Promise.all(endpoints.map((e) => isNetns(e.netnsPath)));
     return endpoints.filter((_, i) => !alive[i]);
   }
 
