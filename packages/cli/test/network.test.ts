@@ -69,6 +69,21 @@ describe('ctl run with networks (root, a netns of its own)', function () {
     assert.deepEqual(netnsFiles(), []);
   });
 
+  it('two runs of one name at once: one is refused, and the other keeps its network', async () => {
+    const runs = await Promise.all([1, 2].map(() => e.start('run', '-d', '--name', 'twin', 'busybox', 'sleep', '300')));
+    assert.deepEqual(runs.map((r) => r.code === 0).sort(), [false, true], runs.map((r) => r.stderr).join(''));
+    assert.match(runs.find((r) => r.code !== 0)!.stderr, /already in use/);
+    const out = e.ok('exec', 'twin', 'sh', '-c', "ip -4 -o addr show eth0 | awk '{print $4}'; cat /etc/hosts");
+    const [cidr = '', ...hosts] = out.trim().split('\n');
+    assert.match(cidr, /^\d+\.\d+\.\d+\.\d+\/\d+$/, 'the winner has its address');
+    assert.ok(
+      hosts.some((l) => l.startsWith(`${cidr.split('/')[0]}\t`)),
+      'and its /etc/hosts',
+    );
+    e.ok('rm', '-f', 'twin');
+    assert.deepEqual(netnsFiles(), []);
+  });
+
   it('publishes a port on 127.0.0.1 and the outward address of the host, keeps it across a restart, and undoes it at rm', () => {
     e.ok('run', '-d', '--name', 'web', '-p', '18080:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc');
     assert.match(e.ok('ps'), /web .*0\.0\.0\.0:18080->80\/tcp/);

@@ -183,15 +183,34 @@ const namesUser = (user: string | undefined): boolean =>
   Boolean(user && user.split(':').some((part) => part !== '' && !/^\d+$/.test(part)));
 
 export class Runner {
+  /**
+   * Names being created (`<ns>/<id>`): the record comes last, so without this claim a second
+   * create of one name would find none, attach to the same netns and, failing, tear down the
+   * first one's network.
+   */
+  private readonly creating = new Set<string>();
+
   constructor(private readonly deps: RunnerDeps) {}
 
   async create(ns: string, request: CreateRequest): Promise<Created> {
-    const { deps } = this;
     const id = request.id || randomBytes(6).toString('hex');
     if (!ID.test(id) || id.length > 76)
       throw invalidArgument(`invalid container name "${id}": letters and digits, separated by one of "._-", at most 76 characters`);
+    const inUse = () => alreadyExists(`container name "${id}" is already in use: remove it first (ctl rm ${id})`);
+    const claim = `${ns}/${id}`;
+    if (this.creating.has(claim)) throw inUse();
+    this.creating.add(claim); // before any await: two creates of one name cannot both pass
+    try {
+      if (await found(this.deps.containers(ns).get(id))) throw inUse();
+      return await this.createNamed(ns, id, request);
+    } finally {
+      this.creating.delete(claim);
+    }
+  }
+
+  private async createNamed(ns: string, id: string, request: CreateRequest): Promise<Created> {
+    const { deps } = this;
     const containers = deps.containers(ns);
-    if (await found(containers.get(id))) throw alreadyExists(`container name "${id}" is already in use: remove it first (ctl rm ${id})`);
     if (!request.image) throw invalidArgument('no image given');
     // Before anything is made: an unknown or missing runtime leaves nothing behind.
     const choice = runtimeChoice(request.runtime ?? '');
