@@ -82,8 +82,10 @@ try {
         'ctr run --rm (containerd + runc)',
         `${ctrCmd} run --rm docker.io/library/busybox:latest bench-ctr /bin/true`,
         '--command-name',
-        'ctl run --rm',
-        `${ctlCmd} run --rm busybox /bin/true`,
+        'ctl run --rm --network none',
+        // ctr's container, like this one, gets a network namespace with loopback only (the cost of
+        // the default bridge is tools/bench/run-network.mjs's, in a netns of its own)
+        `${ctlCmd} run --rm --network none busybox /bin/true`,
         ...(pod ? ['--command-name', 'podman run --rm (runc)', `${pod.shell} run --rm --network none busybox /bin/true`] : []),
       ],
       { stdio: 'inherit', env: withCerts ? process.env : plain },
@@ -102,7 +104,7 @@ try {
       { length: SLEEPERS },
       (_, i) =>
         new Promise((r) =>
-          spawn(ctl, [...ctlArgs, '--no-autostart', 'run', '-d', '--name', `s${i}`, 'busybox', 'sleep', '600'], {
+          spawn(ctl, [...ctlArgs, '--no-autostart', 'run', '-d', '--network', 'none', '--name', `s${i}`, 'busybox', 'sleep', '600'], {
             env: plain,
             stdio: 'ignore',
           }).on('exit', r),
