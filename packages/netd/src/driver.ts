@@ -54,3 +54,13 @@ export interface NetworkDriver {
    */
   settle?(live: readonly Endpoint[]): Promise<void>;
 }
+
+/** The part of an endpoint every driver answers as the plan asked it. */
+export const plannedEndpoint = (network: Network, plan: AttachPlan) => ({
+  containerId: plan.containerId,
+  network: network.name,
+  networkId: network.id,
+  name: plan.name,
+  aliases: plan.aliases,
+  netnsPath: plan.netnsPath,
+});

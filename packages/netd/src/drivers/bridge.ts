@@ -7,7 +7,7 @@
  */
 import { failedPrecondition, invalidArgument, notFound } from '@ctl/proto';
 import { clearBandwidth, ensureBandwidth, ifbName, limitBandwidth } from '../bandwidth';
-import type { AttachPlan, NetworkDriver } from '../driver';
+import { type AttachPlan, type NetworkDriver, plannedEndpoint } from '../driver';
 import type { Lease } from '../ipam';
 import type { Bandwidth, Endpoint, Network } from '../records';
 import { checkOverlap, completeSubnet, ipv4Pool, pickSubnet } from '../subnets';
@@ -157,12 +157,7 @@ export class BridgeDriver implements NetworkDriver {
       }
       if (ports.length) await this.firewall.write();
       return {
-        containerId: plan.containerId,
-        network: network.name,
-        networkId: network.id,
-        name: plan.name,
-        aliases: plan.aliases,
-        netnsPath: plan.netnsPath,
+        ...plannedEndpoint(network, plan),
         interface: { name: plan.interfaceName, macAddress, hostName: key },
         ips: leases.map((l) => ({ address: l.cidr, gateway: l.gateway })),
         routes: network.internal

@@ -12,7 +12,7 @@ import { EngineError, alreadyExists, errorKind, failedPrecondition, invalidArgum
 import { now } from '@ctl/proto/time';
 import { runTool } from '@ctl/runtime-native/launch';
 import { BlockList, isIPv4 } from 'node:net';
-import type { AttachPlan, NetworkDriver } from '../driver';
+import { type AttachPlan, type NetworkDriver, plannedEndpoint } from '../driver';
 import type { Endpoint, Network } from '../records';
 import { type CacheEntry, ResultCache } from './cni-cache';
 import { CNI_NAME, type ConfList, declares, ipamSubnets, parseConfList, pluginBinaries, pluginStdin, versionAtLeast } from './cni-config';
@@ -124,12 +124,7 @@ export class CniDriver implements NetworkDriver {
         return entry.result;
       });
       return {
-        containerId: plan.containerId,
-        network: network.name,
-        networkId: network.id,
-        name: plan.name,
-        aliases: plan.aliases,
-        netnsPath: plan.netnsPath,
+        ...plannedEndpoint(network, plan),
         ...endpointFromResult(result, plan.interfaceName),
         ports: plan.ports,
         bandwidth: plan.bandwidth,
