@@ -190,6 +190,7 @@ try {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    pod.removeCgroups();
   }
   for (const child of children.reverse()) {
     child.kill('SIGTERM');
@@ -218,13 +219,7 @@ try {
     'systemd',
     'misc',
   ]) {
-    for (const d of [
-      `/sys/fs/cgroup/${c}/ctl/default`,
-      `/sys/fs/cgroup/${c}/ctl`,
-      `/sys/fs/cgroup/${c}/bench`,
-      `/sys/fs/cgroup/${c}/libpod_parent/conmon`,
-      `/sys/fs/cgroup/${c}/libpod_parent`,
-    ]) {
+    for (const d of [`/sys/fs/cgroup/${c}/ctl/default`, `/sys/fs/cgroup/${c}/ctl`, `/sys/fs/cgroup/${c}/bench`]) {
       try {
         execFileSync('rmdir', [d], { stdio: 'ignore' });
       } catch {}

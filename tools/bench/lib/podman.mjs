@@ -8,8 +8,29 @@
 // its networks are CNI's (Debian's podman has no netavark), configs in a directory of its own;
 // callers run it inside a netns of theirs, where its bridge (cni-podman0) and iptables rules go.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+// With cgroupfs, podman puts conmon and its containers under libpod_parent in every hierarchy
+// and never removes it; the bench removes what was not there before it started.
+const libpodCgroups = () =>
+  readdirSync('/sys/fs/cgroup')
+    .flatMap((c) => [`/sys/fs/cgroup/${c}/libpod_parent/conmon`, `/sys/fs/cgroup/${c}/libpod_parent`])
+    .filter((d) => existsSync(d));
+
+function removeCgroups(keep) {
+  // conmon of the last --rm container may still be in its cgroup for a moment
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const left = libpodCgroups().filter((d) => !keep.has(d));
+    for (const d of left) {
+      try {
+        rmdirSync(d);
+      } catch {}
+    }
+    if (libpodCgroups().every((d) => keep.has(d))) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
 
 export function podman(dir, { cni = false } = {}) {
   try {
@@ -17,6 +38,7 @@ export function podman(dir, { cni = false } = {}) {
   } catch {
     return undefined;
   }
+  const before = new Set(libpodCgroups());
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'containers.conf');
   const network = cni
@@ -44,12 +66,15 @@ export function podman(dir, { cni = false } = {}) {
     /** the command line as one shell string (for hyperfine), CONTAINERS_CONF included */
     shell: `env CONTAINERS_CONF='${conf}' podman ${args.map((a) => `'${a}'`).join(' ')}`,
     run: (more, opts = {}) => execFileSync('podman', [...args, ...more], { env, stdio: 'pipe', ...opts }),
-    /** stops and removes everything it made (containers, storage mounts) */
+    /** stops and removes everything it made (containers, storage mounts, libpod_parent cgroups) */
     reset: () => {
       try {
         execFileSync('podman', [...args, 'rm', '-af', '-t', '0'], { env, stdio: 'ignore' });
         execFileSync('podman', [...args, 'system', 'reset', '-f'], { env, stdio: 'ignore' });
       } catch {}
+      removeCgroups(before);
     },
+    /** the libpod_parent cgroups it made, again (once its conmons are gone) */
+    removeCgroups: () => removeCgroups(before),
   };
 }
