@@ -42,7 +42,8 @@ import { type TaskManager, createTaskManager } from './tasks/manager';
 import { RestartSupervisor } from './restart/supervisor';
 import { runnerRegistration } from './run/grpc';
 import { Committer } from './run/commit';
-import { ContainerNetworking, isLiveNetns } from './run/network';
+import { ContainerNetworking } from './run/network';
+import { isNetns } from '@ctl/runtime-native/netns';
 import { networksOf } from './run/network-labels';
 import { Runner } from './run/runner';
 import type { UnpackTarget } from './unpack/unpacker';
@@ -294,7 +295,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
                     }),
                   ),
                 endpoints: (ns) => new NetworksClient(netdWire, ns).listEndpoints(),
-                isLiveNetns,
+                isLiveNetns: isNetns,
               }),
             ),
           ]),

@@ -4,6 +4,7 @@
  * ctl-launch. A light module (the launcher and errors only), for containerd-lite's run path.
  */
 import { EngineError } from '@ctl/proto/errors';
+import { statfsSync } from 'node:fs';
 import * as path from 'node:path';
 import { kindFromNativeExit } from './errors';
 import { launch } from './launch';
@@ -21,3 +22,14 @@ export const addNetns = (file: string): Promise<void> => netns('add', file);
 
 /** Unmounts the namespace from file and removes the file; either already done is no error. */
 export const deleteNetns = (file: string): Promise<void> => netns('del', file);
+
+const NSFS_MAGIC = 0x6e736673;
+
+/** Whether a path is a live network namespace (a bind mount of one, or /proc/<pid>/ns/net), not a leftover file. */
+export function isNetns(file: string): boolean {
+  try {
+    return statfsSync(file).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}

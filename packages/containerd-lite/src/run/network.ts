@@ -28,8 +28,8 @@ import {
 import { ErrorKind, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
-import { addNetns, deleteNetns } from '@ctl/runtime-native/netns';
-import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import { addNetns, deleteNetns, isNetns } from '@ctl/runtime-native/netns';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -85,16 +85,6 @@ interface Recipe {
 }
 
 const RECIPE = 'network.json';
-const NSFS_MAGIC = 0x6e736673;
-
-/** Whether the file is a pinned network namespace (a bind mount of nsfs), not a stale file left by a reboot. */
-export function isLiveNetns(file: string): boolean {
-  try {
-    return statfsSync(file).type === NSFS_MAGIC;
-  } catch {
-    return false;
-  }
-}
 
 const readHost = (file: string): string => {
   try {
@@ -157,7 +147,7 @@ export class ContainerNetworking {
       const labels = this.releasing.has(key) ? undefined : await this.deps.labels(ns, id);
       if (!labels || !ContainerNetworking.attached(labels)) return undefined;
       const netns = this.netnsPath(ns, id);
-      const live = isLiveNetns(netns);
+      const live = isNetns(netns);
       if (live && this.fresh.delete(key)) return undefined;
       const networks = this.deps.networks(ns);
       if (live && (await networks.listEndpoints({ containerId: id })).length >= networksOf(labels).length) return undefined;
@@ -271,7 +261,7 @@ export class ContainerNetworking {
   /** A new network namespace pinned on the file, its loopback up (ctl-netns: one exec); a live one is kept (restore reattaches it). */
   private async makeNetns(ns: string, id: string): Promise<string> {
     const file = this.netnsPath(ns, id);
-    if (isLiveNetns(file)) return file;
+    if (isNetns(file)) return file;
     await mkdir(dirname(file), { recursive: true });
     await addNetns(file).catch((err: unknown) => {
       throw wrap(err, `make the network namespace of container ${id}`);

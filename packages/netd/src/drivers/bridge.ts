@@ -15,7 +15,7 @@ import { Firewall } from './bridge/firewall';
 import { addVeth, attachToBridge, deleteLink, ensureBridge, hostVethName, macFor, mark, ourLinks } from './bridge/links';
 import { hostRoutes } from './bridge/routes';
 import type { DriverContext } from './index';
-import { isNetns } from '../netns';
+import { isNetns } from '@ctl/runtime-native/netns';
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -123,7 +123,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async attach(network: Network, plan: AttachPlan): Promise<Endpoint> {
-    if (!(await isNetns(plan.netnsPath))) throw notFound(`network namespace ${plan.netnsPath} does not exist`);
+    if (!isNetns(plan.netnsPath)) throw notFound(`network namespace ${plan.netnsPath} does not exist`);
     if (plan.macAddress && !MAC.test(plan.macAddress.toLowerCase())) throw invalidArgument(`invalid MAC address "${plan.macAddress}"`);
     if (network.internal && plan.ports.length) throw invalidArgument(`network ${network.name} is internal: it cannot publish ports`);
     const { ipam } = this.context;
@@ -190,7 +190,7 @@ export class BridgeDriver implements NetworkDriver {
     const veths = new Set(links.veth);
     const dead: Endpoint[] = [];
     for (const e of endpoints) {
-      if (!(await isNetns(e.netnsPath)) || !veths.has(e.interface.hostName)) {
+      if (!isNetns(e.netnsPath) || !veths.has(e.interface.hostName)) {
         dead.push(e);
         continue;
       }

@@ -18,7 +18,7 @@ import { type CacheEntry, ResultCache } from './cni-cache';
 import { CNI_NAME, type ConfList, declares, ipamSubnets, parseConfList, pluginBinaries, pluginStdin, versionAtLeast } from './cni-config';
 import { type CniCommand, DEFAULT_TIMEOUT_MS, PluginNotFound, type PluginRunner, execPlugin, findPlugin, pluginDirs } from './cni-exec';
 import { endpointFromResult } from './cni-result';
-import { isNetns } from '../netns';
+import { isNetns } from '@ctl/runtime-native/netns';
 
 /** The option that carries a cni network's conflist (JSON text). */
 export const CONFLIST_OPTION = 'cni.conflist';
@@ -103,7 +103,7 @@ export class CniDriver implements NetworkDriver {
       checkIds(plan.containerId, plan.interfaceName);
       const list = conflistOf(network);
       const runtimeConfig = runtimeConfigFor(list, plan);
-      if (!(await isNetns(plan.netnsPath))) throw notFound(`network namespace ${plan.netnsPath} does not exist`);
+      if (!isNetns(plan.netnsPath)) throw notFound(`network namespace ${plan.netnsPath} does not exist`);
       const result = await this.exclusive(network.id, plan.containerId, plan.interfaceName, async () => {
         const earlier = this.cache.read(network.id, plan.containerId, plan.interfaceName);
         if (earlier?.result !== undefined) throw alreadyExists(`${plan.containerId} is already attached as ${plan.interfaceName}`);
@@ -196,7 +196,7 @@ export class CniDriver implements NetworkDriver {
       const entry = this.cache.read(networkId, containerId, ifName);
       if (!entry) return;
       // DEL must work when the netns is gone; CNI_NETNS is empty then.
-      await this.del(entry, (await isNetns(entry.netns)) ? entry.netns : '');
+      await this.del(entry, isNetns(entry.netns) ? entry.netns : '');
       this.cache.remove(networkId, containerId, ifName);
     });
   }
@@ -232,7 +232,7 @@ export class CniDriver implements NetworkDriver {
       // Best effort: one that fails stays cached and is tried again at the next reconcile.
       await this.release(network.id, entry.containerId, entry.ifName).catch(() => undefined);
     }
-    const alive = await Promise.all(endpoints.map((e) => isNetns(e.netnsPath)));
+    const alive = endpoints.map((e) => isNetns(e.netnsPath));
     return endpoints.filter((_, i) => !alive[i]);
   }
 
