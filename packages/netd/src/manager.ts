@@ -11,13 +11,14 @@ import type { NetworkDriver } from './driver';
 import type { AttachRequest, Networks, NewNetwork } from './networks';
 import type { Endpoint, Network } from './records';
 import type { NetworkResolvers } from './resolvers';
-import { type NamespacedEndpoint, type NetdStore, Serial } from './store';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
+import { type NamespacedEndpoint, type NetdStore } from './store';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const ALL = 'networks';
 
 export class NetworkManager {
-  private readonly serial = new Serial();
+  private readonly serial = new KeyedQueue();
 
   constructor(
     private readonly store: NetdStore,

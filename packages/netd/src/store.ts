@@ -77,22 +77,3 @@ export class NetdStore {
       await this.db.batch(addresses.map((a) => ({ type: 'del' as const, key: ipamKey(networkId, a) }))).then(() => undefined);
   }
 }
-
-/** Runs functions one after the other per key (a network's changes), in the order they came. */
-export class Serial {
-  private readonly last = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.last.get(key) ?? Promise.resolve();
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    this.last.set(key, mine);
-    await before;
-    try {
-      return await fn();
-    } finally {
-      if (this.last.get(key) === mine) this.last.delete(key);
-      done();
-    }
-  }
-}

@@ -13,7 +13,7 @@ import { Topic } from '../events/events';
 import { type GcRoot, type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import { validateIdentifier } from '../identifiers';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { CONTAINER_PREFIX, containerKey, namespaceKey, splitNamespaced, under } from '../layout';
 import { Label } from '../oci';
 import type { Any, Container, Containers, NewContainer } from './containers';

@@ -52,7 +52,7 @@ import { type Publisher, Topic } from '../events/events';
 import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { ContentEntry } from '../gc/mark';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { CONTENT_PREFIX, contentKey, leaseKey, leaseResourceKey, namespaceKey } from '../layout';
 import type { Content, Info, ReadOptions, Status, Writer, WriterOptions } from './content';
 import {

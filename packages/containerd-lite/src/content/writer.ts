@@ -9,7 +9,7 @@ import { now, parseTime } from '@ctl/proto/time';
 import { type Hash, createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import type { KeyedQueue } from '../keyed-queue';
+import type { KeyedQueue } from '@ctl/proto/keyed-queue';
 import type { Status, Writer } from './content';
 import { type IngestArea, READ_CHUNK, ingestKey, validateDigest, validateSize } from './ingests';
 

@@ -10,7 +10,7 @@ import { now, parseTime } from '@ctl/proto/time';
 import { GcLock } from '../gc/lock';
 import { type GcTrigger, noGc } from '../gc/gc';
 import type { ImageEntry } from '../gc/mark';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { IMAGE_PREFIX, imageKey, namespaceKey, splitNamespaced, under } from '../layout';
 import type { Descriptor } from '../oci';
 import type { DeleteOptions, Image, Images } from './images';

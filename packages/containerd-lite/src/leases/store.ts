@@ -21,7 +21,7 @@ import { validateDigest } from '../content/ingests';
 import { type GcTrigger, noGc } from '../gc/gc';
 import { GcLock } from '../gc/lock';
 import type { LeaseEntry } from '../gc/mark';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import {
   LEASE_PREFIX,
   LEASE_RESOURCE_PREFIX,

@@ -25,7 +25,7 @@ import { decodeEvent } from '../events/codec';
 import { type Envelope, Topic } from '../events/events';
 import type { Exchange } from '../events/exchange';
 import { snapshotName } from '../gc/mark';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import type { TaskManager } from '../tasks/manager';
 import { BACKOFF_RESET_AFTER_MS, RestartLabel, backoffDelay, policyOf, restartCountOf, shouldRestart, stoppedByUser } from './policy';
 

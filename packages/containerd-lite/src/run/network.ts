@@ -33,7 +33,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { DEFAULT_NETWORK, NetworkLabel, networksOf, publishedPorts } from './network-labels';
 import { type AttachmentPlan, type NetworkPlan, portsToPublish } from './network-plan';
 

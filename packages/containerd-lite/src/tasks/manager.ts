@@ -20,7 +20,7 @@ import type { Container } from '../containers/containers';
 import { binaryName } from '../containers/runtime';
 import { type Publisher, Topic } from '../events/events';
 import { validateIdentifier } from '../identifiers';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import {
   TaskDirs,
   type TaskJson,

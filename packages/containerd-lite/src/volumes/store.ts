@@ -18,7 +18,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Any, specOf } from '../containers/containers';
-import { KeyedQueue } from '../keyed-queue';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { VOLUME_PREFIX, namespaceKey, splitNamespaced, under, volumeKey } from '../layout';
 import { type NewVolume, VOLUME_DRIVER, type Volume, type Volumes } from './volumes';
 

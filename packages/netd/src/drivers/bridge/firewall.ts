@@ -5,7 +5,7 @@
  * per write. Writes asked for while one runs are folded into a single next one. With no network
  * left, the table is removed.
  */
-import { Serial } from '../../store';
+import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { nft, nftTableExists } from '../../host';
 import type { PortMapping } from '../../records';
 import { type Published, choosePorts } from './ports';
@@ -17,7 +17,7 @@ export class Firewall {
   /** Who each owner of ports is, for messages ("container web"). */
   private readonly labels = new Map<string, string>();
   /** Port choices run one at a time, across networks: a host port is the whole host's. */
-  private readonly serial = new Serial();
+  private readonly serial = new KeyedQueue();
   private running: Promise<void> = Promise.resolve();
   private next: Promise<void> | undefined;
 
