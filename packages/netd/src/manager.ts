@@ -128,7 +128,7 @@ export class NetworkManager {
       if (await this.store.endpoint(namespace, request.containerId, network.id)) {
         throw alreadyExists(`container ${request.containerId} is already attached to network ${network.name}`);
       }
-      const mine = (await this.store.endpoints(namespace)).filter((e) => e.endpoint.containerId === request.containerId);
+      const mine = await this.store.endpoints(namespace, request.containerId);
       const interfaceName = request.interfaceName || nextInterface(mine.map((e) => e.endpoint.interface.name));
       if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(interfaceName)) throw invalidArgument(`invalid interface name "${interfaceName}"`);
       const driver = this.driver(network);
@@ -162,9 +162,7 @@ export class NetworkManager {
 
   async detach(namespace: string, containerId: string, networkRef: string): Promise<void> {
     const networkId = networkRef ? (await this.find(networkRef)).id : undefined;
-    const mine = (await this.store.endpoints(namespace)).filter(
-      (e) => e.endpoint.containerId === containerId && (!networkId || e.endpoint.networkId === networkId),
-    );
+    const mine = (await this.store.endpoints(namespace, containerId)).filter((e) => !networkId || e.endpoint.networkId === networkId);
     for (const { endpoint } of mine) {
       await this.serial.run(endpoint.networkId, async () => {
         const current = await this.store.endpoint(namespace, containerId, endpoint.networkId);

@@ -35,12 +35,19 @@ export class NetdStore {
     return this.db.del(networkKey(id));
   }
 
-  /** Every endpoint of every namespace, or those of one namespace. */
-  async endpoints(namespace?: string): Promise<NamespacedEndpoint[]> {
-    const prefix = namespace === undefined ? ENDPOINT_PREFIX : `${ENDPOINT_PREFIX}${namespace}/`;
+  /**
+   * Every endpoint of every namespace, those of one namespace, or those of one container (its
+   * keys are together: attach and detach read only them, not the namespace's).
+   */
+  async endpoints(namespace?: string, containerId?: string): Promise<NamespacedEndpoint[]> {
+    const prefix =
+      namespace === undefined ? ENDPOINT_PREFIX : `${ENDPOINT_PREFIX}${namespace}/${containerId === undefined ? '' : `${containerId}/`}`;
     const out: NamespacedEndpoint[] = [];
     for await (const [key, value] of this.db.iterator(under(prefix))) {
-      out.push({ namespace: key.slice(ENDPOINT_PREFIX.length).split('/')[0]!, endpoint: value as Endpoint });
+      const endpoint = value as Endpoint;
+      // exact: an id with a slash would share the prefix of a shorter one
+      if (containerId !== undefined && endpoint.containerId !== containerId) continue;
+      out.push({ namespace: key.slice(ENDPOINT_PREFIX.length).split('/')[0]!, endpoint });
     }
     return out;
   }
