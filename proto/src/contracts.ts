@@ -6,6 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Options } from '@grpc/proto-loader';
 import type { ProtoGrpcType as AttachProto } from './generated/attach';
+import type { ProtoGrpcType as BuildProto } from './generated/build';
 import type { ProtoGrpcType as ContainersProto } from './generated/containers';
 import type { ProtoGrpcType as ContentProto } from './generated/content';
 import type { ProtoGrpcType as DiffProto } from './generated/diff';
@@ -27,6 +28,7 @@ import type { ProtoGrpcType as VersionProto } from './generated/version';
 import type { ProtoGrpcType as VolumesProto } from './generated/volumes';
 
 export type Contracts = AttachProto &
+  BuildProto &
   ContainersProto &
   ContentProto &
   DiffProto &
