@@ -18,20 +18,14 @@
  * paused while its files are read (docker's default), so the layer is one moment of it.
  */
 import { ErrorKind, failedPrecondition, invalidArgument, isKind, notFound } from '@ctl/proto/errors';
-import { ensureDir } from '@ctl/proto/fsutil';
-import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { type Containers, specOf } from '../containers/containers';
 import type { Content } from '../content/content';
-import { bytesSource, writeBlob } from '../content/helpers';
-import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
 import type { OperationLeases, Resource } from '../leases/leases';
-import { type Descriptor, type ImageConfig, type Manifest, Label, MediaType, chainIds, sha256 } from '../oci';
+import { type ImageConfig, chainIds } from '../oci';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
+import { snapshotLayer, writeImage } from './image-writer';
 import { hostManifest } from './runner';
 
 export interface CommitRequest {
@@ -71,14 +65,6 @@ interface SpecProcess {
 }
 
 const LEASE_TTL_MS = 3600_000;
-
-/** Docker's layer media types and their OCI twins (the same bytes). */
-const OCI_LAYER: Record<string, string> = {
-  [MediaType.dockerLayer]: MediaType.ociLayer,
-  [MediaType.dockerLayerGzip]: MediaType.ociLayerGzip,
-  'application/vnd.docker.image.rootfs.foreign.diff.tar': 'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-};
 
 /** A Dockerfile-style argument list: a JSON array, else the shell form (`/bin/sh -c …`). */
 function commandForm(rest: string, instruction: string): string[] {
@@ -217,39 +203,30 @@ export class Committer {
 
     const leases = deps.leases(ns);
     const lease = await leases.createForOperation(LEASE_TTL_MS);
-    ensureDir(deps.tmpRoot);
-    const dir = await mkdtemp(join(deps.tmpRoot, 'commit-'));
     try {
       const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
       const target = await deps.unpackTarget(ns, container.snapshotter, hold);
-      const { snapshots } = target;
 
-      // 1. The layer.
-      const output = join(dir, 'layer');
-      const viewKey = `commit-${randomBytes(6).toString('hex')}`;
-      let left: Awaited<ReturnType<typeof snapshots.view>> = [];
-      if (parent) {
-        await hold({ type: `snapshots/${target.snapshotter}`, id: viewKey });
-        left = await snapshots.view(snapshotName(ns, viewKey), snapshotName(ns, parent));
-      }
-      let diff;
-      try {
-        const right = await snapshots.mounts(snapshotName(ns, container.snapshotKey));
-        const thaw = request.pause ? await deps.freeze(ns, request.id) : async () => undefined;
-        try {
-          diff = await target.differ.diff(left, right, MediaType.ociLayerGzip, output);
-        } finally {
-          await thaw();
-        }
-      } finally {
-        if (parent) await snapshots.remove(snapshotName(ns, viewKey)).catch(() => undefined);
-      }
-      await writeBlob(content, `commit-${diff.digest}`, (offset) => createReadStream(output, { start: offset }), {
-        total: diff.size,
-        expected: diff.digest,
-        labels: { [Label.uncompressed]: diff.diffId },
+      // 1. The layer (an empty diff is a layer here all the same: docker commit always adds one).
+      const diff = await snapshotLayer({
+        target,
+        parent,
+        key: container.snapshotKey,
         lease: lease.id,
+        hold,
+        tmpRoot: deps.tmpRoot,
+        refPrefix: 'commit',
+        keepEmpty: true,
+        around: async (read) => {
+          const thaw = request.pause ? await deps.freeze(ns, request.id) : async () => undefined;
+          try {
+            return await read();
+          } finally {
+            await thaw();
+          }
+        },
       });
+      const layer = diff.layer!;
 
       // 2. The config.
       const created = new Date().toISOString();
@@ -265,30 +242,15 @@ export class Committer {
         history: [...(config.history ?? []), history],
       };
       if (request.author) newConfig.author = request.author;
-      const configBytes = Buffer.from(JSON.stringify(newConfig));
-      const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: sha256(configBytes), size: configBytes.length };
-      await writeBlob(content, `commit-${configDesc.digest}`, bytesSource(configBytes), {
-        total: configDesc.size,
-        expected: configDesc.digest,
-        lease: lease.id,
-      });
 
       // 3. The manifest and the image record.
-      const layers: Descriptor[] = [
-        ...manifest.layers.map((l) => ({ ...l, mediaType: OCI_LAYER[l.mediaType] ?? l.mediaType })),
-        { mediaType: MediaType.ociLayerGzip, digest: diff.digest, size: diff.size },
-      ];
-      const newManifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDesc, layers };
-      const manifestBytes = Buffer.from(JSON.stringify(newManifest));
-      const manifestDesc: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
-      const gcLabels: Record<string, string> = { [`${Label.gcRefContent}config`]: configDesc.digest };
-      layers.forEach((l, i) => (gcLabels[`${Label.gcRefContent}l.${i}`] = l.digest));
-      await writeBlob(content, `commit-${manifestDesc.digest}`, bytesSource(manifestBytes), {
-        total: manifestDesc.size,
-        expected: manifestDesc.digest,
-        labels: gcLabels,
-        lease: lease.id,
-      });
+      const written = await writeImage(
+        content,
+        { config: newConfig, layers: [...manifest.layers, layer] },
+        { lease: lease.id, hold, refPrefix: 'commit' },
+      );
+      const manifestDesc = written.manifest;
+      const configDesc = written.config;
 
       // 4. The snapshot of the new layer (applied from the blob, on the parent's), then the record.
       await unpack(target, manifestDesc);
@@ -299,9 +261,8 @@ export class Committer {
         if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
         await images.update({ name: ref, target: manifestDesc }, ['target']);
       }
-      return { image: ref, digest: manifestDesc.digest, configDigest: configDesc.digest, diffId: diff.diffId, size: diff.size };
+      return { image: ref, digest: manifestDesc.digest, configDigest: configDesc.digest, diffId: diff.diffId, size: layer.size };
     } finally {
-      await rm(dir, { recursive: true, force: true });
       await leases.delete(lease.id).catch(() => undefined);
     }
   }

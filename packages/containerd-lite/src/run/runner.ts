@@ -66,7 +66,17 @@ export interface CreateRequest {
   labels: Record<string, string>;
   /** "" or runtime-native (ctl-runtime), runc, crun */
   runtime?: string;
+  /**
+   * In process only, never on the wire: a build step's container (ctl build). Its image is this
+   * platform manifest, unnamed and held by the caller's lease (image is then only what the
+   * record shows); the image's Volumes get no anonymous volumes (a build writes through them);
+   * the record is labelled BUILD_LABEL.
+   */
+  build?: { manifest: Descriptor };
 }
+
+/** On the container of a build step (docker hides those from `docker ps -a`; `ctl ps` may skip them by it). */
+export const BUILD_LABEL = 'ctl.build';
 
 export interface Created {
   id: string;
@@ -211,14 +221,15 @@ export class Runner {
   private async createNamed(ns: string, id: string, request: CreateRequest): Promise<Created> {
     const { deps } = this;
     const containers = deps.containers(ns);
-    if (!request.image) throw invalidArgument('no image given');
+    const { build } = request;
+    if (!request.image && !build) throw invalidArgument('no image given');
     // Before anything is made: an unknown or missing runtime leaves nothing behind.
     const choice = runtimeChoice(request.runtime ?? '');
     const runtime = choice.flavor === 'native' ? '' : choice.name;
-    const ref = normalizeReference(request.image);
+    const ref = build ? request.image || build.manifest.digest : normalizeReference(request.image);
     const { options, volumes: wanted, labels: lifecycle, snapshotLabels } = fromConfig(request.config);
     const plan = networkPlan(request.config);
-    const labels = recordLabels(request.labels, lifecycle);
+    const labels = { ...recordLabels(request.labels, lifecycle), ...(build ? { [BUILD_LABEL]: '1' } : {}) };
     const warnings: string[] = [];
     if (options.blkioWeight !== undefined && !blkioWeightSupported()) {
       warnings.push(BLKIO_WEIGHT_WARNING);
@@ -229,19 +240,7 @@ export class Runner {
       delete options.memorySwap;
     }
     const content = deps.content(ns);
-    const image = await deps
-      .images(ns)
-      .get(ref)
-      .catch((err: unknown) => {
-        if (isKind(err, ErrorKind.NotFound))
-          throw new EngineError(
-            ErrorKind.NotFound,
-            `image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`,
-            { reason: ErrorReason.ImageNotFound },
-          );
-        throw err;
-      });
-    const manifest = await hostManifest(content, image.target, ref);
+    const manifest = build ? build.manifest : await this.namedManifest(ns, request.image, ref);
     const { config } = await readImage(content, manifest);
     const taken = new Set<string>();
     for (const p of [...mountedPaths(options), ...wanted.map((v) => v.destination)]) {
@@ -249,7 +248,7 @@ export class Runner {
       taken.add(p);
     }
     // The image's Volumes without a mount of their own get anonymous volumes.
-    const imageVolumes = Object.keys(config.config?.Volumes ?? {})
+    const imageVolumes = Object.keys(build ? {} : (config.config?.Volumes ?? {}))
       .map(normalPath)
       .filter((p) => p.startsWith('/') && p !== '/' && !taken.has(p));
     const volumes = [...wanted, ...[...new Set(imageVolumes)].map((destination): VolumeOption => ({ name: '', destination }))];
@@ -338,6 +337,25 @@ export class Runner {
       if ('net' in (await network)) await deps.networking.tearDown(ns, id, plan.mode === 'networks').catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The host's platform manifest of a named image. */
+  private async namedManifest(ns: string, given: string, ref: string): Promise<Descriptor> {
+    const image = await this.deps
+      .images(ns)
+      .get(ref)
+      .catch((err: unknown) => {
+        if (isKind(err, ErrorKind.NotFound))
+          throw new EngineError(
+            ErrorKind.NotFound,
+            `image "${given}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`,
+            {
+              reason: ErrorReason.ImageNotFound,
+            },
+          );
+        throw err;
+      });
+    return hostManifest(this.deps.content(ns), image.target, ref);
   }
 
   /** The container's OCI spec: the image config under the options, in the container's own cgroup under the instance's. */
