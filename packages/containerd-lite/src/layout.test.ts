@@ -1,7 +1,18 @@
 import { openDatabase, schemaVersion } from '@ctl/proto';
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { SCHEMA, contentKey, containerKey, namespaceKey, splitNamespaced, IMAGE_PREFIX, imageKey, leaseKey, volumeKey } from './layout';
+import {
+  SCHEMA,
+  buildCacheKey,
+  contentKey,
+  containerKey,
+  namespaceKey,
+  splitNamespaced,
+  IMAGE_PREFIX,
+  imageKey,
+  leaseKey,
+  volumeKey,
+} from './layout';
 
 describe('containerd-lite schema', () => {
   let tmp: TempInstance;
@@ -80,9 +91,27 @@ describe('containerd-lite schema', () => {
 
     const db = await openDatabase(tmp.root, SCHEMA);
     try {
-      assert.equal(await schemaVersion(db), 5);
+      assert.equal(await schemaVersion(db), SCHEMA.version);
       assert.deepEqual(await db.get(containerKey('team', 'c1')), container);
       assert.equal(await db.get(volumeKey('team', 'v1')), undefined);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('migrates a schema 5 store (volumes) to schema 6 (build cache), keeping its records', async () => {
+    const v5 = { version: 5, migrations: SCHEMA.migrations.slice(0, 5) };
+    const old = await openDatabase(tmp.root, v5);
+    const volume = { labels: {}, created: '2020-01-01T00:00:00.000Z', driver: 'local' };
+    await old.put(namespaceKey('team'), { labels: {} });
+    await old.put(volumeKey('team', 'v1'), volume);
+    await old.close();
+
+    const db = await openDatabase(tmp.root, SCHEMA);
+    try {
+      assert.equal(await schemaVersion(db), 6);
+      assert.deepEqual(await db.get(volumeKey('team', 'v1')), volume);
+      assert.equal(await db.get(buildCacheKey('team', 'a'.repeat(64))), undefined);
     } finally {
       await db.close();
     }

@@ -7,6 +7,10 @@
  *   image/<namespace>/<name>                     { labels, target, created, updated }  an image (schema 3)
  *   lease/<namespace>/<id>                       { labels, created }             a lease (schema 3)
  *   lease-res/<namespace>/<id>/<type>/<res id>   { type, id }                    a resource the lease holds (schema 3)
+ *   build-cache/<namespace>/<key>                { description, manifest, chainId, snapshotter, size, lease,
+ *                                                  created, lastUsed }  a build cache record (schema 6): the state
+ *                                                                                after one build step, key = the step's cache key
+ *                                                                                (hex); its lease holds the manifest and snapshot
  *   snapshotter/<name>                           { recorded }                    a snapshotter containerd-lite has made
  *                                                                                snapshots in, swept by GC (schema 3)
  *   container/<namespace>/<id>                   { labels, image, runtime, spec, snapshotter, snapshotKey,
@@ -29,6 +33,7 @@
  * Schema 4: containers (nothing to move: all new keys). Container ids never contain '/'.
  * Schema 5: volumes (nothing to move: all new keys). Volume names never contain '/'. Volumes
  * are not GC roots nor collected: one lives until removed (see volumes/store.ts).
+ * Schema 6: build cache records (nothing to move: all new keys). Keys are hex digests.
  * Times (created, updated) are ISO strings, with 9 fractional digits since nanosecond times and
  * 3 before; `parseTime` reads both and older builds read the new ones, so no schema change.
  */
@@ -59,6 +64,9 @@ export const containerKey = (namespace: string, id: string): string => `${CONTAI
 export const VOLUME_PREFIX = 'volume/';
 export const volumeKey = (namespace: string, name: string): string => `${VOLUME_PREFIX}${namespace}/${name}`;
 
+export const BUILD_CACHE_PREFIX = 'build-cache/';
+export const buildCacheKey = (namespace: string, key: string): string => `${BUILD_CACHE_PREFIX}${namespace}/${key}`;
+
 export const SNAPSHOTTER_PREFIX = 'snapshotter/';
 export const snapshotterKey = (name: string): string => `${SNAPSHOTTER_PREFIX}${name}`;
 
@@ -73,12 +81,13 @@ export function splitNamespaced(key: string, prefix: string): [string, string] {
 }
 
 export const SCHEMA: SchemaDefinition = {
-  version: 5,
+  version: 6,
   migrations: [
     { version: 1, describe: 'namespaces', migrate: async () => undefined },
     { version: 2, describe: 'content records per namespace', migrate: async () => undefined },
     { version: 3, describe: 'images, leases, lease resources and snapshotters', migrate: async () => undefined },
     { version: 4, describe: 'containers', migrate: async () => undefined },
     { version: 5, describe: 'volumes', migrate: async () => undefined },
+    { version: 6, describe: 'build cache records', migrate: async () => undefined },
   ],
 };

@@ -51,6 +51,9 @@ import type { Resource } from './leases/leases';
 import { attachRegistration } from './tasks/attach-grpc';
 import { tasksRegistration } from './tasks/grpc';
 import { transferRegistration } from './transfer/grpc';
+import { BuildCache } from './build/cache';
+import { Executor } from './build/executor';
+import { builderRegistration, removeLeftoverContexts } from './build/grpc';
 import { volumesRegistration } from './volumes/grpc';
 import { VolumeStore } from './volumes/store';
 import { Transfer } from './transfer/transfer';
@@ -114,6 +117,7 @@ async function removeTask(tasks: TaskManager, ns: string, id: string, force: boo
  *               by every container delete, restored by every task create
  *   runner      volumes, stores, unpack, snapshots, tasks, restarts, networking ctl Run (with committer)
  *   committer   stores, unpack, tasks                                          ctl Run
+ *   build       db (cache records), stores, unpack, runner, tasks, transfer    ctl Build
  *   check       gc's inventory, tasks' leftovers, networking's netns files and  ctl System
  *               netd's endpoints
  *
@@ -263,6 +267,29 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         },
         tmpRoot: tmp,
       });
+      const buildCache = new BuildCache(db, { leases: (ns) => leases.namespace(ns), content: (ns) => content.namespace(ns) });
+      namespaces.registerInUseCheck((ns) => buildCache.inUse(ns));
+      await removeLeftoverContexts(tmp);
+      const executor = new Executor({
+        content: (ns) => content.namespace(ns),
+        images: (ns) => images.namespace(ns),
+        leases: (ns) => leases.namespace(ns),
+        containers: (ns) => containers.namespace(ns),
+        unpackTarget,
+        runner,
+        tasks: (ns) => tasks.namespace(ns),
+        attachPath: (ns, id) => tasks.attachPath(ns, id),
+        cache: buildCache,
+        cacheMountsRoot: join(root, 'build-cache-mounts'),
+        tmpRoot: tmp,
+        pull: (ns, reference, platform, signal) =>
+          transfer.pull(
+            ns,
+            { reference, platforms: [platform], allPlatforms: false, snapshotter: '', unpack: false },
+            () => undefined,
+            signal,
+          ),
+      });
       supervisor.start();
       const contracts = loadContracts();
       return {
@@ -304,6 +331,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           tasksRegistration(contracts, tasks),
           attachRegistration(contracts, tasks),
           runnerRegistration(contracts, runner, committer),
+          builderRegistration(contracts, executor, buildCache, tmp),
           volumesRegistration(contracts, volumes),
         ],
         endStreams: () => events.close(),

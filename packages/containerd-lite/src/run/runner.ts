@@ -47,7 +47,7 @@ import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
 import type { OperationLeases, Resource } from '../leases/leases';
 import { type Descriptor, type ImageConfig, type Index, isIndex, isManifest } from '../oci';
-import { format, hostPlatform, only } from '@ctl/proto/platforms';
+import { type Platform, format, hostPlatform, only } from '@ctl/proto/platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import type { TaskLocation } from '../tasks/tasks';
@@ -122,22 +122,27 @@ export interface RunnerDeps {
 const LEASE_TTL_MS = 3600_000;
 const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
-/** The platform manifest of an image for this host. */
-export async function hostManifest(content: Content, target: Descriptor, name: string): Promise<Descriptor> {
+/** The platform manifest of an image for this host (or for the platform given). */
+export async function hostManifest(
+  content: Content,
+  target: Descriptor,
+  name: string,
+  platform: Platform = hostPlatform(),
+): Promise<Descriptor> {
   if (isManifest(target.mediaType)) return target;
   if (!isIndex(target.mediaType)) throw invalidArgument(`image ${name}: its target is a ${target.mediaType}, not an index or manifest`);
   const index = await readJson<Index>(content, target, 'index');
-  const matcher = only(hostPlatform());
+  const matcher = only(platform);
   const candidates = [];
   for (const m of index.manifests ?? []) {
-    if (isIndex(m.mediaType)) candidates.push(await hostManifest(content, m, name).catch(() => undefined));
+    if (isIndex(m.mediaType)) candidates.push(await hostManifest(content, m, name, platform).catch(() => undefined));
     else if (isManifest(m.mediaType) && m.platform && matcher.match(m.platform) && (await found(content.info(m.digest))))
       candidates.push(m);
   }
   const usable = candidates
     .filter((m): m is Descriptor => Boolean(m))
     .sort((a, b) => (a.platform && b.platform && matcher.less(a.platform, b.platform) ? -1 : 1));
-  if (!usable[0]) throw notFound(`image ${name} has no manifest for ${format(hostPlatform())} in the content store`);
+  if (!usable[0]) throw notFound(`image ${name} has no manifest for ${format(platform)} in the content store`);
   return usable[0];
 }
 
@@ -148,7 +153,7 @@ const mountedPaths = (options: Omit<RunOptions, 'id'>): string[] => (options.mou
  * path inside root, its symbolic links resolved as if root were / (so a link cannot lead out
  * of the image); undefined when a component is missing.
  */
-function resolveIn(root: string, path: string): string | undefined {
+export function resolveIn(root: string, path: string): string | undefined {
   const todo = path.split('/').filter(Boolean);
   let at: string[] = [];
   for (let links = 0; todo.length;) {
