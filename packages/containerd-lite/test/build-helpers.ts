@@ -11,6 +11,8 @@ import type { BuildOptions } from '@ctl/proto/generated/ctl/build/v1/BuildOption
 import type { BuildRequest } from '@ctl/proto/generated/ctl/build/v1/BuildRequest';
 import type { BuildResult__Output } from '@ctl/proto/generated/ctl/build/v1/BuildResult';
 import type { BuilderClient } from '@ctl/proto/generated/ctl/build/v1/Builder';
+import type { CacheRecord__Output } from '@ctl/proto/generated/ctl/build/v1/CacheRecord';
+import type { PruneResponse__Output } from '@ctl/proto/generated/ctl/build/v1/PruneResponse';
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
@@ -89,11 +91,27 @@ export class BuildEngine {
       .filter((m) => m.startsWith(base));
   }
 
-  /** Starts a build of the Dockerfile with the files as its context. */
-  call(dockerfile: string, files: Record<string, ContextFile> = {}, options: BuildOptions = {}): BuildCall {
+  private metadata(): grpc.Metadata {
     const metadata = new grpc.Metadata();
     metadata.set(NAMESPACE_HEADER, this.ns);
-    const stream = this.builder.Build(metadata);
+    return metadata;
+  }
+
+  listCache(): Promise<CacheRecord__Output[]> {
+    return new Promise((resolve, reject) =>
+      this.builder.ListCache({}, this.metadata(), (err, res) => (err ? reject(err) : resolve(res!.records))),
+    );
+  }
+
+  prune(all: boolean, keepDurationSeconds = 0): Promise<PruneResponse__Output> {
+    return new Promise((resolve, reject) =>
+      this.builder.Prune({ all, keepDurationSeconds }, this.metadata(), (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  }
+
+  /** Starts a build of the Dockerfile with the files as its context. */
+  call(dockerfile: string, files: Record<string, ContextFile> = {}, options: BuildOptions = {}): BuildCall {
+    const stream = this.builder.Build(this.metadata());
     const events: BuildEvent__Output[] = [];
     let result: BuildResult__Output | undefined;
     const done = new Promise<Built>((resolve, reject) => {

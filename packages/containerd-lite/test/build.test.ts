@@ -17,6 +17,7 @@ import { BUILD_CACHE_LABEL } from '../src/build/cache';
 import type { BuildConfig } from '../src/build/config';
 import type { Manifest } from '../src/oci';
 import { SystemClient } from '../src/system/client';
+import { TasksClient } from '../src/tasks/client';
 import { type BuildError, BuildEngine, isRoot, steps } from './build-helpers';
 
 async function tarNames(data: Buffer): Promise<string[]> {
@@ -60,6 +61,7 @@ describe('ctl build: the executor, cache and Builder service (root, real kernel)
       [],
       'only the cache holds leases',
     );
+    assert.deepEqual(await new TasksClient(inst.wire, ns).list(), [], 'no task is left');
     assert.deepEqual(await new SystemClient(inst.wire).check(), []);
   });
 
@@ -191,6 +193,39 @@ describe('ctl build: the executor, cache and Builder service (root, real kernel)
     assert.equal(await engine.runIn('example.com/multi:1', ['sh', '-c', 'test "$(cat /artifact)" = built && test ! -e /junk']), 0);
   });
 
+  it('builds FROM scratch: a RUN there leaves none of its mount points behind, WORKDIR makes its directories', async () => {
+    const built = await engine.build(
+      [
+        'FROM busybox AS tools',
+        'FROM scratch',
+        'COPY --from=tools /bin/busybox /bin/busybox',
+        'RUN ["/bin/busybox", "echo", "from scratch"]',
+        'WORKDIR /srv/app',
+        '',
+      ].join('\n'),
+      {},
+      { tags: ['example.com/scratch:1'] },
+    );
+    assert.match(
+      built.events
+        .filter((e) => e.log)
+        .map((e) => e.log!.data.toString())
+        .join(''),
+      /from scratch/,
+    );
+    const { manifest, config } = await imageOf('example.com/scratch:1');
+    assert.deepEqual(
+      config.history!.map((h) => [h.created_by, Boolean(h.empty_layer)]),
+      [
+        ['COPY --from=tools /bin/busybox /bin/busybox # buildkit', false],
+        ['RUN /bin/busybox echo from scratch', true],
+        ['WORKDIR /srv/app # buildkit', false],
+      ],
+    );
+    assert.equal(manifest.layers.length, 2);
+    assert.equal(await engine.runIn('example.com/scratch:1', ['/bin/busybox', 'test', '-d', '/srv/app']), 0);
+  });
+
   it('metadata-only steps and an empty RUN add history entries with empty_layer and no layer', async () => {
     await engine.build(
       [
@@ -272,5 +307,71 @@ describe('ctl build: the executor, cache and Builder service (root, real kernel)
     const names = await tarNames(readFileSync(dest));
     assert.ok(names.includes('index.json') && names.includes('oci-layout'));
     assert.ok(names.includes(`blobs/sha256/${built.result!.manifestDigest.slice('sha256:'.length)}`));
+  });
+
+  it('runs independent stages at once; RUN --mount=type=cache shares a directory between steps and builds', async () => {
+    // Each stage waits for the other's file in the shared cache mount: one at a time, neither could finish.
+    const id = `handshake-${process.hrtime.bigint()}`;
+    const wait = (mine: string, theirs: string) =>
+      `RUN --mount=type=cache,id=${id},target=/shared touch /shared/${mine} && i=0; until [ -e /shared/${theirs} ]; do i=$((i+1)); [ $i -lt 400 ] || exit 9; sleep 0.05; done`;
+    await engine.build(
+      [
+        'FROM busybox AS a',
+        wait('a', 'b'),
+        'FROM busybox AS b',
+        wait('b', 'a'),
+        'FROM busybox',
+        'COPY --from=a /etc/passwd /a',
+        'COPY --from=b /etc/passwd /b',
+        `RUN --mount=type=cache,id=${id},target=/shared test -e /shared/a && test -e /shared/b`,
+        '',
+      ].join('\n'),
+      {},
+      { tags: ['example.com/parallel:1'] },
+    );
+    const { manifest } = await imageOf('example.com/parallel:1');
+    assert.equal(manifest.layers.length, 3, 'the cache mount leaves nothing in the layers');
+    await engine.build(`FROM busybox\nRUN --mount=type=cache,id=${id},target=/later test -e /later/a\n`);
+  });
+
+  it('gives RUN the ARGs in scope, the platform ARGs declared, and proxy args without ARG, which stay out of history', async () => {
+    const built = await engine.build(
+      [
+        'FROM busybox',
+        'ARG TARGETARCH',
+        'ARG TARGETPLATFORM',
+        'ARG MODE=fast',
+        'RUN test -n "$TARGETARCH" && case "$TARGETPLATFORM" in linux/$TARGETARCH*) ;; *) exit 1;; esac && test "$MODE" = slow && test "$HTTP_PROXY" = http://proxy.invalid:3128',
+        '',
+      ].join('\n'),
+      {},
+      { tags: ['example.com/args:1'], buildArgs: { MODE: 'slow', HTTP_PROXY: 'http://proxy.invalid:3128', UNUSED: 'x' } },
+    );
+    const { config } = await imageOf('example.com/args:1');
+    const run = config.history!.at(-1)!.created_by!;
+    assert.match(run, /^RUN \|3 TARGETARCH=\S+ TARGETPLATFORM=linux\/\S+ MODE=slow \/bin\/sh -c /);
+    assert.doesNotMatch(run, /HTTP_PROXY=/);
+    assert.ok(!config.config?.Env?.some((e) => /^(MODE|HTTP_PROXY|TARGETARCH)=/.test(e)));
+    const warnings = built.events.filter((e) => e.warning).map((e) => e.warning!.message);
+    assert.deepEqual(warnings, ['one or more build-args [UNUSED] were not consumed']);
+  });
+
+  it('lists the cache records and prunes them with their leases', async () => {
+    await engine.build('FROM busybox\nRUN echo prune-me > /p\n', {}, { tags: ['example.com/prune:1'] });
+    const records = await engine.listCache();
+    const run = records.find((r) => r.description === 'RUN echo prune-me > /p');
+    assert.ok(run, JSON.stringify(records.map((r) => r.description)));
+    assert.ok(Number(run.size) > 0);
+    assert.ok(
+      records.every((r, i) => i === 0 || Number(records[i - 1]!.lastUsedAtNs) >= Number(r.lastUsedAtNs)),
+      'newest use first',
+    );
+    assert.equal((await engine.prune(false, 3600)).removed, 0, 'nothing is an hour old');
+    const pruned = await engine.prune(true);
+    assert.equal(Number(pruned.removed), records.length);
+    assert.deepEqual(await engine.listCache(), []);
+    assert.deepEqual(await engine.inst.leases(engine.ns).list(), [], 'the cache leases went with the records');
+    const again = await engine.build('FROM busybox\nRUN echo prune-me > /p\n', {}, { tags: ['example.com/prune:1'] });
+    assert.ok(!steps(again).find((s) => s.name.includes('prune-me'))!.cached);
   });
 });

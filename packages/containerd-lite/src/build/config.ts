@@ -4,7 +4,7 @@
  * the executor; no I/O.
  */
 import { posix } from 'node:path';
-import { type Command, DockerfileError, type Healthcheck } from './dockerfile/model';
+import { type Command, DockerfileError, type Healthcheck, type Instruction } from './dockerfile/model';
 import type { ImageConfig } from '../oci';
 
 /** Docker's Healthcheck in an image config (durations in nanoseconds). */
@@ -144,3 +144,28 @@ export function scratchConfig(platform: { os: string; architecture: string; vari
 
 /** JSON for history lines of list-valued instructions (CMD ["a","b"]). */
 export const jsonList = (list: readonly string[]): string => JSON.stringify(list);
+
+/**
+ * RUN's argument list. A heredoc that is the whole command (`RUN <<EOF`) is the script, as
+ * BuildKit runs it: with a `#!` line, as a file of its own (mounted at /dev/pipes/NAME); else
+ * by the shell. Other heredocs stay in the shell command for the shell to feed.
+ */
+export function runCommand(
+  ins: Extract<Instruction, { kind: 'RUN' }>,
+  shell: string[],
+): { args: string[]; scripts: { name: string; path: string; content: string }[] } {
+  const { command, heredocs } = ins;
+  if (command.form === 'exec' || !heredocs.length) return { args: commandArgs(command, shell), scripts: [] };
+  const only = heredocs.length === 1 ? heredocs[0]! : undefined;
+  const marker = /^<<-?\s*["']?([A-Za-z0-9_]+)["']?\s*$/.exec(command.text.split('\n')[0]!.trim());
+  if (only && marker && marker[1] === only.name) {
+    if (only.content.startsWith('#!')) {
+      const path = `/dev/pipes/${only.name}`;
+      return { args: [path], scripts: [{ name: only.name, path, content: only.content }] };
+    }
+    return { args: [...shell, only.content], scripts: [] };
+  }
+  let text = command.text;
+  for (const h of heredocs) if (!text.includes(h.content)) text += `\n${h.content}${h.content.endsWith('\n') ? '' : '\n'}${h.name}`;
+  return { args: [...shell, text], scripts: [] };
+}

@@ -45,6 +45,7 @@ import {
   exposedPorts,
   healthConfig,
   jsonList,
+  runCommand,
   scratchConfig,
   setEnv,
   withHistory,
@@ -709,7 +710,7 @@ class StageBuild {
         gid: Number(options.gid ?? 0),
       };
     });
-    const { args, scripts } = runArgs(ins, this.shell());
+    const { args, scripts } = runCommand(ins, this.shell());
     const env = envMap(this.state.config.config?.Env);
     const argEnv = [...this.args].filter(([k, v]) => v !== undefined && !env.has(k)).map(([k, v]) => `${k}=${v}`);
     const proxies = Object.entries(this.build.request.buildArgs)
@@ -879,31 +880,6 @@ class StageBuild {
     }
     return undefined;
   }
-}
-
-/**
- * RUN's argument list. A heredoc that is the whole command (`RUN <<EOF`) is the script, as
- * BuildKit runs it: with a `#!` line, as a file of its own (mounted at /dev/pipes/NAME); else
- * by the shell. Other heredocs stay in the shell command for the shell to feed.
- */
-function runArgs(
-  ins: Extract<Instruction, { kind: 'RUN' }>,
-  shell: string[],
-): { args: string[]; scripts: { name: string; path: string; content: string }[] } {
-  const { command, heredocs } = ins;
-  if (command.form === 'exec' || !heredocs.length) return { args: commandArgs(command, shell), scripts: [] };
-  const only = heredocs.length === 1 ? heredocs[0]! : undefined;
-  const marker = /^<<-?\s*["']?([A-Za-z0-9_]+)["']?\s*$/.exec(command.text.split('\n')[0]!.trim());
-  if (only && marker && marker[1] === only.name) {
-    if (only.content.startsWith('#!')) {
-      const path = `/dev/pipes/${only.name}`;
-      return { args: [path], scripts: [{ name: only.name, path, content: only.content }] };
-    }
-    return { args: [...shell, only.content], scripts: [] };
-  }
-  let text = command.text;
-  for (const h of heredocs) if (!text.includes(h.content)) text += `\n${h.content}${h.content.endsWith('\n') ? '' : '\n'}${h.name}`;
-  return { args: [...shell, text], scripts: [] };
 }
 
 /**

@@ -13,6 +13,9 @@
 import { invalidArgument } from '@ctl/proto/errors';
 import { type ApplyResult, type DiffResult, type WhiteoutMode, applyLayer, diffLayer } from '@ctl/runtime-native/layers';
 import { type Mount, withReadonlyTempMount, withTempMount } from '@ctl/runtime-native/mount';
+import { ensureDir } from '@ctl/proto/fsutil';
+import { mkdtemp, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type Compression, MediaType, layerCompression } from '../oci';
 
 /** Where a layer can be written straight into a directory, and in which whiteout form. */
@@ -103,8 +106,19 @@ export class Differ {
     }
     return withReadonlyTempMount(right, this.tmpRoot, (upper) =>
       left.length === 0
-        ? diffLayer({ upper, mode: 'compare', compression, output, signal })
+        ? this.withEmptyDir((lower) => diffLayer({ lower, upper, mode: 'compare', compression, output, signal }))
         : withReadonlyTempMount(left, this.tmpRoot, (lower) => diffLayer({ lower, upper, mode: 'compare', compression, output, signal })),
     );
+  }
+
+  /** Nothing on the left (a first layer): everything on the right is compared with an empty tree. */
+  private async withEmptyDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+    ensureDir(this.tmpRoot);
+    const dir = await mkdtemp(join(this.tmpRoot, 'empty-'));
+    try {
+      return await fn(dir);
+    } finally {
+      await rmdir(dir).catch(() => undefined);
+    }
   }
 }
