@@ -270,7 +270,7 @@ class Build {
     await this.hold({ type: 'content', id: manifest.digest });
     const { manifest: m, config } = await readImage(this.content, manifest);
     const chain = chainOf(config.rootfs.diff_ids);
-    return { config: config as BuildConfig, layers: m.layers, chainId: chain, key, manifest };
+    return { config: imageConfigFields(config as BuildConfig), layers: m.layers, chainId: chain, key, manifest };
   }
 
   /** Writes a new state's image (config and manifest) under the build's lease. */
@@ -349,6 +349,13 @@ class Build {
     return { descriptor: diff.layer, diffId: diff.diffId, size: diff.size, chainId };
   }
 
+  /** The final state of a stage this one uses (stagesNeeded put it among the stages to run). */
+  stageState(index: number, line: number): Promise<State> {
+    const state = this.states.get(index);
+    if (!state) throw new DockerfileError(`stage ${index} is used here but was not scheduled to run`, line);
+    return state;
+  }
+
   /** Runs every stage the target needs; the target's state. */
   async run(): Promise<{ state: State; stage: Stage }> {
     const df = this.request.dockerfile;
@@ -374,6 +381,11 @@ class Build {
     return { state: await this.states.get(top.index)!, stage: top };
   }
 }
+
+/** Fields of a base image's config that a built image keeps (docker's container_config and the like go). */
+const KEPT_FIELDS = ['created', 'author', 'architecture', 'os', 'os.version', 'os.features', 'variant', 'config', 'rootfs', 'history'];
+const imageConfigFields = (config: BuildConfig): BuildConfig =>
+  Object.fromEntries(Object.entries(config).filter(([k]) => KEPT_FIELDS.includes(k))) as unknown as BuildConfig;
 
 const chainOf = (diffIds: readonly string[]): string =>
   diffIds.reduce((chain, diffId) => (chain ? sha256(`${chain} ${diffId}`) : diffId), '');
@@ -472,7 +484,7 @@ class StageBuild {
     const df = build.request.dockerfile;
     const earlier = df.stages.findIndex((s, i) => i < stage.index && s.name !== undefined && s.name === word.toLowerCase());
     if (earlier >= 0) {
-      this.state = await build.states.get(earlier)!;
+      this.state = await build.stageState(earlier, stage.line);
       return true;
     }
     if (word.toLowerCase() === 'scratch') {
@@ -852,7 +864,7 @@ class StageBuild {
       // A stage's files are its final state (its key stands for them), an image's its manifest's.
       const source =
         stageIndex !== undefined
-          ? await this.build.states.get(stageIndex)!
+          ? await this.build.stageState(stageIndex, line)
           : await this.build
               .resolveImage(from, this.build.platform, line)
               .then(({ manifest }) => this.build.imageState(manifest, cacheKey(['FROM', manifest.digest])));
