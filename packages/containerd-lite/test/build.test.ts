@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { join } from 'node:path';
 import { BUILD_CACHE_LABEL } from '../src/build/cache';
+import { parseDockerfile } from '../src/build/dockerfile/parse';
 import type { BuildConfig } from '../src/build/config';
 import type { Manifest } from '../src/oci';
 import { SystemClient } from '../src/system/client';
@@ -373,5 +374,35 @@ describe('ctl build: the executor, cache and Builder service (root, real kernel)
     assert.deepEqual(await engine.inst.leases(engine.ns).list(), [], 'the cache leases went with the records');
     const again = await engine.build('FROM busybox\nRUN echo prune-me > /p\n', {}, { tags: ['example.com/prune:1'] });
     assert.ok(!steps(again).find((s) => s.name.includes('prune-me'))!.cached);
+  });
+
+  it('runs heredocs as BuildKit does: a script by the shell or by its #! line, a body fed to a command, a file for COPY', async function () {
+    const dockerfile = [
+      'FROM busybox',
+      'RUN <<EOF',
+      'echo one > /one',
+      'echo two >> /one',
+      'EOF',
+      'RUN <<EOF',
+      '#!/bin/busybox sh',
+      'echo "$0" > /script-name',
+      'EOF',
+      'RUN cat <<EOF > /fed',
+      'fed $((1+1))',
+      'EOF',
+      'ARG WHO=world',
+      'COPY <<EOF /greeting',
+      'hello $WHO',
+      'EOF',
+      '',
+    ].join('\n');
+    // The frontend's parser reads heredocs (the temporary stand-in does not).
+    if (!parseDockerfile(dockerfile).stages[0]!.instructions.some((i) => 'heredocs' in i && i.heredocs.length)) this.skip();
+    await engine.build(dockerfile, {}, { tags: ['example.com/heredoc:1'] });
+    const has = (path: string, text: string) => engine.runIn('example.com/heredoc:1', ['sh', '-c', `test "$(cat ${path})" = '${text}'`]);
+    assert.equal(await has('/one', 'one\ntwo'), 0, 'the script ran by the shell');
+    assert.equal(await has('/script-name', '/dev/pipes/EOF'), 0, 'the script ran by its #! line');
+    assert.equal(await has('/fed', 'fed 2'), 0, 'the body fed to the command (the shell expands it)');
+    assert.equal(await has('/greeting', 'hello world'), 0, 'the file COPY made');
   });
 });
