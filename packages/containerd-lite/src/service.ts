@@ -7,12 +7,14 @@ import {
   found,
   isKind,
   loadContracts,
+  namespaceFromMetadata,
   openDatabase,
   serviceRoot,
   serviceSocket,
 } from '@ctl/proto';
 import { allows, isActive } from '@ctl/proto/task-status';
 import { DriversClient, SnapshotsClient, SnapshotterSystemClient } from '@ctl/snapshotter/client';
+import { snapshotsService } from '@ctl/snapshotter/wire';
 import { join } from 'node:path';
 import { NetworksClient } from '@ctl/netd/client';
 import { containersRegistration } from './containers/grpc';
@@ -36,6 +38,7 @@ import { SCHEMA } from './layout';
 import { CachedDriverResolver } from './snapshotter-drivers';
 import { leasesRegistration } from './leases/grpc';
 import { LeaseStore } from './leases/store';
+import { NamespacedSnapshotter } from './snapshots/namespaced';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
 import { type TaskManager, createTaskManager } from './tasks/manager';
@@ -274,6 +277,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           contentRegistration(contracts, content),
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),
+          snapshotsService(contracts, (name, metadata) => new NamespacedSnapshotter(snapshots(name), namespaceFromMetadata(metadata))),
           gcRegistration(contracts, gc),
           systemRegistration(contracts, async () => [
             ...findDataProblems(await gc.inventory()),
