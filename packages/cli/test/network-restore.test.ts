@@ -58,6 +58,27 @@ describe('a container network lost and found (root, a netns of its own)', functi
     assert.equal(existsSync(netnsFile('web')), false);
   });
 
+  it('makes the networks that network connect added, and not those it disconnected, again after a reboot took the netns', () => {
+    e.ok('network', 'create', '--subnet', '10.81.0.0/24', 'later');
+    e.ok('run', '-d', '--name', 'joiner', 'busybox', 'sleep', '300');
+    e.ok('network', 'connect', 'later', 'joiner');
+    const reboot = (): void => {
+      e.ok('stop', '-t', '0', 'joiner');
+      execFileSync('umount', [netnsFile('joiner')]);
+      rmSync(netnsFile('joiner'));
+      e.ok('start', 'joiner');
+    };
+    reboot();
+    const addresses = e.ok('exec', 'joiner', 'ip', '-4', '-o', 'addr');
+    assert.match(addresses, /eth1\s+inet 10\.81\.0\.\d+\//, addresses);
+    assert.match(addresses, /eth0\s+inet 172\.17\.\d+\.\d+\//, addresses);
+    e.ok('network', 'disconnect', 'later', 'joiner');
+    reboot();
+    assert.doesNotMatch(e.ok('exec', 'joiner', 'ip', '-4', '-o', 'addr'), /10\.81\.0\./);
+    e.ok('rm', '-f', 'joiner');
+    e.ok('network', 'rm', 'later');
+  });
+
   it('releases the network of a container removed through containerd’s Containers API (as `ctr c rm` does)', async () => {
     e.ok('run', '--name', 'byapi', 'busybox', 'true');
     assert.ok(existsSync(netnsFile('byapi')));

@@ -150,8 +150,8 @@ export class ContainerNetworking {
       const live = isNetns(netns);
       if (live && this.fresh.delete(key)) return undefined;
       const networks = this.deps.networks(ns);
-      if (live && (await networks.listEndpoints({ containerId: id })).length >= networksOf(labels).length) return undefined;
       const recipe = this.recipe(ns, id, labels);
+      if (live && (await networks.listEndpoints({ containerId: id })).length >= recipe.plan.attachments.length) return undefined;
       try {
         // All endpoints go first (a gone netns's still hold addresses and ports, so static ones can be
         // had again; a live netns gets eth0, eth1, … in order again); a live netns is kept.
@@ -308,31 +308,52 @@ export class ContainerNetworking {
    * upstreams; its addresses there go into its /etc/hosts. On failure the endpoint is undone.
    */
   async connect(ns: string, id: string, attachment: AttachmentPlan): Promise<Endpoint> {
-    const networks = this.deps.networks(ns);
-    const [first] = await networks.listEndpoints({ containerId: id });
-    const endpoint = await networks.attach({
-      containerId: id,
-      netnsPath: this.netnsPath(ns, id),
-      name: id,
-      ...attachment,
-      dnsUpstreams: first?.dnsUpstreams ?? [],
+    return this.queue.run(`${ns}/${id}`, async () => {
+      const networks = this.deps.networks(ns);
+      const [first] = await networks.listEndpoints({ containerId: id });
+      const endpoint = await networks.attach({
+        containerId: id,
+        netnsPath: this.netnsPath(ns, id),
+        name: id,
+        ...attachment,
+        dnsUpstreams: first?.dnsUpstreams ?? [],
+      });
+      try {
+        await this.editHosts(ns, id, { add: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+        // A restore (after a reboot, or netd losing its endpoints) attaches it again too.
+        this.editRecipe(ns, id, (attachments) => [
+          ...attachments.filter((a) => a.network !== endpoint.network),
+          { ...attachment, network: endpoint.network },
+        ]);
+      } catch (err) {
+        await networks.detach(id, endpoint.networkId).catch(() => undefined);
+        throw err;
+      }
+      return endpoint;
     });
-    try {
-      await this.editHosts(ns, id, { add: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
-    } catch (err) {
-      await networks.detach(id, endpoint.networkId).catch(() => undefined);
-      throw err;
-    }
-    return endpoint;
   }
 
   /** docker network disconnect: the endpoint goes, and its addresses from the container's /etc/hosts. */
   async disconnect(ns: string, id: string, network: string): Promise<void> {
-    const networks = this.deps.networks(ns);
-    const [endpoint] = await networks.listEndpoints({ network, containerId: id });
-    if (!endpoint) throw notFound(`container ${id} is not connected to network ${network}`);
-    await networks.detach(id, endpoint.networkId);
-    await this.editHosts(ns, id, { remove: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+    await this.queue.run(`${ns}/${id}`, async () => {
+      const networks = this.deps.networks(ns);
+      const [endpoint] = await networks.listEndpoints({ network, containerId: id });
+      if (!endpoint) throw notFound(`container ${id} is not connected to network ${network}`);
+      await networks.detach(id, endpoint.networkId);
+      await this.editHosts(ns, id, { remove: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+      this.editRecipe(ns, id, (attachments) =>
+        attachments.filter((a) => ![network, endpoint.network, endpoint.networkId].includes(a.network)),
+      );
+    });
+  }
+
+  /** Changes the networks network.json attaches at a restore (a container made before it was kept keeps its labels' networks). */
+  private editRecipe(ns: string, id: string, change: (attachments: AttachmentPlan[]) => AttachmentPlan[]): void {
+    const file = join(this.filesPath(ns, id), RECIPE);
+    if (!existsSync(file)) return;
+    const recipe = JSON.parse(readFileSync(file, 'utf8')) as Recipe;
+    recipe.plan = { ...recipe.plan, attachments: change(recipe.plan.attachments) };
+    writeFileAtomic(file, JSON.stringify(recipe), 0o600);
   }
 
   /**
