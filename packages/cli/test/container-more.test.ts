@@ -6,6 +6,7 @@ import { serviceSocket } from '@ctl/proto';
 import { haveCommand, waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { useEngine } from './engine';
 import { CTL } from './helpers';
@@ -217,5 +218,23 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     ctr('containers', 'rm', 'byctr');
     assert.doesNotMatch(ok('ps', '-a', '--format', '{{.Names}}'), /byctr/);
     assert.doesNotMatch(ctr('snapshots', '--snapshotter', 'overlayfs', 'ls'), /^byctr\s/m, 'its snapshot is left');
+  });
+
+  it("gives a container's shim none of the daemon's open files (its databases), only its own", () => {
+    ok('run', '-d', '--name', 'fds', 'busybox', 'sleep', '300');
+    const shim = execFileSync('pgrep', ['-f', `ctl-shim --state-dir ${engine.instance.state}/containerd-lite/tasks/${ns}/fds `], {
+      encoding: 'utf8',
+    }).trim();
+    const dir = `/proc/${shim}/fd`;
+    const open = readdirSync(dir).map((fd) => {
+      try {
+        return readlinkSync(join(dir, fd));
+      } catch {
+        return '';
+      }
+    });
+    const daemons = open.filter((target) => target.startsWith(engine.instance.root) && !target.includes('/logs/'));
+    assert.deepEqual(daemons, [], open.join('\n'));
+    ok('rm', '-f', 'fds');
   });
 });
