@@ -107,16 +107,26 @@ export class NetworkResolvers {
     return undefined;
   }
 
+  /**
+   * A container's resolv.conf names one resolver (its first network's), so it answers the names of
+   * every network the container is on, as docker's does: the asked network's first, then the others'
+   * (the addresses a name has on a network the two share).
+   */
   private lookup(networkId: string, name: string, client: string): string[] | undefined {
     const asking = this.client(networkId, client);
     if (!asking) return undefined;
-    const found: string[] = [];
-    for (const { namespace, endpoint } of this.endpoints.get(networkId)?.values() ?? []) {
-      if (namespace !== asking.namespace) continue;
-      if ([endpoint.name, ...endpoint.aliases].some((n) => n.toLowerCase() === name))
-        found.push(...endpoint.ips.map((ip) => address(ip.address)));
+    const key = entryKey(asking.namespace, asking.endpoint);
+    const others = [...this.endpoints].filter(([id, entries]) => id !== networkId && entries.has(key)).map(([id]) => id);
+    for (const id of [networkId, ...others]) {
+      const found: string[] = [];
+      for (const { namespace, endpoint } of this.endpoints.get(id)?.values() ?? []) {
+        if (namespace !== asking.namespace) continue;
+        if ([endpoint.name, ...endpoint.aliases].some((n) => n.toLowerCase() === name))
+          found.push(...endpoint.ips.map((ip) => address(ip.address)));
+      }
+      if (found.length) return found;
     }
-    return found.length ? found : undefined;
+    return undefined;
   }
 
   private upstreams(networkId: string, client: string): string[] {
