@@ -95,6 +95,13 @@ describeInOwnNetns("netd's resolvers over its endpoints", __filename, () => {
     }
   });
 
+  it('answers the name of a container’s address (PTR) as <name>.<network>, and forwards other addresses', async () => {
+    const ptr = async (from: string, reversed: string) =>
+      ((await queryUdp(GATEWAY, reversed, 'PTR', 53, from)).answers ?? []).map((a) => ('data' in a ? String(a.data) : ''));
+    assert.deepEqual(await ptr('127.0.0.3', '2.0.0.127.in-addr.arpa'), ['a.front']);
+    assert.deepEqual(await ptr('127.0.0.4', '2.0.0.127.in-addr.arpa'), [], 'namespace two does not see it');
+  });
+
   it('follows containers as they go and come', async () => {
     resolvers.remove('one', a);
     assert.deepEqual(await ask('127.0.0.3', 'alpha'), []);
