@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEngine } from './engine';
+import { stopDaemons } from './helpers';
 import { makeTestNetns, networkSuitesRun, removeTestNetns, testNetns } from './netns';
 
 const NET = testNetns('netrestore', '192.0.2.2');
@@ -129,6 +130,20 @@ describe('a container network lost and found (root, a netns of its own)', functi
       e.run('rm', '-f', 'bare');
     }
     assert.deepEqual(check(), []);
+  });
+
+  it('releases at its next start the network an earlier run made for a container it never recorded (killed in between)', async () => {
+    // What a create leaves when containerd-lite dies after the network's set-up, before the record.
+    const netns = netnsFile('unrecorded');
+    writeFileSync(netns, '');
+    execFileSync('unshare', [`--net=${netns}`, 'true']);
+    await netd().attach({ containerId: 'unrecorded', network: 'bridge', netnsPath: netns });
+    assert.notDeepEqual(check(), [], 'system check sees it while this run lasts');
+    await stopDaemons(e.instance);
+    e.ok('version');
+    assert.deepEqual(check(), []);
+    assert.equal(existsSync(netns), false, 'its netns file is gone');
+    assert.deepEqual(await netd().listEndpoints({ containerId: 'unrecorded' }), [], 'its endpoint is gone');
   });
 
   it('takes docker’s -p forms: a host range for one port takes a free one of it, no host port, a host address', () => {

@@ -228,6 +228,15 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       // Whichever API removes a container (ctl rm, Containers.Delete as `ctr c rm`), its network goes with it.
       containers.registerRelease((ns, c) => networking.tearDown(ns, c.id, ContainerNetworking.attached(c.labels), true));
       containers.onDeleted((ns, id) => networking.deleted(ns, id));
+      // Networks an earlier run made for containers it never recorded (killed in between) go now;
+      // in the background, as netd may start after us. system check waits for it.
+      const orphansReleased = namespaces
+        .list()
+        .then((list) => networking.releaseOrphans(list.map((n) => n.name)))
+        .then(
+          (released) => released.length && logger.info('released the networks of containers an earlier run never recorded', { released }),
+          (err: unknown) => logger.warn('release of unrecorded containers’ networks', { error: (err as Error).message }),
+        );
       // A start after a reboot (or after netd lost the endpoints) makes the container's network again.
       tasks.registerPrepare(async (ns, id) => {
         const changed = await networking.restore(ns, id);
@@ -280,6 +289,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           snapshotsService(contracts, (name, metadata) => new NamespacedSnapshotter(snapshots(name), namespaceFromMetadata(metadata))),
           gcRegistration(contracts, gc),
           systemRegistration(contracts, async () => [
+            ...(await orphansReleased.then(() => [])),
             ...findDataProblems(await gc.inventory()),
             ...tasks.leftovers([root, join(dirs.state, 'containerd-lite')]),
             ...(await snapshotterProblems(() => new SnapshotterSystemClient(snapshotsWire).check())),

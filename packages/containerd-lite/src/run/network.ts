@@ -30,7 +30,7 @@ import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
 import { addNetns, deleteNetns, isNetns } from '@ctl/runtime-native/netns';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KeyedQueue } from '@ctl/proto/keyed-queue';
@@ -101,6 +101,8 @@ export class ContainerNetworking {
   private readonly releasing = new Set<string>();
   /** Attached by this process and not started since: the first start need not ask netd again. */
   private readonly fresh = new Set<string>();
+  /** Set up by this process: the sweep of an earlier run's leftovers never takes one (its record may be on its way). */
+  private readonly madeHere = new Set<string>();
 
   constructor(private readonly deps: NetworkingDeps) {}
 
@@ -119,6 +121,7 @@ export class ContainerNetworking {
   async setUp(ns: string, id: string, plan: NetworkPlan, request: SetUpRequest): Promise<NetworkSetUp> {
     return this.queue.run(`${ns}/${id}`, async () => {
       this.releasing.delete(`${ns}/${id}`);
+      this.madeHere.add(`${ns}/${id}`);
       try {
         const made = await this.make(ns, id, plan, request);
         if (plan.mode === 'networks') {
@@ -381,10 +384,44 @@ export class ContainerNetworking {
     });
   }
 
+  /**
+   * At start: what an earlier run set up for a container whose record it never wrote (killed
+   * between the network's set-up and the record) is released: its netns file, its name files and
+   * its endpoints on netd. Answers the containers released.
+   */
+  async releaseOrphans(namespaces: readonly string[]): Promise<string[]> {
+    const candidates = new Set<string>();
+    const listDir = async (dir: string): Promise<string[]> => readdir(dir).catch(() => []);
+    const all = new Set([...namespaces, ...(await listDir(this.deps.netnsDir)), ...(await listDir(this.deps.filesDir))]);
+    for (const ns of all) {
+      for (const dir of [this.deps.netnsDir, this.deps.filesDir])
+        for (const id of await listDir(join(dir, ns))) candidates.add(`${ns}/${id}`);
+      const endpoints = await this.deps
+        .networks(ns)
+        .listEndpoints({})
+        .catch(() => []);
+      for (const e of endpoints) candidates.add(`${ns}/${e.containerId}`);
+    }
+    const released: string[] = [];
+    for (const key of candidates) {
+      const [ns, id] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+      await this.queue.run(key, async () => {
+        if (this.madeHere.has(key) || (await this.deps.labels(ns, id)) !== undefined) return;
+        // One that fails (netd not up yet) is found again by system check, and by the next start.
+        await this.tearDownNow(ns, id, true).then(
+          () => released.push(key),
+          () => undefined,
+        );
+      });
+    }
+    return released;
+  }
+
   /** The record is gone (or its delete failed): restore reads the record again from now on. */
   deleted(ns: string, id: string): void {
     this.releasing.delete(`${ns}/${id}`);
     this.fresh.delete(`${ns}/${id}`);
+    this.madeHere.delete(`${ns}/${id}`);
   }
 
   private async tearDownNow(ns: string, id: string, attached: boolean): Promise<void> {
