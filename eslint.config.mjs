@@ -74,7 +74,7 @@ const boundaries = {
 const restrictions = (allowed) => ({ 'ctl/boundaries': ['error', allowed] });
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/build/**', '**/src/generated/**', '**/node_modules/**'] },
+  { ignores: ['**/dist/**', 'packages/runtime-native/build/**', '**/src/generated/**', '**/node_modules/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
