@@ -7,6 +7,9 @@
 // With FAULT_SPLIT=1 the three services run as separate processes (containerd-lite,
 // ctl-snapshotter, ctl-netd, as `ctl daemon` hosts them but apart), and each trial SIGKILLs one
 // of them (in turn, so every operation meets every service), starts it again, then checks.
+// With FAULT_NET=1 the whole run happens in a network namespace of its own, containers join the
+// default bridge, and the operations include publishing a port and network connect; at the end,
+// once every container is gone, no veth may be left.
 //   node tools/fault-inject.mjs [TRIALS]     (default 100; FAULT_OPS=import,pull,... to pick)
 // Prints one line per trial and a summary; exits 1 when any trial left a problem.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -19,7 +22,21 @@ import { fileURLToPath } from 'node:url';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TRIALS = Number(process.argv[2] ?? 100);
 const SPLIT = process.env.FAULT_SPLIT === '1';
-const OPS = (process.env.FAULT_OPS ?? (SPLIT ? 'import,run,rm,commit,gc' : 'import,pull,run,rm,commit,gc')).split(',');
+const NET = process.env.FAULT_NET === '1';
+if (NET && process.env.FAULT_NET_INNER !== '1') {
+  // Everything (daemon, registry, containers' bridge and veths) in a netns that goes with us.
+  const inner = spawnSync(
+    'unshare',
+    ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, FAULT_NET_INNER: '1' },
+    },
+  );
+  process.exit(inner.status ?? 1);
+}
+const defaultOps = NET ? 'run,rm,publish,connect' : SPLIT ? 'import,run,rm,commit,gc' : 'import,pull,run,rm,commit,gc';
+const OPS = (process.env.FAULT_OPS ?? defaultOps).split(',');
 /** What a trial kills: the daemon, or each service of a split engine in turn (its binary). */
 const SERVICES = SPLIT ? { 'containerd-lite': 'containerd-lite', snapshotter: 'ctl-snapshotter', netd: 'ctl-netd' } : { daemon: undefined };
 const base = mkdtempSync('/tmp/ctl-faults-');
@@ -27,9 +44,8 @@ execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'tmpfs', base]);
 const root = join(base, 'root');
 const state = join(base, 'state');
 mkdirSync(state, { recursive: true });
-// No default bridge: the script works in the host's network namespace, whose interfaces and
-// firewall are not ours to change (the network suites run in a netns of their own).
-const env = { ...process.env, CTL_NO_AUTOSTART: '1', CTL_DEFAULT_NETWORK: 'none' };
+// No default bridge unless in a netns of our own: the host's interfaces and firewall are not ours to change.
+const env = { ...process.env, CTL_NO_AUTOSTART: '1', CTL_DEFAULT_NETWORK: NET ? 'bridge' : 'none' };
 const ctlArgs = (args) => [join(repo, 'packages', 'cli', 'bin', 'ctl.js'), '--root', root, '--state', state, ...args];
 const ctl = (...args) => spawnSync(process.execPath, ctlArgs(args), { env, encoding: 'utf8' });
 const must = (...args) => {
@@ -143,6 +159,18 @@ function operations(host) {
       window: 1500,
     },
     gc: { prepare: () => ctl('image', 'rm', fat), args: () => ['gc'], window: 400 },
+    publish: {
+      prepare: () => undefined,
+      args: (n) => ['run', '-d', '--name', `p${n}`, '-p', `${20000 + n}:80`, 'busybox', 'httpd', '-f', '-p', '80'],
+      after: (n) => ctl('rm', '-f', `p${n}`),
+      window: 600,
+    },
+    connect: {
+      prepare: (n) => must('run', '-d', '--name', `k${n}`, 'busybox', 'sleep', '600'),
+      args: (n) => ['network', 'connect', 'side', `k${n}`],
+      after: (n) => ctl('rm', '-f', `k${n}`),
+      window: 300,
+    },
   };
 }
 
@@ -161,6 +189,7 @@ try {
   must('image', 'tag', 'fat:1', `${host}/fat:1`);
   must('push', `${host}/fat:1`);
   must('run', '-d', '--name', 'keeper', 'busybox', 'sleep', '100000');
+  if (NET) must('network', 'create', '--subnet', '10.231.0.0/24', 'side');
   const ops = operations(host);
   const victims = Object.keys(SERVICES);
   console.log(`${TRIALS} trials over ${OPS.join(', ')}, killing ${victims.join(', ')}; state on tmpfs`);
@@ -200,6 +229,14 @@ try {
     console.log(`${String(n).padStart(3)} ${what}: ${ok ? 'ok' : why.join(' | ')}`);
   }
   must('rm', '-f', 'keeper');
+  if (NET) {
+    must('network', 'rm', 'side');
+    const veths = execFileSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' }).trim();
+    if (veths) {
+      failures++;
+      console.log(`veths left after every container went:\n${veths}`);
+    } else console.log('no veth left once every container went');
+  }
   console.log('');
   for (const [key, [good, all]] of [...tally].sort()) console.log(`${key.padEnd(32)} ${good} of ${all} consistent`);
   console.log(`${TRIALS - failures} of ${TRIALS} trials left a consistent engine`);

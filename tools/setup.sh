@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 # containernetworking-plugins with iptables (their bridge's ipMasq and portmap call it: the netd
 # bench runs them), hyperfine, iperf3 (netd's bandwidth tests and the throughput benchmarks),
 # podman (the run benchmarks' reference: with runc, and on its CNI bridge beside ctl's default
-# bridge; Debian's uses containernetworking-plugins). Not here: docker.io, whose docker-proxy the
+# bridge; Debian's uses containernetworking-plugins), buildah (ctl build's reference: its config and
+# history are compared with buildah bud's in the build tests, and the build bench times both). Not here: docker.io, whose docker-proxy the
 # throughput bench measures when it is installed (it conflicts with Docker's own docker-ce).
 # Lint: clang-format (the C sources' format). Tests: strace (runtime-native's spawn-order test
 # delays forks with it to force a message order). Fuzzing (packages/runtime-native/fuzz, built by
@@ -26,7 +27,7 @@ PACKAGES=(
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
   libseccomp-dev libarchive-dev libssl-dev libjansson-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins iptables
-  hyperfine iperf3 podman clang-format strace
+  hyperfine iperf3 podman buildah clang-format strace
   clang-14 libclang-rt-14-dev
 )
 

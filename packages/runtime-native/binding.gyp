@@ -36,7 +36,8 @@
         "src/native/ops.c",
         "src/native/hooks.c",
         "src/native/clock.c",
-        "src/native/loopback.c"
+        "src/native/loopback.c",
+        "src/native/unix_path.c"
       ],
       "cflags": ["<!@(pkg-config --cflags libseccomp jansson)"],
       "libraries": ["<!@(pkg-config --libs libseccomp jansson)"]
@@ -44,7 +45,7 @@
     {
       "target_name": "ctl-shim",
       "type": "executable",
-      "sources": ["src/native/shim.c", "src/native/clock.c"],
+      "sources": ["src/native/shim.c", "src/native/clock.c", "src/native/unix_path.c"],
       # static: no shared-library pages to map, which keeps the resident size per shim near 0.6 MiB
       "ldflags": ["-static"]
     },

@@ -47,6 +47,9 @@ export class Clients {
   get transfer(): Client<'TransferClient'> {
     return this.once('transfer', () => new (lite().TransferClient)(this.wire, this.namespace));
   }
+  get builder(): Client<'BuildClient'> {
+    return this.once('builder', () => new (lite().BuildClient)(this.wire, this.namespace));
+  }
   get namespaces(): Client<'NamespacesClient'> {
     return this.once('namespaces', () => new (lite().NamespacesClient)(this.wire));
   }

@@ -39,6 +39,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   image: { summary: 'Pull, push, import, export, list, inspect, tag and remove images', load: () => commandModule('image').command },
   pull: { summary: 'Pull an image from a registry', load: () => commandModule('image').commands.pull },
   push: { summary: 'Push an image to a registry', load: () => commandModule('image').commands.push },
+  build: { summary: 'Build an image from a Dockerfile', load: () => commandModule('build').commands.build },
+  builder: { summary: 'Manage the build cache (prune, du)', load: () => commandModule('builder').command },
   content: { summary: 'Manage blobs in the content store', load: () => commandModule('content').command },
   volume: { summary: 'Manage volumes: create, ls, inspect, rm, prune', load: () => commandModule('volume').command },
   network: {

@@ -2,9 +2,11 @@
  * pause/unpause, top, stats, restart, events, container prune and commit end to end, as root on
  * the real kernel, from the busybox image that tools/busybox-image.sh makes.
  */
-import { waitFor } from '@ctl/proto/testing';
+import { serviceSocket } from '@ctl/proto';
+import { haveCommand, waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { useEngine } from './engine';
 import { CTL } from './helpers';
@@ -201,5 +203,38 @@ describe('ctl pause, top, stats, restart, events, container prune, commit', func
     assert.equal(ok('run', '--rm', 'rt/longpath:latest', 'echo', 'ok'), 'ok\n');
     ok('image', 'rm', 'rt/longpath');
     assert.doesNotMatch(ok('image', 'ls', '-q'), /longpath/);
+  });
+
+  it("is removed by ctr's `containers rm` with its exited task and its snapshot; ctr sees only its namespace's snapshots", function () {
+    if (!haveCommand('ctr')) this.skip();
+    const ctr = (...args: string[]): string =>
+      execFileSync('ctr', ['--address', serviceSocket(engine.instance, 'containerd-lite'), '--namespace', ns, ...args], {
+        encoding: 'utf8',
+      });
+    ok('run', '--name', 'byctr', 'busybox', 'true');
+    const snapshots = ctr('snapshots', '--snapshotter', 'overlayfs', 'ls');
+    assert.match(snapshots, /^byctr\s+sha256:[0-9a-f]{64}\s+Active\s*$/m);
+    assert.doesNotMatch(snapshots, new RegExp(`${ns}/`), 'backend names leak into the namespace view');
+    ctr('containers', 'rm', 'byctr');
+    assert.doesNotMatch(ok('ps', '-a', '--format', '{{.Names}}'), /byctr/);
+    assert.doesNotMatch(ctr('snapshots', '--snapshotter', 'overlayfs', 'ls'), /^byctr\s/m, 'its snapshot is left');
+  });
+
+  it("gives a container's shim none of the daemon's open files (its databases), only its own", () => {
+    ok('run', '-d', '--name', 'fds', 'busybox', 'sleep', '300');
+    const shim = execFileSync('pgrep', ['-f', `ctl-shim --state-dir ${engine.instance.state}/containerd-lite/tasks/${ns}/fds `], {
+      encoding: 'utf8',
+    }).trim();
+    const dir = `/proc/${shim}/fd`;
+    const open = readdirSync(dir).map((fd) => {
+      try {
+        return readlinkSync(join(dir, fd));
+      } catch {
+        return '';
+      }
+    });
+    const daemons = open.filter((target) => target.startsWith(engine.instance.root) && !target.includes('/logs/'));
+    assert.deepEqual(daemons, [], open.join('\n'));
+    ok('rm', '-f', 'fds');
   });
 });

@@ -242,3 +242,46 @@ describe('ctl exec, attach and --init', function () {
     assert.match(escaped.stderr, /unable to find user intruder/);
   });
 });
+
+describe('a container whose sockets lie deeper than a unix socket address holds (root)', function () {
+  this.timeout(60_000);
+  // 70 + 70 characters: the bundle's sockets are over 200 bytes long (sun_path holds 107).
+  const engine = useEngine('longpaths', { namespace: `ns-${'n'.repeat(66)}` });
+  const { ok, run } = engine;
+  const name = `c-${'c'.repeat(68)}`;
+
+  it('runs, attaches and execs with and without a terminal, and leaves no shim behind', () => {
+    ok('run', '-d', '--name', name, 'busybox', 'sleep', '300');
+    const exec = run('exec', name, 'sh', '-c', 'echo out; echo err >&2; exit 3');
+    assert.deepEqual([exec.code, exec.stdout, exec.stderr], [3, 'out\n', 'err\n']);
+    const piped = spawnSync(
+      process.execPath,
+      [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'run', '--rm', '-i', 'busybox', 'cat'],
+      {
+        env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+        input: 'through stdin\n',
+        encoding: 'utf8',
+      },
+    );
+    assert.deepEqual([piped.status, piped.stdout], [0, 'through stdin\n'], piped.stderr);
+    // A terminal: the shim binds the console socket, the runtime connects to it.
+    const onTty = spawnSync(
+      'script',
+      [
+        '-qec',
+        `${process.execPath} ${CTL} --root ${engine.instance.root} --state ${engine.instance.state} run --rm -t busybox echo on-a-tty`,
+        '/dev/null',
+      ],
+      {
+        env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(onTty.status, 0, onTty.stdout + onTty.stderr);
+    assert.match(onTty.stdout, /on-a-tty/);
+    ok('rm', '-f', name);
+    const shims = spawnSync('pgrep', ['-f', `ctl-shim --state-dir ${engine.instance.state}/`], { encoding: 'utf8' }).stdout;
+    assert.equal(shims, '', 'a shim outlived its container');
+    assert.equal(ok('ps', '-aq'), '');
+  });
+});

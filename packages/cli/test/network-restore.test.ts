@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEngine } from './engine';
+import { stopDaemons } from './helpers';
 import { makeTestNetns, networkSuitesRun, removeTestNetns, testNetns } from './netns';
 
 const NET = testNetns('netrestore', '192.0.2.2');
@@ -56,6 +57,27 @@ describe('a container network lost and found (root, a netns of its own)', functi
     assert.deepEqual(check(), []);
     e.ok('rm', '-f', 'web');
     assert.equal(existsSync(netnsFile('web')), false);
+  });
+
+  it('makes the networks that network connect added, and not those it disconnected, again after a reboot took the netns', () => {
+    e.ok('network', 'create', '--subnet', '10.81.0.0/24', 'later');
+    e.ok('run', '-d', '--name', 'joiner', 'busybox', 'sleep', '300');
+    e.ok('network', 'connect', 'later', 'joiner');
+    const reboot = (): void => {
+      e.ok('stop', '-t', '0', 'joiner');
+      execFileSync('umount', [netnsFile('joiner')]);
+      rmSync(netnsFile('joiner'));
+      e.ok('start', 'joiner');
+    };
+    reboot();
+    const addresses = e.ok('exec', 'joiner', 'ip', '-4', '-o', 'addr');
+    assert.match(addresses, /eth1\s+inet 10\.81\.0\.\d+\//, addresses);
+    assert.match(addresses, /eth0\s+inet 172\.17\.\d+\.\d+\//, addresses);
+    e.ok('network', 'disconnect', 'later', 'joiner');
+    reboot();
+    assert.doesNotMatch(e.ok('exec', 'joiner', 'ip', '-4', '-o', 'addr'), /10\.81\.0\./);
+    e.ok('rm', '-f', 'joiner');
+    e.ok('network', 'rm', 'later');
   });
 
   it('releases the network of a container removed through containerd’s Containers API (as `ctr c rm` does)', async () => {
@@ -108,6 +130,20 @@ describe('a container network lost and found (root, a netns of its own)', functi
       e.run('rm', '-f', 'bare');
     }
     assert.deepEqual(check(), []);
+  });
+
+  it('releases at its next start the network an earlier run made for a container it never recorded (killed in between)', async () => {
+    // What a create leaves when containerd-lite dies after the network's set-up, before the record.
+    const netns = netnsFile('unrecorded');
+    writeFileSync(netns, '');
+    execFileSync('unshare', [`--net=${netns}`, 'true']);
+    await netd().attach({ containerId: 'unrecorded', network: 'bridge', netnsPath: netns });
+    assert.notDeepEqual(check(), [], 'system check sees it while this run lasts');
+    await stopDaemons(e.instance);
+    e.ok('version');
+    assert.deepEqual(check(), []);
+    assert.equal(existsSync(netns), false, 'its netns file is gone');
+    assert.deepEqual(await netd().listEndpoints({ containerId: 'unrecorded' }), [], 'its endpoint is gone');
   });
 
   it('takes docker’s -p forms: a host range for one port takes a free one of it, no host port, a host address', () => {

@@ -20,6 +20,14 @@ export { GcClient } from './gc/client';
 export { SystemClient } from './system/client';
 export type { Problem } from './system/check';
 export { TransferClient, type TransferProgress } from './transfer/client';
+export {
+  BuildClient,
+  type BuildCacheRecord,
+  type BuildCallOptions,
+  type BuildEvent,
+  type BuildOptions,
+  type ContextSource,
+} from './build/client';
 export { DiffClient } from './diff/client';
 export { type Any, type Container, type Containers, type NewContainer, SPEC_TYPE_URL, specOf } from './containers/containers';
 export { ContainersClient } from './containers/client';

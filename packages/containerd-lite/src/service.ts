@@ -7,12 +7,14 @@ import {
   found,
   isKind,
   loadContracts,
+  namespaceFromMetadata,
   openDatabase,
   serviceRoot,
   serviceSocket,
 } from '@ctl/proto';
 import { allows, isActive } from '@ctl/proto/task-status';
 import { DriversClient, SnapshotsClient, SnapshotterSystemClient } from '@ctl/snapshotter/client';
+import { snapshotsService } from '@ctl/snapshotter/wire';
 import { join } from 'node:path';
 import { NetworksClient } from '@ctl/netd/client';
 import { containersRegistration } from './containers/grpc';
@@ -36,6 +38,7 @@ import { SCHEMA } from './layout';
 import { CachedDriverResolver } from './snapshotter-drivers';
 import { leasesRegistration } from './leases/grpc';
 import { LeaseStore } from './leases/store';
+import { NamespacedSnapshotter } from './snapshots/namespaced';
 import { namespacesRegistration } from './namespaces/grpc';
 import { NamespaceStore } from './namespaces/store';
 import { type TaskManager, createTaskManager } from './tasks/manager';
@@ -229,6 +232,15 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       // Whichever API removes a container (ctl rm, Containers.Delete as `ctr c rm`), its network goes with it.
       containers.registerRelease((ns, c) => networking.tearDown(ns, c.id, ContainerNetworking.attached(c.labels), true));
       containers.onDeleted((ns, id) => networking.deleted(ns, id));
+      // Networks an earlier run made for containers it never recorded (killed in between) go now;
+      // in the background, as netd may start after us. system check waits for it.
+      const orphansReleased = namespaces
+        .list()
+        .then((list) => networking.releaseOrphans(list.map((n) => n.name)))
+        .then(
+          (released) => released.length && logger.info('released the networks of containers an earlier run never recorded', { released }),
+          (err: unknown) => logger.warn('release of unrecorded containers’ networks', { error: (err as Error).message }),
+        );
       // A start after a reboot (or after netd lost the endpoints) makes the container's network again.
       tasks.registerPrepare(async (ns, id) => {
         const changed = await networking.restore(ns, id);
@@ -301,8 +313,10 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           contentRegistration(contracts, content),
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),
+          snapshotsService(contracts, (name, metadata) => new NamespacedSnapshotter(snapshots(name), namespaceFromMetadata(metadata))),
           gcRegistration(contracts, gc),
           systemRegistration(contracts, async () => [
+            ...(await orphansReleased.then(() => [])),
             ...findDataProblems(await gc.inventory()),
             ...tasks.leftovers([root, join(dirs.state, 'containerd-lite')]),
             ...(await snapshotterProblems(() => new SnapshotterSystemClient(snapshotsWire).check())),

@@ -19,7 +19,7 @@ import type { BuildConfig } from '../src/build/config';
 import type { Manifest } from '../src/oci';
 import { SystemClient } from '../src/system/client';
 import { TasksClient } from '../src/tasks/client';
-import { type BuildError, BuildEngine, isRoot, steps } from './build-helpers';
+import { type BuildError, BuildEngine, isRoot, steps } from './build-engine';
 
 async function tarNames(data: Buffer): Promise<string[]> {
   const extract = tar.extract();

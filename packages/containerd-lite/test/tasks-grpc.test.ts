@@ -57,6 +57,19 @@ describe('tasks over gRPC (root, real kernel)', function () {
     const got = await tasks.get(id);
     assert.equal(got.status, 'STOPPED');
     assert.equal(got.exitStatus, 5);
+    assert.equal(got.id, '', 'our client names the init ""');
+    // containerd names the init by its container's id; ctr's `containers rm` sends that id back.
+    const raw = new (loadContracts().containerd.services.tasks.v1.Tasks)(`unix:${socket}`, grpc.credentials.createInsecure());
+    try {
+      const metadata = new grpc.Metadata();
+      metadata.set('containerd-namespace', 'default');
+      const wireId = await new Promise<string>((resolve, reject) =>
+        raw.Get({ containerId: id }, metadata, (err, res) => (err ? reject(err) : resolve(res!.process!.id))),
+      );
+      assert.equal(wireId, id);
+    } finally {
+      raw.close();
+    }
     assert.equal((await tasks.delete(id)).exitStatus, 5);
     await assert.rejects(tasks.get(id), (e) => isKind(e, ErrorKind.NotFound));
   });

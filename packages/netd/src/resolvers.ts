@@ -61,6 +61,7 @@ export class NetworkResolvers {
           port: this.options.port,
           network: network.name,
           lookup: (name, client) => this.lookup(network.id, name, client),
+          reverse: (address, client) => this.reverse(network.id, address, client),
           upstream: (client) => (network.internal ? [] : this.upstreams(network.id, client)),
         }),
       );
@@ -107,16 +108,38 @@ export class NetworkResolvers {
     return undefined;
   }
 
+  /**
+   * A container's resolv.conf names one resolver (its first network's), so it answers the names of
+   * every network the container is on, as docker's does: the asked network's first, then the others'
+   * (the addresses a name has on a network the two share).
+   */
   private lookup(networkId: string, name: string, client: string): string[] | undefined {
-    const asking = this.client(networkId, client);
-    if (!asking) return undefined;
-    const found: string[] = [];
-    for (const { namespace, endpoint } of this.endpoints.get(networkId)?.values() ?? []) {
-      if (namespace !== asking.namespace) continue;
-      if ([endpoint.name, ...endpoint.aliases].some((n) => n.toLowerCase() === name))
-        found.push(...endpoint.ips.map((ip) => address(ip.address)));
+    for (const endpoints of this.visible(networkId, client)) {
+      const found = endpoints
+        .filter((endpoint) => [endpoint.name, ...endpoint.aliases].some((n) => n.toLowerCase() === name))
+        .flatMap((endpoint) => endpoint.ips.map((ip) => address(ip.address)));
+      if (found.length) return found;
     }
-    return found.length ? found : undefined;
+    return undefined;
+  }
+
+  /** PTR: `<name>.<network>` of a container's address that the asking container may see (docker's answer). */
+  private reverse(networkId: string, wanted: string, client: string): string | undefined {
+    for (const endpoints of this.visible(networkId, client)) {
+      const found = endpoints.find((endpoint) => endpoint.ips.some((ip) => address(ip.address) === wanted));
+      if (found) return `${found.name}.${found.network}`;
+    }
+    return undefined;
+  }
+
+  /** The endpoints of the asking container's namespace on each network it is on: the asked network's first. */
+  private *visible(networkId: string, client: string): Generator<Endpoint[]> {
+    const asking = this.client(networkId, client);
+    if (!asking) return;
+    const key = entryKey(asking.namespace, asking.endpoint);
+    const others = [...this.endpoints].filter(([id, entries]) => id !== networkId && entries.has(key)).map(([id]) => id);
+    for (const id of [networkId, ...others])
+      yield [...(this.endpoints.get(id)?.values() ?? [])].filter((e) => e.namespace === asking.namespace).map((e) => e.endpoint);
   }
 
   private upstreams(networkId: string, client: string): string[] {

@@ -18,7 +18,7 @@ export function addresses(packet: Reply): string[] {
   return (packet.answers ?? []).map((answer) => ('data' in answer ? String(answer.data) : ''));
 }
 
-function query(name: string, type: 'A' | 'AAAA' | 'MX'): Buffer {
+function query(name: string, type: 'A' | 'AAAA' | 'MX' | 'PTR'): Buffer {
   return dnsPacket.encode({
     type: 'query',
     id: Math.floor(Math.random() * 65535),
@@ -28,7 +28,7 @@ function query(name: string, type: 'A' | 'AAAA' | 'MX'): Buffer {
 }
 
 /** A query over UDP, from `from` (an address of this host) if given. */
-export function queryUdp(server: string, name: string, type: 'A' | 'AAAA' | 'MX', port = 53, from?: string): Promise<Reply> {
+export function queryUdp(server: string, name: string, type: 'A' | 'AAAA' | 'MX' | 'PTR', port = 53, from?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const socket = createSocket('udp4');
     if (from) socket.bind(0, from);
@@ -44,7 +44,7 @@ export function queryUdp(server: string, name: string, type: 'A' | 'AAAA' | 'MX'
   });
 }
 
-export function queryTcp(server: string, name: string, type: 'A' | 'AAAA' | 'MX', port = 53): Promise<Reply> {
+export function queryTcp(server: string, name: string, type: 'A' | 'AAAA' | 'MX' | 'PTR', port = 53): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: server, port }, () => socket.write(frame(query(name, type))));
     let received: Buffer = Buffer.alloc(0);

@@ -80,6 +80,28 @@ describeInOwnNetns("netd's resolvers over its endpoints", __filename, () => {
     assert.deepEqual(await ask('127.0.0.2', OUTSIDE.name), [HOST_UPSTREAM.answer]);
   });
 
+  it('answers a container on two networks the names of both, and no one else the other network’s', async () => {
+    const back = network('back');
+    const bOnBack = endpoint(back, 'b', '127.0.0.8');
+    const d = endpoint(back, 'd', '127.0.0.7', { aliases: ['delta'] });
+    resolvers.add('one', bOnBack);
+    resolvers.add('one', d);
+    try {
+      assert.deepEqual(await ask('127.0.0.3', 'delta'), ['127.0.0.7'], 'b asks its first network’s resolver for a name on its second');
+      assert.deepEqual(await ask('127.0.0.2', 'delta'), [], 'a is not on back');
+    } finally {
+      resolvers.remove('one', bOnBack);
+      resolvers.remove('one', d);
+    }
+  });
+
+  it('answers the name of a container’s address (PTR) as <name>.<network>, and forwards other addresses', async () => {
+    const ptr = async (from: string, reversed: string) =>
+      ((await queryUdp(GATEWAY, reversed, 'PTR', 53, from)).answers ?? []).map((a) => ('data' in a ? String(a.data) : ''));
+    assert.deepEqual(await ptr('127.0.0.3', '2.0.0.127.in-addr.arpa'), ['a.front']);
+    assert.deepEqual(await ptr('127.0.0.4', '2.0.0.127.in-addr.arpa'), [], 'namespace two does not see it');
+  });
+
   it('follows containers as they go and come', async () => {
     resolvers.remove('one', a);
     assert.deepEqual(await ask('127.0.0.3', 'alpha'), []);

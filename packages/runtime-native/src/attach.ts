@@ -4,7 +4,8 @@
  * the container's stdin (the shim must have been started with stdin).
  */
 import { EventEmitter } from 'node:events';
-import * as net from 'node:net';
+import type * as net from 'node:net';
+import { connectUnix } from './unix-path';
 
 /** Events: 'stdout' and 'stderr' (chunk: Buffer), 'close'. */
 export class Attachment extends EventEmitter {
@@ -19,7 +20,7 @@ export class Attachment extends EventEmitter {
 
   static connect(socketPath: string): Promise<Attachment> {
     return new Promise((resolve, reject) => {
-      const sock = net.createConnection(socketPath);
+      const sock = connectUnix(socketPath);
       sock.once('connect', () => resolve(new Attachment(sock)));
       sock.once('error', reject);
     });

@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
+import { connectUnix } from './unix-path';
 import * as path from 'node:path';
 import { Attachment } from './attach';
 import { type LaunchOptions, launch } from './launch';
@@ -340,7 +340,7 @@ function shimControl(dir: string, command: string): Promise<void> {
   const sock = path.join(dir, 'control.sock');
   return new Promise((resolve, reject) => {
     let answer = '';
-    const c = net.createConnection(sock, () => c.write(`${command}\n`));
+    const c = connectUnix(sock, () => c.write(`${command}\n`));
     c.setTimeout(5000, () => c.destroy(new RuntimeError(ErrorKind.Unavailable, `shim control ${sock}: no answer`)));
     c.on('data', (d: Buffer) => (answer += d.toString()));
     c.on('error', (err: NodeJS.ErrnoException) =>

@@ -9,7 +9,7 @@ import type { UpdateSnapshotRequest__Output } from '@ctl/proto/generated/contain
 import type { ResolveRequest__Output } from '@ctl/proto/generated/ctl/snapshotter/v1/ResolveRequest';
 import { mountToWire } from '@ctl/runtime-native/mount';
 import { type WireInfo, infoToWire } from './convert';
-import type { Info } from './snapshotter';
+import type { Cleaner, Info, Snapshotter } from './snapshotter';
 import type { Snapshotters } from './snapshotters';
 
 /** containerd sends List results in batches of this many. */
@@ -20,40 +20,54 @@ interface KeyRequest {
   key: string;
 }
 
+/** The snapshotter a call reaches: by the request's snapshotter name and, on a namespaced host, the call's metadata. */
+export type PickSnapshotter = (snapshotter: string, metadata: grpc.Metadata) => Snapshotter & Cleaner;
+
 export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
-  const pick = (req: { snapshotter: string }) => snapshotters.get(req.snapshotter);
+  return snapshotsService(contracts, (name) => snapshotters.get(name));
+}
+
+/**
+ * containerd's Snapshots service over whatever pickSnapshotter gives: the loaded drivers here, or
+ * containerd-lite's view of them with keys in the call's namespace (containerd serves Snapshots
+ * on its own socket too, and ctr uses it there).
+ */
+export function snapshotsService(contracts: Contracts, pickSnapshotter: PickSnapshotter): ServiceRegistration {
+  const pick = (req: { snapshotter: string }, call: { metadata: grpc.Metadata }) => pickSnapshotter(req.snapshotter, call.metadata);
   return {
     definition: contracts.containerd.services.snapshots.v1.Snapshots.service,
     implementation: {
-      Prepare: unaryHandler(async (req: PrepareSnapshotRequest__Output) => ({
-        mounts: (await pick(req).prepare(req.key, req.parent, req.labels)).map(mountToWire),
+      Prepare: unaryHandler(async (req: PrepareSnapshotRequest__Output, call) => ({
+        mounts: (await pick(req, call).prepare(req.key, req.parent, req.labels)).map(mountToWire),
       })),
-      View: unaryHandler(async (req: PrepareSnapshotRequest__Output) => ({
-        mounts: (await pick(req).view(req.key, req.parent, req.labels)).map(mountToWire),
+      View: unaryHandler(async (req: PrepareSnapshotRequest__Output, call) => ({
+        mounts: (await pick(req, call).view(req.key, req.parent, req.labels)).map(mountToWire),
       })),
-      Mounts: unaryHandler(async (req: MountsRequest__Output) => ({ mounts: (await pick(req).mounts(req.key)).map(mountToWire) })),
-      Commit: unaryHandler(async (req: CommitSnapshotRequest__Output) => {
-        await pick(req).commit(req.name, req.key, req.labels);
+      Mounts: unaryHandler(async (req: MountsRequest__Output, call) => ({
+        mounts: (await pick(req, call).mounts(req.key)).map(mountToWire),
+      })),
+      Commit: unaryHandler(async (req: CommitSnapshotRequest__Output, call) => {
+        await pick(req, call).commit(req.name, req.key, req.labels);
         return {};
       }),
-      Remove: unaryHandler(async (req: KeyRequest) => {
-        await pick(req).remove(req.key);
+      Remove: unaryHandler(async (req: KeyRequest, call) => {
+        await pick(req, call).remove(req.key);
         return {};
       }),
-      Stat: unaryHandler(async (req: KeyRequest) => ({ info: infoToWire(await pick(req).stat(req.key)) })),
-      Update: unaryHandler(async (req: UpdateSnapshotRequest__Output) => {
+      Stat: unaryHandler(async (req: KeyRequest, call) => ({ info: infoToWire(await pick(req, call).stat(req.key)) })),
+      Update: unaryHandler(async (req: UpdateSnapshotRequest__Output, call) => {
         const info = req.info ?? { name: '', labels: {} };
-        return { info: infoToWire(await pick(req).update({ name: info.name, labels: info.labels }, req.updateMask?.paths ?? [])) };
+        return { info: infoToWire(await pick(req, call).update({ name: info.name, labels: info.labels }, req.updateMask?.paths ?? [])) };
       }),
-      Usage: unaryHandler(async (req: KeyRequest) => pick(req).usage(req.key)),
-      Cleanup: unaryHandler(async (req: { snapshotter: string }) => {
-        await pick(req).cleanup();
+      Usage: unaryHandler(async (req: KeyRequest, call) => pick(req, call).usage(req.key)),
+      Cleanup: unaryHandler(async (req: { snapshotter: string }, call) => {
+        await pick(req, call).cleanup();
         return {};
       }),
       List: (call: grpc.ServerWritableStream<ListSnapshotsRequest__Output, { info: WireInfo[] }>) => {
         void (async () => {
           let batch: Info[] = [];
-          await pick(call.request).walk((info) => {
+          await pick(call.request, call).walk((info) => {
             batch.push(info);
             if (batch.length === LIST_BATCH) {
               call.write({ info: batch.map(infoToWire) });

@@ -12,7 +12,6 @@ import type { Database } from '@ctl/proto';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import type { Driver, DriverSnapshot } from './drivers/driver';
-import { parseFilters } from '@ctl/proto/filters';
 import { now, parseTime } from '@ctl/proto/time';
 import { infoKey, infoPrefix, nextIdKey } from './layout';
 import {
@@ -22,6 +21,7 @@ import {
   type Leftover,
   type Mount,
   SIZE_LIMIT_LABEL,
+  infoFilter,
   type Snapshotter,
   UNPACK_REF_LABEL,
   type Usage,
@@ -250,24 +250,10 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
   }
 
   async walk(fn: (info: Info) => void | Promise<void>, filters: string[] = []): Promise<void> {
-    const filter = parseFilters(filters);
+    const matches = infoFilter(filters);
     for (const [name, r] of [...this.records.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       const info = toInfo(name, r);
-      const matches = filter.match((path) => {
-        switch (path[0]) {
-          case 'name':
-            return path.length === 1 ? info.name : undefined;
-          case 'parent':
-            return path.length === 1 ? info.parent : undefined;
-          case 'kind':
-            return path.length === 1 ? info.kind.toLowerCase() : undefined;
-          case 'labels':
-            return info.labels[path.slice(1).join('.')];
-          default:
-            return undefined;
-        }
-      });
-      if (matches) await fn(info);
+      if (matches(info)) await fn(info);
     }
   }
 

@@ -18,6 +18,7 @@
  * Remove of a snapshot with children; InvalidArgument for malformed keys, a parent that is not
  * committed, labels over the size bound, and updates of anything but labels.
  */
+import { parseFilters } from '@ctl/proto/filters';
 import type { Mount } from '@ctl/runtime-native/mount';
 
 export type Kind = 'VIEW' | 'ACTIVE' | 'COMMITTED';
@@ -91,3 +92,23 @@ export const SIZE_LIMIT_LABEL = 'containerd.io/snapshot/ctl.size-limit';
  * with this label) instead of unpacking the layer again.
  */
 export const UNPACK_REF_LABEL = 'containerd.io/snapshot.ref';
+
+/** Walk's filters (containerd's syntax over name, parent, kind and labels.<key>) as a test of one Info. */
+export function infoFilter(filters: readonly string[]): (info: Info) => boolean {
+  const filter = parseFilters(filters);
+  return (info) =>
+    filter.match((path) => {
+      switch (path[0]) {
+        case 'name':
+          return path.length === 1 ? info.name : undefined;
+        case 'parent':
+          return path.length === 1 ? info.parent : undefined;
+        case 'kind':
+          return path.length === 1 ? info.kind.toLowerCase() : undefined;
+        case 'labels':
+          return info.labels[path.slice(1).join('.')];
+        default:
+          return undefined;
+      }
+    });
+}

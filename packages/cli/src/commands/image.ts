@@ -44,6 +44,7 @@ Commands:
   inspect [-f FORMAT] IMAGE...     the image record, manifest and config as JSON (or through FORMAT)
   rm [--sync] IMAGE...             remove images (their layers go at the next collection; --sync: now)
   tag SOURCE TARGET...             give an image more names
+  build [OPTIONS] PATH|-           build an image from a Dockerfile (ctl build; see ctl build --help)
 `;
 
 function reference(): typeof import('@ctl/proto/reference') {
@@ -409,6 +410,8 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         return 0;
       });
     }
+    case 'build':
+      return context.command('build')!.run(argv, context);
     default:
       throw new UsageError(verb ? `unknown image command "${verb}"` : 'image needs a command');
   }

@@ -181,14 +181,17 @@ const run: Command = {
         context.out(`${id}\n`);
         return 0;
       }
-      const code = await foreground(context, a.tasks, id, {
-        interactive: Boolean(v.interactive),
-        tty: Boolean(v.tty),
-        socket: made.attachSocket,
-      });
-      // Remove deletes the stopped task too (one call), and with it anonymous volumes, as docker's --rm.
-      if (v.rm) await a.runner.remove(id, true, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
-      return code;
+      try {
+        return await foreground(context, a.tasks, id, {
+          interactive: Boolean(v.interactive),
+          tty: Boolean(v.tty),
+          socket: made.attachSocket,
+        });
+      } finally {
+        // Also when the foreground failed (e.g. no attach): --rm leaves nothing behind.
+        // Remove deletes the stopped task too (one call), and with it anonymous volumes, as docker's --rm.
+        if (v.rm) await a.runner.remove(id, true, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
+      }
     });
   },
 };

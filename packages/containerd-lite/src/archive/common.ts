@@ -124,12 +124,15 @@ function feed(source: AsyncIterable<Uint8Array>, sink: NodeJS.WritableStream & {
   })().catch((err) => sink.destroy(err as Error));
 }
 
+/** What decompress reads: a layer's compressions, and bzip2 and xz (ADD's local archives). */
+export type StreamCompression = Compression | 'bzip2' | 'xz';
+
 /**
- * The decompressed bytes of source, streamed: gzip with Node's zlib; zstd through the
- * `zstd -dc` command, since Node 20's zlib has no zstd (FailedPrecondition when the command
- * is not installed).
+ * The decompressed bytes of source, streamed: gzip with Node's zlib; zstd, bzip2 and xz through
+ * Debian's `zstd -dc`, `bzip2 -dc`, `xz -dc`, since Node 20's zlib has none of them
+ * (FailedPrecondition when the command is not installed).
  */
-export function decompress(source: AsyncIterable<Uint8Array>, compression: Compression, what: string): AsyncIterable<Uint8Array> {
+export function decompress(source: AsyncIterable<Uint8Array>, compression: StreamCompression, what: string): AsyncIterable<Uint8Array> {
   if (compression === 'none') return source;
   if (compression === 'gzip') {
     const gunzip = createGunzip({ chunkSize: 1 << 20 });
@@ -145,19 +148,20 @@ export function decompress(source: AsyncIterable<Uint8Array>, compression: Compr
       }
     })();
   }
-  const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const command = compression;
+  const child = spawn(command, ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve, reject) => {
     child.on('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'ENOENT'
-          ? failedPrecondition(`${what} is zstd-compressed, and the zstd command that decompresses it is not installed`)
+          ? failedPrecondition(`${what} is ${command}-compressed, and the ${command} command that decompresses it is not installed`)
           : err,
       ),
     );
     child.on('close', (code, sig) =>
-      code === 0 ? resolve() : reject(invalidArgument(`zstd -dc of ${what} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`)),
+      code === 0 ? resolve() : reject(invalidArgument(`${command} -dc of ${what} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`)),
     );
   });
   exited.catch(() => undefined);

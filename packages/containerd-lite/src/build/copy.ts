@@ -1,75 +1,348 @@
 /**
- * TEMPORARY placeholder of copy.ts (another helper writes the real one; this file goes at the
- * merge). Same signatures; no globs, no archive extraction, `cp -a` underneath.
+ * COPY and ADD as filesystem operations: from a source root (the extracted build context, or a
+ * stage's or image's mounted rootfs for --from) into a mounted rootfs, with Docker's (BuildKit's)
+ * rules. The executor mounts both and resolves --chown's names first (chown.ts).
+ *
+ * Sources are paths in the source root ("/x" is "x"), with Go filepath.Match wildcards (glob.ts)
+ * matched against the entries themselves (links not followed while matching). A path that
+ * leads out of a build context (`../x`, a link to an absolute path or climbing out) is an error
+ * naming it; in a rootfs, paths resolve inside it as in a chroot. The source path itself is
+ * followed when it is a link (Docker copies what `COPY link /d/` names, under the link's name);
+ * links inside a copied directory are copied as links, their targets as written.
+ *
+ * The destination resolves against the WORKDIR when relative, links followed inside the rootfs
+ * (never on the host). It is a directory when it ends in "/" (or is "." or ".."), when it exists as
+ * one, or when the source is a directory; more than one source needs a "/"-ended one. Missing
+ * directories are made root's (or --chown's), 0755. A source directory copies its contents, not
+ * itself. Inside the copy, nothing is written through a link: a directory may not land on a
+ * non-directory ("cannot copy to non-directory"), a file replaces what is there but a directory.
+ *
+ * Copied entries keep their modes (unless --chmod, which does not touch the directories made on
+ * the way), mtimes, and hard links among themselves; their owner is root (0:0) unless --chown:
+ * Docker's documented rule, also for --from (BuildKit keeps a --from source's owners instead).
+ * Device nodes and FIFOs of a rootfs source are made with mknod(1); sockets are skipped (listed in
+ * the result). Extended attributes are not copied (Node has no xattr call).
+ *
+ * ADD: a source that is a local tar archive (plain, gzip, bzip2, xz or zstd, told by its bytes,
+ * never its name) is extracted into the destination directory instead (untar.ts, "archive");
+ * anything else is copied as COPY does. URLs (http, https, git) are refused.
  */
-import { invalidArgument } from '@ctl/proto/errors';
+import { ErrorKind, invalidArgument, isKind, notFound, notImplemented } from '@ctl/proto/errors';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
+import { type Stats, constants, createReadStream } from 'node:fs';
+import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, unlink, symlink, utimes } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
+import { ComponentPattern, hasWildcards } from './glob';
+import { OutsideRoot, inRoot, mkdirInRoot, resolveInRoot, resolvePathInRoot } from './paths';
+import { type Owner, type Peeked, decompressed, isTarHeader, peek, untar } from './untar';
 
-const run = promisify(execFile);
+export type { Owner } from './untar';
 
-export interface CopyRequest {
+/** Where COPY/ADD read from. */
+export interface CopySources {
+  /** the extracted build context, or a stage's or image's mounted rootfs (--from) */
   sourceRoot: string;
+  /** context: paths leading out of sourceRoot are errors; rootfs: they resolve inside it */
+  sourceKind: 'context' | 'rootfs';
+  /** as the instruction writes them: relative to sourceRoot, with wildcards */
   sources: string[];
-  rootfs: string;
-  dest: string;
-  workdir: string;
-  chown?: { uid: number; gid: number };
-  chmod?: number;
+  /** ADD rather than COPY: archives are extracted, messages say ADD */
   add: boolean;
 }
 
-function source(root: string, s: string): string {
-  const path = join(root, posix.normalize(`/${s}`));
-  if (!existsSync(path)) throw invalidArgument(`"${s}": not found in the build context`);
-  return path;
+export interface CopyRequest extends CopySources {
+  /** the mounted rootfs written to */
+  rootfs: string;
+  /** as the instruction writes it */
+  dest: string;
+  /** the stage's WORKDIR (absolute in the image), against which a relative dest resolves; default "/" */
+  workdir?: string;
+  /** owner of everything copied and every directory made (resolveChown); default 0:0 */
+  chown?: Owner;
+  /** mode bits of every file and directory copied (--chmod, octal) */
+  chmod?: number;
 }
 
-export async function copyInto(r: CopyRequest): Promise<void> {
-  const destPath = posix.resolve(r.workdir || '/', r.dest);
-  const toDir = r.dest.endsWith('/') || r.sources.length > 1;
-  for (const s of r.sources) {
-    const from = source(r.sourceRoot, s);
-    const isDir = lstatSync(from).isDirectory();
-    const target = join(r.rootfs, isDir || !toDir ? destPath : posix.join(destPath, posix.basename(s)));
-    await mkdir(isDir ? target : dirname(target), { recursive: true });
-    await run('cp', ['-a', isDir ? `${from}/.` : from, target]);
-    if (r.chown) await run('chown', ['-R', `${r.chown.uid}:${r.chown.gid}`, target]);
-    if (r.chmod !== undefined) await run('chmod', ['-R', r.chmod.toString(8), target]);
+export interface CopyResult {
+  /** entries written that are not directories (files, links, device nodes), archives' included */
+  files: number;
+  directories: number;
+  /** bytes of file contents written */
+  bytes: number;
+  /** ADD sources extracted as archives */
+  archives: number;
+  /** entries not copied, in the image's paths (sockets) */
+  skipped: string[];
+}
+
+/** One source path after wildcard expansion. */
+interface Match {
+  /** the path as matched in the source root, for messages and the cache key */
+  path: string;
+  /** its host path, the source path followed when it is a link */
+  host: string;
+  /** the name it gets in a destination directory (a link's own name) */
+  name: string;
+  stat: Stats;
+}
+
+const ROOT: Owner = { uid: 0, gid: 0 };
+const URL = /^[a-z][a-z0-9+.-]*:\/\/|^git@[^:/]+:/i;
+
+export async function copyInto(request: CopyRequest): Promise<CopyResult> {
+  const instruction = request.add ? 'ADD' : 'COPY';
+  if (request.sources.length === 0) throw invalidArgument(`${instruction} needs at least one source`);
+  const owner = request.chown ?? ROOT;
+  const made = { ...owner, mode: 0o755 };
+  const matches = await expandAll(request);
+
+  const destPath = posix.isAbsolute(request.dest) ? request.dest : posix.join('/', request.workdir ?? '/', request.dest);
+  const destIsDirectory = /\/$|(^|\/)\.\.?$/.test(request.dest);
+  if (matches.length > 1 && !destIsDirectory)
+    throw invalidArgument(`When using ${instruction} with more than one source file, the destination must be a directory and end with a /`);
+  await mkdirInRoot(request.rootfs, destIsDirectory ? destPath : posix.dirname(destPath), made);
+  const dest = await resolvePathInRoot(request.rootfs, destPath);
+  const destHost = join(request.rootfs, dest);
+
+  const copier = new Copier(request, instruction, owner);
+  for (const m of matches) {
+    if (request.add && m.stat.isFile()) {
+      const archive = await openArchive(m.host, `${instruction} ${m.path}`);
+      if (archive) {
+        const into = await mkdirInRoot(request.rootfs, dest, made);
+        const r = await untar(archive, into, { kind: 'archive', what: `${instruction} ${m.path}`, owner: request.chown });
+        copier.result.files += r.files;
+        copier.result.directories += r.directories;
+        copier.result.bytes += r.bytes;
+        copier.result.archives++;
+        continue;
+      }
+    }
+    const existing = await lstatIfAny(destHost);
+    let target = destHost;
+    if (m.stat.isDirectory()) {
+      if (!existing) await mkdirInRoot(request.rootfs, dest, made);
+    } else if (existing?.isDirectory()) target = join(destHost, m.name);
+    else await mkdirInRoot(request.rootfs, posix.dirname(dest), made);
+    await copier.copy(m.host, m.stat, target, true);
+  }
+  return copier.result;
+}
+
+/**
+ * The cache key of COPY/ADD's sources: sha256 over each matched path, then every entry under it
+ * (sorted) with its relative path, type, mode bits, and a file's contents, a link's target or a
+ * device's number. Owners and times are left out (COPY sets owners; a touch changes nothing
+ * copied that matters), so an unchanged context hits the cache and a changed byte misses. The
+ * instruction's own text (dest, --chown, --chmod) is the caller's part of the key.
+ */
+export async function hashSources(sources: CopySources): Promise<string> {
+  const hash = createHash('sha256');
+  const field = (...parts: (string | number | bigint)[]) => {
+    for (const p of parts) hash.update(`${p}\0`);
+  };
+  for (const source of sources.sources) {
+    field('source', source);
+    for (const m of await expand(sources, source)) {
+      field('match', m.path);
+      await hashTree(m.host, m.stat, '.', field);
+    }
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+async function hashTree(host: string, st: Stats, rel: string, field: (...parts: (string | number | bigint)[]) => void): Promise<void> {
+  const mode = (st.mode & 0o7777).toString(8);
+  if (st.isDirectory()) {
+    field('dir', rel, mode);
+    for (const name of (await readdir(host)).sort()) {
+      const child = join(host, name);
+      await hashTree(child, await lstat(child), posix.join(rel, name), field);
+    }
+  } else if (st.isFile()) field('file', rel, mode, st.size, await fileDigest(host));
+  else if (st.isSymbolicLink()) field('symlink', rel, await readlink(host));
+  else field('special', rel, mode, st.mode & constants.S_IFMT, st.rdev);
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function expandAll(sources: CopySources): Promise<Match[]> {
+  const all: Match[] = [];
+  for (const source of sources.sources) all.push(...(await expand(sources, source)));
+  return all;
+}
+
+/** One source path: its matches, each resolved (followed when a link) and stat'ed. */
+async function expand(sources: CopySources, source: string): Promise<Match[]> {
+  const instruction = sources.add ? 'ADD' : 'COPY';
+  if (URL.test(source)) {
+    if (sources.add) throw notImplemented(`ADD from a URL is not supported: ${source}`);
+    throw invalidArgument(`COPY cannot copy from a URL: ${source}`);
+  }
+  const where = sources.sourceKind === 'context' ? 'the build context' : 'the source image';
+  const climb = sources.sourceKind === 'context' ? 'refuse' : 'clamp';
+  const resolve = async (path: string): Promise<string> => {
+    try {
+      return await resolveInRoot(sources.sourceRoot, path, { climb });
+    } catch (err) {
+      if (err instanceof OutsideRoot) throw invalidArgument(`${instruction} failed: forbidden path outside the build context: ${source}`);
+      throw err;
+    }
+  };
+  const parts = source.split('/').filter((p) => p !== '' && p !== '.');
+  const wild = parts.findIndex(hasWildcards);
+  let paths: string[];
+  if (wild < 0) paths = [parts.join('/')];
+  else {
+    const patterns = parts.slice(wild).map((p) => new ComponentPattern(p));
+    const prefix = parts.slice(0, wild).join('/');
+    paths = (await matchTree(await resolve(prefix), patterns)).map((rel) => posix.join(prefix, rel));
+    if (paths.length === 0) throw notFound(`${instruction} failed: no source files were found for "${source}" in ${where}`);
+  }
+  const matches: Match[] = [];
+  for (const path of paths) {
+    const host = await resolve(path);
+    const stat = await lstatIfAny(host);
+    if (!stat) throw notFound(`${instruction} failed: "${source}" not found in ${where}`);
+    matches.push({ path: path || '.', host, name: posix.basename(path), stat });
+  }
+  return matches;
+}
+
+/**
+ * The paths under dir that match the component patterns, in Go's filepath.Walk order (sorted,
+ * depth first); a matched directory is not descended into further, and links are not followed.
+ */
+async function matchTree(dir: string, patterns: ComponentPattern[]): Promise<string[]> {
+  const st = await lstatIfAny(dir);
+  if (!st?.isDirectory()) return [];
+  const out: string[] = [];
+  const [first, ...rest] = patterns;
+  for (const name of (await readdir(dir)).sort()) {
+    if (!first.matches(name)) continue;
+    if (rest.length === 0) out.push(name);
+    else for (const sub of await matchTree(join(dir, name), rest)) out.push(posix.join(name, sub));
+  }
+  return out;
+}
+
+/** The decompressed stream of a file when it is a tar archive (ADD extracts it), else undefined. */
+async function openArchive(path: string, what: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  let probe: Peeked;
+  try {
+    probe = await peek(await decompressed(file, what), 512);
+  } catch (err) {
+    file.destroy();
+    // A missing decompressor is the host's problem, not the file's.
+    if (isKind(err, ErrorKind.FailedPrecondition)) throw err;
+    // Not decompressible after all (it only starts like gzip): an ordinary file, as Docker has it.
+    return undefined;
+  }
+  if (isTarHeader(probe.head)) return probe.whole;
+  await probe.close();
+  file.destroy();
+  return undefined;
+}
+
+async function lstatIfAny(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
   }
 }
 
-function lookup(file: string, name: string): number | undefined {
-  if (/^\d+$/.test(name)) return Number(name);
-  if (!existsSync(file)) return undefined;
-  const line = readFileSync(file, 'utf8')
-    .split('\n')
-    .find((l) => l.split(':')[0] === name);
-  return line ? Number(line.split(':')[2]) : undefined;
+const run = promisify(execFile);
+
+/** One COPY/ADD's walk: its owner and mode, the hard links seen, what it wrote. */
+class Copier {
+  readonly result: CopyResult = { files: 0, directories: 0, bytes: 0, archives: 0, skipped: [] };
+  /** source inode (dev:ino) → the first copy's host path, so hard links stay hard links */
+  private readonly inodes = new Map<string, string>();
+
+  constructor(
+    private readonly request: CopyRequest,
+    private readonly instruction: string,
+    private readonly owner: Owner,
+  ) {}
+
+  /**
+   * Copies src onto target (its parent a real directory). top: the destination itself, whose
+   * metadata stays when it is an existing directory (the contents are merged into it).
+   */
+  async copy(src: string, st: Stats, target: string, top: boolean): Promise<void> {
+    const existing = await lstatIfAny(target);
+    if (st.isDirectory()) {
+      if (existing && !existing.isDirectory())
+        throw invalidArgument(`${this.instruction} failed: cannot copy to non-directory: ${this.inImage(target)}`);
+      if (!existing) await mkdir(target, { mode: 0o700 });
+      for (const name of (await readdir(src)).sort()) {
+        const child = join(src, name);
+        await this.copy(child, await lstat(child), join(target, name), false);
+      }
+      if (!top || !existing) await this.metadata(target, st);
+      this.result.directories++;
+      return;
+    }
+    if (st.isSocket()) {
+      this.result.skipped.push(this.inImage(target));
+      return;
+    }
+    if (existing?.isDirectory())
+      throw invalidArgument(`${this.instruction} failed: cannot replace the directory ${this.inImage(target)} with a file`);
+    if (existing) await unlink(target);
+    this.result.files++;
+    if (st.isFile()) {
+      const inode = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? this.inodes.get(inode) : undefined;
+      if (first) {
+        await link(first, target);
+        return;
+      }
+      if (st.nlink > 1) this.inodes.set(inode, target);
+      // COPYFILE_EXCL: created with O_EXCL, so a link put at target is never written through.
+      await copyFile(src, target, constants.COPYFILE_EXCL);
+      this.result.bytes += st.size;
+    } else if (st.isSymbolicLink()) await symlink(await readlink(src), target);
+    else await makeNode(target, st);
+    await this.metadata(target, st);
+  }
+
+  private async metadata(target: string, st: Stats): Promise<void> {
+    await lchown(target, this.owner.uid, this.owner.gid);
+    if (st.isSymbolicLink()) {
+      await lutimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+      return;
+    }
+    // After the chown, which clears set-id bits.
+    await chmod(target, this.request.chmod ?? st.mode & 0o7777);
+    await utimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+  }
+
+  private inImage(host: string): string {
+    return inRoot(this.request.rootfs, host);
+  }
 }
 
-export function resolveChown(rootfs: string, spec: string): { uid: number; gid: number } {
-  const [user = '', group] = spec.split(':');
-  const uid = lookup(join(rootfs, 'etc/passwd'), user);
-  if (uid === undefined) throw invalidArgument(`--chown ${spec}: no user ${user}`);
-  const gid = group ? lookup(join(rootfs, 'etc/group'), group) : uid;
-  if (gid === undefined) throw invalidArgument(`--chown ${spec}: no group ${group}`);
-  return { uid, gid };
-}
-
-export async function hashSources(r: { sourceRoot: string; sources: string[] }): Promise<string> {
-  const hash = createHash('sha256');
-  const walk = (path: string, rel: string): void => {
-    const st = lstatSync(path);
-    hash.update(`${rel}\0${st.mode}\0${st.uid}:${st.gid}\0`);
-    if (st.isSymbolicLink()) hash.update(readlinkSync(path));
-    else if (st.isDirectory()) for (const e of readdirSync(path).sort()) walk(join(path, e), `${rel}/${e}`);
-    else hash.update(readFileSync(path));
-  };
-  for (const s of r.sources) walk(source(r.sourceRoot, s), s);
-  return `sha256:${hash.digest('hex')}`;
+/** A device node or FIFO like st, with mknod(1): Node has no mknod call. */
+async function makeNode(target: string, st: Stats): Promise<void> {
+  const mode = (st.mode & 0o7777).toString(8);
+  if (st.isFIFO()) {
+    await run('mknod', ['-m', mode, target, 'p']);
+    return;
+  }
+  // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
+  const rdev = BigInt(st.rdev);
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  await run('mknod', ['-m', mode, target, st.isCharacterDevice() ? 'c' : 'b', String(major), String(minor)]);
 }

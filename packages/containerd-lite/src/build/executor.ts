@@ -23,8 +23,8 @@ import { type Platform, format, hostPlatform, parse as parsePlatform } from '@ct
 import { normalizeReference } from '@ctl/proto/reference';
 import { withReadonlyTempMount, withTempMount } from '@ctl/runtime-native/mount';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, existsSync, lstatSync, mkdirSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportArchive } from '../archive';
 import type { Content } from '../content/content';
@@ -33,7 +33,7 @@ import type { Image, Images } from '../images/images';
 import type { OperationLeases, Resource } from '../leases/leases';
 import { type Descriptor, sha256 } from '../oci';
 import { snapshotLayer, writeImage } from '../run/image-writer';
-import { hostManifest, resolveIn } from '../run/runner';
+import { hostManifest } from '../run/runner';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
 import { type BuildCache, cacheKey } from './cache';
 import {
@@ -51,7 +51,9 @@ import {
   withHistory,
   workdirPath,
 } from './config';
-import { copyInto, hashSources, resolveChown } from './copy';
+import { resolveChown } from './chown';
+import { copyInto, hashSources } from './copy';
+import { mkdirInRoot, resolveInRoot } from './paths';
 import { expand } from './dockerfile/expand';
 import { DockerfileError, type Dockerfile, type Instruction, type Stage } from './dockerfile/model';
 import { parseDockerfile } from './dockerfile/parse';
@@ -680,7 +682,16 @@ class StageBuild {
         const state = this.state;
         let made = false;
         const key = await this.build.onSnapshot(state, async (rootfs) => {
-          made = makeDirIn(rootfs, path, () => (user ? resolveChown(rootfs, user) : undefined));
+          if (
+            await lstat(await resolveInRoot(rootfs, path)).then(
+              () => true,
+              () => false,
+            )
+          )
+            return;
+          const owner = user ? await resolveChown(rootfs, user) : { uid: 0, gid: 0 };
+          await mkdirInRoot(rootfs, path, { ...owner, mode: 0o755 });
+          made = true;
         });
         try {
           const layer = made ? await this.build.layerOf(state, key) : undefined;
@@ -820,11 +831,12 @@ class StageBuild {
     const workdir = config?.WorkingDir || '/';
     const stageIndex = from !== undefined ? this.stageReference(from) : undefined;
     const createdBy = `${ins.kind} ${from !== undefined ? `--from=${from} ` : ''}${chownSpec ? `--chown=${chownSpec} ` : ''}${chmodSpec ? `--chmod=${chmodSpec} ` : ''}${sources.join(' ')} ${dest}`;
-    const copyWith = async (sourceRoot: string, names: string[]): Promise<Outcome> => {
+    const copyWith = async (sourceRoot: string, sourceKind: 'context' | 'rootfs', names: string[]): Promise<Outcome> => {
       const state = this.state;
       const key = await this.build.onSnapshot(state, async (rootfs) => {
         await copyInto({
           sourceRoot,
+          sourceKind,
           sources: names,
           rootfs,
           dest,
@@ -852,6 +864,7 @@ class StageBuild {
             for (const h of inline) await writeFile(join(dir, h.name), h.content, { mode: 0o644 });
             return await copyWith(
               dir,
+              'context',
               inline.map((h) => h.name),
             );
           } finally {
@@ -870,13 +883,13 @@ class StageBuild {
               .then(({ manifest }) => this.build.imageState(manifest, cacheKey(['FROM', manifest.digest])));
       return {
         parts: [...common, 'from', source.key],
-        run: () => this.build.onView(source, (root) => copyWith(root, sources)),
+        run: () => this.build.onView(source, (root) => copyWith(root, 'rootfs', sources)),
       };
     }
     const { contextDir } = this.build.request;
     return {
-      parts: [...common, 'context', await hashSources({ sourceRoot: contextDir, sources })],
-      run: () => copyWith(contextDir, sources),
+      parts: [...common, 'context', await hashSources({ sourceRoot: contextDir, sourceKind: 'context', sources, add: ins.kind === 'ADD' })],
+      run: () => copyWith(contextDir, 'context', sources),
     };
   }
 
@@ -892,33 +905,6 @@ class StageBuild {
     }
     return undefined;
   }
-}
-
-/**
- * Makes path (absolute, in the image) under root with its missing parents, owned by owner();
- * links on the way resolve inside root (never out of it). Whether anything was made.
- */
-function makeDirIn(root: string, path: string, owner: () => { uid: number; gid: number } | undefined): boolean {
-  const parts = path.split('/').filter(Boolean);
-  let base = root;
-  let i = parts.length;
-  for (; i > 0; i--) {
-    const existing = resolveIn(root, parts.slice(0, i).join('/'));
-    if (existing) {
-      base = existing;
-      break;
-    }
-  }
-  if (!lstatSync(base).isDirectory())
-    throw new EngineError(ErrorKind.FailedPrecondition, `WORKDIR ${path}: ${parts.slice(0, i).join('/')} is not a directory`);
-  if (i === parts.length) return false;
-  const ids = owner();
-  for (const part of parts.slice(i)) {
-    base = join(base, part);
-    mkdirSync(base, { mode: 0o755 });
-    if (ids) chownSync(base, ids.uid, ids.gid);
-  }
-  return true;
 }
 
 /** An ONBUILD trigger of the base image as an instruction of this stage (at its FROM line). */

@@ -30,7 +30,7 @@ import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
 import { addNetns, deleteNetns, isNetns } from '@ctl/runtime-native/netns';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KeyedQueue } from '@ctl/proto/keyed-queue';
@@ -101,6 +101,8 @@ export class ContainerNetworking {
   private readonly releasing = new Set<string>();
   /** Attached by this process and not started since: the first start need not ask netd again. */
   private readonly fresh = new Set<string>();
+  /** Set up by this process: the sweep of an earlier run's leftovers never takes one (its record may be on its way). */
+  private readonly madeHere = new Set<string>();
 
   constructor(private readonly deps: NetworkingDeps) {}
 
@@ -119,6 +121,7 @@ export class ContainerNetworking {
   async setUp(ns: string, id: string, plan: NetworkPlan, request: SetUpRequest): Promise<NetworkSetUp> {
     return this.queue.run(`${ns}/${id}`, async () => {
       this.releasing.delete(`${ns}/${id}`);
+      this.madeHere.add(`${ns}/${id}`);
       try {
         const made = await this.make(ns, id, plan, request);
         if (plan.mode === 'networks') {
@@ -150,8 +153,8 @@ export class ContainerNetworking {
       const live = isNetns(netns);
       if (live && this.fresh.delete(key)) return undefined;
       const networks = this.deps.networks(ns);
-      if (live && (await networks.listEndpoints({ containerId: id })).length >= networksOf(labels).length) return undefined;
       const recipe = this.recipe(ns, id, labels);
+      if (live && (await networks.listEndpoints({ containerId: id })).length >= recipe.plan.attachments.length) return undefined;
       try {
         // All endpoints go first (a gone netns's still hold addresses and ports, so static ones can be
         // had again; a live netns gets eth0, eth1, … in order again); a live netns is kept.
@@ -308,31 +311,52 @@ export class ContainerNetworking {
    * upstreams; its addresses there go into its /etc/hosts. On failure the endpoint is undone.
    */
   async connect(ns: string, id: string, attachment: AttachmentPlan): Promise<Endpoint> {
-    const networks = this.deps.networks(ns);
-    const [first] = await networks.listEndpoints({ containerId: id });
-    const endpoint = await networks.attach({
-      containerId: id,
-      netnsPath: this.netnsPath(ns, id),
-      name: id,
-      ...attachment,
-      dnsUpstreams: first?.dnsUpstreams ?? [],
+    return this.queue.run(`${ns}/${id}`, async () => {
+      const networks = this.deps.networks(ns);
+      const [first] = await networks.listEndpoints({ containerId: id });
+      const endpoint = await networks.attach({
+        containerId: id,
+        netnsPath: this.netnsPath(ns, id),
+        name: id,
+        ...attachment,
+        dnsUpstreams: first?.dnsUpstreams ?? [],
+      });
+      try {
+        await this.editHosts(ns, id, { add: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+        // A restore (after a reboot, or netd losing its endpoints) attaches it again too.
+        this.editRecipe(ns, id, (attachments) => [
+          ...attachments.filter((a) => a.network !== endpoint.network),
+          { ...attachment, network: endpoint.network },
+        ]);
+      } catch (err) {
+        await networks.detach(id, endpoint.networkId).catch(() => undefined);
+        throw err;
+      }
+      return endpoint;
     });
-    try {
-      await this.editHosts(ns, id, { add: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
-    } catch (err) {
-      await networks.detach(id, endpoint.networkId).catch(() => undefined);
-      throw err;
-    }
-    return endpoint;
   }
 
   /** docker network disconnect: the endpoint goes, and its addresses from the container's /etc/hosts. */
   async disconnect(ns: string, id: string, network: string): Promise<void> {
-    const networks = this.deps.networks(ns);
-    const [endpoint] = await networks.listEndpoints({ network, containerId: id });
-    if (!endpoint) throw notFound(`container ${id} is not connected to network ${network}`);
-    await networks.detach(id, endpoint.networkId);
-    await this.editHosts(ns, id, { remove: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+    await this.queue.run(`${ns}/${id}`, async () => {
+      const networks = this.deps.networks(ns);
+      const [endpoint] = await networks.listEndpoints({ network, containerId: id });
+      if (!endpoint) throw notFound(`container ${id} is not connected to network ${network}`);
+      await networks.detach(id, endpoint.networkId);
+      await this.editHosts(ns, id, { remove: endpoint.ips.map((ip) => ip.address.split('/')[0]!) });
+      this.editRecipe(ns, id, (attachments) =>
+        attachments.filter((a) => ![network, endpoint.network, endpoint.networkId].includes(a.network)),
+      );
+    });
+  }
+
+  /** Changes the networks network.json attaches at a restore (a container made before it was kept keeps its labels' networks). */
+  private editRecipe(ns: string, id: string, change: (attachments: AttachmentPlan[]) => AttachmentPlan[]): void {
+    const file = join(this.filesPath(ns, id), RECIPE);
+    if (!existsSync(file)) return;
+    const recipe = JSON.parse(readFileSync(file, 'utf8')) as Recipe;
+    recipe.plan = { ...recipe.plan, attachments: change(recipe.plan.attachments) };
+    writeFileAtomic(file, JSON.stringify(recipe), 0o600);
   }
 
   /**
@@ -360,10 +384,44 @@ export class ContainerNetworking {
     });
   }
 
+  /**
+   * At start: what an earlier run set up for a container whose record it never wrote (killed
+   * between the network's set-up and the record) is released: its netns file, its name files and
+   * its endpoints on netd. Answers the containers released.
+   */
+  async releaseOrphans(namespaces: readonly string[]): Promise<string[]> {
+    const candidates = new Set<string>();
+    const listDir = async (dir: string): Promise<string[]> => readdir(dir).catch(() => []);
+    const all = new Set([...namespaces, ...(await listDir(this.deps.netnsDir)), ...(await listDir(this.deps.filesDir))]);
+    for (const ns of all) {
+      for (const dir of [this.deps.netnsDir, this.deps.filesDir])
+        for (const id of await listDir(join(dir, ns))) candidates.add(`${ns}/${id}`);
+      const endpoints = await this.deps
+        .networks(ns)
+        .listEndpoints({})
+        .catch(() => []);
+      for (const e of endpoints) candidates.add(`${ns}/${e.containerId}`);
+    }
+    const released: string[] = [];
+    for (const key of candidates) {
+      const [ns, id] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+      await this.queue.run(key, async () => {
+        if (this.madeHere.has(key) || (await this.deps.labels(ns, id)) !== undefined) return;
+        // One that fails (netd not up yet) is found again by system check, and by the next start.
+        await this.tearDownNow(ns, id, true).then(
+          () => released.push(key),
+          () => undefined,
+        );
+      });
+    }
+    return released;
+  }
+
   /** The record is gone (or its delete failed): restore reads the record again from now on. */
   deleted(ns: string, id: string): void {
     this.releasing.delete(`${ns}/${id}`);
     this.fresh.delete(`${ns}/${id}`);
+    this.madeHere.delete(`${ns}/${id}`);
   }
 
   private async tearDownNow(ns: string, id: string, attached: boolean): Promise<void> {

@@ -36,10 +36,10 @@ import type { Endpoint } from '@ctl/netd/client';
 import type { Snapshotter } from '@ctl/snapshotter/client';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
+import { resolveInRoot } from '../build/paths';
 import { type Any, SPEC_TYPE_URL, type Containers } from '../containers/containers';
 import { runtimeRecord } from '../containers/runtime';
 import type { Content } from '../content/content';
@@ -149,44 +149,21 @@ export async function hostManifest(
 /** The destinations the options already mount. */
 const mountedPaths = (options: Omit<RunOptions, 'id'>): string[] => (options.mounts ?? []).map((m) => m.destination);
 
-/**
- * path inside root, its symbolic links resolved as if root were / (so a link cannot lead out
- * of the image); undefined when a component is missing.
- */
-export function resolveIn(root: string, path: string): string | undefined {
-  const todo = path.split('/').filter(Boolean);
-  let at: string[] = [];
-  for (let links = 0; todo.length;) {
-    const part = todo.shift()!;
-    if (part === '.') continue;
-    if (part === '..') {
-      at.pop();
-      continue;
-    }
-    const full = join(root, ...at, part);
-    let st;
-    try {
-      st = lstatSync(full);
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > 40) return undefined;
-      const target = readlinkSync(full);
-      if (target.startsWith('/')) at = [];
-      todo.unshift(...target.split('/').filter(Boolean));
-      continue;
-    }
-    at.push(part);
+/** A directory with something in it; false for anything else, or nothing. */
+function hasEntries(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory() && readdirSync(path).length > 0;
+  } catch {
+    return false;
   }
-  return join(root, ...at);
 }
 
 /** docker's copy-up: what the image has at each destination, into its (empty) volume. */
 async function copyUp(rootfs: string, copies: { destination: string; mountpoint: string }[]): Promise<void> {
   for (const c of copies) {
-    const source = resolveIn(rootfs, c.destination);
-    if (!source || !lstatSync(source).isDirectory() || readdirSync(source).length === 0) continue;
+    // Links resolve inside the image, so a link cannot lead out of it.
+    const source = await resolveInRoot(rootfs, c.destination).catch(() => undefined);
+    if (!source || !hasEntries(source)) continue;
     await promisify(execFile)('cp', ['-a', `${source}/.`, `${c.mountpoint}/`]).catch((err: Error & { stderr?: string }) => {
       throw wrap(err, `copy the image's ${c.destination} into its volume: ${err.stderr?.trim() ?? ''}`);
     });

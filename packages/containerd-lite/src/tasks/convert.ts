@@ -41,9 +41,11 @@ export interface WireMetric {
   data: WireAny | null;
 }
 
+// containerd names a task's init process by its container's id (clients such as ctr's
+// `containers rm` take the id of the process Get returns as the task's); ours is "".
 export const processToWire = (p: ProcessState): WireProcess => ({
   containerId: p.containerId,
-  id: p.id,
+  id: p.id || p.containerId,
   pid: p.pid,
   status: p.status,
   stdin: p.stdin,
@@ -56,7 +58,7 @@ export const processToWire = (p: ProcessState): WireProcess => ({
 
 export const processFromWire = (w: WireProcess | null | undefined): ProcessState => ({
   containerId: w?.containerId ?? '',
-  id: w?.id ?? '',
+  id: w?.id && w.id !== w.containerId ? w.id : '',
   pid: w?.pid ?? 0,
   status: (w?.status ?? 'UNKNOWN') as TaskStatus,
   stdin: w?.stdin ?? '',

@@ -11,6 +11,9 @@ import { isIP } from 'node:net';
  */
 export type NameLookup = (name: string) => readonly string[] | undefined;
 
+/** The name of a container's address on the network (`<name>.<network>`), or undefined. */
+export type AddressLookup = (address: string) => string | undefined;
+
 /** How long a client may keep an answer about a container: short, as containers come and go. */
 export const LOCAL_TTL_SECONDS = 10;
 
@@ -23,7 +26,7 @@ export type Decision = { kind: 'answer'; response: Buffer } | { kind: 'forward' 
  * for a name it has with no address of that family or a question of another type, so that the
  * client does not wait on the upstream for them. `network` also answers `<name>.<network>`.
  */
-export function decide(query: Buffer, lookup: NameLookup, network?: string): Decision {
+export function decide(query: Buffer, lookup: NameLookup, network?: string, reverse?: AddressLookup): Decision {
   let packet: dnsPacket.DecodedPacket;
   try {
     packet = dnsPacket.decode(query);
@@ -33,6 +36,13 @@ export function decide(query: Buffer, lookup: NameLookup, network?: string): Dec
   if (packet.type !== 'query') return { kind: 'drop' };
   const question = packet.questions?.[0];
   if (!question || packet.questions!.length !== 1) return { kind: 'answer', response: respond(packet, RCODE.FORMERR, []) };
+  if (question.type === 'PTR') {
+    const address = reversedIPv4(question.name);
+    const name = address && reverse?.(address);
+    if (!name) return { kind: 'forward' };
+    const answer = { type: 'PTR' as const, class: 'IN' as const, name: question.name, ttl: LOCAL_TTL_SECONDS, data: name };
+    return { kind: 'answer', response: respond(packet, RCODE.NOERROR, [answer]) };
+  }
   const addresses = localAddresses(question.name, lookup, network);
   if (!addresses) return { kind: 'forward' };
   const family = question.type === 'A' ? 4 : question.type === 'AAAA' ? 6 : 0;
@@ -49,6 +59,14 @@ export function serverFailure(query: Buffer): Buffer {
   } catch {
     return bareResponse(query, RCODE.SERVFAIL);
   }
+}
+
+/** The address of a reverse question ("4.3.2.1.in-addr.arpa" is 1.2.3.4), or undefined. */
+function reversedIPv4(questionName: string): string | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa\.?$/i.exec(questionName);
+  if (!m) return undefined;
+  const address = [m[4], m[3], m[2], m[1]].join('.');
+  return isIP(address) === 4 ? address : undefined;
 }
 
 function localAddresses(questionName: string, lookup: NameLookup, network: string | undefined): readonly string[] | undefined {

@@ -7,7 +7,7 @@
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { Server, type Socket, createServer, isIP } from 'node:net';
-import { type NameLookup, decide, serverFailure } from './answer';
+import { type AddressLookup, type NameLookup, decide, serverFailure } from './answer';
 import { type Transport, type UpstreamSpec, forward, frame, takeMessage, toUpstream } from './forward';
 
 export interface ResolverOptions {
@@ -19,6 +19,8 @@ export interface ResolverOptions {
   network?: string;
   /** The addresses of a name on the network, as the client (its address) may see them. */
   lookup: (name: string, client: string) => ReturnType<NameLookup>;
+  /** The name of an address on the network (PTR), as the client may see it. */
+  reverse?: (address: string, client: string) => ReturnType<AddressLookup>;
   /** Where other questions go: a list, or per client address (a container's own --dns). */
   upstream: readonly UpstreamSpec[] | ((client: string) => readonly UpstreamSpec[]);
   /** How long each upstream is given before the next is asked; 2 s by default. */
@@ -75,7 +77,12 @@ function answerer(options: ResolverOptions): Answerer {
   const upstreamsOf = (client: string) =>
     (typeof options.upstream === 'function' ? options.upstream(client) : options.upstream).map(toUpstream);
   return async (query, client, transport) => {
-    const decision = decide(query, (name) => options.lookup(name, client), options.network);
+    const decision = decide(
+      query,
+      (name) => options.lookup(name, client),
+      options.network,
+      options.reverse && ((address) => options.reverse!(address, client)),
+    );
     if (decision.kind === 'answer') return decision.response;
     if (decision.kind === 'drop') return undefined;
     return (await forward(query, upstreamsOf(client), transport, timeoutMs)) ?? serverFailure(query);

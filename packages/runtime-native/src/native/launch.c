@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 #include "parent_death.h"
 
@@ -292,6 +293,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: ctl-launch [--die-with-parent PID]\n");
     return 2;
   }
+  /* Node passes on every descriptor of the daemon not marked close-on-exec (LevelDB's files among
+   * them): none is ours to hold, nor the shims' we start, which live for days. */
+  close_range(3, ~0U, 0);
   for (int k = 0; k < MAX_JOBS; k++) jobs[k].out = jobs[k].err = jobs[k].in = -1;
   signal(SIGPIPE, SIG_IGN);
   /* the daemon's ^C is the daemon's business: what we run finishes and is answered */

@@ -7,6 +7,7 @@
 #include "spec.h"
 #include "mounts.h"
 #include "caps.h"
+#include "unix_path.h"
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,13 +217,18 @@ void proc_exec(json_t *process, const char *resolved) {
 }
 
 int console_socket_connect(const char *path, struct ctl_err *e) {
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path) return ctl_fail(e, ENAMETOOLONG, "console socket %s", path);
-  strcpy(addr.sun_path, path);
+  struct sockaddr_un addr;
+  int dfd = unix_path_address(path, &addr);
+  if (dfd == -1) return ctl_fail(e, errno, "console socket %s", path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return SYSERR(e, "socket", path);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+  if (fd < 0) {
     int err = errno;
+    if (dfd >= 0) close(dfd);
+    return ctl_fail(e, err, "socket for console socket %s", path);
+  }
+  int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr), err = errno;
+  if (dfd >= 0) close(dfd);
+  if (rc < 0) {
     close(fd);
     return ctl_fail(e, err, "connect console socket %s", path);
   }

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
+#include "unix_path.h"
 #include "kinds.h"
 
 #define LINE_MAX_BYTES 8192
@@ -318,6 +319,20 @@ static void write_file_atomic(const char *path, const char *buf, size_t n) {
   rename(tmp, path);
 }
 
+/* A listening unix socket at path, of any length (unix_path.c). */
+static int listen_unix(const char *path, int type, int backlog) {
+  struct sockaddr_un a;
+  int dfd = unix_path_address(path, &a);
+  if (dfd == -1) return -1;
+  int fd = socket(AF_UNIX, type, 0);
+  int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, backlog) == 0;
+  int err = errno;
+  if (dfd >= 0) close(dfd);
+  if (!ok && fd >= 0) close(fd);
+  errno = err;
+  return ok ? fd : -1;
+}
+
 static void write_exit_file(const char *path, pid_t pid, int status, int oom) {
   char buf[512], t[48];
   ctl_rfc3339(t, sizeof t);
@@ -434,30 +449,24 @@ int main(int argc, char **argv) {
   if (sfd < 0) die("signalfd");
   int lsock = -1, master = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, asock = -1, csock = -1;
   if (attach_path) {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", attach_path);
     unlink(attach_path);
-    asock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (asock < 0 || bind(asock, (struct sockaddr *)&a, sizeof a) < 0 || listen(asock, MAX_CLIENTS) < 0) die("attach socket");
+    asock = listen_unix(attach_path, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, MAX_CLIENTS);
+    if (asock < 0) die("attach socket");
     chmod(attach_path, 0600);
     if (want_backlog && (backlog = malloc(BACKLOG_MAX))) backlog_on = true;
   }
   if (control_path) {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", control_path);
     unlink(control_path);
-    csock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (csock < 0 || bind(csock, (struct sockaddr *)&a, sizeof a) < 0 || listen(csock, 4) < 0) die("control socket");
+    csock = listen_unix(control_path, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 4);
+    if (csock < 0) die("control socket");
     chmod(control_path, 0600);
   }
   if (want_stdin && !console_path && pipe2(inp, O_CLOEXEC) < 0) die("pipe");
   int stdin_w = inp[1]; /* with a pty: the master, once received */
   if (console_path) {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", console_path);
     unlink(console_path);
-    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lsock < 0 || bind(lsock, (struct sockaddr *)&a, sizeof a) < 0 || listen(lsock, 1) < 0) die("console socket");
+    lsock = listen_unix(console_path, SOCK_STREAM | SOCK_CLOEXEC, 1);
+    if (lsock < 0) die("console socket");
   } else if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
     die("pipe");
   }

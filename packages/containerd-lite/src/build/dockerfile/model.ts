@@ -7,6 +7,7 @@
  * Lines are 1-based lines of the Dockerfile where the instruction starts (for errors and
  * progress).
  */
+import { EngineError, ErrorKind } from '@ctl/proto/errors';
 
 /** An exec-form (JSON array) or shell-form command. */
 export type Command =
@@ -109,13 +110,16 @@ export interface Dockerfile {
   stages: Stage[];
 }
 
-/** A Dockerfile error: a clear message naming the line (1-based) and the thing. */
-export class DockerfileError extends Error {
+/**
+ * A Dockerfile error: a clear message naming the line (1-based) and the thing. InvalidArgument:
+ * the build's input is wrong, not the engine.
+ */
+export class DockerfileError extends EngineError {
   constructor(
     message: string,
     readonly line: number,
   ) {
-    super(line > 0 ? `Dockerfile:${line}: ${message}` : message);
+    super(ErrorKind.InvalidArgument, line > 0 ? `Dockerfile:${line}: ${message}` : message);
     this.name = 'DockerfileError';
   }
 }

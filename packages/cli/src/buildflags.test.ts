@@ -1,0 +1,90 @@
+import { strict as assert } from 'node:assert';
+import { UsageError } from './args';
+import { parseBuildArgs } from './buildflags';
+import { buildOptionsOf } from './commands/build';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseBuildArgs(argv, env);
+const usage = (argv: string[], message: RegExp, env: NodeJS.ProcessEnv = {}): void =>
+  assert.throws(
+    () => parse(argv, env),
+    (e: Error) => e instanceof UsageError && message.test(e.message),
+    argv.join(' '),
+  );
+
+describe('build flags', () => {
+  it("takes docker's flags, before and after PATH, into BuildOptions", () => {
+    const flags = parse(
+      [
+        ...['-t', 'app', '--tag=reg.example:5000/team/app:1.2', '-t', 'app:latest', '-f', 'ci/Dockerfile', '.'],
+        ...['--build-arg', 'A=1', '--build-arg', 'B=', '--build-arg', 'HOME', '--target', 'test', '--no-cache', '--pull'],
+        ...['--platform', 'linux/arm64', '--label', 'k=v', '--label', 'flag', '--network', 'none', '--iidfile', 'id.txt'],
+        ...['-o', 'type=oci,dest=out.tar', '--snapshotter', 'native'],
+      ],
+      { HOME: '/root' },
+    );
+    assert.deepEqual(flags, {
+      path: '.',
+      file: 'ci/Dockerfile',
+      tags: ['docker.io/library/app:latest', 'reg.example:5000/team/app:1.2'],
+      buildArgs: { A: '1', B: '', HOME: '/root' },
+      target: 'test',
+      noCache: true,
+      pull: true,
+      platform: 'linux/arm64',
+      labels: { k: 'v', flag: '' },
+      network: 'none',
+      progress: 'auto',
+      quiet: false,
+      iidfile: 'id.txt',
+      output: { type: 'oci', dest: 'out.tar' },
+      snapshotter: 'native',
+    });
+    assert.deepEqual(buildOptionsOf(flags, 'FROM busybox\n', 'ci/Dockerfile', false, '/tmp/x/image.tar'), {
+      dockerfile: 'FROM busybox\n',
+      dockerfileName: 'ci/Dockerfile',
+      tags: flags.tags,
+      buildArgs: flags.buildArgs,
+      target: 'test',
+      noCache: true,
+      pull: true,
+      platform: 'linux/arm64',
+      labels: flags.labels,
+      network: 'none',
+      snapshotter: 'native',
+      output: { type: 'oci', dest: '/tmp/x/image.tar' },
+      quiet: false,
+      noContext: false,
+    });
+  });
+
+  it("defaults: no tags, the daemon's platform and network, auto progress, CTL_SNAPSHOTTER", () => {
+    const flags = parse(['-'], { CTL_SNAPSHOTTER: 'overlayfs' });
+    assert.deepEqual(
+      [flags.path, flags.file, flags.tags, flags.platform, flags.network, flags.progress, flags.snapshotter, flags.output],
+      ['-', undefined, [], '', '', 'auto', 'overlayfs', undefined],
+    );
+    assert.deepEqual([parse(['-q', '.']).progress, parse(['--progress', 'quiet', '.']).quiet], ['quiet', true]);
+    assert.equal(parse(['--progress=plain', '.']).progress, 'plain');
+  });
+
+  it('refuses what docker refuses, and what ctl has not, as usage errors', () => {
+    usage([], /requires exactly 1 argument/);
+    usage(['a', 'b'], /requires exactly 1 argument \(PATH or -\), got 2/);
+    usage(['--bogus', '.'], /unknown flag: --bogus/);
+    usage(['-x', '.'], /unknown shorthand flag: 'x' in -x/);
+    usage(['.', '-t'], /flag needs an argument: 't' in -t/);
+    usage(['-t', 'Upper', '.'], /invalid argument "Upper" for "-t, --tag" flag: .*lower-case/);
+    usage(['-t', 'app@sha256:' + 'a'.repeat(64), '.'], /cannot hold a digest/);
+    usage(['--build-arg', 'NOPE', '.'], /--build-arg NOPE: NOPE is not set in this environment/);
+    usage(['--build-arg', '=v', '.'], /the name is empty/);
+    usage(['--label', '=v', '.'], /the key is empty/);
+    usage(['--progress', 'fancy', '.'], /invalid --progress "fancy"/);
+    usage(['--network', 'bridge', '.'], /invalid --network "bridge": none, host or default/);
+    usage(['--platform', 'linux/a/b/c', '.'], /invalid platform/);
+    usage(['-o', 'out', '.'], /invalid output "out": give type=oci\|docker,dest=FILE/);
+    usage(['-o', 'type=local,dest=x', '.'], /type must be oci or docker, not "local"/);
+    usage(['-o', 'type=oci', '.'], /dest=FILE is required/);
+    usage(['-o', 'type=oci,dest=x,compression=zstd', '.'], /unknown key "compression"/);
+    usage(['--no-cache=yes', '.'], /takes no value/);
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * `ctl build`'s flags, docker's spelling, into what the command needs: the fields of ctl.build.v1
+ * BuildOptions plus what stays on this side (PATH, -f, --progress, -q, --iidfile, -o's file).
+ * Every mistake is a UsageError (exit 125), found before anything is read or sent.
+ */
+import { UsageError } from './args';
+import { parseOptions } from './options';
+import type { ProgressMode } from './build-progress';
+
+export const BUILD_OPTIONS = {
+  tag: { type: 'string', short: 't', multiple: true },
+  file: { type: 'string', short: 'f' },
+  'build-arg': { type: 'string', multiple: true },
+  target: { type: 'string' },
+  'no-cache': { type: 'boolean' },
+  pull: { type: 'boolean' },
+  platform: { type: 'string' },
+  label: { type: 'string', multiple: true },
+  network: { type: 'string' },
+  progress: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  iidfile: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  snapshotter: { type: 'string' },
+} as const;
+
+export interface BuildOutputFlag {
+  type: 'oci' | 'docker';
+  /** the file to write, or "-" for stdout */
+  dest: string;
+}
+
+export interface BuildFlags {
+  /** the context: a directory, or "-" for stdin */
+  path: string;
+  /** -f as given, or undefined for PATH/Dockerfile */
+  file: string | undefined;
+  /** normalised names (docker.io/library/x:latest) */
+  tags: string[];
+  buildArgs: Record<string, string>;
+  target: string;
+  noCache: boolean;
+  pull: boolean;
+  /** normalised os/arch[/variant], or "" for the daemon's */
+  platform: string;
+  labels: Record<string, string>;
+  network: '' | 'none' | 'host' | 'default';
+  /** --progress as given ("auto" when absent), or "quiet" with -q */
+  progress: 'auto' | ProgressMode;
+  quiet: boolean;
+  iidfile: string | undefined;
+  output: BuildOutputFlag | undefined;
+  snapshotter: string;
+}
+
+const PROGRESS = ['auto', 'plain', 'tty', 'quiet'];
+const NETWORKS = ['none', 'host', 'default'];
+
+function reference(): typeof import('@ctl/proto/reference') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@ctl/proto/reference') as typeof import('@ctl/proto/reference');
+}
+
+function platforms(): typeof import('@ctl/proto/platforms') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@ctl/proto/platforms') as typeof import('@ctl/proto/platforms');
+}
+
+/** A -t value as a normalised name; docker's message for one that is not a name. */
+export function tagName(value: string): string {
+  let ref;
+  try {
+    ref = reference().parseNormalizedReference(value);
+  } catch (err) {
+    throw new UsageError(`invalid argument "${value}" for "-t, --tag" flag: ${(err as Error).message}`);
+  }
+  if (ref.digest !== undefined) throw new UsageError(`invalid argument "${value}" for "-t, --tag" flag: a tag cannot hold a digest`);
+  return reference().formatReference(ref);
+}
+
+/**
+ * --build-arg K=V, or K alone for the value of K in this environment (docker's passthrough);
+ * K alone and unset is an error naming it, rather than a build that silently lacks it.
+ */
+export function buildArgs(items: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    if (!key) throw new UsageError(`--build-arg "${item}": the name is empty (KEY=VALUE)`);
+    if (eq >= 0) args[key] = item.slice(eq + 1);
+    else if (env[key] !== undefined) args[key] = env[key]!;
+    else throw new UsageError(`--build-arg ${key}: ${key} is not set in this environment (give ${key}=VALUE, or export ${key})`);
+  }
+  return args;
+}
+
+/** --label K=V (K alone: an empty value, as docker takes it). */
+export function labelArgs(items: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    if (!key) throw new UsageError(`--label "${item}": the key is empty (KEY=VALUE)`);
+    labels[key] = eq < 0 ? '' : item.slice(eq + 1);
+  }
+  return labels;
+}
+
+/** -o type=oci|docker,dest=FILE (dest "-": stdout). BuildKit's other exporters (local, tar, registry) are not here. */
+export function outputArg(value: string): BuildOutputFlag {
+  const fields: Record<string, string> = {};
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) {
+      throw new UsageError(
+        `invalid output "${value}": give type=oci|docker,dest=FILE (a bare path is BuildKit's local exporter, which ctl does not have)`,
+      );
+    }
+    const key = part.slice(0, eq).trim();
+    if (key !== 'type' && key !== 'dest') throw new UsageError(`invalid output "${value}": unknown key "${key}" (type, dest)`);
+    fields[key] = part.slice(eq + 1).trim();
+  }
+  if (fields.type !== 'oci' && fields.type !== 'docker')
+    throw new UsageError(`invalid output "${value}": type must be oci or docker${fields.type ? `, not "${fields.type}"` : ''}`);
+  if (!fields.dest) throw new UsageError(`invalid output "${value}": dest=FILE is required`);
+  return { type: fields.type, dest: fields.dest };
+}
+
+export function parseBuildArgs(argv: string[], env: NodeJS.ProcessEnv): BuildFlags {
+  const { values, positionals } = parseOptions(argv, BUILD_OPTIONS);
+  if (positionals.length !== 1) {
+    throw new UsageError(`build requires exactly 1 argument (PATH or -)${positionals.length ? `, got ${positionals.length}` : ''}`);
+  }
+  const progress = values.progress ?? 'auto';
+  if (!PROGRESS.includes(progress)) throw new UsageError(`invalid --progress "${progress}": auto, plain, tty or quiet`);
+  const network = values.network ?? '';
+  if (network && !NETWORKS.includes(network)) throw new UsageError(`invalid --network "${network}": none, host or default`);
+  let platform = '';
+  if (values.platform !== undefined) {
+    try {
+      platform = platforms().format(platforms().parse(values.platform));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  if (values.target === '') throw new UsageError('--target needs a stage name');
+  if (values.iidfile === '') throw new UsageError('--iidfile needs a file name');
+  const quiet = Boolean(values.quiet) || progress === 'quiet';
+  return {
+    path: positionals[0]!,
+    file: values.file,
+    tags: [...new Set((values.tag ?? []).map(tagName))],
+    buildArgs: buildArgs(values['build-arg'] ?? [], env),
+    target: values.target ?? '',
+    noCache: Boolean(values['no-cache']),
+    pull: Boolean(values.pull),
+    platform,
+    labels: labelArgs(values.label ?? []),
+    network: network as BuildFlags['network'],
+    progress: quiet ? 'quiet' : (progress as BuildFlags['progress']),
+    quiet,
+    iidfile: values.iidfile,
+    output: values.output !== undefined ? outputArg(values.output) : undefined,
+    snapshotter: values.snapshotter ?? env.CTL_SNAPSHOTTER ?? '',
+  };
+}

@@ -1,0 +1,369 @@
+/**
+ * Tar extraction for builds, in two flavours that share one reader:
+ *
+ * - context (context.ts): the build context the CLI streams, into a fresh private directory.
+ *   Nothing in it may name anything outside it: absolute names, `..` that climbs out, a name
+ *   through a symbolic link (links are created as links, never followed while extracting), a hard
+ *   link to anything but an earlier entry, device nodes and FIFOs are all refused
+ *   (InvalidArgument naming the entry). Owners are the archive's (the client's files); COPY
+ *   without --chown makes them root's anyway.
+ * - archive (ADD of a local tar, copy.ts): into the destination directory of an image, as Docker
+ *   extracts it: names relative to that directory (a leading "/" too; `..` that climbs out is
+ *   refused), links on the way resolved inside it as in a chroot (an image's `/lib -> usr/lib`
+ *   is merged into), a directory entry over a link to a directory merges into its target, any
+ *   other existing entry is replaced. Owners are the archive's unless --chown. Device nodes and
+ *   FIFOs are refused as BuildKit does.
+ *
+ * Both keep modes (set-id bits included) and mtimes; directories' mtimes are set last, since
+ * their entries change them. Extended attributes in PAX headers are not restored (Node has no
+ * xattr call).
+ */
+import { EngineError, ErrorKind, failedPrecondition, invalidArgument, wrap } from '@ctl/proto/errors';
+import { constants } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import * as tar from 'tar-stream';
+import { type StreamCompression, decompress, waitEvent } from '../archive/common';
+import { inRoot, mkdirInRoot, resolveInRoot } from './paths';
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface UntarLimits {
+  /** bytes of file contents, in all */
+  maxBytes?: number;
+  /** entries of any type */
+  maxEntries?: number;
+}
+
+export interface UntarOptions {
+  kind: 'context' | 'archive';
+  /** what the tar is, for messages: "build context", "ADD app.tar.gz" */
+  what: string;
+  /** every entry's owner instead of the archive's (ADD --chown) */
+  owner?: Owner;
+  limits?: UntarLimits;
+}
+
+export interface UntarResult {
+  /** entries that are not directories: files, symbolic and hard links */
+  files: number;
+  directories: number;
+  /** bytes of file contents */
+  bytes: number;
+}
+
+/** Directories made for names whose parents the archive does not list: root's, 0755 (as Docker). */
+const IMPLIED: Owner & { mode: number } = { uid: 0, gid: 0, mode: 0o755 };
+
+/** One entry as tar-stream yields it: its header and its bytes. */
+type Entry = AsyncIterable<Uint8Array> & { header: tar.Header };
+
+export async function untar(source: AsyncIterable<Uint8Array>, root: string, options: UntarOptions): Promise<UntarResult> {
+  const extract = tar.extract();
+  let inputError: unknown;
+  const pump = (async () => {
+    try {
+      for await (const chunk of source) {
+        if (extract.destroyed) return;
+        if (!extract.write(chunk)) await waitEvent(extract, ['drain', 'close']);
+      }
+      if (!extract.destroyed) extract.end(null);
+    } catch (err) {
+      inputError = err;
+      extract.destroy(err as Error);
+    }
+  })();
+
+  const state: State = { root, options, result: { files: 0, directories: 0, bytes: 0 }, entries: 0, directoryTimes: [] };
+  const entries = extract[Symbol.asyncIterator]() as AsyncIterator<Entry>;
+  try {
+    for (;;) {
+      let next: IteratorResult<Entry>;
+      try {
+        next = await entries.next();
+      } catch (err) {
+        if (inputError) throw wrap(inputError, `read ${options.what}`);
+        // tar-stream's own errors: not a tar, truncated, a bad header.
+        throw invalidArgument(`${options.what} is not a valid tar archive: ${(err as Error).message}`);
+      }
+      if (next.done) break;
+      const name = next.value.header.name;
+      try {
+        await extractEntry(next.value, state);
+      } catch (err) {
+        // A failed input destroys the entry being read: the input's failure is the one to tell.
+        if (inputError) throw wrap(inputError, `read ${options.what}`);
+        throw err instanceof EngineError ? err : wrap(err, `${options.what}: extract "${name}"`);
+      }
+      for await (const _ of next.value) {
+        // what an entry type does not read (a link's, a directory's bytes)
+      }
+    }
+    if (inputError) throw wrap(inputError, `read ${options.what}`);
+    // Deepest first: setting a parent's times is not undone by its children's.
+    for (const d of state.directoryTimes.reverse()) await utimes(d.path, d.mtime, d.mtime);
+    return state.result;
+  } finally {
+    await entries.return?.().catch(() => undefined);
+    if (!extract.destroyed) extract.destroy(null);
+    await pump;
+  }
+}
+
+interface State {
+  root: string;
+  options: UntarOptions;
+  result: UntarResult;
+  entries: number;
+  directoryTimes: { path: string; mtime: Date }[];
+}
+
+/**
+ * An entry's name made relative to the root and clean; "" for the root itself. InvalidArgument
+ * when it climbs out (or, in a context, is absolute).
+ */
+function cleanName(raw: string, state: State, label: string): string {
+  const refuse = (why: string) =>
+    invalidArgument(`${state.options.what}: ${label} ${why}: a ${state.options.kind} may not name anything outside it`);
+  if (raw.startsWith('/') && state.options.kind === 'context') throw refuse('is absolute');
+  const clean = posix.normalize(raw.replace(/^\/+/, '') || '.').replace(/\/+$/, '');
+  if (clean === '..' || clean.startsWith('../')) throw refuse('climbs out of it with ".."');
+  return clean === '.' ? '' : clean;
+}
+
+async function lstatIfAny(path: string) {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The host directory that holds name's last component. context: every component must be a real
+ * directory (missing ones are made); archive: resolved inside the root, links followed.
+ */
+async function parentOf(name: string, state: State, raw: string, make = true): Promise<string> {
+  const parent = posix.dirname(name);
+  if (state.options.kind === 'archive') return mkdirInRoot(state.root, parent, IMPLIED);
+  let at = state.root;
+  for (const part of parent === '.' ? [] : parent.split('/')) {
+    at = join(at, part);
+    const st = await lstatIfAny(at);
+    if (!st && !make) return at;
+    if (!st) {
+      await mkdir(at, { mode: 0o700 });
+      await lchown(at, IMPLIED.uid, IMPLIED.gid);
+      await chmod(at, IMPLIED.mode);
+    } else if (st.isSymbolicLink())
+      throw invalidArgument(
+        `${state.options.what}: entry "${raw}" goes through the symbolic link ${inRoot(state.root, at)}: the context may not name anything outside it`,
+      );
+    else if (!st.isDirectory())
+      throw invalidArgument(`${state.options.what}: entry "${raw}": ${inRoot(state.root, at)} is not a directory`);
+  }
+  return at;
+}
+
+async function extractEntry(entry: Entry, state: State): Promise<void> {
+  const { header } = entry;
+  const { options, result } = state;
+  if (++state.entries > (options.limits?.maxEntries ?? Infinity))
+    throw new EngineError(ErrorKind.ResourceExhausted, `${options.what} has more than ${options.limits!.maxEntries} entries`);
+  const name = cleanName(header.name, state, `entry "${header.name}"`);
+  // The root entry ("./"): the root is the caller's directory, its metadata stays.
+  if (name === '') return;
+  const owner = options.owner ?? { uid: header.uid, gid: header.gid };
+  const mode = header.mode & 0o7777;
+  const mtime = header.mtime ?? new Date(0);
+
+  switch (header.type) {
+    case 'directory': {
+      // In an archive, a directory over a link to a directory merges into it (an image's /lib -> usr/lib).
+      const path =
+        options.kind === 'archive'
+          ? await resolveInRoot(state.root, name)
+          : join(await parentOf(name, state, header.name), posix.basename(name));
+      const st = await lstatIfAny(path);
+      if (st && !st.isDirectory()) await rm(path, { recursive: true, force: true });
+      if (!st?.isDirectory()) {
+        if (options.kind === 'archive') await mkdirInRoot(state.root, posix.dirname(inRoot(state.root, path)), IMPLIED);
+        await mkdir(path, { mode: 0o700 });
+      }
+      await lchown(path, owner.uid, owner.gid);
+      await chmod(path, mode);
+      state.directoryTimes.push({ path, mtime });
+      result.directories++;
+      return;
+    }
+    case 'file':
+    case 'contiguous-file': {
+      if (result.bytes + header.size > (options.limits?.maxBytes ?? Infinity))
+        throw new EngineError(ErrorKind.ResourceExhausted, `${options.what} holds more than ${options.limits!.maxBytes} bytes`);
+      const path = await replaceable(name, state, header.name);
+      // O_EXCL|O_NOFOLLOW: the name was just made free; a link there now is not written through.
+      const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        for await (const chunk of entry) await file.write(chunk);
+        await file.chown(owner.uid, owner.gid);
+        await file.chmod(mode);
+        await file.utimes(mtime, mtime);
+      } finally {
+        await file.close();
+      }
+      result.files++;
+      result.bytes += header.size;
+      return;
+    }
+    case 'symlink': {
+      const path = await replaceable(name, state, header.name);
+      // The target is data: kept as written, resolved (inside a root) only by whoever reads it.
+      await symlink(header.linkname ?? '', path);
+      await lchown(path, owner.uid, owner.gid);
+      await lutimes(path, mtime, mtime);
+      result.files++;
+      return;
+    }
+    case 'link': {
+      const target = await hardLinkTarget(header, state);
+      const path = await replaceable(name, state, header.name);
+      await link(target, path);
+      const st = await lstat(path);
+      if (!st.isSymbolicLink()) {
+        await lchown(path, owner.uid, owner.gid);
+        await chmod(path, mode);
+        await utimes(path, mtime, mtime);
+      }
+      result.files++;
+      return;
+    }
+    case 'character-device':
+    case 'block-device':
+    case 'fifo':
+      throw invalidArgument(
+        `${options.what}: entry "${header.name}" is a ${header.type.replace('-', ' ')}; device nodes and FIFOs are not supported${
+          options.kind === 'context' ? ' (leave it out of the context with .dockerignore)' : ''
+        }`,
+      );
+    default:
+      throw invalidArgument(`${options.what}: entry "${header.name}" has an unsupported type (${String(header.type)})`);
+  }
+}
+
+/**
+ * The host path where name's entry goes, made free: what is there (not a directory being merged)
+ * is removed, as tar does when an archive names a path twice or ADD writes over an image's file.
+ */
+async function replaceable(name: string, state: State, raw: string): Promise<string> {
+  const path = join(await parentOf(name, state, raw), posix.basename(name));
+  const st = await lstatIfAny(path);
+  if (st) await rm(path, { recursive: st.isDirectory(), force: true });
+  return path;
+}
+
+/**
+ * The host path a hard link entry links to. context: an earlier entry (in a fresh private
+ * directory, anything there is one), reached without links; archive: inside the root, its last
+ * component not followed (a hard link to a symbolic link links the link, as link(2) does).
+ */
+async function hardLinkTarget(header: tar.Header, state: State): Promise<string> {
+  const linkname = header.linkname ?? '';
+  const name = cleanName(linkname, state, `hard link "${header.name}" to "${linkname}"`);
+  if (name === '') throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to the root`);
+  const target =
+    state.options.kind === 'context'
+      ? join(await parentOf(name, state, linkname, false), posix.basename(name))
+      : await resolveInRoot(state.root, name, { followLast: false });
+  const st = await lstatIfAny(target);
+  if (!st) throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to "${linkname}", which is not an earlier entry`);
+  if (st.isDirectory()) throw failedPrecondition(`${state.options.what}: hard link "${header.name}" links to the directory "${linkname}"`);
+  return target;
+}
+
+/** A stream's first bytes, and the whole stream again; close() stops it when whole is not read. */
+export interface Peeked {
+  head: Buffer;
+  whole: AsyncIterable<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** The first size bytes of a stream (fewer when it is shorter), and the whole stream again. */
+export async function peek(source: AsyncIterable<Uint8Array>, size: number): Promise<Peeked> {
+  const it = source[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let ended = false;
+  try {
+    while (length < size) {
+      const next = await it.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      chunks.push(Buffer.from(next.value));
+      length += next.value.length;
+    }
+  } catch (err) {
+    await it.return?.().catch(() => undefined);
+    throw err;
+  }
+  const head = Buffer.concat(chunks);
+  // An abandoned stream stops its source (a decompressor's process among them).
+  const close = async () => void (await it.return?.().catch(() => undefined));
+  const whole = (async function* () {
+    if (head.length) yield head;
+    if (ended) return;
+    try {
+      for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+    } finally {
+      await close();
+    }
+  })();
+  return { head: head.subarray(0, size), whole, close };
+}
+
+const MAGIC: [StreamCompression, number[]][] = [
+  ['gzip', [0x1f, 0x8b, 0x08]],
+  ['bzip2', [0x42, 0x5a, 0x68]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+];
+
+/** The compression a stream's first bytes announce (magic numbers, as Docker decides; never the name). */
+export function compressionOf(head: Buffer): StreamCompression {
+  const found = MAGIC.find(([, magic]) => head.length >= magic.length && magic.every((b, i) => head[i] === b));
+  return found ? found[0] : 'none';
+}
+
+/** A stream decompressed when its first bytes say it is compressed. */
+export async function decompressed(source: AsyncIterable<Uint8Array>, what: string): Promise<AsyncIterable<Uint8Array>> {
+  const { head, whole } = await peek(source, 6);
+  return decompress(whole, compressionOf(head), what);
+}
+
+/**
+ * Whether a block is a tar header (its checksum holds), as Go's tar reader accepts one; an
+ * all-zero block (an empty archive) is not.
+ */
+export function isTarHeader(block: Buffer): boolean {
+  if (block.length < 512) return false;
+  const field = block
+    .subarray(148, 156)
+    .toString('latin1')
+    .replace(/^[\0 ]+|[\0 ]+$/g, '');
+  if (!/^[0-7]+$/.test(field)) return false;
+  const expected = parseInt(field, 8);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < 512; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : block[i];
+    unsigned += b;
+    signed += (b << 24) >> 24;
+  }
+  return expected === unsigned || expected === signed;
+}
