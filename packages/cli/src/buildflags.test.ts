@@ -65,6 +65,8 @@ describe('build flags', () => {
     );
     assert.deepEqual([parse(['-q', '.']).progress, parse(['--progress', 'quiet', '.']).quiet], ['quiet', true]);
     assert.equal(parse(['--progress=plain', '.']).progress, 'plain');
+    assert.equal(parse(['.'], { CTL_DEFAULT_NETWORK: 'none' }).network, 'none', 'an engine without a default bridge builds without one');
+    assert.equal(parse(['--network', 'host', '.'], { CTL_DEFAULT_NETWORK: 'none' }).network, 'host');
   });
 
   it('refuses what docker refuses, and what ctl has not, as usage errors', () => {

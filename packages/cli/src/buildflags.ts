@@ -134,7 +134,8 @@ export function parseBuildArgs(argv: string[], env: NodeJS.ProcessEnv): BuildFla
   }
   const progress = values.progress ?? 'auto';
   if (!PROGRESS.includes(progress)) throw new UsageError(`invalid --progress "${progress}": auto, plain, tty or quiet`);
-  const network = values.network ?? '';
+  // CTL_DEFAULT_NETWORK=none is docker's daemon without a bridge (`--bridge none`): its builds have none either.
+  const network = values.network ?? (env.CTL_DEFAULT_NETWORK === 'none' ? 'none' : '');
   if (network && !NETWORKS.includes(network)) throw new UsageError(`invalid --network "${network}": none, host or default`);
   let platform = '';
   if (values.platform !== undefined) {
