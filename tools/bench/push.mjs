@@ -10,23 +10,26 @@
 //   containerd.io/distribution.source.<host>, skopeo from its blob info cache) (target close to
 //   skopeo's);
 // - pull with unpack: `ctl pull` against `ctr images pull --plain-http` on Debian's containerd
-//   (target ctl <= 0.5x ctr).
+//   (target ctl <= 0.5x ctr), of the same image and of busybox (tools/busybox-image.sh, ~1 MB).
 // Every push round gets a new registry (new port, empty storage), so nothing known from an earlier
 // round (ctl's labels, skopeo's cache) applies; ctl's image is imported again before each push, so
 // its labels start empty. The contenders run without NODE_EXTRA_CA_CERTS (users' hosts).
 //
 //   node tools/bench/push.mjs                       # BENCH_RUNS=7 rounds
 //   BENCH_IMAGE=DIR: build the archive into DIR once (image.tar) and reuse it later
+//   BENCH_BASELINE=DIR: also time the ctl of another built checkout (e.g. the commit before a change)
+//   BENCH_ONLY=REGEX: only the contenders whose names match
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
 import { ctlBinary, tmpfsBase, waitFor } from './lib/ctl.mjs';
 import { certEnvs, inOwnNetns } from './lib/netns.mjs';
 
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LAYERS = Number(process.env.BENCH_LAYERS ?? 5);
 const TOTAL = Number(process.env.BENCH_BYTES ?? 50e6);
@@ -159,7 +162,9 @@ async function startRegistry(dir) {
   for (let i = 0; ; i++) {
     try {
       if ((await fetch(`http://${host}/v2/`)).ok) break;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     if (i > 400 || child.exitCode !== null) throw new Error(`docker-registry on ${host} did not start`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -205,20 +210,35 @@ if (inOwnNetns(fileURLToPath(import.meta.url))) {
     }
     console.log(`archive: ${(statSync(archive).size / 1e6).toFixed(1)} MB, ${LAYERS} layers; all state on a tmpfs at ${base}`);
 
-    const ctlArgs = ['--root', join(base, 'ctl', 'root'), '--state', join(base, 'ctl', 'state')];
-    mkdirSync(join(base, 'ctl', 'state'), { recursive: true });
-    children.push(
-      spawn(ctlBinary, [...ctlArgs, 'daemon', '--log-level', 'warn'], {
-        stdio: 'inherit',
-        env: { ...plain, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
-      }),
-    );
-    const ctl = (...args) => execFileSync(ctlBinary, [...ctlArgs, '--no-autostart', ...args], { env: plain, stdio: 'pipe' });
+    // ctl, and with BENCH_BASELINE=DIR the ctl of another built checkout beside it (its own daemon).
+    const instances = [{ label: 'ctl', binary: ctlBinary }];
+    if (process.env.BENCH_BASELINE)
+      instances.push({ label: 'baseline ctl', binary: join(process.env.BENCH_BASELINE, 'node_modules', '.bin', 'ctl') });
+    for (const [i, instance] of instances.entries()) {
+      const args = ['--root', join(base, `ctl${i}`, 'root'), '--state', join(base, `ctl${i}`, 'state')];
+      mkdirSync(join(base, `ctl${i}`, 'state'), { recursive: true });
+      children.push(
+        spawn(instance.binary, [...args, 'daemon', '--log-level', 'warn'], {
+          stdio: 'inherit',
+          env: { ...plain, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
+        }),
+      );
+      instance.ctl = (...more) => execFileSync(instance.binary, [...args, '--no-autostart', ...more], { env: plain, stdio: 'pipe' });
+      instance.forget = () => {
+        const names = JSON.parse(instance.ctl('image', 'ls', '--format', 'json')).map((image) => image.name);
+        if (names.length) instance.ctl('image', 'rm', '--sync', ...names);
+      };
+      /** The image, imported again: its blobs carry no distribution labels from an earlier round. */
+      instance.image = () => {
+        instance.forget();
+        instance.ctl('image', 'import', archive);
+      };
+    }
     const { address, child: containerd } = startContainerd(join(base, 'containerd'));
     children.push(containerd);
     const ctr = (...args) => execFileSync('ctr', ['-a', address, '-n', 'bench', ...args], { stdio: 'pipe' });
     const skopeo = (...args) => execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...args], { stdio: 'pipe' });
-    await waitFor('ctl daemon', () => ctl('version'));
+    for (const { label, ctl } of instances) await waitFor(`${label} daemon`, () => ctl('version'));
     await waitFor('containerd', () => ctr('version'));
 
     let registryCount = 0;
@@ -231,50 +251,59 @@ if (inOwnNetns(fileURLToPath(import.meta.url))) {
       registries.splice(registries.indexOf(r), 1);
       await r.stop();
     };
-    const ctlForget = () => {
-      const names = JSON.parse(ctl('image', 'ls', '--format', 'json')).map((i) => i.name);
-      if (names.length) ctl('image', 'rm', '--sync', ...names);
-    };
-    /** ctl's image, imported again: its blobs carry no distribution labels from an earlier round. */
-    const ctlImage = () => {
-      ctlForget();
-      ctl('image', 'import', archive);
-    };
     // One registry for the pulls, filled once.
     const pullFrom = await newRegistry();
     const pullRef = `${pullFrom.host}/pull:latest`;
     skopeo(`oci-archive:${archive}`, `docker://${pullRef}`);
+    const busybox = join(base, 'busybox.tar');
+    execFileSync('bash', [join(repo, 'tools', 'busybox-image.sh'), busybox]);
+    const busyboxRef = `${pullFrom.host}/busybox:latest`;
+    skopeo(`oci-archive:${busybox}`, `docker://${busyboxRef}`);
+    const pulls = [
+      ['', pullRef],
+      [', busybox', busyboxRef],
+    ];
 
     // Each contender: prepare (not timed) returns the command to time and what to do after it.
     let current;
     const contenders = [
-      {
-        name: 'ctl push (fresh)',
-        async prepare() {
-          current = await newRegistry();
-          ctlImage();
-          ctl('image', 'tag', IMAGE_NAME, `${current.host}/fresh:latest`);
-          return () => ctl('push', `${current.host}/fresh:latest`);
+      ...instances.flatMap(({ label, ctl, forget, image }) => [
+        {
+          name: `${label} push (fresh)`,
+          async prepare() {
+            current = await newRegistry();
+            image();
+            ctl('image', 'tag', IMAGE_NAME, `${current.host}/fresh:latest`);
+            return () => ctl('push', `${current.host}/fresh:latest`);
+          },
+          done: () => dropRegistry(current),
         },
-        done: () => dropRegistry(current),
-      },
+        {
+          name: `${label} push (mount)`,
+          async prepare() {
+            current = await newRegistry();
+            image();
+            ctl('image', 'tag', IMAGE_NAME, `${current.host}/first:latest`);
+            ctl('push', `${current.host}/first:latest`);
+            ctl('image', 'tag', IMAGE_NAME, `${current.host}/second:latest`);
+            return () => ctl('push', `${current.host}/second:latest`);
+          },
+          done: () => dropRegistry(current),
+        },
+        ...pulls.map(([what, ref]) => ({
+          name: `${label} pull (unpack${what})`,
+          async prepare() {
+            forget();
+            return () => ctl('pull', ref);
+          },
+          done: async () => undefined,
+        })),
+      ]),
       {
         name: 'skopeo copy (fresh)',
         async prepare() {
           current = await newRegistry();
           return () => skopeo(`oci-archive:${archive}`, `docker://${current.host}/fresh:latest`);
-        },
-        done: () => dropRegistry(current),
-      },
-      {
-        name: 'ctl push (mount)',
-        async prepare() {
-          current = await newRegistry();
-          ctlImage();
-          ctl('image', 'tag', IMAGE_NAME, `${current.host}/first:latest`);
-          ctl('push', `${current.host}/first:latest`);
-          ctl('image', 'tag', IMAGE_NAME, `${current.host}/second:latest`);
-          return () => ctl('push', `${current.host}/second:latest`);
         },
         done: () => dropRegistry(current),
       },
@@ -287,25 +316,22 @@ if (inOwnNetns(fileURLToPath(import.meta.url))) {
         },
         done: () => dropRegistry(current),
       },
-      {
-        name: 'ctl pull (unpack)',
-        async prepare() {
-          ctlForget();
-          return () => ctl('pull', pullRef);
-        },
-        done: async () => undefined,
-      },
-      {
-        name: 'ctr images pull',
+      ...pulls.map(([what, ref]) => ({
+        name: `ctr images pull${what && ` (${what.slice(2)})`}`,
         async prepare() {
           try {
-            ctr('images', 'rm', '--sync', pullRef);
-          } catch {} // not there yet
-          return () => ctr('images', 'pull', '--plain-http', pullRef);
+            ctr('images', 'rm', '--sync', ref);
+          } catch {
+            // not there yet
+          }
+          return () => ctr('images', 'pull', '--plain-http', ref);
         },
         done: async () => undefined,
-      },
+      })),
     ];
+    // BENCH_ONLY=REGEX: only the contenders whose names match (the ratios print what they can).
+    if (process.env.BENCH_ONLY)
+      contenders.splice(0, contenders.length, ...contenders.filter((c) => new RegExp(process.env.BENCH_ONLY).test(c.name)));
     const times = new Map(contenders.map((c) => [c.name, []]));
     const loads = new Map(certEnvs().map(([label]) => [label, []]));
     for (let round = 0; round < RUNS; round++) {
@@ -328,13 +354,21 @@ if (inOwnNetns(fileURLToPath(import.meta.url))) {
     console.log(
       `\npush and pull of a ${(statSync(archive).size / 1e6).toFixed(0)} MB, ${LAYERS}-layer image, local registry, ${RUNS} rounds:`,
     );
-    console.log(`  ${'contender'.padEnd(24)} ${'median'.padStart(8)}  min..max (s)`);
+    console.log(`  ${'contender'.padEnd(36)} ${'median'.padStart(8)}  min..max (s)`);
     for (const c of contenders)
-      console.log(`  ${c.name.padEnd(24)} ${median(times.get(c.name)).toFixed(3).padStart(8)}  ${spread(times.get(c.name))}`);
+      console.log(`  ${c.name.padEnd(36)} ${median(times.get(c.name)).toFixed(3).padStart(8)}  ${spread(times.get(c.name))}`);
     const m = (name) => median(times.get(name));
-    console.log(`  ctl / skopeo, fresh push: ${(m('ctl push (fresh)') / m('skopeo copy (fresh)')).toFixed(2)}x (target <= 1.00x)`);
-    console.log(`  ctl / skopeo, mounted:    ${(m('ctl push (mount)') / m('skopeo copy (mount)')).toFixed(2)}x (target: close to 1x)`);
-    console.log(`  ctl / ctr, pull + unpack: ${(m('ctl pull (unpack)') / m('ctr images pull')).toFixed(2)}x (target <= 0.50x)`);
+    const ratio = (x, y, target) =>
+      times.has(x) &&
+      times.has(y) &&
+      console.log(`  ${`${x} / ${y}:`.padEnd(66)} ${(m(x) / m(y)).toFixed(2)}x${target ? ` (target ${target})` : ''}`);
+    ratio('ctl push (fresh)', 'skopeo copy (fresh)', '<= 1.00x');
+    ratio('ctl push (mount)', 'skopeo copy (mount)', 'close to 1x');
+    ratio('ctl pull (unpack)', 'ctr images pull', '<= 0.50x');
+    ratio('ctl pull (unpack, busybox)', 'ctr images pull (busybox)', '<= 0.50x');
+    if (instances.length > 1)
+      for (const what of ['push (fresh)', 'push (mount)', 'pull (unpack)', 'pull (unpack, busybox)'])
+        ratio(`ctl ${what}`, `baseline ctl ${what}`);
     console.log(
       `  node -e 0 (median of the rounds): ${[...loads].map(([label, xs]) => `${label} ${median(xs).toFixed(1)} ms`).join(', ')}`,
     );
