@@ -1,6 +1,8 @@
 /**
  * Pull and push against a real registry (Debian's docker-registry on 127.0.0.1, see
- * registry.ts), interop with skopeo both ways, platform selection, `run --pull`, and a fake
+ * registry.ts), interop with skopeo both ways, cross-repository mounts and blobs not sent twice
+ * (checked in the registry's own access log), parallel uploads and a failure among them (through
+ * a proxy that holds or fails chosen requests), platform selection, `run --pull`, and a fake
  * registry (an HTTP server in this process) that sends bytes not matching their digests.
  */
 import { strict as assert } from 'node:assert';
@@ -8,8 +10,23 @@ import { execFileSync } from 'node:child_process';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { waitFor } from '@ctl/proto/testing';
+import { layeredImage } from './big-image';
 import { useEngine } from './engine';
-import { type TestRegistry, freePort, getBlob, getManifest, putBlob, putManifest, sha256, startRegistry } from './registry';
+import {
+  type LoggedRequest,
+  type TestRegistry,
+  type TokenServer,
+  freePort,
+  getBlob,
+  getManifest,
+  putBlob,
+  putManifest,
+  sha256,
+  startProxy,
+  startRegistry,
+  startTokenServer,
+} from './registry';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -18,6 +35,19 @@ const BUSYBOX = 'docker.io/library/busybox:latest';
 const HOST_ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
 /** A platform no test machine is: the second platform of the index. */
 const OTHER = { os: 'linux', architecture: 's390x' };
+
+interface ContentRow {
+  digest: string;
+  labels: Record<string, string>;
+}
+
+/** The blob an upload PUT finishes (its digest query parameter), or undefined for another request. */
+const uploadedDigest = (r: { method: string; path: string }): string | undefined =>
+  r.method === 'PUT' && r.path.includes('/blobs/uploads/')
+    ? (new URL(r.path, 'http://x').searchParams.get('digest') ?? undefined)
+    : undefined;
+const mountPath = (repo: string, digest: string, from: string): string =>
+  `/v2/${repo}/blobs/uploads/?${new URLSearchParams({ mount: digest, from })}`;
 
 interface ImageRow {
   name: string;
@@ -35,6 +65,13 @@ describe('ctl pull and push with a registry', function () {
   const images = (): ImageRow[] => JSON.parse(ok('image', 'ls', '--format', 'json')) as ImageRow[];
   const imageOf = (name: string): ImageRow | undefined => images().find((i) => i.name === name);
   const blobs = (): string[] => ok('content', 'ls', '-q').trim().split('\n').filter(Boolean);
+  const labelsOf = (digest: string): Record<string, string> =>
+    (JSON.parse(ok('content', 'ls', '--format', 'json')) as ContentRow[]).find((b) => b.digest === digest)?.labels ?? {};
+  /** The config and layers of a stored manifest. */
+  const blobsOf = (manifest: string): string[] => {
+    const m = JSON.parse(ok('content', 'get', manifest)) as { config: { digest: string }; layers: { digest: string }[] };
+    return [m.config.digest, ...m.layers.map((l) => l.digest)];
+  };
   /** Removes every image here and collects their blobs and snapshots, so the next pull fetches for real. */
   const forgetAll = (): void => {
     const names = images().map((i) => i.name);
@@ -78,6 +115,126 @@ describe('ctl pull and push with a registry', function () {
     // Pushing again finds every blob there already.
     assert.equal(ok('image', 'push', ref), pushed);
     ok('image', 'rm', 'docker.io/skopeo/busybox:copied');
+  });
+
+  it('mounts blobs another repository of the registry has, sends none the repository has, and labels where each blob is', async () => {
+    const host = registry.host;
+    const source = `containerd.io/distribution.source.${host}`;
+    const parts = blobsOf(busyboxDigest);
+    for (const d of [...parts]) assert.equal(labelsOf(d)[source], 'busybox', `the push to busybox is recorded on ${d}`);
+
+    await registry.requests();
+    const copy = `${host}/team/copy:1`;
+    ok('image', 'tag', 'busybox', copy);
+    assert.equal(ok('push', copy), `${copy}@${busyboxDigest}\n`);
+    let log = await registry.requests();
+    for (const d of parts) {
+      const mount = log.find((r) => r.method === 'POST' && r.path === mountPath('team/copy', d, 'busybox'));
+      assert.equal(mount?.status, 201, `the registry mounted ${d} from busybox`);
+      assert.equal(sha256(await getBlob(host, 'team/copy', d)), d, 'the mounted blob is in the new repository');
+    }
+    assert.deepEqual(
+      log.filter((r) => uploadedDigest(r)),
+      [],
+      'no blob bytes were sent',
+    );
+    for (const d of parts) assert.equal(labelsOf(d)[source], 'busybox,team/copy');
+
+    // Pushed again: HEAD finds every blob, nothing is started.
+    assert.equal(ok('push', copy), `${copy}@${busyboxDigest}\n`);
+    log = await registry.requests();
+    for (const d of parts) assert.ok(log.some((r) => r.method === 'HEAD' && r.path === `/v2/team/copy/blobs/${d}` && r.status === 200));
+    assert.deepEqual(
+      log.filter((r) => r.path.includes('/blobs/uploads/')),
+      [],
+      'no upload is started for a blob the repository has',
+    );
+
+    // A pull records its repository too, and a push elsewhere mounts from it.
+    forgetAll();
+    ok('pull', copy);
+    for (const d of [busyboxDigest, ...parts]) assert.equal(labelsOf(d)[source], 'team/copy', `the pull is recorded on ${d}`);
+    const other = `${host}/other:2`;
+    ok('image', 'tag', copy, other);
+    await registry.requests();
+    ok('push', other);
+    log = await registry.requests();
+    for (const d of parts)
+      assert.equal(log.find((r) => r.path === mountPath('other', d, 'team/copy'))?.status, 201, `${d} is mounted from team/copy`);
+    ok('image', 'rm', copy, other);
+    ok('image', 'import', join(engine.instance.base, 'busybox.tar'));
+  });
+
+  it('uploads blobs in parallel and the manifest after them all; a failed upload fails the push, ends the others, tags nothing', async () => {
+    const name = 'docker.io/library/layered:1';
+    const archive = layeredImage(join(engine.instance.base, 'layered'), name, [3 << 20, 2 << 20, 1 << 20, 512 << 10, 256 << 10]);
+    ok('image', 'import', '--no-unpack', archive);
+    const digest = imageOf(name)!.target.digest;
+    const parts = blobsOf(digest);
+    const failing = parts[2]!;
+
+    // Through a proxy that fails one blob's upload and holds every other: the push ends with that
+    // failure (it would wait forever for the held ones if it did not give them up).
+    const failer = await startProxy(registry.host, (method, path) => {
+      const uploaded = uploadedDigest({ method, path });
+      if (!uploaded) return 'forward';
+      return uploaded === failing ? { status: 500, body: 'injected failure' } : 'hold';
+    });
+    try {
+      ok('image', 'tag', name, `${failer.host}/layered:1`);
+      const failed = await engine.start('push', `${failer.host}/layered:1`);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(
+        failed.stderr,
+        new RegExp(`upload blob ${failing} to ${failer.host}/layered: 500 Internal Server Error \\(UNKNOWN: injected failure\\)`),
+      );
+      const held = failer.requests.filter((r) => r.action === 'hold');
+      assert.ok(held.length > 0, 'other uploads were under way when one failed');
+      await waitFor('the push to give up the uploads still in flight', () => held.every((r) => r.closedByClient) || undefined);
+      assert.deepEqual(
+        failer.requests.filter((r) => r.path.includes('/manifests/')),
+        [],
+        'no manifest is sent after a failed upload',
+      );
+      assert.equal((await fetch(`http://${registry.host}/v2/layered/manifests/1`, { method: 'HEAD' })).status, 404, 'nothing is tagged');
+      ok('image', 'rm', `${failer.host}/layered:1`);
+    } finally {
+      await failer.stop();
+    }
+
+    // Through a proxy that lets no upload finish before a second one has started: only parallel
+    // uploads get through. The registry's log has the manifest after every blob.
+    let started = 0;
+    let bothStarted!: () => void;
+    const two = new Promise<void>((resolve) => (bothStarted = resolve));
+    const gate = await startProxy(registry.host, (method, path) => {
+      if (!uploadedDigest({ method, path })) return 'forward';
+      if (++started === 2) bothStarted();
+      return two.then(() => 'forward' as const);
+    });
+    try {
+      const ref = `${gate.host}/layered:1`;
+      ok('image', 'tag', name, ref);
+      await registry.requests();
+      const pushed = await engine.start('push', ref);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      assert.equal(pushed.stdout, `${ref}@${digest}\n`);
+      const log: LoggedRequest[] = await registry.requests();
+      const manifestAt = log.findIndex((r) => r.method === 'PUT' && r.path === '/v2/layered/manifests/1' && r.status === 201);
+      assert.ok(manifestAt >= 0, 'the manifest is stored');
+      const uploads = log.flatMap((r, i) => (uploadedDigest(r) ? [{ digest: uploadedDigest(r)!, at: i, status: r.status }] : []));
+      assert.deepEqual(uploads.map((u) => u.digest).sort(), [...parts].sort(), 'every blob is uploaded once');
+      for (const u of uploads) {
+        assert.equal(u.status, 201);
+        assert.ok(u.at < manifestAt, `blob ${u.digest} was stored before the manifest`);
+      }
+      ok('image', 'rm', ref);
+    } finally {
+      await gate.stop();
+    }
+    assert.equal((await getManifest(registry.host, 'layered', '1')).data.equals(Buffer.from(ok('content', 'get', digest))), true);
+    for (const d of parts) assert.equal(sha256(await getBlob(registry.host, 'layered', d)), d);
+    ok('image', 'rm', name);
   });
 
   it('pulls by tag and by digest into an empty store, and runs what it pulled', () => {
@@ -242,6 +399,57 @@ describe('ctl pull and push with a registry', function () {
     assert.deepEqual(ourSnapshots(), []);
     assert.equal(imageOf(`${host}/policy:nope`), undefined);
     assert.equal(imageOf(closed), undefined);
+  });
+
+  describe('a registry that wants a token', () => {
+    let tokens: TokenServer;
+    let secured: TestRegistry;
+    before(async () => {
+      tokens = await startTokenServer('alice', 's3cret');
+      secured = await startRegistry(tokens);
+    });
+    after(async () => {
+      await secured?.stop();
+      await tokens?.stop();
+    });
+
+    it('mounts with a token that may also pull from the source, and sends the bytes when it may not', async () => {
+      const host = secured.host;
+      ok('image', 'import', join(engine.instance.base, 'busybox.tar'));
+      const parts = blobsOf(busyboxDigest);
+      const push = async (ref: string, ...flags: string[]): Promise<void> => {
+        ok('image', 'tag', BUSYBOX, ref);
+        const r = await engine.start('push', ...flags, ref);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, `${ref}@${busyboxDigest}\n`);
+      };
+
+      ok('image', 'tag', BUSYBOX, `${host}/team/a:1`);
+      const anonymous = await engine.start('push', `${host}/team/a:1`);
+      assert.equal(anonymous.code, 1);
+      assert.match(anonymous.stderr, /the token endpoint http:\/\/127\.0\.0\.1:\d+\/token refused anonymous access \(401\)/);
+      await push(`${host}/team/a:1`, '--user', 'alice:s3cret');
+
+      await secured.requests();
+      tokens.requests.length = 0;
+      await push(`${host}/team/b:1`, '--user', 'alice:s3cret');
+      let log = await secured.requests();
+      for (const d of parts) assert.equal(log.find((r) => r.path === mountPath('team/b', d, 'team/a'))?.status, 201, `${d} is mounted`);
+      assert.equal(tokens.requests.length, 1, 'the first token already allows the mounts');
+      for (const scope of ['repository:team/b:pull,push', 'repository:team/a:pull'])
+        assert.ok(tokens.requests[0]!.scopes.includes(scope), `${scope} in ${tokens.requests[0]!.scopes.join(' ')}`);
+
+      // Alice may not read team/a and team/b any more: the registry refuses the mount (from team/b,
+      // the newest source), the bytes go instead.
+      tokens.unreadable.add('team/a').add('team/b');
+      await push(`${host}/team/c:1`, '--user', 'alice:s3cret');
+      log = await secured.requests();
+      for (const d of parts) {
+        assert.equal(log.find((r) => r.path === mountPath('team/c', d, 'team/b'))?.status, 401, `the mount of ${d} is refused`);
+        assert.equal(log.find((r) => uploadedDigest(r) === d)?.status, 201, `${d} is uploaded`);
+      }
+      ok('image', 'rm', `${host}/team/a:1`, `${host}/team/b:1`, `${host}/team/c:1`);
+    });
   });
 
   describe('a registry that sends bytes not matching their digests', () => {

@@ -39,6 +39,8 @@ export const Label = {
   gcExpire: 'containerd.io/gc.expire',
   /** On a layer blob: the diff id (digest of the uncompressed tar). */
   uncompressed: 'containerd.io/uncompressed',
+  /** Prefix of labels listing where a blob is in a registry (`containerd.io/distribution.source.<domain>` = repo,…). */
+  distributionSource: 'containerd.io/distribution.source.',
 } as const;
 
 export type { Platform };

@@ -6,6 +6,10 @@ import { sha256 } from '../oci';
 import { parseChallenges } from './auth';
 import { Registry, isLocalhost, registryHost } from './registry';
 
+async function* bodyOf(data: Buffer): AsyncIterable<Uint8Array> {
+  yield data;
+}
+
 describe('registry auth', () => {
   it('parses WWW-Authenticate challenges: quoted values, escapes, several challenges', () => {
     assert.deepEqual(
@@ -49,7 +53,16 @@ describe('registry auth', () => {
     let server: Server;
     let host: string;
     let mode: 'bearer' | 'basic' = 'bearer';
+    /** Whether the token endpoint grants pull on team/base (the source of mounts). */
+    let grantsBase = true;
     const tokenRequests: URL[] = [];
+    /** Blob bytes PUT to team/app, by digest. */
+    const uploaded = new Map<string, Buffer>();
+    /** The scopes a Bearer token of this server grants (empty for anything else). */
+    const granted = (req: IncomingMessage): string[] => {
+      const m = /^Bearer t:[^:]+:(.*)$/.exec(req.headers.authorization ?? '');
+      return m ? m[1]!.split(' ') : [];
+    };
     const USER = 'alice';
     const PASSWORD = 's3cret';
     const basicOk = (req: IncomingMessage): boolean =>
@@ -64,7 +77,10 @@ describe('registry auth', () => {
             res.writeHead(401).end();
             return;
           }
-          const scopes = url.searchParams.getAll('scope').join(' ');
+          const scopes = url.searchParams
+            .getAll('scope')
+            .filter((scope) => grantsBase || !scope.startsWith('repository:team/base:'))
+            .join(' ');
           res
             .writeHead(200, { 'content-type': 'application/json' })
             .end(JSON.stringify({ token: `t:${req.headers.authorization ? USER : 'anonymous'}:${scopes}` }));
@@ -88,6 +104,30 @@ describe('registry auth', () => {
             .end(manifest);
           return;
         }
+        if (url.pathname === '/v2/team/app/blobs/uploads/' && req.method === 'POST') {
+          const needed = ['repository:team/app:pull,push', ...(url.searchParams.get('mount') ? ['repository:team/base:pull'] : [])];
+          if (!needed.every((scope) => granted(req).includes(scope))) {
+            res
+              .writeHead(401, {
+                'www-authenticate': `Bearer realm="http://${host}/token",service="test-registry",scope="${needed.join(' ')}"`,
+              })
+              .end();
+            return;
+          }
+          if (url.searchParams.get('from') === 'team/base')
+            res.writeHead(201, { 'docker-content-digest': url.searchParams.get('mount')! }).end();
+          else res.writeHead(202, { location: '/v2/team/app/blobs/uploads/session' }).end();
+          return;
+        }
+        if (url.pathname === '/v2/team/app/blobs/uploads/session' && req.method === 'PUT') {
+          const chunks: Buffer[] = [];
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => {
+            uploaded.set(url.searchParams.get('digest')!, Buffer.concat(chunks));
+            res.writeHead(201).end();
+          });
+          return;
+        }
         res.writeHead(404).end();
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -96,6 +136,8 @@ describe('registry auth', () => {
     after(() => new Promise<void>((resolve) => server.close(() => resolve())));
     beforeEach(() => {
       tokenRequests.length = 0;
+      uploaded.clear();
+      grantsBase = true;
     });
 
     it('follows the Bearer challenge to the token endpoint with Basic credentials', async () => {
@@ -133,6 +175,30 @@ describe('registry auth', () => {
       const got = await new Registry(host, 'team/app', 'pull', { credentials: { username: USER, password: PASSWORD } }).manifest('v1');
       assert.equal(got.desc.digest, sha256(manifest));
       assert.equal(tokenRequests.length, 0);
+    });
+
+    it('asks the token for pull on the repositories blobs are mounted from, and mounts', async () => {
+      mode = 'bearer';
+      const blob = Buffer.from('a layer\n');
+      const desc = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(blob), size: blob.length };
+      const registry = new Registry(host, 'team/app', 'pull,push', { credentials: { username: USER, password: PASSWORD } }, ['team/base']);
+      assert.equal(await registry.pushBlob(desc, () => bodyOf(blob), 'team/base'), 'mounted');
+      assert.equal(tokenRequests.length, 1, 'the first token already allows the mount');
+      assert.deepEqual(tokenRequests[0]!.searchParams.getAll('scope').sort(), [
+        'repository:team/app:pull,push',
+        'repository:team/base:pull',
+      ]);
+      assert.equal(uploaded.size, 0, 'no bytes were sent');
+    });
+
+    it('uploads the bytes when the token does not allow reading the mount source', async () => {
+      mode = 'bearer';
+      grantsBase = false;
+      const blob = Buffer.from('another layer\n');
+      const desc = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(blob), size: blob.length };
+      const registry = new Registry(host, 'team/app', 'pull,push', { credentials: { username: USER, password: PASSWORD } }, ['team/base']);
+      assert.equal(await registry.pushBlob(desc, () => bodyOf(blob), 'team/base'), 'uploaded');
+      assert.deepEqual(uploaded.get(desc.digest), blob);
     });
 
     it('says NotFound for what the registry does not have, and Unavailable for a registry that is not there', async () => {

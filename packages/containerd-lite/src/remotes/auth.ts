@@ -6,6 +6,10 @@
  * the operation, until a 401 says it no longer works.
  */
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
+import type { Http, HttpResponse } from './http';
+
+/** A token endpoint's answer is a small JSON object; more than this is not one. */
+const MAX_TOKEN_RESPONSE = 1 << 20;
 
 export interface Challenge {
   /** Lower-case: "bearer", "basic". */
@@ -84,11 +88,11 @@ export interface TokenResponse {
   access_token?: string;
 }
 
-export type HttpFetch = (url: string, init: RequestInit) => Promise<Response>;
-
 /** The Authorization header for one registry host and one set of scopes. */
 export class Authorizer {
   private header: string | undefined;
+  /** The challenge being answered, which requests meeting a 401 meanwhile wait for. */
+  private answering: Promise<void> | undefined;
 
   /**
    * @param host the registry (for messages)
@@ -98,7 +102,7 @@ export class Authorizer {
     private readonly host: string,
     private readonly scopes: string[],
     private readonly credentials: Credentials | undefined,
-    private readonly http: HttpFetch,
+    private readonly http: Http,
   ) {}
 
   /** The header to send, if any is known yet. */
@@ -107,14 +111,22 @@ export class Authorizer {
   }
 
   /**
-   * Answers a 401: works out a new Authorization header from the challenge. Returns false when
-   * nothing new can be tried (the same header would be sent again), so the caller fails instead
-   * of looping.
+   * Answers a 401 to a request sent with the header sentWith: works out a new Authorization
+   * header from the challenge. Requests in parallel that meet the same 401 share one answer (one
+   * token request), and a request whose header another has replaced meanwhile just tries the new
+   * one. Returns false when nothing new can be tried (the same header would be sent again), so
+   * the caller fails instead of looping.
    */
-  async challenge(response: Response, signal?: AbortSignal): Promise<boolean> {
-    const challenges = parseChallenges(response.headers.get('www-authenticate') ?? '');
+  async challenge(response: HttpResponse, sentWith: string | undefined, signal?: AbortSignal): Promise<boolean> {
+    if (this.header !== sentWith) return true;
+    this.answering ??= this.answer(response, signal).finally(() => (this.answering = undefined));
+    await this.answering;
+    return this.header !== sentWith;
+  }
+
+  private async answer(response: HttpResponse, signal?: AbortSignal): Promise<void> {
+    const challenges = parseChallenges(response.header('www-authenticate') ?? '');
     const bearer = challenges.find((c) => c.scheme === 'bearer');
-    const previous = this.header;
     if (bearer) {
       this.header = `Bearer ${await this.token(bearer, signal)}`;
     } else if (challenges.some((c) => c.scheme === 'basic')) {
@@ -123,10 +135,9 @@ export class Authorizer {
       this.header = basic(this.credentials);
     } else {
       throw denied(
-        `registry ${this.host} answered 401 Unauthorized without a challenge this client knows (${response.headers.get('www-authenticate') ?? 'no WWW-Authenticate header'})`,
+        `registry ${this.host} answered 401 Unauthorized without a challenge this client knows (${response.header('www-authenticate') ?? 'no WWW-Authenticate header'})`,
       );
     }
-    return this.header !== previous;
   }
 
   private async token(challenge: Challenge, signal?: AbortSignal): Promise<string> {
@@ -147,13 +158,13 @@ export class Authorizer {
     if (this.credentials) headers.authorization = basic(this.credentials);
     const res = await this.http(url.toString(), { headers, signal });
     if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel().catch(() => undefined);
+      res.discard();
       throw denied(
         `registry ${this.host}: the token endpoint ${url.origin}${url.pathname} refused ${this.credentials ? `the credentials of ${this.credentials.username}` : 'anonymous access'} (${res.status})`,
       );
     }
     if (!res.ok) {
-      await res.body?.cancel().catch(() => undefined);
+      res.discard();
       throw new EngineError(
         ErrorKind.Unavailable,
         `registry ${this.host}: the token endpoint ${url.origin}${url.pathname} answered ${res.status} ${res.statusText}`,
@@ -161,7 +172,7 @@ export class Authorizer {
     }
     let body: TokenResponse;
     try {
-      body = (await res.json()) as TokenResponse;
+      body = JSON.parse(await res.text(MAX_TOKEN_RESPONSE)) as TokenResponse;
     } catch (err) {
       throw new EngineError(ErrorKind.Unknown, `registry ${this.host}: the token endpoint's answer is not JSON: ${(err as Error).message}`);
     }

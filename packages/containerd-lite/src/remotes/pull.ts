@@ -5,7 +5,8 @@
  * then the same walk an import ends with (checks and GC labels; see archive/import.ts), the
  * caller's beforeNaming (the unpack), and only then the image record. Everything is written under the caller's lease, so a pull that fails
  * leaves no name and only blobs the collector takes once the lease goes; a blob whose bytes do
- * not match its digest is never committed.
+ * not match its digest is never committed. Every blob of the pull is labelled with the repository
+ * it is in (source.ts), so a push to another repository of the registry mounts it.
  */
 import { EngineError, ErrorKind, invalidArgument, isKind } from '@ctl/proto/errors';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,9 @@ import { bytesSource, writeBlob } from '../content/helpers';
 import type { Images } from '../images/images';
 import { type Descriptor, type Index, type Manifest, type Platform, isIndex, isManifest } from '../oci';
 import { formatReference, parseNormalizedReference } from '@ctl/proto/reference';
+import { eachInParallel, linkedSignal } from './parallel';
 import { Registry, type RegistryOptions } from './registry';
+import { recordSource } from './source';
 
 export interface PullProgress {
   /**
@@ -65,7 +68,10 @@ export async function pullImage(reference: string, options: PullOptions): Promis
   const { content, signal, progress = () => undefined } = options;
   const ref = parseNormalizedReference(reference);
   const name = formatReference(ref);
-  const registry = new Registry(ref.domain, ref.path, 'pull', { ...options.registry, signal });
+  const stop = new AbortController();
+  const registry = new Registry(ref.domain, ref.path, 'pull', { ...options.registry, signal: linkedSignal(stop, signal) });
+  // Where each blob came from, for a later push to another repository of the registry to mount it.
+  const noteSource = (digest: string): Promise<void> => recordSource(content, digest, ref.domain, ref.path);
   const sel = selection(options);
   const pullId = randomBytes(6).toString('hex');
 
@@ -73,6 +79,7 @@ export async function pullImage(reference: string, options: PullOptions): Promis
   const target: Descriptor = top.desc;
   progress({ event: 'resolved', name, current: 0, total: 0, message: target.digest });
   await storeBytes(content, target, top.data, `pull-${pullId}-${target.digest}`, options);
+  await noteSource(target.digest);
 
   // The tree, fetched breadth-first: manifests one by one (small), blobs a few at a time.
   const blobs = new Map<string, Descriptor>();
@@ -89,7 +96,9 @@ export async function pullImage(reference: string, options: PullOptions): Promis
       for (const [i, entry] of index.manifests.entries()) {
         const child = checkDescriptor(entry, `entry ${i} of image index ${desc.digest}`);
         if ((!isIndex(child.mediaType) && !isManifest(child.mediaType)) || !isSelected(sel, child)) continue;
-        await visit(child, await manifestBytes(registry, child, `pull-${pullId}-${child.digest}`, options), depth + 1);
+        const data = await manifestBytes(registry, child, `pull-${pullId}-${child.digest}`, options);
+        await noteSource(child.digest);
+        await visit(child, data, depth + 1);
       }
     } else if (isManifest(desc.mediaType)) {
       const manifest = json as Manifest;
@@ -104,14 +113,11 @@ export async function pullImage(reference: string, options: PullOptions): Promis
   };
   await visit(target, top.data, 0);
 
-  const queue = [...blobs.values()];
-  const worker = async (): Promise<void> => {
-    for (let desc = queue.shift(); desc; desc = queue.shift()) {
-      checkAborted(signal);
-      await fetchBlob(registry, desc, `pull-${pullId}-${desc.digest}`, options);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, worker));
+  await eachInParallel([...blobs.values()], PARALLEL, stop, async (desc) => {
+    checkAborted(signal);
+    await fetchBlob(registry, desc, `pull-${pullId}-${desc.digest}`, options);
+    await noteSource(desc.digest);
+  });
 
   // Everything is in content: check it and label it as an import does, then name it.
   const found = await new Walker(content, sel, signal).walk(target, 'image');

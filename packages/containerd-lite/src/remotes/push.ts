@@ -1,7 +1,10 @@
 /**
- * Pushing an image record to a registry: every blob the image needs (configs and layers, each
- * uploaded only when a HEAD says the repository lacks it), then the manifests by digest, then
- * the image's own manifest or index under the tag (or its digest). With a platform, only that
+ * Pushing an image record to a registry: every blob the image needs (configs and layers), a few
+ * at a time, each sent only when a HEAD says the repository lacks it, and mounted instead of
+ * sent when its distribution-source label (source.ts) names another repository of the same
+ * registry; then the manifests by digest, an index only after its manifests; then the image's
+ * own manifest or index under the tag (or its digest). Every blob the repository holds in the
+ * end is labelled as being there, for the next push elsewhere. With a platform, only that
  * platform's manifest of an index goes, under the tag, as `docker push --platform` does.
  *
  * The whole image must be stored locally: an index whose other platforms were never pulled
@@ -14,13 +17,15 @@ import type { Images } from '../images/images';
 import { type Descriptor, type ImageConfig, type Index, type Manifest, type Platform, isConfig, isIndex, isManifest } from '../oci';
 import { format as formatPlatform, only } from '@ctl/proto/platforms';
 import { formatReference, normalizeReference, parseNormalizedReference } from '@ctl/proto/reference';
+import { eachInParallel, linkedSignal } from './parallel';
 import { Registry, type RegistryOptions } from './registry';
+import { mountSource, recordSource } from './source';
 
 export interface PushProgress {
   /**
    * pushing: bytes of a blob sent so far (name = digest); exists: the repository had the blob;
-   * pushed: a blob or manifest is in the repository; image: the reference now names the image
-   * (name, message = digest).
+   * pushed: a blob or manifest is in the repository (message "mounted from REPO" for a blob the
+   * registry mounted); image: the reference now names the image (name, message = digest).
    */
   event: 'pushing' | 'exists' | 'pushed' | 'image';
   name: string;
@@ -42,9 +47,15 @@ export interface PushOptions {
 interface Tree {
   /** Configs and layers, each once. */
   blobs: Map<string, Descriptor>;
-  /** Manifests and nested indexes below the top, children before parents. */
-  manifests: Descriptor[];
+  /** Manifests and nested indexes below the top, each once, with its height (0: a manifest, 1: an index of manifests, …). */
+  manifests: Map<string, { desc: Descriptor; height: number }>;
 }
+
+/**
+ * Blobs sent at once. Uploads to one registry are bound by round trips and by the registry
+ * hashing and storing what it receives, so a few in parallel keep both busy; more only queue.
+ */
+const PARALLEL = 4;
 
 /** Pushes the image named source to target (default: source); returns what the target names. */
 export async function pushImage(
@@ -52,7 +63,7 @@ export async function pushImage(
   target: string | undefined,
   options: PushOptions,
 ): Promise<{ name: string; target: Descriptor }> {
-  const { content, signal, progress = () => undefined } = options;
+  const { content, progress = () => undefined } = options;
   const sourceName = normalizeReference(source);
   const dest = parseNormalizedReference(target || source);
   const destName = formatReference(dest);
@@ -67,25 +78,51 @@ export async function pushImage(
       `push ${destName}: the image's ${options.platform ? 'manifest' : 'target'} is ${top.digest}, not the digest the reference names`,
     );
 
-  const tree: Tree = { blobs: new Map(), manifests: [] };
-  await collect(content, top, tree, new Set(), sourceName, 0);
-  const registry = new Registry(dest.domain, dest.path, 'pull,push', { ...options.registry, signal });
-
+  const tree: Tree = { blobs: new Map(), manifests: new Map() };
+  await collect(content, top, tree, new Map(), sourceName, 0);
+  // Where each blob could be mounted from, known before the first request: the token asks for
+  // pull access to those repositories with the push access to the destination.
+  const mountFrom = new Map<string, string>();
   for (const desc of tree.blobs.values()) {
+    const from = mountSource((await content.info(desc.digest)).labels, dest.domain, dest.path);
+    if (from) mountFrom.set(desc.digest, from);
+  }
+  const stop = new AbortController();
+  const signal = linkedSignal(stop, options.signal);
+  const registry = new Registry(dest.domain, dest.path, 'pull,push', { ...options.registry, signal }, mountFrom.values());
+  const noteSource = (desc: Descriptor): Promise<void> => recordSource(content, desc.digest, dest.domain, dest.path);
+
+  await eachInParallel([...tree.blobs.values()], PARALLEL, stop, async (desc) => {
     checkAborted(signal);
     if (await registry.hasBlob(desc.digest)) {
       progress({ event: 'exists', name: desc.digest, current: desc.size, total: desc.size });
-      continue;
+    } else {
+      const from = mountFrom.get(desc.digest);
+      const how = await registry.pushBlob(
+        desc,
+        () => counted(content.read(desc.digest), (n) => progress({ event: 'pushing', name: desc.digest, current: n, total: desc.size })),
+        from,
+      );
+      progress({
+        event: 'pushed',
+        name: desc.digest,
+        current: desc.size,
+        total: desc.size,
+        ...(how === 'mounted' && { message: `mounted from ${from}` }),
+      });
     }
-    await registry.uploadBlob(desc, () =>
-      counted(content.read(desc.digest), (n) => progress({ event: 'pushing', name: desc.digest, current: n, total: desc.size })),
-    );
-    progress({ event: 'pushed', name: desc.digest, current: desc.size, total: desc.size });
-  }
-  for (const desc of tree.manifests) {
-    checkAborted(signal);
-    await registry.putManifest(desc.digest, desc, await readBlob(content, desc, 'manifest'));
-    progress({ event: 'pushed', name: desc.digest, current: desc.size, total: desc.size });
+    await noteSource(desc);
+  });
+  // A registry takes a manifest only once what it names is there: an index after its manifests.
+  const below = [...tree.manifests.values()];
+  const heights = [...new Set(below.map((m) => m.height))].sort((a, b) => a - b);
+  for (const height of heights) {
+    const level = below.filter((m) => m.height === height).map((m) => m.desc);
+    await eachInParallel(level, PARALLEL, stop, async (desc) => {
+      checkAborted(signal);
+      await registry.putManifest(desc.digest, desc, await readBlob(content, desc, 'manifest'));
+      progress({ event: 'pushed', name: desc.digest, current: desc.size, total: desc.size });
+    });
   }
   checkAborted(signal);
   await registry.putManifest(dest.digest ?? dest.tag!, top, await readBlob(content, top, 'manifest'));
@@ -111,10 +148,17 @@ async function readJson<T>(content: Content, desc: Descriptor, what: string): Pr
   }
 }
 
-/** Everything below desc, checked to be stored, in the order to push it. */
-async function collect(content: Content, desc: Descriptor, tree: Tree, seen: Set<string>, name: string, depth: number): Promise<void> {
-  if (seen.has(desc.digest)) return;
-  seen.add(desc.digest);
+/** Everything below desc, checked to be stored; returns desc's height (see Tree). */
+async function collect(
+  content: Content,
+  desc: Descriptor,
+  tree: Tree,
+  seen: Map<string, number>,
+  name: string,
+  depth: number,
+): Promise<number> {
+  const known = seen.get(desc.digest);
+  if (known !== undefined) return known;
   if (depth > 8) throw invalidArgument(`image ${name}: indexes nested more than 8 deep`);
   const missing = (err: unknown, what: string): never => {
     if (isKind(err, ErrorKind.NotFound)) {
@@ -127,16 +171,20 @@ async function collect(content: Content, desc: Descriptor, tree: Tree, seen: Set
   if (isIndex(desc.mediaType)) {
     const index = await readJson<Index>(content, desc, 'image index').catch((err: unknown) => missing(err, 'the image index'));
     if (!Array.isArray(index.manifests)) throw invalidArgument(`image index ${desc.digest} has no manifests list`);
+    let height = 1;
     for (const [i, entry] of index.manifests.entries()) {
       const child = checkDescriptor(entry, `entry ${i} of image index ${desc.digest}`);
       if (isIndex(child.mediaType) || isManifest(child.mediaType)) {
-        await collect(content, child, tree, seen, name, depth + 1);
-        tree.manifests.push(child);
+        const below = await collect(content, child, tree, seen, name, depth + 1);
+        if (!tree.manifests.has(child.digest)) tree.manifests.set(child.digest, { desc: child, height: below });
+        height = Math.max(height, below + 1);
       } else {
         await checkBlob(content, child, 'blob').catch((err: unknown) => missing(err, 'the blob'));
         tree.blobs.set(child.digest, child);
       }
     }
+    seen.set(desc.digest, height);
+    return height;
   } else if (isManifest(desc.mediaType)) {
     const manifest = await readJson<Manifest>(content, desc, 'manifest').catch((err: unknown) => missing(err, 'the manifest'));
     if (!manifest.config || !Array.isArray(manifest.layers)) throw invalidArgument(`manifest ${desc.digest} has no config or layers`);
@@ -150,9 +198,10 @@ async function collect(content: Content, desc: Descriptor, tree: Tree, seen: Set
       });
       tree.blobs.set(blob.digest, blob);
     }
-  } else {
-    throw invalidArgument(`image ${name}: ${desc.digest} is a ${desc.mediaType}, neither an image index nor an image manifest`);
+    seen.set(desc.digest, 0);
+    return 0;
   }
+  throw invalidArgument(`image ${name}: ${desc.digest} is a ${desc.mediaType}, neither an image index nor an image manifest`);
 }
 
 /** The stored manifest of an image for a platform (the best match of an index's, or the image's own). */

@@ -1,18 +1,18 @@
 /**
  * One repository of a registry over the OCI distribution API (HTTP API v2): manifests by tag or
- * digest, blobs, monolithic uploads. HTTP is Node's own fetch (undici, built into Node 20):
- * it streams bodies both ways, follows the blob redirects to storage (dropping Authorization
- * when the origin changes) and needs no dependency; nothing here needs more than it offers.
+ * digest, blobs, monolithic uploads and cross-repository mounts, over Node's http and https
+ * with keep-alive connections (see http.ts for why not fetch).
  *
  * Errors carry kinds: 404 → NotFound, 401/403 → PermissionDenied, 429 → ResourceExhausted,
  * 5xx and unreachable hosts → Unavailable, other 4xx → InvalidArgument; messages carry the
  * registry's own error codes (MANIFEST_UNKNOWN, …).
  */
-import { EngineError, ErrorKind, invalidArgument, notFound } from '@ctl/proto/errors';
+import { EngineError, ErrorKind, invalidArgument, isKind, notFound } from '@ctl/proto/errors';
 import { MAX_JSON_BYTES, SCHEMA1 } from '../archive/common';
 import { type Descriptor, MediaType, isIndex, isManifest, sha256 } from '../oci';
 import { DEFAULT_DOMAIN } from '@ctl/proto/reference';
 import { Authorizer, type Credentials, denied } from './auth';
+import { type HttpRequest, type HttpResponse, http } from './http';
 
 export interface RegistryOptions {
   /** HTTP instead of HTTPS (always for localhost, 127.0.0.0/8 and ::1). */
@@ -55,9 +55,9 @@ function kindOfStatus(status: number): ErrorKind {
 }
 
 /** The registry's error codes and messages from an error answer's body ('' when it has none). */
-async function errorDetail(res: Response): Promise<string> {
+async function errorDetail(res: HttpResponse): Promise<string> {
   try {
-    const text = (await res.text()).slice(0, 4096);
+    const text = await res.text(4096);
     try {
       const body = JSON.parse(text) as RegistryErrorBody;
       return (body.errors ?? []).map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
@@ -70,22 +70,17 @@ async function errorDetail(res: Response): Promise<string> {
 }
 
 /** An error for an unexpected answer, with the registry's error codes when its body has them. */
-async function statusError(res: Response, what: string): Promise<EngineError> {
+async function statusError(res: HttpResponse, what: string): Promise<EngineError> {
   const detail = await errorDetail(res);
   return new EngineError(kindOfStatus(res.status), `${what}: ${res.status} ${res.statusText}${detail ? ` (${detail})` : ''}`);
 }
 
-async function notFoundError(res: Response, what: string): Promise<EngineError> {
+async function notFoundError(res: HttpResponse, what: string): Promise<EngineError> {
   const detail = await errorDetail(res);
   return notFound(`${what}: not found in the registry${detail ? ` (${detail})` : ''}`);
 }
 
-export interface RequestInit2 {
-  method?: string;
-  headers?: Record<string, string>;
-  /** Made again for a retry after an auth challenge, so a stream body can be sent twice. */
-  body?: () => Buffer | AsyncIterable<Uint8Array>;
-}
+export type RegistryRequest = Omit<HttpRequest, 'signal'>;
 
 export class Registry {
   readonly host: string;
@@ -96,55 +91,52 @@ export class Registry {
    * @param domain the reference's domain (docker.io → registry-1.docker.io)
    * @param repository the path in the registry ("library/busybox")
    * @param actions what the operation does, for the token scope
+   * @param mountSources other repositories of the registry that blobs are mounted from: the
+   *   token must let the operation pull from them too, or the registry refuses the mount
    */
   constructor(
     domain: string,
     readonly repository: string,
     actions: 'pull' | 'pull,push',
     private readonly options: RegistryOptions = {},
+    mountSources: Iterable<string> = [],
   ) {
     this.host = registryHost(domain);
     this.base = `${options.plainHttp || isLocalhost(this.host) ? 'http' : 'https'}://${this.host}`;
-    this.auth = new Authorizer(this.host, [`repository:${repository}:${actions}`], options.credentials, (url, init) =>
-      this.send(url, init),
-    );
+    const scopes = [`repository:${repository}:${actions}`];
+    for (const source of new Set(mountSources)) if (source !== repository) scopes.push(`repository:${source}:pull`);
+    this.auth = new Authorizer(this.host, scopes, options.credentials, (url, init) => this.send(url, init));
   }
 
-  /** fetch, with network failures as Unavailable (and a hint when HTTPS met a plain HTTP server). */
-  private async send(url: string, init: RequestInit): Promise<Response> {
+  /** A request, with network failures as Unavailable (and a hint when HTTPS met a plain HTTP server). */
+  private async send(url: string, init: HttpRequest): Promise<HttpResponse> {
     try {
-      return await fetch(url, { ...init, signal: this.options.signal, redirect: 'follow' });
+      return await http(url, { ...init, signal: this.options.signal });
     } catch (err) {
       if (this.options.signal?.aborted) throw new EngineError(ErrorKind.Canceled, 'canceled', { cause: err });
-      const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-      const why = cause?.message ?? cause?.code ?? (err as Error).message;
+      const { code, message } = err as NodeJS.ErrnoException;
       const hint =
-        /wrong version number|EPROTO|ERR_SSL/i.test(`${cause?.code} ${cause?.message}`) && url.startsWith('https:')
+        /wrong version number|EPROTO|ERR_SSL/i.test(`${code} ${message}`) && url.startsWith('https:')
           ? ' (is it a plain HTTP registry? use --plain-http)'
           : '';
-      throw new EngineError(ErrorKind.Unavailable, `registry ${this.host} is not reachable: ${why}${hint}`, { cause: err });
+      throw new EngineError(ErrorKind.Unavailable, `registry ${this.host} is not reachable: ${message || code}${hint}`, { cause: err });
     }
   }
 
   /** A request to the registry with the operation's authorization, answering one challenge. */
-  async request(pathOrUrl: string, init: RequestInit2 = {}): Promise<Response> {
+  async request(pathOrUrl: string, init: RegistryRequest = {}): Promise<HttpResponse> {
     const url = /^https?:\/\//.test(pathOrUrl) ? pathOrUrl : `${this.base}${pathOrUrl}`;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...init.headers };
       const authorization = this.auth.authorization();
       if (authorization && new URL(url).host === this.host) headers.authorization = authorization;
-      const body = init.body?.();
-      const res = await this.send(url, {
-        method: init.method ?? 'GET',
-        headers,
-        ...(body !== undefined && { body: body as unknown as RequestInit['body'], duplex: 'half' }),
-      } as RequestInit);
+      const res = await this.send(url, { ...init, headers });
       if (res.status !== 401 || attempt > 0) {
         if (res.status === 401) throw await statusError(res, `registry ${this.host}: unauthorized`);
         return res;
       }
-      await res.body?.cancel().catch(() => undefined);
-      if (!(await this.auth.challenge(res, this.options.signal)))
+      res.discard();
+      if (!(await this.auth.challenge(res, headers.authorization, this.options.signal)))
         throw denied(`registry ${this.host}: the credentials were refused (401 Unauthorized)`);
     }
   }
@@ -166,10 +158,10 @@ export class Registry {
     const digest = sha256(data);
     if (reference.includes(':') && reference !== digest)
       throw invalidArgument(`manifest ${what}: the registry sent content with digest ${digest}, not the one asked for`);
-    const stated = res.headers.get('docker-content-digest');
+    const stated = res.header('docker-content-digest');
     if (stated?.startsWith('sha256:') && stated !== digest)
       throw invalidArgument(`manifest ${what}: the registry says its digest is ${stated}, but its content has ${digest}`);
-    return { desc: { mediaType: manifestType(res.headers.get('content-type'), data, what), digest, size: data.length }, data };
+    return { desc: { mediaType: manifestType(res.header('content-type'), data, what), digest, size: data.length }, data };
   }
 
   /** A blob's bytes as they arrive (the caller checks the digest), and the size the registry gives. */
@@ -177,27 +169,52 @@ export class Registry {
     const what = `blob ${desc.digest} of ${this.host}/${this.repository}`;
     const res = await this.request(this.path('blobs', desc.digest));
     if (res.status === 404) throw await notFoundError(res, what);
-    if (!res.ok || !res.body) throw await statusError(res, `get ${what}`);
-    const length = res.headers.get('content-length');
-    return { body: res.body as unknown as AsyncIterable<Uint8Array>, size: length !== null ? Number(length) : undefined };
+    if (!res.ok) throw await statusError(res, `get ${what}`);
+    const length = res.header('content-length');
+    return { body: res.body, size: length !== null ? Number(length) : undefined };
   }
 
   /** Whether the repository has the blob (HEAD). */
   async hasBlob(digest: string): Promise<boolean> {
     const res = await this.request(this.path('blobs', digest), { method: 'HEAD' });
-    await res.body?.cancel().catch(() => undefined);
+    res.discard();
     if (res.status === 404) return false;
     if (res.ok) return true;
     throw await statusError(res, `check blob ${digest} in ${this.host}/${this.repository}`);
   }
 
-  /** Uploads a blob in one PUT (POST to start, PUT with the digest and the whole body). */
-  async uploadBlob(desc: Descriptor, body: () => AsyncIterable<Uint8Array>): Promise<void> {
+  /**
+   * Puts a blob in the repository: mounted from the repository from when one is given and the
+   * registry has it there (201 Created), else its bytes in one PUT to the upload location a POST
+   * opened (a mount the registry cannot do opens one too: 202 Accepted). A mount is only a
+   * shortcut: whatever keeps it from working (no access to from, an error), a plain upload follows.
+   */
+  async pushBlob(desc: Descriptor, body: () => AsyncIterable<Uint8Array>, from?: string): Promise<'mounted' | 'uploaded'> {
     const what = `upload blob ${desc.digest} to ${this.host}/${this.repository}`;
-    const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
-    await started.body?.cancel().catch(() => undefined);
+    const uploads = `/v2/${this.repository}/blobs/uploads/`;
+    const post = { method: 'POST', headers: { 'content-length': '0' } };
+    let started: HttpResponse | undefined;
+    if (from) {
+      const query = new URLSearchParams({ mount: desc.digest, from });
+      started = await this.request(`${uploads}?${query}`, post).catch((err: unknown) => {
+        if (isKind(err, ErrorKind.PermissionDenied)) return undefined;
+        throw err;
+      });
+      if (started?.status === 201) {
+        started.discard();
+        const stated = started.header('docker-content-digest');
+        if (stated && stated !== desc.digest) throw new EngineError(ErrorKind.Unknown, `${what}: the registry mounted ${stated}`);
+        return 'mounted';
+      }
+      if (started && started.status !== 202) {
+        started.discard();
+        started = undefined;
+      }
+    }
+    started ??= await this.request(uploads, post);
     if (started.status !== 202) throw await statusError(started, what);
-    const location = started.headers.get('location');
+    started.discard();
+    const location = started.header('location');
     if (!location) throw new EngineError(ErrorKind.Unknown, `${what}: the registry gave no upload location`);
     const url = new URL(location, `${this.base}/`);
     url.searchParams.set('digest', desc.digest);
@@ -207,9 +224,10 @@ export class Registry {
       body,
     });
     if (res.status !== 201 && res.status !== 204) throw await statusError(res, what);
-    await res.body?.cancel().catch(() => undefined);
-    const stated = res.headers.get('docker-content-digest');
+    res.discard();
+    const stated = res.header('docker-content-digest');
     if (stated && stated !== desc.digest) throw new EngineError(ErrorKind.Unknown, `${what}: the registry stored it as ${stated}`);
+    return 'uploaded';
   }
 
   /** Stores a manifest or index under a tag or its digest, bytes verbatim. */
@@ -221,25 +239,25 @@ export class Registry {
       body: () => data,
     });
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await statusError(res, what);
-    await res.body?.cancel().catch(() => undefined);
-    const stated = res.headers.get('docker-content-digest');
+    res.discard();
+    const stated = res.header('docker-content-digest');
     if (stated && stated !== desc.digest) throw new EngineError(ErrorKind.Unknown, `${what}: the registry stored it as ${stated}`);
   }
 }
 
 /** A whole small body, refused past limit bytes. */
-async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
-  const length = Number(res.headers.get('content-length') ?? 0);
+async function readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
+  const length = Number(res.header('content-length') ?? 0);
   if (length > limit) {
-    await res.body?.cancel().catch(() => undefined);
+    res.discard();
     throw invalidArgument(`${what} is ${length} bytes, more than the ${limit} allowed`);
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body) {
     total += chunk.length;
     if (total > limit) throw invalidArgument(`${what} is more than the ${limit} bytes allowed`);
-    chunks.push(Buffer.from(chunk));
+    chunks.push(chunk);
   }
   return Buffer.concat(chunks);
 }
