@@ -1,6 +1,11 @@
-/** The gRPC adapters: containerd.services.snapshots.v1.Snapshots over the loaded drivers, and ctl.snapshotter.v1.Drivers. */
+/**
+ * The gRPC adapters: containerd.services.snapshots.v1.Snapshots over the loaded drivers, and
+ * ctl.snapshotter.v1.Drivers and System. Their definitions come from the static codecs, not
+ * proto-loader: containerd's snapshotter suite starts a ctl-snapshotter per case, and loading
+ * every contract would be a third of each start's CPU.
+ */
 import type * as grpc from '@grpc/grpc-js';
-import { type Contracts, type ServiceRegistration, toServiceError, unaryHandler } from '@ctl/proto';
+import { type ServiceRegistration, serviceDefinition, toServiceError, unaryHandler } from '@ctl/proto';
 import type { CommitSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/CommitSnapshotRequest';
 import type { ListSnapshotsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/ListSnapshotsRequest';
 import type { MountsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/MountsRequest';
@@ -20,10 +25,10 @@ interface KeyRequest {
   key: string;
 }
 
-export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+export function snapshotsRegistration(snapshotters: Snapshotters): ServiceRegistration {
   const pick = (req: { snapshotter: string }) => snapshotters.get(req.snapshotter);
   return {
-    definition: contracts.containerd.services.snapshots.v1.Snapshots.service,
+    definition: serviceDefinition('containerd/services/snapshots/v1/snapshots', 'containerd.services.snapshots.v1.Snapshots'),
     implementation: {
       Prepare: unaryHandler(async (req: PrepareSnapshotRequest__Output) => ({
         mounts: (await pick(req).prepare(req.key, req.parent, req.labels)).map(mountToWire),
@@ -69,9 +74,9 @@ export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapsh
 }
 
 /** ctl.snapshotter.v1.System: what the drivers' roots hold that no snapshot accounts for (ctl system check). */
-export function systemRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+export function systemRegistration(snapshotters: Snapshotters): ServiceRegistration {
   return {
-    definition: contracts.ctl.snapshotter.v1.System.service,
+    definition: serviceDefinition('ctl/snapshotter/v1/snapshotter', 'ctl.snapshotter.v1.System'),
     implementation: {
       Check: unaryHandler(async () => ({ leftovers: await snapshotters.leftovers() })),
     },
@@ -79,9 +84,9 @@ export function systemRegistration(contracts: Contracts, snapshotters: Snapshott
 }
 
 /** ctl.snapshotter.v1.Drivers: which loaded driver a snapshotter name reaches, for clients that record it (labels, GC). */
-export function driversRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+export function driversRegistration(snapshotters: Snapshotters): ServiceRegistration {
   return {
-    definition: contracts.ctl.snapshotter.v1.Drivers.service,
+    definition: serviceDefinition('ctl/snapshotter/v1/snapshotter', 'ctl.snapshotter.v1.Drivers'),
     implementation: {
       Resolve: unaryHandler(async (req: ResolveRequest__Output) => ({ driver: snapshotters.resolve(req.name) })),
     },
