@@ -1,10 +1,17 @@
 /**
- * The contracts as grpc-js service definitions, loaded from the descriptor that the build
- * generates from the .proto sources (no .proto parsing at start). For long-running services and
- * their clients; the CLI's hot path uses wire.ts and the static codecs instead.
+ * The contracts as grpc-js service definitions, two ways:
+ * - `serviceDefinition`: one service, from the precompiled static codecs (codecs.ts), for
+ *   serving. It costs a few milliseconds where loading every contract through proto-loader
+ *   costs some 100 ms of CPU, which a service binary started often pays on every start
+ *   (containerd's snapshotter suite starts a fresh ctl-snapshotter for each of its cases).
+ * - `loadContracts`: every contract through @grpc/proto-loader from the descriptor that the
+ *   build generates (no .proto parsing at start): typed service definitions and grpc-js client
+ *   constructors, for the services still registered through it and for tests.
+ * The CLI's hot path uses neither: wire.ts and the static codecs.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Options } from '@grpc/proto-loader';
+import { staticService } from './codecs';
 import type { ProtoGrpcType as AttachProto } from './generated/attach';
 import type { ProtoGrpcType as BuildProto } from './generated/build';
 import type { ProtoGrpcType as ContainersProto } from './generated/containers';
@@ -71,4 +78,39 @@ export function loadContracts(): Contracts {
     loaded = grpcJs.loadPackageDefinition(definition) as unknown as Contracts;
   }
   return loaded;
+}
+
+/** grpc-js writes what a serializer returns as it is; it must be a Buffer. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A method's name as proto-loader's alias gives it (lodash's camelCase: CloseIO → closeIo). */
+function lowerCamelCase(name: string): string {
+  const words = name.match(/[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+/g) ?? [name];
+  return words.map((w, i) => (i ? w.charAt(0).toUpperCase() + w.slice(1).toLowerCase() : w.toLowerCase())).join('');
+}
+
+/**
+ * The grpc-js definition of one service (full name, e.g.
+ * `containerd.services.snapshots.v1.Snapshots`) of one .proto file (path without `.proto`),
+ * built on the static codecs: on the wire and in the objects handlers get and return, the same
+ * as `loadContracts()`'s, whose loader options the codecs follow (codecs.test.ts compares them).
+ */
+export function serviceDefinition(protoFile: string, service: string): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of staticService(protoFile, service)) {
+    definition[method.name] = {
+      path: method.path,
+      requestStream: method.requestStream,
+      responseStream: method.responseStream,
+      requestSerialize: (value: unknown) => asBuffer(method.request.encode(value)),
+      requestDeserialize: (bytes: Buffer) => method.request.decode(bytes),
+      responseSerialize: (value: unknown) => asBuffer(method.response.encode(value)),
+      responseDeserialize: (bytes: Buffer) => method.response.decode(bytes),
+      // grpc-js finds a handler under either name, so the alias is proto-loader's exactly.
+      originalName: lowerCamelCase(method.name),
+    };
+  }
+  return definition;
 }

@@ -10,7 +10,7 @@ import { ensureDir } from './fsutil';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
-import { loadContracts } from './contracts';
+import { serviceDefinition } from './contracts';
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument } from './errors';
 import type { HealthCheckRequest__Output } from './generated/grpc/health/v1/HealthCheckRequest';
 import type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse';
@@ -248,7 +248,6 @@ export async function serveUnix(socket: string, parts: ServiceParts, logger: Log
 export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logger: Logger): Promise<ServerHandle> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const grpcJs = require('@grpc/grpc-js') as typeof grpc;
-  const contracts = loadContracts();
   const { socket } = claim;
   let serving = false;
   const registered = new Set<string>();
@@ -263,11 +262,11 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
       server.addService(definition, implementation);
       for (const name of serviceNames(definition)) registered.add(name);
     };
-    add(contracts.containerd.services.version.v1.Version.service, {
+    add(serviceDefinition('containerd/services/version/v1/version', 'containerd.services.version.v1.Version'), {
       Version: unaryHandler(async () => ({ version: info.version, revision: info.revision })),
     });
     for (const r of parts.registrations) add(r.definition, r.implementation);
-    add(contracts.grpc.health.v1.Health.service, healthService.implementation);
+    add(serviceDefinition('grpc/health/v1/health', 'grpc.health.v1.Health'), healthService.implementation);
     // The socket is made with mode 0600 from the start (umask), not loosened then tightened.
     const previousUmask = process.umask(0o177);
     try {

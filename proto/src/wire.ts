@@ -12,22 +12,8 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { EngineError, ErrorKind, unavailable } from './errors';
 import { GrpcCode, REASON_TRAILER, fromGrpcStatus } from './status';
+import { type MessageCodec, messageCodec, staticCodecs, staticMethod } from './codecs';
 import { namespaceHeaders } from './namespace';
-
-interface StaticType {
-  encode(message: unknown): { finish(): Uint8Array };
-  decode(bytes: Uint8Array): unknown;
-  fromObject(object: unknown): unknown;
-  toObject(message: unknown, options: object): unknown;
-}
-
-interface MethodInfo {
-  path: string;
-  requestType: string;
-  responseType: string;
-  requestStream: boolean;
-  responseStream: boolean;
-}
 
 /** One RPC with its codecs; Req and Res are the generated TypeScript types. */
 export interface WireMethod<Req, Res> {
@@ -38,58 +24,23 @@ export interface WireMethod<Req, Res> {
   decode(bytes: Uint8Array): Res;
 }
 
-// The same conversions as loader-options.json gives grpc-js, so both clients return one shape.
-const TO_OBJECT = { longs: Number, enums: String, defaults: true, oneofs: true } as const;
-
-interface CodecModule {
-  (protobuf: unknown): Record<string, unknown>;
-  methods: Record<string, MethodInfo>;
-}
-
-const codecRoots = new Map<string, Record<string, unknown>>();
-let protobufRuntime: unknown;
-
-/** The static codecs of one .proto file, loaded on first use. */
-function codecRoot(stem: string): { root: Record<string, unknown>; methods: Record<string, MethodInfo> } {
-  // Required by package name, so that the CLI's bundle (which leaves them outside) and the
-  // plain build find the same files.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(`@ctl/proto/static/${stem}`) as CodecModule;
-  let root = codecRoots.get(stem);
-  if (!root) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    protobufRuntime ??= require('protobufjs/minimal');
-    root = mod(protobufRuntime);
-    codecRoots.set(stem, root);
-  }
-  return { root, methods: mod.methods };
-}
-
 /**
  * Looks a method up in the static codecs of one .proto file, named by its path without
  * `.proto` (e.g. `containerd/services/version/v1/version`).
  */
 export function wireMethod<Req, Res>(protoFile: string, service: string, method: string): WireMethod<Req, Res> {
-  const { root, methods } = codecRoot(protoFile.replace(/\//g, '_'));
-  const info = methods[`${service}/${method}`];
-  if (!info) throw new EngineError(ErrorKind.NotFound, `no method ${service}/${method} in ${protoFile}.proto`);
-  const type = (name: string): StaticType => name.split('.').reduce<any>((ns, part) => ns?.[part], root) as StaticType; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const requestType = type(info.requestType);
-  const responseType = type(info.responseType);
+  const { path, requestStream, responseStream, request, response } = staticMethod(protoFile, service, method);
   return {
-    path: info.path,
-    requestStream: info.requestStream,
-    responseStream: info.responseStream,
-    encode: (request) => requestType.encode(requestType.fromObject(request ?? {})).finish(),
-    decode: (bytes) => responseType.toObject(responseType.decode(bytes), TO_OBJECT) as Res,
+    path,
+    requestStream,
+    responseStream,
+    encode: request.encode as (request: Req) => Uint8Array,
+    decode: response.decode as (bytes: Uint8Array) => Res,
   };
 }
 
 /** One message type's codec, from the static codecs of the .proto file that defines it. */
-export interface WireType<T> {
-  encode(message: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
-}
+export type WireType<T> = MessageCodec<T>;
 
 /**
  * The codec of one message type (full name without the leading dot, e.g.
@@ -97,13 +48,7 @@ export interface WireType<T> {
  * undefined when the file has no such type. Decoding gives the same shape as the RPCs' messages.
  */
 export function wireType<T>(protoFile: string, fullName: string): WireType<T> | undefined {
-  const { root } = codecRoot(protoFile.replace(/\//g, '_'));
-  const type = fullName.split('.').reduce<any>((ns, part) => ns?.[part], root) as StaticType | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (typeof type?.encode !== 'function') return undefined;
-  return {
-    encode: (message) => type.encode(type.fromObject(message ?? {})).finish(),
-    decode: (bytes) => type.toObject(type.decode(bytes), TO_OBJECT) as T,
-  };
+  return messageCodec<T>(staticCodecs(protoFile).root, fullName);
 }
 
 export interface CallOptions {

@@ -313,7 +313,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
           contentRegistration(contracts, content),
           imagesRegistration(contracts, images),
           leasesRegistration(contracts, leases),
-          snapshotsService(contracts, (name, metadata) => new NamespacedSnapshotter(snapshots(name), namespaceFromMetadata(metadata))),
+          snapshotsService((name, metadata) => new NamespacedSnapshotter(snapshots(name), namespaceFromMetadata(metadata))),
           gcRegistration(contracts, gc),
           systemRegistration(contracts, async () => [
             ...(await orphansReleased.then(() => [])),

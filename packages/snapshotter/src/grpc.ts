@@ -1,6 +1,11 @@
-/** The gRPC adapters: containerd.services.snapshots.v1.Snapshots over the loaded drivers, and ctl.snapshotter.v1.Drivers. */
+/**
+ * The gRPC adapters: containerd.services.snapshots.v1.Snapshots over the loaded drivers, and
+ * ctl.snapshotter.v1.Drivers and System. Their definitions come from the static codecs, not
+ * proto-loader: containerd's snapshotter suite starts a ctl-snapshotter per case, and loading
+ * every contract would be a third of each start's CPU.
+ */
 import type * as grpc from '@grpc/grpc-js';
-import { type Contracts, type ServiceRegistration, toServiceError, unaryHandler } from '@ctl/proto';
+import { type ServiceRegistration, serviceDefinition, toServiceError, unaryHandler } from '@ctl/proto';
 import type { CommitSnapshotRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/CommitSnapshotRequest';
 import type { ListSnapshotsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/ListSnapshotsRequest';
 import type { MountsRequest__Output } from '@ctl/proto/generated/containerd/services/snapshots/v1/MountsRequest';
@@ -23,8 +28,8 @@ interface KeyRequest {
 /** The snapshotter a call reaches: by the request's snapshotter name and, on a namespaced host, the call's metadata. */
 export type PickSnapshotter = (snapshotter: string, metadata: grpc.Metadata) => Snapshotter & Cleaner;
 
-export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
-  return snapshotsService(contracts, (name) => snapshotters.get(name));
+export function snapshotsRegistration(snapshotters: Snapshotters): ServiceRegistration {
+  return snapshotsService((name) => snapshotters.get(name));
 }
 
 /**
@@ -32,10 +37,10 @@ export function snapshotsRegistration(contracts: Contracts, snapshotters: Snapsh
  * containerd-lite's view of them with keys in the call's namespace (containerd serves Snapshots
  * on its own socket too, and ctr uses it there).
  */
-export function snapshotsService(contracts: Contracts, pickSnapshotter: PickSnapshotter): ServiceRegistration {
+export function snapshotsService(pickSnapshotter: PickSnapshotter): ServiceRegistration {
   const pick = (req: { snapshotter: string }, call: { metadata: grpc.Metadata }) => pickSnapshotter(req.snapshotter, call.metadata);
   return {
-    definition: contracts.containerd.services.snapshots.v1.Snapshots.service,
+    definition: serviceDefinition('containerd/services/snapshots/v1/snapshots', 'containerd.services.snapshots.v1.Snapshots'),
     implementation: {
       Prepare: unaryHandler(async (req: PrepareSnapshotRequest__Output, call) => ({
         mounts: (await pick(req, call).prepare(req.key, req.parent, req.labels)).map(mountToWire),
@@ -83,9 +88,9 @@ export function snapshotsService(contracts: Contracts, pickSnapshotter: PickSnap
 }
 
 /** ctl.snapshotter.v1.System: what the drivers' roots hold that no snapshot accounts for (ctl system check). */
-export function systemRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+export function systemRegistration(snapshotters: Snapshotters): ServiceRegistration {
   return {
-    definition: contracts.ctl.snapshotter.v1.System.service,
+    definition: serviceDefinition('ctl/snapshotter/v1/snapshotter', 'ctl.snapshotter.v1.System'),
     implementation: {
       Check: unaryHandler(async () => ({ leftovers: await snapshotters.leftovers() })),
     },
@@ -93,9 +98,9 @@ export function systemRegistration(contracts: Contracts, snapshotters: Snapshott
 }
 
 /** ctl.snapshotter.v1.Drivers: which loaded driver a snapshotter name reaches, for clients that record it (labels, GC). */
-export function driversRegistration(contracts: Contracts, snapshotters: Snapshotters): ServiceRegistration {
+export function driversRegistration(snapshotters: Snapshotters): ServiceRegistration {
   return {
-    definition: contracts.ctl.snapshotter.v1.Drivers.service,
+    definition: serviceDefinition('ctl/snapshotter/v1/snapshotter', 'ctl.snapshotter.v1.Drivers'),
     implementation: {
       Resolve: unaryHandler(async (req: ResolveRequest__Output) => ({ driver: snapshotters.resolve(req.name) })),
     },

@@ -1,4 +1,4 @@
-import { type ServiceFactory, loadContracts, openDatabase, serviceRoot } from '@ctl/proto';
+import { type ServiceFactory, openDatabase, serviceRoot } from '@ctl/proto';
 import { join } from 'node:path';
 import { readConfig } from './config';
 import { driversRegistration, snapshotsRegistration, systemRegistration } from './grpc';
@@ -18,11 +18,7 @@ export const createSnapshotterService: ServiceFactory = async ({ dirs, logger })
     logger.info('drivers loaded', { drivers: snapshotters.names(), default: snapshotters.defaultName });
     return {
       name: 'snapshotter',
-      registrations: [
-        snapshotsRegistration(loadContracts(), snapshotters),
-        driversRegistration(loadContracts(), snapshotters),
-        systemRegistration(loadContracts(), snapshotters),
-      ],
+      registrations: [snapshotsRegistration(snapshotters), driversRegistration(snapshotters), systemRegistration(snapshotters)],
       close: async () => {
         await snapshotters.close();
         await db.close();

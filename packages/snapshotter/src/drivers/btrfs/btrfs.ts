@@ -46,17 +46,14 @@ function btrfs(args: string[]): Promise<string> {
 
 /** Why the driver cannot keep snapshots in root on this host, or undefined when it can. */
 export async function btrfsUnsupported(root: string): Promise<string | undefined> {
-  try {
-    await btrfs(['--version']);
-  } catch (err) {
-    return `the btrfs command (btrfs-progs) cannot run: ${(err as Error).message}`;
-  }
+  // The file system first: a statfs, where the tool check is a process; on a host whose
+  // root is not on btrfs (most) no process is spawned at every start.
   // The root may not exist yet; it will be made on the file system of its nearest ancestor.
   let path = root;
   for (;;) {
     try {
       const type = (await statfs(path)).type;
-      if (type === BTRFS_SUPER_MAGIC) return undefined;
+      if (type === BTRFS_SUPER_MAGIC) break;
       const where = path === root ? root : `${root} (made under ${path})`;
       return `${where} is on ${FS_NAMES.get(type) ?? `file system type 0x${type.toString(16)}`}, not btrfs`;
     } catch (err) {
@@ -64,6 +61,12 @@ export async function btrfsUnsupported(root: string): Promise<string | undefined
       path = dirname(path);
     }
   }
+  try {
+    await btrfs(['--version']);
+  } catch (err) {
+    return `the btrfs command (btrfs-progs) cannot run: ${(err as Error).message}`;
+  }
+  return undefined;
 }
 
 export async function openBtrfsDriver(root: string): Promise<BtrfsDriver> {

@@ -1,0 +1,114 @@
+/**
+ * The precompiled static codecs (dist/static/, one module per .proto file, made by
+ * scripts/generate.mjs) and the message shape they give: what the light client (wire.ts) and
+ * the services' grpc-js definitions (contracts.ts `serviceDefinition`) both encode and decode
+ * with. Light: node built-ins and protobufjs's minimal runtime, loaded on first use.
+ */
+import { EngineError, ErrorKind } from './errors';
+
+interface StaticType {
+  encode(message: unknown): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): unknown;
+  fromObject(object: unknown): unknown;
+  toObject(message: unknown, options: object): unknown;
+}
+
+/** One method as the generated method table of its .proto file describes it. */
+export interface StaticMethodInfo {
+  path: string;
+  requestType: string;
+  responseType: string;
+  requestStream: boolean;
+  responseStream: boolean;
+}
+
+/** One message type's codec: plain objects of the generated TypeScript types in and out. */
+export interface MessageCodec<T> {
+  encode(message: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/**
+ * toObject's options: the conversions loader-options.json names (camelCase names are built
+ * into the codecs), so that these codecs and @grpc/proto-loader's give one shape
+ * (codecs.test.ts holds the two together).
+ */
+export const TO_OBJECT = { longs: Number, enums: String, defaults: true, oneofs: true } as const;
+
+interface CodecModule {
+  (protobuf: unknown): Record<string, unknown>;
+  methods: Record<string, StaticMethodInfo>;
+}
+
+const codecRoots = new Map<string, Record<string, unknown>>();
+let protobufRuntime: unknown;
+
+/** The static codecs of one .proto file (its path without `.proto`), loaded on first use. */
+export function staticCodecs(protoFile: string): { root: Record<string, unknown>; methods: Record<string, StaticMethodInfo> } {
+  const stem = protoFile.replace(/\//g, '_');
+  // Required by package name, so that the CLI's bundle (which leaves them outside) and the
+  // plain build find the same files.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(`@ctl/proto/static/${stem}`) as CodecModule;
+  let root = codecRoots.get(stem);
+  if (!root) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    protobufRuntime ??= require('protobufjs/minimal');
+    root = mod(protobufRuntime);
+    codecRoots.set(stem, root);
+  }
+  return { root, methods: mod.methods };
+}
+
+/** A message type's codec from one file's codecs (full name without the leading dot); undefined when it has none. */
+export function messageCodec<T>(root: Record<string, unknown>, fullName: string): MessageCodec<T> | undefined {
+  const type = fullName.split('.').reduce<any>((ns, part) => ns?.[part], root) as StaticType | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (typeof type?.encode !== 'function') return undefined;
+  return {
+    encode: (message) => type.encode(type.fromObject(message ?? {})).finish(),
+    decode: (bytes) => type.toObject(type.decode(bytes), TO_OBJECT) as T,
+  };
+}
+
+/** One method's path, streaming and both messages' codecs. */
+export interface StaticMethod {
+  /** The method's name as the .proto file spells it (Prepare). */
+  name: string;
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  request: MessageCodec<unknown>;
+  response: MessageCodec<unknown>;
+}
+
+function codecOf(root: Record<string, unknown>, fullName: string, protoFile: string): MessageCodec<unknown> {
+  const codec = messageCodec<unknown>(root, fullName);
+  if (!codec) throw new EngineError(ErrorKind.Internal, `no codec for ${fullName} in ${protoFile}.proto's static codecs`);
+  return codec;
+}
+
+/** One method of `service` (full name, e.g. `containerd.services.version.v1.Version`) in `protoFile`. */
+export function staticMethod(protoFile: string, service: string, method: string): StaticMethod {
+  const { root, methods } = staticCodecs(protoFile);
+  const info = methods[`${service}/${method}`];
+  if (!info) throw new EngineError(ErrorKind.NotFound, `no method ${service}/${method} in ${protoFile}.proto`);
+  return {
+    name: method,
+    path: info.path,
+    requestStream: info.requestStream,
+    responseStream: info.responseStream,
+    request: codecOf(root, info.requestType, protoFile),
+    response: codecOf(root, info.responseType, protoFile),
+  };
+}
+
+/** Every method of `service` in `protoFile`, in the order the file declares them. */
+export function staticService(protoFile: string, service: string): StaticMethod[] {
+  const { methods } = staticCodecs(protoFile);
+  const prefix = `${service}/`;
+  const names = Object.keys(methods)
+    .filter((key) => key.startsWith(prefix))
+    .map((key) => key.slice(prefix.length));
+  if (!names.length) throw new EngineError(ErrorKind.NotFound, `no service ${service} in ${protoFile}.proto`);
+  return names.map((name) => staticMethod(protoFile, service, name));
+}
