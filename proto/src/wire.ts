@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import { EngineError, ErrorKind, unavailable } from './errors';
 import { GrpcCode, REASON_TRAILER, fromGrpcStatus } from './status';
 import { namespaceHeaders } from './namespace';
+import { traceNow, traceSpan, tracing } from './trace';
 
 interface StaticType {
   encode(message: unknown): { finish(): Uint8Array };
@@ -208,6 +209,10 @@ export class WireClient {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
     this.sessionError = undefined;
     const session = http2.connect('http://localhost', { createConnection: () => net.connect(this.socket) });
+    if (tracing) {
+      const start = traceNow();
+      session.once('connect', () => traceSpan(`rpc.connect ${this.socket.slice(this.socket.lastIndexOf('/') + 1)}`, start));
+    }
     session.on('error', (err) => {
       this.sessionError = err;
     });
@@ -253,6 +258,7 @@ export class WireClient {
     if (method.requestStream) {
       return Promise.reject(new EngineError(ErrorKind.InvalidArgument, `${method.path} streams requests: open it with call()`));
     }
+    const start = tracing ? traceNow() : 0;
     return new Promise<void>((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {
@@ -282,6 +288,7 @@ export class WireClient {
         else reject(this.connectionError(this.sessionError ?? err));
       });
       stream.on('close', () => {
+        if (tracing) traceSpan(`rpc.client ${method.path}`, start);
         if (status === undefined) {
           reject(
             this.sessionError ? this.connectionError(this.sessionError) : unavailable(`${method.path}: stream closed without a status`),
@@ -325,6 +332,10 @@ export class WireClient {
       stream = this.openStream(method, options);
     } catch (err) {
       return WireCall.failed(this.connectionError(err as Error));
+    }
+    if (tracing) {
+      const start = traceNow();
+      stream.once('close', () => traceSpan(`rpc.client ${method.path}`, start));
     }
     return new WireCall(
       method,

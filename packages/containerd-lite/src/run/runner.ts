@@ -29,6 +29,7 @@ import {
   notFound,
   wrap,
 } from '@ctl/proto/errors';
+import { traced, tracedSync } from '@ctl/proto/trace';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { type RunOptions, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
 import { type Mount, withReadonlyTempMount } from '@ctl/runtime-native/mount';
@@ -201,7 +202,7 @@ export class Runner {
     if (this.creating.has(claim)) throw inUse();
     this.creating.add(claim); // before any await: two creates of one name cannot both pass
     try {
-      if (await found(this.deps.containers(ns).get(id))) throw inUse();
+      if (await traced('run.create.name-check', () => found(this.deps.containers(ns).get(id)))) throw inUse();
       return await this.createNamed(ns, id, request);
     } finally {
       this.creating.delete(claim);
@@ -229,20 +230,22 @@ export class Runner {
       delete options.memorySwap;
     }
     const content = deps.content(ns);
-    const image = await deps
-      .images(ns)
-      .get(ref)
-      .catch((err: unknown) => {
-        if (isKind(err, ErrorKind.NotFound))
-          throw new EngineError(
-            ErrorKind.NotFound,
-            `image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`,
-            { reason: ErrorReason.ImageNotFound },
-          );
-        throw err;
-      });
-    const manifest = await hostManifest(content, image.target, ref);
-    const { config } = await readImage(content, manifest);
+    const { manifest, config } = await traced('run.create.image', async () => {
+      const image = await deps
+        .images(ns)
+        .get(ref)
+        .catch((err: unknown) => {
+          if (isKind(err, ErrorKind.NotFound))
+            throw new EngineError(
+              ErrorKind.NotFound,
+              `image "${request.image}" not found: pull or import it first (ctl pull REF, ctl image import FILE)`,
+              { reason: ErrorReason.ImageNotFound },
+            );
+          throw err;
+        });
+      const manifest = await hostManifest(content, image.target, ref);
+      return { manifest, config: (await readImage(content, manifest)).config };
+    });
     const taken = new Set<string>();
     for (const p of [...mountedPaths(options), ...wanted.map((v) => v.destination)]) {
       if (taken.has(p)) throw invalidArgument(`duplicate mount point: ${p}`);
@@ -256,28 +259,32 @@ export class Runner {
 
     // The network (netns, netd's attach) is made while the image is unpacked and the snapshot
     // prepared: it needs neither, and it is most of what a container on a network adds to a create.
-    const network = deps.networking
-      .setUp(ns, id, plan, {
+    const network = traced('run.create.network', () =>
+      deps.networking.setUp(ns, id, plan, {
         hostname: options.hostname,
         hostUts: options.utsMode === 'host',
         imageExposed: Object.keys(config.config?.ExposedPorts ?? {}),
         mounted: new Set([...mountedPaths(options), ...volumes.map((v) => v.destination)]),
-      })
-      .then(
-        (net) => ({ net }),
-        (err: unknown) => ({ err }),
-      );
+      }),
+    ).then(
+      (net) => ({ net }),
+      (err: unknown) => ({ err }),
+    );
     const leases = deps.leases(ns);
     let created = false;
     try {
-      const lease = await leases.createForOperation(LEASE_TTL_MS);
+      const lease = await traced('run.create.lease', () => leases.createForOperation(LEASE_TTL_MS));
       try {
         const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
-        const target = await deps.unpackTarget(ns, request.snapshotter, hold);
-        const { chainId } = await unpack(target, manifest);
-        await hold({ type: `snapshots/${target.snapshotter}`, id });
+        const { target, chainId } = await traced('run.create.unpack', async () => {
+          const target = await deps.unpackTarget(ns, request.snapshotter, hold);
+          return { target, chainId: (await unpack(target, manifest)).chainId };
+        });
+        await traced('run.create.lease-hold', () => hold({ type: `snapshots/${target.snapshotter}`, id }));
         const key = snapshotName(ns, id);
-        const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels);
+        const rootfs = await traced('run.create.snapshot-prepare', () =>
+          target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels),
+        );
         try {
           const record = async (): Promise<void> => {
             const made: string[] = [];
@@ -296,7 +303,7 @@ export class Runner {
                 if (!v.nocopy && readdirSync(volume.mountpoint).length === 0)
                   copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
               }
-              const networked = await network;
+              const networked = await traced('run.create.network-wait', () => network);
               if ('err' in networked) throw networked.err;
               const { net } = networked;
               const userMounts = [...mounts, ...(options.mounts ?? [])];
@@ -306,16 +313,19 @@ export class Runner {
                 hostname: net.hostname,
                 mounts: [...userMounts, ...net.mounts],
               };
-              const spec = await this.spec(ns, id, config, runOptions, rootfs, copies);
-              await containers.create({
-                id,
-                image: ref,
-                labels: { ...labels, ...net.labels },
-                runtime: runtimeRecord(runtime),
-                spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
-                snapshotter: target.snapshotter,
-                snapshotKey: id,
-              });
+              const spec = await traced('run.create.spec', () => this.spec(ns, id, config, runOptions, rootfs, copies));
+              const value = tracedSync('run.create.spec-encode', () => Buffer.from(JSON.stringify(spec)));
+              await traced('run.create.record', () =>
+                containers.create({
+                  id,
+                  image: ref,
+                  labels: { ...labels, ...net.labels },
+                  runtime: runtimeRecord(runtime),
+                  spec: { typeUrl: SPEC_TYPE_URL, value },
+                  snapshotter: target.snapshotter,
+                  snapshotKey: id,
+                }),
+              );
             } catch (err) {
               for (const name of made) await deps.volumes.removeLocked(ns, name, true).catch(() => undefined);
               throw err;
@@ -331,7 +341,7 @@ export class Runner {
         return { id, rootfs, image: ref, warnings, attachSocket: deps.locateTask(ns, id).attachSocket };
       } finally {
         // Made: the container references all the lease held, so there is nothing to collect.
-        await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
+        await traced('run.create.lease-delete', () => leases.delete(lease.id, { collect: !created })).catch(() => undefined);
       }
     } catch (err) {
       // Whatever failed, the network made meanwhile goes too (a setUp that failed undid itself).
@@ -428,11 +438,11 @@ export class Runner {
 
   private async removeNow(ns: string, id: string, force: boolean, removeVolumes: boolean): Promise<void> {
     const containers = this.deps.containers(ns);
-    const container = await containers.get(id).catch((err: unknown) => {
+    const container = await traced('run.remove.get', () => containers.get(id)).catch((err: unknown) => {
       if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${id}`);
       throw err;
     });
-    await this.deps.removeTask(ns, id, force).catch((err: unknown) => {
+    await traced('run.remove.task', () => this.deps.removeTask(ns, id, force)).catch((err: unknown) => {
       if (isKind(err, ErrorKind.FailedPrecondition))
         throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
@@ -441,17 +451,16 @@ export class Runner {
     // refused because ctl run made the task meanwhile (racing this rm -f) leaves the container
     // whole, and a failed detach leaves it to remove again. The snapshot is removed here and now,
     // so no collection is needed for it.
-    await containers.delete(id, { collect: !container.snapshotKey });
+    await traced('run.remove.record', () => containers.delete(id, { collect: !container.snapshotKey }));
     // A task create that found the record before it went has made its task by now (Get waits
     // for it); a later one finds no container.
-    await this.deps.removeTask(ns, id, true);
+    await traced('run.remove.task-again', () => this.deps.removeTask(ns, id, true));
     if (container.snapshotKey) {
-      await this.deps
-        .snapshots(container.snapshotter)
-        .remove(snapshotName(ns, container.snapshotKey))
-        .catch((err: unknown) => {
-          if (!isKind(err, ErrorKind.NotFound)) throw err;
-        });
+      await traced('run.remove.snapshot', () =>
+        this.deps.snapshots(container.snapshotter).remove(snapshotName(ns, container.snapshotKey)),
+      ).catch((err: unknown) => {
+        if (!isKind(err, ErrorKind.NotFound)) throw err;
+      });
     }
     const names = removeVolumes ? this.deps.volumes.usedBy(ns, container) : [];
     if (names.length) {
