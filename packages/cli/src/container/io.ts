@@ -17,6 +17,12 @@ interface Io {
   detach(): void;
 }
 
+/** Loads the attach client now, for a caller with time to spare before it attaches (ctl run). */
+export function prepareAttach(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@ctl/runtime-native/attach');
+}
+
 /** Copies the shim's output to ours (and, with -i, our stdin to the process) until it closes. */
 async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<Io> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
