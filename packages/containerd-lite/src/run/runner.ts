@@ -47,7 +47,7 @@ import type { Content } from '../content/content';
 import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
 import type { OperationLeases, Resource } from '../leases/leases';
-import { type Descriptor, type ImageConfig, type Index, isIndex, isManifest } from '../oci';
+import { type Descriptor, type ImageConfig, type Index, chainIds, isIndex, isManifest } from '../oci';
 import { format, hostPlatform, only } from '@ctl/proto/platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
@@ -111,6 +111,7 @@ export interface RunnerDeps {
 }
 
 const LEASE_TTL_MS = 3600_000;
+const IMAGE_CACHE_SIZE = 16;
 const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
 /** The platform manifest of an image for this host. */
@@ -191,7 +192,32 @@ export class Runner {
    */
   private readonly creating = new Set<string>();
 
+  /**
+   * The platform manifest and config of image targets seen (by namespace and target digest):
+   * content-addressed, so what was read once is what a read would give again, while the blobs are
+   * there (the image record, read every time, keeps them). A few entries: the images run lately.
+   */
+  private readonly imageCache = new Map<string, { manifest: Descriptor; config: ImageConfig }>();
+
   constructor(private readonly deps: RunnerDeps) {}
+
+  private async imageFor(
+    ns: string,
+    content: Content,
+    target: Descriptor,
+    ref: string,
+  ): Promise<{ manifest: Descriptor; config: ImageConfig }> {
+    const key = `${ns}\0${target.digest}`;
+    let entry = this.imageCache.get(key);
+    if (!entry) {
+      const manifest = await hostManifest(content, target, ref);
+      entry = { manifest, config: (await readImage(content, manifest)).config };
+      if (this.imageCache.size >= IMAGE_CACHE_SIZE) this.imageCache.delete(this.imageCache.keys().next().value!);
+      this.imageCache.set(key, entry);
+    }
+    // a copy: what a create makes of the config must not reach the next one
+    return structuredClone(entry);
+  }
 
   async create(ns: string, request: CreateRequest): Promise<Created> {
     const id = request.id || randomBytes(6).toString('hex');
@@ -243,8 +269,7 @@ export class Runner {
             );
           throw err;
         });
-      const manifest = await hostManifest(content, image.target, ref);
-      return { manifest, config: (await readImage(content, manifest)).config };
+      return this.imageFor(ns, content, image.target, ref);
     });
     const taken = new Set<string>();
     for (const p of [...mountedPaths(options), ...wanted.map((v) => v.destination)]) {
@@ -276,15 +301,20 @@ export class Runner {
       const lease = await traced('run.create.lease', () => leases.createForOperation(LEASE_TTL_MS));
       try {
         const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
-        const { target, chainId } = await traced('run.create.unpack', async () => {
-          const target = await deps.unpackTarget(ns, request.snapshotter, hold);
-          return { target, chainId: (await unpack(target, manifest)).chainId };
-        });
+        const target = await traced('run.create.unpack-target', () => deps.unpackTarget(ns, request.snapshotter, hold));
         await traced('run.create.lease-hold', () => hold({ type: `snapshots/${target.snapshotter}`, id }));
         const key = snapshotName(ns, id);
-        const rootfs = await traced('run.create.snapshot-prepare', () =>
-          target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels),
-        );
+        const top = chainIds(config.rootfs.diff_ids).at(-1) ?? '';
+        const prepare = (): Promise<Mount[]> =>
+          traced('run.create.snapshot-prepare', () => target.snapshots.prepare(key, top ? snapshotName(ns, top) : '', snapshotLabels));
+        // An image unpacked before (the usual case) needs no unpack: its top layer's snapshot is the
+        // parent, and once the container's snapshot is its child the snapshotter keeps the chain. Only
+        // when that parent is missing is the image unpacked (its layers held by the lease), then prepared.
+        const rootfs = await prepare().catch(async (err: unknown) => {
+          if (!top || !isKind(err, ErrorKind.NotFound)) throw err;
+          await traced('run.create.unpack', () => unpack(target, manifest));
+          return prepare();
+        });
         try {
           const record = async (): Promise<void> => {
             const made: string[] = [];
