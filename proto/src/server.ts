@@ -17,6 +17,7 @@ import type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheck
 import type { Logger } from './logger';
 import type { InstanceDirs, ServiceName } from './paths';
 import { REASON_TRAILER, toGrpcStatus } from './status';
+import { traceNow, traceSpan, tracing } from './trace';
 
 export interface ServiceRegistration {
   definition: grpc.ServiceDefinition;
@@ -213,6 +214,37 @@ function health(serving: () => boolean, services: Set<string>): Health {
   };
 }
 
+/**
+ * The handlers of one service, each call recorded as the span `rpc.server <path>` (CTL_TRACE):
+ * from the handler's start to its answer (unary) or to the end of its stream.
+ */
+function tracedImplementation(
+  definition: grpc.ServiceDefinition,
+  implementation: grpc.UntypedServiceImplementation,
+): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(implementation)) {
+    const method = definition[name];
+    const span = `rpc.server ${method?.path ?? name}`;
+    if (!method || method.requestStream || method.responseStream) {
+      out[name] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        const start = traceNow();
+        call.once('close', () => traceSpan(span, start));
+        return (handler as (call: unknown) => unknown)(call);
+      }) as grpc.UntypedHandleCall;
+    } else {
+      out[name] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const start = traceNow();
+        return (handler as grpc.handleUnaryCall<unknown, unknown>)(call, (...args: Parameters<grpc.sendUnaryData<unknown>>) => {
+          traceSpan(span, start);
+          callback(...args);
+        });
+      }) as grpc.UntypedHandleCall;
+    }
+  }
+  return out;
+}
+
 function serviceNames(definition: grpc.ServiceDefinition): string[] {
   return Object.values(definition).map((method) => method.path.split('/')[1]!);
 }
@@ -259,7 +291,7 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
   try {
     const info = buildInfo();
     const add = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void => {
-      server.addService(definition, implementation);
+      server.addService(definition, tracing ? tracedImplementation(definition, implementation) : implementation);
       for (const name of serviceNames(definition)) registered.add(name);
     };
     add(serviceDefinition('containerd/services/version/v1/version', 'containerd.services.version.v1.Version'), {

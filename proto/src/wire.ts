@@ -1,19 +1,19 @@
 /**
- * A light gRPC client for short-lived processes (the `ctl` command line): HTTP/2 from Node's
- * own http2 module plus the precompiled static codecs, instead of @grpc/grpc-js and a
+ * A light gRPC client for short-lived processes (the `ctl` command line): HTTP/2 of our own
+ * (h2.ts: node:http2 would load http, tls and crypto with it) plus the precompiled static codecs, instead of @grpc/grpc-js and a
  * descriptor. Loading grpc-js and the contracts costs several times a whole Node start, which
  * a long-running service pays once and a CLI would pay on every command (see tools/bench).
  * It speaks unary and server-streaming calls over a unix socket, and, through `call()`,
  * client-streaming and bidirectional ones (the content store's Write) plus server streams read
  * at the caller's pace, with flow control both ways so a large blob is never held in memory.
  */
-import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import { CANCEL, type H2Session, type H2Stream, type Headers, h2Connect } from './h2';
 import { EngineError, ErrorKind, unavailable } from './errors';
 import { GrpcCode, REASON_TRAILER, fromGrpcStatus } from './status';
 import { type MessageCodec, messageCodec, staticCodecs, staticMethod } from './codecs';
 import { namespaceHeaders } from './namespace';
+import { traceNow, traceSpan, tracing } from './trace';
 
 /** One RPC with its codecs; Req and Res are the generated TypeScript types. */
 export interface WireMethod<Req, Res> {
@@ -122,7 +122,7 @@ class Deframer {
   }
 }
 
-function statusOf(headers: IncomingHttpHeaders): EngineError | null {
+function statusOf(headers: Headers): EngineError | null {
   const code = Number(headers['grpc-status'] ?? GrpcCode.UNKNOWN);
   if (code === GrpcCode.OK) return null;
   const raw = String(headers['grpc-message'] ?? '');
@@ -144,15 +144,19 @@ export class NotServingError extends EngineError {
 }
 
 export class WireClient {
-  private session: ClientHttp2Session | undefined;
+  private session: H2Session | undefined;
   private sessionError: Error | undefined;
 
   constructor(readonly socket: string) {}
 
-  private open(): ClientHttp2Session {
+  private open(): H2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
     this.sessionError = undefined;
-    const session = http2.connect('http://localhost', { createConnection: () => net.connect(this.socket) });
+    const session = h2Connect(net.connect(this.socket));
+    if (tracing) {
+      const start = traceNow();
+      session.once('connect', () => traceSpan(`rpc.connect ${this.socket.slice(this.socket.lastIndexOf('/') + 1)}`, start));
+    }
     session.on('error', (err) => {
       this.sessionError = err;
     });
@@ -169,9 +173,11 @@ export class WireClient {
     return new EngineError(ErrorKind.Unavailable, `connect ${this.socket}: ${err.message}`, { cause: err });
   }
 
-  private openStream<Req, Res>(method: WireMethod<Req, Res>, options: CallOptions): ClientHttp2Stream {
+  private openStream<Req, Res>(method: WireMethod<Req, Res>, options: CallOptions): H2Stream {
     const headers: Record<string, string> = {
       ':method': 'POST',
+      ':scheme': 'http',
+      ':authority': 'localhost',
       ':path': method.path,
       'content-type': 'application/grpc',
       te: 'trailers',
@@ -187,7 +193,7 @@ export class WireClient {
     return stream;
   }
 
-  private start<Req, Res>(method: WireMethod<Req, Res>, request: Req, options: CallOptions): ClientHttp2Stream {
+  private start<Req, Res>(method: WireMethod<Req, Res>, request: Req, options: CallOptions): H2Stream {
     const stream = this.openStream(method, options);
     stream.end(frame(method.encode(request)));
     return stream;
@@ -198,8 +204,9 @@ export class WireClient {
     if (method.requestStream) {
       return Promise.reject(new EngineError(ErrorKind.InvalidArgument, `${method.path} streams requests: open it with call()`));
     }
+    const start = tracing ? traceNow() : 0;
     return new Promise<void>((resolve, reject) => {
-      let stream: ClientHttp2Stream;
+      let stream: H2Stream;
       try {
         stream = this.start(method, request, options);
       } catch (err) {
@@ -227,6 +234,7 @@ export class WireClient {
         else reject(this.connectionError(this.sessionError ?? err));
       });
       stream.on('close', () => {
+        if (tracing) traceSpan(`rpc.client ${method.path}`, start);
         if (status === undefined) {
           reject(
             this.sessionError ? this.connectionError(this.sessionError) : unavailable(`${method.path}: stream closed without a status`),
@@ -265,11 +273,15 @@ export class WireClient {
    * are read from the socket only as fast as recv() takes them.
    */
   call<Req, Res>(method: WireMethod<Req, Res>, options: CallOptions = {}): WireCall<Req, Res> {
-    let stream: ClientHttp2Stream;
+    let stream: H2Stream;
     try {
       stream = this.openStream(method, options);
     } catch (err) {
       return WireCall.failed(this.connectionError(err as Error));
+    }
+    if (tracing) {
+      const start = traceNow();
+      stream.once('close', () => traceSpan(`rpc.client ${method.path}`, start));
     }
     return new WireCall(
       method,
@@ -309,7 +321,7 @@ export class WireCall<Req, Res> {
 
   constructor(
     private readonly method: WireMethod<Req, Res> | undefined,
-    private readonly stream: ClientHttp2Stream | undefined,
+    private readonly stream: H2Stream | undefined,
     toError: (err: Error) => EngineError,
     sessionError: () => EngineError | undefined,
   ) {
@@ -399,7 +411,7 @@ export class WireCall<Req, Res> {
 
   /** Ends the call from this side (the server sees it cancelled). */
   cancel(): void {
-    if (this.stream && !this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (this.stream && !this.stream.destroyed) this.stream.close(CANCEL);
     this.finish(new EngineError(ErrorKind.Canceled, `${this.method?.path ?? 'call'}: cancelled by the client`));
   }
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 'use strict';
+// With CTL_TRACE the CLI records its start-up spans too (@ctl/proto/trace); this is where its own code begins.
+const loadStart = process.env.CTL_TRACE ? performance.now() : 0;
 const { join } = require('node:path');
 // Compiled code of the CLI's own modules, kept between runs (dist/src/code-cache.js says why).
 try {
@@ -19,4 +21,4 @@ try {
   if (err.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes('main.bundle.js')) throw err;
   cli = require('../dist/src/main.js');
 }
-cli.runCli();
+cli.runCli(loadStart);

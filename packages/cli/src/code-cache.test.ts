@@ -41,6 +41,11 @@ describe('code cache', function () {
     assert.deepEqual(header().commands.sort(), ['ps', 'run']);
   });
 
+  it('stays out of the way of a start without a command (--version, --help)', () => {
+    assert.equal(run('--version'), 'one');
+    assert.equal(readdirSync(root).includes('cache'), false);
+  });
+
   it('never runs old code for a changed module, even of the same size and mtime second', () => {
     assert.equal(run('run'), 'one');
     const before = header();

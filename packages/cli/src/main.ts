@@ -6,6 +6,7 @@
 import { USAGE_FAILED, UsageError, parseGlobal } from './args';
 import type { Command, CommandContext } from './command';
 import { suggestions } from './suggest';
+import { traceNow, traceSpan, traced, tracedSync, tracing } from '@ctl/proto/trace';
 
 interface CommandEntry {
   summary: string;
@@ -141,7 +142,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const hint = near.length ? `\n\nDid you mean this?\n${near.map((n) => `\t${n}\n`).join('')}` : '';
     return usageError(err, 'ctl', `unknown command "${global.command}"${hint}`, 'ctl');
   }
-  const command = entry.load();
+  const command = tracedSync('cli.command-load', () => entry.load());
   const firstPositional = global.args.findIndex((a) => !a.startsWith('-'));
   const optionArgs = command.helpBeforeImageOnly && firstPositional >= 0 ? global.args.slice(0, firstPositional) : global.args;
   if (global.help || optionArgs.includes('--help') || optionArgs.includes('-h')) {
@@ -159,7 +160,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     err,
   };
   try {
-    return await command.run(global.args, context);
+    return await traced('cli.command', () => command.run(global.args, context));
   } catch (e) {
     // A command's bundle has its own copy of UsageError: recognise it by name too.
     if (e instanceof UsageError || (e instanceof Error && e.name === 'UsageError'))
@@ -169,15 +170,31 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 }
 
-/** Runs the CLI as a process: the exit code becomes the process's. */
-export function runCli(): void {
+/**
+ * Runs the CLI as a process: the exit code becomes the process's. loadStart: performance.now()
+ * when bin/ctl.js began (with CTL_TRACE), so that Node's own start and the loading of our code
+ * are spans of their own.
+ */
+export function runCli(loadStart = 0): void {
+  if (tracing) traceStartup(loadStart);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
+      if (tracing) {
+        const done = traceNow();
+        process.once('exit', () => traceSpan('cli.exit', done));
+      }
     },
     (e: unknown) => {
       process.stderr.write(`ctl: ${(e as Error).stack ?? String(e)}\n`);
       process.exitCode = 1;
     },
   );
+}
+
+/** Node's start up to our first line (from the process's time origin), and the loading of the entry. */
+function traceStartup(loadStart: number): void {
+  const origin = performance.timeOrigin;
+  traceSpan('cli.node-start', origin, origin + loadStart);
+  traceSpan('cli.load', origin + loadStart);
 }

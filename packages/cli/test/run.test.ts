@@ -41,6 +41,24 @@ describe('ctl run and the container commands', function () {
     assert.deepEqual(ourSnapshots(), [], 'nor a snapshot');
   });
 
+  it("unpacks the image again when its layers' snapshots are gone, and then runs on them", () => {
+    const layers = (): string[] =>
+      (JSON.parse(ok('snapshot', 'ls', '--format', 'json')) as { name: string }[])
+        .map((s) => s.name)
+        .filter((n) => n.startsWith(`${ns}/sha256:`));
+    assert.equal(run('run', '--rm', 'busybox', 'true').code, 0);
+    const before = layers();
+    assert.ok(before.length > 0);
+    for (const name of [...before].reverse()) ok('snapshot', 'rm', name);
+    assert.deepEqual(layers(), []);
+    const r = run('run', '--rm', 'busybox', 'cat', '/etc/passwd');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^root:/);
+    assert.deepEqual(layers().sort(), [...before].sort());
+    assert.equal(run('run', '--rm', 'busybox', 'true').code, 0);
+    assert.deepEqual(ourSnapshots(), []);
+  });
+
   it('starts the daemon when ctl run is the first command (no daemon answers)', async () => {
     await stopDaemons(engine.instance);
     const r = run('run', '--rm', 'busybox', 'echo', 'first');

@@ -4,7 +4,7 @@
  * the layer identities (diff id, chain id). Pure data and functions; no I/O.
  */
 import type { Platform } from '@ctl/proto/platforms';
-import { createHash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 
 export const MediaType = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -117,7 +117,10 @@ export function layerCompression(mediaType: string): Compression | undefined {
   }
 }
 
-export const sha256 = (data: string | Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+// node:crypto loaded on first use: the CLI's bundles carry this module for isIndex and isManifest.
+export const sha256 = (data: string | Uint8Array): string =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  `sha256:${(require('node:crypto') as typeof Crypto).createHash('sha256').update(data).digest('hex')}`;
 
 /** ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256("<ChainID(L0..n-1)> <DiffID(Ln)>"). */
 export function chainIds(diffIds: readonly string[]): string[] {

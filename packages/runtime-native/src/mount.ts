@@ -2,15 +2,21 @@
  * Mount handling every service shares, as containerd's mount package: the Mount type (containerd.types.Mount's
  * shape), mounting and unmounting a list on one target, temporary mounts, the mount table, and the wire form.
  *
- * A light module (node built-ins, @ctl/proto/errors and fsutil, ./launch): mount and umount run through
- * ctl-launch, so a mount costs no fork of the calling service.
+ * A light module (node built-ins, @ctl/proto/errors and fsutil, ./launch when a mount is made): mount and
+ * umount run through ctl-launch, so a mount costs no fork of the calling service.
  */
 import { EngineError, ErrorKind, invalidArgument } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { runTool } from './launch';
+import type * as Launch from './launch';
+
+// The launcher (child_process) and fs/promises are loaded when a mount is made: the clients that
+// only convert mounts to and from the wire (the CLI's) do not pay for them at start.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const runTool: typeof Launch.runTool = (...args) => (require('./launch') as typeof Launch).runTool(...args);
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fsp = (): typeof import('node:fs/promises') => require('node:fs/promises') as typeof import('node:fs/promises');
 
 /** One mount, in containerd.types.Mount's shape; applied in order, a list makes one view (a snapshot's, say). */
 export interface Mount {
@@ -114,7 +120,7 @@ export function readonlyMounts(mounts: Mount[]): Mount[] {
  */
 export async function withTempMount<T>(mounts: Mount[], tmpRoot: string, fn: (dir: string) => Promise<T> | T): Promise<T> {
   ensureDir(tmpRoot);
-  const dir = await mkdtemp(join(tmpRoot, 'mount-'));
+  const dir = await fsp().mkdtemp(join(tmpRoot, 'mount-'));
   try {
     try {
       await mountAll(mounts, dir);
@@ -130,7 +136,9 @@ export async function withTempMount<T>(mounts: Mount[], tmpRoot: string, fn: (di
       });
     }
   } finally {
-    await rmdir(dir).catch(() => undefined);
+    await fsp()
+      .rmdir(dir)
+      .catch(() => undefined);
   }
 }
 
@@ -169,7 +177,7 @@ export function parseMountInfo(text: string): MountInfo[] {
 
 /** The mounts of this process's mount namespace. */
 export async function mountTable(): Promise<MountInfo[]> {
-  return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  return parseMountInfo(await fsp().readFile('/proc/self/mountinfo', 'utf8'));
 }
 
 /** mountTable for callers that cannot wait (a check inside a synchronous decision). */

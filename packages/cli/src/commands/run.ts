@@ -9,7 +9,7 @@ import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
 import { ENGINE_FAILED, checkTty, startFailure } from '../container/common';
-import { foreground } from '../container/io';
+import { foreground, prepareAttach } from '../container/io';
 import { parseLabelArgs } from '../labels';
 import { pull, registryFlags } from '../pull';
 import { type Parsed, containerConfig, parseRunArgs, pullPolicy, runtimeFlag } from '../runflags';
@@ -54,15 +54,13 @@ async function pullImage(context: CommandContext, clients: Clients, parsed: Pars
 async function createContainer(
   context: CommandContext,
   a: Clients,
-  argv: string[],
+  { parsed, config }: Checked,
 ): Promise<{
   id: string;
   parsed: ReturnType<typeof parseRunArgs>;
   rootfs: import('@ctl/snapshotter/client').Mount[];
   attachSocket: string;
 }> {
-  const parsed = parseRunArgs(argv);
-  const config = containerConfig(parsed, context.env);
   const v = parsed.values;
   const policy = pullPolicy(v);
   if (policy === 'always') await pullImage(context, a, parsed);
@@ -76,7 +74,14 @@ async function createContainer(
   };
   let created;
   try {
-    created = await a.runner.create(request);
+    const creating = a.runner.create(request);
+    // While the daemon makes the container, the task's codecs and the attach client load: off the
+    // critical path. setImmediate: once the socket's connect has sent the request on its way.
+    setImmediate(() => {
+      a.tasks.prepare();
+      prepareAttach();
+    });
+    created = await creating;
   } catch (err) {
     if (!imageMissing(err) || policy === 'always') throw err;
     const { familiarName, normalizeReference } =
@@ -103,13 +108,19 @@ async function createContainer(
   return { id: created.id, parsed, rootfs: created.rootfs, attachSocket: created.attachSocket };
 }
 
+/** The options of run/create, parsed and checked once. */
+interface Checked {
+  parsed: Parsed;
+  config: ReturnType<typeof containerConfig>;
+}
+
 /** Checks run/create options before anything is made (a UsageError: docker's 125 and its "See" line). */
-function checkOptions(argv: string[], context: CommandContext): Parsed {
+function checkOptions(argv: string[], context: CommandContext): Checked {
   const parsed = parseRunArgs(argv);
-  containerConfig(parsed, context.env);
+  const config = containerConfig(parsed, context.env);
   pullPolicy(parsed.values);
   labelsFrom(parsed.values);
-  return parsed;
+  return { parsed, config };
 }
 
 const RUN_USAGE = `Usage: ctl run [OPTIONS] IMAGE [COMMAND] [ARG...]
@@ -157,12 +168,13 @@ const run: Command = {
   usage: RUN_USAGE,
   helpBeforeImageOnly: true,
   async run(argv, context) {
-    const { values } = checkOptions(argv, context);
+    const checked = checkOptions(argv, context);
+    const { values } = checked.parsed;
     if (!values.detach) checkTty(Boolean(values.interactive), Boolean(values.tty));
     return withClients(context, async (a) => {
       let made;
       try {
-        made = await createContainer(context, a, argv);
+        made = await createContainer(context, a, checked);
       } catch (err) {
         // No daemon answered (nothing was made): withDaemon starts one and runs this again.
         if (err instanceof UsageError || err instanceof NotServingError) throw err;
@@ -204,11 +216,11 @@ const create: Command = {
   ),
   helpBeforeImageOnly: true,
   async run(argv, context) {
-    checkOptions(argv, context);
+    const checked = checkOptions(argv, context);
     return withClients(context, async (a) => {
       let id;
       try {
-        ({ id } = await createContainer(context, a, argv));
+        ({ id } = await createContainer(context, a, checked));
       } catch (err) {
         if (!(err instanceof ImageError)) throw err;
         context.err(`ctl create: ${err.message}\n`);

@@ -8,6 +8,7 @@ import { constants } from 'node:os';
 import type { CommandContext } from '../command';
 import { startFailure } from './common';
 import { printLog } from './log-records';
+import { traced } from '@ctl/proto/trace';
 
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
 
@@ -16,11 +17,17 @@ interface Io {
   detach(): void;
 }
 
+/** Loads the attach client now, for a caller with time to spare before it attaches (ctl run). */
+export function prepareAttach(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@ctl/runtime-native/attach');
+}
+
 /** Copies the shim's output to ours (and, with -i, our stdin to the process) until it closes. */
 async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<Io> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Attachment } = require('@ctl/runtime-native/attach') as typeof import('@ctl/runtime-native/attach');
-  const a = await Attachment.connect(socket);
+  const a = await traced('cli.attach', () => Attachment.connect(socket));
   a.on('stdout', (chunk: Buffer) => process.stdout.write(chunk));
   a.on('stderr', (chunk: Buffer) => process.stderr.write(chunk));
   const closed = new Promise<void>((resolve) => a.once('close', resolve));
@@ -96,7 +103,7 @@ export async function foreground(
     if (io) {
       // The exit status can come before the last output: the shim sends all of it, then exits,
       // which closes the socket; so the end of the stream, not a timer, says everything is here.
-      await io.closed;
+      await traced('cli.output-drain', () => io!.closed);
     } else if (o.execLog && existsSync(o.execLog)) {
       printLog(readFileSync(o.execLog, 'utf8'), {});
     }

@@ -29,6 +29,7 @@ import {
   notFound,
   wrap,
 } from '@ctl/proto/errors';
+import { traced, tracedSync } from '@ctl/proto/trace';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import { type RunOptions, type Spec, SpecError, buildSpec, runtimeChoice, validateSpec } from '@ctl/runtime-native';
 import { type Mount, withReadonlyTempMount } from '@ctl/runtime-native/mount';
@@ -46,7 +47,7 @@ import type { Content } from '../content/content';
 import { snapshotName } from '../gc/mark';
 import type { Images } from '../images/images';
 import type { OperationLeases, Resource } from '../leases/leases';
-import { type Descriptor, type ImageConfig, type Index, isIndex, isManifest } from '../oci';
+import { type Descriptor, type ImageConfig, type Index, chainIds, isIndex, isManifest } from '../oci';
 import { type Platform, format, hostPlatform, only } from '@ctl/proto/platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
@@ -120,6 +121,7 @@ export interface RunnerDeps {
 }
 
 const LEASE_TTL_MS = 3600_000;
+const IMAGE_CACHE_SIZE = 16;
 const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
 /** The platform manifest of an image for this host (or for the platform given). */
@@ -182,7 +184,32 @@ export class Runner {
    */
   private readonly creating = new Set<string>();
 
+  /**
+   * The platform manifest and config of image targets seen (by namespace and target digest):
+   * content-addressed, so what was read once is what a read would give again, while the blobs are
+   * there (the image record, read every time, keeps them). A few entries: the images run lately.
+   */
+  private readonly imageCache = new Map<string, { manifest: Descriptor; config: ImageConfig }>();
+
   constructor(private readonly deps: RunnerDeps) {}
+
+  private async imageFor(
+    ns: string,
+    content: Content,
+    target: Descriptor,
+    ref: string,
+  ): Promise<{ manifest: Descriptor; config: ImageConfig }> {
+    const key = `${ns}\0${target.digest}`;
+    let entry = this.imageCache.get(key);
+    if (!entry) {
+      const manifest = await hostManifest(content, target, ref);
+      entry = { manifest, config: (await readImage(content, manifest)).config };
+      if (this.imageCache.size >= IMAGE_CACHE_SIZE) this.imageCache.delete(this.imageCache.keys().next().value!);
+      this.imageCache.set(key, entry);
+    }
+    // a copy: what a create makes of the config must not reach the next one
+    return structuredClone(entry);
+  }
 
   async create(ns: string, request: CreateRequest): Promise<Created> {
     const id = request.id || randomBytes(6).toString('hex');
@@ -193,7 +220,7 @@ export class Runner {
     if (this.creating.has(claim)) throw inUse();
     this.creating.add(claim); // before any await: two creates of one name cannot both pass
     try {
-      if (await found(this.deps.containers(ns).get(id))) throw inUse();
+      if (await traced('run.create.name-check', () => found(this.deps.containers(ns).get(id)))) throw inUse();
       return await this.createNamed(ns, id, request);
     } finally {
       this.creating.delete(claim);
@@ -222,8 +249,10 @@ export class Runner {
       delete options.memorySwap;
     }
     const content = deps.content(ns);
-    const manifest = build ? build.manifest : await this.namedManifest(ns, request.image, ref);
-    const { config } = await readImage(content, manifest);
+    // A build step's image is an unnamed manifest its lease holds; anyone else's is named.
+    const { manifest, config } = await traced('run.create.image', async () =>
+      this.imageFor(ns, content, build ? build.manifest : await this.namedTarget(ns, request.image, ref), ref),
+    );
     const taken = new Set<string>();
     for (const p of [...mountedPaths(options), ...wanted.map((v) => v.destination)]) {
       if (taken.has(p)) throw invalidArgument(`duplicate mount point: ${p}`);
@@ -237,28 +266,37 @@ export class Runner {
 
     // The network (netns, netd's attach) is made while the image is unpacked and the snapshot
     // prepared: it needs neither, and it is most of what a container on a network adds to a create.
-    const network = deps.networking
-      .setUp(ns, id, plan, {
+    const network = traced('run.create.network', () =>
+      deps.networking.setUp(ns, id, plan, {
         hostname: options.hostname,
         hostUts: options.utsMode === 'host',
         imageExposed: Object.keys(config.config?.ExposedPorts ?? {}),
         mounted: new Set([...mountedPaths(options), ...volumes.map((v) => v.destination)]),
-      })
-      .then(
-        (net) => ({ net }),
-        (err: unknown) => ({ err }),
-      );
+      }),
+    ).then(
+      (net) => ({ net }),
+      (err: unknown) => ({ err }),
+    );
     const leases = deps.leases(ns);
     let created = false;
     try {
-      const lease = await leases.createForOperation(LEASE_TTL_MS);
+      const lease = await traced('run.create.lease', () => leases.createForOperation(LEASE_TTL_MS));
       try {
         const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
-        const target = await deps.unpackTarget(ns, request.snapshotter, hold);
-        const { chainId } = await unpack(target, manifest);
-        await hold({ type: `snapshots/${target.snapshotter}`, id });
+        const target = await traced('run.create.unpack-target', () => deps.unpackTarget(ns, request.snapshotter, hold));
+        await traced('run.create.lease-hold', () => hold({ type: `snapshots/${target.snapshotter}`, id }));
         const key = snapshotName(ns, id);
-        const rootfs = await target.snapshots.prepare(key, chainId ? snapshotName(ns, chainId) : '', snapshotLabels);
+        const top = chainIds(config.rootfs.diff_ids).at(-1) ?? '';
+        const prepare = (): Promise<Mount[]> =>
+          traced('run.create.snapshot-prepare', () => target.snapshots.prepare(key, top ? snapshotName(ns, top) : '', snapshotLabels));
+        // An image unpacked before (the usual case) needs no unpack: its top layer's snapshot is the
+        // parent, and once the container's snapshot is its child the snapshotter keeps the chain. Only
+        // when that parent is missing is the image unpacked (its layers held by the lease), then prepared.
+        const rootfs = await prepare().catch(async (err: unknown) => {
+          if (!top || !isKind(err, ErrorKind.NotFound)) throw err;
+          await traced('run.create.unpack', () => unpack(target, manifest));
+          return prepare();
+        });
         try {
           const record = async (): Promise<void> => {
             const made: string[] = [];
@@ -277,7 +315,7 @@ export class Runner {
                 if (!v.nocopy && readdirSync(volume.mountpoint).length === 0)
                   copies.push({ destination: v.destination, mountpoint: volume.mountpoint });
               }
-              const networked = await network;
+              const networked = await traced('run.create.network-wait', () => network);
               if ('err' in networked) throw networked.err;
               const { net } = networked;
               const userMounts = [...mounts, ...(options.mounts ?? [])];
@@ -287,16 +325,19 @@ export class Runner {
                 hostname: net.hostname,
                 mounts: [...userMounts, ...net.mounts],
               };
-              const spec = await this.spec(ns, id, config, runOptions, rootfs, copies);
-              await containers.create({
-                id,
-                image: ref,
-                labels: { ...labels, ...net.labels },
-                runtime: runtimeRecord(runtime),
-                spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
-                snapshotter: target.snapshotter,
-                snapshotKey: id,
-              });
+              const spec = await traced('run.create.spec', () => this.spec(ns, id, config, runOptions, rootfs, copies));
+              const value = tracedSync('run.create.spec-encode', () => Buffer.from(JSON.stringify(spec)));
+              await traced('run.create.record', () =>
+                containers.create({
+                  id,
+                  image: ref,
+                  labels: { ...labels, ...net.labels },
+                  runtime: runtimeRecord(runtime),
+                  spec: { typeUrl: SPEC_TYPE_URL, value },
+                  snapshotter: target.snapshotter,
+                  snapshotKey: id,
+                }),
+              );
             } catch (err) {
               for (const name of made) await deps.volumes.removeLocked(ns, name, true).catch(() => undefined);
               throw err;
@@ -312,7 +353,7 @@ export class Runner {
         return { id, rootfs, image: ref, warnings, attachSocket: deps.locateTask(ns, id).attachSocket };
       } finally {
         // Made: the container references all the lease held, so there is nothing to collect.
-        await leases.delete(lease.id, { collect: !created }).catch(() => undefined);
+        await traced('run.create.lease-delete', () => leases.delete(lease.id, { collect: !created })).catch(() => undefined);
       }
     } catch (err) {
       // Whatever failed, the network made meanwhile goes too (a setUp that failed undid itself).
@@ -322,7 +363,7 @@ export class Runner {
   }
 
   /** The host's platform manifest of a named image. */
-  private async namedManifest(ns: string, given: string, ref: string): Promise<Descriptor> {
+  private async namedTarget(ns: string, given: string, ref: string): Promise<Descriptor> {
     const image = await this.deps
       .images(ns)
       .get(ref)
@@ -337,7 +378,7 @@ export class Runner {
           );
         throw err;
       });
-    return hostManifest(this.deps.content(ns), image.target, ref);
+    return image.target;
   }
 
   /** The container's OCI spec: the image config under the options, in the container's own cgroup under the instance's. */
@@ -428,11 +469,11 @@ export class Runner {
 
   private async removeNow(ns: string, id: string, force: boolean, removeVolumes: boolean): Promise<void> {
     const containers = this.deps.containers(ns);
-    const container = await containers.get(id).catch((err: unknown) => {
+    const container = await traced('run.remove.get', () => containers.get(id)).catch((err: unknown) => {
       if (isKind(err, ErrorKind.NotFound)) throw notFound(`no such container: ${id}`);
       throw err;
     });
-    await this.deps.removeTask(ns, id, force).catch((err: unknown) => {
+    await traced('run.remove.task', () => this.deps.removeTask(ns, id, force)).catch((err: unknown) => {
       if (isKind(err, ErrorKind.FailedPrecondition))
         throw failedPrecondition(`container ${id} is running: stop it first, or remove it with -f`);
       throw err;
@@ -441,17 +482,16 @@ export class Runner {
     // refused because ctl run made the task meanwhile (racing this rm -f) leaves the container
     // whole, and a failed detach leaves it to remove again. The snapshot is removed here and now,
     // so no collection is needed for it.
-    await containers.delete(id, { collect: !container.snapshotKey });
+    await traced('run.remove.record', () => containers.delete(id, { collect: !container.snapshotKey }));
     // A task create that found the record before it went has made its task by now (Get waits
     // for it); a later one finds no container.
-    await this.deps.removeTask(ns, id, true);
+    await traced('run.remove.task-again', () => this.deps.removeTask(ns, id, true));
     if (container.snapshotKey) {
-      await this.deps
-        .snapshots(container.snapshotter)
-        .remove(snapshotName(ns, container.snapshotKey))
-        .catch((err: unknown) => {
-          if (!isKind(err, ErrorKind.NotFound)) throw err;
-        });
+      await traced('run.remove.snapshot', () =>
+        this.deps.snapshots(container.snapshotter).remove(snapshotName(ns, container.snapshotKey)),
+      ).catch((err: unknown) => {
+        if (!isKind(err, ErrorKind.NotFound)) throw err;
+      });
     }
     const names = removeVolumes ? this.deps.volumes.usedBy(ns, container) : [];
     if (names.length) {

@@ -12,6 +12,7 @@
 import { ErrorKind, alreadyExists, isKind, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import type { Logger } from '@ctl/proto';
 import { allows } from '@ctl/proto/task-status';
+import { traced, tracedSync } from '@ctl/proto/trace';
 import type { LogLine, Spec } from '@ctl/runtime-native';
 import { type Mount, mountToWire } from '@ctl/runtime-native/mount';
 import * as fs from 'node:fs';
@@ -205,10 +206,12 @@ export class TaskManager {
     validateIdentifier(id, 'container id');
     return this.queue.run(this.key(ns, id), async () => {
       if (this.tasks.has(this.key(ns, id))) throw alreadyExists(`task "${id}" already exists`);
-      const container = await this.opts.containers(ns, id);
+      const container = await traced('task.create.container', () => this.opts.containers(ns, id));
       const bundle = this.bundleDir(ns, id);
       if (fs.existsSync(bundle)) throw alreadyExists(`task "${id}": bundle ${bundle} exists`);
-      for (const prepare of this.preparers) await prepare(ns, id);
+      await traced('task.create.prepare', async () => {
+        for (const prepare of this.preparers) await prepare(ns, id);
+      });
       const rootfsMounts = o.rootfs ?? [];
       const ownRootfs = rootfsMounts.length > 0;
       const runtimeName = binaryName(container.runtime);
@@ -227,16 +230,18 @@ export class TaskManager {
       try {
         makeBundleDir(bundle);
         if (ownRootfs) {
-          await mountRootfs(bundle, rootfsMounts);
+          await traced('task.create.mount', () => mountRootfs(bundle, rootfsMounts));
           mounted = true;
         }
-        writeSpec(bundle, id, spec);
-        fs.mkdirSync(path.join(this.logsDir, ns), { recursive: true, mode: 0o700 });
-        writeTaskJson(bundle, meta);
+        tracedSync('task.create.bundle-write', () => {
+          writeSpec(bundle, id, spec);
+          fs.mkdirSync(path.join(this.logsDir, ns), { recursive: true, mode: 0o700 });
+          writeTaskJson(bundle, meta);
+        });
         const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, false);
-        const pid = await this.shims.startInit(runtime, id, bundle, meta, this.logPath(ns, id));
+        const pid = await traced('task.create.shim', () => this.shims.startInit(runtime, id, bundle, meta, this.logPath(ns, id)));
         init.pid = pid;
-        await this.bridges.bridge(init);
+        await traced('task.create.bridge', () => this.bridges.bridge(init));
         const task = new Task(ns, id, bundle, runtime, init, meta);
         this.tasks.set(this.key(ns, id), task);
         this.events.watchInit(task);
@@ -271,7 +276,7 @@ export class TaskManager {
         if (unless && (await unless())) return { pid: t.init.pid, skipped: true };
         t.starting = true;
         try {
-          await t.runtime.start(id);
+          await traced('task.start.runtime', () => t.runtime.start(id));
           t.init.started = true;
           this.events.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
         } finally {
@@ -297,14 +302,14 @@ export class TaskManager {
   async delete(ns: string, id: string): Promise<ExitResult> {
     return this.queue.run(this.key(ns, id), async () => {
       const t = this.task(ns, id);
-      const status = await t.initStatus();
+      const status = await traced('task.delete.status', () => t.initStatus());
       if (!allows(status, 'delete')) throw failedPrecondition(`task "${id}" is ${status.toLowerCase()}: kill it before deleting`);
       if (status === 'CREATED') {
         // Never started: the runtime kills the waiting init; the shim records its exit.
         await t.runtime.delete(id, true).catch(() => undefined);
         await Promise.race([t.init.waitExit(), new Promise((r) => setTimeout(r, 5000))]);
       }
-      await t.runtime.delete(id, true).catch((err) => {
+      await traced('task.delete.runtime', () => t.runtime.delete(id, true)).catch((err) => {
         if (!isKind(err, ErrorKind.NotFound)) throw err;
       });
       t.init.unwatch();
@@ -313,8 +318,9 @@ export class TaskManager {
         e.unwatch();
         this.bridges.unbridge(e.dir);
       }
-      if (t.meta.ownRootfs && rootfsMounted(t.bundle)) await unmountRootfs(t.bundle);
-      removeBundle(t.bundle);
+      if (t.meta.ownRootfs && tracedSync('task.delete.mounted', () => rootfsMounted(t.bundle)))
+        await traced('task.delete.unmount', () => unmountRootfs(t.bundle));
+      tracedSync('task.delete.bundle', () => removeBundle(t.bundle));
       this.tasks.delete(this.key(ns, id));
       const result = t.init.result(id);
       this.events.publish(ns, Topic.taskDelete, 'containerd.events.TaskDelete', {

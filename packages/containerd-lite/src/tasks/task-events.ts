@@ -4,6 +4,7 @@
  * an init's exit never before its /tasks/start.
  */
 import type { Logger } from '@ctl/proto';
+import { traceSpan, tracing } from '@ctl/proto/trace';
 import type { ExitStatus } from '@ctl/runtime-native';
 import { type Publisher, Topic } from '../events/events';
 import { settleLostShim } from './lost-shim';
@@ -36,7 +37,11 @@ export class TaskEvents {
   /** Announces the init's exit when its shim records it, or when the shim is lost (lost-shim.ts). */
   watchInit(t: Task): void {
     t.init.watch(
-      (e) => this.announceExit(t, t.init, e, t.id),
+      (e) => {
+        // how long after the shim recorded the exit this daemon noticed it
+        if (tracing) traceSpan('task.exit-seen', Date.parse(e.exitedAt));
+        this.announceExit(t, t.init, e, t.id);
+      },
       () => settleLostShim(t, t.init, this.logger),
     );
   }
