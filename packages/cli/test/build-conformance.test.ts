@@ -143,11 +143,12 @@ describe('ctl build against buildah bud: config, history and layers', function (
 
   /** Builds the context with both (at once); both images read back, after asserting ctl's build succeeded. */
   async function bothBuild(context: string, tag: string, args: string[] = []): Promise<{ ours: ArchivedImage; theirs: ArchivedImage }> {
-    const theirs = buildah.bud(context, tag, args);
+    const building = buildah.bud(context, tag, args);
     const run = ctl.build(['-q', '-t', tag, ...args, context]);
-    await theirs;
+    await building;
     assert.equal(run.code, 0, run.stderr);
-    return { ours: await ctl.image(tag), theirs: await buildah.image(tag) };
+    const [ours, theirs] = await Promise.all([ctl.image(tag), buildah.image(tag)]);
+    return { ours, theirs };
   }
 
   /** Runs a shell script in the image (its entrypoint set aside); stdout. */

@@ -195,7 +195,8 @@ export function builder(engine: Engine): Builder {
     context: (name, files) => writeContext(join(engine.instance.base, 'contexts', name), files),
     async image(ref) {
       const file = join(engine.instance.base, `export-${++builds}.tar`);
-      engine.ok('image', 'export', '--format', 'docker-archive', '-o', file, ref);
+      const exported = await engine.start('image', 'export', '--format', 'docker-archive', '-o', file, ref);
+      assert.equal(exported.code, 0, `ctl image export ${ref}: ${exported.stderr}`);
       try {
         return await readDockerArchive(file);
       } finally {
@@ -277,22 +278,28 @@ export class Buildah {
     this.ok(['pull', '-q', `oci-archive:${busyboxArchive}`]);
   }
 
-  /** buildah bud in a context, tagged; resolves when done (builds run beside ctl's). */
-  bud(context: string, tag: string, extra: string[] = []): Promise<void> {
-    const args = this.args(['bud', '--isolation', 'chroot', '--layers', '--format', 'docker', '--identity-label=false', '--pull=never']);
+  /** buildah with these arguments, not waited for (it runs beside ctl); rejects naming what failed. */
+  private start(args: string[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn('buildah', [...args, ...extra, '-t', tag, context], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
+      const child = spawn('buildah', this.args(args), { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`buildah bud ${tag}: exit ${code}\n${output}`))));
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`buildah ${args.join(' ')}: exit ${code}\n${output}`))));
     });
+  }
+
+  /** buildah bud in a context, tagged. */
+  bud(context: string, tag: string, extra: string[] = []): Promise<void> {
+    // -q: its output is not read while ctl's build holds this process (a full pipe would stop it).
+    const flags = ['-q', '--isolation', 'chroot', '--layers', '--format', 'docker', '--identity-label=false', '--pull=never'];
+    return this.start(['bud', ...flags, ...extra, '-t', tag, context]);
   }
 
   async image(tag: string): Promise<ArchivedImage> {
     const file = join(this.dir, `${tag.replace(/\W/g, '_')}.tar`);
     rmSync(file, { force: true });
-    this.ok(['push', '-q', tag, `docker-archive:${file}`]);
+    await this.start(['push', '-q', tag, `docker-archive:${file}`]);
     try {
       return await readDockerArchive(file);
     } finally {
