@@ -64,7 +64,8 @@ describe('build input', () => {
     write('ctx/app.c');
     const input = await buildInput('ctx', { file: undefined, stdin: stdinOf(''), cwd: dir });
     assert.deepEqual([input.dockerfile, input.dockerfileName], ['FROM busybox\n', 'Dockerfile']);
-    assert.deepEqual(await namesOf(input), ['.dockerignore', 'Dockerfile', 'app.c']);
+    // Ignored, the Dockerfile still reaches the daemon (as text), but neither rides in the context for COPY.
+    assert.deepEqual(await namesOf(input), ['app.c']);
     rmSync(join(dir, 'ctx/Dockerfile'));
     write('ctx/dockerfile', 'FROM scratch\n');
     const lower = await buildInput(join(dir, 'ctx'), { file: undefined, stdin: stdinOf(''), cwd: '/' });

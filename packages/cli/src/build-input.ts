@@ -183,15 +183,13 @@ export async function buildInput(path: string, options: InputOptions): Promise<B
   } catch (err) {
     throw new Error(`${ignoreFile}: ${(err as Error).message}`);
   }
-  const always = ['.dockerignore'];
-  if (dockerfilePath) {
-    const inside = relative(root, dockerfilePath);
-    if (!inside.startsWith('..') && !isAbsolute(inside)) always.push(inside.split(sep).join('/'));
-  }
+  // The Dockerfile always reaches the daemon (its text is in the options) and .dockerignore is
+  // applied here, so neither rides in the context when it ignores them: docker's COPY and ADD
+  // never copy an ignored Dockerfile or .dockerignore.
   return {
     dockerfile,
     dockerfileName,
-    context: () => packContext(root, { ignore, always, onSkip: options.onSkip }),
+    context: () => packContext(root, { ignore, onSkip: options.onSkip }),
     cleanup: nothing,
   };
 }
@@ -211,7 +209,9 @@ async function stdinInput(options: InputOptions): Promise<BuildInput> {
   const { file, dir } = await spool(head, rest, kind === 'gzip');
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    const found = await dockerfileInTar(file, options.file);
+    const found = await dockerfileInTar(file, options.file).catch((err: unknown) => {
+      throw new Error(`the ${kind === 'gzip' ? 'gzip-compressed ' : ''}context on stdin is not a tar archive: ${(err as Error).message}`);
+    });
     if (!found) throw new Error(`the context from stdin has no ${options.file ?? DEFAULT_DOCKERFILE}`);
     return { dockerfile: found.text, dockerfileName: found.name, context: () => createReadStream(file), cleanup };
   } catch (err) {

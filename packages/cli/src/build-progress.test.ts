@@ -84,6 +84,30 @@ describe('build progress', () => {
     );
   });
 
+  it("plain: the daemon's export step carries the image's id and names, and its DONE comes last", () => {
+    const h = harness();
+    const p = new PlainProgress(h.stream, { now: h.now });
+    p.event(started('1/1', '[1/1] FROM docker.io/library/busybox:latest'));
+    p.event(done('1/1', 0));
+    p.event(started('export', 'exporting to image'));
+    p.event(done('export', 300));
+    p.finish({ imageId: 'sha256:abc', names: ['docker.io/library/app:latest'] });
+    assert.equal(
+      h.take(),
+      [
+        '',
+        '#1 [1/1] FROM docker.io/library/busybox:latest',
+        '#1 DONE 0.0s',
+        '',
+        '#2 exporting to image',
+        '#2 writing image sha256:abc done',
+        '#2 naming to docker.io/library/app:latest done',
+        '#2 DONE 0.3s',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('plain: a failing step shows ERROR, then its last lines framed as BuildKit does', () => {
     const h = harness();
     const p = new PlainProgress(h.stream, { now: h.now });

@@ -59,6 +59,8 @@ const TTY_LOG_LINES = 6;
 /** Lines of output kept per step, for the failure report. */
 const LAST_LINES = 12;
 const DEFAULT_INTERVAL_MS = 100;
+/** The daemon's last step, which the result's image id and names belong to. */
+const EXPORT_STEP = 'exporting to image';
 
 const seconds = (ms: number, digits = 1): string => `${(ms / 1000).toFixed(digits)}s`;
 
@@ -184,6 +186,8 @@ export class QuietProgress extends BuildProgress {}
 /** BuildKit's plain output: one line per happening, each tagged with its step's number. */
 export class PlainProgress extends BuildProgress {
   private lastNumber = 0;
+  /** the daemon's export step, done: the result's lines go under its number */
+  private exportStep: Step | undefined;
 
   protected override onStarted(step: Step): void {
     this.stream.write(`\n#${step.number} ${step.name}\n`);
@@ -197,6 +201,13 @@ export class PlainProgress extends BuildProgress {
 
   protected override onDone(step: Step): void {
     const prefix = this.lastNumber === step.number ? '' : `\n#${step.number} ${step.name}\n`;
+    if (step.name === EXPORT_STEP && !step.error) {
+      // Its DONE comes after the image's id and names, which only the result brings (BuildKit's order).
+      this.stream.write(prefix);
+      this.exportStep = step;
+      this.lastNumber = step.number;
+      return;
+    }
     let status: string;
     if (step.error) status = `ERROR: ${step.error}`;
     else if (step.cached) status = 'CACHED';
@@ -210,10 +221,16 @@ export class PlainProgress extends BuildProgress {
       if (step.cancelled) this.stream.write(`#${step.number} CANCELED\n`);
       else if (step.interrupted) this.stream.write(`#${step.number} ERROR: ${outcome.error?.message ?? 'failed'}\n`);
     }
-    if (!outcome.imageId) return;
-    const n = this.order.length + 1;
+    const exported = this.exportStep;
+    if (!outcome.imageId) {
+      if (exported) this.stream.write(`#${exported.number} DONE ${seconds(exported.durationMs ?? 0)}\n`);
+      return;
+    }
+    const n = exported?.number ?? this.order.length + 1;
+    const header = exported && this.lastNumber === n ? '' : `\n#${n} ${EXPORT_STEP}\n`;
     const names = (outcome.names ?? []).map((name) => `#${n} naming to ${name} done\n`).join('');
-    this.stream.write(`\n#${n} exporting to image\n#${n} writing image ${outcome.imageId} done\n${names}#${n} DONE 0.0s\n`);
+    const took = seconds(exported?.durationMs ?? 0);
+    this.stream.write(`${header}#${n} writing image ${outcome.imageId} done\n${names}#${n} DONE ${took}\n`);
   }
 }
 

@@ -19,7 +19,7 @@
  */
 import { EngineError, ErrorKind, errorKind, isKind, notFound } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
-import { type Platform, format, hostPlatform, parse as parsePlatform } from '@ctl/proto/platforms';
+import { type Platform, format, hostPlatform, only, parse as parsePlatform } from '@ctl/proto/platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { withReadonlyTempMount, withTempMount } from '@ctl/runtime-native/mount';
 import { createHash, randomBytes } from 'node:crypto';
@@ -233,15 +233,24 @@ class Build {
     if (state.chainId) await unpack(this.target, state.manifest, undefined, this.signal);
   }
 
-  /** The platform manifest of a local image (pulled first with --pull); NotFound names it and the line. */
-  async resolveImage(word: string, platform: Platform, line: number): Promise<{ reference: string; manifest: Descriptor }> {
+  /**
+   * The platform manifest of a local image (pulled first with --pull); NotFound names it (the
+   * step's error adds the line). `what` says what the word is for ("base image", "--from image").
+   * A platform asked for (--platform, FROM --platform) must be the image's, as docker refuses an
+   * image of another platform; the host's, when none was asked for, only warns.
+   */
+  async resolveImage(
+    word: string,
+    platform: Platform,
+    line: number,
+    use: { what: string; platformAsked: boolean },
+  ): Promise<{ reference: string; manifest: Descriptor }> {
     let reference: string;
     try {
       reference = normalizeReference(word);
     } catch (err) {
       throw new DockerfileError(`invalid image reference "${word}": ${(err as Error).message}`, line);
     }
-    const where = `${this.request.dockerfileName}:${line}`;
     let pullError: unknown;
     if (this.request.pull) {
       if (!this.deps.pull) pullError = new Error('pulling is not available');
@@ -256,14 +265,24 @@ class Build {
         const why = pullError
           ? `, and pulling it failed: ${(pullError as Error).message}`
           : ': pull or import it first, or build with --pull';
-        throw notFound(`base image "${word}" (${where}) is not in the image store${why}`);
+        throw notFound(`${use.what} "${word}" is not in the image store${why}`);
       });
     if (pullError)
       this.emit({ warning: { message: `pulling ${reference} failed, the local image is used: ${(pullError as Error).message}`, line } });
     const manifest = await hostManifest(this.content, image.target, reference, platform).catch((err: unknown) => {
-      if (isKind(err, ErrorKind.NotFound)) throw notFound(`base image "${word}" (${where}) has no manifest for ${format(platform)}`);
+      if (isKind(err, ErrorKind.NotFound)) throw notFound(`${use.what} "${word}" has no manifest for ${format(platform)}`);
       throw err;
     });
+    // An image of one manifest says its platform only in its config.
+    if (!manifest.platform) {
+      const { config } = await readImage(this.content, manifest);
+      const has = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+      if (!only(platform).match(has)) {
+        const message = `${use.what} "${word}" is for ${format(has)}, not ${format(platform)}`;
+        if (use.platformAsked) throw notFound(message);
+        this.emit({ warning: { message, line } });
+      }
+    }
     return { reference, manifest };
   }
 
@@ -494,7 +513,10 @@ class StageBuild {
       this.state = await build.writeState(config, [], '', cacheKey(['scratch', format(platform)]));
       return false;
     }
-    const { manifest } = await build.resolveImage(word, platform, stage.line);
+    const { manifest } = await build.resolveImage(word, platform, stage.line, {
+      what: 'base image',
+      platformAsked: Boolean(stage.platform || build.request.platform),
+    });
     this.state = await build.imageState(manifest, cacheKey(['FROM', manifest.digest]));
     return false;
   }
@@ -814,8 +836,9 @@ class StageBuild {
     const chmodSpec = ins.chmod !== undefined ? x(ins.chmod) : undefined;
     const from = ins.from !== undefined ? x(ins.from) : undefined;
     if (!dest) throw new DockerfileError(`${ins.kind} needs a destination`, line);
-    if (ins.kind === 'ADD' && sources.some((s) => /^(https?|git):\/\/|^git@/.test(s)))
-      throw new DockerfileError('ADD from a URL or git is not supported (the build has no network of its own)', line);
+    const remote = ins.kind === 'ADD' ? sources.find((s) => /^(https?|git):\/\/|^git@/.test(s)) : undefined;
+    if (remote !== undefined)
+      throw new DockerfileError(`ADD ${remote}: sources from a URL or git are not supported (the build has no network of its own)`, line);
     if (chmodSpec !== undefined && !/^[0-7]{1,4}$/.test(chmodSpec))
       throw new DockerfileError(`--chmod=${chmodSpec}: not an octal mode`, line);
     const here = sources.filter((s) => s.startsWith('<<'));
@@ -879,7 +902,10 @@ class StageBuild {
         stageIndex !== undefined
           ? await this.build.stageState(stageIndex, line)
           : await this.build
-              .resolveImage(from, this.build.platform, line)
+              .resolveImage(from, this.build.platform, line, {
+                what: `--from=${from}: no stage of that name before this one, and the image`,
+                platformAsked: Boolean(this.build.request.platform),
+              })
               .then(({ manifest }) => this.build.imageState(manifest, cacheKey(['FROM', manifest.digest])));
       return {
         parts: [...common, 'from', source.key],
