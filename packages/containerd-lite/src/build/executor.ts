@@ -53,6 +53,7 @@ import {
 } from './config';
 import { resolveChown } from './chown';
 import { copyInto, hashSources } from './copy';
+import type { FileDigests } from './context';
 import { mkdirInRoot, resolveInRoot } from './paths';
 import { expand } from './dockerfile/expand';
 import { DockerfileError, type Dockerfile, type Instruction, type Stage } from './dockerfile/model';
@@ -66,6 +67,8 @@ export interface BuildRequest {
   dockerfileName: string;
   /** The build context, extracted. */
   contextDir: string;
+  /** Its files' digests, taken as it was extracted (they need not be read again for COPY's cache keys). */
+  contextDigests?: FileDigests;
   tags: string[];
   buildArgs: Record<string, string>;
   /** The stage to build; "": the last one. */
@@ -886,9 +889,16 @@ class StageBuild {
         run: () => this.build.onView(source, (root) => copyWith(root, 'rootfs', sources)),
       };
     }
-    const { contextDir } = this.build.request;
+    const { contextDir, contextDigests } = this.build.request;
+    const hash = await hashSources({
+      sourceRoot: contextDir,
+      sourceKind: 'context',
+      sources,
+      add: ins.kind === 'ADD',
+      ...(contextDigests ? { knownDigests: contextDigests } : {}),
+    });
     return {
-      parts: [...common, 'context', await hashSources({ sourceRoot: contextDir, sourceKind: 'context', sources, add: ins.kind === 'ADD' })],
+      parts: [...common, 'context', hash],
       run: () => copyWith(contextDir, 'context', sources),
     };
   }

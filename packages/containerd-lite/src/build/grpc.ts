@@ -25,7 +25,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildCache } from './cache';
-import { extractContext } from './context';
+import { type FileDigests, extractContext } from './context';
 import { DockerfileError } from './dockerfile/model';
 import { parseDockerfile } from './dockerfile/parse';
 import type { BuildProgress, Executor } from './executor';
@@ -78,8 +78,9 @@ async function serve(executor: Executor, tmpRoot: string, call: Call): Promise<v
     const started = process.hrtime.bigint();
     emit({ started: { id: 'context', name: 'load build context', stage: '', line: 0 } });
     const chunks = contextChunks(requests);
+    const contextDigests: FileDigests = new Map();
     if (options.noContext) for await (const _ of chunks);
-    else await extractContext(chunks, contextDir);
+    else await extractContext(chunks, contextDir, {}, contextDigests);
     emit({ done: { id: 'context', cached: false, durationNs: Number(process.hrtime.bigint() - started), error: '' } });
     const result = await executor.build(
       ns,
@@ -87,6 +88,7 @@ async function serve(executor: Executor, tmpRoot: string, call: Call): Promise<v
         dockerfile,
         dockerfileName: options.dockerfileName || 'Dockerfile',
         contextDir,
+        contextDigests,
         tags: options.tags,
         buildArgs: options.buildArgs,
         target: options.target,

@@ -19,12 +19,32 @@
  * xattr call).
  */
 import { EngineError, ErrorKind, failedPrecondition, invalidArgument, wrap } from '@ctl/proto/errors';
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import {
+  type Stats,
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { join, posix } from 'node:path';
 import * as tar from 'tar-stream';
 import { type StreamCompression, decompress, waitEvent } from '../archive/common';
-import { inRoot, mkdirInRoot, resolveInRoot } from './paths';
+import { inRoot, mkdirInRootSync, resolveInRootSync } from './paths';
+import { Slicer } from './slices';
 
 export interface Owner {
   uid: number;
@@ -38,6 +58,13 @@ export interface UntarLimits {
   maxEntries?: number;
 }
 
+/**
+ * The sha256 of each regular file's contents, by inode, taken while the file is written, so
+ * that what reads the tree for its contents' sake (a COPY's cache key) need not read it again.
+ * Size and mtime are kept beside it: a file that does not match them any more is read instead.
+ */
+export type FileDigests = Map<number, { digest: string; size: number; mtimeMs: number }>;
+
 export interface UntarOptions {
   kind: 'context' | 'archive';
   /** what the tar is, for messages: "build context", "ADD app.tar.gz" */
@@ -45,6 +72,8 @@ export interface UntarOptions {
   /** every entry's owner instead of the archive's (ADD --chown) */
   owner?: Owner;
   limits?: UntarLimits;
+  /** filled with the digests of the regular files written */
+  digests?: FileDigests;
 }
 
 export interface UntarResult {
@@ -61,6 +90,10 @@ const IMPLIED: Owner & { mode: number } = { uid: 0, gid: 0, mode: 0o755 };
 /** One entry as tar-stream yields it: its header and its bytes. */
 type Entry = AsyncIterable<Uint8Array> & { header: tar.Header };
 
+/**
+ * Extracts the tar into root. The filesystem calls are synchronous, in slices (slices.ts): an
+ * entry's bytes are the only thing awaited.
+ */
 export async function untar(source: AsyncIterable<Uint8Array>, root: string, options: UntarOptions): Promise<UntarResult> {
   const extract = tar.extract();
   let inputError: unknown;
@@ -77,8 +110,16 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
     }
   })();
 
-  const state: State = { root, options, result: { files: 0, directories: 0, bytes: 0 }, entries: 0, directoryTimes: [] };
+  const state: State = {
+    root,
+    options,
+    result: { files: 0, directories: 0, bytes: 0 },
+    entries: 0,
+    directoryTimes: [],
+    directories: new Set(),
+  };
   const entries = extract[Symbol.asyncIterator]() as AsyncIterator<Entry>;
+  const slicer = new Slicer();
   try {
     for (;;) {
       let next: IteratorResult<Entry>;
@@ -101,10 +142,14 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
       for await (const _ of next.value) {
         // what an entry type does not read (a link's, a directory's bytes)
       }
+      await slicer.pause();
     }
     if (inputError) throw wrap(inputError, `read ${options.what}`);
     // Deepest first: setting a parent's times is not undone by its children's.
-    for (const d of state.directoryTimes.reverse()) await utimes(d.path, d.mtime, d.mtime);
+    for (const d of state.directoryTimes.reverse()) {
+      utimesSync(d.path, d.mtime, d.mtime);
+      await slicer.pause();
+    }
     return state.result;
   } finally {
     await entries.return?.().catch(() => undefined);
@@ -119,6 +164,11 @@ interface State {
   result: UntarResult;
   entries: number;
   directoryTimes: { path: string; mtime: Date }[];
+  /**
+   * context: host paths known to be real directories (made or checked here), so that the
+   * parents of the next entries are not checked again; what replaces one drops it and those below.
+   */
+  directories: Set<string>;
 }
 
 /**
@@ -134,9 +184,9 @@ function cleanName(raw: string, state: State, label: string): string {
   return clean === '.' ? '' : clean;
 }
 
-async function lstatIfAny(path: string) {
+function lstatIfAny(path: string): Stats | undefined {
   try {
-    return await lstat(path);
+    return lstatSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -148,24 +198,26 @@ async function lstatIfAny(path: string) {
  * The host directory that holds name's last component. context: every component must be a real
  * directory (missing ones are made); archive: resolved inside the root, links followed.
  */
-async function parentOf(name: string, state: State, raw: string, make = true): Promise<string> {
+function parentOf(name: string, state: State, raw: string, make = true): string {
   const parent = posix.dirname(name);
-  if (state.options.kind === 'archive') return mkdirInRoot(state.root, parent, IMPLIED);
+  if (state.options.kind === 'archive') return mkdirInRootSync(state.root, parent, IMPLIED);
   let at = state.root;
   for (const part of parent === '.' ? [] : parent.split('/')) {
     at = join(at, part);
-    const st = await lstatIfAny(at);
+    if (state.directories.has(at)) continue;
+    const st = lstatIfAny(at);
     if (!st && !make) return at;
     if (!st) {
-      await mkdir(at, { mode: 0o700 });
-      await lchown(at, IMPLIED.uid, IMPLIED.gid);
-      await chmod(at, IMPLIED.mode);
+      mkdirSync(at, { mode: 0o700 });
+      lchownSync(at, IMPLIED.uid, IMPLIED.gid);
+      chmodSync(at, IMPLIED.mode);
     } else if (st.isSymbolicLink())
       throw invalidArgument(
         `${state.options.what}: entry "${raw}" goes through the symbolic link ${inRoot(state.root, at)}: the context may not name anything outside it`,
       );
     else if (!st.isDirectory())
       throw invalidArgument(`${state.options.what}: entry "${raw}": ${inRoot(state.root, at)} is not a directory`);
+    state.directories.add(at);
   }
   return at;
 }
@@ -186,17 +238,16 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
     case 'directory': {
       // In an archive, a directory over a link to a directory merges into it (an image's /lib -> usr/lib).
       const path =
-        options.kind === 'archive'
-          ? await resolveInRoot(state.root, name)
-          : join(await parentOf(name, state, header.name), posix.basename(name));
-      const st = await lstatIfAny(path);
-      if (st && !st.isDirectory()) await rm(path, { recursive: true, force: true });
+        options.kind === 'archive' ? resolveInRootSync(state.root, name) : join(parentOf(name, state, header.name), posix.basename(name));
+      const st = lstatIfAny(path);
+      if (st && !st.isDirectory()) remove(path, st, state);
       if (!st?.isDirectory()) {
-        if (options.kind === 'archive') await mkdirInRoot(state.root, posix.dirname(inRoot(state.root, path)), IMPLIED);
-        await mkdir(path, { mode: 0o700 });
+        if (options.kind === 'archive') mkdirInRootSync(state.root, posix.dirname(inRoot(state.root, path)), IMPLIED);
+        mkdirSync(path, { mode: 0o700 });
       }
-      await lchown(path, owner.uid, owner.gid);
-      await chmod(path, mode);
+      lchownSync(path, owner.uid, owner.gid);
+      chmodSync(path, mode);
+      if (options.kind === 'context') state.directories.add(path);
       state.directoryTimes.push({ path, mtime });
       result.directories++;
       return;
@@ -205,39 +256,52 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
     case 'contiguous-file': {
       if (result.bytes + header.size > (options.limits?.maxBytes ?? Infinity))
         throw new EngineError(ErrorKind.ResourceExhausted, `${options.what} holds more than ${options.limits!.maxBytes} bytes`);
-      const path = await replaceable(name, state, header.name);
       // O_EXCL|O_NOFOLLOW: the name was just made free; a link there now is not written through.
-      const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const fd = freeing(name, state, header.name, (path) =>
+        openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
+      );
       try {
-        for await (const chunk of entry) await file.write(chunk);
-        await file.chown(owner.uid, owner.gid);
-        await file.chmod(mode);
-        await file.utimes(mtime, mtime);
+        const hash = options.digests ? createHash('sha256') : undefined;
+        for await (const chunk of entry) {
+          for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
+          hash?.update(chunk);
+        }
+        fchownSync(fd, owner.uid, owner.gid);
+        fchmodSync(fd, mode);
+        futimesSync(fd, mtime, mtime);
+        if (hash) {
+          const st = fstatSync(fd);
+          options.digests!.set(st.ino, { digest: hash.digest('hex'), size: st.size, mtimeMs: st.mtimeMs });
+        }
       } finally {
-        await file.close();
+        closeSync(fd);
       }
       result.files++;
       result.bytes += header.size;
       return;
     }
     case 'symlink': {
-      const path = await replaceable(name, state, header.name);
       // The target is data: kept as written, resolved (inside a root) only by whoever reads it.
-      await symlink(header.linkname ?? '', path);
-      await lchown(path, owner.uid, owner.gid);
-      await lutimes(path, mtime, mtime);
+      const path = freeing(name, state, header.name, (at) => {
+        symlinkSync(header.linkname ?? '', at);
+        return at;
+      });
+      lchownSync(path, owner.uid, owner.gid);
+      lutimesSync(path, mtime, mtime);
       result.files++;
       return;
     }
     case 'link': {
-      const target = await hardLinkTarget(header, state);
-      const path = await replaceable(name, state, header.name);
-      await link(target, path);
-      const st = await lstat(path);
+      const target = hardLinkTarget(header, state);
+      const path = freeing(name, state, header.name, (at) => {
+        linkSync(target, at);
+        return at;
+      });
+      const st = lstatSync(path);
       if (!st.isSymbolicLink()) {
-        await lchown(path, owner.uid, owner.gid);
-        await chmod(path, mode);
-        await utimes(path, mtime, mtime);
+        lchownSync(path, owner.uid, owner.gid);
+        chmodSync(path, mode);
+        utimesSync(path, mtime, mtime);
       }
       result.files++;
       return;
@@ -256,14 +320,25 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
 }
 
 /**
- * The host path where name's entry goes, made free: what is there (not a directory being merged)
- * is removed, as tar does when an archive names a path twice or ADD writes over an image's file.
+ * make(path) at the host path where name's entry goes; when the name is taken, what is there
+ * (not a directory being merged) is removed and make tried again, as tar does when an archive
+ * names a path twice or ADD writes over an image's file.
  */
-async function replaceable(name: string, state: State, raw: string): Promise<string> {
-  const path = join(await parentOf(name, state, raw), posix.basename(name));
-  const st = await lstatIfAny(path);
-  if (st) await rm(path, { recursive: st.isDirectory(), force: true });
-  return path;
+function freeing<T>(name: string, state: State, raw: string, make: (path: string) => T): T {
+  const path = join(parentOf(name, state, raw), posix.basename(name));
+  try {
+    return make(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatIfAny(path);
+  if (st) remove(path, st, state);
+  return make(path);
+}
+
+function remove(path: string, st: Stats, state: State): void {
+  if (st.isDirectory()) for (const d of state.directories) if (d === path || d.startsWith(`${path}/`)) state.directories.delete(d);
+  rmSync(path, { recursive: st.isDirectory(), force: true });
 }
 
 /**
@@ -271,15 +346,15 @@ async function replaceable(name: string, state: State, raw: string): Promise<str
  * directory, anything there is one), reached without links; archive: inside the root, its last
  * component not followed (a hard link to a symbolic link links the link, as link(2) does).
  */
-async function hardLinkTarget(header: tar.Header, state: State): Promise<string> {
+function hardLinkTarget(header: tar.Header, state: State): string {
   const linkname = header.linkname ?? '';
   const name = cleanName(linkname, state, `hard link "${header.name}" to "${linkname}"`);
   if (name === '') throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to the root`);
   const target =
     state.options.kind === 'context'
-      ? join(await parentOf(name, state, linkname, false), posix.basename(name))
-      : await resolveInRoot(state.root, name, { followLast: false });
-  const st = await lstatIfAny(target);
+      ? join(parentOf(name, state, linkname, false), posix.basename(name))
+      : resolveInRootSync(state.root, name, { followLast: false });
+  const st = lstatIfAny(target);
   if (!st) throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to "${linkname}", which is not an earlier entry`);
   if (st.isDirectory()) throw failedPrecondition(`${state.options.what}: hard link "${header.name}" links to the directory "${linkname}"`);
   return target;
