@@ -10,7 +10,6 @@
  */
 import type { Stats } from 'node:fs';
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { type Dockerignore, cleanPath } from './dockerignore';
 import { TAR_END, type TarEntryHeader, padding, tarHeader } from './tar-writer';
 
@@ -123,26 +122,27 @@ export type ContextTar = AsyncGenerator<Buffer>;
 
 /** The context directory as a tar stream of what `options` let through. */
 export async function* packContext(root: string, options: WalkOptions): ContextTar {
+  const base = root.replace(/\/+$/, '') || '/';
   let piece = Buffer.allocUnsafe(PIECE);
   let used = 0;
-  /** Room for n more bytes in the piece; the full piece first when there is not. */
-  const room = function* (n: number): Generator<Buffer> {
-    if (used + n <= piece.length) return;
-    if (used) yield piece.subarray(0, used);
+  /** The piece so far, and a new one with room for at least n bytes. */
+  const next = (n: number): Buffer => {
+    const full = piece.subarray(0, used);
     piece = Buffer.allocUnsafe(Math.max(PIECE, n));
     used = 0;
+    return full;
   };
   for (const entry of contextEntries(root, options)) {
     const header = tarHeader(headerOf(entry));
-    yield* room(header.length);
+    if (used + header.length > piece.length) yield next(header.length);
     used += header.copy(piece, used);
     if (entry.type !== 'file' || !entry.stats.size) continue;
     // Exactly the size the header promises: a file that grows meanwhile is cut, one that shrinks fails.
     const size = entry.stats.size;
-    const fd = openSync(join(root, entry.path), 'r');
+    const fd = openSync(`${base}/${entry.path}`, 'r');
     try {
       for (let done = 0; done < size;) {
-        yield* room(1);
+        if (used === piece.length) yield next(0);
         const n = readSync(fd, piece, used, Math.min(size - done, piece.length - used), done);
         if (n === 0) throw new Error(`context: ${entry.path} changed size while it was read`);
         used += n;
@@ -152,11 +152,11 @@ export async function* packContext(root: string, options: WalkOptions): ContextT
       closeSync(fd);
     }
     const pad = padding(size);
-    yield* room(pad);
+    if (used + pad > piece.length) yield next(pad);
     piece.fill(0, used, used + pad);
     used += pad;
   }
-  yield* room(TAR_END.length);
+  if (used + TAR_END.length > piece.length) yield next(TAR_END.length);
   used += TAR_END.copy(piece, used);
   yield piece.subarray(0, used);
 }

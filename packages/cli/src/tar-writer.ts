@@ -56,21 +56,34 @@ function paxRecord(key: string, value: string): string {
   return `${length}${body}`;
 }
 
-/** value is ASCII here (names that are not go in pax records). */
-function writeString(block: Buffer, offset: number, length: number, value: string): void {
-  block.write(value, offset, length, 'latin1');
+/** A header block's constant part: zeros, the checksum field as spaces (as it is summed), ustar's magic and version. */
+const TEMPLATE = Buffer.alloc(BLOCK);
+TEMPLATE.fill(0x20, 148, 156);
+TEMPLATE.write('ustar\0' + '00', 257, 'latin1');
+const TEMPLATE_SUM = TEMPLATE.reduce((sum, b) => sum + b, 0);
+
+/**
+ * Writes value (ASCII here: names that are not go in pax records) at offset, up to length
+ * bytes; its bytes' sum, for the checksum. Byte by byte: a command runs this a thousand times
+ * before the JIT has compiled anything, and Buffer.write's checks cost more than the copy.
+ */
+function put(block: Buffer, offset: number, length: number, value: string): number {
+  let sum = 0;
+  const n = Math.min(length, value.length);
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    block[offset + i] = c;
+    sum += c;
+  }
+  return sum;
 }
 
-function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
-  // length - 1 digits and a NUL, as GNU tar and Go's archive/tar write them.
-  writeString(
-    block,
-    offset,
-    length - 1,
-    Math.max(0, Math.floor(value))
-      .toString(8)
-      .padStart(length - 1, '0'),
-  );
+/** length - 1 octal digits and the template's NUL, as GNU tar and Go's archive/tar write them; the digits' sum. */
+function putOctal(block: Buffer, offset: number, length: number, value: number): number {
+  const digits = Math.max(0, Math.floor(value)).toString(8);
+  const pad = length - 1 - digits.length;
+  for (let i = 0; i < pad; i++) block[offset + i] = 0x30;
+  return 0x30 * Math.max(0, pad) + put(block, offset + Math.max(0, pad), length - 1, digits);
 }
 
 /** A ustar header block at offset in out (which has room for it). */
@@ -87,23 +100,19 @@ interface BlockFields {
 }
 
 function writeBlock(out: Buffer, offset: number, fields: BlockFields): void {
-  const block = out.subarray(offset, offset + BLOCK);
-  block.fill(0);
-  writeString(block, 0, 100, fields.name);
-  writeOctal(block, 100, 8, fields.mode & 0o7777);
-  writeOctal(block, 108, 8, fields.uid);
-  writeOctal(block, 116, 8, fields.gid);
-  writeOctal(block, 124, 12, fields.size);
-  writeOctal(block, 136, 12, fields.mtime);
-  block.fill(0x20, 148, 156);
-  writeString(block, 156, 1, fields.typeflag);
-  writeString(block, 157, 100, fields.linkname);
-  writeString(block, 257, 6, 'ustar\0');
-  writeString(block, 263, 2, '00');
-  writeString(block, 345, 155, fields.prefix);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
-  writeString(block, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  TEMPLATE.copy(out, offset);
+  const sum =
+    TEMPLATE_SUM +
+    put(out, offset, 100, fields.name) +
+    putOctal(out, offset + 100, 8, fields.mode & 0o7777) +
+    putOctal(out, offset + 108, 8, fields.uid) +
+    putOctal(out, offset + 116, 8, fields.gid) +
+    putOctal(out, offset + 124, 12, fields.size) +
+    putOctal(out, offset + 136, 12, fields.mtime) +
+    put(out, offset + 156, 1, fields.typeflag) +
+    put(out, offset + 157, 100, fields.linkname) +
+    put(out, offset + 345, 155, fields.prefix);
+  put(out, offset + 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
 }
 
 /** The bytes of an entry's header: a ustar block, after a pax header when one is needed. */
@@ -126,7 +135,7 @@ export function tarHeader(entry: TarEntryHeader): Buffer {
     pax.push(paxRecord('size', String(size)));
     size = 0;
   }
-  const mtime = Math.floor(entry.mtime.getTime() / 1000);
+  const mtime = Math.min(MAX_SIZE, Math.floor(entry.mtime.getTime() / 1000));
   const fields = {
     name: split?.name ?? entry.name.replace(/[^\x20-\x7e]/g, '_').slice(0, 100),
     prefix: split?.prefix ?? '',

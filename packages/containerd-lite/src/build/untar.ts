@@ -35,6 +35,8 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
+  readdirSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -72,8 +74,19 @@ export interface UntarOptions {
   /** every entry's owner instead of the archive's (ADD --chown) */
   owner?: Owner;
   limits?: UntarLimits;
-  /** filled with the digests of the regular files written */
+  /**
+   * The digests of the regular files, filled as they are written. With reuse, it comes holding
+   * those of the earlier context in root and leaves holding those of the new one.
+   */
   digests?: FileDigests;
+  /**
+   * context: root holds an earlier extraction (of the same client's context, see context.ts):
+   * what is there and is what an entry describes (a file of the same bytes, the same link, a
+   * directory) is kept, its metadata set as the entry's; anything else is replaced as in an
+   * empty root; and what the tar does not name is removed at the end. The tree is then what
+   * extracting into an empty root makes, without writing what did not change.
+   */
+  reuse?: boolean;
 }
 
 export interface UntarResult {
@@ -117,6 +130,7 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
     entries: 0,
     directoryTimes: [],
     directories: new Set(),
+    ...(options.reuse && options.kind === 'context' ? { reuse: { named: new Map(), digests: new Map() } } : {}),
   };
   const entries = extract[Symbol.asyncIterator]() as AsyncIterator<Entry>;
   const slicer = new Slicer();
@@ -145,6 +159,11 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
       await slicer.pause();
     }
     if (inputError) throw wrap(inputError, `read ${options.what}`);
+    if (state.reuse) {
+      await sweep(root, '', state.reuse.named, slicer);
+      options.digests?.clear();
+      for (const [ino, digest] of state.reuse.digests) options.digests?.set(ino, digest);
+    }
     // Deepest first: setting a parent's times is not undone by its children's.
     for (const d of state.directoryTimes.reverse()) {
       utimesSync(d.path, d.mtime, d.mtime);
@@ -169,6 +188,41 @@ interface State {
    * parents of the next entries are not checked again; what replaces one drops it and those below.
    */
   directories: Set<string>;
+  reuse?: Reuse;
+}
+
+interface Reuse {
+  /** the names (relative) this tar has made so far, true for directories; anything else in root is left from before */
+  named: Map<string, boolean>;
+  /** the digests of the files this tar has made or kept */
+  digests: FileDigests;
+}
+
+/** Files up to this size are read whole before they are written, to be kept when they have not changed (reuse). */
+const KEEP_MAX = 1 << 20;
+
+/** Removes what the tar did not name from dir (reuse's last pass). */
+async function sweep(dir: string, rel: string, named: Map<string, boolean>, slicer: Slicer): Promise<void> {
+  for (const name of readdirSync(dir)) {
+    const childRel = rel ? `${rel}/${name}` : name;
+    const isDirectory = named.get(childRel);
+    if (isDirectory === undefined) rmSync(join(dir, name), { recursive: true, force: true });
+    else if (isDirectory) await sweep(join(dir, name), childRel, named, slicer);
+    await slicer.pause();
+  }
+}
+
+/** Owner, mode and times of an existing entry set to what an entry says, each only when it differs. */
+function settle(path: string, st: Stats, owner: Owner, mode: number, mtime: Date): void {
+  const chowned = st.uid !== owner.uid || st.gid !== owner.gid;
+  if (chowned) lchownSync(path, owner.uid, owner.gid);
+  if (st.isSymbolicLink()) {
+    if (st.mtimeMs !== mtime.getTime()) lutimesSync(path, mtime, mtime);
+    return;
+  }
+  // A chown clears set-id bits: the mode goes on again after one.
+  if (chowned || (st.mode & 0o7777) !== mode) chmodSync(path, mode);
+  if (st.mtimeMs !== mtime.getTime()) utimesSync(path, mtime, mtime);
 }
 
 /**
@@ -196,16 +250,29 @@ function lstatIfAny(path: string): Stats | undefined {
 
 /**
  * The host directory that holds name's last component. context: every component must be a real
- * directory (missing ones are made); archive: resolved inside the root, links followed.
+ * directory (missing ones are made); archive: resolved inside the root, links followed. make
+ * false (a hard link's target): a missing component ends the walk, its path returned.
  */
 function parentOf(name: string, state: State, raw: string, make = true): string {
   const parent = posix.dirname(name);
   if (state.options.kind === 'archive') return mkdirInRootSync(state.root, parent, IMPLIED);
+  const named = state.reuse?.named;
   let at = state.root;
+  let rel = '';
   for (const part of parent === '.' ? [] : parent.split('/')) {
     at = join(at, part);
+    rel = rel ? `${rel}/${part}` : part;
     if (state.directories.has(at)) continue;
-    const st = lstatIfAny(at);
+    let st = lstatIfAny(at);
+    if (st && named && !named.has(rel)) {
+      // Left from the earlier context: as if not there, but a directory may serve as the implied one.
+      if (!make) return at;
+      if (st.isDirectory()) settle(at, st, IMPLIED, IMPLIED.mode, st.mtime);
+      else {
+        rmSync(at, { force: true });
+        st = undefined;
+      }
+    }
     if (!st && !make) return at;
     if (!st) {
       mkdirSync(at, { mode: 0o700 });
@@ -217,6 +284,7 @@ function parentOf(name: string, state: State, raw: string, make = true): string 
       );
     else if (!st.isDirectory())
       throw invalidArgument(`${state.options.what}: entry "${raw}": ${inRoot(state.root, at)} is not a directory`);
+    named?.set(rel, true);
     state.directories.add(at);
   }
   return at;
@@ -245,8 +313,12 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
         if (options.kind === 'archive') mkdirInRootSync(state.root, posix.dirname(inRoot(state.root, path)), IMPLIED);
         mkdirSync(path, { mode: 0o700 });
       }
-      lchownSync(path, owner.uid, owner.gid);
-      chmodSync(path, mode);
+      if (state.reuse && st?.isDirectory()) settle(path, st, owner, mode, st.mtime);
+      else {
+        lchownSync(path, owner.uid, owner.gid);
+        chmodSync(path, mode);
+      }
+      state.reuse?.named.set(name, true);
       if (options.kind === 'context') state.directories.add(path);
       state.directoryTimes.push({ path, mtime });
       result.directories++;
@@ -256,6 +328,12 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
     case 'contiguous-file': {
       if (result.bytes + header.size > (options.limits?.maxBytes ?? Infinity))
         throw new EngineError(ErrorKind.ResourceExhausted, `${options.what} holds more than ${options.limits!.maxBytes} bytes`);
+      result.files++;
+      result.bytes += header.size;
+      if (state.reuse && header.size <= KEEP_MAX) {
+        await reuseFile(entry, name, state, owner, mode, mtime);
+        return;
+      }
       // O_EXCL|O_NOFOLLOW: the name was just made free; a link there now is not written through.
       const fd = freeing(name, state, header.name, (path) =>
         openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
@@ -271,28 +349,49 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
         futimesSync(fd, mtime, mtime);
         if (hash) {
           const st = fstatSync(fd);
-          options.digests!.set(st.ino, { digest: hash.digest('hex'), size: st.size, mtimeMs: st.mtimeMs });
+          (state.reuse?.digests ?? options.digests!).set(st.ino, { digest: hash.digest('hex'), size: st.size, mtimeMs: st.mtimeMs });
         }
       } finally {
         closeSync(fd);
       }
-      result.files++;
-      result.bytes += header.size;
+      state.reuse?.named.set(name, false);
       return;
     }
     case 'symlink': {
+      result.files++;
+      const linkname = header.linkname ?? '';
+      if (state.reuse) {
+        const path = join(parentOf(name, state, header.name), posix.basename(name));
+        const st = lstatIfAny(path);
+        if (st?.isSymbolicLink() && st.nlink === 1 && readlinkSync(path) === linkname) {
+          settle(path, st, owner, 0o777, mtime);
+          state.reuse.named.set(name, false);
+          return;
+        }
+      }
       // The target is data: kept as written, resolved (inside a root) only by whoever reads it.
       const path = freeing(name, state, header.name, (at) => {
-        symlinkSync(header.linkname ?? '', at);
+        symlinkSync(linkname, at);
         return at;
       });
       lchownSync(path, owner.uid, owner.gid);
       lutimesSync(path, mtime, mtime);
-      result.files++;
+      state.reuse?.named.set(name, false);
       return;
     }
     case 'link': {
       const target = hardLinkTarget(header, state);
+      result.files++;
+      if (state.reuse) {
+        const path = join(parentOf(name, state, header.name), posix.basename(name));
+        const st = lstatIfAny(path);
+        const targetSt = lstatSync(target);
+        if (st && path !== target && st.ino === targetSt.ino && st.dev === targetSt.dev) {
+          if (!st.isSymbolicLink()) settle(path, st, owner, mode, mtime);
+          state.reuse.named.set(name, false);
+          return;
+        }
+      }
       const path = freeing(name, state, header.name, (at) => {
         linkSync(target, at);
         return at;
@@ -303,7 +402,7 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
         chmodSync(path, mode);
         utimesSync(path, mtime, mtime);
       }
-      result.files++;
+      state.reuse?.named.set(name, false);
       return;
     }
     case 'character-device':
@@ -337,8 +436,53 @@ function freeing<T>(name: string, state: State, raw: string, make: (path: string
 }
 
 function remove(path: string, st: Stats, state: State): void {
-  if (st.isDirectory()) for (const d of state.directories) if (d === path || d.startsWith(`${path}/`)) state.directories.delete(d);
+  const named = state.reuse?.named;
+  if (st.isDirectory()) {
+    for (const d of state.directories) if (d === path || d.startsWith(`${path}/`)) state.directories.delete(d);
+    if (named) {
+      const rel = path.slice(state.root.length + 1);
+      for (const n of named.keys()) if (n === rel || n.startsWith(`${rel}/`)) named.delete(n);
+    }
+  } else named?.delete(path.slice(state.root.length + 1));
   rmSync(path, { recursive: st.isDirectory(), force: true });
+}
+
+/**
+ * A file entry when reusing: its bytes read whole and hashed; the file there is kept when it
+ * holds those bytes (by the digest taken when it was written) and no other name links it, else
+ * it is written as into an empty root.
+ */
+async function reuseFile(entry: Entry, name: string, state: State, owner: Owner, mode: number, mtime: Date): Promise<void> {
+  const reuse = state.reuse!;
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  const data = Buffer.concat(chunks);
+  const digest = createHash('sha256').update(data).digest('hex');
+  const path = join(parentOf(name, state, entry.header.name), posix.basename(name));
+  const st = lstatIfAny(path);
+  // What this tar wrote has its digest in the new map; what was left from before, in the earlier one.
+  const digests = reuse.named.has(name) ? reuse.digests : state.options.digests;
+  const known = st?.isFile() && st.nlink === 1 ? digests?.get(st.ino) : undefined;
+  if (st && known && known.digest === digest && known.size === st.size && known.mtimeMs === st.mtimeMs && st.size === data.length) {
+    settle(path, st, owner, mode, mtime);
+    reuse.digests.set(st.ino, { digest, size: st.size, mtimeMs: mtime.getTime() });
+    reuse.named.set(name, false);
+    return;
+  }
+  const fd = freeing(name, state, entry.header.name, (at) =>
+    openSync(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
+  );
+  try {
+    for (let at = 0; at < data.length;) at += writeSync(fd, data, at);
+    fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, mode);
+    futimesSync(fd, mtime, mtime);
+    const written = fstatSync(fd);
+    reuse.digests.set(written.ino, { digest, size: written.size, mtimeMs: written.mtimeMs });
+  } finally {
+    closeSync(fd);
+  }
+  reuse.named.set(name, false);
 }
 
 /**
@@ -354,7 +498,9 @@ function hardLinkTarget(header: tar.Header, state: State): string {
     state.options.kind === 'context'
       ? join(parentOf(name, state, linkname, false), posix.basename(name))
       : resolveInRootSync(state.root, name, { followLast: false });
-  const st = lstatIfAny(target);
+  // Reusing, only what this tar has made is an earlier entry.
+  const named = state.reuse?.named.get(name);
+  const st = state.reuse && named === undefined ? undefined : lstatIfAny(target);
   if (!st) throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to "${linkname}", which is not an earlier entry`);
   if (st.isDirectory()) throw failedPrecondition(`${state.options.what}: hard link "${header.name}" links to the directory "${linkname}"`);
   return target;
