@@ -19,7 +19,7 @@
  * xattr call).
  */
 import { EngineError, ErrorKind, failedPrecondition, invalidArgument, wrap } from '@ctl/proto/errors';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import {
   type Stats,
   chmodSync,
@@ -43,10 +43,10 @@ import {
   writeSync,
 } from 'node:fs';
 import { join, posix } from 'node:path';
-import * as tar from 'tar-stream';
-import { type StreamCompression, decompress, waitEvent } from '../archive/common';
+import { type StreamCompression, decompress } from '../archive/common';
 import { inRoot, mkdirInRootSync, resolveInRootSync } from './paths';
 import { Slicer } from './slices';
+import { type TarHeader, TarReader } from './tar-reader';
 
 export interface Owner {
   uid: number;
@@ -100,29 +100,23 @@ export interface UntarResult {
 /** Directories made for names whose parents the archive does not list: root's, 0755 (as Docker). */
 const IMPLIED: Owner & { mode: number } = { uid: 0, gid: 0, mode: 0o755 };
 
-/** One entry as tar-stream yields it: its header and its bytes. */
-type Entry = AsyncIterable<Uint8Array> & { header: tar.Header };
+/** Where a file entry's bytes go as they come. */
+interface FileSink {
+  write(data: Buffer): void;
+  /** all bytes written: the file gets its metadata */
+  end(): void;
+  /** the extraction failed meanwhile */
+  abort(): void;
+}
+
+const toBuffer = (chunk: Uint8Array): Buffer =>
+  Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 
 /**
- * Extracts the tar into root. The filesystem calls are synchronous, in slices (slices.ts): an
- * entry's bytes are the only thing awaited.
+ * Extracts the tar into root. Everything but reading the source is synchronous (the tar reader
+ * and the filesystem calls), in slices (slices.ts).
  */
 export async function untar(source: AsyncIterable<Uint8Array>, root: string, options: UntarOptions): Promise<UntarResult> {
-  const extract = tar.extract();
-  let inputError: unknown;
-  const pump = (async () => {
-    try {
-      for await (const chunk of source) {
-        if (extract.destroyed) return;
-        if (!extract.write(chunk)) await waitEvent(extract, ['drain', 'close']);
-      }
-      if (!extract.destroyed) extract.end(null);
-    } catch (err) {
-      inputError = err;
-      extract.destroy(err as Error);
-    }
-  })();
-
   const state: State = {
     root,
     options,
@@ -132,33 +126,52 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
     directories: new Set(),
     ...(options.reuse && options.kind === 'context' ? { reuse: { named: new Map(), digests: new Map() } } : {}),
   };
-  const entries = extract[Symbol.asyncIterator]() as AsyncIterator<Entry>;
+  const notTar = (err: unknown) => invalidArgument(`${options.what} is not a valid tar archive: ${(err as Error).message}`);
+  const reader = new TarReader();
+  const input = source[Symbol.asyncIterator]();
   const slicer = new Slicer();
+  let sink: FileSink | undefined;
+  let done = false;
   try {
     for (;;) {
-      let next: IteratorResult<Entry>;
+      let next: IteratorResult<Uint8Array>;
       try {
-        next = await entries.next();
+        next = await input.next();
       } catch (err) {
-        if (inputError) throw wrap(inputError, `read ${options.what}`);
-        // tar-stream's own errors: not a tar, truncated, a bad header.
-        throw invalidArgument(`${options.what} is not a valid tar archive: ${(err as Error).message}`);
+        throw wrap(err, `read ${options.what}`);
       }
       if (next.done) break;
-      const name = next.value.header.name;
-      try {
-        await extractEntry(next.value, state);
-      } catch (err) {
-        // A failed input destroys the entry being read: the input's failure is the one to tell.
-        if (inputError) throw wrap(inputError, `read ${options.what}`);
-        throw err instanceof EngineError ? err : wrap(err, `${options.what}: extract "${name}"`);
+      const events = reader.push(toBuffer(next.value));
+      for (;;) {
+        let event: IteratorResult<ReturnType<TarReader['push']> extends Generator<infer E> ? E : never>;
+        try {
+          event = events.next();
+        } catch (err) {
+          throw notTar(err);
+        }
+        if (event.done) break;
+        const e = event.value;
+        const name = 'header' in e ? e.header.name : 'end' in e ? e.end.name : '';
+        try {
+          if ('header' in e) sink = beginEntry(e.header, state);
+          else if ('data' in e) sink?.write(e.data);
+          else {
+            const ending = sink;
+            sink = undefined;
+            ending?.end();
+          }
+        } catch (err) {
+          throw err instanceof EngineError ? err : wrap(err, `${options.what}: extract "${name}"`);
+        }
+        if ('end' in e) await slicer.pause();
       }
-      for await (const _ of next.value) {
-        // what an entry type does not read (a link's, a directory's bytes)
-      }
-      await slicer.pause();
     }
-    if (inputError) throw wrap(inputError, `read ${options.what}`);
+    done = true;
+    try {
+      reader.finish();
+    } catch (err) {
+      throw notTar(err);
+    }
     if (state.reuse) {
       await sweep(root, '', state.reuse.named, slicer);
       options.digests?.clear();
@@ -171,9 +184,9 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
     }
     return state.result;
   } finally {
-    await entries.return?.().catch(() => undefined);
-    if (!extract.destroyed) extract.destroy(null);
-    await pump;
+    sink?.abort();
+    // An abandoned source stops (a decompressor's process among them).
+    if (!done) await input.return?.().catch(() => undefined);
   }
 }
 
@@ -290,8 +303,8 @@ function parentOf(name: string, state: State, raw: string, make = true): string 
   return at;
 }
 
-async function extractEntry(entry: Entry, state: State): Promise<void> {
-  const { header } = entry;
+/** Makes the entry; for a file, the sink its bytes go to. */
+function beginEntry(header: TarHeader, state: State): FileSink | undefined {
   const { options, result } = state;
   if (++state.entries > (options.limits?.maxEntries ?? Infinity))
     throw new EngineError(ErrorKind.ResourceExhausted, `${options.what} has more than ${options.limits!.maxEntries} entries`);
@@ -331,31 +344,14 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
       result.files++;
       result.bytes += header.size;
       if (state.reuse && header.size <= KEEP_MAX) {
-        await reuseFile(entry, name, state, owner, mode, mtime);
-        return;
+        const chunks: Buffer[] = [];
+        return {
+          write: (data) => void chunks.push(data),
+          end: () => reuseFile(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), name, header, state, owner, mode, mtime),
+          abort: () => undefined,
+        };
       }
-      // O_EXCL|O_NOFOLLOW: the name was just made free; a link there now is not written through.
-      const fd = freeing(name, state, header.name, (path) =>
-        openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
-      );
-      try {
-        const hash = options.digests ? createHash('sha256') : undefined;
-        for await (const chunk of entry) {
-          for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
-          hash?.update(chunk);
-        }
-        fchownSync(fd, owner.uid, owner.gid);
-        fchmodSync(fd, mode);
-        futimesSync(fd, mtime, mtime);
-        if (hash) {
-          const st = fstatSync(fd);
-          (state.reuse?.digests ?? options.digests!).set(st.ino, { digest: hash.digest('hex'), size: st.size, mtimeMs: st.mtimeMs });
-        }
-      } finally {
-        closeSync(fd);
-      }
-      state.reuse?.named.set(name, false);
-      return;
+      return writeFile(name, header, state, owner, mode, mtime);
     }
     case 'symlink': {
       result.files++;
@@ -448,17 +444,51 @@ function remove(path: string, st: Stats, state: State): void {
 }
 
 /**
- * A file entry when reusing: its bytes read whole and hashed; the file there is kept when it
- * holds those bytes (by the digest taken when it was written) and no other name links it, else
- * it is written as into an empty root.
+ * A file written as into an empty root: its bytes as they come, its metadata at the end.
+ * O_EXCL|O_NOFOLLOW: the name was just made free; a link put there meanwhile is not written through.
  */
-async function reuseFile(entry: Entry, name: string, state: State, owner: Owner, mode: number, mtime: Date): Promise<void> {
+function writeFile(name: string, header: TarHeader, state: State, owner: Owner, mode: number, mtime: Date): FileSink {
+  const fd = freeing(name, state, header.name, (path) =>
+    openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
+  );
+  const hash = state.options.digests ? createHash('sha256') : undefined;
+  let open = true;
+  const close = () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
+  return {
+    write(data) {
+      for (let at = 0; at < data.length;) at += writeSync(fd, data, at);
+      hash?.update(data);
+    },
+    end() {
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+        fchmodSync(fd, mode);
+        futimesSync(fd, mtime, mtime);
+        if (hash) {
+          const st = fstatSync(fd);
+          (state.reuse?.digests ?? state.options.digests!).set(st.ino, { digest: hash.digest('hex'), size: st.size, mtimeMs: st.mtimeMs });
+        }
+      } finally {
+        close();
+      }
+      state.reuse?.named.set(name, false);
+    },
+    abort: close,
+  };
+}
+
+/**
+ * A file entry when reusing, its bytes whole: the file there is kept when it holds those bytes
+ * (by the digest taken when it was written) and no other name links it, else it is written as
+ * into an empty root.
+ */
+function reuseFile(data: Buffer, name: string, header: TarHeader, state: State, owner: Owner, mode: number, mtime: Date): void {
   const reuse = state.reuse!;
-  const chunks: Buffer[] = [];
-  for await (const chunk of entry) chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-  const data = Buffer.concat(chunks);
-  const digest = createHash('sha256').update(data).digest('hex');
-  const path = join(parentOf(name, state, entry.header.name), posix.basename(name));
+  const digest = hash('sha256', data);
+  const path = join(parentOf(name, state, header.name), posix.basename(name));
   const st = lstatIfAny(path);
   // What this tar wrote has its digest in the new map; what was left from before, in the earlier one.
   const digests = reuse.named.has(name) ? reuse.digests : state.options.digests;
@@ -469,20 +499,13 @@ async function reuseFile(entry: Entry, name: string, state: State, owner: Owner,
     reuse.named.set(name, false);
     return;
   }
-  const fd = freeing(name, state, entry.header.name, (at) =>
-    openSync(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
-  );
+  const sink = writeFile(name, header, state, owner, mode, mtime);
   try {
-    for (let at = 0; at < data.length;) at += writeSync(fd, data, at);
-    fchownSync(fd, owner.uid, owner.gid);
-    fchmodSync(fd, mode);
-    futimesSync(fd, mtime, mtime);
-    const written = fstatSync(fd);
-    reuse.digests.set(written.ino, { digest, size: written.size, mtimeMs: written.mtimeMs });
+    sink.write(data);
+    sink.end();
   } finally {
-    closeSync(fd);
+    sink.abort();
   }
-  reuse.named.set(name, false);
 }
 
 /**
@@ -490,7 +513,7 @@ async function reuseFile(entry: Entry, name: string, state: State, owner: Owner,
  * directory, anything there is one), reached without links; archive: inside the root, its last
  * component not followed (a hard link to a symbolic link links the link, as link(2) does).
  */
-function hardLinkTarget(header: tar.Header, state: State): string {
+function hardLinkTarget(header: TarHeader, state: State): string {
   const linkname = header.linkname ?? '';
   const name = cleanName(linkname, state, `hard link "${header.name}" to "${linkname}"`);
   if (name === '') throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to the root`);
