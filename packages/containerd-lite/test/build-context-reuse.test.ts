@@ -200,6 +200,10 @@ describe('build context digests and reuse', () => {
     const c = await dirs.open('c');
     await dirs.close(c, true);
     assert.ok(!existsSync(a.dir), 'beyond the number kept, the least recently used goes');
+    const huge = await dirs.open('huge');
+    huge.bytes = 2 ** 31;
+    await dirs.close(huge, true);
+    assert.ok(!existsSync(huge.dir), 'a context of more than a GiB is not kept');
     const none = await dirs.open('');
     await dirs.close(none, true);
     assert.ok(!existsSync(none.dir), 'a context without a key is never kept');

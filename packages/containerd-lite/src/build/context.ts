@@ -65,10 +65,14 @@ export interface ContextDir {
   key: string;
   /** when it was last given back (ms since the epoch) */
   lastUsed: number;
+  /** bytes of file contents extracted (set by the caller), 0 before */
+  bytes: number;
 }
 
 /** How many contexts are kept for the next build of the same client context. */
 const KEPT_CONTEXTS = 4;
+/** Larger contexts are not kept: the disk they hold would outweigh what a rebuild saves. */
+const KEPT_MAX_BYTES = 1 << 30;
 
 /**
  * The daemon's context directories: a new one per build, or with a key, the one kept from the
@@ -92,15 +96,16 @@ export class ContextDirs {
     }
     ensureDir(this.tmpRoot);
     const dir = await mkdtemp(join(this.tmpRoot, CONTEXT_PREFIX));
-    return { dir, digests: new Map(), reused: false, key, lastUsed: Date.now() };
+    return { dir, digests: new Map(), reused: false, key, lastUsed: Date.now(), bytes: 0 };
   }
 
   /**
    * Gives a directory back after its build: kept under its key when whole (the extraction
-   * completed; what the build did afterwards does not matter, nothing writes into it), else removed.
+   * completed; what the build did afterwards does not matter, nothing writes into it) and not
+   * too large, else removed.
    */
   async close(context: ContextDir, whole: boolean): Promise<void> {
-    if (!context.key || !whole) {
+    if (!context.key || !whole || context.bytes > KEPT_MAX_BYTES) {
       await rm(context.dir, { recursive: true, force: true });
       return;
     }

@@ -78,7 +78,7 @@ async function serve(executor: Executor, contexts: ContextDirs, call: Call): Pro
     emit({ started: { id: 'context', name: 'load build context', stage: '', line: 0 } });
     const chunks = contextChunks(requests);
     if (options.noContext) for await (const _ of chunks);
-    else await extractContext(chunks, context.dir, {}, { digests: context.digests, reuse: context.reused });
+    else context.bytes = (await extractContext(chunks, context.dir, {}, { digests: context.digests, reuse: context.reused })).bytes;
     whole = true;
     emit({ done: { id: 'context', cached: false, durationNs: Number(process.hrtime.bigint() - started), error: '' } });
     const result = await executor.build(
