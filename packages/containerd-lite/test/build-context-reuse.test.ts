@@ -8,10 +8,11 @@
 import { ErrorKind, errorKind } from '@ctl/proto/errors';
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContextDirs, type FileDigests, extractContext } from '../src/build/context';
 import { hashSources } from '../src/build/copy';
+import { untar } from '../src/build/untar';
 import { type Entry, TempDirs, chunks, tarOf } from './build-helpers';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -209,5 +210,36 @@ describe('build context digests and reuse', () => {
     assert.ok(!existsSync(none.dir), 'a context without a key is never kept');
     assert.equal(await dirs.prune(), 2);
     assert.deepEqual(readdirSync(tmp), []);
+  });
+
+  it('sets no directory times through a link that a later entry put in the place of the directory (context, ADD)', async () => {
+    const base = temp.make();
+    const outside = join(base, 'outside');
+    mkdirSync(outside);
+    const then = new Date('2001-02-03T04:05:06Z');
+    utimesSync(outside, then, then);
+    // A replaced directory, and one inside a replaced directory: neither is there at the end.
+    const replaced: Entry[] = [
+      { name: 'd/', mtime: LATER },
+      { name: 'd/f', data: 'x' },
+      { name: 'd', type: 'symlink', linkname: outside },
+    ];
+    const inside: Entry[] = [
+      { name: 'p/', mtime: LATER },
+      { name: 'p/q/', mtime: LATER },
+      ...replaced.slice(0, 2),
+      { ...replaced[2]!, name: 'p' },
+    ];
+    for (const [i, entries] of [replaced, inside].entries()) {
+      const ctx = join(base, `ctx-${i}`);
+      await extractContext(chunks(await tarOf(entries)), ctx, {}, { digests: new Map() });
+      assert.equal(lstatSync(outside).mtimeMs, then.getTime());
+      // In an archive, a link's absolute target means the rootfs's path, but the host's kernel would follow it to the host's.
+      const rootfs = join(base, `rootfs-${i}`);
+      mkdirSync(rootfs);
+      await untar(chunks(await tarOf(entries)), rootfs, { kind: 'archive', what: 'ADD a.tar' });
+      assert.equal(lstatSync(outside).mtimeMs, then.getTime());
+    }
+    assert.deepEqual(readdirSync(outside), []);
   });
 });

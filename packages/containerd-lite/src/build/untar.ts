@@ -177,9 +177,10 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
       options.digests?.clear();
       for (const [ino, digest] of state.reuse.digests) options.digests?.set(ino, digest);
     }
-    // Deepest first: setting a parent's times is not undone by its children's.
+    // Deepest first: setting a parent's times is not undone by its children's. A directory that
+    // a later entry replaced (by a link, say) is not there to get them: utimes would follow the link.
     for (const d of state.directoryTimes.reverse()) {
-      utimesSync(d.path, d.mtime, d.mtime);
+      if (stillDirectory(root, d.path)) utimesSync(d.path, d.mtime, d.mtime);
       await slicer.pause();
     }
     return state.result;
@@ -223,6 +224,16 @@ async function sweep(dir: string, rel: string, named: Map<string, boolean>, slic
     else if (isDirectory) await sweep(join(dir, name), childRel, named, slicer);
     await slicer.pause();
   }
+}
+
+/** Whether path (under root) is still reached through real directories only, and is one. */
+function stillDirectory(root: string, path: string): boolean {
+  let at = root;
+  for (const part of path.slice(root.length + 1).split('/')) {
+    at = join(at, part);
+    if (!lstatIfAny(at)?.isDirectory()) return false;
+  }
+  return true;
 }
 
 /** Owner, mode and times of an existing entry set to what an entry says, each only when it differs. */
