@@ -361,18 +361,20 @@ class Copier {
       this.result.bytes += st.size;
     } else if (st.isSymbolicLink()) symlinkSync(readlinkSync(src), target);
     else await makeNode(target, st);
-    this.metadata(target, st);
+    // A copied file has its source's mode already (copyfile sets it).
+    this.metadata(target, st, st.isFile());
     await this.slicer.pause();
   }
 
-  private metadata(target: string, st: Stats): void {
+  /** Owner, mode and times of target; hasMode: it was made with st's mode (which only a chown's clearing of set-id bits undoes). */
+  private metadata(target: string, st: Stats, hasMode = false): void {
     lchownSync(target, this.owner.uid, this.owner.gid);
     if (st.isSymbolicLink()) {
       lutimesSync(target, st.atimeMs / 1000, st.mtimeMs / 1000);
       return;
     }
     // After the chown, which clears set-id bits.
-    chmodSync(target, this.request.chmod ?? st.mode & 0o7777);
+    if (this.request.chmod !== undefined || !hasMode || st.mode & 0o6000) chmodSync(target, this.request.chmod ?? st.mode & 0o7777);
     utimesSync(target, st.atimeMs / 1000, st.mtimeMs / 1000);
   }
 
