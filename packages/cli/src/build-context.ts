@@ -1,15 +1,17 @@
 /**
  * The build context as `ctl build` sends it: the directory walked with .dockerignore's rules and
  * streamed as a tar of only what is let through. Ignored files are never opened, and an ignored
- * directory is not even listed unless an exception may match below it. Files stream in pieces
- * at the reader's pace (tar-stream's backpressure), never whole.
+ * directory is not even listed unless an exception may match below it. The tar comes in pieces
+ * of a quarter megabyte at the reader's pace, a large file in several, never whole.
+ *
+ * The walk and the reads are synchronous calls: the command does nothing else meanwhile, and a
+ * context is mostly many small files, for which each asynchronous call's trip through the thread
+ * pool cost more than the call (on a loaded host, many times more).
  */
 import type { Stats } from 'node:fs';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import * as tar from 'tar-stream';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { type Dockerignore, cleanPath } from './dockerignore';
+import { TAR_END, type TarEntryHeader, padding, tarHeader } from './tar-writer';
 
 export interface ContextEntry {
   /** relative to the context root, `/`-separated */
@@ -39,6 +41,11 @@ const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
  * others are hard links to it.
  */
 export async function* walkContext(root: string, options: WalkOptions): AsyncGenerator<ContextEntry> {
+  yield* contextEntries(root, options);
+}
+
+/** walkContext's entries, one at a time as they are asked for (synchronous calls: see above). */
+function* contextEntries(root: string, options: WalkOptions): Generator<ContextEntry> {
   const { ignore } = options;
   const always = new Set((options.always ?? []).map(cleanPath));
   const alwaysBelow = (dir: string): boolean => [...always].some((p) => p.startsWith(`${dir}/`));
@@ -46,14 +53,14 @@ export async function* walkContext(root: string, options: WalkOptions): AsyncGen
   /** directories left out whose entry is still owed if something below them is sent */
   const owed: { path: string; stats: Stats }[] = [];
 
-  async function* walk(dir: string, rel: string): AsyncGenerator<ContextEntry> {
+  function* walk(dir: string, rel: string): Generator<ContextEntry> {
     options.onList?.(rel);
-    const names = (await readdir(dir)).sort(byName);
+    const names = readdirSync(dir).sort(byName);
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
-      const absolute = join(dir, name);
+      const absolute = `${dir}/${name}`;
       const excluded = ignore.excludes(path) && !always.has(path);
-      const stats = await lstat(absolute);
+      const stats = lstatSync(absolute);
       if (stats.isDirectory()) {
         if (!excluded) {
           yield* payOwed();
@@ -69,7 +76,7 @@ export async function* walkContext(root: string, options: WalkOptions): AsyncGen
       if (excluded) continue;
       if (stats.isSymbolicLink()) {
         yield* payOwed();
-        yield { path, type: 'symlink', stats, linkname: await readlink(absolute) };
+        yield { path, type: 'symlink', stats, linkname: readlinkSync(absolute) };
       } else if (stats.isFile()) {
         yield* payOwed();
         const key = `${stats.dev}:${stats.ino}`;
@@ -86,91 +93,70 @@ export async function* walkContext(root: string, options: WalkOptions): AsyncGen
   }
 
   function* payOwed(): Generator<ContextEntry> {
+    if (!owed.length) return;
     for (const d of owed.splice(0)) yield { path: d.path, type: 'directory', stats: d.stats };
   }
 
-  yield* walk(root, '');
+  yield* walk(root.replace(/\/+$/, '') || '/', '');
 }
 
-/** tar's numeric fields hold 7 octal digits; larger ids go in a pax header. */
-const USTAR_ID_MAX = 0o7777777;
-
-type EntryHeader = Parameters<tar.Pack['entry']>[0] & { pax?: Record<string, string> };
-
-function headerOf(entry: ContextEntry): EntryHeader {
+function headerOf(entry: ContextEntry): TarEntryHeader {
   const { stats } = entry;
-  const pax: Record<string, string> = {};
-  const id = (value: number, key: 'uid' | 'gid'): number => {
-    if (value <= USTAR_ID_MAX) return value;
-    pax[key] = String(value);
-    return 0;
-  };
-  const header: EntryHeader = {
+  return {
     // Directories end in "/", as tar writes them.
     name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
     type: entry.type,
-    // With the file type bits, so that a mode of 0 is not taken for "unset" (it is masked to 12 bits when written).
-    mode: stats.mode,
-    uid: id(stats.uid, 'uid'),
-    gid: id(stats.gid, 'gid'),
+    mode: stats.mode & 0o7777,
+    uid: stats.uid,
+    gid: stats.gid,
     mtime: stats.mtime,
     size: entry.type === 'file' ? stats.size : 0,
     linkname: entry.linkname,
   };
-  if (Object.keys(pax).length) header.pax = pax;
-  return header;
 }
 
-/** Writes one entry, a file's bytes streamed in with backpressure; resolves once tar-stream has taken all of it. */
-async function addEntry(pack: tar.Pack, root: string, entry: ContextEntry): Promise<void> {
-  const header = headerOf(entry);
-  let sink!: ReturnType<tar.Pack['entry']>;
-  const taken = new Promise<void>((resolve, reject) => {
-    sink = pack.entry(header, (err) => {
-      if (!err) resolve();
-      else reject(/size mismatch/i.test(err.message) ? new Error(`context: ${entry.path} changed size while it was read`) : err);
-    });
-  });
-  // The entry's callback reports its failure; an unheard 'error' event would crash the process.
-  sink.on('error', () => undefined);
-  if (entry.type === 'file') {
-    if (header.size) {
-      // Exactly the size the header promises: a file that grows meanwhile is cut, one that shrinks fails.
-      const file = createReadStream(join(root, entry.path), { start: 0, end: header.size - 1, highWaterMark: 256 * 1024 });
-      for await (const chunk of file) {
-        if (sink.destroyed) break;
-        if (!sink.write(chunk as Buffer)) await drained(sink);
-      }
-    }
-    sink.end(undefined);
-  }
-  await taken;
-}
+/** Bytes per piece the tar comes in (a large file's bytes are read this much at a time too). */
+const PIECE = 256 * 1024;
 
-/** Resolves when the sink takes more, or is gone (its entry's callback then says why). */
-function drained(sink: ReturnType<tar.Pack['entry']>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      sink.off('drain', done);
-      sink.off('close', done);
-      resolve();
-    };
-    sink.on('drain', done);
-    sink.on('close', done);
-  });
-}
-
-export type ContextTar = AsyncIterable<Buffer> & { destroy(err?: Error): void };
+export type ContextTar = AsyncGenerator<Buffer>;
 
 /** The context directory as a tar stream of what `options` let through. */
-export function packContext(root: string, options: WalkOptions): ContextTar {
-  const pack = tar.pack();
-  void (async () => {
-    for await (const entry of walkContext(root, options)) {
-      if (pack.destroying) return;
-      await addEntry(pack, root, entry);
+export async function* packContext(root: string, options: WalkOptions): ContextTar {
+  const base = root.replace(/\/+$/, '') || '/';
+  let piece = Buffer.allocUnsafe(PIECE);
+  let used = 0;
+  /** The piece so far, and a new one with room for at least n bytes. */
+  const next = (n: number): Buffer => {
+    const full = piece.subarray(0, used);
+    piece = Buffer.allocUnsafe(Math.max(PIECE, n));
+    used = 0;
+    return full;
+  };
+  for (const entry of contextEntries(root, options)) {
+    const header = tarHeader(headerOf(entry));
+    if (used + header.length > piece.length) yield next(header.length);
+    used += header.copy(piece, used);
+    if (entry.type !== 'file' || !entry.stats.size) continue;
+    // Exactly the size the header promises: a file that grows meanwhile is cut, one that shrinks fails.
+    const size = entry.stats.size;
+    const fd = openSync(`${base}/${entry.path}`, 'r');
+    try {
+      for (let done = 0; done < size;) {
+        if (used === piece.length) yield next(0);
+        const n = readSync(fd, piece, used, Math.min(size - done, piece.length - used), done);
+        if (n === 0) throw new Error(`context: ${entry.path} changed size while it was read`);
+        used += n;
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
     }
-    pack.finalize();
-  })().catch((err: Error) => pack.destroy(err));
-  return pack as unknown as ContextTar;
+    const pad = padding(size);
+    if (used + pad > piece.length) yield next(pad);
+    piece.fill(0, used, used + pad);
+    used += pad;
+  }
+  if (used + TAR_END.length > piece.length) yield next(TAR_END.length);
+  used += TAR_END.copy(piece, used);
+  yield piece.subarray(0, used);
 }

@@ -3,6 +3,7 @@
  * a directory (walked with .dockerignore), stdin holding a Dockerfile (no context), or stdin
  * holding a tar context (plain or gzip), told apart by sniffing its first bytes as docker does.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,11 @@ export interface BuildInput {
   dockerfileName: string;
   /** the context's tar, made afresh per call; undefined: no context (a Dockerfile from stdin) */
   context: (() => AsyncIterable<Uint8Array>) | undefined;
+  /**
+   * names a directory context across builds (a hash of its path), so that the daemon extracts
+   * it over the last one with the same name; "" for stdin (see ctl.build.v1 context_key)
+   */
+  contextKey: string;
   /** removes what reading stdin left in the temporary directory */
   cleanup(): Promise<void>;
 }
@@ -190,6 +196,7 @@ export async function buildInput(path: string, options: InputOptions): Promise<B
     dockerfile,
     dockerfileName,
     context: () => packContext(root, { ignore, onSkip: options.onSkip }),
+    contextKey: createHash('sha256').update(root).digest('hex'),
     cleanup: nothing,
   };
 }
@@ -202,7 +209,7 @@ async function stdinInput(options: InputOptions): Promise<BuildInput> {
   if (kind === 'text') {
     if (options.file !== undefined)
       throw new UsageError('-f/--file names a Dockerfile in a context; with a Dockerfile on stdin there is none (stdin is not a tar)');
-    return { dockerfile: await readAll(head, rest), dockerfileName: '-', context: undefined, cleanup: nothing };
+    return { dockerfile: await readAll(head, rest), dockerfileName: '-', context: undefined, contextKey: '', cleanup: nothing };
   }
   if (kind !== 'tar' && kind !== 'gzip')
     throw new Error(`a ${kind}-compressed context on stdin is not supported: give a tar or a gzip tar`);
@@ -213,7 +220,7 @@ async function stdinInput(options: InputOptions): Promise<BuildInput> {
       throw new Error(`the ${kind === 'gzip' ? 'gzip-compressed ' : ''}context on stdin is not a tar archive: ${(err as Error).message}`);
     });
     if (!found) throw new Error(`the context from stdin has no ${options.file ?? DEFAULT_DOCKERFILE}`);
-    return { dockerfile: found.text, dockerfileName: found.name, context: () => createReadStream(file), cleanup };
+    return { dockerfile: found.text, dockerfileName: found.name, context: () => createReadStream(file), contextKey: '', cleanup };
   } catch (err) {
     await cleanup();
     throw err;

@@ -153,6 +153,7 @@ export class Dockerignore {
 
   /** Whether the context leaves `path` out (relative to the context root, `/`-separated). */
   excludes(path: string): boolean {
+    if (!this.compiled.length) return false;
     const clean = cleanPath(path);
     const prefixes: string[] = [];
     let at = clean.indexOf('/');

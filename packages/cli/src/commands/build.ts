@@ -125,7 +125,10 @@ async function build(args: string[], context: CommandContext): Promise<number> {
   let result: { imageId: string; names: string[] } | undefined;
   try {
     output = await archiveOutput(flags);
-    const options = buildOptionsOf(flags, input.dockerfile, input.dockerfileName, !input.context, output?.daemonDest ?? '');
+    const options = {
+      ...buildOptionsOf(flags, input.dockerfile, input.dockerfileName, !input.context, output?.daemonDest ?? ''),
+      contextKey: input.contextKey,
+    };
     await withClients(context, async ({ builder }) => {
       for await (const e of builder.build(options, input.context, { signal: controller.signal })) {
         if (e.event === 'result') result = { imageId: e.result!.imageId, names: e.result!.names };

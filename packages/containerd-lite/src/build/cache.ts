@@ -61,6 +61,9 @@ export function cacheKey(parts: readonly unknown[]): string {
 
 const leaseId = (key: string): string => `build-cache-${key}`;
 
+/** How finely a record's last use is noted. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
 export interface PruneOptions {
   all: boolean;
   /** Without all: records not used for this long go. */
@@ -97,6 +100,9 @@ export class BuildCache {
         if (held) await leases.delete(r.lease).catch(() => undefined);
         return undefined;
       }
+      // Noted to the minute: a rebuild takes each of its steps from here, and prune's
+      // keep-duration is not that fine; a write per step would cost more than the step.
+      if (Date.now() - Date.parse(r.lastUsed) < LAST_USED_RESOLUTION_MS) return toRecord(key, r);
       const used: StoredRecord = { ...r, lastUsed: new Date().toISOString() };
       await this.db.put(buildCacheKey(ns, key), used);
       return toRecord(key, used);
@@ -108,6 +114,7 @@ export class BuildCache {
     await this.queue.run(`${ns}/${key}`, async () => {
       const leases = this.deps.leases(ns);
       const id = leaseId(key);
+      if (await this.holds(ns, key, state)) return;
       const labels = { [BUILD_CACHE_LABEL]: key, [DESCRIPTION_LABEL]: state.description.slice(0, 256) };
       await leases.create({ id, labels }).catch((err: unknown) => {
         if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
@@ -133,6 +140,23 @@ export class BuildCache {
       batch.put(buildCacheKey(ns, key), record);
       await batch.write();
     });
+  }
+
+  /**
+   * Whether the record under key is already this state, its lease holding what it needs, and
+   * used lately (a rebuild puts what it got from the cache again: its final image).
+   */
+  private async holds(ns: string, key: string, state: CachedState): Promise<boolean> {
+    const r = await this.read(ns, key);
+    if (!r || r.manifest.digest !== state.manifest.digest || r.chainId !== state.chainId || r.snapshotter !== state.snapshotter)
+      return false;
+    if (Date.now() - Date.parse(r.lastUsed) >= LAST_USED_RESOLUTION_MS) return false;
+    const held = await this.deps
+      .leases(ns)
+      .listResources(r.lease)
+      .catch(() => undefined);
+    const has = (type: string, id: string) => held?.some((res) => res.type === type && res.id === id) ?? false;
+    return has('content', state.manifest.digest) && (!state.chainId || has(`snapshots/${state.snapshotter}`, state.chainId));
   }
 
   /** The namespace's records, the most recently used first. */

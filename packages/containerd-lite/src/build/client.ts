@@ -18,8 +18,11 @@ const FILE = 'ctl/build/v1/build';
 const SERVICE = 'ctl.build.v1.Builder';
 const method = <Req, Res>(name: string) => wireMethod<Req, Res>(FILE, SERVICE, name);
 
-/** Context bytes per request: many small tar pieces go as one message, well under gRPC's 4 MiB default bound. */
-export const CONTEXT_CHUNK = 1 << 20;
+/**
+ * Context bytes per request: many small tar pieces go as one message, well under gRPC's 4 MiB
+ * default bound, and small enough that the daemon extracts the first while the next is packed.
+ */
+export const CONTEXT_CHUNK = 256 * 1024;
 
 export type BuildEvent = BuildEvent__Output;
 export type BuildCacheRecord = CacheRecord__Output;

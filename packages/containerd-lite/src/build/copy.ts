@@ -30,13 +30,30 @@
 import { ErrorKind, invalidArgument, isKind, notFound, notImplemented } from '@ctl/proto/errors';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { type Stats, constants, createReadStream } from 'node:fs';
-import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, unlink, symlink, utimes } from 'node:fs/promises';
+import {
+  type Stats,
+  chmodSync,
+  constants,
+  copyFileSync,
+  createReadStream,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+} from 'node:fs';
+import { copyFile, lstat, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { ComponentPattern, hasWildcards } from './glob';
 import { OutsideRoot, inRoot, mkdirInRoot, resolveInRoot, resolvePathInRoot } from './paths';
-import { type Owner, type Peeked, decompressed, isTarHeader, peek, untar } from './untar';
+import { Slicer } from './slices';
+import { type FileDigests, type Owner, type Peeked, decompressed, isTarHeader, peek, untar } from './untar';
 
 export type { Owner } from './untar';
 
@@ -50,6 +67,8 @@ export interface CopySources {
   sources: string[];
   /** ADD rather than COPY: archives are extracted, messages say ADD */
   add: boolean;
+  /** the source root's file digests taken when it was extracted (a context): those files are not read again */
+  knownDigests?: FileDigests;
 }
 
 export interface CopyRequest extends CopySources {
@@ -143,27 +162,39 @@ export async function hashSources(sources: CopySources): Promise<string> {
   const field = (...parts: (string | number | bigint)[]) => {
     for (const p of parts) hash.update(`${p}\0`);
   };
+  const tree: HashWalk = { field, known: sources.knownDigests, slicer: new Slicer() };
   for (const source of sources.sources) {
     field('source', source);
     for (const m of await expand(sources, source)) {
       field('match', m.path);
-      await hashTree(m.host, m.stat, '.', field);
+      await hashTree(m.host, m.stat, '.', tree);
     }
   }
   return `sha256:${hash.digest('hex')}`;
 }
 
-async function hashTree(host: string, st: Stats, rel: string, field: (...parts: (string | number | bigint)[]) => void): Promise<void> {
+interface HashWalk {
+  field(...parts: (string | number | bigint)[]): void;
+  known: FileDigests | undefined;
+  slicer: Slicer;
+}
+
+async function hashTree(host: string, st: Stats, rel: string, walk: HashWalk): Promise<void> {
   const mode = (st.mode & 0o7777).toString(8);
+  const { field } = walk;
   if (st.isDirectory()) {
     field('dir', rel, mode);
-    for (const name of (await readdir(host)).sort()) {
+    for (const name of readdirSync(host).sort()) {
       const child = join(host, name);
-      await hashTree(child, await lstat(child), posix.join(rel, name), field);
+      await hashTree(child, lstatSync(child), posix.join(rel, name), walk);
     }
-  } else if (st.isFile()) field('file', rel, mode, st.size, await fileDigest(host));
-  else if (st.isSymbolicLink()) field('symlink', rel, await readlink(host));
+  } else if (st.isFile()) {
+    const known = walk.known?.get(st.ino);
+    const digest = known && known.size === st.size && known.mtimeMs === st.mtimeMs ? known.digest : await fileDigest(host);
+    field('file', rel, mode, st.size, digest);
+  } else if (st.isSymbolicLink()) field('symlink', rel, readlinkSync(host));
   else field('special', rel, mode, st.mode & constants.S_IFMT, st.rdev);
+  await walk.slicer.pause();
 }
 
 async function fileDigest(path: string): Promise<string> {
@@ -263,11 +294,25 @@ async function lstatIfAny(path: string): Promise<Stats | undefined> {
 
 const run = promisify(execFile);
 
+/** Files up to this size are copied with one synchronous call (slices.ts); larger ones asynchronously, not to hold the daemon up. */
+const SYNC_COPY_MAX = 1 << 20;
+
+function lstatIfAnySync(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
 /** One COPY/ADD's walk: its owner and mode, the hard links seen, what it wrote. */
 class Copier {
   readonly result: CopyResult = { files: 0, directories: 0, bytes: 0, archives: 0, skipped: [] };
   /** source inode (dev:ino) → the first copy's host path, so hard links stay hard links */
   private readonly inodes = new Map<string, string>();
+  private readonly slicer = new Slicer();
 
   constructor(
     private readonly request: CopyRequest,
@@ -277,19 +322,20 @@ class Copier {
 
   /**
    * Copies src onto target (its parent a real directory). top: the destination itself, whose
-   * metadata stays when it is an existing directory (the contents are merged into it).
+   * metadata stays when it is an existing directory (the contents are merged into it). fresh:
+   * target's parent was made by this copy, so nothing is there yet.
    */
-  async copy(src: string, st: Stats, target: string, top: boolean): Promise<void> {
-    const existing = await lstatIfAny(target);
+  async copy(src: string, st: Stats, target: string, top: boolean, fresh = false): Promise<void> {
+    const existing = fresh ? undefined : lstatIfAnySync(target);
     if (st.isDirectory()) {
       if (existing && !existing.isDirectory())
         throw invalidArgument(`${this.instruction} failed: cannot copy to non-directory: ${this.inImage(target)}`);
-      if (!existing) await mkdir(target, { mode: 0o700 });
-      for (const name of (await readdir(src)).sort()) {
+      if (!existing) mkdirSync(target, { mode: 0o700 });
+      for (const name of readdirSync(src).sort()) {
         const child = join(src, name);
-        await this.copy(child, await lstat(child), join(target, name), false);
+        await this.copy(child, lstatSync(child), join(target, name), false, !existing);
       }
-      if (!top || !existing) await this.metadata(target, st);
+      if (!top || !existing) this.metadata(target, st);
       this.result.directories++;
       return;
     }
@@ -299,33 +345,37 @@ class Copier {
     }
     if (existing?.isDirectory())
       throw invalidArgument(`${this.instruction} failed: cannot replace the directory ${this.inImage(target)} with a file`);
-    if (existing) await unlink(target);
+    if (existing) unlinkSync(target);
     this.result.files++;
     if (st.isFile()) {
       const inode = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? this.inodes.get(inode) : undefined;
       if (first) {
-        await link(first, target);
+        linkSync(first, target);
         return;
       }
       if (st.nlink > 1) this.inodes.set(inode, target);
       // COPYFILE_EXCL: created with O_EXCL, so a link put at target is never written through.
-      await copyFile(src, target, constants.COPYFILE_EXCL);
+      if (st.size <= SYNC_COPY_MAX) copyFileSync(src, target, constants.COPYFILE_EXCL);
+      else await copyFile(src, target, constants.COPYFILE_EXCL);
       this.result.bytes += st.size;
-    } else if (st.isSymbolicLink()) await symlink(await readlink(src), target);
+    } else if (st.isSymbolicLink()) symlinkSync(readlinkSync(src), target);
     else await makeNode(target, st);
-    await this.metadata(target, st);
+    // A copied file has its source's mode already (copyfile sets it).
+    this.metadata(target, st, st.isFile());
+    await this.slicer.pause();
   }
 
-  private async metadata(target: string, st: Stats): Promise<void> {
-    await lchown(target, this.owner.uid, this.owner.gid);
+  /** Owner, mode and times of target; hasMode: it was made with st's mode (which only a chown's clearing of set-id bits undoes). */
+  private metadata(target: string, st: Stats, hasMode = false): void {
+    lchownSync(target, this.owner.uid, this.owner.gid);
     if (st.isSymbolicLink()) {
-      await lutimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+      lutimesSync(target, st.atimeMs / 1000, st.mtimeMs / 1000);
       return;
     }
     // After the chown, which clears set-id bits.
-    await chmod(target, this.request.chmod ?? st.mode & 0o7777);
-    await utimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+    if (this.request.chmod !== undefined || !hasMode || st.mode & 0o6000) chmodSync(target, this.request.chmod ?? st.mode & 0o7777);
+    utimesSync(target, st.atimeMs / 1000, st.mtimeMs / 1000);
   }
 
   private inImage(host: string): string {

@@ -34,8 +34,9 @@ import type { OperationLeases, Resource } from '../leases/leases';
 import { type Descriptor, sha256 } from '../oci';
 import { snapshotLayer, writeImage } from '../run/image-writer';
 import { hostManifest } from '../run/runner';
-import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
+import { type UnpackTarget, unpack } from '../unpack/unpacker';
 import { type BuildCache, cacheKey } from './cache';
+import { ImageReads, type ReadImage } from './image-reads';
 import {
   type BuildConfig,
   DEFAULT_SHELL,
@@ -53,6 +54,7 @@ import {
 } from './config';
 import { resolveChown } from './chown';
 import { copyInto, hashSources } from './copy';
+import type { FileDigests } from './context';
 import { mkdirInRoot, resolveInRoot } from './paths';
 import { expand } from './dockerfile/expand';
 import { DockerfileError, type Dockerfile, type Instruction, type Stage } from './dockerfile/model';
@@ -66,6 +68,8 @@ export interface BuildRequest {
   dockerfileName: string;
   /** The build context, extracted. */
   contextDir: string;
+  /** Its files' digests, taken as it was extracted (they need not be read again for COPY's cache keys). */
+  contextDigests?: FileDigests;
   tags: string[];
   buildArgs: Record<string, string>;
   /** The stage to build; "": the last one. */
@@ -103,6 +107,8 @@ export interface ExecutorDeps extends RunStepDeps {
   leases(ns: string): OperationLeases;
   unpackTarget(ns: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
   cache: BuildCache;
+  /** Image reads remembered across builds (the executor's own when not given). */
+  imageReads?: ImageReads;
   /** Where RUN --mount=type=cache directories live (`<dir>/<ns>/<hash of id>`). */
   cacheMountsRoot: string;
   /** Fetches an image for the platform (Transfer's pull), for --pull. */
@@ -228,6 +234,10 @@ class Build {
     return this.deps.content(this.ns);
   }
 
+  readImage(manifest: Descriptor): Promise<ReadImage> {
+    return this.deps.imageReads!.get(this.content, manifest);
+  }
+
   /** A written state's snapshot exists in this build's snapshotter (a cached one may be elsewhere). */
   async ensureSnapshot(state: State): Promise<void> {
     if (state.chainId) await unpack(this.target, state.manifest, undefined, this.signal);
@@ -289,7 +299,7 @@ class Build {
   /** The state of an image as it is (its own manifest). */
   async imageState(manifest: Descriptor, key: string): Promise<State> {
     await this.hold({ type: 'content', id: manifest.digest });
-    const { manifest: m, config } = await readImage(this.content, manifest);
+    const { manifest: m, config } = await this.readImage(manifest);
     const chain = chainOf(config.rootfs.diff_ids);
     return { config: imageConfigFields(config as BuildConfig), layers: m.layers, chainId: chain, key, manifest };
   }
@@ -531,7 +541,7 @@ class StageBuild {
       if (hit) {
         await build.hold({ type: 'content', id: hit.manifest.digest });
         if (hit.chainId) await build.hold({ type: `snapshots/${build.target.snapshotter}`, id: hit.chainId });
-        const { manifest, config } = await readImage(build.content, hit.manifest);
+        const { manifest, config } = await build.readImage(hit.manifest);
         this.state = { config: config as BuildConfig, layers: manifest.layers, chainId: hit.chainId, key, manifest: hit.manifest };
         return true;
       }
@@ -912,9 +922,16 @@ class StageBuild {
         run: () => this.build.onView(source, (root) => copyWith(root, 'rootfs', sources)),
       };
     }
-    const { contextDir } = this.build.request;
+    const { contextDir, contextDigests } = this.build.request;
+    const hash = await hashSources({
+      sourceRoot: contextDir,
+      sourceKind: 'context',
+      sources,
+      add: ins.kind === 'ADD',
+      ...(contextDigests ? { knownDigests: contextDigests } : {}),
+    });
     return {
-      parts: [...common, 'context', await hashSources({ sourceRoot: contextDir, sourceKind: 'context', sources, add: ins.kind === 'ADD' })],
+      parts: [...common, 'context', hash],
       run: () => copyWith(contextDir, 'context', sources),
     };
   }
@@ -947,7 +964,11 @@ function onBuildInstruction(trigger: string, line: number): Instruction {
 
 /** Builds images from Dockerfiles (ctl.build.v1's domain). */
 export class Executor {
-  constructor(private readonly deps: ExecutorDeps) {}
+  private readonly deps: ExecutorDeps;
+
+  constructor(deps: ExecutorDeps) {
+    this.deps = { ...deps, imageReads: deps.imageReads ?? new ImageReads() };
+  }
 
   async build(ns: string, request: BuildRequest, emit: (event: BuildProgress) => void, signal: AbortSignal): Promise<BuildOutcome> {
     const { deps } = this;
@@ -983,7 +1004,7 @@ export class Executor {
       }
       // The image's snapshot (a FROM-only build's base may not be unpacked here yet), so it runs at once.
       await unpack(target, final.manifest, undefined, signal);
-      const { manifest } = await readImage(build.content, final.manifest);
+      const { manifest } = await build.readImage(final.manifest);
       // The result stays (untagged too) until the cache is pruned, as docker's dangling images do.
       await deps.cache.put(ns, cacheKey([state.key, 'image', request.labels]), {
         manifest: final.manifest,

@@ -1,7 +1,8 @@
 /**
  * The gRPC adapter of ctl.build.v1.Builder. Build: the first request carries the options, the
  * context's tar stream follows in chunks (to its eof) and is extracted into a private directory
- * under the daemon's tmp root, removed when the call ends; events go out as the executor sends
+ * under the daemon's tmp root (context.ts: kept for the next build when the client names its
+ * context, else removed when the call ends); events go out as the executor sends
  * them, the result last. A client that goes away (Ctrl-C) aborts the build: the running step's
  * task is killed and nothing is tagged. A Dockerfile error is InvalidArgument naming its line.
  */
@@ -16,21 +17,18 @@ import {
   sendMessage,
   unaryHandler,
 } from '@ctl/proto';
-import { ensureDir } from '@ctl/proto/fsutil';
 import type { BuildEvent } from '@ctl/proto/generated/ctl/build/v1/BuildEvent';
 import type { BuildOptions__Output } from '@ctl/proto/generated/ctl/build/v1/BuildOptions';
 import type { BuildRequest__Output } from '@ctl/proto/generated/ctl/build/v1/BuildRequest';
 import type { PruneRequest__Output } from '@ctl/proto/generated/ctl/build/v1/PruneRequest';
 import type * as grpc from '@grpc/grpc-js';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildCache } from './cache';
-import { extractContext } from './context';
+import { CONTEXT_PREFIX, ContextDirs, extractContext } from './context';
 import { DockerfileError } from './dockerfile/model';
 import { parseDockerfile } from './dockerfile/parse';
 import type { BuildProgress, Executor } from './executor';
-
-const CONTEXT_PREFIX = 'build-context-';
 
 /** Contexts a daemon that died mid-build left (nothing is mounted in them). */
 export async function removeLeftoverContexts(tmpRoot: string): Promise<void> {
@@ -56,7 +54,7 @@ async function* contextChunks(requests: AsyncIterator<BuildRequest__Output>): As
   }
 }
 
-async function serve(executor: Executor, tmpRoot: string, call: Call): Promise<void> {
+async function serve(executor: Executor, contexts: ContextDirs, call: Call): Promise<void> {
   const abort = new AbortController();
   call.on('cancelled', () => abort.abort());
   const requests = (call as AsyncIterable<BuildRequest__Output>)[Symbol.asyncIterator]();
@@ -72,21 +70,24 @@ async function serve(executor: Executor, tmpRoot: string, call: Call): Promise<v
     if (!options.quiet) send(event);
   };
   const dockerfile = parseDockerfile(options.dockerfile);
-  ensureDir(tmpRoot);
-  const contextDir = await mkdtemp(join(tmpRoot, CONTEXT_PREFIX));
+  // Namespaces do not share context directories (nor would it matter: what is kept is only reused as the tar says).
+  const context = await contexts.open(options.contextKey && !options.noContext ? `${ns}/${options.contextKey}` : '');
+  let whole = false;
   try {
     const started = process.hrtime.bigint();
     emit({ started: { id: 'context', name: 'load build context', stage: '', line: 0 } });
     const chunks = contextChunks(requests);
     if (options.noContext) for await (const _ of chunks);
-    else await extractContext(chunks, contextDir);
+    else context.bytes = (await extractContext(chunks, context.dir, {}, { digests: context.digests, reuse: context.reused })).bytes;
+    whole = true;
     emit({ done: { id: 'context', cached: false, durationNs: Number(process.hrtime.bigint() - started), error: '' } });
     const result = await executor.build(
       ns,
       {
         dockerfile,
         dockerfileName: options.dockerfileName || 'Dockerfile',
-        contextDir,
+        contextDir: context.dir,
+        contextDigests: context.digests,
         tags: options.tags,
         buildArgs: options.buildArgs,
         target: options.target,
@@ -104,24 +105,25 @@ async function serve(executor: Executor, tmpRoot: string, call: Call): Promise<v
     send({ result: { imageId: result.imageId, manifestDigest: result.manifestDigest, names: result.names } });
     await sending;
   } finally {
-    await rm(contextDir, { recursive: true, force: true });
+    await contexts.close(context, whole);
   }
 }
 
 export function builderRegistration(contracts: Contracts, executor: Executor, cache: BuildCache, tmpRoot: string): ServiceRegistration {
+  const contexts = new ContextDirs(tmpRoot);
   return {
     definition: contracts.ctl.build.v1.Builder.service,
     implementation: {
       Build: (call: Call) =>
         finishStream(
           call,
-          serve(executor, tmpRoot, call).catch((err: unknown) => Promise.reject(asEngineError(err))),
+          serve(executor, contexts, call).catch((err: unknown) => Promise.reject(asEngineError(err))),
         ),
       Prune: unaryHandler(async (req: PruneRequest__Output, call) => {
-        const pruned = await cache.prune(namespaceFromMetadata(call.metadata), {
-          all: req.all,
-          keepDurationMs: Math.max(0, req.keepDurationSeconds) * 1000,
-        });
+        const keepDurationMs = req.all ? 0 : Math.max(0, req.keepDurationSeconds) * 1000;
+        const pruned = await cache.prune(namespaceFromMetadata(call.metadata), { all: req.all, keepDurationMs });
+        // The contexts kept for the next build go too (they are rebuilt from the next tar).
+        await contexts.prune(keepDurationMs);
         return { removed: pruned.removed, reclaimableBytes: pruned.reclaimableBytes };
       }),
       ListCache: unaryHandler(async (_req: unknown, call) => ({

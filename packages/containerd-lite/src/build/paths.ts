@@ -7,9 +7,12 @@
  * The trees walked here have no other writer meanwhile (a snapshot mounted for one build step, a
  * context extracted into a private directory, a container's rootfs before it starts): the checks
  * are lstat-based, not openat-based, and would not hold against a concurrent writer.
+ *
+ * The walks are synchronous calls (a few per component, see slices.ts for why); the *Sync forms
+ * are for callers that already work synchronously (tar extraction), the others for the rest.
  */
 import { EngineError, ErrorKind, failedPrecondition, invalidArgument } from '@ctl/proto/errors';
-import { chmod, lchown, lstat, mkdir, readlink } from 'node:fs/promises';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 
 const MAX_LINKS = 40;
@@ -48,12 +51,16 @@ export interface MadeDirectory {
  * in the root ("/" for the root itself). Missing components are taken as they are written.
  */
 export async function resolvePathInRoot(root: string, path: string, options: ResolveOptions = {}): Promise<string> {
-  return '/' + (await walk(root, path, options.followLast ?? true, options.climb ?? 'clamp')).join('/');
+  return '/' + walk(root, path, options.followLast ?? true, options.climb ?? 'clamp').join('/');
 }
 
 /** The host path of resolvePathInRoot. */
 export async function resolveInRoot(root: string, path: string, options: ResolveOptions = {}): Promise<string> {
-  return join(root, ...(await walk(root, path, options.followLast ?? true, options.climb ?? 'clamp')));
+  return resolveInRootSync(root, path, options);
+}
+
+export function resolveInRootSync(root: string, path: string, options: ResolveOptions = {}): string {
+  return join(root, ...walk(root, path, options.followLast ?? true, options.climb ?? 'clamp'));
 }
 
 /**
@@ -62,8 +69,12 @@ export async function resolveInRoot(root: string, path: string, options: Resolve
  * FailedPrecondition when something on the way exists and is not a directory.
  */
 export async function mkdirInRoot(root: string, path: string, made: MadeDirectory): Promise<string> {
-  const at = join(root, ...(await walk(root, path, true, 'clamp', made)));
-  const st = await lstat(at);
+  return mkdirInRootSync(root, path, made);
+}
+
+export function mkdirInRootSync(root: string, path: string, made: MadeDirectory): string {
+  const at = join(root, ...walk(root, path, true, 'clamp', made));
+  const st = lstatSync(at);
   if (!st.isDirectory()) throw failedPrecondition(`${path}: ${inRoot(root, at)} exists and is not a directory`);
   return at;
 }
@@ -71,9 +82,9 @@ export async function mkdirInRoot(root: string, path: string, made: MadeDirector
 /** A host path under root as the image sees it ("/etc/passwd"), for messages. */
 export const inRoot = (root: string, hostPath: string): string => posix.join('/', hostPath.slice(root.length));
 
-async function lstatIfAny(path: string) {
+function lstatIfAny(path: string) {
   try {
-    return await lstat(path);
+    return lstatSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -82,7 +93,7 @@ async function lstatIfAny(path: string) {
 }
 
 /** The components under root that path leads to; with make, missing directories are made on the way. */
-async function walk(root: string, path: string, followLast: boolean, climb: Climb, make?: MadeDirectory): Promise<string[]> {
+function walk(root: string, path: string, followLast: boolean, climb: Climb, make?: MadeDirectory): string[] {
   const todo = path.split('/').filter(Boolean);
   let done: string[] = [];
   for (let links = 0; todo.length;) {
@@ -94,10 +105,10 @@ async function walk(root: string, path: string, followLast: boolean, climb: Clim
       continue;
     }
     const here = join(root, ...done, part);
-    const st = await lstatIfAny(here);
+    const st = lstatIfAny(here);
     if (st?.isSymbolicLink() && (todo.length > 0 || followLast)) {
       if (++links > MAX_LINKS) throw invalidArgument(`${path}: too many levels of symbolic links`);
-      const target = await readlink(here);
+      const target = readlinkSync(here);
       if (target.startsWith('/')) {
         if (climb === 'refuse') throw new OutsideRoot(path);
         done = [];
@@ -106,7 +117,7 @@ async function walk(root: string, path: string, followLast: boolean, climb: Clim
       continue;
     }
     if (make) {
-      if (!st) await makeDirectory(here, make);
+      if (!st) makeDirectory(here, make);
       else if (!st.isDirectory()) throw failedPrecondition(`${path}: ${inRoot(root, here)} exists and is not a directory`);
     }
     done.push(part);
@@ -114,9 +125,9 @@ async function walk(root: string, path: string, followLast: boolean, climb: Clim
   return done;
 }
 
-async function makeDirectory(path: string, made: MadeDirectory): Promise<void> {
-  await mkdir(path, { mode: 0o700 });
-  await lchown(path, made.uid, made.gid);
+function makeDirectory(path: string, made: MadeDirectory): void {
+  mkdirSync(path, { mode: 0o700 });
+  lchownSync(path, made.uid, made.gid);
   // After the chown, which clears set-id bits; and past the umask.
-  await chmod(path, made.mode);
+  chmodSync(path, made.mode);
 }

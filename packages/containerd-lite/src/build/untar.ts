@@ -19,12 +19,34 @@
  * xattr call).
  */
 import { EngineError, ErrorKind, failedPrecondition, invalidArgument, wrap } from '@ctl/proto/errors';
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { createHash, hash } from 'node:crypto';
+import {
+  type Stats,
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { join, posix } from 'node:path';
-import * as tar from 'tar-stream';
-import { type StreamCompression, decompress, waitEvent } from '../archive/common';
-import { inRoot, mkdirInRoot, resolveInRoot } from './paths';
+import { type StreamCompression, decompress } from '../archive/common';
+import { inRoot, mkdirInRootSync, resolveInRootSync } from './paths';
+import { Slicer } from './slices';
+import { type TarHeader, TarReader } from './tar-reader';
 
 export interface Owner {
   uid: number;
@@ -38,6 +60,13 @@ export interface UntarLimits {
   maxEntries?: number;
 }
 
+/**
+ * The sha256 of each regular file's contents, by inode, taken while the file is written, so
+ * that what reads the tree for its contents' sake (a COPY's cache key) need not read it again.
+ * Size and mtime are kept beside it: a file that does not match them any more is read instead.
+ */
+export type FileDigests = Map<number, { digest: string; size: number; mtimeMs: number }>;
+
 export interface UntarOptions {
   kind: 'context' | 'archive';
   /** what the tar is, for messages: "build context", "ADD app.tar.gz" */
@@ -45,6 +74,19 @@ export interface UntarOptions {
   /** every entry's owner instead of the archive's (ADD --chown) */
   owner?: Owner;
   limits?: UntarLimits;
+  /**
+   * The digests of the regular files, filled as they are written. With reuse, it comes holding
+   * those of the earlier context in root and leaves holding those of the new one.
+   */
+  digests?: FileDigests;
+  /**
+   * context: root holds an earlier extraction (of the same client's context, see context.ts):
+   * what is there and is what an entry describes (a file of the same bytes, the same link, a
+   * directory) is kept, its metadata set as the entry's; anything else is replaced as in an
+   * empty root; and what the tar does not name is removed at the end. The tree is then what
+   * extracting into an empty root makes, without writing what did not change.
+   */
+  reuse?: boolean;
 }
 
 export interface UntarResult {
@@ -58,58 +100,94 @@ export interface UntarResult {
 /** Directories made for names whose parents the archive does not list: root's, 0755 (as Docker). */
 const IMPLIED: Owner & { mode: number } = { uid: 0, gid: 0, mode: 0o755 };
 
-/** One entry as tar-stream yields it: its header and its bytes. */
-type Entry = AsyncIterable<Uint8Array> & { header: tar.Header };
+/** Where a file entry's bytes go as they come. */
+interface FileSink {
+  write(data: Buffer): void;
+  /** all bytes written: the file gets its metadata */
+  end(): void;
+  /** the extraction failed meanwhile */
+  abort(): void;
+}
 
+const toBuffer = (chunk: Uint8Array): Buffer =>
+  Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+
+/**
+ * Extracts the tar into root. Everything but reading the source is synchronous (the tar reader
+ * and the filesystem calls), in slices (slices.ts).
+ */
 export async function untar(source: AsyncIterable<Uint8Array>, root: string, options: UntarOptions): Promise<UntarResult> {
-  const extract = tar.extract();
-  let inputError: unknown;
-  const pump = (async () => {
-    try {
-      for await (const chunk of source) {
-        if (extract.destroyed) return;
-        if (!extract.write(chunk)) await waitEvent(extract, ['drain', 'close']);
-      }
-      if (!extract.destroyed) extract.end(null);
-    } catch (err) {
-      inputError = err;
-      extract.destroy(err as Error);
-    }
-  })();
-
-  const state: State = { root, options, result: { files: 0, directories: 0, bytes: 0 }, entries: 0, directoryTimes: [] };
-  const entries = extract[Symbol.asyncIterator]() as AsyncIterator<Entry>;
+  const state: State = {
+    root,
+    options,
+    result: { files: 0, directories: 0, bytes: 0 },
+    entries: 0,
+    directoryTimes: [],
+    directories: new Set(),
+    ...(options.reuse && options.kind === 'context' ? { reuse: { named: new Map(), digests: new Map() } } : {}),
+  };
+  const notTar = (err: unknown) => invalidArgument(`${options.what} is not a valid tar archive: ${(err as Error).message}`);
+  const reader = new TarReader();
+  const input = source[Symbol.asyncIterator]();
+  const slicer = new Slicer();
+  let sink: FileSink | undefined;
+  let done = false;
   try {
     for (;;) {
-      let next: IteratorResult<Entry>;
+      let next: IteratorResult<Uint8Array>;
       try {
-        next = await entries.next();
+        next = await input.next();
       } catch (err) {
-        if (inputError) throw wrap(inputError, `read ${options.what}`);
-        // tar-stream's own errors: not a tar, truncated, a bad header.
-        throw invalidArgument(`${options.what} is not a valid tar archive: ${(err as Error).message}`);
+        throw wrap(err, `read ${options.what}`);
       }
       if (next.done) break;
-      const name = next.value.header.name;
-      try {
-        await extractEntry(next.value, state);
-      } catch (err) {
-        // A failed input destroys the entry being read: the input's failure is the one to tell.
-        if (inputError) throw wrap(inputError, `read ${options.what}`);
-        throw err instanceof EngineError ? err : wrap(err, `${options.what}: extract "${name}"`);
-      }
-      for await (const _ of next.value) {
-        // what an entry type does not read (a link's, a directory's bytes)
+      const events = reader.push(toBuffer(next.value));
+      for (;;) {
+        let event: IteratorResult<ReturnType<TarReader['push']> extends Generator<infer E> ? E : never>;
+        try {
+          event = events.next();
+        } catch (err) {
+          throw notTar(err);
+        }
+        if (event.done) break;
+        const e = event.value;
+        const name = 'header' in e ? e.header.name : 'end' in e ? e.end.name : '';
+        try {
+          if ('header' in e) sink = beginEntry(e.header, state);
+          else if ('data' in e) sink?.write(e.data);
+          else {
+            const ending = sink;
+            sink = undefined;
+            ending?.end();
+          }
+        } catch (err) {
+          throw err instanceof EngineError ? err : wrap(err, `${options.what}: extract "${name}"`);
+        }
+        if ('end' in e) await slicer.pause();
       }
     }
-    if (inputError) throw wrap(inputError, `read ${options.what}`);
-    // Deepest first: setting a parent's times is not undone by its children's.
-    for (const d of state.directoryTimes.reverse()) await utimes(d.path, d.mtime, d.mtime);
+    done = true;
+    try {
+      reader.finish();
+    } catch (err) {
+      throw notTar(err);
+    }
+    if (state.reuse) {
+      await sweep(root, '', state.reuse.named, slicer);
+      options.digests?.clear();
+      for (const [ino, digest] of state.reuse.digests) options.digests?.set(ino, digest);
+    }
+    // Deepest first: setting a parent's times is not undone by its children's. A directory that
+    // a later entry replaced (by a link, say) is not there to get them: utimes would follow the link.
+    for (const d of state.directoryTimes.reverse()) {
+      if (stillDirectory(root, d.path)) utimesSync(d.path, d.mtime, d.mtime);
+      await slicer.pause();
+    }
     return state.result;
   } finally {
-    await entries.return?.().catch(() => undefined);
-    if (!extract.destroyed) extract.destroy(null);
-    await pump;
+    sink?.abort();
+    // An abandoned source stops (a decompressor's process among them).
+    if (!done) await input.return?.().catch(() => undefined);
   }
 }
 
@@ -119,6 +197,56 @@ interface State {
   result: UntarResult;
   entries: number;
   directoryTimes: { path: string; mtime: Date }[];
+  /**
+   * context: host paths known to be real directories (made or checked here), so that the
+   * parents of the next entries are not checked again; what replaces one drops it and those below.
+   */
+  directories: Set<string>;
+  reuse?: Reuse;
+}
+
+interface Reuse {
+  /** the names (relative) this tar has made so far, true for directories; anything else in root is left from before */
+  named: Map<string, boolean>;
+  /** the digests of the files this tar has made or kept */
+  digests: FileDigests;
+}
+
+/** Files up to this size are read whole before they are written, to be kept when they have not changed (reuse). */
+const KEEP_MAX = 1 << 20;
+
+/** Removes what the tar did not name from dir (reuse's last pass). */
+async function sweep(dir: string, rel: string, named: Map<string, boolean>, slicer: Slicer): Promise<void> {
+  for (const name of readdirSync(dir)) {
+    const childRel = rel ? `${rel}/${name}` : name;
+    const isDirectory = named.get(childRel);
+    if (isDirectory === undefined) rmSync(join(dir, name), { recursive: true, force: true });
+    else if (isDirectory) await sweep(join(dir, name), childRel, named, slicer);
+    await slicer.pause();
+  }
+}
+
+/** Whether path (under root) is still reached through real directories only, and is one. */
+function stillDirectory(root: string, path: string): boolean {
+  let at = root;
+  for (const part of path.slice(root.length + 1).split('/')) {
+    at = join(at, part);
+    if (!lstatIfAny(at)?.isDirectory()) return false;
+  }
+  return true;
+}
+
+/** Owner, mode and times of an existing entry set to what an entry says, each only when it differs. */
+function settle(path: string, st: Stats, owner: Owner, mode: number, mtime: Date): void {
+  const chowned = st.uid !== owner.uid || st.gid !== owner.gid;
+  if (chowned) lchownSync(path, owner.uid, owner.gid);
+  if (st.isSymbolicLink()) {
+    if (st.mtimeMs !== mtime.getTime()) lutimesSync(path, mtime, mtime);
+    return;
+  }
+  // A chown clears set-id bits: the mode goes on again after one.
+  if (chowned || (st.mode & 0o7777) !== mode) chmodSync(path, mode);
+  if (st.mtimeMs !== mtime.getTime()) utimesSync(path, mtime, mtime);
 }
 
 /**
@@ -134,9 +262,9 @@ function cleanName(raw: string, state: State, label: string): string {
   return clean === '.' ? '' : clean;
 }
 
-async function lstatIfAny(path: string) {
+function lstatIfAny(path: string): Stats | undefined {
   try {
-    return await lstat(path);
+    return lstatSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -146,32 +274,48 @@ async function lstatIfAny(path: string) {
 
 /**
  * The host directory that holds name's last component. context: every component must be a real
- * directory (missing ones are made); archive: resolved inside the root, links followed.
+ * directory (missing ones are made); archive: resolved inside the root, links followed. make
+ * false (a hard link's target): a missing component ends the walk, its path returned.
  */
-async function parentOf(name: string, state: State, raw: string, make = true): Promise<string> {
+function parentOf(name: string, state: State, raw: string, make = true): string {
   const parent = posix.dirname(name);
-  if (state.options.kind === 'archive') return mkdirInRoot(state.root, parent, IMPLIED);
+  if (state.options.kind === 'archive') return mkdirInRootSync(state.root, parent, IMPLIED);
+  const named = state.reuse?.named;
   let at = state.root;
+  let rel = '';
   for (const part of parent === '.' ? [] : parent.split('/')) {
     at = join(at, part);
-    const st = await lstatIfAny(at);
+    rel = rel ? `${rel}/${part}` : part;
+    if (state.directories.has(at)) continue;
+    let st = lstatIfAny(at);
+    if (st && named && !named.has(rel)) {
+      // Left from the earlier context: as if not there, but a directory may serve as the implied one.
+      if (!make) return at;
+      if (st.isDirectory()) settle(at, st, IMPLIED, IMPLIED.mode, st.mtime);
+      else {
+        rmSync(at, { force: true });
+        st = undefined;
+      }
+    }
     if (!st && !make) return at;
     if (!st) {
-      await mkdir(at, { mode: 0o700 });
-      await lchown(at, IMPLIED.uid, IMPLIED.gid);
-      await chmod(at, IMPLIED.mode);
+      mkdirSync(at, { mode: 0o700 });
+      lchownSync(at, IMPLIED.uid, IMPLIED.gid);
+      chmodSync(at, IMPLIED.mode);
     } else if (st.isSymbolicLink())
       throw invalidArgument(
         `${state.options.what}: entry "${raw}" goes through the symbolic link ${inRoot(state.root, at)}: the context may not name anything outside it`,
       );
     else if (!st.isDirectory())
       throw invalidArgument(`${state.options.what}: entry "${raw}": ${inRoot(state.root, at)} is not a directory`);
+    named?.set(rel, true);
+    state.directories.add(at);
   }
   return at;
 }
 
-async function extractEntry(entry: Entry, state: State): Promise<void> {
-  const { header } = entry;
+/** Makes the entry; for a file, the sink its bytes go to. */
+function beginEntry(header: TarHeader, state: State): FileSink | undefined {
   const { options, result } = state;
   if (++state.entries > (options.limits?.maxEntries ?? Infinity))
     throw new EngineError(ErrorKind.ResourceExhausted, `${options.what} has more than ${options.limits!.maxEntries} entries`);
@@ -186,17 +330,20 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
     case 'directory': {
       // In an archive, a directory over a link to a directory merges into it (an image's /lib -> usr/lib).
       const path =
-        options.kind === 'archive'
-          ? await resolveInRoot(state.root, name)
-          : join(await parentOf(name, state, header.name), posix.basename(name));
-      const st = await lstatIfAny(path);
-      if (st && !st.isDirectory()) await rm(path, { recursive: true, force: true });
+        options.kind === 'archive' ? resolveInRootSync(state.root, name) : join(parentOf(name, state, header.name), posix.basename(name));
+      const st = lstatIfAny(path);
+      if (st && !st.isDirectory()) remove(path, st, state);
       if (!st?.isDirectory()) {
-        if (options.kind === 'archive') await mkdirInRoot(state.root, posix.dirname(inRoot(state.root, path)), IMPLIED);
-        await mkdir(path, { mode: 0o700 });
+        if (options.kind === 'archive') mkdirInRootSync(state.root, posix.dirname(inRoot(state.root, path)), IMPLIED);
+        mkdirSync(path, { mode: 0o700 });
       }
-      await lchown(path, owner.uid, owner.gid);
-      await chmod(path, mode);
+      if (state.reuse && st?.isDirectory()) settle(path, st, owner, mode, st.mtime);
+      else {
+        lchownSync(path, owner.uid, owner.gid);
+        chmodSync(path, mode);
+      }
+      state.reuse?.named.set(name, true);
+      if (options.kind === 'context') state.directories.add(path);
       state.directoryTimes.push({ path, mtime });
       result.directories++;
       return;
@@ -205,41 +352,64 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
     case 'contiguous-file': {
       if (result.bytes + header.size > (options.limits?.maxBytes ?? Infinity))
         throw new EngineError(ErrorKind.ResourceExhausted, `${options.what} holds more than ${options.limits!.maxBytes} bytes`);
-      const path = await replaceable(name, state, header.name);
-      // O_EXCL|O_NOFOLLOW: the name was just made free; a link there now is not written through.
-      const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        for await (const chunk of entry) await file.write(chunk);
-        await file.chown(owner.uid, owner.gid);
-        await file.chmod(mode);
-        await file.utimes(mtime, mtime);
-      } finally {
-        await file.close();
-      }
       result.files++;
       result.bytes += header.size;
-      return;
+      if (state.reuse && header.size <= KEEP_MAX) {
+        const chunks: Buffer[] = [];
+        return {
+          write: (data) => void chunks.push(data),
+          end: () => reuseFile(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), name, header, state, owner, mode, mtime),
+          abort: () => undefined,
+        };
+      }
+      return writeFile(name, header, state, owner, mode, mtime);
     }
     case 'symlink': {
-      const path = await replaceable(name, state, header.name);
-      // The target is data: kept as written, resolved (inside a root) only by whoever reads it.
-      await symlink(header.linkname ?? '', path);
-      await lchown(path, owner.uid, owner.gid);
-      await lutimes(path, mtime, mtime);
       result.files++;
+      const linkname = header.linkname ?? '';
+      if (state.reuse) {
+        const path = join(parentOf(name, state, header.name), posix.basename(name));
+        const st = lstatIfAny(path);
+        if (st?.isSymbolicLink() && st.nlink === 1 && readlinkSync(path) === linkname) {
+          settle(path, st, owner, 0o777, mtime);
+          state.reuse.named.set(name, false);
+          return;
+        }
+      }
+      // The target is data: kept as written, resolved (inside a root) only by whoever reads it.
+      const path = freeing(name, state, header.name, (at) => {
+        symlinkSync(linkname, at);
+        return at;
+      });
+      lchownSync(path, owner.uid, owner.gid);
+      lutimesSync(path, mtime, mtime);
+      state.reuse?.named.set(name, false);
       return;
     }
     case 'link': {
-      const target = await hardLinkTarget(header, state);
-      const path = await replaceable(name, state, header.name);
-      await link(target, path);
-      const st = await lstat(path);
-      if (!st.isSymbolicLink()) {
-        await lchown(path, owner.uid, owner.gid);
-        await chmod(path, mode);
-        await utimes(path, mtime, mtime);
-      }
+      const target = hardLinkTarget(header, state);
       result.files++;
+      if (state.reuse) {
+        const path = join(parentOf(name, state, header.name), posix.basename(name));
+        const st = lstatIfAny(path);
+        const targetSt = lstatSync(target);
+        if (st && path !== target && st.ino === targetSt.ino && st.dev === targetSt.dev) {
+          if (!st.isSymbolicLink()) settle(path, st, owner, mode, mtime);
+          state.reuse.named.set(name, false);
+          return;
+        }
+      }
+      const path = freeing(name, state, header.name, (at) => {
+        linkSync(target, at);
+        return at;
+      });
+      const st = lstatSync(path);
+      if (!st.isSymbolicLink()) {
+        lchownSync(path, owner.uid, owner.gid);
+        chmodSync(path, mode);
+        utimesSync(path, mtime, mtime);
+      }
+      state.reuse?.named.set(name, false);
       return;
     }
     case 'character-device':
@@ -256,14 +426,97 @@ async function extractEntry(entry: Entry, state: State): Promise<void> {
 }
 
 /**
- * The host path where name's entry goes, made free: what is there (not a directory being merged)
- * is removed, as tar does when an archive names a path twice or ADD writes over an image's file.
+ * make(path) at the host path where name's entry goes; when the name is taken, what is there
+ * (not a directory being merged) is removed and make tried again, as tar does when an archive
+ * names a path twice or ADD writes over an image's file.
  */
-async function replaceable(name: string, state: State, raw: string): Promise<string> {
-  const path = join(await parentOf(name, state, raw), posix.basename(name));
-  const st = await lstatIfAny(path);
-  if (st) await rm(path, { recursive: st.isDirectory(), force: true });
-  return path;
+function freeing<T>(name: string, state: State, raw: string, make: (path: string) => T): T {
+  const path = join(parentOf(name, state, raw), posix.basename(name));
+  try {
+    return make(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatIfAny(path);
+  if (st) remove(path, st, state);
+  return make(path);
+}
+
+function remove(path: string, st: Stats, state: State): void {
+  const named = state.reuse?.named;
+  if (st.isDirectory()) {
+    for (const d of state.directories) if (d === path || d.startsWith(`${path}/`)) state.directories.delete(d);
+    if (named) {
+      const rel = path.slice(state.root.length + 1);
+      for (const n of named.keys()) if (n === rel || n.startsWith(`${rel}/`)) named.delete(n);
+    }
+  } else named?.delete(path.slice(state.root.length + 1));
+  rmSync(path, { recursive: st.isDirectory(), force: true });
+}
+
+/**
+ * A file written as into an empty root: its bytes as they come, its metadata at the end.
+ * O_EXCL|O_NOFOLLOW: the name was just made free; a link put there meanwhile is not written through.
+ */
+function writeFile(name: string, header: TarHeader, state: State, owner: Owner, mode: number, mtime: Date): FileSink {
+  const fd = freeing(name, state, header.name, (path) =>
+    openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
+  );
+  const hash = state.options.digests ? createHash('sha256') : undefined;
+  let open = true;
+  const close = () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
+  return {
+    write(data) {
+      for (let at = 0; at < data.length;) at += writeSync(fd, data, at);
+      hash?.update(data);
+    },
+    end() {
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+        fchmodSync(fd, mode);
+        futimesSync(fd, mtime, mtime);
+        if (hash) {
+          const st = fstatSync(fd);
+          (state.reuse?.digests ?? state.options.digests!).set(st.ino, { digest: hash.digest('hex'), size: st.size, mtimeMs: st.mtimeMs });
+        }
+      } finally {
+        close();
+      }
+      state.reuse?.named.set(name, false);
+    },
+    abort: close,
+  };
+}
+
+/**
+ * A file entry when reusing, its bytes whole: the file there is kept when it holds those bytes
+ * (by the digest taken when it was written) and no other name links it, else it is written as
+ * into an empty root.
+ */
+function reuseFile(data: Buffer, name: string, header: TarHeader, state: State, owner: Owner, mode: number, mtime: Date): void {
+  const reuse = state.reuse!;
+  const digest = hash('sha256', data);
+  const path = join(parentOf(name, state, header.name), posix.basename(name));
+  const st = lstatIfAny(path);
+  // What this tar wrote has its digest in the new map; what was left from before, in the earlier one.
+  const digests = reuse.named.has(name) ? reuse.digests : state.options.digests;
+  const known = st?.isFile() && st.nlink === 1 ? digests?.get(st.ino) : undefined;
+  if (st && known && known.digest === digest && known.size === st.size && known.mtimeMs === st.mtimeMs && st.size === data.length) {
+    settle(path, st, owner, mode, mtime);
+    reuse.digests.set(st.ino, { digest, size: st.size, mtimeMs: mtime.getTime() });
+    reuse.named.set(name, false);
+    return;
+  }
+  const sink = writeFile(name, header, state, owner, mode, mtime);
+  try {
+    sink.write(data);
+    sink.end();
+  } finally {
+    sink.abort();
+  }
 }
 
 /**
@@ -271,15 +524,17 @@ async function replaceable(name: string, state: State, raw: string): Promise<str
  * directory, anything there is one), reached without links; archive: inside the root, its last
  * component not followed (a hard link to a symbolic link links the link, as link(2) does).
  */
-async function hardLinkTarget(header: tar.Header, state: State): Promise<string> {
+function hardLinkTarget(header: TarHeader, state: State): string {
   const linkname = header.linkname ?? '';
   const name = cleanName(linkname, state, `hard link "${header.name}" to "${linkname}"`);
   if (name === '') throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to the root`);
   const target =
     state.options.kind === 'context'
-      ? join(await parentOf(name, state, linkname, false), posix.basename(name))
-      : await resolveInRoot(state.root, name, { followLast: false });
-  const st = await lstatIfAny(target);
+      ? join(parentOf(name, state, linkname, false), posix.basename(name))
+      : resolveInRootSync(state.root, name, { followLast: false });
+  // Reusing, only what this tar has made is an earlier entry.
+  const named = state.reuse?.named.get(name);
+  const st = state.reuse && named === undefined ? undefined : lstatIfAny(target);
   if (!st) throw invalidArgument(`${state.options.what}: hard link "${header.name}" links to "${linkname}", which is not an earlier entry`);
   if (st.isDirectory()) throw failedPrecondition(`${state.options.what}: hard link "${header.name}" links to the directory "${linkname}"`);
   return target;
