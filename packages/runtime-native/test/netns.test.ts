@@ -55,7 +55,7 @@ describe('network namespaces on files (ctl-netns) and commands in them (ctl-laun
     await deleteNetns(a);
   });
 
-  it('makes a veth pair into a namespace, configured on both ends, in one exec (ctl-netns veth)', async () => {
+  it('makes a veth pair into a namespace, configured on both ends, in one exec (ctl-netns veth), and deletes it (link-del)', async () => {
     // netns a plays the host (the helper runs in it through the launcher), b the container's
     const [a, b] = [join(dir, 'a'), join(dir, 'b')];
     await addNetns(a);
@@ -107,6 +107,17 @@ describe('network namespaces on files (ctl-netns) and commands in them (ctl-laun
     assert.deepEqual([again.code, /File exists/.test(again.stderr)], [7, true]);
     const noBridge = await launch(NETNS_BINARY, ['veth', 'vethU', 'nobr', 'x', b, 'eth2', '02:42:0a:09:00:03'], { netns: a });
     assert.deepEqual([noBridge.code, /nobr/.test(noBridge.stderr)], [5, true]);
+
+    // link-del: the host end goes, and its peer with it; a link already gone is no error
+    const linkDel = () => launch(NETNS_BINARY, ['link-del', 'vethT'], { netns: a });
+    assert.deepEqual(await linkDel(), { code: 0, stdout: '', stderr: '' });
+    assert.notEqual((await inA('link', 'show', 'vethT')).code, 0, 'vethT is gone');
+    assert.deepEqual(
+      ((await inB('link', 'show')) as { ifname: string }[]).map((l) => l.ifname),
+      ['lo'],
+      'and eth0 with it',
+    );
+    assert.deepEqual(await linkDel(), { code: 0, stdout: '', stderr: '' });
   });
 
   it('names the namespace when it cannot enter it, and says NotFound when it cannot make one there', async () => {

@@ -7,6 +7,7 @@
  *   ctl-netns del FILE   unmounts FILE (every mount stacked on it; none is fine) and removes it
  *                        (already gone is fine)
  *   ctl-netns veth ...   a container's veth pair, made and configured (netns_veth.c)
+ *   ctl-netns link-del NAME  a link of the caller's netns deleted (netns_veth.c); none is fine
  *
  * Exit codes are the native tools' kinds (kinds.h); the message names the step and the file. The
  * namespace is made in this process (unshare), so it is this process's /proc/self/ns/net that is
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "add")) return add(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "del")) return del(argv[2]);
   if (argc >= 2 && !strcmp(argv[1], "veth")) return netns_veth(argc - 2, argv + 2);
-  fprintf(stderr, "usage: ctl-netns add|del FILE | veth ...\n");
+  if (argc == 3 && !strcmp(argv[1], "link-del")) return netns_link_del(argv[2]);
+  fprintf(stderr, "usage: ctl-netns add|del FILE | veth ... | link-del NAME\n");
   return CTL_KIND_USAGE;
 }
