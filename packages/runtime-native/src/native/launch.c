@@ -24,13 +24,15 @@
  * this process is small, so its fork is cheap.
  *
  * ctl-netns (the binary beside this one) is not run but done here: its operations (netns.c: a
- * container's netns made and removed, its veth made, a link deleted) are linked in and run in this
- * process, in the order of the requests, each answered at once. Every container on a network
- * waits for two or three of them at its start and removal; so they need no fork, exec and exit,
- * and no wait for a child to be scheduled on a busy host. They are short (rtnetlink, a mount) and
- * return to this process's network namespace, which is checked after each: a launcher left in
- * another would run every later command there, so it exits instead (the daemon starts another).
- * Only plain requests are done so (no stdin, cwd or LAUNCH_OUTLIVES); others run the binary. */
+ * container's netns made and removed, its veth made) are linked in and run in this process, in the
+ * order of the requests, each answered at once. Every container on a network waits for add and
+ * veth at its start and del at its removal; so they need no fork, exec and exit, and no wait for a
+ * child to be scheduled on a busy host. They are short (rtnetlink, a mount) and return to this
+ * process's network namespace, which is checked after each: a launcher left in another would run
+ * every later command there, so it exits instead (the daemon starts another). Only plain requests
+ * are done so (no stdin, cwd or LAUNCH_OUTLIVES); others run the binary, and so does `link-del`:
+ * the kernel deletes a link within the call, waiting for RCU grace periods and the device's last
+ * references (tens of milliseconds), which here would hold up every other request. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -188,6 +190,7 @@ static bool at_home(void) {
 /* A ctl-netns request done in this process (see the top); false: not one, run it as any command. */
 static bool run_inline(uint32_t id, uint32_t flags, uint32_t argc, char **argv, const char *cwd, const char *netns, uint32_t input_len) {
   if (!*netns_binary || home_netns < 0 || strcmp(argv[0], netns_binary) || *cwd || input_len || (flags & LAUNCH_OUTLIVES)) return false;
+  if (argc > 1 && !strcmp(argv[1], "link-del")) return false;
   if (netns) {
     int fd = open(netns, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
