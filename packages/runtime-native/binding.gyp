@@ -53,14 +53,15 @@
       # runs short commands for the daemon, which should not fork itself (see launch.c)
       "target_name": "ctl-launch",
       "type": "executable",
-      "sources": ["src/native/launch.c", "src/native/parent_death.c"]
+      # with ctl-netns's operations, which it runs itself (see launch.c)
+      "sources": ["src/native/launch.c", "src/native/parent_death.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c"]
     },
     {
       # a container's network namespace pinned on a file, made and removed (see netns.c);
       # static: it runs once per container start and stop, so no shared libraries to load
       "target_name": "ctl-netns",
       "type": "executable",
-      "sources": ["src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c"],
+      "sources": ["src/native/netns_main.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c"],
       "ldflags": ["-static"]
     },
     {

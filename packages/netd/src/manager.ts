@@ -4,7 +4,16 @@
  * and removes also take the "networks" turn, so names and subnets are checked against a list
  * that cannot change meanwhile); the drivers make the host match.
  */
-import { type Logger, alreadyExists, failedPrecondition, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import {
+  type Logger,
+  timed,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  validateLabels,
+  validateNamespace,
+} from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { randomBytes } from 'node:crypto';
 import type { NetworkDriver } from './driver';
@@ -122,35 +131,38 @@ export class NetworkManager {
   async attach(namespace: string, request: AttachRequest): Promise<Endpoint> {
     if (!request.containerId) throw invalidArgument('attach: a container id is needed');
     if (!request.netnsPath) throw invalidArgument('attach: a network namespace path is needed');
-    const { id } = await this.find(request.network);
+    const span = (what: string) => `attach: ${what}`;
+    const { id } = await timed(this.logger, span('find'), () => this.find(request.network));
     return this.serial.run(id, async () => {
       const network = await this.find(id); // removed while we waited: NotFound
-      if (await this.store.endpoint(namespace, request.containerId, network.id)) {
+      const mine = await timed(this.logger, span('endpoints'), () => this.store.endpoints(namespace, request.containerId));
+      if (mine.some((e) => e.endpoint.networkId === network.id)) {
         throw alreadyExists(`container ${request.containerId} is already attached to network ${network.name}`);
       }
-      const mine = await this.store.endpoints(namespace, request.containerId);
       const interfaceName = request.interfaceName || nextInterface(mine.map((e) => e.endpoint.interface.name));
       if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(interfaceName)) throw invalidArgument(`invalid interface name "${interfaceName}"`);
       const driver = this.driver(network);
-      const endpoint = await driver.attach(network, {
-        namespace,
-        containerId: request.containerId,
-        netnsPath: request.netnsPath,
-        interfaceName,
-        name: request.name ?? '',
-        aliases: request.aliases ?? [],
-        ipv4Address: request.ipv4Address ?? '',
-        ipv6Address: request.ipv6Address ?? '',
-        macAddress: request.macAddress ?? '',
-        ports: (request.ports ?? []).map((p) => ({ ...p, protocol: p.protocol === 'udp' ? 'udp' : 'tcp' })),
-        bandwidth: { egressBps: request.bandwidth?.egressBps ?? 0, ingressBps: request.bandwidth?.ingressBps ?? 0 },
-      });
+      const endpoint = await timed(this.logger, span('driver'), () =>
+        driver.attach(network, {
+          namespace,
+          containerId: request.containerId,
+          netnsPath: request.netnsPath,
+          interfaceName,
+          name: request.name ?? '',
+          aliases: request.aliases ?? [],
+          ipv4Address: request.ipv4Address ?? '',
+          ipv6Address: request.ipv6Address ?? '',
+          macAddress: request.macAddress ?? '',
+          ports: (request.ports ?? []).map((p) => ({ ...p, protocol: p.protocol === 'udp' ? 'udp' : 'tcp' })),
+          bandwidth: { egressBps: request.bandwidth?.egressBps ?? 0, ingressBps: request.bandwidth?.ingressBps ?? 0 },
+        }),
+      );
       // a cni network's gateway is on the host only once its plugins made the bridge
-      const resolver = await this.resolvers.ensure(network);
+      const resolver = await timed(this.logger, span('resolver'), () => this.resolvers.ensure(network));
       if (resolver) endpoint.dns = { ...endpoint.dns, nameservers: [resolver] };
       if (request.dnsUpstreams?.length) endpoint.dnsUpstreams = request.dnsUpstreams;
       try {
-        await this.store.putEndpoint(namespace, endpoint);
+        await timed(this.logger, span('record'), () => this.store.putEndpoint(namespace, endpoint));
       } catch (err) {
         await this.release(namespace, network, endpoint).catch(() => undefined);
         throw err;
@@ -161,14 +173,17 @@ export class NetworkManager {
   }
 
   async detach(namespace: string, containerId: string, networkRef: string): Promise<void> {
+    const span = (what: string) => `detach: ${what}`;
     const networkId = networkRef ? (await this.find(networkRef)).id : undefined;
-    const mine = (await this.store.endpoints(namespace, containerId)).filter((e) => !networkId || e.endpoint.networkId === networkId);
+    const mine = (await timed(this.logger, span('endpoints'), () => this.store.endpoints(namespace, containerId))).filter(
+      (e) => !networkId || e.endpoint.networkId === networkId,
+    );
     for (const { endpoint } of mine) {
       await this.serial.run(endpoint.networkId, async () => {
-        const current = await this.store.endpoint(namespace, containerId, endpoint.networkId);
+        const current = await timed(this.logger, span('endpoint'), () => this.store.endpoint(namespace, containerId, endpoint.networkId));
         if (!current) return; // detached meanwhile
-        const network = (await this.store.networks()).find((n) => n.id === endpoint.networkId);
-        if (network) await this.release(namespace, network, current);
+        const network = (await timed(this.logger, span('networks'), () => this.store.networks())).find((n) => n.id === endpoint.networkId);
+        if (network) await timed(this.logger, span('release'), () => this.release(namespace, network, current));
         else await this.store.deleteEndpoint(namespace, current);
       });
     }

@@ -1,6 +1,12 @@
 /**
  * netd's records in its LevelDB (layout.ts): networks, endpoints and IPAM allocations. No host
  * work here: the service decides, the drivers touch the host, this only reads and writes.
+ *
+ * The networks and each network's allocations are also kept in memory, read from the database
+ * once and changed only after a write of it succeeded: every attach and detach needs them (the
+ * network by name, the free addresses), and a scan of the database each time grows with every
+ * network and container. netd alone writes its database (LevelDB's lock), so memory cannot fall
+ * behind it.
  */
 import type { Database } from '@ctl/proto';
 import { ENDPOINT_PREFIX, NETWORK_PREFIX, endpointKey, ipamKey, ipamPrefix, networkKey, under } from './layout';
@@ -19,20 +25,37 @@ export interface NamespacedEndpoint {
 }
 
 export class NetdStore {
+  /**
+   * Read once, on first use. A write waits for the read before it changes the map, so a read
+   * that began before the write (and may not see it) is corrected by it, not the other way round.
+   */
+  private networksRead: Promise<Map<string, Network>> | undefined;
+  private readonly allocationsRead = new Map<string, Promise<Map<string, Owner>>>();
+
   constructor(readonly db: Database) {}
 
+  private networkMap(): Promise<Map<string, Network>> {
+    return (this.networksRead ??= (async () => {
+      const out = new Map<string, Network>();
+      for await (const value of this.db.values(under(NETWORK_PREFIX))) out.set((value as Network).id, value as Network);
+      return out;
+    })());
+  }
+
+  /** Every network, in the order of their ids (the database's). */
   async networks(): Promise<Network[]> {
-    const out: Network[] = [];
-    for await (const value of this.db.values(under(NETWORK_PREFIX))) out.push(value as Network);
-    return out;
+    return [...(await this.networkMap()).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  putNetwork(network: Network): Promise<void> {
-    return this.db.put(networkKey(network.id), network);
+  async putNetwork(network: Network): Promise<void> {
+    await this.db.put(networkKey(network.id), network);
+    (await this.networkMap()).set(network.id, network);
   }
 
-  deleteNetwork(id: string): Promise<void> {
-    return this.db.del(networkKey(id));
+  async deleteNetwork(id: string): Promise<void> {
+    await this.db.del(networkKey(id));
+    (await this.networkMap()).delete(id);
+    this.allocationsRead.delete(id);
   }
 
   /**
@@ -62,25 +85,45 @@ export class NetdStore {
 
   /** Deletes the endpoint and the addresses it holds, in one write. */
   async deleteEndpoint(namespace: string, endpoint: Endpoint): Promise<void> {
+    const addresses = endpoint.ips.map((ip) => ip.address.split('/')[0]!);
     const batch = this.db.batch().del(endpointKey(namespace, endpoint.containerId, endpoint.networkId));
-    for (const ip of endpoint.ips) batch.del(ipamKey(endpoint.networkId, ip.address.split('/')[0]!));
+    for (const address of addresses) batch.del(ipamKey(endpoint.networkId, address));
     await batch.write();
+    await this.forget(endpoint.networkId, addresses);
   }
 
-  /** The addresses taken on a network, and by whom. */
-  async allocations(networkId: string): Promise<Map<string, Owner>> {
-    const prefix = ipamPrefix(networkId);
-    const out = new Map<string, Owner>();
-    for await (const [key, value] of this.db.iterator(under(prefix))) out.set(key.slice(prefix.length), value as Owner);
-    return out;
+  private allocationMap(networkId: string): Promise<Map<string, Owner>> {
+    let read = this.allocationsRead.get(networkId);
+    if (!read) {
+      read = (async () => {
+        const prefix = ipamPrefix(networkId);
+        const out = new Map<string, Owner>();
+        for await (const [key, value] of this.db.iterator(under(prefix))) out.set(key.slice(prefix.length), value as Owner);
+        return out;
+      })();
+      this.allocationsRead.set(networkId, read);
+    }
+    return read;
   }
 
-  allocate(networkId: string, address: string, owner: Owner): Promise<void> {
-    return this.db.put(ipamKey(networkId, address), owner);
+  /** The addresses taken on a network, and by whom (as they are now: the caller holds the network's turn). */
+  allocations(networkId: string): Promise<ReadonlyMap<string, Owner>> {
+    return this.allocationMap(networkId);
+  }
+
+  async allocate(networkId: string, address: string, owner: Owner): Promise<void> {
+    await this.db.put(ipamKey(networkId, address), owner);
+    (await this.allocationMap(networkId)).set(address, owner);
   }
 
   async release(networkId: string, addresses: readonly string[]): Promise<void> {
-    if (addresses.length)
-      await this.db.batch(addresses.map((a) => ({ type: 'del' as const, key: ipamKey(networkId, a) }))).then(() => undefined);
+    if (!addresses.length) return;
+    await this.db.batch(addresses.map((a) => ({ type: 'del' as const, key: ipamKey(networkId, a) })));
+    await this.forget(networkId, addresses);
+  }
+
+  private async forget(networkId: string, addresses: readonly string[]): Promise<void> {
+    const map = await this.allocationMap(networkId);
+    for (const a of addresses) map.delete(a);
   }
 }

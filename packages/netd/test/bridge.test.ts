@@ -83,9 +83,20 @@ describe('netd bridge networks (in a netns of their own)', function () {
     assert.equal(lab.fetch(lab.client, `http://${HOST_OUTSIDE}:8080/index.html`), 'hello from the container\n');
     assert.ok(lab.ping(c, CLIENT), 'the container reaches the client (masqueraded)');
     const neighbour = lab.container();
-    await netd.attach({ containerId: 'neighbour', network: 'bridge', netnsPath: neighbour });
+    const en = await netd.attach({ containerId: 'neighbour', network: 'bridge', netnsPath: neighbour });
     assert.equal(lab.fetch(neighbour, `http://${HOST_OUTSIDE}:8080/index.html`), 'hello from the container\n', 'hairpin from its network');
     assert.equal(lab.fetch(c, `http://${HOST_OUTSIDE}:8080/index.html`), 'hello from the container\n', 'hairpin to itself');
+    assert.equal(lab.fetch(neighbour, 'http://172.17.0.1:8080/index.html'), 'hello from the container\n', 'at its gateway');
+    // Bridged from one container to another of the network: not tracked (the host's conntrack has
+    // no entry of it), while what was DNATed to the container and masqueraded is.
+    assert.equal(lab.fetch(neighbour, `http://${addressOf(e)}/index.html`), 'hello from the container\n', 'direct on its network');
+    const tracked = lab.exec(lab.host, ['cat', '/proc/net/nf_conntrack']).stdout;
+    assert.doesNotMatch(tracked, new RegExp(`src=${addressOf(en)} dst=${addressOf(e)} `), 'neighbour to web is not tracked');
+    assert.match(
+      tracked,
+      new RegExp(`src=${addressOf(en)} dst=${HOST_OUTSIDE} .* dport=8080 src=${addressOf(e)} dst=172\\.17\\.0\\.1 `),
+      'hairpin is',
+    );
     await netd.detach('neighbour');
     // A host port of 0 gets a free one.
     const other = await netd.attach({

@@ -4,7 +4,7 @@
  * namespace made here is removed, also when a test fails.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorKind, isKind } from '@ctl/proto/errors';
@@ -12,6 +12,22 @@ import { LaunchError, launch } from '../src/launch';
 import { NETNS_BINARY, addNetns, deleteNetns } from '../src/netns';
 
 const mounted = (file: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${file} `);
+
+/** The netns of this process's ctl-launch, which does ctl-netns's operations in its own process. */
+function launcherNetns(): string {
+  const ours = readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .find((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return stat.includes('(ctl-launch)') && stat.split(') ')[1]!.split(' ')[1] === String(process.pid);
+      } catch {
+        return false;
+      }
+    });
+  assert.ok(ours, 'a ctl-launch of this process runs');
+  return readlinkSync(`/proc/${ours}/ns/net`);
+}
 
 describe('network namespaces on files (ctl-netns) and commands in them (ctl-launch)', function () {
   this.timeout(30_000);
@@ -53,9 +69,11 @@ describe('network namespaces on files (ctl-netns) and commands in them (ctl-laun
     await deleteNetns(a);
     assert.ok(!existsSync(a) && !mounted(a));
     await deleteNetns(a);
+    // ctl-launch made and removed them itself (launch.c), and is back in its own netns
+    assert.equal(launcherNetns(), readlinkSync('/proc/self/ns/net'));
   });
 
-  it('makes a veth pair into a namespace, configured on both ends, in one exec (ctl-netns veth)', async () => {
+  it('makes a veth pair into a namespace, configured on both ends, in one exec (ctl-netns veth), and deletes it (link-del)', async () => {
     // netns a plays the host (the helper runs in it through the launcher), b the container's
     const [a, b] = [join(dir, 'a'), join(dir, 'b')];
     await addNetns(a);
@@ -107,6 +125,18 @@ describe('network namespaces on files (ctl-netns) and commands in them (ctl-laun
     assert.deepEqual([again.code, /File exists/.test(again.stderr)], [7, true]);
     const noBridge = await launch(NETNS_BINARY, ['veth', 'vethU', 'nobr', 'x', b, 'eth2', '02:42:0a:09:00:03'], { netns: a });
     assert.deepEqual([noBridge.code, /nobr/.test(noBridge.stderr)], [5, true]);
+
+    // link-del: the host end goes, and its peer with it; a link already gone is no error
+    const linkDel = () => launch(NETNS_BINARY, ['link-del', 'vethT'], { netns: a });
+    assert.deepEqual(await linkDel(), { code: 0, stdout: '', stderr: '' });
+    assert.notEqual((await inA('link', 'show', 'vethT')).code, 0, 'vethT is gone');
+    assert.deepEqual(
+      ((await inB('link', 'show')) as { ifname: string }[]).map((l) => l.ifname),
+      ['lo'],
+      'and eth0 with it',
+    );
+    assert.deepEqual(await linkDel(), { code: 0, stdout: '', stderr: '' });
+    assert.equal(launcherNetns(), readlinkSync('/proc/self/ns/net'), 'the launcher went back to its own netns');
   });
 
   it('names the namespace when it cannot enter it, and says NotFound when it cannot make one there', async () => {

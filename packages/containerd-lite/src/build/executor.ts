@@ -285,7 +285,7 @@ class Build {
     });
     // An image of one manifest says its platform only in its config.
     if (!manifest.platform) {
-      const { config } = await readImage(this.content, manifest);
+      const { config } = await this.readImage(manifest);
       const has = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
       if (!only(platform).match(has)) {
         const message = `${use.what} "${word}" is for ${format(has)}, not ${format(platform)}`;

@@ -25,11 +25,12 @@ import {
   parseResolvConf,
   readHostResolvConf,
 } from '@ctl/netd/client';
+import { type Logger, timed } from '@ctl/proto';
 import { ErrorKind, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
 import { addNetns, deleteNetns, isNetns } from '@ctl/runtime-native/netns';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,6 +55,8 @@ export interface NetworkingDeps {
   hostFiles?: { hosts: string; resolvConf: string };
   /** A container's record labels as they are now; undefined once the record is gone (restore asks it in its queue). */
   labels(ns: string, id: string): Promise<Record<string, string> | undefined>;
+  /** For debug spans of setUp and tearDown (their durations, part by part). */
+  logger?: Logger;
 }
 
 export interface NetworkSetUp {
@@ -85,6 +88,13 @@ interface Recipe {
 }
 
 const RECIPE = 'network.json';
+
+/** file replaced whole (a new one renamed over it: no reader sees half), not synced to disk. */
+function replaceFile(file: string, data: string, mode: number): void {
+  const temporary = `${file}.tmp-${process.pid}`;
+  writeFileSync(temporary, data, { mode });
+  renameSync(temporary, file);
+}
 
 const readHost = (file: string): string => {
   try {
@@ -123,7 +133,7 @@ export class ContainerNetworking {
       this.releasing.delete(`${ns}/${id}`);
       this.madeHere.add(`${ns}/${id}`);
       try {
-        const made = await this.make(ns, id, plan, request);
+        const made = await this.span('setUp', () => this.make(ns, id, plan, request), { container: id, mode: plan.mode });
         if (plan.mode === 'networks') {
           const recipe: Recipe = { plan, hostname: made.hostname, hostUts: Boolean(request.hostUts), imageExposed: request.imageExposed };
           writeFileAtomic(join(this.filesPath(ns, id), RECIPE), JSON.stringify(recipe), 0o600);
@@ -208,8 +218,9 @@ export class ContainerNetworking {
     if (plan.mode === 'host') {
       network = 'host';
     } else if (plan.mode === 'networks') {
-      network = { path: await this.makeNetns(ns, id) };
-      endpoints = await this.attachAll(ns, id, network.path, plan, request.imageExposed);
+      const path = await this.span('setUp: netns', () => this.makeNetns(ns, id));
+      network = { path };
+      endpoints = await this.span('setUp: attach', () => this.attachAll(ns, id, path, plan, request.imageExposed));
       labels[NetworkLabel.mode] = plan.attachments.map((a) => a.network).join(',');
       labels[NetworkLabel.ports] = JSON.stringify(endpoints[0]?.ports ?? []);
     }
@@ -233,11 +244,18 @@ export class ContainerNetworking {
       dnsOptions: plan.dns.options,
       resolver: first?.dns.nameservers[0],
     }).text;
-    await mkdir(files, { recursive: true });
-    // readable by every user of the container, as the image's own /etc files are
-    writeFileAtomic(join(files, 'hosts'), hosts, 0o644);
-    writeFileAtomic(join(files, 'hostname'), `${hostname}\n`, 0o644);
-    writeFileAtomic(join(files, 'resolv.conf'), resolv, 0o644);
+    // On networks the files are made again with the netns (restore), and what could lose data
+    // not yet synced (a power loss, a kernel crash) loses the netns too (its file is on /run, or is
+    // no namespace after a reboot): no fsync, and network.json, which they are made from, has one.
+    // In other modes nothing makes them again, so they are written to last.
+    const write = plan.mode === 'networks' ? replaceFile : writeFileAtomic;
+    await this.span('setUp: files', async () => {
+      await mkdir(files, { recursive: true });
+      // readable by every user of the container, as the image's own /etc files are
+      write(join(files, 'hosts'), hosts, 0o644);
+      write(join(files, 'hostname'), `${hostname}\n`, 0o644);
+      write(join(files, 'resolv.conf'), resolv, 0o644);
+    });
     return { network, mounts: this.bindFiles(files, request.mounted), labels, hostname };
   }
 
@@ -425,7 +443,7 @@ export class ContainerNetworking {
   }
 
   private async tearDownNow(ns: string, id: string, attached: boolean): Promise<void> {
-    const failure = await this.release(ns, id, attached).then(
+    const failure = await this.span('tearDown', () => this.release(ns, id, attached), { container: id }).then(
       () => undefined,
       (err: unknown) => err,
     );
@@ -436,14 +454,15 @@ export class ContainerNetworking {
   /** The container's endpoints (when attached) and its netns file; the netns goes even when netd fails. */
   private async release(ns: string, id: string, attached: boolean): Promise<void> {
     const failure = attached
-      ? await this.detach(ns, id).then(
+      ? await this.span('tearDown: detach', () => this.detach(ns, id)).then(
           () => undefined,
           (err: unknown) => err,
         )
       : undefined;
     this.fresh.delete(`${ns}/${id}`);
     const netns = this.netnsPath(ns, id);
-    if (existsSync(netns)) await deleteNetns(netns); // also when not mounted: a create cut short, or a reboot
+    // also when not mounted: a create cut short, or a reboot
+    if (existsSync(netns)) await this.span('tearDown: netns', () => deleteNetns(netns));
     if (failure) throw failure;
   }
 
@@ -454,6 +473,11 @@ export class ContainerNetworking {
       .catch((err: unknown) => {
         if (!isKind(err, ErrorKind.NotFound)) throw wrap(err, `detach container ${id} from its networks`);
       });
+  }
+
+  /** At level debug, how long a part of setUp or tearDown took. */
+  private span<T>(what: string, work: () => Promise<T>, meta?: Record<string, unknown>): Promise<T> {
+    return timed(this.deps.logger, `network ${what}`, work, meta);
   }
 
   /** Whether a record's labels say its container was attached to networks. */

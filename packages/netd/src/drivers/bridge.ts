@@ -5,7 +5,7 @@
  * container's netns (links.ts), addresses from netd's IPAM (ipam.ts), and the instance's
  * nftables table for NAT, isolation and published ports (bridge/firewall.ts).
  */
-import { failedPrecondition, invalidArgument, notFound } from '@ctl/proto';
+import { failedPrecondition, invalidArgument, notFound, timed } from '@ctl/proto';
 import { clearBandwidth, ensureBandwidth, ifbName, limitBandwidth } from '../bandwidth';
 import { type AttachPlan, type NetworkDriver, plannedEndpoint } from '../driver';
 import type { Lease } from '../ipam';
@@ -56,8 +56,8 @@ export class BridgeDriver implements NetworkDriver {
   private track(network: Network): void {
     this.firewall.setNetwork(network.id, {
       bridge: network.bridge,
-      ipv4: network.ipv4?.subnet,
-      ipv6: network.ipv6?.subnet,
+      ...(network.ipv4 ? { ipv4: { subnet: network.ipv4.subnet, gateway: network.ipv4.gateway } } : {}),
+      ...(network.ipv6 ? { ipv6: { subnet: network.ipv6.subnet, gateway: network.ipv6.gateway } } : {}),
       internal: network.internal,
     });
   }
@@ -102,7 +102,7 @@ export class BridgeDriver implements NetworkDriver {
 
   /** Deletes a host veth in the background, then its bandwidth shaper (the ifb outlives the veth) if it had limits. */
   private deleteLater(name: string, bandwidth: Bandwidth): void {
-    const done = deleteLink(name)
+    const done = timed(this.context.logger, 'bridge detach: veth deleted', () => deleteLink(name))
       .then(() => (limited(bandwidth) ? clearBandwidth(name) : undefined))
       .catch((err: unknown) => this.context.logger.warn('deleting a veth failed', { veth: name, error: String(err) }))
       .finally(() => {
@@ -133,23 +133,26 @@ export class BridgeDriver implements NetworkDriver {
     let vethMade = false;
     let shaped = false;
     try {
-      leases.push(await ipam.take(network, 4, owner, plan.ipv4Address));
+      const { logger } = this.context;
+      leases.push(await timed(logger, 'bridge attach: ipam', () => ipam.take(network, 4, owner, plan.ipv4Address)));
       if (network.ipv6) leases.push(await ipam.take(network, 6, owner, plan.ipv6Address));
       else if (plan.ipv6Address) throw invalidArgument(`network ${network.name} has no IPv6 subnet for address ${plan.ipv6Address}`);
       const ipv4 = leases[0]!.address;
       const ports = await this.firewall.reserve(key, `container ${plan.containerId}`, ipv4, plan.ports);
       const macAddress = (plan.macAddress || macFor(ipv4)).toLowerCase();
       await this.deleting.get(key);
-      await addVeth({
-        table: this.context.instance,
-        hostName: key,
-        bridge: network.bridge,
-        netnsPath: plan.netnsPath,
-        interfaceName: plan.interfaceName,
-        macAddress,
-        addresses: leases.map((l) => l.cidr),
-        gateways: network.internal ? [] : leases.map((l) => l.gateway),
-      });
+      await timed(logger, 'bridge attach: veth', () =>
+        addVeth({
+          table: this.context.instance,
+          hostName: key,
+          bridge: network.bridge,
+          netnsPath: plan.netnsPath,
+          interfaceName: plan.interfaceName,
+          macAddress,
+          addresses: leases.map((l) => l.cidr),
+          gateways: network.internal ? [] : leases.map((l) => l.gateway),
+        }),
+      );
       vethMade = true;
       if (limited(plan.bandwidth)) {
         shaped = true;

@@ -21,7 +21,18 @@
  * when the daemon dies, and every command it runs is SIGKILLed when the launcher dies, unless the
  * request has LAUNCH_OUTLIVES (the shim's starter: the shim must survive a daemon restart). The
  * signal is asked for in the child between fork and exec, which posix_spawn cannot do, hence fork:
- * this process is small, so its fork is cheap. */
+ * this process is small, so its fork is cheap.
+ *
+ * ctl-netns (the binary beside this one) is not run but done here: its operations (netns.c: a
+ * container's netns made and removed, its veth made) are linked in and run in this process, in the
+ * order of the requests, each answered at once. Every container on a network waits for add and
+ * veth at its start and del at its removal; so they need no fork, exec and exit, and no wait for a
+ * child to be scheduled on a busy host. They are short (rtnetlink, a mount) and return to this
+ * process's network namespace, which is checked after each: a launcher left in another would run
+ * every later command there, so it exits instead (the daemon starts another). Only plain requests
+ * are done so (no stdin, cwd or LAUNCH_OUTLIVES); others run the binary, and so does `link-del`:
+ * the kernel deletes a link within the call, waiting for RCU grace periods and the device's last
+ * references (tens of milliseconds), which here would hold up every other request. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,9 +46,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <linux/close_range.h>
 #include <unistd.h>
+#include "netns.h"
 #include "parent_death.h"
 
 #define MAX_JOBS 256
@@ -84,6 +97,9 @@ struct job {
 
 static struct job jobs[MAX_JOBS];
 static pid_t launcher_pid;
+/* ctl-netns's path (beside this binary), whose requests run here; and our network namespace */
+static char netns_binary[PATH_MAX];
+static int home_netns = -1;
 static struct buf reply; /* responses waiting to be written to stdout */
 static struct buf request;
 
@@ -167,6 +183,57 @@ static int spawn(pid_t *pid, char **argv, const char *cwd, const char *netns, in
   return e;
 }
 
+static bool at_home(void) {
+  struct stat a, b;
+  return fstat(home_netns, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/* A ctl-netns request done in this process (see the top); false: not one, run it as any command. */
+static bool run_inline(uint32_t id, uint32_t flags, uint32_t argc, char **argv, const char *cwd, const char *netns, uint32_t input_len) {
+  if (!*netns_binary || home_netns < 0 || strcmp(argv[0], netns_binary) || *cwd || input_len || (flags & LAUNCH_OUTLIVES)) return false;
+  if (argc > 1 && !strcmp(argv[1], "link-del")) return false;
+  if (netns) {
+    int fd = open(netns, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+      int e = errno;
+      if (fd >= 0) close(fd);
+      char what[PATH_MAX + 64];
+      snprintf(what, sizeof what, "%s in network namespace %s", argv[0], netns);
+      fail_request(id, what, e);
+      return true;
+    }
+    close(fd);
+  }
+  int code = ctl_netns_run((int)argc, argv);
+  if (netns) setns(home_netns, CLONE_NEWNET);
+  if (!at_home()) {
+    fprintf(stderr, "ctl-launch: %s %s left this process in another network namespace\n", argv[0], argc > 1 ? argv[1] : "");
+    exit(1);
+  }
+  struct buf e = {0};
+  const char *message = ctl_netns_message();
+  if (*message) {
+    buf_add(&e, message, strlen(message));
+    buf_add(&e, "\n", 1);
+  }
+  queue_response(id, (uint32_t)code, NULL, &e);
+  free(e.p);
+  return true;
+}
+
+/* ctl-netns beside /proc/self/exe, and our netns held open (run_inline); neither: it runs as any command. */
+static void find_netns_binary(void) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;
+  self[n] = 0;
+  char *slash = strrchr(self, '/');
+  if (!slash || (size_t)(slash - self) + sizeof "/ctl-netns" > sizeof netns_binary) return;
+  *slash = 0;
+  snprintf(netns_binary, sizeof netns_binary, "%s/ctl-netns", self);
+  home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+}
+
 /* Parses one request (owned by the caller until handed to a job) and starts its command. */
 static void start(char *req, uint32_t len) {
   if (len < 16) {
@@ -209,6 +276,11 @@ static void start(char *req, uint32_t len) {
   if ((uint32_t)(end - p) < input_len) {
     free(argv);
     goto bad;
+  }
+  if (run_inline(id, flags, argc, argv, cwd, netns, input_len)) {
+    free(argv);
+    free(req);
+    return;
   }
   struct job *j = NULL;
   for (int k = 0; k < MAX_JOBS && !j; k++)
@@ -297,6 +369,7 @@ int main(int argc, char **argv) {
    * them): none is ours to hold, nor the shims' we start, which live for days. */
   close_range(3, ~0U, 0);
   for (int k = 0; k < MAX_JOBS; k++) jobs[k].out = jobs[k].err = jobs[k].in = -1;
+  find_netns_binary();
   signal(SIGPIPE, SIG_IGN);
   /* the daemon's ^C is the daemon's business: what we run finishes and is answered */
   signal(SIGINT, SIG_IGN);

@@ -5,4 +5,7 @@
 /* argv: HOST BRIDGE ALIAS NETNS IFNAME MAC [ADDRESS/PREFIX... [via GATEWAY...]]; an exit code (kinds.h) */
 int netns_veth(int argc, char **argv);
 
+/* Deletes the link of that name in our netns; no such link is no error. An exit code (kinds.h) */
+int netns_link_del(const char *name);
+
 #endif

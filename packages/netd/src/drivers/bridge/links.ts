@@ -6,7 +6,7 @@
  */
 import { alreadyExists } from '@ctl/proto/errors';
 import { createHash } from 'node:crypto';
-import { ipBatch, ipJson, netnsVeth, noSuchDevice, sysctl } from '../../host';
+import { deleteLinkByName, ipBatch, ipJson, netnsVeth, sysctl } from '../../host';
 
 export interface LinkInfo {
   ifname: string;
@@ -67,12 +67,8 @@ export function attachToBridge(bridge: string, veths: readonly string[]): Promis
 }
 
 /** Deletes a link (a bridge, or a veth and so its peer); one already gone is no error. */
-export async function deleteLink(name: string): Promise<void> {
-  try {
-    await ipBatch([`link del ${name}`]);
-  } catch (err) {
-    if (!noSuchDevice(err)) throw err;
-  }
+export function deleteLink(name: string): Promise<void> {
+  return deleteLinkByName(name);
 }
 
 export interface VethSpec {

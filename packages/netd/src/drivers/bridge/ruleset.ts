@@ -12,14 +12,22 @@
  *   forward (filter): internal networks neither send nor receive beyond their bridge; replies
  *     and DNATed connections pass; nothing new enters a network from outside it (so two of our
  *     networks cannot reach each other).
+ *   untracked (raw, before conntrack): traffic from one container to another of the same network
+ *     is bridged, and the host's br_netfilter (bridge-nf-call-iptables, a setting of the whole
+ *     netns that a per-bridge option can only turn on) hands every such frame to the IP hooks,
+ *     where conntrack would track each connection for nothing: no NAT or filter of ours needs
+ *     it. So it is not tracked: from the network's subnet to the same subnet, into its bridge,
+ *     but not to the gateway (the host's own address: published ports reached from a container,
+ *     replies to what was masqueraded to it, the network's DNS all stay tracked).
  *
  * Other tables are never touched: every command names this table.
  */
 
 export interface FirewallNetwork {
   bridge: string;
-  ipv4?: string;
-  ipv6?: string;
+  /** Subnet and gateway (the bridge's address) per family, as a network has them. */
+  ipv4?: { subnet: string; gateway: string };
+  ipv6?: { subnet: string; gateway: string };
   internal: boolean;
 }
 
@@ -56,6 +64,7 @@ export function renderTable(table: string, networks: readonly FirewallNetwork[],
     chain('output', { type: 'nat', hook: 'output', prio: -100 }),
     chain('postrouting', { type: 'nat', hook: 'postrouting', prio: 100 }),
     chain('forward', { type: 'filter', hook: 'forward', prio: 0 }),
+    chain('untracked', { type: 'filter', hook: 'prerouting', prio: -300 }),
     rule('prerouting', ...toPorts),
     rule('output', ...toPorts),
   ];
@@ -68,9 +77,19 @@ export function renderTable(table: string, networks: readonly FirewallNetwork[],
   }
   for (const n of networks) {
     const bridge = n.bridge;
-    for (const subnet of [n.ipv4, n.ipv6]) {
-      if (!subnet) continue;
-      const from = match(payload(family(subnet), 'saddr'), prefix(subnet));
+    for (const { subnet, gateway } of [n.ipv4, n.ipv6].filter((s) => s !== undefined)) {
+      const ip = family(subnet);
+      out.push(
+        rule(
+          'untracked',
+          match(meta('iifname'), bridge),
+          match(payload(ip, 'saddr'), prefix(subnet)),
+          match(payload(ip, 'daddr'), prefix(subnet)),
+          ...(gateway ? [match(payload(ip, 'daddr'), gateway, '!=')] : []),
+          { notrack: null },
+        ),
+      );
+      const from = match(payload(ip, 'saddr'), prefix(subnet));
       if (!n.internal) out.push(rule('postrouting', from, match(meta('oifname'), bridge, '!='), { masquerade: null }));
       out.push(
         rule('postrouting', from, match(meta('oifname'), bridge), match({ ct: { key: 'status' } }, 'dnat', 'in'), { masquerade: null }),
