@@ -103,20 +103,27 @@ describe('build input', () => {
     write('ctx/Dockerfile', 'FROM busybox\nCOPY . /\n');
     write('ctx/docker/alt', 'FROM scratch\n');
     write('ctx/data/file');
+    // The spool goes under TMPDIR: a private one, as other tests build at the same time in the shared /tmp.
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = mkdtempSync(join(dir, 'tmp-'));
     const spools = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('ctl-build-'));
-    const before = spools();
-    for (const [what, bytes] of [
-      ['tar', tarOf('.')],
-      ['gzip', gzipSync(tarOf('.'))],
-    ] as const) {
-      const input = await buildInput('-', { file: undefined, stdin: stdinOf(bytes), cwd: dir });
-      assert.equal(input.dockerfile, 'FROM busybox\nCOPY . /\n', what);
-      assert.equal(input.dockerfileName, 'Dockerfile', what);
-      const names = await namesOf(input);
-      assert.ok(names.includes('./data/file') && names.includes('./Dockerfile'), `${what}: ${names.join(' ')}`);
-      assert.equal(spools().length, before.length + 1, `${what}: spooled to one private directory`);
-      await input.cleanup();
-      assert.deepEqual(spools(), before, `${what}: the spool is gone`);
+    try {
+      for (const [what, bytes] of [
+        ['tar', tarOf('.')],
+        ['gzip', gzipSync(tarOf('.'))],
+      ] as const) {
+        const input = await buildInput('-', { file: undefined, stdin: stdinOf(bytes), cwd: dir });
+        assert.equal(input.dockerfile, 'FROM busybox\nCOPY . /\n', what);
+        assert.equal(input.dockerfileName, 'Dockerfile', what);
+        const names = await namesOf(input);
+        assert.ok(names.includes('./data/file') && names.includes('./Dockerfile'), `${what}: ${names.join(' ')}`);
+        assert.equal(spools().length, 1, `${what}: spooled to one private directory`);
+        await input.cleanup();
+        assert.deepEqual(spools(), [], `${what}: the spool is gone`);
+      }
+    } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
     }
     const alt = await buildInput('-', { file: 'docker/alt', stdin: stdinOf(tarOf('.')), cwd: dir });
     assert.deepEqual([alt.dockerfile, alt.dockerfileName], ['FROM scratch\n', 'docker/alt']);
