@@ -24,7 +24,7 @@ export interface BuildInput {
   /** the context's tar, made afresh per call; undefined: no context (a Dockerfile from stdin) */
   context: (() => AsyncIterable<Uint8Array>) | undefined;
   /**
-   * names a directory context across builds (a hash of its path), so that the daemon extracts
+   * names a directory context across builds (a hash of its path and ignore file), so that the daemon extracts
    * it over the last one with the same name; "" for stdin (see ctl.build.v1 context_key)
    */
   contextKey: string;
@@ -198,7 +198,8 @@ export async function buildInput(path: string, options: InputOptions): Promise<B
     dockerfile,
     dockerfileName,
     context: () => packContext(root, { ignore, always, onSkip: options.onSkip }),
-    contextKey: createHash('sha256').update(root).digest('hex'),
+    // The ignore file too: Dockerfiles with their own (x.Dockerfile.dockerignore) send other trees of one directory.
+    contextKey: createHash('sha256').update(`${root}\0${ignoreFile}`).digest('hex'),
     cleanup: nothing,
   };
 }
