@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { UsageError } from './args';
 import { packContext } from './build-context';
@@ -25,7 +24,7 @@ export interface BuildInput {
   /** the context's tar, made afresh per call; undefined: no context (a Dockerfile from stdin) */
   context: (() => AsyncIterable<Uint8Array>) | undefined;
   /**
-   * names a directory context across builds (a hash of its path), so that the daemon extracts
+   * names a directory context across builds (a hash of its path and ignore file), so that the daemon extracts
    * it over the last one with the same name; "" for stdin (see ctl.build.v1 context_key)
    */
   contextKey: string;
@@ -135,7 +134,8 @@ async function spool(head: Buffer, rest: AsyncIterator<Buffer>, gzip: boolean): 
   const file = join(dir, 'context.tar');
   try {
     const source = Readable.from(replay(head, rest));
-    if (gzip) await pipeline(source, createGunzip(), createWriteStream(file, { mode: 0o600 }));
+    // zlib only when a context comes gzipped: loading it costs every other build a few milliseconds.
+    if (gzip) await pipeline(source, (await import('node:zlib')).createGunzip(), createWriteStream(file, { mode: 0o600 }));
     else await pipeline(source, createWriteStream(file, { mode: 0o600 }));
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
@@ -196,7 +196,8 @@ export async function buildInput(path: string, options: InputOptions): Promise<B
     dockerfile,
     dockerfileName,
     context: () => packContext(root, { ignore, onSkip: options.onSkip }),
-    contextKey: createHash('sha256').update(root).digest('hex'),
+    // The ignore file too: Dockerfiles with their own (x.Dockerfile.dockerignore) send other trees of one directory.
+    contextKey: createHash('sha256').update(`${root}\0${ignoreFile}`).digest('hex'),
     cleanup: nothing,
   };
 }

@@ -6,7 +6,7 @@
  * InvalidArgument naming the entry, not skipped: a context that silently loses files builds
  * something else than what the user sent).
  *
- * A client that names its context (a key: the CLI's is a hash of the directory's path) gets the
+ * A client that names its context (a key: the CLI's is a hash of the directory's path and its ignore file) gets the
  * directory of its last build back: the tar is extracted over it (untar.ts's reuse), so a
  * rebuild writes only what changed, which for a context of many files is most of the time a
  * build takes when its steps come from the cache. BuildKit keeps its local sources between

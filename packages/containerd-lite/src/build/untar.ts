@@ -16,7 +16,8 @@
  *
  * Both keep modes (set-id bits included) and mtimes; directories' mtimes are set last, since
  * their entries change them. Extended attributes in PAX headers are not restored (Node has no
- * xattr call).
+ * xattr call). A context may also be extracted over the one of the client's last build
+ * (UntarOptions.reuse): the same tree, written only where it changed.
  */
 import { EngineError, ErrorKind, failedPrecondition, invalidArgument, wrap } from '@ctl/proto/errors';
 import { createHash, hash } from 'node:crypto';
@@ -46,7 +47,7 @@ import { join, posix } from 'node:path';
 import { type StreamCompression, decompress } from '../archive/common';
 import { inRoot, mkdirInRootSync, resolveInRootSync } from './paths';
 import { Slicer } from './slices';
-import { type TarHeader, TarReader } from './tar-reader';
+import { type TarEvent, type TarHeader, TarReader } from './tar-reader';
 
 export interface Owner {
   uid: number;
@@ -131,6 +132,8 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
   const input = source[Symbol.asyncIterator]();
   const slicer = new Slicer();
   let sink: FileSink | undefined;
+  /** the entry being extracted, for messages */
+  let current = '';
   let done = false;
   try {
     for (;;) {
@@ -143,7 +146,7 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
       if (next.done) break;
       const events = reader.push(toBuffer(next.value));
       for (;;) {
-        let event: IteratorResult<ReturnType<TarReader['push']> extends Generator<infer E> ? E : never>;
+        let event: IteratorResult<TarEvent>;
         try {
           event = events.next();
         } catch (err) {
@@ -151,7 +154,7 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
         }
         if (event.done) break;
         const e = event.value;
-        const name = 'header' in e ? e.header.name : 'end' in e ? e.end.name : '';
+        if ('header' in e) current = e.header.name;
         try {
           if ('header' in e) sink = beginEntry(e.header, state);
           else if ('data' in e) sink?.write(e.data);
@@ -161,7 +164,7 @@ export async function untar(source: AsyncIterable<Uint8Array>, root: string, opt
             ending?.end();
           }
         } catch (err) {
-          throw err instanceof EngineError ? err : wrap(err, `${options.what}: extract "${name}"`);
+          throw err instanceof EngineError ? err : wrap(err, `${options.what}: extract "${current}"`);
         }
         if ('end' in e) await slicer.pause();
       }
