@@ -33,7 +33,10 @@ export function netnsVeth(args: readonly string[], what: string): Promise<string
   return run(NETNS_BINARY, ['veth', ...args], '', what);
 }
 
-/** Deletes a link of netd's netns (a veth: both ends) by name with ctl-netns, a static binary that starts in half the time of `ip`; none is no error. */
+/**
+ * Deletes a link of netd's netns (a veth: both ends) by name with ctl-netns, a static binary that
+ * starts in half the time of `ip`; none is no error.
+ */
 export async function deleteLinkByName(name: string): Promise<void> {
   await run(NETNS_BINARY, ['link-del', name], '', `delete link ${name}`);
 }
