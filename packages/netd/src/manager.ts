@@ -48,6 +48,8 @@ export class NetworkManager {
 
   /** A network by name, id or unique id prefix. */
   async find(ref: string): Promise<Network> {
+    const byId = await this.store.network(ref);
+    if (byId) return byId;
     const networks = await this.store.networks();
     const exact = networks.find((n) => n.name === ref || n.id === ref);
     if (exact) return exact;
@@ -132,7 +134,7 @@ export class NetworkManager {
     if (!request.containerId) throw invalidArgument('attach: a container id is needed');
     if (!request.netnsPath) throw invalidArgument('attach: a network namespace path is needed');
     const span = (what: string) => `attach: ${what}`;
-    const { id } = await timed(this.logger, span('find'), () => this.find(request.network));
+    const { id } = await this.find(request.network);
     return this.serial.run(id, async () => {
       const network = await this.find(id); // removed while we waited: NotFound
       const mine = await timed(this.logger, span('endpoints'), () => this.store.endpoints(namespace, request.containerId));
@@ -158,7 +160,7 @@ export class NetworkManager {
         }),
       );
       // a cni network's gateway is on the host only once its plugins made the bridge
-      const resolver = await timed(this.logger, span('resolver'), () => this.resolvers.ensure(network));
+      const resolver = await this.resolvers.ensure(network);
       if (resolver) endpoint.dns = { ...endpoint.dns, nameservers: [resolver] };
       if (request.dnsUpstreams?.length) endpoint.dnsUpstreams = request.dnsUpstreams;
       try {
@@ -180,9 +182,9 @@ export class NetworkManager {
     );
     for (const { endpoint } of mine) {
       await this.serial.run(endpoint.networkId, async () => {
-        const current = await timed(this.logger, span('endpoint'), () => this.store.endpoint(namespace, containerId, endpoint.networkId));
+        const current = await this.store.endpoint(namespace, containerId, endpoint.networkId);
         if (!current) return; // detached meanwhile
-        const network = (await timed(this.logger, span('networks'), () => this.store.networks())).find((n) => n.id === endpoint.networkId);
+        const network = await this.store.network(endpoint.networkId);
         if (network) await timed(this.logger, span('release'), () => this.release(namespace, network, current));
         else await this.store.deleteEndpoint(namespace, current);
       });

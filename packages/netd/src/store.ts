@@ -47,6 +47,10 @@ export class NetdStore {
     return [...(await this.networkMap()).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  async network(id: string): Promise<Network | undefined> {
+    return (await this.networkMap()).get(id);
+  }
+
   async putNetwork(network: Network): Promise<void> {
     await this.db.put(networkKey(network.id), network);
     (await this.networkMap()).set(network.id, network);
