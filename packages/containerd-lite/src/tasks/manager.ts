@@ -29,8 +29,8 @@ import {
   makeBundleDir,
   mountRootfs,
   removeBundle,
-  rootfsMounted,
   unmountRootfs,
+  unmountRootfsIfMounted,
   writeExecJson,
   writeSpec,
   writeTaskJson,
@@ -313,7 +313,7 @@ export class TaskManager {
         e.unwatch();
         this.bridges.unbridge(e.dir);
       }
-      if (t.meta.ownRootfs && rootfsMounted(t.bundle)) await unmountRootfs(t.bundle);
+      if (t.meta.ownRootfs) await unmountRootfsIfMounted(t.bundle);
       removeBundle(t.bundle);
       this.tasks.delete(this.key(ns, id));
       const result = t.init.result(id);
