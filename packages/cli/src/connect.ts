@@ -12,6 +12,7 @@ import type { HealthCheckRequest } from '@ctl/proto/generated/grpc/health/v1/Hea
 import type { HealthCheckResponse__Output } from '@ctl/proto/generated/grpc/health/v1/HealthCheckResponse';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { CommandContext } from './command';
+import { DAEMON_NODE_FLAGS, daemonEnv } from './daemon-process';
 
 export type Daemon = Record<ServiceName, WireClient> & { close(): void };
 
@@ -64,10 +65,10 @@ function startDaemon(context: CommandContext): { exited: () => number | null | u
     // command its compile time, and only the first command of a boot starts a daemon.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { spawn } = require('node:child_process') as typeof import('node:child_process');
-    const child = spawn(process.execPath, [context.entry, '--root', dirs.root, '--state', dirs.state, 'daemon'], {
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, context.entry, '--root', dirs.root, '--state', dirs.state, 'daemon'], {
       detached: true,
       stdio: ['ignore', log, log],
-      env: context.env,
+      env: daemonEnv(context.env),
     });
     child.on('exit', (code, signal) => {
       exitCode = code ?? (signal ? 128 : null);

@@ -2,8 +2,9 @@ import { ErrorKind, WireClient, isKind, serviceSocket, wireMethod } from '@ctl/p
 import { Children, type TempInstance, isAlive, tempInstance, waitFor } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/daemon-process';
 import { BIN, CTL, ctl, daemonPids, stopDaemons } from './helpers';
 
 const SERVICES = ['containerd-lite', 'snapshotter', 'netd'] as const;
@@ -75,6 +76,11 @@ describe('ctl daemon', function () {
     const pids = daemonPids(instance);
     assert.equal(pids.length, 1);
     assert.equal(isAlive(pids[0]!), true, 'the daemon outlives the command that started it');
+    // Its memory settings (daemon-process.ts), unless the caller's environment says otherwise.
+    const argv = readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8').split('\0');
+    for (const flag of DAEMON_NODE_FLAGS) assert.ok(argv.includes(flag), `${flag} in ${argv.join(' ')}`);
+    const environ = readFileSync(`/proc/${pids[0]}/environ`, 'utf8').split('\0');
+    for (const [key, value] of Object.entries(DAEMON_ENV)) assert.ok(environ.includes(`${key}=${process.env[key] ?? value}`), key);
     const second = ctl(instance, ['version', '--format', 'json']);
     assert.equal(second.code, 0, second.stderr);
     assert.equal(JSON.parse(second.stdout).services.snapshotter.version, JSON.parse(second.stdout).client.version);

@@ -3,12 +3,22 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const ctlBinary = join(repo, 'node_modules', '.bin', 'ctl');
 const q = (s) => `'${s}'`;
+
+/**
+ * The daemon's environment as ctl's autostart gives it (packages/cli/src/daemon-process.ts): its
+ * Node flags through NODE_OPTIONS, so that another build's ctl (a script, say) gets them too.
+ */
+export function daemonProcessEnv(env) {
+  const { DAEMON_NODE_FLAGS, daemonEnv } = createRequire(join(repo, 'packages', 'cli', 'package.json'))('./dist/src/daemon-process.js');
+  return { ...daemonEnv(env), NODE_OPTIONS: [env.NODE_OPTIONS, ...DAEMON_NODE_FLAGS].filter(Boolean).join(' ') };
+}
 
 export async function waitFor(what, fn) {
   for (let i = 0; i < 400; i++) {
@@ -26,7 +36,7 @@ export async function startCtl(dir, env, binary = ctlBinary) {
   mkdirSync(join(dir, 'state'), { recursive: true });
   const daemon = spawn(binary, [...args, 'daemon', '--log-level', 'warn'], {
     stdio: 'inherit',
-    env: { ...env, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
+    env: { ...daemonProcessEnv(env), CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
   });
   const ctl = (more, opts = {}) => execFileSync(binary, [...args, '--no-autostart', ...more], { env, stdio: 'pipe', ...opts });
   await waitFor('ctl daemon', () => ctl(['version']));
@@ -35,6 +45,8 @@ export async function startCtl(dir, env, binary = ctlBinary) {
   ctl(['image', 'import', image]);
   return {
     ctl,
+    /** the daemon's pid and its helpers' (ctl-launch) */
+    pids: () => [daemon.pid, ...children(daemon.pid)],
     /** the command line before the command's own arguments */
     argv: [binary, ...args, '--no-autostart'],
     async stop() {
@@ -49,6 +61,18 @@ export async function startCtl(dir, env, binary = ctlBinary) {
           } catch {}
     },
   };
+}
+
+function children(pid) {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** A tmpfs at a new directory under /tmp; the returned function unmounts what is under it, and it. */

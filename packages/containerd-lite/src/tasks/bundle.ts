@@ -101,6 +101,20 @@ export async function unmountRootfs(bundle: string): Promise<void> {
   await unmountAll(path.join(bundle, 'rootfs'));
 }
 
+/**
+ * Unmounts the rootfs when it is mounted. Tried first and the mount table read only when umount
+ * fails (a rootfs already unmounted, say): a read of /proc/self/mountinfo is synchronous, grows
+ * with the host's mounts and waits on the kernel's mount lock, which every container starting or
+ * stopping at the same time takes too.
+ */
+export async function unmountRootfsIfMounted(bundle: string): Promise<void> {
+  try {
+    await unmountRootfs(bundle);
+  } catch (err) {
+    if (rootfsMounted(bundle)) throw err;
+  }
+}
+
 export function rootfsMounted(bundle: string): boolean {
   return isMountPoint(path.join(bundle, 'rootfs'));
 }
@@ -138,8 +152,17 @@ export function readExecJson(dir: string): ExecJson {
 
 export function removeBundle(bundle: string): void {
   const rootfs = path.join(bundle, 'rootfs');
-  // Never recurse into a mounted rootfs: that would delete the snapshot's files.
-  if (isMountPoint(rootfs)) throw new EngineError(ErrorKind.Internal, `bundle ${bundle}: rootfs is still mounted`);
+  // Never recurse into a mounted rootfs: that would delete the snapshot's files. rmdir cannot:
+  // it fails on a mount point (EBUSY) and on a directory with files (ENOTEMPTY); only then is the
+  // mount table read (see unmountRootfsIfMounted for why not always).
+  try {
+    fs.rmdirSync(rootfs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EBUSY' || (code === 'ENOTEMPTY' && isMountPoint(rootfs)))
+      throw new EngineError(ErrorKind.Internal, `bundle ${bundle}: rootfs is still mounted`);
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw err;
+  }
   fs.rmSync(bundle, { recursive: true, force: true });
 }
 

@@ -30,8 +30,8 @@ import {
   makeBundleDir,
   mountRootfs,
   removeBundle,
-  rootfsMounted,
   unmountRootfs,
+  unmountRootfsIfMounted,
   writeExecJson,
   writeSpec,
   writeTaskJson,
@@ -318,8 +318,7 @@ export class TaskManager {
         e.unwatch();
         this.bridges.unbridge(e.dir);
       }
-      if (t.meta.ownRootfs && tracedSync('task.delete.mounted', () => rootfsMounted(t.bundle)))
-        await traced('task.delete.unmount', () => unmountRootfs(t.bundle));
+      if (t.meta.ownRootfs) await traced('task.delete.unmount', () => unmountRootfsIfMounted(t.bundle));
       tracedSync('task.delete.bundle', () => removeBundle(t.bundle));
       this.tasks.delete(this.key(ns, id));
       const result = t.init.result(id);

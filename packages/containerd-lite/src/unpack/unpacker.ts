@@ -114,7 +114,10 @@ export async function unpack(
   const top = chain[chain.length - 1];
   if (top) {
     const label = `${Label.gcRefSnapshot}${snapshotter}`;
-    await content.update({ digest: image.manifest.config.digest, labels: { [label]: top } }, [`labels.${label}`]);
+    // Every container made from the image unpacks it again: only the first one writes the label.
+    const { labels } = await content.info(image.manifest.config.digest);
+    if (labels[label] !== top)
+      await content.update({ digest: image.manifest.config.digest, labels: { [label]: top } }, [`labels.${label}`]);
   }
   return { chainId: top ?? '', applied, existing };
 }
