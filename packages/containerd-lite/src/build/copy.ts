@@ -47,11 +47,11 @@ import {
   unlinkSync,
   utimesSync,
 } from 'node:fs';
-import { copyFile, lstat, readdir } from 'node:fs/promises';
+import { copyFile, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { ComponentPattern, hasWildcards } from './glob';
-import { OutsideRoot, inRoot, mkdirInRoot, resolveInRoot, resolvePathInRoot } from './paths';
+import { OutsideRoot, inRoot, lstatIfAny, lstatIfAnyAsync, mkdirInRoot, resolveInRoot, resolvePathInRoot } from './paths';
 import { Slicer } from './slices';
 import { type FileDigests, type Owner, type Peeked, decompressed, isTarHeader, peek, untar } from './untar';
 
@@ -139,7 +139,7 @@ export async function copyInto(request: CopyRequest): Promise<CopyResult> {
         continue;
       }
     }
-    const existing = await lstatIfAny(destHost);
+    const existing = await lstatIfAnyAsync(destHost);
     let target = destHost;
     if (m.stat.isDirectory()) {
       if (!existing) await mkdirInRoot(request.rootfs, dest, made);
@@ -239,7 +239,7 @@ async function expand(sources: CopySources, source: string): Promise<Match[]> {
   const matches: Match[] = [];
   for (const path of paths) {
     const host = await resolve(path);
-    const stat = await lstatIfAny(host);
+    const stat = await lstatIfAnyAsync(host);
     if (!stat) throw notFound(`${instruction} failed: "${source}" not found in ${where}`);
     matches.push({ path: path || '.', host, name: posix.basename(path), stat });
   }
@@ -251,7 +251,7 @@ async function expand(sources: CopySources, source: string): Promise<Match[]> {
  * depth first); a matched directory is not descended into further, and links are not followed.
  */
 async function matchTree(dir: string, patterns: ComponentPattern[]): Promise<string[]> {
-  const st = await lstatIfAny(dir);
+  const st = await lstatIfAnyAsync(dir);
   if (!st?.isDirectory()) return [];
   const out: string[] = [];
   const [first, ...rest] = patterns;
@@ -282,30 +282,10 @@ async function openArchive(path: string, what: string): Promise<AsyncIterable<Ui
   return undefined;
 }
 
-async function lstatIfAny(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
-
 const run = promisify(execFile);
 
 /** Files up to this size are copied with one synchronous call (slices.ts); larger ones asynchronously, not to hold the daemon up. */
 const SYNC_COPY_MAX = 1 << 20;
-
-function lstatIfAnySync(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
 
 /** One COPY/ADD's walk: its owner and mode, the hard links seen, what it wrote. */
 class Copier {
@@ -326,7 +306,7 @@ class Copier {
    * target's parent was made by this copy, so nothing is there yet.
    */
   async copy(src: string, st: Stats, target: string, top: boolean, fresh = false): Promise<void> {
-    const existing = fresh ? undefined : lstatIfAnySync(target);
+    const existing = fresh ? undefined : lstatIfAny(target);
     if (st.isDirectory()) {
       if (existing && !existing.isDirectory())
         throw invalidArgument(`${this.instruction} failed: cannot copy to non-directory: ${this.inImage(target)}`);

@@ -12,7 +12,8 @@
  * are for callers that already work synchronously (tar extraction), the others for the rest.
  */
 import { EngineError, ErrorKind, failedPrecondition, invalidArgument } from '@ctl/proto/errors';
-import { chmodSync, lchownSync, lstatSync, mkdirSync, readlinkSync } from 'node:fs';
+import { type Stats, chmodSync, lchownSync, lstatSync, mkdirSync, readlinkSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 
 const MAX_LINKS = 40;
@@ -82,12 +83,24 @@ export function mkdirInRootSync(root: string, path: string, made: MadeDirectory)
 /** A host path under root as the image sees it ("/etc/passwd"), for messages. */
 export const inRoot = (root: string, hostPath: string): string => posix.join('/', hostPath.slice(root.length));
 
-function lstatIfAny(path: string) {
+const isAbsence = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+/** lstat, or undefined when nothing is there (a missing component, or one that is no directory). */
+export function lstatIfAny(path: string): Stats | undefined {
   try {
     return lstatSync(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (isAbsence(err)) return undefined;
+    throw err;
+  }
+}
+
+/** lstatIfAny without holding the event loop. */
+export async function lstatIfAnyAsync(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (isAbsence(err)) return undefined;
     throw err;
   }
 }

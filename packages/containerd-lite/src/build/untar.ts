@@ -45,7 +45,7 @@ import {
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import { type StreamCompression, decompress } from '../archive/common';
-import { inRoot, mkdirInRootSync, resolveInRootSync } from './paths';
+import { inRoot, lstatIfAny, mkdirInRootSync, resolveInRootSync } from './paths';
 import { Slicer } from './slices';
 import { type TarEvent, type TarHeader, TarReader } from './tar-reader';
 
@@ -263,16 +263,6 @@ function cleanName(raw: string, state: State, label: string): string {
   const clean = posix.normalize(raw.replace(/^\/+/, '') || '.').replace(/\/+$/, '');
   if (clean === '..' || clean.startsWith('../')) throw refuse('climbs out of it with ".."');
   return clean === '.' ? '' : clean;
-}
-
-function lstatIfAny(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
 }
 
 /**
