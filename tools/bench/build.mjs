@@ -65,7 +65,12 @@ try {
     [...buildahRoot, 'bud', '--isolation', 'chroot', '--layers', '-q', ...extra, '-t', 'bench:1', context],
   ];
   const contenders = {
-    ctl: { cold: ctl(['build', '-q', '--no-cache', '-t', 'bench:1', context]), warm: ctl(['build', '-q', '-t', 'bench:1', context]) },
+    // RUN steps on the host's network, as buildah's chroot isolation runs them; and no bridge of ours in the
+    // host's namespace (the engine's default network would make one).
+    ctl: {
+      cold: ctl(['build', '-q', '--network', 'host', '--no-cache', '-t', 'bench:1', context]),
+      warm: ctl(['build', '-q', '--network', 'host', '-t', 'bench:1', context]),
+    },
     buildah: { cold: buildah(['--no-cache']), warm: buildah([]) },
   };
   // Warm-up: both have built once, so their caches hold every step.
