@@ -12,11 +12,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCtl, tmpfsBase } from './lib/ctl.mjs';
+import { median, nodeStart } from './lib/stats.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const plain = { ...process.env };
 delete plain.NODE_EXTRA_CA_CERTS;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 
 const DOCKERFILE = `FROM docker.io/library/busybox:latest AS base
@@ -38,12 +38,6 @@ function time(cmd, args, env) {
   const ms = performance.now() - start;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
   return ms;
-}
-
-function nodeStart(env) {
-  const xs = [];
-  for (let i = 0; i < 15; i++) xs.push(time(process.execPath, ['-e', '0'], env));
-  return median(xs);
 }
 
 const tmp = tmpfsBase('ctl-bench-build-');

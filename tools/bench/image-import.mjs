@@ -34,6 +34,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
 import { waitFor } from './lib/ctl.mjs';
+import { bytesFrom } from './lib/stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FS = process.env.BENCH_FS ?? 'disk';
@@ -50,19 +51,6 @@ delete env.NODE_EXTRA_CA_CERTS;
 
 const sha256 = (data) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const fileDigest = (path) => sha256(readFileSync(path));
-
-/** A deterministic generator (xorshift), so every run of the script builds the same layer. */
-function* bytesFrom(seed) {
-  let x = seed >>> 0 || 1;
-  for (;;) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    yield x;
-  }
-}
 
 function buildImage(dir) {
   const rootfs = join(dir, 'rootfs');

@@ -16,22 +16,12 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, nodeStart } from './lib/stats.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const DOCKER_PROXY = '/usr/sbin/docker-proxy';
 const OUTWARD = '192.0.2.1';
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function nodeStart(env) {
-  const out = [];
-  for (let i = 0; i < 13; i++) {
-    const t = process.hrtime.bigint();
-    spawnSync(process.execPath, ['-e', '0'], { env });
-    if (i >= 3) out.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  return median(out);
-}
 
 if (inOwnNetns(fileURLToPath(import.meta.url))) {
   const tmp = tmpfsBase('ctl-bench-tput-');

@@ -13,13 +13,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { median } from './lib/stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const repo = join(dirname(self), '..', '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const CNI = '/usr/lib/cni';
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x) => `${x.toFixed(2)} ms`;
 
 async function timed(runs, fn) {

@@ -17,10 +17,10 @@ import { startContainerd } from './lib/containerd.mjs';
 import { startCtl, tmpfsBase, waitFor } from './lib/ctl.mjs';
 import { cpuGroups } from './lib/cpuacct.mjs';
 import { certEnvs } from './lib/netns.mjs';
+import { median } from './lib/stats.mjs';
 
 const SLEEPERS = Number(process.env.BENCH_SLEEPERS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const [[, plain]] = certEnvs();
 
 /** Runs argv to its end; a failure fails the bench (a container not made is not a fast start). */

@@ -19,7 +19,7 @@
 //   BENCH_IMAGE=DIR: build the archive into DIR once (image.tar) and reuse it later
 //   BENCH_BASELINE=DIR: also time the ctl of another built checkout (e.g. the commit before a change)
 //   BENCH_ONLY=REGEX: only the contenders whose names match
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
 import { ctlBinary, tmpfsBase, waitFor } from './lib/ctl.mjs';
 import { certEnvs, inOwnNetns } from './lib/netns.mjs';
+import { bytesFrom, median, nodeStart } from './lib/stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -36,20 +37,6 @@ const TOTAL = Number(process.env.BENCH_BYTES ?? 50e6);
 const IMAGE_NAME = 'docker.io/library/pushbench:latest';
 const sha256 = (data) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const sorted = (xs) => [...xs].sort((a, b) => a - b);
-const median = (xs) => sorted(xs)[Math.floor(xs.length / 2)];
-
-/** A deterministic generator (xorshift), so every run of the script builds the same layers. */
-function* bytesFrom(seed) {
-  let x = seed >>> 0 || 1;
-  for (;;) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    yield x;
-  }
-}
 
 /**
  * An OCI archive of LAYERS gzip layers of about TOTAL bytes together, mostly random bytes (so
@@ -176,16 +163,6 @@ async function startRegistry(dir) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function nodeStart(env) {
-  const out = [];
-  for (let i = 0; i < 13; i++) {
-    const t = process.hrtime.bigint();
-    spawnSync(process.execPath, ['-e', '0'], { env });
-    if (i >= 3) out.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  return median(out);
 }
 
 if (inOwnNetns(fileURLToPath(import.meta.url))) {

@@ -261,18 +261,7 @@ try {
     execFileSync(ctl[0], [...ctl.slice(1), 'rm', '-f', 'kept'], { env: plain, stdio: 'ignore' });
   } catch {}
 } finally {
-  if (pod) {
-    pod.reset();
-    for (let i = 0; i < 200; i++) {
-      try {
-        execFileSync('pgrep', ['-f', '--', `(podman|conmon) .*${base}`], { stdio: 'ignore' });
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    pod.removeCgroups();
-  }
+  await pod?.close();
   for (const child of children.reverse()) await stop(child);
   // the ctl instance's cgroup parent, and containerd's namespace cgroup, left empty by their containers
   const parent = `ctl-${createHash('sha256')

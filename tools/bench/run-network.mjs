@@ -12,9 +12,9 @@ import { podman as startPodman } from './lib/podman.mjs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './lib/stats.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 if (inOwnNetns(fileURLToPath(import.meta.url))) {
   const tmp = tmpfsBase('ctl-bench-runnet-');

@@ -181,20 +181,7 @@ try {
     `${SLEEPERS} containers removed in parallel: ctl ${ctlRemove} ms, containerd ${ctrRemove} ms (${(ctlRemove / ctrRemove).toFixed(2)}x, target <= 0.70x)`,
   );
 } finally {
-  if (pod) {
-    pod.reset();
-    // conmon runs `podman container cleanup` as each container dies: wait for those, or they
-    // mount podman's storage again under a base already unmounted.
-    for (let i = 0; i < 200; i++) {
-      try {
-        execFileSync('pgrep', ['-f', '--', `(podman|conmon) .*${base}`], { stdio: 'ignore' });
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    pod.removeCgroups();
-  }
+  await pod?.close();
   for (const child of children.reverse()) {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)));

@@ -76,5 +76,21 @@ export function podman(dir, { cni = false } = {}) {
     },
     /** the libpod_parent cgroups it made, again (once its conmons are gone) */
     removeCgroups: () => removeCgroups(before),
+    /**
+     * reset, then the end of every `podman container cleanup` that conmon runs as a container dies
+     * (they would mount podman's storage again under a dir already unmounted), then the cgroups
+     */
+    async close() {
+      this.reset();
+      for (let i = 0; i < 200; i++) {
+        try {
+          execFileSync('pgrep', ['-f', '--', `(podman|conmon) .*${dir}`], { stdio: 'ignore' });
+        } catch {
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      removeCgroups(before);
+    },
   };
 }
