@@ -4,6 +4,7 @@
  * @ctl/proto's contracts) that streams a context made of files given in the test. Teardown stops
  * the services, checks that no mount is left under the instance and removes its cgroups.
  */
+import { strict as assert } from 'node:assert';
 import { NAMESPACE_HEADER, WireClient, cgroupParent, loadContracts, serviceSocket } from '@ctl/proto';
 import { SnapshotsClient } from '@ctl/snapshotter/client';
 import type { BuildEvent__Output } from '@ctl/proto/generated/ctl/build/v1/BuildEvent';
@@ -160,6 +161,20 @@ export class BuildEngine {
 }
 
 /** The steps' done events by their started names. */
+/** A suite's engine: started before its tests (skipped when not root), stopped after them, no mount left. */
+export function useBuildEngine(suite: string): BuildEngine {
+  const engine = new BuildEngine(suite);
+  before(async function () {
+    if (!isRoot) this.skip();
+    await engine.start();
+  });
+  after(async () => {
+    const left = await engine.stop();
+    assert.deepEqual(left, [], 'mounts were left behind');
+  });
+  return engine;
+}
+
 export function steps(built: { events: BuildEvent__Output[] }): { name: string; cached: boolean; error: string }[] {
   const names = new Map<string, string>();
   const out: { name: string; cached: boolean; error: string }[] = [];

@@ -9,20 +9,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { ImageReads } from '../src/build/image-reads';
-import { BuildEngine, type ContextFile, isRoot, steps } from './build-engine';
+import { type ContextFile, steps, useBuildEngine } from './build-engine';
 
 describe('ctl build: rebuilds of a named context (root, real kernel)', function () {
   this.timeout(120_000);
-  const engine = new BuildEngine('rebuild');
-
-  before(async function () {
-    if (!isRoot) this.skip();
-    await engine.start();
-  });
-  after(async () => {
-    const left = await engine.stop();
-    assert.deepEqual(left, [], 'mounts were left behind');
-  });
+  const engine = useBuildEngine('rebuild');
 
   const kept = (): string[] => {
     const tmp = join(engine.inst.tmp.root, 'containerd-lite', 'tmp');

@@ -18,7 +18,7 @@ import type { BuildConfig } from '../src/build/config';
 import type { Manifest } from '../src/oci';
 import { SystemClient } from '../src/system/client';
 import { TasksClient } from '../src/tasks/client';
-import { type BuildError, BuildEngine, isRoot, steps } from './build-engine';
+import { type BuildError, steps, useBuildEngine } from './build-engine';
 
 async function tarNames(data: Buffer): Promise<string[]> {
   const extract = tar.extract();
@@ -33,16 +33,7 @@ async function tarNames(data: Buffer): Promise<string[]> {
 
 describe('ctl build: the executor, cache and Builder service (root, real kernel)', function () {
   this.timeout(120_000);
-  const engine = new BuildEngine('exec');
-
-  before(async function () {
-    if (!isRoot) this.skip();
-    await engine.start();
-  });
-  after(async () => {
-    const left = await engine.stop();
-    assert.deepEqual(left, [], 'mounts were left behind');
-  });
+  const engine = useBuildEngine('exec');
   afterEach(async function () {
     if (!engine.inst) return;
     const { inst, ns } = engine;
