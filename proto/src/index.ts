@@ -11,7 +11,7 @@ export { ensureDir } from './fsutil';
 export { type Contracts, loadContracts, loaderOptions, serviceDefinition } from './contracts';
 export { type Database, type Migration, type SchemaDefinition, SCHEMA_VERSION_KEY, openDatabase, schemaVersion } from './db';
 export { isNoSpace } from './db-reserve';
-export { type Logger, type LogLevel, LOG_LEVELS, createLogger, childLogger, timed } from './logger';
+export { type Logger, type LogLevel, LOG_LEVELS, createLogger, childLogger } from './logger';
 export * from './server';
 export { type ServiceBinary, runServiceBinary, parseLogLevel } from './service-main';
 export { type WireMethod, type WireType, type CallOptions, WireClient, wireMethod, wireType } from './wire';

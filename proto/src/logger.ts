@@ -45,23 +45,3 @@ export function createLogger(service: string, level: LogLevel = 'info'): Logger 
 export function childLogger(parent: Logger, service: string): Logger {
   return createLogger(service, parent.level);
 }
-
-/**
- * Runs `work`; at level debug logs its duration (`span`, `ms`, and `meta`) when it settles, so
- * that a slow path (a run's network, an attach) shows where its milliseconds go. Below debug it
- * costs nothing but the call.
- */
-export async function timed<T>(logger: Logger | undefined, span: string, work: () => Promise<T>, meta?: LogMeta): Promise<T> {
-  if (logger?.level !== 'debug') return work();
-  const start = process.hrtime.bigint();
-  const done = (failed: boolean) =>
-    logger.debug('span', { span, ms: Number(process.hrtime.bigint() - start) / 1e6, ...meta, ...(failed ? { failed } : {}) });
-  try {
-    const result = await work();
-    done(false);
-    return result;
-  } catch (err) {
-    done(true);
-    throw err;
-  }
-}

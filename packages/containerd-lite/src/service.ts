@@ -219,7 +219,6 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
       const networking = new ContainerNetworking({
         networks: (ns) => new NetworksClient(netdWire, ns),
         netnsDir: join(dirs.state, 'netns'),
-        logger,
         filesDir: join(root, 'containers'),
         taskPid: async (ns, id) => (await tasks.get(ns, id).catch(() => undefined))?.pid || undefined,
         labels: async (ns, id) =>

@@ -4,16 +4,8 @@
  * and removes also take the "networks" turn, so names and subnets are checked against a list
  * that cannot change meanwhile); the drivers make the host match.
  */
-import {
-  type Logger,
-  timed,
-  alreadyExists,
-  failedPrecondition,
-  invalidArgument,
-  notFound,
-  validateLabels,
-  validateNamespace,
-} from '@ctl/proto';
+import { type Logger, alreadyExists, failedPrecondition, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import { traced } from '@ctl/proto/trace';
 import { parseFilters } from '@ctl/proto/filters';
 import { randomBytes } from 'node:crypto';
 import type { NetworkDriver } from './driver';
@@ -133,18 +125,18 @@ export class NetworkManager {
   async attach(namespace: string, request: AttachRequest): Promise<Endpoint> {
     if (!request.containerId) throw invalidArgument('attach: a container id is needed');
     if (!request.netnsPath) throw invalidArgument('attach: a network namespace path is needed');
-    const span = (what: string) => `attach: ${what}`;
+    const span = (what: string) => `netd.attach.${what}`;
     const { id } = await this.find(request.network);
     return this.serial.run(id, async () => {
       const network = await this.find(id); // removed while we waited: NotFound
-      const mine = await timed(this.logger, span('endpoints'), () => this.store.endpoints(namespace, request.containerId));
+      const mine = await traced(span('endpoints'), () => this.store.endpoints(namespace, request.containerId));
       if (mine.some((e) => e.endpoint.networkId === network.id)) {
         throw alreadyExists(`container ${request.containerId} is already attached to network ${network.name}`);
       }
       const interfaceName = request.interfaceName || nextInterface(mine.map((e) => e.endpoint.interface.name));
       if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(interfaceName)) throw invalidArgument(`invalid interface name "${interfaceName}"`);
       const driver = this.driver(network);
-      const endpoint = await timed(this.logger, span('driver'), () =>
+      const endpoint = await traced(span('driver'), () =>
         driver.attach(network, {
           namespace,
           containerId: request.containerId,
@@ -164,7 +156,7 @@ export class NetworkManager {
       if (resolver) endpoint.dns = { ...endpoint.dns, nameservers: [resolver] };
       if (request.dnsUpstreams?.length) endpoint.dnsUpstreams = request.dnsUpstreams;
       try {
-        await timed(this.logger, span('record'), () => this.store.putEndpoint(namespace, endpoint));
+        await traced(span('record'), () => this.store.putEndpoint(namespace, endpoint));
       } catch (err) {
         await this.release(namespace, network, endpoint).catch(() => undefined);
         throw err;
@@ -175,9 +167,9 @@ export class NetworkManager {
   }
 
   async detach(namespace: string, containerId: string, networkRef: string): Promise<void> {
-    const span = (what: string) => `detach: ${what}`;
+    const span = (what: string) => `netd.detach.${what}`;
     const networkId = networkRef ? (await this.find(networkRef)).id : undefined;
-    const mine = (await timed(this.logger, span('endpoints'), () => this.store.endpoints(namespace, containerId))).filter(
+    const mine = (await traced(span('endpoints'), () => this.store.endpoints(namespace, containerId))).filter(
       (e) => !networkId || e.endpoint.networkId === networkId,
     );
     for (const { endpoint } of mine) {
@@ -185,7 +177,7 @@ export class NetworkManager {
         const current = await this.store.endpoint(namespace, containerId, endpoint.networkId);
         if (!current) return; // detached meanwhile
         const network = await this.store.network(endpoint.networkId);
-        if (network) await timed(this.logger, span('release'), () => this.release(namespace, network, current));
+        if (network) await traced(span('release'), () => this.release(namespace, network, current));
         else await this.store.deleteEndpoint(namespace, current);
       });
     }

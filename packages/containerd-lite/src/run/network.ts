@@ -25,7 +25,7 @@ import {
   parseResolvConf,
   readHostResolvConf,
 } from '@ctl/netd/client';
-import { type Logger, timed } from '@ctl/proto';
+import { traced } from '@ctl/proto/trace';
 import { ErrorKind, isKind, notFound, wrap } from '@ctl/proto/errors';
 import { writeFileAtomic } from '@ctl/proto/fsutil';
 import type { RunOptions } from '@ctl/runtime-native';
@@ -55,8 +55,6 @@ export interface NetworkingDeps {
   hostFiles?: { hosts: string; resolvConf: string };
   /** A container's record labels as they are now; undefined once the record is gone (restore asks it in its queue). */
   labels(ns: string, id: string): Promise<Record<string, string> | undefined>;
-  /** For debug spans of setUp and tearDown (their durations, part by part). */
-  logger?: Logger;
 }
 
 export interface NetworkSetUp {
@@ -133,7 +131,7 @@ export class ContainerNetworking {
       this.releasing.delete(`${ns}/${id}`);
       this.madeHere.add(`${ns}/${id}`);
       try {
-        const made = await this.span('setUp', () => this.make(ns, id, plan, request), { container: id, mode: plan.mode });
+        const made = await this.span('setUp', () => this.make(ns, id, plan, request));
         if (plan.mode === 'networks') {
           const recipe: Recipe = { plan, hostname: made.hostname, hostUts: Boolean(request.hostUts), imageExposed: request.imageExposed };
           writeFileAtomic(join(this.filesPath(ns, id), RECIPE), JSON.stringify(recipe), 0o600);
@@ -218,9 +216,9 @@ export class ContainerNetworking {
     if (plan.mode === 'host') {
       network = 'host';
     } else if (plan.mode === 'networks') {
-      const path = await this.span('setUp: netns', () => this.makeNetns(ns, id));
+      const path = await this.span('setUp.netns', () => this.makeNetns(ns, id));
       network = { path };
-      endpoints = await this.span('setUp: attach', () => this.attachAll(ns, id, path, plan, request.imageExposed));
+      endpoints = await this.span('setUp.attach', () => this.attachAll(ns, id, path, plan, request.imageExposed));
       labels[NetworkLabel.mode] = plan.attachments.map((a) => a.network).join(',');
       labels[NetworkLabel.ports] = JSON.stringify(endpoints[0]?.ports ?? []);
     }
@@ -249,7 +247,7 @@ export class ContainerNetworking {
     // no namespace after a reboot): no fsync, and network.json, which they are made from, has one.
     // In other modes nothing makes them again, so they are written to last.
     const write = plan.mode === 'networks' ? replaceFile : writeFileAtomic;
-    await this.span('setUp: files', async () => {
+    await this.span('setUp.files', async () => {
       await mkdir(files, { recursive: true });
       // readable by every user of the container, as the image's own /etc files are
       write(join(files, 'hosts'), hosts, 0o644);
@@ -443,7 +441,7 @@ export class ContainerNetworking {
   }
 
   private async tearDownNow(ns: string, id: string, attached: boolean): Promise<void> {
-    const failure = await this.span('tearDown', () => this.release(ns, id, attached), { container: id }).then(
+    const failure = await this.span('tearDown', () => this.release(ns, id, attached)).then(
       () => undefined,
       (err: unknown) => err,
     );
@@ -454,7 +452,7 @@ export class ContainerNetworking {
   /** The container's endpoints (when attached) and its netns file; the netns goes even when netd fails. */
   private async release(ns: string, id: string, attached: boolean): Promise<void> {
     const failure = attached
-      ? await this.span('tearDown: detach', () => this.detach(ns, id)).then(
+      ? await this.span('tearDown.detach', () => this.detach(ns, id)).then(
           () => undefined,
           (err: unknown) => err,
         )
@@ -462,7 +460,7 @@ export class ContainerNetworking {
     this.fresh.delete(`${ns}/${id}`);
     const netns = this.netnsPath(ns, id);
     // also when not mounted: a create cut short, or a reboot
-    if (existsSync(netns)) await this.span('tearDown: netns', () => deleteNetns(netns));
+    if (existsSync(netns)) await this.span('tearDown.netns', () => deleteNetns(netns));
     if (failure) throw failure;
   }
 
@@ -475,9 +473,9 @@ export class ContainerNetworking {
       });
   }
 
-  /** At level debug, how long a part of setUp or tearDown took. */
-  private span<T>(what: string, work: () => Promise<T>, meta?: Record<string, unknown>): Promise<T> {
-    return timed(this.deps.logger, `network ${what}`, work, meta);
+  /** How long a part of setUp or tearDown took (CTL_TRACE). */
+  private span<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return traced(`run.network.${what}`, work);
   }
 
   /** Whether a record's labels say its container was attached to networks. */

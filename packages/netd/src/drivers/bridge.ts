@@ -5,7 +5,8 @@
  * container's netns (links.ts), addresses from netd's IPAM (ipam.ts), and the instance's
  * nftables table for NAT, isolation and published ports (bridge/firewall.ts).
  */
-import { failedPrecondition, invalidArgument, notFound, timed } from '@ctl/proto';
+import { failedPrecondition, invalidArgument, notFound } from '@ctl/proto';
+import { traced } from '@ctl/proto/trace';
 import { clearBandwidth, ensureBandwidth, ifbName, limitBandwidth } from '../bandwidth';
 import { type AttachPlan, type NetworkDriver, plannedEndpoint } from '../driver';
 import type { Lease } from '../ipam';
@@ -102,7 +103,7 @@ export class BridgeDriver implements NetworkDriver {
 
   /** Deletes a host veth in the background, then its bandwidth shaper (the ifb outlives the veth) if it had limits. */
   private deleteLater(name: string, bandwidth: Bandwidth): void {
-    const done = timed(this.context.logger, 'bridge detach: veth deleted', () => deleteLink(name))
+    const done = traced('netd.bridge.detach.veth', () => deleteLink(name))
       .then(() => (limited(bandwidth) ? clearBandwidth(name) : undefined))
       .catch((err: unknown) => this.context.logger.warn('deleting a veth failed', { veth: name, error: String(err) }))
       .finally(() => {
@@ -133,15 +134,14 @@ export class BridgeDriver implements NetworkDriver {
     let vethMade = false;
     let shaped = false;
     try {
-      const { logger } = this.context;
-      leases.push(await timed(logger, 'bridge attach: ipam', () => ipam.take(network, 4, owner, plan.ipv4Address)));
+      leases.push(await traced('netd.bridge.attach.ipam', () => ipam.take(network, 4, owner, plan.ipv4Address)));
       if (network.ipv6) leases.push(await ipam.take(network, 6, owner, plan.ipv6Address));
       else if (plan.ipv6Address) throw invalidArgument(`network ${network.name} has no IPv6 subnet for address ${plan.ipv6Address}`);
       const ipv4 = leases[0]!.address;
       const ports = await this.firewall.reserve(key, `container ${plan.containerId}`, ipv4, plan.ports);
       const macAddress = (plan.macAddress || macFor(ipv4)).toLowerCase();
       await this.deleting.get(key);
-      await timed(logger, 'bridge attach: veth', () =>
+      await traced('netd.bridge.attach.veth', () =>
         addVeth({
           table: this.context.instance,
           hostName: key,
