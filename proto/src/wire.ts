@@ -55,6 +55,8 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Milliseconds until the call is abandoned with DeadlineExceeded. */
   timeoutMs?: number;
+  /** Abandons the call (RST_STREAM CANCEL to the server) with Cancelled when it aborts. */
+  signal?: AbortSignal;
 }
 
 function frame(message: Uint8Array): Buffer {
@@ -184,11 +186,18 @@ export class WireClient {
       ...options.headers,
     };
     if (options.timeoutMs !== undefined) headers['grpc-timeout'] = `${Math.max(1, Math.ceil(options.timeoutMs))}m`;
+    const { signal } = options;
+    if (signal?.aborted) throw new EngineError(ErrorKind.Canceled, `${method.path}: cancelled`);
     const stream = this.open().request(headers);
     if (options.timeoutMs !== undefined) {
       stream.setTimeout(options.timeoutMs, () => {
         stream.destroy(new EngineError(ErrorKind.DeadlineExceeded, `${method.path}: deadline of ${options.timeoutMs} ms exceeded`));
       });
+    }
+    if (signal) {
+      const cancel = (): void => void stream.destroy(new EngineError(ErrorKind.Canceled, `${method.path}: cancelled`));
+      signal.addEventListener('abort', cancel, { once: true });
+      stream.once('close', () => signal.removeEventListener('abort', cancel));
     }
     return stream;
   }

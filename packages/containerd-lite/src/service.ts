@@ -258,6 +258,8 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         containers: (ns) => containers.namespace(ns),
         unpackTarget,
         snapshots,
+        createTask: (ns, id, options) => tasks.create(ns, id, options),
+        startTask: (ns, id) => tasks.start(ns, id),
         removeTask: (ns, id, force) => removeTask(tasks, ns, id, force),
         locateTask: (ns, id, execId) => tasks.locate(ns, id, execId),
         tmpRoot: tmp,

@@ -55,6 +55,7 @@ async function createContainer(
   context: CommandContext,
   a: Clients,
   { parsed, config }: Checked,
+  start = false,
 ): Promise<{
   id: string;
   parsed: ReturnType<typeof parseRunArgs>;
@@ -71,6 +72,8 @@ async function createContainer(
     snapshotter: (v.snapshotter as string | undefined) ?? context.env.CTL_SNAPSHOTTER ?? '',
     labels: labelsFrom(v),
     runtime: runtimeFlag(parsed),
+    // The task in the same call (and started, for -d): one round trip, not three.
+    task: { create: true, stdin: Boolean(v.interactive), terminal: Boolean(v.tty), start, removeIfStartFails: start && Boolean(v.rm) },
   };
   let created;
   try {
@@ -99,12 +102,6 @@ async function createContainer(
     created = await a.runner.create(request);
   }
   for (const w of created.warnings) context.err(`WARNING: ${w}\n`);
-  try {
-    await a.tasks.create(created.id, { rootfs: created.rootfs, stdin: v.interactive ? 'attach' : '', terminal: Boolean(v.tty) });
-  } catch (err) {
-    await a.runner.remove(created.id, true, true).catch(() => undefined);
-    throw err;
-  }
   return { id: created.id, parsed, rootfs: created.rootfs, attachSocket: created.attachSocket };
 }
 
@@ -174,7 +171,7 @@ const run: Command = {
     return withClients(context, async (a) => {
       let made;
       try {
-        made = await createContainer(context, a, checked);
+        made = await createContainer(context, a, checked, Boolean(values.detach));
       } catch (err) {
         // No daemon answered (nothing was made): withDaemon starts one and runs this again.
         if (err instanceof UsageError || err instanceof NotServingError) throw err;
@@ -184,25 +181,24 @@ const run: Command = {
       const { id, parsed } = made;
       const v = parsed.values;
       if (v.detach) {
-        try {
-          await a.tasks.start(id);
-        } catch (err) {
-          context.err(`ctl run: ${(err as Error).message}\n`);
-          return startFailure(err);
-        }
+        // started by Create
         context.out(`${id}\n`);
         return 0;
       }
+      // Remove deletes the stopped task too (one call), and with it anonymous volumes, as docker's --rm.
+      let removing: Promise<void> | undefined;
+      const remove = (): Promise<void> =>
+        (removing ??= a.runner.remove(id, true, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`)));
       try {
         return await foreground(context, a.tasks, id, {
           interactive: Boolean(v.interactive),
           tty: Boolean(v.tty),
           socket: made.attachSocket,
+          onExit: v.rm ? remove : undefined,
         });
       } finally {
         // Also when the foreground failed (e.g. no attach): --rm leaves nothing behind.
-        // Remove deletes the stopped task too (one call), and with it anonymous volumes, as docker's --rm.
-        if (v.rm) await a.runner.remove(id, true, true).catch((err: unknown) => context.err(`ctl run: --rm: ${(err as Error).message}\n`));
+        if (v.rm) await remove();
       }
     });
   },

@@ -11,6 +11,7 @@ import { printLog } from './log-records';
 import { traced } from '@ctl/proto/trace';
 
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
+type ExitResult = Awaited<ReturnType<Tasks['wait']>>;
 
 interface Io {
   closed: Promise<void>;
@@ -74,7 +75,16 @@ export async function foreground(
   context: CommandContext,
   tasks: Tasks,
   id: string,
-  o: { interactive: boolean; tty: boolean; socket: string; execId?: string; execLog?: string; running?: boolean },
+  o: {
+    interactive: boolean;
+    tty: boolean;
+    socket: string;
+    execId?: string;
+    execLog?: string;
+    running?: boolean;
+    /** Run once the exit is known, beside the drain of the last output (ctl run --rm's removal). */
+    onExit?: () => Promise<void>;
+  },
 ): Promise<number> {
   const execId = o.execId ?? '';
   const connect = (): Promise<Io> => attach(o.socket, o.interactive, () => void tasks.closeIO(id, execId).catch(() => undefined));
@@ -86,9 +96,21 @@ export async function foreground(
   };
   const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, constants.signals[signal], { execId }).catch(() => undefined);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  let exited: Promise<ExitResult> | undefined;
   try {
     try {
-      if (!o.running) await tasks.start(id, execId);
+      if (!o.running) {
+        // Wait goes out with Start, not a round trip after it: a created task's Wait waits for
+        // its exit; a Start that fails leaves nothing to wait for, so that Wait is cancelled.
+        const starting = tasks.start(id, execId);
+        const abandon = new AbortController();
+        exited = tasks.wait(id, execId, abandon.signal);
+        exited.catch(() => undefined);
+        await starting.catch((err: unknown) => {
+          abandon.abort();
+          throw err;
+        });
+      }
     } catch (err) {
       context.err(`ctl${execId ? ' exec' : ''}: ${(err as Error).message}\n`);
       return startFailure(err);
@@ -99,7 +121,10 @@ export async function foreground(
       process.stdout.on('resize', resize);
     }
     if (!raw) for (const s of signals) process.on(s, forward);
-    const exit = await tasks.wait(id, execId);
+    const exit = await (exited ?? tasks.wait(id, execId));
+    // The shim has sent all output before the exit is known (see below), so what follows the
+    // exit (a removal) need not wait for our reading of it.
+    const after = o.onExit?.();
     if (io) {
       // The exit status can come before the last output: the shim sends all of it, then exits,
       // which closes the socket; so the end of the stream, not a timer, says everything is here.
@@ -107,6 +132,7 @@ export async function foreground(
     } else if (o.execLog && existsSync(o.execLog)) {
       printLog(readFileSync(o.execLog, 'utf8'), {});
     }
+    await after;
     return exit.exitStatus;
   } finally {
     for (const s of signals) process.off(s, forward);

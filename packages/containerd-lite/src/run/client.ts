@@ -17,7 +17,10 @@ const FILE = 'ctl/run/v1/run';
 const SERVICE = 'ctl.run.v1.Runner';
 
 export class RunnerClient extends NamespacedClient {
-  async create(request: CreateRequest): Promise<{ id: string; image: string; rootfs: Mount[]; warnings: string[]; attachSocket: string }> {
+  /** With request.task, the container's task too (taskPid its init's pid); see TaskOptions. */
+  async create(
+    request: CreateRequest,
+  ): Promise<{ id: string; image: string; rootfs: Mount[]; warnings: string[]; attachSocket: string; taskPid: number }> {
     const res = await this.wire.unary(wireMethod<CreateRequest, CreateResponse__Output>(FILE, SERVICE, 'Create'), request, this.options);
     return {
       id: res.id,
@@ -25,6 +28,7 @@ export class RunnerClient extends NamespacedClient {
       rootfs: res.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })),
       warnings: res.warnings ?? [],
       attachSocket: res.attachSocket,
+      taskPid: res.taskPid,
     };
   }
 

@@ -22,6 +22,7 @@ export function runnerRegistration(contracts: Contracts, runner: Runner, committ
           rootfs: created.rootfs.map(mountToWire),
           warnings: created.warnings,
           attachSocket: created.attachSocket,
+          taskPid: created.taskPid ?? 0,
         };
       }),
       Remove: unaryHandler(async (req: RemoveRequest__Output, call) => {

@@ -51,7 +51,7 @@ import { type Descriptor, type ImageConfig, type Index, chainIds, isIndex, isMan
 import { type Platform, format, hostPlatform, only } from '@ctl/proto/platforms';
 import { normalizeReference } from '@ctl/proto/reference';
 import { type UnpackTarget, readImage, unpack } from '../unpack/unpacker';
-import type { TaskLocation } from '../tasks/tasks';
+import type { CreateTaskOptions, TaskLocation } from '../tasks/tasks';
 import type { NewVolume, Volume } from '../volumes/volumes';
 import { BLKIO_WEIGHT_WARNING, SWAP_LIMIT_WARNING, blkioWeightSupported, swapLimitSupported } from './host-support';
 import { ContainerNetworking } from './network';
@@ -74,6 +74,8 @@ export interface CreateRequest {
    * the record is labelled BUILD_LABEL.
    */
   build?: { manifest: Descriptor };
+  /** The container's task too, in the same call (ctl.run.v1's TaskOptions): unset, none. */
+  task?: { create: boolean; stdin: boolean; terminal: boolean; start: boolean; removeIfStartFails: boolean } | null;
 }
 
 /** On the container of a build step (docker hides those from `docker ps -a`; `ctl ps` may skip them by it). */
@@ -86,6 +88,8 @@ export interface Created {
   warnings: string[];
   /** the shim's attach socket of the container's task, once it is created */
   attachSocket: string;
+  /** with request.task: the init's pid */
+  taskPid?: number;
 }
 
 /** What the runner needs of the volume store (VolumeStore is one). */
@@ -106,6 +110,9 @@ export interface RunnerDeps {
   unpackTarget(ns: string, snapshotter: string, hold: (resource: Resource) => Promise<void>): Promise<UnpackTarget>;
   /** The snapshotter service's API for one driver. */
   snapshots(driver: string): Snapshotter;
+  /** Tasks.Create of a container's task (the task manager's), and Tasks.Start. */
+  createTask(ns: string, id: string, options: CreateTaskOptions): Promise<{ pid: number }>;
+  startTask(ns: string, id: string): Promise<{ pid: number }>;
   /** Ends the container's task: FailedPrecondition while it runs unless force (then it is killed). */
   removeTask(ns: string, id: string, force: boolean): Promise<void>;
   /** Where a container's task (or exec) has its files on this host (the task manager's locate). */
@@ -219,12 +226,35 @@ export class Runner {
     const claim = `${ns}/${id}`;
     if (this.creating.has(claim)) throw inUse();
     this.creating.add(claim); // before any await: two creates of one name cannot both pass
+    let created: Created;
     try {
       if (await traced('run.create.name-check', () => found(this.deps.containers(ns).get(id)))) throw inUse();
-      return await this.createNamed(ns, id, request);
+      created = await this.createNamed(ns, id, request);
     } finally {
       this.creating.delete(claim);
     }
+    return request.task?.create ? this.withTask(ns, created, request.task) : created;
+  }
+
+  /**
+   * The container's task made (and started) right after the container: what a client would ask
+   * with Tasks.Create and Start, without the round trips. A failed create removes the container
+   * again, so the caller's error leaves nothing behind; a failed start leaves it as Tasks.Start
+   * would (see TaskOptions).
+   */
+  private async withTask(ns: string, created: Created, task: NonNullable<CreateRequest['task']>): Promise<Created> {
+    const removeAfter = async (err: unknown): Promise<never> => {
+      await this.remove(ns, created.id, true, true).catch(() => undefined);
+      throw err;
+    };
+    let { pid } = await this.deps
+      .createTask(ns, created.id, { rootfs: created.rootfs, stdin: task.stdin ? 'attach' : '', terminal: task.terminal })
+      .catch(removeAfter);
+    if (task.start) {
+      const started = this.deps.startTask(ns, created.id);
+      ({ pid } = await (task.removeIfStartFails ? started.catch(removeAfter) : started));
+    }
+    return { ...created, taskPid: pid };
   }
 
   private async createNamed(ns: string, id: string, request: CreateRequest): Promise<Created> {

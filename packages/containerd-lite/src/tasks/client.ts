@@ -120,7 +120,8 @@ export class TasksClient extends NamespacedClient implements Tasks {
     );
   }
 
-  async wait(containerId: string, execId = ''): Promise<ExitResult> {
-    return exitFromWire(await this.call<WireExit>('Wait', { containerId, execId }), execId || containerId);
+  async wait(containerId: string, execId = '', signal?: AbortSignal): Promise<ExitResult> {
+    const res = await this.wire.unary(method<object, WireExit>('Wait'), { containerId, execId }, { ...this.options, signal });
+    return exitFromWire(res, execId || containerId);
   }
 }

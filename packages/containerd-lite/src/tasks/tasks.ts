@@ -122,8 +122,8 @@ export interface Tasks {
   update(containerId: string, resources: Record<string, unknown>): Promise<void>;
   /** Metrics of the given containers' tasks (all when none are given). */
   metrics(containerIds?: string[]): Promise<Metric[]>;
-  /** Resolves when the process exits (at once when it has). */
-  wait(containerId: string, execId?: string): Promise<ExitResult>;
+  /** Resolves when the process exits (at once when it has); a client's wait ends Canceled when signal aborts. */
+  wait(containerId: string, execId?: string, signal?: AbortSignal): Promise<ExitResult>;
 }
 
 /** The type URL of Metric.data: the JSON of the runtime's stats. */
