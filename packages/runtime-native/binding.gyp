@@ -53,8 +53,8 @@
       # runs short commands for the daemon, which should not fork itself (see launch.c)
       "target_name": "ctl-launch",
       "type": "executable",
-      # with ctl-netns's operations, which it runs itself (see launch.c)
-      "sources": ["src/native/launch.c", "src/native/parent_death.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c"]
+      # with ctl-netns's and ctl-mount's operations, which it runs itself (see launch.c)
+      "sources": ["src/native/launch.c", "src/native/parent_death.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c", "src/native/mount_tool.c"]
     },
     {
       # a container's network namespace pinned on a file, made and removed (see netns.c);
@@ -62,6 +62,13 @@
       "target_name": "ctl-netns",
       "type": "executable",
       "sources": ["src/native/netns_main.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c"],
+      "ldflags": ["-static"]
+    },
+    {
+      # a rootfs mounted and unmounted with mount(2) (see mount_tool.c); static, as ctl-netns
+      "target_name": "ctl-mount",
+      "type": "executable",
+      "sources": ["src/native/mount_main.c", "src/native/mount_tool.c"],
       "ldflags": ["-static"]
     },
     {

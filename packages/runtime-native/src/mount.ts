@@ -2,19 +2,23 @@
  * Mount handling every service shares, as containerd's mount package: the Mount type (containerd.types.Mount's
  * shape), mounting and unmounting a list on one target, temporary mounts, the mount table, and the wire form.
  *
- * A light module (node built-ins, @ctl/proto/errors and fsutil, ./launch when a mount is made): mount and
- * umount run through ctl-launch, so a mount costs no fork of the calling service.
+ * A light module (node built-ins, @ctl/proto/errors and fsutil, ./launch when a mount is made): mounts
+ * are made and undone by ctl-mount (src/native/mount_tool.c: mount(2) and umount2(2)), which
+ * ctl-launch runs in its own process, so a mount costs neither a fork of the calling service nor
+ * an exec. Without the native build, mount(8) and umount(8) do it.
  */
 import { EngineError, ErrorKind, invalidArgument } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { kindFromNativeExit } from './errors';
 import type * as Launch from './launch';
 
 // The launcher (child_process) and fs/promises are loaded when a mount is made: the clients that
 // only convert mounts to and from the wire (the CLI's) do not pay for them at start.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const runTool: typeof Launch.runTool = (...args) => (require('./launch') as typeof Launch).runTool(...args);
+const launchModule = (): typeof Launch => require('./launch') as typeof Launch;
+const runTool: typeof Launch.runTool = (...args) => launchModule().runTool(...args);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fsp = (): typeof import('node:fs/promises') => require('node:fs/promises') as typeof import('node:fs/promises');
 
@@ -59,13 +63,35 @@ export function compactOverlayOptions(options: string[]): { cwd: string; options
   };
 }
 
+export const MOUNT_BINARY = join(__dirname, '..', '..', 'build', 'Release', 'ctl-mount');
+
+let mountBinaryBuilt: boolean | undefined;
+const haveMountBinary = (): boolean => (mountBinaryBuilt ??= existsSync(MOUNT_BINARY));
+
+/** ctl-mount's verb; an EngineError of the kind its exit code reports, with its message. */
+async function ctlMount(args: string[], cwd?: string): Promise<void> {
+  let r;
+  try {
+    r = await launchModule().launch(MOUNT_BINARY, args, { cwd });
+  } catch (err) {
+    throw new EngineError(ErrorKind.Unknown, `ctl-mount ${args.join(' ')}: ${(err as Error).message}`, { cause: err });
+  }
+  if (r.code !== 0)
+    throw new EngineError(kindFromNativeExit(r.code), (r.stderr || `ctl-mount ${args.join(' ')}: exit code ${r.code}`).trim());
+}
+
 /**
  * Mounts the list in order on target: bind mounts with their ro/rbind options; overlay mounts whose
  * options would pass the kernel's one-page limit (long lower chains, 200+ layers) are made from the
  * layers' common directory with relative paths.
  */
 export async function mountAll(mounts: Mount[], target: string): Promise<void> {
+  const native = haveMountBinary();
   for (const m of mounts) {
+    if (m.type === 'bind' && native) {
+      await ctlMount(['mount', 'bind', m.source, target, m.options.join(',')]);
+      continue;
+    }
     if (m.type === 'bind') {
       const bindFlag = m.options.includes('rbind') ? '--rbind' : '--bind';
       const rest = m.options.filter((o) => o !== 'rbind' && o !== 'bind');
@@ -83,6 +109,10 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
         );
       }
     }
+    if (native) {
+      await ctlMount(['mount', m.type, m.source, target, options.join(',')], cwd);
+      continue;
+    }
     try {
       await runTool('mount', ['-t', m.type, ...(options.length ? ['-o', options.join(',')] : []), m.source, target], { cwd });
     } catch (err) {
@@ -91,9 +121,13 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
   }
 }
 
-/** Unmounts target and whatever is mounted below it (rbind). */
+/**
+ * Unmounts the topmost mount on target and whatever is mounted below it (rbind); target not mounted
+ * is a FailedPrecondition, target missing a NotFound.
+ */
 export async function unmountAll(target: string): Promise<void> {
-  await runTool('umount', ['--recursive', target]);
+  if (haveMountBinary()) await ctlMount(['umount', target]);
+  else await runTool('umount', ['--recursive', target]);
 }
 
 /**

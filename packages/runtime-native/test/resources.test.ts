@@ -105,6 +105,24 @@ describe('cgroup resources (root, real kernel, cgroup v1)', function () {
     assert.match(r.stderr, /Operation not permitted/);
   });
 
+  it("the init, moved while it sets up the rootfs, is in the container's cgroup in every hierarchy before it runs", async () => {
+    for (const cgroupns of [true, false]) {
+      const id = fx.id();
+      const b = fx.bundle(id, ['sh', '-c', 'cat /proc/1/cgroup; echo ---; cat /proc/self/cgroup'], { cgroupns });
+      const r = await fx.runtime.runForeground(id, b);
+      assert.equal(r.code, 0, r.stderr);
+      const [init, child] = r.stdout.split('---\n').map((part) =>
+        part
+          .trim()
+          .split('\n')
+          // named hierarchies (name=systemd) are not the runtime's
+          .filter((l) => !l.split(':')[1]!.startsWith('name=')),
+      );
+      assert.ok(init!.length > 0, r.stdout);
+      for (const line of [...init!, ...child!]) assert.equal(line.split(':')[2], cgroupns ? '/' : `/ctl/${id}`, line);
+    }
+  });
+
   it('the container sees its own cgroup (at / with a cgroup namespace) and its limits under /sys/fs/cgroup', async () => {
     for (const cgroupns of [true, false]) {
       const id = fx.id();

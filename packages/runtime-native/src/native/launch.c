@@ -23,14 +23,16 @@
  * signal is asked for in the child between fork and exec, which posix_spawn cannot do, hence fork:
  * this process is small, so its fork is cheap.
  *
- * ctl-netns (the binary beside this one) is not run but done here: its operations (netns.c: a
- * container's netns made and removed, its veth made) are linked in and run in this process, in the
- * order of the requests, each answered at once. Every container on a network waits for add and
- * veth at its start and del at its removal; so they need no fork, exec and exit, and no wait for a
- * child to be scheduled on a busy host. They are short (rtnetlink, a mount) and return to this
- * process's network namespace, which is checked after each: a launcher left in another would run
- * every later command there, so it exits instead (the daemon starts another). Only plain requests
- * are done so (no stdin, cwd or LAUNCH_OUTLIVES); others run the binary, and so does `link-del`:
+ * ctl-netns and ctl-mount (the binaries beside this one) are not run but done here: their
+ * operations (netns.c: a container's netns made and removed, its veth made; mount_tool.c: a
+ * rootfs mounted and unmounted) are linked in and run in this process, in the order of the
+ * requests, each answered at once. Every container waits for them at its start and removal; so
+ * they need no fork, exec and exit, and no wait for a child to be scheduled on a busy host. They
+ * are short (rtnetlink, a mount) and return to this process's network namespace and working
+ * directory (ctl-mount's request may name one, for an overlay's relative paths), which are checked
+ * after each: a launcher left in another would run every later command there, so it exits instead
+ * (the daemon starts another). Only plain requests are done so (no stdin or LAUNCH_OUTLIVES, no
+ * cwd for ctl-netns); others run the binary, and so does ctl-netns's `link-del`:
  * the kernel deletes a link within the call, waiting for RCU grace periods and the device's last
  * references (tens of milliseconds), which here would hold up every other request. */
 #define _GNU_SOURCE
@@ -50,6 +52,7 @@
 #include <sys/wait.h>
 #include <linux/close_range.h>
 #include <unistd.h>
+#include "mount_tool.h"
 #include "netns.h"
 #include "parent_death.h"
 
@@ -97,8 +100,7 @@ struct job {
 
 static struct job jobs[MAX_JOBS];
 static pid_t launcher_pid;
-/* ctl-netns's path (beside this binary), whose requests run here; and our network namespace */
-static char netns_binary[PATH_MAX];
+/* our network namespace, which inline tools return to (run_inline) */
 static int home_netns = -1;
 static struct buf reply; /* responses waiting to be written to stdout */
 static struct buf request;
@@ -188,15 +190,52 @@ static bool at_home(void) {
   return fstat(home_netns, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
-/* A ctl-netns request done in this process (see the top); false: not one, run it as any command. */
+/* The tools whose requests run in this process (see the top): their binaries beside this one. */
+struct inline_tool {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *(*message)(void);
+  /* its paths may be relative to the request's cwd, which this process enters for the call */
+  bool takes_cwd;
+  char path[PATH_MAX];
+};
+
+static struct inline_tool inline_tools[] = {
+    {"ctl-netns", ctl_netns_run, ctl_netns_message, false, ""},
+    {"ctl-mount", ctl_mount_run, ctl_mount_message, true, ""},
+};
+
+static struct inline_tool *inline_tool_for(const char *file) {
+  for (size_t k = 0; k < sizeof inline_tools / sizeof *inline_tools; k++)
+    if (*inline_tools[k].path && !strcmp(file, inline_tools[k].path)) return &inline_tools[k];
+  return NULL;
+}
+
+/* A request of an inline tool done in this process; false: not one, run it as any command. */
 static bool run_inline(uint32_t id, uint32_t flags, uint32_t argc, char **argv, const char *cwd, const char *netns, uint32_t input_len) {
-  if (!*netns_binary || home_netns < 0 || strcmp(argv[0], netns_binary) || *cwd || input_len || (flags & LAUNCH_OUTLIVES)) return false;
-  if (argc > 1 && !strcmp(argv[1], "link-del")) return false;
+  struct inline_tool *tool = home_netns < 0 ? NULL : inline_tool_for(argv[0]);
+  if (!tool || (*cwd && !tool->takes_cwd) || input_len || (flags & LAUNCH_OUTLIVES)) return false;
+  if (argc > 1 && tool->run == ctl_netns_run && !strcmp(argv[1], "link-del")) return false;
+  int home_dir = -1;
+  if (*cwd) {
+    home_dir = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (home_dir < 0) return false;
+    if (chdir(cwd) < 0) {
+      int e = errno;
+      close(home_dir);
+      char what[PATH_MAX + 64];
+      snprintf(what, sizeof what, "%s in directory %s", argv[0], cwd);
+      fail_request(id, what, e);
+      return true;
+    }
+  }
   if (netns) {
     int fd = open(netns, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
       int e = errno;
       if (fd >= 0) close(fd);
+      if (home_dir >= 0 && fchdir(home_dir) < 0) exit(1);
+      if (home_dir >= 0) close(home_dir);
       char what[PATH_MAX + 64];
       snprintf(what, sizeof what, "%s in network namespace %s", argv[0], netns);
       fail_request(id, what, e);
@@ -204,14 +243,22 @@ static bool run_inline(uint32_t id, uint32_t flags, uint32_t argc, char **argv, 
     }
     close(fd);
   }
-  int code = ctl_netns_run((int)argc, argv);
+  int code = tool->run((int)argc, argv);
   if (netns) setns(home_netns, CLONE_NEWNET);
   if (!at_home()) {
     fprintf(stderr, "ctl-launch: %s %s left this process in another network namespace\n", argv[0], argc > 1 ? argv[1] : "");
     exit(1);
   }
+  if (home_dir >= 0) {
+    /* every later command would start in cwd: better no launcher (the daemon starts another) */
+    if (fchdir(home_dir) < 0) {
+      perror("ctl-launch: return to the working directory");
+      exit(1);
+    }
+    close(home_dir);
+  }
   struct buf e = {0};
-  const char *message = ctl_netns_message();
+  const char *message = tool->message();
   if (*message) {
     buf_add(&e, message, strlen(message));
     buf_add(&e, "\n", 1);
@@ -221,16 +268,19 @@ static bool run_inline(uint32_t id, uint32_t flags, uint32_t argc, char **argv, 
   return true;
 }
 
-/* ctl-netns beside /proc/self/exe, and our netns held open (run_inline); neither: it runs as any command. */
-static void find_netns_binary(void) {
+/* The inline tools beside /proc/self/exe, and our netns held open (run_inline); neither: they run as any command. */
+static void find_inline_tools(void) {
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) return;
   self[n] = 0;
   char *slash = strrchr(self, '/');
-  if (!slash || (size_t)(slash - self) + sizeof "/ctl-netns" > sizeof netns_binary) return;
+  if (!slash) return;
   *slash = 0;
-  snprintf(netns_binary, sizeof netns_binary, "%s/ctl-netns", self);
+  for (size_t k = 0; k < sizeof inline_tools / sizeof *inline_tools; k++) {
+    struct inline_tool *t = &inline_tools[k];
+    if ((size_t)snprintf(t->path, sizeof t->path, "%s/%s", self, t->name) >= sizeof t->path) t->path[0] = 0;
+  }
   home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 }
 
@@ -369,7 +419,7 @@ int main(int argc, char **argv) {
    * them): none is ours to hold, nor the shims' we start, which live for days. */
   close_range(3, ~0U, 0);
   for (int k = 0; k < MAX_JOBS; k++) jobs[k].out = jobs[k].err = jobs[k].in = -1;
-  find_netns_binary();
+  find_inline_tools();
   signal(SIGPIPE, SIG_IGN);
   /* the daemon's ^C is the daemon's business: what we run finishes and is answered */
   signal(SIGINT, SIG_IGN);

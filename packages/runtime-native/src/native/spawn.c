@@ -47,10 +47,33 @@ static void reset_signals(void) {
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
 }
 
+/* Waits until the parent has moved this process into the container's cgroups, then makes the new
+ * cgroup namespace, whose root is the cgroup a process is in when it makes one.
+ *
+ * The parent moves stage 2 (pid 1 of a new pid namespace) once stage 1 reports its pid, rather
+ * than stage 1 before anything starts: the first write to a cgroup.procs waits for an RCU grace
+ * period on a v1 or hybrid host (the writer's side of the cgroup threadgroup rwsem, 10-15 ms),
+ * time in which stage 2 sets up the rootfs. Until the move is done the kernel charges what stage 2
+ * allocates (its mounts, its page tables) to the runtime's cgroups, which is a few pages and
+ * stays there; what it forks after the move, and the program it execs, are in the container's.
+ * Nothing before the wait opens a device node (the devices controller checks opens against the
+ * cgroup the opener is in; mknod of the spec's devices is allowed in both) or forks. */
+static void await_cgroups(struct spawn *sp, int sync_fd) {
+  struct ctl_err e = {0};
+  struct sync_msg m;
+  if (sync_recv(sync_fd, &m, 0) != 1 || m.type != SYNC_CGROUPS_JOINED) _exit(1);
+  if ((sp->plan.new_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+    ctl_fail(&e, errno, "unshare cgroup namespace"), sync_child_fail(sync_fd, &e);
+}
+
 static void stage2(struct spawn *sp, int sync_fd) __attribute__((noreturn));
 static void stage2(struct spawn *sp, int sync_fd) {
   struct ctl_err e = {0};
   json_t *p = sp->process;
+  /* a cgroup filesystem mounted in the container's own cgroup namespace needs that namespace; so
+   * does an exec's everything (it sets up no rootfs, and has nothing to do meanwhile) */
+  bool cgroups_first = sp->is_exec || (sp->plan.new_flags & CLONE_NEWCGROUP);
+  if (cgroups_first) await_cgroups(sp, sync_fd);
   reset_signals();
   /* a session of its own (stage 2 is a fresh child, never a group leader): needed for a
    * controlling terminal, and keeps the container out of the caller's job control */
@@ -68,6 +91,7 @@ static void stage2(struct spawn *sp, int sync_fd) {
       ctl_fail(&e, errno, "setdomainname %s (domainname)", dn), sync_child_fail(sync_fd, &e);
     if (set_sysctls(sp->spec, &e) < 0) sync_child_fail(sync_fd, &e);
   }
+  if (!cgroups_first) await_cgroups(sp, sync_fd);
   if (jbool(p, "terminal")) {
     if (sp->console_fd < 0) ctl_fail(&e, 0, "process.terminal is true but no --console-socket was given"), sync_child_fail(sync_fd, &e);
     if (proc_open_console(sp->console_fd, p, !sp->is_exec, &e) < 0) sync_child_fail(sync_fd, &e);
@@ -130,7 +154,8 @@ static void stage1(struct spawn *sp, int sync_fd) {
   struct sync_msg m;
   if (sync_recv(sync_fd, &m, 0) != 1 || m.type != SYNC_GO) _exit(1);
   if (ns_join(&sp->plan, false, false, &e) < 0) sync_child_fail(sync_fd, &e);
-  int flags = sp->plan.new_flags;
+  /* the cgroup namespace comes after the move into the cgroups, in stage 2 (await_cgroups) */
+  int flags = sp->plan.new_flags & ~CLONE_NEWCGROUP;
   if (flags & CLONE_NEWUSER) {
     if (unshare(CLONE_NEWUSER) < 0) ctl_fail(&e, errno, "unshare user namespace"), sync_child_fail(sync_fd, &e);
     if (sync_send(sync_fd, SYNC_USERMAP, getpid(), NULL) < 0) _exit(1);
@@ -176,7 +201,6 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
   int fd = sv[0], r = -1;
   bool ready = false, s1_reaped = false;
   struct sync_msg m;
-  if (sp->cg && cg_enter(sp->cg, s1, e) < 0) goto out;
   if (sync_send(fd, SYNC_GO, 0, NULL) < 0) {
     ctl_fail(e, errno, "sync with container process");
     goto out;
@@ -192,7 +216,13 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
       if (ns_write_id_maps(m.pid, sp->spec, e) < 0) goto out;
       sync_send(fd, SYNC_USERMAP_DONE, 0, NULL);
     } else if (m.type == SYNC_PID) {
+      /* stage 2 sets up the rootfs meanwhile and waits for this before it goes on (await_cgroups) */
       *pid = m.pid;
+      if (sp->cg && cg_enter(sp->cg, m.pid, e) < 0) goto out;
+      if (sync_send(fd, SYNC_CGROUPS_JOINED, 0, NULL) < 0) {
+        ctl_fail(e, errno, "sync with container process");
+        goto out;
+      }
     } else if (m.type == SYNC_ERROR) {
       *e = m.err;
       goto out;

@@ -1,7 +1,9 @@
 /* The two-stage fork shared by create and exec (spawn.c).
  * stage 1 joins namespaces by path, unshares the new ones (asking the parent for the user
  * namespace id maps) and forks stage 2, which is the container process: pid 1 of a new pid
- * namespace for create. Stage 2 reports READY (or an error record) before it waits/execs. */
+ * namespace for create. The parent moves stage 2 into the container's cgroups while it sets up
+ * the rootfs (spawn.c: await_cgroups). Stage 2 reports READY (or an error record) before it
+ * waits/execs. */
 #ifndef CTL_SPAWN_H
 #define CTL_SPAWN_H
 

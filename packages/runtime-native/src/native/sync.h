@@ -5,7 +5,7 @@
 #include <sys/types.h>
 #include "error.h"
 
-enum sync_type { SYNC_GO = 1, SYNC_USERMAP, SYNC_USERMAP_DONE, SYNC_PID, SYNC_READY, SYNC_ERROR };
+enum sync_type { SYNC_GO = 1, SYNC_USERMAP, SYNC_USERMAP_DONE, SYNC_PID, SYNC_READY, SYNC_ERROR, SYNC_CGROUPS_JOINED };
 struct sync_msg {
   int type;
   pid_t pid;
