@@ -12,6 +12,8 @@
 import { EngineError, ErrorKind, isKind } from '@ctl/proto/errors';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import type { Mount__Output } from '@ctl/proto/generated/ctl/run/v1/Mount';
+import type { Resources__Output } from '@ctl/proto/generated/ctl/run/v1/Resources';
+import type { Rlimit__Output } from '@ctl/proto/generated/ctl/run/v1/Rlimit';
 import { Attachment } from '@ctl/runtime-native';
 import { type Mount, withReadonlyTempMount, withTempMount } from '@ctl/runtime-native/mount';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +36,54 @@ export interface RunStepDeps {
   tmpRoot: string;
 }
 
+/**
+ * What every RUN container of a build may use (docker build's --memory, --cpu-*, --ulimit,
+ * --shm-size), in ctl.run.v1's terms: the runner checks and applies them as it does `ctl run`'s.
+ */
+export interface RunLimits {
+  resources: Resources__Output | null;
+  rlimits: Rlimit__Output[];
+  shmSizeBytes?: number;
+}
+
+export const NO_LIMITS: RunLimits = { resources: null, rlimits: [] };
+
+const RESOURCE_FIELDS = [
+  'memoryBytes',
+  'memoryReservationBytes',
+  'memorySwapBytes',
+  'cpuShares',
+  'cpus',
+  'cpuQuota',
+  'cpuPeriod',
+  'cpusetCpus',
+  'cpusetMems',
+  'pidsLimit',
+  'blkioWeight',
+  'deviceReadBps',
+  'deviceWriteBps',
+  'deviceReadIops',
+  'deviceWriteIops',
+  'diskBytes',
+] as const satisfies readonly (keyof Resources__Output)[];
+
+/**
+ * The limits as a RUN step's cache key has them: only what is set, so that a build without
+ * limits keeps the keys it had; undefined when nothing is. A step's output may depend on its
+ * limits (a test suite that reads them, a make -j from the CPUs it sees), as BuildKit also keys
+ * its exec ops by their rlimits.
+ */
+export function limitsKey(limits: RunLimits): object | undefined {
+  const set = (v: unknown): boolean => v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0);
+  const resources = Object.fromEntries(RESOURCE_FIELDS.map((f) => [f, limits.resources?.[f]]).filter(([, v]) => set(v)));
+  const key = {
+    ...(Object.keys(resources).length ? { resources } : {}),
+    ...(limits.rlimits.length ? { rlimits: limits.rlimits.map((r) => [r.type, r.soft, r.hard]) } : {}),
+    ...(set(limits.shmSizeBytes) ? { shm: limits.shmSizeBytes } : {}),
+  };
+  return Object.keys(key).length ? key : undefined;
+}
+
 export interface RunStepRequest {
   /** The state's image: the build's lease holds it. */
   manifest: Descriptor;
@@ -44,6 +94,7 @@ export interface RunStepRequest {
   user: string;
   workdir: string;
   network: 'none' | 'host' | 'default';
+  limits: RunLimits;
   /** Binds: cache mounts, heredoc scripts. */
   binds: { source: string; destination: string; readonly: boolean }[];
   /** What the step is, for the container's label. */
@@ -85,9 +136,9 @@ function containerConfig(r: RunStepRequest): ContainerConfig__Output {
       additionalGids: [],
       workdir: r.workdir,
       tty: false,
-      rlimits: [],
+      rlimits: r.limits.rlimits,
     },
-    resources: null,
+    resources: r.limits.resources,
     mounts,
     security: null,
     namespaces: {
@@ -104,6 +155,7 @@ function containerConfig(r: RunStepRequest): ContainerConfig__Output {
     lifecycle: null,
     hostname: '',
     init: false,
+    ...(r.limits.shmSizeBytes !== undefined ? { shmSizeBytes: r.limits.shmSizeBytes } : {}),
     sysctls: {},
     annotations: {},
     networking:
