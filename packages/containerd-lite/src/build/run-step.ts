@@ -33,6 +33,8 @@ export interface RunStepDeps {
   containers(ns: string): Containers;
   tasks(ns: string): Tasks;
   attachPath(ns: string, id: string): string;
+  /** Whether the OOM killer ended the container's task (asked before the task is deleted). */
+  oomKilled?(ns: string, id: string): boolean;
   tmpRoot: string;
 }
 
@@ -103,13 +105,18 @@ export interface RunStepRequest {
   signal?: AbortSignal;
 }
 
-/** A RUN that exited non-zero, as BuildKit words it. */
+/** A RUN that exited non-zero, as BuildKit words it; one the OOM killer ended says so (137 alone is any SIGKILL). */
 export class RunFailed extends EngineError {
   constructor(
     readonly args: string[],
     readonly exitStatus: number,
+    readonly oomKilled = false,
   ) {
-    super(ErrorKind.Unknown, `process ${JSON.stringify(args.join(' '))} did not complete successfully: exit code: ${exitStatus}`);
+    super(
+      ErrorKind.Unknown,
+      `process ${JSON.stringify(args.join(' '))} did not complete successfully: exit code: ${exitStatus}` +
+        (oomKilled ? ' (out of memory: the kernel killed it at the memory limit)' : ''),
+    );
   }
 }
 
@@ -284,7 +291,7 @@ export async function runStep<T>(deps: RunStepDeps, ns: string, r: RunStepReques
     const stubs = await withReadonlyTempMount(created.rootfs, deps.tmpRoot, (root) => findStubs(root, points));
     const exit = await runTask(deps, ns, id, created.rootfs, r);
     if (r.signal?.aborted) throw new EngineError(ErrorKind.Canceled, 'the build was cancelled');
-    if (exit !== 0) throw new RunFailed(r.args, exit);
+    if (exit.status !== 0) throw new RunFailed(r.args, exit.status, exit.oomKilled);
     if (stubs.paths.length) await removeStubs(created.rootfs, deps.tmpRoot, stubs);
     return await fn(id);
   } finally {
@@ -294,8 +301,14 @@ export async function runStep<T>(deps: RunStepDeps, ns: string, r: RunStepReques
   }
 }
 
-/** Creates, starts, waits for and deletes the container's task; its exit status. */
-async function runTask(deps: RunStepDeps, ns: string, id: string, rootfs: Mount[], r: RunStepRequest): Promise<number> {
+/** Creates, starts, waits for and deletes the container's task; its exit status, and whether the OOM killer ended it. */
+async function runTask(
+  deps: RunStepDeps,
+  ns: string,
+  id: string,
+  rootfs: Mount[],
+  r: RunStepRequest,
+): Promise<{ status: number; oomKilled: boolean }> {
   const tasks = deps.tasks(ns);
   await tasks.create(id, { rootfs });
   let attachment: Attachment | undefined;
@@ -311,7 +324,7 @@ async function runTask(deps: RunStepDeps, ns: string, id: string, rootfs: Mount[
     const exited = tasks.wait(id);
     exited.catch(() => undefined);
     // Not started: the delete below ends a created task by itself.
-    if (r.signal?.aborted) return -1;
+    if (r.signal?.aborted) return { status: -1, oomKilled: false };
     await tasks.start(id);
     r.signal?.addEventListener('abort', stop, { once: true });
     if (r.signal?.aborted) stop();
@@ -319,7 +332,7 @@ async function runTask(deps: RunStepDeps, ns: string, id: string, rootfs: Mount[
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
     clearTimeout(timer);
-    return exit.exitStatus;
+    return { status: exit.exitStatus, oomKilled: exit.exitStatus !== 0 && Boolean(deps.oomKilled?.(ns, id)) };
   } finally {
     r.signal?.removeEventListener('abort', stop);
     attachment?.close();
