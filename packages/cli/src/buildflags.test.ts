@@ -18,7 +18,9 @@ describe('build flags', () => {
         ...['-t', 'app', '--tag=reg.example:5000/team/app:1.2', '-t', 'app:latest', '-f', 'ci/Dockerfile', '.'],
         ...['--build-arg', 'A=1', '--build-arg', 'B=', '--build-arg', 'HOME', '--target', 'test', '--no-cache', '--pull'],
         ...['--platform', 'linux/arm64', '--label', 'k=v', '--label', 'flag', '--network', 'none', '--iidfile', 'id.txt'],
-        ...['-o', 'type=oci,dest=out.tar', '--snapshotter', 'native'],
+        ...['-o', 'type=oci,dest=out.tar', '--snapshotter', 'native', '-m', '64m', '--memory-swap=-1', '-c', '512'],
+        ...['--cpu-period', '50000', '--cpu-quota', '25000', '--cpuset-cpus', '0', '--cpuset-mems', '0', '--shm-size', '1k'],
+        ...['--ulimit', 'nofile=100:200', '--ulimit', 'nproc=50'],
       ],
       { HOME: '/root' },
     );
@@ -38,6 +40,22 @@ describe('build flags', () => {
       iidfile: 'id.txt',
       output: { type: 'oci', dest: 'out.tar' },
       snapshotter: 'native',
+      limits: {
+        resources: {
+          memoryBytes: 64 * 1024 * 1024,
+          memorySwapBytes: -1,
+          cpuShares: 512,
+          cpuPeriod: 50_000,
+          cpuQuota: 25_000,
+          cpusetCpus: '0',
+          cpusetMems: '0',
+        },
+        ulimits: [
+          { type: 'RLIMIT_NOFILE', soft: 100, hard: 200 },
+          { type: 'RLIMIT_NPROC', soft: 50, hard: 50 },
+        ],
+        shmSizeBytes: 1024,
+      },
     });
     assert.deepEqual(buildOptionsOf(flags, 'FROM busybox\n', 'ci/Dockerfile', false, '/tmp/x/image.tar'), {
       dockerfile: 'FROM busybox\n',
@@ -54,6 +72,7 @@ describe('build flags', () => {
       output: { type: 'oci', dest: '/tmp/x/image.tar' },
       quiet: false,
       noContext: false,
+      ...flags.limits,
     });
   });
 
@@ -67,6 +86,7 @@ describe('build flags', () => {
     assert.equal(parse(['--progress=plain', '.']).progress, 'plain');
     assert.equal(parse(['.'], { CTL_DEFAULT_NETWORK: 'none' }).network, 'none', 'an engine without a default bridge builds without one');
     assert.equal(parse(['--network', 'host', '.'], { CTL_DEFAULT_NETWORK: 'none' }).network, 'host');
+    assert.deepEqual(parse(['.']).limits, { ulimits: [] }, 'no limits unless given');
   });
 
   it('refuses what docker refuses, and what ctl has not, as usage errors', () => {
@@ -88,5 +108,16 @@ describe('build flags', () => {
     usage(['-o', 'type=oci', '.'], /dest=FILE is required/);
     usage(['-o', 'type=oci,dest=x,compression=zstd', '.'], /unknown key "compression"/);
     usage(['--no-cache=yes', '.'], /takes no value/);
+  });
+
+  it("refuses bad limits with ctl run's words", () => {
+    usage(['--memory', '12qq', '.'], /^--memory: invalid size "12qq" \(e\.g\. 512m, 1g\)$/);
+    usage(['-m', '12qq', '.'], /^--memory: invalid size "12qq"/);
+    usage(['--shm-size', 'big', '.'], /^--shm-size: invalid size "big"/);
+    usage(['--cpu-quota', '1.5', '.'], /^--cpu-quota: "1.5" is not a whole number$/);
+    usage(['--cpu-shares', 'lots', '.'], /^--cpu-shares: "lots" is not a whole number$/);
+    usage(['--ulimit', 'nofile', '.'], /^--ulimit nofile: expected NAME=SOFT\[:HARD\]/);
+    // pflag would take the value apart; here a value starting with "-" needs "=", and the error says so
+    usage(['--memory-swap', '-1', '.'], /flag needs an argument: --memory-swap \(a value starting with "-": --memory-swap=VALUE\)/);
   });
 });

@@ -3,9 +3,12 @@
  * BuildOptions plus what stays on this side (PATH, -f, --progress, -q, --iidfile, -o's file).
  * Every mistake is a UsageError (exit 125), found before anything is read or sent.
  */
+import type { Resources } from '@ctl/proto/generated/ctl/run/v1/Resources';
+import type { Rlimit } from '@ctl/proto/generated/ctl/run/v1/Rlimit';
 import { UsageError } from './args';
 import { parseOptions } from './options';
 import type { ProgressMode } from './build-progress';
+import { resourceFlags, shmSizeFlag, ulimitFlags } from './runflags';
 
 export const BUILD_OPTIONS = {
   tag: { type: 'string', short: 't', multiple: true },
@@ -22,6 +25,16 @@ export const BUILD_OPTIONS = {
   iidfile: { type: 'string' },
   output: { type: 'string', short: 'o' },
   snapshotter: { type: 'string' },
+  // RUN steps' limits, docker build's (parsed as ctl run parses them)
+  memory: { type: 'string', short: 'm' },
+  'memory-swap': { type: 'string' },
+  'cpu-shares': { type: 'string', short: 'c' },
+  'cpu-period': { type: 'string' },
+  'cpu-quota': { type: 'string' },
+  'cpuset-cpus': { type: 'string' },
+  'cpuset-mems': { type: 'string' },
+  'shm-size': { type: 'string' },
+  ulimit: { type: 'string', multiple: true },
 } as const;
 
 export interface BuildOutputFlag {
@@ -51,6 +64,27 @@ export interface BuildFlags {
   iidfile: string | undefined;
   output: BuildOutputFlag | undefined;
   snapshotter: string;
+  /** What every RUN step's container may use. */
+  limits: RunLimitFlags;
+}
+
+/** --memory, --cpu-*, --cpuset-*, --ulimit, --shm-size: ctl.build.v1 BuildOptions' resources, ulimits and shm_size_bytes. */
+export interface RunLimitFlags {
+  /** Only the limits given; absent when none is. */
+  resources?: Resources;
+  ulimits: Rlimit[];
+  shmSizeBytes?: number;
+}
+
+/** The RUN steps' limits, parsed by ctl run's parsers (the same value, the same error). */
+export function runLimits(values: Record<string, string | boolean | string[] | undefined>): RunLimitFlags {
+  const given = Object.entries(resourceFlags(values)).filter(([, v]) => v !== undefined && v !== '');
+  const shmSizeBytes = shmSizeFlag(values);
+  return {
+    ...(given.length ? { resources: Object.fromEntries(given) as Resources } : {}),
+    ulimits: ulimitFlags((values.ulimit as string[] | undefined) ?? []),
+    ...(shmSizeBytes !== undefined ? { shmSizeBytes } : {}),
+  };
 }
 
 const PROGRESS = ['auto', 'plain', 'tty', 'quiet'];
@@ -164,5 +198,6 @@ export function parseBuildArgs(argv: string[], env: NodeJS.ProcessEnv): BuildFla
     iidfile: values.iidfile,
     output: values.output !== undefined ? outputArg(values.output) : undefined,
     snapshotter: values.snapshotter ?? env.CTL_SNAPSHOTTER ?? '',
+    limits: runLimits(values),
   };
 }

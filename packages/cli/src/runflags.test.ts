@@ -23,6 +23,8 @@ describe('run flags to a ContainerConfig', () => {
     assert.equal(c.security?.noNewPrivileges, true);
     assert.equal(c.namespaces?.network, 'HOST');
     assert.equal(config().process?.entrypoint, undefined, "no --entrypoint: the image's");
+    const cpu = config('--cpu-period', '50000', '--cpu-quota', '-1', '--cpuset-mems', '0').resources;
+    assert.deepEqual([cpu?.cpuPeriod, cpu?.cpuQuota, cpu?.cpusetMems], [50_000, -1, '0']);
   });
 
   it("splits options from IMAGE and its command as docker's parser does", () => {

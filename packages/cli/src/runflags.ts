@@ -8,6 +8,7 @@ import type { ContainerConfig } from '@ctl/proto/generated/ctl/run/v1/ContainerC
 import type { Lifecycle } from '@ctl/proto/generated/ctl/run/v1/Lifecycle';
 import type { Process } from '@ctl/proto/generated/ctl/run/v1/Process';
 import type { Resources } from '@ctl/proto/generated/ctl/run/v1/Resources';
+import type { Rlimit } from '@ctl/proto/generated/ctl/run/v1/Rlimit';
 import type { Security } from '@ctl/proto/generated/ctl/run/v1/Security';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -46,7 +47,10 @@ const FLAGS: Flag[] = [
   { name: 'memory-reservation', value: true },
   { name: 'cpus', value: true },
   { name: 'cpu-shares', short: 'c', value: true },
+  { name: 'cpu-period', value: true },
+  { name: 'cpu-quota', value: true },
   { name: 'cpuset-cpus', value: true },
+  { name: 'cpuset-mems', value: true },
   { name: 'pids-limit', value: true },
   { name: 'blkio-weight', value: true },
   { name: 'device-read-bps', value: true, multiple: true },
@@ -73,6 +77,9 @@ const FLAGS: Flag[] = [
   { name: 'plain-http', value: false },
   ...NETWORK_FLAGS,
 ];
+
+/** Option values as a command parsed them (parseOptions' or parseLeadingOptions'). */
+export type FlagValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
 
 export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; image: string; command: string[] };
 
@@ -253,13 +260,52 @@ function mounts(list: (name: string) => string[]): Mount[] {
   return parsed.map((p) => p.mount);
 }
 
+/**
+ * The cgroup limits docker's run and build flags share (--memory, --memory-swap,
+ * --memory-reservation, --cpus, --cpu-shares, --cpu-period, --cpu-quota, --cpuset-cpus,
+ * --cpuset-mems, --pids-limit, --blkio-weight), in ctl.run.v1's terms: a command passes the
+ * values it parsed, and one it does not have stays unset. One parser, so that a bad value gets
+ * the same UsageError from `ctl run` and `ctl build`.
+ */
+export function resourceFlags(v: FlagValues): Resources {
+  const str = (name: string): string | undefined => v[name] as string | undefined;
+  const bytes = (name: string): number | undefined => (str(name) ? parseBytes(str(name)!, `--${name}`) : undefined);
+  const whole = (name: string): number | undefined => (str(name) ? integer(str(name)!, `--${name}`) : undefined);
+  return {
+    memoryBytes: bytes('memory'),
+    memorySwapBytes: str('memory-swap') === '-1' ? -1 : bytes('memory-swap'),
+    memoryReservationBytes: bytes('memory-reservation'),
+    cpus: str('cpus') ? number(str('cpus')!, '--cpus') : undefined,
+    cpuShares: whole('cpu-shares'),
+    cpuPeriod: whole('cpu-period'),
+    cpuQuota: whole('cpu-quota'),
+    cpusetCpus: str('cpuset-cpus') ?? '',
+    cpusetMems: str('cpuset-mems') ?? '',
+    pidsLimit: whole('pids-limit'),
+    blkioWeight: whole('blkio-weight'),
+  };
+}
+
+/** --ulimit NAME=SOFT[:HARD] (repeatable), for run and build: the process's rlimits. */
+export function ulimitFlags(items: readonly string[]): Rlimit[] {
+  return items.map((u) => {
+    const m = ULIMIT.exec(u);
+    if (!m) throw new UsageError(`--ulimit ${u}: expected NAME=SOFT[:HARD], e.g. nofile=1024:2048`);
+    return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft: Number(m[2]), hard: Number(m[3] ?? m[2]) };
+  });
+}
+
+/** --shm-size, for run and build: /dev/shm's size in bytes; undefined for the default. */
+export function shmSizeFlag(v: FlagValues): number | undefined {
+  const value = v['shm-size'] as string | undefined;
+  return value ? parseBytes(value, '--shm-size') : undefined;
+}
+
 /** The container the flags describe, as ctl.run.v1's ContainerConfig: parsed values only. */
 export function containerConfig(p: Parsed, env: NodeJS.ProcessEnv): ContainerConfig {
   const v = p.values;
   const list = (name: string): string[] => (v[name] as string[] | undefined) ?? [];
   const str = (name: string): string | undefined => v[name] as string | undefined;
-  const bytes = (name: string): number | undefined => (str(name) ? parseBytes(str(name)!, `--${name}`) : undefined);
-  const whole = (name: string): number | undefined => (str(name) ? integer(str(name)!, `--${name}`) : undefined);
   const entrypoint = str('entrypoint');
   const processConfig: Process = {
     cmd: p.command,
@@ -273,22 +319,11 @@ export function containerConfig(p: Parsed, env: NodeJS.ProcessEnv): ContainerCon
     user: str('user') ?? '',
     workdir: str('workdir') ?? '',
     tty: Boolean(v.tty),
-    rlimits: list('ulimit').map((u) => {
-      const m = ULIMIT.exec(u);
-      if (!m) throw new UsageError(`--ulimit ${u}: expected NAME=SOFT[:HARD], e.g. nofile=1024:2048`);
-      return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft: Number(m[2]), hard: Number(m[3] ?? m[2]) };
-    }),
+    rlimits: ulimitFlags(list('ulimit')),
   };
   const throttles = (flag: string, iops: boolean) => list(flag).map((value) => throttleFlag(flag, value, iops));
   const resources: Resources = {
-    memoryBytes: bytes('memory'),
-    memorySwapBytes: str('memory-swap') === '-1' ? -1 : bytes('memory-swap'),
-    memoryReservationBytes: bytes('memory-reservation'),
-    cpus: str('cpus') ? number(str('cpus')!, '--cpus') : undefined,
-    cpuShares: whole('cpu-shares'),
-    cpusetCpus: str('cpuset-cpus') ?? '',
-    pidsLimit: whole('pids-limit'),
-    blkioWeight: whole('blkio-weight'),
+    ...resourceFlags(v),
     deviceReadBps: throttles('device-read-bps', false),
     deviceWriteBps: throttles('device-write-bps', false),
     deviceReadIops: throttles('device-read-iops', true),
@@ -314,6 +349,6 @@ export function containerConfig(p: Parsed, env: NodeJS.ProcessEnv): ContainerCon
     lifecycle: lifecycle(v),
     hostname: str('hostname') ?? '',
     init: Boolean(v.init),
-    shmSizeBytes: bytes('shm-size'),
+    shmSizeBytes: shmSizeFlag(v),
   };
 }

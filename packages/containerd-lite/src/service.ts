@@ -293,6 +293,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         runner,
         tasks: (ns) => tasks.namespace(ns),
         attachPath: (ns, id) => tasks.attachPath(ns, id),
+        oomKilled: (ns, id) => tasks.locate(ns, id).oomKilled,
         cache: buildCache,
         cacheMountsRoot: join(root, 'build-cache-mounts'),
         tmpRoot: tmp,

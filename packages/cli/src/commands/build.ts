@@ -34,7 +34,7 @@ Options:
       --build-arg KEY=VALUE     set a build argument (repeatable; KEY alone: its value here)
       --target STAGE            build this stage (default: the last)
       --no-cache                run every step again
-      --pull                    resolve base images again even when present
+      --pull                    pull base images from their registry again, even when present
       --platform OS/ARCH[/V]    the platform to build for (default: the daemon's)
       --label KEY=VALUE         set image labels (repeatable)
       --network none|host|default   RUN steps' network (default: the engine's default network)
@@ -44,6 +44,16 @@ Options:
       --iidfile FILE            write the image id to FILE
   -o, --output type=oci|docker,dest=FILE   also write the image as an archive ("-": stdout)
       --snapshotter NAME        where steps run (env CTL_SNAPSHOTTER)
+
+Limits of every RUN step's container (as ctl run takes them; a step beyond --memory is killed
+and fails the build):
+  -m, --memory SIZE             memory limit (e.g. 256m)
+      --memory-swap SIZE        memory plus swap (--memory-swap=-1: unlimited swap)
+  -c, --cpu-shares N            CPU weight, relative
+      --cpu-period US           CFS period in microseconds    --cpu-quota US   CPU time per period
+      --cpuset-cpus LIST        CPUs the steps may use (0-2,4)  --cpuset-mems LIST   memory nodes
+      --shm-size SIZE           /dev/shm's size (default 64m)
+      --ulimit NAME=SOFT[:HARD] a resource limit (repeatable), e.g. nofile=1024:2048
 `;
 
 /** An archive the daemon writes to a private temporary file, moved into place (or to stdout) once the build succeeded. */
@@ -93,6 +103,7 @@ export function buildOptionsOf(
     platform: flags.platform,
     labels: flags.labels,
     network: flags.network,
+    ...flags.limits,
     snapshotter: flags.snapshotter,
     output: flags.output ? { type: flags.output.type, dest } : { type: '', dest: '' },
     // Log events come even with -q: a failing step's last lines are shown whatever the mode.

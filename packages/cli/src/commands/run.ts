@@ -137,6 +137,7 @@ Runs a command in a new container (docker run's options):
   --mount type=tmpfs,target=/ctr[,tmpfs-size=64m][,tmpfs-mode=1777]
   --tmpfs /path[:opts]   --read-only
   -m, --memory SIZE  --memory-swap SIZE  --cpus N  -c, --cpu-shares N  --cpuset-cpus LIST
+  --cpu-period US  --cpu-quota US  --cpuset-mems LIST
   --pids-limit N  --blkio-weight N  --ulimit NAME=SOFT[:HARD]  --shm-size SIZE
   --storage-opt size=SIZE  the container's writable layer holds at most SIZE (e.g. 20m)
   --device-read-bps PATH:RATE  --device-write-bps PATH:RATE (RATE e.g. 1mb)

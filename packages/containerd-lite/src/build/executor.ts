@@ -60,7 +60,7 @@ import { expand } from './dockerfile/expand';
 import { DockerfileError, type Dockerfile, type Instruction, type Stage } from './dockerfile/model';
 import { parseDockerfile } from './dockerfile/parse';
 import { dependencies, stagesNeeded } from './dockerfile/stages';
-import { type RunStepDeps, runStep } from './run-step';
+import { NO_LIMITS, type RunLimits, type RunStepDeps, limitsKey, runStep } from './run-step';
 
 export interface BuildRequest {
   dockerfile: Dockerfile;
@@ -82,6 +82,8 @@ export interface BuildRequest {
   labels: Record<string, string>;
   /** RUN steps' network: none, host or default (the engine's default network); "": default. */
   network: string;
+  /** Every RUN step's container's limits (docker build's --memory, --cpu-*, --ulimit, --shm-size); none when absent. */
+  limits?: RunLimits;
   snapshotter: string;
   /** Also an archive of the image (oci or docker) at dest. */
   output?: { type: string; dest: string } | null;
@@ -778,8 +780,10 @@ class StageBuild {
     const config = this.state.config.config;
     const user = config?.User ?? '';
     const workdir = config?.WorkingDir || '/';
+    const limits = this.build.request.limits ?? NO_LIMITS;
+    const limitsPart = limitsKey(limits);
     return {
-      parts: ['RUN', args, historyArgs, network, cacheMounts, scripts],
+      parts: ['RUN', args, historyArgs, network, cacheMounts, scripts, ...(limitsPart ? [limitsPart] : [])],
       run: async () => {
         const state = this.state;
         const { build } = this;
@@ -806,6 +810,7 @@ class StageBuild {
               user,
               workdir,
               network,
+              limits,
               binds,
               description,
               output: (stream, data) => build.emit({ log: { id, stream, data } }),

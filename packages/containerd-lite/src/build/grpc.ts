@@ -96,6 +96,7 @@ async function serve(executor: Executor, contexts: ContextDirs, call: Call): Pro
         platform: options.platform,
         labels: options.labels,
         network: options.network,
+        limits: { resources: options.resources, rlimits: options.ulimits, shmSizeBytes: options.shmSizeBytes },
         snapshotter: options.snapshotter,
         output: options.output,
       },

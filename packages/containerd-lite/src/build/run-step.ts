@@ -12,6 +12,8 @@
 import { EngineError, ErrorKind, isKind } from '@ctl/proto/errors';
 import type { ContainerConfig__Output } from '@ctl/proto/generated/ctl/run/v1/ContainerConfig';
 import type { Mount__Output } from '@ctl/proto/generated/ctl/run/v1/Mount';
+import type { Resources__Output } from '@ctl/proto/generated/ctl/run/v1/Resources';
+import type { Rlimit__Output } from '@ctl/proto/generated/ctl/run/v1/Rlimit';
 import { Attachment } from '@ctl/runtime-native';
 import { type Mount, withReadonlyTempMount, withTempMount } from '@ctl/runtime-native/mount';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +33,57 @@ export interface RunStepDeps {
   containers(ns: string): Containers;
   tasks(ns: string): Tasks;
   attachPath(ns: string, id: string): string;
+  /** Whether the OOM killer ended the container's task (asked before the task is deleted). */
+  oomKilled?(ns: string, id: string): boolean;
   tmpRoot: string;
+}
+
+/**
+ * What every RUN container of a build may use (docker build's --memory, --cpu-*, --ulimit,
+ * --shm-size), in ctl.run.v1's terms: the runner checks and applies them as it does `ctl run`'s.
+ */
+export interface RunLimits {
+  resources: Resources__Output | null;
+  rlimits: Rlimit__Output[];
+  shmSizeBytes?: number;
+}
+
+export const NO_LIMITS: RunLimits = { resources: null, rlimits: [] };
+
+const RESOURCE_FIELDS = [
+  'memoryBytes',
+  'memoryReservationBytes',
+  'memorySwapBytes',
+  'cpuShares',
+  'cpus',
+  'cpuQuota',
+  'cpuPeriod',
+  'cpusetCpus',
+  'cpusetMems',
+  'pidsLimit',
+  'blkioWeight',
+  'deviceReadBps',
+  'deviceWriteBps',
+  'deviceReadIops',
+  'deviceWriteIops',
+  'diskBytes',
+] as const satisfies readonly (keyof Resources__Output)[];
+
+/**
+ * The limits as a RUN step's cache key has them: only what is set, so that a build without
+ * limits keeps the keys it had; undefined when nothing is. A step's output may depend on its
+ * limits (a test suite that reads them, a make -j from the CPUs it sees), as BuildKit also keys
+ * its exec ops by their rlimits.
+ */
+export function limitsKey(limits: RunLimits): object | undefined {
+  const set = (v: unknown): boolean => v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0);
+  const resources = Object.fromEntries(RESOURCE_FIELDS.map((f) => [f, limits.resources?.[f]]).filter(([, v]) => set(v)));
+  const key = {
+    ...(Object.keys(resources).length ? { resources } : {}),
+    ...(limits.rlimits.length ? { rlimits: limits.rlimits.map((r) => [r.type, r.soft, r.hard]) } : {}),
+    ...(set(limits.shmSizeBytes) ? { shm: limits.shmSizeBytes } : {}),
+  };
+  return Object.keys(key).length ? key : undefined;
 }
 
 export interface RunStepRequest {
@@ -44,6 +96,7 @@ export interface RunStepRequest {
   user: string;
   workdir: string;
   network: 'none' | 'host' | 'default';
+  limits: RunLimits;
   /** Binds: cache mounts, heredoc scripts. */
   binds: { source: string; destination: string; readonly: boolean }[];
   /** What the step is, for the container's label. */
@@ -52,13 +105,18 @@ export interface RunStepRequest {
   signal?: AbortSignal;
 }
 
-/** A RUN that exited non-zero, as BuildKit words it. */
+/** A RUN that exited non-zero, as BuildKit words it; one the OOM killer ended says so (137 alone is any SIGKILL). */
 export class RunFailed extends EngineError {
   constructor(
     readonly args: string[],
     readonly exitStatus: number,
+    readonly oomKilled = false,
   ) {
-    super(ErrorKind.Unknown, `process ${JSON.stringify(args.join(' '))} did not complete successfully: exit code: ${exitStatus}`);
+    super(
+      ErrorKind.Unknown,
+      `process ${JSON.stringify(args.join(' '))} did not complete successfully: exit code: ${exitStatus}` +
+        (oomKilled ? ' (out of memory: the kernel killed it at the memory limit)' : ''),
+    );
   }
 }
 
@@ -85,9 +143,9 @@ function containerConfig(r: RunStepRequest): ContainerConfig__Output {
       additionalGids: [],
       workdir: r.workdir,
       tty: false,
-      rlimits: [],
+      rlimits: r.limits.rlimits,
     },
-    resources: null,
+    resources: r.limits.resources,
     mounts,
     security: null,
     namespaces: {
@@ -104,6 +162,7 @@ function containerConfig(r: RunStepRequest): ContainerConfig__Output {
     lifecycle: null,
     hostname: '',
     init: false,
+    ...(r.limits.shmSizeBytes !== undefined ? { shmSizeBytes: r.limits.shmSizeBytes } : {}),
     sysctls: {},
     annotations: {},
     networking:
@@ -232,7 +291,7 @@ export async function runStep<T>(deps: RunStepDeps, ns: string, r: RunStepReques
     const stubs = await withReadonlyTempMount(created.rootfs, deps.tmpRoot, (root) => findStubs(root, points));
     const exit = await runTask(deps, ns, id, created.rootfs, r);
     if (r.signal?.aborted) throw new EngineError(ErrorKind.Canceled, 'the build was cancelled');
-    if (exit !== 0) throw new RunFailed(r.args, exit);
+    if (exit.status !== 0) throw new RunFailed(r.args, exit.status, exit.oomKilled);
     if (stubs.paths.length) await removeStubs(created.rootfs, deps.tmpRoot, stubs);
     return await fn(id);
   } finally {
@@ -242,8 +301,14 @@ export async function runStep<T>(deps: RunStepDeps, ns: string, r: RunStepReques
   }
 }
 
-/** Creates, starts, waits for and deletes the container's task; its exit status. */
-async function runTask(deps: RunStepDeps, ns: string, id: string, rootfs: Mount[], r: RunStepRequest): Promise<number> {
+/** Creates, starts, waits for and deletes the container's task; its exit status, and whether the OOM killer ended it. */
+async function runTask(
+  deps: RunStepDeps,
+  ns: string,
+  id: string,
+  rootfs: Mount[],
+  r: RunStepRequest,
+): Promise<{ status: number; oomKilled: boolean }> {
   const tasks = deps.tasks(ns);
   await tasks.create(id, { rootfs });
   let attachment: Attachment | undefined;
@@ -259,7 +324,7 @@ async function runTask(deps: RunStepDeps, ns: string, id: string, rootfs: Mount[
     const exited = tasks.wait(id);
     exited.catch(() => undefined);
     // Not started: the delete below ends a created task by itself.
-    if (r.signal?.aborted) return -1;
+    if (r.signal?.aborted) return { status: -1, oomKilled: false };
     await tasks.start(id);
     r.signal?.addEventListener('abort', stop, { once: true });
     if (r.signal?.aborted) stop();
@@ -267,7 +332,7 @@ async function runTask(deps: RunStepDeps, ns: string, id: string, rootfs: Mount[
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
     clearTimeout(timer);
-    return exit.exitStatus;
+    return { status: exit.exitStatus, oomKilled: exit.exitStatus !== 0 && Boolean(deps.oomKilled?.(ns, id)) };
   } finally {
     r.signal?.removeEventListener('abort', stop);
     attachment?.close();
