@@ -12,10 +12,10 @@
  *   RUN                            a container on the state (run-step.ts), its snapshot diffed
  *   COPY, ADD, WORKDIR             a snapshot prepared on the state, mounted here, changed
  *
- * A diff that is not empty becomes a gzip layer, and the snapshot it came from is committed as
- * the new chain id (so nothing is applied twice); an empty one is an empty_layer entry. The
- * build's own lease holds everything it makes until the images (for the tags) and the cache
- * records' leases hold what stays.
+ * A diff that is not empty becomes a layer (gzip, or as -o compression= says), and the snapshot
+ * it came from is committed as the new chain id (so nothing is applied twice); an empty one is an
+ * empty_layer entry. The build's own lease holds everything it makes until the images (for the
+ * tags) and the cache records' leases hold what stays.
  */
 import { EngineError, ErrorKind, errorKind, isKind, notFound } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
