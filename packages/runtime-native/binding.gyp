@@ -1,5 +1,6 @@
 {
-  # Plain executables (no Node addon): the runtime must start without Node.
+  # Plain executables: the runtime must start without Node. The one Node addon, ctl_xattr.node,
+  # is for the build's tree walks (Node has no xattr calls); nothing of the runtime loads it.
   "target_defaults": {
     "cflags!": ["-O3", "-fno-omit-frame-pointer"],
     "cflags": ["-O2", "-Wall", "-Wno-format-truncation", "-std=gnu11"],
@@ -84,6 +85,13 @@
       "sources": ["src/native/apply.c", "src/native/apply_core.c", "src/native/apply_writers.c", "src/native/apply_common.c", "src/native/parent_death.c"],
       "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
       "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
+    },
+    {
+      # lgetxattr/llistxattr/lsetxattr/lremovexattr for Node (src/xattr.ts): node_api.h only,
+      # from the headers of the Node that builds it (--nodedir), so nothing is downloaded
+      "target_name": "ctl_xattr",
+      "defines": ["_GNU_SOURCE"],
+      "sources": ["src/native/xattr_addon.c"]
     },
     {
       # OCI layer differ (overlay upperdir or two trees -> tar layer)

@@ -66,6 +66,32 @@ describe('build context', () => {
     chmodSync(join(dir, path), mode);
   };
 
+  it("sends extended attributes as pax SCHILY.xattr records that GNU tar restores, binary values whole, the host's own left out", async () => {
+    const { getXattr, listXattrs, setXattr } = await import('@ctl/runtime-native/xattr');
+    file('tagged', 'data');
+    mkdirSync(join(dir, 'dir'));
+    const binary = Buffer.from([0, 0xff, 0x0a, 0x3d, 0, 7]);
+    setXattr(join(dir, 'tagged'), 'user.test', Buffer.from('hello'));
+    setXattr(join(dir, 'tagged'), 'user.binary', binary);
+    setXattr(join(dir, 'dir'), 'user.on-dir', Buffer.from('d'));
+    if (process.getuid?.() === 0) setXattr(join(dir, 'tagged'), 'trusted.overlay.opaque', Buffer.from('y'));
+    const chunks: Buffer[] = [];
+    for await (const chunk of packContext(dir, { ignore: Dockerignore.parse('') })) chunks.push(chunk);
+    const archive = Buffer.concat(chunks);
+    assert.ok(archive.includes(Buffer.concat([Buffer.from('SCHILY.xattr.user.binary='), binary, Buffer.from('\n')])));
+    assert.ok(!archive.includes('trusted.overlay'), "overlayfs's own attributes stay on the host");
+    const out = mkdtempSync(join(tmpdir(), 'ctl-context-untar-'));
+    try {
+      execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-xf', '-', '-C', out], { input: archive });
+      assert.deepEqual(listXattrs(join(out, 'tagged')).sort(), ['user.binary', 'user.test']);
+      assert.deepEqual(getXattr(join(out, 'tagged'), 'user.binary'), binary);
+      assert.deepEqual(getXattr(join(out, 'tagged'), 'user.test'), Buffer.from('hello'));
+      assert.deepEqual(getXattr(join(out, 'dir'), 'user.on-dir'), Buffer.from('d'));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('streams what .dockerignore lets through, with modes, owners, times, symlinks as symlinks and hard links once', async () => {
     file('Dockerfile', 'FROM busybox\n');
     file('.dockerignore', 'node_modules\n*.log\n');

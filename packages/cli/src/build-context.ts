@@ -7,6 +7,11 @@
  * The walk and the reads are synchronous calls: the command does nothing else meanwhile, and a
  * context is mostly many small files, for which each asynchronous call's trip through the thread
  * pool cost more than the call (on a loaded host, many times more).
+ *
+ * Extended attributes go with each entry (pax `SCHILY.xattr.*` records), read through
+ * @ctl/runtime-native/xattr, whose addon is loaded by the first walk, not by the CLI's start;
+ * all that the caller may read, but overlayfs's own (`trusted.overlay.*`) and the host's
+ * SELinux label (`security.selinux`), which mean nothing in an image.
  */
 import type { Stats } from 'node:fs';
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
@@ -20,6 +25,8 @@ export interface ContextEntry {
   stats: Stats;
   /** a symlink's target, or for a hard link the path of the entry it repeats */
   linkname?: string;
+  /** extended attributes, when it has any */
+  xattrs?: Map<string, Buffer>;
 }
 
 export interface WalkOptions {
@@ -33,6 +40,32 @@ export interface WalkOptions {
 }
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function xattrCalls(): typeof import('@ctl/runtime-native/xattr') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@ctl/runtime-native/xattr') as typeof import('@ctl/runtime-native/xattr');
+}
+
+const HOST_ONLY_XATTR = /^(trusted\.overlay\.|security\.selinux$)/;
+
+/** A path's extended attributes worth sending, or undefined for none (most files). */
+function xattrsOf(path: string): Map<string, Buffer> | undefined {
+  const { listXattrs, getXattr } = xattrCalls();
+  const names = listXattrs(path).filter((n) => !HOST_ONLY_XATTR.test(n));
+  if (!names.length) return undefined;
+  const out = new Map<string, Buffer>();
+  for (const name of names.sort(byName)) {
+    const value = getXattr(path, name);
+    if (value) out.set(name, value);
+  }
+  return out.size ? out : undefined;
+}
+
+/** The entry with its extended attributes, if any. */
+function withXattrs(entry: ContextEntry, absolute: string): ContextEntry {
+  const xattrs = xattrsOf(absolute);
+  return xattrs ? { ...entry, xattrs } : entry;
+}
 
 /**
  * The entries of the context in tar order (a directory before what is in it, names sorted). A
@@ -51,7 +84,7 @@ function* contextEntries(root: string, options: WalkOptions): Generator<ContextE
   const alwaysBelow = (dir: string): boolean => [...always].some((p) => p.startsWith(`${dir}/`));
   const linked = new Map<string, string>();
   /** directories left out whose entry is still owed if something below them is sent */
-  const owed: { path: string; stats: Stats }[] = [];
+  const owed: { path: string; stats: Stats; absolute: string }[] = [];
 
   function* walk(dir: string, rel: string): Generator<ContextEntry> {
     options.onList?.(rel);
@@ -64,10 +97,10 @@ function* contextEntries(root: string, options: WalkOptions): Generator<ContextE
       if (stats.isDirectory()) {
         if (!excluded) {
           yield* payOwed();
-          yield { path, type: 'directory', stats };
+          yield withXattrs({ path, type: 'directory', stats }, absolute);
           yield* walk(absolute, path);
         } else if (ignore.mayIncludeBelow(path) || alwaysBelow(path)) {
-          owed.push({ path, stats });
+          owed.push({ path, stats, absolute });
           yield* walk(absolute, path);
           if (owed.at(-1)?.path === path) owed.pop();
         }
@@ -76,7 +109,7 @@ function* contextEntries(root: string, options: WalkOptions): Generator<ContextE
       if (excluded) continue;
       if (stats.isSymbolicLink()) {
         yield* payOwed();
-        yield { path, type: 'symlink', stats, linkname: readlinkSync(absolute) };
+        yield withXattrs({ path, type: 'symlink', stats, linkname: readlinkSync(absolute) }, absolute);
       } else if (stats.isFile()) {
         yield* payOwed();
         const key = `${stats.dev}:${stats.ino}`;
@@ -84,7 +117,7 @@ function* contextEntries(root: string, options: WalkOptions): Generator<ContextE
         if (first !== undefined) yield { path, type: 'link', stats, linkname: first };
         else {
           if (stats.nlink > 1) linked.set(key, path);
-          yield { path, type: 'file', stats };
+          yield withXattrs({ path, type: 'file', stats }, absolute);
         }
       } else if (!stats.isSocket()) {
         options.onSkip?.(path, stats.isFIFO() ? 'a named pipe' : 'a device node');
@@ -94,7 +127,7 @@ function* contextEntries(root: string, options: WalkOptions): Generator<ContextE
 
   function* payOwed(): Generator<ContextEntry> {
     if (!owed.length) return;
-    for (const d of owed.splice(0)) yield { path: d.path, type: 'directory', stats: d.stats };
+    for (const d of owed.splice(0)) yield withXattrs({ path: d.path, type: 'directory', stats: d.stats }, d.absolute);
   }
 
   yield* walk(root.replace(/\/+$/, '') || '/', '');
@@ -112,6 +145,7 @@ function headerOf(entry: ContextEntry): TarEntryHeader {
     mtime: stats.mtime,
     size: entry.type === 'file' ? stats.size : 0,
     linkname: entry.linkname,
+    ...(entry.xattrs ? { xattrs: entry.xattrs } : {}),
   };
 }
 

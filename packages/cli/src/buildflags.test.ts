@@ -38,7 +38,7 @@ describe('build flags', () => {
       progress: 'auto',
       quiet: false,
       iidfile: 'id.txt',
-      output: { type: 'oci', dest: 'out.tar' },
+      output: { type: 'oci', dest: 'out.tar', compression: '', forceCompression: false },
       snapshotter: 'native',
       limits: {
         resources: {
@@ -69,7 +69,7 @@ describe('build flags', () => {
       labels: flags.labels,
       network: 'none',
       snapshotter: 'native',
-      output: { type: 'oci', dest: '/tmp/x/image.tar' },
+      output: { type: 'oci', dest: '/tmp/x/image.tar', compression: '', forceCompression: false },
       quiet: false,
       noContext: false,
       ...flags.limits,
@@ -89,6 +89,30 @@ describe('build flags', () => {
     assert.deepEqual(parse(['.']).limits, { ulimits: [] }, 'no limits unless given');
   });
 
+  it("-o: buildx's type=image and compression=, force-compression= with every type", () => {
+    const output = (value: string) => parse(['-o', value, '.']).output;
+    assert.deepEqual(output('type=image,compression=zstd'), { type: 'image', dest: '', compression: 'zstd', forceCompression: false });
+    assert.deepEqual(output('type=oci,dest=x.tar,compression=zstd,force-compression=true'), {
+      type: 'oci',
+      dest: 'x.tar',
+      compression: 'zstd',
+      forceCompression: true,
+    });
+    assert.deepEqual(output('type=docker,dest=-,compression=uncompressed'), {
+      type: 'docker',
+      dest: '-',
+      compression: 'uncompressed',
+      forceCompression: false,
+    });
+    const image = parse(['-o', 'type=image,compression=zstd', '.']);
+    assert.deepEqual(buildOptionsOf(image, '', 'Dockerfile', true, '').output, {
+      type: 'image',
+      dest: '',
+      compression: 'zstd',
+      forceCompression: false,
+    });
+  });
+
   it('refuses what docker refuses, and what ctl has not, as usage errors', () => {
     usage([], /requires exactly 1 argument/);
     usage(['a', 'b'], /requires exactly 1 argument \(PATH or -\), got 2/);
@@ -104,9 +128,12 @@ describe('build flags', () => {
     usage(['--network', 'bridge', '.'], /invalid --network "bridge": none, host or default/);
     usage(['--platform', 'linux/a/b/c', '.'], /invalid platform/);
     usage(['-o', 'out', '.'], /invalid output "out": give type=oci\|docker,dest=FILE/);
-    usage(['-o', 'type=local,dest=x', '.'], /type must be oci or docker, not "local"/);
+    usage(['-o', 'type=local,dest=x', '.'], /type must be image, oci or docker, not "local"/);
     usage(['-o', 'type=oci', '.'], /dest=FILE is required/);
-    usage(['-o', 'type=oci,dest=x,compression=zstd', '.'], /unknown key "compression"/);
+    usage(['-o', 'type=image,dest=x', '.'], /type=image takes no dest/);
+    usage(['-o', 'type=oci,dest=x,compression=lz4', '.'], /compression must be gzip, zstd or uncompressed, not "lz4"/);
+    usage(['-o', 'type=image,force-compression=yes', '.'], /force-compression must be true or false/);
+    usage(['-o', 'type=oci,dest=x,oci-mediatypes=true', '.'], /unknown key "oci-mediatypes"/);
     usage(['--no-cache=yes', '.'], /takes no value/);
   });
 

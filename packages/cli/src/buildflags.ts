@@ -38,9 +38,13 @@ export const BUILD_OPTIONS = {
 } as const;
 
 export interface BuildOutputFlag {
-  type: 'oci' | 'docker';
-  /** the file to write, or "-" for stdout */
+  /** image: the image store alone (where every build goes); oci, docker: an archive too */
+  type: 'image' | 'oci' | 'docker';
+  /** the file to write, or "-" for stdout; "" for type=image */
   dest: string;
+  /** the layers the build makes; "" for the default (gzip) */
+  compression: '' | 'gzip' | 'zstd' | 'uncompressed';
+  forceCompression: boolean;
 }
 
 export interface BuildFlags {
@@ -141,24 +145,44 @@ export function labelArgs(items: readonly string[]): Record<string, string> {
   return labels;
 }
 
-/** -o type=oci|docker,dest=FILE (dest "-": stdout). BuildKit's other exporters (local, tar, registry) are not here. */
+const OUTPUT_KEYS = ['type', 'dest', 'compression', 'force-compression'];
+const COMPRESSIONS = ['gzip', 'zstd', 'uncompressed'];
+
+/**
+ * -o type=image|oci|docker[,dest=FILE][,compression=gzip|zstd|uncompressed][,force-compression=BOOL]
+ * (dest "-": stdout; oci and docker need one, image takes none). BuildKit's other exporters
+ * (local, tar, registry) are not here.
+ */
 export function outputArg(value: string): BuildOutputFlag {
   const fields: Record<string, string> = {};
   for (const part of value.split(',')) {
     const eq = part.indexOf('=');
     if (eq <= 0) {
       throw new UsageError(
-        `invalid output "${value}": give type=oci|docker,dest=FILE (a bare path is BuildKit's local exporter, which ctl does not have)`,
+        `invalid output "${value}": give type=oci|docker,dest=FILE or type=image (a bare path is BuildKit's local exporter, which ctl does not have)`,
       );
     }
     const key = part.slice(0, eq).trim();
-    if (key !== 'type' && key !== 'dest') throw new UsageError(`invalid output "${value}": unknown key "${key}" (type, dest)`);
+    if (!OUTPUT_KEYS.includes(key)) throw new UsageError(`invalid output "${value}": unknown key "${key}" (${OUTPUT_KEYS.join(', ')})`);
     fields[key] = part.slice(eq + 1).trim();
   }
-  if (fields.type !== 'oci' && fields.type !== 'docker')
-    throw new UsageError(`invalid output "${value}": type must be oci or docker${fields.type ? `, not "${fields.type}"` : ''}`);
-  if (!fields.dest) throw new UsageError(`invalid output "${value}": dest=FILE is required`);
-  return { type: fields.type, dest: fields.dest };
+  const type = fields.type;
+  if (type !== 'image' && type !== 'oci' && type !== 'docker')
+    throw new UsageError(`invalid output "${value}": type must be image, oci or docker${type ? `, not "${type}"` : ''}`);
+  if (type === 'image' && fields.dest !== undefined) throw new UsageError(`invalid output "${value}": type=image takes no dest`);
+  if (type !== 'image' && !fields.dest) throw new UsageError(`invalid output "${value}": dest=FILE is required`);
+  const compression = fields.compression ?? '';
+  if (fields.compression !== undefined && !COMPRESSIONS.includes(compression))
+    throw new UsageError(`invalid output "${value}": compression must be gzip, zstd or uncompressed, not "${compression}"`);
+  const force = fields['force-compression'];
+  if (force !== undefined && force !== 'true' && force !== 'false')
+    throw new UsageError(`invalid output "${value}": force-compression must be true or false, not "${force}"`);
+  return {
+    type,
+    dest: fields.dest ?? '',
+    compression: compression as BuildOutputFlag['compression'],
+    forceCompression: force === 'true',
+  };
 }
 
 export function parseBuildArgs(argv: string[], env: NodeJS.ProcessEnv): BuildFlags {

@@ -1,6 +1,7 @@
 /**
  * Tar headers as bytes (POSIX ustar, with a pax extended header for what ustar cannot hold: long
- * or non-ASCII names, ids past 7 octal digits, sizes past 8 GiB), for the build context. The
+ * or non-ASCII names, ids past 7 octal digits, sizes past 8 GiB, extended attributes as
+ * `SCHILY.xattr.<name>` records, as GNU tar, docker and BuildKit write them), for the build context. The
  * context is made of many small files, and a tar stream library's per-entry machinery (a
  * writable per entry, callbacks, a readable in between) cost far more than the bytes; here an
  * entry is a 512-byte block written into the caller's buffer and nothing else.
@@ -19,6 +20,8 @@ export interface TarEntryHeader {
   size: number;
   /** a symlink's target, a hard link's earlier entry */
   linkname?: string;
+  /** extended attributes, each a pax record (its value's bytes as they are) */
+  xattrs?: ReadonlyMap<string, Buffer>;
 }
 
 const BLOCK = 512;
@@ -47,14 +50,17 @@ function splitName(path: string): { name: string; prefix: string } | undefined {
   return undefined;
 }
 
-/** One pax record: "<length> <key>=<value>\n", the length counting itself. */
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  const bytes = Buffer.byteLength(body);
+/** One pax record: "<length> <key>=<value>\n", the length counting itself (in bytes: a value may be binary). */
+function paxRecord(key: string, value: string | Buffer): Buffer {
+  const head = Buffer.from(` ${key}=`);
+  const body = typeof value === 'string' ? Buffer.from(value) : value;
+  const bytes = head.length + body.length + 1;
   let length = bytes + 1;
   while (String(length).length + bytes !== length) length = String(length).length + bytes;
-  return `${length}${body}`;
+  return Buffer.concat([Buffer.from(String(length)), head, body, NEWLINE]);
 }
+
+const NEWLINE = Buffer.from('\n');
 
 /** A header block's constant part: zeros, the checksum field as spaces (as it is summed), ustar's magic and version. */
 const TEMPLATE = Buffer.alloc(BLOCK);
@@ -117,7 +123,7 @@ function writeBlock(out: Buffer, offset: number, fields: BlockFields): void {
 
 /** The bytes of an entry's header: a ustar block, after a pax header when one is needed. */
 export function tarHeader(entry: TarEntryHeader): Buffer {
-  const pax: string[] = [];
+  const pax: Buffer[] = [];
   const split = splitName(entry.name);
   if (!split) pax.push(paxRecord('path', entry.name));
   const linkname = entry.linkname ?? '';
@@ -136,6 +142,7 @@ export function tarHeader(entry: TarEntryHeader): Buffer {
     size = 0;
   }
   const mtime = Math.min(MAX_SIZE, Math.floor(entry.mtime.getTime() / 1000));
+  if (entry.xattrs) for (const [name, value] of entry.xattrs) pax.push(paxRecord(`SCHILY.xattr.${name}`, value));
   const fields = {
     name: split?.name ?? entry.name.replace(/[^\x20-\x7e]/g, '_').slice(0, 100),
     prefix: split?.prefix ?? '',
@@ -152,7 +159,7 @@ export function tarHeader(entry: TarEntryHeader): Buffer {
     writeBlock(out, 0, fields);
     return out;
   }
-  const records = Buffer.from(pax.join(''));
+  const records = Buffer.concat(pax);
   const recordsEnd = BLOCK + records.length;
   const out = Buffer.alloc(recordsEnd + padding(records.length) + BLOCK);
   const base = entry.name.replace(/\/+$/, '').split('/').pop() ?? '';

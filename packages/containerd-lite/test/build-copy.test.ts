@@ -5,6 +5,7 @@
  * directory beside them must stay untouched).
  */
 import { ErrorKind, errorKind } from '@ctl/proto/errors';
+import { getXattr, listXattrs, setXattr } from '@ctl/runtime-native/xattr';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import {
@@ -28,6 +29,8 @@ import { type CopyRequest, copyInto, hashSources } from '../src/build/copy';
 import { TempDirs, bzip2, gzip, listing, tarOf, xz, zstd } from './build-helpers';
 
 const OLD = new Date('2020-01-02T03:04:05Z');
+/** cap_net_raw+ep as setcap writes it (VFS_CAP_REVISION_2, effective, permitted bit 13). */
+const NET_RAW_CAP = Buffer.from([0x01, 0, 0, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
 describe('COPY and ADD', () => {
   const temp = new TempDirs();
@@ -465,6 +468,8 @@ describe('COPY and ADD', () => {
       });
       await expectChange('a rename', () => execFileSync('mv', [join(ctx, 'dir/one'), join(ctx, 'dir/uno')]));
       await expectChange('a new file in a source directory', () => writeFileSync(join(ctx, 'dir/sub/three'), ''));
+      await expectChange('an extended attribute', () => setXattr(join(ctx, 'dir/sub/three'), 'user.k', Buffer.from('1')));
+      await expectChange("an extended attribute's value", () => setXattr(join(ctx, 'dir/sub/three'), 'user.k', Buffer.from('2')));
       const unrelated = await key(['dir', '*.txt']);
       writeFileSync(join(ctx, 'unrelated.md'), 'not a source');
       assert.equal(await key(['dir', '*.txt']), unrelated, 'files outside the sources do not count');
@@ -476,6 +481,32 @@ describe('COPY and ADD', () => {
       assert.notEqual(await key(['alias']), viaLink);
       await fails(key(['out-abs']), ErrorKind.InvalidArgument, /forbidden path outside the build context: out-abs/);
       await fails(key(['*.none']), ErrorKind.NotFound, /no source files were found/);
+    });
+  });
+
+  describe('extended attributes', () => {
+    const xattrs = (p: string) => Object.fromEntries(listXattrs(at(p)).map((n) => [n, getXattr(at(p), n)!.toString('hex')]));
+    const hex = (s: string) => Buffer.from(s).toString('hex');
+
+    it('COPY keeps user.* and security.capability on files and directories, --chown included (set after the chown)', async () => {
+      setXattr(join(ctx, 'a.txt'), 'user.test', Buffer.from('hello'));
+      setXattr(join(ctx, 'a.txt'), 'security.capability', NET_RAW_CAP);
+      setXattr(join(ctx, 'dir/sub'), 'user.dir', Buffer.from('d'));
+      await copy(['a.txt'], '/x.txt', { chown: { uid: 1000, gid: 1001 } });
+      assert.deepEqual(xattrs('x.txt'), { 'security.capability': NET_RAW_CAP.toString('hex'), 'user.test': hex('hello') });
+      await copy(['dir'], '/d/');
+      assert.deepEqual(xattrs('d/sub'), { 'user.dir': hex('d') });
+      assert.deepEqual(xattrs('d/one'), {});
+    });
+
+    it('ADD applies the pax SCHILY.xattr records of an archive GNU tar wrote', async () => {
+      const src = temp.make();
+      writeFileSync(join(src, 'tool'), 'tool');
+      setXattr(join(src, 'tool'), 'user.test', Buffer.from([0, 0xff, 0x0a]));
+      setXattr(join(src, 'tool'), 'security.capability', NET_RAW_CAP);
+      execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-cf', join(ctx, 'x.tar'), '-C', src, 'tool']);
+      await copy(['x.tar'], '/opt/', { add: true, chown: { uid: 1000, gid: 1001 } });
+      assert.deepEqual(xattrs('opt/tool'), { 'security.capability': NET_RAW_CAP.toString('hex'), 'user.test': '00ff0a' });
     });
   });
 });

@@ -38,8 +38,8 @@ export interface BuildError extends Error {
   events: BuildEvent__Output[];
 }
 
-/** A context file: its content (and mode, mtime). */
-export type ContextFile = string | { data: string; mode?: number; mtime?: Date };
+/** A context file: its content (and mode, mtime, extended attributes as pax SCHILY.xattr records). */
+export type ContextFile = string | { data: string; mode?: number; mtime?: Date; xattrs?: Record<string, string> };
 
 export interface BuildCall {
   done: Promise<Built>;
@@ -130,7 +130,8 @@ export class BuildEngine {
       const pack = tar.pack();
       for (const [name, f] of Object.entries(files)) {
         const file = typeof f === 'string' ? { data: f } : f;
-        pack.entry({ name, mode: file.mode ?? 0o644, mtime: file.mtime ?? new Date(0) }, file.data);
+        const pax = file.xattrs ? Object.fromEntries(Object.entries(file.xattrs).map(([k, v]) => [`SCHILY.xattr.${k}`, v])) : undefined;
+        pack.entry({ name, mode: file.mode ?? 0o644, mtime: file.mtime ?? new Date(0), ...(pax ? { pax } : {}) }, file.data);
       }
       pack.finalize();
       for await (const chunk of pack as AsyncIterable<Buffer>) write({ context: { data: chunk } });

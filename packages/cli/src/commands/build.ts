@@ -43,6 +43,11 @@ Options:
   -q, --quiet                   no progress; print the image id
       --iidfile FILE            write the image id to FILE
   -o, --output type=oci|docker,dest=FILE   also write the image as an archive ("-": stdout)
+      --output type=image       the image store alone (the default)
+                                with any type: compression=gzip|zstd|uncompressed, the layers
+                                the build makes (default gzip; base images' layers are kept as
+                                they are, also with force-compression=true); a docker archive
+                                holds its layers uncompressed, as docker's format has them
       --snapshotter NAME        where steps run (env CTL_SNAPSHOTTER)
 
 Limits of every RUN step's container (as ctl run takes them; a step beyond --memory is killed
@@ -64,7 +69,7 @@ interface ArchiveOutput {
 }
 
 async function archiveOutput(flags: BuildFlags): Promise<ArchiveOutput | undefined> {
-  if (!flags.output) return undefined;
+  if (!flags.output || flags.output.type === 'image') return undefined;
   const { dest } = flags.output;
   const toStdout = dest === '-';
   // Beside the destination, so that the move is a rename on one file system.
@@ -105,7 +110,14 @@ export function buildOptionsOf(
     network: flags.network,
     ...flags.limits,
     snapshotter: flags.snapshotter,
-    output: flags.output ? { type: flags.output.type, dest } : { type: '', dest: '' },
+    output: flags.output
+      ? {
+          type: flags.output.type,
+          dest: flags.output.type === 'image' ? '' : dest,
+          compression: flags.output.compression,
+          forceCompression: flags.output.forceCompression,
+        }
+      : { type: '', dest: '', compression: '', forceCompression: false },
     // Log events come even with -q: a failing step's last lines are shown whatever the mode.
     quiet: false,
     noContext,

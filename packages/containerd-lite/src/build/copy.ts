@@ -18,10 +18,11 @@
  * non-directory ("cannot copy to non-directory"), a file replaces what is there but a directory.
  *
  * Copied entries keep their modes (unless --chmod, which does not touch the directories made on
- * the way), mtimes, and hard links among themselves; their owner is root (0:0) unless --chown:
- * Docker's documented rule, also for --from (BuildKit keeps a --from source's owners instead).
- * Device nodes and FIFOs of a rootfs source are made with mknod(1); sockets are skipped (listed in
- * the result). Extended attributes are not copied (Node has no xattr call).
+ * the way), mtimes, extended attributes (security.capability, user.*, …: xattrs.ts, after the
+ * chown that would clear a capability), and hard links among themselves; their owner is root
+ * (0:0) unless --chown: Docker's documented rule, also for --from (BuildKit keeps a --from
+ * source's owners instead). Device nodes and FIFOs of a rootfs source are made with mknod(1);
+ * sockets are skipped (listed in the result).
  *
  * ADD: a source that is a local tar archive (plain, gzip, bzip2, xz or zstd, told by its bytes,
  * never its name) is extracted into the destination directory instead (untar.ts, "archive");
@@ -54,6 +55,7 @@ import { ComponentPattern, hasWildcards } from './glob';
 import { OutsideRoot, inRoot, lstatIfAny, lstatIfAnyAsync, mkdirInRoot, resolveInRoot, resolvePathInRoot } from './paths';
 import { Slicer } from './slices';
 import { type FileDigests, type Owner, type Peeked, decompressed, isTarHeader, peek, untar } from './untar';
+import { copyXattrs, keptXattrs } from './xattrs';
 
 export type { Owner } from './untar';
 
@@ -152,8 +154,8 @@ export async function copyInto(request: CopyRequest): Promise<CopyResult> {
 
 /**
  * The cache key of COPY/ADD's sources: sha256 over each matched path, then every entry under it
- * (sorted) with its relative path, type, mode bits, and a file's contents, a link's target or a
- * device's number. Owners and times are left out (COPY sets owners; a touch changes nothing
+ * (sorted) with its relative path, type, mode bits, extended attributes, and a file's contents, a
+ * link's target or a device's number. Owners and times are left out (COPY sets owners; a touch changes nothing
  * copied that matters), so an unchanged context hits the cache and a changed byte misses. The
  * instruction's own text (dest, --chown, --chmod) is the caller's part of the key.
  */
@@ -182,6 +184,8 @@ interface HashWalk {
 async function hashTree(host: string, st: Stats, rel: string, walk: HashWalk): Promise<void> {
   const mode = (st.mode & 0o7777).toString(8);
   const { field } = walk;
+  // What COPY keeps of them; a context file's setcap or user.* change is a change of the copy.
+  for (const [name, value] of keptXattrs(host)) field('xattr', rel, name, value.toString('base64'));
   if (st.isDirectory()) {
     field('dir', rel, mode);
     for (const name of readdirSync(host).sort()) {
@@ -315,7 +319,10 @@ class Copier {
         const child = join(src, name);
         await this.copy(child, lstatSync(child), join(target, name), false, !existing);
       }
-      if (!top || !existing) this.metadata(target, st);
+      if (!top || !existing) {
+        this.metadata(target, st);
+        copyXattrs(src, target, `${this.instruction} ${this.inImage(target)}`);
+      }
       this.result.directories++;
       return;
     }
@@ -343,6 +350,7 @@ class Copier {
     else await makeNode(target, st);
     // A copied file has its source's mode already (copyfile sets it).
     this.metadata(target, st, st.isFile());
+    copyXattrs(src, target, `${this.instruction} ${this.inImage(target)}`);
     await this.slicer.pause();
   }
 

@@ -12,10 +12,10 @@
  *   RUN                            a container on the state (run-step.ts), its snapshot diffed
  *   COPY, ADD, WORKDIR             a snapshot prepared on the state, mounted here, changed
  *
- * A diff that is not empty becomes a gzip layer, and the snapshot it came from is committed as
- * the new chain id (so nothing is applied twice); an empty one is an empty_layer entry. The
- * build's own lease holds everything it makes until the images (for the tags) and the cache
- * records' leases hold what stays.
+ * A diff that is not empty becomes a layer (gzip, or as -o compression= says), and the snapshot
+ * it came from is committed as the new chain id (so nothing is applied twice); an empty one is an
+ * empty_layer entry. The build's own lease holds everything it makes until the images (for the
+ * tags) and the cache records' leases hold what stays.
  */
 import { EngineError, ErrorKind, errorKind, isKind, notFound } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
@@ -31,7 +31,7 @@ import type { Content } from '../content/content';
 import { snapshotName } from '../gc/mark';
 import type { Image, Images } from '../images/images';
 import type { OperationLeases, Resource } from '../leases/leases';
-import { type Descriptor, sha256 } from '../oci';
+import { type Descriptor, MediaType, sha256 } from '../oci';
 import { snapshotLayer, writeImage } from '../run/image-writer';
 import { hostManifest } from '../run/runner';
 import { type UnpackTarget, unpack } from '../unpack/unpacker';
@@ -85,9 +85,19 @@ export interface BuildRequest {
   /** Every RUN step's container's limits (docker build's --memory, --cpu-*, --ulimit, --shm-size); none when absent. */
   limits?: RunLimits;
   snapshotter: string;
-  /** Also an archive of the image (oci or docker) at dest. */
-  output?: { type: string; dest: string } | null;
+  /**
+   * Also an archive of the image (type oci or docker) at dest; the compression of the layers
+   * the build makes ("", gzip, zstd, uncompressed).
+   */
+  output?: { type: string; dest: string; compression?: string; forceCompression?: boolean } | null;
 }
+
+/** buildx's compression= values → the media type of the layers a build makes. */
+const LAYER_MEDIA_TYPES: Record<string, string> = {
+  gzip: MediaType.ociLayerGzip,
+  zstd: MediaType.ociLayerZstd,
+  uncompressed: MediaType.ociLayer,
+};
 
 /** What a build reports as it goes (BuildEvent of ctl.build.v1 less the result). */
 export type BuildProgress =
@@ -195,6 +205,15 @@ class Build {
   readonly consumed = new Set<string>();
   readonly platform: Platform;
   readonly autoArgs: Map<string, string>;
+  /** The media type of the layers this build makes. */
+  readonly layerMediaType: string;
+  /**
+   * What a step's cache key adds for the layers' compression: nothing for gzip (the keys of
+   * builds before compression= stay valid), else its name, so that a step cached with gzip
+   * layers is not taken as it is by a zstd build (nor the other way round). Steps of another
+   * compression run again; base images' layers are kept as they are either way.
+   */
+  readonly compressionKey: string[];
 
   constructor(
     readonly deps: ExecutorDeps,
@@ -206,6 +225,9 @@ class Build {
     readonly signal: AbortSignal,
   ) {
     this.platform = request.platform ? parsePlatform(request.platform) : hostPlatform();
+    const compression = request.output?.compression || 'gzip';
+    this.layerMediaType = LAYER_MEDIA_TYPES[compression]!;
+    this.compressionKey = compression === 'gzip' ? [] : [`compression=${compression}`];
     this.autoArgs = platformArgs(this.platform, hostPlatform());
     this.globals = new Map(this.autoArgs);
     for (const arg of request.dockerfile.globalArgs) {
@@ -371,6 +393,7 @@ class Build {
       hold: this.hold,
       tmpRoot: this.deps.tmpRoot,
       refPrefix: 'build',
+      mediaType: this.layerMediaType,
       signal: this.signal,
     });
     if (diff.empty || !diff.layer) return undefined;
@@ -536,7 +559,7 @@ class StageBuild {
   /** Takes the step from the cache, or runs it; whether it was cached. */
   private async instruction(ins: Instruction): Promise<boolean> {
     const prepared = await this.prepare(ins);
-    const key = cacheKey([this.state.key, ...prepared.parts]);
+    const key = cacheKey([this.state.key, ...prepared.parts, ...this.build.compressionKey]);
     const { build } = this;
     if (!build.request.noCache) {
       const hit = await this.deps.cache.get(this.ns, key);
@@ -984,10 +1007,13 @@ export class Executor {
         throw new EngineError(ErrorKind.InvalidArgument, `invalid tag "${tag}": ${(err as Error).message}`);
       }
     });
-    if (request.output?.type && !['oci', 'docker'].includes(request.output.type))
-      throw new EngineError(ErrorKind.InvalidArgument, `--output type=${request.output.type}: oci or docker`);
-    if (request.output?.type && !request.output.dest)
-      throw new EngineError(ErrorKind.InvalidArgument, '--output: a destination (dest=FILE) is needed');
+    const archive = request.output?.type === 'oci' || request.output?.type === 'docker' ? request.output : undefined;
+    if (request.output?.type && !archive && request.output.type !== 'image')
+      throw new EngineError(ErrorKind.InvalidArgument, `--output type=${request.output.type}: image, oci or docker`);
+    if (archive && !archive.dest) throw new EngineError(ErrorKind.InvalidArgument, '--output: a destination (dest=FILE) is needed');
+    const compression = request.output?.compression;
+    if (compression && !Object.hasOwn(LAYER_MEDIA_TYPES, compression))
+      throw new EngineError(ErrorKind.InvalidArgument, `--output compression=${compression}: gzip, zstd or uncompressed`);
     if (request.network && !NETWORKS.has(request.network))
       throw new EngineError(ErrorKind.InvalidArgument, `--network ${request.network}: one of none, host, default`);
     const leases = deps.leases(ns);
@@ -996,6 +1022,13 @@ export class Executor {
       const hold = (resource: Resource): Promise<void> => leases.addResource(lease.id, resource);
       const target = await deps.unpackTarget(ns, request.snapshotter, hold);
       const build = new Build(deps, ns, request, target, lease.id, emit, signal);
+      if (request.output?.forceCompression)
+        emit({
+          warning: {
+            message: "force-compression: base images' layers are kept as they are (only the layers this build makes get the compression)",
+            line: 0,
+          },
+        });
       const { state } = await build.run();
 
       const started = process.hrtime.bigint();
@@ -1028,14 +1061,14 @@ export class Executor {
           await images.update({ name, target: final.manifest }, ['target']);
         }
       }
-      if (request.output?.type) {
+      if (archive) {
         const now = new Date();
         const name = names[0] ?? final.manifest.digest;
-        await exportArchive(request.output.dest, {
+        await exportArchive(archive.dest, {
           content: build.content,
           images: oneImage({ name, target: final.manifest, labels: {}, createdAt: now, updatedAt: now }),
           references: [name],
-          format: request.output.type === 'docker' ? 'docker-archive' : 'oci-archive',
+          format: archive.type === 'docker' ? 'docker-archive' : 'oci-archive',
           signal,
         });
       }

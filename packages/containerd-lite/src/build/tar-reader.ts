@@ -3,7 +3,9 @@
  * complete (an entry's header, pieces of its data as views of the chunk, its end). The formats
  * and quirks are tar-stream's, which this replaces for extraction: ustar and GNU headers (v7
  * ones refused as unknown), pax extended headers ('x', over the global 'g' ones) for path,
- * linkpath and size, GNU long names ('L', 'K'), base-256 numbers, zero blocks skipped. A stream
+ * linkpath and size, extended attributes from `SCHILY.xattr.<name>` records (GNU tar's, docker's,
+ * BuildKit's and libarchive's; values as raw bytes), GNU long names ('L', 'K'), base-256 numbers,
+ * zero blocks skipped. A stream
  * library's machinery per entry (a readable, listeners, promises) cost more than extracting a
  * small file; here an entry is a few object allocations.
  */
@@ -36,6 +38,8 @@ export interface TarHeader {
   size: number;
   mtime: Date;
   linkname: string | null;
+  /** extended attributes (pax SCHILY.xattr records), when the entry has any */
+  xattrs?: Map<string, Buffer>;
 }
 
 export type TarEvent = { header: TarHeader } | { data: Buffer } | { end: TarHeader };
@@ -107,22 +111,33 @@ const isZero = (block: Buffer): boolean => {
   return true;
 };
 
-/** pax records: "<length> <key>=<value>\n". */
-function paxRecords(data: Buffer): Record<string, string> {
+const XATTR_KEY = Buffer.from('SCHILY.xattr.');
+
+/** pax records: "<length> <key>=<value>\n"; extended attributes apart, their values' bytes as they are. */
+function paxRecords(data: Buffer): { records: Record<string, string>; xattrs?: Map<string, Buffer> } {
   const out: Record<string, string> = {};
+  let xattrs: Map<string, Buffer> | undefined;
   let at = 0;
   while (at < data.length) {
     const space = data.indexOf(0x20, at);
     if (space < 0) break;
     const length = parseInt(data.toString('latin1', at, space), 10);
     if (!(length > 0) || at + length > data.length) break;
+    if (data.subarray(space + 1, space + 1 + XATTR_KEY.length).equals(XATTR_KEY)) {
+      const eq = data.indexOf(0x3d, space + 1);
+      if (eq < 0 || eq >= at + length - 1) break;
+      xattrs ??= new Map();
+      xattrs.set(data.toString('utf8', space + 1 + XATTR_KEY.length, eq), Buffer.from(data.subarray(eq + 1, at + length - 1)));
+      at += length;
+      continue;
+    }
     const record = data.toString('utf8', space + 1, at + length - 1);
     const eq = record.indexOf('=');
     if (eq < 0) break;
     out[record.slice(0, eq)] = record.slice(eq + 1);
     at += length;
   }
-  return out;
+  return xattrs ? { records: out, xattrs } : { records: out };
 }
 
 export class TarReader {
@@ -138,6 +153,7 @@ export class TarReader {
   private longPath: string | undefined;
   private longLinkPath: string | undefined;
   private pax: Record<string, string> | undefined;
+  private paxXattrs: Map<string, Buffer> | undefined;
   private paxGlobal: Record<string, string> | undefined;
 
   /** The events the chunk's bytes complete. Throws Error for what is not a tar. */
@@ -221,7 +237,8 @@ export class TarReader {
       if (this.pax.linkpath) header.linkname = this.pax.linkpath;
       if (this.pax.size) header.size = parseInt(this.pax.size, 10);
     }
-    this.longPath = this.longLinkPath = this.pax = undefined;
+    if (this.paxXattrs) header.xattrs = this.paxXattrs;
+    this.longPath = this.longLinkPath = this.pax = this.paxXattrs = undefined;
     if (!(header.size >= 0)) throw new Error('Invalid header');
     this.header = header;
     yield { header };
@@ -253,10 +270,13 @@ export class TarReader {
         this.longLinkPath = text(data, 0, data.length);
         break;
       case 'pax-global-header':
-        this.paxGlobal = paxRecords(data);
+        this.paxGlobal = paxRecords(data).records;
         break;
-      default:
-        this.pax = { ...this.paxGlobal, ...paxRecords(data) };
+      default: {
+        const { records, xattrs } = paxRecords(data);
+        this.pax = { ...this.paxGlobal, ...records };
+        this.paxXattrs = xattrs;
+      }
     }
     const padded = (BLOCK - (data.length % BLOCK)) % BLOCK;
     this.state = padded ? 'skip' : 'header';

@@ -14,10 +14,10 @@
  *   other existing entry is replaced. Owners are the archive's unless --chown. Device nodes and
  *   FIFOs are refused as BuildKit does.
  *
- * Both keep modes (set-id bits included) and mtimes; directories' mtimes are set last, since
- * their entries change them. Extended attributes in PAX headers are not restored (Node has no
- * xattr call). A context may also be extracted over the one of the client's last build
- * (UntarOptions.reuse): the same tree, written only where it changed.
+ * Both keep modes (set-id bits included), mtimes and extended attributes (pax SCHILY.xattr
+ * records, set after the owner: xattrs.ts); directories' mtimes are set last, since their
+ * entries change them. A context may also be extracted over the one of the client's last build
+ * (UntarOptions.reuse): the same tree, written only where it changed, attributes included.
  */
 import { EngineError, ErrorKind, failedPrecondition, invalidArgument, wrap } from '@ctl/proto/errors';
 import { createHash, hash } from 'node:crypto';
@@ -48,6 +48,7 @@ import { type StreamCompression, decompress } from '../archive/common';
 import { inRoot, lstatIfAny, mkdirInRootSync, resolveInRootSync } from './paths';
 import { Slicer } from './slices';
 import { type TarEvent, type TarHeader, TarReader } from './tar-reader';
+import { applyXattrs, syncXattrs } from './xattrs';
 
 export interface Owner {
   uid: number;
@@ -252,6 +253,13 @@ function settle(path: string, st: Stats, owner: Owner, mode: number, mtime: Date
   if (st.mtimeMs !== mtime.getTime()) utimesSync(path, mtime, mtime);
 }
 
+/** An entry's extended attributes onto what was made for it; what is called "kept" had others before (reuse). */
+function entryXattrs(path: string, header: TarHeader, state: State, kept: boolean): void {
+  const what = `${state.options.what}: entry "${header.name}"`;
+  if (kept) syncXattrs(path, header.xattrs, what);
+  else if (header.xattrs) applyXattrs(path, header.xattrs, what);
+}
+
 /**
  * An entry's name made relative to the root and clean; "" for the root itself. InvalidArgument
  * when it climbs out (or, in a context, is absolute).
@@ -284,8 +292,10 @@ function parentOf(name: string, state: State, raw: string, make = true): string 
     if (st && named && !named.has(rel)) {
       // Left from the earlier context: as if not there, but a directory may serve as the implied one.
       if (!make) return at;
-      if (st.isDirectory()) settle(at, st, IMPLIED, IMPLIED.mode, st.mtime);
-      else {
+      if (st.isDirectory()) {
+        settle(at, st, IMPLIED, IMPLIED.mode, st.mtime);
+        syncXattrs(at, undefined, `${state.options.what}: entry "${raw}"`);
+      } else {
         rmSync(at, { force: true });
         st = undefined;
       }
@@ -330,11 +340,13 @@ function beginEntry(header: TarHeader, state: State): FileSink | undefined {
         if (options.kind === 'archive') mkdirInRootSync(state.root, posix.dirname(inRoot(state.root, path)), IMPLIED);
         mkdirSync(path, { mode: 0o700 });
       }
-      if (state.reuse && st?.isDirectory()) settle(path, st, owner, mode, st.mtime);
+      const kept = Boolean(state.reuse && st?.isDirectory());
+      if (kept) settle(path, st!, owner, mode, st!.mtime);
       else {
         lchownSync(path, owner.uid, owner.gid);
         chmodSync(path, mode);
       }
+      entryXattrs(path, header, state, kept);
       state.reuse?.named.set(name, true);
       if (options.kind === 'context') state.directories.add(path);
       state.directoryTimes.push({ path, mtime });
@@ -365,6 +377,7 @@ function beginEntry(header: TarHeader, state: State): FileSink | undefined {
         const st = lstatIfAny(path);
         if (st?.isSymbolicLink() && st.nlink === 1 && readlinkSync(path) === linkname) {
           settle(path, st, owner, 0o777, mtime);
+          entryXattrs(path, header, state, true);
           state.reuse.named.set(name, false);
           return;
         }
@@ -376,6 +389,7 @@ function beginEntry(header: TarHeader, state: State): FileSink | undefined {
       });
       lchownSync(path, owner.uid, owner.gid);
       lutimesSync(path, mtime, mtime);
+      entryXattrs(path, header, state, false);
       state.reuse?.named.set(name, false);
       return;
     }
@@ -388,6 +402,7 @@ function beginEntry(header: TarHeader, state: State): FileSink | undefined {
         const targetSt = lstatSync(target);
         if (st && path !== target && st.ino === targetSt.ino && st.dev === targetSt.dev) {
           if (!st.isSymbolicLink()) settle(path, st, owner, mode, mtime);
+          entryXattrs(path, header, state, false);
           state.reuse.named.set(name, false);
           return;
         }
@@ -402,6 +417,8 @@ function beginEntry(header: TarHeader, state: State): FileSink | undefined {
         chmodSync(path, mode);
         utimesSync(path, mtime, mtime);
       }
+      // The inode's attributes are its first entry's; a link entry that repeats them sets them again.
+      entryXattrs(path, header, state, false);
       state.reuse?.named.set(name, false);
       return;
     }
@@ -452,9 +469,11 @@ function remove(path: string, st: Stats, state: State): void {
  * O_EXCL|O_NOFOLLOW: the name was just made free; a link put there meanwhile is not written through.
  */
 function writeFile(name: string, header: TarHeader, state: State, owner: Owner, mode: number, mtime: Date): FileSink {
-  const fd = freeing(name, state, header.name, (path) =>
-    openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
-  );
+  let path = '';
+  const fd = freeing(name, state, header.name, (at) => {
+    path = at;
+    return openSync(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  });
   const hash = state.options.digests ? createHash('sha256') : undefined;
   let open = true;
   const close = () => {
@@ -471,6 +490,7 @@ function writeFile(name: string, header: TarHeader, state: State, owner: Owner, 
         fchownSync(fd, owner.uid, owner.gid);
         fchmodSync(fd, mode);
         futimesSync(fd, mtime, mtime);
+        entryXattrs(path, header, state, false);
         if (hash) {
           const st = fstatSync(fd);
           (state.reuse?.digests ?? state.options.digests!).set(st.ino, { digest: hash.digest('hex'), size: st.size, mtimeMs: st.mtimeMs });
@@ -499,6 +519,7 @@ function reuseFile(data: Buffer, name: string, header: TarHeader, state: State, 
   const known = st?.isFile() && st.nlink === 1 ? digests?.get(st.ino) : undefined;
   if (st && known && known.digest === digest && known.size === st.size && known.mtimeMs === st.mtimeMs && st.size === data.length) {
     settle(path, st, owner, mode, mtime);
+    entryXattrs(path, header, state, true);
     reuse.digests.set(st.ino, { digest, size: st.size, mtimeMs: mtime.getTime() });
     reuse.named.set(name, false);
     return;

@@ -2,7 +2,8 @@
  * The pieces that make an image of a snapshot's changes, shared by `ctl commit` (commit.ts)
  * and `ctl build` (../build/executor.ts), neither of which needs a named base image for them:
  *
- *   snapshotLayer  a snapshot diffed against its parent chain into a gzip layer in content,
+ *   snapshotLayer  a snapshot diffed against its parent chain into a layer in content (gzip,
+ *                  or zstd or uncompressed as asked),
  *                  labelled with its diff id (`containerd.io/uncompressed`); an empty diff makes
  *                  no blob at all (`empty`), so the caller records an empty_layer history entry
  *   writeImage     the config and an OCI manifest over the given layers, into content with the
@@ -55,11 +56,13 @@ export interface SnapshotLayerRequest {
   keepEmpty?: boolean;
   /** Written into the blob's ingest ref, for `ctr content active` readers. */
   refPrefix?: string;
+  /** The layer's media type, which says its compression (OCI gzip when not given). */
+  mediaType?: string;
   signal?: AbortSignal;
 }
 
 export interface SnapshotLayer {
-  /** The layer's descriptor (OCI gzip); undefined when the diff is empty (unless keepEmpty). */
+  /** The layer's descriptor (OCI gzip unless asked otherwise); undefined when the diff is empty (unless keepEmpty). */
   layer?: Descriptor;
   diffId: string;
   size: number;
@@ -68,12 +71,14 @@ export interface SnapshotLayer {
 
 /**
  * The snapshot `<ns>/<key>` diffed against a view of its parent chain (the Differ reads an
- * overlay's upperdir alone when the view is exactly its lowerdirs) into a gzip layer in content.
+ * overlay's upperdir alone when the view is exactly its lowerdirs) into a layer in content,
+ * compressed as request.mediaType says (gzip by default).
  */
 export async function snapshotLayer(request: SnapshotLayerRequest): Promise<SnapshotLayer> {
   const { target, parent } = request;
   const { snapshots } = target;
   const ns = target.namespace;
+  const mediaType = request.mediaType ?? MediaType.ociLayerGzip;
   ensureDir(request.tmpRoot);
   const dir = await mkdtemp(join(request.tmpRoot, 'layer-'));
   try {
@@ -87,7 +92,7 @@ export async function snapshotLayer(request: SnapshotLayerRequest): Promise<Snap
     let diff;
     try {
       const right = await snapshots.mounts(snapshotName(ns, request.key));
-      const read = () => target.differ.diff(left, right, MediaType.ociLayerGzip, output, request.signal);
+      const read = () => target.differ.diff(left, right, mediaType, output, request.signal);
       diff = request.around ? await request.around(read) : await read();
     } finally {
       if (parent) await snapshots.remove(snapshotName(ns, viewKey)).catch(() => undefined);
@@ -107,7 +112,7 @@ export async function snapshotLayer(request: SnapshotLayerRequest): Promise<Snap
       },
     );
     return {
-      layer: { mediaType: MediaType.ociLayerGzip, digest: diff.digest, size: diff.size },
+      layer: { mediaType, digest: diff.digest, size: diff.size },
       diffId: diff.diffId,
       size: diff.size,
       empty: diff.diffId === EMPTY_LAYER_DIFF_ID,

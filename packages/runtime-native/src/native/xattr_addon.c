@@ -1,0 +1,222 @@
+/*
+ * ctl_xattr.node: lgetxattr, llistxattr, lsetxattr and lremovexattr for Node, which has no
+ * extended attribute calls (src/xattr.ts wraps it and gives errors their kind). Synchronous,
+ * as the build's tree walks that use it are (their calls are a few microseconds each). Plain
+ * node_api.h, no node-addon-api: the one C file the build needs, headers from Node's prefix.
+ *
+ * Errors are thrown as Node's fs errors look: an Error with code ("ENOTSUP", "ENODATA", ...),
+ * errno, syscall and path, so that the TypeScript side maps them as it maps fs errors.
+ */
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <node_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+/* Node spells errno 95 ENOTSUP (libuv's name); glibc's strerrorname_np says EOPNOTSUPP. */
+static const char *errno_name(int err) {
+  if (err == ENOTSUP) return "ENOTSUP";
+  const char *name = strerrorname_np(err);
+  return name ? name : "EUNKNOWN";
+}
+
+static void throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  char message[512];
+  snprintf(message, sizeof message, "%s: %s, %s '%s'", errno_name(err), strerror(err), syscall, path);
+  napi_value code, msg, error, value;
+  napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &value);
+  napi_set_named_property(env, error, "errno", value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "syscall", value);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "path", value);
+  napi_throw(env, error);
+}
+
+/* A string argument as a NUL-terminated copy (free it); NULL with a TypeError thrown. */
+static char *string_arg(napi_env env, napi_value value, const char *what) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
+    char message[64];
+    snprintf(message, sizeof message, "%s must be a string", what);
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+  }
+  char *s = malloc(length + 1);
+  if (!s) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, value, s, length + 1, &length);
+  if (strlen(s) != length) {
+    free(s);
+    char message[64];
+    snprintf(message, sizeof message, "%s must not hold a NUL byte", what);
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+  }
+  return s;
+}
+
+static size_t get_args(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc;
+}
+
+/* lgetxattr(path, name): a Buffer, or null when the file has no such attribute (ENODATA). */
+static napi_value get(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result = NULL;
+  if (get_args(env, info, argv, 2) < 2) {
+    napi_throw_type_error(env, NULL, "lgetxattr(path, name)");
+    return NULL;
+  }
+  char *path = string_arg(env, argv[0], "path");
+  char *name = path ? string_arg(env, argv[1], "name") : NULL;
+  if (!name) goto out;
+  for (;;) {
+    ssize_t size = lgetxattr(path, name, NULL, 0);
+    if (size < 0 && errno == ENODATA) {
+      napi_get_null(env, &result);
+      break;
+    }
+    if (size < 0) {
+      throw_errno(env, errno, "lgetxattr", path);
+      break;
+    }
+    void *data;
+    napi_value buffer;
+    if (napi_create_buffer(env, (size_t)size, &data, &buffer) != napi_ok) break;
+    ssize_t got = size ? lgetxattr(path, name, data, (size_t)size) : 0;
+    /* ERANGE: it grew between the two calls; ask its size again. */
+    if (got < 0 && errno == ERANGE) continue;
+    if (got < 0 && errno == ENODATA) {
+      napi_get_null(env, &result);
+      break;
+    }
+    if (got < 0) {
+      throw_errno(env, errno, "lgetxattr", path);
+      break;
+    }
+    if (got < size) napi_create_buffer_copy(env, (size_t)got, data, NULL, &buffer);
+    result = buffer;
+    break;
+  }
+out:
+  free(path);
+  free(name);
+  return result;
+}
+
+/* llistxattr(path): the names, as the kernel lists them (those the caller may see). */
+static napi_value list(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  if (get_args(env, info, argv, 1) < 1) {
+    napi_throw_type_error(env, NULL, "llistxattr(path)");
+    return NULL;
+  }
+  char *path = string_arg(env, argv[0], "path");
+  if (!path) return NULL;
+  char *names = NULL;
+  ssize_t size;
+  for (;;) {
+    size = llistxattr(path, NULL, 0);
+    if (size <= 0) break;
+    char *grown = realloc(names, (size_t)size);
+    if (!grown) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      goto out;
+    }
+    names = grown;
+    size = llistxattr(path, names, (size_t)size);
+    if (size >= 0 || errno != ERANGE) break;
+  }
+  if (size < 0) {
+    throw_errno(env, errno, "llistxattr", path);
+    goto out;
+  }
+  napi_create_array(env, &result);
+  uint32_t i = 0;
+  for (ssize_t at = 0; at < size;) {
+    size_t length = strnlen(names + at, (size_t)(size - at));
+    napi_value name;
+    napi_create_string_utf8(env, names + at, length, &name);
+    napi_set_element(env, result, i++, name);
+    at += (ssize_t)length + 1;
+  }
+out:
+  free(names);
+  free(path);
+  return result;
+}
+
+/* lsetxattr(path, name, value, flags): value a Buffer or another TypedArray of bytes; flags XATTR_CREATE/XATTR_REPLACE or 0. */
+static napi_value set(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = get_args(env, info, argv, 4);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "lsetxattr(path, name, value[, flags])");
+    return NULL;
+  }
+  void *data = NULL;
+  size_t length = 0;
+  bool is_typed;
+  napi_is_typedarray(env, argv[2], &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t count, offset;
+    napi_value arraybuffer;
+    napi_get_typedarray_info(env, argv[2], &type, &count, &data, &arraybuffer, &offset);
+    if (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array) is_typed = false;
+    length = count;
+  }
+  if (!is_typed) {
+    napi_throw_type_error(env, NULL, "value must be a Buffer or Uint8Array");
+    return NULL;
+  }
+  int32_t flags = 0;
+  if (argc > 3) {
+    napi_valuetype kind;
+    napi_typeof(env, argv[3], &kind);
+    if (kind == napi_number) napi_get_value_int32(env, argv[3], &flags);
+  }
+  char *path = string_arg(env, argv[0], "path");
+  char *name = path ? string_arg(env, argv[1], "name") : NULL;
+  if (name && lsetxattr(path, name, data, length, flags) < 0) throw_errno(env, errno, "lsetxattr", path);
+  free(path);
+  free(name);
+  return NULL;
+}
+
+/* lremovexattr(path, name). */
+static napi_value removexattr_(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, argv, 2) < 2) {
+    napi_throw_type_error(env, NULL, "lremovexattr(path, name)");
+    return NULL;
+  }
+  char *path = string_arg(env, argv[0], "path");
+  char *name = path ? string_arg(env, argv[1], "name") : NULL;
+  if (name && lremovexattr(path, name) < 0) throw_errno(env, errno, "lremovexattr", path);
+  free(path);
+  free(name);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"lgetxattr", NULL, get, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattr", NULL, list, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattr", NULL, set, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lremovexattr", NULL, removexattr_, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
