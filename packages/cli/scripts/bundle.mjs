@@ -7,14 +7,19 @@
 // plain build in dist/src so that relative requires resolve the same from both.
 import { build } from 'esbuild';
 import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(pkg, 'dist', 'src');
 
+// Where the static codecs are now, for @ctl/proto's codecs.ts to try before a resolution by name.
+const staticCodecs = dirname(createRequire(join(pkg, 'package.json')).resolve('@ctl/proto/static/grpc_health_v1_health'));
+
 async function bundle(entry, outfile, external) {
   const result = await build({
+    define: { CTL_STATIC_CODECS_FROM_BUNDLE: JSON.stringify(relative(dirname(outfile), staticCodecs)) },
     entryPoints: [entry],
     outfile,
     bundle: true,
