@@ -54,7 +54,7 @@ function removeCgroupTree(path) {
 /** The last lines of dockerd's log that say why it did not come up. */
 function whyNot(logFile) {
   const lines = readFileSync(logFile, 'utf8').trim().split('\n');
-  const bad = lines.filter((l) => /level=(error|fatal)|^failed|Error/i.test(l));
+  const bad = lines.filter((l) => /^failed|level=(error|fatal)/.test(l));
   return (bad.length ? bad : lines).slice(-3).join('\n');
 }
 
