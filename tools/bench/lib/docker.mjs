@@ -25,7 +25,9 @@ function processesUnder(dir) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry));
-    } catch {} // gone meanwhile
+    } catch {
+      // gone meanwhile
+    }
   }
   return pids;
 }
@@ -99,7 +101,9 @@ export async function startDockerd(dir, { storageDrivers = ['overlay2', 'vfs'] }
       for (const pid of left)
         try {
           process.kill(pid, attempt < 30 ? 'SIGTERM' : 'SIGKILL');
-        } catch {}
+        } catch {
+          // exited between the scan and the signal
+        }
       await sleep(100);
     }
     for (const point of mountsUnder(dir)) if (spawnSync('umount', [point]).status !== 0) spawnSync('umount', ['-l', point]);
@@ -112,7 +116,9 @@ export async function startDockerd(dir, { storageDrivers = ['overlay2', 'vfs'] }
       for (const d of ['/run/docker/plugins', '/run/docker'])
         try {
           rmdirSync(d);
-        } catch {}
+        } catch {
+          // another dockerd's plugins are there now: theirs to remove
+        }
   }
 
   for (const driver of storageDrivers) {
