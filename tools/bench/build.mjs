@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 // `ctl build` against `buildah bud` (Debian's, --isolation chroot, --layers so that it caches as
-// ctl does) of the same 10-step, two-stage Dockerfile (RUN, COPY of 1,000 files, ENV, WORKDIR, a
-// COPY --from), side by side in interleaved rounds, every contender's state on one tmpfs:
+// ctl does) and `docker build` where a private dockerd starts (lib/docker.mjs: BuildKit, and the
+// legacy builder beside it) of the same 10-step, two-stage Dockerfile (RUN, COPY of 1,000 files,
+// ENV, WORKDIR, a COPY --from), side by side in interleaved rounds, every contender's state on one
+// tmpfs:
 //   cold      --no-cache: every step runs (the base image is already local for both)
 //   cached    nothing changed: every step from the cache
 //   changed   one of the 1,000 COPY inputs changed: that step and the ones after it run again
-// Medians and spread per case, ratios ctl/buildah, and `node -e 0` with and without
+// Medians and spread per case, ratios ctl/buildah and ctl/docker, and `node -e 0` with and without
 // NODE_EXTRA_CA_CERTS beside them (the ctl figures are taken without it, as on users' hosts).
 //   node tools/bench/build.mjs            (BENCH_RUNS=N rounds, default 7)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCtl, tmpfsBase } from './lib/ctl.mjs';
+import { buildkitCli, dockerArchive, startDockerd } from './lib/docker.mjs';
 import { median, nodeStart } from './lib/stats.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -42,6 +45,7 @@ function time(cmd, args, env) {
 
 const tmp = tmpfsBase('ctl-bench-build-');
 let engine;
+let dockerd;
 try {
   const context = join(tmp.base, 'context');
   mkdirSync(join(context, 'files'), { recursive: true });
@@ -67,33 +71,76 @@ try {
     },
     buildah: { cold: buildah(['--no-cache']), warm: buildah([]) },
   };
-  // Warm-up: both have built once, so their caches hold every step.
-  for (const c of Object.values(contenders)) time(...c.warm, plain);
+  const notes = [];
+  try {
+    dockerd = await startDockerd(join(tmp.base, 'docker'));
+  } catch (e) {
+    notes.push(`docker skipped: ${e.message}`);
+  }
+  if (dockerd) {
+    const archive = dockerArchive(
+      join(tmp.base, 'ctl', 'busybox.tar'),
+      join(tmp.base, 'docker-busybox.tar'),
+      'docker.io/library/busybox:latest',
+    );
+    execFileSync('docker', ['load', '-q', '-i', archive], { env: dockerd.env, stdio: 'ignore' });
+    // RUN steps without a network (dockerd has no bridge here): a netns of their own each, where
+    // ctl's and buildah's share the host's.
+    const docker = (cli, extra) => [cli, ['build', '-q', '--network', 'none', ...extra, '-t', 'bench:1', context]];
+    const withBuilder = (on) => ({ ...plain, ...dockerd.env, DOCKER_BUILDKIT: on ? '1' : '0' });
+    const bk = buildkitCli(dockerd.env);
+    if (bk) contenders['docker'] = { cold: docker(bk, ['--no-cache']), warm: docker(bk, []), env: withBuilder(true) };
+    else notes.push('docker with BuildKit skipped: no CLI here has buildx or BuildKit built in');
+    contenders['docker-legacy'] = { cold: docker('docker', ['--no-cache']), warm: docker('docker', []), env: withBuilder(false) };
+    notes.push(
+      `docker: private dockerd ${dockerd.version}, storage driver ${dockerd.storageDriver}, RUN steps --network none; ` +
+        `"docker" is BuildKit${bk ? ` (${bk} ${cliVersion(bk, dockerd.env)})` : ''}, "docker-legacy" the legacy builder (docker ${cliVersion('docker', dockerd.env)}, DOCKER_BUILDKIT=0)`,
+    );
+  }
+  // Warm-up: each has built once, so its cache holds every step. A docker builder that fails
+  // here is left out (ctl and buildah are what the bench is for).
+  for (const [name, c] of Object.entries(contenders))
+    try {
+      time(...c.warm, c.env ?? plain);
+    } catch (e) {
+      if (!name.startsWith('docker')) throw e;
+      notes.push(`${name} skipped: ${e.message.trim().split('\n').slice(-2).join(' ')}`);
+      delete contenders[name];
+    }
 
   const times = {};
   const add = (key, ms) => (times[key] ??= []).push(ms);
+  const names = Object.keys(contenders);
   for (let round = 0; round < RUNS; round++) {
-    // Alternate who goes first, so neither always meets the other's page cache.
-    const order = round % 2 ? ['buildah', 'ctl'] : ['ctl', 'buildah'];
-    for (const name of order) add(`${name} cold`, time(...contenders[name].cold, plain));
-    for (const name of order) add(`${name} cached`, time(...contenders[name].warm, plain));
+    // Each round starts one further along, so none always meets another's page cache.
+    const order = [...names.slice(round % names.length), ...names.slice(0, round % names.length)];
+    const run = (name, kind) => time(...contenders[name][kind], contenders[name].env ?? plain);
+    for (const name of order) add(`${name} cold`, run(name, 'cold'));
+    for (const name of order) add(`${name} cached`, run(name, 'warm'));
     change();
-    for (const name of order) add(`${name} changed`, time(...contenders[name].warm, plain));
+    for (const name of order) add(`${name} changed`, run(name, 'warm'));
   }
 
   const load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
-  console.log(`ctl build against buildah bud (--isolation chroot --layers), medians of ${RUNS} rounds, state on tmpfs`);
+  console.log(
+    `ctl build against buildah bud (--isolation chroot --layers)${dockerd ? ' and docker build' : ''}, medians of ${RUNS} rounds, state on tmpfs`,
+  );
+  for (const note of notes) console.log(note);
   console.log(
     `node -e 0: ${nodeStart(plain).toFixed(1)} ms without NODE_EXTRA_CA_CERTS, ${nodeStart(process.env).toFixed(1)} ms with; load ${load}`,
   );
   for (const c of ['cold', 'cached', 'changed']) {
-    const a = times[`ctl ${c}`];
-    const b = times[`buildah ${c}`];
-    console.log(
-      `${c.padEnd(8)} ctl ${median(a).toFixed(0)} ms (${spread(a)})   buildah ${median(b).toFixed(0)} ms (${spread(b)})   ratio ${(median(a) / median(b)).toFixed(2)}x`,
-    );
+    const ms = (name) => times[`${name} ${c}`];
+    const figures = names.map((name) => `${name} ${median(ms(name)).toFixed(0)} ms (${spread(ms(name))})`);
+    const ratios = names.slice(1).map((name) => `ctl/${name} ${(median(ms('ctl')) / median(ms(name))).toFixed(2)}x`);
+    console.log(`${c.padEnd(8)} ${figures.join('   ')}\n${''.padEnd(9)}ratio ${ratios.join('   ')}`);
   }
 } finally {
+  await dockerd?.stop();
   await engine?.stop();
   tmp.remove();
+}
+
+function cliVersion(cli, env) {
+  return execFileSync(cli, ['version', '--format', '{{.Client.Version}}'], { env, encoding: 'utf8' }).trim();
 }
