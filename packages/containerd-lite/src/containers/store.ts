@@ -112,6 +112,13 @@ export class ContainerStore {
   private readonly deleteChecks: ContainerDeleteCheck[] = [];
   private readonly deletedHooks: Array<(namespace: string, id: string) => void> = [];
   private readonly releasers: Array<(namespace: string, container: Container) => Promise<void>> = [];
+  /**
+   * The keys of every record, read once and then kept by create and delete (the only writers of
+   * records): a missing id, which every ctl run's new name is, is told without a read. LevelDB
+   * (no bloom filters here) looks for a missing key through each table whose range holds it,
+   * 1.8-3.8 ms of a ctl run after a few thousand runs.
+   */
+  private keys: Promise<Set<string>> | undefined;
 
   constructor(
     readonly db: Database,
@@ -146,8 +153,19 @@ export class ContainerStore {
     return new NamespacedContainers(this, validateNamespace(namespace));
   }
 
+  private knownKeys(): Promise<Set<string>> {
+    this.keys ??= (async () => {
+      const keys = new Set<string>();
+      for await (const key of this.db.keys(under(CONTAINER_PREFIX))) keys.add(key);
+      return keys;
+    })();
+    return this.keys;
+  }
+
   private async read(namespace: string, id: string): Promise<ContainerRecord | undefined> {
-    return (await this.db.get(containerKey(namespace, id))) as ContainerRecord | undefined;
+    const key = containerKey(namespace, id);
+    if (!(await this.knownKeys()).has(key)) return undefined;
+    return (await this.db.get(key)) as ContainerRecord | undefined;
   }
 
   private async mustRead(namespace: string, id: string): Promise<ContainerRecord> {
@@ -231,10 +249,17 @@ export class ContainerStore {
         if (await this.read(namespace, id)) throw alreadyExists(`container "${id}" already exists in namespace "${namespace}"`);
         const stamp = now().toISOString();
         const record: ContainerRecord = { ...fields, created: stamp, updated: stamp };
-        const batch = this.db.batch().put(containerKey(namespace, id), record);
+        const key = containerKey(namespace, id);
+        const batch = this.db.batch().put(key, record);
         // Using a namespace makes it, as in containerd.
         if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
-        await batch.write();
+        // Known before it is written: a read in between finds no record yet, as before the write.
+        const keys = await this.knownKeys();
+        keys.add(key);
+        await batch.write().catch((err: unknown) => {
+          keys.delete(key);
+          throw err;
+        });
         return toContainer(id, record);
       }),
     );
@@ -328,6 +353,7 @@ export class ContainerStore {
       }
       for (const release of this.releasers) await release(namespace, toContainer(id, record));
       await this.db.del(containerKey(namespace, id));
+      (await this.knownKeys()).delete(containerKey(namespace, id));
     });
     for (const hook of this.deletedHooks) hook(namespace, id);
     this.publisher?.publish(namespace, Topic.containerDelete, 'containerd.events.ContainerDelete', { id });
