@@ -1,11 +1,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { loadContracts } from './contracts';
 import { ErrorKind, isKind, notFound } from './errors';
+import { stopServingLocally } from './local-calls';
 import { createLogger } from './logger';
 import { type ServerHandle, type ServiceParts, serveUnix, unaryHandler } from './server';
 import { Children, type TempInstance, tempInstance, waitFor } from './testing';
@@ -105,6 +106,46 @@ describe('serving on a unix socket', () => {
       await assert.rejects(client.unary(snapshots('Prepare'), { key: 'x' }), (e: unknown) => isKind(e, ErrorKind.NotImplemented));
     } finally {
       client.close();
+    }
+  });
+
+  it('answers a client of this process without the socket, with the same answers and error kinds as through it', async () => {
+    handles.push(await serveUnix(socket, testParts(), logger));
+    const client = new WireClient(socket);
+    const moved = `${socket}.moved`;
+    try {
+      // No socket at the path: only a call that never connects can be answered.
+      renameSync(socket, moved);
+      assert.match((await client.unary(version(), {})).version, /^\d+\.\d+\.\d+/);
+      const statFails = (e: unknown) => isKind(e, ErrorKind.NotFound) && /snapshot "k1" not found/.test((e as Error).message);
+      await assert.rejects(client.unary(snapshots('Stat'), { key: 'k1' }), statFails);
+      await assert.rejects(client.unary(snapshots('Prepare'), { key: 'x' }), (e: unknown) => isKind(e, ErrorKind.NotImplemented));
+      await assert.rejects(client.unary(snapshots('Usage'), { key: 'k' }, { timeoutMs: 50 }), (e: unknown) =>
+        isKind(e, ErrorKind.DeadlineExceeded),
+      );
+      const abandon = new AbortController();
+      const usage = client.unary(snapshots('Usage'), { key: 'k' }, { signal: abandon.signal });
+      abandon.abort();
+      await assert.rejects(usage, (e: unknown) => isKind(e, ErrorKind.Canceled));
+      // Streams still need the socket.
+      await assert.rejects(
+        client.serverStream(snapshots('List'), {}, () => undefined),
+        (e: unknown) => isKind(e, ErrorKind.Unavailable),
+      );
+      // Without local answers (as for a client in another process): the socket, with the same answers.
+      stopServingLocally(socket);
+      await assert.rejects(client.unary(version(), {}), (e: unknown) => isKind(e, ErrorKind.Unavailable));
+      renameSync(moved, socket);
+      const remote = new WireClient(socket);
+      try {
+        assert.match((await remote.unary(version(), {})).version, /^\d+\.\d+\.\d+/);
+        await assert.rejects(remote.unary(snapshots('Stat'), { key: 'k1' }), statFails);
+      } finally {
+        remote.close();
+      }
+    } finally {
+      client.close();
+      if (existsSync(moved)) renameSync(moved, socket);
     }
   });
 

@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { serviceDefinition } from './contracts';
+import { type LocalAnswer, serveLocally, stopServingLocally } from './local-calls';
 import { EngineError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument } from './errors';
 import type { HealthCheckRequest__Output } from './generated/grpc/health/v1/HealthCheckRequest';
 import type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse';
@@ -245,6 +246,56 @@ function tracedImplementation(
   return out;
 }
 
+/**
+ * The unary methods of a service also for clients in this process (local-calls.ts): the handler
+ * gets what grpc-js would give it (the request decoded by the definition, the headers as
+ * metadata) and its answer goes back encoded, or as the status grpc-js would send.
+ */
+function serveUnaryLocally(
+  grpcJs: typeof grpc,
+  socket: string,
+  definition: grpc.ServiceDefinition,
+  handlers: grpc.UntypedServiceImplementation,
+  inFlight: Set<Promise<unknown>>,
+): void {
+  for (const [name, method] of Object.entries(definition)) {
+    if (method.requestStream || method.responseStream) continue;
+    // as grpc-js answers a method of the definition that the service does not implement
+    const unimplemented: grpc.handleUnaryCall<unknown, unknown> = (_call, callback) =>
+      callback({ code: grpcJs.status.UNIMPLEMENTED, details: `The server does not implement the method ${method.path}` });
+    const handler = (handlers[name] as grpc.handleUnaryCall<unknown, unknown> | undefined) ?? unimplemented;
+    serveLocally(socket, method.path, (bytes, headers) => {
+      const answered = new Promise<LocalAnswer>((done) => {
+        const metadata = new grpcJs.Metadata();
+        for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+        const call = { request: method.requestDeserialize(Buffer.from(bytes)), metadata, cancelled: false, getPeer: () => 'local' };
+        const answer: grpc.sendUnaryData<unknown> = (err, value) => {
+          if (err) {
+            const reason = err.metadata?.get(REASON_TRAILER)[0];
+            done({
+              status: {
+                code: err.code ?? grpcJs.status.UNKNOWN,
+                details: err.details ?? ('message' in err ? err.message : ''),
+                ...(reason === undefined ? {} : { reason: String(reason) }),
+              },
+            });
+          } else {
+            done({ response: method.responseSerialize(value) });
+          }
+        };
+        try {
+          handler(call as unknown as grpc.ServerUnaryCall<unknown, unknown>, answer);
+        } catch (err) {
+          answer(toServiceError(err) as grpc.ServiceError);
+        }
+      });
+      inFlight.add(answered);
+      void answered.then(() => inFlight.delete(answered));
+      return answered;
+    });
+  }
+}
+
 function serviceNames(definition: grpc.ServiceDefinition): string[] {
   return Object.values(definition).map((method) => method.path.split('/')[1]!);
 }
@@ -283,6 +334,8 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
   const { socket } = claim;
   let serving = false;
   const registered = new Set<string>();
+  /** Calls from this process in progress (local-calls.ts): a shutdown waits for them as for the socket's. */
+  const localCalls = new Set<Promise<unknown>>();
   const healthService = health(() => serving, registered);
   const server = new grpcJs.Server({
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
@@ -291,8 +344,10 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
   try {
     const info = buildInfo();
     const add = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void => {
-      server.addService(definition, tracing ? tracedImplementation(definition, implementation) : implementation);
+      const handlers = tracing ? tracedImplementation(definition, implementation) : implementation;
+      server.addService(definition, handlers);
       for (const name of serviceNames(definition)) registered.add(name);
+      serveUnaryLocally(grpcJs, socket, definition, handlers, localCalls);
     };
     add(serviceDefinition('containerd/services/version/v1/version', 'containerd.services.version.v1.Version'), {
       Version: unaryHandler(async () => ({ version: info.version, revision: info.revision })),
@@ -310,6 +365,7 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
     }
     chmodSync(socket, 0o600);
   } catch (err) {
+    stopServingLocally(socket);
     server.forceShutdown();
     claim.release();
     if (err instanceof EngineError) throw err;
@@ -323,6 +379,7 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
   const shutdown = (graceMs = 10_000): Promise<void> => {
     closing ??= (async () => {
       serving = false;
+      stopServingLocally(socket);
       healthService.endWatches();
       parts.endStreams?.();
       await new Promise<void>((resolve) => {
@@ -331,10 +388,15 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
           server.forceShutdown();
           resolve();
         }, graceMs);
-        server.tryShutdown(() => {
+        // the socket's calls and this process's (which cannot be cancelled: they are left to end)
+        let waiting = 2;
+        const done = (): void => {
+          if (--waiting > 0) return;
           clearTimeout(timer);
           resolve();
-        });
+        };
+        server.tryShutdown(done);
+        void Promise.allSettled([...localCalls]).then(done);
       });
       try {
         await parts.close();

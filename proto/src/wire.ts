@@ -12,6 +12,7 @@ import { CANCEL, type H2Session, type H2Stream, type Headers, h2Connect } from '
 import { EngineError, ErrorKind, unavailable } from './errors';
 import { GrpcCode, REASON_TRAILER, fromGrpcStatus } from './status';
 import { type MessageCodec, messageCodec, staticCodecs, staticMethod } from './codecs';
+import { type LocalAnswer, type LocalUnary, localUnary } from './local-calls';
 import { namespaceHeaders } from './namespace';
 import { traceNow, traceSpan, tracing } from './trace';
 
@@ -213,6 +214,8 @@ export class WireClient {
     if (method.requestStream) {
       return Promise.reject(new EngineError(ErrorKind.InvalidArgument, `${method.path} streams requests: open it with call()`));
     }
+    const local = method.responseStream ? undefined : localUnary(this.socket, method.path);
+    if (local) return this.runLocally(local, method, request, options, onMessage);
     const start = tracing ? traceNow() : 0;
     return new Promise<void>((resolve, reject) => {
       let stream: H2Stream;
@@ -255,6 +258,52 @@ export class WireClient {
         }
       });
     });
+  }
+
+  /** A unary call to a service of this process (local-calls.ts): the same bytes and statuses, no socket. */
+  private async runLocally<Req, Res>(
+    local: LocalUnary,
+    method: WireMethod<Req, Res>,
+    request: Req,
+    options: CallOptions,
+    onMessage: (m: Res) => void,
+  ): Promise<void> {
+    const start = tracing ? traceNow() : 0;
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) throw new EngineError(ErrorKind.Canceled, `${method.path}: cancelled`);
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      const ending = [local(method.encode(request), { ...options.headers })];
+      if (timeoutMs !== undefined) {
+        ending.push(
+          new Promise((_, reject) => {
+            timer = setTimeout(
+              () => reject(new EngineError(ErrorKind.DeadlineExceeded, `${method.path}: deadline of ${timeoutMs} ms exceeded`)),
+              timeoutMs,
+            );
+          }),
+        );
+      }
+      if (signal) {
+        ending.push(
+          new Promise((_, reject) => {
+            onAbort = () => reject(new EngineError(ErrorKind.Canceled, `${method.path}: cancelled`));
+            signal.addEventListener('abort', onAbort, { once: true });
+          }),
+        );
+      }
+      const answer = (await Promise.race(ending)) as LocalAnswer;
+      if ('status' in answer) {
+        const { code, details, reason } = answer.status;
+        throw fromGrpcStatus(code, details || `gRPC status ${code}`, reason);
+      }
+      onMessage(method.decode(answer.response));
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      if (tracing) traceSpan(`rpc.client ${method.path}`, start);
+    }
   }
 
   async unary<Req, Res>(method: WireMethod<Req, Res>, request: Req, options: CallOptions = {}): Promise<Res> {
