@@ -152,6 +152,19 @@ export class WireClient {
 
   constructor(readonly socket: string) {}
 
+  /**
+   * Connects now, for a caller with work to do before its first call (parsing, loading codecs):
+   * the connection's set-up overlaps it. A failure shows at the first call, as without this.
+   */
+  warm(): void {
+    if (this.session) return;
+    try {
+      this.open();
+    } catch {
+      // the first call opens again and reports it
+    }
+  }
+
   private open(): H2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
     this.sessionError = undefined;

@@ -108,6 +108,9 @@ async function startAndWait(context: CommandContext, daemon: Daemon): Promise<vo
  */
 export async function withDaemon<T>(context: CommandContext, fn: (daemon: Daemon) => Promise<T>): Promise<T> {
   const daemon = openClients(context.dirs);
+  // Nearly every command's first call goes to containerd-lite: its connection is made while the
+  // command loads the codecs of that call.
+  daemon['containerd-lite'].warm();
   try {
     try {
       return await fn(daemon);
