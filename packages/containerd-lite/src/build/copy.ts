@@ -52,7 +52,15 @@ import { copyFile, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { ComponentPattern, hasWildcards } from './glob';
-import { OutsideRoot, inRoot, lstatIfAny, lstatIfAnyAsync, mkdirInRoot, resolveInRoot, resolvePathInRoot } from './paths';
+import {
+  OutsideRoot,
+  inRoot,
+  lstatIfAny,
+  lstatIfAnyAsync,
+  mkdirInRoot,
+  resolveInRoot,
+  resolvePathInRoot,
+} from '@ctl/runtime-native/in-root';
 import { Slicer } from './slices';
 import { type FileDigests, type Owner, type Peeked, decompressed, isTarHeader, peek, untar } from './untar';
 import { copyXattrs, keptXattrs } from './xattrs';

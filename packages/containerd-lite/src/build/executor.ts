@@ -55,7 +55,7 @@ import {
 import { resolveChown } from './chown';
 import { copyInto, hashSources } from './copy';
 import type { FileDigests } from './context';
-import { mkdirInRoot, resolveInRoot } from './paths';
+import { mkdirInRoot, resolveInRoot } from '@ctl/runtime-native/in-root';
 import { expand } from './dockerfile/expand';
 import { DockerfileError, type Dockerfile, type Instruction, type Stage } from './dockerfile/model';
 import { parseDockerfile } from './dockerfile/parse';

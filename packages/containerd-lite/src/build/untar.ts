@@ -45,7 +45,7 @@ import {
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import { type StreamCompression, decompress } from '../archive/common';
-import { inRoot, lstatIfAny, mkdirInRootSync, resolveInRootSync } from './paths';
+import { inRoot, lstatIfAny, mkdirInRootSync, resolveInRootSync } from '@ctl/runtime-native/in-root';
 import { Slicer } from './slices';
 import { type TarEvent, type TarHeader, TarReader } from './tar-reader';
 import { applyXattrs, syncXattrs } from './xattrs';

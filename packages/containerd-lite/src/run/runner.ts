@@ -40,7 +40,7 @@ import { execFile } from 'node:child_process';
 import { lstatSync, readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { readJson } from '../archive/common';
-import { resolveInRoot } from '../build/paths';
+import { resolveInRoot } from '@ctl/runtime-native/in-root';
 import { type Any, SPEC_TYPE_URL, type Containers } from '../containers/containers';
 import { runtimeRecord } from '../containers/runtime';
 import type { Content } from '../content/content';

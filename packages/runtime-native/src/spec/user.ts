@@ -7,8 +7,8 @@
  * image, or a running container, may make /etc/passwd a link to anything), never to the host's.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { SpecError } from '../errors';
+import { resolveInRootSync } from '../in-root';
 
 export interface ResolvedUser {
   uid: number;
@@ -30,39 +30,16 @@ interface GroupEntry {
   members: string[];
 }
 
-const MAX_LINKS = 40;
-
 /**
  * rootfs joined with an in-container path, every symlink on the way resolved as if rootfs were
  * "/" (".." stops at it): a path inside rootfs whatever the links say (as securejoin does).
  */
 export function pathInRoot(rootfs: string, p: string): string {
-  const todo = p.split('/').filter(Boolean);
-  let done: string[] = [];
-  let links = 0;
-  while (todo.length) {
-    const part = todo.shift()!;
-    if (part === '.') continue;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const here = path.join(rootfs, ...done, part);
-    let link: string | undefined;
-    try {
-      if (fs.lstatSync(here).isSymbolicLink()) link = fs.readlinkSync(here);
-    } catch {
-      /* missing: what follows cannot exist either; opening it will say so */
-    }
-    if (link === undefined) {
-      done.push(part);
-      continue;
-    }
-    if (++links > MAX_LINKS) throw new SpecError('rootfs', `${p}: too many levels of symbolic links`);
-    if (link.startsWith('/')) done = [];
-    todo.unshift(...link.split('/').filter(Boolean));
+  try {
+    return resolveInRootSync(rootfs, p);
+  } catch (err) {
+    throw new SpecError('rootfs', (err as Error).message);
   }
-  return path.join(rootfs, ...done);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Paths inside a root directory (an image's mounted rootfs, an extracted build context), their
+ * Paths inside a root directory (a container's or an image's rootfs, an extracted build context), their
  * symbolic links resolved as if the root were "/": a link may lead anywhere inside the root but
  * never out of it, so nothing an image or a context holds makes the daemon read or write a host
  * path (a rootfs's `/etc -> /host/etc` means `<root>/host/etc`).
