@@ -70,6 +70,41 @@ const staticArgs = [
   '--no-comments',
   '--no-service',
 ];
+/**
+ * The descriptor (protobufjs JSON) of the given types and every type they reach through their
+ * fields, with the namespaces around them. A type declared inside a message comes with that
+ * message (whose JSON declares it), so the message is what is walked.
+ */
+function reachableDescriptor(types) {
+  const outer = (t) => (t.parent instanceof protobuf.Type ? outer(t.parent) : t);
+  const chosen = new Set();
+  const walk = (t) => {
+    t = outer(t);
+    if (chosen.has(t)) return;
+    chosen.add(t);
+    const visit = (type) => {
+      if (!(type instanceof protobuf.Type)) return;
+      for (const field of type.fieldsArray) {
+        field.resolve();
+        if (field.resolvedType) walk(field.resolvedType);
+      }
+      for (const nested of type.nestedArray) visit(nested);
+    };
+    visit(t);
+  };
+  for (const t of types) walk(t);
+  const descriptor = { nested: {} };
+  for (const t of chosen) {
+    const parts = t.fullName.slice(1).split('.');
+    let ns = descriptor;
+    for (const part of parts.slice(0, -1)) ns = ns.nested[part] ??= { nested: {} };
+    ns.nested[parts.at(-1)] = t.toJSON();
+  }
+  return descriptor;
+}
+const scratch = join(here, 'dist', 'static-scratch');
+mkdirSync(scratch, { recursive: true });
+
 // Each file gets a root of its own (-r), so its method table below does not clash with another's.
 for (const file of files) {
   const code = await new Promise((resolvePromise, reject) => {
@@ -99,7 +134,26 @@ for (const file of files) {
   }
   const stem = file.replace(/\.proto$/, '').replace(/\//g, '_');
   writeFileSync(join(here, 'dist', 'static', `${stem}.js`), `${code}\nmodule.exports.methods = ${JSON.stringify(methods)};\n`);
+  // And one module per method with only the types its two messages reach: a command loads the
+  // codecs of the calls it makes, not its file's every type (run.proto's are 320 KB, and a
+  // command's start pays for each byte; codecs.ts staticMethod prefers these).
+  for (const service of services) {
+    for (const m of service.methodsArray) {
+      const key = `${service.fullName.slice(1)}/${m.name}`;
+      const descriptor = reachableDescriptor([m.resolvedRequestType, m.resolvedResponseType]);
+      const json = join(scratch, `${stem}--${service.name}.${m.name}.json`);
+      writeFileSync(json, JSON.stringify(descriptor));
+      const methodCode = await new Promise((resolvePromise, reject) => {
+        pbjs.main([...staticArgs, '-r', `${file}#${key}`, json], (err, output) => (err ? reject(err) : resolvePromise(output)));
+      });
+      writeFileSync(
+        join(here, 'dist', 'static', `${stem}--${service.name}.${m.name}.js`),
+        `${methodCode}\nmodule.exports.methods = ${JSON.stringify({ [key]: methods[key] })};\n`,
+      );
+    }
+  }
 }
+rmSync(scratch, { recursive: true, force: true });
 
 let revision = '';
 try {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
-import { TO_OBJECT, staticCodecs } from './codecs';
+import { TO_OBJECT, staticCodecs, staticMethod } from './codecs';
 import { loadContracts, serviceDefinition } from './contracts';
 
 const descriptor = JSON.parse(readFileSync(join(__dirname, 'descriptor.json'), 'utf8')) as { files: string[]; root: protobuf.INamespace };
@@ -129,12 +129,17 @@ describe('static codecs and proto-loader agree', () => {
               method.responseDeserialize,
             ],
           ] as const;
+          // the light client's codecs of this method alone (generate.mjs: only the types it reaches)
+          const light = staticMethod(protoFile, service, name);
           for (const [side, type, encode, theirEncode, decode, theirDecode] of sides) {
             const what = `${service}/${name} ${side}`;
+            const alone = light[side];
             for (const message of [{}, sample(type, 'first'), sample(type, 'last')]) {
               const bytes = encode(message);
               assert.ok(Buffer.isBuffer(bytes), `${what}: grpc-js wants a Buffer`);
               assert.deepStrictEqual(bytes, theirEncode(message), `${what}: ${JSON.stringify(message)}`);
+              assert.deepStrictEqual(Buffer.from(alone.encode(message)), bytes, `${what} (its own codecs): ${JSON.stringify(message)}`);
+              assert.deepStrictEqual(alone.decode(bytes), decode(bytes), `${what} (its own codecs)`);
               sameDecoding(decode, theirDecode, bytes, what);
               // The sample, decoded, has every default and conversion applied: it must come back the same.
               const decoded = decode(bytes);

@@ -56,6 +56,12 @@ declare const CTL_STATIC_CODECS_FROM_BUNDLE: string | undefined;
  * command ~3 ms of its ~20.
  */
 function requireStatic(stem: string): CodecModule {
+  const mod = requireStaticIfAny(stem);
+  if (!mod) throw new EngineError(ErrorKind.Internal, `no static codecs ${stem}: build @ctl/proto`);
+  return mod;
+}
+
+function requireStaticIfAny(stem: string): CodecModule | undefined {
   if (typeof CTL_STATIC_CODECS_FROM_BUNDLE === 'string') {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -65,14 +71,31 @@ function requireStatic(stem: string): CodecModule {
       if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
     }
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(`@ctl/proto/static/${stem}`) as CodecModule;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(`@ctl/proto/static/${stem}`) as CodecModule;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(stem)) return undefined;
+    throw err;
+  }
 }
 
 /** The static codecs of one .proto file (its path without `.proto`), loaded on first use. */
 export function staticCodecs(protoFile: string): { root: Record<string, unknown>; methods: Record<string, StaticMethodInfo> } {
-  const stem = protoFile.replace(/\//g, '_');
-  const mod = requireStatic(stem);
+  return codecsOf(protoFile.replace(/\//g, '_'), requireStatic);
+}
+
+/**
+ * The static codecs of one method alone (generate.mjs: only the types its messages reach), or of
+ * its whole file when there are none.
+ */
+function methodCodecs(protoFile: string, service: string, method: string): ReturnType<typeof staticCodecs> {
+  const stem = `${protoFile.replace(/\//g, '_')}--${service.slice(service.lastIndexOf('.') + 1)}.${method}`;
+  return codecRoots.has(stem) || requireStaticIfAny(stem) ? codecsOf(stem, requireStatic) : staticCodecs(protoFile);
+}
+
+function codecsOf(stem: string, load: (stem: string) => CodecModule): ReturnType<typeof staticCodecs> {
+  const mod = load(stem);
   let root = codecRoots.get(stem);
   if (!root) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -112,7 +135,7 @@ function codecOf(root: Record<string, unknown>, fullName: string, protoFile: str
 
 /** One method of `service` (full name, e.g. `containerd.services.version.v1.Version`) in `protoFile`. */
 export function staticMethod(protoFile: string, service: string, method: string): StaticMethod {
-  const { root, methods } = staticCodecs(protoFile);
+  const { root, methods } = methodCodecs(protoFile, service, method);
   const info = methods[`${service}/${method}`];
   if (!info) throw new EngineError(ErrorKind.NotFound, `no method ${service}/${method} in ${protoFile}.proto`);
   return {
