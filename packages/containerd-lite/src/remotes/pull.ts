@@ -125,18 +125,6 @@ export async function pullImage(reference: string, options: PullOptions): Promis
   };
   await traced('pull.manifests', () => visit(target, top.data, 0));
   const arrivals = new Arrivals();
-  const fetchAll = (descs: Descriptor[]): Promise<void> =>
-    eachInParallel(descs, PARALLEL, stop, async (desc) => {
-      checkAborted(signal);
-      await traced('pull.blob', () => fetchBlob(registry, desc, `pull-${pullId}-${desc.digest}`, options));
-      arrivals.stored(desc.digest);
-      await noteSource(desc.digest);
-    });
-
-  // The configs alone first: they are tiny, and with them the unpack knows its manifests and
-  // diff ids, so it starts on the first layer while the others are still coming.
-  await traced('pull.configs', () => fetchAll([...configs.values()]));
-  const planned = options.unpack ? pickManifests(await new Walker(content, sel, signal, true).walk(target, 'image'), sel) : [];
   const unpackSignal = linkedSignal(stop, signal);
   const fail = (error: unknown): never => {
     // The first failure is the one to report: what it stopped fails with cancellations after it.
@@ -144,19 +132,34 @@ export async function pullImage(reference: string, options: PullOptions): Promis
     arrivals.fail(stop.signal.reason);
     throw stop.signal.reason;
   };
-  const unpacking = traced('pull.unpack', () =>
-    planned.length ? options.unpack!(planned, (digest) => arrivals.whenStored(digest), unpackSignal) : Promise.resolve(),
-  ).catch(fail);
-  const fetching = traced('pull.layers', () => fetchAll([...layers.values()].filter((l) => !configs.has(l.digest))))
+  // The configs first, then the layers in order: once the configs are in, the unpack knows its
+  // manifests and diff ids and starts on the first layer while the others are still coming.
+  const blobs = [...configs.values(), ...[...layers.values()].filter((l) => !configs.has(l.digest))];
+  const fetching = traced('pull.blobs', () =>
+    eachInParallel(blobs, PARALLEL, stop, async (desc) => {
+      checkAborted(signal);
+      await traced('pull.blob', () => fetchBlob(registry, desc, `pull-${pullId}-${desc.digest}`, options));
+      arrivals.stored(desc.digest);
+      await noteSource(desc.digest);
+    }),
+  )
     .then(async () => {
       // Everything is in content: check it and label it as an import does.
       const found = await traced('pull.walk', () => new Walker(content, sel, signal).walk(target, 'image'));
       return pickManifests(found, sel);
     })
     .catch(fail);
+  const unpacking = traced('pull.unpack', async () => {
+    if (!options.unpack) return [];
+    await Promise.all([...configs.keys()].map((digest) => arrivals.whenStored(digest)));
+    const planned = pickManifests(await new Walker(content, sel, unpackSignal, true).walk(target, 'image'), sel);
+    if (planned.length) await options.unpack(planned, (digest) => arrivals.whenStored(digest), unpackSignal);
+    return planned;
+  }).catch(fail);
   const [fetched, unpacked] = await Promise.allSettled([fetching, unpacking]);
   if (fetched.status === 'rejected' || unpacked.status === 'rejected') throw stop.signal.reason;
   const manifests = fetched.value;
+  const planned = unpacked.value;
   // The same walk as the plan's over the same bytes picks the same manifests; should it ever
   // not, the image still gets no name before each of its manifests is unpacked.
   const unplanned = manifests.filter((m) => !planned.some((p) => p.digest === m.digest));
