@@ -6,7 +6,7 @@
  * registry (an HTTP server in this process) that sends bytes not matching their digests.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { waitFor } from '@ctl/proto/testing';
 import { layeredImage } from './big-image';
 import { useEngine } from './engine';
-import type { Run } from './helpers';
+import { CTL } from './helpers';
 import {
   type LoggedRequest,
   type TestRegistry,
@@ -516,15 +516,21 @@ describe('ctl pull and push with a registry', function () {
     };
 
     /**
-     * Pulls repo with its last layer held back until the first two layers' snapshots are
-     * committed, then answers it with body: only an unpack that runs alongside the fetch gets there.
+     * Pulls repo (start) with its last layer held back until the first two layers' snapshots are
+     * committed, then lets release answer the held request: only an unpack that runs alongside
+     * the fetch gets there.
      */
-    const pullHoldingLastLayer = async (repo: string, image: TestImage, body: Buffer): Promise<Run> => {
+    const pullHoldingLastLayer = async <T>(
+      repo: string,
+      image: TestImage,
+      start: () => T,
+      release: (res: ServerResponse, pulling: T) => void,
+    ): Promise<T> => {
       served.set(repo, image);
       let answer!: (res: ServerResponse) => void;
       const request = new Promise<ServerResponse>((resolve) => (answer = resolve));
       held = answer;
-      const pulling = engine.start('pull', `${host}/${repo}:latest`);
+      const pulling = start();
       const res = await request;
       try {
         await waitFor('the first two layers committed while the last one is held back', async () => {
@@ -532,18 +538,31 @@ describe('ctl pull and push with a registry', function () {
           return (names.includes(image.chain[0]!) && names.includes(image.chain[1]!)) || undefined;
         });
         assert.ok(!(await committed()).includes(image.chain[2]!), 'the last layer is not unpacked before its blob is there');
-        res.writeHead(200).end(body);
+        release(res, pulling);
       } finally {
         held = undefined;
         res.destroy();
       }
       return pulling;
     };
+    const answer = (body: Buffer) => (res: ServerResponse) => res.writeHead(200).end(body);
+    const pull = (repo: string) => () => engine.start('pull', `${host}/${repo}:latest`);
+
+    /** What a failed or cancelled pull made goes with its lease: the collection its end scheduled removes it. */
+    const nothingLeftOf = async (image: TestImage, ref: string): Promise<void> => {
+      assert.equal(imageOf(ref), undefined, 'no image is named');
+      await waitFor('the collection to remove the snapshots of the pull', async () => {
+        const names = await committed();
+        return image.chain.every((c) => !names.includes(c)) || undefined;
+      });
+      assert.deepEqual(ourSnapshots(), [], 'no active snapshot is left behind');
+      assert.ok(!blobs().some((b) => image.blobs.has(b)), 'nor any blob it fetched');
+    };
 
     it('applies and commits each layer as soon as its blob and the layer below are in, and names the image after the last', async () => {
       const image = makeImage('pipelined');
       const ref = `${host}/pipelined:latest`;
-      const r = await pullHoldingLastLayer('pipelined', image, image.blobs.get(image.layers[2]!)!);
+      const r = await pullHoldingLastLayer('pipelined', image, pull('pipelined'), answer(image.blobs.get(image.layers[2]!)!));
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, `${ref}\n`);
       assert.equal(imageOf(ref)?.target.digest, sha256(image.manifest));
@@ -561,21 +580,34 @@ describe('ctl pull and push with a registry', function () {
       const evil = Buffer.from(good);
       evil[evil.indexOf('corrupt two')] ^= 1;
       const ref = `${host}/corrupt:latest`;
-      const r = await pullHoldingLastLayer('corrupt', image, evil);
+      const r = await pullHoldingLastLayer('corrupt', image, pull('corrupt'), answer(evil));
       assert.equal(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
         new RegExp(`blob ${image.layers[2]} from ${host}/corrupt: the bytes the registry sent have digest ${sha256(evil)}; refused`),
       );
-      assert.equal(imageOf(ref), undefined, 'no image is named');
-      assert.ok(!blobs().includes(image.layers[2]!) && !blobs().includes(sha256(evil)), 'the bad bytes are not committed under any digest');
-      // The snapshots it committed were held only by the pull's lease: the collection its end scheduled removes them.
-      await waitFor('the collection to remove the snapshots of the failed pull', async () => {
-        const names = await committed();
-        return image.chain.every((c) => !names.includes(c)) || undefined;
-      });
-      assert.deepEqual(ourSnapshots(), [], 'no active snapshot is left behind');
-      assert.ok(!blobs().includes(image.layers[0]!), 'nor the blobs it fetched');
+      assert.ok(!blobs().includes(sha256(evil)), 'the bad bytes are not committed under any digest');
+      await nothingLeftOf(image, ref);
+    });
+
+    it('leaves nothing when the client goes away mid-pull', async () => {
+      const image = makeImage('cancelled');
+      const ref = `${host}/cancelled:latest`;
+      const child = await pullHoldingLastLayer(
+        'cancelled',
+        image,
+        () =>
+          spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'pull', ref], {
+            env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+            stdio: 'ignore',
+          }),
+        (_res, pulling) => pulling.kill('SIGKILL'),
+      );
+      try {
+        await nothingLeftOf(image, ref);
+      } finally {
+        child.kill('SIGKILL');
+      }
     });
   });
 
