@@ -6,13 +6,15 @@
  * registry (an HTTP server in this process) that sends bytes not matching their digests.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from '@ctl/proto/testing';
 import { layeredImage } from './big-image';
 import { useEngine } from './engine';
+import { CTL } from './helpers';
 import {
   type LoggedRequest,
   type TestRegistry,
@@ -449,6 +451,163 @@ describe('ctl pull and push with a registry', function () {
         assert.equal(log.find((r) => uploadedDigest(r) === d)?.status, 201, `${d} is uploaded`);
       }
       ok('image', 'rm', `${host}/team/a:1`, `${host}/team/b:1`, `${host}/team/c:1`);
+    });
+  });
+
+  describe('a pull that unpacks while it fetches', () => {
+    /** An image of three uncompressed layers (so each diff id is the layer's digest), one file in each. */
+    interface TestImage {
+      manifest: Buffer;
+      blobs: Map<string, Buffer>;
+      layers: string[];
+      /** Each layer's chain id: the name of its committed snapshot. */
+      chain: string[];
+    }
+    const makeImage = (tag: string): TestImage => {
+      const layers = ['zero', 'one', 'two'].map((word) => {
+        const dir = join(engine.instance.base, `pipeline-${tag}-${word}`);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, word), `${tag} ${word}\n`);
+        return execFileSync('tar', ['-C', dir, '--owner=0', '--group=0', '--numeric-owner', '--mtime=2020-01-01', '-cf', '-', word]);
+      });
+      const diffIds = layers.map((l) => sha256(l));
+      const chain = diffIds.reduce<string[]>((ids, d) => [...ids, ids.length ? sha256(`${ids[ids.length - 1]} ${d}`) : d], []);
+      const config = Buffer.from(JSON.stringify({ architecture: HOST_ARCH, os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } }));
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+          layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(l), size: l.length })),
+        }),
+      );
+      return { manifest, blobs: new Map([config, ...layers].map((b) => [sha256(b), b])), layers: diffIds, chain };
+    };
+    let server: Server;
+    let host = '';
+    const served = new Map<string, TestImage>();
+    /** The last layer's requests, answered only when a test says so. */
+    let held: ((res: ServerResponse) => void) | undefined;
+
+    before(async () => {
+      server = createServer((req: IncomingMessage, res: ServerResponse) => {
+        const [, repo, kind, ref] = /^\/v2\/([^/]+)\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '') ?? [];
+        const image = served.get(repo ?? '');
+        if (image && kind === 'manifests' && ref === 'latest') res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(image.manifest);
+        else if (image && kind === 'blobs' && ref === image.layers[2] && held) held(res);
+        else if (image && kind === 'blobs' && image.blobs.has(ref!)) res.writeHead(200).end(image.blobs.get(ref!));
+        else
+          res
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'no' }] }));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    after(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+    /** The namespace's committed snapshots, by name without the namespace (async: this process serves the registry meanwhile). */
+    const committed = async (): Promise<string[]> => {
+      const r = await engine.start('snapshot', 'ls', '--format', 'json', 'kind==committed');
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { name: string }[]).flatMap((s) =>
+        s.name.startsWith(`${engine.ns}/`) ? [s.name.slice(engine.ns.length + 1)] : [],
+      );
+    };
+
+    /**
+     * Pulls repo (start) with its last layer held back until the first two layers' snapshots are
+     * committed, then lets release answer the held request: only an unpack that runs alongside
+     * the fetch gets there.
+     */
+    const pullHoldingLastLayer = async <T>(
+      repo: string,
+      image: TestImage,
+      start: () => T,
+      release: (res: ServerResponse, pulling: T) => void,
+    ): Promise<T> => {
+      served.set(repo, image);
+      let answer!: (res: ServerResponse) => void;
+      const request = new Promise<ServerResponse>((resolve) => (answer = resolve));
+      held = answer;
+      const pulling = start();
+      const res = await request;
+      try {
+        await waitFor('the first two layers committed while the last one is held back', async () => {
+          const names = await committed();
+          return (names.includes(image.chain[0]!) && names.includes(image.chain[1]!)) || undefined;
+        });
+        assert.ok(!(await committed()).includes(image.chain[2]!), 'the last layer is not unpacked before its blob is there');
+        release(res, pulling);
+      } finally {
+        held = undefined;
+        res.destroy();
+      }
+      return pulling;
+    };
+    const answer = (body: Buffer) => (res: ServerResponse) => res.writeHead(200).end(body);
+    const pull = (repo: string) => () => engine.start('pull', `${host}/${repo}:latest`);
+
+    /** What a failed or cancelled pull made goes with its lease: the collection its end scheduled removes it. */
+    const nothingLeftOf = async (image: TestImage, ref: string): Promise<void> => {
+      assert.equal(imageOf(ref), undefined, 'no image is named');
+      await waitFor('the collection to remove the snapshots of the pull', async () => {
+        const names = await committed();
+        return image.chain.every((c) => !names.includes(c)) || undefined;
+      });
+      assert.deepEqual(ourSnapshots(), [], 'no active snapshot is left behind');
+      assert.ok(!blobs().some((b) => image.blobs.has(b)), 'nor any blob it fetched');
+    };
+
+    it('applies and commits each layer as soon as its blob and the layer below are in, and names the image after the last', async () => {
+      const image = makeImage('pipelined');
+      const ref = `${host}/pipelined:latest`;
+      const r = await pullHoldingLastLayer('pipelined', image, pull('pipelined'), answer(image.blobs.get(image.layers[2]!)!));
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `${ref}\n`);
+      assert.equal(imageOf(ref)?.target.digest, sha256(image.manifest));
+      const snapshots = JSON.parse(ok('snapshot', 'ls', '--format', 'json', 'kind==committed')) as { name: string; parent: string }[];
+      const parentOf = (chainId: string): string | undefined => snapshots.find((s) => s.name === `${engine.ns}/${chainId}`)?.parent;
+      assert.equal(parentOf(image.chain[0]!), '');
+      assert.equal(parentOf(image.chain[1]!), `${engine.ns}/${image.chain[0]}`);
+      assert.equal(parentOf(image.chain[2]!), `${engine.ns}/${image.chain[1]}`);
+      ok('image', 'rm', '--sync', ref);
+    });
+
+    it('fails on a later layer whose bytes are not its digest: nothing named, and what it unpacked goes with its lease', async () => {
+      const image = makeImage('corrupt');
+      const good = image.blobs.get(image.layers[2]!)!;
+      const evil = Buffer.from(good);
+      evil[evil.indexOf('corrupt two')] ^= 1;
+      const ref = `${host}/corrupt:latest`;
+      const r = await pullHoldingLastLayer('corrupt', image, pull('corrupt'), answer(evil));
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`blob ${image.layers[2]} from ${host}/corrupt: the bytes the registry sent have digest ${sha256(evil)}; refused`),
+      );
+      assert.ok(!blobs().includes(sha256(evil)), 'the bad bytes are not committed under any digest');
+      await nothingLeftOf(image, ref);
+    });
+
+    it('leaves nothing when the client goes away mid-pull', async () => {
+      const image = makeImage('cancelled');
+      const ref = `${host}/cancelled:latest`;
+      const child = await pullHoldingLastLayer(
+        'cancelled',
+        image,
+        () =>
+          spawn(process.execPath, [CTL, '--root', engine.instance.root, '--state', engine.instance.state, 'pull', ref], {
+            env: { ...process.env, CTL_NO_AUTOSTART: '', ...engine.env },
+            stdio: 'ignore',
+          }),
+        (_res, pulling) => pulling.kill('SIGKILL'),
+      );
+      try {
+        await nothingLeftOf(image, ref);
+      } finally {
+        child.kill('SIGKILL');
+      }
     });
   });
 

@@ -55,10 +55,16 @@ export async function setLabels(content: Content, digest: string, labels: Record
 export class Walker {
   private readonly done = new Map<string, Descriptor[]>();
 
+  /**
+   * With configsOnly, the walk needs only the indexes, manifests and configs in content, checks
+   * no layer and sets no label: what a pull knows, and must agree with the full walk on, before
+   * its layers arrive (the manifests it unpacks while they do).
+   */
   constructor(
     private readonly content: Content,
     private readonly sel: Selection,
     private readonly signal: AbortSignal | undefined,
+    private readonly configsOnly = false,
   ) {}
 
   async walk(desc: Descriptor, what: string, depth = 0): Promise<Descriptor[]> {
@@ -87,6 +93,7 @@ export class Walker {
       if (!isIndex(child.mediaType) && !isManifest(child.mediaType)) continue; // artifacts: not ours to walk
       found.push(...(await this.walk(child, `manifest of image index ${desc.digest}`, depth + 1)));
     }
+    if (this.configsOnly) return found;
     // Numbered by position in the index (not among the selected), so importing again for
     // another platform adds labels and never repoints one that protects an earlier choice.
     await setLabels(
@@ -109,7 +116,8 @@ export class Walker {
     if (!Array.isArray(manifest.layers)) throw invalidArgument(`manifest ${desc.digest} has no layers list`);
     const layers = manifest.layers.map((l, i) => checkDescriptor(l, `layer ${i} of manifest ${desc.digest}`));
     await checkBlob(this.content, config, `config of manifest ${desc.digest}:`);
-    for (const [i, layer] of layers.entries()) await checkBlob(this.content, layer, `layer ${i} of manifest ${desc.digest}:`);
+    if (!this.configsOnly)
+      for (const [i, layer] of layers.entries()) await checkBlob(this.content, layer, `layer ${i} of manifest ${desc.digest}:`);
     let platform = desc.platform;
     if (isConfig(config.mediaType)) {
       const cfg = await readJson<ImageConfig>(this.content, config, `config of manifest ${desc.digest}:`);
@@ -127,10 +135,11 @@ export class Walker {
     } else {
       platform = undefined; // not a runnable image (an attestation or other artifact)
     }
-    await setLabels(this.content, desc.digest, {
-      [`${Label.gcRefContent}config`]: config.digest,
-      ...Object.fromEntries(layers.map((l, i) => [`${Label.gcRefContent}l.${i}`, l.digest])),
-    });
+    if (!this.configsOnly)
+      await setLabels(this.content, desc.digest, {
+        [`${Label.gcRefContent}config`]: config.digest,
+        ...Object.fromEntries(layers.map((l, i) => [`${Label.gcRefContent}l.${i}`, l.digest])),
+      });
     const { annotations: _annotations, ...plain } = desc;
     return platform ? { ...plain, platform } : plain;
   }

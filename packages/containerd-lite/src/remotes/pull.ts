@@ -1,12 +1,16 @@
 /**
  * Pulling an image from a registry into the content store and an image record: resolve the
- * reference to a manifest or index, fetch the selected platforms' manifests, configs and layers
- * (a few blobs at a time, each digest and size checked while it streams into a content writer),
- * then the same walk an import ends with (checks and GC labels; see archive/import.ts), the
- * caller's beforeNaming (the unpack), and only then the image record. Everything is written under the caller's lease, so a pull that fails
- * leaves no name and only blobs the collector takes once the lease goes; a blob whose bytes do
- * not match its digest is never committed. Every blob of the pull is labelled with the repository
- * it is in (source.ts), so a push to another repository of the registry mounts it.
+ * reference to a manifest or index, fetch the selected platforms' manifests, then their configs,
+ * then their layers in order (a few blobs at a time, each digest and size checked while it
+ * streams into a content writer), then the same walk an import ends with (checks and GC labels;
+ * see archive/import.ts), and only then the image record. The caller's unpack runs alongside the
+ * layers' fetch: it starts once the configs are in, and applies each layer once that blob is
+ * committed (so only bytes whose digest was checked) and the layer below it is; the image is
+ * named only when both the fetch and the unpack are done. Everything is written under the
+ * caller's lease, so a pull that fails leaves no name and only blobs and snapshots the collector
+ * takes once the lease goes; a blob whose bytes do not match its digest is never committed.
+ * Every blob of the pull is labelled with the repository it is in (source.ts), so a push to
+ * another repository of the registry mounts it.
  */
 import { EngineError, ErrorKind, invalidArgument, isKind } from '@ctl/proto/errors';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +22,7 @@ import { bytesSource, writeBlob } from '../content/helpers';
 import type { Images } from '../images/images';
 import { type Descriptor, type Index, type Manifest, type Platform, isIndex, isManifest } from '../oci';
 import { formatReference, parseNormalizedReference } from '@ctl/proto/reference';
+import { traced } from '@ctl/proto/trace';
 import { eachInParallel, linkedSignal } from './parallel';
 import { Registry, type RegistryOptions } from './registry';
 import { recordSource } from './source';
@@ -47,8 +52,14 @@ export interface PullOptions {
   registry?: Omit<RegistryOptions, 'signal'>;
   progress?: (event: PullProgress) => void;
   signal?: AbortSignal;
-  /** As ImportOptions.beforeNaming: the unpack, before the image record is made. */
-  beforeNaming?: (manifests: Descriptor[]) => Promise<void>;
+  /**
+   * The unpack, run alongside the fetch of the layers: called once the configs are in content,
+   * with the platform manifests the pull picked; stored(digest) resolves once that blob is
+   * committed (its digest checked) and rejects once the fetch has failed. Awaited before the
+   * image record is made; a failure of either side stops the other, and both have ended when
+   * pullImage returns or throws.
+   */
+  unpack?: (manifests: Descriptor[], stored: (digest: string) => Promise<void>, signal: AbortSignal) => Promise<void>;
 }
 
 export interface PullResult {
@@ -81,8 +92,9 @@ export async function pullImage(reference: string, options: PullOptions): Promis
   await storeBytes(content, target, top.data, `pull-${pullId}-${target.digest}`, options);
   await noteSource(target.digest);
 
-  // The tree, fetched breadth-first: manifests one by one (small), blobs a few at a time.
-  const blobs = new Map<string, Descriptor>();
+  // The tree, fetched breadth-first: manifests one by one (small), then the configs, then the layers.
+  const configs = new Map<string, Descriptor>();
+  const layers = new Map<string, Descriptor>();
   const seen = new Set<string>();
   const visit = async (desc: Descriptor, data: Buffer, depth: number): Promise<void> => {
     checkAborted(signal);
@@ -104,24 +116,54 @@ export async function pullImage(reference: string, options: PullOptions): Promis
       const manifest = json as Manifest;
       if (!manifest.config || !Array.isArray(manifest.layers)) throw invalidArgument(`manifest ${desc.digest} has no config or layers`);
       const config = checkDescriptor(manifest.config, `config of manifest ${desc.digest}`);
-      blobs.set(config.digest, config);
+      configs.set(config.digest, config);
       for (const [i, layer] of manifest.layers.entries()) {
         const l = checkDescriptor(layer, `layer ${i} of manifest ${desc.digest}`);
-        blobs.set(l.digest, l);
+        layers.set(l.digest, l);
       }
     }
   };
-  await visit(target, top.data, 0);
-
-  await eachInParallel([...blobs.values()], PARALLEL, stop, async (desc) => {
-    checkAborted(signal);
-    await fetchBlob(registry, desc, `pull-${pullId}-${desc.digest}`, options);
-    await noteSource(desc.digest);
-  });
-
-  // Everything is in content: check it and label it as an import does, then name it.
-  const found = await new Walker(content, sel, signal).walk(target, 'image');
-  const manifests = pickManifests(found, sel);
+  await traced('pull.manifests', () => visit(target, top.data, 0));
+  const arrivals = new Arrivals();
+  const unpackSignal = linkedSignal(stop, signal);
+  const fail = (error: unknown): never => {
+    // The first failure is the one to report: what it stopped fails with cancellations after it.
+    if (!stop.signal.aborted) stop.abort(error);
+    arrivals.fail(stop.signal.reason);
+    throw stop.signal.reason;
+  };
+  // The configs first, then the layers in order: once the configs are in, the unpack knows its
+  // manifests and diff ids and starts on the first layer while the others are still coming.
+  const blobs = [...configs.values(), ...[...layers.values()].filter((l) => !configs.has(l.digest))];
+  const fetching = traced('pull.blobs', () =>
+    eachInParallel(blobs, PARALLEL, stop, async (desc) => {
+      checkAborted(signal);
+      await traced('pull.blob', () => fetchBlob(registry, desc, `pull-${pullId}-${desc.digest}`, options));
+      arrivals.stored(desc.digest);
+      await noteSource(desc.digest);
+    }),
+  )
+    .then(async () => {
+      // Everything is in content: check it and label it as an import does.
+      const found = await traced('pull.walk', () => new Walker(content, sel, signal).walk(target, 'image'));
+      return pickManifests(found, sel);
+    })
+    .catch(fail);
+  const unpacking = traced('pull.unpack', async () => {
+    if (!options.unpack) return [];
+    await Promise.all([...configs.keys()].map((digest) => arrivals.whenStored(digest)));
+    const planned = pickManifests(await new Walker(content, sel, unpackSignal, true).walk(target, 'image'), sel);
+    if (planned.length) await options.unpack(planned, (digest) => arrivals.whenStored(digest), unpackSignal);
+    return planned;
+  }).catch(fail);
+  const [fetched, unpacked] = await Promise.allSettled([fetching, unpacking]);
+  if (fetched.status === 'rejected' || unpacked.status === 'rejected') throw stop.signal.reason;
+  const manifests = fetched.value;
+  const planned = unpacked.value;
+  // The same walk as the plan's over the same bytes picks the same manifests; should it ever
+  // not, the image still gets no name before each of its manifests is unpacked.
+  const unplanned = manifests.filter((m) => !planned.some((p) => p.digest === m.digest));
+  if (options.unpack && unplanned.length) await options.unpack(unplanned, () => Promise.resolve(), unpackSignal);
   if (!manifests.length)
     progress({
       event: 'image',
@@ -130,11 +172,47 @@ export async function pullImage(reference: string, options: PullOptions): Promis
       total: 0,
       message: `no manifest for the selected platform(s) in ${name}; nothing to unpack`,
     });
-  await options.beforeNaming?.(manifests);
   checkAborted(signal);
   await recordImage(options.images, name, target);
   progress({ event: 'image', name, current: 0, total: 0, message: target.digest });
   return { name, target, manifests };
+}
+
+/**
+ * The blobs of a pull as they are committed, for the unpack to wait on: whenStored(digest)
+ * resolves once stored(digest) is called, or rejects once the fetch failed.
+ */
+class Arrivals {
+  private readonly blobs = new Map<string, { promise: Promise<void>; resolve(): void; reject(error: unknown): void }>();
+  private failure: { error: unknown } | undefined;
+
+  private entry(digest: string) {
+    let entry = this.blobs.get(digest);
+    if (!entry) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      // Nobody may be waiting when the fetch fails: that rejection is no unhandled one.
+      promise.catch(() => undefined);
+      entry = { promise, resolve, reject };
+      if (this.failure) reject(this.failure.error);
+      this.blobs.set(digest, entry);
+    }
+    return entry;
+  }
+
+  whenStored(digest: string): Promise<void> {
+    return this.entry(digest).promise;
+  }
+
+  stored(digest: string): void {
+    this.entry(digest).resolve();
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    for (const entry of this.blobs.values()) entry.reject(error);
+  }
 }
 
 function parse(data: Buffer, desc: Descriptor): unknown {

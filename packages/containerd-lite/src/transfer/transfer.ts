@@ -2,9 +2,10 @@
  * Moving images in and out on the server side (ctl.transfer.v1), so that the command line only
  * names a file or a reference and shows progress. An import or pull runs under a lease of its
  * own, so the garbage collector leaves its blobs and snapshots alone until the image records
- * hold them; the images are named only after every layer is unpacked and verified (beforeNaming),
- * so a failed import or pull names nothing and what it stored goes with its lease; the lease
- * expires by itself after a day if the daemon dies mid-way.
+ * hold them; the images are named only after every layer is unpacked and verified (an import's
+ * beforeNaming; a pull's unpack, which runs alongside the fetch of the layers), so a failed import
+ * or pull names nothing and what it stored goes with its lease; the lease expires by itself after
+ * a day if the daemon dies mid-way.
  */
 import { invalidArgument } from '@ctl/proto/errors';
 import { exportArchive, importArchive } from '../archive';
@@ -152,13 +153,16 @@ export class Transfer {
         registry: registryOptions(request.registry),
         progress,
         signal,
-        beforeNaming: (manifests) => this.unpack(namespace, request, lease, manifests, progress, signal),
+        unpack: (manifests, stored, unpackSignal) => this.unpack(namespace, request, lease, manifests, progress, unpackSignal, stored),
       });
       progress({ event: 'pulled', name: result.name, current: 0, total: 0, message: result.target.digest });
     });
   }
 
-  /** Unpacks what an import or pull fetched, under its lease, before the image is named (as the request asks). */
+  /**
+   * Unpacks what an import or pull fetched (or is fetching: see unpack's stored), under its
+   * lease, before the image is named (as the request asks).
+   */
   private async unpack(
     namespace: string,
     request: { unpack: boolean; snapshotter: string },
@@ -166,11 +170,12 @@ export class Transfer {
     manifests: Descriptor[],
     progress: Progress,
     signal: AbortSignal | undefined,
+    stored?: (digest: string) => Promise<void>,
   ): Promise<void> {
     if (!request.unpack || !manifests.length) return;
     const leases = this.deps.leases(namespace);
     const target = await this.deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
-    await unpackAll(target, manifests, progress, signal);
+    await unpackAll(target, manifests, progress, signal, stored);
   }
 
   async push(namespace: string, request: PushRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
@@ -189,12 +194,24 @@ export class Transfer {
 }
 
 /** Unpacks each manifest once, reporting each layer and each image's top chain id. */
-async function unpackAll(target: UnpackTarget, manifests: Descriptor[], progress: Progress, signal?: AbortSignal): Promise<void> {
+async function unpackAll(
+  target: UnpackTarget,
+  manifests: Descriptor[],
+  progress: Progress,
+  signal?: AbortSignal,
+  stored?: (digest: string) => Promise<void>,
+): Promise<void> {
   const done = new Set<string>();
   for (const manifest of manifests) {
     if (done.has(manifest.digest)) continue;
     done.add(manifest.digest);
-    const unpacked = await unpack(target, manifest, (p) => progress({ ...p, event: p.event === 'exists' ? 'unpacked' : p.event }), signal);
+    const unpacked = await unpack(
+      target,
+      manifest,
+      (p) => progress({ ...p, event: p.event === 'exists' ? 'unpacked' : p.event }),
+      signal,
+      stored,
+    );
     progress({
       event: 'unpacked',
       name: manifest.digest,

@@ -12,6 +12,7 @@
  */
 import { ErrorKind, found, invalidArgument, isKind, wrap } from '@ctl/proto/errors';
 import type { Snapshotter } from '@ctl/snapshotter/client';
+import { traced } from '@ctl/proto/trace';
 import { randomBytes } from 'node:crypto';
 import type { Content } from '../content/content';
 import { readJson } from '../archive/common';
@@ -68,11 +69,16 @@ export async function readImage(content: Content, manifest: Descriptor): Promise
   return { manifest: parsed, config };
 }
 
+/**
+ * stored: for an unpack alongside a pull, waits until a layer's blob is committed in content
+ * (its digest checked); without it every blob must be there already.
+ */
 export async function unpack(
   target: UnpackTarget,
   manifest: Descriptor,
   progress?: (p: UnpackProgress) => void,
   signal?: AbortSignal,
+  stored?: (digest: string) => Promise<void>,
 ): Promise<UnpackResult> {
   const { content, snapshots, namespace, snapshotter } = target;
   const image = await readImage(content, manifest);
@@ -93,15 +99,19 @@ export async function unpack(
       progress?.({ event: 'exists', name: layer.digest, current: i + 1, total: layers.length });
       continue;
     }
+    if (stored) await traced('unpack.wait', () => stored(layer.digest));
+    signal?.throwIfAborted();
     progress?.({ event: 'unpacking', name: layer.digest, current: i, total: layers.length });
     await content.info(layer.digest);
     const activeKey = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
     await target.hold({ type: snapshotType, id: activeKey });
     const active = snapshotName(namespace, activeKey);
-    const mounts = await snapshots.prepare(active, i ? snapshotName(namespace, chain[i - 1]!) : '');
+    const mounts = await traced('unpack.prepare', () => snapshots.prepare(active, i ? snapshotName(namespace, chain[i - 1]!) : ''));
     try {
-      await target.differ.apply(target.blobPath(layer.digest), layer.mediaType, mounts, { expectDiffId: diffIds[i], signal });
-      await snapshots.commit(name, active);
+      await traced('unpack.apply', () =>
+        target.differ.apply(target.blobPath(layer.digest), layer.mediaType, mounts, { expectDiffId: diffIds[i], signal }),
+      );
+      await traced('unpack.commit', () => snapshots.commit(name, active));
     } catch (err) {
       await snapshots.remove(active).catch(() => undefined);
       // Another unpack of the same layer committed first: its snapshot is as good as ours.
