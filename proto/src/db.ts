@@ -75,3 +75,34 @@ async function migrate(db: Database, schema: SchemaDefinition): Promise<void> {
     throw failedPrecondition(`migrations end at schema version ${current}, expected ${schema.version}`);
   }
 }
+
+/** The part of a LevelDB iterator (entries, keys or values) that inBatches reads through. */
+export interface BatchIterator<T> {
+  nextv(size: number): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** The first batch inBatches asks for, and the largest (classic-level's own batch). */
+export const FIRST_BATCH = 16;
+export const LARGEST_BATCH = 1000;
+
+/**
+ * What `for await` over a LevelDB iterator gives, read in batches that start at FIRST_BATCH
+ * entries and grow fourfold. classic-level's native iterator keeps a buffer with room for the
+ * largest batch it was asked for (64 bytes an entry) until V8 collects the iterator's handle,
+ * closed or not, and `for await` and all() ask for 1,000: 64 KiB of malloc'd memory for every
+ * scan, held until the next full GC — in the daemon, hundreds of container runs later, and a
+ * scan per run (a lease's resources) held 25 MiB at once. Most scans find a few entries;
+ * one that finds many costs a few more round trips to the thread pool.
+ */
+export async function* inBatches<T>(iterator: BatchIterator<T>): AsyncGenerator<T, void, undefined> {
+  try {
+    for (let size = FIRST_BATCH; ; size = Math.min(size * 4, LARGEST_BATCH)) {
+      const batch = await iterator.nextv(size);
+      if (batch.length === 0) return;
+      yield* batch;
+    }
+  } finally {
+    await iterator.close();
+  }
+}

@@ -9,7 +9,16 @@ export * from './labels';
 export * from './paths';
 export { ensureDir } from './fsutil';
 export { type Contracts, loadContracts, loaderOptions, serviceDefinition } from './contracts';
-export { type Database, type Migration, type SchemaDefinition, SCHEMA_VERSION_KEY, openDatabase, schemaVersion } from './db';
+export {
+  type BatchIterator,
+  type Database,
+  type Migration,
+  type SchemaDefinition,
+  SCHEMA_VERSION_KEY,
+  inBatches,
+  openDatabase,
+  schemaVersion,
+} from './db';
 export { isNoSpace } from './db-reserve';
 export { type Logger, type LogLevel, LOG_LEVELS, createLogger, childLogger } from './logger';
 export * from './server';

@@ -8,7 +8,7 @@
  * network and container. netd alone writes its database (LevelDB's lock), so memory cannot fall
  * behind it.
  */
-import type { Database } from '@ctl/proto';
+import { type Database, inBatches } from '@ctl/proto';
 import { ENDPOINT_PREFIX, NETWORK_PREFIX, endpointKey, ipamKey, ipamPrefix, networkKey, under } from './layout';
 import type { Endpoint, Network } from './records';
 
@@ -37,7 +37,7 @@ export class NetdStore {
   private networkMap(): Promise<Map<string, Network>> {
     return (this.networksRead ??= (async () => {
       const out = new Map<string, Network>();
-      for await (const value of this.db.values(under(NETWORK_PREFIX))) out.set((value as Network).id, value as Network);
+      for await (const value of inBatches(this.db.values(under(NETWORK_PREFIX)))) out.set((value as Network).id, value as Network);
       return out;
     })());
   }
@@ -70,7 +70,7 @@ export class NetdStore {
     const prefix =
       namespace === undefined ? ENDPOINT_PREFIX : `${ENDPOINT_PREFIX}${namespace}/${containerId === undefined ? '' : `${containerId}/`}`;
     const out: NamespacedEndpoint[] = [];
-    for await (const [key, value] of this.db.iterator(under(prefix))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(prefix)))) {
       const endpoint = value as Endpoint;
       // exact: an id with a slash would share the prefix of a shorter one
       if (containerId !== undefined && endpoint.containerId !== containerId) continue;
@@ -102,7 +102,7 @@ export class NetdStore {
       read = (async () => {
         const prefix = ipamPrefix(networkId);
         const out = new Map<string, Owner>();
-        for await (const [key, value] of this.db.iterator(under(prefix))) out.set(key.slice(prefix.length), value as Owner);
+        for await (const [key, value] of inBatches(this.db.iterator(under(prefix)))) out.set(key.slice(prefix.length), value as Owner);
         return out;
       })();
       this.allocationsRead.set(networkId, read);

@@ -8,7 +8,7 @@
  * Ids are never reused (see open()), so an orphan is never mistaken for a new snapshot.
  * Mutations are serialised, so checks and writes cannot interleave.
  */
-import type { Database } from '@ctl/proto';
+import { type Database, inBatches } from '@ctl/proto';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import type { Driver, DriverSnapshot } from './drivers/driver';
@@ -77,7 +77,8 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
   static async open(db: Database, driver: Driver): Promise<MetaSnapshotter> {
     const s = new MetaSnapshotter(db, driver);
     const prefix = infoPrefix(driver.name);
-    for await (const [k, v] of db.iterator({ gt: prefix, lt: `${prefix}\xff` })) s.index(k.slice(prefix.length), v as SnapshotRecord);
+    for await (const [k, v] of inBatches(db.iterator({ gt: prefix, lt: `${prefix}\xff` })))
+      s.index(k.slice(prefix.length), v as SnapshotRecord);
     // The next id is saved with each new record; a crash between a driver's create and that
     // save leaves an orphan on disk whose id must not be handed out again, so ids on disk
     // count too (their contents would otherwise be taken for a new snapshot's).

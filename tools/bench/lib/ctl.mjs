@@ -30,13 +30,14 @@ export async function waitFor(what, fn) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function startCtl(dir, env, binary = ctlBinary) {
+/** daemonExtra: more environment for the daemon alone (a preloaded probe, say), not for its clients. */
+export async function startCtl(dir, env, binary = ctlBinary, daemonExtra = {}) {
   const root = join(dir, 'root');
   const args = ['--root', root, '--state', join(dir, 'state')];
   mkdirSync(join(dir, 'state'), { recursive: true });
   const daemon = spawn(binary, [...args, 'daemon', '--log-level', 'warn'], {
     stdio: 'inherit',
-    env: { ...daemonProcessEnv(env), CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
+    env: { ...daemonProcessEnv({ ...env, ...daemonExtra }), CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
   });
   const ctl = (more, opts = {}) => execFileSync(binary, [...args, '--no-autostart', ...more], { env, stdio: 'pipe', ...opts });
   await waitFor('ctl daemon', () => ctl(['version']));
@@ -45,6 +46,7 @@ export async function startCtl(dir, env, binary = ctlBinary) {
   ctl(['image', 'import', image]);
   return {
     ctl,
+    daemonPid: daemon.pid,
     /** the daemon's pid and its helpers' (ctl-launch) */
     pids: () => [daemon.pid, ...children(daemon.pid)],
     /** the command line before the command's own arguments */

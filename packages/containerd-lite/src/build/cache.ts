@@ -10,7 +10,7 @@
  * The lease is made before the record and removed after it, so a crash between the two leaves
  * at most a lease without a record, which the next prune sweeps.
  */
-import type { Database } from '@ctl/proto';
+import { type Database, inBatches } from '@ctl/proto';
 import { ErrorKind, found, isKind } from '@ctl/proto/errors';
 import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { createHash } from 'node:crypto';
@@ -163,7 +163,7 @@ export class BuildCache {
   async list(ns: string): Promise<CacheRecord[]> {
     const prefix = buildCacheKey(ns, '');
     const out: CacheRecord[] = [];
-    for await (const [k, v] of this.db.iterator(under(prefix))) out.push(toRecord(k.slice(prefix.length), v as StoredRecord));
+    for await (const [k, v] of inBatches(this.db.iterator(under(prefix)))) out.push(toRecord(k.slice(prefix.length), v as StoredRecord));
     return out.sort((a, b) => b.lastUsedAt.getTime() - a.lastUsedAt.getTime());
   }
 
@@ -204,7 +204,7 @@ export class BuildCache {
 
   /** Why a namespace cannot be removed yet (it has cache records), if it cannot. */
   async inUse(ns: string): Promise<string | undefined> {
-    for await (const _ of this.db.keys({ ...under(buildCacheKey(ns, '')), limit: 1 }))
+    for await (const _ of inBatches(this.db.keys({ ...under(buildCacheKey(ns, '')), limit: 1 })))
       return 'it has build cache records (ctl builder prune)';
     return undefined;
   }

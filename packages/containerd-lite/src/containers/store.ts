@@ -5,7 +5,16 @@
  * and update run under the GC lock shared; delete schedules a collection. Changes are
  * announced on /containers/{create,update,delete} when a publisher is set.
  */
-import { type Database, alreadyExists, failedPrecondition, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import {
+  type Database,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  validateLabels,
+  validateNamespace,
+  inBatches,
+} from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { now, parseTime } from '@ctl/proto/time';
 import type { Publisher } from '../events/events';
@@ -156,7 +165,7 @@ export class ContainerStore {
   private knownKeys(): Promise<Set<string>> {
     this.keys ??= (async () => {
       const keys = new Set<string>();
-      for await (const key of this.db.keys(under(CONTAINER_PREFIX))) keys.add(key);
+      for await (const key of inBatches(this.db.keys(under(CONTAINER_PREFIX)))) keys.add(key);
       return keys;
     })();
     return this.keys;
@@ -182,7 +191,7 @@ export class ContainerStore {
   /** How many containers a namespace has, for the namespace store's "in use" check. */
   async inUse(namespace: string): Promise<string | undefined> {
     let n = 0;
-    for await (const _ of this.db.keys(under(containerKey(namespace, '')))) n++;
+    for await (const _ of inBatches(this.db.keys(under(containerKey(namespace, ''))))) n++;
     return n ? `${n} container${n === 1 ? '' : 's'}` : undefined;
   }
 
@@ -193,7 +202,7 @@ export class ContainerStore {
    */
   async roots(): Promise<GcRoot[]> {
     const out: GcRoot[] = [];
-    for await (const [key, value] of this.db.iterator(under(CONTAINER_PREFIX))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(CONTAINER_PREFIX)))) {
       const [namespace] = splitNamespaced(key, CONTAINER_PREFIX);
       const r = value as ContainerRecord;
       if (r.snapshotter && r.snapshotKey) out.push({ type: 'snapshot', namespace, snapshotter: r.snapshotter, key: r.snapshotKey });
@@ -212,7 +221,7 @@ export class ContainerStore {
     const filter = parseFilters(filters);
     const out: Container[] = [];
     const prefix = containerKey(namespace, '');
-    for await (const [key, value] of this.db.iterator(under(prefix))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(prefix)))) {
       const c = toContainer(key.slice(prefix.length), value as ContainerRecord);
       const match = filter.match((path) => {
         switch (path[0]) {

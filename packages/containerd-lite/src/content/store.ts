@@ -42,6 +42,7 @@ import {
   outOfRange,
   unavailable,
   validateNamespace,
+  inBatches,
 } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { epochNanos, now, parseTime } from '@ctl/proto/time';
@@ -141,7 +142,7 @@ export class ContentStore {
     const store = new ContentStore(db, root, options);
     ensureDir(root, 0o711);
     ensureDir(store.blobDir(), 0o711);
-    for await (const [key, value] of db.iterator({ gt: CONTENT_PREFIX, lt: `${CONTENT_PREFIX}\xff` })) {
+    for await (const [key, value] of inBatches(db.iterator({ gt: CONTENT_PREFIX, lt: `${CONTENT_PREFIX}\xff` }))) {
       const [namespace, digest] = key.slice(CONTENT_PREFIX.length).split('/') as [string, string];
       store.index(namespace, digest, value as BlobRecord);
     }

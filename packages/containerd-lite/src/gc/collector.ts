@@ -34,7 +34,7 @@
  * collections never overlap; `collect()` runs one as soon as the one in progress ends (a call
  * while one is already queued shares it).
  */
-import { type Database, ErrorKind, type Logger, isKind } from '@ctl/proto';
+import { type Database, ErrorKind, type Logger, isKind, inBatches } from '@ctl/proto';
 import type { Cleaner, Snapshotter } from '@ctl/snapshotter/client';
 import type { ContentStore, IngestInfo } from '../content/store';
 import type { ImageStore } from '../images/store';
@@ -115,7 +115,7 @@ export class Collector implements GarbageCollector, GcTrigger {
   /** The snapshotters recorded so far. */
   async recordedSnapshotters(): Promise<string[]> {
     const out: string[] = [];
-    for await (const key of this.options.db.keys(under(SNAPSHOTTER_PREFIX))) out.push(key.slice(SNAPSHOTTER_PREFIX.length));
+    for await (const key of inBatches(this.options.db.keys(under(SNAPSHOTTER_PREFIX)))) out.push(key.slice(SNAPSHOTTER_PREFIX.length));
     return out;
   }
 
@@ -170,7 +170,7 @@ export class Collector implements GarbageCollector, GcTrigger {
     const { db, lock, content, images } = this.options;
     return lock.shared(async () => {
       const namespaces = new Set<string>();
-      for await (const key of db.keys(under(NAMESPACE_PREFIX))) namespaces.add(key.slice(NAMESPACE_PREFIX.length));
+      for await (const key of inBatches(db.keys(under(NAMESPACE_PREFIX)))) namespaces.add(key.slice(NAMESPACE_PREFIX.length));
       const { snapshots, failures } = await this.allSnapshots(namespaces);
       const unreachable = failures.map(([name]) => name);
       const containerRoots: GcRoot[] = [];
@@ -244,7 +244,7 @@ export class Collector implements GarbageCollector, GcTrigger {
 
     await lock.exclusive(async () => {
       const namespaces = new Set<string>();
-      for await (const key of db.keys(under(NAMESPACE_PREFIX))) namespaces.add(key.slice(NAMESPACE_PREFIX.length));
+      for await (const key of inBatches(db.keys(under(NAMESPACE_PREFIX)))) namespaces.add(key.slice(NAMESPACE_PREFIX.length));
 
       const { snapshots, answered: reachable, failures } = await this.allSnapshots(namespaces);
       for (const [name, err] of failures) result.errors.push(`snapshotter "${name}": ${err.message}`);

@@ -4,7 +4,16 @@
  * reference (its target), so both run under the GC lock shared; deleting one schedules a
  * collection (or runs it, with sync).
  */
-import { type Database, alreadyExists, applyLabelUpdate, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import {
+  type Database,
+  alreadyExists,
+  applyLabelUpdate,
+  invalidArgument,
+  notFound,
+  validateLabels,
+  validateNamespace,
+  inBatches,
+} from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { now, parseTime } from '@ctl/proto/time';
 import { GcLock } from '../gc/lock';
@@ -104,14 +113,14 @@ export class ImageStore {
   /** How many images a namespace has, for the namespace store's "in use" check. */
   async inUse(namespace: string): Promise<string | undefined> {
     let n = 0;
-    for await (const _ of this.db.keys(under(imageKey(namespace, '')))) n++;
+    for await (const _ of inBatches(this.db.keys(under(imageKey(namespace, ''))))) n++;
     return n ? `${n} image${n === 1 ? '' : 's'}` : undefined;
   }
 
   /** Every image of every namespace, for the garbage collector. */
   async all(): Promise<ImageEntry[]> {
     const out: ImageEntry[] = [];
-    for await (const [key, value] of this.db.iterator(under(IMAGE_PREFIX))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(IMAGE_PREFIX)))) {
       const [namespace, name] = splitNamespaced(key, IMAGE_PREFIX);
       out.push({ namespace, name, target: (value as ImageRecord).target.digest });
     }
@@ -122,7 +131,7 @@ export class ImageStore {
     const filter = parseFilters(filters);
     const out: Image[] = [];
     const prefix = imageKey(namespace, '');
-    for await (const [key, value] of this.db.iterator(under(prefix))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(prefix)))) {
       const image = toImage(key.slice(prefix.length), value as ImageRecord);
       const match = filter.match((path) => {
         if (path[0] === 'name') return image.name;

@@ -13,6 +13,7 @@ import {
   notFound,
   validateLabels,
   validateNamespace,
+  inBatches,
 } from '@ctl/proto';
 import { parseFilters } from '@ctl/proto/filters';
 import { now, parseTime } from '@ctl/proto/time';
@@ -116,7 +117,7 @@ export class LeaseStore {
 
   async inUse(namespace: string): Promise<string | undefined> {
     let n = 0;
-    for await (const _ of this.db.keys(under(leaseKey(namespace, '')))) n++;
+    for await (const _ of inBatches(this.db.keys(under(leaseKey(namespace, ''))))) n++;
     return n ? `${n} lease${n === 1 ? '' : 's'}` : undefined;
   }
 
@@ -139,7 +140,7 @@ export class LeaseStore {
     await this.queue.run(leaseKey(namespace, id), async () => {
       await this.mustRead(namespace, id);
       const batch = this.db.batch().del(leaseKey(namespace, id));
-      for await (const key of this.db.keys(under(leaseResourcePrefix(namespace, id)))) batch.del(key);
+      for await (const key of inBatches(this.db.keys(under(leaseResourcePrefix(namespace, id))))) batch.del(key);
       await batch.write();
     });
     if (options.sync) await this.gc.collect();
@@ -150,7 +151,7 @@ export class LeaseStore {
     const filter = parseFilters(filters);
     const out: Lease[] = [];
     const prefix = leaseKey(namespace, '');
-    for await (const [key, value] of this.db.iterator(under(prefix))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(prefix)))) {
       const lease = toLease(key.slice(prefix.length), value as LeaseRecord);
       const match = filter.match((path) => {
         if (path[0] === 'id') return lease.id;
@@ -183,7 +184,7 @@ export class LeaseStore {
   async listResources(namespace: string, id: string): Promise<Resource[]> {
     await this.mustRead(namespace, id);
     const out: Resource[] = [];
-    for await (const value of this.db.values(under(leaseResourcePrefix(namespace, id)))) out.push(value as Resource);
+    for await (const value of inBatches(this.db.values(under(leaseResourcePrefix(namespace, id))))) out.push(value as Resource);
     return out;
   }
 
@@ -193,12 +194,12 @@ export class LeaseStore {
    */
   async all(): Promise<{ leases: LeaseEntry[]; dangling: string[] }> {
     const leases = new Map<string, LeaseEntry>();
-    for await (const [key, value] of this.db.iterator(under(LEASE_PREFIX))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(LEASE_PREFIX)))) {
       const [namespace, id] = splitNamespaced(key, LEASE_PREFIX);
       leases.set(`${namespace}/${id}`, { namespace, id, labels: (value as LeaseRecord).labels, resources: [] });
     }
     const dangling: string[] = [];
-    for await (const [key, value] of this.db.iterator(under(LEASE_RESOURCE_PREFIX))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(LEASE_RESOURCE_PREFIX)))) {
       const [namespace, rest] = splitNamespaced(key, LEASE_RESOURCE_PREFIX);
       const lease = leases.get(`${namespace}/${rest.slice(0, rest.indexOf('/'))}`);
       if (lease) lease.resources.push(value as Resource);
@@ -225,7 +226,7 @@ export class LeaseStore {
     const batch = this.db.batch();
     for (const { namespace, id } of leases) {
       batch.del(leaseKey(namespace, id));
-      for await (const key of this.db.keys(under(leaseResourcePrefix(namespace, id)))) batch.del(key);
+      for await (const key of inBatches(this.db.keys(under(leaseResourcePrefix(namespace, id))))) batch.del(key);
     }
     for (const key of danglingKeys) batch.del(key);
     await batch.write();

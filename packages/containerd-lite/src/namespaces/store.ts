@@ -6,6 +6,7 @@ import {
   notFound,
   validateLabels,
   validateNamespace,
+  inBatches,
 } from '@ctl/proto';
 import { NAMESPACE_PREFIX, namespaceKey } from '../layout';
 import type { Namespace, Namespaces } from './namespaces';
@@ -53,7 +54,7 @@ export class NamespaceStore implements Namespaces {
 
   async list(): Promise<Namespace[]> {
     const out: Namespace[] = [];
-    for await (const [key, value] of this.db.iterator({ gt: NAMESPACE_PREFIX, lt: `${NAMESPACE_PREFIX}\xff` })) {
+    for await (const [key, value] of inBatches(this.db.iterator({ gt: NAMESPACE_PREFIX, lt: `${NAMESPACE_PREFIX}\xff` }))) {
       out.push({ name: key.slice(NAMESPACE_PREFIX.length), labels: (value as StoredNamespace).labels });
     }
     return out;

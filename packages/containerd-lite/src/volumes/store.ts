@@ -11,7 +11,16 @@
  * record, then deletes the trash; trash a crash left is swept when the store opens. A directory
  * without a record (a crash between mkdir and the record) is adopted by the next create.
  */
-import { type Database, alreadyExists, failedPrecondition, invalidArgument, notFound, validateLabels, validateNamespace } from '@ctl/proto';
+import {
+  type Database,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  validateLabels,
+  validateNamespace,
+  inBatches,
+} from '@ctl/proto';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -126,7 +135,7 @@ export class VolumeStore {
     const usage = await this.usage(namespace);
     const out: Volume[] = [];
     const prefix = volumeKey(namespace, '');
-    for await (const [key, value] of this.db.iterator(under(prefix))) {
+    for await (const [key, value] of inBatches(this.db.iterator(under(prefix)))) {
       const name = key.slice(prefix.length);
       out.push(this.toVolume(namespace, name, value as VolumeRecord, usage.get(name) ?? []));
     }
@@ -136,14 +145,14 @@ export class VolumeStore {
   /** How many volumes a namespace has, for the namespace store's "in use" check. */
   async inUse(namespace: string): Promise<string | undefined> {
     let n = 0;
-    for await (const _ of this.db.keys(under(volumeKey(namespace, '')))) n++;
+    for await (const _ of inBatches(this.db.keys(under(volumeKey(namespace, ''))))) n++;
     return n ? `${n} volume${n === 1 ? '' : 's'}` : undefined;
   }
 
   /** Every volume of every namespace (for tests and tools). */
   async all(): Promise<{ namespace: string; name: string }[]> {
     const out = [];
-    for await (const key of this.db.keys(under(VOLUME_PREFIX))) {
+    for await (const key of inBatches(this.db.keys(under(VOLUME_PREFIX)))) {
       const [namespace, name] = splitNamespaced(key, VOLUME_PREFIX);
       out.push({ namespace, name });
     }
