@@ -21,7 +21,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCtl, tmpfsBase } from './lib/ctl.mjs';
+import { pgrep, startCtl, tmpfsBase } from './lib/ctl.mjs';
 import { nodeStart } from './lib/stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -122,17 +122,7 @@ function memoryOf(pid) {
 
 async function sleepers(ctl) {
   const pid = ctl.daemonPid;
-  const shims = () => {
-    try {
-      return execFileSync('pgrep', ['-f', `ctl-shim .*${tmp.base}/`], { encoding: 'utf8' })
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map(Number);
-    } catch {
-      return [];
-    }
-  };
+  const shims = () => pgrep(['-f', `ctl-shim .*${tmp.base}/`]);
   const exec = (args) =>
     new Promise((resolve, reject) =>
       execFile(ctl.argv[0], [...ctl.argv.slice(1), ...args], { env: plain }, (err) => (err ? reject(err) : resolve())),

@@ -7,7 +7,9 @@
  * changes what it holds: its JavaScript heap after a full GC is the same with and without them
  * (18.4 MiB after 100 `run --rm`, 19.4 MiB after 1,000, the growth being V8's optimized code).
  * tools/leaks.mjs, 1,000 cycles: on Node's defaults RSS went 114.5 → 133.8 MiB from cycle 100 to
- * 1,000 (2.1 MiB per 100); with these, 99.9 → 106.8 MiB, 0.3 MiB per 100 after cycle 500.
+ * 1,000 (2.1 MiB per 100); with these, 99.9 → 106.8 MiB, 0.3 MiB per 100 after cycle 500. (Taken
+ * before LevelDB scans read in small batches, @ctl/proto's inBatches: tools/bench/daemon-rss.mjs
+ * has the figures since, and what is left, V8's old generation growing until its first full GC.)
  */
 
 /**

@@ -65,17 +65,16 @@ export async function startCtl(dir, env, binary = ctlBinary, daemonExtra = {}) {
   };
 }
 
-function children(pid) {
+/** The pids pgrep(1) finds with these arguments (none: an empty list). */
+export function pgrep(args) {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
 }
+
+const children = (pid) => pgrep(['-P', String(pid)]);
 
 /** A tmpfs at a new directory under /tmp; the returned function unmounts what is under it, and it. */
 export function tmpfsBase(prefix) {
