@@ -221,7 +221,7 @@ function securityOpts(opts: string[]): Pick<Security, 'noNewPrivileges' | 'secco
   return s;
 }
 
-/** --stop-signal, --stop-timeout and --restart (UsageError when bad, or --restart with --rm). */
+/** --stop-signal, --stop-timeout, --restart and -d's --rm (UsageError when bad, or --restart with --rm). */
 function lifecycle(v: Parsed['values']): Lifecycle {
   const l: Lifecycle = {};
   const signal = v['stop-signal'] as string | undefined;
@@ -242,6 +242,8 @@ function lifecycle(v: Parsed['values']): Lifecycle {
     if (policy.name !== 'no' && v.rm) throw new UsageError('conflicting options: --restart and --rm');
     l.restartPolicy = { name: policy.name, maximumRetryCount: policy.maxRetries };
   }
+  // In the foreground ctl run removes the container itself after the exit; detached, the daemon does.
+  if (v.rm && v.detach) l.autoRemove = true;
   return l;
 }
 

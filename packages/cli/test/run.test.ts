@@ -179,6 +179,21 @@ describe('ctl run and the container commands', function () {
     assert.match(ok('ps', '-a'), /keep0 .*Exited \(137\)/);
   });
 
+  it("removes a detached --rm container once it exits (docker's AutoRemove), also an exit it finds when it starts", async () => {
+    const before = ourSnapshots();
+    ok('run', '-d', '--name', 'stays', 'busybox', 'true');
+    ok('run', '-d', '--rm', '--name', 'goes', 'busybox', 'true');
+    await waitFor('goes removed', () => (/\bgoes\b/.test(ok('ps', '-a')) ? undefined : true));
+    // It exits while no daemon runs: the next daemon finds the exit and removes it.
+    ok('run', '-d', '--rm', '--name', 'later', 'busybox', 'sleep', '2');
+    for (const pid of daemonPids(engine.instance)) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    await waitFor('later removed', () => (/\blater\b/.test(ok('ps', '-a')) ? undefined : true));
+    assert.match(ok('ps', '-a'), /stays .*Exited \(0\)/);
+    ok('rm', 'stays');
+    assert.deepEqual(ourSnapshots(), before);
+  });
+
   it('starts 50 containers in parallel and removes them cleanly', async () => {
     const started = await Promise.all(
       Array.from({ length: 50 }, (_, i) => start('run', '-d', '--name', `many${i}`, 'busybox', 'sleep', '300')),

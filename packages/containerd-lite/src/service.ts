@@ -204,12 +204,15 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         };
       };
       // Restart policies (--restart): after the task manager, which has recovered the tasks by now.
+      const late: { removeContainer?: (ns: string, id: string) => Promise<void> } = {};
       supervisor = new RestartSupervisor({
         events,
         containers: (ns) => containers.namespace(ns),
         namespaces: async () => (await namespaces.list()).map((n) => n.name),
         tasks,
         mounts: (snapshotter, key) => snapshots(snapshotter).mounts(key),
+        // the runner comes later (it runs its removals in the supervisor's queue)
+        remove: (ns, id) => late.removeContainer?.(ns, id) ?? Promise.resolve(),
         logger,
       });
       const restarts = supervisor;
@@ -267,6 +270,7 @@ export function containerdLiteService(settings: GcSettings = {}, onOpen?: (parts
         exclusive: (ns, id, fn) => restarts.exclusive(ns, id, fn),
         networking,
       });
+      late.removeContainer = (ns, id) => runner.remove(ns, id, false, true);
       const committer = new Committer({
         content: (ns) => content.namespace(ns),
         images: (ns) => images.namespace(ns),

@@ -19,7 +19,7 @@ const RESERVED_LABELS = (): string[] => Object.values(lite().RestartLabel);
 
 function labelsFrom(values: Record<string, unknown>): Record<string, string> {
   const labels = parseLabelArgs((values.label as string[] | undefined) ?? []);
-  for (const key of RESERVED_LABELS()) if (key in labels) throw new UsageError(`--label ${key}: reserved (use --restart)`);
+  for (const key of RESERVED_LABELS()) if (key in labels) throw new UsageError(`--label ${key}: reserved (use --restart or -d --rm)`);
   return labels;
 }
 

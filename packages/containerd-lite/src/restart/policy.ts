@@ -16,7 +16,12 @@ export const RestartLabel = {
   max: 'ctl.restart-max',
   count: 'ctl.restart-count',
   stoppedByUser: 'ctl.stopped-by-user',
+  /** Lifecycle.auto_remove: the container goes once its task has exited. */
+  autoRemove: 'ctl.auto-remove',
 } as const;
+
+/** Whether the labels ask for the container's removal once its task has exited. */
+export const autoRemoves = (labels: Record<string, string>): boolean => labels[RestartLabel.autoRemove] === '1';
 
 export type RestartPolicyName = 'no' | 'on-failure' | 'always' | 'unless-stopped';
 

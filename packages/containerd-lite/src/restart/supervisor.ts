@@ -27,7 +27,16 @@ import type { Exchange } from '../events/exchange';
 import { snapshotName } from '../gc/mark';
 import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import type { TaskManager } from '../tasks/manager';
-import { BACKOFF_RESET_AFTER_MS, RestartLabel, backoffDelay, policyOf, restartCountOf, shouldRestart, stoppedByUser } from './policy';
+import {
+  BACKOFF_RESET_AFTER_MS,
+  RestartLabel,
+  autoRemoves,
+  backoffDelay,
+  policyOf,
+  restartCountOf,
+  shouldRestart,
+  stoppedByUser,
+} from './policy';
 
 export interface SupervisorDeps {
   events: Exchange;
@@ -37,6 +46,8 @@ export interface SupervisorDeps {
   tasks: TaskManager;
   /** The mounts of a snapshot (its full key, `<ns>/<key>`) of this snapshotter. */
   mounts: (snapshotter: string, key: string) => Promise<Mount[]>;
+  /** Removes a container whose labels ask for it once its task has exited (autoRemoves; the runner's remove). */
+  remove?: (ns: string, id: string) => Promise<void>;
   logger?: Logger;
 }
 
@@ -58,7 +69,7 @@ export class RestartSupervisor {
 
   constructor(private readonly deps: SupervisorDeps) {}
 
-  /** Follows exits from now on, then restarts what exited while the daemon was down. */
+  /** Follows exits from now on, then restarts (or removes) what exited while the daemon was down. */
   start(): void {
     const events = this.deps.events.subscribe([`topic=="${Topic.taskExit}"`, `topic=="${Topic.taskStart}"`], this.abort.signal);
     void this.follow(events).catch((err: Error) =>
@@ -113,7 +124,7 @@ export class RestartSupervisor {
   private async recover(): Promise<void> {
     for (const ns of await this.deps.namespaces()) {
       for (const c of await this.deps.containers(ns).list()) {
-        if (policyOf(c.labels).name === 'no') continue;
+        if (policyOf(c.labels).name === 'no' && !autoRemoves(c.labels)) continue;
         const state = await this.deps.tasks.get(ns, c.id).catch(() => undefined);
         if (!state || !hasExited(state.status)) continue;
         if (policyOf(c.labels).name === 'always' && stoppedByUser(c.labels)) {
@@ -127,16 +138,19 @@ export class RestartSupervisor {
     }
   }
 
-  /** An init exited: schedules its restart when the policy says so. */
+  /** An init exited: schedules its restart when the policy says so, or its removal when its labels ask. */
   private exited(ns: string, id: string, exitStatus: number, exitedAt: number): void {
     const key = this.key(ns, id);
     if (this.removing.has(key) || this.abort.signal.aborted) return;
+    let remove = false;
     void this.queue
       .run(key, async () => {
         const container = await this.deps
           .containers(ns)
           .get(id)
           .catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
+        // After this queue's turn: the removal takes the container's queue itself (exclusive).
+        if (container && autoRemoves(container.labels)) remove = Boolean(this.deps.remove);
         if (!container || !shouldRestart(container.labels, exitStatus) || this.removing.has(key)) return;
         const t = this.track(key);
         if (t.timer) return; // already scheduled
@@ -160,6 +174,12 @@ export class RestartSupervisor {
               this.deps.logger?.error('container restart failed', { namespace: ns, id, err: err.message });
             });
         }, delayMs);
+      })
+      .then(async () => {
+        if (!remove || this.removing.has(key) || this.abort.signal.aborted) return;
+        await this.deps.remove!(ns, id).catch((err: unknown) => {
+          if (!notFound(err)) throw err;
+        });
       })
       .catch((err: Error) => this.deps.logger?.error('restart supervisor', { namespace: ns, id, err: err.message }));
   }

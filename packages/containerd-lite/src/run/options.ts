@@ -218,6 +218,11 @@ function lifecycleLabels(l: Lifecycle__Output): Record<string, string> {
       throw bad('lifecycle.restart_policy', (err as Error).message);
     }
   }
+  if (l.autoRemove) {
+    if (labels[RestartLabel.policy] && labels[RestartLabel.policy] !== 'no')
+      throw bad('lifecycle.auto_remove', 'conflicts with a restart policy');
+    labels[RestartLabel.autoRemove] = '1';
+  }
   return labels;
 }
 
