@@ -102,8 +102,10 @@ describe('tasks (root, real kernel)', function () {
 
   it('kills a sleep with SIGTERM; Delete while running is FailedPrecondition', async () => {
     // pid 1 of a pid namespace ignores signals it has no handler for: the shell traps TERM
-    const id = await run(['sh', '-c', 'trap "exit 143" TERM; while :; do sleep 0.05; done']);
+    const id = await run(['sh', '-c', 'trap "exit 143" TERM; echo trapped; while :; do sleep 0.05; done']);
     await fx.manager.start(NS, id);
+    // Start returns at the shell's exec, before it sets the trap: a TERM sooner would meet pid 1 without a handler.
+    await waitFor('the trap set', async () => (await collect(fx.manager.logs(NS, id))).some((l) => l.log.trim() === 'trapped'));
     assert.equal((await fx.manager.get(NS, id)).status, 'RUNNING');
     await assert.rejects(fx.manager.delete(NS, id), (e) => isKind(e, ErrorKind.FailedPrecondition));
     await fx.manager.kill(NS, id, 15);
