@@ -16,24 +16,12 @@
 //   BENCH_FS=tmpfs node tools/bench/image-import.mjs
 //   BENCH_IMAGE=DIR: build the image into DIR once (image.tar, layer.tar.gz) and reuse it later
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
 import { waitFor } from './lib/ctl.mjs';
+import { ociLayout, sha256 } from './lib/oci-layout.mjs';
 import { bytesFrom } from './lib/stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -49,7 +37,6 @@ const children = [];
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 
-const sha256 = (data) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const fileDigest = (path) => sha256(readFileSync(path));
 
 function buildImage(dir) {
@@ -72,7 +59,7 @@ function buildImage(dir) {
     closeSync(fd);
   }
   const layout = join(dir, 'layout');
-  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  const { finish } = ociLayout(layout);
   execFileSync('tar', [
     '--sort=name',
     '--owner=0',
@@ -91,34 +78,11 @@ function buildImage(dir) {
   const layerDigest = fileDigest(join(dir, 'layer.tar.gz'));
   const layerSize = readFileSync(join(dir, 'layer.tar.gz')).length;
   execFileSync('cp', [join(dir, 'layer.tar.gz'), join(layout, 'blobs', 'sha256', layerDigest.slice(7))]);
-  const blob = (obj) => {
-    const data = Buffer.from(JSON.stringify(obj));
-    const digest = sha256(data);
-    writeFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), data);
-    return { digest, size: data.length };
-  };
-  const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch] ?? process.arch;
-  const config = blob({ architecture: arch, os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [diffId] } });
-  const manifest = blob({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+  finish({
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layerSize }],
+    diffIds: [diffId],
+    name: 'docker.io/library/bench:latest',
   });
-  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(
-    join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'io.containerd.image.name': 'docker.io/library/bench:latest', 'org.opencontainers.image.ref.name': 'latest' },
-        },
-      ],
-    }),
-  );
   execFileSync('tar', ['-cf', join(dir, 'image.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs']);
   rmSync(rootfs, { recursive: true, force: true });
   rmSync(layout, { recursive: true, force: true });
@@ -212,6 +176,7 @@ try {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)));
   }
-  if (FS === 'tmpfs') execFileSync('umount', ['-R', base]);
+  // Lazily, as lib/ctl.mjs's tmpfsBase does: the daemons' helpers may still be on their way out.
+  if (FS === 'tmpfs') execFileSync('umount', ['-R', '-l', base]);
   rmSync(base, { recursive: true, force: true });
 }

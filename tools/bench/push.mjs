@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
 import { ctlBinary, tmpfsBase, waitFor } from './lib/ctl.mjs';
 import { certEnvs, inOwnNetns } from './lib/netns.mjs';
+import { ociLayout, sha256 } from './lib/oci-layout.mjs';
 import { bytesFrom, median, nodeStart } from './lib/stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,7 +36,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LAYERS = Number(process.env.BENCH_LAYERS ?? 5);
 const TOTAL = Number(process.env.BENCH_BYTES ?? 50e6);
 const IMAGE_NAME = 'docker.io/library/pushbench:latest';
-const sha256 = (data) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const sorted = (xs) => [...xs].sort((a, b) => a - b);
 
 /**
@@ -44,12 +44,7 @@ const sorted = (xs) => [...xs].sort((a, b) => a - b);
  */
 function buildImage(dir) {
   const layout = join(dir, 'layout');
-  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-  const put = (data) => {
-    const digest = sha256(data);
-    writeFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), data);
-    return { digest, size: data.length };
-  };
+  const { put, finish } = ociLayout(layout);
   const rand = bytesFrom(7);
   const words = Buffer.from('the quick brown fox jumps over the lazy dog\n');
   const layers = [];
@@ -79,36 +74,7 @@ function buildImage(dir) {
     rmSync(`${tar}.gz`);
     rmSync(rootfs, { recursive: true, force: true });
   }
-  const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch] ?? process.arch;
-  const config = put(
-    Buffer.from(
-      JSON.stringify({ architecture: arch, os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: diffIds } }),
-    ),
-  );
-  const manifest = put(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers,
-      }),
-    ),
-  );
-  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(
-    join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'io.containerd.image.name': IMAGE_NAME, 'org.opencontainers.image.ref.name': 'latest' },
-        },
-      ],
-    }),
-  );
+  finish({ layers, diffIds, name: IMAGE_NAME });
   execFileSync('tar', ['-cf', join(dir, 'image.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs']);
   rmSync(layout, { recursive: true, force: true });
 }
