@@ -21,6 +21,7 @@
         "src/native/state.c",
         "src/native/namespaces.c",
         "src/native/mounts.c",
+        "src/native/mount_options.c",
         "src/native/cgroups.c",
         "src/native/cgroups_stats.c",
         "src/native/cgroups_resources.c",
@@ -55,7 +56,7 @@
       "target_name": "ctl-launch",
       "type": "executable",
       # with ctl-netns's and ctl-mount's operations, which it runs itself (see launch.c)
-      "sources": ["src/native/launch.c", "src/native/parent_death.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c", "src/native/mount_tool.c"]
+      "sources": ["src/native/launch.c", "src/native/parent_death.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c", "src/native/mount_tool.c", "src/native/mount_options.c"]
     },
     {
       # a container's network namespace pinned on a file, made and removed (see netns.c);
@@ -69,7 +70,7 @@
       # a rootfs mounted and unmounted with mount(2) (see mount_tool.c); static, as ctl-netns
       "target_name": "ctl-mount",
       "type": "executable",
-      "sources": ["src/native/mount_main.c", "src/native/mount_tool.c"],
+      "sources": ["src/native/mount_main.c", "src/native/mount_tool.c", "src/native/mount_options.c"],
       "ldflags": ["-static"]
     },
     {

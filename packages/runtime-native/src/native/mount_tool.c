@@ -14,6 +14,7 @@
  * (launch.c): they change nothing of the calling process and close what they open. */
 #define _GNU_SOURCE
 #include "mount_tool.h"
+#include "mount_options.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -54,51 +55,6 @@ static int fail(int err, const char *step, const char *what) {
   }
 }
 
-struct flag_option {
-  const char *name;
-  unsigned long set, clear;
-};
-
-/* the options mount(8) turns into flags; a propagation option is a mount call of its own */
-static const struct flag_option flag_options[] = {
-    {"defaults", 0, 0},
-    {"ro", MS_RDONLY, 0},
-    {"rw", 0, MS_RDONLY},
-    {"nosuid", MS_NOSUID, 0},
-    {"suid", 0, MS_NOSUID},
-    {"nodev", MS_NODEV, 0},
-    {"dev", 0, MS_NODEV},
-    {"noexec", MS_NOEXEC, 0},
-    {"exec", 0, MS_NOEXEC},
-    {"sync", MS_SYNCHRONOUS, 0},
-    {"async", 0, MS_SYNCHRONOUS},
-    {"dirsync", MS_DIRSYNC, 0},
-    {"remount", MS_REMOUNT, 0},
-    {"mand", MS_MANDLOCK, 0},
-    {"nomand", 0, MS_MANDLOCK},
-    {"atime", 0, MS_NOATIME},
-    {"noatime", MS_NOATIME, 0},
-    {"diratime", 0, MS_NODIRATIME},
-    {"nodiratime", MS_NODIRATIME, 0},
-    {"relatime", MS_RELATIME, 0},
-    {"norelatime", 0, MS_RELATIME},
-    {"strictatime", MS_STRICTATIME, 0},
-    {"nostrictatime", 0, MS_STRICTATIME},
-    {"lazytime", MS_LAZYTIME, 0},
-    {"nolazytime", 0, MS_LAZYTIME},
-    {"silent", MS_SILENT, 0},
-    {"loud", 0, MS_SILENT},
-    {"bind", MS_BIND, 0},
-    {"rbind", MS_BIND | MS_REC, 0},
-};
-
-static const struct flag_option propagation_options[] = {
-    {"private", MS_PRIVATE, 0},       {"rprivate", MS_PRIVATE | MS_REC, 0},
-    {"shared", MS_SHARED, 0},         {"rshared", MS_SHARED | MS_REC, 0},
-    {"slave", MS_SLAVE, 0},           {"rslave", MS_SLAVE | MS_REC, 0},
-    {"unbindable", MS_UNBINDABLE, 0}, {"runbindable", MS_UNBINDABLE | MS_REC, 0},
-};
-
 /* fstab's options for mount(8) itself, which the kernel never sees */
 static bool userspace_only(const char *o) {
   static const char *const names[] = {"auto", "noauto", "user", "nouser", "users", "nofail", "_netdev", "owner", "group"};
@@ -107,14 +63,6 @@ static bool userspace_only(const char *o) {
     if (!strcmp(o, names[k])) return true;
   return false;
 }
-
-static const struct flag_option *find_option(const struct flag_option *table, size_t n, const char *o) {
-  for (size_t k = 0; k < n; k++)
-    if (!strcmp(o, table[k].name)) return &table[k];
-  return NULL;
-}
-
-#define COUNT(a) (sizeof a / sizeof *a)
 
 static int do_mount(const char *type, const char *source, const char *target, const char *options) {
   unsigned long flags = 0, propagation = 0;
@@ -128,8 +76,8 @@ static int do_mount(const char *type, const char *source, const char *target, co
   size_t dlen = 0;
   char *save = NULL;
   for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-    const struct flag_option *f = find_option(flag_options, COUNT(flag_options), o);
-    const struct flag_option *p = f ? NULL : find_option(propagation_options, COUNT(propagation_options), o);
+    const struct mount_option *f = mount_flag_option(o);
+    const struct mount_option *p = f ? NULL : mount_propagation_option(o);
     if (f) {
       flags = (flags & ~f->clear) | f->set;
     } else if (p) {

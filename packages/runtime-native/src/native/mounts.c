@@ -3,6 +3,7 @@
  * init, in its mount namespace (new or joined by path), or, for a container without one, in the
  * caller's under a bind of the rootfs (host_mntns). */
 #include "mounts.h"
+#include "mount_options.h"
 #include "util.h"
 #include "error.h"
 #include "json.h"
@@ -19,42 +20,6 @@
 #include <sys/sysmacros.h>
 #include <linux/openat2.h>
 
-static const struct {
-  const char *name;
-  bool clear;
-  unsigned long flag;
-} FLAGS[] = {
-    {"ro", false, MS_RDONLY},
-    {"rw", true, MS_RDONLY},
-    {"nosuid", false, MS_NOSUID},
-    {"suid", true, MS_NOSUID},
-    {"nodev", false, MS_NODEV},
-    {"dev", true, MS_NODEV},
-    {"noexec", false, MS_NOEXEC},
-    {"exec", true, MS_NOEXEC},
-    {"sync", false, MS_SYNCHRONOUS},
-    {"async", true, MS_SYNCHRONOUS},
-    {"dirsync", false, MS_DIRSYNC},
-    {"remount", false, MS_REMOUNT},
-    {"mand", false, MS_MANDLOCK},
-    {"nomand", true, MS_MANDLOCK},
-    {"atime", true, MS_NOATIME},
-    {"noatime", false, MS_NOATIME},
-    {"diratime", true, MS_NODIRATIME},
-    {"nodiratime", false, MS_NODIRATIME},
-    {"relatime", false, MS_RELATIME},
-    {"norelatime", true, MS_RELATIME},
-    {"strictatime", false, MS_STRICTATIME},
-    {"nostrictatime", true, MS_STRICTATIME},
-};
-static const struct {
-  const char *name;
-  unsigned long flag;
-} PROPAGATION[] = {
-    {"private", MS_PRIVATE}, {"rprivate", MS_PRIVATE | MS_REC}, {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
-    {"slave", MS_SLAVE},     {"rslave", MS_SLAVE | MS_REC},     {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
-};
-
 unsigned long mount_parse_options(json_t *options, char **data, unsigned long *propagation, bool *bind, bool *rec) {
   unsigned long flags = 0;
   size_t i, dlen = 0;
@@ -63,21 +28,23 @@ unsigned long mount_parse_options(json_t *options, char **data, unsigned long *p
   json_array_foreach(options, i, o) {
     const char *s = json_string_value(o);
     if (!s) continue;
-    bool known = false;
-    for (size_t k = 0; k < sizeof FLAGS / sizeof *FLAGS; k++)
-      if (!strcmp(s, FLAGS[k].name)) {
-        flags = FLAGS[k].clear ? flags & ~FLAGS[k].flag : flags | FLAGS[k].flag;
-        known = true;
-      }
-    for (size_t k = 0; k < sizeof PROPAGATION / sizeof *PROPAGATION; k++)
-      if (!strcmp(s, PROPAGATION[k].name)) {
-        *propagation = PROPAGATION[k].flag;
-        known = true;
-      }
-    if (!strcmp(s, "bind")) *bind = known = true;
-    if (!strcmp(s, "rbind")) *bind = *rec = known = true;
-    if (!strcmp(s, "tmpcopyup") || !strcmp(s, "defaults")) known = true;
-    if (known) continue;
+    /* bind and rbind are the caller's to do (a bind mount, then a remount with the flags) */
+    if (!strcmp(s, "bind") || !strcmp(s, "rbind")) {
+      *bind = true;
+      if (s[0] == 'r') *rec = true;
+      continue;
+    }
+    if (!strcmp(s, "tmpcopyup")) continue;
+    const struct mount_option *f = mount_flag_option(s);
+    if (f) {
+      flags = (flags & ~f->clear) | f->set;
+      continue;
+    }
+    const struct mount_option *p = mount_propagation_option(s);
+    if (p) {
+      *propagation = p->set;
+      continue;
+    }
     size_t l = strlen(s);
     *data = realloc(*data, dlen + l + 2);
     if (dlen) (*data)[dlen++] = ',';
@@ -323,8 +290,8 @@ static int root_propagation(json_t *spec, unsigned long *prop, bool *given, stru
   const char *rp = jstr(jpath(spec, "linux"), "rootfsPropagation");
   *given = rp && *rp;
   if (!*given) return 0;
-  for (size_t k = 0; k < sizeof PROPAGATION / sizeof *PROPAGATION; k++)
-    if (!strcmp(rp, PROPAGATION[k].name)) return *prop = PROPAGATION[k].flag, 0;
+  const struct mount_option *p = mount_propagation_option(rp);
+  if (p) return *prop = p->set, 0;
   return ctl_fail(e, 0, "config.json: linux.rootfsPropagation: unknown value \"%s\"", rp);
 }
 
