@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
-import { TO_OBJECT, staticCodecs, staticMethod } from './codecs';
+import { TO_OBJECT, messageCodec, staticCodecs, staticMethod } from './codecs';
 import { loadContracts, serviceDefinition } from './contracts';
 
 const descriptor = JSON.parse(readFileSync(join(__dirname, 'descriptor.json'), 'utf8')) as { files: string[]; root: protobuf.INamespace };
@@ -151,6 +151,22 @@ describe('static codecs and proto-loader agree', () => {
       });
     }
   }
+
+  it("loads a method's own codecs, which hold only the types its messages reach", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const own = require('../dist/static/ctl_run_v1_run--Runner.Remove.js') as (pb: unknown) => Record<string, unknown>;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const root = own(require('protobufjs/minimal'));
+    assert.ok(messageCodec(root, 'ctl.run.v1.RemoveRequest'));
+    assert.equal(messageCodec(root, 'ctl.run.v1.ContainerConfig'), undefined, 'Remove reaches no container config');
+    assert.ok(messageCodec(staticCodecs('ctl/run/v1/run').root, 'ctl.run.v1.ContainerConfig'));
+    const remove = staticMethod('ctl/run/v1/run', 'ctl.run.v1.Runner', 'Remove');
+    assert.deepEqual(remove.request.decode(remove.request.encode({ id: 'c1', force: true })), {
+      id: 'c1',
+      force: true,
+      removeVolumes: false,
+    });
+  });
 
   it('decodes int64 as numbers and enums as names', () => {
     const info = serviceDefinition('containerd/services/snapshots/v1/snapshots', 'containerd.services.snapshots.v1.Snapshots').Usage!;
