@@ -5,6 +5,7 @@
  */
 import { USAGE_FAILED, UsageError, parseGlobal } from './args';
 import type { Command, CommandContext } from './command';
+import { descriptorWriter } from './output';
 import { suggestions } from './suggest';
 import { traceNow, traceSpan, traced, tracedSync, tracing } from '@ctl/proto/trace';
 
@@ -115,8 +116,8 @@ const usageError = (err: (text: string) => void, prefix: string, message: string
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const err = (text: string): void => void process.stderr.write(text);
-  const out = (text: string): void => void process.stdout.write(text);
+  const err = descriptorWriter(2);
+  const out = descriptorWriter(1);
   let global;
   try {
     global = parseGlobal(argv, env);
