@@ -31,6 +31,11 @@ async function bundle(entry, outfile, external) {
     logLevel: 'warning',
     logOverride: { 'require-resolve-not-external': 'silent', 'unsupported-require-call': 'silent' },
     metafile: true,
+    // One non-ASCII character (a comment's "§" was enough) makes V8 hold the whole source as
+    // UTF-16, and decode, hash and scan it so: `ctl ps` 183 M -> 157 M instructions with both
+    // of these. Names stay, so stack traces still name functions.
+    charset: 'ascii',
+    minifyWhitespace: true,
   });
   // The point of a bundle is what it leaves out: a client module that imports the services'
   // side of @ctl/proto (grpc-js, winston, level) would make commands parse them. Fail the
