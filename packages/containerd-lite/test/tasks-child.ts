@@ -1,8 +1,9 @@
 /**
- * A stand-in containerd-lite for the restart test: opens a TaskManager on the given dirs,
- * creates and starts the given containers' tasks, prints their pids as one JSON line, then
- * idles until it is killed (the test sends SIGKILL).
- * argv[2]: JSON file {dirs, rootfs, containers: {id: Container JSON with spec.value base64}}.
+ * A stand-in containerd-lite for the restart tests: opens a TaskManager on the given dirs,
+ * creates and starts the given containers' tasks (leaving those `leave` names created, or
+ * paused), prints their pids as one JSON line, then idles until it is killed (the test sends
+ * SIGKILL).
+ * argv[2]: JSON file {dirs, rootfs, containers: {id: Container JSON with spec.value base64}, leave: {id: 'CREATED' | 'PAUSED'}}.
  */
 import { notFound } from '@ctl/proto/errors';
 import * as fs from 'node:fs';
@@ -13,6 +14,7 @@ interface Input {
   dirs: { root: string; state: string };
   rootfs: string;
   containers: Record<string, { spec: string }>;
+  leave?: Record<string, 'CREATED' | 'PAUSED'>;
 }
 
 async function main(): Promise<void> {
@@ -31,8 +33,10 @@ async function main(): Promise<void> {
   });
   const pids: Record<string, number> = {};
   for (const id of Object.keys(input.containers)) {
-    await manager.create('default', id, { rootfs: [{ type: 'bind', source: input.rootfs, options: ['rbind'] }] });
-    pids[id] = (await manager.start('default', id)).pid;
+    pids[id] = (await manager.create('default', id, { rootfs: [{ type: 'bind', source: input.rootfs, options: ['rbind'] }] })).pid;
+    if (input.leave?.[id] === 'CREATED') continue;
+    await manager.start('default', id);
+    if (input.leave?.[id] === 'PAUSED') await manager.pause('default', id);
   }
   process.stdout.write(`${JSON.stringify(pids)}\n`);
   setInterval(() => undefined, 1 << 30);

@@ -9,7 +9,7 @@ import { notFound } from '@ctl/proto/errors';
 import { type TempInstance, isAlive, tempInstance, waitFor } from '@ctl/proto/testing';
 import { buildSpec } from '@ctl/runtime-native';
 import { mountTableSync } from '@ctl/runtime-native/mount';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Container, SPEC_TYPE_URL } from '../src/containers/containers';
@@ -170,6 +170,46 @@ export class TasksFixture {
   destroy(): void {
     this.manager?.close();
     if (mountsUnder(this.tmp.base).length === 0) this.tmp.remove();
+  }
+}
+
+/**
+ * Creates and starts the ids' tasks (namespace default) in a child process holding a
+ * TaskManager, as a daemon would, then kills it with SIGKILL; returns the inits' pids. `leave`
+ * names the tasks to leave only created, or paused, rather than running.
+ */
+export async function runInChild(
+  fx: TasksFixture,
+  ids: string[],
+  leave: Record<string, 'CREATED' | 'PAUSED'> = {},
+): Promise<Record<string, number>> {
+  const input = {
+    dirs: { root: fx.tmp.root, state: fx.tmp.state },
+    rootfs: fx.rootfs,
+    containers: Object.fromEntries(ids.map((id) => [id, { spec: fx.containers.get(`default/${id}`)!.spec!.value.toString('base64') }])),
+    leave,
+  };
+  const inputFile = path.join(fx.tmp.base, 'child-input.json');
+  fs.writeFileSync(inputFile, JSON.stringify(input));
+  const child = spawn(process.execPath, [path.join(__dirname, 'tasks-child.js'), inputFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    return await waitFor(
+      'the child to start its tasks',
+      () =>
+        out.includes('\n')
+          ? (JSON.parse(out) as Record<string, number>)
+          : child.exitCode !== null
+            ? Promise.reject(new Error(`child failed: ${err}`))
+            : undefined,
+      15_000,
+    );
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
   }
 }
 

@@ -5,45 +5,13 @@
  */
 import { ErrorKind, isKind } from '@ctl/proto/errors';
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TaskManager } from '../src/tasks/manager';
-import { BUSYBOX, RecordingPublisher, TasksFixture, waitFor } from './tasks-fixture';
+import { BUSYBOX, RecordingPublisher, TasksFixture, runInChild, waitFor } from './tasks-fixture';
 
 const isRoot = process.getuid?.() === 0;
 const NS = 'default';
-
-/** Starts the ids' tasks in a child process holding a TaskManager, then kills it with SIGKILL. */
-async function runInChild(fx: TasksFixture, ids: string[]): Promise<Record<string, number>> {
-  const input = {
-    dirs: { root: fx.tmp.root, state: fx.tmp.state },
-    rootfs: fx.rootfs,
-    containers: Object.fromEntries(ids.map((id) => [id, { spec: fx.containers.get(`${NS}/${id}`)!.spec!.value.toString('base64') }])),
-  };
-  const inputFile = path.join(fx.tmp.base, 'child-input.json');
-  fs.writeFileSync(inputFile, JSON.stringify(input));
-  const child = spawn(process.execPath, [path.join(__dirname, 'tasks-child.js'), inputFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  try {
-    return await waitFor(
-      'the child to start its tasks',
-      () =>
-        out.includes('\n')
-          ? (JSON.parse(out) as Record<string, number>)
-          : child.exitCode !== null
-            ? Promise.reject(new Error(`child failed: ${err}`))
-            : undefined,
-      15_000,
-    );
-  } finally {
-    child.kill('SIGKILL');
-    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
-  }
-}
 
 describe('tasks restart recovery (root, real kernel)', function () {
   let fx: TasksFixture;

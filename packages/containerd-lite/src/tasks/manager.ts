@@ -43,7 +43,7 @@ import type { Problem } from '../system/check';
 import { ShimProcess, type Stdio, processAlive } from './process';
 import { type ShimBinaries, ShimManager } from './shim-manager';
 import { loadTasks } from './shim-load';
-import { Task } from './task';
+import { type LiveStatus, Task } from './task';
 import { TaskEvents } from './task-events';
 import type { CreateTaskOptions, ExecOptions, ExitResult, KillOptions, Metric, ProcessState, TaskLocation, Tasks } from './tasks';
 
@@ -243,6 +243,7 @@ export class TaskManager {
         init.pid = pid;
         await traced('task.create.bridge', () => this.bridges.bridge(init));
         const task = new Task(ns, id, bundle, runtime, init, meta);
+        task.movedTo('CREATED');
         this.tasks.set(this.key(ns, id), task);
         this.events.watchInit(task);
         this.events.publish(ns, Topic.taskCreate, 'containerd.events.TaskCreate', {
@@ -276,8 +277,13 @@ export class TaskManager {
         if (unless && (await unless())) return { pid: t.init.pid, skipped: true };
         t.starting = true;
         try {
-          await traced('task.start.runtime', () => t.runtime.start(id));
+          await traced('task.start.runtime', () => t.runtime.start(id)).catch(async (err: unknown) => {
+            // The init may have been released before the failure (or exited): the runtime says where it is.
+            await t.resync();
+            throw err;
+          });
           t.init.started = true;
+          t.movedTo('RUNNING');
           this.events.publish(ns, Topic.taskStart, 'containerd.events.TaskStart', { container_id: id, pid: t.init.pid });
         } finally {
           t.starting = false;
@@ -368,10 +374,10 @@ export class TaskManager {
     return t.state(p, t.execStatus(p));
   }
 
+  /** Every task's init; the rare task whose status needs the runtime does not hold up the others. */
   async list(ns: string): Promise<ProcessState[]> {
-    const out: ProcessState[] = [];
-    for (const t of this.tasks.values()) if (t.namespace === ns) out.push(t.state(t.init, await t.initStatus()));
-    return out;
+    const tasks = [...this.tasks.values()].filter((t) => t.namespace === ns);
+    return Promise.all(tasks.map(async (t) => t.state(t.init, await t.initStatus())));
   }
 
   async kill(ns: string, id: string, signal: number, o: KillOptions = {}): Promise<void> {
@@ -427,16 +433,23 @@ export class TaskManager {
     });
   }
 
+  /**
+   * Pause and Resume run in the task's queue, as they change its status: a Get waits for them and
+   * sees where they left it. Only a running task is paused: containerd's shim refuses a created
+   * one, which the runtime would freeze and yet still call created.
+   */
   async pause(ns: string, id: string): Promise<void> {
-    const t = this.task(ns, id);
-    await t.runtime.pause(id);
-    this.events.publish(ns, Topic.taskPaused, 'containerd.events.TaskPaused', { container_id: id });
+    return this.queue.run(this.key(ns, id), async () => {
+      await this.moveInit(this.task(ns, id), 'pause', 'RUNNING', 'PAUSED');
+      this.events.publish(ns, Topic.taskPaused, 'containerd.events.TaskPaused', { container_id: id });
+    });
   }
 
   async resume(ns: string, id: string): Promise<void> {
-    const t = this.task(ns, id);
-    await t.runtime.resume(id);
-    this.events.publish(ns, Topic.taskResumed, 'containerd.events.TaskResumed', { container_id: id });
+    return this.queue.run(this.key(ns, id), async () => {
+      await this.moveInit(this.task(ns, id), 'resume', 'PAUSED', 'RUNNING');
+      this.events.publish(ns, Topic.taskResumed, 'containerd.events.TaskResumed', { container_id: id });
+    });
   }
 
   async pids(ns: string, id: string): Promise<number[]> {
@@ -470,6 +483,24 @@ export class TaskManager {
   }
 
   // --- helpers ---
+
+  /**
+   * Pauses or resumes the init, which the status table must allow, and records where that left
+   * it. A verb the runtime failed may have been refused (nothing changed) or have stopped part
+   * way (a freeze the kernel finishes later): the runtime's state is read then, and trusted unless
+   * it still says `from`.
+   */
+  private async moveInit(t: Task, verb: 'pause' | 'resume', from: LiveStatus, to: LiveStatus): Promise<void> {
+    const status = await t.initStatus();
+    if (!allows(status, verb)) throw failedPrecondition(`cannot ${verb} task "${t.id}": it is ${status.toLowerCase()}`);
+    try {
+      await (verb === 'pause' ? t.runtime.pause(t.id) : t.runtime.resume(t.id));
+    } catch (err) {
+      await t.resync(from);
+      throw err;
+    }
+    t.movedTo(to);
+  }
 
   private key(ns: string, id: string): string {
     return `${ns}\0${id}`;

@@ -16,7 +16,7 @@ const ANNOUNCED = 'exit.announced';
 const SHIM_PID = 'shim.pid';
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks); undefined when the process is gone or a zombie. */
-function processStartTime(pid: number): string | undefined {
+export function processStartTime(pid: number): string | undefined {
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');

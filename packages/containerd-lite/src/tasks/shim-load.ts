@@ -3,9 +3,12 @@
  * from the daemon (setsid, double fork), so a SIGKILL of the daemon leaves the containers
  * running: a task whose create did not finish (no task.json) is removed; the others are
  * watched again, and an exit recorded while nothing watched is published now (once:
- * exit.announced).
+ * exit.announced). The status of an init still alive (created, running, paused: the earlier
+ * daemon's pauses are not known to this one) is the runtime's, read here once for the task's
+ * life in this daemon (task.ts).
  */
 import type { Logger } from '@ctl/proto';
+import type { Runtime, State } from '@ctl/runtime-native';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type TaskDirs, type TaskJson, execsDir, readExecJson, readTaskJson, removeBundle, rootfsMounted, unmountRootfs } from './bundle';
@@ -26,18 +29,51 @@ export interface ShimLoadDeps {
   add(task: Task): void;
 }
 
+/**
+ * The containers of each runtime root (a namespace's, per runtime), listed once for the whole
+ * load: one runtime command per root rather than one per task.
+ */
+class RuntimeStates {
+  private readonly lists = new Map<Runtime, Promise<Map<string, State>>>();
+
+  constructor(private readonly logger?: Logger) {}
+
+  /** The runtime's state of container id; undefined when it has none, or the list failed (logged). */
+  async of(runtime: Runtime, id: string): Promise<State | undefined> {
+    let list = this.lists.get(runtime);
+    if (!list) {
+      list = runtime.list().then(
+        // runc prints null for an empty root
+        (states) => new Map((states ?? []).map((s) => [s.id, s])),
+        (err: Error) => {
+          this.logger?.warn('runtime list at load failed: its tasks will ask the runtime at each status', {
+            root: runtime.root,
+            err: err.message,
+          });
+          return new Map<string, State>();
+        },
+      );
+      this.lists.set(runtime, list);
+    }
+    return (await list).get(id);
+  }
+}
+
 /** Loads every bundle under the tasks dir; one that fails is logged and left as it is. */
 export async function loadTasks(deps: ShimLoadDeps): Promise<void> {
   const { tasksDir } = deps.dirs;
   if (!fs.existsSync(tasksDir)) return;
+  const states = new RuntimeStates(deps.logger);
   for (const ns of fs.readdirSync(tasksDir)) {
     for (const id of fs.readdirSync(path.join(tasksDir, ns))) {
-      await loadTask(deps, ns, id).catch((err: Error) => deps.logger?.error('task not recovered', { namespace: ns, id, err: err.message }));
+      await loadTask(deps, states, ns, id).catch((err: Error) =>
+        deps.logger?.error('task not recovered', { namespace: ns, id, err: err.message }),
+      );
     }
   }
 }
 
-async function loadTask(deps: ShimLoadDeps, ns: string, id: string): Promise<void> {
+async function loadTask(deps: ShimLoadDeps, states: RuntimeStates, ns: string, id: string): Promise<void> {
   const { logger, events, bridges } = deps;
   const bundle = deps.dirs.bundleDir(ns, id);
   let meta: TaskJson;
@@ -53,6 +89,7 @@ async function loadTask(deps: ShimLoadDeps, ns: string, id: string): Promise<voi
   const runtime = deps.shims.runtime(ns, meta.runtime ?? '');
   const init = new ShimProcess('', bundle, path.join(bundle, 'init.pid'), meta, true);
   const task = new Task(ns, id, bundle, runtime, init, meta);
+  if (!init.readExit()) task.adopt(await states.of(runtime, id));
   const execDir = execsDir(bundle);
   for (const execId of fs.existsSync(execDir) ? fs.readdirSync(execDir) : []) {
     const dir = path.join(execDir, execId);
