@@ -119,9 +119,9 @@ const inspect: Command = {
     return withClients(context, async (a) => {
       const out: unknown[] = [];
       const code = await each(context, 'inspect', ids(positionals, 'inspect'), async (id) => {
-        const c = await a.containers.get(id);
-        const task = await taskOf(a.tasks, id);
-        const where = await a.runner.inspect(id);
+        // Asked at once, one round trip rather than three; a failure is the first one in this
+        // order, as when they were asked one after the other (an unknown container: its NotFound).
+        const [c, task, where] = await firstFailure([a.containers.get(id), taskOf(a.tasks, id), a.runner.inspect(id)] as const);
         const mode = c.labels[lite().NetworkLabel.mode] ?? 'none';
         // Live from netd (connect/disconnect change them); a container without networks never asks it.
         const endpoints = lite().networksOf(c.labels).length ? await a.networks.listEndpoints({ containerId: id }) : [];
@@ -160,6 +160,14 @@ const inspect: Command = {
     });
   },
 };
+
+/** Each promise's value once all have settled; else the reason of the first (in this order) that failed. */
+async function firstFailure<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
 
 /* ---- top ---- */
 
