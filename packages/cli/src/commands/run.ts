@@ -56,6 +56,8 @@ async function createContainer(
   a: Clients,
   { parsed, config }: Checked,
   start = false,
+  /** Work for the wait while the daemon makes the container (loading what comes next). */
+  whileCreating?: () => void,
 ): Promise<{
   id: string;
   parsed: ReturnType<typeof parseRunArgs>;
@@ -78,12 +80,8 @@ async function createContainer(
   let created;
   try {
     const creating = a.runner.create(request);
-    // While the daemon makes the container, the task's codecs and the attach client load: off the
-    // critical path. setImmediate: once the socket's connect has sent the request on its way.
-    setImmediate(() => {
-      a.tasks.prepare();
-      prepareAttach();
-    });
+    // setImmediate: once the socket's connect has sent the request on its way.
+    if (whileCreating) setImmediate(whileCreating);
     created = await creating;
   } catch (err) {
     if (!imageMissing(err) || policy === 'always') throw err;
@@ -172,7 +170,14 @@ const run: Command = {
     return withClients(context, async (a) => {
       let made;
       try {
-        made = await createContainer(context, a, checked, Boolean(values.detach));
+        // In the foreground, the codecs of the calls that follow and the attach client load while
+        // the daemon makes the container: off the critical path. Detached, nothing follows.
+        const foregroundNext = (): void => {
+          a.tasks.prepare();
+          if (values.rm) a.runner.prepareRemove();
+          prepareAttach();
+        };
+        made = await createContainer(context, a, checked, Boolean(values.detach), values.detach ? undefined : foregroundNext);
       } catch (err) {
         // No daemon answered (nothing was made): withDaemon starts one and runs this again.
         if (err instanceof UsageError || err instanceof NotServingError) throw err;

@@ -48,9 +48,10 @@ export class TasksClient extends NamespacedClient implements Tasks {
     };
   }
 
-  /** Loads the Tasks API's codecs now, for a caller with time to spare before its first call (ctl run, while Runner.Create runs). */
+  /** Loads the codecs of Start and Wait now, for a caller with time to spare before them (ctl run, while Runner.Create runs). */
   prepare(): void {
-    method('Create');
+    method('Start');
+    method('Wait');
   }
 
   async start(containerId: string, execId = ''): Promise<{ pid: number }> {
