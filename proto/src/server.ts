@@ -340,6 +340,8 @@ export async function serveClaimed(claim: SocketClaim, parts: ServiceParts, logg
   const server = new grpcJs.Server({
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     'grpc.max_send_message_length': 16 * 1024 * 1024,
+    // No channelz service is served, so its per-socket and per-call tracking is work for no one.
+    'grpc.enable_channelz': 0,
   });
   try {
     const info = buildInfo();
