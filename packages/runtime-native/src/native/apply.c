@@ -11,9 +11,12 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 static const char *prog = "ctl-apply";
@@ -28,6 +31,30 @@ static void usage(void) {
           "[--die-with-parent PID]\n",
           prog);
   exit(EXIT_LAYER_USAGE);
+}
+
+/* What a layer keeps in memory at once, at most: the reader's slots and the file data on its way to
+ * the writer threads (apply_core.c's WRITER_INFLIGHT_MAX), with room to spare. */
+#define LAYER_HEAP (96u << 20)
+#define HUGE_PAGE (2u << 20)
+
+/* Every byte of a layer passes through malloc'd memory (the reader's slots, each file's data on its
+ * way to a writer), and with glibc's defaults each file above 128 KiB got fresh mmap'd pages and
+ * gave them back when freed: a page fault per 4 KiB touched, costly in a VM (a third of ctl-apply's
+ * CPU on a 9 MB layer of files of a few hundred kB, 4,000 faults). So the heap grows once, by what
+ * a layer keeps in flight, stays (no per-file mmap, no trim) and is advised to transparent huge
+ * pages: 600 faults and a quarter less CPU. Only what is touched is ever backed. */
+static void heap_for_layer_data(void) {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest */
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  mallopt(M_TOP_PAD, (int)LAYER_HEAP);
+  char *probe = malloc(HUGE_PAGE); /* more than the heap's top has: it grows by LAYER_HEAP */
+  if (!probe) return;
+  uintptr_t lo = ((uintptr_t)probe + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+  uintptr_t hi = (uintptr_t)sbrk(0) & ~(uintptr_t)(HUGE_PAGE - 1);
+  /* only when the probe came from the brk heap (glibc falls back to mmap when brk cannot grow) */
+  if ((uintptr_t)probe < hi && hi - lo <= 2 * (uintptr_t)LAYER_HEAP) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+  free(probe);
 }
 
 int main(int argc, char **argv) {
@@ -76,6 +103,7 @@ int main(int argc, char **argv) {
     usage();
   if (expect && !is_sha256_digest(expect)) die(EXIT_LAYER_USAGE, "--expect-diff-id %s: not a sha256:<64 lowercase hex> digest", expect);
 
+  heap_for_layer_data();
   /* UTF-8 PAX paths reach the filesystem unchanged */
   setlocale(LC_ALL, "C.UTF-8");
   umask(022); /* parents the layer does not list get 0755, as in containerd */
