@@ -19,6 +19,12 @@ export type WhiteoutMode = 'overlay' | 'remove';
 export interface ApplyOptions {
   /** a file path, or a stream of the (possibly compressed) layer */
   input: string | NodeJS.ReadableStream;
+  /**
+   * the input file is still being written (a download): read it until it holds this many bytes,
+   * waiting at its end for more. Whoever writes it checks its bytes and kills the apply (signal) if
+   * that write fails.
+   */
+  inputSize?: number;
   target: string;
   /** overlay: write overlayfs whiteouts (0:0 char devices, opaque xattr); remove: delete what they name */
   whiteouts: WhiteoutMode;
@@ -61,6 +67,7 @@ export async function applyLayer(options: ApplyOptions): Promise<ApplyResult> {
   const args = ['--target', options.target, '--whiteouts', options.whiteouts];
   const stream = typeof options.input === 'string' ? undefined : options.input;
   if (typeof options.input === 'string') args.push('--input', options.input);
+  if (options.inputSize !== undefined && typeof options.input === 'string') args.push('--input-size', String(options.inputSize));
   if (options.expectDiffId !== undefined) args.push('--expect-diff-id', options.expectDiffId);
   if (options.devices === false) args.push('--no-devices');
   const out = await runTool(APPLY_BINARY, args, stream, options.signal);

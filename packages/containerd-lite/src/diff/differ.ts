@@ -59,6 +59,8 @@ export function diffCompression(mediaType: string): Compression {
 export interface ApplyOptions {
   /** The diff id the layer must have; a mismatch is FailedPrecondition (the caller discards the snapshot). */
   expectDiffId?: string;
+  /** The blob file is still being written (a pull's download) up to this size: see runtime-native's applyLayer. */
+  inputSize?: number;
   signal?: AbortSignal;
 }
 
@@ -70,17 +72,11 @@ export class Differ {
   async apply(blob: string, mediaType: string, mounts: Mount[], options: ApplyOptions = {}): Promise<ApplyResult> {
     if (!layerCompression(mediaType)) throw invalidArgument(`apply: unsupported layer media type ${JSON.stringify(mediaType)}`);
     if (mounts.length === 0) throw invalidArgument('apply: no mounts to apply the layer onto');
+    const { expectDiffId, inputSize, signal } = options;
     const direct = directTarget(mounts);
-    if (direct)
-      return applyLayer({
-        input: blob,
-        target: direct.dir,
-        whiteouts: direct.whiteouts,
-        expectDiffId: options.expectDiffId,
-        signal: options.signal,
-      });
+    if (direct) return applyLayer({ input: blob, target: direct.dir, whiteouts: direct.whiteouts, expectDiffId, inputSize, signal });
     return withTempMount(mounts, this.tmpRoot, (dir) =>
-      applyLayer({ input: blob, target: dir, whiteouts: 'remove', expectDiffId: options.expectDiffId, signal: options.signal }),
+      applyLayer({ input: blob, target: dir, whiteouts: 'remove', expectDiffId, inputSize, signal }),
     );
   }
 

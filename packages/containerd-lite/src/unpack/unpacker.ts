@@ -14,6 +14,7 @@ import { ErrorKind, found, invalidArgument, isKind, wrap } from '@ctl/proto/erro
 import type { Snapshotter } from '@ctl/snapshotter/client';
 import { traced } from '@ctl/proto/trace';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { Content } from '../content/content';
 import { readJson } from '../archive/common';
 import type { Differ } from '../diff/differ';
@@ -51,6 +52,22 @@ export interface UnpackResult {
   existing: number;
 }
 
+/**
+ * The blobs of a pull that are still on their way, for an unpack that runs alongside the fetch:
+ * a layer is applied from its file while it downloads, and its snapshot committed only once the
+ * blob is (its digest checked).
+ */
+export interface Arrivals {
+  /** Resolves once the blob is committed in content (its digest checked); rejects once the fetch failed. */
+  stored(digest: string): Promise<void>;
+  /**
+   * Resolves once the blob's bytes go to a file: that file, while it is written (it holds the
+   * blob's size once complete; it moves into the store at the commit), or undefined for a blob
+   * already in content or written where it cannot be followed; rejects once the fetch failed.
+   */
+  writing(digest: string): Promise<string | undefined>;
+}
+
 /** The manifest and config of a platform manifest, checked against each other. */
 export async function readImage(content: Content, manifest: Descriptor): Promise<{ manifest: Manifest; config: ImageConfig }> {
   if (!isManifest(manifest.mediaType))
@@ -70,15 +87,16 @@ export async function readImage(content: Content, manifest: Descriptor): Promise
 }
 
 /**
- * stored: for an unpack alongside a pull, waits until a layer's blob is committed in content
- * (its digest checked); without it every blob must be there already.
+ * arrivals: for an unpack alongside a pull, the blobs still on their way (each layer applied
+ * while it downloads, committed once its digest is checked); without it every blob must be there
+ * already.
  */
 export async function unpack(
   target: UnpackTarget,
   manifest: Descriptor,
   progress?: (p: UnpackProgress) => void,
   signal?: AbortSignal,
-  stored?: (digest: string) => Promise<void>,
+  arrivals?: Arrivals,
 ): Promise<UnpackResult> {
   const { content, snapshots, namespace, snapshotter } = target;
   const image = await readImage(content, manifest);
@@ -99,18 +117,32 @@ export async function unpack(
       progress?.({ event: 'exists', name: layer.digest, current: i + 1, total: layers.length });
       continue;
     }
-    if (stored) await traced('unpack.wait', () => stored(layer.digest));
+    const growing = arrivals && (await traced('unpack.wait', () => arrivals.writing(layer.digest)));
+    if (arrivals && !growing) await traced('unpack.wait', () => arrivals.stored(layer.digest));
     signal?.throwIfAborted();
     progress?.({ event: 'unpacking', name: layer.digest, current: i, total: layers.length });
-    await content.info(layer.digest);
+    if (!growing) await content.info(layer.digest);
     const activeKey = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
     await target.hold({ type: snapshotType, id: activeKey });
     const active = snapshotName(namespace, activeKey);
     const mounts = await traced('unpack.prepare', () => snapshots.prepare(active, i ? snapshotName(namespace, chain[i - 1]!) : ''));
     try {
-      await traced('unpack.apply', () =>
-        target.differ.apply(target.blobPath(layer.digest), layer.mediaType, mounts, { expectDiffId: diffIds[i], signal }),
-      );
+      const apply = (file: string, inputSize?: number) =>
+        traced('unpack.apply', () => target.differ.apply(file, layer.mediaType, mounts, { expectDiffId: diffIds[i], inputSize, signal }));
+      if (!growing) await apply(target.blobPath(layer.digest));
+      else {
+        try {
+          await apply(growing, layer.size);
+        } catch (err) {
+          // Bytes that are not the blob's fail the fetch too: that is the failure to report.
+          await arrivals.stored(layer.digest);
+          // The commit moved the file into the store before the applier opened it.
+          if (!isKind(err, ErrorKind.NotFound) || existsSync(growing)) throw err;
+          await apply(target.blobPath(layer.digest));
+        }
+        // A snapshot holds only bytes whose digest was checked.
+        await traced('unpack.verified', () => arrivals.stored(layer.digest));
+      }
       await traced('unpack.commit', () => snapshots.commit(name, active));
     } catch (err) {
       await snapshots.remove(active).catch(() => undefined);

@@ -27,8 +27,8 @@ static void die_err(const struct lerr *e) { die(e->code ? e->code : EXIT_LAYER_I
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: %s --target DIR --whiteouts overlay|remove [--input FILE] [--expect-diff-id sha256:HEX] [--no-devices] "
-          "[--die-with-parent PID]\n",
+          "usage: %s --target DIR --whiteouts overlay|remove [--input FILE [--input-size BYTES]] [--expect-diff-id sha256:HEX] "
+          "[--no-devices] [--die-with-parent PID]\n",
           prog);
   exit(EXIT_LAYER_USAGE);
 }
@@ -59,14 +59,20 @@ static void heap_for_layer_data(void) {
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
-      {"target", required_argument, NULL, 't'}, {"whiteouts", required_argument, NULL, 'w'},
-      {"input", required_argument, NULL, 'i'},  {"expect-diff-id", required_argument, NULL, 'e'},
-      {"no-devices", no_argument, NULL, 'n'},   {"die-with-parent", required_argument, NULL, 'P'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+      {"target", required_argument, NULL, 't'},
+      {"whiteouts", required_argument, NULL, 'w'},
+      {"input", required_argument, NULL, 'i'},
+      {"expect-diff-id", required_argument, NULL, 'e'},
+      {"no-devices", no_argument, NULL, 'n'},
+      {"die-with-parent", required_argument, NULL, 'P'},
+      {"input-size", required_argument, NULL, 's'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
   };
   const char *target = NULL, *input = NULL, *expect = NULL, *mode = NULL;
   bool devices = true;
   pid_t parent = 0;
+  long long input_size = -1; /* --input-size: FILE is still being written, up to this many bytes */
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
@@ -85,6 +91,13 @@ int main(int argc, char **argv) {
     case 'n':
       devices = false;
       break;
+    case 's': {
+      char *end;
+      errno = 0;
+      input_size = strtoll(optarg, &end, 10);
+      if (errno || *end || end == optarg || input_size < 0) usage();
+      break;
+    }
     case 'P':
       if (!(parent = ctl_parent_pid_arg(optarg))) usage();
       break;
@@ -93,7 +106,7 @@ int main(int argc, char **argv) {
     }
   }
   if (parent && ctl_die_with_parent(parent) < 0) die(EXIT_LAYER_INTERNAL, "die with parent %d: %s", (int)parent, strerror(errno));
-  if (optind != argc || !target || !mode) usage();
+  if (optind != argc || !target || !mode || (input_size >= 0 && !input)) usage();
   struct apply_options opts = {.devices = devices};
   if (!strcmp(mode, "overlay"))
     opts.mode = WH_OVERLAY;
@@ -117,7 +130,8 @@ int main(int argc, char **argv) {
 
   struct lerr err = {0};
   struct layer_input *layer;
-  if (layer_input_open(&layer, fd, &err) < 0) die_err(&err);
+  if ((input_size >= 0 ? layer_input_open_growing(&layer, fd, (uint64_t)input_size, &err) : layer_input_open(&layer, fd, &err)) < 0)
+    die_err(&err);
   if (chroot(target) < 0 || chdir("/") < 0) die(EXIT_LAYER_INTERNAL, "chroot %s: %s", target, strerror(errno));
 
   /* CTL_APPLY_WRITERS=0 writes every file on the main thread */

@@ -15,9 +15,11 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -34,9 +36,17 @@ struct slot {
   size_t len;
 };
 
+/* An input file another process is still writing (layer_input_open_growing). */
+struct growing_file {
+  int fd, notify; /* notify: inotify on the file, -1 without */
+  uint64_t size, got;
+  char *buf;
+};
+
 /* The decompressing reader and the slots it shares with the extractor. */
 struct layer_input {
   struct archive *outer;
+  struct growing_file *growing;
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -163,10 +173,44 @@ static int pipeline_finish(struct layer_input *p, struct archive *tar, char diff
   return 0;
 }
 
-int layer_input_open(struct layer_input **out, int fd, struct lerr *e) {
+/* Reads the growing file up to its announced size: at its current end, waits until the writer
+ * adds to it (inotify, with a timeout in case a change goes unseen), so the layer is applied while
+ * it downloads. Whoever writes the file checks its bytes; whoever runs this kills it if the write
+ * fails, and notices a file removed before it was complete. */
+static la_ssize_t growing_read_cb(struct archive *a, void *ud, const void **buf) {
+  struct growing_file *g = ud;
+  while (g->got < g->size) {
+    size_t want = g->size - g->got < INPUT_BLOCK ? (size_t)(g->size - g->got) : INPUT_BLOCK;
+    ssize_t n = pread(g->fd, g->buf, want, (off_t)g->got);
+    if (n > 0) {
+      g->got += (uint64_t)n;
+      *buf = g->buf;
+      return n;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      archive_set_error(a, errno, "read");
+      return -1;
+    }
+    struct stat st;
+    if (fstat(g->fd, &st) == 0 && st.st_nlink == 0) {
+      archive_set_error(a, ENOENT, "the input was removed at byte %llu of %llu", (unsigned long long)g->got, (unsigned long long)g->size);
+      return -1;
+    }
+    struct pollfd pfd = {.fd = g->notify, .events = POLLIN};
+    if (poll(&pfd, g->notify < 0 ? 0 : 1, 1000) > 0) {
+      char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+      while (read(g->notify, events, sizeof events) > 0) continue; /* any change: read again */
+    }
+  }
+  return 0;
+}
+
+static int input_open(struct layer_input **out, int fd, struct growing_file *growing, struct lerr *e) {
   struct layer_input *p = calloc(1, sizeof *p);
   if (!p) abort();
   *out = p;
+  p->growing = growing;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   for (int i = 0; i < NSLOTS; i++)
@@ -177,9 +221,29 @@ int layer_input_open(struct layer_input **out, int fd, struct lerr *e) {
   archive_read_support_filter_zstd(p->outer);
   archive_read_support_format_raw(p->outer);
   struct archive_entry *raw;
-  if (archive_read_open_fd(p->outer, fd, INPUT_BLOCK) != ARCHIVE_OK || archive_read_next_header(p->outer, &raw) != ARCHIVE_OK)
+  int opened =
+      growing ? archive_read_open(p->outer, growing, NULL, growing_read_cb, NULL) : archive_read_open_fd(p->outer, fd, INPUT_BLOCK);
+  if (opened != ARCHIVE_OK || archive_read_next_header(p->outer, &raw) != ARCHIVE_OK)
     return lfail(e, EXIT_LAYER_INVALID, 0, "reading layer: %s", archive_error_string(p->outer) ?: "empty input");
   return 0;
+}
+
+int layer_input_open(struct layer_input **out, int fd, struct lerr *e) { return input_open(out, fd, NULL, e); }
+
+int layer_input_open_growing(struct layer_input **out, int fd, uint64_t size, struct lerr *e) {
+  struct growing_file *g = calloc(1, sizeof *g);
+  if (!g || !(g->buf = malloc(INPUT_BLOCK))) abort();
+  g->fd = fd;
+  g->size = size;
+  /* watched through /proc before any chroot; IN_MODIFY comes with every write to the file */
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  g->notify = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (g->notify >= 0 && inotify_add_watch(g->notify, proc, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE) < 0) {
+    close(g->notify);
+    g->notify = -1;
+  }
+  return input_open(out, fd, g, e);
 }
 
 static int pipeline_start(struct layer_input *p, struct lerr *e) {
@@ -512,6 +576,11 @@ void layer_input_free(struct layer_input *p) {
     pthread_join(p->thread, NULL);
   }
   archive_read_free(p->outer);
+  if (p->growing) {
+    if (p->growing->notify >= 0) close(p->growing->notify);
+    free(p->growing->buf);
+    free(p->growing);
+  }
   for (int i = 0; i < NSLOTS; i++) free(p->slots[i].buf);
   if (p->hash.ctx) {
     char unused[72];
