@@ -69,6 +69,28 @@ describe('launch (ctl-launch)', function () {
     assert.deepEqual(await launch('echo', ['still here']), { code: 0, stdout: 'still here\n', stderr: '' });
   });
 
+  it('kills a command whose signal aborts, leaving the others running, and answers it with 137', async () => {
+    const ac = new AbortController();
+    const dir = mkdtempSync(join(tmpdir(), 'ctl-launch-'));
+    try {
+      // The killed one writes its pid first: it must be gone, not merely answered for.
+      const pidFile = join(dir, 'pid');
+      const killed = launch('sh', ['-c', `echo $$ > ${pidFile}.tmp && mv ${pidFile}.tmp ${pidFile} && exec sleep 60`], {
+        signal: ac.signal,
+      });
+      const other = launch('sh', ['-c', 'sleep 0.2; echo done']);
+      const pid = await waitFor('the command to start', () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined));
+      ac.abort();
+      assert.equal((await killed).code, 128 + 9);
+      assert.ok(!isAlive(pid));
+      assert.deepEqual(await other, { code: 0, stdout: 'done\n', stderr: '' });
+      // Aborted before it is asked: killed at once.
+      assert.equal((await launch('sleep', ['60'], { signal: AbortSignal.abort() })).code, 128 + 9);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('runs many commands at once and answers each with its own output, large ones too', async () => {
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => launch('sh', ['-c', `sleep 0.0$((${i} % 5)); echo ${i}`])));
     results.forEach((r, i) => assert.equal(r.stdout, `${i}\n`));

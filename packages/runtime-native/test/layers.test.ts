@@ -191,6 +191,24 @@ describe('applyLayer (ctl-apply)', function () {
     await rejectsWith(applied, ErrorKind.InvalidArgument, /reading layer/);
   });
 
+  it('an abort signal ends an apply that waits for more of its input: Canceled, and no ctl-apply is left', async () => {
+    const whole = fs.readFileSync(makeTar(fx.fresh('wait.tar', false), NORMAL, { compression: 'gzip' }));
+    const growing = fx.fresh('wait.tar.gz', false);
+    fs.writeFileSync(growing, whole.subarray(0, whole.length >> 1));
+    const ac = new AbortController();
+    const applied = applyLayer({
+      input: growing,
+      inputSize: whole.length,
+      target: fx.fresh('root'),
+      whiteouts: 'remove',
+      signal: ac.signal,
+    });
+    await waitFor('ctl-apply to open its input', () => openedByAnyProcess(growing));
+    ac.abort();
+    await rejectsWith(applied, ErrorKind.Canceled, /canceled/);
+    assert.equal(openedByAnyProcess(growing), false);
+  });
+
   it('a diff id mismatch is FailedPrecondition', async () => {
     const layer = makeTar(fx.fresh('mm.tar', false), NORMAL);
     const wrong = sha256Of(Buffer.from('other'));

@@ -10,6 +10,8 @@
  *   request:  len id flags argc cwd\0 [netns\0] argv[0]\0 ... argv[argc-1]\0 input_len input
  *             (len counts everything after itself; an empty cwd means "inherit"; flags: LAUNCH_OUTLIVES,
  *             LAUNCH_NETNS: the netns path is there, and the command runs in that network namespace)
+ *   kill:     len id flags(LAUNCH_KILL): SIGKILL to the command of request id, if it still runs
+ *             (no response of its own: that request's comes, with status 128+9)
  *   response: len id status stdout_len stdout stderr_len stderr
  *             status: exit code, 128+signal when killed, or 0x80000000|errno when the command
  *             could not be started (stderr then says why, as "ctl-launch: FILE: ERROR").
@@ -63,6 +65,8 @@
 /* request flag: the command runs in the network namespace at the path after cwd (netd's commands
  * in a container's netns, without an nsenter exec in between) */
 #define LAUNCH_NETNS 2u
+/* request flag: not a command but the end of one (an apply whose pull was canceled) */
+#define LAUNCH_KILL 4u
 
 struct buf {
   char *p;
@@ -286,11 +290,21 @@ static void find_inline_tools(void) {
 
 /* Parses one request (owned by the caller until handed to a job) and starts its command. */
 static void start(char *req, uint32_t len) {
+  uint32_t id, flags, argc;
+  if (len >= 8) {
+    memcpy(&id, req, 4);
+    memcpy(&flags, req + 4, 4);
+    if (flags & LAUNCH_KILL) {
+      for (int k = 0; k < MAX_JOBS; k++)
+        if (jobs[k].used && jobs[k].id == id && !jobs[k].exited) kill(jobs[k].pid, SIGKILL);
+      free(req);
+      return;
+    }
+  }
   if (len < 16) {
     free(req);
     return;
   }
-  uint32_t id, flags, argc;
   memcpy(&id, req, 4);
   memcpy(&flags, req + 4, 4);
   memcpy(&argc, req + 8, 4);
