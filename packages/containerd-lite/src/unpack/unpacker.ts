@@ -106,13 +106,23 @@ export async function unpack(
   const snapshotType = `snapshots/${snapshotter}`;
   let applied = 0;
   let existing = 0;
+  // What the layers have already, asked all at once (each held first, so the collector leaves
+  // it): in a pull each await between one layer's commit and the next one's apply waits for an
+  // event loop busy with the download.
+  const present = await Promise.all(
+    chain.map(async (chainId) => {
+      await target.hold({ type: snapshotType, id: chainId });
+      return found(snapshots.stat(snapshotName(namespace, chainId)));
+    }),
+  );
+  // Labels that say a blob's diff id, written beside the next layers' work and awaited at the end.
+  const labelled: Promise<unknown>[] = [];
   for (let i = 0; i < layers.length; i++) {
     signal?.throwIfAborted();
     const layer = layers[i]!;
     const chainId = chain[i]!;
     const name = snapshotName(namespace, chainId);
-    await target.hold({ type: snapshotType, id: chainId });
-    if (await found(snapshots.stat(name))) {
+    if (present[i]) {
       existing++;
       progress?.({ event: 'exists', name: layer.digest, current: i + 1, total: layers.length });
       continue;
@@ -149,10 +159,14 @@ export async function unpack(
       // Another unpack of the same layer committed first: its snapshot is as good as ours.
       if (!isKind(err, ErrorKind.AlreadyExists)) throw wrap(err, `unpack layer ${i + 1}/${layers.length} (${layer.digest})`);
     }
-    await content.update({ digest: layer.digest, labels: { [Label.uncompressed]: diffIds[i]! } }, [`labels.${Label.uncompressed}`]);
+    const label = content.update({ digest: layer.digest, labels: { [Label.uncompressed]: diffIds[i]! } }, [`labels.${Label.uncompressed}`]);
+    // Awaited below; until then a failure of it must not count as unhandled.
+    label.catch(() => undefined);
+    labelled.push(label);
     applied++;
     progress?.({ event: 'unpacked', name: layer.digest, current: i + 1, total: layers.length });
   }
+  await Promise.all(labelled);
   const top = chain[chain.length - 1];
   if (top) {
     const label = `${Label.gcRefSnapshot}${snapshotter}`;
