@@ -5,7 +5,11 @@
  * symlink or hardlink in the layer can reach outside it (symlinks are resolved by the kernel
  * against the new root; directory symlinks such as lib -> usr/lib keep working). Paths with a
  * '..' component are refused with a clear message; absolute paths are taken relative to the
- * root. trusted.overlay.* xattrs in the layer are dropped. */
+ * root. trusted.overlay.* xattrs in the layer are dropped.
+ *
+ * ctl_apply_main is the whole tool: apply_main.c's main for the binary, and ctl-launch's child
+ * for a request to run ctl-apply (forked from the launcher, no exec: see launch.c). */
+#include "apply.h"
 #include "apply_core.h"
 #include "parent_death.h"
 
@@ -57,7 +61,15 @@ static void heap_for_layer_data(void) {
   free(probe);
 }
 
-int main(int argc, char **argv) {
+void ctl_apply_preload(void) {
+  struct sha256 h;
+  char unused[72];
+  sha256_init(&h);
+  sha256_final_hex(&h, unused);
+}
+
+int ctl_apply_main(int argc, char **argv) {
+  optind = 0; /* a forked launcher may have parsed options of its own */
   static const struct option longopts[] = {
       {"target", required_argument, NULL, 't'},
       {"whiteouts", required_argument, NULL, 'w'},

@@ -36,7 +36,13 @@
  * (the daemon starts another). Only plain requests are done so (no stdin or LAUNCH_OUTLIVES, no
  * cwd for ctl-netns); others run the binary, and so does ctl-netns's `link-del`:
  * the kernel deletes a link within the call, waiting for RCU grace periods and the device's last
- * references (tens of milliseconds), which here would hold up every other request. */
+ * references (tens of milliseconds), which here would hold up every other request.
+ *
+ * ctl-apply (beside this one too) is forked but not exec'd: its code (apply.c, libarchive,
+ * libcrypto) is linked in and started here once, so a pull's layer after layer costs no exec, no
+ * loading of those libraries (4.5 ms of CPU each) and no start of libcrypto; the child runs
+ * ctl_apply_main as the binary would, with the request's stdio, and dies with the launcher like
+ * any command. Only plain requests (no stdin, no LAUNCH_OUTLIVES, no netns); others run the binary. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +60,7 @@
 #include <sys/wait.h>
 #include <linux/close_range.h>
 #include <unistd.h>
+#include "apply.h"
 #include "mount_tool.h"
 #include "netns.h"
 #include "parent_death.h"
@@ -141,9 +148,13 @@ static void finish_if_done(struct job *j) {
   j->out = j->err = j->in = -1;
 }
 
+/* ctl-apply beside this binary (run forked, see the top); "" when not found. */
+static char forked_apply[PATH_MAX];
+
 /* The child's half of a spawn; never returns. A step that fails sends its errno on `report`. */
 static void exec_child(char **argv, const char *cwd, const char *netns, int in, int out, int err, bool outlives, int report) {
   int e = 0;
+  bool apply_here = *forked_apply && !strcmp(argv[0], forked_apply) && !outlives && !netns && in < 0;
   if (!outlives && ctl_die_with_parent(launcher_pid) < 0) _exit(127); /* the launcher is gone: nobody wants this */
   if (netns) {
     int fd = open(netns, O_RDONLY | O_CLOEXEC);
@@ -158,6 +169,14 @@ static void exec_child(char **argv, const char *cwd, const char *netns, int in, 
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  if (apply_here) {
+    /* what an exec would close: the report pipe (it has started) and every descriptor of the
+     * launcher, other commands' pipes among them (one holding a stdin would keep its EOF away) */
+    close_range(3, ~0U, 0);
+    int argc = 0;
+    while (argv[argc]) argc++;
+    _exit(ctl_apply_main(argc, argv));
+  }
   execvp(argv[0], argv);
 fail:
   e = errno;
@@ -285,6 +304,10 @@ static void find_inline_tools(void) {
     struct inline_tool *t = &inline_tools[k];
     if ((size_t)snprintf(t->path, sizeof t->path, "%s/%s", self, t->name) >= sizeof t->path) t->path[0] = 0;
   }
+  if ((size_t)snprintf(forked_apply, sizeof forked_apply, "%s/ctl-apply", self) >= sizeof forked_apply || access(forked_apply, X_OK) < 0)
+    forked_apply[0] = 0;
+  else
+    ctl_apply_preload();
   home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 }
 
