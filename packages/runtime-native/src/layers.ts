@@ -26,6 +26,8 @@ export interface ApplyOptions {
    * that write fails.
    */
   inputSize?: number;
+  /** where the writer moves the input once it is complete: read from there if the input is gone when opened */
+  inputMovedTo?: string;
   target: string;
   /** overlay: write overlayfs whiteouts (0:0 char devices, opaque xattr); remove: delete what they name */
   whiteouts: WhiteoutMode;
@@ -68,7 +70,10 @@ export async function applyLayer(options: ApplyOptions): Promise<ApplyResult> {
   const args = ['--target', options.target, '--whiteouts', options.whiteouts];
   const stream = typeof options.input === 'string' ? undefined : options.input;
   if (typeof options.input === 'string') args.push('--input', options.input);
-  if (options.inputSize !== undefined && typeof options.input === 'string') args.push('--input-size', String(options.inputSize));
+  if (options.inputSize !== undefined && typeof options.input === 'string') {
+    args.push('--input-size', String(options.inputSize));
+    if (options.inputMovedTo !== undefined) args.push('--input-moved-to', options.inputMovedTo);
+  }
   if (options.expectDiffId !== undefined) args.push('--expect-diff-id', options.expectDiffId);
   if (options.devices === false) args.push('--no-devices');
   const out = await runTool(APPLY_BINARY, args, stream, options.signal);

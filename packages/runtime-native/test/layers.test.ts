@@ -180,6 +180,23 @@ describe('applyLayer (ctl-apply)', function () {
     assert.equal(fs.readFileSync(path.join(target, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
   });
 
+  it('reads the file an input was moved to once complete, when the input is gone at the open', async () => {
+    const tarFile = fx.fresh('moved.tar', false);
+    const whole = fs.readFileSync(makeTar(tarFile, NORMAL, { compression: 'gzip' }));
+    const moved = fx.fresh('moved.tar.gz', false);
+    fs.writeFileSync(moved, whole);
+    const target = fx.fresh('root');
+    const gone = path.join(fx.dir, 'ingest-gone');
+    const r = await applyLayer({ input: gone, inputSize: whole.length, inputMovedTo: moved, target, whiteouts: 'remove' });
+    assert.equal(r.diffId, `sha256:${execFileSync('sha256sum', [tarFile], { encoding: 'utf8' }).split(' ')[0]}`);
+    assert.equal(fs.readFileSync(path.join(target, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
+    await rejectsWith(
+      applyLayer({ input: gone, inputSize: whole.length, inputMovedTo: `${gone}-too`, target: fx.fresh('root'), whiteouts: 'remove' }),
+      ErrorKind.NotFound,
+      /ingest-gone/,
+    );
+  });
+
   it('an input file removed before it holds inputSize bytes fails the apply', async () => {
     const whole = fs.readFileSync(makeTar(fx.fresh('cut.tar', false), NORMAL, { compression: 'gzip' }));
     const growing = fx.fresh('cut.tar.gz', false);

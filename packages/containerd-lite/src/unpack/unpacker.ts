@@ -14,7 +14,6 @@ import { ErrorKind, found, invalidArgument, isKind, wrap } from '@ctl/proto/erro
 import type { Snapshotter } from '@ctl/snapshotter/client';
 import { traced } from '@ctl/proto/trace';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import type { Content } from '../content/content';
 import { readJson } from '../archive/common';
 import type { Differ } from '../diff/differ';
@@ -137,22 +136,19 @@ export async function unpack(
     const active = snapshotName(namespace, activeKey);
     const mounts = await traced('unpack.prepare', () => snapshots.prepare(active, i ? snapshotName(namespace, chain[i - 1]!) : ''));
     try {
-      const apply = (file: string, inputSize?: number) =>
-        traced('unpack.apply', () => target.differ.apply(file, layer.mediaType, mounts, { expectDiffId: diffIds[i], inputSize, signal }));
-      if (!growing) await apply(target.blobPath(layer.digest));
-      else {
-        try {
-          await apply(growing, layer.size);
-        } catch (err) {
-          // Bytes that are not the blob's fail the fetch too: that is the failure to report.
-          await arrivals.stored(layer.digest);
-          // The commit moved the file into the store before the applier opened it.
-          if (!isKind(err, ErrorKind.NotFound) || existsSync(growing)) throw err;
-          await apply(target.blobPath(layer.digest));
-        }
-        // A snapshot holds only bytes whose digest was checked.
-        await traced('unpack.verified', () => arrivals.stored(layer.digest));
+      const blob = target.blobPath(layer.digest);
+      const options = growing ? { inputSize: layer.size, inputMovedTo: blob } : {};
+      try {
+        await traced('unpack.apply', () =>
+          target.differ.apply(growing ?? blob, layer.mediaType, mounts, { expectDiffId: diffIds[i], signal, ...options }),
+        );
+      } catch (err) {
+        // Bytes that are not the blob's fail the fetch too: that is the failure to report.
+        if (growing) await arrivals.stored(layer.digest);
+        throw err;
       }
+      // A snapshot holds only bytes whose digest was checked.
+      if (growing) await traced('unpack.verified', () => arrivals.stored(layer.digest));
       await traced('unpack.commit', () => snapshots.commit(name, active));
     } catch (err) {
       await snapshots.remove(active).catch(() => undefined);

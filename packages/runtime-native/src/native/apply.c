@@ -31,8 +31,8 @@ static void die_err(const struct lerr *e) { die(e->code ? e->code : EXIT_LAYER_I
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: %s --target DIR --whiteouts overlay|remove [--input FILE [--input-size BYTES]] [--expect-diff-id sha256:HEX] "
-          "[--no-devices] [--die-with-parent PID]\n",
+          "usage: %s --target DIR --whiteouts overlay|remove [--input FILE [--input-size BYTES [--input-moved-to FILE]]] "
+          "[--expect-diff-id sha256:HEX] [--no-devices] [--die-with-parent PID]\n",
           prog);
   exit(EXIT_LAYER_USAGE);
 }
@@ -78,13 +78,15 @@ int ctl_apply_main(int argc, char **argv) {
       {"no-devices", no_argument, NULL, 'n'},
       {"die-with-parent", required_argument, NULL, 'P'},
       {"input-size", required_argument, NULL, 's'},
+      {"input-moved-to", required_argument, NULL, 'm'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *target = NULL, *input = NULL, *expect = NULL, *mode = NULL;
   bool devices = true;
   pid_t parent = 0;
-  long long input_size = -1; /* --input-size: FILE is still being written, up to this many bytes */
+  long long input_size = -1;   /* --input-size: FILE is still being written, up to this many bytes */
+  const char *moved_to = NULL; /* --input-moved-to: where the writer moves FILE once complete */
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
@@ -103,6 +105,9 @@ int ctl_apply_main(int argc, char **argv) {
     case 'n':
       devices = false;
       break;
+    case 'm':
+      moved_to = optarg;
+      break;
     case 's': {
       char *end;
       errno = 0;
@@ -118,7 +123,7 @@ int ctl_apply_main(int argc, char **argv) {
     }
   }
   if (parent && ctl_die_with_parent(parent) < 0) die(EXIT_LAYER_INTERNAL, "die with parent %d: %s", (int)parent, strerror(errno));
-  if (optind != argc || !target || !mode || (input_size >= 0 && !input)) usage();
+  if (optind != argc || !target || !mode || (input_size >= 0 && !input) || (moved_to && input_size < 0)) usage();
   struct apply_options opts = {.devices = devices};
   if (!strcmp(mode, "overlay"))
     opts.mode = WH_OVERLAY;
@@ -134,8 +139,9 @@ int ctl_apply_main(int argc, char **argv) {
   umask(022); /* parents the layer does not list get 0755, as in containerd */
 
   int fd = 0;
-  if (input && (fd = open(input, O_RDONLY | O_CLOEXEC)) < 0)
-    die(errno == ENOENT ? EXIT_LAYER_NOTFOUND : EXIT_LAYER_INTERNAL, "open %s: %s", input, strerror(errno));
+  /* a file complete before it was opened may have moved already (a download committed) */
+  if (input && (fd = open(input, O_RDONLY | O_CLOEXEC)) < 0 && errno == ENOENT && moved_to) fd = open(moved_to, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(errno == ENOENT ? EXIT_LAYER_NOTFOUND : EXIT_LAYER_INTERNAL, "open %s: %s", input, strerror(errno));
   struct stat tst;
   if (stat(target, &tst) < 0) die(errno == ENOENT ? EXIT_LAYER_NOTFOUND : EXIT_LAYER_INTERNAL, "target %s: %s", target, strerror(errno));
   if (!S_ISDIR(tst.st_mode)) die(EXIT_LAYER_USAGE, "target %s: not a directory", target);
