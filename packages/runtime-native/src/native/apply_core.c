@@ -197,8 +197,9 @@ static la_ssize_t growing_read_cb(struct archive *a, void *ud, const void **buf)
       archive_set_error(a, ENOENT, "the input was removed at byte %llu of %llu", (unsigned long long)g->got, (unsigned long long)g->size);
       return -1;
     }
+    /* without inotify (its instances are counted per user: 128 by default), a look every 10 ms */
     struct pollfd pfd = {.fd = g->notify, .events = POLLIN};
-    if (poll(&pfd, g->notify < 0 ? 0 : 1, 1000) > 0) {
+    if (poll(&pfd, g->notify < 0 ? 0 : 1, g->notify < 0 ? 10 : 1000) > 0) {
       char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
       while (read(g->notify, events, sizeof events) > 0) continue; /* any change: read again */
     }
