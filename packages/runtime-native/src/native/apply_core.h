@@ -26,7 +26,7 @@ struct layer_input;
 /* Start reading a layer (none/gzip/zstd, detected) from fd; the fd stays the caller's. */
 int layer_input_open(struct layer_input **out, int fd, struct lerr *e);
 /* The same from a file another process is still writing: read until it holds size bytes, waiting
- * at its end for more (call before any chroot: the wait watches /proc/self/fd). */
+ * at its end for more. */
 int layer_input_open_growing(struct layer_input **out, int fd, uint64_t size, struct lerr *e);
 /* Apply the layer into the current directory ("" = "."); paths resolve against the process's root. */
 int layer_apply(struct layer_input *in, const struct apply_options *opts, struct apply_result *res, struct lerr *e);
