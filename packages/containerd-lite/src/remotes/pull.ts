@@ -7,9 +7,10 @@
  * layers' fetch: it starts once the configs are in, and applies each layer, once the layer below
  * it is committed, from the file its bytes are going to (following it while it downloads), and
  * commits the layer's snapshot only once the blob is committed (so only over bytes whose digest
- * was checked); the image is named only when both the fetch and the unpack are done. Everything is written under the
- * caller's lease, so a pull that fails leaves no name and only blobs and snapshots the collector
- * takes once the lease goes; a blob whose bytes do not match its digest is never committed.
+ * was checked); the image is named only when both the fetch and the unpack are done. Everything
+ * is written under the caller's lease, so a pull that fails leaves no name and only blobs and
+ * snapshots the collector takes once the lease goes; a blob whose bytes do not match its digest
+ * is never committed.
  * Every blob of the pull is labelled with the repository it is in (source.ts), so a push to
  * another repository of the registry mounts it.
  */

@@ -155,10 +155,12 @@ export async function unpack(
       // Another unpack of the same layer committed first: its snapshot is as good as ours.
       if (!isKind(err, ErrorKind.AlreadyExists)) throw wrap(err, `unpack layer ${i + 1}/${layers.length} (${layer.digest})`);
     }
-    const label = content.update({ digest: layer.digest, labels: { [Label.uncompressed]: diffIds[i]! } }, [`labels.${Label.uncompressed}`]);
+    const labelling = content.update({ digest: layer.digest, labels: { [Label.uncompressed]: diffIds[i]! } }, [
+      `labels.${Label.uncompressed}`,
+    ]);
     // Awaited below; until then a failure of it must not count as unhandled.
-    label.catch(() => undefined);
-    labelled.push(label);
+    labelling.catch(() => undefined);
+    labelled.push(labelling);
     applied++;
     progress?.({ event: 'unpacked', name: layer.digest, current: i + 1, total: layers.length });
   }
