@@ -55,8 +55,15 @@
       # runs short commands for the daemon, which should not fork itself (see launch.c)
       "target_name": "ctl-launch",
       "type": "executable",
-      # with ctl-netns's and ctl-mount's operations, which it runs itself (see launch.c)
-      "sources": ["src/native/launch.c", "src/native/parent_death.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c", "src/native/mount_tool.c", "src/native/mount_options.c"]
+      # with ctl-netns's and ctl-mount's operations, which it runs itself, and ctl-apply's, which it
+      # runs in a forked child without exec (see launch.c)
+      "sources": [
+        "src/native/launch.c", "src/native/parent_death.c", "src/native/netns.c", "src/native/netns_veth.c", "src/native/loopback.c",
+        "src/native/mount_tool.c", "src/native/mount_options.c",
+        "src/native/apply.c", "src/native/apply_core.c", "src/native/apply_writers.c", "src/native/apply_common.c"
+      ],
+      "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
+      "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
     },
     {
       # a container's network namespace pinned on a file, made and removed (see netns.c);
@@ -83,7 +90,7 @@
       # OCI layer applier: libarchive for tar/gzip/zstd, libcrypto for sha256
       "target_name": "ctl-apply",
       "type": "executable",
-      "sources": ["src/native/apply.c", "src/native/apply_core.c", "src/native/apply_writers.c", "src/native/apply_common.c", "src/native/parent_death.c"],
+      "sources": ["src/native/apply_main.c", "src/native/apply.c", "src/native/apply_core.c", "src/native/apply_writers.c", "src/native/apply_common.c", "src/native/parent_death.c"],
       "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
       "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
     },

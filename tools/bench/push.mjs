@@ -26,7 +26,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
-import { ctlBinary, tmpfsBase, waitFor } from './lib/ctl.mjs';
+import { ctlBinary, daemonProcessEnv, tmpfsBase, waitFor } from './lib/ctl.mjs';
 import { certEnvs, inOwnNetns } from './lib/netns.mjs';
 import { ociLayout, sha256 } from './lib/oci-layout.mjs';
 import { bytesFrom, median, nodeStart } from './lib/stats.mjs';
@@ -160,10 +160,11 @@ if (inOwnNetns(fileURLToPath(import.meta.url))) {
     for (const [i, instance] of instances.entries()) {
       const args = ['--root', join(base, `ctl${i}`, 'root'), '--state', join(base, `ctl${i}`, 'state')];
       mkdirSync(join(base, `ctl${i}`, 'state'), { recursive: true });
+      // The daemon as ctl's autostart starts it (its Node flags and malloc settings), as users get it.
       children.push(
         spawn(instance.binary, [...args, 'daemon', '--log-level', 'warn'], {
           stdio: 'inherit',
-          env: { ...plain, CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
+          env: { ...daemonProcessEnv(plain), CTL_SNAPSHOTTER_DRIVERS: 'overlayfs' },
         }),
       );
       instance.ctl = (...more) => execFileSync(instance.binary, [...args, '--no-autostart', ...more], { env: plain, stdio: 'pipe' });

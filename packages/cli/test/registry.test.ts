@@ -463,12 +463,16 @@ describe('ctl pull and push with a registry', function () {
       /** Each layer's chain id: the name of its committed snapshot. */
       chain: string[];
     }
-    const makeImage = (tag: string): TestImage => {
-      const layers = ['zero', 'one', 'two'].map((word) => {
-        const dir = join(engine.instance.base, `pipeline-${tag}-${word}`);
+    /** files: each layer's files (name to content); by default one small file in each of three. */
+    const makeImage = (tag: string, files?: Record<string, string>[]): TestImage => {
+      const layers = (files ?? ['zero', 'one', 'two'].map((word) => ({ [word]: `${tag} ${word}\n` }))).map((contents, i) => {
+        const dir = join(engine.instance.base, `pipeline-${tag}-${i}`);
         mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, word), `${tag} ${word}\n`);
-        return execFileSync('tar', ['-C', dir, '--owner=0', '--group=0', '--numeric-owner', '--mtime=2020-01-01', '-cf', '-', word]);
+        for (const [name, content] of Object.entries(contents)) writeFileSync(join(dir, name), content);
+        const names = Object.keys(contents);
+        return execFileSync('tar', ['-C', dir, '--owner=0', '--group=0', '--numeric-owner', '--mtime=2020-01-01', '-cf', '-', ...names], {
+          maxBuffer: 64 << 20,
+        });
       });
       const diffIds = layers.map((l) => sha256(l));
       const chain = diffIds.reduce<string[]>((ids, d) => [...ids, ids.length ? sha256(`${ids[ids.length - 1]} ${d}`) : d], []);
@@ -571,6 +575,39 @@ describe('ctl pull and push with a registry', function () {
       assert.equal(parentOf(image.chain[0]!), '');
       assert.equal(parentOf(image.chain[1]!), `${engine.ns}/${image.chain[0]}`);
       assert.equal(parentOf(image.chain[2]!), `${engine.ns}/${image.chain[1]}`);
+      ok('image', 'rm', '--sync', ref);
+    });
+
+    it('applies a layer while its blob is still arriving, and commits it only once the blob is in', async () => {
+      // The last layer's first file lies whole in the first 3.5 MiB of its bytes, its second does not.
+      const [early, late] = ['e'.repeat(2 << 20), 'l'.repeat(2 << 20)];
+      const image = makeImage('streamed', [{ zero: 'zero\n' }, { one: 'one\n' }, { early, late }]);
+      const last = image.blobs.get(image.layers[2]!)!;
+      const sent = 7 << 19;
+      const snapshots = join(engine.instance.root, 'snapshotter');
+      const found = (name: string): boolean =>
+        execFileSync('find', [snapshots, '-name', name, '-type', 'f'], { encoding: 'utf8' }).trim().length > 0;
+      served.set('streamed', image);
+      let answer!: (res: ServerResponse) => void;
+      const request = new Promise<ServerResponse>((resolve) => (answer = resolve));
+      held = answer;
+      const pulling = pull('streamed')();
+      const res = await request;
+      try {
+        res.writeHead(200, { 'content-length': String(last.length) });
+        res.write(last.subarray(0, sent));
+        await waitFor('the early file of the last layer in its snapshot, while the rest is held back', () => found('early') || undefined);
+        assert.ok(!found('late'), 'the late file is not there before its bytes are');
+        assert.ok(!(await committed()).includes(image.chain[2]!), 'the layer is not committed before its blob is');
+        res.end(last.subarray(sent));
+      } finally {
+        held = undefined;
+      }
+      const r = await pulling;
+      assert.equal(r.code, 0, r.stderr);
+      const ref = `${host}/streamed:latest`;
+      assert.equal(imageOf(ref)?.target.digest, sha256(image.manifest));
+      assert.ok((await committed()).includes(image.chain[2]!));
       ok('image', 'rm', '--sync', ref);
     });
 

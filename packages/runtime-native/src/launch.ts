@@ -35,6 +35,8 @@ export interface LaunchOptions {
   outlivesDaemon?: boolean;
   /** runs in the network namespace at this path (a bind-mounted netns, /proc/PID/ns/net): no nsenter exec */
   netns?: string;
+  /** SIGKILLs the command when aborted (its result then says code 137) */
+  signal?: AbortSignal;
 }
 
 /** The command could not be started at all (errno-style code, as child_process reports it). */
@@ -51,9 +53,10 @@ export class LaunchError extends Error {
 export const LAUNCH_BINARY = path.join(__dirname, '..', '..', 'build', 'Release', 'ctl-launch');
 
 const SPAWN_FAILED = 0x80000000;
-/** request flags of launch.c: the command survives the launcher; a netns path follows the cwd */
+/** request flags of launch.c: the command survives the launcher; a netns path follows the cwd; end a command */
 const LAUNCH_OUTLIVES = 1;
 const LAUNCH_NETNS = 2;
+const LAUNCH_KILL = 4;
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 interface Pending {
@@ -90,10 +93,28 @@ class Launcher {
     const inputLen = Buffer.alloc(4);
     inputLen.writeUInt32LE(input.length, 0);
     return new Promise<LaunchResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const { signal } = opts;
+      const kill = (): void => this.kill(id);
+      const settled = (): void => signal?.removeEventListener('abort', kill);
+      this.pending.set(id, {
+        resolve: (r) => (settled(), resolve(r)),
+        reject: (err) => (settled(), reject(err)),
+      });
       this.busy();
       this.child.stdin!.write(Buffer.concat([head, strings, inputLen, input]));
+      if (signal?.aborted) kill();
+      else signal?.addEventListener('abort', kill, { once: true });
     });
+  }
+
+  /** SIGKILL to the command of request id while it runs; its answer comes as for any end. */
+  private kill(id: number): void {
+    if (!this.pending.has(id) || this.dead) return;
+    const frame = Buffer.alloc(12);
+    frame.writeUInt32LE(8, 0);
+    frame.writeUInt32LE(id, 4);
+    frame.writeUInt32LE(LAUNCH_KILL, 8);
+    this.child.stdin!.write(frame);
   }
 
   private onData(chunk: Buffer): void {
@@ -146,8 +167,13 @@ class Launcher {
 
 let shared: Launcher | undefined;
 
+/** Whether commands go through ctl-launch (and so die with it), not child_process. */
+export function hasLauncher(): boolean {
+  return process.env.CTL_LAUNCHER !== '0' && existsSync(LAUNCH_BINARY);
+}
+
 function launcher(): Launcher | undefined {
-  if (process.env.CTL_LAUNCHER === '0' || !existsSync(LAUNCH_BINARY)) return undefined;
+  if (!hasLauncher()) return undefined;
   if (!shared || shared.dead) shared = new Launcher(LAUNCH_BINARY);
   return shared;
 }
@@ -155,8 +181,10 @@ function launcher(): Launcher | undefined {
 function viaChildProcess(file: string, args: string[], opts: LaunchOptions): Promise<LaunchResult> {
   if (opts.netns !== undefined) return viaChildProcess('nsenter', [`--net=${opts.netns}`, file, ...args], { ...opts, netns: undefined });
   return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { cwd: opts.cwd, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const options = { cwd: opts.cwd, maxBuffer: 64 * 1024 * 1024, signal: opts.signal, killSignal: 'SIGKILL' as const };
+    const child = execFile(file, args, options, (err, stdout, stderr) => {
       if (!err) return resolve({ code: 0, stdout, stderr });
+      if (opts.signal?.aborted) return resolve({ code: 128 + constants.signals.SIGKILL, stdout, stderr });
       const e = err as NodeJS.ErrnoException & { code?: number | string; signal?: NodeJS.Signals | null };
       if (typeof e.code === 'number') return resolve({ code: e.code, stdout, stderr });
       if (e.signal) return resolve({ code: 128 + (constants.signals[e.signal] ?? 0), stdout, stderr });

@@ -6,12 +6,25 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { isAlive, waitFor } from '@ctl/proto/testing';
+import { APPLY_BINARY } from '../src/layers';
 import { LAUNCH_BINARY, LaunchError, launch } from '../src/launch';
+
+/** The pid of a process that has file open, if any (a look through /proc/<pid>/fd). */
+function holderOf(file: string): number | undefined {
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === file)) return Number(pid);
+    } catch {
+      // gone, or not ours to look at
+    }
+  }
+  return undefined;
+}
 
 /** pids of the ctl-launch processes that are children of this process */
 function launchers(): number[] {
@@ -67,6 +80,65 @@ describe('launch (ctl-launch)', function () {
       );
     }
     assert.deepEqual(await launch('echo', ['still here']), { code: 0, stdout: 'still here\n', stderr: '' });
+  });
+
+  it('kills a command whose signal aborts, leaving the others running, and answers it with 137', async () => {
+    const ac = new AbortController();
+    const dir = mkdtempSync(join(tmpdir(), 'ctl-launch-'));
+    try {
+      // The killed one writes its pid first: it must be gone, not merely answered for.
+      const pidFile = join(dir, 'pid');
+      const killed = launch('sh', ['-c', `echo $$ > ${pidFile}.tmp && mv ${pidFile}.tmp ${pidFile} && exec sleep 60`], {
+        signal: ac.signal,
+      });
+      const other = launch('sh', ['-c', 'sleep 0.2; echo done']);
+      const pid = await waitFor('the command to start', () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined));
+      ac.abort();
+      assert.equal((await killed).code, 128 + 9);
+      assert.ok(!isAlive(pid));
+      assert.deepEqual(await other, { code: 0, stdout: 'done\n', stderr: '' });
+      // Aborted before it is asked: killed at once.
+      assert.equal((await launch('sleep', ['60'], { signal: AbortSignal.abort() })).code, 128 + 9);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs ctl-apply in a child forked from the launcher, without exec, as the binary would run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctl-launch-'));
+    try {
+      const layer = join(dir, 'layer.tar');
+      writeFileSync(join(dir, 'a'), 'a\n');
+      execFileSync('tar', ['-C', dir, '-cf', layer, '--owner=0', '--group=0', '--numeric-owner', 'a']);
+      // The input is announced longer than it is: the apply waits at its end, so it can be looked at.
+      const target = join(dir, 'target');
+      execFileSync('mkdir', [target]);
+      const ac = new AbortController();
+      const args = [
+        '--target',
+        target,
+        '--whiteouts',
+        'remove',
+        '--input',
+        layer,
+        '--input-size',
+        String(readFileSync(layer).length + 512),
+      ];
+      const applying = launch(APPLY_BINARY, args, { signal: ac.signal });
+      const pid = await waitFor('the apply to open its input', () => holderOf(layer));
+      assert.equal(readlinkSync(`/proc/${pid}/exe`), LAUNCH_BINARY, 'a forked launcher, not an exec of ctl-apply');
+      ac.abort();
+      assert.equal((await applying).code, 128 + 9);
+      // Without the wait, it runs to its end and answers as the binary does.
+      const done = await launch(APPLY_BINARY, ['--target', target, '--whiteouts', 'remove', '--input', layer]);
+      assert.equal(done.code, 0, done.stderr);
+      assert.match(done.stdout, /^\{"diffId":"sha256:[0-9a-f]{64}","size":\d+,"entries":\d+\}\n$/);
+      const bad = await launch(APPLY_BINARY, ['--target', join(dir, 'nope'), '--whiteouts', 'remove', '--input', layer]);
+      assert.equal(bad.code, 5);
+      assert.match(bad.stderr, /^ctl-apply: target .*nope/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs many commands at once and answers each with its own output, large ones too', async () => {

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
+import { waitFor } from '@ctl/proto/testing';
 import { APPLY_BINARY, applyLayer } from '../src/layers';
 import { LayerFixture, getXattr, isRoot, makeTar, sha256File, sha256Of } from './layers-fixture';
 import type { Compression, TarEntry } from './layers-fixture';
@@ -25,6 +26,18 @@ const NORMAL: TarEntry[] = [
   { name: 'run/fifo', type: 'fifo', mode: 0o600 },
   { name: 'dev/null', type: 'char', major: 1, minor: 3, mode: 0o666 },
 ];
+
+/** Whether some process has the file open (a look through /proc/<pid>/fd). */
+function openedByAnyProcess(file: string): boolean {
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (fs.readdirSync(`/proc/${pid}/fd`).some((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === file)) return true;
+    } catch {
+      // gone, or not ours to look at
+    }
+  }
+  return false;
+}
 
 async function rejectsWith(p: Promise<unknown>, kind: ErrorKind, re: RegExp): Promise<EngineError> {
   try {
@@ -143,6 +156,74 @@ describe('applyLayer (ctl-apply)', function () {
     assert.equal(r1.size, fs.statSync(tarFile).size);
     const r2 = await applyLayer({ input: fs.createReadStream(gz), target: fx.fresh('root'), whiteouts: 'overlay', expectDiffId: expected });
     assert.equal(r2.diffId, expected);
+  });
+
+  it('follows an input file still being written until it holds inputSize bytes', async () => {
+    const entries: TarEntry[] = [...NORMAL, { name: 'big', data: 'some bytes of a layer that downloads\n'.repeat(40000) }];
+    const tarFile = fx.fresh('growing.tar', false);
+    const whole = fs.readFileSync(makeTar(tarFile, entries, { compression: 'gzip' }));
+    const expected = `sha256:${execFileSync('sha256sum', [tarFile], { encoding: 'utf8' }).split(' ')[0]}`;
+    const growing = fx.fresh('growing.tar.gz', false);
+    fs.writeFileSync(growing, '');
+    const target = fx.fresh('root');
+    const applied = applyLayer({ input: growing, inputSize: whole.length, target, whiteouts: 'remove', expectDiffId: expected });
+    // The bytes come in pieces, each after the event loop has turned: an applier that took the
+    // file's end for the layer's would fail on a truncated gzip stream.
+    const piece = Math.ceil(whole.length / 8);
+    for (let at = 0; at < whole.length; at += piece) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      fs.appendFileSync(growing, whole.subarray(at, at + piece));
+    }
+    const r = await applied;
+    assert.equal(r.diffId, expected);
+    assert.equal(fs.readFileSync(path.join(target, 'big'), 'utf8').length, 'some bytes of a layer that downloads\n'.length * 40000);
+    assert.equal(fs.readFileSync(path.join(target, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
+  });
+
+  it('reads the file an input was moved to once complete, when the input is gone at the open', async () => {
+    const tarFile = fx.fresh('moved.tar', false);
+    const whole = fs.readFileSync(makeTar(tarFile, NORMAL, { compression: 'gzip' }));
+    const moved = fx.fresh('moved.tar.gz', false);
+    fs.writeFileSync(moved, whole);
+    const target = fx.fresh('root');
+    const gone = path.join(fx.dir, 'ingest-gone');
+    const r = await applyLayer({ input: gone, inputSize: whole.length, inputMovedTo: moved, target, whiteouts: 'remove' });
+    assert.equal(r.diffId, `sha256:${execFileSync('sha256sum', [tarFile], { encoding: 'utf8' }).split(' ')[0]}`);
+    assert.equal(fs.readFileSync(path.join(target, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
+    await rejectsWith(
+      applyLayer({ input: gone, inputSize: whole.length, inputMovedTo: `${gone}-too`, target: fx.fresh('root'), whiteouts: 'remove' }),
+      ErrorKind.NotFound,
+      /ingest-gone/,
+    );
+  });
+
+  it('an input file removed before it holds inputSize bytes fails the apply', async () => {
+    const whole = fs.readFileSync(makeTar(fx.fresh('cut.tar', false), NORMAL, { compression: 'gzip' }));
+    const growing = fx.fresh('cut.tar.gz', false);
+    fs.writeFileSync(growing, whole.subarray(0, whole.length >> 1));
+    const applied = applyLayer({ input: growing, inputSize: whole.length, target: fx.fresh('root'), whiteouts: 'remove' });
+    // Removed once the applier has it open (before, the file would just be missing: NotFound).
+    await waitFor('ctl-apply to open its input', () => openedByAnyProcess(growing));
+    fs.unlinkSync(growing);
+    await rejectsWith(applied, ErrorKind.InvalidArgument, /reading layer/);
+  });
+
+  it('an abort signal ends an apply that waits for more of its input: Canceled, and no ctl-apply is left', async () => {
+    const whole = fs.readFileSync(makeTar(fx.fresh('wait.tar', false), NORMAL, { compression: 'gzip' }));
+    const growing = fx.fresh('wait.tar.gz', false);
+    fs.writeFileSync(growing, whole.subarray(0, whole.length >> 1));
+    const ac = new AbortController();
+    const applied = applyLayer({
+      input: growing,
+      inputSize: whole.length,
+      target: fx.fresh('root'),
+      whiteouts: 'remove',
+      signal: ac.signal,
+    });
+    await waitFor('ctl-apply to open its input', () => openedByAnyProcess(growing));
+    ac.abort();
+    await rejectsWith(applied, ErrorKind.Canceled, /canceled/);
+    assert.equal(openedByAnyProcess(growing), false);
   });
 
   it('a diff id mismatch is FailedPrecondition', async () => {

@@ -146,11 +146,13 @@ class RemoteWriter implements Writer {
     return (await this.exchange({ action: 'STAT' })).digest;
   }
 
-  async write(data: Uint8Array, offset?: number): Promise<number> {
+  async write(data: Uint8Array | readonly Uint8Array[], offset?: number): Promise<number> {
     let at = offset ?? this.offset;
-    if (data.length === 0) return Number((await this.exchange({ action: 'WRITE', offset: at })).offset);
-    for (let i = 0; i < data.length; i += WRITE_CHUNK) {
-      const chunk = data.subarray(i, i + WRITE_CHUNK);
+    // Each request carries one buffer: gathered chunks go out joined, as the wire needs them anyway.
+    const bytes = data instanceof Uint8Array ? data : Buffer.concat(data);
+    if (bytes.length === 0) return Number((await this.exchange({ action: 'WRITE', offset: at })).offset);
+    for (let i = 0; i < bytes.length; i += WRITE_CHUNK) {
+      const chunk = bytes.subarray(i, i + WRITE_CHUNK);
       const res = await this.exchange({ action: 'WRITE', offset: at, data: chunk });
       at = Number(res.offset);
     }

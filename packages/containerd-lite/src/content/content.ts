@@ -63,14 +63,21 @@ export interface ReadOptions {
  */
 export interface Writer {
   readonly ref: string;
+  /**
+   * The file the ingest's bytes go to, for a reader on this host that follows the write (a
+   * pull's unpack); only the local store's writers have one. The commit moves it into the store.
+   */
+  readonly dataPath?: string;
   status(): Promise<Status>;
   /** The digest of the bytes written so far. */
   digest(): Promise<string>;
   /**
-   * Appends data. An offset, when given, must be the current one, or 0 to start over (what
-   * was written is dropped); any other offset is OutOfRange. Returns the new offset.
+   * Appends data: one buffer, or several in order (the local store writes them with one
+   * system call, so a caller that gathers chunks need not copy them into one). An offset, when
+   * given, must be the current one, or 0 to start over (what was written is dropped); any
+   * other offset is OutOfRange. Returns the new offset.
    */
-  write(data: Uint8Array, offset?: number): Promise<number>;
+  write(data: Uint8Array | readonly Uint8Array[], offset?: number): Promise<number>;
   /**
    * Stores the bytes as a blob. size and expected default to the writer's total and expected;
    * a mismatch is FailedPrecondition and commits nothing (the ingest stays, to be resumed or

@@ -59,6 +59,10 @@ export function diffCompression(mediaType: string): Compression {
 export interface ApplyOptions {
   /** The diff id the layer must have; a mismatch is FailedPrecondition (the caller discards the snapshot). */
   expectDiffId?: string;
+  /** The blob file is still being written (a pull's download) up to this size: see runtime-native's applyLayer. */
+  inputSize?: number;
+  /** Where that file goes once complete (the blob's place in the store). */
+  inputMovedTo?: string;
   signal?: AbortSignal;
 }
 
@@ -70,18 +74,11 @@ export class Differ {
   async apply(blob: string, mediaType: string, mounts: Mount[], options: ApplyOptions = {}): Promise<ApplyResult> {
     if (!layerCompression(mediaType)) throw invalidArgument(`apply: unsupported layer media type ${JSON.stringify(mediaType)}`);
     if (mounts.length === 0) throw invalidArgument('apply: no mounts to apply the layer onto');
+    const { expectDiffId, inputSize, inputMovedTo, signal } = options;
+    const input = { input: blob, expectDiffId, inputSize, inputMovedTo, signal };
     const direct = directTarget(mounts);
-    if (direct)
-      return applyLayer({
-        input: blob,
-        target: direct.dir,
-        whiteouts: direct.whiteouts,
-        expectDiffId: options.expectDiffId,
-        signal: options.signal,
-      });
-    return withTempMount(mounts, this.tmpRoot, (dir) =>
-      applyLayer({ input: blob, target: dir, whiteouts: 'remove', expectDiffId: options.expectDiffId, signal: options.signal }),
-    );
+    if (direct) return applyLayer({ ...input, target: direct.dir, whiteouts: direct.whiteouts });
+    return withTempMount(mounts, this.tmpRoot, (dir) => applyLayer({ ...input, target: dir, whiteouts: 'remove' }));
   }
 
   /**

@@ -14,7 +14,7 @@ import type { Images } from '../images/images';
 import type { OperationLeases, Resource } from '../leases/leases';
 import type { Descriptor, Platform } from '../oci';
 import { pullImage, pushImage } from '../remotes';
-import { type UnpackTarget, unpack } from '../unpack/unpacker';
+import { type Arrivals, type UnpackTarget, unpack } from '../unpack/unpacker';
 
 export interface ProgressEvent {
   event: string;
@@ -153,14 +153,14 @@ export class Transfer {
         registry: registryOptions(request.registry),
         progress,
         signal,
-        unpack: (manifests, stored, unpackSignal) => this.unpack(namespace, request, lease, manifests, progress, unpackSignal, stored),
+        unpack: (manifests, arrivals, unpackSignal) => this.unpack(namespace, request, lease, manifests, progress, unpackSignal, arrivals),
       });
       progress({ event: 'pulled', name: result.name, current: 0, total: 0, message: result.target.digest });
     });
   }
 
   /**
-   * Unpacks what an import or pull fetched (or is fetching: see unpack's stored), under its
+   * Unpacks what an import or pull fetched (or is fetching: see unpack's arrivals), under its
    * lease, before the image is named (as the request asks).
    */
   private async unpack(
@@ -170,12 +170,12 @@ export class Transfer {
     manifests: Descriptor[],
     progress: Progress,
     signal: AbortSignal | undefined,
-    stored?: (digest: string) => Promise<void>,
+    arrivals?: Arrivals,
   ): Promise<void> {
     if (!request.unpack || !manifests.length) return;
     const leases = this.deps.leases(namespace);
     const target = await this.deps.unpackTarget(namespace, request.snapshotter, (resource) => leases.addResource(lease, resource));
-    await unpackAll(target, manifests, progress, signal, stored);
+    await unpackAll(target, manifests, progress, signal, arrivals);
   }
 
   async push(namespace: string, request: PushRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
@@ -199,7 +199,7 @@ async function unpackAll(
   manifests: Descriptor[],
   progress: Progress,
   signal?: AbortSignal,
-  stored?: (digest: string) => Promise<void>,
+  arrivals?: Arrivals,
 ): Promise<void> {
   const done = new Set<string>();
   for (const manifest of manifests) {
@@ -210,7 +210,7 @@ async function unpackAll(
       manifest,
       (p) => progress({ ...p, event: p.event === 'exists' ? 'unpacked' : p.event }),
       signal,
-      stored,
+      arrivals,
     );
     progress({
       event: 'unpacked',

@@ -51,6 +51,22 @@ export interface UnpackResult {
   existing: number;
 }
 
+/**
+ * The blobs of a pull that are still on their way, for an unpack that runs alongside the fetch:
+ * a layer is applied from its file while it downloads, and its snapshot committed only once the
+ * blob is (its digest checked).
+ */
+export interface Arrivals {
+  /** Resolves once the blob is committed in content (its digest checked); rejects once the fetch failed. */
+  stored(digest: string): Promise<void>;
+  /**
+   * Resolves once the blob's bytes go to a file: that file, while it is written (it holds the
+   * blob's size once complete; it moves into the store at the commit), or undefined for a blob
+   * already in content or written where it cannot be followed; rejects once the fetch failed.
+   */
+  writing(digest: string): Promise<string | undefined>;
+}
+
 /** The manifest and config of a platform manifest, checked against each other. */
 export async function readImage(content: Content, manifest: Descriptor): Promise<{ manifest: Manifest; config: ImageConfig }> {
   if (!isManifest(manifest.mediaType))
@@ -70,15 +86,16 @@ export async function readImage(content: Content, manifest: Descriptor): Promise
 }
 
 /**
- * stored: for an unpack alongside a pull, waits until a layer's blob is committed in content
- * (its digest checked); without it every blob must be there already.
+ * arrivals: for an unpack alongside a pull, the blobs still on their way (each layer applied
+ * while it downloads, committed once its digest is checked); without it every blob must be there
+ * already.
  */
 export async function unpack(
   target: UnpackTarget,
   manifest: Descriptor,
   progress?: (p: UnpackProgress) => void,
   signal?: AbortSignal,
-  stored?: (digest: string) => Promise<void>,
+  arrivals?: Arrivals,
 ): Promise<UnpackResult> {
   const { content, snapshots, namespace, snapshotter } = target;
   const image = await readImage(content, manifest);
@@ -88,39 +105,66 @@ export async function unpack(
   const snapshotType = `snapshots/${snapshotter}`;
   let applied = 0;
   let existing = 0;
+  // What the layers have already, asked all at once (each held first, so the collector leaves
+  // it): in a pull each await between one layer's commit and the next one's apply waits for an
+  // event loop busy with the download.
+  const present = await Promise.all(
+    chain.map(async (chainId) => {
+      await target.hold({ type: snapshotType, id: chainId });
+      return found(snapshots.stat(snapshotName(namespace, chainId)));
+    }),
+  );
+  // Labels that say a blob's diff id, written beside the next layers' work and awaited at the end.
+  const labelled: Promise<unknown>[] = [];
   for (let i = 0; i < layers.length; i++) {
     signal?.throwIfAborted();
     const layer = layers[i]!;
     const chainId = chain[i]!;
     const name = snapshotName(namespace, chainId);
-    await target.hold({ type: snapshotType, id: chainId });
-    if (await found(snapshots.stat(name))) {
+    if (present[i]) {
       existing++;
       progress?.({ event: 'exists', name: layer.digest, current: i + 1, total: layers.length });
       continue;
     }
-    if (stored) await traced('unpack.wait', () => stored(layer.digest));
+    const growing = arrivals && (await traced('unpack.wait', () => arrivals.writing(layer.digest)));
+    if (arrivals && !growing) await traced('unpack.wait', () => arrivals.stored(layer.digest));
     signal?.throwIfAborted();
     progress?.({ event: 'unpacking', name: layer.digest, current: i, total: layers.length });
-    await content.info(layer.digest);
+    if (!growing) await content.info(layer.digest);
     const activeKey = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
     await target.hold({ type: snapshotType, id: activeKey });
     const active = snapshotName(namespace, activeKey);
     const mounts = await traced('unpack.prepare', () => snapshots.prepare(active, i ? snapshotName(namespace, chain[i - 1]!) : ''));
     try {
-      await traced('unpack.apply', () =>
-        target.differ.apply(target.blobPath(layer.digest), layer.mediaType, mounts, { expectDiffId: diffIds[i], signal }),
-      );
+      const blob = target.blobPath(layer.digest);
+      const options = growing ? { inputSize: layer.size, inputMovedTo: blob } : {};
+      try {
+        await traced('unpack.apply', () =>
+          target.differ.apply(growing ?? blob, layer.mediaType, mounts, { expectDiffId: diffIds[i], signal, ...options }),
+        );
+      } catch (err) {
+        // Bytes that are not the blob's fail the fetch too: that is the failure to report.
+        if (growing) await arrivals.stored(layer.digest);
+        throw err;
+      }
+      // A snapshot holds only bytes whose digest was checked.
+      if (growing) await traced('unpack.verified', () => arrivals.stored(layer.digest));
       await traced('unpack.commit', () => snapshots.commit(name, active));
     } catch (err) {
       await snapshots.remove(active).catch(() => undefined);
       // Another unpack of the same layer committed first: its snapshot is as good as ours.
       if (!isKind(err, ErrorKind.AlreadyExists)) throw wrap(err, `unpack layer ${i + 1}/${layers.length} (${layer.digest})`);
     }
-    await content.update({ digest: layer.digest, labels: { [Label.uncompressed]: diffIds[i]! } }, [`labels.${Label.uncompressed}`]);
+    const labelling = content.update({ digest: layer.digest, labels: { [Label.uncompressed]: diffIds[i]! } }, [
+      `labels.${Label.uncompressed}`,
+    ]);
+    // Awaited below; until then a failure of it must not count as unhandled.
+    labelling.catch(() => undefined);
+    labelled.push(labelling);
     applied++;
     progress?.({ event: 'unpacked', name: layer.digest, current: i + 1, total: layers.length });
   }
+  await Promise.all(labelled);
   const top = chain[chain.length - 1];
   if (top) {
     const label = `${Label.gcRefSnapshot}${snapshotter}`;

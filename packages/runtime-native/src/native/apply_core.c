@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -34,9 +35,17 @@ struct slot {
   size_t len;
 };
 
+/* An input file another process is still writing (layer_input_open_growing). */
+struct growing_file {
+  int fd;
+  uint64_t size, got;
+  char *buf;
+};
+
 /* The decompressing reader and the slots it shares with the extractor. */
 struct layer_input {
   struct archive *outer;
+  struct growing_file *growing;
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -163,23 +172,72 @@ static int pipeline_finish(struct layer_input *p, struct archive *tar, char diff
   return 0;
 }
 
-int layer_input_open(struct layer_input **out, int fd, struct lerr *e) {
+/* Reads the growing file up to its announced size: at its current end, looks again after a pause
+ * that doubles from 1 to 32 ms while nothing comes, so a layer is applied while it downloads.
+ * Not inotify: closing an instance waits for an SRCU grace period, ~9 ms at every apply's exit.
+ * Whoever writes the file checks its bytes; whoever runs this kills it if the write fails; a file
+ * removed before it was complete ends the read. */
+static la_ssize_t growing_read_cb(struct archive *a, void *ud, const void **buf) {
+  struct growing_file *g = ud;
+  long pause_us = 1000;
+  while (g->got < g->size) {
+    size_t want = g->size - g->got < INPUT_BLOCK ? (size_t)(g->size - g->got) : INPUT_BLOCK;
+    ssize_t n = pread(g->fd, g->buf, want, (off_t)g->got);
+    if (n > 0) {
+      g->got += (uint64_t)n;
+      *buf = g->buf;
+      return n;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      archive_set_error(a, errno, "read");
+      return -1;
+    }
+    struct stat st;
+    if (fstat(g->fd, &st) == 0 && st.st_nlink == 0) {
+      archive_set_error(a, ENOENT, "the input was removed at byte %llu of %llu", (unsigned long long)g->got, (unsigned long long)g->size);
+      return -1;
+    }
+    struct timespec pause = {.tv_nsec = pause_us * 1000};
+    nanosleep(&pause, NULL);
+    if (pause_us < 32000) pause_us *= 2;
+  }
+  return 0;
+}
+
+static int input_open(struct layer_input **out, int fd, struct growing_file *growing, struct lerr *e) {
   struct layer_input *p = calloc(1, sizeof *p);
   if (!p) abort();
   *out = p;
+  p->growing = growing;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
-  for (int i = 0; i < NSLOTS; i++)
-    if (!(p->slots[i].buf = malloc(SLOT_SIZE))) abort();
+  /* One block: a slot's memory is touched only once data fills it (a malloc per slot wrote a
+   * header into each, and on a heap of huge pages that zeroed 8 MiB for a layer of 1 MiB) */
+  char *block = malloc((size_t)NSLOTS * SLOT_SIZE);
+  if (!block) abort();
+  for (int i = 0; i < NSLOTS; i++) p->slots[i].buf = block + (size_t)i * SLOT_SIZE;
   sha256_init(&p->hash);
   p->outer = archive_read_new();
   archive_read_support_filter_gzip(p->outer);
   archive_read_support_filter_zstd(p->outer);
   archive_read_support_format_raw(p->outer);
   struct archive_entry *raw;
-  if (archive_read_open_fd(p->outer, fd, INPUT_BLOCK) != ARCHIVE_OK || archive_read_next_header(p->outer, &raw) != ARCHIVE_OK)
+  int opened =
+      growing ? archive_read_open(p->outer, growing, NULL, growing_read_cb, NULL) : archive_read_open_fd(p->outer, fd, INPUT_BLOCK);
+  if (opened != ARCHIVE_OK || archive_read_next_header(p->outer, &raw) != ARCHIVE_OK)
     return lfail(e, EXIT_LAYER_INVALID, 0, "reading layer: %s", archive_error_string(p->outer) ?: "empty input");
   return 0;
+}
+
+int layer_input_open(struct layer_input **out, int fd, struct lerr *e) { return input_open(out, fd, NULL, e); }
+
+int layer_input_open_growing(struct layer_input **out, int fd, uint64_t size, struct lerr *e) {
+  struct growing_file *g = calloc(1, sizeof *g);
+  if (!g || !(g->buf = malloc(INPUT_BLOCK))) abort();
+  g->fd = fd;
+  g->size = size;
+  return input_open(out, fd, g, e);
 }
 
 static int pipeline_start(struct layer_input *p, struct lerr *e) {
@@ -512,7 +570,11 @@ void layer_input_free(struct layer_input *p) {
     pthread_join(p->thread, NULL);
   }
   archive_read_free(p->outer);
-  for (int i = 0; i < NSLOTS; i++) free(p->slots[i].buf);
+  if (p->growing) {
+    free(p->growing->buf);
+    free(p->growing);
+  }
+  free(p->slots[0].buf);
   if (p->hash.ctx) {
     char unused[72];
     sha256_final_hex(&p->hash, unused);

@@ -25,6 +25,9 @@ struct layer_input;
 
 /* Start reading a layer (none/gzip/zstd, detected) from fd; the fd stays the caller's. */
 int layer_input_open(struct layer_input **out, int fd, struct lerr *e);
+/* The same from a file another process is still writing: read until it holds size bytes, waiting
+ * at its end for more. */
+int layer_input_open_growing(struct layer_input **out, int fd, uint64_t size, struct lerr *e);
 /* Apply the layer into the current directory ("" = "."); paths resolve against the process's root. */
 int layer_apply(struct layer_input *in, const struct apply_options *opts, struct apply_result *res, struct lerr *e);
 /* Stop the reader (it must not be blocked on a slow input) and free everything; NULL is fine. */

@@ -10,6 +10,8 @@
  *   request:  len id flags argc cwd\0 [netns\0] argv[0]\0 ... argv[argc-1]\0 input_len input
  *             (len counts everything after itself; an empty cwd means "inherit"; flags: LAUNCH_OUTLIVES,
  *             LAUNCH_NETNS: the netns path is there, and the command runs in that network namespace)
+ *   kill:     len id flags(LAUNCH_KILL): SIGKILL to the command of request id, if it still runs
+ *             (no response of its own: that request's comes, with status 128+9)
  *   response: len id status stdout_len stdout stderr_len stderr
  *             status: exit code, 128+signal when killed, or 0x80000000|errno when the command
  *             could not be started (stderr then says why, as "ctl-launch: FILE: ERROR").
@@ -34,7 +36,13 @@
  * (the daemon starts another). Only plain requests are done so (no stdin or LAUNCH_OUTLIVES, no
  * cwd for ctl-netns); others run the binary, and so does ctl-netns's `link-del`:
  * the kernel deletes a link within the call, waiting for RCU grace periods and the device's last
- * references (tens of milliseconds), which here would hold up every other request. */
+ * references (tens of milliseconds), which here would hold up every other request.
+ *
+ * ctl-apply (beside this one too) is forked but not exec'd: its code (apply.c, libarchive,
+ * libcrypto) is linked in and started here once, so a pull's layer after layer costs no exec, no
+ * loading of those libraries (4.5 ms of CPU each) and no start of libcrypto; the child runs
+ * ctl_apply_main as the binary would, with the request's stdio, and dies with the launcher like
+ * any command. Only plain requests (no stdin, no LAUNCH_OUTLIVES, no netns); others run the binary. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +60,7 @@
 #include <sys/wait.h>
 #include <linux/close_range.h>
 #include <unistd.h>
+#include "apply.h"
 #include "mount_tool.h"
 #include "netns.h"
 #include "parent_death.h"
@@ -63,6 +72,8 @@
 /* request flag: the command runs in the network namespace at the path after cwd (netd's commands
  * in a container's netns, without an nsenter exec in between) */
 #define LAUNCH_NETNS 2u
+/* request flag: not a command but the end of one (an apply whose pull was canceled) */
+#define LAUNCH_KILL 4u
 
 struct buf {
   char *p;
@@ -137,9 +148,13 @@ static void finish_if_done(struct job *j) {
   j->out = j->err = j->in = -1;
 }
 
+/* ctl-apply beside this binary (run forked, see the top); "" when not found. */
+static char forked_apply[PATH_MAX];
+
 /* The child's half of a spawn; never returns. A step that fails sends its errno on `report`. */
 static void exec_child(char **argv, const char *cwd, const char *netns, int in, int out, int err, bool outlives, int report) {
   int e = 0;
+  bool apply_here = *forked_apply && !strcmp(argv[0], forked_apply) && !outlives && !netns && in < 0;
   if (!outlives && ctl_die_with_parent(launcher_pid) < 0) _exit(127); /* the launcher is gone: nobody wants this */
   if (netns) {
     int fd = open(netns, O_RDONLY | O_CLOEXEC);
@@ -154,6 +169,14 @@ static void exec_child(char **argv, const char *cwd, const char *netns, int in, 
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  if (apply_here) {
+    /* what an exec would close: the report pipe (it has started) and every descriptor of the
+     * launcher, other commands' pipes among them (one holding a stdin would keep its EOF away) */
+    close_range(3, ~0U, 0);
+    int argc = 0;
+    while (argv[argc]) argc++;
+    _exit(ctl_apply_main(argc, argv));
+  }
   execvp(argv[0], argv);
 fail:
   e = errno;
@@ -281,16 +304,30 @@ static void find_inline_tools(void) {
     struct inline_tool *t = &inline_tools[k];
     if ((size_t)snprintf(t->path, sizeof t->path, "%s/%s", self, t->name) >= sizeof t->path) t->path[0] = 0;
   }
+  if ((size_t)snprintf(forked_apply, sizeof forked_apply, "%s/ctl-apply", self) >= sizeof forked_apply || access(forked_apply, X_OK) < 0)
+    forked_apply[0] = 0;
+  else
+    ctl_apply_preload();
   home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 }
 
 /* Parses one request (owned by the caller until handed to a job) and starts its command. */
 static void start(char *req, uint32_t len) {
+  uint32_t id, flags, argc;
+  if (len >= 8) {
+    memcpy(&id, req, 4);
+    memcpy(&flags, req + 4, 4);
+    if (flags & LAUNCH_KILL) {
+      for (int k = 0; k < MAX_JOBS; k++)
+        if (jobs[k].used && jobs[k].id == id && !jobs[k].exited) kill(jobs[k].pid, SIGKILL);
+      free(req);
+      return;
+    }
+  }
   if (len < 16) {
     free(req);
     return;
   }
-  uint32_t id, flags, argc;
   memcpy(&id, req, 4);
   memcpy(&flags, req + 4, 4);
   memcpy(&argc, req + 8, 4);
