@@ -15,15 +15,25 @@ import { bigImage } from './big-image';
 import { CTL, ctl, spawnDaemon, stopDaemons } from './helpers';
 
 const LAYER_MIB = 256;
-/** The pid of the child of `parent` that runs ctl-apply and has opened its input, a blob (so it is past its set-up). */
-function applying(parent: number): number | undefined {
+/** A process's name and parent, from /proc/PID/stat. */
+function nameAndParent(pid: string | number): { name: string; ppid: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return {
+    name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
+  };
+}
+
+/**
+ * The pid of the ctl-apply that `daemon` started and that has opened its input, a blob (so it is
+ * past its set-up): a child of the daemon's launcher (ctl-launch, which forks it), or of the daemon.
+ */
+function applying(daemon: number): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== parent || name !== 'ctl-apply') continue;
+      const { name, ppid } = nameAndParent(entry);
+      if (name !== 'ctl-apply' || (ppid !== daemon && nameAndParent(ppid).ppid !== daemon)) continue;
       const fds = readdirSync(`/proc/${entry}/fd`).map((fd) => readlinkOr(`/proc/${entry}/fd/${fd}`));
       if (fds.some((target) => target.includes('/content/blobs/sha256/'))) return Number(entry);
     } catch {

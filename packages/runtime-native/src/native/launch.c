@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -173,6 +174,8 @@ static void exec_child(char **argv, const char *cwd, const char *netns, int in, 
     /* what an exec would close: the report pipe (it has started) and every descriptor of the
      * launcher, other commands' pipes among them (one holding a stdin would keep its EOF away) */
     close_range(3, ~0U, 0);
+    /* named as the binary would be, for ps, pgrep and whoever looks for the applier */
+    prctl(PR_SET_NAME, "ctl-apply", 0, 0, 0);
     int argc = 0;
     while (argv[argc]) argc++;
     _exit(ctl_apply_main(argc, argv));
