@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
 /**
- * Helpers for the packages' tests: throw-away instance directories and child processes that are
- * always cleaned up, also when a test fails.
+ * Helpers for the packages' tests (and the benchmarks): throw-away instance directories and child
+ * processes that are always cleaned up, also when a test fails; OCI image layouts written by hand.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstanceDirs } from './paths';
@@ -119,4 +119,87 @@ export async function waitForService(socket: string, timeoutMs = 20_000): Promis
 /** Whether a command is on PATH (tests that need Debian's containerd, skopeo, … skip without it). */
 export function haveCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** `sha256:<hex>` of some bytes. */
+export const sha256Digest = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+/** A blob as a manifest lists it. */
+export interface BlobDescriptor {
+  digest: string;
+  size: number;
+}
+
+/**
+ * An OCI image layout written by hand, for tests and benchmarks that need an image of layers of
+ * their own: blobs stored by digest, then the config, manifest and index that make the layers
+ * one image of this host's platform, named as `ctl image export` names one
+ * (`io.containerd.image.name`, and its tag as `org.opencontainers.image.ref.name`).
+ */
+export function ociLayout(dir: string): {
+  put(data: Buffer): BlobDescriptor;
+  /** Moves a file in as a blob (a layer too big to hold in memory). */
+  putFile(file: string): BlobDescriptor;
+  /** Writes the image around the layers (their descriptors and uncompressed digests, in order). */
+  finish(image: { layers: (BlobDescriptor & { mediaType: string })[]; diffIds: string[]; name: string; cmd?: string[] }): void;
+  /** The layout as a tar archive (what `ctl image import` takes) at `file`; the layout is removed. */
+  archive(file: string): string;
+} {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const put = (data: Buffer): BlobDescriptor => {
+    const digest = sha256Digest(data);
+    writeFileSync(join(blobs, digest.slice(7)), data);
+    return { digest, size: data.length };
+  };
+  const putFile = (file: string): BlobDescriptor => {
+    const hash = createHash('sha256');
+    const chunk = Buffer.alloc(1 << 20);
+    const fd = openSync(file, 'r');
+    let size = 0;
+    try {
+      for (let n; (n = readSync(fd, chunk)) > 0; size += n) hash.update(chunk.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+    const hex = hash.digest('hex');
+    renameSync(file, join(blobs, hex));
+    return { digest: `sha256:${hex}`, size };
+  };
+  return {
+    put,
+    putFile,
+    finish({ layers, diffIds, name, cmd = ['/bin/sh'] }) {
+      const platform = { architecture: { x64: 'amd64', arm64: 'arm64' }[process.arch as string] ?? process.arch, os: 'linux' };
+      const json = (value: object): BlobDescriptor => put(Buffer.from(JSON.stringify(value)));
+      const config = json({ ...platform, config: { Cmd: cmd }, rootfs: { type: 'layers', diff_ids: diffIds } });
+      const manifest = json({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers,
+      });
+      const tag = /:([^/:]+)$/.exec(name)?.[1];
+      writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+      writeFileSync(
+        join(dir, 'index.json'),
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [
+            {
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              ...manifest,
+              platform,
+              annotations: { 'io.containerd.image.name': name, ...(tag ? { 'org.opencontainers.image.ref.name': tag } : {}) },
+            },
+          ],
+        }),
+      );
+    },
+    archive(file) {
+      execFileSync('tar', ['-cf', file, '-C', dir, 'oci-layout', 'index.json', 'blobs']);
+      rmSync(dir, { recursive: true, force: true });
+      return file;
+    },
+  };
 }

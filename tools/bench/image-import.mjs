@@ -18,13 +18,15 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
 import { waitFor } from './lib/ctl.mjs';
-import { ociLayout, sha256 } from './lib/oci-layout.mjs';
 import { bytesFrom } from './lib/stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// The image layout writer the CLI's tests use too (built @ctl/proto).
+const { ociLayout, sha256Digest } = createRequire(join(repo, 'packages', 'cli', 'package.json'))('@ctl/proto/testing');
 const FS = process.env.BENCH_FS ?? 'disk';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FILES = Number(process.env.BENCH_FILES ?? 5000);
@@ -37,7 +39,7 @@ const children = [];
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 
-const fileDigest = (path) => sha256(readFileSync(path));
+const fileDigest = (path) => sha256Digest(readFileSync(path));
 
 function buildImage(dir) {
   const rootfs = join(dir, 'rootfs');
@@ -59,7 +61,7 @@ function buildImage(dir) {
     closeSync(fd);
   }
   const layout = join(dir, 'layout');
-  const { finish } = ociLayout(layout);
+  const { put, finish, archive } = ociLayout(layout);
   execFileSync('tar', [
     '--sort=name',
     '--owner=0',
@@ -75,18 +77,15 @@ function buildImage(dir) {
   const diffId = fileDigest(join(dir, 'layer.tar'));
   execFileSync('sh', ['-c', `gzip -n -6 -c "${join(dir, 'layer.tar')}" > "${join(dir, 'layer.tar.gz')}"`]);
   rmSync(join(dir, 'layer.tar'));
-  const layerDigest = fileDigest(join(dir, 'layer.tar.gz'));
-  const layerSize = readFileSync(join(dir, 'layer.tar.gz')).length;
-  execFileSync('cp', [join(dir, 'layer.tar.gz'), join(layout, 'blobs', 'sha256', layerDigest.slice(7))]);
+  const layer = put(readFileSync(join(dir, 'layer.tar.gz')));
   finish({
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layerSize }],
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
     diffIds: [diffId],
     name: 'docker.io/library/bench:latest',
   });
-  execFileSync('tar', ['-cf', join(dir, 'image.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs']);
+  archive(join(dir, 'image.tar'));
   rmSync(rootfs, { recursive: true, force: true });
-  rmSync(layout, { recursive: true, force: true });
-  return { layerSize };
+  return { layerSize: layer.size };
 }
 
 const peakKb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);

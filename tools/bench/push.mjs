@@ -24,14 +24,16 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { startContainerd } from './lib/containerd.mjs';
 import { ctlBinary, daemonProcessEnv, tmpfsBase, waitFor } from './lib/ctl.mjs';
 import { certEnvs, inOwnNetns } from './lib/netns.mjs';
-import { ociLayout, sha256 } from './lib/oci-layout.mjs';
 import { bytesFrom, median, nodeStart } from './lib/stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// The image layout writer the CLI's tests use too (built @ctl/proto).
+const { ociLayout, sha256Digest } = createRequire(join(repo, 'packages', 'cli', 'package.json'))('@ctl/proto/testing');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LAYERS = Number(process.env.BENCH_LAYERS ?? 5);
 const TOTAL = Number(process.env.BENCH_BYTES ?? 50e6);
@@ -44,7 +46,7 @@ const sorted = (xs) => [...xs].sort((a, b) => a - b);
  */
 function buildImage(dir) {
   const layout = join(dir, 'layout');
-  const { put, finish } = ociLayout(layout);
+  const { put, finish, archive } = ociLayout(layout);
   const rand = bytesFrom(7);
   const words = Buffer.from('the quick brown fox jumps over the lazy dog\n');
   const layers = [];
@@ -67,7 +69,7 @@ function buildImage(dir) {
     }
     const tar = join(dir, `layer${l}.tar`);
     execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=2020-01-01', '-cf', tar, '-C', rootfs, '.']);
-    diffIds.push(sha256(readFileSync(tar)));
+    diffIds.push(sha256Digest(readFileSync(tar)));
     execFileSync('sh', ['-c', `gzip -n -1 -c "${tar}" > "${tar}.gz"`]);
     layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...put(readFileSync(`${tar}.gz`)) });
     rmSync(tar);
@@ -75,8 +77,7 @@ function buildImage(dir) {
     rmSync(rootfs, { recursive: true, force: true });
   }
   finish({ layers, diffIds, name: IMAGE_NAME });
-  execFileSync('tar', ['-cf', join(dir, 'image.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs']);
-  rmSync(layout, { recursive: true, force: true });
+  archive(join(dir, 'image.tar'));
 }
 
 /** A free TCP port on 127.0.0.1 (the kernel's pick), asked of a throwaway process. */
