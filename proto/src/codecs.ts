@@ -40,7 +40,11 @@ interface CodecModule {
   methods: Record<string, StaticMethodInfo>;
 }
 
-const codecRoots = new Map<string, Record<string, unknown>>();
+type Codecs = { root: Record<string, unknown>; methods: Record<string, StaticMethodInfo> };
+/** The codec modules loaded so far, by stem: each is required and built once per process. */
+const loaded = new Map<string, Codecs>();
+/** staticMethod's answers: a client asks for its method's codecs at every call. */
+const methodsMade = new Map<string, StaticMethod>();
 let protobufRuntime: unknown;
 
 /**
@@ -81,29 +85,29 @@ function requireStaticIfAny(stem: string): CodecModule | undefined {
 }
 
 /** The static codecs of one .proto file (its path without `.proto`), loaded on first use. */
-export function staticCodecs(protoFile: string): { root: Record<string, unknown>; methods: Record<string, StaticMethodInfo> } {
-  return codecsOf(protoFile.replace(/\//g, '_'), requireStatic);
+export function staticCodecs(protoFile: string): Codecs {
+  const stem = protoFile.replace(/\//g, '_');
+  return loaded.get(stem) ?? build(stem, requireStatic(stem));
 }
 
 /**
  * The static codecs of one method alone (generate.mjs: only the types its messages reach), or of
  * its whole file when there are none.
  */
-function methodCodecs(protoFile: string, service: string, method: string): ReturnType<typeof staticCodecs> {
+function methodCodecs(protoFile: string, service: string, method: string): Codecs {
   const stem = `${protoFile.replace(/\//g, '_')}--${service.slice(service.lastIndexOf('.') + 1)}.${method}`;
-  return codecRoots.has(stem) || requireStaticIfAny(stem) ? codecsOf(stem, requireStatic) : staticCodecs(protoFile);
+  const known = loaded.get(stem);
+  if (known) return known;
+  const mod = requireStaticIfAny(stem);
+  return mod ? build(stem, mod) : staticCodecs(protoFile);
 }
 
-function codecsOf(stem: string, load: (stem: string) => CodecModule): ReturnType<typeof staticCodecs> {
-  const mod = load(stem);
-  let root = codecRoots.get(stem);
-  if (!root) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    protobufRuntime ??= require('protobufjs/minimal');
-    root = mod(protobufRuntime);
-    codecRoots.set(stem, root);
-  }
-  return { root, methods: mod.methods };
+function build(stem: string, mod: CodecModule): Codecs {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  protobufRuntime ??= require('protobufjs/minimal');
+  const codecs = { root: mod(protobufRuntime), methods: mod.methods };
+  loaded.set(stem, codecs);
+  return codecs;
 }
 
 /** A message type's codec from one file's codecs (full name without the leading dot); undefined when it has none. */
@@ -135,10 +139,13 @@ function codecOf(root: Record<string, unknown>, fullName: string, protoFile: str
 
 /** One method of `service` (full name, e.g. `containerd.services.version.v1.Version`) in `protoFile`. */
 export function staticMethod(protoFile: string, service: string, method: string): StaticMethod {
+  const key = `${protoFile}\0${service}\0${method}`;
+  const made = methodsMade.get(key);
+  if (made) return made;
   const { root, methods } = methodCodecs(protoFile, service, method);
   const info = methods[`${service}/${method}`];
   if (!info) throw new EngineError(ErrorKind.NotFound, `no method ${service}/${method} in ${protoFile}.proto`);
-  return {
+  const m: StaticMethod = {
     name: method,
     path: info.path,
     requestStream: info.requestStream,
@@ -146,6 +153,8 @@ export function staticMethod(protoFile: string, service: string, method: string)
     request: codecOf(root, info.requestType, protoFile),
     response: codecOf(root, info.responseType, protoFile),
   };
+  methodsMade.set(key, m);
+  return m;
 }
 
 /** Every method of `service` in `protoFile`, in the order the file declares them. */
