@@ -22,7 +22,8 @@ const BOUNDARIES = {
   // The CLI speaks gRPC through the services' light client entries, and the shim's attach
   // protocol through runtime-native's; runtime-native/user resolves `exec -u` names in the
   // rootfs that ctl.run.v1 Inspect names (a candidate to move behind the API); runtime-native/xattr
-  // reads the build context's extended attributes (its addon loaded by `ctl build` alone).
+  // reads the build context's extended attributes (its addon loaded by `ctl build` alone);
+  // runtime-native/socket is the unix socket the light clients connect through (no node:net).
   'packages/cli': {
     allowed: [
       '@ctl/proto',
@@ -32,6 +33,7 @@ const BOUNDARIES = {
       '@ctl/runtime-native/attach',
       '@ctl/runtime-native/user',
       '@ctl/runtime-native/xattr',
+      '@ctl/runtime-native/socket',
     ],
   },
 };

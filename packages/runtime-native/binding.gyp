@@ -1,6 +1,7 @@
 {
-  # Plain executables: the runtime must start without Node. The one Node addon, ctl_xattr.node,
-  # is for the build's tree walks (Node has no xattr calls); nothing of the runtime loads it.
+  # Plain executables: the runtime must start without Node. Two Node addons: ctl_xattr.node for
+  # the build's tree walks (Node has no xattr calls), ctl_socket.node for the command line's
+  # connections to the daemon; nothing of the runtime loads them.
   "target_defaults": {
     "cflags!": ["-O3", "-fno-omit-frame-pointer"],
     "cflags": ["-O2", "-Wall", "-Wno-format-truncation", "-std=gnu11"],
@@ -99,7 +100,14 @@
       # from the headers of the Node that builds it (--nodedir), so nothing is downloaded
       "target_name": "ctl_xattr",
       "defines": ["_GNU_SOURCE"],
-      "sources": ["src/native/xattr_addon.c"]
+      "sources": ["src/native/xattr_addon.c", "src/native/napi_errors.c"]
+    },
+    {
+      # a unix socket polled on Node's loop, for the command line's gRPC client (src/socket.ts):
+      # node:net would load all of Node's streams at every short command
+      "target_name": "ctl_socket",
+      "defines": ["_GNU_SOURCE"],
+      "sources": ["src/native/socket_addon.c", "src/native/napi_errors.c", "src/native/unix_path.c"]
     },
     {
       # OCI layer differ (overlay upperdir or two trees -> tar layer)

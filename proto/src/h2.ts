@@ -12,7 +12,6 @@
  * (disabled in our SETTINGS), no priorities.
  */
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 
 const enum Frame {
   Data = 0,
@@ -52,6 +51,21 @@ const CONNECTION_WINDOW = 16 << 20;
 const MAX_WINDOW = 2 ** 31 - 1;
 
 export type Headers = Record<string, string>;
+
+/**
+ * The byte stream a session runs over: a net.Socket, or the command line's own unix socket
+ * (@ctl/runtime-native/socket), which spares a short command the loading of Node's streams.
+ */
+export interface H2Transport {
+  write(data: Buffer): unknown;
+  end(): unknown;
+  destroy(): unknown;
+  /** a short command need not wait for the server's end of the connection to exit */
+  unref(): unknown;
+  on(event: 'connect' | 'close', listener: () => void): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
 
 /** An HTTP/2 failure: a stream reset by the peer, a protocol violation, a connection gone. */
 export class H2Error extends Error {
@@ -491,7 +505,7 @@ export class H2Session extends EventEmitter {
   private closing = false;
   private gone = false;
 
-  constructor(private readonly socket: Socket) {
+  constructor(private readonly socket: H2Transport) {
     super();
     const settings = Buffer.concat([
       u16u32(SETTINGS_ENABLE_PUSH, 0),
@@ -737,7 +751,7 @@ function unpad(flags: number, payload: Buffer): Buffer {
   return payload.subarray(1, payload.length - pad);
 }
 
-/** An HTTP/2 connection over a socket that is connecting (net.connect). */
-export function h2Connect(socket: Socket): H2Session {
+/** An HTTP/2 connection over a socket that is connecting (net.connect, or an H2Transport of another kind). */
+export function h2Connect(socket: H2Transport): H2Session {
   return new H2Session(socket);
 }

@@ -7,8 +7,7 @@
  * client-streaming and bidirectional ones (the content store's Write) plus server streams read
  * at the caller's pace, with flow control both ways so a large blob is never held in memory.
  */
-import * as net from 'node:net';
-import { CANCEL, type H2Session, type H2Stream, type Headers, h2Connect } from './h2';
+import { CANCEL, type H2Session, type H2Stream, type H2Transport, type Headers, h2Connect } from './h2';
 import { EngineError, ErrorKind, unavailable } from './errors';
 import { GrpcCode, REASON_TRAILER, fromGrpcStatus } from './status';
 import { type MessageCodec, messageCodec, staticCodecs, staticMethod } from './codecs';
@@ -146,11 +145,26 @@ export class NotServingError extends EngineError {
   }
 }
 
+export type { H2Transport } from './h2';
+
+/** Opens the byte stream to a socket path; undefined: use node:net. */
+export type TransportConnector = (socket: string) => H2Transport | undefined;
+
+/** node:net, loaded when a client first connects without a connector of its own. */
+function netConnect(socket: string): H2Transport {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node:net') as typeof import('node:net')).connect(socket);
+}
+
 export class WireClient {
   private session: H2Session | undefined;
   private sessionError: Error | undefined;
 
-  constructor(readonly socket: string) {}
+  /** connect: how to reach the socket (the command line's native socket); node:net by default. */
+  constructor(
+    readonly socket: string,
+    private readonly connect?: TransportConnector,
+  ) {}
 
   /**
    * Connects now, for a caller with work to do before its first call (parsing, loading codecs):
@@ -168,7 +182,7 @@ export class WireClient {
   private open(): H2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
     this.sessionError = undefined;
-    const session = h2Connect(net.connect(this.socket));
+    const session = h2Connect(this.connect?.(this.socket) ?? netConnect(this.socket));
     if (tracing) {
       const start = traceNow();
       session.once('connect', () => traceSpan(`rpc.connect ${this.socket.slice(this.socket.lastIndexOf('/') + 1)}`, start));

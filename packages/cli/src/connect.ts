@@ -8,6 +8,7 @@ import { EngineError, ErrorKind, unavailable } from '@ctl/proto/errors';
 import { ensureDir } from '@ctl/proto/fsutil';
 import { type InstanceDirs, type ServiceName, daemonLogFile, serviceSocket } from '@ctl/proto/paths';
 import { NotServingError, WireClient, wireMethod } from '@ctl/proto/wire';
+import { connectSocket } from '@ctl/runtime-native/socket';
 import type { HealthCheckRequest } from '@ctl/proto/generated/grpc/health/v1/HealthCheckRequest';
 import type { HealthCheckResponse__Output } from '@ctl/proto/generated/grpc/health/v1/HealthCheckResponse';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -38,9 +39,9 @@ async function serving(client: WireClient): Promise<boolean> {
 
 function openClients(dirs: InstanceDirs): Daemon {
   const clients = {
-    'containerd-lite': new WireClient(serviceSocket(dirs, 'containerd-lite')),
-    snapshotter: new WireClient(serviceSocket(dirs, 'snapshotter')),
-    netd: new WireClient(serviceSocket(dirs, 'netd')),
+    'containerd-lite': new WireClient(serviceSocket(dirs, 'containerd-lite'), connectSocket),
+    snapshotter: new WireClient(serviceSocket(dirs, 'snapshotter'), connectSocket),
+    netd: new WireClient(serviceSocket(dirs, 'netd'), connectSocket),
   };
   return { ...clients, close: () => Object.values(clients).forEach((c) => c.close()) };
 }

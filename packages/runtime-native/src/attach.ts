@@ -4,23 +4,36 @@
  * the container's stdin (the shim must have been started with stdin).
  */
 import { EventEmitter } from 'node:events';
-import type * as net from 'node:net';
 import { connectUnix } from './unix-path';
+
+/** The part of a net.Socket an attachment uses; the command line's NativeSocket has it too. */
+export interface AttachSocket {
+  readonly destroyed: boolean;
+  write(data: Buffer, done?: (err?: Error | null) => void): unknown;
+  end(): unknown;
+  destroy(): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'connect', listener: () => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+}
 
 /** Events: 'stdout' and 'stderr' (chunk: Buffer), 'close'. */
 export class Attachment extends EventEmitter {
   private buf = Buffer.alloc(0);
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(private readonly sock: AttachSocket) {
     super();
     sock.on('data', (d: Buffer) => this.feed(d));
     sock.on('close', () => this.emit('close'));
     sock.on('error', () => undefined);
   }
 
-  static connect(socketPath: string): Promise<Attachment> {
+  /** connect: another way to reach the socket (the command line's native one); node:net by default. */
+  static connect(socketPath: string, connect?: (path: string) => AttachSocket | undefined): Promise<Attachment> {
     return new Promise((resolve, reject) => {
-      const sock = connectUnix(socketPath);
+      const sock = connect?.(socketPath) ?? connectUnix(socketPath);
       sock.once('connect', () => resolve(new Attachment(sock)));
       sock.once('error', reject);
     });
@@ -38,7 +51,7 @@ export class Attachment extends EventEmitter {
   }
 
   write(data: string | Buffer): void {
-    this.sock.write(data);
+    this.sock.write(typeof data === 'string' ? Buffer.from(data) : data);
   }
 
   /** Resolves once what was written so far is with the shim (then a close-stdin cannot overtake it). */

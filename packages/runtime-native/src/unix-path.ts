@@ -4,19 +4,23 @@
  * directory's fd ("/proc/self/fd/N/name"), as the shim binds it (native/unix_path.c).
  */
 import { closeSync, openSync } from 'node:fs';
-import * as net from 'node:net';
+import type * as Net from 'node:net';
 import { basename, dirname } from 'node:path';
+
+/** node:net, loaded at the first connection: the command line's attach uses its own socket. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const net = (): typeof Net => require('node:net') as typeof Net;
 
 const SUN_PATH_MAX = 107;
 
-export function connectUnix(socketPath: string, onConnect?: () => void): net.Socket {
-  if (Buffer.byteLength(socketPath) <= SUN_PATH_MAX) return net.createConnection(socketPath, onConnect);
+export function connectUnix(socketPath: string, onConnect?: () => void): Net.Socket {
+  if (Buffer.byteLength(socketPath) <= SUN_PATH_MAX) return net().createConnection(socketPath, onConnect);
   let dir: number | undefined;
   try {
     dir = openSync(dirname(socketPath), 'r');
   } catch (err) {
     // As a connect to a missing socket fails: asynchronously, through 'error'.
-    const sock = new net.Socket();
+    const sock = new (net().Socket)();
     process.nextTick(() => sock.destroy(err as Error));
     return sock;
   }
@@ -24,7 +28,7 @@ export function connectUnix(socketPath: string, onConnect?: () => void): net.Soc
     if (dir !== undefined) closeSync(dir);
     dir = undefined;
   };
-  const sock = net.createConnection(`/proc/self/fd/${dir}/${basename(socketPath)}`, onConnect);
+  const sock = net().createConnection(`/proc/self/fd/${dir}/${basename(socketPath)}`, onConnect);
   sock.once('connect', release);
   sock.once('close', release);
   return sock;

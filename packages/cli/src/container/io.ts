@@ -9,6 +9,7 @@ import type { CommandContext } from '../command';
 import { startFailure } from './common';
 import { printLog } from './log-records';
 import { traced } from '@ctl/proto/trace';
+import { connectSocket } from '@ctl/runtime-native/socket';
 
 type Tasks = import('@ctl/containerd-lite/client').Tasks;
 type ExitResult = Awaited<ReturnType<Tasks['wait']>>;
@@ -28,7 +29,7 @@ export function prepareAttach(): void {
 async function attach(socket: string, interactive: boolean, onStdinEnd: () => void): Promise<Io> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Attachment } = require('@ctl/runtime-native/attach') as typeof import('@ctl/runtime-native/attach');
-  const a = await traced('cli.attach', () => Attachment.connect(socket));
+  const a = await traced('cli.attach', () => Attachment.connect(socket, connectSocket));
   a.on('stdout', (chunk: Buffer) => process.stdout.write(chunk));
   a.on('stderr', (chunk: Buffer) => process.stderr.write(chunk));
   const closed = new Promise<void>((resolve) => a.once('close', resolve));

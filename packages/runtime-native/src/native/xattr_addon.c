@@ -2,7 +2,7 @@
  * ctl_xattr.node: lgetxattr, llistxattr, lsetxattr and lremovexattr for Node, which has no
  * extended attribute calls (src/xattr.ts wraps it and gives errors their kind). Synchronous,
  * as the build's tree walks that use it are (their calls are a few microseconds each). Plain
- * node_api.h, no node-addon-api: the one C file the build needs, headers from Node's prefix.
+ * node_api.h, no node-addon-api, headers from Node's prefix.
  *
  * Errors are thrown as Node's fs errors look: an Error with code ("ENOTSUP", "ENODATA", ...),
  * errno, syscall and path, so that the TypeScript side maps them as it maps fs errors.
@@ -15,59 +15,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
-/* Node spells errno 95 ENOTSUP (libuv's name); glibc's strerrorname_np says EOPNOTSUPP. */
-static const char *errno_name(int err) {
-  if (err == ENOTSUP) return "ENOTSUP";
-  const char *name = strerrorname_np(err);
-  return name ? name : "EUNKNOWN";
-}
-
-static void throw_errno(napi_env env, int err, const char *syscall, const char *path) {
-  char message[512];
-  snprintf(message, sizeof message, "%s: %s, %s '%s'", errno_name(err), strerror(err), syscall, path);
-  napi_value code, msg, error, value;
-  napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, -err, &value);
-  napi_set_named_property(env, error, "errno", value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
-  napi_set_named_property(env, error, "syscall", value);
-  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &value);
-  napi_set_named_property(env, error, "path", value);
-  napi_throw(env, error);
-}
-
-/* A string argument as a NUL-terminated copy (free it); NULL with a TypeError thrown. */
-static char *string_arg(napi_env env, napi_value value, const char *what) {
-  size_t length;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
-    char message[64];
-    snprintf(message, sizeof message, "%s must be a string", what);
-    napi_throw_type_error(env, NULL, message);
-    return NULL;
-  }
-  char *s = malloc(length + 1);
-  if (!s) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, value, s, length + 1, &length);
-  if (strlen(s) != length) {
-    free(s);
-    char message[64];
-    snprintf(message, sizeof message, "%s must not hold a NUL byte", what);
-    napi_throw_type_error(env, NULL, message);
-    return NULL;
-  }
-  return s;
-}
-
-static size_t get_args(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
-  size_t argc = want;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  return argc;
-}
+#include "napi_errors.h"
 
 /* lgetxattr(path, name): a Buffer, or null when the file has no such attribute (ENODATA). */
 static napi_value get(napi_env env, napi_callback_info info) {
