@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +13,13 @@ describe('code cache', function () {
   let root: string;
   const cacheDir = (): string => join(root, 'cache');
   const moduleFile = (): string => join(root, 'pkg', 'mod.js');
-  const run = (command: string): string => {
-    const script = `require(${JSON.stringify(join(__dirname, 'code-cache.js'))}).installCodeCache(${JSON.stringify(root)}, ${JSON.stringify(cacheDir())}, [${JSON.stringify(command)}]);
-      process.stdout.write(require(${JSON.stringify(moduleFile())}).hello());`;
-    return execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, CTL_CODE_CACHE: '1' } });
-  };
+  const script = (command: string, exitCode: number): string =>
+    `require(${JSON.stringify(join(__dirname, 'code-cache.js'))}).installCodeCache(${JSON.stringify(root)}, ${JSON.stringify(cacheDir())}, [${JSON.stringify(command)}]);
+      process.stdout.write(require(${JSON.stringify(moduleFile())}).hello()); process.exitCode = ${exitCode};`;
+  const run = (command: string): string =>
+    execFileSync(process.execPath, ['-e', script(command, 0)], { encoding: 'utf8', env: { ...process.env, CTL_CODE_CACHE: '1' } });
+  const runFailing = (command: string): number =>
+    spawnSync(process.execPath, ['-e', script(command, 1)], { env: { ...process.env, CTL_CODE_CACHE: '1' } }).status ?? -1;
   const header = (): { size: number; commands: string[] } => {
     const [file] = readdirSync(cacheDir());
     const raw = readFileSync(join(cacheDir(), file!));
@@ -39,6 +41,17 @@ describe('code cache', function () {
     assert.deepEqual(header().commands, ['run']);
     assert.equal(run('ps'), 'one');
     assert.deepEqual(header().commands.sort(), ['ps', 'run']);
+  });
+
+  it('counts a command as warmed only after a run of it that exited 0', () => {
+    assert.equal(runFailing('version'), 1);
+    assert.deepEqual(readdirSync(cacheDir()), ['pkg%mod.js'], 'a failed run still leaves what it compiled');
+    assert.deepEqual(header().commands, []);
+    assert.equal(run('version'), 'one');
+    assert.deepEqual(header().commands, ['version']);
+    const { mtimeMs } = statSync(join(cacheDir(), 'pkg%mod.js'));
+    assert.equal(runFailing('version'), 1);
+    assert.equal(statSync(join(cacheDir(), 'pkg%mod.js')).mtimeMs, mtimeMs, 'a warmed command is not written again');
   });
 
   it('stays out of the way of a start without a command (--version, --help)', () => {

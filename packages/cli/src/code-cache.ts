@@ -8,8 +8,9 @@
  *
  * Cache files live in dist/.code-cache (one per module, written atomically; none when the dir
  * is not writable) with a header naming the module's size and ctime (which no one can set back,
- * unlike mtime), so a rebuilt module never meets old code, and the commands that have warmed it: a command not seen yet rewrites the
- * cache at exit with what it compiled too. CTL_CODE_CACHE=0 turns it off. Plain CommonJS with
+ * unlike mtime), so a rebuilt module never meets old code, and the commands that have warmed it
+ * (in a run that exited 0): a command not seen yet rewrites the cache at exit with what it
+ * compiled too. CTL_CODE_CACHE=0 turns it off. Plain CommonJS with
  * Node's built-ins only: it is loaded before anything else.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -91,8 +92,8 @@ export function installCodeCache(root: string, cacheDir: string, argv: string[])
       script = new Script(M.wrap(content), { filename, cachedData: cached?.data });
       fn = script.runInThisContext({ displayErrors: true }) as typeof fn;
       if (!cached || script.cachedDataRejected || !cached.header.commands.includes(command)) {
-        const commands = cached && !script.cachedDataRejected ? [...new Set([...cached.header.commands, command])] : [command];
-        toWrite.push({ script, file, header: { size: st.size, ctimeMs: st.ctimeMs, commands } });
+        const warmed = cached && !script.cachedDataRejected ? cached.header.commands : [];
+        toWrite.push({ script, file, header: { size: st.size, ctimeMs: st.ctimeMs, commands: warmed } });
       }
     } catch {
       return original.call(mod, content, filename);
@@ -108,8 +109,12 @@ export function installCodeCache(root: string, cacheDir: string, argv: string[])
     return compile(this, content, filename);
   };
 
-  process.once('exit', () => {
+  process.once('exit', (code) => {
     for (const { script, file, header } of toWrite) {
+      // Only a run that succeeded has compiled the command's usual path (the benchmarks' and the
+      // autostart's first `version` fails while the daemon starts): a failed one writes what it
+      // has, and the next run writes again.
+      if (code === 0) header.commands = [...new Set([...header.commands, command])];
       try {
         mkdirSync(cacheDir, { recursive: true });
         const tmp = `${file}.${process.pid}.tmp`;
