@@ -43,7 +43,10 @@
         "src/native/unix_path.c"
       ],
       "cflags": ["<!@(pkg-config --cflags libseccomp jansson)"],
-      "libraries": ["<!@(pkg-config --libs libseccomp jansson)"]
+      "libraries": ["<!@(pkg-config --libs libseccomp jansson)"],
+      # static: it is exec'd three times per container (create, start, delete), and the dynamic
+      # loader's work on libseccomp, libjansson and libc was 0.2 of its 0.7 ms per exec
+      "ldflags": ["-static"]
     },
     {
       "target_name": "ctl-shim",

@@ -167,9 +167,15 @@ class Launcher {
 
 let shared: Launcher | undefined;
 
+let launcherFound = false;
+
 /** Whether commands go through ctl-launch (and so die with it), not child_process. */
 export function hasLauncher(): boolean {
-  return process.env.CTL_LAUNCHER !== '0' && existsSync(LAUNCH_BINARY);
+  if (process.env.CTL_LAUNCHER === '0') return false;
+  // Once found, not looked for again: a stat on every launch (several per container) showed in
+  // the daemon's profile.
+  launcherFound ||= existsSync(LAUNCH_BINARY);
+  return launcherFound;
 }
 
 function launcher(): Launcher | undefined {

@@ -42,6 +42,8 @@ export class ShimProcess {
   private waiters: Array<(e: ExitStatus) => void> = [];
   private watcher?: fs.FSWatcher;
   private timer?: NodeJS.Timeout;
+  /** shim.pid's "PID STARTTIME", once read */
+  private shim?: { pid: number; startTime: string | undefined };
 
   constructor(
     /** "" for the init */
@@ -66,10 +68,14 @@ export class ShimProcess {
 
   readExit(): ExitStatus | undefined {
     if (this.exit) return this.exit;
+    const file = path.join(this.dir, 'exit.json');
+    // Asked every second of a running task's life (watch's poll): a look that does not throw,
+    // where a failed read would build an error with its stack each time.
+    if (!fs.existsSync(file)) return undefined;
     try {
-      this.exit = JSON.parse(fs.readFileSync(path.join(this.dir, 'exit.json'), 'utf8')) as ExitStatus;
+      this.exit = JSON.parse(fs.readFileSync(file, 'utf8')) as ExitStatus;
     } catch {
-      /* not exited, or the rename is not done */
+      /* gone again (the bundle removed) */
     }
     return this.exit;
   }
@@ -88,14 +94,18 @@ export class ShimProcess {
    * shim.pid: not started yet, or a shim of an earlier version).
    */
   shimGone(): boolean | undefined {
-    let fields: string[];
-    try {
-      fields = fs.readFileSync(path.join(this.dir, SHIM_PID), 'utf8').trim().split(' ');
-    } catch {
-      return undefined;
+    // the shim writes it once, before it serves: read once
+    if (!this.shim) {
+      const file = path.join(this.dir, SHIM_PID);
+      if (!fs.existsSync(file)) return undefined;
+      try {
+        const [pid, startTime] = fs.readFileSync(file, 'utf8').trim().split(' ');
+        this.shim = { pid: Number(pid), startTime };
+      } catch {
+        return undefined;
+      }
     }
-    const pid = Number(fields[0]);
-    return !pid || processStartTime(pid) !== fields[1];
+    return !this.shim.pid || processStartTime(this.shim.pid) !== this.shim.startTime;
   }
 
   /**
