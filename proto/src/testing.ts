@@ -7,8 +7,10 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { strict as assert } from 'node:assert';
 import type { InstanceDirs } from './paths';
-import { WireClient, wireMethod } from './wire';
+import { type WireCall, WireClient, type WireMethod, wireMethod } from './wire';
 
 export interface TempInstance extends InstanceDirs {
   base: string;
@@ -202,4 +204,65 @@ export function ociLayout(dir: string): {
       return file;
     },
   };
+}
+
+const MiB = 1 << 20;
+const raw = (b: Buffer): Buffer => b;
+
+/** A method of rawGrpcServer: bytes in, bytes out. */
+export interface RawMethod {
+  requestStream: boolean;
+  responseStream: boolean;
+  handler: grpc.UntypedHandleCall;
+}
+
+/**
+ * A grpc-js server on a unix socket whose methods (`/<service>/<name>`) take and give raw bytes,
+ * for the light client's tests; messages up to 16 MiB.
+ */
+export async function rawGrpcServer(socket: string, service: string, methods: Record<string, RawMethod>): Promise<grpc.Server> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * MiB, 'grpc.max_send_message_length': 16 * MiB });
+  const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const [name, m] of Object.entries(methods)) {
+    definition[name] = {
+      path: `/${service}/${name}`,
+      requestStream: m.requestStream,
+      responseStream: m.responseStream,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+      originalName: name,
+    };
+    handlers[name] = m.handler;
+  }
+  server.addService(definition as grpc.ServiceDefinition, handlers);
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+  );
+  return server;
+}
+
+/** The wire client's side of a rawGrpcServer method. */
+export const rawMethod = (service: string, name: string, requestStream: boolean, responseStream: boolean): WireMethod<Buffer, Buffer> => ({
+  path: `/${service}/${name}`,
+  requestStream,
+  responseStream,
+  encode: (b) => b,
+  decode: (b) => Buffer.from(b),
+});
+
+/** Asserts an echo call: a short message back, then 5 MiB and 3 bytes whole, another short one, then the end. */
+export async function assertEchoes(call: WireCall<Buffer, Buffer>): Promise<void> {
+  await call.send(Buffer.from('one'));
+  assert.equal((await call.recv())?.toString(), 'one');
+  const big = Buffer.alloc(5 * MiB + 3);
+  for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
+  await call.send(big);
+  assert.ok((await call.recv())?.equals(big));
+  await call.send(Buffer.from('two'));
+  call.end();
+  assert.equal((await call.recv())?.toString(), 'two');
+  assert.equal(await call.recv(), undefined);
 }

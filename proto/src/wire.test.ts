@@ -8,27 +8,11 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { ErrorKind, isKind } from './errors';
 import { GrpcCode } from './status';
-import { type TempInstance, tempInstance, waitFor } from './testing';
+import { type TempInstance, assertEchoes, rawGrpcServer, rawMethod, tempInstance, waitFor } from './testing';
 import { WireClient, type WireMethod } from './wire';
 
-const raw = (b: Buffer): Buffer => b;
-const definition = (name: string, requestStream: boolean, responseStream: boolean) => ({
-  path: `/test.Wire/${name}`,
-  requestStream,
-  responseStream,
-  requestSerialize: raw,
-  requestDeserialize: raw,
-  responseSerialize: raw,
-  responseDeserialize: raw,
-  originalName: name,
-});
-const method = (name: string, requestStream: boolean, responseStream: boolean): WireMethod<Buffer, Buffer> => ({
-  path: `/test.Wire/${name}`,
-  requestStream,
-  responseStream,
-  encode: (b) => b,
-  decode: (b) => Buffer.from(b),
-});
+const method = (name: string, requestStream: boolean, responseStream: boolean): WireMethod<Buffer, Buffer> =>
+  rawMethod('test.Wire', name, requestStream, responseStream);
 
 const MiB = 1 << 20;
 
@@ -44,32 +28,35 @@ describe('wire client streaming calls', () => {
     tmp = tempInstance('ctl-wire-');
     flooded = 0;
     cancelled = false;
-    server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * MiB, 'grpc.max_send_message_length': 16 * MiB });
-    server.addService({ Echo: definition('Echo', true, true), Flood: definition('Flood', false, true) } as grpc.ServiceDefinition, {
-      Echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        call.on('cancelled', () => (cancelled = true));
-        call.on('data', (m: Buffer) => {
-          if (m.toString() === 'fail') call.emit('error', { code: GrpcCode.FAILED_PRECONDITION, details: 'told to fail' });
-          else call.write(m);
-        });
-        call.on('end', () => call.end());
+    server = await rawGrpcServer(join(tmp.base, 'wire.sock'), 'test.Wire', {
+      Echo: {
+        requestStream: true,
+        responseStream: true,
+        handler: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+          call.on('cancelled', () => (cancelled = true));
+          call.on('data', (m: Buffer) => {
+            if (m.toString() === 'fail') call.emit('error', { code: GrpcCode.FAILED_PRECONDITION, details: 'told to fail' });
+            else call.write(m);
+          });
+          call.on('end', () => call.end());
+        },
       },
-      Flood: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-        void (async () => {
-          for (let i = 0; i < 64 && !call.cancelled; i++) {
-            const ok = call.write(Buffer.alloc(MiB, i));
-            flooded++;
-            if (!ok) await new Promise((resolve) => call.once('drain', resolve));
-          }
-          call.end();
-        })();
+      Flood: {
+        requestStream: false,
+        responseStream: true,
+        handler: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+          void (async () => {
+            for (let i = 0; i < 64 && !call.cancelled; i++) {
+              const ok = call.write(Buffer.alloc(MiB, i));
+              flooded++;
+              if (!ok) await new Promise((resolve) => call.once('drain', resolve));
+            }
+            call.end();
+          })();
+        },
       },
     });
-    const socket = join(tmp.base, 'wire.sock');
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-    );
-    client = new WireClient(socket);
+    client = new WireClient(join(tmp.base, 'wire.sock'));
   });
   afterEach(() => {
     client.close();
@@ -78,17 +65,7 @@ describe('wire client streaming calls', () => {
   });
 
   it('exchanges messages both ways, large ones whole', async () => {
-    const call = client.call(method('Echo', true, true));
-    await call.send(Buffer.from('one'));
-    assert.equal((await call.recv())?.toString(), 'one');
-    const big = Buffer.alloc(5 * MiB + 3);
-    for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
-    await call.send(big);
-    assert.ok((await call.recv())?.equals(big));
-    await call.send(Buffer.from('two'));
-    call.end();
-    assert.equal((await call.recv())?.toString(), 'two');
-    assert.equal(await call.recv(), undefined);
+    await assertEchoes(client.call(method('Echo', true, true)));
   });
 
   it('ends the call with the server error while the client is still sending', async () => {

@@ -6,8 +6,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ErrorKind, isKind } from '@ctl/proto/errors';
-import { tempInstance, type TempInstance, waitFor } from '@ctl/proto/testing';
-import { NotServingError, WireClient, type WireMethod } from '@ctl/proto/wire';
+import { assertEchoes, rawGrpcServer, rawMethod, tempInstance, type TempInstance, waitFor } from '@ctl/proto/testing';
+import { NotServingError, WireClient } from '@ctl/proto/wire';
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -164,39 +164,21 @@ describe('wire client over the native socket', () => {
   let tmp: TempInstance;
   let server: grpc.Server;
   let client: WireClient;
-  const raw = (b: Buffer): Buffer => b;
-  const echo: WireMethod<Buffer, Buffer> = {
-    path: '/test.Socket/Echo',
-    requestStream: true,
-    responseStream: true,
-    encode: (b) => b,
-    decode: (b) => Buffer.from(b),
-  };
+  const echo = rawMethod('test.Socket', 'Echo', true, true);
 
   beforeEach(async () => {
     tmp = tempInstance('ctl-socket-wire-');
-    server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * MiB, 'grpc.max_send_message_length': 16 * MiB });
-    const definition = {
-      path: echo.path,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-      originalName: 'Echo',
-    };
-    server.addService({ Echo: definition } as grpc.ServiceDefinition, {
-      Echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        call.on('data', (m: Buffer) => call.write(m));
-        call.on('end', () => call.end());
+    server = await rawGrpcServer(join(tmp.base, 'wire.sock'), 'test.Socket', {
+      Echo: {
+        requestStream: true,
+        responseStream: true,
+        handler: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+          call.on('data', (m: Buffer) => call.write(m));
+          call.on('end', () => call.end());
+        },
       },
     });
-    const socket = join(tmp.base, 'wire.sock');
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-    );
-    client = new WireClient(socket, connectSocket);
+    client = new WireClient(join(tmp.base, 'wire.sock'), connectSocket);
   });
   afterEach(() => {
     client.close();
@@ -205,15 +187,7 @@ describe('wire client over the native socket', () => {
   });
 
   it('exchanges messages both ways, a 5 MiB one whole', async () => {
-    const call = client.call(echo);
-    await call.send(Buffer.from('one'));
-    assert.equal((await call.recv())?.toString(), 'one');
-    const big = Buffer.alloc(5 * MiB + 3);
-    for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
-    await call.send(big);
-    assert.ok((await call.recv())?.equals(big));
-    call.end();
-    assert.equal(await call.recv(), undefined);
+    await assertEchoes(client.call(echo));
   });
 
   it('says nothing serves when the socket is missing, and Unavailable when the server goes away', async () => {

@@ -60,3 +60,17 @@ size_t get_args(napi_env env, napi_callback_info info, napi_value *argv, size_t 
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   return argc;
 }
+
+bool need_args(napi_env env, napi_callback_info info, napi_value *argv, size_t want, const char *usage) {
+  if (get_args(env, info, argv, want) >= want) return true;
+  napi_throw_type_error(env, NULL, usage);
+  return false;
+}
+
+napi_value export_functions(napi_env env, napi_value exports, const struct named_function *fns, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    napi_property_descriptor p = {fns[i].name, NULL, fns[i].fn, NULL, NULL, NULL, napi_enumerable, NULL};
+    napi_define_properties(env, exports, 1, &p);
+  }
+  return exports;
+}

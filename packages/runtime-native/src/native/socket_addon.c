@@ -202,10 +202,7 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
 /* write(handle, buffer): the bytes the kernel took; 0 and EVENT_WRITABLE later when it took none. */
 static napi_value js_write(napi_env env, napi_callback_info info) {
   napi_value argv[2], result = NULL;
-  if (get_args(env, info, argv, 2) < 2) {
-    napi_throw_type_error(env, NULL, "write(handle, buffer)");
-    return NULL;
-  }
+  if (!need_args(env, info, argv, 2, "write(handle, buffer)")) return NULL;
   struct sock *s = handle_arg(env, argv[0]);
   if (!s) return NULL;
   void *data;
@@ -232,7 +229,7 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
 
 static napi_value js_shutdown(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, argv, 1) < 1) return NULL;
+  if (!need_args(env, info, argv, 1, "shutdown(handle)")) return NULL;
   struct sock *s = handle_arg(env, argv[0]);
   if (s && !s->closed) shutdown(s->fd, SHUT_WR);
   return NULL;
@@ -240,7 +237,7 @@ static napi_value js_shutdown(napi_env env, napi_callback_info info) {
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, argv, 1) < 1) return NULL;
+  if (!need_args(env, info, argv, 1, "close(handle)")) return NULL;
   struct sock *s = handle_arg(env, argv[0]);
   if (s) stop(s);
   return NULL;
@@ -249,7 +246,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 static napi_value js_ref(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   bool on = true;
-  if (get_args(env, info, argv, 2) < 2) return NULL;
+  if (!need_args(env, info, argv, 2, "ref(handle, on)")) return NULL;
   struct sock *s = handle_arg(env, argv[0]);
   napi_get_value_bool(env, argv[1], &on);
   if (s && !s->closed) on ? uv_ref((uv_handle_t *)&s->poll) : uv_unref((uv_handle_t *)&s->poll);
@@ -257,15 +254,9 @@ static napi_value js_ref(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
-      {"write", NULL, js_write, NULL, NULL, NULL, napi_default, NULL},
-      {"shutdown", NULL, js_shutdown, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
-      {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default, NULL},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+  static const struct named_function fns[] = {
+      {"connect", js_connect}, {"write", js_write}, {"shutdown", js_shutdown}, {"close", js_close}, {"ref", js_ref}};
+  return export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

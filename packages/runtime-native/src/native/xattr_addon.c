@@ -20,10 +20,7 @@
 /* lgetxattr(path, name): a Buffer, or null when the file has no such attribute (ENODATA). */
 static napi_value get(napi_env env, napi_callback_info info) {
   napi_value argv[2], result = NULL;
-  if (get_args(env, info, argv, 2) < 2) {
-    napi_throw_type_error(env, NULL, "lgetxattr(path, name)");
-    return NULL;
-  }
+  if (!need_args(env, info, argv, 2, "lgetxattr(path, name)")) return NULL;
   char *path = string_arg(env, argv[0], "path");
   char *name = path ? string_arg(env, argv[1], "name") : NULL;
   if (!name) goto out;
@@ -64,10 +61,7 @@ out:
 /* llistxattr(path): the names, as the kernel lists them (those the caller may see). */
 static napi_value list(napi_env env, napi_callback_info info) {
   napi_value argv[1], result = NULL;
-  if (get_args(env, info, argv, 1) < 1) {
-    napi_throw_type_error(env, NULL, "llistxattr(path)");
-    return NULL;
-  }
+  if (!need_args(env, info, argv, 1, "llistxattr(path)")) return NULL;
   char *path = string_arg(env, argv[0], "path");
   if (!path) return NULL;
   char *names = NULL;
@@ -144,10 +138,7 @@ static napi_value set(napi_env env, napi_callback_info info) {
 /* lremovexattr(path, name). */
 static napi_value removexattr_(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, argv, 2) < 2) {
-    napi_throw_type_error(env, NULL, "lremovexattr(path, name)");
-    return NULL;
-  }
+  if (!need_args(env, info, argv, 2, "lremovexattr(path, name)")) return NULL;
   char *path = string_arg(env, argv[0], "path");
   char *name = path ? string_arg(env, argv[1], "name") : NULL;
   if (name && lremovexattr(path, name) < 0) throw_errno(env, errno, "lremovexattr", path);
@@ -157,14 +148,8 @@ static napi_value removexattr_(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"lgetxattr", NULL, get, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"llistxattr", NULL, list, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"lsetxattr", NULL, set, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"lremovexattr", NULL, removexattr_, NULL, NULL, NULL, napi_enumerable, NULL},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+  static const struct named_function fns[] = {{"lgetxattr", get}, {"llistxattr", list}, {"lsetxattr", set}, {"lremovexattr", removexattr_}};
+  return export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
