@@ -26,6 +26,7 @@ int cg_create(struct cgroup *cg, struct ctl_err *e);
 /* linux.resources (cgroups_resources.c): each field lands in its file or fails, naming it */
 int cg_apply(struct cgroup *cg, json_t *resources, struct ctl_err *e);
 int cg_enter(struct cgroup *cg, pid_t pid, struct ctl_err *e);
+int cg_enter_self_v1(struct cgroup *cg, struct ctl_err *e);
 int cg_destroy(struct cgroup *cg, struct ctl_err *e);
 void cg_free(struct cgroup *cg);
 const char *cg_dir(struct cgroup *cg, const char *controller);

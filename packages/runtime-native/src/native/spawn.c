@@ -11,6 +11,8 @@
 #include "process.h"
 #include "state.h"
 #include "sync.h"
+#include <stdint.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -47,21 +49,33 @@ static void reset_signals(void) {
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
 }
 
-/* Waits until the parent has moved this process into the container's cgroups, then makes the new
- * cgroup namespace, whose root is the cgroup a process is in when it makes one.
+/* Joins the container's cgroups, then makes the new cgroup namespace, whose root is the cgroup a
+ * process is in when it makes one.
  *
- * The parent moves stage 2 (pid 1 of a new pid namespace) once stage 1 reports its pid, rather
- * than stage 1 before anything starts: the first write to a cgroup.procs waits for an RCU grace
- * period on a v1 or hybrid host (the writer's side of the cgroup threadgroup rwsem, 10-15 ms),
- * time in which stage 2 sets up the rootfs. Until the move is done the kernel charges what stage 2
- * allocates (its mounts, its page tables) to the runtime's cgroups, which is a few pages and
- * stays there; what it forks after the move, and the program it execs, are in the container's.
- * Nothing before the wait opens a device node (the devices controller checks opens against the
- * cgroup the opener is in; mknod of the spec's devices is allowed in both) or forks. */
-static void await_cgroups(struct spawn *sp, int sync_fd) {
+ * A process that moves another into a cgroup (a write of its pid to cgroup.procs) takes the write
+ * side of the kernel's cgroup threadgroup rwsem, and the first taking after a quiet spell waits
+ * for an RCU grace period: 10-30 ms on this v1/hybrid host, most of a container's create. A
+ * thread that moves itself ("0" to a v1 tasks file) skips that lock, and so does a child forked
+ * straight into its v2 cgroup (clone3's CLONE_INTO_CGROUP). So stage 2 of a create joins them
+ * itself, first of all: it was forked into the v2 cgroup, and moves itself in the v1 ones, as
+ * root of the host (not for a container with a user namespace, whose root cannot write the
+ * host's cgroup files, nor for an exec, which is in the container's mount namespace already).
+ *
+ * Otherwise the parent moves stage 2 (pid 1 of a new pid namespace) once stage 1 reports its pid,
+ * and stage 2 sets up the rootfs meanwhile, when it can: until the move is done the kernel
+ * charges what stage 2 allocates (its mounts, its page tables) to the runtime's cgroups, which is
+ * a few pages and stays there; what it forks after the move, and the program it execs, are in
+ * the container's. Nothing before the wait opens a device node (the devices controller checks
+ * opens against the cgroup the opener is in; mknod of the spec's devices is allowed in both) or
+ * forks. */
+static void join_cgroups(struct spawn *sp, int sync_fd) {
   struct ctl_err e = {0};
   struct sync_msg m;
-  if (sync_recv(sync_fd, &m, 0) != 1 || m.type != SYNC_CGROUPS_JOINED) _exit(1);
+  if (sp->joins_itself) {
+    if (cg_enter_self_v1(sp->cg, &e) < 0) sync_child_fail(sync_fd, &e);
+  } else if (sync_recv(sync_fd, &m, 0) != 1 || m.type != SYNC_CGROUPS_JOINED) {
+    _exit(1);
+  }
   if ((sp->plan.new_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
     ctl_fail(&e, errno, "unshare cgroup namespace"), sync_child_fail(sync_fd, &e);
 }
@@ -72,8 +86,8 @@ static void stage2(struct spawn *sp, int sync_fd) {
   json_t *p = sp->process;
   /* a cgroup filesystem mounted in the container's own cgroup namespace needs that namespace; so
    * does an exec's everything (it sets up no rootfs, and has nothing to do meanwhile) */
-  bool cgroups_first = sp->is_exec || (sp->plan.new_flags & CLONE_NEWCGROUP);
-  if (cgroups_first) await_cgroups(sp, sync_fd);
+  bool cgroups_first = sp->is_exec || (sp->plan.new_flags & CLONE_NEWCGROUP) || sp->joins_itself;
+  if (cgroups_first) join_cgroups(sp, sync_fd);
   reset_signals();
   /* a session of its own (stage 2 is a fresh child, never a group leader): needed for a
    * controlling terminal, and keeps the container out of the caller's job control */
@@ -91,7 +105,7 @@ static void stage2(struct spawn *sp, int sync_fd) {
       ctl_fail(&e, errno, "setdomainname %s (domainname)", dn), sync_child_fail(sync_fd, &e);
     if (set_sysctls(sp->spec, &e) < 0) sync_child_fail(sync_fd, &e);
   }
-  if (!cgroups_first) await_cgroups(sp, sync_fd);
+  if (!cgroups_first) join_cgroups(sp, sync_fd);
   if (jbool(p, "terminal")) {
     if (sp->console_fd < 0) ctl_fail(&e, 0, "process.terminal is true but no --console-socket was given"), sync_child_fail(sync_fd, &e);
     if (proc_open_console(sp->console_fd, p, !sp->is_exec, &e) < 0) sync_child_fail(sync_fd, &e);
@@ -148,6 +162,26 @@ static void stage2(struct spawn *sp, int sync_fd) {
   proc_exec(p, resolved);
 }
 
+/* fork(), the child starting in the v2 cgroup cgroup_fd names (clone3's CLONE_INTO_CGROUP); -1
+ * with errno as clone3 sets it. Raw clone3: glibc 2.36 has no wrapper; stage 1 is single-threaded
+ * and its child only makes system calls and execs, so none of fork()'s bookkeeping is missed. */
+struct clone3_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+static pid_t fork_into_cgroup(int cgroup_fd) {
+#ifdef SYS_clone3
+  struct clone3_args args = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
+  return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+#else
+  (void)cgroup_fd;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 static void stage1(struct spawn *sp, int sync_fd) __attribute__((noreturn));
 static void stage1(struct spawn *sp, int sync_fd) {
   struct ctl_err e = {0};
@@ -170,10 +204,25 @@ static void stage1(struct spawn *sp, int sync_fd) {
     sync_child_fail(sync_fd, &e);
   }
   if ((flags & CLONE_NEWNET) && ns_loopback_up(&e) < 0) sync_child_fail(sync_fd, &e);
-  pid_t child = fork();
+  /* into its v2 cgroup at once when it is to join them itself (join_cgroups); a kernel without
+   * CLONE_INTO_CGROUP (before 5.7) gets a plain fork and the parent's move */
+  pid_t child = -1;
+  bool into_cgroup = false;
+  if (sp->self_join && sp->cgroup2_fd >= 0) {
+    child = fork_into_cgroup(sp->cgroup2_fd);
+    if (child < 0 && errno != ENOSYS && errno != E2BIG && errno != EINVAL)
+      ctl_fail(&e, errno, "clone3 into the container's cgroup"), sync_child_fail(sync_fd, &e);
+    into_cgroup = child >= 0;
+  }
+  if (!into_cgroup) child = fork();
   if (child < 0) ctl_fail(&e, errno, "fork container process"), sync_child_fail(sync_fd, &e);
-  if (child == 0) stage2(sp, sync_fd);
-  sync_send(sync_fd, SYNC_PID, child, NULL);
+  bool joins_itself = sp->self_join && (into_cgroup || sp->cgroup2_fd < 0);
+  if (child == 0) {
+    if (sp->cgroup2_fd >= 0) close(sp->cgroup2_fd);
+    sp->joins_itself = joins_itself;
+    stage2(sp, sync_fd);
+  }
+  sync_send(sync_fd, joins_itself ? SYNC_PID_SELF_JOINING : SYNC_PID, child, NULL);
   _exit(0);
 }
 
@@ -187,10 +236,16 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
     close(sv[1]);
     return -1;
   }
+  /* see join_cgroups */
+  sp->self_join = sp->cg && !sp->is_exec && !(sp->plan.new_flags & CLONE_NEWUSER) && !sp->plan.join[NS_USER];
+  const char *v2 = sp->self_join ? cg_dir(sp->cg, "unified") : NULL;
+  sp->cgroup2_fd = v2 ? open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (v2 && sp->cgroup2_fd < 0) sp->self_join = false;
   pid_t s1 = fork();
   if (s1 < 0) {
     close(sv[0]);
     close(sv[1]);
+    if (sp->cgroup2_fd >= 0) close(sp->cgroup2_fd);
     return ctl_fail(e, errno, "fork");
   }
   if (s1 == 0) {
@@ -198,6 +253,8 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
     stage1(sp, sv[1]);
   }
   close(sv[1]);
+  if (sp->cgroup2_fd >= 0) close(sp->cgroup2_fd);
+  sp->cgroup2_fd = -1;
   int fd = sv[0], r = -1;
   bool ready = false, s1_reaped = false;
   struct sync_msg m;
@@ -215,8 +272,10 @@ int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e) {
     if (m.type == SYNC_USERMAP) {
       if (ns_write_id_maps(m.pid, sp->spec, e) < 0) goto out;
       sync_send(fd, SYNC_USERMAP_DONE, 0, NULL);
+    } else if (m.type == SYNC_PID_SELF_JOINING) {
+      *pid = m.pid;
     } else if (m.type == SYNC_PID) {
-      /* stage 2 sets up the rootfs meanwhile and waits for this before it goes on (await_cgroups) */
+      /* stage 2 sets up the rootfs meanwhile and waits for this before it goes on (join_cgroups) */
       *pid = m.pid;
       if (sp->cg && cg_enter(sp->cg, m.pid, e) < 0) goto out;
       if (sync_send(fd, SYNC_CGROUPS_JOINED, 0, NULL) < 0) {

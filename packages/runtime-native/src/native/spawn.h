@@ -28,6 +28,11 @@ struct spawn {
   int console_fd;        /* connected --console-socket, -1 if none */
   const char *cache_dir; /* the runtime's --root, where compiled seccomp filters are kept */
   const char *exec_root; /* exec into a container without a mount namespace: its root to chroot into */
+  /* set by spawn_process: stage 2 may join the cgroups itself (see spawn.c), through this fd of
+   * its v2 cgroup (-1: none, a v1-only host) for clone3's CLONE_INTO_CGROUP */
+  bool self_join;
+  int cgroup2_fd;
+  bool joins_itself; /* in stage 2: it does */
 };
 int spawn_process(struct spawn *sp, pid_t *pid, struct ctl_err *e);
 

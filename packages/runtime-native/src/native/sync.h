@@ -5,7 +5,18 @@
 #include <sys/types.h>
 #include "error.h"
 
-enum sync_type { SYNC_GO = 1, SYNC_USERMAP, SYNC_USERMAP_DONE, SYNC_PID, SYNC_READY, SYNC_ERROR, SYNC_CGROUPS_JOINED };
+/* SYNC_PID: stage 2's pid, for the parent to move into the cgroups (then SYNC_CGROUPS_JOINED);
+ * SYNC_PID_SELF_JOINING: stage 2's pid, and stage 2 joins the cgroups itself (spawn.c) */
+enum sync_type {
+  SYNC_GO = 1,
+  SYNC_USERMAP,
+  SYNC_USERMAP_DONE,
+  SYNC_PID,
+  SYNC_READY,
+  SYNC_ERROR,
+  SYNC_CGROUPS_JOINED,
+  SYNC_PID_SELF_JOINING
+};
 struct sync_msg {
   int type;
   pid_t pid;
