@@ -105,10 +105,13 @@ describe('cgroup resources (root, real kernel, cgroup v1)', function () {
     assert.match(r.stderr, /Operation not permitted/);
   });
 
-  it("the init, moved while it sets up the rootfs, is in the container's cgroup in every hierarchy before it runs", async () => {
-    for (const cgroupns of [true, false]) {
+  it("the init is in the container's cgroup in every hierarchy before it runs, joined by itself or moved by the runtime", async () => {
+    // it joins them itself (spawn.c join_cgroups), but not with a user namespace: the runtime moves it
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const cases = [{ cgroupns: true }, { cgroupns: false }, { cgroupns: false, userns: { uidMappings: map, gidMappings: map } }];
+    for (const { cgroupns, userns } of cases) {
       const id = fx.id();
-      const b = fx.bundle(id, ['sh', '-c', 'cat /proc/1/cgroup; echo ---; cat /proc/self/cgroup'], { cgroupns });
+      const b = fx.bundle(id, ['sh', '-c', 'cat /proc/1/cgroup; echo ---; cat /proc/self/cgroup'], { cgroupns, userns });
       const r = await fx.runtime.runForeground(id, b);
       assert.equal(r.code, 0, r.stderr);
       const [init, child] = r.stdout.split('---\n').map((part) =>
