@@ -311,7 +311,9 @@ async function fetchBlob(
   const { content, signal, progress = () => undefined } = options;
   let writer: Writer;
   try {
-    writer = await content.writer(ingest, { total: desc.size, expected: desc.digest, lease: options.lease });
+    writer = await traced('pull.blob.open', () =>
+      content.writer(ingest, { total: desc.size, expected: desc.digest, lease: options.lease }),
+    );
   } catch (err) {
     if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
     await options.hold(desc.digest);
@@ -356,7 +358,7 @@ async function fetchBlob(
     const digest = await writer.digest();
     if (digest !== desc.digest) throw invalidArgument(`${what}: the bytes the registry sent have digest ${digest}; refused`);
     try {
-      await writer.commit(desc.size, desc.digest);
+      await traced('pull.blob.commit', () => writer.commit(desc.size, desc.digest));
     } catch (err) {
       if (!isKind(err, ErrorKind.AlreadyExists)) throw err;
       await options.hold(desc.digest);

@@ -11,6 +11,7 @@ import { EngineError, ErrorKind, invalidArgument, isKind, notFound } from '@ctl/
 import { MAX_JSON_BYTES, SCHEMA1 } from '../archive/common';
 import { type Descriptor, MediaType, isIndex, isManifest, sha256 } from '../oci';
 import { DEFAULT_DOMAIN } from '@ctl/proto/reference';
+import { traced } from '@ctl/proto/trace';
 import { Authorizer, type Credentials, denied } from './auth';
 import { type HttpRequest, type HttpResponse, http } from './http';
 
@@ -130,7 +131,10 @@ export class Registry {
       const headers: Record<string, string> = { ...init.headers };
       const authorization = this.auth.authorization();
       if (authorization && new URL(url).host === this.host) headers.authorization = authorization;
-      const res = await this.send(url, { ...init, headers });
+      // until the response's headers: with CTL_TRACE, where a pull or push waits on the registry
+      const res = await traced(`registry.${init.method ?? 'GET'} ${/\/(manifests|blobs|uploads)\//.exec(url)?.[1] ?? 'other'}`, () =>
+        this.send(url, { ...init, headers }),
+      );
       if (res.status !== 401 || attempt > 0) {
         if (res.status === 401) throw await statusError(res, `registry ${this.host}: unauthorized`);
         return res;
