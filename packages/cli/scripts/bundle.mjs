@@ -16,19 +16,14 @@ const src = join(pkg, 'dist', 'src');
 
 // Where the static codecs are now, for @ctl/proto's codecs.ts to try before a resolution by name.
 const staticCodecs = dirname(createRequire(join(pkg, 'package.json')).resolve('@ctl/proto/static/grpc_health_v1_health'));
-// And the native socket's addon (@ctl/runtime-native/socket), for the same reason.
-const socketAddon = join(
-  dirname(createRequire(join(pkg, 'package.json')).resolve('@ctl/runtime-native/package.json')),
-  'build',
-  'Release',
-  'ctl_socket.node',
-);
+// And the directory of @ctl/runtime-native's addons (its addon.ts), for the same reason.
+const nativeBuild = join(dirname(createRequire(join(pkg, 'package.json')).resolve('@ctl/runtime-native/package.json')), 'build', 'Release');
 
 async function bundle(entry, outfile, external) {
   const result = await build({
     define: {
       CTL_STATIC_CODECS_FROM_BUNDLE: JSON.stringify(relative(dirname(outfile), staticCodecs)),
-      CTL_SOCKET_ADDON_FROM_BUNDLE: JSON.stringify(relative(dirname(outfile), socketAddon)),
+      CTL_NATIVE_BUILD_FROM_BUNDLE: JSON.stringify(relative(dirname(outfile), nativeBuild)),
     },
     entryPoints: [entry],
     outfile,

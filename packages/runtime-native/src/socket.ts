@@ -12,7 +12,7 @@
  */
 import type { H2Transport } from '@ctl/proto/wire';
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
+import { requireAddon } from './addon';
 
 const enum SocketEvent {
   Data = 0,
@@ -29,25 +29,13 @@ interface Addon {
   ref(handle: object, on: boolean): void;
 }
 
-/**
- * Set by the CLI's bundler (scripts/bundle.mjs) in each bundle: the addon's path relative to
- * that bundle. A resolution through the package's exports would load Node's ESM resolver,
- * ~3 ms of a short command.
- */
-declare const CTL_SOCKET_ADDON_FROM_BUNDLE: string | undefined;
-
 let addon: Addon | null | undefined;
 
-/** The addon beside this package's binaries, or null when it was not built. */
+/** The addon, or null when it was not built. */
 function load(): Addon | null {
   if (addon !== undefined) return addon;
-  const file =
-    typeof CTL_SOCKET_ADDON_FROM_BUNDLE === 'string'
-      ? join(__dirname, CTL_SOCKET_ADDON_FROM_BUNDLE)
-      : join(__dirname, '..', '..', 'build', 'Release', 'ctl_socket.node');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(file) as Addon;
+    addon = requireAddon<Addon>('ctl_socket');
   } catch {
     addon = null;
   }

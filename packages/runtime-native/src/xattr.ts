@@ -10,7 +10,7 @@
  * large), with the errno's name in `code`, as Node's fs errors have it.
  */
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
-import { dirname, join } from 'node:path';
+import { requireAddon } from './addon';
 
 interface Addon {
   lgetxattr(path: string, name: string): Buffer | null;
@@ -21,21 +21,16 @@ interface Addon {
 
 let addon: Addon | undefined;
 
-/** The addon beside this package's binaries: found through the package, so a bundle that inlines this module finds it too. */
+/** Loaded at the first call (addon.ts finds it, from the plain build or a bundle alike). */
 function load(): Addon {
   if (addon) return addon;
-  const root = dirname(require.resolve('@ctl/runtime-native/package.json'));
-  const file = join(root, 'build', 'Release', 'ctl_xattr.node');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(file) as Addon;
+    addon = requireAddon<Addon>('ctl_xattr');
   } catch (err) {
     throw new EngineError(
       ErrorKind.FailedPrecondition,
-      `extended attributes: cannot load ${file} (build @ctl/runtime-native): ${(err as Error).message}`,
-      {
-        cause: err,
-      },
+      `extended attributes: cannot load ctl_xattr.node (build @ctl/runtime-native): ${(err as Error).message}`,
+      { cause: err },
     );
   }
   return addon;
