@@ -3,13 +3,12 @@
  * the daemon's restart supervisor the user stopped it; start clears that.
  */
 import { ErrorKind, isKind } from '@ctl/proto/errors';
-import { constants } from 'node:os';
 import { UsageError } from '../args';
 import { parseOptions } from '../options';
 import type { Command, CommandContext } from '../command';
 import { type Clients, lite, withClients } from '../clients';
 import { STOP_SIGNAL_LABEL, STOP_TIMEOUT_LABEL, eachContainer, ids, taskOf } from '../container/common';
-import { signalNumber } from '../signals';
+import { signalNumber, signalNumbers } from '../signals';
 import { foreground } from '../container/io';
 import { hasExited, isPaused, isStartable } from '../container/status';
 
@@ -97,7 +96,7 @@ async function stopOne(a: Clients, id: string, timeoutSec: number | undefined): 
   ]);
   clearTimeout(timer);
   if (timedOut) {
-    await a.tasks.kill(id, constants.signals.SIGKILL, { all: true }).catch((err: unknown) => {
+    await a.tasks.kill(id, signalNumbers().SIGKILL, { all: true }).catch((err: unknown) => {
       if (!isKind(err, ErrorKind.NotFound)) throw err;
     });
     await exited;

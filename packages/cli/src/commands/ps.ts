@@ -4,7 +4,7 @@
  * metrics).
  */
 import { readFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import type * as Os from 'node:os';
 import { UsageError } from '../args';
 import { parseOptions } from '../options';
 import type { Command } from '../command';
@@ -296,7 +296,8 @@ export function sampleOf(m: Metric, pid = 0): Sample {
   // docker's "usage": the cgroup's memory less the page cache it can drop at once.
   const inactive = num(raw.total_inactive_file ?? raw.inactive_file);
   const usage = num(d.memory?.usage?.usage);
-  const host = totalmem();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const host = (require('node:os') as typeof Os).totalmem(); // loaded for stats alone
   const limit = num(d.memory?.usage?.limit);
   const io = d.blkio?.ioServiceBytesRecursive ?? [];
   const sum = (op: string): number => io.filter((e) => e.op.toLowerCase() === op).reduce((n, e) => n + num(e.value), 0);

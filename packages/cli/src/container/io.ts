@@ -4,10 +4,10 @@
  * and attach share.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { constants } from 'node:os';
 import type { CommandContext } from '../command';
 import { startFailure } from './common';
 import { printLog } from './log-records';
+import { signalNumbers } from '../signals';
 import { traced } from '@ctl/proto/trace';
 import { connectSocket } from '@ctl/runtime-native/socket';
 
@@ -95,7 +95,7 @@ export async function foreground(
   const resize = (): void => {
     if (process.stdout.columns) void tasks.resizePty(id, execId, process.stdout.columns, process.stdout.rows).catch(() => undefined);
   };
-  const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, constants.signals[signal], { execId }).catch(() => undefined);
+  const forward = (signal: NodeJS.Signals): void => void tasks.kill(id, signalNumbers()[signal]!, { execId }).catch(() => undefined);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   let exited: Promise<ExitResult> | undefined;
   try {
