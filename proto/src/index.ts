@@ -17,6 +17,7 @@ export {
   SCHEMA_VERSION_KEY,
   inBatches,
   openDatabase,
+  readRecord,
   schemaVersion,
 } from './db';
 export { isNoSpace } from './db-reserve';

@@ -8,7 +8,7 @@
  * network and container. netd alone writes its database (LevelDB's lock), so memory cannot fall
  * behind it.
  */
-import { type Database, inBatches } from '@ctl/proto';
+import { type Database, readRecord, inBatches } from '@ctl/proto';
 import { ENDPOINT_PREFIX, NETWORK_PREFIX, endpointKey, ipamKey, ipamPrefix, networkKey, under } from './layout';
 import type { Endpoint, Network } from './records';
 
@@ -80,7 +80,7 @@ export class NetdStore {
   }
 
   async endpoint(namespace: string, containerId: string, networkId: string): Promise<Endpoint | undefined> {
-    return (await this.db.get(endpointKey(namespace, containerId, networkId))) as Endpoint | undefined;
+    return readRecord(this.db, endpointKey(namespace, containerId, networkId)) as Endpoint | undefined;
   }
 
   putEndpoint(namespace: string, endpoint: Endpoint): Promise<void> {

@@ -8,7 +8,7 @@
  * Ids are never reused (see open()), so an orphan is never mistaken for a new snapshot.
  * Mutations are serialised, so checks and writes cannot interleave.
  */
-import { type Database, inBatches } from '@ctl/proto';
+import { type Database, readRecord, inBatches } from '@ctl/proto';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '@ctl/proto/errors';
 import { applyLabelUpdate, validateLabels } from '@ctl/proto/labels';
 import type { Driver, DriverSnapshot } from './drivers/driver';
@@ -82,7 +82,7 @@ export class MetaSnapshotter implements Snapshotter, Cleaner {
     // The next id is saved with each new record; a crash between a driver's create and that
     // save leaves an orphan on disk whose id must not be handed out again, so ids on disk
     // count too (their contents would otherwise be taken for a new snapshot's).
-    const saved = ((await db.get(nextIdKey(driver.name))) as number | undefined) ?? 1;
+    const saved = (readRecord(db, nextIdKey(driver.name)) as number | undefined) ?? 1;
     const onDisk = (await driver.onDisk()).map(Number);
     s.nextId = Math.max(saved, ...onDisk.map((id) => id + 1));
     await driver.restore?.([...s.records.values()].map((r) => r.id));

@@ -10,7 +10,7 @@
  * The lease is made before the record and removed after it, so a crash between the two leaves
  * at most a lease without a record, which the next prune sweeps.
  */
-import { type Database, inBatches } from '@ctl/proto';
+import { type Database, readRecord, inBatches } from '@ctl/proto';
 import { ErrorKind, found, isKind } from '@ctl/proto/errors';
 import { KeyedQueue } from '@ctl/proto/keyed-queue';
 import { createHash } from 'node:crypto';
@@ -79,7 +79,7 @@ export class BuildCache {
   ) {}
 
   private async read(ns: string, key: string): Promise<StoredRecord | undefined> {
-    return (await this.db.get(buildCacheKey(ns, key))) as StoredRecord | undefined;
+    return readRecord(this.db, buildCacheKey(ns, key)) as StoredRecord | undefined;
   }
 
   /**
@@ -136,7 +136,7 @@ export class BuildCache {
         lastUsed: now,
       };
       const batch = this.db.batch();
-      if ((await this.db.get(namespaceKey(ns))) === undefined) batch.put(namespaceKey(ns), { labels: {} });
+      if (readRecord(this.db, namespaceKey(ns)) === undefined) batch.put(namespaceKey(ns), { labels: {} });
       batch.put(buildCacheKey(ns, key), record);
       await batch.write();
     });

@@ -7,6 +7,7 @@
  */
 import {
   type Database,
+  readRecord,
   alreadyExists,
   failedPrecondition,
   invalidArgument,
@@ -174,7 +175,7 @@ export class ContainerStore {
   private async read(namespace: string, id: string): Promise<ContainerRecord | undefined> {
     const key = containerKey(namespace, id);
     if (!(await this.knownKeys()).has(key)) return undefined;
-    return (await this.db.get(key)) as ContainerRecord | undefined;
+    return readRecord(this.db, key) as ContainerRecord | undefined;
   }
 
   private async mustRead(namespace: string, id: string): Promise<ContainerRecord> {
@@ -261,7 +262,7 @@ export class ContainerStore {
         const key = containerKey(namespace, id);
         const batch = this.db.batch().put(key, record);
         // Using a namespace makes it, as in containerd.
-        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        if (readRecord(this.db, namespaceKey(namespace)) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
         // Known before it is written: a read in between finds no record yet, as before the write.
         const keys = await this.knownKeys();
         keys.add(key);

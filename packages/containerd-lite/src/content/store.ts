@@ -34,6 +34,7 @@
  */
 import {
   type Database,
+  readRecord,
   EngineError,
   ErrorKind,
   alreadyExists,
@@ -209,7 +210,7 @@ export class ContentStore {
 
   /** NotFound unless the lease exists in the namespace. */
   private async checkLease(namespace: string, lease: string): Promise<void> {
-    if ((await this.db.get(leaseKey(namespace, lease))) === undefined)
+    if (readRecord(this.db, leaseKey(namespace, lease)) === undefined)
       throw notFound(`lease "${lease}" not found in namespace "${namespace}"`);
   }
 
@@ -285,7 +286,7 @@ export class ContentStore {
         const batch = this.db.batch().put(contentKey(namespace, digest), record);
         if (lease) batch.put(leaseContent!, { type: 'content', id: digest }).del(leaseIngest!);
         // Using a namespace makes it, as in containerd.
-        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        if (readRecord(this.db, namespaceKey(namespace)) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
         await batch.write();
         this.index(namespace, digest, record);
         return toInfo(digest, record);

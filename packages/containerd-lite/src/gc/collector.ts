@@ -34,7 +34,7 @@
  * collections never overlap; `collect()` runs one as soon as the one in progress ends (a call
  * while one is already queued shares it).
  */
-import { type Database, ErrorKind, type Logger, isKind, inBatches } from '@ctl/proto';
+import { type Database, readRecord, ErrorKind, type Logger, isKind, inBatches } from '@ctl/proto';
 import type { Cleaner, Snapshotter } from '@ctl/snapshotter/client';
 import type { ContentStore, IngestInfo } from '../content/store';
 import type { ImageStore } from '../images/store';
@@ -107,7 +107,7 @@ export class Collector implements GarbageCollector, GcTrigger {
     if (!name || name.includes('/')) throw new Error(`snapshotter name "${name}" must be non-empty and without '/'`);
     // Every unpack and container creation asks: answer from memory once the record is there.
     if (this.recorded.has(name)) return;
-    if ((await this.options.db.get(snapshotterKey(name))) === undefined)
+    if (readRecord(this.options.db, snapshotterKey(name)) === undefined)
       await this.options.db.put(snapshotterKey(name), { recorded: new Date().toISOString() });
     this.recorded.add(name);
   }

@@ -6,6 +6,7 @@
  */
 import {
   type Database,
+  readRecord,
   alreadyExists,
   applyLabelUpdate,
   invalidArgument,
@@ -100,7 +101,7 @@ export class ImageStore {
   }
 
   async read(namespace: string, name: string): Promise<ImageRecord | undefined> {
-    return (await this.db.get(imageKey(namespace, name))) as ImageRecord | undefined;
+    return readRecord(this.db, imageKey(namespace, name)) as ImageRecord | undefined;
   }
 
   async mustRead(namespace: string, name: string): Promise<ImageRecord> {
@@ -156,7 +157,7 @@ export class ImageStore {
         const record: ImageRecord = { labels, target, created: stamp, updated: stamp };
         const batch = this.db.batch().put(imageKey(namespace, name), record);
         // Using a namespace makes it, as in containerd.
-        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        if (readRecord(this.db, namespaceKey(namespace)) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
         await batch.write();
         return toImage(name, record);
       }),

@@ -6,6 +6,7 @@
  */
 import {
   type Database,
+  readRecord,
   EngineError,
   ErrorKind,
   alreadyExists,
@@ -105,7 +106,7 @@ export class LeaseStore {
   }
 
   async read(namespace: string, id: string): Promise<LeaseRecord | undefined> {
-    return (await this.db.get(leaseKey(namespace, id))) as LeaseRecord | undefined;
+    return readRecord(this.db, leaseKey(namespace, id)) as LeaseRecord | undefined;
   }
 
   async mustRead(namespace: string, id: string): Promise<LeaseRecord> {
@@ -129,7 +130,7 @@ export class LeaseStore {
         if (await this.read(namespace, id)) throw alreadyExists(`lease "${id}" already exists in namespace "${namespace}"`);
         const record: LeaseRecord = { labels, created: now().toISOString() };
         const batch = this.db.batch().put(leaseKey(namespace, id), record);
-        if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+        if (readRecord(this.db, namespaceKey(namespace)) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
         await batch.write();
         return toLease(id, record);
       }),

@@ -1,5 +1,6 @@
 import {
   type Database,
+  readRecord,
   alreadyExists,
   applyLabelUpdate,
   failedPrecondition,
@@ -42,7 +43,7 @@ export class NamespaceStore implements Namespaces {
   }
 
   private async read(name: string): Promise<StoredNamespace | undefined> {
-    return (await this.db.get(namespaceKey(name))) as StoredNamespace | undefined;
+    return readRecord(this.db, namespaceKey(name)) as StoredNamespace | undefined;
   }
 
   async get(name: string): Promise<Namespace> {

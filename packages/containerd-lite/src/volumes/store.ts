@@ -13,6 +13,7 @@
  */
 import {
   type Database,
+  readRecord,
   alreadyExists,
   failedPrecondition,
   invalidArgument,
@@ -110,7 +111,7 @@ export class VolumeStore {
   }
 
   private async read(namespace: string, name: string): Promise<VolumeRecord | undefined> {
-    return (await this.db.get(volumeKey(namespace, name))) as VolumeRecord | undefined;
+    return readRecord(this.db, volumeKey(namespace, name)) as VolumeRecord | undefined;
   }
 
   private toVolume(namespace: string, name: string, r: VolumeRecord, usedBy: string[]): Volume {
@@ -184,7 +185,7 @@ export class VolumeStore {
     const record: VolumeRecord = { labels, created: new Date().toISOString(), driver, ...(volume.anonymous ? { anonymous: true } : {}) };
     const batch = this.db.batch().put(volumeKey(namespace, name), record);
     // Using a namespace makes it, as for images and containers.
-    if ((await this.db.get(namespaceKey(namespace))) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
+    if (readRecord(this.db, namespaceKey(namespace)) === undefined) batch.put(namespaceKey(namespace), { labels: {} });
     await batch.write();
     return { ...this.toVolume(namespace, name, record, []), made: true };
   }
