@@ -2,25 +2,33 @@
  * One status line on a terminal, rewritten in place (bytes, layers) while a transfer runs; on
  * anything but a terminal it stays silent, so scripts see only the results.
  */
+type LineStream = { isTTY?: boolean; columns?: number; write(text: string): unknown };
+
 export class ProgressLine {
   private shown = false;
+  private stream: LineStream | undefined;
 
-  constructor(private readonly stream: { isTTY?: boolean; columns?: number; write(text: string): unknown }) {}
+  /**
+   * stream is asked for at the first update: process.stderr builds its stream then (and loads
+   * net for a pipe), which a pull or push does while the daemon works, not before its first call.
+   */
+  constructor(private readonly open: () => LineStream = () => process.stderr) {}
 
   get enabled(): boolean {
+    this.stream ??= this.open();
     return Boolean(this.stream.isTTY);
   }
 
   update(text: string): void {
     if (!this.enabled) return;
-    const width = Math.max(20, (this.stream.columns ?? 80) - 1);
-    this.stream.write(`\r\x1b[K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
+    const width = Math.max(20, (this.stream!.columns ?? 80) - 1);
+    this.stream!.write(`\r\x1b[K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
     this.shown = true;
   }
 
   /** Clears the line, so that what is printed next starts on a clean one. */
   clear(): void {
-    if (this.shown) this.stream.write('\r\x1b[K');
+    if (this.shown) this.stream!.write('\r\x1b[K');
     this.shown = false;
   }
 }

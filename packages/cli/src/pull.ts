@@ -34,7 +34,7 @@ export function registryFlags(values: { 'plain-http'?: unknown; user?: unknown }
 
 /** A progress line for pull and push: the blob in flight and the count done, then the layers unpacked. */
 export function transferProgress(verb: 'pulling' | 'pushing', name: string): { onProgress: (p: Progress) => void; line: ProgressLine } {
-  const line = new ProgressLine(process.stderr);
+  const line = new ProgressLine();
   let done = 0;
   const onProgress = (p: Progress): void => {
     switch (p.event) {

@@ -29,6 +29,9 @@ const COMMANDS = [
   ['run', '--rm', 'busybox', 'true'],
   ['rm', '-f', 'c1'],
   ['stop', 'c1'],
+  ['pull', 'busybox'],
+  ['push', 'localhost:5000/busybox'],
+  ['image', 'ls'],
 ];
 
 describe('command start-up', function () {

@@ -1,8 +1,8 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import type * as FsPromises from 'node:fs/promises';
+import type * as Os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import type * as StreamPromises from 'node:stream/promises';
 import { UsageError } from '../args';
 import { type OptionTable, parseOptions } from '../options';
 import type { Command, CommandContext } from '../command';
@@ -138,7 +138,7 @@ async function summarize(content: Content, target: Descriptor): Promise<{ size: 
 
 /** The import's progress line and notes; the names imported are collected, for stdout once the whole import succeeded. */
 function importProgress(context: CommandContext): { onProgress: (p: Progress) => void; line: ProgressLine; names: string[] } {
-  const line = new ProgressLine(process.stderr);
+  const line = new ProgressLine();
   const layers = new Map<string, string>();
   const names: string[] = [];
   const onProgress = (p: Progress): void => {
@@ -169,17 +169,28 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
 }
 
 /**
+ * node:fs/promises (which loads readline and file watchers), node:os and Node's streams are for
+ * `image import -` alone: required there, so that pull, push and images do not load them (about
+ * 30 modules).
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fsPromises = (): typeof FsPromises => require('node:fs/promises') as typeof FsPromises;
+
+/**
  * stdin to a file the daemon can open (Transfer.Import reads a path, as for `ctl image import
  * FILE`): a private temporary directory of ours, removed afterwards, in the system's temporary
  * directory (TMPDIR for large archives), not in the daemon's state dir.
  */
 async function stdinToFile(): Promise<string> {
+  const { mkdtemp } = fsPromises();
+  const { tmpdir } = require('node:os') as typeof Os; // eslint-disable-line @typescript-eslint/no-require-imports
+  const { pipeline } = require('node:stream/promises') as typeof StreamPromises; // eslint-disable-line @typescript-eslint/no-require-imports
   const dir = await mkdtemp(join(tmpdir(), 'ctl-import-'));
   const file = join(dir, 'stdin.tar');
   try {
     await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
   } catch (err) {
-    await rm(dir, { recursive: true, force: true });
+    await fsPromises().rm(dir, { recursive: true, force: true });
     throw err;
   }
   return file;
@@ -219,7 +230,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         );
       } finally {
         line.clear();
-        if (fromStdin) await rm(dirname(path), { recursive: true, force: true });
+        if (fromStdin) await fsPromises().rm(dirname(path), { recursive: true, force: true });
       }
       context.out(names.map((n) => `${n}\n`).join(''));
       return 0;
@@ -233,7 +244,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
       });
       if (!values.output) throw new UsageError('export needs -o FILE');
       if (positionals.length === 0) throw new UsageError('export needs at least one IMAGE');
-      const line = new ProgressLine(process.stderr);
+      const line = new ProgressLine();
       try {
         await withClients(context, ({ transfer }) =>
           transfer.export(
