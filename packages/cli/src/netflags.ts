@@ -12,7 +12,7 @@ import { UsageError } from './args';
 
 /** node:net when an address is to be checked: requiring it loads Node's streams, ~5 ms of every `ctl run`. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const isIP = (address: string): number => (require('node:net') as typeof Net).isIP(address);
+export const isIP = (address: string): number => (require('node:net') as typeof Net).isIP(address);
 
 /**
  * The network `ctl run` joins unless told otherwise: docker's default "bridge" (netd makes it on

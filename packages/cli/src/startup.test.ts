@@ -32,6 +32,7 @@ const COMMANDS = [
   ['pull', 'busybox'],
   ['push', 'localhost:5000/busybox'],
   ['image', 'ls'],
+  ['network', 'ls'],
 ];
 
 describe('command start-up', function () {

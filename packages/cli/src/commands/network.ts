@@ -4,8 +4,7 @@
  */
 import { ErrorKind, isKind } from '@ctl/proto/errors';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { createInterface } from 'node:readline';
+import type * as Readline from 'node:readline';
 import { UsageError } from '../args';
 import type { Command, CommandContext } from '../command';
 import { lite, withClients } from '../clients';
@@ -13,7 +12,7 @@ import { each } from '../container/common';
 import { portLines } from '../container/network';
 import { table } from '../format';
 import { parseLabelArgs } from '../labels';
-import { DEFAULT_NETWORK } from '../netflags';
+import { DEFAULT_NETWORK, isIP } from '../netflags';
 import { parseOptions } from '../options';
 import { type Fields, template } from '../template';
 
@@ -170,7 +169,9 @@ function driverOptions(opts: string[], config: string | undefined, driver: strin
 
 async function confirm(context: CommandContext, question: string): Promise<boolean> {
   context.out(`${question} [y/N] `);
-  const rl = createInterface({ input: process.stdin });
+  // readline and stdin's stream (net, for a pipe) for the prompt alone, not for every network command
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rl = (require('node:readline') as typeof Readline).createInterface({ input: process.stdin });
   const answer = await new Promise<string>((resolve) => {
     rl.once('line', resolve);
     rl.once('close', () => resolve(''));

@@ -3,7 +3,7 @@
  * file, netd's resolver forwards to the upstream servers chosen here. Only reading a file touches
  * the disk (readResolvConf).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs';
 import type * as Net from 'node:net';
 
 /**
@@ -44,7 +44,10 @@ export function parseResolvConf(text: string): ResolvConf {
 /** Reads and parses a resolv.conf; a missing file reads as an empty one (glibc then asks 127.0.0.1). */
 export async function readResolvConf(path = '/etc/resolv.conf'): Promise<ResolvConf> {
   try {
-    return parseResolvConf(await readFile(path, 'utf8'));
+    // node:fs's callback form: node:fs/promises would load readline and file watchers into every
+    // network command of the CLI, whose bundle carries this module
+    const text = await new Promise<string>((resolve, reject) => readFile(path, 'utf8', (err, data) => (err ? reject(err) : resolve(data))));
+    return parseResolvConf(text);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return parseResolvConf('');
     throw err;
