@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # e2fsprogs (size-limited layers), zstd (zstd layers on export; tests make zstd layers), file,
 # tini (its static build is run --init's /sbin/docker-init),
 # libseccomp-dev and libjansson-dev (the C runtime links them), libarchive-dev and libssl-dev
-# (ctl-apply and ctl-diff link them).
+# (ctl-apply and ctl-diff link them), libisal-dev (ISA-L's igzip: ctl-apply inflates gzip layers).
 # Interop tests and benchmarks: containerd, runc, crun, skopeo, docker-registry (the pull/push
 # tests start their own instance on 127.0.0.1; the package's system service is not used),
 # containernetworking-plugins with iptables (their bridge's ipMasq and portmap call it: the netd
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   gcc make python3 pkg-config
   busybox-static iproute2 nftables btrfs-progs xfsprogs e2fsprogs zstd file tini
-  libseccomp-dev libarchive-dev libssl-dev libjansson-dev
+  libseccomp-dev libarchive-dev libssl-dev libjansson-dev libisal-dev
   containerd runc crun skopeo docker-registry containernetworking-plugins iptables
   hyperfine iperf3 podman buildah clang-format strace
   clang-14 libclang-rt-14-dev

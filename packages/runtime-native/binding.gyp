@@ -66,8 +66,8 @@
         "src/native/mount_tool.c", "src/native/mount_options.c",
         "src/native/apply.c", "src/native/apply_core.c", "src/native/apply_writers.c", "src/native/apply_common.c"
       ],
-      "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
-      "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
+      "cflags": ["<!@(pkg-config --cflags libarchive libcrypto libisal)"],
+      "libraries": ["<!@(pkg-config --libs libarchive libcrypto libisal)", "-lpthread"]
     },
     {
       # a container's network namespace pinned on a file, made and removed (see netns.c);
@@ -91,12 +91,12 @@
       "sources": ["src/native/crun_wrap.c"]
     },
     {
-      # OCI layer applier: libarchive for tar/gzip/zstd, libcrypto for sha256
+      # OCI layer applier: libarchive for tar/zstd, ISA-L (igzip) for gzip, libcrypto for sha256
       "target_name": "ctl-apply",
       "type": "executable",
       "sources": ["src/native/apply_main.c", "src/native/apply.c", "src/native/apply_core.c", "src/native/apply_writers.c", "src/native/apply_common.c", "src/native/parent_death.c"],
-      "cflags": ["<!@(pkg-config --cflags libarchive libcrypto)"],
-      "libraries": ["<!@(pkg-config --libs libarchive libcrypto)", "-lpthread"]
+      "cflags": ["<!@(pkg-config --cflags libarchive libcrypto libisal)"],
+      "libraries": ["<!@(pkg-config --libs libarchive libcrypto libisal)", "-lpthread"]
     },
     {
       # lgetxattr/llistxattr/lsetxattr/lremovexattr for Node (src/xattr.ts): node_api.h only,

@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { EngineError, ErrorKind } from '@ctl/proto/errors';
 import { waitFor } from '@ctl/proto/testing';
 import { APPLY_BINARY, applyLayer } from '../src/layers';
@@ -156,6 +157,33 @@ describe('applyLayer (ctl-apply)', function () {
     assert.equal(r1.size, fs.statSync(tarFile).size);
     const r2 = await applyLayer({ input: fs.createReadStream(gz), target: fx.fresh('root'), whiteouts: 'overlay', expectDiffId: expected });
     assert.equal(r2.diffId, expected);
+  });
+
+  it('a gzip of several members, as gzip(1) and pigz concatenate them, reads whole; bytes after the last member are ignored', async () => {
+    const tarFile = fx.fresh('members.tar', false);
+    const entries: TarEntry[] = [...NORMAL, { name: 'big', data: 'a layer in gzip members\n'.repeat(120000) }];
+    const tar = fs.readFileSync(makeTar(tarFile, entries));
+    const expected = sha256Of(tar);
+    // members that end inside the reader's 1 MiB input blocks and one that ends exactly at one
+    const cuts = [0, 1000, 1_300_000, 2_000_000, tar.length];
+    const members = cuts.slice(1).map((end, i) => zlib.gzipSync(tar.subarray(cuts[i], end), { level: 1 + (i % 9) }));
+    for (const [name, bytes] of [
+      ['members.tar.gz', Buffer.concat(members)],
+      ['trailing.tar.gz', Buffer.concat([...members, Buffer.from('not gzip\n')])],
+    ] as const) {
+      const file = fx.fresh(name, false);
+      fs.writeFileSync(file, bytes);
+      const target = fx.fresh('root');
+      const r = await applyLayer({ input: file, target, whiteouts: 'remove', expectDiffId: expected });
+      assert.equal(r.size, tar.length);
+      assert.equal(fs.readFileSync(path.join(target, 'big'), 'utf8'), 'a layer in gzip members\n'.repeat(120000));
+    }
+    // a member whose CRC is wrong fails the apply
+    const bad = Buffer.concat(members);
+    bad[members[0]!.length - 8] ^= 0xff;
+    const file = fx.fresh('bad-crc.tar.gz', false);
+    fs.writeFileSync(file, bad);
+    await assert.rejects(applyLayer({ input: file, target: fx.fresh('root'), whiteouts: 'remove' }), /damaged|CRC/);
   });
 
   it('follows an input file still being written until it holds inputSize bytes', async () => {

@@ -7,14 +7,21 @@
  * two overlap on separate cores the way `tar -xzf` overlaps with its gzip child; hashing sits
  * with the extractor because inflate alone already fills the reader's core (callgrind: inflate
  * and sha256 are nearly all of the user time). After the tar's end the extractor drains and
- * hashes the rest of the stream, so the diff_id covers all of it. */
+ * hashes the rest of the stream, so the diff_id covers all of it.
+ * A gzip layer read from a file is inflated with ISA-L's igzip instead of libarchive's zlib filter:
+ * about twice as fast (busybox's layer: 7.7 against 3.6 ms), and inflate is the reader's whole
+ * work, on the way of every pull. Members follow one another as with gzip(1); what follows the
+ * last one and is not a gzip header is ignored, as libarchive does. Other input goes through
+ * libarchive (zstd, uncompressed, and a pipe, whose first bytes cannot be looked at first). */
 #include "apply_core.h"
 #include "apply_writers.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <isa-l/igzip_lib.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,7 +51,10 @@ struct growing_file {
 
 /* The decompressing reader and the slots it shares with the extractor. */
 struct layer_input {
-  struct archive *outer;
+  struct archive *outer;         /* NULL when igzip inflates */
+  struct inflate_state *inflate; /* igzip's state, for a gzip file */
+  int fd;                        /* the input when not growing */
+  unsigned char *inbuf;          /* compressed bytes for igzip */
   struct growing_file *growing;
   pthread_t thread;
   pthread_mutex_t mu;
@@ -73,6 +83,11 @@ struct applier {
 
 /* ---- the reader thread ---- */
 
+static void reader_fail(struct layer_input *p, int errnum, const char *msg);
+static struct slot *next_slot(struct layer_input *p);
+static void publish_slot(struct layer_input *p, bool eof);
+static void publish_end(struct layer_input *p, struct slot *cur);
+
 static void *reader_main(void *arg) {
   struct layer_input *p = arg;
   struct slot *cur = NULL;
@@ -83,49 +98,24 @@ static void *reader_main(void *arg) {
     int r = archive_read_data_block(p->outer, &buf, &len, &off);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      pthread_mutex_lock(&p->mu);
-      p->failed = true;
-      p->errnum = archive_errno(p->outer);
-      snprintf(p->errmsg, sizeof p->errmsg, "%s", archive_error_string(p->outer) ?: "read error");
-      pthread_cond_broadcast(&p->cv);
-      pthread_mutex_unlock(&p->mu);
+      reader_fail(p, archive_errno(p->outer), archive_error_string(p->outer) ?: "read error");
       return NULL;
     }
     const char *src = buf;
     while (len > 0) {
-      if (!cur) {
-        pthread_mutex_lock(&p->mu);
-        /* a slot held by the extractor counts as filled until released */
-        while (p->filled == NSLOTS && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
-        bool stop = p->stop;
-        pthread_mutex_unlock(&p->mu);
-        if (stop) return NULL;
-        cur = &p->slots[p->head];
-        cur->len = 0;
-      }
+      if (!cur && !(cur = next_slot(p))) return NULL;
       size_t n = SLOT_SIZE - cur->len < len ? SLOT_SIZE - cur->len : len;
       memcpy(cur->buf + cur->len, src, n);
       cur->len += n;
       src += n;
       len -= n;
       if (cur->len == SLOT_SIZE) {
-        pthread_mutex_lock(&p->mu);
-        p->head = (p->head + 1) % NSLOTS;
-        p->filled++;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
+        publish_slot(p, false);
         cur = NULL;
       }
     }
   }
-  pthread_mutex_lock(&p->mu);
-  if (cur && cur->len) {
-    p->head = (p->head + 1) % NSLOTS;
-    p->filled++;
-  }
-  p->eof = true;
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
+  publish_end(p, cur);
   return NULL;
 }
 
@@ -180,25 +170,25 @@ static int pipeline_finish(struct layer_input *p, struct archive *tar, char diff
  * Not inotify: closing an instance waits for an SRCU grace period, ~9 ms at every apply's exit.
  * Whoever writes the file checks its bytes; whoever runs this kills it if the write fails; a file
  * removed before it was complete ends the read. */
-static la_ssize_t growing_read_cb(struct archive *a, void *ud, const void **buf) {
-  struct growing_file *g = ud;
+static ssize_t growing_read(struct growing_file *g, void *dst, size_t cap, int *errnum, char *msg, size_t msgsize) {
   long pause_us = 1000;
   while (g->got < g->size) {
-    size_t want = g->size - g->got < INPUT_BLOCK ? (size_t)(g->size - g->got) : INPUT_BLOCK;
-    ssize_t n = pread(g->fd, g->buf, want, (off_t)g->got);
+    size_t want = g->size - g->got < cap ? (size_t)(g->size - g->got) : cap;
+    ssize_t n = pread(g->fd, dst, want, (off_t)g->got);
     if (n > 0) {
       g->got += (uint64_t)n;
-      *buf = g->buf;
       return n;
     }
     if (n < 0) {
       if (errno == EINTR) continue;
-      archive_set_error(a, errno, "read");
+      *errnum = errno;
+      snprintf(msg, msgsize, "read: %s", strerror(errno));
       return -1;
     }
     struct stat st;
     if (fstat(g->fd, &st) == 0 && st.st_nlink == 0) {
-      archive_set_error(a, ENOENT, "the input was removed at byte %llu of %llu", (unsigned long long)g->got, (unsigned long long)g->size);
+      *errnum = ENOENT;
+      snprintf(msg, msgsize, "the input was removed at byte %llu of %llu", (unsigned long long)g->got, (unsigned long long)g->size);
       return -1;
     }
     struct timespec pause = {.tv_nsec = pause_us * 1000};
@@ -206,6 +196,167 @@ static la_ssize_t growing_read_cb(struct archive *a, void *ud, const void **buf)
     if (pause_us < 4000) pause_us *= 2;
   }
   return 0;
+}
+
+static la_ssize_t growing_read_cb(struct archive *a, void *ud, const void **buf) {
+  struct growing_file *g = ud;
+  int errnum = 0;
+  char msg[256];
+  ssize_t n = growing_read(g, g->buf, INPUT_BLOCK, &errnum, msg, sizeof msg);
+  if (n < 0) archive_set_error(a, errnum, "%s", msg);
+  *buf = g->buf;
+  return n;
+}
+
+/* ---- igzip: the reader thread for a gzip file ---- */
+
+/* The next compressed bytes into dst: > 0, 0 at the input's end, -1 with p->errnum and p->errmsg. */
+static ssize_t raw_read(struct layer_input *p, void *dst, size_t cap) {
+  if (p->growing) return growing_read(p->growing, dst, cap, &p->errnum, p->errmsg, sizeof p->errmsg);
+  for (;;) {
+    ssize_t n = read(p->fd, dst, cap);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    p->errnum = errno;
+    snprintf(p->errmsg, sizeof p->errmsg, "read: %s", strerror(errno));
+    return -1;
+  }
+}
+
+static const char *igzip_error(int ret) {
+  switch (ret) {
+  case ISAL_INVALID_BLOCK:
+    return "gzip data is damaged (invalid block)";
+  case ISAL_INVALID_SYMBOL:
+    return "gzip data is damaged (invalid symbol)";
+  case ISAL_INVALID_LOOKBACK:
+    return "gzip data is damaged (invalid distance)";
+  case ISAL_INVALID_WRAPPER:
+    return "gzip header is damaged";
+  case ISAL_UNSUPPORTED_METHOD:
+    return "gzip compression method is not deflate";
+  case ISAL_INCORRECT_CHECKSUM:
+    return "gzip data is damaged (CRC or length mismatch)";
+  default:
+    return "gzip data is damaged";
+  }
+}
+
+static void reader_fail(struct layer_input *p, int errnum, const char *msg) {
+  pthread_mutex_lock(&p->mu);
+  p->failed = true;
+  p->errnum = errnum;
+  if (msg) snprintf(p->errmsg, sizeof p->errmsg, "%s", msg);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* The next slot to fill, NULL when the extractor stopped. */
+static struct slot *next_slot(struct layer_input *p) {
+  pthread_mutex_lock(&p->mu);
+  /* a slot held by the extractor counts as filled until released */
+  while (p->filled == NSLOTS && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+  bool stop = p->stop;
+  pthread_mutex_unlock(&p->mu);
+  if (stop) return NULL;
+  struct slot *cur = &p->slots[p->head];
+  cur->len = 0;
+  return cur;
+}
+
+static void publish_slot(struct layer_input *p, bool eof) {
+  pthread_mutex_lock(&p->mu);
+  p->head = (p->head + 1) % NSLOTS;
+  p->filled++;
+  p->eof = eof;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* The end of the stream, with the last slot if it holds anything. */
+static void publish_end(struct layer_input *p, struct slot *cur) {
+  if (cur && cur->len) {
+    publish_slot(p, true);
+    return;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->eof = true;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void *igzip_reader_main(void *arg) {
+  struct layer_input *p = arg;
+  struct inflate_state *s = p->inflate;
+  bool input_end = false;
+  struct slot *cur = NULL;
+  for (;;) {
+    if (!cur && !(cur = next_slot(p))) return NULL;
+    s->next_out = (uint8_t *)cur->buf + cur->len;
+    s->avail_out = (uint32_t)(SLOT_SIZE - cur->len);
+    uint32_t in_before = s->avail_in;
+    int ret = isal_inflate(s);
+    size_t produced = (SLOT_SIZE - s->avail_out) - cur->len;
+    cur->len += produced;
+    if (ret < 0 || ret == ISAL_NEED_DICT) {
+      reader_fail(p, 0, igzip_error(ret));
+      return NULL;
+    }
+    if (cur->len == SLOT_SIZE) {
+      publish_slot(p, false);
+      cur = NULL;
+      continue;
+    }
+    if (produced || s->avail_in != in_before) continue;
+    /* no progress: a member ended, or more input is needed */
+    if (s->block_state == ISAL_BLOCK_FINISH) {
+      if (s->avail_in >= 2 && s->next_in[0] == 0x1f && s->next_in[1] == 0x8b) {
+        isal_inflate_reset(s);
+        s->crc_flag = ISAL_GZIP;
+        continue;
+      }
+      if (s->avail_in >= 2 || input_end) break;
+    } else if (input_end) {
+      reader_fail(p, 0, "gzip data is truncated (unexpected end of input)");
+      return NULL;
+    }
+    /* more input, after what is left of the last block */
+    if (s->avail_in && s->next_in != p->inbuf) memmove(p->inbuf, s->next_in, s->avail_in);
+    ssize_t n = raw_read(p, p->inbuf + s->avail_in, INPUT_BLOCK - s->avail_in);
+    if (n < 0) {
+      reader_fail(p, p->errnum, NULL);
+      return NULL;
+    }
+    input_end = n == 0;
+    s->next_in = p->inbuf;
+    s->avail_in += (uint32_t)n;
+  }
+  publish_end(p, cur);
+  return NULL;
+}
+
+/* Whether the input file starts with gzip's magic (a growing one: once it holds two bytes). A pipe
+ * cannot be looked at without consuming it: false. */
+static bool gzip_file(int fd, struct growing_file *growing) {
+  unsigned char magic[2];
+  if (growing) {
+    if (growing->size < 2) return false;
+    long pause_us = 1000;
+    for (;;) {
+      ssize_t n = pread(fd, magic, 2, 0);
+      if (n == 2) break;
+      if (n < 0 && errno != EINTR) return false;
+      struct stat st;
+      if (fstat(fd, &st) < 0 || st.st_nlink == 0) return false; /* libarchive then reports it */
+      struct timespec pause = {.tv_nsec = pause_us * 1000};
+      nanosleep(&pause, NULL);
+      if (pause_us < 4000) pause_us *= 2;
+    }
+  } else {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || pread(fd, magic, 2, lseek(fd, 0, SEEK_CUR)) != 2) return false;
+  }
+  return magic[0] == 0x1f && magic[1] == 0x8b;
 }
 
 static int input_open(struct layer_input **out, int fd, struct growing_file *growing, struct lerr *e) {
@@ -221,6 +372,15 @@ static int input_open(struct layer_input **out, int fd, struct growing_file *gro
   if (!block) abort();
   for (int i = 0; i < NSLOTS; i++) p->slots[i].buf = block + (size_t)i * SLOT_SIZE;
   sha256_init(&p->hash);
+  p->fd = fd;
+  if (gzip_file(fd, growing)) {
+    p->inflate = malloc(sizeof *p->inflate);
+    p->inbuf = malloc(INPUT_BLOCK);
+    if (!p->inflate || !p->inbuf) abort();
+    isal_inflate_init(p->inflate);
+    p->inflate->crc_flag = ISAL_GZIP;
+    return 0;
+  }
   p->outer = archive_read_new();
   archive_read_support_filter_gzip(p->outer);
   archive_read_support_filter_zstd(p->outer);
@@ -244,7 +404,7 @@ int layer_input_open_growing(struct layer_input **out, int fd, uint64_t size, st
 }
 
 static int pipeline_start(struct layer_input *p, struct lerr *e) {
-  int r = pthread_create(&p->thread, NULL, reader_main, p);
+  int r = pthread_create(&p->thread, NULL, p->inflate ? igzip_reader_main : reader_main, p);
   if (r) return lfail(e, EXIT_LAYER_INTERNAL, r, "pthread_create");
   p->started = true;
   return 0;
@@ -572,7 +732,9 @@ void layer_input_free(struct layer_input *p) {
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
   }
-  archive_read_free(p->outer);
+  if (p->outer) archive_read_free(p->outer);
+  free(p->inflate);
+  free(p->inbuf);
   if (p->growing) {
     free(p->growing->buf);
     free(p->growing);
@@ -587,14 +749,23 @@ void layer_input_free(struct layer_input *p) {
   free(p);
 }
 
-static int apply_entries(struct applier *ap, struct archive *in, uint64_t *entries, struct lerr *e) {
+/* Whether the input could not be read (or inflated): before the first entry too, that is a failed
+ * read, not a layer in another format. */
+static bool reader_failed(struct layer_input *p) {
+  pthread_mutex_lock(&p->mu);
+  bool failed = p->failed;
+  pthread_mutex_unlock(&p->mu);
+  return failed;
+}
+
+static int apply_entries(struct applier *ap, struct layer_input *p, struct archive *in, uint64_t *entries, struct lerr *e) {
   for (;;) {
     struct archive_entry *entry;
     int r = archive_read_next_header(in, &entry);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
       const char *msg = archive_error_string(in) ?: "read error";
-      return lfail(e, EXIT_LAYER_INVALID, 0, "%s: %s", *entries ? "reading layer" : "layer is not a tar archive", msg);
+      return lfail(e, EXIT_LAYER_INVALID, 0, "%s: %s", *entries || reader_failed(p) ? "reading layer" : "layer is not a tar archive", msg);
     }
     ++*entries;
     if (apply_entry(ap, in, entry, e) < 0) return -1;
@@ -612,7 +783,8 @@ int layer_apply(struct layer_input *p, const struct apply_options *opts, struct 
   struct archive *in = archive_read_new();
   archive_read_support_format_tar(in);
   if (archive_read_open(in, p, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
-    int ret = lfail(e, EXIT_LAYER_INVALID, 0, "layer is not a tar archive: %s", archive_error_string(in) ?: "unknown format");
+    int ret = lfail(e, EXIT_LAYER_INVALID, 0, "%s: %s", reader_failed(p) ? "reading layer" : "layer is not a tar archive",
+                    archive_error_string(in) ?: "unknown format");
     archive_read_free(in);
     return ret;
   }
@@ -621,7 +793,7 @@ int layer_apply(struct layer_input *p, const struct apply_options *opts, struct 
   archive_write_disk_set_options(ap.disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
                                               ARCHIVE_EXTRACT_SECURE_NODOTDOT);
   int ret = opts->writers > 0 ? writers_start(&ap.writers, opts->writers, WRITER_INFLIGHT_MAX, e) : 0;
-  if (ret == 0) ret = apply_entries(&ap, in, &res->entries, e);
+  if (ret == 0) ret = apply_entries(&ap, p, in, &res->entries, e);
   writers_stop(ap.writers);
   if (ret == 0) ret = pipeline_finish(p, in, res->diff_id, e);
   res->size = p->total;
