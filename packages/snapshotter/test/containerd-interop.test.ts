@@ -177,10 +177,19 @@ ${plugins}`,
         await snapshots(name, 'rm', `k-${name}`);
         assert.equal((await snapshots(name, 'ls')).stdout.includes(`k-${name}`), false);
         // The scheduler spaces collections by their length (pause_threshold: at most half the
-        // time collecting); under load one collection can take seconds, so the next may wait.
+        // time collecting); under load one collection can take seconds, so the next may wait. A
+        // removal that lands as a collection ends may wait for one that nothing schedules (a CI
+        // run waited 60 s): while the key is there, a lease deleted with --sync collects now.
+        let nudges = 0;
         await waitFor(
           `containerd to remove k-${name} from ${driver}`,
-          async () => ((await keysOf(driver)).length === 0 ? true : undefined),
+          async () => {
+            if ((await keysOf(driver)).length === 0) return true;
+            const lease = `gc-nudge-${name}-${nudges++}`;
+            await ctr('leases', 'create', '--id', lease);
+            await ctr('leases', 'delete', '--sync', lease);
+            return undefined;
+          },
           60_000,
         );
       }
