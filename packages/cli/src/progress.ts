@@ -14,21 +14,24 @@ export class ProgressLine {
    */
   constructor(private readonly open: () => LineStream = () => process.stderr) {}
 
+  private get out(): LineStream {
+    return (this.stream ??= this.open());
+  }
+
   get enabled(): boolean {
-    this.stream ??= this.open();
-    return Boolean(this.stream.isTTY);
+    return Boolean(this.out.isTTY);
   }
 
   update(text: string): void {
     if (!this.enabled) return;
-    const width = Math.max(20, (this.stream!.columns ?? 80) - 1);
-    this.stream!.write(`\r\x1b[K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
+    const width = Math.max(20, (this.out.columns ?? 80) - 1);
+    this.out.write(`\r\x1b[K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
     this.shown = true;
   }
 
   /** Clears the line, so that what is printed next starts on a clean one. */
   clear(): void {
-    if (this.shown) this.stream!.write('\r\x1b[K');
+    if (this.shown) this.out.write('\r\x1b[K');
     this.shown = false;
   }
 }

@@ -1,10 +1,10 @@
 import { type TempInstance, tempInstance } from '@ctl/proto/testing';
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ctl, stopDaemons } from './helpers';
+import { CTL, ctl, stopDaemons } from './helpers';
 
 const TOOLS = join(__dirname, '..', '..', '..', '..', 'tools');
 const BUSYBOX = 'docker.io/library/busybox:latest';
@@ -86,6 +86,20 @@ describe('ctl image, content and gc', function () {
 
     // The layer blob carries its diff id, as containerd's unpacker leaves it.
     assert.match(ok('content', 'ls'), new RegExp(`containerd.io/uncompressed=${chainId}`));
+  });
+
+  it('imports from stdin (-) through a private temporary directory that it removes', () => {
+    const tmpdir = join(instance.base, 'stdin-tmp');
+    mkdirSync(tmpdir);
+    const r = spawnSync(process.execPath, [CTL, '--root', instance.root, '--state', instance.state, 'image', 'import', '-'], {
+      env: { ...process.env, ...env, CTL_NO_AUTOSTART: '', TMPDIR: tmpdir },
+      input: readFileSync(archive),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), BUSYBOX);
+    assert.deepEqual(readdirSync(tmpdir), [], 'the copy of stdin is gone');
   });
 
   it('imports again without unpacking anything twice, and tags', () => {

@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import type * as FsPromises from 'node:fs/promises';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import type * as Os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type * as StreamPromises from 'node:stream/promises';
@@ -169,28 +168,20 @@ function importProgress(context: CommandContext): { onProgress: (p: Progress) =>
 }
 
 /**
- * node:fs/promises (which loads readline and file watchers), node:os and Node's streams are for
- * `image import -` alone: required there, so that pull, push and images do not load them (about
- * 30 modules).
- */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const fsPromises = (): typeof FsPromises => require('node:fs/promises') as typeof FsPromises;
-
-/**
  * stdin to a file the daemon can open (Transfer.Import reads a path, as for `ctl image import
  * FILE`): a private temporary directory of ours, removed afterwards, in the system's temporary
  * directory (TMPDIR for large archives), not in the daemon's state dir.
  */
 async function stdinToFile(): Promise<string> {
-  const { mkdtemp } = fsPromises();
+  // node:os and Node's streams for this alone, so that pull, push and images do not load them
   const { tmpdir } = require('node:os') as typeof Os; // eslint-disable-line @typescript-eslint/no-require-imports
   const { pipeline } = require('node:stream/promises') as typeof StreamPromises; // eslint-disable-line @typescript-eslint/no-require-imports
-  const dir = await mkdtemp(join(tmpdir(), 'ctl-import-'));
+  const dir = mkdtempSync(join(tmpdir(), 'ctl-import-'));
   const file = join(dir, 'stdin.tar');
   try {
     await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
   } catch (err) {
-    await fsPromises().rm(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   return file;
@@ -230,7 +221,7 @@ async function run(verb: string | undefined, argv: string[], context: CommandCon
         );
       } finally {
         line.clear();
-        if (fromStdin) await fsPromises().rm(dirname(path), { recursive: true, force: true });
+        if (fromStdin) rmSync(dirname(path), { recursive: true, force: true });
       }
       context.out(names.map((n) => `${n}\n`).join(''));
       return 0;

@@ -170,6 +170,21 @@ static int pipeline_finish(struct layer_input *p, struct archive *tar, char diff
  * Not inotify: closing an instance waits for an SRCU grace period, ~9 ms at every apply's exit.
  * Whoever writes the file checks its bytes; whoever runs this kills it if the write fails; a file
  * removed before it was complete ends the read. */
+/* At the growing file's current end: -1 with the reason when it was removed, else 0 after a pause
+ * that doubles from 1 to 4 ms over the calls that share pause_us. */
+static int wait_for_more(struct growing_file *g, long *pause_us, int *errnum, char *msg, size_t msgsize) {
+  struct stat st;
+  if (fstat(g->fd, &st) == 0 && st.st_nlink == 0) {
+    *errnum = ENOENT;
+    snprintf(msg, msgsize, "the input was removed at byte %llu of %llu", (unsigned long long)g->got, (unsigned long long)g->size);
+    return -1;
+  }
+  struct timespec pause = {.tv_nsec = *pause_us * 1000};
+  nanosleep(&pause, NULL);
+  if (*pause_us < 4000) *pause_us *= 2;
+  return 0;
+}
+
 static ssize_t growing_read(struct growing_file *g, void *dst, size_t cap, int *errnum, char *msg, size_t msgsize) {
   long pause_us = 1000;
   while (g->got < g->size) {
@@ -185,15 +200,7 @@ static ssize_t growing_read(struct growing_file *g, void *dst, size_t cap, int *
       snprintf(msg, msgsize, "read: %s", strerror(errno));
       return -1;
     }
-    struct stat st;
-    if (fstat(g->fd, &st) == 0 && st.st_nlink == 0) {
-      *errnum = ENOENT;
-      snprintf(msg, msgsize, "the input was removed at byte %llu of %llu", (unsigned long long)g->got, (unsigned long long)g->size);
-      return -1;
-    }
-    struct timespec pause = {.tv_nsec = pause_us * 1000};
-    nanosleep(&pause, NULL);
-    if (pause_us < 4000) pause_us *= 2;
+    if (wait_for_more(g, &pause_us, errnum, msg, msgsize) < 0) return -1;
   }
   return 0;
 }
@@ -342,15 +349,14 @@ static bool gzip_file(int fd, struct growing_file *growing) {
   if (growing) {
     if (growing->size < 2) return false;
     long pause_us = 1000;
+    int errnum;
+    char msg[256];
     for (;;) {
       ssize_t n = pread(fd, magic, 2, 0);
       if (n == 2) break;
       if (n < 0 && errno != EINTR) return false;
-      struct stat st;
-      if (fstat(fd, &st) < 0 || st.st_nlink == 0) return false; /* libarchive then reports it */
-      struct timespec pause = {.tv_nsec = pause_us * 1000};
-      nanosleep(&pause, NULL);
-      if (pause_us < 4000) pause_us *= 2;
+      /* removed: libarchive's read reports it */
+      if (n >= 0 && wait_for_more(growing, &pause_us, &errnum, msg, sizeof msg) < 0) return false;
     }
   } else {
     struct stat st;
